@@ -1,0 +1,225 @@
+"""One attention-capture contract that every view in the lab reads.
+
+``capture(bundle, text)`` runs one forward pass in eval mode under ``torch.inference_mode()`` and returns an
+:class:`AttentionCapture`: tokens, logits and every post-softmax pattern as (1, H, Q, K) cpu float32 tensors named
+TransformerLens-style (``blocks.0.attn.hook_pattern``, ``encoder.{l}.attn.hook_pattern``,
+``decoder.{l}.attn.hook_pattern``, ``decoder.{l}.cross_attn.hook_pattern``). Nothing is written to the model:
+models are shared by every browser session.
+
+JSON import/export speaks the seed notebook's two formats:
+``{"tokens": [...], "attentions": [[Q x K] per head]}`` (one layer) and ``{"all": [layers][heads][Q][K], "tokens": [...]}``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from models.checkpoint import ModelBundle
+
+JSON_FORMATS = ("all", "layer")
+PATTERN_KINDS = ("encoder", "decoder", "cross")
+MAX_JSON_BYTES = 5_000_000
+MAX_JSON_TOKENS = 256
+_NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hook_pattern$")
+
+
+class CaptureImportError(ValueError):
+    """An uploaded attention JSON that cannot be shown; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class AttentionCapture:
+    model_name: str
+    src_tokens: tuple[str, ...]            # enc-dec source; () for MiniFormer
+    tgt_tokens: tuple[str, ...]            # decoder / causal tokens = query rows of every self-attn pattern
+    patterns: dict[str, torch.Tensor]      # TL name -> (1, H, Q, K) cpu float32 detached
+    logits: torch.Tensor | None            # (1, T, V); None for an imported JSON
+    causal: bool = True                    # self-attention rows only see keys <= their own position
+    peeking: bool = False                  # the enc-dec variant whose encoder / cross-attention see the future
+    vocab: tuple[str, ...] = ()            # itos, to label logits
+    unknown: tuple[str, ...] = ()          # typed characters that became <UNK>
+    lowercased: bool = False
+    truncated: int = 0                     # characters dropped from the front to fit the context
+    notes: tuple[str, ...] = field(default=())
+
+    # ---- structure -------------------------------------------------------------------------------------------
+    @property
+    def is_seq2seq(self) -> bool:
+        return bool(self.src_tokens)
+
+    def names(self, kind: str | None = None) -> list[str]:
+        """Pattern names of one kind ('blocks', 'encoder', 'decoder', 'cross') in layer order, or all of them."""
+        def key(n):
+            m = _NAME_RE.match(n)
+            return (("blocks", "encoder", "decoder").index(m[1]), int(m[2]), m[3])
+        out = sorted(self.patterns, key=key)
+        if kind is None:
+            return out
+        if kind == "cross":
+            return [n for n in out if ".cross_attn." in n]
+        return [n for n in out if n.startswith(kind + ".") and ".cross_attn." not in n]
+
+    def kinds(self) -> list[str]:
+        return ["encoder", "decoder", "cross"] if self.is_seq2seq else ["blocks"]
+
+    def axes(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(query tokens, key tokens) of one pattern."""
+        if name.startswith("encoder."):
+            return self.src_tokens, self.src_tokens
+        if ".cross_attn." in name:
+            return self.tgt_tokens, self.src_tokens
+        return self.tgt_tokens, self.tgt_tokens
+
+    def is_masked_causal(self, name: str) -> bool:
+        """Whether this pattern's keys are limited to positions <= the query's (decoder self-attn always is)."""
+        if name.startswith("decoder.") and ".cross_attn." not in name:
+            return True
+        return self.causal and not self.peeking
+
+    def hf_tuples(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        if not self.is_seq2seq:
+            return {"attentions": tuple(self.patterns[n] for n in self.names("blocks"))}
+        return {"encoder_attentions": tuple(self.patterns[n] for n in self.names("encoder")),
+                "decoder_attentions": tuple(self.patterns[n] for n in self.names("decoder")),
+                "cross_attentions": tuple(self.patterns[n] for n in self.names("cross"))}
+
+    def bertviz_kwargs(self) -> dict:
+        t = self.hf_tuples()
+        if not self.is_seq2seq:
+            return {"attention": t["attentions"], "tokens": list(self.tgt_tokens)}
+        return {"encoder_attention": t["encoder_attentions"], "decoder_attention": t["decoder_attentions"],
+                "cross_attention": t["cross_attentions"], "encoder_tokens": list(self.src_tokens),
+                "decoder_tokens": list(self.tgt_tokens)}
+
+    def next_token_logits(self) -> torch.Tensor | None:
+        """(V,) logits for the token after the last one, or None for an imported capture."""
+        return None if self.logits is None else self.logits[0, -1]
+
+    # ---- JSON ------------------------------------------------------------------------------------------------
+    def to_json(self, fmt: str = "all", kind: str | None = None, layer: int = 0) -> str:
+        """Export one family of patterns ('blocks' / 'encoder' / 'decoder' / 'cross') in a notebook format."""
+        if fmt not in JSON_FORMATS:
+            raise ValueError(f"fmt must be one of {JSON_FORMATS}")
+        kind = kind or self.kinds()[0]
+        names = self.names(kind)
+        if not names:
+            raise ValueError(f"this capture has no {kind!r} patterns; it has {self.kinds()}")
+        q_tok, k_tok = self.axes(names[0])
+        rnd = lambda t: [[[round(float(x), 6) for x in row] for row in head] for head in t[0].tolist()]
+        if fmt == "layer":
+            if not 0 <= layer < len(names):
+                raise ValueError(f"layer {layer} out of range: {kind} has {len(names)} layer(s)")
+            data = {"tokens": list(k_tok), "attentions": rnd(self.patterns[names[layer]])}
+        else:
+            data = {"all": [rnd(self.patterns[n]) for n in names], "tokens": list(k_tok)}
+        if q_tok != k_tok:   # cross-attention: queries are the decoder tokens
+            data["query_tokens"] = list(q_tok)
+        data["model"] = self.model_name
+        data["kind"] = kind
+        return json.dumps(data)
+
+
+def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
+    """Read either notebook format back into a capture (no logits). Raises :class:`CaptureImportError`."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_JSON_BYTES:
+            raise CaptureImportError(f"the file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_JSON_BYTES / 1e6:.0f} MB.")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CaptureImportError("the file is not UTF-8 text; upload the .json the app or the notebook exported.")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CaptureImportError(f"the file is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).")
+    if not isinstance(data, dict) or "tokens" not in data or not ({"all", "attentions"} & data.keys()):
+        raise CaptureImportError('expected {"tokens": [...], "attentions": [[...]]} or {"all": [...], "tokens": [...]} '
+                                 "— the formats Attention Lab and the original notebook export.")
+    tokens = data["tokens"]
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise CaptureImportError('"tokens" must be a non-empty list of strings.')
+    if len(tokens) > MAX_JSON_TOKENS:
+        raise CaptureImportError(f"{len(tokens)} tokens; at most {MAX_JSON_TOKENS} can be shown.")
+    q_tokens = data.get("query_tokens", tokens)
+    if not isinstance(q_tokens, list) or not q_tokens or not all(isinstance(t, str) for t in q_tokens):
+        raise CaptureImportError('"query_tokens" must be a non-empty list of strings.')
+    layers = data["all"] if "all" in data else [data["attentions"]]
+    try:
+        tensors = [torch.tensor(layer, dtype=torch.float32) for layer in layers]
+    except (TypeError, ValueError) as e:
+        raise CaptureImportError(f"attention values must be nested lists of numbers ({str(e)[:80]}).")
+    if not tensors:
+        raise CaptureImportError('"all" holds no layers.')
+    Q, K = len(q_tokens), len(tokens)
+    patterns = {}
+    for l, t in enumerate(tensors):
+        if t.dim() == 2:          # a single head written without the head axis
+            t = t.unsqueeze(0)
+        if t.dim() != 3 or t.shape[1:] != (Q, K) or t.shape[0] < 1:
+            raise CaptureImportError(f"layer {l} has shape {tuple(t.shape)}; expected (heads, {Q}, {K}) to match "
+                                     f"{Q} query and {K} key tokens.")
+        if not torch.isfinite(t).all() or (t < 0).any() or (t > 1.0001).any():
+            raise CaptureImportError(f"layer {l} has values outside [0, 1]; attention weights are probabilities.")
+        rows = t.sum(-1)
+        if not torch.allclose(rows, torch.ones_like(rows), atol=1e-2):
+            raise CaptureImportError(f"layer {l}: rows must sum to 1 (found sums from {rows.min():.3f} to {rows.max():.3f}).")
+        patterns[f"blocks.{l}.attn.hook_pattern"] = t.unsqueeze(0)
+    if len({p.shape[1] for p in patterns.values()}) > 1:
+        raise CaptureImportError("every layer must have the same number of heads.")
+    causal = all(torch.all(p[0].triu(1) == 0) for p in patterns.values()) if Q == K else False
+    if Q != K:   # an exported cross-attention: keep it as one (query x key) family
+        patterns = {f"decoder.{l}.cross_attn.hook_pattern": p for l, p in enumerate(patterns.values())}
+        return AttentionCapture(model_name=name, src_tokens=tuple(tokens), tgt_tokens=tuple(q_tokens),
+                                patterns=patterns, logits=None, causal=False, peeking=True)
+    return AttentionCapture(model_name=name, src_tokens=(), tgt_tokens=tuple(tokens), patterns=patterns,
+                            logits=None, causal=causal)
+
+
+def _encode_for(bundle: ModelBundle, text: str, add_eos: bool):
+    return bundle.vocab.encode(text, add_eos=add_eos, max_len=bundle.block_size)
+
+
+def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False) -> AttentionCapture:
+    """Run ``bundle`` on ``text`` (decoder / causal side) and ``src`` (enc-dec source; default: ``text``, the
+    training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word."""
+    model, vocab = bundle.model, bundle.vocab
+    tgt = _encode_for(bundle, text, add_eos)
+    notes = []
+    if tgt.unknown:
+        notes.append("not in the vocabulary, shown as <UNK>: " + " ".join(repr(c) for c in tgt.unknown))
+    if tgt.lowercased:
+        notes.append("uppercase letters were lowercased")
+    if tgt.truncated:
+        notes.append(f"text is longer than the model's context of {bundle.block_size - 1} tokens: "
+                     f"showing the last {len(tgt.ids) - 1 - int(add_eos)} characters")
+    dev = bundle.device
+    idx = torch.tensor([tgt.ids], device=dev)                                              # (1, T)
+    src_enc = None
+    if bundle.is_seq2seq:
+        src_enc = tgt if not src or src == text else _encode_for(bundle, src, add_eos)
+        if src_enc is not tgt and src_enc.unknown:
+            notes.append("source characters shown as <UNK>: " + " ".join(repr(c) for c in src_enc.unknown))
+    if model.training:   # a shared model is never toggled here; a loaded bundle is always in eval mode
+        raise RuntimeError(f"model {bundle.name!r} is in training mode; capture only reads eval-mode models")
+    with torch.inference_mode():
+        kw = {"src": torch.tensor([src_enc.ids], device=dev)} if src_enc is not None else {}
+        out = model(idx, return_attention=True, **kw)
+    cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
+    if bundle.is_seq2seq:
+        patterns = {}
+        for l, p in enumerate(out.encoder_attentions):
+            patterns[f"encoder.{l}.attn.hook_pattern"] = cpu(p)
+        for l, (p, c) in enumerate(zip(out.decoder_attentions, out.cross_attentions)):
+            patterns[f"decoder.{l}.attn.hook_pattern"] = cpu(p)
+            patterns[f"decoder.{l}.cross_attn.hook_pattern"] = cpu(c)
+    else:
+        patterns = {f"blocks.{l}.attn.hook_pattern": cpu(p) for l, p in enumerate(out.attentions)}
+    return AttentionCapture(
+        model_name=bundle.name, src_tokens=src_enc.tokens if src_enc is not None else (),
+        tgt_tokens=tgt.tokens, patterns=patterns, logits=cpu(out.logits), causal=bool(model.causal),
+        peeking=bundle.peeking, vocab=vocab.itos, unknown=tgt.unknown, lowercased=tgt.lowercased,
+        truncated=tgt.truncated, notes=tuple(notes))
+

@@ -1,0 +1,106 @@
+"""The word list: loading, validation, the seeded 80/20 split and batching into (x, y) tensors.
+
+A word becomes ``[<BOS>, c1..cn, <EOS>, <PAD>...]``; x is that sequence without its last token and y the same
+sequence shifted by one, so position t of x predicts y[t] and <PAD> targets are ignored by the loss.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.vocab import BOS_ID, DEFAULT_VOCAB, EOS_ID, PAD_ID, Vocab
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_WORDS = REPO_DIR / "data" / "words.txt"
+MAX_WORDS = 20_000          # an uploaded list larger than this is refused: training it would take too long here
+SPLIT_SEED = 42
+
+
+class WordListError(ValueError):
+    """A word list that cannot be trained on; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class WordList:
+    words: tuple[str, ...]
+    duplicates_dropped: int = 0
+    blank_lines: int = 0
+
+    @property
+    def sha256(self) -> str:
+        return words_hash(self.words)
+
+
+def words_hash(words) -> str:
+    return hashlib.sha256("\n".join(words).encode()).hexdigest()
+
+
+def parse_words(text: str, *, vocab: Vocab = DEFAULT_VOCAB, block_size: int = 48, max_words: int = MAX_WORDS,
+                source: str = "word list") -> WordList:
+    """Validate one-word-per-line text. Words are lowercased and stripped; duplicates are dropped and counted."""
+    if "\x00" in text:
+        raise WordListError(f"{source} looks like a binary file, not text with one word per line.")
+    lines = text.splitlines()
+    stripped = [ln.strip().lower() for ln in lines]
+    words = [w for w in stripped if w]
+    if not words:
+        raise WordListError(f"{source} is empty: put one word per line (letters a-z).")
+    bad: dict[str, list[str]] = {}
+    for w in words:
+        for ch in vocab.unknown_chars(w):
+            bad.setdefault(ch, []).append(w)
+    if bad:
+        shown = ", ".join(f"{ch!r} (in {', '.join(repr(w) for w in ws[:3])}{', …' if len(ws) > 3 else ''})"
+                          for ch, ws in list(bad.items())[:8])
+        raise WordListError(f"{source} has characters outside the vocabulary (a-z): {shown}. "
+                            "Remove or replace them and try again.")
+    longest = max(words, key=len)
+    if len(longest) + 2 > block_size:   # +2: <BOS> and <EOS> must fit the context too
+        too_long = [w for w in words if len(w) + 2 > block_size]
+        raise WordListError(f"{source} has {len(too_long)} word(s) longer than the model's context of "
+                            f"{block_size - 2} characters, e.g. {too_long[0][:40]!r}. Shorten or remove them.")
+    unique = list(dict.fromkeys(words))
+    if len(unique) > max_words:
+        raise WordListError(f"{source} has {len(unique)} distinct words; the limit is {max_words}. Use a smaller list.")
+    if len(unique) < 5:
+        raise WordListError(f"{source} has only {len(unique)} distinct word(s); at least 5 are needed for a "
+                            "train/validation split.")
+    return WordList(words=tuple(unique), duplicates_dropped=len(words) - len(unique),
+                    blank_lines=len(lines) - len(words))
+
+
+def load_words(path: str | Path = DEFAULT_WORDS, **kw) -> WordList:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise WordListError(f"cannot read word list {path}: {e.strerror or e}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WordListError(f"{path} is not UTF-8 text with one word per line.") from e
+    return parse_words(text, source=str(path), **kw)
+
+
+def split_words(words, seed: int = SPLIT_SEED, frac: float = 0.8) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Random split (seeded, independent of torch's RNG) into (train, test)."""
+    order = list(words)
+    random.Random(seed).shuffle(order)
+    n = max(1, min(len(order) - 1, round(len(order) * frac)))
+    return tuple(order[:n]), tuple(order[n:])
+
+
+def encode_words(words, vocab: Vocab = DEFAULT_VOCAB, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) each (N, L) long tensors, L = longest word + 1 (or ``length``)."""
+    L = max(len(w) for w in words) + 1 if length is None else length
+    seqs = torch.full((len(words), L + 1), PAD_ID, dtype=torch.long)
+    for i, w in enumerate(words):
+        ids = [BOS_ID] + [vocab.stoi[c] for c in w] + [EOS_ID]
+        if len(ids) > L + 1:
+            raise ValueError(f"word {w!r} needs {len(ids) - 1} positions, more than length={L}")
+        seqs[i, : len(ids)] = torch.tensor(ids)
+    return seqs[:, :-1].contiguous(), seqs[:, 1:].contiguous()     # (N, L), (N, L)

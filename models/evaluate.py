@@ -1,0 +1,97 @@
+"""Honest evaluation: teacher-forced NLL, prefix-only NLL and next-character accuracy.
+
+*Teacher-forced* runs each word once and scores every position — fine for causal models, meaningless for the
+peeking FullTransformer, whose position t reads the answer from source position t+1.
+*Prefix-only* predicts position t from the word's first t+1 tokens alone (source and target cut there), so no
+model can see the future. For causal models the two are equal (a test checks it).
+
+CLI: ``python -m models.evaluate CHECKPOINT --words FILE`` prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from models.vocab import PAD_ID
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    teacher_forced_nll: float
+    prefix_nll: float
+    accuracy: float          # next-char top-1 accuracy, prefix-only
+    n_words: int
+    n_tokens: int
+
+
+@torch.no_grad()
+def teacher_forced_nll(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    total, n = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i:i + batch_size]).logits                                     # (B, T, V)
+        yb = y[i:i + batch_size]
+        total += F.cross_entropy(logits.flatten(0, 1), yb.flatten(), ignore_index=PAD_ID, reduction="sum").item()
+        n += int((yb != PAD_ID).sum())
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False) -> torch.Tensor:
+    """(N, T, V) logits where [:, t] was computed from x[:, :t+1] only. Causal models take one pass unless
+    ``exact`` asks for the slow, model-agnostic way (used by tests to prove the two agree)."""
+    if getattr(model, "causal", False) and not exact:
+        return model(x).logits
+    N, T = x.shape
+    out = torch.zeros(N, T, model.cfg.vocab_size, device=x.device)
+    for t in range(T):
+        rows = (y[:, t] != PAD_ID).nonzero().squeeze(1)            # only words that still have a target at t
+        if len(rows) == 0:
+            continue
+        out[rows, t] = model(x[rows, : t + 1]).logits[:, t]
+    return out
+
+
+@torch.no_grad()
+def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False) -> EvalResult:
+    """Every metric on (x, y). The model is expected in eval mode (the caller owns its mode)."""
+    tf = teacher_forced_nll(model, x, y)
+    logits = prefix_logits(model, x, y, exact=exact)
+    mask = y != PAD_ID
+    nll = F.cross_entropy(logits[mask], y[mask], reduction="sum").item()
+    n = int(mask.sum())
+    acc = (logits[mask].argmax(-1) == y[mask]).float().sum().item()
+    return EvalResult(teacher_forced_nll=tf, prefix_nll=nll / max(n, 1), accuracy=acc / max(n, 1),
+                      n_words=len(x), n_tokens=n)
+
+
+def main(argv=None) -> int:
+    from models.checkpoint import CheckpointError, load_checkpoint
+    from models.data import DEFAULT_WORDS, WordListError, encode_words, load_words
+    from models.device import pick_device
+
+    ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="a path, or a shipped name: miniformer, full_transformer, full_transformer_peeking")
+    ap.add_argument("--words", default=str(DEFAULT_WORDS), help="one word per line; every word is evaluated")
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    ap.add_argument("--exact", action="store_true", help="prefix NLL by truncation even for causal models")
+    args = ap.parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        bundle = load_checkpoint(args.checkpoint, device=device)
+        words = load_words(args.words, vocab=bundle.vocab, block_size=bundle.block_size, max_words=10**7).words
+    except (CheckpointError, WordListError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    x, y = (t.to(device) for t in encode_words(words, bundle.vocab))
+    res = evaluate_tensors(bundle.model, x, y, exact=args.exact)
+    print(json.dumps({"checkpoint": str(bundle.path), **asdict(res)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

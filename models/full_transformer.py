@@ -1,0 +1,134 @@
+"""FullTransformer: a 2-layer encoder / 2-layer decoder (post-LN) reading the same word as source and target.
+
+Two variants of one class, chosen by ``FullTransformerConfig.peeking``:
+
+* leak-free (default, ``peeking=False``): causal mask on encoder self-attention and a causal *memory* mask on
+  cross-attention, so decoder position t only reads source positions <= t. An honest next-character model.
+* peeking (``peeking=True``): exactly the seed design — encoder and cross-attention unmasked. Because the source
+  is the target word itself, decoder position t can read source position t+1, which *is* the answer. Its
+  teacher-forced loss looks near perfect and means nothing; kept as a lesson.
+
+References: Vaswani et al. 2017; the annotated transformer (harvardnlp); PyTorch's nn.Transformer docs for the
+mask naming (src_mask / tgt_mask / memory_mask) — but attention is written out here, never ``nn.Transformer``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from models.layers import FeedForward, MultiHeadAttention, Seq2SeqOutput, causal_mask, lm_loss, sinusoidal_encoding
+from models.vocab import PAD_ID
+
+
+@dataclass(frozen=True)
+class FullTransformerConfig:
+    vocab_size: int
+    block_size: int = 48
+    n_layer: int = 2              # encoder layers
+    n_dec_layer: int = 2          # decoder layers
+    n_head: int = 4
+    n_embd: int = 64
+    dim_ff: int = 128
+    dropout: float = 0.0
+    peeking: bool = False         # True = the seed design's unmasked encoder + cross-attention (leaks the answer)
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} not divisible by n_head={self.n_head}")
+        if self.n_embd % 2:
+            raise ValueError(f"n_embd={self.n_embd} must be even for the sinusoidal encoding")
+        if min(self.vocab_size, self.block_size, self.n_layer, self.n_dec_layer, self.n_head) < 1:
+            raise ValueError("vocab_size, block_size, n_layer, n_dec_layer and n_head must all be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cfg: FullTransformerConfig):
+        super().__init__()
+        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, mask):                                   # x (B, S, C)
+        a, pattern = self.attn(x, mask=mask)                      # pattern (B, H, S, S)
+        x = self.ln_1(x + self.drop(a))
+        x = self.ln_2(x + self.drop(self.ffn(x)))
+        return x, pattern
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg: FullTransformerConfig):
+        super().__init__()
+        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.cross_attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
+        self.ln_3 = nn.LayerNorm(cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, memory, self_mask, memory_mask):        # x (B, T, C)  memory (B, S, C)
+        a, self_pattern = self.attn(x, mask=self_mask)                         # (B, H, T, T)
+        x = self.ln_1(x + self.drop(a))
+        a, cross_pattern = self.cross_attn(x, memory=memory, mask=memory_mask)   # (B, H, T, S)
+        x = self.ln_2(x + self.drop(a))
+        x = self.ln_3(x + self.drop(self.ffn(x)))
+        return x, self_pattern, cross_pattern
+
+
+class FullTransformer(nn.Module):
+    kind = "full"
+
+    def __init__(self, cfg: FullTransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)   # shared by source and target: same alphabet
+        self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_layer))
+        self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec_layer))
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
+
+    @property
+    def causal(self) -> bool:
+        """True when position t's prediction depends on tokens <= t only (source and target)."""
+        return not self.cfg.peeking
+
+    def _embed(self, idx):
+        T = idx.size(1)
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
+        return self.drop(self.tok_emb(idx) + self.pos_enc[:T])                # (B, T, C)
+
+    def forward(self, idx, targets=None, *, src=None, return_attention=False) -> Seq2SeqOutput:
+        """idx (B, T) target-side tokens; src (B, S) source tokens, default ``idx`` (the training convention:
+        source = target = the word). Returns logits (B, T, V) for every target position."""
+        src = idx if src is None else src
+        S, T = src.size(1), idx.size(1)
+        dev = idx.device
+        enc_mask = None if self.cfg.peeking else causal_mask(S, device=dev)              # (S, S) or unmasked
+        mem_mask = None if self.cfg.peeking else causal_mask(T, S, device=dev)           # (T, S) or unmasked
+        tgt_mask = causal_mask(T, device=dev)                                             # (T, T) always causal
+
+        memory = self._embed(src)                                                         # (B, S, C)
+        enc_p = []
+        for block in self.encoder:
+            memory, p = block(memory, enc_mask)
+            enc_p.append(p)
+        x = self._embed(idx)                                                              # (B, T, C)
+        dec_p, cross_p = [], []
+        for block in self.decoder:
+            x, p, c = block(x, memory, tgt_mask, mem_mask)
+            dec_p.append(p)
+            cross_p.append(c)
+        logits = self.lm_head(x)                                                          # (B, T, V)
+        loss = lm_loss(logits, targets, PAD_ID)
+        if not return_attention:
+            return Seq2SeqOutput(logits=logits, loss=loss)
+        return Seq2SeqOutput(logits=logits, loss=loss, encoder_attentions=tuple(enc_p),
+                             decoder_attentions=tuple(dec_p), cross_attentions=tuple(cross_p))

@@ -1,0 +1,91 @@
+"""Building blocks shared by both architectures, written out so every weight and pattern is visible.
+
+References: Vaswani et al. 2017 (sinusoidal encoding, post-LN blocks); the annotated transformer
+(harvardnlp); minGPT's CausalSelfAttention. Attention is computed explicitly — never SDPA, flash or
+``nn.Transformer*`` — because those hide the pattern we want to show.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+
+def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
+    """(T, C) table: PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...)."""
+    pos = torch.arange(block_size, dtype=torch.float32).unsqueeze(1)                  # (T, 1)
+    div = torch.exp(torch.arange(0, n_embd, 2, dtype=torch.float32) * (-math.log(10000.0) / n_embd))
+    pe = torch.zeros(block_size, n_embd)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div[: n_embd // 2])
+    return pe
+
+
+def causal_mask(q_len: int, k_len: int | None = None, device=None) -> torch.Tensor:
+    """Bool (Q, K): query q may read key k iff k <= q. True = visible."""
+    k_len = q_len if k_len is None else k_len
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril()
+
+
+def attention_pattern(q, k, mask=None):                 # q (B,H,Q,hs)  k (B,H,K,hs)  mask bool, broadcastable to (B,H,Q,K)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))            # (B, H, Q, K)
+    if mask is not None:
+        att = att.masked_fill(~mask, float("-inf"))
+    return att.softmax(dim=-1)                                           # (B, H, Q, K), the captured tensor
+
+
+class MultiHeadAttention(nn.Module):
+    """Self- or cross-attention with separate q/k/v projections (cross-attention reads keys from ``memory``)."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} not divisible by n_head={n_head}")
+        self.n_head = n_head
+        self.q_proj = nn.Linear(n_embd, n_embd)
+        self.k_proj = nn.Linear(n_embd, n_embd)
+        self.v_proj = nn.Linear(n_embd, n_embd)
+        self.out_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = nn.Dropout(dropout)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:          # (B, T, C) -> (B, H, T, hs)
+        B, T, C = x.shape
+        return x.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+
+    def forward(self, x, memory=None, mask=None):                # x (B,Q,C)  memory (B,K,C) or None for self-attention
+        memory = x if memory is None else memory
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
+        pattern = attention_pattern(q, k, mask)                                   # (B, H, Q, K), pre-dropout: captured
+        y = self.attn_dropout(pattern) @ v                                        # (B, H, Q, hs); dropout on our own copy
+        B, H, Q, hs = y.shape
+        y = y.transpose(1, 2).reshape(B, Q, H * hs)                               # (B, Q, C)
+        return self.out_proj(y), pattern
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, n_embd: int, dim_ff: int, dropout: float):
+        super().__init__(nn.Linear(n_embd, dim_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_ff, n_embd))
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    logits: torch.Tensor                                   # (B, T, V) for every position
+    loss: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None     # per layer (B, H, T, T)
+
+
+@dataclass(frozen=True)
+class Seq2SeqOutput:
+    logits: torch.Tensor                                   # (B, T, V)
+    loss: torch.Tensor | None = None
+    encoder_attentions: tuple[torch.Tensor, ...] | None = None   # per encoder layer (B, H, S, S)
+    decoder_attentions: tuple[torch.Tensor, ...] | None = None   # per decoder layer (B, H, T, T)
+    cross_attentions: tuple[torch.Tensor, ...] | None = None     # per decoder layer (B, H, T, S)
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None, pad_id: int) -> torch.Tensor | None:
+    if targets is None:
+        return None
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad_id)

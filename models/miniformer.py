@@ -1,0 +1,84 @@
+"""MiniFormer: one post-LN causal self-attention block over characters.
+
+The smallest model that still has a real attention pattern: 1 layer, 1 head, d_model 32, sinusoidal positions,
+FFN Linear(d,d) -> ReLU -> Linear(d,d), output Linear(d, vocab).
+References: Vaswani et al. 2017 (post-LN, sinusoidal PE); Karpathy's minGPT / nanoGPT (config + forward shape).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from models.layers import FeedForward, ModelOutput, MultiHeadAttention, causal_mask, lm_loss, sinusoidal_encoding
+from models.vocab import PAD_ID
+
+
+@dataclass(frozen=True)
+class MiniFormerConfig:
+    vocab_size: int
+    block_size: int = 48          # tokens incl. <BOS>: at least 32 characters of context
+    n_layer: int = 1
+    n_head: int = 1
+    n_embd: int = 32
+    dim_ff: int = 32              # the seed design's FFN is Linear(d, d) -> ReLU -> Linear(d, d)
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} not divisible by n_head={self.n_head}")
+        if self.n_embd % 2:
+            raise ValueError(f"n_embd={self.n_embd} must be even for the sinusoidal encoding")
+        if min(self.vocab_size, self.block_size, self.n_layer, self.n_head) < 1:
+            raise ValueError("vocab_size, block_size, n_layer and n_head must all be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+
+
+class Block(nn.Module):
+    """Post-LN: x = LN(x + attn(x)); x = LN(x + ffn(x)) — as in the original Transformer."""
+
+    def __init__(self, cfg: MiniFormerConfig):
+        super().__init__()
+        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, mask):                                   # x (B, T, C)
+        a, pattern = self.attn(x, mask=mask)                      # (B, T, C), (B, H, T, T)
+        x = self.ln_1(x + self.drop(a))
+        x = self.ln_2(x + self.drop(self.ffn(x)))
+        return x, pattern
+
+
+class MiniFormer(nn.Module):
+    kind = "miniformer"
+    causal = True
+
+    def __init__(self, cfg: MiniFormerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
+
+    def forward(self, idx, targets=None, *, src=None, return_attention=False) -> ModelOutput:
+        """idx (B, T) token ids -> logits (B, T, V) for every position. ``src`` is accepted and ignored so every
+        model in the lab has one call signature (the encoder-decoder reads its source from it)."""
+        B, T = idx.shape
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
+        x = self.drop(self.tok_emb(idx) + self.pos_enc[:T])                      # (B, T, C)
+        mask = causal_mask(T, device=idx.device)                                # (T, T)
+        patterns = []
+        for block in self.blocks:
+            x, pattern = block(x, mask)
+            patterns.append(pattern)
+        logits = self.lm_head(x)                                                  # (B, T, V)
+        return ModelOutput(logits=logits, loss=lm_loss(logits, targets, PAD_ID),
+                           attentions=tuple(patterns) if return_attention else None)

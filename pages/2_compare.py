@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("2_compare")
+st.info("Coming soon.")

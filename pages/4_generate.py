@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("4_generate")
+st.info("Coming soon.")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("5_train")
+st.info("Coming soon.")

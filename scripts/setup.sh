@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: a virtual environment with the pinned requirements, and BertViz's
+# JavaScript (d3 5.7.0, jQuery 2.2.4) fetched from the npm registry into static/vendor/ (git-ignored).
+# Sourced by run.sh and test.sh; safe to run again (it skips what is already in place).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing requirements.txt (first time: a few minutes)"
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  .venv/bin/python -c "import torch, streamlit, bertviz, plotly" # fail loudly if the install did not work
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python scripts/fetch_vendor.py

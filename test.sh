@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run every test: sets up the environment, installs Debian's Chromium for the browser tests when it is missing
+# (needs root / apt-get), then runs pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash scripts/setup.sh
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing Debian's chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/tmp/attention-lab-apt.log 2>&1 \
+      || { echo "[test] chromium install failed, see /tmp/attention-lab-apt.log"; exit 1; }
+  else
+    echo "[test] /usr/bin/chromium is missing and this user cannot apt-get install it."
+    echo "[test] Install it (sudo apt-get install -y chromium) to run tests/e2e; running the rest now."
+    set -- --ignore=tests/e2e "$@"
+  fi
+fi
+set +e
+.venv/bin/python -m pytest tests "$@"
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then echo "[test] pytest collected no tests"; exit 0; fi
+exit $rc

@@ -1,0 +1,95 @@
+"""Model behaviour: causality, the peeking leak, honest metrics, overfitting, determinism."""
+import pytest
+import torch
+
+from conftest import TINY_WORDS, tiny_bundle
+from models.data import encode_words
+from models.evaluate import evaluate_tensors, prefix_logits
+from models.train import Recipe, train
+from models.vocab import DEFAULT_VOCAB
+
+
+def _logits(b, word):
+    ids = torch.tensor([DEFAULT_VOCAB.encode(word).ids])
+    with torch.no_grad():
+        return b.model(ids).logits[0]                       # (T, V)
+
+
+@pytest.mark.parametrize("name", ["miniformer", "full"])
+def test_future_characters_do_not_change_past_predictions(name):
+    b = tiny_bundle(name)
+    a, c = _logits(b, "capybara"), _logits(b, "capxqzzz")
+    t = len("cap")                     # positions 0..3 read <BOS> c a p only
+    assert torch.allclose(a[: t + 1], c[: t + 1], atol=1e-6)
+    assert not torch.allclose(a[t + 1:], c[t + 1:])      # and later ones do read the change
+
+
+def test_peeking_model_sees_the_future():
+    b = tiny_bundle("full-peeking")
+    a, c = _logits(b, "capybara"), _logits(b, "capxqzzz")
+    assert not torch.allclose(a[:4], c[:4], atol=1e-4)
+
+
+def test_peeking_src_is_read_at_t_plus_1_and_leakfree_ignores_it():
+    for name, changes in (("full-peeking", True), ("full", False)):
+        b = tiny_bundle(name)
+        ids = torch.tensor([DEFAULT_VOCAB.encode("cap").ids])
+        src1 = torch.tensor([DEFAULT_VOCAB.encode("capy").ids])
+        src2 = torch.tensor([DEFAULT_VOCAB.encode("capz").ids])
+        with torch.no_grad():
+            l1 = b.model(ids, src=src1).logits
+            l2 = b.model(ids, src=src2).logits
+        assert (not torch.allclose(l1, l2, atol=1e-5)) == changes, name
+
+
+@pytest.mark.parametrize("name", ["miniformer", "full"])
+def test_prefix_nll_equals_teacher_forced_for_causal_models(name):
+    b = tiny_bundle(name)
+    x, y = encode_words(TINY_WORDS)
+    exact = prefix_logits(b.model, x, y, exact=True)
+    fast = prefix_logits(b.model, x, y)
+    mask = y != 0
+    assert torch.allclose(exact[mask], fast[mask], atol=1e-5)
+    r = evaluate_tensors(b.model, x, y, exact=True)
+    assert r.prefix_nll == pytest.approx(r.teacher_forced_nll, abs=1e-5)
+    assert r.n_tokens == sum(len(w) + 1 for w in TINY_WORDS)
+
+
+def test_prefix_nll_differs_from_teacher_forced_for_peeking():
+    b = tiny_bundle("full-peeking")
+    x, y = encode_words(TINY_WORDS)
+    r = evaluate_tensors(b.model, x, y)
+    assert abs(r.prefix_nll - r.teacher_forced_nll) > 1e-4
+
+
+@pytest.mark.parametrize("name", ["miniformer", "full", "full-peeking"])
+def test_tiny_model_overfits_one_batch(name):
+    words = TINY_WORDS[:8]
+    recipe = Recipe("t", epochs=150, batch_size=64, lr=1e-2, dropout=0.0, seed=0)
+    res = train(name, list(words) * 2, recipe)   # duplicates so the split still trains on all eight words
+    assert res.history[-1]["train_loss"] < 0.6 < res.history[0]["train_loss"]
+
+
+def test_training_is_deterministic_for_a_seed():
+    recipe = Recipe("t", epochs=3, batch_size=8, lr=3e-3, dropout=0.1, seed=7)
+    a = train("miniformer", TINY_WORDS, recipe)
+    b = train("miniformer", TINY_WORDS, recipe)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.history[-1]["val_prefix_nll"] == b.history[-1]["val_prefix_nll"]
+
+
+def test_stop_event_keeps_best_epoch():
+    import threading
+    stop = threading.Event()
+    seen = []
+    def on_epoch(s):
+        seen.append(s)
+        if s.epoch == 3:
+            stop.set()
+    recipe = Recipe("t", epochs=50, batch_size=8, lr=3e-3, dropout=0.0, keep="best", seed=1)
+    res = train("miniformer", TINY_WORDS, recipe, on_epoch=on_epoch, stop=stop)
+    assert res.stopped_by_user and res.final_epoch == 3 and len(seen) == 3
+    best = min(res.history, key=lambda h: h["val_prefix_nll"])
+    assert res.best_epoch == best["epoch"]
+    assert res.metrics["val_prefix_nll"] == pytest.approx(best["val_prefix_nll"], abs=1e-6)

@@ -1,0 +1,53 @@
+"""Streamlit's two caches, used the way STYLE.md §8 says.
+
+``load_model`` keeps one read-only model per (name, mtime) for the whole process; ``cached_capture`` keeps one
+capture per input, pickled, so every session gets its own copy. The checkpoint's mtime is part of both keys, so a
+retrained file is picked up on the next call without a restart.
+"""
+from __future__ import annotations
+
+import torch
+import streamlit as st
+
+from models.capture import AttentionCapture, capture
+from models.checkpoint import ModelBundle, checkpoint_mtime, list_checkpoints, load_checkpoint
+from models.device import pick_device
+from models.generate import Generation, generate
+
+# One thread: two torch threads fight the browser on a 2-core machine (6-105 ms -> 2-7 ms per forward, ENV.md).
+torch.set_num_threads(1)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
+    return load_checkpoint(name, device=pick_device())
+
+
+def bundle(name: str) -> ModelBundle:
+    return load_model(name, checkpoint_mtime(name))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
+    return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos)
+
+
+def get_capture(name: str, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
+    return cached_capture(name, checkpoint_mtime(name), text, src, add_eos)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_generation(name: str, ckpt_mtime: float, prefix: str, max_new: int, greedy: bool, temperature: float,
+                      top_k: int | None, seed: int) -> Generation:
+    return generate(load_model(name, ckpt_mtime), prefix, max_new=max_new, greedy=greedy, temperature=temperature,
+                    top_k=top_k, seed=seed)
+
+
+def get_generation(name: str, prefix: str, **kw) -> Generation:
+    return cached_generation(name, checkpoint_mtime(name), prefix, **kw)
+
+
+def available_models() -> list[str]:
+    """Checkpoint names on disk now (shipped first, then trained in the app); read each rerun so a model
+    published by another session appears without a restart."""
+    return list_checkpoints()

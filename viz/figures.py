@@ -1,0 +1,168 @@
+"""Plotly figure builders: captures in, figures out. Pure (no streamlit), inputs never mutated.
+
+Tokens are plotted at integer positions with ``tickvals``/``ticktext``: a categorical axis would merge the two
+"a"s of "banana" into one row.
+"""
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+import torch
+
+from models.capture import AttentionCapture
+from models.vocab import EOS
+from viz.metrics import attention_entropy, mean_entropy, visible_keys
+
+FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
+KIND_LABEL = {"blocks": "self", "encoder": "encoder", "decoder": "decoder self", "cross": "cross"}
+BLUE, ORANGE, GREY = "#1f6fb4", "#e8702a", "#c9ced6"
+
+
+def label(tok: str) -> str:
+    """Tick / hover text: html-escaped so a token such as '<img onerror=...>' shows as text."""
+    return html.escape(tok, quote=False)
+
+
+def char_label(tok: str) -> str:
+    return "end of word" if tok == EOS else label(tok)
+
+
+def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height, font=FONT,
+                      margin=dict(l=10, r=10, t=44, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
+    return fig
+
+
+def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
+                      height: int | None = None, title: str | None = None) -> go.Figure:
+    """Query rows x key columns for one head. Masked cells (a key the query may not see) are grey and say so on
+    hover; visible cells show the exact weight. ``query`` outlines one row (linked selection)."""
+    p = cap.patterns[name][0, head]                                           # (Q, K)
+    Q, K = p.shape
+    q_tok, k_tok = cap.axes(name)
+    masked = torch.zeros(Q, K, dtype=torch.bool)
+    if cap.is_masked_causal(name):
+        masked = ~torch.ones(Q, K, dtype=torch.bool).tril()
+    z = p.masked_fill(masked, float("nan")).tolist()
+    qt, kt = [label(t) for t in q_tok], [label(t) for t in k_tok]
+    text = [[f"query {qi} {qt[qi]!s} → key {ki} {kt[ki]!s}" for ki in range(K)] for qi in range(Q)]
+    fig = go.Figure()
+    if masked.any():
+        fig.add_trace(go.Heatmap(z=torch.where(masked, 1.0, float("nan")).tolist(), showscale=False,
+                                 colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
+                                 hovertemplate="%{text}<br><b>masked</b>: this query may not look ahead<extra></extra>"))
+    fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=1, colorscale="Blues", xgap=1, ygap=1, text=text,
+                             colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+                             hovertemplate="%{text}<br>weight <b>%{z:.4f}</b><extra></extra>"))
+    if query is not None and 0 <= query < Q:
+        fig.add_shape(type="rect", x0=-0.5, x1=K - 0.5, y0=query - 0.5, y1=query + 0.5,
+                      line=dict(color=ORANGE, width=3))
+    fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text="key (attended to)", side="bottom",
+                     tickangle=0, showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=list(range(Q)), ticktext=qt, title_text="query (attending)", autorange="reversed",
+                     showgrid=False, zeroline=False)
+    size = height or int(min(620, max(260, 70 + 22 * Q)))
+    return _layout(fig, title or f"{pattern_title(name)} · head {head}", size)
+
+
+def pattern_title(name: str) -> str:
+    """'encoder.1.attn.hook_pattern' -> 'encoder layer 1'; 'decoder.0.cross_attn...' -> 'cross-attention layer 0'."""
+    part, layer = name.split(".")[:2]
+    if ".cross_attn." in name:
+        return f"cross-attention layer {layer}"
+    return {"blocks": "self-attention", "encoder": "encoder self-attention",
+            "decoder": "decoder self-attention"}[part] + f" layer {layer}"
+
+
+def entropy_heatmap(cap: AttentionCapture, height: int | None = None) -> go.Figure:
+    """One row per (attention kind, layer), one column per head: the mean normalised entropy. 0 = every query
+    looks at one key, 1 = attention spread evenly over every key the query can see."""
+    rows, labels = [], []
+    for kind in cap.kinds():
+        m = mean_entropy(cap, kind)                                             # (layers, H)
+        for l in range(m.shape[0]):
+            rows.append(m[l])
+            labels.append(f"{KIND_LABEL[kind]} L{l}")
+    z = torch.stack(rows)                                                       # (rows, H)
+    H = z.shape[1]
+    fig = go.Figure(go.Heatmap(
+        z=z.tolist(), zmin=0, zmax=1, colorscale="Viridis", xgap=2, ygap=2,
+        text=[[f"{v:.2f}" for v in r] for r in z.tolist()], texttemplate="%{text}", textfont=dict(size=12),
+        colorbar=dict(title=dict(text="entropy", side="right"), thickness=12, tickvals=[0, 0.5, 1],
+                      ticktext=["0 focused", "0.5", "1 uniform"]),
+        hovertemplate="%{y} · head %{x}<br>mean normalised entropy <b>%{z:.3f}</b><extra></extra>"))
+    fig.update_xaxes(tickvals=list(range(H)), ticktext=[f"head {h}" for h in range(H)], side="bottom")
+    fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
+    return _layout(fig, "Attention entropy per layer and head", height or 110 + 42 * len(labels))
+
+
+def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
+                  height: int = 260) -> go.Figure:
+    """Per-query normalised entropy of one head (the row of the entropy heatmap, unfolded)."""
+    p = cap.patterns[name]
+    causal = cap.is_masked_causal(name)
+    ent = attention_entropy(p, causal)[head]                                    # (Q,)
+    q_tok = [label(t) for t in cap.axes(name)[0]]
+    n_keys = visible_keys(p.shape[-2], p.shape[-1], causal).tolist()
+    colors = [ORANGE if i == query else BLUE for i in range(len(q_tok))]
+    fig = go.Figure(go.Bar(
+        x=list(range(len(q_tok))), y=ent.tolist(), marker_color=colors,
+        customdata=[[t, n] for t, n in zip(q_tok, n_keys)],
+        hovertemplate="query %{x} %{customdata[0]}<br>entropy %{y:.3f} over %{customdata[1]} visible key(s)<extra></extra>"))
+    fig.update_xaxes(tickvals=list(range(len(q_tok))), ticktext=q_tok, title_text="query")
+    fig.update_yaxes(range=[0, 1.05], title_text="entropy (0–1)")
+    return _layout(fig, f"Per-query entropy · {pattern_title(name)} · head {head}", height)
+
+
+def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: str | None = None,
+                    height: int | None = None, title: str = "What comes next?") -> go.Figure:
+    """Horizontal bars of the top-k next tokens, most likely on top, with the percentage printed on each bar.
+    ``expected`` (a character, or '<EOS>') is always shown and highlighted, even when outside the top k."""
+    order = torch.argsort(probs, descending=True).tolist()
+    keep = [i for i in order if probs[i] > 0][:top_k]
+    exp_id = vocab.stoi.get(expected) if expected else None
+    if exp_id is not None and exp_id not in keep:
+        keep.append(exp_id)
+    keep = keep[::-1]                                                            # plotly draws bottom-up
+    names = [char_label(vocab.itos[i]) for i in keep]
+    vals = [float(probs[i]) for i in keep]
+    colors = [ORANGE if i == exp_id else BLUE for i in keep]
+    fig = go.Figure(go.Bar(
+        x=vals, y=list(range(len(keep))), orientation="h", marker_color=colors,
+        text=[f"{v:.1%}" for v in vals], textposition="outside", cliponaxis=False,
+        customdata=names, hovertemplate="%{customdata}: <b>%{x:.2%}</b><extra></extra>"))
+    fig.update_yaxes(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14))
+    fig.update_xaxes(range=[0, max(vals + [0.01]) * 1.25], tickformat=".0%", title_text="probability")
+    return _layout(fig, title, height or 90 + 28 * len(keep), showlegend=False, bargap=0.25)
+
+
+def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int = 300) -> go.Figure:
+    """Grouped bars: for each model (legend), the weight each head puts on key t+1."""
+    fig = go.Figure()
+    for i, (model, w) in enumerate(weights.items()):
+        fig.add_trace(go.Bar(name=label(model), x=[f"head {h}" for h in range(len(w))], y=w.tolist(),
+                             marker_color=(ORANGE, BLUE, "#6c757d")[i % 3], text=[f"{v:.2f}" for v in w.tolist()],
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: %{y:.4f} on key t+1<extra>" + label(model) + "</extra>"))
+    fig.update_yaxes(range=[0, 1.1], title_text="weight on key t+1")
+    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.2))
+
+
+def training_curves(history: list[dict], height: int = 320) -> go.Figure:
+    """Train loss, teacher-forced and prefix-only validation NLL per epoch; the kept epoch marked."""
+    ep = [h["epoch"] for h in history]
+    fig = go.Figure()
+    for key, name, color, dash in (("train_loss", "train loss", "#6c757d", "dot"),
+                                   ("val_tf_nll", "validation NLL (teacher-forced)", BLUE, "dash"),
+                                   ("val_prefix_nll", "validation NLL (prefix-only, honest)", ORANGE, "solid")):
+        fig.add_trace(go.Scatter(x=ep, y=[h[key] for h in history], name=name, mode="lines+markers",
+                                 line=dict(color=color, dash=dash, width=2), marker=dict(size=4),
+                                 hovertemplate="epoch %{x}: %{y:.3f}<extra>" + name + "</extra>"))
+    if history:
+        best = history[-1]["best_epoch"]
+        fig.add_vline(x=best, line=dict(color="#2a9d8f", width=1, dash="dash"),
+                      annotation_text=f"kept epoch {best}", annotation_position="top left")
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="nats per character")
+    return _layout(fig, "Learning curves", height, legend=dict(orientation="h", y=-0.28))
