@@ -63,7 +63,12 @@ class AttentionCapture:
         return [n for n in out if n.startswith(kind + ".") and ".cross_attn." not in n]
 
     def kinds(self) -> list[str]:
+        """Pattern families present: ['blocks'] for a causal LM, encoder / decoder / cross for the enc-dec."""
         return ["encoder", "decoder", "cross"] if self.is_seq2seq else ["blocks"]
+
+    def square_kinds(self) -> list[str]:
+        """Families whose queries and keys are the same tokens (what the notebook JSON formats can hold)."""
+        return [k for k in self.kinds() if k != "cross"]
 
     def axes(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(query tokens, key tokens) of one pattern."""
@@ -108,6 +113,9 @@ class AttentionCapture:
         if not names:
             raise ValueError(f"this capture has no {kind!r} patterns; it has {self.kinds()}")
         q_tok, k_tok = self.axes(names[0])
+        if q_tok != k_tok:
+            raise ValueError("the notebook's JSON formats hold one token list, so only self-attention (square) "
+                             "patterns can be exported; cross-attention has separate query and key tokens")
         rnd = lambda t: [[[round(float(x), 6) for x in row] for row in head] for head in t[0].tolist()]
         if fmt == "layer":
             if not 0 <= layer < len(names):
@@ -115,8 +123,6 @@ class AttentionCapture:
             data = {"tokens": list(k_tok), "attentions": rnd(self.patterns[names[layer]])}
         else:
             data = {"all": [rnd(self.patterns[n]) for n in names], "tokens": list(k_tok)}
-        if q_tok != k_tok:   # cross-attention: queries are the decoder tokens
-            data["query_tokens"] = list(q_tok)
         data["model"] = self.model_name
         data["kind"] = kind
         return json.dumps(data)
@@ -143,9 +149,6 @@ def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
         raise CaptureImportError('"tokens" must be a non-empty list of strings.')
     if len(tokens) > MAX_JSON_TOKENS:
         raise CaptureImportError(f"{len(tokens)} tokens; at most {MAX_JSON_TOKENS} can be shown.")
-    q_tokens = data.get("query_tokens", tokens)
-    if not isinstance(q_tokens, list) or not q_tokens or not all(isinstance(t, str) for t in q_tokens):
-        raise CaptureImportError('"query_tokens" must be a non-empty list of strings.')
     layers = data["all"] if "all" in data else [data["attentions"]]
     try:
         tensors = [torch.tensor(layer, dtype=torch.float32) for layer in layers]
@@ -153,14 +156,14 @@ def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
         raise CaptureImportError(f"attention values must be nested lists of numbers ({str(e)[:80]}).")
     if not tensors:
         raise CaptureImportError('"all" holds no layers.')
-    Q, K = len(q_tokens), len(tokens)
+    Q = K = len(tokens)
     patterns = {}
     for l, t in enumerate(tensors):
         if t.dim() == 2:          # a single head written without the head axis
             t = t.unsqueeze(0)
         if t.dim() != 3 or t.shape[1:] != (Q, K) or t.shape[0] < 1:
             raise CaptureImportError(f"layer {l} has shape {tuple(t.shape)}; expected (heads, {Q}, {K}) to match "
-                                     f"{Q} query and {K} key tokens.")
+                                     f"the {K} tokens.")
         if not torch.isfinite(t).all() or (t < 0).any() or (t > 1.0001).any():
             raise CaptureImportError(f"layer {l} has values outside [0, 1]; attention weights are probabilities.")
         rows = t.sum(-1)
@@ -169,11 +172,7 @@ def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
         patterns[f"blocks.{l}.attn.hook_pattern"] = t.unsqueeze(0)
     if len({p.shape[1] for p in patterns.values()}) > 1:
         raise CaptureImportError("every layer must have the same number of heads.")
-    causal = all(torch.all(p[0].triu(1) == 0) for p in patterns.values()) if Q == K else False
-    if Q != K:   # an exported cross-attention: keep it as one (query x key) family
-        patterns = {f"decoder.{l}.cross_attn.hook_pattern": p for l, p in enumerate(patterns.values())}
-        return AttentionCapture(model_name=name, src_tokens=tuple(tokens), tgt_tokens=tuple(q_tokens),
-                                patterns=patterns, logits=None, causal=False, peeking=True)
+    causal = all(bool(torch.all(p[0].triu(1) == 0)) for p in patterns.values())
     return AttentionCapture(model_name=name, src_tokens=(), tgt_tokens=tuple(tokens), patterns=patterns,
                             logits=None, causal=causal)
 

@@ -51,3 +51,13 @@ def available_models() -> list[str]:
     """Checkpoint names on disk now (shipped first, then trained in the app); read each rerun so a model
     published by another session appears without a restart."""
     return list_checkpoints()
+
+
+@st.cache_data(show_spinner=False)
+def shipped_words() -> tuple[str, ...]:
+    """The shipped word list (for "words that start like this" hints); empty if the file is missing."""
+    from models.data import WordListError, load_words
+    try:
+        return load_words().words
+    except WordListError:
+        return ()

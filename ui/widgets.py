@@ -71,3 +71,86 @@ def input_notes(cap: AttentionCapture) -> None:
 
 def empty_prompt(what: str = "Type a word above") -> None:
     st.info(f"👆 {what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**.")
+
+
+def bertviz_frame(cap: AttentionCapture, view: str = "head", *, height: int | None = None) -> str | None:
+    """Render BertViz's own head/model view offline inside the page; returns the HTML (for downloads) or None.
+    When the vendored d3/jQuery are missing, say how to fetch them instead of showing a blank frame."""
+    from viz.bertviz_view import FETCH_HINT, VendorMissingError, estimate_height_for, head_view_html, model_view_html
+    try:
+        make = head_view_html if view == "head" else model_view_html
+        kwargs = cap.bertviz_kwargs()
+        html = make(kwargs)
+    except VendorMissingError as e:
+        st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
+                   "(the README's commands do it for you), then reload this page.")
+        return None
+    st.iframe(html, height=height or estimate_height_for(kwargs, view))
+    return html
+
+
+def download_figure(fig, file_stem: str, key: str) -> None:
+    """PNG made on click (kaleido drives the local Chromium, offline); without Chromium, a standalone HTML.
+    Plotly's camera icon on each chart saves a PNG from the browser too."""
+    from viz.export import figure_html, figure_png, png_available
+
+    if png_available():
+        st.download_button("PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
+                           key=key, icon=":material/download:",
+                           help="Rendered offline by the local Chromium (a few seconds the first time).")
+    else:
+        st.download_button("HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
+                           key=key, icon=":material/download:",
+                           help="No Chromium on the server for PNG; this interactive HTML works offline. "
+                                "The camera icon on the chart saves a PNG.")
+
+
+# ---- Compare / Leak lesson / Generate ------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=16, show_spinner="Scoring the validation words…")
+def _cached_validation_eval(name: str, ckpt_mtime: float, words: tuple[str, ...]) -> dict:
+    import dataclasses
+
+    from models.evaluate import evaluate_words
+    from ui.cache import load_model
+    return dataclasses.asdict(evaluate_words(load_model(name, ckpt_mtime), words))
+
+
+def validation_eval(name: str) -> dict | None:
+    """Teacher-forced and prefix-only NLL of checkpoint ``name`` on the shipped list's validation words (the second
+    part of the seed-42 80/20 split), computed live and cached by checkpoint mtime. Adds ``same_words``: whether
+    the checkpoint was trained on that word list (else its "validation" words may include its training words).
+    None when the word list is missing."""
+    from models.checkpoint import checkpoint_mtime
+    from models.data import split_words, words_hash
+    from ui.cache import shipped_words
+
+    words = shipped_words()
+    if not words:
+        return None
+    res = dict(_cached_validation_eval(name, checkpoint_mtime(name), split_words(words)[1]))
+    trained_on = bundle(name).meta.get("words_sha256")
+    res["same_words"] = trained_on is None or trained_on == words_hash(words)
+    return res
+
+
+def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, height: int | None = None) -> None:
+    """:func:`bertviz_frame`, or a one-line note while the BertViz module itself is unavailable."""
+    try:
+        bertviz_frame(cap, view, height=height)
+    except ImportError as e:
+        st.caption(f"BertViz view unavailable here ({e}).")
+
+
+def show_word(prefix: str, generated: str, *, size: str = "2.2rem") -> None:
+    """A word with its given prefix in grey and the generated characters in bold orange, html-escaped."""
+    import html
+    esc = lambda s: html.escape(s, quote=False)
+    st.markdown(f"<div style='font-size:{size};font-family:monospace;line-height:1.2;word-break:break-all'>"
+                f"<span style='color:#6c757d'>{esc(prefix)}</span>"
+                f"<b style='color:#e8702a'>{esc(generated)}</b></div>", unsafe_allow_html=True)
+
+
+STOP_REASONS = {"eos": "stopped at `<EOS>`: the model ended the word",
+                "limit": "stopped at the length limit",
+                "context": "stopped: the model's context is full"}

@@ -166,3 +166,120 @@ def training_curves(history: list[dict], height: int = 320) -> go.Figure:
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="nats per character")
     return _layout(fig, "Learning curves", height, legend=dict(orientation="h", y=-0.28))
+
+
+# ---- Compare / Leak lesson / Generate -----------------------------------------------------------------------------
+
+def with_next_key_outline(fig: go.Figure, n_query: int, n_key: int, color: str = ORANGE) -> go.Figure:
+    """A copy of an attention heatmap with the cells (query t, key t+1) outlined: where the answer sits when the
+    source is the target word itself."""
+    out = go.Figure(fig)
+    for t in range(min(n_query, n_key - 1)):
+        out.add_shape(type="rect", x0=t + 0.5, x1=t + 1.5, y0=t - 0.5, y1=t + 0.5, line=dict(color=color, width=2))
+    return out
+
+
+def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: float | None = None,
+                        height: int = 320, title: str = "Weight on key t+1, every cross-attention head") -> go.Figure:
+    """Grouped bars over every (layer, head): for each model (legend), the weight that head puts on key t+1.
+    ``weights`` is {model label: {pattern name: (H,)}}; ``chance`` draws the even-spread level as a dashed line."""
+    fig = go.Figure()
+    for i, (model, by_layer) in enumerate(weights.items()):
+        xs, ys = [], []
+        for name, w in by_layer.items():
+            layer = name.split(".")[1]
+            xs += [f"L{layer} h{h}" for h in range(len(w))]
+            ys += w.tolist()
+        fig.add_trace(go.Bar(name=label(model), x=xs, y=ys, marker_color=(ORANGE, BLUE, "#6c757d")[i % 3],
+                             text=[f"{v:.2f}" for v in ys], textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: <b>%{y:.4f}</b> on key t+1<extra>" + label(model) + "</extra>"))
+    if chance:
+        fig.add_hline(y=chance, line=dict(color="#6c757d", width=1, dash="dash"),
+                      annotation_text=f"even spread {chance:.2f}", annotation_position="top right")
+    fig.update_yaxes(range=[0, 1.12], title_text="weight on key t+1")
+    fig.update_xaxes(title_text="layer · head")
+    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.3))
+
+
+def nll_bars(rows: list[dict], *, uniform: float | None = None, height: int = 320,
+             title: str = "Validation NLL: teacher-forced vs prefix-only") -> go.Figure:
+    """Two bars per model: teacher-forced NLL (the whole word is fed in) and prefix-only NLL (only the characters
+    before each position; the honest number). ``rows``: dicts with ``model``, ``teacher_forced``, ``prefix``."""
+    models = [label(r["model"]) for r in rows]
+    fig = go.Figure()
+    for key, name, color in (("teacher_forced", "teacher-forced (whole word fed in)", GREY),
+                             ("prefix", "prefix-only (honest)", ORANGE)):
+        ys = [r[key] for r in rows]
+        fig.add_trace(go.Bar(name=name, x=models, y=ys, marker_color=color, text=[f"{v:.2f}" for v in ys],
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{x}: <b>%{y:.3f}</b> nats/char<extra>" + name + "</extra>"))
+    if uniform:
+        fig.add_hline(y=uniform, line=dict(color="#6c757d", width=1, dash="dash"),
+                      annotation_text=f"uniform guess {uniform:.2f}", annotation_position="top left")
+    top = max([r["teacher_forced"] for r in rows] + [r["prefix"] for r in rows] + [uniform or 0, 0.1])
+    fig.update_yaxes(range=[0, top * 1.2], title_text="nats per character (lower is better)")
+    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
+
+
+def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, names=("source A", "source B"),
+                        top_k: int = 5, height: int = 280, title: str = "Next character") -> go.Figure:
+    """Grouped bars of two next-token distributions over the union of each one's top-k tokens."""
+    ids = list(dict.fromkeys(torch.argsort(probs_a, descending=True)[:top_k].tolist()
+                             + torch.argsort(probs_b, descending=True)[:top_k].tolist()))
+    ids.sort(key=lambda i: -float(probs_a[i] + probs_b[i]))
+    xs = [char_label(vocab.itos[i]) for i in ids]
+    fig = go.Figure()
+    for p, name, color in ((probs_a, names[0], BLUE), (probs_b, names[1], ORANGE)):
+        ys = [float(p[i]) for i in ids]
+        fig.add_trace(go.Bar(name=label(name), x=list(range(len(ids))), y=ys, marker_color=color,
+                             text=[f"{v:.0%}" for v in ys], textposition="outside", cliponaxis=False,
+                             customdata=xs, hovertemplate="%{customdata}: <b>%{y:.2%}</b><extra>" + label(name)
+                             + "</extra>"))
+    fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14))
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text="probability")
+    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
+
+
+def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = None, height: int | None = None,
+                     title: str | None = None) -> go.Figure:
+    """The attention of the newest position only: one row per (layer, head), the last query row of each pattern,
+    over that pattern's keys. For the enc-dec model the decoder-side families are shown by default (decoder
+    self-attention and cross-attention); every row here sees all its keys, so nothing is masked."""
+    kinds = kinds or (("decoder", "cross") if cap.is_seq2seq else ("blocks",))
+    rows, labels, k_tok = [], [], None
+    for kind in kinds:
+        for name in cap.names(kind):
+            p = cap.patterns[name][0, :, -1, :]                                 # (H, K): last query row per head
+            k_tok = cap.axes(name)[1] if k_tok is None else k_tok
+            for h in range(p.shape[0]):
+                rows.append(p[h])
+                labels.append(f"{KIND_LABEL[kind]} L{name.split('.')[1]} h{h}")
+    K = max(len(r) for r in rows)
+    z = [r.tolist() + [float("nan")] * (K - len(r)) for r in rows]              # decoder / cross keys match in length
+    kt = [label(t) for t in k_tok][:K]
+    newest = label(cap.tgt_tokens[-1])
+    fig = go.Figure(go.Heatmap(
+        z=z, zmin=0, zmax=1, colorscale="Blues", xgap=1, ygap=1,
+        customdata=[[[lab, kt[k] if k < len(kt) else ""] for k in range(K)] for lab in labels],
+        colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+        hovertemplate="%{customdata[0]} → key %{x} %{customdata[1]}<br>weight <b>%{z:.4f}</b><extra></extra>"))
+    fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text="key (attended to)", tickangle=0)
+    fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
+    return _layout(fig, title or f"What the newest position “{newest}” attends to", height or
+                   int(min(640, 90 + 22 * len(labels))))
+
+
+def generation_strip(tokens: list[str], probs: list[float], *, current: int | None = None,
+                     height: int = 230, title: str = "Chosen token and its probability, step by step") -> go.Figure:
+    """One bar per generation step: the token chosen (printed on the bar) and the probability it had; the
+    current step in orange."""
+    names = [char_label(t) for t in tokens]
+    colors = [ORANGE if i == current else BLUE for i in range(len(tokens))]
+    fig = go.Figure(go.Bar(x=list(range(len(tokens))), y=probs, marker_color=colors, text=names,
+                           textposition="outside", cliponaxis=False, textfont=dict(size=14),
+                           customdata=names, hovertemplate="step %{x}: %{customdata} with p = <b>%{y:.2%}</b>"
+                                                           "<extra></extra>"))
+    fig.update_xaxes(tickvals=list(range(len(tokens))), ticktext=[str(i) for i in range(len(tokens))],
+                     title_text="step")
+    fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text="p(chosen)")
+    return _layout(fig, title, height, showlegend=False)

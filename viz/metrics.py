@@ -54,3 +54,50 @@ def distribution_comparison(p: torch.Tensor, q: torch.Tensor) -> dict:
     ta, tb = int(p.argmax()), int(q.argmax())
     return {"top1_left": ta, "top1_right": tb, "agree": ta == tb, "kl_left_right": kl(p, q), "kl_right_left": kl(q, p),
             "p_left_of_right_top": float(p[tb]), "p_right_of_left_top": float(q[ta])}
+
+
+def next_key_weights_by_layer(cap: AttentionCapture, kind: str = "cross") -> dict[str, torch.Tensor]:
+    """{pattern name: (H,) weight on key t+1} for every layer of one family ('cross' by default: where the
+    peeking FullTransformer reads the answer). Empty for a capture without that family (e.g. MiniFormer)."""
+    return {name: weight_on_next_key(cap, name) for name in cap.names(kind)}
+
+
+def leak_summary(cap: AttentionCapture, kind: str = "cross") -> dict:
+    """How much a model looks one step ahead, over every head of one family: ``mean`` (over layers and heads),
+    ``max`` (the most-peeking head), ``layer`` (the pattern whose heads put the most weight on key t+1, on
+    average) and ``chance`` (what a head spreading attention evenly over all keys would put there)."""
+    by_layer = next_key_weights_by_layer(cap, kind)
+    if not by_layer:
+        return {"mean": 0.0, "max": 0.0, "layer": None, "chance": 0.0}
+    w = torch.stack(list(by_layer.values()))                                    # (layers, H)
+    best = max(by_layer, key=lambda n: float(by_layer[n].mean()))
+    K = cap.patterns[best].shape[-1]
+    return {"mean": float(w.mean()), "max": float(w.max()), "layer": best, "chance": 1.0 / K}
+
+
+def counterfactual_next_token(cap_a: AttentionCapture, cap_b: AttentionCapture) -> dict:
+    """Compare the next-token prediction of two captures that differ only in their source.
+
+    Returns each side's top-1 id and probability, the largest absolute change of any token's probability
+    (``max_change``; exactly 0 when the model cannot see the part of the source that changed), and the source token
+    at position t+1 (the one right after the last target position) on each side, or None when the source is
+    that short; ``first_diff``, the first source position where the two differ (None if identical), and
+    ``only_future_changed``, whether every difference lies after the last target position t."""
+    pa = cap_a.next_token_logits().double().softmax(-1)                          # (V,)
+    pb = cap_b.next_token_logits().double().softmax(-1)
+    t1 = len(cap_a.tgt_tokens)                                                   # key index t+1 for the last query t
+    fut = lambda c: c.src_tokens[t1] if len(c.src_tokens) > t1 else None
+    ta, tb = int(pa.argmax()), int(pb.argmax())
+    sa, sb = cap_a.src_tokens, cap_b.src_tokens
+    diff = next((i for i, (x, y) in enumerate(zip(sa, sb)) if x != y), None)
+    if diff is None and len(sa) != len(sb):
+        diff = min(len(sa), len(sb))
+    return {"top_a": ta, "top_b": tb, "p_top_a": float(pa[ta]), "p_top_b": float(pb[tb]),
+            "same_top": ta == tb, "max_change": float((pa - pb).abs().max()),
+            "future_a": fut(cap_a), "future_b": fut(cap_b),
+            "first_diff": diff, "only_future_changed": diff is None or diff >= t1}
+
+
+def chosen_token_probs(probs: list[torch.Tensor], token_ids: list[int]) -> list[float]:
+    """The probability each generation step gave to the token it chose (a step's (V,) probs and its choice)."""
+    return [float(p[i]) for p, i in zip(probs, token_ids)]
