@@ -85,6 +85,9 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, height: int | No
         st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
                    "(the README's commands do it for you), then reload this page.")
         return None
+    except ValueError as e:   # e.g. an encoder-decoder whose encoder and decoder have different depths
+        st.warning(f"BertViz can't draw this model: {e}")
+        return None
     st.iframe(html, height=height or estimate_height_for(kwargs, view))
     return html
 

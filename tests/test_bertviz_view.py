@@ -1,0 +1,171 @@
+"""viz/bertviz_view.py: BertViz pages that name no web address, embed every token safely and fail helpfully.
+
+Needs static/vendor/ (``python scripts/fetch_vendor.py``; test.sh runs it). The browser-level proof that these
+pages draw offline is scripts/check_bertviz_offline.py.
+"""
+import re
+from html.parser import HTMLParser
+
+import pytest
+import torch
+
+from viz import bertviz_view as bv
+from viz.bertviz_view import (FETCH_HINT, VendorMissingError, estimate_height, estimate_height_for,
+                              head_view_html, missing_vendor_files, model_view_html, script_safe_json)
+
+XSS = ("</script><img src=x onerror=alert(1)>", "<script>alert(1)</script>")
+SRC = ["<BOS>", "c", "a", "p", "y", "␣", "&", "/", *XSS]
+TGT = ["<BOS>", "h", "i", XSS[1]]
+VIEWS = {"head": head_view_html, "model": model_view_html}
+
+
+def softmaxed(n_layer, n_head, q, k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(1, n_head, q, k, generator=g).softmax(-1) for _ in range(n_layer))   # (1, H, Q, K)
+
+
+def self_attn_kwargs():
+    return {"attention": softmaxed(1, 2, len(SRC), len(SRC)), "tokens": list(SRC)}
+
+
+def enc_dec_kwargs():
+    s, t = len(SRC), len(TGT)
+    return {"encoder_attention": softmaxed(2, 2, s, s, 1), "decoder_attention": softmaxed(2, 2, t, t, 2),
+            "cross_attention": softmaxed(2, 2, t, s, 3), "encoder_tokens": list(SRC), "decoder_tokens": list(TGT)}
+
+
+CASES = {"self": self_attn_kwargs, "enc_dec": enc_dec_kwargs}
+
+
+class StartTags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def handle_starttag(self, tag, attrs):
+        self.seen.append((tag, dict(attrs)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vendor_present():
+    if missing_vendor_files():
+        pytest.fail(f"static/vendor/ lacks {missing_vendor_files()}: run `{FETCH_HINT}` first")
+
+
+@pytest.fixture(params=[(c, v, s) for c in CASES for v in VIEWS for s in (False, True)],
+                ids=lambda p: f"{p[0]}-{p[1]}-{'standalone' if p[2] else 'static'}")
+def page(request):
+    case, view, standalone = request.param
+    kw = CASES[case]()
+    return kw, VIEWS[view](kw, standalone=standalone), standalone
+
+
+def test_names_no_web_address(page):
+    _, html, _ = page
+    assert "http://" not in html.lower() and "https://" not in html.lower()
+    assert "require.config({" not in html and "cdnjs" not in html
+
+
+def test_every_token_embedded_in_escaped_form(page):
+    kw, html, _ = page
+    tokens = kw.get("tokens") or kw["encoder_tokens"] + kw["decoder_tokens"]
+    for tok in tokens:
+        assert script_safe_json(tok) in html, tok
+    # Spelled out by hand too, so the test does not only trust script_safe_json.
+    assert r'"\u003c\/script\u003e\u003cimg src=x onerror=alert(1)\u003e"' in html
+    assert r'"\u003cBOS\u003e"' in html and r'"\u0026"' in html and r'"\u2423"' in html
+
+
+def test_tokens_cannot_escape_the_script(page):
+    _, html, standalone = page
+    low = html.lower()
+    assert "<img" not in low
+    assert "</script><img" not in low and "<script>alert" not in low and "<bos>" not in low
+    # BertViz pastes its JSON into a "// HACK:" comment as well; that copy must be gone too.
+    assert html.count("onerror=alert(1)") == html.count(r"onerror=alert(1)\u003e")
+    # "</script" only where our own scripts end: jQuery + d3 + require stand-in + BertViz's code.
+    assert low.count("</script") == 4 and "<!--" not in html
+    # Parsed as a browser would (script bodies are raw text): only our elements, 4 scripts, each with the nonce
+    # that the CSP requires, so nothing else could run even if markup got in.
+    tags = StartTags()
+    tags.feed(html)
+    assert {t for t, _ in tags.seen} <= {"html", "head", "meta", "title", "style", "script", "body", "div", "span",
+                                         "select", "option"}
+    nonce = re.search(r"script-src 'nonce-([0-9a-f]+)'", html)[1]
+    scripts = [a for t, a in tags.seen if t == "script"]
+    assert len(scripts) == 4 and all(a.get("nonce") == nonce for a in scripts)
+    assert "default-src 'none'" in html
+
+
+def test_standalone_inlines_the_libraries_and_static_links_them(page):
+    _, html, standalone = page
+    if standalone:
+        assert "d3js.org v5.7.0" in html and "jQuery v2.2.4" in html
+        assert "/app/static/vendor" not in html
+    else:
+        assert 'src="/app/static/vendor/jquery.min.js"' in html and 'src="/app/static/vendor/d3.min.js"' in html
+        assert "d3js.org v5.7.0" not in html and len(html) < 100_000
+    assert "window.requirejs = require" in html        # the stand-in BertViz's requirejs([...]) call uses
+
+
+def test_inlined_d3_keeps_its_namespace_strings():
+    html = head_view_html(self_attn_kwargs(), standalone=True)
+    assert r'"http:\/\/www.w3.org\/2000\/svg"' in html or r'"http:\/\/www.w3.org/2000/svg"' in html
+
+
+def test_model_view_is_light_and_head_view_has_one_layer_selector():
+    assert '"display_mode": "light"' in model_view_html(self_attn_kwargs())
+    html = head_view_html(enc_dec_kwargs())
+    assert html.count('id="layer"') == 1 and "<option value=\"2\">Cross</option>" in html
+
+
+def test_same_input_same_page_and_inputs_untouched():
+    kw = enc_dec_kwargs()
+    before = {k: [t.clone() for t in v] for k, v in kw.items() if k.endswith("attention")}
+    assert head_view_html(kw) == head_view_html(kw)       # stable srcdoc: Streamlit keeps the iframe on reruns
+    for k, tensors in before.items():
+        assert all(torch.equal(a, b) for a, b in zip(tensors, kw[k]))
+    other = {**kw, "decoder_tokens": ["<BOS>", "h", "o", "!"]}
+    assert head_view_html(other) != head_view_html(kw)
+
+
+def test_static_url_is_configurable_but_must_stay_on_the_app_server():
+    html = head_view_html(self_attn_kwargs(), static_url="/lab/app/static/vendor/")
+    assert 'src="/lab/app/static/vendor/d3.min.js"' in html
+    with pytest.raises(ValueError, match="static_url"):
+        head_view_html(self_attn_kwargs(), static_url="https://cdn.example/vendor")
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("standalone", [False, True])
+def test_missing_vendor_files_raise_with_the_fetch_command(monkeypatch, tmp_path, view, standalone):
+    monkeypatch.setattr(bv, "VENDOR_DIR", tmp_path)
+    assert missing_vendor_files() == ["d3.min.js", "jquery.min.js"]
+    with pytest.raises(VendorMissingError) as e:
+        VIEWS[view](self_attn_kwargs(), standalone=standalone)
+    assert FETCH_HINT in str(e.value) and "d3.min.js" in str(e.value) and "jquery.min.js" in str(e.value)
+    (tmp_path / "d3.min.js").write_text("x")
+    assert missing_vendor_files() == ["jquery.min.js"]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_encoder_decoder_layer_counts_must_match(view):
+    kw = {**enc_dec_kwargs(), "decoder_attention": softmaxed(1, 2, len(TGT), len(TGT)),
+          "cross_attention": softmaxed(1, 2, len(TGT), len(SRC))}
+    with pytest.raises(ValueError, match="same number of layers"):
+        VIEWS[view](kw)
+
+
+def test_estimate_height():
+    # Head view: BertViz rows are 22.5 px; layers and heads do not matter. Measured in Chromium: 15 tokens -> 403.
+    assert estimate_height(15, "head") == estimate_height(15, "head", n_layer=3, n_head=4)
+    assert 403 <= estimate_height(15, "head") <= 403 + 30
+    assert estimate_height(16, "head") - estimate_height(15, "head") in (22, 23)
+    # Model view: thumbnail rows 84 / n_head px per layer. Measured: 15 tokens, 2 layers x 4 heads -> 723 px.
+    assert 723 <= estimate_height(15, "model", n_layer=2, n_head=4) <= 723 + 30
+    assert estimate_height(15, "model", n_head=1) > estimate_height(15, "model", n_head=4)
+    assert estimate_height(15, "model", n_layer=2, n_head=4, width=500) < estimate_height(15, "model", n_layer=2,
+                                                                                          n_head=4)
+    assert estimate_height_for(enc_dec_kwargs(), "model") == estimate_height(len(SRC), "model", n_layer=2, n_head=2)
+    with pytest.raises(ValueError):
+        estimate_height(5, "neuron")

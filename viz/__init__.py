@@ -1,0 +1,1 @@
+"""Views on an AttentionCapture: metrics, plotly figures, exports and BertViz HTML. Pure Python; no streamlit."""
