@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from here
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Attention Lab", page_icon=":material/search:", layout="wide")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
@@ -22,16 +22,16 @@ for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view
     st.session_state.setdefault(key, value)
 
 pages = [
-    st.Page(ROOT / "pages" / "1_explore.py", title="Explore", icon="🔎", default=True),
-    st.Page(ROOT / "pages" / "2_compare.py", title="Compare", icon="⚖️"),
-    st.Page(ROOT / "pages" / "3_leak.py", title="Leak lesson", icon="🕳️"),
-    st.Page(ROOT / "pages" / "4_generate.py", title="Generate", icon="✍️"),
-    st.Page(ROOT / "pages" / "5_train.py", title="Train", icon="🏋️"),
+    st.Page(ROOT / "pages" / "1_explore.py", title="Explore", icon=":material/search:", default=True),
+    st.Page(ROOT / "pages" / "2_compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(ROOT / "pages" / "3_leak.py", title="Leak lesson", icon=":material/visibility:"),
+    st.Page(ROOT / "pages" / "4_generate.py", title="Generate", icon=":material/edit_note:"),
+    st.Page(ROOT / "pages" / "5_train.py", title="Train", icon=":material/model_training:"),
 ]
 page = st.navigation(pages)
 
 with st.sidebar:
-    st.markdown("### 🔎 Attention Lab")
+    st.markdown("### :material/search: Attention Lab")
     st.caption("Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
                "Type, and every view updates on each keystroke.")
     st.markdown(

@@ -8,7 +8,7 @@ from ui.cache import get_capture, shipped_words
 from viz import figures as F
 from viz.metrics import next_token_probs
 
-st.title("🔎 Explore")
+st.title("Explore")
 st.caption("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
            "every view below shows the attention of that one forward pass.")
 
@@ -21,7 +21,7 @@ with c_eos:
     finished = st.toggle("Finished word", key="explore.eos", help="Append `<EOS>`: read the text as a whole word.")
 
 uploaded = None
-with st.expander("📂 Open an attention JSON (from this app or the original notebook)"):
+with st.expander(":material/folder_open: Open an attention JSON (from this app or the original notebook)"):
     up = st.file_uploader("Attention JSON", type=["json"], key="explore.upload", label_visibility="collapsed")
     if up is not None:
         try:
@@ -97,7 +97,7 @@ a1.caption("Row = the character doing the looking, column = the character looked
 qent = F.query_entropy(cap, pattern, head, query=query)
 a2.plotly_chart(qent, key="explore.qent", config={"displaylogo": False})
 
-with st.expander("⬇️ Export"):
+with st.expander(":material/download: Export"):
     e1, e2, e3 = st.columns(3)
     with e1:
         st.markdown("**BertViz view** (standalone, works offline)")

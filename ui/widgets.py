@@ -8,8 +8,8 @@ from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
 
 PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
-          "full_transformer_peeking": "FullTransformer — peeking ⚠"}
-PEEK_WARNING = ("⚠ **Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
+          "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
+PEEK_WARNING = ("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
                 "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
 LIVE = "120ms"   # commit after 120 ms without a keystroke: short enough to feel instant, long enough to batch bursts
 
@@ -34,9 +34,15 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
                  "or train one: `python -m models.train --model miniformer`.")
         return None
     if key in st.session_state and st.session_state[key] not in names:
-        del st.session_state[key]            # a deleted checkpoint, or a bad ?model= in the URL
+        del st.session_state[key]            # a checkpoint deleted meanwhile
+    wanted = st.query_params.get(key)
+    if key not in st.session_state and wanted in names:
+        st.session_state[key] = wanted       # a shared link: ?model=full_transformer
     index = names.index(default) if default in names else 0
-    return container.selectbox(label, names, index=index, key=key, format_func=model_label, bind="query-params")
+    # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
+    choice = container.selectbox(label, names, index=index, key=key, format_func=model_label)
+    st.query_params[key] = choice
+    return choice
 
 
 def load_or_explain(name: str) -> ModelBundle | None:
@@ -70,7 +76,7 @@ def input_notes(cap: AttentionCapture) -> None:
 
 
 def empty_prompt(what: str = "Type a word above") -> None:
-    st.info(f"👆 {what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**.")
+    st.info(f"{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**.")
 
 
 def bertviz_frame(cap: AttentionCapture, view: str = "head", *, height: int | None = None) -> str | None:
