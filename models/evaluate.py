@@ -95,3 +95,17 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def evaluate_words(bundle, words) -> EvalResult:
+    """Teacher-forced and prefix-only NLL of a loaded (eval-mode, read-only) bundle on ``words``. Words the model
+    cannot read (characters outside its vocabulary, or longer than its context) are skipped; ``n_words`` says how
+    many were scored. Used live by the Leak lesson page on the validation words."""
+    from models.data import encode_words
+
+    vocab = bundle.vocab
+    keep = [w for w in words if w and not vocab.unknown_chars(w) and len(w) + 2 <= bundle.block_size]
+    if not keep:
+        raise ValueError("no word in the list fits this model's vocabulary and context")
+    x, y = (t.to(bundle.device) for t in encode_words(keep, vocab))
+    return evaluate_tensors(bundle.model, x, y)

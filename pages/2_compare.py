@@ -1,4 +1,112 @@
+"""Compare: one word, two models side by side, with one query position highlighted in both."""
+import pandas as pd
 import streamlit as st
 
-st.title("2_compare")
-st.info("Coming soon.")
+from models.data import next_char_counts
+from ui import widgets as w
+from ui.cache import get_capture, shipped_words
+from viz import figures as F
+from viz.metrics import distribution_comparison, next_token_probs
+
+TOP_K = 8
+SIDES = ("left", "right")
+
+st.title("Compare")
+st.caption("One word feeds two models. Pick a model for each side; the views line up so you can read across.")
+
+text = w.text_box("compare.text")
+pickers = st.columns(2, gap="medium")
+names = {"left": w.model_picker("compare.left", "Left model", default="miniformer", container=pickers[0]),
+         "right": w.model_picker("compare.right", "Right model", default="full_transformer", container=pickers[1])}
+if None in names.values():
+    st.stop()
+bundles = {}
+for side, col in zip(SIDES, pickers):
+    with col:
+        bundles[side] = w.load_or_explain(names[side])
+        if bundles[side] is not None:
+            w.model_card(bundles[side], compact=True)
+if None in bundles.values():
+    st.stop()
+
+caps = {side: get_capture(names[side], text) for side in SIDES}
+if not text:
+    w.empty_prompt()
+for note in dict.fromkeys(caps["left"].notes + caps["right"].notes):
+    st.info(note[0].upper() + note[1:] + ".")
+
+# ---- the two next-token distributions, compared ------------------------------------------------------------------
+probs = {side: next_token_probs(caps[side].next_token_logits()) for side in SIDES}
+vocab = bundles["left"].vocab
+if bundles["left"].vocab != bundles["right"].vocab:
+    st.warning("These two checkpoints use different vocabularies, so their next-token distributions can't be compared.")
+else:
+    cmp = distribution_comparison(probs["left"], probs["right"])
+    top = {"left": cmp["top1_left"], "right": cmp["top1_right"]}
+    other = {"left": cmp["p_left_of_right_top"], "right": cmp["p_right_of_left_top"]}
+    rows = []
+    for side in SIDES:
+        m = bundles[side].meta.get("metrics", {})
+        nll = m.get("val_prefix_nll")
+        rows.append({"": side, "model": w.model_label(names[side]), "parameters": f"{bundles[side].n_params:,}",
+                     "honest test NLL": "—" if nll is None else f"{nll:.3f}",
+                     "top next char": F.char_label(vocab.itos[top[side]]).replace("&lt;", "<").replace("&gt;", ">"),
+                     "p(own top)": f"{float(probs[side][top[side]]):.1%}",
+                     "p(other's top)": f"{other[side]:.1%}"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    agree = (f":material/check_circle: Both put **{F.char_label(vocab.itos[top['left']])}** first." if cmp["agree"] else
+             f":material/cancel: They disagree: **{F.char_label(vocab.itos[top['left']])}** (left) vs "
+             f"**{F.char_label(vocab.itos[top['right']])}** (right).")
+    st.markdown(f"{agree} KL(left‖right) = **{cmp['kl_left_right']:.3f}** nats, KL(right‖left) = "
+                f"**{cmp['kl_right_left']:.3f}** nats — 0 means the two distributions are identical.")
+    st.caption("Honest test NLL: average surprise per character on the validation words, predicting each "
+               "character from the ones before it only (lower is better; a uniform guess over 27 scores 3.30).")
+
+# ---- linked query position ---------------------------------------------------------------------------------------
+tokens = caps["left"].tgt_tokens if len(caps["left"].tgt_tokens) <= len(caps["right"].tgt_tokens) \
+    else caps["right"].tgt_tokens
+Q = len(tokens)
+query = 0
+if Q > 1:
+    # -1 stands for "the last character": the highlight follows typing until another position is picked.
+    options = list(range(Q - 1)) + [-1]
+    if st.session_state.get("compare.query") not in options:
+        st.session_state["compare.query"] = -1
+    picked = st.select_slider("Highlight query position (both sides)", options=options, key="compare.query",
+                              format_func=lambda i: f"{Q - 1 if i == -1 else i}: {tokens[i]}",
+                              help="Outlines this row in both attention heatmaps and this bar in both per-query "
+                                   "entropy charts.")
+    query = Q - 1 if picked == -1 else picked
+
+# ---- two columns of views ----------------------------------------------------------------------------------------
+counts = next_char_counts(text.lower(), shipped_words()) if text else {}
+expected = next(iter(counts), None)
+last = "<BOS>" if Q == 1 else tokens[-1]
+st.caption("**Orange bar**: how most training words that start like the typed text go on. **Heatmaps**: row = "
+           "the character doing the looking, column = the character looked at; grey = masked (may not look ahead); "
+           "the orange outline is the query position picked above. **Entropy**: 0 = one key, 1 = spread evenly.")
+cols = st.columns(2, gap="medium")
+for side, col in zip(SIDES, cols):
+    cap, name, b = caps[side], names[side], bundles[side]
+    with col:
+        st.markdown(f"##### {w.model_label(name)}")        # one line at 1024 px, so both columns stay aligned
+        st.plotly_chart(F.next_token_bars(probs[side], b.vocab, top_k=TOP_K, expected=expected,
+                                          height=90 + 28 * (TOP_K + 1),
+                                          title=f"Next token after “{F.label(last)}”"),
+                        key=f"compare.{side}.bars", config={"displaylogo": False})
+        pnames = cap.names()
+        default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
+        p1, p2 = st.columns([2, 1])
+        pattern = p1.selectbox("Layer", pnames, index=default, format_func=F.pattern_title,
+                               key=f"compare.{side}.pattern.{name}")
+        n_head = cap.patterns[pattern].shape[1]
+        head = p2.selectbox("Head", list(range(n_head)), key=f"compare.{side}.head.{name}") if n_head > 1 else 0
+        st.plotly_chart(F.attention_heatmap(cap, pattern, head, query=query), key=f"compare.{side}.heat",
+                        config={"displaylogo": False})
+        qent = F.query_entropy(cap, pattern, head, query=query, height=230)
+        qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
+        st.plotly_chart(qent, key=f"compare.{side}.qent", config={"displaylogo": False})
+        st.plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", config={"displaylogo": False})
+        st.markdown("**BertViz head view**")
+        w.bertviz_or_note(cap, "head")
+

@@ -1,4 +1,96 @@
+"""Generate: let a model write a word from a prefix, then scrub through the steps and see what each one attended to."""
 import streamlit as st
 
-st.title("4_generate")
-st.info("Coming soon.")
+from ui import widgets as w
+from ui.cache import get_capture, get_generation
+from viz import figures as F
+from viz.metrics import chosen_token_probs
+
+st.title("Generate")
+st.caption("The model writes one character at a time until it predicts `<EOS>` (end of word) or hits the length "
+           "limit. Then scrub the timeline to see what each new character looked at.")
+
+c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
+with c_text:
+    prefix = w.text_box("gen.prefix", label="Start of a word", placeholder="e.g. capy (or leave empty)")
+with c_model:
+    name = w.model_picker("gen.model")
+c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
+c_temp, c_topk, c_seed = st.columns([1.2, 1, 1], vertical_alignment="bottom")
+mode = c_mode.segmented_control("Decoding", ["greedy", "sampled"], default="greedy", key="gen.mode", required=True,
+                                help="Greedy always takes the most likely token; sampled draws one at random.")
+greedy = mode != "sampled"
+temperature = c_temp.slider("Temperature", 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,
+                            help="Below 1 sharpens the distribution, above 1 flattens it (sampling only).")
+top_k = c_topk.number_input("Top-k (0 = all)", 0, 30, 0, key="gen.top_k", disabled=greedy,
+                            help="Sample only among the k most likely tokens (sampling only).")
+seed = c_seed.number_input("Seed", 0, 10_000, 0, key="gen.seed", disabled=greedy,
+                           help="The same seed always gives the same word.")
+max_new = c_len.slider("Max new characters", 1, 30, 16, key="gen.max_new")
+
+if name is None:
+    st.stop()
+b = w.load_or_explain(name)
+if b is None:
+    st.stop()
+w.model_card(b, compact=True)
+
+if b.is_seq2seq:
+    st.info("**FullTransformer convention:** at every step the text so far (`<BOS>` + prefix + the characters "
+            "generated so far) is fed as **both the source (encoder) and the target (decoder)** — exactly as in "
+            "training — and the decoder's last position predicts the next character."
+            + (" The peeking model learned to copy source position *t+1*, which never exists at the last position "
+               "here, so it tends to echo." if b.peeking else ""), icon=":material/info:")
+
+if len(prefix) + 3 > b.block_size:          # no room left to generate: keep the end of the text, say so
+    keep = max(1, b.block_size - 2 - max_new)
+    st.info(f"Your text is {len(prefix):,} characters long; the model's context holds {b.block_size - 1} tokens, "
+            f"so it continues from the last {keep} characters only.")
+    prefix = prefix[-keep:]
+w.input_notes(get_capture(name, prefix))
+if not prefix:
+    st.caption("Empty prefix: the model writes a word from `<BOS>` alone.")
+
+gen = get_generation(name, prefix, max_new=max_new, greedy=greedy, temperature=1.0 if greedy else temperature,
+                     top_k=None if greedy or not top_k else int(top_k), seed=int(seed))
+new = "".join(s.token for s in gen.steps if s.token_id >= 4)
+w.show_word(gen.text[: len(gen.text) - len(new)], new, size="2.6rem")
+reason = w.STOP_REASONS[gen.stop_reason] + (f" ({max_new})" if gen.stop_reason == "limit" else "")
+st.caption(f"{reason} · {len(gen.steps)} step(s) · "
+           + ("greedy" if greedy else f"sampled, temperature {temperature:.1f}, "
+              f"{'all tokens' if not top_k else f'top-{int(top_k)}'}, seed {int(seed)}"))
+if not gen.steps:
+    st.warning("Nothing was generated: the prefix leaves no room in the model's context.")
+    st.stop()
+
+
+@st.fragment
+def timeline():
+    steps = gen.steps
+    n = len(steps)
+    if st.session_state.get("gen.step", 0) >= n:
+        st.session_state["gen.step"] = n - 1
+    i = st.slider("Timeline: step", 0, n - 1, key="gen.step",
+                  help="Scrub through the generation. Step i reads the text so far and picks the next token.") \
+        if n > 1 else 0
+    probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
+    st.plotly_chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip",
+                    config={"displaylogo": False})
+    step = steps[i]
+    fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
+    st.markdown(f"**Step {i}** reads `<BOS>{fed}` and picks **{F.char_label(step.token)}** "
+                f"(p = {float(step.probs[step.token_id]):.1%}).")
+    a1, a2 = st.columns([1.25, 1], gap="medium")
+    a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config={"displaylogo": False})
+    a1.caption("Each row is one head's attention from the newest position (the last character fed in, whose "
+               "output predicts the next token) over the characters it can see."
+               + (" Decoder self-attention reads the target side, cross-attention the source side." if
+                  step.cap.is_seq2seq else ""))
+    a2.plotly_chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
+                                      title=f"Step {i}: what comes next?"), key="gen.bars",
+                    config={"displaylogo": False})
+    a2.caption("Orange: the token chosen at this step." + ("" if greedy else " Sampling can pick a bar that "
+                                                           "is not the tallest."))
+
+
+timeline()

@@ -41,7 +41,10 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
     index = names.index(default) if default in names else 0
     # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
     choice = container.selectbox(label, names, index=index, key=key, format_func=model_label)
-    st.query_params[key] = choice
+    # Write only on change: setting a query param on every rerun sends the server's copy of the whole query string
+    # back to the browser and overwrites a newer ?text= from the live text box (the URL lagged a keystroke behind).
+    if st.query_params.get(key) != choice:
+        st.query_params[key] = choice
     return choice
 
 

@@ -191,11 +191,13 @@ def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: 
             xs += [f"L{layer} h{h}" for h in range(len(w))]
             ys += w.tolist()
         fig.add_trace(go.Bar(name=label(model), x=xs, y=ys, marker_color=(ORANGE, BLUE, "#6c757d")[i % 3],
-                             text=[f"{v:.2f}" for v in ys], textposition="outside", cliponaxis=False,
+                             text=["0" if v == 0 else f"{v:.2f}" for v in ys], textposition="outside",
+                             cliponaxis=False, textfont=dict(size=11),
                              hovertemplate="%{x}: <b>%{y:.4f}</b> on key t+1<extra>" + label(model) + "</extra>"))
-    if chance:
-        fig.add_hline(y=chance, line=dict(color="#6c757d", width=1, dash="dash"),
-                      annotation_text=f"even spread {chance:.2f}", annotation_position="top right")
+    if chance and fig.data:
+        xs = list(fig.data[0].x)      # a dashed line with its own legend entry: an annotation would sit on the bars
+        fig.add_trace(go.Scatter(x=xs, y=[chance] * len(xs), mode="lines", name=f"even spread ({chance:.2f})",
+                                 line=dict(color="#6c757d", width=1, dash="dash"), hoverinfo="skip"))
     fig.update_yaxes(range=[0, 1.12], title_text="weight on key t+1")
     fig.update_xaxes(title_text="layer · head")
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.3))
@@ -213,9 +215,10 @@ def nll_bars(rows: list[dict], *, uniform: float | None = None, height: int = 32
         fig.add_trace(go.Bar(name=name, x=models, y=ys, marker_color=color, text=[f"{v:.2f}" for v in ys],
                              textposition="outside", cliponaxis=False,
                              hovertemplate="%{x}: <b>%{y:.3f}</b> nats/char<extra>" + name + "</extra>"))
-    if uniform:
-        fig.add_hline(y=uniform, line=dict(color="#6c757d", width=1, dash="dash"),
-                      annotation_text=f"uniform guess {uniform:.2f}", annotation_position="top left")
+    if uniform:                       # a legend entry, not an annotation: an annotation would sit on the bars
+        fig.add_trace(go.Scatter(x=models, y=[uniform] * len(models), mode="lines",
+                                 name=f"uniform guess ({uniform:.2f})", hoverinfo="skip",
+                                 line=dict(color="#6c757d", width=1, dash="dash")))
     top = max([r["teacher_forced"] for r in rows] + [r["prefix"] for r in rows] + [uniform or 0, 0.1])
     fig.update_yaxes(range=[0, top * 1.2], title_text="nats per character (lower is better)")
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
@@ -232,10 +235,11 @@ def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, 
     for p, name, color in ((probs_a, names[0], BLUE), (probs_b, names[1], ORANGE)):
         ys = [float(p[i]) for i in ids]
         fig.add_trace(go.Bar(name=label(name), x=list(range(len(ids))), y=ys, marker_color=color,
-                             text=[f"{v:.0%}" for v in ys], textposition="outside", cliponaxis=False,
+                             text=[f"{v:.0%}" if v >= 0.005 else "" for v in ys], textposition="outside",
+                             cliponaxis=False, textfont=dict(size=12),
                              customdata=xs, hovertemplate="%{customdata}: <b>%{y:.2%}</b><extra>" + label(name)
                              + "</extra>"))
-    fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14))
+    fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14), tickangle=0)
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text="probability")
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
 
@@ -266,7 +270,7 @@ def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = N
     fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text="key (attended to)", tickangle=0)
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
     return _layout(fig, title or f"What the newest position “{newest}” attends to", height or
-                   int(min(640, 90 + 22 * len(labels))))
+                   int(min(640, max(200, 110 + 22 * len(labels)))))
 
 
 def generation_strip(tokens: list[str], probs: list[float], *, current: int | None = None,
@@ -283,3 +287,30 @@ def generation_strip(tokens: list[str], probs: list[float], *, current: int | No
                      title_text="step")
     fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text="p(chosen)")
     return _layout(fig, title, height, showlegend=False)
+
+
+def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | None = None,
+              title: str | None = None) -> go.Figure:
+    """Every head of one pattern as small heatmaps in one figure (``cols`` per row, one shared colour bar):
+    readable side by side in half a page, where one chart per head in narrow columns is not."""
+    from plotly.subplots import make_subplots
+    H = cap.patterns[name].shape[1]
+    cols = max(1, min(cols, H))
+    rows = -(-H // cols)
+    q_tok, k_tok = (tuple(label(t) for t in ts) for ts in cap.axes(name))
+    Q, K = len(q_tok), len(k_tok)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(H)], shared_xaxes=True,
+                        shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=min(0.1, 0.3 / rows))
+    for h in range(H):
+        r, c = h // cols + 1, h % cols + 1
+        for tr in attention_heatmap(cap, name, h).data:      # same cells, hover text and grey mask as one head
+            if tr.showscale is not False:
+                tr.showscale = h == 0
+            fig.add_trace(tr, row=r, col=c)
+        fig.update_xaxes(tickvals=list(range(K)), ticktext=list(k_tok), tickangle=0, showgrid=False, zeroline=False,
+                         tickfont=dict(size=11), title_text="key" if r == rows else None, row=r, col=c)
+        fig.update_yaxes(tickvals=list(range(Q)), ticktext=list(q_tok), autorange="reversed", showgrid=False,
+                         zeroline=False, title_text="query" if c == 1 else None, row=r, col=c)
+    fig.update_annotations(font=dict(size=13))
+    size = height or int(min(900, 60 + rows * max(200, 40 + 19 * Q)))
+    return _layout(fig, title or f"{pattern_title(name)} · all heads", size)
