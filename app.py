@@ -1,7 +1,7 @@
 """Attention Lab — type a word and watch what small transformers attend to.
 
-``streamlit run app.py``. This entrypoint owns navigation (st.navigation, no pages/ auto-discovery) and the
-shared sidebar; each page in pages/ is a thin recipe over models/ and viz/.
+``streamlit run app.py``. This entrypoint owns navigation (st.navigation, no pages/ auto-discovery: the folder is app_pages/ so Streamlit never sees a pages/ folder) and the
+shared sidebar; each page in app_pages/ is a thin recipe over models/ and viz/.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from here
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="Attention Lab", page_icon=":material/search:", layout="wide")
+st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
@@ -22,11 +22,11 @@ for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view
     st.session_state.setdefault(key, value)
 
 pages = [
-    st.Page(ROOT / "pages" / "1_explore.py", title="Explore", icon=":material/search:", default=True),
-    st.Page(ROOT / "pages" / "2_compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page(ROOT / "pages" / "3_leak.py", title="Leak lesson", icon=":material/visibility:"),
-    st.Page(ROOT / "pages" / "4_generate.py", title="Generate", icon=":material/edit_note:"),
-    st.Page(ROOT / "pages" / "5_train.py", title="Train", icon=":material/model_training:"),
+    st.Page(ROOT / "app_pages" / "1_explore.py", title="Explore", default=True),
+    st.Page(ROOT / "app_pages" / "2_compare.py", title="Compare"),
+    st.Page(ROOT / "app_pages" / "3_leak.py", title="Leak lesson"),
+    st.Page(ROOT / "app_pages" / "4_generate.py", title="Generate"),
+    st.Page(ROOT / "app_pages" / "5_train.py", title="Train"),
 ]
 page = st.navigation(pages)
 

@@ -227,7 +227,7 @@ def _no_raw_html(at) -> None:
 
 
 def test_compare_page_defaults_same_model_and_bad_inputs():
-    at = _app("pages/2_compare.py")
+    at = _app("app_pages/2_compare.py")
     assert at.selectbox(key="compare.left").value == "miniformer"
     assert at.selectbox(key="compare.right").value == "full_transformer"
     at.text_input(key="compare.text").input("capy").run()
@@ -248,7 +248,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
 
 
 def test_leak_page_defaults_and_bad_inputs():
-    at = _app("pages/3_leak.py")
+    at = _app("app_pages/3_leak.py")
     assert at.text_input(key="leak.word").value == "flycatcher"
     assert any("validation words" in m.value for m in at.markdown)      # the NLL table was computed live
     assert any("Unchanged, to the last digit" in s.value for s in at.success)   # leak-free ignores the future
@@ -262,7 +262,7 @@ def test_leak_page_defaults_and_bad_inputs():
 
 
 def test_generate_page_greedy_sampled_and_bad_inputs():
-    at = _app("pages/4_generate.py")
+    at = _app("app_pages/4_generate.py")
     at.text_input(key="gen.prefix").input("ba").run()
     assert not at.exception, at.exception
     at.segmented_control(key="gen.mode").set_value("sampled").run()

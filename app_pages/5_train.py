@@ -1,0 +1,328 @@
+"""Train: set up a run, watch the loss fall and the attention form, and publish the model to every page's picker.
+
+Training runs on a worker thread (models/jobs.py); this page only starts a job and polls it from a fragment.
+"""
+import dataclasses
+
+import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from models import data as wordlists
+from models import jobs
+from models.data import WordListError, parse_words_bytes
+from models.train import MODEL_CHOICES, recipe_for
+from models.vocab import DEFAULT_VOCAB
+from ui import widgets as w
+from ui.cache import bundle
+from viz import figures as F
+
+MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
+               "full": "FullTransformer — leak-free",
+               "full-peeking": "FullTransformer — peeking ⚠ (the original design)"}
+PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
+KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
+CHART = {"displaylogo": False}
+MAX_LEN = 46                    # letters per word: the context of 48 tokens less <BOS> and <EOS>
+
+# The job registry is keyed by the session that started it; the first id seen is kept so it never changes.
+SID = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)
+
+
+def session_alive(session_id: str) -> bool | None:
+    """Whether Streamlit still has this browser session; None when it can't tell (no runtime, e.g. AppTest).
+    Called from the training thread after each epoch; Runtime.is_active_session is documented thread-safe."""
+    if not Runtime.exists():
+        return None
+    alive = Runtime.instance().is_active_session(session_id)
+    return alive if isinstance(alive, bool) else None
+
+
+def duration(s: float | None) -> str:
+    if s is None:
+        return "…"
+    s = int(round(s))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+def apply_preset() -> None:
+    """Fill the knobs from the chosen preset for the chosen model (runs before the widgets are drawn)."""
+    rec = recipe_for(st.session_state["train.preset"], st.session_state["train.model"])
+    for k in KNOBS:
+        st.session_state[f"train.{k}"] = getattr(rec, k)
+
+
+st.session_state.setdefault("train.model", "miniformer")
+st.session_state.setdefault("train.preset", "fast")
+if "train.epochs" not in st.session_state:
+    apply_preset()
+
+st.title("🏋️ Train")
+st.caption("Train a model of your own on the word list, watch the loss fall and the attention pattern form, and "
+           "find the result in every page's model picker. Training runs in the background: other pages and other "
+           "people's sessions stay responsive.")
+
+
+# ---- while training ---------------------------------------------------------------------------------------------
+# The live panel redraws every second but its figures change once an epoch: build each once. cache_resource hands
+# back the same object (read-only by convention, st.plotly_chart only serialises it); cache_data would pickle it,
+# which costs as much as building it.
+@st.cache_resource(max_entries=32, show_spinner=False)
+def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
+    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def curves_figure(job_id: int, epochs_done: int, _history: tuple):
+    return F.training_curves(list(_history))
+
+
+def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
+    """Every head of one pattern of a stored snapshot, in one figure."""
+    names = jobs.snapshot_capture(snap).names()
+    pattern = names[0]
+    if len(names) > 1:
+        pattern = st.selectbox("Attention", names, format_func=F.pattern_title, key=f"{key}.pattern",
+                               help="The encoder-decoder has self-attention in the encoder and the decoder, and "
+                                    "cross-attention from decoder to encoder; pick one to see its heads.")
+    st.markdown(title)
+    st.plotly_chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads", config=CHART)
+
+
+def stop_mine() -> None:
+    """Stop's callback: runs before the fragment redraws, so the very next draw already says "Stopping…"."""
+    job = jobs.get_job(SID)
+    if job is not None:
+        job.stop()
+
+
+@st.fragment(run_every="1s")
+def live_panel() -> None:
+    job = jobs.get_job(SID)
+    if job is None:
+        st.rerun()
+    p = job.poll()
+    if p.finished:
+        st.rerun()                      # the whole page: the result and the replay live outside this fragment
+    what = f"Restoring **{w.model_label(p.name)}**" if p.kind == "restore" else f"Training **{p.name}**"
+    st.subheader(f"{what} · {MODEL_LABEL[p.model_name]}", anchor=False)
+    rec = p.recipe
+    st.caption(f"{PRESET_LABEL.get(rec['name'], rec['name'])} recipe: {p.epochs} epochs, batch {rec['batch_size']}, "
+               f"learning rate {rec['lr']:g}, dropout {rec['dropout']:g}, weight decay {rec['weight_decay']:g}, "
+               f"seed {rec['seed']} · {p.n_words} words (80% train, 20% validation)"
+               + (f" · {p.note}" if p.note else ""))
+    if p.epoch == 0:
+        label = "Starting: building the model and running the first epoch…"
+    else:
+        label = (f"Epoch {p.epoch} of {p.epochs} · {duration(p.elapsed)} so far · about {duration(p.eta)} left"
+                 + (" (early stopping may end it sooner)" if rec.get("patience") else ""))
+    bar, stop = st.columns([6, 1], vertical_alignment="bottom")
+    bar.progress(p.fraction, text=label)
+    if p.stop_requested:
+        stop.button("Stopping…", disabled=True, key="train.stopping", width="stretch")
+        st.info("Stopping after this epoch; the best epoch so far will be kept and saved.")
+    else:
+        stop.button("Stop", type="secondary", key="train.stop", icon=":material/stop_circle:", width="stretch",
+                    on_click=stop_mine, help="End after the current epoch. The best epoch so far is kept and saved.")
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        if p.history:
+            st.plotly_chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves", config=CHART)
+        else:
+            st.info("The learning curves appear after the first epoch.")
+    with right:
+        if p.latest_snapshot is not None:
+            attention_row(p.latest_snapshot, p.job_id, "train.live",
+                          title=f"**Attention on “{p.probe_word}” now** (epoch {p.latest_snapshot['epoch']})")
+
+
+# ---- after training ---------------------------------------------------------------------------------------------
+@st.fragment
+def replay(p: jobs.JobProgress) -> None:
+    """The stored snapshots, one epoch at a time (a fragment, so moving the slider redraws only this part)."""
+    snaps = p.snapshots
+    if not snaps:
+        return
+    st.subheader("Attention during training", anchor=False)
+    st.caption(f"How the model read the probe word **{p.probe_word}** as it learned. Epoch 0 is the untrained "
+               "model: attention is close to uniform. Drag the slider to watch the pattern form.")
+    epochs = [s["epoch"] for s in snaps]
+    ep = st.select_slider("Epoch", options=epochs, value=epochs[-1], key=f"train.replay.{p.job_id}")
+    snap = snaps[epochs.index(ep)]
+    stats = next((h for h in p.history if h["epoch"] == ep), None)
+    note = (f" — validation NLL {stats['val_prefix_nll']:.3f} (prefix-only), {stats['val_tf_nll']:.3f} "
+            "(teacher-forced)" if stats else "")
+    attention_row(snap, p.job_id, f"train.replay_{p.job_id}", title=f"**Epoch {ep}**{note}")
+
+
+def result_panel(p: jobs.JobProgress) -> None:
+    label = w.model_label(p.name)
+    if p.status == "failed":
+        st.error(f"**{p.name} was not saved.** {p.error}")
+    else:
+        kept = p.kept_epoch
+        if p.kind == "restore":
+            st.success(f"**{label}** is restored (`checkpoints/{p.name}.pt`), kept epoch {kept}. Every page uses "
+                       "it again on its next rerun — no restart needed.", icon="✅")
+        else:
+            st.success(f"**{p.name}** is saved and is now in every page's model picker (Explore, Compare, Leak "
+                       "lesson, Generate) — in every open session, no restart needed.", icon="✅")
+        if p.status == "stopped":
+            st.info(f"Stopped after epoch {p.epoch} because {p.stop_reason}. Kept epoch {kept}, the best so far.")
+        elif p.stopped_early:
+            st.info(f"Early stopping ended the run after epoch {p.epoch}: no better validation NLL for "
+                    f"{p.recipe['patience']} epochs. Kept epoch {kept}, the best.")
+        m = p.metrics
+        c = st.columns(5)
+        c[0].metric("Kept epoch", f"{kept} of {p.epoch}")
+        c[1].metric("Validation NLL (honest)", f"{m.get('val_prefix_nll', float('nan')):.3f}",
+                    help="Prefix-only: each character predicted from the characters before it. Nats per character; "
+                         "lower is better.")
+        c[2].metric("Next-character accuracy", f"{m.get('val_accuracy', 0):.1%}")
+        c[3].metric("Training time", duration(p.elapsed))
+        c[4].metric("Parameters", f"{m.get('n_params', 0):,}")
+        if p.kind == "train":
+            st.page_link("app_pages/1_explore.py", label=f"Explore {p.name}", icon="🔎", query_params={"model": p.name})
+    left, right = st.columns(2, gap="large")
+    with left:
+        if p.history:
+            st.plotly_chart(curves_figure(p.job_id, p.epoch, p.history), key="train.final_curves", config=CHART)
+    with right:
+        replay(p)
+    if st.button("Train another model", type="primary", key="train.again", icon=":material/restart_alt:"):
+        jobs.clear_job(SID)
+        st.rerun()
+
+
+# ---- set-up -----------------------------------------------------------------------------------------------------
+def word_list():
+    """The chosen word list, validated; None (with the reason on the page) when it can't be trained on."""
+    src = st.radio("Word list", ["shipped", "upload"], horizontal=True, key="train.words",
+                   format_func={"shipped": "Shipped list (data/words.txt)", "upload": "Upload a .txt file"}.get)
+    try:
+        if src == "shipped":
+            words = wordlists.load_words(wordlists.DEFAULT_WORDS)
+        else:
+            up = st.file_uploader("One word per line, letters a–z", type=["txt"], key="train.upload")
+            if up is None:
+                st.caption(f"Up to {wordlists.MAX_WORDS:,} words of at most {MAX_LEN} letters; duplicates are dropped, "
+                           "uppercase is lowercased.")
+                return None
+            words = parse_words_bytes(up.getvalue(), source=up.name)
+    except WordListError as e:
+        st.error(f"**This word list can't be used, so nothing will be trained.** {e}")
+        return None
+    bits = [f"**{len(words.words):,}** words ready"]
+    if words.duplicates_dropped:
+        bits.append(f"{words.duplicates_dropped:,} duplicate(s) dropped")
+    if words.blank_lines:
+        bits.append(f"{words.blank_lines:,} blank line(s) skipped")
+    st.caption(" · ".join(bits))
+    return words
+
+
+def setup_form() -> None:
+    jobs.warm_up()                      # once per process: the first optimizer costs seconds of imports
+    st.subheader("Set up a run", anchor=False)
+    c1, c2 = st.columns([1, 1], gap="large")
+    with c1:
+        model = st.selectbox("Model", list(MODEL_CHOICES), format_func=MODEL_LABEL.get, key="train.model",
+                             on_change=apply_preset)
+        if model == "full-peeking":
+            st.caption(w.PEEK_WARNING)
+        preset = st.segmented_control("Recipe", list(PRESET_LABEL), format_func=PRESET_LABEL.get,
+                                      key="train.preset", on_change=apply_preset, required=True)
+        base = recipe_for(preset, model)
+        if base.patience:
+            st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule; stops when "
+                       f"{'the teacher-forced' if base.select_on == 'teacher_forced' else 'the honest (prefix-only)'} "
+                       f"validation NLL has not improved for {base.patience} epochs and keeps the best epoch.")
+        else:
+            st.caption("**Original recipe:** Adam at a constant learning rate for every epoch, keeping the last one "
+                       "(the seed notebook's design). Slower; Stop still keeps the best epoch so far.")
+        k = st.columns(3)
+        k[0].number_input("Epochs", 1, 500, step=1, key="train.epochs")
+        k[1].number_input("Batch size", 1, 1024, step=8, key="train.batch_size")
+        k[2].number_input("Learning rate", 1e-5, 1.0, step=1e-4, format="%.4f", key="train.lr")
+        k = st.columns(3)
+        k[0].number_input("Dropout", 0.0, 0.9, step=0.05, format="%.2f", key="train.dropout")
+        k[1].number_input("Weight decay", 0.0, 1.0, step=0.01, format="%.3f", key="train.weight_decay")
+        k[2].number_input("Seed", 0, 2**31 - 1, step=1, key="train.seed")
+    with c2:
+        words = word_list()
+        name_in = st.text_input("Name for the result", key="train.name", placeholder=jobs.suggest_name(model),
+                                help=f"{jobs.NAME_HELP}. It is saved as checkpoints/user/<name>.pt.")
+        replace = False
+        name = None
+        try:
+            wanted = jobs.check_name(name_in or jobs.suggest_name(model))
+            if jobs.user_path(wanted).exists():
+                replace = st.checkbox(f"Replace my existing model “{wanted}”", key="train.replace")
+            name, note = jobs.publish_name(wanted, replace=replace)
+            st.caption(note or f"Will be saved as **{name}**.")
+        except jobs.ModelNameError as e:
+            st.error(str(e))
+        probe = st.text_input("Probe word", key="train.probe", placeholder=jobs.DEFAULT_PROBE,
+                              help="Its attention is recorded every few epochs, so you can replay how it formed.")
+        probe = (probe or jobs.DEFAULT_PROBE).strip().lower()
+        bad = DEFAULT_VOCAB.unknown_chars(probe)
+        if bad or len(probe) > MAX_LEN:
+            st.error("The probe word must be letters a–z" + (f" (not {', '.join(map(repr, bad))})" if bad else "")
+                     + f" and at most {MAX_LEN} long.")
+            probe = None
+
+    try:
+        recipe = dataclasses.replace(recipe_for(preset, model), **{k: st.session_state[f"train.{k}"] for k in KNOBS})
+    except ValueError as e:
+        st.error(f"These settings can't be trained: {e}.")
+        recipe = None
+    used = jobs.active_count()
+    ready = words is not None and name is not None and probe is not None and recipe is not None
+    go, info = st.columns([1, 4], vertical_alignment="center")
+    clicked = go.button("Train", type="primary", key="train.go", icon=":material/play_arrow:", disabled=not ready,
+                        width="stretch")
+    info.caption(f"Training slots in use on this server: **{used} of {jobs.REGISTRY.max_running}**. "
+                 "One run per browser session.")
+    if clicked:
+        try:
+            jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
+                           session_alive=session_alive)
+        except jobs.JobLimitError as e:
+            st.warning(str(e), icon="⏳")
+        except jobs.JobError as e:
+            st.error(str(e))
+        else:
+            st.rerun()
+
+
+def restore_section(busy: bool) -> None:
+    """Only shown when a shipped checkpoint is missing or broken."""
+    broken = jobs.broken_shipped(loader=bundle)
+    if not broken:
+        return
+    st.divider()
+    st.subheader("Restore shipped models", anchor=False)
+    st.caption("A shipped checkpoint is missing or can't be loaded. Retrain it here with the fast recipe on the "
+               "shipped word list (the same as `python -m models.train`); it takes a minute or two. "
+               "`git checkout -- checkpoints/` restores the exact original instead.")
+    for name, why in broken.items():
+        a, b = st.columns([4, 1], vertical_alignment="center")
+        a.warning(f"**{w.model_label(name)}** (`checkpoints/{name}.pt`): {why}.")
+        if b.button("Restore", key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
+                    width="stretch"):
+            try:
+                jobs.start_restore_job(SID, name, session_alive=session_alive)
+            except (jobs.JobError, WordListError) as e:
+                st.error(str(e))
+            else:
+                st.rerun()
+
+
+job = jobs.get_job(SID)
+if job is not None and job.active:
+    live_panel()
+elif job is not None:
+    result_panel(job.poll())
+else:
+    setup_form()
+restore_section(busy=job is not None and job.active)
