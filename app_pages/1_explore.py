@@ -56,9 +56,9 @@ with left:
             probs = next_token_probs(cap.next_token_logits(), temp, top_k)
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)
-            last = "`<BOS>` (start of a word)" if len(cap.tgt_tokens) == 1 else f"“{F.label(cap.tgt_tokens[-1])}”"
+            last = "&lt;BOS&gt; (start of a word)" if len(cap.tgt_tokens) == 1 else f"“{F.label(cap.tgt_tokens[-1])}”"
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
-                                    title=f"Next token after {last.strip('`')}")
+                                    title=f"Next token after {last}")
             st.plotly_chart(fig, key="explore.bars", config={"displaylogo": False})
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]

@@ -19,7 +19,7 @@ from viz import figures as F
 
 MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
                "full": "FullTransformer — leak-free",
-               "full-peeking": "FullTransformer — peeking ⚠ (the original design)"}
+               "full-peeking": "FullTransformer — peeking (leaks; the original design)"}
 PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
 KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
 CHART = {"displaylogo": False}
@@ -57,7 +57,7 @@ st.session_state.setdefault("train.preset", "fast")
 if "train.epochs" not in st.session_state:
     apply_preset()
 
-st.title("🏋️ Train")
+st.title(":material/model_training: Train")
 st.caption("Train a model of your own on the word list, watch the loss fall and the attention pattern form, and "
            "find the result in every page's model picker. Training runs in the background: other pages and other "
            "people's sessions stay responsive.")
@@ -147,11 +147,16 @@ def replay(p: jobs.JobProgress) -> None:
     st.caption(f"How the model read the probe word **{p.probe_word}** as it learned. Epoch 0 is the untrained "
                "model: attention is close to uniform. Drag the slider to watch the pattern form.")
     epochs = [s["epoch"] for s in snaps]
-    ep = st.select_slider("Epoch", options=epochs, value=epochs[-1], key=f"train.replay.{p.job_id}")
+    kept = p.kept_epoch if p.kept_epoch in epochs else epochs[-1]
+    ep = st.select_slider("Epoch", options=epochs, value=kept, key=f"train.replay.{p.job_id}",
+                          format_func=lambda e: f"{e} (kept)" if e == p.kept_epoch else str(e),
+                          help="Snapshots were taken every few epochs, and at the last one.")
     snap = snaps[epochs.index(ep)]
     stats = next((h for h in p.history if h["epoch"] == ep), None)
     note = (f" — validation NLL {stats['val_prefix_nll']:.3f} (prefix-only), {stats['val_tf_nll']:.3f} "
-            "(teacher-forced)" if stats else "")
+            "(teacher-forced)" if stats else " — untrained, random weights")
+    if ep == p.kept_epoch:
+        note += " · the saved model"
     attention_row(snap, p.job_id, f"train.replay_{p.job_id}", title=f"**Epoch {ep}**{note}")
 
 
@@ -163,10 +168,10 @@ def result_panel(p: jobs.JobProgress) -> None:
         kept = p.kept_epoch
         if p.kind == "restore":
             st.success(f"**{label}** is restored (`checkpoints/{p.name}.pt`), kept epoch {kept}. Every page uses "
-                       "it again on its next rerun — no restart needed.", icon="✅")
+                       "it again on its next rerun — no restart needed.", icon=":material/check_circle:")
         else:
             st.success(f"**{p.name}** is saved and is now in every page's model picker (Explore, Compare, Leak "
-                       "lesson, Generate) — in every open session, no restart needed.", icon="✅")
+                       "lesson, Generate) — in every open session, no restart needed.", icon=":material/check_circle:")
         if p.status == "stopped":
             st.info(f"Stopped after epoch {p.epoch} because {p.stop_reason}. Kept epoch {kept}, the best so far.")
         elif p.stopped_early:
@@ -182,7 +187,8 @@ def result_panel(p: jobs.JobProgress) -> None:
         c[3].metric("Training time", duration(p.elapsed))
         c[4].metric("Parameters", f"{m.get('n_params', 0):,}")
         if p.kind == "train":
-            st.page_link("app_pages/1_explore.py", label=f"Explore {p.name}", icon="🔎", query_params={"model": p.name})
+            st.page_link("app_pages/1_explore.py", label=f"Explore {p.name}", icon=":material/search:",
+                         query_params={"model": p.name})
     left, right = st.columns(2, gap="large")
     with left:
         if p.history:
@@ -234,7 +240,9 @@ def setup_form() -> None:
                                       key="train.preset", on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
         if base.patience:
-            st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule; stops when "
+            st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule"
+                       + (f", scored and kept as a moving average of the weights (EMA {base.ema:g})" if base.ema else "")
+                       + "; stops when "
                        f"{'the teacher-forced' if base.select_on == 'teacher_forced' else 'the honest (prefix-only)'} "
                        f"validation NLL has not improved for {base.patience} epochs and keeps the best epoch.")
         else:
@@ -288,7 +296,7 @@ def setup_form() -> None:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
                            session_alive=session_alive)
         except jobs.JobLimitError as e:
-            st.warning(str(e), icon="⏳")
+            st.warning(str(e), icon=":material/hourglass_top:")
         except jobs.JobError as e:
             st.error(str(e))
         else:

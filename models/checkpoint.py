@@ -25,7 +25,8 @@ from models.vocab import Vocab
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 CKPT_DIR = REPO_DIR / "checkpoints"
-USER_CKPT_DIR = CKPT_DIR / "user"          # models trained in the app; git-ignored
+# Models trained in the app; git-ignored. ATTENTION_LAB_USER_CKPT_DIR moves it (tests point it at a temp folder).
+USER_CKPT_DIR = Path(os.environ.get("ATTENTION_LAB_USER_CKPT_DIR") or CKPT_DIR / "user")
 SHIPPED = MappingProxyType({                # shipped name -> (model kind, peeking)
     "miniformer": ("miniformer", False),
     "full_transformer": ("full", False),
@@ -97,6 +98,7 @@ def atomic_write(write, path: Path) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)        # mkstemp makes it 0600; a checkpoint is not a secret, and others may serve it
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

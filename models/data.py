@@ -17,6 +17,7 @@ from models.vocab import BOS_ID, DEFAULT_VOCAB, EOS_ID, PAD_ID, Vocab
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_WORDS = REPO_DIR / "data" / "words.txt"
 MAX_WORDS = 20_000          # an uploaded list larger than this is refused: training it would take too long here
+MAX_BYTES = 2_000_000       # an uploaded file larger than this is refused before it is decoded
 SPLIT_SEED = 42
 
 
@@ -73,17 +74,28 @@ def parse_words(text: str, *, vocab: Vocab = DEFAULT_VOCAB, block_size: int = 48
                     blank_lines=len(lines) - len(words))
 
 
+def parse_words_bytes(raw: bytes, *, source: str = "word list", max_bytes: int = MAX_BYTES, **kw) -> WordList:
+    """Validate an uploaded or read file: size, binary content and UTF-8 first, then :func:`parse_words`."""
+    if len(raw) > max_bytes:
+        raise WordListError(f"{source} is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB "
+                            f"(at most {MAX_WORDS} words). Use a smaller list.")
+    if b"\x00" in raw:
+        raise WordListError(f"{source} looks like a binary file, not text with one word per line.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise WordListError(f"{source} is not UTF-8 text with one word per line (undecodable byte at position "
+                            f"{e.start}). Save it as plain UTF-8 text and try again.") from e
+    return parse_words(text, source=source, **kw)
+
+
 def load_words(path: str | Path = DEFAULT_WORDS, **kw) -> WordList:
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise WordListError(f"cannot read word list {path}: {e.strerror or e}") from e
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise WordListError(f"{path} is not UTF-8 text with one word per line.") from e
-    return parse_words(text, source=str(path), **kw)
+    return parse_words_bytes(raw, source=str(path), **kw)
 
 
 def split_words(words, seed: int = SPLIT_SEED, frac: float = 0.8) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -104,3 +116,13 @@ def encode_words(words, vocab: Vocab = DEFAULT_VOCAB, length: int | None = None)
             raise ValueError(f"word {w!r} needs {len(ids) - 1} positions, more than length={L}")
         seqs[i, : len(ids)] = torch.tensor(ids)
     return seqs[:, :-1].contiguous(), seqs[:, 1:].contiguous()     # (N, L), (N, L)
+
+
+def next_char_counts(prefix: str, words) -> dict[str, int]:
+    """How the words that start with ``prefix`` continue: {next char or '<EOS>': count}, most common first."""
+    counts: dict[str, int] = {}
+    for w in words:
+        if w.startswith(prefix):
+            nxt = w[len(prefix)] if len(w) > len(prefix) else "<EOS>"
+            counts[nxt] = counts.get(nxt, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import FeedForward, MultiHeadAttention, Seq2SeqOutput, causal_mask, lm_loss, sinusoidal_encoding
+from models.layers import (FeedForward, MultiHeadAttention, PostLNBlock, Seq2SeqOutput, causal_mask, lm_loss,
+                           sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -35,30 +36,7 @@ class FullTransformerConfig:
     peeking: bool = False         # True = the seed design's unmasked encoder + cross-attention (leaks the answer)
 
     def __post_init__(self):
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd={self.n_embd} not divisible by n_head={self.n_head}")
-        if self.n_embd % 2:
-            raise ValueError(f"n_embd={self.n_embd} must be even for the sinusoidal encoding")
-        if min(self.vocab_size, self.block_size, self.n_layer, self.n_dec_layer, self.n_head) < 1:
-            raise ValueError("vocab_size, block_size, n_layer, n_dec_layer and n_head must all be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-
-
-class EncoderBlock(nn.Module):
-    def __init__(self, cfg: FullTransformerConfig):
-        super().__init__()
-        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
-        self.ln_1 = nn.LayerNorm(cfg.n_embd)
-        self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
-        self.ln_2 = nn.LayerNorm(cfg.n_embd)
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x, mask):                                   # x (B, S, C)
-        a, pattern = self.attn(x, mask=mask)                      # pattern (B, H, S, S)
-        x = self.ln_1(x + self.drop(a))
-        x = self.ln_2(x + self.drop(self.ffn(x)))
-        return x, pattern
+        validate_config(self, ("vocab_size", "block_size", "n_layer", "n_dec_layer", "n_head"))
 
 
 class DecoderBlock(nn.Module):
@@ -90,7 +68,8 @@ class FullTransformer(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)   # shared by source and target: same alphabet
         self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.encoder = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_layer))
+        self.encoder = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, cfg.dim_ff, cfg.dropout)
+                                     for _ in range(cfg.n_layer))
         self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec_layer))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 

@@ -64,9 +64,41 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(y), pattern
 
 
+def validate_config(cfg, counts: tuple[str, ...]) -> None:
+    """Checks both architectures' configs share: head split, even width for the sinusoidal table, positive
+    counts, dropout range."""
+    if cfg.n_embd % cfg.n_head:
+        raise ValueError(f"n_embd={cfg.n_embd} not divisible by n_head={cfg.n_head}")
+    if cfg.n_embd % 2:
+        raise ValueError(f"n_embd={cfg.n_embd} must be even for the sinusoidal encoding")
+    if min(getattr(cfg, c) for c in counts) < 1:
+        raise ValueError(f"{', '.join(counts)} must all be >= 1")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"dropout={cfg.dropout} must be in [0, 1)")
+
+
 class FeedForward(nn.Sequential):
     def __init__(self, n_embd: int, dim_ff: int, dropout: float):
         super().__init__(nn.Linear(n_embd, dim_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_ff, n_embd))
+
+
+class PostLNBlock(nn.Module):
+    """Self-attention then FFN, post-LN as in the original Transformer: x = LN(x + attn(x)); x = LN(x + ffn(x)).
+    MiniFormer's block and the FullTransformer's encoder block."""
+
+    def __init__(self, n_embd: int, n_head: int, dim_ff: int, dropout: float):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_embd, n_head, dropout)
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.ffn = FeedForward(n_embd, dim_ff, dropout)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):                                   # x (B, T, C)
+        a, pattern = self.attn(x, mask=mask)                      # (B, T, C), (B, H, T, T)
+        x = self.ln_1(x + self.drop(a))
+        x = self.ln_2(x + self.drop(self.ffn(x)))
+        return x, pattern
 
 
 @dataclass(frozen=True)

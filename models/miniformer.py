@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import FeedForward, ModelOutput, MultiHeadAttention, causal_mask, lm_loss, sinusoidal_encoding
+from models.layers import ModelOutput, PostLNBlock, causal_mask, lm_loss, sinusoidal_encoding, validate_config
 from models.vocab import PAD_ID
 
 
@@ -26,32 +26,7 @@ class MiniFormerConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd={self.n_embd} not divisible by n_head={self.n_head}")
-        if self.n_embd % 2:
-            raise ValueError(f"n_embd={self.n_embd} must be even for the sinusoidal encoding")
-        if min(self.vocab_size, self.block_size, self.n_layer, self.n_head) < 1:
-            raise ValueError("vocab_size, block_size, n_layer and n_head must all be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-
-
-class Block(nn.Module):
-    """Post-LN: x = LN(x + attn(x)); x = LN(x + ffn(x)) — as in the original Transformer."""
-
-    def __init__(self, cfg: MiniFormerConfig):
-        super().__init__()
-        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.dropout)
-        self.ln_1 = nn.LayerNorm(cfg.n_embd)
-        self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
-        self.ln_2 = nn.LayerNorm(cfg.n_embd)
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x, mask):                                   # x (B, T, C)
-        a, pattern = self.attn(x, mask=mask)                      # (B, T, C), (B, H, T, T)
-        x = self.ln_1(x + self.drop(a))
-        x = self.ln_2(x + self.drop(self.ffn(x)))
-        return x, pattern
+        validate_config(self, ("vocab_size", "block_size", "n_layer", "n_head"))
 
 
 class MiniFormer(nn.Module):
@@ -64,7 +39,8 @@ class MiniFormer(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, cfg.dim_ff, cfg.dropout)
+                                    for _ in range(cfg.n_layer))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 
     def forward(self, idx, targets=None, *, src=None, return_attention=False) -> ModelOutput:

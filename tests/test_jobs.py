@@ -1,0 +1,253 @@
+"""Training jobs: the worker trains and publishes through the app's API, Stop keeps the best epoch, the watchdog,
+the limits, names, and checkpoint writes that survive an exception or a SIGKILL. CPU, tiny data, seconds."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from conftest import REPO, TINY_WORDS
+from models import checkpoint as ckpt
+from models import jobs
+from models.checkpoint import load_checkpoint, list_checkpoints
+from models.data import WordList
+from models.train import Recipe, train
+
+WORDS = WordList(TINY_WORDS)
+TINY = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
+LONG = Recipe("test", epochs=2000, batch_size=8, lr=1e-2, dropout=0.0)      # runs until stopped
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    d = tmp_path / "user"
+    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", d)
+    return d
+
+
+@pytest.fixture
+def registry():
+    reg = jobs.JobRegistry(max_running=2)
+    yield reg
+    reg.stop_all(timeout=30)
+
+
+def wait(job, timeout=60.0):
+    assert job.join(timeout), "the training thread did not end"
+    return job.peek()
+
+
+def wait_for_epoch(job, epoch, timeout=60.0):
+    t = time.monotonic()
+    while job.poll().epoch < epoch:
+        assert job.active, job.peek().error
+        assert time.monotonic() - t < timeout
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("model_name", ["miniformer", "full", "full-peeking"])
+def test_worker_trains_and_publishes_a_loadable_checkpoint(model_name, user_dir, registry):
+    job = jobs.start_job("s1", model_name, WORDS, TINY, name="Tiny Model", probe_word="capybara", registry=registry)
+    assert job.spec.name == "tiny-model" and job.spec.out == user_dir / "tiny-model.pt"
+    p = wait(job)
+    assert p.status == "done" and p.error is None, p.error
+    assert p.epoch == 3 and len(p.history) == 3 and p.fraction == 1.0 and p.eta is None
+    assert [s["epoch"] for s in p.snapshots] == [0, 1, 2, 3]
+    b = load_checkpoint(p.checkpoint)                                   # weights_only=True inside
+    assert b.path == user_dir / "tiny-model.pt" and b.meta["display_name"] == "tiny-model"
+    assert b.meta["train_model"] == model_name and len(b.meta["history"]) == 3
+    assert "tiny-model" in list_checkpoints()                           # what every page's picker lists
+    snaps = b.meta["snapshots"]
+    assert [s["epoch"] for s in snaps] == [0, 1, 2, 3] and snaps[0]["word"] == "capybara"
+    cap = jobs.snapshot_capture(snaps[-1])
+    assert cap.tgt_tokens[1:] == tuple("capybara")
+    for name, pat in cap.patterns.items():                              # (1, H, Q, K), rows are distributions
+        assert pat.dim() == 4 and pat.shape[0] == 1
+        assert torch.allclose(pat.sum(-1), torch.ones(pat.shape[:-1]), atol=1e-3), name
+
+
+def test_stop_keeps_the_best_epoch_so_far(user_dir, registry):
+    rec = Recipe("seed-like", epochs=2000, batch_size=4, lr=0.05, dropout=0.0)    # keep="last": Stop overrides it
+    job = jobs.start_job("s1", "miniformer", WORDS, rec, name="stopped", registry=registry)
+    wait_for_epoch(job, 4)
+    job.stop()
+    assert job.poll().stop_requested
+    p = wait(job)
+    assert p.status == "stopped" and p.stop_reason == "you pressed Stop"
+    assert 4 <= p.epoch < rec.epochs
+    best = min(p.history, key=lambda h: h["val_prefix_nll"])
+    assert p.kept_epoch == best["epoch"] == p.history[-1]["best_epoch"]
+    b = load_checkpoint(p.checkpoint)
+    assert b.meta["epoch"] == best["epoch"]
+    assert b.meta["val_loss"] == pytest.approx(best["val_prefix_nll"], abs=1e-5)
+    assert p.snapshots[-1]["epoch"] == p.epoch                          # the last epoch is always in the replay
+
+
+def test_train_stop_keeps_best_even_for_a_keep_last_recipe():
+    """Deterministic version at the train() level: stop at epoch 8 with a learning rate that makes it bounce."""
+    import threading
+    stop = threading.Event()
+    rec = Recipe("seed-like", epochs=50, batch_size=4, lr=0.3, dropout=0.0, seed=3)
+    res = train("miniformer", WORDS, rec, stop=stop, on_epoch=lambda s: s.epoch == 8 and stop.set())
+    assert res.stopped_by_user and res.final_epoch == 8
+    assert res.best_epoch < res.final_epoch             # so keeping the best is not the same as keeping the last
+    assert res.best_epoch == min(res.history, key=lambda h: h["val_prefix_nll"])["epoch"]
+    assert res.metrics["val_prefix_nll"] == pytest.approx(res.history[res.best_epoch - 1]["val_prefix_nll"], abs=1e-5)
+
+
+def test_job_stops_when_its_session_goes_away(user_dir, registry):
+    calls = []
+
+    def alive(sid):                   # the browser tab closes after epoch 3
+        calls.append(sid)
+        return len(calls) < 3
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="gone", session_alive=alive, gone_grace=0,
+                         registry=registry)
+    p = wait(job)
+    assert p.status == "stopped" and "closed" in p.stop_reason and p.epoch == 3
+    assert set(calls) == {"s1"}
+    assert load_checkpoint(p.checkpoint).meta["epoch"] == p.kept_epoch
+
+
+def test_watchdog_stops_a_job_nobody_polls(user_dir, registry):
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="idle", session_alive=lambda sid: None,
+                         idle_timeout=0.2, registry=registry)
+    p = wait(job)                     # wait() joins without polling
+    assert p.status == "stopped" and "no page looked at it" in p.stop_reason
+    assert os.path.exists(p.checkpoint)
+
+
+def test_a_live_session_keeps_its_job_even_unpolled(user_dir, registry):
+    """On another page the fragment doesn't poll; the runtime saying "alive" keeps the job going."""
+    job = jobs.start_job("s1", "miniformer", WORDS, TINY, name="elsewhere", session_alive=lambda sid: True,
+                         idle_timeout=0.0, registry=registry)
+    assert wait(job).status == "done"
+
+
+def test_one_job_per_session_and_a_global_cap(user_dir, registry):
+    a = jobs.start_job("s1", "miniformer", WORDS, LONG, name="a", registry=registry)
+    with pytest.raises(jobs.JobLimitError, match="already training 'a'"):
+        jobs.start_job("s1", "miniformer", WORDS, LONG, name="a2", registry=registry)
+    with pytest.raises(jobs.ModelNameError, match="being trained right now"):
+        jobs.start_job("s2", "miniformer", WORDS, LONG, name="a", replace=True, registry=registry)
+    b = jobs.start_job("s2", "miniformer", WORDS, LONG, name="b", registry=registry)
+    assert registry.active_count() == 2
+    with pytest.raises(jobs.JobLimitError, match="All 2 training slots are busy"):
+        jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)
+    a.stop()
+    assert wait(a).status == "stopped"
+    c = jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)     # a slot is free again
+    assert wait(c).status == "done"
+    assert wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="a3", registry=registry)).status == "done"
+    registry.clear("s2")             # clearing a running job stops it; it still publishes its best epoch
+    assert wait(b).status == "stopped" and registry.get("s2") is None
+
+
+def test_names(user_dir):
+    assert jobs.check_name("  My Model ") == "my-model"
+    for bad, msg in (("", "Give the result a name"), ("bad/name", "can't be a model name"), ("x" * 41, "can't be"),
+                     ("-dash", "can't be"), ("miniformer", "shipped model's name"),
+                     ("full_transformer_peeking", "shipped")):
+        with pytest.raises(jobs.ModelNameError, match=msg):
+            jobs.check_name(bad)
+    assert jobs.publish_name("mine") == ("mine", None)
+    user_dir.mkdir()
+    (user_dir / "mine.pt").write_bytes(b"x")
+    name, note = jobs.publish_name("mine")
+    assert name == "mine-2" and "already exists" in note and "mine-2" in note
+    name, note = jobs.publish_name("mine", replace=True)
+    assert name == "mine" and "replaced" in note
+    (user_dir / "mine-2.pt").write_bytes(b"x")
+    assert jobs.publish_name("mine")[0] == "mine-3"
+    assert len(jobs.publish_name("y" * 40)[0]) <= 40
+    assert jobs.suggest_name("full") == "my-full"
+
+
+def test_failed_publish_leaves_the_previous_model_intact(user_dir, registry, monkeypatch):
+    p = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="keep", registry=registry))
+    path = user_dir / "keep.pt"
+    before = path.read_bytes()
+
+    def boom(obj, f, *a, **k):        # half a file, then the disk fills up
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 partial")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(torch, "save", boom)
+    p = wait(jobs.start_job("s1", "full", WORDS, TINY, name="keep", replace=True, registry=registry))
+    assert p.status == "failed"
+    assert p.error.startswith("Could not save the model") and "No space left" in p.error
+    assert "Traceback" not in p.error
+    assert path.read_bytes() == before
+    assert load_checkpoint(path).kind == "miniformer"
+    assert sorted(f.name for f in user_dir.iterdir()) == ["keep.pt"]       # no temp file left behind
+
+
+KILL_CHILD = textwrap.dedent("""
+    import sys, time, torch
+    sys.path.insert(0, sys.argv[1])
+    from models.checkpoint import save_checkpoint
+    from models.train import make_model
+    from models.vocab import DEFAULT_VOCAB
+
+    real_save = torch.save
+    def slow_save(obj, f):                 # the third write stops half-way and says so; the parent kills it there
+        if epoch < 3:
+            return real_save(obj, f)
+        import io
+        buf = io.BytesIO()
+        real_save(obj, buf)
+        data = buf.getvalue()
+        with open(f, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+            print("mid-write", flush=True)
+            time.sleep(60)
+            fh.write(data[len(data) // 2:])
+    torch.save = slow_save
+
+    model = make_model("full")
+    for epoch in range(1, 100):
+        save_checkpoint(sys.argv[2], model, DEFAULT_VOCAB, epoch=epoch)
+        print("wrote", epoch, flush=True)
+""")
+
+
+def test_sigkill_while_writing_leaves_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "killed.pt"
+    script = tmp_path / "writer.py"
+    script.write_text(KILL_CHILD)
+    child = subprocess.Popen([sys.executable, str(script), str(REPO), str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [child.stdout.readline().strip() for _ in range(3)]
+    finally:
+        os.kill(child.pid, signal.SIGKILL)                  # no cleanup runs: no except, no finally, no atexit
+        child.wait(10)
+        child.stdout.close()
+    assert lines == ["wrote 1", "wrote 2", "mid-write"]
+    assert child.returncode == -signal.SIGKILL
+    torn = list(tmp_path.glob(".killed.pt.*.tmp"))
+    assert len(torn) == 1 and 0 < torn[0].stat().st_size < path.stat().st_size      # the half-written temp file
+    assert load_checkpoint(path).meta["epoch"] == 2        # the previous complete file, never a torn one
+
+
+def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, registry):
+    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    (tiny_ckpt_dir / "miniformer.pt").unlink()
+    (tiny_ckpt_dir / "full_transformer.pt").write_bytes(b"garbage")
+    broken = jobs.broken_shipped()
+    assert broken["miniformer"] == "missing"
+    assert "full_transformer.pt is truncated or corrupt" in broken["full_transformer"]
+    assert "full_transformer_peeking" not in broken
+    with pytest.raises(jobs.ModelNameError, match="not a shipped model"):
+        jobs.start_restore_job("s1", "my-model", words=WORDS, registry=registry)
+    job = jobs.start_restore_job("s1", "full_transformer", words=WORDS, registry=registry)
+    assert job.spec.recipe.name == "fast" and job.spec.kind == "restore"
+    p = wait(job, timeout=120)
+    assert p.status == "done", p.error
+    b = load_checkpoint(tiny_ckpt_dir / "full_transformer.pt")
+    assert b.kind == "full" and not b.peeking and b.meta["recipe"]["name"] == "fast"
+    assert list(jobs.broken_shipped()) == ["miniformer"]
