@@ -70,8 +70,8 @@ class Recipe:
 
 SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
 FAST_RECIPES = MappingProxyType({
-    "miniformer": Recipe("fast", epochs=60, batch_size=64, lr=1e-2, dropout=0.0, weight_decay=0.01,
-                         schedule="cosine", warmup_epochs=2, patience=10, keep="best"),
+    "miniformer": Recipe("fast", epochs=60, batch_size=64, lr=1e-2, dropout=0.1, weight_decay=0.01,
+                         schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.99),
     "full": Recipe("fast", epochs=50, batch_size=32, lr=2e-3, dropout=0.25, weight_decay=0.05,
                    schedule="cosine", warmup_epochs=2, patience=12, keep="best", ema=0.995),
 })

@@ -14,8 +14,19 @@ from models.checkpoint import ModelBundle, checkpoint_mtime, list_checkpoints, l
 from models.device import pick_device
 from models.generate import Generation, generate
 
-# One thread: two torch threads fight the browser on a 2-core machine (6-105 ms -> 2-7 ms per forward, ENV.md).
-torch.set_num_threads(1)
+
+def one_torch_thread() -> None:
+    """One torch thread: two fight the browser on a 2-core machine (6-105 ms -> 2-7 ms per forward, ENV.md).
+
+    Called on every script run, not once at import: Streamlit runs each rerun on a fresh ScriptRunner thread, and
+    torch.set_num_threads only sets the OpenMP thread count of the calling thread. Set once at import, later reruns
+    ran with the default of 2 and a busy machine made ~30 small ops take up to 490 ms (bench/RESULTS.md);
+    set per run, <= 13 ms. The call costs microseconds.
+    """
+    torch.set_num_threads(1)
+
+
+one_torch_thread()
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -24,6 +35,7 @@ def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
 
 
 def bundle(name: str) -> ModelBundle:
+    one_torch_thread()
     return load_model(name, checkpoint_mtime(name))
 
 
@@ -33,6 +45,7 @@ def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_e
 
 
 def get_capture(name: str, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
+    one_torch_thread()
     return cached_capture(name, checkpoint_mtime(name), text, src, add_eos)
 
 
@@ -44,6 +57,7 @@ def cached_generation(name: str, ckpt_mtime: float, prefix: str, max_new: int, g
 
 
 def get_generation(name: str, prefix: str, **kw) -> Generation:
+    one_torch_thread()
     return cached_generation(name, checkpoint_mtime(name), prefix, **kw)
 
 
