@@ -1,0 +1,218 @@
+"""Shared benchmark helpers: machine description, the RESULTS.md appender, tables and percentiles, a private
+``streamlit run app.py`` server, Debian's Chromium, and an in-page monitor that timestamps repaints."""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def machine_info(device=None) -> str:
+    import streamlit
+    import torch
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    load = " · load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    return (f"{platform.node()} · {os.cpu_count()} cores ({cpu}) · {mem:.0f} GiB RAM · GPU {gpu} · device {device} · "
+            f"python {platform.python_version()} · torch {torch.__version__} · streamlit {streamlit.__version__}"
+            f"{load}")
+
+
+def append_results(title: str, body: str) -> None:
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    with open(RESULTS, "a") as f:
+        f.write(f"\n## {title} — {stamp}\n\n{body}\n")
+
+
+def md_table(head, rows) -> str:
+    return ("| " + " | ".join(map(str, head)) + " |\n|" + "---|" * len(head) + "\n"
+            + "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows))
+
+
+def pctl(values, q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    v = sorted(x for x in values if x is not None and not math.isnan(x))
+    if not v:
+        return float("nan")
+    k = max(0, min(len(v) - 1, math.ceil(q / 100 * len(v)) - 1))
+    return v[k]
+
+
+def summary(values) -> tuple[float, float, float]:
+    return pctl(values, 50), pctl(values, 95), max(values) if values else float("nan")
+
+
+def fmt_ms(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
+
+
+# ---- a private server ------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``streamlit run app.py`` on a free port, in its own process group; ``stop()`` ends that group only."""
+
+    def __init__(self, log_path: str | Path = "/tmp/attention-lab-bench-server.log", env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://localhost:{self.port}"
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+               "--server.headless", "true", "--server.address", "localhost", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+        self.t_start = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.proc.pid
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Seconds from Popen to /_stcore/health answering 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - self.t_start
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"no /_stcore/health after {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (MiB): psutil when installed, else /proc/<pid>/status."""
+        try:
+            import psutil
+            return psutil.Process(self.pid).memory_info().rss / 2**20
+        except ImportError:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---- the browser ------------------------------------------------------------------------------------------------
+def launch_chromium(pw):
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SystemExit(f"{CHROMIUM} is missing: `apt-get install -y chromium` (never `playwright install`).")
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def guard_offline(page, blocked: list) -> None:
+    """Abort (and count) every request to a host other than localhost: the benchmarks stay on this machine."""
+    def route(r):
+        host = urlparse(r.request.url).hostname or ""
+        if r.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+
+
+# In-page monitor. A requestAnimationFrame loop (one check per painted frame) compares the page with what the
+# benchmark expects after the current keystroke and stores performance.now() of the first frame where
+#   bars:   every "Next token after …" chart title names the new last character,
+#   frame:  every BertViz iframe has a new srcdoc (the server's new page reached the browser),
+#   bv:     every BertViz iframe's SVG lists exactly the expected tokens (BertViz's JS has drawn them),
+#   run/idle: the app's script state went to "running" and back to "notRunning".
+# keydown is stamped by a capturing listener, so every latency is measured inside the page on one clock.
+MONITOR_JS = r"""
+() => {
+  if (window.__lab) return;
+  const M = window.__lab = {expect: null, kd: null, marks: {}, frames: 0};
+  document.addEventListener('keydown', e => { if (M.expect) { M.kd = performance.now(); } }, true);
+  const svgTokens = (f) => {
+    try {
+      const d = f.contentDocument; if (!d) return null;
+      return Array.from(d.querySelectorAll('#vis svg text')).map(t => t.textContent);
+    } catch (e) { return null; }
+  };
+  const tick = () => {
+    M.frames++;
+    const E = M.expect;
+    if (E && M.kd !== null) {
+      const now = performance.now(), m = M.marks;
+      const state = document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state');
+      if (m.run == null && state === 'running') m.run = now;
+      if (m.run != null && m.idle == null && state === 'notRunning') m.idle = now;
+      if (m.bars == null) {
+        const titles = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle'))
+          .map(t => t.textContent).filter(t => t.startsWith('Next token after'));
+        if (titles.length >= E.n && titles.every(t => t === E.title)) m.bars = now;
+      }
+      const frames = Array.from(document.querySelectorAll('[data-testid="stIFrame"]'));
+      if (m.frame == null && frames.length >= E.n &&
+          frames.every((f, i) => (f.getAttribute('srcdoc') || '') !== E.oldSrc[i])) m.frame = now;
+      if (m.bv == null && frames.length >= E.n && frames.every(f => {
+            const t = svgTokens(f); return t && t.length === 2 * E.tokens.length &&
+              t.every((x, i) => x === E.tokens[i % E.tokens.length]); })) m.bv = now;
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+"""
+
+ARM_JS = r"""
+([title, tokens, n]) => {
+  const M = window.__lab;
+  M.expect = {title, tokens, n,
+              oldSrc: Array.from(document.querySelectorAll('[data-testid="stIFrame"]'))
+                        .map(f => f.getAttribute('srcdoc') || '')};
+  M.kd = null; M.marks = {};
+}
+"""
+
+DONE_JS = "() => window.__lab.kd !== null && window.__lab.marks.bars != null && window.__lab.marks.bv != null"
+READ_JS = "() => ({kd: window.__lab.kd, ...window.__lab.marks})"

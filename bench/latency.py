@@ -1,0 +1,225 @@
+"""Keystroke -> repaint latency in real Chromium, and the server's compute per rerun.
+
+``python -m bench.latency [--keys 20] [--pages explore compare] [--long 200] [--server-reps 40] [--no-browser]``
+
+Browser part: a private ``streamlit run app.py``, Debian's Chromium, one key at a time (each key waits for the
+previous one's repaint, then 250 ms of quiet). Stamped inside the page on one clock (see bench/common.py's
+monitor): keydown -> the next-token bars name the new character (bars), -> the BertViz iframe gets its new page
+(frame), -> BertViz's SVG lists the new tokens (bv). Also keydown -> script running (debounce + queue) and the
+script's run time as the browser sees it. On Explore (one view) and Compare (two of each), with a short word and
+with a 200-character input.
+
+Server part (in-process, no browser): what one Explore rerun computes — capture, next-token probabilities, the
+plotly figures (serialised to JSON, as st.plotly_chart does), the BertViz page and the JSON exports — uncached
+(new text) and cached (the capture comes back from st.cache_data as a pickled copy). Run on a fresh thread per
+rerun, as Streamlit does, with torch.set_num_threads(1) per run (the app now) and only once at import (before).
+
+Targets (issue 4/7): p50 <= 200 ms, p95 <= 400 ms keystroke -> BertViz, server <= 20 ms per rerun.
+"""
+from __future__ import annotations
+
+import argparse
+import pickle
+import threading
+import time
+
+from bench.common import (ARM_JS, DONE_JS, MONITOR_JS, READ_JS, Server, append_results, fmt_ms,
+                          guard_offline, launch_chromium, machine_info, md_table, summary)
+
+TYPED = "capybaraelephantowlsquidbeetroot"        # no letter repeats its neighbour: every key changes the title
+LONG_SEED = "flycatchercapybarawatermelonbutterfly"
+
+
+def expected(text: str, block_size: int = 48) -> tuple[str, list[str]]:
+    from models.vocab import DEFAULT_VOCAB
+    tokens = list(DEFAULT_VOCAB.encode(text, max_len=block_size).tokens)
+    return f"Next token after “{text[-1]}”", tokens
+
+
+# ---- browser ------------------------------------------------------------------------------------------------------
+def measure_typing(page, base_url: str, path: str, param: str, start_text: str, keys: str, n_views: int,
+                   settle_s: float = 0.25, timeout_ms: int = 15_000) -> list[dict]:
+    from urllib.parse import quote
+    page.goto(f"{base_url}/{path}?{param}={quote(start_text)}")
+    box = page.get_by_role("textbox", name="Type a word", exact=True)
+    box.wait_for(timeout=90_000)
+    page.evaluate(MONITOR_JS)
+    # Wait until the starting text is fully drawn, in every view.
+    title, tokens = expected(start_text) if start_text else ("Next token after <BOS> (start of a word)", ["<BOS>"])
+    page.evaluate(ARM_JS, [title, tokens, n_views])
+    page.evaluate("() => { window.__lab.kd = performance.now(); }")
+    page.wait_for_function("() => window.__lab.marks.bv != null", timeout=90_000)
+    box.click()
+    box.press("End")
+    page.wait_for_timeout(500)
+    text, out = start_text, []
+    for ch in keys:
+        text += ch
+        title, tokens = expected(text)
+        page.evaluate(ARM_JS, [title, tokens, n_views])
+        page.keyboard.press(ch)
+        try:
+            page.wait_for_function(DONE_JS, timeout=timeout_ms)
+            m = page.evaluate(READ_JS)
+            kd = m["kd"]
+            rel = lambda k: (m[k] - kd) if m.get(k) is not None else None  # noqa: E731
+            out.append({"key": ch, "bars": rel("bars"), "frame": rel("frame"), "bv": rel("bv"), "run": rel("run"),
+                        "script": (m["idle"] - m["run"]) if m.get("idle") is not None and m.get("run") is not None
+                        else None, "error": None})
+        except Exception as e:          # a keystroke whose views never showed it: counted, then resynchronise
+            out.append({"key": ch, "bars": None, "frame": None, "bv": None, "run": None, "script": None,
+                        "error": type(e).__name__})
+            page.wait_for_timeout(2000)
+        page.wait_for_timeout(settle_s * 1000)
+    return out
+
+
+def browser_rows(n_keys: int, pages: list[str], long_len: int, short_only: bool = False) -> tuple[list, str, list]:
+    from playwright.sync_api import sync_playwright
+    keys = (TYPED * 3)[:n_keys]
+    long_text = (LONG_SEED * 10)[:long_len]
+    scenarios = []
+    if "explore" in pages:
+        scenarios += [("Explore", "", "text", "", 1), (f"Explore, {long_len}-char input", "", "text", long_text, 1)]
+    if "compare" in pages:
+        scenarios += [("Compare (2 models)", "compare", "compare.text", "", 2),
+                      (f"Compare, {long_len}-char input", "compare", "compare.text", long_text, 2)]
+    if short_only:
+        scenarios = [s for s in scenarios if not s[3]]
+    rows, blocked, raw = [], [], {}
+    with Server() as server, sync_playwright() as pw:
+        server.wait_healthy()
+        browser = launch_chromium(pw)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        guard_offline(page, blocked)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for label, path, param, start, n in scenarios:
+            res = measure_typing(page, server.url, path, param, start, keys, n)
+            raw[label] = res
+            ok = [r for r in res if r["error"] is None]
+            bars, bv, frame = ([r[k] for r in ok if r[k] is not None] for k in ("bars", "bv", "frame"))
+            run = [r["run"] for r in ok if r["run"] is not None]
+            script = [r["script"] for r in ok if r["script"] is not None]
+            draw = [r["bv"] - r["frame"] for r in ok if r["bv"] is not None and r["frame"] is not None]
+            b50, b95, bmax = summary(bars)
+            v50, v95, vmax = summary(bv)
+            rows.append((label, len(res), len(res) - len(ok), fmt_ms(b50), fmt_ms(b95), fmt_ms(bmax),
+                         fmt_ms(v50), fmt_ms(v95), fmt_ms(vmax), fmt_ms(summary(run)[0]), fmt_ms(summary(script)[0]),
+                         fmt_ms(summary(draw)[0]),
+                         "met" if v50 <= 200 and v95 <= 400 and len(ok) == len(res) else "NOT met"))
+        browser.close()
+    notes = f"non-localhost requests: {len(blocked)}; page errors: {len(errors)}"
+    return rows, notes, raw
+
+
+# ---- server compute ---------------------------------------------------------------------------------------------
+def explore_rerun(bundle, cap, text: str, words) -> None:
+    """What app_pages/1_explore.py computes per rerun once it has a capture (figures serialised like
+    st.plotly_chart does)."""
+    from models.data import next_char_counts
+    from viz import figures as F
+    from viz.bertviz_view import head_view_html
+    from viz.metrics import next_token_probs
+    probs = next_token_probs(cap.next_token_logits(), 1.0, 8)
+    seen = next_char_counts(text.lower(), words) if text else {}
+    figs = [F.next_token_bars(probs, bundle.vocab, top_k=8, expected=next(iter(seen), None)),
+            F.entropy_heatmap(cap)]
+    name = cap.names()[0]
+    figs += [F.attention_heatmap(cap, name, 0, query=len(cap.tgt_tokens) - 1),
+             F.query_entropy(cap, name, 0, query=len(cap.tgt_tokens) - 1), F.entropy_heatmap(cap)]
+    for f in figs:
+        f.to_json()
+    head_view_html(cap.bertviz_kwargs())
+    kind = "blocks" if not cap.is_seq2seq else "encoder"
+    cap.to_json("all", kind=kind)
+    cap.to_json("layer", kind=kind, layer=0)
+
+
+def server_rows(reps: int, long_len: int) -> list:
+    import torch
+    from models.capture import capture
+    from models.checkpoint import load_checkpoint
+    from ui.cache import shipped_words
+    words = shipped_words()
+    rows = []
+    for name in ("miniformer", "full_transformer"):
+        b = load_checkpoint(name)
+        for label, texts in (("word", [TYPED[:i + 1] for i in range(min(reps, len(TYPED)))]),
+                             (f"{long_len} chars", [(LONG_SEED * 10)[:long_len - 5 + i % 5] for i in range(reps)])):
+            texts = (texts * (reps // len(texts) + 1))[:reps]
+            caps = {t: capture(b, t) for t in texts}
+            blobs = {t: pickle.dumps(caps[t]) for t in texts}
+            explore_rerun(b, caps[texts[0]], texts[0], words)        # warm: imports, plotly templates
+
+            def run(fn, fresh: bool, per_run_threads: bool) -> list[float]:
+                times = []
+                for t in texts:
+                    box = {}
+
+                    def work():
+                        if per_run_threads:
+                            torch.set_num_threads(1)
+                        t0 = time.perf_counter()
+                        fn(t)
+                        box["ms"] = (time.perf_counter() - t0) * 1000
+                    if fresh:
+                        th = threading.Thread(target=work)
+                        th.start()
+                        th.join()
+                    else:
+                        work()
+                    times.append(box["ms"])
+                return times
+
+            uncached = lambda t: explore_rerun(b, capture(b, t), t, words)              # noqa: E731
+            cached = lambda t: explore_rerun(b, pickle.loads(blobs[t]), t, words)       # noqa: E731
+            only_capture = lambda t: capture(b, t)                                       # noqa: E731
+            torch.set_num_threads(1)
+            res = {"capture only, fresh thread, 1 torch thread": run(only_capture, True, True),
+                   "uncached rerun, fresh thread, 1 torch thread (app now)": run(uncached, True, True),
+                   "cached rerun, fresh thread, 1 torch thread (app now)": run(cached, True, True),
+                   "uncached rerun, fresh thread, threads set once at import (before)": run(uncached, True, False)}
+            for what, ms in res.items():
+                p50, p95, mx = summary(ms)
+                target = "" if "capture only" in what else ("met" if p50 <= 20 else "NOT met")
+                rows.append((name, label, what, len(ms), f"{p50:.1f}", f"{p95:.1f}", f"{mx:.1f}", target))
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keys", type=int, default=20, help="keystrokes per scenario (default 20)")
+    ap.add_argument("--pages", nargs="+", default=["explore", "compare"], choices=["explore", "compare"])
+    ap.add_argument("--long", type=int, default=200, help="length of the long input (default 200)")
+    ap.add_argument("--short-only", action="store_true", help="skip the long-input scenarios")
+    ap.add_argument("--server-reps", type=int, default=40, help="reruns per server measurement (default 40)")
+    ap.add_argument("--no-browser", action="store_true", help="server compute only")
+    ap.add_argument("--no-server", action="store_true", help="browser typing only")
+    args = ap.parse_args(argv)
+
+    sections = [machine_info("cpu")]
+    print(sections[0])
+    if not args.no_server:
+        srows = server_rows(args.server_reps, args.long)
+        shead = ("model", "input", "what (one Explore rerun, server side)", "n", "p50 ms", "p95 ms", "max ms",
+                 "target p50 <= 20 ms")
+        stable = md_table(shead, srows)
+        print("\nServer compute per rerun\n" + stable)
+        sections.append("**Server compute per rerun** (in-process)\n\n" + stable)
+    if not args.no_browser:
+        brows, notes, _ = browser_rows(args.keys, args.pages, args.long, short_only=args.short_only)
+        bhead = ("scenario", "keys", "missed", "bars p50", "bars p95", "bars max", "BertViz p50", "BertViz p95",
+                 "BertViz max", "key -> script starts p50", "script run p50", "iframe swap -> SVG drawn p50",
+                 "target (BertViz p50 <= 200, p95 <= 400)")
+        btable = md_table(bhead, brows)
+        print("\nKeystroke -> repaint in Chromium (ms)\n" + btable + "\n" + notes)
+        sections.append(f"**Keystroke -> repaint in Chromium** (ms, {args.keys} keys each, one at a time)\n\n"
+                        + btable + "\n\n" + notes)
+    append_results("latency", "\n\n".join(sections))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,340 @@
+"""Real-browser fixtures: one ``streamlit run app.py`` per test session, Debian's Chromium driven by Playwright.
+
+* ``app_server`` starts the app on a free port in its own process group, waits for ``/_stcore/health`` and, at
+  the end, stops exactly that group (never anything else). Models trained in the browser go to a temporary
+  folder (``ATTENTION_LAB_USER_CKPT_DIR``), so the repository's ``checkpoints/`` is never touched.
+* ``app`` is a fresh browser page wrapped in :class:`AppPage`. Every request to a host other than localhost is
+  aborted and counted (offline proof: the app must need none), console errors and page errors are collected, and
+  any ``alert``/``confirm``/``prompt`` dialog is recorded and dismissed (an XSS would open one). ``assert_clean``
+  fails the test on any of those; the fixture checks again at teardown.
+* Screenshots go to ``artifacts/screenshots/`` (git-ignored), one per page and scenario.
+
+Chromium is ``/usr/bin/chromium`` (``apt-get install -y chromium``); Playwright's own browser download is never
+used. Without it these tests FAIL with a message saying how to install it: they never pass silently.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+HEALTH_TIMEOUT_S = 60
+# This machine has 2 cores shared by the server, Chromium and the tests: the first page view imports torch and
+# BertViz (5-15 s), so waits are generous. They are upper bounds; a healthy run waits far less.
+TIMEOUT_MS = 45_000
+VIEWPORT = {"width": 1400, "height": 1000}
+
+PAGES = {   # url path -> page title (the st.title of each page)
+    "": "Explore",
+    "compare": "Compare",
+    "leak": "Leak lesson",
+    "generate": "Generate",
+    "train": "Train",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``streamlit run app.py`` in its own process group; ``stop()`` ends that group only."""
+
+    def __init__(self, port: int, log_path: Path, env: dict):
+        self.port = port
+        self.url = f"http://localhost:{port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.headless", "true", "--server.address", "localhost",
+               # nobody edits files under a test: no watcher threads, no "source changed" reruns
+               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)   # own session => own process group
+        self.pgid = os.getpgid(self.proc.pid)
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return "(no server log)"
+
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode} before it was healthy.\n"
+                                   f"--- server log ---\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError as e:
+                last = e
+            time.sleep(0.25)
+        raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout:.0f} s (last error: {last}).\n"
+                           f"--- server log ---\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pgid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pgid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+def require_chromium():
+    """The Playwright module and Debian's Chromium, or a test failure that says how to get them."""
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("The real-browser tests need the `playwright` Python package (in requirements.txt): "
+                    "run `bash scripts/setup.sh` or `.venv/bin/pip install -r requirements.txt`. "
+                    "Never run `playwright install`: these tests use Debian's Chromium.", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing, so the real-browser tests in tests/e2e cannot run. Install it with "
+                    "`sudo apt-get install -y chromium` (test.sh does this when run as root), or skip them "
+                    "explicitly with `pytest --ignore=tests/e2e`.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """Base URL of a fresh ``streamlit run app.py`` (free port, own process group, stopped afterwards)."""
+    tmp = tmp_path_factory.mktemp("e2e-server")
+    env = dict(os.environ)
+    env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
+                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+    server = ServerProcess(free_port(), tmp / "streamlit.log", env)
+    try:
+        server.wait_healthy()
+    except RuntimeError as e:
+        server.stop()
+        pytest.fail(str(e), pytrace=False)
+    server.user_ckpt_dir = tmp / "user-checkpoints"
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class AppPage:
+    """A browser page on the app with the offline / no-error / no-dialog guards attached."""
+
+    def __init__(self, page, server: ServerProcess):
+        self.page = page
+        self.server = server
+        self.blocked: list[str] = []         # non-localhost requests (aborted)
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.reported = False
+        page.route("**/*", self._route)
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("dialog", self._dialog)
+        page.set_default_timeout(TIMEOUT_MS)
+
+    # ---- guards ----------------------------------------------------------------------------------------------
+    def _route(self, route):
+        url = route.request.url
+        host = urlparse(url).hostname or ""
+        if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            loc = msg.location or {}
+            url = loc.get("url", "")
+            if self._streamlit_base_probe(msg.text, url):
+                return
+            self.console_errors.append(f"{msg.text[:500]} ({url}:{loc.get('lineNumber', '')})")
+
+    @staticmethod
+    def _streamlit_base_probe(text: str, url: str) -> bool:
+        """Streamlit's frontend, opened on a page URL such as /compare, first probes /compare/_stcore/health and
+        /compare/_stcore/host-config (in case the app is served under that prefix), gets 404, then uses /. The
+        browser logs those 404s; they are Streamlit's, harmless, and the only console errors we ignore."""
+        path = urlparse(url).path
+        return (urlparse(url).hostname in LOCAL_HOSTS and "404" in text
+                and re.fullmatch(r"/[^/]+(/[^/]+)*/_stcore/(health|host-config)", path) is not None)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(f"{dialog.type}: {dialog.message!r}")
+        dialog.dismiss()
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.dialogs:
+            out.append(f"a JavaScript dialog opened (XSS?): {self.dialogs}")
+        if self.blocked:
+            out.append(f"{len(self.blocked)} request(s) to hosts other than localhost (the app must work offline): "
+                       f"{self.blocked[:5]}")
+        if self.console_errors:
+            out.append(f"console errors: {self.console_errors[:5]}")
+        if self.page_errors:
+            out.append(f"uncaught page errors: {self.page_errors[:5]}")
+        exc = self.page.locator('[data-testid="stException"]')
+        if not self.page.is_closed() and exc.count():
+            out.append(f"Streamlit exception on the page: {exc.first.inner_text()[:1500]}")
+        return out
+
+    def assert_clean(self) -> None:
+        self.reported = True
+        problems = self.problems()
+        assert not problems, "\n".join(problems)
+
+    # ---- navigation and waiting ------------------------------------------------------------------------------
+    def goto(self, path: str = "", **query) -> None:
+        """Open a page (``""`` = Explore, ``"compare"``, ...) and wait until its title is drawn and the first
+        script run is over."""
+        from urllib.parse import urlencode
+        url = f"{self.server.url}/{path}" + (f"?{urlencode(query)}" if query else "")
+        self.page.goto(url)
+        self.page.get_by_role("heading", name=PAGES[path], exact=False).first.wait_for()
+        self.wait_idle()
+
+    def wait_idle(self, timeout_ms: int = TIMEOUT_MS) -> None:
+        """The script is not running. Right after an input the state can still read notRunning before the rerun
+        starts, so tests wait for the expected *content*; this is only for "the page has settled"."""
+        self.page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout_ms)
+
+    def wait_until(self, predicate, what: str, timeout_s: float = TIMEOUT_MS / 1000, interval_s: float = 0.05):
+        """Poll ``predicate()`` until it returns something truthy; fail saying ``what`` was awaited."""
+        deadline = time.monotonic() + timeout_s
+        last_exc = None
+        while True:
+            try:
+                value = predicate()
+                if value:
+                    return value
+            except Exception as e:   # an element replaced mid-read: try again
+                last_exc = e
+            if time.monotonic() > deadline:
+                state = self.page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (script state {state}, "
+                                     f"last error {last_exc!r}).\n" + "\n".join(self.problems())
+                                     + f"\n--- server log tail ---\n{self.server.log_tail(2000)}")
+            # Not time.sleep: Playwright's sync API handles browser events (URL changes, console messages,
+            # dialogs) only while one of its calls runs, so waiting through it keeps page.url and the guards live.
+            self.page.wait_for_timeout(interval_s * 1000)
+
+    def textbox(self, label: str = "Type a word"):
+        return self.page.get_by_role("textbox", name=label, exact=True)
+
+    def main_text(self) -> str:
+        return self.page.locator('[data-testid="stMain"]').inner_text()
+
+    def frames(self):
+        return self.page.locator('[data-testid="stIFrame"]')
+
+    def bertviz_tokens(self, index: int = 0) -> list[str]:
+        """The texts BertViz drew as SVG inside the index-th iframe (the head view lists the tokens twice: the
+        query column, then the key column)."""
+        frames = self.frames()
+        if frames.count() <= index:
+            return []
+        return self.page.frame_locator('[data-testid="stIFrame"]').nth(index).locator("#vis svg text") \
+            .all_text_contents()
+
+    def chart_texts(self, index: int = 0) -> list[str]:
+        charts = self.page.locator('[data-testid="stPlotlyChart"]')
+        if charts.count() <= index:
+            return []
+        return charts.nth(index).locator("svg text").all_text_contents()
+
+    def chart_title(self, index: int = 0) -> str | None:
+        charts = self.page.locator('[data-testid="stPlotlyChart"]')
+        if charts.count() <= index:
+            return None
+        t = charts.nth(index).locator(".gtitle")
+        return t.first.text_content() if t.count() else None
+
+    def charts_drawn(self) -> bool:
+        """Every plotly chart on the page has drawn its SVG (Streamlit shows a grey skeleton until then)."""
+        return self.page.evaluate("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+            .every(c => c.querySelector('svg.main-svg'))""")
+
+    def wait_charts_drawn(self, timeout_s: float = 20) -> None:
+        self.wait_until(self.charts_drawn, "every plotly chart to draw", timeout_s=timeout_s)
+
+    def screenshot(self, name: str) -> Path:
+        """The whole page (the viewport is stretched to the content, since Streamlit scrolls inside stMain)."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+        height = self.page.evaluate("""() => {
+            const m = document.querySelector('[data-testid="stMain"]');
+            const c = m && (m.querySelector('[data-testid="stMainBlockContainer"]') || m.firstElementChild);
+            return Math.ceil(Math.max(c ? c.scrollHeight + 160 : 0, window.innerHeight));
+        }""")
+        old = self.page.viewport_size
+        self.page.set_viewport_size({"width": old["width"], "height": min(int(height), 9000)})
+        self.page.wait_for_timeout(600)     # plotly and the iframes re-lay out
+        try:
+            self.wait_charts_drawn(timeout_s=10)
+        except AssertionError:
+            pass                            # a screenshot is evidence, not a check: take it anyway
+        self.page.screenshot(path=str(path))
+        self.page.set_viewport_size(old)
+        return path
+
+
+@pytest.fixture
+def app(browser, app_server, request):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    ap = AppPage(page, app_server)
+    yield ap
+    try:
+        leftover = [] if ap.reported else ap.problems()
+        failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+        if failed:       # keep the evidence
+            try:
+                ap.screenshot(f"FAILED-{request.node.name}")
+            except Exception:
+                pass
+    finally:
+        context.close()
+    if leftover and not failed:
+        pytest.fail("\n".join(leftover), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
