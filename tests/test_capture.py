@@ -5,7 +5,7 @@ import pytest
 import torch
 from bertviz import head_view
 
-from conftest import tiny_bundle
+from lab_fixtures import tiny_bundle
 from models.capture import CaptureImportError, capture, from_json
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, TINY_WORDS, tiny_bundle
+from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models.capture import capture
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_bundle
+from lab_fixtures import tiny_bundle
 from models.capture import AttentionCapture, capture
 from models.checkpoint import ModelBundle, load_checkpoint
 from models.evaluate import evaluate_words

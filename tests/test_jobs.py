@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, TINY_WORDS
+from lab_fixtures import REPO, TINY_WORDS
 from models import checkpoint as ckpt
 from models import jobs
 from models.checkpoint import load_checkpoint, list_checkpoints

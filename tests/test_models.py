@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import TINY_WORDS, tiny_bundle
+from lab_fixtures import TINY_WORDS, tiny_bundle
 from models.data import encode_words
 from models.evaluate import evaluate_tensors, prefix_logits
 from models.train import Recipe, train

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY_WORDS
+from lab_fixtures import REPO, TINY_WORDS
 from models import checkpoint as ckpt
 from models import data as wordlists
 from models import jobs

@@ -1,0 +1,28 @@
+"""Shared test helpers (tiny seeded models, the tiny word list). A plain module, not conftest.py: tests/e2e has
+its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from models.checkpoint import ModelBundle  # noqa: E402
+from models.train import make_model  # noqa: E402
+from models.vocab import DEFAULT_VOCAB  # noqa: E402
+
+MODEL_NAMES = ("miniformer", "full", "full-peeking")
+TINY_WORDS = ("cat", "dog", "capybara", "apple", "banana", "carrot", "zebra", "lion", "tiger", "mango", "kiwi",
+              "lemon", "onion", "bee", "ant", "owl")
+
+
+def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
+    torch.manual_seed(seed)
+    model = make_model(model_name).eval().requires_grad_(False)
+    return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
+
+
