@@ -56,7 +56,8 @@ with left:
             probs = next_token_probs(cap.next_token_logits(), temp, top_k)
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)
-            last = "&lt;BOS&gt; (start of a word)" if len(cap.tgt_tokens) == 1 else f"“{F.label(cap.tgt_tokens[-1])}”"
+            last = ("&lt;BOS&gt; (start of a word)" if len(cap.tgt_tokens) == 1
+                    else f"“{F.label(cap.tgt_tokens[-1])}”")
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
                                     title=f"Next token after {last}")
             st.plotly_chart(fig, key="explore.bars", config={"displaylogo": False})
@@ -66,7 +67,8 @@ with left:
                            f"“{text.lower()}” go on ({', '.join(words)}{'…' if seen and sum(seen.values()) > 6 else ''}). "
                            f"The model gives it **{float(probs[bundle.vocab.stoi[expected]]):.1%}**.")
         next_token_panel()
-    st.plotly_chart(F.entropy_heatmap(cap), key="explore.entropy", config={"displaylogo": False})
+    entropy_fig = F.entropy_heatmap(cap)     # built once, the PNG export reuses it (a plotly figure costs ~10 ms)
+    st.plotly_chart(entropy_fig, key="explore.entropy", config={"displaylogo": False})
     st.caption("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
                "character; **1** = attention spread evenly over everything it can see.")
@@ -113,12 +115,12 @@ with st.expander(":material/download: Export"):
         st.markdown("**Capture as JSON** (the notebook's formats)")
         kind = st.selectbox("Attention", cap.square_kinds(), key="explore.json_kind",
                             format_func=lambda k: F.KIND_LABEL[k]) if cap.is_seq2seq else "blocks"
-        st.download_button('All layers `{"all": …}`', data=cap.to_json("all", kind=kind),
+        st.download_button('All layers `{"all": …}`', data=lambda: cap.to_json("all", kind=kind),
                            file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all")
-        st.download_button('One layer `{"attentions": …}`', data=cap.to_json("layer", kind=kind, layer=0),
+        st.download_button('One layer `{"attentions": …}`', data=lambda: cap.to_json("layer", kind=kind, layer=0),
                            file_name=f"attention_{kind}_layer0.json", mime="application/json",
                            key="explore.dl.layer")
     with e3:
         st.markdown("**Figures**")
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat")
-        w.download_figure(F.entropy_heatmap(cap), "entropy_heatmap", key="explore.dl.ent")
+        w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent")

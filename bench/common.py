@@ -37,9 +37,9 @@ def machine_info(device=None) -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     load = " · load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
-    return (f"{platform.node()} · {os.cpu_count()} cores ({cpu}) · {mem:.0f} GiB RAM · GPU {gpu} · device {device} · "
-            f"python {platform.python_version()} · torch {torch.__version__} · streamlit {streamlit.__version__}"
-            f"{load}")
+    return (f"{platform.node()} · {os.cpu_count()} cores ({cpu}) · {mem:.0f} GiB RAM · GPU {gpu} · "
+            f"device {device} · python {platform.python_version()} · torch {torch.__version__} · "
+            f"streamlit {streamlit.__version__}{load}")
 
 
 def append_results(title: str, body: str) -> None:

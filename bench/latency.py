@@ -117,7 +117,7 @@ def browser_rows(n_keys: int, pages: list[str], long_len: int, short_only: bool 
 # ---- server compute ---------------------------------------------------------------------------------------------
 def explore_rerun(bundle, cap, text: str, words) -> None:
     """What app_pages/1_explore.py computes per rerun once it has a capture (figures serialised like
-    st.plotly_chart does)."""
+    st.plotly_chart does; the export figures and JSON are built lazily, on click)."""
     from models.data import next_char_counts
     from viz import figures as F
     from viz.bertviz_view import head_view_html
@@ -128,13 +128,62 @@ def explore_rerun(bundle, cap, text: str, words) -> None:
             F.entropy_heatmap(cap)]
     name = cap.names()[0]
     figs += [F.attention_heatmap(cap, name, 0, query=len(cap.tgt_tokens) - 1),
-             F.query_entropy(cap, name, 0, query=len(cap.tgt_tokens) - 1), F.entropy_heatmap(cap)]
+             F.query_entropy(cap, name, 0, query=len(cap.tgt_tokens) - 1)]
     for f in figs:
         f.to_json()
-    head_view_html(cap.bertviz_kwargs())
-    kind = "blocks" if not cap.is_seq2seq else "encoder"
-    cap.to_json("all", kind=kind)
-    cap.to_json("layer", kind=kind, layer=0)
+    head_view_html(cap.bertviz_kwargs())      # the JSON exports are built only when their button is clicked
+
+
+def breakdown_rows(reps: int, long_len: int) -> list:
+    """Where one uncached Explore rerun's server time goes, piece by piece (median ms over ``reps``)."""
+    import statistics
+    import torch
+    from models.capture import capture
+    from models.checkpoint import load_checkpoint
+    from models.data import next_char_counts
+    from ui.cache import shipped_words
+    from viz import figures as F
+    from viz.bertviz_view import head_view_html
+    from viz.metrics import next_token_probs
+    torch.set_num_threads(1)
+    words = shipped_words()
+    rows = []
+    for name in ("miniformer", "full_transformer"):
+        b = load_checkpoint(name)
+        for label, text in (("word", "capybar"), (f"{long_len} chars", (LONG_SEED * 10)[:long_len])):
+            cap = capture(b, text)
+            nm = cap.names()[0]
+            q = len(cap.tgt_tokens) - 1
+            probs = next_token_probs(cap.next_token_logits(), 1.0, 8)
+            kind = "blocks" if not cap.is_seq2seq else "encoder"
+            figs = {}
+            steps = {
+                "capture (forward + copy patterns)": lambda: capture(b, text),
+                "st.cache_data copy of the capture (pickle round trip)": lambda: pickle.loads(pickle.dumps(cap)),
+                "next-token probs + word-list hint": lambda: (next_token_probs(cap.next_token_logits(), 1.0, 8),
+                                                             next_char_counts(text, words)),
+                "figure: next-token bars": lambda: figs.update(bars=F.next_token_bars(probs, b.vocab, top_k=8)),
+                "figure: entropy heatmap": lambda: figs.update(ent=F.entropy_heatmap(cap)),
+                "figure: attention heatmap": lambda: figs.update(heat=F.attention_heatmap(cap, nm, 0, query=q)),
+                "figure: per-query entropy": lambda: figs.update(qent=F.query_entropy(cap, nm, 0, query=q)),
+                "st.plotly_chart serialisation (to_json, 4 figures)": lambda: [f.to_json() for f in figs.values()],
+                "BertViz head view HTML": lambda: head_view_html(cap.bertviz_kwargs()),
+                "JSON exports (only when a download button is clicked now)": lambda: (
+                    cap.to_json("all", kind=kind), cap.to_json("layer", kind=kind, layer=0)),
+            }
+            total = 0.0
+            for what, fn in steps.items():
+                fn()
+                ms = []
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    fn()
+                    ms.append((time.perf_counter() - t0) * 1000)
+                med = statistics.median(ms)
+                total += med if not ("pickle" in what or "JSON exports" in what) else 0
+                rows.append((name, label, what, f"{med:.1f}"))
+            rows.append((name, label, "**sum (uncached rerun)**", f"**{total:.1f}**"))
+    return rows
 
 
 def server_rows(reps: int, long_len: int) -> list:
@@ -208,6 +257,10 @@ def main(argv=None) -> int:
         stable = md_table(shead, srows)
         print("\nServer compute per rerun\n" + stable)
         sections.append("**Server compute per rerun** (in-process)\n\n" + stable)
+        ktable = md_table(("model", "input", "piece of one Explore rerun", "median ms"),
+                          breakdown_rows(max(5, args.server_reps // 4), args.long))
+        print("\nWhere the server time goes\n" + ktable)
+        sections.append("**Where the server time goes** (median per piece)\n\n" + ktable)
     if not args.no_browser:
         brows, notes, _ = browser_rows(args.keys, args.pages, args.long, short_only=args.short_only)
         bhead = ("scenario", "keys", "missed", "bars p50", "bars p95", "bars max", "BertViz p50", "BertViz p95",
