@@ -45,6 +45,15 @@ if uploaded is None:
 
 left, right = st.columns([0.9, 1.1], gap="large")
 
+# BertViz first: its update reaches the browser before the plotly figures are even built.
+with right:
+    view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
+                                format_func=lambda v: {"head": "Head view", "model": "Model view"}[v])
+    st.caption("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
+               "isolate it." + (" Use the selector to switch between encoder, decoder and cross-attention."
+                                if cap.is_seq2seq else ""))
+    w.bertviz_frame(cap, view, key="explore.bertviz")
+
 with left:
     if cap.logits is not None:
         @st.fragment
@@ -60,7 +69,7 @@ with left:
                     else f"“{F.label(cap.tgt_tokens[-1])}”")
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
                                     title=f"Next token after {last}")
-            st.plotly_chart(fig, key="explore.bars", config={"displaylogo": False})
+            st.plotly_chart(fig, key="explore.bars", config=w.PLOTLY_CONFIG)
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
                 st.caption(f"Orange: **{F.char_label(expected)}**, how most training words starting with "
@@ -68,18 +77,10 @@ with left:
                            f"The model gives it **{float(probs[bundle.vocab.stoi[expected]]):.1%}**.")
         next_token_panel()
     entropy_fig = F.entropy_heatmap(cap)     # built once, the PNG export reuses it (a plotly figure costs ~10 ms)
-    st.plotly_chart(entropy_fig, key="explore.entropy", config={"displaylogo": False})
+    st.plotly_chart(entropy_fig, key="explore.entropy", config=w.PLOTLY_CONFIG)
     st.caption("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
                "character; **1** = attention spread evenly over everything it can see.")
-
-with right:
-    view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
-                                format_func=lambda v: {"head": "Head view", "model": "Model view"}[v])
-    st.caption("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
-               "isolate it." + (" Use the selector to switch between encoder, decoder and cross-attention."
-                                if cap.is_seq2seq else ""))
-    bertviz_html = w.bertviz_frame(cap, view)
 
 st.subheader("Attention heatmap")
 names = cap.names()
@@ -93,11 +94,11 @@ query = h3.select_slider("Highlight query", options=list(range(len(q_tokens))), 
     if len(q_tokens) > 1 else 0
 a1, a2 = st.columns([1.3, 1], gap="large")
 heat = F.attention_heatmap(cap, pattern, head, query=query)
-a1.plotly_chart(heat, key="explore.heat", config={"displaylogo": False})
+a1.plotly_chart(heat, key="explore.heat", config=w.PLOTLY_CONFIG)
 a1.caption("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
            "that query may not look ahead. Hover for the exact weight.")
 qent = F.query_entropy(cap, pattern, head, query=query)
-a2.plotly_chart(qent, key="explore.qent", config={"displaylogo": False})
+a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
 
 with st.expander(":material/download: Export"):
     e1, e2, e3 = st.columns(3)
@@ -124,3 +125,4 @@ with st.expander(":material/download: Export"):
         st.markdown("**Figures**")
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat")
         w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent")
+

@@ -93,7 +93,7 @@ for side, col in zip(SIDES, cols):
         st.plotly_chart(F.next_token_bars(probs[side], b.vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=f"Next token after “{F.label(last)}”"),
-                        key=f"compare.{side}.bars", config={"displaylogo": False})
+                        key=f"compare.{side}.bars", config=w.PLOTLY_CONFIG)
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
@@ -102,11 +102,11 @@ for side, col in zip(SIDES, cols):
         n_head = cap.patterns[pattern].shape[1]
         head = p2.selectbox("Head", list(range(n_head)), key=f"compare.{side}.head.{name}") if n_head > 1 else 0
         st.plotly_chart(F.attention_heatmap(cap, pattern, head, query=query), key=f"compare.{side}.heat",
-                        config={"displaylogo": False})
+                        config=w.PLOTLY_CONFIG)
         qent = F.query_entropy(cap, pattern, head, query=query, height=230)
         qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
-        st.plotly_chart(qent, key=f"compare.{side}.qent", config={"displaylogo": False})
-        st.plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", config={"displaylogo": False})
+        st.plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
+        st.plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", config=w.PLOTLY_CONFIG)
         st.markdown("**BertViz head view**")
-        w.bertviz_or_note(cap, "head")
+        w.bertviz_or_note(cap, "head", key=f"compare.{side}.bertviz")
 

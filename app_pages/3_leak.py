@@ -54,10 +54,10 @@ h1, h2 = st.columns(2, gap="medium")
 for col, n in ((h1, PEEK), (h2, FREE)):
     fig = F.attention_heatmap(caps[n], layer, head, title=f"{SHORT[n]} · {F.pattern_title(layer)} · head {head}")
     col.plotly_chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}",
-                     config={"displaylogo": False})
+                     config=w.PLOTLY_CONFIG)
 weights = {SHORT[n]: next_key_weights_by_layer(caps[n]) for n in (PEEK, FREE)}
 st.plotly_chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"]), key="leak.bars",
-                config={"displaylogo": False})
+                config=w.PLOTLY_CONFIG)
 sp, sf = summary[PEEK], summary[FREE]
 shown = "".join(t if len(t) == 1 else "?" for t in caps[PEEK].tgt_tokens[1:-1])   # vocabulary characters only
 st.markdown(
@@ -82,7 +82,7 @@ else:
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
     uniform = math.log(len(models[FREE].vocab) - 3)            # <PAD>, <BOS> and <UNK> are never targets
     b1, b2 = st.columns(2, gap="medium")
-    b1.plotly_chart(F.nll_bars(rows, uniform=uniform), key="leak.nll", config={"displaylogo": False})
+    b1.plotly_chart(F.nll_bars(rows, uniform=uniform), key="leak.nll", config=w.PLOTLY_CONFIG)
     table = pd.DataFrame([{"model": r["model"], "teacher-forced": f"{r['teacher_forced']:.3f}",
                            "prefix-only": f"{r['prefix']:.3f}", "accuracy": f"{r['accuracy']:.0%}"}
                           for r in rows])
@@ -139,7 +139,7 @@ for col, n in ((f1, PEEK), (f2, FREE)):
                                 vocab, names=("source A", "source B"), top_k=3,
                                 title=f"{SHORT[n]}: next character after “{F.label(ca.tgt_tokens[-1])}”")
     with col:
-        st.plotly_chart(fig, key=f"leak.cf.{n}", config={"displaylogo": False})
+        st.plotly_chart(fig, key=f"leak.cf.{n}", config=w.PLOTLY_CONFIG)
         r = cf[n]
         fut = lambda t: "nothing (source too short)" if t is None else f"“{F.char_label(t)}”"
         st.markdown(f"Source char at *t+1*: A {fut(r['future_a'])}, B {fut(r['future_b'])}. Top prediction: "

@@ -75,20 +75,20 @@ def timeline():
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
     st.plotly_chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip",
-                    config={"displaylogo": False})
+                    config=w.PLOTLY_CONFIG)
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(f"**Step {i}** reads `<BOS>{fed}` and picks **{F.char_label(step.token)}** "
                 f"(p = {float(step.probs[step.token_id]):.1%}).")
     a1, a2 = st.columns([1.25, 1], gap="medium")
-    a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config={"displaylogo": False})
+    a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config=w.PLOTLY_CONFIG)
     a1.caption("Each row is one head's attention from the newest position (the last character fed in, whose "
                "output predicts the next token) over the characters it can see."
                + (" Decoder self-attention reads the target side, cross-attention the source side." if
                   step.cap.is_seq2seq else ""))
     a2.plotly_chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
                                       title=f"Step {i}: what comes next?"), key="gen.bars",
-                    config={"displaylogo": False})
+                    config=w.PLOTLY_CONFIG)
     a2.caption("Orange: the token chosen at this step." + ("" if greedy else " Sampling can pick a bar that "
                                                            "is not the tallest."))
 

@@ -22,7 +22,7 @@ MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
                "full-peeking": "FullTransformer — peeking (leaks; the original design)"}
 PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
 KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
-CHART = {"displaylogo": False}
+CHART = w.PLOTLY_CONFIG
 MAX_LEN = 46                    # letters per word: the context of 48 tokens less <BOS> and <EOS>
 
 # The job registry is keyed by the session that started it; the first id seen is kept so it never changes.

@@ -163,7 +163,7 @@ def guard_offline(page, blocked: list) -> None:
 # In-page monitor. A requestAnimationFrame loop (one check per painted frame) compares the page with what the
 # benchmark expects after the current keystroke and stores performance.now() of the first frame where
 #   bars:   every "Next token after …" chart title names the new last character,
-#   frame:  every BertViz iframe has a new srcdoc (the server's new page reached the browser),
+#   frame:  every BertViz frame has swapped in BertViz's output for the new text (its body's data-drawn key changed),
 #   bv:     every BertViz iframe's SVG lists exactly the expected tokens (BertViz's JS has drawn them),
 #   run/idle: the app's script state went to "running" and back to "notRunning".
 # keydown is stamped by a capturing listener, so every latency is measured inside the page on one clock.
@@ -178,6 +178,9 @@ MONITOR_JS = r"""
       return Array.from(d.querySelectorAll('#vis svg text')).map(t => t.textContent);
     } catch (e) { return null; }
   };
+  const drawn = (f) => { try { return f.contentDocument.body.getAttribute('data-drawn') || ''; }
+                        catch (e) { return ''; } };
+  M.drawn = drawn;
   const tick = () => {
     M.frames++;
     const E = M.expect;
@@ -191,9 +194,9 @@ MONITOR_JS = r"""
           .map(t => t.textContent).filter(t => t.startsWith('Next token after'));
         if (titles.length >= E.n && titles.every(t => t === E.title)) m.bars = now;
       }
-      const frames = Array.from(document.querySelectorAll('[data-testid="stIFrame"]'));
+      const frames = Array.from(document.querySelectorAll('[data-testid="stCustomComponentV1"]'));
       if (m.frame == null && frames.length >= E.n &&
-          frames.every((f, i) => (f.getAttribute('srcdoc') || '') !== E.oldSrc[i])) m.frame = now;
+          frames.every((f, i) => drawn(f) !== E.oldSrc[i])) m.frame = now;
       if (m.bv == null && frames.length >= E.n && frames.every(f => {
             const t = svgTokens(f); return t && t.length === 2 * E.tokens.length &&
               t.every((x, i) => x === E.tokens[i % E.tokens.length]); })) m.bv = now;
@@ -208,8 +211,8 @@ ARM_JS = r"""
 ([title, tokens, n]) => {
   const M = window.__lab;
   M.expect = {title, tokens, n,
-              oldSrc: Array.from(document.querySelectorAll('[data-testid="stIFrame"]'))
-                        .map(f => f.getAttribute('srcdoc') || '')};
+              oldSrc: Array.from(document.querySelectorAll('[data-testid="stCustomComponentV1"]'))
+                        .map(M.drawn)};
   M.kd = null; M.marks = {};
 }
 """

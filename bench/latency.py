@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     if not args.no_browser:
         brows, notes, _ = browser_rows(args.keys, args.pages, args.long, short_only=args.short_only)
         bhead = ("scenario", "keys", "missed", "bars p50", "bars p95", "bars max", "BertViz p50", "BertViz p95",
-                 "BertViz max", "key -> script starts p50", "script run p50", "iframe swap -> SVG drawn p50",
+                 "BertViz max", "key -> script starts p50", "script run p50", "new data in frame -> SVG found p50",
                  "target (BertViz p50 <= 200, p95 <= 400)")
         btable = md_table(bhead, brows)
         print("\nKeystroke -> repaint in Chromium (ms)\n" + btable + "\n" + notes)

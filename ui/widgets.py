@@ -1,7 +1,10 @@
 """Widgets and messages every page shares. Keys are prefixed by page (STYLE.md §10)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+import streamlit.components.v1 as components
 
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
@@ -11,6 +14,10 @@ PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak
           "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
 PEEK_WARNING = ("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
                 "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
+# Plotly's mode bar, cut to what a student uses here (save as PNG, reset): each chart builds fewer buttons on
+# every keystroke, and a drag still zooms.
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
+    "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 LIVE = "120ms"   # commit after 120 ms without a keystroke: short enough to feel instant, long enough to batch bursts
 
 
@@ -82,23 +89,27 @@ def empty_prompt(what: str = "Type a word above") -> None:
     st.info(f"{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**.")
 
 
-def bertviz_frame(cap: AttentionCapture, view: str = "head", *, height: int | None = None) -> str | None:
-    """Render BertViz's own head/model view offline inside the page; returns the HTML (for downloads) or None.
-    When the vendored d3/jQuery are missing, say how to fetch them instead of showing a blank frame."""
-    from viz.bertviz_view import FETCH_HINT, VendorMissingError, estimate_height_for, head_view_html, model_view_html
+_BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__file__).with_name("bertviz_live")))
+
+
+def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> bool:
+    """BertViz's own head/model view, drawn offline in a frame that stays on the page while the user types (each
+    rerun sends only BertViz's markup and script for the new text; d3 and jQuery load once). Returns whether a
+    view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame."""
+    from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts
     try:
-        make = head_view_html if view == "head" else model_view_html
-        kwargs = cap.bertviz_kwargs()
-        html = make(kwargs)
+        parts = live_parts(cap.bertviz_kwargs(), view)
     except VendorMissingError as e:
         st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
                    "(the README's commands do it for you), then reload this page.")
-        return None
+        return False
     except ValueError as e:   # e.g. an encoder-decoder whose encoder and decoder have different depths
         st.warning(f"BertViz can't draw this model: {e}")
-        return None
-    st.iframe(html, height=height or estimate_height_for(kwargs, view))
-    return html
+        return False
+    # The key keeps one frame per place on the page: a new text re-renders it instead of mounting a new iframe.
+    _BERTVIZ_LIVE(markup=parts["markup"], js=parts["js"], key=key, fit=parts["fit"], draw_key=parts["key"],
+                  default=None, tab_index=-1)
+    return True
 
 
 def download_figure(fig, file_stem: str, key: str) -> None:
@@ -146,10 +157,10 @@ def validation_eval(name: str) -> dict | None:
     return res
 
 
-def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, height: int | None = None) -> None:
+def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> None:
     """:func:`bertviz_frame`, or a one-line note while the BertViz module itself is unavailable."""
     try:
-        bertviz_frame(cap, view, height=height)
+        bertviz_frame(cap, view, key=key)
     except ImportError as e:
         st.caption(f"BertViz view unavailable here ({e}).")
 

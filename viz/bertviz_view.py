@@ -261,22 +261,10 @@ def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str
                          f"got {static_url!r}")
     static_url = static_url.rstrip("/")
 
-    before, raw_json, params, after = _split_params(fragment)
-    before, after = _strip_cdn(before), _strip_cdn(after)
-    # A content hash instead of BertViz's uuid4: same input -> same page (see the module docstring, point 5).
-    old_id = params["root_div_id"]
-    digest = hashlib.sha256(f"{view}\0{raw_json.replace(old_id, '')}".encode()).hexdigest()
-    root_id = f"bertviz-{digest[:16]}"
-    before = before.replace(old_id, root_id)
+    markup, js, tail, digest = _body(view, fragment)
     content_key = f"{digest}\0{standalone}\0{static_url}"
     nonce = hmac.new(_NONCE_KEY, content_key.encode(), hashlib.sha256).hexdigest()[:32]
-    # BertViz's own inline <script> (in the text before the params) gets the nonce too.
-    if before.count('<script type="text/javascript">') != 1:
-        raise RuntimeError("unexpected BertViz HTML: expected one inline <script type=\"text/javascript\">")
-    before = before.replace('<script type="text/javascript">', f'<script nonce="{nonce}">')
-    # raw_json is json.dumps(params) (bertviz's defaults = ours), so escaping its text equals
-    # script_safe_json(params) without encoding the floats a second time.
-    body = before + _escape_json_text(raw_json.replace(old_id, root_id)) + after
+    body = f'{markup}<script nonce="{nonce}">{js}</script>{tail}'
 
     vendor = {name: (VENDOR_DIR / name) for name in ("jquery.min.js", "d3.min.js")}   # jQuery first, as BertViz
     if standalone:
@@ -302,6 +290,56 @@ def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str
         raise RuntimeError("BertViz's HTML has an unexpected shape after post-processing (a web address, an extra "
                            "<script> or '<!--'); this module was written for bertviz 1.4.1, check what it emits now")
     return page
+
+
+def _body(view: str, fragment: str) -> tuple[str, str, str, str]:
+    """BertViz's fragment made safe (see the module docstring): (markup, drawing script without its <script>
+    tags, text after the script, content digest). The markup is BertViz's template only (no user text); the tokens
+    are in the script, inside escaped JSON strings."""
+    before, raw_json, params, after = _split_params(fragment)
+    before, after = _strip_cdn(before), _strip_cdn(after)
+    # A content hash instead of BertViz's uuid4: same input -> same page (see the module docstring, point 5).
+    old_id = params["root_div_id"]
+    digest = hashlib.sha256(f"{view}\0{raw_json.replace(old_id, '')}".encode()).hexdigest()
+    root_id = f"bertviz-{digest[:16]}"
+    before = before.replace(old_id, root_id)
+    opener = '<script type="text/javascript">'
+    if before.count(opener) != 1 or after.lower().count("</script") != 1:
+        raise RuntimeError("unexpected BertViz HTML: expected one inline <script type=\"text/javascript\">")
+    markup, js_head = before.split(opener)
+    # raw_json is json.dumps(params) (bertviz's defaults = ours), so escaping its text equals
+    # script_safe_json(params) without encoding the floats a second time.
+    end = after.lower().index("</script")
+    js = js_head + _escape_json_text(raw_json.replace(old_id, root_id)) + after[:end]
+    tail = after[end + len("</script>"):]
+    return markup, js, tail, digest
+
+
+def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
+    """What the app's persistent BertViz frame (ui/bertviz_live) draws: BertViz's own markup and drawing script
+    for this input, post-processed exactly as :func:`head_view_html` / :func:`model_view_html` pages are.
+
+    Returns ``{"markup", "js", "key", "fit", "height"}``: ``key`` is a content hash (same input, same key: the
+    frame skips redrawing), ``fit`` scales the model view down to the frame, ``height`` is the estimated frame
+    height. Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
+    """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    missing = missing_vendor_files()
+    if missing:
+        raise VendorMissingError(f"{', '.join(missing)} missing from {VENDOR_DIR}; fetch them with `{FETCH_HINT}`")
+    _check_layer_counts(bertviz_kwargs)
+    kwargs = {"prettify_tokens": False, **_rounded(bertviz_kwargs), "html_action": "return"}
+    if view == "head":
+        fragment = head_view(**kwargs).data
+    else:
+        fragment = model_view(**{"display_mode": "light", **kwargs}).data
+    markup, js, _tail, digest = _body(view, fragment)
+    if "://" in js or "://" in markup or "<script" in markup.lower():
+        raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
+                           "module was written for bertviz 1.4.1, check what it emits now")
+    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": view == "model",
+            "height": estimate_height_for(bertviz_kwargs, view)}
 
 
 def _split_params(fragment: str) -> tuple[str, str, dict, str]:

@@ -17,6 +17,11 @@ from viz.metrics import attention_entropy, mean_entropy, visible_keys
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 KIND_LABEL = {"blocks": "self", "encoder": "encoder", "decoder": "decoder self", "cross": "cross"}
 BLUE, ORANGE, GREY = "#1f6fb4", "#e8702a", "#c9ced6"
+# Named colour scales spelled out, as plotly's validator would expand them (unvalidated figures send them as is).
+_BLUES = [[i / 8, c] for i, c in enumerate(("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6",
+                                            "#2171b5", "#08519c", "#08306b"))]
+_VIRIDIS = [[i / 9, c] for i, c in enumerate(("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89",
+                                              "#35b779", "#6ece58", "#b5de2b", "#fde725"))]
 
 
 def label(tok: str) -> str:
@@ -28,9 +33,29 @@ def char_label(tok: str) -> str:
     return "end of word" if tok == EOS else label(tok)
 
 
+# Plotly's default template (~7 KB of JSON in every figure) and its per-property validation cost 10-35 ms per figure
+# on this 2-core machine: more than everything else in an Explore rerun (bench/RESULTS.md). The per-keystroke
+# figures are therefore built as plain dicts and wrapped with validation off; tests/test_viz.py runs plotly's full
+# validation on every builder's output, so a typo still fails there. Streamlit's theme fills in the rest of the
+# layout template (fonts, colours, grid), as it does on top of plotly's default one.
+_TEMPLATE = {"data": {"heatmap": [{"colorbar": {"outlinewidth": 0, "ticks": ""}}],
+                      "bar": [{"marker": {"line": {"width": 0}}}]},
+             "layout": {"hoverlabel": {"align": "left"}}}
+
+
+def _layout_dict(title: str, height: int, **kw) -> dict:
+    return dict(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height, font=FONT,
+                margin=dict(l=10, r=10, t=44, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
+
+
+def _figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
+    """A figure from plain trace / layout dicts, unvalidated (see _TEMPLATE's comment), with the house layout."""
+    return go.Figure({"data": data, "layout": {"template": _TEMPLATE, **_layout_dict(title, height, **layout)}},
+                     _validate=False)
+
+
 def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height, font=FONT,
-                      margin=dict(l=10, r=10, t=44, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
+    fig.update_layout(**_layout_dict(title, height, **kw))
     return fig
 
 
@@ -47,23 +72,24 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
     z = p.masked_fill(masked, float("nan")).tolist()
     qt, kt = [label(t) for t in q_tok], [label(t) for t in k_tok]
     text = [[f"query {qi} {qt[qi]!s} → key {ki} {kt[ki]!s}" for ki in range(K)] for qi in range(Q)]
-    fig = go.Figure()
+    data = []
     if masked.any():
-        fig.add_trace(go.Heatmap(z=torch.where(masked, 1.0, float("nan")).tolist(), showscale=False,
-                                 colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
-                                 hovertemplate="%{text}<br><b>masked</b>: this query may not look ahead<extra></extra>"))
-    fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=1, colorscale="Blues", xgap=1, ygap=1, text=text,
-                             colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
-                             hovertemplate="%{text}<br>weight <b>%{z:.4f}</b><extra></extra>"))
+        data.append(dict(type="heatmap", z=torch.where(masked, 1.0, float("nan")).tolist(), showscale=False,
+                         colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
+                         hovertemplate="%{text}<br><b>masked</b>: this query may not look ahead<extra></extra>"))
+    data.append(dict(type="heatmap", z=z, zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1, text=text,
+                     colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+                     hovertemplate="%{text}<br>weight <b>%{z:.4f}</b><extra></extra>"))
+    shapes = []
     if query is not None and 0 <= query < Q:
-        fig.add_shape(type="rect", x0=-0.5, x1=K - 0.5, y0=query - 0.5, y1=query + 0.5,
-                      line=dict(color=ORANGE, width=3))
-    fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text="key (attended to)", side="bottom",
-                     tickangle=0, showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=list(range(Q)), ticktext=qt, title_text="query (attending)", autorange="reversed",
-                     showgrid=False, zeroline=False)
+        shapes.append(dict(type="rect", x0=-0.5, x1=K - 0.5, y0=query - 0.5, y1=query + 0.5,
+                           line=dict(color=ORANGE, width=3)))
     size = height or int(min(620, max(260, 70 + 22 * Q)))
-    return _layout(fig, title or f"{pattern_title(name)} · head {head}", size)
+    return _figure(data, title or f"{pattern_title(name)} · head {head}", size, shapes=shapes,
+                   xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text="key (attended to)"),
+                              side="bottom", tickangle=0, showgrid=False, zeroline=False),
+                   yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text="query (attending)"),
+                              autorange="reversed", showgrid=False, zeroline=False))
 
 
 def pattern_title(name: str) -> str:
@@ -86,15 +112,15 @@ def entropy_heatmap(cap: AttentionCapture, height: int | None = None) -> go.Figu
             labels.append(f"{KIND_LABEL[kind]} L{l}")
     z = torch.stack(rows)                                                       # (rows, H)
     H = z.shape[1]
-    fig = go.Figure(go.Heatmap(
-        z=z.tolist(), zmin=0, zmax=1, colorscale="Viridis", xgap=2, ygap=2,
-        text=[[f"{v:.2f}" for v in r] for r in z.tolist()], texttemplate="%{text}", textfont=dict(size=12),
-        colorbar=dict(title=dict(text="entropy", side="right"), thickness=12, tickvals=[0, 0.5, 1],
-                      ticktext=["0 focused", "0.5", "1 uniform"]),
-        hovertemplate="%{y} · head %{x}<br>mean normalised entropy <b>%{z:.3f}</b><extra></extra>"))
-    fig.update_xaxes(tickvals=list(range(H)), ticktext=[f"head {h}" for h in range(H)], side="bottom")
-    fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
-    return _layout(fig, "Attention entropy per layer and head", height or 110 + 42 * len(labels))
+    zl = z.tolist()
+    data = [dict(type="heatmap", z=zl, zmin=0, zmax=1, colorscale=_VIRIDIS, xgap=2, ygap=2,
+                 text=[[f"{v:.2f}" for v in r] for r in zl], texttemplate="%{text}", textfont=dict(size=12),
+                 colorbar=dict(title=dict(text="entropy", side="right"), thickness=12, tickvals=[0, 0.5, 1],
+                               ticktext=["0 focused", "0.5", "1 uniform"]),
+                 hovertemplate="%{y} · head %{x}<br>mean normalised entropy <b>%{z:.3f}</b><extra></extra>")]
+    return _figure(data, "Attention entropy per layer and head", height or 110 + 42 * len(labels),
+                   xaxis=dict(tickvals=list(range(H)), ticktext=[f"head {h}" for h in range(H)], side="bottom"),
+                   yaxis=dict(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"))
 
 
 def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
@@ -106,13 +132,13 @@ def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | N
     q_tok = [label(t) for t in cap.axes(name)[0]]
     n_keys = visible_keys(p.shape[-2], p.shape[-1], causal).tolist()
     colors = [ORANGE if i == query else BLUE for i in range(len(q_tok))]
-    fig = go.Figure(go.Bar(
-        x=list(range(len(q_tok))), y=ent.tolist(), marker_color=colors,
-        customdata=[[t, n] for t, n in zip(q_tok, n_keys)],
-        hovertemplate="query %{x} %{customdata[0]}<br>entropy %{y:.3f} over %{customdata[1]} visible key(s)<extra></extra>"))
-    fig.update_xaxes(tickvals=list(range(len(q_tok))), ticktext=q_tok, title_text="query")
-    fig.update_yaxes(range=[0, 1.05], title_text="entropy (0–1)")
-    return _layout(fig, f"Per-query entropy · {pattern_title(name)} · head {head}", height)
+    data = [dict(type="bar", x=list(range(len(q_tok))), y=ent.tolist(), marker=dict(color=colors),
+                 customdata=[[t, n] for t, n in zip(q_tok, n_keys)],
+                 hovertemplate="query %{x} %{customdata[0]}<br>entropy %{y:.3f} over %{customdata[1]} visible "
+                               "key(s)<extra></extra>")]
+    return _figure(data, f"Per-query entropy · {pattern_title(name)} · head {head}", height,
+                   xaxis=dict(tickvals=list(range(len(q_tok))), ticktext=q_tok, title=dict(text="query")),
+                   yaxis=dict(range=[0, 1.05], title=dict(text="entropy (0–1)")))
 
 
 def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: str | None = None,
@@ -128,13 +154,13 @@ def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: st
     names = [char_label(vocab.itos[i]) for i in keep]
     vals = [float(probs[i]) for i in keep]
     colors = [ORANGE if i == exp_id else BLUE for i in keep]
-    fig = go.Figure(go.Bar(
-        x=vals, y=list(range(len(keep))), orientation="h", marker_color=colors,
-        text=[f"{v:.1%}" for v in vals], textposition="outside", cliponaxis=False,
-        customdata=names, hovertemplate="%{customdata}: <b>%{x:.2%}</b><extra></extra>"))
-    fig.update_yaxes(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14))
-    fig.update_xaxes(range=[0, max(vals + [0.01]) * 1.25], tickformat=".0%", title_text="probability")
-    return _layout(fig, title, height or 90 + 28 * len(keep), showlegend=False, bargap=0.25)
+    data = [dict(type="bar", x=vals, y=list(range(len(keep))), orientation="h", marker=dict(color=colors),
+                 text=[f"{v:.1%}" for v in vals], textposition="outside", cliponaxis=False,
+                 customdata=names, hovertemplate="%{customdata}: <b>%{x:.2%}</b><extra></extra>")]
+    return _figure(data, title, height or 90 + 28 * len(keep), showlegend=False, bargap=0.25,
+                   yaxis=dict(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14)),
+                   xaxis=dict(range=[0, max(vals + [0.01]) * 1.25], tickformat=".0%",
+                              title=dict(text="probability")))
 
 
 def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int = 300) -> go.Figure:

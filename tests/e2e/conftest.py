@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,7 +28,7 @@ from urllib.parse import urlparse
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("ATTENTION_LAB_CHROMIUM", "/usr/bin/chromium")   # override: to test the failure path
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -260,7 +259,7 @@ class AppPage:
         return self.page.locator('[data-testid="stMain"]').inner_text()
 
     def frames(self):
-        return self.page.locator('[data-testid="stIFrame"]')
+        return self.page.locator('[data-testid="stCustomComponentV1"]')
 
     def bertviz_tokens(self, index: int = 0) -> list[str]:
         """The texts BertViz drew as SVG inside the index-th iframe (the head view lists the tokens twice: the
@@ -268,7 +267,7 @@ class AppPage:
         frames = self.frames()
         if frames.count() <= index:
             return []
-        return self.page.frame_locator('[data-testid="stIFrame"]').nth(index).locator("#vis svg text") \
+        return self.page.frame_locator('[data-testid="stCustomComponentV1"]').nth(index).locator("#vis svg text") \
             .all_text_contents()
 
     def chart_texts(self, index: int = 0) -> list[str]:

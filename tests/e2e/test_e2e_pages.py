@@ -30,7 +30,7 @@ def test_compare_shows_both_models(app):
     titles = [app.chart_title(i) for i in range(app.page.locator('[data-testid="stPlotlyChart"]').count())]
     assert sum(1 for t in titles if t and t.startswith("Next token after “y”")) == 2, titles
     # The encoder-decoder's frame offers BertViz's encoder / decoder / cross selector.
-    right = app.page.frame_locator('[data-testid="stIFrame"]').nth(1)
+    right = app.page.frame_locator('[data-testid="stCustomComponentV1"]').nth(1)
     assert right.locator("select").count() >= 1
     app.screenshot("compare-capy")
     app.assert_clean()
