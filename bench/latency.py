@@ -118,10 +118,13 @@ def browser_rows(n_keys: int, pages: list[str], long_len: int, short_only: bool 
 def explore_rerun(bundle, cap, text: str, words) -> None:
     """What app_pages/1_explore.py computes per rerun once it has a capture (figures serialised like
     st.plotly_chart does; the export figures and JSON are built lazily, on click)."""
+    import plotly.io
+
     from models.data import next_char_counts
     from viz import figures as F
-    from viz.bertviz_view import head_view_html
+    from viz.bertviz_view import live_parts
     from viz.metrics import next_token_probs
+    live_parts(cap.bertviz_kwargs(), "head")   # what the persistent BertViz frame receives; sent first
     probs = next_token_probs(cap.next_token_logits(), 1.0, 8)
     seen = next_char_counts(text.lower(), words) if text else {}
     figs = [F.next_token_bars(probs, bundle.vocab, top_k=8, expected=next(iter(seen), None)),
@@ -129,9 +132,8 @@ def explore_rerun(bundle, cap, text: str, words) -> None:
     name = cap.names()[0]
     figs += [F.attention_heatmap(cap, name, 0, query=len(cap.tgt_tokens) - 1),
              F.query_entropy(cap, name, 0, query=len(cap.tgt_tokens) - 1)]
-    for f in figs:
-        f.to_json()
-    head_view_html(cap.bertviz_kwargs())      # the JSON exports are built only when their button is clicked
+    for f in figs:                             # as st.plotly_chart does (the JSON exports are built on click)
+        plotly.io.to_json(f.to_dict(), validate=False)
 
 
 def breakdown_rows(reps: int, long_len: int) -> list:
@@ -143,7 +145,9 @@ def breakdown_rows(reps: int, long_len: int) -> list:
     from models.data import next_char_counts
     from ui.cache import shipped_words
     from viz import figures as F
-    from viz.bertviz_view import head_view_html
+    import plotly.io
+
+    from viz.bertviz_view import live_parts
     from viz.metrics import next_token_probs
     torch.set_num_threads(1)
     words = shipped_words()
@@ -166,8 +170,9 @@ def breakdown_rows(reps: int, long_len: int) -> list:
                 "figure: entropy heatmap": lambda: figs.update(ent=F.entropy_heatmap(cap)),
                 "figure: attention heatmap": lambda: figs.update(heat=F.attention_heatmap(cap, nm, 0, query=q)),
                 "figure: per-query entropy": lambda: figs.update(qent=F.query_entropy(cap, nm, 0, query=q)),
-                "st.plotly_chart serialisation (to_json, 4 figures)": lambda: [f.to_json() for f in figs.values()],
-                "BertViz head view HTML": lambda: head_view_html(cap.bertviz_kwargs()),
+                "st.plotly_chart serialisation (to_dict + to_json, 4 figures)": lambda: [
+                    plotly.io.to_json(f.to_dict(), validate=False) for f in figs.values()],
+                "BertViz head view (markup + script for the live frame)": lambda: live_parts(cap.bertviz_kwargs()),
                 "JSON exports (only when a download button is clicked now)": lambda: (
                     cap.to_json("all", kind=kind), cap.to_json("layer", kind=kind, layer=0)),
             }

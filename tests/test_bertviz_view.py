@@ -169,3 +169,54 @@ def test_estimate_height():
     assert estimate_height_for(enc_dec_kwargs(), "model") == estimate_height(len(SRC), "model", n_layer=2, n_head=2)
     with pytest.raises(ValueError):
         estimate_height(5, "neuron")
+
+
+# ---- the live frame (ui/bertviz_live): BertViz's markup + drawing script, sent on each rerun --------------------
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("view", VIEWS)
+def test_live_parts_carry_tokens_only_as_escaped_json(case, view):
+    kw = CASES[case]()
+    parts = bv.live_parts(kw, view)
+    markup, js = parts["markup"], parts["js"]
+    # The markup is BertViz's template: no token and no script in it (the frame sets it with innerHTML).
+    assert "<script" not in markup.lower() and "alert(1)" not in markup and 'id="vis"' in markup.replace("'", '"')
+    tokens = kw.get("tokens") or kw["encoder_tokens"] + kw["decoder_tokens"]
+    for tok in tokens:
+        assert script_safe_json(tok) in js, tok
+    assert "<" not in js.split("const params = ", 1)[1].split("\n", 1)[0]     # the params line has no raw '<'
+    assert "</script" not in js.lower() and "://" not in js and "://" not in markup
+    assert js.lstrip().startswith(("/**", "requirejs")) and "requirejs(['jquery', 'd3']" in js
+    assert parts["fit"] == (view == "model") and parts["height"] == estimate_height_for(kw, view)
+
+
+def test_live_parts_key_follows_the_content_and_the_page_matches():
+    kw = enc_dec_kwargs()
+    a, b = bv.live_parts(kw, "head"), bv.live_parts(kw, "head")
+    assert a == b                                              # same input: same key, the frame skips redrawing
+    other = bv.live_parts({**kw, "decoder_tokens": ["<BOS>", "h", "o", "!"]}, "head")
+    assert other["key"] != a["key"] and bv.live_parts(kw, "model")["key"] != a["key"]
+    # The frame draws exactly what the downloadable page holds: same markup and same script.
+    page = head_view_html(kw)
+    assert a["markup"].strip() in page and a["js"] in page
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_live_parts_need_the_vendor_files(monkeypatch, tmp_path, view):
+    monkeypatch.setattr(bv, "VENDOR_DIR", tmp_path)
+    with pytest.raises(VendorMissingError, match="fetch_vendor"):
+        bv.live_parts(self_attn_kwargs(), view)
+
+
+def test_live_frame_files_are_offline_and_locked_down():
+    from pathlib import Path
+    folder = Path(bv.__file__).resolve().parent.parent / "ui" / "bertviz_live"
+    page = (folder / "index.html").read_text()
+    js = (folder / "main.js").read_text()
+    assert "://" not in page and "://" not in js
+    csp = re.search(r'Content-Security-Policy"\s+content="([^"]+)"', page)[1]
+    assert "default-src 'none'" in csp and "script-src-attr 'none'" in csp and "'unsafe-inline'" not in \
+        csp.split("style-src")[0]
+    # The frame loads the vendored libraries relative to its own URL (so a baseUrlPath works) and its own script.
+    srcs = re.findall(r'<script src="([^"]+)"', page)
+    assert srcs == ["../../app/static/vendor/jquery.min.js", "../../app/static/vendor/d3.min.js", "main.js"]
+    assert "streamlit:componentReady" in js and "streamlit:setFrameHeight" in js and ".innerHTML = args.markup" in js

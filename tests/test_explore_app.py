@@ -1,0 +1,201 @@
+"""The Explore page (the app's default page) under Streamlit's AppTest, with the shipped checkpoints: awkward inputs
+in the text box each get their friendly message and never a traceback, every shipped model runs, and the other pages
+run with a typed word. The BertViz view is a custom component, which AppTest sees as an unknown element: not checked."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab_fixtures import REPO
+from models.checkpoint import load_checkpoint
+
+APP = str(REPO / "app.py")      # AppTest resolves a relative path against the calling file, not the working dir
+MODELS = ("miniformer", "full_transformer", "full_transformer_peeking")
+EMPTY_PROMPT = "Type a word above — the views update as you type, no Enter needed."
+LOWERCASED = "Uppercase letters were lowercased."
+UNKNOWN = "Not in the vocabulary, shown as <UNK>: "
+LONG = "a" * 9_990 + "capybara!!"                                       # 10 000 characters
+
+
+def start(model: str | None = None):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if model is not None:
+        at.selectbox(key="model").set_value(model).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def explore(text: str, model: str | None = None):
+    at = start(model)
+    at.text_input(key="text").input(text).run()
+    assert not at.exception, (text[:40], [e.value for e in at.exception])
+    return at
+
+
+def infos(at) -> list[str]:
+    return [str(i.value) for i in at.info]
+
+
+def charts(at) -> dict[str, dict]:
+    """{chart key: plotly figure dict} of every plotly chart on the page."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        key = el.proto.id.rsplit("-", 1)[-1]
+        out[key] = json.loads(el.proto.spec)
+    return out
+
+
+def strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
+def assert_no_raw_html(at) -> None:
+    """Nothing the user typed reaches the page as markup: not in text elements, not inside any chart."""
+    said = [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "title",
+                                      "subheader") for e in getattr(at, kind)]
+    for fig in charts(at).values():
+        said += list(strings(fig))
+    for s in said:
+        assert "<script" not in s.lower() and "<img" not in s.lower(), s
+
+
+def assert_full_page(at) -> None:
+    """The four plotly views of Explore are there: next-token bars, entropy, heatmap, per-query entropy."""
+    assert set(charts(at)) == {"explore.bars", "explore.entropy", "explore.heat", "explore.qent"}
+
+
+def heat_rows(at) -> list[str]:
+    return charts(at)["explore.heat"]["layout"]["yaxis"]["ticktext"]
+
+
+# ---- inputs ------------------------------------------------------------------------------------------------------
+
+def test_empty_text_prompts_to_type():
+    at = explore("")
+    assert any(i.startswith(EMPTY_PROMPT) for i in infos(at)), infos(at)
+    assert len(infos(at)) == 1
+    assert_full_page(at)
+    assert heat_rows(at) == ["&lt;BOS&gt;"]                               # <BOS> alone, escaped
+
+
+def test_a_plain_word_shows_no_notes():
+    at = explore("capybara")
+    assert infos(at) == []
+    assert_full_page(at)
+    assert heat_rows(at) == ["&lt;BOS&gt;", *"capybara"]
+    assert not at.warning and not at.error
+
+
+def test_uppercase_is_lowercased():
+    at = explore("CAPY")
+    assert infos(at) == [LOWERCASED]
+    assert heat_rows(at) == ["&lt;BOS&gt;", "c", "a", "p", "y"]
+    assert any("starting with “capy”" in c.value for c in at.caption)   # the training-word hint uses it too
+    assert_full_page(at)
+
+
+@pytest.mark.parametrize("text,unknown", [
+    ("ca pyb!ra", " !"),
+    ("<script>alert(1)</script>", "<>(1)/"),
+    ("</script><img src=x onerror=alert(1)>", "</> =(1)"),
+])
+def test_unknown_characters_are_named(text, unknown):
+    at = explore(text)
+    notes = [i for i in infos(at) if i.startswith(UNKNOWN)]
+    assert len(notes) == 1, infos(at)
+    assert notes[0] == UNKNOWN + " ".join(repr(c) for c in unknown) + "."
+    assert heat_rows(at).count("&lt;UNK&gt;") == sum(c in unknown for c in text)
+    assert_full_page(at)
+    assert_no_raw_html(at)
+
+
+def test_long_text_is_windowed():
+    assert len(LONG) == 10_000
+    at = explore(LONG)
+    ctx = load_checkpoint("miniformer").block_size - 1
+    long_notes = [i for i in infos(at) if "longer than the model's context" in i]
+    assert long_notes == [f"Text is longer than the model's context of {ctx} tokens: showing the last {ctx} characters."]
+    assert any(i.startswith(UNKNOWN) and "'!'" in i for i in infos(at))   # the kept tail holds the '!'
+    rows = heat_rows(at)
+    assert len(rows) == ctx + 1 and rows[0] == "&lt;BOS&gt;"               # <BOS> + the last ctx characters
+    assert rows[-10:] == [*"capybara", "&lt;UNK&gt;", "&lt;UNK&gt;"]
+    assert_full_page(at)
+
+
+def test_retyping_clears_the_notes():
+    at = explore("CA PY")
+    assert len(infos(at)) == 2
+    at.text_input(key="text").input("capy").run()
+    assert not at.exception and infos(at) == []
+    at.text_input(key="text").input("").run()
+    assert not at.exception and len(infos(at)) == 1 and infos(at)[0].startswith(EMPTY_PROMPT)
+
+
+# ---- models ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_shipped_model_runs(model):
+    from ui.widgets import PEEK_WARNING
+    at = explore("capybara", model)
+    assert at.selectbox(key="model").value == model
+    assert_full_page(at)
+    warned = [w.value for w in at.warning]
+    if model == "full_transformer_peeking":
+        assert warned == [PEEK_WARNING]
+    else:
+        assert warned == []
+    layers = at.selectbox(key="explore.pattern").options
+    if model == "miniformer":
+        assert layers == ["self-attention layer 0"]
+    else:
+        assert "cross-attention layer 0" in layers and "encoder self-attention layer 0" in layers
+    for text in ("", "<script>alert(1)</script>", LONG):
+        at.text_input(key="text").input(text).run()
+        assert not at.exception, (model, text[:40], [e.value for e in at.exception])
+        assert_full_page(at)
+
+
+def test_switching_models_keeps_working_after_picking_a_layer_and_head():
+    at = explore("capybara", "full_transformer")
+    at.selectbox(key="explore.pattern").set_value("decoder.1.cross_attn.hook_pattern").run()
+    at.selectbox(key="explore.head").set_value(3).run()
+    assert not at.exception
+    for model in ("miniformer", "full_transformer_peeking", "full_transformer"):
+        at.selectbox(key="model").set_value(model).run()
+        assert not at.exception, (model, [e.value for e in at.exception])
+        assert_full_page(at)
+    at.toggle(key="explore.eos").set_value(True).run()                   # "Finished word": <EOS> appended
+    assert not at.exception
+    assert heat_rows(at)[-1] == "&lt;EOS&gt;"
+
+
+# ---- the other pages ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page,text_key", [
+    ("app_pages/2_compare.py", "compare.text"),
+    ("app_pages/3_leak.py", "leak.word"),
+    ("app_pages/4_generate.py", "gen.prefix"),
+    ("app_pages/5_train.py", "train.probe"),
+])
+def test_other_pages_run_with_a_typed_word(page, text_key):
+    at = explore("capybara")
+    at.switch_page(page).run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    at.text_input(key=text_key).input("capy").run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    errors = [e.value for e in at.error if "copies the answer" not in e.value]   # that one is the leak lesson itself
+    assert not errors, errors
+    at.switch_page("app_pages/1_explore.py").run()                        # and back to Explore
+    assert not at.exception, [e.value for e in at.exception]
+    assert_full_page(at)
