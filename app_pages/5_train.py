@@ -242,6 +242,8 @@ def setup_form() -> None:
         if base.patience:
             st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule"
                        + (f", scored and kept as a moving average of the weights (EMA {base.ema:g})" if base.ema else "")
+                       + (f", trained on noised inputs (each character blanked to `<UNK>` with probability "
+                          f"{base.input_noise:g})" if base.input_noise else "")
                        + "; stops when "
                        f"{'the teacher-forced' if base.select_on == 'teacher_forced' else 'the honest (prefix-only)'} "
                        f"validation NLL has not improved for {base.patience} epochs and keeps the best epoch.")

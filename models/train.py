@@ -5,7 +5,8 @@ The model being trained is always a private object built here; the caller gets a
 
 * ``seed`` — the original design: Adam lr 1e-3, batch 16, 100 epochs, dropout 0.1, no early stopping, last epoch.
 * ``fast`` — same data and split, whole-tensor batches, AdamW with weight decay, warm-up + cosine LR, dropout,
-  early stopping on the honest (prefix-only) validation NLL, keeping the best epoch.
+  an EMA of the weights, early stopping on the honest (prefix-only) validation NLL, keeping the best epoch; the
+  FullTransformer also trains on noised inputs (characters blanked to <UNK>, Xie et al. 2017).
 
 References: Karpathy's minGPT Trainer (callbacks), nanoGPT (AdamW groups, cosine schedule, checkpoint layout).
 """
@@ -28,7 +29,7 @@ import torch
 from models.checkpoint import CKPT_DIR, build_model, save_checkpoint
 from models.data import DEFAULT_WORDS, WordList, encode_words, load_words, split_words
 from models.evaluate import evaluate_tensors
-from models.vocab import DEFAULT_VOCAB, Vocab
+from models.vocab import DEFAULT_VOCAB, SPECIALS, UNK_ID, Vocab
 
 MODEL_CHOICES = MappingProxyType({          # --model -> (kind, peeking, shipped checkpoint name)
     "miniformer": ("miniformer", False, "miniformer"),
@@ -51,6 +52,8 @@ class Recipe:
     keep: str = "last"                # "last" | "best" (epoch with the lowest validation NLL named by select_on)
     select_on: str = "prefix"         # "prefix" (honest) | "teacher_forced" (what fooled the seed design)
     ema: float = 0.0                  # >0: evaluate and keep an exponential moving average of the weights
+    input_noise: float = 0.0          # training only: each input character becomes <UNK> with this probability,
+                                      # drawn independently for the encoder's source and the decoder's input
     seed: int = 1337
 
     def __post_init__(self):
@@ -64,6 +67,8 @@ class Recipe:
             raise ValueError(f"select_on must be 'prefix' or 'teacher_forced', not {self.select_on!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema={self.ema} must be in [0, 1)")
+        if not 0.0 <= self.input_noise < 1.0:
+            raise ValueError(f"input_noise={self.input_noise} must be in [0, 1)")
         if not 0.0 <= self.dropout < 1.0 or self.weight_decay < 0:
             raise ValueError("dropout must be in [0, 1) and weight_decay >= 0")
 
@@ -72,12 +77,15 @@ SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
 FAST_RECIPES = MappingProxyType({
     "miniformer": Recipe("fast", epochs=60, batch_size=64, lr=1e-2, dropout=0.1, weight_decay=0.01,
                          schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.99),
-    "full": Recipe("fast", epochs=50, batch_size=32, lr=2e-3, dropout=0.25, weight_decay=0.05,
-                   schedule="cosine", warmup_epochs=2, patience=12, keep="best", ema=0.995),
+    # Input noising (independent <UNK> draws for source and decoder input) regularises better than heavier
+    # dropout or weight decay here: 2.292 validation prefix NLL vs 2.324 with dropout 0.25 and no noise.
+    "full": Recipe("fast", epochs=80, batch_size=32, lr=2e-3, dropout=0.1, weight_decay=0.05,
+                   schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.998, input_noise=0.25),
 })
 # The peeking variant is kept as a lesson: it is selected on teacher-forced NLL, the number that made the seed
-# design look perfect. Selecting it on the honest prefix NLL would stop it before it learns to copy.
-PEEKING_FAST = dataclasses.replace(FAST_RECIPES["full"], select_on="teacher_forced")
+# design look perfect. Selecting it on the honest prefix NLL would stop it before it learns to copy. No input
+# noise: blanking the source character it copies would only teach it to copy less well.
+PEEKING_FAST = dataclasses.replace(FAST_RECIPES["full"], select_on="teacher_forced", input_noise=0.0)
 
 
 def recipe_for(name: str, model_name: str) -> Recipe:
@@ -146,6 +154,16 @@ def _optimizer(model, recipe: Recipe):
                               {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
 
 
+def noised_inputs(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """A copy of the input batch ``x`` (B, T) in which each character token (not <PAD>, <BOS>, <EOS>) is replaced
+    by <UNK> with probability ``p`` ("blank noising", Xie et al. 2017, Data noising as smoothing in neural
+    network language models). Targets are never touched; ``x`` itself is left as it was."""
+    if p <= 0:
+        return x
+    hit = torch.rand(x.shape, generator=gen).to(x.device) < p
+    return x.masked_fill(hit & (x >= len(SPECIALS)), UNK_ID)
+
+
 def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe: Recipe | str = "fast", *,
           vocab: Vocab = DEFAULT_VOCAB, device: str | torch.device = "cpu", block_size: int = 48,
           on_epoch: Callable[[EpochStats], None] | None = None, stop: threading.Event | None = None,
@@ -168,6 +186,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     x_va, y_va = (t.to(device) for t in encode_words(val_words, vocab, L))
     opt = _optimizer(model, recipe)
     gen = torch.Generator().manual_seed(recipe.seed)
+    noise_gen = torch.Generator().manual_seed(recipe.seed + 1)     # separate stream: noise off = same batches as before
     steps_per_epoch = math.ceil(len(x_tr) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.epochs
 
@@ -201,7 +220,12 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
             lr = _lr_at(recipe, step, total_steps, steps_per_epoch)
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss = model(x_tr[b], y_tr[b]).loss
+            xb = x_tr[b]
+            if recipe.input_noise:    # independent draws for the source (encoder) and the target-side input
+                src = noised_inputs(xb, recipe.input_noise, noise_gen)
+                loss = model(noised_inputs(xb, recipe.input_noise, noise_gen), y_tr[b], src=src).loss
+            else:
+                loss = model(xb, y_tr[b]).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

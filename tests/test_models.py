@@ -93,3 +93,50 @@ def test_stop_event_keeps_best_epoch():
     best = min(res.history, key=lambda h: h["val_prefix_nll"])
     assert res.best_epoch == best["epoch"]
     assert res.metrics["val_prefix_nll"] == pytest.approx(best["val_prefix_nll"], abs=1e-6)
+
+
+def test_input_noise_replaces_only_characters_with_unk_on_a_copy():
+    from models.train import noised_inputs
+    from models.vocab import BOS_ID, PAD_ID, UNK_ID
+    x, _ = encode_words(TINY_WORDS * 20)
+    before = x.clone()
+    gen = torch.Generator().manual_seed(0)
+    assert noised_inputs(x, 0.0, gen) is x
+    z = noised_inputs(x, 0.3, gen)
+    assert torch.equal(x, before)                                     # the batch itself is untouched
+    changed = z != x
+    assert changed.any() and bool((z[changed] == UNK_ID).all())       # replacements are <UNK> only
+    assert not bool(changed[x < 4].any())                             # <PAD>/<BOS>/<EOS> never change
+    assert bool((z[:, 0] == BOS_ID).all()) and torch.equal(z == PAD_ID, x == PAD_ID)
+    rate = changed.sum().item() / (x >= 4).sum().item()
+    assert 0.25 < rate < 0.35
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_recipe_rejects_bad_input_noise(p):
+    with pytest.raises(ValueError, match="input_noise"):
+        Recipe("t", epochs=1, batch_size=8, lr=1e-3, dropout=0.0, input_noise=p)
+
+
+def test_input_noise_is_applied_in_training_only_and_is_deterministic(monkeypatch):
+    import models.train as train_mod
+    from models.vocab import UNK_ID
+    seen = []
+    real = train_mod.noised_inputs
+    def spy(x, p, gen):
+        out = real(x, p, gen)
+        seen.append(out)
+        return out
+    monkeypatch.setattr(train_mod, "noised_inputs", spy)
+    recipe = Recipe("t", epochs=3, batch_size=8, lr=3e-3, dropout=0.1, input_noise=0.3, seed=7)
+    a = train("full", TINY_WORDS, recipe)
+    assert seen and any(bool((s == UNK_ID).any()) for s in seen)     # training batches were noised
+    b = train("full", TINY_WORDS, recipe)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    # validation reads the clean words: the reported metric is the clean evaluation of the kept model
+    from models.data import split_words
+    _, val = split_words(TINY_WORDS)
+    L = max(len(w) for w in TINY_WORDS) + 1
+    x, y = encode_words(val, length=L)
+    assert a.metrics["val_prefix_nll"] == pytest.approx(evaluate_tensors(a.model, x, y).prefix_nll, abs=1e-6)

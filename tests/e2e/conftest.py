@@ -7,6 +7,8 @@
   aborted and counted (offline proof: the app must need none), console errors and page errors are collected, and
   any ``alert``/``confirm``/``prompt`` dialog is recorded and dismissed (an XSS would open one). ``assert_clean``
   fails the test on any of those; the fixture checks again at teardown.
+* ``open_app`` opens more such pages, each in its own browser context, i.e. independent sessions on the same
+  server (``app`` is the first one it opens).
 * Screenshots go to ``artifacts/screenshots/`` (git-ignored), one per page and scenario.
 
 Chromium is ``/usr/bin/chromium`` (``apt-get install -y chromium``); Playwright's own browser download is never
@@ -313,23 +315,52 @@ class AppPage:
 
 
 @pytest.fixture
-def app(browser, app_server, request):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    ap = AppPage(page, app_server)
-    yield ap
-    try:
-        leftover = [] if ap.reported else ap.problems()
-        failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-        if failed:       # keep the evidence
-            try:
-                ap.screenshot(f"FAILED-{request.node.name}")
-            except Exception:
-                pass
-    finally:
-        context.close()
+def open_app(browser, app_server, request):
+    """A factory of browser sessions on the one server: each call opens a new browser context (its own cookies and
+    storage, its own websocket, so its own Streamlit session) and returns it as an :class:`AppPage` with the same
+    guards. At teardown each is screenshotted if the test failed, closed, and checked like ``app``."""
+    opened: list[AppPage] = []
+
+    def open_page() -> AppPage:
+        context = browser.new_context(viewport=VIEWPORT)
+        ap = AppPage(context.new_page(), app_server)
+        opened.append(ap)
+        return ap
+
+    yield open_page
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    leftover = []
+    for i, ap in enumerate(opened):
+        tag = f" (session {i + 1} of {len(opened)})" if len(opened) > 1 else ""
+        try:
+            if not ap.reported:
+                leftover += [p + tag for p in ap.problems()]
+            if failed:       # keep the evidence
+                try:
+                    ap.screenshot(f"FAILED-{request.node.name}" + (f"-{i + 1}" if len(opened) > 1 else ""))
+                except Exception:
+                    pass
+        except Exception as e:   # one page that can't be read must not leave the others open
+            leftover.append(f"could not check the page{tag}: {e!r}")
+        finally:
+            ap.page.context.close()
     if leftover and not failed:
         pytest.fail("\n".join(leftover), pytrace=False)
+
+
+@pytest.fixture
+def app(open_app):
+    """One fresh browser session on the app (see ``open_app`` for more than one)."""
+    return open_app()
+
+
+COLD_START_TEST = "test_typing_while_the_first_page_view_loads"     # test_e2e_explore.py
+
+
+def pytest_collection_modifyitems(items):
+    """The cold-start test must meet the session's fresh server, whichever file sorts first (test_e2e_concurrency.py
+    does, and warms it up): run it before every other test, the rest in their usual order."""
+    items.sort(key=lambda item: item.name != COLD_START_TEST)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
