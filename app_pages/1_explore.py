@@ -45,7 +45,8 @@ if uploaded is None:
 
 left, right = st.columns([0.9, 1.1], gap="large")
 
-# BertViz first: its update reaches the browser before the plotly figures are even built.
+# BertViz first, in its own batch of page updates: the browser draws it before it starts on the plotly charts
+# (see w.let_browser_draw); then the bars, then the heavier heatmaps.
 with right:
     view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
                                 format_func=lambda v: {"head": "Head view", "model": "Model view"}[v])
@@ -53,6 +54,7 @@ with right:
                "isolate it." + (" Use the selector to switch between encoder, decoder and cross-attention."
                                 if cap.is_seq2seq else ""))
     w.bertviz_frame(cap, view, key="explore.bertviz")
+w.let_browser_draw()
 
 with left:
     if cap.logits is not None:
@@ -76,7 +78,8 @@ with left:
                            f"“{text.lower()}” go on ({', '.join(words)}{'…' if seen and sum(seen.values()) > 6 else ''}). "
                            f"The model gives it **{float(probs[bundle.vocab.stoi[expected]]):.1%}**.")
         next_token_panel()
-    entropy_fig = F.entropy_heatmap(cap)     # built once, the PNG export reuses it (a plotly figure costs ~10 ms)
+        w.let_browser_draw()
+    entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it
     st.plotly_chart(entropy_fig, key="explore.entropy", config=w.PLOTLY_CONFIG)
     st.caption("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
