@@ -86,14 +86,29 @@ st.caption("**Orange bar**: how most training words that start like the typed te
            "the character doing the looking, column = the character looked at; grey = masked (may not look ahead); "
            "the orange outline is the query position picked above. **Entropy**: 0 = one key, 1 = spread evenly.")
 cols = st.columns(2, gap="medium")
+# Empty slots first, so each column reads bars, heatmaps, BertViz from top to bottom, but the page is sent BertViz
+# first, then the bars, then the heatmaps, each in its own browser batch (see w.let_browser_draw): the browser draws
+# both BertViz frames before it starts on eight plotly charts.
+slots = {}
 for side, col in zip(SIDES, cols):
-    cap, name, b = caps[side], names[side], bundles[side]
     with col:
-        st.markdown(f"##### {w.model_label(name)}")        # one line at 1024 px, so both columns stay aligned
-        st.plotly_chart(F.next_token_bars(probs[side], b.vocab, top_k=TOP_K, expected=expected,
+        st.markdown(f"##### {w.model_label(names[side])}")   # one line at 1024 px, so both columns stay aligned
+        slots[side] = {"bars": st.container(), "views": st.container(), "bertviz": st.container()}
+for side in SIDES:
+    with slots[side]["bertviz"]:
+        st.markdown("**BertViz head view**")
+        w.bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz")
+w.let_browser_draw()
+for side in SIDES:
+    with slots[side]["bars"]:
+        st.plotly_chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=f"Next token after “{F.label(last)}”"),
                         key=f"compare.{side}.bars", config=w.PLOTLY_CONFIG)
+w.let_browser_draw()
+for side in SIDES:
+    cap, name = caps[side], names[side]
+    with slots[side]["views"]:
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
@@ -107,6 +122,3 @@ for side, col in zip(SIDES, cols):
         qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
         st.plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
         st.plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", config=w.PLOTLY_CONFIG)
-        st.markdown("**BertViz head view**")
-        w.bertviz_or_note(cap, "head", key=f"compare.{side}.bertviz")
-
