@@ -42,6 +42,15 @@ def machine_info(device=None) -> str:
             f"streamlit {streamlit.__version__}{load}")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (/proc/stat), to split a run's CPU by process."""
+    try:
+        vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")     # minus idle and iowait
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def append_results(title: str, body: str) -> None:
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     with open(RESULTS, "a") as f:
@@ -121,6 +130,14 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far, from /proc/<pid>/stat."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 
 from bench.common import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, DONE_JS, LOCAL_HOSTS, MONITOR_JS, READ_JS, Server,
-                          append_results, machine_info, md_table, pctl)
+                          append_results, machine_busy_seconds, machine_info, md_table, pctl)
 from bench.latency import expected
 
 WORDS = ("capybara", "flycatcher", "watermelon", "butterfly", "pomegranate", "salamander", "artichoke", "kingfisher",
@@ -149,9 +150,12 @@ async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
             clock["deadline"] = time.monotonic() + seconds
             clock["go"].set()
             out["rss_go"] = len(rss)
+            cpu0 = (server.cpu_seconds(), machine_busy_seconds(), time.monotonic())
             if train_epochs:
                 tasks.append(asyncio.create_task(trainer(browser, server.url, train_epochs, out, blocked)))
             await asyncio.gather(*tasks)
+            out["cpu"] = (server.cpu_seconds() - cpu0[0], machine_busy_seconds() - cpu0[1],
+                          time.monotonic() - cpu0[2])
             await browser.close()
         stop.set()
         await sampler
@@ -194,6 +198,12 @@ def main(argv=None) -> int:
              f"{out.get('open_s', 0):.0f} s opening {k} sessions): {timeline}" if rss else "no RSS samples",
              f"non-localhost requests: {len(blocked)}",
              "keys per session: " + ", ".join(str(s["keys"]) for s in sessions)]
+    if "cpu" in out:
+        srv, busy, wall = out["cpu"]
+        notes.append(f"CPU while typing ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} "
+                     f"core-s): machine busy {busy:.0f} core-s, of which the Streamlit server {srv:.1f} core-s "
+                     f"({srv / busy:.0%}); the rest is the {k} Chromium sessions drawing (same machine)"
+                     if busy else "CPU: not measured")
     if "train" in out:
         notes.append(f"training run ({args.train_epochs} epochs) in an extra session meanwhile: {out['train']}; "
                      "the typing sessions kept checking their own tokens throughout")
