@@ -26,3 +26,15 @@ def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
     return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
 
 
+
+
+def strings(obj):
+    """Every string anywhere in a figure or its dict (titles, hover text, tick text, ...)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, (list, tuple)) or type(obj).__name__ == "ndarray":
+        for v in obj:
+            yield from strings(v)

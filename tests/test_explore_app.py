@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lab_fixtures import REPO
+from lab_fixtures import REPO, strings
 from models.checkpoint import load_checkpoint
 
 APP = str(REPO / "app.py")      # AppTest resolves a relative path against the calling file, not the working dir
@@ -47,17 +47,6 @@ def charts(at) -> dict[str, dict]:
         key = el.proto.id.rsplit("-", 1)[-1]
         out[key] = json.loads(el.proto.spec)
     return out
-
-
-def strings(obj):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from strings(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from strings(v)
 
 
 def assert_no_raw_html(at) -> None:

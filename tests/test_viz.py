@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from lab_fixtures import tiny_bundle
+from lab_fixtures import strings, tiny_bundle
 from models.capture import AttentionCapture, capture
 from models.vocab import DEFAULT_VOCAB
 from viz import figures as F
@@ -86,18 +86,6 @@ def ticks(axis) -> dict:
     """{tick value: tick text} of one axis."""
     assert axis.tickvals is not None and axis.ticktext is not None
     return dict(zip([float(v) for v in axis.tickvals], list(axis.ticktext)))
-
-
-def strings(obj):
-    """Every string anywhere in a figure dict (titles, hover text, tick text, ...)."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from strings(v)
-    elif isinstance(obj, (list, tuple, np.ndarray)):
-        for v in obj:
-            yield from strings(v)
 
 
 def validate(fig: go.Figure) -> None:
