@@ -67,9 +67,14 @@ def main(argv=None) -> int:
             met = ratio is not None and ratio >= 10
             target = f"reach {bar:.3f} >= 10x sooner: {'met' if met else 'not met'}"
         else:
-            met = fast_nll <= 2.30 and t_fast <= t_seed / 5
-            target = (f"<= 2.30 prefix NLL in <= 1/5 of seed time: {'met' if met else 'not met'} "
-                      f"({fast_nll:.3f} in {t_fast / t_seed:.2f} of it)")
+            # "Reaches <= 2.30 in <= 1/5 of the seed time": the first epoch at or below 2.30 (early stopping then
+            # runs `patience` more epochs looking for better, which the whole-run time also shows).
+            r230 = time_to_reach(fast.history, 2.30)
+            met = r230 is not None and r230[0] <= t_seed / 5
+            target = (f"<= 2.30 prefix NLL in <= 1/5 of seed time: {'met' if met else 'not met'} ("
+                      + (f"first <= 2.30 at epoch {r230[1]} after {r230[0]:.1f} s = {r230[0] / t_seed:.2f} of it; "
+                         if r230 else "never <= 2.30; ")
+                      + f"whole run {t_fast:.1f} s = {t_fast / t_seed:.2f}, kept {fast_nll:.3f})")
         summary.append((m, f"{bar:.3f}", f"{t_seed:.1f}",
                         f"{reach[0]:.1f} (epoch {reach[1]}, wall {reach_wall[0]:.1f})" if reach else "never",
                         f"{ratio:.1f}x" if ratio else "—", f"{seed.metrics['val_prefix_nll']:.3f}",
