@@ -19,6 +19,11 @@ CDN for d3 5.7.0 and jQuery 2.0.0. Offline (a classroom behind a firewall) that 
    own (nonce-carrying) scripts run and forbids every network request except those script files.
 5. BertViz's random ``uuid4`` div id is replaced by a hash of the content, so the same input gives the same
    page and Streamlit does not reload an unchanged iframe on an unrelated rerun.
+
+The app itself draws with :func:`live_parts`: the same post-processed markup and script, sent to the frame in
+``ui/bertviz_live/`` that stays on the page and redraws in place (d3 and jQuery load once per page view). The
+full pages (``head_view_html`` / ``model_view_html``) are the downloads, standalone=True, and the static-linked
+variant for embedding elsewhere.
 """
 from __future__ import annotations
 
