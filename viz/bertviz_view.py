@@ -160,9 +160,7 @@ def head_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
     (``prettify_tokens`` defaults to False here: char-level tokens are literal characters).
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery.
     """
-    _check_layer_counts(bertviz_kwargs)
-    kwargs = {"prettify_tokens": False, **_rounded(bertviz_kwargs), "html_action": "return"}
-    return _page("head", head_view(**kwargs).data, standalone=standalone, static_url=static_url)
+    return _page("head", _fragment("head", bertviz_kwargs), standalone=standalone, static_url=static_url)
 
 
 def model_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
@@ -172,9 +170,7 @@ def model_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
     Same arguments as :func:`head_view_html`; ``display_mode`` defaults to ``"light"`` to match the app.
     BertViz draws it 970 px wide; here it scales down to narrower frames (keeping its aspect ratio).
     """
-    _check_layer_counts(bertviz_kwargs)
-    kwargs = {"prettify_tokens": False, "display_mode": "light", **_rounded(bertviz_kwargs), "html_action": "return"}
-    return _page("model", model_view(**kwargs).data, standalone=standalone, static_url=static_url)
+    return _page("model", _fragment("model", bertviz_kwargs), standalone=standalone, static_url=static_url)
 
 
 # Geometry, from BertViz 1.4.1's head_view.js / model_view.js and measured in Chromium 156 (page padding 12 px,
@@ -257,10 +253,26 @@ def _check_layer_counts(bertviz_kwargs: dict) -> None:
 
 
 # ---- post-processing ---------------------------------------------------------------------------------------------
-def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str:
+def _fragment(view: str, bertviz_kwargs: dict) -> str:
+    """BertViz's own HTML fragment for ``view`` (what ``html_action="return"`` gives), weights rounded, tokens shown
+    as given (``prettify_tokens=False``), the model view in light mode unless the caller says otherwise."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    _check_layer_counts(bertviz_kwargs)
+    kwargs = {"prettify_tokens": False, **_rounded(bertviz_kwargs), "html_action": "return"}
+    if view == "head":
+        return head_view(**kwargs).data
+    return model_view(**{"display_mode": "light", **kwargs}).data
+
+
+def _require_vendor() -> None:
     missing = missing_vendor_files()
     if missing:
         raise VendorMissingError(f"{', '.join(missing)} missing from {VENDOR_DIR}; fetch them with `{FETCH_HINT}`")
+
+
+def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str:
+    _require_vendor()
     if "://" in static_url or any(c in static_url for c in "\"'<>\\ "):
         raise ValueError(f"static_url must be a path on the app's own server such as {DEFAULT_STATIC_URL!r}, "
                          f"got {static_url!r}")
@@ -324,27 +336,17 @@ def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
     """What the app's persistent BertViz frame (ui/bertviz_live) draws: BertViz's own markup and drawing script
     for this input, post-processed exactly as :func:`head_view_html` / :func:`model_view_html` pages are.
 
-    Returns ``{"markup", "js", "key", "fit", "height"}``: ``key`` is a content hash (same input, same key: the
-    frame skips redrawing), ``fit`` scales the model view down to the frame, ``height`` is the estimated frame
-    height. Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
+    Returns ``{"markup", "js", "key", "fit"}``: ``key`` is a content hash (same input, same key: the frame skips
+    redrawing), ``fit`` scales the model view down to the frame (the frame measures its own height).
+    Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
     """
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    missing = missing_vendor_files()
-    if missing:
-        raise VendorMissingError(f"{', '.join(missing)} missing from {VENDOR_DIR}; fetch them with `{FETCH_HINT}`")
-    _check_layer_counts(bertviz_kwargs)
-    kwargs = {"prettify_tokens": False, **_rounded(bertviz_kwargs), "html_action": "return"}
-    if view == "head":
-        fragment = head_view(**kwargs).data
-    else:
-        fragment = model_view(**{"display_mode": "light", **kwargs}).data
+    fragment = _fragment(view, bertviz_kwargs)
+    _require_vendor()
     markup, js, _tail, digest = _body(view, fragment)
     if "://" in js or "://" in markup or "<script" in markup.lower():
         raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
                            "module was written for bertviz 1.4.1, check what it emits now")
-    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": view == "model",
-            "height": estimate_height_for(bertviz_kwargs, view)}
+    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": view == "model"}
 
 
 def _split_params(fragment: str) -> tuple[str, str, dict, str]:
