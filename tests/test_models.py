@@ -140,3 +140,32 @@ def test_input_noise_is_applied_in_training_only_and_is_deterministic(monkeypatc
     L = max(len(w) for w in TINY_WORDS) + 1
     x, y = encode_words(val, length=L)
     assert a.metrics["val_prefix_nll"] == pytest.approx(evaluate_tensors(a.model, x, y).prefix_nll, abs=1e-6)
+
+
+def test_dropout_zeroes_about_p_scales_the_rest_and_is_identity_in_eval():
+    from models.layers import Dropout
+    d = Dropout(0.1).train()
+    x = torch.ones(200_000, requires_grad=True)
+    y = d(x)
+    dropped = (y == 0).float().mean().item()
+    assert 0.095 < dropped < 0.105                                           # p rounded to 6554/65536
+    kept = y[y != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 65536 / (65536 - 6554)))   # inverted dropout: mean stays 1
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())                                   # d(x*mask*s)/dx = mask*s
+    z = torch.randn(3, 5, 7)
+    assert d.eval()(z) is z and Dropout(0.0).train()(z) is z                 # eval mode and p = 0: untouched
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)
+
+
+def test_dropout_masks_follow_the_torch_seed_and_vary_between_calls():
+    from models.layers import Dropout
+    d = Dropout(0.5).train()
+    x = torch.ones(4, 6, 9)
+    torch.manual_seed(3)
+    a, b = d(x), d(x)
+    torch.manual_seed(3)
+    assert torch.equal(d(x), a)
+    assert not torch.equal(a, b)
+    assert a.shape == x.shape and set(a.unique().tolist()) <= {0.0, 2.0}
