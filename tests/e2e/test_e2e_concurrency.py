@@ -33,6 +33,7 @@ NAME = f"e2e-conc-{int(time.time()) % 100000}"
 BARS_PREFIX = "Next token after"
 PROGRESS = re.compile(rf"Epoch (\d+) of {EPOCHS}\b")
 SAVED = "is saved and is now in every page's model picker"
+STOPPED = re.compile(r"Stopped after epoch \d+ because you pressed Stop")
 
 # One read of the next-token chart, in the browser in one go, so a rerun can't swap the chart between reading its
 # title and its bars. Plotly draws the bars bottom-up: y tick i labels bar i, and bar i carries its percentage.
@@ -165,9 +166,9 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
 
     # ---- A: stop the run; it ends cleanly and is saved in the server's temporary user folder -------------------
     stop_if_running(a)
-    text = a.wait_until(lambda: (t := a.main_text()) and SAVED in t and t, "A's run to stop and be saved",
-                        timeout_s=120)
-    assert re.search(r"Stopped after epoch \d+ because you pressed Stop", text), text[:1500]
+    # The result panel streams in element by element: wait for the saved line *and* the reason line below it.
+    a.wait_until(lambda: (t := a.main_text()) and SAVED in t and STOPPED.search(t),
+                 "A's run to stop, be saved and say it was stopped with Stop", timeout_s=120)
     assert (a.server.user_ckpt_dir / f"{NAME}.pt").is_file()
     t_stopped = time.monotonic()
 

@@ -38,7 +38,9 @@ def test_compare_shows_both_models(app):
 
 def test_leak_lesson_shows_its_numbers(app):
     app.goto("leak")
-    text = app.wait_until(lambda: (t := app.main_text()) and "teacher-forced but" in t and t, "the NLL comparison")
+    # The page streams in section by section: wait for the last one (the counterfactual verdicts) too.
+    text = app.wait_until(lambda: (t := app.main_text()) and "teacher-forced but" in t and "Source char at t+1" in t
+                          and t, "the NLL comparison and the counterfactual verdicts")
     m = re.search(r"put on average (\d+)% of their weight on key t\+1 .*?The leak-free model puts (\S+) there",
                   text, re.S)
     assert m, "the weight on key t+1 for both models"
