@@ -128,4 +128,3 @@ with st.expander(":material/download: Export"):
         st.markdown("**Figures**")
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat")
         w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent")
-

@@ -186,7 +186,9 @@ def test_live_parts_carry_tokens_only_as_escaped_json(case, view):
     assert "<" not in js.split("const params = ", 1)[1].split("\n", 1)[0]     # the params line has no raw '<'
     assert "</script" not in js.lower() and "://" not in js and "://" not in markup
     assert js.lstrip().startswith(("/**", "requirejs")) and "requirejs(['jquery', 'd3']" in js
-    assert parts["fit"] == (view == "model")
+    assert bool(parts["fit"]) == (view == "model")
+    if view == "model":              # the frame runs the same fitting code as the standalone page
+        assert parts["fit"] in bv.model_view_html(kw, standalone=True)
 
 
 def test_live_parts_key_follows_the_content_and_the_page_matches():

@@ -83,20 +83,22 @@ _SHIM_JS = """\
 })();
 """
 
-# The model view is a fixed 970 px wide SVG; st.iframe has no scrollbars, so in a narrower column its right-hand
-# heads were cut off. Give each SVG BertViz draws a viewBox so it scales down to the frame (never up).
-_FIT_WIDTH_JS = """\
-new MutationObserver(function () {
-  document.querySelectorAll("#vis > svg:not([viewBox])").forEach(function (svg) {
-    var w = +svg.getAttribute("width"), h = +svg.getAttribute("height");
-    if (!w || !h) return;
-    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    svg.setAttribute("width", "100%");
-    svg.removeAttribute("height");
-    svg.style.maxWidth = w + "px";
-  });
-}).observe(document.documentElement, {childList: true, subtree: true});
+# The model view is a fixed 970 px wide SVG; a frame has no scrollbars, so in a narrower column its right-hand
+# heads were cut off. _FIT_WIDTH gives each SVG BertViz has drawn a viewBox so it scales down to the frame (never
+# up). One copy serves both: the standalone page runs it on every DOM change, the app's live frame
+# (ui/bertviz_live/main.js) receives it from live_parts and runs it after each redraw.
+_FIT_WIDTH = """\
+document.querySelectorAll("#vis > svg:not([viewBox])").forEach(function (svg) {
+  var w = +svg.getAttribute("width"), h = +svg.getAttribute("height");
+  if (!w || !h) return;
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  svg.setAttribute("width", "100%");
+  svg.removeAttribute("height");
+  svg.style.maxWidth = w + "px";
+});
 """
+_FIT_WIDTH_JS = ("new MutationObserver(function () {\n" + _FIT_WIDTH
+                 + "}).observe(document.documentElement, {childList: true, subtree: true});\n")
 
 _PAGE = """\
 <!DOCTYPE html>
@@ -337,7 +339,8 @@ def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
     for this input, post-processed exactly as :func:`head_view_html` / :func:`model_view_html` pages are.
 
     Returns ``{"markup", "js", "key", "fit"}``: ``key`` is a content hash (same input, same key: the frame skips
-    redrawing), ``fit`` scales the model view down to the frame (the frame measures its own height).
+    redrawing), ``fit`` is the script that scales the model view down to the frame ("" for the head view; the
+    frame measures its own height).
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
     """
     fragment = _fragment(view, bertviz_kwargs)
@@ -346,7 +349,7 @@ def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
     if "://" in js or "://" in markup or "<script" in markup.lower():
         raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
                            "module was written for bertviz 1.4.1, check what it emits now")
-    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": view == "model"}
+    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FIT_WIDTH if view == "model" else ""}
 
 
 def _split_params(fragment: str) -> tuple[str, str, dict, str]:

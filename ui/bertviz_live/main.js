@@ -42,18 +42,6 @@
     document.getElementById("bertviz-root").appendChild(p);
   }
 
-  // The model view is a fixed 970 px SVG: give it a viewBox so it scales down to a narrower frame (never up).
-  function fitWidth() {
-    document.querySelectorAll("#vis > svg:not([viewBox])").forEach(function (svg) {
-      var w = +svg.getAttribute("width"), h = +svg.getAttribute("height");
-      if (!w || !h) return;
-      svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-      svg.setAttribute("width", "100%");
-      svg.removeAttribute("height");
-      svg.style.maxWidth = w + "px";
-    });
-  }
-
   // Keep what the user picked in BertViz's own selectors (layer, encoder/decoder/cross) across keystrokes.
   function selections() {
     var out = {};
@@ -76,9 +64,8 @@
     root.innerHTML = args.markup;                 // BertViz's template markup only: no user text in it
     try {
       new Function(args.js)();                    // BertViz's drawing script; tokens are in escaped JSON strings
-      if (args.fit) fitWidth();
-      restore(saved);
-      if (args.fit) fitWidth();
+      restore(saved);                             // redraws synchronously when a selection changes
+      if (args.fit) new Function(args.fit)();     // model view: scale the 970 px SVG down to the frame
     } catch (e) {
       showError("BertViz failed to draw: " + e);
     }
