@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import (Dropout, FeedForward, MultiHeadAttention, PostLNBlock, Seq2SeqOutput, causal_mask, lm_loss,
-                           sinusoidal_encoding, validate_config)
+from models.layers import (Dropout, FeedForward, MultiHeadAttention, Packing, PostLNBlock, Seq2SeqOutput, additive_mask,
+                           causal_mask, lm_loss, positional, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -78,28 +78,36 @@ class FullTransformer(nn.Module):
         """True when position t's prediction depends on tokens <= t only (source and target)."""
         return not self.cfg.peeking
 
-    def _embed(self, idx):
+    def _embed(self, idx, packing=None):
         T = idx.size(1)
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
-        return self.drop(self.tok_emb(idx) + self.pos_enc[:T])                # (B, T, C)
+        return self.drop(self.tok_emb(idx) + positional(self.pos_enc, T, packing))     # (B, T, C)
 
-    def forward(self, idx, targets=None, *, src=None, return_attention=False) -> Seq2SeqOutput:
+    def forward(self, idx, targets=None, *, src=None, return_attention=False,
+                packing: Packing | None = None) -> Seq2SeqOutput:
         """idx (B, T) target-side tokens; src (B, S) source tokens, default ``idx`` (the training convention:
-        source = target = the word). Returns logits (B, T, V) for every target position."""
+        source = target = the word). Returns logits (B, T, V) for every target position. ``packing``: rows holding
+        several words (training batches, see ``Packing``); source and target then share that layout."""
         src = idx if src is None else src
         S, T = src.size(1), idx.size(1)
         dev = idx.device
         enc_mask = None if self.cfg.peeking else causal_mask(S, device=dev)              # (S, S) or unmasked
         mem_mask = None if self.cfg.peeking else causal_mask(T, S, device=dev)           # (T, S) or unmasked
         tgt_mask = causal_mask(T, device=dev)                                             # (T, T) always causal
+        if packing is not None:                     # (B, 1, T, T): every attention stays inside its own word
+            if S != T:
+                raise ValueError("a packed batch needs source and target in the same layout")
+            same = packing.same_word()
+            enc_mask, mem_mask, tgt_mask = (additive_mask(same if m is None else m & same)
+                                            for m in (enc_mask, mem_mask, tgt_mask))
 
-        memory = self._embed(src)                                                         # (B, S, C)
+        memory = self._embed(src, packing)                                                # (B, S, C)
         enc_p = []
         for block in self.encoder:
             memory, p = block(memory, enc_mask)
             enc_p.append(p)
-        x = self._embed(idx)                                                              # (B, T, C)
+        x = self._embed(idx, packing)                                                     # (B, T, C)
         dec_p, cross_p = [], []
         for block in self.decoder:
             x, p, c = block(x, memory, tgt_mask, mem_mask)

@@ -29,10 +29,33 @@ def causal_mask(q_len: int, k_len: int | None = None, device=None) -> torch.Tens
     return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril()
 
 
-def attention_pattern(q, k, mask=None):                 # q (B,H,Q,hs)  k (B,H,K,hs)  mask bool, broadcastable to (B,H,Q,K)
+def additive_mask(mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """Bool mask (True = visible) -> the same shape of 0.0 (visible) / -inf (hidden), to add to attention scores.
+    Adding it gives exactly what ``masked_fill(~mask, -inf)`` gives, with a float add in place of a bool kernel
+    over the whole (B, H, Q, K) score tensor (several times slower on CPU)."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Training batches lay several words end to end in one row (``models.data.pack_pairs``) instead of padding
+    each word to the longest. ``positions`` (R, T): each token's place in its own word, for the positional
+    encoding; ``segments`` (R, T): which word of the row it belongs to. Attention never crosses words, so every
+    word's logits are the ones it would get alone in a row."""
+    positions: torch.Tensor
+    segments: torch.Tensor
+
+    def same_word(self) -> torch.Tensor:
+        """(R, 1, T, T) bool: query t and key s belong to the same word (broadcasts over heads)."""
+        s = self.segments
+        return (s[:, :, None] == s[:, None, :]).unsqueeze(1)
+
+
+def attention_pattern(q, k, mask=None):     # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
+    """Post-softmax attention. ``mask``: bool (True = visible) or an ``additive_mask`` of 0 / -inf."""
     att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))            # (B, H, Q, K)
     if mask is not None:
-        att = att.masked_fill(~mask, float("-inf"))
+        att = att + (additive_mask(mask, att.dtype) if mask.dtype == torch.bool else mask)
     return att.softmax(dim=-1)                                           # (B, H, Q, K), the captured tensor
 
 
@@ -55,8 +78,12 @@ class Dropout(nn.Module):
             return x
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1)
-        keep = bits.view(torch.int16)[:n].view(x.shape) >= self.cut - 32768          # like x, True = kept
-        return x * keep * (65536.0 / (65536 - self.cut))
+        r = bits.view(torch.int16)[:n].view(x.shape)                  # uniform over -32768..32767, like x
+        lo = self.cut - 32769                                         # r <= lo: dropped (probability cut / 65536)
+        # clamp + subtract gives 0 (dropped) or 1 (kept) without a comparison: comparisons and bool -> float
+        # conversions are 4-5x slower than integer arithmetic in torch's CPU kernels
+        scale = r.clamp(lo, lo + 1).sub_(lo).to(x.dtype).mul_(65536.0 / (65536 - self.cut))
+        return x * scale
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -141,6 +168,11 @@ class Seq2SeqOutput:
     encoder_attentions: tuple[torch.Tensor, ...] | None = None   # per encoder layer (B, H, S, S)
     decoder_attentions: tuple[torch.Tensor, ...] | None = None   # per decoder layer (B, H, T, T)
     cross_attentions: tuple[torch.Tensor, ...] | None = None     # per decoder layer (B, H, T, S)
+
+
+def positional(pos_enc: torch.Tensor, T: int, packing: Packing | None) -> torch.Tensor:
+    """The sinusoidal rows for a (B, T) batch: (T, C) for ordinary rows, (B, T, C) for packed ones."""
+    return pos_enc[:T] if packing is None else pos_enc[packing.positions]
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None, pad_id: int) -> torch.Tensor | None:

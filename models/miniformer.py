@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from models.layers import Dropout, ModelOutput, PostLNBlock, causal_mask, lm_loss, sinusoidal_encoding, validate_config
+from models.layers import (Dropout, ModelOutput, Packing, PostLNBlock, additive_mask, causal_mask, lm_loss, positional,
+                           sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -43,14 +44,18 @@ class MiniFormer(nn.Module):
                                     for _ in range(cfg.n_layer))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 
-    def forward(self, idx, targets=None, *, src=None, return_attention=False) -> ModelOutput:
+    def forward(self, idx, targets=None, *, src=None, return_attention=False,
+                packing: Packing | None = None) -> ModelOutput:
         """idx (B, T) token ids -> logits (B, T, V) for every position. ``src`` is accepted and ignored so every
-        model in the lab has one call signature (the encoder-decoder reads its source from it)."""
+        model in the lab has one call signature (the encoder-decoder reads its source from it). ``packing``: rows
+        holding several words (training batches, see ``Packing``)."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
-        x = self.drop(self.tok_emb(idx) + self.pos_enc[:T])                      # (B, T, C)
+        x = self.drop(self.tok_emb(idx) + positional(self.pos_enc, T, packing))  # (B, T, C)
         mask = causal_mask(T, device=idx.device)                                # (T, T)
+        if packing is not None:
+            mask = additive_mask(mask & packing.same_word())                    # (B, 1, T, T): own word only
         patterns = []
         for block in self.blocks:
             x, pattern = block(x, mask)

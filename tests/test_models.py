@@ -5,7 +5,7 @@ import torch
 from lab_fixtures import TINY_WORDS, tiny_bundle
 from models.data import encode_words
 from models.evaluate import evaluate_tensors, prefix_logits
-from models.train import Recipe, train
+from models.train import Recipe, make_model, train
 from models.vocab import DEFAULT_VOCAB
 
 
@@ -169,3 +169,80 @@ def test_dropout_masks_follow_the_torch_seed_and_vary_between_calls():
     assert torch.equal(d(x), a)
     assert not torch.equal(a, b)
     assert a.shape == x.shape and set(a.unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("name", ["miniformer", "full"])
+@pytest.mark.parametrize("n", [1, 7, 16])
+def test_packed_rows_give_every_word_exactly_its_own_logits(name, n):
+    """Two words a row, attention kept inside each word: every real position's logits equal the word's logits
+    alone in a padded row, every target is there once, and the rows are shorter in total."""
+    from models.data import pack_pairs
+    from models.vocab import PAD_ID
+    torch.manual_seed(1)
+    model = make_model(name).eval()
+    words = [TINY_WORDS[i % len(TINY_WORDS)] for i in torch.randperm(32)[:n].tolist()]
+    x, y = encode_words(words, length=14)
+    xp, yp, packing = pack_pairs(x, y)
+    with torch.no_grad():
+        alone = model(x, y)
+        packed = model(xp, yp, packing=packing)
+    assert packed.loss.item() == pytest.approx(alone.loss.item(), abs=1e-5)
+    seg = packing.segments
+    for r in range(xp.size(0)):                     # map each packed word back to its row in (x, y)
+        for s in (0, 1):
+            cols = (seg[r] == s).nonzero().flatten()
+            if not len(cols):
+                continue
+            tokens = xp[r, cols]
+            match = [i for i in range(n) if torch.equal(x[i, :len(cols)], tokens)
+                     and int((y[i] != PAD_ID).sum()) == len(cols)]
+            assert match, (r, s)
+            i = match[0]
+            assert torch.equal(packing.positions[r, cols], torch.arange(len(cols)))
+            assert torch.equal(yp[r, cols], y[i, :len(cols)])
+            assert torch.allclose(packed.logits[r, cols], alone.logits[i, :len(cols)], atol=1e-5)
+    assert sorted(yp[yp != PAD_ID].tolist()) == sorted(y[y != PAD_ID].tolist())
+    assert xp.size(0) == (n + 1) // 2 and xp.numel() <= x.numel()
+
+
+def test_pack_batches_covers_the_epoch_once_and_matches_pack_pairs():
+    from models.data import pack_batches, pack_pairs
+    from models.vocab import PAD_ID
+    x, y = encode_words(TINY_WORDS * 3, length=14)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    batches = pack_batches(x, y, perm, 20)                           # 48 words: 20 + 20 + 8
+    assert len(batches) == 3
+    for k, (xp, yp, packing) in enumerate(batches):
+        b = perm[k * 20:(k + 1) * 20]
+        ex, ey, ep = pack_pairs(x[b], y[b])
+        assert torch.equal(xp, ex) and torch.equal(yp, ey)
+        assert torch.equal(packing.positions, ep.positions) and torch.equal(packing.segments, ep.segments)
+    total = sum(int((yp != PAD_ID).sum()) for _, yp, _ in batches)
+    assert total == int((y != PAD_ID).sum())
+
+
+@pytest.mark.parametrize("name, recipe_pack, packs", [("full", None, True), ("miniformer", None, False),
+                                                       ("miniformer", True, True), ("full", False, False),
+                                                       ("full-peeking", None, False), ("full-peeking", True, False)])
+def test_training_packs_causal_models_only(monkeypatch, name, recipe_pack, packs):
+    """The peeking model reads its whole padded row (<EOS> and <PAD> included, as the seed design did), so it is
+    never packed; by default only the leak-free FullTransformer is."""
+    import models.train as train_mod
+    calls = []
+    real = train_mod.pack_batches
+    monkeypatch.setattr(train_mod, "pack_batches", lambda *a: calls.append(1) or real(*a))
+    recipe = Recipe("t", epochs=1, batch_size=8, lr=1e-3, dropout=0.1, pack=recipe_pack)
+    res = train(name, TINY_WORDS, recipe)
+    assert bool(calls) is packs
+    assert res.history[0]["train_loss"] > 0
+
+
+def test_attention_mask_as_bool_or_additive_matches_masked_fill():
+    from models.layers import additive_mask, attention_pattern, causal_mask
+    torch.manual_seed(0)
+    q, k = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
+    mask = causal_mask(5)
+    ref = ((q @ k.transpose(-2, -1)) / 2).masked_fill(~mask, float("-inf")).softmax(-1)
+    assert torch.equal(attention_pattern(q, k, mask), ref)
+    assert torch.equal(attention_pattern(q, k, additive_mask(mask)), ref)
+    assert bool((attention_pattern(q, k, mask).triu(1) == 0).all())
