@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from models.layers import Packing
 from models.vocab import BOS_ID, DEFAULT_VOCAB, EOS_ID, PAD_ID, Vocab
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -142,8 +143,6 @@ def pack_batches(x: torch.Tensor, y: torch.Tensor, perm: torch.Tensor, batch_siz
 
 
 def _pack_rows(x, y, words):                             # words (N, B): N batches of B word indices
-    from models.layers import Packing
-
     N, B = words.shape
     L, h, dev = x.size(1), (B + 1) // 2, x.device
     need = (y != PAD_ID).sum(1)                          # (all words,) positions each uses: characters + <EOS>

@@ -206,11 +206,11 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     x_tr, y_tr = (t.to(device) for t in encode_words(train_words, vocab, L))
     x_va, y_va = (t.to(device) for t in encode_words(val_words, vocab, L))
     opt = _optimizer(model, recipe)
-    has_src = getattr(model, "kind", "") == "full"
+    has_src = model.kind == "full"      # the encoder-decoder: its source gets its own noise draw, and it may pack
     # Packing leaves a causal model's every logit as it was (each word only reads itself, from the left). The peeking
     # model reads the whole padded row, <EOS> and <PAD> included, as the seed design did; packed rows would end each
     # word at its last character and change what it learns, so it always trains on padded rows.
-    pack = (model.kind == "full" if recipe.pack is None else recipe.pack) and model.causal
+    pack = (has_src if recipe.pack is None else recipe.pack) and model.causal
     gen = torch.Generator().manual_seed(recipe.seed)
     noise_gen = torch.Generator().manual_seed(recipe.seed + 1)     # separate stream: noise off = same batches as before
     steps_per_epoch = math.ceil(len(x_tr) / recipe.batch_size)
