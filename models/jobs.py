@@ -316,6 +316,9 @@ class TrainingJob:
     # -- worker ----------------------------------------------------------------------------------------------------
     def _run(self) -> None:
         # No torch.set_num_threads here: it is process-wide, and the app already sets 1 (ui/cache.py, ENV.md).
+        # torch's lazy first-optimizer imports (dynamo, sympy) run in one thread only: if the page's warm-up is
+        # still importing, wait for it rather than import the same modules beside it (dynamo isn't thread-safe).
+        warm_up().join()
         with self._lock:
             self._status = "running"
             self._t0 = time.monotonic()

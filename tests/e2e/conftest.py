@@ -249,10 +249,23 @@ class AppPage:
                 state = self.page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
                 raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (script state {state}, "
                                      f"last error {last_exc!r}).\n" + "\n".join(self.problems())
+                                     + f"\n--- the page showed ---\n{self._evidence(what)}"
                                      + f"\n--- server log tail ---\n{self.server.log_tail(2000)}")
             # Not time.sleep: Playwright's sync API handles browser events (URL changes, console messages,
             # dialogs) only while one of its calls runs, so waiting through it keeps page.url and the guards live.
             self.page.wait_for_timeout(interval_s * 1000)
+
+    def _evidence(self, what: str) -> str:
+        """What a failed wait saw: the page's text (its end, where the news is) and a screenshot's path."""
+        try:
+            text = self.main_text()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SCREENSHOTS / f"timeout-{re.sub(r'[^A-Za-z0-9_.-]+', '_', what)[:60]}.png"
+            self.page.screenshot(path=str(shot))     # not self.screenshot: it waits through wait_until itself
+        except Exception as e:      # the page may be gone: say so instead of hiding the real failure
+            return f"(could not read the page: {e!r})"
+        text = text if len(text) <= 3000 else "…" + text[-3000:]
+        return f"{text}\n(screenshot: {shot})"
 
     def textbox(self, label: str = "Type a word"):
         return self.page.get_by_role("textbox", name=label, exact=True)

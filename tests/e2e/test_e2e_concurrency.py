@@ -132,10 +132,12 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     name.fill(NAME)
     name.press("Enter")
     a.wait_until(lambda: f"Will be saved as {NAME}" in a.main_text(), "the name to be accepted")
+    a.wait_idle()           # the rerun the name started is over: press Train on a settled form
     a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+    # Two steps, so a failure says which one: the page switched to the live panel, then the panel moved on.
+    a.wait_until(lambda: f"Training {NAME}" in a.main_text(), "A's page to switch to the live panel of the run")
     first_epoch = a.wait_until(lambda: training_epoch(a), "A's live panel to show a finished epoch of the run",
                                timeout_s=90)
-    assert f"Training {NAME}" in a.main_text()
     t_running = time.monotonic()
 
     # ---- B: Explore with the shipped MiniFormer, typed one key at a time while A trains ----------------------------
