@@ -52,6 +52,11 @@ def test_leak_lesson_shows_its_numbers(app):
     # Greedy generation from "capy" for both models, and the counterfactual verdicts.
     assert text.count("capy") >= 2
     assert "Source char at t+1" in text
+    # What a student sees: the six charts (two cross-attention maps, the t+1 weights, the NLL bars and the two
+    # counterfactual bar charts) drawn, not grey placeholders.
+    charts = app.page.locator('[data-testid="stPlotlyChart"]')
+    app.wait_until(lambda: charts.count() >= 6 and app.charts_drawn(), "the leak lesson's six charts to draw",
+                   timeout_s=60)
     app.screenshot("leak")
     app.assert_clean()
 
