@@ -443,3 +443,17 @@ def test_every_figure_builder_passes_full_plotly_validation():
         for s in strings(fig.to_dict()):
             assert "<img" not in s and "<script" not in s, s
     assert_unchanged(cap, before)
+
+
+def test_training_curves_draw_one_validation_line_when_both_agree():
+    """A causal model's teacher-forced and prefix-only NLL are equal: one honest line, no legend entry for a line
+    hidden under another. When they differ (the peeking model) both are drawn, each with its own values."""
+    causal = [{"epoch": e, "train_loss": 3.0 - e / 10, "val_tf_nll": 2.9 - e / 20, "val_prefix_nll": 2.9 - e / 20,
+               "best_epoch": e} for e in (1, 2, 3)]
+    names = [t.name for t in F.training_curves(causal).data]
+    assert len(names) == 2 and names[0] == "train loss" and "same for a causal model" in names[1]
+    peeking = [dict(h, val_tf_nll=0.5 / h["epoch"], val_prefix_nll=6 + h["epoch"]) for h in causal]
+    fig = F.training_curves(peeking)
+    by_name = {t.name: list(t.y) for t in fig.data}
+    assert by_name["validation NLL (teacher-forced)"] == [0.5, 0.25, 0.5 / 3]
+    assert by_name["validation NLL (prefix-only, honest)"] == [7, 8, 9]

@@ -179,9 +179,17 @@ def training_curves(history: list[dict], height: int = 320) -> go.Figure:
     """Train loss, teacher-forced and prefix-only validation NLL per epoch; the kept epoch marked."""
     ep = [h["epoch"] for h in history]
     fig = go.Figure()
-    for key, name, color, dash in (("train_loss", "train loss", "#6c757d", "dot"),
-                                   ("val_tf_nll", "validation NLL (teacher-forced)", BLUE, "dash"),
-                                   ("val_prefix_nll", "validation NLL (prefix-only, honest)", ORANGE, "solid")):
+    # A causal model sees only the prefix either way, so its two validation curves are one line: drawing both would
+    # hide one under the other and leave a legend entry with nothing visible. The peeking model gets both.
+    same = all(h["val_tf_nll"] == h["val_prefix_nll"] for h in history)
+    lines = [("train_loss", "train loss", "#6c757d", "dot")]
+    if same:
+        lines.append(("val_prefix_nll", "validation NLL (honest; teacher-forced is the same for a causal model)",
+                      ORANGE, "solid"))
+    else:
+        lines += [("val_tf_nll", "validation NLL (teacher-forced)", BLUE, "dash"),
+                  ("val_prefix_nll", "validation NLL (prefix-only, honest)", ORANGE, "solid")]
+    for key, name, color, dash in lines:
         fig.add_trace(go.Scatter(x=ep, y=[h[key] for h in history], name=name, mode="lines+markers",
                                  line=dict(color=color, dash=dash, width=2), marker=dict(size=4),
                                  hovertemplate="epoch %{x}: %{y:.3f}<extra>" + name + "</extra>"))
