@@ -31,7 +31,7 @@ SEED_RECIPE = "Original recipe (seed)"
 TOP_K, TEMPERATURE = 8, 1.0  # the Explore sliders' defaults
 NAME = f"e2e-conc-{int(time.time()) % 100000}"
 BARS_PREFIX = "Next token after"
-PROGRESS = re.compile(rf"Epoch (\d+) of {EPOCHS}\b")
+PROGRESS = re.compile(r"Epoch (\d+) of (\d+)\b")
 SAVED = "is saved and is now in every page's model picker"
 STOPPED = re.compile(r"Stopped after epoch \d+ because you pressed Stop")
 
@@ -87,7 +87,10 @@ def shipped_model_state() -> tuple[bytes, object, dict]:
 def training_epoch(a) -> int | None:
     """The epoch A's live panel reports, or None when the panel is not showing a running epoch."""
     m = PROGRESS.search(a.main_text())
-    return int(m.group(1)) if m else None
+    if m is None:
+        return None
+    assert int(m.group(2)) == EPOCHS, f"A's run is training {m.group(2)} epochs, not the {EPOCHS} the test set"
+    return int(m.group(1))
 
 
 def stop_if_running(a) -> None:
@@ -124,6 +127,9 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     a.goto("train")
     a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()       # resets the knobs: choose it first
     a.wait_until(lambda: "Original recipe:" in a.main_text(), "the original recipe to be chosen")
+    # Let that rerun finish before typing: its callback sets the knobs to the recipe's defaults, and the caption
+    # above is drawn before the number inputs, so a value typed now could be overwritten by the rerun's 100 epochs.
+    a.wait_idle()
     epochs = a.page.get_by_label("Epochs", exact=True)
     epochs.fill(str(EPOCHS))
     epochs.press("Enter")
@@ -133,6 +139,7 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     name.press("Enter")
     a.wait_until(lambda: f"Will be saved as {NAME}" in a.main_text(), "the name to be accepted")
     a.wait_idle()           # the rerun the name started is over: press Train on a settled form
+    assert epochs.input_value() == str(EPOCHS), f"the Epochs box reads {epochs.input_value()!r} after settling"
     a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
     # Two steps, so a failure says which one: the page switched to the live panel, then the panel moved on.
     a.wait_until(lambda: f"Training {NAME}" in a.main_text(), "A's page to switch to the live panel of the run")
