@@ -201,7 +201,10 @@ def test_new_figures_by_data():
     bars = F.next_key_layer_bars({"peek": {"decoder.0.cross_attn.hook_pattern": torch.tensor([0.5, 0.1])}}, chance=0.2)
     assert list(bars.data[0].x) == ["L0 h0", "L0 h1"] and list(bars.data[1].y) == [0.2, 0.2]   # bars, chance line
     nll = F.nll_bars([{"model": "a", "teacher_forced": 0.1, "prefix": 3.0}], uniform=3.3)
-    assert [list(t.y) for t in nll.data[:2]] == [[0.1], [3.0]] and list(nll.data[2].y) == [3.3]   # bars, uniform line
+    assert [list(t.y) for t in nll.data[:2]] == [[0.1], [3.0]]                                    # the bars
+    line = [s for s in nll.layout.shapes if s.y0 == s.y1 == 3.3]           # the uniform line spans the whole plot
+    assert len(line) == 1 and (line[0].xref, line[0].x0, line[0].x1) == ("x domain", 0, 1)
+    assert nll.data[2].name == "uniform guess (3.30)" and nll.data[2].line.dash == line[0].line.dash == "dash"
     strip = F.generation_strip(["a", "<EOS>"], [0.5, 0.9], current=1)
     assert list(strip.data[0].text) == ["a", "end of word"] and strip.data[0].marker.color[1] == F.ORANGE
     cf = F.counterfactual_bars(torch.tensor([0.0, 0, 0, 0, 0.9, 0.1]), torch.tensor([0.0, 0, 0, 0, 0.1, 0.9]),
