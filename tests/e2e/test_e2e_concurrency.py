@@ -84,13 +84,19 @@ def shipped_model_state() -> tuple[bytes, object, dict]:
         torch.set_num_threads(threads)
 
 
+def progress(a) -> tuple[int, int] | None:
+    """(epoch, of how many epochs) from A's live panel, or None when it is not showing a running epoch."""
+    m = PROGRESS.search(a.main_text())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def training_epoch(a) -> int | None:
     """The epoch A's live panel reports, or None when the panel is not showing a running epoch."""
-    m = PROGRESS.search(a.main_text())
-    if m is None:
+    p = progress(a)
+    if p is None:
         return None
-    assert int(m.group(2)) == EPOCHS, f"A's run is training {m.group(2)} epochs, not the {EPOCHS} the test set"
-    return int(m.group(1))
+    assert p[1] == EPOCHS, f"A's run is training {p[1]} epochs, not the {EPOCHS} the test set"
+    return p[0]
 
 
 def stop_if_running(a) -> None:
@@ -143,8 +149,9 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
     # Two steps, so a failure says which one: the page switched to the live panel, then the panel moved on.
     a.wait_until(lambda: f"Training {NAME}" in a.main_text(), "A's page to switch to the live panel of the run")
-    first_epoch = a.wait_until(lambda: training_epoch(a), "A's live panel to show a finished epoch of the run",
-                               timeout_s=90)
+    first_epoch, total = a.wait_until(lambda: (p := progress(a)) and p[0] >= 1 and p,
+                                      "A's live panel to show a finished epoch of the run", timeout_s=90)
+    assert total == EPOCHS, f"A's run is training {total} epochs, not the {EPOCHS} the test set"
     t_running = time.monotonic()
 
     # ---- B: Explore with the shipped MiniFormer, typed one key at a time while A trains ----------------------------
