@@ -87,8 +87,7 @@ def main(argv=None) -> int:
                                    f"{res.seconds:.1f}", f"{h['train_seconds']:.1f}",
                                    f"{res.metrics['val_prefix_nll']:.3f}",
                                    f"{res.metrics['val_teacher_forced_nll']:.3f}", f"{res.metrics['val_accuracy']:.1%}"))
-            runs = (" / ".join(f"{t:.2f}" for t in times) + ("" if same or not times else " (runs differed!)")
-                    if times else "")
+            runs = (" / ".join(f"{t:.2f}" for t in times) or "—") + ("" if same else " (runs differed!)")
             if m == "miniformer":
                 ratio = t_seed / reach[0] if reach else None
                 met = ratio is not None and ratio >= 10
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
                 ratios[m].append(share if share is not None else float("inf"))
                 goal = "<= 2.30 in <= 1/5 of the seed time"
             summary.append((m, s, f"{bar:.3f}", f"{t_seed:.1f}", f"{target:.3f}",
-                            f"{reach[0]:.2f} (epoch {reach[1]})" if reach else "never", runs or "—",
+                            f"{reach[0]:.2f} (epoch {reach[1]})" if reach else "never", runs,
                             f"{fast.metrics['val_prefix_nll']:.3f}", verdict, f"{goal}: {'met' if met else 'not met'}"))
     t1 = md_table(("model", "seed", "recipe", "epochs run", "kept epoch", "wall s", "train s",
                    "val NLL prefix-only (honest)", "val NLL teacher-forced", "next-char accuracy"), per_recipe)

@@ -185,6 +185,14 @@ def test_generation_stops_at_the_context():
 
 # ---- figures -------------------------------------------------------------------------------------------------------
 
+def assert_level_line(fig, y: float, name: str) -> None:
+    """One dashed line at ``y`` across the whole plot, behind the bars, and a legend entry in the same style."""
+    line = [s for s in fig.layout.shapes if s.y0 == s.y1 == y]
+    assert len(line) == 1 and (line[0].xref, line[0].x0, line[0].x1, line[0].layer) == ("x domain", 0, 1, "below")
+    entry = [t for t in fig.data if t.name == name]
+    assert len(entry) == 1 and entry[0].line.dash == line[0].line.dash == "dash"
+
+
 def test_new_figures_by_data():
     b = tiny_bundle("full")
     cap = capture(b, "capy")
@@ -199,12 +207,11 @@ def test_new_figures_by_data():
     out = F.with_next_key_outline(heat, 5, 5)
     assert len(out.layout.shapes) == len(heat.layout.shapes) + 4   # (t, t+1) for t = 0..3; input figure untouched
     bars = F.next_key_layer_bars({"peek": {"decoder.0.cross_attn.hook_pattern": torch.tensor([0.5, 0.1])}}, chance=0.2)
-    assert list(bars.data[0].x) == ["L0 h0", "L0 h1"] and list(bars.data[1].y) == [0.2, 0.2]   # bars, chance line
+    assert list(bars.data[0].x) == ["L0 h0", "L0 h1"]                                             # the bars
+    assert_level_line(bars, 0.2, "even spread (0.20)")
     nll = F.nll_bars([{"model": "a", "teacher_forced": 0.1, "prefix": 3.0}], uniform=3.3)
     assert [list(t.y) for t in nll.data[:2]] == [[0.1], [3.0]]                                    # the bars
-    line = [s for s in nll.layout.shapes if s.y0 == s.y1 == 3.3]           # the uniform line spans the whole plot
-    assert len(line) == 1 and (line[0].xref, line[0].x0, line[0].x1) == ("x domain", 0, 1)
-    assert nll.data[2].name == "uniform guess (3.30)" and nll.data[2].line.dash == line[0].line.dash == "dash"
+    assert_level_line(nll, 3.3, "uniform guess (3.30)")
     strip = F.generation_strip(["a", "<EOS>"], [0.5, 0.9], current=1)
     assert list(strip.data[0].text) == ["a", "end of word"] and strip.data[0].marker.color[1] == F.ORANGE
     cf = F.counterfactual_bars(torch.tensor([0.0, 0, 0, 0, 0.9, 0.1]), torch.tensor([0.0, 0, 0, 0, 0.1, 0.9]),

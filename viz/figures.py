@@ -214,6 +214,14 @@ def with_next_key_outline(fig: go.Figure, n_query: int, n_key: int, color: str =
     return out
 
 
+def _level_line(fig: go.Figure, y: float, name: str) -> None:
+    """A dashed reference level across the whole plot, behind the bars, named in the legend (an annotation would
+    sit on the bars): the line is a shape, and an empty trace in the same style carries the legend entry."""
+    style = dict(color="#6c757d", width=1, dash="dash")
+    fig.add_hline(y=y, line=style, layer="below")
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, hoverinfo="skip", line=style))
+
+
 def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: float | None = None,
                         height: int = 320, title: str = "Weight on key t+1, every cross-attention head") -> go.Figure:
     """Grouped bars over every (layer, head): for each model (legend), the weight that head puts on key t+1.
@@ -230,9 +238,7 @@ def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: 
                              cliponaxis=False, textfont=dict(size=11),
                              hovertemplate="%{x}: <b>%{y:.4f}</b> on key t+1<extra>" + label(model) + "</extra>"))
     if chance and fig.data:
-        xs = list(fig.data[0].x)      # a dashed line with its own legend entry: an annotation would sit on the bars
-        fig.add_trace(go.Scatter(x=xs, y=[chance] * len(xs), mode="lines", name=f"even spread ({chance:.2f})",
-                                 line=dict(color="#6c757d", width=1, dash="dash"), hoverinfo="skip"))
+        _level_line(fig, chance, f"even spread ({chance:.2f})")
     fig.update_yaxes(range=[0, 1.12], title_text="weight on key t+1")
     fig.update_xaxes(title_text="layer · head")
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.3))
@@ -251,12 +257,7 @@ def nll_bars(rows: list[dict], *, uniform: float | None = None, height: int = 32
                              textposition="outside", cliponaxis=False,
                              hovertemplate="%{x}: <b>%{y:.3f}</b> nats/char<extra>" + name + "</extra>"))
     if uniform:
-        # A line across the whole plot, named in the legend (an annotation would sit on the bars): the line is a
-        # shape, and an empty trace in the same style carries the legend entry.
-        style = dict(color="#6c757d", width=1, dash="dash")
-        fig.add_hline(y=uniform, line=style, layer="below")
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"uniform guess ({uniform:.2f})",
-                                 hoverinfo="skip", line=style))
+        _level_line(fig, uniform, f"uniform guess ({uniform:.2f})")
     top = max([r["teacher_forced"] for r in rows] + [r["prefix"] for r in rows] + [uniform or 0, 0.1])
     fig.update_yaxes(range=[0, top * 1.2], title_text="nats per character")
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))

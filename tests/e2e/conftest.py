@@ -150,6 +150,12 @@ def browser():
         b.close()
 
 
+def screenshot_path(name: str) -> Path:
+    """artifacts/screenshots/<name>.png, the name reduced to safe file-name characters (the folder made)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+
+
 class AppPage:
     """A browser page on the app with the offline / no-error / no-dialog guards attached."""
 
@@ -259,8 +265,7 @@ class AppPage:
         """What a failed wait saw: the page's text (its end, where the news is) and a screenshot's path."""
         try:
             text = self.main_text()
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shot = SCREENSHOTS / f"timeout-{re.sub(r'[^A-Za-z0-9_.-]+', '_', what)[:60]}.png"
+            shot = screenshot_path(f"timeout-{what}"[:68])
             self.page.screenshot(path=str(shot))     # not self.screenshot: it waits through wait_until itself
         except Exception as e:      # the page may be gone: say so instead of hiding the real failure
             return f"(could not read the page: {e!r})"
@@ -308,8 +313,7 @@ class AppPage:
 
     def screenshot(self, name: str) -> Path:
         """The whole page (the viewport is stretched to the content, since Streamlit scrolls inside stMain)."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+        path = screenshot_path(name)
         height = self.page.evaluate("""() => {
             const m = document.querySelector('[data-testid="stMain"]');
             const c = m && (m.querySelector('[data-testid="stMainBlockContainer"]') || m.firstElementChild);
