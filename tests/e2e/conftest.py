@@ -150,12 +150,6 @@ def browser():
         b.close()
 
 
-def screenshot_path(name: str) -> Path:
-    """artifacts/screenshots/<name>.png, the name reduced to safe file-name characters (the folder made)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
-
-
 class AppPage:
     """A browser page on the app with the offline / no-error / no-dialog guards attached."""
 
@@ -255,22 +249,20 @@ class AppPage:
                 state = self.page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
                 raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (script state {state}, "
                                      f"last error {last_exc!r}).\n" + "\n".join(self.problems())
-                                     + f"\n--- the page showed ---\n{self._evidence(what)}"
+                                     + f"\n--- the page showed ---\n{self._evidence()}"
                                      + f"\n--- server log tail ---\n{self.server.log_tail(2000)}")
             # Not time.sleep: Playwright's sync API handles browser events (URL changes, console messages,
             # dialogs) only while one of its calls runs, so waiting through it keeps page.url and the guards live.
             self.page.wait_for_timeout(interval_s * 1000)
 
-    def _evidence(self, what: str) -> str:
-        """What a failed wait saw: the page's text (its end, where the news is) and a screenshot's path."""
+    def _evidence(self) -> str:
+        """What a failed wait saw, for the CI log: the page's text, its end (where the news is). The screenshot is
+        the open_app fixture's FAILED-<test>.png, taken when the test fails."""
         try:
             text = self.main_text()
-            shot = screenshot_path(f"timeout-{what}"[:68])
-            self.page.screenshot(path=str(shot))     # not self.screenshot: it waits through wait_until itself
         except Exception as e:      # the page may be gone: say so instead of hiding the real failure
             return f"(could not read the page: {e!r})"
-        text = text if len(text) <= 3000 else "…" + text[-3000:]
-        return f"{text}\n(screenshot: {shot})"
+        return text if len(text) <= 3000 else "…" + text[-3000:]
 
     def textbox(self, label: str = "Type a word"):
         return self.page.get_by_role("textbox", name=label, exact=True)
@@ -313,7 +305,8 @@ class AppPage:
 
     def screenshot(self, name: str) -> Path:
         """The whole page (the viewport is stretched to the content, since Streamlit scrolls inside stMain)."""
-        path = screenshot_path(name)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
         height = self.page.evaluate("""() => {
             const m = document.querySelector('[data-testid="stMain"]');
             const c = m && (m.querySelector('[data-testid="stMainBlockContainer"]') || m.firstElementChild);
