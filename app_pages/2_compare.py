@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.data import next_char_counts
 from ui import widgets as w
+from ui.i18n import _
 from ui.cache import get_capture, shipped_words
 from viz import figures as F
 from viz.metrics import distribution_comparison, next_token_probs
@@ -45,11 +46,11 @@ else:
     top = {"left": cmp["top1_left"], "right": cmp["top1_right"]}
     other = {"left": cmp["p_left_of_right_top"], "right": cmp["p_right_of_left_top"]}
     rows = []
+    tests = {side: w.heldout_eval(names[side], "test") for side in SIDES}
     for side in SIDES:
-        m = bundles[side].meta.get("metrics", {})
-        nll = m.get("val_prefix_nll")
+        nll = None if tests[side] is None else tests[side]["prefix_nll"]
         rows.append({"": side, "model": w.model_label(names[side]), "parameters": f"{bundles[side].n_params:,}",
-                     "honest test NLL": "—" if nll is None else f"{nll:.3f}",
+                     _("test NLL (new words)"): "—" if nll is None else f"{nll:.3f}",
                      "top next char": F.char_label(vocab.itos[top[side]]).replace("&lt;", "<").replace("&gt;", ">"),
                      "p(own top)": f"{float(probs[side][top[side]]):.1%}",
                      "p(other's top)": f"{other[side]:.1%}"})
@@ -59,8 +60,12 @@ else:
              f"**{F.char_label(vocab.itos[top['right']])}** (right).")
     st.markdown(f"{agree} KL(left‖right) = **{cmp['kl_left_right']:.3f}** nats, KL(right‖left) = "
                 f"**{cmp['kl_right_left']:.3f}** nats — 0 means the two distributions are identical.")
-    st.caption("Honest test NLL: average surprise per character on the validation words, predicting each "
-               "character from the ones before it only (lower is better; a uniform guess over 27 scores 3.30).")
+    st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
+                 "choice, predicting each character from the ones before it only (lower is better; a uniform "
+                 "guess over 27 scores 3.30).").format(n="—" if tests["left"] is None else tests["left"]["n_words"]))
+    verdict = w.test_comparison(names["left"], names["right"]) if names["left"] != names["right"] else None
+    if verdict:
+        st.markdown(verdict)   # MERGE: escape model labels with helper B's escape function
 
 # ---- linked query position ---------------------------------------------------------------------------------------
 tokens = caps["left"].tgt_tokens if len(caps["left"].tgt_tokens) <= len(caps["right"].tgt_tokens) \

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import widgets as w
+from ui.i18n import _
 from ui.cache import get_capture, get_generation
 from viz import figures as F
 from viz.metrics import counterfactual_next_token, leak_summary, next_key_weights_by_layer, next_token_probs
@@ -74,9 +75,9 @@ st.markdown(
     "only, the way a model is actually used (when you write a word, the rest of it doesn't exist yet).")
 # A broken optional checkpoint (MiniFormer) gets its message and is left out; the lesson goes on with the others.
 names = [n for n in (PEEK, FREE, MINI) if n in w.available_models() and w.load_or_explain(n) is not None]
-evals = {n: w.validation_eval(n) for n in names}
+evals = {n: w.heldout_eval(n, "test") for n in names}
 if None in evals.values():
-    st.warning("The word list `data/words.txt` is missing, so the validation words can't be scored here.")
+    st.warning(_("The word list `data/words.txt` is missing, so the test words can't be scored here."))
 else:
     rows = [{"model": SHORT[n], "teacher_forced": evals[n]["teacher_forced_nll"],
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
@@ -89,13 +90,14 @@ else:
     b2.dataframe(table, hide_index=True, width="stretch")
     ep, ef = evals[PEEK], evals[FREE]
     b2.markdown(
-        f"On the **{ep['n_words']}** validation words, the peeking model scores **{ep['teacher_forced_nll']:.2f}** "
-        f"teacher-forced but **{ep['prefix_nll']:.2f}** prefix-only: a gap of "
-        f"**{ep['prefix_nll'] - ep['teacher_forced_nll']:.2f}** nats per character, the size of the leak. "
-        f"The leak-free model scores **{ef['prefix_nll']:.2f}** both ways — it has nothing to peek at.")
+        _("On the **{n}** test words (never used in training or model choice), the peeking model scores "
+          "**{tf:.2f}** teacher-forced but **{prefix:.2f}** prefix-only: a gap of **{gap:.2f}** nats per character, "
+          "the size of the leak. The leak-free model scores **{free:.2f}** both ways — it has nothing to peek at.")
+        .format(n=ep["n_words"], tf=ep["teacher_forced_nll"], prefix=ep["prefix_nll"],
+                gap=ep["prefix_nll"] - ep["teacher_forced_nll"], free=ef["prefix_nll"]))
     if not all(e["same_words"] for e in evals.values()):
-        b2.caption("⚠ A checkpoint here was trained on a different word list, so some of these validation words "
-                   "may have been training words for it.")
+        b2.caption(_("⚠ A checkpoint here was trained on a different word list or split, so some of these test "
+                     "words may have been training words for it."))
     b2.caption(f"NLL in nats per character, lower is better; guessing uniformly over 27 tokens scores {uniform:.2f}.")
 
 # ---- 3. generate ---------------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ class EvalResult:
     accuracy: float          # next-char top-1 accuracy, prefix-only
     n_words: int
     n_tokens: int
+    word_nll: tuple[float, ...] = field(default=(), repr=False)   # prefix-only NLL summed over each word's tokens
 
 
 @torch.no_grad()
@@ -62,11 +64,29 @@ def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = Fals
     tf = teacher_forced_nll(model, x, y)
     logits = prefix_logits(model, x, y, exact=exact)
     mask = y != PAD_ID
-    nll = F.cross_entropy(logits[mask], y[mask], reduction="sum").item()
+    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID,
+                                reduction="none").view(y.shape)                   # (N, T), 0 at <PAD> targets
+    word_nll = per_token.sum(1)                                                    # (N,)
+    nll = word_nll.sum().item()
     n = int(mask.sum())
     acc = (logits[mask].argmax(-1) == y[mask]).float().sum().item()
     return EvalResult(teacher_forced_nll=tf, prefix_nll=nll / max(n, 1), accuracy=acc / max(n, 1),
-                      n_words=len(x), n_tokens=n)
+                      n_words=len(x), n_tokens=n, word_nll=tuple(word_nll.tolist()))
+
+
+def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
+    """(a.prefix_nll - b.prefix_nll, its standard error) for two models scored on the same words.
+
+    The error says how much the difference would move had other words of the same kind been drawn: the per-word
+    differences d_w of summed NLL, scaled to per character, sqrt(n) * std(d_w) / n_tokens. A difference within about
+    two standard errors is not evidence that one model is better."""
+    if a.n_tokens != b.n_tokens or len(a.word_nll) != len(b.word_nll) or not a.word_nll:
+        raise ValueError("paired_difference needs two results on the same words")
+    d = [x - y for x, y in zip(a.word_nll, b.word_nll)]
+    n = len(d)
+    mean = sum(d) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / max(n - 1, 1))
+    return (sum(d) / a.n_tokens, math.sqrt(n) * sd / a.n_tokens)
 
 
 def main(argv=None) -> int:
@@ -89,7 +109,8 @@ def main(argv=None) -> int:
         return 2
     x, y = (t.to(device) for t in encode_words(words, bundle.vocab))
     res = evaluate_tensors(bundle.model, x, y, exact=args.exact)
-    print(json.dumps({"checkpoint": str(bundle.path), **asdict(res)}))
+    summary = {k: v for k, v in asdict(res).items() if k != "word_nll"}
+    print(json.dumps({"checkpoint": str(bundle.path), **summary}))
     return 0
 
 

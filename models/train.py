@@ -4,6 +4,10 @@ The model being trained is always a private object built here; the caller gets a
 (written atomically) and never a model that other code is reading. Two recipes:
 
 * ``seed`` — the original design: Adam lr 1e-3, batch 16, 100 epochs, dropout 0.1, no early stopping, last epoch.
+Both split the words three ways (``models.data.split_words``): they learn from the training words, choose (the
+kept epoch, early stopping) on the validation words, and score the test words once, at the end, for the record
+only — nothing here reads a test score to decide anything.
+
 * ``fast`` — same data and split, whole-tensor batches, AdamW with weight decay, warm-up + cosine LR, dropout,
   an EMA of the weights, early stopping on the honest (prefix-only) validation NLL, keeping the best epoch; the
   FullTransformer also trains on noised inputs (characters blanked to <UNK>, Xie et al. 2017).
@@ -27,7 +31,7 @@ from typing import Callable
 import torch
 
 from models.checkpoint import CKPT_DIR, build_model, save_checkpoint
-from models.data import DEFAULT_WORDS, WordList, encode_words, load_words, pack_batches, split_words
+from models.data import DEFAULT_WORDS, SPLIT_ID, WordList, encode_words, load_words, pack_batches, split_words
 from models.evaluate import evaluate_tensors
 from models.vocab import DEFAULT_VOCAB, SPECIALS, UNK_ID, Vocab
 
@@ -198,7 +202,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     """
     recipe = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     wl = words if isinstance(words, WordList) else WordList(tuple(words))
-    train_words, val_words = split_words(wl.words)
+    train_words, val_words, test_words = split_words(wl.words)
     device = torch.device(device)
     torch.manual_seed(recipe.seed)
     model = make_model(model_name, vocab, recipe.dropout, block_size).to(device)
@@ -310,8 +314,12 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     kept = best[1] if keep_best else epoch
     model.eval().requires_grad_(False)
     ev = evaluate_tensors(model, x_va, y_va)
+    # The test words, scored once, after every choice has been made: the honest number for the model card.
+    te = evaluate_tensors(model, *(t.to(device) for t in encode_words(test_words, vocab, L)))
     metrics = {"val_teacher_forced_nll": ev.teacher_forced_nll, "val_prefix_nll": ev.prefix_nll,
-               "val_accuracy": ev.accuracy, "n_train_words": len(train_words), "n_val_words": len(val_words),
+               "val_accuracy": ev.accuracy, "test_teacher_forced_nll": te.teacher_forced_nll,
+               "test_prefix_nll": te.prefix_nll, "test_accuracy": te.accuracy, "n_train_words": len(train_words),
+               "n_val_words": len(val_words), "n_test_words": len(test_words),
                "n_params": sum(p.numel() for p in model.parameters())}
     result = TrainResult(model=model, history=history, best_epoch=kept, final_epoch=epoch, stopped_early=stopped_early,
                          stopped_by_user=stopped_by_user, seconds=time.perf_counter() - t0, metrics=metrics,
@@ -319,7 +327,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     if out is not None:
         result.checkpoint = save_checkpoint(
             out, model, vocab, step=step, val_loss=ev.prefix_nll, epoch=kept, recipe=dataclasses.asdict(recipe),
-            metrics=metrics, words_sha256=wl.sha256, n_words=len(wl.words), history=history,
+            metrics=metrics, words_sha256=wl.sha256, split=SPLIT_ID, n_words=len(wl.words), history=history,
             train_model=model_name, display_name=name or Path(out).stem, trained_seconds=result.seconds,
             snapshots=snapshots, created=time.time())
     return result
@@ -356,8 +364,10 @@ def main(argv=None) -> int:
     res = train(args.model, words, recipe, device=device, out=out, verbose=True)
     m = res.metrics
     print(f"{args.model} [{recipe.name}] on {device}: {res.final_epoch} epochs in {res.seconds:.1f}s, kept epoch "
-          f"{res.best_epoch}; val teacher-forced NLL {m['val_teacher_forced_nll']:.3f}, prefix-only NLL "
-          f"{m['val_prefix_nll']:.3f}, accuracy {m['val_accuracy']:.3f} -> {res.checkpoint}")
+          f"{res.best_epoch}; validation ({m['n_val_words']} words) teacher-forced NLL "
+          f"{m['val_teacher_forced_nll']:.3f}, prefix-only NLL {m['val_prefix_nll']:.3f}; test ({m['n_test_words']} "
+          f"words never used in training or model choice) teacher-forced NLL {m['test_teacher_forced_nll']:.3f}, "
+          f"prefix-only NLL {m['test_prefix_nll']:.3f}, accuracy {m['test_accuracy']:.3f} -> {res.checkpoint}")
     return 0
 
 

@@ -260,7 +260,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
 def test_leak_page_defaults_and_bad_inputs():
     at = _app("app_pages/3_leak.py")
     assert at.text_input(key="leak.word").value == "flycatcher"
-    assert any("validation words" in m.value for m in at.markdown)      # the NLL table was computed live
+    assert any("test words (never used in training or model choice)" in m.value for m in at.markdown)  # computed live
     assert any("Unchanged, to the last digit" in s.value for s in at.success)   # leak-free ignores the future
     for key, inputs in (("leak.word", BAD_INPUTS), ("leak.src_a", BAD_INPUTS), ("leak.prefix", BAD_INPUTS[:3]),
                         ("leak.target", BAD_INPUTS[:2] + BAD_INPUTS[-1:])):

@@ -66,15 +66,21 @@ def load_or_explain(name: str) -> ModelBundle | None:
 
 
 def model_card(b: ModelBundle, *, compact: bool = False) -> None:
+    """One line: size, kept epoch, and the honest numbers — test NLL on words never used for training or for any
+    choice, then validation NLL (the words early stopping chose on, so it reads a little low)."""
+    from ui.i18n import _
     m = b.meta.get("metrics", {})
-    nll = m.get("val_prefix_nll")
-    tf = m.get("val_teacher_forced_nll")
     recipe = (b.meta.get("recipe") or {}).get("name", "?")
-    bits = [f"**{b.n_params:,}** parameters", f"epoch **{b.meta.get('epoch', '?')}** kept ({recipe} recipe)"]
-    if nll is not None:
-        bits.append(f"honest test NLL **{nll:.3f}** nats/char")
+    bits = [_("**{n}** parameters").format(n=f"{b.n_params:,}"),
+            _("epoch **{epoch}** kept ({recipe} recipe)").format(epoch=b.meta.get("epoch", "?"), recipe=recipe)]
+    if m.get("test_prefix_nll") is not None:
+        bits.append(_("test NLL **{nll:.3f}** nats/char on {n} words never used in training or model choice")
+                    .format(nll=m["test_prefix_nll"], n=m.get("n_test_words", "?")))
+    if m.get("val_prefix_nll") is not None:
+        bits.append(_("validation NLL {nll:.3f}").format(nll=m["val_prefix_nll"]))
+    tf = m.get("test_teacher_forced_nll", m.get("val_teacher_forced_nll"))
     if tf is not None and b.peeking:
-        bits.append(f"teacher-forced {tf:.3f} (leaks)")
+        bits.append(_("teacher-forced {nll:.3f} (leaks)").format(nll=tf))
     st.caption(" · ".join(bits))
     if b.peeking:
         st.warning(PEEK_WARNING, icon=None) if not compact else st.caption(PEEK_WARNING)
@@ -144,8 +150,8 @@ def download_figure(fig, file_stem: str, key: str) -> None:
 
 # ---- Compare / Leak lesson / Generate ------------------------------------------------------------------------------
 
-@st.cache_data(max_entries=16, show_spinner="Scoring the validation words…")
-def _cached_validation_eval(name: str, ckpt_mtime: float, words: tuple[str, ...]) -> dict:
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cached_heldout_eval(name: str, ckpt_mtime: float, words: tuple[str, ...]) -> dict:
     import dataclasses
 
     from models.evaluate import evaluate_words
@@ -153,22 +159,52 @@ def _cached_validation_eval(name: str, ckpt_mtime: float, words: tuple[str, ...]
     return dataclasses.asdict(evaluate_words(load_model(name, ckpt_mtime), words))
 
 
-def validation_eval(name: str) -> dict | None:
-    """Teacher-forced and prefix-only NLL of checkpoint ``name`` on the shipped list's validation words (the second
-    part of the seed-42 80/20 split), computed live and cached by checkpoint mtime. Adds ``same_words``: whether
-    the checkpoint was trained on that word list (else its "validation" words may include its training words).
-    None when the word list is missing."""
+def heldout_eval(name: str, part: str = "test") -> dict | None:
+    """Teacher-forced and prefix-only NLL of checkpoint ``name`` on one held-out part of the shipped word list
+    (``"test"``: words never used in training or model choice; ``"val"``: the words training chose on), computed
+    live and cached by checkpoint mtime. Adds ``same_words``: whether the checkpoint was trained on that word
+    list with today's split (else these held-out words may include its training words). None when the word list
+    is missing."""
     from models.checkpoint import checkpoint_mtime
-    from models.data import split_words, words_hash
+    from models.data import SPLIT_ID, split_words, words_hash
     from ui.cache import shipped_words
 
     words = shipped_words()
     if not words:
         return None
-    res = dict(_cached_validation_eval(name, checkpoint_mtime(name), split_words(words)[1]))
-    trained_on = bundle(name).meta.get("words_sha256")
-    res["same_words"] = trained_on is None or trained_on == words_hash(words)
+    res = dict(_cached_heldout_eval(name, checkpoint_mtime(name), getattr(split_words(words), part)))
+    meta = bundle(name).meta
+    res["same_words"] = meta.get("words_sha256") == words_hash(words) and meta.get("split") == SPLIT_ID
     return res
+
+
+def test_comparison(left: str, right: str) -> str | None:
+    """One honest sentence on how two checkpoints compare on the test words: the difference of their test NLL
+    and whether it is bigger than the noise of which words happened to be drawn (paired standard error). None
+    when either can't be scored."""
+    from models.evaluate import EvalResult, paired_difference
+    from ui.i18n import _
+
+    evals = {n: heldout_eval(n, "test") for n in (left, right)}
+    if None in evals.values():
+        return None
+    res = {n: EvalResult(**{k: v for k, v in e.items() if k != "same_words"}) for n, e in evals.items()}
+    diff, se = paired_difference(res[left], res[right])
+    better, worse = (right, left) if diff > 0 else (left, right)
+    args = dict(n=res[left].n_words, better=model_label(better), worse=model_label(worse),
+                b=res[better].prefix_nll, w=res[worse].prefix_nll, d=abs(diff), se=se)
+    if abs(diff) < 2 * se:
+        text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: a "
+                 "difference of {d:.3f}, within the noise of which words were drawn (±{se:.3f}). On new words "
+                 "neither is clearly better.")
+    else:
+        text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: "
+                 "{better} is better by {d:.3f} (±{se:.3f}), more than the noise of which words were drawn.")
+    text = text.format(**args)
+    if not all(e["same_words"] for e in evals.values()):
+        text += " " + _("A checkpoint here was trained on another word list or split, so some test words may have "
+                        "been its training words.")
+    return text
 
 
 def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> None:
