@@ -21,24 +21,32 @@ for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view
                    "compare.query": -1, "gen.step": 0}.items():
     st.session_state.setdefault(key, value)
 
+from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402
+
+# The language first: every string below, page titles included, is drawn in it. ?lang=ja|en, else the browser's.
+if "lang" not in st.session_state:
+    wanted = st.query_params.get("lang")
+    st.session_state["lang"] = wanted if wanted in LANGUAGES else browser_language()
+st.sidebar.segmented_control("Language · 言語", LANGUAGES, key="lang", bind="query-params", required=True,
+                             format_func=LANGUAGE_NAMES.get)
+
 pages = [
-    st.Page(ROOT / "app_pages" / "1_explore.py", title="Explore", default=True),
-    st.Page(ROOT / "app_pages" / "2_compare.py", title="Compare"),
-    st.Page(ROOT / "app_pages" / "3_leak.py", title="Leak lesson"),
-    st.Page(ROOT / "app_pages" / "4_generate.py", title="Generate"),
-    st.Page(ROOT / "app_pages" / "5_train.py", title="Train"),
+    st.Page(ROOT / "app_pages" / "1_explore.py", title=_("Explore"), url_path="explore", default=True),
+    st.Page(ROOT / "app_pages" / "2_compare.py", title=_("Compare"), url_path="compare"),
+    st.Page(ROOT / "app_pages" / "3_leak.py", title=_("Leak lesson"), url_path="leak"),
+    st.Page(ROOT / "app_pages" / "4_generate.py", title=_("Generate"), url_path="generate"),
+    st.Page(ROOT / "app_pages" / "5_train.py", title=_("Train"), url_path="train"),
 ]
 page = st.navigation(pages)
 
 with st.sidebar:
     st.markdown("### :material/search: Attention Lab")
-    st.caption("Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
-               "Type, and every view updates on each keystroke.")
-    st.markdown(
-        "- **MiniFormer** — 1 layer, 1 head, causal.\n"
-        "- **FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free.\n"
-        "- **FullTransformer — peeking** — the original design, which reads the answer.")
+    st.caption(_("Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
+                 "Type, and every view updates on each keystroke."))
+    st.markdown(_("- **MiniFormer** — 1 layer, 1 head, causal.\n"
+                  "- **FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free.\n"
+                  "- **FullTransformer — peeking** — the original design, which reads the answer."))
     from models.device import pick_device
-    st.caption(f"Running on **{pick_device().type.upper()}**.")
+    st.caption(_("Running on **{device}**.").format(device=pick_device().type.upper()))
 
 page.run()

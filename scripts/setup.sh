@@ -15,7 +15,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing requirements.txt (first time: a few minutes)"
   .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  .venv/bin/python -c "import torch, streamlit, bertviz, plotly" # fail loudly if the install did not work
+  .venv/bin/python -c "import torch, streamlit, bertviz, plotly, babel" # fail loudly if the install did not work
   echo "$want" > "$stamp"
 fi
 .venv/bin/python scripts/fetch_vendor.py
+.venv/bin/python scripts/i18n.py compile   # translation catalogs: locale/*/LC_MESSAGES/messages.po -> .mo

@@ -17,6 +17,7 @@ from typing import Callable
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
 LANGUAGES = ("en", "ja")
+LANGUAGE_NAMES = {"en": "English", "ja": "日本語"}      # each in its own language, so anyone finds theirs
 DEFAULT_LANGUAGE = "en"
 
 
@@ -26,22 +27,29 @@ def gettext_for(lang: str) -> Callable[[str], str]:
     return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang], fallback=True).gettext
 
 
-def current_language() -> str:
-    """This session's language: the sidebar choice (session state ``lang``), else ``?lang=``, else the browser's."""
+def browser_language() -> str:
+    """The browser's language (``st.context.locale``, e.g. "ja-JP") when we have it, else English."""
     try:
         import streamlit as st
-        chosen = st.session_state.get("lang")
-        if chosen in LANGUAGES:
-            return chosen
-        wanted = st.query_params.get("lang")
-        if wanted in LANGUAGES:
-            return wanted
-        locale = (getattr(st.context, "locale", None) or "").lower()
-        if locale.split("-")[0] in LANGUAGES:
-            return locale.split("-")[0]
-    except Exception:       # outside a Streamlit run (tests, command lines): English
-        pass
-    return DEFAULT_LANGUAGE
+        locale = (st.context.locale or "").lower()
+    except Exception:       # outside a Streamlit run
+        return DEFAULT_LANGUAGE
+    code = locale.split("-")[0]
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    """This session's language: the sidebar switch (session state ``lang``, bound to ``?lang=``), else the
+    browser's; English outside a Streamlit run (tests, command lines)."""
+    try:
+        import streamlit as st
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        if get_script_run_ctx(suppress_warning=True) is None:
+            return DEFAULT_LANGUAGE
+        chosen = st.session_state.get("lang") or st.query_params.get("lang")
+    except Exception:
+        return DEFAULT_LANGUAGE
+    return chosen if chosen in LANGUAGES else browser_language()
 
 
 def _(message: str) -> str:
