@@ -5,6 +5,7 @@ from models.capture import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
+from ui.i18n import _
 from viz import figures as F
 from viz.metrics import next_token_probs
 
@@ -26,10 +27,11 @@ with st.expander(":material/folder_open: Open an attention JSON (from this app o
     if up is not None:
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
-            st.success(f"Showing **{up.name}** below ({len(uploaded.patterns)} layer(s), "
-                       f"{len(uploaded.tgt_tokens)} tokens). Remove the file to go back to the live model.")
+            st.success(_("Showing **{file}** below ({layers} layer(s), {tokens} tokens). Remove the file to go back "
+                         "to the live model.").format(file=w.escape_md(up.name), layers=len(uploaded.patterns),
+                                                      tokens=len(uploaded.tgt_tokens)))
         except CaptureImportError as e:
-            st.error(f"**{up.name}** can't be shown: {e}")
+            st.error(_("**{file}** can't be shown: {why}").format(file=w.escape_md(up.name), why=w.escape_md(e)))
 
 bundle = w.load_or_explain(name) if name and uploaded is None else None
 if uploaded is None and bundle is None:
@@ -38,10 +40,9 @@ if bundle is not None:
     w.model_card(bundle)
 
 cap = uploaded if uploaded is not None else get_capture(name, text, add_eos=finished)
-if uploaded is None:
-    if not text:
-        w.empty_prompt()
-    w.input_notes(cap)
+if uploaded is None and not text:
+    w.empty_prompt()
+w.input_notes(cap)
 
 left, right = st.columns([0.9, 1.1], gap="large")
 
@@ -74,9 +75,11 @@ with left:
             st.plotly_chart(fig, key="explore.bars", config=w.PLOTLY_CONFIG)
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
-                st.caption(f"Orange: **{F.char_label(expected)}**, how most training words starting with "
-                           f"“{text.lower()}” go on ({', '.join(words)}{'…' if seen and sum(seen.values()) > 6 else ''}). "
-                           f"The model gives it **{float(probs[bundle.vocab.stoi[expected]]):.1%}**.")
+                more = "…" if seen and sum(seen.values()) > 6 else ""
+                st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
+                             "The model gives it **{p:.1%}**.").format(
+                    char=w.escape_md(F.char_name(expected)), typed=w.escape_md(text.lower()),
+                    words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
         w.let_browser_draw()
     entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it

@@ -1,6 +1,8 @@
 """Widgets and messages every page shares. Keys are prefixed by page (STYLE.md §10)."""
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +11,7 @@ import streamlit.components.v1 as components
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
+from ui.i18n import _
 
 PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
           "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
@@ -20,6 +23,25 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
     "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 BATCH_GAP_S = 0.05   # see let_browser_draw
 LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
+
+
+_MD_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
+_WORD_JOINER = "\u2060"     # invisible, zero width: breaks a GitHub-style autolink without changing what is read
+
+
+def escape_md(text) -> str:
+    """User text (a typed word, a model or file name, a JSON token, an error message quoting one) made safe for
+    st.markdown / st.success / st.error / st.info / st.warning / st.caption and widget labels: shown literally,
+    never as a link, an image, HTML, a Streamlit colour / icon directive or LaTeX.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark lets any of them be), which covers
+    ``[x](javascript:…)``, ``![i](…)``, ``<b>``, ``**``, ``$…$`` and ``:red[…]``; line breaks become spaces (no
+    headings or lists). GitHub-flavoured autolinks (``http://…``, ``www.…``, ``a@b.c``) ignore backslashes, so a
+    word joiner goes after every ``:`` and before every ``@`` and ``.``."""
+    text = "".join(" " if ch in "\r\n\t\v\f" else ch for ch in str(text))
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    return (text.replace(":", ":" + _WORD_JOINER).replace("\\@", _WORD_JOINER + "\\@")
+            .replace("\\.", _WORD_JOINER + "\\."))
 
 
 def model_label(name: str) -> str:
@@ -61,7 +83,7 @@ def load_or_explain(name: str) -> ModelBundle | None:
     try:
         return bundle(name)
     except CheckpointError as e:
-        st.error(f"**Cannot load {model_label(name)}.** {e}")
+        st.error(_("**Cannot load {model}.** {why}").format(model=escape_md(model_label(name)), why=escape_md(e)))
         return None
 
 
@@ -70,7 +92,8 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
     nll = m.get("val_prefix_nll")
     tf = m.get("val_teacher_forced_nll")
     recipe = (b.meta.get("recipe") or {}).get("name", "?")
-    bits = [f"**{b.n_params:,}** parameters", f"epoch **{b.meta.get('epoch', '?')}** kept ({recipe} recipe)"]
+    bits = [f"**{b.n_params:,}** parameters", _("epoch **{epoch}** kept ({recipe} recipe)").format(
+        epoch=escape_md(b.meta.get("epoch", "?")), recipe=escape_md(recipe))]   # the checkpoint's own text
     if nll is not None:
         bits.append(f"honest test NLL **{nll:.3f}** nats/char")
     if tf is not None and b.peeking:
@@ -81,9 +104,10 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
 
 
 def input_notes(cap: AttentionCapture) -> None:
-    """Say what happened to the typed text: unknown characters, lowercasing, windowing."""
+    """Say what happened to the typed text (unknown characters, lowercasing, windowing) or to an imported file's
+    weights. Notes quote the user's characters, so they are shown as text."""
     for note in cap.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(escape_md(note[0].upper() + note[1:] + "."))
 
 
 def empty_prompt(what: str = "Type a word above") -> None:

@@ -29,8 +29,14 @@ def label(tok: str) -> str:
     return html.escape(tok, quote=False)
 
 
+def char_name(tok: str) -> str:
+    """A next-character token as read aloud: '<EOS>' is "end of word". Plain text (escape it for where it goes)."""
+    return "end of word" if tok == EOS else tok
+
+
 def char_label(tok: str) -> str:
-    return "end of word" if tok == EOS else label(tok)
+    """:func:`char_name`, html-escaped for plotly text."""
+    return label(char_name(tok))
 
 
 # Plotly's default template (~7 KB of JSON in every figure) and its per-property validation cost 10-35 ms per figure
