@@ -171,7 +171,7 @@ def result_panel(p: jobs.JobProgress) -> None:
         if p.kind == "restore":
             st.success(_("**{model}** is restored ({path}), kept epoch {kept}. Every page uses it again on its next "
                          "rerun — no restart needed.").format(model=w.escape_md(label), kept=kept,
-                                                              path=w.escape_md(f"checkpoints/{p.name}.pt")),
+                                                              path=f"`checkpoints/{p.name}.pt`"),
                        icon=":material/check_circle:")
         else:
             st.success(_("**{model}** is saved and is now in every page's model picker (Explore, Compare, Leak "
@@ -327,7 +327,7 @@ def restore_section(busy: bool) -> None:
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
-                                                          path=w.escape_md(f"checkpoints/{name}.pt"), why=w.escape_md(why)))
+                                                          path=f"`checkpoints/{name}.pt`", why=w.escape_md(why)))
         if b.button("Restore", key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
