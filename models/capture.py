@@ -82,6 +82,14 @@ class AttentionCapture:
         """Families whose queries and keys are the same tokens (what the notebook JSON formats can hold)."""
         return [k for k in self.kinds() if k != "cross"]
 
+    def kind_of(self, name: str) -> tuple[str, int]:
+        """(family, layer index within that family) of one pattern: 'decoder.1.cross_attn...' -> ('cross', 1)."""
+        m = _NAME_RE.match(name)
+        if m is None or name not in self.patterns:
+            raise KeyError(f"{name!r} is not one of this capture's patterns: {self.names()}")
+        kind = "cross" if m[3] == "cross_attn" else m[1]
+        return kind, self.names(kind).index(name)
+
     def axes(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(query tokens, key tokens) of one pattern."""
         if name.startswith("encoder."):

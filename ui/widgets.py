@@ -150,20 +150,24 @@ def let_browser_draw(seconds: float = BATCH_GAP_S) -> None:
     time.sleep(seconds)
 
 
-def download_figure(fig, file_stem: str, key: str) -> None:
-    """PNG made on click (kaleido drives the local Chromium, offline); without Chromium, a standalone HTML.
-    Plotly's camera icon on each chart saves a PNG from the browser too."""
+def download_figure(fig, file_stem: str, key: str, *, what: str, subtitle: str | None = None) -> None:
+    """A download of ``fig`` as a slide (viz.figures.for_slide: 16:9, every axis label, projector-sized fonts): a PNG
+    made on click (kaleido drives the local Chromium, offline), or without Chromium a standalone HTML. ``what``
+    names the figure on the button (already translated); ``subtitle`` (plain text: model, word) goes under the
+    figure's title. Plotly's camera icon on each chart saves a PNG of the chart as drawn, too."""
     from viz.export import figure_html, figure_png, png_available
 
     if png_available():
-        st.download_button("PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
-                           key=key, icon=":material/download:",
-                           help="Rendered offline by the local Chromium (a few seconds the first time).")
+        st.download_button(_("{figure} (PNG)").format(figure=what), data=lambda: figure_png(fig, subtitle=subtitle),
+                           file_name=f"{file_stem}.png", mime="image/png", key=key, icon=":material/download:",
+                           help=_("A 16:9 slide, 2560 × 1440 pixels, rendered offline by the local Chromium "
+                                  "(a few seconds the first time)."))
     else:
-        st.download_button("HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
-                           key=key, icon=":material/download:",
-                           help="No Chromium on the server for PNG; this interactive HTML works offline. "
-                                "The camera icon on the chart saves a PNG.")
+        st.download_button(_("{figure} (HTML)").format(figure=what),
+                           data=lambda: figure_html(fig, subtitle=subtitle), file_name=f"{file_stem}.html",
+                           mime="text/html", key=key, icon=":material/download:",
+                           help=_("No Chromium on the server for PNG; this interactive HTML works offline. "
+                                  "The camera icon on the chart saves a PNG."))
 
 
 # ---- Compare / Leak lesson / Generate ------------------------------------------------------------------------------
