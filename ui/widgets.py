@@ -27,21 +27,22 @@ LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys
 
 _MD_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
 _WORD_JOINER = "\u2060"     # invisible, zero width: breaks a GitHub-style autolink without changing what is read
+_WWW_DOT = re.compile(r"(?i)(?<![a-z0-9])(www)\\\.")
 
 
 def escape_md(text) -> str:
     """User text (a typed word, a model or file name, a JSON token, an error message quoting one) made safe for
     st.markdown / st.success / st.error / st.info / st.warning / st.caption and widget labels: shown literally,
-    never as a link, an image, HTML, a Streamlit colour / icon directive or LaTeX.
+    never as a link, an image, HTML, a Streamlit colour / icon directive, an emoji shortcode or LaTeX.
 
     Every ASCII punctuation character is backslash-escaped (CommonMark lets any of them be), which covers
-    ``[x](javascript:…)``, ``![i](…)``, ``<b>``, ``**``, ``$…$`` and ``:red[…]``; line breaks become spaces (no
-    headings or lists). GitHub-flavoured autolinks (``http://…``, ``www.…``, ``a@b.c``) ignore backslashes, so a
-    word joiner goes after every ``:`` and before every ``@`` and ``.``."""
+    ``[x](javascript:…)``, ``![i](…)``, ``<b>``, ``**``, ``$…$``, ``:red[…]`` and ``:material/…:``; line breaks
+    become spaces (no headings or lists). GitHub-style autolinks (``http://…``, ``www.…``, ``a@b.c``) ignore
+    backslashes, so an invisible word joiner goes inside ``://`` and ``www.`` and before ``@``."""
     text = "".join(" " if ch in "\r\n\t\v\f" else ch for ch in str(text))
     text = _MD_PUNCT.sub(r"\\\1", text)
-    return (text.replace(":", ":" + _WORD_JOINER).replace("\\@", _WORD_JOINER + "\\@")
-            .replace("\\.", _WORD_JOINER + "\\."))
+    text = text.replace("\\:\\/", "\\:" + _WORD_JOINER + "\\/").replace("\\@", _WORD_JOINER + "\\@")
+    return _WWW_DOT.sub("\\1" + _WORD_JOINER + "\\.", text)
 
 
 def model_label(name: str) -> str:
