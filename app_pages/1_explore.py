@@ -111,7 +111,8 @@ a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
 with st.expander(":material/download: " + _("Export")):
     # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.
     source = up.name if uploaded is not None else w.model_label(name)
-    shown_word = "".join(t if len(t) == 1 else f" {t} " for t in cap.tgt_tokens).strip()
+    shown_word = ("".join(t if len(t) == 1 else f" {t} " for t in cap.tgt_tokens).strip() if uploaded is not None
+                  else text + (" <EOS>" if finished else ""))
     subtitle = f"{source} · “{shown_word}”"
     e1, e2, e3 = st.columns(3)
     with e1:
@@ -119,7 +120,7 @@ with st.expander(":material/download: " + _("Export")):
         from viz.bertviz_view import VendorMissingError, head_view_html, model_view_html
         view_name = {"head": _("Head view"), "model": _("Model view")}[view]
         header = lambda: (_("BertViz {view} · {source}").format(view=view_name, source=source),
-                          _("Input: {word}").format(word=shown_word),
+                          _("Word: “{word}”").format(word=shown_word),
                           _("Exported from Attention Lab on {date}").format(
                               date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
         try:
@@ -127,7 +128,7 @@ with st.expander(":material/download: " + _("Export")):
             st.download_button(_("{view} (HTML)").format(view=view_name),
                                data=lambda: make(cap.bertviz_kwargs(), standalone=True, header=header()),
                                file_name=f"bertviz_{view}_view.html", mime="text/html", key="explore.dl.bv",
-                               icon=":material/download:")
+                               icon=":material/download:", on_click="ignore")
         except VendorMissingError as e:
             st.caption(w.escape_md(e))
     with e2:
@@ -135,19 +136,21 @@ with st.expander(":material/download: " + _("Export")):
         kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
                             format_func=lambda k: F.KIND_LABEL[k]) if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
-                           file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all")
+                           file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
+                           on_click="ignore")
         # The one-layer format holds the layer picked above the heatmap; cross-attention has two token lists,
         # which that format can't hold.
         sel_kind, sel_layer = cap.kind_of(pattern)
         square = sel_kind in cap.square_kinds()
-        st.download_button(_("Selected layer: {layer}").format(layer=F.pattern_title(pattern)),
+        st.download_button(_('Selected layer `{"attentions": …}`'),
                            data=lambda: cap.to_json("layer", kind=sel_kind, layer=sel_layer) if square else "",
                            file_name=f"attention_{sel_kind}_layer{sel_layer}.json", mime="application/json",
-                           key="explore.dl.layer", disabled=not square,
+                           key="explore.dl.layer", disabled=not square, on_click="ignore",
                            help=_('The notebook\'s one-layer format, {"tokens": …, "attentions": …}, for the layer '
                                   "picked above the heatmap.") if square else
                            _("Cross-attention has separate query and key tokens, which the one-layer format can't "
                              "hold; pick a self-attention layer above the heatmap."))
+        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern))))
     with e3:
         st.markdown(_("**Figures** (16:9 slides)"))
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),

@@ -59,45 +59,55 @@ def _apply(ops, x: float, y: float) -> tuple[float, float]:
     return x, y
 
 
-def _box(el, kind: str) -> Box:
+def _box(el, kind: str, ops) -> Box:
     text = "".join(el.itertext())
     font = float(re.search(r"font-size:\s*" + _NUM + "px", el.get("style", "")).group(1))
     x, y = float(el.get("x", 0)), float(el.get("y", 0))
     w, h = text_width(text, font), 0.9 * font
     anchor = el.get("text-anchor", "start")
     left = {"start": x, "middle": x - w / 2, "end": x - w}[anchor]
-    corners = [_apply(_transform(el), cx, cy) for cx in (left, left + w) for cy in (y - 0.72 * h, y + 0.28 * h)]
+    corners = [_apply(ops, cx, cy) for cx in (left, left + w) for cy in (y - 0.72 * h, y + 0.28 * h)]
     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
     return Box(text, kind, min(xs), min(ys), max(xs), max(ys), font)
 
 
+def _kind(el, parent_class: str) -> str | None:
+    """'xtick' / 'ytick' (axis tick labels), 'cbtick' (colour-bar labels), 'xtitle' / 'ytitle' / 'cbtitle'."""
+    cls = el.get("class", "")
+    if cls in ("xtitle", "ytitle"):
+        return cls
+    if parent_class in ("xtick", "ytick"):
+        return parent_class
+    if re.fullmatch(r"ycb\w*tick", parent_class):
+        return "cbtick"
+    if cls == "ycbtitle" or parent_class.startswith("cbtitle"):
+        return "cbtitle"
+    return None
+
+
 def layout_boxes(svg: str) -> dict:
-    """{"size": (w, h) of the viewBox, "plot": (x0, y0, x1, y1) of the first subplot, "boxes": [Box, ...]}."""
+    """{"size": (w, h) of the viewBox, "plot": (x0, y0, x1, y1) of the first subplot, "boxes": [Box, ...]} for every
+    axis tick label and title and every colour-bar label and title, with all enclosing transforms applied."""
     root = ET.fromstring(svg)
     w, h = (float(v) for v in root.get("viewBox").split()[2:])
-    boxes = []
-    for g in root.iter(_SVG + "g"):
-        cls = g.get("class", "")
-        if cls in ("xtick", "ytick"):
-            for t in g.findall(_SVG + "text"):
-                box = _box(t, cls)
-                # the group may carry the tick's own translate
-                boxes.append(box if not g.get("transform") else _shift(box, _transform(g)))
-    for t in root.iter(_SVG + "text"):
-        if t.get("class") in ("xtitle", "ytitle"):
-            boxes.append(_box(t, t.get("class")))
-    plot = None
     clips = {c.get("id"): c.find(_SVG + "rect") for c in root.iter(_SVG + "clipPath")}
-    for g in root.iter(_SVG + "g"):
-        m = re.match(r"url\(#(.*xyplot)\)", g.get("clip-path", ""))
-        if m and g.get("transform"):
-            tx, ty = _apply(_transform(g), 0.0, 0.0)
+    boxes, plots = [], []
+
+    def walk(el, ops, parent_class):
+        ops = ops + _transform(el)
+        tag = el.tag.removeprefix(_SVG)
+        if tag == "text":
+            kind = _kind(el, parent_class)
+            if kind and "".join(el.itertext()).strip():
+                boxes.append(_box(el, kind, ops))
+            return
+        m = re.match(r"url\(#(.*xyplot)\)", el.get("clip-path", ""))
+        if tag == "g" and m and el.get("transform"):
+            x0, y0 = _apply(ops, 0.0, 0.0)
             r = clips[m.group(1)]
-            plot = (tx, ty, tx + float(r.get("width")), ty + float(r.get("height")))
-            break
-    return {"size": (w, h), "plot": plot, "boxes": boxes}
+            plots.append((x0, y0, x0 + float(r.get("width")), y0 + float(r.get("height"))))
+        for child in el:
+            walk(child, ops, el.get("class", "") if tag == "g" else parent_class)
 
-
-def _shift(box: Box, ops) -> Box:
-    (x0, y0), (x1, y1) = _apply(ops, box.x0, box.y0), _apply(ops, box.x1, box.y1)
-    return Box(box.text, box.kind, min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), box.font)
+    walk(root, [], "")
+    return {"size": (w, h), "plot": plots[0] if plots else None, "boxes": boxes}

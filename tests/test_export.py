@@ -137,7 +137,8 @@ def test_export_buttons_name_their_figure_and_the_layer_json_is_the_selected_lay
     assert len(labels) == len(set(labels)) and "PNG" not in labels
     assert {"Attention heatmap (PNG)", "Entropy heatmap (PNG)"} <= set(labels) or \
         {"Attention heatmap (HTML)", "Entropy heatmap (HTML)"} <= set(labels)
-    disabled, file_name, data = buttons["Selected layer: decoder self-attention layer 1"]
+    assert "Selected: decoder self-attention layer 1" in [shown(c.value) for c in at.caption]
+    disabled, file_name, data = buttons['Selected layer `{"attentions": …}`']
     assert not disabled and file_name == "attention_decoder_layer1.json"
     got = json.loads(data())
     cap = get_capture("full_transformer", "banana")
@@ -147,8 +148,8 @@ def test_export_buttons_name_their_figure_and_the_layer_json_is_the_selected_lay
 
     # Cross-attention can't be written in the one-token-list format: the button says so instead of exporting
     at.selectbox(key="explore.pattern").set_value("decoder.0.cross_attn.hook_pattern").run()
-    disabled, _, _ = _buttons(at, downloads)["Selected layer: cross-attention layer 0"]
-    assert disabled
+    disabled, _, _ = _buttons(at, downloads)['Selected layer `{"attentions": …}`']
+    assert disabled and "Selected: cross-attention layer 0" in [shown(c.value) for c in at.caption]
 
 
 def test_standalone_bertviz_page_says_what_it_shows(downloads):
@@ -160,7 +161,7 @@ def test_standalone_bertviz_page_says_what_it_shows(downloads):
     page = data()
     assert file_name == "bertviz_head_view.html"
     header = page[page.index('<header class="bv-header">'):page.index("</header>")]
-    for text in ("BertViz Head view · MiniFormer", "Input: &lt;BOS&gt; capy", "Exported from Attention Lab on 20"):
+    for text in ("BertViz Head view · MiniFormer", "Word: “capy”", "Exported from Attention Lab on 20"):
         assert text in header, header
     assert "<title>BertViz Head view · MiniFormer</title>" in page
 

@@ -161,12 +161,13 @@ def download_figure(fig, file_stem: str, key: str, *, what: str, subtitle: str |
     if png_available():
         st.download_button(_("{figure} (PNG)").format(figure=what), data=lambda: figure_png(fig, subtitle=subtitle),
                            file_name=f"{file_stem}.png", mime="image/png", key=key, icon=":material/download:",
+                           on_click="ignore",   # a download needs no rerun of the whole page
                            help=_("A 16:9 slide, 2560 × 1440 pixels, rendered offline by the local Chromium "
                                   "(a few seconds the first time)."))
     else:
         st.download_button(_("{figure} (HTML)").format(figure=what),
                            data=lambda: figure_html(fig, subtitle=subtitle), file_name=f"{file_stem}.html",
-                           mime="text/html", key=key, icon=":material/download:",
+                           mime="text/html", key=key, icon=":material/download:", on_click="ignore",
                            help=_("No Chromium on the server for PNG; this interactive HTML works offline. "
                                   "The camera icon on the chart saves a PNG."))
 

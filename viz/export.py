@@ -42,10 +42,22 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = SLIDE_SCALE) -
 
 
 def _start_server_once() -> None:
-    """Start kaleido's persistent renderer after a first successful render (call with _RENDER_LOCK held)."""
+    """Start kaleido's persistent renderer after a first successful render (call with _RENDER_LOCK held), and warm
+    it in the background: its own Chromium takes as long to start as a one-shot render, which the user who just
+    got an image doesn't wait for (the next export waits on the lock if it comes sooner)."""
     import kaleido
     if not kaleido._global_server.is_running():       # kaleido's own singleton; no public "is running"
         kaleido.start_sync_server(silence_warnings=True)
+        threading.Thread(target=_warm_server, name="kaleido-warm-up", daemon=True).start()
+
+
+def _warm_server() -> None:
+    try:
+        with _RENDER_LOCK, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The kopts argument is ignored", UserWarning)
+            pio.to_image(go.Figure(), format="png", width=16, height=16)
+    except Exception:      # the next real export reports any problem to its user
+        pass
 
 
 def figure_png(fig: go.Figure, *, subtitle: str | None = None) -> bytes:
