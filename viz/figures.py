@@ -423,7 +423,7 @@ def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE
             cbt = cb.get("title") or {}
             cb["title"] = {**cbt, "font": {**cbt.get("font", {}), "size": font_size + 2}} if cbt else cbt
             cb["thickness"] = max(cb.get("thickness", 0), 22)
-        if "textfont" in tr or tr.get("texttemplate") or tr.get("text") and tr.get("type") == "bar":
+        if "textfont" in tr or tr.get("texttemplate") or (tr.get("text") and tr.get("type") == "bar"):
             tr["textfont"] = {**tr.get("textfont", {}), "size": font_size}
     for a in lay.get("annotations", []):
         a["font"] = {**a.get("font", {}), "size": font_size + 2}
