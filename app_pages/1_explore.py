@@ -119,10 +119,10 @@ with st.expander(":material/download: " + _("Export")):
         st.markdown(_("**BertViz view** (standalone, works offline)"))
         from viz.bertviz_view import VendorMissingError, head_view_html, model_view_html
         view_name = {"head": _("Head view"), "model": _("Model view")}[view]
-        header = lambda: (_("BertViz {view} · {source}").format(view=view_name, source=source),
-                          _("Word: “{word}”").format(word=shown_word),
-                          _("Exported from Attention Lab on {date}").format(
-                              date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
+        # Translated now (the download runs on another thread, outside this session); dated when clicked.
+        lines = (_("BertViz {view} · {source}").format(view=view_name, source=source),
+                 _("Word: “{word}”").format(word=shown_word), _("Exported from Attention Lab on {date}"))
+        header = lambda: (*lines[:2], lines[2].format(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
         try:
             make = head_view_html if view == "head" else model_view_html
             st.download_button(_("{view} (HTML)").format(view=view_name),
