@@ -1,10 +1,13 @@
 """Explore: type a word and watch every layer's and head's attention change on each keystroke."""
+import datetime
+
 import streamlit as st
 
 from models.capture import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
+from ui.i18n import _
 from viz import figures as F
 from viz.metrics import next_token_probs
 
@@ -26,10 +29,11 @@ with st.expander(":material/folder_open: Open an attention JSON (from this app o
     if up is not None:
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
-            st.success(f"Showing **{up.name}** below ({len(uploaded.patterns)} layer(s), "
-                       f"{len(uploaded.tgt_tokens)} tokens). Remove the file to go back to the live model.")
+            st.success(_("Showing **{file}** below ({layers} layer(s), {tokens} tokens). Remove the file to go back "
+                         "to the live model.").format(file=w.escape_md(up.name), layers=len(uploaded.patterns),
+                                                      tokens=len(uploaded.tgt_tokens)))
         except CaptureImportError as e:
-            st.error(f"**{up.name}** can't be shown: {e}")
+            st.error(_("**{file}** can't be shown: {why}").format(file=w.escape_md(up.name), why=w.escape_md(e)))
 
 bundle = w.load_or_explain(name) if name and uploaded is None else None
 if uploaded is None and bundle is None:
@@ -38,10 +42,9 @@ if bundle is not None:
     w.model_card(bundle)
 
 cap = uploaded if uploaded is not None else get_capture(name, text, add_eos=finished)
-if uploaded is None:
-    if not text:
-        w.empty_prompt()
-    w.input_notes(cap)
+if uploaded is None and not text:
+    w.empty_prompt()
+w.input_notes(cap)
 
 left, right = st.columns([0.9, 1.1], gap="large")
 
@@ -74,9 +77,11 @@ with left:
             st.plotly_chart(fig, key="explore.bars", config=w.PLOTLY_CONFIG)
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
-                st.caption(f"Orange: **{F.char_label(expected)}**, how most training words starting with "
-                           f"“{text.lower()}” go on ({', '.join(words)}{'…' if seen and sum(seen.values()) > 6 else ''}). "
-                           f"The model gives it **{float(probs[bundle.vocab.stoi[expected]]):.1%}**.")
+                more = "…" if seen and sum(seen.values()) > 6 else ""
+                st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
+                             "The model gives it **{p:.1%}**.").format(
+                    char=w.escape_md(F.char_name(expected)), typed=w.escape_md(text.lower()),
+                    words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
         w.let_browser_draw()
     entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it
@@ -103,28 +108,52 @@ a1.caption("Row = the character doing the looking, column = the character looked
 qent = F.query_entropy(cap, pattern, head, query=query)
 a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
 
-with st.expander(":material/download: Export"):
+with st.expander(":material/download: " + _("Export")):
+    # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.
+    source = up.name if uploaded is not None else w.model_label(name)
+    shown_word = ("".join(t if len(t) == 1 else f" {t} " for t in cap.tgt_tokens).strip() if uploaded is not None
+                  else text + (" <EOS>" if finished else ""))
+    subtitle = f"{source} · “{shown_word}”"
     e1, e2, e3 = st.columns(3)
     with e1:
-        st.markdown("**BertViz view** (standalone, works offline)")
+        st.markdown(_("**BertViz view** (standalone, works offline)"))
         from viz.bertviz_view import VendorMissingError, head_view_html, model_view_html
+        view_name = {"head": _("Head view"), "model": _("Model view")}[view]
+        # Translated now (the download runs on another thread, outside this session); dated when clicked.
+        lines = (_("BertViz {view} · {source}").format(view=view_name, source=source),
+                 _("Word: “{word}”").format(word=shown_word), _("Exported from Attention Lab on {date}"))
+        header = lambda: (*lines[:2], lines[2].format(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
         try:
             make = head_view_html if view == "head" else model_view_html
-            st.download_button("HTML", data=lambda: make(cap.bertviz_kwargs(), standalone=True),
+            st.download_button(_("{view} (HTML)").format(view=view_name),
+                               data=lambda: make(cap.bertviz_kwargs(), standalone=True, header=header()),
                                file_name=f"bertviz_{view}_view.html", mime="text/html", key="explore.dl.bv",
-                               icon=":material/download:")
+                               icon=":material/download:", on_click="ignore")
         except VendorMissingError as e:
-            st.caption(str(e))
+            st.caption(w.escape_md(e))
     with e2:
-        st.markdown("**Capture as JSON** (the notebook's formats)")
-        kind = st.selectbox("Attention", cap.square_kinds(), key="explore.json_kind",
+        st.markdown(_("**Capture as JSON** (the notebook's formats)"))
+        kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
                             format_func=lambda k: F.KIND_LABEL[k]) if cap.is_seq2seq else "blocks"
-        st.download_button('All layers `{"all": …}`', data=lambda: cap.to_json("all", kind=kind),
-                           file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all")
-        st.download_button('One layer `{"attentions": …}`', data=lambda: cap.to_json("layer", kind=kind, layer=0),
-                           file_name=f"attention_{kind}_layer0.json", mime="application/json",
-                           key="explore.dl.layer")
+        st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
+                           file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
+                           on_click="ignore")
+        # The one-layer format holds the layer picked above the heatmap; cross-attention has two token lists,
+        # which that format can't hold.
+        sel_kind, sel_layer = cap.kind_of(pattern)
+        square = sel_kind in cap.square_kinds()
+        st.download_button(_('Selected layer `{"attentions": …}`'),
+                           data=lambda: cap.to_json("layer", kind=sel_kind, layer=sel_layer) if square else "",
+                           file_name=f"attention_{sel_kind}_layer{sel_layer}.json", mime="application/json",
+                           key="explore.dl.layer", disabled=not square, on_click="ignore",
+                           help=_('The notebook\'s one-layer format, {"tokens": …, "attentions": …}, for the layer '
+                                  "picked above the heatmap.") if square else
+                           _("Cross-attention has separate query and key tokens, which the one-layer format can't "
+                             "hold; pick a self-attention layer above the heatmap."))
+        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern))))
     with e3:
-        st.markdown("**Figures**")
-        w.download_figure(heat, "attention_heatmap", key="explore.dl.heat")
-        w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent")
+        st.markdown(_("**Figures** (16:9 slides)"))
+        w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),
+                          subtitle=subtitle)
+        w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent", what=_("Entropy heatmap"),
+                          subtitle=subtitle)

@@ -34,7 +34,7 @@ caps = {side: get_capture(names[side], text) for side in SIDES}
 if not text:
     w.empty_prompt()
 for note in dict.fromkeys(caps["left"].notes + caps["right"].notes):
-    st.info(note[0].upper() + note[1:] + ".")
+    st.info(w.escape_md(note[0].upper() + note[1:] + "."))
 
 # ---- the two next-token distributions, compared ------------------------------------------------------------------
 probs = {side: next_token_probs(caps[side].next_token_logits()) for side in SIDES}
@@ -51,13 +51,13 @@ else:
         nll = None if tests[side] is None else tests[side]["prefix_nll"]
         rows.append({"": side, "model": w.model_label(names[side]), "parameters": f"{bundles[side].n_params:,}",
                      _("test NLL (new words)"): "—" if nll is None else f"{nll:.3f}",
-                     "top next char": F.char_label(vocab.itos[top[side]]).replace("&lt;", "<").replace("&gt;", ">"),
+                     "top next char": F.char_name(vocab.itos[top[side]]),
                      "p(own top)": f"{float(probs[side][top[side]]):.1%}",
                      "p(other's top)": f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    agree = (f":material/check_circle: Both put **{F.char_label(vocab.itos[top['left']])}** first." if cmp["agree"] else
-             f":material/cancel: They disagree: **{F.char_label(vocab.itos[top['left']])}** (left) vs "
-             f"**{F.char_label(vocab.itos[top['right']])}** (right).")
+    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]])) for side in SIDES}   # a checkpoint's vocabulary
+    agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
+             _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
     st.markdown(f"{agree} KL(left‖right) = **{cmp['kl_left_right']:.3f}** nats, KL(right‖left) = "
                 f"**{cmp['kl_right_left']:.3f}** nats — 0 means the two distributions are identical.")
     st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
@@ -65,7 +65,7 @@ else:
                  "guess over 27 scores 3.30).").format(n="—" if tests["left"] is None else tests["left"]["n_words"]))
     verdict = w.test_comparison(names["left"], names["right"]) if names["left"] != names["right"] else None
     if verdict:
-        st.markdown(verdict)   # MERGE: escape model labels with helper B's escape function
+        st.markdown(verdict)   # model names escaped inside
 
 # ---- linked query position ---------------------------------------------------------------------------------------
 tokens = caps["left"].tgt_tokens if len(caps["left"].tgt_tokens) <= len(caps["right"].tgt_tokens) \
@@ -97,7 +97,7 @@ cols = st.columns(2, gap="medium")
 slots = {}
 for side, col in zip(SIDES, cols):
     with col:
-        st.markdown(f"##### {w.model_label(names[side])}")   # one line at 1024 px, so both columns stay aligned
+        st.markdown("##### " + w.escape_md(w.model_label(names[side])))   # one line at 1024 px, so both columns stay aligned
         slots[side] = {"bars": st.container(), "views": st.container(), "bertviz": st.container()}
 for side in SIDES:
     with slots[side]["bertviz"]:

@@ -61,11 +61,11 @@ st.plotly_chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"]), 
                 config=w.PLOTLY_CONFIG)
 sp, sf = summary[PEEK], summary[FREE]
 shown = "".join(t if len(t) == 1 else "?" for t in caps[PEEK].tgt_tokens[1:-1])   # vocabulary characters only
-st.markdown(
-    f"On “{shown}”, the peeking model's cross-attention heads put on average "
-    f"**{sp['mean']:.0%}** of their weight on key *t+1* (the busiest head: **{sp['max']:.0%}**; spreading evenly "
-    f"would give {sp['chance']:.0%}). The leak-free model puts **{sf['max']:g}** there — exactly zero, because the "
-    "mask removes those keys before the softmax.")
+st.markdown(_(
+    "On “{word}”, the peeking model's cross-attention heads put on average **{mean:.0%}** of their weight on key "
+    "*t+1* (the busiest head: **{max:.0%}**; spreading evenly would give {chance:.0%}). The leak-free model puts "
+    "**{free:g}** there — exactly zero, because the mask removes those keys before the softmax.").format(
+    word=w.escape_md(shown), mean=sp["mean"], max=sp["max"], chance=sp["chance"], free=sf["max"]))
 
 # ---- 2. the numbers that fooled us ---------------------------------------------------------------------------------
 st.header("2 · The number that fooled us", divider="gray")
@@ -115,7 +115,8 @@ for col, n in ((g1, PEEK), (g2, FREE)):
         st.caption("Greedy: " + w.STOP_REASONS[gen.stop_reason] + f" · {len(gen.steps)} step(s)")
         samples = [get_generation(n, prefix, max_new=12, greedy=False, temperature=0.8, top_k=None, seed=s).text
                    for s in (1, 2, 3)]
-        st.markdown("Sampled (temperature 0.8, seeds 1–3): " + ", ".join(f"`{t}`" for t in samples))
+        st.markdown(_("Sampled (temperature 0.8, seeds 1–3): {words}").format(
+            words=", ".join(f"**{w.escape_md(t)}**" for t in samples)))
 w.input_notes(get_capture(PEEK, prefix))
 if not prefix:
     st.caption("Empty start: both models begin from `<BOS>` alone.")
@@ -143,11 +144,12 @@ for col, n in ((f1, PEEK), (f2, FREE)):
     with col:
         st.plotly_chart(fig, key=f"leak.cf.{n}", config=w.PLOTLY_CONFIG)
         r = cf[n]
-        fut = lambda t: "nothing (source too short)" if t is None else f"“{F.char_label(t)}”"
-        st.markdown(f"Source char at *t+1*: A {fut(r['future_a'])}, B {fut(r['future_b'])}. Top prediction: "
-                    f"A **{F.char_label(vocab.itos[r['top_a']])}** ({r['p_top_a']:.0%}), "
-                    f"B **{F.char_label(vocab.itos[r['top_b']])}** ({r['p_top_b']:.0%}). "
-                    f"Largest change of any probability: **{r['max_change']:.3g}**.")
+        fut = lambda t: _("nothing (source too short)") if t is None else f"“{w.escape_md(F.char_name(t))}”"
+        top = lambda i: w.escape_md(F.char_name(vocab.itos[i]))
+        st.markdown(_("Source char at *t+1*: A {future_a}, B {future_b}. Top prediction: A **{top_a}** ({p_a:.0%}), "
+                      "B **{top_b}** ({p_b:.0%}). Largest change of any probability: **{change:.3g}**.").format(
+            future_a=fut(r["future_a"]), future_b=fut(r["future_b"]), top_a=top(r["top_a"]), p_a=r["p_top_a"],
+            top_b=top(r["top_b"]), p_b=r["p_top_b"], change=r["max_change"]))
         if r["max_change"] == 0:
             st.success("Unchanged, to the last digit: it cannot see the edited characters.")
         elif r["future_a"] is not None and (vocab.itos[r["top_a"]], vocab.itos[r["top_b"]]) == \
@@ -161,6 +163,6 @@ for col, n in ((f1, PEEK), (f2, FREE)):
                     "to read, so a change here is expected. Edit only characters after the target's.")
 for note in dict.fromkeys(get_capture(PEEK, target, src=src_a or target).notes
                           + get_capture(PEEK, target, src=src_b or target).notes):
-    st.info(note[0].upper() + note[1:] + ".")
+    st.info(w.escape_md(note[0].upper() + note[1:] + "."))
 st.caption("The leak-free model's probabilities change only if you edit the source at or before the last typed "
            "character (positions it is allowed to read).")

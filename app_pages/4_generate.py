@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import widgets as w
+from ui.i18n import _
 from ui.cache import get_capture, get_generation
 from viz import figures as F
 from viz.metrics import chosen_token_probs
@@ -78,8 +79,8 @@ def timeline():
                     config=w.PLOTLY_CONFIG)
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
-    st.markdown(f"**Step {i}** reads `<BOS>{fed}` and picks **{F.char_label(step.token)}** "
-                f"(p = {float(step.probs[step.token_id]):.1%}).")
+    st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
+        i=i, fed=fed, token=w.escape_md(F.char_name(step.token)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
     a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config=w.PLOTLY_CONFIG)
     a1.caption("Each row is one head's attention from the newest position (the last character fed in, whose "

@@ -15,6 +15,7 @@ from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB
 from ui import widgets as w
 from ui.cache import bundle
+from ui.i18n import _
 from viz import figures as F
 
 MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
@@ -104,13 +105,14 @@ def live_panel() -> None:
     p = job.poll()
     if p.finished:
         st.rerun()                      # the whole page: the result and the replay live outside this fragment
-    what = f"Restoring **{w.model_label(p.name)}**" if p.kind == "restore" else f"Training **{p.name}**"
+    what = (_("Restoring **{model}**") if p.kind == "restore" else _("Training **{model}**")).format(
+        model=w.escape_md(w.model_label(p.name) if p.kind == "restore" else p.name))
     st.subheader(f"{what} · {MODEL_LABEL[p.model_name]}", anchor=False)
     rec = p.recipe
     st.caption(f"{PRESET_LABEL.get(rec['name'], rec['name'])} recipe: {p.epochs} epochs, batch {rec['batch_size']}, "
                f"learning rate {rec['lr']:g}, dropout {rec['dropout']:g}, weight decay {rec['weight_decay']:g}, "
                f"seed {rec['seed']} · {p.n_words} words (80% train, 20% validation)"
-               + (f" · {p.note}" if p.note else ""))
+               + (f" · {w.escape_md(p.note)}" if p.note else ""))
     if p.epoch == 0:
         label = "Starting: building the model and running the first epoch…"
     else:
@@ -163,15 +165,18 @@ def replay(p: jobs.JobProgress) -> None:
 def result_panel(p: jobs.JobProgress) -> None:
     label = w.model_label(p.name)
     if p.status == "failed":
-        st.error(f"**{p.name} was not saved.** {p.error}")
+        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=w.escape_md(p.error)))
     else:
         kept = p.kept_epoch
         if p.kind == "restore":
-            st.success(f"**{label}** is restored (`checkpoints/{p.name}.pt`), kept epoch {kept}. Every page uses "
-                       "it again on its next rerun — no restart needed.", icon=":material/check_circle:")
+            st.success(_("**{model}** is restored ({path}), kept epoch {kept}. Every page uses it again on its next "
+                         "rerun — no restart needed.").format(model=w.escape_md(label), kept=kept,
+                                                              path=f"`checkpoints/{p.name}.pt`"),
+                       icon=":material/check_circle:")
         else:
-            st.success(f"**{p.name}** is saved and is now in every page's model picker (Explore, Compare, Leak "
-                       "lesson, Generate) — in every open session, no restart needed.", icon=":material/check_circle:")
+            st.success(_("**{model}** is saved and is now in every page's model picker (Explore, Compare, Leak "
+                         "lesson, Generate) — in every open session, no restart needed.").format(
+                model=w.escape_md(p.name)), icon=":material/check_circle:")
         if p.status == "stopped":
             st.info(f"Stopped after epoch {p.epoch} because {p.stop_reason}. Kept epoch {kept}, the best so far.")
         elif p.stopped_early:
@@ -187,7 +192,8 @@ def result_panel(p: jobs.JobProgress) -> None:
         c[3].metric("Training time", duration(p.elapsed))
         c[4].metric("Parameters", f"{m.get('n_params', 0):,}")
         if p.kind == "train":
-            st.page_link("app_pages/1_explore.py", label=f"Explore {p.name}", icon=":material/search:",
+            st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=w.escape_md(p.name)),
+                         icon=":material/search:",
                          query_params={"model": p.name})
     left, right = st.columns(2, gap="large")
     with left:
@@ -216,7 +222,7 @@ def word_list():
                 return None
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
-        st.error(f"**This word list can't be used, so nothing will be trained.** {e}")
+        st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(why=w.escape_md(e)))
         return None
     bits = [f"**{len(words.words):,}** words ready"]
     if words.duplicates_dropped:
@@ -267,24 +273,27 @@ def setup_form() -> None:
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
             if jobs.user_path(wanted).exists():
-                replace = st.checkbox(f"Replace my existing model “{wanted}”", key="train.replace")
+                replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
+                                      key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace)
-            st.caption(note or f"Will be saved as **{name}**.")
+            st.caption(w.escape_md(note) if note else _("Will be saved as **{model}**.").format(
+                model=w.escape_md(name)))
         except jobs.ModelNameError as e:
-            st.error(str(e))
+            st.error(w.escape_md(e))
         probe = st.text_input("Probe word", key="train.probe", placeholder=jobs.DEFAULT_PROBE,
                               help="Its attention is recorded every few epochs, so you can replay how it formed.")
         probe = (probe or jobs.DEFAULT_PROBE).strip().lower()
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
-            st.error("The probe word must be letters a–z" + (f" (not {', '.join(map(repr, bad))})" if bad else "")
-                     + f" and at most {MAX_LEN} long.")
+            st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
+                      _("The probe word must be letters a–z and at most {n} long.")).format(
+                chars=w.escape_md(", ".join(map(repr, bad))), n=MAX_LEN))
             probe = None
 
     try:
         recipe = dataclasses.replace(recipe_for(preset, model), **{k: st.session_state[f"train.{k}"] for k in KNOBS})
     except ValueError as e:
-        st.error(f"These settings can't be trained: {e}.")
+        st.error(_("These settings can't be trained: {why}.").format(why=w.escape_md(e)))
         recipe = None
     used = jobs.active_count()
     ready = words is not None and name is not None and probe is not None and recipe is not None
@@ -298,9 +307,9 @@ def setup_form() -> None:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
                            session_alive=session_alive)
         except jobs.JobLimitError as e:
-            st.warning(str(e), icon=":material/hourglass_top:")
+            st.warning(w.escape_md(e), icon=":material/hourglass_top:")
         except jobs.JobError as e:
-            st.error(str(e))
+            st.error(w.escape_md(e))
         else:
             st.rerun()
 
@@ -317,13 +326,14 @@ def restore_section(busy: bool) -> None:
                "`git checkout -- checkpoints/` restores the exact original instead.")
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
-        a.warning(f"**{w.model_label(name)}** (`checkpoints/{name}.pt`): {why}.")
+        a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
+                                                          path=f"`checkpoints/{name}.pt`", why=w.escape_md(why)))
         if b.button("Restore", key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)
             except (jobs.JobError, WordListError) as e:
-                st.error(str(e))
+                st.error(w.escape_md(e))
             else:
                 st.rerun()
 

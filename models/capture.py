@@ -21,8 +21,22 @@ from models.checkpoint import ModelBundle
 
 JSON_FORMATS = ("all", "layer")
 PATTERN_KINDS = ("encoder", "decoder", "cross")
-MAX_JSON_BYTES = 5_000_000
-MAX_JSON_TOKENS = 256
+# What the views can draw, so a hostile or mistaken file gets a message instead of a frozen browser tab (BertViz's
+# model view draws one SVG line per weight of every layer and head; a 130 KB file with 5,000 heads froze the tab
+# for minutes). The largest shipped model, the FullTransformer, has 2 layers x 4 heads over at most 48 tokens.
+MAX_JSON_BYTES = 5_000_000      # checked before parsing
+MAX_JSON_LAYERS = 24            # layers per file (BERT-large has 24)
+MAX_JSON_HEADS = 16             # heads per layer (BERT-large has 16; BertViz's colour scheme holds 10 apart)
+MAX_JSON_TOKENS = 256           # tokens in the sequence
+MAX_TOKEN_CHARS = 32            # characters in one token (ticks, BertViz's labels)
+# layers x heads x Q x K: one SVG line each in BertViz's model view. Measured in Chromium on the 2-core dev machine:
+# 93k weights draw in 1.4 s, 197k in 6.3 s; the FullTransformer's largest view (48 tokens) has 18k.
+MAX_JSON_WEIGHTS = 100_000
+# Rows of a softmax sum to 1. A file written with 4 decimals has rows summing to 0.988-1.012 (32 rounded weights);
+# rows within this tolerance are accepted and renormalised to sum to exactly 1 (the capture says so in its notes).
+ROW_SUM_TOLERANCE = 2e-2
+_FORMAT_HINT = ('expected {"tokens": [...], "attentions": [[...]]} or {"all": [...], "tokens": [...]} '
+                "— the formats Attention Lab and the original notebook export.")
 _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hook_pattern$")
 
 
@@ -69,6 +83,14 @@ class AttentionCapture:
     def square_kinds(self) -> list[str]:
         """Families whose queries and keys are the same tokens (what the notebook JSON formats can hold)."""
         return [k for k in self.kinds() if k != "cross"]
+
+    def kind_of(self, name: str) -> tuple[str, int]:
+        """(family, layer index within that family) of one pattern: 'decoder.1.cross_attn...' -> ('cross', 1)."""
+        m = _NAME_RE.match(name)
+        if m is None or name not in self.patterns:
+            raise KeyError(f"{name!r} is not one of this capture's patterns: {self.names()}")
+        kind = "cross" if m[3] == "cross_attn" else m[1]
+        return kind, self.names(kind).index(name)
 
     def axes(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(query tokens, key tokens) of one pattern."""
@@ -128,53 +150,100 @@ class AttentionCapture:
         return json.dumps(data)
 
 
-def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
-    """Read either notebook format back into a capture (no logits). Raises :class:`CaptureImportError`."""
+def _parse_json(raw: str | bytes):
+    """JSON text or bytes -> Python object; every way parsing can fail becomes a CaptureImportError."""
+    size = len(raw)                     # bytes, or characters of a str (each at least one byte)
+    if size > MAX_JSON_BYTES:
+        raise CaptureImportError(f"the file is {size / 1e6:.1f} MB; the limit is {MAX_JSON_BYTES / 1e6:.0f} MB.")
     if isinstance(raw, bytes):
-        if len(raw) > MAX_JSON_BYTES:
-            raise CaptureImportError(f"the file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_JSON_BYTES / 1e6:.0f} MB.")
         try:
-            raw = raw.decode("utf-8")
+            raw = raw.decode("utf-8-sig")      # a UTF-8 byte-order mark (Windows editors write one) is fine
         except UnicodeDecodeError:
-            raise CaptureImportError("the file is not UTF-8 text; upload the .json the app or the notebook exported.")
+            raise CaptureImportError("the file is not UTF-8 text; upload the .json the app or the notebook "
+                                     "exported.") from None
+    raw = raw.removeprefix("\ufeff")
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as e:
-        raise CaptureImportError(f"the file is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).")
+        raise CaptureImportError(f"the file is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") \
+            from None
+    except RecursionError:
+        raise CaptureImportError("the file nests lists or objects too deeply to be attention weights "
+                                 "(expected [layers][heads][query][key]).") from None
+    except ValueError as e:       # e.g. an integer of more than 4300 digits (Python's int_max_str_digits)
+        raise CaptureImportError(f"a number in the file can't be read: {e}") from None
+
+
+def _nested_len(x, depth: int) -> list[int]:
+    """Lengths of the first list at each of ``depth`` levels (just enough to bound sizes before converting)."""
+    out = []
+    for _ in range(depth):
+        if not isinstance(x, list):
+            break
+        out.append(len(x))
+        x = x[0] if x else None
+    return out
+
+
+def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
+    """Read either notebook format back into a capture (no logits). Raises :class:`CaptureImportError` with a
+    message that says what is wrong for any input: bad encoding or JSON, the wrong structure, sizes beyond what the
+    views can draw (the ``MAX_JSON_*`` bounds), values that are not probabilities. Rows must sum to 1 within
+    ``ROW_SUM_TOLERANCE``; they are renormalised to 1 exactly."""
+    data = _parse_json(raw)
     if not isinstance(data, dict) or "tokens" not in data or not ({"all", "attentions"} & data.keys()):
-        raise CaptureImportError('expected {"tokens": [...], "attentions": [[...]]} or {"all": [...], "tokens": [...]} '
-                                 "— the formats Attention Lab and the original notebook export.")
+        raise CaptureImportError(_FORMAT_HINT)
     tokens = data["tokens"]
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
         raise CaptureImportError('"tokens" must be a non-empty list of strings.')
     if len(tokens) > MAX_JSON_TOKENS:
-        raise CaptureImportError(f"{len(tokens)} tokens; at most {MAX_JSON_TOKENS} can be shown.")
+        raise CaptureImportError(f"{len(tokens):,} tokens; at most {MAX_JSON_TOKENS} can be shown.")
+    longest = max(len(t) for t in tokens)
+    if longest > MAX_TOKEN_CHARS:
+        raise CaptureImportError(f"a token is {longest:,} characters long; tokens of at most {MAX_TOKEN_CHARS} "
+                                 "characters can be shown.")
     layers = data["all"] if "all" in data else [data["attentions"]]
-    try:
-        tensors = [torch.tensor(layer, dtype=torch.float32) for layer in layers]
-    except (TypeError, ValueError) as e:
-        raise CaptureImportError(f"attention values must be nested lists of numbers ({str(e)[:80]}).")
-    if not tensors:
-        raise CaptureImportError('"all" holds no layers.')
+    if not isinstance(layers, list) or not layers:
+        raise CaptureImportError('"all" must be a non-empty list of layers.')
+    if len(layers) > MAX_JSON_LAYERS:
+        raise CaptureImportError(f"{len(layers):,} layers; at most {MAX_JSON_LAYERS} can be shown.")
     Q = K = len(tokens)
-    patterns = {}
-    for l, t in enumerate(tensors):
+    n_weights = 0
+    for l, layer in enumerate(layers):
+        dims = _nested_len(layer, 3)
+        heads = dims[0] if len(dims) == 3 else 1          # a single head may be written without the head axis
+        if heads > MAX_JSON_HEADS:
+            raise CaptureImportError(f"layer {l} has {heads:,} heads; at most {MAX_JSON_HEADS} can be shown.")
+        n_weights += heads * Q * K
+    if n_weights > MAX_JSON_WEIGHTS:
+        raise CaptureImportError(f"{len(layers)} layer(s) of heads over {Q} tokens hold {n_weights:,} weights; at "
+                                 f"most {MAX_JSON_WEIGHTS:,} can be drawn. Export fewer layers or a shorter text.")
+    patterns, notes = {}, []
+    for l, layer in enumerate(layers):
+        try:
+            t = torch.tensor(layer, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+            raise CaptureImportError(f"layer {l}: attention values must be nested lists of numbers ({e}).") from None
         if t.dim() == 2:          # a single head written without the head axis
             t = t.unsqueeze(0)
         if t.dim() != 3 or t.shape[1:] != (Q, K) or t.shape[0] < 1:
             raise CaptureImportError(f"layer {l} has shape {tuple(t.shape)}; expected (heads, {Q}, {K}) to match "
                                      f"the {K} tokens.")
-        if not torch.isfinite(t).all() or (t < 0).any() or (t > 1.0001).any():
+        if not torch.isfinite(t).all() or (t < 0).any() or (t > 1 + ROW_SUM_TOLERANCE).any():
             raise CaptureImportError(f"layer {l} has values outside [0, 1]; attention weights are probabilities.")
-        rows = t.sum(-1)
-        if not torch.allclose(rows, torch.ones_like(rows), atol=1e-2):
-            raise CaptureImportError(f"layer {l}: rows must sum to 1 (found sums from {rows.min():.3f} to {rows.max():.3f}).")
-        patterns[f"blocks.{l}.attn.hook_pattern"] = t.unsqueeze(0)
+        rows = t.sum(-1)                                                            # (H, Q)
+        if ((rows - 1).abs() > ROW_SUM_TOLERANCE).any():
+            raise CaptureImportError(f"layer {l}: each row must sum to 1 (within {ROW_SUM_TOLERANCE:g}); found sums "
+                                     f"from {rows.min():.3f} to {rows.max():.3f}.")
+        if ((rows - 1).abs() > 1e-6).any():
+            notes.append(f"layer {l}: rows summed to {rows.min():.4f}–{rows.max():.4f} (rounded weights); "
+                         "shown renormalised to sum to 1")
+        patterns[f"blocks.{l}.attn.hook_pattern"] = (t / rows.unsqueeze(-1)).unsqueeze(0)   # (1, H, Q, K)
     if len({p.shape[1] for p in patterns.values()}) > 1:
         raise CaptureImportError("every layer must have the same number of heads.")
     causal = all(bool(torch.all(p[0].triu(1) == 0)) for p in patterns.values())
     return AttentionCapture(model_name=name, src_tokens=(), tgt_tokens=tuple(tokens), patterns=patterns,
-                            logits=None, causal=causal)
+                            logits=None, causal=causal, notes=tuple(notes))
 
 
 def _encode_for(bundle: ModelBundle, text: str, add_eos: bool):

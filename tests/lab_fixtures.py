@@ -38,3 +38,11 @@ def strings(obj):
     elif isinstance(obj, (list, tuple)) or type(obj).__name__ == "ndarray":
         for v in obj:
             yield from strings(v)
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of a message written with ui.widgets.escape_md: backslash escapes and word joiners gone
+    (the Markdown the page itself writes, such as **bold**, stays)."""
+    import re
+    import string
+    return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", str(markdown)).replace("\u2060", "")

@@ -118,3 +118,81 @@ def test_json_import_of_notebook_layer_format_and_errors():
     for label, raw in bad_cases.items():
         with pytest.raises(CaptureImportError):
             from_json(raw)
+
+
+# ---- hostile attention JSON (issue 12, item 10): every file gets a CaptureImportError with a plain message --------
+
+def _layer_json(tokens, heads, **extra) -> dict:
+    return {"tokens": tokens, "attentions": heads, **extra}
+
+
+def _uniform_causal(n: int) -> list[list[float]]:
+    return [[1 / (q + 1) if k <= q else 0.0 for k in range(n)] for q in range(n)]
+
+
+HOSTILE = {
+    "100,000 levels of nesting": lambda: ('{"tokens": ["a"], "attentions": ' + "[" * 100_000 + "]" * 100_000
+                                          + "}").encode(),
+    "a 5,000-digit integer": lambda: ('{"tokens": ["a"], "attentions": [[[' + "9" * 5000 + "]]]}").encode(),
+    "a 1,000-digit integer (parses, overflows float32)":
+        lambda: ('{"tokens": ["a"], "attentions": [[[' + "9" * 1000 + "]]]}").encode(),
+    "800 levels of lists in a layer": lambda: ('{"tokens": ["a"], "attentions": ' + "[" * 800 + "1" + "]" * 800
+                                               + "}").encode(),
+    "5,000 heads": lambda: json.dumps(_layer_json(["a"], [[[1.0]]] * 5000)).encode(),
+    "5,000 layers": lambda: json.dumps({"tokens": ["a"], "all": [[[[1.0]]]] * 5000}).encode(),
+    "a 1,000,000-character token": lambda: json.dumps(_layer_json(["a" * 1_000_000], [[[1.0]]])).encode(),
+    "too many tokens": lambda: json.dumps(_layer_json(["a"] * 257, [[[1.0]]])).encode(),
+    "too many weights": lambda: json.dumps({"tokens": ["a"] * 100,
+                                            "all": [[_uniform_causal(100)] * 5] * 5}).encode(),
+    "over the size cap": lambda: b" " * 5_000_001 + b"{}",
+    "a list, not an object": lambda: b"[1, 2, 3]",
+    "empty 'all'": lambda: json.dumps({"tokens": ["a"], "all": []}).encode(),
+    "rows summing to 0.97": lambda: json.dumps(_layer_json(["a", "b"], [[[0.97, 0.0], [0.5, 0.5]]])).encode(),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_json_gets_a_plain_message(case):
+    import time
+    raw = HOSTILE[case]()
+    t0 = time.perf_counter()
+    with pytest.raises(CaptureImportError) as err:
+        from_json(raw, name="x.json")
+    assert time.perf_counter() - t0 < 2.0, "the parser must refuse before doing the expensive work"
+    msg = str(err.value)
+    assert msg and "Traceback" not in msg and len(msg) < 400, msg
+
+
+def test_json_with_a_utf8_bom_is_read():
+    good = json.dumps(_layer_json(["a", "b"], [[[1.0, 0.0], [0.5, 0.5]]]))
+    for raw in (b"\xef\xbb\xbf" + good.encode(), "\ufeff" + good):
+        cap = from_json(raw)
+        assert cap.tgt_tokens == ("a", "b") and cap.causal
+
+
+def test_four_decimal_rounding_is_accepted_and_renormalised():
+    """32 weights rounded to 4 decimals sum to 0.988-1.012: within ROW_SUM_TOLERANCE, shown renormalised, noted."""
+    from models.capture import ROW_SUM_TOLERANCE
+    n = 32
+    rows = [[round(1 / 33, 4)] * (n - 1) + [round(1 - (n - 1) * round(1 / 33, 4) - 0.012, 4)],   # sums to 0.988
+            [0.0] * (n - 2) + [0.512, 0.5]]                                                       # sums to 1.012
+    rows += [[1 / n] * n for _ in range(n - 2)]
+    sums = [sum(r) for r in rows]
+    assert min(sums) == pytest.approx(0.988, abs=1e-9) and max(sums) == pytest.approx(1.012, abs=1e-9)
+    assert ROW_SUM_TOLERANCE >= 0.012
+    cap = from_json(json.dumps(_layer_json([chr(97 + i % 26) for i in range(n)], [rows])))
+    p = cap.patterns["blocks.0.attn.hook_pattern"]
+    assert torch.allclose(p.sum(-1), torch.ones(1, 1, n), atol=1e-6)
+    assert any("renormalised" in note for note in cap.notes)
+    assert not from_json(json.dumps(_layer_json(["a", "b"], [[[1.0, 0.0], [0.5, 0.5]]]))).notes   # exact: no note
+
+
+def test_files_at_the_bounds_are_read():
+    from models.capture import MAX_JSON_HEADS, MAX_JSON_LAYERS, MAX_JSON_TOKENS, MAX_JSON_WEIGHTS, MAX_TOKEN_CHARS
+    one = [[[1.0]] for _ in range(MAX_JSON_HEADS)]
+    cap = from_json(json.dumps({"tokens": ["x" * MAX_TOKEN_CHARS], "all": [one] * MAX_JSON_LAYERS}))
+    assert len(cap.patterns) == MAX_JSON_LAYERS and cap.patterns["blocks.0.attn.hook_pattern"].shape[1] == 16
+    n = MAX_JSON_TOKENS
+    assert n * n <= MAX_JSON_WEIGHTS
+    cap = from_json(json.dumps(_layer_json(["a"] * n, [_uniform_causal(n)])))
+    assert len(cap.tgt_tokens) == n

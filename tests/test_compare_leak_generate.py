@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab_fixtures import tiny_bundle
+from lab_fixtures import shown, tiny_bundle
 from models.capture import AttentionCapture, capture
 from models.checkpoint import ModelBundle, load_checkpoint
 from models.evaluate import evaluate_words
@@ -254,7 +254,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
         at.text_input(key="compare.text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)
-    assert any("longer than the model's context" in i.value for i in at.info)
+    assert any("longer than the model's context" in shown(i.value) for i in at.info)
 
 
 def test_leak_page_defaults_and_bad_inputs():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lab_fixtures import REPO, strings
+from lab_fixtures import REPO, shown, strings
 from models.checkpoint import load_checkpoint
 
 APP = str(REPO / "app.py")      # AppTest resolves a relative path against the calling file, not the working dir
@@ -37,7 +37,7 @@ def explore(text: str, model: str | None = None):
 
 
 def infos(at) -> list[str]:
-    return [str(i.value) for i in at.info]
+    return [shown(i.value) for i in at.info]
 
 
 def charts(at) -> dict[str, dict]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lab_fixtures import shown
 from models import checkpoint as ckpt_mod
 from models.capture import capture
 
@@ -63,7 +64,7 @@ def messages(at) -> str:
     """Everything the page says in error / warning / info boxes and captions."""
     parts = []
     for kind in ("error", "warning", "info", "caption", "markdown", "success"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [shown(e.value) for e in getattr(at, kind)]     # as read: user text is escaped Markdown
     return "\n".join(parts)
 
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from lab_fixtures import REPO, TINY_WORDS
+from lab_fixtures import REPO, TINY_WORDS, shown
 from models import checkpoint as ckpt
 from models import data as wordlists
 from models import jobs
@@ -40,7 +40,7 @@ def train_page():
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    return "\n".join(shown(e.value) for e in elements)
 
 
 def run_until(at, cond, timeout=60.0):

@@ -1,6 +1,8 @@
 """Widgets and messages every page shares. Keys are prefixed by page (STYLE.md §10)."""
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +11,7 @@ import streamlit.components.v1 as components
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
+from ui.i18n import _
 
 PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
           "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
@@ -20,6 +23,26 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
     "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 BATCH_GAP_S = 0.05   # see let_browser_draw
 LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
+
+
+_MD_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
+_WORD_JOINER = "\u2060"     # invisible, zero width: breaks a GitHub-style autolink without changing what is read
+_WWW_DOT = re.compile(r"(?i)(?<![a-z0-9])(www)\\\.")
+
+
+def escape_md(text) -> str:
+    """User text (a typed word, a model or file name, a JSON token, an error message quoting one) made safe for
+    st.markdown / st.success / st.error / st.info / st.warning / st.caption and widget labels: shown literally,
+    never as a link, an image, HTML, a Streamlit colour / icon directive, an emoji shortcode or LaTeX.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark lets any of them be), which covers
+    ``[x](javascript:…)``, ``![i](…)``, ``<b>``, ``**``, ``$…$``, ``:red[…]`` and ``:material/…:``; line breaks
+    become spaces (no headings or lists). GitHub-style autolinks (``http://…``, ``www.…``, ``a@b.c``) ignore
+    backslashes, so an invisible word joiner goes inside ``://`` and ``www.`` and before ``@``."""
+    text = "".join(" " if ch in "\r\n\t\v\f" else ch for ch in str(text))
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    text = text.replace("\\:\\/", "\\:" + _WORD_JOINER + "\\/").replace("\\@", _WORD_JOINER + "\\@")
+    return _WWW_DOT.sub("\\1" + _WORD_JOINER + "\\.", text)
 
 
 def model_label(name: str) -> str:
@@ -61,18 +84,18 @@ def load_or_explain(name: str) -> ModelBundle | None:
     try:
         return bundle(name)
     except CheckpointError as e:
-        st.error(f"**Cannot load {model_label(name)}.** {e}")
+        st.error(_("**Cannot load {model}.** {why}").format(model=escape_md(model_label(name)), why=escape_md(e)))
         return None
 
 
 def model_card(b: ModelBundle, *, compact: bool = False) -> None:
     """One line: size, kept epoch, and the honest numbers — test NLL on words never used for training or for any
     choice, then validation NLL (the words early stopping chose on, so it reads a little low)."""
-    from ui.i18n import _
     m = b.meta.get("metrics", {})
     recipe = (b.meta.get("recipe") or {}).get("name", "?")
     bits = [_("**{n}** parameters").format(n=f"{b.n_params:,}"),
-            _("epoch **{epoch}** kept ({recipe} recipe)").format(epoch=b.meta.get("epoch", "?"), recipe=recipe)]
+            _("epoch **{epoch}** kept ({recipe} recipe)").format(
+                epoch=escape_md(b.meta.get("epoch", "?")), recipe=escape_md(recipe))]   # the checkpoint's own text
     if m.get("test_prefix_nll") is not None:
         bits.append(_("test NLL **{nll:.3f}** nats/char on {n} words never used in training or model choice")
                     .format(nll=m["test_prefix_nll"], n=m.get("n_test_words", "?")))
@@ -87,9 +110,10 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
 
 
 def input_notes(cap: AttentionCapture) -> None:
-    """Say what happened to the typed text: unknown characters, lowercasing, windowing."""
+    """Say what happened to the typed text (unknown characters, lowercasing, windowing) or to an imported file's
+    weights. Notes quote the user's characters, so they are shown as text."""
     for note in cap.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(escape_md(note[0].upper() + note[1:] + "."))
 
 
 def empty_prompt(what: str = "Type a word above") -> None:
@@ -132,20 +156,25 @@ def let_browser_draw(seconds: float = BATCH_GAP_S) -> None:
     time.sleep(seconds)
 
 
-def download_figure(fig, file_stem: str, key: str) -> None:
-    """PNG made on click (kaleido drives the local Chromium, offline); without Chromium, a standalone HTML.
-    Plotly's camera icon on each chart saves a PNG from the browser too."""
+def download_figure(fig, file_stem: str, key: str, *, what: str, subtitle: str | None = None) -> None:
+    """A download of ``fig`` as a slide (viz.figures.for_slide: 16:9, every axis label, projector-sized fonts): a PNG
+    made on click (kaleido drives the local Chromium, offline), or without Chromium a standalone HTML. ``what``
+    names the figure on the button (already translated); ``subtitle`` (plain text: model, word) goes under the
+    figure's title. Plotly's camera icon on each chart saves a PNG of the chart as drawn, too."""
     from viz.export import figure_html, figure_png, png_available
 
     if png_available():
-        st.download_button("PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
-                           key=key, icon=":material/download:",
-                           help="Rendered offline by the local Chromium (a few seconds the first time).")
+        st.download_button(_("{figure} (PNG)").format(figure=what), data=lambda: figure_png(fig, subtitle=subtitle),
+                           file_name=f"{file_stem}.png", mime="image/png", key=key, icon=":material/download:",
+                           on_click="ignore",   # a download needs no rerun of the whole page
+                           help=_("A 16:9 slide, 2560 × 1440 pixels, rendered offline by the local Chromium "
+                                  "(a few seconds the first time)."))
     else:
-        st.download_button("HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
-                           key=key, icon=":material/download:",
-                           help="No Chromium on the server for PNG; this interactive HTML works offline. "
-                                "The camera icon on the chart saves a PNG.")
+        st.download_button(_("{figure} (HTML)").format(figure=what),
+                           data=lambda: figure_html(fig, subtitle=subtitle), file_name=f"{file_stem}.html",
+                           mime="text/html", key=key, icon=":material/download:", on_click="ignore",
+                           help=_("No Chromium on the server for PNG; this interactive HTML works offline. "
+                                  "The camera icon on the chart saves a PNG."))
 
 
 # ---- Compare / Leak lesson / Generate ------------------------------------------------------------------------------
@@ -183,7 +212,6 @@ def test_comparison(left: str, right: str) -> str | None:
     and whether it is bigger than the noise of which words happened to be drawn (paired standard error). None
     when either can't be scored."""
     from models.evaluate import EvalResult, paired_difference
-    from ui.i18n import _
 
     evals = {n: heldout_eval(n, "test") for n in (left, right)}
     if None in evals.values():
@@ -200,7 +228,7 @@ def test_comparison(left: str, right: str) -> str | None:
     else:
         text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: "
                  "{better} is better by {d:.3f} (±{se:.3f}), more than the noise of which words were drawn.")
-    text = text.format(**args)
+    text = text.format(**{k: escape_md(v) if isinstance(v, str) else v for k, v in args.items()})
     if not all(e["same_words"] for e in evals.values()):
         text += " " + _("A checkpoint here was trained on another word list or split, so some test words may have "
                         "been its training words.")

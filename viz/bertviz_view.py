@@ -111,6 +111,9 @@ _PAGE = """\
   body {{ margin: 0; padding: 6px 8px; background: #fff; color: #1F2430;
          font-family: 'Helvetica Neue', Helvetica, Arial, sans-serif; font-size: 14px; }}
   select {{ font: inherit; margin-right: 12px; }}
+  .bv-header h1 {{ font-size: 20px; margin: 4px 0 2px; }}
+  .bv-header p {{ margin: 0 0 2px; color: #4a5060; }}
+  .bv-header {{ margin-bottom: 10px; padding-bottom: 6px; border-bottom: 1px solid #dde1ea; }}
 </style>
 {vendor_scripts}
 <script nonce="{nonce}">
@@ -153,26 +156,30 @@ def _escape_json_text(text: str) -> str:
 
 
 def head_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
-                   static_url: str = DEFAULT_STATIC_URL) -> str:
+                   static_url: str = DEFAULT_STATIC_URL, header: tuple[str, ...] = ()) -> str:
     """BertViz's head view (one layer at a time, lines from each query token to the keys it attends to).
 
     ``bertviz_kwargs`` is what you would pass to ``bertviz.head_view``: ``attention=`` (tuple per layer of
     (1, H, Q, K) tensors) and ``tokens=``, or ``encoder_attention=`` / ``decoder_attention=`` /
     ``cross_attention=`` with ``encoder_tokens=`` / ``decoder_tokens=``. Tokens are shown exactly as given
     (``prettify_tokens`` defaults to False here: char-level tokens are literal characters).
+    ``header``: lines of plain text shown above the view (say what it shows: model, word, view, date); the first
+    is the heading and the page title. Escaped: user text never becomes markup.
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery.
     """
-    return _page("head", _fragment("head", bertviz_kwargs), standalone=standalone, static_url=static_url)
+    return _page("head", _fragment("head", bertviz_kwargs), standalone=standalone, static_url=static_url,
+                 header=header)
 
 
 def model_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
-                    static_url: str = DEFAULT_STATIC_URL) -> str:
+                    static_url: str = DEFAULT_STATIC_URL, header: tuple[str, ...] = ()) -> str:
     """BertViz's model view (a thumbnail per layer x head; click one for its detail), light mode.
 
     Same arguments as :func:`head_view_html`; ``display_mode`` defaults to ``"light"`` to match the app.
     BertViz draws it 970 px wide; here it scales down to narrower frames (keeping its aspect ratio).
     """
-    return _page("model", _fragment("model", bertviz_kwargs), standalone=standalone, static_url=static_url)
+    return _page("model", _fragment("model", bertviz_kwargs), standalone=standalone, static_url=static_url,
+                 header=header)
 
 
 # Geometry, from BertViz 1.4.1's head_view.js / model_view.js and measured in Chromium 156 (page padding 12 px,
@@ -273,7 +280,21 @@ def _require_vendor() -> None:
         raise VendorMissingError(f"{', '.join(missing)} missing from {VENDOR_DIR}; fetch them with `{FETCH_HINT}`")
 
 
-def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str:
+def text_html(text: str) -> str:
+    """Plain text as HTML text: ``& < > " '`` as entities, and ``/`` too, so no text can spell an address
+    (``://``), end a script or open a comment; the browser shows the same characters."""
+    return html.escape(str(text), quote=True).replace("/", "&#47;")
+
+
+def _header_html(header: tuple[str, ...]) -> str:
+    if not header:
+        return ""
+    first, *rest = (text_html(line) for line in header)
+    lines = "".join(f"<p>{line}</p>" for line in rest)
+    return f'<header class="bv-header"><h1>{first}</h1>{lines}</header>\n'
+
+
+def _page(view: str, fragment: str, *, standalone: bool, static_url: str, header: tuple[str, ...] = ()) -> str:
     _require_vendor()
     if "://" in static_url or any(c in static_url for c in "\"'<>\\ "):
         raise ValueError(f"static_url must be a path on the app's own server such as {DEFAULT_STATIC_URL!r}, "
@@ -283,7 +304,7 @@ def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str
     markup, js, tail, digest = _body(view, fragment)
     content_key = f"{digest}\0{standalone}\0{static_url}"
     nonce = hmac.new(_NONCE_KEY, content_key.encode(), hashlib.sha256).hexdigest()[:32]
-    body = f'{markup}<script nonce="{nonce}">{js}</script>{tail}'
+    body = f'{_header_html(header)}{markup}<script nonce="{nonce}">{js}</script>{tail}'
 
     vendor = {name: (VENDOR_DIR / name) for name in ("jquery.min.js", "d3.min.js")}   # jQuery first, as BertViz
     if standalone:
@@ -300,7 +321,8 @@ def _page(view: str, fragment: str, *, standalone: bool, static_url: str) -> str
     shim = _SHIM_JS % {"where": script_safe_json(where), "hint": FETCH_HINT}
     if view == "model":
         shim += _FIT_WIDTH_JS
-    page = _PAGE.format(csp=csp, title=f"BertViz {view} view", vendor_scripts=scripts, nonce=nonce, shim=shim,
+    title = text_html(header[0]) if header else f"BertViz {view} view"
+    page = _PAGE.format(csp=csp, title=title, vendor_scripts=scripts, nonce=nonce, shim=shim,
                         body=body.strip("\n"))
     # Structural checks, cheap next to building the page. If BertViz's output changes, fail loudly rather than
     # load from a CDN or let text end a script: "</script" only where our 4 scripts end, no "<!--" (which would

@@ -6,6 +6,7 @@ Tokens are plotted at integer positions with ``tickvals``/``ticktext``: a catego
 from __future__ import annotations
 
 import html
+import re
 
 import plotly.graph_objects as go
 import torch
@@ -29,8 +30,14 @@ def label(tok: str) -> str:
     return html.escape(tok, quote=False)
 
 
+def char_name(tok: str) -> str:
+    """A next-character token as read aloud: '<EOS>' is "end of word". Plain text (escape it for where it goes)."""
+    return "end of word" if tok == EOS else tok
+
+
 def char_label(tok: str) -> str:
-    return "end of word" if tok == EOS else label(tok)
+    """:func:`char_name`, html-escaped for plotly text."""
+    return label(char_name(tok))
 
 
 # Plotly's default template (~7 KB of JSON in every figure) and its per-property validation cost 10-35 ms per figure
@@ -353,3 +360,79 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     fig.update_annotations(font=dict(size=13))
     size = height or int(min(900, 60 + rows * max(200, 40 + 19 * Q)))
     return _layout(fig, title or f"{pattern_title(name)} · all heads", size)
+
+
+# ---- export -------------------------------------------------------------------------------------------------------
+# A 16:9 slide, exported at scale 2 (2560 x 1440 pixels): sharp on a 1920 x 1080 projector, and the fonts below stay
+# readable from the back of a classroom. The page's figures rely on Streamlit's theme for margins that fit their
+# labels; kaleido renders without it, so an export needs its own layout.
+SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_SCALE = 1280, 720, 2
+SLIDE_FONT = 20                # px at SLIDE_WIDTH; titles larger, crowded tick labels smaller (never below 11)
+_SLIDE_MIN_TICK_FONT = 11
+_AXIS_KEY = re.compile(r"^[xy]axis\d*$")
+
+
+def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE_WIDTH, height: int = SLIDE_HEIGHT,
+              font_size: int = SLIDE_FONT) -> go.Figure:
+    """A slide-sized copy of a figure from this module, for PNG / SVG export; ``fig`` is not changed.
+
+    Every axis that lists its ticks (``tickvals`` / ``ticktext``: the tokens, the layer names) shows all of them
+    (``tickmode="array"``), in a font sized so neighbouring labels don't overlap; margins grow to fit the tick labels
+    and the axis titles, which stand off from the cells (plotly's ``automargin``); titles, colour bars, cell text,
+    annotations and legends get projector-sized fonts. ``subtitle`` (plain text, e.g. the model and the word) is
+    html-escaped and shown under the title."""
+    d = fig.to_dict()                                                  # a deep copy as plain dicts
+    lay = d.setdefault("layout", {})
+    title = lay.get("title") or {}
+    title = {"text": title} if isinstance(title, str) else dict(title)
+    title.update(x=0.01, xanchor="left", xref="container", y=0.97, yanchor="top", yref="container",
+                 font={**title.get("font", {}), "size": font_size + 8})
+    if subtitle:
+        title["subtitle"] = {"text": label(subtitle), "font": {"size": font_size}}
+    top = 60 + (font_size + 8) + (font_size + 12 if subtitle else 0)
+    lay.update(width=width, height=height, title=title, font={**lay.get("font", FONT), "size": font_size},
+               margin=dict(l=24, r=48, t=top, b=24, pad=4), autosize=False)
+    plot_w, plot_h = width - 220, height - top - 80                   # what is left for the cells, roughly
+    for key in [k for k in lay if _AXIS_KEY.match(k)]:
+        ax = lay[key]
+        n_ticks = len(ax.get("tickvals") or ())
+        tick_font = font_size
+        if n_ticks:
+            ax["tickmode"] = "array"
+            room = (plot_w if key.startswith("x") else plot_h) / n_ticks / _subplots_along(lay, key[0])
+            longest = max((len(html.unescape(str(t))) for t in ax.get("ticktext") or ()), default=1)
+            # A y label needs a line's height; an x label its width (~0.62 em a character) unless it is turned
+            # upright, which crowded x axes (a 48-token word with "<UNK>"s) need.
+            fits = room / 1.15
+            if key.startswith("x"):
+                wide = room / max(0.62 * longest, 1)
+                if wide >= min(font_size, 0.8 * fits):
+                    fits = wide
+                else:
+                    ax["tickangle"] = -90
+            tick_font = int(max(_SLIDE_MIN_TICK_FONT, min(font_size, fits)))
+        ax["tickfont"] = {**ax.get("tickfont", {}), "size": tick_font}
+        ax["automargin"] = True
+        if ax.get("title"):
+            t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
+            ax["title"] = {**t, "font": {**t.get("font", {}), "size": font_size + 2}, "standoff": 16}
+    for tr in d.get("data", []):
+        if "colorbar" in tr or tr.get("type") == "heatmap":
+            cb = tr.setdefault("colorbar", {})
+            cb["tickfont"] = {**cb.get("tickfont", {}), "size": font_size}
+            cbt = cb.get("title") or {}
+            cb["title"] = {**cbt, "font": {**cbt.get("font", {}), "size": font_size + 2}} if cbt else cbt
+            cb["thickness"] = max(cb.get("thickness", 0), 22)
+        if "textfont" in tr or tr.get("texttemplate") or (tr.get("text") and tr.get("type") == "bar"):
+            tr["textfont"] = {**tr.get("textfont", {}), "size": font_size}
+    for a in lay.get("annotations", []):
+        a["font"] = {**a.get("font", {}), "size": font_size + 2}
+    if "legend" in lay or len(d.get("data", [])) > 1:
+        lay["legend"] = {**lay.get("legend", {}), "font": {"size": font_size}}
+    return go.Figure(d, skip_invalid=False)
+
+
+def _subplots_along(layout: dict, axis: str) -> int:
+    """How many subplots share the slide along x or y (make_subplots' axis domains), so each gets its share."""
+    starts = {tuple(layout[k].get("domain", (0, 1))) for k in layout if _AXIS_KEY.match(k) and k[0] == axis}
+    return max(1, len(starts))
