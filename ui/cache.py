@@ -40,13 +40,16 @@ def bundle(name: str) -> ModelBundle:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
-    return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos)
+def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False,
+                   knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+    return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos, knocked_out=knocked_out)
 
 
-def get_capture(name: str, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
+def get_capture(name: str, text: str, src: str = "", add_eos: bool = False,
+                knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+    """The cached capture; ``knocked_out`` (attention module, head) pairs are silenced in its forward pass."""
     one_torch_thread()
-    return cached_capture(name, checkpoint_mtime(name), text, src, add_eos)
+    return cached_capture(name, checkpoint_mtime(name), text, src, add_eos, tuple(sorted(knocked_out)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
