@@ -98,16 +98,16 @@ tool = st.segmented_control(_("Tool"), TOOLS, key="heads.tool", required=True, f
 
 knocked_out: list[tuple[str, int]] = []
 with st.container(border=True):
-    st.markdown(_("**Knock out heads** (each head's output × 0 in the forward pass; the model itself is untouched)"))
+    t1, b1, b2 = st.columns([5, 1.1, 0.8], vertical_alignment="center")
+    t1.markdown(_("**Knock out heads**: each head's output × 0 in the forward pass; the model itself is untouched."))
+    b1.button(_("Knock out all"), on_click=knock_out_all, key="heads.ko.all", width="stretch")
+    b2.button(_("Reset"), on_click=clear_knockouts, key="heads.ko.reset", width="stretch")
     cols = st.columns(min(3, len(modules)))
     for i, (m, n_head) in enumerate(modules):
         with cols[i % len(cols)]:
             picked = st.pills(module_title(m), list(range(n_head)), selection_mode="multi", key=ko_keys[m],
                               format_func=lambda h: _("head {h}").format(h=h))
             knocked_out += [(m, h) for h in picked or []]
-    b1, b2, _gap = st.columns([1, 1, 4])
-    b1.button(_("Knock out all"), on_click=knock_out_all, key="heads.ko.all")
-    b2.button(_("Reset"), on_click=clear_knockouts, key="heads.ko.reset")
 knocked_out = sorted(knocked_out)
 
 cap = get_capture(name, text)                                 # the intact model
@@ -146,13 +146,16 @@ if tool == "knockout":
     else:
         with st.spinner(_("Knocking out each head in turn on the validation words…")):
             base, rows = get_head_importance(name)
+            roles = {(r.module, r.head): r for r in get_head_roles(name)}
+        names_ = role_names()
         st.caption(_("Honest (prefix-only) NLL on the {n} validation words: {base:.3f} nats/char with every head. "
                      "Each row knocks out that head alone; a positive change means the model needs the head, near 0 "
                      "means the others cover for it. Computed once per checkpoint.").format(n=len(words), base=base))
         st.dataframe(pd.DataFrame({_("head"): [head_title(r.module, r.head) for r in rows],
                                    _("NLL change"): [r.delta for r in rows],
-                                   _("NLL without it"): [r.nll for r in rows]}),
-                     hide_index=True, key="heads.importance",
+                                   _("NLL without it"): [r.nll for r in rows],
+                                   _("role (Head roles tool)"): [names_[roles[r.module, r.head].label] for r in rows]}),
+                     hide_index=True, key="heads.importance", height=36 + 35 * len(rows),
                      column_config={_("NLL change"): st.column_config.NumberColumn(format="%+.4f"),
                                     _("NLL without it"): st.column_config.NumberColumn(format="%.4f")})
 
@@ -178,9 +181,11 @@ elif tool == "roles":
              _("role"): [names_[r.label] for r in roles],
              _("confidence"): [r.confidence for r in roles]}
     for role in ROLES:
-        table[names_[role]] = [r.scores[role] for r in roles]
+        if any(r.scores[role] == r.scores[role] for r in roles):      # "next" is NaN for every masked head
+            table[names_[role]] = [r.scores[role] for r in roles]
     fmt = {c: st.column_config.NumberColumn(format="%.2f") for c in list(table)[2:]}
-    st.dataframe(pd.DataFrame(table), hide_index=True, key="heads.roles.table", column_config=fmt)
+    st.dataframe(pd.DataFrame(table), hide_index=True, key="heads.roles.table", column_config=fmt,
+                 height=36 + 35 * len(roles))
     st.caption(_("Each score is the share of a query's attention that fits the role, averaged over the validation "
                  "words' queries at position {t} or later (where <BOS>, the first letter, the previous character "
                  "and the query itself are four different keys). “Spread out” is the overlap with an even spread, "
@@ -197,7 +202,8 @@ elif tool == "rollout":
                  "<BOS> and the first letters more than the raw patterns do."))
     for kind in cap_ko.square_kinds():
         layers = cap_ko.names(kind)
-        panels = [(F.pattern_title(n) + _(" · mean of heads"), head_mean(cap_ko, n)) for n in layers]
+        panels = [(_("{layer} · mean of heads").format(layer=module_title(n.removesuffix(".hook_pattern"))),
+                   head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, kind)))
         q_tok, k_tok = cap_ko.axes(layers[0])
         st.plotly_chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
@@ -206,7 +212,8 @@ elif tool == "rollout":
                         key=f"heads.rollout.{kind}", config=w.PLOTLY_CONFIG)
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
-        panels = [(F.pattern_title(last) + _(" · mean of heads"), head_mean(cap_ko, last)),
+        panels = [(_("{layer} · mean of heads").format(layer=module_title(last.removesuffix(".hook_pattern"))),
+                   head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
         st.plotly_chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
                                          y_title=_("decoder query"),
@@ -229,12 +236,13 @@ elif tool == "changed":
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
         st.plotly_chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
+                                                  eos_label=_("end"),
                                                   y_title=_("after"),
                                                   title=_("Next-token probability, B − A, after every position")),
                         key="heads.changed.next", config=w.PLOTLY_CONFIG)
         diffs = pattern_differences(cap_ko, cap_b)
         st.plotly_chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
-                                        row_titles={n: F.pattern_title(n) for n in diffs},
+                                        row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
                                         head_label=_("head {h}")),
                         key="heads.changed.patterns", config=w.PLOTLY_CONFIG)
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "

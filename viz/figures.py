@@ -388,7 +388,7 @@ def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b
     names = list(diffs)
     H = max(d.shape[0] for d in diffs.values())
     m = max(1e-3, max(float(d.abs().max()) for d in diffs.values()))
-    subtitles = [f"{row_titles.get(n, n)} · {head_label.format(h=h)}" if h < diffs[n].shape[0] else ""
+    subtitles = [label(f"{row_titles.get(n, n)} · {head_label.format(h=h)}") if h < diffs[n].shape[0] else ""
                  for n in names for h in range(H)]
     fig = make_subplots(rows=len(names), cols=H, subplot_titles=subtitles, horizontal_spacing=0.03,
                         vertical_spacing=min(0.08, 0.4 / max(1, len(names))))
@@ -413,16 +413,17 @@ def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b
 
 
 def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: AttentionCapture, vocab, *,
-                            title: str, x_title: str, y_title: str, colorbar_title: str = "B − A",
-                            height: int | None = None) -> go.Figure:
+                            title: str, x_title: str, y_title: str, eos_label: str = "<EOS>",
+                            colorbar_title: str = "B − A", height: int | None = None) -> go.Figure:
     """(Q, V) B - A of the next-token distribution at every position (``viz.metrics.next_token_differences``),
-    one row per position, one column per token that can be predicted (<PAD> and <BOS> never are)."""
-    cols = [i for i, t in enumerate(vocab.itos) if t not in ("<PAD>", "<BOS>")]
+    one row per position, one column per token a word can continue with (<EOS> labelled ``eos_label``, then the
+    characters; <PAD>, <BOS> and <UNK> are never targets)."""
+    cols = [i for i, t in enumerate(vocab.itos) if t not in ("<PAD>", "<BOS>", "<UNK>")]
     Q = diff.shape[0]
     z = diff[:, cols]
     m = max(1e-3, float(z.abs().max()))
     qt = _pair_labels(cap_a.tgt_tokens, cap_b.tgt_tokens, Q)
-    xt = [char_label(vocab.itos[i]) for i in cols]
+    xt = [label(eos_label) if vocab.itos[i] == EOS else label(vocab.itos[i]) for i in cols]
     data = [_diverging(z.tolist(), m, colorbar=dict(title=dict(text=label(colorbar_title), side="right"),
                                                     thickness=12),
                        customdata=[[xt[j] for j in range(len(cols))] for _ in range(Q)],
