@@ -33,6 +33,13 @@ def module_title(module: str) -> str:
             "decoder": _("decoder self L{layer}")}[part].format(layer=layer)
 
 
+def mean_title(cap, name: str) -> str:
+    """'encoder L1 · mean of 3 heads' (the heads not knocked out)."""
+    module = name.removesuffix(".hook_pattern")
+    n = cap.patterns[name].shape[1] - sum(m == module for m, _h in cap.knocked_out)
+    return _("{layer} · mean of {n} head(s)").format(layer=module_title(module), n=n)
+
+
 def head_title(module: str, head: int) -> str:
     return _("{module} · head {head}").format(module=module_title(module), head=head)
 
@@ -202,8 +209,7 @@ elif tool == "rollout":
                  "<BOS> and the first letters more than the raw patterns do."))
     for kind in cap_ko.square_kinds():
         layers = cap_ko.names(kind)
-        panels = [(_("{layer} · mean of heads").format(layer=module_title(n.removesuffix(".hook_pattern"))),
-                   head_mean(cap_ko, n)) for n in layers]
+        panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, kind)))
         q_tok, k_tok = cap_ko.axes(layers[0])
         st.plotly_chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
@@ -212,8 +218,7 @@ elif tool == "rollout":
                         key=f"heads.rollout.{kind}", config=w.PLOTLY_CONFIG)
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
-        panels = [(_("{layer} · mean of heads").format(layer=module_title(last.removesuffix(".hook_pattern"))),
-                   head_mean(cap_ko, last)),
+        panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
         st.plotly_chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
                                          y_title=_("decoder query"),
@@ -247,6 +252,9 @@ elif tool == "changed":
                         key="heads.changed.patterns", config=w.PLOTLY_CONFIG)
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
+        if bundle.peeking:
+            st.caption(_("The peeking model's rows change one position *before* the changed character: its "
+                         "unmasked encoder lets position t read the character at t+1, the answer it should predict."))
 
 # ---- 5. attention vs importance -------------------------------------------------------------------------------------
 else:
@@ -265,7 +273,7 @@ else:
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
         top = F.char_label(bundle.vocab.itos[loo.top])
         st.plotly_chart(F.attention_vs_importance(
-            loo.tokens, row, list(loo.delta),
+            loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=F.pattern_title(pattern)),
             importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top)),

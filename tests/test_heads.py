@@ -309,9 +309,10 @@ def test_head_lab_figures_by_data_and_full_validation():
     roll = F.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
                             a.tgt_tokens, a.tgt_tokens, title="r", x_title="k", y_title="q")
     loo = leave_one_out(b, "<img>")
-    vs = F.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1], list(loo.delta),
-                                   title="t", attention_title="a", importance_title="i")
-    assert list(vs.data[1].y) == pytest.approx(list(loo.delta))
+    vs = F.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
+                                   [None] + list(loo.delta[1:]), title="t", attention_title="a", importance_title="i")
+    assert vs.data[1].y[0] is None and list(vs.data[1].y[1:]) == pytest.approx(list(loo.delta[1:]))
+    assert list(vs.data[0].y) == pytest.approx(a.patterns[a.names("cross")[0]][0, 0, -1].tolist())
     ko = capture(b, "<img>", knocked_out=[("decoder.1.attn", 2)])
     ent = F.entropy_heatmap(ko, notes={"decoder.1.attn.hook_pattern": ["r0", "r1", "<b>r2</b>", "r3"]}, off_label="OFF")
     cell = ent.data[0].text[3][2]                                                # decoder self L1, head 2

@@ -462,7 +462,8 @@ def attention_vs_importance(tokens: tuple[str, ...], attention: torch.Tensor, im
                             title: str, attention_title: str, importance_title: str,
                             height: int = 420) -> go.Figure:
     """Two bar charts over the same input positions: the query's attention weights (top) and the leave-one-out
-    importance of each position (bottom: orange raises, purple lowers the top choice when it is there)."""
+    importance of each position (bottom: orange, the top choice loses probability without that character; purple,
+    it gains). ``None`` = not measured (``<BOS>``, which is never replaced): no bar."""
     from plotly.subplots import make_subplots
     xt = [label(t) for t in tokens]
     x = list(range(len(tokens)))
@@ -472,13 +473,15 @@ def attention_vs_importance(tokens: tuple[str, ...], attention: torch.Tensor, im
     fig.add_trace(go.Bar(x=x, y=att, marker_color=BLUE, text=[f"{v:.2f}" for v in att], textposition="outside",
                          cliponaxis=False, customdata=xt, hovertemplate="%{customdata}: <b>%{y:.3f}</b><extra></extra>"),
                   row=1, col=1)
-    colors = [ORANGE if v >= 0 else "#542788" for v in importance]
-    fig.add_trace(go.Bar(x=x, y=importance, marker_color=colors, text=[f"{v:+.2f}" for v in importance],
+    colors = [ORANGE if v is None or v >= 0 else "#542788" for v in importance]
+    fig.add_trace(go.Bar(x=x, y=importance, marker_color=colors,
+                         text=["" if v is None else f"{v:+.2f}" for v in importance],
                          textposition="outside", cliponaxis=False, customdata=xt,
                          hovertemplate="%{customdata}: <b>%{y:+.3f}</b><extra></extra>"), row=2, col=1)
-    top = max([abs(v) for v in importance] + [0.05]) * 1.3
+    known = [v for v in importance if v is not None]
+    top = max([abs(v) for v in known] + [0.05]) * 1.3
     fig.update_yaxes(range=[0, max(att + [0.05]) * 1.3], row=1, col=1)
-    fig.update_yaxes(range=[-top if min(importance + [0]) < 0 else 0, top], zeroline=True, zerolinecolor="#6c757d",
+    fig.update_yaxes(range=[-top if min(known + [0]) < -0.005 else 0, top], zeroline=True, zerolinecolor="#6c757d",
                      row=2, col=1)
     fig.update_xaxes(tickvals=x, ticktext=xt, tickangle=0, tickfont=dict(size=14), showticklabels=True)
     fig.update_annotations(font=dict(size=13))
