@@ -33,6 +33,10 @@ def module_title(module: str) -> str:
             "decoder": _("decoder self L{layer}")}[part].format(layer=layer)
 
 
+def pattern_title(name: str) -> str:
+    return module_title(name.removesuffix(".hook_pattern"))
+
+
 def mean_title(cap, name: str) -> str:
     """'encoder L1 · mean of 3 heads' (the heads not knocked out)."""
     module = name.removesuffix(".hook_pattern")
@@ -214,7 +218,8 @@ elif tool == "rollout":
         q_tok, k_tok = cap_ko.axes(layers[0])
         st.plotly_chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
                                          title=_("{kind}: raw attention beside its rollout").format(
-                                             kind=F.KIND_LABEL[kind])),
+                                             kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
+                                                   "decoder": _("Decoder self-attention")}[kind])),
                         key=f"heads.rollout.{kind}", config=w.PLOTLY_CONFIG)
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
@@ -265,7 +270,7 @@ else:
         names = cap_ko.names()
         default = cap_ko.names("cross")[-1] if cap_ko.is_seq2seq else names[-1]
         p1, p2 = st.columns(2)
-        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=F.pattern_title,
+        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=pattern_title,
                                key="heads.loo.pattern")
         n_head = cap_ko.patterns[pattern].shape[1]
         head = p2.selectbox(_("Head"), ["mean"] + list(range(n_head)), key="heads.loo.head",
@@ -275,7 +280,7 @@ else:
         st.plotly_chart(F.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
-            attention_title=_("attention of the last position ({pattern})").format(pattern=F.pattern_title(pattern)),
+            attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),
             importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top)),
             key="heads.loo.chart", config=w.PLOTLY_CONFIG)
         st.caption(_("Why they can disagree: attention says where one head reads from, not how much that reading "
