@@ -161,7 +161,8 @@ if tool == "knockout":
         names_ = role_names()
         st.caption(_("Honest (prefix-only) NLL on the {n} validation words: {base:.3f} nats/char with every head. "
                      "Each row knocks out that head alone; a positive change means the model needs the head, near 0 "
-                     "means the others cover for it. Computed once per checkpoint.").format(n=len(words), base=base))
+                     "means the others cover for it, negative means it does better without it. Computed once per "
+                     "checkpoint.").format(n=len(words), base=base))
         st.dataframe(pd.DataFrame({_("head"): [head_title(r.module, r.head) for r in rows],
                                    _("NLL change"): [r.delta for r in rows],
                                    _("NLL without it"): [r.nll for r in rows],
