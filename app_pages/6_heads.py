@@ -131,7 +131,7 @@ if knocked_out and tool != "knockout":
 
 # ---- 1. knock-out ---------------------------------------------------------------------------------------------------
 if tool == "knockout":
-    last = _("“{token}”").format(token=cap.tgt_tokens[-1])
+    last = _("“{token}”").format(token=F.label(cap.tgt_tokens[-1]))         # a plotly title: "<BOS>" escaped
     p_all = next_token_probs(cap.next_token_logits())
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")

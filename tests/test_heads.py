@@ -372,6 +372,12 @@ def test_page_runs_every_tool_with_both_models(model):
     assert len(table) == n and list(table["NLL change"]) == sorted(table["NLL change"], reverse=True)
 
 
+def test_page_escapes_the_token_in_the_bar_title_on_an_empty_word():
+    at = open_page()
+    spec = {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    assert spec["heads.bars.before"]["layout"]["title"]["text"] == "All heads: next after “&lt;BOS&gt;”"
+
+
 def test_page_with_an_uploaded_json_shows_the_model_free_views_and_says_why_the_rest_are_off():
     at = open_page()
     data = capture(tiny_bundle("miniformer"), "cat").to_json("all").encode()
