@@ -14,14 +14,14 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from here
     sys.path.insert(0, str(ROOT))
 
+from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
+
 st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
-                   "compare.query": -1, "gen.step": 0}.items():
+                   "compare.query": -1, "gen.step": 0, "heads.tool": "knockout"}.items():
     st.session_state.setdefault(key, value)
-
-from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402
 
 # The language first: every string below, page titles included, is drawn in it. ?lang=ja|en, else the browser's.
 if "lang" not in st.session_state:
@@ -36,6 +36,7 @@ pages = [
     st.Page(ROOT / "app_pages" / "3_leak.py", title=_("Leak lesson"), url_path="leak"),
     st.Page(ROOT / "app_pages" / "4_generate.py", title=_("Generate"), url_path="generate"),
     st.Page(ROOT / "app_pages" / "5_train.py", title=_("Train"), url_path="train"),
+    st.Page(ROOT / "app_pages" / "6_heads.py", title=_("Head lab"), url_path="heads"),
 ]
 page = st.navigation(pages)
 

@@ -14,7 +14,11 @@ plotly figures (serialised to JSON, as st.plotly_chart does), the BertViz page a
 (new text) and cached (the capture comes back from st.cache_data as a pickled copy). Run on a fresh thread per
 rerun, as Streamlit does, with torch.set_num_threads(1) per run (the app now) and only once at import (before).
 
-Targets (issue 4/7): p50 <= 200 ms, p95 <= 400 ms keystroke -> BertViz, server <= 20 ms per rerun.
+Head lab part (issue 15): the same, for one keystroke on the Head lab page with the knock-out tool open (the intact
+forward, the one extra knocked-out forward, the before/after bars, the cached importance table).
+
+Targets (issue 4/7): p50 <= 200 ms, p95 <= 400 ms keystroke -> BertViz, server <= 20 ms per rerun; Head lab
+knock-out <= 30 ms.
 """
 from __future__ import annotations
 
@@ -242,6 +246,58 @@ def server_rows(reps: int, long_len: int) -> list:
     return rows
 
 
+def heads_knockout_rerun(bundle, text: str, knocked_out, cached_tables: bytes) -> None:
+    """What app_pages/6_heads.py computes per keystroke with the knock-out tool open: the intact capture and the
+    knocked-out one (the one extra forward), both next-token distributions and their comparison, the two bar
+    figures serialised, and the per-checkpoint importance + roles tables back from st.cache_data (a pickled copy)."""
+    import plotly.io
+
+    from models.capture import capture
+    from viz import figures as F
+    from viz.metrics import distribution_comparison, next_token_probs
+    cap, ko = capture(bundle, text), capture(bundle, text, knocked_out=knocked_out)
+    p_all, p_ko = next_token_probs(cap.next_token_logits()), next_token_probs(ko.next_token_logits())
+    distribution_comparison(p_all, p_ko)
+    pickle.loads(cached_tables)
+    for f in (F.next_token_bars(p_all, bundle.vocab, top_k=8), F.next_token_bars(p_ko, bundle.vocab, top_k=8)):
+        plotly.io.to_json(f.to_dict(), validate=False)
+
+
+def heads_rows(reps: int) -> list:
+    """Server compute per keystroke on the Head lab with the knock-out tool open (target p50 <= 30 ms), each rerun
+    on a fresh thread with one torch thread, as the app runs it: one head knocked out, and every head."""
+    import torch
+    from models.checkpoint import load_checkpoint
+    from models.heads import attention_modules, head_importance, head_roles
+    from ui.cache import validation_words
+    words = validation_words()
+    rows = []
+    for name in ("miniformer", "full_transformer", "full_transformer_peeking"):
+        b = load_checkpoint(name)
+        heads = [(m, h) for m, n in attention_modules(b.model) for h in range(n)]
+        tables = pickle.dumps((head_importance(b, words), head_roles(b, words)))
+        texts = [(TYPED * 2)[:i % len(TYPED) + 1] for i in range(reps)]
+        for what, ko in (("1 head knocked out", heads[:1]), (f"all {len(heads)} heads knocked out", heads)):
+            heads_knockout_rerun(b, texts[0], ko, tables)            # warm
+            times = []
+            for t in texts:
+                box = {}
+
+                def work():
+                    torch.set_num_threads(1)
+                    t0 = time.perf_counter()
+                    heads_knockout_rerun(b, t, ko, tables)
+                    box["ms"] = (time.perf_counter() - t0) * 1000
+                th = threading.Thread(target=work)
+                th.start()
+                th.join()
+                times.append(box["ms"])
+            p50, p95, mx = summary(times)
+            rows.append((name, what, len(times), f"{p50:.1f}", f"{p95:.1f}", f"{mx:.1f}",
+                         "met" if p50 <= 30 else "NOT met"))
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
     ap.add_argument("--keys", type=int, default=20, help="keystrokes per scenario (default 20)")
@@ -266,6 +322,10 @@ def main(argv=None) -> int:
                           breakdown_rows(max(5, args.server_reps // 4), args.long))
         print("\nWhere the server time goes\n" + ktable)
         sections.append("**Where the server time goes** (median per piece)\n\n" + ktable)
+        htable = md_table(("model", "knock-out", "n", "p50 ms", "p95 ms", "max ms", "target p50 <= 30 ms"),
+                          heads_rows(args.server_reps))
+        print("\nHead lab, knock-out tool open: server compute per keystroke\n" + htable)
+        sections.append("**Head lab, knock-out tool open: server compute per keystroke** (in-process)\n\n" + htable)
     if not args.no_browser:
         brows, notes, _ = browser_rows(args.keys, args.pages, args.long, short_only=args.short_only)
         bhead = ("scenario", "keys", "missed", "bars p50", "bars p95", "bars max", "BertViz p50", "BertViz p95",

@@ -58,6 +58,9 @@ class AttentionCapture:
     lowercased: bool = False
     truncated: int = 0                     # characters dropped from the front to fit the context
     notes: tuple[str, ...] = field(default=())
+    # Heads knocked out in the forward pass that made this capture, as sorted (attention module, head) pairs, e.g.
+    # (("decoder.0.cross_attn", 2),); () = none. The patterns of a knocked-out head are still what it computed.
+    knocked_out: tuple[tuple[str, int], ...] = ()
 
     # ---- structure -------------------------------------------------------------------------------------------
     @property
@@ -120,6 +123,10 @@ class AttentionCapture:
         return {"encoder_attention": t["encoder_attentions"], "decoder_attention": t["decoder_attentions"],
                 "cross_attention": t["cross_attentions"], "encoder_tokens": list(self.src_tokens),
                 "decoder_tokens": list(self.tgt_tokens)}
+
+    def is_knocked_out(self, name: str, head: int) -> bool:
+        """Whether ``head`` of pattern ``name`` (``...hook_pattern`` or the module name) was knocked out."""
+        return (name.removesuffix(".hook_pattern"), head) in self.knocked_out
 
     def next_token_logits(self) -> torch.Tensor | None:
         """(V,) logits for the token after the last one, or None for an imported capture."""
@@ -250,10 +257,28 @@ def _encode_for(bundle: ModelBundle, text: str, add_eos: bool):
     return bundle.vocab.encode(text, add_eos=add_eos, max_len=bundle.block_size)
 
 
-def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False) -> AttentionCapture:
+def head_mask_tensors(model, knocked_out, device=None) -> dict[str, torch.Tensor]:
+    """``knocked_out`` (attention module, head) pairs -> the ``head_mask`` argument of a model's forward: one (H,)
+    tensor of ones per named module, 0 at each knocked-out head. Built per call, never stored on the model."""
+    masks: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
+    for module, head in knocked_out:
+        if module not in modules or not hasattr(modules[module], "n_head"):
+            raise ValueError(f"{module!r} is not an attention module of this model")
+        n_head = modules[module].n_head
+        if not 0 <= head < n_head:
+            raise ValueError(f"{module} has heads 0..{n_head - 1}; there is no head {head}")
+        masks.setdefault(module, torch.ones(n_head, device=device))[head] = 0.0
+    return masks
+
+
+def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False,
+            knocked_out=()) -> AttentionCapture:
     """Run ``bundle`` on ``text`` (decoder / causal side) and ``src`` (enc-dec source; default: ``text``, the
-    training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word."""
+    training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word.
+    ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass."""
     model, vocab = bundle.model, bundle.vocab
+    knocked_out = tuple(sorted(set((str(m), int(h)) for m, h in knocked_out)))
     tgt = _encode_for(bundle, text, add_eos)
     notes = []
     if tgt.unknown:
@@ -274,6 +299,8 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         raise RuntimeError(f"model {bundle.name!r} is in training mode; capture only reads eval-mode models")
     with torch.inference_mode():
         kw = {"src": torch.tensor([src_enc.ids], device=dev)} if src_enc is not None else {}
+        if knocked_out:
+            kw["head_mask"] = head_mask_tensors(model, knocked_out, dev)
         out = model(idx, return_attention=True, **kw)
     cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
     if bundle.is_seq2seq:
@@ -289,5 +316,5 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         model_name=bundle.name, src_tokens=src_enc.tokens if src_enc is not None else (),
         tgt_tokens=tgt.tokens, patterns=patterns, logits=cpu(out.logits), causal=bool(model.causal),
         peeking=bundle.peeking, vocab=vocab.itos, unknown=tgt.unknown, lowercased=tgt.lowercased,
-        truncated=tgt.truncated, notes=tuple(notes))
+        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out)
 

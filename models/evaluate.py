@@ -43,18 +43,19 @@ def teacher_forced_nll(model, x: torch.Tensor, y: torch.Tensor, batch_size: int 
 
 
 @torch.no_grad()
-def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False) -> torch.Tensor:
+def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False, head_mask=None) -> torch.Tensor:
     """(N, T, V) logits where [:, t] was computed from x[:, :t+1] only. Causal models take one pass unless
-    ``exact`` asks for the slow, model-agnostic way (used by tests to prove the two agree)."""
+    ``exact`` asks for the slow, model-agnostic way (used by tests to prove the two agree). ``head_mask``: passed
+    to the model's forward (heads knocked out, see models.layers.MultiHeadAttention)."""
     if getattr(model, "causal", False) and not exact:
-        return model(x).logits
+        return model(x, head_mask=head_mask).logits
     N, T = x.shape
     out = torch.zeros(N, T, model.cfg.vocab_size, device=x.device)
     for t in range(T):
         rows = (y[:, t] != PAD_ID).nonzero().squeeze(1)            # only words that still have a target at t
         if len(rows) == 0:
             continue
-        out[rows, t] = model(x[rows, : t + 1]).logits[:, t]
+        out[rows, t] = model(x[rows, : t + 1], head_mask=head_mask).logits[:, t]
     return out
 
 

@@ -13,13 +13,14 @@ mask naming (src_mask / tgt_mask / memory_mask) — but attention is written out
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, FeedForward, MultiHeadAttention, Packing, PostLNBlock, Seq2SeqOutput, additive_mask,
-                           causal_mask, lm_loss, positional, sinusoidal_encoding, validate_config)
+                           causal_mask, check_head_mask, lm_loss, positional, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -50,10 +51,11 @@ class DecoderBlock(nn.Module):
         self.ln_3 = nn.LayerNorm(cfg.n_embd)
         self.drop = Dropout(cfg.dropout)
 
-    def forward(self, x, memory, self_mask, memory_mask):        # x (B, T, C)  memory (B, S, C)
-        a, self_pattern = self.attn(x, mask=self_mask)                         # (B, H, T, T)
+    def forward(self, x, memory, self_mask, memory_mask, self_head_mask=None, cross_head_mask=None):
+        # x (B, T, C)  memory (B, S, C); head masks (H,) or None, see MultiHeadAttention
+        a, self_pattern = self.attn(x, mask=self_mask, head_mask=self_head_mask)                  # (B, H, T, T)
         x = self.ln_1(x + self.drop(a))
-        a, cross_pattern = self.cross_attn(x, memory=memory, mask=memory_mask)   # (B, H, T, S)
+        a, cross_pattern = self.cross_attn(x, memory=memory, mask=memory_mask, head_mask=cross_head_mask)  # (B, H, T, S)
         x = self.ln_2(x + self.drop(a))
         x = self.ln_3(x + self.drop(self.ffn(x)))
         return x, self_pattern, cross_pattern
@@ -85,10 +87,12 @@ class FullTransformer(nn.Module):
         return self.drop(self.tok_emb(idx) + positional(self.pos_enc, T, packing))     # (B, T, C)
 
     def forward(self, idx, targets=None, *, src=None, return_attention=False,
-                packing: Packing | None = None) -> Seq2SeqOutput:
+                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None) -> Seq2SeqOutput:
         """idx (B, T) target-side tokens; src (B, S) source tokens, default ``idx`` (the training convention:
         source = target = the word). Returns logits (B, T, V) for every target position. ``packing``: rows holding
-        several words (training batches, see ``Packing``); source and target then share that layout."""
+        several words (training batches, see ``Packing``); source and target then share that layout.
+        ``head_mask``: {"encoder.{l}.attn" / "decoder.{l}.attn" / "decoder.{l}.cross_attn": (H,)}, each head's
+        output multiplied by its entry (0 = knocked out); nothing is stored on the model."""
         src = idx if src is None else src
         S, T = src.size(1), idx.size(1)
         dev = idx.device
@@ -102,15 +106,17 @@ class FullTransformer(nn.Module):
             enc_mask, mem_mask, tgt_mask = (additive_mask(same if m is None else m & same)
                                             for m in (enc_mask, mem_mask, tgt_mask))
 
+        head_mask = check_head_mask(self, head_mask)
         memory = self._embed(src, packing)                                                # (B, S, C)
         enc_p = []
-        for block in self.encoder:
-            memory, p = block(memory, enc_mask)
+        for l, block in enumerate(self.encoder):
+            memory, p = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
             enc_p.append(p)
         x = self._embed(idx, packing)                                                     # (B, T, C)
         dec_p, cross_p = [], []
-        for block in self.decoder:
-            x, p, c = block(x, memory, tgt_mask, mem_mask)
+        for l, block in enumerate(self.decoder):
+            x, p, c = block(x, memory, tgt_mask, mem_mask, head_mask.get(f"decoder.{l}.attn"),
+                            head_mask.get(f"decoder.{l}.cross_attn"))
             dec_p.append(p)
             cross_p.append(c)
         logits = self.lm_head(x)                                                          # (B, T, V)

@@ -108,12 +108,17 @@ class MultiHeadAttention(nn.Module):
         B, T, C = x.shape
         return x.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
 
-    def forward(self, x, memory=None, mask=None):                # x (B,Q,C)  memory (B,K,C) or None for self-attention
+    def forward(self, x, memory=None, mask=None, head_mask=None):  # x (B,Q,C)  memory (B,K,C) or None for self-attention
+        """``head_mask`` (H,): each head's output is multiplied by it before the heads are concatenated and
+        projected (Michel et al. 2019): 0 knocks a head out, 1 keeps it. The pattern itself is still computed and
+        returned, so a view can show what the silenced head would have looked at."""
         memory = x if memory is None else memory
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
         pattern = attention_pattern(q, k, mask)                                   # (B, H, Q, K), pre-dropout: captured
         y = self.attn_dropout(pattern) @ v                                        # (B, H, Q, hs); dropout on our own copy
         B, H, Q, hs = y.shape
+        if head_mask is not None:
+            y = y * head_mask.to(y.dtype).view(1, H, 1, 1)                        # (B, H, Q, hs), silenced heads 0
         y = y.transpose(1, 2).reshape(B, Q, H * hs)                               # (B, Q, C)
         return self.out_proj(y), pattern
 
@@ -148,8 +153,8 @@ class PostLNBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd)
         self.drop = Dropout(dropout)
 
-    def forward(self, x, mask):                                   # x (B, T, C)
-        a, pattern = self.attn(x, mask=mask)                      # (B, T, C), (B, H, T, T)
+    def forward(self, x, mask, head_mask=None):                   # x (B, T, C)
+        a, pattern = self.attn(x, mask=mask, head_mask=head_mask)  # (B, T, C), (B, H, T, T)
         x = self.ln_1(x + self.drop(a))
         x = self.ln_2(x + self.drop(self.ffn(x)))
         return x, pattern
@@ -169,6 +174,21 @@ class Seq2SeqOutput:
     encoder_attentions: tuple[torch.Tensor, ...] | None = None   # per encoder layer (B, H, S, S)
     decoder_attentions: tuple[torch.Tensor, ...] | None = None   # per decoder layer (B, H, T, T)
     cross_attentions: tuple[torch.Tensor, ...] | None = None     # per decoder layer (B, H, T, S)
+
+
+def check_head_mask(model: nn.Module, head_mask) -> dict:
+    """Validate a ``head_mask`` argument of a model's forward: a mapping from attention-module names (TL paths
+    such as ``blocks.0.attn``, ``encoder.1.attn``, ``decoder.0.cross_attn``) to (H,) tensors. Returns a plain dict
+    (empty for None). Unknown names and wrong shapes raise ValueError naming the valid ones."""
+    if not head_mask:
+        return {}
+    valid = {n: m.n_head for n, m in model.named_modules() if isinstance(m, MultiHeadAttention)}
+    for name, m in head_mask.items():
+        if name not in valid:
+            raise ValueError(f"head_mask key {name!r} is not an attention module; expected one of {sorted(valid)}")
+        if tuple(m.shape) != (valid[name],):
+            raise ValueError(f"head_mask[{name!r}] has shape {tuple(m.shape)}; expected ({valid[name]},)")
+    return dict(head_mask)
 
 
 def positional(pos_enc: torch.Tensor, T: int, packing: Packing | None) -> torch.Tensor:

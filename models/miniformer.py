@@ -6,13 +6,14 @@ References: Vaswani et al. 2017 (post-LN, sinusoidal PE); Karpathy's minGPT / na
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from models.layers import (Dropout, ModelOutput, Packing, PostLNBlock, additive_mask, causal_mask, lm_loss, positional,
-                           sinusoidal_encoding, validate_config)
+from models.layers import (Dropout, ModelOutput, Packing, PostLNBlock, additive_mask, causal_mask, check_head_mask, lm_loss,
+                           positional, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -45,10 +46,11 @@ class MiniFormer(nn.Module):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 
     def forward(self, idx, targets=None, *, src=None, return_attention=False,
-                packing: Packing | None = None) -> ModelOutput:
+                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None) -> ModelOutput:
         """idx (B, T) token ids -> logits (B, T, V) for every position. ``src`` is accepted and ignored so every
         model in the lab has one call signature (the encoder-decoder reads its source from it). ``packing``: rows
-        holding several words (training batches, see ``Packing``)."""
+        holding several words (training batches, see ``Packing``). ``head_mask``: {"blocks.{l}.attn": (H,)}, each
+        head's output multiplied by its entry (0 = knocked out); nothing is stored on the model."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
@@ -56,9 +58,10 @@ class MiniFormer(nn.Module):
         mask = causal_mask(T, device=idx.device)                                # (T, T)
         if packing is not None:
             mask = additive_mask(mask & packing.same_word())                    # (B, 1, T, T): own word only
+        head_mask = check_head_mask(self, head_mask)
         patterns = []
-        for block in self.blocks:
-            x, pattern = block(x, mask)
+        for l, block in enumerate(self.blocks):
+            x, pattern = block(x, mask, head_mask.get(f"blocks.{l}.attn"))
             patterns.append(pattern)
         logits = self.lm_head(x)                                                  # (B, T, V)
         return ModelOutput(logits=logits, loss=lm_loss(logits, targets, PAD_ID),

@@ -15,7 +15,7 @@ from models.capture import capture
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
-         "app_pages/5_train.py")
+         "app_pages/5_train.py", "app_pages/6_heads.py")
 FAULTS = ("missing", "truncated", "corrupt", "not_a_checkpoint")
 CASES = [("miniformer", f) for f in FAULTS] + [("full_transformer_peeking", "missing"),
                                                 ("full_transformer_peeking", "corrupt")]
@@ -79,7 +79,8 @@ def test_every_page_survives_a_broken_checkpoint(app_dirs, broken, fault):
     if fault != "missing":
         # The broken file is named, with what is wrong and how to fix it, wherever the page needs it by default.
         needs = ["app_pages/3_leak.py", "app_pages/5_train.py"] if broken == "full_transformer_peeking" else \
-            ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py", "app_pages/5_train.py"]
+            ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py", "app_pages/5_train.py",
+             "app_pages/6_heads.py"]
         for page in needs:
             text = said[page]
             assert f"{broken}.pt" in text, f"{page} does not name the broken {broken}.pt:\n{text[:1500]}"
@@ -130,7 +131,9 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, m
         n = names[i % len(names)]
         b = bundles[n]
         text = texts[i % len(texts)]
-        cap = capture(b, text, src=("capyzzzz" if i % 7 == 0 and b.is_seq2seq else ""), add_eos=i % 5 == 0)
+        first = next(n for n, m in b.model.named_modules() if hasattr(m, "n_head"))   # Head lab knock-outs too
+        cap = capture(b, text, src=("capyzzzz" if i % 7 == 0 and b.is_seq2seq else ""), add_eos=i % 5 == 0,
+                      knocked_out=((first, 0),) if i % 3 == 0 else ())
         assert cap.logits is not None
     for n, b in bundles.items():
         assert load_model(n, ckpt_mod.checkpoint_mtime(n)) is b          # the same cached object

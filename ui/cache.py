@@ -40,13 +40,16 @@ def bundle(name: str) -> ModelBundle:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
-    return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos)
+def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False,
+                   knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+    return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos, knocked_out=knocked_out)
 
 
-def get_capture(name: str, text: str, src: str = "", add_eos: bool = False) -> AttentionCapture:
+def get_capture(name: str, text: str, src: str = "", add_eos: bool = False,
+                knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+    """The cached capture; ``knocked_out`` (attention module, head) pairs are silenced in its forward pass."""
     one_torch_thread()
-    return cached_capture(name, checkpoint_mtime(name), text, src, add_eos)
+    return cached_capture(name, checkpoint_mtime(name), text, src, add_eos, tuple(sorted(knocked_out)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -75,3 +78,48 @@ def shipped_words() -> tuple[str, ...]:
         return load_words().words
     except WordListError:
         return ()
+
+
+# ---- Head lab: per-checkpoint measures on the validation words, cached by the checkpoint's mtime ------------------
+
+def validation_words() -> tuple[str, ...]:
+    """The shipped list's validation words (the one place the Head lab picks them): the words training chose on,
+    never the test words, so a head's importance or role is measured where no reported number is."""
+    from models.data import split_words
+    words = shipped_words()
+    return split_words(words).val if words else ()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_head_importance(name: str, ckpt_mtime: float, words: tuple[str, ...]):
+    from models.heads import head_importance
+    return head_importance(load_model(name, ckpt_mtime), words)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_head_roles(name: str, ckpt_mtime: float, words: tuple[str, ...]):
+    from models.heads import head_roles
+    return head_roles(load_model(name, ckpt_mtime), words)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_leave_one_out(name: str, ckpt_mtime: float, text: str, knocked_out: tuple[tuple[str, int], ...]):
+    from models.heads import leave_one_out
+    return leave_one_out(load_model(name, ckpt_mtime), text, knocked_out)
+
+
+def get_head_importance(name: str):
+    """(intact honest NLL, [HeadImportance] largest rise first) of checkpoint ``name`` on the validation words."""
+    one_torch_thread()
+    return cached_head_importance(name, checkpoint_mtime(name), validation_words())
+
+
+def get_head_roles(name: str):
+    """[HeadRole] of checkpoint ``name`` on the validation words, in forward order."""
+    one_torch_thread()
+    return cached_head_roles(name, checkpoint_mtime(name), validation_words())
+
+
+def get_leave_one_out(name: str, text: str, knocked_out: tuple[tuple[str, int], ...] = ()):
+    one_torch_thread()
+    return cached_leave_one_out(name, checkpoint_mtime(name), text, tuple(sorted(knocked_out)))

@@ -101,3 +101,64 @@ def counterfactual_next_token(cap_a: AttentionCapture, cap_b: AttentionCapture) 
 def chosen_token_probs(probs: list[torch.Tensor], token_ids: list[int]) -> list[float]:
     """The probability each generation step gave to the token it chose (a step's (V,) probs and its choice)."""
     return [float(p[i]) for p, i in zip(probs, token_ids)]
+
+
+# ---- Head lab -----------------------------------------------------------------------------------------------------
+
+def head_mean(cap: AttentionCapture, name: str) -> torch.Tensor:
+    """(Q, K) mean pattern over the heads that were *not* knocked out (zeros when all were: the layer then only
+    passes its residual on)."""
+    p = cap.patterns[name][0]                                                   # (H, Q, K)
+    keep = [h for h in range(p.shape[0]) if not cap.is_knocked_out(name, h)]
+    return p[keep].mean(0) if keep else torch.zeros(p.shape[1:])
+
+
+def attention_rollout(cap: AttentionCapture, kind: str) -> torch.Tensor:
+    """Abnar & Zuidema (2020) attention rollout over the layers of one square family ('blocks', 'encoder',
+    'decoder'): each layer's head-mean pattern mixed half-and-half with the identity (the residual connection),
+    rows renormalised, multiplied from the first layer up. (T, T); row t says how much of position t's final
+    representation traces back to each input position. An approximation: it ignores the values, the FFNs and the
+    LayerNorms, and it was designed for encoders (see the page for what a causal mask changes)."""
+    names = cap.names(kind)
+    if not names:
+        raise ValueError(f"this capture has no {kind!r} patterns; it has {cap.kinds()}")
+    T = cap.patterns[names[0]].shape[-1]
+    eye = torch.eye(T, dtype=torch.float64)
+    out = eye
+    for name in names:
+        a = 0.5 * head_mean(cap, name).double() + 0.5 * eye                     # (T, T) attention + residual
+        out = (a / a.sum(-1, keepdim=True)) @ out
+    return out.float()
+
+
+def cross_rollout(cap: AttentionCapture) -> torch.Tensor:
+    """(T, S) for the encoder-decoder: the last decoder layer's head-mean cross-attention, carried through the
+    encoder's rollout, i.e. which *input* positions the decoder's last cross-attention reads after the encoder has
+    mixed them. A further approximation on top of :func:`attention_rollout`."""
+    last = cap.names("cross")[-1]
+    return (head_mean(cap, last).double() @ attention_rollout(cap, "encoder").double()).float()
+
+
+def pattern_differences(cap_a: AttentionCapture, cap_b: AttentionCapture) -> dict[str, torch.Tensor]:
+    """{pattern name: (H, Q, K) B - A} for every pattern the two captures share, cut to the positions both have
+    (equal-length inputs compare everywhere). 0 = the head attends the same way on both inputs."""
+    out = {}
+    for name in cap_a.names():
+        if name not in cap_b.patterns:
+            continue
+        a, b = cap_a.patterns[name][0], cap_b.patterns[name][0]                # (H, Q, K)
+        if a.shape[0] != b.shape[0]:
+            continue
+        Q, K = min(a.shape[1], b.shape[1]), min(a.shape[2], b.shape[2])
+        out[name] = b[:, :Q, :K] - a[:, :Q, :K]
+    return out
+
+
+def next_token_differences(cap_a: AttentionCapture, cap_b: AttentionCapture) -> torch.Tensor:
+    """(Q, V) B - A of the next-token distribution (softmax of the logits) at every position both inputs have;
+    the last row is the prediction after the shorter input. Each row sums to 0."""
+    if cap_a.logits is None or cap_b.logits is None:
+        raise ValueError("an imported capture has no logits: the next-token distribution needs a model")
+    pa, pb = cap_a.logits[0].double().softmax(-1), cap_b.logits[0].double().softmax(-1)   # (T, V)
+    Q = min(len(pa), len(pb))
+    return (pb[:Q] - pa[:Q]).float()
