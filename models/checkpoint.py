@@ -47,7 +47,7 @@ RETRAIN_HINT = ("Restore it with `git checkout -- checkpoints/` or retrain it wi
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 KINDS = ("miniformer", "full")
 # What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
-# decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 2-8x room on
+# decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 4-16x room on
 # each, and MAX_PARAMS (~30x the largest shipped model, 20 MB of float32) caps the product. Without them a
 # checkpoint asking for n_embd=20000 took 17 s and 6.4 GB to build, n_layer=100000 7.4 GB, and under a memory cap
 # the server died with every session. Both checks run before a single tensor is allocated.
@@ -62,6 +62,7 @@ CONFIG_BOUNDS = MappingProxyType({
 })
 MAX_PARAMS = 5_000_000
 TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")   # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, which torch puts in its messages
 STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
 
 
@@ -177,6 +178,17 @@ def _excerpt(text: str, limit: int = 160) -> str:
     return cut.rstrip(" ,;:") + " …"
 
 
+def _cause(e: BaseException) -> str:
+    """Why a load failed, in a few whole words. torch's weights-only refusal is a page of advice (part of it: load
+    with ``weights_only=False``, which runs the file's code) with terminal colour codes; its reason is the
+    ``WeightsUnpickler error:`` line, so that line's first sentence is what is quoted."""
+    lines = [ln.strip() for ln in ANSI_RE.sub("", str(e)).splitlines() if ln.strip()]
+    reason = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("WeightsUnpickler error:")), None)
+    if reason is not None:
+        reason = reason.split(". ", 1)[0].rstrip(".")
+    return f"{type(e).__name__}: {_excerpt(reason if reason is not None else (lines[0] if lines else ''))}"
+
+
 def retrain_path(path: Path) -> Path:
     """Where a "retrain it" hint should write: the file itself when it is a ``.pt`` in a folder one can write, else
     a file in the user folder the app lists (not, say, ``--out /etc/passwd``)."""
@@ -280,7 +292,7 @@ def _read(path: Path) -> dict:
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: {_excerpt(e)}). "
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_cause(e)}). "
                                   + _fix_hint(path)) from e
 
 

@@ -4,6 +4,7 @@ cached model's weights bit-identical."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,11 @@ def visit_pages(**query):
 
 
 def messages(at) -> str:
-    """Everything the page says in error / warning / info boxes and captions."""
+    """Everything the page says in error / warning / info boxes and captions, as the reader sees it (Markdown's
+    backslash escapes, which keep file names and checkpoint contents plain text, removed)."""
     parts = []
     for kind in ("error", "warning", "info", "caption", "markdown", "success"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [re.sub(r"\\(.)", r"\1", str(e.value)) for e in getattr(at, kind)]
     return "\n".join(parts)
 
 

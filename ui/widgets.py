@@ -1,6 +1,7 @@
 """Widgets and messages every page shares. Keys are prefixed by page (STYLE.md §10)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +10,7 @@ import streamlit.components.v1 as components
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
+from ui.i18n import _
 
 PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
           "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
@@ -18,6 +20,7 @@ PEEK_WARNING = ("**Peeking model**: its decoder reads the *next* character from 
 # every keystroke, and a drag still zooms.
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
     "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")     # what Markdown (and Streamlit's :directives:) reads
 BATCH_GAP_S = 0.05   # see let_browser_draw
 LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
 
@@ -56,12 +59,20 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
     return choice
 
 
+def plain(text: str) -> str:
+    """``text`` escaped for st.markdown / st.error, so it shows as typed: a checkpoint's contents or a file name
+    never become a link, an image or formatting (STYLE.md §14)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
 def load_or_explain(name: str) -> ModelBundle | None:
-    """The cached model, or a clear message on the page (never a traceback) when its checkpoint is broken."""
+    """The cached model, or a clear message on the page (never a traceback) when its checkpoint is broken. The
+    loader has checked the file's config and metadata, so a bundle returned here has the typed ``meta`` that
+    :func:`model_card` and the pages read; the failure is cached (ui.cache), so a rerun doesn't pay for it again."""
     try:
         return bundle(name)
     except CheckpointError as e:
-        st.error(f"**Cannot load {model_label(name)}.** {e}")
+        st.error(_("**Cannot load {model}.** {reason}").format(model=plain(model_label(name)), reason=plain(e)))
         return None
 
 
