@@ -281,13 +281,15 @@ def check_config(kind: str, model_args) -> dict:
 
 
 def _check_weights(state) -> None:
+    """A state dict: tensor names to tensors (what ``load_state_dict`` reads), or ValueError."""
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise ValueError("'model' is not a state dict of named tensors")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise ValueError(f"weights hold NaN or infinity ({', '.join(bad[:3])}{', …' if len(bad) > 3 else ''}): "
-                         "the run that wrote it diverged")
+
+
+def _non_finite(state: dict) -> list[str]:
+    """Names of the floating-point tensors that hold a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def _read(path: Path) -> dict:
@@ -330,11 +332,18 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
                 or len(set(itos)) != len(itos):
             raise ValueError("'vocab' is not a list of distinct strings")
         _check_weights(ckpt["model"])
+        bad = _non_finite(ckpt["model"])
+        if bad:     # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
+            raise CheckpointError(f"checkpoint {path} has NaN or infinite weights ({', '.join(bad[:3])}"
+                                  f"{', …' if len(bad) > 3 else ''}): the run that wrote it diverged. "
+                                  + _fix_hint(path, kind))
         model = build_model(kind, args)
         vocab = Vocab(itos)
         if len(vocab) != model.cfg.vocab_size:
             raise ValueError(f"vocabulary has {len(vocab)} entries but the model expects {model.cfg.vocab_size}")
         model.load_state_dict(ckpt["model"], strict=True)
+    except CheckpointError:
+        raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         raise CheckpointError(f"checkpoint {path} does not fit its model ({_excerpt(e, 200)}). "
                               + _fix_hint(path, kind)) from e

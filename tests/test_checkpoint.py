@@ -164,13 +164,13 @@ def test_non_finite_weights_are_refused_and_evaluate_prints_valid_json(tmp_path,
         return change
     for value in (float("nan"), float("inf")):
         path = saved_variant(tmp_path, "nan.pt", poison(value))
-        with pytest.raises(CheckpointError, match=r"nan\.pt does not fit.*NaN or infinity \(lm_head\.weight\)"):
+        with pytest.raises(CheckpointError, match=r"nan\.pt has NaN or infinite weights \(lm_head\.weight\): the run .* diverged\. Retrain it"):
             load_checkpoint(path)
         words = tmp_path / "w.txt"
         words.write_text("\n".join(TINY_WORDS) + "\n")
         assert main([str(path), "--words", str(words), "--device", "cpu"]) == 2
         out = capsys.readouterr()
-        assert out.out == "" and "NaN or infinity" in out.err
+        assert out.out == "" and "NaN or infinite weights" in out.err
     good = saved_variant(tmp_path, "fine.pt", lambda ck: None)
     assert main([str(good), "--words", str(words), "--device", "cpu"]) == 0
     json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
