@@ -201,7 +201,7 @@ def retrain_path(path: Path) -> Path:
 
 def _fix_hint(path: Path, kind: str | None = None) -> str:
     name = path.stem
-    if path.parent == CKPT_DIR and name in SHIPPED:
+    if name in SHIPPED and path.resolve().parent == Path(CKPT_DIR).resolve():    # a shipped file: restore it
         return RETRAIN_HINT.format(model=train_flag(name), path=path)
     out = retrain_path(path)
     return f"Retrain it (Train page, or `python -m models.train --model {train_flag(kind or 'miniformer')} --out {out}`)."
