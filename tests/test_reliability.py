@@ -224,3 +224,15 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, m
         assert state_hash(b.model) == before[n], f"{n}: weights changed after 1000 captures"
         assert not b.model.training
         assert not any(p.requires_grad for p in b.model.parameters())
+
+
+def test_checkpoint_errors_are_shown_as_plain_text():
+    """What a checkpoint file says (paths, repr of its fields) reaches st.error as text, not Markdown: no link, no
+    bare-URL autolink, no image, no :directive:, no HTML entity."""
+    from ui.widgets import plain
+    raw = "[click](http://evil.example) ![i](x.png) :red[y] *b* `c` &amp; <b>x</b> a\\:b www.x.org me@x.org"
+    out = plain(raw)
+    assert "http://" not in out and "](" not in out and ":red[" not in out and "\\&amp;" in out
+    assert re.search(r"(https?&#58;//|www\.|@\w)", out) is None          # nothing Streamlit would autolink
+    unescaped = re.sub(r"\\(.)", r"\1", out).replace("&#58;", ":").replace("\u2060", "")
+    assert unescaped == raw

@@ -20,7 +20,7 @@ PEEK_WARNING = ("**Peeking model**: its decoder reads the *next* character from 
 # every keystroke, and a drag still zooms.
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
     "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")     # what Markdown (and Streamlit's :directives:) reads
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")     # what Markdown (and Streamlit's :directives:) reads
 BATCH_GAP_S = 0.05   # see let_browser_draw
 LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
 
@@ -61,8 +61,13 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
 
 def plain(text: str) -> str:
     """``text`` escaped for st.markdown / st.error, so it shows as typed: a checkpoint's contents or a file name
-    never become a link, an image or formatting (STYLE.md §14)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    never become a link, an image, formatting or an HTML entity (STYLE.md §14)."""
+    # ':' becomes an entity, the rest a backslash escape. Streamlit also turns bare URLs and e-mail addresses into
+    # links after parsing, which no escape prevents: an invisible word joiner (U+2060) after "://", "www" and "@"
+    # breaks that pattern and nothing else.
+    esc = _MD_SPECIAL.sub(lambda m: "&#58;" if m[1] == ":" else "\\" + m[1], str(text))
+    esc = esc.replace("&#58;//", "&#58;\u2060//").replace("www", "www\u2060").replace("@", "@\u2060")
+    return esc.replace("\n", "  \n")
 
 
 def load_or_explain(name: str) -> ModelBundle | None:
