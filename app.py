@@ -50,4 +50,7 @@ with st.sidebar:
     from models.device import pick_device
     st.caption(_("Running on **{device}**.").format(device=pick_device().type.upper()))
 
+from ui.cache import app_started  # noqa: E402  (here: torch is imported by now, after the sidebar is drawn)
+
+app_started()                       # once per process: clean up after a killed training run
 page.run()

@@ -4,14 +4,24 @@
    "recipe": {...}, "metrics": {...}, "words_sha256": ..., "history": [...]}``
 
 Writes are atomic (temp file in the same folder, fsync, ``os.replace``) so a crash or ``kill -9`` mid-write never
-leaves a half-written checkpoint. Every load problem raises :class:`CheckpointError` naming the file and the fix.
+leaves a half-written checkpoint; :func:`remove_stale_tmp` clears the temp files such a kill leaves behind. A
+checkpoint is written at exactly the path it is given, and every loader accepts that path.
+
+Every load problem raises :class:`CheckpointError` naming the file and the fix. The loader checks a file once, so
+the rest of the app can trust what it gets: only regular files are opened (a FIFO would block forever); the config
+is checked against :data:`CONFIG_BOUNDS` and :data:`MAX_PARAMS` before any tensor is allocated; weights must be
+finite; and the metadata has the types the pages read (:func:`check_meta`).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import re
+import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -35,6 +45,25 @@ SHIPPED = MappingProxyType({                # shipped name -> (model kind, peeki
 RETRAIN_HINT = ("Restore it with `git checkout -- checkpoints/` or retrain it with "
                 "`python -m models.train --model {model} --out {path}`.")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+KINDS = ("miniformer", "full")
+# What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
+# decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 4-16x room on
+# each, and MAX_PARAMS (~30x the largest shipped model, 20 MB of float32) caps the product. Without them a
+# checkpoint asking for n_embd=20000 took 17 s and 6.4 GB to build, n_layer=100000 7.4 GB, and under a memory cap
+# the server died with every session. Both checks run before a single tensor is allocated.
+CONFIG_BOUNDS = MappingProxyType({
+    "vocab_size": (5, 256),      # the 4 specials and at least one character; 256 covers any byte-level vocabulary
+    "block_size": (3, 256),      # <BOS>, a character, <EOS>
+    "n_layer": (1, 8),
+    "n_dec_layer": (1, 8),
+    "n_head": (1, 16),
+    "n_embd": (2, 512),
+    "dim_ff": (1, 2048),
+})
+MAX_PARAMS = 5_000_000
+TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")   # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, which torch puts in its messages
+STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
 
 
 class CheckpointError(RuntimeError):
@@ -111,10 +140,12 @@ def atomic_write(write, path: Path) -> None:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab, **meta) -> Path:
-    """Write ``model`` (state on cpu) with its config, vocabulary and ``meta`` to ``path`` atomically."""
+    """Write ``model`` (state on cpu) with its config, vocabulary and ``meta`` to ``path`` atomically: exactly
+    ``path`` (no suffix is added), or ``model.pt`` inside it when it is a folder, the way :func:`resolve_path` reads
+    it back. Returns the file written."""
     path = Path(path)
-    if path.suffix != ".pt":
-        path = path / "model.pt" if path.is_dir() else path.with_suffix(".pt")
+    if path.is_dir():
+        path = path / "model.pt"
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     ckpt = {"model": state, "model_args": dataclasses.asdict(model.cfg), "kind": model.kind,
             "vocab": list(vocab.itos), **meta}
@@ -123,7 +154,10 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab, **meta) ->
 
 
 def resolve_path(name_or_path: str | Path) -> Path:
-    """A shipped or user-trained name (``miniformer``, ``my_model``) or a file / directory path."""
+    """A shipped or user-trained name (``miniformer``, ``my_model``) or a file / directory path. A ``Path`` is
+    always a path (never looked up as a name), so a file called ``miniformer`` can still be given."""
+    if isinstance(name_or_path, Path):
+        return name_or_path / "model.pt" if name_or_path.is_dir() else name_or_path
     s = str(name_or_path)
     if s in SHIPPED:
         return CKPT_DIR / f"{s}.pt"
@@ -135,39 +169,185 @@ def resolve_path(name_or_path: str | Path) -> Path:
     return p
 
 
+def _excerpt(text: str, limit: int = 160) -> str:
+    """The first line of ``text``, cut at a word boundary (never mid-word) when longer than ``limit``."""
+    line = (str(text).strip().splitlines() or [""])[0]
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0] if " " in line[:limit] else line[:limit]
+    return cut.rstrip(" ,;:") + " …"
+
+
+def _cause(e: BaseException) -> str:
+    """Why a load failed, in a few whole words. torch's weights-only refusal is a page of advice (part of it: load
+    with ``weights_only=False``, which runs the file's code) with terminal colour codes; its reason is the
+    ``WeightsUnpickler error:`` line, so that line's first sentence is what is quoted."""
+    lines = [ln.strip() for ln in ANSI_RE.sub("", str(e)).splitlines() if ln.strip()]
+    reason = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("WeightsUnpickler error:")), None)
+    if reason is not None:
+        reason = reason.split(". ", 1)[0].rstrip(".")
+    return f"{type(e).__name__}: {_excerpt(reason if reason is not None else (lines[0] if lines else ''))}"
+
+
+def retrain_path(path: Path) -> Path:
+    """Where a "retrain it" hint should write: the file itself when it is a ``.pt`` in a folder one can write, else
+    a file in the user folder the app lists (not, say, ``--out /etc/passwd``)."""
+    folder = path.parent
+    if path.suffix == ".pt" and folder.is_dir() and os.access(folder, os.W_OK):
+        return path
+    stem = "-".join(path.stem.lower().split())
+    return USER_CKPT_DIR / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
+
+
 def _fix_hint(path: Path, kind: str | None = None) -> str:
     name = path.stem
-    if name in SHIPPED:
+    if name in SHIPPED and path.resolve().parent == Path(CKPT_DIR).resolve():    # a shipped file: restore it
         return RETRAIN_HINT.format(model=train_flag(name), path=path)
-    return f"Retrain it (Train page, or `python -m models.train --model {train_flag(kind or 'miniformer')} --out {path}`)."
+    out = retrain_path(path)
+    return f"Retrain it (Train page, or `python -m models.train --model {train_flag(kind or 'miniformer')} --out {out}`)."
+
+
+def _number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+# meta key -> (check, what it must be). Keys not listed are kept as they are; listed ones may be absent.
+META_FIELDS = MappingProxyType({
+    "step": (_count, "a whole number >= 0"),
+    "epoch": (_count, "a whole number >= 0"),
+    "n_words": (_count, "a whole number >= 0"),
+    "val_loss": (_number, "a finite number"),
+    "trained_seconds": (_number, "a finite number"),
+    "created": (_number, "a finite number"),
+    "words_sha256": (lambda v: isinstance(v, str), "a string"),
+    "train_model": (lambda v: isinstance(v, str), "a string"),
+    "display_name": (lambda v: isinstance(v, str), "a string"),
+    "metrics": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
+                "a dict of finite numbers"),
+    "recipe": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str), "a dict with a string 'name'"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
+    "snapshots": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
+})
+
+
+def check_meta(ckpt: dict) -> dict:
+    """The checkpoint's metadata (everything but weights, config and vocabulary), or ValueError naming the first
+    field that does not have the type the pages read. ``kind`` must be a known string."""
+    kind = ckpt.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"'kind' is {_excerpt(repr(kind), 60)}, expected one of {', '.join(map(repr, KINDS))}")
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "model_args", "vocab")}
+    for key, (ok, what) in META_FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            raise ValueError(f"'{key}' is {_excerpt(repr(meta[key]), 60)}, expected {what}")
+    return meta
+
+
+def approx_params(kind: str, model_args: dict) -> int:
+    """The weight matrices' size of the model ``model_args`` describes (biases and norms aside: within 5 % for the
+    shipped models): embedding and head V*C each; a self-attention block 4*C*C (q, k, v, out) and its FFN
+    2*C*dim_ff; a decoder block adds cross-attention, 4*C*C more. Missing fields take the config's defaults."""
+    cls = MiniFormerConfig if kind == "miniformer" else FullTransformerConfig
+    a = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    a.update({k: v for k, v in model_args.items() if k in CONFIG_BOUNDS})
+    V, C, ff = a.get("vocab_size", 0), a["n_embd"], a["dim_ff"]       # no vocab_size: the config says so later
+    block = 4 * C * C + 2 * C * ff
+    return 2 * V * C + a["n_layer"] * block + a.get("n_dec_layer", 0) * (block + 4 * C * C)
+
+
+def check_config(kind: str, model_args) -> dict:
+    """``model_args`` as a dict whose sizes are whole numbers inside :data:`CONFIG_BOUNDS`, and whose model has at
+    most about :data:`MAX_PARAMS` parameters; ValueError otherwise. Arithmetic only: nothing is built or
+    allocated for a checkpoint that asks too much. (Building it on torch's meta device would also allocate
+    nothing, but its first use imports torch's decompositions: 3-6 s on this machine.)"""
+    if not isinstance(model_args, dict) or not all(isinstance(k, str) for k in model_args):
+        raise ValueError("'model_args' is not a dict of config fields")
+    for key, (lo, hi) in CONFIG_BOUNDS.items():
+        if key not in model_args:
+            continue
+        v = model_args[key]
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError(f"{key}={_excerpt(repr(v), 40)} is not a whole number")
+        if not lo <= v <= hi:
+            raise ValueError(f"{key}={v} is outside this app's bounds [{lo}, {hi}]")
+    n_params = approx_params(kind, model_args)
+    if n_params > MAX_PARAMS:
+        raise ValueError(f"the config asks for about {n_params:,} parameters; this app loads at most {MAX_PARAMS:,}")
+    return dict(model_args)
+
+
+def _check_weights(state) -> None:
+    """A state dict: tensor names to tensors (what ``load_state_dict`` reads), or ValueError."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ValueError("'model' is not a state dict of named tensors")
+
+
+def _non_finite(state: dict) -> list[str]:
+    """Names of the floating-point tensors that hold a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def _read(path: Path) -> dict:
+    """``torch.load`` of a regular file. The file is opened non-blocking and checked with fstat before anything is
+    read, so a FIFO or device named ``*.pt`` is refused at once instead of blocking the session forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be opened ({e.strerror or e}). " + _fix_hint(path)) from e
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise CheckpointError(f"checkpoint {path} is not a regular file (a folder, FIFO or device?). "
+                                  "Give the path of a .pt file.")
+        try:
+            return torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_cause(e)}). "
+                                  + _fix_hint(path)) from e
 
 
 def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
     path = resolve_path(name_or_path)
-    if not path.exists():
+    if not os.path.lexists(path):
         shipped = ", ".join(SHIPPED)
         raise CheckpointError(f"checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
                               + _fix_hint(path))
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: {str(e)[:120]}). "
-                              + _fix_hint(path)) from e
+    ckpt = _read(path)
     if not isinstance(ckpt, dict) or not {"model", "model_args", "kind", "vocab"} <= ckpt.keys():
         raise CheckpointError(f"checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "
                               "kind, vocab). " + _fix_hint(path))
-    kind = ckpt["kind"]
     try:
-        model = build_model(kind, dict(ckpt["model_args"]))
-        vocab = Vocab(ckpt["vocab"])
+        meta = check_meta(ckpt)
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {path} has broken metadata ({e}). " + _fix_hint(path)) from e
+    kind = meta["kind"]
+    try:
+        args = check_config(kind, ckpt["model_args"])          # before any real tensor is allocated
+        itos = ckpt["vocab"]
+        if not isinstance(itos, (list, tuple)) or not all(isinstance(c, str) for c in itos) \
+                or len(set(itos)) != len(itos):
+            raise ValueError("'vocab' is not a list of distinct strings")
+        _check_weights(ckpt["model"])
+        bad = _non_finite(ckpt["model"])
+        if bad:     # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
+            raise CheckpointError(f"checkpoint {path} has NaN or infinite weights ({', '.join(bad[:3])}"
+                                  f"{', …' if len(bad) > 3 else ''}): the run that wrote it diverged. "
+                                  + _fix_hint(path, kind))
+        model = build_model(kind, args)
+        vocab = Vocab(itos)
         if len(vocab) != model.cfg.vocab_size:
             raise ValueError(f"vocabulary has {len(vocab)} entries but the model expects {model.cfg.vocab_size}")
         model.load_state_dict(ckpt["model"], strict=True)
+    except CheckpointError:
+        raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} does not fit its model ({str(e).splitlines()[0][:200]}). "
+        raise CheckpointError(f"checkpoint {path} does not fit its model ({_excerpt(e, 200)}). "
                               + _fix_hint(path, kind)) from e
     model.to(device).eval().requires_grad_(False)
-    meta = {k: v for k, v in ckpt.items() if k not in ("model", "model_args", "vocab")}
     name = path.stem if path.name != "model.pt" else path.parent.name
     return ModelBundle(name=name, model=model, vocab=vocab, kind=kind, meta=meta, path=path)
 
@@ -176,7 +356,8 @@ def list_checkpoints() -> list[str]:
     """Shipped names first (those present), then user-trained ones, newest first."""
     names = [n for n in SHIPPED if (CKPT_DIR / f"{n}.pt").exists()]
     if USER_CKPT_DIR.is_dir():
-        user = sorted(USER_CKPT_DIR.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        user = sorted((p for p in USER_CKPT_DIR.glob("*.pt") if p.is_file()),    # regular files only: no FIFOs
+                      key=lambda p: p.stat().st_mtime, reverse=True)
         names += [p.stem for p in user if NAME_RE.match(p.stem) and p.stem not in SHIPPED]
     return names
 
@@ -187,3 +368,25 @@ def checkpoint_mtime(name: str) -> float:
         return resolve_path(name).stat().st_mtime
     except OSError:
         return 0.0
+
+
+def remove_stale_tmp(folders=None, min_age_s: float = STALE_TMP_S) -> list[Path]:
+    """Delete the temp files :func:`atomic_write` leaves when its process is killed mid-write (its own naming only,
+    regular files only, older than ``min_age_s`` so a write in progress elsewhere is left alone). The app calls it
+    at start for the shipped and the user folder. Returns what was removed."""
+    removed = []
+    now = time.time()
+    for folder in folders if folders is not None else (CKPT_DIR, USER_CKPT_DIR):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if TMP_RE.match(e.name) and e.is_file(follow_symlinks=False) \
+                        and now - e.stat(follow_symlinks=False).st_mtime >= min_age_s:
+                    os.unlink(e.path)
+                    removed.append(Path(e.path))
+            except OSError:
+                continue
+    return removed

@@ -5,6 +5,7 @@ sequence shifted by one, so position t of x predicts y[t] and <PAD> targets are 
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import random
 from dataclasses import dataclass
@@ -84,18 +85,40 @@ def parse_words(text: str, *, vocab: Vocab = DEFAULT_VOCAB, block_size: int = 48
 
 
 def parse_words_bytes(raw: bytes, *, source: str = "word list", max_bytes: int = MAX_BYTES, **kw) -> WordList:
-    """Validate an uploaded or read file: size, binary content and UTF-8 first, then :func:`parse_words`."""
+    """Validate an uploaded or read file: size, binary content and encoding first (UTF-8; UTF-16 and UTF-32 are
+    decoded too, see :func:`text_encoding`), then :func:`parse_words`."""
     if len(raw) > max_bytes:
         raise WordListError(f"{source} is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB "
                             f"(at most {MAX_WORDS} words). Use a smaller list.")
-    if b"\x00" in raw:
-        raise WordListError(f"{source} looks like a binary file, not text with one word per line.")
+    encoding = text_encoding(raw)
+    if encoding is None:
+        raise WordListError(f"{source} looks like a binary file, not text with one word per line. If it is text, "
+                            "save it as plain UTF-8 text and try again.")
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as e:
         raise WordListError(f"{source} is not UTF-8 text with one word per line (undecodable byte at position "
                             f"{e.start}). Save it as plain UTF-8 text and try again.") from e
     return parse_words(text, source=source, **kw)
+
+
+def text_encoding(raw: bytes) -> str | None:
+    """The codec that reads ``raw``: UTF-8 (BOM or not) unless it is UTF-16 or UTF-32, which Windows Notepad and
+    Excel write as "Unicode" text (a BOM, or for UTF-16 without one every ASCII character followed or preceded by a
+    zero byte); None for binary data (other zero bytes)."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):          # the UTF-32 BOMs first: FF FE 00 00 also starts with UTF-16's FF FE
+            return codec
+    if b"\x00" not in raw:
+        return "utf-8-sig"
+    if len(raw) % 2 == 0:
+        odd, even = raw[1::2], raw[0::2]
+        if odd.count(0) == len(odd) and 0 not in even:
+            return "utf-16-le"
+        if even.count(0) == len(even) and 0 not in odd:
+            return "utf-16-be"
+    return None
 
 
 def load_words(path: str | Path = DEFAULT_WORDS, **kw) -> WordList:

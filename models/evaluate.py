@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -103,15 +105,22 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         device = pick_device(args.device)
-        bundle = load_checkpoint(args.checkpoint, device=device)
+        # An existing file or folder is read at exactly that path (what `models.train --out PATH` wrote, even when
+        # PATH looks like a model name); otherwise the argument is a shipped or app-trained name.
+        target = Path(args.checkpoint) if os.path.lexists(args.checkpoint) else args.checkpoint
+        bundle = load_checkpoint(target, device=device)
         words = load_words(args.words, vocab=bundle.vocab, block_size=bundle.block_size, max_words=10**7).words
     except (CheckpointError, WordListError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     x, y = (t.to(device) for t in encode_words(words, bundle.vocab))
     res = evaluate_tensors(bundle.model, x, y, exact=args.exact)
-    summary = {k: v for k, v in asdict(res).items() if k != "word_nll"}
-    print(json.dumps({"checkpoint": str(bundle.path), **summary}))
+    out = {"checkpoint": str(bundle.path), **{k: v for k, v in asdict(res).items() if k != "word_nll"}}
+    if not all(math.isfinite(v) for v in out.values() if isinstance(v, float)):     # NaN is not JSON
+        print(f"error: the model's scores on these words are not finite numbers ({res}); checkpoint {bundle.path} "
+              "is unusable. Retrain it.", file=sys.stderr)
+        return 2
+    print(json.dumps(out, allow_nan=False))
     return 0
 
 

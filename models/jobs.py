@@ -16,12 +16,15 @@ Limits: one active job per browser session and :data:`MAX_RUNNING` at once for t
 (:class:`JobLimitError` otherwise). A job ends cleanly after the current epoch when Stop is pressed or when its
 session goes away: the page passes ``session_alive(session_id) -> bool | None`` (Streamlit's runtime knows; None means
 "can't tell", e.g. under AppTest), and when that can't tell, a job nobody has polled for ``idle_timeout`` seconds is
-stopped. Either way the best epoch so far is kept and published.
+stopped. Either way the best epoch so far is kept and published. So it is at shutdown: Ctrl-C or SIGTERM to the
+server ends its event loop, and an ``atexit`` hook stops every job and waits for it to publish before the
+interpreter tears down (a torch thread still running then aborted the process, exit 134, and lost the run).
 
 No Streamlit import here: the page injects what only Streamlit knows. References: minGPT's Trainer callbacks.
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import itertools
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 MAX_RUNNING = 2                  # training jobs at once in this process (2 cores here: more would starve the app)
 IDLE_TIMEOUT_S = 300.0           # no poll for this long, and the runtime can't say the session is alive -> stop
 GONE_GRACE_S = 30.0              # the runtime says the session is gone for this long (not a reconnect blip) -> stop
+SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
 REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
 SNAPSHOT_BUDGET = 24             # about this many attention snapshots per run (kept small: they go into the checkpoint)
 DEFAULT_PROBE = "capybara"
@@ -455,6 +459,26 @@ class JobRegistry:
 # The one module-level mutable (STYLE.md §10 allows it here and says why): a job must outlive the script run that
 # started it, every session's script thread must see the global count, and st.session_state cannot hold threads.
 REGISTRY = JobRegistry()
+
+
+def stop_all_at_exit(registry: JobRegistry | None = None, timeout: float = SHUTDOWN_WAIT_S) -> None:
+    """Stop every job and wait for each to publish its best epoch; the warm-up import too, if it is running.
+
+    Registered with ``atexit``: the server's signal handler (Streamlit's, for SIGINT, SIGTERM and SIGQUIT) ends its
+    event loop, and the interpreter then runs this before it finalizes. Worker threads are daemons, so nothing else
+    waits for them: left running, torch was torn down under them ("terminate called without an active exception",
+    exit 134) and the run was lost. A job ends after its current epoch (about a second here)."""
+    registry = registry or REGISTRY
+    running = [j for j in registry.jobs() if j.active]
+    if running:
+        log.warning("the server is stopping: stopping %d training job(s) and saving their best epoch", len(running))
+    registry.stop_all(timeout)
+    if warm_up.cache_info().currsize:          # started earlier in this process (never start it now)
+        warm_up().join(timeout)
+
+
+# Runs before torch's own exit handlers (atexit is last in, first out, and torch was imported above).
+atexit.register(stop_all_at_exit)
 
 
 def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe | str = "fast", *, name: str,

@@ -20,6 +20,7 @@ import argparse
 import copy
 import dataclasses
 import math
+import os
 import sys
 import threading
 import time
@@ -344,7 +345,9 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", choices=("fast", "seed"), default="fast")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     ap.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
-    ap.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/<shipped name>.pt)")
+    ap.add_argument("--out", default=None, help="the checkpoint file to write, exactly this path (an existing "
+                    "folder gets model.pt inside); models.evaluate reads it back from the same path "
+                    "(default: checkpoints/<shipped name>.pt)")
     args = ap.parse_args(argv)
     shipped = MODEL_CHOICES[args.model][2]
     try:
@@ -358,9 +361,17 @@ def main(argv=None) -> int:
     except (WordListError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    out = Path(args.out) if args.out else CKPT_DIR / f"{shipped}.pt"
+    folder = out if out.is_dir() else out.parent
+    try:                        # find out now, not after minutes of training, that the result can't be written
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"{folder} is not writable")
+    except OSError as e:
+        print(f"error: cannot write the checkpoint to {out}: {e}. Give another --out path.", file=sys.stderr)
+        return 2
     if device.type == "cpu":
         torch.set_num_threads(min(torch.get_num_threads(), 2))
-    out = Path(args.out) if args.out else CKPT_DIR / f"{shipped}.pt"
     res = train(args.model, words, recipe, device=device, out=out, verbose=True)
     m = res.metrics
     print(f"{args.model} [{recipe.name}] on {device}: {res.final_epoch} epochs in {res.seconds:.1f}s, kept epoch "

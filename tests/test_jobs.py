@@ -251,3 +251,40 @@ def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, r
     b = load_checkpoint(tiny_ckpt_dir / "full_transformer.pt")
     assert b.kind == "full" and not b.peeking and b.meta["recipe"]["name"] == "fast"
     assert list(jobs.broken_shipped()) == ["miniformer"]
+
+
+EXIT_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from models import checkpoint as ckpt
+    ckpt.USER_CKPT_DIR = Path(sys.argv[2])
+    from models import jobs
+    from models.data import WordList
+    from models.train import Recipe
+    words = WordList(tuple(sys.argv[3].split(",")))
+    job = jobs.start_job("s1", "miniformer", words, Recipe("test", epochs=2000, batch_size=8, lr=1e-2, dropout=0.0),
+                         name="at-exit")
+    while job.poll().epoch < 2:
+        time.sleep(0.01)
+    print("running", job.poll().status, flush=True)
+    # the script ends here with the job still running, as the server's main thread does after SIGTERM
+""")
+
+
+def test_interpreter_exit_stops_jobs_and_publishes_their_best_epoch(tmp_path):
+    """Issue 12 item 12, without a browser: the process ends while a job trains (what Streamlit's SIGINT/SIGTERM
+    handler leads to). The atexit hook stops the job after its epoch, publishes the best epoch, and the process
+    exits 0; before, torch was torn down under the worker (abort, exit 134) and nothing was saved.
+    tests/e2e/test_e2e_shutdown.py sends the real signals to ``streamlit run app.py``."""
+    script = tmp_path / "exiter.py"
+    script.write_text(EXIT_CHILD)
+    user = tmp_path / "user"
+    r = subprocess.run([sys.executable, str(script), str(REPO), str(user), ",".join(TINY_WORDS)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.strip() == "running running" and "terminate called" not in r.stderr
+    b = load_checkpoint(user / "at-exit.pt")
+    assert b.meta["epoch"] >= 1 and len(b.meta["history"]) >= 2
+    assert b.meta["epoch"] == min(b.meta["history"], key=lambda h: h["val_prefix_nll"])["epoch"]
+    assert not list(user.glob("*.tmp"))

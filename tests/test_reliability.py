@@ -4,6 +4,9 @@ cached model's weights bit-identical."""
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -34,8 +37,26 @@ def break_checkpoint(path: Path, fault: str) -> None:
         path.write_bytes(bytes(data))
     elif fault == "not_a_checkpoint":                # a valid torch file with the wrong content
         torch.save({"weights": torch.zeros(3)}, path)
+    elif fault in META_FAULTS:                       # a loadable file whose contents lie (issue 12, item 11)
+        ck = torch.load(path, weights_only=True)
+        META_FAULTS[fault](ck)
+        torch.save(ck, path)
     else:
         raise ValueError(fault)
+
+
+def _poison(ck):
+    ck["model"][next(iter(ck["model"]))].view(-1)[0] = float("nan")
+
+
+META_FAULTS = {
+    "kind_not_a_string": lambda ck: ck.__setitem__("kind", ["miniformer"]),
+    "metrics_not_a_dict": lambda ck: ck.__setitem__("metrics", "x"),
+    "recipe_not_a_dict": lambda ck: ck.__setitem__("recipe", "x"),
+    "nll_not_a_number": lambda ck: ck["metrics"].__setitem__("val_prefix_nll", "abc"),
+    "nan_weights": _poison,
+    "huge_config": lambda ck: ck["model_args"].__setitem__("n_embd", 20000),
+}
 
 
 @pytest.fixture
@@ -61,7 +82,8 @@ def visit_pages(**query):
 
 
 def messages(at) -> str:
-    """Everything the page says in error / warning / info boxes and captions."""
+    """Everything the page says in error / warning / info boxes and captions, as the reader sees it (Markdown's
+    backslash escapes, which keep file names and checkpoint contents plain text, removed)."""
     parts = []
     for kind in ("error", "warning", "info", "caption", "markdown", "success"):
         parts += [shown(e.value) for e in getattr(at, kind)]     # as read: user text is escaped Markdown
@@ -93,6 +115,72 @@ def test_every_page_survives_a_broken_checkpoint(app_dirs, broken, fault):
             said["app_pages/5_train.py"][:1500]
         if broken == "full_transformer_peeking":
             assert "full_transformer_peeking.pt" in said["app_pages/3_leak.py"], said["app_pages/3_leak.py"][:1500]
+
+
+@pytest.mark.parametrize("fault", list(META_FAULTS))
+def test_every_page_explains_a_checkpoint_with_lying_contents(app_dirs, fault):
+    """Issue 12 item 11: `metrics: "x"`, `recipe: "x"`, a non-number NLL, a list as `kind`, NaN weights or a huge
+    config gave tracebacks (or 17 s and 6.4 GB) on Explore, Compare and Generate. The loader refuses them, so
+    every page shows the one clear message instead."""
+    break_checkpoint(app_dirs / "miniformer.pt", fault)
+    for page, at in visit_pages(text="capy"):
+        assert not at.exception, f"{page} with miniformer.pt {fault}: {[e.value for e in at.exception]}"
+        if page in ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py"):
+            text = messages(at)
+            assert "Cannot load MiniFormer" in text and "miniformer.pt" in text and "Restore it" in text, \
+                f"{page} does not explain the broken miniformer.pt:\n{text[:1500]}"
+
+
+def test_a_trained_model_with_a_list_as_kind_is_explained(app_dirs):
+    """Issue 12 item 11: for a model trained in the app, a non-string ``kind`` crashed the error handler itself
+    (``TypeError: unhashable type: 'list'``)."""
+    user = ckpt_mod.USER_CKPT_DIR
+    user.mkdir(parents=True, exist_ok=True)
+    path = user / "odd-kind.pt"
+    path.write_bytes((app_dirs / "miniformer.pt").read_bytes())
+    break_checkpoint(path, "kind_not_a_string")
+    _, at = next(visit_pages(model="odd-kind"))
+    assert not at.exception, [e.value for e in at.exception]
+    text = messages(at)
+    assert "Cannot load odd-kind (trained here)" in text and "'kind' is ['miniformer']" in text, text[:1500]
+
+
+def test_a_failed_load_is_cached_until_the_file_changes(app_dirs, monkeypatch):
+    """Issue 12 item 11: a failing checkpoint is read once per (file, mtime), not on every rerun of every page."""
+    import ui.cache
+    from models.checkpoint import checkpoint_mtime
+    calls = []
+    real = ui.cache.load_checkpoint
+    monkeypatch.setattr(ui.cache, "load_checkpoint", lambda *a, **k: calls.append(a) or real(*a, **k))
+    path = app_dirs / "miniformer.pt"
+    break_checkpoint(path, "metrics_not_a_dict")
+    for _ in range(3):
+        with pytest.raises(ckpt_mod.CheckpointError, match="broken metadata"):
+            ui.cache.bundle("miniformer")
+    assert len(calls) == 1
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))     # the file is replaced: tried afresh
+    with pytest.raises(ckpt_mod.CheckpointError):
+        ui.cache.load_model("miniformer", checkpoint_mtime("miniformer"))
+    assert len(calls) == 2
+
+
+def test_app_start_removes_what_a_killed_run_left(app_dirs):
+    """Issue 12 item 12: temp files of a killed write (atomic_write's own naming, older than a minute) are removed
+    when the app starts; anything else, and a write still in progress, is left alone."""
+    import ui.cache
+    user = ckpt_mod.USER_CKPT_DIR
+    user.mkdir(parents=True, exist_ok=True)
+    old = time.time() - 3600
+    stale = [app_dirs / ".miniformer.pt.k3_x9abc.tmp", user / ".my-model.pt.a1b2c3d4.tmp"]
+    keep = [user / ".other.pt.fresh123.tmp", user / "notes.tmp", user / "keep.pt.tmp"]
+    for p in stale + keep:
+        p.write_bytes(b"partial")
+    for p in stale + keep[1:]:
+        os.utime(p, (old, old))
+    ui.cache.app_started.clear()        # once per process: this test stands for a fresh one
+    _, at = next(visit_pages())
+    assert not at.exception
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in keep)
 
 
 def test_app_explains_when_every_checkpoint_is_missing(app_dirs):
@@ -140,3 +228,15 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, m
         assert state_hash(b.model) == before[n], f"{n}: weights changed after 1000 captures"
         assert not b.model.training
         assert not any(p.requires_grad for p in b.model.parameters())
+
+
+def test_checkpoint_errors_are_shown_as_plain_text():
+    """What a checkpoint file says (paths, repr of its fields) reaches st.error as text, not Markdown: no link, no
+    bare-URL autolink, no image, no :directive:, no HTML entity."""
+    from ui.widgets import escape_md
+    raw = "[click](http://evil.example) ![i](x.png) :red[y] *b* `c` &amp; <b>x</b> a\\:b www.x.org me@x.org"
+    out = escape_md(raw)
+    assert "http://" not in out and "](" not in out and ":red[" not in out and "<b>" not in out
+    assert "www." not in out and "www.x" not in out.replace("\\", "")    # nothing Streamlit would autolink
+    unescaped = re.sub(r"\\(.)", r"\1", out).replace("\u2060", "")
+    assert unescaped == raw

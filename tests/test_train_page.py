@@ -139,6 +139,28 @@ def test_bad_characters_are_named_and_duplicates_counted():
         parse_words_bytes(b"cat\n" * 600_000, source="big.txt")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_word_lists_are_read(encoding):
+    """Issue 12 item 14: Notepad's and Excel's "Unicode" text (UTF-16, with or without a BOM) got "looks like a
+    binary file"; it is decoded now. Binary data still is refused, and the message says to save as UTF-8."""
+    text = "Cat\ndog\r\nemu\nfox\ngnu\ncat\n"
+    wl = parse_words_bytes(text.encode(encoding), source="unicode.txt")
+    assert wl.words == ("cat", "dog", "emu", "fox", "gnu") and wl.duplicates_dropped == 1
+    with pytest.raises(WordListError, match="unicode.txt has characters outside the vocabulary"):
+        parse_words_bytes("cat\ncafé\ndog\nemu\nfox\n".encode(encoding), source="unicode.txt")
+    with pytest.raises(WordListError, match="binary file.*save it as plain UTF-8"):
+        parse_words_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", source="image.txt")
+
+
+def test_page_trains_from_a_utf16_upload(lab):
+    at = train_page()
+    at.radio(key="train.words").set_value("upload").run()
+    at.file_uploader(key="train.upload").set_value(("notepad.txt", "\ufeffcat\r\ndog\r\nemu\r\nfox\r\ngnu\r\n"
+                                                    .encode("utf-16-le"), "text/plain")).run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "**5** words ready" in texts(at.caption) and not at.button(key="train.go").disabled
+
+
 def test_page_shows_each_upload_problem_and_trains_nothing(lab):
     at = train_page()
     at.radio(key="train.words").set_value("upload").run()

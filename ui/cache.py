@@ -6,11 +6,14 @@ retrained file is picked up on the next call without a restart.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import streamlit as st
 
 from models.capture import AttentionCapture, capture
-from models.checkpoint import ModelBundle, checkpoint_mtime, list_checkpoints, load_checkpoint
+from models.checkpoint import (CheckpointError, ModelBundle, checkpoint_mtime, list_checkpoints, load_checkpoint,
+                               remove_stale_tmp, resolve_path)
 from models.device import pick_device
 from models.generate import Generation, generate
 
@@ -29,9 +32,32 @@ def one_torch_thread() -> None:
 one_torch_thread()
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def app_started() -> None:
+    """Once per server process (app.py calls it on every run; the cache makes it once): remove the temp files a
+    killed training run left in the checkpoint folders. Training jobs stop cleanly at shutdown by themselves
+    (``models.jobs.stop_all_at_exit``)."""
+    remove_stale_tmp()
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_result(name: str, ckpt_mtime: float, path: str) -> ModelBundle | CheckpointError:
+    """The bundle, or the error it failed with. A failure is cached as well (by name, mtime and path, like a success):
+    Streamlit caches no exception, so a broken checkpoint would otherwise be read and checked again on every rerun
+    of every session. A replaced file has a new mtime and is tried afresh."""
+    try:
+        return load_checkpoint(Path(path), device=pick_device())
+    except CheckpointError as e:
+        return CheckpointError(str(e))      # the message only: no traceback (and its frames) kept in the cache
+
+
 def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
-    return load_checkpoint(name, device=pick_device())
+    """The cached, read-only bundle of checkpoint ``name`` at ``ckpt_mtime``; :class:`CheckpointError` (cached
+    too) when it can't be loaded."""
+    res = _load_result(name, ckpt_mtime, str(resolve_path(name)))    # the path too: a missing file's mtime is 0.0
+    if isinstance(res, CheckpointError):
+        raise CheckpointError(str(res))     # a fresh exception each time: raising one object again grows its traceback
+    return res
 
 
 def bundle(name: str) -> ModelBundle:

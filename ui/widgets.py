@@ -80,7 +80,9 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
 
 
 def load_or_explain(name: str) -> ModelBundle | None:
-    """The cached model, or a clear message on the page (never a traceback) when its checkpoint is broken."""
+    """The cached model, or a clear message on the page (never a traceback) when its checkpoint is broken. The
+    loader has checked the file's config and metadata, so a bundle returned here has the typed ``meta`` that
+    :func:`model_card` and the pages read; the failure is cached (ui.cache), so a rerun doesn't pay for it again."""
     try:
         return bundle(name)
     except CheckpointError as e:

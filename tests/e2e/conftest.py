@@ -140,6 +140,50 @@ def app_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start extra servers of one's own (e.g. to signal them): ``start() -> ServerProcess`` (healthy, with its own
+    ``user_ckpt_dir``). Every one is stopped at teardown; each runs in its own process group."""
+    started: list[ServerProcess] = []
+
+    def start() -> ServerProcess:
+        tmp = tmp_path / f"server-{len(started) + 1}"
+        tmp.mkdir()
+        env = dict(os.environ)
+        env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
+                    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+        server = ServerProcess(free_port(), tmp / "streamlit.log", env)
+        started.append(server)
+        try:
+            server.wait_healthy()
+        except RuntimeError as e:
+            pytest.fail(str(e), pytrace=False)
+        server.user_ckpt_dir = tmp / "user-checkpoints"
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def open_page_on(browser):
+    """``open(server) -> AppPage``: a browser session on a server of one's own (see ``server_factory``)."""
+    contexts = []
+
+    def open_(server: ServerProcess) -> AppPage:
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        return AppPage(context.new_page(), server)
+
+    yield open_
+    for context in contexts:
+        try:
+            context.close()
+        except Exception:       # its server may be gone already: nothing left to close
+            pass
+
+
 @pytest.fixture(scope="session")
 def browser():
     require_chromium()
