@@ -20,6 +20,9 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
                    "compare.query": -1, "gen.step": 0}.items():
     st.session_state.setdefault(key, value)
+from ui.real_model import session_defaults as real_model_defaults   # the Real model page's keys
+for key, value in real_model_defaults().items():
+    st.session_state.setdefault(key, value)
 
 pages = [
     st.Page(ROOT / "app_pages" / "1_explore.py", title="Explore", default=True),
@@ -27,6 +30,7 @@ pages = [
     st.Page(ROOT / "app_pages" / "3_leak.py", title="Leak lesson"),
     st.Page(ROOT / "app_pages" / "4_generate.py", title="Generate"),
     st.Page(ROOT / "app_pages" / "5_train.py", title="Train"),
+    st.Page(ROOT / "app_pages" / "7_real_model.py", title="Real model"),
 ]
 page = st.navigation(pages)
 
