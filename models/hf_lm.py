@@ -142,14 +142,19 @@ def _finish(model, tokenizer, name: str, source: str, t0: float, from_cache: boo
 
 
 def _check_returns_attention(b: LMBundle) -> None:
-    """A model whose forward gives no attention patterns cannot be shown here; say so at load, not per keystroke."""
-    ids = torch.tensor([[b.tokenizer.eos_token_id or 0] * 2])
+    """Say at load, not per keystroke, when a model can't be shown here: its forward gives no attention patterns,
+    or they look ahead (an encoder such as BERT loaded as a "causal LM" without ``is_decoder``)."""
+    ids = torch.tensor([[b.tokenizer.eos_token_id or 0] * 3])
     with torch.inference_mode():
         out = b.model(input_ids=ids, output_attentions=True)
     att = getattr(out, "attentions", None)
-    if not att or any(a is None for a in att) or att[0].shape[-2:] != (2, 2):
+    if not att or any(a is None for a in att) or att[0].shape[-2:] != (3, 3):
         raise LMLoadError(f"{b.name} loaded, but its forward pass returned no attention patterns with "
                           "output_attentions=True (its attention implementation may not support eager mode).")
+    if any(bool((a[0].triu(1) != 0).any()) for a in att):
+        raise LMLoadError(f"{b.name} loaded, but its attention looks ahead at later tokens, so it is not a causal "
+                          "(next-token) language model: an encoder such as BERT? This page shows decoder-only "
+                          "models such as GPT-2 or Llama.")
 
 
 def load_bundled(cache_dir: Path | None = None) -> LMBundle:

@@ -87,9 +87,14 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
     size = height or int(min(620, max(260, 70 + 22 * Q)))
     return _figure(data, title or f"{pattern_title(name)} · head {head}", size, shapes=shapes,
                    xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text="key (attended to)"),
-                              side="bottom", tickangle=0, showgrid=False, zeroline=False),
+                              side="bottom", tickangle=_tick_angle(k_tok), showgrid=False, zeroline=False),
                    yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text="query (attending)"),
                               autorange="reversed", showgrid=False, zeroline=False))
+
+
+def _tick_angle(tokens) -> int:
+    """Characters stay upright; sub-word tokens ('␣animal') are slanted so that neighbours don't overlap."""
+    return 0 if sum(len(t) for t in tokens) <= 3 * max(1, len(tokens)) else -50
 
 
 def pattern_title(name: str) -> str:
