@@ -201,6 +201,7 @@ def test_word_span_finds_whole_words_only():
     assert word_span(TOKS, "it") == (8,) and word_span(TOKS, "Animal") == (1,) and word_span(TOKS, "the") == (5,)
     assert word_span(TOKS, "The") == (5,)                   # the last occurrence, case ignored
     assert word_span(("␣it", "self", "␣is"), "it") == ()     # not inside "itself"
+    assert word_span(("␣bis", "cuit", "␣is"), "cuit") == ()  # nor at the end of "biscuit"
     assert word_span(("A", "␣cap", "y", "bara", "."), "capybara") == (1, 2, 3)
     assert word_span(TOKS, "dog") == () and word_span(TOKS, "  ") == ()
 

@@ -66,6 +66,8 @@ def test_local_folder_every_view(folders, kind):
     assert "real.lesson.bars" in charts(at)
     at.radio(key="real.lesson.guess").set_value("animal").run()                # a new guess hides the answer
     assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
+    at.radio(key="real.lesson.guess").set_value("street").run()                # back again: Reveal is needed again
+    assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
     # Step-through generation.
     at.button(key="real.gen.go").click().run()
     assert not at.exception and "real.gen.strip" in charts(at)
