@@ -32,7 +32,9 @@ text = st.text_input(_("Type a sentence"), key="real.text", live=LIVE_LM,
 cap = R.lm_capture(source, text)
 if not text:
     st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
-w.input_notes(cap)
+if cap.truncated:
+    st.info(_("The text is {n} tokens long; the views show its last {k}.").format(
+        n=len(cap.tgt_tokens) + cap.truncated, k=len(cap.tgt_tokens)))
 R.token_chips(cap.tgt_tokens)
 st.caption(_("The {n} tokens the model reads (␣ is a space). Common words are one token; rare ones are split "
              "into pieces.").format(n=len(cap.tgt_tokens)))

@@ -145,8 +145,11 @@ def _check_returns_attention(b: LMBundle) -> None:
     """Say at load, not per keystroke, when a model can't be shown here: its forward gives no attention patterns,
     or they look ahead (an encoder such as BERT loaded as a "causal LM" without ``is_decoder``)."""
     ids = torch.tensor([[b.tokenizer.eos_token_id or 0] * 3])
-    with torch.inference_mode():
-        out = b.model(input_ids=ids, output_attentions=True)
+    try:
+        with torch.inference_mode():
+            out = b.model(input_ids=ids, output_attentions=True)
+    except Exception as e:      # e.g. a tokenizer and a model that do not belong together (ids out of range)
+        raise LMLoadError(f"{b.name} loaded, but a first forward pass failed: {type(e).__name__}: {e}") from e
     att = getattr(out, "attentions", None)
     if not att or any(a is None for a in att) or att[0].shape[-2:] != (3, 3):
         raise LMLoadError(f"{b.name} loaded, but its forward pass returned no attention patterns with "
@@ -193,7 +196,8 @@ def save_cache(b: LMBundle, cache: Path) -> None:
         _save_weights(b.model, tmp)
         b.tokenizer.save_pretrained(tmp)
         (tmp / "attention_lab.json").write_text(json.dumps({"source": b.source, "de_quantize_s": b.load_seconds}))
-        os.replace(tmp, cache) if not cache.exists() else None
+        if not cache.exists():
+            os.replace(tmp, cache)
     except OSError:
         pass        # no disk space or no permission: the model still works, the next start de-quantizes again
     finally:

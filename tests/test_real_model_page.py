@@ -85,6 +85,9 @@ def test_typing_updates_tokens_and_layer_choice_is_clamped(folders):
         assert "<script" not in s.lower(), s
     assert any("&lt;script&gt;" in s or "&lt;" in s for s in said(at))
     assert any("Not found in the sentence as whole words" in s for s in [str(i.value) for i in at.info])
+    at.text_input(key="real.text").input("the cat sat on the mat " * 20).run()
+    assert any(str(i.value).startswith("The text is ") and "the views show its last 32" in str(i.value)
+               for i in at.info)
 
 
 def test_bad_folder_says_why_and_other_pages_work(tmp_path):
