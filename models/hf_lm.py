@@ -190,18 +190,20 @@ def load_bundled(cache_dir: Path | None = None) -> LMBundle:
 def save_cache(b: LMBundle, cache: Path) -> None:
     """Write model + tokenizer as a safetensors folder, atomically: into a temp folder beside it, then one rename
     (two processes converting at once: the second rename fails and its copy is dropped)."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent))
+    tmp = None
     try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent))
         _save_weights(b.model, tmp)
         b.tokenizer.save_pretrained(tmp)
         (tmp / "attention_lab.json").write_text(json.dumps({"source": b.source, "de_quantize_s": b.load_seconds}))
         if not cache.exists():
             os.replace(tmp, cache)
-    except OSError:
-        pass        # no disk space or no permission: the model still works, the next start de-quantizes again
+    except Exception:   # no disk space, no permission, a read-only home: the cache only saves time; the model
+        pass            # loaded works, and the next start de-quantizes again
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _save_weights(model, folder: Path) -> None:

