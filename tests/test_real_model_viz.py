@@ -49,8 +49,10 @@ def test_entropy_heatmap_of_a_30_layer_model_fits_a_screen():
 def test_sub_word_tick_labels_slant_characters_stay_upright():
     words = F.attention_heatmap(_cap(1, 1, ["The", "␣animal", "␣didn", "'t"]), "blocks.0.attn.hook_pattern", 0)
     chars = F.attention_heatmap(_cap(1, 1, ["<BOS>", "c", "a", "p", "y"]), "blocks.0.attn.hook_pattern", 0)
+    bos = F.attention_heatmap(_cap(1, 1, ["<BOS>"]), "blocks.0.attn.hook_pattern", 0)
     validate(words)
     assert words.layout.xaxis.tickangle == -50 and chars.layout.xaxis.tickangle == 0
+    assert bos.layout.xaxis.tickangle == 0
 
 
 class _BigVocab:

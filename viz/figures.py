@@ -93,8 +93,10 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
 
 
 def _tick_angle(tokens) -> int:
-    """Characters stay upright; sub-word tokens ('␣animal') are slanted so that neighbours don't overlap."""
-    return 0 if sum(len(t) for t in tokens) <= 3 * max(1, len(tokens)) else -50
+    """Characters stay upright; sub-word tokens ('␣animal') are slanted so that neighbours don't overlap.
+    Special tokens ('<BOS>') don't count: a character model's lone '<BOS>' stays upright too."""
+    words = [t for t in tokens if not (t.startswith("<") and t.endswith(">"))]
+    return 0 if sum(len(t) for t in words) <= 3 * max(1, len(words)) else -50
 
 
 def pattern_title(name: str) -> str:
