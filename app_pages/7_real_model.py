@@ -13,9 +13,8 @@ from viz.metrics import chosen_token_probs, next_token_probs, word_attention_les
 LIVE_LM = "150ms"   # one forward is ~86 ms on one thread: commit after a short pause, so a burst of keys runs once
 
 st.title(_("Real model"))
-st.caption(_("A real language model: 135 million parameters, 30 layers × 9 heads, trained on trillions of words, "
-             "running offline on this machine. It reads sub-word tokens instead of characters; type a sentence and "
-             "every view follows."))
+st.caption(_("A real, pretrained language model, running offline on this machine. It reads sub-word tokens "
+             "instead of characters; type a sentence and every view follows."))
 
 source = R.source_picker()
 if source is None:
@@ -81,7 +80,8 @@ with h_col:
 # ---- the lecture's lesson: what does "it" look at? -----------------------------------------------------------------
 st.subheader(_("What does “it” look at?"))
 st.caption(_("The lecture's example. A model that understands the sentence should link “it” to the animal, not the "
-             "street. Which of its 270 heads do that, and how strongly? Computed live from the sentence above."))
+             "street. Which of its {n} heads do that, and how strongly? Computed live from the sentence above.")
+           .format(n=b.n_layer * b.n_head))
 q1, q2, q3 = st.columns(3)
 word = q1.text_input(_("Word"), key="real.word")
 cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
