@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from models.capture import AttentionCapture
+from models.vocab import VISIBLE_SPACE
 from models.generate import next_token_probs  # noqa: F401  (re-exported: the views' one import point)
 
 
@@ -105,7 +106,7 @@ def chosen_token_probs(probs: list[torch.Tensor], token_ids: list[int]) -> list[
 
 # ---- "which word does 'it' look at?" (the Real model page's lesson) -----------------------------------------------
 def _word_text(tok: str) -> str:
-    return tok.replace("␣", " ")
+    return tok.replace(VISIBLE_SPACE, " ")
 
 
 def word_span(tokens: tuple[str, ...] | list[str], word: str) -> tuple[int, ...]:
