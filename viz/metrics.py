@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from models.capture import AttentionCapture
-from models.vocab import VISIBLE_SPACE
 from models.generate import next_token_probs  # noqa: F401  (re-exported: the views' one import point)
+from models.vocab import VISIBLE_SPACE
 
 
 def visible_keys(Q: int, K: int, causal: bool) -> torch.Tensor:
