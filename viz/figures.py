@@ -94,9 +94,16 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
     size = height or int(min(620, max(260, 70 + 22 * Q)))
     return _figure(data, title or f"{pattern_title(name)} · head {head}", size, shapes=shapes,
                    xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text="key (attended to)"),
-                              side="bottom", tickangle=0, showgrid=False, zeroline=False),
+                              side="bottom", tickangle=_tick_angle(k_tok), showgrid=False, zeroline=False),
                    yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text="query (attending)"),
                               autorange="reversed", showgrid=False, zeroline=False))
+
+
+def _tick_angle(tokens) -> int:
+    """Characters stay upright; sub-word tokens ('␣animal') are slanted so that neighbours don't overlap.
+    Special tokens ('<BOS>') don't count: a character model's lone '<BOS>' stays upright too."""
+    words = [t for t in tokens if not (t.startswith("<") and t.endswith(">"))]
+    return 0 if sum(len(t) for t in words) <= 3 * max(1, len(words)) else -50
 
 
 def pattern_title(name: str) -> str:
@@ -129,10 +136,12 @@ def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: 
     zl = z.tolist()
     per_row = 42 + (18 if notes else 0) + (14 if cap.knocked_out else 0)
     data = [dict(type="heatmap", z=zl, zmin=0, zmax=1, colorscale=_VIRIDIS, xgap=2, ygap=2,
-                 text=cells, texttemplate="%{text}", textfont=dict(size=12),
+                 text=cells, texttemplate="%{text}", textfont=dict(size=12 if len(labels) <= 8 else 11),
                  colorbar=dict(title=dict(text="entropy", side="right"), thickness=12, tickvals=[0, 0.5, 1],
                                ticktext=["0 focused", "0.5", "1 uniform"]),
                  hovertemplate="%{y} · head %{x}<br>mean normalised entropy <b>%{z:.3f}</b><extra></extra>")]
+    if len(labels) > 8 and not notes:                     # a real model's 30 layers: rows fit one screen
+        per_row = 24 + (14 if cap.knocked_out else 0)
     return _figure(data, title, height or 110 + per_row * len(labels),
                    xaxis=dict(tickvals=list(range(H)), ticktext=[f"head {h}" for h in range(H)], side="bottom"),
                    yaxis=dict(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"))
@@ -160,8 +169,8 @@ def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: st
                     height: int | None = None, title: str = "What comes next?") -> go.Figure:
     """Horizontal bars of the top-k next tokens, most likely on top, with the percentage printed on each bar.
     ``expected`` (a character, or '<EOS>') is always shown and highlighted, even when outside the top k."""
-    order = torch.argsort(probs, descending=True).tolist()
-    keep = [i for i in order if probs[i] > 0][:top_k]
+    order = torch.argsort(probs, descending=True)
+    keep = order[probs[order] > 0][:top_k].tolist()              # vectorised: a real model has ~50 000 tokens
     exp_id = vocab.stoi.get(expected) if expected else None
     if exp_id is not None and exp_id not in keep:
         keep.append(exp_id)
@@ -567,3 +576,22 @@ def attention_vs_importance(tokens: tuple[str, ...], attention: torch.Tensor, im
     fig.update_xaxes(tickvals=x, ticktext=xt, tickangle=0, tickfont=dict(size=14), showticklabels=True)
     fig.update_annotations(font=dict(size=13))
     return _layout(fig, title, height, showlegend=False)
+def candidate_heads_bars(weights: dict[str, torch.Tensor], *, n: int = 6, height: int = 330,
+                         title: str = "Heads that look hardest at each word",
+                         y_title: str = "attention weight", word_label: str = "{word}") -> go.Figure:
+    """Grouped bars over the heads that put the most weight on any candidate (``weights``: {word: (layers, H)}):
+    for each of those ``n`` heads, one bar per candidate word. Head labels 'L13 h8' (layer 13, head 8)."""
+    stacked = torch.stack(list(weights.values()))                               # (words, layers, H)
+    best = stacked.amax(0).flatten()                                            # (layers * H,)
+    H = stacked.shape[-1]
+    picks = best.topk(min(n, best.numel())).indices.tolist()
+    xs = [f"L{i // H} h{i % H}" for i in picks]
+    data = []
+    for j, (word, w) in enumerate(weights.items()):
+        vals = [float(w.flatten()[i]) for i in picks]
+        name = label(word_label.format(word=word))
+        data.append(dict(type="bar", name=name, x=xs, y=vals, marker=dict(color=(ORANGE, BLUE, "#6c757d")[j % 3]),
+                         text=[f"{v:.2f}" for v in vals], textposition="outside", cliponaxis=False,
+                         hovertemplate="%{x}: <b>%{y:.3f}</b><extra>" + name + "</extra>"))
+    return _figure(data, title, height, barmode="group", legend=dict(orientation="h", y=-0.18),
+                   yaxis=dict(range=[0, 1.1], title=dict(text=y_title)), xaxis=dict(tickangle=0))

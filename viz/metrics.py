@@ -5,6 +5,7 @@ import torch
 
 from models.capture import AttentionCapture
 from models.generate import next_token_probs  # noqa: F401  (re-exported: the views' one import point)
+from models.vocab import VISIBLE_SPACE
 
 
 def visible_keys(Q: int, K: int, causal: bool) -> torch.Tensor:
@@ -162,3 +163,70 @@ def next_token_differences(cap_a: AttentionCapture, cap_b: AttentionCapture) -> 
     pa, pb = cap_a.logits[0].double().softmax(-1), cap_b.logits[0].double().softmax(-1)   # (T, V)
     Q = min(len(pa), len(pb))
     return (pb[:Q] - pa[:Q]).float()
+# ---- "which word does 'it' look at?" (the Real model page's lesson) -----------------------------------------------
+def _word_text(tok: str) -> str:
+    return tok.replace(VISIBLE_SPACE, " ")
+
+
+def word_span(tokens: tuple[str, ...] | list[str], word: str) -> tuple[int, ...]:
+    """Positions of the last run of tokens that spells ``word`` as a whole word (case and surrounding spaces
+    ignored): ('␣it',) for "it", ('␣anim', 'al') when a tokenizer splits it. () when the word is not there.
+    A run must start a word (position 0, a leading space, or after a space / punctuation) and end one (the next
+    token starts with a space or is not a letter), so "it" is not found inside "itself"."""
+    want = word.strip().lower()
+    if not want:
+        return ()
+    texts = [_word_text(t) for t in tokens]
+    for start in range(len(texts) - 1, -1, -1):
+        head = texts[start]
+        starts_word = start == 0 or head[:1] == " " or not (texts[start - 1][-1:].isalnum())
+        if not starts_word:
+            continue
+        acc = ""
+        for end in range(start, len(texts)):
+            acc += texts[end]
+            got = acc.strip().lower()
+            if got == want:
+                nxt = texts[end + 1] if end + 1 < len(texts) else " "
+                if nxt[:1] == " " or not nxt[:1].isalnum():
+                    return tuple(range(start, end + 1))
+            if not want.startswith(got):
+                break
+    return ()
+
+
+def attention_to_span(cap: AttentionCapture, query: int, keys: tuple[int, ...], kind: str = "blocks") -> torch.Tensor:
+    """(layers, H): the weight query row ``query`` puts on the key positions ``keys`` (summed: a word split into
+    sub-word tokens counts as one), for every layer and head of one family. Rows sum to 1, so this is in [0, 1]."""
+    rows = [cap.patterns[n][0, :, query][:, list(keys)].sum(-1) for n in cap.names(kind)]   # each (H,)
+    return torch.stack(rows)
+
+
+def top_heads(weights: torch.Tensor, n: int = 5) -> list[tuple[int, int, float]]:
+    """The ``n`` (layer, head, weight) entries of a (layers, H) tensor with the largest weight, largest first."""
+    flat = weights.flatten()
+    vals, idx = flat.topk(min(n, flat.numel()))
+    H = weights.shape[1]
+    return [(int(i) // H, int(i) % H, float(v)) for v, i in zip(vals, idx)]
+
+
+def word_attention_lesson(cap: AttentionCapture, word: str, candidates: tuple[str, ...], n: int = 5) -> dict:
+    """From ``word`` (its last sub-word token: in a causal model that position has read the whole word) to each
+    candidate word: every head's weight, the top ``n`` heads, and which candidate the single strongest head
+    favours. ``missing`` lists the words not found as whole words in the capture (then nothing else is computed).
+
+    Returns ``{"missing", "query", "spans", "weights": {cand: (layers, H)}, "top": {cand: [(l, h, w)]},
+    "best": {cand: (l, h, w)}, "answer": cand, "later": [cand after the word: causally invisible]}``."""
+    spans = {w: word_span(cap.tgt_tokens, w) for w in (word, *candidates)}
+    missing = [w for w, s in spans.items() if not s]
+    if missing:
+        return {"missing": missing}
+    q = spans[word][-1]
+    visible = [c for c in candidates if spans[c][-1] <= q or not cap.causal]
+    later = [c for c in candidates if c not in visible]
+    weights = {c: attention_to_span(cap, q, spans[c]) for c in candidates}
+    top = {c: top_heads(weights[c], n) for c in candidates}
+    best = {c: top[c][0] for c in candidates}
+    answer = max(candidates, key=lambda c: best[c][2])
+    return {"missing": [], "query": q, "spans": spans, "weights": weights, "top": top, "best": best,
+            "answer": answer, "later": later}

@@ -1,0 +1,163 @@
+"""Real model: a real language model (SmolLM2-135M, or any local Hugging Face causal LM), live as you type, with
+the lecture's own example: in "The animal didn't cross the street because it was too tired", what does "it" look at?"""
+import streamlit as st
+
+from models import hf_lm
+from ui import real_model as R
+from ui import widgets as w
+from ui.i18n import _
+from ui.lesson import md_text, predict_then_reveal
+from viz import figures as F
+from viz.metrics import chosen_token_probs, next_token_probs, word_attention_lesson
+
+LIVE_LM = "150ms"   # one forward is ~86 ms on one thread: commit after a short pause, so a burst of keys runs once
+
+st.title(_("Real model"))
+st.caption(_("A real, pretrained language model, running offline on this machine. It reads sub-word tokens "
+             "instead of characters; type a sentence and every view follows."))
+
+source = R.source_picker()
+if source is None:
+    st.info(_("Type the path of a local Hugging Face model folder in the sidebar (or pick the bundled SmolLM2)."))
+    st.stop()
+b = R.lm_or_explain(source)
+if b is None:
+    st.stop()
+R.model_card(b)
+R.clamp_layer_head(b)
+
+text = st.text_input(_("Type a sentence"), key="real.text", live=LIVE_LM,
+                     help=_("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS))
+cap = R.lm_capture(source, text)
+if not text:
+    st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
+if cap.truncated:
+    st.info(_("The text is {n} tokens long; the views show its last {k}.").format(
+        n=len(cap.tgt_tokens) + cap.truncated, k=len(cap.tgt_tokens)))
+R.token_chips(cap.tgt_tokens)
+st.caption(_("The {n} tokens the model reads (␣ is a space). Common words are one token; rare ones are split "
+             "into pieces.").format(n=len(cap.tgt_tokens)))
+
+left, right = st.columns([0.9, 1.1], gap="large")
+with right:
+    st.markdown("**" + _("BertViz head view") + "**")
+    st.caption(_("Pick a layer at the top; hover a token to see what it attends to; double-click a head colour to "
+                 "isolate it."))
+    w.bertviz_frame(cap, "head", key="real.bertviz")
+w.let_browser_draw()
+
+with left:
+    @st.fragment
+    def next_token_panel():
+        s1, s2 = st.columns(2)
+        top_k = s1.slider(_("Top-k"), 1, 30, key="real.top_k", help=_("How many tokens to show."))
+        temp = s2.slider(_("Temperature"), 0.1, 2.0, step=0.1, key="real.temperature",
+                         help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+        probs = next_token_probs(cap.next_token_logits(), temp, top_k)
+        title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
+        st.plotly_chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title),
+                        key="real.bars", config=w.PLOTLY_CONFIG)
+    next_token_panel()
+w.let_browser_draw()
+
+e_col, h_col = st.columns([1, 1.15], gap="large")
+with e_col:
+    st.plotly_chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head")), key="real.entropy",
+                    config=w.PLOTLY_CONFIG)
+    st.caption(_("Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
+                 "at exactly one other, 1 = attention spread evenly over everything it can see."))
+with h_col:
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
+    head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+    name = cap.names()[layer]
+    st.plotly_chart(F.attention_heatmap(cap, name, head, query=len(cap.tgt_tokens) - 1,
+                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head)),
+                    key="real.heat", config=w.PLOTLY_CONFIG)
+    st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
+                 "may not look ahead. Hover for the exact weight."))
+
+# ---- the lecture's lesson: what does "it" look at? -----------------------------------------------------------------
+st.subheader(_("What does “it” look at?"))
+st.caption(_("The lecture's example. A model that understands the sentence should link “it” to the animal, not the "
+             "street. Which of its {n} heads do that, and how strongly? Computed live from the sentence above.")
+           .format(n=b.n_layer * b.n_head))
+q1, q2, q3 = st.columns(3)
+word = q1.text_input(_("Word"), key="real.word")
+cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
+cand_b = q3.text_input(_("Candidate 2"), key="real.cand_b")
+words = [x.strip() for x in (word, cand_a, cand_b)]
+lesson = word_attention_lesson(cap, words[0], (words[1], words[2])) if all(words) and words[1] != words[2] else None
+if lesson is None:
+    st.info(_("Give a word and two different candidate words from the sentence."))
+elif lesson["missing"]:
+    st.info(_("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.")
+            .format(words=", ".join(f"“{md_text(x)}”" for x in lesson["missing"])))
+else:
+    def evidence():
+        st.plotly_chart(F.candidate_heads_bars(lesson["weights"], title=_("The heads that look hardest from “{word}”")
+                                               .format(word=F.label(words[0])),
+                                               y_title=_("weight from “{word}”").format(word=F.label(words[0])),
+                                               word_label=_("on “{word}”")), key="real.lesson.bars",
+                        config=w.PLOTLY_CONFIG)
+        for cand in (words[1], words[2]):
+            l, h, wt = lesson["best"][cand]
+            st.markdown(_("Strongest head for “{cand}”: **layer {layer}, head {head}**, weight **{w:.2f}**.")
+                        .format(cand=md_text(cand), layer=l, head=h, w=wt))
+        for cand in lesson["later"]:
+            st.caption(_("“{cand}” comes after “{word}”: a causal model cannot look ahead, so its weight is exactly 0.")
+                       .format(cand=md_text(cand), word=md_text(words[0])))
+        l, h, _w = lesson["best"][lesson["answer"]]
+
+        def show_head():
+            st.session_state["real.layer"], st.session_state["real.head"] = l, h
+        st.button(_("Show layer {layer} head {head} in the heatmap above").format(layer=l, head=h),
+                  key="real.lesson.show", on_click=show_head, icon=":material/arrow_upward:")
+
+    predict_then_reveal("real.lesson", _("Guess first: in the head that looks hardest from “{word}”, which word gets "
+                                         "the most attention?").format(word=md_text(words[0])),
+                        (words[1], words[2]), lesson["answer"], evidence)
+    st.caption(_("Then change the sentence: “…because it was too wide” (now “it” is the street) — does the model "
+                 "follow?"))
+
+# ---- step-through generation ---------------------------------------------------------------------------------------
+st.subheader(_("Let it write"))
+g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+max_new = g1.slider(_("New tokens"), 1, 10, key="real.gen.n")
+mode = g2.segmented_control(_("Decoding"), ["greedy", "sampled"], key="real.gen.mode", required=True,
+                            format_func=lambda m: {"greedy": _("greedy"), "sampled": _("sampled")}[m],
+                            help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."))
+if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
+    st.session_state["real.gen.for"] = text
+if st.session_state.get("real.gen.for") != text:
+    st.caption(_("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps."))
+else:
+    greedy = mode != "sampled"
+    gen = R.lm_generation(source, text, max_new=max_new, greedy=greedy,
+                          temperature=1.0 if greedy else st.session_state["real.temperature"],
+                          top_k=None if greedy else st.session_state["real.top_k"], seed=0)
+    new = "".join(s.token for s in gen.steps).replace("␣", " ")
+    w.show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
+    if gen.steps:
+        @st.fragment
+        def timeline():
+            n = len(gen.steps)
+            if st.session_state.get("real.gen.step", 0) >= n:
+                st.session_state["real.gen.step"] = n - 1
+            i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
+            probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
+            st.plotly_chart(F.generation_strip([s.token for s in gen.steps], probs, current=i,
+                                               title=_("Chosen token and its probability, step by step")),
+                            key="real.gen.strip", config=w.PLOTLY_CONFIG)
+            step = gen.steps[i]
+            a1, a2 = st.columns([1.2, 1], gap="medium")
+            sname = step.cap.names()[layer]
+            a1.plotly_chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
+                                                title=_("Step {i} · layer {layer} · head {head}")
+                                                .format(i=i, layer=layer, head=head)),
+                            key="real.gen.heat", config=w.PLOTLY_CONFIG)
+            a2.plotly_chart(F.next_token_bars(step.probs, hf_lm.TokenVocab(b.tokenizer), top_k=10,
+                                              expected=step.token, title=_("Step {i}: what comes next?").format(i=i)),
+                            key="real.gen.bars", config=w.PLOTLY_CONFIG)
+            a2.caption(_("Orange: the token chosen at this step."))
+        timeline()

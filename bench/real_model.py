@@ -1,0 +1,173 @@
+"""The Real model page's costs: load time (first de-quantizing load, cached load), keystroke -> repaint in real
+Chromium, and the server's memory.
+
+``python -m bench.real_model [--keys 12] [--first-load] [--no-browser]``
+
+Browser part: a private ``streamlit run app.py``, Debian's Chromium on /real_model, one key at a time (each key
+waits for the previous one's repaint and 300 ms of quiet). Timed from the key press to the first painted frame
+(requestAnimationFrame polling) where (bars) the next-token chart's title names the new last token and (bv) the
+BertViz head view's last token is the new one. The expected tokens come from the model's own tokenizer. The
+server's resident memory is read before the page opens, after the model is loaded, and after typing.
+
+Server part (in-process): what one keystroke's rerun computes, wall and CPU time (see :func:`server_rerun`).
+
+``--first-load`` also times a de-quantizing load from the GGUF into an empty temporary cache (tens of seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, \
+    summary
+
+START = "The animal didn't cross the street because it was too tired"
+TYPED = " and went to sleep early"
+
+LAST_BAR_TITLE_JS = """(want) => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
+    .some(t => t.textContent === want)"""
+LAST_BV_TOKEN_JS = """(want) => {
+    const f = document.querySelector('[data-testid="stCustomComponentV1"]');
+    const d = f && f.contentDocument;
+    if (!d) return false;
+    const t = [...d.querySelectorAll('#vis svg text')].map(e => e.textContent);
+    return t.length > 0 && t[t.length - 1] === want;
+}"""
+
+
+def load_times(first: bool) -> list[list[str]]:
+    from models import hf_lm
+    rows = []
+    if first:
+        with tempfile.TemporaryDirectory(prefix="attention-lab-bench-cache-") as tmp:
+            t0 = time.perf_counter()
+            b = hf_lm.load_bundled(cache_dir=hf_lm.Path(tmp) / "smollm2")
+            rows.append(["first load: de-quantize the GGUF + write the safetensors cache",
+                         f"{time.perf_counter() - t0:.1f} s", f"{b.n_bytes / 1e6:,.0f} MB weights"])
+            del b
+    t0 = time.perf_counter()
+    b = hf_lm.load_bundled()
+    rows.append(["cached load (safetensors), in-process", f"{time.perf_counter() - t0:.1f} s",
+                 f"{sum(f.stat().st_size for f in hf_lm.bundled_cache_dir().iterdir()) / 1e6:,.0f} MB on disk"])
+    return rows
+
+
+def server_rerun(n_keys: int) -> list[list[str]]:
+    """What one keystroke costs the server, in-process, on one torch thread: the forward pass with attention, the
+    BertViz head view's parts, the page's four figures (serialised as st.plotly_chart does) and the pickle that
+    st.cache_data makes. Wall and CPU time (CPU time is what a busy machine can't inflate)."""
+    import pickle
+
+    import torch
+
+    from models import hf_lm
+    from viz import figures as F
+    from viz.bertviz_view import live_parts
+    from viz.metrics import next_token_probs, word_attention_lesson
+    torch.set_num_threads(1)
+    b = hf_lm.load_bundled()
+    vocab = hf_lm.TokenVocab(b.tokenizer)
+    parts = {"forward (capture_lm)": ([], []), "BertViz head view": ([], []), "figures + lesson": ([], []),
+             "cache pickle": ([], [])}
+
+    def timed(name, fn):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        parts[name][0].append((time.perf_counter() - w0) * 1000)
+        parts[name][1].append((time.process_time() - c0) * 1000)
+        return out
+
+    text = START
+    for ch in TYPED[:n_keys]:
+        text += ch
+        cap = timed("forward (capture_lm)", lambda: hf_lm.capture_lm(b, text))
+        timed("BertViz head view", lambda: live_parts(cap.bertviz_kwargs(), "head"))
+
+        def figures():
+            probs = next_token_probs(cap.next_token_logits(), 1.0, 10)
+            figs = [F.next_token_bars(probs, vocab, top_k=10), F.entropy_heatmap(cap),
+                    F.attention_heatmap(cap, cap.names()[0], 0)]
+            lesson = word_attention_lesson(cap, "it", ("animal", "street"))
+            figs.append(F.candidate_heads_bars(lesson["weights"]))
+            return [f.to_json() for f in figs]
+        timed("figures + lesson", figures)
+        timed("cache pickle", lambda: pickle.loads(pickle.dumps(cap)))
+    rows = []
+    for name, (wall, cpu) in parts.items():
+        rows.append([f"server per keystroke: {name} ({len(wall)} texts)", f"p50 {fmt_ms(summary(wall)[0])} ms wall",
+                     f"p50 {fmt_ms(summary(cpu)[0])} ms CPU, max {fmt_ms(max(wall))} ms wall"])
+    return rows
+
+
+def typing(n_keys: int) -> tuple[list[list[str]], list[str]]:
+    from playwright.sync_api import sync_playwright
+
+    from models import hf_lm
+    b = hf_lm.load_bundled()
+    notes = []
+    with Server() as server, sync_playwright() as pw:
+        t_health = server.wait_healthy()
+        rss0 = server.rss_mb()
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        blocked: list[str] = []
+        guard_offline(page, blocked)
+        t0 = time.perf_counter()
+        page.goto(f"{server.url}/real_model")
+        page.wait_for_function(LAST_BV_TOKEN_JS, arg="␣tired", timeout=180_000, polling="raf")
+        t_first = time.perf_counter() - t0
+        rss1 = server.rss_mb()
+        box = page.get_by_role("textbox", name="Type a sentence", exact=True)
+        box.click()
+        box.press("End")
+        page.wait_for_timeout(800)
+        text, bars, bv = START, [], []
+        for ch in TYPED[:n_keys]:
+            text += ch
+            last = hf_lm.capture_lm(b, text).tgt_tokens[-1]
+            want_title = f"Next token after “{last}”"
+            t0 = time.perf_counter()
+            page.keyboard.press(ch if ch != " " else "Space")
+            page.wait_for_function(LAST_BAR_TITLE_JS, arg=want_title, timeout=30_000, polling="raf")
+            bars.append((time.perf_counter() - t0) * 1000)
+            page.wait_for_function(LAST_BV_TOKEN_JS, arg=last, timeout=30_000, polling="raf")
+            bv.append((time.perf_counter() - t0) * 1000)
+            page.wait_for_timeout(300)
+        rss2 = server.rss_mb()
+        browser.close()
+    p50b, p95b, maxb = summary(bars)
+    p50v, p95v, maxv = summary(bv)
+    rows = [["server start -> /_stcore/health", f"{t_health:.1f} s", ""],
+            ["page open -> BertViz drawn (model loaded from the cache in the server)", f"{t_first:.1f} s", ""],
+            [f"keystroke -> next-token bars ({len(bars)} keys)", f"p50 {fmt_ms(p50b)} ms",
+             f"p95 {fmt_ms(p95b)}, max {fmt_ms(maxb)} ms"],
+            [f"keystroke -> BertViz head view ({len(bv)} keys)", f"p50 {fmt_ms(p50v)} ms",
+             f"p95 {fmt_ms(p95v)}, max {fmt_ms(maxv)} ms"],
+            ["server RSS: started / model loaded / after typing",
+             f"{rss0:,.0f} / {rss1:,.0f} / {rss2:,.0f} MiB", ""]]
+    if blocked:
+        notes.append(f"{len(blocked)} request(s) to other hosts were blocked: {blocked[:3]}")
+    return rows, notes
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.real_model", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keys", type=int, default=12, help=f"keystrokes (at most {len(TYPED)})")
+    ap.add_argument("--first-load", action="store_true", help="also time a de-quantizing load (tens of seconds)")
+    ap.add_argument("--no-browser", action="store_true", help="load and server compute only")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rows = load_times(args.first_load) + server_rerun(args.keys)
+    trows, notes = ([], []) if args.no_browser else typing(args.keys)
+    body = machine_info() + "\n\n" + md_table(["Real model page", "value", ""], rows + trows)
+    if notes:
+        body += "\n\n" + "\n".join(notes)
+    print(body)
+    append_results("Real model page (SmolLM2-135M): load, keystroke latency, memory", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

