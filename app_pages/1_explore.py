@@ -14,7 +14,7 @@ st.caption("Type a word. After each keystroke the model reads `<BOS>` + your cha
 
 c_text, c_model, c_eos = st.columns([3, 2, 1.1], vertical_alignment="bottom")
 with c_text:
-    text = w.text_box("text")
+    text = w.text_box()
 with c_model:
     name = w.model_picker("model")
 with c_eos:

@@ -14,7 +14,7 @@ SIDES = ("left", "right")
 st.title("Compare")
 st.caption("One word feeds two models. Pick a model for each side; the views line up so you can read across.")
 
-text = w.text_box("compare.text")
+text = w.text_box()
 pickers = st.columns(2, gap="medium")
 names = {"left": w.model_picker("compare.left", "Left model", default="miniformer", container=pickers[0]),
          "right": w.model_picker("compare.right", "Right model", default="full_transformer", container=pickers[1])}

@@ -12,7 +12,7 @@ st.caption("The model writes one character at a time until it predicts `<EOS>` (
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_text:
-    prefix = w.text_box("gen.prefix", label="Start of a word", placeholder="e.g. capy (or leave empty)")
+    prefix = w.text_box(label="Start of a word", placeholder="e.g. capy (or leave empty)")
 with c_model:
     name = w.model_picker("gen.model")
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")

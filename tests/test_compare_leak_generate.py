@@ -240,7 +240,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
     at = _app("app_pages/2_compare.py")
     assert at.selectbox(key="compare.left").value == "miniformer"
     assert at.selectbox(key="compare.right").value == "full_transformer"
-    at.text_input(key="compare.text").input("capy").run()
+    at.text_input(key="text").input("capy").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 8                      # bars, entropy, heatmap, per-query entropy × 2
     at.select_slider(key="compare.query").set_value(1).run()
@@ -251,7 +251,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
     at.selectbox(key="compare.left").set_value("full_transformer_peeking").run()
     assert not at.exception, at.exception
     for text in BAD_INPUTS:
-        at.text_input(key="compare.text").input(text).run()
+        at.text_input(key="text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)
     assert any("longer than the model's context" in i.value for i in at.info)
@@ -273,7 +273,7 @@ def test_leak_page_defaults_and_bad_inputs():
 
 def test_generate_page_greedy_sampled_and_bad_inputs():
     at = _app("app_pages/4_generate.py")
-    at.text_input(key="gen.prefix").input("ba").run()
+    at.text_input(key="text").input("ba").run()
     assert not at.exception, at.exception
     at.segmented_control(key="gen.mode").set_value("sampled").run()
     at.number_input(key="gen.seed").set_value(3).run()
@@ -291,6 +291,6 @@ def test_generate_page_greedy_sampled_and_bad_inputs():
         assert not at.exception, at.exception
         assert any("FullTransformer convention" in i.value for i in at.info)
     for text in BAD_INPUTS:
-        at.text_input(key="gen.prefix").input(text).run()
+        at.text_input(key="text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)

@@ -172,9 +172,9 @@ def test_switching_models_keeps_working_after_picking_a_layer_and_head():
 # ---- the other pages ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page,text_key", [
-    ("app_pages/2_compare.py", "compare.text"),
+    ("app_pages/2_compare.py", "text"),
     ("app_pages/3_leak.py", "leak.word"),
-    ("app_pages/4_generate.py", "gen.prefix"),
+    ("app_pages/4_generate.py", "text"),
     ("app_pages/5_train.py", "train.probe"),
 ])
 def test_other_pages_run_with_a_typed_word(page, text_key):
@@ -188,3 +188,34 @@ def test_other_pages_run_with_a_typed_word(page, text_key):
     at.switch_page("app_pages/1_explore.py").run()                        # and back to Explore
     assert not at.exception, [e.value for e in at.exception]
     assert_full_page(at)
+
+
+# Issue 12 item 6: one word, one ?text=, on every page that takes a word (each page had its own key and URL param,
+# so Compare opened empty after Explore).
+WORD_PAGES = {"app_pages/1_explore.py": "explore.heat", "app_pages/2_compare.py": "compare.left.heat",
+              "app_pages/4_generate.py": None}
+
+
+def test_the_typed_word_follows_the_user_to_every_page_that_takes_a_word():
+    at = explore("capybara")
+    for page, heat in [*WORD_PAGES.items(), *WORD_PAGES.items()]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.text_input(key="text").value == "capybara", page
+        if heat:                                            # the views were computed on the word, not on ""
+            assert charts(at)[heat]["layout"]["yaxis"]["ticktext"][-1] == "a", page
+    at.switch_page("app_pages/2_compare.py").run()
+    at.text_input(key="text").input("owl").run()            # typed on Compare: Generate continues it
+    at.switch_page("app_pages/4_generate.py").run()
+    assert at.text_input(key="text").value == "owl"
+    assert any("owl" in m.value for m in at.markdown if "<span" in m.value), "Generate continues the typed prefix"
+
+
+@pytest.mark.parametrize("page", WORD_PAGES)
+def test_a_shared_text_link_opens_any_word_page_on_that_word(page):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["text"] = "zebra"
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="text").value == "zebra"

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
@@ -26,8 +28,26 @@ def model_label(name: str) -> str:
     return PRETTY.get(name, f"{name} (trained here)")
 
 
-def text_box(key: str, label: str = "Type a word", placeholder: str = "e.g. capybara") -> str:
-    """The live text box: reruns ~20 ms after the last keystroke, no Enter needed; value lives in the URL."""
+WORD_KEY = "text"   # the typed word: one session key and one ?text= for every page that takes a word
+
+
+def text_box(key: str = WORD_KEY, label: str = "Type a word", placeholder: str = "e.g. capybara") -> str:
+    """The live text box: reruns ~20 ms after the last keystroke, no Enter needed; value lives in the URL.
+
+    Pages that take *the* word (Explore, Compare, Generate) all use the default key, so the word follows the user
+    from page to page and a shared ``?text=`` link opens any of them on that word."""
+    # One key on several pages: the box on the next page has the same element id when its label is the same, and
+    # Streamlit then assumes the browser already shows the session's value, so the box opened empty. Writing the
+    # value through session state on a page's first run makes Streamlit send it.
+    here = get_script_run_ctx().page_script_hash
+    if st.session_state.get(f"{key}.page") != here:
+        st.session_state[f"{key}.page"] = here
+        value = st.session_state[key] = st.session_state.get(key, st.query_params.get(key, ""))
+        if key == WORD_KEY and value and st.query_params.get(key) != value:
+            try:        # the link a teacher copies from this page then opens it on the same word
+                st.query_params[key] = value
+            except StreamlitAPIException:
+                pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
     return st.text_input(label, key=key, live=LIVE, bind="query-params", placeholder=placeholder,
                          max_chars=None, help="Lowercase a–z. Other characters show as <UNK>; long text is windowed "
                                               "to the model's context.") or ""

@@ -84,3 +84,32 @@ def test_generation_steps_scrub(app):
     assert seen[0] == "", seen
     app.screenshot("generate-scrubbed")
     app.assert_clean()
+
+
+def test_the_word_follows_the_user_across_pages(app):
+    """Issue 12 item 6: one word and one ``?text=`` on every page that takes a word. Each page had its own key, so
+    ``/?text=capy`` then Compare showed an empty box; and a box on the next page with the same label as the last one
+    mounts empty unless the server sends the session's value."""
+    app.goto("", text="capy")
+    page = app.page
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for title, label in (("Compare", "Type a word"), ("Explore", "Type a word"), ("Compare", "Type a word"),
+                         ("Generate", "Start of a word")):
+        nav.get_by_text(title, exact=True).click()
+        page.get_by_role("heading", name=title).first.wait_for()
+        app.wait_until(lambda: app.textbox(label).input_value() == "capy" and re.search(r"[?&]text=capy(&|$)",
+                                                                                       page.url),
+                       f"{title} to open on capy, in its box and its URL (box "
+                       f"{app.textbox(label).input_value()!r}, URL {page.url})")
+    app.wait_until(lambda: "capy" in app.main_text(), "Generate to continue capy")
+    nav.get_by_text("Compare", exact=True).click()
+    page.get_by_role("heading", name="Compare").first.wait_for()
+    box = app.textbox()
+    app.wait_until(lambda: box.input_value() == "capy", "Compare's box to hold capy")
+    box.fill("owl")
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", page.url), "the URL to follow the typing")
+    nav.get_by_text("Explore", exact=True).click()
+    page.get_by_role("heading", name="Explore").first.wait_for()
+    app.wait_until(lambda: app.textbox().input_value() == "owl"
+                   and app.bertviz_tokens()[:4] == ["<BOS>", "o", "w", "l"], "Explore to draw owl")
+    app.assert_clean()
