@@ -18,7 +18,7 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
-                   "compare.query": -1, "gen.step": 0}.items():
+                   "compare.query": -1, "compare.query_text": "", "gen.step": 0}.items():
     st.session_state.setdefault(key, value)
 
 pages = [

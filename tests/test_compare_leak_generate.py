@@ -243,7 +243,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
     at.text_input(key="text").input("capy").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 8                      # bars, entropy, heatmap, per-query entropy × 2
-    at.select_slider(key="compare.query").set_value(1).run()
+    _query_slider(at).set_value(1).run()
     assert not at.exception, at.exception
     at.selectbox(key="compare.right").set_value("miniformer").run()
     assert not at.exception, at.exception
@@ -294,3 +294,38 @@ def test_generate_page_greedy_sampled_and_bad_inputs():
         at.text_input(key="text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)
+
+
+def _query_slider(at):
+    (s,) = [s for s in at.select_slider if (s.key or "").startswith("compare.query")]
+    return s
+
+
+def _outlined_rows(at) -> dict[str, list[float]]:
+    """{side: the query rows outlined in that side's attention heatmap} (the linked highlight)."""
+    import json
+    out = {}
+    for el in at.get("plotly_chart"):
+        for side in ("left", "right"):
+            if el.proto.id.endswith(f"compare.{side}.heat"):
+                shapes = json.loads(el.proto.spec)["layout"].get("shapes", [])
+                out[side] = [s["y0"] + 0.5 for s in shapes if s.get("type") == "rect" and s.get("x0") == -0.5]
+    return out
+
+
+def test_compare_highlight_follows_typing_unless_a_position_is_picked():
+    """Issue 12 item 5: typing "flycatcher" left the highlight on "1: f" while the bars said "after r"."""
+    at = _app("app_pages/2_compare.py")
+    word = "flycatcher"
+    for i in range(1, len(word) + 1):
+        at.text_input(key="text").input(word[:i]).run()
+        assert not at.exception, at.exception
+        assert _outlined_rows(at) == {"left": [i], "right": [i]}, (word[:i], _outlined_rows(at))   # <BOS> is 0
+        s = _query_slider(at)
+        assert s.format_func(s.value) == f"{i}: {word[i - 1]}", (word[:i], s.format_func(s.value))
+    _query_slider(at).set_value(3).run()                                 # the user picks a position ...
+    assert _outlined_rows(at) == {"left": [3], "right": [3]}
+    at.selectbox(key="compare.right").set_value("full_transformer_peeking").run()
+    assert _outlined_rows(at) == {"left": [3], "right": [3]}            # ... and it holds for this word
+    at.text_input(key="text").input(word + "s").run()                    # typing on follows the last character
+    assert _outlined_rows(at) == {"left": [len(word) + 1], "right": [len(word) + 1]}

@@ -113,13 +113,18 @@ def empty_prompt(what: str = "Type a word above") -> None:
 _BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__file__).with_name("bertviz_live")))
 
 
-def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> bool:
+def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
+                  pattern: str | None = None) -> bool:
     """BertViz's own head/model view, drawn offline in a frame that stays on the page while the user types (each
     rerun sends only BertViz's markup and script for the new text; d3 and jQuery load once). Returns whether a
-    view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame."""
-    from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts
+    view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame.
+    ``pattern`` (a TL name) sets BertViz's own kind and layer selectors to that pattern whenever it changes (the
+    user's picks in the frame are kept while it stays the same)."""
+    from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
     try:
-        parts = live_parts(cap.bertviz_kwargs(), view)
+        kwargs = cap.bertviz_kwargs()
+        parts = live_parts(kwargs, view)
+        select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
                    "(the README's commands do it for you), then reload this page.")
@@ -129,7 +134,7 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
         return False
     # The key keeps one frame per place on the page: a new text re-renders it instead of mounting a new iframe.
     _BERTVIZ_LIVE(markup=parts["markup"], js=parts["js"], key=key, fit=parts["fit"], draw_key=parts["key"],
-                  default=None, tab_index=-1)
+                  select=select, default=None, tab_index=-1)
     return True
 
 
@@ -191,10 +196,11 @@ def validation_eval(name: str) -> dict | None:
     return res
 
 
-def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> None:
+def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
+                    pattern: str | None = None) -> None:
     """:func:`bertviz_frame`, or a one-line note while the BertViz module itself is unavailable."""
     try:
-        bertviz_frame(cap, view, key=key)
+        bertviz_frame(cap, view, key=key, pattern=pattern)
     except ImportError as e:
         st.caption(f"BertViz view unavailable here ({e}).")
 
