@@ -219,3 +219,23 @@ def test_a_shared_text_link_opens_any_word_page_on_that_word(page):
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.text_input(key="text").value == "zebra"
+
+
+def test_finished_word_shows_the_probability_of_ending_the_word():
+    """Issue 12 item 7: *Finished word* drew bars "Next token after <EOS>" (76.7 % "end of word"), a prediction after
+    the end. It shows p(<EOS>) at the last character instead, from the model's logits."""
+    from models.capture import capture
+    from viz.metrics import next_token_probs
+    at = explore("capybara")
+    at.toggle(key="explore.eos").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "explore.bars" not in charts(at)
+    assert not any("after" in (c["layout"].get("title") or {}).get("text", "") and "EOS" in c["layout"]["title"]["text"]
+                   for c in charts(at).values())
+    b = load_checkpoint("miniformer")
+    p_end = float(next_token_probs(capture(b, "capybara").next_token_logits())[b.vocab.stoi["<EOS>"]])
+    (m,) = at.metric
+    assert m.label == "Probability the model gave to ending the word" and m.value == f"{p_end:.1%}", (m.label, m.value)
+    assert any("`a`" in c.value and "<EOS>" in c.value for c in at.caption)
+    at.toggle(key="explore.eos").set_value(False).run()                 # off: the bars come back
+    assert "explore.bars" in charts(at) and not at.metric
