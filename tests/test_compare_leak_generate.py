@@ -329,3 +329,28 @@ def test_compare_highlight_follows_typing_unless_a_position_is_picked():
     assert _outlined_rows(at) == {"left": [3], "right": [3]}            # ... and it holds for this word
     at.text_input(key="text").input(word + "s").run()                    # typing on follows the last character
     assert _outlined_rows(at) == {"left": [len(word) + 1], "right": [len(word) + 1]}
+
+
+def test_generate_says_plainly_why_a_long_prefix_is_cut():
+    """Issue 12 item 8: a 46-character prefix read "the model's context holds 47 tokens, so it continues from the
+    last 30 characters only" — 30 < 46 < 47 with no reason given. The message names the room the new characters
+    take, and its numbers add up: kept + new = what the model reads at once."""
+    import re
+    at = _app("app_pages/4_generate.py")
+    prefix = ("abcdefghijklmnopqrstuvwxyz" * 2)[:46]
+    at.text_input(key="text").input(prefix).run()
+    assert not at.exception, at.exception
+    (msg,) = [i.value for i in at.info if "characters long" in i.value]
+    m = re.search(r"Your text is (\d+) characters long\. The model reads at most (\d+) characters at a time, and "
+                  r"they must also hold the (\d+) characters it may add, so it continues from the last (\d+) "
+                  r"characters of your text\.", msg)
+    assert m, msg
+    n, room, new, keep = map(int, m.groups())
+    ctx = load_checkpoint("miniformer").block_size
+    assert (n, room, new) == (46, ctx - 2, at.slider(key="gen.max_new").value)
+    assert keep + new == room and keep < n
+    shown = [m.value for m in at.markdown if "<span" in m.value]        # the word: given part grey, new part orange
+    assert any(f">{prefix[-keep:]}</span>" in v for v in shown), shown   # continues from exactly those characters
+    at.slider(key="gen.max_new").set_value(4).run()                      # fewer new characters: more text kept
+    (msg,) = [i.value for i in at.info if "characters long" in i.value]
+    assert f"the last {ctx - 2 - 4} characters" in msg
