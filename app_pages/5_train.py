@@ -15,6 +15,7 @@ from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB
 from ui import widgets as w
 from ui.cache import bundle
+from ui.i18n import _
 from viz import figures as F
 
 MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
@@ -30,6 +31,7 @@ MAX_LEN = 46                    # letters per word: the context of 48 tokens les
 
 # The job registry is keyed by the session that started it; the first id seen is kept so it never changes.
 SID = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)
+OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as their maker
 
 
 def session_alive(session_id: str) -> bool | None:
@@ -270,9 +272,9 @@ def setup_form() -> None:
         name = None
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
-            if jobs.user_path(wanted).exists():
-                replace = st.checkbox(f"Replace my existing model “{wanted}”", key="train.replace")
-            name, note = jobs.publish_name(wanted, replace=replace)
+            if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
+                replace = st.checkbox(_("Replace my existing model “{name}”").format(name=wanted), key="train.replace")
+            name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
             st.caption(note or f"Will be saved as **{name}**.")
         except jobs.ModelNameError as e:
             st.error(str(e))
