@@ -38,11 +38,15 @@ def text_box(key: str = WORD_KEY, label: str = "Type a word", placeholder: str =
     from page to page and a shared ``?text=`` link opens any of them on that word."""
     # One key on several pages: the box on the next page has the same element id when its label is the same, and
     # Streamlit then assumes the browser already shows the session's value, so the box opened empty. Writing the
-    # value through session state on a page's first run makes Streamlit send it.
+    # word the session already holds through session state, on a page's first run, makes Streamlit send it. Only
+    # then: on a fresh session (nothing held yet) the URL binding fills the box, and a write there would undo the
+    # keys typed while the first, slow run was still going.
     here = get_script_run_ctx().page_script_hash
     if st.session_state.get(f"{key}.page") != here:
         st.session_state[f"{key}.page"] = here
-        value = st.session_state[key] = st.session_state.get(key, st.query_params.get(key, ""))
+        value = st.session_state.get(key)
+        if value:
+            st.session_state[key] = value
         if key == WORD_KEY and value and st.query_params.get(key) != value:
             try:        # the link a teacher copies from this page then opens it on the same word
                 st.query_params[key] = value
