@@ -273,7 +273,8 @@ def setup_form() -> None:
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
             if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
-                replace = st.checkbox(_("Replace my existing model “{name}”").format(name=wanted), key="train.replace")
+                replace = st.checkbox(_("Replace my existing model “{name}”").format(name=wanted),
+                                      key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
             st.caption(note or f"Will be saved as **{name}**.")
         except jobs.ModelNameError as e:
