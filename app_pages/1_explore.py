@@ -9,7 +9,7 @@ from ui import widgets as w
 from ui.cache import get_capture, shipped_words
 from ui.i18n import _
 from viz import figures as F
-from viz.metrics import next_token_probs
+from viz.metrics import end_of_word_prob, next_token_probs
 
 st.title("Explore")
 st.caption("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
@@ -17,7 +17,7 @@ st.caption("Type a word. After each keystroke the model reads `<BOS>` + your cha
 
 c_text, c_model, c_eos = st.columns([3, 2, 1.1], vertical_alignment="bottom")
 with c_text:
-    text = w.text_box("text")
+    text = w.text_box()
 with c_model:
     name = w.model_picker("model")
 with c_eos:
@@ -60,7 +60,13 @@ with right:
 w.let_browser_draw()
 
 with left:
-    if cap.logits is not None:
+    if cap.logits is not None and finished:
+        # After <EOS> there is nothing to predict: what counts is how sure the model was that the word ends here.
+        st.metric(_("Probability the model gave to ending the word"), f"{end_of_word_prob(cap):.1%}")
+        st.caption(_("At the last character, `{token}`, the model's probability for `<EOS>` (end of word). After "
+                     "`<EOS>` there is nothing left to predict, so there are no next-token bars; switch *Finished "
+                     "word* off to see them.").format(token=cap.tgt_tokens[-2]))
+    elif cap.logits is not None:
         @st.fragment
         def next_token_panel():
             s1, s2 = st.columns(2)

@@ -1,4 +1,6 @@
 """Compare: one word, two models side by side, with one query position highlighted in both."""
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -15,7 +17,7 @@ SIDES = ("left", "right")
 st.title("Compare")
 st.caption("One word feeds two models. Pick a model for each side; the views line up so you can read across.")
 
-text = w.text_box("compare.text")
+text = w.text_box()
 pickers = st.columns(2, gap="medium")
 names = {"left": w.model_picker("compare.left", "Left model", default="miniformer", container=pickers[0]),
          "right": w.model_picker("compare.right", "Right model", default="full_transformer", container=pickers[1])}
@@ -71,59 +73,72 @@ else:
 tokens = caps["left"].tgt_tokens if len(caps["left"].tgt_tokens) <= len(caps["right"].tgt_tokens) \
     else caps["right"].tgt_tokens
 Q = len(tokens)
-query = 0
-if Q > 1:
-    # -1 stands for "the last character": the highlight follows typing until another position is picked.
-    options = list(range(Q - 1)) + [-1]
-    if st.session_state.get("compare.query") not in options:
-        st.session_state["compare.query"] = -1
-    picked = st.select_slider("Highlight query position (both sides)", options=options, key="compare.query",
-                              format_func=lambda i: f"{Q - 1 if i == -1 else i}: {tokens[i]}",
-                              help="Outlines this row in both attention heatmaps and this bar in both per-query "
-                                   "entropy charts.")
-    query = Q - 1 if picked == -1 else picked
 
-# ---- two columns of views ----------------------------------------------------------------------------------------
+
+def keep_pick(slider_key: str) -> None:
+    """The user picked a position: it holds for this text (typing more follows the last character again)."""
+    st.session_state["compare.query"] = st.session_state[slider_key]
+    st.session_state["compare.query_text"] = text
+
+
+# The pick is explicit state, and the slider is a new widget for each text, opened on the position shown: one
+# slider under one key kept its value while the text grew (the browser sends a select_slider's value as an index
+# into its options), so typing "flycatcher" left the highlight on "1: f".
+picked = st.session_state["compare.query"] if st.session_state["compare.query_text"] == text else -1
+query = picked if 0 <= picked < Q else Q - 1
+if Q > 1:
+    slider_key = "compare.query." + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    st.select_slider(_("Highlight query position (both sides)"), options=list(range(Q)), value=query,
+                     key=slider_key, format_func=lambda i: f"{i}: {tokens[i]}", on_change=keep_pick,
+                     args=(slider_key,),
+                     help=_("Outlines this row in both attention heatmaps and this bar in both per-query entropy "
+                            "charts. Follows the last character while you type."))
+
+# ---- the views, one row per view so the two sides line up ----------------------------------------------------------
 counts = next_char_counts(text.lower(), shipped_words()) if text else {}
 expected = next(iter(counts), None)
 last = "<BOS>" if Q == 1 else tokens[-1]
 st.caption("**Orange bar**: how most training words that start like the typed text go on. **Heatmaps**: row = "
            "the character doing the looking, column = the character looked at; grey = masked (may not look ahead); "
            "the orange outline is the query position picked above. **Entropy**: 0 = one key, 1 = spread evenly.")
-cols = st.columns(2, gap="medium")
-# Empty slots first, so each column reads bars, heatmaps, BertViz from top to bottom, but the page is sent BertViz
-# first, then the bars, then the heatmaps, each in its own browser batch (see w.let_browser_draw): the browser draws
-# both BertViz frames before it starts on eight plotly charts.
-slots = {}
-for side, col in zip(SIDES, cols):
-    with col:
-        st.markdown("##### " + w.escape_md(w.model_label(names[side])))   # one line at 1024 px, so both columns stay aligned
-        slots[side] = {"bars": st.container(), "views": st.container(), "bertviz": st.container()}
+# Each row is its own pair of columns, so a taller chart on one side (the encoder-decoder has more layers and heads)
+# pushes both sides' next row down alike. Empty rows first, so the page reads header, bars, heatmaps, entropy,
+# BertViz from the top, but it is sent BertViz first, then the bars, then the heatmaps, each in its own browser batch
+# (see w.let_browser_draw): the browser draws both BertViz frames before it starts on eight plotly charts.
+ROWS = ("header", "bars", "pickers", "heat", "qent", "entropy", "bertviz")
+rows = {row: dict(zip(SIDES, st.columns(2, gap="medium"))) for row in ROWS}
+patterns, heads = {}, {}
 for side in SIDES:
-    with slots[side]["bertviz"]:
-        st.markdown("**BertViz head view**")
-        w.bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz")
+    cap, name = caps[side], names[side]
+    rows["header"][side].markdown("##### " + w.escape_md(w.model_label(names[side])))   # one line at 1024 px
+    with rows["pickers"][side]:
+        pnames = cap.names()
+        default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
+        p1, p2 = st.columns([2, 1])
+        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default, format_func=F.pattern_title,
+                                      key=f"compare.{side}.pattern.{name}")
+        n_head = cap.patterns[patterns[side]].shape[1]
+        heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \
+            if n_head > 1 else 0
+for side in SIDES:
+    with rows["bertviz"][side]:
+        st.markdown(_("**BertViz head view**"))
+        # Opens on the kind and layer of the heatmap above it (an encoder-decoder's BertViz would open on encoder).
+        w.bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz", pattern=patterns[side])
 w.let_browser_draw()
 for side in SIDES:
-    with slots[side]["bars"]:
+    with rows["bars"][side]:
         st.plotly_chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=f"Next token after “{F.label(last)}”"),
                         key=f"compare.{side}.bars", config=w.PLOTLY_CONFIG)
 w.let_browser_draw()
 for side in SIDES:
-    cap, name = caps[side], names[side]
-    with slots[side]["views"]:
-        pnames = cap.names()
-        default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
-        p1, p2 = st.columns([2, 1])
-        pattern = p1.selectbox("Layer", pnames, index=default, format_func=F.pattern_title,
-                               key=f"compare.{side}.pattern.{name}")
-        n_head = cap.patterns[pattern].shape[1]
-        head = p2.selectbox("Head", list(range(n_head)), key=f"compare.{side}.head.{name}") if n_head > 1 else 0
-        st.plotly_chart(F.attention_heatmap(cap, pattern, head, query=query), key=f"compare.{side}.heat",
-                        config=w.PLOTLY_CONFIG)
-        qent = F.query_entropy(cap, pattern, head, query=query, height=230)
-        qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
-        st.plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
-        st.plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", config=w.PLOTLY_CONFIG)
+    cap, pattern, head = caps[side], patterns[side], heads[side]
+    rows["heat"][side].plotly_chart(F.attention_heatmap(cap, pattern, head, query=query),
+                                    key=f"compare.{side}.heat", config=w.PLOTLY_CONFIG)
+    qent = F.query_entropy(cap, pattern, head, query=query, height=230)
+    qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
+    rows["qent"][side].plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
+    rows["entropy"][side].plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy",
+                                       config=w.PLOTLY_CONFIG)

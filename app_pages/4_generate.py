@@ -4,6 +4,7 @@ import streamlit as st
 from ui import widgets as w
 from ui.i18n import _
 from ui.cache import get_capture, get_generation
+from ui.i18n import _
 from viz import figures as F
 from viz.metrics import chosen_token_probs
 
@@ -13,7 +14,7 @@ st.caption("The model writes one character at a time until it predicts `<EOS>` (
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_text:
-    prefix = w.text_box("gen.prefix", label="Start of a word", placeholder="e.g. capy (or leave empty)")
+    prefix = w.text_box(label="Start of a word", placeholder="e.g. capy (or leave empty)")
 with c_model:
     name = w.model_picker("gen.model")
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
@@ -44,9 +45,12 @@ if b.is_seq2seq:
                "here, so it tends to echo." if b.peeking else ""), icon=":material/info:")
 
 if len(prefix) + 3 > b.block_size:          # no room left to generate: keep the end of the text, say so
-    keep = max(1, b.block_size - 2 - max_new)
-    st.info(f"Your text is {len(prefix):,} characters long; the model's context holds {b.block_size - 1} tokens, "
-            f"so it continues from the last {keep} characters only.")
+    room = b.block_size - 2                 # characters the model reads at once: its context less <BOS>
+    keep = max(1, room - max_new)
+    st.info(_("Your text is {n:,} characters long. The model reads at most {room} characters at a time, and they "
+              "must also hold the {new} characters it may add, so it continues from the last {keep} characters of "
+              "your text. Lower *Max new characters* to keep more of it.").format(
+                  n=len(prefix), room=room, new=max_new, keep=keep))
     prefix = prefix[-keep:]
 w.input_notes(get_capture(name, prefix))
 if not prefix:

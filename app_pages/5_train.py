@@ -24,10 +24,14 @@ MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
 PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
 KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
 CHART = w.PLOTLY_CONFIG
+# The form is not drawn while a run and its result are shown; without persist_state Streamlit drops the widgets' state,
+# and the remounted widgets showed their minimum values (epochs 1, batch 1, lr 0, no recipe) and sent them back.
+KEEP = "session"
 MAX_LEN = 46                    # letters per word: the context of 48 tokens less <BOS> and <EOS>
 
 # The job registry is keyed by the session that started it; the first id seen is kept so it never changes.
 SID = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)
+OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as their maker
 
 
 def session_alive(session_id: str) -> bool | None:
@@ -239,11 +243,11 @@ def setup_form() -> None:
     c1, c2 = st.columns([1, 1], gap="large")
     with c1:
         model = st.selectbox("Model", list(MODEL_CHOICES), format_func=MODEL_LABEL.get, key="train.model",
-                             on_change=apply_preset)
+                             persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
             st.caption(w.PEEK_WARNING)
         preset = st.segmented_control("Recipe", list(PRESET_LABEL), format_func=PRESET_LABEL.get,
-                                      key="train.preset", on_change=apply_preset, required=True)
+                                      key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
         if base.patience:
             st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule"
@@ -257,13 +261,14 @@ def setup_form() -> None:
             st.caption("**Original recipe:** Adam at a constant learning rate for every epoch, keeping the last one "
                        "(the seed notebook's design). Slower; Stop still keeps the best epoch so far.")
         k = st.columns(3)
-        k[0].number_input("Epochs", 1, 500, step=1, key="train.epochs")
-        k[1].number_input("Batch size", 1, 1024, step=8, key="train.batch_size")
-        k[2].number_input("Learning rate", 1e-5, 1.0, step=1e-4, format="%.4f", key="train.lr")
+        k[0].number_input("Epochs", 1, 500, step=1, key="train.epochs", persist_state=KEEP)
+        k[1].number_input("Batch size", 1, 1024, step=8, key="train.batch_size", persist_state=KEEP)
+        k[2].number_input("Learning rate", 1e-5, 1.0, step=1e-4, format="%.4f", key="train.lr", persist_state=KEEP)
         k = st.columns(3)
-        k[0].number_input("Dropout", 0.0, 0.9, step=0.05, format="%.2f", key="train.dropout")
-        k[1].number_input("Weight decay", 0.0, 1.0, step=0.01, format="%.3f", key="train.weight_decay")
-        k[2].number_input("Seed", 0, 2**31 - 1, step=1, key="train.seed")
+        k[0].number_input("Dropout", 0.0, 0.9, step=0.05, format="%.2f", key="train.dropout", persist_state=KEEP)
+        k[1].number_input("Weight decay", 0.0, 1.0, step=0.01, format="%.3f", key="train.weight_decay",
+                          persist_state=KEEP)
+        k[2].number_input("Seed", 0, 2**31 - 1, step=1, key="train.seed", persist_state=KEEP)
     with c2:
         words = word_list()
         name_in = st.text_input("Name for the result", key="train.name", placeholder=jobs.suggest_name(model),
@@ -272,10 +277,10 @@ def setup_form() -> None:
         name = None
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
-            if jobs.user_path(wanted).exists():
+            if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
                 replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
                                       key="train.replace")
-            name, note = jobs.publish_name(wanted, replace=replace)
+            name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
             st.caption(w.escape_md(note) if note else _("Will be saved as **{model}**.").format(
                 model=w.escape_md(name)))
         except jobs.ModelNameError as e:

@@ -86,8 +86,8 @@ def browser_rows(n_keys: int, pages: list[str], long_len: int, short_only: bool 
     if "explore" in pages:
         scenarios += [("Explore", "", "text", "", 1), (f"Explore, {long_len}-char input", "", "text", long_text, 1)]
     if "compare" in pages:
-        scenarios += [("Compare (2 models)", "compare", "compare.text", "", 2),
-                      (f"Compare, {long_len}-char input", "compare", "compare.text", long_text, 2)]
+        scenarios += [("Compare (2 models)", "compare", "text", "", 2),
+                      (f"Compare, {long_len}-char input", "compare", "text", long_text, 2)]
     if short_only:
         scenarios = [s for s in scenarios if not s[3]]
     rows, blocked, raw = [], [], {}

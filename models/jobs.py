@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import functools
+import hashlib
 import itertools
 import logging
 import math
@@ -100,18 +101,41 @@ def check_name(name: str) -> str:
     return n
 
 
-def publish_name(name: str, *, replace: bool = False) -> tuple[str, str | None]:
-    """``(final name, note)``. A taken name is overwritten only with ``replace=True``; otherwise the result gets the
-    first free suffix (``name-2``, ``name-3`` ...) and the note says so."""
+def owner_id(session_id: str) -> str:
+    """The owner tag a session's models carry in their checkpoint (``meta["owner"]``): a hash, so no checkpoint
+    holds a live session id."""
+    return hashlib.sha256(f"attention-lab-owner\0{session_id}".encode()).hexdigest()[:16]
+
+
+def may_replace(name: str, owner: str | None) -> bool:
+    """Whether ``checkpoints/user/<name>.pt`` exists and was made by ``owner`` (an :func:`owner_id`). Only the
+    session that made a model may replace it; a file without a readable owner belongs to nobody here."""
+    path = user_path(name)
+    if owner is None or not path.exists():
+        return False
+    try:
+        recorded = torch.load(path, map_location="cpu", weights_only=True).get("owner")
+    except Exception:                 # unreadable or not ours: never overwritten in place
+        return False
+    return recorded == owner
+
+
+def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, str | None]:
+    """``(final name, note)``. A taken name is overwritten only with ``replace=True`` by the session that made that
+    model (``owner``, see :func:`may_replace`); otherwise the result gets the first free suffix (``name-2``,
+    ``name-3`` ...) and the note says so."""
     n = check_name(name)
-    if replace or not user_path(n).exists():
-        note = f"Your existing model {n!r} will be replaced." if user_path(n).exists() else None
-        return n, note
+    if not user_path(n).exists():
+        return n, None
+    mine = may_replace(n, owner)
+    if replace and mine:
+        return n, f"Your existing model {n!r} will be replaced."
     for i in itertools.count(2):
         cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
         if not user_path(cand).exists():
-            return cand, (f"A model called {n!r} already exists, so this one will be saved as {cand!r} "
-                          "(tick “replace” to overwrite it instead).")
+            why = " (tick “replace” to overwrite it instead)" if mine else \
+                " (it was made in another session, and only that session may replace it)"
+            return cand, f"A model called {n!r} already exists, so this one will be saved as {cand!r}{why}."
     raise AssertionError("unreachable")
 
 
@@ -170,6 +194,7 @@ class JobSpec:
     kind: str = "train"                   # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
     probe_word: str = DEFAULT_PROBE
     note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
+    owner: str | None = None              # owner_id of the session that started it, saved in the checkpoint
 
     def __post_init__(self):
         if self.model_name not in MODEL_CHOICES:
@@ -328,7 +353,8 @@ class TrainingJob:
             self._t0 = time.monotonic()
         try:
             res = train(self.spec.model_name, self.spec.words, self.spec.recipe, on_epoch=self._on_epoch,
-                        stop=self._stop, probe=self._probe, out=self.spec.out, name=self.spec.name)
+                        stop=self._stop, probe=self._probe, out=self.spec.out, name=self.spec.name,
+                        meta={"owner": self.spec.owner} if self.spec.owner else None)
             with self._lock:
                 self._result = {"checkpoint": str(res.checkpoint), "metrics": dict(res.metrics),
                                 "kept_epoch": res.best_epoch, "stopped_early": res.stopped_early}
@@ -488,13 +514,15 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``.
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
-    every slot is busy. A taken name gets a suffix unless ``replace`` (the job's ``spec.note`` says which).
+    every slot is busy. A taken name gets a suffix unless ``replace`` and this session made that model (the job's
+    ``spec.note`` says which). The checkpoint records this session's :func:`owner_id`.
     """
-    final, note = publish_name(name, replace=replace)
+    owner = owner_id(session_id)
+    final, note = publish_name(name, replace=replace, owner=owner)
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or (DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]),
-                   note=note)
+                   note=note, owner=owner)
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
 

@@ -194,12 +194,12 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
           vocab: Vocab = DEFAULT_VOCAB, device: str | torch.device = "cpu", block_size: int = 48,
           on_epoch: Callable[[EpochStats], None] | None = None, stop: threading.Event | None = None,
           probe: Callable[[torch.nn.Module, int], dict | None] | None = None, out: str | Path | None = None,
-          name: str | None = None, verbose: bool = False) -> TrainResult:
+          name: str | None = None, meta: dict | None = None, verbose: bool = False) -> TrainResult:
     """Train a fresh ``model_name`` ("miniformer" | "full" | "full-peeking") on ``words``.
 
     ``on_epoch(stats)`` runs after each epoch; ``stop`` ends training after the current epoch (the best epoch is
     kept); ``probe(model, epoch)`` may return a small dict (e.g. an attention snapshot) stored in ``snapshots``;
-    ``out`` writes the checkpoint atomically at that path.
+    ``out`` writes the checkpoint atomically at that path, with ``meta``'s extra entries (e.g. the app's owner tag).
     """
     recipe = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     wl = words if isinstance(words, WordList) else WordList(tuple(words))
@@ -330,7 +330,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
             out, model, vocab, step=step, val_loss=ev.prefix_nll, epoch=kept, recipe=dataclasses.asdict(recipe),
             metrics=metrics, words_sha256=wl.sha256, split=SPLIT_ID, n_words=len(wl.words), history=history,
             train_model=model_name, display_name=name or Path(out).stem, trained_seconds=result.seconds,
-            snapshots=snapshots, created=time.time())
+            snapshots=snapshots, created=time.time(), **(meta or {}))
     return result
 
 

@@ -222,3 +222,24 @@ def test_live_frame_files_are_offline_and_locked_down():
     srcs = re.findall(r'<script src="([^"]+)"', page)
     assert srcs == ["../../app/static/vendor/jquery.min.js", "../../app/static/vendor/d3.min.js", "main.js"]
     assert "streamlit:componentReady" in js and "streamlit:setFrameHeight" in js and ".innerHTML = args.markup" in js
+
+
+def test_selectors_for_names_bertviz_own_kind_and_layer_options():
+    """Compare opens each BertViz on the heatmap's pattern: BertViz's "filter" options are indices into the kinds
+    given, in its order encoder, decoder, cross (issue 12 item 5: it opened on the encoder beside cross)."""
+    t = torch.full((1, 1, 2, 2), 0.5)
+    full = {"encoder_attention": (t, t), "decoder_attention": (t, t), "cross_attention": (t, t),
+            "encoder_tokens": ["a", "b"], "decoder_tokens": ["a", "b"]}
+    assert bv.selectors_for(full, "decoder.1.cross_attn.hook_pattern") == {"filter": "2", "layer": "1"}
+    assert bv.selectors_for(full, "encoder.0.attn.hook_pattern") == {"filter": "0", "layer": "0"}
+    assert bv.selectors_for(full, "decoder.0.attn.hook_pattern") == {"filter": "1", "layer": "0"}
+    no_encoder = {k: v for k, v in full.items() if k != "encoder_attention"}
+    assert bv.selectors_for(no_encoder, "decoder.0.cross_attn.hook_pattern")["filter"] == "1"
+    assert bv.selectors_for({"attention": (t,), "tokens": ["a", "b"]}, "blocks.0.attn.hook_pattern") == {"layer": "0"}
+    with pytest.raises(ValueError, match="lack"):
+        bv.selectors_for(no_encoder, "encoder.0.attn.hook_pattern")
+    with pytest.raises(ValueError, match="not a TL attention pattern"):
+        bv.selectors_for(full, "cross")
+    # the page draws what the option index names: BertViz's own params list the kinds in that order
+    html = head_view_html(full)
+    assert html.index('"name": "Encoder"') < html.index('"name": "Decoder"') < html.index('"name": "Cross"')

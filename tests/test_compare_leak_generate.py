@@ -240,10 +240,10 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
     at = _app("app_pages/2_compare.py")
     assert at.selectbox(key="compare.left").value == "miniformer"
     assert at.selectbox(key="compare.right").value == "full_transformer"
-    at.text_input(key="compare.text").input("capy").run()
+    at.text_input(key="text").input("capy").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 8                      # bars, entropy, heatmap, per-query entropy × 2
-    at.select_slider(key="compare.query").set_value(1).run()
+    _query_slider(at).set_value(1).run()
     assert not at.exception, at.exception
     at.selectbox(key="compare.right").set_value("miniformer").run()
     assert not at.exception, at.exception
@@ -251,7 +251,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
     at.selectbox(key="compare.left").set_value("full_transformer_peeking").run()
     assert not at.exception, at.exception
     for text in BAD_INPUTS:
-        at.text_input(key="compare.text").input(text).run()
+        at.text_input(key="text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)
     assert any("longer than the model's context" in shown(i.value) for i in at.info)
@@ -273,7 +273,7 @@ def test_leak_page_defaults_and_bad_inputs():
 
 def test_generate_page_greedy_sampled_and_bad_inputs():
     at = _app("app_pages/4_generate.py")
-    at.text_input(key="gen.prefix").input("ba").run()
+    at.text_input(key="text").input("ba").run()
     assert not at.exception, at.exception
     at.segmented_control(key="gen.mode").set_value("sampled").run()
     at.number_input(key="gen.seed").set_value(3).run()
@@ -291,6 +291,66 @@ def test_generate_page_greedy_sampled_and_bad_inputs():
         assert not at.exception, at.exception
         assert any("FullTransformer convention" in i.value for i in at.info)
     for text in BAD_INPUTS:
-        at.text_input(key="gen.prefix").input(text).run()
+        at.text_input(key="text").input(text).run()
         assert not at.exception, (text[:40], at.exception)
         _no_raw_html(at)
+
+
+def _query_slider(at):
+    (s,) = [s for s in at.select_slider if (s.key or "").startswith("compare.query")]
+    return s
+
+
+def _outlined_rows(at) -> dict[str, list[float]]:
+    """{side: the query rows outlined in that side's attention heatmap} (the linked highlight)."""
+    import json
+    out = {}
+    for el in at.get("plotly_chart"):
+        for side in ("left", "right"):
+            if el.proto.id.endswith(f"compare.{side}.heat"):
+                shapes = json.loads(el.proto.spec)["layout"].get("shapes", [])
+                out[side] = [s["y0"] + 0.5 for s in shapes if s.get("type") == "rect" and s.get("x0") == -0.5]
+    return out
+
+
+def test_compare_highlight_follows_typing_unless_a_position_is_picked():
+    """Issue 12 item 5: typing "flycatcher" left the highlight on "1: f" while the bars said "after r"."""
+    at = _app("app_pages/2_compare.py")
+    word = "flycatcher"
+    for i in range(1, len(word) + 1):
+        at.text_input(key="text").input(word[:i]).run()
+        assert not at.exception, at.exception
+        assert _outlined_rows(at) == {"left": [i], "right": [i]}, (word[:i], _outlined_rows(at))   # <BOS> is 0
+        s = _query_slider(at)
+        assert s.format_func(s.value) == f"{i}: {word[i - 1]}", (word[:i], s.format_func(s.value))
+    _query_slider(at).set_value(3).run()                                 # the user picks a position ...
+    assert _outlined_rows(at) == {"left": [3], "right": [3]}
+    at.selectbox(key="compare.right").set_value("full_transformer_peeking").run()
+    assert _outlined_rows(at) == {"left": [3], "right": [3]}            # ... and it holds for this word
+    at.text_input(key="text").input(word + "s").run()                    # typing on follows the last character
+    assert _outlined_rows(at) == {"left": [len(word) + 1], "right": [len(word) + 1]}
+
+
+def test_generate_says_plainly_why_a_long_prefix_is_cut():
+    """Issue 12 item 8: a 46-character prefix read "the model's context holds 47 tokens, so it continues from the
+    last 30 characters only" — 30 < 46 < 47 with no reason given. The message names the room the new characters
+    take, and its numbers add up: kept + new = what the model reads at once."""
+    import re
+    at = _app("app_pages/4_generate.py")
+    prefix = ("abcdefghijklmnopqrstuvwxyz" * 2)[:46]
+    at.text_input(key="text").input(prefix).run()
+    assert not at.exception, at.exception
+    (msg,) = [i.value for i in at.info if "characters long" in i.value]
+    m = re.search(r"Your text is (\d+) characters long\. The model reads at most (\d+) characters at a time, and "
+                  r"they must also hold the (\d+) characters it may add, so it continues from the last (\d+) "
+                  r"characters of your text\.", msg)
+    assert m, msg
+    n, room, new, keep = map(int, m.groups())
+    ctx = load_checkpoint("miniformer").block_size
+    assert (n, room, new) == (46, ctx - 2, at.slider(key="gen.max_new").value)
+    assert keep + new == room and keep < n
+    shown = [m.value for m in at.markdown if "<span" in m.value]        # the word: given part grey, new part orange
+    assert any(f">{prefix[-keep:]}</span>" in v for v in shown), shown   # continues from exactly those characters
+    at.slider(key="gen.max_new").set_value(4).run()                      # fewer new characters: more text kept
+    (msg,) = [i.value for i in at.info if "characters long" in i.value]
+    assert f"the last {ctx - 2 - 4} characters" in msg

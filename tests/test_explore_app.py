@@ -172,9 +172,9 @@ def test_switching_models_keeps_working_after_picking_a_layer_and_head():
 # ---- the other pages ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page,text_key", [
-    ("app_pages/2_compare.py", "compare.text"),
+    ("app_pages/2_compare.py", "text"),
     ("app_pages/3_leak.py", "leak.word"),
-    ("app_pages/4_generate.py", "gen.prefix"),
+    ("app_pages/4_generate.py", "text"),
     ("app_pages/5_train.py", "train.probe"),
     ("app_pages/6_heads.py", "heads.text"),
 ])
@@ -189,3 +189,54 @@ def test_other_pages_run_with_a_typed_word(page, text_key):
     at.switch_page("app_pages/1_explore.py").run()                        # and back to Explore
     assert not at.exception, [e.value for e in at.exception]
     assert_full_page(at)
+
+
+# Issue 12 item 6: one word, one ?text=, on every page that takes a word (each page had its own key and URL param,
+# so Compare opened empty after Explore).
+WORD_PAGES = {"app_pages/1_explore.py": "explore.heat", "app_pages/2_compare.py": "compare.left.heat",
+              "app_pages/4_generate.py": None}
+
+
+def test_the_typed_word_follows_the_user_to_every_page_that_takes_a_word():
+    at = explore("capybara")
+    for page, heat in [*WORD_PAGES.items(), *WORD_PAGES.items()]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.text_input(key="text").value == "capybara", page
+        if heat:                                            # the views were computed on the word, not on ""
+            assert charts(at)[heat]["layout"]["yaxis"]["ticktext"][-1] == "a", page
+    at.switch_page("app_pages/2_compare.py").run()
+    at.text_input(key="text").input("owl").run()            # typed on Compare: Generate continues it
+    at.switch_page("app_pages/4_generate.py").run()
+    assert at.text_input(key="text").value == "owl"
+    assert any("owl" in m.value for m in at.markdown if "<span" in m.value), "Generate continues the typed prefix"
+
+
+@pytest.mark.parametrize("page", WORD_PAGES)
+def test_a_shared_text_link_opens_any_word_page_on_that_word(page):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["text"] = "zebra"
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="text").value == "zebra"
+
+
+def test_finished_word_shows_the_probability_of_ending_the_word():
+    """Issue 12 item 7: *Finished word* drew bars "Next token after <EOS>" (76.7 % "end of word"), a prediction after
+    the end. It shows p(<EOS>) at the last character instead, from the model's logits."""
+    from models.capture import capture
+    from viz.metrics import next_token_probs
+    at = explore("capybara")
+    at.toggle(key="explore.eos").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "explore.bars" not in charts(at)
+    assert not any("after" in (c["layout"].get("title") or {}).get("text", "") and "EOS" in c["layout"]["title"]["text"]
+                   for c in charts(at).values())
+    b = load_checkpoint("miniformer")
+    p_end = float(next_token_probs(capture(b, "capybara").next_token_logits())[b.vocab.stoi["<EOS>"]])
+    (m,) = at.metric
+    assert m.label == "Probability the model gave to ending the word" and m.value == f"{p_end:.1%}", (m.label, m.value)
+    assert any("`a`" in c.value and "<EOS>" in c.value for c in at.caption)
+    at.toggle(key="explore.eos").set_value(False).run()                 # off: the bars come back
+    assert "explore.bars" in charts(at) and not at.metric

@@ -159,12 +159,29 @@ def test_names(user_dir):
     (user_dir / "mine.pt").write_bytes(b"x")
     name, note = jobs.publish_name("mine")
     assert name == "mine-2" and "already exists" in note and "mine-2" in note
-    name, note = jobs.publish_name("mine", replace=True)
-    assert name == "mine" and "replaced" in note
+    name, note = jobs.publish_name("mine", replace=True, owner=jobs.owner_id("s1"))   # no owner recorded: nobody's
+    assert name == "mine-2" and "another session" in note
     (user_dir / "mine-2.pt").write_bytes(b"x")
     assert jobs.publish_name("mine")[0] == "mine-3"
     assert len(jobs.publish_name("y" * 40)[0]) <= 40
     assert jobs.suggest_name("full") == "my-full"
+
+
+def test_only_the_session_that_made_a_model_may_replace_it(user_dir, registry):
+    """Issue 12 item 13: any session could "Replace my existing model" of another session."""
+    p = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="shared", registry=registry))
+    path = user_dir / "shared.pt"
+    before = path.read_bytes()
+    assert load_checkpoint(path).meta["owner"] == jobs.owner_id("s1") != jobs.owner_id("s2")
+    assert "s1" not in load_checkpoint(path).meta["owner"]                  # a hash, not the session id itself
+    assert jobs.may_replace("shared", jobs.owner_id("s1")) and not jobs.may_replace("shared", jobs.owner_id("s2"))
+    registry.clear("s1")
+    other = wait(jobs.start_job("s2", "miniformer", WORDS, TINY, name="shared", replace=True, registry=registry))
+    assert other.name == "shared-2" and "another session" in other.note and path.read_bytes() == before
+    assert load_checkpoint(user_dir / "shared-2.pt").meta["owner"] == jobs.owner_id("s2")
+    mine = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="shared", replace=True, registry=registry))
+    assert mine.name == "shared" and "replaced" in mine.note and path.read_bytes() != before
+    assert p.status == other.status == mine.status == "done"
 
 
 def test_failed_publish_leaves_the_previous_model_intact(user_dir, registry, monkeypatch):

@@ -206,3 +206,24 @@ def test_page_restores_a_missing_shipped_model(lab, tiny_ckpt_dir):
     assert load_checkpoint(tiny_ckpt_dir / "miniformer.pt").meta["recipe"]["name"] == "fast"
     assert "train.restore.miniformer" not in buttons(at)
 
+
+
+def test_only_the_session_that_made_a_model_is_offered_to_replace_it(lab):
+    """Issue 12 item 13: any session was offered "Replace my existing model" of another session's model."""
+    theirs = jobs.start_job("another session", "miniformer", parse_words_bytes("\n".join(TINY_WORDS).encode()),
+                            Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0), name="theirs")
+    assert theirs.join(60) and (lab / "user" / "theirs.pt").is_file()
+    at = train_page()
+    at.text_input(key="train.name").set_value("theirs").run()
+    assert not [c for c in at.checkbox if c.key == "train.replace"]          # not offered ...
+    assert "saved as 'theirs-2'" in texts(at.caption) and "another session" in texts(at.caption)
+    at.number_input(key="train.epochs").set_value(1)
+    at.text_input(key="train.name").set_value("mine").run()
+    at.button(key="train.go").click().run()
+    run_until(at, lambda a: len(a.success) > 0)
+    at.button(key="train.again").click().run()
+    at.text_input(key="train.name").set_value("mine").run()
+    box = at.checkbox(key="train.replace")                                   # ... but for its own model, yes
+    assert box.label == "Replace my existing model “mine”"
+    box.check().run()
+    assert "Your existing model 'mine' will be replaced." in texts(at.caption)

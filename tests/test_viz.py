@@ -457,3 +457,19 @@ def test_training_curves_draw_one_validation_line_when_both_agree():
     by_name = {t.name: list(t.y) for t in fig.data}
     assert by_name["validation NLL (teacher-forced)"] == [0.5, 0.25, 0.5 / 3]
     assert by_name["validation NLL (prefix-only, honest)"] == [7, 8, 9]
+
+
+@pytest.mark.parametrize("model_name", ["miniformer", "full"])
+def test_end_of_word_prob_is_p_eos_at_the_last_character(model_name):
+    """Issue 12 item 7: with *Finished word* on, the page shows p(<EOS>) the model gave at the last character. For a
+    causal model that is exactly the end-of-word bar of the unfinished word."""
+    from viz.metrics import end_of_word_prob, next_token_probs
+    b = tiny_bundle(model_name, seed=3)
+    done = capture(b, "zebra", add_eos=True)
+    plain = capture(b, "zebra")
+    want = float(next_token_probs(plain.next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]])
+    assert end_of_word_prob(done) == pytest.approx(want, abs=1e-6)
+    assert end_of_word_prob(capture(b, "", add_eos=True)) == pytest.approx(
+        float(next_token_probs(capture(b, "").next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]]), abs=1e-6)
+    with pytest.raises(ValueError, match="finished word"):
+        end_of_word_prob(plain)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
@@ -49,8 +51,30 @@ def model_label(name: str) -> str:
     return PRETTY.get(name, f"{name} (trained here)")
 
 
-def text_box(key: str, label: str = "Type a word", placeholder: str = "e.g. capybara") -> str:
-    """The live text box: reruns ~20 ms after the last keystroke, no Enter needed; value lives in the URL."""
+WORD_KEY = "text"   # the typed word: one session key and one ?text= for every page that takes a word
+
+
+def text_box(key: str = WORD_KEY, label: str = "Type a word", placeholder: str = "e.g. capybara") -> str:
+    """The live text box: reruns ~20 ms after the last keystroke, no Enter needed; value lives in the URL.
+
+    Pages that take *the* word (Explore, Compare, Generate) all use the default key, so the word follows the user
+    from page to page and a shared ``?text=`` link opens any of them on that word."""
+    # One key on several pages: the box on the next page has the same element id when its label is the same, and
+    # Streamlit then assumes the browser already shows the session's value, so the box opened empty. Writing the
+    # word the session already holds through session state, on a page's first run, makes Streamlit send it. Only
+    # then: on a fresh session (nothing held yet) the URL binding fills the box, and a write there would undo the
+    # keys typed while the first, slow run was still going.
+    here = get_script_run_ctx().page_script_hash
+    if st.session_state.get(f"{key}.page") != here:
+        st.session_state[f"{key}.page"] = here
+        value = st.session_state.get(key)
+        if value:
+            st.session_state[key] = value
+        if key == WORD_KEY and value and st.query_params.get(key) != value:
+            try:        # the link a teacher copies from this page then opens it on the same word
+                st.query_params[key] = value
+            except StreamlitAPIException:
+                pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
     return st.text_input(label, key=key, live=LIVE, bind="query-params", placeholder=placeholder,
                          max_chars=None, help="Lowercase a–z. Other characters show as <UNK>; long text is windowed "
                                               "to the model's context.") or ""
@@ -125,13 +149,18 @@ def empty_prompt(what: str = "Type a word above") -> None:
 _BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__file__).with_name("bertviz_live")))
 
 
-def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> bool:
+def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
+                  pattern: str | None = None) -> bool:
     """BertViz's own head/model view, drawn offline in a frame that stays on the page while the user types (each
     rerun sends only BertViz's markup and script for the new text; d3 and jQuery load once). Returns whether a
-    view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame."""
-    from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts
+    view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame.
+    ``pattern`` (a TL name) sets BertViz's own kind and layer selectors to that pattern whenever it changes (the
+    user's picks in the frame are kept while it stays the same)."""
+    from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
     try:
-        parts = live_parts(cap.bertviz_kwargs(), view)
+        kwargs = cap.bertviz_kwargs()
+        parts = live_parts(kwargs, view)
+        select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
                    "(the README's commands do it for you), then reload this page.")
@@ -141,7 +170,7 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
         return False
     # The key keeps one frame per place on the page: a new text re-renders it instead of mounting a new iframe.
     _BERTVIZ_LIVE(markup=parts["markup"], js=parts["js"], key=key, fit=parts["fit"], draw_key=parts["key"],
-                  default=None, tab_index=-1)
+                  select=select, default=None, tab_index=-1)
     return True
 
 
@@ -237,10 +266,11 @@ def test_comparison(left: str, right: str) -> str | None:
     return text
 
 
-def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None) -> None:
+def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
+                    pattern: str | None = None) -> None:
     """:func:`bertviz_frame`, or a one-line note while the BertViz module itself is unavailable."""
     try:
-        bertviz_frame(cap, view, key=key)
+        bertviz_frame(cap, view, key=key, pattern=pattern)
     except ImportError as e:
         st.caption(f"BertViz view unavailable here ({e}).")
 

@@ -374,6 +374,25 @@ def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
     return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FIT_WIDTH if view == "model" else ""}
 
 
+def selectors_for(bertviz_kwargs: dict, pattern: str) -> dict[str, str]:
+    """The values of BertViz's own head-view selectors that show the TL pattern ``pattern`` (e.g.
+    ``"decoder.1.cross_attn.hook_pattern"``): ``{"filter": option, "layer": l}``, where ``filter`` is the
+    encoder / decoder / cross selector (its options are indices into the attention kinds given, in BertViz's order:
+    encoder, decoder, cross). A causal model has no such selector: only ``{"layer": l}``."""
+    parts = pattern.split(".")
+    if len(parts) != 4 or parts[0] not in ("blocks", "encoder", "decoder") or not parts[1].isdigit():
+        raise ValueError(f"not a TL attention pattern name: {pattern!r}")
+    out = {"layer": parts[1]}
+    if parts[0] != "blocks":
+        kind = "cross_attention" if parts[2] == "cross_attn" else f"{parts[0]}_attention"
+        given = [k for k in ("encoder_attention", "decoder_attention", "cross_attention")
+                 if bertviz_kwargs.get(k) is not None]
+        if kind not in given:
+            raise ValueError(f"{pattern!r} is a {kind.replace('_', ' ')}, which these BertViz arguments lack")
+        out["filter"] = str(given.index(kind))
+    return out
+
+
 def _split_params(fragment: str) -> tuple[str, str, dict, str]:
     """(text before BertViz's params JSON, that JSON's text, the params, text after). The JSON holds the tokens;
     decoding it with raw_decode finds its exact end whatever the tokens contain, so our edits never touch them."""

@@ -230,3 +230,13 @@ def word_attention_lesson(cap: AttentionCapture, word: str, candidates: tuple[st
     answer = max(candidates, key=lambda c: best[c][2])
     return {"missing": [], "query": q, "spans": spans, "weights": weights, "top": top, "best": best,
             "answer": answer, "later": later}
+
+
+def end_of_word_prob(cap: AttentionCapture) -> float:
+    """For a capture read as a finished word (its last token ``<EOS>``): the probability the model gave to ending
+    the word at the last character, i.e. p(``<EOS>``) from the logits one position before ``<EOS>``. After ``<EOS>``
+    there is nothing left to predict, so its own next-token distribution means nothing."""
+    from models.vocab import EOS
+    if cap.logits is None or len(cap.tgt_tokens) < 2 or cap.tgt_tokens[-1] != EOS:
+        raise ValueError("end_of_word_prob needs a live capture of a finished word (last token <EOS>, with logits)")
+    return float(cap.logits[0, -2].softmax(-1)[cap.vocab.index(EOS)])              # cap.vocab: the itos tuple

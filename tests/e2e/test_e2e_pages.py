@@ -84,3 +84,66 @@ def test_generation_steps_scrub(app):
     assert seen[0] == "", seen
     app.screenshot("generate-scrubbed")
     app.assert_clean()
+
+
+def test_the_word_follows_the_user_across_pages(app):
+    """Issue 12 item 6: one word and one ``?text=`` on every page that takes a word. Each page had its own key, so
+    ``/?text=capy`` then Compare showed an empty box; and a box on the next page with the same label as the last one
+    mounts empty unless the server sends the session's value."""
+    app.goto("", text="capy")
+    page = app.page
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for title, label in (("Compare", "Type a word"), ("Explore", "Type a word"), ("Compare", "Type a word"),
+                         ("Generate", "Start of a word")):
+        nav.get_by_text(title, exact=True).click()
+        page.get_by_role("heading", name=title).first.wait_for()
+        app.wait_until(lambda: app.textbox(label).input_value() == "capy" and re.search(r"[?&]text=capy(&|$)",
+                                                                                       page.url),
+                       f"{title} to open on capy, in its box and its URL (box "
+                       f"{app.textbox(label).input_value()!r}, URL {page.url})")
+    app.wait_until(lambda: "capy" in app.main_text(), "Generate to continue capy")
+    nav.get_by_text("Compare", exact=True).click()
+    page.get_by_role("heading", name="Compare").first.wait_for()
+    box = app.textbox()
+    app.wait_until(lambda: box.input_value() == "capy", "Compare's box to hold capy")
+    box.fill("owl")
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", page.url)
+                   and app.bertviz_tokens(0)[:4] == ["<BOS>", "o", "w", "l"], "Compare to draw owl, its URL to follow")
+    nav.get_by_text("Explore", exact=True).click()
+    page.get_by_role("heading", name="Explore").first.wait_for()
+    app.wait_until(lambda: app.textbox().input_value() == "owl"
+                   and app.bertviz_tokens()[:4] == ["<BOS>", "o", "w", "l"], "Explore to draw owl")
+    app.assert_clean()
+
+
+def test_compare_highlight_follows_typing_and_the_columns_line_up(app):
+    """Issue 12 item 5: typing "flycatcher" left the query highlight on "1: f" while the bars said "after r"; the
+    right BertViz opened on the encoder beside a cross-attention heatmap; and it sat ~200 px below the left one."""
+    app.goto("compare")
+    page = app.page
+    box = app.textbox()
+    box.click()
+    word = "flycatcher"
+    for i, ch in enumerate(word, 1):        # a keystroke at a time, each drawn, as a student types
+        box.press_sequentially(ch)
+        app.wait_until(lambda: app.bertviz_tokens(0) == ["<BOS>", *word[:i]] * 2, f"BertViz to draw {word[:i]}")
+    thumb = page.locator('[data-testid="stSlider"] [data-testid="stSliderThumbValue"]').first
+    titles = lambda: [app.chart_title(i) for i in range(2)]
+    app.wait_until(lambda: titles() == ["Next token after “r”"] * 2 and thumb.inner_text().strip() == "10: r",
+                   f"the bars and the highlight to follow the last character (highlight {thumb.inner_text()!r}, "
+                   f"bars {titles()})")
+    app.wait_until(lambda: app.frames().count() == 2 and app.bertviz_tokens(1)[:11] == ["<BOS>", *word],
+                   "the right BertViz to draw flycatcher")
+    right = page.frame_locator('[data-testid="stCustomComponentV1"]').nth(1)
+    app.wait_until(lambda: right.locator("select#filter option:checked").inner_text() == "Cross",
+                   "the right BertViz to open on cross-attention, like the heatmap beside it")
+    assert app.chart_title(3).startswith("cross-attention layer 0"), app.chart_title(3)
+    app.wait_charts_drawn()
+    boxes = [app.frames().nth(i).bounding_box() for i in range(2)]
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) <= 3, f"BertViz frames' tops differ: {boxes}"
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    tops = sorted((round(charts.nth(i).bounding_box()["y"]), round(charts.nth(i).bounding_box()["x"]))
+                  for i in range(charts.count()))
+    assert len(tops) == 8 and all(abs(tops[i][0] - tops[i + 1][0]) <= 3 for i in range(0, 8, 2)), tops
+    app.screenshot("compare-flycatcher")
+    app.assert_clean()

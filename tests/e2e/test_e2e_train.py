@@ -44,3 +44,42 @@ def test_train_short_run_then_pick_it_in_explore(app):
     app.wait_until(lambda: app.bertviz_tokens() == ["<BOS>", "o", "w", "l"] * 2, "BertViz with the trained model")
     app.screenshot("explore-trained-model")
     app.assert_clean()
+
+
+def test_train_another_model_keeps_the_settings_and_starts(app):
+    """Issue 12 item 4: the form is hidden while a run and its result are shown. Before the fix, *Train another
+    model* brought it back at the widgets' minimums (epochs 1, batch 1, lr 0, no recipe) and the next input
+    replaced the page with ``ValueError: unknown recipe None``. The settings of the last run must come back, also
+    after a trip to another page, and the second run must start."""
+    app.goto("train")
+    page = app.page
+    knob = lambda label: page.get_by_label(label, exact=True)
+    epochs = knob("Epochs")
+    epochs.fill("2")
+    epochs.press("Enter")
+    app.wait_until(lambda: epochs.input_value() == "2", "the epoch count to take")
+    page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+    app.wait_until(lambda: "is saved and is now in every page's model picker" in app.main_text(),
+                   "the first run to finish", timeout_s=120)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Explore", exact=True).click()   # same session
+    app.wait_until(lambda: "Type a word" in app.main_text(), "Explore to open")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+    again = page.get_by_role("button", name=re.compile("Train another model"))
+    again.click()
+    app.wait_until(lambda: "Set up a run" in app.main_text() and epochs.count(), "the set-up form to come back")
+    app.wait_idle()
+    wanted = {"Epochs": "2", "Batch size": "128", "Learning rate": "0.0200"}   # the run's epochs, the fast recipe
+    app.wait_until(lambda: {k: knob(k).input_value() for k in wanted} == wanted,
+                   f"the form to show the last run's settings {wanted}")
+    recipe = page.get_by_role("radiogroup", name="Recipe")
+    assert recipe.get_by_role("radio", name="Fast", exact=True).is_checked(), "the recipe must still be picked"
+    name = page.get_by_role("textbox", name="Name for the result", exact=True)
+    name.fill(f"{NAME}-b")
+    name.press("Enter")
+    app.wait_until(lambda: f"Will be saved as {NAME}-b" in app.main_text(), "the second name to be accepted")
+    page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+    app.wait_until(lambda: f"{NAME}-b is saved" in app.main_text().replace("**", ""), "the second run to finish",
+                   timeout_s=120)
+    assert {k: knob(k).count() for k in wanted} == {k: 0 for k in wanted}    # the result panel, not the form
+    assert (app.server.user_ckpt_dir / f"{NAME}-b.pt").is_file()
+    app.assert_clean()

@@ -10,6 +10,7 @@
 (function () {
   "use strict";
   var shown = null;          // key of what is drawn now: the same args again -> nothing to do
+  var opened = null;         // the page's wish for BertViz's selectors (args.select), as last applied
   var lastHeight = -1;
 
   function send(type, extra) {
@@ -42,7 +43,8 @@
     document.getElementById("bertviz-root").appendChild(p);
   }
 
-  // Keep what the user picked in BertViz's own selectors (layer, encoder/decoder/cross) across keystrokes.
+  // Keep what the user picked in BertViz's own selectors (layer, encoder/decoder/cross) across keystrokes, unless
+  // the page asks for other ones (args.select, e.g. Compare: the kind and layer of the heatmap beside the frame).
   function selections() {
     var out = {};
     document.querySelectorAll("#bertviz-root select").forEach(function (s) { if (s.id) out[s.id] = s.value; });
@@ -58,8 +60,10 @@
   }
 
   function draw(args) {
-    if (args.draw_key === shown) { reportHeight(); return; }
-    var saved = shown === null ? {} : selections();
+    var wish = JSON.stringify(args.select || {});
+    if (args.draw_key === shown && wish === opened) { reportHeight(); return; }
+    var saved = wish !== opened ? (args.select || {}) : selections();
+    opened = wish;
     var root = document.getElementById("bertviz-root");
     root.innerHTML = args.markup;                 // BertViz's template markup only: no user text in it
     try {
