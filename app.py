@@ -22,6 +22,7 @@ for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view
     st.session_state.setdefault(key, value)
 
 pages = [
+    st.Page(ROOT / "app_pages" / "0_lesson.py", title="Lesson", url_path="lesson"),
     st.Page(ROOT / "app_pages" / "1_explore.py", title="Explore", default=True),
     st.Page(ROOT / "app_pages" / "2_compare.py", title="Compare"),
     st.Page(ROOT / "app_pages" / "3_leak.py", title="Leak lesson"),

@@ -166,6 +166,7 @@ class JobSpec:
     kind: str = "train"                   # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
     probe_word: str = DEFAULT_PROBE
     note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
+    pace_s: float = 0.0                   # wait after each epoch, so a class can watch (the Lesson's "watch" pace)
 
     def __post_init__(self):
         if self.model_name not in MODEL_CHOICES:
@@ -362,6 +363,8 @@ class TrainingJob:
     def _on_epoch(self, stats: EpochStats) -> None:
         with self._lock:
             self._history.append(dataclasses.asdict(stats))
+        if self.spec.pace_s > 0:
+            self._stop.wait(self.spec.pace_s)     # Stop still ends the run at once
         reason = self._abandoned()
         if reason:
             log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
@@ -460,8 +463,9 @@ REGISTRY = JobRegistry()
 def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe | str = "fast", *, name: str,
               replace: bool = False, probe_word: str | None = None,
               session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
-              **job_kw) -> TrainingJob:
-    """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``.
+              pace_s: float = 0.0, **job_kw) -> TrainingJob:
+    """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
+    waits that long after each epoch (the Lesson's "watch" pace spreads a seconds-long run over about half a minute).
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
     every slot is busy. A taken name gets a suffix unless ``replace`` (the job's ``spec.note`` says which).
@@ -470,7 +474,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or (DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]),
-                   note=note)
+                   note=note, pace_s=pace_s)
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
 
