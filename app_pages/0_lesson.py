@@ -283,9 +283,10 @@ def step_train(n: int) -> None:
                     st.rerun()
     if job is not None and job.active:
         training_panel(sid)
-    snaps = job.poll().snapshots if job is not None and job.finished else ()
-    if job is not None and job.finished:
-        finished_panel(job.poll())
+    done = job.poll() if job is not None and not job.active else None
+    snaps = done.snapshots if done is not None else ()
+    if done is not None:
+        finished_panel(done)
     ready = len(snaps) >= 2
     opts = {"yes": _("yes, more focused"), "no": _("no")}
 

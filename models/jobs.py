@@ -166,7 +166,8 @@ class JobSpec:
     kind: str = "train"                   # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
     probe_word: str = DEFAULT_PROBE
     note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
-    pace_s: float = 0.0                   # wait after each epoch, so a class can watch (the Lesson's "watch" pace)
+    pace_s: float = 0.0                   # epoch e ends no sooner than e * pace_s after the start (the Lesson's "watch"
+                                          # pace: a class can follow it; a machine already that slow waits no more)
 
     def __post_init__(self):
         if self.model_name not in MODEL_CHOICES:
@@ -363,8 +364,8 @@ class TrainingJob:
     def _on_epoch(self, stats: EpochStats) -> None:
         with self._lock:
             self._history.append(dataclasses.asdict(stats))
-        if self.spec.pace_s > 0:
-            self._stop.wait(self.spec.pace_s)     # Stop still ends the run at once
+        if self.spec.pace_s > 0:          # Stop still ends the wait at once
+            self._stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
         reason = self._abandoned()
         if reason:
             log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
@@ -465,7 +466,8 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
               session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
               pace_s: float = 0.0, **job_kw) -> TrainingJob:
     """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
-    waits that long after each epoch (the Lesson's "watch" pace spreads a seconds-long run over about half a minute).
+    makes epoch e end no sooner than e * pace_s seconds in (the Lesson's "watch" pace spreads a seconds-long run over
+    about half a minute).
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
     every slot is busy. A taken name gets a suffix unless ``replace`` (the job's ``spec.note`` says which).

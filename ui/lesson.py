@@ -73,8 +73,11 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     """The class commits to a guess (a choice), then *Reveal* computes the answer live and says whether the guess was
     right. ``answer()`` returns (the right option, one sentence of explanation with the computed numbers)."""
     st.markdown("**" + _("Predict first") + "** — " + question)
-    guess = st.radio(question, list(options), index=None, key=f"lesson.guess.{key}", format_func=format_func,
-                     horizontal=True, label_visibility="collapsed")
+    options = list(options)
+    # The widget's values are the options' indices: plain ints, whatever the options are
+    picked = st.radio(question, range(len(options)), index=None, key=f"lesson.guess.{key}",
+                      format_func=lambda i: format_func(options[i]), horizontal=True, label_visibility="collapsed")
+    guess = None if picked is None else options[picked]
     shown = f"lesson.revealed.{key}"
     if st.button(_("Reveal"), key=f"lesson.reveal.{key}", icon=":material/visibility:", type="primary",
                  disabled=guess is None or not ready,

@@ -59,7 +59,7 @@ def steps_table(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.F
                                          align="left", height=row_h),
                              cells=dict(values=cols, font=dict(size=font_size, color=INK), fill_color=fill,
                                         align="left", height=row_h)))
-    return fig.update_layout(**_layout(labels["title"], font_size * 3 + 30 + row_h * (len(keys) + 1), font_size))
+    return fig.update_layout(**_layout(labels["title"], font_size * 3 + 40 + row_h * (len(keys) + 2), font_size))
 
 
 def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
@@ -127,16 +127,17 @@ def next_char_variants(probs: dict[str, torch.Tensor], vocab, labels: dict, *, t
     xs = [labels["end"] if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
     colors = (BLUE, ORANGE, "#5b5b5b", "#7a9e3a")
     fig = go.Figure()
+    top = 0.0
     for n, (name, p) in enumerate(probs.items()):
         ys = [float(p[i]) for i in ids]
+        top = max([top] + ys)
         fig.add_trace(go.Bar(name=esc(name), x=list(range(len(ids))), y=ys, marker_color=colors[n % len(colors)],
-                             text=[f"{v:.0%}" if v >= 0.005 else "" for v in ys], textposition="outside",
-                             cliponaxis=False, textfont=dict(size=font_size - 2, color=INK),
-                             hovertemplate="%{y:.2%}<extra>" + esc(name) + "</extra>"))
+                             hovertemplate="%{y:.1%}<extra>" + esc(name) + "</extra>"))
     fig.update_layout(**_layout(labels["title"], 160 + font_size * 14, font_size, barmode="group",
                                 legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK))),
                       xaxis=_axis(font_size, tickvals=list(range(len(ids))), ticktext=xs, tickangle=0),
-                      yaxis=_axis(font_size, range=[0, 1.15], tickformat=".0%", title_text=labels["probability"]))
+                      yaxis=_axis(font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%",
+                                  title_text=labels["probability"]))
     return fig
 
 
