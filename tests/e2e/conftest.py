@@ -47,6 +47,7 @@ PAGES = {   # url path -> page title (the st.title of each page)
     "leak": "Leak lesson",
     "generate": "Generate",
     "train": "Train",
+    "lesson": "Lesson",
 }
 
 
