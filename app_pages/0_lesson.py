@@ -7,6 +7,7 @@ from models import data as wordlists
 from models import jobs
 from models.data import WordListError
 from models.train import recipe_for
+from models.vocab import DEFAULT_VOCAB
 from ui import lesson as LS
 from ui import widgets as w
 from ui.cache import bundle, get_capture
@@ -262,13 +263,18 @@ def step_train(n: int) -> None:
     LS.term(_("surprise per character"), _("NLL, in nats"), LS.glossary_entries()[0][2])
     sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
     job = jobs.get_job(sid)
+    other = job if job is not None and job.spec.name != LESSON_MODEL else None   # a run from the Train page
+    job = None if other is not None else job
+    if other is not None and other.active:
+        st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
+                  "ends.").format(name=md_escape(other.spec.name)))
     probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
-    if job is None or not job.active:
+    if job is None and not (other is not None and other.active):
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
                         format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
         if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:"):
-            bad = bundle_vocab_unknown(probe)
+            bad = DEFAULT_VOCAB.unknown_chars(probe)
             if bad:
                 st.error(_("The word must be letters a–z to be recorded during training."))
             else:
@@ -299,11 +305,6 @@ def step_train(n: int) -> None:
     LS.predict_then_reveal(f"{n}", _("After training, will the attention be more focused (lower entropy) than at "
                                      "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
                            ready=ready, not_ready=_("Train first: the answer comes from the run's recorded attention."))
-
-
-def bundle_vocab_unknown(word: str) -> list[str]:
-    from models.vocab import DEFAULT_VOCAB
-    return DEFAULT_VOCAB.unknown_chars(word)
 
 
 @st.fragment(run_every="1s")

@@ -81,7 +81,7 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     shown = f"lesson.revealed.{key}"
     if st.button(_("Reveal"), key=f"lesson.reveal.{key}", icon=":material/visibility:", type="primary",
                  disabled=guess is None or not ready,
-                 help=_("Choose a guess first") if guess is None else (not_ready or None)):
+                 help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None)):
         st.session_state[shown] = True
     if not ready and not_ready:
         st.caption(not_ready)
