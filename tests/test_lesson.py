@@ -3,6 +3,7 @@ from the models (another checkpoint -> another answer), a missing model, bad inp
 watch pace; the Lesson figures by data; Explore's step-by-step view."""
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -162,7 +163,7 @@ def test_bad_words_never_break_a_step():
 
 def test_glossary_has_every_term_plain_name_first():
     at = lesson()
-    df = at.dataframe[0].value
+    df = at.dataframe[-1].value
     assert list(df.columns) == ["In plain words", "Term", "What it means"]
     terms = " ".join(df["Term"])
     for t in ("NLL", "KL divergence", "teacher-forced", "prefix-only", "causal mask", "query, key, value", "head",
@@ -230,12 +231,12 @@ def test_lesson_figures_by_data():
     s = attention_steps(b, "capy", "blocks.0.attn.hook_pattern", 0, 2)
     lab = {"title": "t", "key": "k", "score": "s", "scaled": "sc", "mask": "m", "weight": "w", "hidden": "HID",
            "visible": "VIS"}
-    table = L.steps_table(s, lab, font_size=20)
-    cells = table.data[0].cells.values
-    assert list(cells[0]) == ["0: &lt;BOS&gt;", "1: c", "2: a", "3: p", "4: y"]
-    assert list(cells[3]) == ["VIS", "VIS", "VIS", "HID", "HID"]
-    assert [float(x) for x in cells[1]] == pytest.approx(s.scores.tolist(), abs=1e-3)
-    assert table.data[0].cells.font.size == 20
+    rows = L.steps_rows(s, lab)
+    assert [r["k"] for r in rows] == ["0: <BOS>", "1: c", "2: a", "3: p", "4: y"]
+    assert [r["m"] for r in rows] == ["VIS", "VIS", "VIS", "HID", "HID"]
+    assert [float(r["s"]) for r in rows] == pytest.approx(s.scores.tolist(), abs=1e-3)
+    assert [float(r["sc"]) for r in rows] == pytest.approx((s.scores / math.sqrt(s.d_k)).tolist(), abs=1e-3)
+    assert [float(r["w"]) for r in rows] == pytest.approx(s.weights.tolist(), abs=1e-4)
     bars = L.steps_weights_bars(s, {"title": "t", "key": "k", "weight": "w", "hidden": "HID"})
     assert list(bars.data[0].y) == pytest.approx(s.weights.tolist()) and list(bars.data[0].text[3:]) == ["HID"] * 2
     mix = L.value_mix(s, {"title": "t", "row": "{key} × {weight}", "output": "OUT", "dim": "d"})

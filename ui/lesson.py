@@ -120,7 +120,8 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
                  "{sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0.")
                .format(q=s.query, tok=s.query_token, head=s.head, dk=s.d_k, sq=s.d_k ** 0.5))
     left, right = st.columns([1.1, 1], gap="medium")
-    left.plotly_chart(L.steps_table(s, lab["table"], font_size=font_size), key=f"{key}.table", config=PLOTLY_CONFIG)
+    left.markdown("**" + lab["table"]["title"] + "**")
+    left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")    # cells are text, never markup
     right.plotly_chart(L.steps_weights_bars(s, lab["bars"], font_size=font_size), key=f"{key}.bars",
                        config=PLOTLY_CONFIG)
     st.plotly_chart(L.value_mix(s, lab["mix"], font_size=font_size), key=f"{key}.mix", config=PLOTLY_CONFIG)

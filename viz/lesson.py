@@ -44,22 +44,16 @@ def _num(x: float) -> str:
 
 
 # ---- Attention, step by step -------------------------------------------------------------------------------------
-def steps_table(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
-    """One row per key: the key, q·k, ÷√d_k, the mask, the softmax weight. ``labels``: ``title``, ``key``,
-    ``score``, ``scaled``, ``mask``, ``weight``, ``hidden``, ``visible``."""
-    keys = [f"{i}: {esc(t)}" for i, t in enumerate(s.key_tokens)]
+def steps_rows(s: AttentionSteps, labels: dict) -> list[dict]:
+    """One row per key, for a table: the key, q·k, ÷√d_k, the mask, the softmax weight (numbers as text, so the
+    table shows them exactly as rounded here). ``labels``: ``key``, ``score``, ``scaled``, ``mask``, ``weight``,
+    ``hidden``, ``visible``."""
     vis = s.visible.tolist()
-    cols = [keys, [_num(v) for v in s.scores.tolist()], [_num(v) for v in s.scaled.tolist()],
-            [labels["visible"] if ok else labels["hidden"] for ok in vis],
-            [f"{w:.4f}" if ok else "0" for w, ok in zip(s.weights.tolist(), vis)]]
-    fill = [["#ffffff" if ok else "#e9ecef" for ok in vis]] * 5
-    header = [labels[k] for k in ("key", "score", "scaled", "mask", "weight")]
-    row_h = int(font_size * 1.9)
-    fig = go.Figure(go.Table(header=dict(values=header, font=dict(size=font_size, color=INK), fill_color="#dbe4ee",
-                                         align="left", height=row_h),
-                             cells=dict(values=cols, font=dict(size=font_size, color=INK), fill_color=fill,
-                                        align="left", height=row_h)))
-    return fig.update_layout(**_layout(labels["title"], font_size * 3 + 40 + row_h * (len(keys) + 2), font_size))
+    return [{labels["key"]: f"{i}: {t}", labels["score"]: _num(sc), labels["scaled"]: _num(x),
+             labels["mask"]: labels["visible"] if ok else labels["hidden"],
+             labels["weight"]: f"{w:.4f}" if ok else "0"}
+            for i, (t, sc, x, ok, w) in enumerate(zip(s.key_tokens, s.scores.tolist(), s.scaled.tolist(), vis,
+                                                      s.weights.tolist()))]
 
 
 def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
