@@ -60,8 +60,7 @@ def step_next_char(n: int) -> None:
     st.markdown(_("A language model reads a word one character at a time and, after each one, gives every possible "
                   "next character a probability. Our models learned this from about 1000 animal, fruit and vegetable "
                   "names. The longest bar is the model's best guess."))
-    LS.term(_("guess the next letter"), _("next-character prediction"),
-            _("The model's only job: a probability for each character that could come next."))
+    LS.term("next_char")
     if not LS.model_ready("miniformer"):
         return
     word = word_box(n, "capyba")
@@ -85,7 +84,7 @@ def step_qkv(n: int) -> None:
                   "turns them into weights that sum to 1, and the output is the weighted sum of the values."))
     st.latex(r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,\qquad "
              r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
-    LS.term(_("the question, the label, the content"), _("query, key, value"), LS.glossary_entries()[5][2])
+    LS.term("qkv")
     if not LS.model_ready("miniformer"):
         return
     word = word_box(n, "banana")
@@ -108,7 +107,7 @@ def step_mask(n: int) -> None:
                   "not look at them either. The **causal mask** hides every key after the query: in the heatmap each "
                   "row is a character looking, each column a character looked at, and the grey upper triangle is "
                   "what is hidden."))
-    LS.term(_("no looking ahead"), _("causal mask"), LS.glossary_entries()[4][2])
+    LS.term("causal_mask")
     if not LS.model_ready("miniformer"):
         return
     word = word_box(n, "capybara")
@@ -134,8 +133,8 @@ def step_heads(n: int) -> None:
                   "look at the same characters in different ways at once; their outputs are joined and mixed. "
                   "**Entropy** says how spread out a head is: 0 = each character looks at one other, 1 = it looks at "
                   "everything evenly."))
-    LS.term(_("one way of looking"), _("head"), LS.glossary_entries()[6][2])
-    LS.term(_("how spread out"), _("entropy (0–1)"), LS.glossary_entries()[8][2])
+    LS.term("head")
+    LS.term("entropy")
     if not LS.model_ready("full_transformer"):
         return
     word = word_box(n, "capybara")
@@ -160,7 +159,7 @@ def step_positions(n: int) -> None:
                   "Below: the model's own table, and what it predicts when we remove or shuffle the positions."))
     st.latex(r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),\qquad "
              r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)")
-    LS.term(_("where am I"), _("positional encoding"), LS.glossary_entries()[13][2])
+    LS.term("positions")
     if not LS.model_ready("miniformer"):
         return
     word = word_box(n, "capyba")
@@ -197,7 +196,7 @@ def step_encdec(n: int) -> None:
                   "the encoder's keys and values. Every sub-layer is wrapped in a residual connection and layer "
                   "normalisation. Our FullTransformer reads the word as input and predicts it again, one step "
                   "ahead."))
-    LS.term(_("looking at the input"), _("cross-attention"), LS.glossary_entries()[9][2])
+    LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return
     word = word_box(n, "capybara")
@@ -224,8 +223,8 @@ def step_leak(n: int) -> None:
                   "character at t+1: the answer. Scored on the whole true word at once (teacher-forced) it looks "
                   "brilliant; asked honestly, one character at a time from the characters before (prefix-only), "
                   "it is not."))
-    LS.term(_("reading the answer sheet"), _("teacher-forced"), LS.glossary_entries()[2][2])
-    LS.term(_("honest score"), _("prefix-only"), LS.glossary_entries()[3][2])
+    LS.term("teacher_forced")
+    LS.term("prefix_only")
     if not LS.model_ready("full_transformer_peeking"):
         return
     word = word_box(n, "flycatcher")
@@ -260,7 +259,7 @@ def step_train(n: int) -> None:
                   "next one. Its weights are nudged so that character gets a higher probability (the loss is the "
                   "surprise, cross-entropy). Press **Train** and watch the attention on a word take shape, epoch by "
                   "epoch. The *watch* pace spreads the run over about half a minute."))
-    LS.term(_("surprise per character"), _("NLL, in nats"), LS.glossary_entries()[0][2])
+    LS.term("nll")
     sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
     job = jobs.get_job(sid)
     other = job if job is not None and job.spec.name != LESSON_MODEL else None   # a run from the Train page

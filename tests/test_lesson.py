@@ -169,7 +169,10 @@ def test_glossary_has_every_term_plain_name_first():
     for t in ("NLL", "KL divergence", "teacher-forced", "prefix-only", "causal mask", "query, key, value", "head",
               "layer", "entropy", "cross-attention", "<BOS>", "<EOS>", "<UNK>", "temperature", "top-k"):
         assert t in terms, t
-    assert "lower is better" in " ".join(df["What it means"]).lower()
+    meaning = " ".join(df["What it means"])
+    assert "lower is better" in meaning.lower()
+    from models.vocab import ITOS
+    assert f"scores {math.log(len(ITOS) - 3):.2f}" in meaning          # the uniform guess, computed (a–z + <EOS>)
 
 
 # ---- the training step -----------------------------------------------------------------------------------------

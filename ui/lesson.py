@@ -3,12 +3,14 @@ question, the step-by-step view, plain words with hover help, and the glossary. 
 (or by the calling page's prefix)."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import streamlit as st
 
 from models.attention_steps import AttentionSteps, attention_steps, positions_counterfactual, sinusoidal_table
 from models.checkpoint import CheckpointError, checkpoint_mtime
+from models.vocab import DEFAULT_VOCAB
 from ui.cache import available_models, load_model, one_torch_thread
 from ui.i18n import _
 from ui.widgets import PLOTLY_CONFIG, model_label
@@ -131,48 +133,53 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
 
 
 # ---- plain words ---------------------------------------------------------------------------------------------------
-def glossary_entries() -> list[tuple[str, str, str]]:
-    """(plain name, the term, a one-line explanation), translated now."""
-    return [
-        (_("surprise per character"), _("NLL, in nats"),
-         _("How surprised the model is by each real next character, on average: −log of the probability it gave. "
-           "Lower is better; guessing evenly among 30 tokens scores 3.4.")),
-        (_("difference between two predictions"), _("KL divergence"),
-         _("How far one next-character prediction is from another; 0 when they are the same.")),
-        (_("reading the answer sheet"), _("teacher-forced"),
-         _("Scoring every position at once with the whole true word as input; fair only if the model can't peek.")),
-        (_("honest score"), _("prefix-only"),
-         _("Each character predicted from the characters before it only — the way the model is used.")),
-        (_("no looking ahead"), _("causal mask"),
-         _("Hides later positions from each query, so a prediction only uses what came before.")),
-        (_("the question, the label, the content"), _("query, key, value"),
-         _("Each character asks a question (query), offers a label (key) and carries content (value); query·key "
-           "decides how much of each value is taken.")),
-        (_("one way of looking"), _("head"),
-         _("One attention pattern; several heads look at the same characters in different ways at once.")),
-        (_("one floor of the model"), _("layer"),
-         _("Attention plus a small feed-forward network; layers are stacked, each reading the one below.")),
-        (_("how spread out"), _("entropy (0–1)"),
-         _("0: a query looks at one character only; 1: it spreads its attention evenly over all it can see.")),
-        (_("looking at the input"), _("cross-attention"),
-         _("In the encoder–decoder, the decoder's queries read the encoder's keys and values.")),
-        (_("word start, word end, unknown"), "<BOS>, <EOS>, <UNK>",
-         _("Special tokens: the start of a word, the end of a word, and any character outside a–z.")),
-        (_("boldness"), _("temperature"),
-         _("Below 1 makes the model pick its favourite more often; above 1 makes it take more chances.")),
-        (_("shortlist"), _("top-k"),
-         _("Only the k most likely next characters are kept before choosing.")),
-        (_("where am I"), _("positional encoding"),
-         _("Sine and cosine waves added to each character so attention can tell first from last.")),
-    ]
+def glossary_entries() -> dict[str, tuple[str, str, str]]:
+    """{id: (plain name, the term, a one-line explanation)}, translated now."""
+    n_next = len(DEFAULT_VOCAB) - 3             # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as the Leak page)
+    return {
+        "nll": (_("surprise per character"), _("NLL, in nats"),
+            _("How surprised the model is by each real next character, on average: −log of the probability it gave. "
+              "Lower is better; guessing evenly among the {n} possible next characters scores {u:.2f}.")
+            .format(n=n_next, u=math.log(n_next))),
+        "kl": (_("difference between two predictions"), _("KL divergence"),
+            _("How far one next-character prediction is from another; 0 when they are the same.")),
+        "teacher_forced": (_("reading the answer sheet"), _("teacher-forced"),
+            _("Scoring every position at once with the whole true word as input; fair only if the model can't peek.")),
+        "prefix_only": (_("honest score"), _("prefix-only"),
+            _("Each character predicted from the characters before it only — the way the model is used.")),
+        "causal_mask": (_("no looking ahead"), _("causal mask"),
+            _("Hides later positions from each query, so a prediction only uses what came before.")),
+        "qkv": (_("the question, the label, the content"), _("query, key, value"),
+            _("Each character asks a question (query), offers a label (key) and carries content (value); query·key "
+              "decides how much of each value is taken.")),
+        "head": (_("one way of looking"), _("head"),
+            _("One attention pattern; several heads look at the same characters in different ways at once.")),
+        "layer": (_("one floor of the model"), _("layer"),
+            _("Attention plus a small feed-forward network; layers are stacked, each reading the one below.")),
+        "entropy": (_("how spread out"), _("entropy (0–1)"),
+            _("0: a query looks at one character only; 1: it spreads its attention evenly over all it can see.")),
+        "cross": (_("looking at the input"), _("cross-attention"),
+            _("In the encoder–decoder, the decoder's queries read the encoder's keys and values.")),
+        "specials": (_("word start, word end, unknown"), "<BOS>, <EOS>, <UNK>",
+            _("Special tokens: the start of a word, the end of a word, and any character outside a–z.")),
+        "temperature": (_("boldness"), _("temperature"),
+            _("Below 1 makes the model pick its favourite more often; above 1 makes it take more chances.")),
+        "top_k": (_("shortlist"), _("top-k"),
+            _("Only the k most likely next characters are kept before choosing.")),
+        "positions": (_("where am I"), _("positional encoding"),
+            _("Sine and cosine waves added to each character so attention can tell first from last.")),
+        "next_char": (_("guess the next letter"), _("next-character prediction"),
+            _("The model's only job: a probability for each character that could come next.")),
+    }
 
 
-def term(plain: str, technical: str, explanation: str) -> None:
-    """A plain name first, the technical term second, with the one-line explanation on hover."""
-    st.markdown(f"**{plain}** ({technical})", help=explanation)
+def term(term_id: str) -> None:
+    """One glossary term: its plain name first, the technical term second, the one-line explanation on hover."""
+    plain, technical, explanation = glossary_entries()[term_id]
+    st.markdown(f"**{plain}** ({technical.replace('<', chr(92) + '<')})", help=explanation)   # \< : text, not a tag
 
 
 def glossary() -> None:
     """The glossary, plain name first: a table (its cells are text, never markup)."""
-    rows = [{_("In plain words"): p, _("Term"): t, _("What it means"): e} for p, t, e in glossary_entries()]
+    rows = [{_("In plain words"): p, _("Term"): t, _("What it means"): e} for p, t, e in glossary_entries().values()]
     st.dataframe(rows, hide_index=True, width="stretch")
