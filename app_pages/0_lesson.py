@@ -36,6 +36,11 @@ def char_name(t: str) -> str:
     return _("end of word") if t == "<EOS>" else tok(t)
 
 
+def heat_height(n_rows: int) -> int:
+    """A heatmap tall enough to read from the back of a room: rows of about two lines of text each."""
+    return 140 + int(FS * 2.2) * n_rows
+
+
 def word_box(n: int, suggestion: str) -> str:
     """This step's word, with the suggested one filled in; an empty box falls back to the suggestion."""
     key = f"lesson.word.{n}"
@@ -124,7 +129,8 @@ def step_mask(n: int) -> None:
         lambda: (right, _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.")
                  .format(v=after)), format_func=opts.get)
     with live_view(f"lesson.revealed.{n}"):
-        st.plotly_chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention")),
+        st.plotly_chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                                            height=heat_height(len(cap.tgt_tokens))),
                         key=f"lesson.{n}.heat", config=CHART)
 
 
@@ -243,7 +249,7 @@ def step_leak(n: int) -> None:
         H = cap.patterns[layer].shape[1]
         head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
         Q, K = cap.patterns[layer].shape[-2:]
-        st.plotly_chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head), Q, K),
+        st.plotly_chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q)), Q, K),
                         key=f"lesson.{n}.heat", config=CHART)
         st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
         scores = w.heldout_eval("full_transformer_peeking")

@@ -182,7 +182,8 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
     words.write_text("\n".join(TINY_WORDS) + "\n")
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     import models.train as train_mod
-    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: Recipe("test", epochs=4, batch_size=8, lr=1e-2, dropout=0.0))
+    tiny = Recipe("test", epochs=4, batch_size=8, lr=1e-2, dropout=0.0)
+    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: tiny)
     at = lesson(8)
     assert at.button(key="lesson.reveal.8").disabled                 # nothing to answer from yet
     at.radio(key="lesson.pace").set_value("fast").run()
@@ -264,8 +265,8 @@ def test_quiz_answers_by_hand():
     for t in range(3):
         p[0, :, t, t + 1] = 0.8                                  # both heads read key t+1
     p[0, 1, 0, :] = 0.25                                          # head 1, query 0: even
-    cap = AttentionCapture("hand", ("<BOS>", "a", "b", "c"), ("<BOS>", "a", "b"), {"decoder.0.cross_attn.hook_pattern": p},
-                           None)
+    cap = AttentionCapture("hand", ("<BOS>", "a", "b", "c"), ("<BOS>", "a", "b"),
+                           {"decoder.0.cross_attn.hook_pattern": p}, None)
     where, w = L.where_cross_looks(cap, "decoder.0.cross_attn.hook_pattern")
     assert where == "next" and w["next"] == pytest.approx((0.8 * 5 + 0.25) / 6)
     assert L.weight_after_query(cap, "decoder.0.cross_attn.hook_pattern", 0, 1) == pytest.approx(0.8)

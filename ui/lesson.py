@@ -118,9 +118,9 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
     """The real numbers of one query row of one head: q·k, ÷√d_k, the mask, softmax, the weighted sum of V."""
     lab = steps_labels()
     st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
-    st.caption(_("Query {q}: “{tok}” · head {head} · d_k = {dk} (the size of each q, k and v vector), so √d_k = "
-                 "{sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0.")
-               .format(q=s.query, tok=s.query_token, head=s.head, dk=s.d_k, sq=s.d_k ** 0.5))
+    st.caption(_("Query {q}: {tok} · head {head} · d_k = {dk} (the size of each q, k and v vector), so "
+                 "√d_k = {sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0.")
+               .format(q=s.query, tok="`" + s.query_token + "`", head=s.head, dk=s.d_k, sq=s.d_k ** 0.5))
     left, right = st.columns([1.1, 1], gap="medium")
     left.markdown("**" + lab["table"]["title"] + "**")
     left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")    # cells are text, never markup
@@ -135,7 +135,7 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
 # ---- plain words ---------------------------------------------------------------------------------------------------
 def glossary_entries() -> dict[str, tuple[str, str, str]]:
     """{id: (plain name, the term, a one-line explanation)}, translated now."""
-    n_next = len(DEFAULT_VOCAB) - 3             # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as the Leak page)
+    n_next = len(DEFAULT_VOCAB) - 3     # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as on the Leak page)
     return {
         "nll": (_("surprise per character"), _("NLL, in nats"),
             _("How surprised the model is by each real next character, on average: −log of the probability it gave. "
