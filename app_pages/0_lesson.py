@@ -185,9 +185,11 @@ def step_positions(n: int) -> None:
                      pc=float(variants["shuffled"].max()))), format_func=opts.get)
     with live_view(f"lesson.revealed.{n}"):
         T = len(cap.tgt_tokens)
+        rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
         a, b = st.columns([1, 1], gap="medium")
-        a.plotly_chart(L.pe_table(LS.get_pe_table("miniformer", T), {
-            "title": _("The positional encoding for {t} positions").format(t=T), "position": _("position"),
+        a.plotly_chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+            "title": _("The positional-encoding table: {t} positions (this word uses 0–{last})")
+                     .format(t=rows, last=T - 1), "position": _("position"),
             "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", config=CHART)
         names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
         b.plotly_chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
