@@ -188,9 +188,10 @@ def step_positions(n: int) -> None:
         rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
         a, b = st.columns([1, 1], gap="medium")
         a.plotly_chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
-            "title": _("The positional-encoding table: {t} positions (this word uses 0–{last})")
-                     .format(t=rows, last=T - 1), "position": _("position"),
+            "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
             "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", config=CHART)
+        a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
+                  .format(last=T - 1))
         names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
         b.plotly_chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
             "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
