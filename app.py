@@ -34,6 +34,7 @@ st.sidebar.segmented_control("Language · 言語", LANGUAGES, key="lang", bind="
                              format_func=LANGUAGE_NAMES.get)
 
 pages = [
+    st.Page(ROOT / "app_pages" / "0_lesson.py", title=_("Lesson"), url_path="lesson"),
     st.Page(ROOT / "app_pages" / "1_explore.py", title=_("Explore"), url_path="explore", default=True),
     st.Page(ROOT / "app_pages" / "2_compare.py", title=_("Compare"), url_path="compare"),
     st.Page(ROOT / "app_pages" / "3_leak.py", title=_("Leak lesson"), url_path="leak"),

@@ -113,6 +113,11 @@ a1.caption("Row = the character doing the looking, column = the character looked
            "that query may not look ahead. Hover for the exact weight.")
 qent = F.query_entropy(cap, pattern, head, query=query)
 a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
+if uploaded is None:
+    from ui.i18n import _
+    from ui.lesson import attention_steps_view, get_steps
+    with st.expander(":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row")):
+        attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
 
 with st.expander(":material/download: " + _("Export")):
     # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.

@@ -6,7 +6,8 @@ from models import hf_lm
 from ui import real_model as R
 from ui import widgets as w
 from ui.i18n import _
-from ui.lesson import md_text, predict_then_reveal
+from ui.lesson import predict_then_reveal
+from ui.widgets import escape_md as md_text
 from viz import figures as F
 from viz.metrics import chosen_token_probs, next_token_probs, word_attention_lesson
 
@@ -116,7 +117,7 @@ else:
 
     predict_then_reveal("real.lesson", _("Guess first: in the head that looks hardest from “{word}”, which word gets "
                                          "the most attention?").format(word=md_text(words[0])),
-                        (words[1], words[2]), lesson["answer"], evidence)
+                        (words[1], words[2]), lambda: (lesson["answer"], ""), explain=evidence, format_func=md_text)
     st.caption(_("Then change the sentence: “…because it was too wide” (now “it” is the street) — does the model "
                  "follow?"))
 

@@ -80,19 +80,23 @@ class FullTransformer(nn.Module):
         """True when position t's prediction depends on tokens <= t only (source and target)."""
         return not self.cfg.peeking
 
-    def _embed(self, idx, packing=None):
+    def _embed(self, idx, packing=None, pos_embed=None):
         T = idx.size(1)
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
-        return self.drop(self.tok_emb(idx) + positional(self.pos_enc, T, packing))     # (B, T, C)
+        pos = positional(self.pos_enc, T, packing) if pos_embed is None else pos_embed[:T]
+        return self.drop(self.tok_emb(idx) + pos)                                        # (B, T, C)
 
     def forward(self, idx, targets=None, *, src=None, return_attention=False,
-                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None) -> Seq2SeqOutput:
+                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None,
+                pos_embed: torch.Tensor | None = None) -> Seq2SeqOutput:
         """idx (B, T) target-side tokens; src (B, S) source tokens, default ``idx`` (the training convention:
         source = target = the word). Returns logits (B, T, V) for every target position. ``packing``: rows holding
         several words (training batches, see ``Packing``); source and target then share that layout.
         ``head_mask``: {"encoder.{l}.attn" / "decoder.{l}.attn" / "decoder.{l}.cross_attn": (H,)}, each head's
-        output multiplied by its entry (0 = knocked out); nothing is stored on the model."""
+        output multiplied by its entry (0 = knocked out); nothing is stored on the model. ``pos_embed``: the
+        (max(S, T), C) rows added for position on both sides instead of the sinusoidal table's (the
+        positional-encoding lesson passes zeros or shuffled rows)."""
         src = idx if src is None else src
         S, T = src.size(1), idx.size(1)
         dev = idx.device
@@ -107,12 +111,12 @@ class FullTransformer(nn.Module):
                                             for m in (enc_mask, mem_mask, tgt_mask))
 
         head_mask = check_head_mask(self, head_mask)
-        memory = self._embed(src, packing)                                                # (B, S, C)
+        memory = self._embed(src, packing, pos_embed)                                     # (B, S, C)
         enc_p = []
         for l, block in enumerate(self.encoder):
             memory, p = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
             enc_p.append(p)
-        x = self._embed(idx, packing)                                                     # (B, T, C)
+        x = self._embed(idx, packing, pos_embed)                                          # (B, T, C)
         dec_p, cross_p = [], []
         for l, block in enumerate(self.decoder):
             x, p, c = block(x, memory, tgt_mask, mem_mask, head_mask.get(f"decoder.{l}.attn"),

@@ -195,6 +195,8 @@ class JobSpec:
     probe_word: str = DEFAULT_PROBE
     note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
     owner: str | None = None              # owner_id of the session that started it, saved in the checkpoint
+    pace_s: float = 0.0                   # epoch e ends no sooner than e * pace_s after the start (the Lesson's "watch"
+                                          # pace: a class can follow it; a machine already that slow waits no more)
 
     def __post_init__(self):
         if self.model_name not in MODEL_CHOICES:
@@ -392,6 +394,8 @@ class TrainingJob:
     def _on_epoch(self, stats: EpochStats) -> None:
         with self._lock:
             self._history.append(dataclasses.asdict(stats))
+        if self.spec.pace_s > 0:          # Stop still ends the wait at once
+            self._stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
         reason = self._abandoned()
         if reason:
             log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
@@ -510,8 +514,10 @@ atexit.register(stop_all_at_exit)
 def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe | str = "fast", *, name: str,
               replace: bool = False, probe_word: str | None = None,
               session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
-              **job_kw) -> TrainingJob:
-    """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``.
+              pace_s: float = 0.0, **job_kw) -> TrainingJob:
+    """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
+    makes epoch e end no sooner than e * pace_s seconds in (the Lesson's "watch" pace spreads a seconds-long run over
+    about half a minute).
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
     every slot is busy. A taken name gets a suffix unless ``replace`` and this session made that model (the job's
@@ -522,7 +528,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or (DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]),
-                   note=note, owner=owner)
+                   note=note, owner=owner, pace_s=pace_s)
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
 

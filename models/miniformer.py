@@ -46,15 +46,19 @@ class MiniFormer(nn.Module):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 
     def forward(self, idx, targets=None, *, src=None, return_attention=False,
-                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None) -> ModelOutput:
+                packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None,
+                pos_embed: torch.Tensor | None = None) -> ModelOutput:
         """idx (B, T) token ids -> logits (B, T, V) for every position. ``src`` is accepted and ignored so every
         model in the lab has one call signature (the encoder-decoder reads its source from it). ``packing``: rows
         holding several words (training batches, see ``Packing``). ``head_mask``: {"blocks.{l}.attn": (H,)}, each
-        head's output multiplied by its entry (0 = knocked out); nothing is stored on the model."""
+        head's output multiplied by its entry (0 = knocked out); nothing is stored on the model. ``pos_embed``: the
+        (T, C) rows added for position instead of the sinusoidal table's (the positional-encoding lesson passes
+        zeros or shuffled rows)."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
-        x = self.drop(self.tok_emb(idx) + positional(self.pos_enc, T, packing))  # (B, T, C)
+        pos = positional(self.pos_enc, T, packing) if pos_embed is None else pos_embed[:T]
+        x = self.drop(self.tok_emb(idx) + pos)                                  # (B, T, C)
         mask = causal_mask(T, device=idx.device)                                # (T, T)
         if packing is not None:
             mask = additive_mask(mask & packing.same_word())                    # (B, 1, T, T): own word only

@@ -60,8 +60,10 @@ def assert_no_raw_html(at) -> None:
 
 
 def assert_full_page(at) -> None:
-    """The four plotly views of Explore are there: next-token bars, entropy, heatmap, per-query entropy."""
-    assert set(charts(at)) == {"explore.bars", "explore.entropy", "explore.heat", "explore.qent"}
+    """The four plotly views of Explore are there: next-token bars, entropy, heatmap, per-query entropy; and the
+    highlighted row step by step (its attention row and its weighted sum of values)."""
+    assert set(charts(at)) == {"explore.bars", "explore.entropy", "explore.heat", "explore.qent",
+                               "explore.steps.bars", "explore.steps.mix"}
 
 
 def heat_rows(at) -> list[str]:

@@ -1,49 +1,192 @@
-"""Lesson building blocks any page can reuse: a predict-then-reveal question whose answer is computed live.
-
-The student commits to a guess first (a choice widget), then presses Reveal: the page shows the live answer and
-whether the guess was right. Changing the guess hides the answer again, so a guess is never made after seeing it.
-Session-state keys are ``{key}.guess`` and ``{key}.revealed`` (the caller's key carries its page prefix).
-"""
+"""What the Lesson page (and Explore's step-by-step view) share: cached computations, the predict-then-reveal
+question, the step-by-step view, plain words with hover help, and the glossary. Keys are prefixed ``lesson.``
+(or by the calling page's prefix)."""
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+import math
+from typing import Callable, Sequence
 
 import streamlit as st
 
+from models.attention_steps import AttentionSteps, attention_steps, positions_counterfactual, sinusoidal_table
+from models.checkpoint import CheckpointError, checkpoint_mtime
+from models.vocab import DEFAULT_VOCAB
+from ui.cache import available_models, load_model, one_torch_thread
 from ui.i18n import _
+from ui.widgets import PLOTLY_CONFIG, model_label
+from viz import lesson as L
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
-
-
-def md_text(text: str) -> str:
-    """User text made safe for a Markdown label (radio options, button labels): every Markdown/HTML character
-    backslash-escaped, so it shows as typed, never as formatting, a link or an icon."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode may raise it)
 
 
-def predict_then_reveal(key: str, question: str, options: Sequence[str], answer: str | None,
-                        explain: Callable[[], None] | None = None, *, format_func: Callable[[str], str] = md_text
-                        ) -> str | None:
-    """Ask ``question`` with ``options``; after Reveal, say whether the guess equals ``answer`` (computed live by
-    the caller; None when it cannot be computed now) and call ``explain()`` to draw the evidence. Returns the guess.
-    """
-    guess = st.radio(question, list(options), index=None, key=f"{key}.guess", format_func=format_func,
-                     horizontal=True)
-    if st.session_state.get(f"{key}.revealed") != guess:
-        st.session_state.pop(f"{key}.revealed", None)   # a new guess: the old answer is hidden again
-    if st.button(_("Reveal"), key=f"{key}.reveal", disabled=guess is None or answer is None,
-                 help=_("Guess first, then reveal what the model really does.")):
-        st.session_state[f"{key}.revealed"] = guess
-    if guess is None or st.session_state.get(f"{key}.revealed") != guess:
-        return guess
-    if answer is None:
-        st.info(_("The answer can't be computed for this input."))
-    elif guess == answer:
-        st.success(_("Right: {answer}.").format(answer=md_text(answer)), icon=":material/check_circle:")
+# ---- cached computations (by checkpoint mtime, like ui/cache.py) ---------------------------------------------------
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_steps(name: str, mtime: float, text: str, pattern: str, head: int, query: int,
+                  add_eos: bool) -> AttentionSteps:
+    return attention_steps(load_model(name, mtime), text, pattern, head, query, add_eos=add_eos)
+
+
+def get_steps(name: str, text: str, pattern: str, head: int, query: int, add_eos: bool = False) -> AttentionSteps:
+    one_torch_thread()
+    return _cached_steps(name, checkpoint_mtime(name), text, pattern, head, query, add_eos)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _cached_positions(name: str, mtime: float, text: str, mode: str, seed: int):
+    return positions_counterfactual(load_model(name, mtime), text, mode, seed=seed)
+
+
+def get_positions(name: str, text: str, mode: str, seed: int = 0):
+    one_torch_thread()
+    return _cached_positions(name, checkpoint_mtime(name), text, mode, seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_pe(name: str, mtime: float, T: int):
+    return sinusoidal_table(load_model(name, mtime), T)
+
+
+def get_pe_table(name: str, T: int):
+    return _cached_pe(name, checkpoint_mtime(name), T)
+
+
+def model_ready(name: str) -> bool:
+    """Whether checkpoint ``name`` is here and loads; otherwise a message saying this step is skipped."""
+    if name in available_models():
+        try:
+            load_model(name, checkpoint_mtime(name))
+            return True
+        except CheckpointError as e:
+            why = str(e)
+        else:
+            why = ""
     else:
-        st.warning(_("Not this time: the model's answer is {answer}.").format(answer=md_text(answer)),
-                   icon=":material/info:")
+        why = _("its checkpoint file is missing")
+    st.warning(_("This step needs the {model} model, which can't be used here ({why}). Go on to the next step: "
+                 "the lesson continues without it. The Train page can restore the shipped models.")
+               .format(model=model_label(name), why=why), icon=":material/report:")
+    return False
+
+
+# ---- predict, then reveal --------------------------------------------------------------------------------------------
+def predict_then_reveal(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
+                        format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
+                        explain: Callable[[], None] | None = None) -> object | None:
+    """The class commits to a guess (a choice), then *Reveal* computes the answer live and says whether the guess was
+    right. ``answer()`` returns (the right option, one sentence of explanation with the computed numbers);
+    ``explain()``, when given, draws the evidence under the verdict. A guess changed after Reveal hides the answer
+    again, so no guess is made after seeing it. Session keys: ``{key}.guess``, ``{key}.reveal``, ``{key}.revealed``
+    (the caller's key carries its page prefix). Returns the guess."""
+    st.markdown("**" + _("Predict first") + "** — " + question)
+    options = list(options)
+    # The widget's values are the options' indices: plain ints, whatever the options are
+    picked = st.radio(question, range(len(options)), index=None, key=f"{key}.guess",
+                      format_func=lambda i: format_func(options[i]), horizontal=True, label_visibility="collapsed")
+    guess = None if picked is None else options[picked]
+    shown = f"{key}.revealed"
+    if st.session_state.get(shown) is not None and st.session_state.get(shown) != picked:
+        del st.session_state[shown]                  # a new guess: the old answer is hidden again
+    if st.button(_("Reveal"), key=f"{key}.reveal", icon=":material/visibility:", type="primary",
+                 disabled=guess is None or not ready,
+                 help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None)):
+        st.session_state[shown] = picked
+    if not ready and not_ready:
+        st.caption(not_ready)
+    if picked is None or st.session_state.get(shown) != picked or not ready:
+        return guess
+    right, why = answer()
+    tail = (" " + why) if why else ""
+    if guess == right:
+        st.success(_("Right: {answer}.").format(answer=format_func(right)) + tail, icon=":material/check_circle:")
+    else:
+        st.warning(_("Not this time: the answer is {answer} (you chose {guess}).")
+                   .format(answer=format_func(right), guess=format_func(guess)) + tail,
+                   icon=":material/lightbulb:")
     if explain is not None:
         explain()
     return guess
+
+
+# ---- Attention, step by step ---------------------------------------------------------------------------------------
+def steps_labels() -> dict[str, dict]:
+    """Every label of the step-by-step figures, translated now."""
+    return {
+        "table": {"title": _("1–3: score q·k, scaled by √d_k, mask"), "key": _("key"), "score": _("q·k"),
+                  "scaled": _("÷ √d_k"), "mask": _("mask"), "weight": _("softmax weight"), "hidden": _("hidden"),
+                  "visible": _("visible")},
+        "bars": {"title": _("4: softmax → the attention row (sums to 1)"), "key": _("key (looked at)"),
+                 "weight": _("weight"), "hidden": _("hidden")},
+        "mix": {"title": _("5: weighted sum of the value vectors → the head's output"),
+                "row": _("value of {key} × {weight}"), "output": _("= output"), "dim": _("dimension")},
+    }
+
+
+def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_SIZE) -> None:
+    """The real numbers of one query row of one head: q·k, ÷√d_k, the mask, softmax, the weighted sum of V."""
+    lab = steps_labels()
+    st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
+    st.caption(_("Query {q}: {tok} · head {head} · d_k = {dk} (the size of each q, k and v vector), so "
+                 "√d_k = {sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0.")
+               .format(q=s.query, tok="`" + s.query_token + "`", head=s.head, dk=s.d_k, sq=s.d_k ** 0.5))
+    left, right = st.columns([1.1, 1], gap="medium")
+    left.markdown("**" + lab["table"]["title"] + "**")
+    left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")    # cells are text, never markup
+    right.plotly_chart(L.steps_weights_bars(s, lab["bars"], font_size=font_size), key=f"{key}.bars",
+                       config=PLOTLY_CONFIG)
+    st.plotly_chart(L.value_mix(s, lab["mix"], font_size=font_size), key=f"{key}.mix", config=PLOTLY_CONFIG)
+    gap = float((s.weights - s.pattern_row).abs().max())
+    st.caption(_("Check: this softmax row and the attention the model itself computed differ by at most {gap:.1e}.")
+               .format(gap=gap))
+
+
+# ---- plain words ---------------------------------------------------------------------------------------------------
+def glossary_entries() -> dict[str, tuple[str, str, str]]:
+    """{id: (plain name, the term, a one-line explanation)}, translated now."""
+    n_next = len(DEFAULT_VOCAB) - 3     # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as on the Leak page)
+    return {
+        "nll": (_("surprise per character"), _("NLL, in nats"),
+            _("How surprised the model is by each real next character, on average: −log of the probability it gave. "
+              "Lower is better; guessing evenly among the {n} possible next characters scores {u:.2f}.")
+            .format(n=n_next, u=math.log(n_next))),
+        "kl": (_("difference between two predictions"), _("KL divergence"),
+            _("How far one next-character prediction is from another; 0 when they are the same.")),
+        "teacher_forced": (_("reading the answer sheet"), _("teacher-forced"),
+            _("Scoring every position at once with the whole true word as input; fair only if the model can't peek.")),
+        "prefix_only": (_("honest score"), _("prefix-only"),
+            _("Each character predicted from the characters before it only — the way the model is used.")),
+        "causal_mask": (_("no looking ahead"), _("causal mask"),
+            _("Hides later positions from each query, so a prediction only uses what came before.")),
+        "qkv": (_("the question, the label, the content"), _("query, key, value"),
+            _("Each character asks a question (query), offers a label (key) and carries content (value); query·key "
+              "decides how much of each value is taken.")),
+        "head": (_("one way of looking"), _("head"),
+            _("One attention pattern; several heads look at the same characters in different ways at once.")),
+        "layer": (_("one floor of the model"), _("layer"),
+            _("Attention plus a small feed-forward network; layers are stacked, each reading the one below.")),
+        "entropy": (_("how spread out"), _("entropy (0–1)"),
+            _("0: a query looks at one character only; 1: it spreads its attention evenly over all it can see.")),
+        "cross": (_("looking at the input"), _("cross-attention"),
+            _("In the encoder–decoder, the decoder's queries read the encoder's keys and values.")),
+        "specials": (_("word start, word end, unknown"), "<BOS>, <EOS>, <UNK>",
+            _("Special tokens: the start of a word, the end of a word, and any character outside a–z.")),
+        "temperature": (_("boldness"), _("temperature"),
+            _("Below 1 makes the model pick its favourite more often; above 1 makes it take more chances.")),
+        "top_k": (_("shortlist"), _("top-k"),
+            _("Only the k most likely next characters are kept before choosing.")),
+        "positions": (_("where am I"), _("positional encoding"),
+            _("Sine and cosine waves added to each character so attention can tell first from last.")),
+        "next_char": (_("guess the next letter"), _("next-character prediction"),
+            _("The model's only job: a probability for each character that could come next.")),
+    }
+
+
+def term(term_id: str) -> None:
+    """One glossary term: its plain name first, the technical term second, the one-line explanation on hover."""
+    plain, technical, explanation = glossary_entries()[term_id]
+    st.markdown(f"**{plain}** ({technical.replace('<', chr(92) + '<')})", help=explanation)   # \< : text, not a tag
+
+
+def glossary() -> None:
+    """The glossary, plain name first: a table (its cells are text, never markup)."""
+    rows = [{_("In plain words"): p, _("Term"): t, _("What it means"): e} for p, t, e in glossary_entries().values()]
+    st.dataframe(rows, hide_index=True, width="stretch")

@@ -17,7 +17,7 @@ from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
 from ui.i18n import _
-from ui.lesson import md_text
+from ui.widgets import escape_md as md_text
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"

@@ -48,6 +48,7 @@ PAGES = {   # url path -> page title (the st.title of each page)
     "generate": "Generate",
     "train": "Train",
     "real_model": "Real model",
+    "lesson": "Lesson",
 }
 
 

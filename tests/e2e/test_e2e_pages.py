@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-PAGES = {"": "Explore", "compare": "Compare", "leak": "Leak lesson", "generate": "Generate", "train": "Train"}
+PAGES = {"": "Explore", "compare": "Compare", "leak": "Leak lesson", "generate": "Generate", "train": "Train",
+         "lesson": "Lesson"}
 
 
 @pytest.mark.parametrize("path", list(PAGES), ids=[p or "explore" for p in PAGES])

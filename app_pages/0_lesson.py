@@ -1,0 +1,407 @@
+"""Lesson: eight steps in the lecture's order, each with a few plain sentences, one live view of the real models and a
+predict-then-reveal question whose answer is computed from the models. Steps are addressable: ?step=3."""
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from models import data as wordlists
+from models import jobs
+from models.data import WordListError
+from models.train import recipe_for
+from models.vocab import DEFAULT_VOCAB
+from ui import lesson as LS
+from ui import widgets as w
+from ui.cache import bundle, get_capture
+from ui.i18n import _
+from viz import figures as F
+from viz import lesson as L
+from viz.metrics import leak_summary, next_token_probs
+
+FS = LS.FONT_SIZE
+CHART = w.PLOTLY_CONFIG
+WATCH_S = 30.0                     # the "watch" pace spreads a training run over about this long
+LESSON_MODEL = "lesson-miniformer"
+
+
+def md_escape(text: str) -> str:
+    """User text inside a markdown message: every markdown / html character backslash-escaped."""
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|~$&" else c for c in text)
+
+
+def tok(t: str) -> str:
+    """A token as code, so `<BOS>` shows as text in markdown (radio options, messages)."""
+    return "`" + t.replace("`", "'") + "`"
+
+
+def char_name(t: str) -> str:
+    return _("end of word") if t == "<EOS>" else tok(t)
+
+
+def heat_height(n_rows: int) -> int:
+    """A heatmap tall enough to read from the back of a room: rows of about two lines of text each."""
+    return 140 + int(FS * 2.2) * n_rows
+
+
+def word_box(n: int, suggestion: str) -> str:
+    """This step's word, with the suggested one filled in; an empty box falls back to the suggestion."""
+    key = f"lesson.word.{n}"
+    st.session_state.setdefault(key, suggestion)
+    text = st.text_input(_("Word"), key=key, live=w.LIVE, max_chars=60,
+                         help=_("Lowercase a–z: the models know only English letters (type names in English). "
+                                "Other characters show as <UNK>."))
+    if not text.strip():
+        st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
+        return suggestion
+    return text
+
+
+def live_view(revealed_key: str):
+    """The step's live view: opened once the answer is revealed (before that, a click opens it)."""
+    return st.expander(_("Live view of the model"), expanded=st.session_state.get(revealed_key) is not None,
+                       icon=":material/visibility:")
+
+
+# ---- the steps -------------------------------------------------------------------------------------------------------
+def step_next_char(n: int) -> None:
+    st.markdown(_("A language model reads a word one character at a time and, after each one, gives every possible "
+                  "next character a probability. Our models learned this from about 1000 animal, fruit and vegetable "
+                  "names. The longest bar is the model's best guess."))
+    LS.term("next_char")
+    if not LS.model_ready("miniformer"):
+        return
+    word = word_box(n, "capyba")
+    cap = get_capture("miniformer", word)
+    w.input_notes(cap)
+    probs = next_token_probs(cap.next_token_logits())
+    options, top = L.top_choices(probs, cap.vocab)
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=md_escape(word)),
+        options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
+            p=float(probs[cap.vocab.index(top)]))), format_func=char_name)
+    with live_view(f"lesson.{n}.revealed"):
+        st.plotly_chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?")),
+                        key=f"lesson.{n}.bars", config=CHART)
+
+
+def step_qkv(n: int) -> None:
+    st.markdown(_("Each character makes three vectors from its embedding: a **query** (the question it asks), a "
+                  "**key** (the label it offers) and a **value** (the content it carries). A query is compared with "
+                  "every key (a dot product), the scores are divided by √d_k so softmax does not saturate, softmax "
+                  "turns them into weights that sum to 1, and the output is the weighted sum of the values."))
+    st.latex(r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,\qquad "
+             r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
+    LS.term("qkv")
+    if not LS.model_ready("miniformer"):
+        return
+    word = word_box(n, "banana")
+    cap = get_capture("miniformer", word)
+    w.input_notes(cap)
+    s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, -1)
+    keys = list(range(len(s.key_tokens)))
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("Which character will the last one, {last}, look at most (the biggest softmax weight)?")
+        .format(last=tok(s.query_token)), keys,
+        lambda: (L.most_attended_key(s), _("Its weight is {w:.2f}, computed from this forward pass below.")
+                 .format(w=float(s.weights.max()))),
+        format_func=lambda i: f"{i}: {tok(s.key_tokens[i])}")
+    with live_view(f"lesson.{n}.revealed"):
+        LS.attention_steps_view(s, key=f"lesson.{n}.steps")
+
+
+def step_mask(n: int) -> None:
+    st.markdown(_("When the model writes a word, the later characters do not exist yet, so while it learns it must "
+                  "not look at them either. The **causal mask** hides every key after the query: in the heatmap each "
+                  "row is a character looking, each column a character looked at, and the grey upper triangle is "
+                  "what is hidden."))
+    LS.term("causal_mask")
+    if not LS.model_ready("miniformer"):
+        return
+    word = word_box(n, "capybara")
+    cap = get_capture("miniformer", word)
+    w.input_notes(cap)
+    name = "blocks.0.attn.hook_pattern"
+    q = min(2, len(cap.tgt_tokens) - 1)
+    after = L.weight_after_query(cap, name, 0, q)
+    opts = {"zero": _("exactly 0"), "little": _("a little (under 10%)"), "lot": _("a lot (10% or more)")}
+    right = "zero" if after == 0 else "little" if after < 0.1 else "lot"
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("How much attention, in total, does position {q} ({t}) give to the characters after it?")
+        .format(q=q, t=tok(cap.tgt_tokens[q])), list(opts),
+        lambda: (right, _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.")
+                 .format(v=after)), format_func=opts.get)
+    with live_view(f"lesson.{n}.revealed"):
+        st.plotly_chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                                            height=heat_height(len(cap.tgt_tokens))),
+                        key=f"lesson.{n}.heat", config=CHART)
+
+
+def step_heads(n: int) -> None:
+    st.markdown(_("One head learns one kind of relation. The FullTransformer's encoder has four heads per layer that "
+                  "look at the same characters in different ways at once; their outputs are joined and mixed. "
+                  "**Entropy** says how spread out a head is: 0 = each character looks at one other, 1 = it looks at "
+                  "everything evenly."))
+    LS.term("head")
+    LS.term("entropy")
+    if not LS.model_ready("full_transformer"):
+        return
+    word = word_box(n, "capybara")
+    cap = get_capture("full_transformer", word)
+    w.input_notes(cap)
+    best, ent = L.most_focused_head(cap, "encoder", 0)
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
+        lambda: (best, _("Mean entropy per head: {values}.").format(
+            values=", ".join(f"{h}: {v:.2f}" for h, v in enumerate(ent.tolist())))),
+        format_func=lambda h: _("head {h}").format(h=h))
+    with live_view(f"lesson.{n}.revealed"):
+        a, b = st.columns([1, 1.3], gap="medium")
+        a.plotly_chart(F.entropy_heatmap(cap), key=f"lesson.{n}.ent", config=CHART)
+        b.plotly_chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head")),
+                       key=f"lesson.{n}.grid", config=CHART)
+
+
+def step_positions(n: int) -> None:
+    st.markdown(_("Attention by itself does not know the order of the characters: it compares vectors, wherever they "
+                  "are. So each position adds its own pattern of sine and cosine waves to the character's vector. "
+                  "Below: the model's own table, and what it predicts when we remove or shuffle the positions."))
+    st.latex(r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),\qquad "
+             r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)")
+    LS.term("positions")
+    if not LS.model_ready("miniformer"):
+        return
+    word = word_box(n, "capyba")
+    cap = get_capture("miniformer", word)
+    w.input_notes(cap)
+    variants = {m: LS.get_positions("miniformer", word, m) for m in ("normal", "none", "shuffled")}
+    itos = cap.vocab
+    top = {m: itos[int(p.argmax())] for m, p in variants.items()}
+    opts = {"same": _("it stays the same"), "changes": _("it changes")}
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
+                  "“{word}” stay the same?").format(word=md_escape(word)), list(opts),
+        lambda: ("same" if top["none"] == top["normal"] else "changes",
+                 _("With positions: {a} ({pa:.0%}). Without: {b} ({pb:.0%}). Shuffled: {c} ({pc:.0%}).").format(
+                     a=char_name(top["normal"]), pa=float(variants["normal"].max()), b=char_name(top["none"]),
+                     pb=float(variants["none"].max()), c=char_name(top["shuffled"]),
+                     pc=float(variants["shuffled"].max()))), format_func=opts.get)
+    with live_view(f"lesson.{n}.revealed"):
+        T = len(cap.tgt_tokens)
+        rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
+        a, b = st.columns([1, 1], gap="medium")
+        a.plotly_chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+            "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
+            "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", config=CHART)
+        a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
+                  .format(last=T - 1))
+        names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
+        b.plotly_chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
+            "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
+            "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", config=CHART)
+
+
+def step_encdec(n: int) -> None:
+    st.markdown(_("The original Transformer has two halves. The **encoder** reads the whole input and builds a "
+                  "representation of each character; the **decoder** writes the output one character at a time with "
+                  "masked self-attention, and consults the encoder through **cross-attention**: its queries read "
+                  "the encoder's keys and values. Every sub-layer is wrapped in a residual connection and layer "
+                  "normalisation. Our FullTransformer reads the word as input and predicts it again, one step "
+                  "ahead."))
+    LS.term("cross")
+    if not LS.model_ready("full_transformer"):
+        return
+    word = word_box(n, "capybara")
+    cap = get_capture("full_transformer", word)
+    w.input_notes(cap)
+    cross = cap.names("cross")[-1]
+    src = cap.axes(cross)[1]
+    best, row = L.most_read_source(cap, cross)
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("In the last cross-attention layer, which source character does the decoder's newest position "
+                  "({t}) read most, all heads averaged?").format(t=tok(cap.tgt_tokens[-1])), list(range(len(src))),
+        lambda: (best, _("It puts {w:.0%} of its attention there. The leak-free model may only read source "
+                         "characters up to its own position.").format(w=float(row[best]))),
+        format_func=lambda i: f"{i}: {tok(src[i])}")
+    with live_view(f"lesson.{n}.revealed"):
+        st.plotly_chart(F.head_grid(cap, cross, cols=4, title=_("Cross-attention, last layer: decoder rows read "
+                                                                 "encoder columns")),
+                        key=f"lesson.{n}.grid", config=CHART)
+
+
+def step_leak(n: int) -> None:
+    st.markdown(_("Our first encoder–decoder scored an almost perfect loss — by cheating. Its source is the word "
+                  "itself and its encoder and cross-attention were not masked, so at position t it could read the "
+                  "character at t+1: the answer. Scored on the whole true word at once (teacher-forced) it looks "
+                  "brilliant; asked honestly, one character at a time from the characters before (prefix-only), "
+                  "it is not."))
+    LS.term("teacher_forced")
+    LS.term("prefix_only")
+    if not LS.model_ready("full_transformer_peeking"):
+        return
+    word = word_box(n, "flycatcher")
+    cap = get_capture("full_transformer_peeking", word, add_eos=True)
+    w.input_notes(cap)
+    layer = leak_summary(cap)["layer"]
+    where, weights = L.where_cross_looks(cap, layer)
+    opts = {"self": _("at t, its own position"), "next": _("at t+1, the next character (the answer)"),
+            "elsewhere": _("somewhere else")}
+    LS.predict_then_reveal(
+        f"lesson.{n}", _("In the peeking model's cross-attention, where does decoder position t look most?"), list(opts),
+        lambda: (where, _("All heads of {layer} averaged: {s:.0%} on t, {x:.0%} on t+1, {e:.0%} elsewhere.").format(
+            layer=F.pattern_title(layer), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
+        format_func=opts.get)
+    with live_view(f"lesson.{n}.revealed"):
+        H = cap.patterns[layer].shape[1]
+        head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
+        Q, K = cap.patterns[layer].shape[-2:]
+        st.plotly_chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q)), Q, K),
+                        key=f"lesson.{n}.heat", config=CHART)
+        st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
+        scores = w.heldout_eval("full_transformer_peeking")
+        if scores is not None:
+            st.markdown(_("On the test words: teacher-forced surprise {tf:.2f} nats per character, honest "
+                          "(prefix-only) {pre:.2f} — the first number is the leak.")
+                        .format(tf=scores["teacher_forced_nll"], pre=scores["prefix_nll"]))
+        st.page_link("app_pages/3_leak.py", label=_("The whole story: Leak lesson"), icon=":material/science:")
+
+
+def step_train(n: int) -> None:
+    st.markdown(_("Training: the model sees the words of the word list and, after each character, is told the true "
+                  "next one. Its weights are nudged so that character gets a higher probability (the loss is the "
+                  "surprise, cross-entropy). Press **Train** and watch the attention on a word take shape, epoch by "
+                  "epoch. The *watch* pace spreads the run over about half a minute."))
+    LS.term("nll")
+    sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
+    job = jobs.get_job(sid)
+    other = job if job is not None and job.spec.name != LESSON_MODEL else None   # a run from the Train page
+    job = None if other is not None else job
+    if other is not None and other.active:
+        st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
+                  "ends.").format(name=md_escape(other.spec.name)))
+    probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
+    if job is None and not (other is not None and other.active):
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
+                        format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
+        if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:"):
+            bad = DEFAULT_VOCAB.unknown_chars(probe)
+            if bad:
+                st.error(_("The word must be letters a–z to be recorded during training."))
+            else:
+                try:
+                    recipe = recipe_for("fast", "miniformer")
+                    jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS), recipe,
+                                   name=LESSON_MODEL, replace=True, probe_word=probe,
+                                   pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)
+                except (jobs.JobError, WordListError) as e:
+                    st.warning(str(e), icon=":material/hourglass_top:")
+                else:
+                    st.rerun()
+    if job is not None and job.active:
+        training_panel(sid)
+    done = job.poll() if job is not None and not job.active else None
+    snaps = done.snapshots if done is not None else ()
+    if done is not None:
+        finished_panel(done)
+    ready = len(snaps) >= 2
+    opts = {"yes": _("yes, more focused"), "no": _("no")}
+
+    def answer():
+        first, last = (L.snapshot_focus(jobs.snapshot_capture(s)) for s in (snaps[0], snaps[-1]))
+        return ("yes" if last < first else "no",
+                _("Mean entropy before training (epoch {e0}): {a:.2f}; after (epoch {e1}): {b:.2f}.").format(
+                    e0=snaps[0]["epoch"], a=first, e1=snaps[-1]["epoch"], b=last))
+
+    LS.predict_then_reveal(f"lesson.{n}", _("After training, will the attention be more focused (lower entropy) than at "
+                                     "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
+                           ready=ready, not_ready=_("Train first: the answer comes from the run's recorded attention."))
+
+
+@st.fragment(run_every="1s")
+def training_panel(sid: str) -> None:
+    job = jobs.get_job(sid)
+    if job is None:
+        st.rerun()
+    p = job.poll()
+    if p.finished:
+        st.rerun()
+    st.progress(p.fraction, text=_("Epoch {e} of {n}").format(e=p.epoch, n=p.epochs))
+    left, right = st.columns(2, gap="large")
+    if p.history:
+        left.plotly_chart(F.training_curves(list(p.history)), key="lesson.train.curves", config=CHART)
+    if p.latest_snapshot is not None:
+        cap = jobs.snapshot_capture(p.latest_snapshot)
+        right.plotly_chart(F.head_grid(cap, cap.names()[0], title=_("Attention on “{w}” at epoch {e}").format(
+            w=p.probe_word, e=p.latest_snapshot["epoch"])), key="lesson.train.live", config=CHART)
+
+
+def finished_panel(p: jobs.JobProgress) -> None:
+    if p.status == "failed":
+        st.error(p.error or _("Training failed."))
+        return
+    snaps = p.snapshots
+    st.success(_("Trained: kept epoch {e}. Saved as {name}; every page's model picker has it.")
+               .format(e=p.kept_epoch, name=p.name), icon=":material/check_circle:")
+    if len(snaps) >= 2:
+        a, b = st.columns(2, gap="large")
+        for col, s, title in ((a, snaps[0], _("Before training (epoch 0)")),
+                              (b, snaps[-1], _("After training (epoch {e})").format(e=snaps[-1]["epoch"]))):
+            cap = jobs.snapshot_capture(s)
+            col.plotly_chart(F.head_grid(cap, cap.names()[0], title=title), key=f"lesson.train.{s['epoch']}",
+                             config=CHART)
+    if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
+        jobs.clear_job(st.session_state["train.sid"])
+        st.rerun()
+
+
+STEPS = (
+    (lambda: _("Guess the next letter"), step_next_char),
+    (lambda: _("Query, key, value and the formula"), step_qkv),
+    (lambda: _("No looking ahead: the causal mask"), step_mask),
+    (lambda: _("Several heads, and how spread out they are"), step_heads),
+    (lambda: _("Where am I? Positional encoding"), step_positions),
+    (lambda: _("Encoder, decoder and cross-attention"), step_encdec),
+    (lambda: _("The leak: a model that read the answer"), step_leak),
+    (lambda: _("Train a model and watch attention form"), step_train),
+)
+
+
+def current_step() -> int:
+    """The step in the URL (?step=N, 1-based); a bad value says so and shows step 1."""
+    raw = st.query_params.get("step", "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= len(STEPS):
+        st.info(_("There is no step “{raw}”: the lesson has steps 1 to {n}. Showing step 1.")
+                .format(raw=md_escape(raw[:20]), n=len(STEPS)))
+        n = 1
+    return n
+
+
+def go_to(n: int) -> None:
+    st.query_params["step"] = str(n)
+
+
+def nav(n: int, where: str) -> None:
+    back, mid, nxt = st.columns([1, 4, 1], vertical_alignment="center")
+    back.button(_("Back"), key=f"lesson.back.{where}", icon=":material/arrow_back:", disabled=n == 1,
+                on_click=go_to, args=(n - 1,), width="stretch")
+    mid.progress(n / len(STEPS), text=_("Step {n} of {total}").format(n=n, total=len(STEPS)))
+    nxt.button(_("Next"), key=f"lesson.next.{where}", icon=":material/arrow_forward:", disabled=n == len(STEPS),
+               on_click=go_to, args=(n + 1,), width="stretch", type="primary")
+
+
+st.title(_("Lesson: how a Transformer pays attention"))
+n = current_step()
+nav(n, "top")
+title, run_step = STEPS[n - 1]
+st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
+run_step(n)
+st.divider()
+nav(n, "bottom")
+with st.expander(_("All steps"), icon=":material/list:"):
+    for i, (t, _run) in enumerate(STEPS, start=1):
+        st.page_link("app_pages/0_lesson.py", label=_("Step {n}. {title}").format(n=i, title=t()),
+                     query_params={"step": str(i)})
+with st.expander(_("Glossary: the words in plain language"), icon=":material/menu_book:"):
+    LS.glossary()

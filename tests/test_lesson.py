@@ -1,0 +1,291 @@
+"""The Lesson page under AppTest: every step in both languages, ?step=N addressing and Back/Next, answers revealed
+from the models (another checkpoint -> another answer), a missing model, bad input, the training step with its
+watch pace; the Lesson figures by data; Explore's step-by-step view."""
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import pytest
+import torch
+
+from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
+from models import checkpoint as ckpt
+from models import data as wordlists
+from models import jobs
+from models.attention_steps import attention_steps, sinusoidal_table
+from models.capture import capture
+from models.checkpoint import load_checkpoint
+from models.data import WordList
+from models.train import Recipe
+from viz import lesson as L
+
+APP = str(REPO / "app.py")
+PAGE = "app_pages/0_lesson.py"
+N_STEPS = 8
+BAD_INPUTS = ("", "<script>alert(1)</script>", "Capy Bara!", "**bold** _x_", "x" * 60)
+
+
+def lesson(step: int | str | None = None, lang: str = "en"):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    if step is not None:
+        at.query_params["step"] = str(step)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def go(at, step: int):
+    at.query_params["step"] = str(step)
+    at.run()
+    assert not at.exception, (step, [e.value for e in at.exception])
+    return at
+
+
+def header(at) -> str:
+    return at.header[0].value
+
+
+def reveal(at, step: int, choice_index: int = 0) -> str:
+    """Guess the option at ``choice_index``, press Reveal, return the revealed message."""
+    at.radio(key=f"lesson.{step}.guess").set_value(choice_index).run()
+    at.button(key=f"lesson.{step}.reveal").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    msgs = [m.value for m in (*at.success, *at.warning) if "answer" in m.value or m.value.startswith("Right")]
+    assert len(msgs) == 1, msgs
+    return msgs[0]
+
+
+@pytest.fixture
+def tiny_lab(tiny_ckpt_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    return tiny_ckpt_dir
+
+
+# ---- every step, both languages ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_every_step_runs_and_reveals(lang):
+    at = lesson(lang=lang)
+    for n in range(1, N_STEPS + 1):
+        go(at, n)
+        assert header(at).startswith(f"Step {n}.") or lang != "en", header(at)
+        assert at.radio(key=f"lesson.{n}.guess") is not None
+        if n < N_STEPS:                                   # step 8's answer needs a training run first
+            assert reveal(at, n)
+    assert at.button(key="lesson.next.top").disabled and not at.button(key="lesson.back.top").disabled
+
+
+def test_step_addressing_and_back_next():
+    at = lesson(3)
+    assert header(at).startswith("Step 3.")
+    at.button(key="lesson.next.top").click().run()
+    assert at.query_params["step"] == "4" and header(at).startswith("Step 4.")
+    at.button(key="lesson.back.bottom").click().run()
+    at.button(key="lesson.back.bottom").click().run()
+    assert at.query_params["step"] == "2" and header(at).startswith("Step 2.")
+    assert at.button(key="lesson.back.top").disabled is False
+    for bad in ("abc", "0", "99", "-1", "**2**"):
+        go(at, bad)
+        assert header(at).startswith("Step 1."), bad
+        assert any("There is no step" in i.value for i in at.info), bad
+        assert not any("<" in i.value and "script" in i.value for i in at.info)
+    go(at, 1)
+    assert at.button(key="lesson.back.top").disabled
+
+
+# ---- answers come from the models ------------------------------------------------------------------------------
+
+def _step1_answer(b) -> str:
+    probs = capture(b, "capyba").next_token_logits().softmax(-1)
+    tok = b.vocab.itos[int(probs.argmax())]
+    return "end of word" if tok == "<EOS>" else f"`{tok}`"
+
+
+def _step2_answer(b) -> str:
+    s = attention_steps(b, "banana", "blocks.0.attn.hook_pattern", 0, -1)
+    i = int(s.weights.argmax())
+    return f"{i}: `{s.key_tokens[i]}`"
+
+
+def _answer_of(msg: str) -> str:
+    m = re.match(r"^(?:Right: (.*?)\.|Not this time: the answer is (.*?) \(you chose)", msg)
+    assert m, msg
+    return m[1] or m[2]
+
+
+def test_revealed_answers_change_with_the_checkpoint(tiny_ckpt_dir, monkeypatch, tmp_path):
+    shipped = {1: _step1_answer(load_checkpoint("miniformer")), 2: _step2_answer(load_checkpoint("miniformer"))}
+    at = lesson(1)
+    got_shipped = {n: _answer_of(reveal(go(at, n), n)) for n in (1, 2)}
+    assert got_shipped == shipped
+
+    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    tiny = load_checkpoint(tiny_ckpt_dir / "miniformer.pt")
+    expected = {1: _step1_answer(tiny), 2: _step2_answer(tiny)}
+    at = lesson(1)
+    got_tiny = {n: _answer_of(reveal(go(at, n), n)) for n in (1, 2)}
+    assert got_tiny == expected
+    assert got_tiny != got_shipped                           # another checkpoint, another revealed answer
+
+
+def test_a_missing_model_is_skipped_and_the_lesson_goes_on(tiny_lab):
+    (tiny_lab / "miniformer.pt").unlink()
+    (tiny_lab / "full_transformer_peeking.pt").write_bytes(b"garbage")
+    at = lesson()
+    for n in (1, 7):
+        go(at, n)
+        assert any("This step needs the" in m.value for m in at.warning), n
+        assert not at.button(key="lesson.next.bottom").disabled
+    go(at, 4)                                                 # full_transformer is still here
+    assert reveal(at, 4)
+
+
+def test_bad_words_never_break_a_step():
+    at = lesson()
+    for n in (1, 2, 3, 5, 6):
+        go(at, n)
+        for text in BAD_INPUTS:
+            at.text_input(key=f"lesson.word.{n}").input(text).run()
+            assert not at.exception, (n, text[:30], [e.value for e in at.exception])
+            for m in (*at.markdown, *at.info):
+                assert not re.search(r"(?<!\\)<script|(?<!\\)\*\*bold", m.value), m.value   # escaped, or absent
+        at.text_input(key=f"lesson.word.{n}").input("").run()
+        assert any("uses the suggested word" in i.value for i in at.info)
+
+
+def test_glossary_has_every_term_plain_name_first():
+    at = lesson()
+    df = at.dataframe[-1].value
+    assert list(df.columns) == ["In plain words", "Term", "What it means"]
+    terms = " ".join(df["Term"])
+    for t in ("NLL", "KL divergence", "teacher-forced", "prefix-only", "causal mask", "query, key, value", "head",
+              "layer", "entropy", "cross-attention", "<BOS>", "<EOS>", "<UNK>", "temperature", "top-k"):
+        assert t in terms, t
+    meaning = " ".join(df["What it means"])
+    assert "lower is better" in meaning.lower()
+    from models.vocab import ITOS
+    assert f"scores {math.log(len(ITOS) - 3):.2f}" in meaning          # the uniform guess, computed (a–z + <EOS>)
+
+
+# ---- the training step -----------------------------------------------------------------------------------------
+
+def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monkeypatch):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(TINY_WORDS) + "\n")
+    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
+    import models.train as train_mod
+    tiny = Recipe("test", epochs=4, batch_size=8, lr=1e-2, dropout=0.0)
+    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: tiny)
+    at = lesson(8)
+    assert at.button(key="lesson.8.reveal").disabled                 # nothing to answer from yet
+    at.radio(key="lesson.pace").set_value("fast").run()
+    at.button(key="lesson.train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.get_job(at.session_state["train.sid"])
+    try:
+        assert job is not None and job.spec.pace_s == 0.0 and job.spec.name == "lesson-miniformer"
+        assert job.join(120)
+        at.run()
+        assert any("Trained: kept epoch" in s.value for s in at.success)
+        snaps = job.peek().snapshots
+        first, last = (L.snapshot_focus(jobs.snapshot_capture(s)) for s in (snaps[0], snaps[-1]))
+        msg = reveal(at, 8)
+        assert f"{first:.2f}" in msg and f"{last:.2f}" in msg
+        assert _answer_of(msg) == ("yes, more focused" if last < first else "no")
+        assert (tmp_path / "user" / "lesson-miniformer.pt").exists()
+    finally:
+        jobs.clear_job(at.session_state["train.sid"])
+        job.join(30)
+
+
+def test_watch_pace_spreads_a_run_and_stop_ends_the_wait(tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    reg = jobs.JobRegistry()
+    rec = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
+    try:
+        job = jobs.start_job("paced", "miniformer", WordList(TINY_WORDS), rec, name="paced", pace_s=0.6,
+                             registry=reg)
+        assert job.join(60)
+        p = job.peek()
+        assert p.status == "done" and p.elapsed >= 3 * 0.6 - 0.05, p.elapsed
+        assert all(h["seconds"] >= (h["epoch"] - 1) * 0.6 - 0.05 for h in p.history)   # stats come before the wait
+        slow = jobs.start_job("slow", "miniformer", WordList(TINY_WORDS), rec, name="slow", pace_s=60.0,
+                              registry=reg)
+        while not slow.peek().history:
+            time.sleep(0.05)
+        t = time.monotonic()
+        slow.stop()
+        assert slow.join(20) and time.monotonic() - t < 15     # not 60 s per epoch
+    finally:
+        reg.stop_all(timeout=30)
+
+
+# ---- figures by data -------------------------------------------------------------------------------------------
+
+def test_lesson_figures_by_data():
+    b = tiny_bundle("miniformer")
+    s = attention_steps(b, "capy", "blocks.0.attn.hook_pattern", 0, 2)
+    lab = {"title": "t", "key": "k", "score": "s", "scaled": "sc", "mask": "m", "weight": "w", "hidden": "HID",
+           "visible": "VIS"}
+    rows = L.steps_rows(s, lab)
+    assert [r["k"] for r in rows] == ["0: <BOS>", "1: c", "2: a", "3: p", "4: y"]
+    assert [r["m"] for r in rows] == ["VIS", "VIS", "VIS", "HID", "HID"]
+    assert [float(r["s"]) for r in rows] == pytest.approx(s.scores.tolist(), abs=1e-3)
+    assert [float(r["sc"]) for r in rows] == pytest.approx((s.scores / math.sqrt(s.d_k)).tolist(), abs=1e-3)
+    assert [float(r["w"]) for r in rows] == pytest.approx(s.weights.tolist(), abs=1e-4)
+    bars = L.steps_weights_bars(s, {"title": "t", "key": "k", "weight": "w", "hidden": "HID"})
+    assert list(bars.data[0].y) == pytest.approx(s.weights.tolist()) and list(bars.data[0].text[3:]) == ["HID"] * 2
+    mix = L.value_mix(s, {"title": "t", "row": "{key} × {weight}", "output": "OUT", "dim": "d"})
+    z = mix.data[0].z
+    assert len(z) == 3 + 1 and list(z[-1]) == pytest.approx(s.output.tolist())        # 3 visible keys + output
+    assert mix.layout.yaxis.ticktext[-1] == "OUT"
+    pe = sinusoidal_table(b, 6)
+    pic = L.pe_table(pe, {"title": "t", "position": "p", "dim": "d", "value": "v"}, font_size=18)
+    assert torch.allclose(torch.tensor(pic.data[0].z), pe) and pic.layout.xaxis.tickfont.size == 18
+    probs = {"a": torch.tensor([0.0, 0, 0.2, 0.8]), "b": torch.tensor([0.0, 0, 0.9, 0.1])}
+    from models.vocab import Vocab, ITOS
+    v = L.next_char_variants(probs, Vocab(ITOS), {"title": "t", "probability": "p", "end": "E"}, top_k=1)
+    assert [t.name for t in v.data] == ["a", "b"] and list(v.data[0].y) == pytest.approx([0.8, 0.2])
+
+
+def test_quiz_answers_by_hand():
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.0, 0.5, 0.3, 0.1])
+    assert L.top_choices(probs, ("<PAD>", "<BOS>", "<EOS>", "<UNK>", "c", "a", "b"), 3) == (["<BOS>", "a", "c"], "c")
+    from models.capture import AttentionCapture
+    p = torch.zeros(1, 2, 3, 4)
+    p[0, :, :, 0] = 0.2
+    for t in range(3):
+        p[0, :, t, t + 1] = 0.8                                  # both heads read key t+1
+    p[0, 1, 0, :] = 0.25                                          # head 1, query 0: even
+    cap = AttentionCapture("hand", ("<BOS>", "a", "b", "c"), ("<BOS>", "a", "b"),
+                           {"decoder.0.cross_attn.hook_pattern": p}, None)
+    where, w = L.where_cross_looks(cap, "decoder.0.cross_attn.hook_pattern")
+    assert where == "next" and w["next"] == pytest.approx((0.8 * 5 + 0.25) / 6)
+    assert L.weight_after_query(cap, "decoder.0.cross_attn.hook_pattern", 0, 1) == pytest.approx(0.8)
+    best, row = L.most_read_source(cap, "decoder.0.cross_attn.hook_pattern", query=-1)
+    assert best == 3 and row[3] == pytest.approx(0.8)
+
+
+# ---- Explore offers the step-by-step view ---------------------------------------------------------------------
+
+def test_explore_shows_the_step_by_step_view():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.text_input(key="text").input("banana").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("step by step" in e.label for e in at.expander)
+    assert any("differ by at most" in c.value for c in at.caption)
+    at.selectbox(key="model").set_value("full_transformer").run()
+    at.selectbox(key="explore.pattern").set_value("decoder.1.cross_attn.hook_pattern").run()
+    at.selectbox(key="explore.head").set_value(3).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("head 3" in c.value for c in at.caption)
