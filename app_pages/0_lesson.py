@@ -151,7 +151,7 @@ def step_heads(n: int) -> None:
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
         lambda: (best, _("Mean entropy per head: {values}.").format(
             values=", ".join(f"{h}: {v:.2f}" for h, v in enumerate(ent.tolist())))),
-        format_func=lambda h: _("head {h}").format(h=h))
+        format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
     with live_view(f"lesson.{n}.revealed"):
         a, b = st.columns([1, 1.3], gap="medium")
         a.plotly_chart(F.entropy_heatmap(cap), key=f"lesson.{n}.ent", config=CHART)

@@ -117,7 +117,7 @@ with st.container(border=True):
     for i, (m, n_head) in enumerate(modules):
         with cols[i % len(cols)]:
             picked = st.pills(module_title(m), list(range(n_head)), selection_mode="multi", key=ko_keys[m],
-                              format_func=lambda h: _("head {h}").format(h=h))
+                              format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
             knocked_out += [(m, h) for h in picked or []]
 knocked_out = sorted(knocked_out)
 
@@ -275,7 +275,8 @@ else:
                                key="heads.loo.pattern")
         n_head = cap_ko.patterns[pattern].shape[1]
         head = p2.selectbox(_("Head"), ["mean"] + list(range(n_head)), key="heads.loo.head",
-                            format_func=lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h))
+                            format_func=lambda h, m=_("mean of heads"), t=_("head {h}"):
+                            m if h == "mean" else t.format(h=h))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
         top = F.char_label(bundle.vocab.itos[loo.top])
         st.plotly_chart(F.attention_vs_importance(

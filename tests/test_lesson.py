@@ -56,7 +56,11 @@ def reveal(at, step: int, choice_index: int = 0) -> str:
     at.radio(key=f"lesson.{step}.guess").set_value(choice_index).run()
     at.button(key=f"lesson.{step}.reveal").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    msgs = [m.value for m in (*at.success, *at.warning) if "answer" in m.value or m.value.startswith("Right")]
+    from ui.i18n import gettext_for
+    t = gettext_for(at.session_state["lang"] if "lang" in at.session_state else "en")
+    starts = tuple(t(m).split("{")[0] for m in ("Right: {answer}.",
+                                                "Not this time: the answer is {answer} (you chose {guess})."))
+    msgs = [m.value for m in (*at.success, *at.warning) if m.value.startswith(starts)]
     assert len(msgs) == 1, msgs
     return msgs[0]
 
