@@ -115,6 +115,6 @@ def test_bench_classroom_through_nginx(room):
     row, notes = summarise(spec, res)
     errors = [e for r in res["recs"] for e in r.errors]
     assert not errors, errors[:5]
-    measured = [k for r in res["recs"] for k in r.keys if k.latency is not None and k.latency == k.latency]
+    measured = [k for r in res["recs"] for k in r.keys if k.latency is not None and k.latency != float("inf")]
     assert len(measured) >= 4, f"too few keystrokes measured: {row}"
     assert all(r.keys for r in res["recs"]), "a student typed nothing"
