@@ -75,6 +75,32 @@ def bars_char(title: str) -> str:
     return t[t.index("“") + 1:t.rindex("”")] if "“" in t and "”" in t else ""
 
 
+def widget_value(kind: str, e) -> tuple[str, object] | None:
+    """What the browser reports for a widget it has just drawn: the value the server set (``set_value``), else the
+    widget's default, in the WidgetState field Streamlit registers it with (elements/widgets/*.py ``value_type``).
+    A widget left out of a rerun's widget states reads as "no value" on the server, i.e. its default: the
+    Train page's batch size would drop to its minimum, Explore's sliders to theirs."""
+    if kind in ("text_input", "text_area"):
+        return "string_value", e.value if e.set_value else e.default
+    if kind == "checkbox":
+        return "bool_value", e.value if e.set_value else e.default
+    if kind == "number_input":
+        return "double_value", e.value if e.set_value else e.default
+    if kind in ("selectbox", "radio"):
+        if e.set_value:
+            return "string_value", e.raw_value
+        return ("string_value", e.options[e.default]) if len(e.options) > e.default >= 0 else None
+    if kind == "slider":
+        if len(e.options):                                   # a select_slider: options as strings
+            vals = list(e.raw_value) if e.set_value else [e.options[int(i)] for i in e.default]
+            return "string_array_value", vals
+        return "double_array_value", list(e.value) if e.set_value else list(e.default)
+    if kind == "button_group":
+        vals = list(e.raw_values) if e.set_value else [e.options[i].content for i in e.default]
+        return "string_array_value", vals
+    return None                                              # buttons (triggers), uploads: nothing to report
+
+
 # ---- one simulated browser tab ----------------------------------------------------------------------------------
 @dataclass
 class Key:
@@ -106,10 +132,13 @@ class Tab:
         self.session_id = ""
         self.widgets: dict[str, tuple[str, str]] = {}     # label -> (element type, widget id), from the last runs
         self.query_key: dict[str, str] = {}               # widget id -> query-param key (the text box binds one)
-        self.states: dict[str, tuple[str, object]] = {}   # widget id -> (WidgetState field, value) we set
+        self.states: dict[str, tuple[str, object]] = {}   # widget id -> (WidgetState field, value), all widgets
+        self.owned: set[str] = set()                      # widgets this student sets; the server never overrides
+        self.seen: set[str] = set()                       # widget ids drawn by the run in progress
         self.fragments: dict[str, float] = {}             # fragment id -> interval s
         self.titles: list[str] = []                       # next-token chart titles of the run in progress
         self.texts: list[str] = []                        # markdown / alert bodies of the run in progress
+        self.page_hash = ""                               # the page's script hash, from the navigation message
         self.running = False
         self.finished = asyncio.Event()
         self.last_status = None
@@ -173,13 +202,17 @@ class Tab:
         msg = BackMsg()
         rs = msg.rerun_script
         rs.page_name = PAGES.get(self.page, self.page)
+        rs.page_script_hash = self.page_hash
         rs.query_string = query if query is not None else self.query_string()
         if fragment:
             rs.fragment_id, rs.is_auto_rerun = fragment, True
         for wid, (kind, value) in self.states.items():
             ws = rs.widget_states.widgets.add()
             ws.id = wid
-            setattr(ws, kind, value)
+            if kind.endswith("_array_value"):             # StringArray / DoubleArray messages
+                getattr(ws, kind).data.extend(value)
+            else:
+                setattr(ws, kind, value)
         if trigger:
             ws = rs.widget_states.widgets.add()
             ws.id, ws.trigger_value = trigger, True
@@ -214,7 +247,7 @@ class Tab:
                 self.session_id = msg.new_session.initialize.session_id
             self.running = True
             if not fragment_run:
-                self.titles, self.texts = [], []
+                self.titles, self.texts, self.seen = [], [], set()
                 self.fragments.clear()         # a full run re-registers the timers it still wants
                 now = time.perf_counter()
                 for k in self.rec.keys:
@@ -235,10 +268,20 @@ class Tab:
                     self.titles.append(title)
             elif ek in ("markdown", "alert"):
                 self.texts.append(e.body)
+            if getattr(e, "id", "") and e.id not in self.owned:
+                self.seen.add(e.id)
+                if e.id not in self.states or getattr(e, "set_value", False):
+                    value = widget_value(ek, e)
+                    if value is not None:
+                        self.states[e.id] = value
+            elif getattr(e, "id", ""):
+                self.seen.add(e.id)
             if getattr(e, "id", "") and getattr(e, "label", ""):
                 self.widgets[e.label] = (ek, e.id)
                 if getattr(e, "query_param_key", ""):
                     self.query_key[e.id] = e.query_param_key
+        elif kind == "navigation" and msg.navigation.page_script_hash:
+            self.page_hash = msg.navigation.page_script_hash      # the browser names its page by this from now on
         elif kind == "auto_rerun":
             self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
         elif kind == "script_finished":
@@ -246,6 +289,8 @@ class Tab:
             self.last_status = msg.script_finished
             if msg.script_finished == msg.FINISHED_SUCCESSFULLY:
                 self.resolve(time.perf_counter())
+                # Widgets the page no longer draws are gone from the browser too.
+                self.states = {k: v for k, v in self.states.items() if k in self.seen or k in self.owned}
             elif msg.script_finished == msg.FINISHED_WITH_COMPILE_ERROR:
                 self.rec.errors.append(f"{self.clock():.1f}s script compile error")
             if msg.script_finished != msg.FINISHED_EARLY_FOR_RERUN:
@@ -265,8 +310,10 @@ class Tab:
                 return
 
     def set_value(self, label: str, kind: str, value) -> str:
+        """The student sets a widget (from now on only the student does)."""
         wid = self.widgets[label][1]
         self.states[wid] = (kind, value)
+        self.owned.add(wid)
         return wid
 
 
@@ -280,12 +327,13 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
     word = next(words)
     text = word[:1]
     try:
-        await tab.open(query=f"text={text}" if page == "explore" else f"compare.text={text}")
-        box = tab.widgets.get("Type a word")
-        if not box:
+        await tab.open(query="")
+        if "Type a word" not in tab.widgets:
             rec.errors.append("no 'Type a word' box on the page")
             return
-        tab.states[box[1]] = ("string_value", text)
+        tab.set_value("Type a word", "string_value", text)       # the first letter, before the clock starts
+        await tab.rerun()
+        await tab.wait_finished(120)
     except Exception as e:
         rec.errors.append(f"could not open {page}: {type(e).__name__}: {str(e)[:160]}")
         return
@@ -314,7 +362,7 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
             word, pos = next(words), 0
             text = ""
         text, pos = text + word[pos], pos + 1
-        tab.states[box[1]] = ("string_value", text)
+        tab.set_value("Type a word", "string_value", text)
         rec.keys.append(Key(text, time.perf_counter()))
         try:
             await tab.rerun()
@@ -353,7 +401,7 @@ async def trainer(base: str, rec: Record, i: int, epochs: int, clock, go, deadli
     try:
         while time.perf_counter() < stop_at():
             name = f"classroom-{i}-{int(time.time()) % 100000}-{runs}"
-            tab.set_value("Epochs", "int_value", epochs)
+            tab.set_value("Epochs", "double_value", float(epochs))
             tab.set_value("Name for the result", "string_value", name)
             await tab.rerun()
             await tab.wait_finished(60)
@@ -399,13 +447,12 @@ async def reconnect_storm(base: str, rec: Record, clock, n: int):
     ok, text = 0, "ba"
     try:
         await tab.open(query=f"text={text}")
-        box = tab.widgets["Type a word"][1]
         for i in range(n):
             await tab.close(abrupt=True)
             await tab.open(reuse_session=True, rerun=False)      # back to its session; the next key reruns
             rec.reconnects += 1
             text = "ba" + "tn"[i % 2]
-            tab.states[box] = ("string_value", text)
+            tab.set_value("Type a word", "string_value", text)
             rec.keys.append(Key(text, time.perf_counter()))
             await tab.rerun()
             await tab.wait_finished(KEY_TIMEOUT_S)
@@ -610,9 +657,10 @@ def summarise(spec: RunSpec, res: dict) -> tuple[tuple, list[str]]:
     typing = [r for r in res["recs"] if r.kind != "train"]
     # Keys never shown count as "longer than the timeout" (inf), so a starved class reads as such, not as nan.
     lat = [k.latency * 1000 for r in typing for k in r.keys if k.latency is not None]
-    shown = [x for x in lat if x != float("inf")]
+    shown = [x for x in lat if x <= KEY_TIMEOUT_S * 1000]
     keys = sum(len(r.keys) for r in typing)
     errors = [e for r in res["recs"] for e in r.errors]
+    errors += [f"a key shown only after {x / 1000:.1f} s" for x in lat if KEY_TIMEOUT_S * 1000 < x < float("inf")]
     reconnects = sum(r.reconnects for r in res["recs"])
     s = [x for x in res["samples"] if res["t_go"] <= x[0] <= res["t_end"]] or res["samples"]
     rss = [x[1] for x in s]
@@ -644,7 +692,7 @@ def summarise(spec: RunSpec, res: dict) -> tuple[tuple, list[str]]:
                      f"{pctl(opens, 50):.1f} s, max {max(opens):.1f} s)")
     for r in res["recs"]:
         if r.kind == "train":
-            notes.append(f"trainer {r.name}: " + "; ".join(r.notes[-4:]))
+            notes.append(f"trainer {r.name}: " + "; ".join(r.notes[-6:]) + (f"; errors: {r.errors[:2]}" if r.errors else ""))
     for r in res["faults"]:
         notes.append(f"fault {r.name}: " + "; ".join(r.notes) + (f"; errors: {r.errors[:3]}" if r.errors else ""))
     if errors:
