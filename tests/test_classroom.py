@@ -117,3 +117,44 @@ def test_a_run_with_the_wrong_character_resolves_nothing():
 def test_bars_char_unescapes_like_the_page():
     assert C.bars_char("Next token after “&lt;BOS&gt;”") == "<BOS>"
     assert C.bars_char("Next token after “y”") == "y"
+
+
+def element(kind: str, **fields) -> ForwardMsg:
+    m = ForwardMsg()
+    e = getattr(m.delta.new_element, kind)
+    for k, v in fields.items():
+        if isinstance(v, list):
+            getattr(e, k).extend(v)
+        else:
+            setattr(e, k, v)
+    return m
+
+
+def test_every_drawn_widget_is_reported_back_like_the_browser_does():
+    """A widget missing from a rerun's widget states reads as its default on the server (the Train page's batch
+    size fell to its minimum): the simulated tab reports each widget's drawn value, keeps what the student set,
+    and forgets widgets the page no longer draws."""
+    tab = tab_with_keys()
+    tab.handle(new_session())
+    for m in (element("number_input", id="n", label="Batch size", default=1.0, value=128.0, set_value=True),
+              element("selectbox", id="s", label="Model", options=["mini", "full"], default=1),
+              element("slider", id="k", label="Top-k", default=[8.0]),
+              element("checkbox", id="c", label="Finished word", default=False),
+              element("text_input", id="t", label="Type a word", default="", value="ca", set_value=True),
+              element("number_input", id="gone", label="Old", default=3.0)):
+        tab.handle(m)
+    assert tab.states["n"] == ("double_value", 128.0) and tab.states["s"] == ("string_value", "full")
+    assert tab.states["k"] == ("double_array_value", [8.0]) and tab.states["c"] == ("bool_value", False)
+    tab.set_value("Type a word", "string_value", "cap")
+    tab.handle(finished())
+    tab.handle(new_session())
+    for m in (element("number_input", id="n", label="Batch size", default=1.0),        # no set_value: keep 128
+              element("text_input", id="t", label="Type a word", value="c", set_value=True),   # a stale echo
+              element("selectbox", id="s", label="Model", options=["mini", "full"], raw_value="mini",
+                      set_value=True), element("slider", id="k", label="Top-k", default=[8.0]),
+              element("checkbox", id="c", label="Finished word"), finished()):
+        tab.handle(m)
+    assert tab.states["n"] == ("double_value", 128.0)
+    assert tab.states["t"] == ("string_value", "cap")          # what the student typed, not the server's echo
+    assert tab.states["s"] == ("string_value", "mini")         # the server set it (set_value)
+    assert "gone" not in tab.states
