@@ -15,6 +15,21 @@ if [ ! -x /usr/bin/chromium ]; then
     set -- --ignore=tests/e2e "$@"
   fi
 fi
+# nginx (Debian's package) for the two-processes-behind-nginx test; without it only that test is skipped.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing Debian's nginx for the multi-process test"
+    # policy-rc.d exit 101: the package must not start the system's nginx service; the test runs its own.
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own_policy=1; fi
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >>/tmp/attention-lab-apt.log 2>&1
+    apt_rc=$?
+    [ $own_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ $apt_rc = 0 ] || { echo "[test] nginx install failed, see /tmp/attention-lab-apt.log"; exit 1; }
+  else
+    echo "[test] nginx is missing and this user cannot apt-get install it: tests/e2e/test_e2e_classroom.py is skipped."
+  fi
+fi
 set +e
 .venv/bin/python -m pytest tests "$@"
 rc=$?

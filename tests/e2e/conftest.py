@@ -405,6 +405,26 @@ def open_app(browser, app_server, request):
 
 
 @pytest.fixture
+def open_on(browser):
+    """Like ``open_app``, on a server given by the test (anything with ``url`` and ``log_tail``, e.g. nginx in front
+    of several processes), with optional cookies set before the first request. Contexts close at teardown."""
+    opened: list[AppPage] = []
+
+    def open_page(server, cookies: dict | None = None) -> AppPage:
+        context = browser.new_context(viewport=VIEWPORT)
+        if cookies:
+            host = urlparse(server.url).hostname
+            context.add_cookies([{"name": k, "value": v, "domain": host, "path": "/"} for k, v in cookies.items()])
+        ap = AppPage(context.new_page(), server)
+        opened.append(ap)
+        return ap
+
+    yield open_page
+    for ap in opened:
+        ap.page.context.close()     # also when the test closed its page already
+
+
+@pytest.fixture
 def app(open_app):
     """One fresh browser session on the app (see ``open_app`` for more than one)."""
     return open_app()
