@@ -36,6 +36,13 @@ def char_name(t: str) -> str:
     return _("end of word") if t == "<EOS>" else tok(t)
 
 
+def char_namer():
+    """:func:`char_name` with the translation looked up now: a widget's format_func may be called later, outside
+    this script run (AppTest does), where the session's language is not known."""
+    eow = _("end of word")
+    return lambda t: eow if t == "<EOS>" else tok(t)
+
+
 def heat_height(n_rows: int) -> int:
     """A heatmap tall enough to read from the back of a room: rows of about two lines of text each."""
     return 140 + int(FS * 2.2) * n_rows
@@ -76,7 +83,7 @@ def step_next_char(n: int) -> None:
     LS.predict_then_reveal(
         f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=md_escape(word)),
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
-            p=float(probs[cap.vocab.index(top)]))), format_func=char_name)
+            p=float(probs[cap.vocab.index(top)]))), format_func=char_namer())
     with live_view(f"lesson.{n}.revealed"):
         st.plotly_chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?")),
                         key=f"lesson.{n}.bars", config=CHART)
