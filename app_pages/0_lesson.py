@@ -61,6 +61,14 @@ def word_box(n: int, suggestion: str) -> str:
     return text
 
 
+def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = False):
+    """This step's word (see :func:`word_box`) and the model's capture of it, with what happened to the text."""
+    word = word_box(n, suggestion)
+    cap = get_capture(model, word, add_eos=add_eos)
+    w.input_notes(cap)
+    return word, cap
+
+
 def live_view(revealed_key: str):
     """The step's live view: opened once the answer is revealed (before that, a click opens it)."""
     return st.expander(_("Live view of the model"), expanded=st.session_state.get(revealed_key) is not None,
@@ -75,9 +83,7 @@ def step_next_char(n: int) -> None:
     LS.term("next_char")
     if not LS.model_ready("miniformer"):
         return
-    word = word_box(n, "capyba")
-    cap = get_capture("miniformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "capyba", "miniformer")
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
     LS.predict_then_reveal(
@@ -99,9 +105,7 @@ def step_qkv(n: int) -> None:
     LS.term("qkv")
     if not LS.model_ready("miniformer"):
         return
-    word = word_box(n, "banana")
-    cap = get_capture("miniformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "banana", "miniformer")
     s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, -1)
     keys = list(range(len(s.key_tokens)))
     LS.predict_then_reveal(
@@ -122,9 +126,7 @@ def step_mask(n: int) -> None:
     LS.term("causal_mask")
     if not LS.model_ready("miniformer"):
         return
-    word = word_box(n, "capybara")
-    cap = get_capture("miniformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "capybara", "miniformer")
     name = "blocks.0.attn.hook_pattern"
     q = min(2, len(cap.tgt_tokens) - 1)
     after = L.weight_after_query(cap, name, 0, q)
@@ -150,9 +152,7 @@ def step_heads(n: int) -> None:
     LS.term("entropy")
     if not LS.model_ready("full_transformer"):
         return
-    word = word_box(n, "capybara")
-    cap = get_capture("full_transformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "capybara", "full_transformer")
     best, ent = L.most_focused_head(cap, "encoder", 0)
     LS.predict_then_reveal(
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
@@ -175,9 +175,7 @@ def step_positions(n: int) -> None:
     LS.term("positions")
     if not LS.model_ready("miniformer"):
         return
-    word = word_box(n, "capyba")
-    cap = get_capture("miniformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "capyba", "miniformer")
     variants = {m: LS.get_positions("miniformer", word, m) for m in ("normal", "none", "shuffled")}
     itos = cap.vocab
     top = {m: itos[int(p.argmax())] for m, p in variants.items()}
@@ -215,9 +213,7 @@ def step_encdec(n: int) -> None:
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return
-    word = word_box(n, "capybara")
-    cap = get_capture("full_transformer", word)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "capybara", "full_transformer")
     cross = cap.names("cross")[-1]
     src = cap.axes(cross)[1]
     best, row = L.most_read_source(cap, cross)
@@ -243,9 +239,7 @@ def step_leak(n: int) -> None:
     LS.term("prefix_only")
     if not LS.model_ready("full_transformer_peeking"):
         return
-    word = word_box(n, "flycatcher")
-    cap = get_capture("full_transformer_peeking", word, add_eos=True)
-    w.input_notes(cap)
+    word, cap = word_and_capture(n, "flycatcher", "full_transformer_peeking", add_eos=True)
     layer = leak_summary(cap)["layer"]
     where, weights = L.where_cross_looks(cap, layer)
     opts = {"self": _("at t, its own position"), "next": _("at t+1, the next character (the answer)"),
