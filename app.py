@@ -16,7 +16,11 @@ if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from he
 
 from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
 
-st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
+from ui import projector  # noqa: E402
+
+projector.init_from_url()           # ?present=1: projector mode, whose sidebar starts collapsed
+st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
+                   initial_sidebar_state="collapsed" if projector.on() else "auto")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
@@ -32,6 +36,9 @@ if "lang" not in st.session_state:
     st.session_state["lang"] = wanted if wanted in LANGUAGES else browser_language()
 st.sidebar.segmented_control("Language · 言語", LANGUAGES, key="lang", bind="query-params", required=True,
                              format_func=LANGUAGE_NAMES.get)
+projector.switch(_("Projector mode"), help=_("Large text and charts for a 1920 × 1080 projector; the sidebar "
+                                             "collapses and secondary controls go behind “More controls”. "
+                                             "A link with ?present=1 opens in this mode."))
 
 pages = [
     st.Page(ROOT / "app_pages" / "1_explore.py", title=_("Explore"), url_path="explore", default=True),
