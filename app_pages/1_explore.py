@@ -69,7 +69,7 @@ with left:
     elif cap.logits is not None:
         @st.fragment
         def next_token_panel():
-            s1, s2 = st.columns(2)
+            s1, s2 = w.more_controls().columns(2)      # secondary: behind "More controls" on a projector
             top_k = s1.slider("Top-k", 1, len(cap.vocab), key="explore.top_k", help="How many tokens to show.")
             temp = s2.slider("Temperature", 0.1, 2.0, step=0.1, key="explore.temperature",
                              help="Below 1 sharpens the distribution, above 1 flattens it.")

@@ -18,7 +18,7 @@ with c_text:
 with c_model:
     name = w.model_picker("gen.model")
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
-c_temp, c_topk, c_seed = st.columns([1.2, 1, 1], vertical_alignment="bottom")
+c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
 mode = c_mode.segmented_control("Decoding", ["greedy", "sampled"], key="gen.mode", required=True,
                                 help="Greedy always takes the most likely token; sampled draws one at random.")
 greedy = mode != "sampled"
