@@ -143,7 +143,7 @@ def _specs(at) -> dict[str, dict]:
 def test_present_param_turns_projector_mode_on_and_every_page_runs():
     at = _app(present="1", text="capy")
     assert at.session_state["present"] is True and at.toggle(key="present").value is True
-    assert any("font-size: 20px" in h.proto.body for h in at.get("html"))
+    assert any("font-size: 23px" in h.proto.body for h in at.get("html"))
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
@@ -153,7 +153,7 @@ def test_present_param_turns_projector_mode_on_and_every_page_runs():
             for name, ax in axes(lay).items():
                 assert ax["tickfont"]["size"] >= 16 and contrast(ax["tickfont"]["color"]) >= 7, (page, key, name)
     at.toggle(key="present").set_value(False).run()
-    assert "present" not in at.query_params and not any("font-size: 20px" in h.proto.body for h in at.get("html"))
+    assert "present" not in at.query_params and not any("font-size: 23px" in h.proto.body for h in at.get("html"))
 
 
 def test_charts_are_dark_without_projector_mode_too():

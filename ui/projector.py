@@ -8,10 +8,11 @@ from __future__ import annotations
 import streamlit as st
 
 KEY = "present"
-# Body text >= 20 px at 1920 x 1080: Streamlit sizes its text in rem, so a 20 px root scales body text, widgets,
-# headings and captions together. Charts get their own larger fonts (viz.figures.for_projector) and BertViz its own
-# scale (ui.widgets.bertviz_frame).
-CSS = "<style>html { font-size: 20px; }</style>"
+# Text >= 20 px at 1920 x 1080: Streamlit sizes its text in rem (body 1rem, widget labels and captions 0.875rem), so
+# a 23 px root scales body text (23 px), labels, buttons and captions (20 px) and headings together. Charts get their
+# own larger fonts (viz.figures.for_projector) and BertViz its own scale (viz.bertviz_view._FILL_FRAME).
+ROOT_FONT_PX = 23
+CSS = f"<style>html {{ font-size: {ROOT_FONT_PX}px; }}</style>"
 
 
 def on() -> bool:

@@ -25,8 +25,7 @@ def test_projector_mode_sizes_at_1920(app):
     colours = set(app.page.locator('[data-testid="stPlotlyChart"] .xtick text').evaluate_all(
         "els => els.map(e => getComputedStyle(e).fill)"))
     body = app.page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p').evaluate_all(
-        "els => els.filter(e => !e.closest('[data-testid=\"stCaptionContainer\"]'))"
-        "          .map(e => parseFloat(getComputedStyle(e).fontSize))")             # body text, not captions
+        "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))")   # body, widget labels, captions
     drawing = frame.locator("#vis svg").first.evaluate("e => e.getBoundingClientRect().width")
     frame_width = frame.locator("body").evaluate("e => e.clientWidth")
     print(f"projector 1920x1080: plotly x tick text {min(ticks):.1f}-{max(ticks):.1f} px {colours}; BertViz token "
