@@ -102,14 +102,14 @@ def test_layer_head_grid_labels_every_layer_and_head():
     full = capture(tiny_bundle("full"), "capy")
     fig = F.layer_head_grid(full, title="t", head_label="H{h}")
     go.Figure(fig.to_dict())
-    labels = [a.text for a in fig.layout.annotations]
     n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
-    assert [f"H{h}" for h in range(n_heads)] == labels[:n_heads]
-    assert labels[n_heads:] == [F.pattern_title(n) for n in full.patterns]
+    assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]
+    row_labels = [fig.layout[f"yaxis{(r * n_heads + 1) if r else ''}"].title.text for r in range(n_layers)]
+    assert row_labels == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1", "cross L0", "cross L1"]
     cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]       # not the grey masks
     assert len(cells) == sum(p.shape[1] for p in full.patterns.values()) == n_layers * n_heads
     first = full.patterns["decoder.0.cross_attn.hook_pattern"][0, 3]
-    i = list(full.patterns).index("decoder.0.cross_attn.hook_pattern")
+    i = row_labels.index("cross L0")
     z = torch.tensor(cells[i * n_heads + 3].z, dtype=torch.float32).nan_to_num(0.0)    # masked cells: nan
     assert torch.allclose(z, first)
 
@@ -172,7 +172,7 @@ def test_projector_model_view_is_a_labelled_grid():
     assert not at.exception, at.exception
     grid = _specs(at)["explore.bertviz.grid"]
     assert grid["layout"]["xaxis"]["tickfont"]["size"] >= 16
-    assert any(a["text"].startswith("self-attention layer 0") for a in grid["layout"]["annotations"])
+    assert grid["layout"]["yaxis"]["title"]["text"] == "self L0" and grid["layout"]["annotations"][0]["text"] == "head 0"
 
 
 def test_generate_on_a_complete_word_says_so_and_offers_sampling():

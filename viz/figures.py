@@ -381,36 +381,34 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     return _layout(fig, title or f"{pattern_title(name)} · all heads", size)
 
 
-def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "head {h}",
-                    row_titles: dict[str, str] | None = None) -> go.Figure:
+def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "head {h}") -> go.Figure:
     """BertViz's model view as a chart that stays readable on a projector: one small heatmap per layer (row) and
-    head (column), every pattern of the capture (encoder, decoder self, cross), labelled with the layer and the
-    head; query tokens down the first column, key tokens under each row (a kind's keys may differ). The cells, hover
-    text and grey mask are :func:`attention_heatmap`'s. ``head_label`` (``{h}``) and ``row_titles`` (pattern name
-    -> text; default :func:`pattern_title`) come translated from the page."""
+    head (column), every pattern of the capture in :func:`entropy_heatmap`'s order, each row labelled as there
+    ("encoder L0", "cross L1") and each column with ``head_label`` (``{h}``, translated by the page); query tokens
+    down the first column, key tokens under the last row of each run of rows that share them. The cells, hover
+    text and grey mask are :func:`attention_heatmap`'s."""
     from plotly.subplots import make_subplots
-    names = list(cap.patterns)
-    H = max(cap.patterns[n].shape[1] for n in names)
-    rows = len(names)
-    fig = make_subplots(rows=rows, cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
-                        row_titles=[label((row_titles or {}).get(n) or pattern_title(n)) for n in names],
-                        horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.5 / rows))
+    rows = [(f"{KIND_LABEL[kind]} L{l}", name) for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
+    H = max(cap.patterns[n].shape[1] for _, n in rows)
+    fig = make_subplots(rows=len(rows), cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
+                        horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.45 / len(rows)))
     Q = 1
-    for r, name in enumerate(names, start=1):
+    for r, (row_label, name) in enumerate(rows, start=1):
         q_tok, k_tok = (tuple(label(t) for t in ts) for ts in cap.axes(name))
         Q = max(Q, len(q_tok))
+        last_of_run = r == len(rows) or cap.axes(rows[r][1])[1] != cap.axes(name)[1]
         for h in range(cap.patterns[name].shape[1]):
             for tr in attention_heatmap(cap, name, h).data:
                 if tr.showscale is not False:
                     tr.showscale = r == 1 and h == 0
                 fig.add_trace(tr, row=r, col=h + 1)
-            fig.update_xaxes(tickvals=list(range(len(k_tok))), ticktext=list(k_tok), tickangle=0, showgrid=False,
-                             zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
+            fig.update_xaxes(tickvals=list(range(len(k_tok))), ticktext=list(k_tok), showticklabels=last_of_run,
+                             showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
             fig.update_yaxes(tickvals=list(range(len(q_tok))), ticktext=list(q_tok), autorange="reversed",
                              showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
-                             row=r, col=h + 1)
+                             title_text=label(row_label) if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
-    return _layout(fig, title, int(80 + rows * max(140, 50 + 16 * Q)))
+    return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
 
 
 # ---- export -------------------------------------------------------------------------------------------------------
