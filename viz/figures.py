@@ -403,9 +403,9 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "hea
                     tr.showscale = r == 1 and h == 0
                 fig.add_trace(tr, row=r, col=h + 1)
             fig.update_xaxes(tickvals=list(range(len(k_tok))), ticktext=list(k_tok), showticklabels=last_of_run,
-                             showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
+                             ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
             fig.update_yaxes(tickvals=list(range(len(q_tok))), ticktext=list(q_tok), autorange="reversed",
-                             showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
+                             ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
                              title_text=label(row_label) if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
     return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
