@@ -24,7 +24,8 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
-                   "compare.query": -1, "compare.query_text": "", "gen.step": 0, "gen.mode": "greedy", "gen.seed": 0, "heads.tool": "knockout"}.items():
+                   "compare.query": -1, "compare.query_text": "", "gen.step": 0, "gen.mode": "greedy", "gen.seed": 0,
+                   "heads.tool": "knockout"}.items():
     st.session_state.setdefault(key, value)
 from ui.real_model import session_defaults as real_model_defaults   # the Real model page's keys
 for key, value in real_model_defaults().items():

@@ -50,7 +50,8 @@ def figures() -> dict[str, go.Figure]:
             "strip": F.generation_strip(["a", "b"], [0.5, 0.25], current=1),
             "heads": F.head_grid(full, "encoder.0.attn.hook_pattern"),
             "grid": F.layer_head_grid(full, title="every layer and head"),
-            "curves": F.training_curves([{"epoch": 1, "train_loss": 2.0, "val_tf_nll": 2.1, "val_prefix_nll": 2.2, "best_epoch": 1}])}
+            "curves": F.training_curves([{"epoch": 1, "train_loss": 2.0, "val_tf_nll": 2.1, "val_prefix_nll": 2.2,
+                                          "best_epoch": 1}])}
 
 
 def axes(layout: dict) -> dict[str, dict]:
@@ -172,7 +173,8 @@ def test_projector_model_view_is_a_labelled_grid():
     assert not at.exception, at.exception
     grid = _specs(at)["explore.bertviz.grid"]
     assert grid["layout"]["xaxis"]["tickfont"]["size"] >= 16
-    assert grid["layout"]["yaxis"]["title"]["text"] == "self L0" and grid["layout"]["annotations"][0]["text"] == "head 0"
+    assert grid["layout"]["yaxis"]["title"]["text"] == "self L0"
+    assert grid["layout"]["annotations"][0]["text"] == "head 0"
 
 
 def test_generate_on_a_complete_word_says_so_and_offers_sampling():

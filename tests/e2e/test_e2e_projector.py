@@ -5,7 +5,8 @@ PROJECTOR = {"width": 1920, "height": 1080}
 
 # Rendered size of a text node: its computed font size times the scale its SVG is drawn at (BertViz draws 15 px
 # text in an SVG whose viewBox the projector mode scales up; plotly draws at scale 1).
-RENDERED_PX = "els => els.map(e => parseFloat(getComputedStyle(e).fontSize) * (e.getScreenCTM() ? e.getScreenCTM().a : 1))"
+RENDERED_PX = ("els => els.map(e => parseFloat(getComputedStyle(e).fontSize)"
+               " * (e.getScreenCTM() ? e.getScreenCTM().a : 1))")
 
 
 def test_projector_mode_sizes_at_1920(app):
