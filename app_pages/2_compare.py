@@ -129,14 +129,14 @@ w.let_browser_draw()
 for side in SIDES:
     with rows["bars"][side]:
         w.chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
-                                          height=90 + 28 * (TOP_K + 1),
-                                          title=f"Next token after “{F.label(last)}”"),
-                        key=f"compare.{side}.bars")
+                                  height=90 + 28 * (TOP_K + 1),
+                                  title=f"Next token after “{F.label(last)}”"),
+                key=f"compare.{side}.bars")
 w.let_browser_draw()
 for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
     w.chart(F.attention_heatmap(cap, pattern, head, query=query),
-                                    key=f"compare.{side}.heat", container=rows["heat"][side])
+            key=f"compare.{side}.heat", container=rows["heat"][side])
     qent = F.query_entropy(cap, pattern, head, query=query, height=230)
     qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
     w.chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])

@@ -117,7 +117,7 @@ def timeline():
                + (" Decoder self-attention reads the target side, cross-attention the source side." if
                   step.cap.is_seq2seq else ""))
     w.chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
-                                      title=f"Step {i}: what comes next?"), key="gen.bars", container=a2)
+                              title=f"Step {i}: what comes next?"), key="gen.bars", container=a2)
     a2.caption("Orange: the token chosen at this step." + ("" if greedy else " Sampling can pick a bar that "
                                                            "is not the tallest."))
 
