@@ -16,11 +16,16 @@ if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from he
 
 from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
 
-st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide")
+from ui import projector  # noqa: E402
+
+projector.init_from_url()           # ?present=1: projector mode, whose sidebar starts collapsed
+st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
+                   initial_sidebar_state="collapsed" if projector.on() else "auto")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
 for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
-                   "compare.query": -1, "compare.query_text": "", "gen.step": 0, "heads.tool": "knockout"}.items():
+                   "compare.query": -1, "compare.query_text": "", "gen.step": 0, "gen.mode": "greedy", "gen.seed": 0,
+                   "heads.tool": "knockout"}.items():
     st.session_state.setdefault(key, value)
 from ui.real_model import session_defaults as real_model_defaults   # the Real model page's keys
 for key, value in real_model_defaults().items():
@@ -32,6 +37,9 @@ if "lang" not in st.session_state:
     st.session_state["lang"] = wanted if wanted in LANGUAGES else browser_language()
 st.sidebar.segmented_control("Language · 言語", LANGUAGES, key="lang", bind="query-params", required=True,
                              format_func=LANGUAGE_NAMES.get)
+projector.switch(_("Projector mode"), help=_("Large text and charts for a 1920 × 1080 projector; the sidebar "
+                                             "collapses and secondary controls go behind “More controls”. "
+                                             "A link with ?present=1 opens in this mode."))
 
 pages = [
     st.Page(ROOT / "app_pages" / "0_lesson.py", title=_("Lesson"), url_path="lesson"),

@@ -69,7 +69,7 @@ with left:
     elif cap.logits is not None:
         @st.fragment
         def next_token_panel():
-            s1, s2 = st.columns(2)
+            s1, s2 = w.more_controls().columns(2)      # secondary: behind "More controls" on a projector
             top_k = s1.slider("Top-k", 1, len(cap.vocab), key="explore.top_k", help="How many tokens to show.")
             temp = s2.slider("Temperature", 0.1, 2.0, step=0.1, key="explore.temperature",
                              help="Below 1 sharpens the distribution, above 1 flattens it.")
@@ -80,7 +80,7 @@ with left:
                     else f"“{F.label(cap.tgt_tokens[-1])}”")
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
                                     title=f"Next token after {last}")
-            st.plotly_chart(fig, key="explore.bars", config=w.PLOTLY_CONFIG)
+            w.chart(fig, key="explore.bars")
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
                 more = "…" if seen and sum(seen.values()) > 6 else ""
@@ -91,7 +91,7 @@ with left:
         next_token_panel()
         w.let_browser_draw()
     entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it
-    st.plotly_chart(entropy_fig, key="explore.entropy", config=w.PLOTLY_CONFIG)
+    w.chart(entropy_fig, key="explore.entropy")
     st.caption("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
                "character; **1** = attention spread evenly over everything it can see.")
@@ -108,13 +108,12 @@ query = h3.select_slider("Highlight query", options=list(range(len(q_tokens))), 
     if len(q_tokens) > 1 else 0
 a1, a2 = st.columns([1.3, 1], gap="large")
 heat = F.attention_heatmap(cap, pattern, head, query=query)
-a1.plotly_chart(heat, key="explore.heat", config=w.PLOTLY_CONFIG)
+w.chart(heat, key="explore.heat", container=a1)
 a1.caption("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
            "that query may not look ahead. Hover for the exact weight.")
 qent = F.query_entropy(cap, pattern, head, query=query)
-a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
+w.chart(qent, key="explore.qent", container=a2)
 if uploaded is None:
-    from ui.i18n import _
     from ui.lesson import attention_steps_view, get_steps
     with st.expander(":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row")):
         attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")

@@ -128,17 +128,16 @@ for side in SIDES:
 w.let_browser_draw()
 for side in SIDES:
     with rows["bars"][side]:
-        st.plotly_chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
-                                          height=90 + 28 * (TOP_K + 1),
-                                          title=f"Next token after “{F.label(last)}”"),
-                        key=f"compare.{side}.bars", config=w.PLOTLY_CONFIG)
+        w.chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
+                                  height=90 + 28 * (TOP_K + 1),
+                                  title=f"Next token after “{F.label(last)}”"),
+                key=f"compare.{side}.bars")
 w.let_browser_draw()
 for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
-    rows["heat"][side].plotly_chart(F.attention_heatmap(cap, pattern, head, query=query),
-                                    key=f"compare.{side}.heat", config=w.PLOTLY_CONFIG)
+    w.chart(F.attention_heatmap(cap, pattern, head, query=query),
+            key=f"compare.{side}.heat", container=rows["heat"][side])
     qent = F.query_entropy(cap, pattern, head, query=query, height=230)
     qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
-    rows["qent"][side].plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
-    rows["entropy"][side].plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy",
-                                       config=w.PLOTLY_CONFIG)
+    w.chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])
+    w.chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", container=rows["entropy"][side])

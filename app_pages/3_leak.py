@@ -54,11 +54,9 @@ q_tok, k_tok = caps[PEEK].axes(layer)
 h1, h2 = st.columns(2, gap="medium")
 for col, n in ((h1, PEEK), (h2, FREE)):
     fig = F.attention_heatmap(caps[n], layer, head, title=f"{SHORT[n]} · {F.pattern_title(layer)} · head {head}")
-    col.plotly_chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}",
-                     config=w.PLOTLY_CONFIG)
+    w.chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}", container=col)
 weights = {SHORT[n]: next_key_weights_by_layer(caps[n]) for n in (PEEK, FREE)}
-st.plotly_chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"]), key="leak.bars",
-                config=w.PLOTLY_CONFIG)
+w.chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"]), key="leak.bars")
 sp, sf = summary[PEEK], summary[FREE]
 shown = "".join(t if len(t) == 1 else "?" for t in caps[PEEK].tgt_tokens[1:-1])   # vocabulary characters only
 st.markdown(_(
@@ -83,7 +81,7 @@ else:
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
     uniform = math.log(len(models[FREE].vocab) - 3)            # <PAD>, <BOS> and <UNK> are never targets
     b1, b2 = st.columns(2, gap="medium")
-    b1.plotly_chart(F.nll_bars(rows, uniform=uniform), key="leak.nll", config=w.PLOTLY_CONFIG)
+    w.chart(F.nll_bars(rows, uniform=uniform), key="leak.nll", container=b1)
     table = pd.DataFrame([{"model": r["model"], "teacher-forced": f"{r['teacher_forced']:.3f}",
                            "prefix-only": f"{r['prefix']:.3f}", "accuracy": f"{r['accuracy']:.0%}"}
                           for r in rows])
@@ -142,7 +140,7 @@ for col, n in ((f1, PEEK), (f2, FREE)):
                                 vocab, names=("source A", "source B"), top_k=3,
                                 title=f"{SHORT[n]}: next character after “{F.label(ca.tgt_tokens[-1])}”")
     with col:
-        st.plotly_chart(fig, key=f"leak.cf.{n}", config=w.PLOTLY_CONFIG)
+        w.chart(fig, key=f"leak.cf.{n}")
         r = cf[n]
         fut = lambda t: _("nothing (source too short)") if t is None else f"“{w.escape_md(F.char_name(t))}”"
         top = lambda i: w.escape_md(F.char_name(vocab.itos[i]))

@@ -18,15 +18,15 @@ with c_text:
 with c_model:
     name = w.model_picker("gen.model")
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
-c_temp, c_topk, c_seed = st.columns([1.2, 1, 1], vertical_alignment="bottom")
-mode = c_mode.segmented_control("Decoding", ["greedy", "sampled"], default="greedy", key="gen.mode", required=True,
+c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
+mode = c_mode.segmented_control("Decoding", ["greedy", "sampled"], key="gen.mode", required=True,
                                 help="Greedy always takes the most likely token; sampled draws one at random.")
 greedy = mode != "sampled"
 temperature = c_temp.slider("Temperature", 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,
                             help="Below 1 sharpens the distribution, above 1 flattens it (sampling only).")
 top_k = c_topk.number_input("Top-k (0 = all)", 0, 30, 0, key="gen.top_k", disabled=greedy,
                             help="Sample only among the k most likely tokens (sampling only).")
-seed = c_seed.number_input("Seed", 0, 10_000, 0, key="gen.seed", disabled=greedy,
+seed = c_seed.number_input("Seed", 0, 10_000, key="gen.seed", disabled=greedy,
                            help="The same seed always gives the same word.")
 max_new = c_len.slider("Max new characters", 1, 30, 16, key="gen.max_new")
 
@@ -69,6 +69,32 @@ if not gen.steps:
     st.stop()
 
 
+def sample_until_it_continues(first_seed: int) -> None:
+    """The button's callback: switch to sampling, at the first seed from ``first_seed`` whose sample adds at least
+    one character (the model's own draws, cached), so the timeline has steps to scrub."""
+    for s in range(first_seed, min(first_seed + SEED_TRIES, 10_001)):
+        g = get_generation(name, prefix, max_new=max_new, greedy=False, temperature=temperature,
+                           top_k=int(top_k) or None, seed=s)
+        if any(step.token_id >= 4 for step in g.steps):
+            break
+    st.session_state["gen.mode"], st.session_state["gen.seed"] = "sampled", s
+
+
+SEED_TRIES = 50
+if gen.stop_reason == "eos" and not new:    # a complete word: the first choice is the end of the word
+    word = w.escape_md(prefix) if prefix else "<BOS>"
+    if greedy:
+        st.info(_("The model reads “{word}” as a whole word already: its most likely next character is the end of "
+                  "the word, so greedy decoding stops at once and there is nothing to scrub. Sampling draws among "
+                  "the likely characters instead, and can carry on.").format(word=word), icon=":material/info:")
+    else:
+        st.info(_("With seed {seed}, the sample ended the word at once as well.").format(seed=int(seed)),
+                icon=":material/info:")
+    st.button(_("Sample a continuation"), key="gen.try_sampling", icon=":material/casino:",
+              on_click=sample_until_it_continues, args=(0 if greedy else int(seed) + 1,),
+              help=_("Switches to sampling, at the first seed whose sample adds at least one character."))
+
+
 @st.fragment
 def timeline():
     steps = gen.steps
@@ -79,21 +105,19 @@ def timeline():
                   help="Scrub through the generation. Step i reads the text so far and picks the next token.") \
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
-    st.plotly_chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip",
-                    config=w.PLOTLY_CONFIG)
+    w.chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip")
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
         i=i, fed=fed, token=w.escape_md(F.char_name(step.token)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
-    a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config=w.PLOTLY_CONFIG)
+    w.chart(F.last_row_heatmap(step.cap), key="gen.lastrow", container=a1)
     a1.caption("Each row is one head's attention from the newest position (the last character fed in, whose "
                "output predicts the next token) over the characters it can see."
                + (" Decoder self-attention reads the target side, cross-attention the source side." if
                   step.cap.is_seq2seq else ""))
-    a2.plotly_chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
-                                      title=f"Step {i}: what comes next?"), key="gen.bars",
-                    config=w.PLOTLY_CONFIG)
+    w.chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
+                              title=f"Step {i}: what comes next?"), key="gen.bars", container=a2)
     a2.caption("Orange: the token chosen at this step." + ("" if greedy else " Sampling can pick a bar that "
                                                            "is not the tallest."))
 

@@ -23,7 +23,6 @@ MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
                "full-peeking": "FullTransformer — peeking (leaks; the original design)"}
 PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
 KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
-CHART = w.PLOTLY_CONFIG
 # The form is not drawn while a run and its result are shown; without persist_state Streamlit drops the widgets' state,
 # and the remounted widgets showed their minimum values (epochs 1, batch 1, lr 0, no recipe) and sent them back.
 KEEP = "session"
@@ -91,7 +90,7 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
                                help="The encoder-decoder has self-attention in the encoder and the decoder, and "
                                     "cross-attention from decoder to encoder; pick one to see its heads.")
     st.markdown(title)
-    st.plotly_chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads", config=CHART)
+    w.chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads")
 
 
 def stop_mine() -> None:
@@ -133,7 +132,7 @@ def live_panel() -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         if p.history:
-            st.plotly_chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves", config=CHART)
+            w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves")
         else:
             st.info("The learning curves appear after the first epoch.")
     with right:
@@ -202,7 +201,7 @@ def result_panel(p: jobs.JobProgress) -> None:
     left, right = st.columns(2, gap="large")
     with left:
         if p.history:
-            st.plotly_chart(curves_figure(p.job_id, p.epoch, p.history), key="train.final_curves", config=CHART)
+            w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.final_curves")
     with right:
         replay(p)
     if st.button("Train another model", type="primary", key="train.again", icon=":material/restart_alt:"):

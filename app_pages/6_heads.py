@@ -73,14 +73,14 @@ if uploaded is not None:
               "importance, head roles, what changed and leave-one-out all run the model, so they are off. "
               "Remove the file to go back to the live model."))
     st.text(up.name)
-    st.plotly_chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head")),
-                    key="heads.json.entropy", config=w.PLOTLY_CONFIG)
+    w.chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head")),
+            key="heads.json.entropy")
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
-    st.plotly_chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
-                                     title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
-                                     y_title=_("query")), key="heads.json.rollout", config=w.PLOTLY_CONFIG)
+    w.chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
+                             title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
+                             y_title=_("query")), key="heads.json.rollout")
     st.stop()
 
 bundle = w.load_or_explain(name) if name else None
@@ -135,12 +135,12 @@ if tool == "knockout":
     p_all = next_token_probs(cap.next_token_logits())
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")
-    left.plotly_chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
-                                        title=_("All heads: next after {last}").format(last=last)),
-                      key="heads.bars.before", config=w.PLOTLY_CONFIG)
-    right.plotly_chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
-                                         title=_("{n} head(s) knocked out").format(n=len(knocked_out))),
-                       key="heads.bars.after", config=w.PLOTLY_CONFIG)
+    w.chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
+                              title=_("All heads: next after {last}").format(last=last)),
+            key="heads.bars.before", container=left)
+    w.chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
+                              title=_("{n} head(s) knocked out").format(n=len(knocked_out))),
+            key="heads.bars.after", container=right)
     cmp = distribution_comparison(p_all, p_ko)
     char = lambda i: F.char_label(bundle.vocab.itos[i])
     if not knocked_out:
@@ -182,9 +182,9 @@ elif tool == "roles":
         line = (f"{names_[r.label]} {r.scores[r.label]:.2f}" if r.label != "mixed"
                 else _("mixed ({role} {score:.2f})").format(role=names_[best[1]], score=best[0]))
         notes.setdefault(r.module + ".hook_pattern", []).append(line)
-    st.plotly_chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
-                                      title=_("Entropy on this word, with each head's role on the validation words")),
-                    key="heads.roles.entropy", config=w.PLOTLY_CONFIG)
+    w.chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
+                              title=_("Entropy on this word, with each head's role on the validation words")),
+            key="heads.roles.entropy")
     st.caption(_("A head is named only when its best role scores at least {min:.2f} and leads the next by {lead:.2f} "
                  "or more; otherwise it is “mixed” and its strongest role is shown in brackets. A fixed threshold "
                  "alone would name most heads after whatever role happens to be largest.").format(
@@ -217,19 +217,19 @@ elif tool == "rollout":
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, kind)))
         q_tok, k_tok = cap_ko.axes(layers[0])
-        st.plotly_chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
-                                         title=_("{kind}: raw attention beside its rollout").format(
-                                             kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                                   "decoder": _("Decoder self-attention")}[kind])),
-                        key=f"heads.rollout.{kind}", config=w.PLOTLY_CONFIG)
+        w.chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
+                                 title=_("{kind}: raw attention beside its rollout").format(
+                                     kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
+                                           "decoder": _("Decoder self-attention")}[kind])),
+                key=f"heads.rollout.{kind}")
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
-        st.plotly_chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
-                                         y_title=_("decoder query"),
-                                         title=_("Cross-attention, raw and carried through the encoder")),
-                        key="heads.rollout.cross", config=w.PLOTLY_CONFIG)
+        w.chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
+                                 y_title=_("decoder query"),
+                                 title=_("Cross-attention, raw and carried through the encoder")),
+                key="heads.rollout.cross")
 
 # ---- 4. what changed ------------------------------------------------------------------------------------------------
 elif tool == "changed":
@@ -246,16 +246,16 @@ elif tool == "changed":
             st.info(_("A and B have different lengths: compared over the first {n} positions.").format(
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
-        st.plotly_chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
-                                                  eos_label=_("end"),
-                                                  y_title=_("after"),
-                                                  title=_("Next-token probability, B − A, after every position")),
-                        key="heads.changed.next", config=w.PLOTLY_CONFIG)
+        w.chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
+                                          eos_label=_("end"),
+                                          y_title=_("after"),
+                                          title=_("Next-token probability, B − A, after every position")),
+                key="heads.changed.next")
         diffs = pattern_differences(cap_ko, cap_b)
-        st.plotly_chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
-                                        row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
-                                        head_label=_("head {h}")),
-                        key="heads.changed.patterns", config=w.PLOTLY_CONFIG)
+        w.chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
+                                row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
+                                head_label=_("head {h}")),
+                key="heads.changed.patterns")
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
         if bundle.peeking:
@@ -279,12 +279,12 @@ else:
                             m if h == "mean" else t.format(h=h))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
         top = F.char_label(bundle.vocab.itos[loo.top])
-        st.plotly_chart(F.attention_vs_importance(
+        w.chart(F.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),
             importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top)),
-            key="heads.loo.chart", config=w.PLOTLY_CONFIG)
+            key="heads.loo.chart")
         st.caption(_("Why they can disagree: attention says where one head reads from, not how much that reading "
                      "changes the answer — other heads, later layers and the residual stream carry the same "
                      "information, so a key with a large weight can be unimportant and an ignored one can matter "

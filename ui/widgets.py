@@ -14,6 +14,7 @@ from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
 from ui.i18n import _
+from ui.projector import on as projector
 
 PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
           "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
@@ -25,6 +26,24 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
     "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 BATCH_GAP_S = 0.05   # see let_browser_draw
 LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
+
+
+def chart(fig, *, key: str, container=st, **kw) -> None:
+    """Every chart on every page goes through here: drawn at its column's width with :data:`PLOTLY_CONFIG`, dark
+    tick labels always (viz.figures.for_screen), and projector-sized text in projector mode
+    (viz.figures.for_projector). ``container`` is where it goes (a column); ``kw`` goes to st.plotly_chart."""
+    from viz import figures as F
+    fig = F.for_projector(fig) if projector() else F.for_screen(fig)
+    container.plotly_chart(fig, key=key, width="stretch", config=kw.pop("config", PLOTLY_CONFIG), **kw)
+
+
+def more_controls(container=st):
+    """Where a page's secondary controls go (sampling knobs, pickers a lesson doesn't need, exports): one
+    "More controls" expander in projector mode, so the projected page shows the word and the views; a plain
+    container otherwise. Use as ``with w.more_controls(): ...``."""
+    if projector():
+        return container.expander(_("More controls"), icon=":material/tune:")
+    return container.container()
 
 
 _MD_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
@@ -157,9 +176,14 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
     ``pattern`` (a TL name) sets BertViz's own kind and layer selectors to that pattern whenever it changes (the
     user's picks in the frame are kept while it stays the same)."""
     from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
+    if view == "model" and projector():   # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
+        from viz import figures as F
+        chart(F.layer_head_grid(cap, title=_("Every layer and head (BertViz model view as a grid)"),
+                                head_label=_("head {h}")), key=f"{key or 'bertviz'}.grid")
+        return True
     try:
         kwargs = cap.bertviz_kwargs()
-        parts = live_parts(kwargs, view)
+        parts = live_parts(kwargs, view, fill=projector())
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "

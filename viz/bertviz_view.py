@@ -97,6 +97,25 @@ document.querySelectorAll("#vis > svg:not([viewBox])").forEach(function (svg) {
   svg.style.maxWidth = w + "px";
 });
 """
+# Projector mode: the head view's drawing (335 px of tokens and lines at 15 px text, in a frame two or three times as
+# wide) scales up to fill the frame's width, unless that makes it taller than _FILL_MAX_H px; never below
+# _FILL_MIN_SCALE, so token labels stay >= 18 px. The model view scales the same way. Runs after every redraw (the
+# frame watches its root), once per SVG.
+_FILL_MIN_SCALE, _FILL_MAX_H = 1.3, 720
+_FILL_FRAME = """\
+document.body.style.fontSize = "20px";
+document.querySelectorAll("#vis > svg:not([data-filled])").forEach(function (svg) {
+  var box = svg.getBBox(), pad = 4;
+  if (!box.width || !box.height) return;
+  var w = box.width + 2 * pad, h = box.height + 2 * pad;
+  var s = Math.min((document.documentElement.clientWidth - 16) / w, Math.max(%s, %d / h));
+  svg.setAttribute("viewBox", [box.x - pad, box.y - pad, w, h].join(" "));
+  svg.setAttribute("width", Math.floor(w * s));
+  svg.setAttribute("height", Math.floor(h * s));
+  svg.style.maxWidth = "none";
+  svg.setAttribute("data-filled", s.toFixed(3));
+});
+""" % (_FILL_MIN_SCALE, _FILL_MAX_H)
 _FIT_WIDTH_JS = ("new MutationObserver(function () {\n" + _FIT_WIDTH
                  + "}).observe(document.documentElement, {childList: true, subtree: true});\n")
 
@@ -356,13 +375,14 @@ def _body(view: str, fragment: str) -> tuple[str, str, str, str]:
     return markup, js, tail, digest
 
 
-def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
+def live_parts(bertviz_kwargs: dict, view: str = "head", *, fill: bool = False) -> dict:
     """What the app's persistent BertViz frame (ui/bertviz_live) draws: BertViz's own markup and drawing script
     for this input, post-processed exactly as :func:`head_view_html` / :func:`model_view_html` pages are.
 
     Returns ``{"markup", "js", "key", "fit"}``: ``key`` is a content hash (same input, same key: the frame skips
     redrawing), ``fit`` is the script that scales the model view down to the frame ("" for the head view; the
-    frame measures its own height).
+    frame measures its own height). ``fill`` (projector mode): ``fit`` scales the drawing up to fill the frame
+    instead, token labels >= 18 px.
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
     """
     fragment = _fragment(view, bertviz_kwargs)
@@ -371,7 +391,7 @@ def live_parts(bertviz_kwargs: dict, view: str = "head") -> dict:
     if "://" in js or "://" in markup or "<script" in markup.lower():
         raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
                            "module was written for bertviz 1.4.1, check what it emits now")
-    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FIT_WIDTH if view == "model" else ""}
+    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FILL_FRAME if fill else _FIT_WIDTH if view == "model" else ""}
 
 
 def selectors_for(bertviz_kwargs: dict, pattern: str) -> dict[str, str]:

@@ -17,7 +17,9 @@ from viz.metrics import attention_entropy, mean_entropy, visible_keys
 
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 KIND_LABEL = {"blocks": "self", "encoder": "encoder", "decoder": "decoder self", "cross": "cross"}
-BLUE, ORANGE, GREY = "#1f6fb4", "#e8702a", "#c9ced6"
+# Okabe-Ito blue and orange: a categorical pair that stays distinct under deuteranopia and protanopia.
+BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#c9ced6"
+INK = "#262730"                # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
 # Named colour scales spelled out, as plotly's validator would expand them (unvalidated figures send them as is).
 _BLUES = [[i / 8, c] for i, c in enumerate(("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6",
                                             "#2171b5", "#08519c", "#08306b"))]
@@ -379,6 +381,36 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     return _layout(fig, title or f"{pattern_title(name)} · all heads", size)
 
 
+def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "head {h}") -> go.Figure:
+    """BertViz's model view as a chart that stays readable on a projector: one small heatmap per layer (row) and
+    head (column), every pattern of the capture in :func:`entropy_heatmap`'s order, each row labelled as there
+    ("encoder L0", "cross L1") and each column with ``head_label`` (``{h}``, translated by the page); query tokens
+    down the first column, key tokens under the last row of each run of rows that share them. The cells, hover
+    text and grey mask are :func:`attention_heatmap`'s."""
+    from plotly.subplots import make_subplots
+    rows = [(f"{KIND_LABEL[kind]} L{l}", name) for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
+    H = max(cap.patterns[n].shape[1] for _, n in rows)
+    fig = make_subplots(rows=len(rows), cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
+                        horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.45 / len(rows)))
+    Q = 1
+    for r, (row_label, name) in enumerate(rows, start=1):
+        q_tok, k_tok = (tuple(label(t) for t in ts) for ts in cap.axes(name))
+        Q = max(Q, len(q_tok))
+        last_of_run = r == len(rows) or cap.axes(rows[r][1])[1] != cap.axes(name)[1]
+        for h in range(cap.patterns[name].shape[1]):
+            for tr in attention_heatmap(cap, name, h).data:
+                if tr.showscale is not False:
+                    tr.showscale = r == 1 and h == 0
+                fig.add_trace(tr, row=r, col=h + 1)
+            fig.update_xaxes(tickvals=list(range(len(k_tok))), ticktext=list(k_tok), showticklabels=last_of_run,
+                             ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
+            fig.update_yaxes(tickvals=list(range(len(q_tok))), ticktext=list(q_tok), autorange="reversed",
+                             ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
+                             title_text=label(row_label) if h == 0 else None, row=r, col=h + 1)
+    fig.update_annotations(font=dict(size=13))
+    return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
+
+
 # ---- export -------------------------------------------------------------------------------------------------------
 # A 16:9 slide, exported at scale 2 (2560 x 1440 pixels): sharp on a 1920 x 1080 projector, and the fonts below stay
 # readable from the back of a classroom. The page's figures rely on Streamlit's theme for margins that fit their
@@ -433,6 +465,14 @@ def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE
         if ax.get("title"):
             t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
             ax["title"] = {**t, "font": {**t.get("font", {}), "size": font_size + 2}, "standoff": 16}
+    _enlarge(d, font_size)
+    return go.Figure(_inked(d), skip_invalid=False)
+
+
+def _enlarge(d: dict, font_size: int) -> None:
+    """Colour bars, cell / bar text, annotations and legends of figure dict ``d`` at ``font_size`` (annotations and
+    colour-bar titles 2 px larger), in place: what a slide and the projector share."""
+    lay = d.setdefault("layout", {})
     for tr in d.get("data", []):
         if "colorbar" in tr or tr.get("type") == "heatmap":
             cb = tr.setdefault("colorbar", {})
@@ -445,8 +485,75 @@ def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE
     for a in lay.get("annotations", []):
         a["font"] = {**a.get("font", {}), "size": font_size + 2}
     if "legend" in lay or len(d.get("data", [])) > 1:
-        lay["legend"] = {**lay.get("legend", {}), "font": {"size": font_size}}
-    return go.Figure(d, skip_invalid=False)
+        lay["legend"] = {**lay.get("legend", {}), "font": {**lay.get("legend", {}).get("font", {}),
+                                                           "size": font_size}}
+
+
+def _inked(d: dict) -> dict:
+    """Figure dict ``d`` with every text in :data:`INK`, in place (and returned): the layout font, the title, each
+    axis's tick labels and title, colour bars, annotations and the legend. Explicit, because Streamlit's theme would
+    otherwise draw tick labels in a light grey (~3.7:1 on white; INK is 15:1)."""
+    lay = d.setdefault("layout", {})
+    ink = lambda f: {**(f or {}), "color": INK}
+    lay["font"] = ink(lay.get("font") or FONT)
+    if isinstance(lay.get("title"), dict):
+        lay["title"]["font"] = ink(lay["title"].get("font"))
+    for key in {"xaxis", "yaxis", *(k for k in lay if _AXIS_KEY.match(k))}:
+        ax = lay.setdefault(key, {})
+        ax["tickfont"] = ink(ax.get("tickfont"))
+        if isinstance(ax.get("title"), dict):
+            ax["title"]["font"] = ink(ax["title"].get("font"))
+    for tr in d.get("data", []):
+        if "colorbar" in tr:
+            cb = tr["colorbar"]
+            cb["tickfont"] = ink(cb.get("tickfont"))
+            if isinstance(cb.get("title"), dict):
+                cb["title"]["font"] = ink(cb["title"].get("font"))
+    for a in lay.get("annotations", []):
+        a["font"] = ink(a.get("font"))
+    if "legend" in lay:
+        lay["legend"]["font"] = ink(lay["legend"].get("font"))
+    return d
+
+
+def for_screen(fig: go.Figure) -> go.Figure:
+    """The copy a page draws: every text in :data:`INK` (tick labels included; contrast 15:1 on white); ``fig`` is not
+    changed. Built without validation (the builders' output is validated in tests/test_viz.py)."""
+    return go.Figure(_inked(fig.to_dict()), _validate=False)
+
+
+PROJECTOR_FONT = 20            # px: body text of a chart on a 1920 x 1080 projector
+PROJECTOR_TICK_FONT = 18       # px: tick labels (>= 16 even where a builder asked for smaller)
+_PROJECTOR_HEIGHT = 1.3        # the fonts grow, so the cells need more room
+
+
+def for_projector(fig: go.Figure) -> go.Figure:
+    """The copy a page draws in projector mode; ``fig`` is not changed: every text in :data:`INK`, tick labels at
+    :data:`PROJECTOR_TICK_FONT`, titles, colour bars, cell text, annotations and legends at :data:`PROJECTOR_FONT`
+    or larger, margins that grow to fit the labels (``automargin``), no fixed width (the page sizes the chart to
+    its column) and a height scaled for the larger text."""
+    d = fig.to_dict()
+    lay = d.setdefault("layout", {})
+    lay.pop("width", None)
+    lay["autosize"] = True
+    if lay.get("height"):
+        lay["height"] = int(lay["height"] * _PROJECTOR_HEIGHT)
+    title = lay.get("title") or {}
+    title = {"text": title} if isinstance(title, str) else dict(title)
+    title["font"] = {**title.get("font", {}), "size": PROJECTOR_FONT + 4}
+    lay["title"] = title
+    lay["font"] = {**(lay.get("font") or FONT), "size": PROJECTOR_FONT}
+    margin = lay.get("margin") or {}
+    lay["margin"] = {**margin, "t": max(margin.get("t", 0), 2 * (PROJECTOR_FONT + 4) + 8)}
+    for key in {"xaxis", "yaxis", *(k for k in lay if _AXIS_KEY.match(k))}:
+        ax = lay.setdefault(key, {})
+        ax["tickfont"] = {**ax.get("tickfont", {}), "size": PROJECTOR_TICK_FONT}
+        ax["automargin"] = True
+        if ax.get("title"):
+            t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
+            ax["title"] = {**t, "font": {**t.get("font", {}), "size": PROJECTOR_FONT}}
+    _enlarge(d, PROJECTOR_FONT)
+    return go.Figure(_inked(d), _validate=False)
 
 
 def _subplots_along(layout: dict, axis: str) -> int:

@@ -12,6 +12,7 @@
   var shown = null;          // key of what is drawn now: the same args again -> nothing to do
   var opened = null;         // the page's wish for BertViz's selectors (args.select), as last applied
   var lastHeight = -1;
+  var fit = "";              // args.fit: the script that sizes BertViz's SVG to the frame, rerun on every redraw
 
   function send(type, extra) {
     var msg = {isStreamlitMessage: true, type: type};
@@ -69,7 +70,8 @@
     try {
       new Function(args.js)();                    // BertViz's drawing script; tokens are in escaped JSON strings
       restore(saved);                             // redraws synchronously when a selection changes
-      if (args.fit) new Function(args.fit)();     // model view: scale the 970 px SVG down to the frame
+      fit = args.fit || "";
+      if (fit) new Function(fit)();               // model view: scale the 970 px SVG down; projector: fill the frame
     } catch (e) {
       showError("BertViz failed to draw: " + e);
     }
@@ -85,5 +87,8 @@
   });
   // Clicking a head in the model view or a layer with more rows changes the height: follow it.
   new ResizeObserver(reportHeight).observe(document.getElementById("bertviz-root"));
+  // BertViz redraws its SVG from scratch when the user picks another layer or kind: size the new one too.
+  new MutationObserver(function () { if (fit) new Function(fit)(); })
+    .observe(document.getElementById("bertviz-root"), {childList: true, subtree: true});
   send("streamlit:componentReady", {apiVersion: 1});
 })();

@@ -1,0 +1,191 @@
+"""Projector mode (issue 13 item 4) and the dark chart text every page gets; Generate on a complete word (item 7).
+
+The chart copies are checked on the figure dicts (fonts, the WCAG contrast of every tick colour, no fixed width);
+the pages through AppTest: ``?present=1`` turns the mode on and every page still runs and draws its charts large."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from lab_fixtures import tiny_bundle
+from models.capture import capture
+from viz import bertviz_view as bv
+from viz import figures as F
+from viz.metrics import next_token_probs
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
+         "app_pages/5_train.py", "app_pages/6_heads.py", "app_pages/7_real_model.py"]
+
+
+def contrast(fg: str, bg: str = "#ffffff") -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+    def lum(c: str) -> float:
+        c = {"white": "#ffffff", "black": "#000000"}.get(c, c)
+        rgb = [int(c.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_formula():
+    assert contrast("#000000") == pytest.approx(21.0)
+    assert contrast("#777777") == pytest.approx(4.48, abs=0.01)     # the WCAG examples' grey
+
+
+def figures() -> dict[str, go.Figure]:
+    """One figure from each kind of builder the pages draw: heatmaps, bars, subplot grids, colour bars, legends."""
+    mini = capture(tiny_bundle("miniformer"), "capy")
+    full = capture(tiny_bundle("full"), "capy")
+    b = tiny_bundle("miniformer")
+    probs = next_token_probs(mini.logits[0, -1])
+    return {"heatmap": F.attention_heatmap(full, "decoder.0.cross_attn.hook_pattern", 1, query=2),
+            "entropy": F.entropy_heatmap(full), "qent": F.query_entropy(mini, "blocks.0.attn.hook_pattern", 0),
+            "bars": F.next_token_bars(probs, b.vocab, expected="a"), "lastrow": F.last_row_heatmap(full),
+            "strip": F.generation_strip(["a", "b"], [0.5, 0.25], current=1),
+            "heads": F.head_grid(full, "encoder.0.attn.hook_pattern"),
+            "grid": F.layer_head_grid(full, title="every layer and head"),
+            "curves": F.training_curves([{"epoch": 1, "train_loss": 2.0, "val_tf_nll": 2.1, "val_prefix_nll": 2.2,
+                                          "best_epoch": 1}])}
+
+
+def axes(layout: dict) -> dict[str, dict]:
+    return {k: v for k, v in layout.items() if F._AXIS_KEY.match(k)}
+
+
+@pytest.mark.parametrize("kind", ["screen", "projector"])
+def test_every_chart_text_is_dark(kind):
+    """Tick labels, titles, colour bars, annotations: contrast >= 7:1 on the white paper, on screen and projector."""
+    make = F.for_screen if kind == "screen" else F.for_projector
+    for name, fig in figures().items():
+        d = make(fig).to_dict()
+        lay = d["layout"]
+        bg = lay.get("paper_bgcolor", "#ffffff")
+        assert axes(lay), name
+        colours = [ax["tickfont"]["color"] for ax in axes(lay).values()] + [lay["font"]["color"]]
+        colours += [a["font"]["color"] for a in lay.get("annotations", [])]
+        colours += [tr["colorbar"]["tickfont"]["color"] for tr in d["data"] if "colorbar" in tr]
+        for c in colours:
+            assert contrast(c, bg) >= 7, (name, c)
+
+
+def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
+    for name, fig in figures().items():
+        before = fig.to_dict()
+        fig = go.Figure(fig.to_dict()).update_layout(width=640)       # even a figure given a fixed width
+        out = F.for_projector(fig)
+        go.Figure(out.to_dict())                                       # plotly's full validation passes
+        d = out.to_dict()
+        lay = d["layout"]
+        assert "width" not in lay and lay["autosize"] is True, name
+        assert lay["font"]["size"] >= 20 and lay["title"]["font"]["size"] >= 20, name
+        for key, ax in axes(lay).items():
+            assert ax["tickfont"]["size"] >= 16 and ax["automargin"], (name, key)
+        for a in lay.get("annotations", []):
+            assert a["font"]["size"] >= 16, (name, a.get("text"))
+        for tr in d["data"]:
+            if "colorbar" in tr:
+                assert tr["colorbar"]["tickfont"]["size"] >= 16, name
+            if "textfont" in tr:
+                assert tr["textfont"]["size"] >= 16, name
+        assert lay["height"] > before["layout"]["height"], name                   # room for the larger text
+        assert [tr.get("z", tr.get("y")) for tr in d["data"]] == \
+               [tr.get("z", tr.get("y")) for tr in before["data"]], name          # the same numbers drawn
+        assert fig.to_dict()["layout"]["width"] == 640                             # the input is not changed
+
+
+def test_layer_head_grid_labels_every_layer_and_head():
+    full = capture(tiny_bundle("full"), "capy")
+    fig = F.layer_head_grid(full, title="t", head_label="H{h}")
+    go.Figure(fig.to_dict())
+    n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
+    assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]
+    row_labels = [fig.layout[f"yaxis{(r * n_heads + 1) if r else ''}"].title.text for r in range(n_layers)]
+    assert row_labels == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1", "cross L0", "cross L1"]
+    cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]       # not the grey masks
+    assert len(cells) == sum(p.shape[1] for p in full.patterns.values()) == n_layers * n_heads
+    first = full.patterns["decoder.0.cross_attn.hook_pattern"][0, 3]
+    i = row_labels.index("cross L0")
+    z = torch.tensor(cells[i * n_heads + 3].z, dtype=torch.float32).nan_to_num(0.0)    # masked cells: nan
+    assert torch.allclose(z, first)
+
+
+def test_bertviz_fill_frame_script_only_when_asked():
+    kw = capture(tiny_bundle("miniformer"), "capy").bertviz_kwargs()
+    try:
+        plain, filled = bv.live_parts(kw, "head"), bv.live_parts(kw, "head", fill=True)
+    except bv.VendorMissingError:
+        pytest.skip("static/vendor/ has no d3 / jQuery")
+    assert plain["fit"] == "" and "data-filled" in filled["fit"] and filled["markup"] == plain["markup"]
+    assert str(bv._FILL_MIN_SCALE) in filled["fit"] and bv._FILL_MIN_SCALE * 15 >= 18   # BertViz's 15 px text
+
+
+# ---- pages --------------------------------------------------------------------------------------------------------
+
+def _app(**params):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _specs(at) -> dict[str, dict]:
+    return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def test_present_param_turns_projector_mode_on_and_every_page_runs():
+    at = _app(present="1", text="capy")
+    assert at.session_state["present"] is True and at.toggle(key="present").value is True
+    assert any("font-size: 23px" in h.proto.body for h in at.get("html"))
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        for key, spec in _specs(at).items():
+            lay = spec["layout"]
+            assert "width" not in lay, (page, key)
+            for name, ax in axes(lay).items():
+                assert ax["tickfont"]["size"] >= 16 and contrast(ax["tickfont"]["color"]) >= 7, (page, key, name)
+    at.toggle(key="present").set_value(False).run()
+    assert "present" not in at.query_params and not any("font-size: 23px" in h.proto.body for h in at.get("html"))
+
+
+def test_charts_are_dark_without_projector_mode_too():
+    at = _app(text="capy")
+    assert at.session_state["present"] is False
+    specs = _specs(at)
+    assert specs
+    for key, spec in specs.items():
+        for name, ax in axes(spec["layout"]).items():
+            assert contrast(ax["tickfont"]["color"]) >= 7 and ax["tickfont"].get("size", 13) < 16, (key, name)
+
+
+def test_projector_model_view_is_a_labelled_grid():
+    at = _app(present="1", text="capy")
+    at.segmented_control(key="explore.view").set_value("model").run()
+    assert not at.exception, at.exception
+    grid = _specs(at)["explore.bertviz.grid"]
+    assert grid["layout"]["xaxis"]["tickfont"]["size"] >= 16
+    assert grid["layout"]["yaxis"]["title"]["text"] == "self L0"
+    assert grid["layout"]["annotations"][0]["text"] == "head 0"
+
+
+def test_generate_on_a_complete_word_says_so_and_offers_sampling():
+    at = _app(text="capy")
+    at.switch_page("app_pages/4_generate.py").run()
+    assert not at.exception, at.exception
+    said = " ".join(i.value for i in at.info)
+    assert "whole word already" in said and not [s for s in at.slider if s.key == "gen.step"]
+    at.button(key="gen.try_sampling").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["gen.mode"] == "sampled"
+    steps = [s for s in at.slider if s.key == "gen.step"]
+    assert steps and steps[0].max >= 1                                 # a timeline to scrub
+    assert not any("whole word already" in i.value for i in at.info)
