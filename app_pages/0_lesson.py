@@ -17,7 +17,6 @@ from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
 
 FS = LS.FONT_SIZE
-CHART = w.PLOTLY_CONFIG
 WATCH_S = 30.0                     # the "watch" pace spreads a training run over about this long
 LESSON_MODEL = "lesson-miniformer"
 
@@ -91,8 +90,8 @@ def step_next_char(n: int) -> None:
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
             p=float(probs[cap.vocab.index(top)]))), format_func=char_namer())
     with live_view(f"lesson.{n}.revealed"):
-        st.plotly_chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?")),
-                        key=f"lesson.{n}.bars", config=CHART)
+        w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?")),
+                        key=f"lesson.{n}.bars")
 
 
 def step_qkv(n: int) -> None:
@@ -138,9 +137,9 @@ def step_mask(n: int) -> None:
         lambda: (right, _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.")
                  .format(v=after)), format_func=opts.get)
     with live_view(f"lesson.{n}.revealed"):
-        st.plotly_chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+        w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
                                             height=heat_height(len(cap.tgt_tokens))),
-                        key=f"lesson.{n}.heat", config=CHART)
+                        key=f"lesson.{n}.heat")
 
 
 def step_heads(n: int) -> None:
@@ -161,9 +160,9 @@ def step_heads(n: int) -> None:
         format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
     with live_view(f"lesson.{n}.revealed"):
         a, b = st.columns([1, 1.3], gap="medium")
-        a.plotly_chart(F.entropy_heatmap(cap), key=f"lesson.{n}.ent", config=CHART)
-        b.plotly_chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head")),
-                       key=f"lesson.{n}.grid", config=CHART)
+        w.chart(F.entropy_heatmap(cap), key=f"lesson.{n}.ent", container=a)
+        w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head")),
+                       key=f"lesson.{n}.grid", container=b)
 
 
 def step_positions(n: int) -> None:
@@ -192,15 +191,15 @@ def step_positions(n: int) -> None:
         T = len(cap.tgt_tokens)
         rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
         a, b = st.columns([1, 1], gap="medium")
-        a.plotly_chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+        w.chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
             "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
-            "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", config=CHART)
+            "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", container=a)
         a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
                   .format(last=T - 1))
         names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
-        b.plotly_chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
+        w.chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
             "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
-            "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", config=CHART)
+            "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", container=b)
 
 
 def step_encdec(n: int) -> None:
@@ -224,9 +223,9 @@ def step_encdec(n: int) -> None:
                          "characters up to its own position.").format(w=float(row[best]))),
         format_func=lambda i: f"{i}: {tok(src[i])}")
     with live_view(f"lesson.{n}.revealed"):
-        st.plotly_chart(F.head_grid(cap, cross, cols=4, title=_("Cross-attention, last layer: decoder rows read "
+        w.chart(F.head_grid(cap, cross, cols=4, title=_("Cross-attention, last layer: decoder rows read "
                                                                  "encoder columns")),
-                        key=f"lesson.{n}.grid", config=CHART)
+                        key=f"lesson.{n}.grid")
 
 
 def step_leak(n: int) -> None:
@@ -253,8 +252,8 @@ def step_leak(n: int) -> None:
         H = cap.patterns[layer].shape[1]
         head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
         Q, K = cap.patterns[layer].shape[-2:]
-        st.plotly_chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q)), Q, K),
-                        key=f"lesson.{n}.heat", config=CHART)
+        w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q)), Q, K),
+                        key=f"lesson.{n}.heat")
         st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
         scores = w.heldout_eval("full_transformer_peeking")
         if scores is not None:
@@ -327,11 +326,11 @@ def training_panel(sid: str) -> None:
     st.progress(p.fraction, text=_("Epoch {e} of {n}").format(e=p.epoch, n=p.epochs))
     left, right = st.columns(2, gap="large")
     if p.history:
-        left.plotly_chart(F.training_curves(list(p.history)), key="lesson.train.curves", config=CHART)
+        w.chart(F.training_curves(list(p.history)), key="lesson.train.curves", container=left)
     if p.latest_snapshot is not None:
         cap = jobs.snapshot_capture(p.latest_snapshot)
-        right.plotly_chart(F.head_grid(cap, cap.names()[0], title=_("Attention on “{w}” at epoch {e}").format(
-            w=p.probe_word, e=p.latest_snapshot["epoch"])), key="lesson.train.live", config=CHART)
+        w.chart(F.head_grid(cap, cap.names()[0], title=_("Attention on “{w}” at epoch {e}").format(
+            w=p.probe_word, e=p.latest_snapshot["epoch"])), key="lesson.train.live", container=right)
 
 
 def finished_panel(p: jobs.JobProgress) -> None:
@@ -346,8 +345,7 @@ def finished_panel(p: jobs.JobProgress) -> None:
         for col, s, title in ((a, snaps[0], _("Before training (epoch 0)")),
                               (b, snaps[-1], _("After training (epoch {e})").format(e=snaps[-1]["epoch"]))):
             cap = jobs.snapshot_capture(s)
-            col.plotly_chart(F.head_grid(cap, cap.names()[0], title=title), key=f"lesson.train.{s['epoch']}",
-                             config=CHART)
+            w.chart(F.head_grid(cap, cap.names()[0], title=title), key=f"lesson.train.{s['epoch']}", container=col)
     if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
         jobs.clear_job(st.session_state["train.sid"])
         st.rerun()

@@ -13,7 +13,7 @@ from models.checkpoint import CheckpointError, checkpoint_mtime
 from models.vocab import DEFAULT_VOCAB
 from ui.cache import available_models, load_model, one_torch_thread
 from ui.i18n import _
-from ui.widgets import PLOTLY_CONFIG, model_label
+from ui.widgets import chart, model_label
 from viz import lesson as L
 
 FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode may raise it)
@@ -131,9 +131,8 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
     left, right = st.columns([1.1, 1], gap="medium")
     left.markdown("**" + lab["table"]["title"] + "**")
     left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")    # cells are text, never markup
-    right.plotly_chart(L.steps_weights_bars(s, lab["bars"], font_size=font_size), key=f"{key}.bars",
-                       config=PLOTLY_CONFIG)
-    st.plotly_chart(L.value_mix(s, lab["mix"], font_size=font_size), key=f"{key}.mix", config=PLOTLY_CONFIG)
+    chart(L.steps_weights_bars(s, lab["bars"], font_size=font_size), key=f"{key}.bars", container=right)
+    chart(L.value_mix(s, lab["mix"], font_size=font_size), key=f"{key}.mix")
     gap = float((s.weights - s.pattern_row).abs().max())
     st.caption(_("Check: this softmax row and the attention the model itself computed differ by at most {gap:.1e}.")
                .format(gap=gap))
