@@ -164,7 +164,8 @@ def test_charts_are_dark_without_projector_mode_too():
     assert specs
     for key, spec in specs.items():
         for name, ax in axes(spec["layout"]).items():
-            assert contrast(ax["tickfont"]["color"]) >= 7 and ax["tickfont"].get("size", 13) < F.PROJECTOR_TICK_FONT, (key, name)   # the on-screen size, not the projector copy
+            assert contrast(ax["tickfont"]["color"]) >= 7, (key, name)
+            assert ax["tickfont"].get("size", 13) < F.PROJECTOR_TICK_FONT, (key, name)   # on-screen, not projector
 
 
 def test_projector_model_view_is_a_labelled_grid():
