@@ -245,7 +245,7 @@ def setup_form() -> None:
         model = st.selectbox("Model", list(MODEL_CHOICES), format_func=MODEL_LABEL.get, key="train.model",
                              persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
-            st.caption(w.PEEK_WARNING)
+            st.caption(w.peek_warning())
         preset = st.segmented_control("Recipe", list(PRESET_LABEL), format_func=PRESET_LABEL.get,
                                       key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
