@@ -81,18 +81,18 @@ with left:
             last = (_("{bos} (start of a word)").format(bos="&lt;BOS&gt;") if len(cap.tgt_tokens) == 1
                     else _("“{token}”").format(token=F.label(cap.tgt_tokens[-1])))
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
-                                    title=_("Next token after {last}").format(last=last))
+                                    title=_("Next token after {last}").format(last=last), tr=_)
             st.plotly_chart(fig, key="explore.bars", config=w.PLOTLY_CONFIG)
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
                 more = "…" if seen and sum(seen.values()) > 6 else ""
                 st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
                              "The model gives it **{p:.1%}**.").format(
-                    char=w.escape_md(F.char_name(expected)), typed=w.escape_md(text.lower()),
+                    char=w.escape_md(F.char_name(expected, tr=_)), typed=w.escape_md(text.lower()),
                     words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
         w.let_browser_draw()
-    entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it
+    entropy_fig = F.entropy_heatmap(cap, tr=_)     # built once: the PNG export below reuses it
     st.plotly_chart(entropy_fig, key="explore.entropy", config=w.PLOTLY_CONFIG)
     st.caption(_("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                  "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
@@ -101,7 +101,7 @@ with left:
 st.subheader(_("Attention heatmap"))
 names = cap.names()
 h1, h2, h3 = st.columns([2, 1, 2])
-pattern = h1.selectbox(_("Layer"), names, format_func=F.pattern_title, key="explore.pattern")
+pattern = h1.selectbox(_("Layer"), names, format_func=lambda n: F.pattern_title(n, tr=_), key="explore.pattern")
 n_head = cap.patterns[pattern].shape[1]
 head = h2.selectbox(_("Head"), list(range(n_head)), key="explore.head") if n_head > 1 else 0
 q_tokens = cap.axes(pattern)[0]
@@ -109,11 +109,11 @@ query = h3.select_slider(_("Highlight query"), options=list(range(len(q_tokens))
                          format_func=lambda i: f"{i}: {q_tokens[i]}", key=f"explore.query.{len(q_tokens)}") \
     if len(q_tokens) > 1 else 0
 a1, a2 = st.columns([1.3, 1], gap="large")
-heat = F.attention_heatmap(cap, pattern, head, query=query)
+heat = F.attention_heatmap(cap, pattern, head, query=query, tr=_)
 a1.plotly_chart(heat, key="explore.heat", config=w.PLOTLY_CONFIG)
 a1.caption(_("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
              "that query may not look ahead. Hover for the exact weight."))
-qent = F.query_entropy(cap, pattern, head, query=query)
+qent = F.query_entropy(cap, pattern, head, query=query, tr=_)
 a2.plotly_chart(qent, key="explore.qent", config=w.PLOTLY_CONFIG)
 
 with st.expander(":material/download: " + _("Export")):
@@ -142,7 +142,7 @@ with st.expander(":material/download: " + _("Export")):
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
         kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
-                            format_func=lambda k: F.KIND_LABEL[k]) if cap.is_seq2seq else "blocks"
+                            format_func=lambda k: _(F.KIND_LABEL[k])) if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
                            file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
                            on_click="ignore")
@@ -158,7 +158,7 @@ with st.expander(":material/download: " + _("Export")):
                                   "picked above the heatmap.") if square else
                            _("Cross-attention has separate query and key tokens, which the one-layer format can't "
                              "hold; pick a self-attention layer above the heatmap."))
-        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern))))
+        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern, tr=_))))
     with e3:
         st.markdown(_("**Figures** (16:9 slides)"))
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),

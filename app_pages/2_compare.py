@@ -56,11 +56,11 @@ else:
         rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): w.model_label(names[side]),
                      _("parameters"): f"{bundles[side].n_params:,}",
                      _("test NLL (new words)"): "—" if nll is None else f"{nll:.3f}",
-                     _("top next char"): F.char_name(vocab.itos[top[side]]),
+                     _("top next char"): F.char_name(vocab.itos[top[side]], tr=_),
                      _("p(own top)"): f"{float(probs[side][top[side]]):.1%}",
                      _("p(other's top)"): f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]])) for side in SIDES}   # a checkpoint's vocabulary
+    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
     agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
              _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
     st.markdown(agree + " " + _("KL(left‖right) = **{lr:.3f}** nats, KL(right‖left) = **{rl:.3f}** nats — 0 means "
@@ -120,7 +120,7 @@ for side in SIDES:
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
-        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default, format_func=F.pattern_title,
+        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default, format_func=lambda n: F.pattern_title(n, tr=_),
                                       key=f"compare.{side}.pattern.{name}")
         n_head = cap.patterns[patterns[side]].shape[1]
         heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \
@@ -136,15 +136,15 @@ for side in SIDES:
         st.plotly_chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=_("Next token after {last}").format(
-                                              last=_("“{token}”").format(token=F.label(last)))),
+                                              last=_("“{token}”").format(token=F.label(last))), tr=_),
                         key=f"compare.{side}.bars", config=w.PLOTLY_CONFIG)
 w.let_browser_draw()
 for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
-    rows["heat"][side].plotly_chart(F.attention_heatmap(cap, pattern, head, query=query),
+    rows["heat"][side].plotly_chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
                                     key=f"compare.{side}.heat", config=w.PLOTLY_CONFIG)
-    qent = F.query_entropy(cap, pattern, head, query=query, height=230)
+    qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_)
     qent.update_layout(title_text=_("Per-query entropy · head {head}").format(head=head))   # the long default is cut at 1024 px
     rows["qent"][side].plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
-    rows["entropy"][side].plotly_chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy",
+    rows["entropy"][side].plotly_chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy",
                                        config=w.PLOTLY_CONFIG)

@@ -80,20 +80,20 @@ def timeline():
                   help=_("Scrub through the generation. Step i reads the text so far and picks the next token.")) \
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
-    st.plotly_chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip",
+    st.plotly_chart(F.generation_strip([s.token for s in steps], probs, current=i, tr=_), key="gen.strip",
                     config=w.PLOTLY_CONFIG)
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
-        i=i, fed=fed, token=w.escape_md(F.char_name(step.token)), p=float(step.probs[step.token_id])))
+        i=i, fed=fed, token=w.escape_md(F.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
-    a1.plotly_chart(F.last_row_heatmap(step.cap), key="gen.lastrow", config=w.PLOTLY_CONFIG)
+    a1.plotly_chart(F.last_row_heatmap(step.cap, tr=_), key="gen.lastrow", config=w.PLOTLY_CONFIG)
     a1.caption(_("Each row is one head's attention from the newest position (the last character fed in, whose "
                  "output predicts the next token) over the characters it can see.")
                + (" " + _("Decoder self-attention reads the target side, cross-attention the source side.") if
                   step.cap.is_seq2seq else ""))
     a2.plotly_chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
-                                      title=_("Step {i}: what comes next?").format(i=i)), key="gen.bars",
+                                      title=_("Step {i}: what comes next?").format(i=i), tr=_), key="gen.bars",
                     config=w.PLOTLY_CONFIG)
     a2.caption(_("Orange: the token chosen at this step.")
                + ("" if greedy else " " + _("Sampling can pick a bar that is not the tallest.")))

@@ -83,12 +83,12 @@ st.caption(_("Train a model of your own on the word list, watch the loss fall an
 # which costs as much as building it.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
-    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern))
+    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern, tr=_), tr=_)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def curves_figure(job_id: int, epochs_done: int, _history: tuple):
-    return F.training_curves(list(_history))
+    return F.training_curves(list(_history), tr=_)
 
 
 def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
@@ -96,7 +96,7 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     names = jobs.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
-        pattern = st.selectbox(_("Attention"), names, format_func=F.pattern_title, key=f"{key}.pattern",
+        pattern = st.selectbox(_("Attention"), names, format_func=lambda n: F.pattern_title(n, tr=_), key=f"{key}.pattern",
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)

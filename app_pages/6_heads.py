@@ -73,14 +73,14 @@ if uploaded is not None:
               "importance, head roles, what changed and leave-one-out all run the model, so they are off. "
               "Remove the file to go back to the live model."))
     st.text(up.name)
-    st.plotly_chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head")),
+    st.plotly_chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head"), tr=_),
                     key="heads.json.entropy", config=w.PLOTLY_CONFIG)
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
     st.plotly_chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
                                      title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
-                                     y_title=_("query")), key="heads.json.rollout", config=w.PLOTLY_CONFIG)
+                                     y_title=_("query"), tr=_), key="heads.json.rollout", config=w.PLOTLY_CONFIG)
     st.stop()
 
 bundle = w.load_or_explain(name) if name else None
@@ -136,13 +136,13 @@ if tool == "knockout":
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")
     left.plotly_chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
-                                        title=_("All heads: next after {last}").format(last=last)),
+                                        title=_("All heads: next after {last}").format(last=last), tr=_),
                       key="heads.bars.before", config=w.PLOTLY_CONFIG)
     right.plotly_chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
-                                         title=_("{n} head(s) knocked out").format(n=len(knocked_out))),
+                                         title=_("{n} head(s) knocked out").format(n=len(knocked_out)), tr=_),
                        key="heads.bars.after", config=w.PLOTLY_CONFIG)
     cmp = distribution_comparison(p_all, p_ko)
-    char = lambda i: F.char_label(bundle.vocab.itos[i])
+    char = lambda i: F.char_label(bundle.vocab.itos[i], tr=_)
     if not knocked_out:
         st.caption(_("Pick heads above to knock them out; the right-hand bars then show the model without them."))
     else:
@@ -183,7 +183,7 @@ elif tool == "roles":
                 else _("mixed ({role} {score:.2f})").format(role=names_[best[1]], score=best[0]))
         notes.setdefault(r.module + ".hook_pattern", []).append(line)
     st.plotly_chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
-                                      title=_("Entropy on this word, with each head's role on the validation words")),
+                                      title=_("Entropy on this word, with each head's role on the validation words"), tr=_),
                     key="heads.roles.entropy", config=w.PLOTLY_CONFIG)
     st.caption(_("A head is named only when its best role scores at least {min:.2f} and leads the next by {lead:.2f} "
                  "or more; otherwise it is “mixed” and its strongest role is shown in brackets. A fixed threshold "
@@ -220,7 +220,7 @@ elif tool == "rollout":
         st.plotly_chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
                                          title=_("{kind}: raw attention beside its rollout").format(
                                              kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                                   "decoder": _("Decoder self-attention")}[kind])),
+                                                   "decoder": _("Decoder self-attention")}[kind]), tr=_),
                         key=f"heads.rollout.{kind}", config=w.PLOTLY_CONFIG)
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
@@ -228,7 +228,7 @@ elif tool == "rollout":
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
         st.plotly_chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
                                          y_title=_("decoder query"),
-                                         title=_("Cross-attention, raw and carried through the encoder")),
+                                         title=_("Cross-attention, raw and carried through the encoder"), tr=_),
                         key="heads.rollout.cross", config=w.PLOTLY_CONFIG)
 
 # ---- 4. what changed ------------------------------------------------------------------------------------------------
@@ -249,12 +249,12 @@ elif tool == "changed":
         st.plotly_chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
                                                   eos_label=_("end"),
                                                   y_title=_("after"),
-                                                  title=_("Next-token probability, B − A, after every position")),
+                                                  title=_("Next-token probability, B − A, after every position"), tr=_),
                         key="heads.changed.next", config=w.PLOTLY_CONFIG)
         diffs = pattern_differences(cap_ko, cap_b)
         st.plotly_chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
                                         row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
-                                        head_label=_("head {h}")),
+                                        head_label=_("head {h}"), tr=_),
                         key="heads.changed.patterns", config=w.PLOTLY_CONFIG)
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
@@ -277,12 +277,12 @@ else:
         head = p2.selectbox(_("Head"), ["mean"] + list(range(n_head)), key="heads.loo.head",
                             format_func=lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
-        top = F.char_label(bundle.vocab.itos[loo.top])
+        top = F.char_label(bundle.vocab.itos[loo.top], tr=_)
         st.plotly_chart(F.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),
-            importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top)),
+            importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top), tr=_),
             key="heads.loo.chart", config=w.PLOTLY_CONFIG)
         st.caption(_("Why they can disagree: attention says where one head reads from, not how much that reading "
                      "changes the answer — other heads, later layers and the residual stream carry the same "

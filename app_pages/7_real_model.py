@@ -55,14 +55,14 @@ with left:
                          help=_("Below 1 sharpens the distribution, above 1 flattens it."))
         probs = next_token_probs(cap.next_token_logits(), temp, top_k)
         title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
-        st.plotly_chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title),
+        st.plotly_chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_),
                         key="real.bars", config=w.PLOTLY_CONFIG)
     next_token_panel()
 w.let_browser_draw()
 
 e_col, h_col = st.columns([1, 1.15], gap="large")
 with e_col:
-    st.plotly_chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head")), key="real.entropy",
+    st.plotly_chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head"), tr=_), key="real.entropy",
                     config=w.PLOTLY_CONFIG)
     st.caption(_("Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
                  "at exactly one other, 1 = attention spread evenly over everything it can see."))
@@ -72,7 +72,7 @@ with h_col:
     head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
     name = cap.names()[layer]
     st.plotly_chart(F.attention_heatmap(cap, name, head, query=len(cap.tgt_tokens) - 1,
-                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head)),
+                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
                     key="real.heat", config=w.PLOTLY_CONFIG)
     st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
                  "may not look ahead. Hover for the exact weight."))
@@ -98,7 +98,7 @@ else:
         st.plotly_chart(F.candidate_heads_bars(lesson["weights"], title=_("The heads that look hardest from “{word}”")
                                                .format(word=F.label(words[0])),
                                                y_title=_("weight from “{word}”").format(word=F.label(words[0])),
-                                               word_label=_("on “{word}”")), key="real.lesson.bars",
+                                               word_label=_("on “{word}”"), tr=_), key="real.lesson.bars",
                         config=w.PLOTLY_CONFIG)
         for cand in (words[1], words[2]):
             l, h, wt = lesson["best"][cand]
@@ -147,17 +147,17 @@ else:
             i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
             probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
             st.plotly_chart(F.generation_strip([s.token for s in gen.steps], probs, current=i,
-                                               title=_("Chosen token and its probability, step by step")),
+                                               title=_("Chosen token and its probability, step by step"), tr=_),
                             key="real.gen.strip", config=w.PLOTLY_CONFIG)
             step = gen.steps[i]
             a1, a2 = st.columns([1.2, 1], gap="medium")
             sname = step.cap.names()[layer]
             a1.plotly_chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
                                                 title=_("Step {i} · layer {layer} · head {head}")
-                                                .format(i=i, layer=layer, head=head)),
+                                                .format(i=i, layer=layer, head=head), tr=_),
                             key="real.gen.heat", config=w.PLOTLY_CONFIG)
             a2.plotly_chart(F.next_token_bars(step.probs, hf_lm.TokenVocab(b.tokenizer), top_k=10,
-                                              expected=step.token, title=_("Step {i}: what comes next?").format(i=i)),
+                                              expected=step.token, title=_("Step {i}: what comes next?").format(i=i), tr=_),
                             key="real.gen.bars", config=w.PLOTLY_CONFIG)
             a2.caption(_("Orange: the token chosen at this step."))
         timeline()
