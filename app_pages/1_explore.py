@@ -7,7 +7,7 @@ from models.capture import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz.metrics import end_of_word_prob, next_token_probs
 
@@ -54,7 +54,7 @@ left, right = st.columns([0.9, 1.1], gap="large")
 # (see w.let_browser_draw); then the bars, then the heavier heatmaps.
 with right:
     view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
-                                format_func=lambda v: {"head": _("Head view"), "model": _("Model view")}[v])
+                                format_func={"head": _("Head view"), "model": _("Model view")}.__getitem__)
     st.caption(_("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
                  "isolate it.") + (" " + _("Use the selector to switch between encoder, decoder and cross-attention.")
                                    if cap.is_seq2seq else ""))
@@ -101,7 +101,8 @@ with left:
 st.subheader(_("Attention heatmap"))
 names = cap.names()
 h1, h2, h3 = st.columns([2, 1, 2])
-pattern = h1.selectbox(_("Layer"), names, format_func=lambda n: F.pattern_title(n, tr=_), key="explore.pattern")
+pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                       key="explore.pattern")
 n_head = cap.patterns[pattern].shape[1]
 head = h2.selectbox(_("Head"), list(range(n_head)), key="explore.head") if n_head > 1 else 0
 q_tokens = cap.axes(pattern)[0]
@@ -142,7 +143,8 @@ with st.expander(":material/download: " + _("Export")):
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
         kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
-                            format_func=lambda k: _(F.KIND_LABEL[k])) if cap.is_seq2seq else "blocks"
+                            format_func=option_labels(cap.square_kinds(), lambda k: _(F.KIND_LABEL[k]))) \
+            if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
                            file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
                            on_click="ignore")

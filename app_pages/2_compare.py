@@ -6,7 +6,7 @@ import streamlit as st
 
 from models.data import next_char_counts
 from ui import widgets as w
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from ui.cache import get_capture, shipped_words
 from viz import figures as F
 from viz.metrics import distribution_comparison, next_token_probs
@@ -120,7 +120,8 @@ for side in SIDES:
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
-        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default, format_func=lambda n: F.pattern_title(n, tr=_),
+        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default,
+                                      format_func=option_labels(pnames, lambda n: F.pattern_title(n, tr=_)),
                                       key=f"compare.{side}.pattern.{name}")
         n_head = cap.patterns[patterns[side]].shape[1]
         heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \

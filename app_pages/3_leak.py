@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import widgets as w
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from ui.cache import get_capture, get_generation
 from viz import figures as F
 from viz.metrics import counterfactual_next_token, leak_summary, next_key_weights_by_layer, next_token_probs
@@ -51,7 +51,7 @@ summary = {n: leak_summary(caps[n]) for n in (PEEK, FREE)}
 cross = caps[PEEK].names("cross")
 c1, c2, c3 = st.columns([2, 1, 3], vertical_alignment="bottom")
 layer = c1.selectbox(_("Cross-attention layer"), cross, index=cross.index(summary[PEEK]["layer"]),
-                     format_func=lambda n: F.pattern_title(n, tr=_), key="leak.layer")
+                     format_func=option_labels(cross, lambda n: F.pattern_title(n, tr=_)), key="leak.layer")
 n_head = caps[PEEK].patterns[layer].shape[1]
 head = c2.selectbox(_("Head"), list(range(n_head)), key="leak.head") if n_head > 1 else 0
 c3.caption(_("Rows: the decoder position predicting the next character. Columns: the source characters. "

@@ -20,7 +20,7 @@ with c_model:
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
 c_temp, c_topk, c_seed = st.columns([1.2, 1, 1], vertical_alignment="bottom")
 mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], default="greedy", key="gen.mode", required=True,
-                                format_func=lambda m: {"greedy": _("greedy"), "sampled": _("sampled")}[m],
+                                format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
                                 help=_("Greedy always takes the most likely token; sampled draws one at random."))
 greedy = mode != "sampled"
 temperature = c_temp.slider(_("Temperature"), 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,

@@ -15,7 +15,7 @@ from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB
 from ui import widgets as w
 from ui.cache import bundle
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 
 PRESETS = ("fast", "seed")
@@ -96,7 +96,8 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     names = jobs.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
-        pattern = st.selectbox(_("Attention"), names, format_func=lambda n: F.pattern_title(n, tr=_), key=f"{key}.pattern",
+        pattern = st.selectbox(_("Attention"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                               key=f"{key}.pattern",
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)
@@ -168,7 +169,8 @@ def replay(p: jobs.JobProgress) -> None:
     epochs = [s["epoch"] for s in snaps]
     kept = p.kept_epoch if p.kept_epoch in epochs else epochs[-1]
     ep = st.select_slider(_("Epoch"), options=epochs, value=kept, key=f"train.replay.{p.job_id}",
-                          format_func=lambda e: _("{epoch} (kept)").format(epoch=e) if e == p.kept_epoch else str(e),
+                          format_func=option_labels(epochs, lambda e: _("{epoch} (kept)").format(epoch=e)
+                                                    if e == p.kept_epoch else str(e)),
                           help=_("Snapshots were taken every few epochs, and at the last one."))
     snap = snaps[epochs.index(ep)]
     stats = next((h for h in p.history if h["epoch"] == ep), None)

@@ -10,7 +10,7 @@ from models.capture import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
 from ui import widgets as w
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz.metrics import (attention_rollout, cross_rollout, distribution_comparison, head_mean, next_token_differences,
                          next_token_probs, pattern_differences)
@@ -103,9 +103,9 @@ def knock_out_all():
         st.session_state[ko_keys[m]] = list(range(n_head))
 
 
-tool = st.segmented_control(_("Tool"), TOOLS, key="heads.tool", required=True, format_func=lambda t: {
+tool = st.segmented_control(_("Tool"), TOOLS, key="heads.tool", required=True, format_func={
     "knockout": _("Knock-out"), "roles": _("Head roles"), "rollout": _("Rollout"), "changed": _("What changed"),
-    "importance": _("Attention vs importance")}[t])
+    "importance": _("Attention vs importance")}.__getitem__)
 
 knocked_out: list[tuple[str, int]] = []
 with st.container(border=True):
@@ -117,7 +117,7 @@ with st.container(border=True):
     for i, (m, n_head) in enumerate(modules):
         with cols[i % len(cols)]:
             picked = st.pills(module_title(m), list(range(n_head)), selection_mode="multi", key=ko_keys[m],
-                              format_func=lambda h: _("head {h}").format(h=h))
+                              format_func=option_labels(range(n_head), lambda h: _("head {h}").format(h=h)))
             knocked_out += [(m, h) for h in picked or []]
 knocked_out = sorted(knocked_out)
 
@@ -271,11 +271,11 @@ else:
         names = cap_ko.names()
         default = cap_ko.names("cross")[-1] if cap_ko.is_seq2seq else names[-1]
         p1, p2 = st.columns(2)
-        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=pattern_title,
-                               key="heads.loo.pattern")
+        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=option_labels(names, pattern_title), key="heads.loo.pattern")
         n_head = cap_ko.patterns[pattern].shape[1]
-        head = p2.selectbox(_("Head"), ["mean"] + list(range(n_head)), key="heads.loo.head",
-                            format_func=lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h))
+        heads = ["mean"] + list(range(n_head))
+        head = p2.selectbox(_("Head"), heads, key="heads.loo.head", format_func=option_labels(
+            heads, lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h)))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
         top = F.char_label(bundle.vocab.itos[loo.top], tr=_)
         st.plotly_chart(F.attention_vs_importance(

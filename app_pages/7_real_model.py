@@ -125,7 +125,7 @@ st.subheader(_("Let it write"))
 g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
 max_new = g1.slider(_("New tokens"), 1, 10, key="real.gen.n")
 mode = g2.segmented_control(_("Decoding"), ["greedy", "sampled"], key="real.gen.mode", required=True,
-                            format_func=lambda m: {"greedy": _("greedy"), "sampled": _("sampled")}[m],
+                            format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
                             help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."))
 if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
     st.session_state["real.gen.for"] = text

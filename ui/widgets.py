@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
-from ui.i18n import _
+from ui.i18n import _, option_labels
 
 
 
@@ -110,7 +110,8 @@ def model_picker(key: str, label: str | None = None, *, default: str | None = No
         st.session_state[key] = wanted       # a shared link: ?model=full_transformer
     index = names.index(default) if default in names else 0
     # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
-    choice = container.selectbox(label or _("Model"), names, index=index, key=key, format_func=model_label)
+    choice = container.selectbox(label or _("Model"), names, index=index, key=key,
+                                 format_func=option_labels(names, model_label))
     # Write only on change: setting a query param on every rerun sends the server's copy of the whole query string
     # back to the browser and overwrites a newer ?text= from the live text box (the URL lagged a keystroke behind).
     if st.query_params.get(key) != choice:
