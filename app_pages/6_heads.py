@@ -282,7 +282,7 @@ else:
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),
-            importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top), tr=_),
+            importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top)),
             key="heads.loo.chart", config=w.PLOTLY_CONFIG)
         st.caption(_("Why they can disagree: attention says where one head reads from, not how much that reading "
                      "changes the answer — other heads, later layers and the residual stream carry the same "
