@@ -145,7 +145,8 @@ for side in SIDES:
     rows["heat"][side].plotly_chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
                                     key=f"compare.{side}.heat", config=w.PLOTLY_CONFIG)
     qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_)
-    qent.update_layout(title_text=_("Per-query entropy · head {head}").format(head=head))   # the long default is cut at 1024 px
+    # the long default title is cut at 1024 px
+    qent.update_layout(title_text=_("Per-query entropy · head {head}").format(head=head))
     rows["qent"][side].plotly_chart(qent, key=f"compare.{side}.qent", config=w.PLOTLY_CONFIG)
     rows["entropy"][side].plotly_chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy",
                                        config=w.PLOTLY_CONFIG)

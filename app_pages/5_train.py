@@ -96,8 +96,8 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     names = jobs.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
-        pattern = st.selectbox(_("Attention"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
-                               key=f"{key}.pattern",
+        pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
+                               format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)

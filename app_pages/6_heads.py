@@ -271,7 +271,8 @@ else:
         names = cap_ko.names()
         default = cap_ko.names("cross")[-1] if cap_ko.is_seq2seq else names[-1]
         p1, p2 = st.columns(2)
-        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=option_labels(names, pattern_title), key="heads.loo.pattern")
+        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default),
+                               format_func=option_labels(names, pattern_title), key="heads.loo.pattern")
         n_head = cap_ko.patterns[pattern].shape[1]
         heads = ["mean"] + list(range(n_head))
         head = p2.selectbox(_("Head"), heads, key="heads.loo.head", format_func=option_labels(
