@@ -90,7 +90,7 @@ def step_next_char(n: int) -> None:
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
             p=float(probs[cap.vocab.index(top)]))), format_func=char_namer())
     with live_view(f"lesson.{n}.revealed"):
-        w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?")),
+        w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"), tr=_),
                         key=f"lesson.{n}.bars")
 
 
@@ -138,7 +138,7 @@ def step_mask(n: int) -> None:
                  .format(v=after)), format_func=opts.get)
     with live_view(f"lesson.{n}.revealed"):
         w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
-                                            height=heat_height(len(cap.tgt_tokens))),
+                                            height=heat_height(len(cap.tgt_tokens)), tr=_),
                         key=f"lesson.{n}.heat")
 
 
@@ -160,8 +160,8 @@ def step_heads(n: int) -> None:
         format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
     with live_view(f"lesson.{n}.revealed"):
         a, b = st.columns([1, 1.3], gap="medium")
-        w.chart(F.entropy_heatmap(cap), key=f"lesson.{n}.ent", container=a)
-        w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head")),
+        w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
+        w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
                        key=f"lesson.{n}.grid", container=b)
 
 
@@ -224,7 +224,7 @@ def step_encdec(n: int) -> None:
         format_func=lambda i: f"{i}: {tok(src[i])}")
     with live_view(f"lesson.{n}.revealed"):
         w.chart(F.head_grid(cap, cross, cols=4, title=_("Cross-attention, last layer: decoder rows read "
-                                                                 "encoder columns")),
+                                                                 "encoder columns"), tr=_),
                         key=f"lesson.{n}.grid")
 
 
@@ -246,13 +246,13 @@ def step_leak(n: int) -> None:
     LS.predict_then_reveal(
         f"lesson.{n}", _("In the peeking model's cross-attention, where does decoder position t look most?"), list(opts),
         lambda: (where, _("All heads of {layer} averaged: {s:.0%} on t, {x:.0%} on t+1, {e:.0%} elsewhere.").format(
-            layer=F.pattern_title(layer), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
+            layer=F.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
         format_func=opts.get)
     with live_view(f"lesson.{n}.revealed"):
         H = cap.patterns[layer].shape[1]
         head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
         Q, K = cap.patterns[layer].shape[-2:]
-        w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q)), Q, K),
+        w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_), Q, K),
                         key=f"lesson.{n}.heat")
         st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
         scores = w.heldout_eval("full_transformer_peeking")
@@ -326,11 +326,11 @@ def training_panel(sid: str) -> None:
     st.progress(p.fraction, text=_("Epoch {e} of {n}").format(e=p.epoch, n=p.epochs))
     left, right = st.columns(2, gap="large")
     if p.history:
-        w.chart(F.training_curves(list(p.history)), key="lesson.train.curves", container=left)
+        w.chart(F.training_curves(list(p.history), tr=_), key="lesson.train.curves", container=left)
     if p.latest_snapshot is not None:
         cap = jobs.snapshot_capture(p.latest_snapshot)
         w.chart(F.head_grid(cap, cap.names()[0], title=_("Attention on “{w}” at epoch {e}").format(
-            w=p.probe_word, e=p.latest_snapshot["epoch"])), key="lesson.train.live", container=right)
+            w=p.probe_word, e=p.latest_snapshot["epoch"]), tr=_), key="lesson.train.live", container=right)
 
 
 def finished_panel(p: jobs.JobProgress) -> None:
@@ -345,7 +345,7 @@ def finished_panel(p: jobs.JobProgress) -> None:
         for col, s, title in ((a, snaps[0], _("Before training (epoch 0)")),
                               (b, snaps[-1], _("After training (epoch {e})").format(e=snaps[-1]["epoch"]))):
             cap = jobs.snapshot_capture(s)
-            w.chart(F.head_grid(cap, cap.names()[0], title=title), key=f"lesson.train.{s['epoch']}", container=col)
+            w.chart(F.head_grid(cap, cap.names()[0], title=title, tr=_), key=f"lesson.train.{s['epoch']}", container=col)
     if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
         jobs.clear_job(st.session_state["train.sid"])
         st.rerun()

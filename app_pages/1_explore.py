@@ -7,25 +7,27 @@ from models.capture import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz.metrics import end_of_word_prob, next_token_probs
 
-st.title("Explore")
-st.caption("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
-           "every view below shows the attention of that one forward pass.")
+st.title(_("Explore"))
+st.caption(_("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
+             "every view below shows the attention of that one forward pass."))
 
 c_text, c_model, c_eos = st.columns([3, 2, 1.1], vertical_alignment="bottom")
 with c_text:
     text = w.text_box()
+    w.alphabet_note()
 with c_model:
     name = w.model_picker("model")
 with c_eos:
-    finished = st.toggle("Finished word", key="explore.eos", help="Append `<EOS>`: read the text as a whole word.")
+    finished = st.toggle(_("Finished word"), key="explore.eos",
+                         help=_("Append `<EOS>`: read the text as a whole word."))
 
 uploaded = None
-with st.expander(":material/folder_open: Open an attention JSON (from this app or the original notebook)"):
-    up = st.file_uploader("Attention JSON", type=["json"], key="explore.upload", label_visibility="collapsed")
+with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
+    up = st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     if up is not None:
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
@@ -52,10 +54,10 @@ left, right = st.columns([0.9, 1.1], gap="large")
 # (see w.let_browser_draw); then the bars, then the heavier heatmaps.
 with right:
     view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
-                                format_func=lambda v: {"head": "Head view", "model": "Model view"}[v])
-    st.caption("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
-               "isolate it." + (" Use the selector to switch between encoder, decoder and cross-attention."
-                                if cap.is_seq2seq else ""))
+                                format_func={"head": _("Head view"), "model": _("Model view")}.__getitem__)
+    st.caption(_("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
+                 "isolate it.") + (" " + _("Use the selector to switch between encoder, decoder and cross-attention.")
+                                   if cap.is_seq2seq else ""))
     w.bertviz_frame(cap, view, key="explore.bertviz")
 w.let_browser_draw()
 
@@ -70,48 +72,49 @@ with left:
         @st.fragment
         def next_token_panel():
             s1, s2 = w.more_controls().columns(2)      # secondary: behind "More controls" on a projector
-            top_k = s1.slider("Top-k", 1, len(cap.vocab), key="explore.top_k", help="How many tokens to show.")
-            temp = s2.slider("Temperature", 0.1, 2.0, step=0.1, key="explore.temperature",
-                             help="Below 1 sharpens the distribution, above 1 flattens it.")
+            top_k = s1.slider(_("Top-k"), 1, len(cap.vocab), key="explore.top_k", help=_("How many tokens to show."))
+            temp = s2.slider(_("Temperature"), 0.1, 2.0, step=0.1, key="explore.temperature",
+                             help=_("Below 1 sharpens the distribution, above 1 flattens it."))
             probs = next_token_probs(cap.next_token_logits(), temp, top_k)
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)
-            last = ("&lt;BOS&gt; (start of a word)" if len(cap.tgt_tokens) == 1
-                    else f"“{F.label(cap.tgt_tokens[-1])}”")
+            last = (_("{bos} (start of a word)").format(bos="&lt;BOS&gt;") if len(cap.tgt_tokens) == 1
+                    else _("“{token}”").format(token=F.label(cap.tgt_tokens[-1])))
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
-                                    title=f"Next token after {last}")
+                                    title=_("Next token after {last}").format(last=last), tr=_)
             w.chart(fig, key="explore.bars")
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
                 more = "…" if seen and sum(seen.values()) > 6 else ""
                 st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
                              "The model gives it **{p:.1%}**.").format(
-                    char=w.escape_md(F.char_name(expected)), typed=w.escape_md(text.lower()),
+                    char=w.escape_md(F.char_name(expected, tr=_)), typed=w.escape_md(text.lower()),
                     words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
         w.let_browser_draw()
-    entropy_fig = F.entropy_heatmap(cap)     # built once: the PNG export below reuses it
+    entropy_fig = F.entropy_heatmap(cap, tr=_)     # built once: the PNG export below reuses it
     w.chart(entropy_fig, key="explore.entropy")
-    st.caption("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
-               "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
-               "character; **1** = attention spread evenly over everything it can see.")
+    st.caption(_("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
+                 "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
+                 "character; **1** = attention spread evenly over everything it can see."))
 
-st.subheader("Attention heatmap")
+st.subheader(_("Attention heatmap"))
 names = cap.names()
 h1, h2, h3 = st.columns([2, 1, 2])
-pattern = h1.selectbox("Layer", names, format_func=F.pattern_title, key="explore.pattern")
+pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                       key="explore.pattern")
 n_head = cap.patterns[pattern].shape[1]
-head = h2.selectbox("Head", list(range(n_head)), key="explore.head") if n_head > 1 else 0
+head = h2.selectbox(_("Head"), list(range(n_head)), key="explore.head") if n_head > 1 else 0
 q_tokens = cap.axes(pattern)[0]
-query = h3.select_slider("Highlight query", options=list(range(len(q_tokens))), value=len(q_tokens) - 1,
+query = h3.select_slider(_("Highlight query"), options=list(range(len(q_tokens))), value=len(q_tokens) - 1,
                          format_func=lambda i: f"{i}: {q_tokens[i]}", key=f"explore.query.{len(q_tokens)}") \
     if len(q_tokens) > 1 else 0
 a1, a2 = st.columns([1.3, 1], gap="large")
-heat = F.attention_heatmap(cap, pattern, head, query=query)
+heat = F.attention_heatmap(cap, pattern, head, query=query, tr=_)
 w.chart(heat, key="explore.heat", container=a1)
-a1.caption("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
-           "that query may not look ahead. Hover for the exact weight.")
-qent = F.query_entropy(cap, pattern, head, query=query)
+a1.caption(_("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
+             "that query may not look ahead. Hover for the exact weight."))
+qent = F.query_entropy(cap, pattern, head, query=query, tr=_)
 w.chart(qent, key="explore.qent", container=a2)
 if uploaded is None:
     from ui.lesson import attention_steps_view, get_steps
@@ -144,7 +147,8 @@ with st.expander(":material/download: " + _("Export")):
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
         kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
-                            format_func=lambda k: F.KIND_LABEL[k]) if cap.is_seq2seq else "blocks"
+                            format_func=option_labels(cap.square_kinds(), lambda k: _(F.KIND_LABEL[k]))) \
+            if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
                            file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
                            on_click="ignore")
@@ -160,7 +164,7 @@ with st.expander(":material/download: " + _("Export")):
                                   "picked above the heatmap.") if square else
                            _("Cross-attention has separate query and key tokens, which the one-layer format can't "
                              "hold; pick a self-attention layer above the heatmap."))
-        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern))))
+        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern, tr=_))))
     with e3:
         st.markdown(_("**Figures** (16:9 slides)"))
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),

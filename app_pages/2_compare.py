@@ -6,7 +6,7 @@ import streamlit as st
 
 from models.data import next_char_counts
 from ui import widgets as w
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from ui.cache import get_capture, shipped_words
 from viz import figures as F
 from viz.metrics import distribution_comparison, next_token_probs
@@ -14,13 +14,14 @@ from viz.metrics import distribution_comparison, next_token_probs
 TOP_K = 8
 SIDES = ("left", "right")
 
-st.title("Compare")
-st.caption("One word feeds two models. Pick a model for each side; the views line up so you can read across.")
+st.title(_("Compare"))
+st.caption(_("One word feeds two models. Pick a model for each side; the views line up so you can read across."))
 
 text = w.text_box()
+w.alphabet_note()
 pickers = st.columns(2, gap="medium")
-names = {"left": w.model_picker("compare.left", "Left model", default="miniformer", container=pickers[0]),
-         "right": w.model_picker("compare.right", "Right model", default="full_transformer", container=pickers[1])}
+names = {"left": w.model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
+         "right": w.model_picker("compare.right", _("Right model"), default="full_transformer", container=pickers[1])}
 if None in names.values():
     st.stop()
 bundles = {}
@@ -42,7 +43,8 @@ for note in dict.fromkeys(caps["left"].notes + caps["right"].notes):
 probs = {side: next_token_probs(caps[side].next_token_logits()) for side in SIDES}
 vocab = bundles["left"].vocab
 if bundles["left"].vocab != bundles["right"].vocab:
-    st.warning("These two checkpoints use different vocabularies, so their next-token distributions can't be compared.")
+    st.warning(_("These two checkpoints use different vocabularies, so their next-token distributions can't be "
+                 "compared."))
 else:
     cmp = distribution_comparison(probs["left"], probs["right"])
     top = {"left": cmp["top1_left"], "right": cmp["top1_right"]}
@@ -51,17 +53,19 @@ else:
     tests = {side: w.heldout_eval(names[side], "test") for side in SIDES}
     for side in SIDES:
         nll = None if tests[side] is None else tests[side]["prefix_nll"]
-        rows.append({"": side, "model": w.model_label(names[side]), "parameters": f"{bundles[side].n_params:,}",
+        rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): w.model_label(names[side]),
+                     _("parameters"): f"{bundles[side].n_params:,}",
                      _("test NLL (new words)"): "—" if nll is None else f"{nll:.3f}",
-                     "top next char": F.char_name(vocab.itos[top[side]]),
-                     "p(own top)": f"{float(probs[side][top[side]]):.1%}",
-                     "p(other's top)": f"{other[side]:.1%}"})
+                     _("top next char"): F.char_name(vocab.itos[top[side]], tr=_),
+                     _("p(own top)"): f"{float(probs[side][top[side]]):.1%}",
+                     _("p(other's top)"): f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]])) for side in SIDES}   # a checkpoint's vocabulary
+    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
     agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
              _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
-    st.markdown(f"{agree} KL(left‖right) = **{cmp['kl_left_right']:.3f}** nats, KL(right‖left) = "
-                f"**{cmp['kl_right_left']:.3f}** nats — 0 means the two distributions are identical.")
+    st.markdown(agree + " " + _("KL(left‖right) = **{lr:.3f}** nats, KL(right‖left) = **{rl:.3f}** nats — 0 means "
+                                "the two distributions are identical.").format(lr=cmp["kl_left_right"],
+                                                                                rl=cmp["kl_right_left"]))
     st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
                  "choice, predicting each character from the ones before it only (lower is better; a uniform "
                  "guess over 27 scores 3.30).").format(n="—" if tests["left"] is None else tests["left"]["n_words"]))
@@ -98,9 +102,10 @@ if Q > 1:
 counts = next_char_counts(text.lower(), shipped_words()) if text else {}
 expected = next(iter(counts), None)
 last = "<BOS>" if Q == 1 else tokens[-1]
-st.caption("**Orange bar**: how most training words that start like the typed text go on. **Heatmaps**: row = "
-           "the character doing the looking, column = the character looked at; grey = masked (may not look ahead); "
-           "the orange outline is the query position picked above. **Entropy**: 0 = one key, 1 = spread evenly.")
+st.caption(_("**Orange bar**: how most training words that start like the typed text go on. **Heatmaps**: row = "
+             "the character doing the looking, column = the character looked at; grey = masked (may not look "
+             "ahead); the orange outline is the query position picked above. **Entropy**: 0 = one key, 1 = spread "
+             "evenly."))
 # Each row is its own pair of columns, so a taller chart on one side (the encoder-decoder has more layers and heads)
 # pushes both sides' next row down alike. Empty rows first, so the page reads header, bars, heatmaps, entropy,
 # BertViz from the top, but it is sent BertViz first, then the bars, then the heatmaps, each in its own browser batch
@@ -115,7 +120,8 @@ for side in SIDES:
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
-        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default, format_func=F.pattern_title,
+        patterns[side] = p1.selectbox(_("Layer"), pnames, index=default,
+                                      format_func=option_labels(pnames, lambda n: F.pattern_title(n, tr=_)),
                                       key=f"compare.{side}.pattern.{name}")
         n_head = cap.patterns[patterns[side]].shape[1]
         heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \
@@ -129,15 +135,17 @@ w.let_browser_draw()
 for side in SIDES:
     with rows["bars"][side]:
         w.chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
-                                  height=90 + 28 * (TOP_K + 1),
-                                  title=f"Next token after “{F.label(last)}”"),
-                key=f"compare.{side}.bars")
+                                          height=90 + 28 * (TOP_K + 1),
+                                          title=_("Next token after {last}").format(
+                                              last=_("“{token}”").format(token=F.label(last))), tr=_),
+                        key=f"compare.{side}.bars")
 w.let_browser_draw()
 for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
-    w.chart(F.attention_heatmap(cap, pattern, head, query=query),
+    w.chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
             key=f"compare.{side}.heat", container=rows["heat"][side])
-    qent = F.query_entropy(cap, pattern, head, query=query, height=230)
-    qent.update_layout(title_text=f"Per-query entropy · head {head}")   # the long default is cut at 1024 px
+    qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_)
+    # the long default title is cut at 1024 px
+    qent.update_layout(title_text=_("Per-query entropy · head {head}").format(head=head))
     w.chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])
-    w.chart(F.entropy_heatmap(cap), key=f"compare.{side}.entropy", container=rows["entropy"][side])
+    w.chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy", container=rows["entropy"][side])

@@ -4,31 +4,32 @@ import streamlit as st
 from ui import widgets as w
 from ui.i18n import _
 from ui.cache import get_capture, get_generation
-from ui.i18n import _
 from viz import figures as F
 from viz.metrics import chosen_token_probs
 
-st.title("Generate")
-st.caption("The model writes one character at a time until it predicts `<EOS>` (end of word) or hits the length "
-           "limit. Then scrub the timeline to see what each new character looked at.")
+st.title(_("Generate"))
+st.caption(_("The model writes one character at a time until it predicts `<EOS>` (end of word) or hits the length "
+             "limit. Then scrub the timeline to see what each new character looked at."))
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_text:
-    prefix = w.text_box(label="Start of a word", placeholder="e.g. capy (or leave empty)")
+    prefix = w.text_box(label=_("Start of a word"), placeholder=_("e.g. capy (or leave empty)"))
+    w.alphabet_note()
 with c_model:
     name = w.model_picker("gen.model")
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
 c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
-mode = c_mode.segmented_control("Decoding", ["greedy", "sampled"], key="gen.mode", required=True,
-                                help="Greedy always takes the most likely token; sampled draws one at random.")
+mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], key="gen.mode", required=True,
+                                format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
+                                help=_("Greedy always takes the most likely token; sampled draws one at random."))
 greedy = mode != "sampled"
-temperature = c_temp.slider("Temperature", 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,
-                            help="Below 1 sharpens the distribution, above 1 flattens it (sampling only).")
-top_k = c_topk.number_input("Top-k (0 = all)", 0, 30, 0, key="gen.top_k", disabled=greedy,
-                            help="Sample only among the k most likely tokens (sampling only).")
-seed = c_seed.number_input("Seed", 0, 10_000, key="gen.seed", disabled=greedy,
-                           help="The same seed always gives the same word.")
-max_new = c_len.slider("Max new characters", 1, 30, 16, key="gen.max_new")
+temperature = c_temp.slider(_("Temperature"), 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,
+                            help=_("Below 1 sharpens the distribution, above 1 flattens it (sampling only)."))
+top_k = c_topk.number_input(_("Top-k (0 = all)"), 0, 30, 0, key="gen.top_k", disabled=greedy,
+                            help=_("Sample only among the k most likely tokens (sampling only)."))
+seed = c_seed.number_input(_("Seed"), 0, 10_000, key="gen.seed", disabled=greedy,
+                           help=_("The same seed always gives the same word."))
+max_new = c_len.slider(_("Max new characters"), 1, 30, 16, key="gen.max_new")
 
 if name is None:
     st.stop()
@@ -38,11 +39,11 @@ if b is None:
 w.model_card(b, compact=True)
 
 if b.is_seq2seq:
-    st.info("**FullTransformer convention:** at every step the text so far (`<BOS>` + prefix + the characters "
-            "generated so far) is fed as **both the source (encoder) and the target (decoder)** — exactly as in "
-            "training — and the decoder's last position predicts the next character."
-            + (" The peeking model learned to copy source position *t+1*, which never exists at the last position "
-               "here, so it tends to echo." if b.peeking else ""), icon=":material/info:")
+    st.info(_("**FullTransformer convention:** at every step the text so far (`<BOS>` + prefix + the characters "
+              "generated so far) is fed as **both the source (encoder) and the target (decoder)** — exactly as in "
+              "training — and the decoder's last position predicts the next character.")
+            + (" " + _("The peeking model learned to copy source position *t+1*, which never exists at the last "
+                       "position here, so it tends to echo.") if b.peeking else ""), icon=":material/info:")
 
 if len(prefix) + 3 > b.block_size:          # no room left to generate: keep the end of the text, say so
     room = b.block_size - 2                 # characters the model reads at once: its context less <BOS>
@@ -54,18 +55,18 @@ if len(prefix) + 3 > b.block_size:          # no room left to generate: keep the
     prefix = prefix[-keep:]
 w.input_notes(get_capture(name, prefix))
 if not prefix:
-    st.caption("Empty prefix: the model writes a word from `<BOS>` alone.")
+    st.caption(_("Empty prefix: the model writes a word from `<BOS>` alone."))
 
 gen = get_generation(name, prefix, max_new=max_new, greedy=greedy, temperature=1.0 if greedy else temperature,
                      top_k=None if greedy or not top_k else int(top_k), seed=int(seed))
 new = "".join(s.token for s in gen.steps if s.token_id >= 4)
 w.show_word(gen.text[: len(gen.text) - len(new)], new, size="2.6rem")
-reason = w.STOP_REASONS[gen.stop_reason] + (f" ({max_new})" if gen.stop_reason == "limit" else "")
-st.caption(f"{reason} · {len(gen.steps)} step(s) · "
-           + ("greedy" if greedy else f"sampled, temperature {temperature:.1f}, "
-              f"{'all tokens' if not top_k else f'top-{int(top_k)}'}, seed {int(seed)}"))
+reason = w.stop_reason(gen.stop_reason) + (f" ({max_new})" if gen.stop_reason == "limit" else "")
+how = _("greedy") if greedy else _("sampled, temperature {t:.1f}, {tokens}, seed {seed}").format(
+    t=temperature, tokens=_("all tokens") if not top_k else _("top-{k}").format(k=int(top_k)), seed=int(seed))
+st.caption(_("{reason} · {n} step(s) · {how}").format(reason=reason, n=len(gen.steps), how=how))
 if not gen.steps:
-    st.warning("Nothing was generated: the prefix leaves no room in the model's context.")
+    st.warning(_("Nothing was generated: the prefix leaves no room in the model's context."))
     st.stop()
 
 
@@ -101,25 +102,25 @@ def timeline():
     n = len(steps)
     if st.session_state.get("gen.step", 0) >= n:
         st.session_state["gen.step"] = n - 1
-    i = st.slider("Timeline: step", 0, n - 1, key="gen.step",
-                  help="Scrub through the generation. Step i reads the text so far and picks the next token.") \
+    i = st.slider(_("Timeline: step"), 0, n - 1, key="gen.step",
+                  help=_("Scrub through the generation. Step i reads the text so far and picks the next token.")) \
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
-    w.chart(F.generation_strip([s.token for s in steps], probs, current=i), key="gen.strip")
+    w.chart(F.generation_strip([s.token for s in steps], probs, current=i, tr=_), key="gen.strip")
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
-        i=i, fed=fed, token=w.escape_md(F.char_name(step.token)), p=float(step.probs[step.token_id])))
+        i=i, fed=fed, token=w.escape_md(F.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
-    w.chart(F.last_row_heatmap(step.cap), key="gen.lastrow", container=a1)
-    a1.caption("Each row is one head's attention from the newest position (the last character fed in, whose "
-               "output predicts the next token) over the characters it can see."
-               + (" Decoder self-attention reads the target side, cross-attention the source side." if
+    w.chart(F.last_row_heatmap(step.cap, tr=_), key="gen.lastrow", container=a1)
+    a1.caption(_("Each row is one head's attention from the newest position (the last character fed in, whose "
+                 "output predicts the next token) over the characters it can see.")
+               + (" " + _("Decoder self-attention reads the target side, cross-attention the source side.") if
                   step.cap.is_seq2seq else ""))
     w.chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
-                              title=f"Step {i}: what comes next?"), key="gen.bars", container=a2)
-    a2.caption("Orange: the token chosen at this step." + ("" if greedy else " Sampling can pick a bar that "
-                                                           "is not the tallest."))
+                                      title=_("Step {i}: what comes next?").format(i=i), tr=_), key="gen.bars", container=a2)
+    a2.caption(_("Orange: the token chosen at this step.")
+               + ("" if greedy else " " + _("Sampling can pick a bar that is not the tallest.")))
 
 
 timeline()

@@ -15,13 +15,22 @@ from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB
 from ui import widgets as w
 from ui.cache import bundle
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 
-MODEL_LABEL = {"miniformer": "MiniFormer — 1 layer, 1 head, causal",
-               "full": "FullTransformer — leak-free",
-               "full-peeking": "FullTransformer — peeking (leaks; the original design)"}
-PRESET_LABEL = {"fast": "Fast", "seed": "Original recipe (seed)"}
+PRESETS = ("fast", "seed")
+
+
+def model_labels() -> dict[str, str]:
+    return {"miniformer": _("MiniFormer — 1 layer, 1 head, causal"),
+            "full": _("FullTransformer — leak-free"),
+            "full-peeking": _("FullTransformer — peeking (leaks; the original design)")}
+
+
+def preset_labels() -> dict[str, str]:
+    return {"fast": _("Fast"), "seed": _("Original recipe (seed)")}
+
+
 KNOBS = ("epochs", "batch_size", "lr", "dropout", "weight_decay", "seed")
 # The form is not drawn while a run and its result are shown; without persist_state Streamlit drops the widgets' state,
 # and the remounted widgets showed their minimum values (epochs 1, batch 1, lr 0, no recipe) and sent them back.
@@ -46,7 +55,7 @@ def duration(s: float | None) -> str:
     if s is None:
         return "…"
     s = int(round(s))
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+    return _("{s} s").format(s=s) if s < 60 else _("{m} min {s:02d} s").format(m=s // 60, s=s % 60)
 
 
 def apply_preset() -> None:
@@ -61,10 +70,10 @@ st.session_state.setdefault("train.preset", "fast")
 if "train.epochs" not in st.session_state:
     apply_preset()
 
-st.title(":material/model_training: Train")
-st.caption("Train a model of your own on the word list, watch the loss fall and the attention pattern form, and "
-           "find the result in every page's model picker. Training runs in the background: other pages and other "
-           "people's sessions stay responsive.")
+st.title(":material/model_training: " + _("Train"))
+st.caption(_("Train a model of your own on the word list, watch the loss fall and the attention pattern form, and "
+             "find the result in every page's model picker. Training runs in the background: other pages and other "
+             "people's sessions stay responsive."))
 
 
 # ---- while training ---------------------------------------------------------------------------------------------
@@ -73,12 +82,12 @@ st.caption("Train a model of your own on the word list, watch the loss fall and 
 # which costs as much as building it.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
-    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern))
+    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern, tr=_), tr=_)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def curves_figure(job_id: int, epochs_done: int, _history: tuple):
-    return F.training_curves(list(_history))
+    return F.training_curves(list(_history), tr=_)
 
 
 def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
@@ -86,9 +95,10 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     names = jobs.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
-        pattern = st.selectbox("Attention", names, format_func=F.pattern_title, key=f"{key}.pattern",
-                               help="The encoder-decoder has self-attention in the encoder and the decoder, and "
-                                    "cross-attention from decoder to encoder; pick one to see its heads.")
+        pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
+                               format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                               help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
+                                      "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)
     w.chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads")
 
@@ -110,35 +120,38 @@ def live_panel() -> None:
         st.rerun()                      # the whole page: the result and the replay live outside this fragment
     what = (_("Restoring **{model}**") if p.kind == "restore" else _("Training **{model}**")).format(
         model=w.escape_md(w.model_label(p.name) if p.kind == "restore" else p.name))
-    st.subheader(f"{what} · {MODEL_LABEL[p.model_name]}", anchor=False)
+    st.subheader(f"{what} · {model_labels()[p.model_name]}", anchor=False)
     rec = p.recipe
-    st.caption(f"{PRESET_LABEL.get(rec['name'], rec['name'])} recipe: {p.epochs} epochs, batch {rec['batch_size']}, "
-               f"learning rate {rec['lr']:g}, dropout {rec['dropout']:g}, weight decay {rec['weight_decay']:g}, "
-               f"seed {rec['seed']} · {p.n_words} words (80% train, 20% validation)"
+    st.caption(_("{recipe} recipe: {epochs} epochs, batch {batch}, learning rate {lr:g}, dropout {dropout:g}, "
+                 "weight decay {wd:g}, seed {seed} · {n} words (80% train, 20% validation)").format(
+                   recipe=preset_labels().get(rec["name"], rec["name"]), epochs=p.epochs, batch=rec["batch_size"],
+                   lr=rec["lr"], dropout=rec["dropout"], wd=rec["weight_decay"], seed=rec["seed"], n=p.n_words)
                + (f" · {w.escape_md(p.note)}" if p.note else ""))
     if p.epoch == 0:
-        label = "Starting: building the model and running the first epoch…"
+        label = _("Starting: building the model and running the first epoch…")
     else:
-        label = (f"Epoch {p.epoch} of {p.epochs} · {duration(p.elapsed)} so far · about {duration(p.eta)} left"
-                 + (" (early stopping may end it sooner)" if rec.get("patience") else ""))
+        label = (_("Epoch {epoch} of {epochs} · {elapsed} so far · about {eta} left").format(
+                     epoch=p.epoch, epochs=p.epochs, elapsed=duration(p.elapsed), eta=duration(p.eta))
+                 + (" " + _("(early stopping may end it sooner)") if rec.get("patience") else ""))
     bar, stop = st.columns([6, 1], vertical_alignment="bottom")
     bar.progress(p.fraction, text=label)
     if p.stop_requested:
-        stop.button("Stopping…", disabled=True, key="train.stopping", width="stretch")
-        st.info("Stopping after this epoch; the best epoch so far will be kept and saved.")
+        stop.button(_("Stopping…"), disabled=True, key="train.stopping", width="stretch")
+        st.info(_("Stopping after this epoch; the best epoch so far will be kept and saved."))
     else:
-        stop.button("Stop", type="secondary", key="train.stop", icon=":material/stop_circle:", width="stretch",
-                    on_click=stop_mine, help="End after the current epoch. The best epoch so far is kept and saved.")
+        stop.button(_("Stop"), type="secondary", key="train.stop", icon=":material/stop_circle:", width="stretch",
+                    on_click=stop_mine, help=_("End after the current epoch. The best epoch so far is kept and saved."))
     left, right = st.columns([1, 1], gap="large")
     with left:
         if p.history:
             w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves")
         else:
-            st.info("The learning curves appear after the first epoch.")
+            st.info(_("The learning curves appear after the first epoch."))
     with right:
         if p.latest_snapshot is not None:
             attention_row(p.latest_snapshot, p.job_id, "train.live",
-                          title=f"**Attention on “{p.probe_word}” now** (epoch {p.latest_snapshot['epoch']})")
+                          title=_("**Attention on “{word}” now** (epoch {epoch})").format(
+                              word=w.escape_md(p.probe_word), epoch=p.latest_snapshot["epoch"]))
 
 
 # ---- after training ---------------------------------------------------------------------------------------------
@@ -148,21 +161,24 @@ def replay(p: jobs.JobProgress) -> None:
     snaps = p.snapshots
     if not snaps:
         return
-    st.subheader("Attention during training", anchor=False)
-    st.caption(f"How the model read the probe word **{p.probe_word}** as it learned. Epoch 0 is the untrained "
-               "model: attention is close to uniform. Drag the slider to watch the pattern form.")
+    st.subheader(_("Attention during training"), anchor=False)
+    st.caption(_("How the model read the probe word **{word}** as it learned. Epoch 0 is the untrained "
+                 "model: attention is close to uniform. Drag the slider to watch the pattern form.").format(
+                   word=w.escape_md(p.probe_word)))
     epochs = [s["epoch"] for s in snaps]
     kept = p.kept_epoch if p.kept_epoch in epochs else epochs[-1]
-    ep = st.select_slider("Epoch", options=epochs, value=kept, key=f"train.replay.{p.job_id}",
-                          format_func=lambda e: f"{e} (kept)" if e == p.kept_epoch else str(e),
-                          help="Snapshots were taken every few epochs, and at the last one.")
+    ep = st.select_slider(_("Epoch"), options=epochs, value=kept, key=f"train.replay.{p.job_id}",
+                          format_func=option_labels(epochs, lambda e: _("{epoch} (kept)").format(epoch=e)
+                                                    if e == p.kept_epoch else str(e)),
+                          help=_("Snapshots were taken every few epochs, and at the last one."))
     snap = snaps[epochs.index(ep)]
     stats = next((h for h in p.history if h["epoch"] == ep), None)
-    note = (f" — validation NLL {stats['val_prefix_nll']:.3f} (prefix-only), {stats['val_tf_nll']:.3f} "
-            "(teacher-forced)" if stats else " — untrained, random weights")
+    note = (_(" — validation NLL {prefix:.3f} (prefix-only), {tf:.3f} (teacher-forced)").format(
+                prefix=stats["val_prefix_nll"], tf=stats["val_tf_nll"]) if stats else
+            _(" — untrained, random weights"))
     if ep == p.kept_epoch:
-        note += " · the saved model"
-    attention_row(snap, p.job_id, f"train.replay_{p.job_id}", title=f"**Epoch {ep}**{note}")
+        note += _(" · the saved model")
+    attention_row(snap, p.job_id, f"train.replay_{p.job_id}", title=_("**Epoch {epoch}**").format(epoch=ep) + note)
 
 
 def result_panel(p: jobs.JobProgress) -> None:
@@ -181,19 +197,21 @@ def result_panel(p: jobs.JobProgress) -> None:
                          "lesson, Generate) — in every open session, no restart needed.").format(
                 model=w.escape_md(p.name)), icon=":material/check_circle:")
         if p.status == "stopped":
-            st.info(f"Stopped after epoch {p.epoch} because {p.stop_reason}. Kept epoch {kept}, the best so far.")
+            st.info(_("Stopped after epoch {epoch} because {why}. Kept epoch {kept}, the best so far.").format(
+                epoch=p.epoch, why=w.escape_md(p.stop_reason), kept=kept))
         elif p.stopped_early:
-            st.info(f"Early stopping ended the run after epoch {p.epoch}: no better validation NLL for "
-                    f"{p.recipe['patience']} epochs. Kept epoch {kept}, the best.")
+            st.info(_("Early stopping ended the run after epoch {epoch}: no better validation NLL for "
+                      "{patience} epochs. Kept epoch {kept}, the best.").format(
+                epoch=p.epoch, patience=p.recipe["patience"], kept=kept))
         m = p.metrics
         c = st.columns(5)
-        c[0].metric("Kept epoch", f"{kept} of {p.epoch}")
-        c[1].metric("Validation NLL (honest)", f"{m.get('val_prefix_nll', float('nan')):.3f}",
-                    help="Prefix-only: each character predicted from the characters before it. Nats per character; "
-                         "lower is better.")
-        c[2].metric("Next-character accuracy", f"{m.get('val_accuracy', 0):.1%}")
-        c[3].metric("Training time", duration(p.elapsed))
-        c[4].metric("Parameters", f"{m.get('n_params', 0):,}")
+        c[0].metric(_("Kept epoch"), _("{kept} of {epochs}").format(kept=kept, epochs=p.epoch))
+        c[1].metric(_("Validation NLL (honest)"), f"{m.get('val_prefix_nll', float('nan')):.3f}",
+                    help=_("Prefix-only: each character predicted from the characters before it. Nats per "
+                           "character; lower is better."))
+        c[2].metric(_("Next-character accuracy"), f"{m.get('val_accuracy', 0):.1%}")
+        c[3].metric(_("Training time"), duration(p.elapsed))
+        c[4].metric(_("Parameters"), f"{m.get('n_params', 0):,}")
         if p.kind == "train":
             st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=w.escape_md(p.name)),
                          icon=":material/search:",
@@ -204,7 +222,7 @@ def result_panel(p: jobs.JobProgress) -> None:
             w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.final_curves")
     with right:
         replay(p)
-    if st.button("Train another model", type="primary", key="train.again", icon=":material/restart_alt:"):
+    if st.button(_("Train another model"), type="primary", key="train.again", icon=":material/restart_alt:"):
         jobs.clear_job(SID)
         st.rerun()
 
@@ -212,66 +230,69 @@ def result_panel(p: jobs.JobProgress) -> None:
 # ---- set-up -----------------------------------------------------------------------------------------------------
 def word_list():
     """The chosen word list, validated; None (with the reason on the page) when it can't be trained on."""
-    src = st.radio("Word list", ["shipped", "upload"], horizontal=True, key="train.words",
-                   format_func={"shipped": "Shipped list (data/words.txt)", "upload": "Upload a .txt file"}.get)
+    src = st.radio(_("Word list"), ["shipped", "upload"], horizontal=True, key="train.words",
+                   format_func={"shipped": _("Shipped list (data/words.txt)"), "upload": _("Upload a .txt file")}.get)
     try:
         if src == "shipped":
             words = wordlists.load_words(wordlists.DEFAULT_WORDS)
         else:
-            up = st.file_uploader("One word per line, letters a–z", type=["txt"], key="train.upload")
+            up = st.file_uploader(_("One word per line, letters a–z"), type=["txt"], key="train.upload")
             if up is None:
-                st.caption(f"Up to {wordlists.MAX_WORDS:,} words of at most {MAX_LEN} letters; duplicates are dropped, "
-                           "uppercase is lowercased.")
+                st.caption(_("Up to {n:,} words of at most {len} letters; duplicates are dropped, uppercase is "
+                             "lowercased.").format(n=wordlists.MAX_WORDS, len=MAX_LEN))
                 return None
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
         st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(why=w.escape_md(e)))
         return None
-    bits = [f"**{len(words.words):,}** words ready"]
+    bits = [_("**{n:,}** words ready").format(n=len(words.words))]
     if words.duplicates_dropped:
-        bits.append(f"{words.duplicates_dropped:,} duplicate(s) dropped")
+        bits.append(_("{n:,} duplicate(s) dropped").format(n=words.duplicates_dropped))
     if words.blank_lines:
-        bits.append(f"{words.blank_lines:,} blank line(s) skipped")
+        bits.append(_("{n:,} blank line(s) skipped").format(n=words.blank_lines))
     st.caption(" · ".join(bits))
     return words
 
 
 def setup_form() -> None:
     jobs.warm_up()                      # once per process: the first optimizer costs seconds of imports
-    st.subheader("Set up a run", anchor=False)
+    st.subheader(_("Set up a run"), anchor=False)
     c1, c2 = st.columns([1, 1], gap="large")
     with c1:
-        model = st.selectbox("Model", list(MODEL_CHOICES), format_func=MODEL_LABEL.get, key="train.model",
+        model = st.selectbox(_("Model"), list(MODEL_CHOICES), format_func=model_labels().get, key="train.model",
                              persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
-            st.caption(w.PEEK_WARNING)
-        preset = st.segmented_control("Recipe", list(PRESET_LABEL), format_func=PRESET_LABEL.get,
+            st.caption(w.peek_warning())
+        preset = st.segmented_control(_("Recipe"), list(PRESETS), format_func=preset_labels().get,
                                       key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
         if base.patience:
-            st.caption(f"**Fast:** AdamW, {base.warmup_epochs} warm-up epochs then a cosine schedule"
-                       + (f", scored and kept as a moving average of the weights (EMA {base.ema:g})" if base.ema else "")
-                       + (f", trained on noised inputs (each character blanked to `<UNK>` with probability "
-                          f"{base.input_noise:g})" if base.input_noise else "")
-                       + "; stops when "
-                       f"{'the teacher-forced' if base.select_on == 'teacher_forced' else 'the honest (prefix-only)'} "
-                       f"validation NLL has not improved for {base.patience} epochs and keeps the best epoch.")
+            st.caption(_("**Fast:** AdamW, {n} warm-up epochs then a cosine schedule").format(n=base.warmup_epochs)
+                       + (_(", scored and kept as a moving average of the weights (EMA {ema:g})").format(ema=base.ema)
+                          if base.ema else "")
+                       + (_(", trained on noised inputs (each character blanked to `<UNK>` with probability "
+                            "{p:g})").format(p=base.input_noise) if base.input_noise else "")
+                       + (_("; stops when the teacher-forced validation NLL has not improved for {n} epochs and "
+                            "keeps the best epoch.") if base.select_on == "teacher_forced" else
+                          _("; stops when the honest (prefix-only) validation NLL has not improved for {n} epochs "
+                            "and keeps the best epoch.")).format(n=base.patience))
         else:
-            st.caption("**Original recipe:** Adam at a constant learning rate for every epoch, keeping the last one "
-                       "(the seed notebook's design). Slower; Stop still keeps the best epoch so far.")
+            st.caption(_("**Original recipe:** Adam at a constant learning rate for every epoch, keeping the last "
+                         "one (the seed notebook's design). Slower; Stop still keeps the best epoch so far."))
         k = st.columns(3)
-        k[0].number_input("Epochs", 1, 500, step=1, key="train.epochs", persist_state=KEEP)
-        k[1].number_input("Batch size", 1, 1024, step=8, key="train.batch_size", persist_state=KEEP)
-        k[2].number_input("Learning rate", 1e-5, 1.0, step=1e-4, format="%.4f", key="train.lr", persist_state=KEEP)
+        k[0].number_input(_("Epochs"), 1, 500, step=1, key="train.epochs", persist_state=KEEP)
+        k[1].number_input(_("Batch size"), 1, 1024, step=8, key="train.batch_size", persist_state=KEEP)
+        k[2].number_input(_("Learning rate"), 1e-5, 1.0, step=1e-4, format="%.4f", key="train.lr", persist_state=KEEP)
         k = st.columns(3)
-        k[0].number_input("Dropout", 0.0, 0.9, step=0.05, format="%.2f", key="train.dropout", persist_state=KEEP)
-        k[1].number_input("Weight decay", 0.0, 1.0, step=0.01, format="%.3f", key="train.weight_decay",
+        k[0].number_input(_("Dropout"), 0.0, 0.9, step=0.05, format="%.2f", key="train.dropout", persist_state=KEEP)
+        k[1].number_input(_("Weight decay"), 0.0, 1.0, step=0.01, format="%.3f", key="train.weight_decay",
                           persist_state=KEEP)
-        k[2].number_input("Seed", 0, 2**31 - 1, step=1, key="train.seed", persist_state=KEEP)
+        k[2].number_input(_("Seed"), 0, 2**31 - 1, step=1, key="train.seed", persist_state=KEEP)
     with c2:
         words = word_list()
-        name_in = st.text_input("Name for the result", key="train.name", placeholder=jobs.suggest_name(model),
-                                help=f"{jobs.NAME_HELP}. It is saved as checkpoints/user/<name>.pt.")
+        name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=jobs.suggest_name(model),
+                                help=_("{rule}. It is saved as checkpoints/user/<name>.pt.").format(
+                                    rule=jobs.NAME_HELP))
         replace = False
         name = None
         try:
@@ -284,8 +305,8 @@ def setup_form() -> None:
                 model=w.escape_md(name)))
         except jobs.ModelNameError as e:
             st.error(w.escape_md(e))
-        probe = st.text_input("Probe word", key="train.probe", placeholder=jobs.DEFAULT_PROBE,
-                              help="Its attention is recorded every few epochs, so you can replay how it formed.")
+        probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
+                              help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
         probe = (probe or jobs.DEFAULT_PROBE).strip().lower()
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
@@ -302,10 +323,10 @@ def setup_form() -> None:
     used = jobs.active_count()
     ready = words is not None and name is not None and probe is not None and recipe is not None
     go, info = st.columns([1, 4], vertical_alignment="center")
-    clicked = go.button("Train", type="primary", key="train.go", icon=":material/play_arrow:", disabled=not ready,
+    clicked = go.button(_("Train"), type="primary", key="train.go", icon=":material/play_arrow:", disabled=not ready,
                         width="stretch")
-    info.caption(f"Training slots in use on this server: **{used} of {jobs.REGISTRY.max_running}**. "
-                 "One run per browser session.")
+    info.caption(_("Training slots in use on this server: **{used} of {max}**. One run per browser session.").format(
+        used=used, max=jobs.REGISTRY.max_running))
     if clicked:
         try:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
@@ -324,15 +345,15 @@ def restore_section(busy: bool) -> None:
     if not broken:
         return
     st.divider()
-    st.subheader("Restore shipped models", anchor=False)
-    st.caption("A shipped checkpoint is missing or can't be loaded. Retrain it here with the fast recipe on the "
-               "shipped word list (the same as `python -m models.train`); it takes a minute or two. "
-               "`git checkout -- checkpoints/` restores the exact original instead.")
+    st.subheader(_("Restore shipped models"), anchor=False)
+    st.caption(_("A shipped checkpoint is missing or can't be loaded. Retrain it here with the fast recipe on the "
+                 "shipped word list (the same as `python -m models.train`); it takes a minute or two. "
+                 "`git checkout -- checkpoints/` restores the exact original instead."))
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
                                                           path=f"`checkpoints/{name}.pt`", why=w.escape_md(why)))
-        if b.button("Restore", key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
+        if b.button(_("Restore"), key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)

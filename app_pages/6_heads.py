@@ -10,7 +10,7 @@ from models.capture import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
 from ui import widgets as w
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz.metrics import (attention_rollout, cross_rollout, distribution_comparison, head_mean, next_token_differences,
                          next_token_probs, pattern_differences)
@@ -73,14 +73,14 @@ if uploaded is not None:
               "importance, head roles, what changed and leave-one-out all run the model, so they are off. "
               "Remove the file to go back to the live model."))
     st.text(up.name)
-    w.chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head")),
-            key="heads.json.entropy")
+    w.chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head"), tr=_),
+                    key="heads.json.entropy")
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
     w.chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
-                             title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
-                             y_title=_("query")), key="heads.json.rollout")
+                                     title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
+                                     y_title=_("query"), tr=_), key="heads.json.rollout")
     st.stop()
 
 bundle = w.load_or_explain(name) if name else None
@@ -103,9 +103,9 @@ def knock_out_all():
         st.session_state[ko_keys[m]] = list(range(n_head))
 
 
-tool = st.segmented_control(_("Tool"), TOOLS, key="heads.tool", required=True, format_func=lambda t: {
+tool = st.segmented_control(_("Tool"), TOOLS, key="heads.tool", required=True, format_func={
     "knockout": _("Knock-out"), "roles": _("Head roles"), "rollout": _("Rollout"), "changed": _("What changed"),
-    "importance": _("Attention vs importance")}[t])
+    "importance": _("Attention vs importance")}.__getitem__)
 
 knocked_out: list[tuple[str, int]] = []
 with st.container(border=True):
@@ -117,7 +117,7 @@ with st.container(border=True):
     for i, (m, n_head) in enumerate(modules):
         with cols[i % len(cols)]:
             picked = st.pills(module_title(m), list(range(n_head)), selection_mode="multi", key=ko_keys[m],
-                              format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
+                              format_func=option_labels(range(n_head), lambda h: _("head {h}").format(h=h)))
             knocked_out += [(m, h) for h in picked or []]
 knocked_out = sorted(knocked_out)
 
@@ -136,13 +136,13 @@ if tool == "knockout":
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")
     w.chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
-                              title=_("All heads: next after {last}").format(last=last)),
-            key="heads.bars.before", container=left)
+                                        title=_("All heads: next after {last}").format(last=last), tr=_),
+                      key="heads.bars.before", container=left)
     w.chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
-                              title=_("{n} head(s) knocked out").format(n=len(knocked_out))),
-            key="heads.bars.after", container=right)
+                                         title=_("{n} head(s) knocked out").format(n=len(knocked_out)), tr=_),
+                       key="heads.bars.after", container=right)
     cmp = distribution_comparison(p_all, p_ko)
-    char = lambda i: F.char_label(bundle.vocab.itos[i])
+    char = lambda i: F.char_label(bundle.vocab.itos[i], tr=_)
     if not knocked_out:
         st.caption(_("Pick heads above to knock them out; the right-hand bars then show the model without them."))
     else:
@@ -183,8 +183,8 @@ elif tool == "roles":
                 else _("mixed ({role} {score:.2f})").format(role=names_[best[1]], score=best[0]))
         notes.setdefault(r.module + ".hook_pattern", []).append(line)
     w.chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
-                              title=_("Entropy on this word, with each head's role on the validation words")),
-            key="heads.roles.entropy")
+                                      title=_("Entropy on this word, with each head's role on the validation words"), tr=_),
+                    key="heads.roles.entropy")
     st.caption(_("A head is named only when its best role scores at least {min:.2f} and leads the next by {lead:.2f} "
                  "or more; otherwise it is “mixed” and its strongest role is shown in brackets. A fixed threshold "
                  "alone would name most heads after whatever role happens to be largest.").format(
@@ -218,18 +218,18 @@ elif tool == "rollout":
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, kind)))
         q_tok, k_tok = cap_ko.axes(layers[0])
         w.chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
-                                 title=_("{kind}: raw attention beside its rollout").format(
-                                     kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                           "decoder": _("Decoder self-attention")}[kind])),
-                key=f"heads.rollout.{kind}")
+                                         title=_("{kind}: raw attention beside its rollout").format(
+                                             kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
+                                                   "decoder": _("Decoder self-attention")}[kind]), tr=_),
+                        key=f"heads.rollout.{kind}")
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
         w.chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
-                                 y_title=_("decoder query"),
-                                 title=_("Cross-attention, raw and carried through the encoder")),
-                key="heads.rollout.cross")
+                                         y_title=_("decoder query"),
+                                         title=_("Cross-attention, raw and carried through the encoder"), tr=_),
+                        key="heads.rollout.cross")
 
 # ---- 4. what changed ------------------------------------------------------------------------------------------------
 elif tool == "changed":
@@ -247,15 +247,15 @@ elif tool == "changed":
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
         w.chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
-                                          eos_label=_("end"),
-                                          y_title=_("after"),
-                                          title=_("Next-token probability, B − A, after every position")),
-                key="heads.changed.next")
+                                                  eos_label=_("end"),
+                                                  y_title=_("after"),
+                                                  title=_("Next-token probability, B − A, after every position"), tr=_),
+                        key="heads.changed.next")
         diffs = pattern_differences(cap_ko, cap_b)
         w.chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
-                                row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
-                                head_label=_("head {h}")),
-                key="heads.changed.patterns")
+                                        row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
+                                        head_label=_("head {h}"), tr=_),
+                        key="heads.changed.patterns")
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
         if bundle.peeking:
@@ -271,14 +271,14 @@ else:
         names = cap_ko.names()
         default = cap_ko.names("cross")[-1] if cap_ko.is_seq2seq else names[-1]
         p1, p2 = st.columns(2)
-        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default), format_func=pattern_title,
-                               key="heads.loo.pattern")
+        pattern = p1.selectbox(_("Attention of"), names, index=names.index(default),
+                               format_func=option_labels(names, pattern_title), key="heads.loo.pattern")
         n_head = cap_ko.patterns[pattern].shape[1]
-        head = p2.selectbox(_("Head"), ["mean"] + list(range(n_head)), key="heads.loo.head",
-                            format_func=lambda h, m=_("mean of heads"), t=_("head {h}"):
-                            m if h == "mean" else t.format(h=h))
+        heads = ["mean"] + list(range(n_head))
+        head = p2.selectbox(_("Head"), heads, key="heads.loo.head", format_func=option_labels(
+            heads, lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h)))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
-        top = F.char_label(bundle.vocab.itos[loo.top])
+        top = F.char_label(bundle.vocab.itos[loo.top], tr=_)
         w.chart(F.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),

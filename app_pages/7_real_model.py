@@ -56,14 +56,14 @@ with left:
                          help=_("Below 1 sharpens the distribution, above 1 flattens it."))
         probs = next_token_probs(cap.next_token_logits(), temp, top_k)
         title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
-        w.chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title),
-                key="real.bars")
+        w.chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_),
+                        key="real.bars")
     next_token_panel()
 w.let_browser_draw()
 
 e_col, h_col = st.columns([1, 1.15], gap="large")
 with e_col:
-    w.chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head")), key="real.entropy")
+    w.chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head"), tr=_), key="real.entropy")
     st.caption(_("Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
                  "at exactly one other, 1 = attention spread evenly over everything it can see."))
 with h_col:
@@ -72,8 +72,8 @@ with h_col:
     head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
     name = cap.names()[layer]
     w.chart(F.attention_heatmap(cap, name, head, query=len(cap.tgt_tokens) - 1,
-                                title=_("Layer {layer} · head {head}").format(layer=layer, head=head)),
-            key="real.heat")
+                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
+                    key="real.heat")
     st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
                  "may not look ahead. Hover for the exact weight."))
 
@@ -96,9 +96,9 @@ elif lesson["missing"]:
 else:
     def evidence():
         w.chart(F.candidate_heads_bars(lesson["weights"], title=_("The heads that look hardest from “{word}”")
-                                       .format(word=F.label(words[0])),
-                                       y_title=_("weight from “{word}”").format(word=F.label(words[0])),
-                                       word_label=_("on “{word}”")), key="real.lesson.bars")
+                                               .format(word=F.label(words[0])),
+                                               y_title=_("weight from “{word}”").format(word=F.label(words[0])),
+                                               word_label=_("on “{word}”"), tr=_), key="real.lesson.bars")
         for cand in (words[1], words[2]):
             l, h, wt = lesson["best"][cand]
             st.markdown(_("Strongest head for “{cand}”: **layer {layer}, head {head}**, weight **{w:.2f}**.")
@@ -124,7 +124,7 @@ st.subheader(_("Let it write"))
 g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
 max_new = g1.slider(_("New tokens"), 1, 10, key="real.gen.n")
 mode = g2.segmented_control(_("Decoding"), ["greedy", "sampled"], key="real.gen.mode", required=True,
-                            format_func=lambda m: {"greedy": _("greedy"), "sampled": _("sampled")}[m],
+                            format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
                             help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."))
 if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
     st.session_state["real.gen.for"] = text
@@ -146,17 +146,17 @@ else:
             i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
             probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
             w.chart(F.generation_strip([s.token for s in gen.steps], probs, current=i,
-                                       title=_("Chosen token and its probability, step by step")),
-                    key="real.gen.strip")
+                                               title=_("Chosen token and its probability, step by step"), tr=_),
+                            key="real.gen.strip")
             step = gen.steps[i]
             a1, a2 = st.columns([1.2, 1], gap="medium")
             sname = step.cap.names()[layer]
             w.chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
-                                        title=_("Step {i} · layer {layer} · head {head}")
-                                        .format(i=i, layer=layer, head=head)),
-                    key="real.gen.heat", container=a1)
+                                                title=_("Step {i} · layer {layer} · head {head}")
+                                                .format(i=i, layer=layer, head=head), tr=_),
+                            key="real.gen.heat", container=a1)
             w.chart(F.next_token_bars(step.probs, hf_lm.TokenVocab(b.tokenizer), top_k=10,
-                                      expected=step.token, title=_("Step {i}: what comes next?").format(i=i)),
-                    key="real.gen.bars", container=a2)
+                                              expected=step.token, title=_("Step {i}: what comes next?").format(i=i), tr=_),
+                            key="real.gen.bars", container=a2)
             a2.caption(_("Orange: the token chosen at this step."))
         timeline()

@@ -137,13 +137,13 @@ def test_retyping_clears_the_notes():
 
 @pytest.mark.parametrize("model", MODELS)
 def test_each_shipped_model_runs(model):
-    from ui.widgets import PEEK_WARNING
+    from ui.widgets import peek_warning
     at = explore("capybara", model)
     assert at.selectbox(key="model").value == model
     assert_full_page(at)
     warned = [w.value for w in at.warning]
     if model == "full_transformer_peeking":
-        assert warned == [PEEK_WARNING]
+        assert warned == [peek_warning()]
     else:
         assert warned == []
     layers = at.selectbox(key="explore.pattern").options

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gettext
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Hashable, Iterable
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
@@ -55,3 +55,11 @@ def current_language() -> str:
 def _(message: str) -> str:
     """Translate ``message`` into this session's language."""
     return gettext_for(current_language())(message)
+
+
+def option_labels(options: Iterable[Hashable], label: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A widget's ``format_func`` whose labels are translated: each option's label is made now, in this session's
+    language, and looked up later. Streamlit may format a widget's value outside the script run (AppTest does, from
+    the test's own thread, where the session's language is unknown): a plain lambda around ``_()`` would then give
+    English labels that match none of the options the page drew."""
+    return {o: label(o) for o in options}.__getitem__

@@ -72,8 +72,8 @@ def source_picker() -> str | None:
     with st.sidebar:
         st.markdown("**" + _("Real model") + "**")
         choice = st.radio(_("Language model"), [BUNDLED, "folder"], key="real.source",
-                          format_func={BUNDLED: _("SmolLM2-135M (bundled)"),       # translated now, not when called
-                                       "folder": _("A local Hugging Face folder")}.get)
+                          format_func={BUNDLED: _("SmolLM2-135M (bundled)"),
+                                       "folder": _("A local Hugging Face folder")}.__getitem__)
         path = st.text_input(_("Model folder on the server"), key="real.path", disabled=choice != "folder",
                              placeholder="/models/gpt2",
                              help=_("A folder with config.json, the weights (model.safetensors or "

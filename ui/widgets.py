@@ -13,13 +13,22 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from ui.projector import on as projector
 
-PRETTY = {"miniformer": "MiniFormer", "full_transformer": "FullTransformer (leak-free)",
-          "full_transformer_peeking": "FullTransformer — peeking (leaks)"}
-PEEK_WARNING = ("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
-                "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
+
+
+def pretty_names() -> dict[str, str]:
+    """The shipped checkpoints' names as shown, in this session's language."""
+    return {"miniformer": "MiniFormer", "full_transformer": _("FullTransformer (leak-free)"),
+            "full_transformer_peeking": _("FullTransformer — peeking (leaks)")}
+
+
+def peek_warning() -> str:
+    return _("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
+             "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
+
+
 # Plotly's mode bar, cut to what a student uses here (save as PNG, reset): each chart builds fewer buttons on
 # every keystroke, and a drag still zooms.
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
@@ -67,13 +76,13 @@ def escape_md(text) -> str:
 
 
 def model_label(name: str) -> str:
-    return PRETTY.get(name, f"{name} (trained here)")
+    return pretty_names().get(name) or _("{model} (trained here)").format(model=name)
 
 
 WORD_KEY = "text"   # the typed word: one session key and one ?text= for every page that takes a word
 
 
-def text_box(key: str = WORD_KEY, label: str = "Type a word", placeholder: str = "e.g. capybara") -> str:
+def text_box(key: str = WORD_KEY, label: str | None = None, placeholder: str | None = None) -> str:
     """The live text box: reruns ~20 ms after the last keystroke, no Enter needed; value lives in the URL.
 
     Pages that take *the* word (Explore, Compare, Generate) all use the default key, so the word follows the user
@@ -94,18 +103,24 @@ def text_box(key: str = WORD_KEY, label: str = "Type a word", placeholder: str =
                 st.query_params[key] = value
             except StreamlitAPIException:
                 pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
-    return st.text_input(label, key=key, live=LIVE, bind="query-params", placeholder=placeholder,
-                         max_chars=None, help="Lowercase a–z. Other characters show as <UNK>; long text is windowed "
-                                              "to the model's context.") or ""
+    return st.text_input(label or _("Type a word"), key=key, live=LIVE, bind="query-params",
+                         placeholder=placeholder or _("e.g. capybara"), max_chars=None,
+                         help=_("Lowercase a–z. Other characters show as <UNK>; long text is windowed to the "
+                                "model's context.")) or ""
 
 
-def model_picker(key: str, label: str = "Model", *, default: str | None = None, container=st) -> str | None:
+def alphabet_note() -> None:
+    """The models know the 26 letters a–z only: say so under the box (students of any language type English)."""
+    st.caption(_("Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters."))
+
+
+def model_picker(key: str, label: str | None = None, *, default: str | None = None, container=st) -> str | None:
     """A checkpoint selectbox bound to the URL. Lists what is on disk now, so a model trained in another
     session shows up on the next rerun."""
     names = available_models()
     if not names:
-        st.error("No checkpoints found in `checkpoints/`. Restore the shipped ones with `git checkout -- checkpoints/` "
-                 "or train one: `python -m models.train --model miniformer`.")
+        st.error(_("No checkpoints found in `checkpoints/`. Restore the shipped ones with `git checkout -- "
+                   "checkpoints/` or train one: `python -m models.train --model miniformer`."))
         return None
     if key in st.session_state and st.session_state[key] not in names:
         del st.session_state[key]            # a checkpoint deleted meanwhile
@@ -114,7 +129,8 @@ def model_picker(key: str, label: str = "Model", *, default: str | None = None, 
         st.session_state[key] = wanted       # a shared link: ?model=full_transformer
     index = names.index(default) if default in names else 0
     # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
-    choice = container.selectbox(label, names, index=index, key=key, format_func=model_label)
+    choice = container.selectbox(label or _("Model"), names, index=index, key=key,
+                                 format_func=option_labels(names, model_label))
     # Write only on change: setting a query param on every rerun sends the server's copy of the whole query string
     # back to the browser and overwrites a newer ?text= from the live text box (the URL lagged a keystroke behind).
     if st.query_params.get(key) != choice:
@@ -151,7 +167,7 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
         bits.append(_("teacher-forced {nll:.3f} (leaks)").format(nll=tf))
     st.caption(" · ".join(bits))
     if b.peeking:
-        st.warning(PEEK_WARNING, icon=None) if not compact else st.caption(PEEK_WARNING)
+        st.warning(peek_warning(), icon=None) if not compact else st.caption(peek_warning())
 
 
 def input_notes(cap: AttentionCapture) -> None:
@@ -161,8 +177,9 @@ def input_notes(cap: AttentionCapture) -> None:
         st.info(escape_md(note[0].upper() + note[1:] + "."))
 
 
-def empty_prompt(what: str = "Type a word above") -> None:
-    st.info(f"{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**.")
+def empty_prompt(what: str | None = None) -> None:
+    st.info(_("{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or "
+              "**flycatcher**.").format(what=what or _("Type a word above")))
 
 
 _BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__file__).with_name("bertviz_live")))
@@ -186,11 +203,11 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
         parts = live_parts(kwargs, view, fill=projector())
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
-        st.warning(f"BertViz needs its JavaScript files, which are not here yet: {e}\n\nRun `{FETCH_HINT}` "
-                   "(the README's commands do it for you), then reload this page.")
+        st.warning(_("BertViz needs its JavaScript files, which are not here yet: {why}\n\nRun `{hint}` (the "
+                     "README's commands do it for you), then reload this page.").format(why=e, hint=FETCH_HINT))
         return False
     except ValueError as e:   # e.g. an encoder-decoder whose encoder and decoder have different depths
-        st.warning(f"BertViz can't draw this model: {e}")
+        st.warning(_("BertViz can't draw this model: {why}").format(why=e))
         return False
     # The key keeps one frame per place on the page: a new text re-renders it instead of mounting a new iframe.
     _BERTVIZ_LIVE(markup=parts["markup"], js=parts["js"], key=key, fit=parts["fit"], draw_key=parts["key"],
@@ -296,7 +313,7 @@ def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | Non
     try:
         bertviz_frame(cap, view, key=key, pattern=pattern)
     except ImportError as e:
-        st.caption(f"BertViz view unavailable here ({e}).")
+        st.caption(_("BertViz view unavailable here ({why}).").format(why=e))
 
 
 def show_word(prefix: str, generated: str, *, size: str = "2.2rem") -> None:
@@ -308,6 +325,8 @@ def show_word(prefix: str, generated: str, *, size: str = "2.2rem") -> None:
                 f"<b style='color:#e8702a'>{esc(generated)}</b></div>", unsafe_allow_html=True)
 
 
-STOP_REASONS = {"eos": "stopped at `<EOS>`: the model ended the word",
-                "limit": "stopped at the length limit",
-                "context": "stopped: the model's context is full"}
+def stop_reason(reason: str) -> str:
+    """Why a generation stopped (models.generate's ``stop_reason``), in words."""
+    return {"eos": _("stopped at `<EOS>`: the model ended the word"),
+            "limit": _("stopped at the length limit"),
+            "context": _("stopped: the model's context is full")}[reason]

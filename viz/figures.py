@@ -13,10 +13,11 @@ import torch
 
 from models.capture import AttentionCapture
 from models.vocab import EOS
+from viz.labels import N_, Translate, identity
 from viz.metrics import attention_entropy, mean_entropy, visible_keys
 
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
-KIND_LABEL = {"blocks": "self", "encoder": "encoder", "decoder": "decoder self", "cross": "cross"}
+KIND_LABEL = {"blocks": N_("self"), "encoder": N_("encoder"), "decoder": N_("decoder self"), "cross": N_("cross")}
 # Okabe-Ito blue and orange: a categorical pair that stays distinct under deuteranopia and protanopia.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#c9ced6"
 INK = "#262730"                # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
@@ -32,14 +33,14 @@ def label(tok: str) -> str:
     return html.escape(tok, quote=False)
 
 
-def char_name(tok: str) -> str:
+def char_name(tok: str, tr: Translate = identity) -> str:
     """A next-character token as read aloud: '<EOS>' is "end of word". Plain text (escape it for where it goes)."""
-    return "end of word" if tok == EOS else tok
+    return tr(N_("end of word")) if tok == EOS else tok
 
 
-def char_label(tok: str) -> str:
+def char_label(tok: str, tr: Translate = identity) -> str:
     """:func:`char_name`, html-escaped for plotly text."""
-    return label(char_name(tok))
+    return label(char_name(tok, tr))
 
 
 # Plotly's default template (~7 KB of JSON in every figure) and its per-property validation cost 10-35 ms per figure
@@ -69,7 +70,7 @@ def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
 
 
 def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
-                      height: int | None = None, title: str | None = None) -> go.Figure:
+                      height: int | None = None, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """Query rows x key columns for one head. Masked cells (a key the query may not see) are grey and say so on
     hover; visible cells show the exact weight. ``query`` outlines one row (linked selection)."""
     p = cap.patterns[name][0, head]                                           # (Q, K)
@@ -80,24 +81,26 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
         masked = ~torch.ones(Q, K, dtype=torch.bool).tril()
     z = p.masked_fill(masked, float("nan")).tolist()
     qt, kt = [label(t) for t in q_tok], [label(t) for t in k_tok]
-    text = [[f"query {qi} {qt[qi]!s} → key {ki} {kt[ki]!s}" for ki in range(K)] for qi in range(Q)]
+    cell = tr(N_("query {q} {q_token} → key {k} {k_token}"))
+    text = [[cell.format(q=qi, q_token=qt[qi], k=ki, k_token=kt[ki]) for ki in range(K)] for qi in range(Q)]
     data = []
     if masked.any():
         data.append(dict(type="heatmap", z=torch.where(masked, 1.0, float("nan")).tolist(), showscale=False,
                          colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
                          hovertemplate="%{text}<br><b>masked</b>: this query may not look ahead<extra></extra>"))
     data.append(dict(type="heatmap", z=z, zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1, text=text,
-                     colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+                     colorbar=dict(title=dict(text=tr(N_("weight")), side="right"), thickness=12, len=0.9),
                      hovertemplate="%{text}<br>weight <b>%{z:.4f}</b><extra></extra>"))
     shapes = []
     if query is not None and 0 <= query < Q:
         shapes.append(dict(type="rect", x0=-0.5, x1=K - 0.5, y0=query - 0.5, y1=query + 0.5,
                            line=dict(color=ORANGE, width=3)))
     size = height or int(min(620, max(260, 70 + 22 * Q)))
-    return _figure(data, title or f"{pattern_title(name)} · head {head}", size, shapes=shapes,
-                   xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text="key (attended to)"),
+    title = title or tr(N_("{layer} · head {head}")).format(layer=pattern_title(name, tr), head=head)
+    return _figure(data, title, size, shapes=shapes,
+                   xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text=tr(N_("key (attended to)"))),
                               side="bottom", tickangle=_tick_angle(k_tok), showgrid=False, zeroline=False),
-                   yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text="query (attending)"),
+                   yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text=tr(N_("query (attending)"))),
                               autorange="reversed", showgrid=False, zeroline=False))
 
 
@@ -108,27 +111,29 @@ def _tick_angle(tokens) -> int:
     return 0 if sum(len(t) for t in words) <= 3 * max(1, len(words)) else -50
 
 
-def pattern_title(name: str) -> str:
+def pattern_title(name: str, tr: Translate = identity) -> str:
     """'encoder.1.attn.hook_pattern' -> 'encoder layer 1'; 'decoder.0.cross_attn...' -> 'cross-attention layer 0'."""
     part, layer = name.split(".")[:2]
     if ".cross_attn." in name:
-        return f"cross-attention layer {layer}"
-    return {"blocks": "self-attention", "encoder": "encoder self-attention",
-            "decoder": "decoder self-attention"}[part] + f" layer {layer}"
+        return tr(N_("cross-attention layer {layer}")).format(layer=layer)
+    return {"blocks": tr(N_("self-attention layer {layer}")), "encoder": tr(N_("encoder self-attention layer {layer}")),
+            "decoder": tr(N_("decoder self-attention layer {layer}"))}[part].format(layer=layer)
 
 
 def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: dict[str, list[str]] | None = None,
-                    off_label: str = "off", title: str = "Attention entropy per layer and head") -> go.Figure:
+                    off_label: str | None = None, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """One row per (attention kind, layer), one column per head: the mean normalised entropy. 0 = every query
     looks at one key, 1 = attention spread evenly over every key the query can see. ``notes``: {pattern name:
     one line per head} printed under each value (the head lab's roles); a head the capture knocked out is marked
     with ``off_label``."""
+    title = title or tr(N_("Attention entropy per layer and head"))
+    off_label = off_label or tr(N_("off"))
     rows, labels, cells = [], [], []
     for kind in cap.kinds():
         m = mean_entropy(cap, kind)                                             # (layers, H)
         for l, name in enumerate(cap.names(kind)):
             rows.append(m[l])
-            labels.append(f"{KIND_LABEL[kind]} L{l}")
+            labels.append(f"{tr(KIND_LABEL[kind])} L{l}")
             extra = (notes or {}).get(name)
             cells.append([f"{float(v):.2f}" + (f"<br>{label(extra[h])}" if extra else "")
                           + (f"<br><b>{label(off_label)}</b>" if cap.is_knocked_out(name, h) else "")
@@ -139,18 +144,21 @@ def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: 
     per_row = 42 + (18 if notes else 0) + (14 if cap.knocked_out else 0)
     data = [dict(type="heatmap", z=zl, zmin=0, zmax=1, colorscale=_VIRIDIS, xgap=2, ygap=2,
                  text=cells, texttemplate="%{text}", textfont=dict(size=12 if len(labels) <= 8 else 11),
-                 colorbar=dict(title=dict(text="entropy", side="right"), thickness=12, tickvals=[0, 0.5, 1],
-                               ticktext=["0 focused", "0.5", "1 uniform"]),
-                 hovertemplate="%{y} · head %{x}<br>mean normalised entropy <b>%{z:.3f}</b><extra></extra>")]
+                 colorbar=dict(title=dict(text=tr(N_("entropy")), side="right"), thickness=12, tickvals=[0, 0.5, 1],
+                               ticktext=[tr(N_("0 focused")), "0.5", tr(N_("1 uniform"))]),
+                 hovertemplate=tr(N_("{row} · head {head}<br>mean normalised entropy {value}")).format(
+                     row="%{y}", head="%{x}", value="<b>%{z:.3f}</b>")
+                 + "<extra></extra>")]
     if len(labels) > 8 and not notes:                     # a real model's 30 layers: rows fit one screen
         per_row = 24 + (14 if cap.knocked_out else 0)
     return _figure(data, title, height or 110 + per_row * len(labels),
-                   xaxis=dict(tickvals=list(range(H)), ticktext=[f"head {h}" for h in range(H)], side="bottom"),
+                   xaxis=dict(tickvals=list(range(H)), ticktext=[tr(N_("head {h}")).format(h=h) for h in range(H)],
+                              side="bottom"),
                    yaxis=dict(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"))
 
 
 def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
-                  height: int = 260) -> go.Figure:
+                  height: int = 260, tr: Translate = identity) -> go.Figure:
     """Per-query normalised entropy of one head (the row of the entropy heatmap, unfolded)."""
     p = cap.patterns[name]
     causal = cap.is_masked_causal(name)
@@ -160,15 +168,16 @@ def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | N
     colors = [ORANGE if i == query else BLUE for i in range(len(q_tok))]
     data = [dict(type="bar", x=list(range(len(q_tok))), y=ent.tolist(), marker=dict(color=colors),
                  customdata=[[t, n] for t, n in zip(q_tok, n_keys)],
-                 hovertemplate="query %{x} %{customdata[0]}<br>entropy %{y:.3f} over %{customdata[1]} visible "
-                               "key(s)<extra></extra>")]
-    return _figure(data, f"Per-query entropy · {pattern_title(name)} · head {head}", height,
-                   xaxis=dict(tickvals=list(range(len(q_tok))), ticktext=q_tok, title=dict(text="query")),
-                   yaxis=dict(range=[0, 1.05], title=dict(text="entropy (0–1)")))
+                 hovertemplate=tr(N_("query {q} {token}<br>entropy {value} over {n} visible key(s)")).format(
+                     q="%{x}", token="%{customdata[0]}", value="%{y:.3f}", n="%{customdata[1]}") + "<extra></extra>")]
+    title = tr(N_("Per-query entropy · {layer} · head {head}")).format(layer=pattern_title(name, tr), head=head)
+    return _figure(data, title, height,
+                   xaxis=dict(tickvals=list(range(len(q_tok))), ticktext=q_tok, title=dict(text=tr(N_("query")))),
+                   yaxis=dict(range=[0, 1.05], title=dict(text=tr(N_("entropy (0–1)")))))
 
 
 def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: str | None = None,
-                    height: int | None = None, title: str = "What comes next?") -> go.Figure:
+                    height: int | None = None, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """Horizontal bars of the top-k next tokens, most likely on top, with the percentage printed on each bar.
     ``expected`` (a character, or '<EOS>') is always shown and highlighted, even when outside the top k."""
     order = torch.argsort(probs, descending=True)
@@ -177,31 +186,33 @@ def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: st
     if exp_id is not None and exp_id not in keep:
         keep.append(exp_id)
     keep = keep[::-1]                                                            # plotly draws bottom-up
-    names = [char_label(vocab.itos[i]) for i in keep]
+    names = [char_label(vocab.itos[i], tr) for i in keep]
     vals = [float(probs[i]) for i in keep]
     colors = [ORANGE if i == exp_id else BLUE for i in keep]
     data = [dict(type="bar", x=vals, y=list(range(len(keep))), orientation="h", marker=dict(color=colors),
                  text=[f"{v:.1%}" for v in vals], textposition="outside", cliponaxis=False,
                  customdata=names, hovertemplate="%{customdata}: <b>%{x:.2%}</b><extra></extra>")]
-    return _figure(data, title, height or 90 + 28 * len(keep), showlegend=False, bargap=0.25,
-                   yaxis=dict(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14)),
+    return _figure(data, title or tr(N_("What comes next?")), height or 90 + 28 * len(keep), showlegend=False,
+                   bargap=0.25, yaxis=dict(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14)),
                    xaxis=dict(range=[0, max(vals + [0.01]) * 1.25], tickformat=".0%",
-                              title=dict(text="probability")))
+                              title=dict(text=tr(N_("probability")))))
 
 
-def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int = 300) -> go.Figure:
+def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int = 300,
+                     tr: Translate = identity) -> go.Figure:
     """Grouped bars: for each model (legend), the weight each head puts on key t+1."""
     fig = go.Figure()
     for i, (model, w) in enumerate(weights.items()):
-        fig.add_trace(go.Bar(name=label(model), x=[f"head {h}" for h in range(len(w))], y=w.tolist(),
-                             marker_color=(ORANGE, BLUE, "#6c757d")[i % 3], text=[f"{v:.2f}" for v in w.tolist()],
-                             textposition="outside", cliponaxis=False,
-                             hovertemplate="%{x}: %{y:.4f} on key t+1<extra>" + label(model) + "</extra>"))
-    fig.update_yaxes(range=[0, 1.1], title_text="weight on key t+1")
+        fig.add_trace(go.Bar(name=label(model), x=[tr(N_("head {h}")).format(h=h) for h in range(len(w))],
+                             y=w.tolist(), marker_color=(ORANGE, BLUE, "#6c757d")[i % 3],
+                             text=[f"{v:.2f}" for v in w.tolist()], textposition="outside", cliponaxis=False,
+                             hovertemplate=tr(N_("{head}: {weight} on key t+1")).format(head="%{x}", weight="%{y:.4f}") + "<extra>" + label(model)
+                             + "</extra>"))
+    fig.update_yaxes(range=[0, 1.1], title_text=tr(N_("weight on key t+1")))
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.2))
 
 
-def training_curves(history: list[dict], height: int = 320) -> go.Figure:
+def training_curves(history: list[dict], height: int = 320, tr: Translate = identity) -> go.Figure:
     """Train loss, teacher-forced and prefix-only validation NLL per epoch; the kept epoch marked."""
     ep = [h["epoch"] for h in history]
     fig = go.Figure()
@@ -209,24 +220,24 @@ def training_curves(history: list[dict], height: int = 320) -> go.Figure:
     # differ only in float summation order) and are drawn as one line: drawing both would hide one under the other
     # and leave a legend entry with nothing visible. The peeking model gets both.
     same = all(abs(h["val_tf_nll"] - h["val_prefix_nll"]) < 1e-4 for h in history)
-    lines = [("train_loss", "train loss", "#6c757d", "dot")]
+    lines = [("train_loss", tr(N_("train loss")), "#6c757d", "dot")]
     if same:
-        lines.append(("val_prefix_nll", "validation NLL (honest; teacher-forced is the same for a causal model)",
-                      ORANGE, "solid"))
+        lines.append(("val_prefix_nll", tr(N_("validation NLL (honest; teacher-forced is the same for a causal "
+                                               "model)")), ORANGE, "solid"))
     else:
-        lines += [("val_tf_nll", "validation NLL (teacher-forced)", BLUE, "dash"),
-                  ("val_prefix_nll", "validation NLL (prefix-only, honest)", ORANGE, "solid")]
+        lines += [("val_tf_nll", tr(N_("validation NLL (teacher-forced)")), BLUE, "dash"),
+                  ("val_prefix_nll", tr(N_("validation NLL (prefix-only, honest)")), ORANGE, "solid")]
     for key, name, color, dash in lines:
         fig.add_trace(go.Scatter(x=ep, y=[h[key] for h in history], name=name, mode="lines+markers",
                                  line=dict(color=color, dash=dash, width=2), marker=dict(size=4),
-                                 hovertemplate="epoch %{x}: %{y:.3f}<extra>" + name + "</extra>"))
+                                 hovertemplate=tr(N_("epoch {epoch}: {value}")).format(epoch="%{x}", value="%{y:.3f}") + "<extra>" + name + "</extra>"))
     if history:
         best = history[-1]["best_epoch"]
         fig.add_vline(x=best, line=dict(color="#2a9d8f", width=1, dash="dash"),
-                      annotation_text=f"kept epoch {best}", annotation_position="top left")
-    fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="nats per character")
-    return _layout(fig, "Learning curves", height, legend=dict(orientation="h", y=-0.28))
+                      annotation_text=tr(N_("kept epoch {epoch}")).format(epoch=best), annotation_position="top left")
+    fig.update_xaxes(title_text=tr(N_("epoch")))
+    fig.update_yaxes(title_text=tr(N_("nats per character")))
+    return _layout(fig, tr(N_("Learning curves")), height, legend=dict(orientation="h", y=-0.28))
 
 
 # ---- Compare / Leak lesson / Generate -----------------------------------------------------------------------------
@@ -249,7 +260,7 @@ def _level_line(fig: go.Figure, y: float, name: str) -> None:
 
 
 def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: float | None = None,
-                        height: int = 320, title: str = "Weight on key t+1, every cross-attention head") -> go.Figure:
+                        height: int = 320, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """Grouped bars over every (layer, head): for each model (legend), the weight that head puts on key t+1.
     ``weights`` is {model label: {pattern name: (H,)}}; ``chance`` draws the even-spread level as a dashed line."""
     fig = go.Figure()
@@ -262,40 +273,45 @@ def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: 
         fig.add_trace(go.Bar(name=label(model), x=xs, y=ys, marker_color=(ORANGE, BLUE, "#6c757d")[i % 3],
                              text=["0" if v == 0 else f"{v:.2f}" for v in ys], textposition="outside",
                              cliponaxis=False, textfont=dict(size=11),
-                             hovertemplate="%{x}: <b>%{y:.4f}</b> on key t+1<extra>" + label(model) + "</extra>"))
+                             hovertemplate=tr(N_("{head}: {weight} on key t+1")).format(head="%{x}", weight="<b>%{y:.4f}</b>") + "<extra>" + label(model)
+                             + "</extra>"))
     if chance and fig.data:
-        _level_line(fig, chance, f"even spread ({chance:.2f})")
-    fig.update_yaxes(range=[0, 1.12], title_text="weight on key t+1")
-    fig.update_xaxes(title_text="layer · head")
-    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.3))
+        _level_line(fig, chance, tr(N_("even spread ({chance:.2f})")).format(chance=chance))
+    fig.update_yaxes(range=[0, 1.12], title_text=tr(N_("weight on key t+1")))
+    fig.update_xaxes(title_text=tr(N_("layer · head")))
+    return _layout(fig, title or tr(N_("Weight on key t+1, every cross-attention head")), height, barmode="group",
+                   legend=dict(orientation="h", y=-0.3))
 
 
 def nll_bars(rows: list[dict], *, uniform: float | None = None, height: int = 320,
-             title: str = "Validation NLL, teacher-forced vs prefix-only (lower is better)") -> go.Figure:
+             title: str | None = None, tr: Translate = identity) -> go.Figure:
     """Two bars per model: teacher-forced NLL (the whole word is fed in) and prefix-only NLL (only the characters
     before each position; the honest number). ``rows``: dicts with ``model``, ``teacher_forced``, ``prefix``."""
     models = [label(r["model"]) for r in rows]
     fig = go.Figure()
-    for key, name, color in (("teacher_forced", "teacher-forced (whole word fed in)", GREY),
-                             ("prefix", "prefix-only (honest)", ORANGE)):
+    for key, name, color in (("teacher_forced", tr(N_("teacher-forced (whole word fed in)")), GREY),
+                             ("prefix", tr(N_("prefix-only (honest)")), ORANGE)):
         ys = [r[key] for r in rows]
         fig.add_trace(go.Bar(name=name, x=models, y=ys, marker_color=color, text=[f"{v:.2f}" for v in ys],
                              textposition="outside", cliponaxis=False,
-                             hovertemplate="%{x}: <b>%{y:.3f}</b> nats/char<extra>" + name + "</extra>"))
+                             hovertemplate=tr(N_("{model}: {nll} nats/char")).format(model="%{x}", nll="<b>%{y:.3f}</b>") + "<extra>" + name + "</extra>"))
     if uniform:
-        _level_line(fig, uniform, f"uniform guess ({uniform:.2f})")
+        _level_line(fig, uniform, tr(N_("uniform guess ({uniform:.2f})")).format(uniform=uniform))
     top = max([r["teacher_forced"] for r in rows] + [r["prefix"] for r in rows] + [uniform or 0, 0.1])
-    fig.update_yaxes(range=[0, top * 1.2], title_text="nats per character")
-    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
+    fig.update_yaxes(range=[0, top * 1.2], title_text=tr(N_("nats per character")))
+    return _layout(fig, title or tr(N_("Validation NLL, teacher-forced vs prefix-only (lower is better)")), height,
+                   barmode="group", legend=dict(orientation="h", y=-0.22))
 
 
-def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, names=("source A", "source B"),
-                        top_k: int = 5, height: int = 280, title: str = "Next character") -> go.Figure:
+def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, names: tuple[str, str] | None = None,
+                        top_k: int = 5, height: int = 280, title: str | None = None,
+                        tr: Translate = identity) -> go.Figure:
     """Grouped bars of two next-token distributions over the union of each one's top-k tokens."""
     ids = list(dict.fromkeys(torch.argsort(probs_a, descending=True)[:top_k].tolist()
                              + torch.argsort(probs_b, descending=True)[:top_k].tolist()))
     ids.sort(key=lambda i: -float(probs_a[i] + probs_b[i]))
-    xs = [char_label(vocab.itos[i]) for i in ids]
+    xs = [char_label(vocab.itos[i], tr) for i in ids]
+    names = names or (tr(N_("source A")), tr(N_("source B")))
     fig = go.Figure()
     for p, name, color in ((probs_a, names[0], BLUE), (probs_b, names[1], ORANGE)):
         ys = [float(p[i]) for i in ids]
@@ -305,12 +321,12 @@ def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, 
                              customdata=xs, hovertemplate="%{customdata}: <b>%{y:.2%}</b><extra>" + label(name)
                              + "</extra>"))
     fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14), tickangle=0)
-    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text="probability")
-    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.22))
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text=tr(N_("probability")))
+    return _layout(fig, title or tr(N_("Next character")), height, barmode="group", legend=dict(orientation="h", y=-0.22))
 
 
 def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = None, height: int | None = None,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None, tr: Translate = identity) -> go.Figure:
     """The attention of the newest position only: one row per (layer, head), the last query row of each pattern,
     over that pattern's keys. For the enc-dec model the decoder-side families are shown by default (decoder
     self-attention and cross-attention); every row here sees all its keys, so nothing is masked."""
@@ -322,7 +338,7 @@ def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = N
             k_tok = cap.axes(name)[1] if k_tok is None else k_tok
             for h in range(p.shape[0]):
                 rows.append(p[h])
-                labels.append(f"{KIND_LABEL[kind]} L{name.split('.')[1]} h{h}")
+                labels.append(f"{tr(KIND_LABEL[kind])} L{name.split('.')[1]} h{h}")
     K = max(len(r) for r in rows)
     z = [r.tolist() + [float("nan")] * (K - len(r)) for r in rows]              # decoder / cross keys match in length
     kt = [label(t) for t in k_tok][:K]
@@ -330,32 +346,35 @@ def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = N
     fig = go.Figure(go.Heatmap(
         z=z, zmin=0, zmax=1, colorscale="Blues", xgap=1, ygap=1,
         customdata=[[[lab, kt[k] if k < len(kt) else ""] for k in range(K)] for lab in labels],
-        colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
-        hovertemplate="%{customdata[0]} → key %{x} %{customdata[1]}<br>weight <b>%{z:.4f}</b><extra></extra>"))
-    fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text="key (attended to)", tickangle=0)
+        colorbar=dict(title=dict(text=tr(N_("weight")), side="right"), thickness=12, len=0.9),
+        hovertemplate=tr(N_("{row} → key {k} {k_token}<br>weight {weight}")).format(
+            row="%{customdata[0]}", k="%{x}", k_token="%{customdata[1]}", weight="<b>%{z:.4f}</b>")
+        + "<extra></extra>"))
+    fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text=tr(N_("key (attended to)")), tickangle=0)
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
-    return _layout(fig, title or f"What the newest position “{newest}” attends to", height or
+    title = title or tr(N_("What the newest position “{token}” attends to")).format(token=newest)
+    return _layout(fig, title, height or
                    int(min(640, max(200, 110 + 22 * len(labels)))))
 
 
 def generation_strip(tokens: list[str], probs: list[float], *, current: int | None = None,
-                     height: int = 230, title: str = "Chosen token and its probability, step by step") -> go.Figure:
+                     height: int = 230, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """One bar per generation step: the token chosen (printed on the bar) and the probability it had; the
     current step in orange."""
-    names = [char_label(t) for t in tokens]
+    names = [char_label(t, tr) for t in tokens]
     colors = [ORANGE if i == current else BLUE for i in range(len(tokens))]
     fig = go.Figure(go.Bar(x=list(range(len(tokens))), y=probs, marker_color=colors, text=names,
                            textposition="outside", cliponaxis=False, textfont=dict(size=14),
-                           customdata=names, hovertemplate="step %{x}: %{customdata} with p = <b>%{y:.2%}</b>"
-                                                           "<extra></extra>"))
+                           customdata=names,
+                           hovertemplate=tr(N_("step {i}: {token} with p = {p}")).format(i="%{x}", token="%{customdata}", p="<b>%{y:.2%}</b>") + "<extra></extra>"))
     fig.update_xaxes(tickvals=list(range(len(tokens))), ticktext=[str(i) for i in range(len(tokens))],
-                     title_text="step")
-    fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text="p(chosen)")
-    return _layout(fig, title, height, showlegend=False)
+                     title_text=tr(N_("step")))
+    fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text=tr(N_("p(chosen)")))
+    return _layout(fig, title or tr(N_("Chosen token and its probability, step by step")), height, showlegend=False)
 
 
 def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | None = None,
-              title: str | None = None) -> go.Figure:
+              title: str | None = None, tr: Translate = identity) -> go.Figure:
     """Every head of one pattern as small heatmaps in one figure (``cols`` per row, one shared colour bar):
     readable side by side in half a page, where one chart per head in narrow columns is not."""
     from plotly.subplots import make_subplots
@@ -364,21 +383,21 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     rows = -(-H // cols)
     q_tok, k_tok = (tuple(label(t) for t in ts) for ts in cap.axes(name))
     Q, K = len(q_tok), len(k_tok)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(H)], shared_xaxes=True,
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[tr(N_("head {h}")).format(h=h) for h in range(H)], shared_xaxes=True,
                         shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=min(0.1, 0.3 / rows))
     for h in range(H):
         r, c = h // cols + 1, h % cols + 1
-        for tr in attention_heatmap(cap, name, h).data:      # same cells, hover text and grey mask as one head
-            if tr.showscale is not False:
-                tr.showscale = h == 0
-            fig.add_trace(tr, row=r, col=c)
+        for trace in attention_heatmap(cap, name, h, tr=tr).data:   # same cells, hover text and grey mask as one head
+            if trace.showscale is not False:
+                trace.showscale = h == 0
+            fig.add_trace(trace, row=r, col=c)
         fig.update_xaxes(tickvals=list(range(K)), ticktext=list(k_tok), tickangle=0, showgrid=False, zeroline=False,
-                         tickfont=dict(size=11), title_text="key" if r == rows else None, row=r, col=c)
+                         tickfont=dict(size=11), title_text=tr(N_("key")) if r == rows else None, row=r, col=c)
         fig.update_yaxes(tickvals=list(range(Q)), ticktext=list(q_tok), autorange="reversed", showgrid=False,
-                         zeroline=False, title_text="query" if c == 1 else None, row=r, col=c)
+                         zeroline=False, title_text=tr(N_("query")) if c == 1 else None, row=r, col=c)
     fig.update_annotations(font=dict(size=13))
     size = height or int(min(900, 60 + rows * max(200, 40 + 19 * Q)))
-    return _layout(fig, title or f"{pattern_title(name)} · all heads", size)
+    return _layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
 
 
 def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "head {h}") -> go.Figure:
@@ -577,11 +596,12 @@ def _diverging(z: list, m: float, **kw) -> dict:
 
 
 def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b: AttentionCapture, *, title: str,
-                  row_titles: dict[str, str], head_label: str = "head {h}", colorbar_title: str = "B − A",
-                  height: int | None = None) -> go.Figure:
+                  row_titles: dict[str, str], head_label: str | None = None, colorbar_title: str = "B − A",
+                  height: int | None = None, tr: Translate = identity) -> go.Figure:
     """Every head of every pattern's difference B - A (``viz.metrics.pattern_differences``), one row of small
     heatmaps per pattern, on one diverging scale centred on 0 (purple: A attends more, orange: B attends more)."""
     from plotly.subplots import make_subplots
+    head_label = head_label or tr(N_("head {h}"))
     names = list(diffs)
     H = max(d.shape[0] for d in diffs.values())
     m = max(1e-3, max(float(d.abs().max()) for d in diffs.values()))
@@ -598,8 +618,8 @@ def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b
             fig.add_trace(go.Heatmap(**_diverging(d[h].tolist(), m, showscale=(r == 1 and h == 0),
                                                   colorbar=dict(title=dict(text=label(colorbar_title), side="right"),
                                                                 thickness=12, len=0.6),
-                                                  hovertemplate="query %{y} → key %{x}<br>B − A <b>%{z:+.4f}</b>"
-                                                                "<extra></extra>")), row=r, col=h + 1)
+                                                  hovertemplate=tr(N_("query {q} → key {k}")).format(q="%{y}", k="%{x}") +
+                                                  "<br>B − A <b>%{z:+.4f}</b><extra></extra>")), row=r, col=h + 1)
             fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, tickangle=0, tickfont=dict(size=10),
                              showgrid=False, zeroline=False, row=r, col=h + 1)
             fig.update_yaxes(tickvals=list(range(Q)), ticktext=qt, autorange="reversed", tickfont=dict(size=10),
@@ -611,7 +631,8 @@ def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b
 
 def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: AttentionCapture, vocab, *,
                             title: str, x_title: str, y_title: str, eos_label: str = "<EOS>",
-                            colorbar_title: str = "B − A", height: int | None = None) -> go.Figure:
+                            colorbar_title: str = "B − A", height: int | None = None,
+                            tr: Translate = identity) -> go.Figure:
     """(Q, V) B - A of the next-token distribution at every position (``viz.metrics.next_token_differences``),
     one row per position, one column per token a word can continue with (<EOS> labelled ``eos_label``, then the
     characters; <PAD>, <BOS> and <UNK> are never targets)."""
@@ -624,7 +645,8 @@ def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: 
     data = [_diverging(z.tolist(), m, colorbar=dict(title=dict(text=label(colorbar_title), side="right"),
                                                     thickness=12),
                        customdata=[[xt[j] for j in range(len(cols))] for _ in range(Q)],
-                       hovertemplate="after %{y}: %{customdata}<br>B − A <b>%{z:+.4f}</b><extra></extra>")]
+                       hovertemplate=tr(N_("after {q}: {token}")).format(q="%{y}", token="%{customdata}") + "<br>B − A <b>%{z:+.4f}</b>"
+                                     "<extra></extra>")]
     return _figure(data, title, height or int(min(560, 120 + 26 * Q)),
                    xaxis=dict(tickvals=list(range(len(cols))), ticktext=xt, tickangle=0, title=dict(text=x_title),
                               showgrid=False, zeroline=False),
@@ -633,7 +655,8 @@ def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: 
 
 
 def rollout_figure(panels: list[tuple[str, torch.Tensor]], q_tok: tuple[str, ...], k_tok: tuple[str, ...], *,
-                   title: str, x_title: str, y_title: str, height: int | None = None) -> go.Figure:
+                   title: str, x_title: str, y_title: str, height: int | None = None,
+                   tr: Translate = identity) -> go.Figure:
     """Heatmaps side by side on one 0..1 scale: ``panels`` is [(subplot title, (Q, K) tensor)], e.g. each layer's
     raw head-mean pattern, then the rollout."""
     from plotly.subplots import make_subplots
@@ -644,7 +667,7 @@ def rollout_figure(panels: list[tuple[str, torch.Tensor]], q_tok: tuple[str, ...
         Q, K = z.shape
         fig.add_trace(go.Heatmap(z=z.tolist(), zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1,
                                  showscale=c == len(panels), colorbar=dict(thickness=12, len=0.9),
-                                 hovertemplate="query %{y} → key %{x}: <b>%{z:.3f}</b><extra></extra>"),
+                                 hovertemplate=tr(N_("query {q} → key {k}")).format(q="%{y}", k="%{x}") + ": <b>%{z:.3f}</b><extra></extra>"),
                       row=1, col=c)
         fig.update_xaxes(tickvals=list(range(K)), ticktext=kt[:K], tickangle=0, tickfont=dict(size=11),
                          title_text=x_title, showgrid=False, zeroline=False, row=1, col=c)
@@ -684,8 +707,8 @@ def attention_vs_importance(tokens: tuple[str, ...], attention: torch.Tensor, im
     fig.update_annotations(font=dict(size=13))
     return _layout(fig, title, height, showlegend=False)
 def candidate_heads_bars(weights: dict[str, torch.Tensor], *, n: int = 6, height: int = 330,
-                         title: str = "Heads that look hardest at each word",
-                         y_title: str = "attention weight", word_label: str = "{word}") -> go.Figure:
+                         title: str | None = None, y_title: str | None = None, word_label: str = "{word}",
+                         tr: Translate = identity) -> go.Figure:
     """Grouped bars over the heads that put the most weight on any candidate (``weights``: {word: (layers, H)}):
     for each of those ``n`` heads, one bar per candidate word. Head labels 'L13 h8' (layer 13, head 8)."""
     stacked = torch.stack(list(weights.values()))                               # (words, layers, H)
@@ -700,5 +723,7 @@ def candidate_heads_bars(weights: dict[str, torch.Tensor], *, n: int = 6, height
         data.append(dict(type="bar", name=name, x=xs, y=vals, marker=dict(color=(ORANGE, BLUE, "#6c757d")[j % 3]),
                          text=[f"{v:.2f}" for v in vals], textposition="outside", cliponaxis=False,
                          hovertemplate="%{x}: <b>%{y:.3f}</b><extra>" + name + "</extra>"))
-    return _figure(data, title, height, barmode="group", legend=dict(orientation="h", y=-0.18),
-                   yaxis=dict(range=[0, 1.1], title=dict(text=y_title)), xaxis=dict(tickangle=0))
+    return _figure(data, title or tr(N_("Heads that look hardest at each word")), height, barmode="group",
+                   legend=dict(orientation="h", y=-0.18),
+                   yaxis=dict(range=[0, 1.1], title=dict(text=y_title or tr(N_("attention weight")))),
+                   xaxis=dict(tickangle=0))
