@@ -295,11 +295,13 @@ def test_comparison(left: str, right: str) -> str | None:
                 b=res[better].prefix_nll, w=res[worse].prefix_nll, d=abs(diff), se=se)
     if abs(diff) < 2 * se:
         text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: a "
-                 "difference of {d:.3f}, within the noise of which words were drawn (±{se:.3f}). On new words "
-                 "neither is clearly better.")
+                 "difference of {d:.3f}. Other words of the same kind would move that difference by about {se:.3f} "
+                 "(one standard error), so a gap under twice that is not evidence: on new words neither model is "
+                 "clearly better.")
     else:
         text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: "
-                 "{better} is better by {d:.3f} (±{se:.3f}), more than the noise of which words were drawn.")
+                 "{better} is better by {d:.3f}, more than twice the {se:.3f} (one standard error) that other words "
+                 "of the same kind would move it by.")
     text = text.format(**{k: escape_md(v) if isinstance(v, str) else v for k, v in args.items()})
     if not all(e["same_words"] for e in evals.values()):
         text += " " + _("A checkpoint here was trained on another word list or split, so some test words may have "
