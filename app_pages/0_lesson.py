@@ -271,7 +271,9 @@ def step_train(n: int) -> None:
     LS.term("nll")
     sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
     job = jobs.get_job(sid)
-    other = job if job is not None and job.spec.name != LESSON_MODEL else None   # a run from the Train page
+    # The lesson's own run is the job it started (its name may carry a suffix: another session made
+    # lesson-miniformer first, and only that session may replace it); any other job is a run from the Train page.
+    other = job if job is not None and job.id != st.session_state.get("lesson.train.job") else None
     job = None if other is not None else job
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
@@ -288,12 +290,13 @@ def step_train(n: int) -> None:
             else:
                 try:
                     recipe = recipe_for("fast", "miniformer")
-                    jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS), recipe,
-                                   name=LESSON_MODEL, replace=True, probe_word=probe,
-                                   pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)
+                    started = jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS),
+                                             recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
+                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)
                 except (jobs.JobError, WordListError) as e:
                     st.warning(str(e), icon=":material/hourglass_top:")
                 else:
+                    st.session_state["lesson.train.job"] = started.id
                     st.rerun()
     if job is not None and job.active:
         training_panel(sid)

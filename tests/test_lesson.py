@@ -181,21 +181,28 @@ def test_glossary_has_every_term_plain_name_first():
 
 # ---- the training step -----------------------------------------------------------------------------------------
 
-def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monkeypatch):
+@pytest.mark.parametrize("taken", [False, True], ids=["name free", "name taken by another session"])
+def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monkeypatch, taken):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     import models.train as train_mod
     tiny = Recipe("test", epochs=4, batch_size=8, lr=1e-2, dropout=0.0)
     monkeypatch.setattr(train_mod, "recipe_for", lambda *a: tiny)
+    if taken:       # another session's lesson made lesson-miniformer first: this run must get a name of its own
+        from lab_fixtures import tiny_bundle
+        b = tiny_bundle("miniformer")
+        ckpt.save_checkpoint(tmp_path / "user" / "lesson-miniformer.pt", b.model, b.vocab, owner="another session",
+                             recipe={"name": "test"}, epoch=0, train_model="miniformer")
     at = lesson(8)
     assert at.button(key="lesson.8.reveal").disabled                 # nothing to answer from yet
     at.radio(key="lesson.pace").set_value("fast").run()
     at.button(key="lesson.train").click().run()
     assert not at.exception, [e.value for e in at.exception]
     job = jobs.get_job(at.session_state["train.sid"])
+    name = "lesson-miniformer-2" if taken else "lesson-miniformer"
     try:
-        assert job is not None and job.spec.pace_s == 0.0 and job.spec.name == "lesson-miniformer"
+        assert job is not None and job.spec.pace_s == 0.0 and job.spec.name == name
         assert job.join(120)
         at.run()
         assert any("Trained: kept epoch" in s.value for s in at.success)
@@ -204,7 +211,7 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
         msg = reveal(at, 8)
         assert f"{first:.2f}" in msg and f"{last:.2f}" in msg
         assert _answer_of(msg) == ("yes, more focused" if last < first else "no")
-        assert (tmp_path / "user" / "lesson-miniformer.pt").exists()
+        assert (tmp_path / "user" / f"{name}.pt").exists()
     finally:
         jobs.clear_job(at.session_state["train.sid"])
         job.join(30)

@@ -16,7 +16,7 @@ from ui.i18n import _
 from ui.widgets import chart, model_label
 from viz import lesson as L
 
-FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode may raise it)
+FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
 
 
 # ---- cached computations (by checkpoint mtime, like ui/cache.py) ---------------------------------------------------
