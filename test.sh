@@ -7,13 +7,18 @@ bash scripts/setup.sh
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[test] installing Debian's chromium for the browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/tmp/attention-lab-apt.log 2>&1 \
-      || { echo "[test] chromium install failed, see /tmp/attention-lab-apt.log"; exit 1; }
+    # fonts-noto-cjk: Japanese pages in Chromium (screenshots, the Japanese browser checks) instead of boxes
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) \
+      >/tmp/attention-lab-apt.log 2>&1 || { echo "[test] chromium install failed, see /tmp/attention-lab-apt.log"; exit 1; }
   else
     echo "[test] /usr/bin/chromium is missing and this user cannot apt-get install it."
     echo "[test] Install it (sudo apt-get install -y chromium) to run tests/e2e; running the rest now."
     set -- --ignore=tests/e2e "$@"
   fi
+elif [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] installing fonts-noto-cjk so Chromium draws the Japanese pages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk) \
+    >>/tmp/attention-lab-apt.log 2>&1 || echo "[test] fonts-noto-cjk install failed (Japanese shows as boxes)"
 fi
 # nginx (Debian's package) for the two-processes-behind-nginx test; without it only that test is skipped.
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then

@@ -55,16 +55,16 @@ else:
         nll = None if tests[side] is None else tests[side]["prefix_nll"]
         rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): w.model_label(names[side]),
                      _("parameters"): f"{bundles[side].n_params:,}",
-                     _("test NLL (new words)"): "—" if nll is None else f"{nll:.3f}",
+                     _("surprise on new words (test NLL)"): "—" if nll is None else f"{nll:.3f}",
                      _("top next char"): F.char_name(vocab.itos[top[side]], tr=_),
-                     _("p(own top)"): f"{float(probs[side][top[side]]):.1%}",
-                     _("p(other's top)"): f"{other[side]:.1%}"})
+                     _("own first choice, p"): f"{float(probs[side][top[side]]):.1%}",
+                     _("other's first choice, p"): f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
     agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
              _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
-    st.markdown(agree + " " + _("KL(left‖right) = **{lr:.3f}** nats, KL(right‖left) = **{rl:.3f}** nats — 0 means "
-                                "the two distributions are identical.").format(lr=cmp["kl_left_right"],
+    st.markdown(agree + " " + _("How far apart the two predictions are (KL divergence): left from right **{lr:.3f}**, "
+                                "right from left **{rl:.3f}** nats — 0 means the two distributions are identical.").format(lr=cmp["kl_left_right"],
                                                                                 rl=cmp["kl_right_left"]))
     st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
                  "choice, predicting each character from the ones before it only (lower is better; a uniform "

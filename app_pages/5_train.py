@@ -267,6 +267,9 @@ def setup_form() -> None:
                                       key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
         if base.patience:
+            st.markdown(_("In words: it learns from big batches of words, starts gently and slows down at the end, "
+                          "keeps a smoothed average of the weights, blanks out a few letters so the model cannot just "
+                          "memorise, and stops once the words it has not trained on stop getting easier to predict."))
             st.caption(_("**Fast:** AdamW, {n} warm-up epochs then a cosine schedule").format(n=base.warmup_epochs)
                        + (_(", scored and kept as a moving average of the weights (EMA {ema:g})").format(ema=base.ema)
                           if base.ema else "")
@@ -277,6 +280,8 @@ def setup_form() -> None:
                           _("; stops when the honest (prefix-only) validation NLL has not improved for {n} epochs "
                             "and keeps the best epoch.")).format(n=base.patience))
         else:
+            st.markdown(_("In words: small batches at one steady pace for every epoch, and the last epoch is kept "
+                          "even when an earlier one was better, as in the original notebook."))
             st.caption(_("**Original recipe:** Adam at a constant learning rate for every epoch, keeping the last "
                          "one (the seed notebook's design). Slower; Stop still keeps the best epoch so far."))
         k = st.columns(3)
