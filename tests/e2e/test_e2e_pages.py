@@ -27,7 +27,8 @@ def test_compare_shows_both_models(app):
                    "both BertViz frames to draw <BOS> c a p y")
     text = app.main_text()
     assert "MiniFormer" in text and "FullTransformer (leak-free)" in text, text[:2000]
-    assert re.search(r"KL\(left‖right\) = \d+\.\d{3} nats", text), "the KL divergence of the two distributions"
+    assert re.search(r"\(KL divergence\): left from right \d+\.\d{3}, right from left \d+\.\d{3} nats", text), \
+        "the KL divergence of the two distributions"
     titles = [app.chart_title(i) for i in range(app.page.locator('[data-testid="stPlotlyChart"]').count())]
     assert sum(1 for t in titles if t and t.startswith("Next token after “y”")) == 2, titles
     # The encoder-decoder's frame offers BertViz's encoder / decoder / cross selector.
