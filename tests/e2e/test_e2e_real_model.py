@@ -26,7 +26,8 @@ def test_real_model_page_runs_offline(app):
     app.page.get_by_role("button", name="Reveal").click()
     app.wait_until(lambda: "Right: animal." in app.main_text() or "Not this time" in app.main_text(),
                    "the lesson's verdict")
-    assert "Strongest head for “animal”" in app.main_text()
+    # The evidence is drawn under the verdict and streams in after it: wait for it too.
+    app.wait_until(lambda: "Strongest head for “animal”" in app.main_text(), "the lesson's evidence under the verdict")
     app.page.get_by_role("button", name="Generate").click()
     app.wait_until(lambda: "Chosen token and its probability" in " ".join(
         app.chart_title(i) or "" for i in range(app.page.locator('[data-testid="stPlotlyChart"]').count())),
