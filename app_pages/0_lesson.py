@@ -11,7 +11,7 @@ from models.vocab import DEFAULT_VOCAB
 from ui import lesson as LS
 from ui import widgets as w
 from ui.cache import bundle, get_capture
-from ui.i18n import _
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
@@ -21,11 +21,6 @@ WATCH_S = 30.0                     # the "watch" pace spreads a training run ove
 LESSON_MODEL = "lesson-miniformer"
 
 
-def md_escape(text: str) -> str:
-    """User text inside a markdown message: every markdown / html character backslash-escaped."""
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!<>|~$&" else c for c in text)
-
-
 def tok(t: str) -> str:
     """A token as code, so `<BOS>` shows as text in markdown (radio options, messages)."""
     return "`" + t.replace("`", "'") + "`"
@@ -33,13 +28,6 @@ def tok(t: str) -> str:
 
 def char_name(t: str) -> str:
     return _("end of word") if t == "<EOS>" else tok(t)
-
-
-def char_namer():
-    """:func:`char_name` with the translation looked up now: a widget's format_func may be called later, outside
-    this script run (AppTest does), where the session's language is not known."""
-    eow = _("end of word")
-    return lambda t: eow if t == "<EOS>" else tok(t)
 
 
 def heat_height(n_rows: int) -> int:
@@ -86,9 +74,9 @@ def step_next_char(n: int) -> None:
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
     LS.predict_then_reveal(
-        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=md_escape(word)),
+        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=w.escape_md(word)),
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
-            p=float(probs[cap.vocab.index(top)]))), format_func=char_namer())
+            p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_name))
     with live_view(f"lesson.{n}.revealed"):
         w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"), tr=_),
                         key=f"lesson.{n}.bars")
@@ -157,7 +145,7 @@ def step_heads(n: int) -> None:
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
         lambda: (best, _("Mean entropy per head: {values}.").format(
             values=", ".join(f"{h}: {v:.2f}" for h, v in enumerate(ent.tolist())))),
-        format_func=lambda h, t=_("head {h}"): t.format(h=h))   # translated now, not when called
+        format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)))
     with live_view(f"lesson.{n}.revealed"):
         a, b = st.columns([1, 1.3], gap="medium")
         w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
@@ -181,7 +169,7 @@ def step_positions(n: int) -> None:
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
     LS.predict_then_reveal(
         f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
-                  "“{word}” stay the same?").format(word=md_escape(word)), list(opts),
+                  "“{word}” stay the same?").format(word=w.escape_md(word)), list(opts),
         lambda: ("same" if top["none"] == top["normal"] else "changes",
                  _("With positions: {a} ({pa:.0%}). Without: {b} ({pb:.0%}). Shuffled: {c} ({pc:.0%}).").format(
                      a=char_name(top["normal"]), pa=float(variants["normal"].max()), b=char_name(top["none"]),
@@ -277,7 +265,7 @@ def step_train(n: int) -> None:
     job = None if other is not None else job
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
-                  "ends.").format(name=md_escape(other.spec.name)))
+                  "ends.").format(name=w.escape_md(other.spec.name)))
     probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
     if job is None and not (other is not None and other.active):
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -375,7 +363,7 @@ def current_step() -> int:
         n = 0
     if not 1 <= n <= len(STEPS):
         st.info(_("There is no step “{raw}”: the lesson has steps 1 to {n}. Showing step 1.")
-                .format(raw=md_escape(raw[:20]), n=len(STEPS)))
+                .format(raw=w.escape_md(raw[:20]), n=len(STEPS)))
         n = 1
     return n
 
