@@ -63,7 +63,10 @@ with st.sidebar:
     from models.device import pick_device
     st.caption(_("Running on **{device}**.").format(device=pick_device().type.upper()))
 
-from ui.cache import app_started  # noqa: E402  (here: torch is imported by now, after the sidebar is drawn)
+from ui.cache import app_started, settle_heap  # noqa: E402  (here: torch is imported by now, after the sidebar)
 
 app_started()                       # once per process: clean up after a killed training run
-page.run()
+try:
+    page.run()
+finally:
+    settle_heap()                   # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)

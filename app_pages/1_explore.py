@@ -118,8 +118,11 @@ qent = F.query_entropy(cap, pattern, head, query=query, tr=_)
 w.chart(qent, key="explore.qent", container=a2)
 if uploaded is None:
     from ui.lesson import attention_steps_view, get_steps
-    with st.expander(":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row")):
-        attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
+    steps_box = w.lazy_expander(_("Attention, step by step: the numbers behind the highlighted row"),
+                                icon=":material/calculate:", key="explore.steps.open")
+    if steps_box.open:
+        with steps_box:
+            attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
 
 with st.expander(":material/download: " + _("Export")):
     # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.

@@ -60,10 +60,16 @@ def assert_no_raw_html(at) -> None:
 
 
 def assert_full_page(at) -> None:
-    """The four plotly views of Explore are there: next-token bars, entropy, heatmap, per-query entropy; and the
-    highlighted row step by step (its attention row and its weighted sum of values)."""
+    """The four plotly views of Explore are there: next-token bars, entropy, heatmap, per-query entropy; and, once
+    its expander is opened, the highlighted row step by step (its attention row and its weighted sum of values)."""
+    assert set(charts(at)) == {"explore.bars", "explore.entropy", "explore.heat", "explore.qent"}
+    at.session_state["explore.steps.open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert set(charts(at)) == {"explore.bars", "explore.entropy", "explore.heat", "explore.qent",
                                "explore.steps.bars", "explore.steps.mix"}
+    at.session_state["explore.steps.open"] = False
+    at.run()
 
 
 def heat_rows(at) -> list[str]:

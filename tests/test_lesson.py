@@ -294,6 +294,9 @@ def test_explore_shows_the_step_by_step_view():
     at.text_input(key="text").input("banana").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("step by step" in e.label for e in at.expander)
+    assert not any("differ by at most" in c.value for c in at.caption)     # closed: nothing computed
+    at.session_state["explore.steps.open"] = True
+    at.run()
     assert any("differ by at most" in c.value for c in at.caption)
     at.selectbox(key="model").set_value("full_transformer").run()
     at.selectbox(key="explore.pattern").set_value("decoder.1.cross_attn.hook_pattern").run()
