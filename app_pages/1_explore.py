@@ -124,7 +124,9 @@ if uploaded is None:
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
 
-with st.expander(":material/download: " + _("Export")):
+
+def export_panel() -> None:
+    """The exports of what the page shows now: the BertViz view, the capture as JSON, the two heatmaps as slides."""
     # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.
     source = up.name if uploaded is not None else w.model_label(name)
     shown_word = ("".join(t if len(t) == 1 else f" {t} " for t in cap.tgt_tokens).strip() if uploaded is not None
@@ -174,3 +176,9 @@ with st.expander(":material/download: " + _("Export")):
                           subtitle=subtitle)
         w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent", what=_("Entropy heatmap"),
                           subtitle=subtitle)
+
+
+export_box = w.lazy_expander(_("Export"), icon=":material/download:", key="explore.export.open")
+if export_box.open:                 # built only while open: a dozen elements less on every keystroke
+    with export_box:
+        export_panel()

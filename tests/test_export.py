@@ -124,6 +124,9 @@ def _explore(model: str, text: str):
     at.selectbox(key="model").set_value(model).run()
     at.text_input(key="text").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert not at.get("download_button")        # the Export expander builds its buttons only once it is opened
+    at.session_state["explore.export.open"] = True
+    at.run()
     return at
 
 
@@ -172,7 +175,9 @@ def test_an_uploaded_file_name_in_the_bertviz_header_stays_text(downloads):
     at.run()
     good = json.dumps({"tokens": ["<BOS>", "a"], "attentions": [[[1, 0], [0.5, 0.5]]]}).encode()
     name = "</title><script>alert(1)</script>http://x.example.json"
-    at.file_uploader(key="explore.upload").set_value((name, good, "application/json")).run()
+    at.file_uploader(key="explore.upload").set_value((name, good, "application/json"))
+    at.session_state["explore.export.open"] = True
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     page = _buttons(at, downloads)["Head view (HTML)"][2]()
     assert "<script>alert" not in page and "http://x" not in page
