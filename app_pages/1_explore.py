@@ -118,8 +118,8 @@ qent = F.query_entropy(cap, pattern, head, query=query, tr=_)
 w.chart(qent, key="explore.qent", container=a2)
 if uploaded is None:
     from ui.lesson import attention_steps_view, get_steps
-    steps_box = w.lazy_expander(_("Attention, step by step: the numbers behind the highlighted row"),
-                                icon=":material/calculate:", key="explore.steps.open")
+    steps_box = w.lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
+                                                            "highlighted row"), key="explore.steps.open")
     if steps_box.open:
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
@@ -178,7 +178,7 @@ def export_panel() -> None:
                           subtitle=subtitle)
 
 
-export_box = w.lazy_expander(_("Export"), icon=":material/download:", key="explore.export.open")
+export_box = w.lazy_expander(":material/download: " + _("Export"), key="explore.export.open")
 if export_box.open:                 # built only while open: a dozen elements less on every keystroke
     with export_box:
         export_panel()

@@ -144,8 +144,7 @@ for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
     w.chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
             key=f"compare.{side}.heat", container=rows["heat"][side])
-    qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_)
-    # the long default title is cut at 1024 px
-    qent.update_layout(title_text=_("Per-query entropy · head {head}").format(head=head))
+    qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_,     # the long default title is cut
+                           title=_("Per-query entropy · head {head}").format(head=head))   # at 1024 px
     w.chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])
     w.chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy", container=rows["entropy"][side])

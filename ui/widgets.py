@@ -46,12 +46,12 @@ def chart(fig, *, key: str, container=st, **kw) -> None:
     container.plotly_chart(fig, key=key, width="stretch", config=kw.pop("config", PLOTLY_CONFIG), **kw)
 
 
-def lazy_expander(label: str, *, key: str, icon: str | None = None, container=st):
+def lazy_expander(label: str, *, key: str, container=st):
     """An expander whose content the page builds only while it is open: ``box = w.lazy_expander(...)``, then
     ``if box.open: with box: ...``. Opening or closing it reruns the page. For what lies below the fold and costs
     real work per keystroke (the step-by-step numbers: ~45 ms of a ~85 ms Explore rerun, py-spy on the server):
     a plain expander runs its content on every rerun even while it is closed. ``key`` holds whether it is open."""
-    return container.expander(label, key=key, icon=icon, on_change="rerun")
+    return container.expander(label, key=key, on_change="rerun")
 
 
 def more_controls(container=st):
