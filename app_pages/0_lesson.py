@@ -4,7 +4,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.data import WordListError
 from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB

@@ -9,7 +9,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.data import WordListError, parse_words_bytes
 from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB

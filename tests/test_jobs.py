@@ -12,7 +12,7 @@ import torch
 
 from lab_fixtures import REPO, TINY_WORDS
 from models import checkpoint as ckpt
-from models import jobs
+from services import jobs
 from models.checkpoint import load_checkpoint, list_checkpoints
 from models.data import WordList
 from models.train import Recipe, train
@@ -276,7 +276,7 @@ EXIT_CHILD = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from models import checkpoint as ckpt
     ckpt.USER_CKPT_DIR = Path(sys.argv[2])
-    from models import jobs
+    from services import jobs
     from models.data import WordList
     from models.train import Recipe
     words = WordList(tuple(sys.argv[3].split(",")))

@@ -13,7 +13,7 @@ import torch
 from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models import checkpoint as ckpt
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.attention_steps import attention_steps, sinusoidal_table
 from models.capture import capture
 from models.checkpoint import load_checkpoint

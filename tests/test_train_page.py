@@ -7,7 +7,7 @@ import pytest
 from lab_fixtures import REPO, TINY_WORDS, shown
 from models import checkpoint as ckpt
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.checkpoint import list_checkpoints, load_checkpoint
 from models.data import MAX_WORDS, WordList, WordListError, parse_words_bytes
 from models.train import Recipe
