@@ -12,7 +12,8 @@
    this process trains, and while a worker process trains. This is the app-process side of the issue's keystroke
    target ("a training run in progress changes the other students' keystroke p95 by <= 30 %"); the browser-side
    class measurement is bench.classroom's.
-4. Memory: RSS of this process (the app's side: models loaded, a job's state) and of the worker (peak, sampled).
+4. Memory: RSS of this process (the app's side: models loaded, a job's state) and of the worker (peak RSS and USS,
+   the memory only it holds; the rest is torch's shared libraries, sampled).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ MIB = 2 ** 20
 def start_up(model: str, words, starts: int) -> dict:
     """Seconds from start_job to "started" and to the first epoch; the worker's peak RSS and its epoch times."""
     reg = jobs.JobRegistry()
-    to_started, to_epoch, peak, epoch_s = [], [], 0, []
+    to_started, to_epoch, peak, peak_uss, epoch_s = [], [], 0, 0, []
     for i in range(starts):
         t = time.monotonic()
         job = jobs.start_job(f"bench-{i}", model, words, "fast", name=f"bench-{model}-{i}", registry=reg)
@@ -47,7 +48,8 @@ def start_up(model: str, words, starts: int) -> dict:
         to_started.append(time.monotonic() - t)
         while job.active:
             try:
-                peak = max(peak, psutil.Process(job.pid).memory_info().rss)
+                mem = psutil.Process(job.pid).memory_full_info()
+                peak, peak_uss = max(peak, mem.rss), max(peak_uss, mem.uss)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -58,7 +60,7 @@ def start_up(model: str, words, starts: int) -> dict:
         epoch_s.append((h[-1]["seconds"] - h[0]["seconds"]) / max(1, len(h) - 1))     # steady epochs, not the 1st
         reg.clear(f"bench-{i}")
     return {"started": statistics.median(to_started), "first_epoch": statistics.median(to_epoch),
-            "epoch_s": statistics.median(epoch_s), "peak_rss": peak}
+            "epoch_s": statistics.median(epoch_s), "peak_rss": peak, "peak_uss": peak_uss}
 
 
 def thread_epochs(model: str, words) -> float:
@@ -83,33 +85,41 @@ def reruns(bundle, words, reps: int) -> list[float]:
     return ms
 
 
-def interference(words, reps: int, model: str) -> list[tuple[str, list[float]]]:
+def interference(words, reps: int, model: str, rounds: int) -> list[tuple[str, list[float]]]:
+    """The three conditions in ``rounds`` interleaved blocks (alone, thread, process, alone, ...), so a burst of
+    load from elsewhere on a shared machine falls on all of them alike rather than on one."""
     bundle = load_checkpoint("miniformer")
     reruns(bundle, words, 10)
     long = dataclasses.replace(recipe_for("fast", model), epochs=100_000, patience=None)
-    rows = [("alone", reruns(bundle, words, reps))]
-    stop = threading.Event()
-    th = threading.Thread(target=train, args=(model, words, long), kwargs={"stop": stop}, daemon=True)
-    th.start()
-    time.sleep(3)                               # past the first optimizer's imports
-    rows.append(("a thread of this process trains (before)", reruns(bundle, words, reps)))
-    stop.set()
-    th.join()
+    per = max(1, reps // rounds)
+    out = {"alone": [], "thread": [], "process": []}
     reg = jobs.JobRegistry()
-    job = jobs.start_job("bench", model, words, long, name="bench-interference", registry=reg)
-    while job.peek().epoch < 1:
-        time.sleep(0.05)
-    rows.append(("a worker process trains (now)", reruns(bundle, words, reps)))
-    job.stop()
-    job.join(60)
-    return rows
+    for r in range(rounds):
+        out["alone"] += reruns(bundle, words, per)
+        stop = threading.Event()
+        th = threading.Thread(target=train, args=(model, words, long), kwargs={"stop": stop}, daemon=True)
+        th.start()
+        time.sleep(3)                           # past the first optimizer's imports
+        out["thread"] += reruns(bundle, words, per)
+        stop.set()
+        th.join()
+        job = jobs.start_job(f"bench-{r}", model, words, long, name=f"bench-interference-{r}", registry=reg)
+        while job.peek().epoch < 1:
+            time.sleep(0.05)
+        out["process"] += reruns(bundle, words, per)
+        job.stop()
+        job.join(60)
+    return [("alone", out["alone"]), ("a thread of this process trains (before)", out["thread"]),
+            ("a worker process trains (now)", out["process"])]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.train_isolation", description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=80)
-    ap.add_argument("--models", nargs="+", default=["miniformer", "full"])
+    ap.add_argument("--models", nargs="+", default=["miniformer", "full"],
+                    help="start-up and epoch times for each; the interference run trains the first")
     ap.add_argument("--starts", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved blocks of the three interference conditions")
     ap.add_argument("--no-append", action="store_true", help="print only; don't append to bench/RESULTS.md")
     args = ap.parse_args(argv)
     import tempfile
@@ -124,16 +134,16 @@ def main(argv=None) -> int:
         s = start_up(m, words, args.starts)
         th = thread_epochs(m, words)
         rows.append([m, f"{s['started']:.2f} s", f"{s['first_epoch']:.2f} s", f"{s['epoch_s'] * 1000:.0f} ms",
-                     f"{th * 1000:.0f} ms", f"{s['peak_rss'] / MIB:.0f} MiB"])
+                     f"{th * 1000:.0f} ms", f"{s['peak_rss'] / MIB:.0f} / {s['peak_uss'] / MIB:.0f} MiB"])
         print(rows[-1], flush=True)
     table = md_table(["model (fast recipe)", "start_job -> worker started", "start_job -> first epoch",
-                      "epoch in a worker process", "epoch on a thread (before)", "worker peak RSS"], rows)
-    inter = interference(words, args.reps, args.models[0])
+                      "epoch in a worker process", "epoch on a thread (before)", "worker peak RSS / USS (its own pages)"], rows)
+    inter = interference(words, args.reps, args.models[0], args.rounds)
     base95 = pctl(inter[0][1], 95)
     irows = [[tag, f"{pctl(v, 50):.0f} ms", f"{pctl(v, 95):.0f} ms", f"{(pctl(v, 95) / base95 - 1) * 100:+.0f} %"]
              for tag, v in inter]
-    itable = md_table([f"Explore rerun compute on the app's main thread ({args.reps} texts), while {args.models[0]}"
-                       " trains", "p50", "p95", "p95 vs alone"], irows)
+    itable = md_table([f"Explore rerun compute on the app's main thread ({args.reps} texts in {args.rounds} "
+                       f"interleaved blocks), while {args.models[0]} trains", "p50", "p95", "p95 vs alone"], irows)
     rss = psutil.Process().memory_info().rss / MIB
     body = (f"{machine_info()}\n\n{table}\n\n{itable}\n\nThis process's RSS at the end (shipped MiniFormer loaded, "
             f"jobs finished): {rss:.0f} MiB.")

@@ -245,6 +245,8 @@ def test_the_worker_is_another_process_at_lower_priority(user_dir, registry):
     child = psutil.Process(job.pid)
     assert child.ppid() == os.getpid()
     assert os.getpriority(os.PRIO_PROCESS, job.pid) > os.getpriority(os.PRIO_PROCESS, 0)
+    if hasattr(os, "sched_getscheduler"):             # Linux: only CPU time nothing else wants
+        assert os.sched_getscheduler(job.pid) == os.SCHED_IDLE
     assert child.num_threads() < 8                    # one torch thread (plus the interpreter's few), not a pool
     job.stop()
     assert wait(job).status == "stopped"
