@@ -422,6 +422,8 @@ class TrainingJob:
             if kind == "result":
                 self._result = outcome[1]
                 self._status = "stopped" if outcome[1]["stopped_by_user"] else "done"
+                if self._status == "stopped" and self._stop_reason is None:    # it stopped itself (SIGTERM)
+                    self._stop_reason = outcome[1].get("stop_reason") or "the training process stopped itself"
             else:
                 self._status = "failed"
                 self._error = outcome[1] if kind == "error" else death_reason(code)

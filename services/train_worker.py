@@ -42,6 +42,7 @@ DEFAULT_PROBE = "capybara"
 SNAPSHOT_BUDGET = 24             # about this many attention snapshots per run (kept small: they go into the checkpoint)
 NICE = 10                        # the child's CPU priority increment: the app process comes first
 PARENT_CHECK_S = 0.5             # a paced wait looks this often whether the app is still there
+APP_GONE = "the app process that started it is gone"
 
 
 @dataclass(frozen=True)
@@ -95,17 +96,18 @@ def failure_message(e: BaseException, out: Path) -> str:
 
 class _Stop:
     """What train() checks after each epoch: the app's stop Event, or a stop this process decided on itself
-    (the app went away, SIGTERM). A plain bool for the latter, so a signal handler never takes a lock."""
+    (the app went away, SIGTERM). A plain attribute for the latter (its reason), so a signal handler never takes a
+    lock."""
 
     def __init__(self, event):
         self._event = event
-        self.local = False
+        self.local: str | None = None               # why this process stopped by itself, if it did
 
-    def set_local(self, *_sig) -> None:
-        self.local = True
+    def on_sigterm(self, *_sig) -> None:
+        self.local = "the training process was sent SIGTERM"
 
     def is_set(self) -> bool:
-        return self.local or self._event.is_set()
+        return self.local is not None or self._event.is_set()
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds; wakes at once on a stop, and stops by itself when the app is gone."""
@@ -116,7 +118,7 @@ class _Stop:
                 break
             self._event.wait(min(left, PARENT_CHECK_S))
             if not parent_alive():
-                self.local = True
+                self.local = APP_GONE
         return self.is_set()
 
 
@@ -139,7 +141,7 @@ class _Worker:
         try:
             self.conn.send(msg)
         except OSError:                             # BrokenPipeError: the app is gone, nobody to report to
-            self.stop.local = True
+            self.stop.local = APP_GONE
 
     def is_last_epoch(self, epoch: int) -> bool:
         rec, h = self.spec.recipe, self.last
@@ -159,7 +161,7 @@ class _Worker:
         self.last = dataclasses.asdict(stats)
         self.send("epoch", self.last)
         if not parent_alive():
-            self.stop.local = True                  # an orphan stops now and publishes its best epoch
+            self.stop.local = APP_GONE              # an orphan stops now and publishes its best epoch
         if self.spec.pace_s > 0:                    # Stop still ends the wait at once
             self.stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
 
@@ -185,7 +187,7 @@ def worker_main(spec: JobSpec, conn, stop_event) -> None:
     """The training process's whole life: set up, train, report, exit (see the module docstring)."""
     stop = _Stop(stop_event)
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # a terminal's Ctrl-C: the app stops us cleanly instead
-    signal.signal(signal.SIGTERM, stop.set_local)   # end after this epoch, keeping the best one
+    signal.signal(signal.SIGTERM, stop.on_sigterm)  # end after this epoch, keeping the best one
     lower_priority()
     torch.set_num_threads(1)
     worker = _Worker(spec, conn, stop)
@@ -196,7 +198,7 @@ def worker_main(spec: JobSpec, conn, stop_event) -> None:
                     meta={"owner": spec.owner} if spec.owner else None)
         worker.send("result", {"checkpoint": str(res.checkpoint), "metrics": dict(res.metrics),
                                "kept_epoch": res.best_epoch, "stopped_early": res.stopped_early,
-                               "stopped_by_user": res.stopped_by_user})
+                               "stopped_by_user": res.stopped_by_user, "stop_reason": stop.local})
     except Exception as e:                          # the page shows the message; the traceback goes to the log
         worker.send("error", failure_message(e, spec.out), traceback.format_exc())
     finally:

@@ -253,6 +253,18 @@ def test_the_worker_is_another_process_at_lower_priority(user_dir, registry):
     assert not psutil.pid_exists(job.pid) or psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE
 
 
+def test_sigterm_to_the_worker_alone_stops_it_cleanly(user_dir, registry):
+    """SIGTERM to the worker (a supervisor ending the process group, an admin): it ends after its epoch, keeps and
+    publishes the best epoch, and the page is told why."""
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="termed", registry=registry)
+    wait_for_epoch(job, 3)
+    os.kill(job.pid, signal.SIGTERM)
+    p = wait(job)
+    assert p.status == "stopped" and p.stop_reason == "the training process was sent SIGTERM", p.stop_reason
+    assert job.exitcode == 0 and p.kept_epoch == min(p.history, key=lambda h: h["val_prefix_nll"])["epoch"]
+    assert load_checkpoint(user_dir / "termed.pt").meta["epoch"] == p.kept_epoch
+
+
 def all_checkpoints_load(*folders):
     for folder in folders:
         for f in folder.glob("*.pt"):
@@ -263,12 +275,11 @@ def all_checkpoints_load(*folders):
 def test_a_worker_killed_mid_epoch_fails_frees_its_slot_and_loses_nothing(user_dir, registry):
     """kill -9 on one worker while it trains: its job shows "failed" with the signal, its slot is free, the model
     it was replacing is intact, the torn temp file such a kill can leave is gone, every checkpoint loads, and the
-    other session's run trains on to the end."""
+    other session's run trains on and publishes when stopped."""
     first = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="mine", registry=registry))
     before = (user_dir / "mine.pt").read_bytes()
     registry.clear("s1")
-    other = jobs.start_job("s2", "miniformer", WORDS, Recipe("test", epochs=60, batch_size=8, lr=1e-2, dropout=0.0),
-                           name="theirs", registry=registry)
+    other = jobs.start_job("s2", "miniformer", WORDS, LONG, name="theirs", registry=registry)
     job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="mine", replace=True, registry=registry)
     assert job.spec.out == user_dir / "mine.pt"
     wait_for_epoch(job, 3)
@@ -281,12 +292,14 @@ def test_a_worker_killed_mid_epoch_fails_frees_its_slot_and_loses_nothing(user_d
     assert job.exitcode == -signal.SIGKILL and p.checkpoint is None
     assert 3 <= p.epoch < LONG.epochs and p.history                     # what it had done is still shown
     assert registry.active_count() == 1                                 # its slot is free; the other runs on
-    assert other.active
+    at_kill = other.poll().epoch
+    wait_for_epoch(other, at_kill + 3)
     assert (user_dir / "mine.pt").read_bytes() == before and not torn.exists()
     all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
     again = jobs.start_job("s1", "miniformer", WORDS, TINY, name="mine", replace=True, registry=registry)
     assert wait(again).status == "done"                                 # the same session trains again at once
-    assert wait(other, timeout=120).status == "done" and len(other.peek().history) >= 1
+    other.stop()
+    assert wait(other).status == "stopped" and load_checkpoint(user_dir / "theirs.pt").meta["epoch"] >= 1
     all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
     assert first.status == "done"
 
