@@ -52,8 +52,7 @@ from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint
 from models import data as wordlists
 from models.data import WordList
 from models.train import Recipe, recipe_for
-from services.train_worker import (DEFAULT_PROBE, SNAPSHOT_BUDGET, JobSpec, snapshot_every,  # noqa: F401 (API)
-                                   take_snapshot, worker_main)
+from services.train_worker import DEFAULT_PROBE, JobSpec, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +427,8 @@ class TrainingJob:
                 self._status = "failed"
                 self._error = outcome[1] if kind == "error" else death_reason(code)
             self._t_end = time.monotonic()
+        if self._proc.exitcode is not None:
+            self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
 
     def _remove_torn_tmp(self) -> None:
         """A worker killed mid-write leaves its atomic write's temp file (``.<name>.pt.<random>.tmp``) beside the
