@@ -4,7 +4,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.data import WordListError
 from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB
@@ -326,7 +326,10 @@ def training_panel(sid: str) -> None:
 
 def finished_panel(p: jobs.JobProgress) -> None:
     if p.status == "failed":
-        st.error(p.error or _("Training failed."))
+        st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(p.error or "")))
+        if st.button(_("Try again"), key="lesson.train.retry", icon=":material/restart_alt:"):
+            jobs.clear_job(st.session_state["train.sid"])
+            st.rerun()
         return
     snaps = p.snapshots
     st.success(_("Trained: kept epoch {e}. Saved as {name}; every page's model picker has it.")

@@ -1,6 +1,7 @@
 """Train: set up a run, watch the loss fall and the attention form, and publish the model to every page's picker.
 
-Training runs on a worker thread (models/jobs.py); this page only starts a job and polls it from a fragment.
+Training runs in a worker process of its own (services/jobs.py); this page only starts a job and polls it from a
+fragment.
 """
 import dataclasses
 
@@ -9,7 +10,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.data import WordListError, parse_words_bytes
 from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB
@@ -44,7 +45,7 @@ OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as thei
 
 def session_alive(session_id: str) -> bool | None:
     """Whether Streamlit still has this browser session; None when it can't tell (no runtime, e.g. AppTest).
-    Called from the training thread after each epoch; Runtime.is_active_session is documented thread-safe."""
+    Called from the job's reader thread after each epoch; Runtime.is_active_session is documented thread-safe."""
     if not Runtime.exists():
         return None
     alive = Runtime.instance().is_active_session(session_id)
@@ -127,7 +128,9 @@ def live_panel() -> None:
                    recipe=preset_labels().get(rec["name"], rec["name"]), epochs=p.epochs, batch=rec["batch_size"],
                    lr=rec["lr"], dropout=rec["dropout"], wd=rec["weight_decay"], seed=rec["seed"], n=p.n_words)
                + (f" · {w.escape_md(p.note)}" if p.note else ""))
-    if p.epoch == 0:
+    if p.status == "queued":
+        label = _("Starting a training process (it loads PyTorch first; a few seconds)…")
+    elif p.epoch == 0:
         label = _("Starting: building the model and running the first epoch…")
     else:
         label = (_("Epoch {epoch} of {epochs} · {elapsed} so far · about {eta} left").format(
@@ -185,6 +188,8 @@ def result_panel(p: jobs.JobProgress) -> None:
     label = w.model_label(p.name)
     if p.status == "failed":
         st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=w.escape_md(p.error)))
+        st.info(_("Every saved model is as it was, and this run's training slot is free again: press **Train "
+                  "another model** to try again."), icon=":material/info:")
     else:
         kept = p.kept_epoch
         if p.kind == "restore":
@@ -255,7 +260,6 @@ def word_list():
 
 
 def setup_form() -> None:
-    jobs.warm_up()                      # once per process: the first optimizer costs seconds of imports
     st.subheader(_("Set up a run"), anchor=False)
     c1, c2 = st.columns([1, 1], gap="large")
     with c1:
@@ -330,8 +334,8 @@ def setup_form() -> None:
     go, info = st.columns([1, 4], vertical_alignment="center")
     clicked = go.button(_("Train"), type="primary", key="train.go", icon=":material/play_arrow:", disabled=not ready,
                         width="stretch")
-    info.caption(_("Training slots in use on this server: **{used} of {max}**. One run per browser session.").format(
-        used=used, max=jobs.REGISTRY.max_running))
+    info.caption(_("Training runs on this server: **{used} of {max}** at once, each in a process of its own. One run "
+                   "per browser session.").format(used=used, max=jobs.REGISTRY.max_running))
     if clicked:
         try:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,

@@ -10,10 +10,10 @@ import time
 import pytest
 import torch
 
-from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
+from lab_fixtures import REPO, TINY_WORDS, shown, tiny_bundle
 from models import checkpoint as ckpt
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.attention_steps import attention_steps, sinusoidal_table
 from models.capture import capture
 from models.checkpoint import load_checkpoint
@@ -212,6 +212,44 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
         assert f"{first:.2f}" in msg and f"{last:.2f}" in msg
         assert _answer_of(msg) == ("yes, more focused" if last < first else "no")
         assert (tmp_path / "user" / f"{name}.pt").exists()
+    finally:
+        jobs.clear_job(at.session_state["train.sid"])
+        job.join(30)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab, tmp_path, monkeypatch, lang):
+    """kill -9 on the lesson's worker mid-run: the step shows the reason inside a translated sentence (the reason
+    itself stays English, like every model-level message), no model is saved, and Try again brings the button back."""
+    import os
+    import signal
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(TINY_WORDS) + "\n")
+    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
+    import models.train as train_mod
+    long = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)
+    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: long)
+    at = lesson(8, lang=lang)
+    at.radio(key="lesson.pace").set_value("fast").run()
+    at.button(key="lesson.train").click().run()
+    job = jobs.get_job(at.session_state["train.sid"])
+    try:
+        t = time.monotonic()
+        while job.peek().epoch < 1:
+            assert job.active and time.monotonic() - t < 60, job.peek().error
+            time.sleep(0.05)
+        os.kill(job.pid, signal.SIGKILL)
+        assert job.join(30)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        from ui.i18n import gettext_for
+        head = gettext_for(lang)("**The model was not saved.** {why}").split("{")[0]
+        errors = [shown(e.value) for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith(head) and "SIGKILL (signal 9)" in errors[0], errors
+        assert not list((tmp_path / "user").glob("lesson-miniformer*.pt"))
+        at.button(key="lesson.train.retry").click().run()
+        assert not at.exception and jobs.get_job(at.session_state["train.sid"]) is None
+        assert at.button(key="lesson.train")                       # the step can train again
     finally:
         jobs.clear_job(at.session_state["train.sid"])
         job.join(30)

@@ -1,5 +1,7 @@
 """The Train page through AppTest (start, stop, finish, limits, restore) and the upload validation it relies on.
 Checkpoints go to temp folders; the word list is a tiny one, so runs take a second or two."""
+import os
+import signal
 import time
 
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from lab_fixtures import REPO, TINY_WORDS, shown
 from models import checkpoint as ckpt
 from models import data as wordlists
-from models import jobs
+from services import jobs
 from models.checkpoint import list_checkpoints, load_checkpoint
 from models.data import MAX_WORDS, WordList, WordListError, parse_words_bytes
 from models.train import Recipe
@@ -86,6 +88,30 @@ def test_page_starts_and_stops_a_run(lab):
     assert at.select_slider(key=f"train.replay.{jobs.get_job('test session id').id}")       # the replay
     at.button(key="train.again").click().run()
     assert "train.go" in buttons(at) and jobs.get_job("test session id") is None
+
+
+def test_page_says_why_a_killed_run_failed_and_frees_its_slot(lab):
+    """kill -9 on the worker process mid-run (what the OOM killer does): the page shows "not saved" with the
+    reason, says the slot is free, and the next run can start."""
+    at = train_page()
+    at.segmented_control(key="train.preset").set_value("seed").run()
+    at.number_input(key="train.epochs").set_value(500)
+    at.number_input(key="train.batch_size").set_value(1)
+    at.text_input(key="train.name").set_value("doomed").run()
+    at.button(key="train.go").click().run()
+    run_until(at, lambda a: progress_text(a).startswith("Epoch "))
+    job = jobs.get_job("test session id")
+    assert job.pid != os.getpid()
+    os.kill(job.pid, signal.SIGKILL)
+    assert job.join(30)
+    run_until(at, lambda a: len(a.error) > 0)
+    assert "**doomed was not saved.**" in texts(at.error)
+    assert "killed by SIGKILL (signal 9)" in texts(at.error) and "ran out of memory" in texts(at.error)
+    assert "Traceback" not in texts(at.error)
+    assert "training slot is free again" in texts(at.info)
+    assert not (lab / "user" / "doomed.pt").exists()
+    at.button(key="train.again").click().run()
+    assert "**0 of 2**" in texts(at.caption) and not at.button(key="train.go").disabled
 
 
 def test_page_finishes_a_short_run_and_replays_it(lab):

@@ -37,7 +37,7 @@ one_torch_thread()
 def app_started() -> None:
     """Once per server process (app.py calls it on every run; the cache makes it once): remove the temp files a
     killed training run left in the checkpoint folders. Training jobs stop cleanly at shutdown by themselves
-    (``models.jobs.stop_all_at_exit``)."""
+    (``services.jobs.stop_all_at_exit``)."""
     remove_stale_tmp()
 
 

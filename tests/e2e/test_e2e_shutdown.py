@@ -1,9 +1,12 @@
 """Shutdown while a model trains (issue 12, item 12): SIGTERM or Ctrl-C to ``streamlit run app.py`` stops the
-running job after its current epoch, publishes its best epoch atomically, and the server exits 0. Before, the
-process aborted (``terminate called without an active exception``, exit 134) and the run was lost."""
+running job's worker process after its current epoch, publishes its best epoch atomically, and the server exits 0
+with no worker process left behind. Before, the process aborted (``terminate called without an active exception``,
+exit 134) and the run was lost."""
 import re
 import signal
+import time
 
+import psutil
 import pytest
 
 from models.checkpoint import load_checkpoint
@@ -38,6 +41,10 @@ def test_signal_during_training_publishes_best_epoch_and_exits_0(server_factory,
         app.page.context.close()
     path = server.user_ckpt_dir / "shutdown-run.pt"
     assert not path.exists(), "nothing is published before the run ends"
+    children = psutil.Process(server.proc.pid).children(recursive=True)
+    workers = [c for c in children if "multiprocessing.spawn" in " ".join(c.cmdline())]
+    assert len(workers) == 1, [c.cmdline() for c in children]          # the run trains in a process of its own
+    assert workers[0].nice() > psutil.Process(server.proc.pid).nice()  # at lower priority than the server
 
     server.proc.send_signal(sig)                 # the streamlit process itself, as a terminal's Ctrl-C or systemd
     rc = server.proc.wait(timeout=90)
@@ -50,3 +57,14 @@ def test_signal_during_training_publishes_best_epoch_and_exits_0(server_factory,
     assert b.meta["epoch"] == min(b.meta["history"], key=lambda h: h["val_prefix_nll"])["epoch"], \
         "the best epoch so far is the one kept"
     assert not [p.name for p in server.user_ckpt_dir.iterdir() if p.suffix == ".tmp"], "no temp file left behind"
+    deadline = time.monotonic() + 10                 # multiprocessing's resource tracker ends when its pipe closes
+    while [c for c in children if alive(c)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c.cmdline() for c in children if alive(c)], "a child process outlived the server"
+
+
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

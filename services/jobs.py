@@ -1,9 +1,13 @@
-"""Training jobs for the app: ``train()`` on a daemon worker thread, progress the page polls, a global cap.
+"""Training jobs for the app: each run in its own OS process, progress the page polls, a global cap.
 
 The Train page starts a :class:`TrainingJob` with :func:`start_job` and then only *reads* it: a fragment calls
 ``job.poll()`` once a second and draws the returned :class:`JobProgress` (an immutable copy, so the page never holds
-the worker's lock while it draws). The worker trains a private model (``models.train.train``), stores an attention
-snapshot of one probe word every few epochs, and publishes the result atomically:
+the job's lock while it draws). The training itself runs in a ``multiprocessing`` *spawn* process
+(``services/train_worker.py``, at lower CPU priority, one torch thread): the app's process never runs training code,
+so a run in progress costs the other students' pages little, and a worker that dies (``kill -9``, out of memory, an
+exception) takes nothing else with it. One reader thread per job turns the worker's messages (epoch stats, attention
+snapshots, the result) into this job's state. The worker trains a private model (``models.train.train``) and
+publishes the result atomically:
 
 * user runs go to ``checkpoints/user/<name>.pt`` (the shipped files are never touched);
 * "restore shipped models" runs (:func:`start_restore_job`) rewrite ``checkpoints/<shipped>.pt`` with the fast recipe,
@@ -12,13 +16,15 @@ snapshot of one probe word every few epochs, and publishes the result atomically
 A new file gets a new mtime, so the cached loaders in ``ui/cache.py`` pick it up in every session without a restart;
 the cached model objects other pages read are never trained in place.
 
-Limits: one active job per browser session and :data:`MAX_RUNNING` at once for the whole process
-(:class:`JobLimitError` otherwise). A job ends cleanly after the current epoch when Stop is pressed or when its
-session goes away: the page passes ``session_alive(session_id) -> bool | None`` (Streamlit's runtime knows; None means
-"can't tell", e.g. under AppTest), and when that can't tell, a job nobody has polled for ``idle_timeout`` seconds is
-stopped. Either way the best epoch so far is kept and published. So it is at shutdown: Ctrl-C or SIGTERM to the
-server ends its event loop, and an ``atexit`` hook stops every job and waits for it to publish before the
-interpreter tears down (a torch thread still running then aborted the process, exit 134, and lost the run).
+Limits: one active job per browser session and :data:`MAX_RUNNING` training processes at once for the whole app
+process (:class:`JobLimitError` otherwise); a job holds its slot until its process has ended. A job ends cleanly
+after the current epoch when Stop is pressed or when its session goes away: the page passes
+``session_alive(session_id) -> bool | None`` (Streamlit's runtime knows; None means "can't tell", e.g. under AppTest),
+and when that can't tell, a job nobody has polled for ``idle_timeout`` seconds is stopped. Either way the best epoch
+so far is kept and published. So it is at shutdown: Ctrl-C or SIGTERM to the server ends its event loop, and an
+``atexit`` hook stops every worker and waits for it to publish before the interpreter exits. A worker whose app
+process is gone stops by itself the same way. A worker that dies instead shows "failed" with the reason, frees its
+slot, and leaves the checkpoints as they were (the write is atomic; its torn temp file is removed).
 
 No Streamlit import here: the page injects what only Streamlit knows. References: minGPT's Trainer callbacks.
 """
@@ -26,11 +32,12 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import functools
 import hashlib
 import itertools
 import logging
-import math
+import multiprocessing
+import multiprocessing.util  # noqa: F401  (its atexit hook must be registered before ours: see stop_all_at_exit)
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,22 +47,21 @@ from typing import Callable
 import torch
 
 from models import checkpoint as ckpt
-from models.capture import AttentionCapture, capture
-from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, ModelBundle, load_checkpoint, train_flag
+from models.capture import AttentionCapture
+from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint, train_flag
 from models import data as wordlists
 from models.data import WordList
-from models.train import MODEL_CHOICES, EpochStats, Recipe, recipe_for, train
-from models.vocab import DEFAULT_VOCAB
+from models.train import Recipe, recipe_for
+from services.train_worker import DEFAULT_PROBE, JobSpec, worker_main
 
 log = logging.getLogger(__name__)
 
-MAX_RUNNING = 2                  # training jobs at once in this process (2 cores here: more would starve the app)
+MAX_RUNNING = 2                  # training processes at once per app process (2 cores here: more starve the app)
 IDLE_TIMEOUT_S = 300.0           # no poll for this long, and the runtime can't say the session is alive -> stop
 GONE_GRACE_S = 30.0              # the runtime says the session is gone for this long (not a reconnect blip) -> stop
 SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
+EXIT_WAIT_S = 30.0               # after its last message, a worker gets this long to exit before it is killed
 REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
-SNAPSHOT_BUDGET = 24             # about this many attention snapshots per run (kept small: they go into the checkpoint)
-DEFAULT_PROBE = "capybara"
 STATUSES = ("queued", "running", "done", "stopped", "failed")
 ACTIVE = ("queued", "running")
 NAME_HELP = "1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit"
@@ -145,17 +151,7 @@ def suggest_name(model_name: str) -> str:
 
 
 # ---- attention snapshots -----------------------------------------------------------------------------------------
-def take_snapshot(model: torch.nn.Module, word: str) -> dict:
-    """The probe word's attention in every layer: ``{"src_tokens", "tgt_tokens", "causal", "peeking", "patterns":
-    {TL name: (H, Q, K) nested lists of floats}}``. Plain lists and bools survive ``torch.load(weights_only=True)``."""
-    b = ModelBundle(name="training", model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
-    cap = capture(b, word)                                  # eval-mode model, inference_mode inside, copies out
-    pats = {n: [[[round(float(x), 4) for x in row] for row in head] for head in p[0].tolist()]
-            for n, p in cap.patterns.items()}               # (1, H, Q, K) -> (H, Q, K) lists
-    return {"word": word, "src_tokens": list(cap.src_tokens), "tgt_tokens": list(cap.tgt_tokens),
-            "causal": bool(cap.causal), "peeking": bool(cap.peeking), "patterns": pats}
-
-
+# take_snapshot runs in the worker (services/train_worker.py); the page turns what it sent back into a capture.
 def snapshot_capture(snap: dict, model_name: str = "training") -> AttentionCapture:
     """A stored snapshot back as an :class:`AttentionCapture`, so the usual figure builders can draw it."""
     return AttentionCapture(model_name=model_name, src_tokens=tuple(snap.get("src_tokens", ())),
@@ -165,46 +161,7 @@ def snapshot_capture(snap: dict, model_name: str = "training") -> AttentionCaptu
                             logits=None, causal=bool(snap.get("causal", True)), peeking=bool(snap.get("peeking")))
 
 
-def snapshot_every(epochs: int, budget: int = SNAPSHOT_BUDGET) -> int:
-    return max(1, math.ceil(epochs / budget))
-
-
-# ---- warm-up -----------------------------------------------------------------------------------------------------
-@functools.cache
-def warm_up() -> threading.Thread:
-    """Import what the first optimizer step needs (torch builds ``torch._dynamo`` and sympy on the first
-    ``torch.optim`` optimizer: 3-10 s here) on a background thread, once per process, so the first Train press
-    starts at once. The page calls it when the set-up form is shown."""
-    def work():
-        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
-    t = threading.Thread(target=work, name="train-warm-up", daemon=True)
-    t.start()
-    return t
-
-
 # ---- one job -----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class JobSpec:
-    """What to train and where the result goes."""
-    model_name: str                       # "miniformer" | "full" | "full-peeking"
-    words: WordList
-    recipe: Recipe
-    name: str                             # the published name (file stem)
-    out: Path
-    kind: str = "train"                   # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
-    probe_word: str = DEFAULT_PROBE
-    note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
-    owner: str | None = None              # owner_id of the session that started it, saved in the checkpoint
-    pace_s: float = 0.0                   # epoch e ends no sooner than e * pace_s after the start (the Lesson's "watch"
-                                          # pace: a class can follow it; a machine already that slow waits no more)
-
-    def __post_init__(self):
-        if self.model_name not in MODEL_CHOICES:
-            raise ValueError(f"unknown model {self.model_name!r}; expected one of {list(MODEL_CHOICES)}")
-        if self.kind not in ("train", "restore"):
-            raise ValueError(f"kind must be 'train' or 'restore', not {self.kind!r}")
-
-
 @dataclass(frozen=True)
 class JobProgress:
     """An immutable copy of a job's state at one moment."""
@@ -256,8 +213,28 @@ class JobProgress:
         return per_epoch * (self.epochs - self.epoch)
 
 
+def death_reason(exitcode: int | None) -> str:
+    """Why a worker ended without a word, in plain English (the page puts it inside a translated sentence)."""
+    if exitcode is None:
+        return "The training process did not end when asked, so it was stopped."
+    if exitcode < 0:
+        n = -exitcode
+        if n == signal.SIGKILL:
+            return ("The training process was killed by SIGKILL (signal 9) — e.g. the server ran out of memory or "
+                    "someone killed it.")
+        try:
+            sig = signal.Signals(n).name
+        except ValueError:
+            sig = "a signal"
+        return f"The training process was killed by {sig} (signal {n})."
+    return f"The training process ended unexpectedly (exit code {exitcode})."
+
+
 class TrainingJob:
-    """``train(...)`` on a daemon thread. Thread-safe: the worker writes under ``_lock``, readers get copies."""
+    """One training run in its own spawned process, read by the app through one reader thread.
+
+    Thread-safe: the reader writes this job's state under ``_lock``, the pages get copies (:meth:`poll`). The job is
+    active (holds a slot) from :meth:`start` until its process has ended and the reader has recorded the outcome."""
 
     def __init__(self, spec: JobSpec, session_id: str, *, job_id: int = 0,
                  session_alive: Callable[[str], bool | None] | None = None,
@@ -269,19 +246,30 @@ class TrainingJob:
         self._idle_timeout = idle_timeout
         self._gone_grace = gone_grace
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"train-{spec.name}-{self.id}", daemon=True)
-        self._every = snapshot_every(spec.recipe.epochs)
-        # state below is written by the worker under _lock
+        ctx = multiprocessing.get_context("spawn")      # a fresh interpreter: no copy of the app's threads or locks
+        self._stop_event = ctx.Event()
+        self._recv, self._send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=worker_main, args=(spec, self._send, self._stop_event),
+                                 name=f"train-{spec.name}-{job_id}", daemon=True)
+        # The reader starts the process too: spawning writes the pickled spec to the child, which can wait on the
+        # child's imports, and the page's script thread should not.
+        self._thread = threading.Thread(target=self._run, name=f"train-{spec.name}-{job_id}", daemon=True)
+        # state below is written by the reader under _lock
         self._status = "queued"
         self._history: list[dict] = []
         self._snapshots: list[dict] = []
         self._latest: dict | None = None
         self._error: str | None = None
+        self._stop_requested = False
         self._stop_reason: str | None = None
         self._result: dict = {}
+        self._pid: int | None = None
+        self._exitcode: int | None = None
         self._t0 = time.monotonic()
+        self._t_start = self._t0
+        self._t_first_epoch: float | None = None
         self._t_end: float | None = None
+        self._started_wall = time.time()
         self._last_poll = time.monotonic()
         self._gone_since: float | None = None
 
@@ -295,10 +283,11 @@ class TrainingJob:
         with self._lock:
             if self._stop_reason is None and self._status in ACTIVE:
                 self._stop_reason = reason
-        self._stop.set()
+            self._stop_requested = True
+        self._stop_event.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker; True when it has ended."""
+        """Wait for the worker process and its outcome; True when the job has ended."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -321,7 +310,7 @@ class TrainingJob:
                 epoch=h["epoch"] if h else 0, epochs=self.spec.recipe.epochs, history=tuple(self._history),
                 snapshots=tuple(self._snapshots), latest_snapshot=self._latest,
                 best_epoch=h["best_epoch"] if h else 0, elapsed=end - self._t0, error=self._error,
-                stop_requested=self._stop.is_set(), stop_reason=self._stop_reason,
+                stop_requested=self._stop_requested, stop_reason=self._stop_reason,
                 checkpoint=r.get("checkpoint"), metrics=dict(r.get("metrics", {})), kept_epoch=r.get("kept_epoch"),
                 stopped_early=bool(r.get("stopped_early")), n_words=len(self.spec.words.words),
                 duplicates_dropped=self.spec.words.duplicates_dropped, probe_word=self.probe_word,
@@ -338,71 +327,123 @@ class TrainingJob:
 
     @property
     def probe_word(self) -> str:
-        return self.spec.probe_word or self.spec.words.words[0]
+        return self.spec.probe
+
+    @property
+    def pid(self) -> int | None:
+        """The training process's id once it is started (its exit code is :attr:`exitcode`)."""
+        with self._lock:
+            return self._pid
+
+    @property
+    def exitcode(self) -> int | None:
+        with self._lock:
+            return self._exitcode
+
+    @property
+    def startup_seconds(self) -> float | None:
+        """From :meth:`start` to the first finished epoch (the spawned process imports torch first)."""
+        with self._lock:
+            return None if self._t_first_epoch is None else self._t_first_epoch - self._t_start
 
     def idle_for(self) -> float:
         with self._lock:
             return time.monotonic() - self._last_poll
 
-    # -- worker ----------------------------------------------------------------------------------------------------
+    # -- the reader thread -----------------------------------------------------------------------------------------
     def _run(self) -> None:
-        # No torch.set_num_threads here: it is process-wide, and the app already sets 1 (ui/cache.py, ENV.md).
-        # torch's lazy first-optimizer imports (dynamo, sympy) run in one thread only: if the page's warm-up is
-        # still importing, wait for it rather than import the same modules beside it (dynamo isn't thread-safe).
-        warm_up().join()
-        with self._lock:
-            self._status = "running"
-            self._t0 = time.monotonic()
+        outcome = None
         try:
-            res = train(self.spec.model_name, self.spec.words, self.spec.recipe, on_epoch=self._on_epoch,
-                        stop=self._stop, probe=self._probe, out=self.spec.out, name=self.spec.name,
-                        meta={"owner": self.spec.owner} if self.spec.owner else None)
             with self._lock:
-                self._result = {"checkpoint": str(res.checkpoint), "metrics": dict(res.metrics),
-                                "kept_epoch": res.best_epoch, "stopped_early": res.stopped_early}
-                self._status = "stopped" if res.stopped_by_user else "done"
-        except Exception as e:        # the page shows the message; the traceback goes to the server log only
-            log.exception("training job %s (%s) failed", self.id, self.spec.name)
-            msg = (f"Could not save the model to {self.spec.out}: {e.strerror or e}" if isinstance(e, OSError)
-                   else f"Training failed: {type(e).__name__}: {str(e)[:300]}")
+                self._t_start = time.monotonic()
+            try:
+                self._proc.start()
+            finally:
+                self._send.close()     # the child holds the only write end now: its exit, however it dies, is EOF
             with self._lock:
+                self._pid = self._proc.pid
+            outcome = self._read()
+        except Exception as e:         # could not start a process at all (no memory, too many processes ...)
+            log.exception("training job %s (%s) could not start its process", self.id, self.spec.name)
+            outcome = ("error", f"Could not start a training process: {type(e).__name__}: {str(e)[:300]}", "")
+        self._finish(outcome)
+
+    def _read(self) -> tuple | None:
+        """Turn the worker's messages into this job's state until the pipe ends; the final message, if one came."""
+        outcome = None
+        with self._recv:
+            while True:
+                try:
+                    msg = self._recv.recv()
+                except (EOFError, OSError):      # the worker has exited, or died mid-message
+                    return outcome
+                kind = msg[0]
+                if kind == "started":
+                    with self._lock:
+                        self._status = "running"
+                        self._t0 = time.monotonic()
+                elif kind == "snapshot":
+                    _, snap, keep = msg
+                    with self._lock:
+                        self._latest = snap
+                        if keep:
+                            self._snapshots.append(snap)
+                elif kind == "epoch":
+                    with self._lock:
+                        self._history.append(msg[1])
+                        if self._t_first_epoch is None:
+                            self._t_first_epoch = time.monotonic()
+                    reason = self._abandoned()
+                    if reason:
+                        log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
+                        self.stop(reason)
+                elif kind in ("result", "error"):
+                    outcome = msg
+
+    def _finish(self, outcome: tuple | None) -> None:
+        """The process has ended (or is made to): record how, and free the slot."""
+        if self._proc.pid is not None:
+            self._proc.join(EXIT_WAIT_S)
+            if self._proc.is_alive():          # said its last word but hangs: the slot must come back
+                log.warning("training job %s (%s) did not exit; killing it", self.id, self.spec.name)
+                self._proc.kill()
+                self._proc.join(5)
+        code = self._proc.exitcode
+        kind = outcome[0] if outcome else None
+        if kind == "error":
+            log.error("training job %s (%s) failed: %s\n%s", self.id, self.spec.name, outcome[1], outcome[2])
+        elif kind is None:
+            log.error("training job %s (%s): worker pid %s ended with exit code %s and no result",
+                      self.id, self.spec.name, self._proc.pid, code)
+            self._remove_torn_tmp()
+        with self._lock:
+            self._exitcode = code
+            if kind == "result":
+                self._result = outcome[1]
+                self._status = "stopped" if outcome[1]["stopped_by_user"] else "done"
+                if self._status == "stopped" and self._stop_reason is None:    # it stopped itself (SIGTERM)
+                    self._stop_reason = outcome[1].get("stop_reason") or "the training process stopped itself"
+            else:
                 self._status = "failed"
-                self._error = msg
-        finally:
-            with self._lock:
-                self._t_end = time.monotonic()
+                self._error = outcome[1] if kind == "error" else death_reason(code)
+            self._t_end = time.monotonic()
+        if self._proc.exitcode is not None:
+            self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
 
-    def _is_last_epoch(self, epoch: int) -> bool:
-        rec = self.spec.recipe
-        h = self._history[-1] if self._history else None
-        return (epoch == rec.epochs or self._stop.is_set()
-                or (rec.patience is not None and h is not None and epoch - h["best_epoch"] >= rec.patience))
-
-    def _probe(self, model: torch.nn.Module, epoch: int) -> dict | None:
-        snap = {"epoch": epoch, **take_snapshot(model, self.probe_word)}
-        keep = epoch % self._every == 0 or self._is_last_epoch(epoch)
-        with self._lock:
-            self._latest = snap
-            if keep:
-                self._snapshots.append(snap)
-        if not keep:
-            return None
-        snap = dict(snap)
-        del snap["epoch"]             # train() adds it back
-        return snap
-
-    def _on_epoch(self, stats: EpochStats) -> None:
-        with self._lock:
-            self._history.append(dataclasses.asdict(stats))
-        if self.spec.pace_s > 0:          # Stop still ends the wait at once
-            self._stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
-        reason = self._abandoned()
-        if reason:
-            log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
-            self.stop(reason)
+    def _remove_torn_tmp(self) -> None:
+        """A worker killed mid-write leaves its atomic write's temp file (``.<name>.pt.<random>.tmp``) beside the
+        checkpoint; the published file itself is whole. Remove the temp files this job can have made."""
+        out = Path(self.spec.out)
+        for f in out.parent.glob(f".{out.name}.*.tmp"):
+            try:
+                if f.is_file() and not f.is_symlink() and f.stat().st_mtime >= self._started_wall - 1:
+                    f.unlink()
+                    log.info("removed %s, left by training job %s", f, self.id)
+            except OSError:
+                continue
 
     def _abandoned(self) -> str | None:
-        """Why nobody is watching any more, or None. Runs on the worker after each epoch."""
+        """Why nobody is watching any more, or None. The reader asks after each epoch."""
         alive = None
         if self._session_alive is not None:
             try:
@@ -425,7 +466,7 @@ class TrainingJob:
 
 # ---- the registry -----------------------------------------------------------------------------------------------
 class JobRegistry:
-    """Jobs by session id. A lock guards it: every session's script thread and every worker reads it."""
+    """Jobs by session id. A lock guards it: every session's script thread and every job's reader thread reads it."""
 
     def __init__(self, max_running: int = MAX_RUNNING, reap_after: float = REAP_AFTER_S):
         self.max_running = max_running
@@ -466,6 +507,7 @@ class JobRegistry:
             job.stop("its session cleared it")
 
     def active_count(self) -> int:
+        """Training processes running or starting (a job is active until its process has ended)."""
         with self._lock:
             return sum(j.active for j in self._jobs.values())
 
@@ -474,7 +516,7 @@ class JobRegistry:
             return list(self._jobs.values())
 
     def stop_all(self, timeout: float | None = None) -> None:
-        """Stop every job and wait for the workers (tests, shutdown)."""
+        """Stop every job and wait for its process to end (tests, shutdown)."""
         for j in self.jobs():
             j.stop("the server is stopping")
         for j in self.jobs():
@@ -487,27 +529,25 @@ class JobRegistry:
 
 
 # The one module-level mutable (STYLE.md §10 allows it here and says why): a job must outlive the script run that
-# started it, every session's script thread must see the global count, and st.session_state cannot hold threads.
+# started it, every session's script thread must see the global count, and st.session_state cannot hold processes.
 REGISTRY = JobRegistry()
 
 
 def stop_all_at_exit(registry: JobRegistry | None = None, timeout: float = SHUTDOWN_WAIT_S) -> None:
-    """Stop every job and wait for each to publish its best epoch; the warm-up import too, if it is running.
+    """Stop every job and wait for each worker to publish its best epoch and exit.
 
     Registered with ``atexit``: the server's signal handler (Streamlit's, for SIGINT, SIGTERM and SIGQUIT) ends its
-    event loop, and the interpreter then runs this before it finalizes. Worker threads are daemons, so nothing else
-    waits for them: left running, torch was torn down under them ("terminate called without an active exception",
-    exit 134) and the run was lost. A job ends after its current epoch (about a second here)."""
+    event loop, and the interpreter then runs this before it finalizes. Workers are daemon processes, which
+    ``multiprocessing``'s own exit hook would terminate (SIGTERM, no result saved) if they were still running; this
+    hook runs first (atexit is last in, first out, and ``multiprocessing.util`` is imported above) and waits instead.
+    A worker ends after its current epoch (about a second here)."""
     registry = registry or REGISTRY
     running = [j for j in registry.jobs() if j.active]
     if running:
         log.warning("the server is stopping: stopping %d training job(s) and saving their best epoch", len(running))
     registry.stop_all(timeout)
-    if warm_up.cache_info().currsize:          # started earlier in this process (never start it now)
-        warm_up().join(timeout)
 
 
-# Runs before torch's own exit handlers (atexit is last in, first out, and torch was imported above).
 atexit.register(stop_all_at_exit)
 
 
