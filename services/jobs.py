@@ -52,7 +52,7 @@ from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint
 from models import data as wordlists
 from models.data import WordList
 from models.train import Recipe, recipe_for
-from services.train_worker import DEFAULT_PROBE, JobSpec, worker_main
+from services.train_worker import DEFAULT_PROBE, JobSpec, lower_priority, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +358,7 @@ class TrainingJob:
                 self._t_start = time.monotonic()
             try:
                 self._proc.start()
+                lower_priority(self._proc.pid)      # before the child's own imports (torch) compete with typing
             finally:
                 self._send.close()     # the child holds the only write end now: its exit, however it dies, is EOF
             with self._lock:

@@ -166,19 +166,24 @@ class _Worker:
             self.stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
 
 
-def lower_priority() -> None:
-    """``nice`` +10, and on Linux the SCHED_IDLE policy as well: the worker then runs only on CPU time no ordinary
-    process wants. nice alone still let the worker's time slices land inside the app's short reruns (an Explore
-    rerun's p95 +43 % to +119 % on the 2 shared cores here, ``bench.train_isolation``; with SCHED_IDLE -8 % to
-    +2 %). The cost: on a machine kept fully busy by typing, training waits until the typing pauses. Best effort:
-    a platform or sandbox that refuses either keeps the default."""
+def lower_priority(pid: int = 0) -> None:
+    """``nice`` +10, and on Linux the SCHED_IDLE policy as well, for process ``pid`` (0: this one): the worker then
+    runs only on CPU time no ordinary process wants. nice alone still let the worker's time slices land inside the
+    app's short reruns (an Explore rerun's p95 +43 % to +119 % on the 2 shared cores here, ``bench.train_isolation``;
+    with SCHED_IDLE -8 % to +2 %). The cost: on a machine kept fully busy by typing, training waits until the typing
+    pauses. The app calls it for the child the moment the child exists (services.jobs), because a spawned child
+    imports torch — over a second of CPU — while it unpickles its job, before :func:`worker_main` runs; the child
+    calls it again itself. Best effort: a platform or sandbox that refuses either keeps the default."""
     try:
-        os.nice(NICE)
+        app = os.getpid() if pid else os.getppid()
+        target = min(19, os.getpriority(os.PRIO_PROCESS, app) + NICE)       # NICE below the app, whatever its own
+        if os.getpriority(os.PRIO_PROCESS, pid) < target:
+            os.setpriority(os.PRIO_PROCESS, pid, target)
     except OSError:
         pass
     if hasattr(os, "SCHED_IDLE"):
         try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
         except OSError:
             pass
 

@@ -253,6 +253,25 @@ def test_the_worker_is_another_process_at_lower_priority(user_dir, registry):
     assert not psutil.pid_exists(job.pid) or psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE
 
 
+def test_the_worker_is_at_low_priority_before_its_own_imports(user_dir, registry):
+    """A spawned child imports torch (over a second of CPU) while it unpickles its job, before its own code runs:
+    the app lowers the child's priority the moment it exists, so those imports already yield to the typing."""
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="early", registry=registry)
+    deadline = time.monotonic() + 30
+    while job.pid is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert job.pid is not None
+    policy = os.sched_getscheduler(job.pid) if hasattr(os, "sched_getscheduler") else None
+    niceness = os.getpriority(os.PRIO_PROCESS, job.pid)
+    still_importing = job.peek().status == "queued"   # the child has not said "started" yet
+    assert niceness > os.getpriority(os.PRIO_PROCESS, 0)
+    if policy is not None:
+        assert policy == os.SCHED_IDLE
+    assert still_importing
+    job.stop()
+    assert wait(job).status in ("stopped", "done")
+
+
 def test_sigterm_to_the_worker_alone_stops_it_cleanly(user_dir, registry):
     """SIGTERM to the worker (a supervisor ending the process group, an admin): it ends after its epoch, keeps and
     publishes the best epoch, and the page is told why."""
