@@ -23,7 +23,7 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
                    initial_sidebar_state="collapsed" if projector.on() else "auto")
 
 # Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
-for key, value in {"explore.top_k": 8, "explore.temperature": 1.0, "explore.view": "head",
+for key, value in {"explore.view": "head",
                    "compare.query": -1, "compare.query_text": "", "gen.step": 0, "gen.mode": "greedy", "gen.seed": 0,
                    "heads.tool": "knockout"}.items():
     st.session_state.setdefault(key, value)
@@ -66,7 +66,5 @@ with st.sidebar:
 from ui.cache import app_started, settle_heap  # noqa: E402  (here: torch is imported by now, after the sidebar)
 
 app_started()                       # once per process: clean up after a killed training run
-try:
-    page.run()
-finally:
-    settle_heap()                   # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)
+page.run()
+settle_heap()                       # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)

@@ -123,6 +123,29 @@ def check_view(b, text: str, want: dict) -> dict:
     return got
 
 
+def press_train(a, name: str, epochs: int = EPOCHS) -> None:
+    """On session ``a``'s Train page: the original recipe, ``epochs`` epochs, result name ``name``; press Train on a
+    settled form (the page's live panel is what the caller waits for)."""
+    a.goto("train")
+    a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()       # resets the knobs: choose it first
+    a.wait_until(lambda: "Original recipe:" in a.main_text(), "the original recipe to be chosen")
+    # Let that rerun finish before typing: its callback sets the knobs to the recipe's defaults, and the caption
+    # above is drawn before the number inputs, so a value typed now could be overwritten by the rerun's 100 epochs.
+    a.wait_idle()
+    epochs_box = a.page.get_by_label("Epochs", exact=True)
+    epochs_box.fill(str(epochs))
+    epochs_box.press("Enter")
+    a.wait_until(lambda: epochs_box.input_value() == str(epochs), "the epoch count to take")
+    box = a.page.get_by_role("textbox", name="Name for the result", exact=True)
+    box.fill(name)
+    box.press("Enter")
+    a.wait_until(lambda: f"Will be saved as {name}" in a.main_text(), "the name to be accepted")
+    a.wait_idle()           # the rerun the name started is over: press Train on a settled form
+    assert epochs_box.input_value() == str(epochs), \
+        f"the Epochs box reads {epochs_box.input_value()!r} after settling"
+    a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+
+
 def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     t_start = time.monotonic()
     digest, bundle, want = shipped_model_state()
@@ -130,23 +153,7 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
 
     # ---- A: start a long MiniFormer run and see it running -----------------------------------------------------
     a = open_app()
-    a.goto("train")
-    a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()       # resets the knobs: choose it first
-    a.wait_until(lambda: "Original recipe:" in a.main_text(), "the original recipe to be chosen")
-    # Let that rerun finish before typing: its callback sets the knobs to the recipe's defaults, and the caption
-    # above is drawn before the number inputs, so a value typed now could be overwritten by the rerun's 100 epochs.
-    a.wait_idle()
-    epochs = a.page.get_by_label("Epochs", exact=True)
-    epochs.fill(str(EPOCHS))
-    epochs.press("Enter")
-    a.wait_until(lambda: epochs.input_value() == str(EPOCHS), "the epoch count to take")
-    name = a.page.get_by_role("textbox", name="Name for the result", exact=True)
-    name.fill(NAME)
-    name.press("Enter")
-    a.wait_until(lambda: f"Will be saved as {NAME}" in a.main_text(), "the name to be accepted")
-    a.wait_idle()           # the rerun the name started is over: press Train on a settled form
-    assert epochs.input_value() == str(EPOCHS), f"the Epochs box reads {epochs.input_value()!r} after settling"
-    a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+    press_train(a, NAME)
     # Two steps, so a failure says which one: the page switched to the live panel, then the panel moved on.
     a.wait_until(lambda: f"Training {NAME}" in a.main_text(), "A's page to switch to the live panel of the run")
     first_epoch, total = a.wait_until(lambda: (p := progress(a)) and p[0] >= 1 and p,

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from models.checkpoint import load_checkpoint
-from test_e2e_concurrency import SEED_RECIPE, WORD, check_view, progress, read_bars, shipped_model_state
+from test_e2e_concurrency import WORD, check_view, press_train, progress, read_bars, shipped_model_state
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 500                      # the original recipe (no early stopping) at the most the page allows
@@ -23,20 +23,7 @@ EPOCHS = 500                      # the original recipe (no early stopping) at t
 
 def start_long_run(a, name: str) -> None:
     """On A's Train page: the original recipe, 500 epochs, ``name``; press Train and see an epoch finish."""
-    a.goto("train")
-    a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()
-    a.wait_until(lambda: "Original recipe:" in a.main_text(), "the original recipe to be chosen")
-    a.wait_idle()                 # that rerun resets the knobs: let it end before typing (see test_e2e_concurrency)
-    epochs = a.page.get_by_label("Epochs", exact=True)
-    epochs.fill(str(EPOCHS))
-    epochs.press("Enter")
-    a.wait_until(lambda: epochs.input_value() == str(EPOCHS), "the epoch count to take")
-    box = a.page.get_by_role("textbox", name="Name for the result", exact=True)
-    box.fill(name)
-    box.press("Enter")
-    a.wait_until(lambda: f"Will be saved as {name}" in a.main_text(), "the name to be accepted")
-    a.wait_idle()
-    a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
+    press_train(a, name, EPOCHS)
     a.wait_until(lambda: (p := progress(a)) and p[0] >= 1, "A's run to finish an epoch", timeout_s=90)
 
 
