@@ -87,8 +87,8 @@ def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def curves_figure(job_id: int, epochs_done: int, _history: tuple):
-    return F.training_curves(list(_history), tr=_)
+def curves_figure(job_id: int, epochs_done: int, _history: tuple, saved: bool = True):
+    return F.training_curves(list(_history), saved=saved, tr=_)
 
 
 def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
@@ -224,7 +224,7 @@ def result_panel(p: jobs.JobProgress) -> None:
     left, right = st.columns(2, gap="large")
     with left:
         if p.history:
-            w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.final_curves")
+            w.chart(curves_figure(p.job_id, p.epoch, p.history, saved=p.status != "failed"), key="train.final_curves")
     with right:
         replay(p)
     if st.button(_("Train another model"), type="primary", key="train.again", icon=":material/restart_alt:"):

@@ -1,5 +1,6 @@
 """The Train page through AppTest (start, stop, finish, limits, restore) and the upload validation it relies on.
 Checkpoints go to temp folders; the word list is a tiny one, so runs take a second or two."""
+import json
 import os
 import signal
 import time
@@ -110,6 +111,9 @@ def test_page_says_why_a_killed_run_failed_and_frees_its_slot(lab):
     assert "Traceback" not in texts(at.error)
     assert "training slot is free again" in texts(at.info)
     assert not (lab / "user" / "doomed.pt").exists()
+    curves = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Learning curves" in c.proto.spec)
+    marks = [a["text"] for a in curves["layout"].get("annotations", [])]
+    assert marks and all("not saved" in m and "kept" not in m for m in marks), marks   # nothing was kept
     at.button(key="train.again").click().run()
     assert "**0 of 2**" in texts(at.caption) and not at.button(key="train.go").disabled
 

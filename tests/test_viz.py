@@ -473,3 +473,12 @@ def test_end_of_word_prob_is_p_eos_at_the_last_character(model_name):
         float(next_token_probs(capture(b, "").next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]]), abs=1e-6)
     with pytest.raises(ValueError, match="finished word"):
         end_of_word_prob(plain)
+
+
+def test_a_failed_runs_curves_do_not_claim_an_epoch_was_kept():
+    """A run that failed saved nothing: its learning curves mark the best epoch as not saved, not as "kept"."""
+    history = [{"epoch": e, "train_loss": 3.0 - e / 10, "val_tf_nll": 2.9, "val_prefix_nll": 3.1 - e / 20,
+                "best_epoch": e} for e in (1, 2, 3)]
+    marks = lambda fig: [a["text"] for a in fig.to_dict()["layout"].get("annotations", [])]   # noqa: E731
+    assert marks(F.training_curves(history)) == ["kept epoch 3"]
+    assert marks(F.training_curves(history, saved=False)) == ["best epoch 3 (not saved)"]

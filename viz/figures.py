@@ -218,8 +218,10 @@ def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int =
     return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.2))
 
 
-def training_curves(history: list[dict], height: int = 320, tr: Translate = identity) -> go.Figure:
-    """Train loss, teacher-forced and prefix-only validation NLL per epoch; the kept epoch marked."""
+def training_curves(history: list[dict], height: int = 320, saved: bool = True,
+                    tr: Translate = identity) -> go.Figure:
+    """Train loss, teacher-forced and prefix-only validation NLL per epoch; the kept epoch marked, or with
+    ``saved=False`` (a run that failed, so nothing was kept) the best epoch marked as not saved."""
     ep = [h["epoch"] for h in history]
     fig = go.Figure()
     # A causal model sees only the prefix either way, so its two validation curves agree (computed two ways, they
@@ -239,8 +241,9 @@ def training_curves(history: list[dict], height: int = 320, tr: Translate = iden
                                  hovertemplate=tr(N_("epoch {epoch}: {value}")).format(epoch="%{x}", value="%{y:.3f}") + "<extra>" + name + "</extra>"))
     if history:
         best = history[-1]["best_epoch"]
-        fig.add_vline(x=best, line=dict(color="#2a9d8f", width=1, dash="dash"),
-                      annotation_text=tr(N_("kept epoch {epoch}")).format(epoch=best), annotation_position="top left")
+        mark = N_("kept epoch {epoch}") if saved else N_("best epoch {epoch} (not saved)")
+        fig.add_vline(x=best, line=dict(color="#2a9d8f" if saved else "#6c757d", width=1, dash="dash"),
+                      annotation_text=tr(mark).format(epoch=best), annotation_position="top left")
     fig.update_xaxes(title_text=tr(N_("epoch")))
     fig.update_yaxes(title_text=tr(N_("nats per character")))
     return _layout(fig, tr(N_("Learning curves")), height, legend=dict(orientation="h", y=-0.28))
