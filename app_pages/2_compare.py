@@ -69,7 +69,8 @@ else:
     st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
                  "choice, predicting each character from the ones before it only (lower is better; a uniform "
                  "guess over 27 scores 3.30).").format(n="—" if tests["left"] is None else tests["left"]["n_words"]))
-    verdict = w.test_comparison(names["left"], names["right"]) if names["left"] != names["right"] else None
+    verdict = (w.test_comparison(names["left"], names["right"], {names[side]: tests[side] for side in SIDES})
+               if names["left"] != names["right"] else None)
     if verdict:
         st.markdown(verdict)   # model names escaped inside
 

@@ -152,6 +152,11 @@ def suggest_name(model_name: str) -> str:
 
 # ---- attention snapshots -----------------------------------------------------------------------------------------
 # take_snapshot runs in the worker (services/train_worker.py); the page turns what it sent back into a capture.
+def default_probe(words: WordList) -> str:
+    """The word a run's attention snapshots read when none is given: capybara if the list has it, else its first."""
+    return DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]
+
+
 def snapshot_capture(snap: dict, model_name: str = "training") -> AttentionCapture:
     """A stored snapshot back as an :class:`AttentionCapture`, so the usual figure builders can draw it."""
     return AttentionCapture(model_name=model_name, src_tokens=tuple(snap.get("src_tokens", ())),
@@ -568,7 +573,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     final, note = publish_name(name, replace=replace, owner=owner)
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
-                   probe_word=probe_word or (DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]),
+                   probe_word=probe_word or default_probe(words),
                    note=note, owner=owner, pace_s=pace_s)
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
@@ -585,7 +590,7 @@ def start_restore_job(session_id: str, shipped: str, *, words: WordList | None =
     words = words if words is not None else wordlists.load_words(wordlists.DEFAULT_WORDS)
     spec = JobSpec(model_name=model_name, words=words, recipe=recipe_for("fast", model_name), name=shipped,
                    out=shipped_path(shipped), kind="restore",
-                   probe_word=DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0])
+                   probe_word=default_probe(words))
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
 

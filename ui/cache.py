@@ -149,7 +149,7 @@ def shipped_split():
 def validation_words() -> tuple[str, ...]:
     """The shipped list's validation words (the one place the Head lab picks them): the words training chose on,
     never the test words, so a head's importance or role is measured where no reported number is."""
-    return shipped_split()[0].val if shipped_words() else ()
+    return shipped_split()[0].val          # empty when the word list is missing
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

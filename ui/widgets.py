@@ -286,13 +286,14 @@ def heldout_eval(name: str, part: str = "test") -> dict | None:
     return res
 
 
-def test_comparison(left: str, right: str) -> str | None:
+def test_comparison(left: str, right: str, evals: dict[str, dict | None]) -> str | None:
     """One honest sentence on how two checkpoints compare on the test words: the difference of their test NLL
-    and whether it is bigger than the noise of which words happened to be drawn (paired standard error). None
-    when either can't be scored."""
+    and whether it is bigger than the noise of which words happened to be drawn (paired standard error).
+    ``evals`` holds each one's :func:`heldout_eval` on the test words (the page has them already). None when
+    either can't be scored."""
     from models.evaluate import EvalResult, paired_difference
 
-    evals = {n: heldout_eval(n, "test") for n in (left, right)}
+    evals = {n: evals[n] for n in (left, right)}
     if None in evals.values():
         return None
     res = {n: EvalResult(**{k: v for k, v in e.items() if k != "same_words"}) for n, e in evals.items()}
