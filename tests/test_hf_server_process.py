@@ -1,0 +1,127 @@
+"""A model folder against a real server process (the harm is to the process, not to a function): a shard index that
+names a FIFO used to freeze ``streamlit run`` itself — every session, ``/_stcore/health`` and SIGTERM stopped
+answering. Now the page says why, and the process keeps serving. And a folder over the size limit is refused before
+a byte of it loads, while the process's memory stays where it was.
+
+One Streamlit process per test module, driven over its WebSocket by bench.classroom's ``Tab`` (no browser)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hf_fixtures import save_tiny
+from lab_fixtures import REPO
+from test_hf_lm import fifo_index_folder
+
+HEALTH_S = 90
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(port: int, timeout: float = 3) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``streamlit run app.py`` whose Real model page opens a FIFO-index folder by default (ATTENTION_LAB_HF_MODEL,
+    not a classroom: any path may be typed). Stopped by its own process group only; the FIFO is given a writer
+    first, so that even a frozen process (the old behaviour) can be ended."""
+    base = tmp_path_factory.mktemp("hf-server")
+    fifo_folder = fifo_index_folder(base / "fifo-model")
+    port = free_port()
+    env = {**os.environ, "ATTENTION_LAB_HF_MODEL": str(fifo_folder), "ATTENTION_LAB_CLASSROOM": "0",
+           "ATTENTION_LAB_USER_CKPT_DIR": str(base / "ckpt"), "PYTHONUNBUFFERED": "1"}
+    log = open(base / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + HEALTH_S
+    while not healthy(port) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    try:
+        assert healthy(port), (base / "server.log").read_text(errors="replace")[-3000:]
+        yield {"port": port, "proc": proc, "base": base, "fifo": fifo_folder}
+    finally:
+        opener = subprocess.Popen(["sh", "-c", f"exec 3>'{fifo_folder}/model-00001-of-00001.safetensors'"])
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        opener.kill()
+        opener.wait()
+        log.close()
+
+
+def open_real_model(port: int, path: str | None = None, timeout: float = 60) -> list[str]:
+    """One session on the Real model page (optionally typing ``path`` into the folder field); the texts it showed.
+    Raises TimeoutError when the run does not finish within ``timeout`` seconds."""
+    from bench.classroom import Record, Tab
+
+    async def go():
+        tab = Tab(f"http://127.0.0.1:{port}", Record("t", "fault"), "real_model", time.perf_counter)
+        try:
+            await tab.open(timeout=timeout)
+            if path is not None:
+                tab.set_value("Model folder on the server", "string_value", path)
+                await tab.rerun()
+                await tab.wait_finished(timeout)
+            return list(tab.texts)
+        finally:
+            await tab.close()
+    return asyncio.run(go())
+
+
+def test_a_fifo_in_the_shard_index_gets_a_message_and_the_process_keeps_serving(server):
+    t0 = time.perf_counter()
+    texts = open_real_model(server["port"])                          # old code: this run never finished
+    took = time.perf_counter() - t0
+    assert any("is not a plain file inside the folder" in t for t in texts), texts
+    assert healthy(server["port"]), "the process must keep answering /_stcore/health"
+    again = open_real_model(server["port"])                         # a second session: served, same message
+    assert any("is not a plain file inside the folder" in t for t in again)
+    print(f"FIFO folder refused; the page answered in {took:.1f} s (first run, cold imports included)")
+
+
+def test_a_folder_over_the_limit_is_refused_quickly_and_memory_stays(server, tmp_path):
+    """A 'model' whose safetensors header declares 100 G numbers (400 GB as float32) in a 200-byte file: refused
+    from the header, in well under a second once the page is warm, and the process does not grow."""
+    import json
+    folder = save_tiny("gpt2", tmp_path / "huge")
+    body = json.dumps({"w": {"dtype": "F32", "shape": [100_000, 1_000_000], "data_offsets": [0, 0]}}).encode()
+    (folder / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
+    ps = psutil.Process(server["proc"].pid)
+    open_real_model(server["port"], str(folder))                    # warm: imports done
+    before = ps.memory_info().rss
+    t0 = time.perf_counter()
+    texts = open_real_model(server["port"], str(folder))
+    took = time.perf_counter() - t0
+    after = ps.memory_info().rss
+    assert any("this server loads models of up to" in t for t in texts), texts
+    assert after - before < 50e6, (before, after)
+    assert healthy(server["port"])
+    print(f"refused in {took:.2f} s (a whole session: connect, run, close); RSS {before / 1e6:.0f} -> "
+          f"{after / 1e6:.0f} MB")
