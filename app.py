@@ -17,6 +17,9 @@ if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from he
 from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
 
 from ui import projector  # noqa: E402
+from ui import uploads  # noqa: E402
+
+uploads.bound_per_session()         # a session keeps at most a few uploaded files (ui/uploads.py)
 
 projector.init_from_url()           # ?present=1: projector mode, whose sidebar starts collapsed
 st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -125,3 +126,44 @@ def test_a_folder_over_the_limit_is_refused_quickly_and_memory_stays(server, tmp
     assert healthy(server["port"])
     print(f"refused in {took:.2f} s (a whole session: connect, run, close); RSS {before / 1e6:.0f} -> "
           f"{after / 1e6:.0f} MB")
+
+
+def test_the_server_refuses_an_upload_larger_than_the_app_accepts(server):
+    """server.maxUploadSize (5 MB) is what the process enforces: 6 MB gets 413 from its Content-Length alone, before
+    a byte of it is read; 1 MB is taken."""
+    import http.client
+    from bench.classroom import Record, Tab
+    boundary = "attentionlab"
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{server['port']}/_stcore/health", timeout=10) as r:
+        xsrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in r.headers.get_all("Set-Cookie")
+                    if c.startswith("_streamlit_xsrf="))          # the cookie a browser gets, and its token
+
+    def put(tab, size: int, send_body: bool) -> int:
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.json\"\r\n"
+                f"Content-Type: application/json\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=30)
+        try:
+            conn.putrequest("PUT", f"/_stcore/upload_file/{tab.session_id}/f{size}")
+            for k, v in {"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": f"_streamlit_xsrf={xsrf}",
+                         "X-Xsrftoken": xsrf, "Content-Length": str(len(head) + size + len(tail))}.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            if send_body:
+                conn.send(head + b"x" * size + tail)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    async def session():
+        tab = Tab(f"http://127.0.0.1:{server['port']}", Record("u", "fault"), "explore", time.perf_counter)
+        await tab.open(timeout=60)              # a live session id and the XSRF cookie, as a browser has them
+        try:
+            big = await asyncio.to_thread(put, tab, 6 * 2 ** 20, False)
+            small = await asyncio.to_thread(put, tab, 2 ** 20, True)
+        finally:
+            await tab.close()
+        return big, small
+    big, small = asyncio.run(session())
+    assert big == 413 and small in (200, 204), (big, small)
