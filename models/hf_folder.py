@@ -17,7 +17,8 @@ Who chooses: opening a folder by path is a teacher's act. On a classroom server 
 ``services/classroom.py`` for its processes, or by hand) students pick from the folders the teacher put in
 :data:`MODELS_DIR_ENV` (and the one preset with ``ATTENTION_LAB_HF_MODEL``); the free path field is off.
 
-:class:`ModelSlot` holds at most one such model per process and drops the last one before it loads the next.
+:class:`ModelSlot` holds at most one such model per process and drops the last one before it loads the next; sessions
+keep a :class:`Held`, which reaches the model through the slot without keeping it alive.
 """
 from __future__ import annotations
 
@@ -294,6 +295,13 @@ def checked_folder(raw: str | os.PathLike) -> tuple[Path, tuple[Path, ...], dict
     return folder, weights, config
 
 
+def precheck(raw: str | os.PathLike) -> None:
+    """Checks 1–3 without the free-memory part (the model the slot holds is still counted as used): what can be
+    refused before the slot drops its model."""
+    _, weights, config = checked_folder(raw)
+    check_size(weights_bytes(weights, config), free=2 ** 62)
+
+
 # ---- one foreign model per process ---------------------------------------------------------------------------------
 def release_memory() -> None:
     """Give freed memory back to the system: a collection, then glibc's malloc_trim (freed float32 weights
@@ -315,10 +323,14 @@ class ModelSlot:
         self._key: tuple | None = None
         self._value = None
 
-    def get(self, key: tuple, load: Callable[[], object]):
+    def get(self, key: tuple, load: Callable[[], object], check: Callable[[], None] | None = None):
+        """The model for ``key``: the one held, or ``load()``'s after the one held is dropped. ``check`` runs first,
+        while the old model is still held: a folder it refuses (too large, not a model) does not evict it."""
         with self._lock:
             if self._key == key:
                 return self._value
+            if check is not None:
+                check()
             self._key = self._value = None
             release_memory()
             value = load()
@@ -333,3 +345,26 @@ class ModelSlot:
     @property
     def key(self) -> tuple | None:
         return self._key
+
+    def handle(self, key: tuple, load: Callable[[], object], check: Callable[[], None] | None = None) -> "Held":
+        """Load (or find) the model now, so that errors come here; then hand out a :class:`Held` for it."""
+        self.get(key, load, check)
+        return Held(self, key, load)
+
+
+class Held:
+    """What a session keeps of a slot's model: the way to it, not the model. A page's globals outlive its run
+    (a fragment's function keeps them until the session's next full run, and a closed tab's session lives on for
+    minutes), so a session that kept the model itself would keep it after the slot let it go; one Held per
+    session keeps nothing. Every attribute is read from the slot's model, which is loaded again if another folder
+    took the slot meanwhile."""
+    __slots__ = ("_slot", "_key", "_load")
+
+    def __init__(self, slot: ModelSlot, key: tuple, load: Callable[[], object]):
+        self._slot, self._key, self._load = slot, key, load
+
+    def __getattr__(self, name: str):
+        return getattr(self._slot.get(self._key, self._load), name)
+
+    def __repr__(self) -> str:
+        return f"Held({self._key!r})"

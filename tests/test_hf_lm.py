@@ -353,12 +353,11 @@ def test_a_bogus_safetensors_header_is_refused_without_reading_it(tmp_path):
 
 
 def test_one_folder_model_per_process_and_the_last_one_is_freed():
-    import gc
     import weakref
     from models.hf_folder import ModelSlot
 
     class Model:
-        pass
+        size = 1
     slot, loads = ModelSlot(), []
     a = slot.get(("a", 1), lambda: loads.append("a") or Model())
     assert slot.get(("a", 1), lambda: loads.append("again") or Model()) is a and loads == ["a"]
@@ -366,10 +365,44 @@ def test_one_folder_model_per_process_and_the_last_one_is_freed():
     del a
     b = slot.get(("b", 1), lambda: (loads.append("b"), gone() is None)[1] and Model())
     assert loads == ["a", "b"] and b is not False, "the first model must be freed before the second loads"
+    with pytest.raises(hf_lm.LMLoadError):                       # refused by the check: the held model stays
+        slot.get(("c", 1), lambda: Model(), check=lambda: (_ for _ in ()).throw(hf_lm.LMLoadError("too big")))
+    assert slot.key == ("b", 1)
     with pytest.raises(hf_lm.LMLoadError):                       # a refused load leaves the slot empty
         slot.get(("c", 1), lambda: (_ for _ in ()).throw(hf_lm.LMLoadError("no")))
     assert slot.key is None
-    gc.collect()
+
+
+def test_a_session_keeps_a_handle_not_the_model():
+    """A page's globals outlive its run (fragments), so what the page holds must not keep the model alive."""
+    import weakref
+    from models.hf_folder import ModelSlot
+
+    class Model:
+        def __init__(self, name):
+            self.name = name
+    slot, loads = ModelSlot(), []
+    load = lambda name: (lambda: loads.append(name) or Model(name))
+    held_a = slot.handle(("a", 1), load("a"))                    # session 1 keeps this in its page globals
+    assert held_a.name == "a" and loads == ["a"]
+    first = weakref.ref(slot.get(("a", 1), load("a")))
+    held_b = slot.handle(("b", 1), load("b"))                    # session 2 opens another folder
+    assert first() is None, "session 1's handle must not keep model a alive"
+    assert held_b.name == "b" and held_a.name == "a"             # session 1 comes back: a is loaded again
+    assert loads == ["a", "b", "a"] and slot.key == ("a", 1)
+
+
+def test_a_refused_folder_does_not_evict_the_model_in_use(tmp_path, monkeypatch):
+    from models import hf_folder
+    ok = save_tiny("gpt2", tmp_path / "ok")
+    big = save_tiny("gpt2", tmp_path / "big")
+    body = json.dumps({"w": {"dtype": "F32", "shape": [10 ** 6, 10 ** 6], "data_offsets": [0, 0]}}).encode()
+    (big / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
+    slot = hf_folder.ModelSlot()
+    slot.handle((str(ok), 1), lambda: hf_lm.load_folder(ok), check=lambda: hf_folder.precheck(ok))
+    with pytest.raises(hf_lm.LMLoadError, match="this server loads models of up to"):
+        slot.handle((str(big), 1), lambda: hf_lm.load_folder(big), check=lambda: hf_folder.precheck(big))
+    assert slot.key == (str(ok), 1)
 
 
 def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):

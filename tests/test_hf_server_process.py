@@ -167,3 +167,31 @@ def test_the_server_refuses_an_upload_larger_than_the_app_accepts(server):
         return big, small
     big, small = asyncio.run(session())
     assert big == 413 and small in (200, 204), (big, small)
+
+
+def random_gpt2(folder: Path, seed: int) -> Path:
+    """A GPT-2 of 25 M parameters (100 MB as float32): big enough to see in the process's RSS."""
+    import torch
+    from hf_fixtures import tiny_tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
+    tok = tiny_tokenizer()
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=512, n_layer=8, n_head=8, n_positions=64,
+                               bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_one_folder_model_per_process_whatever_the_sessions_keep(server, tmp_path):
+    """Three sessions open three 100 MB folders one after the other; their tabs are closed but their sessions live
+    on for minutes (and their page globals with them). The process holds one model, not three: it grew ~340 MB per
+    folder before (a 340 MB GPT-2: 849 -> 1194 -> 1536 MB)."""
+    folders = [random_gpt2(tmp_path / f"m{i}", i) for i in range(3)]
+    ps = psutil.Process(server["proc"].pid)
+    rss = []
+    for folder in folders:
+        texts = open_real_model(server["port"], str(folder), timeout=120)
+        assert not any("can't be loaded" in t for t in texts), texts
+        rss.append(ps.memory_info().rss)
+    print("RSS after each folder: " + ", ".join(f"{r / 1e6:.0f} MB" for r in rss))
+    assert rss[2] - rss[0] < 60e6, rss              # a second and third model would add 200 MB

@@ -67,10 +67,12 @@ def folder_slot() -> hf_folder.ModelSlot:
 
 def load_lm(source: str, stamp: float) -> hf_lm.LMBundle:
     """The shared, read-only model of a source: SmolLM2 from its own cache; a folder's model from the one slot, which
-    frees the folder loaded before (a refused folder leaves the slot empty)."""
+    frees the folder loaded before (a refused folder leaves the slot empty). For a folder the page gets a Held: it
+    reads like the LMBundle but does not keep the model alive in the session (models/hf_folder.Held)."""
     if source == BUNDLED:
         return load_bundled(stamp)
-    return folder_slot().get((source, stamp), lambda: hf_lm.load_folder(source))
+    return folder_slot().handle((source, stamp), lambda: hf_lm.load_folder(source),
+                                check=lambda: hf_folder.precheck(source))
 
 
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
