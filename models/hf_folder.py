@@ -64,9 +64,14 @@ def refuse(msgid: str, /, **params) -> LMLoadError:
     """``LMLoadError(msgid, **params)`` (models.messages' API); before branch i18n is merged, LMLoadError takes one
     English sentence, so it gets the formatted one."""
     try:
-        return LMLoadError(msgid, **params)
-    except TypeError:
-        return LMLoadError(msgid.format(**params))
+        from models.messages import MessageError
+        if issubclass(LMLoadError, MessageError):
+            return LMLoadError(msgid, **params)
+    except ImportError:
+        pass
+    err = LMLoadError(msgid.format(**params))
+    err.msgid, err.params = msgid, params               # so that the page can still translate it
+    return err
 
 
 def _truthy(value: str | None) -> bool:
@@ -85,12 +90,16 @@ def free_paths_allowed() -> bool:
 
 def models_dir() -> Path | None:
     raw = os.environ.get(MODELS_DIR_ENV, "").strip()
-    return Path(raw).expanduser() if raw else None
+    try:
+        return Path(raw).expanduser() if raw else None
+    except RuntimeError:        # ~nosuchuser: no home to expand; the setting names no folder
+        return None
 
 
 def provided_folders() -> dict[str, Path]:
     """The folders the teacher provided, by the name a student sees: every sub-folder of :data:`MODELS_DIR_ENV`
-    (hidden ones skipped, at most :data:`MAX_PROVIDED`, sorted) and the folder preset with ATTENTION_LAB_HF_MODEL.
+    (hidden ones skipped, at most :data:`MAX_PROVIDED`, sorted) and, on a classroom server, the folder preset with
+    ATTENTION_LAB_HF_MODEL.
     Names only reach the page; the paths stay on the server."""
     found: dict[str, Path] = {}
     root = models_dir()
@@ -103,8 +112,8 @@ def provided_folders() -> dict[str, Path]:
         for name in names[:MAX_PROVIDED]:
             found[name] = root / name
     preset = os.environ.get(ENV_MODEL, "").strip()
-    if preset:
-        found.setdefault(Path(preset).name or preset, Path(preset).expanduser())
+    if preset and classroom():          # elsewhere the preset fills the path field instead
+        found.setdefault(Path(preset).name or preset, Path(preset))     # resolved (or refused) when it loads
     return found
 
 

@@ -419,10 +419,15 @@ def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("x")
     monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path))
     monkeypatch.setenv(hf_lm.ENV_MODEL, "/srv/preset-model")
+    assert list(hf_folder.provided_folders()) == ["gpt2", "llama"]           # the preset fills the path field
+    monkeypatch.setenv(hf_folder.CLASSROOM_ENV, "1")                          # a class server: it is one choice
     assert hf_folder.provided_folders() == {"gpt2": tmp_path / "gpt2", "llama": tmp_path / "llama",
                                             "preset-model": Path("/srv/preset-model")}
     monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path / "missing"))
     assert list(hf_folder.provided_folders()) == ["preset-model"]
+    monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, "~nosuchuser-attention-lab/models")     # odd settings: no crash
+    monkeypatch.setenv(hf_lm.ENV_MODEL, "~nosuchuser-attention-lab/x")
+    assert list(hf_folder.provided_folders()) == ["x"]
 
 
 def test_cache_written_atomically_and_an_unwritable_cache_is_no_error(tiny, tmp_path):

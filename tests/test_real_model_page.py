@@ -119,6 +119,21 @@ def test_odd_paths_get_a_plain_message_not_the_error_box(tmp_path, monkeypatch):
         assert str(tmp_path) not in errors[0] and "/root" not in errors[0] and "](http" not in errors[0]
 
 
+@pytest.mark.parametrize("classroom", ["0", "1"])
+def test_an_odd_preset_folder_gets_the_message(monkeypatch, classroom):
+    """A server's own setting may be wrong too (seen in a screenshot: the generic error box)."""
+    from models.hf_folder import NOT_A_MODEL_FOLDER
+    from ui.widgets import escape_md
+    monkeypatch.setenv("ATTENTION_LAB_CLASSROOM", classroom)
+    monkeypatch.setenv("ATTENTION_LAB_HF_MODEL", "~nosuchuser-attention-lab/`x` [link](http://evil.example)")
+    at = open_page()
+    errors = [str(e.value) for e in at.error]
+    assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0] and "](http" not in errors[0]
+    at = open_page(lang="ja")                                                  # in the student's language
+    errors = [str(e.value) for e in at.error]
+    assert len(errors) == 1 and "モデルのフォルダがありません" in errors[0], errors
+
+
 def test_a_classroom_server_offers_the_teachers_folders_and_no_path_field(folders, tmp_path, monkeypatch):
     import os
     models = tmp_path / "models"

@@ -23,8 +23,11 @@ from ui.widgets import escape_md
 
 try:
     from ui.i18n import render            # branch i18n: an error's msgid + parameters, in the session's language
-except ImportError:                       # pragma: no cover - until that branch is merged: the English sentence
-    render = str
+except ImportError:                       # pragma: no cover - until that branch is merged
+    def render(e) -> str:
+        """The error's msgid translated and filled (models/hf_folder.refuse keeps them), else its English text."""
+        msgid = getattr(e, "msgid", None)
+        return _(msgid).format(**e.params) if msgid else str(e)
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
