@@ -295,6 +295,9 @@ def test_shards_and_files_must_be_plain_files_inside_the_folder(tmp_path):
         "template fifo": variant("tplfifo", fifo("chat_template.jinja")),
         "device": variant("device", link("special_tokens_map.json", "/dev/zero")),
         "shard is a folder": variant("shardir", index_names("sub")),
+        "chat templates out": variant("tplout", link("additional_chat_templates", outside)),
+        "a chat template out": variant("tplfile", lambda f: (f / "additional_chat_templates").mkdir()
+                                       or (f / "additional_chat_templates" / "x.jinja").symlink_to("/etc/hostname")),
     }
     (bad["shard is a folder"] / "sub").mkdir()
     for what, folder in bad.items():
