@@ -213,7 +213,7 @@ def test_odd_paths_get_the_one_plain_message(tmp_path, monkeypatch):
 
 def fifo_index_folder(base: Path, shard: str = "model-00001-of-00001.safetensors") -> Path:
     """A tiny GPT-2 whose weights are split per the index: the index names ``shard``, and that shard is a FIFO."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     folder = save_tiny("gpt2", base)
     weights = load_file(str(folder / "model.safetensors"))
     (folder / "model.safetensors").unlink()
