@@ -29,7 +29,8 @@ def session_defaults() -> dict:
     preset = os.environ.get(hf_lm.ENV_MODEL, "").strip()
     return {"real.source": "folder" if preset else BUNDLED, "real.path": preset, "real.text": LECTURE,
             "real.word": "it", "real.cand_a": "animal", "real.cand_b": "street", "real.top_k": 10,
-            "real.temperature": 1.0, "real.layer": 0, "real.head": 0, "real.gen.n": 5, "real.gen.mode": "greedy"}
+            "real.temperature": 1.0, "real.layer": 0, "real.head": 0, "real.gen.n": 5, "real.gen.mode": "greedy",
+            "real.alt": "wide"}
 CAPTURE_ENTRIES = 24      # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
 
 
@@ -159,10 +160,13 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
 
     st.subheader(_("What does “it” look at?"))
     with w.more_controls():
-        q1, q2, q3 = st.columns(3)
+        q1, q2, q3, q4 = st.columns(4)
         word = q1.text_input(_("Word"), key="real.word")
         cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
         cand_b = q3.text_input(_("Candidate 2"), key="real.cand_b")
+        alt = q4.text_input(_("Last word, changed to"), key="real.alt",
+                            help=_("For the last test: the same sentence with another last word, read at the last "
+                                   "token (the only one that has read it)."))
     words = [x.strip() for x in (word, cand_a, cand_b)]
     if not all(words) or words[1].lower() == words[2].lower():
         st.info(_("Give a word and two different candidate words from the sentence."))
@@ -227,6 +231,18 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                           "{wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
                 word=q_word, text=md_text(swap.text), wa=swap.weights[a], a=md_text(a), wz=swap.weights[z],
                 z=md_text(z)) + " " + follow.format(pick=md_text(swap.picks)))
+        other = C.change_last_word(text, alt)
+        later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
+        if later is not None:
+            a, z = (md_text(x) for x in cands)
+            t1, t2 = (md_text(t.replace("␣", " ").strip()) for t in later.last)
+            k1, k2 = later.favour_first
+            st.markdown(_("**Read a later token instead** (the last token has read the last word): from “{t1}”, {k1} "
+                          "of {n} heads look more at “{a}” than at “{z}”; with the last word changed, from “{t2}”, "
+                          "{k2}.").format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads, a=a, z=z) + " " +
+                        (_("Only the last word changed, and so did that count: at a token that can see the "
+                           "difference, attention does respond to it.") if k1 != k2 else
+                         _("The same count: here the attention does not respond to the last word.")))
 
         def show_head():
             st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head

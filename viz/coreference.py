@@ -12,6 +12,8 @@ show is *which earlier word* a head reads there, and whether that says anything 
 * the causal check: the "it" row is the same when the sentence stops at "it" (what comes later cannot change it);
 * a counterfactual whose change comes *before* "it": swap the two candidates ("The street didn't cross the
   animal…"), and read the same head from "it" again: does it follow the word, or the place in the sentence?
+* a token that *can* see the difference: change the last word ("tired" -> "wide") and read the last token's row,
+  which has read it: how many heads favour each candidate there, with each last word?
 """
 from __future__ import annotations
 
@@ -168,6 +170,41 @@ def swap_experiment(cap: AttentionCapture, swapped: AttentionCapture, exp: ItExp
     after = {c: float(attention_to_span(swapped, q, spans[c])[l, h]) for c in exp.candidates}
     before = {c: float(attention_to_span(cap, exp.query, exp.spans[c])[l, h]) for c in exp.candidates}
     return Swap(text="".join(swapped.tgt_tokens).replace(VISIBLE_SPACE, " "), weights=after, before=before)
+
+
+def change_last_word(text: str, new: str) -> str | None:
+    """``text`` with its last whole word replaced by ``new`` (what follows it, e.g. a full stop, kept); None when
+    there is no word to replace or the new word is empty or the same."""
+    m = re.search(r"(\w+)(\W*)$", text)
+    new = new.strip()
+    if not m or not new or m.group(1).lower() == new.lower():
+        return None
+    return text[:m.start(1)] + new + m.group(2)
+
+
+@dataclass(frozen=True)
+class LaterRead:
+    """The last token's row (it has read the last word) in two sentences that differ only in that word: for each
+    last word, how many heads put more weight on the first candidate than on the second, and the mean weights."""
+    last: tuple[str, str]              # the last token of each sentence, e.g. ("␣tired", "␣wide")
+    favour_first: tuple[int, int]      # heads whose last row puts more on candidates[0] than on candidates[1]
+    means: tuple[tuple[float, float], tuple[float, float]]   # per sentence: mean weight on each candidate
+    n_heads: int
+
+
+def later_read(cap: AttentionCapture, other: AttentionCapture, candidates: tuple[str, str]) -> LaterRead | None:
+    """Read the last row of both captures. None when a candidate is missing from either or is itself at the end."""
+    favour, means, last = [], [], []
+    for c in (cap, other):
+        spans = [word_span(c.tgt_tokens, w) for w in candidates]
+        q = len(c.tgt_tokens) - 1
+        if not all(spans) or any(s[-1] >= q for s in spans):
+            return None
+        a, b = (attention_to_span(c, q, s) for s in spans)                     # (layers, H) each
+        favour.append(int((a > b).sum()))
+        means.append((float(a.mean()), float(b.mean())))
+        last.append(c.tgt_tokens[q])
+    return LaterRead(last=tuple(last), favour_first=tuple(favour), means=tuple(means), n_heads=a.numel())
 
 
 def control_bars(cap: AttentionCapture, control: HeadControl, *, title: str | None = None,
