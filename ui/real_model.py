@@ -249,7 +249,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         st.button(_("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer, head=c.head),
                   key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
 
-    predict_then_reveal("real.lesson", _("Guess first: in the head that looks hardest from “{word}”, which word gets "
+    predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
                                          "the most attention?").format(word=q_word),
                         cands, lambda: (exp.answer, why()), explain=evidence, format_func=md_text)
 
