@@ -74,8 +74,9 @@ with h_col:
     head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
     name = cap.names()[layer]
     w.chart(F.attention_heatmap(cap, name, head, query=R.heatmap_query(cap),
-                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
-                    key="real.heat")
+                                height=R.heatmap_height(len(cap.tgt_tokens)),
+                                title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
+            key="real.heat")
     st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
                  "may not look ahead. Hover for the exact weight."))
     st.caption(_("Orange outline: the row of “{word}” (or the last token).").format(

@@ -160,7 +160,8 @@ def test_control_bars_are_the_candidates_column():
     assert list(fig.layout.xaxis.ticktext)[6] == "␣it" and fig.data[0].marker.color[6] == F.ORANGE
     assert [x for i, x in enumerate(fig.data[0].marker.color) if i != 6] == [F.BLUE] * 9
     assert fig.layout.shapes[0].y0 == pytest.approx(c.others_mean)
-    assert fig.layout.annotations[0].text == f"mean {c.others_mean:.2f}"
+    assert fig.layout.annotations[0].text == f"╌ mean {c.others_mean:.2f}"
+    assert fig.layout.annotations[0].y > 1 + 0.15                             # above every bar's own number
     assert not any("<b>tired" in s for s in strings(fig.to_dict()))           # tokens are text, not markup
 
 

@@ -193,14 +193,17 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                  "heads puts on either word.").format(layer=c.layer, head=c.head, w=c.weight, cand=md_text(c.word),
                                                       word=q_word, n=c.n_heads)
 
+    # Two columns, so that on the projector the question, the verdict and the head's heatmap share one screen: the
+    # guess, the verdict and control 1 on the left; after Reveal, the heatmap and the other controls on the right.
+    ask, view = st.columns([1, 1], gap="large")
+
     def evidence() -> None:
-        left, right = st.columns([1, 1], gap="medium")
         cand = md_text(c.word)
         w.chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
                     word=F.label(c.word)),
-                               y_title=_("weight on “{word}”").format(word=F.label(c.word)),
-                               mean_label=_("mean of the others {mean:.2f}"), height=260, tr=_),
-                key="real.lesson.control", container=left)
+                               y_title=_("weight"),
+                               mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
+                key="real.lesson.control")
         top = c.top_other
         if c.it_stands_out:
             line = _("“{word}” looks at “{cand}” harder than every other token in this head (the others: {mean:.2f} "
@@ -212,46 +215,58 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                      "its weight from “{word}” does not show that the model linked the two.").format(
                 k=c.n_at_least, n=len(c.others), cand=cand, word=q_word, top=max(c.others),
                 tok=md_text(cap.tgt_tokens[top].replace("␣", " ").strip()), mean=c.others_mean)
-        left.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
+        st.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
             m=c.heads_mean, cand=cand, word=q_word))
-        w.chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
-                                    title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head), tr=_),
-                key="real.lesson.heat", container=right)
-        right.caption(_("Orange outline: the “{word}” row. The column of “{cand}” holds the bars on the left.")
-                      .format(word=q_word, cand=cand))
-        swap = None if exp.later else C.swap_experiment(cap, lm_capture(source, C.swap_words(text, *cands)), exp)
-        if swap is None:
-            st.caption(_("No swap test here: both candidates must come before “{word}”.").format(word=q_word))
-        else:
-            a, z = cands
-            follow = (_("It still picks “{pick}”: this head follows the word, not its place in the sentence.")
-                      if swap.follows_word else
-                      _("It now picks “{pick}”: this head follows the place in the sentence, not the word."))
-            st.markdown(_("**Swap the two words (a change before “{word}”):** “{text}”. The same head from “{word}”: "
-                          "{wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
-                word=q_word, text=md_text(swap.text), wa=swap.weights[a], a=md_text(a), wz=swap.weights[z],
-                z=md_text(z)) + " " + follow.format(pick=md_text(swap.picks)))
-        other = C.change_last_word(text, alt)
-        later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
-        if later is not None:
-            a, z = (md_text(x) for x in cands)
-            t1, t2 = (md_text(t.replace("␣", " ").strip()) for t in later.last)
-            k1, k2 = later.favour_first
-            st.markdown(_("**Read a later token instead** (the last token has read the last word): from “{t1}”, {k1} "
-                          "of {n} heads look more at “{a}” than at “{z}”; with the last word changed, from “{t2}”, "
-                          "{k2}.").format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads, a=a, z=z) + " " +
-                        (_("Only the last word changed, and so did that count: at a token that can see the "
-                           "difference, attention does respond to it.") if k1 != k2 else
-                         _("The same count: here the attention does not respond to the last word.")))
+        with view:
+            w.chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
+                                        height=heatmap_height(len(cap.tgt_tokens)),
+                                        title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head),
+                                        tr=_), key="real.lesson.heat")
+            st.caption(_("Orange outline: the “{word}” row. The column of “{cand}” holds the bars on the left.")
+                       .format(word=q_word, cand=cand))
+            swap = None if exp.later else C.swap_experiment(cap, lm_capture(source, C.swap_words(text, *cands)), exp)
+            if swap is None:
+                st.caption(_("No swap test here: both candidates must come before “{word}”.").format(word=q_word))
+            else:
+                a, z = cands
+                follow = (_("It still picks “{pick}”: this head follows the word, not its place in the sentence.")
+                          if swap.follows_word else
+                          _("It now picks “{pick}”: this head follows the place in the sentence, not the word."))
+                st.markdown(_("**Swap the two words (a change before “{word}”):** “{text}”. The same head from "
+                              "“{word}”: {wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
+                    word=q_word, text=md_text(swap.text), wa=swap.weights[a], a=md_text(a), wz=swap.weights[z],
+                    z=md_text(z)) + " " + follow.format(pick=md_text(swap.picks)))
+            other = C.change_last_word(text, alt)
+            later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
+            if later is not None:
+                a, z = (md_text(x) for x in cands)
+                t1, t2 = (md_text(t.replace("␣", " ").strip()) for t in later.last)
+                k1, k2 = later.favour_first
+                st.markdown(_("**Read a later token instead** (the last token has read the last word): from "
+                              "“{t1}”, {k1} of {n} heads look more at “{a}” than at “{z}”; with the last word "
+                              "changed, from “{t2}”, {k2}.").format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads,
+                                                                    a=a, z=z) + " " +
+                            (_("Only the last word changed, and so did that count: at a token that can see the "
+                               "difference, attention does respond to it.") if k1 != k2 else
+                             _("The same count: here the attention does not respond to the last word.")))
 
-        def show_head():
-            st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
-        st.button(_("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer, head=c.head),
-                  key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
+            def show_head():
+                st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
+            st.button(_("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer,
+                                                                                           head=c.head),
+                      key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
 
-    predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
-                                         "the most attention?").format(word=q_word),
-                        cands, lambda: (exp.answer, why()), explain=evidence, format_func=md_text)
+    with ask:
+        predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
+                                             "the most attention?").format(word=q_word),
+                            cands, lambda: (exp.answer, why()), explain=evidence, format_func=md_text)
+
+
+def heatmap_height(n_tokens: int) -> int | None:
+    """On the projector a sub-word heatmap needs taller rows than the default 22 px: its tick labels are 18 px
+    there. None (the figure's own height) otherwise."""
+    from ui.projector import on
+    return min(620, 90 + 26 * n_tokens) if on() else None
 
 
 def heatmap_query(cap: AttentionCapture) -> int:

@@ -227,9 +227,10 @@ def control_bars(cap: AttentionCapture, control: HeadControl, *, title: str | No
     title = title or tr(N_("Layer {layer} · head {head}: weight on “{word}” from each later token")).format(
         layer=control.layer, head=control.head, word=name)
     mean = (mean_label or tr(N_("mean of the other tokens {mean:.2f}"))).format(mean=control.others_mean)
-    annotations = [dict(xref="paper", x=1, xanchor="right", y=control.others_mean, yanchor="bottom", showarrow=False,
-                        text=mean, font=dict(size=12))] if control.others else []
+    # The line's label sits above every bar's number (a weight is at most 1), so it never covers one.
+    annotations = [dict(xref="paper", x=1, xanchor="right", y=1.3, yanchor="top", showarrow=False,
+                        text="╌ " + mean, font=dict(size=12))] if control.others else []
     return _figure(data, title, height, shapes=shapes, annotations=annotations,
                    xaxis=dict(tickvals=xs, ticktext=toks, tickangle=-40, showgrid=False),
-                   yaxis=dict(range=[0, 1.15], title=dict(text=y_title or tr(N_("weight on “{word}”")).format(
-                       word=name))))
+                   yaxis=dict(range=[0, 1.3], tickvals=[0, 0.5, 1], title=dict(
+                       text=y_title or tr(N_("weight on “{word}”")).format(word=name))))
