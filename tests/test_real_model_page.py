@@ -195,3 +195,23 @@ def test_projector_puts_the_question_first():
     at.radio(key="real.lesson.guess").set_value(0).run()
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception and {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
+
+
+def test_candidates_after_the_word_get_a_plain_answer(folders):
+    """No traceback when the experiment has nothing to control against: candidates after "it" get a sentence that
+    says why; with one candidate after "it" the experiment still runs, and says there is no swap test."""
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.cand_a": "too",
+                      "real.cand_b": "tired"})
+    assert any(str(i.value).startswith("Pick two candidates that come before “it”") for i in at.info)
+    assert not at.get("radio") or all(r.key != "real.lesson.guess" for r in at.radio)
+    at.text_input(key="real.text").input("The animal it street").run()         # "street" after "it": weight 0
+    at.text_input(key="real.cand_a").input("animal").run()
+    at.text_input(key="real.cand_b").input("street").run()
+    at.radio(key="real.lesson.guess").set_value(0).run()
+    at.button(key="real.lesson.reveal").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [str(s.value).split(".")[0] for s in at.success] == ["Right: animal"]
+    text = "\n".join(said(at))
+    assert ("“it” looks at “animal” harder than every other token in this head" in text
+            or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text)   # the "street" row
+    assert "No swap test here: both candidates must come before “it”." in text

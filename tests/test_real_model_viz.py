@@ -178,3 +178,17 @@ def test_a_later_token_reads_the_changed_last_word():
     assert r.means[0] == pytest.approx((0.6 / 4, 0.4 / 4)) and r.means[1] == pytest.approx((0.3 / 4, 0.7 / 4))
     assert C.later_read(tired, wide, ("animal", "tired")) is None               # a candidate at the end
     assert C.later_read(tired, wide, ("animal", "dog")) is None
+
+
+def test_no_control_when_no_candidate_comes_before_the_word():
+    from viz import coreference as C
+    cap = _rows(EARLIER_NOUN)
+    both_later = C.it_experiment(cap, "it", ("too", "tired"))                  # weight exactly 0 from "it"
+    assert both_later.control is None and set(both_later.later) == {"too", "tired"}
+    assert C.swap_experiment(cap, cap, both_later) is None
+    itself = C.it_experiment(cap, "it", ("it", "animal"))                      # the word as its own candidate
+    assert itself.answer == "animal" and itself.control.weight == pytest.approx(0.6)
+    short = _rows({(0, 0, 3): {2: 0.9}}, tokens=("The", "␣street", "␣animal", "␣it"))
+    c = C.it_experiment(short, "it", ("animal", "street")).control            # "it" is the only row after "animal"
+    assert c.others == () and c.top_other is None and not c.it_stands_out and c.n_at_least == 0
+    validate(C.control_bars(short, c))

@@ -187,6 +187,10 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                         "{n} heads.").format(word=q_word, d=diff, n=b.n_layer * b.n_head)
     st.markdown(said)
     c = exp.control
+    if c is None:
+        st.info(_("Pick two candidates that come before “{word}”: from there a causal model can only look back.")
+                .format(word=q_word))
+        return
 
     def why() -> str:
         return _("Layer {layer} head {head} puts {w:.2f} on “{cand}” from “{word}”, more than any other of the {n} "
@@ -205,7 +209,10 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                                mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
                 key="real.lesson.control")
         top = c.top_other
-        if c.it_stands_out:
+        if top is None:
+            line = _("No token after “{cand}” but “{word}” itself, so this head has nothing to compare with.").format(
+                cand=cand, word=q_word)
+        elif c.it_stands_out:
             line = _("“{word}” looks at “{cand}” harder than every other token in this head (the others: {mean:.2f} "
                      "on average, at most {top:.2f}).").format(word=q_word, cand=cand, mean=c.others_mean,
                                                                top=max(c.others))

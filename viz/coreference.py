@@ -136,7 +136,7 @@ class ItExperiment:
     query: int
     spans: dict
     answer: str                       # the candidate the strongest head favours
-    control: HeadControl              # that head, that candidate
+    control: HeadControl | None       # that head, that candidate; None when no candidate comes before the word
     prefix: str                       # what the model has read at "it"
     later: tuple[str, ...]            # the candidates after "it": causally invisible from its row
 
@@ -150,15 +150,16 @@ def it_experiment(cap: AttentionCapture, word: str, candidates: tuple[str, str])
         return lesson["missing"]
     q, answer = lesson["query"], lesson["answer"]
     layer, head, _w = lesson["best"][answer]
+    span = lesson["spans"][answer]
+    control = head_control(cap, q, span, layer, head, answer) if span[-1] < q else None   # it can only look back
     return ItExperiment(word=word, candidates=tuple(candidates), query=q, spans=lesson["spans"], answer=answer,
-                        control=head_control(cap, q, lesson["spans"][answer], layer, head, answer),
-                        prefix=prefix_text(cap, q), later=tuple(lesson["later"]))
+                        control=control, prefix=prefix_text(cap, q), later=tuple(lesson["later"]))
 
 
 def swap_experiment(cap: AttentionCapture, swapped: AttentionCapture, exp: ItExperiment) -> Swap | None:
     """Control 3: the experiment's head read from the word in the swapped sentence. None when a candidate comes
     after the word (the swap would change something the row cannot see) or the swapped text lost a word."""
-    if exp.later:
+    if exp.later or exp.control is None:
         return None
     spans = {w: word_span(swapped.tgt_tokens, w) for w in (exp.word, *exp.candidates)}
     if not all(spans.values()):
