@@ -119,6 +119,7 @@ else:
             a1, a2 = st.columns([1.2, 1], gap="medium")
             sname = step.cap.names()[layer]
             w.chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
+                                        height=R.heatmap_height(len(step.cap.tgt_tokens)),
                                                 title=_("Step {i} · layer {layer} · head {head}")
                                                 .format(i=i, layer=layer, head=head), tr=_),
                             key="real.gen.heat", container=a1)

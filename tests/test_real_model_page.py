@@ -192,6 +192,9 @@ def test_projector_puts_the_question_first():
     lesson = next(i for i, m in enumerate(order) if "it has read only" in m)
     assert lesson < order.index("**BertViz head view**")
     assert [e.label for e in at.expander] == ["More controls"]
+    # 18 px tick labels on the projector need rows of >= 26 px before the projector's 1.3 scale (12 tokens here):
+    # the default 22 px rows drew "␣animal" over "␣didn".
+    assert charts(at)["real.heat"]["layout"]["height"] >= 1.3 * (26 * 12 + 80)
     at.radio(key="real.lesson.guess").set_value(0).run()
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception and {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
