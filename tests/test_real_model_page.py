@@ -69,6 +69,12 @@ def test_local_folder_every_view(folders, kind):
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
     at.radio(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
+    at.button(key="real.lesson.reveal").click().run()
+    assert "real.lesson.control" in charts(at)
+    at.text_input(key="real.text").input(at.session_state["real.text"] + " again").run()   # a new sentence:
+    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning   # a new question
+    at.button(key="real.lesson.reveal").click().run()
+    assert "real.lesson.control" in charts(at)
     # Step-through generation.
     at.button(key="real.gen.go").click().run()
     assert not at.exception and "real.gen.strip" in charts(at)

@@ -263,6 +263,12 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                                                                                            head=c.head),
                       key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
 
+    # A new sentence (or new words) is a new question: its answer stays hidden until the guess is revealed again.
+    # This also keeps the controls' two extra forward passes off every keystroke while a student types.
+    asked = (text, word, *cands)
+    if st.session_state.get("real.lesson.asked") != asked:
+        st.session_state["real.lesson.asked"] = asked
+        st.session_state.pop("real.lesson.revealed", None)         # ui.lesson.predict_then_reveal's reveal flag
     with ask:
         predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
                                              "the most attention?").format(word=q_word),
