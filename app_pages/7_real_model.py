@@ -6,10 +6,10 @@ from models import hf_lm
 from ui import real_model as R
 from ui import widgets as w
 from ui.i18n import _
-from ui.lesson import predict_then_reveal
+from ui.projector import on as projector
 from ui.widgets import escape_md as md_text
 from viz import figures as F
-from viz.metrics import chosen_token_probs, next_token_probs, word_attention_lesson
+from viz.metrics import chosen_token_probs, next_token_probs
 
 LIVE_LM = "150ms"   # one forward is ~86 ms on one thread: commit after a short pause, so a burst of keys runs once
 
@@ -38,13 +38,15 @@ if cap.truncated:
 R.token_chips(cap.tgt_tokens)
 st.caption(_("The {n} tokens the model reads (␣ is a space). Common words are one token; rare ones are split "
              "into pieces.").format(n=len(cap.tgt_tokens)))
+if projector():
+    R.it_lesson(source, b, cap, text)
 
 left, right = st.columns([0.9, 1.1], gap="large")
 with right:
     st.markdown("**" + _("BertViz head view") + "**")
     st.caption(_("Pick a layer at the top; hover a token to see what it attends to; double-click a head colour to "
                  "isolate it."))
-    w.bertviz_frame(cap, "head", key="real.bertviz")
+    w.bertviz_frame(cap, "head", key="real.bertviz", pattern=cap.names()[st.session_state["real.layer"]])
 w.let_browser_draw()
 
 with left:
@@ -71,53 +73,18 @@ with h_col:
     layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
     head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
     name = cap.names()[layer]
-    w.chart(F.attention_heatmap(cap, name, head, query=len(cap.tgt_tokens) - 1,
-                                        title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
-                    key="real.heat")
+    w.chart(F.attention_heatmap(cap, name, head, query=R.heatmap_query(cap),
+                                height=R.heatmap_height(len(cap.tgt_tokens)),
+                                title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
+            key="real.heat")
     st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
                  "may not look ahead. Hover for the exact weight."))
+    st.caption(_("Orange outline: the row of “{word}” (or the last token).").format(
+        word=md_text(st.session_state["real.word"])))
 
-# ---- the lecture's lesson: what does "it" look at? -----------------------------------------------------------------
-st.subheader(_("What does “it” look at?"))
-st.caption(_("The lecture's example. A model that understands the sentence should link “it” to the animal, not the "
-             "street. Which of its {n} heads do that, and how strongly? Computed live from the sentence above.")
-           .format(n=b.n_layer * b.n_head))
-q1, q2, q3 = st.columns(3)
-word = q1.text_input(_("Word"), key="real.word")
-cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
-cand_b = q3.text_input(_("Candidate 2"), key="real.cand_b")
-words = [x.strip() for x in (word, cand_a, cand_b)]
-lesson = word_attention_lesson(cap, words[0], (words[1], words[2])) if all(words) and words[1] != words[2] else None
-if lesson is None:
-    st.info(_("Give a word and two different candidate words from the sentence."))
-elif lesson["missing"]:
-    st.info(_("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.")
-            .format(words=", ".join(f"“{md_text(x)}”" for x in lesson["missing"])))
-else:
-    def evidence():
-        w.chart(F.candidate_heads_bars(lesson["weights"], title=_("The heads that look hardest from “{word}”")
-                                               .format(word=F.label(words[0])),
-                                               y_title=_("weight from “{word}”").format(word=F.label(words[0])),
-                                               word_label=_("on “{word}”"), tr=_), key="real.lesson.bars")
-        for cand in (words[1], words[2]):
-            l, h, wt = lesson["best"][cand]
-            st.markdown(_("Strongest head for “{cand}”: **layer {layer}, head {head}**, weight **{w:.2f}**.")
-                        .format(cand=md_text(cand), layer=l, head=h, w=wt))
-        for cand in lesson["later"]:
-            st.caption(_("“{cand}” comes after “{word}”: a causal model cannot look ahead, so its weight is exactly 0.")
-                       .format(cand=md_text(cand), word=md_text(words[0])))
-        l, h, _w = lesson["best"][lesson["answer"]]
-
-        def show_head():
-            st.session_state["real.layer"], st.session_state["real.head"] = l, h
-        st.button(_("Show layer {layer} head {head} in the heatmap above").format(layer=l, head=h),
-                  key="real.lesson.show", on_click=show_head, icon=":material/arrow_upward:")
-
-    predict_then_reveal("real.lesson", _("Guess first: in the head that looks hardest from “{word}”, which word gets "
-                                         "the most attention?").format(word=md_text(words[0])),
-                        (words[1], words[2]), lambda: (lesson["answer"], ""), explain=evidence, format_func=md_text)
-    st.caption(_("Then change the sentence: “…because it was too wide” (now “it” is the street) — does the model "
-                 "follow?"))
+# ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one screen)
+if not projector():
+    R.it_lesson(source, b, cap, text)
 
 # ---- step-through generation ---------------------------------------------------------------------------------------
 st.subheader(_("Let it write"))
@@ -152,6 +119,7 @@ else:
             a1, a2 = st.columns([1.2, 1], gap="medium")
             sname = step.cap.names()[layer]
             w.chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
+                                        height=R.heatmap_height(len(step.cap.tgt_tokens)),
                                                 title=_("Step {i} · layer {layer} · head {head}")
                                                 .format(i=i, layer=layer, head=head), tr=_),
                             key="real.gen.heat", container=a1)

@@ -46,7 +46,7 @@ def test_local_folder_every_view(folders, kind):
     assert not at.error, [e.value for e in at.error]
     b = hf_lm.load_folder(folders[kind])
     figs = charts(at)
-    assert {"real.bars", "real.entropy", "real.heat"} <= set(figs) and "real.lesson.bars" not in figs   # not yet
+    assert {"real.bars", "real.entropy", "real.heat"} <= set(figs) and "real.lesson.control" not in figs   # not yet
     z = figs["real.entropy"]["data"][0]["z"]
     assert (len(z), len(z[0])) == (b.n_layer, b.n_head)                       # one row per layer, one col per head
     chips = next(m for m in said(at) if "line-height:2" in m)
@@ -62,13 +62,19 @@ def test_local_folder_every_view(folders, kind):
     from viz.metrics import word_attention_lesson
     answer = word_attention_lesson(cap, "it", ("animal", "street"))["answer"]
     verdict = [str(s.value) for s in at.success] + [str(s.value) for s in at.warning]
-    assert verdict == ([f"Right: {answer}."] if answer == "street"
-                       else [f"Not this time: the answer is {answer} (you chose street)."])
-    assert "real.lesson.bars" in charts(at)
+    assert len(verdict) == 1 and verdict[0].startswith(f"Right: {answer}." if answer == "street"
+                                                       else f"Not this time: the answer is {answer} (you chose street).")
+    assert {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
     at.radio(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
-    assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
+    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
     at.radio(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
-    assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
+    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
+    at.button(key="real.lesson.reveal").click().run()
+    assert "real.lesson.control" in charts(at)
+    at.text_input(key="real.text").input(at.session_state["real.text"] + " again").run()   # a new sentence:
+    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning   # a new question
+    at.button(key="real.lesson.reveal").click().run()
+    assert "real.lesson.control" in charts(at)
     # Step-through generation.
     at.button(key="real.gen.go").click().run()
     assert not at.exception and "real.gen.strip" in charts(at)
@@ -174,13 +180,103 @@ def test_missing_bundled_package_is_explained(monkeypatch):
     assert not at.exception and not at.error
 
 
+def _heads(cap):
+    import torch
+    return torch.stack([cap.patterns[n][0] for n in cap.names()])             # (layers, H, Q, K)
+
+
 def test_bundled_smollm2_page_and_lesson():
+    """The "it" experiment on SmolLM2 beside its controls, every number recomputed here from captures."""
+    from models import hf_lm
+    from ui.real_model import BUNDLED, LECTURE, load_lm, source_stamp
     at = open_page()
     assert not at.error, [e.value for e in at.error]
     assert any("SmolLM2" in c and "134,515,008 parameters" in c for c in said(at))
     z = charts(at)["real.entropy"]["data"][0]["z"]
     assert (len(z), len(z[0])) == (30, 9)
+    # Before the guess: what a causal model has read at "it", and the check that later words don't change its row.
+    first = "\n".join(said(at))
+    assert "at “it” it has read only **The animal didn\\'t cross the street because it**" in first
+    assert "its row changes by at most 0.0000 in all 270 heads" in first
+    assert "too wide" not in first and "real.lesson.control" not in charts(at)  # no look-ahead suggestion, no answer
+    b = load_lm(BUNDLED, source_stamp(BUNDLED))
+    p = _heads(hf_lm.capture_lm(b, LECTURE))                                  # "it" is token 8, "animal" 1, "street" 6
+    from_it = p[:, :, 8, [1, 6]]                                               # (layers, H, 2)
+    flat = int(from_it.amax(-1).argmax())
+    layer, head = divmod(flat, 9)
+    w = float(from_it[layer, head].max())
+    assert int(from_it[layer, head].argmax()) == 0                            # the strongest head favours "animal"
     at.radio(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
     at.button(key="real.lesson.reveal").click().run()
-    assert [str(s.value) for s in at.success] == ["Right: animal."]
-    assert any("Strongest head for “animal”" in m for m in said(at))
+    assert [str(s.value) for s in at.success] == [
+        f"Right: animal. Layer {layer} head {head} puts {w:.2f} on “animal” from “it”, more than any other of the "
+        "270 heads puts on either word."]
+    # Control 1: the same head's weight on "animal" from every later token, "it" among them.
+    col = p[layer, head, 2:, 1]
+    bars = charts(at)["real.lesson.control"]["data"][0]["y"]
+    assert bars == pytest.approx(col.tolist(), abs=1e-6)
+    others = [float(x) for i, x in enumerate(col) if i != 6]
+    k = sum(x >= w for x in others)
+    text = "\n".join(said(at))
+    assert f"{k} of the 9 other tokens look at “animal” at least as hard as “it” does" in text and k >= 1
+    assert f"the most: {max(others):.2f} from “didn”" in text
+    assert f"The average head puts {float(p[:, :, 8, 1].mean()):.2f} on “animal” from “it”." in text
+    heat = charts(at)["real.lesson.heat"]["layout"]["shapes"][0]
+    assert (heat["y0"], heat["y1"]) == (7.5, 8.5)                              # the "it" row outlined beside it
+    # Control 3: the two words swapped, a change before "it"; the same head read from "it" again.
+    s = _heads(hf_lm.capture_lm(b, "The street didn't cross the animal because it was too tired"))
+    assert (f"The same head from “it”: {float(s[layer, head, 8, 6]):.2f} on “animal”, "
+            f"{float(s[layer, head, 8, 1]):.2f} on “street”.") in text
+    # A token that can see the last word: the last row, with "tired" and with "wide".
+    wide = _heads(hf_lm.capture_lm(b, LECTURE[:-5] + "wide"))
+    k1, k2 = (int((x[:, :, -1, 1] > x[:, :, -1, 6]).sum()) for x in (p, wide))
+    assert f"from “tired”, {k1} of 270 heads look more at “animal” than at “street”" in text
+    assert f"from “wide”, {k2}." in text
+    # "Show layer L head H": the page's heatmap and BertViz go to that head, with the "it" row outlined.
+    at.button(key="real.lesson.show").click().run()
+    assert (at.session_state["real.layer"], at.session_state["real.head"]) == (layer, head)
+    main = charts(at)["real.heat"]
+    assert main["layout"]["title"]["text"] == f"Layer {layer} · head {head}"
+    assert (main["layout"]["shapes"][0]["y0"], main["layout"]["shapes"][0]["y1"]) == (7.5, 8.5)
+    bertviz = [json.loads(e.proto.json_args) for e in at.get("component_instance")]
+    assert [a["select"] for a in bertviz] == [{"layer": str(layer)}]
+    print(f"SmolLM2 it->animal: L{layer} h{head} {w:.4f}; other tokens >= it: {k} of 9, max {max(others):.4f}, "
+          f"mean {sum(others) / 9:.4f}; average head {float(p[:, :, 8, 1].mean()):.4f}; swapped: animal "
+          f"{float(s[layer, head, 8, 6]):.4f} street {float(s[layer, head, 8, 1]):.4f}; last row favours animal: "
+          f"tired {k1}, wide {k2} of 270")
+
+
+def test_projector_puts_the_question_first():
+    """On the projector the "it" question comes right under the sentence, before BertViz and the other views, and
+    its word pickers sit behind "More controls"."""
+    at = open_page(present=True)
+    order = [str(m.value) for m in at.markdown]
+    lesson = next(i for i, m in enumerate(order) if "it has read only" in m)
+    assert lesson < order.index("**BertViz head view**")
+    assert [e.label for e in at.expander] == ["More controls"]
+    # 18 px tick labels on the projector need rows of >= 26 px before the projector's 1.3 scale (12 tokens here):
+    # the default 22 px rows drew "␣animal" over "␣didn".
+    assert charts(at)["real.heat"]["layout"]["height"] >= 1.3 * (26 * 12 + 80)
+    at.radio(key="real.lesson.guess").set_value(0).run()
+    at.button(key="real.lesson.reveal").click().run()
+    assert not at.exception and {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
+
+
+def test_candidates_after_the_word_get_a_plain_answer(folders):
+    """No traceback when the experiment has nothing to control against: candidates after "it" get a sentence that
+    says why; with one candidate after "it" the experiment still runs, and says there is no swap test."""
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.cand_a": "too",
+                      "real.cand_b": "tired"})
+    assert any(str(i.value).startswith("Pick two candidates that come before “it”") for i in at.info)
+    assert not at.get("radio") or all(r.key != "real.lesson.guess" for r in at.radio)
+    at.text_input(key="real.text").input("The animal it street").run()         # "street" after "it": weight 0
+    at.text_input(key="real.cand_a").input("animal").run()
+    at.text_input(key="real.cand_b").input("street").run()
+    at.radio(key="real.lesson.guess").set_value(0).run()
+    at.button(key="real.lesson.reveal").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [str(s.value).split(".")[0] for s in at.success] == ["Right: animal"]
+    text = "\n".join(said(at))
+    assert ("“it” looks at “animal” harder than every other token in this head" in text
+            or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text)   # the "street" row
+    assert "No swap test here: both candidates must come before “it”." in text

@@ -44,7 +44,8 @@ def session_defaults() -> dict:
         source, path, provided = ("folder" if preset else BUNDLED), preset, ""
     return {"real.source": source, "real.path": path, "real.provided": provided, "real.text": LECTURE,
             "real.word": "it", "real.cand_a": "animal", "real.cand_b": "street", "real.top_k": 10,
-            "real.temperature": 1.0, "real.layer": 0, "real.head": 0, "real.gen.n": 5, "real.gen.mode": "greedy"}
+            "real.temperature": 1.0, "real.layer": 0, "real.head": 0, "real.gen.n": 5, "real.gen.mode": "greedy",
+            "real.alt": "wide"}
 CAPTURE_ENTRIES = 24      # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
 
 
@@ -196,3 +197,145 @@ def clamp_layer_head(b: hf_lm.LMBundle) -> None:
     for key, n in (("real.layer", b.n_layer), ("real.head", b.n_head)):
         if not 0 <= st.session_state.get(key, 0) < n:
             st.session_state[key] = 0
+
+
+# ---- the lecture's lesson: what does "it" look at? (issue 20 item 1) ------------------------------------------------
+def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) -> None:
+    """The "it" experiment: what a causal model has read at "it" (checked: the row is the same without the rest of
+    the sentence), the class's guess, then the claim beside its controls (the same head's other rows, the average
+    head, the two words swapped before "it") and the head's heatmap with the "it" row outlined, so every number
+    can be checked in it. The numbers come from viz.coreference, computed from the live captures."""
+    from ui import widgets as w
+    from ui.lesson import predict_then_reveal
+    from viz import coreference as C
+    from viz import figures as F
+
+    st.subheader(_("What does “it” look at?"))
+    with w.more_controls():
+        q1, q2, q3, q4 = st.columns(4)
+        word = q1.text_input(_("Word"), key="real.word")
+        cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
+        cand_b = q3.text_input(_("Candidate 2"), key="real.cand_b")
+        alt = q4.text_input(_("Last word, changed to"), key="real.alt",
+                            help=_("For the last test: the same sentence with another last word, read at the last "
+                                   "token (the only one that has read it)."))
+    words = [x.strip() for x in (word, cand_a, cand_b)]
+    if not all(words) or words[1].lower() == words[2].lower():
+        st.info(_("Give a word and two different candidate words from the sentence."))
+        return
+    word, cands = words[0], (words[1], words[2])
+    exp = C.it_experiment(cap, word, cands)
+    if isinstance(exp, list):
+        st.info(_("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.")
+                .format(words=", ".join(f"“{md_text(x)}”" for x in exp)))
+        return
+    q_word = md_text(word)
+    said = _("The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
+             "one that tells which is meant — can change what “{word}” attends to.").format(
+        word=q_word, prefix=md_text(exp.prefix))
+    diff = C.row_difference(cap, lm_capture(source, exp.prefix), exp.query)
+    if diff is not None:
+        said += " " + _("Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all "
+                        "{n} heads.").format(word=q_word, d=diff, n=b.n_layer * b.n_head)
+    st.markdown(said)
+    c = exp.control
+    if c is None:
+        st.info(_("Pick two candidates that come before “{word}”: from there a causal model can only look back.")
+                .format(word=q_word))
+        return
+
+    def why() -> str:
+        return _("Layer {layer} head {head} puts {w:.2f} on “{cand}” from “{word}”, more than any other of the {n} "
+                 "heads puts on either word.").format(layer=c.layer, head=c.head, w=c.weight, cand=md_text(c.word),
+                                                      word=q_word, n=c.n_heads)
+
+    # Two columns, so that on the projector the question, the verdict and the head's heatmap share one screen: the
+    # guess, the verdict and control 1 on the left; after Reveal, the heatmap and the other controls on the right.
+    ask, view = st.columns([1, 1], gap="large")
+
+    def evidence() -> None:
+        cand = md_text(c.word)
+        w.chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
+                    word=F.label(c.word)),
+                               y_title=_("weight"),
+                               mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
+                key="real.lesson.control")
+        top = c.top_other
+        if top is None:
+            line = _("No token after “{cand}” but “{word}” itself, so this head has nothing to compare with.").format(
+                cand=cand, word=q_word)
+        elif c.it_stands_out:
+            line = _("“{word}” looks at “{cand}” harder than every other token in this head (the others: {mean:.2f} "
+                     "on average, at most {top:.2f}).").format(word=q_word, cand=cand, mean=c.others_mean,
+                                                               top=max(c.others))
+        else:
+            line = _("{k} of the {n} other tokens look at “{cand}” at least as hard as “{word}” does (the most: "
+                     "{top:.2f} from “{tok}”; mean {mean:.2f}). This head reads “{cand}” from almost anywhere, so "
+                     "its weight from “{word}” does not show that the model linked the two.").format(
+                k=c.n_at_least, n=len(c.others), cand=cand, word=q_word, top=max(c.others),
+                tok=md_text(cap.tgt_tokens[top].replace("␣", " ").strip()), mean=c.others_mean)
+        st.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
+            m=c.heads_mean, cand=cand, word=q_word))
+        with view:
+            w.chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
+                                        height=heatmap_height(len(cap.tgt_tokens)),
+                                        title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head),
+                                        tr=_), key="real.lesson.heat")
+            st.caption(_("Orange outline: the “{word}” row. The column of “{cand}” holds the bars on the left.")
+                       .format(word=q_word, cand=cand))
+            swap = None if exp.later else C.swap_experiment(cap, lm_capture(source, C.swap_words(text, *cands)), exp)
+            if swap is None:
+                st.caption(_("No swap test here: both candidates must come before “{word}”.").format(word=q_word))
+            else:
+                a, z = cands
+                follow = (_("It still picks “{pick}”: this head follows the word, not its place in the sentence.")
+                          if swap.follows_word else
+                          _("It now picks “{pick}”: this head follows the place in the sentence, not the word."))
+                st.markdown(_("**Swap the two words (a change before “{word}”):** “{text}”. The same head from "
+                              "“{word}”: {wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
+                    word=q_word, text=md_text(swap.text), wa=swap.weights[a], a=md_text(a), wz=swap.weights[z],
+                    z=md_text(z)) + " " + follow.format(pick=md_text(swap.picks)))
+            other = C.change_last_word(text, alt)
+            later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
+            if later is not None:
+                a, z = (md_text(x) for x in cands)
+                t1, t2 = (md_text(t.replace("␣", " ").strip()) for t in later.last)
+                k1, k2 = later.favour_first
+                st.markdown(_("**Read a later token instead** (the last token has read the last word): from "
+                              "“{t1}”, {k1} of {n} heads look more at “{a}” than at “{z}”; with the last word "
+                              "changed, from “{t2}”, {k2}.").format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads,
+                                                                    a=a, z=z) + " " +
+                            (_("Only the last word changed, and so did that count: at a token that can see the "
+                               "difference, attention does respond to it.") if k1 != k2 else
+                             _("The same count: here the attention does not respond to the last word.")))
+
+            def show_head():
+                st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
+            st.button(_("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer,
+                                                                                           head=c.head),
+                      key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
+
+    # A new sentence (or new words) is a new question: its answer stays hidden until the guess is revealed again.
+    # This also keeps the controls' two extra forward passes off every keystroke while a student types.
+    asked = (text, word, *cands)
+    if st.session_state.get("real.lesson.asked") != asked:
+        st.session_state["real.lesson.asked"] = asked
+        st.session_state.pop("real.lesson.revealed", None)         # ui.lesson.predict_then_reveal's reveal flag
+    with ask:
+        predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
+                                             "the most attention?").format(word=q_word),
+                            cands, lambda: (exp.answer, why()), explain=evidence, format_func=md_text)
+
+
+def heatmap_height(n_tokens: int) -> int | None:
+    """On the projector a sub-word heatmap needs taller rows than the default 22 px: its tick labels are 18 px
+    there. None (the figure's own height) otherwise."""
+    from ui.projector import on
+    return min(620, 90 + 26 * n_tokens) if on() else None
+
+
+def heatmap_query(cap: AttentionCapture) -> int:
+    """The row the page's heatmap outlines: the lesson word's ("it") when it is in the sentence, else the last."""
+    from viz.metrics import word_span
+    span = word_span(cap.tgt_tokens, st.session_state.get("real.word", ""))
+    return span[-1] if span else len(cap.tgt_tokens) - 1
