@@ -149,7 +149,10 @@ def may_replace(name: str, owner: str | None) -> bool:
     """Whether ``checkpoints/user/<name>.pt`` exists and was made by ``owner`` (an :func:`owner_id`). Only the
     session that made a model may replace it; a file without a readable owner belongs to nobody here."""
     path = user_path(name)
-    if owner is None or not path.exists():
+    try:
+        if owner is None or not path.exists():
+            return False
+    except OSError:
         return False
     try:
         recorded = torch.load(path, map_location="cpu", weights_only=True).get("owner")
@@ -161,7 +164,10 @@ def may_replace(name: str, owner: str | None) -> bool:
 def taken(name: str) -> bool:
     """A saved model has this name, or a run (in any process sharing the folder) has claimed it."""
     path = user_path(name)
-    return path.exists() or ckpt.claimed(path)
+    try:
+        return path.exists() or ckpt.claimed(path)
+    except OSError:            # a folder this server may not even read: the claim at Train says so plainly
+        return False
 
 
 def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, str | None]:
