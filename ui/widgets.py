@@ -133,7 +133,9 @@ def picker_page(names: list[str], key: str, container=st) -> list[str]:
     user = [n for n in names if n not in SHIPPED]
     if len(user) <= PICKER_PAGE:
         return names
-    find = container.text_input(_("Find a trained model"), key=f"{key}.find", max_chars=40,
+    # One row, search box and page number, so the picker keeps its place beside the page's other inputs.
+    left, right = container.columns([3, 2], vertical_alignment="bottom")
+    find = left.text_input(_("Find a trained model"), key=f"{key}.find", max_chars=40,
                                 placeholder=_("part of its name"),
                                 help=_("{n:,} trained models on this server; the picker shows {page} at a time, "
                                        "newest first.").format(n=len(user), page=PICKER_PAGE))
@@ -142,7 +144,7 @@ def picker_page(names: list[str], key: str, container=st) -> list[str]:
     pages = max(1, -(-len(matches) // PICKER_PAGE))
     page = 1
     if pages > 1:
-        page = int(container.number_input(_("Page (of {n})").format(n=pages), 1, pages, 1, key=f"{key}.page"))
+        page = int(right.number_input(_("Page (of {n})").format(n=pages), 1, pages, 1, key=f"{key}.page"))
     shown = matches[(min(page, pages) - 1) * PICKER_PAGE:][:PICKER_PAGE]
     current = st.session_state.get(key)
     if current in user and current not in shown:
