@@ -175,7 +175,8 @@ def test_nginx_hides_the_backends_unless_debugging(tmp_path):
     assert "        b0 b0;" not in conf and "        b1 b1;" not in conf    # cookie values are opaque tokens
     assert "location ^~ /_stcore/metrics { return 404; }" in conf
     assert "limit_conn lab_per_ip 300;" in conf and "limit_conn lab_total 1500;" in conf
-    assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf
+    assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf     # the WebSocket
+    assert "location /_stcore/stream {" in conf and "proxy_read_timeout 20s;" in conf        # everything else
     debug = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path, debug=True)
     assert "add_header X-Attention-Lab-Backend $lab_backend always;" in debug and "        b1 b1;\n" in debug
 
@@ -256,10 +257,16 @@ def test_a_killed_backend_is_restarted_and_its_students_go_elsewhere(fake_room):
 
 @needs_nginx
 def test_a_frozen_backend_leaves_the_rotation_and_is_restarted(fake_room):
-    room = fake_room(frozen_kill_s=6)
+    room = fake_room(frozen_kill_s=6, limits=Limits(http_timeout_s=2))
     frozen = room.backends[1].proc.pid
     os.kill(frozen, signal.SIGSTOP)                 # alive (the kernel still accepts connections) but silent
     try:
+        # Before the supervisor notices: a request of b1's student times out after http_timeout_s and the next
+        # process answers it (not after the WebSocket's 120 s).
+        t0 = time.monotonic()
+        status, body, headers = get(room.url, room.cookies["b1"])
+        assert status == 200 and body.startswith("b0 ") and time.monotonic() - t0 < 8, (status, body)
+        assert served_cookie(headers) == room.cookies["b0"]
         wait_for(lambda: room.backends[1].state == "down", "b1 to be marked down", timeout=20)
         assert any("has not answered its health check" in t for _, t in room.events)
         assert {get(room.url)[1].split()[0] for _ in range(20)} == {"b0"}    # new students avoid it
