@@ -578,3 +578,21 @@ def test_a_worker_whose_app_is_killed_stops_and_publishes(tmp_path):
     assert 1 <= b.meta["epoch"] <= len(b.meta["history"]) < 2000
     assert b.meta["epoch"] == min(b.meta["history"], key=lambda h: h["val_prefix_nll"])["epoch"]
     assert not list(user.glob("*.tmp"))
+
+
+def test_the_user_folder_is_listed_once_per_change(user_dir, monkeypatch):
+    """Every rerun of every page asks for the model list; with thousands of models the folder is read again only
+    when it changed (a new, replaced or removed file changes the folder's mtime)."""
+    src = ckpt.load_checkpoint("miniformer")
+    for n in ("one", "two"):
+        ckpt.save_checkpoint(user_dir / f"{n}.pt", src.model, src.vocab, kind="miniformer")
+        time.sleep(0.01)
+    reads = []
+    real = os.scandir
+    monkeypatch.setattr(ckpt.os, "scandir", lambda p: reads.append(p) or real(p))
+    first = list_checkpoints()
+    assert first[-2:] == ["two", "one"] and list_checkpoints() == first and len(reads) == 1
+    ckpt.save_checkpoint(user_dir / "three.pt", src.model, src.vocab, kind="miniformer")
+    assert list_checkpoints()[-3:] == ["three", "two", "one"] and len(reads) == 2
+    (user_dir / "two.pt").unlink()
+    assert "two" not in list_checkpoints() and len(reads) == 3
