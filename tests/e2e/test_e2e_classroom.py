@@ -26,10 +26,8 @@ def room(tmp_path_factory):
     if not nginx_available():
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     tmp = tmp_path_factory.mktemp("classroom")
-    # debug: the cookie names the process (b0, b1), so a test can pin a session to one. Streamlit pings every 2 s
-    # and nginx closes a connection its backend is silent on for 6 s: a quiet tab that is alive must survive that.
-    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True,
-                  limits=Limits(read_timeout_s=6), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "2"})
+    # debug: the cookie names the process (b0, b1), so a test can pin a session to one.
+    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True)
     (tmp / "run").mkdir()
     try:
         r.start()
@@ -143,11 +141,28 @@ def test_a_real_size_word_list_uploads_through_nginx(open_on, room):
     ap.assert_clean()
 
 
-def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(room):
-    """nginx closes a proxied connection its backend is silent on (here 6 s): Streamlit's pings (here every 2 s)
-    keep a quiet tab that answers them open, and Streamlit closes a socket whose client never answers."""
+@pytest.fixture(scope="module")
+def quiet_room(tmp_path_factory):
+    """One process behind nginx with short clocks: Streamlit pings every 3 s (and closes a socket that has not
+    answered 3 s later), nginx closes a WebSocket its process has said nothing on for 8 s."""
+    from services.classroom import Classroom, Limits
+    r = Classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
+                  limits=Limits(read_timeout_s=8), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3"})
+    try:
+        r.start()
+    except RuntimeError as e:
+        r.stop()
+        pytest.fail(str(e), pytrace=False)
+    yield r
+    r.stop()
+
+
+def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(quiet_room):
+    """nginx closes a WebSocket its process is silent on (here 8 s): Streamlit's pings (here every 3 s) keep a
+    quiet tab that answers them open, and Streamlit closes a socket whose client never answers."""
     import asyncio
     import websockets
+    room = quiet_room
 
     async def idle(answer_pings: bool, seconds: float) -> tuple[bool, float]:
         u = room.url.replace("http://", "ws://") + "/_stcore/stream"
@@ -170,8 +185,8 @@ def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(room)
 
     # On their own thread: Playwright's sync API (the browser fixture) holds this thread's event loop.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        tab, gone = pool.submit(asyncio.run, idle(True, 15)), pool.submit(asyncio.run, idle(False, 20))
+        tab, gone = pool.submit(asyncio.run, idle(True, 20)), pool.submit(asyncio.run, idle(False, 25))
         (alive, held), (gone_alive, gone_held) = tab.result(), gone.result()
-    assert alive and held >= 15, f"an idle tab that answers pings was closed after {held:.1f} s"
+    assert alive and held >= 20, f"an idle tab that answers pings was closed after {held:.1f} s"
     alive, held = gone_alive, gone_held
     assert not alive, f"a socket that never answered was still open after {held:.1f} s"
