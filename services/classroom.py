@@ -3,17 +3,20 @@
 ``python -m services.classroom [--processes 4] [--port 8501] [--address 127.0.0.1]`` (``bash classroom.sh`` sets
 up first). Streamlit keeps a session's state inside the process that runs it, so a browser must stay on one
 process: nginx picks a process for a browser's first request (``split_clients``, evenly), hands the choice back as
-a cookie (``attention_lab_backend=b<i>``) and routes every later request with that cookie, the
-``/_stcore/stream`` WebSocket included, to the same process. Cookies, not ``ip_hash``: a class behind one school
-NAT, or a load test on localhost, is one IP, and ``ip_hash`` would put everyone on one process.
+a cookie (``attention_lab_backend=<token>``, ``b<i>`` with ``--debug``) and routes every later request with that
+cookie, the ``/_stcore/stream`` WebSocket included, to the same process. Cookies, not ``ip_hash``: a class behind
+one school NAT, or a load test on localhost, is one IP, and ``ip_hash`` would put everyone on one process.
+
+A supervisor thread keeps the class going when one process dies or freezes (:class:`Classroom`); nginx bounds
+connections per address and in all, and closes what is abandoned (:class:`Limits`).
 
 All processes share one checkpoints folder (``ATTENTION_LAB_USER_CKPT_DIR``): a model trained through one process
-is a file the others list on their next rerun (ui/cache.available_models reads the folder each time). They share
+is a file the others list on their next rerun (the folder is read again whenever its mtime changes). They share
 one ``server.cookieSecret`` too, so Streamlit's XSRF cookie is valid on every process.
 
 nginx is Debian's package (``apt-get install -y nginx``), run as our own foreground child with a config written
-to a temporary prefix (pid, logs, temp files there): the system's nginx service is never touched. Everything
-started here is in its own process group and is stopped with it.
+to a temporary prefix (pid, logs there; temp files in a folder its worker can reach): the system's nginx service is
+never touched. Everything started here is in its own process group and is stopped with it.
 """
 from __future__ import annotations
 
