@@ -285,8 +285,9 @@ def step_train(n: int) -> None:
                     why = {"full": _("The disk where trained models are saved is full."),
                            "read-only": _("The folder where trained models are saved is read-only.")}.get(
                         e.reason, _("This server may not write to the folder where trained models are saved."))
-                    st.error(_("**Nothing was trained.** {why}").format(why=why + " " + _(
-                        "Tell your teacher. Every other page works as usual, and the shipped models are there.")))
+                    st.error(_("**Nothing was trained.** {why}").format(why=_(
+                        "{why} Tell your teacher. Every other page works as usual, and the shipped models are "
+                        "there.").format(why=why)))
                 except (jobs.JobError, WordListError) as e:
                     st.warning(str(e), icon=":material/hourglass_top:")
                 else:

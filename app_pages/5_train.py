@@ -70,10 +70,11 @@ def browser_id() -> str:
 
 def folder_message(reason: str | None) -> str:
     """Why trained models can't be saved, for a student (no server path), by the folder's state."""
-    return {"full": _("The disk where trained models are saved is full."),
-            "read-only": _("The folder where trained models are saved is read-only."),
-            }.get(reason, _("This server may not write to the folder where trained models are saved.")) + " " + _(
-        "Tell your teacher. Every other page works as usual, and the shipped models are there.")
+    why = {"full": _("The disk where trained models are saved is full."),
+           "read-only": _("The folder where trained models are saved is read-only."),
+           }.get(reason, _("This server may not write to the folder where trained models are saved."))
+    return _("{why} Tell your teacher. Every other page works as usual, and the shipped models are there.").format(
+        why=why)
 
 
 def job_error(e: Exception) -> str:
