@@ -311,3 +311,20 @@ def test_connection_limits_per_address_and_in_all(fake_room):
     assert codes[4] == codes[5] == 200                        # another address still gets in under the total
     with pytest.raises(ValueError):
         Limits(per_ip=10, total=5)
+
+
+def test_the_bench_reports_what_the_students_of_a_killed_backend_lived_through():
+    """kill_result: keys lost are keys never shown from the kill on; the wait runs from the kill to the first key
+    shown after it, for the students of the killed process only."""
+    t = 100.0
+    hit = C.Record("s0", "explore", backend="b0")
+    hit.keys = [C.Key("a", t - 1, latency=0.2), C.Key("ab", t + 0.1, latency=2.9), C.Key("abc", t + 1, latency=None),
+                C.Key("abcd", t + 2, latency=float("inf"))]
+    other = C.Record("s1", "compare", backend="b1")
+    other.keys = [C.Key("x", t + 0.5, latency=0.1)]
+    res = {"recs": [hit, other], "killed": {"t": t, "at": 12.0, "name": "b0"}}
+    text = C.kill_result(res)
+    assert "1 of 2 typing students were on it" in text
+    assert "waited p50 3.0 s, max 3.0 s" in text                 # key "ab" shown at t + 3.0
+    assert "keys lost (never shown): 2 of 3" in text and "errors of the other students: 0" in text
+    assert C.kill_result({"recs": [], "killed": {}}) is None
