@@ -280,7 +280,9 @@ def step_train(n: int) -> None:
                     recipe = recipe_for("fast", "miniformer")
                     started = jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS),
                                              recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
-                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)
+                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0,
+                                             browser=jobs.browser_token(
+                                                 (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid))
                 except jobs.FolderNotWritableError as e:      # the same words as the Train page
                     why = {"full": _("The disk where trained models are saved is full."),
                            "read-only": _("The folder where trained models are saved is read-only.")}.get(

@@ -53,19 +53,8 @@ def session_alive(session_id: str) -> bool | None:
 
 
 def browser_id() -> str:
-    """The browser, not the tab: Streamlit's XSRF cookie carries one random token per browser (every tab sends the
-    same one; the mask around it changes). Its hash names the student for the one-run-per-student limit. Without
-    the cookie (AppTest, XSRF off) the session stands in."""
-    import binascii
-    import hashlib
-    raw = (st.context.cookies or {}).get("_streamlit_xsrf", "").strip("\"'")
-    try:
-        _v, mask, masked, _ts = raw.split("|")
-        m, t = binascii.a2b_hex(mask), binascii.a2b_hex(masked)
-        token = bytes(b ^ m[i % len(m)] for i, b in enumerate(t))
-    except ValueError:
-        token = SID.encode()
-    return hashlib.sha256(b"attention-lab-browser\0" + token).hexdigest()[:16]
+    """This browser (every tab of it), for the one-run-per-student limit; see jobs.browser_token."""
+    return jobs.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=SID)
 
 
 def folder_message(reason: str | None) -> str:

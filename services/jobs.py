@@ -139,6 +139,21 @@ def check_name(name: str) -> str:
     return n
 
 
+def browser_token(xsrf_cookie: str, fallback: str) -> str:
+    """A name for the browser, not the tab: Streamlit's XSRF cookie (``2|mask|masked token|time``) carries one random
+    token per browser — every tab sends the same one, only the mask around it changes — so its hash names the
+    student for the one-run-per-student limit. Without a readable cookie (AppTest, XSRF off) ``fallback`` (the
+    session) stands in. Clearing cookies makes a new "browser"; the slots per process still bound that."""
+    import binascii
+    try:
+        _v, mask, masked, _ts = xsrf_cookie.strip("\"'").split("|")
+        m, t = binascii.a2b_hex(mask), binascii.a2b_hex(masked)
+        token = bytes(b ^ m[i % len(m)] for i, b in enumerate(t)) if m and t else b""
+    except (ValueError, binascii.Error):
+        token = b""
+    return hashlib.sha256(b"attention-lab-browser\0" + (token or fallback.encode())).hexdigest()[:16]
+
+
 def owner_id(session_id: str) -> str:
     """The owner tag a session's models carry in their checkpoint (``meta["owner"]``): a hash, so no checkpoint
     holds a live session id."""

@@ -596,3 +596,15 @@ def test_the_user_folder_is_listed_once_per_change(user_dir, monkeypatch):
     assert list_checkpoints()[-3:] == ["three", "two", "one"] and len(reads) == 2
     (user_dir / "two.pt").unlink()
     assert "two" not in list_checkpoints() and len(reads) == 3
+
+
+def test_the_browser_token_is_the_same_in_every_tab():
+    """Streamlit's XSRF cookie: the same token under a different mask in each response; one browser, one name."""
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+    token = os.urandom(16)
+    tab1, tab2 = generate_xsrf_token_string(token, 1), generate_xsrf_token_string(token, 1)
+    assert tab1 != tab2                                                   # masks differ...
+    assert jobs.browser_token(tab1, "s1") == jobs.browser_token(tab2, "s2")     # ...the browser is one
+    assert jobs.browser_token(generate_xsrf_token_string(os.urandom(16), 1), "s1") != jobs.browser_token(tab1, "s1")
+    assert jobs.browser_token("", "s1") != jobs.browser_token("", "s2")   # no cookie: the session stands in
+    assert jobs.browser_token("garbage|x", "s1") == jobs.browser_token("", "s1")
