@@ -55,7 +55,7 @@ def server(tmp_path_factory):
             assert p.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < end, "the server did not come up:\n" + log.read_text()[-3000:]
             time.sleep(0.2)
-        yield f"http://localhost:{port}", folder, log
+        yield f"http://localhost:{port}", folder, log, p.pid
     finally:
         os.killpg(p.pid, 15)
         p.wait(30)
@@ -79,15 +79,20 @@ def visit(base: str, page: str, query: str = "", press: str | None = None) -> Re
 
 
 def test_the_server_runs_as_another_user(server):
-    base, folder, log = server
-    pid_user = subprocess.run(["ps", "-o", "user=", "-C", "streamlit"], capture_output=True, text=True).stdout
-    assert os.geteuid() != 0 or "nobody" in pid_user or os.access(folder, os.W_OK) is True
+    base, folder, log, pid = server
+    import psutil
+    uid = psutil.Process(pid).uids().effective
+    assert uid == (pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid())
+    # ...and to that user the folder really is unwritable (root would ignore its mode)
+    r = subprocess.run(as_other_user() + [sys.executable, "-c", "import os, sys; print(os.access(sys.argv[1], os.W_OK))",
+                                          str(folder)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r
 
 
 @pytest.mark.parametrize("page, query, button", [("train", "", "Train"),
                                                  ("lesson", "step=8", "Train a MiniFormer")])
 def test_training_says_plainly_that_nothing_can_be_saved(server, page, query, button):
-    base, folder, log = server
+    base, folder, log, pid = server
     rec = visit(base, page, query, press=button)
     assert not rec.errors, rec.errors
     said = "\n".join(rec.notes)
@@ -99,7 +104,7 @@ def test_training_says_plainly_that_nothing_can_be_saved(server, page, query, bu
 @pytest.mark.parametrize("page, query", [("explore", "text=capybara"), ("compare", "text=owl"), ("leak", ""),
                                          ("generate", ""), ("heads", ""), ("lesson", "step=1"), ("train", "")])
 def test_every_other_page_works(server, page, query):
-    base, folder, log = server
+    base, folder, log, pid = server
     rec = visit(base, page, query)
     assert not rec.errors, rec.errors
     assert urllib.request.urlopen(base + "/_stcore/health", timeout=5).status == 200
