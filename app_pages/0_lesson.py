@@ -280,7 +280,16 @@ def step_train(n: int) -> None:
                     recipe = recipe_for("fast", "miniformer")
                     started = jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS),
                                              recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
-                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)
+                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0,
+                                             browser=jobs.browser_token(
+                                                 (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid))
+                except jobs.FolderNotWritableError as e:      # the same words as the Train page
+                    why = {"full": _("The disk where trained models are saved is full."),
+                           "read-only": _("The folder where trained models are saved is read-only.")}.get(
+                        e.reason, _("This server may not write to the folder where trained models are saved."))
+                    st.error(_("**Nothing was trained.** {why}").format(why=_(
+                        "{why} Tell your teacher. Every other page works as usual, and the shipped models are "
+                        "there.").format(why=why)))
                 except (jobs.JobError, WordListError) as e:
                     st.warning(str(e), icon=":material/hourglass_top:")
                 else:

@@ -52,6 +52,30 @@ def session_alive(session_id: str) -> bool | None:
     return alive if isinstance(alive, bool) else None
 
 
+def browser_id() -> str:
+    """This browser (every tab of it), for the one-run-per-student limit; see jobs.browser_token."""
+    return jobs.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=SID)
+
+
+def folder_message(reason: str | None) -> str:
+    """Why trained models can't be saved, for a student (no server path), by the folder's state."""
+    why = {"full": _("The disk where trained models are saved is full."),
+           "read-only": _("The folder where trained models are saved is read-only."),
+           }.get(reason, _("This server may not write to the folder where trained models are saved."))
+    return _("{why} Tell your teacher. Every other page works as usual, and the shipped models are there.").format(
+        why=why)
+
+
+def job_error(e: Exception) -> str:
+    """A refused start, in the session's language (the exception's English stays in the log)."""
+    if isinstance(e, jobs.FolderNotWritableError):
+        return _("**Nothing was trained.** {why}").format(why=folder_message(e.reason))
+    if isinstance(e, jobs.BrowserBusyError):
+        return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
+                 "stop it there or wait for it to finish.").format(model=w.escape_md(e.name))
+    return w.escape_md(e)
+
+
 def duration(s: float | None) -> str:
     if s is None:
         return "…"
@@ -187,7 +211,11 @@ def replay(p: jobs.JobProgress) -> None:
 def result_panel(p: jobs.JobProgress) -> None:
     label = w.model_label(p.name)
     if p.status == "failed":
-        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=w.escape_md(p.error)))
+        why = (folder_message(p.error_code) if p.error_code in ("full", "read-only", "permission") else
+               _("The run reached this server's time limit in the middle of an epoch, so it was stopped. Fewer "
+                 "epochs or a bigger batch size fit in the limit.") if p.error_code == "time-limit" else
+               w.escape_md(p.error))
+        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=why))
         st.info(_("Every saved model is as it was, and this run's training slot is free again: press **Train "
                   "another model** to try again."), icon=":material/info:")
     else:
@@ -335,15 +363,16 @@ def setup_form() -> None:
     clicked = go.button(_("Train"), type="primary", key="train.go", icon=":material/play_arrow:", disabled=not ready,
                         width="stretch")
     info.caption(_("Training runs on this server: **{used} of {max}** at once, each in a process of its own. One run "
-                   "per browser session.").format(used=used, max=jobs.REGISTRY.max_running))
+                   "per student, at most {minutes:g} minutes each.").format(
+        used=used, max=jobs.REGISTRY.max_running, minutes=jobs.TRAIN_MAX_S / 60))
     if clicked:
         try:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
-                           session_alive=session_alive)
+                           session_alive=session_alive, browser=browser_id())
         except jobs.JobLimitError as e:
-            st.warning(w.escape_md(e), icon=":material/hourglass_top:")
+            st.warning(job_error(e), icon=":material/hourglass_top:")
         except jobs.JobError as e:
-            st.error(w.escape_md(e))
+            st.error(job_error(e))
         else:
             st.rerun()
 

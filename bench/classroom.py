@@ -17,8 +17,9 @@ running (the ``auto_rerun`` messages ask for it) until the time is up, then go a
 Several values in ``--students``, ``--train`` or ``--processes`` run every combination, each on fresh servers
 (``services.classroom``: one process alone, or N behind nginx). ``--faults`` adds, while the class types:
 100 reconnects in a row of one student's session, 10 clients that disconnect in the middle of a WebSocket
-message, one that sends a frame that is not a BackMsg, and a trainer that closes its tab 3 s into a run; the other
-students' errors in that run are the result. Reported: latency p50/p95/max, errors, reconnects, the servers' RSS
+message, one that sends a frame that is not a BackMsg, a trainer that closes its tab 3 s into a run, and with
+several processes a ``kill -9`` of process b0 halfway through (its students must reconnect to another; reported:
+keys lost and how long they waited, and the supervisor's log); the other students' errors in that run are the result. Reported: latency p50/p95/max, errors, reconnects, the servers' RSS
 (process trees) and CPU over time; appended to bench/RESULTS.md with the command.
 
 Bounded: at most 80 students, 600 s a run, 12 runs; localhost only (another host is refused).
@@ -119,6 +120,7 @@ class Record:
     reconnects: int = 0
     open_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    backend: str = ""                           # nginx's process cookie after the first page view (debug names)
 
 
 class Tab:
@@ -334,6 +336,8 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
         tab.set_value("Type a word", "string_value", text)       # the first letter, before the clock starts
         await tab.rerun()
         await tab.wait_finished(120)
+        rec.backend = next((c.split("=", 1)[1] for c in tab.cookies.split("; ")
+                            if c.startswith("attention_lab_backend=")), "")
     except Exception as e:
         rec.errors.append(f"could not open {page}: {type(e).__name__}: {str(e)[:160]}")
         return
@@ -571,7 +575,10 @@ class RunSpec:
     settle: float | None = None
 
 
-async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: Path | None) -> dict:
+async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: Path | None,
+                kill=None) -> dict:
+    """``kill``: with --faults and several processes, a function that kills one backend (kill -9) and returns its
+    name; it is called halfway through the typing."""
     t0 = time.perf_counter()
     clock = lambda: time.perf_counter() - t0      # noqa: E731
     go = {"ready": 0, "event": asyncio.Event()}
@@ -598,6 +605,12 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
     deadline["t"] = time.perf_counter() + spec.seconds
     go["event"].set()
     faults = []
+    killed = {}
+    if spec.faults and kill is not None:
+        async def killer():
+            await asyncio.sleep(spec.seconds / 2)
+            killed.update(t=time.perf_counter(), at=clock(), name=kill())
+        kill_task = asyncio.create_task(killer())
     if spec.faults:
         await asyncio.sleep(min(5.0, spec.seconds / 4))
         storm, broken, leaver = Record("f-reconnect", "fault"), Record("f-broken", "fault"), Record("f-leaver", "fault")
@@ -606,13 +619,42 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
         await asyncio.gather(reconnect_storm(base, storm, clock, spec.reconnects), broken_clients(base, broken, clock),
                              trainer(base, leaver, 99, 200, clock, lgo, lambda: deadline["t"], leave_after=3.0))
     await asyncio.gather(*tasks)
+    if spec.faults and kill is not None:
+        await kill_task
     t_end = clock()
     stop.set()
     await samp
     if faults and ckpt_dir is not None:
         await asyncio.sleep(3)                      # the left job notices its session is gone after its epoch
         faults[2].notes.append(left_job_result(ckpt_dir))
-    return {"recs": recs, "faults": faults, "samples": samples, "open_s": open_s, "t_go": t_go, "t_end": t_end}
+    return {"recs": recs, "faults": faults, "samples": samples, "open_s": open_s, "t_go": t_go, "t_end": t_end,
+            "killed": killed}
+
+
+def kill_result(res: dict) -> str | None:
+    """What the students of a killed backend lived through: keys lost (never shown), and how long from the kill
+    until their page showed a key again."""
+    k = res.get("killed") or {}
+    if not k:
+        return None
+    typing = [r for r in res["recs"] if r.kind != "train"]
+    hit = [r for r in typing if r.backend == k["name"]]
+    rest = [r for r in typing if r.backend != k["name"]]
+    waits, lost, typed = [], 0, 0
+    for r in hit:
+        after = [x for x in r.keys if x.sent + (x.latency or 0) >= k["t"] - 0.5]
+        typed += len(after)
+        lost += sum(1 for x in after if x.latency in (None, float("inf")))
+        shown = sorted(x.sent + x.latency for x in r.keys if x.latency not in (None, float("inf"))
+                       and x.sent + x.latency > k["t"])
+        if shown:
+            waits.append(shown[0] - k["t"])
+    others = [e for r in rest for e in r.errors]
+    w = (f"waited p50 {pctl(waits, 50):.1f} s, max {max(waits):.1f} s until their page showed a key again"
+         if waits else "none showed a key again")
+    return (f"kill -9 of {k['name']} at {k['at']:.0f} s: {len(hit)} of {len(typing)} typing students were on it; "
+            f"they {w} ({sum(r.reconnects for r in hit)} reconnects); keys lost (never shown): {lost} of {typed} "
+            f"they typed from the kill on; errors of the other students: {len(others)}")
 
 
 def left_job_result(ckpt_dir: Path) -> str:
@@ -642,14 +684,20 @@ def serve(spec: RunSpec, url: str | None, ckpt_dir: Path):
             port = urlparse(url).port
             pids = sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
                            and c.status == "LISTEN" and c.pid})
-            yield url, pids
+            yield url, pids, None, None
         return given()
     from services.classroom import Classroom
 
     @contextlib.contextmanager
     def ours():
-        with Classroom(processes=spec.processes, user_ckpt_dir=ckpt_dir, nginx=spec.processes > 1) as room:
-            yield room.url, room.pids()
+        # debug: the process cookie names the process, so the students of a killed one can be told apart.
+        with Classroom(processes=spec.processes, user_ckpt_dir=ckpt_dir, nginx=spec.processes > 1,
+                       debug=True) as room:
+            def kill() -> str:
+                b = room.backends[0]
+                os.kill(b.proc.pid, signal.SIGKILL)
+                return b.name
+            yield room.url, room.pids(), (kill if spec.faults and spec.processes > 1 else None), room
     return ours()
 
 
@@ -694,6 +742,8 @@ def summarise(spec: RunSpec, res: dict) -> tuple[tuple, list[str]]:
     for r in res["recs"]:
         if r.kind == "train":
             notes.append(f"trainer {r.name}: " + "; ".join(r.notes[-6:]) + (f"; errors: {r.errors[:2]}" if r.errors else ""))
+    if kill_result(res):
+        notes.append("fault backend killed: " + kill_result(res))
     for r in res["faults"]:
         notes.append(f"fault {r.name}: " + "; ".join(r.notes) + (f"; errors: {r.errors[:3]}" if r.errors else ""))
     if errors:
@@ -743,10 +793,15 @@ def main(argv=None) -> int:
                        tuple(args.pages), args.faults, args.epochs, max(1, min(args.reconnects, 200)),
                        args.one_at_a_time)
         with tempfile.TemporaryDirectory(prefix="attention-lab-classroom-ckpt-") as ckpt:
-            with serve(spec, url, Path(ckpt)) as (base, pids):
-                res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, args.seed, None if url else Path(ckpt)),
-                                                   timeout=spec.seconds + 600))
+            with serve(spec, url, Path(ckpt)) as (base, pids, kill, room):
+                res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, args.seed, None if url else Path(ckpt),
+                                                         kill=kill), timeout=spec.seconds + 600))
+                if room is not None and res.get("killed"):
+                    t0 = time.time() - (time.perf_counter() - res["killed"]["t"])
+                    res["supervisor"] = [f"+{t - t0:.1f} s {e}" for t, e in room.events]
         row, n = summarise(spec, res)
+        if res.get("supervisor"):
+            n.append("supervisor log (from the kill): " + "; ".join(res["supervisor"]))
         rows.append(row)
         notes += [f"{processes} proc · {students} typing · {train} training: {x}" for x in n]
         print(md_table(HEAD, [row]), flush=True)

@@ -15,10 +15,13 @@ finite; and the metadata has the types the pages read (:func:`check_meta`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import numbers
 import os
 import re
+import socket
 import stat
 import tempfile
 import time
@@ -355,11 +358,110 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
 def list_checkpoints() -> list[str]:
     """Shipped names first (those present), then user-trained ones, newest first."""
     names = [n for n in SHIPPED if (CKPT_DIR / f"{n}.pt").exists()]
-    if USER_CKPT_DIR.is_dir():
-        user = sorted((p for p in USER_CKPT_DIR.glob("*.pt") if p.is_file()),    # regular files only: no FIFOs
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-        names += [p.stem for p in user if NAME_RE.match(p.stem) and p.stem not in SHIPPED]
-    return names
+    try:
+        st = os.stat(USER_CKPT_DIR)
+    except OSError:
+        return names
+    return names + list(_user_listing(str(USER_CKPT_DIR), st.st_mtime_ns, st.st_ino, st.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _user_listing(folder: str, mtime_ns: int, ino: int, size: int) -> tuple[str, ...]:
+    """The user folder's model names, newest first, read once per state of the folder: a file created, replaced
+    (``os.replace`` is a rename into the folder) or removed changes the folder's mtime, so a page rerun that finds
+    it unchanged pays one ``stat`` instead of one per model (5,000 models doubled every keystroke's latency)."""
+    user = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return ()
+    for e in entries:
+        try:
+            if e.name.endswith(".pt") and e.is_file():              # regular files only: no FIFOs
+                user.append((e.stat().st_mtime, e.name[:-3]))
+        except OSError:
+            continue
+    user.sort(reverse=True)
+    return tuple(n for _, n in user if NAME_RE.match(n) and n not in SHIPPED)
+
+
+# ---- claiming a name in the shared folder ------------------------------------------------------------------------
+# Several app processes (a classroom behind nginx, or several machines on one volume) publish into one folder. A run
+# claims its name before it starts with a claim file created with O_EXCL — atomic on one machine and on NFS v3+ —
+# so two students pressing Train on the same name at the same instant can't both be told "saved" while one file
+# silently replaces the other: the second sees the claim and takes the next free name.
+CLAIM_STALE_S = 3600.0           # a claim older than this is a dead run's (runs are cut off long before: jobs.py)
+
+
+class FolderNotWritable(OSError):
+    """The user checkpoints folder can't take a new file (permissions, read-only or full disk); ``errno`` says which."""
+
+
+def claim_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.stem}.claim")
+
+
+def _claim_stale(claim: Path, stale_s: float) -> bool:
+    try:
+        info = json.loads(claim.read_text() or "{}")
+        age = time.time() - claim.stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    if age >= stale_s:
+        return True
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        try:
+            os.kill(info["pid"], 0)          # the app process that claimed it: gone means the claim is stale
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    return False
+
+
+def claim_name(path: Path, owner: str | None = None, stale_s: float = CLAIM_STALE_S) -> bool:
+    """Claim checkpoint ``path`` for a run of this process: True when claimed, False when another run holds it.
+    :class:`FolderNotWritable` when the folder can't take a file (checked here, before any training)."""
+    claim = claim_path(path)
+    try:
+        claim.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FolderNotWritable(e.errno, e.strerror) from e
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _claim_stale(claim, stale_s):
+                return False
+            try:
+                claim.unlink()               # a dead run's claim; one of the racers takes it over
+            except FileNotFoundError:
+                pass
+            continue
+        except OSError as e:
+            raise FolderNotWritable(e.errno, e.strerror) from e
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
+        except OSError as e:                 # a full disk: no room for even this much
+            release_claim(path)
+            raise FolderNotWritable(e.errno, e.strerror) from e
+        return True
+    return False
+
+
+def claimed(path: Path, stale_s: float = CLAIM_STALE_S) -> bool:
+    """Whether a live run holds a claim on ``path``."""
+    claim = claim_path(path)
+    return claim.exists() and not _claim_stale(claim, stale_s)
+
+
+def release_claim(path: Path) -> None:
+    try:
+        claim_path(path).unlink()
+    except OSError:
+        pass
 
 
 def checkpoint_mtime(name: str) -> float:

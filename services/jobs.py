@@ -37,6 +37,7 @@ import itertools
 import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401  (its atexit hook must be registered before ours: see stop_all_at_exit)
+import os
 import signal
 import threading
 import time
@@ -62,6 +63,11 @@ GONE_GRACE_S = 30.0              # the runtime says the session is gone for this
 SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
 EXIT_WAIT_S = 30.0               # after its last message, a worker gets this long to exit before it is killed
 REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
+# A run's time limit (ATTENTION_LAB_TRAIN_MAX_S): the page allows settings that take hours (500 epochs at batch 1:
+# over 40 s an epoch here), and a class has two slots per process. At the limit the run ends after its epoch and
+# keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is published then).
+TRAIN_MAX_S = float(os.environ.get("ATTENTION_LAB_TRAIN_MAX_S") or 600.0)
+HARD_GRACE_S = 60.0
 STATUSES = ("queued", "running", "done", "stopped", "failed")
 ACTIVE = ("queued", "running")
 NAME_HELP = "1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit"
@@ -77,6 +83,32 @@ class JobLimitError(JobError):
 
 class ModelNameError(JobError, ValueError):
     """A name the result cannot be published under."""
+
+
+class BrowserBusyError(JobLimitError):
+    """Another tab of the same browser is training (``name``): one run per student, not per tab."""
+
+    def __init__(self, name: str):
+        super().__init__(f"Another tab of this browser is already training {name!r}. One run per student at a time: "
+                         "stop it or wait for it to finish.")
+        self.name = name
+
+
+FOLDER_STATES = {"permission": "not writable", "read-only": "read-only", "full": "full"}
+
+
+class FolderNotWritableError(JobError):
+    """The folder trained models are saved in can't take a file (``reason``: "permission", "read-only", "full")."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"Trained models can't be saved on this server right now: the checkpoints folder is "
+                         f"{FOLDER_STATES.get(reason, reason)}. Nothing was trained; ask the teacher.")
+        self.reason = reason
+
+
+def folder_reason(errno_: int | None) -> str:
+    import errno
+    return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only"}.get(errno_, "permission")
 
 
 # ---- names -----------------------------------------------------------------------------------------------------
@@ -107,6 +139,21 @@ def check_name(name: str) -> str:
     return n
 
 
+def browser_token(xsrf_cookie: str, fallback: str) -> str:
+    """A name for the browser, not the tab: Streamlit's XSRF cookie (``2|mask|masked token|time``) carries one random
+    token per browser — every tab sends the same one, only the mask around it changes — so its hash names the
+    student for the one-run-per-student limit. Without a readable cookie (AppTest, XSRF off) ``fallback`` (the
+    session) stands in. Clearing cookies makes a new "browser"; the slots per process still bound that."""
+    import binascii
+    try:
+        _v, mask, masked, _ts = xsrf_cookie.strip("\"'").split("|")
+        m, t = binascii.a2b_hex(mask), binascii.a2b_hex(masked)
+        token = bytes(b ^ m[i % len(m)] for i, b in enumerate(t)) if m and t else b""
+    except (ValueError, binascii.Error):
+        token = b""
+    return hashlib.sha256(b"attention-lab-browser\0" + (token or fallback.encode())).hexdigest()[:16]
+
+
 def owner_id(session_id: str) -> str:
     """The owner tag a session's models carry in their checkpoint (``meta["owner"]``): a hash, so no checkpoint
     holds a live session id."""
@@ -117,7 +164,10 @@ def may_replace(name: str, owner: str | None) -> bool:
     """Whether ``checkpoints/user/<name>.pt`` exists and was made by ``owner`` (an :func:`owner_id`). Only the
     session that made a model may replace it; a file without a readable owner belongs to nobody here."""
     path = user_path(name)
-    if owner is None or not path.exists():
+    try:
+        if owner is None or not path.exists():
+            return False
+    except OSError:
         return False
     try:
         recorded = torch.load(path, map_location="cpu", weights_only=True).get("owner")
@@ -126,19 +176,28 @@ def may_replace(name: str, owner: str | None) -> bool:
     return recorded == owner
 
 
+def taken(name: str) -> bool:
+    """A saved model has this name, or a run (in any process sharing the folder) has claimed it."""
+    path = user_path(name)
+    try:
+        return path.exists() or ckpt.claimed(path)
+    except OSError:            # a folder this server may not even read: the claim at Train says so plainly
+        return False
+
+
 def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, str | None]:
     """``(final name, note)``. A taken name is overwritten only with ``replace=True`` by the session that made that
     model (``owner``, see :func:`may_replace`); otherwise the result gets the first free suffix (``name-2``,
     ``name-3`` ...) and the note says so."""
     n = check_name(name)
-    if not user_path(n).exists():
+    if not taken(n):
         return n, None
     mine = may_replace(n, owner)
-    if replace and mine:
+    if replace and mine and not ckpt.claimed(user_path(n)):
         return n, f"Your existing model {n!r} will be replaced."
     for i in itertools.count(2):
         cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
-        if not user_path(cand).exists():
+        if not taken(cand):
             why = " (tick “replace” to overwrite it instead)" if mine else \
                 " (it was made in another session, and only that session may replace it)"
             return cand, f"A model called {n!r} already exists, so this one will be saved as {cand!r}{why}."
@@ -194,6 +253,7 @@ class JobProgress:
     duplicates_dropped: int = 0
     probe_word: str = DEFAULT_PROBE
     note: str | None = None
+    error_code: str | None = None         # "time-limit", or the folder's state ("full", "permission", "read-only")
 
     @property
     def active(self) -> bool:
@@ -243,9 +303,13 @@ class TrainingJob:
 
     def __init__(self, spec: JobSpec, session_id: str, *, job_id: int = 0,
                  session_alive: Callable[[str], bool | None] | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT_S, gone_grace: float = GONE_GRACE_S):
+                 idle_timeout: float = IDLE_TIMEOUT_S, gone_grace: float = GONE_GRACE_S,
+                 browser: str | None = None, max_seconds: float | None = None, claimed: bool = False):
         self.spec = spec
         self.session_id = session_id
+        self.browser = browser            # the browser's token (every tab of it), when the page knows it
+        self._max_seconds = TRAIN_MAX_S if max_seconds is None else max_seconds
+        self._claimed = claimed           # spec.out's claim file is ours to release when the job ends
         self.id = job_id                  # unique within its registry: pages key widgets and caches by it
         self._session_alive = session_alive
         self._idle_timeout = idle_timeout
@@ -265,6 +329,8 @@ class TrainingJob:
         self._snapshots: list[dict] = []
         self._latest: dict | None = None
         self._error: str | None = None
+        self._error_code: str | None = None
+        self._killed: str | None = None   # why this job killed its own worker (the time limit's last resort)
         self._stop_requested = False
         self._stop_reason: str | None = None
         self._result: dict = {}
@@ -319,7 +385,7 @@ class TrainingJob:
                 checkpoint=r.get("checkpoint"), metrics=dict(r.get("metrics", {})), kept_epoch=r.get("kept_epoch"),
                 stopped_early=bool(r.get("stopped_early")), n_words=len(self.spec.words.words),
                 duplicates_dropped=self.spec.words.duplicates_dropped, probe_word=self.probe_word,
-                note=self.spec.note)
+                note=self.spec.note, error_code=self._error_code)
 
     @property
     def status(self) -> str:
@@ -380,9 +446,13 @@ class TrainingJob:
         with self._recv:
             while True:
                 try:
-                    msg = self._recv.recv()
+                    # A second at most between looks at the clock: one epoch may take minutes (batch 1).
+                    msg = self._recv.recv() if self._recv.poll(1.0) else None
                 except (EOFError, OSError):      # the worker has exited, or died mid-message
                     return outcome
+                if msg is None:
+                    self._enforce_time_limit()
+                    continue
                 kind = msg[0]
                 if kind == "started":
                     with self._lock:
@@ -400,11 +470,31 @@ class TrainingJob:
                         if self._t_first_epoch is None:
                             self._t_first_epoch = time.monotonic()
                     reason = self._abandoned()
+                    self._enforce_time_limit()
                     if reason:
                         log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
                         self.stop(reason)
                 elif kind in ("result", "error"):
                     outcome = msg
+
+    def _enforce_time_limit(self) -> None:
+        """At the limit: stop after this epoch (the best one is kept). HARD_GRACE_S later: kill the worker."""
+        with self._lock:
+            running = self._status == "running"
+            elapsed = time.monotonic() - self._t0
+        if not running or elapsed < self._max_seconds:
+            return
+        if not self._stop_requested:
+            log.info("training job %s (%s) reached the time limit of %.0f s", self.id, self.spec.name,
+                     self._max_seconds)
+            self.stop(f"it reached this server's time limit of {self._max_seconds / 60:g} minutes per run")
+        elif elapsed >= self._max_seconds + HARD_GRACE_S and self._killed is None and self._proc.is_alive():
+            log.warning("training job %s (%s): its epoch still runs %.0f s after the time limit; killing it",
+                        self.id, self.spec.name, HARD_GRACE_S)
+            self._killed = (f"Its epoch was still running {HARD_GRACE_S:.0f} s after this server's time limit of "
+                            f"{self._max_seconds / 60:g} minutes per run, so the training process was stopped. "
+                            "Fewer epochs or a bigger batch size fit.")
+            self._proc.kill()
 
     def _finish(self, outcome: tuple | None) -> None:
         """The process has ended (or is made to): record how, and free the slot."""
@@ -431,8 +521,14 @@ class TrainingJob:
                     self._stop_reason = outcome[1].get("stop_reason") or "the training process stopped itself"
             else:
                 self._status = "failed"
-                self._error = outcome[1] if kind == "error" else death_reason(code)
+                self._error = outcome[1] if kind == "error" else (self._killed or death_reason(code))
+                if kind == "error" and len(outcome) > 3:
+                    self._error_code = outcome[3]
+                elif kind is None and self._killed:
+                    self._error_code = "time-limit"
             self._t_end = time.monotonic()
+        if self._claimed:
+            ckpt.release_claim(self.spec.out)
         if self._proc.exitcode is not None:
             self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
 
@@ -489,6 +585,10 @@ class JobRegistry:
                 raise JobLimitError(f"You are already training {mine.spec.name!r}. One run per browser session: "
                                     "stop it or wait for it to finish, then start the next.")
             active = [j for j in self._jobs.values() if j.active]
+            browser = job_kw.get("browser")
+            twin = next((j for j in active if browser and j.browser == browser), None)
+            if twin is not None:
+                raise BrowserBusyError(twin.spec.name)
             if len(active) >= self.max_running:
                 raise JobLimitError(f"All {self.max_running} training slots are busy — other sessions are training "
                                     "right now, and this machine has only a few cores. Try again in a minute or "
@@ -570,12 +670,27 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     ``spec.note`` says which). The checkpoint records this session's :func:`owner_id`.
     """
     owner = owner_id(session_id)
-    final, note = publish_name(name, replace=replace, owner=owner)
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
+    for _ in range(20):                   # a name claimed by another run between the check and the claim: next one
+        final, note = publish_name(name, replace=replace, owner=owner)
+        try:
+            if ckpt.claim_name(user_path(final), owner):
+                break
+        except ckpt.FolderNotWritable as e:
+            log.error("cannot claim %s: %s", user_path(final), e)
+            raise FolderNotWritableError(folder_reason(e.errno)) from e
+    else:
+        raise ModelNameError(f"Every name like {name!r} is being claimed right now. Pick another name.")
+    if final != check_name(name) and note is None:
+        note = f"A model called {check_name(name)!r} is being trained right now, so this one will be saved as {final!r}."
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or default_probe(words),
                    note=note, owner=owner, pace_s=pace_s)
-    return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
+    try:
+        return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, claimed=True, **job_kw)
+    except BaseException:
+        ckpt.release_claim(spec.out)
+        raise
 
 
 def start_restore_job(session_id: str, shipped: str, *, words: WordList | None = None,

@@ -9,7 +9,7 @@ one-way pipe:
 * ``("started", {"pid": ...})`` once the imports are done and training begins;
 * ``("snapshot", snap, keep)`` after each epoch's evaluation (``keep``: it goes into the checkpoint's replay);
 * ``("epoch", EpochStats as a dict)`` after each epoch;
-* ``("result", {...})`` or ``("error", message, traceback)`` at the end, right before the process exits.
+* ``("result", {...})`` or ``("error", message, traceback, code)`` at the end, right before the process exits.
 
 A stop request comes the other way through a ``multiprocessing`` Event: train() checks it after each epoch, keeps the
 best epoch and publishes it atomically. The child never outlives the app: if the parent process is gone (or the pipe
@@ -88,10 +88,20 @@ def snapshot_every(epochs: int, budget: int = SNAPSHOT_BUDGET) -> int:
 
 
 def failure_message(e: BaseException, out: Path) -> str:
-    """What the page says when training raised: plain words, no traceback (that goes to the server log)."""
+    """What the page says when training raised: plain words, no traceback and no server path (those go to the
+    server log)."""
     if isinstance(e, OSError):
-        return f"Could not save the model to {out}: {e.strerror or e}"
+        return f"Could not save the model {out.stem!r}: {e.strerror or type(e).__name__}. Nothing was written."
     return f"Training failed: {type(e).__name__}: {str(e)[:300]}"
+
+
+def failure_code(e: BaseException) -> str | None:
+    """The folder's state when saving failed ("full", "read-only", "permission"), for the page to explain."""
+    import errno
+    if not isinstance(e, OSError):
+        return None
+    return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only", errno.EACCES: "permission",
+            errno.EPERM: "permission"}.get(e.errno)
 
 
 class _Stop:
@@ -205,7 +215,7 @@ def worker_main(spec: JobSpec, conn, stop_event) -> None:
                                "kept_epoch": res.best_epoch, "stopped_early": res.stopped_early,
                                "stopped_by_user": res.stopped_by_user, "stop_reason": stop.local})
     except Exception as e:                          # the page shows the message; the traceback goes to the log
-        worker.send("error", failure_message(e, spec.out), traceback.format_exc())
+        worker.send("error", failure_message(e, spec.out), traceback.format_exc(), failure_code(e))
     finally:
         try:
             conn.close()

@@ -3,28 +3,35 @@ process; ``nginx -t`` accepts it), bench.classroom's limits (localhost only) and
 finished run shows which key), fed Streamlit's own ForwardMsg protobufs."""
 from __future__ import annotations
 
+import concurrent.futures
+import http.client
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
+import urllib.parse
+from pathlib import Path
 
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench import classroom as C
-from services.classroom import COOKIE, NGINX, nginx_available, nginx_conf
+from services.classroom import COOKIE, NGINX, Classroom, Limits, nginx_available, nginx_conf
 
 
 def test_nginx_conf_routes_by_cookie_and_upgrades_websockets(tmp_path):
-    conf = nginx_conf([8601, 8602, 8603], "127.0.0.1:8600", tmp_path)
+    conf = nginx_conf([8601, 8602, 8603], "127.0.0.1:8600", tmp_path, debug=True)
     for i, port in enumerate((8601, 8602, 8603)):
-        assert f"upstream b{i} {{ server 127.0.0.1:{port};" in conf
+        assert f"upstream b{i} {{ server 127.0.0.1:{port} max_fails=1" in conf
         assert f"        b{i} b{i};\n" in conf                   # a cookie naming a process keeps it
     assert f"map $cookie_{COOKIE} $lab_backend" in conf
     assert "33.33% b0;" in conf and "33.33% b1;" in conf and "* b2;" in conf   # new browsers spread evenly
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
     assert "proxy_set_header Connection $connection_upgrade;" in conf
     assert "proxy_http_version 1.1;" in conf
-    assert f'add_header Set-Cookie "{COOKIE}=$lab_backend;' in conf
+    assert f'add_header Set-Cookie "{COOKIE}=$lab_served;' in conf     # the process that answered
     assert "ip_hash" not in conf                                  # one school NAT = one IP: never by address
     assert str(tmp_path) in conf and "daemon off;" in conf        # pid, logs, temp files under our prefix
     with pytest.raises(ValueError):
@@ -158,3 +165,166 @@ def test_every_drawn_widget_is_reported_back_like_the_browser_does():
     assert tab.states["t"] == ("string_value", "cap")          # what the student typed, not the server's echo
     assert tab.states["s"] == ("string_value", "mini")         # the server set it (set_value)
     assert "gone" not in tab.states
+
+
+# ---- nginx: what it shows, what it lets in -----------------------------------------------------------------------
+def test_nginx_hides_the_backends_unless_debugging(tmp_path):
+    conf = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path)
+    assert "server_tokens off;" in conf
+    assert "X-Attention-Lab-Backend" not in conf                 # no header naming the process
+    assert "        b0 b0;" not in conf and "        b1 b1;" not in conf    # cookie values are opaque tokens
+    assert "location ^~ /_stcore/metrics { return 404; }" in conf
+    assert "limit_conn lab_per_ip 300;" in conf and "limit_conn lab_total 1500;" in conf
+    assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf     # the WebSocket
+    assert "location /_stcore/stream {" in conf and "proxy_read_timeout 20s;" in conf        # everything else
+    debug = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path, debug=True)
+    assert "add_header X-Attention-Lab-Backend $lab_backend always;" in debug and "        b1 b1;\n" in debug
+
+
+def test_a_backend_marked_down_leaves_the_rotation(tmp_path):
+    conf = nginx_conf([8601, 8602, 8603], "127.0.0.1:8600", tmp_path, down={1}, debug=True)
+    assert "50% b0;" in conf and "* b2;" in conf and "b1;" not in conf.split("split_clients")[1].split("}")[0]
+    assert "upstream b1 { server 127.0.0.1:8602 max_fails=1 fail_timeout=5s down; server 127.0.0.1:8601 backup; " \
+           "server 127.0.0.1:8603 backup;" in conf                 # its students are served by the others
+    assert "upstream b0 { server 127.0.0.1:8601 max_fails=1 fail_timeout=5s; server 127.0.0.1:8603 backup;" in conf
+
+
+FAKE = [sys.executable, str(Path(__file__).with_name("fake_backend.py")), "{port}", "{name}"]
+needs_nginx = pytest.mark.skipif(not nginx_available(), reason="nginx is not installed (test.sh installs it as root)")
+
+
+def get(url: str, cookie: str | None = None, src: str = "127.0.0.1", data: bytes | None = None, timeout=10):
+    """(status, body, headers) of one request from source address ``src`` (any 127.x address is this machine)."""
+    u = urllib.parse.urlparse(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout, source_address=(src, 0))
+    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
+    c.request("POST" if data is not None else "GET", u.path or "/", body=data, headers=headers)
+    r = c.getresponse()
+    body = r.read().decode(errors="replace")
+    c.close()
+    return r.status, body, r.headers
+
+
+def served_cookie(headers) -> str | None:
+    for h in headers.get_all("Set-Cookie") or []:
+        if h.startswith(f"{COOKIE}="):
+            return h.split(";", 1)[0].split("=", 1)[1]
+    return None
+
+
+def wait_for(cond, what: str, timeout: float = 30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def fake_room(tmp_path):
+    rooms = []
+
+    def make(**kw):
+        r = Classroom(processes=kw.pop("processes", 2), workdir=tmp_path, backend_cmd=FAKE, nginx=True, **kw)
+        rooms.append(r)
+        return r.start(timeout=30)
+    yield make
+    for r in rooms:
+        r.stop()
+
+
+@needs_nginx
+def test_a_killed_backend_is_restarted_and_its_students_go_elsewhere(fake_room):
+    room = fake_room()
+    tok = room.cookies
+    assert get(room.url, tok["b0"])[1].startswith("b0 ")
+    nginx_pid, b1_pid, b0_pid = room.front.proc.pid, room.backends[1].proc.pid, room.backends[0].proc.pid
+    os.kill(b0_pid, signal.SIGKILL)
+    room.backends[0].proc.wait(5)
+    # At once (before the supervisor has looked): a student of b0 is served by b1, and the cookie follows.
+    status, body, headers = get(room.url, tok["b0"])
+    assert status == 200 and body.startswith("b1 "), body
+    assert served_cookie(headers) == tok["b1"]
+    wait_for(lambda: any("answers again" in t for _, t in room.events), "b0 to be restarted")
+    assert room.backends[0].proc.pid != b0_pid and room.backends[0].restarts == 1
+    assert any("killed by SIGKILL" in t and "restarting it in 1 s" in t for _, t in room.events), room.events
+    assert room.front.proc.pid == nginx_pid and room.backends[1].proc.pid == b1_pid    # nothing else stopped
+    wait_for(lambda: get(room.url, tok["b0"])[1].startswith("b0 "), "b0's cookie to route to b0 again")
+    new = {get(room.url)[1].split()[0] for _ in range(30)}
+    assert new == {"b0", "b1"}                                    # new students land on both again
+
+
+@needs_nginx
+def test_a_frozen_backend_leaves_the_rotation_and_is_restarted(fake_room):
+    room = fake_room(frozen_kill_s=6, limits=Limits(http_timeout_s=2))
+    frozen = room.backends[1].proc.pid
+    os.kill(frozen, signal.SIGSTOP)                 # alive (the kernel still accepts connections) but silent
+    try:
+        # Before the supervisor notices: a request of b1's student times out after http_timeout_s and the next
+        # process answers it (not after the WebSocket's 120 s).
+        t0 = time.monotonic()
+        status, body, headers = get(room.url, room.cookies["b1"])
+        assert status == 200 and body.startswith("b0 ") and time.monotonic() - t0 < 8, (status, body)
+        assert served_cookie(headers) == room.cookies["b0"]
+        wait_for(lambda: room.backends[1].state == "down", "b1 to be marked down", timeout=20)
+        assert any("has not answered its health check" in t for _, t in room.events)
+        assert {get(room.url)[1].split()[0] for _ in range(20)} == {"b0"}    # new students avoid it
+        wait_for(lambda: room.backends[1].state == "up" and room.backends[1].proc.pid != frozen,
+                 "b1 to be killed and restarted", timeout=40)
+    finally:
+        try:
+            os.kill(frozen, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: {get(room.url)[1].split()[0] for _ in range(20)} == {"b0", "b1"}, "b1 back in rotation")
+
+
+@needs_nginx
+def test_uploads_pass_nginx_as_root_and_nothing_leaks(fake_room):
+    """As root nginx's worker is nobody; its temp folder for request bodies must be reachable (it was inside a 0700
+    prefix: every body over ~16 KB got HTTP 500). pytest's tmp_path, the workdir here, is 0700 too."""
+    room = fake_room()
+    body = os.urandom(300_000)
+    status, text, headers = get(room.url + "/upload", data=body)
+    assert status == 200 and text.endswith(f"received {len(body)}"), (status, text)
+    assert headers["Server"] == "nginx"                            # no version
+    assert "X-Attention-Lab-Backend" not in headers
+    assert served_cookie(headers) in room.cookies.values() and served_cookie(headers) not in ("b0", "b1")
+    assert get(room.url + "/_stcore/metrics")[0] == 404
+    assert get(room.url + "/_stcore/health")[0] == 200
+
+
+@needs_nginx
+def test_connection_limits_per_address_and_in_all(fake_room):
+    """A school behind one NAT is one address: the per-address cap is generous, the global one keeps room. Here
+    small caps (3 per address, 5 in all) and slow requests that stay open show which one refuses."""
+    room = fake_room(limits=Limits(per_ip=3, total=5))
+    srcs = ["127.0.0.1"] * 4 + ["127.0.0.2"] * 2 + ["127.0.0.3"]
+    with concurrent.futures.ThreadPoolExecutor(len(srcs)) as pool:
+        futs = []
+        for s in srcs:
+            futs.append(pool.submit(get, room.url + "/slow", None, s))
+            time.sleep(0.15)                 # in this order: the 4th from .1 and the one from .3 are over a cap
+        codes = [f.result()[0] for f in futs]
+    assert codes.count(503) == 2 and codes[3] == 503 and codes[6] == 503, codes
+    assert codes[4] == codes[5] == 200                        # another address still gets in under the total
+    with pytest.raises(ValueError):
+        Limits(per_ip=10, total=5)
+
+
+def test_the_bench_reports_what_the_students_of_a_killed_backend_lived_through():
+    """kill_result: keys lost are keys never shown from the kill on; the wait runs from the kill to the first key
+    shown after it, for the students of the killed process only."""
+    t = 100.0
+    hit = C.Record("s0", "explore", backend="b0")
+    hit.keys = [C.Key("a", t - 1, latency=0.2), C.Key("ab", t + 0.1, latency=2.9), C.Key("abc", t + 1, latency=None),
+                C.Key("abcd", t + 2, latency=float("inf"))]
+    other = C.Record("s1", "compare", backend="b1")
+    other.keys = [C.Key("x", t + 0.5, latency=0.1)]
+    res = {"recs": [hit, other], "killed": {"t": t, "at": 12.0, "name": "b0"}}
+    text = C.kill_result(res)
+    assert "1 of 2 typing students were on it" in text
+    assert "waited p50 3.0 s, max 3.0 s" in text                 # key "ab" shown at t + 3.0
+    assert "keys lost (never shown): 2 of 3" in text and "errors of the other students: 0" in text
+    assert C.kill_result({"recs": [], "killed": {}}) is None

@@ -1,8 +1,10 @@
 """Training jobs: each run trains in its own spawned process and publishes through the app's API; Stop keeps the
 best epoch, the watchdog, the limits (counting processes), names, checkpoint writes that survive an exception or a
 SIGKILL, and a worker that dies (SIGKILL, an exception) or loses its app. CPU, tiny data, seconds."""
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -136,8 +138,8 @@ def test_one_job_per_session_and_a_global_cap(user_dir, registry):
     a = jobs.start_job("s1", "miniformer", WORDS, LONG, name="a", registry=registry)
     with pytest.raises(jobs.JobLimitError, match="already training 'a'"):
         jobs.start_job("s1", "miniformer", WORDS, LONG, name="a2", registry=registry)
-    with pytest.raises(jobs.ModelNameError, match="being trained right now"):
-        jobs.start_job("s2", "miniformer", WORDS, LONG, name="a", replace=True, registry=registry)
+    # "a" is claimed by the running job: another session asking for it gets the next free name.
+    assert jobs.publish_name("a", replace=True, owner=jobs.owner_id("s2"))[0] == "a-2"
     b = jobs.start_job("s2", "miniformer", WORDS, LONG, name="b", registry=registry)
     assert registry.active_count() == 2
     with pytest.raises(jobs.JobLimitError, match="All 2 training slots are busy"):
@@ -207,18 +209,124 @@ def test_failed_publish_leaves_the_previous_model_intact(tmp_path, monkeypatch):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["keep.pt"]       # no temp file left behind
 
 
-def test_an_exception_in_the_worker_shows_failed_with_the_message(tmp_path, monkeypatch, registry):
-    """The worker can't publish (the user folder is a file, so no folder can be made there): it reports the
-    error, the job shows it without a traceback, and the slot is free again."""
+def test_an_unusable_folder_is_refused_before_any_training(tmp_path, monkeypatch, registry):
+    """The user checkpoints folder can't take a file (here a file stands where the folder should be): the run is
+    refused at once with a message, nothing is trained or written, and no slot is taken."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the user checkpoints folder should be")
     monkeypatch.setattr(ckpt, "USER_CKPT_DIR", blocker)
-    p = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="nowhere", registry=registry))
-    assert p.status == "failed" and p.epoch == TINY.epochs                 # it trained, then could not save
-    assert p.error.startswith(f"Could not save the model to {blocker / 'nowhere.pt'}: "), p.error
-    assert "Traceback" not in p.error
-    assert registry.active_count() == 0
+    with pytest.raises(jobs.FolderNotWritableError, match="checkpoints folder is not writable") as e:
+        jobs.start_job("s1", "miniformer", WORDS, TINY, name="nowhere", registry=registry)
+    assert e.value.reason == "permission" and str(blocker) not in str(e.value)       # no server path shown
+    assert registry.active_count() == 0 and not registry.jobs()
     assert blocker.read_text().startswith("a file where")
+
+
+def test_a_save_that_fails_in_the_worker_shows_failed_without_a_path(user_dir, registry):
+    """The folder goes away under a running job (a file takes its place): the worker reports the error with
+    the folder's state, the job shows it without a traceback or a server path, and the claim is released."""
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="nowhere", registry=registry)
+    assert ckpt.claimed(user_dir / "nowhere.pt")
+    wait_for_epoch(job, 1)
+    moved = user_dir.with_name("moved")
+    user_dir.rename(moved)
+    user_dir.write_text("a file now")
+    job.stop()
+    p = wait(job)
+    assert p.status == "failed" and p.error.startswith("Could not save the model 'nowhere': "), p.error
+    assert "Traceback" not in p.error and str(user_dir) not in p.error
+    assert registry.active_count() == 0
+    assert not list(moved.glob("*.pt")) and user_dir.read_text() == "a file now"
+
+
+@pytest.mark.parametrize("code, errno_", [("full", 28), ("read-only", 30), ("permission", 13)])
+def test_save_errors_name_the_folder_state(code, errno_):
+    from services.train_worker import failure_code
+    assert failure_code(OSError(errno_, os.strerror(errno_))) == code and jobs.folder_reason(errno_) in (code, "permission")
+    assert failure_code(ValueError("x")) is None
+
+
+def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
+    """Two app processes (a classroom behind nginx) press Train on the same name at the same instant: the claim
+    file is created with O_EXCL, so exactly one gets the name and the other the next free one."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from models import checkpoint as ckpt
+        ckpt.USER_CKPT_DIR = __import__("pathlib").Path({str(user_dir)!r})
+        from services import jobs
+        from models.data import WordList
+        from models.train import Recipe
+        reg = jobs.JobRegistry(max_running=2)
+        t = float(sys.argv[1])
+        while time.time() < t:
+            pass
+        job = jobs.start_job(sys.argv[2], "miniformer", WordList({TINY_WORDS!r}), Recipe("t", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
+                             name="same-name", registry=reg)
+        print(job.spec.name, flush=True)
+        job.join(120)
+        print(job.peek().status, flush=True)
+    """)
+    at = time.time() + 8
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(at), sid], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO) for sid in ("s1", "s2")]
+    outs = [p.communicate(timeout=180)[0].split() for p in procs]
+    assert sorted(o[0] for o in outs) == ["same-name", "same-name-2"], outs
+    assert [o[1] for o in outs] == ["done", "done"]
+    owners = {torch.load(user_dir / f"{o[0]}.pt", weights_only=True)["owner"] for o in outs}
+    assert len(owners) == 2                                      # each file is its own run's: nothing overwritten
+    assert not list(user_dir.glob(".*.claim"))                   # both claims released
+
+
+def test_a_name_claimed_by_a_run_elsewhere_is_taken(user_dir):
+    assert ckpt.claim_name(user_dir / "busy.pt", "someone")
+    assert jobs.publish_name("busy")[0] == "busy-2"
+    assert not ckpt.claim_name(user_dir / "busy.pt", "me")
+    ckpt.release_claim(user_dir / "busy.pt")
+    assert jobs.publish_name("busy")[0] == "busy"
+
+
+def test_a_dead_processes_claim_is_stale(user_dir):
+    claim = ckpt.claim_path(user_dir / "ghost.pt")
+    user_dir.mkdir()
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    claim.write_text(json.dumps({"owner": "x", "pid": p.pid, "host": socket.gethostname(), "time": 0}))
+    assert not ckpt.claimed(user_dir / "ghost.pt")
+    assert ckpt.claim_name(user_dir / "ghost.pt", "me")
+
+
+def test_one_run_per_browser_across_tabs(user_dir, registry):
+    """Two tabs of one browser are two sessions but one student: the second is refused while the first trains;
+    another browser may train."""
+    job = jobs.start_job("tab1", "miniformer", WORDS, LONG, name="first", registry=registry, browser="browser-a")
+    with pytest.raises(jobs.BrowserBusyError) as e:
+        jobs.start_job("tab2", "miniformer", WORDS, LONG, name="second", registry=registry, browser="browser-a")
+    assert e.value.name == "first" and not ckpt.claimed(user_dir / "second.pt")
+    other = jobs.start_job("tab3", "miniformer", WORDS, LONG, name="third", registry=registry, browser="browser-b")
+    for j in (job, other):
+        j.stop()
+        wait(j)
+
+
+def test_a_run_stops_at_the_time_limit_and_keeps_its_best_epoch(user_dir, registry):
+    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="limited", registry=registry, max_seconds=3)
+    p = wait(job, 90)
+    assert p.status == "stopped" and "time limit" in p.stop_reason and p.epoch >= 1
+    assert load_checkpoint(user_dir / "limited.pt").kind == "miniformer"
+
+
+def test_an_epoch_past_the_time_limit_is_killed(user_dir, registry, monkeypatch):
+    """One epoch longer than the limit and the grace (batch 1 on a big list): the worker is killed, nothing is
+    published, the slot comes back, and the page is told why."""
+    monkeypatch.setattr(jobs, "HARD_GRACE_S", 1.0)
+    slow = Recipe("slow", epochs=3, batch_size=1, lr=1e-3, dropout=0.0)
+    words = WordList(tuple(f"{a}{b}{c}word" for a in "abcdefgh" for b in "abcdefgh" for c in "abcdefgh"))
+    job = jobs.start_job("s1", "miniformer", words, slow, name="slowpoke", registry=registry, max_seconds=1)
+    p = wait(job, 60)
+    assert p.status == "failed" and p.error_code == "time-limit" and "time limit" in p.error, (p.status, p.error)
+    assert p.elapsed < 30 and registry.active_count() == 0
+    assert not (user_dir / "slowpoke.pt").exists() and not list(user_dir.glob(".*.claim"))
 
 
 def test_the_app_process_never_runs_training_code(user_dir, registry, monkeypatch):
@@ -470,3 +578,33 @@ def test_a_worker_whose_app_is_killed_stops_and_publishes(tmp_path):
     assert 1 <= b.meta["epoch"] <= len(b.meta["history"]) < 2000
     assert b.meta["epoch"] == min(b.meta["history"], key=lambda h: h["val_prefix_nll"])["epoch"]
     assert not list(user.glob("*.tmp"))
+
+
+def test_the_user_folder_is_listed_once_per_change(user_dir, monkeypatch):
+    """Every rerun of every page asks for the model list; with thousands of models the folder is read again only
+    when it changed (a new, replaced or removed file changes the folder's mtime)."""
+    src = ckpt.load_checkpoint("miniformer")
+    for n in ("one", "two"):
+        ckpt.save_checkpoint(user_dir / f"{n}.pt", src.model, src.vocab, kind="miniformer")
+        time.sleep(0.01)
+    reads = []
+    real = os.scandir
+    monkeypatch.setattr(ckpt.os, "scandir", lambda p: reads.append(p) or real(p))
+    first = list_checkpoints()
+    assert first[-2:] == ["two", "one"] and list_checkpoints() == first and len(reads) == 1
+    ckpt.save_checkpoint(user_dir / "three.pt", src.model, src.vocab, kind="miniformer")
+    assert list_checkpoints()[-3:] == ["three", "two", "one"] and len(reads) == 2
+    (user_dir / "two.pt").unlink()
+    assert "two" not in list_checkpoints() and len(reads) == 3
+
+
+def test_the_browser_token_is_the_same_in_every_tab():
+    """Streamlit's XSRF cookie: the same token under a different mask in each response; one browser, one name."""
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+    token = os.urandom(16)
+    tab1, tab2 = generate_xsrf_token_string(token, 1), generate_xsrf_token_string(token, 1)
+    assert tab1 != tab2                                                   # masks differ...
+    assert jobs.browser_token(tab1, "s1") == jobs.browser_token(tab2, "s2")     # ...the browser is one
+    assert jobs.browser_token(generate_xsrf_token_string(os.urandom(16), 1), "s1") != jobs.browser_token(tab1, "s1")
+    assert jobs.browser_token("", "s1") != jobs.browser_token("", "s2")   # no cookie: the session stands in
+    assert jobs.browser_token("garbage|x", "s1") == jobs.browser_token("", "s1")

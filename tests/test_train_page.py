@@ -257,3 +257,40 @@ def test_only_the_session_that_made_a_model_is_offered_to_replace_it(lab):
     assert box.label == "Replace my existing model “mine”"
     box.check().run()
     assert "Your existing model 'mine' will be replaced." in texts(at.caption)
+
+
+# ---- a folder that can't be written, and a crowded one (issue 21, items 6 and 8) ---------------------------------
+def test_an_unwritable_folder_is_said_plainly_before_training(lab, monkeypatch):
+    blocker = lab / "user"
+    blocker.write_text("a file where the folder should be")            # root ignores chmod; this stops root too
+    at = train_page()
+    at.button(key="train.go").click().run()
+    assert not at.exception, at.exception
+    errors = texts(at.error)
+    assert "Nothing was trained." in errors and "may not write to the folder" in errors, errors
+    assert str(lab) not in errors and not jobs.REGISTRY.jobs()
+    assert blocker.read_text() == "a file where the folder should be"
+
+
+def test_the_picker_pages_thousands_of_models(lab):
+    """5,000 trained models: the picker shows the shipped ones and one page of the newest, with a search box."""
+    from streamlit.testing.v1 import AppTest
+    from models.checkpoint import save_checkpoint
+    user = lab / "user"
+    user.mkdir()
+    src = load_checkpoint("miniformer")
+    save_checkpoint(user / "model-0000.pt", src.model, src.vocab, kind="miniformer")
+    data = (user / "model-0000.pt").read_bytes()
+    for i in range(1, 5000):
+        (user / f"model-{i:04d}.pt").write_bytes(data)
+    os.utime(user / "model-4999.pt", (time.time() + 5, time.time() + 5))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    options = at.selectbox(key="model").options
+    assert len(options) == len(ckpt.SHIPPED) + 30, len(options)             # one page, not 5,000 options
+    assert "model-4999" in " ".join(options)                                 # newest first
+    at.text_input(key="model.find").input("model-0123").run()
+    assert not at.exception, at.exception
+    options = at.selectbox(key="model").options
+    assert len(options) == len(ckpt.SHIPPED) + 1 and "model-0123" in " ".join(options), options

@@ -122,19 +122,50 @@ def alphabet_note() -> None:
     st.caption(_("Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters."))
 
 
+PICKER_PAGE = 30                 # trained models per page of the picker: a class may leave thousands in the folder
+
+
+def picker_page(names: list[str], key: str, container=st) -> list[str]:
+    """The shipped models and one page of the trained ones (newest first), with a search box and a page number
+    once there are more than :data:`PICKER_PAGE`: 5,000 models in the folder made every rerun send a 5,000-option
+    picker. The chosen model stays in the list whatever the page."""
+    shipped = [n for n in names if n in SHIPPED]
+    user = [n for n in names if n not in SHIPPED]
+    if len(user) <= PICKER_PAGE:
+        return names
+    # One row, search box and page number, so the picker keeps its place beside the page's other inputs.
+    left, right = container.columns([3, 2], vertical_alignment="bottom")
+    find = left.text_input(_("Find a trained model"), key=f"{key}.find", max_chars=40,
+                                placeholder=_("part of its name"),
+                                help=_("{n:,} trained models on this server; the picker shows {page} at a time, "
+                                       "newest first.").format(n=len(user), page=PICKER_PAGE))
+    q = (find or "").strip().lower()
+    matches = [n for n in user if q in n] if q else user
+    pages = max(1, -(-len(matches) // PICKER_PAGE))
+    page = 1
+    if pages > 1:
+        page = int(right.number_input(_("Page (of {n})").format(n=pages), 1, pages, 1, key=f"{key}.page"))
+    shown = matches[(min(page, pages) - 1) * PICKER_PAGE:][:PICKER_PAGE]
+    current = st.session_state.get(key)
+    if current in user and current not in shown:
+        shown = [current, *shown]
+    return shipped + shown
+
+
 def model_picker(key: str, label: str | None = None, *, default: str | None = None, container=st) -> str | None:
     """A checkpoint selectbox bound to the URL. Lists what is on disk now, so a model trained in another
     session shows up on the next rerun."""
-    names = available_models()
-    if not names:
+    every = available_models()
+    if not every:
         st.error(_("No checkpoints found in `checkpoints/`. Restore the shipped ones with `git checkout -- "
                    "checkpoints/` or train one: `python -m models.train --model miniformer`."))
         return None
-    if key in st.session_state and st.session_state[key] not in names:
+    if key in st.session_state and st.session_state[key] not in every:
         del st.session_state[key]            # a checkpoint deleted meanwhile
     wanted = st.query_params.get(key)
-    if key not in st.session_state and wanted in names:
+    if key not in st.session_state and wanted in every:
         st.session_state[key] = wanted       # a shared link: ?model=full_transformer
+    names = picker_page(every, key, container)
     index = names.index(default) if default in names else 0
     # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
     choice = container.selectbox(label or _("Model"), names, index=index, key=key,

@@ -22,11 +22,12 @@ NAME = f"twoproc-{int(time.time()) % 100000}"
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
-    from services.classroom import Classroom, nginx_available
+    from services.classroom import Classroom, Limits, nginx_available
     if not nginx_available():
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     tmp = tmp_path_factory.mktemp("classroom")
-    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run")
+    # debug: the cookie names the process (b0, b1), so a test can pin a session to one.
+    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True)
     (tmp / "run").mkdir()
     try:
         r.start()
@@ -118,3 +119,74 @@ def test_bench_classroom_through_nginx(room):
     measured = [k for r in res["recs"] for k in r.keys if k.latency is not None and k.latency != float("inf")]
     assert len(measured) >= 4, f"too few keystrokes measured: {row}"
     assert all(r.keys for r in res["recs"]), "a student typed nothing"
+
+
+def test_a_real_size_word_list_uploads_through_nginx(open_on, room):
+    """As root (CI's user) nginx's worker is nobody, and request bodies over ~16 KB are buffered in its temp
+    folder: a word list of a few thousand words (here ~40 KB) was refused with HTTP 500 ("AxiosError")."""
+    import itertools
+    import string
+    words = ["".join(p) for p in itertools.islice(itertools.product("abcdefghij", string.ascii_lowercase,
+                                                                     "aeiou", "nrst", "aeiou"), 5000)]
+    data = ("\n".join(words) + "\n").encode()
+    assert len(data) > 16_384
+    ap = open_on(room)
+    ap.goto("train")
+    ap.page.get_by_text("Upload a .txt file").click()
+    upload = ap.page.locator("input[type=file]")
+    upload.wait_for(state="attached")
+    upload.set_input_files(files=[{"name": "class-words.txt", "mimeType": "text/plain", "buffer": data}])
+    ap.wait_until(lambda: "5,000 words ready" in ap.main_text(), "the uploaded list to be read", timeout_s=40)
+    assert "AxiosError" not in ap.main_text()
+    ap.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def quiet_room(tmp_path_factory):
+    """One process behind nginx with short clocks: Streamlit pings every 3 s (and closes a socket that has not
+    answered 3 s later), nginx closes a WebSocket its process has said nothing on for 8 s."""
+    from services.classroom import Classroom, Limits
+    r = Classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
+                  limits=Limits(read_timeout_s=8), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3"})
+    try:
+        r.start()
+    except RuntimeError as e:
+        r.stop()
+        pytest.fail(str(e), pytrace=False)
+    yield r
+    r.stop()
+
+
+def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(quiet_room):
+    """nginx closes a WebSocket its process is silent on (here 8 s): Streamlit's pings (here every 3 s) keep a
+    quiet tab that answers them open, and Streamlit closes a socket whose client never answers."""
+    import asyncio
+    import websockets
+    room = quiet_room
+
+    async def idle(answer_pings: bool, seconds: float) -> tuple[bool, float]:
+        u = room.url.replace("http://", "ws://") + "/_stcore/stream"
+        t0 = time.monotonic()
+        async with websockets.connect(u, subprotocols=["streamlit"], ping_interval=None, open_timeout=30,
+                                      additional_headers={"Cookie": f"{COOKIE}=b0"}) as ws:
+            if not answer_pings:
+                ws.transport.pause_reading()          # a laptop shut: nothing read, no pong sent
+            try:
+                while time.monotonic() - t0 < seconds:
+                    await asyncio.sleep(0.5)
+                    if ws.state.name != "OPEN":
+                        break
+                if not answer_pings:
+                    ws.transport.resume_reading()
+                    await asyncio.wait_for(ws.wait_closed(), 2)
+            except (asyncio.TimeoutError, websockets.ConnectionClosed):
+                pass
+            return ws.state.name == "OPEN", time.monotonic() - t0
+
+    # On their own thread: Playwright's sync API (the browser fixture) holds this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        tab, gone = pool.submit(asyncio.run, idle(True, 20)), pool.submit(asyncio.run, idle(False, 25))
+        (alive, held), (gone_alive, gone_held) = tab.result(), gone.result()
+    assert alive and held >= 20, f"an idle tab that answers pings was closed after {held:.1f} s"
+    alive, held = gone_alive, gone_held
+    assert not alive, f"a socket that never answered was still open after {held:.1f} s"

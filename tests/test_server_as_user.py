@@ -1,0 +1,110 @@
+"""A real server process that may not write its checkpoints folder (issue 21 item 8). As root (CI's user) the
+server is started as ``nobody`` with ``setpriv`` — root ignores a folder's mode bits, so that is the only honest
+way to try it; as another user the folder is made read-only. Simulated students (bench.classroom's protocol, no
+browser) then press Train on the Train page and in the Lesson's step 8, and open every other page."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bench.classroom import Record, Tab
+from lab_fixtures import REPO
+from services.classroom import free_port, healthy
+
+
+def as_other_user() -> list[str]:
+    """The command prefix that starts the server as a user who can't write the folder."""
+    if os.geteuid() != 0:
+        return []
+    nobody = pwd.getpwnam("nobody")
+    return [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+            "--clear-groups"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # Not under pytest's basetemp, which is 0700 (nobody could not even read the folder): a folder the server can
+    # read but not write, the usual mistake (a root-owned volume, a server started as another user).
+    tmp = Path(tempfile.mkdtemp(prefix="attention-lab-unwritable-"))
+    os.chmod(tmp, 0o755)                        # nobody may pass through and read...
+    folder = tmp / "user-checkpoints"
+    folder.mkdir()
+    os.chmod(folder, 0o555)                     # ...but not write (root-owned; read-only for anyone else)
+    port = free_port()
+    log = tmp / "server.log"
+    env = {**os.environ, "ATTENTION_LAB_USER_CKPT_DIR": str(folder), "HOME": "/nonexistent",
+           "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    cmd = as_other_user() + [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none"]
+    with open(log, "wb") as out:
+        p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        end = time.monotonic() + 120
+        while not healthy(port):
+            assert p.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < end, "the server did not come up:\n" + log.read_text()[-3000:]
+            time.sleep(0.2)
+        yield f"http://localhost:{port}", folder, log, p.pid
+    finally:
+        os.killpg(p.pid, 15)
+        p.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def visit(base: str, page: str, query: str = "", press: str | None = None) -> Record:
+    """Open a page as a student; optionally press a button; the record holds its texts and any exception."""
+    async def go():
+        rec = Record("s", page)
+        tab = Tab(base, rec, page, lambda: 0.0)
+        await tab.open(query=query, timeout=120)
+        if press is not None:
+            assert press in tab.widgets, f"no {press!r} button on {page}: {sorted(tab.widgets)}"
+            await tab.rerun(query=query, trigger=tab.widgets[press][1])
+            await tab.wait_finished(60)
+        rec.notes = list(tab.texts)
+        await tab.close()
+        return rec
+    return asyncio.run(go())
+
+
+def test_the_server_runs_as_another_user(server):
+    base, folder, log, pid = server
+    import psutil
+    uid = psutil.Process(pid).uids().effective
+    assert uid == (pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid())
+    # ...and to that user the folder really is unwritable (root would ignore its mode)
+    r = subprocess.run(as_other_user() + [sys.executable, "-c", "import os, sys; print(os.access(sys.argv[1], os.W_OK))",
+                                          str(folder)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r
+
+
+@pytest.mark.parametrize("page, query, button", [("train", "", "Train"),
+                                                 ("lesson", "step=8", "Train a MiniFormer")])
+def test_training_says_plainly_that_nothing_can_be_saved(server, page, query, button):
+    base, folder, log, pid = server
+    rec = visit(base, page, query, press=button)
+    assert not rec.errors, rec.errors
+    said = "\n".join(rec.notes)
+    assert "Nothing was trained." in said and "may not write to the folder where trained models are saved" in said, said
+    assert str(folder) not in said                                       # no server path
+    assert os.listdir(folder) == []                                      # nothing half-written, no claim
+
+
+@pytest.mark.parametrize("page, query", [("explore", "text=capybara"), ("compare", "text=owl"), ("leak", ""),
+                                         ("generate", ""), ("heads", ""), ("lesson", "step=1"), ("train", "")])
+def test_every_other_page_works(server, page, query):
+    base, folder, log, pid = server
+    rec = visit(base, page, query)
+    assert not rec.errors, rec.errors
+    assert urllib.request.urlopen(base + "/_stcore/health", timeout=5).status == 200
