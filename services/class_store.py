@@ -26,6 +26,7 @@ locked, Redis is down) carry an id up; the page turns it into a sentence in the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -673,3 +674,14 @@ def histogram(answers: dict[str, str], options: Sequence[str]) -> dict[str, int]
         if c in counts:
             counts[c] += 1
     return counts
+
+
+@functools.lru_cache(maxsize=4)
+def _store_for(setting: str) -> ClassStore:
+    return open_store(setting)
+
+
+def shared_store() -> ClassStore:
+    """One store per process and setting (it holds only its path or a Redis connection pool, no class state):
+    what the pages and the counters route use."""
+    return _store_for(os.environ.get(STORE_ENV, "").strip())
