@@ -352,6 +352,12 @@ def live_view(revealed_key: str):
     return _discarded()
 
 
+def _step_of(key: str) -> int:
+    """The Lesson step of a question id "lesson.N" (0 for anything else)."""
+    tail = key.rsplit(".", 1)[-1]
+    return int(tail) if key.startswith("lesson.") and tail.isdigit() else 0
+
+
 def class_question(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
                    format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
                    explain: Callable[[], None] | None = None) -> object | None:
@@ -360,7 +366,7 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     shows nothing of the answer before the reveal. Answers are stored as the option's index. Returns the student's
     guess (None for the teacher)."""
     options = list(options)
-    step = int(key.rsplit(".", 1)[1]) if key.rsplit(".", 1)[-1].isdigit() else 0
+    step = _step_of(key)
     word = str(st.session_state.get(f"lesson.word.{step}") or "")[:200]
     try:
         store = shared_store()
@@ -379,14 +385,14 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
 
 
 def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *, explain, key: str):
-    if c.question != key:
+    if c.question != key and (c.question or (c.page, c.step) != (LESSON_PAGE, _step_of(key))):
         st.info(_("The class is on another question; “Back to the class” above takes you there."),
                 icon=":material/explore:")
         return None
     store = shared_store()
     mine = store.answers(c.code, key).get(token())
     mine_i = int(mine) if mine is not None and mine.isdigit() and int(mine) < len(options) else None
-    if c.state == "closed":
+    if c.state == "closed" or c.question != key:          # asked (or about to be), not opened yet
         st.info(_("Think about your guess: the teacher opens answers in a moment."), icon=":material/hourglass_top:")
         st.radio(_("Your guess"), range(len(options)), index=None, format_func=labels.__getitem__, horizontal=True,
                  disabled=True, key=f"class.{key}.wait", label_visibility="collapsed")
@@ -433,7 +439,7 @@ def format_func_fallback(value) -> str:
 def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *, ready: bool, not_ready: str,
                       explain) -> None:
     store = shared_store()
-    st.markdown(" · ".join(f"**{i + 1}.** {label}" for i, label in enumerate(labels)))
+    st.markdown("  ·  ".join(labels))                   # the options, as the students see them
     n_members = len(store.members(c.code))
     a, b = st.columns([3, 1], vertical_alignment="center")
     if c.state == "closed":
@@ -516,7 +522,10 @@ def question_label(qid: str) -> str:
 
 def funnel_rows(code_: str) -> list[dict]:
     from services.class_store import funnel
-    return [{_("Question"): question_label(r["question"]), _("State"): r["state"], _("Joined"): r["joined"],
+    states = {"closed": _("not opened yet"), "open": _("answers open"), "locked": _("answers closed"),
+              "revealed": _("revealed")}
+    return [{_("Question"): question_label(r["question"]), _("State"): states.get(r["state"], r["state"]),
+             _("Joined"): r["joined"],
              _("Answered"): r["answered"], _("Right"): "" if r["right"] is None else r["right"]}
             for r in funnel(shared_store(), code_)]
 
