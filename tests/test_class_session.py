@@ -213,3 +213,30 @@ def test_store_down_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     j.button(key="FormSubmitter:join.form-Join").click().run()
     ok(j)
     assert "class store's server can't be reached" in texts(j)
+
+
+def test_no_step_shows_its_answer_before_the_reveal(store):
+    """Steps 2-7 (step 1 is followed through above; step 8 needs a training run): on the teacher's projector and on
+    a student's screen, with answers open and then closed, nothing of the answer until the reveal."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    t = teacher(c.code, 2)
+    for step in range(2, 8):
+        if step > 2:
+            t.query_params["step"] = str(step)
+            t.run()
+            ok(t)
+        assert store.get_class(c.code).question == f"lesson.{step}"
+        assert_no_answer(t, step)
+        t.button(key="class.open").click().run()
+        a = student(c.code, ann.token)
+        assert f"Step {step}." in a.header[0].value
+        assert_no_answer(a, step)
+        t.button(key="class.close").click().run()
+        a.run()
+        assert_no_answer(a, step)
+        t.button(key="class.reveal").click().run()
+        ok(t)
+        a.run()
+        ok(a)
+        assert "The answer is" in texts(a) and [e for e in a.expander if e.label == "Live view of the model"]

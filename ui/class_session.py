@@ -384,7 +384,11 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     return _student_question(c, options, labels, answer, explain=explain, key=key)
 
 
+@st.fragment
 def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *, explain, key: str):
+    """A fragment: picking and locking a guess reruns this part only, not the whole Lesson step."""
+    with contextlib.suppress(ClassError, StoreUnavailable):
+        c = shared_store().get_class(c.code)           # a fragment rerun reads the class afresh
     if c.question != key and (c.question or (c.page, c.step) != (LESSON_PAGE, _step_of(key))):
         st.info(_("The class is on another question; “Back to the class” above takes you there."),
                 icon=":material/explore:")
