@@ -206,6 +206,7 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
 
     # 3. follow: the teacher presses Next
     tabs = list(res["tabs"])
+    _, cpu_f0 = await asyncio.to_thread(tree_usage, pids)
     for k in range(2, 2 + moves):
         sent = time.perf_counter()
         teacher.query = f"step={k}"
@@ -214,6 +215,8 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
         got = await asyncio.gather(*(tb.wait_for(lambda s, w=want: s.startswith(w), sent, 30) for tb in tabs))
         res["follow"] += [None if t is None else t - sent for t in got]
         await asyncio.sleep(2)
+    _, cpu_f1 = await asyncio.to_thread(tree_usage, pids)
+    res["cpu_per_follow_ms"] = (cpu_f1 - cpu_f0) * 1000 / max(1, len(tabs) * moves)
 
     # 4. guesses: open answers, students lock, the teacher's count follows the version counter
     await teacher.wait_finished(30)
@@ -231,6 +234,10 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
 
     async def lock(tb: ClassTab):
         await asyncio.sleep(rng.random() * LOCK_WINDOW_S)
+        for _ in range(120):                                    # this student's page has opened the question
+            if "Lock my guess" in tb.widgets and "Your guess" in tb.widgets:
+                break
+            await asyncio.sleep(0.25)
         guess = tb.widgets.get("Your guess")
         button = tb.widgets.get("Lock my guess")
         if guess is None or button is None:
@@ -321,7 +328,11 @@ def main(argv=None) -> int:
          f"{res['idle_cpu']:.1f} %", "", "", "<= 5 %", "met" if res["idle_cpu"] <= TARGETS["idle_cpu"] else "NOT met"),
     ]
     table = md_table(head, rows)
-    notes = [f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
+    notes = [f"server CPU per student following one move: {res['cpu_per_follow_ms']:.0f} ms (the teacher's rerun "
+             f"included): {n} students on {args.processes} process(es) need about "
+             f"{res['cpu_per_follow_ms'] * n / 1000 / max(1, min(args.processes, os.cpu_count() or 1)):.1f} s of "
+             "CPU per move, which bounds the follow latency from below",
+             f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
              f"joined, {res['rss1']:.0f} MiB with {n} joined and idle)",
              f"polls answered while idle: {res['idle_polls_per_s']:.1f} per s (one per student per {POLL_S:.0f} s, "
              "each a store read, no script run)",
