@@ -208,9 +208,9 @@ def qr_png(text: str) -> bytes:
 
 
 # ---- following the teacher --------------------------------------------------------------------------------------
-def poll(which: str, seen: int, *, key: str) -> None:
+def poll(which: str, seen: int, *, key: str, code_: str | None = None) -> None:
     """The poller (ui/class_poll/poll.js): a trigger only when the class's ``which`` counter moved past ``seen``."""
-    _POLL(key=key, data={"url": COUNTERS_URL.format(code=code()), "watch": which, "seen": seen,
+    _POLL(key=key, data={"url": COUNTERS_URL.format(code=code_ or code()), "watch": which, "seen": seen,
                          "every_ms": POLL_EVERY_MS, "fallback_ms": FALLBACK_MS, "cookie": _cookie()},
           on_changed_change=_noop)
 
@@ -275,7 +275,7 @@ def bar(page, pages: Sequence) -> None:
         if is_student():
             st.info(_("Class {code} has ended. Thank you!").format(code=c.code), icon=":material/school:")
             leave()
-            poll("stage", c.stage, key="class.poll.stage")      # clears the cookie
+            poll("stage", c.stage, key="class.poll.stage", code_=c.code)      # clears the cookie
         return
     here = place_of(page, pages)
     if is_teacher():
