@@ -89,6 +89,8 @@ def init() -> None:
     key = st.query_params.get("key")
     cookie = str(st.context.cookies.get(COOKIE) or "")
     parts = cookie.split(".", 2)
+    if not (code and key) and len(parts) != 3:
+        return                      # no class in the link or the cookie: the store is not even opened
     try:
         store = shared_store()
         if code and key and store.check_secret(code, key):
