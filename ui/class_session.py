@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from ui.widgets import escape_md
 COOKIE = "attention_lab_class"            # "s.CODE.TOKEN" for a student, "t.CODE.SECRET" for the teacher
 PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"     # set on a shared server: starting or taking over a class needs this PIN
 PUBLIC_URL_ENV = "ATTENTION_LAB_PUBLIC_URL"   # the address students type, when the machine's own is not it
+COOKIE_VALUE = re.compile(r"[st]\.[A-Z2-9]{5}\.[A-Za-z0-9_-]{1,64}")
 POLL_EVERY_MS = 1000
 FALLBACK_MS = 5000
 COUNTERS_URL = "/class/counters?code={code}"
@@ -87,7 +89,8 @@ def init() -> None:
     st.session_state["class.checked"] = True
     code = clean_code(st.query_params.get("class"))
     key = st.query_params.get("key")
-    cookie = str(st.context.cookies.get(COOKIE) or "")
+    cookie = st.context.cookies.get(COOKIE)
+    cookie = cookie if isinstance(cookie, str) and COOKIE_VALUE.fullmatch(cookie) else ""
     parts = cookie.split(".", 2)
     if not (code and key) and len(parts) != 3:
         return                      # no class in the link or the cookie: the store is not even opened
