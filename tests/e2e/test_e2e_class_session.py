@@ -1,7 +1,9 @@
-"""A class in real Chromium: one teacher and three students on ``streamlit run serve.py`` (the app with the class
-session's light route, as run.sh serves it; the store is SQLite in a temp folder). Join by code, follow a step
-change, lock guesses, the live count and the histogram on the teacher's page, reveal, and a student's reload that
-keeps the place and the answer. Nothing of the answer is on a student's screen before the reveal."""
+"""A class in real Chromium: one teacher and three students on ``classroom.sh``'s set-up with 2 processes behind nginx
+(services.classroom; each process serves serve.py, the app with the class session's light route), the teacher
+pinned to one process and the students spread over both, so the class lives only in the shared store (SQLite in a
+temp folder). Without nginx, the same on one ``streamlit run serve.py``. Join by code, follow a step change, lock
+guesses, the live count and the histogram on the teacher's page, reveal, and a student's reload that keeps the
+place and the answer. Nothing of the answer is on a student's screen before the reveal."""
 from __future__ import annotations
 
 import os
@@ -37,6 +39,20 @@ class ClassServer(ServerProcess):
 
 @pytest.fixture
 def class_server(tmp_path):
+    """2 processes behind nginx when nginx is here (test.sh installs it), else one serve.py."""
+    from services.classroom import Classroom, nginx_available
+    store = {"ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}"}
+    if nginx_available():
+        (tmp_path / "run").mkdir()
+        room = Classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store)
+        try:
+            room.start()
+        except RuntimeError as e:
+            room.stop()
+            pytest.fail(str(e), pytrace=False)
+        yield room
+        room.stop()
+        return
     env = dict(os.environ)
     env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp_path / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
                 "ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}",
@@ -58,7 +74,10 @@ def heading(ap) -> str:
 
 
 def test_one_teacher_three_students(open_on, class_server):
-    teacher = open_on(class_server)
+    from services.classroom import COOKIE
+    two = hasattr(class_server, "access_log")
+    pin = (lambda i: {COOKIE: f"b{i % 2}"}) if two else (lambda i: None)     # nginx's sticky cookie
+    teacher = open_on(class_server, pin(0))
     teacher.page.goto(f"{class_server.url}/teach")
     teacher.page.get_by_role("button", name="Start a class").click()
     teacher.wait_until(lambda: "key=" in teacher.page.url, "the teacher's link with its key")
@@ -67,8 +86,8 @@ def test_one_teacher_three_students(open_on, class_server):
     teacher.wait_until(lambda: teacher.page.locator("img").count() >= 1, "the QR code")
 
     students = []
-    for name in ("Ann", "<b>Bob</b>", "**Cy**"):
-        s = open_on(class_server)
+    for i, name in enumerate(("Ann", "<b>Bob</b>", "**Cy**"), start=1):
+        s = open_on(class_server, pin(i))
         s.page.goto(f"{class_server.url}/join?code={code}")
         s.page.get_by_label("Nickname (optional)").fill(name)
         s.page.get_by_role("button", name="Join").click()
@@ -117,5 +136,8 @@ def test_one_teacher_three_students(open_on, class_server):
     s.page.reload()                                      # the cookie brings her back: same step, same answer
     s.wait_until(lambda: "Step 2." in heading(s) and verdict in s.main_text(), "the student back after a reload")
     print(f"\nfollow a step change, 3 students: {follow_s:.2f} s")
+    if two:                                              # both processes served the class
+        backends = {r["backend"] for r in class_server.access_log() if "/_stcore/stream" in r["request"]}
+        assert len(backends) == 2, backends
     for ap in [teacher] + students:
         ap.assert_clean()
