@@ -241,3 +241,27 @@ def test_no_step_shows_its_answer_before_the_reveal(store):
         a.run()
         ok(a)
         assert "The answer is" in texts(a) and [e for e in a.expander if e.label == "Live view of the model"]
+
+
+def test_question_places():
+    from ui.class_session import question_place, word_key
+    assert question_place("lesson.3") == ("lesson", 3) and word_key("lesson", 3) == "lesson.word.3"
+    assert question_place("real.lesson") == ("real_model", 0) and word_key("real_model", 0) == "real.text"
+    assert word_key("compare", 0) == "text"
+
+
+def test_bring_the_class_to_another_page(store):
+    """On Compare, the teacher brings the class there with the typed word; a student follows with that word."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    a = student(c.code, ann.token, page=None)                       # at the class's place: Lesson step 1
+    t = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
+                "app_pages/2_compare.py", text="capybara")
+    t.button(key="class.bring").click().run()
+    ok(t)
+    c = store.get_class(c.code)
+    assert (c.page, c.word) == ("compare", "capybara")
+    a.run()
+    ok(a)
+    assert a.title[0].value == "Compare" and a.session_state["text"] == "capybara"
+    assert "this page follows the teacher" in texts(a)

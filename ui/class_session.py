@@ -248,8 +248,9 @@ def _go(c: ClassInfo, pages: Sequence) -> None:
         st.switch_page(target, query_params={"step": str(c.step)})
     query = {}
     if c.word:
-        st.session_state["text"] = c.word
-        query["text"] = c.word
+        st.session_state[word_key(c.page, c.step)] = c.word
+        if word_key(c.page, c.step) == "text":
+            query["text"] = c.word                      # the word pages share ?text=
     st.switch_page(target, query_params=query or None)
 
 
@@ -291,8 +292,8 @@ def bar(page, pages: Sequence) -> None:
     if seen != c.stage:                            # the class moved (or this tab just came): follow it
         if here != (c.page, c.step):
             _go(c, pages)
-        elif c.page == LESSON_PAGE and c.word:
-            st.session_state[f"lesson.word.{c.step}"] = c.word      # the teacher's word on this step
+        elif c.word:
+            st.session_state[word_key(c.page, c.step)] = c.word     # the teacher's word (or sentence) here
     me = shared_store().member(c.code, token())
     if me is None:
         leave()
@@ -321,7 +322,7 @@ def _teacher_strip(c: ClassInfo, page, pages: Sequence, here: tuple[str, int]) -
     a.caption(_("Teaching class {code}. The class is at {place}.").format(code=c.code, place=place_name(c, pages)))
     if b.button(_("Bring the class here"), key="class.bring", icon=":material/groups:", width="stretch"):
         with reported():
-            word = str(st.session_state.get("text") or "")[:200]
+            word = str(st.session_state.get(word_key(here[0], here[1])) or "")[:200]
             shared_store().move(c.code, secret(), page=here[0], step=here[1], word=word)
             st.rerun()
     poll("stage", c.stage, key="class.poll.teacher")
@@ -363,6 +364,23 @@ def _step_of(key: str) -> int:
     return int(tail) if key.startswith("lesson.") and tail.isdigit() else 0
 
 
+def word_key(page: str, step: int) -> str:
+    """The session key of the word (or sentence) a page's question is about; the teacher's goes to every student."""
+    if page == LESSON_PAGE:
+        return f"lesson.word.{step}"
+    return "real.text" if page == "real_model" else "text"
+
+
+def question_place(key: str) -> tuple[str, int]:
+    """(page, Lesson step) where the question ``key`` is asked: "lesson.3" → ("lesson", 3); the Real model's "it"
+    question "real.lesson" → ("real_model", 0)."""
+    if key.startswith("lesson."):
+        return LESSON_PAGE, _step_of(key)
+    if key.startswith("real."):
+        return "real_model", 0
+    return key.split(".", 1)[0], 0
+
+
 def class_question(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
                    format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
                    explain: Callable[[], None] | None = None) -> object | None:
@@ -371,13 +389,13 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     shows nothing of the answer before the reveal. Answers are stored as the option's index. Returns the student's
     guess (None for the teacher)."""
     options = list(options)
-    step = _step_of(key)
-    word = str(st.session_state.get(f"lesson.word.{step}") or "")[:200]
+    page, step = question_place(key)
+    word = str(st.session_state.get(word_key(page, step)) or "")[:200]
     try:
         store = shared_store()
         c = store.get_class(code())
-        if is_teacher() and ((c.page, c.step, c.question) != (LESSON_PAGE, step, key) or c.word != word):
-            c = store.move(c.code, secret(), page=LESSON_PAGE, step=step, word=word, question=key)
+        if is_teacher() and ((c.page, c.step, c.question) != (page, step, key) or c.word != word):
+            c = store.move(c.code, secret(), page=page, step=step, word=word, question=key)
     except (ClassError, StoreUnavailable) as e:
         st.error(error_text(e), icon=":material/error:")
         return None
@@ -394,7 +412,7 @@ def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *,
     """A fragment: picking and locking a guess reruns this part only, not the whole Lesson step."""
     with contextlib.suppress(ClassError, StoreUnavailable):
         c = shared_store().get_class(c.code)           # a fragment rerun reads the class afresh
-    if c.question != key and (c.question or (c.page, c.step) != (LESSON_PAGE, _step_of(key))):
+    if c.question != key and (c.question or (c.page, c.step) != question_place(key)):
         st.info(_("The class is on another question; “Back to the class” above takes you there."),
                 icon=":material/explore:")
         return None
@@ -526,6 +544,8 @@ def _histogram(c: ClassInfo, labels: list[str], *, right_index: int | None) -> N
 def question_label(qid: str) -> str:
     if qid.startswith("lesson."):
         return _("Lesson, step {n}").format(n=qid.split(".", 1)[1])
+    if qid.startswith("real."):
+        return _("Real model")
     return qid
 
 
