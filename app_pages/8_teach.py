@@ -72,8 +72,11 @@ st.subheader(_("Per question: joined → answered → right"), anchor=False)
 rows = cs.funnel_rows(c.code)
 if rows:
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.download_button(_("Download the results (CSV)"), cs.results_csv(c.code), file_name=f"class-{c.code}.csv",
+    d1, d2 = st.columns(2)
+    d1.download_button(_("Download the results (CSV)"), cs.results_csv(c.code), file_name=f"class-{c.code}.csv",
                        mime="text/csv", icon=":material/download:")
+    d2.download_button(_("Download the class summary (HTML, works offline)"), cs.summary(c.code),
+                       file_name=f"class-{c.code}.html", mime="text/html", icon=":material/description:")
 else:
     st.caption(_("No question asked yet."))
 if not cs.is_student():

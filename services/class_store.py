@@ -26,6 +26,7 @@ locked, Redis is down) carry an id up; the page turns it into a sentence in the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -103,6 +104,7 @@ class QuestionResult:
     state: str
     right: str | None
     answers: dict            # member token -> choice
+    meta: dict = dataclasses.field(default_factory=dict)   # what the teacher's page stored: question text, labels
 
 
 # ---- input --------------------------------------------------------------------------------------------------------
@@ -135,6 +137,19 @@ def _check_place(page: str, step: int, word: str, model: str, question: str) -> 
     if not ok:
         raise ClassError("bad_place")
     return page, step, word, model, question
+
+
+META_MAX = 20_000           # characters of a question's stored text and option labels (JSON)
+
+
+def _check_meta(meta: dict | None) -> str | None:
+    """A question's text and option labels as JSON, bounded (None: leave what is stored)."""
+    if meta is None:
+        return None
+    text = json.dumps(meta, ensure_ascii=False)
+    if len(text) > META_MAX:
+        raise ClassError("bad_choice")
+    return text
 
 
 def hash_secret(secret: str, salt: str) -> str:
@@ -170,7 +185,8 @@ class ClassStore:
     def end_class(self, code: str, secret: str) -> ClassInfo: ...
     def move(self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "",
              question: str = "") -> ClassInfo: ...
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None) -> ClassInfo: ...
+    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
+                     meta: dict | None = None) -> ClassInfo: ...
     # members
     def join(self, code: str, nickname: str = "", token: str | None = None) -> Member: ...
     def member(self, code: str, token: str) -> Member | None: ...
@@ -190,7 +206,7 @@ CREATE TABLE IF NOT EXISTS classes (
     model TEXT NOT NULL DEFAULT '', question TEXT NOT NULL DEFAULT '',
     version INTEGER NOT NULL DEFAULT 1, stage INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS questions (
-    code TEXT NOT NULL, question TEXT NOT NULL, state TEXT NOT NULL, right TEXT, ord INTEGER NOT NULL,
+    code TEXT NOT NULL, question TEXT NOT NULL, state TEXT NOT NULL, right TEXT, ord INTEGER NOT NULL, meta TEXT,
     PRIMARY KEY (code, question));
 CREATE TABLE IF NOT EXISTS members (
     code TEXT NOT NULL, token TEXT NOT NULL, nickname TEXT NOT NULL, joined REAL NOT NULL, PRIMARY KEY (code, token));
@@ -214,6 +230,8 @@ class SQLiteStore(ClassStore):
             try:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
+                if "meta" not in {r[1] for r in con.execute("PRAGMA table_info(questions)")}:
+                    con.execute("ALTER TABLE questions ADD COLUMN meta TEXT")     # a store from before meta
             finally:
                 con.close()
 
@@ -335,16 +353,18 @@ class SQLiteStore(ClassStore):
             self._bump(con, code, stage=True)
             return self._class_row(con, code)
 
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None) -> ClassInfo:
+    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
+                     meta: dict | None = None) -> ClassInfo:
         if state not in QUESTION_STATES:
             raise ClassError("bad_state", state=str(state)[:20])
+        meta_json = _check_meta(meta)
         with self._write() as con:
             c = self._teacher(con, code, secret)
             if not c.question:
                 raise ClassError("no_question")
             right = None if right is None else _check_choice(right)
-            con.execute("UPDATE questions SET state = ?, right = COALESCE(?, right) WHERE code = ? AND question = ?",
-                        (state, right, code, c.question))
+            con.execute("UPDATE questions SET state = ?, right = COALESCE(?, right), meta = COALESCE(?, meta) "
+                        "WHERE code = ? AND question = ?", (state, right, meta_json, code, c.question))
             self._bump(con, code, stage=True)
             return self._class_row(con, code)
 
@@ -409,13 +429,13 @@ class SQLiteStore(ClassStore):
     def results(self, code: str) -> list[QuestionResult]:
         with self._read() as con:
             self._class_row(con, code)
-            qs = con.execute("SELECT question, state, right FROM questions WHERE code = ? ORDER BY ord",
+            qs = con.execute("SELECT question, state, right, meta FROM questions WHERE code = ? ORDER BY ord",
                              (code,)).fetchall()
             out = []
-            for q, state, right in qs:
+            for q, state, right, meta in qs:
                 rows = con.execute("SELECT token, choice FROM answers WHERE code = ? AND question = ?",
                                    (code, q)).fetchall()
-                out.append(QuestionResult(q, state, right, dict(rows)))
+                out.append(QuestionResult(q, state, right, dict(rows), json.loads(meta or "{}")))
         return out
 
     def close(self) -> None:
@@ -542,10 +562,12 @@ class RedisStore(ClassStore):
         self._transact(code, fn)
         return self.get_class(code)
 
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None) -> ClassInfo:
+    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
+                     meta: dict | None = None) -> ClassInfo:
         if state not in QUESTION_STATES:
             raise ClassError("bad_state", state=str(state)[:20])
         right = None if right is None else _check_choice(right)
+        meta_json = _check_meta(meta)
 
         def fn(pipe, h):
             self._teacher_h(code, h, secret)
@@ -557,6 +579,8 @@ class RedisStore(ClassStore):
             qd["state"] = state
             if right is not None:
                 qd["right"] = right
+            if meta_json is not None:
+                qd["meta"] = json.loads(meta_json)
             pipe.multi()
             pipe.hset(qkey, q, json.dumps(qd))
             pipe.hincrby(self._k(code), "version", 1)
@@ -636,7 +660,7 @@ class RedisStore(ClassStore):
             out = []
             for q, d in sorted(qs.items(), key=lambda kv: kv[1].get("ord", 0)):
                 out.append(QuestionResult(q, d.get("state", "closed"), d.get("right"),
-                                          dict(self.r.hgetall(self._k(code, "a", q)))))
+                                          dict(self.r.hgetall(self._k(code, "a", q))), d.get("meta") or {}))
         return out
 
     def close(self) -> None:

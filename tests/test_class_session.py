@@ -128,6 +128,13 @@ def test_no_peeking_lock_and_reveal(store):
     assert [e for e in a.expander if e.label == "Live view of the model"]
     b = student(c.code, bob.token)
     assert "you did not lock a guess" in texts(b) and "The answer is" in texts(b)
+    from ui.class_session import results_csv, summary
+    handout = summary(c.code)                            # the one-file summary: the question, the guesses, ✓
+    assert "Lesson, step 1" in handout and "Which character will MiniFormer rank first" in handout
+    assert "1 answered" in handout and "✓" in handout
+    rows = results_csv(c.code).splitlines()
+    assert rows[0] == "question,student,nickname,answer,right" and len(rows) == 3
+    assert rows[1].startswith("lesson.1,s001,Ann,1,")
 
 
 def test_students_follow_the_teacher_and_may_look_around(store):

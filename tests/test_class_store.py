@@ -270,3 +270,24 @@ def test_redis_stopped_mid_class(tmp_path):
         with pytest.raises(StoreUnavailable) as e:
             act()
         assert e.value.reason == "down" and str(server.port) in e.value.where
+
+
+def test_question_text_and_labels_are_kept(store):
+    c = store.create_class(SECRET)
+    store.move(c.code, SECRET, page="lesson", step=2, question="lesson.2")
+    meta = {"text": "Which <b>one</b>?", "labels": ["0: <BOS>", "1: b"]}
+    store.set_question(c.code, SECRET, "open", meta=meta)
+    store.set_question(c.code, SECRET, "revealed", right="1")          # no meta: the stored one stays
+    (r,) = store.results(c.code)
+    assert r.meta == meta and r.right == "1"
+    with pytest.raises(ClassError):
+        store.set_question(c.code, SECRET, "open", meta={"text": "x" * 30_000})
+
+
+def test_the_class_summary_is_escaped_offline_html():
+    from viz.class_session import summary_html
+    page = summary_html("Class <i>X</i>", [{"question": "Q <script>alert(1)</script>", "labels": ["<BOS>", "b"],
+                                            "counts": [3, 1], "right": 1}],
+                        {"answered": "{a} answered", "answer": "The model's answer", "none": "not revealed"})
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;BOS&gt;" in page
+    assert "4 answered" in page and "✓ b" in page and "http" not in page      # nothing fetched: works offline

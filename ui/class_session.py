@@ -402,7 +402,8 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     st.markdown("**" + _("Predict first") + "** — " + question)
     labels = [format_func(o) for o in options]
     if is_teacher():
-        _teacher_question(c, options, labels, answer, ready=ready, not_ready=not_ready, explain=explain)
+        _teacher_question(c, options, labels, answer, ready=ready, not_ready=not_ready, explain=explain,
+                          meta={"text": plain(question), "labels": [plain(x) for x in labels]})
         return None
     return _student_question(c, options, labels, answer, explain=explain, key=key)
 
@@ -463,8 +464,13 @@ def format_func_fallback(value) -> str:
     return escape_md(str(value))
 
 
+def plain(markdown: str) -> str:
+    """The text a reader sees of our Markdown (escapes, word joiners and code ticks gone), for the handout."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "").replace("`", "")
+
+
 def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *, ready: bool, not_ready: str,
-                      explain) -> None:
+                      explain, meta: dict) -> None:
     store = shared_store()
     st.markdown("  ·  ".join(labels))                   # the options, as the students see them
     n_members = len(store.members(c.code))
@@ -475,7 +481,7 @@ def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *,
         if b.button(_("Open answers"), key="class.open", icon=":material/how_to_vote:", type="primary",
                     width="stretch", disabled=not ready, help=None if ready else (not_ready or None)):
             with reported():
-                store.set_question(c.code, secret(), "open")
+                store.set_question(c.code, secret(), "open", meta=meta)
                 st.rerun()
         if not ready and not_ready:
             st.caption(not_ready)
@@ -577,6 +583,23 @@ def results_csv(code_: str) -> str:
             nick = ("'" + m.nickname) if m.nickname[:1] in ("=", "+", "-", "@") else m.nickname
             w.writerow([r.question, ids[m.token], nick, "" if choice is None else int(choice) + 1, right])
     return out.getvalue()
+
+
+def summary(code_: str) -> str:
+    """The class summary as one offline HTML file: each question asked, the class's guesses, the model's answer."""
+    from viz.class_session import summary_html
+    rows = []
+    for r in shared_store().results(code_):
+        labels = list(r.meta.get("labels") or [])
+        if not labels:
+            continue                                    # never opened: nothing to show
+        counts = list(histogram(r.answers, [str(i) for i in range(len(labels))]).values())
+        right = int(r.right) if r.right is not None and r.right.isdigit() else None
+        rows.append({"question": question_label(r.question) + " — " + str(r.meta.get("text", "")),
+                     "labels": labels, "counts": counts, "right": right})
+    return summary_html(_("Class {code}: the class's guesses and the model's answers").format(code=code_), rows,
+                        {"answered": _("{a} answered"), "answer": _("The model's answer"),
+                         "none": _("not revealed")})
 
 
 def elapsed_text(created: float) -> str:
