@@ -53,6 +53,8 @@ pages = [
     st.Page(ROOT / "app_pages" / "5_train.py", title=_("Train"), url_path="train"),
     st.Page(ROOT / "app_pages" / "6_heads.py", title=_("Head lab"), url_path="heads"),
     st.Page(ROOT / "app_pages" / "7_real_model.py", title=_("Real model"), url_path="real_model"),
+    st.Page(ROOT / "app_pages" / "8_teach.py", title=_("Teach a class"), url_path="teach"),
+    st.Page(ROOT / "app_pages" / "9_join.py", title=_("Join a class"), url_path="join"),
 ]
 page = st.navigation(pages)
 
@@ -69,5 +71,8 @@ with st.sidebar:
 from ui.cache import app_started, settle_heap  # noqa: E402  (here: torch is imported by now, after the sidebar)
 
 app_started()                       # once per process: clean up after a killed training run
+from ui import class_session  # noqa: E402
+class_session.init()                # a class this browser is in (cookie or teacher's link), once per session
+class_session.bar(page, pages)      # in a class: follow the teacher, or "the class is elsewhere"
 page.run()
 settle_heap()                       # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)

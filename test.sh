@@ -35,6 +35,21 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     echo "[test] nginx is missing and this user cannot apt-get install it: tests/e2e/test_e2e_classroom.py is skipped."
   fi
 fi
+# redis-server (Debian's package) for the class store's Redis tests, which start their own server on a free port.
+if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing Debian's redis-server for the class store's tests"
+    # policy-rc.d exit 101: the package must not start the system's redis service; the tests run their own.
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own_policy=1; fi
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >>/tmp/attention-lab-apt.log 2>&1
+    apt_rc=$?
+    [ $own_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ $apt_rc = 0 ] || { echo "[test] redis-server install failed, see /tmp/attention-lab-apt.log"; exit 1; }
+  else
+    echo "[test] redis-server is missing and this user cannot apt-get install it: the Redis class-store tests are skipped."
+  fi
+fi
 set +e
 .venv/bin/python -m pytest tests "$@"
 rc=$?

@@ -8,6 +8,7 @@ from services import jobs
 from models.data import WordListError
 from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB
+from ui import class_session
 from ui import lesson as LS
 from ui import widgets as w
 from ui.cache import bundle, get_capture
@@ -57,7 +58,10 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
 
 
 def live_view(revealed_key: str):
-    """The step's live view: opened once the answer is revealed (before that, a click opens it)."""
+    """The step's live view: opened once the answer is revealed (before that, a click opens it). In a class, nothing
+    of it reaches the screen before the teacher reveals."""
+    if class_session.active():
+        return class_session.live_view(revealed_key)
     return st.expander(_("Live view of the model"), expanded=st.session_state.get(revealed_key) is not None,
                        icon=":material/visibility:")
 

@@ -1,7 +1,8 @@
 """A whole class without browsers: N simulated students speak Streamlit's own WebSocket protocol to the app.
 
 ``python -m bench.classroom [--students 3] [--train 0] [--seconds 20] [--processes 1] [--pages explore compare]
-[--faults] [--url http://localhost:PORT] [--no-append]``
+[--faults] [--url http://localhost:PORT] [--no-append]``; ``--class``: a teacher-led class session instead
+(bench/class_session.py)
 
 Each student is what a browser tab is to the server: an HTTP GET of the page (nginx's sticky cookie and
 Streamlit's XSRF cookie come back), then a WebSocket on ``/_stcore/stream`` (subprotocol ``streamlit``) carrying
@@ -761,6 +762,10 @@ HEAD = ("processes", "students typing", "training", "s", "keys", f"shown <= {KEY
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--class" in argv:               # the class-session scenario (bench/class_session.py): its own options
+        from bench.class_session import main as class_main
+        return class_main([a for a in argv if a != "--class"])
     ap = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, nargs="+", default=[3], help="students typing (several: one run each)")
     ap.add_argument("--train", type=int, nargs="+", default=[0], help="students training at the same time")

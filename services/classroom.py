@@ -360,7 +360,7 @@ class Classroom:
                 port = self.port if not self.nginx else free_port()
                 # Behind nginx each process listens on 127.0.0.1 only; nginx is the one door.
                 address = self.address if not self.nginx else "127.0.0.1"
-                cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
                        "--server.address", address, "--server.headless", "true",
                        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
                 if self.backend_cmd:

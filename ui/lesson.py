@@ -76,7 +76,12 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     right. ``answer()`` returns (the right option, one sentence of explanation with the computed numbers);
     ``explain()``, when given, draws the evidence under the verdict. A guess changed after Reveal hides the answer
     again, so no guess is made after seeing it. Session keys: ``{key}.guess``, ``{key}.reveal``, ``{key}.revealed``
-    (the caller's key carries its page prefix). Returns the guess."""
+    (the caller's key carries its page prefix). Returns the guess. In a class session the teacher opens, closes and
+    reveals instead (ui/class_session.py)."""
+    from ui import class_session
+    if class_session.active():
+        return class_session.class_question(key, question, options, answer, format_func=format_func, ready=ready,
+                                            not_ready=not_ready, explain=explain)
     st.markdown("**" + _("Predict first") + "** — " + question)
     options = list(options)
     # The widget's values are the options' indices: plain ints, whatever the options are

@@ -1,0 +1,358 @@
+"""A class session without browsers: one teacher and N students over Streamlit's protocol (bench.classroom's Tab),
+each student also polling the light route ``/class/counters`` once a second as ui/class_poll/poll.js does.
+
+``python -m bench.classroom --class [--students 40] [--processes 1] [--idle 20] [--moves 3] [--no-append]``
+(or ``python -m bench.class_session ...``)
+
+One run, on fresh servers (services.classroom: ``serve.py`` alone, or N behind nginx) with a fresh SQLite store:
+
+1. **Arrive**: the teacher opens Lesson step 1; N students arrive at random moments within 20 s, each opening
+   ``/join``, typing the code and pressing Join. Measured: from the first HTTP request to the student's page showing
+   the class's step ("Step 1." heading).
+2. **Idle**: every student joined and polling, nobody doing anything, for ``--idle`` s. Measured: the servers' CPU
+   (process trees, % of one core) and RSS; memory per joined student = (RSS idle − RSS before anyone joined) / N.
+3. **Follow**: the teacher presses Next (a rerun with ?step=k+1, as the button does), ``--moves`` times. Measured per
+   student: from the teacher's rerun request to the student's page showing "Step k+1.".
+4. **Guesses**: the teacher presses "Open answers"; each student, at a random moment within 10 s, picks an option and
+   presses "Lock my guess". The teacher's page polls the version counter like the students' and reruns the count's
+   fragment on a change. Measured:
+   from a student's Lock to the teacher's page showing a count that includes it.
+
+What a poll costs when nothing changed is one HTTP GET answered from the store (no script run); a student's page reruns
+only when the class's ``stage`` counter moved. Targets (issue 22, printed, not asserted): idle CPU <= 5 % of one core
+(40 students); follow p95 <= 1.5 s (40 students; and 150 on 4 processes); lock → count p95 <= 1 s; arrive p95 <= 5 s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bench.classroom import Record, Tab, check_local, sampler, tree_usage
+from bench.common import append_results, machine_info, md_table, pctl
+
+MAX_STUDENTS = 160
+POLL_S = 1.0
+ARRIVE_S = 20.0
+LOCK_WINDOW_S = 10.0
+SECRET = "bench-teacher-secret"
+TARGETS = {"idle_cpu": 5.0, "follow_p95": 1.5, "count_p95": 1.0, "arrive_p95": 5.0}
+
+
+class ClassTab(Tab):
+    """A Tab that also remembers the page's headings and texts and follows query-string changes (st.switch_page
+    and st.query_params tell the browser the new URL; it sends it with the next rerun)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.query = ""
+        self.headings: list[str] = []
+        self.shown: list[tuple[float, str]] = []       # (time, heading or text) as each arrives
+        self.changed = asyncio.Event()
+        self.count_fragment = ""
+        self.options: dict[str, list[str]] = {}          # radio widget id -> its options as the browser reports them
+
+    def handle(self, msg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
+        elif kind == "navigation" and msg.navigation.page_script_hash:
+            for p in msg.navigation.app_pages:
+                if p.page_script_hash == msg.navigation.page_script_hash:
+                    self.page = p.url_pathname or p.page_name or self.page
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            el = msg.delta.new_element
+            ek = el.WhichOneof("type")
+            if ek == "radio":
+                self.options[el.radio.id] = list(el.radio.options)
+            if ek == "heading":
+                self.shown.append((time.perf_counter(), el.heading.body))
+                self.changed.set()
+            elif ek in ("markdown", "alert"):
+                body = getattr(el, ek).body
+                self.shown.append((time.perf_counter(), body))
+                self.changed.set()
+                if msg.delta.fragment_id and "answered" in body:
+                    self.count_fragment = msg.delta.fragment_id      # the teacher's live count
+        super().handle(msg)
+
+    def query_string(self) -> str:
+        extra = super().query_string()
+        return "&".join(x for x in (self.query, extra) if x)
+
+    async def wait_for(self, predicate, since: float, timeout: float) -> float | None:
+        """The time something shown after ``since`` satisfied ``predicate`` (None after ``timeout`` s)."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            for t, text in self.shown:
+                if t >= since and predicate(text):
+                    return t
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
+            except asyncio.TimeoutError:
+                pass
+
+
+async def poll_counters(host: str, port: int, code: str, which: str, on_change, stop: asyncio.Event,
+                        counts: list) -> None:
+    """poll.js in Python: GET /class/counters every POLL_S on one keep-alive connection; ``on_change()`` when the
+    watched counter moved."""
+    seen = None
+    reader = writer = None
+    request = (f"GET /class/counters?code={code} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: keep-alive\r\n\r\n"
+               ).encode()
+    await asyncio.sleep(random.random() * POLL_S)               # tabs don't tick in step
+    while not stop.is_set():
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length"))
+            body = await reader.readexactly(length)
+            counts.append(1)
+            import json
+            value = json.loads(body).get(which)
+            if value is not None and seen is not None and value != seen:
+                on_change(value)
+            seen = value if value is not None else seen
+        except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+        try:
+            await asyncio.wait_for(stop.wait(), POLL_S)
+        except asyncio.TimeoutError:
+            pass
+    if writer is not None:
+        writer.close()
+
+
+async def student(base: str, code: str, i: int, rec: Record, clock, arrive_at: float, state: dict):
+    """Arrive, join, then follow: a rerun whenever the poller saw the stage move (the poller's one trigger)."""
+    await asyncio.sleep(arrive_at)
+    tab = ClassTab(base, rec, "join", clock)
+    t0 = time.perf_counter()
+    await tab.open(query=f"code={code}")
+    tab.set_value("Join code", "string_value", code)
+    tab.set_value("Nickname (optional)", "string_value", f"s{i:03d}")
+    submit = tab.widgets.get("Join", (None, None))[1]
+    await tab.rerun(trigger=submit)
+    t = await tab.wait_for(lambda s: s.startswith("Step 1."), t0, 60)
+    state["arrive"].append(None if t is None else t - t0)
+    state["tabs"].append(tab)
+    u = urlparse(base)
+    reruns = []
+
+    def changed(_value):
+        reruns.append(asyncio.ensure_future(tab.rerun()))
+    await poll_counters(u.hostname, u.port, code, "stage", changed, state["stop"], state["polls"])
+    return tab
+
+
+async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, seed: int) -> dict:
+    from services.class_store import open_store
+    rng = random.Random(seed)
+    random.seed(seed)
+    t_start = time.perf_counter()
+    clock = lambda: time.perf_counter() - t_start  # noqa: E731
+    store = open_store()
+    c = store.create_class(SECRET)
+    code = c.code
+    stop_sampler, samples = asyncio.Event(), []
+    samp = asyncio.create_task(sampler(pids, stop_sampler, samples, clock))
+    res = {"arrive": [], "tabs": [], "polls": [], "stop": asyncio.Event(), "follow": [], "count": [], "errors": []}
+
+    # the teacher: the class cookie brings the teacher's session back, as after a reload
+    trec = Record("teacher", "teacher")
+    teacher = ClassTab(base, trec, "lesson", clock)
+    teacher.cookies = f"attention_lab_class=t.{code}.{SECRET}"
+    await teacher.open(query="step=1")
+    teacher.query = "step=1"
+    rss0 = (await asyncio.to_thread(tree_usage, pids))[0]
+
+    # 1. arrive
+    recs = [Record(f"s{i}", "student") for i in range(n)]
+    tasks = [asyncio.create_task(student(base, code, i, recs[i], clock, rng.random() * ARRIVE_S, res))
+             for i in range(n)]
+    deadline = time.perf_counter() + ARRIVE_S + 90
+    while len(res["arrive"]) < n and time.perf_counter() < deadline:
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(3)
+
+    # 2. idle
+    polls0 = len(res["polls"])
+    _, cpu0 = await asyncio.to_thread(tree_usage, pids)
+    t0 = time.perf_counter()
+    await asyncio.sleep(idle_s)
+    rss1, cpu1 = await asyncio.to_thread(tree_usage, pids)
+    idle_wall = time.perf_counter() - t0
+    res["idle_cpu"] = (cpu1 - cpu0) / idle_wall * 100
+    res["idle_polls_per_s"] = (len(res["polls"]) - polls0) / idle_wall
+    res["rss0"], res["rss1"] = rss0, rss1
+
+    # 3. follow: the teacher presses Next
+    tabs = list(res["tabs"])
+    _, cpu_f0 = await asyncio.to_thread(tree_usage, pids)
+    for k in range(2, 2 + moves):
+        sent = time.perf_counter()
+        teacher.query = f"step={k}"
+        await teacher.rerun()
+        want = f"Step {k}."
+        got = await asyncio.gather(*(tb.wait_for(lambda s, w=want: s.startswith(w), sent, 30) for tb in tabs))
+        res["follow"] += [None if t is None else t - sent for t in got]
+        await asyncio.sleep(2)
+    _, cpu_f1 = await asyncio.to_thread(tree_usage, pids)
+    res["cpu_per_follow_ms"] = (cpu_f1 - cpu_f0) * 1000 / max(1, len(tabs) * moves)
+
+    # 4. guesses: open answers, students lock, the teacher's count follows the version counter
+    await teacher.wait_finished(30)
+    open_btn = teacher.widgets.get("Open answers", (None, None))[1]
+    await teacher.rerun(trigger=open_btn)
+    await asyncio.sleep(POLL_S * 2 + 3)                         # every student's page has its radio and Lock
+    u = urlparse(base)
+    teacher_runs = []
+
+    def teacher_changed(_v):          # the page's poller reruns the count's fragment only
+        teacher_runs.append(asyncio.ensure_future(teacher.rerun(fragment=teacher.count_fragment)))
+    tstop = asyncio.Event()
+    tpoll = asyncio.create_task(poll_counters(u.hostname, u.port, code, "version", teacher_changed, tstop, []))
+    locks = []
+
+    async def lock(tb: ClassTab):
+        await asyncio.sleep(rng.random() * LOCK_WINDOW_S)
+        for _ in range(120):                                    # this student's page has opened the question
+            if "Lock my guess" in tb.widgets and "Your guess" in tb.widgets:
+                break
+            await asyncio.sleep(0.25)
+        guess = tb.widgets.get("Your guess")
+        button = tb.widgets.get("Lock my guess")
+        if guess is None or button is None:
+            res["errors"].append(f"{tb.rec.name}: no guess widgets")
+            return
+        opts = tb.options.get(guess[1]) or ["0"]
+        tb.states[guess[1]] = ("string_value", opts[rng.randrange(min(3, len(opts)))])   # radios report the label
+        tb.owned.add(guess[1])
+        locks.append(time.perf_counter())
+        await tb.rerun(trigger=button[1])
+    await asyncio.gather(*(lock(tb) for tb in tabs))
+    await asyncio.sleep(POLL_S * 3 + 5)
+    tstop.set()
+    await tpoll
+    import re
+    counts = []
+    for t, text in teacher.shown:
+        m = re.search(r"(\d+) of (\d+) answered", text)
+        if m:
+            counts.append((t, int(m.group(1))))
+    answered = len(store.answers(code, "lesson.4" if moves == 3 else f"lesson.{1 + moves}"))
+    for i, sent in enumerate(sorted(locks), start=1):
+        shown = [t for t, a in counts if a >= i and t >= sent]
+        res["count"].append(min(shown) - sent if shown else None)
+    res["answered"] = answered
+
+    res["stop"].set()
+    for r in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(r, BaseException):
+            res["errors"].append(f"a student's task failed: {type(r).__name__}: {r}")
+    for tb in tabs + [teacher]:
+        await tb.close()
+    stop_sampler.set()
+    await samp
+    res["samples"] = samples
+    res["errors"] += [e for r in recs + [trec] for e in r.errors]
+    res["n"] = n
+    return res
+
+
+def fmt(xs: list, target: float) -> tuple[str, str, str, str]:
+    ok = [x for x in xs if x is not None]
+    missing = len(xs) - len(ok)
+    if not ok:
+        return "—", "—", "—", "NOT met"
+    p50, p95, mx = pctl(ok, 50), pctl(ok, 95), max(ok)
+    met = "met" if p95 <= target and not missing else "NOT met"
+    return f"{p50:.2f}", f"{p95:.2f}", f"{mx:.2f}" + (f" ({missing} never)" if missing else ""), met
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.classroom --class", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--students", type=int, default=40)
+    ap.add_argument("--processes", type=int, default=1, help="Streamlit processes (>1: behind nginx)")
+    ap.add_argument("--idle", type=float, default=20.0, help="seconds of an idle, joined class")
+    ap.add_argument("--moves", type=int, default=3, help="times the teacher presses Next")
+    ap.add_argument("--url", help="drive this server (localhost only; it must serve serve.py and use the same store)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args(argv)
+    n = max(1, min(args.students, MAX_STUDENTS))
+    moves = max(1, min(args.moves, 6))
+    with tempfile.TemporaryDirectory(prefix="attention-lab-class-") as tmp:
+        os.environ["ATTENTION_LAB_STORE"] = os.environ.get("ATTENTION_LAB_STORE") or f"sqlite:///{tmp}/classes.sqlite3"
+        if args.url:
+            import psutil
+            base = check_local(args.url)
+            port = urlparse(base).port
+            pids = sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
+                           and c.status == "LISTEN" and c.pid})
+            res = asyncio.run(drive(base, pids, n, args.idle, moves, args.seed))
+        else:
+            from services.classroom import Classroom
+            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1) as room:
+                res = asyncio.run(drive(room.url, room.pids(), n, args.idle, moves, args.seed))
+    arrive, follow, count = fmt(res["arrive"], TARGETS["arrive_p95"]), fmt(res["follow"], TARGETS["follow_p95"]), \
+        fmt(res["count"], TARGETS["count_p95"])
+    per_student = (res["rss1"] - res["rss0"]) / n
+    head = ("processes", "students", "measure", "n", "p50 s", "p95 s", "max s", "target", "")
+    rows = [
+        (args.processes, n, "arrive: open /join → the class's step shown", len(res["arrive"]), *arrive[:3],
+         "p95 <= 5 s", arrive[3]),
+        (args.processes, n, "teacher's Next → a student's page shows the step", len(res["follow"]), *follow[:3],
+         "p95 <= 1.5 s", follow[3]),
+        (args.processes, n, "a student's Lock → the teacher's count includes it", len(res["count"]), *count[:3],
+         "p95 <= 1 s", count[3]),
+        (args.processes, n, f"idle {args.idle:.0f} s, all joined: server CPU % of one core", "",
+         f"{res['idle_cpu']:.1f} %", "", "", "<= 5 %", "met" if res["idle_cpu"] <= TARGETS["idle_cpu"] else "NOT met"),
+    ]
+    table = md_table(head, rows)
+    notes = [f"server CPU per student following one move: {res['cpu_per_follow_ms']:.0f} ms (the teacher's rerun "
+             f"included): {n} students on {args.processes} process(es) need about "
+             f"{res['cpu_per_follow_ms'] * n / 1000 / max(1, min(args.processes, os.cpu_count() or 1)):.1f} s of "
+             "CPU per move, which bounds the follow latency from below",
+             f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
+             f"joined, {res['rss1']:.0f} MiB with {n} joined and idle)",
+             f"polls answered while idle: {res['idle_polls_per_s']:.1f} per s (one per student per {POLL_S:.0f} s, "
+             "each a store read, no script run)",
+             f"answers stored: {res['answered']} of {n}",
+             "the teacher's count: the count's fragment rerun on each version change, as the page's poller does",
+             "a student's reaction to a change is one full rerun here; the real page reruns the poller's fragment, "
+             "which then reruns the page"]
+    if res["errors"]:
+        notes.append(f"errors ({len(res['errors'])}): " + "; ".join(res["errors"][:5]))
+    cmd = "python -m bench.classroom --class " + " ".join(shlex.quote(a) for a in (argv if argv is not None
+                                                                                   else sys.argv[1:]))
+    info = machine_info("cpu")
+    print(info)
+    print(table)
+    print("\n".join(notes))
+    if not args.no_append:
+        append_results("class session (one teacher, N students, Streamlit's protocol + the counters route)",
+                       f"`{cmd}`\n\n{info}\n\n{table}\n\n" + "\n".join(f"- {x}" for x in notes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
