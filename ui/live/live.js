@@ -1,0 +1,323 @@
+// Attention Lab's live views in the browser: a Streamlit components-v2 module (no iframe). ui/live_views.py puts
+// forward.js in front of this file; the page gives `data` (the weights file's URL, the word Python knows, the
+// sampling knobs, and every word and size the views show, already translated). On every keystroke this module
+// runs the forward pass (forward.js) and redraws the next-token bars, the attention heatmap with its highlighted
+// query row and the entropy heatmap, as SVG. Python hears only the word (and the picked layer, head and query)
+// when the user pauses: one rerun per pause instead of one per key.
+//
+// User text never becomes markup: tokens and notes are set with textContent. Nothing is fetched but the weights
+// file, from the app's own server.
+const F = globalThis.AttentionLabForward;
+const SVG = "http://www.w3.org/2000/svg";
+const PAUSE_MS = 400;          // the word goes to Python this long after the last key (for ?text= and other pages)
+const MODELS = new Map();      // weights URL -> Promise of a loaded model: fetched once per page view
+const VIEWS = new WeakMap();   // parentElement -> its view (this module is loaded once; its render runs per rerun)
+
+function loadModel(url) {
+  if (!MODELS.has(url)) {
+    MODELS.set(url, fetch(new URL(url, document.baseURI), {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then((file) => F.load_model(file)));
+  }
+  return MODELS.get(url);
+}
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text != null) e.textContent = text;
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text != null) e.textContent = text;
+  return e;
+}
+function fmt(template, values) {               // "{name}" placeholders, as Python's str.format after _()
+  return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+}
+function colour(stops, v) {                    // a plotly colour scale [[0, "#rrggbb"], ..., [1, ...]] at v in [0, 1]
+  v = Math.min(1, Math.max(0, v));
+  for (let i = 1; i < stops.length; i++) {
+    if (v <= stops[i][0]) {
+      const [a, ca] = stops[i - 1], [b, cb] = stops[i], f = (v - a) / (b - a || 1);
+      const p = (c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16));
+      const x = p(ca), y = p(cb);
+      return "rgb(" + x.map((xi, j) => Math.round(xi + (y[j] - xi) * f)).join(",") + ")";
+    }
+  }
+  return stops[stops.length - 1][1];
+}
+function dark(stops, v) {                      // text colour readable on colour(stops, v)
+  const m = colour(stops, v).match(/\d+/g).map(Number);
+  return 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2] > 140 ? "#262730" : "#ffffff";
+}
+
+// ---- metrics (viz/metrics.py, models/generate.py) -------------------------------------------------------------
+function next_token_probs(logits, temperature, top_k) {        // (V,) -> (V,): nanoGPT's generate() logic
+  const l = Array.from(logits, (x) => x / temperature);
+  if (top_k > 0 && top_k < l.length) {
+    const kth = l.slice().sort((a, b) => b - a)[top_k - 1];
+    for (let i = 0; i < l.length; i++) if (l[i] < kth) l[i] = -Infinity;
+  }
+  const max = Math.max(...l), e = l.map((x) => Math.exp(x - max)), s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+function attention_entropy(pattern, causal) {                   // (H, Q, K) -> (H, Q) in [0, 1]
+  return pattern.map((head) => head.map((row, q) => {
+    const n_keys = causal ? Math.min(q + 1, row.length) : row.length;
+    let ent = 0;
+    for (const p of row) if (p > 0) ent -= p * Math.log(p);
+    return Math.min(1, Math.max(0, ent / Math.log(Math.max(n_keys, 2))));
+  }));
+}
+function is_masked_causal(name, model) {                        // AttentionCapture.is_masked_causal
+  if (name.startsWith("decoder.") && !name.includes(".cross_attn.")) return true;
+  return !model.cfg.peeking;
+}
+
+// ---- the view ---------------------------------------------------------------------------------------------------
+function mount(root) {
+  const v = {root, model: null, url: null, data: null, text: "", lastDataText: null, composing: false, timer: 0,
+             pattern: null, head: 0, query: null, followLast: true};
+  const wrap = el("div", {class: "al-live", "data-testid": "al-live"});   // parentElement may be a ShadowRoot
+  v.box = wrap;
+  v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
+                         "data-testid": "al-live-input"});
+  v.label = el("label", {class: "al-label"});
+  v.label.append(el("span", {class: "al-label-text"}), v.input);
+  v.status = el("div", {class: "al-status", role: "status"});
+  v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
+  v.bars = el("div", {class: "al-chart", "data-testid": "al-live-bars"});
+  v.entropy = el("div", {class: "al-chart", "data-testid": "al-live-entropy"});
+  const controls = el("div", {class: "al-controls"});
+  v.layerSel = el("select", {"data-testid": "al-live-layer"});
+  v.headSel = el("select", {"data-testid": "al-live-head"});
+  v.querySl = el("input", {type: "range", min: "0", max: "0", value: "0", "data-testid": "al-live-query"});
+  v.queryOut = el("span", {class: "al-query-out"});
+  v.ctlLabels = [el("span"), el("span"), el("span")];
+  controls.append(wrapLabel(v.ctlLabels[0], v.layerSel), wrapLabel(v.ctlLabels[1], v.headSel),
+                  wrapLabel(v.ctlLabels[2], v.querySl, v.queryOut));
+  v.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
+  v.heatCaption = el("div", {class: "al-caption"});
+  const top = el("div", {class: "al-grid"});
+  top.append(v.bars, v.entropy);
+  wrap.append(v.label, v.status, v.notes, top, controls, v.heat, v.heatCaption);
+  root.append(wrap);
+
+  v.input.addEventListener("compositionstart", () => { v.composing = true; });
+  v.input.addEventListener("compositionend", () => { v.composing = false; onInput(v, performance.now()); });
+  v.input.addEventListener("input", (ev) => {
+    if (ev.isComposing || v.composing) return;           // a half-composed word (an input method): wait for it
+    onInput(v, ev.timeStamp);
+  });
+  v.layerSel.addEventListener("change", () => { v.pattern = v.layerSel.value; v.head = 0; redraw(v); report(v); });
+  v.headSel.addEventListener("change", () => { v.head = Number(v.headSel.value); redraw(v); report(v); });
+  v.querySl.addEventListener("input", () => {
+    v.query = Number(v.querySl.value);
+    v.followLast = v.query === Number(v.querySl.max);
+    redraw(v); report(v);
+  });
+  return v;
+}
+
+function wrapLabel(span, ...controls) {
+  const l = el("label", {class: "al-ctl"});
+  l.append(span, ...controls);
+  return l;
+}
+
+function onInput(v, keyTime) {
+  v.text = v.input.value;
+  redraw(v, keyTime);
+  report(v);
+}
+
+function report(v) {                                        // tell Python once the user pauses
+  clearTimeout(v.timer);
+  v.timer = setTimeout(() => {
+    v.setStateValue("view", {text: v.text, pattern: v.pattern, head: v.head, query: v.followLast ? null : v.query});
+  }, PAUSE_MS);
+}
+
+function update(v, data) {
+  const L = data.labels;
+  v.data = data;
+  v.label.firstChild.textContent = L.input;
+  v.input.placeholder = L.placeholder;
+  v.ctlLabels[0].textContent = L.layer;
+  v.ctlLabels[1].textContent = L.head;
+  v.ctlLabels[2].textContent = L.query;
+  v.heatCaption.textContent = L.heat_caption;
+  v.box.classList.toggle("al-projector", !!data.projector);
+  if (data.text !== v.lastDataText) {                    // a word from Python (a ?text= link, another page)
+    v.lastDataText = data.text;
+    if (data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
+  }
+  if (data.weights !== v.url) {
+    v.url = data.weights;
+    v.model = null;
+    v.status.textContent = L.loading;
+    loadModel(data.weights).then((model) => {
+      if (v.url !== data.weights) return;
+      v.model = model;
+      v.status.textContent = "";
+      const names = Object.keys(data.pattern_titles);
+      if (!names.includes(v.pattern)) v.pattern = data.pattern || names[0];
+      v.layerSel.replaceChildren(...names.map((n) => el("option", {value: n}, data.pattern_titles[n])));
+      v.layerSel.value = v.pattern;
+      redraw(v);
+    }).catch((e) => {
+      v.status.textContent = fmt(L.load_failed, {why: String(e && e.message || e)});
+      v.box.setAttribute("data-failed", "1");
+      v.setStateValue("failed", String(e && e.message || e));       // Python then draws the server path
+    });
+  } else if (v.model) {
+    redraw(v);
+  }
+}
+
+// One forward pass and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
+function redraw(v, keyTime) {
+  if (!v.model) return;
+  const L = v.data.labels, model = v.model;
+  let cap;
+  try {
+    cap = F.capture(model, v.text, !!v.data.add_eos);
+  } catch (e) {                                              // never a blank view or a console error
+    v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
+    return;
+  }
+  // What happened to the text on the way in, in the student's language
+  const notes = [];
+  if (!v.text) notes.push(L.empty);
+  if (cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
+                                                       + (cap.unknown.length > 12 ? " …" : "")}));
+  if (cap.lowercased) notes.push(L.lowercased);
+  if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
+  v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
+
+  drawBars(v, cap);
+  drawEntropy(v, cap);
+  drawHeat(v, cap);
+  v.box.setAttribute("data-drawn", cap.tokens.join(" "));
+  if (keyTime != null) {                                     // paint = the frame after this one has been produced
+    requestAnimationFrame(() => setTimeout(() => {
+      (window.__attentionLabPaints = window.__attentionLabPaints || []).push(
+        {key: keyTime, painted: performance.now(), text: v.text});
+    }, 0));
+  }
+}
+
+function sizes(v) { return v.data.projector ? {font: 20, tick: 18, row: 34, cell: 40} : {font: 14, tick: 12, row: 24, cell: 34}; }
+
+function chartTitle(s, text, x) { return svg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
+
+function drawBars(v, cap) {
+  const L = v.data.labels, s = sizes(v), model = v.model;
+  const logits = cap.logits[cap.logits.length - 1];
+  if (v.data.add_eos) {                 // after <EOS> nothing is left to predict (the server path says the same)
+    v.bars.replaceChildren(el("p", {class: "al-caption"}, L.after_eos));
+    return;
+  }
+  const probs = next_token_probs(logits, v.data.temperature, v.data.top_k);
+  const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.top_k);
+  const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
+  const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
+  const longest = Math.max(1, ...order.map((i) => label(i).length));
+  const W = 460, left = Math.max(s.tick * 3, (s.tick + 2) * 0.62 * longest + 12), top = s.font * 2 + 10;
+  const H = top + order.length * s.row + 34;
+  const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
+  g.append(chartTitle(s, fmt(L.bars_title, {last})));
+  const max = Math.max(0.01, ...order.map((i) => probs[i])) * 1.25, span = W - left - 10;
+  order.forEach((i, r) => {
+    const y = top + r * s.row, w = span * probs[i] / max, name = label(i);
+    g.append(svg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
+    const bar = svg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
+    bar.append(svg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
+    g.append(bar, svg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
+                      (100 * probs[i]).toFixed(1) + "%"));
+  });
+  g.append(svg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
+  v.bars.replaceChildren(g);
+}
+
+function drawEntropy(v, cap) {
+  const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);   // by kind, as the server figure
+  const rows = names.map((n) => {                          // mean over the queries that can see more than one key
+    const causal = is_masked_causal(n, v.model), ent = attention_entropy(cap.patterns[n], causal);
+    return ent.map((h) => {
+      const keep = h.filter((_, q) => (causal ? Math.min(q + 1, cap.patterns[n][0][0].length) : cap.patterns[n][0][0].length) > 1);
+      return keep.length ? keep.reduce((a, b) => a + b, 0) / keep.length : 0;
+    });
+  });
+  const H = rows[0].length, left = s.tick * 9, top = s.font * 2 + 10, cw = Math.max(s.cell * 1.8, 60), ch = s.row + 10;
+  const Wd = left + H * cw + 10, Ht = top + rows.length * ch + s.tick + 12;
+  const g = svg("svg", {viewBox: `0 0 ${Math.max(Wd, 420)} ${Ht}`, width: "100%", role: "img",
+                        style: `max-width:${Math.max(Wd, 420) * (v.data.projector ? 1.7 : 1.25)}px`});
+  g.append(chartTitle(s, L.entropy_title));
+  rows.forEach((row, r) => {
+    g.append(svg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
+    row.forEach((val, h) => {
+      const rect = svg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
+      rect.append(svg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
+      g.append(rect, svg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
+                                  fill: dark(v.data.colors.viridis, val)}, val.toFixed(2)));
+    });
+  });
+  for (let h = 0; h < H; h++) g.append(svg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  v.entropy.replaceChildren(g);
+}
+
+function drawHeat(v, cap) {
+  const L = v.data.labels, s = sizes(v), name = v.pattern, pattern = cap.patterns[name];
+  if (!pattern) return;
+  const n_head = pattern.length;
+  if (v.headSel.options.length !== n_head) {
+    v.headSel.replaceChildren(...Array.from({length: n_head}, (_, h) => el("option", {value: String(h)}, String(h))));
+  }
+  v.head = Math.min(v.head, n_head - 1);
+  v.headSel.value = String(v.head);
+  v.headSel.disabled = n_head === 1;
+  const p = pattern[v.head], Q = p.length, K = p[0].length;
+  const cross = name.includes(".cross_attn."), enc = name.startsWith("encoder.");
+  const q_tok = enc ? cap.src_tokens : cap.tokens, k_tok = cross || enc ? cap.src_tokens : cap.tokens;
+  v.querySl.max = String(Q - 1);
+  if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
+  v.querySl.value = String(v.query);
+  v.queryOut.textContent = v.query + ": " + q_tok[v.query];
+  const masked = is_masked_causal(name, v.model);
+  const left = s.tick * 4.5, top = s.font * 2 + 10, c = s.cell, Wd = left + K * c + 70, Ht = top + Q * c + s.tick * 3 + 14;
+  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.6 : 1.3)}px`});
+  g.append(chartTitle(s, fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head})));
+  for (let q = 0; q < Q; q++) {
+    g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
+    for (let k = 0; k < K; k++) {
+      const hidden = masked && k > q;
+      const rect = svg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+                                fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+      const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
+      rect.append(svg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+      g.append(rect);
+    }
+  }
+  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
+  g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+                        stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
+  g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
+  v.heat.replaceChildren(g);
+}
+
+export default function (component) {
+  const {data, parentElement, setStateValue} = component;
+  let v = VIEWS.get(parentElement);
+  if (!v) { v = mount(parentElement); VIEWS.set(parentElement, v); }
+  v.setStateValue = setStateValue;
+  try {
+    update(v, data);
+  } catch (e) {
+    v.status.textContent = String(e && e.message || e);
+  }
+}

@@ -1,0 +1,224 @@
+"""Explore's live views computed and drawn in the browser (issue 24): no Streamlit rerun per keystroke.
+
+A ``st.components.v2`` component (no iframe) holds its own text box. It fetches the checkpoint's weights once, as a
+static, cacheable file (services/browser_weights.py), and on every keystroke runs the forward pass in JavaScript
+(ui/live/forward.js, held equal to PyTorch by tests/test_browser_forward.py) and redraws the next-token bars, the
+entropy heatmap and the attention heatmap with its highlighted row (ui/live/live.js). Python builds what is not
+per keystroke: the words (through the catalog), projector sizes, colour scales, the model card, the step-by-step
+numbers. It hears the word only when the student pauses, and keeps ``?text=`` and the session's word with it.
+
+The path is a choice on the page ("Compute in my browser", or ``?browser=1``); a checkpoint the browser can't run
+(another architecture), an uploaded attention JSON, or weights the browser fails to load take the server path,
+with a note saying so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from models.checkpoint import checkpoint_mtime
+from services.browser_weights import publish, runs_in_browser
+from ui import widgets as w
+from ui.cache import available_models, get_capture, load_model
+from ui.i18n import _
+from ui.projector import on as projector
+from viz import figures as F
+
+KEY = "explore.browser"              # the switch; ?browser=1 turns it on in a shared link
+STATE = "explore.live"               # the component's own state: {"view": {...}, "failed": why}
+_DIR = Path(__file__).with_name("live")
+_CSS = """
+.al-live { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #1F2430; }
+.al-live svg text { fill: #262730; font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; }
+.al-label { display: block; margin-bottom: 0.4rem; }
+.al-label-text { display: block; font-size: 0.875rem; margin-bottom: 0.25rem; }
+.al-input { width: 100%; max-width: 36rem; box-sizing: border-box; font-size: 1.1rem; padding: 0.45rem 0.7rem;
+            border: 1px solid #d5dae5; border-radius: 0.5rem; background: #F3F5FA; color: #1F2430; }
+.al-input:focus { outline: 2px solid #4C6EF5; }
+.al-status, .al-notes p { font-size: 0.9rem; margin: 0.2rem 0; }
+.al-notes p { background: #e8f1fb; color: #0b3c6b; padding: 0.35rem 0.6rem; border-radius: 0.4rem; }
+.al-error { background: #fdecea !important; color: #8a1c12 !important; }
+.al-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.5rem; margin-top: 0.6rem; }
+.al-controls { display: flex; flex-wrap: wrap; gap: 1.2rem; align-items: center; margin: 0.8rem 0 0.3rem; }
+.al-ctl { display: flex; gap: 0.4rem; align-items: center; font-size: 0.875rem; }
+.al-ctl select, .al-ctl input { font: inherit; }
+.al-caption { font-size: 0.85rem; color: #555b66; margin-top: 0.2rem; }
+.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-caption { font-size: 20px; }
+.al-projector .al-input { font-size: 24px; max-width: none; }
+@media (max-width: 900px) { .al-grid { grid-template-columns: minmax(0, 1fr); } }
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _js() -> str:
+    """forward.js, then the view module: one ES module (Streamlit loads the text once per page view and caches it
+    by hash)."""
+    return (_DIR / "forward.js").read_text() + "\n" + (_DIR / "live.js").read_text()
+
+
+def _component():
+    return st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_js())
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def weights_url(name: str, ckpt_mtime: float) -> str:
+    """The checkpoint's weights file (written once per checkpoint version; its name is a hash of its content)."""
+    return publish(load_model(name, ckpt_mtime))
+
+
+def wanted() -> bool:
+    """Whether this session asked for the browser path (the switch, or ``?browser=1`` on its first visit)."""
+    if KEY not in st.session_state:
+        st.session_state[KEY] = str(st.query_params.get("browser", "")).lower() in ("1", "true", "yes")
+    return bool(st.session_state[KEY])
+
+
+def _switch() -> None:
+    st.toggle(_("Compute in my browser"), key=KEY, on_change=_sync_url,
+              help=_("Run the model in this browser tab: every view redraws on each keystroke without asking the "
+                     "server. The weights are downloaded once."))
+
+
+def _sync_url() -> None:
+    if st.session_state.get(KEY):
+        st.query_params["browser"] = "1"
+    elif "browser" in st.query_params:
+        del st.query_params["browser"]
+
+
+def _picked_model() -> str | None:
+    """The checkpoint the page's model picker will show (ui.widgets.model_picker's choice), decided before it is
+    drawn, so the page can take one path or the other without drawing a widget twice."""
+    names = available_models()
+    if not names:
+        return None
+    held = st.session_state.get("model")
+    if held in names:
+        return held
+    wanted_name = st.query_params.get("model")
+    return wanted_name if wanted_name in names else names[0]
+
+
+def _on_view() -> None:
+    """The student paused: the word becomes the session's word (every page's box, ``?text=``)."""
+    view = (st.session_state.get(STATE) or {}).get("view") or {}
+    if isinstance(view.get("text"), str):
+        st.session_state[w.WORD_KEY] = view["text"][:10_000]
+
+
+def browser_path_unavailable() -> str | None:
+    """Why the switched-on browser path can't draw the picked model (shown above the server path), or None."""
+    name = _picked_model()
+    failed = (st.session_state.get(STATE) or {}).get("failed")
+    if failed:
+        return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
+                 "server.").format(why=w.escape_md(failed))
+    if name is None:
+        return None
+    try:
+        b = w.bundle(name)
+    except Exception:          # a broken checkpoint: the server path explains it
+        return None
+    if not runs_in_browser(b):
+        return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on the "
+                 "server.").format(model=w.escape_md(w.model_label(name)))
+    return None
+
+
+def explore() -> bool:
+    """Draw Explore's browser path and return True, or return False (after the switch, and a note when the browser
+    path was asked for) and let the page draw its server path."""
+    on = wanted()               # first: ?browser=1 sets the switch's value before it is drawn
+    _switch()
+    if not on or st.session_state.get("explore.upload") is not None:
+        return False
+    why = browser_path_unavailable()
+    if why is not None or _picked_model() is None:
+        if why:
+            st.info(why)
+        return False
+
+    # The same widgets, keys and labels as the server path, so switching paths keeps every choice.
+    c_model, c_k, c_t, c_eos = st.columns([2.2, 1.2, 1.2, 1.1], vertical_alignment="bottom")
+    with c_model:
+        name = w.model_picker("model")
+    with c_eos:
+        finished = st.toggle(_("Finished word"), key="explore.eos",
+                             help=_("Append `<EOS>`: read the text as a whole word."))
+    bundle = w.load_or_explain(name)
+    if bundle is None:
+        st.stop()
+    top_k = w.more_controls(c_k).slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)),
+                                        key="explore.top_k", help=_("How many tokens to show."))
+    temp = w.more_controls(c_t).slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
+                                       help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+    with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
+        st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
+    w.model_card(bundle)
+
+    text = st.session_state.get(w.WORD_KEY)
+    if text is None:
+        text = str(st.query_params.get(w.WORD_KEY, ""))
+        st.session_state[w.WORD_KEY] = text
+    if text and st.query_params.get(w.WORD_KEY) != text:
+        st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
+    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+                 "forward pass here, without the server."))
+
+    shape = get_capture(name, "")                       # the pattern names and kinds of this model
+    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
+    rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
+    view = (st.session_state.get(STATE) or {}).get("view") or {}
+    pattern = view.get("pattern") if view.get("pattern") in titles else shape.names()[0]
+    data = {
+        "weights": weights_url(name, checkpoint_mtime(name)), "text": text, "add_eos": bool(finished),
+        "top_k": int(top_k), "temperature": float(temp), "projector": projector(), "pattern": pattern,
+        "pattern_titles": titles, "row_labels": rows,
+        "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
+        "labels": _labels(),
+    }
+    _component()(key=STATE, data=data, default={"view": None, "failed": None},
+                 on_view_change=_on_view, on_failed_change=lambda: None)
+
+    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
+    from ui.lesson import attention_steps_view, get_steps
+    steps_box = w.lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
+                                                            "highlighted row"), key="explore.steps.open")
+    if steps_box.open:
+        cap = get_capture(name, text, add_eos=finished)
+        head = view.get("head") if isinstance(view.get("head"), int) else 0
+        head = min(max(head, 0), cap.patterns[pattern].shape[1] - 1)
+        q_len = len(cap.axes(pattern)[0])
+        query = view.get("query") if isinstance(view.get("query"), int) and 0 <= view["query"] < q_len else q_len - 1
+        with steps_box:
+            attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
+    return True
+
+
+def _labels() -> dict[str, str]:
+    """Every word the component shows, in this session's language ({name} placeholders filled in the browser)."""
+    return {
+        "input": _("Type a word"), "placeholder": _("e.g. capybara"),
+        "loading": _("Loading the model's weights into your browser…"),
+        "load_failed": _("The model's weights could not be loaded in this browser ({why}). Switching to the server."),
+        "failed": _("The browser could not compute this word ({why})."),
+        "empty": _("Type a word above — the views update as you type, no Enter needed. Try capybara, banana or "
+                   "flycatcher."),
+        "unknown": _("Not in the vocabulary, shown as <UNK>: {chars}"),
+        "lowercased": _("Uppercase letters were lowercased."),
+        "truncated": _("The text is longer than the model's context of {n} tokens: showing the last {shown} "
+                       "characters."),
+        "after_eos": _("After <EOS> there is nothing left to predict, so there are no next-token bars; switch "
+                       "Finished word off to see them."),
+        "bos_start": _("{bos} (start of a word)").format(bos="<BOS>"), "quoted": _("“{token}”"),
+        "bars_title": _("Next token after {last}"), "end_of_word": _("end of word"), "probability": _("probability"),
+        "entropy_title": _("Attention entropy per layer and head"),
+        "entropy_hover": _("{row} · head {head}: mean normalised entropy {value}"), "head_n": _("head {h}"),
+        "layer": _("Layer"), "head": _("Head"), "query": _("Highlight query"),
+        "heat_title": _("{layer} · head {head}"), "cell": _("query {q} {q_token} → key {k} {k_token}"),
+        "masked": _("masked: this query may not look ahead"), "weight_is": _("weight {value}"),
+        "key_axis": _("key (attended to)"), "query_axis": _("query (attending)"),
+        "heat_caption": _("Row = the character doing the looking, column = the character looked at. Grey cells are "
+                          "masked: that query may not look ahead. Hover for the exact weight."),
+    }
