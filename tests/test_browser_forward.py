@@ -3,7 +3,8 @@
 On every shipped checkpoint and on freshly trained tiny ones (a MiniFormer and the peeking FullTransformer, whose
 unmasked encoder and cross-attention take the other branch), 1,000+ inputs each — the empty word, one character,
 the longest input and longer (windowed), <UNK> characters (digits, Japanese, emoji, control characters),
-uppercase, and <EOS> — give the same tokens, the same logits and the same attention patterns to 1e-5. One Node
+uppercase, and <EOS> — give the same tokens, the same logits and the same attention patterns to 1e-5, and the same
+numbers the views draw from them (next-token probabilities with temperature and top-k, per-query entropy). One Node
 process runs every input of every model; PyTorch runs them batched by length.
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 
 from lab_fixtures import REPO, TINY_WORDS
 from models.checkpoint import SHIPPED, load_checkpoint
+from viz.metrics import attention_entropy
+from models.generate import next_token_probs
 from services.browser_weights import BROWSER_ARCHITECTURES, publish, runs_in_browser, weights_file
 
 NODE = shutil.which("node")
@@ -68,8 +71,14 @@ def torch_results(bundle, texts: list[tuple[str, bool]]) -> list[dict]:
             else:
                 pats = {f"blocks.{l}.attn.hook_pattern": p for l, p in enumerate(res.attentions)}
             for b, i in enumerate(idxs):
-                out[i] = {"enc": encs[i], "logits": res.logits[b].double().numpy(),
-                          "patterns": {n: p[b].double().numpy() for n, p in sorted(pats.items())}}
+                patterns = {n: p[b].double().numpy() for n, p in sorted(pats.items())}
+                # what the views read off it: the bars (temperature 0.7, top-k 5) and the per-query entropy
+                probs = next_token_probs(res.logits[b, -1], 0.7, 5).double().numpy()
+                causal = {n: (n.startswith("decoder.") and ".cross_attn." not in n) or not bundle.peeking
+                          for n in patterns}
+                entropy = [attention_entropy(p[b:b + 1], causal[n]).double().numpy() for n, p in sorted(pats.items())]
+                out[i] = {"enc": encs[i], "logits": res.logits[b].double().numpy(), "patterns": patterns,
+                          "views": [probs, *entropy]}
     return out
 
 
@@ -128,7 +137,7 @@ def test_browser_forward_equals_pytorch(tmp_path):
             assert tuple(got["unknown"]) == enc.unknown and got["lowercased"] == enc.lowercased, where
             assert got["truncated"] == enc.truncated, where
             assert got["names"] == list(want["patterns"]), where
-            for arr in (want["logits"], *want["patterns"].values()):
+            for arr in (want["logits"], *want["patterns"].values(), *want["views"]):
                 js = numbers[pos:pos + arr.size].reshape(arr.shape)
                 pos += arr.size
                 assert np.abs(js - arr).max() <= TOL, f"{where}: max |JS - PyTorch| = {np.abs(js - arr).max():.2e}"

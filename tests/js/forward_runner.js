@@ -19,6 +19,13 @@ for (const m of job.models) {
     const names = Object.keys(cap.patterns).sort();
     const rowsOut = cap.logits.slice();
     names.forEach((n) => cap.patterns[n].forEach((head) => rowsOut.push(...head)));
+    // what the views read off the capture: the bars' distribution (temperature 0.7, top-k 5) and each pattern's
+    // per-query entropy (H, Q), masked rows counted as the server's views count them
+    rowsOut.push(F.next_token_probs(cap.logits[cap.logits.length - 1], 0.7, 5));
+    names.forEach((n) => {
+      const causal = (n.startsWith("decoder.") && !n.includes(".cross_attn.")) || !model.cfg.peeking;
+      rowsOut.push(...F.attention_entropy(cap.patterns[n], causal));
+    });
     const numbers = new Float64Array(rowsOut.reduce((a, r) => a + r.length, 0));
     let at = 0;
     rowsOut.forEach((r) => { numbers.set(r, at); at += r.length; });

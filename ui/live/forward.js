@@ -259,7 +259,30 @@
             lowercased: enc.lowercased, truncated: enc.truncated};
   }
 
-  var api = {load_model: load_model, encode: encode, sinusoidal_encoding: sinusoidal_encoding,
+  // ---- models/generate.py and viz/metrics.py: what the views read off a capture -------------------------------
+  function next_token_probs(logits, temperature, top_k) {      // (V,) -> (V,): nanoGPT's generate() logic
+    var l = Array.from(logits, function (x) { return x / temperature; });
+    if (top_k > 0 && top_k < l.length) {
+      var kth = l.slice().sort(function (a, b) { return b - a; })[top_k - 1];
+      for (var i = 0; i < l.length; i++) if (l[i] < kth) l[i] = -Infinity;     // below the k-th: never drawn
+    }
+    var max = Math.max.apply(null, l), sum = 0;
+    var e = l.map(function (x) { var y = Math.exp(x - max); sum += y; return y; });
+    return e.map(function (x) { return x / sum; });                             // softmax
+  }
+
+  function attention_entropy(pattern, causal) {               // (H, Q, K) -> (H, Q): entropy / log(visible keys), in [0, 1]
+    return pattern.map(function (head) {
+      return head.map(function (row, q) {
+        var n_keys = causal ? Math.min(q + 1, row.length) : row.length;          // keys this query can see
+        var ent = 0;
+        for (var k = 0; k < row.length; k++) if (row[k] > 0) ent -= row[k] * Math.log(row[k]);   // entr(0) = 0
+        return Math.min(1, Math.max(0, ent / Math.log(Math.max(n_keys, 2))));   // a row with one key: 0
+      });
+    });
+  }
+
+  var api = {next_token_probs: next_token_probs, attention_entropy: attention_entropy, load_model: load_model, encode: encode, sinusoidal_encoding: sinusoidal_encoding,
              causal_mask: causal_mask, attention_pattern: attention_pattern, miniformer_forward: miniformer_forward,
              full_transformer_forward: full_transformer_forward, capture: capture, ARCHITECTURES: ["miniformer", "full"]};
   if (typeof module !== "undefined" && module.exports) module.exports = api;

@@ -54,24 +54,6 @@ function dark(stops, v) {                      // text colour readable on colour
   return 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2] > 140 ? "#262730" : "#ffffff";
 }
 
-// ---- metrics (viz/metrics.py, models/generate.py) -------------------------------------------------------------
-function next_token_probs(logits, temperature, top_k) {        // (V,) -> (V,): nanoGPT's generate() logic
-  const l = Array.from(logits, (x) => x / temperature);
-  if (top_k > 0 && top_k < l.length) {
-    const kth = l.slice().sort((a, b) => b - a)[top_k - 1];
-    for (let i = 0; i < l.length; i++) if (l[i] < kth) l[i] = -Infinity;
-  }
-  const max = Math.max(...l), e = l.map((x) => Math.exp(x - max)), s = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / s);
-}
-function attention_entropy(pattern, causal) {                   // (H, Q, K) -> (H, Q) in [0, 1]
-  return pattern.map((head) => head.map((row, q) => {
-    const n_keys = causal ? Math.min(q + 1, row.length) : row.length;
-    let ent = 0;
-    for (const p of row) if (p > 0) ent -= p * Math.log(p);
-    return Math.min(1, Math.max(0, ent / Math.log(Math.max(n_keys, 2))));
-  }));
-}
 function is_masked_causal(name, model) {                        // AttentionCapture.is_masked_causal
   if (name.startsWith("decoder.") && !name.includes(".cross_attn.")) return true;
   return !model.cfg.peeking;
@@ -221,7 +203,7 @@ function drawBars(v, cap) {
     v.bars.replaceChildren(el("p", {class: "al-caption"}, L.after_eos));
     return;
   }
-  const probs = next_token_probs(logits, v.data.temperature, v.data.top_k);
+  const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
   const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.top_k);
   const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
   const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
@@ -246,7 +228,7 @@ function drawBars(v, cap) {
 function drawEntropy(v, cap) {
   const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);   // by kind, as the server figure
   const rows = names.map((n) => {                          // mean over the queries that can see more than one key
-    const causal = is_masked_causal(n, v.model), ent = attention_entropy(cap.patterns[n], causal);
+    const causal = is_masked_causal(n, v.model), ent = F.attention_entropy(cap.patterns[n], causal);
     return ent.map((h) => {
       const keep = h.filter((_, q) => (causal ? Math.min(q + 1, cap.patterns[n][0][0].length) : cap.patterns[n][0][0].length) > 1);
       return keep.length ? keep.reduce((a, b) => a + b, 0) / keep.length : 0;

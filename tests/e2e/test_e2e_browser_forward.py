@@ -1,0 +1,78 @@
+"""Explore's browser path in Chromium (issue 24): each keystroke redraws the views with the new character from a
+forward pass in the page, with no Streamlit rerun per key (no message to the server at all while typing: counted
+on the websocket), the weights fetched once, offline; bad input gets a note, never a console error or a blank."""
+import re
+
+LIVE = '[data-testid="al-live"]'
+
+
+def drawn(app) -> str | None:
+    return app.page.locator(LIVE).get_attribute("data-drawn")
+
+
+def open_live(app, **query):
+    sent: list[str] = []          # every websocket frame the browser sends: a rerun request is one of them
+    weights: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.page.on("request", lambda r: weights.append(r.url) if "/app/static/weights/" in r.url else None)
+    app.goto("", browser="1", **query)
+    app.wait_until(lambda: drawn(app), "the browser path's first drawing")
+    return sent, weights
+
+
+def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
+    sent, weights = open_live(app, model="full_transformer")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    app.page.wait_for_timeout(600)             # anything the page load sent is over
+    before = len(sent)
+    typed = ""
+    for ch in "capy":
+        box.press(ch)
+        typed += ch
+        want = " ".join(["<BOS>", *typed])
+        app.wait_until(lambda: drawn(app) == want, f"the views to draw {want!r}", timeout_s=2)
+        bars = app.page.locator('[data-testid="al-live-bars"] svg text').all_text_contents()
+        assert bars[0] == f"Next token after “{ch}”", bars[:2]
+        assert any(t.endswith("%") for t in bars)
+        heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
+        assert heat.locator("rect").count() >= len(typed) + 1
+        assert heat.locator("text").all_text_contents()[0].startswith("encoder self-attention layer 0")
+        # the highlighted row follows the newest character (the last query)
+        assert app.page.locator('[data-testid="al-live-query"]').input_value() == str(len(typed))
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    # after a pause the word goes to Python once: the URL and the session's word follow it
+    app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy", timeout_s=10)
+    assert len(sent) > before
+    app.wait_idle()
+    assert drawn(app) == "<BOS> c a p y", "a rerun must not reset what the student typed"
+    assert len(weights) == 1, f"the weights were fetched {len(weights)} times: {weights}"
+    app.assert_clean()
+
+
+def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
+    open_live(app)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    notes = app.page.locator('[data-testid="al-live-notes"]')
+    cases = {"ねこ🐈": "Not in the vocabulary, shown as <UNK>", "CAPYBARA": "Uppercase letters were lowercased.",
+             "a\u0007b\u0000c": "Not in the vocabulary", "x" * 10_000: "longer than the model's context of 47",
+             "<script>alert(1)</script>": "Not in the vocabulary"}
+    for text, note in cases.items():
+        box.fill(text)
+        app.wait_until(lambda: note in notes.inner_text(), f"the note for {text[:20]!r}", timeout_s=5)
+        assert app.page.locator('[data-testid="al-live-bars"] svg rect').count() > 0, "the bars went blank"
+    assert app.page.locator(f"{LIVE} script").count() == 0 and app.dialogs == []
+    # an input method: nothing is computed on a half-composed word
+    box.fill("ca")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
+    box.dispatch_event("compositionstart")
+    app.page.evaluate("""() => { const i = document.querySelector('[data-testid="stApp"]') &&
+        [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+          .map(r => r.querySelector('[data-testid="al-live-input"]')).find(Boolean)
+        || document.querySelector('[data-testid="al-live-input"]');
+      i.value = "caね"; i.dispatchEvent(new InputEvent("input", {isComposing: true, data: "ね"})); }""")
+    app.page.wait_for_timeout(300)
+    assert drawn(app) == "<BOS> c a"
+    box.dispatch_event("compositionend")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a <UNK>", "the composed word")
+    app.assert_clean()
