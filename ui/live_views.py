@@ -30,7 +30,8 @@ STATE = "explore.live"               # the component's own state: {"view": {...}
 _DIR = Path(__file__).with_name("live")
 _CSS = """
 .al-live { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #1F2430; }
-.al-live svg text { fill: #262730; font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; }
+.al-chart svg text:not([fill]) { fill: #262730; }
+.al-chart svg text { font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; }
 .al-label { display: block; margin-bottom: 0.4rem; }
 .al-label-text { display: block; font-size: 0.875rem; margin-bottom: 0.25rem; }
 .al-input { width: 100%; max-width: 36rem; box-sizing: border-box; font-size: 1.1rem; padding: 0.45rem 0.7rem;
@@ -58,7 +59,8 @@ def _js() -> str:
 
 
 def _component():
-    return st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_js())
+    # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
+    return st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_js(), isolate_styles=False)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -140,7 +142,7 @@ def explore() -> bool:
         return False
 
     # The same widgets, keys and labels as the server path, so switching paths keeps every choice.
-    c_model, c_k, c_t, c_eos = st.columns([2.2, 1.2, 1.2, 1.1], vertical_alignment="bottom")
+    c_model, c_ctl, c_eos = st.columns([2.2, 2.4, 1.1], vertical_alignment="bottom")
     with c_model:
         name = w.model_picker("model")
     with c_eos:
@@ -149,10 +151,11 @@ def explore() -> bool:
     bundle = w.load_or_explain(name)
     if bundle is None:
         st.stop()
-    top_k = w.more_controls(c_k).slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)),
-                                        key="explore.top_k", help=_("How many tokens to show."))
-    temp = w.more_controls(c_t).slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
-                                       help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+    s1, s2 = w.more_controls(c_ctl).columns(2)          # secondary: behind "More controls" on a projector
+    top_k = s1.slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)), key="explore.top_k",
+                      help=_("How many tokens to show."))
+    temp = s2.slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
+                     help=_("Below 1 sharpens the distribution, above 1 flattens it."))
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     w.model_card(bundle)
@@ -163,8 +166,6 @@ def explore() -> bool:
         st.session_state[w.WORD_KEY] = text
     if text and st.query_params.get(w.WORD_KEY) != text:
         st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
-    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
-                 "forward pass here, without the server."))
 
     shape = get_capture(name, "")                       # the pattern names and kinds of this model
     titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
@@ -177,9 +178,13 @@ def explore() -> bool:
         "pattern_titles": titles, "row_labels": rows,
         "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
         "labels": _labels(),
+        "bertviz": bertviz_template(name, checkpoint_mtime(name), "al-bertviz-explore"),
+        "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"],
     }
     _component()(key=STATE, data=data, default={"view": None, "failed": None},
                  on_view_change=_on_view, on_failed_change=lambda: None)
+    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+                 "forward pass here, without the server."))
 
     # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
     from ui.lesson import attention_steps_view, get_steps
@@ -194,6 +199,33 @@ def explore() -> bool:
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
     return True
+
+
+PARAMS_MARK = "__ATTENTION_LAB_PARAMS__"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def bertviz_template(name: str, ckpt_mtime: float, root_id: str) -> dict | None:
+    """BertViz's own head view, made once per model as a template the browser fills on every keystroke: its markup,
+    its drawing script with the params JSON cut out (``PARAMS_MARK``), and the params without the weights and
+    tokens (``names``: BertViz's attention kinds in its order). The script is post-processed exactly as the
+    server's frame gets it (viz/bertviz_view.py: no CDN, a fixed root id). None when the vendored d3/jQuery are
+    missing (the page then says how to fetch them)."""
+    from viz import bertviz_view as B
+    if B.missing_vendor_files():
+        return None
+    kwargs = get_capture(name, "").bertviz_kwargs()
+    before, raw, params, after = B._split_params(B._fragment("head", kwargs))
+    before, after = B._strip_cdn(before), B._strip_cdn(after)
+    before = before.replace(params["root_div_id"], root_id)
+    opener = '<script type="text/javascript">'
+    markup, js_head = before.split(opener)
+    js = js_head + PARAMS_MARK + after[:after.lower().index("</script")]
+    if "://" in js or "://" in markup or "<script" in markup.lower() or js.count(PARAMS_MARK) != 1:
+        raise RuntimeError("BertViz's output has an unexpected shape; this was written for bertviz 1.4.1")
+    rest = {k: v for k, v in params.items() if k != "attention"}
+    return {"markup": markup, "js": js, "mark": PARAMS_MARK, "root_id": root_id,
+            "params": {**rest, "root_div_id": root_id, "names": [a["name"] for a in params["attention"]]}}
 
 
 def _labels() -> dict[str, str]:
@@ -219,6 +251,9 @@ def _labels() -> dict[str, str]:
         "heat_title": _("{layer} · head {head}"), "cell": _("query {q} {q_token} → key {k} {k_token}"),
         "masked": _("masked: this query may not look ahead"), "weight_is": _("weight {value}"),
         "key_axis": _("key (attended to)"), "query_axis": _("query (attending)"),
+        "bertviz_caption": _("Hover a token to see what it attends to; pick a layer at the top; double-click a "
+                             "head colour to isolate it."),
+        "bertviz_failed": _("BertViz failed to draw: {why}"),
         "heat_caption": _("Row = the character doing the looking, column = the character looked at. Grey cells are "
                           "masked: that query may not look ahead. Hover for the exact weight."),
     }

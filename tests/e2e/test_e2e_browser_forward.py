@@ -38,6 +38,9 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
         heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
         assert heat.locator("rect").count() >= len(typed) + 1
         assert heat.locator("text").all_text_contents()[0].startswith("encoder self-attention layer 0")
+        # BertViz's own head view, redrawn in place: its token columns (queries, then keys) hold the new character
+        bv = app.page.locator('[data-testid="al-live-bertviz"] svg text').all_text_contents()
+        assert bv == ["<BOS>", *typed] * 2, bv
         # the highlighted row follows the newest character (the last query)
         assert app.page.locator('[data-testid="al-live-query"]').input_value() == str(len(typed))
     assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"

@@ -49,6 +49,11 @@ function colour(stops, v) {                    // a plotly colour scale [[0, "#r
   }
   return stops[stops.length - 1][1];
 }
+function textWidth(text, size) {                // a text's width in px, roughly: CJK characters are ~1 em, others ~0.6
+  let w = 0;
+  for (const ch of String(text)) w += ch >= "\u2e80" ? 1.0 : 0.62;
+  return w * size;
+}
 function dark(stops, v) {                      // text colour readable on colour(stops, v)
   const m = colour(stops, v).match(/\d+/g).map(Number);
   return 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2] > 140 ? "#262730" : "#ffffff";
@@ -83,8 +88,12 @@ function mount(root) {
                   wrapLabel(v.ctlLabels[2], v.querySl, v.queryOut));
   v.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
   v.heatCaption = el("div", {class: "al-caption"});
-  const top = el("div", {class: "al-grid"});
-  top.append(v.bars, v.entropy);
+  v.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
+  v.bertvizCaption = el("div", {class: "al-caption"});
+  const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
+  leftCol.append(v.bars, v.entropy);
+  rightCol.append(v.bertvizCaption, v.bertviz);
+  top.append(leftCol, rightCol);
   wrap.append(v.label, v.status, v.notes, top, controls, v.heat, v.heatCaption);
   root.append(wrap);
 
@@ -132,7 +141,13 @@ function update(v, data) {
   v.ctlLabels[1].textContent = L.head;
   v.ctlLabels[2].textContent = L.query;
   v.heatCaption.textContent = L.heat_caption;
+  v.bertvizCaption.textContent = data.bertviz ? L.bertviz_caption : "";
   v.box.classList.toggle("al-projector", !!data.projector);
+  const px = data.projector ? 20 : 14;
+  [v.label.firstChild, ...v.ctlLabels, v.layerSel, v.headSel, v.queryOut, v.status, v.heatCaption, v.bertvizCaption]
+    .forEach((e) => { e.style.fontSize = px + "px"; });
+  v.input.style.fontSize = (data.projector ? 24 : 17) + "px";
+  v.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
   if (data.text !== v.lastDataText) {                    // a word from Python (a ?text= link, another page)
     v.lastDataText = data.text;
     if (data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
@@ -183,6 +198,7 @@ function redraw(v, keyTime) {
   drawBars(v, cap);
   drawEntropy(v, cap);
   drawHeat(v, cap);
+  drawBertviz(v, cap);
   v.box.setAttribute("data-drawn", cap.tokens.join(" "));
   if (keyTime != null) {                                     // paint = the frame after this one has been produced
     requestAnimationFrame(() => setTimeout(() => {
@@ -207,8 +223,8 @@ function drawBars(v, cap) {
   const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.top_k);
   const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
   const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
-  const longest = Math.max(1, ...order.map((i) => label(i).length));
-  const W = 460, left = Math.max(s.tick * 3, (s.tick + 2) * 0.62 * longest + 12), top = s.font * 2 + 10;
+  const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
+  const W = Math.max(460, left + 300, textWidth(fmt(L.bars_title, {last}), s.font + 2) + 10);
   const H = top + order.length * s.row + 34;
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
   g.append(chartTitle(s, fmt(L.bars_title, {last})));
@@ -234,10 +250,13 @@ function drawEntropy(v, cap) {
       return keep.length ? keep.reduce((a, b) => a + b, 0) / keep.length : 0;
     });
   });
-  const H = rows[0].length, left = s.tick * 9, top = s.font * 2 + 10, cw = Math.max(s.cell * 1.8, 60), ch = s.row + 10;
+  const H = rows[0].length, top = s.font * 2 + 10, ch = s.row + 10;
+  const left = Math.max(...names.map((n) => textWidth(v.data.row_labels[n], s.tick))) + 12;
+  const cw = Math.max(s.cell * 1.8, textWidth(fmt(L.head_n, {h: 0}), s.tick) + 10);
   const Wd = left + H * cw + 10, Ht = top + rows.length * ch + s.tick + 12;
-  const g = svg("svg", {viewBox: `0 0 ${Math.max(Wd, 420)} ${Ht}`, width: "100%", role: "img",
-                        style: `max-width:${Math.max(Wd, 420) * (v.data.projector ? 1.7 : 1.25)}px`});
+  const Wv = Math.max(Wd, 420, textWidth(L.entropy_title, s.font + 2) + 10);
+  const g = svg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
+                        style: `max-width:${Wv * (v.data.projector ? 1.2 : 1.25)}px`});
   g.append(chartTitle(s, L.entropy_title));
   rows.forEach((row, r) => {
     g.append(svg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
@@ -270,9 +289,11 @@ function drawHeat(v, cap) {
   v.querySl.value = String(v.query);
   v.queryOut.textContent = v.query + ": " + q_tok[v.query];
   const masked = is_masked_causal(name, v.model);
-  const left = s.tick * 4.5, top = s.font * 2 + 10, c = s.cell, Wd = left + K * c + 70, Ht = top + Q * c + s.tick * 3 + 14;
-  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.6 : 1.3)}px`});
-  g.append(chartTitle(s, fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head})));
+  const title = fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head});
+  const left = s.tick * 4.5, top = s.font * 2 + 10, c = s.cell, Ht = top + Q * c + s.tick * 3 + 14;
+  const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
+  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
+  g.append(chartTitle(s, title));
   for (let q = 0; q < Q; q++) {
     g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
     for (let k = 0; k < K; k++) {
@@ -284,12 +305,77 @@ function drawHeat(v, cap) {
       g.append(rect);
     }
   }
-  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
+  const tickSize = (tok) => (tok.length > 3 ? s.tick * 0.72 : s.tick);     // "<BOS>" fits its column
+  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": tickSize(k_tok[k])}, k_tok[k]));
   g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
                         stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
   g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
   g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
   v.heat.replaceChildren(g);
+}
+
+// ---- BertViz's head view (ui/bertviz_live/main.js does the same inside its frame, with params from the server) ----
+let VENDOR = null;                       // d3 and jQuery from the app's static/vendor/, loaded once per page view
+function loadVendor(urls) {
+  if (!VENDOR) {
+    VENDOR = urls.reduce((prev, url) => prev.then(() => new Promise((ok, fail) => {   // jQuery first, as BertViz
+      const s = document.createElement("script");
+      s.src = new URL(url, document.baseURI).href;
+      s.onload = ok;
+      s.onerror = () => fail(new Error("could not load " + url));
+      document.head.appendChild(s);
+    })), Promise.resolve());
+  }
+  return VENDOR;
+}
+function requireShim(deps, callback) {   // BertViz calls requirejs(['jquery', 'd3'], callback)
+  return callback(...deps.map((d) => (d === "jquery" ? window.jQuery : window.d3)));
+}
+function bertvizSelections(root) {       // the layer / kind the student picked in BertViz's own selectors
+  const out = {};
+  root.querySelectorAll("select").forEach((s) => { if (s.id) out[s.id] = s.value; });
+  return out;
+}
+function bertvizRestore(root, saved) {
+  ["filter", "layer"].forEach((id) => {  // the kind first: it rebuilds the layer list
+    const s = root.querySelector("select#" + id);
+    if (!s || saved[id] == null || s.value === saved[id]) return;
+    if (![...s.options].some((o) => o.value === saved[id])) return;
+    window.jQuery(s).val(saved[id]).trigger("change");
+  });
+}
+function drawBertviz(v, cap) {
+  const t = v.data.bertviz;
+  if (!t) { v.bertviz.replaceChildren(); return; }
+  if (!window.jQuery || !window.d3) {
+    loadVendor(v.data.vendor).then(() => redraw(v)).catch((e) => {
+      v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+    });
+    return;
+  }
+  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * 1e4) / 1e4))));
+  const names = Object.keys(cap.patterns);
+  const pick = (kind) => names.filter((n) => kind === "cross" ? n.includes(".cross_attn.")
+                                       : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
+  const byKind = {null: ["blocks", cap.tokens, cap.tokens], Encoder: ["encoder", cap.src_tokens, cap.src_tokens],
+                  Decoder: ["decoder", cap.tokens, cap.tokens], Cross: ["cross", cap.tokens, cap.src_tokens]};
+  const params = Object.assign({}, t.params, {attention: t.params.names.map((name) => {
+    const [kind, left, right] = byKind[name];
+    return {name, attn: plain(pick(kind).map((n) => cap.patterns[n])), left_text: left, right_text: right};
+  })});
+  delete params.names;
+  const saved = bertvizSelections(v.bertviz);
+  const root = el("div");
+  root.innerHTML = t.markup;              // BertViz's template markup only: no user text in it
+  v.bertviz.replaceChildren(root);
+  // The params go in as JSON text with < > & / escaped (tokens stay strings; BertViz draws them with d3's .text)
+  const json = JSON.stringify(params).replace(/[<>&\/]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  try {
+    new Function("requirejs", "require", t.js.replace(t.mark, () => json))(requireShim, requireShim);
+    bertvizRestore(v.bertviz, saved);
+  } catch (e) {
+    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+  }
 }
 
 export default function (component) {
