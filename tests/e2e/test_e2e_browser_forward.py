@@ -79,3 +79,33 @@ def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
     box.dispatch_event("compositionend")
     app.wait_until(lambda: drawn(app) == "<BOS> c a <UNK>", "the composed word")
     app.assert_clean()
+
+
+def test_the_echo_of_a_paused_word_does_not_undo_newer_keys(app):
+    """The student pauses (the word goes to Python), then types on before the rerun's answer arrives: that answer
+    carries the older word, and must not replace what the box holds now. The server's messages are held back on
+    the WebSocket to make the order certain."""
+    held, hold = [], [False]
+
+    def route(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: server.send(m))
+        server.on_message(lambda m: held.append(m) if hold[0] else ws.send(m))
+        route.ws = ws
+    app.page.route_web_socket(re.compile(r".*/_stcore/stream.*"), route)
+    open_live(app)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    hold[0] = True
+    box.press_sequentially("ca")
+    app.page.wait_for_timeout(700)                 # the pause: "ca" went to Python; its answer is held
+    box.press_sequentially("py")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a p y", "capy drawn")
+    assert held, "the paused word's rerun answered nothing"
+    hold[0] = False
+    for m in held:                                 # the rerun for "ca" arrives now
+        route.ws.send(m)
+    app.page.wait_for_timeout(800)
+    assert box.input_value() == "capy" and drawn(app) == "<BOS> c a p y", (box.input_value(), drawn(app))
+    app.wait_until(lambda: "text=capy" in app.page.url, "the URL to follow the last pause")
+    app.assert_clean()

@@ -67,7 +67,8 @@ function is_masked_causal(name, model) {                        // AttentionCapt
 // ---- the view ---------------------------------------------------------------------------------------------------
 function mount(root) {
   const v = {root, model: null, url: null, data: null, text: "", lastDataText: null, composing: false, timer: 0,
-             pattern: null, head: 0, query: null, followLast: true};
+             pattern: null, head: 0, query: null, followLast: true,
+             reported: new Set()};      // words sent to Python (their echoes come back as data.text)
   const wrap = el("div", {class: "al-live", "data-testid": "al-live"});   // parentElement may be a ShadowRoot
   v.box = wrap;
   v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
@@ -128,6 +129,8 @@ function onInput(v, keyTime) {
 function report(v) {                                        // tell Python once the user pauses
   clearTimeout(v.timer);
   v.timer = setTimeout(() => {
+    if (v.reported.size > 50) v.reported.clear();
+    v.reported.add(v.text);
     v.setStateValue("view", {text: v.text, pattern: v.pattern, head: v.head, query: v.followLast ? null : v.query});
   }, PAUSE_MS);
 }
@@ -148,9 +151,11 @@ function update(v, data) {
     .forEach((e) => { e.style.fontSize = px + "px"; });
   v.input.style.fontSize = (data.projector ? 24 : 17) + "px";
   v.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
-  if (data.text !== v.lastDataText) {                    // a word from Python (a ?text= link, another page)
+  if (data.text !== v.lastDataText) {
     v.lastDataText = data.text;
-    if (data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
+    // A word from Python (a ?text= link, the word typed on another page) replaces the box's; the echo of a word
+    // this box reported itself does not: the student may have typed on since.
+    if (!v.reported.has(data.text) && data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
   }
   if (data.weights !== v.url) {
     v.url = data.weights;
