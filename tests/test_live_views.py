@@ -38,14 +38,16 @@ def test_browser_path_hands_the_component_the_weights_file_and_the_word():
     assert not at.get("plotly_chart"), "the server's charts are not drawn on the browser path"
     assert data["text"] == "capy" and data["add_eos"] is False and (data["top_k"], data["temperature"]) == (8, 1.0)
     # the weights: a static file under /app/static/, named by its content, holding this checkpoint
-    url = data["weights"]
+    assert len(data["sides"]) == 1
+    side = data["sides"][0]
+    url = side["weights"]
     assert url.startswith("app/static/weights/full_transformer-")
     doc = json.loads((REPO / "static" / url.removeprefix("app/static/")).read_text())
     assert doc["architecture"] == "full" and doc["model_args"]["peeking"] is False
     # every pattern of the model, titled; the entropy rows grouped by kind as the server's figure has them
-    assert list(data["pattern_titles"]) == [f"encoder.{l}.attn.hook_pattern" for l in (0, 1)] + [
+    assert list(side["pattern_titles"]) == [f"encoder.{l}.attn.hook_pattern" for l in (0, 1)] + [
         f"decoder.{l}.{a}.hook_pattern" for l in (0, 1) for a in ("attn", "cross_attn")]
-    assert list(data["row_labels"].values()) == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1",
+    assert list(side["row_labels"].values()) == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1",
                                                  "cross L0", "cross L1"]
     assert at.query_params["text"] == ["capy"] or at.query_params["text"] == "capy"
 
@@ -54,7 +56,7 @@ def test_browser_path_speaks_japanese():
     data = live_data(run(browser="1", lang="ja"))
     assert data["labels"]["input"] == "単語を入力"
     assert data["labels"]["unknown"].startswith("語彙にない文字") and "{chars}" in data["labels"]["unknown"]
-    assert data["pattern_titles"]["blocks.0.attn.hook_pattern"] != "self-attention layer 0"
+    assert data["sides"][0]["pattern_titles"]["blocks.0.attn.hook_pattern"] != "self-attention layer 0"
 
 
 def test_without_the_switch_the_page_is_the_server_path():
@@ -90,3 +92,24 @@ def test_weights_the_browser_failed_to_load_take_the_server_path_with_a_note():
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
+
+
+def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    for k, v in {"browser": "1", "text": "owl"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    data = live_data(at)
+    assert data is not None and not at.get("plotly_chart")
+    left, right = data["sides"]
+    assert left["weights"].startswith("app/static/weights/miniformer-")
+    assert right["weights"].startswith("app/static/weights/full_transformer-")
+    assert (left["title"], right["title"]) == ("MiniFormer", "FullTransformer (leak-free)")
+    # the encoder-decoder opens on cross-attention, as the server's Compare does; each BertViz has its own root
+    assert right["pattern"] == "decoder.0.cross_attn.hook_pattern"
+    assert left["bertviz"]["root_id"] != right["bertviz"]["root_id"]
+    assert data["text"] == "owl"
+    assert any("test words" in m.value for m in at.markdown), "the test-word verdict is not per keystroke: it stays"

@@ -44,8 +44,10 @@ _CSS = """
 .al-controls { display: flex; flex-wrap: wrap; gap: 1.2rem; align-items: center; margin: 0.8rem 0 0.3rem; }
 .al-ctl { display: flex; gap: 0.4rem; align-items: center; font-size: 0.875rem; }
 .al-ctl select, .al-ctl input { font: inherit; }
+.al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
 .al-caption { font-size: 0.85rem; color: #555b66; margin-top: 0.2rem; }
-.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-caption { font-size: 20px; }
+.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
+.al-caption { font-size: 20px; }
 .al-projector .al-input { font-size: 24px; max-width: none; }
 @media (max-width: 900px) { .al-grid { grid-template-columns: minmax(0, 1fr); } }
 """
@@ -69,62 +71,95 @@ def weights_url(name: str, ckpt_mtime: float) -> str:
     return publish(load_model(name, ckpt_mtime))
 
 
-def wanted() -> bool:
-    """Whether this session asked for the browser path (the switch, or ``?browser=1`` on its first visit)."""
-    if KEY not in st.session_state:
-        st.session_state[KEY] = str(st.query_params.get("browser", "")).lower() in ("1", "true", "yes")
-    return bool(st.session_state[KEY])
+def wanted(key: str = KEY) -> bool:
+    """Whether this session asked for the browser path on this page (its switch, or ``?browser=1`` on the first
+    visit)."""
+    if key not in st.session_state:
+        st.session_state[key] = str(st.query_params.get("browser", "")).lower() in ("1", "true", "yes")
+    return bool(st.session_state[key])
 
 
-def _switch() -> None:
-    st.toggle(_("Compute in my browser"), key=KEY, on_change=_sync_url,
+def _switch(key: str = KEY) -> None:
+    st.toggle(_("Compute in my browser"), key=key, on_change=_sync_url, args=(key,),
               help=_("Run the model in this browser tab: every view redraws on each keystroke without asking the "
                      "server. The weights are downloaded once."))
 
 
-def _sync_url() -> None:
-    if st.session_state.get(KEY):
+def _sync_url(key: str = KEY) -> None:
+    if st.session_state.get(key):
         st.query_params["browser"] = "1"
     elif "browser" in st.query_params:
         del st.query_params["browser"]
 
 
-def _picked_model() -> str | None:
-    """The checkpoint the page's model picker will show (ui.widgets.model_picker's choice), decided before it is
-    drawn, so the page can take one path or the other without drawing a widget twice."""
+def _picked_model(key: str = "model", default: str | None = None) -> str | None:
+    """The checkpoint the page's model picker ``key`` will show (ui.widgets.model_picker's choice), decided before
+    it is drawn, so the page can take one path or the other without drawing a widget twice."""
     names = available_models()
     if not names:
         return None
-    held = st.session_state.get("model")
+    held = st.session_state.get(key)
     if held in names:
         return held
-    wanted_name = st.query_params.get("model")
-    return wanted_name if wanted_name in names else names[0]
+    wanted_name = st.query_params.get(key)
+    return wanted_name if wanted_name in names else default if default in names else names[0]
 
 
-def _on_view() -> None:
+def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None) -> dict:
+    """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz template
+    and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the first)."""
+    shape = get_capture(name, "")                       # the pattern names and kinds of this model
+    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
+    rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
+    if pattern not in titles:
+        kind_names = shape.names(default_kind) if default_kind in shape.kinds() else []
+        pattern = (kind_names or shape.names())[0]
+    mtime = checkpoint_mtime(name)
+    return {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
+            "bertviz": bertviz_template(name, mtime, root_id), "title": title}
+
+
+def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
+    return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
+            "projector": projector(), "labels": _labels(),
+            "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
+            "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"]}
+
+
+def _session_word() -> str:
+    """The session's word (every page's box), from ``?text=`` on a fresh session; written back to the URL."""
+    text = st.session_state.get(w.WORD_KEY)
+    if text is None:
+        text = str(st.query_params.get(w.WORD_KEY, ""))
+        st.session_state[w.WORD_KEY] = text
+    if text and st.query_params.get(w.WORD_KEY) != text:
+        st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
+    return text
+
+
+def _on_view(state: str = STATE) -> None:
     """The student paused: the word becomes the session's word (every page's box, ``?text=``)."""
-    view = (st.session_state.get(STATE) or {}).get("view") or {}
+    view = (st.session_state.get(state) or {}).get("view") or {}
     if isinstance(view.get("text"), str):
         st.session_state[w.WORD_KEY] = view["text"][:10_000]
 
 
-def browser_path_unavailable() -> str | None:
-    """Why the switched-on browser path can't draw the picked model (shown above the server path), or None."""
-    name = _picked_model()
-    failed = (st.session_state.get(STATE) or {}).get("failed")
+def browser_path_unavailable(names=None, state: str = STATE) -> str | None:
+    """Why the switched-on browser path can't draw the picked models (shown above the server path), or None."""
+    failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
         return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
                  "server.").format(why=w.escape_md(failed))
-    if name is None:
-        return None
-    try:
-        b = w.bundle(name)
-    except Exception:          # a broken checkpoint: the server path explains it
-        return None
-    if not runs_in_browser(b):
-        return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on the "
-                 "server.").format(model=w.escape_md(w.model_label(name)))
+    for name in (names if names is not None else [_picked_model()]):
+        if name is None:
+            continue
+        try:
+            b = w.bundle(name)
+        except Exception:          # a broken checkpoint: the server path explains it
+            continue
+        if not runs_in_browser(b):
+            return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on "
+                     "the server.").format(model=w.escape_md(w.model_label(name)))
     return None
 
 
@@ -160,28 +195,12 @@ def explore() -> bool:
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     w.model_card(bundle)
 
-    text = st.session_state.get(w.WORD_KEY)
-    if text is None:
-        text = str(st.query_params.get(w.WORD_KEY, ""))
-        st.session_state[w.WORD_KEY] = text
-    if text and st.query_params.get(w.WORD_KEY) != text:
-        st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
+    text = _session_word()
 
-    shape = get_capture(name, "")                       # the pattern names and kinds of this model
-    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
     view = (st.session_state.get(STATE) or {}).get("view") or {}
-    pattern = view.get("pattern") if view.get("pattern") in titles else shape.names()[0]
-    data = {
-        "weights": weights_url(name, checkpoint_mtime(name)), "text": text, "add_eos": bool(finished),
-        "top_k": int(top_k), "temperature": float(temp), "projector": projector(), "pattern": pattern,
-        "pattern_titles": titles, "row_labels": rows,
-        "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
-        "labels": _labels(),
-        "bertviz": bertviz_template(name, checkpoint_mtime(name), "al-bertviz-explore"),
-        "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"],
-    }
-    _component()(key=STATE, data=data, default={"view": None, "failed": None},
+    side = _side(name, view.get("pattern"), "al-bertviz-explore")
+    pattern = side["pattern"]
+    _component()(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
                  on_view_change=_on_view, on_failed_change=lambda: None)
     st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
                  "forward pass here, without the server."))
@@ -198,6 +217,55 @@ def explore() -> bool:
         query = view.get("query") if isinstance(view.get("query"), int) and 0 <= view["query"] < q_len else q_len - 1
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
+    return True
+
+
+COMPARE_KEY, COMPARE_STATE = "compare.browser", "compare.live"
+COMPARE_TOP_K = 8
+
+
+def compare() -> bool:
+    """Draw Compare's browser path (one box, two models side by side, every per-word view in the browser) and
+    return True, or return False and let the page draw its server path (the switch off, or a note why)."""
+    on = wanted(COMPARE_KEY)
+    _switch(COMPARE_KEY)
+    picks = {"left": _picked_model("compare.left", "miniformer"), "right": _picked_model("compare.right",
+                                                                                          "full_transformer")}
+    if not on:
+        return False
+    why = browser_path_unavailable(list(picks.values()), COMPARE_STATE)
+    if why is not None or None in picks.values():
+        if why:
+            st.info(why)
+        return False
+    pickers = st.columns(2, gap="medium")
+    names = {"left": w.model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
+             "right": w.model_picker("compare.right", _("Right model"), default="full_transformer",
+                                     container=pickers[1])}
+    bundles = {}
+    for side, col in zip(("left", "right"), pickers):
+        with col:
+            bundles[side] = w.load_or_explain(names[side])
+            if bundles[side] is not None:
+                w.model_card(bundles[side], compact=True)
+    if None in bundles.values():
+        st.stop()
+    # Not per keystroke: how the two compare on the test words (cached per checkpoint)
+    tests = {side: w.heldout_eval(names[side], "test") for side in ("left", "right")}
+    verdict = (w.test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
+               if names["left"] != names["right"] else None)
+    if verdict:
+        st.markdown(verdict)   # model names escaped inside
+    text = _session_word()
+    view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
+    picked = view.get("sides") or [{}, {}]
+    sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
+                   title=w.model_label(names[s]), default_kind="cross") for i, s in enumerate(("left", "right"))]
+    _component()(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
+                 default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
+                 on_failed_change=lambda: None)
+    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+                 "forward pass here, without the server."))
     return True
 
 

@@ -20,6 +20,23 @@ def open_live(app, **query):
     return sent, weights
 
 
+def assert_silent_burst(app, sent, box, keys: str, want: str) -> None:
+    """Type ``keys`` at a student's pace (80 ms apart) and check that the views drew the last one while the browser
+    sent the server nothing: no rerun per key (the word goes to the server only after a 400 ms pause)."""
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.press_sequentially(keys, delay=80)
+    app.wait_until(lambda: all(d == want for d in drawn_all(app)), f"the views to draw {want!r}", timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+
+
+def drawn_all(app) -> list[str | None]:
+    """What every side (one on Explore, two on Compare) has drawn."""
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    return [sides.nth(i).get_attribute("data-drawn") for i in range(sides.count())]
+
+
 def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     sent, weights = open_live(app, model="full_transformer")
     box = app.page.locator('[data-testid="al-live-input"]')
@@ -27,7 +44,7 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     app.page.wait_for_timeout(600)             # anything the page load sent is over
     before = len(sent)
     typed = ""
-    for ch in "capy":
+    for ch in "capy":           # one key at a time: every view shows it (a pause may send the word meanwhile)
         box.press(ch)
         typed += ch
         want = " ".join(["<BOS>", *typed])
@@ -43,12 +60,12 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
         assert bv == ["<BOS>", *typed] * 2, bv
         # the highlighted row follows the newest character (the last query)
         assert app.page.locator('[data-testid="al-live-query"]').input_value() == str(len(typed))
-    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
     # after a pause the word goes to Python once: the URL and the session's word follow it
     app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy", timeout_s=10)
     assert len(sent) > before
     app.wait_idle()
     assert drawn(app) == "<BOS> c a p y", "a rerun must not reset what the student typed"
+    assert_silent_burst(app, sent, box, "bara", "<BOS> c a p y b a r a")
     assert len(weights) == 1, f"the weights were fetched {len(weights)} times: {weights}"
     app.assert_clean()
 
@@ -108,4 +125,33 @@ def test_the_echo_of_a_paused_word_does_not_undo_newer_keys(app):
     app.page.wait_for_timeout(800)
     assert box.input_value() == "capy" and drawn(app) == "<BOS> c a p y", (box.input_value(), drawn(app))
     app.wait_until(lambda: "text=capy" in app.page.url, "the URL to follow the last pause")
+    app.assert_clean()
+
+
+def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("compare", browser="1")
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
+                   "both sides drawn")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    typed = ""
+    for ch in "owl":
+        box.press(ch)
+        typed += ch
+        want = " ".join(["<BOS>", *typed])
+        for i in range(2):
+            app.wait_until(lambda: sides.nth(i).get_attribute("data-drawn") == want, f"side {i} to draw {want!r}",
+                           timeout_s=2)
+            bars = sides.nth(i).locator('[data-testid="al-live-bars"] svg text').all_text_contents()
+            assert bars[0] == f"Next token after “{ch}”", bars[:2]
+            bv = sides.nth(i).locator('[data-testid="al-live-bertviz"] svg text').all_text_contents()
+            assert bv == ["<BOS>", *typed] * 2, bv
+    # the encoder-decoder's BertViz follows its heatmap, which opens on cross-attention
+    right_bv = sides.nth(1).locator('[data-testid="al-live-bertviz"] select#filter')
+    assert right_bv.input_value() == "2", right_bv.input_value()
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", app.page.url), "the URL to hold text=owl", timeout_s=10)
+    assert_silent_burst(app, sent, box, "et", "<BOS> o w l e t")
     app.assert_clean()

@@ -64,12 +64,13 @@ function is_masked_causal(name, model) {                        // AttentionCapt
   return !model.cfg.peeking;
 }
 
-// ---- the view ---------------------------------------------------------------------------------------------------
+// ---- the view ----------------------------------------------------------------------------------------------------
+// One text box drives one or more sides (Explore: one model; Compare: two). A side holds one model and its views;
+// the drawing functions below take a side, whose `data` is the page's data with that side's own entries on top.
 function mount(root) {
-  const v = {root, model: null, url: null, data: null, text: "", lastDataText: null, composing: false, timer: 0,
-             pattern: null, head: 0, query: null, followLast: true,
+  const v = {root, data: null, text: "", lastDataText: null, composing: false, timer: 0, sides: [], layout: "",
              reported: new Set()};      // words sent to Python (their echoes come back as data.text)
-  const wrap = el("div", {class: "al-live", "data-testid": "al-live"});   // parentElement may be a ShadowRoot
+  const wrap = el("div", {class: "al-live", "data-testid": "al-live"});
   v.box = wrap;
   v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
                          "data-testid": "al-live-input"});
@@ -77,25 +78,8 @@ function mount(root) {
   v.label.append(el("span", {class: "al-label-text"}), v.input);
   v.status = el("div", {class: "al-status", role: "status"});
   v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
-  v.bars = el("div", {class: "al-chart", "data-testid": "al-live-bars"});
-  v.entropy = el("div", {class: "al-chart", "data-testid": "al-live-entropy"});
-  const controls = el("div", {class: "al-controls"});
-  v.layerSel = el("select", {"data-testid": "al-live-layer"});
-  v.headSel = el("select", {"data-testid": "al-live-head"});
-  v.querySl = el("input", {type: "range", min: "0", max: "0", value: "0", "data-testid": "al-live-query"});
-  v.queryOut = el("span", {class: "al-query-out"});
-  v.ctlLabels = [el("span"), el("span"), el("span")];
-  controls.append(wrapLabel(v.ctlLabels[0], v.layerSel), wrapLabel(v.ctlLabels[1], v.headSel),
-                  wrapLabel(v.ctlLabels[2], v.querySl, v.queryOut));
-  v.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
-  v.heatCaption = el("div", {class: "al-caption"});
-  v.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
-  v.bertvizCaption = el("div", {class: "al-caption"});
-  const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
-  leftCol.append(v.bars, v.entropy);
-  rightCol.append(v.bertvizCaption, v.bertviz);
-  top.append(leftCol, rightCol);
-  wrap.append(v.label, v.status, v.notes, top, controls, v.heat, v.heatCaption);
+  v.sidesBox = el("div", {class: "al-sides"});
+  wrap.append(v.label, v.status, v.notes, v.sidesBox);
   root.append(wrap);
 
   v.input.addEventListener("compositionstart", () => { v.composing = true; });
@@ -104,14 +88,45 @@ function mount(root) {
     if (ev.isComposing || v.composing) return;           // a half-composed word (an input method): wait for it
     onInput(v, ev.timeStamp);
   });
-  v.layerSel.addEventListener("change", () => { v.pattern = v.layerSel.value; v.head = 0; redraw(v); report(v); });
-  v.headSel.addEventListener("change", () => { v.head = Number(v.headSel.value); redraw(v); report(v); });
-  v.querySl.addEventListener("input", () => {
-    v.query = Number(v.querySl.value);
-    v.followLast = v.query === Number(v.querySl.max);
+  return v;
+}
+
+function makeSide(v, i, n) {
+  const sd = {page: v, index: i, model: null, url: null, data: null, pattern: null, head: 0, query: null,
+              followLast: true};
+  sd.el = el("div", {class: "al-side", "data-testid": "al-live-side"});
+  sd.title = el("div", {class: "al-side-title"});
+  sd.bars = el("div", {class: "al-chart", "data-testid": "al-live-bars"});
+  sd.entropy = el("div", {class: "al-chart", "data-testid": "al-live-entropy"});
+  const controls = el("div", {class: "al-controls"});
+  sd.layerSel = el("select", {"data-testid": "al-live-layer"});
+  sd.headSel = el("select", {"data-testid": "al-live-head"});
+  sd.querySl = el("input", {type: "range", min: "0", max: "0", value: "0", "data-testid": "al-live-query"});
+  sd.queryOut = el("span", {class: "al-query-out"});
+  sd.ctlLabels = [el("span"), el("span"), el("span")];
+  controls.append(wrapLabel(sd.ctlLabels[0], sd.layerSel), wrapLabel(sd.ctlLabels[1], sd.headSel),
+                  wrapLabel(sd.ctlLabels[2], sd.querySl, sd.queryOut));
+  sd.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
+  sd.heatCaption = el("div", {class: "al-caption"});
+  sd.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
+  sd.bertvizCaption = el("div", {class: "al-caption"});
+  if (n === 1) {          // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
+    const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
+    leftCol.append(sd.bars, sd.entropy);
+    rightCol.append(sd.bertvizCaption, sd.bertviz);
+    top.append(leftCol, rightCol);
+    sd.el.append(top, controls, sd.heat, sd.heatCaption);
+  } else {                // Compare: one column per model, the same views in the same order, to read across
+    sd.el.append(sd.title, sd.bars, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
+  }
+  sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
+  sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
+  sd.querySl.addEventListener("input", () => {
+    sd.query = Number(sd.querySl.value);
+    sd.followLast = sd.query === Number(sd.querySl.max);
     redraw(v); report(v);
   });
-  return v;
+  return sd;
 }
 
 function wrapLabel(span, ...controls) {
@@ -131,7 +146,8 @@ function report(v) {                                        // tell Python once 
   v.timer = setTimeout(() => {
     if (v.reported.size > 50) v.reported.clear();
     v.reported.add(v.text);
-    v.setStateValue("view", {text: v.text, pattern: v.pattern, head: v.head, query: v.followLast ? null : v.query});
+    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query}));
+    v.setStateValue("view", Object.assign({text: v.text, sides}, sides[0]));
   }, PAUSE_MS);
 }
 
@@ -140,59 +156,72 @@ function update(v, data) {
   v.data = data;
   v.label.firstChild.textContent = L.input;
   v.input.placeholder = L.placeholder;
-  v.ctlLabels[0].textContent = L.layer;
-  v.ctlLabels[1].textContent = L.head;
-  v.ctlLabels[2].textContent = L.query;
-  v.heatCaption.textContent = L.heat_caption;
-  v.bertvizCaption.textContent = data.bertviz ? L.bertviz_caption : "";
   v.box.classList.toggle("al-projector", !!data.projector);
   const px = data.projector ? 20 : 14;
-  [v.label.firstChild, ...v.ctlLabels, v.layerSel, v.headSel, v.queryOut, v.status, v.heatCaption, v.bertvizCaption]
-    .forEach((e) => { e.style.fontSize = px + "px"; });
+  [v.label.firstChild, v.status].forEach((e) => { e.style.fontSize = px + "px"; });
   v.input.style.fontSize = (data.projector ? 24 : 17) + "px";
-  v.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
   if (data.text !== v.lastDataText) {
     v.lastDataText = data.text;
     // A word from Python (a ?text= link, the word typed on another page) replaces the box's; the echo of a word
     // this box reported itself does not: the student may have typed on since.
     if (!v.reported.has(data.text) && data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
   }
-  if (data.weights !== v.url) {
-    v.url = data.weights;
-    v.model = null;
-    v.status.textContent = L.loading;
-    loadModel(data.weights).then((model) => {
-      if (v.url !== data.weights) return;
-      v.model = model;
-      v.status.textContent = "";
-      const names = Object.keys(data.pattern_titles);
-      if (!names.includes(v.pattern)) v.pattern = data.pattern || names[0];
-      v.layerSel.replaceChildren(...names.map((n) => el("option", {value: n}, data.pattern_titles[n])));
-      v.layerSel.value = v.pattern;
+  if (v.sides.length !== data.sides.length) {
+    v.sides = data.sides.map((_, i) => makeSide(v, i, data.sides.length));
+    v.sidesBox.replaceChildren(...v.sides.map((sd) => sd.el));
+    v.sidesBox.className = data.sides.length > 1 ? "al-sides al-grid" : "al-sides";
+  }
+  let pending = 0;
+  v.sides.forEach((sd, i) => {
+    const side = data.sides[i];
+    sd.data = Object.assign({}, data, side);
+    sd.title.textContent = side.title || "";
+    sd.ctlLabels[0].textContent = L.layer;
+    sd.ctlLabels[1].textContent = L.head;
+    sd.ctlLabels[2].textContent = L.query;
+    sd.heatCaption.textContent = L.heat_caption;
+    sd.bertvizCaption.textContent = side.bertviz ? L.bertviz_caption : "";
+    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title]
+      .forEach((e) => { e.style.fontSize = px + "px"; });
+    sd.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
+    if (side.weights === sd.url) return;
+    sd.url = side.weights;
+    sd.model = null;
+    pending += 1;
+    loadModel(side.weights).then((model) => {
+      if (sd.url !== side.weights) return;
+      sd.model = model;
+      const names = Object.keys(side.pattern_titles);
+      if (!names.includes(sd.pattern)) sd.pattern = side.pattern || names[0];
+      sd.layerSel.replaceChildren(...names.map((n) => el("option", {value: n}, side.pattern_titles[n])));
+      sd.layerSel.value = sd.pattern;
+      if (v.sides.every((s) => s.model)) v.status.textContent = "";
       redraw(v);
     }).catch((e) => {
       v.status.textContent = fmt(L.load_failed, {why: String(e && e.message || e)});
       v.box.setAttribute("data-failed", "1");
       v.setStateValue("failed", String(e && e.message || e));       // Python then draws the server path
     });
-  } else if (v.model) {
-    redraw(v);
-  }
+  });
+  if (pending) v.status.textContent = L.loading;
+  else redraw(v);
 }
 
-// One forward pass and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
+// One forward pass per side and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
 function redraw(v, keyTime) {
-  if (!v.model) return;
-  const L = v.data.labels, model = v.model;
-  let cap;
-  try {
-    cap = F.capture(model, v.text, !!v.data.add_eos);
-  } catch (e) {                                              // never a blank view or a console error
-    v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
-    return;
+  if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
+  const L = v.data.labels;
+  const caps = [];
+  for (const sd of v.sides) {
+    try {
+      caps.push(F.capture(sd.model, v.text, !!v.data.add_eos));
+    } catch (e) {                                            // never a blank view or a console error
+      v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
+      return;
+    }
   }
-  // What happened to the text on the way in, in the student's language
-  const notes = [];
+  // What happened to the text on the way in, in the student's language (the same for every side: one alphabet)
+  const cap = caps[0], model = v.sides[0].model, notes = [];
   if (!v.text) notes.push(L.empty);
   if (cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
@@ -200,10 +229,13 @@ function redraw(v, keyTime) {
   if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
   v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
 
-  drawBars(v, cap);
-  drawEntropy(v, cap);
-  drawHeat(v, cap);
-  drawBertviz(v, cap);
+  v.sides.forEach((sd, i) => {
+    drawBars(sd, caps[i]);
+    drawEntropy(sd, caps[i]);
+    drawHeat(sd, caps[i]);
+    drawBertviz(sd, caps[i]);
+    sd.el.setAttribute("data-drawn", caps[i].tokens.join(" "));
+  });
   v.box.setAttribute("data-drawn", cap.tokens.join(" "));
   if (keyTime != null) {                                     // paint = the frame after this one has been produced
     requestAnimationFrame(() => setTimeout(() => {
@@ -353,7 +385,7 @@ function drawBertviz(v, cap) {
   const t = v.data.bertviz;
   if (!t) { v.bertviz.replaceChildren(); return; }
   if (!window.jQuery || !window.d3) {
-    loadVendor(v.data.vendor).then(() => redraw(v)).catch((e) => {
+    loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
       v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
     });
     return;
@@ -369,7 +401,15 @@ function drawBertviz(v, cap) {
     return {name, attn: plain(pick(kind).map((n) => cap.patterns[n])), left_text: left, right_text: right};
   })});
   delete params.names;
-  const saved = bertvizSelections(v.bertviz);
+  // BertViz's own selectors keep what the student picked in them, except when the heatmap's pattern changes: then
+  // they follow it (its kind and layer), as the server's frame does (viz.bertviz_view.selectors_for)
+  let saved = bertvizSelections(v.bertviz);
+  if (v.bertvizFor !== v.pattern) {
+    v.bertvizFor = v.pattern;
+    const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
+    saved = {layer: parts[1]};
+    if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
+  }
   const root = el("div");
   root.innerHTML = t.markup;              // BertViz's template markup only: no user text in it
   v.bertviz.replaceChildren(root);
