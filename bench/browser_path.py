@@ -53,7 +53,6 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
     box = page.locator('[data-testid="al-live-input"]')
     box.click()
     page.evaluate("() => { window.__attentionLabPaints = []; }")
-    sent_before = len(sent)
     lat, missed = [], 0
     for i, ch in enumerate(keys):
         page.keyboard.press(ch)
@@ -65,9 +64,18 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
             missed += 1
             continue
         lat.append(paints[-1]["painted"] - paints[-1]["key"])
+    # Frames: a burst at a student's pace (80 ms a key), counted from the first key until every view shows the
+    # last one; then the pause, after which the word goes to the server once.
+    page.wait_for_timeout(1500)
+    burst = "kiwi"
+    sent_before = len(sent)
+    box.press_sequentially(burst, delay=80)
+    want = " ".join(["<BOS>", *(keys + burst)[-47:]])
+    page.wait_for_function(f"() => document.querySelector('{LIVE}').getAttribute('data-drawn') === {want!r}",
+                           timeout=10_000)
     sent_typing = len(sent) - sent_before
-    page.wait_for_timeout(1500)                   # the pause: the word goes to Python once
-    return {"lat": lat, "missed": missed, "weight": weight, "sent_typing": sent_typing,
+    page.wait_for_timeout(1500)
+    return {"lat": lat, "missed": missed, "weight": weight, "sent_typing": sent_typing, "burst": len(burst),
             "sent_after_pause": len(sent) - sent_before - sent_typing, "interactive_s": interactive_s}
 
 
@@ -86,8 +94,8 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
             page.on("pageerror", lambda e: errors.append(str(e)))
             r = measure(page, server.url, model, keys)
             p50, p95, pmax = summary(r["lat"])
-            lat_rows.append((model, len(keys), r["missed"], fmt_ms(p50), fmt_ms(p95), fmt_ms(pmax), r["sent_typing"],
-                             r["sent_after_pause"], "met" if p95 <= 50 and not r["missed"] else "NOT met"))
+            lat_rows.append((model, len(keys), r["missed"], fmt_ms(p50), fmt_ms(p95), fmt_ms(pmax),
+                             f"{r['sent_typing']} over {r['burst']} keys", r["sent_after_pause"], "met" if p95 <= 50 and not r["missed"] else "NOT met"))
             w = r["weight"]
             weight_rows.append((model, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
                                 f"{w['ws'] / 1e3:.0f}", f"{(w['http'] + w['ws']) / 1e6:.2f}", f"{r['interactive_s']:.1f}"))
@@ -102,7 +110,7 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
 def sections(n_keys: int) -> list[str]:
     lat_rows, weight_rows, notes = rows(n_keys)
     lt = md_table(("model (Explore, ?browser=1)", "keys", "missed", "key -> all views painted p50 ms", "p95 ms",
-                   "max ms", "frames sent to the server while typing", "frames sent after the pause",
+                   "max ms", "frames sent while typing (80 ms a key)", "frames sent after the 400 ms pause",
                    "target p95 <= 50 ms"), lat_rows)
     wt = md_table(("model", "HTTP MB (cold cache)", "weights KB", "d3 + jQuery KB", "WebSocket KB from the server",
                    "page weight MB", "page load -> first drawing s"), weight_rows)
