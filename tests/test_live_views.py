@@ -113,3 +113,12 @@ def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict(
     assert left["bertviz"]["root_id"] != right["bertviz"]["root_id"]
     assert data["text"] == "owl"
     assert any("test words" in m.value for m in at.markdown), "the test-word verdict is not per keystroke: it stays"
+
+
+@pytest.mark.parametrize("payload", ["<script>alert(1)</script>", "ねこ🐈", "x" * 10_000, "a\x00b\x07", "CAPYBARA"])
+def test_a_hostile_text_link_reaches_the_component_as_data(payload):
+    """``?text=`` goes to the component as a JSON string (the browser sets it as the box's value, never as markup)
+    and the page around it runs without an exception."""
+    at = run(browser="1", text=payload)
+    data = live_data(at)
+    assert data is not None and data["text"] == payload

@@ -15,8 +15,12 @@ def open_live(app, **query):
     weights: list[str] = []
     app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
     app.page.on("request", lambda r: weights.append(r.url) if "/app/static/weights/" in r.url else None)
-    app.goto("", browser="1", **query)
-    app.wait_until(lambda: drawn(app), "the browser path's first drawing")
+    if "lang" in query:         # app.goto waits for the English title
+        from urllib.parse import urlencode
+        app.page.goto(f"{app.server.url}/?" + urlencode({"browser": "1", **query}))
+    else:
+        app.goto("", browser="1", **query)
+    app.wait_until(lambda: drawn(app), "the browser path's first drawing", timeout_s=60)
     return sent, weights
 
 
@@ -154,4 +158,24 @@ def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
     assert right_bv.input_value() == "2", right_bv.input_value()
     app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", app.page.url), "the URL to hold text=owl", timeout_s=10)
     assert_silent_burst(app, sent, box, "et", "<BOS> o w l e t")
+    app.assert_clean()
+
+
+def test_japanese_on_a_projector(app):
+    """The component's own words come from the catalog, and projector mode's sizes hold in its charts."""
+    app.page.set_viewport_size({"width": 1920, "height": 1080})
+    open_live(app, lang="ja", present="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press_sequentially("ca", delay=80)
+    app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
+    bars = app.page.locator('[data-testid="al-live-bars"] svg text')
+    assert bars.first.text_content() == "「a」 の次のトークン", bars.first.text_content()
+    # every label on the bars and the heatmap reads at >= 18 px on a 1920 x 1080 projector
+    for chart in ("al-live-bars", "al-live-heatmap", "al-live-entropy"):
+        heights = app.page.locator(f'[data-testid="{chart}"] svg text').evaluate_all(
+            "ts => ts.map(t => t.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 18, (chart, min(heights))
+    assert app.page.locator('[data-testid="al-live-input"]').evaluate("e => getComputedStyle(e).fontSize") == "24px"
+    app.screenshot("browser-path-ja-projector")
     app.assert_clean()

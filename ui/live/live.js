@@ -327,7 +327,10 @@ function drawHeat(v, cap) {
   v.queryOut.textContent = v.query + ": " + q_tok[v.query];
   const masked = is_masked_causal(name, v.model);
   const title = fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head});
-  const left = s.tick * 4.5, top = s.font * 2 + 10, c = s.cell, Ht = top + Q * c + s.tick * 3 + 14;
+  // cells wide enough for every key's label at the tick size ("<BOS>" too): a projector's 18 px labels stay 18 px
+  const c = Math.max(s.cell, ...k_tok.map((tok) => textWidth(tok, s.tick) + 6));
+  const left = Math.max(s.tick * 3, ...q_tok.map((tok) => textWidth(tok, s.tick) + 8)) + 18, top = s.font * 2 + 10;
+  const Ht = top + Q * c + s.tick * 3 + 14;
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
   const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
   g.append(chartTitle(s, title));
@@ -342,8 +345,7 @@ function drawHeat(v, cap) {
       g.append(rect);
     }
   }
-  const tickSize = (tok) => (tok.length > 3 ? s.tick * 0.72 : s.tick);     // "<BOS>" fits its column
-  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": tickSize(k_tok[k])}, k_tok[k]));
+  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
   g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
                         stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
   g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
