@@ -28,7 +28,8 @@ MODELS = ("miniformer", "full_transformer", "full_transformer_peeking")
 LIVE = '[data-testid="al-live"]'
 
 
-def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> dict:
+def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250) -> dict:
+    """``model`` None: Compare with its two default models (MiniFormer and the leak-free FullTransformer)."""
     sent: list[int] = []
     received: list[int] = []
     http: dict[str, int] = {}
@@ -42,7 +43,7 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
     cdp.on("Network.webSocketFrameReceived", lambda e: received.append(len(e["response"]["payloadData"])))
     cdp.on("Network.webSocketFrameSent", lambda e: sent.append(len(e["response"]["payloadData"])))
     t0 = time.perf_counter()
-    page.goto(f"{base_url}/?browser=1&model={model}")
+    page.goto(f"{base_url}/?browser=1&model={model}" if model else f"{base_url}/compare?browser=1")
     page.wait_for_function(f"() => document.querySelector('{LIVE}')?.getAttribute('data-drawn') === '<BOS>'"
                            " && document.querySelector('[data-testid=\"al-live-bertviz\"] svg')", timeout=120_000)
     interactive_s = time.perf_counter() - t0
@@ -53,7 +54,7 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
     box = page.locator('[data-testid="al-live-input"]')
     box.click()
     page.evaluate("() => { window.__attentionLabPaints = []; }")
-    lat, missed = [], 0
+    lat, missed, parts = [], 0, []
     for i, ch in enumerate(keys):
         page.keyboard.press(ch)
         page.wait_for_timeout(gap_ms)
@@ -63,7 +64,9 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
         if len(paints) != i + 1 or drawn != want:
             missed += 1
             continue
-        lat.append(paints[-1]["painted"] - paints[-1]["key"])
+        last = paints[-1]
+        lat.append(last["painted"] - last["key"])
+        parts.append((last["forward"], last["views"], last["bertviz"], last["painted"] - last["drawn"]))
     # Frames: a burst at a student's pace (80 ms a key), counted from the first key until every view shows the
     # last one; then the pause, after which the word goes to the server once.
     page.wait_for_timeout(1500)
@@ -75,7 +78,7 @@ def measure(page, base_url: str, model: str, keys: str, gap_ms: int = 250) -> di
                            timeout=10_000)
     sent_typing = len(sent) - sent_before
     page.wait_for_timeout(1500)
-    return {"lat": lat, "missed": missed, "weight": weight, "sent_typing": sent_typing, "burst": len(burst),
+    return {"lat": lat, "missed": missed, "parts": parts, "weight": weight, "sent_typing": sent_typing, "burst": len(burst),
             "sent_after_pause": len(sent) - sent_before - sent_typing, "interactive_s": interactive_s}
 
 
@@ -87,17 +90,20 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
         server.wait_healthy()
         browser = launch_chromium(pw)
         cpu0 = server.cpu_seconds()
-        for model in models:
+        for model in (*models, None):
             ctx = browser.new_context(viewport={"width": 1366, "height": 768})     # cold cache per model
             page = ctx.new_page()
             guard_offline(page, blocked)
             page.on("pageerror", lambda e: errors.append(str(e)))
             r = measure(page, server.url, model, keys)
             p50, p95, pmax = summary(r["lat"])
-            lat_rows.append((model, len(keys), r["missed"], fmt_ms(p50), fmt_ms(p95), fmt_ms(pmax),
+            med = [summary([p[j] for p in r["parts"]])[0] for j in range(4)]
+            label = f"Explore · {model}" if model else "Compare · miniformer + full_transformer"
+            lat_rows.append((label, len(keys), r["missed"], fmt_ms(p50), fmt_ms(p95), fmt_ms(pmax),
+                             " / ".join(f"{m:.1f}" for m in med),
                              f"{r['sent_typing']} over {r['burst']} keys", r["sent_after_pause"], "met" if p95 <= 50 and not r["missed"] else "NOT met"))
             w = r["weight"]
-            weight_rows.append((model, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
+            weight_rows.append((label, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
                                 f"{w['ws'] / 1e3:.0f}", f"{(w['http'] + w['ws']) / 1e6:.2f}", f"{r['interactive_s']:.1f}"))
             ctx.close()
         cpu = server.cpu_seconds() - cpu0
@@ -109,10 +115,10 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
 
 def sections(n_keys: int) -> list[str]:
     lat_rows, weight_rows, notes = rows(n_keys)
-    lt = md_table(("model (Explore, ?browser=1)", "keys", "missed", "key -> all views painted p50 ms", "p95 ms",
-                   "max ms", "frames sent while typing (80 ms a key)", "frames sent after the 400 ms pause",
+    lt = md_table(("page · model (?browser=1)", "keys", "missed", "key -> all views painted p50 ms", "p95 ms",
+                   "max ms", "p50 split: forward / bars+heatmaps / BertViz / to paint ms", "frames sent while typing (80 ms a key)", "frames sent after the 400 ms pause",
                    "target p95 <= 50 ms"), lat_rows)
-    wt = md_table(("model", "HTTP MB (cold cache)", "weights KB", "d3 + jQuery KB", "WebSocket KB from the server",
+    wt = md_table(("page · model", "HTTP MB (cold cache)", "weights KB", "d3 + jQuery KB", "WebSocket KB from the server",
                    "page weight MB", "page load -> first drawing s"), weight_rows)
     print("\nBrowser path: keystroke -> every view painted (ms)\n" + lt + "\n" + notes + "\n\nPage weight\n" + wt)
     return [f"**Browser path (issue 24): keystroke -> every live view painted in Chromium** ({n_keys} keys each, "

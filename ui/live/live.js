@@ -211,7 +211,7 @@ function update(v, data) {
 function redraw(v, keyTime) {
   if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
   const L = v.data.labels;
-  const caps = [];
+  const caps = [], t0 = performance.now();
   for (const sd of v.sides) {
     try {
       caps.push(F.capture(sd.model, v.text, !!v.data.add_eos));
@@ -220,6 +220,7 @@ function redraw(v, keyTime) {
       return;
     }
   }
+  const t1 = performance.now();
   // What happened to the text on the way in, in the student's language (the same for every side: one alphabet)
   const cap = caps[0], model = v.sides[0].model, notes = [];
   if (!v.text) notes.push(L.empty);
@@ -229,18 +230,23 @@ function redraw(v, keyTime) {
   if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
   v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
 
+  let t_bv = 0;
   v.sides.forEach((sd, i) => {
     drawBars(sd, caps[i]);
     drawEntropy(sd, caps[i]);
     drawHeat(sd, caps[i]);
+    const tb = performance.now();
     drawBertviz(sd, caps[i]);
+    t_bv += performance.now() - tb;
     sd.el.setAttribute("data-drawn", caps[i].tokens.join(" "));
   });
+  const t2 = performance.now();
   v.box.setAttribute("data-drawn", cap.tokens.join(" "));
   if (keyTime != null) {                                     // paint = the frame after this one has been produced
     requestAnimationFrame(() => setTimeout(() => {
       (window.__attentionLabPaints = window.__attentionLabPaints || []).push(
-        {key: keyTime, painted: performance.now(), text: v.text});
+        {key: keyTime, painted: performance.now(), text: v.text, forward: t1 - t0, bertviz: t_bv,
+         views: t2 - t1 - t_bv, drawn: t2});
     }, 0));
   }
 }
