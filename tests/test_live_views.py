@@ -122,3 +122,16 @@ def test_a_hostile_text_link_reaches_the_component_as_data(payload):
     at = run(browser="1", text=payload)
     data = live_data(at)
     assert data is not None and data["text"] == payload
+
+
+def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypatch):
+    from ui import live_views
+    from viz import bertviz_view
+    monkeypatch.setattr(bertviz_view, "missing_vendor_files", lambda: ["d3.min.js"])
+    live_views.bertviz_template.clear()
+    try:
+        at = run(browser="1", text="owl")
+        assert live_data(at)["sides"][0]["bertviz"] is None
+        assert any("fetch_vendor.py" in w.value for w in at.warning), [w.value for w in at.warning]
+    finally:
+        live_views.bertviz_template.clear()      # the next test's template is built with the real files

@@ -119,6 +119,17 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
             "bertviz": bertviz_template(name, mtime, root_id), "title": title}
 
 
+def _footer(*sides: dict) -> None:
+    """Under the component: what it is, what it leaves to the server path, and BertViz's missing files if so."""
+    if any(side["bertviz"] is None for side in sides):
+        from viz.bertviz_view import FETCH_HINT
+        st.warning(_("BertViz needs its JavaScript files, which are not here yet. Run `{hint}` (the README's commands "
+                     "do it for you), then reload this page.").format(hint=FETCH_HINT))
+    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+                 "forward pass here, without the server.") + " " +
+               _("BertViz's model view and the exports are on the server path: switch “Compute in my browser” off."))
+
+
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
     return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
             "projector": projector(), "labels": _labels(),
@@ -202,8 +213,7 @@ def explore() -> bool:
     pattern = side["pattern"]
     _component()(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
                  on_view_change=_on_view, on_failed_change=lambda: None)
-    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
-                 "forward pass here, without the server."))
+    _footer(side)
 
     # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
     from ui.lesson import attention_steps_view, get_steps
@@ -264,8 +274,7 @@ def compare() -> bool:
     _component()(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
                  on_failed_change=lambda: None)
-    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
-                 "forward pass here, without the server."))
+    _footer(*sides)
     return True
 
 
