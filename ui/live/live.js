@@ -1,12 +1,14 @@
 // Attention Lab's live views in the browser: a Streamlit components-v2 module (no iframe). ui/live_views.py puts
 // forward.js in front of this file; the page gives `data` (the weights file's URL, the word Python knows, the
 // sampling knobs, and every word and size the views show, already translated). On every keystroke this module
-// runs the forward pass (forward.js) and redraws the next-token bars, the attention heatmap with its highlighted
-// query row and the entropy heatmap, as SVG. Python hears only the word (and the picked layer, head and query)
-// when the user pauses: one rerun per pause instead of one per key.
+// runs the forward pass (forward.js) and redraws, for each model on the page (one on Explore, two on Compare), the
+// next-token bars, the entropy heatmap and the attention heatmap with its highlighted query row as SVG, and
+// BertViz's own head view from a template Python made once per model. Python hears only the word (and the picked
+// layer, head and query) when the user pauses: one rerun per pause instead of one per key.
 //
-// User text never becomes markup: tokens and notes are set with textContent. Nothing is fetched but the weights
-// file, from the app's own server.
+// User text never becomes markup: tokens and notes are set with textContent, and BertViz gets them inside escaped
+// JSON strings and draws them with d3's .text(). Nothing is fetched but the weights file and d3 / jQuery, from the
+// app's own server.
 const F = globalThis.AttentionLabForward;
 const SVG = "http://www.w3.org/2000/svg";
 const PAUSE_MS = 400;          // the word goes to Python this long after the last key (for ?text= and other pages)
