@@ -15,6 +15,11 @@ st.title(_("Explore"))
 st.caption(_("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
              "every view below shows the attention of that one forward pass."))
 
+# ---- the browser path (issue 24): the live views computed and drawn in the student's browser, ui/live_views.py ----
+from ui import live_views  # noqa: E402
+if live_views.explore():
+    st.stop()
+
 c_text, c_model, c_eos = st.columns([3, 2, 1.1], vertical_alignment="bottom")
 with c_text:
     text = w.text_box()

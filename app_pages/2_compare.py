@@ -17,6 +17,11 @@ SIDES = ("left", "right")
 st.title(_("Compare"))
 st.caption(_("One word feeds two models. Pick a model for each side; the views line up so you can read across."))
 
+# ---- the browser path (issue 24): the per-word views computed and drawn in the student's browser, ui/live_views.py ----
+from ui import live_views  # noqa: E402
+if live_views.compare():
+    st.stop()
+
 text = w.text_box()
 w.alphabet_note()
 pickers = st.columns(2, gap="medium")

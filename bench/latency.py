@@ -307,7 +307,12 @@ def main(argv=None) -> int:
     ap.add_argument("--server-reps", type=int, default=40, help="reruns per server measurement (default 40)")
     ap.add_argument("--no-browser", action="store_true", help="server compute only")
     ap.add_argument("--no-server", action="store_true", help="browser typing only")
+    ap.add_argument("--browser-path", action="store_true",
+                    help="Explore's browser path instead (issue 24; bench/browser_path.py): key -> paint, page weight")
     args = ap.parse_args(argv)
+    if args.browser_path:
+        from bench import browser_path
+        return browser_path.main(["--keys", str(args.keys)])
 
     sections = [machine_info("cpu")]
     print(sections[0])

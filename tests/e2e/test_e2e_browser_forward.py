@@ -1,0 +1,178 @@
+"""Explore's browser path in Chromium (issue 24): each keystroke redraws the views with the new character from a
+forward pass in the page, with no Streamlit rerun per key (no message to the server at all while typing: counted
+on the websocket), the weights fetched once, offline; bad input gets a note, never a console error or a blank."""
+import re
+
+LIVE = '[data-testid="al-live"]'
+
+
+def drawn(app) -> str | None:
+    return app.page.locator(LIVE).get_attribute("data-drawn")
+
+
+def open_live(app, **query):
+    sent: list[str] = []          # every websocket frame the browser sends: a rerun request is one of them
+    weights: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.page.on("request", lambda r: weights.append(r.url) if "/app/static/weights/" in r.url else None)
+    if "lang" in query:         # app.goto waits for the English title
+        from urllib.parse import urlencode
+        app.page.goto(f"{app.server.url}/?" + urlencode({"browser": "1", **query}))
+    else:
+        app.goto("", browser="1", **query)
+    app.wait_until(lambda: drawn(app), "the browser path's first drawing", timeout_s=60)
+    return sent, weights
+
+
+def assert_silent_burst(app, sent, box, keys: str, want: str) -> None:
+    """Type ``keys`` at a student's pace (80 ms apart) and check that the views drew the last one while the browser
+    sent the server nothing: no rerun per key (the word goes to the server only after a 400 ms pause)."""
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.press_sequentially(keys, delay=80)
+    app.wait_until(lambda: all(d == want for d in drawn_all(app)), f"the views to draw {want!r}", timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+
+
+def drawn_all(app) -> list[str | None]:
+    """What every side (one on Explore, two on Compare) has drawn."""
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    return [sides.nth(i).get_attribute("data-drawn") for i in range(sides.count())]
+
+
+def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
+    sent, weights = open_live(app, model="full_transformer")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    app.page.wait_for_timeout(600)             # anything the page load sent is over
+    before = len(sent)
+    typed = ""
+    for ch in "capy":           # one key at a time: every view shows it (a pause may send the word meanwhile)
+        box.press(ch)
+        typed += ch
+        want = " ".join(["<BOS>", *typed])
+        app.wait_until(lambda: drawn(app) == want, f"the views to draw {want!r}", timeout_s=2)
+        bars = app.page.locator('[data-testid="al-live-bars"] svg text').all_text_contents()
+        assert bars[0] == f"Next token after “{ch}”", bars[:2]
+        assert any(t.endswith("%") for t in bars)
+        heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
+        assert heat.locator("rect").count() >= len(typed) + 1
+        assert heat.locator("text").all_text_contents()[0].startswith("encoder self-attention layer 0")
+        # BertViz's own head view, redrawn in place: its token columns (queries, then keys) hold the new character
+        bv = app.page.locator('[data-testid="al-live-bertviz"] svg text').all_text_contents()
+        assert bv == ["<BOS>", *typed] * 2, bv
+        # the highlighted row follows the newest character (the last query)
+        assert app.page.locator('[data-testid="al-live-query"]').input_value() == str(len(typed))
+    # after a pause the word goes to Python once: the URL and the session's word follow it
+    app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy", timeout_s=10)
+    assert len(sent) > before
+    app.wait_idle()
+    assert drawn(app) == "<BOS> c a p y", "a rerun must not reset what the student typed"
+    assert_silent_burst(app, sent, box, "bara", "<BOS> c a p y b a r a")
+    assert len(weights) == 1, f"the weights were fetched {len(weights)} times: {weights}"
+    app.assert_clean()
+
+
+def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
+    open_live(app)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    notes = app.page.locator('[data-testid="al-live-notes"]')
+    cases = {"ねこ🐈": "Not in the vocabulary, shown as <UNK>", "CAPYBARA": "Uppercase letters were lowercased.",
+             "a\u0007b\u0000c": "Not in the vocabulary", "x" * 10_000: "longer than the model's context of 47",
+             "<script>alert(1)</script>": "Not in the vocabulary"}
+    for text, note in cases.items():
+        box.fill(text)
+        app.wait_until(lambda: note in notes.inner_text(), f"the note for {text[:20]!r}", timeout_s=5)
+        assert app.page.locator('[data-testid="al-live-bars"] svg rect').count() > 0, "the bars went blank"
+    assert app.page.locator(f"{LIVE} script").count() == 0 and app.dialogs == []
+    # an input method: nothing is computed on a half-composed word
+    box.fill("ca")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
+    box.dispatch_event("compositionstart")
+    box.evaluate("""i => { i.value = "caね";
+        i.dispatchEvent(new InputEvent("input", {isComposing: true, data: "ね"})); }""")
+    app.page.wait_for_timeout(300)
+    assert drawn(app) == "<BOS> c a"
+    box.dispatch_event("compositionend")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a <UNK>", "the composed word")
+    app.assert_clean()
+
+
+def test_the_echo_of_a_paused_word_does_not_undo_newer_keys(app):
+    """The student pauses (the word goes to Python), then types on before the rerun's answer arrives: that answer
+    carries the older word, and must not replace what the box holds now. The server's messages are held back on
+    the WebSocket to make the order certain."""
+    held, hold = [], [False]
+
+    def route(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: server.send(m))
+        server.on_message(lambda m: held.append(m) if hold[0] else ws.send(m))
+        route.ws = ws
+    app.page.route_web_socket(re.compile(r".*/_stcore/stream.*"), route)
+    open_live(app)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    hold[0] = True
+    box.press_sequentially("ca")
+    app.page.wait_for_timeout(700)                 # the pause: "ca" went to Python; its answer is held
+    box.press_sequentially("py")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a p y", "capy drawn")
+    assert held, "the paused word's rerun answered nothing"
+    hold[0] = False
+    for m in held:                                 # the rerun for "ca" arrives now
+        route.ws.send(m)
+    app.page.wait_for_timeout(800)
+    assert box.input_value() == "capy" and drawn(app) == "<BOS> c a p y", (box.input_value(), drawn(app))
+    app.wait_until(lambda: "text=capy" in app.page.url, "the URL to follow the last pause")
+    app.assert_clean()
+
+
+def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("compare", browser="1")
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
+                   "both sides drawn")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    typed = ""
+    for ch in "owl":
+        box.press(ch)
+        typed += ch
+        want = " ".join(["<BOS>", *typed])
+        for i in range(2):
+            app.wait_until(lambda: sides.nth(i).get_attribute("data-drawn") == want, f"side {i} to draw {want!r}",
+                           timeout_s=2)
+            bars = sides.nth(i).locator('[data-testid="al-live-bars"] svg text').all_text_contents()
+            assert bars[0] == f"Next token after “{ch}”", bars[:2]
+            bv = sides.nth(i).locator('[data-testid="al-live-bertviz"] svg text').all_text_contents()
+            assert bv == ["<BOS>", *typed] * 2, bv
+    # the encoder-decoder's BertViz follows its heatmap, which opens on cross-attention
+    right_bv = sides.nth(1).locator('[data-testid="al-live-bertviz"] select#filter')
+    assert right_bv.input_value() == "2", right_bv.input_value()
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", app.page.url), "the URL to hold text=owl", timeout_s=10)
+    assert_silent_burst(app, sent, box, "et", "<BOS> o w l e t")
+    app.assert_clean()
+
+
+def test_japanese_on_a_projector(app):
+    """The component's own words come from the catalog, and projector mode's sizes hold in its charts."""
+    app.page.set_viewport_size({"width": 1920, "height": 1080})
+    open_live(app, lang="ja", present="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press_sequentially("ca", delay=80)
+    app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
+    bars = app.page.locator('[data-testid="al-live-bars"] svg text')
+    assert bars.first.text_content() == "「a」 の次のトークン", bars.first.text_content()
+    # every label on the bars and the heatmap reads at >= 18 px on a 1920 x 1080 projector
+    for chart in ("al-live-bars", "al-live-heatmap", "al-live-entropy"):
+        heights = app.page.locator(f'[data-testid="{chart}"] svg text').evaluate_all(
+            "ts => ts.map(t => t.getBoundingClientRect().height)")
+        assert heights and min(heights) >= 18, (chart, min(heights))
+    assert app.page.locator('[data-testid="al-live-input"]').evaluate("e => getComputedStyle(e).fontSize") == "24px"
+    app.screenshot("browser-path-ja-projector")
+    app.assert_clean()

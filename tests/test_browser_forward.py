@@ -1,0 +1,165 @@
+"""The browser's forward pass (ui/live/forward.js, run in Node) against PyTorch: one source of truth for the math.
+
+On every shipped checkpoint and on freshly trained tiny ones (a MiniFormer and the peeking FullTransformer, whose
+unmasked encoder and cross-attention take the other branch), 1,000+ inputs each — the empty word, one character,
+the longest input and longer (windowed), <UNK> characters (digits, Japanese, emoji, control characters),
+uppercase, and <EOS> — give the same tokens, the same logits and the same attention patterns to 1e-5, and the same
+numbers the views draw from them (next-token probabilities with temperature and top-k, per-query entropy). One Node
+process runs every input of every model; PyTorch runs them batched by length.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lab_fixtures import REPO, TINY_WORDS
+from models.checkpoint import SHIPPED, load_checkpoint
+from viz.metrics import attention_entropy
+from models.generate import next_token_probs
+from services.browser_weights import BROWSER_ARCHITECTURES, publish, runs_in_browser, weights_file
+
+NODE = shutil.which("node")
+RUNNER = REPO / "tests" / "js" / "forward_runner.js"
+TOL = 1e-5
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")   # it is on this project's machines
+
+
+def inputs(n: int = 1000, seed: int = 0) -> list[tuple[str, bool]]:
+    """n texts, each with and without <EOS> somewhere in the list: the edge cases first, then prefixes of shipped
+    words and random strings mixing letters with characters the vocabulary lacks."""
+    words = (REPO / "data" / "words.txt").read_text().split()
+    edge = ["", "a", "z", "A", "Capybara", "CAPYBARA", "a" * 47, "b" * 46, "x" * 48, "hippopotamus" * 10,
+            "q" * 10_000, "ねこ", "猫", "🐈", "cat🐈dog", "\x00", "a\tb\nc", "\u200bzero", "ünïcödé", "12345",
+            "<eos>", "<UNK>", "a b", "İstanbul", "straße", " ", "-", "'"]
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklmnopqrstuvwxyz" * 4 + "ABZ0 -'ñ猫🐈\x07"
+    out = [(t, eos) for t in edge for eos in (False, True)]
+    while len(out) < n:
+        if rng.random() < 0.6:
+            w = rng.choice(words)
+            t = w[: rng.randint(0, len(w))]
+        else:
+            # mostly word-sized (what a student types), now and then past the context window
+            t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12) if rng.random() < 0.9 else 50))
+        out.append((t, rng.random() < 0.3))
+    return out
+
+
+def torch_results(bundle, texts: list[tuple[str, bool]]) -> list[dict]:
+    """Per input: ids, logits (T, V) and every pattern (H, Q, K) as float64 numpy, from the PyTorch model, batched by
+    length (the same encoding as models.capture.capture: source = target = the word)."""
+    encs = [bundle.vocab.encode(t, add_eos=e, max_len=bundle.block_size) for t, e in texts]
+    out: list[dict | None] = [None] * len(texts)
+    groups: dict[int, list[int]] = {}
+    for i, enc in enumerate(encs):
+        groups.setdefault(len(enc.ids), []).append(i)
+    with torch.inference_mode():
+        for T, idxs in groups.items():
+            idx = torch.tensor([encs[i].ids for i in idxs])                            # (B, T)
+            res = bundle.model(idx, return_attention=True)
+            if bundle.is_seq2seq:
+                pats = {f"encoder.{l}.attn.hook_pattern": p for l, p in enumerate(res.encoder_attentions)}
+                pats |= {f"decoder.{l}.attn.hook_pattern": p for l, p in enumerate(res.decoder_attentions)}
+                pats |= {f"decoder.{l}.cross_attn.hook_pattern": p for l, p in enumerate(res.cross_attentions)}
+            else:
+                pats = {f"blocks.{l}.attn.hook_pattern": p for l, p in enumerate(res.attentions)}
+            for b, i in enumerate(idxs):
+                patterns = {n: p[b].double().numpy() for n, p in sorted(pats.items())}
+                # what the views read off it: the bars (temperature 0.7, top-k 5) and the per-query entropy
+                probs = next_token_probs(res.logits[b, -1], 0.7, 5).double().numpy()
+                causal = {n: (n.startswith("decoder.") and ".cross_attn." not in n) or not bundle.peeking
+                          for n in patterns}
+                entropy = [attention_entropy(p[b:b + 1], causal[n]).double().numpy() for n, p in sorted(pats.items())]
+                out[i] = {"enc": encs[i], "logits": res.logits[b].double().numpy(), "patterns": patterns,
+                          "views": [probs, *entropy]}
+    return out
+
+
+def run_node(tmp_path: Path, jobs: list[tuple[Path, list[tuple[str, bool]]]]):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"models": [{"weights": str(w), "inputs": ins} for w, ins in jobs]}))
+    numbers = tmp_path / "numbers.bin"
+    proc = subprocess.run([NODE, str(RUNNER), str(job), str(numbers)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), np.fromfile(numbers, dtype="<f8")
+
+
+def fresh_bundles(tmp_path: Path):
+    """Freshly trained models, weights unlike any shipped file: a MiniFormer from models.train, and a small peeking
+    FullTransformer of a config no shipped file has (2 heads, n_embd 16; the unmasked branches), trained here for
+    a few steps and loaded back from its checkpoint."""
+    from models.checkpoint import save_checkpoint
+    from models.data import encode_words
+    from models.full_transformer import FullTransformer, FullTransformerConfig
+    from models.train import Recipe, train
+    from models.vocab import DEFAULT_VOCAB
+    mini = train("miniformer", TINY_WORDS * 4, Recipe("test", epochs=2, batch_size=16, lr=1e-2, dropout=0.0),
+                 out=tmp_path / "fresh_miniformer.pt")
+    torch.manual_seed(0)
+    model = FullTransformer(FullTransformerConfig(vocab_size=len(DEFAULT_VOCAB), n_head=2, n_embd=16, dim_ff=24,
+                                                  n_layer=1, n_dec_layer=2, peeking=True))
+    x, y = encode_words(TINY_WORDS)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        opt.zero_grad()
+        model(x, targets=y).loss.backward()
+        opt.step()
+    save_checkpoint(tmp_path / "fresh_peeking.pt", model.eval(), DEFAULT_VOCAB)
+    return [load_checkpoint(mini.checkpoint), load_checkpoint(tmp_path / "fresh_peeking.pt")]
+
+
+def test_browser_forward_equals_pytorch(tmp_path):
+    bundles = [load_checkpoint(n) for n in SHIPPED] + fresh_bundles(tmp_path)
+    assert {b.kind for b in bundles} == set(BROWSER_ARCHITECTURES) and all(runs_in_browser(b) for b in bundles)
+    assert any(b.peeking for b in bundles) and any(b.kind == "full" and not b.peeking for b in bundles)
+    texts = inputs()
+    assert len(texts) >= 1000
+    folder = tmp_path / "weights"
+    jobs = [(folder / publish(b, folder).rsplit("/", 1)[1], texts) for b in bundles]
+    meta, numbers = run_node(tmp_path, jobs)
+    pos = 0
+    n_checked = 0
+    for b, rows in zip(bundles, meta):
+        expected = torch_results(b, texts)
+        lengths = set()
+        for (text, eos), got, want in zip(texts, rows, expected):
+            enc = want["enc"]
+            where = f"{b.name} on {text[:40]!r} (eos={eos})"
+            assert got["ids"] == list(enc.ids), where
+            assert tuple(got["tokens"]) == enc.tokens, where
+            assert tuple(got["unknown"]) == enc.unknown and got["lowercased"] == enc.lowercased, where
+            assert got["truncated"] == enc.truncated, where
+            assert got["names"] == list(want["patterns"]), where
+            for arr in (want["logits"], *want["patterns"].values(), *want["views"]):
+                js = numbers[pos:pos + arr.size].reshape(arr.shape)
+                pos += arr.size
+                assert np.abs(js - arr).max() <= TOL, f"{where}: max |JS - PyTorch| = {np.abs(js - arr).max():.2e}"
+            lengths.add(len(enc.ids))
+            n_checked += 1
+        # the empty word (<BOS> only), one character, and the full context window were all among them
+        assert {1, 2, b.block_size} <= lengths, lengths
+    assert pos == numbers.size and n_checked == len(bundles) * len(texts)
+
+
+def test_weights_file_is_content_addressed_and_refuses_other_architectures(tmp_path):
+    b = load_checkpoint("miniformer")
+    url = publish(b, tmp_path)
+    assert url.startswith("app/static/weights/miniformer-") and url.endswith(".json")
+    assert publish(b, tmp_path) == url and len(list(tmp_path.iterdir())) == 1        # written once
+    doc = json.loads((tmp_path / url.rsplit("/", 1)[1]).read_text())
+    assert doc["architecture"] == "miniformer" and doc["vocab"] == list(b.vocab.itos)
+    assert sum(np.prod(s) for _, s in doc["tensors"].values()) == b.n_params
+
+    class Future(torch.nn.Module):       # an architecture the browser doesn't implement takes the server path
+        cfg = b.cfg
+    other = type(b)(name="future", model=Future(), vocab=b.vocab, kind="miniformer")
+    assert not runs_in_browser(other)
+    with pytest.raises(ValueError, match="no browser forward"):
+        weights_file(other)

@@ -1,0 +1,446 @@
+// Attention Lab's live views in the browser: a Streamlit components-v2 module (no iframe). ui/live_views.py puts
+// forward.js in front of this file; the page gives `data` (the weights file's URL, the word Python knows, the
+// sampling knobs, and every word and size the views show, already translated). On every keystroke this module
+// runs the forward pass (forward.js) and redraws, for each model on the page (one on Explore, two on Compare), the
+// next-token bars, the entropy heatmap and the attention heatmap with its highlighted query row as SVG, and
+// BertViz's own head view from a template Python made once per model. Python hears only the word (and the picked
+// layer, head and query) when the user pauses: one rerun per pause instead of one per key.
+//
+// User text never becomes markup: tokens and notes are set with textContent, and BertViz gets them inside escaped
+// JSON strings and draws them with d3's .text(). Nothing is fetched but the weights file and d3 / jQuery, from the
+// app's own server.
+const F = globalThis.AttentionLabForward;
+const SVG = "http://www.w3.org/2000/svg";
+const PAUSE_MS = 400;          // the word goes to Python this long after the last key (for ?text= and other pages)
+const MODELS = new Map();      // weights URL -> Promise of a loaded model: fetched once per page view
+const VIEWS = new WeakMap();   // parentElement -> its view (this module is loaded once; its render runs per rerun)
+
+function loadModel(url) {
+  if (!MODELS.has(url)) {
+    MODELS.set(url, fetch(new URL(url, document.baseURI), {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then((file) => F.load_model(file)));
+  }
+  return MODELS.get(url);
+}
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text != null) e.textContent = text;
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text != null) e.textContent = text;
+  return e;
+}
+function fmt(template, values) {               // "{name}" placeholders, as Python's str.format after _()
+  return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+}
+function colour(stops, v) {                    // a plotly colour scale [[0, "#rrggbb"], ..., [1, ...]] at v in [0, 1]
+  v = Math.min(1, Math.max(0, v));
+  for (let i = 1; i < stops.length; i++) {
+    if (v <= stops[i][0]) {
+      const [a, ca] = stops[i - 1], [b, cb] = stops[i], f = (v - a) / (b - a || 1);
+      const p = (c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16));
+      const x = p(ca), y = p(cb);
+      return "rgb(" + x.map((xi, j) => Math.round(xi + (y[j] - xi) * f)).join(",") + ")";
+    }
+  }
+  return stops[stops.length - 1][1];
+}
+function textWidth(text, size) {                // a text's width in px, roughly: CJK characters are ~1 em, others ~0.6
+  let w = 0;
+  for (const ch of String(text)) w += ch >= "\u2e80" ? 1.0 : 0.62;
+  return w * size;
+}
+function dark(stops, v) {                      // text colour readable on colour(stops, v)
+  const m = colour(stops, v).match(/\d+/g).map(Number);
+  return 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2] > 140 ? "#262730" : "#ffffff";
+}
+
+function is_masked_causal(name, model) {                        // AttentionCapture.is_masked_causal
+  if (name.startsWith("decoder.") && !name.includes(".cross_attn.")) return true;
+  return !model.cfg.peeking;
+}
+
+// ---- the view ----------------------------------------------------------------------------------------------------
+// One text box drives one or more sides (Explore: one model; Compare: two). A side holds one model and its views;
+// the drawing functions below take a side, whose `data` is the page's data with that side's own entries on top.
+function mount(root) {
+  const v = {root, data: null, text: "", lastDataText: null, composing: false, timer: 0, sides: [], layout: "",
+             reported: new Set()};      // words sent to Python (their echoes come back as data.text)
+  const wrap = el("div", {class: "al-live", "data-testid": "al-live"});
+  v.box = wrap;
+  v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
+                         "data-testid": "al-live-input"});
+  v.label = el("label", {class: "al-label"});
+  v.label.append(el("span", {class: "al-label-text"}), v.input);
+  v.status = el("div", {class: "al-status", role: "status"});
+  v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
+  v.sidesBox = el("div", {class: "al-sides"});
+  wrap.append(v.label, v.status, v.notes, v.sidesBox);
+  root.append(wrap);
+
+  v.input.addEventListener("compositionstart", () => { v.composing = true; });
+  v.input.addEventListener("compositionend", () => { v.composing = false; onInput(v, performance.now()); });
+  v.input.addEventListener("input", (ev) => {
+    if (ev.isComposing || v.composing) return;           // a half-composed word (an input method): wait for it
+    onInput(v, ev.timeStamp);
+  });
+  return v;
+}
+
+function makeSide(v, i, n) {
+  const sd = {page: v, index: i, model: null, url: null, data: null, pattern: null, head: 0, query: null,
+              followLast: true};
+  sd.el = el("div", {class: "al-side", "data-testid": "al-live-side"});
+  sd.title = el("div", {class: "al-side-title"});
+  sd.bars = el("div", {class: "al-chart", "data-testid": "al-live-bars"});
+  sd.entropy = el("div", {class: "al-chart", "data-testid": "al-live-entropy"});
+  const controls = el("div", {class: "al-controls"});
+  sd.layerSel = el("select", {"data-testid": "al-live-layer"});
+  sd.headSel = el("select", {"data-testid": "al-live-head"});
+  sd.querySl = el("input", {type: "range", min: "0", max: "0", value: "0", "data-testid": "al-live-query"});
+  sd.queryOut = el("span", {class: "al-query-out"});
+  sd.ctlLabels = [el("span"), el("span"), el("span")];
+  controls.append(wrapLabel(sd.ctlLabels[0], sd.layerSel), wrapLabel(sd.ctlLabels[1], sd.headSel),
+                  wrapLabel(sd.ctlLabels[2], sd.querySl, sd.queryOut));
+  sd.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
+  sd.heatCaption = el("div", {class: "al-caption"});
+  sd.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
+  sd.bertvizCaption = el("div", {class: "al-caption"});
+  if (n === 1) {          // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
+    const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
+    leftCol.append(sd.bars, sd.entropy);
+    rightCol.append(sd.bertvizCaption, sd.bertviz);
+    top.append(leftCol, rightCol);
+    sd.el.append(top, controls, sd.heat, sd.heatCaption);
+  } else {                // Compare: one column per model, the same views in the same order, to read across
+    sd.el.append(sd.title, sd.bars, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
+  }
+  sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
+  sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
+  sd.querySl.addEventListener("input", () => {
+    sd.query = Number(sd.querySl.value);
+    sd.followLast = sd.query === Number(sd.querySl.max);
+    redraw(v); report(v);
+  });
+  return sd;
+}
+
+function wrapLabel(span, ...controls) {
+  const l = el("label", {class: "al-ctl"});
+  l.append(span, ...controls);
+  return l;
+}
+
+function onInput(v, keyTime) {
+  v.text = v.input.value;
+  redraw(v, keyTime);
+  report(v);
+}
+
+function report(v) {                                        // tell Python once the user pauses
+  clearTimeout(v.timer);
+  v.timer = setTimeout(() => {
+    if (v.reported.size > 50) v.reported.clear();
+    v.reported.add(v.text);
+    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query}));
+    v.setStateValue("view", Object.assign({text: v.text, sides}, sides[0]));
+  }, PAUSE_MS);
+}
+
+function update(v, data) {
+  const L = data.labels;
+  v.data = data;
+  v.label.firstChild.textContent = L.input;
+  v.input.placeholder = L.placeholder;
+  v.box.classList.toggle("al-projector", !!data.projector);
+  const px = data.projector ? 20 : 14;
+  [v.label.firstChild, v.status].forEach((e) => { e.style.fontSize = px + "px"; });
+  v.input.style.fontSize = (data.projector ? 24 : 17) + "px";
+  if (data.text !== v.lastDataText) {
+    v.lastDataText = data.text;
+    // A word from Python (a ?text= link, the word typed on another page) replaces the box's; the echo of a word
+    // this box reported itself does not: the student may have typed on since.
+    if (!v.reported.has(data.text) && data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
+  }
+  if (v.sides.length !== data.sides.length) {
+    v.sides = data.sides.map((_, i) => makeSide(v, i, data.sides.length));
+    v.sidesBox.replaceChildren(...v.sides.map((sd) => sd.el));
+    v.sidesBox.className = data.sides.length > 1 ? "al-sides al-grid" : "al-sides";
+  }
+  let pending = 0;
+  v.sides.forEach((sd, i) => {
+    const side = data.sides[i];
+    sd.data = Object.assign({}, data, side);
+    sd.title.textContent = side.title || "";
+    sd.ctlLabels[0].textContent = L.layer;
+    sd.ctlLabels[1].textContent = L.head;
+    sd.ctlLabels[2].textContent = L.query;
+    sd.heatCaption.textContent = L.heat_caption;
+    sd.bertvizCaption.textContent = side.bertviz ? L.bertviz_caption : "";
+    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title]
+      .forEach((e) => { e.style.fontSize = px + "px"; });
+    sd.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
+    if (side.weights === sd.url) return;
+    sd.url = side.weights;
+    sd.model = null;
+    pending += 1;
+    loadModel(side.weights).then((model) => {
+      if (sd.url !== side.weights) return;
+      sd.model = model;
+      const names = Object.keys(side.pattern_titles);
+      if (!names.includes(sd.pattern)) sd.pattern = side.pattern || names[0];
+      sd.layerSel.replaceChildren(...names.map((n) => el("option", {value: n}, side.pattern_titles[n])));
+      sd.layerSel.value = sd.pattern;
+      if (v.sides.every((s) => s.model)) v.status.textContent = "";
+      redraw(v);
+    }).catch((e) => {
+      v.status.textContent = fmt(L.load_failed, {why: String(e && e.message || e)});
+      v.box.setAttribute("data-failed", "1");
+      v.setStateValue("failed", String(e && e.message || e));       // Python then draws the server path
+    });
+  });
+  if (pending) v.status.textContent = L.loading;
+  else redraw(v);
+}
+
+// One forward pass per side and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
+function redraw(v, keyTime) {
+  if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
+  const L = v.data.labels;
+  const caps = [], t0 = performance.now();
+  for (const sd of v.sides) {
+    try {
+      caps.push(F.capture(sd.model, v.text, !!v.data.add_eos));
+    } catch (e) {                                            // never a blank view or a console error
+      v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
+      return;
+    }
+  }
+  const t1 = performance.now();
+  // What happened to the text on the way in, in the student's language (the same for every side: one alphabet)
+  const cap = caps[0], model = v.sides[0].model, notes = [];
+  if (!v.text) notes.push(L.empty);
+  if (cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
+                                                       + (cap.unknown.length > 12 ? " …" : "")}));
+  if (cap.lowercased) notes.push(L.lowercased);
+  if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
+  v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
+
+  let t_bv = 0;
+  v.sides.forEach((sd, i) => {
+    drawBars(sd, caps[i]);
+    drawEntropy(sd, caps[i]);
+    drawHeat(sd, caps[i]);
+    const tb = performance.now();
+    drawBertviz(sd, caps[i]);
+    t_bv += performance.now() - tb;
+    sd.el.setAttribute("data-drawn", caps[i].tokens.join(" "));
+  });
+  const t2 = performance.now();
+  v.box.setAttribute("data-drawn", cap.tokens.join(" "));
+  if (keyTime != null) {                                     // paint = the frame after this one has been produced
+    requestAnimationFrame(() => setTimeout(() => {
+      (window.__attentionLabPaints = window.__attentionLabPaints || []).push(
+        {key: keyTime, painted: performance.now(), text: v.text, forward: t1 - t0, bertviz: t_bv,
+         views: t2 - t1 - t_bv, drawn: t2});
+    }, 0));
+  }
+}
+
+function sizes(v) { return v.data.projector ? {font: 20, tick: 18, row: 34, cell: 40} : {font: 14, tick: 12, row: 24, cell: 34}; }
+
+function chartTitle(s, text, x) { return svg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
+
+function drawBars(v, cap) {
+  const L = v.data.labels, s = sizes(v), model = v.model;
+  const logits = cap.logits[cap.logits.length - 1];
+  if (v.data.add_eos) {                 // after <EOS> nothing is left to predict (the server path says the same)
+    v.bars.replaceChildren(el("p", {class: "al-caption"}, L.after_eos));
+    return;
+  }
+  const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
+  const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.top_k);
+  const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
+  const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
+  const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
+  const W = Math.max(460, left + 300, textWidth(fmt(L.bars_title, {last}), s.font + 2) + 10);
+  const H = top + order.length * s.row + 34;
+  const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
+  g.append(chartTitle(s, fmt(L.bars_title, {last})));
+  const max = Math.max(0.01, ...order.map((i) => probs[i])) * 1.25, span = W - left - 10;
+  order.forEach((i, r) => {
+    const y = top + r * s.row, w = span * probs[i] / max, name = label(i);
+    g.append(svg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
+    const bar = svg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
+    bar.append(svg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
+    g.append(bar, svg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
+                      (100 * probs[i]).toFixed(1) + "%"));
+  });
+  g.append(svg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
+  v.bars.replaceChildren(g);
+}
+
+function drawEntropy(v, cap) {
+  const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);   // by kind, as the server figure
+  const rows = names.map((n) => {                          // mean over the queries that can see more than one key
+    const causal = is_masked_causal(n, v.model), ent = F.attention_entropy(cap.patterns[n], causal);
+    return ent.map((h) => {
+      const keep = h.filter((_, q) => (causal ? Math.min(q + 1, cap.patterns[n][0][0].length) : cap.patterns[n][0][0].length) > 1);
+      return keep.length ? keep.reduce((a, b) => a + b, 0) / keep.length : 0;
+    });
+  });
+  const H = rows[0].length, top = s.font * 2 + 10, ch = s.row + 10;
+  const left = Math.max(...names.map((n) => textWidth(v.data.row_labels[n], s.tick))) + 12;
+  const cw = Math.max(s.cell * 1.8, textWidth(fmt(L.head_n, {h: 0}), s.tick) + 10);
+  const Wd = left + H * cw + 10, Ht = top + rows.length * ch + s.tick + 12;
+  const Wv = Math.max(Wd, 420, textWidth(L.entropy_title, s.font + 2) + 10);
+  const g = svg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
+                        style: `max-width:${Wv * (v.data.projector ? 1.2 : 1.25)}px`});
+  g.append(chartTitle(s, L.entropy_title));
+  rows.forEach((row, r) => {
+    g.append(svg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
+    row.forEach((val, h) => {
+      const rect = svg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
+      rect.append(svg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
+      g.append(rect, svg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
+                                  fill: dark(v.data.colors.viridis, val)}, val.toFixed(2)));
+    });
+  });
+  for (let h = 0; h < H; h++) g.append(svg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  v.entropy.replaceChildren(g);
+}
+
+function drawHeat(v, cap) {
+  const L = v.data.labels, s = sizes(v), name = v.pattern, pattern = cap.patterns[name];
+  if (!pattern) return;
+  const n_head = pattern.length;
+  if (v.headSel.options.length !== n_head) {
+    v.headSel.replaceChildren(...Array.from({length: n_head}, (_, h) => el("option", {value: String(h)}, String(h))));
+  }
+  v.head = Math.min(v.head, n_head - 1);
+  v.headSel.value = String(v.head);
+  v.headSel.disabled = n_head === 1;
+  const p = pattern[v.head], Q = p.length, K = p[0].length;
+  const cross = name.includes(".cross_attn."), enc = name.startsWith("encoder.");
+  const q_tok = enc ? cap.src_tokens : cap.tokens, k_tok = cross || enc ? cap.src_tokens : cap.tokens;
+  v.querySl.max = String(Q - 1);
+  if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
+  v.querySl.value = String(v.query);
+  v.queryOut.textContent = v.query + ": " + q_tok[v.query];
+  const masked = is_masked_causal(name, v.model);
+  const title = fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head});
+  // cells wide enough for every key's label at the tick size ("<BOS>" too): a projector's 18 px labels stay 18 px
+  const c = Math.max(s.cell, ...k_tok.map((tok) => textWidth(tok, s.tick) + 6));
+  const left = Math.max(s.tick * 3, ...q_tok.map((tok) => textWidth(tok, s.tick) + 8)) + 18, top = s.font * 2 + 10;
+  const Ht = top + Q * c + s.tick * 3 + 14;
+  const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
+  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
+  g.append(chartTitle(s, title));
+  for (let q = 0; q < Q; q++) {
+    g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
+    for (let k = 0; k < K; k++) {
+      const hidden = masked && k > q;
+      const rect = svg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+                                fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+      const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
+      rect.append(svg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+      g.append(rect);
+    }
+  }
+  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
+  g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+                        stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
+  g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
+  v.heat.replaceChildren(g);
+}
+
+// ---- BertViz's head view (ui/bertviz_live/main.js does the same inside its frame, with params from the server) ----
+let VENDOR = null;                       // d3 and jQuery from the app's static/vendor/, loaded once per page view
+function loadVendor(urls) {
+  if (!VENDOR) {
+    VENDOR = urls.reduce((prev, url) => prev.then(() => new Promise((ok, fail) => {   // jQuery first, as BertViz
+      const s = document.createElement("script");
+      s.src = new URL(url, document.baseURI).href;
+      s.onload = ok;
+      s.onerror = () => fail(new Error("could not load " + url));
+      document.head.appendChild(s);
+    })), Promise.resolve());
+  }
+  return VENDOR;
+}
+function requireShim(deps, callback) {   // BertViz calls requirejs(['jquery', 'd3'], callback)
+  return callback(...deps.map((d) => (d === "jquery" ? window.jQuery : window.d3)));
+}
+function bertvizSelections(root) {       // the layer / kind the student picked in BertViz's own selectors
+  const out = {};
+  root.querySelectorAll("select").forEach((s) => { if (s.id) out[s.id] = s.value; });
+  return out;
+}
+function bertvizRestore(root, saved) {
+  ["filter", "layer"].forEach((id) => {  // the kind first: it rebuilds the layer list
+    const s = root.querySelector("select#" + id);
+    if (!s || saved[id] == null || s.value === saved[id]) return;
+    if (![...s.options].some((o) => o.value === saved[id])) return;
+    window.jQuery(s).val(saved[id]).trigger("change");
+  });
+}
+function drawBertviz(v, cap) {
+  const t = v.data.bertviz;
+  if (!t) { v.bertviz.replaceChildren(); return; }
+  if (!window.jQuery || !window.d3) {
+    loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
+      v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+    });
+    return;
+  }
+  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * 1e4) / 1e4))));
+  const names = Object.keys(cap.patterns);
+  const pick = (kind) => names.filter((n) => kind === "cross" ? n.includes(".cross_attn.")
+                                       : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
+  const byKind = {null: ["blocks", cap.tokens, cap.tokens], Encoder: ["encoder", cap.src_tokens, cap.src_tokens],
+                  Decoder: ["decoder", cap.tokens, cap.tokens], Cross: ["cross", cap.tokens, cap.src_tokens]};
+  const params = Object.assign({}, t.params, {attention: t.params.names.map((name) => {
+    const [kind, left, right] = byKind[name];
+    return {name, attn: plain(pick(kind).map((n) => cap.patterns[n])), left_text: left, right_text: right};
+  })});
+  delete params.names;
+  // BertViz's own selectors keep what the student picked in them, except when the heatmap's pattern changes: then
+  // they follow it (its kind and layer), as the server's frame does (viz.bertviz_view.selectors_for)
+  let saved = bertvizSelections(v.bertviz);
+  if (v.bertvizFor !== v.pattern) {
+    v.bertvizFor = v.pattern;
+    const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
+    saved = {layer: parts[1]};
+    if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
+  }
+  const root = el("div");
+  root.innerHTML = t.markup;              // BertViz's template markup only: no user text in it
+  v.bertviz.replaceChildren(root);
+  // The params go in as JSON text with < > & / escaped (tokens stay strings; BertViz draws them with d3's .text)
+  const json = JSON.stringify(params).replace(/[<>&\/]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  try {
+    new Function("requirejs", "require", t.js.replace(t.mark, () => json))(requireShim, requireShim);
+    bertvizRestore(v.bertviz, saved);
+  } catch (e) {
+    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+  }
+}
+
+export default function (component) {
+  const {data, parentElement, setStateValue} = component;
+  let v = VIEWS.get(parentElement);
+  if (!v) { v = mount(parentElement); VIEWS.set(parentElement, v); }
+  v.setStateValue = setStateValue;
+  try {
+    update(v, data);
+  } catch (e) {
+    v.status.textContent = String(e && e.message || e);
+  }
+}

@@ -1,0 +1,336 @@
+"""Explore's live views computed and drawn in the browser (issue 24): no Streamlit rerun per keystroke.
+
+A ``st.components.v2`` component (no iframe) holds its own text box. It fetches the checkpoint's weights once, as a
+static, cacheable file (services/browser_weights.py), and on every keystroke runs the forward pass in JavaScript
+(ui/live/forward.js, held equal to PyTorch by tests/test_browser_forward.py) and redraws the next-token bars, the
+entropy heatmap and the attention heatmap with its highlighted row (ui/live/live.js). Python builds what is not
+per keystroke: the words (through the catalog), projector sizes, colour scales, the model card, the step-by-step
+numbers. It hears the word only when the student pauses, and keeps ``?text=`` and the session's word with it.
+
+The path is a choice on the page ("Compute in my browser", or ``?browser=1``); a checkpoint the browser can't run
+(another architecture), an uploaded attention JSON, or weights the browser fails to load take the server path,
+with a note saying so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from models.checkpoint import checkpoint_mtime
+from services.browser_weights import publish, runs_in_browser
+from ui import widgets as w
+from ui.cache import available_models, get_capture, load_model
+from ui.i18n import _
+from ui.projector import on as projector
+from viz import figures as F
+
+KEY = "explore.browser"              # the switch; ?browser=1 turns it on in a shared link
+STATE = "explore.live"               # the component's own state: {"view": {...}, "failed": why}
+_DIR = Path(__file__).with_name("live")
+_CSS = """
+.al-live { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #1F2430; }
+.al-chart svg text:not([fill]) { fill: #262730; }
+.al-chart svg text { font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; }
+.al-label { display: block; margin-bottom: 0.4rem; }
+.al-label-text { display: block; font-size: 0.875rem; margin-bottom: 0.25rem; }
+.al-input { width: 100%; max-width: 36rem; box-sizing: border-box; font-size: 1.1rem; padding: 0.45rem 0.7rem;
+            border: 1px solid #d5dae5; border-radius: 0.5rem; background: #F3F5FA; color: #1F2430; }
+.al-input:focus { outline: 2px solid #4C6EF5; }
+.al-status, .al-notes p { font-size: 0.9rem; margin: 0.2rem 0; }
+.al-notes p { background: #e8f1fb; color: #0b3c6b; padding: 0.35rem 0.6rem; border-radius: 0.4rem; }
+.al-error { background: #fdecea !important; color: #8a1c12 !important; }
+.al-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.5rem; margin-top: 0.6rem; }
+.al-controls { display: flex; flex-wrap: wrap; gap: 1.2rem; align-items: center; margin: 0.8rem 0 0.3rem; }
+.al-ctl { display: flex; gap: 0.4rem; align-items: center; font-size: 0.875rem; }
+.al-ctl select, .al-ctl input { font: inherit; }
+.al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
+.al-caption { font-size: 0.85rem; color: #555b66; margin-top: 0.2rem; }
+.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
+.al-caption { font-size: 20px; }
+.al-projector .al-input { font-size: 24px; max-width: none; }
+@media (max-width: 900px) { .al-grid { grid-template-columns: minmax(0, 1fr); } }
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _js() -> str:
+    """forward.js, then the view module: one ES module (Streamlit loads the text once per page view and caches it
+    by hash)."""
+    return (_DIR / "forward.js").read_text() + "\n" + (_DIR / "live.js").read_text()
+
+
+def _component():
+    # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
+    return st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_js(), isolate_styles=False)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def weights_url(name: str, ckpt_mtime: float) -> str:
+    """The checkpoint's weights file (written once per checkpoint version; its name is a hash of its content)."""
+    return publish(load_model(name, ckpt_mtime))
+
+
+def wanted(key: str = KEY) -> bool:
+    """Whether this session asked for the browser path on this page (its switch, or ``?browser=1`` on the first
+    visit)."""
+    if key not in st.session_state:
+        st.session_state[key] = str(st.query_params.get("browser", "")).lower() in ("1", "true", "yes")
+    return bool(st.session_state[key])
+
+
+def _switch(key: str = KEY) -> None:
+    st.toggle(_("Compute in my browser"), key=key, on_change=_sync_url, args=(key,),
+              help=_("Run the model in this browser tab: every view redraws on each keystroke without asking the "
+                     "server. The weights are downloaded once."))
+
+
+def _sync_url(key: str = KEY) -> None:
+    if st.session_state.get(key):
+        st.query_params["browser"] = "1"
+    elif "browser" in st.query_params:
+        del st.query_params["browser"]
+
+
+def _picked_model(key: str = "model", default: str | None = None) -> str | None:
+    """The checkpoint the page's model picker ``key`` will show (ui.widgets.model_picker's choice), decided before
+    it is drawn, so the page can take one path or the other without drawing a widget twice."""
+    names = available_models()
+    if not names:
+        return None
+    held = st.session_state.get(key)
+    if held in names:
+        return held
+    wanted_name = st.query_params.get(key)
+    return wanted_name if wanted_name in names else default if default in names else names[0]
+
+
+def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None) -> dict:
+    """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz template
+    and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the first)."""
+    shape = get_capture(name, "")                       # the pattern names and kinds of this model
+    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
+    rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
+    if pattern not in titles:
+        kind_names = shape.names(default_kind) if default_kind in shape.kinds() else []
+        pattern = (kind_names or shape.names())[0]
+    mtime = checkpoint_mtime(name)
+    return {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
+            "bertviz": bertviz_template(name, mtime, root_id), "title": title}
+
+
+def _footer(*sides: dict) -> None:
+    """Under the component: what it is, what it leaves to the server path, and BertViz's missing files if so."""
+    if any(side["bertviz"] is None for side in sides):
+        from viz.bertviz_view import FETCH_HINT
+        st.warning(_("BertViz needs its JavaScript files, which are not here yet. Run `{hint}` (the README's commands "
+                     "do it for you), then reload this page.").format(hint=FETCH_HINT))
+    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+                 "forward pass here, without the server.") + " " +
+               _("BertViz's model view and the exports are on the server path: switch “Compute in my browser” off."))
+
+
+def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
+    return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
+            "projector": projector(), "labels": _labels(),
+            "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
+            "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"]}
+
+
+def _session_word() -> str:
+    """The session's word (every page's box), from ``?text=`` on a fresh session; written back to the URL."""
+    text = st.session_state.get(w.WORD_KEY)
+    if text is None:
+        text = str(st.query_params.get(w.WORD_KEY, ""))
+        st.session_state[w.WORD_KEY] = text
+    if text and st.query_params.get(w.WORD_KEY) != text:
+        st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
+    return text
+
+
+def _on_view(state: str = STATE) -> None:
+    """The student paused: the word becomes the session's word (every page's box, ``?text=``)."""
+    view = (st.session_state.get(state) or {}).get("view") or {}
+    if isinstance(view.get("text"), str):
+        st.session_state[w.WORD_KEY] = view["text"][:10_000]
+
+
+def browser_path_unavailable(names=None, state: str = STATE) -> str | None:
+    """Why the switched-on browser path can't draw the picked models (shown above the server path), or None."""
+    failed = (st.session_state.get(state) or {}).get("failed")
+    if failed:
+        return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
+                 "server.").format(why=w.escape_md(failed))
+    for name in (names if names is not None else [_picked_model()]):
+        if name is None:
+            continue
+        try:
+            b = w.bundle(name)
+        except Exception:          # a broken checkpoint: the server path explains it
+            continue
+        if not runs_in_browser(b):
+            return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on "
+                     "the server.").format(model=w.escape_md(w.model_label(name)))
+    return None
+
+
+def explore() -> bool:
+    """Draw Explore's browser path and return True, or return False (after the switch, and a note when the browser
+    path was asked for) and let the page draw its server path."""
+    on = wanted()               # first: ?browser=1 sets the switch's value before it is drawn
+    _switch()
+    if not on or st.session_state.get("explore.upload") is not None:
+        return False
+    why = browser_path_unavailable()
+    if why is not None or _picked_model() is None:
+        if why:
+            st.info(why)
+        return False
+
+    # The same widgets, keys and labels as the server path, so switching paths keeps every choice.
+    c_model, c_ctl, c_eos = st.columns([2.2, 2.4, 1.1], vertical_alignment="bottom")
+    with c_model:
+        name = w.model_picker("model")
+    with c_eos:
+        finished = st.toggle(_("Finished word"), key="explore.eos",
+                             help=_("Append `<EOS>`: read the text as a whole word."))
+    bundle = w.load_or_explain(name)
+    if bundle is None:
+        st.stop()
+    s1, s2 = w.more_controls(c_ctl).columns(2)          # secondary: behind "More controls" on a projector
+    top_k = s1.slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)), key="explore.top_k",
+                      help=_("How many tokens to show."))
+    temp = s2.slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
+                     help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+    with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
+        st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
+    w.model_card(bundle)
+
+    text = _session_word()
+
+    view = (st.session_state.get(STATE) or {}).get("view") or {}
+    side = _side(name, view.get("pattern"), "al-bertviz-explore")
+    pattern = side["pattern"]
+    _component()(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
+                 on_view_change=_on_view, on_failed_change=lambda: None)
+    _footer(side)
+
+    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
+    from ui.lesson import attention_steps_view, get_steps
+    steps_box = w.lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
+                                                            "highlighted row"), key="explore.steps.open")
+    if steps_box.open:
+        cap = get_capture(name, text, add_eos=finished)
+        head = view.get("head") if isinstance(view.get("head"), int) else 0
+        head = min(max(head, 0), cap.patterns[pattern].shape[1] - 1)
+        q_len = len(cap.axes(pattern)[0])
+        query = view.get("query") if isinstance(view.get("query"), int) and 0 <= view["query"] < q_len else q_len - 1
+        with steps_box:
+            attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
+    return True
+
+
+COMPARE_KEY, COMPARE_STATE = "compare.browser", "compare.live"
+COMPARE_TOP_K = 8
+
+
+def compare() -> bool:
+    """Draw Compare's browser path (one box, two models side by side, every per-word view in the browser) and
+    return True, or return False and let the page draw its server path (the switch off, or a note why)."""
+    on = wanted(COMPARE_KEY)
+    _switch(COMPARE_KEY)
+    picks = {"left": _picked_model("compare.left", "miniformer"), "right": _picked_model("compare.right",
+                                                                                          "full_transformer")}
+    if not on:
+        return False
+    why = browser_path_unavailable(list(picks.values()), COMPARE_STATE)
+    if why is not None or None in picks.values():
+        if why:
+            st.info(why)
+        return False
+    pickers = st.columns(2, gap="medium")
+    names = {"left": w.model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
+             "right": w.model_picker("compare.right", _("Right model"), default="full_transformer",
+                                     container=pickers[1])}
+    bundles = {}
+    for side, col in zip(("left", "right"), pickers):
+        with col:
+            bundles[side] = w.load_or_explain(names[side])
+            if bundles[side] is not None:
+                w.model_card(bundles[side], compact=True)
+    if None in bundles.values():
+        st.stop()
+    # Not per keystroke: how the two compare on the test words (cached per checkpoint)
+    tests = {side: w.heldout_eval(names[side], "test") for side in ("left", "right")}
+    verdict = (w.test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
+               if names["left"] != names["right"] else None)
+    if verdict:
+        st.markdown(verdict)   # model names escaped inside
+    text = _session_word()
+    view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
+    picked = view.get("sides") or [{}, {}]
+    sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
+                   title=w.model_label(names[s]), default_kind="cross") for i, s in enumerate(("left", "right"))]
+    _component()(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
+                 default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
+                 on_failed_change=lambda: None)
+    _footer(*sides)
+    return True
+
+
+PARAMS_MARK = "__ATTENTION_LAB_PARAMS__"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def bertviz_template(name: str, ckpt_mtime: float, root_id: str) -> dict | None:
+    """BertViz's own head view, made once per model as a template the browser fills on every keystroke: its markup,
+    its drawing script with the params JSON cut out (``PARAMS_MARK``), and the params without the weights and
+    tokens (``names``: BertViz's attention kinds in its order). The script is post-processed exactly as the
+    server's frame gets it (viz/bertviz_view.py: no CDN, a fixed root id). None when the vendored d3/jQuery are
+    missing (the page then says how to fetch them)."""
+    from viz import bertviz_view as B
+    if B.missing_vendor_files():
+        return None
+    kwargs = get_capture(name, "").bertviz_kwargs()
+    before, raw, params, after = B._split_params(B._fragment("head", kwargs))
+    before, after = B._strip_cdn(before), B._strip_cdn(after)
+    before = before.replace(params["root_div_id"], root_id)
+    opener = '<script type="text/javascript">'
+    markup, js_head = before.split(opener)
+    js = js_head + PARAMS_MARK + after[:after.lower().index("</script")]
+    if "://" in js or "://" in markup or "<script" in markup.lower() or js.count(PARAMS_MARK) != 1:
+        raise RuntimeError("BertViz's output has an unexpected shape; this was written for bertviz 1.4.1")
+    rest = {k: v for k, v in params.items() if k != "attention"}
+    return {"markup": markup, "js": js, "mark": PARAMS_MARK, "root_id": root_id,
+            "params": {**rest, "root_div_id": root_id, "names": [a["name"] for a in params["attention"]]}}
+
+
+def _labels() -> dict[str, str]:
+    """Every word the component shows, in this session's language ({name} placeholders filled in the browser)."""
+    return {
+        "input": _("Type a word"), "placeholder": _("e.g. capybara"),
+        "loading": _("Loading the model's weights into your browser…"),
+        "load_failed": _("The model's weights could not be loaded in this browser ({why}). Switching to the server."),
+        "failed": _("The browser could not compute this word ({why})."),
+        "empty": _("Type a word above — the views update as you type, no Enter needed. Try capybara, banana or "
+                   "flycatcher."),
+        "unknown": _("Not in the vocabulary, shown as <UNK>: {chars}"),
+        "lowercased": _("Uppercase letters were lowercased."),
+        "truncated": _("The text is longer than the model's context of {n} tokens: showing the last {shown} "
+                       "characters."),
+        "after_eos": _("After <EOS> there is nothing left to predict, so there are no next-token bars; switch "
+                       "Finished word off to see them."),
+        "bos_start": _("{bos} (start of a word)").format(bos="<BOS>"), "quoted": _("“{token}”"),
+        "bars_title": _("Next token after {last}"), "end_of_word": _("end of word"), "probability": _("probability"),
+        "entropy_title": _("Attention entropy per layer and head"),
+        "entropy_hover": _("{row} · head {head}: mean normalised entropy {value}"), "head_n": _("head {h}"),
+        "layer": _("Layer"), "head": _("Head"), "query": _("Highlight query"),
+        "heat_title": _("{layer} · head {head}"), "cell": _("query {q} {q_token} → key {k} {k_token}"),
+        "masked": _("masked: this query may not look ahead"), "weight_is": _("weight {value}"),
+        "key_axis": _("key (attended to)"), "query_axis": _("query (attending)"),
+        "bertviz_caption": _("Hover a token to see what it attends to; pick a layer at the top; double-click a "
+                             "head colour to isolate it."),
+        "bertviz_failed": _("BertViz failed to draw: {why}"),
+        "heat_caption": _("Row = the character doing the looking, column = the character looked at. Grey cells are "
+                          "masked: that query may not look ahead. Hover for the exact weight."),
+    }
