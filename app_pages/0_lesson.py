@@ -130,6 +130,12 @@ def step_mask(n: int) -> None:
                         key=f"lesson.{n}.heat")
 
 
+def why_masked_encoder() -> str:
+    return _("Grey triangles in the encoder too: its source is the word itself, so reading ahead would mean reading "
+             "the answer. The leak-free FullTransformer masks its encoder and cross-attention for that reason; the "
+             "original Transformer, which reads a whole sentence to translate it, doesn't need to (step 6).")
+
+
 def step_heads(n: int) -> None:
     st.markdown(_("One head learns one kind of relation. The FullTransformer's encoder has four heads per layer that "
                   "look at the same characters in different ways at once; their outputs are joined and mixed. "
@@ -137,6 +143,7 @@ def step_heads(n: int) -> None:
                   "everything evenly."))
     LS.term("head")
     LS.term("entropy")
+    st.caption(why_masked_encoder())
     if not LS.model_ready("full_transformer"):
         return
     word, cap = word_and_capture(n, "capybara", "full_transformer")
@@ -197,6 +204,12 @@ def step_encdec(n: int) -> None:
                   "the encoder's keys and values. Every sub-layer is wrapped in a residual connection and layer "
                   "normalisation. Our FullTransformer reads the word as input and predicts it again, one step "
                   "ahead."))
+    st.markdown(_("One difference: our FullTransformer's input *is* the word it predicts. An encoder that read the "
+                  "whole input would hand the decoder the next character, the answer (step 7). So the leak-free "
+                  "FullTransformer masks its **encoder** and its **cross-attention** like the decoder: position t "
+                  "reads input characters up to t only — the grey triangles below. The original Transformer needs no "
+                  "such mask: it translates, its input sentence is all there before it writes, and the answer is the "
+                  "sentence in the other language, which only its masked decoder reads."))
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return
