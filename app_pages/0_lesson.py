@@ -131,9 +131,9 @@ def step_mask(n: int) -> None:
 
 
 def why_masked_encoder() -> str:
-    return _("Grey triangles in the encoder too: its source is the word itself, so reading ahead would mean reading "
-             "the answer. The leak-free FullTransformer masks its encoder and cross-attention for that reason; the "
-             "original Transformer, which reads a whole sentence to translate it, doesn't need to (step 6).")
+    return _("Grey triangles in the encoder too: its source is the word itself, so reading ahead would be reading "
+             "the answer. The original Transformer reads a whole sentence to translate, so its encoder needs no "
+             "mask (step 6).")
 
 
 def step_heads(n: int) -> None:
@@ -204,12 +204,10 @@ def step_encdec(n: int) -> None:
                   "the encoder's keys and values. Every sub-layer is wrapped in a residual connection and layer "
                   "normalisation. Our FullTransformer reads the word as input and predicts it again, one step "
                   "ahead."))
-    st.markdown(_("One difference: our FullTransformer's input *is* the word it predicts. An encoder that read the "
-                  "whole input would hand the decoder the next character, the answer (step 7). So the leak-free "
-                  "FullTransformer masks its **encoder** and its **cross-attention** like the decoder: position t "
-                  "reads input characters up to t only — the grey triangles below. The original Transformer needs no "
-                  "such mask: it translates, its input sentence is all there before it writes, and the answer is the "
-                  "sentence in the other language, which only its masked decoder reads."))
+    st.markdown(_("But our FullTransformer's input *is* the word it predicts: an encoder reading all of it would hand "
+                  "the decoder the next character, the answer (step 7). So the leak-free one masks its **encoder** "
+                  "and **cross-attention** too: position t reads input up to t (the grey triangles). The original "
+                  "Transformer needs no such mask: its input, a sentence to translate, is not the answer."))
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return

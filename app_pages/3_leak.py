@@ -88,7 +88,8 @@ else:
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
     uniform = math.log(len(models[FREE].vocab) - 3)            # <PAD>, <BOS> and <UNK> are never targets
     b1, b2 = st.columns(2, gap="medium")
-    w.chart(F.nll_bars(rows, uniform=uniform, tr=_), key="leak.nll", container=b1)
+    w.chart(F.nll_bars(rows, uniform=uniform, title=_("Test NLL, teacher-forced vs prefix-only (lower is better)"),
+                       tr=_), key="leak.nll", container=b1)
     table = pd.DataFrame([{_("model"): r["model"], _("teacher-forced"): f"{r['teacher_forced']:.3f}",
                            _("prefix-only"): f"{r['prefix']:.3f}", _("accuracy"): f"{r['accuracy']:.0%}"}
                           for r in rows])

@@ -117,8 +117,8 @@ def test_head_lab_says_what_knocking_out_a_whole_layer_leaves_and_what_confidenc
 # ---- item 2: the masked encoder, said where it shows -----------------------------------------------------------------
 
 @pytest.mark.parametrize("step, phrase", [(4, "Grey triangles in the encoder too"),
-                                          (6, "the leak-free FullTransformer masks its **encoder** and its "
-                                              "**cross-attention**")])
+                                          (6, "the leak-free one masks its **encoder** and **cross-attention** "
+                                              "too")])
 def test_lesson_steps_4_and_6_and_the_sidebar_say_why_the_encoder_is_masked(step, phrase):
     at = open_app("app_pages/0_lesson.py", step=str(step))
     assert phrase in said(at)

@@ -98,5 +98,7 @@ def test_leak_page_and_card_show_the_same_numbers_and_where_the_teacher_forced_o
     assert f"**{peek.teacher_forced_nll:.2f}** teacher-forced but **{peek.prefix_nll:.2f}** prefix-only" in text
     assert f"**{peek.teacher_forced_char_nll:.3f}** on the characters" in text
     assert f"**{peek.teacher_forced_end_nll:.2f}** on each word's end" in text
+    (nll,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("leak.nll")]
+    assert nll["layout"]["title"]["text"].startswith("Test NLL")          # the test words, not the validation ones
     card = load_checkpoint("full_transformer_peeking").meta["metrics"]
     assert f"{card['test_teacher_forced_nll']:.2f}" == f"{peek.teacher_forced_nll:.2f}"
