@@ -65,6 +65,9 @@ with st.sidebar:
     st.markdown(_("- **MiniFormer** — 1 layer, 1 head, causal.\n"
                   "- **FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free.\n"
                   "- **FullTransformer — peeking** — the original design, which reads the answer."))
+    st.caption(_("The FullTransformer's source is the word it predicts, so the leak-free one masks its encoder and "
+                 "cross-attention like its decoder. The original Transformer reads a whole sentence to translate: "
+                 "its source is not the answer, so it needs no such mask."))
     from models.device import pick_device
     st.caption(_("Running on **{device}**.").format(device=pick_device().type.upper()))
 

@@ -134,6 +134,12 @@ def step_mask(n: int) -> None:
                         key=f"lesson.{n}.heat")
 
 
+def why_masked_encoder() -> str:
+    return _("Grey triangles in the encoder too: its source is the word itself, so reading ahead would be reading "
+             "the answer. The original Transformer reads a whole sentence to translate, so its encoder needs no "
+             "mask (step 6).")
+
+
 def step_heads(n: int) -> None:
     st.markdown(_("One head learns one kind of relation. The FullTransformer's encoder has four heads per layer that "
                   "look at the same characters in different ways at once; their outputs are joined and mixed. "
@@ -141,6 +147,7 @@ def step_heads(n: int) -> None:
                   "everything evenly."))
     LS.term("head")
     LS.term("entropy")
+    st.caption(why_masked_encoder())
     if not LS.model_ready("full_transformer"):
         return
     word, cap = word_and_capture(n, "capybara", "full_transformer")
@@ -201,6 +208,10 @@ def step_encdec(n: int) -> None:
                   "the encoder's keys and values. Every sub-layer is wrapped in a residual connection and layer "
                   "normalisation. Our FullTransformer reads the word as input and predicts it again, one step "
                   "ahead."))
+    st.markdown(_("But our FullTransformer's input *is* the word it predicts: an encoder reading all of it would hand "
+                  "the decoder the next character, the answer (step 7). So the leak-free one masks its **encoder** "
+                  "and **cross-attention** too: position t reads input up to t (the grey triangles). The original "
+                  "Transformer needs no such mask: its input, a sentence to translate, is not the answer."))
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return

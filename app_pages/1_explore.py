@@ -9,7 +9,7 @@ from ui import widgets as w
 from ui.cache import get_capture, shipped_words
 from ui.i18n import _, option_labels
 from viz import figures as F
-from viz.metrics import end_of_word_prob, next_token_probs
+from viz.metrics import end_of_word_prob, next_eos_prob, next_token_probs, notebook_entropies
 
 st.title(_("Explore"))
 st.caption(_("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
@@ -68,11 +68,16 @@ w.let_browser_draw()
 
 with left:
     if cap.logits is not None and finished:
-        # After <EOS> there is nothing to predict: what counts is how sure the model was that the word ends here.
-        st.metric(_("Probability the model gave to ending the word"), f"{end_of_word_prob(cap):.1%}")
+        # After <EOS> there is nothing to predict: what counts is how sure the model was that the word ends here,
+        # read from the word alone (the peeking model would read the <EOS> of its source at t+1).
+        st.metric(_("Probability the model gave to ending the word"), f"{next_eos_prob(get_capture(name, text)):.1%}")
         st.caption(_("At the last character, `{token}`, the model's probability for `<EOS>` (end of word). After "
                      "`<EOS>` there is nothing left to predict, so there are no next-token bars; switch *Finished "
                      "word* off to see them.").format(token=cap.tgt_tokens[-2]))
+        if cap.peeking:
+            st.warning(_("Read from the word alone, as the model has it while the word is written. With `<EOS>` "
+                         "already in its source (the views here), this model gives **{p:.1%}**: it reads the answer "
+                         "at *t+1*, not the word.").format(p=end_of_word_prob(cap)))
     elif cap.logits is not None:
         @st.fragment
         def next_token_panel():
@@ -105,7 +110,14 @@ with left:
     w.chart(entropy_fig, key="explore.entropy")
     st.caption(_("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                  "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
-                 "character; **1** = attention spread evenly over everything it can see."))
+                 "character; **1** = attention spread evenly over everything it can see.") + " " +
+               _("Rows that can see only one key (the first row under a causal mask) are left out: they have no "
+                 "choice to make. The original notebook's entropy is another number: in nats (not divided), one "
+                 "per layer, averaged over all heads and every row, the first included."))
+    if uploaded is not None:
+        st.markdown(_("The notebook's entropy of this file (nats, mean over heads and all rows): {values}").format(
+            values=" · ".join(_("{layer}: **{value:.3f}**").format(layer=F.pattern_title(n, tr=_), value=v)
+                              for n, v in notebook_entropies(cap).items())))
 
 st.subheader(_("Attention heatmap"))
 names = cap.names()

@@ -88,7 +88,8 @@ else:
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
     uniform = math.log(len(models[FREE].vocab) - 3)            # <PAD>, <BOS> and <UNK> are never targets
     b1, b2 = st.columns(2, gap="medium")
-    w.chart(F.nll_bars(rows, uniform=uniform, tr=_), key="leak.nll", container=b1)
+    w.chart(F.nll_bars(rows, uniform=uniform, title=_("Test NLL, teacher-forced vs prefix-only (lower is better)"),
+                       tr=_), key="leak.nll", container=b1)
     table = pd.DataFrame([{_("model"): r["model"], _("teacher-forced"): f"{r['teacher_forced']:.3f}",
                            _("prefix-only"): f"{r['prefix']:.3f}", _("accuracy"): f"{r['accuracy']:.0%}"}
                           for r in rows])
@@ -100,6 +101,11 @@ else:
           "the size of the leak. The leak-free model scores **{free:.2f}** both ways — it has nothing to peek at.")
         .format(n=ep["n_words"], tf=ep["teacher_forced_nll"], prefix=ep["prefix_nll"],
                 gap=ep["prefix_nll"] - ep["teacher_forced_nll"], free=ef["prefix_nll"]))
+    b2.markdown(
+        _("Teacher-forced, the peeking model scores **{char:.3f}** on the characters, which it copies from *t+1*, "
+          "and **{end:.2f}** on each word's end: every word is scored as if alone (the padding of its batch is "
+          "masked), and a word's source holds no `<EOS>` to copy.")
+        .format(char=ep["teacher_forced_char_nll"], end=ep["teacher_forced_end_nll"]))
     if not all(e["same_words"] for e in evals.values()):
         b2.caption(_("⚠ A checkpoint here was trained on a different word list or split, so some of these test "
                      "words may have been training words for it."))

@@ -128,6 +128,11 @@ if not text:
 w.input_notes(cap)
 if knocked_out and tool != "knockout":
     st.info(_("{n} head(s) knocked out: the views below show the model without them.").format(n=len(knocked_out)))
+silenced = [m for m, n_head in modules if sum(1 for k, _h in knocked_out if k == m) == n_head]
+if silenced:
+    st.caption(_("Every head of {layers} knocked out: no position reads another there, but the layer is not "
+                 "removed. Its output projection still adds its bias (the same vector at every position), and its "
+                 "feed-forward and LayerNorm still run.").format(layers=", ".join(module_title(m) for m in silenced)))
 
 # ---- 1. knock-out ---------------------------------------------------------------------------------------------------
 if tool == "knockout":
@@ -202,7 +207,9 @@ elif tool == "roles":
                  "words' queries at position {t} or later (where <BOS>, the first letter, the previous character "
                  "and the query itself are four different keys). “Spread out” is the overlap with an even spread, "
                  "0 for one key and 1 for even. Confidence (Voita et al. 2019) is the mean of each query's largest "
-                 "weight. “Next character” exists only where the mask lets a query see ahead.").format(t=MIN_QUERY))
+                 "weight, over every query that can see at least two keys: the first row under a causal mask, whose "
+                 "one key always gets 1, is left out. “Next character” exists only where the mask lets a query see "
+                 "ahead.").format(t=MIN_QUERY))
 
 # ---- 3. rollout -----------------------------------------------------------------------------------------------------
 elif tool == "rollout":
@@ -211,7 +218,9 @@ elif tool == "rollout":
                  "input position flows into each output position. It ignores the values, the feed-forward layers and "
                  "the LayerNorms, and was designed for encoders. Under a causal mask position t can only collect "
                  "from positions ≤ t, and early positions are visible to every later row, so rollout piles weight on "
-                 "<BOS> and the first letters more than the raw patterns do."))
+                 "<BOS> and the first letters more than the raw patterns do.") + " " +
+               _("A layer whose heads are all knocked out counts as the identity here (residual only), yet it still "
+                 "adds its output projection's bias and runs its feed-forward layer: rollout leaves those out."))
     for kind in cap_ko.square_kinds():
         layers = cap_ko.names(kind)
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]

@@ -1,7 +1,8 @@
 """The word list: loading, validation, the train / validation / test split and batching into (x, y) tensors.
 
 A word becomes ``[<BOS>, c1..cn, <EOS>, <PAD>...]``; x is that sequence without its last token and y the same
-sequence shifted by one, so position t of x predicts y[t] and <PAD> targets are ignored by the loss.
+sequence shifted by one, so position t of x predicts y[t] and <PAD> targets are ignored by the loss. <EOS> is a
+target only: x is ``[<BOS>, c1..cn, <PAD>...]`` however long its batch's longest word is.
 """
 from __future__ import annotations
 
@@ -176,7 +177,12 @@ def encode_words(words, vocab: Vocab = DEFAULT_VOCAB, length: int | None = None)
         if len(ids) > L + 1:
             raise ValueError(f"word {w!r} needs {len(ids) - 1} positions, more than length={L}")
         seqs[i, : len(ids)] = torch.tensor(ids)
-    return seqs[:, :-1].contiguous(), seqs[:, 1:].contiguous()     # (N, L), (N, L)
+    x, y = seqs[:, :-1].clone(), seqs[:, 1:].contiguous()          # (N, L), (N, L)
+    # <EOS> is only ever a target: where a shorter word's x would hold it (the position after its last character,
+    # whose target is <PAD>), x holds <PAD>, so x is [<BOS>, c1..cn, <PAD>...] for every word whatever its batch —
+    # the source a model reading the word alone gets (the padding is masked, see models.full_transformer).
+    x[x == EOS_ID] = PAD_ID
+    return x, y
 
 
 def pack_pairs(x: torch.Tensor, y: torch.Tensor):

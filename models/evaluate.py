@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.vocab import PAD_ID
+from models.vocab import EOS_ID, PAD_ID
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,22 @@ class EvalResult:
     n_words: int
     n_tokens: int
     word_nll: tuple[float, ...] = field(default=(), repr=False)   # prefix-only NLL summed over each word's tokens
+    # teacher_forced_nll split by target: the characters, and the word's end (<EOS>). The peeking model copies a
+    # character from source position t+1; a word's source holds no <EOS> to copy, so its ending is a real guess.
+    teacher_forced_char_nll: float = math.nan
+    teacher_forced_end_nll: float = math.nan
 
 
 @torch.no_grad()
-def teacher_forced_nll(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    total, n = 0.0, 0
+def teacher_forced_token_nll(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """(N, T) teacher-forced NLL of every target, 0 at <PAD> targets: each word run once, every position scored."""
+    out = []
     for i in range(0, len(x), batch_size):
         logits = model(x[i:i + batch_size]).logits                                     # (B, T, V)
         yb = y[i:i + batch_size]
-        total += F.cross_entropy(logits.flatten(0, 1), yb.flatten(), ignore_index=PAD_ID, reduction="sum").item()
-        n += int((yb != PAD_ID).sum())
-    return total / max(n, 1)
+        out.append(F.cross_entropy(logits.flatten(0, 1), yb.flatten(), ignore_index=PAD_ID,
+                                   reduction="none").view(yb.shape))
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -64,7 +69,9 @@ def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False, 
 @torch.no_grad()
 def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False) -> EvalResult:
     """Every metric on (x, y). The model is expected in eval mode (the caller owns its mode)."""
-    tf = teacher_forced_nll(model, x, y)
+    tf_tokens = teacher_forced_token_nll(model, x, y)                              # (N, T)
+    end, char = y == EOS_ID, (y != EOS_ID) & (y != PAD_ID)
+    mean = lambda m: tf_tokens[m].sum().item() / max(int(m.sum()), 1)
     logits = prefix_logits(model, x, y, exact=exact)
     mask = y != PAD_ID
     per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID,
@@ -73,8 +80,9 @@ def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = Fals
     nll = word_nll.sum().item()
     n = int(mask.sum())
     acc = (logits[mask].argmax(-1) == y[mask]).float().sum().item()
-    return EvalResult(teacher_forced_nll=tf, prefix_nll=nll / max(n, 1), accuracy=acc / max(n, 1),
-                      n_words=len(x), n_tokens=n, word_nll=tuple(word_nll.tolist()))
+    return EvalResult(teacher_forced_nll=tf_tokens.sum().item() / max(n, 1), prefix_nll=nll / max(n, 1),
+                      accuracy=acc / max(n, 1), n_words=len(x), n_tokens=n, word_nll=tuple(word_nll.tolist()),
+                      teacher_forced_char_nll=mean(char), teacher_forced_end_nll=mean(end))
 
 
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:

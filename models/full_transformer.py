@@ -8,6 +8,9 @@ Two variants of one class, chosen by ``FullTransformerConfig.peeking``:
   is the target word itself, decoder position t can read source position t+1, which *is* the answer. Its
   teacher-forced loss looks near perfect and means nothing; kept as a lesson.
 
+Both mask the source's padding, as the seed notebook did (``src_key_padding_mask``): a word's logits never depend
+on the other words of its batch.
+
 References: Vaswani et al. 2017; the annotated transformer (harvardnlp); PyTorch's nn.Transformer docs for the
 mask naming (src_mask / tgt_mask / memory_mask) — but attention is written out here, never ``nn.Transformer``.
 """
@@ -103,7 +106,15 @@ class FullTransformer(nn.Module):
         enc_mask = None if self.cfg.peeking else causal_mask(S, device=dev)              # (S, S) or unmasked
         mem_mask = None if self.cfg.peeking else causal_mask(T, S, device=dev)           # (T, S) or unmasked
         tgt_mask = causal_mask(T, device=dev)                                             # (T, T) always causal
-        if packing is not None:                     # (B, 1, T, T): every attention stays inside its own word
+        if packing is None:
+            # Key padding mask (the notebook's src_key_padding_mask): a <PAD> of the source is no key, so a word
+            # padded to its batch's longest reads exactly what it reads alone. Without it the unmasked (peeking)
+            # encoder and cross-attention read the padding, and a word's score depends on its neighbours. Causal
+            # masks already hide the padding after a word, so the leak-free variant's real rows are unchanged.
+            src_keys = (src != PAD_ID)[:, None, None, :]                                 # (B, 1, 1, S)
+            enc_mask = src_keys if enc_mask is None else enc_mask & src_keys             # (B, 1, S, S)
+            mem_mask = src_keys if mem_mask is None else mem_mask & src_keys             # (B, 1, T, S)
+        else:                                       # (B, 1, T, T): every attention stays inside its own word
             if S != T:
                 raise ValueError("a packed batch needs source and target in the same layout")
             same = packing.same_word()

@@ -58,9 +58,9 @@ class Recipe:
     select_on: str = "prefix"         # "prefix" (honest) | "teacher_forced" (what fooled the seed design)
     ema: float = 0.0                  # >0: evaluate and keep an exponential moving average of the weights
     pack: bool | None = None          # two words a row (models.data.pack_batches): same loss, ~40 % fewer positions
-                                      # at batch 128. None = where it pays: the leak-free FullTransformer (a step
+                                      # at batch 128. None = where it pays: the FullTransformer (a step
                                       # at batch 128 ~25 % cheaper, at 16 ~10 %); MiniFormer's step is mostly
-                                      # fixed cost, and the peeking model must read its padded rows (see train)
+                                      # fixed cost
     input_noise: float = 0.0          # training only: each input character becomes <UNK> with this probability,
                                       # drawn independently for the encoder's source and the decoder's input
     seed: int = 1337
@@ -212,10 +212,10 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     x_va, y_va = (t.to(device) for t in encode_words(val_words, vocab, L))
     opt = _optimizer(model, recipe)
     has_src = model.kind == "full"      # the encoder-decoder: its source gets its own noise draw, and it may pack
-    # Packing leaves a causal model's every logit as it was (each word only reads itself, from the left). The peeking
-    # model reads the whole padded row, <EOS> and <PAD> included, as the seed design did; packed rows would end each
-    # word at its last character and change what it learns, so it always trains on padded rows.
-    pack = (has_src if recipe.pack is None else recipe.pack) and model.causal
+    # Packing leaves every logit as it was: each word only reads itself (a causal model from the left; the
+    # FullTransformer, peeking or not, never reads <PAD> keys, and x never holds <EOS>, see models.data), exactly
+    # what it reads in a padded row or alone.
+    pack = has_src if recipe.pack is None else recipe.pack
     gen = torch.Generator().manual_seed(recipe.seed)
     noise_gen = torch.Generator().manual_seed(recipe.seed + 1)     # separate stream: noise off = same batches as before
     steps_per_epoch = math.ceil(len(x_tr) / recipe.batch_size)

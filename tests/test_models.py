@@ -223,10 +223,10 @@ def test_pack_batches_covers_the_epoch_once_and_matches_pack_pairs():
 
 @pytest.mark.parametrize("name, recipe_pack, packs", [("full", None, True), ("miniformer", None, False),
                                                        ("miniformer", True, True), ("full", False, False),
-                                                       ("full-peeking", None, False), ("full-peeking", True, False)])
-def test_training_packs_causal_models_only(monkeypatch, name, recipe_pack, packs):
-    """The peeking model reads its whole padded row (<EOS> and <PAD> included, as the seed design did), so it is
-    never packed; by default only the leak-free FullTransformer is."""
+                                                       ("full-peeking", None, True), ("full-peeking", False, False)])
+def test_training_packs_the_full_transformer_by_default(monkeypatch, name, recipe_pack, packs):
+    """Both FullTransformers pack by default (the peeking one too: it never reads <PAD> keys, so a packed row gives
+    it the logits a padded one does, tests/test_padding.py); MiniFormer only when the recipe asks."""
     import models.train as train_mod
     calls = []
     real = train_mod.pack_batches

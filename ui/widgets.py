@@ -25,7 +25,7 @@ def pretty_names() -> dict[str, str]:
 
 
 def peek_warning() -> str:
-    return _("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its near-perfect "
+    return _("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its low "
              "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
 
 

@@ -35,6 +35,18 @@ def mean_entropy(cap: AttentionCapture, kind: str) -> torch.Tensor:
     return torch.stack(rows)
 
 
+def notebook_entropy(pattern: torch.Tensor) -> float:
+    """The seed notebook's attention entropy of one layer: -sum p log p in nats (not divided by anything), averaged
+    over every head and every query row — rows that can see one key included, at 0. (1, H, Q, K) -> a number.
+    :func:`mean_entropy` differs on purpose: per head, divided by log(keys visible), rows with one key left out."""
+    return float(torch.special.entr(pattern[0].double()).sum(-1).mean())      # (H, Q) -> mean over heads and rows
+
+
+def notebook_entropies(cap: AttentionCapture) -> dict[str, float]:
+    """{pattern name: :func:`notebook_entropy`} for every square pattern (what the notebook's JSON can hold)."""
+    return {n: notebook_entropy(cap.patterns[n]) for kind in cap.square_kinds() for n in cap.names(kind)}
+
+
 def weight_on_next_key(cap: AttentionCapture, name: str) -> torch.Tensor:
     """(H,) mean weight each head puts on key t+1 from query t, over the queries that have a key t+1.
     The peeking FullTransformer's cross-attention reads the answer there; a causal mask makes it exactly 0."""
@@ -107,8 +119,9 @@ def chosen_token_probs(probs: list[torch.Tensor], token_ids: list[int]) -> list[
 # ---- Head lab -----------------------------------------------------------------------------------------------------
 
 def head_mean(cap: AttentionCapture, name: str) -> torch.Tensor:
-    """(Q, K) mean pattern over the heads that were *not* knocked out (zeros when all were: the layer then only
-    passes its residual on)."""
+    """(Q, K) mean pattern over the heads that were *not* knocked out (zeros when all were: no position reads
+    another through this layer's attention; the layer still adds its output projection's bias, the same vector at
+    every position, and still runs its feed-forward and LayerNorms, so it is silenced, not removed)."""
     p = cap.patterns[name][0]                                                   # (H, Q, K)
     keep = [h for h in range(p.shape[0]) if not cap.is_knocked_out(name, h)]
     return p[keep].mean(0) if keep else torch.zeros(p.shape[1:])
@@ -230,6 +243,17 @@ def word_attention_lesson(cap: AttentionCapture, word: str, candidates: tuple[st
     answer = max(candidates, key=lambda c: best[c][2])
     return {"missing": [], "query": q, "spans": spans, "weights": weights, "top": top, "best": best,
             "answer": answer, "later": later}
+
+
+def next_eos_prob(cap: AttentionCapture) -> float:
+    """p(``<EOS>``) after the capture's last token: the probability of ending the word there, read from the word as
+    typed (no ``<EOS>`` anywhere in its input). For a finished word this is the honest number for every model: a
+    causal one gives exactly :func:`end_of_word_prob`, the peeking one would otherwise read the ``<EOS>`` of its
+    source at t+1."""
+    from models.vocab import EOS
+    if cap.logits is None:
+        raise ValueError("next_eos_prob needs a live capture (with logits)")
+    return float(cap.logits[0, -1].softmax(-1)[cap.vocab.index(EOS)])
 
 
 def end_of_word_prob(cap: AttentionCapture) -> float:
