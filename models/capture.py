@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from models.checkpoint import ModelBundle
+from models.messages import N_, Message, MessageError
 
 JSON_FORMATS = ("all", "layer")
 PATTERN_KINDS = ("encoder", "decoder", "cross")
@@ -40,7 +41,7 @@ _FORMAT_HINT = ('expected {"tokens": [...], "attentions": [[...]]} or {"all": [.
 _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hook_pattern$")
 
 
-class CaptureImportError(ValueError):
+class CaptureImportError(MessageError, ValueError):
     """An uploaded attention JSON that cannot be shown; the message says what is wrong."""
 
 

