@@ -26,49 +26,46 @@ def identity(message: str) -> str:
     return message
 
 
-class Message:
-    """An English msgid with ``{name}`` placeholders and the values that fill them. Immutable and hashable (notes
-    are deduplicated with ``dict.fromkeys``); ``str()`` is the English sentence."""
-    __slots__ = ("msgid", "params")
+class Message(str):
+    """An English msgid with ``{name}`` placeholders and the values that fill them.
 
-    def __init__(self, msgid: str, /, **params: Any):
-        object.__setattr__(self, "msgid", str(msgid))
-        object.__setattr__(self, "params", dict(params))
+    It *is* the English sentence (a ``str``: logs, JSON, ``in`` tests and old callers that treat notes and reasons as
+    text keep working), and it keeps ``msgid`` and ``params`` so the UI can say it in another language with
+    :meth:`render`."""
 
-    def __setattr__(self, name, value):
-        raise AttributeError("Message is immutable")
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, /, **params: Any):
+        if isinstance(msgid, Message) and not params:
+            return msgid
+        msgid = msgid.msgid if isinstance(msgid, Message) else str(msgid)
+        self = super().__new__(cls, _fill(msgid, msgid, params, identity))
+        self.msgid, self.params = msgid, dict(params)
+        return self
 
     def render(self, tr: Translate = identity) -> str:
-        """The sentence in ``tr``'s language (English without ``tr``); Message parameters are rendered with it too.
-        A msgid that does not take its parameters (e.g. a plain sentence with braces) is shown as it is."""
-        params = {k: v.render(tr) if isinstance(v, Message) else v for k, v in self.params.items()}
-        text = tr(self.msgid)
-        try:
-            return text.format(**params)
-        except (KeyError, IndexError, ValueError):
-            try:    # a translation that lost or mistyped a placeholder: English is better than nothing
-                return self.msgid.format(**params)
-            except (KeyError, IndexError, ValueError):
-                return self.msgid
-
-    def __str__(self) -> str:
-        return self.render()
+        """The sentence in ``tr``'s language (English without ``tr``); Message parameters are rendered with it too."""
+        return _fill(tr(self.msgid), self.msgid, self.params, tr)
 
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"Message({self.msgid!r}{args})"
 
-    def _key(self):
-        return self.msgid, tuple(sorted((k, repr(v)) for k, v in self.params.items()))
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Message) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self):     # pickles (job results cross processes) keep the id and the parameters
+    def __reduce__(self):     # pickles (a worker's stop reason crosses processes) keep the id and the parameters
         return _message, (self.msgid, self.params)
+
+
+def _fill(text: str, msgid: str, params: dict, tr: Translate) -> str:
+    """``text.format(**params)``; a translation that lost or mistyped a placeholder falls back to the English msgid,
+    and a msgid that does not take its parameters (a plain sentence with braces) is shown as it is."""
+    params = {k: v.render(tr) if isinstance(v, Message) else v for k, v in params.items()}
+    for t in (text, msgid):
+        try:
+            return t.format(**params)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+            continue
+    return str(msgid)
 
 
 def _message(msgid: str, params: dict) -> Message:
@@ -90,8 +87,8 @@ class MessageError(Exception):
     ``str(e)`` is the English sentence; ``e.message`` is the Message the UI renders. A plain English string with no
     parameters still works (``SomeError("...")``); it is shown as it is where the catalog does not have it."""
 
-    def __init__(self, msgid: str | Message = "", /, **params: Any):
-        self.message = msgid if isinstance(msgid, Message) and not params else Message(str(msgid), **params)
+    def __init__(self, msgid: str = "", /, **params: Any):
+        self.message = Message(msgid, **params)
         super().__init__(str(self.message))
 
     def __reduce__(self):
