@@ -13,10 +13,10 @@ from models import data as wordlists
 from services import jobs
 from models.data import WordListError, parse_words_bytes
 from models.train import MODEL_CHOICES, recipe_for
-from models.vocab import DEFAULT_VOCAB
+from models.vocab import DEFAULT_VOCAB, romanize
 from ui import widgets as w
 from ui.cache import bundle
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from viz import figures as F
 
 PRESETS = ("fast", "seed")
@@ -187,7 +187,8 @@ def replay(p: jobs.JobProgress) -> None:
 def result_panel(p: jobs.JobProgress) -> None:
     label = w.model_label(p.name)
     if p.status == "failed":
-        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=w.escape_md(p.error)))
+        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name),
+                                                              why=w.escape_md(render(p.error))))
         st.info(_("Every saved model is as it was, and this run's training slot is free again: press **Train "
                   "another model** to try again."), icon=":material/info:")
     else:
@@ -203,7 +204,7 @@ def result_panel(p: jobs.JobProgress) -> None:
                 model=w.escape_md(p.name)), icon=":material/check_circle:")
         if p.status == "stopped":
             st.info(_("Stopped after epoch {epoch} because {why}. Kept epoch {kept}, the best so far.").format(
-                epoch=p.epoch, why=w.escape_md(p.stop_reason), kept=kept))
+                epoch=p.epoch, why=w.escape_md(render(p.stop_reason)), kept=kept))
         elif p.stopped_early:
             st.info(_("Early stopping ended the run after epoch {epoch}: no better validation NLL for "
                       "{patience} epochs. Kept epoch {kept}, the best.").format(
@@ -310,13 +311,13 @@ def setup_form() -> None:
                 replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
                                       key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
-            st.caption(w.escape_md(note) if note else _("Will be saved as **{model}**.").format(
+            st.caption(w.escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
                 model=w.escape_md(name)))
         except jobs.ModelNameError as e:
-            st.error(w.escape_md(e))
+            st.error(w.escape_md(render(e)))
         probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
-        probe = (probe or jobs.DEFAULT_PROBE).strip().lower()
+        probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
@@ -341,9 +342,9 @@ def setup_form() -> None:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
                            session_alive=session_alive)
         except jobs.JobLimitError as e:
-            st.warning(w.escape_md(e), icon=":material/hourglass_top:")
+            st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
         except jobs.JobError as e:
-            st.error(w.escape_md(e))
+            st.error(w.escape_md(render(e)))
         else:
             st.rerun()
 
@@ -361,13 +362,14 @@ def restore_section(busy: bool) -> None:
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
-                                                          path=f"`checkpoints/{name}.pt`", why=w.escape_md(why)))
+                                                          path=f"`checkpoints/{name}.pt`",
+                                                          why=w.escape_md(render(why).strip().rstrip("。."))))
         if b.button(_("Restore"), key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)
             except (jobs.JobError, WordListError) as e:
-                st.error(w.escape_md(e))
+                st.error(w.escape_md(render(e)))
             else:
                 st.rerun()
 

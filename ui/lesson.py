@@ -12,7 +12,7 @@ from models.attention_steps import AttentionSteps, attention_steps, positions_co
 from models.checkpoint import CheckpointError, checkpoint_mtime
 from models.vocab import DEFAULT_VOCAB
 from ui.cache import available_models, load_model, one_torch_thread
-from ui.i18n import _
+from ui.i18n import _, render
 from ui.widgets import chart, model_label
 from viz import lesson as L
 
@@ -57,7 +57,7 @@ def model_ready(name: str) -> bool:
             load_model(name, checkpoint_mtime(name))
             return True
         except CheckpointError as e:
-            why = str(e)
+            why = render(e)
         else:
             why = ""
     else:

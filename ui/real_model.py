@@ -16,7 +16,7 @@ from models import hf_lm
 from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
-from ui.i18n import _
+from ui.i18n import _, render
 from ui.widgets import escape_md as md_text
 
 BUNDLED = "bundled"
@@ -100,7 +100,7 @@ def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
             b = load_lm(source, stamp)
     except hf_lm.LMLoadError as e:
         slot.empty()
-        st.error(_("**The language model can't be loaded.** {reason}").format(reason=escape_md(str(e))),
+        st.error(_("**The language model can't be loaded.** {reason}").format(reason=escape_md(render(e))),
                  icon=":material/error:")
         st.caption(_("Every other page works without it."))
         return None
