@@ -301,10 +301,11 @@ def _read(path: Path) -> dict:
     except OSError as e:
         raise CheckpointError(N_("Checkpoint {path} cannot be opened ({why}). {hint}"), path=path,
                               why=e.strerror or str(e), hint=_fix_hint(path)) from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):      # before fdopen, which raises IsADirectoryError on a folder
+        os.close(fd)
+        raise CheckpointError(N_("Checkpoint {path} is not a regular file (a folder, FIFO or device?). Give the "
+                                 "path of a .pt file."), path=path)
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise CheckpointError(N_("Checkpoint {path} is not a regular file (a folder, FIFO or device?). Give the "
-                                     "path of a .pt file."), path=path)
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
