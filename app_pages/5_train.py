@@ -302,7 +302,7 @@ def setup_form() -> None:
         words = word_list()
         name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=jobs.suggest_name(model),
                                 help=_("{rule}. It is saved as checkpoints/user/<name>.pt.").format(
-                                    rule=jobs.NAME_HELP))
+                                    rule=_(jobs.NAME_HELP)))
         replace = False
         name = None
         try:

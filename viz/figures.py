@@ -419,7 +419,9 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None
     text and grey mask are :func:`attention_heatmap`'s, in ``tr``'s language like the row labels."""
     from plotly.subplots import make_subplots
     head_label = head_label or tr(N_("head {h}"))
-    rows = [(f"{tr(KIND_LABEL[kind])} L{l}", name) for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
+    # two lines ("decoder self" over "L0"): a label written down the side is no taller than its row of cells
+    rows = [(f"{label(tr(KIND_LABEL[kind]))}<br>L{l}", name)
+            for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
     H = max(cap.patterns[n].shape[1] for _, n in rows)
     fig = make_subplots(rows=len(rows), cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
                         horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.45 / len(rows)))
@@ -437,7 +439,7 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
             fig.update_yaxes(tickvals=list(range(len(q_tok))), ticktext=list(q_tok), autorange="reversed",
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
-                             title_text=label(row_label) if h == 0 else None, row=r, col=h + 1)
+                             title_text=row_label if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
     return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
 
