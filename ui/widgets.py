@@ -216,7 +216,7 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
         return True
     try:
         kwargs = cap.bertviz_kwargs()
-        parts = live_parts(kwargs, view, fill=projector())
+        parts = live_parts(kwargs, view, fill=projector(), tr=_)
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(_("BertViz needs its JavaScript files, which are not here yet: {why}\n\nRun `{hint}` (the "
