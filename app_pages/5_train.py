@@ -249,7 +249,8 @@ def word_list():
                 return None
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
-        st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(why=w.escape_md(e)))
+        st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(
+            why=w.escape_md(render(e))))
         return None
     bits = [_("**{n:,}** words ready").format(n=len(words.words))]
     if words.duplicates_dropped:

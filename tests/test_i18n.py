@@ -192,7 +192,8 @@ def test_translated_markdown_renders_like_the_english(lang, template):
 
 
 # ---- messages from below the UI (STYLE.md §17): errors, notes and reasons in the page's language ---------------------
-ERROR_CLASSES = ("CheckpointError", "CaptureImportError", "LMLoadError", "JobError", "JobLimitError", "ModelNameError")
+ERROR_CLASSES = ("CheckpointError", "CaptureImportError", "LMLoadError", "JobError", "JobLimitError", "ModelNameError",
+                 "WordListError")
 BELOW_UI = ("models", "services")
 # Three Latin words in a row (outside `code` and the message's own parameters: paths, names, a library's exception
 # text) is an English sentence left on a Japanese page.
@@ -371,6 +372,14 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     broken = jobs.broken_shipped(loader=lambda name: (_ for _ in ()).throw(CheckpointError(out[3].message.msgid,
                                                                                           **out[3].message.params)))
     out += list(broken.values())
+
+    # WordListError: every check of an uploaded or read word list
+    from models.data import load_words, parse_words, parse_words_bytes
+    for text in ("a\x00b", "\n\n", "cat\ncafé\n", "cat\n" + "a" * 60, "a\nb\nc", "\n".join("abcdefghij")):
+        raised(parse_words, text, max_words=8)
+    for raw in (b"x" * 11, b"a\x00\x00b\x00", b"\xff\xfecat"[2:] + b"\xff"):
+        raised(parse_words_bytes, raw, source="words.txt", max_bytes=10 if len(raw) == 11 else 100)
+    raised(load_words, tmp_path / "no-words.txt")
 
     # capture notes: romaji, unknown characters, lowercasing, the context window, the source's own notes
     out += capture(b, "ネコ!Ab").notes + capture(b, "a" * 80).notes
