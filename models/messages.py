@@ -4,8 +4,9 @@
 extract`` finds it) and keep its parameters apart; the page turns it into a sentence in the session's language with
 ``ui.i18n.render``. ``str()`` of a message or of an error is the English sentence, for logs and the command line.
 
-    raise CheckpointError(N_("checkpoint {path} is truncated or corrupt ({cause})."), path=path, cause=why)
-    notes.append(Message(N_("uppercase letters were lowercased")))
+    raise CheckpointError(N_("Checkpoint {path} is truncated or corrupt ({why}). {hint}"), path=path, why=cause,
+                          hint=Message(N_("Retrain it ...")))
+    notes.append(Message(N_("Uppercase letters were lowercased.")))
 
 A parameter may itself be a :class:`Message` (a hint, a reason), rendered in the same language. Literal braces in a
 msgid are doubled (``{{``), as in ``str.format``.
