@@ -7,12 +7,13 @@ from models import data as wordlists
 from services import jobs
 from models.data import WordListError
 from models.train import recipe_for
-from models.vocab import DEFAULT_VOCAB
+from models.capture import quoted
+from models.vocab import DEFAULT_VOCAB, romanize
 from ui import class_session
 from ui import lesson as LS
 from ui import widgets as w
 from ui.cache import bundle, get_capture
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from viz import figures as F
 from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
@@ -41,8 +42,8 @@ def word_box(n: int, suggestion: str) -> str:
     key = f"lesson.word.{n}"
     st.session_state.setdefault(key, suggestion)
     text = st.text_input(_("Word"), key=key, live=w.LIVE, max_chars=60,
-                         help=_("Lowercase a–z: the models know only English letters (type names in English). "
-                                "Other characters show as <UNK>."))
+                         help=_("Lowercase a–z: the models know only these 26 letters (type names in English, or "
+                                "Japanese, which is written in romaji: ねこ → neko). Other characters show as <UNK>."))
     if not text.strip():
         st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
         return suggestion
@@ -53,6 +54,12 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     """This step's word (see :func:`word_box`) and the model's capture of it, with what happened to the text."""
     word = word_box(n, suggestion)
     cap = get_capture(model, word, add_eos=add_eos)
+    if cap.unknown:     # a question about <UNK> would ask about nothing: say so plainly, ask about the suggestion
+        st.info(_("The models know only the letters a–z, and {chars} can't be written in them, so this step uses the "
+                  "suggested word “{word}”.").format(chars=w.escape_md(quoted(cap.unknown)), word=suggestion))
+        word, cap = suggestion, get_capture(model, suggestion, add_eos=add_eos)
+    else:
+        word = romanize(word).text      # what the model reads (ねこ → neko); the note below says so
     w.input_notes(cap)
     return word, cap
 
@@ -281,7 +288,7 @@ def step_train(n: int) -> None:
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
                   "ends.").format(name=w.escape_md(other.spec.name)))
-    probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
+    probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
     if job is None and not (other is not None and other.active):
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
@@ -306,7 +313,7 @@ def step_train(n: int) -> None:
                         "{why} Tell your teacher. Every other page works as usual, and the shipped models are "
                         "there.").format(why=why)))
                 except (jobs.JobError, WordListError) as e:
-                    st.warning(str(e), icon=":material/hourglass_top:")
+                    st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
                 else:
                     st.session_state["lesson.train.job"] = started.id
                     st.rerun()
@@ -350,7 +357,7 @@ def training_panel(sid: str) -> None:
 
 def finished_panel(p: jobs.JobProgress) -> None:
     if p.status == "failed":
-        st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(p.error or "")))
+        st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(render(p.error or ""))))
         if st.button(_("Try again"), key="lesson.train.retry", icon=":material/restart_alt:"):
             jobs.clear_job(st.session_state["train.sid"])
             st.rerun()

@@ -7,7 +7,7 @@ from models.capture import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from viz import figures as F
 from viz.metrics import end_of_word_prob, next_eos_prob, next_token_probs, notebook_entropies
 
@@ -40,7 +40,7 @@ with st.expander(_(":material/folder_open: Open an attention JSON (from this app
                          "to the live model.").format(file=w.escape_md(up.name), layers=len(uploaded.patterns),
                                                       tokens=len(uploaded.tgt_tokens)))
         except CaptureImportError as e:
-            st.error(_("**{file}** can't be shown: {why}").format(file=w.escape_md(up.name), why=w.escape_md(e)))
+            st.error(_("**{file}** can't be shown: {why}").format(file=w.escape_md(up.name), why=w.escape_md(render(e))))
 
 bundle = w.load_or_explain(name) if name and uploaded is None else None
 if uploaded is None and bundle is None:

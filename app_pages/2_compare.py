@@ -41,8 +41,7 @@ if None in bundles.values():
 caps = {side: get_capture(names[side], text) for side in SIDES}
 if not text:
     w.empty_prompt()
-for note in dict.fromkeys(caps["left"].notes + caps["right"].notes):
-    st.info(w.escape_md(note[0].upper() + note[1:] + "."))
+w.show_notes(caps["left"].notes + caps["right"].notes)
 
 # ---- the two next-token distributions, compared ------------------------------------------------------------------
 probs = {side: next_token_probs(caps[side].next_token_logits()) for side in SIDES}

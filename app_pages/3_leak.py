@@ -175,8 +175,7 @@ for col, n in ((f1, PEEK), (f2, FREE)):
         else:
             st.info(_("Sources A and B already differ at character {i}, which the model is allowed to read, so a "
                       "change here is expected. Edit only characters after the target's.").format(i=r["first_diff"]))
-for note in dict.fromkeys(get_capture(PEEK, target, src=src_a or target).notes
-                          + get_capture(PEEK, target, src=src_b or target).notes):
-    st.info(w.escape_md(note[0].upper() + note[1:] + "."))
+w.show_notes(get_capture(PEEK, target, src=src_a or target).notes
+             + get_capture(PEEK, target, src=src_b or target).notes)
 st.caption(_("The leak-free model's probabilities change only if you edit the source at or before the last typed "
              "character (positions it is allowed to read)."))

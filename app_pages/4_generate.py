@@ -1,6 +1,7 @@
 """Generate: let a model write a word from a prefix, then scrub through the steps and see what each one attended to."""
 import streamlit as st
 
+from models.vocab import romanize
 from ui import widgets as w
 from ui.i18n import _
 from ui.cache import get_capture, get_generation
@@ -45,7 +46,8 @@ if b.is_seq2seq:
             + (" " + _("The peeking model learned to copy source position *t+1*, which never exists at the last "
                        "position here, so it tends to echo.") if b.peeking else ""), icon=":material/info:")
 
-if len(prefix) + 3 > b.block_size:          # no room left to generate: keep the end of the text, say so
+if len(romanize(prefix).text) + 3 > b.block_size:   # no room left to generate: keep the end of the text, say so
+    prefix = romanize(prefix).text                   # what the model reads (ねこ → neko), cut below
     room = b.block_size - 2                 # characters the model reads at once: its context less <BOS>
     keep = max(1, room - max_new)
     st.info(_("Your text is {n:,} characters long. The model reads at most {room} characters at a time, and they "

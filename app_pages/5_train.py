@@ -13,10 +13,10 @@ from models import data as wordlists
 from services import jobs
 from models.data import WordListError, parse_words_bytes
 from models.train import MODEL_CHOICES, recipe_for
-from models.vocab import DEFAULT_VOCAB
+from models.vocab import DEFAULT_VOCAB, romanize
 from ui import widgets as w
 from ui.cache import bundle
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from viz import figures as F
 
 PRESETS = ("fast", "seed")
@@ -73,7 +73,7 @@ def job_error(e: Exception) -> str:
     if isinstance(e, jobs.BrowserBusyError):
         return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
                  "stop it there or wait for it to finish.").format(model=w.escape_md(e.name))
-    return w.escape_md(e)
+    return w.escape_md(render(e))
 
 
 def duration(s: float | None) -> str:
@@ -214,7 +214,7 @@ def result_panel(p: jobs.JobProgress) -> None:
         why = (folder_message(p.error_code) if p.error_code in ("full", "read-only", "permission") else
                _("The run reached this server's time limit in the middle of an epoch, so it was stopped. Fewer "
                  "epochs or a bigger batch size fit in the limit.") if p.error_code == "time-limit" else
-               w.escape_md(p.error))
+               w.escape_md(render(p.error)))
         st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=why))
         st.info(_("Every saved model is as it was, and this run's training slot is free again: press **Train "
                   "another model** to try again."), icon=":material/info:")
@@ -231,7 +231,7 @@ def result_panel(p: jobs.JobProgress) -> None:
                 model=w.escape_md(p.name)), icon=":material/check_circle:")
         if p.status == "stopped":
             st.info(_("Stopped after epoch {epoch} because {why}. Kept epoch {kept}, the best so far.").format(
-                epoch=p.epoch, why=w.escape_md(p.stop_reason), kept=kept))
+                epoch=p.epoch, why=w.escape_md(render(p.stop_reason)), kept=kept))
         elif p.stopped_early:
             st.info(_("Early stopping ended the run after epoch {epoch}: no better validation NLL for "
                       "{patience} epochs. Kept epoch {kept}, the best.").format(
@@ -276,7 +276,8 @@ def word_list():
                 return None
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
-        st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(why=w.escape_md(e)))
+        st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(
+            why=w.escape_md(render(e))))
         return None
     bits = [_("**{n:,}** words ready").format(n=len(words.words))]
     if words.duplicates_dropped:
@@ -329,7 +330,7 @@ def setup_form() -> None:
         words = word_list()
         name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=jobs.suggest_name(model),
                                 help=_("{rule}. It is saved as checkpoints/user/<name>.pt.").format(
-                                    rule=jobs.NAME_HELP))
+                                    rule=_(jobs.NAME_HELP)))
         replace = False
         name = None
         try:
@@ -338,13 +339,13 @@ def setup_form() -> None:
                 replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
                                       key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
-            st.caption(w.escape_md(note) if note else _("Will be saved as **{model}**.").format(
+            st.caption(w.escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
                 model=w.escape_md(name)))
         except jobs.ModelNameError as e:
-            st.error(w.escape_md(e))
+            st.error(w.escape_md(render(e)))
         probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
-        probe = (probe or jobs.DEFAULT_PROBE).strip().lower()
+        probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
@@ -390,13 +391,14 @@ def restore_section(busy: bool) -> None:
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
-                                                          path=f"`checkpoints/{name}.pt`", why=w.escape_md(why)))
+                                                          path=f"`checkpoints/{name}.pt`",
+                                                          why=w.escape_md(render(why).strip().rstrip("。."))))
         if b.button(_("Restore"), key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)
             except (jobs.JobError, WordListError) as e:
-                st.error(w.escape_md(e))
+                st.error(w.escape_md(render(e)))
             else:
                 st.rerun()
 

@@ -10,7 +10,7 @@ from models.capture import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
 from ui import widgets as w
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from viz import figures as F
 from viz.metrics import (attention_rollout, cross_rollout, distribution_comparison, head_mean, next_token_differences,
                          next_token_probs, pattern_differences)
@@ -65,7 +65,7 @@ with st.expander(_(":material/folder_open: Open an attention JSON (no model: onl
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
         except CaptureImportError as e:
-            st.error(_("This file can't be shown: {error}").format(error=e))
+            st.error(_("This file can't be shown: {error}").format(error=w.escape_md(render(e))))
             st.text(up.name)
 
 if uploaded is not None:

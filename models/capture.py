@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from models.checkpoint import ModelBundle
+from models.messages import N_, Message, MessageError
 
 JSON_FORMATS = ("all", "layer")
 PATTERN_KINDS = ("encoder", "decoder", "cross")
@@ -35,12 +36,12 @@ MAX_JSON_WEIGHTS = 100_000
 # Rows of a softmax sum to 1. A file written with 4 decimals has rows summing to 0.988-1.012 (32 rounded weights);
 # rows within this tolerance are accepted and renormalised to sum to exactly 1 (the capture says so in its notes).
 ROW_SUM_TOLERANCE = 2e-2
-_FORMAT_HINT = ('expected {"tokens": [...], "attentions": [[...]]} or {"all": [...], "tokens": [...]} '
-                "— the formats Attention Lab and the original notebook export.")
+_FORMAT_HINT = N_('Expected {{"tokens": [...], "attentions": [[...]]}} or {{"all": [...], "tokens": [...]}} '
+                  "— the formats Attention Lab and the original notebook export.")
 _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hook_pattern$")
 
 
-class CaptureImportError(ValueError):
+class CaptureImportError(MessageError, ValueError):
     """An uploaded attention JSON that cannot be shown; the message says what is wrong."""
 
 
@@ -57,7 +58,7 @@ class AttentionCapture:
     unknown: tuple[str, ...] = ()          # typed characters that became <UNK>
     lowercased: bool = False
     truncated: int = 0                     # characters dropped from the front to fit the context
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Message, ...] = field(default=())    # what happened to the input; ui.i18n.render shows each
     # Heads knocked out in the forward pass that made this capture, as sorted (attention module, head) pairs, e.g.
     # (("decoder.0.cross_attn", 2),); () = none. The patterns of a knocked-out head are still what it computed.
     knocked_out: tuple[tuple[str, int], ...] = ()
@@ -161,24 +162,25 @@ def _parse_json(raw: str | bytes):
     """JSON text or bytes -> Python object; every way parsing can fail becomes a CaptureImportError."""
     size = len(raw)                     # bytes, or characters of a str (each at least one byte)
     if size > MAX_JSON_BYTES:
-        raise CaptureImportError(f"the file is {size / 1e6:.1f} MB; the limit is {MAX_JSON_BYTES / 1e6:.0f} MB.")
+        raise CaptureImportError(N_("The file is {size:.1f} MB; the limit is {limit:.0f} MB."),
+                                 size=size / 1e6, limit=MAX_JSON_BYTES / 1e6)
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")      # a UTF-8 byte-order mark (Windows editors write one) is fine
         except UnicodeDecodeError:
-            raise CaptureImportError("the file is not UTF-8 text; upload the .json the app or the notebook "
-                                     "exported.") from None
+            raise CaptureImportError(N_("The file is not UTF-8 text; upload the .json the app or the notebook "
+                                        "exported.")) from None
     raw = raw.removeprefix("\ufeff")
     try:
         return json.loads(raw)
     except json.JSONDecodeError as e:
-        raise CaptureImportError(f"the file is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") \
-            from None
+        raise CaptureImportError(N_("The file is not valid JSON ({why} at line {line}, column {column})."),
+                                 why=e.msg, line=e.lineno, column=e.colno) from None
     except RecursionError:
-        raise CaptureImportError("the file nests lists or objects too deeply to be attention weights "
-                                 "(expected [layers][heads][query][key]).") from None
+        raise CaptureImportError(N_("The file nests lists or objects too deeply to be attention weights "
+                                    "(expected [layers][heads][query][key]).")) from None
     except ValueError as e:       # e.g. an integer of more than 4300 digits (Python's int_max_str_digits)
-        raise CaptureImportError(f"a number in the file can't be read: {e}") from None
+        raise CaptureImportError(N_("A number in the file can't be read: {why}"), why=str(e)) from None
 
 
 def _nested_len(x, depth: int) -> list[int]:
@@ -202,55 +204,73 @@ def from_json(raw: str | bytes, name: str = "uploaded") -> AttentionCapture:
         raise CaptureImportError(_FORMAT_HINT)
     tokens = data["tokens"]
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
-        raise CaptureImportError('"tokens" must be a non-empty list of strings.')
+        raise CaptureImportError(N_('"tokens" must be a non-empty list of strings.'))
     if len(tokens) > MAX_JSON_TOKENS:
-        raise CaptureImportError(f"{len(tokens):,} tokens; at most {MAX_JSON_TOKENS} can be shown.")
+        raise CaptureImportError(N_("{n:,} tokens; at most {limit} can be shown."), n=len(tokens),
+                                 limit=MAX_JSON_TOKENS)
     longest = max(len(t) for t in tokens)
     if longest > MAX_TOKEN_CHARS:
-        raise CaptureImportError(f"a token is {longest:,} characters long; tokens of at most {MAX_TOKEN_CHARS} "
-                                 "characters can be shown.")
+        raise CaptureImportError(N_("A token is {n:,} characters long; tokens of at most {limit} characters can be "
+                                    "shown."), n=longest, limit=MAX_TOKEN_CHARS)
     layers = data["all"] if "all" in data else [data["attentions"]]
     if not isinstance(layers, list) or not layers:
-        raise CaptureImportError('"all" must be a non-empty list of layers.')
+        raise CaptureImportError(N_('"all" must be a non-empty list of layers.'))
     if len(layers) > MAX_JSON_LAYERS:
-        raise CaptureImportError(f"{len(layers):,} layers; at most {MAX_JSON_LAYERS} can be shown.")
+        raise CaptureImportError(N_("{n:,} layers; at most {limit} can be shown."), n=len(layers),
+                                 limit=MAX_JSON_LAYERS)
     Q = K = len(tokens)
     n_weights = 0
     for l, layer in enumerate(layers):
         dims = _nested_len(layer, 3)
         heads = dims[0] if len(dims) == 3 else 1          # a single head may be written without the head axis
         if heads > MAX_JSON_HEADS:
-            raise CaptureImportError(f"layer {l} has {heads:,} heads; at most {MAX_JSON_HEADS} can be shown.")
+            raise CaptureImportError(N_("Layer {layer} has {n:,} heads; at most {limit} can be shown."),
+                                     layer=l, n=heads, limit=MAX_JSON_HEADS)
         n_weights += heads * Q * K
     if n_weights > MAX_JSON_WEIGHTS:
-        raise CaptureImportError(f"{len(layers)} layer(s) of heads over {Q} tokens hold {n_weights:,} weights; at "
-                                 f"most {MAX_JSON_WEIGHTS:,} can be drawn. Export fewer layers or a shorter text.")
+        raise CaptureImportError(N_("{layers} layer(s) of heads over {tokens} tokens hold {n:,} weights; at most "
+                                    "{limit:,} can be drawn. Export fewer layers or a shorter text."),
+                                 layers=len(layers), tokens=Q, n=n_weights, limit=MAX_JSON_WEIGHTS)
     patterns, notes = {}, []
     for l, layer in enumerate(layers):
         try:
             t = torch.tensor(layer, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError, OverflowError) as e:
-            raise CaptureImportError(f"layer {l}: attention values must be nested lists of numbers ({e}).") from None
+            raise CaptureImportError(N_("Layer {layer}: attention values must be nested lists of numbers ({why})."),
+                                     layer=l, why=str(e)) from None
         if t.dim() == 2:          # a single head written without the head axis
             t = t.unsqueeze(0)
         if t.dim() != 3 or t.shape[1:] != (Q, K) or t.shape[0] < 1:
-            raise CaptureImportError(f"layer {l} has shape {tuple(t.shape)}; expected (heads, {Q}, {K}) to match "
-                                     f"the {K} tokens.")
+            raise CaptureImportError(N_("Layer {layer} has shape {shape}; expected (heads, {q}, {k}) to match the {k} "
+                                        "tokens."), layer=l, shape=tuple(t.shape), q=Q, k=K)
         if not torch.isfinite(t).all() or (t < 0).any() or (t > 1 + ROW_SUM_TOLERANCE).any():
-            raise CaptureImportError(f"layer {l} has values outside [0, 1]; attention weights are probabilities.")
+            raise CaptureImportError(N_("Layer {layer} has values outside [0, 1]; attention weights are "
+                                        "probabilities."), layer=l)
         rows = t.sum(-1)                                                            # (H, Q)
         if ((rows - 1).abs() > ROW_SUM_TOLERANCE).any():
-            raise CaptureImportError(f"layer {l}: each row must sum to 1 (within {ROW_SUM_TOLERANCE:g}); found sums "
-                                     f"from {rows.min():.3f} to {rows.max():.3f}.")
+            raise CaptureImportError(N_("Layer {layer}: each row must sum to 1 (within {tol:g}); found sums from "
+                                        "{lo:.3f} to {hi:.3f}."),
+                                     layer=l, tol=ROW_SUM_TOLERANCE, lo=float(rows.min()), hi=float(rows.max()))
         if ((rows - 1).abs() > 1e-6).any():
-            notes.append(f"layer {l}: rows summed to {rows.min():.4f}–{rows.max():.4f} (rounded weights); "
-                         "shown renormalised to sum to 1")
+            notes.append(Message(N_("Layer {layer}: rows summed to {lo:.4f}–{hi:.4f} (rounded weights); shown "
+                                    "renormalised to sum to 1."), layer=l, lo=float(rows.min()), hi=float(rows.max())))
         patterns[f"blocks.{l}.attn.hook_pattern"] = (t / rows.unsqueeze(-1)).unsqueeze(0)   # (1, H, Q, K)
     if len({p.shape[1] for p in patterns.values()}) > 1:
-        raise CaptureImportError("every layer must have the same number of heads.")
+        raise CaptureImportError(N_("Every layer must have the same number of heads."))
     causal = all(bool(torch.all(p[0].triu(1) == 0)) for p in patterns.values())
     return AttentionCapture(model_name=name, src_tokens=(), tgt_tokens=tuple(tokens), patterns=patterns,
                             logits=None, causal=causal, notes=tuple(notes))
+
+
+def quoted(chars) -> str:
+    """Characters as the user can see them, each quoted ('ñ' '!')."""
+    return " ".join(repr(c) for c in chars)
+
+
+def romanized_note(pairs) -> Message:
+    """The note for Japanese written in romaji: "ねこ → neko" for each converted run."""
+    return Message(N_("{words}: the models know only the letters a–z, so Japanese is written in romaji."),
+                   words=", ".join(f"{typed} → {read}" for typed, read in pairs))
 
 
 def _encode_for(bundle: ModelBundle, text: str, add_eos: bool):
@@ -281,20 +301,24 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
     knocked_out = tuple(sorted(set((str(m), int(h)) for m, h in knocked_out)))
     tgt = _encode_for(bundle, text, add_eos)
     notes = []
+    if tgt.romanized:
+        notes.append(romanized_note(tgt.romanized))
     if tgt.unknown:
-        notes.append("not in the vocabulary, shown as <UNK>: " + " ".join(repr(c) for c in tgt.unknown))
+        notes.append(Message(N_("Not in the vocabulary, shown as <UNK>: {chars}."), chars=quoted(tgt.unknown)))
     if tgt.lowercased:
-        notes.append("uppercase letters were lowercased")
+        notes.append(Message(N_("Uppercase letters were lowercased.")))
     if tgt.truncated:
-        notes.append(f"text is longer than the model's context of {bundle.block_size - 1} tokens: "
-                     f"showing the last {len(tgt.ids) - 1 - int(add_eos)} characters")
+        notes.append(Message(N_("Text is longer than the model's context of {context} tokens: showing the last {n} "
+                                "characters."), context=bundle.block_size - 1, n=len(tgt.ids) - 1 - int(add_eos)))
     dev = bundle.device
     idx = torch.tensor([tgt.ids], device=dev)                                              # (1, T)
     src_enc = None
     if bundle.is_seq2seq:
         src_enc = tgt if not src or src == text else _encode_for(bundle, src, add_eos)
+        if src_enc is not tgt and src_enc.romanized:
+            notes.append(romanized_note(src_enc.romanized))
         if src_enc is not tgt and src_enc.unknown:
-            notes.append("source characters shown as <UNK>: " + " ".join(repr(c) for c in src_enc.unknown))
+            notes.append(Message(N_("Source characters shown as <UNK>: {chars}."), chars=quoted(src_enc.unknown)))
     if model.training:   # a shared model is never toggled here; a loaded bundle is always in eval mode
         raise RuntimeError(f"model {bundle.name!r} is in training mode; capture only reads eval-mode models")
     with torch.inference_mode():

@@ -34,6 +34,7 @@ import torch.nn as nn
 
 from models.full_transformer import FullTransformer, FullTransformerConfig
 from models.miniformer import MiniFormer, MiniFormerConfig
+from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -45,8 +46,8 @@ SHIPPED = MappingProxyType({                # shipped name -> (model kind, peeki
     "full_transformer": ("full", False),
     "full_transformer_peeking": ("full", True),
 })
-RETRAIN_HINT = ("Restore it with `git checkout -- checkpoints/` or retrain it with "
-                "`python -m models.train --model {model} --out {path}`.")
+RETRAIN_HINT = N_("Restore it with `git checkout -- checkpoints/` or retrain it with "
+                  "`python -m models.train --model {model} --out {path}`.")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 KINDS = ("miniformer", "full")
 # What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
@@ -69,7 +70,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, whi
 STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MessageError, RuntimeError):
     """A checkpoint that is missing, truncated, corrupt or does not fit its model. The message says what to do."""
 
 
@@ -202,12 +203,12 @@ def retrain_path(path: Path) -> Path:
     return USER_CKPT_DIR / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
 
 
-def _fix_hint(path: Path, kind: str | None = None) -> str:
+def _fix_hint(path: Path, kind: str | None = None) -> Message:
     name = path.stem
     if name in SHIPPED and path.resolve().parent == Path(CKPT_DIR).resolve():    # a shipped file: restore it
-        return RETRAIN_HINT.format(model=train_flag(name), path=path)
-    out = retrain_path(path)
-    return f"Retrain it (Train page, or `python -m models.train --model {train_flag(kind or 'miniformer')} --out {out}`)."
+        return Message(RETRAIN_HINT, model=train_flag(name), path=path)
+    return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
+                   model=train_flag(kind or "miniformer"), path=retrain_path(path))
 
 
 def _number(v) -> bool:
@@ -301,32 +302,34 @@ def _read(path: Path) -> dict:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        raise CheckpointError(f"checkpoint {path} cannot be opened ({e.strerror or e}). " + _fix_hint(path)) from e
+        raise CheckpointError(N_("Checkpoint {path} cannot be opened ({why}). {hint}"), path=path,
+                              why=e.strerror or str(e), hint=_fix_hint(path)) from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):      # before fdopen, which raises IsADirectoryError on a folder
+        os.close(fd)
+        raise CheckpointError(N_("Checkpoint {path} is not a regular file (a folder, FIFO or device?). Give the "
+                                 "path of a .pt file."), path=path)
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise CheckpointError(f"checkpoint {path} is not a regular file (a folder, FIFO or device?). "
-                                  "Give the path of a .pt file.")
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_cause(e)}). "
-                                  + _fix_hint(path)) from e
+            raise CheckpointError(N_("Checkpoint {path} is truncated or corrupt ({why}). {hint}"), path=path,
+                                  why=_cause(e), hint=_fix_hint(path)) from e
 
 
 def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
     path = resolve_path(name_or_path)
     if not os.path.lexists(path):
-        shipped = ", ".join(SHIPPED)
-        raise CheckpointError(f"checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
-                              + _fix_hint(path))
+        raise CheckpointError(N_("Checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
+                                 "{hint}"), path=path, shipped=", ".join(SHIPPED), hint=_fix_hint(path))
     ckpt = _read(path)
     if not isinstance(ckpt, dict) or not {"model", "model_args", "kind", "vocab"} <= ckpt.keys():
-        raise CheckpointError(f"checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "
-                              "kind, vocab). " + _fix_hint(path))
+        raise CheckpointError(N_("Checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "
+                                 "kind, vocab). {hint}"), path=path, hint=_fix_hint(path))
     try:
         meta = check_meta(ckpt)
     except ValueError as e:
-        raise CheckpointError(f"checkpoint {path} has broken metadata ({e}). " + _fix_hint(path)) from e
+        raise CheckpointError(N_("Checkpoint {path} has broken metadata ({why}). {hint}"), path=path, why=str(e),
+                              hint=_fix_hint(path)) from e
     kind = meta["kind"]
     try:
         args = check_config(kind, ckpt["model_args"])          # before any real tensor is allocated
@@ -337,9 +340,10 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
         _check_weights(ckpt["model"])
         bad = _non_finite(ckpt["model"])
         if bad:     # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
-            raise CheckpointError(f"checkpoint {path} has NaN or infinite weights ({', '.join(bad[:3])}"
-                                  f"{', …' if len(bad) > 3 else ''}): the run that wrote it diverged. "
-                                  + _fix_hint(path, kind))
+            raise CheckpointError(N_("Checkpoint {path} has NaN or infinite weights ({names}): the run that wrote it "
+                                     "diverged. {hint}"), path=path,
+                                  names=", ".join(bad[:3]) + (", …" if len(bad) > 3 else ""),
+                                  hint=_fix_hint(path, kind))
         model = build_model(kind, args)
         vocab = Vocab(itos)
         if len(vocab) != model.cfg.vocab_size:
@@ -348,8 +352,8 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     except CheckpointError:
         raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} does not fit its model ({_excerpt(e, 200)}). "
-                              + _fix_hint(path, kind)) from e
+        raise CheckpointError(N_("Checkpoint {path} does not fit its model ({why}). {hint}"), path=path,
+                              why=_excerpt(e, 200), hint=_fix_hint(path, kind)) from e
     model.to(device).eval().requires_grad_(False)
     name = path.stem if path.name != "model.pt" else path.parent.name
     return ModelBundle(name=name, model=model, vocab=vocab, kind=kind, meta=meta, path=path)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from models.layers import Packing
+from models.messages import N_, Message, MessageError
 from models.vocab import BOS_ID, DEFAULT_VOCAB, EOS_ID, PAD_ID, Vocab
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -32,7 +33,10 @@ TEST_SHARE = 0.1
 SPLIT_ID = f"sha256-buckets/seed {SPLIT_SEED}/train {1 - VAL_SHARE - TEST_SHARE:.2f} val {VAL_SHARE} test {TEST_SHARE}"
 
 
-class WordListError(ValueError):
+WORD_LIST = Message(N_("word list"))       # what a list is called when it has no file name
+
+
+class WordListError(MessageError, ValueError):
     """A word list that cannot be trained on; the message says what is wrong and what to do."""
 
 
@@ -52,54 +56,57 @@ def words_hash(words) -> str:
 
 
 def parse_words(text: str, *, vocab: Vocab = DEFAULT_VOCAB, block_size: int = 48, max_words: int = MAX_WORDS,
-                source: str = "word list") -> WordList:
+                source: str = WORD_LIST) -> WordList:
     """Validate one-word-per-line text. Words are lowercased and stripped; duplicates are dropped and counted."""
     if "\x00" in text:
-        raise WordListError(f"{source} looks like a binary file, not text with one word per line.")
+        raise WordListError(N_("{source} looks like a binary file, not text with one word per line."), source=source)
     lines = text.splitlines()
     stripped = [ln.strip().lower() for ln in lines]
     words = [w for w in stripped if w]
     if not words:
-        raise WordListError(f"{source} is empty: put one word per line (letters a-z).")
+        raise WordListError(N_("{source} is empty: put one word per line (letters a-z)."), source=source)
     bad: dict[str, list[str]] = {}
     for w in words:
         for ch in vocab.unknown_chars(w):
             bad.setdefault(ch, []).append(w)
     if bad:
-        shown = ", ".join(f"{ch!r} (in {', '.join(repr(w) for w in ws[:3])}{', …' if len(ws) > 3 else ''})"
+        shown = "; ".join(f"{ch!r} ({', '.join(repr(w) for w in ws[:3])}{', …' if len(ws) > 3 else ''})"
                           for ch, ws in list(bad.items())[:8])
-        raise WordListError(f"{source} has characters outside the vocabulary (a-z): {shown}. "
-                            "Remove or replace them and try again.")
+        raise WordListError(N_("{source} has characters outside the vocabulary (a-z): {shown}. Remove or replace "
+                               "them and try again."), source=source, shown=shown)
     longest = max(words, key=len)
     if len(longest) + 2 > block_size:   # +2: <BOS> and <EOS> must fit the context too
         too_long = [w for w in words if len(w) + 2 > block_size]
-        raise WordListError(f"{source} has {len(too_long)} word(s) longer than the model's context of "
-                            f"{block_size - 2} characters, e.g. {too_long[0][:40]!r}. Shorten or remove them.")
+        raise WordListError(N_("{source} has {n} word(s) longer than the model's context of {context} characters, "
+                               "e.g. {word!r}. Shorten or remove them."),
+                            source=source, n=len(too_long), context=block_size - 2, word=too_long[0][:40])
     unique = list(dict.fromkeys(words))
     if len(unique) > max_words:
-        raise WordListError(f"{source} has {len(unique)} distinct words; the limit is {max_words}. Use a smaller list.")
+        raise WordListError(N_("{source} has {n} distinct words; the limit is {limit}. Use a smaller list."),
+                            source=source, n=len(unique), limit=max_words)
     if len(unique) < 5:
-        raise WordListError(f"{source} has only {len(unique)} distinct word(s); at least 5 are needed for a "
-                            "train / validation / test split.")
+        raise WordListError(N_("{source} has only {n} distinct word(s); at least 5 are needed for a train / "
+                               "validation / test split."), source=source, n=len(unique))
     return WordList(words=tuple(unique), duplicates_dropped=len(words) - len(unique),
                     blank_lines=len(lines) - len(words))
 
 
-def parse_words_bytes(raw: bytes, *, source: str = "word list", max_bytes: int = MAX_BYTES, **kw) -> WordList:
+def parse_words_bytes(raw: bytes, *, source: str = WORD_LIST, max_bytes: int = MAX_BYTES, **kw) -> WordList:
     """Validate an uploaded or read file: size, binary content and encoding first (UTF-8; UTF-16 and UTF-32 are
     decoded too, see :func:`text_encoding`), then :func:`parse_words`."""
     if len(raw) > max_bytes:
-        raise WordListError(f"{source} is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB "
-                            f"(at most {MAX_WORDS} words). Use a smaller list.")
+        raise WordListError(N_("{source} is {size:.1f} MB; the limit is {limit:.0f} MB (at most {n} words). Use a "
+                               "smaller list."), source=source, size=len(raw) / 1e6, limit=max_bytes / 1e6, n=MAX_WORDS)
     encoding = text_encoding(raw)
     if encoding is None:
-        raise WordListError(f"{source} looks like a binary file, not text with one word per line. If it is text, "
-                            "save it as plain UTF-8 text and try again.")
+        raise WordListError(N_("{source} looks like a binary file, not text with one word per line. If it is text, "
+                               "save it as plain UTF-8 text and try again."), source=source)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
-        raise WordListError(f"{source} is not UTF-8 text with one word per line (undecodable byte at position "
-                            f"{e.start}). Save it as plain UTF-8 text and try again.") from e
+        raise WordListError(N_("{source} is not UTF-8 text with one word per line (undecodable byte at position "
+                               "{position}). Save it as plain UTF-8 text and try again."),
+                            source=source, position=e.start) from e
     return parse_words(text, source=source, **kw)
 
 
@@ -127,7 +134,7 @@ def load_words(path: str | Path = DEFAULT_WORDS, **kw) -> WordList:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise WordListError(f"cannot read word list {path}: {e.strerror or e}") from e
+        raise WordListError(N_("Cannot read word list {path}: {why}"), path=path, why=e.strerror or str(e)) from e
     return parse_words_bytes(raw, source=str(path), **kw)
 
 

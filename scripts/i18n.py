@@ -1,6 +1,7 @@
 """Translation catalogs with Babel (STYLE.md §13): extract the ``_()`` strings, update each language, compile.
 
-    .venv/bin/python scripts/i18n.py extract   # locale/messages.pot from app.py, app_pages/, ui/ and viz/
+    .venv/bin/python scripts/i18n.py extract   # locale/messages.pot from app.py, app_pages/, ui/, viz/,
+                                                #   models/ and services/
     .venv/bin/python scripts/i18n.py update    # merge the template into every locale/<lang>/LC_MESSAGES/messages.po
     .venv/bin/python scripts/i18n.py compile   # .po -> .mo (git-ignored; set-up runs this)
     .venv/bin/python scripts/i18n.py check     # list strings a language has not translated yet (exit 1 if any)
@@ -22,7 +23,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
 TEMPLATE = LOCALE / "messages.pot"
-SOURCES = ("app.py", "app_pages", "ui", "viz")       # viz marks its figure words with N_() (viz/labels.py)
+SOURCES = ("app.py", "app_pages", "ui", "viz", "models", "services")   # viz, models, services mark theirs with N_()
 KEYWORDS = {"_": None, "N_": None}
 
 

@@ -52,6 +52,7 @@ from models.capture import AttentionCapture
 from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint, train_flag
 from models import data as wordlists
 from models.data import WordList
+from models.messages import N_, Message, MessageError
 from models.train import Recipe, recipe_for
 from services.train_worker import DEFAULT_PROBE, JobSpec, lower_priority, worker_main
 
@@ -70,10 +71,10 @@ TRAIN_MAX_S = float(os.environ.get("ATTENTION_LAB_TRAIN_MAX_S") or 600.0)
 HARD_GRACE_S = 60.0
 STATUSES = ("queued", "running", "done", "stopped", "failed")
 ACTIVE = ("queued", "running")
-NAME_HELP = "1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit"
+NAME_HELP = N_("1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit")
 
 
-class JobError(Exception):
+class JobError(MessageError):
     """A job that cannot start; the message is written for the person at the page."""
 
 
@@ -89,9 +90,12 @@ class BrowserBusyError(JobLimitError):
     """Another tab of the same browser is training (``name``): one run per student, not per tab."""
 
     def __init__(self, name: str):
-        super().__init__(f"Another tab of this browser is already training {name!r}. One run per student at a time: "
-                         "stop it or wait for it to finish.")
+        super().__init__(N_("Another tab of this browser is already training {name!r}. One run per student at a "
+                            "time: stop it or wait for it to finish."), name=name)
         self.name = name
+
+    def __reduce__(self):
+        return type(self), (self.name,)
 
 
 FOLDER_STATES = {"permission": "not writable", "read-only": "read-only", "full": "full"}
@@ -101,9 +105,12 @@ class FolderNotWritableError(JobError):
     """The folder trained models are saved in can't take a file (``reason``: "permission", "read-only", "full")."""
 
     def __init__(self, reason: str):
-        super().__init__(f"Trained models can't be saved on this server right now: the checkpoints folder is "
-                         f"{FOLDER_STATES.get(reason, reason)}. Nothing was trained; ask the teacher.")
+        super().__init__(N_("Trained models can't be saved on this server right now: the checkpoints folder is "
+                            "{state}. Nothing was trained; ask the teacher."), state=FOLDER_STATES.get(reason, reason))
         self.reason = reason
+
+    def __reduce__(self):
+        return type(self), (self.reason,)
 
 
 def folder_reason(errno_: int | None) -> str:
@@ -130,12 +137,13 @@ def check_name(name: str) -> str:
     """The normalized name, or :class:`ModelNameError` saying what to change."""
     n = normalize_name(name)
     if not n:
-        raise ModelNameError(f"Give the result a name ({NAME_HELP}), e.g. my-miniformer.")
+        raise ModelNameError(N_("Give the result a name ({rule}), e.g. my-miniformer."), rule=Message(NAME_HELP))
     if not NAME_RE.match(n):
-        raise ModelNameError(f"{n!r} can't be a model name: use {NAME_HELP}, e.g. my-miniformer.")
+        raise ModelNameError(N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n,
+                             rule=Message(NAME_HELP))
     if n in SHIPPED:
-        raise ModelNameError(f"{n!r} is a shipped model's name, and shipped models are never overwritten. "
-                             f"Pick another name, e.g. my-{n}.")
+        raise ModelNameError(N_("{name!r} is a shipped model's name, and shipped models are never overwritten. "
+                                "Pick another name, e.g. my-{name}."), name=n)
     return n
 
 
@@ -185,7 +193,7 @@ def taken(name: str) -> bool:
         return False
 
 
-def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, str | None]:
+def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, Message | None]:
     """``(final name, note)``. A taken name is overwritten only with ``replace=True`` by the session that made that
     model (``owner``, see :func:`may_replace`); otherwise the result gets the first free suffix (``name-2``,
     ``name-3`` ...) and the note says so."""
@@ -194,13 +202,15 @@ def publish_name(name: str, *, replace: bool = False, owner: str | None = None) 
         return n, None
     mine = may_replace(n, owner)
     if replace and mine and not ckpt.claimed(user_path(n)):
-        return n, f"Your existing model {n!r} will be replaced."
+        return n, Message(N_("Your existing model {name!r} will be replaced."), name=n)
     for i in itertools.count(2):
         cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
         if not taken(cand):
-            why = " (tick “replace” to overwrite it instead)" if mine else \
-                " (it was made in another session, and only that session may replace it)"
-            return cand, f"A model called {n!r} already exists, so this one will be saved as {cand!r}{why}."
+            return cand, Message(N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
+                                    "(tick “replace” to overwrite it instead).") if mine else
+                                 N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
+                                    "(it was made in another session, and only that session may replace it)."),
+                                 name=n, new=cand)
     raise AssertionError("unreachable")
 
 
@@ -242,9 +252,9 @@ class JobProgress:
     latest_snapshot: dict | None          # the newest snapshot (every epoch), for the live view
     best_epoch: int
     elapsed: float
-    error: str | None = None
+    error: str | None = None              # a models.messages.Message: ui.i18n.render says it in the page's language
     stop_requested: bool = False
-    stop_reason: str | None = None
+    stop_reason: str | None = None        # a Message too
     checkpoint: str | None = None
     metrics: dict = field(default_factory=dict)
     kept_epoch: int | None = None
@@ -278,21 +288,21 @@ class JobProgress:
         return per_epoch * (self.epochs - self.epoch)
 
 
-def death_reason(exitcode: int | None) -> str:
-    """Why a worker ended without a word, in plain English (the page puts it inside a translated sentence)."""
+def death_reason(exitcode: int | None) -> Message:
+    """Why a worker ended without a word, in plain words (the page puts it inside a translated sentence)."""
     if exitcode is None:
-        return "The training process did not end when asked, so it was stopped."
+        return Message(N_("The training process did not end when asked, so it was stopped."))
     if exitcode < 0:
         n = -exitcode
         if n == signal.SIGKILL:
-            return ("The training process was killed by SIGKILL (signal 9) — e.g. the server ran out of memory or "
-                    "someone killed it.")
+            return Message(N_("The training process was killed by SIGKILL (signal 9) — e.g. the server ran out of "
+                              "memory or someone killed it."))
         try:
-            sig = signal.Signals(n).name
+            return Message(N_("The training process was killed by {signal} (signal {n})."),
+                           signal=signal.Signals(n).name, n=n)
         except ValueError:
-            sig = "a signal"
-        return f"The training process was killed by {sig} (signal {n})."
-    return f"The training process ended unexpectedly (exit code {exitcode})."
+            return Message(N_("The training process was killed by a signal (signal {n})."), n=n)
+    return Message(N_("The training process ended unexpectedly (exit code {code})."), code=exitcode)
 
 
 class TrainingJob:
@@ -349,7 +359,7 @@ class TrainingJob:
         self._thread.start()
         return self
 
-    def stop(self, reason: str = "you pressed Stop") -> None:
+    def stop(self, reason: str = Message(N_("you pressed Stop"))) -> None:
         """End after the current epoch; the best epoch so far is kept and published."""
         with self._lock:
             if self._stop_reason is None and self._status in ACTIVE:
@@ -437,7 +447,8 @@ class TrainingJob:
             outcome = self._read()
         except Exception as e:         # could not start a process at all (no memory, too many processes ...)
             log.exception("training job %s (%s) could not start its process", self.id, self.spec.name)
-            outcome = ("error", f"Could not start a training process: {type(e).__name__}: {str(e)[:300]}", "")
+            outcome = ("error", Message(N_("Could not start a training process: {why}"),
+                                        why=f"{type(e).__name__}: {str(e)[:300]}"), "")
         self._finish(outcome)
 
     def _read(self) -> tuple | None:
@@ -518,7 +529,8 @@ class TrainingJob:
                 self._result = outcome[1]
                 self._status = "stopped" if outcome[1]["stopped_by_user"] else "done"
                 if self._status == "stopped" and self._stop_reason is None:    # it stopped itself (SIGTERM)
-                    self._stop_reason = outcome[1].get("stop_reason") or "the training process stopped itself"
+                    self._stop_reason = (outcome[1].get("stop_reason")
+                                         or Message(N_("the training process stopped itself")))
             else:
                 self._status = "failed"
                 self._error = outcome[1] if kind == "error" else (self._killed or death_reason(code))
@@ -559,10 +571,10 @@ class TrainingJob:
         if alive is False:
             self._gone_since = self._gone_since or now
             if now - self._gone_since >= self._gone_grace:
-                return "the browser tab that started it was closed"
+                return Message(N_("the browser tab that started it was closed"))
             return None
         if self.idle_for() >= self._idle_timeout:
-            return f"no page looked at it for {self._idle_timeout / 60:.0f} minutes"
+            return Message(N_("no page looked at it for {minutes:.0f} minutes"), minutes=self._idle_timeout / 60)
         return None
 
 
@@ -582,21 +594,21 @@ class JobRegistry:
             self._reap()
             mine = self._jobs.get(session_id)
             if mine is not None and mine.active:
-                raise JobLimitError(f"You are already training {mine.spec.name!r}. One run per browser session: "
-                                    "stop it or wait for it to finish, then start the next.")
+                raise JobLimitError(N_("You are already training {name!r}. One run per browser session: stop it or "
+                                       "wait for it to finish, then start the next."), name=mine.spec.name)
             active = [j for j in self._jobs.values() if j.active]
             browser = job_kw.get("browser")
             twin = next((j for j in active if browser and j.browser == browser), None)
             if twin is not None:
                 raise BrowserBusyError(twin.spec.name)
             if len(active) >= self.max_running:
-                raise JobLimitError(f"All {self.max_running} training slots are busy — other sessions are training "
-                                    "right now, and this machine has only a few cores. Try again in a minute or "
-                                    "two; each run takes about a minute.")
+                raise JobLimitError(N_("All {n} training slots are busy — other sessions are training right now, and "
+                                       "this machine has only a few cores. Try again in a minute or two; each run "
+                                       "takes about a minute."), n=self.max_running)
             clash = next((j for j in active if Path(j.spec.out) == Path(spec.out)), None)
             if clash is not None:
-                raise ModelNameError(f"A model called {spec.name!r} is being trained right now in another session. "
-                                     "Pick another name.")
+                raise ModelNameError(N_("A model called {name!r} is being trained right now in another session. "
+                                        "Pick another name."), name=spec.name)
             job = TrainingJob(spec, session_id, job_id=next(self._ids), **job_kw)
             self._jobs[session_id] = job
             return job.start()
@@ -699,7 +711,8 @@ def start_restore_job(session_id: str, shipped: str, *, words: WordList | None =
     """Retrain the shipped checkpoint ``shipped`` with the fast recipe on the shipped word list and write it
     atomically to ``checkpoints/<shipped>.pt`` — ``python -m models.train --model ...`` through the same API."""
     if shipped not in SHIPPED:
-        raise ModelNameError(f"{shipped!r} is not a shipped model; those are {', '.join(SHIPPED)}.")
+        raise ModelNameError(N_("{name!r} is not a shipped model; those are {shipped}."), name=shipped,
+                             shipped=", ".join(SHIPPED))
     model_name = train_flag(shipped)
     # The module attribute, read now, so tests can point it elsewhere. WordListError says what is wrong.
     words = words if words is not None else wordlists.load_words(wordlists.DEFAULT_WORDS)
@@ -721,16 +734,17 @@ def active_count() -> int:
     return REGISTRY.active_count()
 
 
-def broken_shipped(loader: Callable[[str], object] = load_checkpoint) -> dict[str, str]:
+def broken_shipped(loader: Callable[[str], object] = load_checkpoint) -> dict[str, Message]:
     """Shipped checkpoints that are missing or fail to load: ``{name: what is wrong}``. ``loader`` is the page's
     cached loader, so the check is free once a file has loaded."""
     out = {}
     for name in SHIPPED:
         if not shipped_path(name).exists():
-            out[name] = "missing"
+            out[name] = Message(N_("missing"))
             continue
         try:
             loader(name)
         except CheckpointError as e:
-            out[name] = str(e).split(". ")[0].replace(str(shipped_path(name)), f"{name}.pt")
+            # the first sentence, naming the file only (no hint: the page offers the fix beside it)
+            out[name] = Message(e.message.msgid, **{**e.message.params, "path": f"{name}.pt", "hint": ""})
     return out

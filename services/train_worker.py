@@ -35,6 +35,7 @@ import torch
 from models.capture import capture
 from models.checkpoint import ModelBundle
 from models.data import WordList
+from models.messages import N_, Message
 from models.train import MODEL_CHOICES, EpochStats, Recipe, train
 from models.vocab import DEFAULT_VOCAB
 
@@ -42,7 +43,8 @@ DEFAULT_PROBE = "capybara"
 SNAPSHOT_BUDGET = 24             # about this many attention snapshots per run (kept small: they go into the checkpoint)
 NICE = 10                        # the child's CPU priority increment: the app process comes first
 PARENT_CHECK_S = 0.5             # a paced wait looks this often whether the app is still there
-APP_GONE = "the app process that started it is gone"
+APP_GONE = Message(N_("the app process that started it is gone"))
+SIGTERM_REASON = Message(N_("the training process was sent SIGTERM"))
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,13 @@ def snapshot_every(epochs: int, budget: int = SNAPSHOT_BUDGET) -> int:
     return max(1, math.ceil(epochs / budget))
 
 
-def failure_message(e: BaseException, out: Path) -> str:
+def failure_message(e: BaseException, out: Path) -> Message:
     """What the page says when training raised: plain words, no traceback and no server path (those go to the
     server log)."""
     if isinstance(e, OSError):
-        return f"Could not save the model {out.stem!r}: {e.strerror or type(e).__name__}. Nothing was written."
-    return f"Training failed: {type(e).__name__}: {str(e)[:300]}"
+        return Message(N_("Could not save the model {name!r}: {why}. Nothing was written."), name=out.stem,
+                       why=e.strerror or type(e).__name__)
+    return Message(N_("Training failed: {why}"), why=f"{type(e).__name__}: {str(e)[:300]}")
 
 
 def failure_code(e: BaseException) -> str | None:
@@ -114,7 +117,7 @@ class _Stop:
         self.local: str | None = None               # why this process stopped by itself, if it did
 
     def on_sigterm(self, *_sig) -> None:
-        self.local = "the training process was sent SIGTERM"
+        self.local = SIGTERM_REASON
 
     def is_set(self) -> bool:
         return self.local is not None or self._event.is_set()

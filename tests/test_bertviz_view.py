@@ -202,6 +202,29 @@ def test_live_parts_key_follows_the_content_and_the_page_matches():
     assert a["markup"].strip() in page and a["js"] in page
 
 
+def test_live_parts_speak_the_page_language():
+    """Issue 20 item 10: BertViz writes "Layer:", "Attention:" and its Encoder / Decoder / Cross options in English;
+    with the page's ``tr`` they read in Japanese (escaped), the key changes with them so a language switch redraws,
+    and the English frame is as before."""
+    import sys
+    from lab_fixtures import REPO
+    sys.path.insert(0, str(REPO / "scripts"))
+    import i18n as catalogs
+    from ui.i18n import gettext_for
+    catalogs.compile_all()
+    gettext_for.cache_clear()
+    kw = enc_dec_kwargs()
+    en, ja = bv.live_parts(kw, "head"), bv.live_parts(kw, "head", tr=gettext_for("ja"))
+    assert "Layer: <select" in en["markup"] and ">Cross</option>" in en["markup"]
+    assert "層: <select" in ja["markup"] and "アテンション: <select" in ja["markup"]
+    assert [o in ja["markup"] for o in (">エンコーダ</option>", ">デコーダ</option>", ">クロス</option>")] == [True] * 3
+    assert not re.search(r"Layer|Attention:|>(Encoder|Decoder|Cross)<", ja["markup"]), ja["markup"]
+    assert ja["key"] != en["key"] and ja["js"] == en["js"]
+    assert bv.live_parts(kw, "head", tr=lambda s: "<b>" + s)["markup"].count("&lt;b&gt;") == 5     # escaped
+    model = bv.live_parts(kw, "model", tr=gettext_for("ja"))["markup"]
+    assert "アテンション: <select" in model and "Attention:" not in model
+
+
 @pytest.mark.parametrize("view", VIEWS)
 def test_live_parts_need_the_vendor_files(monkeypatch, tmp_path, view):
     monkeypatch.setattr(bv, "VENDOR_DIR", tmp_path)

@@ -189,3 +189,240 @@ def test_translated_markdown_renders_like_the_english(lang, template):
     bad = [t.string for m in template if (t := cat.get(m.id)) is not None and t.string
            and stray_asterisk(t.string) and not stray_asterisk(m.id)]
     assert not bad, bad
+
+
+# ---- messages from below the UI (STYLE.md §17): errors, notes and reasons in the page's language ---------------------
+ERROR_CLASSES = ("CheckpointError", "CaptureImportError", "LMLoadError", "JobError", "JobLimitError", "ModelNameError",
+                 "WordListError")
+BELOW_UI = ("models", "services")
+# Three Latin words in a row (outside `code` and the message's own parameters: paths, names, a library's exception
+# text) is an English sentence left on a Japanese page.
+ENGLISH_RUN = re.compile(r"[A-Za-z][a-z']+(?:[ ,;:–-]+[A-Za-z][a-z']*){2,}")
+
+
+def _n_constants(tree) -> set[str]:
+    """Module-level names bound to an ``N_("...")`` call (a msgid kept in a constant, e.g. RETRAIN_HINT)."""
+    import ast
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) and _is_n_call(node.value)
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _is_n_call(node) -> bool:
+    import ast
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "N_" \
+        and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+
+
+def _msgid_ok(arg, constants: set[str]) -> bool:
+    """The first argument of an error or a Message: an ``N_()`` msgid, a constant holding one, either of two N_()
+    msgids (``N_(a) if c else N_(b)``), or an existing message's own ``.msgid`` (passed on with new parameters)."""
+    import ast
+    if _is_n_call(arg):
+        return True
+    if isinstance(arg, ast.Name):
+        return arg.id in constants
+    if isinstance(arg, ast.IfExp):
+        return _msgid_ok(arg.body, constants) and _msgid_ok(arg.orelse, constants)
+    return isinstance(arg, ast.Attribute) and arg.attr == "msgid"
+
+
+def test_errors_and_messages_below_the_ui_carry_catalog_ids():
+    """Every ``raise CheckpointError(...)`` (and CaptureImportError, LMLoadError, the job errors) and every
+    ``Message(...)`` in models/ and services/ passes an ``N_()`` msgid, never a finished English sentence (an f-string
+    or a concatenation): only then does the catalog have it and the page say it in the student's language."""
+    import ast
+    bad, seen = [], 0
+    for folder in BELOW_UI:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path.name == "messages.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            constants = _n_constants(tree)
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ERROR_CLASSES + ("Message",)):
+                    continue
+                seen += 1
+                if not node.args or not _msgid_ok(node.args[0], constants):
+                    first = ast.unparse(node.args[0])[:60] if node.args else ""
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno} {node.func.id}({first})")
+    assert seen > 60, seen                      # the scan really finds them
+    assert not bad, f"errors and messages built from English text instead of an N_() msgid: {bad}"
+
+
+def _strip_params(text: str, msg) -> str:
+    """``text`` without the message's own parameter values (paths, names, quoted characters, a library's exception
+    text), which are data, not sentences; nested messages are kept: they are sentences too."""
+    from models.messages import Message
+    for v in msg.params.values():
+        if isinstance(v, Message):
+            text = _strip_params(text, v)
+        else:
+            for s in sorted({str(v), repr(v)}, key=len, reverse=True):
+                text = text.replace(s, " ")
+    return re.sub(r"`[^`]*`", " ", text)
+
+
+def _ids(msg) -> list[str]:
+    from models.messages import Message
+    return [msg.msgid] + [i for v in msg.params.values() if isinstance(v, Message) for i in _ids(v)]
+
+
+def _messages_from_below(tmp_path, monkeypatch) -> list:
+    """Each error class raised for real, and each note and reason made for real, as the Messages the UI renders."""
+    import os
+    import signal
+    import types
+    import torch
+    from lab_fixtures import tiny_bundle
+    from models import capture as cap_mod, checkpoint as ckpt, hf_lm
+    from models.capture import CaptureImportError, capture, from_json
+    from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from models.hf_lm import LMLoadError, check_folder
+    from models.messages import MessageError
+    from services import jobs, train_worker
+
+    out = []
+
+    def raised(fn, *a, **kw):
+        try:
+            fn(*a, **kw)
+        except MessageError as e:
+            out.append(e)
+            return e
+        raise AssertionError(f"{fn.__name__}{a} raised nothing")
+
+    # CheckpointError: missing, unopenable, not a file, corrupt, foreign, broken metadata, NaN, does not fit
+    b = tiny_bundle("miniformer")
+    good = save_checkpoint(tmp_path / "good.pt", b.model, b.vocab, epoch=1, recipe={"name": "fast"},
+                           metrics={"val_prefix_nll": 2.5})
+    ck = torch.load(good, weights_only=True)
+    raised(load_checkpoint, tmp_path / "missing.pt")
+    os.symlink("loop.pt", tmp_path / "loop.pt")
+    raised(load_checkpoint, tmp_path / "loop.pt")
+    (tmp_path / "folder.pt").mkdir()
+    raised(load_checkpoint, tmp_path / "folder.pt")               # a folder without model.pt: not found
+    (tmp_path / "folder.pt" / "model.pt").mkdir()
+    raised(load_checkpoint, tmp_path / "folder.pt")               # its model.pt a folder too: not a regular file
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    raised(load_checkpoint, tmp_path / "junk.pt")
+    for name, change in (("foreign.pt", lambda c: {"weights": 1}),
+                         ("meta.pt", lambda c: {**c, "kind": "bogus"}),
+                         ("nan.pt", lambda c: {**c, "model": {k: v.clone().fill_(float("nan")) if "lm_head" in k else v
+                                                              for k, v in c["model"].items()}}),
+                         ("fit.pt", lambda c: {**c, "vocab": list(c["vocab"])[:-1]})):
+        torch.save(change(ck), tmp_path / name)
+        raised(load_checkpoint, tmp_path / name)
+    assert {type(e) for e in out} == {CheckpointError}
+
+    # CaptureImportError: every check from_json makes, and the renormalised note
+    layer = lambda rows: {"tokens": ["a", "b"], "attentions": [rows]}
+    ok = [[1.0, 0.0], [0.5, 0.5]]
+    for raw in (b"\xff\xfe", "{", "[" * 100_000, '{"tokens": 1' + "1" * 5000 + "}", "{}", '{"tokens": [], "all": []}',
+                json_dumps({"tokens": ["a"] * 300, "all": [[[[1.0]]]]}), json_dumps({"tokens": ["x" * 40], "all": []}),
+                json_dumps({"tokens": ["a"], "all": []}), json_dumps({"tokens": ["a"], "all": [[[[1.0]]]] * 40}),
+                json_dumps({"tokens": ["a"], "all": [[[[1.0]]] * 40]}),
+                json_dumps({"tokens": ["a"] * 200, "all": [[[[0.0] * 200] * 200] * 4] * 2}),
+                json_dumps(layer([["x", "y"], ["z", "w"]])), json_dumps(layer([[1.0, 0.0]])),
+                json_dumps(layer([[2.0, 0.0], [0.5, 0.5]])), json_dumps(layer([[0.5, 0.0], [0.5, 0.5]])),
+                json_dumps({"tokens": ["a", "b"], "all": [[ok], [ok, ok]]})):
+        raised(from_json, raw)
+    monkeypatch.setattr(cap_mod, "MAX_JSON_BYTES", 10)
+    raised(from_json, "x" * 11)
+    monkeypatch.undo()
+    out += from_json(json_dumps(layer([[1.0, 0.0], [0.499, 0.499]]))).notes
+    assert sum(isinstance(e, CaptureImportError) for e in out) >= 18
+
+    # LMLoadError: the folder checks, and the bundled model's package missing
+    (tmp_path / "lm").mkdir()
+    for path, make in (("", None), (tmp_path / "nowhere", None), (tmp_path / "good.pt", None),
+                       (tmp_path / "lm", None), (tmp_path / "lm", "config.json"), (tmp_path / "lm", "model.safetensors")):
+        if make:
+            (tmp_path / "lm" / make).write_text("{}")
+        raised(check_folder, path)
+    monkeypatch.setattr(hf_lm.importlib.util, "find_spec", lambda name: None)
+    raised(hf_lm.bundled_gguf)
+    monkeypatch.undo()
+
+    # job errors, publish notes, stop and death reasons
+    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "mine.pt").write_bytes(b"")
+    for name in ("", "Bad Name!", "miniformer"):
+        raised(jobs.check_name, name)
+    out.append(jobs.publish_name("mine", owner="someone")[1])
+    raised(jobs.start_restore_job, "sid", "nope")
+    raised(jobs.JobRegistry(max_running=0).start, "sid", None)
+    busy = jobs.JobRegistry(max_running=5)
+    fake = types.SimpleNamespace(active=True, spec=types.SimpleNamespace(name="other", out=tmp_path / "x.pt"))
+    busy._jobs["sid"] = fake
+    raised(busy.start, "sid", None)
+    raised(busy.start, "sid2", types.SimpleNamespace(name="x", out=tmp_path / "x.pt"))
+    out += [jobs.death_reason(c) for c in (None, -signal.SIGKILL, -signal.SIGTERM, -200, 3)]
+    import inspect
+    out.append(inspect.signature(jobs.TrainingJob.stop).parameters["reason"].default)
+    watcher = types.SimpleNamespace(session_id="sid", _session_alive=lambda sid: False, _gone_since=None,
+                                    _gone_grace=0.0, _idle_timeout=300.0, idle_for=lambda: 1e9)
+    out.append(jobs.TrainingJob._abandoned(watcher))
+    watcher._session_alive = None
+    out.append(jobs.TrainingJob._abandoned(watcher))
+    out += [train_worker.APP_GONE, train_worker.SIGTERM_REASON,
+            train_worker.failure_message(PermissionError(13, "Permission denied"), tmp_path / "x.pt"),
+            train_worker.failure_message(ValueError("boom"), tmp_path / "x.pt")]
+    broken = jobs.broken_shipped(loader=lambda name: (_ for _ in ()).throw(CheckpointError(out[3].message.msgid,
+                                                                                          **out[3].message.params)))
+    out += list(broken.values())
+
+    # WordListError: every check of an uploaded or read word list
+    from models.data import load_words, parse_words, parse_words_bytes
+    for text in ("a\x00b", "\n\n", "cat\ncafé\n", "cat\n" + "a" * 60, "a\nb\nc", "\n".join("abcdefghij")):
+        raised(parse_words, text, max_words=8)
+    for raw in (b"x" * 11, b"a\x00\x00b\x00", b"\xff\xfecat"[2:] + b"\xff"):
+        raised(parse_words_bytes, raw, source="words.txt", max_bytes=10 if len(raw) == 11 else 100)
+    raised(load_words, tmp_path / "no-words.txt")
+
+    # capture notes: romaji, unknown characters, lowercasing, the context window, the source's own notes
+    out += capture(b, "ネコ!Ab").notes + capture(b, "a" * 80).notes
+    out += capture(tiny_bundle("full"), "abc", src="ねこ?").notes
+    return out
+
+
+def json_dumps(x) -> str:
+    import json
+    return json.dumps(x)
+
+
+def test_every_error_and_note_reads_in_japanese(tmp_path, monkeypatch):
+    """Raise every error class and make every note for real, render each as a Japanese page does
+    (``ui.i18n.render`` with the ja catalog): each is translated, and no English sentence is left in it."""
+    from models.messages import Message, as_message
+    catalogs.compile_all()
+    gettext_for.cache_clear()
+    ja = gettext_for("ja")
+    msgs = [as_message(m) for m in _messages_from_below(tmp_path, monkeypatch)]
+    assert len(msgs) >= 60 and all(isinstance(m, Message) for m in msgs)
+    untranslated, english = [], []
+    for m in msgs:
+        untranslated += [i for i in _ids(m) if ja(i) == i]
+        text = m.render(ja)
+        if ENGLISH_RUN.search(_strip_params(text, m)):
+            english.append((str(m), text))
+    assert not untranslated, f"msgids the Japanese catalog lacks: {sorted(set(untranslated))}"
+    assert not english, f"English sentences left on a Japanese page: {english}"
+    assert str(msgs[0]).startswith("Checkpoint ") and "found" in str(msgs[0])     # str() stays English (logs, CLI)
+
+
+def test_render_uses_the_session_language_and_escapes_nothing_itself():
+    """``ui.i18n.render`` takes a Message, an error carrying one, or a plain string; outside a Streamlit run it is
+    English. A parameter that is itself a Message is rendered in the same language."""
+    from models.checkpoint import CheckpointError
+    from models.messages import N_, Message
+    from ui.i18n import render
+    e = CheckpointError(N_("Checkpoint {path} is truncated or corrupt ({why}). {hint}"), path="/a/b.pt", why="X",
+                        hint=Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out "
+                                        "{path}`)."), model="miniformer", path="/a/b.pt"))
+    assert render(e) == str(e) == ("Checkpoint /a/b.pt is truncated or corrupt (X). Retrain it (Train page, or "
+                                   "`python -m models.train --model miniformer --out /a/b.pt`).")
+    ja = e.message.render(gettext_for("ja"))
+    assert ja.startswith("チェックポイント /a/b.pt は") and "学習し直してください" in ja
+    assert render("plain text") == "plain text" and render(Message("{unfilled}")) == "{unfilled}"

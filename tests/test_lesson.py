@@ -220,7 +220,8 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab, tmp_path, monkeypatch, lang):
     """kill -9 on the lesson's worker mid-run: the step shows the reason inside a translated sentence (the reason
-    itself stays English, like every model-level message), no model is saved, and Try again brings the button back."""
+    in the page's language too: services/jobs.py carries it as a message id), no model is saved, and Try again
+    brings the button back."""
     import os
     import signal
     words = tmp_path / "words.txt"
@@ -245,7 +246,8 @@ def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab,
         from ui.i18n import gettext_for
         head = gettext_for(lang)("**The model was not saved.** {why}").split("{")[0]
         errors = [shown(e.value) for e in at.error]
-        assert len(errors) == 1 and errors[0].startswith(head) and "SIGKILL (signal 9)" in errors[0], errors
+        reason = {"en": "SIGKILL (signal 9)", "ja": "SIGKILL(シグナル 9)"}[lang]
+        assert len(errors) == 1 and errors[0].startswith(head) and reason in errors[0], errors
         assert not list((tmp_path / "user").glob("lesson-miniformer*.pt"))
         at.button(key="lesson.train.retry").click().run()
         assert not at.exception and jobs.get_job(at.session_state["train.sid"]) is None

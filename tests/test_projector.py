@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from lab_fixtures import tiny_bundle
+from lab_fixtures import REPO, tiny_bundle
 from models.capture import capture
 from viz import bertviz_view as bv
 from viz import figures as F
@@ -106,13 +106,36 @@ def test_layer_head_grid_labels_every_layer_and_head():
     n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
     assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]
     row_labels = [fig.layout[f"yaxis{(r * n_heads + 1) if r else ''}"].title.text for r in range(n_layers)]
-    assert row_labels == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1", "cross L0", "cross L1"]
+    assert row_labels == ["encoder<br>L0", "encoder<br>L1", "decoder self<br>L0", "decoder self<br>L1", "cross<br>L0",
+                          "cross<br>L1"]
     cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]       # not the grey masks
     assert len(cells) == sum(p.shape[1] for p in full.patterns.values()) == n_layers * n_heads
     first = full.patterns["decoder.0.cross_attn.hook_pattern"][0, 3]
-    i = row_labels.index("cross L0")
+    i = row_labels.index("cross<br>L0")
     z = torch.tensor(cells[i * n_heads + 3].z, dtype=torch.float32).nan_to_num(0.0)    # masked cells: nan
     assert torch.allclose(z, first)
+
+
+def test_layer_head_grid_speaks_the_page_language():
+    """Issue 20 item 10: on a Japanese projector page the grid's row and column labels and every cell's hover are
+    Japanese (the page passes ``tr``), not English."""
+    from ui.i18n import gettext_for
+    import sys
+    sys.path.insert(0, str(REPO / "scripts"))
+    import i18n as catalogs
+    catalogs.compile_all()
+    gettext_for.cache_clear()
+    ja = gettext_for("ja")
+    full = capture(tiny_bundle("full"), "capy")
+    fig = F.layer_head_grid(full, title="t", tr=ja)
+    n_heads = max(p.shape[1] for p in full.patterns.values())
+    assert [a.text for a in fig.layout.annotations] == [f"ヘッド {h}" for h in range(n_heads)]
+    assert fig.layout.yaxis.title.text == "エンコーダ<br>L0" and fig.layout["yaxis" + str(4 * n_heads + 1)].title.text \
+        == "クロス<br>L0"
+    hovers = {tr.hovertemplate for tr in fig.data}
+    assert hovers == {"%{text}<br>重み <b>%{z:.4f}</b><extra></extra>",
+                      "%{text}<br><b>マスク</b>:このクエリは先を見てはいけません<extra></extra>"}, hovers
+    assert all(t.startswith("クエリ ") for tr in fig.data for row in tr.text for t in row)
 
 
 def test_bertviz_fill_frame_script_only_when_asked():
@@ -174,7 +197,7 @@ def test_projector_model_view_is_a_labelled_grid():
     assert not at.exception, at.exception
     grid = _specs(at)["explore.bertviz.grid"]
     assert grid["layout"]["xaxis"]["tickfont"]["size"] >= 16
-    assert grid["layout"]["yaxis"]["title"]["text"] == "self L0"
+    assert grid["layout"]["yaxis"]["title"]["text"] == "self<br>L0"
     assert grid["layout"]["annotations"][0]["text"] == "head 0"
 
 

@@ -142,7 +142,7 @@ UPLOADS = [
     ("blank.txt", b"\n  \n\n", "is empty"),
     ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
     ("latin1.txt", "caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
-    ("accents.txt", "cat\ncafé\no'neil\ndog\nemu\nfox\n".encode(), "'é' (in 'café')"),
+    ("accents.txt", "cat\ncafé\no'neil\ndog\nemu\nfox\n".encode(), "'é' ('café')"),
     ("long.txt", ("cat\ndog\nemu\nfox\ngnu\n" + "a" * 47 + "\n").encode(), "longer than the model's context"),
     ("many.txt", "\n".join(f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676 % 26)}"
                             f"{chr(97 + i // 17576 % 26)}" for i in range(MAX_WORDS + 1)).encode(),

@@ -75,7 +75,7 @@ def _load_result(name: str, ckpt_mtime: float, path: str) -> ModelBundle | Check
     try:
         return load_checkpoint(Path(path), device=pick_device())
     except CheckpointError as e:
-        return CheckpointError(str(e))      # the message only: no traceback (and its frames) kept in the cache
+        return CheckpointError(e.message)   # the message only: no traceback (and its frames) kept in the cache
 
 
 def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
@@ -83,7 +83,7 @@ def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
     too) when it can't be loaded."""
     res = _load_result(name, ckpt_mtime, str(resolve_path(name)))    # the path too: a missing file's mtime is 0.0
     if isinstance(res, CheckpointError):
-        raise CheckpointError(str(res))     # a fresh exception each time: raising one object again grows its traceback
+        raise CheckpointError(res.message)  # a fresh exception each time: raising one object again grows its traceback
     return res
 
 

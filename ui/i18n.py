@@ -63,3 +63,12 @@ def option_labels(options: Iterable[Hashable], label: Callable[[Any], str]) -> C
     the test's own thread, where the session's language is unknown): a plain lambda around ``_()`` would then give
     English labels that match none of the options the page drew."""
     return {o: label(o) for o in options}.__getitem__
+
+
+def render(msg: Any) -> str:
+    """A message from below the UI (STYLE.md §17), as a sentence in this session's language: a
+    ``models.messages.Message``, an error that carries one (``CheckpointError``, ``LMLoadError``, ``JobError``, ...), or
+    a plain English string (translated when the catalog has it). The result is plain text: escape it before Markdown
+    (``ui.widgets.escape_md``), since parameters can be what a user typed or named."""
+    from models.messages import as_message
+    return as_message(msg).render(_)

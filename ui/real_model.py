@@ -18,16 +18,9 @@ from models import hf_folder, hf_lm
 from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
-from ui.i18n import _
+from ui.i18n import _, render
 from ui.widgets import escape_md
-
-try:
-    from ui.i18n import render            # branch i18n: an error's msgid + parameters, in the session's language
-except ImportError:                       # pragma: no cover - until that branch is merged
-    def render(e) -> str:
-        """The error's msgid translated and filled (models/hf_folder.refuse keeps them), else its English text."""
-        msgid = getattr(e, "msgid", None)
-        return _(msgid).format(**e.params) if msgid else str(e)
+from ui.widgets import escape_md as md_text
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"

@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from models.capture import AttentionCapture
 from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
-from ui.i18n import _, option_labels
+from ui.i18n import _, option_labels, render
 from ui.projector import on as projector
 
 
@@ -113,13 +113,14 @@ def text_box(key: str = WORD_KEY, label: str | None = None, placeholder: str | N
                 pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
     return st.text_input(label or _("Type a word"), key=key, live=LIVE, bind="query-params",
                          placeholder=placeholder or _("e.g. capybara"), max_chars=None,
-                         help=_("Lowercase a–z. Other characters show as <UNK>; long text is windowed to the "
-                                "model's context.")) or ""
+                         help=_("Lowercase a–z; Japanese is written in romaji (ねこ → neko). Other characters show as "
+                                "<UNK>; long text is windowed to the model's context.")) or ""
 
 
 def alphabet_note() -> None:
     """The models know the 26 letters a–z only: say so under the box (students of any language type English)."""
-    st.caption(_("Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters."))
+    st.caption(_("Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters. "
+                 "Japanese is written in romaji for them (ねこ → neko)."))
 
 
 PICKER_PAGE = 30                 # trained models per page of the picker: a class may leave thousands in the folder
@@ -184,7 +185,8 @@ def load_or_explain(name: str) -> ModelBundle | None:
     try:
         return bundle(name)
     except CheckpointError as e:
-        st.error(_("**Cannot load {model}.** {why}").format(model=escape_md(model_label(name)), why=escape_md(e)))
+        st.error(_("**Cannot load {model}.** {why}").format(model=escape_md(model_label(name)),
+                                                             why=escape_md(render(e))))
         return None
 
 
@@ -210,10 +212,16 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
 
 
 def input_notes(cap: AttentionCapture) -> None:
-    """Say what happened to the typed text (unknown characters, lowercasing, windowing) or to an imported file's
-    weights. Notes quote the user's characters, so they are shown as text."""
-    for note in cap.notes:
-        st.info(escape_md(note[0].upper() + note[1:] + "."))
+    """Say what happened to the typed text (Japanese written in romaji, unknown characters, lowercasing, windowing)
+    or to an imported file's weights, in the session's language."""
+    show_notes(cap.notes)
+
+
+def show_notes(notes) -> None:
+    """Capture notes (``models.messages.Message``), each once, rendered through the catalog. Notes quote the user's
+    characters, so they are shown as text."""
+    for note in dict.fromkeys(notes):
+        st.info(escape_md(render(note)))
 
 
 def empty_prompt(what: str | None = None) -> None:
@@ -235,11 +243,11 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
     if view == "model" and projector():   # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
         from viz import figures as F
         chart(F.layer_head_grid(cap, title=_("Every layer and head (BertViz model view as a grid)"),
-                                head_label=_("head {h}")), key=f"{key or 'bertviz'}.grid")
+                                head_label=_("head {h}"), tr=_), key=f"{key or 'bertviz'}.grid")
         return True
     try:
         kwargs = cap.bertviz_kwargs()
-        parts = live_parts(kwargs, view, fill=projector())
+        parts = live_parts(kwargs, view, fill=projector(), tr=_)
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(_("BertViz needs its JavaScript files, which are not here yet: {why}\n\nRun `{hint}` (the "

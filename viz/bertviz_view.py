@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from bertviz import head_view, model_view
 
+from viz.labels import N_, Translate, identity
+
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor"
 VENDOR_FILES = ("d3.min.js", "jquery.min.js")
 FETCH_HINT = "python scripts/fetch_vendor.py"
@@ -375,14 +377,31 @@ def _body(view: str, fragment: str) -> tuple[str, str, str, str]:
     return markup, js, tail, digest
 
 
-def live_parts(bertviz_kwargs: dict, view: str = "head", *, fill: bool = False) -> dict:
+# BertViz's own words above its drawing (bertviz 1.4.1 writes them in English into the markup): the layer and attention
+# selectors' labels and the encoder-decoder options. The page passes ``tr`` so a Japanese projector reads them too.
+_CONTROL_WORDS = (("Layer: <select", N_("Layer"), " <select"), ("Attention: <select", N_("Attention"), " <select"),
+                  (">Encoder</option>", N_("Encoder"), "</option>"), (">Decoder</option>", N_("Decoder"), "</option>"),
+                  (">Cross</option>", N_("Cross"), "</option>"))
+
+
+def _controls_in(markup: str, tr: Translate) -> str:
+    """BertViz's markup with its selector labels and options in ``tr``'s language (html-escaped)."""
+    for english, msgid, tail in _CONTROL_WORDS:
+        head = ">" if english.startswith(">") else ""
+        colon = ":" if tail == " <select" else ""
+        markup = markup.replace(english, head + html.escape(tr(msgid)) + colon + tail)
+    return markup
+
+
+def live_parts(bertviz_kwargs: dict, view: str = "head", *, fill: bool = False, tr: Translate = identity) -> dict:
     """What the app's persistent BertViz frame (ui/bertviz_live) draws: BertViz's own markup and drawing script
     for this input, post-processed exactly as :func:`head_view_html` / :func:`model_view_html` pages are.
 
     Returns ``{"markup", "js", "key", "fit"}``: ``key`` is a content hash (same input, same key: the frame skips
     redrawing), ``fit`` is the script that scales the model view down to the frame ("" for the head view; the
     frame measures its own height). ``fill`` (projector mode): ``fit`` scales the drawing up to fill the frame
-    instead, token labels >= 18 px.
+    instead, token labels >= 18 px. ``tr`` translates BertViz's selector labels and options (the key changes with
+    them, so switching language redraws the frame).
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery (the frame loads them from there).
     """
     fragment = _fragment(view, bertviz_kwargs)
@@ -391,6 +410,10 @@ def live_parts(bertviz_kwargs: dict, view: str = "head", *, fill: bool = False) 
     if "://" in js or "://" in markup or "<script" in markup.lower():
         raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
                            "module was written for bertviz 1.4.1, check what it emits now")
+    translated = _controls_in(markup, tr)
+    if translated != markup:
+        digest = hashlib.sha256(f"{digest}\0{translated}".encode()).hexdigest()
+    markup = translated
     return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FILL_FRAME if fill else _FIT_WIDTH if view == "model" else ""}
 
 

@@ -91,10 +91,11 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
     if masked.any():
         data.append(dict(type="heatmap", z=torch.where(masked, 1.0, float("nan")).tolist(), showscale=False,
                          colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
-                         hovertemplate="%{text}<br><b>masked</b>: this query may not look ahead<extra></extra>"))
+                         hovertemplate="%{text}<br>" + tr(N_("<b>masked</b>: this query may not look ahead"))
+                         + "<extra></extra>"))
     data.append(dict(type="heatmap", z=z, zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1, text=text,
                      colorbar=dict(title=dict(text=tr(N_("weight")), side="right"), thickness=12, len=0.9),
-                     hovertemplate="%{text}<br>weight <b>%{z:.4f}</b><extra></extra>"))
+                     hovertemplate="%{text}<br>" + tr(N_("weight")) + " <b>%{z:.4f}</b><extra></extra>"))
     shapes = []
     if query is not None and 0 <= query < Q:
         shapes.append(dict(type="rect", x0=-0.5, x1=K - 0.5, y0=query - 0.5, y1=query + 0.5,
@@ -409,14 +410,18 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     return _layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
 
 
-def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "head {h}") -> go.Figure:
+def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None = None,
+                    tr: Translate = identity) -> go.Figure:
     """BertViz's model view as a chart that stays readable on a projector: one small heatmap per layer (row) and
     head (column), every pattern of the capture in :func:`entropy_heatmap`'s order, each row labelled as there
     ("encoder L0", "cross L1") and each column with ``head_label`` (``{h}``, translated by the page); query tokens
     down the first column, key tokens under the last row of each run of rows that share them. The cells, hover
-    text and grey mask are :func:`attention_heatmap`'s."""
+    text and grey mask are :func:`attention_heatmap`'s, in ``tr``'s language like the row labels."""
     from plotly.subplots import make_subplots
-    rows = [(f"{KIND_LABEL[kind]} L{l}", name) for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
+    head_label = head_label or tr(N_("head {h}"))
+    # two lines ("decoder self" over "L0"): a label written down the side is no taller than its row of cells
+    rows = [(f"{label(tr(KIND_LABEL[kind]))}<br>L{l}", name)
+            for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
     H = max(cap.patterns[n].shape[1] for _, n in rows)
     fig = make_subplots(rows=len(rows), cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
                         horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.45 / len(rows)))
@@ -426,15 +431,15 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str = "hea
         Q = max(Q, len(q_tok))
         last_of_run = r == len(rows) or cap.axes(rows[r][1])[1] != cap.axes(name)[1]
         for h in range(cap.patterns[name].shape[1]):
-            for tr in attention_heatmap(cap, name, h).data:
-                if tr.showscale is not False:
-                    tr.showscale = r == 1 and h == 0
-                fig.add_trace(tr, row=r, col=h + 1)
+            for trace in attention_heatmap(cap, name, h, tr=tr).data:
+                if trace.showscale is not False:
+                    trace.showscale = r == 1 and h == 0
+                fig.add_trace(trace, row=r, col=h + 1)
             fig.update_xaxes(tickvals=list(range(len(k_tok))), ticktext=list(k_tok), showticklabels=last_of_run,
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), row=r, col=h + 1)
             fig.update_yaxes(tickvals=list(range(len(q_tok))), ticktext=list(q_tok), autorange="reversed",
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
-                             title_text=label(row_label) if h == 0 else None, row=r, col=h + 1)
+                             title_text=row_label if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
     return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
 
