@@ -115,7 +115,7 @@ else:
 
     predict_then_reveal("real.lesson", _("Guess first: in the head that looks hardest from “{word}”, which word gets "
                                          "the most attention?").format(word=md_text(words[0])),
-                        (words[1], words[2]), lambda: (lesson["answer"], ""), explain=evidence, format_func=md_text)
+                        (words[1], words[2]), lambda: (lesson["answer"], ""), explain=evidence, format_func=str)
     st.caption(_("Then change the sentence: “…because it was too wide” (now “it” is the street) — does the model "
                  "follow?"))
 

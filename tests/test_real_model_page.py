@@ -54,7 +54,7 @@ def test_local_folder_every_view(folders, kind):
     name = folders[kind].name.replace("-", "\\-")                              # Markdown-escaped: user text
     assert any(name in c for c in said(at))                                   # the model card names the folder
     # Predict, then reveal: the answer comes from the live capture.
-    at.radio(key="real.lesson.guess").set_value(1).run()                       # option 1: "street"
+    at.button_group(key="real.lesson.guess").set_value(1).run()                       # option 1: "street"
     assert not at.success and not at.warning                                  # nothing shown before Reveal
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception
@@ -65,9 +65,9 @@ def test_local_folder_every_view(folders, kind):
     assert verdict == ([f"Right: {answer}."] if answer == "street"
                        else [f"Not this time: the answer is {answer} (you chose street)."])
     assert "real.lesson.bars" in charts(at)
-    at.radio(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
+    at.button_group(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
     assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
-    at.radio(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
+    at.button_group(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
     assert "real.lesson.bars" not in charts(at) and not at.success and not at.warning
     # Step-through generation.
     at.button(key="real.gen.go").click().run()
@@ -124,7 +124,7 @@ def test_bundled_smollm2_page_and_lesson():
     assert any("SmolLM2" in c and "134,515,008 parameters" in c for c in said(at))
     z = charts(at)["real.entropy"]["data"][0]["z"]
     assert (len(z), len(z[0])) == (30, 9)
-    at.radio(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
+    at.button_group(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
     at.button(key="real.lesson.reveal").click().run()
     assert [str(s.value) for s in at.success] == ["Right: animal."]
     assert any("Strongest head for “animal”" in m for m in said(at))
