@@ -176,7 +176,9 @@ def step_heads(n: int, view) -> None:
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)))
     if (box := live_view(g, view)) is not None:
         with box:
-            a, b = st.columns([1, 1.3], gap="medium")
+            # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
+            a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
+                    else st.columns([1, 1.3], gap="medium"))
             w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
             w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
                            key=f"lesson.{n}.grid", container=b)
@@ -429,7 +431,8 @@ def nav(n: int, where: str) -> None:
                on_click=go_to, args=(n + 1,), width="stretch", type="primary")
 
 
-st.title(_("Lesson: how a Transformer pays attention"))
+if not projector.on():                          # on a projector the step's own heading says enough
+    st.title(_("Lesson: how a Transformer pays attention"))
 n = current_step()
 nav(n, "top")
 title, run_step = STEPS[n - 1]

@@ -104,10 +104,10 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     st.markdown("**" + _("Predict first") + "** — " + question)
     options = list(options)
     # The widget's values are the options' indices: plain ints, whatever the options are. Buttons, not a radio: a
-    # projected option is as large as any label (>= 20 px) and reads as plain text, never as code.
-    picked = st.segmented_control(question, range(len(options)), key=f"{key}.guess", disabled=bool(locked),
-                                  format_func=lambda i: escape_md(format_func(options[i])),
-                                  label_visibility="collapsed")
+    # projected option is as large as any label (>= 20 px) and reads as plain text, never as code; pills wrap
+    # onto a second line where a segmented control cut the last options off.
+    picked = st.pills(question, range(len(options)), key=f"{key}.guess", disabled=bool(locked),
+                      format_func=lambda i: escape_md(format_func(options[i])), label_visibility="collapsed")
     guess = None if picked is None else options[picked]
     if not driven:
         for state in (f"{key}.locked", f"{key}.revealed"):
@@ -217,6 +217,7 @@ def term(term_id: str) -> None:
 
 
 def glossary() -> None:
-    """The glossary, plain name first: a table (its cells are text, never markup)."""
+    """The glossary, plain name first: a static table whose cells wrap, so every explanation reads in full on the
+    page (a data grid cut them off and scrolled inside a small box); its cells are text, never markup."""
     rows = [{_("In plain words"): p, _("Term"): t, _("What it means"): e} for p, t, e in glossary_entries().values()]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.table(rows, hide_index=True, border="horizontal")
