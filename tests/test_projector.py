@@ -208,3 +208,23 @@ def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
     assert all("tickangle" not in ax for k, ax in grid.to_dict()["layout"].items() if k.startswith("xaxis"))
     single = F.for_projector(F.attention_heatmap(full, "encoder.0.attn.hook_pattern", 0))
     assert single.layout.title.yref != "container"              # a chart without subplot titles keeps its place
+
+
+@pytest.mark.parametrize("model", ["miniformer", "full_transformer"])
+def test_generate_suggests_starts_the_model_carries_on(model):
+    """Issue 20 item 13: the box suggested "capy", which both shipped models end at once. Every start it suggests
+    now, greedy generation (the page's default) carries on by two characters or more, checked here independently."""
+    import re
+    from models.checkpoint import load_checkpoint
+    from models.generate import generate
+    at = _app(**{"gen.model": model})
+    at.switch_page("app_pages/4_generate.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="gen.model").value == model
+    hint = at.text_input(key="text").placeholder
+    starts = re.fullmatch(r"e\.g\. (.*) \(or leave empty\)", hint)[1].split(", ")
+    assert len(starts) == 3 and "capy" not in starts, hint
+    b = load_checkpoint(model)
+    for start in starts:
+        g = generate(b, start, max_new=16, greedy=True)
+        assert len(g.text) - len(start) >= 2, (start, g.text, g.stop_reason)
