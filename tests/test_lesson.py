@@ -443,3 +443,29 @@ def test_training_verdict_compares_the_epoch_kept_not_the_last(tiny_lab, tmp_pat
     finally:
         jobs.clear_job(at.session_state["train.sid"])
         job.join(30)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_explore_first_screen_points_a_student_to_the_lesson(lang):
+    """Issue 20 item 12: the first screen says where to start and what to type, in plain words; the model card's
+    numbers are one click down."""
+    from streamlit.testing.v1 import AppTest
+    from ui.i18n import gettext_for
+    t = gettext_for(lang)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["lang"] = lang
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    welcome = t("**New here?** Start with the **Lesson**: eight short steps, each with a question to guess before the "
+                "answer. Or type the name of an animal, a fruit or a vegetable in English in the box below — for "
+                "example **capybara** — and watch what the model looks at as you type.")
+    assert welcome != welcome.replace("capybara", "") and any(m.value == welcome for m in at.markdown)
+    links = [el.proto for el in at.get("page_link")]
+    assert any(p.label == t("Start the Lesson") and p.page.endswith("lesson") for p in links), links
+    size = t("**{n}** parameters").format(n=f"{load_checkpoint(at.selectbox(key='model').value).n_params:,}")
+    card = [c.value for c in at.caption if size in c.value]
+    about = [e for e in at.expander if e.label == t("About this model: size, training and test scores")]
+    assert len(card) == 1 and len(about) == 1
+    assert any(card[0] == c.value for c in about[0].caption)             # the numbers: inside the expander
+    at.text_input(key="text").input("capybara").run()
+    assert not any(m.value == welcome for m in at.markdown)              # typing: the views take the room
