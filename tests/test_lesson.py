@@ -469,3 +469,16 @@ def test_explore_first_screen_points_a_student_to_the_lesson(lang):
     assert any(card[0] == c.value for c in about[0].caption)             # the numbers: inside the expander
     at.text_input(key="text").input("capybara").run()
     assert not any(m.value == welcome for m in at.markdown)              # typing: the views take the room
+
+
+def test_head_lab_takes_the_shared_word_and_model_from_the_link():
+    """Issue 20 item 14: a teacher's link ?text=…&model=… opens Head lab on that word and model, like Explore."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["text"] = "flamingo"
+    at.query_params["model"] = "full_transformer"
+    at.run()
+    at.switch_page("app_pages/6_heads.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="text").value == "flamingo"
+    assert at.selectbox(key="model").value == "full_transformer"
