@@ -33,7 +33,7 @@ def char_name(t: str) -> str:
 
 def plain(t: str) -> str:
     """A token as an answer button reads it: plain text in quotes (the buttons escape it), never code."""
-    return "“" + t + "”"
+    return _("“{token}”").format(token=t)
 
 
 def char_option(t: str) -> str:

@@ -482,3 +482,19 @@ def test_head_lab_takes_the_shared_word_and_model_from_the_link():
     assert not at.exception, [e.value for e in at.exception]
     assert at.text_input(key="text").value == "flamingo"
     assert at.selectbox(key="model").value == "full_transformer"
+
+
+def test_japanese_wording_a_lecturer_reads():
+    """Issue 20 item 14: phrases that read oddly to a Japanese lecturer are gone from the catalog; a button named in
+    a sentence is in 「」; the guide's レイヤー正規化; the plain name and the term of one glossary entry differ."""
+    import re
+    from ui.i18n import gettext_for
+    po = (REPO / "locale" / "ja" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    msgstrs = "\n".join("".join(re.findall(r'"(.*)"', block)) for block in re.findall(r'msgstr ((?:".*"\n?)+)', po))
+    for odd in ("元祖", "ほぼ完璧な損失", "層正規化", "まず予想してみよう", "q・k・v の各ベクトルの大きさ"):
+        assert odd not in msgstrs.replace("レイヤー正規化", ""), odd
+    for pressed in re.findall(r"(.{0,12})を押", msgstrs):
+        assert pressed.endswith("」") or pressed.endswith("キー"), pressed          # 「生成」を押す; キーを押す
+    t = gettext_for("ja")
+    assert t("guess the next letter") != t("next-character prediction")
+    assert "次の文字" not in t("next-character prediction")
