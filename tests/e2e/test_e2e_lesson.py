@@ -9,7 +9,7 @@ def test_lesson_step_2_guess_and_reveal(app):
                    "step 2 and its question")
     reveal = app.page.get_by_role("button", name="Reveal")
     assert reveal.is_disabled()                                    # a guess comes first
-    app.page.locator('[data-testid="stRadio"] div[role="radiogroup"] label').first.click()
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
     app.wait_until(lambda: reveal.is_enabled(), "Reveal to become available after a guess")
     reveal.click()
     text = app.wait_until(lambda: (t := app.main_text()) and ("the answer is" in t or "Right:" in t) and t,
