@@ -13,19 +13,19 @@ st.caption(_("The model writes one character at a time until it predicts `<EOS>`
              "limit. Then scrub the timeline to see what each new character looked at."))
 
 SUGGESTIONS = 3                  # starts of words offered in the box's placeholder
+# Starts a student recognises, tried first (each is offered only if the model carries it on; see below)
+FAMILIAR = ("capy", "ele", "gir", "straw", "pine", "tig", "kan", "zeb", "pum", "mon", "ban", "cro")
 
 
 def continued_prefixes(name: str, n: int = SUGGESTIONS, tries: int = 24) -> list[str]:
-    """Starts of words (the first three letters of words spread over the shipped list) that this model, decoding
-    greedily, carries on by at least two characters: the page's own suggestion then always writes something (it
-    suggested "capy", which both shipped models end at once). Checked by running the generation, cached."""
+    """Starts of words (familiar ones first, then the first three letters of words spread over the shipped list) that
+    this model, decoding greedily, carries on by at least two characters: the page's own suggestion then always
+    writes something (it suggested "capy", which both shipped models end at once). Checked by running the
+    generation, cached."""
     words = shipped_words()
-    if not words:
-        return []
     found: list[str] = []
-    for word in words[:: max(1, len(words) // tries)]:
-        start = word[:3]
-        if start in found or len(word) <= 3:
+    for start in (*FAMILIAR, *(w_[:3] for w_ in words[:: max(1, len(words) // tries)] if len(w_) > 3)):
+        if start in found:
             continue
         try:
             g = get_generation(name, start, max_new=16, greedy=True, temperature=1.0, top_k=None, seed=0)
