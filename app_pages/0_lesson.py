@@ -1,5 +1,7 @@
 """Lesson: eight steps in the lecture's order, each with a few plain sentences, one live view of the real models and a
 predict-then-reveal question whose answer is computed from the models. Steps are addressable: ?step=3."""
+import time
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -117,8 +119,9 @@ def step_qkv(n: int, view) -> None:
     if st.session_state.get(f"lesson.{n}.query", 0) >= T:
         del st.session_state[f"lesson.{n}.query"]           # a shorter word: back to its middle row
     # A row in the middle by default: it has keys on both sides, so the hidden ones (weight exactly 0) show too.
+    rows = [key_option(cap.tgt_tokens, i) for i in range(T)]
     q = st.select_slider(_("Query position (the character that looks)"), range(T), value=L.middle_query(T),
-                         key=f"lesson.{n}.query", format_func=lambda i: key_option(cap.tgt_tokens, i))
+                         key=f"lesson.{n}.query", format_func=rows.__getitem__)
     s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, q)
     keys = list(range(len(s.key_tokens)))
     g = LS.predict_then_reveal(
@@ -323,9 +326,12 @@ def step_train(n: int, view) -> None:
                                       "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
                                ready=trained,
                                not_ready=_("Guess, then train: the answer comes from the run's recorded attention."))
-    probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
+    # The word, the pace and Train in one row under the question: on a projector all of it stays on the first
+    # screen, beside the run's view (the Train button further down scrolled the run's view out of sight).
+    c0, c1, c2 = st.columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
+    with c0:
+        probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
     if job is None and not (other is not None and other.active):
-        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
                         format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
         if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:",
@@ -344,6 +350,7 @@ def step_train(n: int, view) -> None:
                     st.warning(str(e), icon=":material/hourglass_top:")
                 else:
                     st.session_state["lesson.train.job"] = started.id
+                    st.session_state["lesson.train.t0"] = time.time()      # the clock the class watches
                     st.rerun()
     with view:                                  # the run beside the question on a projector
         if job is not None and job.active:
@@ -360,7 +367,9 @@ def training_panel(sid: str, locked: bool) -> None:
     p = job.poll()
     if p.finished:
         st.rerun()
-    st.progress(p.fraction, text=_("Epoch {e} of {n} · {s:.0f} s").format(e=p.epoch, n=p.epochs, s=p.elapsed))
+    t0 = st.session_state.get("lesson.train.t0")           # seconds since the click, start-up included
+    st.progress(p.fraction, text=_("Epoch {e} of {n} · {s:.0f} s").format(
+        e=p.epoch, n=p.epochs, s=time.time() - t0 if t0 else p.elapsed))
     left, right = st.columns(2, gap="large")
     if p.history:
         w.chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)

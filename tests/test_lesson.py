@@ -271,7 +271,7 @@ def test_watch_pace_spreads_a_run_and_stop_ends_the_wait(tmp_path, monkeypatch):
                              registry=reg)
         assert job.join(60)
         p = job.peek()
-        assert p.status == "done" and p.elapsed >= 3 * 0.6 - 0.05, p.elapsed
+        assert p.status == "done" and time.time() - t_call >= 3 * 0.6 - 0.05, p.elapsed
         # By the clock from the click: starting the process (torch's import, seconds here) is paid out of the pace,
         # not added to it, so the "about 30 s" of the watch pace holds.
         assert t_call <= job.spec.pace_from <= t_call + 1
@@ -422,7 +422,7 @@ def test_training_verdict_compares_the_epoch_kept_not_the_last(tiny_lab, tmp_pat
     words.write_text("\n".join(TINY_WORDS) + "\n")
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     import models.train as train_mod
-    overshoot = Recipe("test", epochs=8, batch_size=8, lr=0.3, dropout=0.0, keep="best")   # too hot: gets worse
+    overshoot = Recipe("test", epochs=8, batch_size=8, lr=1.0, dropout=0.0, keep="best")   # too hot: best at epoch 1
     monkeypatch.setattr(train_mod, "recipe_for", lambda *a: overshoot)
     at = lesson(8)
     at.radio(key="lesson.pace").set_value("fast").run()

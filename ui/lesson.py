@@ -106,8 +106,9 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     # The widget's values are the options' indices: plain ints, whatever the options are. Buttons, not a radio: a
     # projected option is as large as any label (>= 20 px) and reads as plain text, never as code; pills wrap
     # onto a second line where a segmented control cut the last options off.
+    labels = [escape_md(format_func(o)) for o in options]    # translated now, in this session's language
     picked = st.pills(question, range(len(options)), key=f"{key}.guess", disabled=bool(locked),
-                      format_func=lambda i: escape_md(format_func(options[i])), label_visibility="collapsed",
+                      format_func=labels.__getitem__, label_visibility="collapsed",
                       wrap=True)          # in a column they would otherwise scroll sideways, hiding options
     guess = None if picked is None else options[picked]
     if not driven:
