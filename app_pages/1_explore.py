@@ -12,9 +12,10 @@ from viz import figures as F
 from viz.metrics import end_of_word_prob, next_token_probs
 
 st.title(_("Explore"))
+welcome = st.container()            # always in the page, so the box below keeps its place when this empties
 if not st.session_state.get(w.WORD_KEY):
     # A student alone lands here first: say where to start and what to type, in plain words, before any jargon.
-    with st.container(border=True):
+    with welcome.container(border=True):
         st.markdown(_("**New here?** Start with the **Lesson**: eight short steps, each with a question to guess "
                       "before the answer. Or type the name of an animal, a fruit or a vegetable in English in the "
                       "box below — for example **capybara** — and watch what the model looks at as you type."))
