@@ -326,9 +326,9 @@ def step_train(n: int, view) -> None:
                                       "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
                                ready=trained,
                                not_ready=_("Guess, then train: the answer comes from the run's recorded attention."))
-    # The word, the pace and Train in one row under the question: on a projector all of it stays on the first
-    # screen, beside the run's view (the Train button further down scrolled the run's view out of sight).
-    c0, c1, c2 = st.columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
+    # The word, the pace and Train in one row: under the question, or on a projector at the top of the view's column,
+    # where the run then draws, so all of it stays on the first screen (below the text it fell off the screen).
+    c0, c1, c2 = (view if projector.on() else st).columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
     with c0:
         probe = (word_box(n, "capybara").strip().lower() or "capybara")[:46]
     if job is None and not (other is not None and other.active):
