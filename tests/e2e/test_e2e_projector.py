@@ -61,6 +61,8 @@ def test_lesson_on_the_projector_question_and_view_share_one_screen(app):
         app.wait_idle()
         options = app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button')
         app.wait_until(lambda: options.count() > 0, "the answer buttons")
+        app.wait_until(lambda: app.page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+                       >= 23, "the projector's page-wide text size (ui.projector.ROOT_FONT_PX)")
         sizes = options.evaluate_all("els => els.map(e => parseFloat(getComputedStyle(e.querySelector('p') || e)"
                                      ".fontSize))")
         assert sizes and min(sizes) >= 20, (step, sizes)
