@@ -44,9 +44,13 @@ projector.switch(_("Projector mode"), help=_("Large text and charts for a 1920 �
                                              "collapses and secondary controls go behind “More controls”. "
                                              "A link with ?present=1 opens in this mode."))
 
+# Every page answers at the address the teacher guides print (docs/teaching*.md): /lesson, /explore, /compare, ...
+# Streamlit serves the default page at / only (its own url_path then leads nowhere), so the menu's Explore is the
+# page at /explore and the bare address opens the same script through a hidden default page.
+EXPLORE = ROOT / "app_pages" / "1_explore.py"
 pages = [
     st.Page(ROOT / "app_pages" / "0_lesson.py", title=_("Lesson"), url_path="lesson"),
-    st.Page(ROOT / "app_pages" / "1_explore.py", title=_("Explore"), url_path="explore", default=True),
+    st.Page(EXPLORE, title=_("Explore"), url_path="explore"),
     st.Page(ROOT / "app_pages" / "2_compare.py", title=_("Compare"), url_path="compare"),
     st.Page(ROOT / "app_pages" / "3_leak.py", title=_("Leak lesson"), url_path="leak"),
     st.Page(ROOT / "app_pages" / "4_generate.py", title=_("Generate"), url_path="generate"),
@@ -55,6 +59,7 @@ pages = [
     st.Page(ROOT / "app_pages" / "7_real_model.py", title=_("Real model"), url_path="real_model"),
     st.Page(ROOT / "app_pages" / "8_teach.py", title=_("Teach a class"), url_path="teach"),
     st.Page(ROOT / "app_pages" / "9_join.py", title=_("Join a class"), url_path="join"),
+    st.Page(EXPLORE, title=_("Explore"), url_path="start", default=True, visibility="hidden"),
 ]
 page = st.navigation(pages)
 

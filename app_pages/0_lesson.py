@@ -1,5 +1,7 @@
 """Lesson: eight steps in the lecture's order, each with a few plain sentences, one live view of the real models and a
 predict-then-reveal question whose answer is computed from the models. Steps are addressable: ?step=3."""
+import time
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -11,6 +13,7 @@ from models.capture import quoted
 from models.vocab import DEFAULT_VOCAB, romanize
 from ui import class_session
 from ui import lesson as LS
+from ui import projector
 from ui import widgets as w
 from ui.cache import bundle, get_capture
 from ui.i18n import _, option_labels, render
@@ -30,6 +33,20 @@ def tok(t: str) -> str:
 
 def char_name(t: str) -> str:
     return _("end of word") if t == "<EOS>" else tok(t)
+
+
+def plain(t: str) -> str:
+    """A token as an answer button reads it: plain text in quotes (the buttons escape it), never code."""
+    return _("“{token}”").format(token=t)
+
+
+def char_option(t: str) -> str:
+    return _("end of word") if t == "<EOS>" else plain(t)
+
+
+def key_option(tokens, i: int) -> str:
+    """Key position ``i`` as an answer button: its position and its character, plain."""
+    return "{i}: {t}".format(i=i, t=plain(tokens[i]))
 
 
 def heat_height(n_rows: int) -> int:
@@ -64,17 +81,18 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     return word, cap
 
 
-def live_view(revealed_key: str):
-    """The step's live view: opened once the answer is revealed (before that, a click opens it). In a class, nothing
-    of it reaches the screen before the teacher reveals."""
-    if class_session.active():
-        return class_session.live_view(revealed_key)
-    return st.expander(_("Live view of the model"), expanded=st.session_state.get(revealed_key) is not None,
-                       icon=":material/visibility:")
+def live_view(guess: LS.Guess, view):
+    """Where to draw the step's live view (``view``: beside the question on a projector, under it otherwise), or None
+    while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
+    peeking, alone or in a class."""
+    if not guess.locked:
+        view.caption(_("The live view of the model appears once a guess is locked in (Reveal)."))
+        return None
+    return view
 
 
 # ---- the steps -------------------------------------------------------------------------------------------------------
-def step_next_char(n: int) -> None:
+def step_next_char(n: int, view) -> None:
     st.markdown(_("A language model reads a word one character at a time and, after each one, gives every possible "
                   "next character a probability. Our models learned this from about 1000 animal, fruit and vegetable "
                   "names. The longest bar is the model's best guess."))
@@ -84,16 +102,17 @@ def step_next_char(n: int) -> None:
     word, cap = word_and_capture(n, "capyba", "miniformer")
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=w.escape_md(word)),
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
-            p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_name))
-    with live_view(f"lesson.{n}.revealed"):
-        w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"), tr=_),
-                        key=f"lesson.{n}.bars")
+            p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_option))
+    if (box := live_view(g, view)) is not None:
+        with box:
+            w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"), tr=_),
+                            key=f"lesson.{n}.bars")
 
 
-def step_qkv(n: int) -> None:
+def step_qkv(n: int, view) -> None:
     st.markdown(_("Each character makes three vectors from its embedding: a **query** (the question it asks), a "
                   "**key** (the label it offers) and a **value** (the content it carries). A query is compared with "
                   "every key (a dot product), the scores are divided by √d_k so softmax does not saturate, softmax "
@@ -104,19 +123,27 @@ def step_qkv(n: int) -> None:
     if not LS.model_ready("miniformer"):
         return
     word, cap = word_and_capture(n, "banana", "miniformer")
-    s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, -1)
+    T = len(cap.tgt_tokens)
+    if st.session_state.get(f"lesson.{n}.query", 0) >= T:
+        del st.session_state[f"lesson.{n}.query"]           # a shorter word: back to its middle row
+    # A row in the middle by default: it has keys on both sides, so the hidden ones (weight exactly 0) show too.
+    rows = [key_option(cap.tgt_tokens, i) for i in range(T)]
+    q = st.select_slider(_("Query position (the character that looks)"), range(T), value=L.middle_query(T),
+                         key=f"lesson.{n}.query", format_func=rows.__getitem__)
+    s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, q)
     keys = list(range(len(s.key_tokens)))
-    LS.predict_then_reveal(
-        f"lesson.{n}", _("Which character will the last one, {last}, look at most (the biggest softmax weight)?")
-        .format(last=tok(s.query_token)), keys,
+    g = LS.predict_then_reveal(
+        f"lesson.{n}", _("Which character will position {q}, {tok}, look at most (the biggest softmax weight)?")
+        .format(q=q, tok=tok(s.query_token)), keys,
         lambda: (L.most_attended_key(s), _("Its weight is {w:.2f}, computed from this forward pass below.")
                  .format(w=float(s.weights.max()))),
-        format_func=lambda i: f"{i}: {tok(s.key_tokens[i])}")
-    with live_view(f"lesson.{n}.revealed"):
-        LS.attention_steps_view(s, key=f"lesson.{n}.steps")
+        format_func=lambda i: key_option(s.key_tokens, i))
+    if (box := live_view(g, view)) is not None:
+        with box:
+            LS.attention_steps_view(s, key=f"lesson.{n}.steps")
 
 
-def step_mask(n: int) -> None:
+def step_mask(n: int, view) -> None:
     st.markdown(_("When the model writes a word, the later characters do not exist yet, so while it learns it must "
                   "not look at them either. The **causal mask** hides every key after the query: in the heatmap each "
                   "row is a character looking, each column a character looked at, and the grey upper triangle is "
@@ -130,15 +157,16 @@ def step_mask(n: int) -> None:
     after = L.weight_after_query(cap, name, 0, q)
     opts = {"zero": _("exactly 0"), "little": _("a little (under 10%)"), "lot": _("a lot (10% or more)")}
     right = "zero" if after == 0 else "little" if after < 0.1 else "lot"
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("How much attention, in total, does position {q} ({t}) give to the characters after it?")
         .format(q=q, t=tok(cap.tgt_tokens[q])), list(opts),
         lambda: (right, _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.")
                  .format(v=after)), format_func=opts.get)
-    with live_view(f"lesson.{n}.revealed"):
-        w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
-                                            height=heat_height(len(cap.tgt_tokens)), tr=_),
-                        key=f"lesson.{n}.heat")
+    if (box := live_view(g, view)) is not None:
+        with box:
+            w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                                                height=heat_height(len(cap.tgt_tokens)), tr=_),
+                            key=f"lesson.{n}.heat")
 
 
 def why_masked_encoder() -> str:
@@ -147,7 +175,7 @@ def why_masked_encoder() -> str:
              "mask (step 6).")
 
 
-def step_heads(n: int) -> None:
+def step_heads(n: int, view) -> None:
     st.markdown(_("One head learns one kind of relation. The FullTransformer's encoder has four heads per layer that "
                   "look at the same characters in different ways at once; their outputs are joined and mixed. "
                   "**Entropy** says how spread out a head is: 0 = each character looks at one other, 1 = it looks at "
@@ -159,19 +187,22 @@ def step_heads(n: int) -> None:
         return
     word, cap = word_and_capture(n, "capybara", "full_transformer")
     best, ent = L.most_focused_head(cap, "encoder", 0)
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
         lambda: (best, _("Mean entropy per head: {values}.").format(
             values=", ".join(f"{h}: {v:.2f}" for h, v in enumerate(ent.tolist())))),
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)))
-    with live_view(f"lesson.{n}.revealed"):
-        a, b = st.columns([1, 1.3], gap="medium")
-        w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
-        w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
-                       key=f"lesson.{n}.grid", container=b)
+    if (box := live_view(g, view)) is not None:
+        with box:
+            # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
+            a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
+                    else st.columns([1, 1.3], gap="medium"))
+            w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
+            w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
+                           key=f"lesson.{n}.grid", container=b)
 
 
-def step_positions(n: int) -> None:
+def step_positions(n: int, view) -> None:
     st.markdown(_("Attention by itself does not know the order of the characters: it compares vectors, wherever they "
                   "are. So each position adds its own pattern of sine and cosine waves to the character's vector. "
                   "Below: the model's own table, and what it predicts when we remove or shuffle the positions."))
@@ -185,7 +216,7 @@ def step_positions(n: int) -> None:
     itos = cap.vocab
     top = {m: itos[int(p.argmax())] for m, p in variants.items()}
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
                   "“{word}” stay the same?").format(word=w.escape_md(word)), list(opts),
         lambda: ("same" if top["none"] == top["normal"] else "changes",
@@ -193,22 +224,23 @@ def step_positions(n: int) -> None:
                      a=char_name(top["normal"]), pa=float(variants["normal"].max()), b=char_name(top["none"]),
                      pb=float(variants["none"].max()), c=char_name(top["shuffled"]),
                      pc=float(variants["shuffled"].max()))), format_func=opts.get)
-    with live_view(f"lesson.{n}.revealed"):
-        T = len(cap.tgt_tokens)
-        rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
-        a, b = st.columns([1, 1], gap="medium")
-        w.chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
-            "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
-            "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", container=a)
-        a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
-                  .format(last=T - 1))
-        names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
-        w.chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
-            "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
-            "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", container=b)
+    if (box := live_view(g, view)) is not None:
+        with box:
+            T = len(cap.tgt_tokens)
+            rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
+            a, b = st.columns([1, 1], gap="medium")
+            w.chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+                "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
+                "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", container=a)
+            a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
+                      .format(last=T - 1))
+            names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
+            w.chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
+                "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
+                "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", container=b)
 
 
-def step_encdec(n: int) -> None:
+def step_encdec(n: int, view) -> None:
     st.markdown(_("The original Transformer has two halves. The **encoder** reads the whole input and builds a "
                   "representation of each character; the **decoder** writes the output one character at a time with "
                   "masked self-attention, and consults the encoder through **cross-attention**: its queries read "
@@ -226,19 +258,20 @@ def step_encdec(n: int) -> None:
     cross = cap.names("cross")[-1]
     src = cap.axes(cross)[1]
     best, row = L.most_read_source(cap, cross)
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("In the last cross-attention layer, which source character does the decoder's newest position "
                   "({t}) read most, all heads averaged?").format(t=tok(cap.tgt_tokens[-1])), list(range(len(src))),
         lambda: (best, _("It puts {w:.0%} of its attention there. The leak-free model may only read source "
                          "characters up to its own position.").format(w=float(row[best]))),
-        format_func=lambda i: f"{i}: {tok(src[i])}")
-    with live_view(f"lesson.{n}.revealed"):
-        w.chart(F.head_grid(cap, cross, cols=4, title=_("Cross-attention, last layer: decoder rows read "
-                                                                 "encoder columns"), tr=_),
-                        key=f"lesson.{n}.grid")
+        format_func=lambda i: key_option(src, i))
+    if (box := live_view(g, view)) is not None:
+        with box:
+            w.chart(F.head_grid(cap, cross, cols=2, title=_("Cross-attention, last layer: decoder rows read "
+                                                                     "encoder columns"), tr=_),
+                            key=f"lesson.{n}.grid")
 
 
-def step_leak(n: int) -> None:
+def step_leak(n: int, view) -> None:
     st.markdown(_("Our first encoder–decoder scored an almost perfect loss — by cheating. Its source is the word "
                   "itself and its encoder and cross-attention were not masked, so at position t it could read the "
                   "character at t+1: the answer. Scored on the whole true word at once (teacher-forced) it looks "
@@ -253,31 +286,37 @@ def step_leak(n: int) -> None:
     where, weights = L.where_cross_looks(cap, layer)
     opts = {"self": _("at t, its own position"), "next": _("at t+1, the next character (the answer)"),
             "elsewhere": _("somewhere else")}
-    LS.predict_then_reveal(
+    g = LS.predict_then_reveal(
         f"lesson.{n}", _("In the peeking model's cross-attention, where does decoder position t look most?"), list(opts),
         lambda: (where, _("All heads of {layer} averaged: {s:.0%} on t, {x:.0%} on t+1, {e:.0%} elsewhere.").format(
             layer=F.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
         format_func=opts.get)
-    with live_view(f"lesson.{n}.revealed"):
-        H = cap.patterns[layer].shape[1]
-        head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
-        Q, K = cap.patterns[layer].shape[-2:]
-        w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_), Q, K),
-                        key=f"lesson.{n}.heat")
-        st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
-        scores = w.heldout_eval("full_transformer_peeking")
-        if scores is not None:
-            st.markdown(_("On the test words: teacher-forced surprise {tf:.2f} nats per character, honest "
-                          "(prefix-only) {pre:.2f} — the first number is the leak.")
-                        .format(tf=scores["teacher_forced_nll"], pre=scores["prefix_nll"]))
-        st.page_link("app_pages/3_leak.py", label=_("The whole story: Leak lesson"), icon=":material/science:")
+    if (box := live_view(g, view)) is not None:
+        with box:
+            H = cap.patterns[layer].shape[1]
+            head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
+            Q, K = cap.patterns[layer].shape[-2:]
+            w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_), Q, K),
+                            key=f"lesson.{n}.heat")
+            st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
+            scores = w.heldout_eval("full_transformer_peeking")
+            if scores is not None:
+                st.markdown(_("On the test words: teacher-forced surprise {tf:.2f} nats per character, honest "
+                              "(prefix-only) {pre:.2f} — the first number is the leak.")
+                            .format(tf=scores["teacher_forced_nll"], pre=scores["prefix_nll"]))
+            st.page_link("app_pages/3_leak.py", label=_("The whole story: Leak lesson"), icon=":material/science:")
 
 
-def step_train(n: int) -> None:
+def kept_capture(p: jobs.JobProgress):
+    """The probe word's attention in the model the run kept (its best epoch, the one saved), not its last epoch."""
+    return get_capture(p.name, p.probe_word)
+
+
+def step_train(n: int, view) -> None:
     st.markdown(_("Training: the model sees the words of the word list and, after each character, is told the true "
                   "next one. Its weights are nudged so that character gets a higher probability (the loss is the "
-                  "surprise, cross-entropy). Press **Train** and watch the attention on a word take shape, epoch by "
-                  "epoch. The *watch* pace spreads the run over about half a minute."))
+                  "surprise, cross-entropy). Guess first, then press **Train** and watch the attention on a word take "
+                  "shape, epoch by epoch. The *watch* pace spreads the run over about half a minute."))
     LS.term("nll")
     sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
     job = jobs.get_job(sid)
@@ -288,12 +327,35 @@ def step_train(n: int) -> None:
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
                   "ends.").format(name=w.escape_md(other.spec.name)))
-    probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
+    done = job.poll() if job is not None and not job.active else None
+    trained = done is not None and done.status != "failed" and len(done.snapshots) >= 1
+    opts = {"yes": _("yes, more focused"), "no": _("no")}
+
+    def answer():
+        first = L.snapshot_focus(jobs.snapshot_capture(done.snapshots[0]))
+        kept = L.snapshot_focus(kept_capture(done))
+        return ("yes" if kept < first else "no",
+                _("Mean entropy before training (epoch {e0}): {a:.2f}; in the model kept (epoch {e1}): {b:.2f}.")
+                .format(e0=done.snapshots[0]["epoch"], a=first, e1=done.kept_epoch, b=kept))
+
+    # The question comes first: Train locks the guess in, so the run (which shows the answer forming) is watched
+    # with a guess on the table; Reveal gives the verdict once the run is saved.
+    key = f"lesson.{n}"
+    g = LS.predict_then_reveal(key, _("After training, will the attention be more focused (lower entropy) than at "
+                                      "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
+                               ready=trained,
+                               not_ready=_("Guess, then train: the answer comes from the run's recorded attention."))
+    # The word, the pace and Train in one row: under the question, or on a projector at the top of the view's column,
+    # where the run then draws, so all of it stays on the first screen (below the text it fell off the screen).
+    c0, c1, c2 = (view if projector.on() else st).columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
+    with c0:
+        probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
     if job is None and not (other is not None and other.active):
-        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
                         format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
-        if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:"):
+        if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:",
+                     disabled=g.choice is None, help=_("Choose a guess first") if g.choice is None else None,
+                     on_click=LS.lock, args=(key,)):
             bad = DEFAULT_VOCAB.unknown_chars(probe)
             if bad:
                 st.error(_("The word must be letters a–z to be recorded during training."))
@@ -316,46 +378,36 @@ def step_train(n: int) -> None:
                     st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
                 else:
                     st.session_state["lesson.train.job"] = started.id
+                    st.session_state["lesson.train.t0"] = time.time()      # the clock the class watches
                     st.rerun()
-    if job is not None and job.active:
-        training_panel(sid)
-    done = job.poll() if job is not None and not job.active else None
-    snaps = done.snapshots if done is not None else ()
-    if done is not None:
-        finished_panel(done)
-    ready = len(snaps) >= 2
-    opts = {"yes": _("yes, more focused"), "no": _("no")}
-
-    def answer():
-        first, last = (L.snapshot_focus(jobs.snapshot_capture(s)) for s in (snaps[0], snaps[-1]))
-        return ("yes" if last < first else "no",
-                _("Mean entropy before training (epoch {e0}): {a:.2f}; after (epoch {e1}): {b:.2f}.").format(
-                    e0=snaps[0]["epoch"], a=first, e1=snaps[-1]["epoch"], b=last))
-
-    LS.predict_then_reveal(f"lesson.{n}", _("After training, will the attention be more focused (lower entropy) than at "
-                                     "epoch 0, before any training?"), list(opts), answer, format_func=opts.get,
-                           ready=ready, not_ready=_("Train first: the answer comes from the run's recorded attention."))
+    with view:                                  # the run beside the question on a projector
+        if job is not None and job.active:
+            training_panel(sid, g.locked)
+        if done is not None:
+            finished_panel(done, g.locked)
 
 
 @st.fragment(run_every="1s")
-def training_panel(sid: str) -> None:
+def training_panel(sid: str, locked: bool) -> None:
     job = jobs.get_job(sid)
     if job is None:
         st.rerun()
     p = job.poll()
     if p.finished:
         st.rerun()
-    st.progress(p.fraction, text=_("Epoch {e} of {n}").format(e=p.epoch, n=p.epochs))
+    t0 = st.session_state.get("lesson.train.t0")           # seconds since the click, start-up included
+    st.progress(p.fraction, text=_("Epoch {e} of {n} · {s:.0f} s").format(
+        e=p.epoch, n=p.epochs, s=time.time() - t0 if t0 else p.elapsed))
     left, right = st.columns(2, gap="large")
     if p.history:
-        w.chart(F.training_curves(list(p.history), tr=_), key="lesson.train.curves", container=left)
-    if p.latest_snapshot is not None:
+        w.chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)
+    if p.latest_snapshot is not None and locked:        # the attention forming is the answer: only after a guess
         cap = jobs.snapshot_capture(p.latest_snapshot)
-        w.chart(F.head_grid(cap, cap.names()[0], title=_("Attention on “{w}” at epoch {e}").format(
+        w.chart(F.head_grid(cap, cap.names()[0], height=280, title=_("Attention on “{w}” at epoch {e}").format(
             w=p.probe_word, e=p.latest_snapshot["epoch"]), tr=_), key="lesson.train.live", container=right)
 
 
-def finished_panel(p: jobs.JobProgress) -> None:
+def finished_panel(p: jobs.JobProgress, locked: bool) -> None:
     if p.status == "failed":
         st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(render(p.error or ""))))
         if st.button(_("Try again"), key="lesson.train.retry", icon=":material/restart_alt:"):
@@ -363,14 +415,15 @@ def finished_panel(p: jobs.JobProgress) -> None:
             st.rerun()
         return
     snaps = p.snapshots
-    st.success(_("Trained: kept epoch {e}. Saved as {name}; every page's model picker has it.")
-               .format(e=p.kept_epoch, name=p.name), icon=":material/check_circle:")
-    if len(snaps) >= 2:
+    st.success(_("Trained in {s:.0f} s: kept epoch {e}. Saved as {name}; every page's model picker has it.")
+               .format(s=p.elapsed, e=p.kept_epoch, name=p.name), icon=":material/check_circle:")
+    if snaps and locked:                 # before/after is the answer: shown once a guess is locked in
         a, b = st.columns(2, gap="large")
-        for col, s, title in ((a, snaps[0], _("Before training (epoch 0)")),
-                              (b, snaps[-1], _("After training (epoch {e})").format(e=snaps[-1]["epoch"]))):
-            cap = jobs.snapshot_capture(s)
-            w.chart(F.head_grid(cap, cap.names()[0], title=title, tr=_), key=f"lesson.train.{s['epoch']}", container=col)
+        for col, cap, title, k in (
+                (a, jobs.snapshot_capture(snaps[0]), _("Before training (epoch 0)"), "before"),
+                (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
+            w.chart(F.head_grid(cap, cap.names()[0], height=280, title=title, tr=_), key=f"lesson.train.{k}",
+                    container=col)
     if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
         jobs.clear_job(st.session_state["train.sid"])
         st.rerun()
@@ -415,12 +468,16 @@ def nav(n: int, where: str) -> None:
                on_click=go_to, args=(n + 1,), width="stretch", type="primary")
 
 
-st.title(_("Lesson: how a Transformer pays attention"))
+if not projector.on():                          # on a projector the step's own heading says enough
+    st.title(_("Lesson: how a Transformer pays attention"))
 n = current_step()
 nav(n, "top")
 title, run_step = STEPS[n - 1]
 st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
-run_step(n)
+# On a projector the step's question and its view share one screen: the view beside the text, not below it.
+body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
+with body:
+    run_step(n, view)
 st.divider()
 nav(n, "bottom")
 with st.expander(_("All steps"), icon=":material/list:"):

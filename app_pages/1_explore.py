@@ -12,6 +12,14 @@ from viz import figures as F
 from viz.metrics import end_of_word_prob, next_eos_prob, next_token_probs, notebook_entropies
 
 st.title(_("Explore"))
+welcome = st.container()            # always in the page, so the box below keeps its place when this empties
+if not st.session_state.get(w.WORD_KEY):
+    # A student alone lands here first: say where to start and what to type, in plain words, before any jargon.
+    with welcome.container(border=True):
+        st.markdown(_("**New here?** Start with the **Lesson**: eight short steps, each with a question to guess "
+                      "before the answer. Or type the name of an animal, a fruit or a vegetable in English in the "
+                      "box below — for example **capybara** — and watch what the model looks at as you type."))
+        st.page_link("app_pages/0_lesson.py", label=_("Start the Lesson"), icon=":material/school:")
 st.caption(_("Type a word. After each keystroke the model reads `<BOS>` + your characters and predicts the next one; "
              "every view below shows the attention of that one forward pass."))
 
@@ -46,7 +54,10 @@ bundle = w.load_or_explain(name) if name and uploaded is None else None
 if uploaded is None and bundle is None:
     st.stop()
 if bundle is not None:
-    w.model_card(bundle)
+    with st.expander(_("About this model: size, training and test scores"), icon=":material/info:"):
+        w.model_card(bundle, compact=True)       # the numbers, one click down
+    if bundle.peeking:
+        st.warning(w.peek_warning())             # what matters for reading the views stays in sight
 
 cap = uploaded if uploaded is not None else get_capture(name, text, add_eos=finished)
 if uploaded is None and not text:

@@ -4,7 +4,8 @@ import streamlit as st
 from models.vocab import romanize
 from ui import widgets as w
 from ui.i18n import _
-from ui.cache import get_capture, get_generation
+from models.checkpoint import CheckpointError
+from ui.cache import get_capture, get_generation, shipped_words
 from viz import figures as F
 from viz.metrics import chosen_token_probs
 
@@ -12,12 +13,40 @@ st.title(_("Generate"))
 st.caption(_("The model writes one character at a time until it predicts `<EOS>` (end of word) or hits the length "
              "limit. Then scrub the timeline to see what each new character looked at."))
 
+SUGGESTIONS = 3                  # starts of words offered in the box's placeholder
+# Starts a student recognises, tried first (each is offered only if the model carries it on; see below)
+FAMILIAR = ("capy", "ele", "gir", "straw", "pine", "tig", "kan", "zeb", "pum", "mon", "ban", "cro")
+
+
+def continued_prefixes(name: str, n: int = SUGGESTIONS, tries: int = 24) -> list[str]:
+    """Starts of words (familiar ones first, then the first three letters of words spread over the shipped list) that
+    this model, decoding greedily, carries on by at least two characters: the page's own suggestion then always
+    writes something (it suggested "capy", which both shipped models end at once). Checked by running the
+    generation, cached."""
+    words = shipped_words()
+    found: list[str] = []
+    for start in (*FAMILIAR, *(w_[:3] for w_ in words[:: max(1, len(words) // tries)] if len(w_) > 3)):
+        if start in found:
+            continue
+        try:
+            g = get_generation(name, start, max_new=16, greedy=True, temperature=1.0, top_k=None, seed=0)
+        except CheckpointError:
+            return []
+        if sum(step.token_id >= 4 for step in g.steps) >= 2:
+            found.append(start)
+            if len(found) == n:
+                break
+    return found
+
+
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
-with c_text:
-    prefix = w.text_box(label=_("Start of a word"), placeholder=_("e.g. capy (or leave empty)"))
-    w.alphabet_note()
 with c_model:
     name = w.model_picker("gen.model")
+starts = continued_prefixes(name) if name else []
+with c_text:
+    prefix = w.text_box(label=_("Start of a word"), placeholder=_("e.g. {starts} (or leave empty)").format(
+        starts=", ".join(starts)) if starts else _("the start of a word (or leave empty)"))
+    w.alphabet_note()
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
 c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
 mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], key="gen.mode", required=True,

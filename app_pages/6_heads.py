@@ -54,9 +54,9 @@ st.caption(_("What is each attention head for? Knock heads out and watch the pre
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_text:
-    text = w.text_box("heads.text", label=_("Type a word"), placeholder=_("e.g. capybara"))
+    text = w.text_box()            # the shared word and ?text=, as on Explore, Compare and Generate
 with c_model:
-    name = w.model_picker("heads.model", label=_("Model"))
+    name = w.model_picker("model")  # the shared model and ?model=, as on Explore
 
 uploaded = None
 with st.expander(_(":material/folder_open: Open an attention JSON (no model: only the views that need none)")):

@@ -674,8 +674,8 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
               session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
               pace_s: float = 0.0, **job_kw) -> TrainingJob:
     """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
-    makes epoch e end no sooner than e * pace_s seconds in (the Lesson's "watch" pace spreads a seconds-long run over
-    about half a minute).
+    makes epoch e end no sooner than e * pace_s seconds after this call, by the clock (the Lesson's "watch" pace
+    spreads a seconds-long run over about half a minute, start-up included).
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
     every slot is busy. A taken name gets a suffix unless ``replace`` and this session made that model (the job's
@@ -697,7 +697,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
         note = f"A model called {check_name(name)!r} is being trained right now, so this one will be saved as {final!r}."
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or default_probe(words),
-                   note=note, owner=owner, pace_s=pace_s)
+                   note=note, owner=owner, pace_s=pace_s, pace_from=time.time() if pace_s > 0 else None)
     try:
         return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, claimed=True, **job_kw)
     except BaseException:

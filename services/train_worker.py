@@ -61,6 +61,9 @@ class JobSpec:
     owner: str | None = None              # owner_id of the session that started it, saved in the checkpoint
     pace_s: float = 0.0                   # epoch e ends no sooner than e * pace_s after the start (the Lesson's "watch"
                                           # pace: a class can follow it; a machine already that slow waits no more)
+    pace_from: float | None = None        # time.time() when the job was asked for: the pace counts from there, by
+                                          # the clock, so starting the process (seconds: torch's import) is paid
+                                          # out of the same half minute instead of added to it
 
     def __post_init__(self):
         if self.model_name not in MODEL_CHOICES:
@@ -176,7 +179,9 @@ class _Worker:
         if not parent_alive():
             self.stop.local = APP_GONE              # an orphan stops now and publishes its best epoch
         if self.spec.pace_s > 0:                    # Stop still ends the wait at once
-            self.stop.wait(max(0.0, stats.epoch * self.spec.pace_s - stats.seconds))
+            due = stats.epoch * self.spec.pace_s
+            late = time.time() - self.spec.pace_from if self.spec.pace_from is not None else stats.seconds
+            self.stop.wait(max(0.0, due - late))
 
 
 def lower_priority(pid: int = 0) -> None:

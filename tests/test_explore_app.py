@@ -184,7 +184,7 @@ def test_switching_models_keeps_working_after_picking_a_layer_and_head():
     ("app_pages/3_leak.py", "leak.word"),
     ("app_pages/4_generate.py", "text"),
     ("app_pages/5_train.py", "train.probe"),
-    ("app_pages/6_heads.py", "heads.text"),
+    ("app_pages/6_heads.py", "text"),
 ])
 def test_other_pages_run_with_a_typed_word(page, text_key):
     at = explore("capybara")

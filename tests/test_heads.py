@@ -345,8 +345,8 @@ def chart_keys(at) -> set[str]:
 @pytest.mark.parametrize("model", ("miniformer", "full_transformer"))
 def test_page_runs_every_tool_with_both_models(model):
     at = open_page()
-    at.selectbox(key="heads.model").set_value(model).run()
-    at.text_input(key="heads.text").input("capybar").run()
+    at.selectbox(key="model").set_value(model).run()
+    at.text_input(key="text").input("capybar").run()
     want = {"knockout": {"heads.bars.before", "heads.bars.after"}, "roles": {"heads.roles.entropy"},
             "rollout": {"heads.rollout.blocks"} if model == "miniformer" else
             {"heads.rollout.encoder", "heads.rollout.decoder", "heads.rollout.cross"},

@@ -213,3 +213,41 @@ def test_generate_on_a_complete_word_says_so_and_offers_sampling():
     steps = [s for s in at.slider if s.key == "gen.step"]
     assert steps and steps[0].max >= 1                                 # a timeline to scrub
     assert not any("whole word already" in i.value for i in at.info)
+
+
+def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
+    """Issue 20 item 11: the chart title overlapped the "head h" titles of every head grid (Lesson steps 4, 6, 8),
+    and tick labels fixed upright collided ("<BOS>c"). The title is pinned to the top and the top margin holds both
+    lines, on screen and on the projector; x tick labels are free to turn where they would collide."""
+    full = capture(tiny_bundle("full"), "capybara")
+    grid = F.head_grid(full, "encoder.0.attn.hook_pattern", title="Encoder layer 0, every head")
+    for fig, title_px, annot_px in ((grid, 15, 13), (F.for_projector(grid), F.PROJECTOR_FONT + 4, F.PROJECTOR_FONT + 2)):
+        lay = fig.to_dict()["layout"]
+        subplot_titles = [a for a in lay["annotations"] if a["text"].startswith("head ")]
+        assert subplot_titles and all(a["yanchor"] == "bottom" for a in subplot_titles)
+        assert lay["title"]["yref"] == "container" and lay["title"]["yanchor"] == "top" and lay["title"]["y"] == 1
+        assert lay["margin"]["t"] >= 1.5 * title_px + 1.8 * annot_px, lay["margin"]
+        assert max(a["font"]["size"] for a in subplot_titles) <= annot_px
+    assert all("tickangle" not in ax for k, ax in grid.to_dict()["layout"].items() if k.startswith("xaxis"))
+    single = F.for_projector(F.attention_heatmap(full, "encoder.0.attn.hook_pattern", 0))
+    assert single.layout.title.yref != "container"              # a chart without subplot titles keeps its place
+
+
+@pytest.mark.parametrize("model", ["miniformer", "full_transformer"])
+def test_generate_suggests_starts_the_model_carries_on(model):
+    """Issue 20 item 13: the box suggested "capy", which both shipped models end at once. Every start it suggests
+    now, greedy generation (the page's default) carries on by two characters or more, checked here independently."""
+    import re
+    from models.checkpoint import load_checkpoint
+    from models.generate import generate
+    at = _app(**{"gen.model": model})
+    at.switch_page("app_pages/4_generate.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="gen.model").value == model
+    hint = at.text_input(key="text").placeholder
+    starts = re.fullmatch(r"e\.g\. (.*) \(or leave empty\)", hint)[1].split(", ")
+    assert len(starts) == 3 and "capy" not in starts, hint
+    b = load_checkpoint(model)
+    for start in starts:
+        g = generate(b, start, max_new=16, greedy=True)
+        assert len(g.text) - len(start) >= 2, (start, g.text, g.stop_reason)

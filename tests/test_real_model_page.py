@@ -54,7 +54,7 @@ def test_local_folder_every_view(folders, kind):
     name = folders[kind].name.replace("-", "\\-")                              # Markdown-escaped: user text
     assert any(name in c for c in said(at))                                   # the model card names the folder
     # Predict, then reveal: the answer comes from the live capture.
-    at.radio(key="real.lesson.guess").set_value(1).run()                       # option 1: "street"
+    at.button_group(key="real.lesson.guess").set_value(1).run()                       # option 1: "street"
     assert not at.success and not at.warning                                  # nothing shown before Reveal
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception
@@ -65,9 +65,9 @@ def test_local_folder_every_view(folders, kind):
     assert len(verdict) == 1 and verdict[0].startswith(f"Right: {answer}." if answer == "street"
                                                        else f"Not this time: the answer is {answer} (you chose street).")
     assert {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
-    at.radio(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
+    at.button_group(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
-    at.radio(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
+    at.button_group(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
     at.button(key="real.lesson.reveal").click().run()
     assert "real.lesson.control" in charts(at)
@@ -206,7 +206,7 @@ def test_bundled_smollm2_page_and_lesson():
     layer, head = divmod(flat, 9)
     w = float(from_it[layer, head].max())
     assert int(from_it[layer, head].argmax()) == 0                            # the strongest head favours "animal"
-    at.radio(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
+    at.button_group(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
     at.button(key="real.lesson.reveal").click().run()
     assert [str(s.value) for s in at.success] == [
         f"Right: animal. Layer {layer} head {head} puts {w:.2f} on “animal” from “it”, more than any other of the "

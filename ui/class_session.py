@@ -334,28 +334,13 @@ def active() -> bool:
     return bool(code())
 
 
-HIDDEN_KEY = "class-hidden"
-HIDDEN_CSS = "<style>.st-key-class-hidden { display: none !important; }</style>"
-
-
-@contextlib.contextmanager
-def _discarded():
-    """Drawn into a hidden container that is emptied at once: what the block draws never shows."""
-    st.html(HIDDEN_CSS)
-    spot = st.empty()
-    with spot.container(key=HIDDEN_KEY):
-        yield
-    spot.empty()
-
-
-def live_view(revealed_key: str):
-    """A Lesson step's live view in a class: hidden from everyone (projector included) until the teacher reveals,
-    then open."""
+def question_revealed(key: str) -> bool:
+    """Whether the teacher has revealed the class's question ``key`` (e.g. "lesson.3"): until then nothing that
+    shows the answer (a step's live view, training's pictures) reaches any screen, the projector's included."""
     with contextlib.suppress(ClassError, StoreUnavailable):
         c = shared_store().get_class(code())
-        if c.state == "revealed" and c.question == revealed_key.rsplit(".", 1)[0]:
-            return st.expander(_("Live view of the model"), expanded=True, icon=":material/visibility:")
-    return _discarded()
+        return c.state == "revealed" and c.question == key
+    return False
 
 
 def _step_of(key: str) -> int:

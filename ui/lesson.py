@@ -4,6 +4,7 @@ question, the step-by-step view, plain words with hover help, and the glossary. 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import streamlit as st
@@ -69,47 +70,80 @@ def model_ready(name: str) -> bool:
 
 
 # ---- predict, then reveal --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Guess:
+    """Where one question stands: the option picked (None before a pick), whether that guess is locked in (from then
+    on the evidence may be shown: the step's live view, training's pictures) and whether the verdict is shown."""
+    choice: object | None
+    locked: bool
+    revealed: bool
+
+
+def lock(key: str) -> None:
+    """Lock in the guess now on screen without revealing the verdict (the training step locks it when Train is
+    pressed: the run itself shows the answer forming). A callback: ``on_click=lock, args=(key,)``."""
+    st.session_state[f"{key}.locked"] = st.session_state.get(f"{key}.guess")
+
+
 def predict_then_reveal(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
                         format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
-                        explain: Callable[[], None] | None = None) -> object | None:
-    """The class commits to a guess (a choice), then *Reveal* computes the answer live and says whether the guess was
-    right. ``answer()`` returns (the right option, one sentence of explanation with the computed numbers);
-    ``explain()``, when given, draws the evidence under the verdict. A guess changed after Reveal hides the answer
-    again, so no guess is made after seeing it. Session keys: ``{key}.guess``, ``{key}.reveal``, ``{key}.revealed``
-    (the caller's key carries its page prefix). Returns the guess. In a class session the teacher opens, closes and
-    reveals instead (ui/class_session.py)."""
+                        explain: Callable[[], None] | None = None, locked: bool | None = None,
+                        revealed: bool | None = None) -> Guess:
+    """The one guess-lock-reveal widget: the class commits to a guess (one button per option), then the answer is
+    computed live and the verdict says whether the guess was right. ``answer()`` returns (the right option, one
+    sentence of explanation with the computed numbers); ``explain()``, when given, draws the evidence under it.
+
+    Alone (``locked`` and ``revealed`` left None) *Reveal* locks the guess and reveals at once; :func:`lock` locks it
+    without revealing; a guess changed afterwards unlocks and hides again, so no guess is made after seeing the
+    answer. A class session drives it instead: pass ``locked`` (the guess can no longer change; no Reveal button) and
+    ``revealed`` (the teacher showed the answer). Nothing is revealed that is not locked. Session keys:
+    ``{key}.guess``, ``{key}.reveal``, ``{key}.locked``, ``{key}.revealed`` (the caller's key carries its page
+    prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``."""
+    from ui.widgets import escape_md
+    driven = locked is not None or revealed is not None
     from ui import class_session
-    if class_session.active():
-        return class_session.class_question(key, question, options, answer, format_func=format_func, ready=ready,
-                                            not_ready=not_ready, explain=explain)
+    if class_session.active():        # the teacher opens, closes and reveals (ui/class_session.py)
+        choice = class_session.class_question(key, question, options, answer, format_func=format_func, ready=ready,
+                                              not_ready=not_ready, explain=explain)
+        shown = class_session.question_revealed(key)
+        return Guess(choice, locked=shown, revealed=shown)
     st.markdown("**" + _("Predict first") + "** — " + question)
     options = list(options)
-    # The widget's values are the options' indices: plain ints, whatever the options are
-    picked = st.radio(question, range(len(options)), index=None, key=f"{key}.guess",
-                      format_func=lambda i: format_func(options[i]), horizontal=True, label_visibility="collapsed")
+    # The widget's values are the options' indices: plain ints, whatever the options are. Buttons, not a radio: a
+    # projected option is as large as any label (>= 20 px) and reads as plain text, never as code; pills wrap
+    # onto a second line where a segmented control cut the last options off.
+    labels = [escape_md(format_func(o)) for o in options]    # translated now, in this session's language
+    picked = st.pills(question, range(len(options)), key=f"{key}.guess", disabled=bool(locked),
+                      format_func=labels.__getitem__, label_visibility="collapsed",
+                      wrap=True)          # in a column they would otherwise scroll sideways, hiding options
     guess = None if picked is None else options[picked]
-    shown = f"{key}.revealed"
-    if st.session_state.get(shown) is not None and st.session_state.get(shown) != picked:
-        del st.session_state[shown]                  # a new guess: the old answer is hidden again
-    if st.button(_("Reveal"), key=f"{key}.reveal", icon=":material/visibility:", type="primary",
-                 disabled=guess is None or not ready,
-                 help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None)):
-        st.session_state[shown] = picked
+    if not driven:
+        for state in (f"{key}.locked", f"{key}.revealed"):
+            if st.session_state.get(state) is not None and st.session_state.get(state) != picked:
+                del st.session_state[state]          # a new guess: the old answer is hidden again
+        if st.button(_("Reveal"), key=f"{key}.reveal", icon=":material/visibility:", type="primary",
+                     disabled=guess is None or not ready,
+                     help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None)):
+            st.session_state[f"{key}.locked"] = st.session_state[f"{key}.revealed"] = picked
+        locked = picked is not None and st.session_state.get(f"{key}.locked") == picked
+        revealed = picked is not None and st.session_state.get(f"{key}.revealed") == picked
+    locked = bool(locked) and picked is not None
+    revealed = bool(revealed) and locked and ready
     if not ready and not_ready:
         st.caption(not_ready)
-    if picked is None or st.session_state.get(shown) != picked or not ready:
-        return guess
+    if not revealed:
+        return Guess(guess, locked, False)
     right, why = answer()
     tail = (" " + why) if why else ""
+    said = lambda o: escape_md(format_func(o))       # noqa: E731  (an option as text, as its button reads)
     if guess == right:
-        st.success(_("Right: {answer}.").format(answer=format_func(right)) + tail, icon=":material/check_circle:")
+        st.success(_("Right: {answer}.").format(answer=said(right)) + tail, icon=":material/check_circle:")
     else:
         st.warning(_("Not this time: the answer is {answer} (you chose {guess}).")
-                   .format(answer=format_func(right), guess=format_func(guess)) + tail,
-                   icon=":material/lightbulb:")
+                   .format(answer=said(right), guess=said(guess)) + tail, icon=":material/lightbulb:")
     if explain is not None:
         explain()
-    return guess
+    return Guess(guess, locked, True)
 
 
 # ---- Attention, step by step ---------------------------------------------------------------------------------------
@@ -191,6 +225,7 @@ def term(term_id: str) -> None:
 
 
 def glossary() -> None:
-    """The glossary, plain name first: a table (its cells are text, never markup)."""
+    """The glossary, plain name first: a static table whose cells wrap, so every explanation reads in full on the
+    page (a data grid cut them off and scrolled inside a small box); its cells are text, never markup."""
     rows = [{_("In plain words"): p, _("Term"): t, _("What it means"): e} for p, t, e in glossary_entries().values()]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.table(rows, hide_index=True, border="horizontal")

@@ -164,13 +164,23 @@ def model_picker(key: str, label: str | None = None, *, default: str | None = No
     if key in st.session_state and st.session_state[key] not in every:
         del st.session_state[key]            # a checkpoint deleted meanwhile
     wanted = st.query_params.get(key)
-    if key not in st.session_state and wanted in every:
+    # One key on several pages (Explore, Head lab): as in text_box, the box on the next page is a new widget that
+    # opened on the first model; writing the session's choice (kept under a non-widget key) on a page's first run
+    # carries it over.
+    kept = st.session_state.get(f"{key}.kept")
+    here = get_script_run_ctx().page_script_hash
+    first_here = st.session_state.get(f"{key}.page") != here
+    st.session_state[f"{key}.page"] = here
+    if first_here and kept in every and default is None:     # (a default index + a write: a Streamlit warning)
+        st.session_state[key] = kept         # the model this session chose on another page (Explore -> Head lab)
+    elif key not in st.session_state and wanted in every:
         st.session_state[key] = wanted       # a shared link: ?model=full_transformer
     names = picker_page(every, key, container)
     index = names.index(default) if default in names else 0
     # The URL carries the checkpoint name (not the pretty label), so a teacher's link stays short and stable.
     choice = container.selectbox(label or _("Model"), names, index=index, key=key,
                                  format_func=option_labels(names, model_label))
+    st.session_state[f"{key}.kept"] = choice
     # Write only on change: setting a query param on every rerun sends the server's copy of the whole query string
     # back to the browser and overwrites a newer ?text= from the live text box (the URL lagged a keystroke behind).
     if st.query_params.get(key) != choice:

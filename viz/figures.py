@@ -401,13 +401,38 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
             if trace.showscale is not False:
                 trace.showscale = h == 0
             fig.add_trace(trace, row=r, col=c)
-        fig.update_xaxes(tickvals=list(range(K)), ticktext=list(k_tok), tickangle=0, showgrid=False, zeroline=False,
+        # No fixed tick angle: plotly turns the labels only where neighbours would collide ("<BOS>c" in a narrow grid)
+        fig.update_xaxes(tickvals=list(range(K)), ticktext=list(k_tok), showgrid=False, zeroline=False,
                          tickfont=dict(size=11), title_text=tr(N_("key")) if r == rows else None, row=r, col=c)
         fig.update_yaxes(tickvals=list(range(Q)), ticktext=list(q_tok), autorange="reversed", showgrid=False,
                          zeroline=False, title_text=tr(N_("query")) if c == 1 else None, row=r, col=c)
     fig.update_annotations(font=dict(size=13))
     size = height or int(min(900, 60 + rows * max(200, 40 + 19 * Q)))
-    return _layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
+    _layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
+    return _title_above_subplot_titles({"annotations": [a.to_plotly_json() for a in fig.layout.annotations]}, fig)
+
+
+def _has_subplot_titles(layout: dict) -> bool:
+    """Whether make_subplots put titles above the top row (annotations anchored at the top of the plot area)."""
+    return any(a.get("yanchor") == "bottom" and a.get("yref", "paper") == "paper" and float(a.get("y", 0)) >= 0.98
+               for a in layout.get("annotations") or ())
+
+
+def _title_above_subplot_titles(layout: dict, fig: go.Figure | None = None, title_px: int = 15,
+                                annotation_px: int = 13) -> go.Figure | dict:
+    """The chart's title pinned to the top and the top margin made room for it *and* the subplot titles under it,
+    so the two never overlap (they did in every head grid). Changes ``fig`` (or the ``layout`` dict) in place."""
+    if not _has_subplot_titles(layout):
+        return fig if fig is not None else layout
+    top = int(title_px * 1.5 + annotation_px * 1.8 + 16)
+    title = dict(yref="container", y=1, yanchor="top", pad=dict(t=6))
+    if fig is not None:
+        fig.update_layout(title=title, margin=dict(t=max(top, fig.layout.margin.t or 0)))
+        return fig
+    t = layout.get("title") or {}
+    layout["title"] = {**({"text": t} if isinstance(t, str) else t), **title}
+    layout["margin"] = {**(layout.get("margin") or {}), "t": max(top, (layout.get("margin") or {}).get("t", 0))}
+    return layout
 
 
 def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None = None,
@@ -592,6 +617,7 @@ def for_projector(fig: go.Figure) -> go.Figure:
             t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
             ax["title"] = {**t, "font": {**t.get("font", {}), "size": PROJECTOR_FONT}}
     _enlarge(d, PROJECTOR_FONT)
+    _title_above_subplot_titles(lay, title_px=PROJECTOR_FONT + 4, annotation_px=PROJECTOR_FONT + 2)
     return go.Figure(_inked(d), _validate=False)
 
 

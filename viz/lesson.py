@@ -142,6 +142,12 @@ def top_choices(probs: torch.Tensor, itos, n: int = 4) -> tuple[list[str], str]:
     return sorted(itos[i] for i in order), itos[order[0]]
 
 
+def middle_query(n_tokens: int) -> int:
+    """The query row Step 2 opens on: the middle one, which has keys both before it (visible) and after it (hidden
+    by the causal mask), so both kinds show; the last row alone would hide nothing."""
+    return max(0, (n_tokens - 1) // 2)
+
+
 def most_attended_key(s: AttentionSteps) -> int:
     """The key position this query row gives the most weight."""
     return int(torch.argmax(s.weights))
