@@ -34,11 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from models.hf_lm import ENV_MODEL, LMLoadError
 
-try:
-    from models.messages import N_          # branch i18n: an English msgid + parameters (STYLE.md §17)
-except ImportError:                         # pragma: no cover - until that branch is merged
-    def N_(message: str) -> str:
-        return message
+from models.messages import N_              # an English msgid + parameters (STYLE.md §17)
 
 MODELS_DIR_ENV = "ATTENTION_LAB_MODELS_DIR"     # the teacher's models: one sub-folder per model
 CLASSROOM_ENV = "ATTENTION_LAB_CLASSROOM"       # "1": students pick from those folders; no path field
@@ -58,20 +54,6 @@ FLOAT32 = 4
 NOT_A_MODEL_FOLDER = N_("There is no model folder this page can open at that path. Give the folder that holds "
                         "config.json, the weights and the tokenizer (as save_pretrained() writes them); the path is "
                         "read on the machine that runs the app.")
-
-
-def refuse(msgid: str, /, **params) -> LMLoadError:
-    """``LMLoadError(msgid, **params)`` (models.messages' API); before branch i18n is merged, LMLoadError takes one
-    English sentence, so it gets the formatted one."""
-    try:
-        from models.messages import MessageError
-        if issubclass(LMLoadError, MessageError):
-            return LMLoadError(msgid, **params)
-    except ImportError:
-        pass
-    err = LMLoadError(msgid.format(**params))
-    err.msgid, err.params = msgid, params               # so that the page can still translate it
-    return err
 
 
 def _truthy(value: str | None) -> bool:
@@ -123,22 +105,22 @@ def resolve_folder(raw: str | os.PathLike) -> Path:
     (nothing in it repeats the path, resolved or typed)."""
     text = str(raw).strip()
     if not text:
-        raise refuse(N_("Give the path of a folder that holds a model's config.json, weights and tokenizer."))
+        raise LMLoadError(N_("Give the path of a folder that holds a model's config.json, weights and tokenizer."))
     if len(text) > MAX_PATH_CHARS or "\0" in text:
-        raise refuse(NOT_A_MODEL_FOLDER)
+        raise LMLoadError(NOT_A_MODEL_FOLDER)
     try:
         folder = Path(text).expanduser().resolve(strict=True)     # ~nosuchuser: RuntimeError; a loop: RuntimeError
         ok = folder.is_dir() and stat.S_ISREG(os.stat(folder / "config.json").st_mode)
     except (OSError, RuntimeError, ValueError):                   # EACCES (/proc/1/root), ENAMETOOLONG, ELOOP, ENOENT
         ok = False
     if not ok:
-        raise refuse(NOT_A_MODEL_FOLDER)
+        raise LMLoadError(NOT_A_MODEL_FOLDER)
     return folder
 
 
 # ---- 2. every file the loader opens --------------------------------------------------------------------------------
 def _not_plain(name: str) -> LMLoadError:
-    return refuse(N_("This folder can't be opened here: {file} is not a plain file inside the folder (a link to "
+    return LMLoadError(N_("This folder can't be opened here: {file} is not a plain file inside the folder (a link to "
                      "somewhere else, a pipe or a device?). Copy the model into a folder of its own, e.g. with "
                      "save_pretrained()."), file=PurePosixPath(name.replace("\\", "/")).name[:200] or "?")
 
@@ -162,14 +144,14 @@ def inside(folder: Path, name: str) -> Path:
 def _read_json(path: Path, name: str) -> dict:
     """A small JSON file we parse ourselves (config, shard index), size-bounded first."""
     if path.stat().st_size > MAX_SMALL_JSON:
-        raise refuse(N_("{file} is larger than a model's {file} can be; this folder can't be opened here."),
+        raise LMLoadError(N_("{file} is larger than a model's {file} can be; this folder can't be opened here."),
                      file=name)
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
-        raise refuse(N_("{file} in this folder is not valid JSON."), file=name)
+        raise LMLoadError(N_("{file} in this folder is not valid JSON."), file=name)
     return data
 
 
@@ -182,7 +164,7 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
         with os.scandir(folder) as it:
             entries = {e.name: e for _, e in zip(range(MAX_ENTRIES + 1), it)}
     except OSError:
-        raise refuse(NOT_A_MODEL_FOLDER) from None
+        raise LMLoadError(NOT_A_MODEL_FOLDER) from None
     if len(entries) > MAX_ENTRIES:
         raise _too_many()
     for name, entry in sorted(entries.items()):
@@ -203,9 +185,9 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
                 inside(folder, f"{name}/{child}")
     weights = next((f for f in WEIGHT_FILES if f in entries), None)
     if weights is None:
-        raise refuse(N_("This folder has a config.json but no weights (model.safetensors or pytorch_model.bin)."))
+        raise LMLoadError(N_("This folder has a config.json but no weights (model.safetensors or pytorch_model.bin)."))
     if not any(f in entries for f in TOKENIZER_FILES):
-        raise refuse(N_("This folder has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer "
+        raise LMLoadError(N_("This folder has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer "
                         "there too: tokenizer.save_pretrained(folder)."))
     config = _read_json(inside(folder, "config.json"), "config.json")
     if not weights.endswith(".index.json"):
@@ -213,7 +195,7 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
     index = _read_json(inside(folder, weights), weights)
     shards = index.get("weight_map")
     if not isinstance(shards, dict) or not shards:
-        raise refuse(N_("{file} in this folder names no weight files."), file=weights)
+        raise LMLoadError(N_("{file} in this folder names no weight files."), file=weights)
     names = sorted({str(s) for s in shards.values()})
     if len(names) > MAX_ENTRIES:
         raise _too_many()
@@ -221,7 +203,7 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
 
 
 def _too_many() -> LMLoadError:
-    return refuse(N_("This folder holds more than {n:,} files; a model folder holds a few dozen. Give the folder of "
+    return LMLoadError(N_("This folder holds more than {n:,} files; a model folder holds a few dozen. Give the folder of "
                      "one model."), n=MAX_ENTRIES)
 
 
@@ -232,12 +214,12 @@ def safetensors_numel(path: Path) -> int:
         head = f.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else -1
         if not 2 <= n <= MAX_SMALL_JSON or n > path.stat().st_size - 8:
-            raise refuse(N_("{file} in this folder is not a safetensors file."), file=path.name)
+            raise LMLoadError(N_("{file} in this folder is not a safetensors file."), file=path.name)
         try:
             header = json.loads(f.read(n))
             return sum(prod(int(d) for d in t["shape"]) for k, t in header.items() if k != "__metadata__")
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-            raise refuse(N_("{file} in this folder is not a safetensors file."), file=path.name) from None
+            raise LMLoadError(N_("{file} in this folder is not a safetensors file."), file=path.name) from None
 
 
 def weights_bytes(weights: Iterable[Path], config: dict) -> int:
@@ -286,12 +268,12 @@ def check_size(need: int, *, limit: int | None = None, free: int | None = None) 
     """Refuse a model whose float32 weights exceed the limit, or don't fit in what is free now (with a reserve)."""
     limit = max_bytes() if limit is None else limit
     if need > limit:
-        raise refuse(N_("This model needs about {need:,} MB for its weights; this server loads models of up to "
+        raise LMLoadError(N_("This model needs about {need:,} MB for its weights; this server loads models of up to "
                         "{limit:,} MB (the setting {env}). Pick a smaller model."),
                      need=round(need / 1e6), limit=round(limit / 1e6), env=MAX_MB_ENV)
     free = available_bytes() if free is None else free
     if free is not None and need + RESERVE_MB * 1_000_000 > free:
-        raise refuse(N_("This model needs about {need:,} MB for its weights, but this server has only {free:,} MB "
+        raise LMLoadError(N_("This model needs about {need:,} MB for its weights, but this server has only {free:,} MB "
                         "free now. Try again later or pick a smaller model."),
                      need=round(need / 1e6), free=max(0, round(free / 1e6)))
 

@@ -237,7 +237,6 @@ def load_folder(path: str | os.PathLike, name: str | None = None, *, size_limit:
     and the weights' float32 size against the server's limit (``size_limit``; the bundled model's own cache skips
     it) and its free memory (models/hf_folder.py)."""
     from models import hf_folder
-    from models.hf_folder import N_, refuse
     p, weights, config = hf_folder.checked_folder(path)
     tf = _transformers()
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -245,10 +244,10 @@ def load_folder(path: str | os.PathLike, name: str | None = None, *, size_limit:
         cfg = tf.AutoConfig.from_pretrained(p, local_files_only=True)
     except Exception as e:     # the exception's text names server paths: the log gets it, the page its kind
         _log.warning("config.json of %s: %r", p, e)
-        raise refuse(N_("This folder's config.json can't be read by transformers ({error})."),
+        raise LMLoadError(N_("This folder's config.json can't be read by transformers ({error})."),
                      error=type(e).__name__) from e
     if cfg.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise refuse(N_("This folder holds a {model_type} model, which is not a causal (next-token) language model. "
+        raise LMLoadError(N_("This folder holds a {model_type} model, which is not a causal (next-token) language model. "
                         "This page shows GPT-2-, Llama-style and other decoder-only models."),
                      model_type=repr(str(cfg.model_type)[:80]))
     if size_limit:
@@ -260,7 +259,7 @@ def load_folder(path: str | os.PathLike, name: str | None = None, *, size_limit:
                                                         dtype=torch.float32)
     except Exception as e:
         _log.warning("loading %s: %r", p, e)
-        raise refuse(N_("transformers could not load this folder ({error}); the server log has the details."),
+        raise LMLoadError(N_("transformers could not load this folder ({error}); the server log has the details."),
                      error=type(e).__name__) from e
     return _finish(model, tok, name or p.name, str(p), t0, from_cache=False)
 

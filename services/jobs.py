@@ -692,9 +692,10 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
             log.error("cannot claim %s: %s", user_path(final), e)
             raise FolderNotWritableError(folder_reason(e.errno)) from e
     else:
-        raise ModelNameError(f"Every name like {name!r} is being claimed right now. Pick another name.")
+        raise ModelNameError(N_("Every name like {name!r} is being claimed right now. Pick another name."), name=name)
     if final != check_name(name) and note is None:
-        note = f"A model called {check_name(name)!r} is being trained right now, so this one will be saved as {final!r}."
+        note = Message(N_("A model called {name!r} is being trained right now, so this one will be saved as {new!r}."),
+                       name=check_name(name), new=final)
     spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
                    probe_word=probe_word or default_probe(words),
                    note=note, owner=owner, pace_s=pace_s, pace_from=time.time() if pace_s > 0 else None)

@@ -2,10 +2,14 @@
 
 On every shipped checkpoint and on freshly trained tiny ones (a MiniFormer and the peeking FullTransformer, whose
 unmasked encoder and cross-attention take the other branch), 1,000+ inputs each — the empty word, one character,
-the longest input and longer (windowed), <UNK> characters (digits, Japanese, emoji, control characters),
+the longest input and longer (windowed), <UNK> characters (digits, emoji, control characters),
 uppercase, and <EOS> — give the same tokens, the same logits and the same attention patterns to 1e-5, and the same
 numbers the views draw from them (next-token probabilities with temperature and top-k, per-query entropy). One Node
 process runs every input of every model; PyTorch runs them batched by length.
+
+Inputs with kana or kanji are not computed in the browser: the server writes them in romaji (models.vocab.romanize,
+pykakasi), so the browser hands them to the server path. Which inputs those are, JS and Python agree on every
+code point, and romanize leaves every other input as it is.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from models.checkpoint import SHIPPED, load_checkpoint
 from viz.metrics import attention_entropy
 from models.generate import next_token_probs
 from services.browser_weights import BROWSER_ARCHITECTURES, publish, runs_in_browser, weights_file
+from models.vocab import romanize
+from ui.live_views import needs_server
 
 NODE = shutil.which("node")
 RUNNER = REPO / "tests" / "js" / "forward_runner.js"
@@ -36,7 +42,7 @@ def inputs(n: int = 1000, seed: int = 0) -> list[tuple[str, bool]]:
     words and random strings mixing letters with characters the vocabulary lacks."""
     words = (REPO / "data" / "words.txt").read_text().split()
     edge = ["", "a", "z", "A", "Capybara", "CAPYBARA", "a" * 47, "b" * 46, "x" * 48, "hippopotamus" * 10,
-            "q" * 10_000, "ねこ", "猫", "🐈", "cat🐈dog", "\x00", "a\tb\nc", "\u200bzero", "ünïcödé", "12345",
+            "q" * 10_000, "ねこ", "猫", "カピバラ", "ｃａｔ", "ー", "cat猫", "🐈", "cat🐈dog", "\x00", "a\tb\nc", "\u200bzero", "ünïcödé", "12345",
             "<eos>", "<UNK>", "a b", "İstanbul", "straße", " ", "-", "'"]
     rng = random.Random(seed)
     alphabet = "abcdefghijklmnopqrstuvwxyz" * 4 + "ABZ0 -'ñ猫🐈\x07"
@@ -115,11 +121,39 @@ def fresh_bundles(tmp_path: Path):
     return [load_checkpoint(mini.checkpoint), load_checkpoint(tmp_path / "fresh_peeking.pt")]
 
 
+def js_needs_server(texts: list[str]) -> list[bool]:
+    """forward.js's needs_server on each text (one Node process)."""
+    script = ("const F = require(process.argv[1]); let s = ''; process.stdin.on('data', (d) => { s += d; });"
+              "process.stdin.on('end', () => process.stdout.write(JSON.stringify(JSON.parse(s).map(F.needs_server))));")
+    proc = subprocess.run([NODE, "-e", script, str(REPO / "ui" / "live" / "forward.js")], input=json.dumps(texts),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_browser_hands_what_romanize_converts_to_the_server():
+    """JS and Python route the same characters to the server, over every code point; what stays in the browser,
+    romanize leaves as it is; and the kana and kanji of the inputs below go to the server."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert js_needs_server(chars) == [needs_server(c) for c in chars]
+    texts = [t for t, _ in inputs()]
+    routed = [needs_server(t) for t in texts]
+    assert js_needs_server(texts) == routed
+    for text, server in zip(texts, routed):
+        if not server:
+            assert romanize(text).text == text and romanize(text).pairs == (), text
+    for text in ("ねこ", "猫", "カピバラ", "ｃａｔ", "cat猫"):       # what romanize converts goes to the server
+        assert romanize(text).pairs and needs_server(text), text
+    assert needs_server("ー") and romanize("ー").text == "ー"    # pykakasi can't write it: the server shows <UNK>
+    assert not any(needs_server(t) for t in ("", "capybara", "ünïcödé", "🐈", "12345", "İstanbul"))
+
+
 def test_browser_forward_equals_pytorch(tmp_path):
     bundles = [load_checkpoint(n) for n in SHIPPED] + fresh_bundles(tmp_path)
     assert {b.kind for b in bundles} == set(BROWSER_ARCHITECTURES) and all(runs_in_browser(b) for b in bundles)
     assert any(b.peeking for b in bundles) and any(b.kind == "full" and not b.peeking for b in bundles)
-    texts = inputs()
+    # what the browser computes itself: kana and kanji go to the server (test above)
+    texts = [(t, e) for t, e in inputs(1100) if not needs_server(t)]
     assert len(texts) >= 1000
     folder = tmp_path / "weights"
     jobs = [(folder / publish(b, folder).rsplit("/", 1)[1], texts) for b in bundles]

@@ -101,7 +101,7 @@ def test_knocking_out_every_head_leaves_the_output_projection_bias():
 
 def test_head_lab_says_what_knocking_out_a_whole_layer_leaves_and_what_confidence_skips():
     at = open_app("app_pages/6_heads.py")
-    at.selectbox(key="heads.model").set_value("miniformer").run()
+    at.selectbox(key="model").set_value("miniformer").run()
     assert "the layer is not removed" not in said(at)
     at.button(key="heads.ko.all").click().run()
     assert not at.exception, [e.value for e in at.exception]

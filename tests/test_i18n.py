@@ -278,7 +278,8 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     from models import capture as cap_mod, checkpoint as ckpt, hf_lm
     from models.capture import CaptureImportError, capture, from_json
     from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-    from models.hf_lm import LMLoadError, check_folder
+    from models.hf_folder import checked_folder
+    from models.hf_lm import LMLoadError
     from models.messages import MessageError
     from services import jobs, train_worker
 
@@ -339,7 +340,7 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
                        (tmp_path / "lm", None), (tmp_path / "lm", "config.json"), (tmp_path / "lm", "model.safetensors")):
         if make:
             (tmp_path / "lm" / make).write_text("{}")
-        raised(check_folder, path)
+        raised(checked_folder, path)       # every check before transformers opens a file
     monkeypatch.setattr(hf_lm.importlib.util, "find_spec", lambda name: None)
     raised(hf_lm.bundled_gguf)
     monkeypatch.undo()

@@ -69,13 +69,13 @@ def test_lesson_asks_about_the_romaji_and_never_about_unk(lang):
     box = at.text_input(key="lesson.word.1")
     box.input("ねこ").run()
     assert not at.exception, [e.value for e in at.exception]
-    question = at.radio(key="lesson.1.guess")
+    question = at.button_group(key="lesson.1.guess")
     assert quote("neko") in question.label and "<UNK>" not in question.label, question.label
     assert not [i for i in at.info if "UNK" in i.value], [i.value for i in at.info]
     # Nothing here can be written in a–z: a plain message, and the question is about the suggested word
     at.text_input(key="lesson.word.1").input("ñ🙂").run()
     assert not at.exception, [e.value for e in at.exception]
-    question = at.radio(key="lesson.1.guess")
+    question = at.button_group(key="lesson.1.guess")
     assert quote("capyba") in question.label and "<UNK>" not in question.label, question.label
     infos = [shown(i.value) for i in at.info]
     plain = {"en": "The models know only the letters a–z, and 'ñ' '🙂' can't be written in them, so this step uses "

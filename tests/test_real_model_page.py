@@ -257,7 +257,7 @@ def test_projector_puts_the_question_first():
     # 18 px tick labels on the projector need rows of >= 26 px before the projector's 1.3 scale (12 tokens here):
     # the default 22 px rows drew "␣animal" over "␣didn".
     assert charts(at)["real.heat"]["layout"]["height"] >= 1.3 * (26 * 12 + 80)
-    at.radio(key="real.lesson.guess").set_value(0).run()
+    at.button_group(key="real.lesson.guess").set_value(0).run()
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception and {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
 
@@ -272,7 +272,7 @@ def test_candidates_after_the_word_get_a_plain_answer(folders):
     at.text_input(key="real.text").input("The animal it street").run()         # "street" after "it": weight 0
     at.text_input(key="real.cand_a").input("animal").run()
     at.text_input(key="real.cand_b").input("street").run()
-    at.radio(key="real.lesson.guess").set_value(0).run()
+    at.button_group(key="real.lesson.guess").set_value(0).run()
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert [str(s.value).split(".")[0] for s in at.success] == ["Right: animal"]

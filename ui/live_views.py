@@ -9,7 +9,8 @@ numbers. It hears the word only when the student pauses, and keeps ``?text=`` an
 
 The path is a choice on the page ("Compute in my browser", or ``?browser=1``); a checkpoint the browser can't run
 (another architecture), an uploaded attention JSON, or weights the browser fails to load take the server path,
-with a note saying so.
+with a note saying so. So does a word with kana or kanji (:func:`needs_server`): the server writes it in romaji
+with pykakasi's dictionaries, which the browser doesn't have.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from models.checkpoint import checkpoint_mtime
+from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, runs_in_browser
 from ui import widgets as w
 from ui.cache import available_models, get_capture, load_model
@@ -155,12 +157,23 @@ def _on_view(state: str = STATE) -> None:
         st.session_state[w.WORD_KEY] = view["text"][:10_000]
 
 
+def needs_server(text: str) -> bool:
+    """Whether ``text`` holds characters models.vocab.romanize writes in romaji (kana, kanji, full-width letters):
+    the browser can't (no pykakasi there), so such a word takes the server path. ui/live/forward.js's
+    ``needs_server`` says the same for every character (tests/test_browser_forward.py)."""
+    return _JAPANESE_RUN.search(text) is not None
+
+
 def browser_path_unavailable(names=None, state: str = STATE) -> str | None:
-    """Why the switched-on browser path can't draw the picked models (shown above the server path), or None."""
+    """Why the switched-on browser path can't draw the picked models or the session's word (shown above the
+    server path), or None."""
     failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
         return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
                  "server.").format(why=w.escape_md(failed))
+    word = st.session_state.get(w.WORD_KEY)
+    if needs_server(str(word if word is not None else st.query_params.get(w.WORD_KEY, ""))):
+        return _server_word()
     for name in (names if names is not None else [_picked_model()]):
         if name is None:
             continue
@@ -278,6 +291,12 @@ def compare() -> bool:
     return True
 
 
+def _server_word() -> str:
+    """The note, on either path, when a word goes to the server for its romaji."""
+    return _("Kana and kanji are first written in romaji, which only the server can do, so this word is computed "
+             "on the server. A word in the letters a–z is computed in your browser again.")
+
+
 PARAMS_MARK = "__ATTENTION_LAB_PARAMS__"
 
 
@@ -318,6 +337,7 @@ def _labels() -> dict[str, str]:
         "lowercased": _("Uppercase letters were lowercased."),
         "truncated": _("The text is longer than the model's context of {n} tokens: showing the last {shown} "
                        "characters."),
+        "server_word": _server_word(),
         "after_eos": _("After <EOS> there is nothing left to predict, so there are no next-token bars; switch "
                        "Finished word off to see them."),
         "bos_start": _("{bos} (start of a word)").format(bos="<BOS>"), "quoted": _("“{token}”"),

@@ -43,8 +43,17 @@
             stoi: file.vocab.reduce(function (m, s, i) { m[s] = i; return m; }, {})};
   }
 
+  // ---- models/vocab.py: what romanize() converts --------------------------------------------------------------
+  // The server writes kana and kanji (and full-width letters) in romaji before encoding (ねこ, 猫 -> neko, with
+  // pykakasi's dictionaries). The browser has no such dictionary: a text holding any of these characters is
+  // computed on the server instead. The same characters as vocab._JAPANESE_RUN (held equal by
+  // tests/test_browser_forward.py over every code point).
+  var JAPANESE = new RegExp("[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3005\u3400-\u4dbf" +
+                            "\u4e00-\u9fff\uf900-\ufaff\uff21-\uff3a\uff41-\uff5a]");
+  function needs_server(text) { return JAPANESE.test(text); }
+
   // ---- models/vocab.py: Vocab.encode ----------------------------------------------------------------------------
-  // Lowercase; every character (a code point, as Python iterates a str) not in the vocabulary becomes <UNK>; text
+  // For text without Japanese (needs_server false), which romanize() leaves as it is. Lowercase; every character (a code point, as Python iterates a str) not in the vocabulary becomes <UNK>; text
   // longer than max_len tokens keeps its last characters.
   function encode(model, text, add_eos, max_len) {
     var lowered = text.toLowerCase();
@@ -282,7 +291,7 @@
     });
   }
 
-  var api = {next_token_probs: next_token_probs, attention_entropy: attention_entropy, load_model: load_model, encode: encode, sinusoidal_encoding: sinusoidal_encoding,
+  var api = {next_token_probs: next_token_probs, attention_entropy: attention_entropy, load_model: load_model, needs_server: needs_server, encode: encode, sinusoidal_encoding: sinusoidal_encoding,
              causal_mask: causal_mask, attention_pattern: attention_pattern, miniformer_forward: miniformer_forward,
              full_transformer_forward: full_transformer_forward, capture: capture, ARCHITECTURES: ["miniformer", "full"]};
   if (typeof module !== "undefined" && module.exports) module.exports = api;

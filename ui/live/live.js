@@ -213,6 +213,17 @@ function update(v, data) {
 function redraw(v, keyTime) {
   if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
   const L = v.data.labels;
+  // Kana or kanji: the server writes them in romaji (pykakasi's dictionaries), so this word is handed to the server
+  // path. Nothing is computed here; the word goes to Python after the pause as every word does, and Python then
+  // draws the server's views (ui/live_views.py, browser_path_unavailable).
+  const server = F.needs_server(v.text);
+  v.box.toggleAttribute("data-server", server);
+  v.sidesBox.style.display = server ? "none" : "";           // no views of an older word beside this one
+  if (server) {
+    v.notes.replaceChildren(el("p", {}, L.server_word));
+    v.box.setAttribute("data-drawn", "");
+    return;
+  }
   const caps = [], t0 = performance.now();
   for (const sd of v.sides) {
     try {
