@@ -350,7 +350,9 @@ def step_train(n: int, view) -> None:
     c0, c1, c2 = (view if projector.on() else st).columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
     with c0:
         probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
-    if job is None and not (other is not None and other.active):
+    if job is None and (problem := jobs.folder_problem()):       # said before anyone guesses and presses Train
+        folder_error(problem)
+    elif job is None and not (other is not None and other.active):
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
                         format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
         if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:",
@@ -368,12 +370,7 @@ def step_train(n: int, view) -> None:
                                              browser=jobs.browser_token(
                                                  (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid))
                 except jobs.FolderNotWritableError as e:      # the same words as the Train page
-                    why = {"full": _("The disk where trained models are saved is full."),
-                           "read-only": _("The folder where trained models are saved is read-only.")}.get(
-                        e.reason, _("This server may not write to the folder where trained models are saved."))
-                    st.error(_("**Nothing was trained.** {why}").format(why=_(
-                        "{why} Tell your teacher. Every other page works as usual, and the shipped models are "
-                        "there.").format(why=why)))
+                    folder_error(e.reason)
                 except (jobs.JobError, WordListError) as e:
                     st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
                 else:
@@ -385,6 +382,16 @@ def step_train(n: int, view) -> None:
             training_panel(sid, g.locked)
         if done is not None:
             finished_panel(done, g.locked)
+
+
+def folder_error(reason: str) -> None:
+    """Trained models can't be saved on this server (``reason``: "permission", "read-only", "full"): the same
+    words as the Train page, no server path."""
+    why = {"full": _("The disk where trained models are saved is full."),
+           "read-only": _("The folder where trained models are saved is read-only.")}.get(
+        reason, _("This server may not write to the folder where trained models are saved."))
+    st.error(_("**Nothing was trained.** {why}").format(why=_(
+        "{why} Tell your teacher. Every other page works as usual, and the shipped models are there.").format(why=why)))
 
 
 @st.fragment(run_every="1s")

@@ -118,6 +118,29 @@ def folder_reason(errno_: int | None) -> str:
     return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only"}.get(errno_, "permission")
 
 
+def folder_problem() -> str | None:
+    """Why trained models can't be saved right now ("permission", "read-only", "full"), or None. Cheap (an access
+    check and a statvfs), so a page can say so before a student guesses and presses Train; the claim at Train still
+    checks the real write."""
+    folder = Path(ckpt.USER_CKPT_DIR)
+    while not folder.exists() and folder != folder.parent:       # not made yet: its first existing parent decides
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return "permission"
+    if st.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "permission"
+    if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+        return "full"
+    return None
+
+
+MIN_FREE_BYTES = 8 << 20        # a MiniFormer checkpoint is ~0.1 MB; below 8 MB free the disk is as good as full
+
+
 # ---- names -----------------------------------------------------------------------------------------------------
 def user_path(name: str) -> Path:
     # Read the module attribute at call time so tests (and ATTENTION_LAB_USER_CKPT_DIR) can move the folder.

@@ -57,6 +57,7 @@ def test_browser_path_speaks_japanese():
     assert data["labels"]["input"] == "単語を入力"
     assert data["labels"]["unknown"].startswith("語彙にない文字") and "{chars}" in data["labels"]["unknown"]
     assert data["sides"][0]["pattern_titles"]["blocks.0.attn.hook_pattern"] != "self-attention layer 0"
+    assert "ローマ字" in data["labels"]["server_word"]
 
 
 def test_without_the_switch_the_page_is_the_server_path():
@@ -94,6 +95,37 @@ def test_weights_the_browser_failed_to_load_take_the_server_path_with_a_note():
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
 
 
+def test_kana_and_kanji_take_the_server_path_for_that_word_with_a_note():
+    """The browser can't write Japanese in romaji (pykakasi is on the server): such a word is drawn by the server
+    path, with a note; a word in a–z typed there goes back to the browser."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["browser"] = "1"
+    at.query_params["text"] = "ねこ"
+    at.run()
+    assert not at.exception and live_data(at) is None and at.get("plotly_chart")
+    assert any("only the server can do" in shown(i.value) for i in at.info), [i.value for i in at.info]
+    assert at.text_input(key="text").value == "ねこ"
+    at.text_input(key="text").set_value("neko")
+    at.run()
+    assert not at.exception and live_data(at) is not None and live_data(at)["text"] == "neko"
+    assert not any("only the server can do" in shown(i.value) for i in at.info)
+    at.session_state["text"] = "猫です"                 # what the component reports after the student's pause
+    at.run()
+    assert not at.exception and live_data(at) is None and at.get("plotly_chart")
+
+
+def test_compare_takes_the_server_path_for_kanji():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    for k, v in {"browser": "1", "text": "猫"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception and live_data(at) is None
+    assert any("only the server can do" in shown(i.value) for i in at.info), [i.value for i in at.info]
+
+
 def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict():
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(APP, default_timeout=60)
@@ -115,7 +147,7 @@ def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict(
     assert any("test words" in m.value for m in at.markdown), "the test-word verdict is not per keystroke: it stays"
 
 
-@pytest.mark.parametrize("payload", ["<script>alert(1)</script>", "ねこ🐈", "x" * 10_000, "a\x00b\x07", "CAPYBARA"])
+@pytest.mark.parametrize("payload", ["<script>alert(1)</script>", "ñ🐈", "x" * 10_000, "a\x00b\x07", "CAPYBARA"])
 def test_a_hostile_text_link_reaches_the_component_as_data(payload):
     """``?text=`` goes to the component as a JSON string (the browser sets it as the box's value, never as markup)
     and the page around it runs without an exception."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
@@ -146,7 +147,10 @@ def _session_word() -> str:
         text = str(st.query_params.get(w.WORD_KEY, ""))
         st.session_state[w.WORD_KEY] = text
     if text and st.query_params.get(w.WORD_KEY) != text:
-        st.query_params[w.WORD_KEY] = text               # the link a teacher copies opens the same word
+        try:                                             # the link a teacher copies opens the same word
+            st.query_params[w.WORD_KEY] = text
+        except StreamlitAPIException:
+            pass    # the server path's box (a Japanese word went there) holds ?text= and writes it itself
     return text
 
 

@@ -169,8 +169,8 @@ def model_picker(key: str, label: str | None = None, *, default: str | None = No
     # carries it over.
     kept = st.session_state.get(f"{key}.kept")
     here = get_script_run_ctx().page_script_hash
-    first_here = st.session_state.get(f"{key}.page") != here
-    st.session_state[f"{key}.page"] = here
+    first_here = st.session_state.get(f"{key}.on_page") != here
+    st.session_state[f"{key}.on_page"] = here
     if first_here and kept in every and default is None:     # (a default index + a write: a Streamlit warning)
         st.session_state[key] = kept         # the model this session chose on another page (Explore -> Head lab)
     elif key not in st.session_state and wanted in every:

@@ -78,7 +78,7 @@ def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
     open_live(app)
     box = app.page.locator('[data-testid="al-live-input"]')
     notes = app.page.locator('[data-testid="al-live-notes"]')
-    cases = {"ねこ🐈": "Not in the vocabulary, shown as <UNK>", "CAPYBARA": "Uppercase letters were lowercased.",
+    cases = {"ñ🐈": "Not in the vocabulary, shown as <UNK>", "CAPYBARA": "Uppercase letters were lowercased.",
              "a\u0007b\u0000c": "Not in the vocabulary", "x" * 10_000: "longer than the model's context of 47",
              "<script>alert(1)</script>": "Not in the vocabulary"}
     for text, note in cases.items():
@@ -90,12 +90,43 @@ def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
     box.fill("ca")
     app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
     box.dispatch_event("compositionstart")
-    box.evaluate("""i => { i.value = "caね";
-        i.dispatchEvent(new InputEvent("input", {isComposing: true, data: "ね"})); }""")
+    box.evaluate("""i => { i.value = "cañ";
+        i.dispatchEvent(new InputEvent("input", {isComposing: true, data: "ñ"})); }""")
     app.page.wait_for_timeout(300)
     assert drawn(app) == "<BOS> c a"
     box.dispatch_event("compositionend")
     app.wait_until(lambda: drawn(app) == "<BOS> c a <UNK>", "the composed word")
+    app.assert_clean()
+
+
+def test_kana_go_to_the_server_path_and_a_to_z_comes_back(app):
+    """Japanese is written in romaji by the server (pykakasi): a composed kana word is not computed in the browser;
+    a note says so at once, and after the pause the server path draws it (ねこ → neko). A word in a–z typed there
+    is computed in the browser again."""
+    open_live(app)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    notes = app.page.locator('[data-testid="al-live-notes"]')
+    box.fill("ca")
+    app.wait_until(lambda: drawn(app) == "<BOS> c a", "ca")
+    box.dispatch_event("compositionstart")
+    box.evaluate("""i => { i.value = "ねこ";
+        i.dispatchEvent(new InputEvent("input", {isComposing: true, data: "ねこ"})); }""")
+    app.page.wait_for_timeout(300)
+    assert drawn(app) == "<BOS> c a", "nothing is computed while the input method composes"
+    box.dispatch_event("compositionend")
+    app.wait_until(lambda: "only the server can do" in notes.inner_text(), "the note", timeout_s=2)
+    assert drawn(app) == "" and not app.page.locator('[data-testid="al-live-bars"]').is_visible()
+    # after the pause: the server path, on the same word, with the same note and the server's romaji
+    app.wait_until(lambda: app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1
+                   and app.textbox().input_value() == "ねこ", "the server path on ねこ", timeout_s=20)
+    app.wait_idle()
+    app.wait_charts_drawn()
+    text = app.main_text()
+    assert "only the server can do" in text and "neko" in text, text[:2000]
+    app.screenshot("browser-path-kana-on-the-server")
+    app.textbox().fill("cat")
+    app.wait_until(lambda: app.page.locator(LIVE).count() == 1 and drawn(app) == "<BOS> c a t",
+                   "the browser path on cat", timeout_s=20)
     app.assert_clean()
 
 
