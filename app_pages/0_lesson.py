@@ -86,7 +86,9 @@ def live_view(guess: LS.Guess, view):
     while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
     peeking, alone or in a class."""
     if not guess.locked:
-        view.caption(_("The live view of the model appears once a guess is locked in (Reveal)."))
+        view.caption(_("The live view of the model appears when the teacher reveals the answer.")
+                     if class_session.active() else
+                     _("The live view of the model appears once a guess is locked in (Reveal)."))
         return None
     return view
 

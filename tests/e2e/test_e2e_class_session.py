@@ -44,7 +44,9 @@ def class_server(tmp_path):
     store = {"ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}"}
     if nginx_available():
         (tmp_path / "run").mkdir()
-        room = Classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store)
+        # debug: cookie values b0/b1, so the test can seat the teacher and students on both processes
+        room = Classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store,
+                         debug=True)
         try:
             room.start()
         except RuntimeError as e:
@@ -107,7 +109,8 @@ def test_one_teacher_three_students(open_on, class_server):
     follow_s = time.monotonic() - moved
     for s in students:
         assert not any(w in s.main_text() for w in ANSWER_WORDS)
-        assert s.page.get_by_text("Live view of the model").count() == 0
+        assert s.page.locator('[data-testid="stPlotlyChart"]').count() == 0       # no view of the step yet
+        assert "appears when the teacher reveals the answer" in s.main_text()
 
     teacher.page.get_by_role("button", name="Open answers").click()
     teacher.wait_until(lambda: "0 of 3 answered" in teacher.main_text(), "the live count")

@@ -37,7 +37,8 @@ def guide_addresses() -> dict[str, str]:
 
 # What each address must open: the page's st.title (its heading), in English.
 TITLES = {"": "Explore", "explore": "Explore", "lesson": "Lesson", "compare": "Compare", "leak": "Leak lesson",
-          "generate": "Generate", "train": "Train", "heads": "Head lab", "real_model": "Real model"}
+          "generate": "Generate", "train": "Train", "heads": "Head lab", "real_model": "Real model",
+          "teach": "Teach a class", "join": "Join a class"}
 
 
 def test_every_address_the_guides_print_opens_its_page(app):
