@@ -25,6 +25,7 @@ import grp
 import logging
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -537,11 +538,13 @@ class Classroom:
             return []
         path = self.workdir / "nginx" / "access.log"
         rows = []
+        # upstream is "addr" or, when nginx tried several (a failover), "addr1, addr2" in the order tried
+        line_re = re.compile(r'^(\S+) (\S+) (\S+) (.+?) (\d{3}|-) "(.*)"$')
         for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
-            parts = line.split(" ", 5)
-            if len(parts) == 6:
-                rows.append({"t": float(parts[0]), "cookie": parts[1], "backend": parts[2], "upstream": parts[3],
-                             "status": parts[4], "request": parts[5].strip('"')})
+            m = line_re.match(line)
+            if m:
+                rows.append({"t": float(m[1]), "cookie": m[2], "backend": m[3], "upstream": m[4], "status": m[5],
+                             "request": m[6]})
         return rows
 
 

@@ -46,3 +46,12 @@ def shown(markdown: str) -> str:
     import re
     import string
     return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", str(markdown)).replace("\u2060", "")
+
+
+def run_async(coro):
+    """``asyncio.run(coro)`` on a thread of its own: the Chromium tests' Playwright (sync API) keeps an event loop
+    running on the main thread for the whole session, and asyncio.run refuses to start inside a running loop."""
+    import asyncio
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

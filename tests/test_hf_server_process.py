@@ -7,6 +7,7 @@ One Streamlit process per test module, driven over its WebSocket by bench.classr
 from __future__ import annotations
 
 import asyncio
+
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import psutil
 import pytest
 
 from hf_fixtures import save_tiny
+from lab_fixtures import run_async
 from lab_fixtures import REPO
 from test_hf_lm import fifo_index_folder
 
@@ -93,7 +95,7 @@ def open_real_model(port: int, path: str | None = None, timeout: float = 60) -> 
             return list(tab.texts)
         finally:
             await tab.close()
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def test_a_fifo_in_the_shard_index_gets_a_message_and_the_process_keeps_serving(server):
@@ -165,7 +167,7 @@ def test_the_server_refuses_an_upload_larger_than_the_app_accepts(server):
         finally:
             await tab.close()
         return big, small
-    big, small = asyncio.run(session())
+    big, small = run_async(session())
     assert big == 413 and small in (200, 204), (big, small)
 
 

@@ -5,6 +5,7 @@ browser) then press Train on the Train page and in the Lesson's step 8, and open
 from __future__ import annotations
 
 import asyncio
+
 import os
 import pwd
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.classroom import Record, Tab
+from lab_fixtures import run_async
 from lab_fixtures import REPO
 from services.classroom import free_port, healthy
 
@@ -75,7 +77,7 @@ def visit(base: str, page: str, query: str = "", press: str | None = None) -> Re
         rec.notes = list(tab.texts)
         await tab.close()
         return rec
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def test_the_server_runs_as_another_user(server):
