@@ -459,7 +459,7 @@ def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *,
     store = shared_store()
     st.markdown("  ·  ".join(labels))                   # the options, as the students see them
     n_members = len(store.members(c.code))
-    a, b = st.columns([3, 1], vertical_alignment="center")
+    a, b = st.columns([3, 2], vertical_alignment="center")   # the button readable in a half-width column
     if c.state == "closed":
         a.info(_("{n} joined. Ask the question, then open answers.").format(n=n_members),
                icon=":material/groups:")
