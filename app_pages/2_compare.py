@@ -24,19 +24,7 @@ if live_views.compare():
 
 text = w.text_box()
 w.alphabet_note()
-pickers = st.columns(2, gap="medium")
-names = {"left": w.model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
-         "right": w.model_picker("compare.right", _("Right model"), default="full_transformer", container=pickers[1])}
-if None in names.values():
-    st.stop()
-bundles = {}
-for side, col in zip(SIDES, pickers):
-    with col:
-        bundles[side] = w.load_or_explain(names[side])
-        if bundles[side] is not None:
-            w.model_card(bundles[side], compact=True)
-if None in bundles.values():
-    st.stop()
+names, bundles = w.compare_pickers()
 
 caps = {side: get_capture(names[side], text) for side in SIDES}
 if not text:

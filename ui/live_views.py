@@ -265,18 +265,7 @@ def compare() -> bool:
         if why:
             st.info(why)
         return False
-    pickers = st.columns(2, gap="medium")
-    names = {"left": w.model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
-             "right": w.model_picker("compare.right", _("Right model"), default="full_transformer",
-                                     container=pickers[1])}
-    bundles = {}
-    for side, col in zip(("left", "right"), pickers):
-        with col:
-            bundles[side] = w.load_or_explain(names[side])
-            if bundles[side] is not None:
-                w.model_card(bundles[side], compact=True)
-    if None in bundles.values():
-        st.stop()
+    names = w.compare_pickers()[0]            # the cards are drawn; the views need only the names
     # Not per keystroke: how the two compare on the test words (cached per checkpoint)
     tests = {side: w.heldout_eval(names[side], "test") for side in ("left", "right")}
     verdict = (w.test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})

@@ -20,7 +20,6 @@ from models.generate import Generation
 from ui.cache import one_torch_thread
 from ui.i18n import _, render
 from ui.widgets import escape_md
-from ui.widgets import escape_md as md_text
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
@@ -220,12 +219,12 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     exp = C.it_experiment(cap, word, cands)
     if isinstance(exp, list):
         st.info(_("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.")
-                .format(words=", ".join(f"“{md_text(x)}”" for x in exp)))
+                .format(words=", ".join(f"“{escape_md(x)}”" for x in exp)))
         return
-    q_word = md_text(word)
+    q_word = escape_md(word)
     said = _("The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
              "one that tells which is meant — can change what “{word}” attends to.").format(
-        word=q_word, prefix=md_text(exp.prefix))
+        word=q_word, prefix=escape_md(exp.prefix))
     diff = C.row_difference(cap, lm_capture(source, exp.prefix), exp.query)
     if diff is not None:
         said += " " + _("Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all "
@@ -239,7 +238,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
 
     def why() -> str:
         return _("Layer {layer} head {head} puts {w:.2f} on “{cand}” from “{word}”, more than any other of the {n} "
-                 "heads puts on either word.").format(layer=c.layer, head=c.head, w=c.weight, cand=md_text(c.word),
+                 "heads puts on either word.").format(layer=c.layer, head=c.head, w=c.weight, cand=escape_md(c.word),
                                                       word=q_word, n=c.n_heads)
 
     # Two columns, so that on the projector the question, the verdict and the head's heatmap share one screen: the
@@ -247,7 +246,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     ask, view = st.columns([1, 1], gap="large")
 
     def evidence() -> None:
-        cand = md_text(c.word)
+        cand = escape_md(c.word)
         w.chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
                     word=F.label(c.word)),
                                y_title=_("weight"),
@@ -266,7 +265,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                      "{top:.2f} from “{tok}”; mean {mean:.2f}). This head reads “{cand}” from almost anywhere, so "
                      "its weight from “{word}” does not show that the model linked the two.").format(
                 k=c.n_at_least, n=len(c.others), cand=cand, word=q_word, top=max(c.others),
-                tok=md_text(cap.tgt_tokens[top].replace("␣", " ").strip()), mean=c.others_mean)
+                tok=escape_md(cap.tgt_tokens[top].replace("␣", " ").strip()), mean=c.others_mean)
         st.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
             m=c.heads_mean, cand=cand, word=q_word))
         with view:
@@ -286,13 +285,13 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                           _("It now picks “{pick}”: this head follows the place in the sentence, not the word."))
                 st.markdown(_("**Swap the two words (a change before “{word}”):** “{text}”. The same head from "
                               "“{word}”: {wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
-                    word=q_word, text=md_text(swap.text), wa=swap.weights[a], a=md_text(a), wz=swap.weights[z],
-                    z=md_text(z)) + " " + follow.format(pick=md_text(swap.picks)))
+                    word=q_word, text=escape_md(swap.text), wa=swap.weights[a], a=escape_md(a), wz=swap.weights[z],
+                    z=escape_md(z)) + " " + follow.format(pick=escape_md(swap.picks)))
             other = C.change_last_word(text, alt)
             later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
             if later is not None:
-                a, z = (md_text(x) for x in cands)
-                t1, t2 = (md_text(t.replace("␣", " ").strip()) for t in later.last)
+                a, z = (escape_md(x) for x in cands)
+                t1, t2 = (escape_md(t.replace("␣", " ").strip()) for t in later.last)
                 k1, k2 = later.favour_first
                 st.markdown(_("**Read a later token instead** (the last token has read the last word): from "
                               "“{t1}”, {k1} of {n} heads look more at “{a}” than at “{z}”; with the last word "
@@ -317,7 +316,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     with ask:
         predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
                                              "the most attention?").format(word=q_word),
-                            cands, lambda: (exp.answer, why()), explain=evidence, format_func=md_text)
+                            cands, lambda: (exp.answer, why()), explain=evidence, format_func=str)   # the guess widget escapes its labels
 
 
 def heatmap_height(n_tokens: int) -> int | None:

@@ -188,6 +188,27 @@ def model_picker(key: str, label: str | None = None, *, default: str | None = No
     return choice
 
 
+def compare_pickers() -> tuple[dict[str, str], dict[str, ModelBundle]]:
+    """Compare's two model pickers side by side, each with its compact model card: ({side: name}, {side: bundle})
+    for sides "left" and "right". Stops the page when a side has no model or its checkpoint can't be loaded (the
+    message is already on the page). Used by the server path and the browser path alike."""
+    pickers = st.columns(2, gap="medium")
+    names = {"left": model_picker("compare.left", _("Left model"), default="miniformer", container=pickers[0]),
+             "right": model_picker("compare.right", _("Right model"), default="full_transformer",
+                                   container=pickers[1])}
+    if None in names.values():
+        st.stop()
+    bundles = {}
+    for side, col in zip(("left", "right"), pickers):
+        with col:
+            bundles[side] = load_or_explain(names[side])
+            if bundles[side] is not None:
+                model_card(bundles[side], compact=True)
+    if None in bundles.values():
+        st.stop()
+    return names, bundles
+
+
 def load_or_explain(name: str) -> ModelBundle | None:
     """The cached model, or a clear message on the page (never a traceback) when its checkpoint is broken. The
     loader has checked the file's config and metadata, so a bundle returned here has the typed ``meta`` that
