@@ -49,6 +49,7 @@ def server(tmp_path_factory):
     cmd = as_other_user() + [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--server.fileWatcherType", "none"]
+    opened = let_others_through(REPO)
     with open(log, "wb") as out:
         p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -62,6 +63,21 @@ def server(tmp_path_factory):
         os.killpg(p.pid, 15)
         p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
+        for d, mode in opened:
+            os.chmod(d, mode)
+
+
+def let_others_through(path: Path) -> list[tuple[Path, int]]:
+    """The server runs as another user, so it must pass through every folder above the repository (a clone under a
+    0700 temporary folder hides .venv from it: "No module named streamlit"). Adds only the search bit (o+x, no
+    listing) where it is missing; returns what it changed, to be put back."""
+    changed = []
+    for d in [path, *path.parents]:
+        mode = d.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            os.chmod(d, mode | 0o001)
+            changed.append((d, mode))
+    return changed
 
 
 def visit(base: str, page: str, query: str = "", press: str | None = None) -> Record:
