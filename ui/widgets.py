@@ -106,11 +106,18 @@ def text_box(key: str = WORD_KEY, label: str | None = None, placeholder: str | N
         value = st.session_state.get(key)
         if value:
             st.session_state[key] = value
-        if key == WORD_KEY and value and st.query_params.get(key) != value:
+        url = st.query_params.get(key)
+        if key == WORD_KEY and value and url != value:
             try:        # the link a teacher copies from this page then opens it on the same word
                 st.query_params[key] = value
             except StreamlitAPIException:
                 pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
+            else:
+                # A box bound to the URL takes its first value from the URL the run started with, over the session
+                # state: an older word there (the browser path reported "ca", then the student typed ねこ) would
+                # show in the box. Run again, now starting from the URL that holds the session's word.
+                if url:
+                    st.rerun()
     return st.text_input(label or _("Type a word"), key=key, live=LIVE, bind="query-params",
                          placeholder=placeholder or _("e.g. capybara"), max_chars=None,
                          help=_("Lowercase a–z; Japanese is written in romaji (ねこ → neko). Other characters show as "
