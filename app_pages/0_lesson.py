@@ -11,7 +11,7 @@ from models.data import WordListError
 from models.train import recipe_for
 from models.capture import quoted
 from models.vocab import DEFAULT_VOCAB, romanize
-from ui import class_session
+from ui import class_models, class_session
 from ui import lesson as LS
 from ui import projector
 from ui import widgets as w
@@ -370,9 +370,12 @@ def step_train(n: int, view) -> None:
                                              recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
                                              pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0,
                                              browser=jobs.browser_token(
-                                                 (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid))
+                                                 (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid),
+                                             on_claim=class_models.recorder("miniformer"))
                 except jobs.FolderNotWritableError as e:      # the same words as the Train page
                     folder_error(e.reason)
+                except (class_session.ClassError, class_session.StoreUnavailable) as e:   # recording in a class
+                    st.error(class_session.error_text(e), icon=":material/error:")
                 except (jobs.JobError, WordListError) as e:
                     st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
                 else:

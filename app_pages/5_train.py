@@ -14,6 +14,7 @@ from services import jobs
 from models.data import WordListError, parse_words_bytes
 from models.train import MODEL_CHOICES, recipe_for
 from models.vocab import DEFAULT_VOCAB, romanize
+from ui import class_models
 from ui import widgets as w
 from ui.cache import bundle
 from ui.i18n import _, option_labels, render
@@ -369,7 +370,10 @@ def setup_form() -> None:
     if clicked:
         try:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,
-                           session_alive=session_alive, browser=browser_id())
+                           session_alive=session_alive, browser=browser_id(), on_claim=class_models.recorder(model))
+        except (class_models.ClassError, class_models.StoreUnavailable) as e:     # recording it in a class
+            from ui.class_session import error_text
+            st.error(error_text(e), icon=":material/error:")
         except jobs.JobLimitError as e:
             st.warning(job_error(e), icon=":material/hourglass_top:")
         except jobs.JobError as e:

@@ -5,6 +5,7 @@ import os
 import streamlit as st
 
 from services.class_store import clean_code, shared_store
+from ui import class_models
 from ui import class_session as cs
 from ui.i18n import _
 from ui.widgets import escape_md
@@ -79,6 +80,7 @@ if rows:
                        file_name=f"class-{c.code}.html", mime="text/html", icon=":material/description:")
 else:
     st.caption(_("No question asked yet."))
+class_models.teacher_panel(c.code)
 if not cs.is_student():
     with st.expander(_("The teacher's link"), icon=":material/key:"):
         st.caption(_("Keep it private: whoever opens it leads the class. Bookmark it to come back after a reload "

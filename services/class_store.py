@@ -19,6 +19,10 @@ opened, closed or revealed) — a student's page polls ``stage`` and reruns only
 A question's state: ``closed`` (not asked yet) → ``open`` (answers taken, changeable) → ``locked`` (answers closed;
 the histogram may be shown) → ``revealed`` (the model's answer is shown). Moving on starts the next question closed.
 
+Models trained during a class (:class:`ClassModel`: name, class, member, architecture, when) are recorded when the
+run claims its name, so the pickers show each one to the student who trained it and to the teacher only
+(``ui/class_models.py``); the teacher can clear them.
+
 Errors are data (STYLE.md §17): :class:`ClassError` (``reason`` in :data:`CLASS_ERRORS`: a wrong code, a wrong
 secret, an answer after closing …) and :class:`StoreUnavailable` (the file can't be written, the database is
 locked, Redis is down) carry an id up; the page turns it into a sentence in the student's language.
@@ -50,7 +54,7 @@ NICKNAME_MAX = 24                                        # characters kept of a 
 CHOICE_MAX = 64                                          # an answer is an option's index or short id
 QUESTION_STATES = ("closed", "open", "locked", "revealed")
 CLASS_ERRORS = ("unknown_code", "ended", "wrong_secret", "not_member", "not_open", "no_question", "bad_choice",
-                "bad_state", "bad_place")
+                "bad_state", "bad_place", "bad_model")
 
 
 class ClassError(Exception):
@@ -105,6 +109,28 @@ class QuestionResult:
     right: str | None
     answers: dict            # member token -> choice
     meta: dict = dataclasses.field(default_factory=dict)   # what the teacher's page stored: question text, labels
+
+
+@dataclass(frozen=True)
+class ClassModel:
+    """A model a student trained during a class: shown in that student's pickers and the teacher's, nobody else's."""
+    name: str                 # the checkpoint's name (checkpoints/user/<name>.pt)
+    code: str
+    token: str                # the member who trained it
+    model: str                # the architecture trained, e.g. "miniformer"
+    at: float
+
+
+MODEL_NAME_MAX = 40          # checkpoint names are at most 40 characters (models.checkpoint.NAME_RE)
+
+
+def _check_model(name, model) -> tuple[str, str]:
+    name, model = str(name or ""), str(model or "")
+    ok = (0 < len(name) <= MODEL_NAME_MAX and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in name)
+          and len(model) <= 40 and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in model))
+    if not ok:
+        raise ClassError("bad_model")
+    return name, model
 
 
 # ---- input --------------------------------------------------------------------------------------------------------
@@ -195,6 +221,10 @@ class ClassStore:
     def answer(self, code: str, token: str, choice: str) -> ClassInfo: ...
     def answers(self, code: str, question: str) -> dict[str, str]: ...
     def results(self, code: str) -> list[QuestionResult]: ...
+    # models trained in the class (issue 22, item 6)
+    def add_model(self, code: str, token: str, name: str, model: str = "") -> ClassModel: ...
+    def class_models(self, code: str | None = None) -> list[ClassModel]: ...    # None: every class's, oldest first
+    def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]: ...
     def close(self) -> None: ...
 
 
@@ -213,6 +243,8 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS answers (
     code TEXT NOT NULL, question TEXT NOT NULL, token TEXT NOT NULL, choice TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (code, question, token));
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY, code TEXT NOT NULL, token TEXT NOT NULL, model TEXT NOT NULL, at REAL NOT NULL);
 """
 
 
@@ -438,6 +470,44 @@ class SQLiteStore(ClassStore):
                 out.append(QuestionResult(q, state, right, dict(rows), json.loads(meta or "{}")))
         return out
 
+
+    # -- models trained in the class
+    def add_model(self, code: str, token: str, name: str, model: str = "") -> ClassModel:
+        name, model = _check_model(name, model)
+        with self._write() as con:
+            self._active(con, code)
+            if con.execute("SELECT 1 FROM members WHERE code = ? AND token = ?", (code, str(token or "")[:64])
+                           ).fetchone() is None:
+                raise ClassError("not_member")
+            m = ClassModel(name, code, str(token), model, time.time())
+            con.execute("INSERT INTO models (name, code, token, model, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) "
+                        "DO UPDATE SET code = excluded.code, token = excluded.token, model = excluded.model, "
+                        "at = excluded.at", (m.name, m.code, m.token, m.model, m.at))
+            self._bump(con, code, stage=False)
+            return m
+
+    def class_models(self, code: str | None = None) -> list[ClassModel]:
+        with self._read() as con:
+            if code is None:
+                rows = con.execute("SELECT name, code, token, model, at FROM models ORDER BY at").fetchall()
+            else:
+                self._class_row(con, code)
+                rows = con.execute("SELECT name, code, token, model, at FROM models WHERE code = ? ORDER BY at",
+                                   (code,)).fetchall()
+        return [ClassModel(*r) for r in rows]
+
+    def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]:
+        with self._write() as con:
+            c = self._class_row(con, code)
+            salt, want = con.execute("SELECT salt, secret_hash FROM classes WHERE code = ?", (code,)).fetchone()
+            if not secret or not hmac.compare_digest(hash_secret(str(secret), salt), want):
+                raise ClassError("wrong_secret")                 # (an ended class's models may still be cleared)
+            have = [r[0] for r in con.execute("SELECT name FROM models WHERE code = ?", (c.code,))]
+            gone = [n for n in have if names is None or n in set(names)]
+            con.executemany("DELETE FROM models WHERE code = ? AND name = ?", [(code, n) for n in gone])
+            self._bump(con, code, stage=False)
+            return gone
+
     def close(self) -> None:
         pass
 
@@ -662,6 +732,48 @@ class RedisStore(ClassStore):
                 out.append(QuestionResult(q, d.get("state", "closed"), d.get("right"),
                                           dict(self.r.hgetall(self._k(code, "a", q))), d.get("meta") or {}))
         return out
+
+    # -- models trained in the class: one hash for every class (name -> JSON), so a picker reads it in one call
+    MODELS_KEY = "clsmodels"
+
+    def add_model(self, code: str, token: str, name: str, model: str = "") -> ClassModel:
+        name, model = _check_model(name, model)
+
+        def fn(pipe, h):
+            if h.get("ended"):
+                raise ClassError("ended", code=code)
+            if not token or not pipe.hexists(self._k(code, "m"), str(token)[:64]):
+                raise ClassError("not_member")
+            m = ClassModel(name, code, str(token), model, time.time())
+            pipe.multi()
+            pipe.hset(self.MODELS_KEY, name, json.dumps({"code": code, "token": m.token, "model": model, "at": m.at}))
+            pipe.hincrby(self._k(code), "version", 1)
+            pipe.execute()
+            return m
+        return self._transact(code, fn)
+
+    def class_models(self, code: str | None = None) -> list[ClassModel]:
+        with self._errors():
+            if code is not None and not self.r.exists(self._k(code)):
+                raise ClassError("unknown_code", code=code)
+            raw = self.r.hgetall(self.MODELS_KEY)
+        out = [ClassModel(n, d["code"], d["token"], d.get("model", ""), float(d["at"]))
+               for n, d in ((n, json.loads(v)) for n, v in raw.items())]
+        return sorted((m for m in out if code is None or m.code == code), key=lambda m: m.at)
+
+    def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]:
+        with self._errors():
+            h = self.r.hgetall(self._k(code))
+        if not h:
+            raise ClassError("unknown_code", code=code)
+        if not secret or not hmac.compare_digest(hash_secret(str(secret), h["salt"]), h["secret_hash"]):
+            raise ClassError("wrong_secret")                     # (an ended class's models may still be cleared)
+        gone = [m.name for m in self.class_models(code) if names is None or m.name in set(names)]
+        with self._errors():
+            if gone:
+                self.r.hdel(self.MODELS_KEY, *gone)
+            self.r.hincrby(self._k(code), "version", 1)
+        return gone
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

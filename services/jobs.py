@@ -695,14 +695,16 @@ atexit.register(stop_all_at_exit)
 def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe | str = "fast", *, name: str,
               replace: bool = False, probe_word: str | None = None,
               session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
-              pace_s: float = 0.0, **job_kw) -> TrainingJob:
+              pace_s: float = 0.0, on_claim: Callable[[str], None] | None = None, **job_kw) -> TrainingJob:
     """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
     makes epoch e end no sooner than e * pace_s seconds after this call, by the clock (the Lesson's "watch" pace
     spreads a seconds-long run over about half a minute, start-up included).
 
     Raises :class:`ModelNameError` for a bad name and :class:`JobLimitError` when this session already trains or
     every slot is busy. A taken name gets a suffix unless ``replace`` and this session made that model (the job's
-    ``spec.note`` says which). The checkpoint records this session's :func:`owner_id`.
+    ``spec.note`` says which). The checkpoint records this session's :func:`owner_id`. ``on_claim(final name)``
+    runs once the name is claimed and before the run starts (a class records whose model it is, so the file is
+    never published unrecorded: ui/class_models.py); if it raises, the claim is released and nothing starts.
     """
     owner = owner_id(session_id)
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
@@ -723,6 +725,8 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
                    probe_word=probe_word or default_probe(words),
                    note=note, owner=owner, pace_s=pace_s, pace_from=time.time() if pace_s > 0 else None)
     try:
+        if on_claim is not None:
+            on_claim(final)
         return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, claimed=True, **job_kw)
     except BaseException:
         ckpt.release_claim(spec.out)

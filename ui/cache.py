@@ -119,8 +119,10 @@ def get_generation(name: str, prefix: str, **kw) -> Generation:
 
 def available_models() -> list[str]:
     """Checkpoint names on disk now (shipped first, then trained in the app); read each rerun so a model
-    published by another session appears without a restart."""
-    return list_checkpoints()
+    published by another session appears without a restart. In a class, less the models other students trained
+    there (ui/class_models.py)."""
+    from ui.class_models import visible
+    return visible(list_checkpoints())
 
 
 @st.cache_resource(show_spinner=False)
