@@ -5,7 +5,7 @@ import os
 import streamlit as st
 
 from services.class_store import clean_code, shared_store
-from ui import class_models
+from ui import class_models, class_plan
 from ui import class_session as cs
 from ui.i18n import _
 from ui.widgets import escape_md
@@ -44,15 +44,30 @@ except (cs.ClassError, cs.StoreUnavailable) as e:
     st.stop()
 
 address = cs.join_address(c.code)
-left, right = st.columns([3, 2], gap="large", vertical_alignment="center")
-with left:
-    st.markdown(_("Join at **{address}** with the code").format(address=escape_md(address.split("/join")[0] + "/join")))
-    st.markdown(f"<div style='font-size:7rem;font-weight:800;letter-spacing:0.15em;line-height:1.1'>{c.code}</div>",
-                unsafe_allow_html=True)                # the code: our own letters A–Z and 2–9, never user text
-    if not c.active:
-        st.warning(_("This class has ended."), icon=":material/event_busy:")
-with right:
-    st.image(cs.qr_png(address), width=420, caption=_("Scan to join"))
+
+
+def join_block() -> None:
+    """The join code and its QR code, large for the back row."""
+    left, right = st.columns([3, 2], gap="large", vertical_alignment="center")
+    with left:
+        st.markdown(_("Join at **{address}** with the code").format(
+            address=escape_md(address.split("/join")[0] + "/join")))
+        st.markdown(f"<div style='font-size:7rem;font-weight:800;letter-spacing:0.15em;line-height:1.1'>{c.code}</div>",
+                    unsafe_allow_html=True)            # the code: our own letters A–Z and 2–9, never user text
+        if not c.active:
+            st.warning(_("This class has ended."), icon=":material/event_busy:")
+    with right:
+        st.image(cs.qr_png(address), width=420, caption=_("Scan to join"))
+
+
+# Before the first question the page is the projector's join screen; once the class is under way it is the teacher's
+# presenter view (on the laptop, beside the projected Lesson), with the code one click away for latecomers.
+started = bool(c.question) or (c.page, c.step) != ("lesson", 1)
+if not started:
+    join_block()
+else:
+    with st.expander(_("Join code {code} and its QR code").format(code=c.code), icon=":material/qr_code_2:"):
+        join_block()
 
 if c.active:
     a, b, e = st.columns(3)
@@ -64,22 +79,13 @@ if c.active:
             shared_store().end_class(c.code, cs.secret())
             st.rerun()
 
-members = shared_store().members(c.code)
-st.subheader(_("{n} joined").format(n=len(members)), anchor=False)
-names = [m.nickname or _("anonymous") for m in members]
-if names:
-    st.text(", ".join(names))                          # nicknames are text, never markup
-st.subheader(_("Per question: joined → answered → right"), anchor=False)
-rows = cs.funnel_rows(c.code)
-if rows:
-    st.dataframe(rows, hide_index=True, width="stretch")
+class_plan.presenter(c.code)                           # notes, timer, who joined and answered, the funnel
+if shared_store().results(c.code):
     d1, d2 = st.columns(2)
     d1.download_button(_("Download the results (CSV)"), cs.results_csv(c.code), file_name=f"class-{c.code}.csv",
                        mime="text/csv", icon=":material/download:")
     d2.download_button(_("Download the class summary (HTML, works offline)"), cs.summary(c.code),
                        file_name=f"class-{c.code}.html", mime="text/html", icon=":material/description:")
-else:
-    st.caption(_("No question asked yet."))
 class_models.teacher_panel(c.code)
 if not cs.is_student():
     with st.expander(_("The teacher's link"), icon=":material/key:"):
