@@ -80,7 +80,11 @@ if c.active:
             st.rerun()
 
 class_plan.presenter(c.code)                           # notes, timer, who joined and answered, the funnel
-if shared_store().results(c.code):
+try:
+    asked = bool(shared_store().results(c.code))
+except (cs.ClassError, cs.StoreUnavailable):
+    asked = False                                      # the presenter view above has said why
+if asked:
     d1, d2 = st.columns(2)
     d1.download_button(_("Download the results (CSV)"), cs.results_csv(c.code), file_name=f"class-{c.code}.csv",
                        mime="text/csv", icon=":material/download:")

@@ -49,7 +49,10 @@ def _noop() -> None:
 
 # ---- messages ---------------------------------------------------------------------------------------------------
 def error_text(e: Exception) -> str:
-    """A store or class error as one sentence in the session's language (never a traceback)."""
+    """A store or class error as one sentence in the session's language (never a traceback). What the store's
+    trouble is and how to fix it is for the teacher; a student is told to try again in a moment."""
+    if isinstance(e, StoreUnavailable) and is_student():
+        return _("The class can't be reached right now: try again in a moment. Guesses you locked before are kept.")
     if isinstance(e, StoreUnavailable):
         return {
             "unwritable": _("The class store can't be written ({where}). Check that the data folder exists and "
