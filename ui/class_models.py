@@ -118,7 +118,8 @@ def teacher_panel(code: str) -> None:
             for m in records]
     st.dataframe(rows, hide_index=True, width="stretch")     # nicknames as cell text, never markup
     a, b, c = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
-    pick = a.multiselect(_("Models to clear"), [m.name for m in records], key="teach.models.pick")
+    pick = a.multiselect(_("Models to clear"), [m.name for m in records], key="teach.models.pick",
+                         placeholder=_("Choose models"))
     clicked = None
     if b.button(_("Clear the chosen"), key="teach.models.clear", icon=":material/delete:", disabled=not pick,
                 width="stretch"):

@@ -129,7 +129,7 @@ def answered_names(code: str, question: str) -> tuple[list[str], list[str]]:
 @st.fragment(run_every="5s")
 def presenter(code: str, place_title: str | None = None) -> None:
     """The presenter view, redrawn every 5 s (this fragment only): where the class is against the plan's clock, what
-    to say there, who joined and who answered. ``place_title`` names the class's place (the page's title)."""
+    to say there and who answered (first: that is what the teacher glances at), then who joined and the funnel. ``place_title`` names the class's place (the page's title)."""
     from ui.class_session import error_text, funnel_rows
     from ui.i18n import _
     try:
@@ -139,9 +139,6 @@ def presenter(code: str, place_title: str | None = None) -> None:
     except (ClassError, StoreUnavailable) as e:
         st.error(error_text(e), icon=":material/error:")
         return
-    st.subheader(_("{n} joined").format(n=len(members)), anchor=False)
-    if members:
-        st.text(", ".join(m.nickname or _("anonymous") for m in members))   # nicknames are text, never markup
     elapsed = (time.time() - c.created) / 60 if c.active else ((c.ended or c.created) - c.created) / 60
     part = part_at(c.page, c.step)
     place = place_label(c.page, c.step)
@@ -170,6 +167,9 @@ def presenter(code: str, place_title: str | None = None) -> None:
             if waiting:
                 st.caption(_("Not yet:"))
                 st.text(", ".join(waiting))
+    st.subheader(_("{n} joined").format(n=len(members)), anchor=False)
+    if members:
+        st.text(", ".join(m.nickname or _("anonymous") for m in members))   # nicknames are text, never markup
     st.subheader(_("Per question: joined → answered → right"), anchor=False)
     rows = funnel_rows(code)
     if rows:
