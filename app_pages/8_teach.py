@@ -40,7 +40,8 @@ if not cs.is_teacher():
 try:
     c = shared_store().get_class(cs.code())
 except (cs.ClassError, cs.StoreUnavailable) as e:
-    st.error(cs.error_text(e), icon=":material/error:")
+    if not isinstance(e, cs.StoreUnavailable):         # the class bar above has said what is wrong with the store
+        st.error(cs.error_text(e), icon=":material/error:")
     st.stop()
 
 address = cs.join_address(c.code)

@@ -122,3 +122,35 @@ def test_redis_stopped_mid_class(tmp_path, monkeypatch):
                 "app_pages/1_explore.py")                   # a student elsewhere in the app: the page works
     no_traceback(e)
     assert e.title[0].value == "Explore"
+
+
+def test_a_guess_picked_after_the_store_went_away(sqlite_class, tmp_path):
+    """The guess widget is a fragment: picking an option reruns only it, with the class the page read before the
+    store went away. It said a traceback; now the student's sentence."""
+    store, path = sqlite_class
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    store.move(c.code, SECRET, page="lesson", step=1, question="lesson.1")
+    store.set_question(c.code, SECRET, "open")
+    from streamlit.testing.v1 import AppTest
+
+    def guess_fragment():
+        import streamlit as st
+        from ui.class_session import _student_question
+        st.session_state.update({"class.code": st.session_state["c"].code, "class.token": st.session_state["tok"],
+                                 "class.secret": None})
+        _student_question(st.session_state["c"], ["a", "b"], ["a", "b"], lambda: ("a", ""), explain=None,
+                          key="lesson.1")
+    at = AppTest.from_function(guess_fragment)
+    at.session_state["c"], at.session_state["tok"] = store.get_class(c.code), ann.token   # what the page read
+    at.session_state["lang"] = "en"
+    at.run()
+    ok(at)
+    assert [r for r in at.radio if r.key.endswith(".guess")]
+    for p in list(tmp_path.iterdir()):
+        if p.name.startswith("classes.sqlite3"):
+            p.unlink()
+    path.mkdir()                                              # the store is gone
+    at.run()
+    no_traceback(at)
+    assert STUDENT_SAYS in "\n".join(e.value for e in at.error)

@@ -406,7 +406,11 @@ def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *,
                 icon=":material/explore:")
         return None
     store = shared_store()
-    mine = store.answers(c.code, key).get(token())
+    try:                                               # a fragment rerun: the store may have gone since the page ran
+        mine = store.answers(c.code, key).get(token())
+    except (ClassError, StoreUnavailable) as e:
+        st.error(error_text(e), icon=":material/error:")
+        return None
     mine_i = int(mine) if mine is not None and mine.isdigit() and int(mine) < len(options) else None
     if c.state == "closed" or c.question != key:          # asked (or about to be), not opened yet
         st.info(_("Think about your guess: the teacher opens answers in a moment."), icon=":material/hourglass_top:")
