@@ -199,3 +199,29 @@ def test_a_student_cannot_clear(lab, tmp_path):
     ok(t)
     assert not (tmp_path / "user" / "ann-model.pt").exists() and store.class_models(c.code) == []
     assert "1 cleared." in shown(texts(t))
+
+
+def test_the_lessons_training_run_in_a_class_is_recorded_for_its_student(lab, tmp_path, monkeypatch):
+    """Step 8 in a class: the student's run (the Lesson's own training panel) is recorded as theirs before it starts."""
+    import models.train as train_mod
+    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: Recipe("test", epochs=1, batch_size=8, lr=1e-2,
+                                                                   dropout=0.0))
+    store = lab
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    store.move(c.code, SECRET, page="lesson", step=8, question="lesson.8")
+    store.set_question(c.code, SECRET, "open")                   # the teacher opened answers
+    a = student(c.code, ann.token, step="8")
+    a.radio(key="lesson.pace").set_value("fast").run()
+    next(r for r in a.radio if r.key.endswith(".guess")).set_value(0).run()
+    a.button(key="class.lesson.8.lock").click().run()
+    a.button(key="lesson.train").click().run()
+    ok(a)
+    job = jobs.get_job(a.session_state["train.sid"])
+    try:
+        assert job is not None and job.spec.name.startswith("lesson-miniformer")
+        assert [(m.name, m.token) for m in store.class_models(c.code)] == [(job.spec.name, ann.token)]
+    finally:
+        if job is not None:
+            job.join(120)
+            jobs.clear_job(a.session_state["train.sid"])
