@@ -280,3 +280,28 @@ def test_candidates_after_the_word_get_a_plain_answer(folders):
     assert ("“it” looks at “animal” harder than every other token in this head" in text
             or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text)   # the "street" row
     assert "No swap test here: both candidates must come before “it”." in text
+
+
+def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
+    """The page captures through the process's prefix cache (ui.real_model.prefix_cache): a typed letter runs the
+    last word's token(s), a second session typing the same sentence runs nothing, and the bars are the full
+    forward's."""
+    from models import hf_lm
+    from ui.real_model import prefix_cache
+    cache = prefix_cache()
+    cache.clear()
+    state = {"real.source": "folder", "real.path": str(folders["llama"])}
+    at = open_page(**state)
+    first = cache.computed
+    assert first > 0 and len(cache) > 0
+    text = at.session_state["real.text"] + " an"
+    at.text_input(key="real.text").input(text).run()
+    assert not at.exception and 0 < cache.computed - first <= 2
+    b = hf_lm.load_folder(folders["llama"])
+    last = hf_lm.capture_lm(b, text).tgt_tokens[-1]
+    assert charts(at)["real.bars"]["layout"]["title"]["text"] == f"Next token after “{last}”"
+    other = open_page(**state, **{"real.text": text[:-1] + "y"})        # another student, another last letter
+    assert not other.exception
+    n = cache.computed
+    other.text_input(key="real.text").input(text).run()
+    assert cache.computed == n                                          # computed once per process, for all

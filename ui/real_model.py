@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from models import hf_folder, hf_lm
+from models import hf_folder, hf_lm, hf_prefix_cache
 from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
@@ -71,9 +71,17 @@ def load_lm(source: str, stamp: float) -> hf_lm.LMBundle:
                                 check=lambda: hf_folder.precheck(source))
 
 
+@st.cache_resource(show_spinner=False)
+def prefix_cache() -> hf_prefix_cache.PrefixCache:
+    """This process's computed tokens, shared by every session (a class types the same sentence): a keystroke
+    runs only the tokens after the longest prefix computed before (models/hf_prefix_cache.py). Bounded in bytes
+    (ATTENTION_LAB_LM_PREFIX_MB); it holds tensors computed from the models, never a model."""
+    return hf_prefix_cache.PrefixCache()
+
+
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
 def cached_lm_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text)
+    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp))
 
 
 def lm_capture(source: str, text: str) -> AttentionCapture:
