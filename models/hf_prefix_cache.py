@@ -122,7 +122,7 @@ class PrefixCache:
         with self._lock:
             self._roots.clear()
             self._lru.clear()
-            self.nbytes = 0
+            self.nbytes = self.computed = self.reused = 0
 
     # -- under the lock ------------------------------------------------------------------------------------------
     def _alive(self, key, path: list[Node]) -> bool:
