@@ -94,6 +94,7 @@ class PrefixCache:
                 path.append(node)
                 level = node.children
             self._touch(key, path)
+            self.reused += len(path)
             return path
 
     def add(self, key: Hashable, path: list[Node], nodes: list[Node]) -> list[Node]:
@@ -102,7 +103,8 @@ class PrefixCache:
         full path."""
         with self._lock:
             full = list(path)
-            if path and not self._alive(key, path):     # evicted while the model ran: keep the result uncached
+            self.computed += len(nodes)
+            if path and not self._alive(path[-1]):      # evicted while the model ran: keep the result uncached
                 return full + nodes
             level = path[-1].children if path else self._roots.setdefault(key, {})
             for node in nodes:
@@ -125,8 +127,8 @@ class PrefixCache:
             self.nbytes = self.computed = self.reused = 0
 
     # -- under the lock ------------------------------------------------------------------------------------------
-    def _alive(self, key, path: list[Node]) -> bool:
-        return id(path[-1]) in self._lru and self._lru[id(path[-1])][1] is path[-1]
+    def _alive(self, node: Node) -> bool:
+        return id(node) in self._lru and self._lru[id(node)][1] is node
 
     def _touch(self, key, path: list[Node]) -> None:
         for node in reversed(path):         # leaf first, root last: a parent is always more recent than its children
@@ -139,8 +141,8 @@ class PrefixCache:
             siblings = node.parent.children if node.parent is not None else self._roots.get(key, {})
             if siblings.get(node.token) is node:
                 del siblings[node.token]
-            if node.parent is None and not self._roots.get(key, True):
-                self._roots.pop(key, None)
+            if node.parent is None and key in self._roots and not self._roots[key]:
+                del self._roots[key]                            # the model's last token went
             self.nbytes -= node.nbytes
 
 
@@ -204,8 +206,6 @@ def capture_ids(b, ids: Sequence[int], cache: PrefixCache, key: Hashable, *, not
             from models.hf_lm import capture_ids as full
             return full(b, ids, notes=notes, truncated=truncated)
         path = cache.add(key, path, nodes)
-        cache.computed += len(ids) - n
-    cache.reused += n
     patterns, logits = _assemble(path)
     return AttentionCapture(model_name=b.name, src_tokens=(), tgt_tokens=tuple(readable(b.tokenizer, i) for i in ids),
                             patterns={f"blocks.{l}.attn.hook_pattern": p for l, p in enumerate(patterns)},

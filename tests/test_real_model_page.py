@@ -306,3 +306,23 @@ def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
     n = cache.computed
     other.text_input(key="real.text").input(text).run()
     assert cache.computed == n                                          # computed once per process, for all
+
+
+def test_the_it_check_reads_a_fresh_pass_not_the_prefix_cache(folders):
+    """The lesson's control ("cut after 'it', the row changes by at most ...") compares the shown row with a full
+    forward pass of the cut sentence, computed apart from the prefix cache whose rows it checks."""
+    import torch
+    from models import hf_lm
+    from ui.real_model import lm_capture, lm_capture_fresh, prefix_cache
+    source = str(folders["gpt2"])
+    cache = prefix_cache()
+    cut = "The animal didn't cross the road because it"
+    shown = lm_capture(source, cut + " was too tired")
+    n = cache.computed
+    fresh = lm_capture_fresh(source, cut)
+    assert cache.computed == n                                    # not assembled from (or added to) the cache
+    full = hf_lm.capture_lm(hf_lm.load_folder(folders["gpt2"]), cut)
+    for name in full.names():
+        assert torch.equal(fresh.patterns[name], full.patterns[name])
+    T = len(fresh.tgt_tokens)
+    assert torch.allclose(shown.patterns[full.names()[0]][..., :T, :T], fresh.patterns[full.names()[0]], atol=1e-5)

@@ -90,6 +90,18 @@ def lm_capture(source: str, text: str) -> AttentionCapture:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def cached_fresh_capture(source: str, stamp: float, text: str) -> AttentionCapture:
+    return hf_lm.capture_lm(load_lm(source, stamp), text)
+
+
+def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
+    """A full forward pass of ``text``, not assembled from the prefix cache: a control must be computed apart from
+    the rows it checks (the "it" lesson's cut sentence). Cached per text, so typing after "it" reuses it."""
+    one_torch_thread()
+    return cached_fresh_capture(source, source_stamp(source), text)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
 def cached_lm_generation(source: str, stamp: float, text: str, max_new: int, greedy: bool, temperature: float,
                          top_k: int | None, seed: int) -> Generation:
     return hf_lm.generate_lm(load_lm(source, stamp), text, max_new=max_new, greedy=greedy, temperature=temperature,
@@ -233,7 +245,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     said = _("The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
              "one that tells which is meant — can change what “{word}” attends to.").format(
         word=q_word, prefix=escape_md(exp.prefix))
-    diff = C.row_difference(cap, lm_capture(source, exp.prefix), exp.query)
+    diff = C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
     if diff is not None:
         said += " " + _("Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all "
                         "{n} heads.").format(word=q_word, d=diff, n=b.n_layer * b.n_head)
