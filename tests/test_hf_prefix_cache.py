@@ -135,3 +135,29 @@ def test_bundled_smollm2_keystrokes_match_a_full_forward():
         if before:
             assert cache.computed - before <= 2, (text, cache.computed - before)   # "␣tir" -> "␣tire" -> "␣tired"
     assert cache.computed - before == 0                                           # the Backspace: all cached
+
+
+def test_sessions_on_threads_share_one_cache(tiny):
+    """Streamlit runs each session on its own thread: four students editing at once through one small cache
+    (evicting while others compute) all get a full forward's capture."""
+    import threading
+    cache = PrefixCache()
+    hf_lm.capture_lm(tiny, LECTURE, prefix=cache, key="m")
+    cache = PrefixCache(max_bytes_=int(cache.nbytes / len(cache) * 25))
+    texts = [list(edits(random.Random(100 + i), 25)) for i in range(4)]
+    expected = [[hf_lm.capture_lm(tiny, t) for t in ts] for ts in texts]
+    failures = []
+
+    def student(i):
+        try:
+            for t, want in zip(texts[i], expected[i]):
+                assert_same(hf_lm.capture_lm(tiny, t, prefix=cache, key="m"), want, repr(t))
+        except Exception as e:      # noqa: BLE001 (reported by the main thread)
+            failures.append(e)
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures, failures[:1]
+    assert cache.nbytes <= cache.max_bytes and cache.nbytes == sum(n.nbytes for _, n in cache._lru.values())
