@@ -12,6 +12,9 @@ messages, and types words from data/words.txt one key at a time at a human pace 
 is a ``rerun_script`` with the new widget state, as the browser's live text box sends it. A keystroke's latency is
 from that message to the ``script_finished`` of the first complete run that shows it (the next-token chart title
 names its last character); a key not shown within 15 s is an error, as is an exception element on the page.
+``--pages real_model``: students open the Real model page instead and type the lecture sentence ("The animal
+didn't cross the street because it was too tired") into its "Type a sentence" box, from its first letter, again
+and again; a key is shown when the bars' title names the last token SmolLM2's tokenizer makes of the text.
 ``--train K`` students open the Train page instead, press Train, and keep the page's 1-second progress fragment
 running (the ``auto_rerun`` messages ask for it) until the time is up, then go away mid-run.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -53,7 +57,9 @@ KEY_TIMEOUT_S = 15
 TARGET_P95_MS = 500
 BARS_TITLE = "Next token after"
 WORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "words.txt"
-PAGES = {"explore": "", "compare": "compare"}      # page -> url path (Streamlit's page_name)
+PAGES = {"explore": "", "compare": "compare", "real_model": "real_model"}   # page -> url path (Streamlit's page_name)
+BOX = {"real_model": "Type a sentence"}              # the text box a student types in (default "Type a word")
+LECTURE = "The animal didn't cross the street because it was too tired"   # what a class types on the Real model
 
 
 def check_local(url: str) -> str:
@@ -108,6 +114,7 @@ def widget_value(kind: str, e) -> tuple[str, object] | None:
 class Key:
     text: str
     sent: float
+    want: str | None = None        # the token the bars' title must name (Real model); else the last character
     run_seen: bool = False         # a run started after this key was sent
     latency: float | None = None
 
@@ -307,7 +314,8 @@ class Tab:
             return
         shown = {bars_char(t) for t in self.titles}
         for j in range(len(open_keys) - 1, -1, -1):
-            if not self.titles or shown == {open_keys[j].text[-1:]}:
+            want = open_keys[j].want if open_keys[j].want is not None else open_keys[j].text[-1:]
+            if not self.titles or shown == {want}:
                 for k in open_keys[:j + 1]:
                     k.latency = now - k.sent
                 return
@@ -321,20 +329,44 @@ class Tab:
 
 
 # ---- what students do -------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _smollm2_tokenizer():
+    """SmolLM2's tokenizer alone (from the app's safetensors cache), shaped like the LMBundle hf_lm.encode reads."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from models import hf_lm
+    tok = AutoTokenizer.from_pretrained(hf_lm.bundled_cache_dir(), local_files_only=True)
+    return SimpleNamespace(tokenizer=tok, block_size=hf_lm.MAX_TOKENS)
+
+
+def real_last_token(text: str) -> str:
+    """The token the Real model page's bars name for ``text``: the last one SmolLM2's tokenizer makes of it."""
+    from models import hf_lm
+    b = _smollm2_tokenizer()
+    ids, _ = hf_lm.encode(b, text)
+    return hf_lm.readable(b.tokenizer, ids[-1])
+
+
 async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, go: asyncio.Event, deadline,
                  settle: float | None = None):
     """Types at a human pace; with ``settle``, like bench.latency instead: each key waits until the previous one
     is shown, then ``settle`` seconds of quiet (to compare with the browser benchmark, one student)."""
     tab = Tab(base, rec, page, clock)
-    words = itertools.cycle(class_words(rng))
+    box = BOX.get(page, "Type a word")
+    # Explore / Compare: random words, each typed from its first letter. Real model: the lecture sentence, again
+    # and again, and each key's bars must name the sentence's last token (the model's own tokenizer says which).
+    words = itertools.repeat(LECTURE) if page == "real_model" else itertools.cycle(class_words(rng))
+    want = real_last_token if page == "real_model" else (lambda text: None)
     word = next(words)
     text = word[:1]
     try:
         await tab.open(query="")
-        if "Type a word" not in tab.widgets:
-            rec.errors.append("no 'Type a word' box on the page")
+        if box not in tab.widgets:
+            rec.errors.append(f"no {box!r} box on the page")
             return
-        tab.set_value("Type a word", "string_value", text)       # the first letter, before the clock starts
+        tab.set_value(box, "string_value", text)       # the first letter, before the clock starts
         await tab.rerun()
         await tab.wait_finished(120)
         rec.backend = next((c.split("=", 1)[1] for c in tab.cookies.split("; ")
@@ -367,8 +399,8 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
             word, pos = next(words), 0
             text = ""
         text, pos = text + word[pos], pos + 1
-        tab.set_value("Type a word", "string_value", text)
-        rec.keys.append(Key(text, time.perf_counter()))
+        tab.set_value(box, "string_value", text)
+        rec.keys.append(Key(text, time.perf_counter(), want(text)))
         try:
             await tab.rerun()
         except Exception as e:

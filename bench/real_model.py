@@ -1,7 +1,7 @@
 """The Real model page's costs: load time (first de-quantizing load, cached load), keystroke -> repaint in real
 Chromium, and the server's memory.
 
-``python -m bench.real_model [--keys 12] [--first-load] [--no-browser]``
+``python -m bench.real_model [--keys 12] [--first-load] [--no-browser] [--forward-only]``
 
 Browser part: a private ``streamlit run app.py``, Debian's Chromium on /real_model, one key at a time (each key
 waits for the previous one's repaint and 300 ms of quiet). Timed from the key press to the first painted frame
@@ -101,6 +101,53 @@ def server_rerun(n_keys: int) -> list[list[str]]:
     return rows
 
 
+def prefix_forward(n_keys: int) -> list[list[str]]:
+    """The forward pass per keystroke, before and after the prefix cache (models/hf_prefix_cache.py), CPU time on
+    one torch thread: the full pass over every token (before); the pass over the changed tokens only, with the
+    prefix's keys/values from the cache (after), also per token it computed; and a second student typing the same
+    keys into the same process (everything cached: the capture is assembled from the rows)."""
+    import torch
+
+    from models import hf_lm
+    from models.hf_prefix_cache import PrefixCache
+    torch.set_num_threads(1)
+    b = hf_lm.load_bundled()
+    cache = PrefixCache()
+    hf_lm.capture_lm(b, START, prefix=cache, key="bench")          # the page opened on the lecture sentence
+    full, cached, per_token, again, tokens = [], [], [], [], []
+
+    def cpu(fn):
+        c0 = time.process_time()
+        fn()
+        return (time.process_time() - c0) * 1000
+
+    text = START
+    for ch in TYPED[:n_keys]:
+        text += ch
+        full.append(cpu(lambda: hf_lm.capture_lm(b, text)))
+        before = cache.computed
+        cached.append(cpu(lambda: hf_lm.capture_lm(b, text, prefix=cache, key="bench")))
+        tokens.append(cache.computed - before)
+        per_token.append(cached[-1] / max(1, tokens[-1]))
+    text = START
+    for ch in TYPED[:n_keys]:
+        text += ch
+        again.append(cpu(lambda: hf_lm.capture_lm(b, text, prefix=cache, key="bench")))
+    T = len(hf_lm.encode(b, text)[0])
+    rows = [[f"forward per keystroke, full pass (before; {len(full)} keys, up to {T} tokens)",
+             f"p50 {fmt_ms(summary(full)[0])} ms CPU", f"p95 {fmt_ms(summary(full)[1])} ms"],
+            ["forward per keystroke, prefix cache (after)", f"p50 {fmt_ms(summary(cached)[0])} ms CPU",
+             f"p95 {fmt_ms(summary(cached)[1])} ms; tokens computed per key: mean {sum(tokens) / len(tokens):.2f}, "
+             f"max {max(tokens)}"],
+            ["forward per appended token computed, prefix cache (after)", f"p50 {fmt_ms(summary(per_token)[0])} ms CPU",
+             f"p95 {fmt_ms(summary(per_token)[1])} ms"],
+            ["a second student typing the same keys (all cached)", f"p50 {fmt_ms(summary(again)[0])} ms CPU",
+             f"p95 {fmt_ms(summary(again)[1])} ms"],
+            ["prefix cache after typing", f"{len(cache)} tokens, {cache.nbytes / 1e6:.1f} MB",
+             f"bound {cache.max_bytes / 1e6:.0f} MB"]]
+    return rows
+
+
 def typing(n_keys: int) -> tuple[list[list[str]], list[str]]:
     from playwright.sync_api import sync_playwright
 
@@ -157,8 +204,17 @@ def main(argv=None) -> int:
     ap.add_argument("--keys", type=int, default=12, help=f"keystrokes (at most {len(TYPED)})")
     ap.add_argument("--first-load", action="store_true", help="also time a de-quantizing load (tens of seconds)")
     ap.add_argument("--no-browser", action="store_true", help="load and server compute only")
+    ap.add_argument("--forward-only", action="store_true",
+                    help="only the forward pass per keystroke, before and after the prefix cache")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.forward_only:
+        body = machine_info() + "\n\n" + md_table(["Real model forward, one torch thread", "value", ""],
+                                                   prefix_forward(args.keys))
+        print(body)
+        append_results("Real model: forward per keystroke, before / after the prefix cache "
+                       f"(`python -m bench.real_model --forward-only --keys {args.keys}`)", body)
+        return 0
     rows = load_times(args.first_load) + server_rerun(args.keys)
     trows, notes = ([], []) if args.no_browser else typing(args.keys)
     body = machine_info() + "\n\n" + md_table(["Real model page", "value", ""], rows + trows)

@@ -340,11 +340,16 @@ def capture_ids(b: LMBundle, ids: Sequence[int], *, notes: tuple[Message, ...] =
                             notes=notes)
 
 
-def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS) -> AttentionCapture:
-    """Tokenize ``text`` (keeping its last ``max_tokens`` tokens) and capture every attention pattern."""
+def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS, *, prefix=None, key=None) -> AttentionCapture:
+    """Tokenize ``text`` (keeping its last ``max_tokens`` tokens) and capture every attention pattern. With a
+    ``prefix`` cache (models/hf_prefix_cache.PrefixCache, ``key`` naming this model), only the tokens after the
+    longest prefix computed before run through the model; the capture is the same."""
     ids, dropped = encode(b, text, max_tokens)
     notes = (Message(N_("The text is {n} tokens long; this page shows its last {shown}."), n=len(ids) + dropped,
                      shown=len(ids)),) if dropped else ()
+    if prefix is not None:
+        from models import hf_prefix_cache
+        return hf_prefix_cache.capture_ids(b, ids, prefix, key, notes=notes, truncated=dropped)
     return capture_ids(b, ids, notes=notes, truncated=dropped)
 
 

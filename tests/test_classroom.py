@@ -121,6 +121,21 @@ def test_a_run_with_the_wrong_character_resolves_nothing():
     assert tab.rec.keys[0].latency is None
 
 
+def test_a_real_model_key_is_shown_when_the_bars_name_its_last_token():
+    """Real model page: the bars name the text's last SmolLM2 token ("␣tire", then "␣tired"), not its last
+    character, and the expected token comes from the model's own tokenizer."""
+    assert C.real_last_token("because it was too tire") == "␣tire"
+    assert C.real_last_token(C.LECTURE) == "␣tired" and C.real_last_token("The") == "The"
+    tab = C.Tab("http://localhost:1", C.Record("s", "real_model"), "real_model", lambda: 0.0)
+    tab.rec.keys.append(C.Key("too tire", time.perf_counter(), "␣tire"))
+    for m in (new_session(), bars("e"), finished()):               # the last character is not enough
+        tab.handle(m)
+    assert tab.rec.keys[0].latency is None
+    for m in (new_session(), bars("␣tire"), finished()):
+        tab.handle(m)
+    assert tab.rec.keys[0].latency is not None
+
+
 def test_bars_char_unescapes_like_the_page():
     assert C.bars_char("Next token after “&lt;BOS&gt;”") == "<BOS>"
     assert C.bars_char("Next token after “y”") == "y"

@@ -280,3 +280,49 @@ def test_candidates_after_the_word_get_a_plain_answer(folders):
     assert ("“it” looks at “animal” harder than every other token in this head" in text
             or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text)   # the "street" row
     assert "No swap test here: both candidates must come before “it”." in text
+
+
+def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
+    """The page captures through the process's prefix cache (ui.real_model.prefix_cache): a typed letter runs the
+    last word's token(s), a second session typing the same sentence runs nothing, and the bars are the full
+    forward's."""
+    from models import hf_lm
+    from ui.real_model import prefix_cache
+    cache = prefix_cache()
+    cache.clear()
+    state = {"real.source": "folder", "real.path": str(folders["llama"])}
+    start = "A cat and a dog sat on the mat"                  # a text no other test captured (st.cache_data)
+    at = open_page(**state, **{"real.text": start})
+    first = cache.computed
+    assert first > 0 and len(cache) > 0
+    text = start + " an"
+    at.text_input(key="real.text").input(text).run()
+    assert not at.exception and 0 < cache.computed - first <= 2
+    b = hf_lm.load_folder(folders["llama"])
+    last = hf_lm.capture_lm(b, text).tgt_tokens[-1]
+    assert charts(at)["real.bars"]["layout"]["title"]["text"] == f"Next token after “{last}”"
+    other = open_page(**state, **{"real.text": text[:-1] + "y"})        # another student, another last letter
+    assert not other.exception
+    n = cache.computed
+    other.text_input(key="real.text").input(text).run()
+    assert cache.computed == n                                          # computed once per process, for all
+
+
+def test_the_it_check_reads_a_fresh_pass_not_the_prefix_cache(folders):
+    """The lesson's control ("cut after 'it', the row changes by at most ...") compares the shown row with a full
+    forward pass of the cut sentence, computed apart from the prefix cache whose rows it checks."""
+    import torch
+    from models import hf_lm
+    from ui.real_model import lm_capture, lm_capture_fresh, prefix_cache
+    source = str(folders["gpt2"])
+    cache = prefix_cache()
+    cut = "The animal didn't cross the road because it"
+    shown = lm_capture(source, cut + " was too tired")
+    n = cache.computed
+    fresh = lm_capture_fresh(source, cut)
+    assert cache.computed == n                                    # not assembled from (or added to) the cache
+    full = hf_lm.capture_lm(hf_lm.load_folder(folders["gpt2"]), cut)
+    for name in full.names():
+        assert torch.equal(fresh.patterns[name], full.patterns[name])
+    T = len(fresh.tgt_tokens)
+    assert torch.allclose(shown.patterns[full.names()[0]][..., :T, :T], fresh.patterns[full.names()[0]], atol=1e-5)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from models import hf_folder, hf_lm
+from models import hf_folder, hf_lm, hf_prefix_cache
 from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
@@ -71,14 +71,34 @@ def load_lm(source: str, stamp: float) -> hf_lm.LMBundle:
                                 check=lambda: hf_folder.precheck(source))
 
 
+@st.cache_resource(show_spinner=False)
+def prefix_cache() -> hf_prefix_cache.PrefixCache:
+    """This process's computed tokens, shared by every session (a class types the same sentence): a keystroke
+    runs only the tokens after the longest prefix computed before (models/hf_prefix_cache.py). Bounded in bytes
+    (ATTENTION_LAB_LM_PREFIX_MB); it holds tensors computed from the models, never a model."""
+    return hf_prefix_cache.PrefixCache()
+
+
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
 def cached_lm_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text)
+    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp))
 
 
 def lm_capture(source: str, text: str) -> AttentionCapture:
     one_torch_thread()
     return cached_lm_capture(source, source_stamp(source), text)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_fresh_capture(source: str, stamp: float, text: str) -> AttentionCapture:
+    return hf_lm.capture_lm(load_lm(source, stamp), text)
+
+
+def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
+    """A full forward pass of ``text``, not assembled from the prefix cache: a control must be computed apart from
+    the rows it checks (the "it" lesson's cut sentence). Cached per text, so typing after "it" reuses it."""
+    one_torch_thread()
+    return cached_fresh_capture(source, source_stamp(source), text)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -225,7 +245,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     said = _("The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
              "one that tells which is meant — can change what “{word}” attends to.").format(
         word=q_word, prefix=escape_md(exp.prefix))
-    diff = C.row_difference(cap, lm_capture(source, exp.prefix), exp.query)
+    diff = C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
     if diff is not None:
         said += " " + _("Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all "
                         "{n} heads.").format(word=q_word, d=diff, n=b.n_layer * b.n_head)
