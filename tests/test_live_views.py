@@ -167,3 +167,78 @@ def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypat
         assert any("fetch_vendor.py" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
         live_views.bertviz_template.clear()      # the next test's template is built with the real files
+
+
+# ---- the browser path is the default (issue 24, item 1) -----------------------------------------------------------
+def test_by_default_a_student_gets_the_browser_path_on_explore_and_compare(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = run(text="capy")
+    assert live_data(at) is not None and not at.get("plotly_chart")
+    assert at.toggle(key="explore.browser").value is True and "browser" not in at.query_params
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    at.run()
+    assert not at.exception and live_data(at) is not None and len(live_data(at)["sides"]) == 2
+    assert at.toggle(key="compare.browser").value is True
+
+
+def test_browser_0_in_the_link_or_the_switch_off_gives_the_server_path(monkeypatch):
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = run(browser="0", text="capy")
+    assert live_data(at) is None and at.get("plotly_chart") and at.toggle(key="explore.browser").value is False
+    at = run(text="capy")
+    at.toggle(key="explore.browser").set_value(False)
+    at.run()
+    assert not at.exception and live_data(at) is None and at.get("plotly_chart")
+    assert at.query_params["browser"] in ("0", ["0"])           # the link a student copies keeps the server path
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at) is not None and "browser" not in at.query_params
+
+
+def test_the_setting_turns_the_default_off_and_browser_1_still_asks_for_it(monkeypatch):
+    monkeypatch.setenv("ATTENTION_LAB_BROWSER_PATH", "0")
+    at = run(text="capy")
+    assert live_data(at) is None and at.get("plotly_chart")
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at) is not None and at.query_params["browser"] in ("1", ["1"])
+    assert live_data(run(browser="1", text="capy")) is not None
+
+
+# ---- BertViz's model view in the browser path (issue 24, item 2) --------------------------------------------------
+def test_explore_hands_the_component_bertviz_model_view_as_a_template():
+    """Explore's side carries BertViz's model view as a template beside the head view (one markup and script per
+    model, the params without weights or tokens), with BertViz's selectors in the session's language; it opens on
+    the view the server path's control holds, and the view the student picks in the component becomes that."""
+    from streamlit.testing.v1 import AppTest
+    data = live_data(run(browser="1", text="owl", model="full_transformer", lang="ja"))
+    side = data["sides"][0]
+    head, model = side["bertviz"], side["bertviz_model"]
+    assert (head["view"], model["view"]) == ("head", "model") and side["bertviz_view"] == "head"
+    assert model["root_id"] == "al-bertviz-explore" and model["js"].count(model["mark"]) == 1
+    assert "DIV_WIDTH" in model["js"] and "DIV_WIDTH" not in head["js"]      # BertViz's model_view.js
+    assert model["params"]["names"] == ["Encoder", "Decoder", "Cross"] and "attention" not in model["params"]
+    assert "://" not in model["js"] + model["markup"] and "<script" not in model["markup"].lower()
+    assert "アテンション" in model["markup"] and "Attention:" not in model["markup"], model["markup"]
+    assert data["labels"]["model_view"] == "モデル表示" and data["labels"]["grid_title"].startswith("すべての層")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["text"] = "owl"
+    at.run()                  # the server path, Model view picked there
+    at.get("segmented_control")[0].set_value("model")
+    at.run()
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at)["sides"][0]["bertviz_view"] == "model"
+    # (the way back, a pick in the component reaching the server path, is checked in Chromium:
+    # tests/e2e/test_e2e_browser_forward.py::test_bertviz_model_view_in_the_browser)
+
+
+def test_compare_sides_keep_the_head_view_only():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    at.query_params["browser"] = "1"
+    at.run()
+    assert not at.exception and all("bertviz_model" not in s for s in live_data(at)["sides"])

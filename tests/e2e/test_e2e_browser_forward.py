@@ -213,3 +213,84 @@ def test_japanese_on_a_projector(app):
     assert app.page.locator('[data-testid="al-live-input"]').evaluate("e => getComputedStyle(e).fontSize") == "24px"
     app.screenshot("browser-path-ja-projector")
     app.assert_clean()
+
+
+def test_the_browser_path_is_the_default_and_browser_0_gives_the_server_path(server_factory, open_page_on):
+    """On a server started as a teacher starts it (no ATTENTION_LAB_BROWSER_PATH), a student who opens Explore or
+    Compare with no ``?browser=`` gets the views computed in the browser, typing with no rerun per key; a link with
+    ``?browser=0`` (what switching off writes) gives the server path."""
+    app = open_page_on(server_factory({"ATTENTION_LAB_BROWSER_PATH": None}))
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("")
+    app.wait_until(lambda: drawn(app) == "<BOS>", "the browser path's first drawing, by default", timeout_s=60)
+    assert app.page.get_by_role("switch", name="Compute in my browser").is_checked()
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    assert_silent_burst(app, sent, box, "owl", "<BOS> o w l")
+    app.goto("compare")
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
+                   "Compare's browser path, by default", timeout_s=60)
+    app.goto("", browser="0", text="owl")
+    app.wait_until(lambda: app.textbox().count() == 1 and app.textbox().input_value() == "owl",
+                   "the server path's box", timeout_s=30)
+    assert app.page.locator(LIVE).count() == 0
+    assert not app.page.get_by_role("switch", name="Compute in my browser").is_checked()
+    app.assert_clean()
+
+
+def test_bertviz_model_view_in_the_browser(app):
+    """Explore's BertViz switches to the model view (every layer and head) in the page, redraws it on every key
+    with no rerun, keeps it after the pause, and the server path opens on it; on a projector the model view is the
+    labelled grid, its labels at >= 18 px."""
+    sent, _ = open_live(app, model="full_transformer")
+    bertviz = app.page.locator('[data-testid="al-live-bertviz"]')
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press_sequentially("ow", delay=80)
+    app.wait_until(lambda: drawn(app) == "<BOS> o w", "ow")
+    app.page.locator('[data-testid="al-live-bertviz-view"] button[data-view="model"]').click()
+    # BertViz's own model view: one thumbnail per layer x head of the picked kind, fitted to the column
+    vis = bertviz.locator("#vis > svg")
+    app.wait_until(lambda: vis.count() == 1 and vis.get_attribute("viewBox"), "BertViz's model view", timeout_s=5)
+    assert bertviz.locator("select#filter").count() == 1 and bertviz.locator("select#layer").count() == 0
+    box.click()
+    box.press("End")                       # the caret back after the word (the click went to the button)
+    assert_silent_burst(app, sent, box, "l", "<BOS> o w l")
+    assert vis.count() == 1 and vis.get_attribute("viewBox")
+    # the model view redrew for the new character: a thumbnail's detail lists the tokens
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", app.page.url), "the pause", timeout_s=10)
+    app.wait_idle()
+    assert vis.count() == 1, "a rerun must not bring the head view back"
+    app.page.get_by_text("Compute in my browser", exact=True).click()
+    app.wait_until(lambda: app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1, "the server path")
+    app.wait_idle()
+    selected = app.page.locator('[data-testid="stButtonGroup"] [aria-checked="true"], '
+                                '[data-testid="stButtonGroup"] [aria-pressed="true"]')
+    assert "Model view" in selected.all_inner_texts(), selected.all_inner_texts()
+    app.assert_clean()
+
+
+def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
+    app.page.set_viewport_size({"width": 1920, "height": 1080})
+    open_live(app, model="full_transformer", present="1", text="owl")
+    app.page.locator('[data-testid="al-live-bertviz-view"] button[data-view="model"]').click()
+    grid = app.page.locator('[data-testid="al-live-grid"]')
+    app.wait_until(lambda: grid.count() == 1, "the grid")
+    texts = grid.locator("text")
+    labels = texts.all_text_contents()
+    for want in ("encoder L0", "cross L1", "head 3", "<BOS>"):
+        assert want in labels, (want, labels[:20])
+    assert grid.locator("rect").count() == 6 * 4 * 4 * 4          # 6 patterns x 4 heads x 4 x 4 cells
+    # each label's font size on screen: its font size times the SVG's scale (rotated key labels included)
+    sizes = texts.evaluate_all("ts => ts.map(t => { const m = t.getScreenCTM(); "
+                               "return Math.hypot(m.a, m.b) * parseFloat(t.getAttribute('font-size')); })")
+    assert min(sizes) >= 18, min(sizes)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press("End")
+    box.press("s")
+    app.wait_until(lambda: grid.locator("rect").count() == 6 * 4 * 5 * 5, "the grid on owls", timeout_s=2)
+    app.screenshot("browser-path-model-grid-projector")
+    app.assert_clean()

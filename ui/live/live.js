@@ -112,14 +112,27 @@ function makeSide(v, i, n) {
   sd.heatCaption = el("div", {class: "al-caption"});
   sd.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
   sd.bertvizCaption = el("div", {class: "al-caption"});
+  // Head view or model view (a side with a model-view template: Explore), as the server path's segmented control
+  sd.bvView = null;
+  sd.bvToggle = el("div", {class: "al-bvtoggle", role: "group", "data-testid": "al-live-bertviz-view"});
+  sd.bvButtons = ["head", "model"].map((view) => {
+    const b = el("button", {type: "button", "data-view": view});
+    b.addEventListener("click", () => {
+      if (sd.bvView === view) return;
+      sd.bvView = view;
+      redraw(v); report(v);
+    });
+    return b;
+  });
+  sd.bvToggle.append(...sd.bvButtons);
   if (n === 1) {          // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
     const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
     leftCol.append(sd.bars, sd.entropy);
-    rightCol.append(sd.bertvizCaption, sd.bertviz);
+    rightCol.append(sd.bvToggle, sd.bertvizCaption, sd.bertviz);
     top.append(leftCol, rightCol);
     sd.el.append(top, controls, sd.heat, sd.heatCaption);
   } else {                // Compare: one column per model, the same views in the same order, to read across
-    sd.el.append(sd.title, sd.bars, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
+    sd.el.append(sd.title, sd.bars, sd.bvToggle, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
   }
   sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
   sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
@@ -148,7 +161,8 @@ function report(v) {                                        // tell Python once 
   v.timer = setTimeout(() => {
     if (v.reported.size > 50) v.reported.clear();
     v.reported.add(v.text);
-    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query}));
+    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query,
+                                        bertviz_view: sd.bvView}));
     v.setStateValue("view", Object.assign({text: v.text, sides}, sides[0]));
   }, PAUSE_MS);
 }
@@ -182,10 +196,13 @@ function update(v, data) {
     sd.ctlLabels[1].textContent = L.head;
     sd.ctlLabels[2].textContent = L.query;
     sd.heatCaption.textContent = L.heat_caption;
-    sd.bertvizCaption.textContent = side.bertviz ? L.bertviz_caption : "";
-    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title]
+    if (sd.bvView == null) sd.bvView = side.bertviz_model && side.bertviz_view === "model" ? "model" : "head";
+    if (!side.bertviz_model) sd.bvView = "head";
+    sd.bvToggle.style.display = side.bertviz && side.bertviz_model ? "" : "none";
+    sd.bvToggle.setAttribute("aria-label", L.bertviz_views);
+    sd.bvButtons.forEach((b) => { b.textContent = b.dataset.view === "model" ? L.model_view : L.head_view; });
+    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title, ...sd.bvButtons]
       .forEach((e) => { e.style.fontSize = px + "px"; });
-    sd.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
     if (side.weights === sd.url) return;
     sd.url = side.weights;
     sd.model = null;
@@ -403,7 +420,12 @@ function bertvizRestore(root, saved) {
   });
 }
 function drawBertviz(v, cap) {
-  const t = v.data.bertviz;
+  const model = v.bvView === "model";
+  v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
+  v.bertvizCaption.textContent = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
+  v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
+  if (model && v.data.projector) { drawGrid(v, cap); return; }    // BertViz's thumbnails carry ~6 px labels
+  const t = model ? v.data.bertviz_model : v.data.bertviz;
   if (!t) { v.bertviz.replaceChildren(); return; }
   if (!window.jQuery || !window.d3) {
     loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
@@ -424,9 +446,9 @@ function drawBertviz(v, cap) {
   delete params.names;
   // BertViz's own selectors keep what the student picked in them, except when the heatmap's pattern changes: then
   // they follow it (its kind and layer), as the server's frame does (viz.bertviz_view.selectors_for)
-  let saved = bertvizSelections(v.bertviz);
-  if (v.bertvizFor !== v.pattern) {
-    v.bertvizFor = v.pattern;
+  let saved = v.bertvizFor === v.bvView + " " + v.pattern ? bertvizSelections(v.bertviz) : {};
+  if (v.bertvizFor !== v.bvView + " " + v.pattern) {
+    v.bertvizFor = v.bvView + " " + v.pattern;
     const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
     saved = {layer: parts[1]};
     if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
@@ -439,9 +461,80 @@ function drawBertviz(v, cap) {
   try {
     new Function("requirejs", "require", t.js.replace(t.mark, () => json))(requireShim, requireShim);
     bertvizRestore(v.bertviz, saved);
+    if (model) fitWidth(v.bertviz);
   } catch (e) {
     v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
   }
+}
+
+function fitWidth(root) {   // the model view is a fixed 970 px SVG: scale it down to the column (viz.bertviz_view._FIT_WIDTH)
+  root.querySelectorAll("#vis > svg:not([viewBox])").forEach((g) => {
+    const w = +g.getAttribute("width"), h = +g.getAttribute("height");
+    if (!w || !h) return;
+    g.setAttribute("viewBox", "0 0 " + w + " " + h);
+    g.setAttribute("width", "100%");
+    g.removeAttribute("height");
+    g.style.maxWidth = w + "px";
+  });
+}
+
+// ---- the model view on a projector: every layer (row) and head (column) as a labelled grid of small heatmaps, as
+// the server path draws it there (viz.figures.layer_head_grid); the cells are drawHeat's, colours and mask alike.
+function drawGrid(v, cap) {
+  const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);
+  const axes = (n) => {
+    const cross = n.includes(".cross_attn."), enc = n.startsWith("encoder.");
+    return [enc ? cap.src_tokens : cap.tokens, cross || enc ? cap.src_tokens : cap.tokens];
+  };
+  // Drawn at 1:1 (labels at the projector's tick size, never scaled down): key labels run down under the cells,
+  // each row's label stands above it, so a cell is one label high; a longer word scrolls sideways in its box.
+  const H = Math.max(...names.map((n) => cap.patterns[n].length));
+  const tickW = (toks) => Math.max(...toks.map((t) => textWidth(t, s.tick)));
+  const c = s.tick + 6, left = Math.max(...names.map((n) => tickW(axes(n)[0]))) + 10;
+  const K = Math.max(...names.map((n) => axes(n)[1].length)), gapX = 14, panelW = K * c;
+  const x0 = (h) => left + h * (panelW + gapX);
+  const g = svg("svg", {role: "img", "data-testid": "al-live-grid"});
+  g.append(chartTitle(s, L.grid_title));
+  let y = s.font * 2 + 10;
+  for (let h = 0; h < H; h++) {
+    g.append(svg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  }
+  y += s.tick + 8;
+  names.forEach((n, r) => {
+    const [q_tok, k_tok] = axes(n), pattern = cap.patterns[n], masked = is_masked_causal(n, v.model);
+    const Q = q_tok.length, next = names[r + 1], lastOfRun = !next || axes(next)[1] !== k_tok;
+    g.append(svg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]));
+    y += s.tick + 6;
+    q_tok.forEach((t, q) => g.append(svg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t)));
+    pattern.forEach((p, h) => {
+      for (let q = 0; q < Q; q++) {
+        for (let k = 0; k < k_tok.length; k++) {
+          const hidden = masked && k > q;
+          const rect = svg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
+                                    fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+          rect.append(svg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
+            + fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]}) + "\n"
+            + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+          g.append(rect);
+        }
+      }
+      if (lastOfRun) {
+        k_tok.forEach((t, k) => {
+          const x = x0(h) + k * c + c * 0.7, ty = y + Q * c + 4;
+          g.append(svg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t));
+        });
+      }
+    });
+    y += Q * c + 10 + (lastOfRun ? tickW(k_tok) + 10 : 0);
+  });
+  const W = Math.max(x0(H) - gapX + 4, textWidth(L.grid_title, s.font + 2) + 10);
+  g.setAttribute("viewBox", `0 0 ${W} ${y}`);
+  g.setAttribute("width", String(Math.ceil(W)));
+  g.setAttribute("height", String(Math.ceil(y)));
+  const box = el("div", {class: "al-grid-box"});
+  box.append(g);
+  v.bertviz.replaceChildren(box);
+  v.bertvizFor = "grid";
 }
 
 export default function (component) {
