@@ -242,3 +242,79 @@ def test_compare_sides_keep_the_head_view_only():
     at.query_params["browser"] = "1"
     at.run()
     assert not at.exception and all("bertviz_model" not in s for s in live_data(at)["sides"])
+
+
+# ---- the Lesson's word-driven steps in the browser (issue 24, item 3) ---------------------------------------------
+def lesson_components(at) -> dict[str, dict]:
+    """The live components on the page by mode ("box", "views")."""
+    out = {}
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == "attention_lab_live":
+            data = json.loads(el.proto.json)
+            out[data.get("mode", "page")] = data
+    return out
+
+
+@pytest.mark.parametrize("step, views", [(1, ["bars"]), (3, ["heat"])])
+def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")          # the default
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = str(step)
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = lesson_components(at)
+    assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
+    assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
+    assert not at.text_input and not at.get("plotly_chart")
+    at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
+    at.run()
+    assert "owlet" in at.markdown[[i for i, m in enumerate(at.markdown) if "Predict first" in m.value][0]].value \
+        or step == 3
+    at.button_group(key=f"lesson.{step}.guess").set_value(0).run()
+    assert list(lesson_components(at)) == ["box"], "a guess not yet locked shows nothing"
+    at.button(key=f"lesson.{step}.reveal").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = lesson_components(at)
+    assert list(got) == ["box", "views"] and not at.get("plotly_chart")
+    v = got["views"]
+    assert v["group"] == f"lesson.word.{step}" and v["views"] == views and v["text"] == "owlet"
+    assert v["sides"][0]["weights"].startswith("app/static/weights/miniformer-") and v["sides"][0]["bertviz"] is None
+    assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
+                                                      (2, "blocks.0.attn.hook_pattern"))
+    # a new guess hides the answer and the views again
+    at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
+    assert list(lesson_components(at)) == ["box"]
+
+
+def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.session_state["lesson.word.1"] = "ねこ"
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "ねこ"
+    assert any("only the server can do" in shown(i.value) for i in at.info)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.query_params["browser"] = "0"
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "capyba"
+
+
+def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(monkeypatch):
+    """In a class session the step's guess is driven by the teacher (ui/class_session): the views component is
+    drawn only when the teacher has revealed, as the server's view is."""
+    from ui import class_session, lesson as LS
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    monkeypatch.setattr(class_session, "active", lambda: True)
+    monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
+    for revealed in (False, True):
+        monkeypatch.setattr(class_session, "question_revealed", lambda key, r=revealed: r)
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["step"] = "1"
+        at.switch_page("app_pages/0_lesson.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert ("views" in lesson_components(at)) is revealed, revealed

@@ -130,7 +130,7 @@ def _picked_model(key: str = "model", default: str | None = None) -> str | None:
 
 
 def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None,
-          model_view: bool = False) -> dict:
+          model_view: bool = False, bertviz: bool = True) -> dict:
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the
@@ -143,7 +143,7 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
         pattern = (kind_names or shape.names())[0]
     mtime = checkpoint_mtime(name)
     out = {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
-           "bertviz": _translated(bertviz_template(name, mtime, root_id)), "title": title}
+           "bertviz": _translated(bertviz_template(name, mtime, root_id)) if bertviz else None, "title": title}
     if model_view:
         out["bertviz_model"] = _translated(bertviz_template(name, mtime, root_id, "model"))
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
@@ -318,6 +318,75 @@ def compare() -> bool:
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
                  on_failed_change=lambda: None)
     _footer(*sides)
+    return True
+
+
+# ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
+LESSON_KEY = "lesson.browser"        # no switch on the Lesson: ?browser=0 / ?browser=1, else the server's default
+
+
+def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | None:
+    """Step ``n``'s word box in the browser: each keystroke goes to the step's live views on the page (drawn by
+    :func:`lesson_views`, only once the guess is locked) with no rerun; Python hears the word when the student
+    pauses, and the question follows it then. Returns the step's word as Python holds it, or None when the step
+    takes the server's box instead (the browser path off, or a word in kana or kanji, said in a note)."""
+    key = f"lesson.word.{n}"
+    st.session_state.setdefault(key, suggestion)
+    if not wanted(LESSON_KEY):
+        return None
+    word = str(st.session_state[key])
+    if needs_server(word):
+        st.info(_server_word())
+        return None
+    state = _lesson_state(n, "box")
+    labels = {**_labels(), "input": label, "input_help": help, "placeholder": suggestion}
+    _component()(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
+                                  "projector": projector()},
+                 default={"view": None, "failed": None}, on_view_change=lambda: _on_lesson_word(state, key),
+                 on_failed_change=lambda: None)
+    return word
+
+
+def _lesson_state(n: int, part: str) -> str:
+    return f"lesson.live.{n}.{part}"
+
+
+def _on_lesson_word(state: str, key: str) -> None:
+    """The student paused in a Lesson step's box: the step's word (its question follows on this rerun)."""
+    view = (st.session_state.get(state) or {}).get("view") or {}
+    if isinstance(view.get("text"), str):
+        st.session_state[key] = view["text"][:60]          # the server box's max_chars
+
+
+def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, pattern: str | None = None,
+                 query: int | None = None, titles: dict[str, str] | None = None, top_k: int = 8) -> bool:
+    """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
+    only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
+    of "bars", "heat", "entropy"; ``pattern`` and ``query`` fix the heatmap's layer and highlighted row (the
+    question's); ``titles`` replace the charts' titles ("bars_title", "heat_title"). Returns False, drawing
+    nothing, where the step takes the server's views: the browser path off, the word needs the server, the
+    architecture can't run here, or the weights failed to load in this browser (then with a note)."""
+    key = f"lesson.word.{n}"
+    word = str(st.session_state.get(key, suggestion))
+    if not wanted(LESSON_KEY) or needs_server(word):
+        return False
+    state = _lesson_state(n, "views")
+    failed = (st.session_state.get(state) or {}).get("failed")
+    if failed:
+        st.info(_("Your browser could not load the model's weights ({why}), so the views below are computed on the "
+                  "server.").format(why=w.escape_md(failed)))
+        return False
+    try:
+        if not runs_in_browser(w.bundle(model)):
+            return False
+    except Exception:           # a broken checkpoint: the server path explains it
+        return False
+    side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
+    data = _data([side], word, False, top_k, 1.0)
+    data["labels"] = {**data["labels"], **(titles or {})}
+    data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query)
+    _component()(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
+                 on_failed_change=lambda: None)
     return True
 
 

@@ -294,3 +294,37 @@ def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
     app.wait_until(lambda: grid.locator("rect").count() == 6 * 4 * 5 * 5, "the grid on owls", timeout_s=2)
     app.screenshot("browser-path-model-grid-projector")
     app.assert_clean()
+
+
+def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
+    """Step 1 of the Lesson in the browser path: no view before a guess is locked (it shows the answer); after
+    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("lesson", step="1", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capyba", "the step's box")
+    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "no bars before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "a guess not locked shows nothing"
+    reveal.click()
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 1 and sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a",
+                   "the bars after Reveal")
+    bars = app.page.locator('[data-testid="al-live-bars"] svg text')
+    assert bars.first.text_content() == "What comes next?"
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.click()
+    box.press("End")
+    box.press_sequentially("ra", delay=80)
+    app.wait_until(lambda: sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a", "capybara drawn",
+                   timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    app.wait_until(lambda: "after “capybara”" in app.main_text(), "the question on the paused word", timeout_s=15)
+    app.wait_idle()
+    assert sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
+    app.assert_clean()

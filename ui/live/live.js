@@ -14,6 +14,11 @@ const SVG = "http://www.w3.org/2000/svg";
 const PAUSE_MS = 400;          // the word goes to Python this long after the last key (for ?text= and other pages)
 const MODELS = new Map();      // weights URL -> Promise of a loaded model: fetched once per page view
 const VIEWS = new WeakMap();   // parentElement -> its view (this module is loaded once; its render runs per rerun)
+// The Lesson puts its word box and its views in two places (the views only once a guess is locked): two instances of
+// this component, data.mode "box" and "views", joined by data.group. The box publishes every keystroke here.
+const WORDS = new Map();       // group -> the word its box holds now
+const WORD_EVENT = "attention-lab-word";
+const ALL_VIEWS = ["bars", "entropy", "bertviz", "heat"];
 
 function loadModel(url) {
   if (!MODELS.has(url)) {
@@ -69,9 +74,9 @@ function is_masked_causal(name, model) {                        // AttentionCapt
 // ---- the view ----------------------------------------------------------------------------------------------------
 // One text box drives one or more sides (Explore: one model; Compare: two). A side holds one model and its views;
 // the drawing functions below take a side, whose `data` is the page's data with that side's own entries on top.
-function mount(root) {
+function mount(root, mode) {
   const v = {root, data: null, text: "", lastDataText: null, composing: false, timer: 0, sides: [], layout: "",
-             reported: new Set()};      // words sent to Python (their echoes come back as data.text)
+             reported: new Set(), mode: mode || "page"};      // reported: words sent to Python (their echoes come back as data.text)
   const wrap = el("div", {class: "al-live", "data-testid": "al-live"});
   v.box = wrap;
   v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
@@ -81,8 +86,15 @@ function mount(root) {
   v.status = el("div", {class: "al-status", role: "status"});
   v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
   v.sidesBox = el("div", {class: "al-sides"});
-  wrap.append(v.label, v.status, v.notes, v.sidesBox);
+  wrap.append(...(v.mode === "views" ? [] : [v.label]), v.status, v.notes, v.sidesBox);
   root.append(wrap);
+  if (v.mode === "views") {                   // no box of its own: it follows the box of its group
+    window.addEventListener(WORD_EVENT, (ev) => {
+      if (!v.data || ev.detail.group !== v.data.group || !v.root.isConnected) return;
+      v.text = ev.detail.text;
+      redraw(v, ev.detail.keyTime);
+    });
+  }
 
   v.input.addEventListener("compositionstart", () => { v.composing = true; });
   v.input.addEventListener("compositionend", () => { v.composing = false; onInput(v, performance.now()); });
@@ -134,6 +146,12 @@ function makeSide(v, i, n) {
   } else {                // Compare: one column per model, the same views in the same order, to read across
     sd.el.append(sd.title, sd.bars, sd.bvToggle, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
   }
+  const shown = v.data.views || ALL_VIEWS;
+  if (!shown.includes("bars")) sd.bars.style.display = "none";
+  if (!shown.includes("entropy")) sd.entropy.style.display = "none";
+  if (!shown.includes("bertviz")) [sd.bvToggle, sd.bertvizCaption, sd.bertviz].forEach((e) => { e.style.display = "none"; });
+  if (!shown.includes("heat")) [sd.heat, sd.heatCaption].forEach((e) => { e.style.display = "none"; });
+  if (!shown.includes("heat") || v.data.query != null) controls.style.display = "none";   // the Lesson's question fixes it
   sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
   sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
   sd.querySl.addEventListener("input", () => {
@@ -152,11 +170,19 @@ function wrapLabel(span, ...controls) {
 
 function onInput(v, keyTime) {
   v.text = v.input.value;
+  publish(v, keyTime);
   redraw(v, keyTime);
   report(v);
 }
 
+function publish(v, keyTime) {                 // a box with a group: its views elsewhere on the page follow it
+  if (v.mode !== "box" || !v.data) return;
+  WORDS.set(v.data.group, v.text);
+  window.dispatchEvent(new CustomEvent(WORD_EVENT, {detail: {group: v.data.group, text: v.text, keyTime}}));
+}
+
 function report(v) {                                        // tell Python once the user pauses
+  if (v.mode === "views") return;                           // its box reports the word
   clearTimeout(v.timer);
   v.timer = setTimeout(() => {
     if (v.reported.size > 50) v.reported.clear();
@@ -181,6 +207,13 @@ function update(v, data) {
     // A word from Python (a ?text= link, the word typed on another page) replaces the box's; the echo of a word
     // this box reported itself does not: the student may have typed on since.
     if (!v.reported.has(data.text) && data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
+  }
+  if (v.mode === "views" && WORDS.has(data.group)) v.text = WORDS.get(data.group);   // the box may be ahead of Python
+  if (v.mode === "box") {
+    v.input.title = L.input_help || "";
+    publish(v);
+    redraw(v);
+    return;
   }
   if (v.sides.length !== data.sides.length) {
     v.sides = data.sides.map((_, i) => makeSide(v, i, data.sides.length));
@@ -228,6 +261,12 @@ function update(v, data) {
 
 // One forward pass per side and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
 function redraw(v, keyTime) {
+  if (v.mode === "box") {                 // the Lesson's box: its views are another instance (they follow `publish`)
+    const server = F.needs_server(v.text);
+    v.box.toggleAttribute("data-server", server);
+    v.notes.replaceChildren(...(server ? [el("p", {}, v.data.labels.server_word)] : []));
+    return;
+  }
   if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
   const L = v.data.labels;
   // Kana or kanji: the server writes them in romaji (pykakasi's dictionaries), so this word is handed to the server
@@ -244,7 +283,11 @@ function redraw(v, keyTime) {
   const caps = [], t0 = performance.now();
   for (const sd of v.sides) {
     try {
-      caps.push(F.capture(sd.model, v.text, !!v.data.add_eos));
+      let c = F.capture(sd.model, v.mode === "views" && !v.text.trim() ? v.data.fallback : v.text, !!v.data.add_eos);
+      // The Lesson asks about its suggested word when the box is empty or holds a character the models can't
+      // write (ui/lesson's word_and_capture): its views show that word too
+      if (v.mode === "views" && c.unknown.length) c = F.capture(sd.model, v.data.fallback, !!v.data.add_eos);
+      caps.push(c);
     } catch (e) {                                            // never a blank view or a console error
       v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
       return;
@@ -253,20 +296,22 @@ function redraw(v, keyTime) {
   const t1 = performance.now();
   // What happened to the text on the way in, in the student's language (the same for every side: one alphabet)
   const cap = caps[0], model = v.sides[0].model, notes = [];
-  if (!v.text) notes.push(L.empty);
-  if (cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
+  if (v.mode === "views") {}                                // the notes are under the box (Python's, on the pause)
+  else if (!v.text) notes.push(L.empty);
+  if (v.mode !== "views" && cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
-  if (cap.lowercased) notes.push(L.lowercased);
-  if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
+  if (v.mode !== "views" && cap.lowercased) notes.push(L.lowercased);
+  if (v.mode !== "views" && cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
   v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
 
   let t_bv = 0;
   v.sides.forEach((sd, i) => {
-    drawBars(sd, caps[i]);
-    drawEntropy(sd, caps[i]);
-    drawHeat(sd, caps[i]);
+    const shown = v.data.views || ALL_VIEWS;
+    if (shown.includes("bars")) drawBars(sd, caps[i]);
+    if (shown.includes("entropy")) drawEntropy(sd, caps[i]);
+    if (shown.includes("heat")) drawHeat(sd, caps[i]);
     const tb = performance.now();
-    drawBertviz(sd, caps[i]);
+    if (shown.includes("bertviz")) drawBertviz(sd, caps[i]);
     t_bv += performance.now() - tb;
     sd.el.setAttribute("data-drawn", caps[i].tokens.join(" "));
   });
@@ -358,7 +403,8 @@ function drawHeat(v, cap) {
   const cross = name.includes(".cross_attn."), enc = name.startsWith("encoder.");
   const q_tok = enc ? cap.src_tokens : cap.tokens, k_tok = cross || enc ? cap.src_tokens : cap.tokens;
   v.querySl.max = String(Q - 1);
-  if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
+  if (v.data.query != null) v.query = Math.min(v.data.query, Q - 1);      // the Lesson's question fixes the row
+  else if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
   v.querySl.value = String(v.query);
   v.queryOut.textContent = v.query + ": " + q_tok[v.query];
   const masked = is_masked_causal(name, v.model);
@@ -540,7 +586,7 @@ function drawGrid(v, cap) {
 export default function (component) {
   const {data, parentElement, setStateValue} = component;
   let v = VIEWS.get(parentElement);
-  if (!v) { v = mount(parentElement); VIEWS.set(parentElement, v); }
+  if (!v) { v = mount(parentElement, data.mode); VIEWS.set(parentElement, v); }
   v.setStateValue = setStateValue;
   try {
     update(v, data);
