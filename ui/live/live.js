@@ -415,6 +415,8 @@ function drawHeat(v, cap) {
   const Ht = top + Q * c + s.tick * 3 + 14;
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
   const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
+  // The Lesson on a projector: the question and its view share one screen, so a long word's heatmap stays in it
+  if (v.data.mode === "views" && v.data.projector) g.style.maxHeight = "78vh";
   g.append(chartTitle(s, title));
   for (let q = 0; q < Q; q++) {
     g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
