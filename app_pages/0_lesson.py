@@ -197,7 +197,7 @@ def step_heads(n: int, view) -> None:
     st.caption(why_masked_encoder())
     if not LS.model_ready("full_transformer"):
         return
-    word, cap = word_and_capture(n, "capybara", "full_transformer")
+    word, cap = word_and_capture(n, "capybara", "full_transformer", browser=True)
     best, ent = L.most_focused_head(cap, "encoder", 0)
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
@@ -206,6 +206,10 @@ def step_heads(n: int, view) -> None:
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)))
     if (box := live_view(g, view)) is not None:
         with box:
+            if live_views.lesson_views(n, "full_transformer", ["entropy", "grid"], "capybara",
+                                       grid=["encoder.0.attn.hook_pattern"],
+                                       titles={"headgrid_title": _("Encoder layer 0, every head")}):
+                return
             # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
             a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
                     else st.columns([1, 1.3], gap="medium"))
@@ -266,7 +270,7 @@ def step_encdec(n: int, view) -> None:
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return
-    word, cap = word_and_capture(n, "capybara", "full_transformer")
+    word, cap = word_and_capture(n, "capybara", "full_transformer", browser=True)
     cross = cap.names("cross")[-1]
     src = cap.axes(cross)[1]
     best, row = L.most_read_source(cap, cross)
@@ -278,9 +282,10 @@ def step_encdec(n: int, view) -> None:
         format_func=lambda i: key_option(src, i))
     if (box := live_view(g, view)) is not None:
         with box:
-            w.chart(F.head_grid(cap, cross, cols=2, title=_("Cross-attention, last layer: decoder rows read "
-                                                                     "encoder columns"), tr=_),
-                            key=f"lesson.{n}.grid")
+            title = _("Cross-attention, last layer: decoder rows read encoder columns")
+            if not live_views.lesson_views(n, "full_transformer", ["grid"], "capybara", grid=[cross],
+                                           titles={"headgrid_title": title}):
+                w.chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
 
 
 def step_leak(n: int, view) -> None:

@@ -255,8 +255,12 @@ def lesson_components(at) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize("step, views", [(1, ["bars"]), (3, ["heat"])])
-def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, monkeypatch):
+@pytest.mark.parametrize("step, views, model, grid", [
+    (1, ["bars"], "miniformer", []), (3, ["heat"], "miniformer", []),
+    (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
+    (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"])])
+def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, model, grid,
+                                                                                  monkeypatch):
     from streamlit.testing.v1 import AppTest
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")          # the default
     at = AppTest.from_file(APP, default_timeout=60)
@@ -270,7 +274,7 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
     at.run()
     assert "owlet" in at.markdown[[i for i, m in enumerate(at.markdown) if "Predict first" in m.value][0]].value \
-        or step == 3
+        or step != 1
     at.button_group(key=f"lesson.{step}.guess").set_value(0).run()
     assert list(lesson_components(at)) == ["box"], "a guess not yet locked shows nothing"
     at.button(key=f"lesson.{step}.reveal").click().run()
@@ -279,9 +283,11 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     assert list(got) == ["box", "views"] and not at.get("plotly_chart")
     v = got["views"]
     assert v["group"] == f"lesson.word.{step}" and v["views"] == views and v["text"] == "owlet"
-    assert v["sides"][0]["weights"].startswith("app/static/weights/miniformer-") and v["sides"][0]["bertviz"] is None
-    assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
-                                                      (2, "blocks.0.attn.hook_pattern"))
+    assert v["sides"][0]["weights"].startswith(f"app/static/weights/{model}-") and v["sides"][0]["bertviz"] is None
+    assert v["grid_patterns"] == grid
+    if step in (1, 3):
+        assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
+                                                          (2, "blocks.0.attn.hook_pattern"))
     # a new guess hides the answer and the views again
     at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
     assert list(lesson_components(at)) == ["box"]

@@ -328,3 +328,31 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     app.wait_idle()
     assert sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
     app.assert_clean()
+
+
+def test_lesson_step_6_head_grid_follows_the_box_after_the_guess(app):
+    """Step 6's grid of the last cross-attention layer's heads, drawn in the page after Reveal, one cell per
+    (query, key) and head, redrawn on each key without a rerun."""
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("lesson", step="6", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capybara", "the step's box")
+    assert app.page.locator('[data-testid="al-live-headgrid"]').count() == 0, "no grid before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    reveal.click()
+    grid = app.page.locator('[data-testid="al-live-headgrid"] svg')
+    app.wait_until(lambda: grid.count() == 1 and grid.locator("rect").count() == 4 * 9 * 9, "the grid of capybara")
+    labels = grid.locator("text").all_text_contents()
+    assert labels[0] == "Cross-attention, last layer: decoder rows read encoder columns" and "head 3" in labels
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.click()
+    box.press("End")
+    box.press("s")
+    app.wait_until(lambda: grid.locator("rect").count() == 4 * 10 * 10, "the grid of capybaras", timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    app.assert_clean()

@@ -18,7 +18,7 @@ const VIEWS = new WeakMap();   // parentElement -> its view (this module is load
 // this component, data.mode "box" and "views", joined by data.group. The box publishes every keystroke here.
 const WORDS = new Map();       // group -> the word its box holds now
 const WORD_EVENT = "attention-lab-word";
-const ALL_VIEWS = ["bars", "entropy", "bertviz", "heat"];
+const ALL_VIEWS = ["bars", "entropy", "bertviz", "heat"];   // and "grid": data.grid_patterns' heads (the Lesson)
 
 function loadModel(url) {
   if (!MODELS.has(url)) {
@@ -121,6 +121,7 @@ function makeSide(v, i, n) {
   controls.append(wrapLabel(sd.ctlLabels[0], sd.layerSel), wrapLabel(sd.ctlLabels[1], sd.headSel),
                   wrapLabel(sd.ctlLabels[2], sd.querySl, sd.queryOut));
   sd.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
+  sd.grid = el("div", {class: "al-chart", "data-testid": "al-live-headgrid"});
   sd.heatCaption = el("div", {class: "al-caption"});
   sd.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
   sd.bertvizCaption = el("div", {class: "al-caption"});
@@ -142,15 +143,16 @@ function makeSide(v, i, n) {
     leftCol.append(sd.bars, sd.entropy);
     rightCol.append(sd.bvToggle, sd.bertvizCaption, sd.bertviz);
     top.append(leftCol, rightCol);
-    sd.el.append(top, controls, sd.heat, sd.heatCaption);
+    sd.el.append(top, controls, sd.heat, sd.heatCaption, sd.grid);
   } else {                // Compare: one column per model, the same views in the same order, to read across
-    sd.el.append(sd.title, sd.bars, sd.bvToggle, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
+    sd.el.append(sd.title, sd.bars, sd.bvToggle, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy, sd.grid);
   }
   const shown = v.data.views || ALL_VIEWS;
   if (!shown.includes("bars")) sd.bars.style.display = "none";
   if (!shown.includes("entropy")) sd.entropy.style.display = "none";
   if (!shown.includes("bertviz")) [sd.bvToggle, sd.bertvizCaption, sd.bertviz].forEach((e) => { e.style.display = "none"; });
   if (!shown.includes("heat")) [sd.heat, sd.heatCaption].forEach((e) => { e.style.display = "none"; });
+  if (!shown.includes("grid")) sd.grid.style.display = "none";
   if (!shown.includes("heat") || v.data.query != null) controls.style.display = "none";   // the Lesson's question fixes it
   sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
   sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
@@ -310,6 +312,7 @@ function redraw(v, keyTime) {
     if (shown.includes("bars")) drawBars(sd, caps[i]);
     if (shown.includes("entropy")) drawEntropy(sd, caps[i]);
     if (shown.includes("heat")) drawHeat(sd, caps[i]);
+    if (shown.includes("grid")) drawGrid(sd, caps[i], sd.grid, sd.data.grid_patterns, sd.data.labels.headgrid_title);
     const tb = performance.now();
     if (shown.includes("bertviz")) drawBertviz(sd, caps[i]);
     t_bv += performance.now() - tb;
@@ -472,7 +475,11 @@ function drawBertviz(v, cap) {
   v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
   v.bertvizCaption.textContent = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
   v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
-  if (model && v.data.projector) { drawGrid(v, cap); return; }    // BertViz's thumbnails carry ~6 px labels
+  if (model && v.data.projector) {                               // BertViz's thumbnails carry ~6 px labels
+    drawGrid(v, cap, v.bertviz, Object.keys(v.data.row_labels), v.data.labels.grid_title);
+    v.bertvizFor = "grid";
+    return;
+  }
   const t = model ? v.data.bertviz_model : v.data.bertviz;
   if (!t) { v.bertviz.replaceChildren(); return; }
   if (!window.jQuery || !window.d3) {
@@ -528,8 +535,8 @@ function fitWidth(root) {   // the model view is a fixed 970 px SVG: scale it do
 
 // ---- the model view on a projector: every layer (row) and head (column) as a labelled grid of small heatmaps, as
 // the server path draws it there (viz.figures.layer_head_grid); the cells are drawHeat's, colours and mask alike.
-function drawGrid(v, cap) {
-  const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);
+function drawGrid(v, cap, target, names, title) {
+  const L = v.data.labels, s = sizes(v);
   const axes = (n) => {
     const cross = n.includes(".cross_attn."), enc = n.startsWith("encoder.");
     return [enc ? cap.src_tokens : cap.tokens, cross || enc ? cap.src_tokens : cap.tokens];
@@ -542,7 +549,7 @@ function drawGrid(v, cap) {
   const K = Math.max(...names.map((n) => axes(n)[1].length)), gapX = 14, panelW = K * c;
   const x0 = (h) => left + h * (panelW + gapX);
   const g = svg("svg", {role: "img", "data-testid": "al-live-grid"});
-  g.append(chartTitle(s, L.grid_title));
+  g.append(chartTitle(s, title));
   let y = s.font * 2 + 10;
   for (let h = 0; h < H; h++) {
     g.append(svg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
@@ -575,14 +582,13 @@ function drawGrid(v, cap) {
     });
     y += Q * c + 10 + (lastOfRun ? tickW(k_tok) + 10 : 0);
   });
-  const W = Math.max(x0(H) - gapX + 4, textWidth(L.grid_title, s.font + 2) + 10);
+  const W = Math.max(x0(H) - gapX + 4, textWidth(title, s.font + 2) + 10);
   g.setAttribute("viewBox", `0 0 ${W} ${y}`);
   g.setAttribute("width", String(Math.ceil(W)));
   g.setAttribute("height", String(Math.ceil(y)));
   const box = el("div", {class: "al-grid-box"});
   box.append(g);
-  v.bertviz.replaceChildren(box);
-  v.bertvizFor = "grid";
+  target.replaceChildren(box);
 }
 
 export default function (component) {
