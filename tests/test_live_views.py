@@ -215,8 +215,12 @@ def test_explore_hands_the_component_bertviz_model_view_as_a_template():
     from streamlit.testing.v1 import AppTest
     data = live_data(run(browser="1", text="owl", model="full_transformer", lang="ja"))
     side = data["sides"][0]
-    head, model = side["bertviz"], side["bertviz_model"]
-    assert (head["view"], model["view"]) == ("head", "model") and side["bertviz_view"] == "head"
+    assert (side["bertviz"]["view"], side["bertviz_model"]["view"]) == ("head", "model")
+    assert side["bertviz_view"] == "head"
+    # each a static file the browser fetches once, named by its content (not re-sent on every rerun)
+    head, model = (json.loads((REPO / "static" / side[k]["url"].removeprefix("app/static/")).read_text())
+                   for k in ("bertviz", "bertviz_model"))
+    assert side["bertviz_model"]["url"].startswith("app/static/weights/bertviz-model-full_transformer-")
     assert model["root_id"] == "al-bertviz-explore" and model["js"].count(model["mark"]) == 1
     assert "DIV_WIDTH" in model["js"] and "DIV_WIDTH" not in head["js"]      # BertViz's model_view.js
     assert model["params"]["names"] == ["Encoder", "Decoder", "Cross"] and "attention" not in model["params"]

@@ -24,7 +24,7 @@ from streamlit.errors import StreamlitAPIException
 
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
-from services.browser_weights import publish, runs_in_browser
+from services.browser_weights import publish, publish_json, runs_in_browser
 from ui import widgets as w
 from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
@@ -143,17 +143,28 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
         pattern = (kind_names or shape.names())[0]
     mtime = checkpoint_mtime(name)
     out = {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
-           "bertviz": _translated(bertviz_template(name, mtime, root_id)) if bertviz else None, "title": title}
+           "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None, "title": title}
     if model_view:
-        out["bertviz_model"] = _translated(bertviz_template(name, mtime, root_id, "model"))
+        out["bertviz_model"] = _template_file(name, mtime, root_id, "model")
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
     return out
 
 
-def _translated(template: dict | None) -> dict | None:
-    """BertViz's selector labels and options in the session's language, as the server path's frame has them."""
+def _template_file(name: str, mtime: float, root_id: str, view: str) -> dict | None:
+    """Where the browser fetches BertViz's ``view`` template of this model, once per page view (a static file named
+    by its content; not re-sent on every rerun), with BertViz's selector labels and options in the session's
+    language as the server path's frame has them. None when the vendored d3/jQuery are missing."""
     from viz.bertviz_view import _controls_in
-    return None if template is None else {**template, "markup": _controls_in(template["markup"], _)}
+    template = bertviz_template(name, mtime, root_id, view)
+    if template is None:
+        return None
+    markup = _controls_in(template["markup"], _)
+    return {"url": _published(name, mtime, root_id, view, markup), "root_id": root_id, "view": view}
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _published(name: str, mtime: float, root_id: str, view: str, markup: str) -> str:
+    return publish_json(f"bertviz-{view}-{name}", {**bertviz_template(name, mtime, root_id, view), "markup": markup})
 
 
 def _footer(*sides: dict) -> None:

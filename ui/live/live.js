@@ -457,6 +457,19 @@ function loadVendor(urls) {
 function requireShim(deps, callback) {   // BertViz calls requirejs(['jquery', 'd3'], callback)
   return callback(...deps.map((d) => (d === "jquery" ? window.jQuery : window.d3)));
 }
+const TEMPLATES = new Map();             // template URL -> {value} once fetched (a static file, like the weights)
+function template(url, then, failed) {
+  let entry = TEMPLATES.get(url);
+  if (!entry) {
+    entry = {value: null};
+    TEMPLATES.set(url, entry);
+    fetch(new URL(url, document.baseURI), {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then((doc) => { entry.value = doc; then(); })
+      .catch((e) => { TEMPLATES.delete(url); failed(e); });
+  }
+  return entry.value;
+}
 function bertvizSelections(root) {       // the layer / kind the student picked in BertViz's own selectors
   const out = {};
   root.querySelectorAll("select").forEach((s) => { if (s.id) out[s.id] = s.value; });
@@ -480,8 +493,12 @@ function drawBertviz(v, cap) {
     v.bertvizFor = "grid";
     return;
   }
-  const t = model ? v.data.bertviz_model : v.data.bertviz;
-  if (!t) { v.bertviz.replaceChildren(); return; }
+  const ref = model ? v.data.bertviz_model : v.data.bertviz;
+  if (!ref) { v.bertviz.replaceChildren(); return; }
+  const t = template(ref.url, () => redraw(v.page), (e) => {
+    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+  });
+  if (!t) return;                          // fetching it (once per page view): drawn when it arrives
   if (!window.jQuery || !window.d3) {
     loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
       v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
