@@ -67,7 +67,7 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
               "written in romaji: ねこ → neko). Other characters show as <UNK>.")
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
     if text is None:
-        text = st.text_input(label, key=key, live=w.LIVE, max_chars=60, help=help_)
+        text = st.text_input(label, key=key, live=w.LIVE, max_chars=live_views.MAX_WORD, help=help_)
     if not text.strip():
         st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
         return suggestion

@@ -274,6 +274,7 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
+    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba"}.get(step, "capybara")
     assert not at.text_input and not at.get("plotly_chart")
     at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
     at.run()

@@ -334,6 +334,7 @@ def compare() -> bool:
 
 # ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
 LESSON_KEY = "lesson.browser"        # no switch on the Lesson: ?browser=0 / ?browser=1, else the server's default
+MAX_WORD = 60                        # the Lesson's box holds as many characters as the server path's
 
 
 def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | None:
@@ -352,7 +353,7 @@ def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | 
     state = _lesson_state(n, "box")
     labels = {**_labels(), "input": label, "input_help": help, "placeholder": suggestion}
     _component()(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
-                                  "projector": projector()},
+                                  "projector": projector(), "max_chars": MAX_WORD},
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_lesson_word(state, key),
                  on_failed_change=lambda: None)
     return word
@@ -366,7 +367,7 @@ def _on_lesson_word(state: str, key: str) -> None:
     """The student paused in a Lesson step's box: the step's word (its question follows on this rerun)."""
     view = (st.session_state.get(state) or {}).get("view") or {}
     if isinstance(view.get("text"), str):
-        st.session_state[key] = view["text"][:60]          # the server box's max_chars
+        st.session_state[key] = view["text"][:MAX_WORD]
 
 
 def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, pattern: str | None = None,

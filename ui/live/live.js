@@ -213,6 +213,7 @@ function update(v, data) {
   if (v.mode === "views" && WORDS.has(data.group)) v.text = WORDS.get(data.group);   // the box may be ahead of Python
   if (v.mode === "box") {
     v.input.title = L.input_help || "";
+    if (data.max_chars) v.input.maxLength = data.max_chars;     // as the server path's box
     publish(v);
     redraw(v);
     return;
