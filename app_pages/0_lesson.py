@@ -298,7 +298,7 @@ def step_leak(n: int, view) -> None:
     LS.term("prefix_only")
     if not LS.model_ready("full_transformer_peeking"):
         return
-    word, cap = word_and_capture(n, "flycatcher", "full_transformer_peeking", add_eos=True)
+    word, cap = word_and_capture(n, "flycatcher", "full_transformer_peeking", add_eos=True, browser=True)
     layer = leak_summary(cap)["layer"]
     where, weights = L.where_cross_looks(cap, layer)
     opts = {"self": _("at t, its own position"), "next": _("at t+1, the next character (the answer)"),
@@ -310,11 +310,13 @@ def step_leak(n: int, view) -> None:
         format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:
-            H = cap.patterns[layer].shape[1]
-            head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
-            Q, K = cap.patterns[layer].shape[-2:]
-            w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_), Q, K),
-                            key=f"lesson.{n}.heat")
+            if not live_views.lesson_views(n, "full_transformer_peeking", ["heat"], "flycatcher", pattern=layer,
+                                           add_eos=True, leak=True):
+                H = cap.patterns[layer].shape[1]
+                head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
+                Q, K = cap.patterns[layer].shape[-2:]
+                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_),
+                                                Q, K), key=f"lesson.{n}.heat")
             st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
             scores = w.heldout_eval("full_transformer_peeking")
             if scores is not None:

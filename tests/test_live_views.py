@@ -262,7 +262,8 @@ def lesson_components(at) -> dict[str, dict]:
 @pytest.mark.parametrize("step, views, model, grid", [
     (1, ["bars"], "miniformer", []), (3, ["heat"], "miniformer", []),
     (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
-    (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"])])
+    (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
+    (7, ["heat"], "full_transformer_peeking", [])])
 def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, model, grid,
                                                                                   monkeypatch):
     from streamlit.testing.v1 import AppTest
@@ -274,7 +275,7 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
-    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba"}.get(step, "capybara")
+    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba", 7: "flycatcher"}.get(step, "capybara")
     assert not at.text_input and not at.get("plotly_chart")
     at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
     at.run()
@@ -290,6 +291,7 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     assert v["group"] == f"lesson.word.{step}" and v["views"] == views and v["text"] == "owlet"
     assert v["sides"][0]["weights"].startswith(f"app/static/weights/{model}-") and v["sides"][0]["bertviz"] is None
     assert v["grid_patterns"] == grid
+    assert (v["add_eos"], v["heat_pick"]) == ((True, "leak") if step == 7 else (False, None))
     if step in (1, 3):
         assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
                                                           (2, "blocks.0.attn.hook_pattern"))

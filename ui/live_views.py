@@ -372,12 +372,14 @@ def _on_lesson_word(state: str, key: str) -> None:
 
 def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, pattern: str | None = None,
                  query: int | None = None, titles: dict[str, str] | None = None, top_k: int = 8,
-                 grid: list[str] | None = None) -> bool:
+                 grid: list[str] | None = None, add_eos: bool = False, leak: bool = False) -> bool:
     """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
     only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
     of "bars", "heat", "entropy", "grid" (every head of the patterns ``grid``, as viz.figures.head_grid); ``pattern``
     and ``query`` fix the heatmap's layer and highlighted row (the question's); ``titles`` replace the charts'
-    titles ("bars_title", "heat_title", "headgrid_title"). Returns False, drawing
+    titles ("bars_title", "heat_title", "headgrid_title"); ``add_eos`` reads the word finished; ``leak``: the
+    heatmap shows the layer and head that read key t+1 most, with the cells (t, t+1) outlined (step 7). Returns
+    False, drawing
     nothing, where the step takes the server's views: the browser path off, the word needs the server, the
     architecture can't run here, or the weights failed to load in this browser (then with a note)."""
     key = f"lesson.word.{n}"
@@ -396,9 +398,10 @@ def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, patte
     except Exception:           # a broken checkpoint: the server path explains it
         return False
     side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
-    data = _data([side], word, False, top_k, 1.0)
+    data = _data([side], word, add_eos, top_k, 1.0)
     data["labels"] = {**data["labels"], **(titles or {})}
-    data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query, grid_patterns=grid or [])
+    data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query, grid_patterns=grid or [],
+                heat_pick="leak" if leak else None)
     _component()(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
                  on_failed_change=lambda: None)
     return True

@@ -357,3 +357,41 @@ def test_lesson_step_6_head_grid_follows_the_box_after_the_guess(app):
     app.wait_until(lambda: grid.locator("rect").count() == 4 * 10 * 10, "the grid of capybaras", timeout_s=2)
     assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
     app.assert_clean()
+
+
+def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(app):
+    """Step 7 in the browser: the peeking model's word read finished (<EOS>), the heatmap of the cross-attention
+    layer and head that read key t+1 most — the same the server's step picks, computed in PyTorch here — with the
+    cells (t, t+1) outlined; it follows each key after the guess."""
+    from models.capture import capture
+    from models.checkpoint import load_checkpoint
+    from viz.figures import pattern_title
+    from viz.metrics import leak_summary
+
+    def server_title(word: str) -> str:
+        cap = capture(load_checkpoint("full_transformer_peeking"), word, add_eos=True)
+        layer = leak_summary(cap)["layer"]
+        p = cap.patterns[layer][0]
+        head = max(range(p.shape[0]), key=lambda h: float(p[h].diagonal(1).sum()))
+        return f"{pattern_title(layer)} · head {head}"
+
+    app.goto("lesson", step="7", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "flycatcher", "the step's box")
+    assert app.page.locator('[data-testid="al-live-heatmap"]').count() == 0, "no heatmap before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    reveal.click()
+    heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
+    title = lambda: heat.locator("text").first.text_content()        # noqa: E731
+    app.wait_until(lambda: heat.count() == 1, "the heatmap after Reveal")
+    # flycatcher + <EOS>: 12 decoder rows, 12 source keys, so 11 cells (t, t+1)
+    assert heat.locator('[data-testid="al-live-next-key"]').count() == 11
+    assert title() == server_title("flycatcher"), title()
+    for word in ("owl", "kiwi"):
+        box.fill(word)
+        app.wait_until(lambda: heat.locator('[data-testid="al-live-next-key"]').count() == len(word) + 1,
+                       f"the heatmap of {word}", timeout_s=2)
+        assert title() == server_title(word), (word, title())
+    app.assert_clean()

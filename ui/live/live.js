@@ -153,7 +153,7 @@ function makeSide(v, i, n) {
   if (!shown.includes("bertviz")) [sd.bvToggle, sd.bertvizCaption, sd.bertviz].forEach((e) => { e.style.display = "none"; });
   if (!shown.includes("heat")) [sd.heat, sd.heatCaption].forEach((e) => { e.style.display = "none"; });
   if (!shown.includes("grid")) sd.grid.style.display = "none";
-  if (!shown.includes("heat") || v.data.query != null) controls.style.display = "none";   // the Lesson's question fixes it
+  if (!shown.includes("heat") || v.data.query != null || v.data.heat_pick) controls.style.display = "none";   // the Lesson's question fixes them
   sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
   sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
   sd.querySl.addEventListener("input", () => {
@@ -393,7 +393,31 @@ function drawEntropy(v, cap) {
   v.entropy.replaceChildren(g);
 }
 
+// The Lesson's leak step (7): the cross-attention layer whose heads put the most weight on key t+1 on average, and
+// in it the head with the most weight on the cells (t, t+1): viz.metrics.leak_summary and the step's own pick.
+function leakPick(cap) {
+  const nextKey = (p) => p.map((rows) => {                  // (H,) mean weight on key t+1 from query t
+    const n = Math.min(rows.length, rows[0].length - 1);
+    let sum = 0;
+    for (let t = 0; t < n; t++) sum += rows[t][t + 1];
+    return n < 1 ? 0 : sum / n;
+  });
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  let best = null, bestW = -1;
+  for (const name of Object.keys(cap.patterns).filter((n) => n.includes(".cross_attn."))) {
+    const m = mean(nextKey(cap.patterns[name]));
+    if (m > bestW) { best = name; bestW = m; }               // the first of equals, as Python's max
+  }
+  if (best == null) return null;
+  const sums = cap.patterns[best].map((rows) => rows.reduce((a, row, t) => a + (t + 1 < row.length ? row[t + 1] : 0), 0));
+  return {pattern: best, head: sums.indexOf(Math.max(...sums))};
+}
+
 function drawHeat(v, cap) {
+  if (v.data.heat_pick === "leak") {
+    const pick = leakPick(cap);
+    if (pick) { v.pattern = pick.pattern; v.head = pick.head; }
+  }
   const L = v.data.labels, s = sizes(v), name = v.pattern, pattern = cap.patterns[name];
   if (!pattern) return;
   const n_head = pattern.length;
@@ -434,8 +458,15 @@ function drawHeat(v, cap) {
     }
   }
   for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
-  g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
-                        stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
+    for (let t = 0; t < Math.min(Q, K - 1); t++) {
+      g.append(svg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
+                            stroke: v.data.colors.orange, "stroke-width": 2, "data-testid": "al-live-next-key"}));
+    }
+  } else {
+    g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+                          stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  }
   g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
   g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
   v.heat.replaceChildren(g);
