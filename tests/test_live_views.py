@@ -331,3 +331,18 @@ def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals
         at.switch_page("app_pages/0_lesson.py").run()
         assert not at.exception, [e.value for e in at.exception]
         assert ("views" in lesson_components(at)) is revealed, revealed
+
+
+def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view_with_a_note(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.switch_page("app_pages/0_lesson.py").run()
+    at.button_group(key="lesson.1.guess").set_value(0).run()
+    at.button(key="lesson.1.reveal").click().run()
+    assert "views" in lesson_components(at) and not at.get("plotly_chart")
+    at.session_state["lesson.live.1.views"] = {"view": None, "failed": "HTTP 404"}    # what the component reports
+    at.run()
+    assert not at.exception and "views" not in lesson_components(at) and at.get("plotly_chart")
+    assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
