@@ -13,6 +13,7 @@ from models.capture import quoted
 from models.vocab import DEFAULT_VOCAB, romanize
 from ui import class_models, class_session
 from ui import lesson as LS
+from ui import live_views
 from ui import projector
 from ui import widgets as w
 from ui.cache import bundle, get_capture
@@ -54,22 +55,28 @@ def heat_height(n_rows: int) -> int:
     return 140 + int(FS * 2.2) * n_rows
 
 
-def word_box(n: int, suggestion: str) -> str:
-    """This step's word, with the suggested one filled in; an empty box falls back to the suggestion."""
+def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
+    """This step's word, with the suggested one filled in; an empty box falls back to the suggestion. ``browser``:
+    the step draws its views with live_views.lesson_views, so in the browser path (ui/live_views.py) the box is the
+    live component's: the views follow each key in the page, the question follows the word when the student
+    pauses."""
     key = f"lesson.word.{n}"
     st.session_state.setdefault(key, suggestion)
-    text = st.text_input(_("Word"), key=key, live=w.LIVE, max_chars=60,
-                         help=_("Lowercase a–z: the models know only these 26 letters (type names in English, or "
-                                "Japanese, which is written in romaji: ねこ → neko). Other characters show as <UNK>."))
+    label = _("Word")
+    help_ = _("Lowercase a–z: the models know only these 26 letters (type names in English, or Japanese, which is "
+              "written in romaji: ねこ → neko). Other characters show as <UNK>.")
+    text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
+    if text is None:
+        text = st.text_input(label, key=key, live=w.LIVE, max_chars=live_views.MAX_WORD, help=help_)
     if not text.strip():
         st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
         return suggestion
     return text
 
 
-def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = False):
+def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = False, browser: bool = False):
     """This step's word (see :func:`word_box`) and the model's capture of it, with what happened to the text."""
-    word = word_box(n, suggestion)
+    word = word_box(n, suggestion, browser=browser)
     cap = get_capture(model, word, add_eos=add_eos)
     if cap.unknown:     # a question about <UNK> would ask about nothing: say so plainly, ask about the suggestion
         st.info(_("The models know only the letters a–z, and {chars} can't be written in them, so this step uses the "
@@ -101,7 +108,7 @@ def step_next_char(n: int, view) -> None:
     LS.term("next_char")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "capyba", "miniformer")
+    word, cap = word_and_capture(n, "capyba", "miniformer", browser=True)
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
     g = LS.predict_then_reveal(
@@ -110,8 +117,10 @@ def step_next_char(n: int, view) -> None:
             p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_option))
     if (box := live_view(g, view)) is not None:
         with box:
-            w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"), tr=_),
-                            key=f"lesson.{n}.bars")
+            if not live_views.lesson_views(n, "miniformer", ["bars"], "capyba",
+                                           titles={"bars_title": _("What comes next?")}):
+                w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"),
+                                          tr=_), key=f"lesson.{n}.bars")
 
 
 def step_qkv(n: int, view) -> None:
@@ -153,7 +162,7 @@ def step_mask(n: int, view) -> None:
     LS.term("causal_mask")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "capybara", "miniformer")
+    word, cap = word_and_capture(n, "capybara", "miniformer", browser=True)
     name = "blocks.0.attn.hook_pattern"
     q = min(2, len(cap.tgt_tokens) - 1)
     after = L.weight_after_query(cap, name, 0, q)
@@ -166,9 +175,10 @@ def step_mask(n: int, view) -> None:
                  .format(v=after)), format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:
-            w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
-                                                height=heat_height(len(cap.tgt_tokens)), tr=_),
-                            key=f"lesson.{n}.heat")
+            if not live_views.lesson_views(n, "miniformer", ["heat"], "capybara", pattern=name, query=2,
+                                           titles={"heat_title": _("MiniFormer's attention")}):
+                w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                                            height=heat_height(len(cap.tgt_tokens)), tr=_), key=f"lesson.{n}.heat")
 
 
 def why_masked_encoder() -> str:
@@ -187,7 +197,7 @@ def step_heads(n: int, view) -> None:
     st.caption(why_masked_encoder())
     if not LS.model_ready("full_transformer"):
         return
-    word, cap = word_and_capture(n, "capybara", "full_transformer")
+    word, cap = word_and_capture(n, "capybara", "full_transformer", browser=True)
     best, ent = L.most_focused_head(cap, "encoder", 0)
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("Which head of encoder layer 0 is the most focused (the lowest entropy)?"), list(range(len(ent))),
@@ -196,6 +206,10 @@ def step_heads(n: int, view) -> None:
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)))
     if (box := live_view(g, view)) is not None:
         with box:
+            if live_views.lesson_views(n, "full_transformer", ["entropy", "grid"], "capybara",
+                                       grid=["encoder.0.attn.hook_pattern"],
+                                       titles={"headgrid_title": _("Encoder layer 0, every head")}):
+                return
             # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
             a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
                     else st.columns([1, 1.3], gap="medium"))
@@ -256,7 +270,7 @@ def step_encdec(n: int, view) -> None:
     LS.term("cross")
     if not LS.model_ready("full_transformer"):
         return
-    word, cap = word_and_capture(n, "capybara", "full_transformer")
+    word, cap = word_and_capture(n, "capybara", "full_transformer", browser=True)
     cross = cap.names("cross")[-1]
     src = cap.axes(cross)[1]
     best, row = L.most_read_source(cap, cross)
@@ -268,9 +282,10 @@ def step_encdec(n: int, view) -> None:
         format_func=lambda i: key_option(src, i))
     if (box := live_view(g, view)) is not None:
         with box:
-            w.chart(F.head_grid(cap, cross, cols=2, title=_("Cross-attention, last layer: decoder rows read "
-                                                                     "encoder columns"), tr=_),
-                            key=f"lesson.{n}.grid")
+            title = _("Cross-attention, last layer: decoder rows read encoder columns")
+            if not live_views.lesson_views(n, "full_transformer", ["grid"], "capybara", grid=[cross],
+                                           titles={"headgrid_title": title}):
+                w.chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
 
 
 def step_leak(n: int, view) -> None:
@@ -283,7 +298,7 @@ def step_leak(n: int, view) -> None:
     LS.term("prefix_only")
     if not LS.model_ready("full_transformer_peeking"):
         return
-    word, cap = word_and_capture(n, "flycatcher", "full_transformer_peeking", add_eos=True)
+    word, cap = word_and_capture(n, "flycatcher", "full_transformer_peeking", add_eos=True, browser=True)
     layer = leak_summary(cap)["layer"]
     where, weights = L.where_cross_looks(cap, layer)
     opts = {"self": _("at t, its own position"), "next": _("at t+1, the next character (the answer)"),
@@ -295,11 +310,13 @@ def step_leak(n: int, view) -> None:
         format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:
-            H = cap.patterns[layer].shape[1]
-            head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
-            Q, K = cap.patterns[layer].shape[-2:]
-            w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_), Q, K),
-                            key=f"lesson.{n}.heat")
+            if not live_views.lesson_views(n, "full_transformer_peeking", ["heat"], "flycatcher", pattern=layer,
+                                           add_eos=True, leak=True):
+                H = cap.patterns[layer].shape[1]
+                head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
+                Q, K = cap.patterns[layer].shape[-2:]
+                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_),
+                                                Q, K), key=f"lesson.{n}.heat")
             st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
             scores = w.heldout_eval("full_transformer_peeking")
             if scores is not None:

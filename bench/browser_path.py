@@ -49,7 +49,8 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
     interactive_s = time.perf_counter() - t0
     page.wait_for_timeout(1500)
     weight = {"http": sum(http.values()), "ws": sum(received),
-              "weights": sum(v for k, v in http.items() if "/app/static/weights/" in k),
+              "weights": sum(v for k, v in http.items() if "/app/static/weights/" in k and "/bertviz-" not in k),
+              "templates": sum(v for k, v in http.items() if "/app/static/weights/bertviz-" in k),
               "vendor": sum(v for k, v in http.items() if "/app/static/vendor/" in k)}
     box = page.locator('[data-testid="al-live-input"]')
     box.click()
@@ -103,7 +104,8 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
                              " / ".join(f"{m:.1f}" for m in med),
                              f"{r['sent_typing']} over {r['burst']} keys", r["sent_after_pause"], "met" if p95 <= 50 and not r["missed"] else "NOT met"))
             w = r["weight"]
-            weight_rows.append((label, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
+            weight_rows.append((label, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}",
+                                f"{w['templates'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
                                 f"{w['ws'] / 1e3:.0f}", f"{(w['http'] + w['ws']) / 1e6:.2f}", f"{r['interactive_s']:.1f}"))
             ctx.close()
         cpu = server.cpu_seconds() - cpu0
@@ -118,7 +120,8 @@ def sections(n_keys: int) -> list[str]:
     lt = md_table(("page · model (?browser=1)", "keys", "missed", "key -> all views painted p50 ms", "p95 ms",
                    "max ms", "p50 split: forward / bars+heatmaps / BertViz / to paint ms", "frames sent while typing (80 ms a key)", "frames sent after the 400 ms pause",
                    "target p95 <= 50 ms"), lat_rows)
-    wt = md_table(("page · model", "HTTP MB (cold cache)", "weights KB", "d3 + jQuery KB", "WebSocket KB from the server",
+    wt = md_table(("page · model", "HTTP MB (cold cache)", "weights KB", "BertViz template KB", "d3 + jQuery KB",
+                   "WebSocket KB from the server",
                    "page weight MB", "page load -> first drawing s"), weight_rows)
     print("\nBrowser path: keystroke -> every view painted (ms)\n" + lt + "\n" + notes + "\n\nPage weight\n" + wt)
     return [f"**Browser path (issue 24): keystroke -> every live view painted in Chromium** ({n_keys} keys each, "

@@ -60,6 +60,7 @@ WORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "words.txt"
 PAGES = {"explore": "", "compare": "compare", "real_model": "real_model"}   # page -> url path (Streamlit's page_name)
 BOX = {"real_model": "Type a sentence"}              # the text box a student types in (default "Type a word")
 LECTURE = "The animal didn't cross the street because it was too tired"   # what a class types on the Real model
+SERVER_PATH_QUERY = "browser=0"                    # Explore's and Compare's server path (ui/live_views.py)
 
 
 def check_local(url: str) -> str:
@@ -213,7 +214,10 @@ class Tab:
         rs = msg.rerun_script
         rs.page_name = PAGES.get(self.page, self.page)
         rs.page_script_hash = self.page_hash
-        rs.query_string = query if query is not None else self.query_string()
+        query = query if query is not None else self.query_string()
+        # A simulated student types in the server path's box: its link says so (the browser path, the default,
+        # speaks to the server only on a pause: it is another scenario)
+        rs.query_string = "&".join(q for q in (SERVER_PATH_QUERY, query) if q)
         if fragment:
             rs.fragment_id, rs.is_auto_rerun = fragment, True
         for wid, (kind, value) in self.states.items():

@@ -98,7 +98,10 @@ class Server:
                "--server.headless", "true", "--server.address", "localhost", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]
         self.t_start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=self._log,
+        # The benches were written for Explore's and Compare's server path: it is what this server gives by default
+        # (bench/browser_path.py asks for the browser path, the students' default, with ?browser=1).
+        env = {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})}
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
 

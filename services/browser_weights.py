@@ -65,8 +65,18 @@ def _args(bundle: ModelBundle) -> dict:
 def publish(bundle: ModelBundle, folder: Path = WEIGHTS_DIR) -> str:
     """Write the bundle's weights file into ``folder`` unless it is there already; return its URL path relative to
     the app's base URL (``app/static/weights/<name>-<hash>.json``)."""
-    data = weights_file(bundle)
-    fname = f"{_safe(bundle.name)}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+    return _write(_safe(bundle.name), weights_file(bundle), folder)
+
+
+def publish_json(stem: str, doc: dict, folder: Path = WEIGHTS_DIR) -> str:
+    """Any JSON the views fetch once per page view rather than receive on every rerun (BertViz's templates, made
+    once per model and language by ui/live_views.py), written as :func:`publish` writes weights: named by its
+    content, so a browser may cache it for good. Returns its URL path relative to the app's base URL."""
+    return _write(_safe(stem), json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), folder)
+
+
+def _write(stem: str, data: bytes, folder: Path) -> str:
+    fname = f"{stem}-{hashlib.sha256(data).hexdigest()[:16]}.json"
     path = Path(folder) / fname
     if not path.is_file() or path.stat().st_size != len(data):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,3 +24,13 @@ def tiny_ckpt_dir(tmp_path) -> Path:
                         metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},
                         train_model=m)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def server_path_unless_asked(monkeypatch):
+    """Explore's and Compare's browser path is the students' default (ui/live_views.py). AppTest runs the pages in
+    this process, and most page tests were written for the server path: they get it, as a server started with
+    ``ATTENTION_LAB_BROWSER_PATH=0`` gives it. Tests of the browser path pass ``?browser=1``, and tests of its
+    default ``monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")`` (tests/test_live_views.py)."""
+    monkeypatch.setenv("ATTENTION_LAB_BROWSER_PATH", "0")
+

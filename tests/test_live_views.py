@@ -167,3 +167,182 @@ def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypat
         assert any("fetch_vendor.py" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
         live_views.bertviz_template.clear()      # the next test's template is built with the real files
+
+
+# ---- the browser path is the default (issue 24, item 1) -----------------------------------------------------------
+def test_by_default_a_student_gets_the_browser_path_on_explore_and_compare(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = run(text="capy")
+    assert live_data(at) is not None and not at.get("plotly_chart")
+    assert at.toggle(key="explore.browser").value is True and "browser" not in at.query_params
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    at.run()
+    assert not at.exception and live_data(at) is not None and len(live_data(at)["sides"]) == 2
+    assert at.toggle(key="compare.browser").value is True
+
+
+def test_browser_0_in_the_link_or_the_switch_off_gives_the_server_path(monkeypatch):
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = run(browser="0", text="capy")
+    assert live_data(at) is None and at.get("plotly_chart") and at.toggle(key="explore.browser").value is False
+    at = run(text="capy")
+    at.toggle(key="explore.browser").set_value(False)
+    at.run()
+    assert not at.exception and live_data(at) is None and at.get("plotly_chart")
+    assert at.query_params["browser"] in ("0", ["0"])           # the link a student copies keeps the server path
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at) is not None and "browser" not in at.query_params
+
+
+def test_the_setting_turns_the_default_off_and_browser_1_still_asks_for_it(monkeypatch):
+    monkeypatch.setenv("ATTENTION_LAB_BROWSER_PATH", "0")
+    at = run(text="capy")
+    assert live_data(at) is None and at.get("plotly_chart")
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at) is not None and at.query_params["browser"] in ("1", ["1"])
+    assert live_data(run(browser="1", text="capy")) is not None
+
+
+# ---- BertViz's model view in the browser path (issue 24, item 2) --------------------------------------------------
+def test_explore_hands_the_component_bertviz_model_view_as_a_template():
+    """Explore's side carries BertViz's model view as a template beside the head view (one markup and script per
+    model, the params without weights or tokens), with BertViz's selectors in the session's language; it opens on
+    the view the server path's control holds, and the view the student picks in the component becomes that."""
+    from streamlit.testing.v1 import AppTest
+    data = live_data(run(browser="1", text="owl", model="full_transformer", lang="ja"))
+    side = data["sides"][0]
+    assert (side["bertviz"]["view"], side["bertviz_model"]["view"]) == ("head", "model")
+    assert side["bertviz_view"] == "head"
+    # each a static file the browser fetches once, named by its content (not re-sent on every rerun)
+    head, model = (json.loads((REPO / "static" / side[k]["url"].removeprefix("app/static/")).read_text())
+                   for k in ("bertviz", "bertviz_model"))
+    assert side["bertviz_model"]["url"].startswith("app/static/weights/bertviz-model-full_transformer-")
+    assert model["root_id"] == "al-bertviz-explore" and model["js"].count(model["mark"]) == 1
+    assert "DIV_WIDTH" in model["js"] and "DIV_WIDTH" not in head["js"]      # BertViz's model_view.js
+    assert model["params"]["names"] == ["Encoder", "Decoder", "Cross"] and "attention" not in model["params"]
+    assert "://" not in model["js"] + model["markup"] and "<script" not in model["markup"].lower()
+    assert "アテンション" in model["markup"] and "Attention:" not in model["markup"], model["markup"]
+    assert data["labels"]["model_view"] == "モデル表示" and data["labels"]["grid_title"].startswith("すべての層")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["text"] = "owl"
+    at.run()                  # the server path, Model view picked there
+    at.get("segmented_control")[0].set_value("model")
+    at.run()
+    at.toggle(key="explore.browser").set_value(True)
+    at.run()
+    assert not at.exception and live_data(at)["sides"][0]["bertviz_view"] == "model"
+    # (the way back, a pick in the component reaching the server path, is checked in Chromium:
+    # tests/e2e/test_e2e_browser_forward.py::test_bertviz_model_view_in_the_browser)
+
+
+def test_compare_sides_keep_the_head_view_only():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("app_pages/2_compare.py")
+    at.query_params["browser"] = "1"
+    at.run()
+    assert not at.exception and all("bertviz_model" not in s for s in live_data(at)["sides"])
+
+
+# ---- the Lesson's word-driven steps in the browser (issue 24, item 3) ---------------------------------------------
+def lesson_components(at) -> dict[str, dict]:
+    """The live components on the page by mode ("box", "views")."""
+    out = {}
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == "attention_lab_live":
+            data = json.loads(el.proto.json)
+            out[data.get("mode", "page")] = data
+    return out
+
+
+@pytest.mark.parametrize("step, views, model, grid", [
+    (1, ["bars"], "miniformer", []), (3, ["heat"], "miniformer", []),
+    (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
+    (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
+    (7, ["heat"], "full_transformer_peeking", [])])
+def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, model, grid,
+                                                                                  monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")          # the default
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = str(step)
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = lesson_components(at)
+    assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
+    assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
+    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba", 7: "flycatcher"}.get(step, "capybara")
+    assert not at.text_input and not at.get("plotly_chart")
+    at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
+    at.run()
+    assert "owlet" in at.markdown[[i for i, m in enumerate(at.markdown) if "Predict first" in m.value][0]].value \
+        or step != 1
+    at.button_group(key=f"lesson.{step}.guess").set_value(0).run()
+    assert list(lesson_components(at)) == ["box"], "a guess not yet locked shows nothing"
+    at.button(key=f"lesson.{step}.reveal").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = lesson_components(at)
+    assert list(got) == ["box", "views"] and not at.get("plotly_chart")
+    v = got["views"]
+    assert v["group"] == f"lesson.word.{step}" and v["views"] == views and v["text"] == "owlet"
+    assert v["sides"][0]["weights"].startswith(f"app/static/weights/{model}-") and v["sides"][0]["bertviz"] is None
+    assert v["grid_patterns"] == grid
+    assert (v["add_eos"], v["heat_pick"]) == ((True, "leak") if step == 7 else (False, None))
+    if step in (1, 3):
+        assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
+                                                          (2, "blocks.0.attn.hook_pattern"))
+    # a new guess hides the answer and the views again
+    at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
+    assert list(lesson_components(at)) == ["box"]
+
+
+def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.session_state["lesson.word.1"] = "ねこ"
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "ねこ"
+    assert any("only the server can do" in shown(i.value) for i in at.info)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.query_params["browser"] = "0"
+    at.switch_page("app_pages/0_lesson.py").run()
+    assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "capyba"
+
+
+def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(monkeypatch):
+    """In a class session the step's guess is driven by the teacher (ui/class_session): the views component is
+    drawn only when the teacher has revealed, as the server's view is."""
+    from ui import class_session, lesson as LS
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    monkeypatch.setattr(class_session, "active", lambda: True)
+    monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
+    for revealed in (False, True):
+        monkeypatch.setattr(class_session, "question_revealed", lambda key, r=revealed: r)
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["step"] = "1"
+        at.switch_page("app_pages/0_lesson.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert ("views" in lesson_components(at)) is revealed, revealed
+
+
+def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view_with_a_note(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["step"] = "1"
+    at.switch_page("app_pages/0_lesson.py").run()
+    at.button_group(key="lesson.1.guess").set_value(0).run()
+    at.button(key="lesson.1.reveal").click().run()
+    assert "views" in lesson_components(at) and not at.get("plotly_chart")
+    at.session_state["lesson.live.1.views"] = {"view": None, "failed": "HTTP 404"}    # what the component reports
+    at.run()
+    assert not at.exception and "views" not in lesson_components(at) and at.get("plotly_chart")
+    assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)

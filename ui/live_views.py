@@ -7,13 +7,16 @@ entropy heatmap and the attention heatmap with its highlighted row (ui/live/live
 per keystroke: the words (through the catalog), projector sizes, colour scales, the model card, the step-by-step
 numbers. It hears the word only when the student pauses, and keeps ``?text=`` and the session's word with it.
 
-The path is a choice on the page ("Compute in my browser", or ``?browser=1``); a checkpoint the browser can't run
+The browser path is what a student gets by default: the switch "Compute in my browser" is on unless ``?browser=0``
+is in the link, the student switches it off, or the server is started with ``ATTENTION_LAB_BROWSER_PATH=0`` (then
+``?browser=1`` or the switch turns it on). A checkpoint the browser can't run
 (another architecture), an uploaded attention JSON, or weights the browser fails to load take the server path,
 with a note saying so. So does a word with kana or kanji (:func:`needs_server`): the server writes it in romaji
 with pykakasi's dictionaries, which the browser doesn't have.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -21,15 +24,17 @@ from streamlit.errors import StreamlitAPIException
 
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
-from services.browser_weights import publish, runs_in_browser
+from services.browser_weights import publish, publish_json, runs_in_browser
 from ui import widgets as w
 from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
 from ui.projector import on as projector
 from viz import figures as F
 
-KEY = "explore.browser"              # the switch; ?browser=1 turns it on in a shared link
+KEY = "explore.browser"              # the switch; ?browser=0 / ?browser=1 in a shared link
+SETTING = "ATTENTION_LAB_BROWSER_PATH"  # "0": the server path is the default (the switch starts off)
 STATE = "explore.live"               # the component's own state: {"view": {...}, "failed": why}
+VIEW_KEY = "explore.view"            # BertViz's head or model view: the server path's segmented control
 _DIR = Path(__file__).with_name("live")
 _CSS = """
 .al-live { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #1F2430; }
@@ -49,6 +54,12 @@ _CSS = """
 .al-ctl select, .al-ctl input { font: inherit; }
 .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
 .al-caption { font-size: 0.85rem; color: #555b66; margin-top: 0.2rem; }
+.al-bvtoggle { display: inline-flex; border: 1px solid #d5dae5; border-radius: 0.5rem; overflow: hidden; margin: 0.2rem 0; }
+.al-bvtoggle button { font: inherit; border: 0; padding: 0.3rem 0.9rem; background: #fff; color: #1F2430; cursor: pointer; }
+.al-bvtoggle button + button { border-left: 1px solid #d5dae5; }
+.al-bvtoggle button[aria-pressed="true"] { background: #e8edff; color: #1c3fcf; font-weight: 600; }
+.al-bvtoggle button:focus-visible { outline: 2px solid #4C6EF5; }
+.al-grid-box { overflow-x: auto; max-width: 100%; }
 .al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
 .al-caption { font-size: 20px; }
 .al-projector .al-input { font-size: 24px; max-width: none; }
@@ -74,11 +85,18 @@ def weights_url(name: str, ckpt_mtime: float) -> str:
     return publish(load_model(name, ckpt_mtime))
 
 
+def default_on() -> bool:
+    """Whether the switch starts on: yes, unless the server was started with ``ATTENTION_LAB_BROWSER_PATH=0``."""
+    return os.environ.get(SETTING, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def wanted(key: str = KEY) -> bool:
-    """Whether this session asked for the browser path on this page (its switch, or ``?browser=1`` on the first
-    visit)."""
+    """Whether this session wants the browser path on this page: its switch, which starts as the link says
+    (``?browser=0`` or ``?browser=1``), else as the server's setting says (on unless ``ATTENTION_LAB_BROWSER_PATH=0``)."""
     if key not in st.session_state:
-        st.session_state[key] = str(st.query_params.get("browser", "")).lower() in ("1", "true", "yes")
+        asked = str(st.query_params.get("browser", "")).strip().lower()
+        st.session_state[key] = (True if asked in ("1", "true", "yes") else False if asked in ("0", "false", "no")
+                                 else default_on())
     return bool(st.session_state[key])
 
 
@@ -89,10 +107,13 @@ def _switch(key: str = KEY) -> None:
 
 
 def _sync_url(key: str = KEY) -> None:
-    if st.session_state.get(key):
-        st.query_params["browser"] = "1"
-    elif "browser" in st.query_params:
-        del st.query_params["browser"]
+    """The link says the switch's state only where it differs from the server's default."""
+    on = bool(st.session_state.get(key))
+    if on == default_on():
+        if "browser" in st.query_params:
+            del st.query_params["browser"]
+    else:
+        st.query_params["browser"] = "1" if on else "0"
 
 
 def _picked_model(key: str = "model", default: str | None = None) -> str | None:
@@ -108,9 +129,12 @@ def _picked_model(key: str = "model", default: str | None = None) -> str | None:
     return wanted_name if wanted_name in names else default if default in names else names[0]
 
 
-def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None) -> dict:
-    """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz template
-    and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the first)."""
+def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None,
+          model_view: bool = False, bertviz: bool = True) -> dict:
+    """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
+    (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
+    choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the
+    first)."""
     shape = get_capture(name, "")                       # the pattern names and kinds of this model
     titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
     rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
@@ -118,8 +142,29 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
         kind_names = shape.names(default_kind) if default_kind in shape.kinds() else []
         pattern = (kind_names or shape.names())[0]
     mtime = checkpoint_mtime(name)
-    return {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
-            "bertviz": bertviz_template(name, mtime, root_id), "title": title}
+    out = {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
+           "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None, "title": title}
+    if model_view:
+        out["bertviz_model"] = _template_file(name, mtime, root_id, "model")
+        out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
+    return out
+
+
+def _template_file(name: str, mtime: float, root_id: str, view: str) -> dict | None:
+    """Where the browser fetches BertViz's ``view`` template of this model, once per page view (a static file named
+    by its content; not re-sent on every rerun), with BertViz's selector labels and options in the session's
+    language as the server path's frame has them. None when the vendored d3/jQuery are missing."""
+    from viz.bertviz_view import _controls_in
+    template = bertviz_template(name, mtime, root_id, view)
+    if template is None:
+        return None
+    markup = _controls_in(template["markup"], _)
+    return {"url": _published(name, mtime, root_id, view, markup), "root_id": root_id, "view": view}
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _published(name: str, mtime: float, root_id: str, view: str, markup: str) -> str:
+    return publish_json(f"bertviz-{view}-{name}", {**bertviz_template(name, mtime, root_id, view), "markup": markup})
 
 
 def _footer(*sides: dict) -> None:
@@ -130,7 +175,7 @@ def _footer(*sides: dict) -> None:
                      "do it for you), then reload this page.").format(hint=FETCH_HINT))
     st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
                  "forward pass here, without the server.") + " " +
-               _("BertViz's model view and the exports are on the server path: switch “Compute in my browser” off."))
+               _("The exports are on the server path: switch “Compute in my browser” off."))
 
 
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
@@ -155,10 +200,13 @@ def _session_word() -> str:
 
 
 def _on_view(state: str = STATE) -> None:
-    """The student paused: the word becomes the session's word (every page's box, ``?text=``)."""
+    """The student paused: the word becomes the session's word (every page's box, ``?text=``); the BertViz view
+    picked (head or model) becomes the server path's too."""
     view = (st.session_state.get(state) or {}).get("view") or {}
     if isinstance(view.get("text"), str):
         st.session_state[w.WORD_KEY] = view["text"][:10_000]
+    if view.get("bertviz_view") in ("head", "model"):
+        st.session_state[VIEW_KEY] = view["bertviz_view"]
 
 
 def needs_server(text: str) -> bool:
@@ -226,7 +274,7 @@ def explore() -> bool:
     text = _session_word()
 
     view = (st.session_state.get(STATE) or {}).get("view") or {}
-    side = _side(name, view.get("pattern"), "al-bertviz-explore")
+    side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
     pattern = side["pattern"]
     _component()(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
                  on_view_change=_on_view, on_failed_change=lambda: None)
@@ -284,6 +332,81 @@ def compare() -> bool:
     return True
 
 
+# ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
+LESSON_KEY = "lesson.browser"        # no switch on the Lesson: ?browser=0 / ?browser=1, else the server's default
+MAX_WORD = 60                        # the Lesson's box holds as many characters as the server path's
+
+
+def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | None:
+    """Step ``n``'s word box in the browser: each keystroke goes to the step's live views on the page (drawn by
+    :func:`lesson_views`, only once the guess is locked) with no rerun; Python hears the word when the student
+    pauses, and the question follows it then. Returns the step's word as Python holds it, or None when the step
+    takes the server's box instead (the browser path off, or a word in kana or kanji, said in a note)."""
+    key = f"lesson.word.{n}"
+    st.session_state.setdefault(key, suggestion)
+    if not wanted(LESSON_KEY):
+        return None
+    word = str(st.session_state[key])
+    if needs_server(word):
+        st.info(_server_word())
+        return None
+    state = _lesson_state(n, "box")
+    labels = {**_labels(), "input": label, "input_help": help, "placeholder": suggestion}
+    _component()(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
+                                  "projector": projector(), "max_chars": MAX_WORD},
+                 default={"view": None, "failed": None}, on_view_change=lambda: _on_lesson_word(state, key),
+                 on_failed_change=lambda: None)
+    return word
+
+
+def _lesson_state(n: int, part: str) -> str:
+    return f"lesson.live.{n}.{part}"
+
+
+def _on_lesson_word(state: str, key: str) -> None:
+    """The student paused in a Lesson step's box: the step's word (its question follows on this rerun)."""
+    view = (st.session_state.get(state) or {}).get("view") or {}
+    if isinstance(view.get("text"), str):
+        st.session_state[key] = view["text"][:MAX_WORD]
+
+
+def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, pattern: str | None = None,
+                 query: int | None = None, titles: dict[str, str] | None = None, top_k: int = 8,
+                 grid: list[str] | None = None, add_eos: bool = False, leak: bool = False) -> bool:
+    """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
+    only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
+    of "bars", "heat", "entropy", "grid" (every head of the patterns ``grid``, as viz.figures.head_grid); ``pattern``
+    and ``query`` fix the heatmap's layer and highlighted row (the question's); ``titles`` replace the charts'
+    titles ("bars_title", "heat_title", "headgrid_title"); ``add_eos`` reads the word finished; ``leak``: the
+    heatmap shows the layer and head that read key t+1 most, with the cells (t, t+1) outlined (step 7). Returns
+    False, drawing
+    nothing, where the step takes the server's views: the browser path off, the word needs the server, the
+    architecture can't run here, or the weights failed to load in this browser (then with a note)."""
+    key = f"lesson.word.{n}"
+    word = str(st.session_state.get(key, suggestion))
+    if not wanted(LESSON_KEY) or needs_server(word):
+        return False
+    state = _lesson_state(n, "views")
+    failed = (st.session_state.get(state) or {}).get("failed")
+    if failed:
+        st.info(_("Your browser could not load the model's weights ({why}), so the views below are computed on the "
+                  "server.").format(why=w.escape_md(failed)))
+        return False
+    try:
+        if not runs_in_browser(w.bundle(model)):
+            return False
+    except Exception:           # a broken checkpoint: the server path explains it
+        return False
+    side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
+    data = _data([side], word, add_eos, top_k, 1.0)
+    data["labels"] = {**data["labels"], **(titles or {})}
+    data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query, grid_patterns=grid or [],
+                heat_pick="leak" if leak else None)
+    _component()(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
+                 on_failed_change=lambda: None)
+    return True
+
+
 def _server_word() -> str:
     """The note, on either path, when a word goes to the server for its romaji."""
     return _("Kana and kanji are first written in romaji, which only the server can do, so this word is computed "
@@ -294,8 +417,9 @@ PARAMS_MARK = "__ATTENTION_LAB_PARAMS__"
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def bertviz_template(name: str, ckpt_mtime: float, root_id: str) -> dict | None:
-    """BertViz's own head view, made once per model as a template the browser fills on every keystroke: its markup,
+def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "head") -> dict | None:
+    """BertViz's own head (or model) view, made once per model as a template the browser fills on every keystroke:
+    its markup,
     its drawing script with the params JSON cut out (``PARAMS_MARK``), and the params without the weights and
     tokens (``names``: BertViz's attention kinds in its order). The script is post-processed exactly as the
     server's frame gets it (viz/bertviz_view.py: no CDN, a fixed root id). None when the vendored d3/jQuery are
@@ -304,7 +428,7 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str) -> dict | None:
     if B.missing_vendor_files():
         return None
     kwargs = get_capture(name, "").bertviz_kwargs()
-    before, raw, params, after = B._split_params(B._fragment("head", kwargs))
+    before, raw, params, after = B._split_params(B._fragment(view, kwargs))
     before, after = B._strip_cdn(before), B._strip_cdn(after)
     before = before.replace(params["root_div_id"], root_id)
     opener = '<script type="text/javascript">'
@@ -313,7 +437,7 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str) -> dict | None:
     if "://" in js or "://" in markup or "<script" in markup.lower() or js.count(PARAMS_MARK) != 1:
         raise RuntimeError("BertViz's output has an unexpected shape; this was written for bertviz 1.4.1")
     rest = {k: v for k, v in params.items() if k != "attention"}
-    return {"markup": markup, "js": js, "mark": PARAMS_MARK, "root_id": root_id,
+    return {"markup": markup, "js": js, "mark": PARAMS_MARK, "root_id": root_id, "view": view,
             "params": {**rest, "root_div_id": root_id, "names": [a["name"] for a in params["attention"]]}}
 
 
@@ -344,6 +468,9 @@ def _labels() -> dict[str, str]:
         "bertviz_caption": _("Hover a token to see what it attends to; pick a layer at the top; double-click a "
                              "head colour to isolate it."),
         "bertviz_failed": _("BertViz failed to draw: {why}"),
+        "head_view": _("Head view"), "model_view": _("Model view"), "bertviz_views": _("BertViz view"),
+        "model_caption": _("Every layer (row) and head (column) at once; click a thumbnail to see it larger."),
+        "grid_title": _("Every layer and head (BertViz model view as a grid)"),
         "heat_caption": _("Row = the character doing the looking, column = the character looked at. Grey cells are "
                           "masked: that query may not look ahead. Hover for the exact weight."),
     }

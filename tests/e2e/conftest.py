@@ -52,6 +52,11 @@ PAGES = {   # url path -> page title (the st.title of each page)
 }
 
 
+# The tests here were written for Explore's and Compare's server path; the browser path, the students' default, is
+# tested with ?browser=1 and, as the default, on a server of its own (tests/e2e/test_e2e_browser_forward.py).
+SERVER_PATH = {"ATTENTION_LAB_BROWSER_PATH": "0"}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -130,7 +135,7 @@ def app_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e-server")
     env = dict(os.environ)
     env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH})
     server = ServerProcess(free_port(), tmp / "streamlit.log", env)
     try:
         server.wait_healthy()
@@ -144,16 +149,17 @@ def app_server(tmp_path_factory):
 
 @pytest.fixture
 def server_factory(tmp_path):
-    """Start extra servers of one's own (e.g. to signal them): ``start() -> ServerProcess`` (healthy, with its own
-    ``user_ckpt_dir``). Every one is stopped at teardown; each runs in its own process group."""
+    """Start extra servers of one's own (e.g. to signal them): ``start(env_extra=None) -> ServerProcess`` (healthy,
+    with its own ``user_ckpt_dir``; ``env_extra`` on top of the environment, a None value unsets a name). Every one is stopped at teardown; each runs in its own process group."""
     started: list[ServerProcess] = []
 
-    def start() -> ServerProcess:
+    def start(env_extra: dict | None = None) -> ServerProcess:
         tmp = tmp_path / f"server-{len(started) + 1}"
         tmp.mkdir()
         env = dict(os.environ)
         env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-                    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+                    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH, **(env_extra or {})})
+        env = {k: v for k, v in env.items() if v is not None}     # env_extra's None: the setting left unset
         server = ServerProcess(free_port(), tmp / "streamlit.log", env)
         started.append(server)
         try:

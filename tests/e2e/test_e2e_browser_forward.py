@@ -70,7 +70,8 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     app.wait_idle()
     assert drawn(app) == "<BOS> c a p y", "a rerun must not reset what the student typed"
     assert_silent_burst(app, sent, box, "bara", "<BOS> c a p y b a r a")
-    assert len(weights) == 1, f"the weights were fetched {len(weights)} times: {weights}"
+    # the weights and BertViz's template: each a static file, fetched once for the whole session's typing
+    assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in weights) == ["bertviz", "full_transformer"], weights
     app.assert_clean()
 
 
@@ -212,4 +213,185 @@ def test_japanese_on_a_projector(app):
         assert heights and min(heights) >= 18, (chart, min(heights))
     assert app.page.locator('[data-testid="al-live-input"]').evaluate("e => getComputedStyle(e).fontSize") == "24px"
     app.screenshot("browser-path-ja-projector")
+    app.assert_clean()
+
+
+def test_the_browser_path_is_the_default_and_browser_0_gives_the_server_path(server_factory, open_page_on):
+    """On a server started as a teacher starts it (no ATTENTION_LAB_BROWSER_PATH), a student who opens Explore or
+    Compare with no ``?browser=`` gets the views computed in the browser, typing with no rerun per key; a link with
+    ``?browser=0`` (what switching off writes) gives the server path."""
+    app = open_page_on(server_factory({"ATTENTION_LAB_BROWSER_PATH": None}))
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("")
+    app.wait_until(lambda: drawn(app) == "<BOS>", "the browser path's first drawing, by default", timeout_s=60)
+    assert app.page.get_by_role("switch", name="Compute in my browser").is_checked()
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    assert_silent_burst(app, sent, box, "owl", "<BOS> o w l")
+    app.goto("compare")
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
+                   "Compare's browser path, by default", timeout_s=60)
+    app.goto("", browser="0", text="owl")
+    app.wait_until(lambda: app.textbox().count() == 1 and app.textbox().input_value() == "owl",
+                   "the server path's box", timeout_s=30)
+    assert app.page.locator(LIVE).count() == 0
+    assert not app.page.get_by_role("switch", name="Compute in my browser").is_checked()
+    app.assert_clean()
+
+
+def test_bertviz_model_view_in_the_browser(app):
+    """Explore's BertViz switches to the model view (every layer and head) in the page, redraws it on every key
+    with no rerun, keeps it after the pause, and the server path opens on it; on a projector the model view is the
+    labelled grid, its labels at >= 18 px."""
+    sent, _ = open_live(app, model="full_transformer")
+    bertviz = app.page.locator('[data-testid="al-live-bertviz"]')
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press_sequentially("ow", delay=80)
+    app.wait_until(lambda: drawn(app) == "<BOS> o w", "ow")
+    app.page.locator('[data-testid="al-live-bertviz-view"] button[data-view="model"]').click()
+    # BertViz's own model view: one thumbnail per layer x head of the picked kind, fitted to the column
+    vis = bertviz.locator("#vis > svg")
+    app.wait_until(lambda: vis.count() == 1 and vis.get_attribute("viewBox"), "BertViz's model view", timeout_s=5)
+    assert bertviz.locator("select#filter").count() == 1 and bertviz.locator("select#layer").count() == 0
+    box.click()
+    box.press("End")                       # the caret back after the word (the click went to the button)
+    assert_silent_burst(app, sent, box, "l", "<BOS> o w l")
+    assert vis.count() == 1 and vis.get_attribute("viewBox")
+    # the model view redrew for the new character: a thumbnail's detail lists the tokens
+    app.wait_until(lambda: re.search(r"[?&]text=owl(&|$)", app.page.url), "the pause", timeout_s=10)
+    app.wait_idle()
+    assert vis.count() == 1, "a rerun must not bring the head view back"
+    app.page.get_by_text("Compute in my browser", exact=True).click()
+    app.wait_until(lambda: app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1, "the server path")
+    app.wait_idle()
+    selected = app.page.locator('[data-testid="stButtonGroup"] [aria-checked="true"], '
+                                '[data-testid="stButtonGroup"] [aria-pressed="true"]')
+    assert "Model view" in selected.all_inner_texts(), selected.all_inner_texts()
+    app.assert_clean()
+
+
+def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
+    app.page.set_viewport_size({"width": 1920, "height": 1080})
+    open_live(app, model="full_transformer", present="1", text="owl")
+    app.page.locator('[data-testid="al-live-bertviz-view"] button[data-view="model"]').click()
+    grid = app.page.locator('[data-testid="al-live-grid"]')
+    app.wait_until(lambda: grid.count() == 1, "the grid")
+    texts = grid.locator("text")
+    labels = texts.all_text_contents()
+    for want in ("encoder L0", "cross L1", "head 3", "<BOS>"):
+        assert want in labels, (want, labels[:20])
+    assert grid.locator("rect").count() == 6 * 4 * 4 * 4          # 6 patterns x 4 heads x 4 x 4 cells
+    # each label's font size on screen: its font size times the SVG's scale (rotated key labels included)
+    sizes = texts.evaluate_all("ts => ts.map(t => { const m = t.getScreenCTM(); "
+                               "return Math.hypot(m.a, m.b) * parseFloat(t.getAttribute('font-size')); })")
+    assert min(sizes) >= 18, min(sizes)
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press("End")
+    box.press("s")
+    app.wait_until(lambda: grid.locator("rect").count() == 6 * 4 * 5 * 5, "the grid on owls", timeout_s=2)
+    app.screenshot("browser-path-model-grid-projector")
+    app.assert_clean()
+
+
+def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
+    """Step 1 of the Lesson in the browser path: no view before a guess is locked (it shows the answer); after
+    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("lesson", step="1", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capyba", "the step's box")
+    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "no bars before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "a guess not locked shows nothing"
+    reveal.click()
+    sides = app.page.locator('[data-testid="al-live-side"]')
+    app.wait_until(lambda: sides.count() == 1 and sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a",
+                   "the bars after Reveal")
+    bars = app.page.locator('[data-testid="al-live-bars"] svg text')
+    assert bars.first.text_content() == "What comes next?"
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.click()
+    box.press("End")
+    box.press_sequentially("ra", delay=80)
+    app.wait_until(lambda: sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a", "capybara drawn",
+                   timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    app.wait_until(lambda: "after “capybara”" in app.main_text(), "the question on the paused word", timeout_s=15)
+    app.wait_idle()
+    assert sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
+    app.assert_clean()
+
+
+def test_lesson_step_6_head_grid_follows_the_box_after_the_guess(app):
+    """Step 6's grid of the last cross-attention layer's heads, drawn in the page after Reveal, one cell per
+    (query, key) and head, redrawn on each key without a rerun."""
+    sent: list[str] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    app.goto("lesson", step="6", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capybara", "the step's box")
+    assert app.page.locator('[data-testid="al-live-headgrid"]').count() == 0, "no grid before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    reveal.click()
+    grid = app.page.locator('[data-testid="al-live-headgrid"] svg')
+    app.wait_until(lambda: grid.count() == 1 and grid.locator("rect").count() == 4 * 9 * 9, "the grid of capybara")
+    labels = grid.locator("text").all_text_contents()
+    assert labels[0] == "Cross-attention, last layer: decoder rows read encoder columns" and "head 3" in labels
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    before = len(sent)
+    box.click()
+    box.press("End")
+    box.press("s")
+    app.wait_until(lambda: grid.locator("rect").count() == 4 * 10 * 10, "the grid of capybaras", timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    app.assert_clean()
+
+
+def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(app):
+    """Step 7 in the browser: the peeking model's word read finished (<EOS>), the heatmap of the cross-attention
+    layer and head that read key t+1 most — the same the server's step picks, computed in PyTorch here — with the
+    cells (t, t+1) outlined; it follows each key after the guess."""
+    from models.capture import capture
+    from models.checkpoint import load_checkpoint
+    from viz.figures import pattern_title
+    from viz.metrics import leak_summary
+
+    def server_title(word: str) -> str:
+        cap = capture(load_checkpoint("full_transformer_peeking"), word, add_eos=True)
+        layer = leak_summary(cap)["layer"]
+        p = cap.patterns[layer][0]
+        head = max(range(p.shape[0]), key=lambda h: float(p[h].diagonal(1).sum()))
+        return f"{pattern_title(layer)} · head {head}"
+
+    app.goto("lesson", step="7", browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == "flycatcher", "the step's box")
+    assert app.page.locator('[data-testid="al-live-heatmap"]').count() == 0, "no heatmap before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    reveal.click()
+    heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
+    title = lambda: heat.locator("text").first.text_content()        # noqa: E731
+    app.wait_until(lambda: heat.count() == 1, "the heatmap after Reveal")
+    # flycatcher + <EOS>: 12 decoder rows, 12 source keys, so 11 cells (t, t+1)
+    assert heat.locator('[data-testid="al-live-next-key"]').count() == 11
+    assert title() == server_title("flycatcher"), title()
+    for word in ("owl", "kiwi"):
+        box.fill(word)
+        app.wait_until(lambda: heat.locator('[data-testid="al-live-next-key"]').count() == len(word) + 1,
+                       f"the heatmap of {word}", timeout_s=2)
+        assert title() == server_title(word), (word, title())
     app.assert_clean()

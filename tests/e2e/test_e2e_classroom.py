@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from conftest import SERVER_PATH
 from services.classroom import COOKIE
 
 NAME = f"twoproc-{int(time.time()) % 100000}"
@@ -27,7 +28,8 @@ def room(tmp_path_factory):
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     tmp = tmp_path_factory.mktemp("classroom")
     # debug: the cookie names the process (b0, b1), so a test can pin a session to one.
-    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True)
+    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True,
+                  env=SERVER_PATH)
     (tmp / "run").mkdir()
     try:
         r.start()
@@ -153,7 +155,7 @@ def quiet_room(tmp_path_factory):
     answered 3 s later), nginx closes a WebSocket its process has said nothing on for 8 s."""
     from services.classroom import Classroom, Limits
     r = Classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
-                  limits=Limits(read_timeout_s=8), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3"})
+                  limits=Limits(read_timeout_s=8), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3", **SERVER_PATH})
     try:
         r.start()
     except RuntimeError as e:

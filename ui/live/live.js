@@ -14,6 +14,11 @@ const SVG = "http://www.w3.org/2000/svg";
 const PAUSE_MS = 400;          // the word goes to Python this long after the last key (for ?text= and other pages)
 const MODELS = new Map();      // weights URL -> Promise of a loaded model: fetched once per page view
 const VIEWS = new WeakMap();   // parentElement -> its view (this module is loaded once; its render runs per rerun)
+// The Lesson puts its word box and its views in two places (the views only once a guess is locked): two instances of
+// this component, data.mode "box" and "views", joined by data.group. The box publishes every keystroke here.
+const WORDS = new Map();       // group -> the word its box holds now
+const WORD_EVENT = "attention-lab-word";
+const ALL_VIEWS = ["bars", "entropy", "bertviz", "heat"];   // and "grid": data.grid_patterns' heads (the Lesson)
 
 function loadModel(url) {
   if (!MODELS.has(url)) {
@@ -69,9 +74,9 @@ function is_masked_causal(name, model) {                        // AttentionCapt
 // ---- the view ----------------------------------------------------------------------------------------------------
 // One text box drives one or more sides (Explore: one model; Compare: two). A side holds one model and its views;
 // the drawing functions below take a side, whose `data` is the page's data with that side's own entries on top.
-function mount(root) {
+function mount(root, mode) {
   const v = {root, data: null, text: "", lastDataText: null, composing: false, timer: 0, sides: [], layout: "",
-             reported: new Set()};      // words sent to Python (their echoes come back as data.text)
+             reported: new Set(), mode: mode || "page"};      // reported: words sent to Python (their echoes come back as data.text)
   const wrap = el("div", {class: "al-live", "data-testid": "al-live"});
   v.box = wrap;
   v.input = el("input", {type: "text", class: "al-input", autocomplete: "off", spellcheck: "false",
@@ -81,8 +86,15 @@ function mount(root) {
   v.status = el("div", {class: "al-status", role: "status"});
   v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
   v.sidesBox = el("div", {class: "al-sides"});
-  wrap.append(v.label, v.status, v.notes, v.sidesBox);
+  wrap.append(...(v.mode === "views" ? [] : [v.label]), v.status, v.notes, v.sidesBox);
   root.append(wrap);
+  if (v.mode === "views") {                   // no box of its own: it follows the box of its group
+    window.addEventListener(WORD_EVENT, (ev) => {
+      if (!v.data || ev.detail.group !== v.data.group || !v.root.isConnected) return;
+      v.text = ev.detail.text;
+      redraw(v, ev.detail.keyTime);
+    });
+  }
 
   v.input.addEventListener("compositionstart", () => { v.composing = true; });
   v.input.addEventListener("compositionend", () => { v.composing = false; onInput(v, performance.now()); });
@@ -109,18 +121,39 @@ function makeSide(v, i, n) {
   controls.append(wrapLabel(sd.ctlLabels[0], sd.layerSel), wrapLabel(sd.ctlLabels[1], sd.headSel),
                   wrapLabel(sd.ctlLabels[2], sd.querySl, sd.queryOut));
   sd.heat = el("div", {class: "al-chart", "data-testid": "al-live-heatmap"});
+  sd.grid = el("div", {class: "al-chart", "data-testid": "al-live-headgrid"});
   sd.heatCaption = el("div", {class: "al-caption"});
   sd.bertviz = el("div", {class: "al-bertviz", "data-testid": "al-live-bertviz"});
   sd.bertvizCaption = el("div", {class: "al-caption"});
+  // Head view or model view (a side with a model-view template: Explore), as the server path's segmented control
+  sd.bvView = null;
+  sd.bvToggle = el("div", {class: "al-bvtoggle", role: "group", "data-testid": "al-live-bertviz-view"});
+  sd.bvButtons = ["head", "model"].map((view) => {
+    const b = el("button", {type: "button", "data-view": view});
+    b.addEventListener("click", () => {
+      if (sd.bvView === view) return;
+      sd.bvView = view;
+      redraw(v); report(v);
+    });
+    return b;
+  });
+  sd.bvToggle.append(...sd.bvButtons);
   if (n === 1) {          // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
     const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
     leftCol.append(sd.bars, sd.entropy);
-    rightCol.append(sd.bertvizCaption, sd.bertviz);
+    rightCol.append(sd.bvToggle, sd.bertvizCaption, sd.bertviz);
     top.append(leftCol, rightCol);
-    sd.el.append(top, controls, sd.heat, sd.heatCaption);
+    sd.el.append(top, controls, sd.heat, sd.heatCaption, sd.grid);
   } else {                // Compare: one column per model, the same views in the same order, to read across
-    sd.el.append(sd.title, sd.bars, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy);
+    sd.el.append(sd.title, sd.bars, sd.bvToggle, sd.bertvizCaption, sd.bertviz, controls, sd.heat, sd.entropy, sd.grid);
   }
+  const shown = v.data.views || ALL_VIEWS;
+  if (!shown.includes("bars")) sd.bars.style.display = "none";
+  if (!shown.includes("entropy")) sd.entropy.style.display = "none";
+  if (!shown.includes("bertviz")) [sd.bvToggle, sd.bertvizCaption, sd.bertviz].forEach((e) => { e.style.display = "none"; });
+  if (!shown.includes("heat")) [sd.heat, sd.heatCaption].forEach((e) => { e.style.display = "none"; });
+  if (!shown.includes("grid")) sd.grid.style.display = "none";
+  if (!shown.includes("heat") || v.data.query != null || v.data.heat_pick) controls.style.display = "none";   // the Lesson's question fixes them
   sd.layerSel.addEventListener("change", () => { sd.pattern = sd.layerSel.value; sd.head = 0; redraw(v); report(v); });
   sd.headSel.addEventListener("change", () => { sd.head = Number(sd.headSel.value); redraw(v); report(v); });
   sd.querySl.addEventListener("input", () => {
@@ -139,16 +172,25 @@ function wrapLabel(span, ...controls) {
 
 function onInput(v, keyTime) {
   v.text = v.input.value;
+  publish(v, keyTime);
   redraw(v, keyTime);
   report(v);
 }
 
+function publish(v, keyTime) {                 // a box with a group: its views elsewhere on the page follow it
+  if (v.mode !== "box" || !v.data) return;
+  WORDS.set(v.data.group, v.text);
+  window.dispatchEvent(new CustomEvent(WORD_EVENT, {detail: {group: v.data.group, text: v.text, keyTime}}));
+}
+
 function report(v) {                                        // tell Python once the user pauses
+  if (v.mode === "views") return;                           // its box reports the word
   clearTimeout(v.timer);
   v.timer = setTimeout(() => {
     if (v.reported.size > 50) v.reported.clear();
     v.reported.add(v.text);
-    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query}));
+    const sides = v.sides.map((sd) => ({pattern: sd.pattern, head: sd.head, query: sd.followLast ? null : sd.query,
+                                        bertviz_view: sd.bvView}));
     v.setStateValue("view", Object.assign({text: v.text, sides}, sides[0]));
   }, PAUSE_MS);
 }
@@ -168,6 +210,14 @@ function update(v, data) {
     // this box reported itself does not: the student may have typed on since.
     if (!v.reported.has(data.text) && data.text !== v.text) { v.text = data.text; v.input.value = data.text; }
   }
+  if (v.mode === "views" && WORDS.has(data.group)) v.text = WORDS.get(data.group);   // the box may be ahead of Python
+  if (v.mode === "box") {
+    v.input.title = L.input_help || "";
+    if (data.max_chars) v.input.maxLength = data.max_chars;     // as the server path's box
+    publish(v);
+    redraw(v);
+    return;
+  }
   if (v.sides.length !== data.sides.length) {
     v.sides = data.sides.map((_, i) => makeSide(v, i, data.sides.length));
     v.sidesBox.replaceChildren(...v.sides.map((sd) => sd.el));
@@ -182,10 +232,13 @@ function update(v, data) {
     sd.ctlLabels[1].textContent = L.head;
     sd.ctlLabels[2].textContent = L.query;
     sd.heatCaption.textContent = L.heat_caption;
-    sd.bertvizCaption.textContent = side.bertviz ? L.bertviz_caption : "";
-    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title]
+    if (sd.bvView == null) sd.bvView = side.bertviz_model && side.bertviz_view === "model" ? "model" : "head";
+    if (!side.bertviz_model) sd.bvView = "head";
+    sd.bvToggle.style.display = side.bertviz && side.bertviz_model ? "" : "none";
+    sd.bvToggle.setAttribute("aria-label", L.bertviz_views);
+    sd.bvButtons.forEach((b) => { b.textContent = b.dataset.view === "model" ? L.model_view : L.head_view; });
+    [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title, ...sd.bvButtons]
       .forEach((e) => { e.style.fontSize = px + "px"; });
-    sd.bertviz.style.zoom = data.projector ? "1.5" : "";      // BertViz draws at fixed pixel sizes
     if (side.weights === sd.url) return;
     sd.url = side.weights;
     sd.model = null;
@@ -211,6 +264,12 @@ function update(v, data) {
 
 // One forward pass per side and every view drawn from it. `keyTime`: the key event's time, for bench.latency.
 function redraw(v, keyTime) {
+  if (v.mode === "box") {                 // the Lesson's box: its views are another instance (they follow `publish`)
+    const server = F.needs_server(v.text);
+    v.box.toggleAttribute("data-server", server);
+    v.notes.replaceChildren(...(server ? [el("p", {}, v.data.labels.server_word)] : []));
+    return;
+  }
   if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
   const L = v.data.labels;
   // Kana or kanji: the server writes them in romaji (pykakasi's dictionaries), so this word is handed to the server
@@ -227,7 +286,11 @@ function redraw(v, keyTime) {
   const caps = [], t0 = performance.now();
   for (const sd of v.sides) {
     try {
-      caps.push(F.capture(sd.model, v.text, !!v.data.add_eos));
+      let c = F.capture(sd.model, v.mode === "views" && !v.text.trim() ? v.data.fallback : v.text, !!v.data.add_eos);
+      // The Lesson asks about its suggested word when the box is empty or holds a character the models can't
+      // write (ui/lesson's word_and_capture): its views show that word too
+      if (v.mode === "views" && c.unknown.length) c = F.capture(sd.model, v.data.fallback, !!v.data.add_eos);
+      caps.push(c);
     } catch (e) {                                            // never a blank view or a console error
       v.notes.replaceChildren(el("p", {class: "al-error"}, fmt(L.failed, {why: String(e.message || e)})));
       return;
@@ -236,20 +299,23 @@ function redraw(v, keyTime) {
   const t1 = performance.now();
   // What happened to the text on the way in, in the student's language (the same for every side: one alphabet)
   const cap = caps[0], model = v.sides[0].model, notes = [];
-  if (!v.text) notes.push(L.empty);
-  if (cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
+  if (v.mode === "views") {}                                // the notes are under the box (Python's, on the pause)
+  else if (!v.text) notes.push(L.empty);
+  if (v.mode !== "views" && cap.unknown.length) notes.push(fmt(L.unknown, {chars: cap.unknown.slice(0, 12).map((c) => JSON.stringify(c)).join(" ")
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
-  if (cap.lowercased) notes.push(L.lowercased);
-  if (cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
+  if (v.mode !== "views" && cap.lowercased) notes.push(L.lowercased);
+  if (v.mode !== "views" && cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
   v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
 
   let t_bv = 0;
   v.sides.forEach((sd, i) => {
-    drawBars(sd, caps[i]);
-    drawEntropy(sd, caps[i]);
-    drawHeat(sd, caps[i]);
+    const shown = v.data.views || ALL_VIEWS;
+    if (shown.includes("bars")) drawBars(sd, caps[i]);
+    if (shown.includes("entropy")) drawEntropy(sd, caps[i]);
+    if (shown.includes("heat")) drawHeat(sd, caps[i]);
+    if (shown.includes("grid")) drawGrid(sd, caps[i], sd.grid, sd.data.grid_patterns, sd.data.labels.headgrid_title);
     const tb = performance.now();
-    drawBertviz(sd, caps[i]);
+    if (shown.includes("bertviz")) drawBertviz(sd, caps[i]);
     t_bv += performance.now() - tb;
     sd.el.setAttribute("data-drawn", caps[i].tokens.join(" "));
   });
@@ -327,7 +393,31 @@ function drawEntropy(v, cap) {
   v.entropy.replaceChildren(g);
 }
 
+// The Lesson's leak step (7): the cross-attention layer whose heads put the most weight on key t+1 on average, and
+// in it the head with the most weight on the cells (t, t+1): viz.metrics.leak_summary and the step's own pick.
+function leakPick(cap) {
+  const nextKey = (p) => p.map((rows) => {                  // (H,) mean weight on key t+1 from query t
+    const n = Math.min(rows.length, rows[0].length - 1);
+    let sum = 0;
+    for (let t = 0; t < n; t++) sum += rows[t][t + 1];
+    return n < 1 ? 0 : sum / n;
+  });
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  let best = null, bestW = -1;
+  for (const name of Object.keys(cap.patterns).filter((n) => n.includes(".cross_attn."))) {
+    const m = mean(nextKey(cap.patterns[name]));
+    if (m > bestW) { best = name; bestW = m; }               // the first of equals, as Python's max
+  }
+  if (best == null) return null;
+  const sums = cap.patterns[best].map((rows) => rows.reduce((a, row, t) => a + (t + 1 < row.length ? row[t + 1] : 0), 0));
+  return {pattern: best, head: sums.indexOf(Math.max(...sums))};
+}
+
 function drawHeat(v, cap) {
+  if (v.data.heat_pick === "leak") {
+    const pick = leakPick(cap);
+    if (pick) { v.pattern = pick.pattern; v.head = pick.head; }
+  }
   const L = v.data.labels, s = sizes(v), name = v.pattern, pattern = cap.patterns[name];
   if (!pattern) return;
   const n_head = pattern.length;
@@ -341,7 +431,8 @@ function drawHeat(v, cap) {
   const cross = name.includes(".cross_attn."), enc = name.startsWith("encoder.");
   const q_tok = enc ? cap.src_tokens : cap.tokens, k_tok = cross || enc ? cap.src_tokens : cap.tokens;
   v.querySl.max = String(Q - 1);
-  if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
+  if (v.data.query != null) v.query = Math.min(v.data.query, Q - 1);      // the Lesson's question fixes the row
+  else if (v.followLast || v.query == null || v.query > Q - 1) v.query = Q - 1;
   v.querySl.value = String(v.query);
   v.queryOut.textContent = v.query + ": " + q_tok[v.query];
   const masked = is_masked_causal(name, v.model);
@@ -352,6 +443,8 @@ function drawHeat(v, cap) {
   const Ht = top + Q * c + s.tick * 3 + 14;
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
   const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
+  // The Lesson on a projector: the question and its view share one screen, so a long word's heatmap stays in it
+  if (v.data.mode === "views" && v.data.projector) g.style.maxHeight = "78vh";
   g.append(chartTitle(s, title));
   for (let q = 0; q < Q; q++) {
     g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
@@ -365,8 +458,15 @@ function drawHeat(v, cap) {
     }
   }
   for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
-  g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
-                        stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
+    for (let t = 0; t < Math.min(Q, K - 1); t++) {
+      g.append(svg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
+                            stroke: v.data.colors.orange, "stroke-width": 2, "data-testid": "al-live-next-key"}));
+    }
+  } else {
+    g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+                          stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
+  }
   g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
   g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
   v.heat.replaceChildren(g);
@@ -389,6 +489,19 @@ function loadVendor(urls) {
 function requireShim(deps, callback) {   // BertViz calls requirejs(['jquery', 'd3'], callback)
   return callback(...deps.map((d) => (d === "jquery" ? window.jQuery : window.d3)));
 }
+const TEMPLATES = new Map();             // template URL -> {value} once fetched (a static file, like the weights)
+function template(url, then, failed) {
+  let entry = TEMPLATES.get(url);
+  if (!entry) {
+    entry = {value: null};
+    TEMPLATES.set(url, entry);
+    fetch(new URL(url, document.baseURI), {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then((doc) => { entry.value = doc; then(); })
+      .catch((e) => { TEMPLATES.delete(url); failed(e); });
+  }
+  return entry.value;
+}
 function bertvizSelections(root) {       // the layer / kind the student picked in BertViz's own selectors
   const out = {};
   root.querySelectorAll("select").forEach((s) => { if (s.id) out[s.id] = s.value; });
@@ -403,8 +516,21 @@ function bertvizRestore(root, saved) {
   });
 }
 function drawBertviz(v, cap) {
-  const t = v.data.bertviz;
-  if (!t) { v.bertviz.replaceChildren(); return; }
+  const model = v.bvView === "model";
+  v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
+  v.bertvizCaption.textContent = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
+  v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
+  if (model && v.data.projector) {                               // BertViz's thumbnails carry ~6 px labels
+    drawGrid(v, cap, v.bertviz, Object.keys(v.data.row_labels), v.data.labels.grid_title);
+    v.bertvizFor = "grid";
+    return;
+  }
+  const ref = model ? v.data.bertviz_model : v.data.bertviz;
+  if (!ref) { v.bertviz.replaceChildren(); return; }
+  const t = template(ref.url, () => redraw(v.page), (e) => {
+    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+  });
+  if (!t) return;                          // fetching it (once per page view): drawn when it arrives
   if (!window.jQuery || !window.d3) {
     loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
       v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
@@ -424,9 +550,9 @@ function drawBertviz(v, cap) {
   delete params.names;
   // BertViz's own selectors keep what the student picked in them, except when the heatmap's pattern changes: then
   // they follow it (its kind and layer), as the server's frame does (viz.bertviz_view.selectors_for)
-  let saved = bertvizSelections(v.bertviz);
-  if (v.bertvizFor !== v.pattern) {
-    v.bertvizFor = v.pattern;
+  let saved = v.bertvizFor === v.bvView + " " + v.pattern ? bertvizSelections(v.bertviz) : {};
+  if (v.bertvizFor !== v.bvView + " " + v.pattern) {
+    v.bertvizFor = v.bvView + " " + v.pattern;
     const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
     saved = {layer: parts[1]};
     if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
@@ -439,15 +565,85 @@ function drawBertviz(v, cap) {
   try {
     new Function("requirejs", "require", t.js.replace(t.mark, () => json))(requireShim, requireShim);
     bertvizRestore(v.bertviz, saved);
+    if (model) fitWidth(v.bertviz);
   } catch (e) {
     v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
   }
 }
 
+function fitWidth(root) {   // the model view is a fixed 970 px SVG: scale it down to the column (viz.bertviz_view._FIT_WIDTH)
+  root.querySelectorAll("#vis > svg:not([viewBox])").forEach((g) => {
+    const w = +g.getAttribute("width"), h = +g.getAttribute("height");
+    if (!w || !h) return;
+    g.setAttribute("viewBox", "0 0 " + w + " " + h);
+    g.setAttribute("width", "100%");
+    g.removeAttribute("height");
+    g.style.maxWidth = w + "px";
+  });
+}
+
+// ---- the model view on a projector: every layer (row) and head (column) as a labelled grid of small heatmaps, as
+// the server path draws it there (viz.figures.layer_head_grid); the cells are drawHeat's, colours and mask alike.
+function drawGrid(v, cap, target, names, title) {
+  const L = v.data.labels, s = sizes(v);
+  const axes = (n) => {
+    const cross = n.includes(".cross_attn."), enc = n.startsWith("encoder.");
+    return [enc ? cap.src_tokens : cap.tokens, cross || enc ? cap.src_tokens : cap.tokens];
+  };
+  // Drawn at 1:1 (labels at the projector's tick size, never scaled down): key labels run down under the cells,
+  // each row's label stands above it, so a cell is one label high; a longer word scrolls sideways in its box.
+  const H = Math.max(...names.map((n) => cap.patterns[n].length));
+  const tickW = (toks) => Math.max(...toks.map((t) => textWidth(t, s.tick)));
+  const c = s.tick + 6, left = Math.max(...names.map((n) => tickW(axes(n)[0]))) + 10;
+  const K = Math.max(...names.map((n) => axes(n)[1].length)), gapX = 14, panelW = K * c;
+  const x0 = (h) => left + h * (panelW + gapX);
+  const g = svg("svg", {role: "img", "data-testid": "al-live-grid"});
+  g.append(chartTitle(s, title));
+  let y = s.font * 2 + 10;
+  for (let h = 0; h < H; h++) {
+    g.append(svg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  }
+  y += s.tick + 8;
+  names.forEach((n, r) => {
+    const [q_tok, k_tok] = axes(n), pattern = cap.patterns[n], masked = is_masked_causal(n, v.model);
+    const Q = q_tok.length, next = names[r + 1], lastOfRun = !next || axes(next)[1] !== k_tok;
+    g.append(svg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]));
+    y += s.tick + 6;
+    q_tok.forEach((t, q) => g.append(svg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t)));
+    pattern.forEach((p, h) => {
+      for (let q = 0; q < Q; q++) {
+        for (let k = 0; k < k_tok.length; k++) {
+          const hidden = masked && k > q;
+          const rect = svg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
+                                    fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+          rect.append(svg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
+            + fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]}) + "\n"
+            + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+          g.append(rect);
+        }
+      }
+      if (lastOfRun) {
+        k_tok.forEach((t, k) => {
+          const x = x0(h) + k * c + c * 0.7, ty = y + Q * c + 4;
+          g.append(svg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t));
+        });
+      }
+    });
+    y += Q * c + 10 + (lastOfRun ? tickW(k_tok) + 10 : 0);
+  });
+  const W = Math.max(x0(H) - gapX + 4, textWidth(title, s.font + 2) + 10);
+  g.setAttribute("viewBox", `0 0 ${W} ${y}`);
+  g.setAttribute("width", String(Math.ceil(W)));
+  g.setAttribute("height", String(Math.ceil(y)));
+  const box = el("div", {class: "al-grid-box"});
+  box.append(g);
+  target.replaceChildren(box);
+}
+
 export default function (component) {
   const {data, parentElement, setStateValue} = component;
   let v = VIEWS.get(parentElement);
-  if (!v) { v = mount(parentElement); VIEWS.set(parentElement, v); }
+  if (!v) { v = mount(parentElement, data.mode); VIEWS.set(parentElement, v); }
   v.setStateValue = setStateValue;
   try {
     update(v, data);
