@@ -200,7 +200,11 @@ class Tab:
                 pass
         self.ws = None
 
-    async def rerun(self, query: str | None = None, fragment: str = "", trigger: str | None = None) -> None:
+    async def rerun(self, query: str | None = None, fragment: str = "", trigger: str | None = None,
+                    auto: bool = True, json_trigger: tuple[str, str] | None = None) -> None:
+        """A rerun as the browser asks for it: ``fragment`` alone is a fragment's timer (``auto``); with a widget
+        of the fragment (``auto=False``) it is that widget's rerun. ``json_trigger``: (widget id, JSON) of a
+        custom component's trigger (st.components.v2's ``setTriggerValue``)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         msg = BackMsg()
         rs = msg.rerun_script
@@ -208,7 +212,10 @@ class Tab:
         rs.page_script_hash = self.page_hash
         rs.query_string = query if query is not None else self.query_string()
         if fragment:
-            rs.fragment_id, rs.is_auto_rerun = fragment, True
+            rs.fragment_id, rs.is_auto_rerun = fragment, auto
+        if json_trigger:
+            ws = rs.widget_states.widgets.add()
+            ws.id, ws.json_trigger_value = json_trigger
         for wid, (kind, value) in self.states.items():
             ws = rs.widget_states.widgets.add()
             ws.id = wid
