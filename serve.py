@@ -11,6 +11,8 @@ SQLite/Redis read per class per 0.1 s instead of one script rerun (bench/RESULTS
 from starlette.routing import Route
 from streamlit.starlette import App
 
+from services import class_counters
 from services.class_counters import PATH as COUNTERS_PATH, counters
 
+class_counters.SERVED = True            # the pages' pollers can count on the route (ui/class_session.py)
 app = App("app.py", routes=[Route(COUNTERS_PATH, counters, methods=["GET"])])

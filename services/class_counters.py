@@ -29,6 +29,7 @@ PATH = "/class/counters"
 WAIT_S = 10.0                # a long poll answers after this long at most (nginx: 20 s)
 WATCH_EVERY_S = 0.1          # how often a process reads a watched class's counters
 WATCHED = ("version", "stage")
+SERVED = False               # serve.py sets it: this process answers PATH (ui/class_session.py route_served)
 _HEADERS = {"Cache-Control": "no-store"}
 
 

@@ -113,11 +113,12 @@ def _become_teacher(code: str, secret: str) -> None:
 
 
 def _become_student(code: str, token: str) -> None:
-    st.session_state.update({"class.code": code, "class.token": token, "class.secret": None, "class.stage": None})
+    st.session_state.update({"class.code": code, "class.token": token, "class.secret": None, "class.stage": None,
+                             "class.nickname": None})
 
 
 def leave() -> None:
-    for k in ("class.code", "class.token", "class.secret", "class.stage"):
+    for k in ("class.code", "class.token", "class.secret", "class.stage", "class.nickname"):
         st.session_state[k] = None
     st.session_state["class.cookie"] = f"{COOKIE}=; Max-Age=0; Path=/; SameSite=Strict"
 
@@ -223,11 +224,19 @@ def poll(which: str, seen: int, *, key: str, code_: str | None = None):
     return getattr(result, "changed", None)
 
 
+def route_served() -> bool:
+    """Whether this process serves the counters route (``streamlit run serve.py``, as run.sh and classroom.sh do):
+    then the poller triggers only on a real move, and a student's poller sits in the page itself (its trigger is
+    the one rerun of the move). Without it the poller's fallback triggers every few seconds, so it sits in
+    :func:`_follow`, a fragment whose rerun costs little when nothing moved."""
+    from services import class_counters
+    return class_counters.SERVED
+
+
 @st.fragment
 def _follow(seen: int) -> None:
-    """A student's poller. Its trigger reruns only this fragment, which reruns the whole page when the class moved:
-    the trigger carries the new ``stage`` (read by the counters route), so no store read is needed here; the
-    fallback's trigger (negative: no route) makes Python look in the store instead."""
+    """A student's poller without the route (see :func:`route_served`). Its trigger reruns only this fragment, which
+    reruns the whole page when the class moved; a trigger that carries the new ``stage`` needs no store read."""
     moved = poll("stage", seen, key="class.poll.stage")
     if isinstance(moved, int) and moved > 0:
         if moved != seen:
@@ -331,11 +340,14 @@ def bar(page, pages: Sequence) -> None:
             _go(c, pages)
         elif c.word:
             st.session_state[word_key(c.page, c.step)] = c.word     # the teacher's word (or sentence) here
-    me = shared_store().member(c.code, token())
-    if me is None:
-        leave()
-        return
-    who = escape_md(me.nickname) if me.nickname else _("anonymous")
+    nickname = st.session_state.get("class.nickname")       # read once: a member's record never changes
+    if nickname is None:
+        me = shared_store().member(c.code, token())
+        if me is None:
+            leave()
+            return
+        nickname = st.session_state["class.nickname"] = me.nickname
+    who = escape_md(nickname) if nickname else _("anonymous")
     if here != (c.page, c.step):
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("You are looking around. The class is at **{place}**.").format(place=place_name(c, pages)),
@@ -345,7 +357,10 @@ def bar(page, pages: Sequence) -> None:
             _go(c, pages)
     else:
         st.caption(_("In class {code} as {who} — this page follows the teacher.").format(code=c.code, who=who))
-    _follow(c.stage)
+    if route_served():
+        poll("stage", c.stage, key="class.poll.stage")    # its trigger reruns this page: one run per move
+    else:
+        _follow(c.stage)
 
 
 def _teacher_strip(c: ClassInfo, page, pages: Sequence, here: tuple[str, int]) -> None:
