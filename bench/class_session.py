@@ -356,6 +356,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     n = max(1, min(args.students, MAX_STUDENTS))
     moves = max(1, min(args.moves, 6))
+    res_notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="attention-lab-class-") as tmp:
         os.environ["ATTENTION_LAB_STORE"] = os.environ.get("ATTENTION_LAB_STORE") or f"sqlite:///{tmp}/classes.sqlite3"
         if args.url:
@@ -366,8 +367,18 @@ def main(argv=None) -> int:
                            and c.status == "LISTEN" and c.pid})
             res = asyncio.run(drive(base, pids, n, args.idle, moves, args.seed))
         else:
-            from services.classroom import Classroom
-            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1) as room:
+            from services.classroom import Classroom, Limits
+            limits = Limits()
+            need = 2 * (n + 1) + 20          # each page holds its WebSocket and its long poll, all from 127.0.0.1 here
+            if args.processes > 1 and need > limits.per_ip:
+                limits = Limits(per_ip=need, total=max(limits.total, need))
+                res_notes.append(f"nginx's connections per address raised from {Limits().per_ip} to {need} for this "
+                                 f"run (ATTENTION_LAB_MAX_CONN_PER_IP does the same for classroom.sh): {n} pages "
+                                 "on one address hold 2 connections each (the WebSocket and the class poller's "
+                                 "long poll); at the default, the pages over the limit got HTTP 503 and the "
+                                 "teacher's count stopped")
+            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1,
+                           limits=limits) as room:
                 res = asyncio.run(drive(room.url, room.pids(), n, args.idle, moves, args.seed))
     arrive, follow, count = fmt(res["arrive"], TARGETS["arrive_p95"]), fmt(res["follow"], TARGETS["follow_p95"]), \
         fmt(res["count"], TARGETS["count_p95"])
@@ -402,6 +413,7 @@ def main(argv=None) -> int:
              "fragment reruns the page); a guess = a fragment rerun with the radio's value, then 0.5 s later one "
              "with Lock's trigger; the teacher's Next = a rerun with its trigger; the teacher's count = its "
              "poller (watch=version) rerunning the count's fragment"]
+    notes += res_notes
     if res["errors"]:
         notes.append(f"errors ({len(res['errors'])}): " + "; ".join(res["errors"][:5]))
     cmd = "python -m bench.classroom --class " + " ".join(shlex.quote(a) for a in (argv if argv is not None
