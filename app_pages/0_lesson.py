@@ -497,6 +497,16 @@ def nav(n: int, where: str) -> None:
                on_click=go_to, args=(n + 1,), width="stretch", type="primary")
 
 
+def more(label: str, icon: str, name: str):
+    """An expander under the step, or None where its content need not be built now. A student in a class reruns
+    this page on every move of the teacher, the whole class at once: there it is built only while open (the
+    glossary's table was a third of such a rerun, bench/RESULTS.md "class session"); opening it reruns the page."""
+    if class_session.is_student():
+        box = st.expander(label, icon=icon, key=f"lesson.more.{name}", on_change="rerun")
+        return box if box.open else None
+    return st.expander(label, icon=icon)
+
+
 if not projector.on():                          # on a projector the step's own heading says enough
     st.title(_("Lesson: how a Transformer pays attention"))
 n = current_step()
@@ -508,10 +518,13 @@ body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.conta
 with body:
     run_step(n, view)
 st.divider()
-nav(n, "bottom")
-with st.expander(_("All steps"), icon=":material/list:"):
-    for i, (t, _run) in enumerate(STEPS, start=1):
-        st.page_link("app_pages/0_lesson.py", label=_("Step {n}. {title}").format(n=i, title=t()),
-                     query_params={"step": str(i)})
-with st.expander(_("Glossary: the words in plain language"), icon=":material/menu_book:"):
-    LS.glossary()
+if not class_session.is_student():              # a student in a class follows the teacher: the top row is enough
+    nav(n, "bottom")
+if (box := more(_("All steps"), ":material/list:", "steps")) is not None:
+    with box:
+        for i, (t, _run) in enumerate(STEPS, start=1):
+            st.page_link("app_pages/0_lesson.py", label=_("Step {n}. {title}").format(n=i, title=t()),
+                         query_params={"step": str(i)})
+if (box := more(_("Glossary: the words in plain language"), ":material/menu_book:", "glossary")) is not None:
+    with box:
+        LS.glossary()

@@ -1,5 +1,6 @@
 """A class session without browsers: one teacher and N students over Streamlit's protocol (bench.classroom's Tab),
-each student also polling the light route ``/class/counters`` once a second as ui/class_poll/poll.js does.
+each page running its class poller as ui/class_poll/poll.js does (a long poll of ``/class/counters``, then one
+rerun of the poller's fragment when the class moved: :class:`Poller`).
 
 ``python -m bench.classroom --class [--students 40] [--processes 1] [--idle 20] [--moves 3] [--no-append]``
 (or ``python -m bench.class_session ...``)
@@ -9,23 +10,25 @@ One run, on fresh servers (services.classroom: ``serve.py`` alone, or N behind n
 1. **Arrive**: the teacher opens Lesson step 1; N students arrive at random moments within 20 s, each opening
    ``/join``, typing the code and pressing Join. Measured: from the first HTTP request to the student's page showing
    the class's step ("Step 1." heading).
-2. **Idle**: every student joined and polling, nobody doing anything, for ``--idle`` s. Measured: the servers' CPU
-   (process trees, % of one core) and RSS; memory per joined student = (RSS idle − RSS before anyone joined) / N.
-3. **Follow**: the teacher presses Next (a rerun with ?step=k+1, as the button does), ``--moves`` times. Measured per
-   student: from the teacher's rerun request to the student's page showing "Step k+1.".
-4. **Guesses**: the teacher presses "Open answers"; each student, at a random moment within 10 s, picks an option and
-   presses "Lock my guess". The teacher's page polls the version counter like the students' and reruns the count's
-   fragment on a change. Measured:
-   from a student's Lock to the teacher's page showing a count that includes it.
+2. **Idle**: every student joined, its poller waiting, nobody doing anything, for ``--idle`` s. Measured: the
+   servers' CPU (process trees, % of one core) and RSS; memory per joined student = (RSS idle − RSS before anyone
+   joined) / N.
+3. **Follow**: the teacher presses Next (a rerun with its trigger; its callback puts ?step=k+1 in the URL),
+   ``--moves`` times. Measured per student: from the teacher's click to the student's page showing "Step k+1.".
+4. **Guesses**: the teacher presses "Open answers"; each student, at a random moment within 10 s, picks an option
+   (a rerun of the question's fragment) and 0.5 s later presses "Lock my guess" (another). The teacher's page runs
+   its count's poller (watch=version) like the students' pages. Measured: from a student's Lock to the teacher's
+   page showing a count that includes it.
 
-What a poll costs when nothing changed is one HTTP GET answered from the store (no script run); a student's page reruns
-only when the class's ``stage`` counter moved. Targets (issue 22, printed, not asserted): idle CPU <= 5 % of one core
-(40 students); follow p95 <= 1.5 s (40 students; and 150 on 4 processes); lock → count p95 <= 1 s; arrive p95 <= 5 s.
+Idle, a page costs one long-poll request per 10 s and no script run; a student's page reruns only when the class's
+``stage`` counter moved. Targets (issue 22, printed, not asserted): idle CPU <= 5 % of one core (40 students);
+follow p95 <= 1.5 s (40 students; and 150 on 4 processes); lock → count p95 <= 1 s; arrive p95 <= 5 s.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shlex
@@ -39,7 +42,6 @@ from bench.classroom import Record, Tab, check_local, sampler, tree_usage
 from bench.common import append_results, machine_info, md_table, pctl
 
 MAX_STUDENTS = 160
-POLL_S = 1.0
 ARRIVE_S = 20.0
 LOCK_WINDOW_S = 10.0
 SECRET = "bench-teacher-secret"
@@ -47,8 +49,9 @@ TARGETS = {"idle_cpu": 5.0, "follow_p95": 1.5, "count_p95": 1.0, "arrive_p95": 5
 
 
 class ClassTab(Tab):
-    """A Tab that also remembers the page's headings and texts and follows query-string changes (st.switch_page
-    and st.query_params tell the browser the new URL; it sends it with the next rerun)."""
+    """A Tab that also remembers the page's headings and texts, follows query-string changes (st.switch_page and
+    st.query_params tell the browser the new URL; it sends it with the next rerun), and runs the class poller of
+    each ``attention_lab.class_poll`` component on its page the way ui/class_poll/poll.js does in a browser."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -56,12 +59,22 @@ class ClassTab(Tab):
         self.headings: list[str] = []
         self.shown: list[tuple[float, str]] = []       # (time, heading or text) as each arrives
         self.changed = asyncio.Event()
-        self.count_fragment = ""
         self.options: dict[str, list[str]] = {}          # radio widget id -> its options as the browser reports them
+        self.fragment_of: dict[str, str] = {}            # widget id -> the fragment it is drawn in ("" if none)
+        self.pollers: dict[str, Poller] = {}             # component id -> its poller (one per drawn class_poll)
+        self.drawn: set[str] = set()                     # class_poll components drawn by the run in progress
+        self.poll_stats: list = []                       # one entry per counters answer
+        self.triggers = 0                                # reruns the pollers asked for
+        self.full_run = False
 
     def handle(self, msg) -> None:
         kind = msg.WhichOneof("type")
-        if kind == "page_info_changed":
+        if kind == "new_session":
+            fragment_run = bool(msg.metadata.run.fragment_ids) if msg.metadata.HasField("run") else False
+            self.full_run = not fragment_run
+            if not fragment_run:
+                self.drawn = set()
+        elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string
         elif kind == "navigation" and msg.navigation.page_script_hash:
             for p in msg.navigation.app_pages:
@@ -70,22 +83,41 @@ class ClassTab(Tab):
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             el = msg.delta.new_element
             ek = el.WhichOneof("type")
+            e = getattr(el, ek)
+            if getattr(e, "id", ""):
+                self.fragment_of[e.id] = msg.delta.fragment_id
             if ek == "radio":
                 self.options[el.radio.id] = list(el.radio.options)
+            elif ek == "bidi_component" and e.component_name.endswith("class_poll"):
+                self.drawn.add(e.id)
+                self.poller(e.id, msg.delta.fragment_id, json.loads(e.json or "{}"))
             if ek == "heading":
                 self.shown.append((time.perf_counter(), el.heading.body))
                 self.changed.set()
             elif ek in ("markdown", "alert"):
-                body = getattr(el, ek).body
-                self.shown.append((time.perf_counter(), body))
+                self.shown.append((time.perf_counter(), getattr(el, ek).body))
                 self.changed.set()
-                if msg.delta.fragment_id and "answered" in body:
-                    self.count_fragment = msg.delta.fragment_id      # the teacher's live count
         super().handle(msg)
+        if kind == "script_finished" and msg.script_finished == msg.FINISHED_SUCCESSFULLY and self.full_run:
+            for cid in [c for c in self.pollers if c not in self.drawn]:
+                self.pollers.pop(cid).stop()         # the page no longer draws it: the browser unmounts it
+
+    def poller(self, cid: str, fragment: str, data: dict) -> None:
+        """A class_poll component (re)drawn with ``data``: as poll.js, a new loop replaces the one asking now."""
+        p = self.pollers.get(cid)
+        if p is None:
+            p = self.pollers[cid] = Poller(self, cid)
+        p.redraw(fragment, data)
 
     def query_string(self) -> str:
         extra = super().query_string()
         return "&".join(x for x in (self.query, extra) if x)
+
+    async def close(self, abrupt: bool = False) -> None:
+        for p in self.pollers.values():
+            p.stop()
+        self.pollers.clear()
+        await super().close(abrupt)
 
     async def wait_for(self, predicate, since: float, timeout: float) -> float | None:
         """The time something shown after ``since`` satisfied ``predicate`` (None after ``timeout`` s)."""
@@ -104,45 +136,75 @@ class ClassTab(Tab):
                 pass
 
 
-async def poll_counters(host: str, port: int, code: str, which: str, on_change, stop: asyncio.Event,
-                        counts: list) -> None:
-    """poll.js in Python: GET /class/counters every POLL_S on one keep-alive connection; ``on_change()`` when the
-    watched counter moved."""
-    seen = None
-    reader = writer = None
-    request = (f"GET /class/counters?code={code} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: keep-alive\r\n\r\n"
-               ).encode()
-    await asyncio.sleep(random.random() * POLL_S)               # tabs don't tick in step
-    while not stop.is_set():
+class Poller:
+    """ui/class_poll/poll.js in Python, for one drawn component: GET ``{url}&watch={watch}&seen={seen}`` (a long
+    poll of serve.py's counters route, the tab's cookies sent as a browser does); when the answer's counter differs
+    from ``seen``, the component's trigger ``changed`` → one rerun of the fragment it is drawn in (a full rerun if
+    none), exactly the BackMsg the browser sends; then it asks again at once. Each redraw (a rerun drew it again,
+    maybe with a new ``seen``) aborts the request in flight and starts a new loop, as poll.js does."""
+
+    def __init__(self, tab: ClassTab, cid: str):
+        from streamlit.components.v2.bidi_component.main import _make_trigger_id
+        self.tab, self.cid = tab, cid
+        self.trigger_id = _make_trigger_id(cid, "events")
+        self.fragment, self.data, self.seen = "", {}, None
+        self.task: asyncio.Task | None = None
+
+    def redraw(self, fragment: str, data: dict) -> None:
+        self.fragment, self.data, self.seen = fragment, data, data.get("seen")
+        self.stop()
+        self.task = asyncio.get_event_loop().create_task(self.loop())
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()                       # closes the connection: the browser's abort()
+            self.task = None
+
+    async def loop(self) -> None:
+        u = urlparse(self.tab.base)
+        reader = writer = None
         try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            writer.write(request)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length"))
-            body = await reader.readexactly(length)
-            counts.append(1)
-            import json
-            value = json.loads(body).get(which)
-            if value is not None and seen is not None and value != seen:
-                on_change(value)
-            seen = value if value is not None else seen
-        except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
+            while True:
+                d = self.data
+                path = f"{d['url']}&watch={d['watch']}&seen={int(self.seen)}"
+                cookie = f"Cookie: {self.tab.cookies}\r\n" if self.tab.cookies else ""
+                request = (f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n{cookie}"
+                           "Connection: keep-alive\r\n\r\n").encode()
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+                    writer.write(request)
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length"))
+                    body = json.loads(await reader.readexactly(length))
+                    ok = head.split(b" ", 2)[1] == b"200"
+                except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
+                    if writer is not None:
+                        writer.close()
+                    reader = writer = None
+                    await asyncio.sleep(d["every_ms"] / 1000)
+                    continue
+                self.tab.poll_stats.append(time.perf_counter())
+                value = body.get(d["watch"]) if ok else None
+                if value is None:
+                    await asyncio.sleep(d["every_ms"] / 1000)
+                    continue
+                if value != self.seen:
+                    self.seen = value
+                    self.tab.triggers += 1
+                    asyncio.ensure_future(self.tab.rerun(
+                        fragment=self.fragment, auto=False,
+                        json_trigger=(self.trigger_id, json.dumps([{"event": "changed", "value": value}]))))
+        finally:
             if writer is not None:
                 writer.close()
-            reader = writer = None
-        try:
-            await asyncio.wait_for(stop.wait(), POLL_S)
-        except asyncio.TimeoutError:
-            pass
-    if writer is not None:
-        writer.close()
 
 
 async def student(base: str, code: str, i: int, rec: Record, clock, arrive_at: float, state: dict):
-    """Arrive, join, then follow: a rerun whenever the poller saw the stage move (the poller's one trigger)."""
+    """Arrive and join (the join form: the code, a nickname, Join); from then on the page's own poller follows the
+    class (Poller: a long poll, one fragment rerun on a move, which reruns the page)."""
     await asyncio.sleep(arrive_at)
     tab = ClassTab(base, rec, "join", clock)
     t0 = time.perf_counter()
@@ -154,12 +216,6 @@ async def student(base: str, code: str, i: int, rec: Record, clock, arrive_at: f
     t = await tab.wait_for(lambda s: s.startswith("Step 1."), t0, 60)
     state["arrive"].append(None if t is None else t - t0)
     state["tabs"].append(tab)
-    u = urlparse(base)
-    reruns = []
-
-    def changed(_value):
-        reruns.append(asyncio.ensure_future(tab.rerun()))
-    await poll_counters(u.hostname, u.port, code, "stage", changed, state["stop"], state["polls"])
     return tab
 
 
@@ -174,7 +230,7 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
     code = c.code
     stop_sampler, samples = asyncio.Event(), []
     samp = asyncio.create_task(sampler(pids, stop_sampler, samples, clock))
-    res = {"arrive": [], "tabs": [], "polls": [], "stop": asyncio.Event(), "follow": [], "count": [], "errors": []}
+    res = {"arrive": [], "tabs": [], "follow": [], "count": [], "errors": []}
 
     # the teacher: the class cookie brings the teacher's session back, as after a reload
     trec = Record("teacher", "teacher")
@@ -194,23 +250,26 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
     await asyncio.sleep(3)
 
     # 2. idle
-    polls0 = len(res["polls"])
+    polls = lambda: sum(len(tb.poll_stats) for tb in res["tabs"])  # noqa: E731
+    polls0 = polls()
     _, cpu0 = await asyncio.to_thread(tree_usage, pids)
     t0 = time.perf_counter()
     await asyncio.sleep(idle_s)
     rss1, cpu1 = await asyncio.to_thread(tree_usage, pids)
     idle_wall = time.perf_counter() - t0
     res["idle_cpu"] = (cpu1 - cpu0) / idle_wall * 100
-    res["idle_polls_per_s"] = (len(res["polls"]) - polls0) / idle_wall
+    res["idle_polls_per_s"] = (polls() - polls0) / idle_wall
+    res["triggers0"] = sum(tb.triggers for tb in res["tabs"])
     res["rss0"], res["rss1"] = rss0, rss1
 
     # 3. follow: the teacher presses Next
     tabs = list(res["tabs"])
     _, cpu_f0 = await asyncio.to_thread(tree_usage, pids)
     for k in range(2, 2 + moves):
+        await teacher.wait_finished(30)
+        nxt = teacher.widgets["Next"][1]
         sent = time.perf_counter()
-        teacher.query = f"step={k}"
-        await teacher.rerun()
+        await teacher.rerun(trigger=nxt)                         # Next: its callback puts ?step=k in the URL
         want = f"Step {k}."
         got = await asyncio.gather(*(tb.wait_for(lambda s, w=want: s.startswith(w), sent, 30) for tb in tabs))
         res["follow"] += [None if t is None else t - sent for t in got]
@@ -218,18 +277,13 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
     _, cpu_f1 = await asyncio.to_thread(tree_usage, pids)
     res["cpu_per_follow_ms"] = (cpu_f1 - cpu_f0) * 1000 / max(1, len(tabs) * moves)
 
-    # 4. guesses: open answers, students lock, the teacher's count follows the version counter
+    # 4. guesses: open answers; each student picks an option (a rerun of the question's fragment, as the radio
+    # does) and presses Lock (another); the teacher's page reruns its count's fragment when its poller sees the
+    # class's version move
     await teacher.wait_finished(30)
     open_btn = teacher.widgets.get("Open answers", (None, None))[1]
     await teacher.rerun(trigger=open_btn)
-    await asyncio.sleep(POLL_S * 2 + 3)                         # every student's page has its radio and Lock
-    u = urlparse(base)
-    teacher_runs = []
-
-    def teacher_changed(_v):          # the page's poller reruns the count's fragment only
-        teacher_runs.append(asyncio.ensure_future(teacher.rerun(fragment=teacher.count_fragment)))
-    tstop = asyncio.Event()
-    tpoll = asyncio.create_task(poll_counters(u.hostname, u.port, code, "version", teacher_changed, tstop, []))
+    await asyncio.sleep(3)                                      # every student's page has its radio and Lock
     locks = []
 
     async def lock(tb: ClassTab):
@@ -246,12 +300,13 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
         opts = tb.options.get(guess[1]) or ["0"]
         tb.states[guess[1]] = ("string_value", opts[rng.randrange(min(3, len(opts)))])   # radios report the label
         tb.owned.add(guess[1])
+        await tb.rerun(fragment=tb.fragment_of.get(guess[1], ""), auto=False)            # the pick
+        await asyncio.sleep(0.5)                                                         # a student's hand
+        button = tb.widgets.get("Lock my guess", button)
         locks.append(time.perf_counter())
-        await tb.rerun(trigger=button[1])
+        await tb.rerun(trigger=button[1], fragment=tb.fragment_of.get(button[1], ""), auto=False)
     await asyncio.gather(*(lock(tb) for tb in tabs))
-    await asyncio.sleep(POLL_S * 3 + 5)
-    tstop.set()
-    await tpoll
+    await asyncio.sleep(5)
     import re
     counts = []
     for t, text in teacher.shown:
@@ -264,7 +319,8 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
         res["count"].append(min(shown) - sent if shown else None)
     res["answered"] = answered
 
-    res["stop"].set()
+    res["triggers"] = sum(tb.triggers for tb in tabs) - res["triggers0"]
+    res["teacher_triggers"] = teacher.triggers
     for r in await asyncio.gather(*tasks, return_exceptions=True):
         if isinstance(r, BaseException):
             res["errors"].append(f"a student's task failed: {type(r).__name__}: {r}")
@@ -300,6 +356,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     n = max(1, min(args.students, MAX_STUDENTS))
     moves = max(1, min(args.moves, 6))
+    res_notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="attention-lab-class-") as tmp:
         os.environ["ATTENTION_LAB_STORE"] = os.environ.get("ATTENTION_LAB_STORE") or f"sqlite:///{tmp}/classes.sqlite3"
         if args.url:
@@ -310,8 +367,18 @@ def main(argv=None) -> int:
                            and c.status == "LISTEN" and c.pid})
             res = asyncio.run(drive(base, pids, n, args.idle, moves, args.seed))
         else:
-            from services.classroom import Classroom
-            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1) as room:
+            from services.classroom import Classroom, Limits
+            limits = Limits()
+            need = 2 * (n + 1) + 20          # each page holds its WebSocket and its long poll, all from 127.0.0.1 here
+            if args.processes > 1 and need > limits.per_ip:
+                limits = Limits(per_ip=need, total=max(limits.total, need))
+                res_notes.append(f"nginx's connections per address raised from {Limits().per_ip} to {need} for this "
+                                 f"run (ATTENTION_LAB_MAX_CONN_PER_IP does the same for classroom.sh): {n} pages "
+                                 "on one address hold 2 connections each (the WebSocket and the class poller's "
+                                 "long poll); at the default, the pages over the limit got HTTP 503 and the "
+                                 "teacher's count stopped")
+            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1,
+                           limits=limits) as room:
                 res = asyncio.run(drive(room.url, room.pids(), n, args.idle, moves, args.seed))
     arrive, follow, count = fmt(res["arrive"], TARGETS["arrive_p95"]), fmt(res["follow"], TARGETS["follow_p95"]), \
         fmt(res["count"], TARGETS["count_p95"])
@@ -334,12 +401,19 @@ def main(argv=None) -> int:
              "CPU per move, which bounds the follow latency from below",
              f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
              f"joined, {res['rss1']:.0f} MiB with {n} joined and idle)",
-             f"polls answered while idle: {res['idle_polls_per_s']:.1f} per s (one per student per {POLL_S:.0f} s, "
-             "each a store read, no script run)",
+             f"counters answers while idle: {res['idle_polls_per_s']:.1f} per s (each student's page holds one "
+             "long poll, answered when the class moves or after 10 s; no script run)",
+             f"reruns the students' pollers asked for during the moves and guesses: {res['triggers']} (one per "
+             f"student per change of stage: {n} x ({moves} moves + Open answers) = {n * (moves + 1)}); the "
+             f"teacher's count poller: {res['teacher_triggers']}",
              f"answers stored: {res['answered']} of {n}",
-             "the teacher's count: the count's fragment rerun on each version change, as the page's poller does",
-             "a student's reaction to a change is one full rerun here; the real page reruns the poller's fragment, "
-             "which then reruns the page"]
+             "what each simulated page sends, as the browser: Join = a rerun with the form's trigger; the class "
+             "poller = GET /class/counters?code=C&watch=stage&seen=S (long poll, the tab's cookies), and on a "
+             "change one rerun of the poller's fragment with its json trigger [{event: changed, value}] (the "
+             "fragment reruns the page); a guess = a fragment rerun with the radio's value, then 0.5 s later one "
+             "with Lock's trigger; the teacher's Next = a rerun with its trigger; the teacher's count = its "
+             "poller (watch=version) rerunning the count's fragment"]
+    notes += res_notes
     if res["errors"]:
         notes.append(f"errors ({len(res['errors'])}): " + "; ".join(res["errors"][:5]))
     cmd = "python -m bench.classroom --class " + " ".join(shlex.quote(a) for a in (argv if argv is not None

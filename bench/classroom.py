@@ -208,7 +208,11 @@ class Tab:
                 pass
         self.ws = None
 
-    async def rerun(self, query: str | None = None, fragment: str = "", trigger: str | None = None) -> None:
+    async def rerun(self, query: str | None = None, fragment: str = "", trigger: str | None = None,
+                    auto: bool = True, json_trigger: tuple[str, str] | None = None) -> None:
+        """A rerun as the browser asks for it: ``fragment`` alone is a fragment's timer (``auto``); with a widget
+        of the fragment (``auto=False``) it is that widget's rerun. ``json_trigger``: (widget id, JSON) of a
+        custom component's trigger (st.components.v2's ``setTriggerValue``)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         msg = BackMsg()
         rs = msg.rerun_script
@@ -219,7 +223,10 @@ class Tab:
         # speaks to the server only on a pause: it is another scenario)
         rs.query_string = "&".join(q for q in (SERVER_PATH_QUERY, query) if q)
         if fragment:
-            rs.fragment_id, rs.is_auto_rerun = fragment, True
+            rs.fragment_id, rs.is_auto_rerun = fragment, auto
+        if json_trigger:
+            ws = rs.widget_states.widgets.add()
+            ws.id, ws.json_trigger_value = json_trigger
         for wid, (kind, value) in self.states.items():
             ws = rs.widget_states.widgets.add()
             ws.id = wid

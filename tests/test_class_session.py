@@ -278,3 +278,39 @@ def test_bring_the_class_to_another_page(store):
     ok(a)
     assert a.title[0].value == "Compare" and a.session_state["text"] == "capybara"
     assert "this page follows the teacher" in texts(a)
+
+
+def test_a_student_follows_the_next_step_in_one_run(store, monkeypatch):
+    """The teacher's Next reaches a student on the Lesson in one script run: the step goes into ?step= and is drawn
+    at once (st.switch_page ended the run and started a second one: two full runs per student per move)."""
+    import ui.class_session as cs
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    teacher(c.code, 3)
+    a = student(c.code, ann.token)
+    assert "Step 3." in a.header[0].value
+    teacher(c.code, 4)
+    runs = []
+    real_bar = cs.bar
+    monkeypatch.setattr(cs, "bar", lambda page, pages: (runs.append(page.url_path), real_bar(page, pages))[1])
+    a.run()
+    ok(a)
+    assert a.query_params["step"] == "4" and "Step 4." in a.header[0].value
+    assert runs == ["lesson"], runs                     # one run of the page, not a run cut short and another
+    assert state(a, "class.stage") == store.get_class(c.code).stage
+
+
+def test_a_students_step_draws_less_before_the_reveal(store):
+    """A student's step before the reveal: the question and the guess, no answer figure, and none of what the whole
+    class would otherwise rebuild on every move (the glossary's table, the step links, the second Back/Next row);
+    the teacher's page keeps them all."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    t = teacher(c.code, 2)
+    a = student(c.code, ann.token)
+    assert "Step 2." in a.header[0].value and a.radio(key="class.lesson.2.wait")
+    assert_no_answer(a, 2)
+    assert not a.table and not a.get("page_link")
+    assert not [b for b in a.button if b.key.endswith(".bottom")]
+    assert t.table and t.get("page_link") and [b for b in t.button if b.key == "lesson.next.bottom"]
+    assert [e.label for e in a.expander] == ["All steps", "Glossary: the words in plain language"]   # one click away

@@ -34,8 +34,8 @@ COOKIE = "attention_lab_class"            # "s.CODE.TOKEN" for a student, "t.COD
 PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"     # set on a shared server: starting or taking over a class needs this PIN
 PUBLIC_URL_ENV = "ATTENTION_LAB_PUBLIC_URL"   # the address students type, when the machine's own is not it
 COOKIE_VALUE = re.compile(r"[st]\.[A-Z2-9]{5}\.[A-Za-z0-9_-]{1,64}")
-POLL_EVERY_MS = 1000
-FALLBACK_MS = 5000
+POLL_EVERY_MS = 1000                      # after a network error, the poller asks again this often
+FALLBACK_MS = 5000                        # without the counters route (streamlit run app.py): a rerun this often
 COUNTERS_URL = "/class/counters?code={code}"
 LESSON_PAGE = "lesson"
 
@@ -116,11 +116,12 @@ def _become_teacher(code: str, secret: str) -> None:
 
 
 def _become_student(code: str, token: str) -> None:
-    st.session_state.update({"class.code": code, "class.token": token, "class.secret": None, "class.stage": None})
+    st.session_state.update({"class.code": code, "class.token": token, "class.secret": None, "class.stage": None,
+                             "class.nickname": None})
 
 
 def leave() -> None:
-    for k in ("class.code", "class.token", "class.secret", "class.stage"):
+    for k in ("class.code", "class.token", "class.secret", "class.stage", "class.nickname"):
         st.session_state[k] = None
     st.session_state["class.cookie"] = f"{COOKIE}=; Max-Age=0; Path=/; SameSite=Strict"
 
@@ -216,17 +217,34 @@ def qr_png(text: str) -> bytes:
 
 
 # ---- following the teacher --------------------------------------------------------------------------------------
-def poll(which: str, seen: int, *, key: str, code_: str | None = None) -> None:
-    """The poller (ui/class_poll/poll.js): a trigger only when the class's ``which`` counter moved past ``seen``."""
-    _POLL(key=key, data={"url": COUNTERS_URL.format(code=code_ or code()), "watch": which, "seen": seen,
-                         "every_ms": POLL_EVERY_MS, "fallback_ms": FALLBACK_MS, "cookie": _cookie()},
-          on_changed_change=_noop)
+def poll(which: str, seen: int, *, key: str, code_: str | None = None):
+    """The poller (ui/class_poll/poll.js, a long poll of the counters route): a trigger only when the class's
+    ``which`` counter moved past ``seen``. Returns the trigger's value in the run it caused (the new counter; a
+    negative number from the fallback), else None."""
+    result = _POLL(key=key, data={"url": COUNTERS_URL.format(code=code_ or code()), "watch": which, "seen": seen,
+                                  "every_ms": POLL_EVERY_MS, "fallback_ms": FALLBACK_MS, "cookie": _cookie()},
+                   on_changed_change=_noop)
+    return getattr(result, "changed", None)
+
+
+def route_served() -> bool:
+    """Whether this process serves the counters route (``streamlit run serve.py``, as run.sh and classroom.sh do):
+    then the poller triggers only on a real move, and a student's poller sits in the page itself (its trigger is
+    the one rerun of the move). Without it the poller's fallback triggers every few seconds, so it sits in
+    :func:`_follow`, a fragment whose rerun costs little when nothing moved."""
+    from services import class_counters
+    return class_counters.SERVED
 
 
 @st.fragment
 def _follow(seen: int) -> None:
-    """A student's poller. Its trigger reruns only this fragment; the whole page reruns when the class moved."""
-    poll("stage", seen, key="class.poll.stage")
+    """A student's poller without the route (see :func:`route_served`). Its trigger reruns only this fragment, which
+    reruns the whole page when the class moved; a trigger that carries the new ``stage`` needs no store read."""
+    moved = poll("stage", seen, key="class.poll.stage")
+    if isinstance(moved, int) and moved > 0:
+        if moved != seen:
+            st.rerun()
+        return
     with contextlib.suppress(ClassError, StoreUnavailable):
         if shared_store().counters(code())[1] != seen:
             st.rerun()
@@ -239,6 +257,16 @@ def place_of(page, pages: Sequence) -> tuple[str, int]:
         with contextlib.suppress(ValueError, TypeError):
             step = int(st.query_params.get("step", "1"))
     return page.url_path, step
+
+
+def follow_step(c: ClassInfo) -> tuple[str, int]:
+    """A student on the Lesson follows the class to another step in the run that noticed the move: the step goes
+    into the URL (the Lesson reads ``?step=`` after this) instead of ``st.switch_page``, which would end this run and
+    start another (one full rerun per student per move, not two)."""
+    if c.word:
+        st.session_state[f"lesson.word.{c.step}"] = c.word
+    st.query_params["step"] = str(c.step)
+    return c.page, c.step
 
 
 def _go(c: ClassInfo, pages: Sequence) -> None:
@@ -264,8 +292,23 @@ def place_name(c: ClassInfo, pages: Sequence) -> str:
     return page.title if page is not None else c.page
 
 
+def this_run_class() -> ClassInfo:
+    """The class as a student's page draws it in this run: :func:`bar` reads it at the top of every full run and
+    the page's later looks (the question, whether it is revealed) use that one snapshot, so a follow costs one store
+    read, not four (each a connection opened and closed while 40 students' runs share one process's GIL). A
+    fragment's own rerun (the guess, the poller) and the teacher read afresh."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    snap = st.session_state.get("class.now")
+    if (snap is not None and is_student() and snap.code == code() and ctx is not None
+            and not ctx.fragment_ids_this_run):
+        return snap
+    return shared_store().get_class(code())
+
+
 def bar(page, pages: Sequence) -> None:
     """The class strip at the top of every page (nothing when this browser is in no class)."""
+    st.session_state["class.now"] = None
     if not code():
         return
     try:
@@ -292,16 +335,22 @@ def bar(page, pages: Sequence) -> None:
         return
     seen = st.session_state.get("class.stage")
     st.session_state["class.stage"] = c.stage
+    st.session_state["class.now"] = c              # this run's snapshot (this_run_class)
     if seen != c.stage:                            # the class moved (or this tab just came): follow it
-        if here != (c.page, c.step):
+        if here[0] == c.page == LESSON_PAGE and c.step and here[1] != c.step:
+            here = follow_step(c)                  # another Lesson step: drawn in this very run
+        elif here != (c.page, c.step):
             _go(c, pages)
         elif c.word:
             st.session_state[word_key(c.page, c.step)] = c.word     # the teacher's word (or sentence) here
-    me = shared_store().member(c.code, token())
-    if me is None:
-        leave()
-        return
-    who = escape_md(me.nickname) if me.nickname else _("anonymous")
+    nickname = st.session_state.get("class.nickname")       # read once: a member's record never changes
+    if nickname is None:
+        me = shared_store().member(c.code, token())
+        if me is None:
+            leave()
+            return
+        nickname = st.session_state["class.nickname"] = me.nickname
+    who = escape_md(nickname) if nickname else _("anonymous")
     if here != (c.page, c.step):
         a, b = st.columns([4, 1], vertical_alignment="center")
         a.warning(_("You are looking around. The class is at **{place}**.").format(place=place_name(c, pages)),
@@ -311,7 +360,10 @@ def bar(page, pages: Sequence) -> None:
             _go(c, pages)
     else:
         st.caption(_("In class {code} as {who} — this page follows the teacher.").format(code=c.code, who=who))
-    _follow(c.stage)
+    if route_served():
+        poll("stage", c.stage, key="class.poll.stage")    # its trigger reruns this page: one run per move
+    else:
+        _follow(c.stage)
 
 
 def _teacher_strip(c: ClassInfo, page, pages: Sequence, here: tuple[str, int]) -> None:
@@ -341,7 +393,7 @@ def question_revealed(key: str) -> bool:
     """Whether the teacher has revealed the class's question ``key`` (e.g. "lesson.3"): until then nothing that
     shows the answer (a step's live view, training's pictures) reaches any screen, the projector's included."""
     with contextlib.suppress(ClassError, StoreUnavailable):
-        c = shared_store().get_class(code())
+        c = this_run_class()
         return c.state == "revealed" and c.question == key
     return False
 
@@ -381,7 +433,7 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     word = str(st.session_state.get(word_key(page, step)) or "")[:200]
     try:
         store = shared_store()
-        c = store.get_class(code())
+        c = this_run_class()
         if is_teacher() and ((c.page, c.step, c.question) != (page, step, key) or c.word != word):
             c = store.move(c.code, secret(), page=page, step=step, word=word, question=key)
     except (ClassError, StoreUnavailable) as e:
@@ -400,7 +452,7 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
 def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *, explain, key: str):
     """A fragment: picking and locking a guess reruns this part only, not the whole Lesson step."""
     with contextlib.suppress(ClassError, StoreUnavailable):
-        c = shared_store().get_class(c.code)           # a fragment rerun reads the class afresh
+        c = this_run_class()                             # a fragment rerun reads the class afresh
     if c.question != key and (c.question or (c.page, c.step) != question_place(key)):
         st.info(_("The class is on another question; “Back to the class” above takes you there."),
                 icon=":material/explore:")
