@@ -74,7 +74,7 @@ class Limits:
     a WebSocket the backend has said nothing on for ``read_timeout_s`` (4 pings), gives up on a plain request
     after ``http_timeout_s`` (and asks the next process: a frozen one accepts connections but never answers), and
     closes a client that does not finish sending its request headers within 10 s."""
-    per_ip: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN_PER_IP") or 300)
+    per_ip: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN_PER_IP") or 700)
     total: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN") or 1500)
     read_timeout_s: int = 120
     http_timeout_s: int = 20             # a page, a static file, an upload: answered in well under this

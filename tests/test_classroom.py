@@ -209,7 +209,7 @@ def test_nginx_hides_the_backends_unless_debugging(tmp_path):
     assert "X-Attention-Lab-Backend" not in conf                 # no header naming the process
     assert "        b0 b0;" not in conf and "        b1 b1;" not in conf    # cookie values are opaque tokens
     assert "location ^~ /_stcore/metrics { return 404; }" in conf
-    assert "limit_conn lab_per_ip 300;" in conf and "limit_conn lab_total 1500;" in conf
+    assert "limit_conn lab_per_ip 700;" in conf and "limit_conn lab_total 1500;" in conf
     assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf     # the WebSocket
     assert "location /_stcore/stream {" in conf and "proxy_read_timeout 20s;" in conf        # everything else
     debug = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path, debug=True)
