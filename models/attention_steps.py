@@ -69,7 +69,7 @@ def _attention_inputs(model, idx: torch.Tensor, name: str):
     part, layer, sub = _parse(name)
     T = idx.size(1)
     dev = idx.device
-    if model.kind == "miniformer":
+    if not model.seq2seq:
         if part != "blocks" or layer >= len(model.blocks):
             raise ValueError(f"MiniFormer has no pattern {name!r}")
         x = model.tok_emb(idx) + model.pos_enc[:T]                                        # (1, T, C)

@@ -65,7 +65,8 @@ class DecoderBlock(nn.Module):
 
 
 class FullTransformer(nn.Module):
-    kind = "full"
+    architecture = "full"             # its rows in models/registry.py, and its checkpoints' "kind" field
+    seq2seq = True
 
     def __init__(self, cfg: FullTransformerConfig):
         super().__init__()

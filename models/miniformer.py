@@ -32,7 +32,8 @@ class MiniFormerConfig:
 
 
 class MiniFormer(nn.Module):
-    kind = "miniformer"
+    architecture = "miniformer"       # its row in models/registry.py, and its checkpoints' "kind" field
+    seq2seq = False
     causal = True
 
     def __init__(self, cfg: MiniFormerConfig):
