@@ -90,27 +90,25 @@ def architectures() -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.architecture for s in MODELS))
 
 
+def _row(field: str, value: str, listing) -> ModelSpec:
+    for s in MODELS:
+        if getattr(s, field) == value:
+            return s
+    raise KeyError(f"no model has {field} {value!r}; expected one of {', '.join(listing())}")
+
+
 def by_name(name: str) -> ModelSpec:
     """The row of a shipped checkpoint name; KeyError for any other name."""
-    for s in MODELS:
-        if s.name == name:
-            return s
-    raise KeyError(f"{name!r} is not a shipped model; those are {', '.join(shipped_names())}")
+    return _row("name", name, shipped_names)
 
 
 def by_train_flag(flag: str) -> ModelSpec:
-    for s in MODELS:
-        if s.train_flag == flag:
-            return s
-    raise KeyError(f"unknown model {flag!r}; expected one of {', '.join(train_flags())}")
+    return _row("train_flag", flag, train_flags)
 
 
 def by_architecture(architecture: str) -> ModelSpec:
     """The first row of an architecture (its classes; peeking or not is the checkpoint's config's business)."""
-    for s in MODELS:
-        if s.architecture == architecture:
-            return s
-    raise KeyError(f"unknown architecture {architecture!r}; expected one of {', '.join(architectures())}")
+    return _row("architecture", architecture, architectures)
 
 
 def train_flag(name_or_architecture: str) -> str:
