@@ -62,6 +62,9 @@ class AttentionCapture:
     # Heads knocked out in the forward pass that made this capture, as sorted (attention module, head) pairs, e.g.
     # (("decoder.0.cross_attn", 2),); () = none. The patterns of a knocked-out head are still what it computed.
     knocked_out: tuple[tuple[str, int], ...] = ()
+    # Asked for (capture(..., qkv=True)): every attention's q, k, v (1, H, T, hs) and masked scores (1, H, Q, K), by
+    # TL hook name ("blocks.0.attn.hook_q", "decoder.0.cross_attn.hook_attn_scores"); empty otherwise.
+    qkv: dict[str, torch.Tensor] = field(default_factory=dict)
 
     # ---- structure -------------------------------------------------------------------------------------------
     @property
@@ -293,10 +296,11 @@ def head_mask_tensors(model, knocked_out, device=None) -> dict[str, torch.Tensor
 
 
 def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False,
-            knocked_out=()) -> AttentionCapture:
+            knocked_out=(), qkv: bool = False) -> AttentionCapture:
     """Run ``bundle`` on ``text`` (decoder / causal side) and ``src`` (enc-dec source; default: ``text``, the
     training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word.
-    ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass."""
+    ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass.
+    ``qkv``: also keep every attention's q, k, v and masked scores (:attr:`AttentionCapture.qkv`)."""
     model, vocab = bundle.model, bundle.vocab
     knocked_out = tuple(sorted(set((str(m), int(h)) for m, h in knocked_out)))
     tgt = _encode_for(bundle, text, add_eos)
@@ -325,7 +329,7 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         kw = {"src": torch.tensor([src_enc.ids], device=dev)} if src_enc is not None else {}
         if knocked_out:
             kw["head_mask"] = head_mask_tensors(model, knocked_out, dev)
-        out = model(idx, return_attention=True, **kw)
+        out = model(idx, return_attention=True, return_qkv=qkv, **kw)
     cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
     if bundle.is_seq2seq:
         patterns = {}
@@ -340,5 +344,6 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         model_name=bundle.name, src_tokens=src_enc.tokens if src_enc is not None else (),
         tgt_tokens=tgt.tokens, patterns=patterns, logits=cpu(out.logits), causal=bool(model.causal),
         peeking=bundle.peeking, vocab=vocab.itos, unknown=tgt.unknown, lowercased=tgt.lowercased,
-        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out)
+        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out,
+        qkv={n: cpu(t) for n, t in out.qkv.items()} if qkv else {})
 
