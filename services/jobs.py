@@ -49,8 +49,8 @@ import torch
 
 from models import checkpoint as ckpt
 from models.capture import AttentionCapture
-from models import registry
 from models.checkpoint import NAME_RE, CheckpointError, load_checkpoint
+from models.registry import shipped_names, train_flag
 from models import data as wordlists
 from models.data import WordList
 from models.messages import N_, Message, MessageError
@@ -165,7 +165,7 @@ def check_name(name: str) -> str:
     if not NAME_RE.match(n):
         raise ModelNameError(N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n,
                              rule=Message(NAME_HELP))
-    if n in registry.shipped_names():
+    if n in shipped_names():
         raise ModelNameError(N_("{name!r} is a shipped model's name, and shipped models are never overwritten. "
                                 "Pick another name, e.g. my-{name}."), name=n)
     return n
@@ -735,10 +735,10 @@ def start_restore_job(session_id: str, shipped: str, *, words: WordList | None =
                       registry: JobRegistry | None = None, **job_kw) -> TrainingJob:
     """Retrain the shipped checkpoint ``shipped`` with the fast recipe on the shipped word list and write it
     atomically to ``checkpoints/<shipped>.pt`` — ``python -m models.train --model ...`` through the same API."""
-    if shipped not in registry.shipped_names():
+    if shipped not in shipped_names():
         raise ModelNameError(N_("{name!r} is not a shipped model; those are {shipped}."), name=shipped,
-                             shipped=", ".join(registry.shipped_names()))
-    model_name = registry.train_flag(shipped)
+                             shipped=", ".join(shipped_names()))
+    model_name = train_flag(shipped)
     # The module attribute, read now, so tests can point it elsewhere. WordListError says what is wrong.
     words = words if words is not None else wordlists.load_words(wordlists.DEFAULT_WORDS)
     spec = JobSpec(model_name=model_name, words=words, recipe=recipe_for("fast", model_name), name=shipped,
@@ -763,7 +763,7 @@ def broken_shipped(loader: Callable[[str], object] = load_checkpoint) -> dict[st
     """Shipped checkpoints that are missing or fail to load: ``{name: what is wrong}``. ``loader`` is the page's
     cached loader, so the check is free once a file has loaded."""
     out = {}
-    for name in registry.shipped_names():
+    for name in shipped_names():
         if not shipped_path(name).exists():
             out[name] = Message(N_("missing"))
             continue
