@@ -312,7 +312,8 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     path = resolve_path(name_or_path)
     if not os.path.lexists(path):
         raise CheckpointError(N_("Checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
-                                 "{hint}"), path=path, shipped=", ".join(registry.shipped_names()), hint=_fix_hint(path))
+                                 "{hint}"), path=path, shipped=", ".join(registry.shipped_names()),
+                              hint=_fix_hint(path))
     ckpt = _read(path)
     if not isinstance(ckpt, dict) or not {"model", "model_args", ARCH_KEY, "vocab"} <= ckpt.keys():
         raise CheckpointError(N_("Checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, FeedForward, MultiHeadAttention, Packing, PostLNBlock, Seq2SeqOutput, additive_mask,
-                           causal_mask, check_head_mask, lm_loss, positional, sinusoidal_encoding, validate_config)
+                           causal_mask, check_head_mask, lm_loss, positional, qkv_hooks, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -125,26 +125,21 @@ class FullTransformer(nn.Module):
 
         head_mask = check_head_mask(self, head_mask)
         memory = self._embed(src, packing, pos_embed)                                     # (B, S, C)
-        enc_p, qkv = [], {}
+        parts = {}                                                                        # TL name -> AttentionParts
         for l, block in enumerate(self.encoder):
-            memory, p = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
-            enc_p.append(p.pattern)
-            if return_qkv:
-                qkv.update(p.hooks(f"encoder.{l}.attn"))
+            memory, parts[f"encoder.{l}.attn"] = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
         x = self._embed(idx, packing, pos_embed)                                          # (B, T, C)
-        dec_p, cross_p = [], []
         for l, block in enumerate(self.decoder):
-            x, p, c = block(x, memory, tgt_mask, mem_mask, head_mask.get(f"decoder.{l}.attn"),
-                            head_mask.get(f"decoder.{l}.cross_attn"))
-            dec_p.append(p.pattern)
-            cross_p.append(c.pattern)
-            if return_qkv:
-                qkv.update(p.hooks(f"decoder.{l}.attn"))
-                qkv.update(c.hooks(f"decoder.{l}.cross_attn"))
+            self_name, cross_name = f"decoder.{l}.attn", f"decoder.{l}.cross_attn"
+            x, parts[self_name], parts[cross_name] = block(x, memory, tgt_mask, mem_mask, head_mask.get(self_name),
+                                                           head_mask.get(cross_name))
         logits = self.lm_head(x)                                                          # (B, T, V)
         loss = lm_loss(logits, targets, PAD_ID)
-        qkv = qkv if return_qkv else None
+        qkv = qkv_hooks(parts) if return_qkv else None
         if not return_attention:
             return Seq2SeqOutput(logits=logits, loss=loss, qkv=qkv)
-        return Seq2SeqOutput(logits=logits, loss=loss, encoder_attentions=tuple(enc_p),
-                             decoder_attentions=tuple(dec_p), cross_attentions=tuple(cross_p), qkv=qkv)
+        per_layer = lambda name, n: tuple(parts[name.format(l)].pattern for l in range(n))
+        n_enc, n_dec = len(self.encoder), len(self.decoder)
+        return Seq2SeqOutput(logits=logits, loss=loss, encoder_attentions=per_layer("encoder.{}.attn", n_enc),
+                             decoder_attentions=per_layer("decoder.{}.attn", n_dec),
+                             cross_attentions=per_layer("decoder.{}.cross_attn", n_dec), qkv=qkv)

@@ -147,6 +147,11 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(y), AttentionParts(q, k, v, scores, pattern)
 
 
+def qkv_hooks(parts: dict[str, AttentionParts]) -> dict[str, torch.Tensor]:
+    """{TL module name: AttentionParts} -> every module's q, k, v and scores under their hook names."""
+    return {hook: t for module, p in parts.items() for hook, t in p.hooks(module).items()}
+
+
 def validate_config(cfg, counts: tuple[str, ...]) -> None:
     """Checks both architectures' configs share: head split, even width for the sinusoidal table, positive
     counts, dropout range."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, ModelOutput, Packing, PostLNBlock, additive_mask, causal_mask, check_head_mask, lm_loss,
-                           positional, sinusoidal_encoding, validate_config)
+                           positional, qkv_hooks, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -65,13 +65,10 @@ class MiniFormer(nn.Module):
         if packing is not None:
             mask = additive_mask(mask & packing.same_word())                    # (B, 1, T, T): own word only
         head_mask = check_head_mask(self, head_mask)
-        patterns, qkv = [], {}
+        parts = {}                                                              # TL module name -> AttentionParts
         for l, block in enumerate(self.blocks):
-            x, parts = block(x, mask, head_mask.get(f"blocks.{l}.attn"))
-            patterns.append(parts.pattern)
-            if return_qkv:
-                qkv.update(parts.hooks(f"blocks.{l}.attn"))
+            x, parts[f"blocks.{l}.attn"] = block(x, mask, head_mask.get(f"blocks.{l}.attn"))
         logits = self.lm_head(x)                                                  # (B, T, V)
         return ModelOutput(logits=logits, loss=lm_loss(logits, targets, PAD_ID),
-                           attentions=tuple(patterns) if return_attention else None,
-                           qkv=qkv if return_qkv else None)
+                           attentions=tuple(p.pattern for p in parts.values()) if return_attention else None,
+                           qkv=qkv_hooks(parts) if return_qkv else None)
