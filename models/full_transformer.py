@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, FeedForward, MultiHeadAttention, Packing, PostLNBlock, Seq2SeqOutput, additive_mask,
-                           causal_mask, check_head_mask, lm_loss, positional, qkv_hooks, sinusoidal_encoding, validate_config)
+                           causal_mask, check_head_mask, lm_loss, positional, qkv_hooks, sinusoidal_encoding,
+                           validate_config)
 from models.vocab import PAD_ID
 
 

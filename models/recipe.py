@@ -50,18 +50,18 @@ class Recipe:
 
 SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
 
-# MiniFormer's fast recipe. 7 steps an epoch: per-step costs (Python, small kernels) weigh heavily on this 8k-parameter model, so fewer,
-# larger steps at a higher rate; the EMA smooths the noisy late steps; a little input noise and weight decay
-# regularise. Passes the seed recipe's final NLL (2.333) at epoch 35 (bench/RESULTS.md). That epoch varies
-# with the random stream (32-45 on seeds 1337, 1, 2, 3), and on some streams this recipe's best ends within
-# ~0.005 above the seed recipe's final NLL instead: both converge to what 8k parameters can do.
+# MiniFormer's fast recipe. 7 steps an epoch: per-step costs (Python, small kernels) weigh heavily on this
+# 8k-parameter model, so fewer, larger steps at a higher rate; the EMA smooths the noisy late steps; a little input
+# noise and weight decay regularise. Passes the seed recipe's final NLL (2.333) at epoch 35 (bench/RESULTS.md). That
+# epoch varies with the random stream (32-45 on seeds 1337, 1, 2, 3), and on some streams this recipe's best ends
+# within ~0.005 above the seed recipe's final NLL instead: both converge to what 8k parameters can do.
 MINIFORMER_FAST = Recipe("fast", epochs=60, batch_size=128, lr=2e-2, dropout=0.1, weight_decay=0.05,
                          schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.97, input_noise=0.05)
-# The FullTransformer's. Input noising (independent <UNK> draws for source and decoder input) regularises better than heavier
-# dropout or weight decay here: 2.29-2.30 validation prefix NLL vs 2.324 with dropout 0.25 and no noise.
-# Batch 128 (7 steps an epoch, a step ~2-3x a batch-16 step) at lr 6e-3 reaches 2.30 in 336-385 steps (epochs
-# 48-55 on seeds 1337, 1, 2) where batch 32 needed ~1,250. The EMA has no warm-up on purpose: its long memory
-# of the early weights regularises; an EMA that forgets them (warm-up) peaked at 2.32 and then overfitted.
+# The FullTransformer's. Input noising (independent <UNK> draws for source and decoder input) regularises better
+# than heavier dropout or weight decay here: 2.29-2.30 validation prefix NLL vs 2.324 with dropout 0.25 and no
+# noise. Batch 128 (7 steps an epoch, a step ~2-3x a batch-16 step) at lr 6e-3 reaches 2.30 in 336-385 steps (epochs
+# 48-55 on seeds 1337, 1, 2) where batch 32 needed ~1,250. The EMA has no warm-up on purpose: its long memory of the
+# early weights regularises; an EMA that forgets them (warm-up) peaked at 2.32 and then overfitted.
 FULL_FAST = Recipe("fast", epochs=80, batch_size=128, lr=6e-3, dropout=0.1, weight_decay=0.05,
                    schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.994, input_noise=0.3)
 # The peeking variant is kept as a lesson: it is selected on teacher-forced NLL, the number that made the seed

@@ -55,7 +55,8 @@ def weights_file(bundle: ModelBundle) -> bytes:
         tensors[name] = [offset, list(values.shape)]
         chunks.append(values.numpy().astype("<f4").tobytes())
         offset += values.numel()
-    doc = {"format": FORMAT, "architecture": bundle.architecture, "model_args": _args(bundle), "vocab": list(bundle.vocab.itos),
+    doc = {"format": FORMAT, "architecture": bundle.architecture, "model_args": _args(bundle),
+           "vocab": list(bundle.vocab.itos),
            "tensors": tensors, "data": base64.b64encode(b"".join(chunks)).decode("ascii")}
     return json.dumps(doc, separators=(",", ":")).encode()
 

@@ -36,7 +36,7 @@ from models.capture import capture
 from models.checkpoint import ModelBundle
 from models.data import WordList
 from models.messages import N_, Message
-from models import registry
+from models.registry import train_flags
 from models.train import EpochStats, Recipe, train
 from models.vocab import DEFAULT_VOCAB
 
@@ -67,8 +67,8 @@ class JobSpec:
                                           # out of the same half minute instead of added to it
 
     def __post_init__(self):
-        if self.model_name not in registry.train_flags():
-            raise ValueError(f"unknown model {self.model_name!r}; expected one of {list(registry.train_flags())}")
+        if self.model_name not in train_flags():
+            raise ValueError(f"unknown model {self.model_name!r}; expected one of {list(train_flags())}")
         if self.action not in ("train", "restore"):
             raise ValueError(f"action must be 'train' or 'restore', not {self.action!r}")
 

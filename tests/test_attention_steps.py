@@ -135,7 +135,7 @@ def test_positions_counterfactual_by_hand(model_name):
     assert torch.equal(m.pos_enc, sinusoidal_encoding(m.cfg.block_size, m.cfg.n_embd))   # the shared model untouched
 
 
-# ---- the step-by-step is arithmetic on the model's own forward --------------------------------------------------------
+# ---- the step-by-step is arithmetic on the model's own forward ------------------------------------------------------
 
 @pytest.mark.parametrize("name", registry.shipped_names())
 def test_steps_equal_every_shipped_checkpoints_pattern(name):

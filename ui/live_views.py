@@ -108,12 +108,14 @@ def _picked_model(key: str = "model", default: str | None = None) -> str | None:
     return wanted_name if wanted_name in names else default if default in names else names[0]
 
 
-def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_family: str | None = None) -> dict:
+def _side(name: str, pattern: str | None, root_id: str, *, title: str = "",
+          default_family: str | None = None) -> dict:
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz template
     and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else the first)."""
     shape = get_capture(name, "")                       # the pattern names and families of this model
     titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(F.FAMILY_LABEL[family])} L{l}" for family in shape.families() for l, n in enumerate(shape.names(family))}
+    rows = {n: f"{_(F.FAMILY_LABEL[family])} L{l}"
+            for family in shape.families() for l, n in enumerate(shape.names(family))}
     if pattern not in titles:
         family_names = shape.names(default_family) if default_family in shape.families() else []
         pattern = (family_names or shape.names())[0]
