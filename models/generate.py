@@ -46,7 +46,7 @@ class Generation:
 
 
 class Stepper(Protocol):
-    """What the generation loop asks of a model, for a sequence ``seq`` of its own kind (the tiny models' text, a
+    """What the generation loop asks of a model, for a sequence ``seq`` of its own type (the tiny models' text, a
     tokenizer's ids). :class:`CharStepper` is the tiny models'; ``models.hf_lm.TokenStepper`` a causal LM's."""
     def fits(self, seq) -> bool: ...                      # one more token still fits the context
     def capture(self, seq) -> AttentionCapture: ...       # one forward pass, every attention kept
