@@ -67,9 +67,8 @@ with st.sidebar:
     st.markdown("### :material/search: Attention Lab")
     st.caption(_("Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
                  "Type, and every view updates on each keystroke."))
-    st.markdown(_("- **MiniFormer** — 1 layer, 1 head, causal.\n"
-                  "- **FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free.\n"
-                  "- **FullTransformer — peeking** — the original design, which reads the answer."))
+    from models import registry
+    st.markdown("\n".join(f"- {_(s.summary)}" for s in registry.MODELS))
     st.caption(_("The FullTransformer's source is the word it predicts, so the leak-free one masks its encoder and "
                  "cross-attention like its decoder. The original Transformer reads a whole sentence to translate: "
                  "its source is not the answer, so it needs no such mask."))

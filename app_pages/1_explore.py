@@ -183,19 +183,19 @@ def export_panel() -> None:
             st.caption(w.escape_md(e))
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
-        kind = st.selectbox(_("Attention"), cap.square_kinds(), key="explore.json_kind",
-                            format_func=option_labels(cap.square_kinds(), lambda k: _(F.KIND_LABEL[k]))) \
+        family = st.selectbox(_("Attention"), cap.square_families(), key="explore.json_family",
+                              format_func=option_labels(cap.square_families(), lambda k: _(F.FAMILY_LABEL[k]))) \
             if cap.is_seq2seq else "blocks"
-        st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", kind=kind),
-                           file_name=f"attention_{kind}_all.json", mime="application/json", key="explore.dl.all",
+        st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", family=family),
+                           file_name=f"attention_{family}_all.json", mime="application/json", key="explore.dl.all",
                            on_click="ignore")
         # The one-layer format holds the layer picked above the heatmap; cross-attention has two token lists,
         # which that format can't hold.
-        sel_kind, sel_layer = cap.kind_of(pattern)
-        square = sel_kind in cap.square_kinds()
+        sel_family, sel_layer = cap.family_of(pattern)
+        square = sel_family in cap.square_families()
         st.download_button(_('Selected layer `{"attentions": …}`'),
-                           data=lambda: cap.to_json("layer", kind=sel_kind, layer=sel_layer) if square else "",
-                           file_name=f"attention_{sel_kind}_layer{sel_layer}.json", mime="application/json",
+                           data=lambda: cap.to_json("layer", family=sel_family, layer=sel_layer) if square else "",
+                           file_name=f"attention_{sel_family}_layer{sel_layer}.json", mime="application/json",
                            key="explore.dl.layer", disabled=not square, on_click="ignore",
                            help=_('The notebook\'s one-layer format, {"tokens": …, "attentions": …}, for the layer '
                                   "picked above the heatmap.") if square else

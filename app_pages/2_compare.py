@@ -122,7 +122,7 @@ for side in SIDES:
 for side in SIDES:
     with rows["bertviz"][side]:
         st.markdown(_("**BertViz head view**"))
-        # Opens on the kind and layer of the heatmap above it (an encoder-decoder's BertViz would open on encoder).
+        # Opens on the family and layer of the heatmap above it (an encoder-decoder's BertViz would open on encoder).
         w.bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz", pattern=patterns[side])
 w.let_browser_draw()
 for side in SIDES:

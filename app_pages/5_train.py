@@ -12,7 +12,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from models import data as wordlists
 from services import jobs
 from models.data import WordListError, parse_words_bytes
-from models.train import MODEL_CHOICES, recipe_for
+from models import registry
+from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB, romanize
 from ui import class_models
 from ui import widgets as w
@@ -24,9 +25,7 @@ PRESETS = ("fast", "seed")
 
 
 def model_labels() -> dict[str, str]:
-    return {"miniformer": _("MiniFormer — 1 layer, 1 head, causal"),
-            "full": _("FullTransformer — leak-free"),
-            "full-peeking": _("FullTransformer — peeking (leaks; the original design)")}
+    return {s.train_flag: _(s.train_label) for s in registry.MODELS}
 
 
 def preset_labels() -> dict[str, str]:
@@ -144,8 +143,8 @@ def live_panel() -> None:
     p = job.poll()
     if p.finished:
         st.rerun()                      # the whole page: the result and the replay live outside this fragment
-    what = (_("Restoring **{model}**") if p.kind == "restore" else _("Training **{model}**")).format(
-        model=w.escape_md(w.model_label(p.name) if p.kind == "restore" else p.name))
+    what = (_("Restoring **{model}**") if p.action == "restore" else _("Training **{model}**")).format(
+        model=w.escape_md(w.model_label(p.name) if p.action == "restore" else p.name))
     st.subheader(f"{what} · {model_labels()[p.model_name]}", anchor=False)
     rec = p.recipe
     st.caption(_("{recipe} recipe: {epochs} epochs, batch {batch}, learning rate {lr:g}, dropout {dropout:g}, "
@@ -221,7 +220,7 @@ def result_panel(p: jobs.JobProgress) -> None:
                   "another model** to try again."), icon=":material/info:")
     else:
         kept = p.kept_epoch
-        if p.kind == "restore":
+        if p.action == "restore":
             st.success(_("**{model}** is restored ({path}), kept epoch {kept}. Every page uses it again on its next "
                          "rerun — no restart needed.").format(model=w.escape_md(label), kept=kept,
                                                               path=f"`checkpoints/{p.name}.pt`"),
@@ -246,7 +245,7 @@ def result_panel(p: jobs.JobProgress) -> None:
         c[2].metric(_("Next-character accuracy"), f"{m.get('val_accuracy', 0):.1%}")
         c[3].metric(_("Training time"), duration(p.elapsed))
         c[4].metric(_("Parameters"), f"{m.get('n_params', 0):,}")
-        if p.kind == "train":
+        if p.action == "train":
             st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=w.escape_md(p.name)),
                          icon=":material/search:",
                          query_params={"model": p.name})
@@ -293,7 +292,7 @@ def setup_form() -> None:
     st.subheader(_("Set up a run"), anchor=False)
     c1, c2 = st.columns([1, 1], gap="large")
     with c1:
-        model = st.selectbox(_("Model"), list(MODEL_CHOICES), format_func=model_labels().get, key="train.model",
+        model = st.selectbox(_("Model"), registry.train_flags(), format_func=model_labels().get, key="train.model",
                              persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
             st.caption(w.peek_warning())

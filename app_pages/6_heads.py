@@ -221,16 +221,16 @@ elif tool == "rollout":
                  "<BOS> and the first letters more than the raw patterns do.") + " " +
                _("A layer whose heads are all knocked out counts as the identity here (residual only), yet it still "
                  "adds its output projection's bias and runs its feed-forward layer: rollout leaves those out."))
-    for kind in cap_ko.square_kinds():
-        layers = cap_ko.names(kind)
+    for family in cap_ko.square_families():
+        layers = cap_ko.names(family)
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
-        panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, kind)))
+        panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, family)))
         q_tok, k_tok = cap_ko.axes(layers[0])
         w.chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
                                          title=_("{kind}: raw attention beside its rollout").format(
                                              kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                                   "decoder": _("Decoder self-attention")}[kind]), tr=_),
-                        key=f"heads.rollout.{kind}")
+                                                   "decoder": _("Decoder self-attention")}[family]), tr=_),
+                        key=f"heads.rollout.{family}")
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),

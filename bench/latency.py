@@ -163,7 +163,7 @@ def breakdown_rows(reps: int, long_len: int) -> list:
             nm = cap.names()[0]
             q = len(cap.tgt_tokens) - 1
             probs = next_token_probs(cap.next_token_logits(), 1.0, 8)
-            kind = "blocks" if not cap.is_seq2seq else "encoder"
+            family = "blocks" if not cap.is_seq2seq else "encoder"
             figs = {}
             steps = {
                 "capture (forward + copy patterns)": lambda: capture(b, text),
@@ -178,7 +178,7 @@ def breakdown_rows(reps: int, long_len: int) -> list:
                     plotly.io.to_json(f.to_dict(), validate=False) for f in figs.values()],
                 "BertViz head view (markup + script for the live frame)": lambda: live_parts(cap.bertviz_kwargs()),
                 "JSON exports (only when a download button is clicked now)": lambda: (
-                    cap.to_json("all", kind=kind), cap.to_json("layer", kind=kind, layer=0)),
+                    cap.to_json("all", family=family), cap.to_json("layer", family=family, layer=0)),
             }
             total = 0.0
             for what, fn in steps.items():

@@ -1,8 +1,8 @@
 """Inside one attention head: the numbers of one forward pass, step by step, and positional-encoding counterfactuals.
 
-``attention_steps(bundle, text, pattern_name, head, query)`` walks the model's own modules up to the chosen attention
-sub-layer (nothing is written to the model: no hooks, no attributes, eval mode and ``torch.inference_mode()``), then
-reads that sub-layer's projections to write out Attention(Q, K, V) = softmax(QKᵀ / √d_k) V for one query row:
+``attention_steps(bundle, text, pattern_name, head, query)`` runs the model once (``capture(..., qkv=True)``: its
+own forward, nothing written to it) and takes the q, k, v that attention sub-layer computed, with the mask its
+scores carry; what follows is arithmetic on those numbers, Attention(Q, K, V) = softmax(QKᵀ / √d_k) V for one row:
 
     scores  = k @ q                     # (K,)   q·k for every key
     scaled  = scores / sqrt(d_k)        # (K,)   keeps the softmax from saturating
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from models.capture import capture
 from models.checkpoint import ModelBundle
-from models.layers import causal_mask
 
 PE_MODES = ("normal", "none", "shuffled")
 _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hook_pattern$")
@@ -63,79 +63,34 @@ def _encode(bundle: ModelBundle, text: str, add_eos: bool) -> tuple[torch.Tensor
     return torch.tensor([enc.ids], device=bundle.device), enc.tokens                     # (1, T)
 
 
-def _attention_inputs(model, idx: torch.Tensor, name: str):
-    """(attention module, x, memory or None, mask) exactly as the model's forward hands them to that sub-layer.
-    Runs the earlier layers through their own modules' forward (eval mode: dropout is the identity)."""
-    part, layer, sub = _parse(name)
-    T = idx.size(1)
-    dev = idx.device
-    if model.kind == "miniformer":
-        if part != "blocks" or layer >= len(model.blocks):
-            raise ValueError(f"MiniFormer has no pattern {name!r}")
-        x = model.tok_emb(idx) + model.pos_enc[:T]                                        # (1, T, C)
-        mask = causal_mask(T, device=dev)                                                 # (T, T)
-        for block in model.blocks[:layer]:
-            x, _ = block(x, mask)
-        return model.blocks[layer].attn, x, None, mask
-    # FullTransformer: source = target = the word (the training convention), masks as in its forward
-    peeking = model.cfg.peeking
-    enc_mask = None if peeking else causal_mask(T, device=dev)                            # (S, S)
-    mem_mask = None if peeking else causal_mask(T, T, device=dev)                         # (T, S)
-    tgt_mask = causal_mask(T, device=dev)                                                 # (T, T)
-    blocks = model.encoder if part == "encoder" else model.decoder
-    if part == "blocks" or layer >= len(blocks):
-        raise ValueError(f"FullTransformer has no pattern {name!r}")
-    memory = model._embed(idx)                                                            # (1, S, C)
-    if part == "encoder":
-        for block in model.encoder[:layer]:
-            memory, _ = block(memory, enc_mask)
-        return model.encoder[layer].attn, memory, None, enc_mask
-    for block in model.encoder:
-        memory, _ = block(memory, enc_mask)
-    x = model._embed(idx)                                                                 # (1, T, C)
-    for block in model.decoder[:layer]:
-        x, _, _ = block(x, memory, tgt_mask, mem_mask)
-    block = model.decoder[layer]
-    if sub == "attn":
-        return block.attn, x, None, tgt_mask
-    a, _ = block.attn(x, mask=tgt_mask)                                                   # DecoderBlock's first half
-    x = block.ln_1(x + block.drop(a))
-    return block.cross_attn, x, memory, mem_mask
-
-
 def attention_steps(bundle: ModelBundle, text: str, pattern_name: str, head: int, query: int, *,
                     add_eos: bool = False) -> AttentionSteps:
     """Softmax(q·K / √d_k)·V for one query row of one head, with every intermediate (see the module docstring).
     ``query`` may be negative (from the end). Raises ValueError for a pattern, head or query the model lacks."""
-    model = bundle.model
-    if model.training:
-        raise RuntimeError(f"model {bundle.name!r} is in training mode; attention_steps only reads eval-mode models")
-    idx, tokens = _encode(bundle, text, add_eos)
-    with torch.inference_mode():
-        attn, x, memory, mask = _attention_inputs(model, idx, pattern_name)
-        if not 0 <= head < attn.n_head:
-            raise ValueError(f"head {head} out of range: this layer has {attn.n_head} head(s)")
-        src = x if memory is None else memory
-        q_all = attn._heads(attn.q_proj(x))                                               # (1, H, Q, hs)
-        k_all = attn._heads(attn.k_proj(src))                                             # (1, H, K, hs)
-        v_all = attn._heads(attn.v_proj(src))                                             # (1, H, K, hs)
-        Q, K, hs = q_all.size(2), k_all.size(2), q_all.size(3)
-        if not -Q <= query < Q:
-            raise ValueError(f"query {query} out of range: there are {Q} query positions")
-        query %= Q
-        q, k, v = q_all[0, head, query], k_all[0, head], v_all[0, head]                   # (hs,), (K, hs), (K, hs)
-        scores = k @ q                                                                    # (K,)
-        scaled = scores / math.sqrt(hs)                                                   # (K,)
-        visible = torch.ones(K, dtype=torch.bool, device=x.device) if mask is None else mask[query]
-        weights = scaled.masked_fill(~visible, float("-inf")).softmax(dim=-1)            # (K,)
-        output = weights @ v                                                              # (hs,)
-        _, pattern = attn(x, memory=memory, mask=mask)                                    # (1, H, Q, K)
-    cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
+    _parse(pattern_name)
+    cap = capture(bundle, text, add_eos=add_eos, qkv=True)       # one forward pass of the model itself
+    if pattern_name not in cap.patterns:
+        raise ValueError(f"{type(bundle.model).__name__} has no pattern {pattern_name!r}")
+    module = pattern_name.removesuffix(".hook_pattern")
+    q_all, k_all, v_all = (cap.qkv[f"{module}.hook_{x}"] for x in "qkv")                # (1, H, Q|K, hs)
+    H, Q, hs = q_all.shape[1:]
+    if not 0 <= head < H:
+        raise ValueError(f"head {head} out of range: this layer has {H} head(s)")
+    if not -Q <= query < Q:
+        raise ValueError(f"query {query} out of range: there are {Q} query positions")
+    query %= Q
+    q, k, v = q_all[0, head, query], k_all[0, head], v_all[0, head]                       # (hs,), (K, hs), (K, hs)
+    scores = k @ q                                                                        # (K,)
+    scaled = scores / math.sqrt(hs)                                                       # (K,)
+    # The mask is the model's own: its scores are -inf exactly where its forward hid a key.
+    visible = torch.isfinite(cap.qkv[f"{module}.hook_attn_scores"][0, head, query])       # (K,)
+    weights = scaled.masked_fill(~visible, float("-inf")).softmax(dim=-1)                # (K,)
+    output = weights @ v                                                                  # (hs,)
+    q_tokens, k_tokens = cap.axes(pattern_name)
     return AttentionSteps(
-        model_name=bundle.name, pattern_name=pattern_name, head=head, query=query, query_token=tokens[query],
-        key_tokens=tokens, d_k=hs, q=cpu(q), k=cpu(k), v=cpu(v), scores=cpu(scores), scaled=cpu(scaled),
-        visible=visible.detach().to("cpu").clone(), weights=cpu(weights), output=cpu(output),
-        pattern_row=cpu(pattern[0, head, query]))
+        model_name=bundle.name, pattern_name=pattern_name, head=head, query=query, query_token=q_tokens[query],
+        key_tokens=k_tokens, d_k=hs, q=q, k=k, v=v, scores=scores, scaled=scaled, visible=visible, weights=weights,
+        output=output, pattern_row=cap.patterns[pattern_name][0, head, query].clone())
 
 
 # ---- positional encoding, counterfactual --------------------------------------------------------------------------

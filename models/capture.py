@@ -21,7 +21,7 @@ from models.checkpoint import ModelBundle
 from models.messages import N_, Message, MessageError
 
 JSON_FORMATS = ("all", "layer")
-PATTERN_KINDS = ("encoder", "decoder", "cross")
+PATTERN_FAMILIES = ("encoder", "decoder", "cross")
 # What the views can draw, so a hostile or mistaken file gets a message instead of a frozen browser tab (BertViz's
 # model view draws one SVG line per weight of every layer and head; a 130 KB file with 5,000 heads froze the tab
 # for minutes). The largest shipped model, the FullTransformer, has 2 layers x 4 heads over at most 48 tokens.
@@ -62,39 +62,42 @@ class AttentionCapture:
     # Heads knocked out in the forward pass that made this capture, as sorted (attention module, head) pairs, e.g.
     # (("decoder.0.cross_attn", 2),); () = none. The patterns of a knocked-out head are still what it computed.
     knocked_out: tuple[tuple[str, int], ...] = ()
+    # Asked for (capture(..., qkv=True)): every attention's q, k, v (1, H, T, hs) and masked scores (1, H, Q, K), by
+    # TL hook name ("blocks.0.attn.hook_q", "decoder.0.cross_attn.hook_attn_scores"); empty otherwise.
+    qkv: dict[str, torch.Tensor] = field(default_factory=dict)
 
     # ---- structure -------------------------------------------------------------------------------------------
     @property
     def is_seq2seq(self) -> bool:
         return bool(self.src_tokens)
 
-    def names(self, kind: str | None = None) -> list[str]:
-        """Pattern names of one kind ('blocks', 'encoder', 'decoder', 'cross') in layer order, or all of them."""
+    def names(self, family: str | None = None) -> list[str]:
+        """Pattern names of one family ('blocks', 'encoder', 'decoder', 'cross') in layer order, or all of them."""
         def key(n):
             m = _NAME_RE.match(n)
             return (("blocks", "encoder", "decoder").index(m[1]), int(m[2]), m[3])
         out = sorted(self.patterns, key=key)
-        if kind is None:
+        if family is None:
             return out
-        if kind == "cross":
+        if family == "cross":
             return [n for n in out if ".cross_attn." in n]
-        return [n for n in out if n.startswith(kind + ".") and ".cross_attn." not in n]
+        return [n for n in out if n.startswith(family + ".") and ".cross_attn." not in n]
 
-    def kinds(self) -> list[str]:
+    def families(self) -> list[str]:
         """Pattern families present: ['blocks'] for a causal LM, encoder / decoder / cross for the enc-dec."""
         return ["encoder", "decoder", "cross"] if self.is_seq2seq else ["blocks"]
 
-    def square_kinds(self) -> list[str]:
+    def square_families(self) -> list[str]:
         """Families whose queries and keys are the same tokens (what the notebook JSON formats can hold)."""
-        return [k for k in self.kinds() if k != "cross"]
+        return [k for k in self.families() if k != "cross"]
 
-    def kind_of(self, name: str) -> tuple[str, int]:
+    def family_of(self, name: str) -> tuple[str, int]:
         """(family, layer index within that family) of one pattern: 'decoder.1.cross_attn...' -> ('cross', 1)."""
         m = _NAME_RE.match(name)
         if m is None or name not in self.patterns:
             raise KeyError(f"{name!r} is not one of this capture's patterns: {self.names()}")
-        kind = "cross" if m[3] == "cross_attn" else m[1]
-        return kind, self.names(kind).index(name)
+        family = "cross" if m[3] == "cross_attn" else m[1]
+        return family, self.names(family).index(name)
 
     def axes(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(query tokens, key tokens) of one pattern."""
@@ -134,14 +137,14 @@ class AttentionCapture:
         return None if self.logits is None else self.logits[0, -1]
 
     # ---- JSON ------------------------------------------------------------------------------------------------
-    def to_json(self, fmt: str = "all", kind: str | None = None, layer: int = 0) -> str:
+    def to_json(self, fmt: str = "all", family: str | None = None, layer: int = 0) -> str:
         """Export one family of patterns ('blocks' / 'encoder' / 'decoder' / 'cross') in a notebook format."""
         if fmt not in JSON_FORMATS:
             raise ValueError(f"fmt must be one of {JSON_FORMATS}")
-        kind = kind or self.kinds()[0]
-        names = self.names(kind)
+        family = family or self.families()[0]
+        names = self.names(family)
         if not names:
-            raise ValueError(f"this capture has no {kind!r} patterns; it has {self.kinds()}")
+            raise ValueError(f"this capture has no {family!r} patterns; it has {self.families()}")
         q_tok, k_tok = self.axes(names[0])
         if q_tok != k_tok:
             raise ValueError("the notebook's JSON formats hold one token list, so only self-attention (square) "
@@ -149,12 +152,12 @@ class AttentionCapture:
         rnd = lambda t: [[[round(float(x), 6) for x in row] for row in head] for head in t[0].tolist()]
         if fmt == "layer":
             if not 0 <= layer < len(names):
-                raise ValueError(f"layer {layer} out of range: {kind} has {len(names)} layer(s)")
+                raise ValueError(f"layer {layer} out of range: {family} has {len(names)} layer(s)")
             data = {"tokens": list(k_tok), "attentions": rnd(self.patterns[names[layer]])}
         else:
             data = {"all": [rnd(self.patterns[n]) for n in names], "tokens": list(k_tok)}
         data["model"] = self.model_name
-        data["kind"] = kind
+        data["kind"] = family           # the file's key for the family, as files already exported have it
         return json.dumps(data)
 
 
@@ -293,10 +296,11 @@ def head_mask_tensors(model, knocked_out, device=None) -> dict[str, torch.Tensor
 
 
 def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False,
-            knocked_out=()) -> AttentionCapture:
+            knocked_out=(), qkv: bool = False) -> AttentionCapture:
     """Run ``bundle`` on ``text`` (decoder / causal side) and ``src`` (enc-dec source; default: ``text``, the
     training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word.
-    ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass."""
+    ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass.
+    ``qkv``: also keep every attention's q, k, v and masked scores (:attr:`AttentionCapture.qkv`)."""
     model, vocab = bundle.model, bundle.vocab
     knocked_out = tuple(sorted(set((str(m), int(h)) for m, h in knocked_out)))
     tgt = _encode_for(bundle, text, add_eos)
@@ -325,7 +329,7 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         kw = {"src": torch.tensor([src_enc.ids], device=dev)} if src_enc is not None else {}
         if knocked_out:
             kw["head_mask"] = head_mask_tensors(model, knocked_out, dev)
-        out = model(idx, return_attention=True, **kw)
+        out = model(idx, return_attention=True, return_qkv=qkv, **kw)
     cpu = lambda t: t.detach().to("cpu", torch.float32).clone()
     if bundle.is_seq2seq:
         patterns = {}
@@ -340,5 +344,6 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
         model_name=bundle.name, src_tokens=src_enc.tokens if src_enc is not None else (),
         tgt_tokens=tgt.tokens, patterns=patterns, logits=cpu(out.logits), causal=bool(model.causal),
         peeking=bundle.peeking, vocab=vocab.itos, unknown=tgt.unknown, lowercased=tgt.lowercased,
-        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out)
+        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out,
+        qkv={n: cpu(t) for n, t in out.qkv.items()} if qkv else {})
 

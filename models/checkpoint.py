@@ -3,6 +3,9 @@
 ``{"model": state_dict, "model_args": asdict(cfg), "kind": ..., "vocab": itos, "step": n, "val_loss": x,
    "recipe": {...}, "metrics": {...}, "words_sha256": ..., "history": [...]}``
 
+The file's ``kind`` is the model's architecture (a row of models/registry.py); the key keeps its old name so every
+checkpoint already written still loads.
+
 Writes are atomic (temp file in the same folder, fsync, ``os.replace``) so a crash or ``kill -9`` mid-write never
 leaves a half-written checkpoint; :func:`remove_stale_tmp` clears the temp files such a kill leaves behind. A
 checkpoint is written at exactly the path it is given, and every loader accepts that path.
@@ -32,8 +35,7 @@ from types import MappingProxyType
 import torch
 import torch.nn as nn
 
-from models.full_transformer import FullTransformer, FullTransformerConfig
-from models.miniformer import MiniFormer, MiniFormerConfig
+from models import registry
 from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
@@ -41,15 +43,10 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 CKPT_DIR = REPO_DIR / "checkpoints"
 # Models trained in the app; git-ignored. ATTENTION_LAB_USER_CKPT_DIR moves it (tests point it at a temp folder).
 USER_CKPT_DIR = Path(os.environ.get("ATTENTION_LAB_USER_CKPT_DIR") or CKPT_DIR / "user")
-SHIPPED = MappingProxyType({                # shipped name -> (model kind, peeking)
-    "miniformer": ("miniformer", False),
-    "full_transformer": ("full", False),
-    "full_transformer_peeking": ("full", True),
-})
 RETRAIN_HINT = N_("Restore it with `git checkout -- checkpoints/` or retrain it with "
                   "`python -m models.train --model {model} --out {path}`.")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-KINDS = ("miniformer", "full")
+ARCH_KEY = "kind"             # the checkpoint's key for its architecture (files written before the registry use it)
 # What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
 # decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 4-16x room on
 # each, and MAX_PARAMS (~30x the largest shipped model, 20 MB of float32) caps the product. Without them a
@@ -74,18 +71,12 @@ class CheckpointError(MessageError, RuntimeError):
     """A checkpoint that is missing, truncated, corrupt or does not fit its model. The message says what to do."""
 
 
-def build_model(kind: str, model_args: dict) -> nn.Module:
-    if kind == "miniformer":
-        return MiniFormer(MiniFormerConfig(**model_args))
-    if kind == "full":
-        return FullTransformer(FullTransformerConfig(**model_args))
-    raise ValueError(f"unknown model kind {kind!r}; expected 'miniformer' or 'full'")
-
-
-def train_flag(name_or_kind: str) -> str:
-    """The ``--model`` value of ``models.train`` that rebuilds this checkpoint."""
-    return {"miniformer": "miniformer", "full_transformer": "full", "full_transformer_peeking": "full-peeking"}.get(
-        name_or_kind, name_or_kind)
+def build_model(architecture: str, model_args: dict) -> nn.Module:
+    try:
+        spec = registry.by_architecture(architecture)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return spec.build(model_args)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +85,7 @@ class ModelBundle:
     name: str
     model: nn.Module
     vocab: Vocab
-    kind: str
+    architecture: str
     meta: dict = field(default_factory=dict)     # recipe, metrics, history, words hash, step ...
     path: Path | None = None
 
@@ -108,7 +99,7 @@ class ModelBundle:
 
     @property
     def is_seq2seq(self) -> bool:
-        return self.kind == "full"
+        return registry.by_architecture(self.architecture).seq2seq
 
     @property
     def peeking(self) -> bool:
@@ -151,7 +142,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab, **meta) ->
     if path.is_dir():
         path = path / "model.pt"
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    ckpt = {"model": state, "model_args": dataclasses.asdict(model.cfg), "kind": model.kind,
+    ckpt = {"model": state, "model_args": dataclasses.asdict(model.cfg), ARCH_KEY: model.architecture,
             "vocab": list(vocab.itos), **meta}
     atomic_write(lambda tmp: torch.save(ckpt, tmp), path)
     return path
@@ -163,7 +154,7 @@ def resolve_path(name_or_path: str | Path) -> Path:
     if isinstance(name_or_path, Path):
         return name_or_path / "model.pt" if name_or_path.is_dir() else name_or_path
     s = str(name_or_path)
-    if s in SHIPPED:
+    if s in registry.shipped_names():
         return CKPT_DIR / f"{s}.pt"
     if NAME_RE.match(s) and (USER_CKPT_DIR / f"{s}.pt").exists():
         return USER_CKPT_DIR / f"{s}.pt"
@@ -203,12 +194,13 @@ def retrain_path(path: Path) -> Path:
     return USER_CKPT_DIR / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
 
 
-def _fix_hint(path: Path, kind: str | None = None) -> Message:
+def _fix_hint(path: Path, architecture: str | None = None) -> Message:
     name = path.stem
-    if name in SHIPPED and path.resolve().parent == Path(CKPT_DIR).resolve():    # a shipped file: restore it
-        return Message(RETRAIN_HINT, model=train_flag(name), path=path)
+    if name in registry.shipped_names() and path.resolve().parent == Path(CKPT_DIR).resolve():   # shipped: restore it
+        return Message(RETRAIN_HINT, model=registry.train_flag(name), path=path)
     return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
-                   model=train_flag(kind or "miniformer"), path=retrain_path(path))
+                   model=registry.train_flag(architecture or registry.MODELS[0].architecture),
+                   path=retrain_path(path))
 
 
 def _number(v) -> bool:
@@ -240,10 +232,10 @@ META_FIELDS = MappingProxyType({
 
 def check_meta(ckpt: dict) -> dict:
     """The checkpoint's metadata (everything but weights, config and vocabulary), or ValueError naming the first
-    field that does not have the type the pages read. ``kind`` must be a known string."""
-    kind = ckpt.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise ValueError(f"'kind' is {_excerpt(repr(kind), 60)}, expected one of {', '.join(map(repr, KINDS))}")
+    field that does not have the type the pages read. ``kind`` (the architecture) must be a known string."""
+    arch, known = ckpt.get(ARCH_KEY), registry.architectures()
+    if not isinstance(arch, str) or arch not in known:
+        raise ValueError(f"'{ARCH_KEY}' is {_excerpt(repr(arch), 60)}, expected one of {', '.join(map(repr, known))}")
     meta = {k: v for k, v in ckpt.items() if k not in ("model", "model_args", "vocab")}
     for key, (ok, what) in META_FIELDS.items():
         if key in meta and not ok(meta[key]):
@@ -251,11 +243,11 @@ def check_meta(ckpt: dict) -> dict:
     return meta
 
 
-def approx_params(kind: str, model_args: dict) -> int:
+def approx_params(architecture: str, model_args: dict) -> int:
     """The weight matrices' size of the model ``model_args`` describes (biases and norms aside: within 5 % for the
     shipped models): embedding and head V*C each; a self-attention block 4*C*C (q, k, v, out) and its FFN
     2*C*dim_ff; a decoder block adds cross-attention, 4*C*C more. Missing fields take the config's defaults."""
-    cls = MiniFormerConfig if kind == "miniformer" else FullTransformerConfig
+    cls = registry.by_architecture(architecture).config_class
     a = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
     a.update({k: v for k, v in model_args.items() if k in CONFIG_BOUNDS})
     V, C, ff = a.get("vocab_size", 0), a["n_embd"], a["dim_ff"]       # no vocab_size: the config says so later
@@ -263,7 +255,7 @@ def approx_params(kind: str, model_args: dict) -> int:
     return 2 * V * C + a["n_layer"] * block + a.get("n_dec_layer", 0) * (block + 4 * C * C)
 
 
-def check_config(kind: str, model_args) -> dict:
+def check_config(architecture: str, model_args) -> dict:
     """``model_args`` as a dict whose sizes are whole numbers inside :data:`CONFIG_BOUNDS`, and whose model has at
     most about :data:`MAX_PARAMS` parameters; ValueError otherwise. Arithmetic only: nothing is built or
     allocated for a checkpoint that asks too much. (Building it on torch's meta device would also allocate
@@ -278,7 +270,7 @@ def check_config(kind: str, model_args) -> dict:
             raise ValueError(f"{key}={_excerpt(repr(v), 40)} is not a whole number")
         if not lo <= v <= hi:
             raise ValueError(f"{key}={v} is outside this app's bounds [{lo}, {hi}]")
-    n_params = approx_params(kind, model_args)
+    n_params = approx_params(architecture, model_args)
     if n_params > MAX_PARAMS:
         raise ValueError(f"the config asks for about {n_params:,} parameters; this app loads at most {MAX_PARAMS:,}")
     return dict(model_args)
@@ -320,9 +312,10 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     path = resolve_path(name_or_path)
     if not os.path.lexists(path):
         raise CheckpointError(N_("Checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
-                                 "{hint}"), path=path, shipped=", ".join(SHIPPED), hint=_fix_hint(path))
+                                 "{hint}"), path=path, shipped=", ".join(registry.shipped_names()),
+                              hint=_fix_hint(path))
     ckpt = _read(path)
-    if not isinstance(ckpt, dict) or not {"model", "model_args", "kind", "vocab"} <= ckpt.keys():
+    if not isinstance(ckpt, dict) or not {"model", "model_args", ARCH_KEY, "vocab"} <= ckpt.keys():
         raise CheckpointError(N_("Checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "
                                  "kind, vocab). {hint}"), path=path, hint=_fix_hint(path))
     try:
@@ -330,9 +323,9 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     except ValueError as e:
         raise CheckpointError(N_("Checkpoint {path} has broken metadata ({why}). {hint}"), path=path, why=str(e),
                               hint=_fix_hint(path)) from e
-    kind = meta["kind"]
+    arch = meta[ARCH_KEY]
     try:
-        args = check_config(kind, ckpt["model_args"])          # before any real tensor is allocated
+        args = check_config(arch, ckpt["model_args"])          # before any real tensor is allocated
         itos = ckpt["vocab"]
         if not isinstance(itos, (list, tuple)) or not all(isinstance(c, str) for c in itos) \
                 or len(set(itos)) != len(itos):
@@ -343,8 +336,8 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
             raise CheckpointError(N_("Checkpoint {path} has NaN or infinite weights ({names}): the run that wrote it "
                                      "diverged. {hint}"), path=path,
                                   names=", ".join(bad[:3]) + (", …" if len(bad) > 3 else ""),
-                                  hint=_fix_hint(path, kind))
-        model = build_model(kind, args)
+                                  hint=_fix_hint(path, arch))
+        model = build_model(arch, args)
         vocab = Vocab(itos)
         if len(vocab) != model.cfg.vocab_size:
             raise ValueError(f"vocabulary has {len(vocab)} entries but the model expects {model.cfg.vocab_size}")
@@ -353,15 +346,15 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
         raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         raise CheckpointError(N_("Checkpoint {path} does not fit its model ({why}). {hint}"), path=path,
-                              why=_excerpt(e, 200), hint=_fix_hint(path, kind)) from e
+                              why=_excerpt(e, 200), hint=_fix_hint(path, arch)) from e
     model.to(device).eval().requires_grad_(False)
     name = path.stem if path.name != "model.pt" else path.parent.name
-    return ModelBundle(name=name, model=model, vocab=vocab, kind=kind, meta=meta, path=path)
+    return ModelBundle(name=name, model=model, vocab=vocab, architecture=arch, meta=meta, path=path)
 
 
 def list_checkpoints() -> list[str]:
     """Shipped names first (those present), then user-trained ones, newest first."""
-    names = [n for n in SHIPPED if (CKPT_DIR / f"{n}.pt").exists()]
+    names = [n for n in registry.shipped_names() if (CKPT_DIR / f"{n}.pt").exists()]
     try:
         st = os.stat(USER_CKPT_DIR)
     except OSError:
@@ -386,7 +379,7 @@ def _user_listing(folder: str, mtime_ns: int, ino: int, size: int) -> tuple[str,
         except OSError:
             continue
     user.sort(reverse=True)
-    return tuple(n for _, n in user if NAME_RE.match(n) and n not in SHIPPED)
+    return tuple(n for _, n in user if NAME_RE.match(n) and n not in registry.shipped_names())
 
 
 # ---- claiming a name in the shared folder ------------------------------------------------------------------------

@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, FeedForward, MultiHeadAttention, Packing, PostLNBlock, Seq2SeqOutput, additive_mask,
-                           causal_mask, check_head_mask, lm_loss, positional, sinusoidal_encoding, validate_config)
+                           causal_mask, check_head_mask, lm_loss, positional, qkv_hooks, sinusoidal_encoding,
+                           validate_config)
 from models.vocab import PAD_ID
 
 
@@ -56,16 +57,17 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x, memory, self_mask, memory_mask, self_head_mask=None, cross_head_mask=None):
         # x (B, T, C)  memory (B, S, C); head masks (H,) or None, see MultiHeadAttention
-        a, self_pattern = self.attn(x, mask=self_mask, head_mask=self_head_mask)                  # (B, H, T, T)
+        a, self_parts = self.attn(x, mask=self_mask, head_mask=self_head_mask)                  # pattern (B, H, T, T)
         x = self.ln_1(x + self.drop(a))
-        a, cross_pattern = self.cross_attn(x, memory=memory, mask=memory_mask, head_mask=cross_head_mask)  # (B, H, T, S)
+        a, cross_parts = self.cross_attn(x, memory=memory, mask=memory_mask, head_mask=cross_head_mask)  # (B, H, T, S)
         x = self.ln_2(x + self.drop(a))
         x = self.ln_3(x + self.drop(self.ffn(x)))
-        return x, self_pattern, cross_pattern
+        return x, self_parts, cross_parts
 
 
 class FullTransformer(nn.Module):
-    kind = "full"
+    architecture = "full"             # its rows in models/registry.py, and its checkpoints' "kind" field
+    seq2seq = True
 
     def __init__(self, cfg: FullTransformerConfig):
         super().__init__()
@@ -90,7 +92,7 @@ class FullTransformer(nn.Module):
         pos = positional(self.pos_enc, T, packing) if pos_embed is None else pos_embed[:T]
         return self.drop(self.tok_emb(idx) + pos)                                        # (B, T, C)
 
-    def forward(self, idx, targets=None, *, src=None, return_attention=False,
+    def forward(self, idx, targets=None, *, src=None, return_attention=False, return_qkv=False,
                 packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None,
                 pos_embed: torch.Tensor | None = None) -> Seq2SeqOutput:
         """idx (B, T) target-side tokens; src (B, S) source tokens, default ``idx`` (the training convention:
@@ -99,7 +101,8 @@ class FullTransformer(nn.Module):
         ``head_mask``: {"encoder.{l}.attn" / "decoder.{l}.attn" / "decoder.{l}.cross_attn": (H,)}, each head's
         output multiplied by its entry (0 = knocked out); nothing is stored on the model. ``pos_embed``: the
         (max(S, T), C) rows added for position on both sides instead of the sinusoidal table's (the
-        positional-encoding lesson passes zeros or shuffled rows)."""
+        positional-encoding lesson passes zeros or shuffled rows). ``return_qkv``: also every attention's q, k, v
+        and masked scores, under their TL names (``encoder.0.attn.hook_q``, ``decoder.1.cross_attn.hook_k`` ...)."""
         src = idx if src is None else src
         S, T = src.size(1), idx.size(1)
         dev = idx.device
@@ -123,20 +126,21 @@ class FullTransformer(nn.Module):
 
         head_mask = check_head_mask(self, head_mask)
         memory = self._embed(src, packing, pos_embed)                                     # (B, S, C)
-        enc_p = []
+        parts = {}                                                                        # TL name -> AttentionParts
         for l, block in enumerate(self.encoder):
-            memory, p = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
-            enc_p.append(p)
+            memory, parts[f"encoder.{l}.attn"] = block(memory, enc_mask, head_mask.get(f"encoder.{l}.attn"))
         x = self._embed(idx, packing, pos_embed)                                          # (B, T, C)
-        dec_p, cross_p = [], []
         for l, block in enumerate(self.decoder):
-            x, p, c = block(x, memory, tgt_mask, mem_mask, head_mask.get(f"decoder.{l}.attn"),
-                            head_mask.get(f"decoder.{l}.cross_attn"))
-            dec_p.append(p)
-            cross_p.append(c)
+            self_name, cross_name = f"decoder.{l}.attn", f"decoder.{l}.cross_attn"
+            x, parts[self_name], parts[cross_name] = block(x, memory, tgt_mask, mem_mask, head_mask.get(self_name),
+                                                           head_mask.get(cross_name))
         logits = self.lm_head(x)                                                          # (B, T, V)
         loss = lm_loss(logits, targets, PAD_ID)
+        qkv = qkv_hooks(parts) if return_qkv else None
         if not return_attention:
-            return Seq2SeqOutput(logits=logits, loss=loss)
-        return Seq2SeqOutput(logits=logits, loss=loss, encoder_attentions=tuple(enc_p),
-                             decoder_attentions=tuple(dec_p), cross_attentions=tuple(cross_p))
+            return Seq2SeqOutput(logits=logits, loss=loss, qkv=qkv)
+        per_layer = lambda name, n: tuple(parts[name.format(l)].pattern for l in range(n))
+        n_enc, n_dec = len(self.encoder), len(self.decoder)
+        return Seq2SeqOutput(logits=logits, loss=loss, encoder_attentions=per_layer("encoder.{}.attn", n_enc),
+                             decoder_attentions=per_layer("decoder.{}.attn", n_dec),
+                             cross_attentions=per_layer("decoder.{}.cross_attn", n_dec), qkv=qkv)

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from models.capture import AttentionCapture
-from models.generate import GenStep, Generation, next_token_probs
+from models.generate import Generation, generation_loop
 from models.messages import N_, Message, MessageError
 from models.vocab import VISIBLE_SPACE
 
@@ -355,26 +355,36 @@ def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS, *, prefix=N
 
 def generate_lm(b: LMBundle, text: str, *, max_new: int = 5, greedy: bool = True, temperature: float = 1.0,
                 top_k: int | None = None, seed: int = 0, max_tokens: int = MAX_TOKENS) -> Generation:
-    """A few tokens, one forward pass each (nanoGPT's generate loop, no KV cache: every step is a full capture, so
+    """A few tokens, one forward pass each (models.generate.generation_loop: every step is a full capture, so
     each one's attention can be shown). Stops at the tokenizer's end-of-sequence token."""
-    gen = torch.Generator().manual_seed(seed)
     ids, _ = encode(b, text, max_tokens)
-    steps, reason = [], "limit"
-    for i in range(max_new):
-        if len(ids) >= min(max_tokens, b.block_size):
-            reason = "context"
-            break
-        cap = capture_ids(b, ids)
-        probs = next_token_probs(cap.next_token_logits(), temperature, top_k)
-        tid = int(probs.argmax()) if greedy else int(torch.multinomial(probs, 1, generator=gen))
-        steps.append(GenStep(step=i, text=b.tokenizer.decode(ids), cap=cap, probs=probs, token_id=tid,
-                             token=readable(b.tokenizer, tid)))
-        if tid == b.tokenizer.eos_token_id:
-            reason = "eos"
-            break
-        ids = ids + [tid]
-    return Generation(prefix=text, text=b.tokenizer.decode(ids, skip_special_tokens=False), steps=tuple(steps),
-                      stop_reason=reason)
+    return generation_loop(TokenStepper(b, max_tokens), ids, text, max_new=max_new, greedy=greedy,
+                           temperature=temperature, top_k=top_k, seed=seed)
+
+
+@dataclass(frozen=True)
+class TokenStepper:
+    """A causal LM's steps for models.generate.generation_loop: the sequence is the token ids so far."""
+    b: LMBundle
+    max_tokens: int
+
+    def fits(self, ids: list[int]) -> bool:
+        return len(ids) < min(self.max_tokens, self.b.block_size)
+
+    def capture(self, ids: list[int]) -> AttentionCapture:
+        return capture_ids(self.b, ids)
+
+    def text(self, ids: list[int]) -> str:
+        return self.b.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def token(self, token_id: int) -> str:
+        return readable(self.b.tokenizer, token_id)
+
+    def ends(self, token_id: int) -> bool:
+        return token_id == self.b.tokenizer.eos_token_id
+
+    def append(self, ids: list[int], token_id: int) -> list[int]:
+        return ids + [token_id]
 
 
 def rss_bytes() -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -51,12 +52,33 @@ class Packing:
         return (s[:, :, None] == s[:, None, :]).unsqueeze(1)
 
 
-def attention_pattern(q, k, mask=None):     # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
-    """Post-softmax attention. ``mask``: bool (True = visible) or an ``additive_mask`` of 0 / -inf."""
+def attention_scores(q, k, mask=None):      # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
+    """Scaled, masked scores q·k/√hs, -inf where a key is hidden. ``mask``: bool (True = visible) or an
+    ``additive_mask`` of 0 / -inf."""
     att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))            # (B, H, Q, K)
     if mask is not None:
         att = att + (additive_mask(mask, att.dtype) if mask.dtype == torch.bool else mask)
-    return att.softmax(dim=-1)                                           # (B, H, Q, K), the captured tensor
+    return att                                                           # (B, H, Q, K)
+
+
+def attention_pattern(q, k, mask=None):     # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
+    """Post-softmax attention (see :func:`attention_scores`)."""
+    return attention_scores(q, k, mask).softmax(dim=-1)                 # (B, H, Q, K), the captured tensor
+
+
+class AttentionParts(NamedTuple):
+    """What one attention sub-layer computed, named as TransformerLens hooks them. Returned by every call (they are
+    references, no copies); a model collects them only when asked (``return_qkv``)."""
+    q: torch.Tensor               # (B, H, Q, hs)  hook_q
+    k: torch.Tensor               # (B, H, K, hs)  hook_k
+    v: torch.Tensor               # (B, H, K, hs)  hook_v
+    scores: torch.Tensor          # (B, H, Q, K)   hook_attn_scores: q·k/√hs, -inf where the mask hides a key
+    pattern: torch.Tensor         # (B, H, Q, K)   hook_pattern: softmax of the scores, before dropout
+
+    def hooks(self, module: str) -> dict[str, torch.Tensor]:
+        """{"<module>.hook_q": q, ... "<module>.hook_attn_scores": scores} (the pattern goes with the attentions)."""
+        return {f"{module}.hook_q": self.q, f"{module}.hook_k": self.k, f"{module}.hook_v": self.v,
+                f"{module}.hook_attn_scores": self.scores}
 
 
 class Dropout(nn.Module):
@@ -111,16 +133,23 @@ class MultiHeadAttention(nn.Module):
     def forward(self, x, memory=None, mask=None, head_mask=None):  # x (B,Q,C)  memory (B,K,C) or None for self-attention
         """``head_mask`` (H,): each head's output is multiplied by it before the heads are concatenated and
         projected (Michel et al. 2019): 0 knocks a head out, 1 keeps it. The pattern itself is still computed and
-        returned, so a view can show what the silenced head would have looked at."""
+        returned, so a view can show what the silenced head would have looked at. Returns the sub-layer's output
+        (B, Q, C) and its :class:`AttentionParts`."""
         memory = x if memory is None else memory
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
-        pattern = attention_pattern(q, k, mask)                                   # (B, H, Q, K), pre-dropout: captured
+        scores = attention_scores(q, k, mask)                                     # (B, H, Q, K)
+        pattern = scores.softmax(dim=-1)                                          # (B, H, Q, K), pre-dropout: captured
         y = self.attn_dropout(pattern) @ v                                        # (B, H, Q, hs); dropout on our own copy
         B, H, Q, hs = y.shape
         if head_mask is not None:
             y = y * head_mask.to(y.dtype).view(1, H, 1, 1)                        # (B, H, Q, hs), silenced heads 0
         y = y.transpose(1, 2).reshape(B, Q, H * hs)                               # (B, Q, C)
-        return self.out_proj(y), pattern
+        return self.out_proj(y), AttentionParts(q, k, v, scores, pattern)
+
+
+def qkv_hooks(parts: dict[str, AttentionParts]) -> dict[str, torch.Tensor]:
+    """{TL module name: AttentionParts} -> every module's q, k, v and scores under their hook names."""
+    return {hook: t for module, p in parts.items() for hook, t in p.hooks(module).items()}
 
 
 def validate_config(cfg, counts: tuple[str, ...]) -> None:
@@ -154,10 +183,10 @@ class PostLNBlock(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(self, x, mask, head_mask=None):                   # x (B, T, C)
-        a, pattern = self.attn(x, mask=mask, head_mask=head_mask)  # (B, T, C), (B, H, T, T)
+        a, parts = self.attn(x, mask=mask, head_mask=head_mask)    # (B, T, C), AttentionParts (pattern (B, H, T, T))
         x = self.ln_1(x + self.drop(a))
         x = self.ln_2(x + self.drop(self.ffn(x)))
-        return x, pattern
+        return x, parts
 
 
 @dataclass(frozen=True)
@@ -165,6 +194,7 @@ class ModelOutput:
     logits: torch.Tensor                                   # (B, T, V) for every position
     loss: torch.Tensor | None = None
     attentions: tuple[torch.Tensor, ...] | None = None     # per layer (B, H, T, T)
+    qkv: dict[str, torch.Tensor] | None = None             # return_qkv: TL hook name -> tensor (AttentionParts.hooks)
 
 
 @dataclass(frozen=True)
@@ -174,6 +204,7 @@ class Seq2SeqOutput:
     encoder_attentions: tuple[torch.Tensor, ...] | None = None   # per encoder layer (B, H, S, S)
     decoder_attentions: tuple[torch.Tensor, ...] | None = None   # per decoder layer (B, H, T, T)
     cross_attentions: tuple[torch.Tensor, ...] | None = None     # per decoder layer (B, H, T, S)
+    qkv: dict[str, torch.Tensor] | None = None                   # return_qkv: TL hook name -> tensor
 
 
 def check_head_mask(model: nn.Module, head_mask) -> dict:

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from models.layers import (Dropout, ModelOutput, Packing, PostLNBlock, additive_mask, causal_mask, check_head_mask, lm_loss,
-                           positional, sinusoidal_encoding, validate_config)
+                           positional, qkv_hooks, sinusoidal_encoding, validate_config)
 from models.vocab import PAD_ID
 
 
@@ -32,7 +32,8 @@ class MiniFormerConfig:
 
 
 class MiniFormer(nn.Module):
-    kind = "miniformer"
+    architecture = "miniformer"       # its row in models/registry.py, and its checkpoints' "kind" field
+    seq2seq = False
     causal = True
 
     def __init__(self, cfg: MiniFormerConfig):
@@ -45,7 +46,7 @@ class MiniFormer(nn.Module):
                                     for _ in range(cfg.n_layer))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
 
-    def forward(self, idx, targets=None, *, src=None, return_attention=False,
+    def forward(self, idx, targets=None, *, src=None, return_attention=False, return_qkv=False,
                 packing: Packing | None = None, head_mask: Mapping[str, torch.Tensor] | None = None,
                 pos_embed: torch.Tensor | None = None) -> ModelOutput:
         """idx (B, T) token ids -> logits (B, T, V) for every position. ``src`` is accepted and ignored so every
@@ -53,7 +54,8 @@ class MiniFormer(nn.Module):
         holding several words (training batches, see ``Packing``). ``head_mask``: {"blocks.{l}.attn": (H,)}, each
         head's output multiplied by its entry (0 = knocked out); nothing is stored on the model. ``pos_embed``: the
         (T, C) rows added for position instead of the sinusoidal table's (the positional-encoding lesson passes
-        zeros or shuffled rows)."""
+        zeros or shuffled rows). ``return_qkv``: also every attention's q, k, v and masked scores, under their TL
+        names (``blocks.0.attn.hook_q`` ...)."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size={self.cfg.block_size}")
@@ -63,10 +65,10 @@ class MiniFormer(nn.Module):
         if packing is not None:
             mask = additive_mask(mask & packing.same_word())                    # (B, 1, T, T): own word only
         head_mask = check_head_mask(self, head_mask)
-        patterns = []
+        parts = {}                                                              # TL module name -> AttentionParts
         for l, block in enumerate(self.blocks):
-            x, pattern = block(x, mask, head_mask.get(f"blocks.{l}.attn"))
-            patterns.append(pattern)
+            x, parts[f"blocks.{l}.attn"] = block(x, mask, head_mask.get(f"blocks.{l}.attn"))
         logits = self.lm_head(x)                                                  # (B, T, V)
         return ModelOutput(logits=logits, loss=lm_loss(logits, targets, PAD_ID),
-                           attentions=tuple(patterns) if return_attention else None)
+                           attentions=tuple(p.pattern for p in parts.values()) if return_attention else None,
+                           qkv=qkv_hooks(parts) if return_qkv else None)

@@ -26,91 +26,24 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Callable
 
 import torch
 
-from models.checkpoint import CKPT_DIR, build_model, save_checkpoint
+from models import registry
+from models.checkpoint import CKPT_DIR, save_checkpoint
 from models.data import DEFAULT_WORDS, SPLIT_ID, WordList, encode_words, load_words, pack_batches, split_words
 from models.evaluate import evaluate_tensors
+from models.recipe import SEED_RECIPE, Recipe
 from models.vocab import DEFAULT_VOCAB, SPECIALS, UNK_ID, Vocab
-
-MODEL_CHOICES = MappingProxyType({          # --model -> (kind, peeking, shipped checkpoint name)
-    "miniformer": ("miniformer", False, "miniformer"),
-    "full": ("full", False, "full_transformer"),
-    "full-peeking": ("full", True, "full_transformer_peeking"),
-})
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    epochs: int
-    batch_size: int
-    lr: float
-    dropout: float
-    weight_decay: float = 0.0
-    schedule: str = "constant"        # "constant" | "cosine" (linear warm-up, cosine decay to lr/10)
-    warmup_epochs: int = 0
-    patience: int | None = None       # early stopping on validation prefix NLL; None = run every epoch
-    keep: str = "last"                # "last" | "best" (epoch with the lowest validation NLL named by select_on)
-    select_on: str = "prefix"         # "prefix" (honest) | "teacher_forced" (what fooled the seed design)
-    ema: float = 0.0                  # >0: evaluate and keep an exponential moving average of the weights
-    pack: bool | None = None          # two words a row (models.data.pack_batches): same loss, ~40 % fewer positions
-                                      # at batch 128. None = where it pays: the FullTransformer (a step
-                                      # at batch 128 ~25 % cheaper, at 16 ~10 %); MiniFormer's step is mostly
-                                      # fixed cost
-    input_noise: float = 0.0          # training only: each input character becomes <UNK> with this probability,
-                                      # drawn independently for the encoder's source and the decoder's input
-    seed: int = 1337
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("epochs, batch_size and lr must be positive")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', not {self.schedule!r}")
-        if self.keep not in ("last", "best"):
-            raise ValueError(f"keep must be 'last' or 'best', not {self.keep!r}")
-        if self.select_on not in ("prefix", "teacher_forced"):
-            raise ValueError(f"select_on must be 'prefix' or 'teacher_forced', not {self.select_on!r}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema={self.ema} must be in [0, 1)")
-        if not 0.0 <= self.input_noise < 1.0:
-            raise ValueError(f"input_noise={self.input_noise} must be in [0, 1)")
-        if not 0.0 <= self.dropout < 1.0 or self.weight_decay < 0:
-            raise ValueError("dropout must be in [0, 1) and weight_decay >= 0")
-
-
-SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
-FAST_RECIPES = MappingProxyType({
-    # 7 steps an epoch: per-step costs (Python, small kernels) weigh heavily on this 8k-parameter model, so fewer,
-    # larger steps at a higher rate; the EMA smooths the noisy late steps; a little input noise and weight decay
-    # regularise. Passes the seed recipe's final NLL (2.333) at epoch 35 (bench/RESULTS.md). That epoch varies
-    # with the random stream (32-45 on seeds 1337, 1, 2, 3), and on some streams this recipe's best ends within
-    # ~0.005 above the seed recipe's final NLL instead: both converge to what 8k parameters can do.
-    "miniformer": Recipe("fast", epochs=60, batch_size=128, lr=2e-2, dropout=0.1, weight_decay=0.05,
-                         schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.97, input_noise=0.05),
-    # Input noising (independent <UNK> draws for source and decoder input) regularises better than heavier
-    # dropout or weight decay here: 2.29-2.30 validation prefix NLL vs 2.324 with dropout 0.25 and no noise.
-    # Batch 128 (7 steps an epoch, a step ~2-3x a batch-16 step) at lr 6e-3 reaches 2.30 in 336-385 steps (epochs
-    # 48-55 on seeds 1337, 1, 2) where batch 32 needed ~1,250. The EMA has no warm-up on purpose: its long memory
-    # of the early weights regularises; an EMA that forgets them (warm-up) peaked at 2.32 and then overfitted.
-    "full": Recipe("fast", epochs=80, batch_size=128, lr=6e-3, dropout=0.1, weight_decay=0.05,
-                   schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.994, input_noise=0.3),
-})
-# The peeking variant is kept as a lesson: it is selected on teacher-forced NLL, the number that made the seed
-# design look perfect. Selecting it on the honest prefix NLL would stop it before it learns to copy. No input
-# noise: blanking the source character it copies would only teach it to copy less well.
-PEEKING_FAST = dataclasses.replace(FAST_RECIPES["full"], select_on="teacher_forced", input_noise=0.0)
 
 
 def recipe_for(name: str, model_name: str) -> Recipe:
-    """The named recipe for ``model_name`` ("miniformer" | "full" | "full-peeking")."""
+    """The named recipe for ``model_name`` (a train flag of models/registry.py: "miniformer" | "full" | ...)."""
     if name == "seed":
         return SEED_RECIPE
     if name == "fast":
-        return PEEKING_FAST if model_name == "full-peeking" else FAST_RECIPES[MODEL_CHOICES[model_name][0]]
+        return registry.by_train_flag(model_name).fast_recipe
     raise ValueError(f"unknown recipe {name!r}; expected 'fast' or 'seed'")
 
 
@@ -145,11 +78,9 @@ class TrainResult:
 
 
 def make_model(model: str, vocab: Vocab = DEFAULT_VOCAB, dropout: float = 0.0, block_size: int = 48):
-    kind, peeking, _ = MODEL_CHOICES[model]
-    args = {"vocab_size": len(vocab), "block_size": block_size, "dropout": dropout}
-    if kind == "full":
-        args["peeking"] = peeking
-    return build_model(kind, args)
+    """A freshly initialised model of train flag ``model``."""
+    spec = registry.by_train_flag(model)
+    return spec.build(spec.fresh_args(len(vocab), block_size, dropout))
 
 
 def _lr_at(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
@@ -195,7 +126,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
           on_epoch: Callable[[EpochStats], None] | None = None, stop: threading.Event | None = None,
           probe: Callable[[torch.nn.Module, int], dict | None] | None = None, out: str | Path | None = None,
           name: str | None = None, meta: dict | None = None, verbose: bool = False) -> TrainResult:
-    """Train a fresh ``model_name`` ("miniformer" | "full" | "full-peeking") on ``words``.
+    """Train a fresh ``model_name`` (a train flag: "miniformer" | "full" | "full-peeking") on ``words``.
 
     ``on_epoch(stats)`` runs after each epoch; ``stop`` ends training after the current epoch (the best epoch is
     kept); ``probe(model, epoch)`` may return a small dict (e.g. an attention snapshot) stored in ``snapshots``;
@@ -211,7 +142,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     x_tr, y_tr = (t.to(device) for t in encode_words(train_words, vocab, L))
     x_va, y_va = (t.to(device) for t in encode_words(val_words, vocab, L))
     opt = _optimizer(model, recipe)
-    has_src = model.kind == "full"      # the encoder-decoder: its source gets its own noise draw, and it may pack
+    has_src = model.seq2seq             # the encoder-decoder: its source gets its own noise draw, and it may pack
     # Packing leaves every logit as it was: each word only reads itself (a causal model from the left; the
     # FullTransformer, peeking or not, never reads <PAD> keys, and x never holds <EOS>, see models.data), exactly
     # what it reads in a padded row or alone.
@@ -339,7 +270,7 @@ def main(argv=None) -> int:
     from models.device import pick_device
 
     ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=list(MODEL_CHOICES), default="miniformer")
+    ap.add_argument("--model", choices=registry.train_flags(), default=registry.MODELS[0].train_flag)
     ap.add_argument("--words", default=str(DEFAULT_WORDS), help="one word per line (default: data/words.txt)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
     ap.add_argument("--recipe", choices=("fast", "seed"), default="fast")
@@ -349,7 +280,7 @@ def main(argv=None) -> int:
                     "folder gets model.pt inside); models.evaluate reads it back from the same path "
                     "(default: checkpoints/<shipped name>.pt)")
     args = ap.parse_args(argv)
-    shipped = MODEL_CHOICES[args.model][2]
+    shipped = registry.by_train_flag(args.model).name
     try:
         device = pick_device(args.device)
         words = load_words(args.words)

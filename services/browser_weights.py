@@ -22,22 +22,25 @@ from pathlib import Path
 
 import torch
 
+from models import registry
 from models.checkpoint import ModelBundle
-from models.full_transformer import FullTransformer
-from models.miniformer import MiniFormer
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = REPO_DIR / "static" / "weights"
 URL_PREFIX = "app/static/weights/"          # relative to the app's base URL (works under a baseUrlPath too)
 FORMAT = 1
-# The architectures ui/live/forward.js implements (its ARCHITECTURES), by model class: a checkpoint of any other
-# class — a future architecture, a subclass that changes the forward — takes the server path.
-BROWSER_ARCHITECTURES = {"miniformer": MiniFormer, "full": FullTransformer}
+
+
+def browser_architectures() -> dict[str, type]:
+    """The architectures ui/live/forward.js implements (its ARCHITECTURES), by model class: the registry's rows
+    marked ``runs_in_browser``. A checkpoint of any other class — a future architecture, a subclass that changes the
+    forward — takes the server path."""
+    return {s.architecture: s.model_class for s in registry.MODELS if s.runs_in_browser}
 
 
 def runs_in_browser(bundle: ModelBundle) -> bool:
     """Whether ui/live/forward.js computes exactly what this bundle's PyTorch model computes."""
-    cls = BROWSER_ARCHITECTURES.get(bundle.kind)
+    cls = browser_architectures().get(bundle.architecture)
     return cls is not None and type(bundle.model) is cls
 
 
@@ -45,14 +48,15 @@ def weights_file(bundle: ModelBundle) -> bytes:
     """The JSON file's bytes (see the module docstring). Raises ValueError for an architecture the browser can't run."""
     if not runs_in_browser(bundle):
         raise ValueError(f"{bundle.name!r} ({type(bundle.model).__name__}) has no browser forward; "
-                         f"expected one of {sorted(BROWSER_ARCHITECTURES)}")
+                         f"expected one of {sorted(browser_architectures())}")
     tensors, chunks, offset = {}, [], 0
     for name, t in bundle.model.state_dict().items():
         values = t.detach().to("cpu", torch.float32).contiguous()
         tensors[name] = [offset, list(values.shape)]
         chunks.append(values.numpy().astype("<f4").tobytes())
         offset += values.numel()
-    doc = {"format": FORMAT, "architecture": bundle.kind, "model_args": _args(bundle), "vocab": list(bundle.vocab.itos),
+    doc = {"format": FORMAT, "architecture": bundle.architecture, "model_args": _args(bundle),
+           "vocab": list(bundle.vocab.itos),
            "tensors": tensors, "data": base64.b64encode(b"".join(chunks)).decode("ascii")}
     return json.dumps(doc, separators=(",", ":")).encode()
 

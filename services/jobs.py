@@ -49,7 +49,8 @@ import torch
 
 from models import checkpoint as ckpt
 from models.capture import AttentionCapture
-from models.checkpoint import NAME_RE, SHIPPED, CheckpointError, load_checkpoint, train_flag
+from models.checkpoint import NAME_RE, CheckpointError, load_checkpoint
+from models.registry import shipped_names, train_flag
 from models import data as wordlists
 from models.data import WordList
 from models.messages import N_, Message, MessageError
@@ -164,7 +165,7 @@ def check_name(name: str) -> str:
     if not NAME_RE.match(n):
         raise ModelNameError(N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n,
                              rule=Message(NAME_HELP))
-    if n in SHIPPED:
+    if n in shipped_names():
         raise ModelNameError(N_("{name!r} is a shipped model's name, and shipped models are never overwritten. "
                                 "Pick another name, e.g. my-{name}."), name=n)
     return n
@@ -263,7 +264,7 @@ def snapshot_capture(snap: dict, model_name: str = "training") -> AttentionCaptu
 class JobProgress:
     """An immutable copy of a job's state at one moment."""
     job_id: int
-    kind: str
+    action: str                           # "train" | "restore" (JobSpec.action)
     name: str
     model_name: str
     recipe: dict
@@ -409,7 +410,7 @@ class TrainingJob:
             end = self._t_end if self._t_end is not None else time.monotonic()
             r = self._result
             return JobProgress(
-                job_id=self.id, kind=self.spec.kind, name=self.spec.name, model_name=self.spec.model_name,
+                job_id=self.id, action=self.spec.action, name=self.spec.name, model_name=self.spec.model_name,
                 recipe=dataclasses.asdict(self.spec.recipe), status=self._status,
                 epoch=h["epoch"] if h else 0, epochs=self.spec.recipe.epochs, history=tuple(self._history),
                 snapshots=tuple(self._snapshots), latest_snapshot=self._latest,
@@ -487,18 +488,18 @@ class TrainingJob:
                 if msg is None:
                     self._enforce_time_limit()
                     continue
-                kind = msg[0]
-                if kind == "started":
+                tag = msg[0]                     # the worker's message: (tag, payload...)
+                if tag == "started":
                     with self._lock:
                         self._status = "running"
                         self._t0 = time.monotonic()
-                elif kind == "snapshot":
+                elif tag == "snapshot":
                     _, snap, keep = msg
                     with self._lock:
                         self._latest = snap
                         if keep:
                             self._snapshots.append(snap)
-                elif kind == "epoch":
+                elif tag == "epoch":
                     with self._lock:
                         self._history.append(msg[1])
                         if self._t_first_epoch is None:
@@ -508,7 +509,7 @@ class TrainingJob:
                     if reason:
                         log.info("stopping training job %s (%s): %s", self.id, self.spec.name, reason)
                         self.stop(reason)
-                elif kind in ("result", "error"):
+                elif tag in ("result", "error"):
                     outcome = msg
 
     def _enforce_time_limit(self) -> None:
@@ -539,16 +540,16 @@ class TrainingJob:
                 self._proc.kill()
                 self._proc.join(5)
         code = self._proc.exitcode
-        kind = outcome[0] if outcome else None
-        if kind == "error":
+        tag = outcome[0] if outcome else None
+        if tag == "error":
             log.error("training job %s (%s) failed: %s\n%s", self.id, self.spec.name, outcome[1], outcome[2])
-        elif kind is None:
+        elif tag is None:
             log.error("training job %s (%s): worker pid %s ended with exit code %s and no result",
                       self.id, self.spec.name, self._proc.pid, code)
             self._remove_torn_tmp()
         with self._lock:
             self._exitcode = code
-            if kind == "result":
+            if tag == "result":
                 self._result = outcome[1]
                 self._status = "stopped" if outcome[1]["stopped_by_user"] else "done"
                 if self._status == "stopped" and self._stop_reason is None:    # it stopped itself (SIGTERM)
@@ -556,10 +557,10 @@ class TrainingJob:
                                          or Message(N_("the training process stopped itself")))
             else:
                 self._status = "failed"
-                self._error = outcome[1] if kind == "error" else (self._killed or death_reason(code))
-                if kind == "error" and len(outcome) > 3:
+                self._error = outcome[1] if tag == "error" else (self._killed or death_reason(code))
+                if tag == "error" and len(outcome) > 3:
                     self._error_code = outcome[3]
-                elif kind is None and self._killed:
+                elif tag is None and self._killed:
                     self._error_code = "time-limit"
             self._t_end = time.monotonic()
         if self._claimed:
@@ -738,14 +739,14 @@ def start_restore_job(session_id: str, shipped: str, *, words: WordList | None =
                       registry: JobRegistry | None = None, **job_kw) -> TrainingJob:
     """Retrain the shipped checkpoint ``shipped`` with the fast recipe on the shipped word list and write it
     atomically to ``checkpoints/<shipped>.pt`` — ``python -m models.train --model ...`` through the same API."""
-    if shipped not in SHIPPED:
+    if shipped not in shipped_names():
         raise ModelNameError(N_("{name!r} is not a shipped model; those are {shipped}."), name=shipped,
-                             shipped=", ".join(SHIPPED))
+                             shipped=", ".join(shipped_names()))
     model_name = train_flag(shipped)
     # The module attribute, read now, so tests can point it elsewhere. WordListError says what is wrong.
     words = words if words is not None else wordlists.load_words(wordlists.DEFAULT_WORDS)
     spec = JobSpec(model_name=model_name, words=words, recipe=recipe_for("fast", model_name), name=shipped,
-                   out=shipped_path(shipped), kind="restore",
+                   out=shipped_path(shipped), action="restore",
                    probe_word=default_probe(words))
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
@@ -766,7 +767,7 @@ def broken_shipped(loader: Callable[[str], object] = load_checkpoint) -> dict[st
     """Shipped checkpoints that are missing or fail to load: ``{name: what is wrong}``. ``loader`` is the page's
     cached loader, so the check is free once a file has loaded."""
     out = {}
-    for name in SHIPPED:
+    for name in shipped_names():
         if not shipped_path(name).exists():
             out[name] = Message(N_("missing"))
             continue

@@ -36,7 +36,8 @@ from models.capture import capture
 from models.checkpoint import ModelBundle
 from models.data import WordList
 from models.messages import N_, Message
-from models.train import MODEL_CHOICES, EpochStats, Recipe, train
+from models.registry import train_flags
+from models.train import EpochStats, Recipe, train
 from models.vocab import DEFAULT_VOCAB
 
 DEFAULT_PROBE = "capybara"
@@ -50,12 +51,12 @@ SIGTERM_REASON = Message(N_("the training process was sent SIGTERM"))
 @dataclass(frozen=True)
 class JobSpec:
     """What to train and where the result goes (pickled to the training process)."""
-    model_name: str                       # "miniformer" | "full" | "full-peeking"
+    model_name: str                       # a train flag of models/registry.py: "miniformer" | "full" | ...
     words: WordList
     recipe: Recipe
     name: str                             # the published name (file stem)
     out: Path
-    kind: str = "train"                   # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
+    action: str = "train"                 # "train" (checkpoints/user/) | "restore" (a shipped checkpoint)
     probe_word: str = DEFAULT_PROBE
     note: str | None = None               # e.g. "saved as my-miniformer-2", shown with the progress
     owner: str | None = None              # owner_id of the session that started it, saved in the checkpoint
@@ -66,10 +67,10 @@ class JobSpec:
                                           # out of the same half minute instead of added to it
 
     def __post_init__(self):
-        if self.model_name not in MODEL_CHOICES:
-            raise ValueError(f"unknown model {self.model_name!r}; expected one of {list(MODEL_CHOICES)}")
-        if self.kind not in ("train", "restore"):
-            raise ValueError(f"kind must be 'train' or 'restore', not {self.kind!r}")
+        if self.model_name not in train_flags():
+            raise ValueError(f"unknown model {self.model_name!r}; expected one of {list(train_flags())}")
+        if self.action not in ("train", "restore"):
+            raise ValueError(f"action must be 'train' or 'restore', not {self.action!r}")
 
     @property
     def probe(self) -> str:
@@ -80,7 +81,7 @@ def take_snapshot(model: torch.nn.Module, word: str) -> dict:
     """The probe word's attention in every layer: ``{"src_tokens", "tgt_tokens", "causal", "peeking", "patterns":
     {TL name: (H, Q, K) nested lists of floats}}``. Plain lists and bools survive ``torch.load(weights_only=True)``
     and a pipe."""
-    b = ModelBundle(name="training", model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
+    b = ModelBundle(name="training", model=model, vocab=DEFAULT_VOCAB, architecture=model.architecture)
     cap = capture(b, word)                                  # eval-mode model, inference_mode inside, copies out
     pats = {n: [[[round(float(x), 4) for x in row] for row in head] for head in p[0].tolist()]
             for n, p in cap.patterns.items()}               # (1, H, Q, K) -> (H, Q, K) lists

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from lab_fixtures import MODEL_NAMES, tiny_bundle
+from models import registry
 from models.checkpoint import ModelBundle, save_checkpoint
 
 
@@ -16,9 +17,9 @@ def bundle(request) -> ModelBundle:
 
 @pytest.fixture
 def tiny_ckpt_dir(tmp_path) -> Path:
-    """A checkpoints folder holding the three shipped names, untrained but valid."""
-    names = {"miniformer": "miniformer", "full": "full_transformer", "full-peeking": "full_transformer_peeking"}
-    for m, name in names.items():
+    """A checkpoints folder holding every shipped name, untrained but valid."""
+    for spec in registry.MODELS:
+        m, name = spec.train_flag, spec.name
         b = tiny_bundle(m)
         save_checkpoint(tmp_path / f"{name}.pt", b.model, b.vocab, recipe={"name": "test"}, epoch=0,
                         metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},

@@ -11,11 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from models import registry  # noqa: E402
 from models.checkpoint import ModelBundle  # noqa: E402
 from models.train import make_model  # noqa: E402
 from models.vocab import DEFAULT_VOCAB  # noqa: E402
 
-MODEL_NAMES = ("miniformer", "full", "full-peeking")
+MODEL_NAMES = registry.train_flags()      # every model's train flag, read once at collection
 TINY_WORDS = ("cat", "dog", "capybara", "apple", "banana", "carrot", "zebra", "lion", "tiger", "mango", "kiwi",
               "lemon", "onion", "bee", "ant", "owl")
 
@@ -23,7 +24,7 @@ TINY_WORDS = ("cat", "dog", "capybara", "apple", "banana", "carrot", "zebra", "l
 def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
     torch.manual_seed(seed)
     model = make_model(model_name).eval().requires_grad_(False)
-    return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
+    return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, architecture=model.architecture)
 
 
 

@@ -11,8 +11,10 @@ import torch
 from lab_fixtures import MODEL_NAMES, tiny_bundle
 from models.attention_steps import (attention_steps, position_rows, positions_counterfactual, shuffled_order,
                                     sinusoidal_table)
+from models import registry
 from models.capture import capture
-from models.layers import sinusoidal_encoding
+from models.checkpoint import load_checkpoint
+from models.layers import causal_mask, sinusoidal_encoding
 
 
 def _module(model, name: str):
@@ -131,3 +133,52 @@ def test_positions_counterfactual_by_hand(model_name):
         assert torch.allclose(got, expected, atol=1e-6), mode
         assert not torch.allclose(got, own)              # positions matter to the prediction
     assert torch.equal(m.pos_enc, sinusoidal_encoding(m.cfg.block_size, m.cfg.n_embd))   # the shared model untouched
+
+
+# ---- the step-by-step is arithmetic on the model's own forward ------------------------------------------------------
+
+@pytest.mark.parametrize("name", registry.shipped_names())
+def test_steps_equal_every_shipped_checkpoints_pattern(name):
+    """On the weights the Lesson shows: each head's written-out softmax row is the row the model computed, for the
+    first, a middle and the last query of every pattern, and asking for q, k, v changes nothing the model returns."""
+    b = load_checkpoint(name)
+    text = "flycatcher"
+    cap, with_qkv = capture(b, text), capture(b, text, qkv=True)
+    assert torch.equal(cap.logits, with_qkv.logits) and cap.patterns.keys() == with_qkv.patterns.keys()
+    assert all(torch.equal(cap.patterns[n], with_qkv.patterns[n]) for n in cap.patterns)
+    for pattern in cap.names():
+        Q = len(cap.axes(pattern)[0])
+        for head in range(cap.patterns[pattern].shape[1]):
+            for query in (0, Q // 2, Q - 1):
+                s = attention_steps(b, text, pattern, head, query)
+                row = cap.patterns[pattern][0, head, query]
+                assert (s.weights - row).abs().max() <= 1e-6, (pattern, head, query)
+                K = len(cap.axes(pattern)[1])
+                hidden_future = cap.is_masked_causal(pattern)
+                assert s.visible.tolist() == [k <= query or not hidden_future for k in range(K)], (pattern, query)
+
+
+def _no_bos_mask(q_len, k_len=None, device=None):
+    """A different causal mask: besides the future, key 0 (<BOS>) is hidden from every query but the first."""
+    m = causal_mask(q_len, k_len, device=device).clone()
+    m[1:, 0] = False
+    return m
+
+
+@pytest.mark.parametrize("model_name", ["miniformer", "full"])
+def test_a_mask_change_in_the_model_shows_in_the_steps(model_name, monkeypatch):
+    """The step-by-step reads the mask from the model's forward: change the model's mask and the written-out numbers
+    follow (they would silently keep the old mask if the steps rebuilt it by hand)."""
+    import models.full_transformer
+    import models.miniformer
+    b = tiny_bundle(model_name)
+    pattern = "blocks.0.attn.hook_pattern" if model_name == "miniformer" else "encoder.1.attn.hook_pattern"
+    before = attention_steps(b, "capy", pattern, 0, 3)
+    assert before.visible.tolist() == [True, True, True, True, False]
+    monkeypatch.setattr(models.miniformer, "causal_mask", _no_bos_mask)
+    monkeypatch.setattr(models.full_transformer, "causal_mask", _no_bos_mask)
+    cap = capture(b, "capy")
+    s = attention_steps(b, "capy", pattern, 0, 3)
+    assert s.visible.tolist() == [False, True, True, True, False] and float(s.weights[0]) == 0.0
+    assert (s.weights - cap.patterns[pattern][0, 0, 3]).abs().max() <= 1e-6
+    assert (s.weights - before.weights).abs().max() > 1e-3          # the model's new mask moved the numbers

@@ -24,10 +24,11 @@ import pytest
 import torch
 
 from lab_fixtures import REPO, TINY_WORDS
-from models.checkpoint import SHIPPED, load_checkpoint
+from models import registry
+from models.checkpoint import load_checkpoint
 from viz.metrics import attention_entropy
 from models.generate import next_token_probs
-from services.browser_weights import BROWSER_ARCHITECTURES, publish, runs_in_browser, weights_file
+from services.browser_weights import browser_architectures, publish, runs_in_browser, weights_file
 from models.vocab import romanize
 from ui.live_views import needs_server
 
@@ -149,9 +150,9 @@ def test_browser_hands_what_romanize_converts_to_the_server():
 
 
 def test_browser_forward_equals_pytorch(tmp_path):
-    bundles = [load_checkpoint(n) for n in SHIPPED] + fresh_bundles(tmp_path)
-    assert {b.kind for b in bundles} == set(BROWSER_ARCHITECTURES) and all(runs_in_browser(b) for b in bundles)
-    assert any(b.peeking for b in bundles) and any(b.kind == "full" and not b.peeking for b in bundles)
+    bundles = [load_checkpoint(n) for n in registry.shipped_names()] + fresh_bundles(tmp_path)
+    assert {b.architecture for b in bundles} == set(browser_architectures()) and all(map(runs_in_browser, bundles))
+    assert any(b.peeking for b in bundles) and any(b.architecture == "full" and not b.peeking for b in bundles)
     # what the browser computes itself: kana and kanji go to the server (test above)
     texts = [(t, e) for t, e in inputs(1100) if not needs_server(t)]
     assert len(texts) >= 1000
@@ -193,7 +194,7 @@ def test_weights_file_is_content_addressed_and_refuses_other_architectures(tmp_p
 
     class Future(torch.nn.Module):       # an architecture the browser doesn't implement takes the server path
         cfg = b.cfg
-    other = type(b)(name="future", model=Future(), vocab=b.vocab, kind="miniformer")
+    other = type(b)(name="future", model=Future(), vocab=b.vocab, architecture="miniformer")
     assert not runs_in_browser(other)
     with pytest.raises(ValueError, match="no browser forward"):
         weights_file(other)

@@ -88,12 +88,12 @@ def test_counterfactual_source(name):
 @pytest.mark.parametrize("fmt", ["all", "layer"])
 def test_json_round_trip_renders_in_bertviz(bundle, fmt):
     cap = capture(bundle, "mango")
-    kind = cap.kinds()[0]
-    raw = cap.to_json(fmt, kind=kind)
+    family = cap.families()[0]
+    raw = cap.to_json(fmt, family=family)
     data = json.loads(raw)
     assert ("all" in data) == (fmt == "all") and data["tokens"] == list(cap.tgt_tokens)
     back = from_json(raw)
-    names = cap.names(kind) if fmt == "all" else cap.names(kind)[:1]
+    names = cap.names(family) if fmt == "all" else cap.names(family)[:1]
     assert len(back.patterns) == len(names)
     for orig, got in zip(names, back.names()):
         assert torch.allclose(cap.patterns[orig], back.patterns[got], atol=1e-5)

@@ -146,7 +146,7 @@ def _forced(token_id: int) -> ModelBundle:
     torch.manual_seed(0)
     model = make_model("miniformer").eval().requires_grad_(False)
     model.lm_head.bias[token_id] = 100.0
-    return ModelBundle(name="forced", model=model, vocab=DEFAULT_VOCAB, kind=model.kind)
+    return ModelBundle(name="forced", model=model, vocab=DEFAULT_VOCAB, architecture=model.architecture)
 
 
 @pytest.mark.parametrize("model_name", ["miniformer", "full", "full-peeking"])

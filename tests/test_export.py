@@ -145,8 +145,8 @@ def test_export_buttons_name_their_figure_and_the_layer_json_is_the_selected_lay
     assert not disabled and file_name == "attention_decoder_layer1.json"
     got = json.loads(data())
     cap = get_capture("full_transformer", "banana")
-    want = json.loads(cap.to_json("layer", kind="decoder", layer=1))
-    assert got == want and got != json.loads(cap.to_json("layer", kind="decoder", layer=0))
+    want = json.loads(cap.to_json("layer", family="decoder", layer=1))
+    assert got == want and got != json.loads(cap.to_json("layer", family="decoder", layer=0))
     assert from_json(data()).tgt_tokens == cap.tgt_tokens
 
     # Cross-attention can't be written in the one-token-list format: the button says so instead of exporting

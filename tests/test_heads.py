@@ -89,7 +89,7 @@ def test_the_capture_carries_the_mask_and_stays_picklable_and_exportable():
     assert not cap.is_knocked_out("decoder.0.attn.hook_pattern", 1)
     back = pickle.loads(pickle.dumps(cap))
     assert back.knocked_out == cap.knocked_out and torch.equal(back.logits, cap.logits)
-    assert from_json(cap.to_json("all", kind="encoder")).names() == ["blocks.0.attn.hook_pattern",
+    assert from_json(cap.to_json("all", family="encoder")).names() == ["blocks.0.attn.hook_pattern",
                                                                      "blocks.1.attn.hook_pattern"]
 
 

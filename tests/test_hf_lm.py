@@ -42,7 +42,7 @@ def test_capture_contract(tiny):
     cap = hf_lm.capture_lm(tiny, LECTURE)
     ids = tiny.tokenizer(LECTURE)["input_ids"]
     T, H = len(ids), tiny.n_head
-    assert isinstance(cap, AttentionCapture) and not cap.is_seq2seq and cap.kinds() == ["blocks"]
+    assert isinstance(cap, AttentionCapture) and not cap.is_seq2seq and cap.families() == ["blocks"]
     assert cap.names() == [f"blocks.{l}.attn.hook_pattern" for l in range(tiny.n_layer)]
     for name, p in cap.patterns.items():
         assert p.shape == (1, H, T, T), name

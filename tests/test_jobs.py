@@ -205,7 +205,7 @@ def test_failed_publish_leaves_the_previous_model_intact(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         train("full", WORDS, TINY, out=path)
     assert path.read_bytes() == before
-    assert load_checkpoint(path).kind == "miniformer"
+    assert load_checkpoint(path).architecture == "miniformer"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["keep.pt"]       # no temp file left behind
 
 
@@ -313,7 +313,7 @@ def test_a_run_stops_at_the_time_limit_and_keeps_its_best_epoch(user_dir, regist
     job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="limited", registry=registry, max_seconds=3)
     p = wait(job, 90)
     assert p.status == "stopped" and "time limit" in p.stop_reason and p.epoch >= 1
-    assert load_checkpoint(user_dir / "limited.pt").kind == "miniformer"
+    assert load_checkpoint(user_dir / "limited.pt").architecture == "miniformer"
 
 
 def test_an_epoch_past_the_time_limit_is_killed(user_dir, registry, monkeypatch):
@@ -491,11 +491,11 @@ def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, r
     with pytest.raises(jobs.ModelNameError, match="not a shipped model"):
         jobs.start_restore_job("s1", "my-model", words=WORDS, registry=registry)
     job = jobs.start_restore_job("s1", "full_transformer", words=WORDS, registry=registry)
-    assert job.spec.recipe.name == "fast" and job.spec.kind == "restore"
+    assert job.spec.recipe.name == "fast" and job.spec.action == "restore"
     p = wait(job, timeout=120)
     assert p.status == "done", p.error
     b = load_checkpoint(tiny_ckpt_dir / "full_transformer.pt")
-    assert b.kind == "full" and not b.peeking and b.meta["recipe"]["name"] == "fast"
+    assert b.architecture == "full" and not b.peeking and b.meta["recipe"]["name"] == "fast"
     assert list(jobs.broken_shipped()) == ["miniformer"]
 
 

@@ -3,12 +3,13 @@ takes the server path instead. What the component draws is checked in Chromium (
 and its math against PyTorch in Node (tests/test_browser_forward.py)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from lab_fixtures import REPO, shown
-from services import browser_weights
+from models import registry
 
 APP = str(REPO / "app.py")
 
@@ -67,7 +68,8 @@ def test_without_the_switch_the_page_is_the_server_path():
 
 
 def test_an_architecture_the_browser_cannot_run_takes_the_server_path_with_a_note(monkeypatch):
-    monkeypatch.delitem(browser_weights.BROWSER_ARCHITECTURES, "miniformer")
+    monkeypatch.setattr(registry, "MODELS", tuple(dataclasses.replace(s, runs_in_browser=s.name != "miniformer")
+                                                  for s in registry.MODELS))
     at = run(browser="1", text="capy", model="miniformer")
     assert live_data(at) is None and at.get("plotly_chart")
     assert any("architecture the browser can't run yet" in shown(i.value) for i in at.info)

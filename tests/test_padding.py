@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from lab_fixtures import MODEL_NAMES, TINY_WORDS, tiny_bundle
+from models import registry
 from models.checkpoint import load_checkpoint
 from models.data import encode_words, load_words, pack_pairs, split_words
 from models.evaluate import evaluate_tensors, evaluate_words, main as evaluate_main
 from models.vocab import EOS_ID, PAD_ID
 
-SHIPPED = ("miniformer", "full_transformer", "full_transformer_peeking")
+SHIPPED = registry.shipped_names()
 
 
 def _teacher_forced_word_nll(model, words, length=None) -> torch.Tensor:

@@ -307,9 +307,9 @@ def test_figures_from_a_tiny_model_match_the_metrics(model):
     fig = F.entropy_heatmap(cap)
     validate(fig)
     (hm,) = heatmaps(fig)
-    want = torch.cat([mean_entropy(cap, k) for k in cap.kinds()])
+    want = torch.cat([mean_entropy(cap, k) for k in cap.families()])
     np.testing.assert_allclose(arr(hm.z), want.numpy(), atol=1e-6)
-    labels = [f"{F.KIND_LABEL[k]} L{l}" for k in cap.kinds() for l in range(len(cap.names(k)))]
+    labels = [f"{F.FAMILY_LABEL[k]} L{l}" for k in cap.families() for l in range(len(cap.names(k)))]
     assert list(fig.layout.yaxis.ticktext) == labels
     for name in cap.names():
         Q, K = cap.patterns[name].shape[-2:]

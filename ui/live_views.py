@@ -129,18 +129,19 @@ def _picked_model(key: str = "model", default: str | None = None) -> str | None:
     return wanted_name if wanted_name in names else default if default in names else names[0]
 
 
-def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_kind: str | None = None,
+def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_family: str | None = None,
           model_view: bool = False, bertviz: bool = True) -> dict:
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
-    choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_kind``, else the
-    first)."""
-    shape = get_capture(name, "")                       # the pattern names and kinds of this model
+    choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
+    the first)."""
+    shape = get_capture(name, "")                       # the pattern names and families of this model
     titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(F.KIND_LABEL[kind])} L{l}" for kind in shape.kinds() for l, n in enumerate(shape.names(kind))}
+    rows = {n: f"{_(F.FAMILY_LABEL[family])} L{l}"
+            for family in shape.families() for l, n in enumerate(shape.names(family))}
     if pattern not in titles:
-        kind_names = shape.names(default_kind) if default_kind in shape.kinds() else []
-        pattern = (kind_names or shape.names())[0]
+        family_names = shape.names(default_family) if default_family in shape.families() else []
+        pattern = (family_names or shape.names())[0]
     mtime = checkpoint_mtime(name)
     out = {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
            "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None, "title": title}
@@ -324,7 +325,7 @@ def compare() -> bool:
     view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
     picked = view.get("sides") or [{}, {}]
     sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
-                   title=w.model_label(names[s]), default_kind="cross") for i, s in enumerate(("left", "right"))]
+                   title=w.model_label(names[s]), default_family="cross") for i, s in enumerate(("left", "right"))]
     _component()(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
                  on_failed_change=lambda: None)
@@ -421,7 +422,7 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
     """BertViz's own head (or model) view, made once per model as a template the browser fills on every keystroke:
     its markup,
     its drawing script with the params JSON cut out (``PARAMS_MARK``), and the params without the weights and
-    tokens (``names``: BertViz's attention kinds in its order). The script is post-processed exactly as the
+    tokens (``names``: BertViz's attention families in its order). The script is post-processed exactly as the
     server's frame gets it (viz/bertviz_view.py: no CDN, a fixed root id). None when the vendored d3/jQuery are
     missing (the page then says how to fetch them)."""
     from viz import bertviz_view as B

@@ -11,7 +11,8 @@ from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models.capture import AttentionCapture
-from models.checkpoint import SHIPPED, CheckpointError, ModelBundle
+from models import registry
+from models.checkpoint import CheckpointError, ModelBundle
 from ui.cache import available_models, bundle
 from ui.i18n import _, option_labels, render
 from ui.projector import on as projector
@@ -20,8 +21,7 @@ from ui.projector import on as projector
 
 def pretty_names() -> dict[str, str]:
     """The shipped checkpoints' names as shown, in this session's language."""
-    return {"miniformer": "MiniFormer", "full_transformer": _("FullTransformer (leak-free)"),
-            "full_transformer_peeking": _("FullTransformer — peeking (leaks)")}
+    return {s.name: _(s.display_name) for s in registry.MODELS}
 
 
 def peek_warning() -> str:
@@ -137,8 +137,8 @@ def picker_page(names: list[str], key: str, container=st) -> list[str]:
     """The shipped models and one page of the trained ones (newest first), with a search box and a page number
     once there are more than :data:`PICKER_PAGE`: 5,000 models in the folder made every rerun send a 5,000-option
     picker. The chosen model stays in the list whatever the page."""
-    shipped = [n for n in names if n in SHIPPED]
-    user = [n for n in names if n not in SHIPPED]
+    shipped = [n for n in names if n in registry.shipped_names()]
+    user = [n for n in names if n not in registry.shipped_names()]
     if len(user) <= PICKER_PAGE:
         return names
     # One row, search box and page number, so the picker keeps its place beside the page's other inputs.

@@ -427,12 +427,12 @@ def selectors_for(bertviz_kwargs: dict, pattern: str) -> dict[str, str]:
         raise ValueError(f"not a TL attention pattern name: {pattern!r}")
     out = {"layer": parts[1]}
     if parts[0] != "blocks":
-        kind = "cross_attention" if parts[2] == "cross_attn" else f"{parts[0]}_attention"
+        argument = "cross_attention" if parts[2] == "cross_attn" else f"{parts[0]}_attention"     # BertViz's name
         given = [k for k in ("encoder_attention", "decoder_attention", "cross_attention")
                  if bertviz_kwargs.get(k) is not None]
-        if kind not in given:
-            raise ValueError(f"{pattern!r} is a {kind.replace('_', ' ')}, which these BertViz arguments lack")
-        out["filter"] = str(given.index(kind))
+        if argument not in given:
+            raise ValueError(f"{pattern!r} is a {argument.replace('_', ' ')}, which these BertViz arguments lack")
+        out["filter"] = str(given.index(argument))
     return out
 
 

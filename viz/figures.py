@@ -17,7 +17,7 @@ from viz.labels import N_, Translate, identity
 from viz.metrics import attention_entropy, mean_entropy, visible_keys
 
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
-KIND_LABEL = {"blocks": N_("self"), "encoder": N_("encoder"), "decoder": N_("decoder self"), "cross": N_("cross")}
+FAMILY_LABEL = {"blocks": N_("self"), "encoder": N_("encoder"), "decoder": N_("decoder self"), "cross": N_("cross")}
 # Okabe-Ito blue and orange: a categorical pair that stays distinct under deuteranopia and protanopia.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#c9ced6"
 INK = "#262730"                # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
@@ -127,18 +127,18 @@ def pattern_title(name: str, tr: Translate = identity) -> str:
 
 def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: dict[str, list[str]] | None = None,
                     off_label: str | None = None, title: str | None = None, tr: Translate = identity) -> go.Figure:
-    """One row per (attention kind, layer), one column per head: the mean normalised entropy. 0 = every query
+    """One row per (attention family, layer), one column per head: the mean normalised entropy. 0 = every query
     looks at one key, 1 = attention spread evenly over every key the query can see. ``notes``: {pattern name:
     one line per head} printed under each value (the head lab's roles); a head the capture knocked out is marked
     with ``off_label``."""
     title = title or tr(N_("Attention entropy per layer and head"))
     off_label = off_label or tr(N_("off"))
     rows, labels, cells = [], [], []
-    for kind in cap.kinds():
-        m = mean_entropy(cap, kind)                                             # (layers, H)
-        for l, name in enumerate(cap.names(kind)):
+    for family in cap.families():
+        m = mean_entropy(cap, family)                                             # (layers, H)
+        for l, name in enumerate(cap.names(family)):
             rows.append(m[l])
-            labels.append(f"{tr(KIND_LABEL[kind])} L{l}")
+            labels.append(f"{tr(FAMILY_LABEL[family])} L{l}")
             extra = (notes or {}).get(name)
             cells.append([f"{float(v):.2f}" + (f"<br>{label(extra[h])}" if extra else "")
                           + (f"<br><b>{label(off_label)}</b>" if cap.is_knocked_out(name, h) else "")
@@ -335,20 +335,20 @@ def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, 
     return _layout(fig, title or tr(N_("Next character")), height, barmode="group", legend=dict(orientation="h", y=-0.22))
 
 
-def last_row_heatmap(cap: AttentionCapture, *, kinds: tuple[str, ...] | None = None, height: int | None = None,
+def last_row_heatmap(cap: AttentionCapture, *, families: tuple[str, ...] | None = None, height: int | None = None,
                      title: str | None = None, tr: Translate = identity) -> go.Figure:
     """The attention of the newest position only: one row per (layer, head), the last query row of each pattern,
     over that pattern's keys. For the enc-dec model the decoder-side families are shown by default (decoder
     self-attention and cross-attention); every row here sees all its keys, so nothing is masked."""
-    kinds = kinds or (("decoder", "cross") if cap.is_seq2seq else ("blocks",))
+    families = families or (("decoder", "cross") if cap.is_seq2seq else ("blocks",))
     rows, labels, k_tok = [], [], None
-    for kind in kinds:
-        for name in cap.names(kind):
+    for family in families:
+        for name in cap.names(family):
             p = cap.patterns[name][0, :, -1, :]                                 # (H, K): last query row per head
             k_tok = cap.axes(name)[1] if k_tok is None else k_tok
             for h in range(p.shape[0]):
                 rows.append(p[h])
-                labels.append(f"{tr(KIND_LABEL[kind])} L{name.split('.')[1]} h{h}")
+                labels.append(f"{tr(FAMILY_LABEL[family])} L{name.split('.')[1]} h{h}")
     K = max(len(r) for r in rows)
     z = [r.tolist() + [float("nan")] * (K - len(r)) for r in rows]              # decoder / cross keys match in length
     kt = [label(t) for t in k_tok][:K]
@@ -445,8 +445,8 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None
     from plotly.subplots import make_subplots
     head_label = head_label or tr(N_("head {h}"))
     # two lines ("decoder self" over "L0"): a label written down the side is no taller than its row of cells
-    rows = [(f"{label(tr(KIND_LABEL[kind]))}<br>L{l}", name)
-            for kind in cap.kinds() for l, name in enumerate(cap.names(kind))]
+    rows = [(f"{label(tr(FAMILY_LABEL[family]))}<br>L{l}", name)
+            for family in cap.families() for l, name in enumerate(cap.names(family))]
     H = max(cap.patterns[n].shape[1] for _, n in rows)
     fig = make_subplots(rows=len(rows), cols=H, column_titles=[head_label.format(h=h) for h in range(H)],
                         horizontal_spacing=0.015, vertical_spacing=min(0.12, 0.45 / len(rows)))

@@ -158,9 +158,9 @@ def weight_after_query(cap: AttentionCapture, name: str, head: int, query: int) 
     return float(cap.patterns[name][0, head, query, query + 1:].sum())
 
 
-def most_focused_head(cap: AttentionCapture, kind: str, layer: int) -> tuple[int, torch.Tensor]:
+def most_focused_head(cap: AttentionCapture, family: str, layer: int) -> tuple[int, torch.Tensor]:
     """(the head of one layer with the lowest mean normalised entropy, every head's mean entropy (H,))."""
-    ent = mean_entropy(cap, kind)[layer]                                        # (H,)
+    ent = mean_entropy(cap, family)[layer]                                        # (H,)
     return int(torch.argmin(ent)), ent
 
 
@@ -186,4 +186,4 @@ def where_cross_looks(cap: AttentionCapture, name: str) -> tuple[str, dict[str, 
 
 def snapshot_focus(cap: AttentionCapture) -> float:
     """Mean normalised entropy over every layer and head of a capture (0 focused, 1 spread evenly)."""
-    return float(torch.cat([mean_entropy(cap, k).flatten() for k in cap.kinds()]).mean())
+    return float(torch.cat([mean_entropy(cap, k).flatten() for k in cap.families()]).mean())

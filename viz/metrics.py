@@ -22,11 +22,11 @@ def attention_entropy(pattern: torch.Tensor, causal: bool) -> torch.Tensor:
     return (ent / torch.log(n_keys.clamp(min=2))).clamp(0, 1).float()
 
 
-def mean_entropy(cap: AttentionCapture, kind: str) -> torch.Tensor:
+def mean_entropy(cap: AttentionCapture, family: str) -> torch.Tensor:
     """(layers, H): the mean over queries of the normalised entropy, for one family of patterns. Query rows that
     can see only one key (causal row 0) are left out of the mean: their entropy is 0 by construction."""
     rows = []
-    for name in cap.names(kind):
+    for name in cap.names(family):
         p = cap.patterns[name]
         causal = cap.is_masked_causal(name)
         ent = attention_entropy(p, causal)                                      # (H, Q)
@@ -44,7 +44,7 @@ def notebook_entropy(pattern: torch.Tensor) -> float:
 
 def notebook_entropies(cap: AttentionCapture) -> dict[str, float]:
     """{pattern name: :func:`notebook_entropy`} for every square pattern (what the notebook's JSON can hold)."""
-    return {n: notebook_entropy(cap.patterns[n]) for kind in cap.square_kinds() for n in cap.names(kind)}
+    return {n: notebook_entropy(cap.patterns[n]) for family in cap.square_families() for n in cap.names(family)}
 
 
 def weight_on_next_key(cap: AttentionCapture, name: str) -> torch.Tensor:
@@ -69,17 +69,17 @@ def distribution_comparison(p: torch.Tensor, q: torch.Tensor) -> dict:
             "p_left_of_right_top": float(p[tb]), "p_right_of_left_top": float(q[ta])}
 
 
-def next_key_weights_by_layer(cap: AttentionCapture, kind: str = "cross") -> dict[str, torch.Tensor]:
+def next_key_weights_by_layer(cap: AttentionCapture, family: str = "cross") -> dict[str, torch.Tensor]:
     """{pattern name: (H,) weight on key t+1} for every layer of one family ('cross' by default: where the
     peeking FullTransformer reads the answer). Empty for a capture without that family (e.g. MiniFormer)."""
-    return {name: weight_on_next_key(cap, name) for name in cap.names(kind)}
+    return {name: weight_on_next_key(cap, name) for name in cap.names(family)}
 
 
-def leak_summary(cap: AttentionCapture, kind: str = "cross") -> dict:
+def leak_summary(cap: AttentionCapture, family: str = "cross") -> dict:
     """How much a model looks one step ahead, over every head of one family: ``mean`` (over layers and heads),
     ``max`` (the most-peeking head), ``layer`` (the pattern whose heads put the most weight on key t+1, on
     average) and ``chance`` (what a head spreading attention evenly over all keys would put there)."""
-    by_layer = next_key_weights_by_layer(cap, kind)
+    by_layer = next_key_weights_by_layer(cap, family)
     if not by_layer:
         return {"mean": 0.0, "max": 0.0, "layer": None, "chance": 0.0}
     w = torch.stack(list(by_layer.values()))                                    # (layers, H)
@@ -127,15 +127,15 @@ def head_mean(cap: AttentionCapture, name: str) -> torch.Tensor:
     return p[keep].mean(0) if keep else torch.zeros(p.shape[1:])
 
 
-def attention_rollout(cap: AttentionCapture, kind: str) -> torch.Tensor:
+def attention_rollout(cap: AttentionCapture, family: str) -> torch.Tensor:
     """Abnar & Zuidema (2020) attention rollout over the layers of one square family ('blocks', 'encoder',
     'decoder'): each layer's head-mean pattern mixed half-and-half with the identity (the residual connection),
     rows renormalised, multiplied from the first layer up. (T, T); row t says how much of position t's final
     representation traces back to each input position. An approximation: it ignores the values, the FFNs and the
     LayerNorms, and it was designed for encoders (see the page for what a causal mask changes)."""
-    names = cap.names(kind)
+    names = cap.names(family)
     if not names:
-        raise ValueError(f"this capture has no {kind!r} patterns; it has {cap.kinds()}")
+        raise ValueError(f"this capture has no {family!r} patterns; it has {cap.families()}")
     T = cap.patterns[names[0]].shape[-1]
     eye = torch.eye(T, dtype=torch.float64)
     out = eye
@@ -208,10 +208,10 @@ def word_span(tokens: tuple[str, ...] | list[str], word: str) -> tuple[int, ...]
     return ()
 
 
-def attention_to_span(cap: AttentionCapture, query: int, keys: tuple[int, ...], kind: str = "blocks") -> torch.Tensor:
+def attention_to_span(cap: AttentionCapture, query: int, keys: tuple[int, ...], family: str = "blocks") -> torch.Tensor:
     """(layers, H): the weight query row ``query`` puts on the key positions ``keys`` (summed: a word split into
     sub-word tokens counts as one), for every layer and head of one family. Rows sum to 1, so this is in [0, 1]."""
-    rows = [cap.patterns[n][0, :, query][:, list(keys)].sum(-1) for n in cap.names(kind)]   # each (H,)
+    rows = [cap.patterns[n][0, :, query][:, list(keys)].sum(-1) for n in cap.names(family)]   # each (H,)
     return torch.stack(rows)
 
 
