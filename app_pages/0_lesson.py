@@ -65,6 +65,12 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
     label = _("Word")
     help_ = _("Lowercase a–z: the models know only these 26 letters (type names in English, or Japanese, which is "
               "written in romaji: ねこ → neko). Other characters show as <UNK>.")
+    if class_session.is_student():
+        # The class answers one question: its word is the teacher's (ui/class_session), the same on every screen, and
+        # guesses are kept as the options' positions, so a student's own word would make another question.
+        text = st.text_input(label, key=key, disabled=True, max_chars=live_views.MAX_WORD,
+                             help=_("In a class, the teacher chooses the word: every screen asks the same question."))
+        return text if text.strip() else suggestion
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
     if text is None:
         text = st.text_input(label, key=key, live=w.LIVE, max_chars=live_views.MAX_WORD, help=help_)
@@ -135,12 +141,15 @@ def step_qkv(n: int, view) -> None:
         return
     word, cap = word_and_capture(n, "banana", "miniformer")
     T = len(cap.tgt_tokens)
-    if st.session_state.get(f"lesson.{n}.query", 0) >= T:
-        del st.session_state[f"lesson.{n}.query"]           # a shorter word: back to its middle row
-    # A row in the middle by default: it has keys on both sides, so the hidden ones (weight exactly 0) show too.
+    in_class = class_session.active()
+    if st.session_state.get(f"lesson.{n}.query", 0) >= T or (in_class and f"lesson.{n}.query" in st.session_state):
+        del st.session_state[f"lesson.{n}.query"]           # a shorter word (or a class): back to its middle row
+    # A row in the middle by default: it has keys on both sides, so the hidden ones (weight exactly 0) show too. In a
+    # class every screen asks about that row (the class's answers are positions among the same options).
     rows = [key_option(cap.tgt_tokens, i) for i in range(T)]
     q = st.select_slider(_("Query position (the character that looks)"), range(T), value=L.middle_query(T),
-                         key=f"lesson.{n}.query", format_func=rows.__getitem__)
+                         key=f"lesson.{n}.query", format_func=rows.__getitem__, disabled=in_class,
+                         help=_("In a class, every screen asks about the same row.") if in_class else None)
     s = LS.get_steps("miniformer", word, "blocks.0.attn.hook_pattern", 0, q)
     keys = list(range(len(s.key_tokens)))
     g = LS.predict_then_reveal(

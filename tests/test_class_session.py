@@ -314,3 +314,21 @@ def test_a_students_step_draws_less_before_the_reveal(store):
     assert not [b for b in a.button if b.key.endswith(".bottom")]
     assert t.table and t.get("page_link") and [b for b in t.button if b.key == "lesson.next.bottom"]
     assert [e.label for e in a.expander] == ["All steps", "Glossary: the words in plain language"]   # one click away
+
+
+def test_a_student_answers_the_class_s_question_not_one_of_their_own(store):
+    """The class answers one question and keeps each guess as a position among the options, so a student's screen
+    can't change what is asked: the step's word is the teacher's (the box is read-only for students) and step 2's
+    query row is the same on every screen (its slider is fixed at the middle row in a class)."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    t = teacher(c.code, 2)
+    t.text_input(key="lesson.word.2").set_value("zebra").run()
+    ok(t)
+    a = student(c.code, ann.token)
+    box = a.text_input(key="lesson.word.2")
+    assert box.value == "zebra" and box.disabled
+    slider = a.select_slider(key="lesson.2.query")
+    assert slider.disabled and slider.value == 2            # "zebra": <BOS> z e b r a, the middle row (6 - 1) // 2
+    assert t.select_slider(key="lesson.2.query").disabled    # the teacher's too: the row is not part of the class
+    assert not t.text_input(key="lesson.word.2").disabled    # the teacher chooses the word
