@@ -2,7 +2,7 @@
 
 ``python -m bench.classroom [--students 3] [--train 0] [--seconds 20] [--processes 1] [--pages explore compare]
 [--faults] [--url http://localhost:PORT] [--no-append]``; ``--class``: a teacher-led class session instead
-(bench/class_session.py)
+(bench/class_session.py); ``--browser-path``: a class typing on the browser path (bench/browser_class.py)
 
 Each student is what a browser tab is to the server: an HTTP GET of the page (nginx's sticky cookie and
 Streamlit's XSRF cookie come back), then a WebSocket on ``/_stcore/stream`` (subprotocol ``streamlit``) carrying
@@ -146,6 +146,8 @@ class Tab:
         self.finished = asyncio.Event()
         self.last_status = None
         self.reader = None
+        self.ws_options: dict = {}                        # more websockets.connect arguments (a source address)
+        self.bytes_in = self.bytes_out = 0                # WebSocket payload bytes received and sent
 
     async def open(self, query: str | None = None, reuse_session: bool = False, timeout: float = 120,
                    rerun: bool = True) -> None:
@@ -172,7 +174,8 @@ class Tab:
         self.ws = await websockets.connect(f"ws://{u.hostname}:{u.port}/_stcore/stream",
                                            subprotocols=protocols,
                                            additional_headers={"Cookie": self.cookies} if self.cookies else None,
-                                           max_size=None, open_timeout=30, ping_interval=None)
+                                           max_size=None, open_timeout=30, ping_interval=None,
+                                           **self.ws_options)
         self.reader = asyncio.create_task(self.read())
         if rerun:
             await self.rerun(query=query)
@@ -220,7 +223,13 @@ class Tab:
             ws = rs.widget_states.widgets.add()
             ws.id, ws.trigger_value = trigger, True
         self.finished.clear()
-        await self.ws.send(msg.SerializeToString())
+        self.before_send(msg)
+        raw = msg.SerializeToString()
+        self.bytes_out += len(raw)
+        await self.ws.send(raw)
+
+    def before_send(self, msg) -> None:
+        """A last look at a BackMsg before it goes (a subclass adds what its browser would send)."""
 
     def query_string(self) -> str:
         return "&".join(f"{self.query_key[wid]}={quote(str(v))}" for wid, (_, v) in self.states.items()
@@ -233,6 +242,7 @@ class Tab:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
         try:
             async for raw in self.ws:
+                self.bytes_in += len(raw)
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
                 self.handle(msg)
@@ -766,6 +776,9 @@ def main(argv=None) -> int:
     if "--class" in argv:               # the class-session scenario (bench/class_session.py): its own options
         from bench.class_session import main as class_main
         return class_main([a for a in argv if a != "--class"])
+    if "--browser-path" in argv:        # a class on the browser path (bench/browser_class.py): its own options
+        from bench.browser_class import main as browser_main
+        return browser_main([a for a in argv if a != "--browser-path"])
     ap = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, nargs="+", default=[3], help="students typing (several: one run each)")
     ap.add_argument("--train", type=int, nargs="+", default=[0], help="students training at the same time")
