@@ -564,7 +564,7 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str]]:
     notes = [f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
              f"({ocpu / owall * 100 if owall else float('nan'):.0f} % of one core)",
              f"servers' RSS {rss[0]:.0f} -> {max(rss):.0f} MiB (max)" if rss else "no RSS samples",
-             f"the simulated students themselves (this Python process, same 2 cores) used {res["client_cpu_s"]:.1f} s of "
+             f"the simulated students themselves (this Python process, same 2 cores) used {res['client_cpu_s']:.1f} s of "
              f"CPU while typing ({res['client_cpu_s'] / spec.seconds * 100:.0f} % of one core)"]
     if errors:
         notes.append(f"errors ({len(errors)}, first 5): " + "; ".join(errors[:5]))
