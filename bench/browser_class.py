@@ -79,56 +79,69 @@ class Http:
         return "; ".join(f"{k}={v}" for k, v in self.jar.items())
 
     async def get(self, path: str) -> tuple[int, bytes, int]:
-        """(status, body decoded, bytes received)."""
+        """(status, body decoded, bytes received). A kept-alive connection the server has closed meanwhile (uvicorn
+        closes one idle for 5 s) is retried once on a new one, as browsers do."""
         async with self.slots:
             if self.idle:
-                reader, writer = self.idle.pop()
+                try:
+                    return await self._get(path, *self.idle.pop())
+                except ConnectionResetError:
+                    pass
+            conn = await asyncio.open_connection(self.host, self.port,
+                                                 local_addr=(self.local, 0) if self.local else None)
+            return await self._get(path, *conn, fresh=True)
+
+    async def _get(self, path: str, reader, writer, fresh: bool = False) -> tuple[int, bytes, int]:
+        try:
+            head = (f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept-Encoding: gzip, deflate\r\n"
+                    "Connection: keep-alive\r\n" + (f"Cookie: {self.cookie_header()}\r\n" if self.jar else "")
+                    + "\r\n")
+            writer.write(head.encode())
+            await writer.drain()
+            raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+            lines = raw_head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                if k.lower() == "set-cookie":
+                    name, _, value = v.strip().split(";", 1)[0].partition("=")
+                    self.jar.setdefault(name, value)   # the first answer's choice (nginx's process) is kept
+                headers[k.strip().lower()] = v.strip()
+            if "content-length" in headers:
+                body = await reader.readexactly(int(headers["content-length"]))
+                wire = len(body)
+            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                body, wire = b"", 0
+                while True:
+                    size_line = await reader.readuntil(b"\r\n")
+                    size = int(size_line.split(b";")[0], 16)
+                    chunk = await reader.readexactly(size + 2)
+                    body, wire = body + chunk[:-2], wire + len(size_line) + len(chunk)
+                    if size == 0:            # the last chunk (no trailers from these servers)
+                        break
             else:
-                reader, writer = await asyncio.open_connection(
-                    self.host, self.port, local_addr=(self.local, 0) if self.local else None)
-            try:
-                head = (f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept-Encoding: gzip, deflate\r\n"
-                        "Connection: keep-alive\r\n" + (f"Cookie: {self.cookie_header()}\r\n" if self.jar else "")
-                        + "\r\n")
-                writer.write(head.encode())
-                await writer.drain()
-                raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-                lines = raw_head.decode("latin-1").split("\r\n")
-                status = int(lines[0].split()[1])
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    if k.lower() == "set-cookie":
-                        name, _, value = v.strip().split(";", 1)[0].partition("=")
-                        self.jar.setdefault(name, value)   # the first answer's choice (nginx's process) is kept
-                    headers[k.strip().lower()] = v.strip()
-                if "content-length" in headers:
-                    body = await reader.readexactly(int(headers["content-length"]))
-                    wire = len(body)
-                elif headers.get("transfer-encoding", "").lower() == "chunked":
-                    body, wire = b"", 0
-                    while True:
-                        size_line = await reader.readuntil(b"\r\n")
-                        size = int(size_line.split(b";")[0], 16)
-                        chunk = await reader.readexactly(size + 2)
-                        body, wire = body + chunk[:-2], wire + len(size_line) + len(chunk)
-                        if size == 0:            # the last chunk (no trailers from these servers)
-                            break
-                else:
-                    body = await reader.read()
-                    wire = len(body)
-                got = len(raw_head) + wire
-                self.bytes_in += got
-                if headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if headers.get("connection", "").lower() == "close":
-                    writer.close()
-                else:
-                    self.idle.append((reader, writer))
-                return status, body, got
-            except BaseException:
+                body = await reader.read()
+                wire = len(body)
+            got = len(raw_head) + wire
+            self.bytes_in += got
+            if headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            if headers.get("connection", "").lower() == "close":
                 writer.close()
-                raise
+            else:
+                self.idle.append((reader, writer))
+            return status, body, got
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                ValueError, IndexError) as e:
+            writer.close()
+            if not fresh and isinstance(e, (asyncio.IncompleteReadError, ConnectionError)) and not getattr(
+                    e, "partial", b""):
+                raise ConnectionResetError("a kept-alive connection was closed") from e
+            raise ConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
+        except BaseException:
+            writer.close()
+            raise
 
     async def close(self) -> None:
         for _, writer in self.idle:
@@ -156,6 +169,7 @@ class BrowserTab(Tab):
         self.uploaders: set[str] = set()
         self.cache: dict[str, tuple[object, int]] = {}   # hash -> (ForwardMsg, the run it was last seen in)
         self.runs = 0
+        self.sent = 0                              # BackMsgs sent
         self.sent_log: list[tuple[float, object]] | None = None   # (time, BackMsg) when the check records
 
     def query_string(self) -> str:
@@ -210,6 +224,7 @@ class BrowserTab(Tab):
         # The browser keeps a cached message while a recent run used it (Streamlit's ForwardMsgCache).
         self.cache = {h: v for h, v in self.cache.items() if self.runs - v[1] < 2}
         rs.cached_message_hashes.extend(sorted(self.cache))
+        self.sent += 1
         if self.sent_log is not None:
             copy = type(msg)()
             copy.CopyFrom(msg)
@@ -494,6 +509,7 @@ async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], 
     tasks = [asyncio.create_task(student(st, base, assets, clock, go, lambda: deadline["t"], spec.look,
                                          random.Random(seed * 1000 + i), source_address(i) if local else None))
              for i, st in enumerate(students)]
+    client0 = time.process_time()
     limit = spec.open_within + spec.arrive + 240
     while go["ready"] < spec.students and clock() < limit:
         await asyncio.sleep(0.1)
@@ -502,13 +518,14 @@ async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], 
     t_go = clock()
     deadline["t"] = time.perf_counter() + spec.seconds
     go["event"].set()
-    client0 = time.process_time()
+    client1 = time.process_time()
     await asyncio.gather(*tasks)
     t_end = clock()
     stop.set()
     await samp
     return {"students": students, "samples": samples, "t_open": t_open, "t_go": t_go, "t_end": t_end,
-            "typing_end": t_go + spec.seconds, "client_cpu_s": time.process_time() - client0}
+            "typing_end": t_go + spec.seconds, "client_cpu_s": time.process_time() - client1,
+            "client_open_cpu_s": client1 - client0}
 
 
 def cpu_between(samples: list, a: float, b: float) -> tuple[float, float]:
@@ -519,7 +536,7 @@ def cpu_between(samples: list, a: float, b: float) -> tuple[float, float]:
     return s[-1][2] - s[0][2], s[-1][0] - s[0][0]
 
 
-def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str]]:
+def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str], dict]:
     sts = res["students"]
     pauses = [k for st in sts for k in st.rec.keys]
     lat = [k.latency * 1000 for k in pauses if k.latency is not None]
@@ -551,9 +568,10 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str]]:
         for k, v in st.bytes.items():
             parts.setdefault(k, []).append(v)
     total = [sum(st.bytes.get(k, 0) for k in st.bytes if k != "WebSocket to the server") for st in typed]
-    weight = [(k, f"{pctl(v, 50) / 1e3:.0f}", f"{max(v) / 1e3:.0f}") for k, v in parts.items()]
-    weight.append(("page load in all (HTTP + WebSocket from the server)", f"{pctl(total, 50) / 1e3:.0f}",
-                   f"{max(total) / 1e3:.0f}" if total else "—"))
+    kb = lambda b: f"{b / 1e3:.1f}" if b < 1e4 else f"{b / 1e3:.0f}"     # noqa: E731
+    weight = [(k, kb(pctl(v, 50)), kb(max(v))) for k, v in parts.items()]
+    weight.append(("page load in all (HTTP + WebSocket from the server)", kb(pctl(total, 50)) if total else "—",
+                   kb(max(total)) if total else "—"))
     ws_in = sum(st.tab.bytes_in for st in typed) - sum(st.bytes.get("WebSocket from the server", 0) for st in typed)
     ws_out = sum(st.tab.bytes_out for st in typed) - sum(st.bytes.get("WebSocket to the server", 0) for st in typed)
     if pauses:
@@ -562,13 +580,24 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str]]:
     ocpu, owall = cpu_between(res["samples"], 0, res["t_open"])
     rss = [x[1] for x in res["samples"]]
     notes = [f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
-             f"({ocpu / owall * 100 if owall else float('nan'):.0f} % of one core)",
+             f"({ocpu / owall * 100 if owall else float('nan'):.0f} % of one core; the simulated students' HTTP "
+             f"and WebSocket clients {res['client_open_cpu_s']:.1f} s)",
              f"servers' RSS {rss[0]:.0f} -> {max(rss):.0f} MiB (max)" if rss else "no RSS samples",
              f"the simulated students themselves (this Python process, same 2 cores) used {res['client_cpu_s']:.1f} s of "
              f"CPU while typing ({res['client_cpu_s'] / spec.seconds * 100:.0f} % of one core)"]
     if errors:
-        notes.append(f"errors ({len(errors)}, first 5): " + "; ".join(errors[:5]))
-    return typing, opening, weight, notes
+        kinds: dict[str, int] = {}
+        for e in errors:          # by kind: the time and the word left out
+            k = re.sub(r"'[^']*'", "'…'", re.sub(r"^[\d.]+s ", "", e))
+            kinds[k] = kinds.get(k, 0) + 1
+        notes.append(f"errors ({len(errors)}) by kind: " + "; ".join(f"{v} × {k}" for k, v in
+                                                                   sorted(kinds.items(), key=lambda x: -x[1])[:6]))
+    first = [st.interactive_s for st in sts[:spec.open_n] if st.interactive_s is not None]
+    numbers = {"pauses": len(pauses), "answered": len(answered), "dropped": dropped, "errors": len(errors),
+               "cpu_pct": cpu_pct, "cpu_ms_per_pause": cpu * 1000 / len(pauses) if pauses else float("nan"),
+               "open_p95_s": pctl(first, 95), "page_bytes": pctl(total, 50),
+               "parts": {k: pctl(v, 50) for k, v in parts.items()}}
+    return typing, opening, weight, notes, numbers
 
 
 TYPING_HEAD = ("processes", "students", "typing", "s", "pauses sent", "answered", "dropped",
@@ -612,8 +641,8 @@ def run(argv=None) -> dict:
                     base, pids, _kill, _room):
                 assets: list[str] = []
                 if not args.no_browser_check and out["check"] is None:
+                    sim = asyncio.run(simulated_session(base))     # first: it also warms the server up
                     real = chromium_session(base)
-                    sim = asyncio.run(simulated_session(base))
                     rows, kinds = check_rows(real, sim)
                     assets = real["assets"]
                     out["check"] = {"real": real, "sim": sim, "rows": rows}
@@ -635,8 +664,9 @@ def run(argv=None) -> dict:
                 local = urlparse(base).hostname in ("localhost", "127.0.0.1")
                 res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, assets, args.seed, local),
                                                    timeout=spec.open_within + spec.arrive + spec.seconds + 600))
-        typing, opening, weight, notes = summarise(spec, res)
-        out["runs"].append({"spec": spec, "res": res, "typing": typing, "opening": opening, "weight": weight})
+        typing, opening, weight, notes, numbers = summarise(spec, res)
+        out["runs"].append({"spec": spec, "res": res, "numbers": numbers, "typing": typing, "opening": opening,
+                            "weight": weight})
         text = (f"**{processes} process(es): {n} students, {spec.open_n} opening within {spec.open_within:.0f} s, "
                 f"the rest within {spec.arrive:.0f} s more; typing {spec.seconds:.0f} s, looking {look[0]:.0f}-"
                 f"{look[1]:.0f} s after each word**\n\n" + md_table(TYPING_HEAD, typing) + "\n\n"
