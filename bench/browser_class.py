@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import random
@@ -577,6 +578,11 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str], 
     if pauses:
         weight.append(("per pause, WebSocket from / to the server", f"{ws_in / len(pauses) / 1e3:.1f} / "
                        f"{ws_out / len(pauses) / 1e3:.1f}", ""))
+    if pauses and cpu == cpu and cpu > 0:
+        budget = TARGETS["cpu"] / 100 / (cpu / len(pauses))       # pauses per second within the target
+        notes.append(f"at {cpu * 1000 / len(pauses):.0f} ms of server CPU per pause, {TARGETS['cpu']:.0f} % of one "
+                     f"core answers {budget:.0f} pauses/s: {budget * 60 / spec.students:.1f} per student per minute "
+                     f"for {spec.students} students (this run: {per_min:.1f})")
     ocpu, owall = cpu_between(res["samples"], 0, res["t_open"])
     rss = [x[1] for x in res["samples"]]
     notes = [f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
@@ -610,6 +616,21 @@ WEIGHT_HEAD = ("bytes per student", "p50 KB", "max KB")
 CHECK_HEAD = ("phase", "Chromium: frames sent", "Chromium: which", "simulated: frames sent", "simulated: which", "")
 
 
+@contextlib.contextmanager
+def servers(processes: int, url: str | None, ckpt_dir: Path):
+    """(base url, server pids, the Classroom or None): the server at ``url``, or ours. One process is ``run.sh``'s
+    set-up (serve.py alone, nobody restarting it); several are ``classroom.sh``'s (nginx in front, supervised:
+    a process that stops answering its health check for 60 s is killed and restarted)."""
+    if url:
+        with serve(RunSpec(1, 0, 1, 1, ("explore",), False, 0), url, ckpt_dir) as (base, pids, _kill, _room):
+            yield base, pids, None
+        return
+    from services.classroom import Classroom
+    with Classroom(processes=processes, user_ckpt_dir=ckpt_dir, nginx=processes > 1, debug=True,
+                   supervise=processes > 1) as room:
+        yield room.url, room.pids(), room
+
+
 def run(argv=None) -> dict:
     """Parse, run every --processes value on fresh servers, print; returns what was measured (for the test)."""
     ap = argparse.ArgumentParser(prog="python -m bench.classroom --browser-path", description=__doc__.split("\n\n")[0])
@@ -637,8 +658,8 @@ def run(argv=None) -> dict:
         spec = ClassSpec(n, max(0, min(args.open, n)), max(1.0, args.open_within), max(0.0, args.arrive),
                          max(5.0, min(args.seconds, MAX_SECONDS)), look, processes)
         with tempfile.TemporaryDirectory(prefix="attention-lab-browser-class-") as ckpt:
-            with serve(RunSpec(n, 0, processes, spec.seconds, ("explore",), False, 0), url, Path(ckpt)) as (
-                    base, pids, _kill, _room):
+            with servers(processes, url, Path(ckpt)) as (base, pids, room):
+                t_start = time.time()
                 assets: list[str] = []
                 if not args.no_browser_check and out["check"] is None:
                     sim = asyncio.run(simulated_session(base))     # first: it also warms the server up
@@ -664,7 +685,11 @@ def run(argv=None) -> dict:
                 local = urlparse(base).hostname in ("localhost", "127.0.0.1")
                 res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, assets, args.seed, local),
                                                    timeout=spec.open_within + spec.arrive + spec.seconds + 600))
+                events = [f"+{t - t_start:.0f} s {e}" for t, e in (room.events if room is not None else [])
+                          if t >= t_start]
         typing, opening, weight, notes, numbers = summarise(spec, res)
+        if events:
+            notes.append("supervisor: " + "; ".join(events[:12]))
         out["runs"].append({"spec": spec, "res": res, "numbers": numbers, "typing": typing, "opening": opening,
                             "weight": weight})
         text = (f"**{processes} process(es): {n} students, {spec.open_n} opening within {spec.open_within:.0f} s, "
