@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
-from bench.classroom import KEY_TIMEOUT_S, Key, Record, RunSpec, Tab, check_local, class_words, sampler, serve
+from bench.classroom import (KEY_TIMEOUT_S, Key, Record, RunSpec, Tab, check_local, class_words, give_up_late,
+                             last_keys, reconnected, sampler, serve)
 from bench.common import append_results, guard_offline, launch_chromium, machine_info, md_table, pctl
 
 MAX_STUDENTS, MAX_SECONDS = 400, 600
@@ -61,6 +62,7 @@ HTTP_CONNECTIONS = 6              # Chromium's connections per host over HTTP/1.
 TARGETS = {"cpu": 50.0, "open_p95": 5.0}
 CHECK_BURSTS = ("capy", "bara")   # the check types these at 4 keys/s, each followed by a 1.5 s pause
 CHECK_GAP_S, CHECK_PAUSE_S = 0.25, 1.5
+NOT_ANSWERED = "pause -> {!r} not answered"
 
 
 # ---- the browser's HTTP ------------------------------------------------------------------------------------------
@@ -326,30 +328,14 @@ async def student(st: Student, base: str, assets: list[str], clock, go: dict, de
     tab, rec = st.tab, st.rec
     words = iter(class_words(rng) * 10)
     while time.perf_counter() < deadline():
-        if tab.ws is None or tab.reader.done():                    # dropped: reconnect like the browser does
-            rec.reconnects += 1
-            try:
-                await tab.close()
-                await tab.open(reuse_session=True, rerun=False)
-            except Exception as e:
-                rec.errors.append(f"{clock():.1f}s reconnect failed: {type(e).__name__}")
-                await asyncio.sleep(1)
-                continue
+        if not await reconnected(tab, rec, clock):
+            continue
         try:
             await keys(tab, *word_keys(next(words), rng, look))
         except Exception as e:
             rec.errors.append(f"{clock():.1f}s send failed: {type(e).__name__}")
-        for k in rec.keys:
-            if k.latency is None and time.perf_counter() - k.sent > KEY_TIMEOUT_S:
-                rec.errors.append(f"{clock():.1f}s pause -> {k.text!r} not answered within {KEY_TIMEOUT_S} s")
-                k.latency = float("inf")
-    end = time.perf_counter() + KEY_TIMEOUT_S
-    while any(k.latency is None for k in rec.keys) and time.perf_counter() < end and not tab.reader.done():
-        await asyncio.sleep(0.05)
-    for k in rec.keys:
-        if k.latency is None:
-            rec.errors.append(f"pause -> {k.text!r} not answered within {KEY_TIMEOUT_S} s of the end")
-            k.latency = float("inf")
+        give_up_late(rec, clock, NOT_ANSWERED)
+    await last_keys(tab, rec, NOT_ANSWERED)
     await tab.close()
     await st.http.close()
 
@@ -578,11 +564,6 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str], 
     if pauses:
         weight.append(("per pause, WebSocket from / to the server", f"{ws_in / len(pauses) / 1e3:.1f} / "
                        f"{ws_out / len(pauses) / 1e3:.1f}", ""))
-    if pauses and cpu == cpu and cpu > 0:
-        budget = TARGETS["cpu"] / 100 / (cpu / len(pauses))       # pauses per second within the target
-        notes.append(f"at {cpu * 1000 / len(pauses):.0f} ms of server CPU per pause, {TARGETS['cpu']:.0f} % of one "
-                     f"core answers {budget:.0f} pauses/s: {budget * 60 / spec.students:.1f} per student per minute "
-                     f"for {spec.students} students (this run: {per_min:.1f})")
     ocpu, owall = cpu_between(res["samples"], 0, res["t_open"])
     rss = [x[1] for x in res["samples"]]
     notes = [f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
@@ -591,6 +572,11 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str], 
              f"servers' RSS {rss[0]:.0f} -> {max(rss):.0f} MiB (max)" if rss else "no RSS samples",
              f"the simulated students themselves (this Python process, same 2 cores) used {res['client_cpu_s']:.1f} s of "
              f"CPU while typing ({res['client_cpu_s'] / spec.seconds * 100:.0f} % of one core)"]
+    if pauses and cpu == cpu and cpu > 0:
+        budget = TARGETS["cpu"] / 100 / (cpu / len(pauses))       # pauses per second within the target
+        notes.append(f"at {cpu * 1000 / len(pauses):.0f} ms of server CPU per pause, {TARGETS['cpu']:.0f} % of one "
+                     f"core answers {budget:.0f} pauses/s: {budget * 60 / spec.students:.1f} per student per minute "
+                     f"for {spec.students} students (this run: {per_min:.1f})")
     if errors:
         kinds: dict[str, int] = {}
         for e in errors:          # by kind: the time and the word left out

@@ -357,15 +357,8 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
     await go["event"].wait()
     pos = 1
     while time.perf_counter() < deadline():
-        if tab.ws is None or tab.reader.done():                   # dropped: reconnect like the browser does
-            rec.reconnects += 1
-            try:
-                await tab.close()
-                await tab.open(reuse_session=True)
-            except Exception as e:
-                rec.errors.append(f"{clock():.1f}s reconnect failed: {type(e).__name__}")
-                await asyncio.sleep(1)
-                continue
+        if not await reconnected(tab, rec, clock):
+            continue
         if settle is not None:
             while rec.keys and rec.keys[-1].latency is None and time.perf_counter() - rec.keys[-1].sent < KEY_TIMEOUT_S:
                 await asyncio.sleep(0.005)
@@ -383,19 +376,44 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
             await tab.rerun()
         except Exception as e:
             rec.errors.append(f"{clock():.1f}s send failed: {type(e).__name__}")
-        late = [k for k in rec.keys if k.latency is None and time.perf_counter() - k.sent > KEY_TIMEOUT_S]
-        for k in late:
-            rec.errors.append(f"{clock():.1f}s key -> {k.text!r} not shown within {KEY_TIMEOUT_S} s")
-            k.latency = float("inf")        # counted in the percentiles as "longer than the timeout"
-    # The last keys get their chance to show, then the tab closes.
+        give_up_late(rec, clock)
+    await last_keys(tab, rec)
+    await tab.close()
+
+
+async def reconnected(tab: Tab, rec: Record, clock) -> bool:
+    """A dropped connection is opened again to the same session, like the browser does; False (after a second)
+    when that failed."""
+    if tab.ws is not None and not tab.reader.done():
+        return True
+    rec.reconnects += 1
+    try:
+        await tab.close()
+        await tab.open(reuse_session=True)
+        return True
+    except Exception as e:
+        rec.errors.append(f"{clock():.1f}s reconnect failed: {type(e).__name__}")
+        await asyncio.sleep(1)
+        return False
+
+
+def give_up_late(rec: Record, clock, what: str = "key -> {!r} not shown") -> None:
+    """Keys waiting longer than the timeout are errors, counted in the percentiles as "longer than the timeout"."""
+    for k in rec.keys:
+        if k.latency is None and time.perf_counter() - k.sent > KEY_TIMEOUT_S:
+            rec.errors.append(f"{clock():.1f}s {what.format(k.text)} within {KEY_TIMEOUT_S} s")
+            k.latency = float("inf")
+
+
+async def last_keys(tab: Tab, rec: Record, what: str = "key -> {!r} not shown") -> None:
+    """The last keys get their chance to show (until the timeout); the rest are errors."""
     end = time.perf_counter() + KEY_TIMEOUT_S
     while any(k.latency is None for k in rec.keys) and time.perf_counter() < end and not tab.reader.done():
         await asyncio.sleep(0.05)
     for k in rec.keys:
         if k.latency is None:
-            rec.errors.append(f"key -> {k.text!r} not shown within {KEY_TIMEOUT_S} s of the end")
+            rec.errors.append(f"{what.format(k.text)} within {KEY_TIMEOUT_S} s of the end")
             k.latency = float("inf")
-    await tab.close()
 
 
 async def trainer(base: str, rec: Record, i: int, epochs: int, clock, go, deadline, leave_after: float | None = None):
