@@ -251,7 +251,6 @@ class Student:
     http: Http | None = None
     interactive_s: float | None = None
     bytes: dict = field(default_factory=dict)     # part -> bytes received on page load
-    pauses: int = 0
 
 
 def source_address(i: int) -> str:
@@ -405,7 +404,10 @@ def chromium_session(base: str) -> dict:
         cdp.on("Network.loadingFinished", lambda e: http.__setitem__(urls.get(e["requestId"], e["requestId"]),
                                                                      int(e["encodedDataLength"])))
         cdp.on("Network.webSocketFrameSent", frame)
-        cdp.on("Network.webSocketFrameReceived", lambda e: ws_in.append(len(e["response"]["payloadData"])))
+        # CDP gives a binary frame's payload in base64: its size is the decoded length
+        cdp.on("Network.webSocketFrameReceived", lambda e: ws_in.append(
+            len(base64.b64decode(e["response"]["payloadData"])) if e["response"]["opcode"] == 2
+            else len(e["response"]["payloadData"])))
         t0 = time.perf_counter()
         page.goto(f"{base}/?{PAGE_QUERY}")
         page.wait_for_function("() => document.querySelector('[data-testid=\"al-live\"]')?.getAttribute("
