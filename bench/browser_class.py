@@ -457,6 +457,20 @@ async def simulated_session(base: str) -> dict:
             "answered": sum(1 for k in st.rec.keys if k.latency not in (None, float("inf"))), "pauses": len(st.rec.keys)}
 
 
+async def warm_up(bases: list[str]) -> list[str]:
+    """One page view per server process before the class, as when the teacher tries the link first: the process's
+    first run loads the models and writes the weights file. Errors, if any."""
+    sts = [Student(Record(f"warm-{i}", "explore"), 0.0) for i in range(len(bases))]
+    got = await asyncio.gather(*(page_load(st, b, [], lambda: 0.0, None) for st, b in zip(sts, bases)),
+                               return_exceptions=True)
+    for st in sts:
+        if st.tab is not None:
+            await st.tab.close()
+        if st.http is not None:
+            await st.http.close()
+    return [f"{type(g).__name__}: {g}" for g in got if isinstance(g, BaseException)]
+
+
 def check_rows(real: dict, sim: dict) -> tuple[list, list[str]]:
     rows, kinds = [], []
     for name in real["phases"]:
@@ -642,6 +656,7 @@ def run(argv=None) -> dict:
     info0 = machine_info("cpu")
     print(info0, flush=True)
     out = {"runs": [], "check": None}
+    assets: list[str] = []
     sections = []
     for processes in args.processes:
         spec = ClassSpec(n, max(0, min(args.open, n)), max(1.0, args.open_within), max(0.0, args.arrive),
@@ -649,9 +664,9 @@ def run(argv=None) -> dict:
         with tempfile.TemporaryDirectory(prefix="attention-lab-browser-class-") as ckpt:
             with servers(processes, url, Path(ckpt)) as (base, pids, room):
                 t_start = time.time()
-                assets: list[str] = []
+                warm = asyncio.run(warm_up([f"http://127.0.0.1:{b.port}" for b in room.backends] if room else [base]))
                 if not args.no_browser_check and out["check"] is None:
-                    sim = asyncio.run(simulated_session(base))     # first: it also warms the server up
+                    sim = asyncio.run(simulated_session(base))
                     real = chromium_session(base)
                     rows, kinds = check_rows(real, sim)
                     assets = real["assets"]
@@ -677,6 +692,8 @@ def run(argv=None) -> dict:
                 events = [f"+{t - t_start:.0f} s {e}" for t, e in (room.events if room is not None else [])
                           if t >= t_start]
         typing, opening, weight, notes, numbers = summarise(spec, res)
+        notes.append(f"before the class: one page view per server process ({processes}), as when the teacher "
+                     "tries the link" + (f"; errors: {warm}" if warm else ""))
         if events:
             notes.append("supervisor: " + "; ".join(events[:12]))
         out["runs"].append({"spec": spec, "res": res, "numbers": numbers, "typing": typing, "opening": opening,
