@@ -2,7 +2,7 @@
 
 ``python -m bench.classroom [--students 3] [--train 0] [--seconds 20] [--processes 1] [--pages explore compare]
 [--faults] [--url http://localhost:PORT] [--no-append]``; ``--class``: a teacher-led class session instead
-(bench/class_session.py)
+(bench/class_session.py); ``--browser-path``: a class typing on the browser path (bench/browser_class.py)
 
 Each student is what a browser tab is to the server: an HTTP GET of the page (nginx's sticky cookie and
 Streamlit's XSRF cookie come back), then a WebSocket on ``/_stcore/stream`` (subprotocol ``streamlit``) carrying
@@ -154,6 +154,8 @@ class Tab:
         self.finished = asyncio.Event()
         self.last_status = None
         self.reader = None
+        self.ws_options: dict = {}                        # more websockets.connect arguments (a source address)
+        self.bytes_in = self.bytes_out = 0                # WebSocket payload bytes received and sent
 
     async def open(self, query: str | None = None, reuse_session: bool = False, timeout: float = 120,
                    rerun: bool = True) -> None:
@@ -180,7 +182,8 @@ class Tab:
         self.ws = await websockets.connect(f"ws://{u.hostname}:{u.port}/_stcore/stream",
                                            subprotocols=protocols,
                                            additional_headers={"Cookie": self.cookies} if self.cookies else None,
-                                           max_size=None, open_timeout=30, ping_interval=None)
+                                           max_size=None, open_timeout=30, ping_interval=None,
+                                           **self.ws_options)
         self.reader = asyncio.create_task(self.read())
         if rerun:
             await self.rerun(query=query)
@@ -238,7 +241,13 @@ class Tab:
             ws = rs.widget_states.widgets.add()
             ws.id, ws.trigger_value = trigger, True
         self.finished.clear()
-        await self.ws.send(msg.SerializeToString())
+        self.before_send(msg)
+        raw = msg.SerializeToString()
+        self.bytes_out += len(raw)
+        await self.ws.send(raw)
+
+    def before_send(self, msg) -> None:
+        """A last look at a BackMsg before it goes (a subclass adds what its browser would send)."""
 
     def query_string(self) -> str:
         return "&".join(f"{self.query_key[wid]}={quote(str(v))}" for wid, (_, v) in self.states.items()
@@ -251,6 +260,7 @@ class Tab:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
         try:
             async for raw in self.ws:
+                self.bytes_in += len(raw)
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
                 self.handle(msg)
@@ -390,15 +400,8 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
     await go["event"].wait()
     pos = 1
     while time.perf_counter() < deadline():
-        if tab.ws is None or tab.reader.done():                   # dropped: reconnect like the browser does
-            rec.reconnects += 1
-            try:
-                await tab.close()
-                await tab.open(reuse_session=True)
-            except Exception as e:
-                rec.errors.append(f"{clock():.1f}s reconnect failed: {type(e).__name__}")
-                await asyncio.sleep(1)
-                continue
+        if not await reconnected(tab, rec, clock):
+            continue
         if settle is not None:
             while rec.keys and rec.keys[-1].latency is None and time.perf_counter() - rec.keys[-1].sent < KEY_TIMEOUT_S:
                 await asyncio.sleep(0.005)
@@ -416,19 +419,44 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
             await tab.rerun()
         except Exception as e:
             rec.errors.append(f"{clock():.1f}s send failed: {type(e).__name__}")
-        late = [k for k in rec.keys if k.latency is None and time.perf_counter() - k.sent > KEY_TIMEOUT_S]
-        for k in late:
-            rec.errors.append(f"{clock():.1f}s key -> {k.text!r} not shown within {KEY_TIMEOUT_S} s")
-            k.latency = float("inf")        # counted in the percentiles as "longer than the timeout"
-    # The last keys get their chance to show, then the tab closes.
+        give_up_late(rec, clock)
+    await last_keys(tab, rec)
+    await tab.close()
+
+
+async def reconnected(tab: Tab, rec: Record, clock) -> bool:
+    """A dropped connection is opened again to the same session, like the browser does; False (after a second)
+    when that failed."""
+    if tab.ws is not None and not tab.reader.done():
+        return True
+    rec.reconnects += 1
+    try:
+        await tab.close()
+        await tab.open(reuse_session=True)
+        return True
+    except Exception as e:
+        rec.errors.append(f"{clock():.1f}s reconnect failed: {type(e).__name__}")
+        await asyncio.sleep(1)
+        return False
+
+
+def give_up_late(rec: Record, clock, what: str = "key -> {!r} not shown") -> None:
+    """Keys waiting longer than the timeout are errors, counted in the percentiles as "longer than the timeout"."""
+    for k in rec.keys:
+        if k.latency is None and time.perf_counter() - k.sent > KEY_TIMEOUT_S:
+            rec.errors.append(f"{clock():.1f}s {what.format(k.text)} within {KEY_TIMEOUT_S} s")
+            k.latency = float("inf")
+
+
+async def last_keys(tab: Tab, rec: Record, what: str = "key -> {!r} not shown") -> None:
+    """The last keys get their chance to show (until the timeout); the rest are errors."""
     end = time.perf_counter() + KEY_TIMEOUT_S
     while any(k.latency is None for k in rec.keys) and time.perf_counter() < end and not tab.reader.done():
         await asyncio.sleep(0.05)
     for k in rec.keys:
         if k.latency is None:
-            rec.errors.append(f"key -> {k.text!r} not shown within {KEY_TIMEOUT_S} s of the end")
+            rec.errors.append(f"{what.format(k.text)} within {KEY_TIMEOUT_S} s of the end")
             k.latency = float("inf")
-    await tab.close()
 
 
 async def trainer(base: str, rec: Record, i: int, epochs: int, clock, go, deadline, leave_after: float | None = None):
@@ -809,6 +837,9 @@ def main(argv=None) -> int:
     if "--class" in argv:               # the class-session scenario (bench/class_session.py): its own options
         from bench.class_session import main as class_main
         return class_main([a for a in argv if a != "--class"])
+    if "--browser-path" in argv:        # a class on the browser path (bench/browser_class.py): its own options
+        from bench.browser_class import main as browser_main
+        return browser_main([a for a in argv if a != "--browser-path"])
     ap = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, nargs="+", default=[3], help="students typing (several: one run each)")
     ap.add_argument("--train", type=int, nargs="+", default=[0], help="students training at the same time")

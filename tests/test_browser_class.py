@@ -1,0 +1,57 @@
+"""bench.classroom --browser-path (bench/browser_class.py): a handful of simulated students on Explore's browser path,
+once, on a real server process (no Chromium: the check against Chromium's frames is the benchmark's own). The
+numbers are checked for being measured and sane, not for being fast."""
+from __future__ import annotations
+
+import json
+import math
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+
+from bench import browser_class as B
+
+
+def test_a_few_students_on_the_browser_path_are_answered_and_measured():
+    out = B.run(["--students", "4", "--open", "2", "--open-within", "2", "--arrive", "2", "--seconds", "6",
+                 "--look", "0.6", "1.5", "--no-browser-check", "--no-append"])
+    run = out["runs"][0]
+    students, n = run["res"]["students"], run["numbers"]
+    assert [e for st in students for e in st.rec.errors] == []
+    assert all(st.interactive_s is not None and st.interactive_s > 0 for st in students)
+    # Every pause was answered by a run that showed the student's word, and nothing was dropped.
+    assert n["pauses"] >= len(students) and n["answered"] == n["pauses"] and n["dropped"] == 0
+    for st in students:
+        assert st.rec.keys and all(0 < k.latency < B.KEY_TIMEOUT_S for k in st.rec.keys)
+        # Nothing per key: the page's first run, then one rerun per pause (no reconnects here).
+        assert st.rec.reconnects == 0 and st.tab.sent == 1 + len(st.rec.keys)
+        # The component's state as live.js report() sets it, with the student's last word.
+        state = json.loads(st.tab.states[st.tab.component_id][1])
+        assert list(state) == ["view"]
+        assert set(state["view"]) == {"text", "sides", "pattern", "head", "query"}
+        assert state["view"]["text"] == st.rec.keys[-1].text
+        assert st.tab.data["text"] == st.rec.keys[-1].text         # the server's last run shows that word
+    # Measured: the server worked, the page weighed something, the first students became interactive.
+    assert math.isfinite(n["cpu_pct"]) and n["cpu_pct"] > 0 and n["cpu_ms_per_pause"] > 0
+    assert n["parts"]["HTML"] > 0 and n["parts"]["weights"] > 1000 and n["parts"]["WebSocket from the server"] > 0
+    assert n["page_bytes"] >= sum(n["parts"][k] for k in ("HTML", "weights"))
+    assert math.isfinite(n["open_p95_s"])
+    assert "| 1 | 4 | 4 |" in out["text"]                          # the table names the run
+
+
+def test_a_pause_is_described_by_kind_widgets_and_the_views_state():
+    msg = BackMsg()
+    rs = msg.rerun_script
+    rs.query_string = "browser=1&model=miniformer&text=capy"
+    rs.page_script_hash = "abc"
+    rs.widget_states.widgets.add(id="$$ID-96c7-lang").string_array_value.data.append("English")
+    view = {"text": "capybara", "sides": [], "pattern": "p", "head": 0, "query": None}
+    rs.widget_states.widgets.add(id="$$ID-f2bb-explore.live", json_value=json.dumps({"view": view}))
+    d = B.describe(msg)
+    assert d.startswith("rerun_script · page by hash · query keys browser, model, text")
+    assert "lang: string_array_value" in d and "text 'capybara'" in d and "view {head, pattern, query, sides, text}" in d
+    # The same messages in the same phases read "same"; one more message reads "DIFFERENT".
+    marks = [("page load", 0.0), ("typing", 1.0), ("pause", 2.0)]
+    a = B.phases([(0.5, msg), (2.5, msg)], marks)
+    assert a == {"page load": [d], "typing": [], "pause": [d]}
+    rows, kinds = B.check_rows({"phases": a}, {"phases": B.phases([(0.5, msg), (1.5, msg), (2.5, msg)], marks)})
+    assert [r[-1] for r in rows] == ["same", "DIFFERENT", "same"] and kinds == [f"#1: {d}"]
