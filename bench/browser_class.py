@@ -280,13 +280,17 @@ async def page_load(st: Student, base: str, assets: list[str], clock, local: str
     if not data or not data.get("sides"):
         raise RuntimeError("no browser-path component on the page")
     weights = [s["weights"] for s in data["sides"]]
+    module = [data["module"]] if data.get("module") else []      # the view module (forward.js + live.js)
     vendor = list(data.get("vendor") or [])
-    got_files = await asyncio.gather(*(http.get("/" + p.lstrip("/")) for p in weights + vendor))
-    bad = [p for p, (s, _, _) in zip(weights + vendor, got_files) if s != 200]
+    files = weights + module + vendor
+    got_files = await asyncio.gather(*(http.get("/" + p.lstrip("/")) for p in files))
+    bad = [p for p, (s, _, _) in zip(files, got_files) if s != 200]
     if bad:
         raise RuntimeError(f"not served: {bad}")
-    st.bytes["weights"] = sum(g for _, _, g in got_files[:len(weights)])
-    st.bytes["d3 + jQuery"] = sum(g for _, _, g in got_files[len(weights):])
+    n_w, n_m = len(weights), len(module)
+    st.bytes["weights"] = sum(g for _, _, g in got_files[:n_w])
+    st.bytes["view module (JS)"] = sum(g for _, _, g in got_files[n_w:n_w + n_m])
+    st.bytes["d3 + jQuery"] = sum(g for _, _, g in got_files[n_w + n_m:])
     st.bytes["WebSocket from the server"] = tab.bytes_in
     st.bytes["WebSocket to the server"] = tab.bytes_out
     st.interactive_s = time.perf_counter() - t0

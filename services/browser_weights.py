@@ -79,8 +79,15 @@ def publish_json(stem: str, doc: dict, folder: Path = WEIGHTS_DIR) -> str:
     return _write(_safe(stem), json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), folder)
 
 
-def _write(stem: str, data: bytes, folder: Path) -> str:
-    fname = f"{stem}-{hashlib.sha256(data).hexdigest()[:16]}.json"
+def publish_script(stem: str, source: str, folder: Path = WEIGHTS_DIR) -> str:
+    """A script the page fetches once per page view (the live views' module, ui/live_views.py) instead of receiving
+    its text with every rerun, written as :func:`publish` writes weights: named by its content. Returns its URL path
+    relative to the app's base URL."""
+    return _write(_safe(stem), source.encode(), folder, suffix=".js")
+
+
+def _write(stem: str, data: bytes, folder: Path, suffix: str = ".json") -> str:
+    fname = f"{stem}-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
     path = Path(folder) / fname
     if not path.is_file() or path.stat().st_size != len(data):
         path.parent.mkdir(parents=True, exist_ok=True)

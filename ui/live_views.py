@@ -24,7 +24,7 @@ from streamlit.errors import StreamlitAPIException
 
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
-from services.browser_weights import publish, publish_json, runs_in_browser
+from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
 from ui import widgets as w
 from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
@@ -68,15 +68,39 @@ _CSS = """
 
 
 @st.cache_resource(show_spinner=False)
-def _js() -> str:
-    """forward.js, then the view module: one ES module (Streamlit loads the text once per page view and caches it
-    by hash)."""
-    return (_DIR / "forward.js").read_text() + "\n" + (_DIR / "live.js").read_text()
+def _module_url() -> str:
+    """forward.js, then the view module: one ES module, published as a static file named by its content
+    (services/browser_weights), which the page fetches once. A component's script travels inside every rerun's
+    message (~40 KB a pause per student on a lecture hall's Wi-Fi); only the small loader below does now."""
+    return publish_script("live", (_DIR / "forward.js").read_text() + "\n" + (_DIR / "live.js").read_text())
 
 
-def _component():
+# The component's own script: fetch the view module named in the data once per page view (one module instance for
+# every component on the page, kept on globalThis so a remount finds it), then hand it each rerun's data in order.
+# A module that can't load reports "failed", and Python draws the server path with a note (browser_path_unavailable).
+_LOADER = """
+const MODULES = globalThis.attentionLabModules || (globalThis.attentionLabModules = new Map());
+function load(url) {
+  if (!MODULES.has(url)) {
+    MODULES.set(url, fetch(new URL(url, document.baseURI), {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
+      .then((src) => import(URL.createObjectURL(new Blob([src], {type: "text/javascript"})))));
+  }
+  return MODULES.get(url);
+}
+export default function (component) {
+  load(component.data.module).then((m) => m.default(component),
+                                   (e) => component.setStateValue("failed", String((e && e.message) || e)));
+}
+"""
+
+
+def _component(key: str, data: dict, **kwargs):
+    """Draw the live component with ``data`` (plus the view module's address)."""
     # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
-    return st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_js(), isolate_styles=False)
+    component = st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_LOADER,
+                                           isolate_styles=False)
+    return component(key=key, data={**data, "module": _module_url()}, **kwargs)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -277,7 +301,7 @@ def explore() -> bool:
     view = (st.session_state.get(STATE) or {}).get("view") or {}
     side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
     pattern = side["pattern"]
-    _component()(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
+    _component(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
                  on_view_change=_on_view, on_failed_change=lambda: None)
     _footer(side)
 
@@ -326,7 +350,7 @@ def compare() -> bool:
     picked = view.get("sides") or [{}, {}]
     sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
                    title=w.model_label(names[s]), default_family="cross") for i, s in enumerate(("left", "right"))]
-    _component()(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
+    _component(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
                  on_failed_change=lambda: None)
     _footer(*sides)
@@ -352,8 +376,10 @@ def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | 
         st.info(_server_word())
         return None
     state = _lesson_state(n, "box")
+    if (st.session_state.get(state) or {}).get("failed"):      # the view module did not load in this browser
+        return None
     labels = {**_labels(), "input": label, "input_help": help, "placeholder": suggestion}
-    _component()(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
+    _component(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
                                   "projector": projector(), "max_chars": MAX_WORD},
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_lesson_word(state, key),
                  on_failed_change=lambda: None)
@@ -403,7 +429,7 @@ def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, patte
     data["labels"] = {**data["labels"], **(titles or {})}
     data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query, grid_patterns=grid or [],
                 heat_pick="leak" if leak else None)
-    _component()(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
+    _component(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
                  on_failed_change=lambda: None)
     return True
 

@@ -71,7 +71,9 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     assert drawn(app) == "<BOS> c a p y", "a rerun must not reset what the student typed"
     assert_silent_burst(app, sent, box, "bara", "<BOS> c a p y b a r a")
     # the weights and BertViz's template: each a static file, fetched once for the whole session's typing
-    assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in weights) == ["bertviz", "full_transformer"], weights
+    # and the view module itself (forward.js + live.js): not re-sent inside every rerun's message
+    assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in weights) == ["bertviz", "full_transformer", "live"], \
+        weights
     app.assert_clean()
 
 
@@ -395,3 +397,19 @@ def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(ap
                        f"the heatmap of {word}", timeout_s=2)
         assert title() == server_title(word), (word, title())
     app.assert_clean()
+
+
+def test_a_view_module_that_does_not_load_gives_the_server_path_with_a_note(app):
+    """The view module (forward.js + live.js) is a static file the page fetches once; when it can't be had (a proxy
+    that blocks it, a dropped connection), the page draws the server path and says why, instead of an empty box."""
+    app.page.route(re.compile(r".*/app/static/weights/live-[0-9a-f]+\.js$"), lambda route: route.abort())
+    app.page.goto(f"{app.server.url}/?browser=1&lang=en")
+    app.wait_until(lambda: app.textbox().count() == 1, "the server path's box", timeout_s=60)
+    app.wait_idle()
+    assert app.page.locator(LIVE).count() == 0
+    assert "could not load" in app.main_text()
+    app.textbox().fill("cat")
+    app.wait_until(lambda: "Next token after “t”" in app.main_text(), "the server path's bars on cat", timeout_s=30)
+    # the one console error is the blocked file itself (Chromium logs every failed load); nothing else went wrong
+    assert [e for e in app.console_errors if "/app/static/weights/live-" not in e] == [], app.console_errors
+    app.console_errors.clear()
