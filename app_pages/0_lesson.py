@@ -338,9 +338,7 @@ def step_train(n: int, view) -> None:
     sid = TP.session_id()
     # The lesson's own run is the job it started (its name may carry a suffix: another session made
     # lesson-miniformer first, and only that session may replace it); any other job is a run from the Train page.
-    job = jobs.get_job(sid)
-    other = job if job is not None and job.id != st.session_state.get("lesson.train.job") else None
-    job = None if other is not None else job
+    job, other = TP.mine_and_other(sid, st.session_state.get("lesson.train.job"))
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
                   "ends.").format(name=w.escape_md(other.spec.name)))

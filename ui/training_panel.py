@@ -128,6 +128,14 @@ def clear(sid: str) -> None:
     jobs.clear_job(sid)
 
 
+def mine_and_other(sid: str, mine: int | None) -> tuple[jobs.TrainingJob | None, jobs.TrainingJob | None]:
+    """The session's run, split by who started it: (the run with id ``mine``, or None; any other run, or None)."""
+    job = jobs.get_job(sid)
+    if job is None or job.id == mine:
+        return job, None
+    return None, job
+
+
 def kept_capture(p: jobs.JobProgress):
     """The probe word's attention in the model the run kept (its best epoch, the one saved), not its last epoch."""
     from ui.cache import get_capture
