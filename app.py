@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from he
 from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
 
 from ui import projector  # noqa: E402
+from ui import session_defaults  # noqa: E402
 from ui import uploads  # noqa: E402
 
 uploads.bound_per_session()         # a session keeps at most a few uploaded files (ui/uploads.py)
@@ -25,14 +26,8 @@ projector.init_from_url()           # ?present=1: projector mode, whose sidebar 
 st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
                    initial_sidebar_state="collapsed" if projector.on() else "auto")
 
-# Session state: small named values only, initialised once, keys prefixed by page (STYLE.md §10).
-for key, value in {"explore.view": "head",
-                   "compare.query": -1, "compare.query_text": "", "gen.step": 0, "gen.mode": "greedy", "gen.seed": 0,
-                   "heads.tool": "knockout"}.items():
-    st.session_state.setdefault(key, value)
-from ui.real_model import session_defaults as real_model_defaults   # the Real model page's keys
-for key, value in real_model_defaults().items():
-    st.session_state.setdefault(key, value)
+# Session state: small named values only, every page's in one place, keys prefixed by page (STYLE.md §10).
+session_defaults.init()
 
 # The language first: every string below, page titles included, is drawn in it. ?lang=ja|en, else the browser's.
 if "lang" not in st.session_state:

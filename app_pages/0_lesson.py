@@ -3,21 +3,19 @@ predict-then-reveal question whose answer is computed from the models. Steps are
 import time
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from models import data as wordlists
 from services import jobs
-from models.data import WordListError
 from models.train import recipe_for
 from models.capture import quoted
 from models.vocab import DEFAULT_VOCAB, romanize
-from ui import class_models, class_session
+from ui import class_session
 from ui import lesson as LS
 from ui import live_views
 from ui import projector
+from ui import training_panel as TP
 from ui import widgets as w
 from ui.cache import bundle, get_capture
-from ui.i18n import _, option_labels, render
+from ui.i18n import _, option_labels
 from viz import figures as F
 from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
@@ -156,7 +154,7 @@ def step_qkv(n: int, view) -> None:
         f"lesson.{n}", _("Which character will position {q}, {tok}, look at most (the biggest softmax weight)?")
         .format(q=q, tok=tok(s.query_token)), keys,
         lambda: (L.most_attended_key(s), _("Its weight is {w:.2f}, computed from this forward pass below.")
-                 .format(w=float(s.weights.max()))),
+                 .format(w=float(s.weights[L.most_attended_key(s)]))),
         format_func=lambda i: key_option(s.key_tokens, i))
     if (box := live_view(g, view)) is not None:
         with box:
@@ -238,17 +236,15 @@ def step_positions(n: int, view) -> None:
         return
     word, cap = word_and_capture(n, "capyba", "miniformer")
     variants = {m: LS.get_positions("miniformer", word, m) for m in ("normal", "none", "shuffled")}
-    itos = cap.vocab
-    top = {m: itos[int(p.argmax())] for m, p in variants.items()}
+    top = L.top_guesses(variants, cap.vocab)                       # {mode: (character, probability)}
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
                   "“{word}” stay the same?").format(word=w.escape_md(word)), list(opts),
-        lambda: ("same" if top["none"] == top["normal"] else "changes",
+        lambda: ("same" if top["none"][0] == top["normal"][0] else "changes",
                  _("With positions: {a} ({pa:.0%}). Without: {b} ({pb:.0%}). Shuffled: {c} ({pc:.0%}).").format(
-                     a=char_name(top["normal"]), pa=float(variants["normal"].max()), b=char_name(top["none"]),
-                     pb=float(variants["none"].max()), c=char_name(top["shuffled"]),
-                     pc=float(variants["shuffled"].max()))), format_func=opts.get)
+                     a=char_name(top["normal"][0]), pa=top["normal"][1], b=char_name(top["none"][0]),
+                     pb=top["none"][1], c=char_name(top["shuffled"][0]), pc=top["shuffled"][1])), format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:
             T = len(cap.tgt_tokens)
@@ -321,11 +317,10 @@ def step_leak(n: int, view) -> None:
         with box:
             if not live_views.lesson_views(n, "full_transformer_peeking", ["heat"], "flycatcher", pattern=layer,
                                            add_eos=True, leak=True):
-                H = cap.patterns[layer].shape[1]
-                head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
-                Q, K = cap.patterns[layer].shape[-2:]
-                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_),
-                                                Q, K), key=f"lesson.{n}.heat")
+                Q, K = map(len, cap.axes(layer))                        # query rows, key columns
+                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, L.leakiest_head(cap, layer),
+                                                                    height=heat_height(Q), tr=_), Q, K),
+                        key=f"lesson.{n}.heat")
             st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
             scores = w.heldout_eval("full_transformer_peeking")
             if scores is not None:
@@ -335,9 +330,12 @@ def step_leak(n: int, view) -> None:
             st.page_link("app_pages/3_leak.py", label=_("The whole story: Leak lesson"), icon=":material/science:")
 
 
-def kept_capture(p: jobs.JobProgress):
-    """The probe word's attention in the model the run kept (its best epoch, the one saved), not its last epoch."""
-    return get_capture(p.name, p.probe_word)
+def lesson_look() -> TP.Look:
+    return TP.Look(key="lesson.train", detailed=False, height=280, clock="lesson.train.t0",
+                   retry_key="lesson.train.retry", again=_("Train again"), retry=_("Try again"),
+                   not_saved=lambda p, why: _("**The model was not saved.** {why}").format(why=why),
+                   saved=lambda p: _("Trained in {s:.0f} s: kept epoch {e}. Saved as {name}; every page's model picker "
+                                     "has it.").format(s=p.elapsed, e=p.kept_epoch, name=p.name))
 
 
 def step_train(n: int, view) -> None:
@@ -346,12 +344,10 @@ def step_train(n: int, view) -> None:
                   "surprise, cross-entropy). Guess first, then press **Train** and watch the attention on a word take "
                   "shape, epoch by epoch. The *watch* pace spreads the run over about half a minute."))
     LS.term("nll")
-    sid = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)   # the Train page's job slot
-    job = jobs.get_job(sid)
+    sid = TP.session_id()
     # The lesson's own run is the job it started (its name may carry a suffix: another session made
     # lesson-miniformer first, and only that session may replace it); any other job is a run from the Train page.
-    other = job if job is not None and job.id != st.session_state.get("lesson.train.job") else None
-    job = None if other is not None else job
+    job, other = TP.mine_and_other(sid, st.session_state.get("lesson.train.job"))
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
                   "ends.").format(name=w.escape_md(other.spec.name)))
@@ -361,7 +357,7 @@ def step_train(n: int, view) -> None:
 
     def answer():
         first = L.snapshot_focus(jobs.snapshot_capture(done.snapshots[0]))
-        kept = L.snapshot_focus(kept_capture(done))
+        kept = L.snapshot_focus(TP.kept_capture(done))
         return ("yes" if kept < first else "no",
                 _("Mean entropy before training (epoch {e0}): {a:.2f}; in the model kept (epoch {e1}): {b:.2f}.")
                 .format(e0=done.snapshots[0]["epoch"], a=first, e1=done.kept_epoch, b=kept))
@@ -379,92 +375,26 @@ def step_train(n: int, view) -> None:
     with c0:
         probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
     if job is None and (problem := jobs.folder_problem()):       # said before anyone guesses and presses Train
-        folder_error(problem)
+        TP.folder_error(problem)
     elif job is None and not (other is not None and other.active):
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
                         format_func={"watch": _("watch (about 30 s)"), "fast": _("full speed (a few seconds)")}.get)
         if c2.button(_("Train a MiniFormer"), type="primary", key="lesson.train", icon=":material/play_arrow:",
                      disabled=g.choice is None, help=_("Choose a guess first") if g.choice is None else None,
                      on_click=LS.lock, args=(key,)):
-            bad = DEFAULT_VOCAB.unknown_chars(probe)
-            if bad:
+            recipe = recipe_for("fast", "miniformer")
+            if DEFAULT_VOCAB.unknown_chars(probe):
                 st.error(_("The word must be letters a–z to be recorded during training."))
-            else:
-                try:
-                    recipe = recipe_for("fast", "miniformer")
-                    started = jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS),
-                                             recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
-                                             pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0,
-                                             browser=jobs.browser_token(
-                                                 (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid),
-                                             on_claim=class_models.recorder("miniformer"))
-                except jobs.FolderNotWritableError as e:      # the same words as the Train page
-                    folder_error(e.reason)
-                except (class_session.ClassError, class_session.StoreUnavailable) as e:   # recording in a class
-                    st.error(class_session.error_text(e), icon=":material/error:")
-                except (jobs.JobError, WordListError) as e:
-                    st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
-                else:
-                    st.session_state["lesson.train.job"] = started.id
-                    st.session_state["lesson.train.t0"] = time.time()      # the clock the class watches
-                    st.rerun()
+            elif (started := TP.start(sid, "miniformer", recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
+                                      pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0)) is not None:
+                st.session_state["lesson.train.job"] = started.id
+                st.session_state["lesson.train.t0"] = time.time()      # the clock the class watches
+                st.rerun()
     with view:                                  # the run beside the question on a projector
         if job is not None and job.active:
-            training_panel(sid, g.locked)
+            TP.live_panel(sid, lesson_look(), g.locked)
         if done is not None:
-            finished_panel(done, g.locked)
-
-
-def folder_error(reason: str) -> None:
-    """Trained models can't be saved on this server (``reason``: "permission", "read-only", "full"): the same
-    words as the Train page, no server path."""
-    why = {"full": _("The disk where trained models are saved is full."),
-           "read-only": _("The folder where trained models are saved is read-only.")}.get(
-        reason, _("This server may not write to the folder where trained models are saved."))
-    st.error(_("**Nothing was trained.** {why}").format(why=_(
-        "{why} Tell your teacher. Every other page works as usual, and the shipped models are there.").format(why=why)))
-
-
-@st.fragment(run_every="1s")
-def training_panel(sid: str, locked: bool) -> None:
-    job = jobs.get_job(sid)
-    if job is None:
-        st.rerun()
-    p = job.poll()
-    if p.finished:
-        st.rerun()
-    t0 = st.session_state.get("lesson.train.t0")           # seconds since the click, start-up included
-    st.progress(p.fraction, text=_("Epoch {e} of {n} · {s:.0f} s").format(
-        e=p.epoch, n=p.epochs, s=time.time() - t0 if t0 else p.elapsed))
-    left, right = st.columns(2, gap="large")
-    if p.history:
-        w.chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)
-    if p.latest_snapshot is not None and locked:        # the attention forming is the answer: only after a guess
-        cap = jobs.snapshot_capture(p.latest_snapshot)
-        w.chart(F.head_grid(cap, cap.names()[0], height=280, title=_("Attention on “{w}” at epoch {e}").format(
-            w=p.probe_word, e=p.latest_snapshot["epoch"]), tr=_), key="lesson.train.live", container=right)
-
-
-def finished_panel(p: jobs.JobProgress, locked: bool) -> None:
-    if p.status == "failed":
-        st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(render(p.error or ""))))
-        if st.button(_("Try again"), key="lesson.train.retry", icon=":material/restart_alt:"):
-            jobs.clear_job(st.session_state["train.sid"])
-            st.rerun()
-        return
-    snaps = p.snapshots
-    st.success(_("Trained in {s:.0f} s: kept epoch {e}. Saved as {name}; every page's model picker has it.")
-               .format(s=p.elapsed, e=p.kept_epoch, name=p.name), icon=":material/check_circle:")
-    if snaps and locked:                 # before/after is the answer: shown once a guess is locked in
-        a, b = st.columns(2, gap="large")
-        for col, cap, title, k in (
-                (a, jobs.snapshot_capture(snaps[0]), _("Before training (epoch 0)"), "before"),
-                (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
-            w.chart(F.head_grid(cap, cap.names()[0], height=280, title=title, tr=_), key=f"lesson.train.{k}",
-                    container=col)
-    if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
-        jobs.clear_job(st.session_state["train.sid"])
-        st.rerun()
+            TP.result_panel(sid, done, lesson_look(), g.locked)
 
 
 STEPS = (

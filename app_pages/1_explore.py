@@ -4,6 +4,7 @@ import datetime
 import streamlit as st
 
 from models.capture import CaptureImportError, from_json
+from ui import session_defaults as D
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words
@@ -93,13 +94,11 @@ with left:
         @st.fragment
         def next_token_panel():
             s1, s2 = w.more_controls().columns(2)      # secondary: behind "More controls" on a projector
-            # The defaults are the widgets' own (not set in session state beforehand): whatever path a run takes
-            # — the first one cut short by typing while a cold server loads, say — a slider without its state falls
-            # back to 8 and 1.0, never to its minimum (top-k 1, temperature 0.1 was seen in CI).
-            top_k = s1.slider(_("Top-k"), 1, len(cap.vocab), value=min(8, len(cap.vocab)), key="explore.top_k",
-                              help=_("How many tokens to show."))
-            temp = s2.slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
-                             help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+            # The first values are the widgets' own, never preset in session state (ui/session_defaults.py: why)
+            top_k = s1.slider(_("Top-k"), 1, len(cap.vocab), value=min(D.widget("explore.top_k"), len(cap.vocab)),
+                              key="explore.top_k", help=_("How many tokens to show."))
+            temp = s2.slider(_("Temperature"), 0.1, 2.0, value=D.widget("explore.temperature"), step=0.1,
+                             key="explore.temperature", help=_("Below 1 sharpens the distribution, above 1 flattens it."))
             probs = next_token_probs(cap.next_token_logits(), temp, top_k)
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)

@@ -17,11 +17,6 @@ def short_names() -> dict[str, str]:
     return {PEEK: _("peeking"), FREE: _("leak-free"), MINI: "MiniFormer"}
 
 
-DEFAULTS = {"leak.word": "flycatcher", "leak.prefix": "capy", "leak.target": "capy", "leak.src_a": "capybara",
-            "leak.src_b": "capyzzzz"}
-for key, value in DEFAULTS.items():
-    st.session_state.setdefault(key, value)
-
 SHORT = short_names()
 st.title(_("Leak lesson"))
 st.markdown(_(

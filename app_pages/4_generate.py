@@ -1,6 +1,7 @@
 """Generate: let a model write a word from a prefix, then scrub through the steps and see what each one attended to."""
 import streamlit as st
 
+from ui import session_defaults as D
 from models.vocab import romanize
 from ui import widgets as w
 from ui.i18n import _
@@ -49,17 +50,18 @@ with c_text:
     w.alphabet_note()
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
 c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
-mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], key="gen.mode", required=True,
+mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], default=D.widget("gen.mode"), key="gen.mode",
+                                required=True,
                                 format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
                                 help=_("Greedy always takes the most likely token; sampled draws one at random."))
 greedy = mode != "sampled"
-temperature = c_temp.slider(_("Temperature"), 0.1, 2.0, 1.0, step=0.1, key="gen.temperature", disabled=greedy,
-                            help=_("Below 1 sharpens the distribution, above 1 flattens it (sampling only)."))
-top_k = c_topk.number_input(_("Top-k (0 = all)"), 0, 30, 0, key="gen.top_k", disabled=greedy,
+temperature = c_temp.slider(_("Temperature"), 0.1, 2.0, D.widget("gen.temperature"), step=0.1, key="gen.temperature",
+                            disabled=greedy, help=_("Below 1 sharpens the distribution, above 1 flattens it (sampling only)."))
+top_k = c_topk.number_input(_("Top-k (0 = all)"), 0, 30, D.widget("gen.top_k"), key="gen.top_k", disabled=greedy,
                             help=_("Sample only among the k most likely tokens (sampling only)."))
-seed = c_seed.number_input(_("Seed"), 0, 10_000, key="gen.seed", disabled=greedy,
+seed = c_seed.number_input(_("Seed"), 0, 10_000, D.widget("gen.seed"), key="gen.seed", disabled=greedy,
                            help=_("The same seed always gives the same word."))
-max_new = c_len.slider(_("Max new characters"), 1, 30, 16, key="gen.max_new")
+max_new = c_len.slider(_("Max new characters"), 1, 30, D.widget("gen.max_new"), key="gen.max_new")
 
 if name is None:
     st.stop()
@@ -131,9 +133,9 @@ if gen.stop_reason == "eos" and not new:    # a complete word: the first choice 
 def timeline():
     steps = gen.steps
     n = len(steps)
-    if st.session_state.get("gen.step", 0) >= n:
+    if D.current("gen.step") >= n:
         st.session_state["gen.step"] = n - 1
-    i = st.slider(_("Timeline: step"), 0, n - 1, key="gen.step",
+    i = st.slider(_("Timeline: step"), 0, n - 1, D.widget("gen.step"), key="gen.step",
                   help=_("Scrub through the generation. Step i reads the text so far and picks the next token.")) \
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])

@@ -3,6 +3,7 @@ the lecture's own example: in "The animal didn't cross the street because it was
 import streamlit as st
 
 from models import hf_lm
+from ui import session_defaults as D
 from ui import real_model as R
 from ui import widgets as w
 from ui.i18n import _
@@ -53,8 +54,9 @@ with left:
     @st.fragment
     def next_token_panel():
         s1, s2 = st.columns(2)
-        top_k = s1.slider(_("Top-k"), 1, 30, key="real.top_k", help=_("How many tokens to show."))
-        temp = s2.slider(_("Temperature"), 0.1, 2.0, step=0.1, key="real.temperature",
+        top_k = s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k",
+                          help=_("How many tokens to show."))
+        temp = s2.slider(_("Temperature"), 0.1, 2.0, D.widget("real.temperature"), step=0.1, key="real.temperature",
                          help=_("Below 1 sharpens the distribution, above 1 flattens it."))
         probs = next_token_probs(cap.next_token_logits(), temp, top_k)
         title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
@@ -89,7 +91,7 @@ if not projector():
 # ---- step-through generation ---------------------------------------------------------------------------------------
 st.subheader(_("Let it write"))
 g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-max_new = g1.slider(_("New tokens"), 1, 10, key="real.gen.n")
+max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
 mode = g2.segmented_control(_("Decoding"), ["greedy", "sampled"], key="real.gen.mode", required=True,
                             format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
                             help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."))
@@ -100,8 +102,8 @@ if st.session_state.get("real.gen.for") != text:
 else:
     greedy = mode != "sampled"
     gen = R.lm_generation(source, text, max_new=max_new, greedy=greedy,
-                          temperature=1.0 if greedy else st.session_state["real.temperature"],
-                          top_k=None if greedy else st.session_state["real.top_k"], seed=0)
+                          temperature=1.0 if greedy else D.current("real.temperature"),
+                          top_k=None if greedy else D.current("real.top_k"), seed=0)
     new = "".join(s.token for s in gen.steps).replace("␣", " ")
     w.show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
     if gen.steps:

@@ -25,19 +25,18 @@ BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
 
 
-def session_defaults() -> dict:
-    """The page's session-state keys and first values (app.py sets them once, STYLE.md §10). A server presets a
-    local model folder with ATTENTION_LAB_HF_MODEL: in the path field, or on a classroom server as the chosen one
-    of the teacher's folders."""
+def source_defaults() -> dict:
+    """The page's first model source (ui/session_defaults.py holds its other keys). A server presets a local model
+    folder with ATTENTION_LAB_HF_MODEL: in the path field, or on a classroom server as the chosen one of the
+    teacher's folders."""
     preset = os.environ.get(hf_lm.ENV_MODEL, "").strip()
     if hf_folder.classroom():
         source, path, provided = ("provided" if preset else BUNDLED), "", (Path(preset).name if preset else "")
     else:
         source, path, provided = ("folder" if preset else BUNDLED), preset, ""
-    return {"real.source": source, "real.path": path, "real.provided": provided, "real.text": LECTURE,
-            "real.word": "it", "real.cand_a": "animal", "real.cand_b": "street", "real.top_k": 10,
-            "real.temperature": 1.0, "real.layer": 0, "real.head": 0, "real.gen.n": 5, "real.gen.mode": "greedy",
-            "real.alt": "wide"}
+    return {"real.source": source, "real.path": path, "real.provided": provided}
+
+
 CAPTURE_ENTRIES = 24      # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
 
 

@@ -187,3 +187,16 @@ def where_cross_looks(cap: AttentionCapture, name: str) -> tuple[str, dict[str, 
 def snapshot_focus(cap: AttentionCapture) -> float:
     """Mean normalised entropy over every layer and head of a capture (0 focused, 1 spread evenly)."""
     return float(torch.cat([mean_entropy(cap, k).flatten() for k in cap.families()]).mean())
+
+
+def top_guesses(variants: dict[str, torch.Tensor], itos) -> dict[str, tuple[str, float]]:
+    """Each next-token distribution's most likely token and its probability: ``{name: (token, p)}``."""
+    return {name: (itos[int(p.argmax())], float(p.max())) for name, p in variants.items()}
+
+
+def leakiest_head(cap: AttentionCapture, name: str) -> int:
+    """The head of one pattern that puts the most weight on the cells (t, t+1), the next key: the answer, in the
+    peeking model's cross-attention."""
+    p = cap.patterns[name][0]                                                    # (H, Q, K)
+    on_next = p.diagonal(offset=1, dim1=-2, dim2=-1).sum(-1)                     # (H,)
+    return int(torch.argmax(on_next))
