@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from lab_fixtures import REPO
+from lab_fixtures import REPO, run_async
 
 SECRET = "sekret-key"
 NODE = shutil.which("node")
@@ -34,7 +34,7 @@ def get(query: str):
     from services.class_counters import counters
     scope = {"type": "http", "method": "GET", "path": "/class/counters", "query_string": query.encode(),
              "headers": []}
-    response = asyncio.run(counters(Request(scope)))
+    response = run_async(counters(Request(scope)))
     return response.status_code, json.loads(response.body)
 
 
@@ -101,7 +101,7 @@ def test_one_store_read_per_interval_for_every_waiter(store):
         t0 = time.perf_counter()
         results = await asyncio.gather(*waits)
         return results, w.reads - reads0, time.perf_counter() - t0
-    results, reads, wall = asyncio.run(many())
+    results, reads, wall = run_async(many())
     assert all(r == ({"version": c.version, "stage": c.stage}, None) for r in results)
     assert reads <= wall / cc.WATCH_EVERY_S + 2, (reads, wall)          # not 40 readers
 

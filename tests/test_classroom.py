@@ -185,7 +185,7 @@ def test_every_drawn_widget_is_reported_back_like_the_browser_does():
 def test_a_simulated_student_asks_for_the_server_path_it_types_in():
     """The browser path is Explore's default (ui/live_views.py); the simulated student types in the server path's
     box, so every run it asks for carries ``browser=0``, as the link of a student who switched it off does."""
-    import asyncio
+    from lab_fixtures import run_async
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     class Sent:
@@ -197,7 +197,7 @@ def test_a_simulated_student_asks_for_the_server_path_it_types_in():
     tab.ws = Sent()
     tab.query_key["t"], tab.states["t"] = "text", ("string_value", "owl")
     for query in (None, "text=ca"):
-        asyncio.run(tab.rerun(query=query))
+        run_async(tab.rerun(query=query))
     got = [BackMsg.FromString(raw).rerun_script.query_string for raw in tab.ws.frames]
     assert got == ["browser=0&text=owl", "browser=0&text=ca"], got
 
