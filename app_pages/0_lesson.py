@@ -19,6 +19,7 @@ from ui import widgets as w
 from ui.cache import bundle, get_capture
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import style
 from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
 
@@ -306,7 +307,7 @@ def step_leak(n: int, view) -> None:
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("In the peeking model's cross-attention, where does decoder position t look most?"), list(opts),
         lambda: (where, _("All heads of {layer} averaged: {s:.0%} on t, {x:.0%} on t+1, {e:.0%} elsewhere.").format(
-            layer=F.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
+            layer=style.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
         format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:

@@ -9,6 +9,7 @@ from ui import widgets as w
 from ui.cache import get_capture, shipped_words
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import style
 from viz.metrics import end_of_word_prob, next_eos_prob, next_token_probs, notebook_entropies
 
 st.title(_("Explore"))
@@ -104,7 +105,7 @@ with left:
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)
             last = (_("{bos} (start of a word)").format(bos="&lt;BOS&gt;") if len(cap.tgt_tokens) == 1
-                    else _("“{token}”").format(token=F.label(cap.tgt_tokens[-1])))
+                    else _("“{token}”").format(token=style.label(cap.tgt_tokens[-1])))
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
                                     title=_("Next token after {last}").format(last=last), tr=_)
             w.chart(fig, key="explore.bars")
@@ -113,7 +114,7 @@ with left:
                 more = "…" if seen and sum(seen.values()) > 6 else ""
                 st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
                              "The model gives it **{p:.1%}**.").format(
-                    char=w.escape_md(F.char_name(expected, tr=_)), typed=w.escape_md(text.lower()),
+                    char=w.escape_md(style.char_name(expected, tr=_)), typed=w.escape_md(text.lower()),
                     words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
         w.let_browser_draw()
@@ -127,13 +128,13 @@ with left:
                  "per layer, averaged over all heads and every row, the first included."))
     if uploaded is not None:
         st.markdown(_("The notebook's entropy of this file (nats, mean over heads and all rows): {values}").format(
-            values=" · ".join(_("{layer}: **{value:.3f}**").format(layer=F.pattern_title(n, tr=_), value=v)
+            values=" · ".join(_("{layer}: **{value:.3f}**").format(layer=style.pattern_title(n, tr=_), value=v)
                               for n, v in notebook_entropies(cap).items())))
 
 st.subheader(_("Attention heatmap"))
 names = cap.names()
 h1, h2, h3 = st.columns([2, 1, 2])
-pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: style.pattern_title(n, tr=_)),
                        key="explore.pattern")
 n_head = cap.patterns[pattern].shape[1]
 head = h2.selectbox(_("Head"), list(range(n_head)), key="explore.head") if n_head > 1 else 0
@@ -184,7 +185,7 @@ def export_panel() -> None:
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
         family = st.selectbox(_("Attention"), cap.square_families(), key="explore.json_family",
-                              format_func=option_labels(cap.square_families(), lambda k: _(F.FAMILY_LABEL[k]))) \
+                              format_func=option_labels(cap.square_families(), lambda k: _(style.FAMILY_LABEL[k]))) \
             if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", family=family),
                            file_name=f"attention_{family}_all.json", mime="application/json", key="explore.dl.all",
@@ -201,7 +202,7 @@ def export_panel() -> None:
                                   "picked above the heatmap.") if square else
                            _("Cross-attention has separate query and key tokens, which the one-layer format can't "
                              "hold; pick a self-attention layer above the heatmap."))
-        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern, tr=_))))
+        st.caption(_("Selected: {layer}").format(layer=w.escape_md(style.pattern_title(pattern, tr=_))))
     with e3:
         st.markdown(_("**Figures** (16:9 slides)"))
         w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),

@@ -9,6 +9,7 @@ from ui import widgets as w
 from ui.i18n import _, option_labels
 from ui.cache import get_capture, shipped_words
 from viz import figures as F
+from viz import style
 from viz.metrics import distribution_comparison, next_token_probs
 
 TOP_K = 8
@@ -48,11 +49,11 @@ else:
         rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): w.model_label(names[side]),
                      _("parameters"): f"{bundles[side].n_params:,}",
                      _("surprise on new words (test NLL)"): "—" if nll is None else f"{nll:.3f}",
-                     _("top next char"): F.char_name(vocab.itos[top[side]], tr=_),
+                     _("top next char"): style.char_name(vocab.itos[top[side]], tr=_),
                      _("own first choice, p"): f"{float(probs[side][top[side]]):.1%}",
                      _("other's first choice, p"): f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
+    tops = {side: w.escape_md(style.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
     agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
              _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
     st.markdown(agree + " " + _("How far apart the two predictions are (KL divergence): left from right **{lr:.3f}**, "
@@ -114,7 +115,7 @@ for side in SIDES:
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
         patterns[side] = p1.selectbox(_("Layer"), pnames, index=default,
-                                      format_func=option_labels(pnames, lambda n: F.pattern_title(n, tr=_)),
+                                      format_func=option_labels(pnames, lambda n: style.pattern_title(n, tr=_)),
                                       key=f"compare.{side}.pattern.{name}")
         n_head = cap.patterns[patterns[side]].shape[1]
         heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \
@@ -130,7 +131,7 @@ for side in SIDES:
         w.chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=_("Next token after {last}").format(
-                                              last=_("“{token}”").format(token=F.label(last))), tr=_),
+                                              last=_("“{token}”").format(token=style.label(last))), tr=_),
                         key=f"compare.{side}.bars")
 w.let_browser_draw()
 for side in SIDES:

@@ -8,6 +8,7 @@ from ui import widgets as w
 from ui.i18n import _, option_labels
 from ui.cache import get_capture, get_generation
 from viz import figures as F
+from viz import style
 from viz.metrics import counterfactual_next_token, leak_summary, next_key_weights_by_layer, next_token_probs
 
 PEEK, FREE, MINI = "full_transformer_peeking", "full_transformer", "miniformer"
@@ -51,7 +52,7 @@ summary = {n: leak_summary(caps[n]) for n in (PEEK, FREE)}
 cross = caps[PEEK].names("cross")
 c1, c2, c3 = st.columns([2, 1, 3], vertical_alignment="bottom")
 layer = c1.selectbox(_("Cross-attention layer"), cross, index=cross.index(summary[PEEK]["layer"]),
-                     format_func=option_labels(cross, lambda n: F.pattern_title(n, tr=_)), key="leak.layer")
+                     format_func=option_labels(cross, lambda n: style.pattern_title(n, tr=_)), key="leak.layer")
 n_head = caps[PEEK].patterns[layer].shape[1]
 head = c2.selectbox(_("Head"), list(range(n_head)), key="leak.head") if n_head > 1 else 0
 c3.caption(_("Rows: the decoder position predicting the next character. Columns: the source characters. "
@@ -60,7 +61,7 @@ q_tok, k_tok = caps[PEEK].axes(layer)
 h1, h2 = st.columns(2, gap="medium")
 for col, n in ((h1, PEEK), (h2, FREE)):
     fig = F.attention_heatmap(caps[n], layer, head, title=_("{model} · {layer} · head {head}").format(
-        model=SHORT[n], layer=F.pattern_title(layer, tr=_), head=head), tr=_)
+        model=SHORT[n], layer=style.pattern_title(layer, tr=_), head=head), tr=_)
     w.chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}", container=col)
 weights = {SHORT[n]: next_key_weights_by_layer(caps[n]) for n in (PEEK, FREE)}
 w.chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"], tr=_), key="leak.bars")
@@ -154,12 +155,12 @@ for col, n in ((f1, PEEK), (f2, FREE)):
     fig = F.counterfactual_bars(next_token_probs(ca.next_token_logits()), next_token_probs(cb.next_token_logits()),
                                 vocab, names=(_("source A"), _("source B")), top_k=3,
                                 title=_("{model}: next character after “{token}”").format(
-                                    model=SHORT[n], token=F.label(ca.tgt_tokens[-1])), tr=_)
+                                    model=SHORT[n], token=style.label(ca.tgt_tokens[-1])), tr=_)
     with col:
         w.chart(fig, key=f"leak.cf.{n}")
         r = cf[n]
-        fut = lambda t: _("nothing (source too short)") if t is None else f"“{w.escape_md(F.char_name(t, tr=_))}”"
-        top = lambda i: w.escape_md(F.char_name(vocab.itos[i], tr=_))
+        fut = lambda t: _("nothing (source too short)") if t is None else f"“{w.escape_md(style.char_name(t, tr=_))}”"
+        top = lambda i: w.escape_md(style.char_name(vocab.itos[i], tr=_))
         st.markdown(_("Source char at *t+1*: A {future_a}, B {future_b}. Top prediction: A **{top_a}** ({p_a:.0%}), "
                       "B **{top_b}** ({p_b:.0%}). Largest change of any probability: **{change:.3g}**.").format(
             future_a=fut(r["future_a"]), future_b=fut(r["future_b"]), top_a=top(r["top_a"]), p_a=r["p_top_a"],

@@ -7,6 +7,7 @@ from ui.i18n import _
 from models.checkpoint import CheckpointError
 from ui.cache import get_capture, get_generation, shipped_words
 from viz import figures as F
+from viz import style
 from viz.metrics import chosen_token_probs
 
 st.title(_("Generate"))
@@ -141,7 +142,7 @@ def timeline():
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
-        i=i, fed=fed, token=w.escape_md(F.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
+        i=i, fed=fed, token=w.escape_md(style.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
     w.chart(F.last_row_heatmap(step.cap, tr=_), key="gen.lastrow", container=a1)
     a1.caption(_("Each row is one head's attention from the newest position (the last character fed in, whose "

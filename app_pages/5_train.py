@@ -20,6 +20,7 @@ from ui import widgets as w
 from ui.cache import bundle
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import style
 
 PRESETS = ("fast", "seed")
 
@@ -107,7 +108,7 @@ st.caption(_("Train a model of your own on the word list, watch the loss fall an
 # which costs as much as building it.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
-    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern, tr=_), tr=_)
+    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=style.pattern_title(pattern, tr=_), tr=_)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -121,7 +122,7 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     pattern = names[0]
     if len(names) > 1:
         pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
-                               format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                               format_func=option_labels(names, lambda n: style.pattern_title(n, tr=_)),
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)

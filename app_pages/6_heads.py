@@ -12,6 +12,8 @@ from ui import widgets as w
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import head_lab_figures
+from viz import style
 from viz.metrics import (attention_rollout, cross_rollout, distribution_comparison, head_mean, next_token_differences,
                          next_token_probs, pattern_differences)
 
@@ -78,7 +80,7 @@ if uploaded is not None:
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
-    w.chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
+    w.chart(head_lab_figures.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
                                      title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
                                      y_title=_("query"), tr=_), key="heads.json.rollout")
     st.stop()
@@ -136,7 +138,7 @@ if silenced:
 
 # ---- 1. knock-out ---------------------------------------------------------------------------------------------------
 if tool == "knockout":
-    last = _("“{token}”").format(token=F.label(cap.tgt_tokens[-1]))         # a plotly title: "<BOS>" escaped
+    last = _("“{token}”").format(token=style.label(cap.tgt_tokens[-1]))         # a plotly title: "<BOS>" escaped
     p_all = next_token_probs(cap.next_token_logits())
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")
@@ -147,7 +149,7 @@ if tool == "knockout":
                                          title=_("{n} head(s) knocked out").format(n=len(knocked_out)), tr=_),
                        key="heads.bars.after", container=right)
     cmp = distribution_comparison(p_all, p_ko)
-    char = lambda i: F.char_label(bundle.vocab.itos[i], tr=_)
+    char = lambda i: style.char_label(bundle.vocab.itos[i], tr=_)
     if not knocked_out:
         st.caption(_("Pick heads above to knock them out; the right-hand bars then show the model without them."))
     else:
@@ -226,7 +228,7 @@ elif tool == "rollout":
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, family)))
         q_tok, k_tok = cap_ko.axes(layers[0])
-        w.chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
+        w.chart(head_lab_figures.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
                                          title=_("{kind}: raw attention beside its rollout").format(
                                              kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
                                                    "decoder": _("Decoder self-attention")}[family]), tr=_),
@@ -235,7 +237,7 @@ elif tool == "rollout":
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
-        w.chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
+        w.chart(head_lab_figures.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
                                          y_title=_("decoder query"),
                                          title=_("Cross-attention, raw and carried through the encoder"), tr=_),
                         key="heads.rollout.cross")
@@ -255,13 +257,13 @@ elif tool == "changed":
             st.info(_("A and B have different lengths: compared over the first {n} positions.").format(
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
-        w.chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
+        w.chart(head_lab_figures.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
                                                   eos_label=_("end"),
                                                   y_title=_("after"),
                                                   title=_("Next-token probability, B − A, after every position"), tr=_),
                         key="heads.changed.next")
         diffs = pattern_differences(cap_ko, cap_b)
-        w.chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
+        w.chart(head_lab_figures.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
                                         row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
                                         head_label=_("head {h}"), tr=_),
                         key="heads.changed.patterns")
@@ -287,8 +289,8 @@ else:
         head = p2.selectbox(_("Head"), heads, key="heads.loo.head", format_func=option_labels(
             heads, lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h)))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
-        top = F.char_label(bundle.vocab.itos[loo.top], tr=_)
-        w.chart(F.attention_vs_importance(
+        top = style.char_label(bundle.vocab.itos[loo.top], tr=_)
+        w.chart(head_lab_figures.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),

@@ -9,6 +9,7 @@ from ui.i18n import _
 from ui.projector import on as projector
 from ui.widgets import escape_md as md_text
 from viz import figures as F
+from viz import style
 from viz.metrics import chosen_token_probs, next_token_probs
 
 LIVE_LM = "150ms"   # one forward is ~86 ms on one thread: commit after a short pause, so a burst of keys runs once
@@ -57,7 +58,7 @@ with left:
         temp = s2.slider(_("Temperature"), 0.1, 2.0, step=0.1, key="real.temperature",
                          help=_("Below 1 sharpens the distribution, above 1 flattens it."))
         probs = next_token_probs(cap.next_token_logits(), temp, top_k)
-        title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
+        title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
         w.chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_),
                         key="real.bars")
     next_token_panel()

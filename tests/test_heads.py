@@ -15,6 +15,7 @@ from models.heads import (ROLES, attention_modules, head_importance, head_roles,
                           leave_one_out, one_char_changed, role_scores)
 from models.vocab import UNK_ID
 from viz import figures as F
+from viz import head_lab_figures
 from viz.metrics import (attention_rollout, cross_rollout, head_mean, next_token_differences, next_token_probs,
                          pattern_differences)
 
@@ -297,19 +298,19 @@ def test_head_lab_figures_by_data_and_full_validation():
     b = tiny_bundle("full-peeking")
     a, c = capture(b, "<img>"), capture(b, "<imq>")
     diffs = pattern_differences(a, c)
-    fig = F.diff_heatmaps(diffs, a, c, title="d", row_titles={n: n for n in diffs})
+    fig = head_lab_figures.diff_heatmaps(diffs, a, c, title="d", row_titles={n: n for n in diffs})
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) == sum(d.shape[0] for d in diffs.values())
     m = max(float(d.abs().max()) for d in diffs.values())
     assert all(t.zmid == 0 and t.zmin == pytest.approx(-max(m, 1e-3)) and t.zmax == -t.zmin for t in heat)
     nd = next_token_differences(a, c)
-    nfig = F.next_token_diff_heatmap(nd, a, c, b.vocab, title="n", x_title="x", y_title="y", eos_label="end")
+    nfig = head_lab_figures.next_token_diff_heatmap(nd, a, c, b.vocab, title="n", x_title="x", y_title="y", eos_label="end")
     assert len(nfig.data[0].z) == len(a.tgt_tokens) and len(nfig.data[0].z[0]) == len(b.vocab) - 3
     assert nfig.layout.xaxis.ticktext[0] == "end" and nfig.data[0].zmid == 0
-    roll = F.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
+    roll = head_lab_figures.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
                             a.tgt_tokens, a.tgt_tokens, title="r", x_title="k", y_title="q")
     loo = leave_one_out(b, "<img>")
-    vs = F.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
+    vs = head_lab_figures.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
                                    [None] + list(loo.delta[1:]), title="t", attention_title="a", importance_title="i")
     assert vs.data[1].y[0] is None and list(vs.data[1].y[1:]) == pytest.approx(list(loo.delta[1:]))
     assert list(vs.data[0].y) == pytest.approx(a.patterns[a.names("cross")[0]][0, 0, -1].tolist())

@@ -29,7 +29,7 @@ from ui import widgets as w
 from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
 from ui.projector import on as projector
-from viz import figures as F
+from viz import style
 
 KEY = "explore.browser"              # the switch; ?browser=0 / ?browser=1 in a shared link
 SETTING = "ATTENTION_LAB_BROWSER_PATH"  # "0": the server path is the default (the switch starts off)
@@ -136,8 +136,8 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
     the first)."""
     shape = get_capture(name, "")                       # the pattern names and families of this model
-    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(F.FAMILY_LABEL[family])} L{l}"
+    titles = {n: style.pattern_title(n, tr=_) for n in shape.names()}
+    rows = {n: f"{_(style.FAMILY_LABEL[family])} L{l}"
             for family in shape.families() for l, n in enumerate(shape.names(family))}
     if pattern not in titles:
         family_names = shape.names(default_family) if default_family in shape.families() else []
@@ -182,7 +182,7 @@ def _footer(*sides: dict) -> None:
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
     return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
             "projector": projector(), "labels": _labels(),
-            "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
+            "colors": {"blue": style.BLUE, "orange": style.ORANGE, "grey": style.GREY, "blues": style.BLUES, "viridis": style.VIRIDIS},
             "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"]}
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 KEY = "present"
 # Text >= 20 px at 1920 x 1080: Streamlit sizes its text in rem (body 1rem, widget labels and captions 0.875rem), so
 # a 23 px root scales body text (23 px), labels, buttons and captions (20 px) and headings together. Charts get their
-# own larger fonts (viz.figures.for_projector) and BertViz its own scale (viz.bertviz_view._FILL_FRAME).
+# own larger fonts (viz.display.for_projector) and BertViz its own scale (viz.bertviz_view._FILL_FRAME).
 ROOT_FONT_PX = 23
 CSS = f"<style>html {{ font-size: {ROOT_FONT_PX}px; }}</style>"
 

@@ -221,6 +221,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     from ui.lesson import predict_then_reveal
     from viz import coreference as C
     from viz import figures as F
+    from viz import style
 
     st.subheader(_("What does “it” look at?"))
     with w.more_controls():
@@ -268,7 +269,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     def evidence() -> None:
         cand = escape_md(c.word)
         w.chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
-                    word=F.label(c.word)),
+                    word=style.label(c.word)),
                                y_title=_("weight"),
                                mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
                 key="real.lesson.control")

@@ -39,10 +39,10 @@ LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys
 
 def chart(fig, *, key: str, container=st, **kw) -> None:
     """Every chart on every page goes through here: drawn at its column's width with :data:`PLOTLY_CONFIG`, dark
-    tick labels always (viz.figures.for_screen), and projector-sized text in projector mode
-    (viz.figures.for_projector). ``container`` is where it goes (a column); ``kw`` goes to st.plotly_chart."""
-    from viz import figures as F
-    fig = F.for_projector(fig) if projector() else F.for_screen(fig)
+    tick labels always (viz.display.for_screen), and projector-sized text in projector mode
+    (viz.display.for_projector). ``container`` is where it goes (a column); ``kw`` goes to st.plotly_chart."""
+    from viz import display
+    fig = display.for_projector(fig) if projector() else display.for_screen(fig)
     container.plotly_chart(fig, key=key, width="stretch", config=kw.pop("config", PLOTLY_CONFIG), **kw)
 
 
@@ -314,7 +314,7 @@ def let_browser_draw(seconds: float = BATCH_GAP_S) -> None:
 
 
 def download_figure(fig, file_stem: str, key: str, *, what: str, subtitle: str | None = None) -> None:
-    """A download of ``fig`` as a slide (viz.figures.for_slide: 16:9, every axis label, projector-sized fonts): a PNG
+    """A download of ``fig`` as a slide (viz.display.for_slide: 16:9, every axis label, projector-sized fonts): a PNG
     made on click (kaleido drives the local Chromium, offline), or without Chromium a standalone HTML. ``what``
     names the figure on the button (already translated); ``subtitle`` (plain text: model, word) goes under the
     figure's title. Plotly's camera icon on each chart saves a PNG of the chart as drawn, too."""
