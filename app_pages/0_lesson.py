@@ -15,7 +15,10 @@ from ui import class_models, class_session
 from ui import lesson as LS
 from ui import live_views
 from ui import projector
-from ui import widgets as w
+from ui.cards import heldout_eval
+from ui.charts import chart
+from ui.controls import LIVE
+from ui.text import escape_md, input_notes
 from ui.cache import bundle, get_capture
 from ui.i18n import _, option_labels, render
 from viz import figures as F
@@ -68,7 +71,7 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
               "written in romaji: ねこ → neko). Other characters show as <UNK>.")
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
     if text is None:
-        text = st.text_input(label, key=key, live=w.LIVE, max_chars=live_views.MAX_WORD, help=help_)
+        text = st.text_input(label, key=key, live=LIVE, max_chars=live_views.MAX_WORD, help=help_)
     if not text.strip():
         st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
         return suggestion
@@ -81,11 +84,11 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     cap = get_capture(model, word, add_eos=add_eos)
     if cap.unknown:     # a question about <UNK> would ask about nothing: say so plainly, ask about the suggestion
         st.info(_("The models know only the letters a–z, and {chars} can't be written in them, so this step uses the "
-                  "suggested word “{word}”.").format(chars=w.escape_md(quoted(cap.unknown)), word=suggestion))
+                  "suggested word “{word}”.").format(chars=escape_md(quoted(cap.unknown)), word=suggestion))
         word, cap = suggestion, get_capture(model, suggestion, add_eos=add_eos)
     else:
         word = romanize(word).text      # what the model reads (ねこ → neko); the note below says so
-    w.input_notes(cap)
+    input_notes(cap)
     return word, cap
 
 
@@ -113,14 +116,14 @@ def step_next_char(n: int, view) -> None:
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
     g = LS.predict_then_reveal(
-        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=w.escape_md(word)),
+        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=escape_md(word)),
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
             p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_option))
     if (box := live_view(g, view)) is not None:
         with box:
             if not live_views.lesson_views(n, "miniformer", ["bars"], "capyba",
                                            titles={"bars_title": _("What comes next?")}):
-                w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"),
+                chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"),
                                           tr=_), key=f"lesson.{n}.bars")
 
 
@@ -178,7 +181,7 @@ def step_mask(n: int, view) -> None:
         with box:
             if not live_views.lesson_views(n, "miniformer", ["heat"], "capybara", pattern=name, query=2,
                                            titles={"heat_title": _("MiniFormer's attention")}):
-                w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
                                             height=heat_height(len(cap.tgt_tokens)), tr=_), key=f"lesson.{n}.heat")
 
 
@@ -214,8 +217,8 @@ def step_heads(n: int, view) -> None:
             # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
             a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
                     else st.columns([1, 1.3], gap="medium"))
-            w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
-            w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
+            chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
+            chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
                            key=f"lesson.{n}.grid", container=b)
 
 
@@ -235,7 +238,7 @@ def step_positions(n: int, view) -> None:
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
-                  "“{word}” stay the same?").format(word=w.escape_md(word)), list(opts),
+                  "“{word}” stay the same?").format(word=escape_md(word)), list(opts),
         lambda: ("same" if top["none"] == top["normal"] else "changes",
                  _("With positions: {a} ({pa:.0%}). Without: {b} ({pb:.0%}). Shuffled: {c} ({pc:.0%}).").format(
                      a=char_name(top["normal"]), pa=float(variants["normal"].max()), b=char_name(top["none"]),
@@ -246,13 +249,13 @@ def step_positions(n: int, view) -> None:
             T = len(cap.tgt_tokens)
             rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
             a, b = st.columns([1, 1], gap="medium")
-            w.chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+            chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
                 "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
                 "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", container=a)
             a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
                       .format(last=T - 1))
             names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
-            w.chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
+            chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
                 "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
                 "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", container=b)
 
@@ -286,7 +289,7 @@ def step_encdec(n: int, view) -> None:
             title = _("Cross-attention, last layer: decoder rows read encoder columns")
             if not live_views.lesson_views(n, "full_transformer", ["grid"], "capybara", grid=[cross],
                                            titles={"headgrid_title": title}):
-                w.chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
+                chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
 
 
 def step_leak(n: int, view) -> None:
@@ -316,10 +319,10 @@ def step_leak(n: int, view) -> None:
                 H = cap.patterns[layer].shape[1]
                 head = max(range(H), key=lambda h: float(cap.patterns[layer][0, h].diagonal(1).sum()))
                 Q, K = cap.patterns[layer].shape[-2:]
-                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_),
+                chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, head, height=heat_height(Q), tr=_),
                                                 Q, K), key=f"lesson.{n}.heat")
             st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
-            scores = w.heldout_eval("full_transformer_peeking")
+            scores = heldout_eval("full_transformer_peeking")
             if scores is not None:
                 st.markdown(_("On the test words: teacher-forced surprise {tf:.2f} nats per character, honest "
                               "(prefix-only) {pre:.2f} — the first number is the leak.")
@@ -346,7 +349,7 @@ def step_train(n: int, view) -> None:
     job = None if other is not None else job
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
-                  "ends.").format(name=w.escape_md(other.spec.name)))
+                  "ends.").format(name=escape_md(other.spec.name)))
     done = job.poll() if job is not None and not job.active else None
     trained = done is not None and done.status != "failed" and len(done.snapshots) >= 1
     opts = {"yes": _("yes, more focused"), "no": _("no")}
@@ -395,7 +398,7 @@ def step_train(n: int, view) -> None:
                 except (class_session.ClassError, class_session.StoreUnavailable) as e:   # recording in a class
                     st.error(class_session.error_text(e), icon=":material/error:")
                 except (jobs.JobError, WordListError) as e:
-                    st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
+                    st.warning(escape_md(render(e)), icon=":material/hourglass_top:")
                 else:
                     st.session_state["lesson.train.job"] = started.id
                     st.session_state["lesson.train.t0"] = time.time()      # the clock the class watches
@@ -430,16 +433,16 @@ def training_panel(sid: str, locked: bool) -> None:
         e=p.epoch, n=p.epochs, s=time.time() - t0 if t0 else p.elapsed))
     left, right = st.columns(2, gap="large")
     if p.history:
-        w.chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)
+        chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)
     if p.latest_snapshot is not None and locked:        # the attention forming is the answer: only after a guess
         cap = jobs.snapshot_capture(p.latest_snapshot)
-        w.chart(F.head_grid(cap, cap.names()[0], height=280, title=_("Attention on “{w}” at epoch {e}").format(
+        chart(F.head_grid(cap, cap.names()[0], height=280, title=_("Attention on “{w}” at epoch {e}").format(
             w=p.probe_word, e=p.latest_snapshot["epoch"]), tr=_), key="lesson.train.live", container=right)
 
 
 def finished_panel(p: jobs.JobProgress, locked: bool) -> None:
     if p.status == "failed":
-        st.error(_("**The model was not saved.** {why}").format(why=w.escape_md(render(p.error or ""))))
+        st.error(_("**The model was not saved.** {why}").format(why=escape_md(render(p.error or ""))))
         if st.button(_("Try again"), key="lesson.train.retry", icon=":material/restart_alt:"):
             jobs.clear_job(st.session_state["train.sid"])
             st.rerun()
@@ -452,7 +455,7 @@ def finished_panel(p: jobs.JobProgress, locked: bool) -> None:
         for col, cap, title, k in (
                 (a, jobs.snapshot_capture(snaps[0]), _("Before training (epoch 0)"), "before"),
                 (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
-            w.chart(F.head_grid(cap, cap.names()[0], height=280, title=title, tr=_), key=f"lesson.train.{k}",
+            chart(F.head_grid(cap, cap.names()[0], height=280, title=title, tr=_), key=f"lesson.train.{k}",
                     container=col)
     if st.button(_("Train again"), key="lesson.train.again", icon=":material/restart_alt:"):
         jobs.clear_job(st.session_state["train.sid"])
@@ -480,7 +483,7 @@ def current_step() -> int:
         n = 0
     if not 1 <= n <= len(STEPS):
         st.info(_("There is no step “{raw}”: the lesson has steps 1 to {n}. Showing step 1.")
-                .format(raw=w.escape_md(raw[:20]), n=len(STEPS)))
+                .format(raw=escape_md(raw[:20]), n=len(STEPS)))
         n = 1
     return n
 

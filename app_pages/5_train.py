@@ -16,7 +16,8 @@ from models import registry
 from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB, romanize
 from ui import class_models
-from ui import widgets as w
+from ui.charts import chart
+from ui.text import escape_md, model_label, peek_warning
 from ui.cache import bundle
 from ui.i18n import _, option_labels, render
 from viz import figures as F
@@ -73,8 +74,8 @@ def job_error(e: Exception) -> str:
         return _("**Nothing was trained.** {why}").format(why=folder_message(e.reason))
     if isinstance(e, jobs.BrowserBusyError):
         return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
-                 "stop it there or wait for it to finish.").format(model=w.escape_md(e.name))
-    return w.escape_md(render(e))
+                 "stop it there or wait for it to finish.").format(model=escape_md(e.name))
+    return escape_md(render(e))
 
 
 def duration(s: float | None) -> str:
@@ -126,7 +127,7 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)
-    w.chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads")
+    chart(heads_figure(job_id, snap["epoch"], pattern, snap), key=f"{key}.heads")
 
 
 def stop_mine() -> None:
@@ -145,14 +146,14 @@ def live_panel() -> None:
     if p.finished:
         st.rerun()                      # the whole page: the result and the replay live outside this fragment
     what = (_("Restoring **{model}**") if p.action == "restore" else _("Training **{model}**")).format(
-        model=w.escape_md(w.model_label(p.name) if p.action == "restore" else p.name))
+        model=escape_md(model_label(p.name) if p.action == "restore" else p.name))
     st.subheader(f"{what} · {model_labels()[p.model_name]}", anchor=False)
     rec = p.recipe
     st.caption(_("{recipe} recipe: {epochs} epochs, batch {batch}, learning rate {lr:g}, dropout {dropout:g}, "
                  "weight decay {wd:g}, seed {seed} · {n} words (80% train, 20% validation)").format(
                    recipe=preset_labels().get(rec["name"], rec["name"]), epochs=p.epochs, batch=rec["batch_size"],
                    lr=rec["lr"], dropout=rec["dropout"], wd=rec["weight_decay"], seed=rec["seed"], n=p.n_words)
-               + (f" · {w.escape_md(p.note)}" if p.note else ""))
+               + (f" · {escape_md(p.note)}" if p.note else ""))
     if p.status == "queued":
         label = _("Starting a training process (it loads PyTorch first; a few seconds)…")
     elif p.epoch == 0:
@@ -172,14 +173,14 @@ def live_panel() -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         if p.history:
-            w.chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves")
+            chart(curves_figure(p.job_id, p.epoch, p.history), key="train.live_curves")
         else:
             st.info(_("The learning curves appear after the first epoch."))
     with right:
         if p.latest_snapshot is not None:
             attention_row(p.latest_snapshot, p.job_id, "train.live",
                           title=_("**Attention on “{word}” now** (epoch {epoch})").format(
-                              word=w.escape_md(p.probe_word), epoch=p.latest_snapshot["epoch"]))
+                              word=escape_md(p.probe_word), epoch=p.latest_snapshot["epoch"]))
 
 
 # ---- after training ---------------------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def replay(p: jobs.JobProgress) -> None:
     st.subheader(_("Attention during training"), anchor=False)
     st.caption(_("How the model read the probe word **{word}** as it learned. Epoch 0 is the untrained "
                  "model: attention is close to uniform. Drag the slider to watch the pattern form.").format(
-                   word=w.escape_md(p.probe_word)))
+                   word=escape_md(p.probe_word)))
     epochs = [s["epoch"] for s in snaps]
     kept = p.kept_epoch if p.kept_epoch in epochs else epochs[-1]
     ep = st.select_slider(_("Epoch"), options=epochs, value=kept, key=f"train.replay.{p.job_id}",
@@ -210,29 +211,29 @@ def replay(p: jobs.JobProgress) -> None:
 
 
 def result_panel(p: jobs.JobProgress) -> None:
-    label = w.model_label(p.name)
+    label = model_label(p.name)
     if p.status == "failed":
         why = (folder_message(p.error_code) if p.error_code in ("full", "read-only", "permission") else
                _("The run reached this server's time limit in the middle of an epoch, so it was stopped. Fewer "
                  "epochs or a bigger batch size fit in the limit.") if p.error_code == "time-limit" else
-               w.escape_md(render(p.error)))
-        st.error(_("**{model} was not saved.** {why}").format(model=w.escape_md(p.name), why=why))
+               escape_md(render(p.error)))
+        st.error(_("**{model} was not saved.** {why}").format(model=escape_md(p.name), why=why))
         st.info(_("Every saved model is as it was, and this run's training slot is free again: press **Train "
                   "another model** to try again."), icon=":material/info:")
     else:
         kept = p.kept_epoch
         if p.action == "restore":
             st.success(_("**{model}** is restored ({path}), kept epoch {kept}. Every page uses it again on its next "
-                         "rerun — no restart needed.").format(model=w.escape_md(label), kept=kept,
+                         "rerun — no restart needed.").format(model=escape_md(label), kept=kept,
                                                               path=f"`checkpoints/{p.name}.pt`"),
                        icon=":material/check_circle:")
         else:
             st.success(_("**{model}** is saved and is now in every page's model picker (Explore, Compare, Leak "
                          "lesson, Generate) — in every open session, no restart needed.").format(
-                model=w.escape_md(p.name)), icon=":material/check_circle:")
+                model=escape_md(p.name)), icon=":material/check_circle:")
         if p.status == "stopped":
             st.info(_("Stopped after epoch {epoch} because {why}. Kept epoch {kept}, the best so far.").format(
-                epoch=p.epoch, why=w.escape_md(render(p.stop_reason)), kept=kept))
+                epoch=p.epoch, why=escape_md(render(p.stop_reason)), kept=kept))
         elif p.stopped_early:
             st.info(_("Early stopping ended the run after epoch {epoch}: no better validation NLL for "
                       "{patience} epochs. Kept epoch {kept}, the best.").format(
@@ -247,13 +248,13 @@ def result_panel(p: jobs.JobProgress) -> None:
         c[3].metric(_("Training time"), duration(p.elapsed))
         c[4].metric(_("Parameters"), f"{m.get('n_params', 0):,}")
         if p.action == "train":
-            st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=w.escape_md(p.name)),
+            st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=escape_md(p.name)),
                          icon=":material/search:",
                          query_params={"model": p.name})
     left, right = st.columns(2, gap="large")
     with left:
         if p.history:
-            w.chart(curves_figure(p.job_id, p.epoch, p.history, saved=p.status != "failed"), key="train.final_curves")
+            chart(curves_figure(p.job_id, p.epoch, p.history, saved=p.status != "failed"), key="train.final_curves")
     with right:
         replay(p)
     if st.button(_("Train another model"), type="primary", key="train.again", icon=":material/restart_alt:"):
@@ -278,7 +279,7 @@ def word_list():
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
         st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(
-            why=w.escape_md(render(e))))
+            why=escape_md(render(e))))
         return None
     bits = [_("**{n:,}** words ready").format(n=len(words.words))]
     if words.duplicates_dropped:
@@ -296,7 +297,7 @@ def setup_form() -> None:
         model = st.selectbox(_("Model"), registry.train_flags(), format_func=model_labels().get, key="train.model",
                              persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
-            st.caption(w.peek_warning())
+            st.caption(peek_warning())
         preset = st.segmented_control(_("Recipe"), list(PRESETS), format_func=preset_labels().get,
                                       key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
@@ -337,13 +338,13 @@ def setup_form() -> None:
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
             if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
-                replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
+                replace = st.checkbox(_("Replace my existing model “{model}”").format(model=escape_md(wanted)),
                                       key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
-            st.caption(w.escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
-                model=w.escape_md(name)))
+            st.caption(escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
+                model=escape_md(name)))
         except jobs.ModelNameError as e:
-            st.error(w.escape_md(render(e)))
+            st.error(escape_md(render(e)))
         probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
         probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
@@ -351,13 +352,13 @@ def setup_form() -> None:
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
                       _("The probe word must be letters a–z and at most {n} long.")).format(
-                chars=w.escape_md(", ".join(map(repr, bad))), n=MAX_LEN))
+                chars=escape_md(", ".join(map(repr, bad))), n=MAX_LEN))
             probe = None
 
     try:
         recipe = dataclasses.replace(recipe_for(preset, model), **{k: st.session_state[f"train.{k}"] for k in KNOBS})
     except ValueError as e:
-        st.error(_("These settings can't be trained: {why}.").format(why=w.escape_md(e)))
+        st.error(_("These settings can't be trained: {why}.").format(why=escape_md(e)))
         recipe = None
     used = jobs.active_count()
     ready = words is not None and name is not None and probe is not None and recipe is not None
@@ -394,15 +395,15 @@ def restore_section(busy: bool) -> None:
                  "`git checkout -- checkpoints/` restores the exact original instead."))
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
-        a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
+        a.warning(_("**{model}** ({path}): {why}.").format(model=escape_md(model_label(name)),
                                                           path=f"`checkpoints/{name}.pt`",
-                                                          why=w.escape_md(render(why).strip().rstrip("。."))))
+                                                          why=escape_md(render(why).strip().rstrip("。."))))
         if b.button(_("Restore"), key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)
             except (jobs.JobError, WordListError) as e:
-                st.error(w.escape_md(render(e)))
+                st.error(escape_md(render(e)))
             else:
                 st.rerun()
 
