@@ -84,9 +84,8 @@ if uploaded is not None:
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
-    chart(head_lab_figures.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
-                                     title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
-                                     y_title=_("query"), tr=_), key="heads.json.rollout")
+    chart(head_lab_figures.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens, tr=_),
+          key="heads.json.rollout")
     st.stop()
 
 bundle = load_or_explain(name) if name else None
@@ -232,19 +231,19 @@ elif tool == "rollout":
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, family)))
         q_tok, k_tok = cap_ko.axes(layers[0])
-        chart(head_lab_figures.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
-                                         title=_("{kind}: raw attention beside its rollout").format(
-                                             kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                                   "decoder": _("Decoder self-attention")}[family]), tr=_),
-                        key=f"heads.rollout.{family}")
+        chart(head_lab_figures.rollout_figure(panels, q_tok, k_tok,
+                                              title=_("{kind}: raw attention beside its rollout").format(
+                                                  kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
+                                                        "decoder": _("Decoder self-attention")}[family]), tr=_),
+              key=f"heads.rollout.{family}")
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
-        chart(head_lab_figures.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
-                                         y_title=_("decoder query"),
-                                         title=_("Cross-attention, raw and carried through the encoder"), tr=_),
-                        key="heads.rollout.cross")
+        chart(head_lab_figures.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens,
+                                              x_title=_("source key"), y_title=_("decoder query"),
+                                              title=_("Cross-attention, raw and carried through the encoder"), tr=_),
+              key="heads.rollout.cross")
 
 # ---- 4. what changed ------------------------------------------------------------------------------------------------
 elif tool == "changed":
@@ -261,16 +260,13 @@ elif tool == "changed":
             st.info(_("A and B have different lengths: compared over the first {n} positions.").format(
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
-        chart(head_lab_figures.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
-                                                  eos_label=_("end"),
-                                                  y_title=_("after"),
-                                                  title=_("Next-token probability, B − A, after every position"), tr=_),
-                        key="heads.changed.next")
+        chart(head_lab_figures.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, tr=_),
+              key="heads.changed.next")
         diffs = pattern_differences(cap_ko, cap_b)
-        chart(head_lab_figures.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
-                                        row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
-                                        head_label=_("head {h}"), tr=_),
-                        key="heads.changed.patterns")
+        chart(head_lab_figures.diff_heatmaps(diffs, cap_ko, cap_b, tr=_,
+                                             row_titles={n: module_title(n.removesuffix(".hook_pattern"))
+                                                         for n in diffs}),
+              key="heads.changed.patterns")
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
         if bundle.peeking:

@@ -103,7 +103,7 @@ def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
 
 def test_layer_head_grid_labels_every_layer_and_head():
     full = capture(tiny_bundle("full"), "capy")
-    fig = F.layer_head_grid(full, title="t", head_label="H{h}")
+    fig = F.layer_head_grid(full, title="t", tr=lambda s: "H{h}" if s == "head {h}" else s)
     go.Figure(fig.to_dict())
     n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
     assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]

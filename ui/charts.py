@@ -41,8 +41,7 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
     from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
     if view == "model" and projector():   # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
         from viz import figures as F
-        chart(F.layer_head_grid(cap, title=_("Every layer and head (BertViz model view as a grid)"),
-                                head_label=_("head {h}"), tr=_), key=f"{key or 'bertviz'}.grid")
+        chart(F.layer_head_grid(cap, tr=_), key=f"{key or 'bertviz'}.grid")
         return True
     try:
         kwargs = cap.bertviz_kwargs()

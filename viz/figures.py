@@ -343,15 +343,14 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
     return title_above_subplot_titles({"annotations": [a.to_plotly_json() for a in fig.layout.annotations]}, fig)
 
 
-def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None = None,
-                    tr: Translate = identity) -> go.Figure:
+def layer_head_grid(cap: AttentionCapture, *, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """BertViz's model view as a chart that stays readable on a projector: one small heatmap per layer (row) and
     head (column), every pattern of the capture in :func:`entropy_heatmap`'s order, each row labelled as there
-    ("encoder L0", "cross L1") and each column with ``head_label`` (``{h}``, translated by the page); query tokens
+    ("encoder L0", "cross L1") and each column "head {h}", both through ``tr``; query tokens
     down the first column, key tokens under the last row of each run of rows that share them. The cells, hover
     text and grey mask are :func:`attention_heatmap`'s, in ``tr``'s language like the row labels."""
     from plotly.subplots import make_subplots
-    head_label = head_label or tr(N_("head {h}"))
+    head_label = tr(N_("head {h}"))
     # two lines ("decoder self" over "L0"): a label written down the side is no taller than its row of cells
     rows = [(f"{label(tr(FAMILY_LABEL[family]))}<br>L{l}", name)
             for family in cap.families() for l, name in enumerate(cap.names(family))]
@@ -374,4 +373,5 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
                              title_text=row_label if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
-    return house_layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
+    return house_layout(fig, title or tr(N_("Every layer and head (BertViz model view as a grid)")),
+                        int(80 + len(rows) * max(140, 50 + 16 * Q)))

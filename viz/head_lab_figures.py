@@ -26,13 +26,13 @@ def _diverging(z: list, m: float, **kw) -> dict:
     return dict(type="heatmap", z=z, zmin=-m, zmax=m, zmid=0, colorscale=_PUOR, xgap=1, ygap=1, **kw)
 
 
-def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b: AttentionCapture, *, title: str,
-                  row_titles: dict[str, str], head_label: str | None = None, colorbar_title: str = "B − A",
+def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b: AttentionCapture, *,
+                  row_titles: dict[str, str], title: str | None = None, colorbar_title: str = "B − A",
                   height: int | None = None, tr: Translate = identity) -> go.Figure:
     """Every head of every pattern's difference B - A (``viz.metrics.pattern_differences``), one row of small
     heatmaps per pattern, on one diverging scale centred on 0 (purple: A attends more, orange: B attends more)."""
     from plotly.subplots import make_subplots
-    head_label = head_label or tr(N_("head {h}"))
+    head_label = tr(N_("head {h}"))
     names = list(diffs)
     H = max(d.shape[0] for d in diffs.values())
     m = max(1e-3, max(float(d.abs().max()) for d in diffs.values()))
@@ -57,16 +57,16 @@ def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b
                              showgrid=False, zeroline=False, showticklabels=h == 0, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=12))
     size = height or int(min(1400, 80 + len(names) * max(170, 50 + 16 * max(d.shape[1] for d in diffs.values()))))
-    return house_layout(fig, title, size)
+    return house_layout(fig, title or tr(N_("Every attention pattern, B − A")), size)
 
 
 def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: AttentionCapture, vocab, *,
-                            title: str, x_title: str, y_title: str, eos_label: str = "<EOS>",
-                            colorbar_title: str = "B − A", height: int | None = None,
+                            title: str | None = None, colorbar_title: str = "B − A", height: int | None = None,
                             tr: Translate = identity) -> go.Figure:
     """(Q, V) B - A of the next-token distribution at every position (``viz.metrics.next_token_differences``),
-    one row per position, one column per token a word can continue with (<EOS> labelled ``eos_label``, then the
+    one row per position, one column per token a word can continue with (<EOS> labelled "end", then the
     characters; <PAD>, <BOS> and <UNK> are never targets)."""
+    eos_label = tr(N_("end"))
     cols = [i for i, t in enumerate(vocab.itos) if t not in ("<PAD>", "<BOS>", "<UNK>")]
     Q = diff.shape[0]
     z = diff[:, cols]
@@ -78,18 +78,22 @@ def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: 
                        customdata=[[xt[j] for j in range(len(cols))] for _ in range(Q)],
                        hovertemplate=tr(N_("after {q}: {token}")).format(q="%{y}", token="%{customdata}") + "<br>B − A <b>%{z:+.4f}</b>"
                                      "<extra></extra>")]
-    return figure(data, title, height or int(min(560, 120 + 26 * Q)),
-                   xaxis=dict(tickvals=list(range(len(cols))), ticktext=xt, tickangle=0, title=dict(text=x_title),
-                              showgrid=False, zeroline=False),
-                   yaxis=dict(tickvals=list(range(Q)), ticktext=qt, autorange="reversed", title=dict(text=y_title),
-                              showgrid=False, zeroline=False))
+    return figure(data, title or tr(N_("Next-token probability, B − A, after every position")),
+                  height or int(min(560, 120 + 26 * Q)),
+                  xaxis=dict(tickvals=list(range(len(cols))), ticktext=xt, tickangle=0,
+                             title=dict(text=tr(N_("next token"))), showgrid=False, zeroline=False),
+                  yaxis=dict(tickvals=list(range(Q)), ticktext=qt, autorange="reversed",
+                             title=dict(text=tr(N_("after"))), showgrid=False, zeroline=False))
 
 
 def rollout_figure(panels: list[tuple[str, torch.Tensor]], q_tok: tuple[str, ...], k_tok: tuple[str, ...], *,
-                   title: str, x_title: str, y_title: str, height: int | None = None,
-                   tr: Translate = identity) -> go.Figure:
+                   title: str | None = None, x_title: str | None = None, y_title: str | None = None,
+                   height: int | None = None, tr: Translate = identity) -> go.Figure:
     """Heatmaps side by side on one 0..1 scale: ``panels`` is [(subplot title, (Q, K) tensor)], e.g. each layer's
-    raw head-mean pattern, then the rollout."""
+    raw head-mean pattern, then the rollout. The axis titles default to "key" and "query" (cross-attention's
+    panels name theirs)."""
+    title = title or tr(N_("Raw attention and rollout (an approximation)"))
+    x_title, y_title = x_title or tr(N_("key")), y_title or tr(N_("query"))
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[label(t) for t, _ in panels],
                         horizontal_spacing=0.04)
