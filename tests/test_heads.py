@@ -309,7 +309,8 @@ def test_head_lab_figures_label_themselves_through_tr():
     for kind, fig in figs.items():
         lay = fig.to_dict()["layout"]
         assert lay["title"]["text"].startswith("«"), (kind, lay["title"])
-        axis_titles = [v["title"]["text"] for k, v in lay.items() if k[1:5] == "axis" and v.get("title", {}).get("text")]
+        axis_titles = [v["title"]["text"] for k, v in lay.items()
+                       if k[1:5] == "axis" and v.get("title", {}).get("text")]
         assert all("«" in t for t in axis_titles) and (axis_titles or kind == "diff"), (kind, axis_titles)
     assert figs["next"].layout.xaxis.ticktext[0] == "«end»"                        # <EOS>, in the page's words
     assert all("«head {h}»" not in a.text and "«head" in a.text for a in figs["grid"].layout.annotations)

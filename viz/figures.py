@@ -263,7 +263,8 @@ def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, 
                              + "</extra>"))
     fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14), tickangle=0)
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text=tr(N_("probability")))
-    return house_layout(fig, title or tr(N_("Next character")), height, barmode="group", legend=dict(orientation="h", y=-0.22))
+    return house_layout(fig, title or tr(N_("Next character")), height, barmode="group",
+                        legend=dict(orientation="h", y=-0.22))
 
 
 def last_row_heatmap(cap: AttentionCapture, *, families: tuple[str, ...] | None = None, height: int | None = None,
@@ -311,7 +312,8 @@ def generation_strip(tokens: list[str], probs: list[float], *, current: int | No
     fig.update_xaxes(tickvals=list(range(len(tokens))), ticktext=[str(i) for i in range(len(tokens))],
                      title_text=tr(N_("step")))
     fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text=tr(N_("p(chosen)")))
-    return house_layout(fig, title or tr(N_("Chosen token and its probability, step by step")), height, showlegend=False)
+    return house_layout(fig, title or tr(N_("Chosen token and its probability, step by step")), height,
+                        showlegend=False)
 
 
 def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | None = None,
