@@ -13,10 +13,14 @@ from ui import lesson as LS
 from ui import live_views
 from ui import projector
 from ui import training_panel as TP
-from ui import widgets as w
+from ui.cards import heldout_eval
+from ui.charts import chart
+from ui.controls import LIVE
+from ui.text import escape_md, input_notes
 from ui.cache import bundle, get_capture
 from ui.i18n import _, option_labels
 from viz import figures as F
+from viz import style
 from viz import lesson as L
 from viz.metrics import leak_summary, next_token_probs
 
@@ -71,7 +75,7 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
         return text if text.strip() else suggestion
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
     if text is None:
-        text = st.text_input(label, key=key, live=w.LIVE, max_chars=live_views.MAX_WORD, help=help_)
+        text = st.text_input(label, key=key, live=LIVE, max_chars=live_views.MAX_WORD, help=help_)
     if not text.strip():
         st.info(_("The box is empty, so this step uses the suggested word “{word}”.").format(word=suggestion))
         return suggestion
@@ -84,11 +88,11 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     cap = get_capture(model, word, add_eos=add_eos)
     if cap.unknown:     # a question about <UNK> would ask about nothing: say so plainly, ask about the suggestion
         st.info(_("The models know only the letters a–z, and {chars} can't be written in them, so this step uses the "
-                  "suggested word “{word}”.").format(chars=w.escape_md(quoted(cap.unknown)), word=suggestion))
+                  "suggested word “{word}”.").format(chars=escape_md(quoted(cap.unknown)), word=suggestion))
         word, cap = suggestion, get_capture(model, suggestion, add_eos=add_eos)
     else:
         word = romanize(word).text      # what the model reads (ねこ → neko); the note below says so
-    w.input_notes(cap)
+    input_notes(cap)
     return word, cap
 
 
@@ -116,14 +120,14 @@ def step_next_char(n: int, view) -> None:
     probs = next_token_probs(cap.next_token_logits())
     options, top = L.top_choices(probs, cap.vocab)
     g = LS.predict_then_reveal(
-        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=w.escape_md(word)),
+        f"lesson.{n}", _("Which character will MiniFormer rank first after “{word}”?").format(word=escape_md(word)),
         options, lambda: (top, _("The model gives it {p:.0%}; the bars show the rest.").format(
             p=float(probs[cap.vocab.index(top)]))), format_func=option_labels(options, char_option))
     if (box := live_view(g, view)) is not None:
         with box:
             if not live_views.lesson_views(n, "miniformer", ["bars"], "capyba",
                                            titles={"bars_title": _("What comes next?")}):
-                w.chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"),
+                chart(F.next_token_bars(probs, bundle("miniformer").vocab, top_k=8, title=_("What comes next?"),
                                           tr=_), key=f"lesson.{n}.bars")
 
 
@@ -184,7 +188,7 @@ def step_mask(n: int, view) -> None:
         with box:
             if not live_views.lesson_views(n, "miniformer", ["heat"], "capybara", pattern=name, query=2,
                                            titles={"heat_title": _("MiniFormer's attention")}):
-                w.chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
+                chart(F.attention_heatmap(cap, name, 0, query=q, title=_("MiniFormer's attention"),
                                             height=heat_height(len(cap.tgt_tokens)), tr=_), key=f"lesson.{n}.heat")
 
 
@@ -220,8 +224,8 @@ def step_heads(n: int, view) -> None:
             # Two views side by side on a laptop; one at a time on a projector, where side by side they were cramped
             a, b = (st.tabs([_("Entropy per head"), _("Encoder layer 0, every head")]) if projector.on()
                     else st.columns([1, 1.3], gap="medium"))
-            w.chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
-            w.chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
+            chart(F.entropy_heatmap(cap, tr=_), key=f"lesson.{n}.ent", container=a)
+            chart(F.head_grid(cap, "encoder.0.attn.hook_pattern", title=_("Encoder layer 0, every head"), tr=_),
                            key=f"lesson.{n}.grid", container=b)
 
 
@@ -240,7 +244,7 @@ def step_positions(n: int, view) -> None:
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("Remove the positions (set the positional encoding to 0): will MiniFormer's top guess after "
-                  "“{word}” stay the same?").format(word=w.escape_md(word)), list(opts),
+                  "“{word}” stay the same?").format(word=escape_md(word)), list(opts),
         lambda: ("same" if top["none"][0] == top["normal"][0] else "changes",
                  _("With positions: {a} ({pa:.0%}). Without: {b} ({pb:.0%}). Shuffled: {c} ({pc:.0%}).").format(
                      a=char_name(top["normal"][0]), pa=top["normal"][1], b=char_name(top["none"][0]),
@@ -250,13 +254,13 @@ def step_positions(n: int, view) -> None:
             T = len(cap.tgt_tokens)
             rows = max(T, 20)                   # enough rows for the waves to show, even for a short word
             a, b = st.columns([1, 1], gap="medium")
-            w.chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
+            chart(L.pe_table(LS.get_pe_table("miniformer", rows), {
                 "title": _("Positional encoding, {t} positions").format(t=rows), "position": _("position"),
                 "dim": _("dimension"), "value": _("value")}, font_size=FS), key=f"lesson.{n}.pe", container=a)
             a.caption(_("One row per position, one column per dimension. This word uses rows 0 to {last}.")
                       .format(last=T - 1))
             names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
-            w.chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
+            chart(L.next_char_variants({names[m]: p for m, p in variants.items()}, bundle("miniformer").vocab, {
                 "title": _("Next character after “{word}”").format(word=word[-30:]), "probability": _("probability"),
                 "end": _("end of word")}, font_size=FS), key=f"lesson.{n}.cf", container=b)
 
@@ -290,7 +294,7 @@ def step_encdec(n: int, view) -> None:
             title = _("Cross-attention, last layer: decoder rows read encoder columns")
             if not live_views.lesson_views(n, "full_transformer", ["grid"], "capybara", grid=[cross],
                                            titles={"headgrid_title": title}):
-                w.chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
+                chart(F.head_grid(cap, cross, cols=2, title=title, tr=_), key=f"lesson.{n}.grid")
 
 
 def step_leak(n: int, view) -> None:
@@ -311,18 +315,18 @@ def step_leak(n: int, view) -> None:
     g = LS.predict_then_reveal(
         f"lesson.{n}", _("In the peeking model's cross-attention, where does decoder position t look most?"), list(opts),
         lambda: (where, _("All heads of {layer} averaged: {s:.0%} on t, {x:.0%} on t+1, {e:.0%} elsewhere.").format(
-            layer=F.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
+            layer=style.pattern_title(layer, tr=_), s=weights["self"], x=weights["next"], e=weights["elsewhere"])),
         format_func=opts.get)
     if (box := live_view(g, view)) is not None:
         with box:
             if not live_views.lesson_views(n, "full_transformer_peeking", ["heat"], "flycatcher", pattern=layer,
                                            add_eos=True, leak=True):
                 Q, K = map(len, cap.axes(layer))                        # query rows, key columns
-                w.chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, L.leakiest_head(cap, layer),
+                chart(F.with_next_key_outline(F.attention_heatmap(cap, layer, L.leakiest_head(cap, layer),
                                                                     height=heat_height(Q), tr=_), Q, K),
                         key=f"lesson.{n}.heat")
             st.caption(_("Outlined: the cell (t, t+1), where the answer sits."))
-            scores = w.heldout_eval("full_transformer_peeking")
+            scores = heldout_eval("full_transformer_peeking")
             if scores is not None:
                 st.markdown(_("On the test words: teacher-forced surprise {tf:.2f} nats per character, honest "
                               "(prefix-only) {pre:.2f} — the first number is the leak.")
@@ -350,7 +354,7 @@ def step_train(n: int, view) -> None:
     job, other = TP.mine_and_other(sid, st.session_state.get("lesson.train.job"))
     if other is not None and other.active:
         st.info(_("This browser session is training {name} on the Train page; the lesson's run can start when it "
-                  "ends.").format(name=w.escape_md(other.spec.name)))
+                  "ends.").format(name=escape_md(other.spec.name)))
     done = job.poll() if job is not None and not job.active else None
     trained = done is not None and done.status != "failed" and len(done.snapshots) >= 1
     opts = {"yes": _("yes, more focused"), "no": _("no")}
@@ -418,7 +422,7 @@ def current_step() -> int:
         n = 0
     if not 1 <= n <= len(STEPS):
         st.info(_("There is no step “{raw}”: the lesson has steps 1 to {n}. Showing step 1.")
-                .format(raw=w.escape_md(raw[:20]), n=len(STEPS)))
+                .format(raw=escape_md(raw[:20]), n=len(STEPS)))
         n = 1
     return n
 

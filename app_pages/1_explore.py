@@ -6,15 +6,20 @@ import streamlit as st
 from models.capture import CaptureImportError, from_json
 from ui import session_defaults as D
 from models.data import next_char_counts
-from ui import widgets as w
+from ui.cards import model_card
+from ui.charts import bertviz_frame, chart, download_figure, let_browser_draw
+from ui.controls import WORD_KEY, lazy_expander, more_controls, text_box
+from ui.pickers import load_or_explain, model_picker
+from ui.text import alphabet_note, empty_prompt, escape_md, input_notes, model_label, peek_warning
 from ui.cache import get_capture, shipped_words
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import style
 from viz.metrics import end_of_word_prob, next_eos_prob, next_token_probs, notebook_entropies
 
 st.title(_("Explore"))
 welcome = st.container()            # always in the page, so the box below keeps its place when this empties
-if not st.session_state.get(w.WORD_KEY):
+if not st.session_state.get(WORD_KEY):
     # A student alone lands here first: say where to start and what to type, in plain words, before any jargon.
     with welcome.container(border=True):
         st.markdown(_("**New here?** Start with the **Lesson**: eight short steps, each with a question to guess "
@@ -31,10 +36,10 @@ if live_views.explore():
 
 c_text, c_model, c_eos = st.columns([3, 2, 1.1], vertical_alignment="bottom")
 with c_text:
-    text = w.text_box()
-    w.alphabet_note()
+    text = text_box()
+    alphabet_note()
 with c_model:
-    name = w.model_picker("model")
+    name = model_picker("model")
 with c_eos:
     finished = st.toggle(_("Finished word"), key="explore.eos",
                          help=_("Append `<EOS>`: read the text as a whole word."))
@@ -46,37 +51,37 @@ with st.expander(_(":material/folder_open: Open an attention JSON (from this app
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
             st.success(_("Showing **{file}** below ({layers} layer(s), {tokens} tokens). Remove the file to go back "
-                         "to the live model.").format(file=w.escape_md(up.name), layers=len(uploaded.patterns),
+                         "to the live model.").format(file=escape_md(up.name), layers=len(uploaded.patterns),
                                                       tokens=len(uploaded.tgt_tokens)))
         except CaptureImportError as e:
-            st.error(_("**{file}** can't be shown: {why}").format(file=w.escape_md(up.name), why=w.escape_md(render(e))))
+            st.error(_("**{file}** can't be shown: {why}").format(file=escape_md(up.name), why=escape_md(render(e))))
 
-bundle = w.load_or_explain(name) if name and uploaded is None else None
+bundle = load_or_explain(name) if name and uploaded is None else None
 if uploaded is None and bundle is None:
     st.stop()
 if bundle is not None:
     with st.expander(_("About this model: size, training and test scores"), icon=":material/info:"):
-        w.model_card(bundle, compact=True)       # the numbers, one click down
+        model_card(bundle, compact=True)       # the numbers, one click down
     if bundle.peeking:
-        st.warning(w.peek_warning())             # what matters for reading the views stays in sight
+        st.warning(peek_warning())             # what matters for reading the views stays in sight
 
 cap = uploaded if uploaded is not None else get_capture(name, text, add_eos=finished)
 if uploaded is None and not text:
-    w.empty_prompt()
-w.input_notes(cap)
+    empty_prompt()
+input_notes(cap)
 
 left, right = st.columns([0.9, 1.1], gap="large")
 
 # BertViz first, in its own batch of page updates: the browser draws it before it starts on the plotly charts
-# (see w.let_browser_draw); then the bars, then the heavier heatmaps.
+# (see let_browser_draw); then the bars, then the heavier heatmaps.
 with right:
     view = st.segmented_control("BertViz", ["head", "model"], key="explore.view", required=True,
                                 format_func={"head": _("Head view"), "model": _("Model view")}.__getitem__)
     st.caption(_("Hover a token to see what it attends to; pick a layer at the top; double-click a head colour to "
                  "isolate it.") + (" " + _("Use the selector to switch between encoder, decoder and cross-attention.")
                                    if cap.is_seq2seq else ""))
-    w.bertviz_frame(cap, view, key="explore.bertviz")
-w.let_browser_draw()
+    bertviz_frame(cap, view, key="explore.bertviz")
+let_browser_draw()
 
 with left:
     if cap.logits is not None and finished:
@@ -93,7 +98,7 @@ with left:
     elif cap.logits is not None:
         @st.fragment
         def next_token_panel():
-            s1, s2 = w.more_controls().columns(2)      # secondary: behind "More controls" on a projector
+            s1, s2 = more_controls().columns(2)      # secondary: behind "More controls" on a projector
             # The first values are the widgets' own, never preset in session state (ui/session_defaults.py: why)
             top_k = s1.slider(_("Top-k"), 1, len(cap.vocab), value=min(D.widget("explore.top_k"), len(cap.vocab)),
                               key="explore.top_k", help=_("How many tokens to show."))
@@ -103,21 +108,21 @@ with left:
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)
             last = (_("{bos} (start of a word)").format(bos="&lt;BOS&gt;") if len(cap.tgt_tokens) == 1
-                    else _("“{token}”").format(token=F.label(cap.tgt_tokens[-1])))
+                    else _("“{token}”").format(token=style.label(cap.tgt_tokens[-1])))
             fig = F.next_token_bars(probs, bundle.vocab, top_k=top_k, expected=expected,
                                     title=_("Next token after {last}").format(last=last), tr=_)
-            w.chart(fig, key="explore.bars")
+            chart(fig, key="explore.bars")
             if expected:
                 words = [wd for wd in shipped_words() if wd.startswith(text.lower())][:6]
                 more = "…" if seen and sum(seen.values()) > 6 else ""
                 st.caption(_("Orange: **{char}**, how most training words starting with “{typed}” go on ({words}). "
                              "The model gives it **{p:.1%}**.").format(
-                    char=w.escape_md(F.char_name(expected, tr=_)), typed=w.escape_md(text.lower()),
-                    words=w.escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
+                    char=escape_md(style.char_name(expected, tr=_)), typed=escape_md(text.lower()),
+                    words=escape_md(", ".join(words) + more), p=float(probs[bundle.vocab.stoi[expected]])))
         next_token_panel()
-        w.let_browser_draw()
+        let_browser_draw()
     entropy_fig = F.entropy_heatmap(cap, tr=_)     # built once: the PNG export below reuses it
-    w.chart(entropy_fig, key="explore.entropy")
+    chart(entropy_fig, key="explore.entropy")
     st.caption(_("**Reading it:** each cell averages, over query positions, the entropy of that head's attention "
                  "divided by log(number of keys the query can see). **0** = every query looks at exactly one "
                  "character; **1** = attention spread evenly over everything it can see.") + " " +
@@ -126,13 +131,13 @@ with left:
                  "per layer, averaged over all heads and every row, the first included."))
     if uploaded is not None:
         st.markdown(_("The notebook's entropy of this file (nats, mean over heads and all rows): {values}").format(
-            values=" · ".join(_("{layer}: **{value:.3f}**").format(layer=F.pattern_title(n, tr=_), value=v)
+            values=" · ".join(_("{layer}: **{value:.3f}**").format(layer=style.pattern_title(n, tr=_), value=v)
                               for n, v in notebook_entropies(cap).items())))
 
 st.subheader(_("Attention heatmap"))
 names = cap.names()
 h1, h2, h3 = st.columns([2, 1, 2])
-pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+pattern = h1.selectbox(_("Layer"), names, format_func=option_labels(names, lambda n: style.pattern_title(n, tr=_)),
                        key="explore.pattern")
 n_head = cap.patterns[pattern].shape[1]
 head = h2.selectbox(_("Head"), list(range(n_head)), key="explore.head") if n_head > 1 else 0
@@ -142,14 +147,14 @@ query = h3.select_slider(_("Highlight query"), options=list(range(len(q_tokens))
     if len(q_tokens) > 1 else 0
 a1, a2 = st.columns([1.3, 1], gap="large")
 heat = F.attention_heatmap(cap, pattern, head, query=query, tr=_)
-w.chart(heat, key="explore.heat", container=a1)
+chart(heat, key="explore.heat", container=a1)
 a1.caption(_("Row = the character doing the looking, column = the character looked at. Grey cells are masked: "
              "that query may not look ahead. Hover for the exact weight."))
 qent = F.query_entropy(cap, pattern, head, query=query, tr=_)
-w.chart(qent, key="explore.qent", container=a2)
+chart(qent, key="explore.qent", container=a2)
 if uploaded is None:
     from ui.lesson import attention_steps_view, get_steps
-    steps_box = w.lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
+    steps_box = lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
                                                             "highlighted row"), key="explore.steps.open")
     if steps_box.open:
         with steps_box:
@@ -159,7 +164,7 @@ if uploaded is None:
 def export_panel() -> None:
     """The exports of what the page shows now: the BertViz view, the capture as JSON, the two heatmaps as slides."""
     # What every export says it shows: the model (or the file) and the word. Plain text; each export escapes it.
-    source = up.name if uploaded is not None else w.model_label(name)
+    source = up.name if uploaded is not None else model_label(name)
     shown_word = ("".join(t if len(t) == 1 else f" {t} " for t in cap.tgt_tokens).strip() if uploaded is not None
                   else text + (" <EOS>" if finished else ""))
     subtitle = f"{source} · “{shown_word}”"
@@ -179,11 +184,11 @@ def export_panel() -> None:
                                file_name=f"bertviz_{view}_view.html", mime="text/html", key="explore.dl.bv",
                                icon=":material/download:", on_click="ignore")
         except VendorMissingError as e:
-            st.caption(w.escape_md(e))
+            st.caption(escape_md(e))
     with e2:
         st.markdown(_("**Capture as JSON** (the notebook's formats)"))
         family = st.selectbox(_("Attention"), cap.square_families(), key="explore.json_family",
-                              format_func=option_labels(cap.square_families(), lambda k: _(F.FAMILY_LABEL[k]))) \
+                              format_func=option_labels(cap.square_families(), lambda k: _(style.FAMILY_LABEL[k]))) \
             if cap.is_seq2seq else "blocks"
         st.download_button(_('All layers `{"all": …}`'), data=lambda: cap.to_json("all", family=family),
                            file_name=f"attention_{family}_all.json", mime="application/json", key="explore.dl.all",
@@ -200,16 +205,16 @@ def export_panel() -> None:
                                   "picked above the heatmap.") if square else
                            _("Cross-attention has separate query and key tokens, which the one-layer format can't "
                              "hold; pick a self-attention layer above the heatmap."))
-        st.caption(_("Selected: {layer}").format(layer=w.escape_md(F.pattern_title(pattern, tr=_))))
+        st.caption(_("Selected: {layer}").format(layer=escape_md(style.pattern_title(pattern, tr=_))))
     with e3:
         st.markdown(_("**Figures** (16:9 slides)"))
-        w.download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),
+        download_figure(heat, "attention_heatmap", key="explore.dl.heat", what=_("Attention heatmap"),
                           subtitle=subtitle)
-        w.download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent", what=_("Entropy heatmap"),
+        download_figure(entropy_fig, "entropy_heatmap", key="explore.dl.ent", what=_("Entropy heatmap"),
                           subtitle=subtitle)
 
 
-export_box = w.lazy_expander(":material/download: " + _("Export"), key="explore.export.open")
+export_box = lazy_expander(":material/download: " + _("Export"), key="explore.export.open")
 if export_box.open:                 # built only while open: a dozen elements less on every keystroke
     with export_box:
         export_panel()

@@ -5,10 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from models.data import next_char_counts
-from ui import widgets as w
+from ui.cards import heldout_eval, test_comparison
+from ui.charts import bertviz_or_note, chart, let_browser_draw
+from ui.controls import text_box
+from ui.pickers import compare_pickers
+from ui.text import alphabet_note, empty_prompt, escape_md, model_label, show_notes
 from ui.i18n import _, option_labels
 from ui.cache import get_capture, shipped_words
 from viz import figures as F
+from viz import style
 from viz.metrics import distribution_comparison, next_token_probs
 
 TOP_K = 8
@@ -22,14 +27,14 @@ from ui import live_views  # noqa: E402
 if live_views.compare():
     st.stop()
 
-text = w.text_box()
-w.alphabet_note()
-names, bundles = w.compare_pickers()
+text = text_box()
+alphabet_note()
+names, bundles = compare_pickers()
 
 caps = {side: get_capture(names[side], text) for side in SIDES}
 if not text:
-    w.empty_prompt()
-w.show_notes(caps["left"].notes + caps["right"].notes)
+    empty_prompt()
+show_notes(caps["left"].notes + caps["right"].notes)
 
 # ---- the two next-token distributions, compared ------------------------------------------------------------------
 probs = {side: next_token_probs(caps[side].next_token_logits()) for side in SIDES}
@@ -42,17 +47,17 @@ else:
     top = {"left": cmp["top1_left"], "right": cmp["top1_right"]}
     other = {"left": cmp["p_left_of_right_top"], "right": cmp["p_right_of_left_top"]}
     rows = []
-    tests = {side: w.heldout_eval(names[side], "test") for side in SIDES}
+    tests = {side: heldout_eval(names[side], "test") for side in SIDES}
     for side in SIDES:
         nll = None if tests[side] is None else tests[side]["prefix_nll"]
-        rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): w.model_label(names[side]),
+        rows.append({"": {"left": _("left"), "right": _("right")}[side], _("model"): model_label(names[side]),
                      _("parameters"): f"{bundles[side].n_params:,}",
                      _("surprise on new words (test NLL)"): "—" if nll is None else f"{nll:.3f}",
-                     _("top next char"): F.char_name(vocab.itos[top[side]], tr=_),
+                     _("top next char"): style.char_name(vocab.itos[top[side]], tr=_),
                      _("own first choice, p"): f"{float(probs[side][top[side]]):.1%}",
                      _("other's first choice, p"): f"{other[side]:.1%}"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    tops = {side: w.escape_md(F.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
+    tops = {side: escape_md(style.char_name(vocab.itos[top[side]], tr=_)) for side in SIDES}   # a checkpoint's vocabulary
     agree = (_(":material/check_circle: Both put **{left}** first.") if cmp["agree"] else
              _(":material/cancel: They disagree: **{left}** (left) vs **{right}** (right).")).format(**tops)
     st.markdown(agree + " " + _("How far apart the two predictions are (KL divergence): left from right **{lr:.3f}**, "
@@ -61,7 +66,7 @@ else:
     st.caption(_("Test NLL: average surprise per character on {n} words never used in training or model "
                  "choice, predicting each character from the ones before it only (lower is better; a uniform "
                  "guess over 27 scores 3.30).").format(n="—" if tests["left"] is None else tests["left"]["n_words"]))
-    verdict = (w.test_comparison(names["left"], names["right"], {names[side]: tests[side] for side in SIDES})
+    verdict = (test_comparison(names["left"], names["right"], {names[side]: tests[side] for side in SIDES})
                if names["left"] != names["right"] else None)
     if verdict:
         st.markdown(verdict)   # model names escaped inside
@@ -102,19 +107,19 @@ st.caption(_("**Orange bar**: how most training words that start like the typed 
 # Each row is its own pair of columns, so a taller chart on one side (the encoder-decoder has more layers and heads)
 # pushes both sides' next row down alike. Empty rows first, so the page reads header, bars, heatmaps, entropy,
 # BertViz from the top, but it is sent BertViz first, then the bars, then the heatmaps, each in its own browser batch
-# (see w.let_browser_draw): the browser draws both BertViz frames before it starts on eight plotly charts.
+# (see let_browser_draw): the browser draws both BertViz frames before it starts on eight plotly charts.
 ROWS = ("header", "bars", "pickers", "heat", "qent", "entropy", "bertviz")
 rows = {row: dict(zip(SIDES, st.columns(2, gap="medium"))) for row in ROWS}
 patterns, heads = {}, {}
 for side in SIDES:
     cap, name = caps[side], names[side]
-    rows["header"][side].markdown("##### " + w.escape_md(w.model_label(names[side])))   # one line at 1024 px
+    rows["header"][side].markdown("##### " + escape_md(model_label(names[side])))   # one line at 1024 px
     with rows["pickers"][side]:
         pnames = cap.names()
         default = pnames.index(cap.names("cross")[0]) if cap.is_seq2seq else 0
         p1, p2 = st.columns([2, 1])
         patterns[side] = p1.selectbox(_("Layer"), pnames, index=default,
-                                      format_func=option_labels(pnames, lambda n: F.pattern_title(n, tr=_)),
+                                      format_func=option_labels(pnames, lambda n: style.pattern_title(n, tr=_)),
                                       key=f"compare.{side}.pattern.{name}")
         n_head = cap.patterns[patterns[side]].shape[1]
         heads[side] = p2.selectbox(_("Head"), list(range(n_head)), key=f"compare.{side}.head.{name}") \
@@ -123,21 +128,21 @@ for side in SIDES:
     with rows["bertviz"][side]:
         st.markdown(_("**BertViz head view**"))
         # Opens on the family and layer of the heatmap above it (an encoder-decoder's BertViz would open on encoder).
-        w.bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz", pattern=patterns[side])
-w.let_browser_draw()
+        bertviz_or_note(caps[side], "head", key=f"compare.{side}.bertviz", pattern=patterns[side])
+let_browser_draw()
 for side in SIDES:
     with rows["bars"][side]:
-        w.chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
+        chart(F.next_token_bars(probs[side], bundles[side].vocab, top_k=TOP_K, expected=expected,
                                           height=90 + 28 * (TOP_K + 1),
                                           title=_("Next token after {last}").format(
-                                              last=_("“{token}”").format(token=F.label(last))), tr=_),
+                                              last=_("“{token}”").format(token=style.label(last))), tr=_),
                         key=f"compare.{side}.bars")
-w.let_browser_draw()
+let_browser_draw()
 for side in SIDES:
     cap, pattern, head = caps[side], patterns[side], heads[side]
-    w.chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
+    chart(F.attention_heatmap(cap, pattern, head, query=query, tr=_),
             key=f"compare.{side}.heat", container=rows["heat"][side])
     qent = F.query_entropy(cap, pattern, head, query=query, height=230, tr=_,     # the long default title is cut
                            title=_("Per-query entropy · head {head}").format(head=head))   # at 1024 px
-    w.chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])
-    w.chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy", container=rows["entropy"][side])
+    chart(qent, key=f"compare.{side}.qent", container=rows["qent"][side])
+    chart(F.entropy_heatmap(cap, tr=_), key=f"compare.{side}.entropy", container=rows["entropy"][side])

@@ -4,10 +4,15 @@ import math
 import pandas as pd
 import streamlit as st
 
-from ui import widgets as w
+from ui.cards import heldout_eval
+from ui.charts import chart
+from ui.controls import text_box
+from ui.pickers import load_or_explain
+from ui.text import empty_prompt, escape_md, input_notes, model_label, show_notes, show_word, stop_reason
 from ui.i18n import _, option_labels
-from ui.cache import get_capture, get_generation
+from ui.cache import available_models, get_capture, get_generation
 from viz import figures as F
+from viz import style
 from viz.metrics import counterfactual_next_token, leak_summary, next_key_weights_by_layer, next_token_probs
 
 PEEK, FREE, MINI = "full_transformer_peeking", "full_transformer", "miniformer"
@@ -29,7 +34,7 @@ st.markdown(_(
 
 models = {}
 for name in (PEEK, FREE):
-    models[name] = w.load_or_explain(name)
+    models[name] = load_or_explain(name)
 if None in models.values():
     st.info(_("This page needs both shipped FullTransformer checkpoints (`full_transformer.pt` and "
               "`full_transformer_peeking.pt` in `checkpoints/`)."))
@@ -37,16 +42,16 @@ if None in models.values():
 
 # ---- 1. where it looks ---------------------------------------------------------------------------------------------
 st.header(_("1 · Where the peeking model looks"), divider="gray")
-word = w.text_box("leak.word", label=_("A whole word"), placeholder="flycatcher")
+word = text_box("leak.word", label=_("A whole word"), placeholder="flycatcher")
 if not word:
-    w.empty_prompt(_("Type a whole word"))
+    empty_prompt(_("Type a whole word"))
 caps = {n: get_capture(n, word, add_eos=True) for n in (PEEK, FREE)}
-w.input_notes(caps[PEEK])
+input_notes(caps[PEEK])
 summary = {n: leak_summary(caps[n]) for n in (PEEK, FREE)}
 cross = caps[PEEK].names("cross")
 c1, c2, c3 = st.columns([2, 1, 3], vertical_alignment="bottom")
 layer = c1.selectbox(_("Cross-attention layer"), cross, index=cross.index(summary[PEEK]["layer"]),
-                     format_func=option_labels(cross, lambda n: F.pattern_title(n, tr=_)), key="leak.layer")
+                     format_func=option_labels(cross, lambda n: style.pattern_title(n, tr=_)), key="leak.layer")
 n_head = caps[PEEK].patterns[layer].shape[1]
 head = c2.selectbox(_("Head"), list(range(n_head)), key="leak.head") if n_head > 1 else 0
 c3.caption(_("Rows: the decoder position predicting the next character. Columns: the source characters. "
@@ -55,17 +60,17 @@ q_tok, k_tok = caps[PEEK].axes(layer)
 h1, h2 = st.columns(2, gap="medium")
 for col, n in ((h1, PEEK), (h2, FREE)):
     fig = F.attention_heatmap(caps[n], layer, head, title=_("{model} · {layer} · head {head}").format(
-        model=SHORT[n], layer=F.pattern_title(layer, tr=_), head=head), tr=_)
-    w.chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}", container=col)
+        model=SHORT[n], layer=style.pattern_title(layer, tr=_), head=head), tr=_)
+    chart(F.with_next_key_outline(fig, len(q_tok), len(k_tok)), key=f"leak.heat.{n}", container=col)
 weights = {SHORT[n]: next_key_weights_by_layer(caps[n]) for n in (PEEK, FREE)}
-w.chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"], tr=_), key="leak.bars")
+chart(F.next_key_layer_bars(weights, chance=summary[PEEK]["chance"], tr=_), key="leak.bars")
 sp, sf = summary[PEEK], summary[FREE]
 shown = "".join(t if len(t) == 1 else "?" for t in caps[PEEK].tgt_tokens[1:-1])   # vocabulary characters only
 st.markdown(_(
     "On “{word}”, the peeking model's cross-attention heads put on average **{mean:.0%}** of their weight on key "
     "*t+1* (the busiest head: **{max:.0%}**; spreading evenly would give {chance:.0%}). The leak-free model puts "
     "**{free:g}** there — exactly zero, because the mask removes those keys before the softmax.").format(
-    word=w.escape_md(shown), mean=sp["mean"], max=sp["max"], chance=sp["chance"], free=sf["max"]))
+    word=escape_md(shown), mean=sp["mean"], max=sp["max"], chance=sp["chance"], free=sf["max"]))
 
 # ---- 2. the numbers that fooled us ---------------------------------------------------------------------------------
 st.header(_("2 · The number that fooled us"), divider="gray")
@@ -74,8 +79,8 @@ st.markdown(_(
     "notebook measured test loss. *Prefix-only* NLL predicts each character from the characters before it "
     "only, the way a model is actually used (when you write a word, the rest of it doesn't exist yet)."))
 # A broken optional checkpoint (MiniFormer) gets its message and is left out; the lesson goes on with the others.
-names = [n for n in (PEEK, FREE, MINI) if n in w.available_models() and w.load_or_explain(n) is not None]
-evals = {n: w.heldout_eval(n, "test") for n in names}
+names = [n for n in (PEEK, FREE, MINI) if n in available_models() and load_or_explain(n) is not None]
+evals = {n: heldout_eval(n, "test") for n in names}
 if None in evals.values():
     st.warning(_("The word list `data/words.txt` is missing, so the test words can't be scored here."))
 else:
@@ -83,7 +88,7 @@ else:
              "prefix": evals[n]["prefix_nll"], "accuracy": evals[n]["accuracy"]} for n in names]
     uniform = math.log(len(models[FREE].vocab) - 3)            # <PAD>, <BOS> and <UNK> are never targets
     b1, b2 = st.columns(2, gap="medium")
-    w.chart(F.nll_bars(rows, uniform=uniform, title=_("Test NLL, teacher-forced vs prefix-only (lower is better)"),
+    chart(F.nll_bars(rows, uniform=uniform, title=_("Test NLL, teacher-forced vs prefix-only (lower is better)"),
                        tr=_), key="leak.nll", container=b1)
     table = pd.DataFrame([{_("model"): r["model"], _("teacher-forced"): f"{r['teacher_forced']:.3f}",
                            _("prefix-only"): f"{r['prefix']:.3f}", _("accuracy"): f"{r['accuracy']:.0%}"}
@@ -111,21 +116,21 @@ else:
 st.header(_("3 · Ask it to write a word"), divider="gray")
 st.markdown(_("Generation, one character at a time: the text so far is fed as both source and target, as in "
               "training. Now there *is* no next source character to copy."))
-prefix = w.text_box("leak.prefix", label=_("Start of a word"), placeholder="capy")
+prefix = text_box("leak.prefix", label=_("Start of a word"), placeholder="capy")
 g1, g2 = st.columns(2, gap="medium")
 for col, n in ((g1, PEEK), (g2, FREE)):
     gen = get_generation(n, prefix, max_new=12, greedy=True, temperature=1.0, top_k=None, seed=0)
     new = "".join(s.token for s in gen.steps if s.token_id >= 4)
     with col:
-        st.markdown(f"**{w.escape_md(w.model_label(n))}**")
-        w.show_word(gen.text[: len(gen.text) - len(new)], new)
-        st.caption(_("Greedy: {reason} · {n} step(s)").format(reason=w.stop_reason(gen.stop_reason),
+        st.markdown(f"**{escape_md(model_label(n))}**")
+        show_word(gen.text[: len(gen.text) - len(new)], new)
+        st.caption(_("Greedy: {reason} · {n} step(s)").format(reason=stop_reason(gen.stop_reason),
                                                                n=len(gen.steps)))
         samples = [get_generation(n, prefix, max_new=12, greedy=False, temperature=0.8, top_k=None, seed=s).text
                    for s in (1, 2, 3)]
         st.markdown(_("Sampled (temperature 0.8, seeds 1–3): {words}").format(
-            words=", ".join(f"**{w.escape_md(t)}**" for t in samples)))
-w.input_notes(get_capture(PEEK, prefix))
+            words=", ".join(f"**{escape_md(t)}**" for t in samples)))
+input_notes(get_capture(PEEK, prefix))
 if not prefix:
     st.caption(_("Empty start: both models begin from `<BOS>` alone."))
 
@@ -135,11 +140,11 @@ st.markdown(_("Keep the target fixed and edit the **source** *after* the typed c
               "the past can't notice; the peeking model follows whatever character sits at *t+1*."))
 t1, t2, t3 = st.columns(3)
 with t1:
-    target = w.text_box("leak.target", label=_("Target (typed so far)"), placeholder="capy")
+    target = text_box("leak.target", label=_("Target (typed so far)"), placeholder="capy")
 with t2:
-    src_a = w.text_box("leak.src_a", label=_("Source A"), placeholder="capybara")
+    src_a = text_box("leak.src_a", label=_("Source A"), placeholder="capybara")
 with t3:
-    src_b = w.text_box("leak.src_b", label=_("Source B"), placeholder="capyzzzz")
+    src_b = text_box("leak.src_b", label=_("Source B"), placeholder="capyzzzz")
 cf = {}
 f1, f2 = st.columns(2, gap="medium")
 for col, n in ((f1, PEEK), (f2, FREE)):
@@ -149,12 +154,12 @@ for col, n in ((f1, PEEK), (f2, FREE)):
     fig = F.counterfactual_bars(next_token_probs(ca.next_token_logits()), next_token_probs(cb.next_token_logits()),
                                 vocab, names=(_("source A"), _("source B")), top_k=3,
                                 title=_("{model}: next character after “{token}”").format(
-                                    model=SHORT[n], token=F.label(ca.tgt_tokens[-1])), tr=_)
+                                    model=SHORT[n], token=style.label(ca.tgt_tokens[-1])), tr=_)
     with col:
-        w.chart(fig, key=f"leak.cf.{n}")
+        chart(fig, key=f"leak.cf.{n}")
         r = cf[n]
-        fut = lambda t: _("nothing (source too short)") if t is None else f"“{w.escape_md(F.char_name(t, tr=_))}”"
-        top = lambda i: w.escape_md(F.char_name(vocab.itos[i], tr=_))
+        fut = lambda t: _("nothing (source too short)") if t is None else f"“{escape_md(style.char_name(t, tr=_))}”"
+        top = lambda i: escape_md(style.char_name(vocab.itos[i], tr=_))
         st.markdown(_("Source char at *t+1*: A {future_a}, B {future_b}. Top prediction: A **{top_a}** ({p_a:.0%}), "
                       "B **{top_b}** ({p_b:.0%}). Largest change of any probability: **{change:.3g}**.").format(
             future_a=fut(r["future_a"]), future_b=fut(r["future_b"]), top_a=top(r["top_a"]), p_a=r["p_top_a"],
@@ -170,7 +175,7 @@ for col, n in ((f1, PEEK), (f2, FREE)):
         else:
             st.info(_("Sources A and B already differ at character {i}, which the model is allowed to read, so a "
                       "change here is expected. Edit only characters after the target's.").format(i=r["first_diff"]))
-w.show_notes(get_capture(PEEK, target, src=src_a or target).notes
+show_notes(get_capture(PEEK, target, src=src_a or target).notes
              + get_capture(PEEK, target, src=src_b or target).notes)
 st.caption(_("The leak-free model's probabilities change only if you edit the source at or before the last typed "
              "character (positions it is allowed to read)."))

@@ -3,11 +3,16 @@ import streamlit as st
 
 from ui import session_defaults as D
 from models.vocab import romanize
-from ui import widgets as w
+from ui.cards import model_card
+from ui.charts import chart
+from ui.controls import more_controls, text_box
+from ui.pickers import load_or_explain, model_picker
+from ui.text import alphabet_note, escape_md, input_notes, show_word, stop_reason
 from ui.i18n import _
 from models.checkpoint import CheckpointError
 from ui.cache import get_capture, get_generation, shipped_words
 from viz import figures as F
+from viz import style
 from viz.metrics import chosen_token_probs
 
 st.title(_("Generate"))
@@ -42,14 +47,14 @@ def continued_prefixes(name: str, n: int = SUGGESTIONS, tries: int = 24) -> list
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_model:
-    name = w.model_picker("gen.model")
+    name = model_picker("gen.model")
 starts = continued_prefixes(name) if name else []
 with c_text:
-    prefix = w.text_box(label=_("Start of a word"), placeholder=_("e.g. {starts} (or leave empty)").format(
+    prefix = text_box(label=_("Start of a word"), placeholder=_("e.g. {starts} (or leave empty)").format(
         starts=", ".join(starts)) if starts else _("the start of a word (or leave empty)"))
-    w.alphabet_note()
+    alphabet_note()
 c_mode, c_len = st.columns([1, 1], vertical_alignment="bottom")
-c_temp, c_topk, c_seed = w.more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
+c_temp, c_topk, c_seed = more_controls().columns([1.2, 1, 1], vertical_alignment="bottom")
 mode = c_mode.segmented_control(_("Decoding"), ["greedy", "sampled"], default=D.widget("gen.mode"), key="gen.mode",
                                 required=True,
                                 format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
@@ -65,10 +70,10 @@ max_new = c_len.slider(_("Max new characters"), 1, 30, D.widget("gen.max_new"), 
 
 if name is None:
     st.stop()
-b = w.load_or_explain(name)
+b = load_or_explain(name)
 if b is None:
     st.stop()
-w.model_card(b, compact=True)
+model_card(b, compact=True)
 
 if b.is_seq2seq:
     st.info(_("**FullTransformer convention:** at every step the text so far (`<BOS>` + prefix + the characters "
@@ -86,15 +91,15 @@ if len(romanize(prefix).text) + 3 > b.block_size:   # no room left to generate: 
               "your text. Lower *Max new characters* to keep more of it.").format(
                   n=len(prefix), room=room, new=max_new, keep=keep))
     prefix = prefix[-keep:]
-w.input_notes(get_capture(name, prefix))
+input_notes(get_capture(name, prefix))
 if not prefix:
     st.caption(_("Empty prefix: the model writes a word from `<BOS>` alone."))
 
 gen = get_generation(name, prefix, max_new=max_new, greedy=greedy, temperature=1.0 if greedy else temperature,
                      top_k=None if greedy or not top_k else int(top_k), seed=int(seed))
 new = "".join(s.token for s in gen.steps if s.token_id >= 4)
-w.show_word(gen.text[: len(gen.text) - len(new)], new, size="2.6rem")
-reason = w.stop_reason(gen.stop_reason) + (f" ({max_new})" if gen.stop_reason == "limit" else "")
+show_word(gen.text[: len(gen.text) - len(new)], new, size="2.6rem")
+reason = stop_reason(gen.stop_reason) + (f" ({max_new})" if gen.stop_reason == "limit" else "")
 how = _("greedy") if greedy else _("sampled, temperature {t:.1f}, {tokens}, seed {seed}").format(
     t=temperature, tokens=_("all tokens") if not top_k else _("top-{k}").format(k=int(top_k)), seed=int(seed))
 st.caption(_("{reason} · {n} step(s) · {how}").format(reason=reason, n=len(gen.steps), how=how))
@@ -116,7 +121,7 @@ def sample_until_it_continues(first_seed: int) -> None:
 
 SEED_TRIES = 50
 if gen.stop_reason == "eos" and not new:    # a complete word: the first choice is the end of the word
-    word = w.escape_md(prefix) if prefix else "<BOS>"
+    word = escape_md(prefix) if prefix else "<BOS>"
     if greedy:
         st.info(_("The model reads “{word}” as a whole word already: its most likely next character is the end of "
                   "the word, so greedy decoding stops at once and there is nothing to scrub. Sampling draws among "
@@ -139,18 +144,18 @@ def timeline():
                   help=_("Scrub through the generation. Step i reads the text so far and picks the next token.")) \
         if n > 1 else 0
     probs = chosen_token_probs([s.probs for s in steps], [s.token_id for s in steps])
-    w.chart(F.generation_strip([s.token for s in steps], probs, current=i, tr=_), key="gen.strip")
+    chart(F.generation_strip([s.token for s in steps], probs, current=i, tr=_), key="gen.strip")
     step = steps[i]
     fed = "".join(t if len(t) == 1 else "?" for t in step.cap.tgt_tokens[1:])     # vocabulary characters only
     st.markdown(_("**Step {i}** reads `<BOS>{fed}` and picks **{token}** (p = {p:.1%}).").format(
-        i=i, fed=fed, token=w.escape_md(F.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
+        i=i, fed=fed, token=escape_md(style.char_name(step.token, tr=_)), p=float(step.probs[step.token_id])))
     a1, a2 = st.columns([1.25, 1], gap="medium")
-    w.chart(F.last_row_heatmap(step.cap, tr=_), key="gen.lastrow", container=a1)
+    chart(F.last_row_heatmap(step.cap, tr=_), key="gen.lastrow", container=a1)
     a1.caption(_("Each row is one head's attention from the newest position (the last character fed in, whose "
                  "output predicts the next token) over the characters it can see.")
                + (" " + _("Decoder self-attention reads the target side, cross-attention the source side.") if
                   step.cap.is_seq2seq else ""))
-    w.chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
+    chart(F.next_token_bars(step.probs, b.vocab, top_k=10, expected=step.token,
                                       title=_("Step {i}: what comes next?").format(i=i), tr=_), key="gen.bars", container=a2)
     a2.caption(_("Orange: the token chosen at this step.")
                + ("" if greedy else " " + _("Sampling can pick a bar that is not the tallest.")))

@@ -14,7 +14,7 @@ from models import registry
 from models.train import recipe_for
 from models.vocab import DEFAULT_VOCAB, romanize
 from ui import training_panel as TP
-from ui import widgets as w
+from ui.text import escape_md, model_label, peek_warning
 from ui.cache import bundle
 from ui.i18n import _, render
 
@@ -32,15 +32,15 @@ OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as thei
 def saved(p: jobs.JobProgress) -> str:
     if p.action == "restore":
         return _("**{model}** is restored ({path}), kept epoch {kept}. Every page uses it again on its next "
-                 "rerun — no restart needed.").format(model=w.escape_md(w.model_label(p.name)), kept=p.kept_epoch,
+                 "rerun — no restart needed.").format(model=escape_md(model_label(p.name)), kept=p.kept_epoch,
                                                       path=f"`checkpoints/{p.name}.pt`")
     return _("**{model}** is saved and is now in every page's model picker (Explore, Compare, Leak "
-             "lesson, Generate) — in every open session, no restart needed.").format(model=w.escape_md(p.name))
+             "lesson, Generate) — in every open session, no restart needed.").format(model=escape_md(p.name))
 
 
 def look() -> TP.Look:
     return TP.Look(key="train", saved=saved, again=_("Train another model"), retry=_("Train another model"),
-                   not_saved=lambda p, why: _("**{model} was not saved.** {why}").format(model=w.escape_md(p.name),
+                   not_saved=lambda p, why: _("**{model} was not saved.** {why}").format(model=escape_md(p.name),
                                                                                         why=why))
 
 
@@ -77,7 +77,7 @@ def word_list():
             words = parse_words_bytes(up.getvalue(), source=up.name)
     except WordListError as e:
         st.error(_("**This word list can't be used, so nothing will be trained.** {why}").format(
-            why=w.escape_md(render(e))))
+            why=escape_md(render(e))))
         return None
     bits = [_("**{n:,}** words ready").format(n=len(words.words))]
     if words.duplicates_dropped:
@@ -95,7 +95,7 @@ def setup_form() -> None:
         model = st.selectbox(_("Model"), registry.train_flags(), format_func=TP.model_labels().get, key="train.model",
                              persist_state=KEEP, on_change=apply_preset)
         if model == "full-peeking":
-            st.caption(w.peek_warning())
+            st.caption(peek_warning())
         preset = st.segmented_control(_("Recipe"), list(PRESETS), format_func=TP.preset_labels().get,
                                       key="train.preset", persist_state=KEEP, on_change=apply_preset, required=True)
         base = recipe_for(preset, model)
@@ -136,13 +136,13 @@ def setup_form() -> None:
         try:
             wanted = jobs.check_name(name_in or jobs.suggest_name(model))
             if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
-                replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
+                replace = st.checkbox(_("Replace my existing model “{model}”").format(model=escape_md(wanted)),
                                       key="train.replace")
             name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
-            st.caption(w.escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
-                model=w.escape_md(name)))
+            st.caption(escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
+                model=escape_md(name)))
         except jobs.ModelNameError as e:
-            st.error(w.escape_md(render(e)))
+            st.error(escape_md(render(e)))
         probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
         probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
@@ -150,13 +150,13 @@ def setup_form() -> None:
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
                       _("The probe word must be letters a–z and at most {n} long.")).format(
-                chars=w.escape_md(", ".join(map(repr, bad))), n=MAX_LEN))
+                chars=escape_md(", ".join(map(repr, bad))), n=MAX_LEN))
             probe = None
 
     try:
         recipe = dataclasses.replace(recipe_for(preset, model), **{k: st.session_state[f"train.{k}"] for k in KNOBS})
     except ValueError as e:
-        st.error(_("These settings can't be trained: {why}.").format(why=w.escape_md(e)))
+        st.error(_("These settings can't be trained: {why}.").format(why=escape_md(e)))
         recipe = None
     used = jobs.active_count()
     ready = words is not None and name is not None and probe is not None and recipe is not None
@@ -183,15 +183,15 @@ def restore_section(busy: bool) -> None:
                  "`git checkout -- checkpoints/` restores the exact original instead."))
     for name, why in broken.items():
         a, b = st.columns([4, 1], vertical_alignment="center")
-        a.warning(_("**{model}** ({path}): {why}.").format(model=w.escape_md(w.model_label(name)),
+        a.warning(_("**{model}** ({path}): {why}.").format(model=escape_md(model_label(name)),
                                                           path=f"`checkpoints/{name}.pt`",
-                                                          why=w.escape_md(render(why).strip().rstrip("。."))))
+                                                          why=escape_md(render(why).strip().rstrip("。."))))
         if b.button(_("Restore"), key=f"train.restore.{name}", disabled=busy, icon=":material/build:",
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=TP.session_alive)
             except (jobs.JobError, WordListError) as e:
-                st.error(w.escape_md(render(e)))
+                st.error(escape_md(render(e)))
             else:
                 st.rerun()
 

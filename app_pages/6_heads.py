@@ -8,10 +8,16 @@ import streamlit as st
 
 from models.capture import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
-from ui import widgets as w
+from ui.cards import model_card
+from ui.charts import chart
+from ui.controls import LIVE, text_box
+from ui.pickers import load_or_explain, model_picker
+from ui.text import empty_prompt, escape_md, input_notes
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import head_lab_figures
+from viz import style
 from viz.metrics import (attention_rollout, cross_rollout, distribution_comparison, head_mean, next_token_differences,
                          next_token_probs, pattern_differences)
 
@@ -54,9 +60,9 @@ st.caption(_("What is each attention head for? Knock heads out and watch the pre
 
 c_text, c_model = st.columns([3, 2], vertical_alignment="bottom")
 with c_text:
-    text = w.text_box()            # the shared word and ?text=, as on Explore, Compare and Generate
+    text = text_box()            # the shared word and ?text=, as on Explore, Compare and Generate
 with c_model:
-    name = w.model_picker("model")  # the shared model and ?model=, as on Explore
+    name = model_picker("model")  # the shared model and ?model=, as on Explore
 
 uploaded = None
 with st.expander(_(":material/folder_open: Open an attention JSON (no model: only the views that need none)")):
@@ -65,7 +71,7 @@ with st.expander(_(":material/folder_open: Open an attention JSON (no model: onl
         try:
             uploaded = from_json(up.getvalue(), name=up.name)
         except CaptureImportError as e:
-            st.error(_("This file can't be shown: {error}").format(error=w.escape_md(render(e))))
+            st.error(_("This file can't be shown: {error}").format(error=escape_md(render(e))))
             st.text(up.name)
 
 if uploaded is not None:
@@ -73,20 +79,19 @@ if uploaded is not None:
               "importance, head roles, what changed and leave-one-out all run the model, so they are off. "
               "Remove the file to go back to the live model."))
     st.text(up.name)
-    w.chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head"), tr=_),
+    chart(F.entropy_heatmap(uploaded, title=_("Attention entropy per layer and head"), tr=_),
                     key="heads.json.entropy")
     layers = uploaded.names("blocks")
     panels = [(_("layer {layer}, mean of heads").format(layer=n.split(".")[1]), head_mean(uploaded, n)) for n in layers]
     panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(uploaded, "blocks")))
-    w.chart(F.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens,
-                                     title=_("Raw attention and rollout (an approximation)"), x_title=_("key"),
-                                     y_title=_("query"), tr=_), key="heads.json.rollout")
+    chart(head_lab_figures.rollout_figure(panels, uploaded.tgt_tokens, uploaded.tgt_tokens, tr=_),
+          key="heads.json.rollout")
     st.stop()
 
-bundle = w.load_or_explain(name) if name else None
+bundle = load_or_explain(name) if name else None
 if bundle is None:
     st.stop()
-w.model_card(bundle)
+model_card(bundle)
 
 # ---- which heads are knocked out (kept across tools, so every view says what it shows) ----------------------------
 modules = attention_modules(bundle.model)
@@ -124,8 +129,8 @@ knocked_out = sorted(knocked_out)
 cap = get_capture(name, text)                                 # the intact model
 cap_ko = get_capture(name, text, knocked_out=knocked_out) if knocked_out else cap
 if not text:
-    w.empty_prompt()
-w.input_notes(cap)
+    empty_prompt()
+input_notes(cap)
 if knocked_out and tool != "knockout":
     st.info(_("{n} head(s) knocked out: the views below show the model without them.").format(n=len(knocked_out)))
 silenced = [m for m, n_head in modules if sum(1 for k, _h in knocked_out if k == m) == n_head]
@@ -136,18 +141,18 @@ if silenced:
 
 # ---- 1. knock-out ---------------------------------------------------------------------------------------------------
 if tool == "knockout":
-    last = _("“{token}”").format(token=F.label(cap.tgt_tokens[-1]))         # a plotly title: "<BOS>" escaped
+    last = _("“{token}”").format(token=style.label(cap.tgt_tokens[-1]))         # a plotly title: "<BOS>" escaped
     p_all = next_token_probs(cap.next_token_logits())
     p_ko = next_token_probs(cap_ko.next_token_logits())
     left, right = st.columns(2, gap="large")
-    w.chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
+    chart(F.next_token_bars(p_all, bundle.vocab, top_k=TOP_K,
                                         title=_("All heads: next after {last}").format(last=last), tr=_),
                       key="heads.bars.before", container=left)
-    w.chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
+    chart(F.next_token_bars(p_ko, bundle.vocab, top_k=TOP_K,
                                          title=_("{n} head(s) knocked out").format(n=len(knocked_out)), tr=_),
                        key="heads.bars.after", container=right)
     cmp = distribution_comparison(p_all, p_ko)
-    char = lambda i: F.char_label(bundle.vocab.itos[i], tr=_)
+    char = lambda i: style.char_label(bundle.vocab.itos[i], tr=_)
     if not knocked_out:
         st.caption(_("Pick heads above to knock them out; the right-hand bars then show the model without them."))
     else:
@@ -187,7 +192,7 @@ elif tool == "roles":
         line = (f"{names_[r.label]} {r.scores[r.label]:.2f}" if r.label != "mixed"
                 else _("mixed ({role} {score:.2f})").format(role=names_[best[1]], score=best[0]))
         notes.setdefault(r.module + ".hook_pattern", []).append(line)
-    w.chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
+    chart(F.entropy_heatmap(cap_ko, notes=notes, off_label=_("knocked out"),
                                       title=_("Entropy on this word, with each head's role on the validation words"), tr=_),
                     key="heads.roles.entropy")
     st.caption(_("A head is named only when its best role scores at least {min:.2f} and leads the next by {lead:.2f} "
@@ -226,24 +231,24 @@ elif tool == "rollout":
         panels = [(mean_title(cap_ko, n), head_mean(cap_ko, n)) for n in layers]
         panels.append((_("rollout over {n} layer(s)").format(n=len(layers)), attention_rollout(cap_ko, family)))
         q_tok, k_tok = cap_ko.axes(layers[0])
-        w.chart(F.rollout_figure(panels, q_tok, k_tok, x_title=_("key"), y_title=_("query"),
-                                         title=_("{kind}: raw attention beside its rollout").format(
-                                             kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
-                                                   "decoder": _("Decoder self-attention")}[family]), tr=_),
-                        key=f"heads.rollout.{family}")
+        chart(head_lab_figures.rollout_figure(panels, q_tok, k_tok,
+                                              title=_("{kind}: raw attention beside its rollout").format(
+                                                  kind={"blocks": _("Self-attention"), "encoder": _("Encoder"),
+                                                        "decoder": _("Decoder self-attention")}[family]), tr=_),
+              key=f"heads.rollout.{family}")
     if cap_ko.is_seq2seq:
         last = cap_ko.names("cross")[-1]
         panels = [(mean_title(cap_ko, last), head_mean(cap_ko, last)),
                   (_("through the encoder's rollout"), cross_rollout(cap_ko))]
-        w.chart(F.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens, x_title=_("source key"),
-                                         y_title=_("decoder query"),
-                                         title=_("Cross-attention, raw and carried through the encoder"), tr=_),
-                        key="heads.rollout.cross")
+        chart(head_lab_figures.rollout_figure(panels, cap_ko.tgt_tokens, cap_ko.src_tokens,
+                                              x_title=_("source key"), y_title=_("decoder query"),
+                                              title=_("Cross-attention, raw and carried through the encoder"), tr=_),
+              key="heads.rollout.cross")
 
 # ---- 4. what changed ------------------------------------------------------------------------------------------------
 elif tool == "changed":
     other = st.text_input(_("Second input B (empty: the typed word with its middle character changed)"),
-                          key="heads.text_b", live=w.LIVE, placeholder=one_char_changed(text) or None)
+                          key="heads.text_b", live=LIVE, placeholder=one_char_changed(text) or None)
     text_b = other or one_char_changed(text)
     cap_b = get_capture(name, text_b, knocked_out=knocked_out)
     st.caption(_("A = the typed word, B = the second input:"))
@@ -255,16 +260,13 @@ elif tool == "changed":
             st.info(_("A and B have different lengths: compared over the first {n} positions.").format(
                 n=min(len(cap_ko.tgt_tokens), len(cap_b.tgt_tokens))))
         diff = next_token_differences(cap_ko, cap_b)
-        w.chart(F.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, x_title=_("next token"),
-                                                  eos_label=_("end"),
-                                                  y_title=_("after"),
-                                                  title=_("Next-token probability, B − A, after every position"), tr=_),
-                        key="heads.changed.next")
+        chart(head_lab_figures.next_token_diff_heatmap(diff, cap_ko, cap_b, bundle.vocab, tr=_),
+              key="heads.changed.next")
         diffs = pattern_differences(cap_ko, cap_b)
-        w.chart(F.diff_heatmaps(diffs, cap_ko, cap_b, title=_("Every attention pattern, B − A"),
-                                        row_titles={n: module_title(n.removesuffix(".hook_pattern")) for n in diffs},
-                                        head_label=_("head {h}"), tr=_),
-                        key="heads.changed.patterns")
+        chart(head_lab_figures.diff_heatmaps(diffs, cap_ko, cap_b, tr=_,
+                                             row_titles={n: module_title(n.removesuffix(".hook_pattern"))
+                                                         for n in diffs}),
+              key="heads.changed.patterns")
         st.caption(_("Purple: A attends (or predicts) more; orange: B does; white: no change. With a causal mask "
                      "every row before the changed character is exactly 0: those positions cannot see it."))
         if bundle.peeking:
@@ -287,8 +289,8 @@ else:
         head = p2.selectbox(_("Head"), heads, key="heads.loo.head", format_func=option_labels(
             heads, lambda h: _("mean of heads") if h == "mean" else _("head {h}").format(h=h)))
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
-        top = F.char_label(bundle.vocab.itos[loo.top], tr=_)
-        w.chart(F.attention_vs_importance(
+        top = style.char_label(bundle.vocab.itos[loo.top], tr=_)
+        chart(head_lab_figures.attention_vs_importance(
             loo.tokens, row, [None] + list(loo.delta[1:]),                      # <BOS> is never replaced
             title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
             attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),

@@ -5,11 +5,12 @@ import streamlit as st
 from models import hf_lm
 from ui import session_defaults as D
 from ui import real_model as R
-from ui import widgets as w
+from ui.charts import bertviz_frame, chart, let_browser_draw
 from ui.i18n import _
 from ui.projector import on as projector
-from ui.widgets import escape_md as md_text
+from ui.text import escape_md, show_word
 from viz import figures as F
+from viz import style
 from viz.metrics import chosen_token_probs, next_token_probs
 
 LIVE_LM = "150ms"   # one forward is ~86 ms on one thread: commit after a short pause, so a burst of keys runs once
@@ -25,7 +26,7 @@ if source is None:
 b = R.lm_or_explain(source)
 if b is None:
     st.stop()
-R.model_card(b)
+R.lm_card(b)
 R.clamp_layer_head(b)
 
 text = st.text_input(_("Type a sentence"), key="real.text", live=LIVE_LM,
@@ -47,8 +48,8 @@ with right:
     st.markdown("**" + _("BertViz head view") + "**")
     st.caption(_("Pick a layer at the top; hover a token to see what it attends to; double-click a head colour to "
                  "isolate it."))
-    w.bertviz_frame(cap, "head", key="real.bertviz", pattern=cap.names()[st.session_state["real.layer"]])
-w.let_browser_draw()
+    bertviz_frame(cap, "head", key="real.bertviz", pattern=cap.names()[st.session_state["real.layer"]])
+let_browser_draw()
 
 with left:
     @st.fragment
@@ -59,15 +60,15 @@ with left:
         temp = s2.slider(_("Temperature"), 0.1, 2.0, D.widget("real.temperature"), step=0.1, key="real.temperature",
                          help=_("Below 1 sharpens the distribution, above 1 flattens it."))
         probs = next_token_probs(cap.next_token_logits(), temp, top_k)
-        title = _("Next token after “{token}”").format(token=F.label(cap.tgt_tokens[-1]))
-        w.chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_),
+        title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
+        chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_),
                         key="real.bars")
     next_token_panel()
-w.let_browser_draw()
+let_browser_draw()
 
 e_col, h_col = st.columns([1, 1.15], gap="large")
 with e_col:
-    w.chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head"), tr=_), key="real.entropy")
+    chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head"), tr=_), key="real.entropy")
     st.caption(_("Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
                  "at exactly one other, 1 = attention spread evenly over everything it can see."))
 with h_col:
@@ -75,14 +76,14 @@ with h_col:
     layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
     head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
     name = cap.names()[layer]
-    w.chart(F.attention_heatmap(cap, name, head, query=R.heatmap_query(cap),
+    chart(F.attention_heatmap(cap, name, head, query=R.heatmap_query(cap),
                                 height=R.heatmap_height(len(cap.tgt_tokens)),
                                 title=_("Layer {layer} · head {head}").format(layer=layer, head=head), tr=_),
             key="real.heat")
     st.caption(_("Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
                  "may not look ahead. Hover for the exact weight."))
     st.caption(_("Orange outline: the row of “{word}” (or the last token).").format(
-        word=md_text(st.session_state["real.word"])))
+        word=escape_md(st.session_state["real.word"])))
 
 # ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one screen)
 if not projector():
@@ -105,7 +106,7 @@ else:
                           temperature=1.0 if greedy else D.current("real.temperature"),
                           top_k=None if greedy else D.current("real.top_k"), seed=0)
     new = "".join(s.token for s in gen.steps).replace("␣", " ")
-    w.show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
+    show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
     if gen.steps:
         @st.fragment
         def timeline():
@@ -114,18 +115,18 @@ else:
                 st.session_state["real.gen.step"] = n - 1
             i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
             probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
-            w.chart(F.generation_strip([s.token for s in gen.steps], probs, current=i,
+            chart(F.generation_strip([s.token for s in gen.steps], probs, current=i,
                                                title=_("Chosen token and its probability, step by step"), tr=_),
                             key="real.gen.strip")
             step = gen.steps[i]
             a1, a2 = st.columns([1.2, 1], gap="medium")
             sname = step.cap.names()[layer]
-            w.chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
+            chart(F.attention_heatmap(step.cap, sname, head, query=len(step.cap.tgt_tokens) - 1,
                                         height=R.heatmap_height(len(step.cap.tgt_tokens)),
                                                 title=_("Step {i} · layer {layer} · head {head}")
                                                 .format(i=i, layer=layer, head=head), tr=_),
                             key="real.gen.heat", container=a1)
-            w.chart(F.next_token_bars(step.probs, hf_lm.TokenVocab(b.tokenizer), top_k=10,
+            chart(F.next_token_bars(step.probs, hf_lm.TokenVocab(b.tokenizer), top_k=10,
                                               expected=step.token, title=_("Step {i}: what comes next?").format(i=i), tr=_),
                             key="real.gen.bars", container=a2)
             a2.caption(_("Orange: the token chosen at this step."))

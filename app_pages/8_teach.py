@@ -8,7 +8,7 @@ from services.class_store import clean_code, shared_store
 from ui import class_models, class_plan
 from ui import class_session as cs
 from ui.i18n import _
-from ui.widgets import escape_md
+from ui.text import escape_md
 
 st.title(_("Teach a class"))
 

@@ -5,7 +5,7 @@ import streamlit as st
 from services.class_store import NICKNAME_MAX, clean_code, shared_store
 from ui import class_session as cs
 from ui.i18n import _
-from ui.widgets import escape_md
+from ui.text import escape_md
 
 st.title(_("Join a class"))
 

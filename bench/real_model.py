@@ -64,6 +64,7 @@ def server_rerun(n_keys: int) -> list[list[str]]:
 
     from models import hf_lm
     from viz import figures as F
+    from viz import head_lab_figures
     from viz.bertviz_view import live_parts
     from viz.metrics import next_token_probs, word_attention_lesson
     torch.set_num_threads(1)
@@ -90,7 +91,7 @@ def server_rerun(n_keys: int) -> list[list[str]]:
             figs = [F.next_token_bars(probs, vocab, top_k=10), F.entropy_heatmap(cap),
                     F.attention_heatmap(cap, cap.names()[0], 0)]
             lesson = word_attention_lesson(cap, "it", ("animal", "street"))
-            figs.append(F.candidate_heads_bars(lesson["weights"]))
+            figs.append(head_lab_figures.candidate_heads_bars(lesson["weights"]))
             return [f.to_json() for f in figs]
         timed("figures + lesson", figures)
         timed("cache pickle", lambda: pickle.loads(pickle.dumps(cap)))

@@ -16,6 +16,7 @@ from models.generate import generate
 from models.train import make_model
 from models.vocab import DEFAULT_VOCAB, EOS_ID
 from viz import figures as F
+from viz import style
 from viz.metrics import (chosen_token_probs, counterfactual_next_token, distribution_comparison, leak_summary,
                          next_key_weights_by_layer, weight_on_next_key)
 
@@ -213,7 +214,7 @@ def test_new_figures_by_data():
     assert [list(t.y) for t in nll.data[:2]] == [[0.1], [3.0]]                                    # the bars
     assert_level_line(nll, 3.3, "uniform guess (3.30)")
     strip = F.generation_strip(["a", "<EOS>"], [0.5, 0.9], current=1)
-    assert list(strip.data[0].text) == ["a", "end of word"] and strip.data[0].marker.color[1] == F.ORANGE
+    assert list(strip.data[0].text) == ["a", "end of word"] and strip.data[0].marker.color[1] == style.ORANGE
     cf = F.counterfactual_bars(torch.tensor([0.0, 0, 0, 0, 0.9, 0.1]), torch.tensor([0.0, 0, 0, 0, 0.1, 0.9]),
                                DEFAULT_VOCAB.__class__(DEFAULT_VOCAB.itos[:6]), top_k=1)
     assert list(cf.data[0].y) == pytest.approx([0.9, 0.1]) and list(cf.data[1].y) == pytest.approx([0.1, 0.9])

@@ -1,5 +1,5 @@
 """User text is data, never markup (STYLE.md §14; issue 12, item 13): names, file names, typed words and tokens reach
-every message through ui.widgets.escape_md, and an uncaught error never shows the user a traceback or a server path.
+every message through ui.text.escape_md, and an uncaught error never shows the user a traceback or a server path.
 
 A message is checked at its Markdown source (what AppTest sees): no link or image syntax that a Markdown renderer
 would act on, no bare address a GitHub-style autolink would turn into a link, and, read back, the user's text
@@ -38,7 +38,7 @@ def assert_inert(markdown: str) -> None:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_escape_md_shows_the_text_literally_and_inertly(text):
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     md = escape_md(text)
     assert_inert(md)
     assert shown(md) == re.sub(r"[\r\n\t]", " ", text)       # line breaks become spaces: no headings or lists

@@ -143,7 +143,7 @@ def test_retyping_clears_the_notes():
 
 @pytest.mark.parametrize("model", MODELS)
 def test_each_shipped_model_runs(model):
-    from ui.widgets import peek_warning
+    from ui.text import peek_warning
     at = explore("capybara", model)
     assert at.selectbox(key="model").value == model
     assert_full_page(at)

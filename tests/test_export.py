@@ -13,6 +13,7 @@ import pytest
 from lab_fixtures import REPO, shown, tiny_bundle
 from models.capture import capture, from_json
 from svg_layout import layout_boxes
+from viz import display
 from viz import figures as F
 from viz.export import figure_image, png_available
 
@@ -38,11 +39,11 @@ def _tick_axes(fig_dict: dict) -> dict:
 def test_slide_copy_lists_every_tick_label_in_legible_fonts(which):
     fig = _figures()[which]
     before = fig.to_dict()
-    slide = F.for_slide(fig, subtitle="MiniFormer · “<b>x</b>”")
+    slide = display.for_slide(fig, subtitle="MiniFormer · “<b>x</b>”")
     assert fig.to_dict() == before                                          # the page's figure is untouched
     d = go.Figure(slide.to_dict()).to_dict()                                # plotly's full validation passes
     lay = d["layout"]
-    assert (lay["width"], lay["height"]) == (F.SLIDE_WIDTH, F.SLIDE_HEIGHT)
+    assert (lay["width"], lay["height"]) == (display.SLIDE_WIDTH, display.SLIDE_HEIGHT)
     assert lay["title"]["font"]["size"] >= 26 and "&lt;b&gt;" in lay["title"]["subtitle"]["text"]
     axes = _tick_axes(before)
     assert axes
@@ -56,7 +57,7 @@ def test_slide_copy_lists_every_tick_label_in_legible_fonts(which):
 
 
 def _svg_layout(fig) -> dict:
-    return layout_boxes(figure_image(F.for_slide(fig, subtitle="model · word"), "svg").decode())
+    return layout_boxes(figure_image(display.for_slide(fig, subtitle="model · word"), "svg").decode())
 
 
 @pytest.mark.skipif(not png_available(), reason="kaleido needs a local Chromium (test.sh installs one)")
@@ -65,7 +66,7 @@ def test_rendered_slide_shows_every_tick_label_inside_the_picture_and_off_the_ce
     fig = _figures()[which]
     rendered = _svg_layout(fig)
     w, h = rendered["size"]
-    assert (w, h) == (F.SLIDE_WIDTH, F.SLIDE_HEIGHT)
+    assert (w, h) == (display.SLIDE_WIDTH, display.SLIDE_HEIGHT)
     boxes = rendered["boxes"]
     for key, ax in _tick_axes(fig.to_dict()).items():
         drawn = [b.text for b in boxes if b.kind == key[0] + "tick"]
@@ -87,7 +88,7 @@ def test_png_export_is_a_slide_sized_picture():
     png = figure_png(_figures()["heatmap, 7 tokens"], subtitle="MiniFormer · “banana”")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (F.SLIDE_WIDTH * F.SLIDE_SCALE, F.SLIDE_HEIGHT * F.SLIDE_SCALE) == (2560, 1440)
+    assert (width, height) == (display.SLIDE_WIDTH * display.SLIDE_SCALE, display.SLIDE_HEIGHT * display.SLIDE_SCALE) == (2560, 1440)
 
 
 # ---- Explore's export expander -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from models.heads import (ROLES, attention_modules, head_importance, head_roles,
                           leave_one_out, one_char_changed, role_scores)
 from models.vocab import UNK_ID
 from viz import figures as F
+from viz import head_lab_figures
 from viz.metrics import (attention_rollout, cross_rollout, head_mean, next_token_differences, next_token_probs,
                          pattern_differences)
 
@@ -292,24 +293,48 @@ def test_one_char_changed():
 
 # ---- figures --------------------------------------------------------------------------------------------------------
 
+def test_head_lab_figures_label_themselves_through_tr():
+    """One labelling convention: a builder translates its own titles, axis titles and head names with ``tr``; a
+    page passes ``tr`` (and a title only where it names the data), never the figure's fixed words."""
+    mark = lambda s: "«" + s + "»"
+    b = tiny_bundle("full-peeking")
+    a, c = capture(b, "cat"), capture(b, "cot")
+    diffs = pattern_differences(a, c)
+    name = a.names("encoder")[0]
+    figs = {"diff": head_lab_figures.diff_heatmaps(diffs, a, c, row_titles={}, tr=mark),
+            "next": head_lab_figures.next_token_diff_heatmap(next_token_differences(a, c), a, c, b.vocab, tr=mark),
+            "rollout": head_lab_figures.rollout_figure([("raw", head_mean(a, name))], a.tgt_tokens, a.tgt_tokens,
+                                                       tr=mark),
+            "grid": F.layer_head_grid(a, tr=mark)}
+    for kind, fig in figs.items():
+        lay = fig.to_dict()["layout"]
+        assert lay["title"]["text"].startswith("«"), (kind, lay["title"])
+        axis_titles = [v["title"]["text"] for k, v in lay.items()
+                       if k[1:5] == "axis" and v.get("title", {}).get("text")]
+        assert all("«" in t for t in axis_titles) and (axis_titles or kind == "diff"), (kind, axis_titles)
+    assert figs["next"].layout.xaxis.ticktext[0] == "«end»"                        # <EOS>, in the page's words
+    assert all("«head {h}»" not in a.text and "«head" in a.text for a in figs["grid"].layout.annotations)
+    assert any("«head" in a.text for a in figs["diff"].layout.annotations)
+
+
 def test_head_lab_figures_by_data_and_full_validation():
     from test_viz import validate
     b = tiny_bundle("full-peeking")
     a, c = capture(b, "<img>"), capture(b, "<imq>")
     diffs = pattern_differences(a, c)
-    fig = F.diff_heatmaps(diffs, a, c, title="d", row_titles={n: n for n in diffs})
+    fig = head_lab_figures.diff_heatmaps(diffs, a, c, title="d", row_titles={n: n for n in diffs})
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) == sum(d.shape[0] for d in diffs.values())
     m = max(float(d.abs().max()) for d in diffs.values())
     assert all(t.zmid == 0 and t.zmin == pytest.approx(-max(m, 1e-3)) and t.zmax == -t.zmin for t in heat)
     nd = next_token_differences(a, c)
-    nfig = F.next_token_diff_heatmap(nd, a, c, b.vocab, title="n", x_title="x", y_title="y", eos_label="end")
+    nfig = head_lab_figures.next_token_diff_heatmap(nd, a, c, b.vocab, title="n")
     assert len(nfig.data[0].z) == len(a.tgt_tokens) and len(nfig.data[0].z[0]) == len(b.vocab) - 3
     assert nfig.layout.xaxis.ticktext[0] == "end" and nfig.data[0].zmid == 0
-    roll = F.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
+    roll = head_lab_figures.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
                             a.tgt_tokens, a.tgt_tokens, title="r", x_title="k", y_title="q")
     loo = leave_one_out(b, "<img>")
-    vs = F.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
+    vs = head_lab_figures.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
                                    [None] + list(loo.delta[1:]), title="t", attention_title="a", importance_title="i")
     assert vs.data[1].y[0] is None and list(vs.data[1].y[1:]) == pytest.approx(list(loo.delta[1:]))
     assert list(vs.data[0].y) == pytest.approx(a.patterns[a.names("cross")[0]][0, 0, -1].tolist())

@@ -14,7 +14,9 @@ import torch
 from lab_fixtures import REPO, tiny_bundle
 from models.capture import capture
 from viz import bertviz_view as bv
+from viz import display
 from viz import figures as F
+from viz import style
 from viz.metrics import next_token_probs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -55,13 +57,13 @@ def figures() -> dict[str, go.Figure]:
 
 
 def axes(layout: dict) -> dict[str, dict]:
-    return {k: v for k, v in layout.items() if F._AXIS_KEY.match(k)}
+    return {k: v for k, v in layout.items() if style.AXIS_KEY.match(k)}
 
 
 @pytest.mark.parametrize("kind", ["screen", "projector"])
 def test_every_chart_text_is_dark(kind):
     """Tick labels, titles, colour bars, annotations: contrast >= 7:1 on the white paper, on screen and projector."""
-    make = F.for_screen if kind == "screen" else F.for_projector
+    make = display.for_screen if kind == "screen" else display.for_projector
     for name, fig in figures().items():
         d = make(fig).to_dict()
         lay = d["layout"]
@@ -78,7 +80,7 @@ def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
     for name, fig in figures().items():
         before = fig.to_dict()
         fig = go.Figure(fig.to_dict()).update_layout(width=640)       # even a figure given a fixed width
-        out = F.for_projector(fig)
+        out = display.for_projector(fig)
         go.Figure(out.to_dict())                                       # plotly's full validation passes
         d = out.to_dict()
         lay = d["layout"]
@@ -101,7 +103,7 @@ def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
 
 def test_layer_head_grid_labels_every_layer_and_head():
     full = capture(tiny_bundle("full"), "capy")
-    fig = F.layer_head_grid(full, title="t", head_label="H{h}")
+    fig = F.layer_head_grid(full, title="t", tr=lambda s: "H{h}" if s == "head {h}" else s)
     go.Figure(fig.to_dict())
     n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
     assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]
@@ -188,7 +190,7 @@ def test_charts_are_dark_without_projector_mode_too():
     for key, spec in specs.items():
         for name, ax in axes(spec["layout"]).items():
             assert contrast(ax["tickfont"]["color"]) >= 7, (key, name)
-            assert ax["tickfont"].get("size", 13) < F.PROJECTOR_TICK_FONT, (key, name)   # on-screen, not projector
+            assert ax["tickfont"].get("size", 13) < display.PROJECTOR_TICK_FONT, (key, name)   # on-screen, not projector
 
 
 def test_projector_model_view_is_a_labelled_grid():
@@ -221,7 +223,7 @@ def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
     lines, on screen and on the projector; x tick labels are free to turn where they would collide."""
     full = capture(tiny_bundle("full"), "capybara")
     grid = F.head_grid(full, "encoder.0.attn.hook_pattern", title="Encoder layer 0, every head")
-    for fig, title_px, annot_px in ((grid, 15, 13), (F.for_projector(grid), F.PROJECTOR_FONT + 4, F.PROJECTOR_FONT + 2)):
+    for fig, title_px, annot_px in ((grid, 15, 13), (display.for_projector(grid), display.PROJECTOR_FONT + 4, display.PROJECTOR_FONT + 2)):
         lay = fig.to_dict()["layout"]
         subplot_titles = [a for a in lay["annotations"] if a["text"].startswith("head ")]
         assert subplot_titles and all(a["yanchor"] == "bottom" for a in subplot_titles)
@@ -229,7 +231,7 @@ def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
         assert lay["margin"]["t"] >= 1.5 * title_px + 1.8 * annot_px, lay["margin"]
         assert max(a["font"]["size"] for a in subplot_titles) <= annot_px
     assert all("tickangle" not in ax for k, ax in grid.to_dict()["layout"].items() if k.startswith("xaxis"))
-    single = F.for_projector(F.attention_heatmap(full, "encoder.0.attn.hook_pattern", 0))
+    single = display.for_projector(F.attention_heatmap(full, "encoder.0.attn.hook_pattern", 0))
     assert single.layout.title.yref != "container"              # a chart without subplot titles keeps its place
 
 

@@ -99,7 +99,7 @@ def test_typing_updates_tokens_and_layer_choice_is_clamped(folders):
 
 def test_bad_folder_says_why_and_other_pages_work(tmp_path):
     from models.hf_folder import NOT_A_MODEL_FOLDER
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     at = open_page(**{"real.source": "folder", "real.path": str(tmp_path / "no-such-model")})
     errors = [str(e.value) for e in at.error]
     assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0] and "no\\-such" not in errors[0]
@@ -110,7 +110,7 @@ def test_bad_folder_says_why_and_other_pages_work(tmp_path):
 def test_odd_paths_get_a_plain_message_not_the_error_box(tmp_path, monkeypatch):
     """Each of these used to reach the generic error box or to name the server's folders."""
     from models.hf_folder import NOT_A_MODEL_FOLDER
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
     (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
     file = tmp_path / "file.txt"
@@ -129,7 +129,7 @@ def test_odd_paths_get_a_plain_message_not_the_error_box(tmp_path, monkeypatch):
 def test_an_odd_preset_folder_gets_the_message(monkeypatch, classroom):
     """A server's own setting may be wrong too (seen in a screenshot: the generic error box)."""
     from models.hf_folder import NOT_A_MODEL_FOLDER
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     monkeypatch.setenv("ATTENTION_LAB_CLASSROOM", classroom)
     monkeypatch.setenv("ATTENTION_LAB_HF_MODEL", "~nosuchuser-attention-lab/`x` [link](http://evil.example)")
     at = open_page()
@@ -170,7 +170,7 @@ def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
 
 def test_missing_bundled_package_is_explained(monkeypatch):
     from models import hf_lm
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     monkeypatch.setattr(hf_lm, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
     at = open_page()
     errors = [str(e.value) for e in at.error]

@@ -9,6 +9,8 @@ import torch
 from lab_fixtures import strings
 from models.capture import AttentionCapture
 from viz import figures as F
+from viz import head_lab_figures
+from viz import style
 
 
 def validate(fig: go.Figure) -> None:
@@ -27,7 +29,7 @@ def test_candidate_heads_bars_pick_the_strongest_heads():
     a = torch.tensor([[0.1, 0.9, 0.0], [0.2, 0.0, 0.3]])        # (layers, H)
     b = torch.tensor([[0.0, 0.1, 0.0], [0.8, 0.0, 0.05]])
     before = (a.clone(), b.clone())
-    fig = F.candidate_heads_bars({"<b>animal</b>": a, "street": b}, n=3, word_label="on “{word}”")
+    fig = head_lab_figures.candidate_heads_bars({"<b>animal</b>": a, "street": b}, n=3, word_label="on “{word}”")
     validate(fig)
     assert list(fig.data[0].x) == ["L0 h1", "L1 h0", "L1 h2"]                  # max over both words: 0.9, 0.8, 0.3
     assert list(fig.data[0].y) == pytest.approx([0.9, 0.2, 0.3]) and list(fig.data[1].y) == pytest.approx([0.1, 0.8, 0.05])
@@ -157,8 +159,8 @@ def test_control_bars_are_the_candidates_column():
     validate(fig)
     col = cap.patterns["blocks.1.attn.hook_pattern"][0, 0, 2:, 1]
     assert list(fig.data[0].y) == pytest.approx(col.tolist())                   # the heatmap's "animal" column
-    assert list(fig.layout.xaxis.ticktext)[6] == "␣it" and fig.data[0].marker.color[6] == F.ORANGE
-    assert [x for i, x in enumerate(fig.data[0].marker.color) if i != 6] == [F.BLUE] * 9
+    assert list(fig.layout.xaxis.ticktext)[6] == "␣it" and fig.data[0].marker.color[6] == style.ORANGE
+    assert [x for i, x in enumerate(fig.data[0].marker.color) if i != 6] == [style.BLUE] * 9
     assert fig.layout.shapes[0].y0 == pytest.approx(c.others_mean)
     assert fig.layout.annotations[0].text == f"╌ mean {c.others_mean:.2f}"
     assert fig.layout.annotations[0].y > 1 + 0.15                             # above every bar's own number

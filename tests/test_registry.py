@@ -74,8 +74,8 @@ def test_a_registered_row_is_trained_saved_and_loaded(fourth, tmp_path):
 
 def test_a_registered_row_is_in_the_pickers_the_train_page_and_the_sidebar(fourth):
     from streamlit.testing.v1 import AppTest
-    from ui import widgets
-    assert widgets.pretty_names()["test_former"] == "ExtraFormer (registry row)"
+    from ui.text import pretty_names
+    assert pretty_names()["test_former"] == "ExtraFormer (registry row)"
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception, at.exception

@@ -233,7 +233,7 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, m
 def test_checkpoint_errors_are_shown_as_plain_text():
     """What a checkpoint file says (paths, repr of its fields) reaches st.error as text, not Markdown: no link, no
     bare-URL autolink, no image, no :directive:, no HTML entity."""
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     raw = "[click](http://evil.example) ![i](x.png) :red[y] *b* `c` &amp; <b>x</b> a\\:b www.x.org me@x.org"
     out = escape_md(raw)
     assert "http://" not in out and "](" not in out and ":red[" not in out and "<b>" not in out

@@ -15,6 +15,7 @@ from lab_fixtures import strings, tiny_bundle
 from models.capture import AttentionCapture, capture
 from models.vocab import DEFAULT_VOCAB
 from viz import figures as F
+from viz import style
 from viz.metrics import attention_entropy, mean_entropy, next_token_probs, visible_keys
 
 LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
@@ -252,7 +253,7 @@ def test_attention_heatmap_causal_values_mask_and_escaped_ticks():
         mz = arr(masks[0].z)
         assert np.array_equal(~np.isnan(mz), ~visible)                   # covers exactly the upper triangle
         colours = {c[1] if isinstance(c, (list, tuple)) else c for c in masks[0].colorscale}
-        assert colours == {F.GREY}, colours
+        assert colours == {style.GREY}, colours
         assert masks[0].showscale is False
         assert list(fig.layout.yaxis.ticktext) == ESCAPED and list(fig.layout.xaxis.ticktext) == ESCAPED
         assert [float(v) for v in fig.layout.yaxis.tickvals] == [0, 1, 2, 3]
@@ -309,7 +310,7 @@ def test_figures_from_a_tiny_model_match_the_metrics(model):
     (hm,) = heatmaps(fig)
     want = torch.cat([mean_entropy(cap, k) for k in cap.families()])
     np.testing.assert_allclose(arr(hm.z), want.numpy(), atol=1e-6)
-    labels = [f"{F.FAMILY_LABEL[k]} L{l}" for k in cap.families() for l in range(len(cap.names(k)))]
+    labels = [f"{style.FAMILY_LABEL[k]} L{l}" for k in cap.families() for l in range(len(cap.names(k)))]
     assert list(fig.layout.yaxis.ticktext) == labels
     for name in cap.names():
         Q, K = cap.patterns[name].shape[-2:]
@@ -327,8 +328,8 @@ def test_figures_from_a_tiny_model_match_the_metrics(model):
                 painted |= ~np.isnan(arr(m.z))
             assert np.array_equal(painted, hidden), name
             q_tok, k_tok = cap.axes(name)
-            assert list(heat.layout.yaxis.ticktext) == [F.label(t) for t in q_tok]
-            assert list(heat.layout.xaxis.ticktext) == [F.label(t) for t in k_tok]
+            assert list(heat.layout.yaxis.ticktext) == [style.label(t) for t in q_tok]
+            assert list(heat.layout.xaxis.ticktext) == [style.label(t) for t in k_tok]
             assert "&lt;UNK&gt;" in list(heat.layout.xaxis.ticktext)
             bars = F.query_entropy(cap, name, head, query=1)
             validate(bars)
@@ -350,7 +351,7 @@ def test_query_entropy_bars_by_hand():
                                atol=1e-6)
     assert list(fig.layout.xaxis.ticktext) == ESCAPED
     colours = list(bar.marker.color)
-    assert colours[3] == F.ORANGE and set(colours[:3]) == {F.BLUE}     # the highlighted query
+    assert colours[3] == style.ORANGE and set(colours[:3]) == {style.BLUE}     # the highlighted query
     uni = F.query_entropy(uniform_capture(), "blocks.0.attn.hook_pattern", 0)
     validate(uni)
     np.testing.assert_allclose(arr(uni.data[0].y), [1, 1, 1, 1], atol=1e-6)
@@ -385,7 +386,7 @@ def test_next_token_bars_top_k_in_order_largest_on_top():
     rows = bar_rows(fig)
     assert [r[0] for r in rows] == ["a", "b", "end of word", "&lt;UNK&gt;"]
     assert [r[1] for r in rows] == pytest.approx([0.4, 0.3, 0.15, 0.08])
-    assert {r[2] for r in rows} == {F.BLUE}                              # nothing expected, nothing orange
+    assert {r[2] for r in rows} == {style.BLUE}                              # nothing expected, nothing orange
     (bar,) = fig.data
     assert float(bar.x[-1]) == pytest.approx(0.4)                        # plotly draws bottom-up: largest last
     assert list(bar.text)[-1] == "40.0%"
@@ -407,12 +408,12 @@ def test_next_token_bars_expected_highlighted_even_outside_top_k():
     rows = bar_rows(fig)
     assert [r[0] for r in rows] == ["a", "b", "z"]                       # the expected one shown below the top-k
     assert [r[1] for r in rows] == pytest.approx([0.4, 0.3, 0.02])
-    assert [r[2] for r in rows] == [F.BLUE, F.BLUE, F.ORANGE]
+    assert [r[2] for r in rows] == [style.BLUE, style.BLUE, style.ORANGE]
     inside = bar_rows(F.next_token_bars(probs, DEFAULT_VOCAB, top_k=3, expected="b"))
-    assert [(r[0], r[2]) for r in inside] == [("a", F.BLUE), ("b", F.ORANGE), ("end of word", F.BLUE)]
+    assert [(r[0], r[2]) for r in inside] == [("a", style.BLUE), ("b", style.ORANGE), ("end of word", style.BLUE)]
     eos = F.next_token_bars(probs, DEFAULT_VOCAB, top_k=1, expected="<EOS>")
     validate(eos)
-    assert [(r[0], r[2]) for r in bar_rows(eos)] == [("a", F.BLUE), ("end of word", F.ORANGE)]
+    assert [(r[0], r[2]) for r in bar_rows(eos)] == [("a", style.BLUE), ("end of word", style.ORANGE)]
     assert torch.equal(probs, before)
 
 

@@ -28,7 +28,7 @@ import streamlit as st
 from services.class_store import (ClassError, ClassInfo, Member, StoreUnavailable, clean_code, histogram,
                                   shared_store)
 from ui.i18n import _
-from ui.widgets import escape_md
+from ui.text import escape_md
 
 COOKIE = "attention_lab_class"            # "s.CODE.TOKEN" for a student, "t.CODE.SECRET" for the teacher
 PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"     # set on a shared server: starting or taking over a class needs this PIN
@@ -586,7 +586,7 @@ def _histogram(c: ClassInfo, labels: list[str], *, right_index: int | None) -> N
     fig = guesses_histogram(list(counts.values()), [label.replace("`", "") for label in labels], right_index,
                             {"title": _("The class's guesses"), "count": _("students"),
                              "right": _("the model's answer")})
-    from ui.widgets import chart
+    from ui.charts import chart
     chart(fig, key=f"class.hist.{c.question}.{c.state}")
 
 

@@ -69,6 +69,6 @@ def render(msg: Any) -> str:
     """A message from below the UI (STYLE.md §17), as a sentence in this session's language: a
     ``models.messages.Message``, an error that carries one (``CheckpointError``, ``LMLoadError``, ``JobError``, ...), or
     a plain English string (translated when the catalog has it). The result is plain text: escape it before Markdown
-    (``ui.widgets.escape_md``), since parameters can be what a user typed or named."""
+    (``ui.text.escape_md``), since parameters can be what a user typed or named."""
     from models.messages import as_message
     return as_message(msg).render(_)

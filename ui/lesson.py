@@ -15,7 +15,8 @@ from models.checkpoint import CheckpointError, checkpoint_mtime
 from models.vocab import DEFAULT_VOCAB
 from ui.cache import available_models, load_model, one_torch_thread
 from ui.i18n import _, current_language, render
-from ui.widgets import chart, escape_md, model_label
+from ui.charts import chart
+from ui.text import escape_md, model_label
 from viz import lesson as L
 
 FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
@@ -100,7 +101,7 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     ``revealed`` (the teacher showed the answer). Nothing is revealed that is not locked. Session keys:
     ``{key}.guess``, ``{key}.reveal``, ``{key}.locked``, ``{key}.revealed`` (the caller's key carries its page
     prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``."""
-    from ui.widgets import escape_md
+    from ui.text import escape_md
     driven = locked is not None or revealed is not None
     from ui import class_session
     if class_session.active():        # the teacher opens, closes and reveals (ui/class_session.py)

@@ -25,11 +25,15 @@ from streamlit.errors import StreamlitAPIException
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
-from ui import widgets as w
+from ui.cache import bundle
+from ui.cards import heldout_eval, model_card, test_comparison
+from ui.controls import WORD_KEY, lazy_expander, more_controls
+from ui.pickers import compare_pickers, load_or_explain, model_picker
+from ui.text import escape_md, model_label
 from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
 from ui.projector import on as projector
-from viz import figures as F
+from viz import style
 
 KEY = "explore.browser"              # the switch; ?browser=0 / ?browser=1 in a shared link
 SETTING = "ATTENTION_LAB_BROWSER_PATH"  # "0": the server path is the default (the switch starts off)
@@ -141,7 +145,7 @@ def _sync_url(key: str = KEY) -> None:
 
 
 def _picked_model(key: str = "model", default: str | None = None) -> str | None:
-    """The checkpoint the page's model picker ``key`` will show (ui.widgets.model_picker's choice), decided before
+    """The checkpoint the page's model picker ``key`` will show (ui.pickers.model_picker's choice), decided before
     it is drawn, so the page can take one path or the other without drawing a widget twice."""
     names = available_models()
     if not names:
@@ -160,8 +164,8 @@ def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", defa
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
     the first)."""
     shape = get_capture(name, "")                       # the pattern names and families of this model
-    titles = {n: F.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(F.FAMILY_LABEL[family])} L{l}"
+    titles = {n: style.pattern_title(n, tr=_) for n in shape.names()}
+    rows = {n: f"{_(style.FAMILY_LABEL[family])} L{l}"
             for family in shape.families() for l, n in enumerate(shape.names(family))}
     if pattern not in titles:
         family_names = shape.names(default_family) if default_family in shape.families() else []
@@ -206,19 +210,19 @@ def _footer(*sides: dict) -> None:
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
     return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
             "projector": projector(), "labels": _labels(),
-            "colors": {"blue": F.BLUE, "orange": F.ORANGE, "grey": F.GREY, "blues": F._BLUES, "viridis": F._VIRIDIS},
+            "colors": {"blue": style.BLUE, "orange": style.ORANGE, "grey": style.GREY, "blues": style.BLUES, "viridis": style.VIRIDIS},
             "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"]}
 
 
 def _session_word() -> str:
     """The session's word (every page's box), from ``?text=`` on a fresh session; written back to the URL."""
-    text = st.session_state.get(w.WORD_KEY)
+    text = st.session_state.get(WORD_KEY)
     if text is None:
-        text = str(st.query_params.get(w.WORD_KEY, ""))
-        st.session_state[w.WORD_KEY] = text
-    if text and st.query_params.get(w.WORD_KEY) != text:
+        text = str(st.query_params.get(WORD_KEY, ""))
+        st.session_state[WORD_KEY] = text
+    if text and st.query_params.get(WORD_KEY) != text:
         try:                                             # the link a teacher copies opens the same word
-            st.query_params[w.WORD_KEY] = text
+            st.query_params[WORD_KEY] = text
         except StreamlitAPIException:
             pass    # the server path's box (a Japanese word went there) holds ?text= and writes it itself
     return text
@@ -229,7 +233,7 @@ def _on_view(state: str = STATE) -> None:
     picked (head or model) becomes the server path's too."""
     view = (st.session_state.get(state) or {}).get("view") or {}
     if isinstance(view.get("text"), str):
-        st.session_state[w.WORD_KEY] = view["text"][:10_000]
+        st.session_state[WORD_KEY] = view["text"][:10_000]
     if view.get("bertviz_view") in ("head", "model"):
         st.session_state[VIEW_KEY] = view["bertviz_view"]
 
@@ -247,20 +251,20 @@ def browser_path_unavailable(names=None, state: str = STATE) -> str | None:
     failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
         return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
-                 "server.").format(why=w.escape_md(failed))
-    word = st.session_state.get(w.WORD_KEY)
-    if needs_server(str(word if word is not None else st.query_params.get(w.WORD_KEY, ""))):
+                 "server.").format(why=escape_md(failed))
+    word = st.session_state.get(WORD_KEY)
+    if needs_server(str(word if word is not None else st.query_params.get(WORD_KEY, ""))):
         return _server_word()
     for name in (names if names is not None else [_picked_model()]):
         if name is None:
             continue
         try:
-            b = w.bundle(name)
+            b = bundle(name)
         except Exception:          # a broken checkpoint: the server path explains it
             continue
         if not runs_in_browser(b):
             return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on "
-                     "the server.").format(model=w.escape_md(w.model_label(name)))
+                     "the server.").format(model=escape_md(model_label(name)))
     return None
 
 
@@ -280,21 +284,21 @@ def explore() -> bool:
     # The same widgets, keys and labels as the server path, so switching paths keeps every choice.
     c_model, c_ctl, c_eos = st.columns([2.2, 2.4, 1.1], vertical_alignment="bottom")
     with c_model:
-        name = w.model_picker("model")
+        name = model_picker("model")
     with c_eos:
         finished = st.toggle(_("Finished word"), key="explore.eos",
                              help=_("Append `<EOS>`: read the text as a whole word."))
-    bundle = w.load_or_explain(name)
+    bundle = load_or_explain(name)
     if bundle is None:
         st.stop()
-    s1, s2 = w.more_controls(c_ctl).columns(2)          # secondary: behind "More controls" on a projector
+    s1, s2 = more_controls(c_ctl).columns(2)          # secondary: behind "More controls" on a projector
     top_k = s1.slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)), key="explore.top_k",
                       help=_("How many tokens to show."))
     temp = s2.slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
                      help=_("Below 1 sharpens the distribution, above 1 flattens it."))
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
-    w.model_card(bundle)
+    model_card(bundle)
 
     text = _session_word()
 
@@ -307,7 +311,7 @@ def explore() -> bool:
 
     # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
     from ui.lesson import attention_steps_view, get_steps
-    steps_box = w.lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
+    steps_box = lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
                                                             "highlighted row"), key="explore.steps.open")
     if steps_box.open:
         cap = get_capture(name, text, add_eos=finished)
@@ -338,10 +342,10 @@ def compare() -> bool:
         if why:
             st.info(why)
         return False
-    names = w.compare_pickers()[0]            # the cards are drawn; the views need only the names
+    names = compare_pickers()[0]            # the cards are drawn; the views need only the names
     # Not per keystroke: how the two compare on the test words (cached per checkpoint)
-    tests = {side: w.heldout_eval(names[side], "test") for side in ("left", "right")}
-    verdict = (w.test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
+    tests = {side: heldout_eval(names[side], "test") for side in ("left", "right")}
+    verdict = (test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
                if names["left"] != names["right"] else None)
     if verdict:
         st.markdown(verdict)   # model names escaped inside
@@ -349,7 +353,7 @@ def compare() -> bool:
     view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
     picked = view.get("sides") or [{}, {}]
     sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
-                   title=w.model_label(names[s]), default_family="cross") for i, s in enumerate(("left", "right"))]
+                   title=model_label(names[s]), default_family="cross") for i, s in enumerate(("left", "right"))]
     _component(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
                  default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
                  on_failed_change=lambda: None)
@@ -417,10 +421,10 @@ def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, patte
     failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
         st.info(_("Your browser could not load the model's weights ({why}), so the views below are computed on the "
-                  "server.").format(why=w.escape_md(failed)))
+                  "server.").format(why=escape_md(failed)))
         return False
     try:
-        if not runs_in_browser(w.bundle(model)):
+        if not runs_in_browser(bundle(model)):
             return False
     except Exception:           # a broken checkpoint: the server path explains it
         return False

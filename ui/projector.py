@@ -1,8 +1,8 @@
 """Projector mode: larger text, collapsed sidebar, secondary controls behind one expander (issue 13).
 
 One session key, :data:`KEY`, bound to ``?present=1`` so a teacher's link opens the lab ready for the projector.
-app.py draws the switch; pages read :func:`on` through ui.widgets (chart, more_controls). Light on purpose (no
-torch): app.py imports it before the sidebar is drawn."""
+app.py draws the switch; pages read :func:`on` through ui.charts.chart and ui.controls.more_controls. Light on
+purpose (no torch): app.py imports it before the sidebar is drawn."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,7 +10,7 @@ import streamlit as st
 KEY = "present"
 # Text >= 20 px at 1920 x 1080: Streamlit sizes its text in rem (body 1rem, widget labels and captions 0.875rem), so
 # a 23 px root scales body text (23 px), labels, buttons and captions (20 px) and headings together. Charts get their
-# own larger fonts (viz.figures.for_projector) and BertViz its own scale (viz.bertviz_view._FILL_FRAME).
+# own larger fonts (viz.display.for_projector) and BertViz its own scale (viz.bertviz_view._FILL_FRAME).
 ROOT_FONT_PX = 23
 CSS = f"<style>html {{ font-size: {ROOT_FONT_PX}px; }}</style>"
 

@@ -19,7 +19,7 @@ from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
 from ui.i18n import _, render
-from ui.widgets import escape_md
+from ui.text import escape_md
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
@@ -179,7 +179,9 @@ def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
     return b
 
 
-def model_card(b: hf_lm.LMBundle) -> None:
+def lm_card(b: hf_lm.LMBundle) -> None:
+    """One line on the loaded language model: size, depth, how and how fast it loaded, its memory. (A tiny
+    model's checkpoint card is ui.cards.model_card.)"""
     how = (_("from its safetensors cache") if b.from_cache else
            _("de-quantized from the GGUF and cached") if b.source.endswith(".gguf") else _("from the folder"))
     rss = hf_lm.rss_bytes()
@@ -216,13 +218,15 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     the sentence), the class's guess, then the claim beside its controls (the same head's other rows, the average
     head, the two words swapped before "it") and the head's heatmap with the "it" row outlined, so every number
     can be checked in it. The numbers come from viz.coreference, computed from the live captures."""
-    from ui import widgets as w
+    from ui.charts import chart
+    from ui.controls import more_controls
     from ui.lesson import predict_then_reveal
     from viz import coreference as C
     from viz import figures as F
+    from viz import style
 
     st.subheader(_("What does “it” look at?"))
-    with w.more_controls():
+    with more_controls():
         q1, q2, q3, q4 = st.columns(4)
         word = q1.text_input(_("Word"), key="real.word")
         cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
@@ -266,8 +270,8 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
 
     def evidence() -> None:
         cand = escape_md(c.word)
-        w.chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
-                    word=F.label(c.word)),
+        chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
+                    word=style.label(c.word)),
                                y_title=_("weight"),
                                mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
                 key="real.lesson.control")
@@ -288,7 +292,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         st.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
             m=c.heads_mean, cand=cand, word=q_word))
         with view:
-            w.chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
+            chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
                                         height=heatmap_height(len(cap.tgt_tokens)),
                                         title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head),
                                         tr=_), key="real.lesson.heat")

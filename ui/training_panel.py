@@ -19,9 +19,11 @@ from models.data import WordList, WordListError
 from models.train import Recipe
 from services import jobs
 from ui import class_models
-from ui import widgets as w
+from ui.charts import chart
+from ui.text import escape_md, model_label
 from ui.i18n import _, option_labels, render
 from viz import figures as F
+from viz import style
 
 SID_KEY = "train.sid"
 
@@ -97,8 +99,8 @@ def job_error(e: Exception) -> str:
         return _("**Nothing was trained.** {why}").format(why=folder_message(e.reason))
     if isinstance(e, jobs.BrowserBusyError):
         return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
-                 "stop it there or wait for it to finish.").format(model=w.escape_md(e.name))
-    return w.escape_md(render(e))
+                 "stop it there or wait for it to finish.").format(model=escape_md(e.name))
+    return escape_md(render(e))
 
 
 def start(sid: str, model: str, recipe: Recipe, *, name: str, words: WordList | None = None, replace: bool = False,
@@ -120,7 +122,7 @@ def start(sid: str, model: str, recipe: Recipe, *, name: str, words: WordList | 
     except jobs.JobError as e:
         st.error(job_error(e))
     except WordListError as e:
-        st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
+        st.warning(escape_md(render(e)), icon=":material/hourglass_top:")
     return None
 
 
@@ -149,7 +151,7 @@ def kept_capture(p: jobs.JobProgress):
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, title: str | None, height: int | None, _snap: dict):
     cap = jobs.snapshot_capture(_snap)
-    return F.head_grid(cap, pattern, title=F.pattern_title(pattern, tr=_) if title is None else title, tr=_,
+    return F.head_grid(cap, pattern, title=style.pattern_title(pattern, tr=_) if title is None else title, tr=_,
                        **({"height": height} if height else {}))
 
 
@@ -164,11 +166,11 @@ def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     pattern = names[0]
     if len(names) > 1:
         pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
-                               format_func=option_labels(names, lambda n: F.pattern_title(n, tr=_)),
+                               format_func=option_labels(names, lambda n: style.pattern_title(n, tr=_)),
                                help=_("The encoder-decoder has self-attention in the encoder and the decoder, and "
                                       "cross-attention from decoder to encoder; pick one to see its heads."))
     st.markdown(title)
-    w.chart(heads_figure(job_id, snap["epoch"], pattern, None, None, snap), key=f"{key}.heads")
+    chart(heads_figure(job_id, snap["epoch"], pattern, None, None, snap), key=f"{key}.heads")
 
 
 # ---- while training -----------------------------------------------------------------------------------------------
@@ -207,14 +209,14 @@ def progress(p: jobs.JobProgress, look: Look, sid: str) -> None:
 
 def heading(p: jobs.JobProgress) -> None:
     what = (_("Restoring **{model}**") if p.action == "restore" else _("Training **{model}**")).format(
-        model=w.escape_md(w.model_label(p.name) if p.action == "restore" else p.name))
+        model=escape_md(model_label(p.name) if p.action == "restore" else p.name))
     st.subheader(f"{what} · {model_labels()[p.model_name]}", anchor=False)
     rec = p.recipe
     st.caption(_("{recipe} recipe: {epochs} epochs, batch {batch}, learning rate {lr:g}, dropout {dropout:g}, "
                  "weight decay {wd:g}, seed {seed} · {n} words (80% train, 20% validation)").format(
                    recipe=preset_labels().get(rec["name"], rec["name"]), epochs=p.epochs, batch=rec["batch_size"],
                    lr=rec["lr"], dropout=rec["dropout"], wd=rec["weight_decay"], seed=rec["seed"], n=p.n_words)
-               + (f" · {w.escape_md(p.note)}" if p.note else ""))
+               + (f" · {escape_md(p.note)}" if p.note else ""))
 
 
 @st.fragment(run_every="1s")
@@ -233,7 +235,7 @@ def live_panel(sid: str, look: Look, locked: bool = True) -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         if p.history:
-            w.chart(curves_figure(p.job_id, p.epoch, look.height, p.history), key=f"{look.key}.live_curves")
+            chart(curves_figure(p.job_id, p.epoch, look.height, p.history), key=f"{look.key}.live_curves")
         elif look.detailed:
             st.info(_("The learning curves appear after the first epoch."))
     snap = p.latest_snapshot
@@ -242,10 +244,10 @@ def live_panel(sid: str, look: Look, locked: bool = True) -> None:
     with right:
         if look.detailed:
             attention_row(snap, p.job_id, f"{look.key}.live",
-                          title=_("**Attention on “{word}” now** (epoch {epoch})").format(word=w.escape_md(p.probe_word), epoch=snap["epoch"]))
+                          title=_("**Attention on “{word}” now** (epoch {epoch})").format(word=escape_md(p.probe_word), epoch=snap["epoch"]))
         else:
             pattern = jobs.snapshot_capture(snap).names()[0]
-            w.chart(heads_figure(p.job_id, snap["epoch"], pattern, _("Attention on “{w}” at epoch {e}").format(
+            chart(heads_figure(p.job_id, snap["epoch"], pattern, _("Attention on “{w}” at epoch {e}").format(
                 w=p.probe_word, e=snap["epoch"]), look.height, snap), key=f"{look.key}.live")
 
 
@@ -259,7 +261,7 @@ def replay(p: jobs.JobProgress, look: Look) -> None:
     st.subheader(_("Attention during training"), anchor=False)
     st.caption(_("How the model read the probe word **{word}** as it learned. Epoch 0 is the untrained "
                  "model: attention is close to uniform. Drag the slider to watch the pattern form.").format(
-                   word=w.escape_md(p.probe_word)))
+                   word=escape_md(p.probe_word)))
     epochs = [s["epoch"] for s in snaps]
     kept = p.kept_epoch if p.kept_epoch in epochs else epochs[-1]
     ep = st.select_slider(_("Epoch"), options=epochs, value=kept, key=f"{look.key}.replay.{p.job_id}",
@@ -282,7 +284,7 @@ def before_and_kept(p: jobs.JobProgress, look: Look) -> None:
     for col, cap, title, k in (
             (a, jobs.snapshot_capture(p.snapshots[0]), _("Before training (epoch 0)"), "before"),
             (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
-        w.chart(F.head_grid(cap, cap.names()[0], title=title, tr=_, **({"height": look.height} if look.height else {})),
+        chart(F.head_grid(cap, cap.names()[0], title=title, tr=_, **({"height": look.height} if look.height else {})),
                 key=f"{look.key}.{k}", container=col)
 
 
@@ -292,7 +294,7 @@ def failure_reason(p: jobs.JobProgress) -> str:
     if p.error_code == "time-limit":
         return _("The run reached this server's time limit in the middle of an epoch, so it was stopped. Fewer "
                  "epochs or a bigger batch size fit in the limit.")
-    return w.escape_md(render(p.error or ""))
+    return escape_md(render(p.error or ""))
 
 
 def scores(p: jobs.JobProgress) -> None:
@@ -300,7 +302,7 @@ def scores(p: jobs.JobProgress) -> None:
     kept = p.kept_epoch
     if p.status == "stopped":
         st.info(_("Stopped after epoch {epoch} because {why}. Kept epoch {kept}, the best so far.").format(
-            epoch=p.epoch, why=w.escape_md(render(p.stop_reason)), kept=kept))
+            epoch=p.epoch, why=escape_md(render(p.stop_reason)), kept=kept))
     elif p.stopped_early:
         st.info(_("Early stopping ended the run after epoch {epoch}: no better validation NLL for "
                   "{patience} epochs. Kept epoch {kept}, the best.").format(
@@ -315,7 +317,7 @@ def scores(p: jobs.JobProgress) -> None:
     c[3].metric(_("Training time"), duration(p.elapsed))
     c[4].metric(_("Parameters"), f"{m.get('n_params', 0):,}")
     if p.action == "train":
-        st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=w.escape_md(p.name)),
+        st.page_link("app_pages/1_explore.py", label=_("Explore {model}").format(model=escape_md(p.name)),
                      icon=":material/search:", query_params={"model": p.name})
 
 
@@ -336,7 +338,7 @@ def result_panel(sid: str, p: jobs.JobProgress, look: Look, locked: bool = True)
         left, right = st.columns(2, gap="large")
         with left:
             if p.history:
-                w.chart(curves_figure(p.job_id, p.epoch, look.height, p.history, saved=not failed),
+                chart(curves_figure(p.job_id, p.epoch, look.height, p.history, saved=not failed),
                         key=f"{look.key}.final_curves")
         with right:
             replay(p, look)

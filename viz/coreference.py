@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 import torch
 
 from models.capture import AttentionCapture
-from viz.figures import BLUE, GREY, ORANGE, _figure, label
+from viz.style import BLUE, GREY, ORANGE, figure, label
 from viz.labels import N_, Translate, identity
 from viz.metrics import VISIBLE_SPACE, attention_to_span, word_attention_lesson, word_span
 
@@ -231,7 +231,7 @@ def control_bars(cap: AttentionCapture, control: HeadControl, *, title: str | No
     # The line's label sits above every bar's number (a weight is at most 1), so it never covers one.
     annotations = [dict(xref="paper", x=1, xanchor="right", y=1.3, yanchor="top", showarrow=False,
                         text="╌ " + mean, font=dict(size=12))] if control.others else []
-    return _figure(data, title, height, shapes=shapes, annotations=annotations,
+    return figure(data, title, height, shapes=shapes, annotations=annotations,
                    xaxis=dict(tickvals=xs, ticktext=toks, tickangle=-40, showgrid=False),
                    yaxis=dict(range=[0, 1.3], tickvals=[0, 0.5, 1], title=dict(
                        text=y_title or tr(N_("weight on “{word}”")).format(word=name))))

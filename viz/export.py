@@ -1,7 +1,7 @@
 """Offline exports of figures: PNG through kaleido (which drives the local Chromium), SVG the same way,
 and a standalone HTML fallback that needs no browser on the server.
 
-Exports are slide-sized copies (:func:`viz.figures.for_slide`): every tick label, legible fonts, margins that fit.
+Exports are slide-sized copies (:func:`viz.display.for_slide`): every tick label, legible fonts, margins that fit.
 Rendering: kaleido's one-shot mode starts a Chromium per image (~3 s here); once one image has rendered, kaleido's
 persistent "sync server" is started and later images take ~0.4 s. The server is one process-wide Chromium whose
 request queue is not safe for two callers at once (a caller could receive another's image), so renders are
@@ -18,7 +18,7 @@ import warnings
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from viz.figures import SLIDE_SCALE, for_slide
+from viz.display import SLIDE_SCALE, for_slide
 
 # A lock, not state: it only orders renders that would otherwise interleave on kaleido's single queue.
 _RENDER_LOCK = threading.Lock()

@@ -1,77 +1,17 @@
-"""Plotly figure builders: captures in, figures out. Pure (no streamlit), inputs never mutated.
-
-Tokens are plotted at integer positions with ``tickvals``/``ticktext``: a categorical axis would merge the two
-"a"s of "banana" into one row.
+"""Plotly figure builders for the core pages (Explore, Compare, Leak lesson, Generate, Train): captures in,
+figures out. Pure (no streamlit), inputs never mutated. The look (palette, labels, how a figure is made) is
+viz.style's; the Head lab's builders are in viz.head_lab_figures.
 """
 from __future__ import annotations
-
-import html
-import re
 
 import plotly.graph_objects as go
 import torch
 
 from models.capture import AttentionCapture
-from models.vocab import EOS
 from viz.labels import N_, Translate, identity
 from viz.metrics import attention_entropy, mean_entropy, visible_keys
-
-FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
-FAMILY_LABEL = {"blocks": N_("self"), "encoder": N_("encoder"), "decoder": N_("decoder self"), "cross": N_("cross")}
-# Okabe-Ito blue and orange: a categorical pair that stays distinct under deuteranopia and protanopia.
-BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#c9ced6"
-INK = "#262730"                # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
-# Named colour scales spelled out, as plotly's validator would expand them (unvalidated figures send them as is).
-_BLUES = [[i / 8, c] for i, c in enumerate(("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6",
-                                            "#2171b5", "#08519c", "#08306b"))]
-_VIRIDIS = [[i / 9, c] for i, c in enumerate(("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89",
-                                              "#35b779", "#6ece58", "#b5de2b", "#fde725"))]
-
-
-def label(tok: str) -> str:
-    """Tick / hover text: html-escaped so a token such as '<img onerror=...>' shows as text."""
-    return html.escape(tok, quote=False)
-
-
-def char_name(tok: str, tr: Translate = identity) -> str:
-    """A next-character token as read aloud: '<EOS>' is "end of word". Plain text (escape it for where it goes)."""
-    return tr(N_("end of word")) if tok == EOS else tok
-
-
-def char_label(tok: str, tr: Translate = identity) -> str:
-    """:func:`char_name`, html-escaped for plotly text."""
-    return label(char_name(tok, tr))
-
-
-# Plotly's default template (~7 KB of JSON in every figure) and its per-property validation cost 10-35 ms per figure
-# on this 2-core machine: more than everything else in an Explore rerun (bench/RESULTS.md). The per-keystroke
-# figures are therefore built as plain dicts and wrapped with validation off; tests/test_viz.py runs plotly's full
-# validation on every builder's output, so a typo still fails there. Streamlit's theme fills in the rest of the
-# layout template (fonts, colours, grid), as it does on top of plotly's default one.
-_TEMPLATE = {"data": {"heatmap": [{"colorbar": {"outlinewidth": 0, "ticks": ""}}],
-                      "bar": [{"marker": {"line": {"width": 0}}}]},
-             "layout": {"hoverlabel": {"align": "left"}}}
-
-
-def _layout_dict(title: str, height: int, **kw) -> dict:
-    return dict(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height, font=FONT,
-                margin=dict(l=10, r=10, t=44, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
-
-
-def _figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
-    """A figure from plain trace / layout dicts, unvalidated (see _TEMPLATE's comment), with the house layout and
-    every text already in :data:`INK`, so :func:`for_screen` can draw it as it is (a second copy of each chart on
-    every keystroke cost ~10 % of a Compare rerun)."""
-    fig = go.Figure(_inked({"data": data, "layout": {"template": _TEMPLATE, **_layout_dict(title, height, **layout)}}),
-                    _validate=False)
-    fig._inked = True           # read by for_screen; plotly figures accept attributes named with a leading "_"
-    return fig
-
-
-def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
-    fig.update_layout(**_layout_dict(title, height, **kw))
-    return fig
-
+from viz.style import (BLUE, BLUES, FAMILY_LABEL, GREY, ORANGE, VIRIDIS, char_label, figure, house_layout, label,
+                       pattern_title, title_above_subplot_titles)
 
 def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int | None = None,
                       height: int | None = None, title: str | None = None, tr: Translate = identity) -> go.Figure:
@@ -93,7 +33,7 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
                          colorscale=[[0, GREY], [1, GREY]], xgap=1, ygap=1, text=text,
                          hovertemplate="%{text}<br>" + tr(N_("<b>masked</b>: this query may not look ahead"))
                          + "<extra></extra>"))
-    data.append(dict(type="heatmap", z=z, zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1, text=text,
+    data.append(dict(type="heatmap", z=z, zmin=0, zmax=1, colorscale=BLUES, xgap=1, ygap=1, text=text,
                      colorbar=dict(title=dict(text=tr(N_("weight")), side="right"), thickness=12, len=0.9),
                      hovertemplate="%{text}<br>" + tr(N_("weight")) + " <b>%{z:.4f}</b><extra></extra>"))
     shapes = []
@@ -102,7 +42,7 @@ def attention_heatmap(cap: AttentionCapture, name: str, head: int, *, query: int
                            line=dict(color=ORANGE, width=3)))
     size = height or int(min(620, max(260, 70 + 22 * Q)))
     title = title or tr(N_("{layer} · head {head}")).format(layer=pattern_title(name, tr), head=head)
-    return _figure(data, title, size, shapes=shapes,
+    return figure(data, title, size, shapes=shapes,
                    xaxis=dict(tickvals=list(range(K)), ticktext=kt, title=dict(text=tr(N_("key (attended to)"))),
                               side="bottom", tickangle=_tick_angle(k_tok), showgrid=False, zeroline=False),
                    yaxis=dict(tickvals=list(range(Q)), ticktext=qt, title=dict(text=tr(N_("query (attending)"))),
@@ -114,15 +54,6 @@ def _tick_angle(tokens) -> int:
     Special tokens ('<BOS>') don't count: a character model's lone '<BOS>' stays upright too."""
     words = [t for t in tokens if not (t.startswith("<") and t.endswith(">"))]
     return 0 if sum(len(t) for t in words) <= 3 * max(1, len(words)) else -50
-
-
-def pattern_title(name: str, tr: Translate = identity) -> str:
-    """'encoder.1.attn.hook_pattern' -> 'encoder layer 1'; 'decoder.0.cross_attn...' -> 'cross-attention layer 0'."""
-    part, layer = name.split(".")[:2]
-    if ".cross_attn." in name:
-        return tr(N_("cross-attention layer {layer}")).format(layer=layer)
-    return {"blocks": tr(N_("self-attention layer {layer}")), "encoder": tr(N_("encoder self-attention layer {layer}")),
-            "decoder": tr(N_("decoder self-attention layer {layer}"))}[part].format(layer=layer)
 
 
 def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: dict[str, list[str]] | None = None,
@@ -147,7 +78,7 @@ def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: 
     H = z.shape[1]
     zl = z.tolist()
     per_row = 42 + (18 if notes else 0) + (14 if cap.knocked_out else 0)
-    data = [dict(type="heatmap", z=zl, zmin=0, zmax=1, colorscale=_VIRIDIS, xgap=2, ygap=2,
+    data = [dict(type="heatmap", z=zl, zmin=0, zmax=1, colorscale=VIRIDIS, xgap=2, ygap=2,
                  text=cells, texttemplate="%{text}", textfont=dict(size=12 if len(labels) <= 8 else 11),
                  colorbar=dict(title=dict(text=tr(N_("entropy")), side="right"), thickness=12, tickvals=[0, 0.5, 1],
                                ticktext=[tr(N_("0 focused")), "0.5", tr(N_("1 uniform"))]),
@@ -156,7 +87,7 @@ def entropy_heatmap(cap: AttentionCapture, height: int | None = None, *, notes: 
                  + "<extra></extra>")]
     if len(labels) > 8 and not notes:                     # a real model's 30 layers: rows fit one screen
         per_row = 24 + (14 if cap.knocked_out else 0)
-    return _figure(data, title, height or 110 + per_row * len(labels),
+    return figure(data, title, height or 110 + per_row * len(labels),
                    xaxis=dict(tickvals=list(range(H)), ticktext=[tr(N_("head {h}")).format(h=h) for h in range(H)],
                               side="bottom"),
                    yaxis=dict(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"))
@@ -178,7 +109,7 @@ def query_entropy(cap: AttentionCapture, name: str, head: int, *, query: int | N
                      q="%{x}", token="%{customdata[0]}", value="%{y:.3f}", n="%{customdata[1]}") + "<extra></extra>")]
     title = title or tr(N_("Per-query entropy · {layer} · head {head}")).format(layer=pattern_title(name, tr),
                                                                                head=head)
-    return _figure(data, title, height,
+    return figure(data, title, height,
                    xaxis=dict(tickvals=list(range(len(q_tok))), ticktext=q_tok, title=dict(text=tr(N_("query")))),
                    yaxis=dict(range=[0, 1.05], title=dict(text=tr(N_("entropy (0–1)")))))
 
@@ -199,7 +130,7 @@ def next_token_bars(probs: torch.Tensor, vocab, *, top_k: int = 10, expected: st
     data = [dict(type="bar", x=vals, y=list(range(len(keep))), orientation="h", marker=dict(color=colors),
                  text=[f"{v:.1%}" for v in vals], textposition="outside", cliponaxis=False,
                  customdata=names, hovertemplate="%{customdata}: <b>%{x:.2%}</b><extra></extra>")]
-    return _figure(data, title or tr(N_("What comes next?")), height or 90 + 28 * len(keep), showlegend=False,
+    return figure(data, title or tr(N_("What comes next?")), height or 90 + 28 * len(keep), showlegend=False,
                    bargap=0.25, yaxis=dict(tickvals=list(range(len(keep))), ticktext=names, tickfont=dict(size=14)),
                    xaxis=dict(range=[0, max(vals + [0.01]) * 1.25], tickformat=".0%",
                               title=dict(text=tr(N_("probability")))))
@@ -216,7 +147,7 @@ def next_key_weights(weights: dict[str, torch.Tensor], title: str, height: int =
                              hovertemplate=tr(N_("{head}: {weight} on key t+1")).format(head="%{x}", weight="%{y:.4f}") + "<extra>" + label(model)
                              + "</extra>"))
     fig.update_yaxes(range=[0, 1.1], title_text=tr(N_("weight on key t+1")))
-    return _layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.2))
+    return house_layout(fig, title, height, barmode="group", legend=dict(orientation="h", y=-0.2))
 
 
 def training_curves(history: list[dict], height: int = 320, saved: bool = True,
@@ -247,7 +178,7 @@ def training_curves(history: list[dict], height: int = 320, saved: bool = True,
                       annotation_text=tr(mark).format(epoch=best), annotation_position="top left")
     fig.update_xaxes(title_text=tr(N_("epoch")))
     fig.update_yaxes(title_text=tr(N_("nats per character")))
-    return _layout(fig, tr(N_("Learning curves")), height, legend=dict(orientation="h", y=-0.28))
+    return house_layout(fig, tr(N_("Learning curves")), height, legend=dict(orientation="h", y=-0.28))
 
 
 # ---- Compare / Leak lesson / Generate -----------------------------------------------------------------------------
@@ -289,7 +220,7 @@ def next_key_layer_bars(weights: dict[str, dict[str, torch.Tensor]], *, chance: 
         _level_line(fig, chance, tr(N_("even spread ({chance:.2f})")).format(chance=chance))
     fig.update_yaxes(range=[0, 1.12], title_text=tr(N_("weight on key t+1")))
     fig.update_xaxes(title_text=tr(N_("layer · head")))
-    return _layout(fig, title or tr(N_("Weight on key t+1, every cross-attention head")), height, barmode="group",
+    return house_layout(fig, title or tr(N_("Weight on key t+1, every cross-attention head")), height, barmode="group",
                    legend=dict(orientation="h", y=-0.3))
 
 
@@ -309,7 +240,7 @@ def nll_bars(rows: list[dict], *, uniform: float | None = None, height: int = 32
         _level_line(fig, uniform, tr(N_("uniform guess ({uniform:.2f})")).format(uniform=uniform))
     top = max([r["teacher_forced"] for r in rows] + [r["prefix"] for r in rows] + [uniform or 0, 0.1])
     fig.update_yaxes(range=[0, top * 1.2], title_text=tr(N_("nats per character")))
-    return _layout(fig, title or tr(N_("Validation NLL, teacher-forced vs prefix-only (lower is better)")), height,
+    return house_layout(fig, title or tr(N_("Validation NLL, teacher-forced vs prefix-only (lower is better)")), height,
                    barmode="group", legend=dict(orientation="h", y=-0.22))
 
 
@@ -332,7 +263,8 @@ def counterfactual_bars(probs_a: torch.Tensor, probs_b: torch.Tensor, vocab, *, 
                              + "</extra>"))
     fig.update_xaxes(tickvals=list(range(len(ids))), ticktext=xs, tickfont=dict(size=14), tickangle=0)
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title_text=tr(N_("probability")))
-    return _layout(fig, title or tr(N_("Next character")), height, barmode="group", legend=dict(orientation="h", y=-0.22))
+    return house_layout(fig, title or tr(N_("Next character")), height, barmode="group",
+                        legend=dict(orientation="h", y=-0.22))
 
 
 def last_row_heatmap(cap: AttentionCapture, *, families: tuple[str, ...] | None = None, height: int | None = None,
@@ -363,7 +295,7 @@ def last_row_heatmap(cap: AttentionCapture, *, families: tuple[str, ...] | None 
     fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, title_text=tr(N_("key (attended to)")), tickangle=0)
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
     title = title or tr(N_("What the newest position “{token}” attends to")).format(token=newest)
-    return _layout(fig, title, height or
+    return house_layout(fig, title, height or
                    int(min(640, max(200, 110 + 22 * len(labels)))))
 
 
@@ -380,7 +312,8 @@ def generation_strip(tokens: list[str], probs: list[float], *, current: int | No
     fig.update_xaxes(tickvals=list(range(len(tokens))), ticktext=[str(i) for i in range(len(tokens))],
                      title_text=tr(N_("step")))
     fig.update_yaxes(range=[0, 1.2], tickformat=".0%", title_text=tr(N_("p(chosen)")))
-    return _layout(fig, title or tr(N_("Chosen token and its probability, step by step")), height, showlegend=False)
+    return house_layout(fig, title or tr(N_("Chosen token and its probability, step by step")), height,
+                        showlegend=False)
 
 
 def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | None = None,
@@ -408,42 +341,18 @@ def head_grid(cap: AttentionCapture, name: str, *, cols: int = 2, height: int | 
                          zeroline=False, title_text=tr(N_("query")) if c == 1 else None, row=r, col=c)
     fig.update_annotations(font=dict(size=13))
     size = height or int(min(900, 60 + rows * max(200, 40 + 19 * Q)))
-    _layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
-    return _title_above_subplot_titles({"annotations": [a.to_plotly_json() for a in fig.layout.annotations]}, fig)
+    house_layout(fig, title or tr(N_("{layer} · all heads")).format(layer=pattern_title(name, tr)), size)
+    return title_above_subplot_titles({"annotations": [a.to_plotly_json() for a in fig.layout.annotations]}, fig)
 
 
-def _has_subplot_titles(layout: dict) -> bool:
-    """Whether make_subplots put titles above the top row (annotations anchored at the top of the plot area)."""
-    return any(a.get("yanchor") == "bottom" and a.get("yref", "paper") == "paper" and float(a.get("y", 0)) >= 0.98
-               for a in layout.get("annotations") or ())
-
-
-def _title_above_subplot_titles(layout: dict, fig: go.Figure | None = None, title_px: int = 15,
-                                annotation_px: int = 13) -> go.Figure | dict:
-    """The chart's title pinned to the top and the top margin made room for it *and* the subplot titles under it,
-    so the two never overlap (they did in every head grid). Changes ``fig`` (or the ``layout`` dict) in place."""
-    if not _has_subplot_titles(layout):
-        return fig if fig is not None else layout
-    top = int(title_px * 1.5 + annotation_px * 1.8 + 16)
-    title = dict(yref="container", y=1, yanchor="top", pad=dict(t=6))
-    if fig is not None:
-        fig.update_layout(title=title, margin=dict(t=max(top, fig.layout.margin.t or 0)))
-        return fig
-    t = layout.get("title") or {}
-    layout["title"] = {**({"text": t} if isinstance(t, str) else t), **title}
-    layout["margin"] = {**(layout.get("margin") or {}), "t": max(top, (layout.get("margin") or {}).get("t", 0))}
-    return layout
-
-
-def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None = None,
-                    tr: Translate = identity) -> go.Figure:
+def layer_head_grid(cap: AttentionCapture, *, title: str | None = None, tr: Translate = identity) -> go.Figure:
     """BertViz's model view as a chart that stays readable on a projector: one small heatmap per layer (row) and
     head (column), every pattern of the capture in :func:`entropy_heatmap`'s order, each row labelled as there
-    ("encoder L0", "cross L1") and each column with ``head_label`` (``{h}``, translated by the page); query tokens
+    ("encoder L0", "cross L1") and each column "head {h}", both through ``tr``; query tokens
     down the first column, key tokens under the last row of each run of rows that share them. The cells, hover
     text and grey mask are :func:`attention_heatmap`'s, in ``tr``'s language like the row labels."""
     from plotly.subplots import make_subplots
-    head_label = head_label or tr(N_("head {h}"))
+    head_label = tr(N_("head {h}"))
     # two lines ("decoder self" over "L0"): a label written down the side is no taller than its row of cells
     rows = [(f"{label(tr(FAMILY_LABEL[family]))}<br>L{l}", name)
             for family in cap.families() for l, name in enumerate(cap.names(family))]
@@ -466,310 +375,5 @@ def layer_head_grid(cap: AttentionCapture, *, title: str, head_label: str | None
                              ticks="", showgrid=False, zeroline=False, tickfont=dict(size=11), showticklabels=h == 0,
                              title_text=row_label if h == 0 else None, row=r, col=h + 1)
     fig.update_annotations(font=dict(size=13))
-    return _layout(fig, title, int(80 + len(rows) * max(140, 50 + 16 * Q)))
-
-
-# ---- export -------------------------------------------------------------------------------------------------------
-# A 16:9 slide, exported at scale 2 (2560 x 1440 pixels): sharp on a 1920 x 1080 projector, and the fonts below stay
-# readable from the back of a classroom. The page's figures rely on Streamlit's theme for margins that fit their
-# labels; kaleido renders without it, so an export needs its own layout.
-SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_SCALE = 1280, 720, 2
-SLIDE_FONT = 20                # px at SLIDE_WIDTH; titles larger, crowded tick labels smaller (never below 11)
-_SLIDE_MIN_TICK_FONT = 11
-_AXIS_KEY = re.compile(r"^[xy]axis\d*$")
-
-
-def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE_WIDTH, height: int = SLIDE_HEIGHT,
-              font_size: int = SLIDE_FONT) -> go.Figure:
-    """A slide-sized copy of a figure from this module, for PNG / SVG export; ``fig`` is not changed.
-
-    Every axis that lists its ticks (``tickvals`` / ``ticktext``: the tokens, the layer names) shows all of them
-    (``tickmode="array"``), in a font sized so neighbouring labels don't overlap; margins grow to fit the tick labels
-    and the axis titles, which stand off from the cells (plotly's ``automargin``); titles, colour bars, cell text,
-    annotations and legends get projector-sized fonts. ``subtitle`` (plain text, e.g. the model and the word) is
-    html-escaped and shown under the title."""
-    d = fig.to_dict()                                                  # a deep copy as plain dicts
-    lay = d.setdefault("layout", {})
-    title = lay.get("title") or {}
-    title = {"text": title} if isinstance(title, str) else dict(title)
-    title.update(x=0.01, xanchor="left", xref="container", y=0.97, yanchor="top", yref="container",
-                 font={**title.get("font", {}), "size": font_size + 8})
-    if subtitle:
-        title["subtitle"] = {"text": label(subtitle), "font": {"size": font_size}}
-    top = 60 + (font_size + 8) + (font_size + 12 if subtitle else 0)
-    lay.update(width=width, height=height, title=title, font={**lay.get("font", FONT), "size": font_size},
-               margin=dict(l=24, r=48, t=top, b=24, pad=4), autosize=False)
-    plot_w, plot_h = width - 220, height - top - 80                   # what is left for the cells, roughly
-    for key in [k for k in lay if _AXIS_KEY.match(k)]:
-        ax = lay[key]
-        n_ticks = len(ax.get("tickvals") or ())
-        tick_font = font_size
-        if n_ticks:
-            ax["tickmode"] = "array"
-            room = (plot_w if key.startswith("x") else plot_h) / n_ticks / _subplots_along(lay, key[0])
-            longest = max((len(html.unescape(str(t))) for t in ax.get("ticktext") or ()), default=1)
-            # A y label needs a line's height; an x label its width (~0.62 em a character) unless it is turned
-            # upright, which crowded x axes (a 48-token word with "<UNK>"s) need.
-            fits = room / 1.15
-            if key.startswith("x"):
-                wide = room / max(0.62 * longest, 1)
-                if wide >= min(font_size, 0.8 * fits):
-                    fits = wide
-                else:
-                    ax["tickangle"] = -90
-            tick_font = int(max(_SLIDE_MIN_TICK_FONT, min(font_size, fits)))
-        ax["tickfont"] = {**ax.get("tickfont", {}), "size": tick_font}
-        ax["automargin"] = True
-        if ax.get("title"):
-            t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
-            ax["title"] = {**t, "font": {**t.get("font", {}), "size": font_size + 2}, "standoff": 16}
-    _enlarge(d, font_size)
-    return go.Figure(_inked(d), skip_invalid=False)
-
-
-def _enlarge(d: dict, font_size: int) -> None:
-    """Colour bars, cell / bar text, annotations and legends of figure dict ``d`` at ``font_size`` (annotations and
-    colour-bar titles 2 px larger), in place: what a slide and the projector share."""
-    lay = d.setdefault("layout", {})
-    for tr in d.get("data", []):
-        if "colorbar" in tr or tr.get("type") == "heatmap":
-            cb = tr.setdefault("colorbar", {})
-            cb["tickfont"] = {**cb.get("tickfont", {}), "size": font_size}
-            cbt = cb.get("title") or {}
-            cb["title"] = {**cbt, "font": {**cbt.get("font", {}), "size": font_size + 2}} if cbt else cbt
-            cb["thickness"] = max(cb.get("thickness", 0), 22)
-        if "textfont" in tr or tr.get("texttemplate") or (tr.get("text") and tr.get("type") == "bar"):
-            tr["textfont"] = {**tr.get("textfont", {}), "size": font_size}
-    for a in lay.get("annotations", []):
-        a["font"] = {**a.get("font", {}), "size": font_size + 2}
-    if "legend" in lay or len(d.get("data", [])) > 1:
-        lay["legend"] = {**lay.get("legend", {}), "font": {**lay.get("legend", {}).get("font", {}),
-                                                           "size": font_size}}
-
-
-def _inked(d: dict) -> dict:
-    """Figure dict ``d`` with every text in :data:`INK`, in place (and returned): the layout font, the title, each
-    axis's tick labels and title, colour bars, annotations and the legend. Explicit, because Streamlit's theme would
-    otherwise draw tick labels in a light grey (~3.7:1 on white; INK is 15:1)."""
-    lay = d.setdefault("layout", {})
-    ink = lambda f: {**(f or {}), "color": INK}
-    lay["font"] = ink(lay.get("font") or FONT)
-    if isinstance(lay.get("title"), dict):
-        lay["title"]["font"] = ink(lay["title"].get("font"))
-    for key in {"xaxis", "yaxis", *(k for k in lay if _AXIS_KEY.match(k))}:
-        ax = lay.setdefault(key, {})
-        ax["tickfont"] = ink(ax.get("tickfont"))
-        # plotly.js otherwise measures every tick label after drawing it, to hide the ones past the chart's edge:
-        # ~55 ms of a keystroke's ~600 ms in Chromium here (Explore's four charts). Margins fit the labels anyway.
-        ax.setdefault("ticklabeloverflow", "allow")
-        if isinstance(ax.get("title"), dict):
-            ax["title"]["font"] = ink(ax["title"].get("font"))
-    for tr in d.get("data", []):
-        if "colorbar" in tr:
-            cb = tr["colorbar"]
-            cb["tickfont"] = ink(cb.get("tickfont"))
-            if isinstance(cb.get("title"), dict):
-                cb["title"]["font"] = ink(cb["title"].get("font"))
-    for a in lay.get("annotations", []):
-        a["font"] = ink(a.get("font"))
-    if "legend" in lay:
-        lay["legend"]["font"] = ink(lay["legend"].get("font"))
-    return d
-
-
-def for_screen(fig: go.Figure) -> go.Figure:
-    """What a page draws: every text in :data:`INK` (tick labels included; contrast 15:1 on white); ``fig`` is not
-    changed. A figure the per-keystroke builders made (:func:`_figure`) is inked already and drawn as it is; any
-    other gets an inked copy, built without validation (the builders' output is validated in tests/test_viz.py)."""
-    if getattr(fig, "_inked", False):
-        return fig
-    return go.Figure(_inked(fig.to_dict()), _validate=False)
-
-
-PROJECTOR_FONT = 20            # px: body text of a chart on a 1920 x 1080 projector
-PROJECTOR_TICK_FONT = 18       # px: tick labels (>= 16 even where a builder asked for smaller)
-_PROJECTOR_HEIGHT = 1.3        # the fonts grow, so the cells need more room
-
-
-def for_projector(fig: go.Figure) -> go.Figure:
-    """The copy a page draws in projector mode; ``fig`` is not changed: every text in :data:`INK`, tick labels at
-    :data:`PROJECTOR_TICK_FONT`, titles, colour bars, cell text, annotations and legends at :data:`PROJECTOR_FONT`
-    or larger, margins that grow to fit the labels (``automargin``), no fixed width (the page sizes the chart to
-    its column) and a height scaled for the larger text."""
-    d = fig.to_dict()
-    lay = d.setdefault("layout", {})
-    lay.pop("width", None)
-    lay["autosize"] = True
-    if lay.get("height"):
-        lay["height"] = int(lay["height"] * _PROJECTOR_HEIGHT)
-    title = lay.get("title") or {}
-    title = {"text": title} if isinstance(title, str) else dict(title)
-    title["font"] = {**title.get("font", {}), "size": PROJECTOR_FONT + 4}
-    lay["title"] = title
-    lay["font"] = {**(lay.get("font") or FONT), "size": PROJECTOR_FONT}
-    margin = lay.get("margin") or {}
-    lay["margin"] = {**margin, "t": max(margin.get("t", 0), 2 * (PROJECTOR_FONT + 4) + 8)}
-    for key in {"xaxis", "yaxis", *(k for k in lay if _AXIS_KEY.match(k))}:
-        ax = lay.setdefault(key, {})
-        ax["tickfont"] = {**ax.get("tickfont", {}), "size": PROJECTOR_TICK_FONT}
-        ax["automargin"] = True
-        if ax.get("title"):
-            t = ax["title"] if isinstance(ax["title"], dict) else {"text": ax["title"]}
-            ax["title"] = {**t, "font": {**t.get("font", {}), "size": PROJECTOR_FONT}}
-    _enlarge(d, PROJECTOR_FONT)
-    _title_above_subplot_titles(lay, title_px=PROJECTOR_FONT + 4, annotation_px=PROJECTOR_FONT + 2)
-    return go.Figure(_inked(d), _validate=False)
-
-
-def _subplots_along(layout: dict, axis: str) -> int:
-    """How many subplots share the slide along x or y (make_subplots' axis domains), so each gets its share."""
-    starts = {tuple(layout[k].get("domain", (0, 1))) for k in layout if _AXIS_KEY.match(k) and k[0] == axis}
-    return max(1, len(starts))
-# ---- Head lab -----------------------------------------------------------------------------------------------------
-
-# PuOr (ColorBrewer), diverging and colour-blind safe: purple below 0, white at 0, orange above.
-_PUOR = [[i / 10, c] for i, c in enumerate(("#2d004b", "#542788", "#8073ac", "#b2abd2", "#d8daeb", "#f7f7f7",
-                                             "#fee0b6", "#fdb863", "#e08214", "#b35806", "#7f3b08"))]
-
-
-def _pair_labels(a: tuple[str, ...], b: tuple[str, ...], n: int) -> list[str]:
-    """Tick labels for two inputs compared position by position: 'x' where they agree, 'x→y' where they differ."""
-    return [label(a[i]) if a[i] == b[i] else f"{label(a[i])}→{label(b[i])}" for i in range(n)]
-
-
-def _diverging(z: list, m: float, **kw) -> dict:
-    return dict(type="heatmap", z=z, zmin=-m, zmax=m, zmid=0, colorscale=_PUOR, xgap=1, ygap=1, **kw)
-
-
-def diff_heatmaps(diffs: dict[str, torch.Tensor], cap_a: AttentionCapture, cap_b: AttentionCapture, *, title: str,
-                  row_titles: dict[str, str], head_label: str | None = None, colorbar_title: str = "B − A",
-                  height: int | None = None, tr: Translate = identity) -> go.Figure:
-    """Every head of every pattern's difference B - A (``viz.metrics.pattern_differences``), one row of small
-    heatmaps per pattern, on one diverging scale centred on 0 (purple: A attends more, orange: B attends more)."""
-    from plotly.subplots import make_subplots
-    head_label = head_label or tr(N_("head {h}"))
-    names = list(diffs)
-    H = max(d.shape[0] for d in diffs.values())
-    m = max(1e-3, max(float(d.abs().max()) for d in diffs.values()))
-    subtitles = [label(f"{row_titles.get(n, n)} · {head_label.format(h=h)}") if h < diffs[n].shape[0] else ""
-                 for n in names for h in range(H)]
-    fig = make_subplots(rows=len(names), cols=H, subplot_titles=subtitles, horizontal_spacing=0.03,
-                        vertical_spacing=min(0.08, 0.4 / max(1, len(names))))
-    for r, name in enumerate(names, start=1):
-        d = diffs[name]
-        Q, K = d.shape[1:]
-        (qa, ka), (qb, kb) = cap_a.axes(name), cap_b.axes(name)
-        qt, kt = _pair_labels(qa, qb, Q), _pair_labels(ka, kb, K)
-        for h in range(d.shape[0]):
-            fig.add_trace(go.Heatmap(**_diverging(d[h].tolist(), m, showscale=(r == 1 and h == 0),
-                                                  colorbar=dict(title=dict(text=label(colorbar_title), side="right"),
-                                                                thickness=12, len=0.6),
-                                                  hovertemplate=tr(N_("query {q} → key {k}")).format(q="%{y}", k="%{x}") +
-                                                  "<br>B − A <b>%{z:+.4f}</b><extra></extra>")), row=r, col=h + 1)
-            fig.update_xaxes(tickvals=list(range(K)), ticktext=kt, tickangle=0, tickfont=dict(size=10),
-                             showgrid=False, zeroline=False, row=r, col=h + 1)
-            fig.update_yaxes(tickvals=list(range(Q)), ticktext=qt, autorange="reversed", tickfont=dict(size=10),
-                             showgrid=False, zeroline=False, showticklabels=h == 0, row=r, col=h + 1)
-    fig.update_annotations(font=dict(size=12))
-    size = height or int(min(1400, 80 + len(names) * max(170, 50 + 16 * max(d.shape[1] for d in diffs.values()))))
-    return _layout(fig, title, size)
-
-
-def next_token_diff_heatmap(diff: torch.Tensor, cap_a: AttentionCapture, cap_b: AttentionCapture, vocab, *,
-                            title: str, x_title: str, y_title: str, eos_label: str = "<EOS>",
-                            colorbar_title: str = "B − A", height: int | None = None,
-                            tr: Translate = identity) -> go.Figure:
-    """(Q, V) B - A of the next-token distribution at every position (``viz.metrics.next_token_differences``),
-    one row per position, one column per token a word can continue with (<EOS> labelled ``eos_label``, then the
-    characters; <PAD>, <BOS> and <UNK> are never targets)."""
-    cols = [i for i, t in enumerate(vocab.itos) if t not in ("<PAD>", "<BOS>", "<UNK>")]
-    Q = diff.shape[0]
-    z = diff[:, cols]
-    m = max(1e-3, float(z.abs().max()))
-    qt = _pair_labels(cap_a.tgt_tokens, cap_b.tgt_tokens, Q)
-    xt = [label(eos_label) if vocab.itos[i] == EOS else label(vocab.itos[i]) for i in cols]
-    data = [_diverging(z.tolist(), m, colorbar=dict(title=dict(text=label(colorbar_title), side="right"),
-                                                    thickness=12),
-                       customdata=[[xt[j] for j in range(len(cols))] for _ in range(Q)],
-                       hovertemplate=tr(N_("after {q}: {token}")).format(q="%{y}", token="%{customdata}") + "<br>B − A <b>%{z:+.4f}</b>"
-                                     "<extra></extra>")]
-    return _figure(data, title, height or int(min(560, 120 + 26 * Q)),
-                   xaxis=dict(tickvals=list(range(len(cols))), ticktext=xt, tickangle=0, title=dict(text=x_title),
-                              showgrid=False, zeroline=False),
-                   yaxis=dict(tickvals=list(range(Q)), ticktext=qt, autorange="reversed", title=dict(text=y_title),
-                              showgrid=False, zeroline=False))
-
-
-def rollout_figure(panels: list[tuple[str, torch.Tensor]], q_tok: tuple[str, ...], k_tok: tuple[str, ...], *,
-                   title: str, x_title: str, y_title: str, height: int | None = None,
-                   tr: Translate = identity) -> go.Figure:
-    """Heatmaps side by side on one 0..1 scale: ``panels`` is [(subplot title, (Q, K) tensor)], e.g. each layer's
-    raw head-mean pattern, then the rollout."""
-    from plotly.subplots import make_subplots
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[label(t) for t, _ in panels],
-                        horizontal_spacing=0.04)
-    qt, kt = [label(t) for t in q_tok], [label(t) for t in k_tok]
-    for c, (_, z) in enumerate(panels, start=1):
-        Q, K = z.shape
-        fig.add_trace(go.Heatmap(z=z.tolist(), zmin=0, zmax=1, colorscale=_BLUES, xgap=1, ygap=1,
-                                 showscale=c == len(panels), colorbar=dict(thickness=12, len=0.9),
-                                 hovertemplate=tr(N_("query {q} → key {k}")).format(q="%{y}", k="%{x}") + ": <b>%{z:.3f}</b><extra></extra>"),
-                      row=1, col=c)
-        fig.update_xaxes(tickvals=list(range(K)), ticktext=kt[:K], tickangle=0, tickfont=dict(size=11),
-                         title_text=x_title, showgrid=False, zeroline=False, row=1, col=c)
-        fig.update_yaxes(tickvals=list(range(Q)), ticktext=qt[:Q], autorange="reversed", tickfont=dict(size=11),
-                         title_text=y_title if c == 1 else None, showticklabels=c == 1, showgrid=False,
-                         zeroline=False, row=1, col=c)
-    fig.update_annotations(font=dict(size=13))
-    return _layout(fig, title, height or int(min(560, max(260, 110 + 22 * len(q_tok)))))
-
-
-def attention_vs_importance(tokens: tuple[str, ...], attention: torch.Tensor, importance: list[float], *,
-                            title: str, attention_title: str, importance_title: str,
-                            height: int = 420) -> go.Figure:
-    """Two bar charts over the same input positions: the query's attention weights (top) and the leave-one-out
-    importance of each position (bottom: orange, the top choice loses probability without that character; purple,
-    it gains). ``None`` = not measured (``<BOS>``, which is never replaced): no bar."""
-    from plotly.subplots import make_subplots
-    xt = [label(t) for t in tokens]
-    x = list(range(len(tokens)))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
-                        subplot_titles=[label(attention_title), label(importance_title)])
-    att = attention.tolist()
-    fig.add_trace(go.Bar(x=x, y=att, marker_color=BLUE, text=[f"{v:.2f}" for v in att], textposition="outside",
-                         cliponaxis=False, customdata=xt, hovertemplate="%{customdata}: <b>%{y:.3f}</b><extra></extra>"),
-                  row=1, col=1)
-    colors = [ORANGE if v is None or v >= 0 else "#542788" for v in importance]
-    fig.add_trace(go.Bar(x=x, y=importance, marker_color=colors,
-                         text=["" if v is None else f"{v:+.2f}" for v in importance],
-                         textposition="outside", cliponaxis=False, customdata=xt,
-                         hovertemplate="%{customdata}: <b>%{y:+.3f}</b><extra></extra>"), row=2, col=1)
-    known = [v for v in importance if v is not None]
-    top = max([abs(v) for v in known] + [0.05]) * 1.3
-    fig.update_yaxes(range=[0, max(att + [0.05]) * 1.3], row=1, col=1)
-    fig.update_yaxes(range=[-top if min(known + [0]) < -0.005 else 0, top], zeroline=True, zerolinecolor="#6c757d",
-                     row=2, col=1)
-    fig.update_xaxes(tickvals=x, ticktext=xt, tickangle=0, tickfont=dict(size=14), showticklabels=True)
-    fig.update_annotations(font=dict(size=13))
-    return _layout(fig, title, height, showlegend=False)
-def candidate_heads_bars(weights: dict[str, torch.Tensor], *, n: int = 6, height: int = 330,
-                         title: str | None = None, y_title: str | None = None, word_label: str = "{word}",
-                         tr: Translate = identity) -> go.Figure:
-    """Grouped bars over the heads that put the most weight on any candidate (``weights``: {word: (layers, H)}):
-    for each of those ``n`` heads, one bar per candidate word. Head labels 'L13 h8' (layer 13, head 8)."""
-    stacked = torch.stack(list(weights.values()))                               # (words, layers, H)
-    best = stacked.amax(0).flatten()                                            # (layers * H,)
-    H = stacked.shape[-1]
-    picks = best.topk(min(n, best.numel())).indices.tolist()
-    xs = [f"L{i // H} h{i % H}" for i in picks]
-    data = []
-    for j, (word, w) in enumerate(weights.items()):
-        vals = [float(w.flatten()[i]) for i in picks]
-        name = label(word_label.format(word=word))
-        data.append(dict(type="bar", name=name, x=xs, y=vals, marker=dict(color=(ORANGE, BLUE, "#6c757d")[j % 3]),
-                         text=[f"{v:.2f}" for v in vals], textposition="outside", cliponaxis=False,
-                         hovertemplate="%{x}: <b>%{y:.3f}</b><extra>" + name + "</extra>"))
-    return _figure(data, title or tr(N_("Heads that look hardest at each word")), height, barmode="group",
-                   legend=dict(orientation="h", y=-0.18),
-                   yaxis=dict(range=[0, 1.1], title=dict(text=y_title or tr(N_("attention weight")))),
-                   xaxis=dict(tickangle=0))
+    return house_layout(fig, title or tr(N_("Every layer and head (BertViz model view as a grid)")),
+                        int(80 + len(rows) * max(140, 50 + 16 * Q)))

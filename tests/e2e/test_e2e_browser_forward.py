@@ -367,7 +367,7 @@ def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(ap
     cells (t, t+1) outlined; it follows each key after the guess."""
     from models.capture import capture
     from models.checkpoint import load_checkpoint
-    from viz.figures import pattern_title
+    from viz.style import pattern_title
     from viz.metrics import leak_summary
 
     def server_title(word: str) -> str:

@@ -32,7 +32,7 @@ def test_projector_mode_sizes_at_1920(app):
     print(f"projector 1920x1080: plotly x tick text {min(ticks):.1f}-{max(ticks):.1f} px {colours}; BertViz token "
           f"text {min(bertviz):.1f} px; body text {min(body):.1f} px; head view {drawing:.0f} of {frame_width} px")
     assert ticks and min(ticks) >= 16, ticks
-    assert colours == {"rgb(38, 39, 48)"}, colours               # viz.figures.INK, 15:1 on white
+    assert colours == {"rgb(38, 39, 48)"}, colours               # viz.style.INK, 15:1 on white
     assert bertviz and min(bertviz) >= 18, bertviz
     assert body and min(body) >= 20, body
     assert drawing >= 0.8 * frame_width, (drawing, frame_width)      # the head view fills its frame
