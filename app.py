@@ -27,7 +27,7 @@ st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
                    initial_sidebar_state="collapsed" if projector.on() else "auto")
 
 # Session state: small named values only, every page's in one place, keys prefixed by page (STYLE.md §10).
-session_defaults.init()
+session_defaults.apply()
 
 # The language first: every string below, page titles included, is drawn in it. ?lang=ja|en, else the browser's.
 if "lang" not in st.session_state:

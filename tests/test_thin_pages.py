@@ -66,7 +66,7 @@ def test_every_page_reads_its_session_defaults_from_one_place():
         module_level = [ln for ln in src.splitlines() if ln.startswith(("st.session_state.setdefault", "DEFAULTS"))]
         assert not module_level, (page.name, module_level)
     app = (REPO / "app.py").read_text(encoding="utf-8")
-    assert "session_defaults.init()" in app and "setdefault" not in app
+    assert "session_defaults.apply()" in app and "setdefault" not in app
     assert not set(D.STATE) & set(D.WIDGETS)
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()

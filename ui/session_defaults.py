@@ -42,7 +42,7 @@ def state() -> dict:
     return {**STATE, "real.text": LECTURE, **source_defaults()}
 
 
-def init() -> None:
+def apply() -> None:
     """Once per run, before the page: a key the session already holds keeps its value."""
     for key, value in state().items():
         st.session_state.setdefault(key, value)

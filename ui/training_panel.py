@@ -126,7 +126,7 @@ def start(sid: str, model: str, recipe: Recipe, *, name: str, words: WordList | 
     return None
 
 
-def clear(sid: str) -> None:
+def clear_run(sid: str) -> None:
     jobs.clear_job(sid)
 
 
@@ -346,5 +346,5 @@ def result_panel(sid: str, p: jobs.JobProgress, look: Look, locked: bool = True)
         before_and_kept(p, look)
     label, key = (look.retry, look.retry_key or f"{look.key}.again") if failed else (look.again, f"{look.key}.again")
     if st.button(label, type="primary" if look.detailed else "secondary", key=key, icon=":material/restart_alt:"):
-        clear(sid)
+        clear_run(sid)
         st.rerun()
