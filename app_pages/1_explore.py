@@ -3,7 +3,7 @@ import datetime
 
 import streamlit as st
 
-from models.capture import CaptureImportError, from_json
+from models.capture_upload import CaptureImportError, from_json
 from models.data import next_char_counts
 from ui import widgets as w
 from ui.cache import get_capture, shipped_words

@@ -6,7 +6,7 @@ Jain & Wallace 2019 (attention is not explanation). Only the open tool is comput
 import pandas as pd
 import streamlit as st
 
-from models.capture import CaptureImportError, from_json
+from models.capture_upload import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
 from ui import widgets as w
 from ui.cache import (get_capture, get_head_importance, get_head_roles, get_leave_one_out, validation_words)

@@ -16,7 +16,8 @@ import torch
 from hf_fixtures import KINDS, SENTENCES, save_tiny, tiny_tokenizer
 from lab_fixtures import REPO  # noqa: F401  (puts the repo on sys.path)
 from models import hf_lm
-from models.capture import AttentionCapture, from_json
+from models.capture import AttentionCapture
+from models.capture_upload import from_json
 from viz.metrics import attention_to_span, top_heads, word_attention_lesson, word_span
 
 LECTURE = "The animal didn't cross the street because it was too tired"

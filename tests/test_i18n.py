@@ -275,8 +275,9 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     import types
     import torch
     from lab_fixtures import tiny_bundle
-    from models import capture as cap_mod, checkpoint as ckpt, hf_lm
-    from models.capture import CaptureImportError, capture, from_json
+    from models import capture_upload, checkpoint as ckpt, hf_lm
+    from models.capture import capture
+    from models.capture_upload import CaptureImportError, from_json
     from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from models.hf_folder import checked_folder
     from models.hf_lm import LMLoadError
@@ -328,7 +329,7 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
                 json_dumps(layer([[2.0, 0.0], [0.5, 0.5]])), json_dumps(layer([[0.5, 0.0], [0.5, 0.5]])),
                 json_dumps({"tokens": ["a", "b"], "all": [[ok], [ok, ok]]})):
         raised(from_json, raw)
-    monkeypatch.setattr(cap_mod, "MAX_JSON_BYTES", 10)
+    monkeypatch.setattr(capture_upload, "MAX_JSON_BYTES", 10)
     raised(from_json, "x" * 11)
     monkeypatch.undo()
     out += from_json(json_dumps(layer([[1.0, 0.0], [0.499, 0.499]]))).notes
