@@ -275,12 +275,12 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     import types
     import torch
     from lab_fixtures import tiny_bundle
-    from models import capture_upload, checkpoint as ckpt, hf_lm
+    from models import capture_upload, checkpoint as ckpt, hf_setup
     from models.capture import capture
     from models.capture_upload import CaptureImportError, from_json
     from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from models.hf_folder import checked_folder
-    from models.hf_lm import LMLoadError
+    from models.hf_setup import LMLoadError
     from models.messages import MessageError
     from services import jobs, train_worker
 
@@ -342,8 +342,8 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
         if make:
             (tmp_path / "lm" / make).write_text("{}")
         raised(checked_folder, path)       # every check before transformers opens a file
-    monkeypatch.setattr(hf_lm.importlib.util, "find_spec", lambda name: None)
-    raised(hf_lm.bundled_gguf)
+    monkeypatch.setattr(hf_setup.importlib.util, "find_spec", lambda name: None)
+    raised(hf_setup.bundled_gguf)
     monkeypatch.undo()
 
     # job errors, publish notes, stop and death reasons
