@@ -47,7 +47,7 @@ from typing import Callable
 
 import torch
 
-from models import checkpoint as ckpt
+from models import checkpoint as ckpt, checkpoint_folder
 from models.capture import AttentionCapture
 from models.checkpoint import NAME_RE, CheckpointError, load_checkpoint
 from models.registry import shipped_names, train_flag
@@ -212,7 +212,7 @@ def taken(name: str) -> bool:
     """A saved model has this name, or a run (in any process sharing the folder) has claimed it."""
     path = user_path(name)
     try:
-        return path.exists() or ckpt.claimed(path)
+        return path.exists() or checkpoint_folder.claimed(path)
     except OSError:            # a folder this server may not even read: the claim at Train says so plainly
         return False
 
@@ -225,7 +225,7 @@ def publish_name(name: str, *, replace: bool = False, owner: str | None = None) 
     if not taken(n):
         return n, None
     mine = may_replace(n, owner)
-    if replace and mine and not ckpt.claimed(user_path(n)):
+    if replace and mine and not checkpoint_folder.claimed(user_path(n)):
         return n, Message(N_("Your existing model {name!r} will be replaced."), name=n)
     for i in itertools.count(2):
         cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
@@ -564,7 +564,7 @@ class TrainingJob:
                     self._error_code = "time-limit"
             self._t_end = time.monotonic()
         if self._claimed:
-            ckpt.release_claim(self.spec.out)
+            checkpoint_folder.release_claim(self.spec.out)
         if self._proc.exitcode is not None:
             self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
 
@@ -712,9 +712,9 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     for _ in range(20):                   # a name claimed by another run between the check and the claim: next one
         final, note = publish_name(name, replace=replace, owner=owner)
         try:
-            if ckpt.claim_name(user_path(final), owner):
+            if checkpoint_folder.claim_name(user_path(final), owner):
                 break
-        except ckpt.FolderNotWritable as e:
+        except checkpoint_folder.FolderNotWritable as e:
             log.error("cannot claim %s: %s", user_path(final), e)
             raise FolderNotWritableError(folder_reason(e.errno)) from e
     else:
@@ -730,7 +730,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
             on_claim(final)
         return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, claimed=True, **job_kw)
     except BaseException:
-        ckpt.release_claim(spec.out)
+        checkpoint_folder.release_claim(spec.out)
         raise
 
 

@@ -194,7 +194,7 @@ def test_oversized_or_mistyped_config_is_refused_before_any_allocation(tmp_path,
 
 
 def test_config_within_bounds_but_too_many_parameters_is_refused(tmp_path):
-    from models.checkpoint import MAX_PARAMS
+    from models.checkpoint_checks import MAX_PARAMS
     big = {"n_layer": 8, "n_dec_layer": 8, "n_embd": 512, "dim_ff": 2048, "n_head": 8}
     path = saved_variant(tmp_path, "wide.pt", lambda ck: ck["model_args"].update(big), "full")
     with pytest.raises(CheckpointError, match=rf"parameters; this app loads at most {MAX_PARAMS:,}"):
@@ -261,7 +261,7 @@ def test_unpickling_error_is_quoted_in_whole_words(tmp_path):
     """Item 11: the loader quotes the reason in whole words (was ``str(e)[:120]``: cut mid-sentence, inside torch's
     advice to load with weights_only=False, with its terminal colour codes)."""
     import datetime
-    from models.checkpoint import _excerpt
+    from models.checkpoint_checks import excerpt
     path = tmp_path / "pickled.pt"
     torch.save({"model": datetime.date(2020, 1, 1)}, path)        # a global weights_only refuses
     with pytest.raises(CheckpointError) as e:
@@ -270,6 +270,6 @@ def test_unpickling_error_is_quoted_in_whole_words(tmp_path):
     assert "pickled.pt is truncated or corrupt (UnpicklingError: Unsupported global: GLOBAL datetime.date was not " \
            "an allowed global by default). Retrain it" in msg, msg
     assert "\x1b" not in msg and "weights_only" not in msg
-    assert _excerpt("abcdefghij " * 30, 40) == "abcdefghij abcdefghij abcdefghij …"
-    assert _excerpt("x" * 50, 40) == "x" * 40 + " …"
-    assert _excerpt("short\nsecond line") == "short"
+    assert excerpt("abcdefghij " * 30, 40) == "abcdefghij abcdefghij abcdefghij …"
+    assert excerpt("x" * 50, 40) == "x" * 40 + " …"
+    assert excerpt("short\nsecond line") == "short"

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lab_fixtures import REPO, TINY_WORDS
-from models import checkpoint as ckpt
+from models import checkpoint as ckpt, checkpoint_folder
 from services import jobs
 from models.checkpoint import load_checkpoint, list_checkpoints
 from models.data import WordList
@@ -226,7 +226,7 @@ def test_a_save_that_fails_in_the_worker_shows_failed_without_a_path(user_dir, r
     """The folder goes away under a running job (a file takes its place): the worker reports the error with
     the folder's state, the job shows it without a traceback or a server path, and the claim is released."""
     job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="nowhere", registry=registry)
-    assert ckpt.claimed(user_dir / "nowhere.pt")
+    assert checkpoint_folder.claimed(user_dir / "nowhere.pt")
     wait_for_epoch(job, 1)
     moved = user_dir.with_name("moved")
     user_dir.rename(moved)
@@ -279,21 +279,21 @@ def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
 
 
 def test_a_name_claimed_by_a_run_elsewhere_is_taken(user_dir):
-    assert ckpt.claim_name(user_dir / "busy.pt", "someone")
+    assert checkpoint_folder.claim_name(user_dir / "busy.pt", "someone")
     assert jobs.publish_name("busy")[0] == "busy-2"
-    assert not ckpt.claim_name(user_dir / "busy.pt", "me")
-    ckpt.release_claim(user_dir / "busy.pt")
+    assert not checkpoint_folder.claim_name(user_dir / "busy.pt", "me")
+    checkpoint_folder.release_claim(user_dir / "busy.pt")
     assert jobs.publish_name("busy")[0] == "busy"
 
 
 def test_a_dead_processes_claim_is_stale(user_dir):
-    claim = ckpt.claim_path(user_dir / "ghost.pt")
+    claim = checkpoint_folder.claim_path(user_dir / "ghost.pt")
     user_dir.mkdir()
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     claim.write_text(json.dumps({"owner": "x", "pid": p.pid, "host": socket.gethostname(), "time": 0}))
-    assert not ckpt.claimed(user_dir / "ghost.pt")
-    assert ckpt.claim_name(user_dir / "ghost.pt", "me")
+    assert not checkpoint_folder.claimed(user_dir / "ghost.pt")
+    assert checkpoint_folder.claim_name(user_dir / "ghost.pt", "me")
 
 
 def test_one_run_per_browser_across_tabs(user_dir, registry):
@@ -302,7 +302,7 @@ def test_one_run_per_browser_across_tabs(user_dir, registry):
     job = jobs.start_job("tab1", "miniformer", WORDS, LONG, name="first", registry=registry, browser="browser-a")
     with pytest.raises(jobs.BrowserBusyError) as e:
         jobs.start_job("tab2", "miniformer", WORDS, LONG, name="second", registry=registry, browser="browser-a")
-    assert e.value.name == "first" and not ckpt.claimed(user_dir / "second.pt")
+    assert e.value.name == "first" and not checkpoint_folder.claimed(user_dir / "second.pt")
     other = jobs.start_job("tab3", "miniformer", WORDS, LONG, name="third", registry=registry, browser="browser-b")
     for j in (job, other):
         j.stop()

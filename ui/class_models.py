@@ -65,7 +65,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """The teacher clears the class's models (``names``, or all): the checkpoint files, then the records.
     Returns (cleared, still training: left alone). Anyone but the teacher gets ``ClassError("wrong_secret")``,
     and nothing is touched."""
-    from models import checkpoint as ckpt
+    from models import checkpoint_folder
     from services.jobs import user_path
     code, _token, teacher = _me()
     store = shared_store()
@@ -76,7 +76,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     busy, done = [], []
     for name in mine:
         path = user_path(name)
-        if ckpt.claimed(path):                  # still training: its file comes later and must stay recorded
+        if checkpoint_folder.claimed(path):     # still training: its file comes later and must stay recorded
             busy.append(name)
             continue
         with contextlib.suppress(FileNotFoundError):
