@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from services import jobs
+from services import job_errors, job_names, job_snapshots, jobs
 from models.data import WordListError
 from models.train import recipe_for
 from models.capture import quoted
@@ -351,7 +351,7 @@ def step_train(n: int, view) -> None:
     opts = {"yes": _("yes, more focused"), "no": _("no")}
 
     def answer():
-        first = L.snapshot_focus(jobs.snapshot_capture(done.snapshots[0]))
+        first = L.snapshot_focus(job_snapshots.snapshot_capture(done.snapshots[0]))
         kept = L.snapshot_focus(kept_capture(done))
         return ("yes" if kept < first else "no",
                 _("Mean entropy before training (epoch {e0}): {a:.2f}; in the model kept (epoch {e1}): {b:.2f}.")
@@ -369,7 +369,7 @@ def step_train(n: int, view) -> None:
     c0, c1, c2 = (view if projector.on() else st).columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
     with c0:
         probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
-    if job is None and (problem := jobs.folder_problem()):       # said before anyone guesses and presses Train
+    if job is None and (problem := job_names.folder_problem()):       # said before anyone guesses and presses Train
         folder_error(problem)
     elif job is None and not (other is not None and other.active):
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",
@@ -386,14 +386,14 @@ def step_train(n: int, view) -> None:
                     started = jobs.start_job(sid, "miniformer", wordlists.load_words(wordlists.DEFAULT_WORDS),
                                              recipe, name=LESSON_MODEL, replace=True, probe_word=probe,
                                              pace_s=WATCH_S / recipe.epochs if pace == "watch" else 0.0,
-                                             browser=jobs.browser_token(
+                                             browser=job_names.browser_token(
                                                  (st.context.cookies or {}).get("_streamlit_xsrf", ""), sid),
                                              on_claim=class_models.recorder("miniformer"))
-                except jobs.FolderNotWritableError as e:      # the same words as the Train page
+                except job_errors.FolderNotWritableError as e:      # the same words as the Train page
                     folder_error(e.reason)
                 except (class_session.ClassError, class_session.StoreUnavailable) as e:   # recording in a class
                     st.error(class_session.error_text(e), icon=":material/error:")
-                except (jobs.JobError, WordListError) as e:
+                except (job_errors.JobError, WordListError) as e:
                     st.warning(w.escape_md(render(e)), icon=":material/hourglass_top:")
                 else:
                     st.session_state["lesson.train.job"] = started.id
@@ -431,7 +431,7 @@ def training_panel(sid: str, locked: bool) -> None:
     if p.history:
         w.chart(F.training_curves(list(p.history), height=280, tr=_), key="lesson.train.curves", container=left)
     if p.latest_snapshot is not None and locked:        # the attention forming is the answer: only after a guess
-        cap = jobs.snapshot_capture(p.latest_snapshot)
+        cap = job_snapshots.snapshot_capture(p.latest_snapshot)
         w.chart(F.head_grid(cap, cap.names()[0], height=280, title=_("Attention on “{w}” at epoch {e}").format(
             w=p.probe_word, e=p.latest_snapshot["epoch"]), tr=_), key="lesson.train.live", container=right)
 
@@ -449,7 +449,7 @@ def finished_panel(p: jobs.JobProgress, locked: bool) -> None:
     if snaps and locked:                 # before/after is the answer: shown once a guess is locked in
         a, b = st.columns(2, gap="large")
         for col, cap, title, k in (
-                (a, jobs.snapshot_capture(snaps[0]), _("Before training (epoch 0)"), "before"),
+                (a, job_snapshots.snapshot_capture(snaps[0]), _("Before training (epoch 0)"), "before"),
                 (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
             w.chart(F.head_grid(cap, cap.names()[0], height=280, title=title, tr=_), key=f"lesson.train.{k}",
                     container=col)

@@ -10,7 +10,8 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import data as wordlists
-from services import jobs
+from services import job_errors, job_names, job_snapshots, jobs
+from services.train_worker import DEFAULT_PROBE
 from models.data import WordListError, parse_words_bytes
 from models import registry
 from models.train import recipe_for
@@ -40,7 +41,7 @@ MAX_LEN = 46                    # letters per word: the context of 48 tokens les
 
 # The job registry is keyed by the session that started it; the first id seen is kept so it never changes.
 SID = st.session_state.setdefault("train.sid", get_script_run_ctx().session_id)
-OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as their maker
+OWNER = job_names.owner_id(SID)      # what this session's checkpoints record as their maker
 
 
 def session_alive(session_id: str) -> bool | None:
@@ -53,8 +54,8 @@ def session_alive(session_id: str) -> bool | None:
 
 
 def browser_id() -> str:
-    """This browser (every tab of it), for the one-run-per-student limit; see jobs.browser_token."""
-    return jobs.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=SID)
+    """This browser (every tab of it), for the one-run-per-student limit; see job_names.browser_token."""
+    return job_names.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=SID)
 
 
 def folder_message(reason: str | None) -> str:
@@ -68,9 +69,9 @@ def folder_message(reason: str | None) -> str:
 
 def job_error(e: Exception) -> str:
     """A refused start, in the session's language (the exception's English stays in the log)."""
-    if isinstance(e, jobs.FolderNotWritableError):
+    if isinstance(e, job_errors.FolderNotWritableError):
         return _("**Nothing was trained.** {why}").format(why=folder_message(e.reason))
-    if isinstance(e, jobs.BrowserBusyError):
+    if isinstance(e, job_errors.BrowserBusyError):
         return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
                  "stop it there or wait for it to finish.").format(model=w.escape_md(e.name))
     return w.escape_md(render(e))
@@ -107,7 +108,7 @@ st.caption(_("Train a model of your own on the word list, watch the loss fall an
 # which costs as much as building it.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, _snap: dict):
-    return F.head_grid(jobs.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern, tr=_), tr=_)
+    return F.head_grid(job_snapshots.snapshot_capture(_snap), pattern, title=F.pattern_title(pattern, tr=_), tr=_)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -117,7 +118,7 @@ def curves_figure(job_id: int, epochs_done: int, _history: tuple, saved: bool = 
 
 def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     """Every head of one pattern of a stored snapshot, in one figure."""
-    names = jobs.snapshot_capture(snap).names()
+    names = job_snapshots.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
         pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
@@ -328,24 +329,24 @@ def setup_form() -> None:
         k[2].number_input(_("Seed"), 0, 2**31 - 1, step=1, key="train.seed", persist_state=KEEP)
     with c2:
         words = word_list()
-        name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=jobs.suggest_name(model),
+        name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=job_names.suggest_name(model),
                                 help=_("{rule}. It is saved as checkpoints/user/<name>.pt.").format(
-                                    rule=_(jobs.NAME_HELP)))
+                                    rule=_(job_names.NAME_HELP)))
         replace = False
         name = None
         try:
-            wanted = jobs.check_name(name_in or jobs.suggest_name(model))
-            if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
+            wanted = job_names.check_name(name_in or job_names.suggest_name(model))
+            if job_names.may_replace(wanted, OWNER):       # only the session that made a model may replace it
                 replace = st.checkbox(_("Replace my existing model “{model}”").format(model=w.escape_md(wanted)),
                                       key="train.replace")
-            name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
+            name, note = job_names.publish_name(wanted, replace=replace, owner=OWNER)
             st.caption(w.escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
                 model=w.escape_md(name)))
-        except jobs.ModelNameError as e:
+        except job_errors.ModelNameError as e:
             st.error(w.escape_md(render(e)))
-        probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
+        probe = st.text_input(_("Probe word"), key="train.probe", placeholder=DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
-        probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
+        probe = romanize(probe or DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
@@ -373,9 +374,9 @@ def setup_form() -> None:
         except (class_models.ClassError, class_models.StoreUnavailable) as e:     # recording it in a class
             from ui.class_session import error_text
             st.error(error_text(e), icon=":material/error:")
-        except jobs.JobLimitError as e:
+        except job_errors.JobLimitError as e:
             st.warning(job_error(e), icon=":material/hourglass_top:")
-        except jobs.JobError as e:
+        except job_errors.JobError as e:
             st.error(job_error(e))
         else:
             st.rerun()
@@ -400,7 +401,7 @@ def restore_section(busy: bool) -> None:
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=session_alive)
-            except (jobs.JobError, WordListError) as e:
+            except (job_errors.JobError, WordListError) as e:
                 st.error(w.escape_md(render(e)))
             else:
                 st.rerun()

@@ -282,7 +282,7 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     from models.hf_folder import checked_folder
     from models.hf_setup import LMLoadError
     from models.messages import MessageError
-    from services import jobs, train_worker
+    from services import job_names, jobs, train_worker
 
     out = []
 
@@ -351,8 +351,8 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "mine.pt").write_bytes(b"")
     for name in ("", "Bad Name!", "miniformer"):
-        raised(jobs.check_name, name)
-    out.append(jobs.publish_name("mine", owner="someone")[1])
+        raised(job_names.check_name, name)
+    out.append(job_names.publish_name("mine", owner="someone")[1])
     raised(jobs.start_restore_job, "sid", "nope")
     raised(jobs.JobRegistry(max_running=0).start, "sid", None)
     busy = jobs.JobRegistry(max_running=5)

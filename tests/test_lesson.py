@@ -13,7 +13,7 @@ import torch
 from lab_fixtures import REPO, TINY_WORDS, shown, tiny_bundle
 from models import checkpoint as ckpt
 from models import data as wordlists
-from services import jobs
+from services import job_snapshots, jobs
 from models.attention_steps import attention_steps, sinusoidal_table
 from models.capture import capture
 from models.checkpoint import load_checkpoint
@@ -212,7 +212,7 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
         p = job.peek()
         kept_model = load_checkpoint(tmp_path / "user" / f"{name}.pt")
         assert kept_model.meta["epoch"] == p.kept_epoch
-        first = L.snapshot_focus(jobs.snapshot_capture(p.snapshots[0]))
+        first = L.snapshot_focus(job_snapshots.snapshot_capture(p.snapshots[0]))
         kept = L.snapshot_focus(capture(kept_model, p.probe_word))      # the model kept, not the last epoch
         msg = reveal(at, 8)
         assert f"{first:.2f}" in msg and f"{kept:.2f}" in msg and f"epoch {p.kept_epoch})" in msg, msg

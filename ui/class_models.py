@@ -66,7 +66,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     Returns (cleared, still training: left alone). Anyone but the teacher gets ``ClassError("wrong_secret")``,
     and nothing is touched."""
     from models import checkpoint_folder
-    from services.jobs import user_path
+    from services.job_names import user_path
     code, _token, teacher = _me()
     store = shared_store()
     secret = st.session_state.get("class.secret") or ""
