@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+import settings
 from models import data as wordlists
 from services import job_errors, job_names, job_snapshots, jobs
 from services.train_worker import DEFAULT_PROBE
@@ -366,7 +367,7 @@ def setup_form() -> None:
                         width="stretch")
     info.caption(_("Training runs on this server: **{used} of {max}** at once, each in a process of its own. One run "
                    "per student, at most {minutes:g} minutes each.").format(
-        used=used, max=jobs.REGISTRY.max_running, minutes=jobs.TRAIN_MAX_S / 60))
+        used=used, max=jobs.REGISTRY.max_running, minutes=settings.train_max_s() / 60))
     if clicked:
         try:
             jobs.start_job(SID, model, words, recipe, name=name, replace=replace, probe_word=probe,

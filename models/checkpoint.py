@@ -29,15 +29,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+import settings
 from models import registry
 from models.checkpoint_checks import ARCH_KEY, check_config, check_meta, check_weights, excerpt, non_finite
 from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-CKPT_DIR = REPO_DIR / "checkpoints"
-# Models trained in the app; git-ignored. ATTENTION_LAB_USER_CKPT_DIR moves it (tests point it at a temp folder).
-USER_CKPT_DIR = Path(os.environ.get("ATTENTION_LAB_USER_CKPT_DIR") or CKPT_DIR / "user")
 RETRAIN_HINT = N_("Restore it with `git checkout -- checkpoints/` or retrain it with "
                   "`python -m models.train --model {model} --out {path}`.")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -132,9 +129,10 @@ def resolve_path(name_or_path: str | Path) -> Path:
         return name_or_path / "model.pt" if name_or_path.is_dir() else name_or_path
     s = str(name_or_path)
     if s in registry.shipped_names():
-        return CKPT_DIR / f"{s}.pt"
-    if NAME_RE.match(s) and (USER_CKPT_DIR / f"{s}.pt").exists():
-        return USER_CKPT_DIR / f"{s}.pt"
+        return settings.shipped_ckpt_dir() / f"{s}.pt"
+    user = settings.user_ckpt_dir() / f"{s}.pt"
+    if NAME_RE.match(s) and user.exists():
+        return user
     p = Path(s)
     if p.is_dir():
         return p / "model.pt"
@@ -159,12 +157,13 @@ def retrain_path(path: Path) -> Path:
     if path.suffix == ".pt" and folder.is_dir() and os.access(folder, os.W_OK):
         return path
     stem = "-".join(path.stem.lower().split())
-    return USER_CKPT_DIR / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
+    return settings.user_ckpt_dir() / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
 
 
 def _fix_hint(path: Path, architecture: str | None = None) -> Message:
     name = path.stem
-    if name in registry.shipped_names() and path.resolve().parent == Path(CKPT_DIR).resolve():   # shipped: restore it
+    shipped = path.resolve().parent == settings.shipped_ckpt_dir().resolve()
+    if name in registry.shipped_names() and shipped:   # shipped: restore it
         return Message(RETRAIN_HINT, model=registry.train_flag(name), path=path)
     return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
                    model=registry.train_flag(architecture or registry.MODELS[0].architecture),
@@ -237,12 +236,13 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
 
 def list_checkpoints() -> list[str]:
     """Shipped names first (those present), then user-trained ones, newest first."""
-    names = [n for n in registry.shipped_names() if (CKPT_DIR / f"{n}.pt").exists()]
+    shipped, user = settings.shipped_ckpt_dir(), settings.user_ckpt_dir()
+    names = [n for n in registry.shipped_names() if (shipped / f"{n}.pt").exists()]
     try:
-        st = os.stat(USER_CKPT_DIR)
+        st = os.stat(user)
     except OSError:
         return names
-    return names + list(_user_listing(str(USER_CKPT_DIR), st.st_mtime_ns, st.st_ino, st.st_size))
+    return names + list(_user_listing(str(user), st.st_mtime_ns, st.st_ino, st.st_size))
 
 
 @functools.lru_cache(maxsize=4)

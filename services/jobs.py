@@ -36,7 +36,6 @@ import itertools
 import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401  (its atexit hook must be registered before ours: see stop_all_at_exit)
-import os
 import signal
 import threading
 import time
@@ -44,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import settings
 from models import checkpoint_folder
 from models.checkpoint import CheckpointError, load_checkpoint
 from models.registry import shipped_names, train_flag
@@ -64,10 +64,10 @@ GONE_GRACE_S = 30.0              # the runtime says the session is gone for this
 SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
 EXIT_WAIT_S = 30.0               # after its last message, a worker gets this long to exit before it is killed
 REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
-# A run's time limit (ATTENTION_LAB_TRAIN_MAX_S): the page allows settings that take hours (500 epochs at batch 1:
-# over 40 s an epoch here), and a class has two slots per process. At the limit the run ends after its epoch and
-# keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is published then).
-TRAIN_MAX_S = float(os.environ.get("ATTENTION_LAB_TRAIN_MAX_S") or 600.0)
+# A run's time limit (settings.train_max_s(), read when a job starts): the page allows settings that take hours
+# (500 epochs at batch 1: over 40 s an epoch here), and a class has two slots per process. At the limit the run
+# ends after its epoch and keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is
+# published then).
 HARD_GRACE_S = 60.0
 STATUSES = ("queued", "running", "done", "stopped", "failed")
 ACTIVE = ("queued", "running")
@@ -156,7 +156,7 @@ class TrainingJob:
         self.spec = spec
         self.session_id = session_id
         self.browser = browser            # the browser's token (every tab of it), when the page knows it
-        self._max_seconds = TRAIN_MAX_S if max_seconds is None else max_seconds
+        self._max_seconds = settings.train_max_s() if max_seconds is None else max_seconds
         self._claimed = claimed           # spec.out's claim file is ours to release when the job ends
         self.id = job_id                  # unique within its registry: pages key widgets and caches by it
         self._session_alive = session_alive

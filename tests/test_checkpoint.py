@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models.capture import capture
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -140,15 +141,15 @@ def test_train_refuses_an_unwritable_out_before_training(tmp_path, capsys):
 def test_retrain_hint_suggests_a_sensible_path(tmp_path):
     """Item 1: ``evaluate /etc/passwd`` must not suggest ``--out /etc/passwd``; a .pt in a writable folder keeps its
     own path."""
-    from models.checkpoint import USER_CKPT_DIR
+    user = settings.user_ckpt_dir()
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(Path("/etc/passwd"))
-    assert "--out /etc/passwd" not in str(e.value) and f"--out {USER_CKPT_DIR / 'passwd.pt'}" in str(e.value)
+    assert "--out /etc/passwd" not in str(e.value) and f"--out {user / 'passwd.pt'}" in str(e.value)
     notes = tmp_path / "Notes 2.txt"
     notes.write_text("hello")
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(notes)
-    assert f"--out {USER_CKPT_DIR / 'notes-2.pt'}" in str(e.value)
+    assert f"--out {user / 'notes-2.pt'}" in str(e.value)
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(tmp_path / "gone.pt")
     assert f"--out {tmp_path / 'gone.pt'}" in str(e.value)
@@ -235,9 +236,8 @@ def test_a_fifo_is_refused_at_once_and_never_listed(tmp_path, monkeypatch):
     """Item 11: a FIFO named ``*.pt`` in checkpoints/user/ hung the session forever; only regular files are opened
     (and listed)."""
     import threading
-    from models import checkpoint as ckpt_mod
     from models.checkpoint import list_checkpoints
-    monkeypatch.setattr(ckpt_mod, "USER_CKPT_DIR", tmp_path)
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path))
     b = tiny_bundle("miniformer")
     save_checkpoint(tmp_path / "real.pt", b.model, b.vocab)
     os.mkfifo(tmp_path / "pipe.pt")

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from class_fixtures import RedisServer, have_redis
+import settings
 from lab_fixtures import TINY_WORDS, shown
-from models import checkpoint as ckpt, checkpoint_folder
+from models import checkpoint_folder
 from models import data as wordlists
 from models.data import WordList
 from models.train import Recipe
@@ -86,7 +87,7 @@ def test_who_sees_which_model():
 
 def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
     """on_claim runs before the run starts; when it raises (the store is down), nothing trains and the name is free."""
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     reg = jobs.JobRegistry(max_running=2)
 
     def refuse(name):
@@ -102,8 +103,8 @@ def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
 def lab(tmp_path, tiny_ckpt_dir, monkeypatch):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{tmp_path / 'classes.sqlite3'}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)

@@ -69,8 +69,8 @@ def test_no_f_string_inside_the_translation_call():
 
 def test_app_runs_in_japanese_and_switches_back(tiny_ckpt_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    import models.checkpoint as ckpt
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    import settings
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     catalogs.compile_all()
     gettext_for.cache_clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
@@ -275,7 +275,8 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     import types
     import torch
     from lab_fixtures import tiny_bundle
-    from models import capture_upload, checkpoint as ckpt, hf_setup
+    import settings
+    from models import capture_upload, hf_setup
     from models.capture import capture
     from models.capture_upload import CaptureImportError, from_json
     from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -347,7 +348,7 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     monkeypatch.undo()
 
     # job errors, publish notes, stop and death reasons
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "mine.pt").write_bytes(b"")
     for name in ("", "Bad Name!", "miniformer"):

@@ -14,6 +14,7 @@ import psutil
 import pytest
 import torch
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS
 from models import checkpoint as ckpt, checkpoint_folder
 from services import jobs
@@ -30,7 +31,7 @@ LONG = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)   # ru
 @pytest.fixture
 def user_dir(tmp_path, monkeypatch):
     d = tmp_path / "user"
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", d)
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(d))
     return d
 
 
@@ -216,7 +217,7 @@ def test_an_unusable_folder_is_refused_before_any_training(tmp_path, monkeypatch
     refused at once with a message, nothing is trained or written, and no slot is taken."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the user checkpoints folder should be")
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", blocker)
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(blocker))
     with pytest.raises(job_errors.FolderNotWritableError, match="checkpoints folder is not writable") as e:
         jobs.start_job("s1", "miniformer", WORDS, TINY, name="nowhere", registry=registry)
     assert e.value.reason == "permission" and str(blocker) not in str(e.value)       # no server path shown
@@ -255,8 +256,8 @@ def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from models import checkpoint as ckpt
-        ckpt.USER_CKPT_DIR = __import__("pathlib").Path({str(user_dir)!r})
+        import os
+        os.environ["ATTENTION_LAB_USER_CKPT_DIR"] = {str(user_dir)!r}
         from services import jobs
         from models.data import WordList
         from models.train import Recipe
@@ -426,12 +427,12 @@ def test_a_worker_killed_mid_epoch_fails_frees_its_slot_and_loses_nothing(user_d
     at_kill = other.poll().epoch
     wait_for_epoch(other, at_kill + 3)
     assert (user_dir / "mine.pt").read_bytes() == before and not torn.exists()
-    all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
+    all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
     again = jobs.start_job("s1", "miniformer", WORDS, TINY, name="mine", replace=True, registry=registry)
     assert wait(again).status == "done"                                 # the same session trains again at once
     other.stop()
     assert wait(other).status == "stopped" and load_checkpoint(user_dir / "theirs.pt").meta["epoch"] >= 1
-    all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
+    all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
     assert first.status == "done"
 
 
@@ -484,7 +485,7 @@ def test_sigkill_while_writing_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, registry):
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     (tiny_ckpt_dir / "miniformer.pt").unlink()
     (tiny_ckpt_dir / "full_transformer.pt").write_bytes(b"garbage")
     broken = jobs.broken_shipped()
@@ -504,10 +505,9 @@ def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, r
 
 EXIT_CHILD = textwrap.dedent("""
     import sys, time
-    from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    from models import checkpoint as ckpt
-    ckpt.USER_CKPT_DIR = Path(sys.argv[2])
+    import os
+    os.environ["ATTENTION_LAB_USER_CKPT_DIR"] = sys.argv[2]
     from services import jobs
     from models.data import WordList
     from models.train import Recipe

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models import checkpoint as ckpt, checkpoint_checks
 from models import registry
@@ -39,8 +40,8 @@ def fourth(monkeypatch, tmp_path):
         ckpt.save_checkpoint(shipped / f"{spec.name}.pt", b.model, b.vocab, recipe={"name": "test"}, epoch=0,
                              metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},
                              train_model=spec.train_flag)
-    monkeypatch.setattr(ckpt, "CKPT_DIR", shipped)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(shipped))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     return shipped
 
 

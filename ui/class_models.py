@@ -90,7 +90,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
 def teacher_panel(code: str) -> None:
     """On the teacher's page: who trained what and when, and Clear (chosen ones or all)."""
     import datetime
-    from models.checkpoint import USER_CKPT_DIR
+    import settings
     from ui.class_session import error_text
     from ui.i18n import _
     try:
@@ -110,11 +110,10 @@ def teacher_panel(code: str) -> None:
                      "here, not in the other students'."))
         return
     ids = {t: f"s{i + 1:03d}" for i, t in enumerate(members)}
-    from pathlib import Path
     rows = [{_("Student"): members.get(m.token) or ids.get(m.token, "?"),
              _("When"): datetime.datetime.fromtimestamp(m.at).strftime("%H:%M"),
              _("Model"): m.name, _("Architecture"): m.model,
-             _("Saved"): "✓" if (Path(USER_CKPT_DIR) / f"{m.name}.pt").exists() else _("training")}
+             _("Saved"): "✓" if (settings.user_ckpt_dir() / f"{m.name}.pt").exists() else _("training")}
             for m in records]
     st.dataframe(rows, hide_index=True, width="stretch")     # nicknames as cell text, never markup
     a, b, c = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
