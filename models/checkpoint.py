@@ -162,8 +162,8 @@ def retrain_path(path: Path) -> Path:
 
 def _fix_hint(path: Path, architecture: str | None = None) -> Message:
     name = path.stem
-    shipped = path.resolve().parent == settings.shipped_ckpt_dir().resolve()
-    if name in registry.shipped_names() and shipped:   # shipped: restore it
+    if name in registry.shipped_names() \
+            and path.resolve().parent == settings.shipped_ckpt_dir().resolve():   # shipped: restore it
         return Message(RETRAIN_HINT, model=registry.train_flag(name), path=path)
     return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
                    model=registry.train_flag(architecture or registry.MODELS[0].architecture),
