@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from services import jobs
+from services import job_names, job_snapshots, jobs
 from models.train import recipe_for
 from models.capture import quoted
 from models.vocab import DEFAULT_VOCAB, romanize
@@ -360,7 +360,7 @@ def step_train(n: int, view) -> None:
     opts = {"yes": _("yes, more focused"), "no": _("no")}
 
     def answer():
-        first = L.snapshot_focus(jobs.snapshot_capture(done.snapshots[0]))
+        first = L.snapshot_focus(job_snapshots.snapshot_capture(done.snapshots[0]))
         kept = L.snapshot_focus(TP.kept_capture(done))
         return ("yes" if kept < first else "no",
                 _("Mean entropy before training (epoch {e0}): {a:.2f}; in the model kept (epoch {e1}): {b:.2f}.")
@@ -378,7 +378,7 @@ def step_train(n: int, view) -> None:
     c0, c1, c2 = (view if projector.on() else st).columns([1.1, 1.5, 1.1], vertical_alignment="bottom")
     with c0:
         probe = (romanize(word_box(n, "capybara")).text.strip().lower() or "capybara")[:46]
-    if job is None and (problem := jobs.folder_problem()):       # said before anyone guesses and presses Train
+    if job is None and (problem := job_names.folder_problem()):       # said before anyone guesses and presses Train
         TP.folder_error(problem)
     elif job is None and not (other is not None and other.active):
         pace = c1.radio(_("Pace"), ["watch", "fast"], horizontal=True, key="lesson.pace",

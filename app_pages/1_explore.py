@@ -3,7 +3,7 @@ import datetime
 
 import streamlit as st
 
-from models.capture import CaptureImportError, from_json
+from models.capture_upload import CaptureImportError, from_json
 from ui import session_defaults as D
 from models.data import next_char_counts
 from ui.cards import model_card

@@ -7,8 +7,9 @@ import dataclasses
 
 import streamlit as st
 
+import settings
 from models import data as wordlists
-from services import jobs
+from services import job_errors, job_names, jobs, train_worker
 from models.data import WordListError, parse_words_bytes
 from models import registry
 from models.train import recipe_for
@@ -26,7 +27,7 @@ KEEP = "session"
 MAX_LEN = 46                    # letters per word: the context of 48 tokens less <BOS> and <EOS>
 
 SID = TP.session_id()           # the session's job slot (the Lesson's step 8 shares it)
-OWNER = jobs.owner_id(SID)      # what this session's checkpoints record as their maker
+OWNER = job_names.owner_id(SID)      # what this session's checkpoints record as their maker
 
 
 def saved(p: jobs.JobProgress) -> str:
@@ -128,24 +129,24 @@ def setup_form() -> None:
         k[2].number_input(_("Seed"), 0, 2**31 - 1, step=1, key="train.seed", persist_state=KEEP)
     with c2:
         words = word_list()
-        name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=jobs.suggest_name(model),
+        name_in = st.text_input(_("Name for the result"), key="train.name", placeholder=job_names.suggest_name(model),
                                 help=_("{rule}. It is saved as checkpoints/user/<name>.pt.").format(
-                                    rule=_(jobs.NAME_HELP)))
+                                    rule=_(job_names.NAME_HELP)))
         replace = False
         name = None
         try:
-            wanted = jobs.check_name(name_in or jobs.suggest_name(model))
-            if jobs.may_replace(wanted, OWNER):       # only the session that made a model may replace it
+            wanted = job_names.check_name(name_in or job_names.suggest_name(model))
+            if job_names.may_replace(wanted, OWNER):       # only the session that made a model may replace it
                 replace = st.checkbox(_("Replace my existing model “{model}”").format(model=escape_md(wanted)),
                                       key="train.replace")
-            name, note = jobs.publish_name(wanted, replace=replace, owner=OWNER)
+            name, note = job_names.publish_name(wanted, replace=replace, owner=OWNER)
             st.caption(escape_md(render(note)) if note else _("Will be saved as **{model}**.").format(
                 model=escape_md(name)))
-        except jobs.ModelNameError as e:
+        except job_errors.ModelNameError as e:
             st.error(escape_md(render(e)))
-        probe = st.text_input(_("Probe word"), key="train.probe", placeholder=jobs.DEFAULT_PROBE,
+        probe = st.text_input(_("Probe word"), key="train.probe", placeholder=train_worker.DEFAULT_PROBE,
                               help=_("Its attention is recorded every few epochs, so you can replay how it formed."))
-        probe = romanize(probe or jobs.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
+        probe = romanize(probe or train_worker.DEFAULT_PROBE).text.strip().lower()     # ねこ → neko, as every word box
         bad = DEFAULT_VOCAB.unknown_chars(probe)
         if bad or len(probe) > MAX_LEN:
             st.error((_("The probe word must be letters a–z (not {chars}) and at most {n} long.") if bad else
@@ -165,7 +166,7 @@ def setup_form() -> None:
                         width="stretch")
     info.caption(_("Training runs on this server: **{used} of {max}** at once, each in a process of its own. One run "
                    "per student, at most {minutes:g} minutes each.").format(
-        used=used, max=jobs.REGISTRY.max_running, minutes=jobs.TRAIN_MAX_S / 60))
+        used=used, max=jobs.REGISTRY.max_running, minutes=settings.train_max_s() / 60))
     if clicked and TP.start(SID, model, recipe, name=name, words=words, replace=replace, probe_word=probe,
                             watch_session=True) is not None:
         st.rerun()
@@ -190,7 +191,7 @@ def restore_section(busy: bool) -> None:
                     width="stretch"):
             try:
                 jobs.start_restore_job(SID, name, session_alive=TP.session_alive)
-            except (jobs.JobError, WordListError) as e:
+            except (job_errors.JobError, WordListError) as e:
                 st.error(escape_md(render(e)))
             else:
                 st.rerun()

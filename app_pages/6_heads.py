@@ -6,7 +6,7 @@ Jain & Wallace 2019 (attention is not explanation). Only the open tool is comput
 import pandas as pd
 import streamlit as st
 
-from models.capture import CaptureImportError, from_json
+from models.capture_upload import CaptureImportError, from_json
 from models.heads import LABEL_LEAD, LABEL_MIN, MIN_QUERY, ROLES, attention_modules, one_char_changed
 from ui.cards import model_card
 from ui.charts import chart

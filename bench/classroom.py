@@ -357,8 +357,8 @@ def _smollm2_tokenizer():
 
     from transformers import AutoTokenizer
 
-    from models import hf_lm
-    tok = AutoTokenizer.from_pretrained(hf_lm.bundled_cache_dir(), local_files_only=True)
+    from models import hf_lm, hf_setup
+    tok = AutoTokenizer.from_pretrained(hf_setup.bundled_cache_dir(), local_files_only=True)
     return SimpleNamespace(tokenizer=tok, block_size=hf_lm.MAX_TOKENS)
 
 

@@ -19,6 +19,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, \
     summary
@@ -38,19 +39,19 @@ LAST_BV_TOKEN_JS = """(want) => {
 
 
 def load_times(first: bool) -> list[list[str]]:
-    from models import hf_lm
+    from models import hf_lm, hf_setup
     rows = []
     if first:
         with tempfile.TemporaryDirectory(prefix="attention-lab-bench-cache-") as tmp:
             t0 = time.perf_counter()
-            b = hf_lm.load_bundled(cache_dir=hf_lm.Path(tmp) / "smollm2")
+            b = hf_lm.load_bundled(cache_dir=Path(tmp) / "smollm2")
             rows.append(["first load: de-quantize the GGUF + write the safetensors cache",
                          f"{time.perf_counter() - t0:.1f} s", f"{b.n_bytes / 1e6:,.0f} MB weights"])
             del b
     t0 = time.perf_counter()
     b = hf_lm.load_bundled()
     rows.append(["cached load (safetensors), in-process", f"{time.perf_counter() - t0:.1f} s",
-                 f"{sum(f.stat().st_size for f in hf_lm.bundled_cache_dir().iterdir()) / 1e6:,.0f} MB on disk"])
+                 f"{sum(f.stat().st_size for f in hf_setup.bundled_cache_dir().iterdir()) / 1e6:,.0f} MB on disk"])
     return rows
 
 

@@ -122,11 +122,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=4, help="interleaved blocks of the three interference conditions")
     ap.add_argument("--no-append", action="store_true", help="print only; don't append to bench/RESULTS.md")
     args = ap.parse_args(argv)
+    import os
     import tempfile
-    from pathlib import Path
 
-    from models import checkpoint as ckpt
-    ckpt.USER_CKPT_DIR = Path(tempfile.mkdtemp(prefix="bench-train-"))     # never the real user folder
+    import settings
+    os.environ[settings.USER_CKPT_DIR_ENV] = tempfile.mkdtemp(prefix="bench-train-")     # never the real user folder
     torch.set_num_threads(1)                    # as the app does (ui/cache.py)
     words = load_words(DEFAULT_WORDS)
     rows = []

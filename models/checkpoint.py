@@ -7,64 +7,38 @@ The file's ``kind`` is the model's architecture (a row of models/registry.py); t
 checkpoint already written still loads.
 
 Writes are atomic (temp file in the same folder, fsync, ``os.replace``) so a crash or ``kill -9`` mid-write never
-leaves a half-written checkpoint; :func:`remove_stale_tmp` clears the temp files such a kill leaves behind. A
-checkpoint is written at exactly the path it is given, and every loader accepts that path.
+leaves a half-written checkpoint; ``checkpoint_folder.remove_stale_tmp`` clears the temp files such a kill leaves
+behind. A checkpoint is written at exactly the path it is given, and every loader accepts that path.
 
 Every load problem raises :class:`CheckpointError` naming the file and the fix. The loader checks a file once, so
 the rest of the app can trust what it gets: only regular files are opened (a FIFO would block forever); the config
-is checked against :data:`CONFIG_BOUNDS` and :data:`MAX_PARAMS` before any tensor is allocated; weights must be
-finite; and the metadata has the types the pages read (:func:`check_meta`).
+is checked against its bounds before any tensor is allocated; weights must be finite; and the metadata has the types
+the pages read (models/checkpoint_checks.py). Claims on a name and stale temp files: models/checkpoint_folder.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
-import numbers
 import os
 import re
-import socket
 import stat
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 import torch
 import torch.nn as nn
 
+import settings
 from models import registry
+from models.checkpoint_checks import ARCH_KEY, check_config, check_meta, check_weights, excerpt, non_finite
 from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-CKPT_DIR = REPO_DIR / "checkpoints"
-# Models trained in the app; git-ignored. ATTENTION_LAB_USER_CKPT_DIR moves it (tests point it at a temp folder).
-USER_CKPT_DIR = Path(os.environ.get("ATTENTION_LAB_USER_CKPT_DIR") or CKPT_DIR / "user")
 RETRAIN_HINT = N_("Restore it with `git checkout -- checkpoints/` or retrain it with "
                   "`python -m models.train --model {model} --out {path}`.")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-ARCH_KEY = "kind"             # the checkpoint's key for its architecture (files written before the registry use it)
-# What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
-# decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 4-16x room on
-# each, and MAX_PARAMS (~30x the largest shipped model, 20 MB of float32) caps the product. Without them a
-# checkpoint asking for n_embd=20000 took 17 s and 6.4 GB to build, n_layer=100000 7.4 GB, and under a memory cap
-# the server died with every session. Both checks run before a single tensor is allocated.
-CONFIG_BOUNDS = MappingProxyType({
-    "vocab_size": (5, 256),      # the 4 specials and at least one character; 256 covers any byte-level vocabulary
-    "block_size": (3, 256),      # <BOS>, a character, <EOS>
-    "n_layer": (1, 8),
-    "n_dec_layer": (1, 8),
-    "n_head": (1, 16),
-    "n_embd": (2, 512),
-    "dim_ff": (1, 2048),
-})
-MAX_PARAMS = 5_000_000
-TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")   # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, which torch puts in its messages
-STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
 
 
 class CheckpointError(MessageError, RuntimeError):
@@ -155,22 +129,14 @@ def resolve_path(name_or_path: str | Path) -> Path:
         return name_or_path / "model.pt" if name_or_path.is_dir() else name_or_path
     s = str(name_or_path)
     if s in registry.shipped_names():
-        return CKPT_DIR / f"{s}.pt"
-    if NAME_RE.match(s) and (USER_CKPT_DIR / f"{s}.pt").exists():
-        return USER_CKPT_DIR / f"{s}.pt"
+        return settings.shipped_ckpt_dir() / f"{s}.pt"
+    user = settings.user_ckpt_dir() / f"{s}.pt"
+    if NAME_RE.match(s) and user.exists():
+        return user
     p = Path(s)
     if p.is_dir():
         return p / "model.pt"
     return p
-
-
-def _excerpt(text: str, limit: int = 160) -> str:
-    """The first line of ``text``, cut at a word boundary (never mid-word) when longer than ``limit``."""
-    line = (str(text).strip().splitlines() or [""])[0]
-    if len(line) <= limit:
-        return line
-    cut = line[:limit].rsplit(" ", 1)[0] if " " in line[:limit] else line[:limit]
-    return cut.rstrip(" ,;:") + " …"
 
 
 def _cause(e: BaseException) -> str:
@@ -181,7 +147,7 @@ def _cause(e: BaseException) -> str:
     reason = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("WeightsUnpickler error:")), None)
     if reason is not None:
         reason = reason.split(". ", 1)[0].rstrip(".")
-    return f"{type(e).__name__}: {_excerpt(reason if reason is not None else (lines[0] if lines else ''))}"
+    return f"{type(e).__name__}: {excerpt(reason if reason is not None else (lines[0] if lines else ''))}"
 
 
 def retrain_path(path: Path) -> Path:
@@ -191,101 +157,17 @@ def retrain_path(path: Path) -> Path:
     if path.suffix == ".pt" and folder.is_dir() and os.access(folder, os.W_OK):
         return path
     stem = "-".join(path.stem.lower().split())
-    return USER_CKPT_DIR / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
+    return settings.user_ckpt_dir() / f"{stem if NAME_RE.match(stem) else 'my-model'}.pt"
 
 
 def _fix_hint(path: Path, architecture: str | None = None) -> Message:
     name = path.stem
-    if name in registry.shipped_names() and path.resolve().parent == Path(CKPT_DIR).resolve():   # shipped: restore it
+    if name in registry.shipped_names() \
+            and path.resolve().parent == settings.shipped_ckpt_dir().resolve():   # shipped: restore it
         return Message(RETRAIN_HINT, model=registry.train_flag(name), path=path)
     return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
                    model=registry.train_flag(architecture or registry.MODELS[0].architecture),
                    path=retrain_path(path))
-
-
-def _number(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _count(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-# meta key -> (check, what it must be). Keys not listed are kept as they are; listed ones may be absent.
-META_FIELDS = MappingProxyType({
-    "step": (_count, "a whole number >= 0"),
-    "epoch": (_count, "a whole number >= 0"),
-    "n_words": (_count, "a whole number >= 0"),
-    "val_loss": (_number, "a finite number"),
-    "trained_seconds": (_number, "a finite number"),
-    "created": (_number, "a finite number"),
-    "words_sha256": (lambda v: isinstance(v, str), "a string"),
-    "train_model": (lambda v: isinstance(v, str), "a string"),
-    "display_name": (lambda v: isinstance(v, str), "a string"),
-    "metrics": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
-                "a dict of finite numbers"),
-    "recipe": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str), "a dict with a string 'name'"),
-    "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
-    "snapshots": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
-})
-
-
-def check_meta(ckpt: dict) -> dict:
-    """The checkpoint's metadata (everything but weights, config and vocabulary), or ValueError naming the first
-    field that does not have the type the pages read. ``kind`` (the architecture) must be a known string."""
-    arch, known = ckpt.get(ARCH_KEY), registry.architectures()
-    if not isinstance(arch, str) or arch not in known:
-        raise ValueError(f"'{ARCH_KEY}' is {_excerpt(repr(arch), 60)}, expected one of {', '.join(map(repr, known))}")
-    meta = {k: v for k, v in ckpt.items() if k not in ("model", "model_args", "vocab")}
-    for key, (ok, what) in META_FIELDS.items():
-        if key in meta and not ok(meta[key]):
-            raise ValueError(f"'{key}' is {_excerpt(repr(meta[key]), 60)}, expected {what}")
-    return meta
-
-
-def approx_params(architecture: str, model_args: dict) -> int:
-    """The weight matrices' size of the model ``model_args`` describes (biases and norms aside: within 5 % for the
-    shipped models): embedding and head V*C each; a self-attention block 4*C*C (q, k, v, out) and its FFN
-    2*C*dim_ff; a decoder block adds cross-attention, 4*C*C more. Missing fields take the config's defaults."""
-    cls = registry.by_architecture(architecture).config_class
-    a = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-    a.update({k: v for k, v in model_args.items() if k in CONFIG_BOUNDS})
-    V, C, ff = a.get("vocab_size", 0), a["n_embd"], a["dim_ff"]       # no vocab_size: the config says so later
-    block = 4 * C * C + 2 * C * ff
-    return 2 * V * C + a["n_layer"] * block + a.get("n_dec_layer", 0) * (block + 4 * C * C)
-
-
-def check_config(architecture: str, model_args) -> dict:
-    """``model_args`` as a dict whose sizes are whole numbers inside :data:`CONFIG_BOUNDS`, and whose model has at
-    most about :data:`MAX_PARAMS` parameters; ValueError otherwise. Arithmetic only: nothing is built or
-    allocated for a checkpoint that asks too much. (Building it on torch's meta device would also allocate
-    nothing, but its first use imports torch's decompositions: 3-6 s on this machine.)"""
-    if not isinstance(model_args, dict) or not all(isinstance(k, str) for k in model_args):
-        raise ValueError("'model_args' is not a dict of config fields")
-    for key, (lo, hi) in CONFIG_BOUNDS.items():
-        if key not in model_args:
-            continue
-        v = model_args[key]
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ValueError(f"{key}={_excerpt(repr(v), 40)} is not a whole number")
-        if not lo <= v <= hi:
-            raise ValueError(f"{key}={v} is outside this app's bounds [{lo}, {hi}]")
-    n_params = approx_params(architecture, model_args)
-    if n_params > MAX_PARAMS:
-        raise ValueError(f"the config asks for about {n_params:,} parameters; this app loads at most {MAX_PARAMS:,}")
-    return dict(model_args)
-
-
-def _check_weights(state) -> None:
-    """A state dict: tensor names to tensors (what ``load_state_dict`` reads), or ValueError."""
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise ValueError("'model' is not a state dict of named tensors")
-
-
-def _non_finite(state: dict) -> list[str]:
-    """Names of the floating-point tensors that hold a NaN or an infinity."""
-    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def _read(path: Path) -> dict:
@@ -330,8 +212,8 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
         if not isinstance(itos, (list, tuple)) or not all(isinstance(c, str) for c in itos) \
                 or len(set(itos)) != len(itos):
             raise ValueError("'vocab' is not a list of distinct strings")
-        _check_weights(ckpt["model"])
-        bad = _non_finite(ckpt["model"])
+        check_weights(ckpt["model"])
+        bad = non_finite(ckpt["model"])
         if bad:     # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
             raise CheckpointError(N_("Checkpoint {path} has NaN or infinite weights ({names}): the run that wrote it "
                                      "diverged. {hint}"), path=path,
@@ -346,7 +228,7 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
         raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         raise CheckpointError(N_("Checkpoint {path} does not fit its model ({why}). {hint}"), path=path,
-                              why=_excerpt(e, 200), hint=_fix_hint(path, arch)) from e
+                              why=excerpt(e, 200), hint=_fix_hint(path, arch)) from e
     model.to(device).eval().requires_grad_(False)
     name = path.stem if path.name != "model.pt" else path.parent.name
     return ModelBundle(name=name, model=model, vocab=vocab, architecture=arch, meta=meta, path=path)
@@ -354,12 +236,13 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
 
 def list_checkpoints() -> list[str]:
     """Shipped names first (those present), then user-trained ones, newest first."""
-    names = [n for n in registry.shipped_names() if (CKPT_DIR / f"{n}.pt").exists()]
+    shipped, user = settings.shipped_ckpt_dir(), settings.user_ckpt_dir()
+    names = [n for n in registry.shipped_names() if (shipped / f"{n}.pt").exists()]
     try:
-        st = os.stat(USER_CKPT_DIR)
+        st = os.stat(user)
     except OSError:
         return names
-    return names + list(_user_listing(str(USER_CKPT_DIR), st.st_mtime_ns, st.st_ino, st.st_size))
+    return names + list(_user_listing(str(user), st.st_mtime_ns, st.st_ino, st.st_size))
 
 
 @functools.lru_cache(maxsize=4)
@@ -382,110 +265,9 @@ def _user_listing(folder: str, mtime_ns: int, ino: int, size: int) -> tuple[str,
     return tuple(n for _, n in user if NAME_RE.match(n) and n not in registry.shipped_names())
 
 
-# ---- claiming a name in the shared folder ------------------------------------------------------------------------
-# Several app processes (a classroom behind nginx, or several machines on one volume) publish into one folder. A run
-# claims its name before it starts with a claim file created with O_EXCL — atomic on one machine and on NFS v3+ —
-# so two students pressing Train on the same name at the same instant can't both be told "saved" while one file
-# silently replaces the other: the second sees the claim and takes the next free name.
-CLAIM_STALE_S = 3600.0           # a claim older than this is a dead run's (runs are cut off long before: jobs.py)
-
-
-class FolderNotWritable(OSError):
-    """The user checkpoints folder can't take a new file (permissions, read-only or full disk); ``errno`` says which."""
-
-
-def claim_path(path: Path) -> Path:
-    path = Path(path)
-    return path.with_name(f".{path.stem}.claim")
-
-
-def _claim_stale(claim: Path, stale_s: float) -> bool:
-    try:
-        info = json.loads(claim.read_text() or "{}")
-        age = time.time() - claim.stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    if age >= stale_s:
-        return True
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        try:
-            os.kill(info["pid"], 0)          # the app process that claimed it: gone means the claim is stale
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-    return False
-
-
-def claim_name(path: Path, owner: str | None = None, stale_s: float = CLAIM_STALE_S) -> bool:
-    """Claim checkpoint ``path`` for a run of this process: True when claimed, False when another run holds it.
-    :class:`FolderNotWritable` when the folder can't take a file (checked here, before any training)."""
-    claim = claim_path(path)
-    try:
-        claim.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FolderNotWritable(e.errno, e.strerror) from e
-    for _ in range(2):
-        try:
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _claim_stale(claim, stale_s):
-                return False
-            try:
-                claim.unlink()               # a dead run's claim; one of the racers takes it over
-            except FileNotFoundError:
-                pass
-            continue
-        except OSError as e:
-            raise FolderNotWritable(e.errno, e.strerror) from e
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
-        except OSError as e:                 # a full disk: no room for even this much
-            release_claim(path)
-            raise FolderNotWritable(e.errno, e.strerror) from e
-        return True
-    return False
-
-
-def claimed(path: Path, stale_s: float = CLAIM_STALE_S) -> bool:
-    """Whether a live run holds a claim on ``path``."""
-    claim = claim_path(path)
-    return claim.exists() and not _claim_stale(claim, stale_s)
-
-
-def release_claim(path: Path) -> None:
-    try:
-        claim_path(path).unlink()
-    except OSError:
-        pass
-
-
 def checkpoint_mtime(name: str) -> float:
     """The mtime that goes into cache keys, so a retrained file is reloaded. 0.0 when missing."""
     try:
         return resolve_path(name).stat().st_mtime
     except OSError:
         return 0.0
-
-
-def remove_stale_tmp(folders=None, min_age_s: float = STALE_TMP_S) -> list[Path]:
-    """Delete the temp files :func:`atomic_write` leaves when its process is killed mid-write (its own naming only,
-    regular files only, older than ``min_age_s`` so a write in progress elsewhere is left alone). The app calls it
-    at start for the shipped and the user folder. Returns what was removed."""
-    removed = []
-    now = time.time()
-    for folder in folders if folders is not None else (CKPT_DIR, USER_CKPT_DIR):
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if TMP_RE.match(e.name) and e.is_file(follow_symlinks=False) \
-                        and now - e.stat(follow_symlinks=False).st_mtime >= min_age_s:
-                    os.unlink(e.path)
-                    removed.append(Path(e.path))
-            except OSError:
-                continue
-    return removed

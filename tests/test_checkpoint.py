@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models.capture import capture
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -140,15 +141,15 @@ def test_train_refuses_an_unwritable_out_before_training(tmp_path, capsys):
 def test_retrain_hint_suggests_a_sensible_path(tmp_path):
     """Item 1: ``evaluate /etc/passwd`` must not suggest ``--out /etc/passwd``; a .pt in a writable folder keeps its
     own path."""
-    from models.checkpoint import USER_CKPT_DIR
+    user = settings.user_ckpt_dir()
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(Path("/etc/passwd"))
-    assert "--out /etc/passwd" not in str(e.value) and f"--out {USER_CKPT_DIR / 'passwd.pt'}" in str(e.value)
+    assert "--out /etc/passwd" not in str(e.value) and f"--out {user / 'passwd.pt'}" in str(e.value)
     notes = tmp_path / "Notes 2.txt"
     notes.write_text("hello")
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(notes)
-    assert f"--out {USER_CKPT_DIR / 'notes-2.pt'}" in str(e.value)
+    assert f"--out {user / 'notes-2.pt'}" in str(e.value)
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(tmp_path / "gone.pt")
     assert f"--out {tmp_path / 'gone.pt'}" in str(e.value)
@@ -194,7 +195,7 @@ def test_oversized_or_mistyped_config_is_refused_before_any_allocation(tmp_path,
 
 
 def test_config_within_bounds_but_too_many_parameters_is_refused(tmp_path):
-    from models.checkpoint import MAX_PARAMS
+    from models.checkpoint_checks import MAX_PARAMS
     big = {"n_layer": 8, "n_dec_layer": 8, "n_embd": 512, "dim_ff": 2048, "n_head": 8}
     path = saved_variant(tmp_path, "wide.pt", lambda ck: ck["model_args"].update(big), "full")
     with pytest.raises(CheckpointError, match=rf"parameters; this app loads at most {MAX_PARAMS:,}"):
@@ -235,9 +236,8 @@ def test_a_fifo_is_refused_at_once_and_never_listed(tmp_path, monkeypatch):
     """Item 11: a FIFO named ``*.pt`` in checkpoints/user/ hung the session forever; only regular files are opened
     (and listed)."""
     import threading
-    from models import checkpoint as ckpt_mod
     from models.checkpoint import list_checkpoints
-    monkeypatch.setattr(ckpt_mod, "USER_CKPT_DIR", tmp_path)
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path))
     b = tiny_bundle("miniformer")
     save_checkpoint(tmp_path / "real.pt", b.model, b.vocab)
     os.mkfifo(tmp_path / "pipe.pt")
@@ -261,7 +261,7 @@ def test_unpickling_error_is_quoted_in_whole_words(tmp_path):
     """Item 11: the loader quotes the reason in whole words (was ``str(e)[:120]``: cut mid-sentence, inside torch's
     advice to load with weights_only=False, with its terminal colour codes)."""
     import datetime
-    from models.checkpoint import _excerpt
+    from models.checkpoint_checks import excerpt
     path = tmp_path / "pickled.pt"
     torch.save({"model": datetime.date(2020, 1, 1)}, path)        # a global weights_only refuses
     with pytest.raises(CheckpointError) as e:
@@ -270,6 +270,6 @@ def test_unpickling_error_is_quoted_in_whole_words(tmp_path):
     assert "pickled.pt is truncated or corrupt (UnpicklingError: Unsupported global: GLOBAL datetime.date was not " \
            "an allowed global by default). Retrain it" in msg, msg
     assert "\x1b" not in msg and "weights_only" not in msg
-    assert _excerpt("abcdefghij " * 30, 40) == "abcdefghij abcdefghij abcdefghij …"
-    assert _excerpt("x" * 50, 40) == "x" * 40 + " …"
-    assert _excerpt("short\nsecond line") == "short"
+    assert excerpt("abcdefghij " * 30, 40) == "abcdefghij abcdefghij abcdefghij …"
+    assert excerpt("x" * 50, 40) == "x" * 40 + " …"
+    assert excerpt("short\nsecond line") == "short"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lab_fixtures import REPO, shown, tiny_bundle
-from models.capture import capture, from_json
+from models.capture import capture
+from models.capture_upload import from_json
 from models.checkpoint import load_checkpoint
 from viz.metrics import end_of_word_prob, mean_entropy, next_eos_prob, notebook_entropies, notebook_entropy
 

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from class_fixtures import RedisServer, have_redis
+import settings
 from lab_fixtures import TINY_WORDS, shown
-from models import checkpoint as ckpt
+from models import checkpoint_folder
 from models import data as wordlists
 from models.data import WordList
 from models.train import Recipe
@@ -86,7 +87,7 @@ def test_who_sees_which_model():
 
 def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
     """on_claim runs before the run starts; when it raises (the store is down), nothing trains and the name is free."""
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     reg = jobs.JobRegistry(max_running=2)
 
     def refuse(name):
@@ -94,7 +95,7 @@ def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
     with pytest.raises(ClassError):
         jobs.start_job("s1", "miniformer", WordList(TINY_WORDS), Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
                        name="never", registry=reg, on_claim=refuse)
-    assert reg.jobs() == [] and not ckpt.claimed(tmp_path / "user" / "never.pt")
+    assert reg.jobs() == [] and not checkpoint_folder.claimed(tmp_path / "user" / "never.pt")
 
 
 # ---- the pages -------------------------------------------------------------------------------------------------
@@ -102,8 +103,8 @@ def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
 def lab(tmp_path, tiny_ckpt_dir, monkeypatch):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{tmp_path / 'classes.sqlite3'}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
@@ -135,7 +136,8 @@ def test_a_students_model_is_theirs_and_the_teachers_and_the_teacher_clears_it(l
     ok(a)
     assert [m.name for m in store.class_models(c.code)] == ["ann-model"]     # recorded before the run started
     t0 = time.monotonic()
-    while not (tmp_path / "user" / "ann-model.pt").exists() or ckpt.claimed(tmp_path / "user" / "ann-model.pt"):
+    ann_file = tmp_path / "user" / "ann-model.pt"
+    while not ann_file.exists() or checkpoint_folder.claimed(ann_file):
         assert time.monotonic() - t0 < 90, "the run did not publish"
         time.sleep(0.2)
     assert outsider.join(60) and (tmp_path / "user" / "old-model.pt").exists()

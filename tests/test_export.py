@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import pytest
 
 from lab_fixtures import REPO, shown, tiny_bundle
-from models.capture import capture, from_json
+from models.capture import capture
+from models.capture_upload import from_json
 from svg_layout import layout_boxes
 from viz import display
 from viz import figures as F

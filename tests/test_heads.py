@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lab_fixtures import MODEL_NAMES, REPO, TINY_WORDS, strings, tiny_bundle
-from models.capture import capture, from_json, head_mask_tensors
+from models.capture import capture, head_mask_tensors
+from models.capture_upload import from_json
 from models.heads import (ROLES, attention_modules, head_importance, head_roles, honest_nll, label_role,
                           leave_one_out, one_char_changed, role_scores)
 from models.vocab import UNK_ID

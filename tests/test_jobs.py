@@ -14,13 +14,14 @@ import psutil
 import pytest
 import torch
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS
-from models import checkpoint as ckpt
+from models import checkpoint as ckpt, checkpoint_folder
 from services import jobs
 from models.checkpoint import load_checkpoint, list_checkpoints
 from models.data import WordList
 from models.train import Recipe, train
-from services import jobs
+from services import job_errors, job_names, job_snapshots
 
 WORDS = WordList(TINY_WORDS)
 TINY = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
@@ -30,7 +31,7 @@ LONG = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)   # ru
 @pytest.fixture
 def user_dir(tmp_path, monkeypatch):
     d = tmp_path / "user"
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", d)
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(d))
     return d
 
 
@@ -68,7 +69,7 @@ def test_worker_trains_and_publishes_a_loadable_checkpoint(model_name, user_dir,
     assert "tiny-model" in list_checkpoints()                           # what every page's picker lists
     snaps = b.meta["snapshots"]
     assert [s["epoch"] for s in snaps] == [0, 1, 2, 3] and snaps[0]["word"] == "capybara"
-    cap = jobs.snapshot_capture(snaps[-1])
+    cap = job_snapshots.snapshot_capture(snaps[-1])
     assert cap.tgt_tokens[1:] == tuple("capybara")
     for name, pat in cap.patterns.items():                              # (1, H, Q, K), rows are distributions
         assert pat.dim() == 4 and pat.shape[0] == 1
@@ -136,13 +137,13 @@ def test_a_live_session_keeps_its_job_even_unpolled(user_dir, registry):
 
 def test_one_job_per_session_and_a_global_cap(user_dir, registry):
     a = jobs.start_job("s1", "miniformer", WORDS, LONG, name="a", registry=registry)
-    with pytest.raises(jobs.JobLimitError, match="already training 'a'"):
+    with pytest.raises(job_errors.JobLimitError, match="already training 'a'"):
         jobs.start_job("s1", "miniformer", WORDS, LONG, name="a2", registry=registry)
     # "a" is claimed by the running job: another session asking for it gets the next free name.
-    assert jobs.publish_name("a", replace=True, owner=jobs.owner_id("s2"))[0] == "a-2"
+    assert job_names.publish_name("a", replace=True, owner=job_names.owner_id("s2"))[0] == "a-2"
     b = jobs.start_job("s2", "miniformer", WORDS, LONG, name="b", registry=registry)
     assert registry.active_count() == 2
-    with pytest.raises(jobs.JobLimitError, match="All 2 training slots are busy"):
+    with pytest.raises(job_errors.JobLimitError, match="All 2 training slots are busy"):
         jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)
     a.stop()
     assert wait(a).status == "stopped"
@@ -154,23 +155,24 @@ def test_one_job_per_session_and_a_global_cap(user_dir, registry):
 
 
 def test_names(user_dir):
-    assert jobs.check_name("  My Model ") == "my-model"
+    assert job_names.check_name("  My Model ") == "my-model"
     for bad, msg in (("", "Give the result a name"), ("bad/name", "can't be a model name"), ("x" * 41, "can't be"),
                      ("-dash", "can't be"), ("miniformer", "shipped model's name"),
                      ("full_transformer_peeking", "shipped")):
-        with pytest.raises(jobs.ModelNameError, match=msg):
-            jobs.check_name(bad)
-    assert jobs.publish_name("mine") == ("mine", None)
+        with pytest.raises(job_errors.ModelNameError, match=msg):
+            job_names.check_name(bad)
+    assert job_names.publish_name("mine") == ("mine", None)
     user_dir.mkdir()
     (user_dir / "mine.pt").write_bytes(b"x")
-    name, note = jobs.publish_name("mine")
+    name, note = job_names.publish_name("mine")
     assert name == "mine-2" and "already exists" in note and "mine-2" in note
-    name, note = jobs.publish_name("mine", replace=True, owner=jobs.owner_id("s1"))   # no owner recorded: nobody's
+    name, note = job_names.publish_name("mine", replace=True,
+                                        owner=job_names.owner_id("s1"))   # no owner recorded: nobody's
     assert name == "mine-2" and "another session" in note
     (user_dir / "mine-2.pt").write_bytes(b"x")
-    assert jobs.publish_name("mine")[0] == "mine-3"
-    assert len(jobs.publish_name("y" * 40)[0]) <= 40
-    assert jobs.suggest_name("full") == "my-full"
+    assert job_names.publish_name("mine")[0] == "mine-3"
+    assert len(job_names.publish_name("y" * 40)[0]) <= 40
+    assert job_names.suggest_name("full") == "my-full"
 
 
 def test_only_the_session_that_made_a_model_may_replace_it(user_dir, registry):
@@ -178,13 +180,14 @@ def test_only_the_session_that_made_a_model_may_replace_it(user_dir, registry):
     p = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="shared", registry=registry))
     path = user_dir / "shared.pt"
     before = path.read_bytes()
-    assert load_checkpoint(path).meta["owner"] == jobs.owner_id("s1") != jobs.owner_id("s2")
+    assert load_checkpoint(path).meta["owner"] == job_names.owner_id("s1") != job_names.owner_id("s2")
     assert "s1" not in load_checkpoint(path).meta["owner"]                  # a hash, not the session id itself
-    assert jobs.may_replace("shared", jobs.owner_id("s1")) and not jobs.may_replace("shared", jobs.owner_id("s2"))
+    assert job_names.may_replace("shared", job_names.owner_id("s1"))
+    assert not job_names.may_replace("shared", job_names.owner_id("s2"))
     registry.clear("s1")
     other = wait(jobs.start_job("s2", "miniformer", WORDS, TINY, name="shared", replace=True, registry=registry))
     assert other.name == "shared-2" and "another session" in other.note and path.read_bytes() == before
-    assert load_checkpoint(user_dir / "shared-2.pt").meta["owner"] == jobs.owner_id("s2")
+    assert load_checkpoint(user_dir / "shared-2.pt").meta["owner"] == job_names.owner_id("s2")
     mine = wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="shared", replace=True, registry=registry))
     assert mine.name == "shared" and "replaced" in mine.note and path.read_bytes() != before
     assert p.status == other.status == mine.status == "done"
@@ -214,8 +217,8 @@ def test_an_unusable_folder_is_refused_before_any_training(tmp_path, monkeypatch
     refused at once with a message, nothing is trained or written, and no slot is taken."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the user checkpoints folder should be")
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", blocker)
-    with pytest.raises(jobs.FolderNotWritableError, match="checkpoints folder is not writable") as e:
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(blocker))
+    with pytest.raises(job_errors.FolderNotWritableError, match="checkpoints folder is not writable") as e:
         jobs.start_job("s1", "miniformer", WORDS, TINY, name="nowhere", registry=registry)
     assert e.value.reason == "permission" and str(blocker) not in str(e.value)       # no server path shown
     assert registry.active_count() == 0 and not registry.jobs()
@@ -226,7 +229,7 @@ def test_a_save_that_fails_in_the_worker_shows_failed_without_a_path(user_dir, r
     """The folder goes away under a running job (a file takes its place): the worker reports the error with
     the folder's state, the job shows it without a traceback or a server path, and the claim is released."""
     job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="nowhere", registry=registry)
-    assert ckpt.claimed(user_dir / "nowhere.pt")
+    assert checkpoint_folder.claimed(user_dir / "nowhere.pt")
     wait_for_epoch(job, 1)
     moved = user_dir.with_name("moved")
     user_dir.rename(moved)
@@ -242,7 +245,8 @@ def test_a_save_that_fails_in_the_worker_shows_failed_without_a_path(user_dir, r
 @pytest.mark.parametrize("code, errno_", [("full", 28), ("read-only", 30), ("permission", 13)])
 def test_save_errors_name_the_folder_state(code, errno_):
     from services.train_worker import failure_code
-    assert failure_code(OSError(errno_, os.strerror(errno_))) == code and jobs.folder_reason(errno_) in (code, "permission")
+    assert failure_code(OSError(errno_, os.strerror(errno_))) == code
+    assert job_errors.folder_reason(errno_) in (code, "permission")
     assert failure_code(ValueError("x")) is None
 
 
@@ -252,8 +256,8 @@ def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from models import checkpoint as ckpt
-        ckpt.USER_CKPT_DIR = __import__("pathlib").Path({str(user_dir)!r})
+        import os
+        os.environ["ATTENTION_LAB_USER_CKPT_DIR"] = {str(user_dir)!r}
         from services import jobs
         from models.data import WordList
         from models.train import Recipe
@@ -279,30 +283,30 @@ def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
 
 
 def test_a_name_claimed_by_a_run_elsewhere_is_taken(user_dir):
-    assert ckpt.claim_name(user_dir / "busy.pt", "someone")
-    assert jobs.publish_name("busy")[0] == "busy-2"
-    assert not ckpt.claim_name(user_dir / "busy.pt", "me")
-    ckpt.release_claim(user_dir / "busy.pt")
-    assert jobs.publish_name("busy")[0] == "busy"
+    assert checkpoint_folder.claim_name(user_dir / "busy.pt", "someone")
+    assert job_names.publish_name("busy")[0] == "busy-2"
+    assert not checkpoint_folder.claim_name(user_dir / "busy.pt", "me")
+    checkpoint_folder.release_claim(user_dir / "busy.pt")
+    assert job_names.publish_name("busy")[0] == "busy"
 
 
 def test_a_dead_processes_claim_is_stale(user_dir):
-    claim = ckpt.claim_path(user_dir / "ghost.pt")
+    claim = checkpoint_folder.claim_path(user_dir / "ghost.pt")
     user_dir.mkdir()
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     claim.write_text(json.dumps({"owner": "x", "pid": p.pid, "host": socket.gethostname(), "time": 0}))
-    assert not ckpt.claimed(user_dir / "ghost.pt")
-    assert ckpt.claim_name(user_dir / "ghost.pt", "me")
+    assert not checkpoint_folder.claimed(user_dir / "ghost.pt")
+    assert checkpoint_folder.claim_name(user_dir / "ghost.pt", "me")
 
 
 def test_one_run_per_browser_across_tabs(user_dir, registry):
     """Two tabs of one browser are two sessions but one student: the second is refused while the first trains;
     another browser may train."""
     job = jobs.start_job("tab1", "miniformer", WORDS, LONG, name="first", registry=registry, browser="browser-a")
-    with pytest.raises(jobs.BrowserBusyError) as e:
+    with pytest.raises(job_errors.BrowserBusyError) as e:
         jobs.start_job("tab2", "miniformer", WORDS, LONG, name="second", registry=registry, browser="browser-a")
-    assert e.value.name == "first" and not ckpt.claimed(user_dir / "second.pt")
+    assert e.value.name == "first" and not checkpoint_folder.claimed(user_dir / "second.pt")
     other = jobs.start_job("tab3", "miniformer", WORDS, LONG, name="third", registry=registry, browser="browser-b")
     for j in (job, other):
         j.stop()
@@ -423,12 +427,12 @@ def test_a_worker_killed_mid_epoch_fails_frees_its_slot_and_loses_nothing(user_d
     at_kill = other.poll().epoch
     wait_for_epoch(other, at_kill + 3)
     assert (user_dir / "mine.pt").read_bytes() == before and not torn.exists()
-    all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
+    all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
     again = jobs.start_job("s1", "miniformer", WORDS, TINY, name="mine", replace=True, registry=registry)
     assert wait(again).status == "done"                                 # the same session trains again at once
     other.stop()
     assert wait(other).status == "stopped" and load_checkpoint(user_dir / "theirs.pt").meta["epoch"] >= 1
-    all_checkpoints_load(ckpt.CKPT_DIR, user_dir)
+    all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
     assert first.status == "done"
 
 
@@ -481,14 +485,14 @@ def test_sigkill_while_writing_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, registry):
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     (tiny_ckpt_dir / "miniformer.pt").unlink()
     (tiny_ckpt_dir / "full_transformer.pt").write_bytes(b"garbage")
     broken = jobs.broken_shipped()
     assert broken["miniformer"] == "missing"
     assert "full_transformer.pt is truncated or corrupt" in broken["full_transformer"]
     assert "full_transformer_peeking" not in broken
-    with pytest.raises(jobs.ModelNameError, match="not a shipped model"):
+    with pytest.raises(job_errors.ModelNameError, match="not a shipped model"):
         jobs.start_restore_job("s1", "my-model", words=WORDS, registry=registry)
     job = jobs.start_restore_job("s1", "full_transformer", words=WORDS, registry=registry)
     assert job.spec.recipe.name == "fast" and job.spec.action == "restore"
@@ -501,10 +505,9 @@ def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, r
 
 EXIT_CHILD = textwrap.dedent("""
     import sys, time
-    from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    from models import checkpoint as ckpt
-    ckpt.USER_CKPT_DIR = Path(sys.argv[2])
+    import os
+    os.environ["ATTENTION_LAB_USER_CKPT_DIR"] = sys.argv[2]
     from services import jobs
     from models.data import WordList
     from models.train import Recipe
@@ -605,7 +608,8 @@ def test_the_browser_token_is_the_same_in_every_tab():
     token = os.urandom(16)
     tab1, tab2 = generate_xsrf_token_string(token, 1), generate_xsrf_token_string(token, 1)
     assert tab1 != tab2                                                   # masks differ...
-    assert jobs.browser_token(tab1, "s1") == jobs.browser_token(tab2, "s2")     # ...the browser is one
-    assert jobs.browser_token(generate_xsrf_token_string(os.urandom(16), 1), "s1") != jobs.browser_token(tab1, "s1")
-    assert jobs.browser_token("", "s1") != jobs.browser_token("", "s2")   # no cookie: the session stands in
-    assert jobs.browser_token("garbage|x", "s1") == jobs.browser_token("", "s1")
+    assert job_names.browser_token(tab1, "s1") == job_names.browser_token(tab2, "s2")     # ...the browser is one
+    other_browser = generate_xsrf_token_string(os.urandom(16), 1)
+    assert job_names.browser_token(other_browser, "s1") != job_names.browser_token(tab1, "s1")
+    assert job_names.browser_token("", "s1") != job_names.browser_token("", "s2")   # no cookie: the session stands in
+    assert job_names.browser_token("garbage|x", "s1") == job_names.browser_token("", "s1")

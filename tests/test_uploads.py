@@ -8,7 +8,7 @@ from lab_fixtures import REPO
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from models.capture import MAX_JSON_BYTES
+from models.capture_upload import MAX_JSON_BYTES
 from models.data import MAX_BYTES
 from ui import uploads
 

@@ -14,7 +14,8 @@ import streamlit as st
 
 from models.capture import AttentionCapture, capture
 from models.checkpoint import (CheckpointError, ModelBundle, checkpoint_mtime, list_checkpoints, load_checkpoint,
-                               remove_stale_tmp, resolve_path)
+                               resolve_path)
+from models.checkpoint_folder import remove_stale_tmp
 from models.device import pick_device
 from models.generate import Generation, generate
 

@@ -65,8 +65,8 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """The teacher clears the class's models (``names``, or all): the checkpoint files, then the records.
     Returns (cleared, still training: left alone). Anyone but the teacher gets ``ClassError("wrong_secret")``,
     and nothing is touched."""
-    from models import checkpoint as ckpt
-    from services.jobs import user_path
+    from models import checkpoint_folder
+    from services.job_names import user_path
     code, _token, teacher = _me()
     store = shared_store()
     secret = st.session_state.get("class.secret") or ""
@@ -76,7 +76,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     busy, done = [], []
     for name in mine:
         path = user_path(name)
-        if ckpt.claimed(path):                  # still training: its file comes later and must stay recorded
+        if checkpoint_folder.claimed(path):     # still training: its file comes later and must stay recorded
             busy.append(name)
             continue
         with contextlib.suppress(FileNotFoundError):
@@ -90,7 +90,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
 def teacher_panel(code: str) -> None:
     """On the teacher's page: who trained what and when, and Clear (chosen ones or all)."""
     import datetime
-    from models.checkpoint import USER_CKPT_DIR
+    import settings
     from ui.class_session import error_text
     from ui.i18n import _
     try:
@@ -110,11 +110,10 @@ def teacher_panel(code: str) -> None:
                      "here, not in the other students'."))
         return
     ids = {t: f"s{i + 1:03d}" for i, t in enumerate(members)}
-    from pathlib import Path
     rows = [{_("Student"): members.get(m.token) or ids.get(m.token, "?"),
              _("When"): datetime.datetime.fromtimestamp(m.at).strftime("%H:%M"),
              _("Model"): m.name, _("Architecture"): m.model,
-             _("Saved"): "✓" if (Path(USER_CKPT_DIR) / f"{m.name}.pt").exists() else _("training")}
+             _("Saved"): "✓" if (settings.user_ckpt_dir() / f"{m.name}.pt").exists() else _("training")}
             for m in records]
     st.dataframe(rows, hide_index=True, width="stretch")     # nicknames as cell text, never markup
     a, b, c = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")

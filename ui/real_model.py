@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from models import hf_folder, hf_lm, hf_prefix_cache
+from models import hf_folder, hf_lm, hf_prefix_cache, hf_setup
 from models.capture import AttentionCapture
 from models.generate import Generation
 from ui.cache import one_torch_thread
@@ -29,7 +29,7 @@ def source_defaults() -> dict:
     """The page's first model source (ui/session_defaults.py holds its other keys). A server presets a local model
     folder with ATTENTION_LAB_HF_MODEL: in the path field, or on a classroom server as the chosen one of the
     teacher's folders."""
-    preset = os.environ.get(hf_lm.ENV_MODEL, "").strip()
+    preset = os.environ.get(hf_setup.ENV_MODEL, "").strip()
     if hf_folder.classroom():
         source, path, provided = ("provided" if preset else BUNDLED), "", (Path(preset).name if preset else "")
     else:
@@ -42,11 +42,11 @@ CAPTURE_ENTRIES = 24      # a capture holds (1, T, V) logits: 2.4 MB at 12 token
 
 def source_stamp(source: str) -> float:
     """mtime of what a source loads from; raises LMLoadError (with the fix) when it is not there."""
-    path = hf_lm.bundled_gguf() if source == BUNDLED else hf_lm.check_folder(source) / "config.json"
+    path = hf_setup.bundled_gguf() if source == BUNDLED else hf_lm.check_folder(source) / "config.json"
     try:
         return path.stat().st_mtime
     except OSError:             # gone since the check: the same plain message as any other path
-        raise hf_folder.refuse(hf_folder.NOT_A_MODEL_FOLDER) from None
+        raise hf_setup.LMLoadError(hf_folder.NOT_A_MODEL_FOLDER) from None
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -141,7 +141,7 @@ def source_picker() -> str | None:
                                  placeholder="/models/gpt2",
                                  help=_("A folder with config.json, the weights (model.safetensors or "
                                         "pytorch_model.bin) and the tokenizer, e.g. saved with save_pretrained(). "
-                                        "Read offline; a server can preset it with {env}.").format(env=hf_lm.ENV_MODEL))
+                                        "Read offline; a server can preset it with {env}.").format(env=hf_setup.ENV_MODEL))
         else:
             st.caption(_("On this classroom server the teacher chooses which models can be opened."))
     if choice == BUNDLED:
@@ -161,7 +161,7 @@ def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
     slot = st.empty()
     try:
         stamp = source_stamp(source)
-        if source == BUNDLED and not hf_lm.bundled_cache_ready():
+        if source == BUNDLED and not hf_setup.bundled_cache_ready():
             msg = _("Loading SmolLM2-135M for the first time on this machine: de-quantizing its 4-bit GGUF file to "
                     "float32 and caching it on disk (about 20–40 s, once). Later starts read the cache in seconds.")
         else:

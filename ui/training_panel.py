@@ -17,7 +17,7 @@ from models import data as wordlists
 from models import registry
 from models.data import WordList, WordListError
 from models.train import Recipe
-from services import jobs
+from services import job_errors, job_names, job_snapshots, jobs
 from ui import class_models
 from ui.charts import chart
 from ui.text import escape_md, model_label
@@ -76,8 +76,8 @@ def session_alive(session_id: str) -> bool | None:
 
 
 def browser_id(sid: str) -> str:
-    """This browser (every tab of it), for the one-run-per-student limit; see jobs.browser_token."""
-    return jobs.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=sid)
+    """This browser (every tab of it), for the one-run-per-student limit; see job_names.browser_token."""
+    return job_names.browser_token((st.context.cookies or {}).get("_streamlit_xsrf", ""), fallback=sid)
 
 
 def folder_message(reason: str | None) -> str:
@@ -95,9 +95,9 @@ def folder_error(reason: str | None) -> None:
 
 def job_error(e: Exception) -> str:
     """A refused start, in the session's language (the exception's English stays in the log)."""
-    if isinstance(e, jobs.FolderNotWritableError):
+    if isinstance(e, job_errors.FolderNotWritableError):
         return _("**Nothing was trained.** {why}").format(why=folder_message(e.reason))
-    if isinstance(e, jobs.BrowserBusyError):
+    if isinstance(e, job_errors.BrowserBusyError):
         return _("Another tab of this browser is already training **{model}**. One run per student at a time: "
                  "stop it there or wait for it to finish.").format(model=escape_md(e.name))
     return escape_md(render(e))
@@ -117,9 +117,9 @@ def start(sid: str, model: str, recipe: Recipe, *, name: str, words: WordList | 
     except (class_models.ClassError, class_models.StoreUnavailable) as e:     # recording it in a class
         from ui.class_session import error_text
         st.error(error_text(e), icon=":material/error:")
-    except jobs.JobLimitError as e:
+    except job_errors.JobLimitError as e:
         st.warning(job_error(e), icon=":material/hourglass_top:")
-    except jobs.JobError as e:
+    except job_errors.JobError as e:
         st.error(job_error(e))
     except WordListError as e:
         st.warning(escape_md(render(e)), icon=":material/hourglass_top:")
@@ -150,7 +150,7 @@ def kept_capture(p: jobs.JobProgress):
 # which costs as much as building it.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def heads_figure(job_id: int, epoch: int, pattern: str, title: str | None, height: int | None, _snap: dict):
-    cap = jobs.snapshot_capture(_snap)
+    cap = job_snapshots.snapshot_capture(_snap)
     return F.head_grid(cap, pattern, title=style.pattern_title(pattern, tr=_) if title is None else title, tr=_,
                        **({"height": height} if height else {}))
 
@@ -162,7 +162,7 @@ def curves_figure(job_id: int, epochs_done: int, height: int | None, _history: t
 
 def attention_row(snap: dict, job_id: int, key: str, *, title: str) -> None:
     """Every head of one pattern of a stored snapshot, in one figure, with a picker where there are several."""
-    names = jobs.snapshot_capture(snap).names()
+    names = job_snapshots.snapshot_capture(snap).names()
     pattern = names[0]
     if len(names) > 1:
         pattern = st.selectbox(_("Attention"), names, key=f"{key}.pattern",
@@ -246,7 +246,7 @@ def live_panel(sid: str, look: Look, locked: bool = True) -> None:
             attention_row(snap, p.job_id, f"{look.key}.live",
                           title=_("**Attention on “{word}” now** (epoch {epoch})").format(word=escape_md(p.probe_word), epoch=snap["epoch"]))
         else:
-            pattern = jobs.snapshot_capture(snap).names()[0]
+            pattern = job_snapshots.snapshot_capture(snap).names()[0]
             chart(heads_figure(p.job_id, snap["epoch"], pattern, _("Attention on “{w}” at epoch {e}").format(
                 w=p.probe_word, e=snap["epoch"]), look.height, snap), key=f"{look.key}.live")
 
@@ -282,7 +282,7 @@ def before_and_kept(p: jobs.JobProgress, look: Look) -> None:
     """Epoch 0 beside the model the run kept: the change training made."""
     a, b = st.columns(2, gap="large")
     for col, cap, title, k in (
-            (a, jobs.snapshot_capture(p.snapshots[0]), _("Before training (epoch 0)"), "before"),
+            (a, job_snapshots.snapshot_capture(p.snapshots[0]), _("Before training (epoch 0)"), "before"),
             (b, kept_capture(p), _("The model kept (epoch {e})").format(e=p.kept_epoch), "kept")):
         chart(F.head_grid(cap, cap.names()[0], title=title, tr=_, **({"height": look.height} if look.height else {})),
                 key=f"{look.key}.{k}", container=col)
