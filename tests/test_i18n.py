@@ -67,10 +67,8 @@ def test_no_f_string_inside_the_translation_call():
     assert not bad, f"_() of an f-string makes a new msgid for every value: {bad}"
 
 
-def test_app_runs_in_japanese_and_switches_back(tiny_ckpt_dir, monkeypatch):
+def test_app_runs_in_japanese_and_switches_back(lab_dirs):
     from streamlit.testing.v1 import AppTest
-    import models.checkpoint as ckpt
-    monkeypatch.setattr(ckpt, "CKPT_DIR", tiny_ckpt_dir)
     catalogs.compile_all()
     gettext_for.cache_clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
