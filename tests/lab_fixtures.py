@@ -1,5 +1,5 @@
-"""Shared test helpers (tiny seeded models, the tiny word list, the app under AppTest). A plain module, not conftest.py: tests/e2e has
-its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
+"""Shared test helpers (tiny seeded models, the tiny word list, the app under AppTest). A plain module, not
+conftest.py: tests/e2e has its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
 from __future__ import annotations
 
 import sys
