@@ -60,6 +60,17 @@ def lab(lab_dirs, monkeypatch):
         jobs.REGISTRY.clear(j.session_id)
 
 
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A private ``redis-server`` (tests/class_fixtures.py) for a test module, or a skip that says how to get one."""
+    from class_fixtures import RedisServer, have_redis
+    if not have_redis():
+        pytest.skip("redis-server is not installed (bash test.sh installs Debian's redis-server)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def server_path_unless_asked(monkeypatch):
     """Explore's and Compare's browser path is the students' default (ui/live_views.py). AppTest runs the pages in

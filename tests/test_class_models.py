@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from class_fixtures import RedisServer, have_redis
 from lab_fixtures import TINY_WORDS, shown
 from models import checkpoint as ckpt
 from models.data import WordList
@@ -23,15 +22,6 @@ EXPLORE = "app_pages/1_explore.py"
 
 
 # ---- the store, both back-ends -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    if not have_redis():
-        pytest.skip("redis-server is not installed (bash test.sh installs Debian's redis-server)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def any_store(request, tmp_path):
     if request.param == "sqlite":
