@@ -31,15 +31,13 @@ import asyncio
 import json
 import os
 import random
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 from bench.classroom import Record, Tab, check_local, sampler, tree_usage
-from bench.common import append_results, machine_info, md_table, pctl
+from bench.common import md_table, pctl, report
 
 MAX_STUDENTS = 160
 ARRIVE_S = 20.0
@@ -416,15 +414,8 @@ def main(argv=None) -> int:
     notes += res_notes
     if res["errors"]:
         notes.append(f"errors ({len(res['errors'])}): " + "; ".join(res["errors"][:5]))
-    cmd = "python -m bench.classroom --class " + " ".join(shlex.quote(a) for a in (argv if argv is not None
-                                                                                   else sys.argv[1:]))
-    info = machine_info("cpu")
-    print(info)
-    print(table)
-    print("\n".join(notes))
-    if not args.no_append:
-        append_results("class session (one teacher, N students, Streamlit's protocol + the counters route)",
-                       f"`{cmd}`\n\n{info}\n\n{table}\n\n" + "\n".join(f"- {x}" for x in notes))
+    report("class session (one teacher, N students, Streamlit's protocol + the counters route)",
+           "python -m bench.classroom --class", argv, table, notes, append=not args.no_append)
     return 0
 
 

@@ -39,7 +39,6 @@ import itertools
 import json
 import os
 import random
-import shlex
 import signal
 import socket
 import sys
@@ -50,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from bench.common import LOCAL_HOSTS, append_results, machine_info, md_table, pctl
+from bench.common import LOCAL_HOSTS, md_table, pctl, report
 
 MAX_STUDENTS, MAX_SECONDS, MAX_RUNS = 80, 600, 12
 KEY_TIMEOUT_S = 15
@@ -893,14 +892,8 @@ def main(argv=None) -> int:
     if best:
         notes.append("largest class with p95 <= 500 ms and 0 errors here: " + ", ".join(
             f"{p} process(es): {s} students = {s / cores:.1f} per core" for p, s in sorted(best.items())))
-    cmd = "python -m bench.classroom " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    info = machine_info("cpu")
-    print(info)
-    print(table)
-    print("\n".join(notes))
-    if not args.no_append:
-        append_results("classroom (simulated students, Streamlit's WebSocket protocol)",
-                       f"`{cmd}`\n\n{info}\n\n{table}\n\n" + "\n".join(f"- {n}" for n in notes))
+    report("classroom (simulated students, Streamlit's WebSocket protocol)", "python -m bench.classroom", argv,
+           table, notes, append=not args.no_append)
     return 0
 
 

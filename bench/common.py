@@ -6,14 +6,12 @@ import datetime as _dt
 import math
 import os
 import platform
-import signal
-import socket
-import subprocess
+import shlex
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
+
+from services.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -57,6 +55,19 @@ def append_results(title: str, body: str) -> None:
         f.write(f"\n## {title} — {stamp}\n\n{body}\n")
 
 
+def report(title: str, prog: str, argv: list[str] | None, table: str, notes: list[str], append: bool = True) -> None:
+    """Print a run's machine line (with the load average), its table and notes, and, unless ``append`` is False,
+    add them to RESULTS.md under ``title`` with the command that made them (``prog`` and ``argv``, or this
+    process's arguments when None)."""
+    cmd = " ".join([prog, *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
+    info = machine_info("cpu")
+    print(info)
+    print(table)
+    print("\n".join(notes))
+    if append:
+        append_results(title, f"`{cmd}`\n\n{info}\n\n{table}\n\n" + "\n".join(f"- {x}" for x in notes))
+
+
 def md_table(head, rows) -> str:
     return ("| " + " | ".join(map(str, head)) + " |\n|" + "---|" * len(head) + "\n"
             + "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows))
@@ -80,48 +91,15 @@ def fmt_ms(x: float) -> str:
 
 
 # ---- a private server ------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``streamlit run app.py`` on a free port, in its own process group; ``stop()`` ends that group only."""
+class Server(ServerProcess):
+    """``streamlit run app.py`` on a free port, in its own process group (services/server_process.py, the launcher
+    the tests and the classroom use too), with what the benchmarks measure of it; ``stop()`` ends that group only."""
 
     def __init__(self, log_path: str | Path = "/tmp/attention-lab-bench-server.log", env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://localhost:{self.port}"
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-               "--server.headless", "true", "--server.address", "localhost", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-        self.t_start = time.perf_counter()
+        Path(log_path).write_bytes(b"")         # this run's log only
         # The benches were written for Explore's and Compare's server path: it is what this server gives by default
         # (bench/browser_path.py asks for the browser path, the students' default, with ?browser=1).
-        env = {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})}
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self.proc.pid
-
-    def wait_healthy(self, timeout: float = 60) -> float:
-        """Seconds from Popen to /_stcore/health answering 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - self.t_start
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"no /_stcore/health after {timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
+        super().__init__(None, log_path, {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})})
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (MiB): psutil when installed, else /proc/<pid>/status."""
@@ -141,24 +119,6 @@ class Server:
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             return float("nan")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 # ---- the browser ------------------------------------------------------------------------------------------------

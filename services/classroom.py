@@ -29,15 +29,14 @@ import re
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.server_process import ServerProcess, free_port, streamlit_cmd
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX = os.environ.get("ATTENTION_LAB_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -51,12 +50,6 @@ FROZEN_KILL_S = 60.0             # silent this long: killed and restarted (its s
 STABLE_S = 60.0                  # up this long: the restart backoff starts again from 1 s
 MAX_BACKOFF_S = 30.0
 log = logging.getLogger("attention_lab.classroom")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def nginx_available() -> bool:
@@ -229,59 +222,21 @@ http {{
 """
 
 
-@dataclass
-class Proc:
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-    cmd: list = field(default_factory=list)
-    env: dict | None = None
-    # what the supervisor knows: "up", "down" (alive, not answering), "dead" (waiting to restart), "starting"
-    state: str = "starting"
-    fails: int = 0                       # health checks failed in a row
-    unhealthy_since: float | None = None
-    died_at: float | None = None
-    restart_at: float = 0.0
-    up_since: float | None = None
-    quick_deaths: int = 0                # deaths in a row within STABLE_S of coming up: the backoff's exponent
-    restarts: int = 0
+class Proc(ServerProcess):
+    """One process the supervisor watches (a Streamlit backend, or nginx), started at once, and what the supervisor
+    knows of it."""
 
-    def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return "(no log)"
-
-    def spawn(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-
-
-def healthy(port: int, timeout: float = HEALTH_CHECK_TIMEOUT_S) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=timeout) as r:
-            return r.status == 200
-    except (OSError, ValueError):
-        return False
+    def __init__(self, name: str, port: int, log_path: Path, cmd: list[str], env: dict | None = None,
+                 state: str = "starting"):
+        super().__init__(port, log_path, env, cmd=cmd, name=name)
+        self.state = state               # "up", "down" (alive, not answering), "dead" (waiting to restart), "starting"
+        self.fails = 0                   # health checks failed in a row
+        self.unhealthy_since: float | None = None
+        self.died_at: float | None = None
+        self.restart_at = 0.0
+        self.up_since: float | None = None
+        self.quick_deaths = 0            # deaths in a row within STABLE_S of coming up: the backoff's exponent
+        self.restarts = 0
 
 
 def exit_words(code: int | None) -> str:
@@ -361,16 +316,12 @@ class Classroom:
                 port = self.port if not self.nginx else free_port()
                 # Behind nginx each process listens on 127.0.0.1 only; nginx is the one door.
                 address = self.address if not self.nginx else "127.0.0.1"
-                cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-                       "--server.address", address, "--server.headless", "true",
-                       "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+                cmd = streamlit_cmd("serve.py", port, address)
                 if self.backend_cmd:
                     cmd = [a.format(port=port, address=address, name=f"b{i}") for a in self.backend_cmd]
                 log = self.workdir / f"streamlit-b{i}.log"
                 log.write_bytes(b"")
-                b = Proc(f"b{i}", port, None, log, cmd=cmd, env=env)
-                b.spawn()
-                self.backends.append(b)
+                self.backends.append(Proc(f"b{i}", port, log, cmd, env))
             if self.nginx:
                 self._start_nginx()
             self.wait_healthy(timeout)
@@ -392,11 +343,11 @@ class Classroom:
             self._nginx_temp = nginx_temp_dir()
             self._tokens = backend_tokens(len(self.backends), self.debug)
         self._write_conf()
-        log = prefix / "nginx.stdout.log"
-        with open(log, "ab") as out:
-            p = subprocess.Popen([NGINX, "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf"),
-                                  "-p", str(prefix)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.front = Proc("nginx", self.port, p, prefix / "error.log", state="up")
+        # nginx's own messages go to error.log, and so does what little it prints: one log to read
+        error_log = prefix / "error.log"
+        self.front = Proc("nginx", self.port, error_log,
+                          [NGINX, "-e", str(error_log), "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
+                          state="up")
 
     def _write_conf(self) -> None:
         prefix = self.workdir / "nginx"
@@ -413,7 +364,7 @@ class Classroom:
             while True:
                 if b.proc.poll() is not None:
                     raise RuntimeError(f"{b.name} exited ({b.proc.returncode}):\n{b.log_tail()}")
-                if healthy(b.port, timeout=2):
+                if b.healthy(timeout=2):
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{b.name} not healthy after {timeout:.0f} s:\n{b.log_tail()}")
@@ -424,8 +375,7 @@ class Classroom:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(30)
         for p in ([self.front] if self.front else []) + self.backends:
-            if p.proc is not None:
-                p.stop()
+            p.stop(timeout=15)
         if self._nginx_temp is not None:
             shutil.rmtree(self._nginx_temp, ignore_errors=True)
             self._nginx_temp = None
@@ -473,7 +423,7 @@ class Classroom:
                 b.state, b.unhealthy_since = "starting", now
                 self.event(f"{b.name}: restarted (pid {b.proc.pid}, restart {b.restarts})")
             elif b.state == "starting":
-                if healthy(b.port):
+                if b.healthy(HEALTH_CHECK_TIMEOUT_S):
                     b.state, b.up_since, b.fails, b.unhealthy_since = "up", now, 0, None
                     self.event(f"{b.name} answers again (pid {b.proc.pid}); new students may land on it"
                                + (f", {now - b.died_at:.1f} s after it went" if b.died_at else ""))
@@ -481,7 +431,7 @@ class Classroom:
                     self.event(f"{b.name} did not become healthy in {HEALTH_TIMEOUT_S} s; killing it")
                     b.kill()
             elif b.state in ("up", "down"):
-                if healthy(b.port):
+                if b.healthy(HEALTH_CHECK_TIMEOUT_S):
                     if b.state == "down":
                         self.event(f"{b.name} answers its health check again; back in rotation")
                     b.state, b.fails, b.unhealthy_since = "up", 0, None

@@ -1,5 +1,5 @@
-"""Shared test helpers (tiny seeded models, the tiny word list). A plain module, not conftest.py: tests/e2e has
-its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
+"""Shared test helpers (tiny seeded models, the tiny word list, the app under AppTest). A plain module, not
+conftest.py: tests/e2e has its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
 from __future__ import annotations
 
 import sys
@@ -16,6 +16,7 @@ from models.checkpoint import ModelBundle  # noqa: E402
 from models.train import make_model  # noqa: E402
 from models.vocab import DEFAULT_VOCAB  # noqa: E402
 
+APP = str(REPO / "app.py")
 MODEL_NAMES = registry.train_flags()      # every model's train flag, read once at collection
 TINY_WORDS = ("cat", "dog", "capybara", "apple", "banana", "carrot", "zebra", "lion", "tiger", "mango", "kiwi",
               "lemon", "onion", "bee", "ant", "owl")
@@ -27,6 +28,25 @@ def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
     return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, architecture=model.architecture)
 
 
+def open_app(page: str | None = None, *, direct: bool = False, timeout: float = 60, state: dict | None = None,
+             **query):
+    """The app under AppTest: ``state`` put in session state and ``query`` in the URL before the first run, which
+    is on Explore (the default page) and then switched to ``page``, or with ``direct`` on ``page`` at once (a
+    browser opening that page's URL); no exception after any run."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (state or {}).items():
+        at.session_state[k] = v
+    for k, v in query.items():
+        at.query_params[k] = v
+    if page is not None and direct:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page is not None and not direct:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def strings(obj):

@@ -7,25 +7,11 @@ import math
 import pytest
 import torch
 
-from lab_fixtures import REPO, shown, tiny_bundle
+from lab_fixtures import open_app, shown, tiny_bundle
 from models.capture import capture
 from models.capture_upload import from_json
 from models.checkpoint import load_checkpoint
 from viz.metrics import end_of_word_prob, mean_entropy, next_eos_prob, notebook_entropies, notebook_entropy
-
-APP = str(REPO / "app.py")
-
-
-def open_app(page: str | None = None, **query):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def said(at) -> str:

@@ -8,11 +8,8 @@ import time
 
 import pytest
 
-from class_fixtures import RedisServer, have_redis
-import settings
 from lab_fixtures import TINY_WORDS, shown
-from models import checkpoint_folder
-from models import data as wordlists
+from models import checkpoint as ckpt, checkpoint_folder
 from models.data import WordList
 from models.train import Recipe
 from services import jobs
@@ -25,15 +22,6 @@ EXPLORE = "app_pages/1_explore.py"
 
 
 # ---- the store, both back-ends -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    if not have_redis():
-        pytest.skip("redis-server is not installed (bash test.sh installs Debian's redis-server)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def any_store(request, tmp_path):
     if request.param == "sqlite":
@@ -85,9 +73,8 @@ def test_who_sees_which_model():
     assert hidden(recs, "AAAAA", "", True) == {"z1"}                   # the teacher: the class's, not another's
 
 
-def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
+def test_a_failed_record_starts_no_run(user_ckpt_dir):
     """on_claim runs before the run starts; when it raises (the store is down), nothing trains and the name is free."""
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
     reg = jobs.JobRegistry(max_running=2)
 
     def refuse(name):
@@ -95,24 +82,17 @@ def test_a_failed_record_starts_no_run(tmp_path, monkeypatch):
     with pytest.raises(ClassError):
         jobs.start_job("s1", "miniformer", WordList(TINY_WORDS), Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
                        name="never", registry=reg, on_claim=refuse)
-    assert reg.jobs() == [] and not checkpoint_folder.claimed(tmp_path / "user" / "never.pt")
+    assert reg.jobs() == [] and not checkpoint_folder.claimed(user_ckpt_dir / "never.pt")
 
 
 # ---- the pages -------------------------------------------------------------------------------------------------
 @pytest.fixture
-def lab(tmp_path, tiny_ckpt_dir, monkeypatch):
-    words = tmp_path / "words.txt"
-    words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
-    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
+def lab(lab, tmp_path, monkeypatch):
+    """conftest's ``lab`` (temp checkpoint folders, tiny word list, job registry emptied after) and a class store."""
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{tmp_path / 'classes.sqlite3'}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
     from services.class_store import shared_store
-    yield shared_store()
-    jobs.REGISTRY.stop_all(timeout=60)
-    for j in jobs.REGISTRY.jobs():
-        jobs.REGISTRY.clear(j.session_id)
+    return shared_store()
 
 
 def picker(at) -> list[str]:

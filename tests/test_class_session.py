@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab_fixtures import REPO, shown
+from lab_fixtures import open_app, shown
 from class_fixtures import free_port
 
-APP = str(REPO / "app.py")
 LESSON = "app_pages/0_lesson.py"
 SECRET = "sekret-key"
 
@@ -22,19 +21,7 @@ def store(tmp_path, monkeypatch):
 
 
 def session(state: dict, page: str | None = None, **query):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = "en"
-    for k, v in state.items():
-        at.session_state[k] = v
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    ok(at)
-    if page is not None:
-        at.switch_page(page).run()
-        ok(at)
-    return at
+    return open_app(page, state={"lang": "en", **state}, **query)
 
 
 def state(at, key: str):

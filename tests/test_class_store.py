@@ -14,15 +14,6 @@ from services.class_store import (CODE_ALPHABET, CODE_LENGTH, NICKNAME_MAX, Clas
 SECRET = "teacher-secret"
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    if not have_redis():
-        pytest.skip("redis-server is not installed (bash test.sh installs Debian's redis-server)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def setting(request, tmp_path):
     """The store's setting, as ATTENTION_LAB_STORE would hold it (a fresh, empty store per test)."""

@@ -3,12 +3,11 @@ deterministic generation, and the three pages under AppTest with good and bad in
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from lab_fixtures import shown, tiny_bundle
+from lab_fixtures import open_app, shown, tiny_bundle
 from models.capture import AttentionCapture, capture
 from models.checkpoint import ModelBundle, load_checkpoint
 from models.evaluate import evaluate_words
@@ -20,7 +19,6 @@ from viz import style
 from viz.metrics import (chosen_token_probs, counterfactual_next_token, distribution_comparison, leak_summary,
                          next_key_weights_by_layer, weight_on_next_key)
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 BAD_INPUTS = ("", "<script>alert(1)</script>", "</script><img src=x onerror=alert(1)>", "Capy Bara!", "x" * 10_000)
 
 
@@ -222,23 +220,13 @@ def test_new_figures_by_data():
 
 # ---- the pages under AppTest (shipped checkpoints) -----------------------------------------------------------------
 
-def _app(page: str):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _no_raw_html(at) -> None:
     for md in at.markdown:       # the only unsafe_allow_html blocks are the generated words; they must be escaped
         assert "<script" not in md.value and "<img" not in md.value, md.value
 
 
 def test_compare_page_defaults_same_model_and_bad_inputs():
-    at = _app("app_pages/2_compare.py")
+    at = open_app("app_pages/2_compare.py")
     assert at.selectbox(key="compare.left").value == "miniformer"
     assert at.selectbox(key="compare.right").value == "full_transformer"
     at.text_input(key="text").input("capy").run()
@@ -259,7 +247,7 @@ def test_compare_page_defaults_same_model_and_bad_inputs():
 
 
 def test_leak_page_defaults_and_bad_inputs():
-    at = _app("app_pages/3_leak.py")
+    at = open_app("app_pages/3_leak.py")
     assert at.text_input(key="leak.word").value == "flycatcher"
     assert any("test words (never used in training or model choice)" in m.value for m in at.markdown)  # computed live
     assert any("Unchanged, to the last digit" in s.value for s in at.success)   # leak-free ignores the future
@@ -273,7 +261,7 @@ def test_leak_page_defaults_and_bad_inputs():
 
 
 def test_generate_page_greedy_sampled_and_bad_inputs():
-    at = _app("app_pages/4_generate.py")
+    at = open_app("app_pages/4_generate.py")
     at.text_input(key="text").input("ba").run()
     assert not at.exception, at.exception
     at.segmented_control(key="gen.mode").set_value("sampled").run()
@@ -316,7 +304,7 @@ def _outlined_rows(at) -> dict[str, list[float]]:
 
 def test_compare_highlight_follows_typing_unless_a_position_is_picked():
     """Issue 12 item 5: typing "flycatcher" left the highlight on "1: f" while the bars said "after r"."""
-    at = _app("app_pages/2_compare.py")
+    at = open_app("app_pages/2_compare.py")
     word = "flycatcher"
     for i in range(1, len(word) + 1):
         at.text_input(key="text").input(word[:i]).run()
@@ -337,7 +325,7 @@ def test_generate_says_plainly_why_a_long_prefix_is_cut():
     last 30 characters only" — 30 < 46 < 47 with no reason given. The message names the room the new characters
     take, and its numbers add up: kept + new = what the model reads at once."""
     import re
-    at = _app("app_pages/4_generate.py")
+    at = open_app("app_pages/4_generate.py")
     prefix = ("abcdefghijklmnopqrstuvwxyz" * 2)[:46]
     at.text_input(key="text").input(prefix).run()
     assert not at.exception, at.exception

@@ -13,9 +13,8 @@ import tomllib
 
 import pytest
 
-from lab_fixtures import REPO, shown
+from lab_fixtures import REPO, open_app, shown
 
-APP = str(REPO / "app.py")
 HOSTILE = ("[x](javascript:alert(1))", "![i](http://127.0.0.1:9/i.png)", "![t](http%3A%2F%2F127.0.0.1%3A9%2Ft)",
            "<img src=x onerror=alert(1)>", "**bold** _it_ `code` ~~s~~", ":red[red] :material/home: $x^2$",
            "http://a.example www.b.example me@c.example", "# heading\n- item\n> quote", "a\\b \\* \\. &lt;")
@@ -45,14 +44,6 @@ def test_escape_md_shows_the_text_literally_and_inertly(text):
     assert escape_md("capybara 3 ünï") == "capybara 3 ünï"      # letters, digits and spaces untouched
 
 
-def _explore():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _messages(at) -> list[str]:
     return [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
             for e in getattr(at, kind)]
@@ -64,7 +55,7 @@ GOOD = json.dumps({"tokens": ["<BOS>", "a", "b"], "attentions": [[[1, 0, 0], [0.
 @pytest.mark.parametrize("stem", ["![t](http%3A%2F%2F127.0.0.1%3A9%2Ft)", "[x](javascript:alert(1))",
                                   "<img src=x onerror=alert(1)>"])
 def test_uploaded_file_names_are_shown_as_text(stem):
-    at = _explore()
+    at = open_app(timeout=30)
     name = stem + ".json"
     for data, where in ((GOOD.encode(), "success"), (b"{nope", "error")):
         at.file_uploader(key="explore.upload").set_value((name, data, "application/json")).run()
@@ -79,7 +70,7 @@ def test_imported_tokens_and_notes_are_shown_as_text():
     """A JSON whose tokens are Markdown and whose rows are rounded (so the page shows a note) draws every view."""
     tokens = ["[x](javascript:alert(1))", "![i](http://x.example/i)", "<b>"]
     rows = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333, 0.3333, 0.3333]]
-    at = _explore()
+    at = open_app(timeout=30)
     at.file_uploader(key="explore.upload").set_value(
         ("tokens.json", json.dumps({"tokens": tokens, "attentions": [rows]}).encode(), "application/json")).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -89,7 +80,7 @@ def test_imported_tokens_and_notes_are_shown_as_text():
 
 
 def test_typed_markdown_is_shown_as_text():
-    at = _explore()
+    at = open_app(timeout=30)
     at.text_input(key="text").input("[x](javascript:alert(1))![i](http://x.example)").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("'['" in shown(i.value) and "'!'" in shown(i.value) for i in at.info)    # the <UNK> note names them
@@ -98,7 +89,7 @@ def test_typed_markdown_is_shown_as_text():
 
 
 def test_a_result_name_is_shown_as_text_on_train():
-    at = _explore()
+    at = open_app(timeout=30)
     at.switch_page("app_pages/5_train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     name = "[x](javascript:alert(1))"

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from lab_fixtures import REPO, shown, strings
+from lab_fixtures import open_app, shown, strings
 from models.checkpoint import load_checkpoint
 
-APP = str(REPO / "app.py")      # AppTest resolves a relative path against the calling file, not the working dir
 MODELS = ("miniformer", "full_transformer", "full_transformer_peeking")
 EMPTY_PROMPT = "Type a word above — the views update as you type, no Enter needed."
 LOWERCASED = "Uppercase letters were lowercased."
@@ -19,10 +18,7 @@ LONG = "a" * 9_990 + "capybara!!"                                       # 10 000
 
 
 def start(model: str | None = None):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app(timeout=30)
     if model is not None:
         at.selectbox(key="model").set_value(model).run()
         assert not at.exception, [e.value for e in at.exception]
@@ -222,11 +218,7 @@ def test_the_typed_word_follows_the_user_to_every_page_that_takes_a_word():
 
 @pytest.mark.parametrize("page", WORD_PAGES)
 def test_a_shared_text_link_opens_any_word_page_on_that_word(page):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["text"] = "zebra"
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app(page, direct=True, timeout=30, text="zebra")
     assert at.text_input(key="text").value == "zebra"
 
 

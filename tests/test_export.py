@@ -10,7 +10,7 @@ import struct
 import plotly.graph_objects as go
 import pytest
 
-from lab_fixtures import REPO, shown, tiny_bundle
+from lab_fixtures import open_app, shown, tiny_bundle
 from models.capture import capture
 from models.capture_upload import from_json
 from svg_layout import layout_boxes
@@ -120,9 +120,7 @@ def _buttons(at, downloads) -> dict:
 
 
 def _explore(model: str, text: str):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
-    at.run()
+    at = open_app(timeout=30)
     at.selectbox(key="model").set_value(model).run()
     at.text_input(key="text").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -172,9 +170,7 @@ def test_standalone_bertviz_page_says_what_it_shows(downloads):
 
 
 def test_an_uploaded_file_name_in_the_bertviz_header_stays_text(downloads):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
-    at.run()
+    at = open_app(timeout=30)
     good = json.dumps({"tokens": ["<BOS>", "a"], "attentions": [[[1, 0], [0.5, 0.5]]]}).encode()
     name = "</title><script>alert(1)</script>http://x.example.json"
     at.file_uploader(key="explore.upload").set_value((name, good, "application/json"))

@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from lab_fixtures import MODEL_NAMES, REPO, TINY_WORDS, strings, tiny_bundle
+from lab_fixtures import MODEL_NAMES, TINY_WORDS, open_app, strings, tiny_bundle
 from models.capture import capture, head_mask_tensors
 from models.capture_upload import from_json
 from models.heads import (ROLES, attention_modules, head_importance, head_roles, honest_nll, label_role,
@@ -351,17 +351,7 @@ def test_head_lab_figures_by_data_and_full_validation():
 
 # ---- the page -------------------------------------------------------------------------------------------------------
 
-APP = str(REPO / "app.py")
 TOOLS = ("knockout", "roles", "rollout", "changed", "importance")
-
-
-def open_page():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("app_pages/6_heads.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def chart_keys(at) -> set[str]:
@@ -370,7 +360,7 @@ def chart_keys(at) -> set[str]:
 
 @pytest.mark.parametrize("model", ("miniformer", "full_transformer"))
 def test_page_runs_every_tool_with_both_models(model):
-    at = open_page()
+    at = open_app("app_pages/6_heads.py")
     at.selectbox(key="model").set_value(model).run()
     at.text_input(key="text").input("capybar").run()
     want = {"knockout": {"heads.bars.before", "heads.bars.after"}, "roles": {"heads.roles.entropy"},
@@ -399,13 +389,13 @@ def test_page_runs_every_tool_with_both_models(model):
 
 
 def test_page_escapes_the_token_in_the_bar_title_on_an_empty_word():
-    at = open_page()
+    at = open_app("app_pages/6_heads.py")
     spec = {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
     assert spec["heads.bars.before"]["layout"]["title"]["text"] == "All heads: next after “&lt;BOS&gt;”"
 
 
 def test_page_with_an_uploaded_json_shows_the_model_free_views_and_says_why_the_rest_are_off():
-    at = open_page()
+    at = open_app("app_pages/6_heads.py")
     data = capture(tiny_bundle("miniformer"), "cat").to_json("all").encode()
     at.file_uploader(key="heads.upload").set_value(("<b>cat</b>.json", data, "application/json")).run()
     assert not at.exception, [e.value for e in at.exception]

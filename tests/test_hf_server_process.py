@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,25 +20,10 @@ import pytest
 
 from hf_fixtures import save_tiny
 from lab_fixtures import run_async
-from lab_fixtures import REPO
+from services.server_process import ServerProcess, healthy
 from test_hf_lm import fifo_index_folder
 
 HEALTH_S = 90
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(port: int, timeout: float = 3) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +33,17 @@ def server(tmp_path_factory):
     first, so that even a frozen process (the old behaviour) can be ended."""
     base = tmp_path_factory.mktemp("hf-server")
     fifo_folder = fifo_index_folder(base / "fifo-model")
-    port = free_port()
     env = {**os.environ, "ATTENTION_LAB_HF_MODEL": str(fifo_folder), "ATTENTION_LAB_CLASSROOM": "0",
            "ATTENTION_LAB_USER_CKPT_DIR": str(base / "ckpt"), "PYTHONUNBUFFERED": "1"}
-    log = open(base / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + HEALTH_S
-    while not healthy(port) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+    srv = ServerProcess(None, base / "server.log", env, address="127.0.0.1")
     try:
-        assert healthy(port), (base / "server.log").read_text(errors="replace")[-3000:]
-        yield {"port": port, "proc": proc, "base": base, "fifo": fifo_folder}
+        srv.wait_healthy(HEALTH_S)
+        yield {"port": srv.port, "proc": srv.proc, "base": base, "fifo": fifo_folder}
     finally:
         opener = subprocess.Popen(["sh", "-c", f"exec 3>'{fifo_folder}/model-00001-of-00001.safetensors'"])
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        srv.stop(timeout=20)
         opener.kill()
         opener.wait()
-        log.close()
 
 
 def open_real_model(port: int, path: str | None = None, timeout: float = 60) -> list[str]:
@@ -103,7 +70,7 @@ def test_a_fifo_in_the_shard_index_gets_a_message_and_the_process_keeps_serving(
     texts = open_real_model(server["port"])                          # old code: this run never finished
     took = time.perf_counter() - t0
     assert any("is not a plain file inside the folder" in t for t in texts), texts
-    assert healthy(server["port"]), "the process must keep answering /_stcore/health"
+    assert healthy(server["port"], timeout=3), "the process must keep answering /_stcore/health"
     again = open_real_model(server["port"])                         # a second session: served, same message
     assert any("is not a plain file inside the folder" in t for t in again)
     print(f"FIFO folder refused; the page answered in {took:.1f} s (first run, cold imports included)")
@@ -125,7 +92,7 @@ def test_a_folder_over_the_limit_is_refused_quickly_and_memory_stays(server, tmp
     after = ps.memory_info().rss
     assert any("this server loads models of up to" in t for t in texts), texts
     assert after - before < 50e6, (before, after)
-    assert healthy(server["port"])
+    assert healthy(server["port"], timeout=3)
     print(f"refused in {took:.2f} s (a whole session: connect, run, close); RSS {before / 1e6:.0f} -> "
           f"{after / 1e6:.0f} MB")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_fixtures import REPO
+from lab_fixtures import REPO, open_app
 
 sys.path.insert(0, str(REPO / "scripts"))
 import i18n as catalogs  # noqa: E402  (scripts/i18n.py)
@@ -67,16 +67,10 @@ def test_no_f_string_inside_the_translation_call():
     assert not bad, f"_() of an f-string makes a new msgid for every value: {bad}"
 
 
-def test_app_runs_in_japanese_and_switches_back(tiny_ckpt_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-    import settings
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
+def test_app_runs_in_japanese_and_switches_back(lab_dirs):
     catalogs.compile_all()
     gettext_for.cache_clear()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.query_params["lang"] = "ja"
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app(lang="ja")
     switch = at.sidebar.button_group[0]
     assert switch.value == "ja"
     assert any("動物" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
@@ -142,14 +136,11 @@ def test_japanese_pages_show_no_english_catalog_text(template, monkeypatch):
     """Every page, in Japanese, after typing "capy": no text on it is a catalog msgid left in English (a string
     that skipped ``_()``, or a figure's word that skipped ``tr``). Figures: titles and axis / colour-bar titles."""
     import json
-    from streamlit.testing.v1 import AppTest
     catalogs.compile_all()
     gettext_for.cache_clear()
     patterns = _english_patterns("ja", template)
     assert len(patterns) > 300                                         # the catalog is really being checked
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.query_params["lang"] = "ja"
-    at.run()
+    at = open_app(timeout=120, lang="ja")
     at.text_input(key="text").input("capy").run()
     left = {}
     for page in sorted((REPO / "app_pages").glob("*.py")):

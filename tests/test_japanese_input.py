@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab_fixtures import REPO, shown, tiny_bundle
+from lab_fixtures import open_app, shown, tiny_bundle
 from models.vocab import DEFAULT_VOCAB, romanize
 
-APP = str(REPO / "app.py")
 ANIMALS = {"ねこ": "neko", "猫": "neko", "いぬ": "inu", "きりん": "kirin", "カピバラ": "kapibara", "ライオン": "raion"}
 
 
@@ -40,17 +39,8 @@ def test_capture_and_generation_read_romaji_and_say_so_in_japanese():
     assert generate(b, "ねこ", max_new=3).text.startswith("neko")
 
 
-def _app(lang: str):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_explore_in_japanese_shows_every_note_in_japanese():
-    at = _app("ja")
+    at = open_app(state={"lang": "ja"})
     at.text_input(key="text").input("ネコ!Ab").run()
     assert not at.exception, [e.value for e in at.exception]
     infos = [shown(i.value) for i in at.info]
@@ -63,7 +53,7 @@ def test_explore_in_japanese_shows_every_note_in_japanese():
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_lesson_asks_about_the_romaji_and_never_about_unk(lang):
     quote = {"en": "“{}”", "ja": "「{}」"}[lang].format
-    at = _app(lang)
+    at = open_app(state={"lang": lang})
     at.query_params["step"] = "1"
     at.switch_page("app_pages/0_lesson.py").run()
     box = at.text_input(key="lesson.word.1")

@@ -29,10 +29,8 @@ LONG = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)   # ru
 
 
 @pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    d = tmp_path / "user"
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(d))
-    return d
+def user_dir(user_ckpt_dir):
+    return user_ckpt_dir
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ import time
 import pytest
 import torch
 
-import settings
-from lab_fixtures import REPO, TINY_WORDS, shown, tiny_bundle
+from lab_fixtures import REPO, TINY_WORDS, open_app, shown, tiny_bundle
 from models import checkpoint as ckpt
-from models import data as wordlists
 from services import job_snapshots, jobs
 from models.attention_steps import attention_steps, sinusoidal_table
 from models.capture import capture
@@ -22,23 +20,13 @@ from models.data import WordList
 from models.train import Recipe
 from viz import lesson as L
 
-APP = str(REPO / "app.py")
 PAGE = "app_pages/0_lesson.py"
 N_STEPS = 8
 BAD_INPUTS = ("", "<script>alert(1)</script>", "Capy Bara!", "**bold** _x_", "x" * 60)
 
 
 def lesson(step: int | str | None = None, lang: str = "en"):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    if step is not None:
-        at.query_params["step"] = str(step)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app(PAGE, state={"lang": lang}, **({} if step is None else {"step": str(step)}))
 
 
 def go(at, step: int):
@@ -64,13 +52,6 @@ def reveal(at, step: int, choice_index: int = 0) -> str:
     msgs = [shown(m.value) for m in (*at.success, *at.warning) if shown(m.value).startswith(starts)]
     assert len(msgs) == 1, msgs
     return msgs[0]
-
-
-@pytest.fixture
-def tiny_lab(tiny_ckpt_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
-    return tiny_ckpt_dir
 
 
 # ---- every step, both languages ------------------------------------------------------------------------------------
@@ -125,14 +106,13 @@ def _answer_of(msg: str) -> str:
     return m[1] or m[2]
 
 
-def test_revealed_answers_change_with_the_checkpoint(tiny_ckpt_dir, monkeypatch, tmp_path):
+def test_revealed_answers_change_with_the_checkpoint(request):
     shipped = {1: _step1_answer(load_checkpoint("miniformer")), 2: _step2_answer(load_checkpoint("miniformer"))}
     at = lesson(1)
     got_shipped = {n: _answer_of(reveal(go(at, n), n)) for n in (1, 2)}
     assert got_shipped == shipped
 
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
+    tiny_ckpt_dir = request.getfixturevalue("lab_dirs")      # from here on the app reads the tiny checkpoints
     tiny = load_checkpoint(tiny_ckpt_dir / "miniformer.pt")
     expected = {1: _step1_answer(tiny), 2: _step2_answer(tiny)}
     at = lesson(1)
@@ -141,9 +121,9 @@ def test_revealed_answers_change_with_the_checkpoint(tiny_ckpt_dir, monkeypatch,
     assert got_tiny != got_shipped                           # another checkpoint, another revealed answer
 
 
-def test_a_missing_model_is_skipped_and_the_lesson_goes_on(tiny_lab):
-    (tiny_lab / "miniformer.pt").unlink()
-    (tiny_lab / "full_transformer_peeking.pt").write_bytes(b"garbage")
+def test_a_missing_model_is_skipped_and_the_lesson_goes_on(lab_dirs):
+    (lab_dirs / "miniformer.pt").unlink()
+    (lab_dirs / "full_transformer_peeking.pt").write_bytes(b"garbage")
     at = lesson()
     for n in (1, 7):
         go(at, n)
@@ -184,10 +164,7 @@ def test_glossary_has_every_term_plain_name_first():
 # ---- the training step -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("taken", [False, True], ids=["name free", "name taken by another session"])
-def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monkeypatch, taken):
-    words = tmp_path / "words.txt"
-    words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
+def test_training_step_trains_and_reveals_from_the_run(lab, tmp_path, monkeypatch, taken):
     import models.train as train_mod
     tiny = Recipe("test", epochs=4, batch_size=8, lr=1e-2, dropout=0.0)
     monkeypatch.setattr(train_mod, "recipe_for", lambda *a: tiny)
@@ -224,15 +201,12 @@ def test_training_step_trains_and_reveals_from_the_run(tiny_lab, tmp_path, monke
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab, tmp_path, monkeypatch, lang):
+def test_training_step_says_why_a_killed_run_failed_and_offers_another(lab, tmp_path, monkeypatch, lang):
     """kill -9 on the lesson's worker mid-run: the step shows the reason inside a translated sentence (the reason
     in the page's language too: services/jobs.py carries it as a message id), no model is saved, and Try again
     brings the button back."""
     import os
     import signal
-    words = tmp_path / "words.txt"
-    words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     import models.train as train_mod
     long = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)
     monkeypatch.setattr(train_mod, "recipe_for", lambda *a: long)
@@ -264,8 +238,7 @@ def test_training_step_says_why_a_killed_run_failed_and_offers_another(tiny_lab,
         job.join(30)
 
 
-def test_watch_pace_spreads_a_run_and_stop_ends_the_wait(tmp_path, monkeypatch):
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
+def test_watch_pace_spreads_a_run_and_stop_ends_the_wait(user_ckpt_dir, monkeypatch):
     reg = jobs.JobRegistry()
     rec = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
     try:
@@ -338,9 +311,7 @@ def test_quiz_answers_by_hand():
 # ---- Explore offers the step-by-step view ---------------------------------------------------------------------
 
 def test_explore_shows_the_step_by_step_view():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at = open_app()
     at.text_input(key="text").input("banana").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("step by step" in e.label for e in at.expander)
@@ -419,11 +390,8 @@ def test_guess_options_read_as_plain_text():
     assert any("<BOS>" in shown(o) for o in opts), opts
 
 
-def test_training_verdict_compares_the_epoch_kept_not_the_last(tiny_lab, tmp_path, monkeypatch):
+def test_training_verdict_compares_the_epoch_kept_not_the_last(lab, tmp_path, monkeypatch):
     """A run that keeps its best epoch (not its last): the verdict and the "after" picture are that model's."""
-    words = tmp_path / "words.txt"
-    words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
     import models.train as train_mod
     overshoot = Recipe("test", epochs=8, batch_size=8, lr=1.0, dropout=0.0, keep="best")   # too hot: best at epoch 1
     monkeypatch.setattr(train_mod, "recipe_for", lambda *a: overshoot)
@@ -455,10 +423,7 @@ def test_explore_first_screen_points_a_student_to_the_lesson(lang):
     from streamlit.testing.v1 import AppTest
     from ui.i18n import gettext_for
     t = gettext_for(lang)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lang"] = lang
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app(state={"lang": lang})
     welcome = t("**New here?** Start with the **Lesson**: eight short steps, each with a question to guess before the "
                 "answer. Or type the name of an animal, a fruit or a vegetable in English in the box below — for "
                 "example **capybara** — and watch what the model looks at as you type.")
@@ -476,13 +441,7 @@ def test_explore_first_screen_points_a_student_to_the_lesson(lang):
 
 def test_head_lab_takes_the_shared_word_and_model_from_the_link():
     """Issue 20 item 14: a teacher's link ?text=…&model=… opens Head lab on that word and model, like Explore."""
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["text"] = "flamingo"
-    at.query_params["model"] = "full_transformer"
-    at.run()
-    at.switch_page("app_pages/6_heads.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app("app_pages/6_heads.py", text="flamingo", model="full_transformer")
     assert at.text_input(key="text").value == "flamingo"
     assert at.selectbox(key="model").value == "full_transformer"
 

@@ -8,21 +8,8 @@ import json
 
 import pytest
 
-from lab_fixtures import REPO, shown
+from lab_fixtures import REPO, open_app, shown
 from models import registry
-
-APP = str(REPO / "app.py")
-
-
-def run(**params):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
 
 def live_data(at) -> dict | None:
     """The data of the page's live-views component, or None when the page drew no such component."""
@@ -33,7 +20,7 @@ def live_data(at) -> dict | None:
 
 
 def test_browser_path_hands_the_component_the_weights_file_and_the_word():
-    at = run(browser="1", text="capy", model="full_transformer")
+    at = open_app(browser="1", text="capy", model="full_transformer")
     data = live_data(at)
     assert data is not None
     assert not at.get("plotly_chart"), "the server's charts are not drawn on the browser path"
@@ -54,7 +41,7 @@ def test_browser_path_hands_the_component_the_weights_file_and_the_word():
 
 
 def test_browser_path_speaks_japanese():
-    data = live_data(run(browser="1", lang="ja"))
+    data = live_data(open_app(browser="1", lang="ja"))
     assert data["labels"]["input"] == "単語を入力"
     assert data["labels"]["unknown"].startswith("語彙にない文字") and "{chars}" in data["labels"]["unknown"]
     assert data["sides"][0]["pattern_titles"]["blocks.0.attn.hook_pattern"] != "self-attention layer 0"
@@ -62,7 +49,7 @@ def test_browser_path_speaks_japanese():
 
 
 def test_without_the_switch_the_page_is_the_server_path():
-    at = run(text="capy")
+    at = open_app(text="capy")
     assert live_data(at) is None and at.get("plotly_chart")
     assert at.toggle(key="explore.browser").value is False
 
@@ -70,16 +57,13 @@ def test_without_the_switch_the_page_is_the_server_path():
 def test_an_architecture_the_browser_cannot_run_takes_the_server_path_with_a_note(monkeypatch):
     monkeypatch.setattr(registry, "MODELS", tuple(dataclasses.replace(s, runs_in_browser=s.name != "miniformer")
                                                   for s in registry.MODELS))
-    at = run(browser="1", text="capy", model="miniformer")
+    at = open_app(browser="1", text="capy", model="miniformer")
     assert live_data(at) is None and at.get("plotly_chart")
     assert any("architecture the browser can't run yet" in shown(i.value) for i in at.info)
 
 
 def test_switching_off_returns_to_the_server_path():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["browser"] = "1"
-    at.run()
+    at = open_app(browser="1")
     assert live_data(at) is not None
     at.toggle(key="explore.browser").set_value(False)
     at.run()
@@ -87,10 +71,7 @@ def test_switching_off_returns_to_the_server_path():
 
 
 def test_weights_the_browser_failed_to_load_take_the_server_path_with_a_note():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["browser"] = "1"
-    at.run()
+    at = open_app(browser="1")
     at.session_state["explore.live"] = {"view": None, "failed": "HTTP 404"}    # what the component reports
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
@@ -100,11 +81,7 @@ def test_weights_the_browser_failed_to_load_take_the_server_path_with_a_note():
 def test_kana_and_kanji_take_the_server_path_for_that_word_with_a_note():
     """The browser can't write Japanese in romaji (pykakasi is on the server): such a word is drawn by the server
     path, with a note; a word in a–z typed there goes back to the browser."""
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["browser"] = "1"
-    at.query_params["text"] = "ねこ"
-    at.run()
+    at = open_app(browser="1", text="ねこ")
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
     assert any("only the server can do" in shown(i.value) for i in at.info), [i.value for i in at.info]
     assert at.text_input(key="text").value == "ねこ"
@@ -118,24 +95,13 @@ def test_kana_and_kanji_take_the_server_path_for_that_word_with_a_note():
 
 
 def test_compare_takes_the_server_path_for_kanji():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("app_pages/2_compare.py")
-    for k, v in {"browser": "1", "text": "猫"}.items():
-        at.query_params[k] = v
-    at.run()
+    at = open_app("app_pages/2_compare.py", direct=True, browser="1", text="猫")
     assert not at.exception and live_data(at) is None
     assert any("only the server can do" in shown(i.value) for i in at.info), [i.value for i in at.info]
 
 
 def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("app_pages/2_compare.py")
-    for k, v in {"browser": "1", "text": "owl"}.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app("app_pages/2_compare.py", direct=True, browser="1", text="owl")
     data = live_data(at)
     assert data is not None and not at.get("plotly_chart")
     left, right = data["sides"]
@@ -153,7 +119,7 @@ def test_compare_browser_path_hands_over_both_models_and_keeps_the_test_verdict(
 def test_a_hostile_text_link_reaches_the_component_as_data(payload):
     """``?text=`` goes to the component as a JSON string (the browser sets it as the box's value, never as markup)
     and the page around it runs without an exception."""
-    at = run(browser="1", text=payload)
+    at = open_app(browser="1", text=payload)
     data = live_data(at)
     assert data is not None and data["text"] == payload
 
@@ -164,7 +130,7 @@ def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypat
     monkeypatch.setattr(bertviz_view, "missing_vendor_files", lambda: ["d3.min.js"])
     live_views.bertviz_template.clear()
     try:
-        at = run(browser="1", text="owl")
+        at = open_app(browser="1", text="owl")
         assert live_data(at)["sides"][0]["bertviz"] is None
         assert any("fetch_vendor.py" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
@@ -173,23 +139,20 @@ def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypat
 
 # ---- the browser path is the default (issue 24, item 1) -----------------------------------------------------------
 def test_by_default_a_student_gets_the_browser_path_on_explore_and_compare(monkeypatch):
-    from streamlit.testing.v1 import AppTest
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
-    at = run(text="capy")
+    at = open_app(text="capy")
     assert live_data(at) is not None and not at.get("plotly_chart")
     assert at.toggle(key="explore.browser").value is True and "browser" not in at.query_params
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("app_pages/2_compare.py")
-    at.run()
+    at = open_app("app_pages/2_compare.py", direct=True)
     assert not at.exception and live_data(at) is not None and len(live_data(at)["sides"]) == 2
     assert at.toggle(key="compare.browser").value is True
 
 
 def test_browser_0_in_the_link_or_the_switch_off_gives_the_server_path(monkeypatch):
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
-    at = run(browser="0", text="capy")
+    at = open_app(browser="0", text="capy")
     assert live_data(at) is None and at.get("plotly_chart") and at.toggle(key="explore.browser").value is False
-    at = run(text="capy")
+    at = open_app(text="capy")
     at.toggle(key="explore.browser").set_value(False)
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
@@ -201,12 +164,12 @@ def test_browser_0_in_the_link_or_the_switch_off_gives_the_server_path(monkeypat
 
 def test_the_setting_turns_the_default_off_and_browser_1_still_asks_for_it(monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_BROWSER_PATH", "0")
-    at = run(text="capy")
+    at = open_app(text="capy")
     assert live_data(at) is None and at.get("plotly_chart")
     at.toggle(key="explore.browser").set_value(True)
     at.run()
     assert not at.exception and live_data(at) is not None and at.query_params["browser"] in ("1", ["1"])
-    assert live_data(run(browser="1", text="capy")) is not None
+    assert live_data(open_app(browser="1", text="capy")) is not None
 
 
 # ---- BertViz's model view in the browser path (issue 24, item 2) --------------------------------------------------
@@ -214,8 +177,7 @@ def test_explore_hands_the_component_bertviz_model_view_as_a_template():
     """Explore's side carries BertViz's model view as a template beside the head view (one markup and script per
     model, the params without weights or tokens), with BertViz's selectors in the session's language; it opens on
     the view the server path's control holds, and the view the student picks in the component becomes that."""
-    from streamlit.testing.v1 import AppTest
-    data = live_data(run(browser="1", text="owl", model="full_transformer", lang="ja"))
+    data = live_data(open_app(browser="1", text="owl", model="full_transformer", lang="ja"))
     side = data["sides"][0]
     assert (side["bertviz"]["view"], side["bertviz_model"]["view"]) == ("head", "model")
     assert side["bertviz_view"] == "head"
@@ -229,9 +191,7 @@ def test_explore_hands_the_component_bertviz_model_view_as_a_template():
     assert "://" not in model["js"] + model["markup"] and "<script" not in model["markup"].lower()
     assert "アテンション" in model["markup"] and "Attention:" not in model["markup"], model["markup"]
     assert data["labels"]["model_view"] == "モデル表示" and data["labels"]["grid_title"].startswith("すべての層")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["text"] = "owl"
-    at.run()                  # the server path, Model view picked there
+    at = open_app(text="owl")                    # the server path, Model view picked there
     at.get("segmented_control")[0].set_value("model")
     at.run()
     at.toggle(key="explore.browser").set_value(True)
@@ -242,11 +202,7 @@ def test_explore_hands_the_component_bertviz_model_view_as_a_template():
 
 
 def test_compare_sides_keep_the_head_view_only():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("app_pages/2_compare.py")
-    at.query_params["browser"] = "1"
-    at.run()
+    at = open_app("app_pages/2_compare.py", direct=True, browser="1")
     assert not at.exception and all("bertviz_model" not in s for s in live_data(at)["sides"])
 
 
@@ -268,12 +224,8 @@ def lesson_components(at) -> dict[str, dict]:
     (7, ["heat"], "full_transformer_peeking", [])])
 def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, model, grid,
                                                                                   monkeypatch):
-    from streamlit.testing.v1 import AppTest
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")          # the default
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["step"] = str(step)
-    at.switch_page("app_pages/0_lesson.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app("app_pages/0_lesson.py", direct=True, step=str(step))
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
@@ -303,18 +255,11 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
 
 
 def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch):
-    from streamlit.testing.v1 import AppTest
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["step"] = "1"
-    at.session_state["lesson.word.1"] = "ねこ"
-    at.switch_page("app_pages/0_lesson.py").run()
+    at = open_app("app_pages/0_lesson.py", direct=True, state={"lesson.word.1": "ねこ"}, step="1")
     assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "ねこ"
     assert any("only the server can do" in shown(i.value) for i in at.info)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["step"] = "1"
-    at.query_params["browser"] = "0"
-    at.switch_page("app_pages/0_lesson.py").run()
+    at = open_app("app_pages/0_lesson.py", direct=True, step="1", browser="0")
     assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "capyba"
 
 
@@ -327,20 +272,13 @@ def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals
     monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
     for revealed in (False, True):
         monkeypatch.setattr(class_session, "question_revealed", lambda key, r=revealed: r)
-        from streamlit.testing.v1 import AppTest
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.query_params["step"] = "1"
-        at.switch_page("app_pages/0_lesson.py").run()
-        assert not at.exception, [e.value for e in at.exception]
+        at = open_app("app_pages/0_lesson.py", direct=True, step="1")
         assert ("views" in lesson_components(at)) is revealed, revealed
 
 
 def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view_with_a_note(monkeypatch):
-    from streamlit.testing.v1 import AppTest
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["step"] = "1"
-    at.switch_page("app_pages/0_lesson.py").run()
+    at = open_app("app_pages/0_lesson.py", direct=True, step="1")
     at.button_group(key="lesson.1.guess").set_value(0).run()
     at.button(key="lesson.1.reveal").click().run()
     assert "views" in lesson_components(at) and not at.get("plotly_chart")

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab_fixtures import MODEL_NAMES, TINY_WORDS, tiny_bundle
+from lab_fixtures import MODEL_NAMES, TINY_WORDS, open_app, tiny_bundle
 from models import registry
 from models.checkpoint import load_checkpoint
 from models.data import encode_words, load_words, pack_pairs, split_words
@@ -87,14 +87,9 @@ def test_card_leak_page_and_cli_agree_with_one_word_at_a_time(name, test_words, 
 def test_leak_page_and_card_show_the_same_numbers_and_where_the_teacher_forced_one_comes_from(test_words):
     """The Leak page's peeking row and the model card's stored numbers agree, and the page splits the teacher-forced
     NLL into characters (copied from t+1, near 0) and word ends (no <EOS> in the source to copy)."""
-    from streamlit.testing.v1 import AppTest
-    from lab_fixtures import REPO
     peek = evaluate_words(load_checkpoint("full_transformer_peeking"), test_words)
     assert peek.teacher_forced_char_nll < 0.05 < 1.0 < peek.teacher_forced_end_nll
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
-    at.run()
-    at.switch_page("app_pages/3_leak.py").run()
-    assert not at.exception, at.exception
+    at = open_app("app_pages/3_leak.py", timeout=90)
     text = " ".join(m.value for m in at.markdown)
     assert f"**{peek.teacher_forced_nll:.2f}** teacher-forced but **{peek.prefix_nll:.2f}** prefix-only" in text
     assert f"**{peek.teacher_forced_char_nll:.3f}** on the characters" in text

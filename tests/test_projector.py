@@ -5,13 +5,12 @@ the pages through AppTest: ``?present=1`` turns the mode on and every page still
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
 import torch
 
-from lab_fixtures import REPO, tiny_bundle
+from lab_fixtures import REPO, open_app, tiny_bundle
 from models.capture import capture
 from viz import bertviz_view as bv
 from viz import display
@@ -19,7 +18,6 @@ from viz import figures as F
 from viz import style
 from viz.metrics import next_token_probs
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
          "app_pages/5_train.py", "app_pages/6_heads.py", "app_pages/7_real_model.py"]
 
@@ -152,22 +150,12 @@ def test_bertviz_fill_frame_script_only_when_asked():
 
 # ---- pages --------------------------------------------------------------------------------------------------------
 
-def _app(**params):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=90)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _specs(at) -> dict[str, dict]:
     return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
 def test_present_param_turns_projector_mode_on_and_every_page_runs():
-    at = _app(present="1", text="capy")
+    at = open_app(timeout=90, present="1", text="capy")
     assert at.session_state["present"] is True and at.toggle(key="present").value is True
     assert any("font-size: 23px" in h.proto.body for h in at.get("html"))
     for page in PAGES:
@@ -183,7 +171,7 @@ def test_present_param_turns_projector_mode_on_and_every_page_runs():
 
 
 def test_charts_are_dark_without_projector_mode_too():
-    at = _app(text="capy")
+    at = open_app(timeout=90, text="capy")
     assert at.session_state["present"] is False
     specs = _specs(at)
     assert specs
@@ -194,7 +182,7 @@ def test_charts_are_dark_without_projector_mode_too():
 
 
 def test_projector_model_view_is_a_labelled_grid():
-    at = _app(present="1", text="capy")
+    at = open_app(timeout=90, present="1", text="capy")
     at.segmented_control(key="explore.view").set_value("model").run()
     assert not at.exception, at.exception
     grid = _specs(at)["explore.bertviz.grid"]
@@ -204,7 +192,7 @@ def test_projector_model_view_is_a_labelled_grid():
 
 
 def test_generate_on_a_complete_word_says_so_and_offers_sampling():
-    at = _app(text="capy")
+    at = open_app(timeout=90, text="capy")
     at.switch_page("app_pages/4_generate.py").run()
     assert not at.exception, at.exception
     said = " ".join(i.value for i in at.info)
@@ -242,7 +230,7 @@ def test_generate_suggests_starts_the_model_carries_on(model):
     import re
     from models.checkpoint import load_checkpoint
     from models.generate import generate
-    at = _app(**{"gen.model": model})
+    at = open_app(timeout=90, **{"gen.model": model})
     at.switch_page("app_pages/4_generate.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="gen.model").value == model

@@ -8,9 +8,8 @@ import json
 import pytest
 
 from hf_fixtures import KINDS, save_tiny
-from lab_fixtures import REPO, strings
+from lab_fixtures import open_app, strings
 
-APP = str(REPO / "app.py")
 PAGE = "app_pages/7_real_model.py"
 
 
@@ -20,14 +19,7 @@ def folders(tmp_path_factory):
 
 
 def open_page(**state):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app(PAGE, timeout=120, state=state)
 
 
 def charts(at) -> dict[str, dict]:

@@ -7,15 +7,12 @@ import dataclasses
 
 import pytest
 
-import settings
-from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
+from lab_fixtures import TINY_WORDS, open_app, tiny_bundle
 from models import checkpoint as ckpt, checkpoint_checks
 from models import registry
 from models.miniformer import MiniFormer, MiniFormerConfig
 from models.recipe import Recipe
 from models.registry import ModelSpec
-
-APP = str(REPO / "app.py")
 
 
 class ExtraFormer(MiniFormer):
@@ -31,18 +28,10 @@ SPEC = ModelSpec(name="test_former", train_flag="test-former", architecture="tes
 
 
 @pytest.fixture
-def fourth(monkeypatch, tmp_path):
+def fourth(monkeypatch, request):
     """The registry with SPEC added, and checkpoint folders holding every shipped name (SPEC's too)."""
     monkeypatch.setattr(registry, "MODELS", registry.MODELS + (SPEC,))
-    shipped = tmp_path / "shipped"
-    for spec in registry.MODELS:
-        b = tiny_bundle(spec.train_flag)
-        ckpt.save_checkpoint(shipped / f"{spec.name}.pt", b.model, b.vocab, recipe={"name": "test"}, epoch=0,
-                             metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},
-                             train_model=spec.train_flag)
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(shipped))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
-    return shipped
+    return request.getfixturevalue("lab_dirs")      # after the row is in: its tiny checkpoint is written too
 
 
 def test_every_row_agrees_with_its_classes():
@@ -74,12 +63,9 @@ def test_a_registered_row_is_trained_saved_and_loaded(fourth, tmp_path):
 
 
 def test_a_registered_row_is_in_the_pickers_the_train_page_and_the_sidebar(fourth):
-    from streamlit.testing.v1 import AppTest
     from ui.text import pretty_names
     assert pretty_names()["test_former"] == "ExtraFormer (registry row)"
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app()
     assert "**ExtraFormer** — registered by a test." in "\n".join(m.value for m in at.sidebar.markdown)
     assert "ExtraFormer (registry row)" in at.selectbox(key="model").options
     at.switch_page("app_pages/5_train.py").run()

@@ -13,11 +13,10 @@ import pytest
 import torch
 
 import settings
-from lab_fixtures import shown
+from lab_fixtures import open_app, shown
 from models import checkpoint as ckpt_mod
 from models.capture import capture
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
          "app_pages/5_train.py", "app_pages/6_heads.py")
 FAULTS = ("missing", "truncated", "corrupt", "not_a_checkpoint")
@@ -60,22 +59,9 @@ META_FAULTS = {
 }
 
 
-@pytest.fixture
-def app_dirs(tiny_ckpt_dir, tmp_path_factory, monkeypatch):
-    """Shipped checkpoints in a temp folder (tiny, valid) and an empty user folder; the app reads both."""
-    user = tmp_path_factory.mktemp("user-ckpts")
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(user))
-    return tiny_ckpt_dir
-
-
 def visit_pages(**query):
     """Start the app once (Explore, the default page), then switch to every other page: (page, AppTest) pairs."""
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
+    at = open_app(**query)
     yield PAGES[0], at
     for page in PAGES[1:]:
         at.switch_page(page).run()
@@ -92,8 +78,8 @@ def messages(at) -> str:
 
 
 @pytest.mark.parametrize("broken,fault", CASES)
-def test_every_page_survives_a_broken_checkpoint(app_dirs, broken, fault):
-    path = app_dirs / f"{broken}.pt"
+def test_every_page_survives_a_broken_checkpoint(lab_dirs, broken, fault):
+    path = lab_dirs / f"{broken}.pt"
     break_checkpoint(path, fault)
     said = {}
     for page, at in visit_pages(text="capy"):
@@ -119,11 +105,11 @@ def test_every_page_survives_a_broken_checkpoint(app_dirs, broken, fault):
 
 
 @pytest.mark.parametrize("fault", list(META_FAULTS))
-def test_every_page_explains_a_checkpoint_with_lying_contents(app_dirs, fault):
+def test_every_page_explains_a_checkpoint_with_lying_contents(lab_dirs, fault):
     """Issue 12 item 11: `metrics: "x"`, `recipe: "x"`, a non-number NLL, a list as `kind`, NaN weights or a huge
     config gave tracebacks (or 17 s and 6.4 GB) on Explore, Compare and Generate. The loader refuses them, so
     every page shows the one clear message instead."""
-    break_checkpoint(app_dirs / "miniformer.pt", fault)
+    break_checkpoint(lab_dirs / "miniformer.pt", fault)
     for page, at in visit_pages(text="capy"):
         assert not at.exception, f"{page} with miniformer.pt {fault}: {[e.value for e in at.exception]}"
         if page in ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py"):
@@ -132,13 +118,13 @@ def test_every_page_explains_a_checkpoint_with_lying_contents(app_dirs, fault):
                 f"{page} does not explain the broken miniformer.pt:\n{text[:1500]}"
 
 
-def test_a_trained_model_with_a_list_as_kind_is_explained(app_dirs):
+def test_a_trained_model_with_a_list_as_kind_is_explained(lab_dirs):
     """Issue 12 item 11: for a model trained in the app, a non-string ``kind`` crashed the error handler itself
     (``TypeError: unhashable type: 'list'``)."""
     user = settings.user_ckpt_dir()
     user.mkdir(parents=True, exist_ok=True)
     path = user / "odd-kind.pt"
-    path.write_bytes((app_dirs / "miniformer.pt").read_bytes())
+    path.write_bytes((lab_dirs / "miniformer.pt").read_bytes())
     break_checkpoint(path, "kind_not_a_string")
     _, at = next(visit_pages(model="odd-kind"))
     assert not at.exception, [e.value for e in at.exception]
@@ -146,14 +132,14 @@ def test_a_trained_model_with_a_list_as_kind_is_explained(app_dirs):
     assert "Cannot load odd-kind (trained here)" in text and "'kind' is ['miniformer']" in text, text[:1500]
 
 
-def test_a_failed_load_is_cached_until_the_file_changes(app_dirs, monkeypatch):
+def test_a_failed_load_is_cached_until_the_file_changes(lab_dirs, monkeypatch):
     """Issue 12 item 11: a failing checkpoint is read once per (file, mtime), not on every rerun of every page."""
     import ui.cache
     from models.checkpoint import checkpoint_mtime
     calls = []
     real = ui.cache.load_checkpoint
     monkeypatch.setattr(ui.cache, "load_checkpoint", lambda *a, **k: calls.append(a) or real(*a, **k))
-    path = app_dirs / "miniformer.pt"
+    path = lab_dirs / "miniformer.pt"
     break_checkpoint(path, "metrics_not_a_dict")
     for _ in range(3):
         with pytest.raises(ckpt_mod.CheckpointError, match="broken metadata"):
@@ -165,14 +151,14 @@ def test_a_failed_load_is_cached_until_the_file_changes(app_dirs, monkeypatch):
     assert len(calls) == 2
 
 
-def test_app_start_removes_what_a_killed_run_left(app_dirs):
+def test_app_start_removes_what_a_killed_run_left(lab_dirs):
     """Issue 12 item 12: temp files of a killed write (atomic_write's own naming, older than a minute) are removed
     when the app starts; anything else, and a write still in progress, is left alone."""
     import ui.cache
     user = settings.user_ckpt_dir()
     user.mkdir(parents=True, exist_ok=True)
     old = time.time() - 3600
-    stale = [app_dirs / ".miniformer.pt.k3_x9abc.tmp", user / ".my-model.pt.a1b2c3d4.tmp"]
+    stale = [lab_dirs / ".miniformer.pt.k3_x9abc.tmp", user / ".my-model.pt.a1b2c3d4.tmp"]
     keep = [user / ".other.pt.fresh123.tmp", user / "notes.tmp", user / "keep.pt.tmp"]
     for p in stale + keep:
         p.write_bytes(b"partial")
@@ -184,8 +170,8 @@ def test_app_start_removes_what_a_killed_run_left(app_dirs):
     assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in keep)
 
 
-def test_app_explains_when_every_checkpoint_is_missing(app_dirs):
-    for p in app_dirs.glob("*.pt"):
+def test_app_explains_when_every_checkpoint_is_missing(lab_dirs):
+    for p in lab_dirs.glob("*.pt"):
         p.unlink()
     for page, at in visit_pages():
         assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
@@ -205,11 +191,10 @@ def state_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def test_a_thousand_captures_leave_cached_weights_bit_identical(tiny_ckpt_dir, monkeypatch):
+def test_a_thousand_captures_leave_cached_weights_bit_identical(lab_dirs):
     """The cached loader (ui.cache.load_model, what every page and session reads) and 1000 captures over both
     architectures, with every kind of input: the state_dicts hash the same before and after, and the models stay
     in eval mode with gradients off."""
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     from ui.cache import load_model, one_torch_thread
     one_torch_thread()      # as every app rerun does (this thread may not be the one that imported ui.cache)
     names = ("miniformer", "full_transformer", "full_transformer_peeking")

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from bench.classroom import Record, Tab
 from lab_fixtures import run_async
 from lab_fixtures import REPO
-from services.classroom import free_port, healthy
+from services.server_process import ServerProcess, free_port, streamlit_cmd
 
 
 def as_other_user() -> list[str]:
@@ -46,22 +45,14 @@ def server(tmp_path_factory):
     log = tmp / "server.log"
     env = {**os.environ, "ATTENTION_LAB_USER_CKPT_DIR": str(folder), "HOME": "/nonexistent",
            "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    cmd = as_other_user() + [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none"]
+    srv = ServerProcess(port, log, env, cmd=as_other_user() + streamlit_cmd("app.py", port, "127.0.0.1"), start=False)
     opened = let_others_through(REPO)
-    with open(log, "wb") as out:
-        p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    srv.spawn()
     try:
-        end = time.monotonic() + 120
-        while not healthy(port):
-            assert p.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < end, "the server did not come up:\n" + log.read_text()[-3000:]
-            time.sleep(0.2)
-        yield f"http://localhost:{port}", folder, log, p.pid
+        srv.wait_healthy(120)
+        yield f"http://localhost:{port}", folder, log, srv.pid
     finally:
-        os.killpg(p.pid, 15)
-        p.wait(30)
+        srv.stop(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
         for d, mode in opened:
             os.chmod(d, mode)

@@ -7,40 +7,18 @@ import time
 
 import pytest
 
-import settings
-from lab_fixtures import REPO, TINY_WORDS, shown
-from models import data as wordlists
+from lab_fixtures import TINY_WORDS, open_app, shown
 from models import registry
 from services import jobs
 from models.checkpoint import list_checkpoints, load_checkpoint
 from models.data import MAX_WORDS, WordList, WordListError, parse_words_bytes
 from models.train import Recipe
 
-APP = str(REPO / "app.py")
 LONG = Recipe("test", epochs=2000, batch_size=8, lr=1e-2, dropout=0.0)
 
 
-@pytest.fixture
-def lab(tmp_path, tiny_ckpt_dir, monkeypatch):
-    """Temp shipped + user checkpoint folders, a tiny shipped word list, and a clean job registry."""
-    words = tmp_path / "words.txt"
-    words.write_text("\n".join(TINY_WORDS) + "\n")
-    monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
-    monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path / "user"))
-    monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
-    yield tmp_path
-    jobs.REGISTRY.stop_all(timeout=60)
-    for j in jobs.REGISTRY.jobs():
-        jobs.REGISTRY.clear(j.session_id)
-
-
 def train_page():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    at.switch_page("app_pages/5_train.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("app_pages/5_train.py", timeout=30)
 
 
 def texts(elements) -> str:
@@ -275,7 +253,6 @@ def test_an_unwritable_folder_is_said_plainly_before_training(lab, monkeypatch):
 
 def test_the_picker_pages_thousands_of_models(lab):
     """5,000 trained models: the picker shows the shipped ones and one page of the newest, with a search box."""
-    from streamlit.testing.v1 import AppTest
     from models.checkpoint import save_checkpoint
     user = lab / "user"
     user.mkdir()
@@ -285,9 +262,7 @@ def test_the_picker_pages_thousands_of_models(lab):
     for i in range(1, 5000):
         (user / f"model-{i:04d}.pt").write_bytes(data)
     os.utime(user / "model-4999.pt", (time.time() + 5, time.time() + 5))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app()
     options = at.selectbox(key="model").options
     assert len(options) == len(registry.shipped_names()) + 30, len(options)             # one page, not 5,000 options
     assert "model-4999" in " ".join(options)                                 # newest first

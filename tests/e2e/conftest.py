@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from services.server_process import ServerProcess  # noqa: E402
+
 CHROMIUM = os.environ.get("ATTENTION_LAB_CHROMIUM", "/usr/bin/chromium")   # override: to test the failure path
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -57,64 +58,6 @@ PAGES = {   # url path -> page title (the st.title of each page)
 SERVER_PATH = {"ATTENTION_LAB_BROWSER_PATH": "0"}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """``streamlit run app.py`` in its own process group; ``stop()`` ends that group only."""
-
-    def __init__(self, port: int, log_path: Path, env: dict):
-        self.port = port
-        self.url = f"http://localhost:{port}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.headless", "true", "--server.address", "localhost",
-               # nobody edits files under a test: no watcher threads, no "source changed" reruns
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)   # own session => own process group
-        self.pgid = os.getpgid(self.proc.pid)
-
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return "(no server log)"
-
-    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.proc.returncode} before it was healthy.\n"
-                                   f"--- server log ---\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError as e:
-                last = e
-            time.sleep(0.25)
-        raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout:.0f} s (last error: {last}).\n"
-                           f"--- server log ---\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pgid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pgid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._log.close()
-
-
 def require_chromium():
     """The Playwright module and Debian's Chromium, or a test failure that says how to get them."""
     try:
@@ -129,44 +72,54 @@ def require_chromium():
                     "explicitly with `pytest --ignore=tests/e2e`.", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """Base URL of a fresh ``streamlit run app.py`` (free port, own process group, stopped afterwards)."""
-    tmp = tmp_path_factory.mktemp("e2e-server")
-    env = dict(os.environ)
-    env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH})
-    server = ServerProcess(free_port(), tmp / "streamlit.log", env)
+def start_server(folder: Path, env_extra: dict | None = None, script: str = "app.py") -> ServerProcess:
+    """A healthy ``streamlit run <script>`` whose logs and trained models (``user_ckpt_dir``) are in ``folder``;
+    ``env_extra`` on top of the environment (a None value unsets a name). A server that does not start fails the
+    test with its log."""
+    env = {**os.environ, "ATTENTION_LAB_USER_CKPT_DIR": str(folder / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH, **(env_extra or {})}
+    env = {k: v for k, v in env.items() if v is not None}
+    server = ServerProcess(None, folder / "streamlit.log", env, script=script)
+    server.user_ckpt_dir = folder / "user-checkpoints"
     try:
-        server.wait_healthy()
+        server.wait_healthy(HEALTH_TIMEOUT_S)
     except RuntimeError as e:
         server.stop()
         pytest.fail(str(e), pytrace=False)
-    server.user_ckpt_dir = tmp / "user-checkpoints"
+    return server
+
+
+def start_classroom(**kwargs):
+    """``services.classroom.Classroom(**kwargs)`` started (processes healthy, nginx in front), or a test failure
+    that shows why; the caller stops it."""
+    from services.classroom import Classroom
+    room = Classroom(**kwargs)
+    try:
+        return room.start()
+    except RuntimeError as e:         # start() has stopped what it started
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """A fresh ``streamlit run app.py`` for the session (free port, own process group, stopped afterwards)."""
+    server = start_server(tmp_path_factory.mktemp("e2e-server"))
     yield server
     server.stop()
 
 
 @pytest.fixture
 def server_factory(tmp_path):
-    """Start extra servers of one's own (e.g. to signal them): ``start(env_extra=None) -> ServerProcess`` (healthy,
-    with its own ``user_ckpt_dir``; ``env_extra`` on top of the environment, a None value unsets a name). Every one is stopped at teardown; each runs in its own process group."""
+    """Start extra servers of one's own (e.g. to signal them): ``start(env_extra=None, script="app.py") ->
+    ServerProcess``, healthy, with its own ``user_ckpt_dir`` (see ``start_server``). Every one is stopped at
+    teardown; each runs in its own process group."""
     started: list[ServerProcess] = []
 
-    def start(env_extra: dict | None = None) -> ServerProcess:
-        tmp = tmp_path / f"server-{len(started) + 1}"
-        tmp.mkdir()
-        env = dict(os.environ)
-        env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-                    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH, **(env_extra or {})})
-        env = {k: v for k, v in env.items() if v is not None}     # env_extra's None: the setting left unset
-        server = ServerProcess(free_port(), tmp / "streamlit.log", env)
+    def start(env_extra: dict | None = None, script: str = "app.py") -> ServerProcess:
+        folder = tmp_path / f"server-{len(started) + 1}"
+        folder.mkdir()
+        server = start_server(folder, env_extra, script)
         started.append(server)
-        try:
-            server.wait_healthy()
-        except RuntimeError as e:
-            pytest.fail(str(e), pytrace=False)
-        server.user_ckpt_dir = tmp / "user-checkpoints"
         return server
 
     yield start

@@ -10,10 +10,39 @@ def drawn(app) -> str | None:
     return app.page.locator(LIVE).get_attribute("data-drawn")
 
 
-def open_live(app, **query):
-    sent: list[str] = []          # every websocket frame the browser sends: a rerun request is one of them
-    weights: list[str] = []
+def frames_sent(app) -> list[str]:
+    """Every websocket frame the browser sends from now on (a rerun request is one of them), as it is sent."""
+    sent: list[str] = []
     app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    return sent
+
+
+def settled(app, sent) -> int:
+    """The page idle and half a second more (a rerun's last frames are out): how many frames it has sent so far."""
+    app.wait_idle()
+    app.page.wait_for_timeout(500)
+    return len(sent)
+
+
+def reveal_lesson_step(app, step: int, word: str, view: str):
+    """Lesson step ``step`` on the browser path, its box showing ``word``: no ``view`` (a live view's test id)
+    before a guess, nor after a guess that is not locked; then Reveal. The frames sent from the start, and the box."""
+    sent = frames_sent(app)
+    app.goto("lesson", step=str(step), browser="1")
+    box = app.page.locator('[data-testid="al-live-input"]')
+    app.wait_until(lambda: box.count() == 1 and box.input_value() == word, "the step's box")
+    assert app.page.locator(f'[data-testid="{view}"]').count() == 0, "no view before the guess"
+    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
+    reveal = app.page.get_by_role("button", name="Reveal")
+    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
+    assert app.page.locator(f'[data-testid="{view}"]').count() == 0, "a guess not locked shows nothing"
+    reveal.click()
+    return sent, box
+
+
+def open_live(app, **query):
+    sent = frames_sent(app)
+    weights: list[str] = []
     app.page.on("request", lambda r: weights.append(r.url) if "/app/static/weights/" in r.url else None)
     if "lang" in query:         # app.goto waits for the English title
         from urllib.parse import urlencode
@@ -27,9 +56,7 @@ def open_live(app, **query):
 def assert_silent_burst(app, sent, box, keys: str, want: str) -> None:
     """Type ``keys`` at a student's pace (80 ms apart) and check that the views drew the last one while the browser
     sent the server nothing: no rerun per key (the word goes to the server only after a 400 ms pause)."""
-    app.wait_idle()
-    app.page.wait_for_timeout(500)
-    before = len(sent)
+    before = settled(app, sent)
     box.press_sequentially(keys, delay=80)
     app.wait_until(lambda: all(d == want for d in drawn_all(app)), f"the views to draw {want!r}", timeout_s=2)
     assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
@@ -168,8 +195,7 @@ def test_the_echo_of_a_paused_word_does_not_undo_newer_keys(app):
 
 
 def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
-    sent: list[str] = []
-    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    sent = frames_sent(app)
     app.goto("compare", browser="1")
     sides = app.page.locator('[data-testid="al-live-side"]')
     app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
@@ -223,8 +249,7 @@ def test_the_browser_path_is_the_default_and_browser_0_gives_the_server_path(ser
     Compare with no ``?browser=`` gets the views computed in the browser, typing with no rerun per key; a link with
     ``?browser=0`` (what switching off writes) gives the server path."""
     app = open_page_on(server_factory({"ATTENTION_LAB_BROWSER_PATH": None}))
-    sent: list[str] = []
-    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
+    sent = frames_sent(app)
     app.goto("")
     app.wait_until(lambda: drawn(app) == "<BOS>", "the browser path's first drawing, by default", timeout_s=60)
     assert app.page.get_by_role("switch", name="Compute in my browser").is_checked()
@@ -302,25 +327,13 @@ def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
 def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     """Step 1 of the Lesson in the browser path: no view before a guess is locked (it shows the answer); after
     Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
-    sent: list[str] = []
-    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
-    app.goto("lesson", step="1", browser="1")
-    box = app.page.locator('[data-testid="al-live-input"]')
-    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capyba", "the step's box")
-    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "no bars before the guess"
-    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
-    reveal = app.page.get_by_role("button", name="Reveal")
-    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
-    assert app.page.locator('[data-testid="al-live-bars"]').count() == 0, "a guess not locked shows nothing"
-    reveal.click()
+    sent, box = reveal_lesson_step(app, 1, "capyba", "al-live-bars")
     sides = app.page.locator('[data-testid="al-live-side"]')
     app.wait_until(lambda: sides.count() == 1 and sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a",
                    "the bars after Reveal")
     bars = app.page.locator('[data-testid="al-live-bars"] svg text')
     assert bars.first.text_content() == "What comes next?"
-    app.wait_idle()
-    app.page.wait_for_timeout(500)
-    before = len(sent)
+    before = settled(app, sent)
     box.click()
     box.press("End")
     box.press_sequentially("ra", delay=80)
@@ -336,23 +349,12 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
 def test_lesson_step_6_head_grid_follows_the_box_after_the_guess(app):
     """Step 6's grid of the last cross-attention layer's heads, drawn in the page after Reveal, one cell per
     (query, key) and head, redrawn on each key without a rerun."""
-    sent: list[str] = []
-    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload)[:80])))
-    app.goto("lesson", step="6", browser="1")
-    box = app.page.locator('[data-testid="al-live-input"]')
-    app.wait_until(lambda: box.count() == 1 and box.input_value() == "capybara", "the step's box")
-    assert app.page.locator('[data-testid="al-live-headgrid"]').count() == 0, "no grid before the guess"
-    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
-    reveal = app.page.get_by_role("button", name="Reveal")
-    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
-    reveal.click()
+    sent, box = reveal_lesson_step(app, 6, "capybara", "al-live-headgrid")
     grid = app.page.locator('[data-testid="al-live-headgrid"] svg')
     app.wait_until(lambda: grid.count() == 1 and grid.locator("rect").count() == 4 * 9 * 9, "the grid of capybara")
     labels = grid.locator("text").all_text_contents()
     assert labels[0] == "Cross-attention, last layer: decoder rows read encoder columns" and "head 3" in labels
-    app.wait_idle()
-    app.page.wait_for_timeout(500)
-    before = len(sent)
+    before = settled(app, sent)
     box.click()
     box.press("End")
     box.press("s")
@@ -377,14 +379,7 @@ def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(ap
         head = max(range(p.shape[0]), key=lambda h: float(p[h].diagonal(1).sum()))
         return f"{pattern_title(layer)} · head {head}"
 
-    app.goto("lesson", step="7", browser="1")
-    box = app.page.locator('[data-testid="al-live-input"]')
-    app.wait_until(lambda: box.count() == 1 and box.input_value() == "flycatcher", "the step's box")
-    assert app.page.locator('[data-testid="al-live-heatmap"]').count() == 0, "no heatmap before the guess"
-    app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').first.click()
-    reveal = app.page.get_by_role("button", name="Reveal")
-    app.wait_until(lambda: reveal.is_enabled(), "Reveal after a guess")
-    reveal.click()
+    _, box = reveal_lesson_step(app, 7, "flycatcher", "al-live-heatmap")
     heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
     title = lambda: heat.locator("text").first.text_content()        # noqa: E731
     app.wait_until(lambda: heat.count() == 1, "the heatmap after Reveal")

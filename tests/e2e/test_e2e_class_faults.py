@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import start_classroom
 from test_e2e_class_session import heading
 
 SECRET = "teacher-secret-e2e"
@@ -17,18 +18,13 @@ SECRET = "teacher-secret-e2e"
 
 @pytest.fixture
 def room(tmp_path):
-    from services.classroom import Classroom, nginx_available
+    from services.classroom import nginx_available
     if not nginx_available():
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     setting = f"sqlite:///{tmp_path / 'classes.sqlite3'}"
     (tmp_path / "run").mkdir()
-    r = Classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", debug=True,
-                  env={"ATTENTION_LAB_STORE": setting})
-    try:
-        r.start()
-    except RuntimeError as e:
-        r.stop()
-        pytest.fail(str(e), pytrace=False)
+    r = start_classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", debug=True,
+                        env={"ATTENTION_LAB_STORE": setting})
     r.store_setting = setting
     yield r
     r.stop()

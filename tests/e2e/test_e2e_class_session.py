@@ -6,68 +6,31 @@ guesses, the live count and the histogram on the teacher's page, reveal, and a s
 place and the answer. Nothing of the answer is on a student's screen before the reveal."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import REPO, ServerProcess, free_port
+from conftest import start_classroom
 
 ANSWER_WORDS = ("Right:", "Not this time", "The answer is", "The model's answer")
 
 
-class ClassServer(ServerProcess):
-    """Like the app_server fixture's process, but ``streamlit run serve.py``."""
-
-    def __init__(self, port: int, log_path: Path, env: dict):
-        import subprocess
-        self.port = port
-        self.url = f"http://localhost:{port}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-               "--server.headless", "true", "--server.address", "localhost", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.pgid = os.getpgid(self.proc.pid)
-
-
 @pytest.fixture
-def class_server(tmp_path):
-    """2 processes behind nginx when nginx is here (test.sh installs it), else one serve.py."""
-    from services.classroom import Classroom, nginx_available
+def class_server(tmp_path, server_factory):
+    """2 processes behind nginx when nginx is here (test.sh installs it), else one ``streamlit run serve.py``."""
+    from services.classroom import nginx_available
     store = {"ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}"}
-    if nginx_available():
-        (tmp_path / "run").mkdir()
-        # debug: cookie values b0/b1, so the test can seat the teacher and students on both processes
-        room = Classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store,
-                         debug=True)
-        try:
-            room.start()
-        except RuntimeError as e:
-            room.stop()
-            pytest.fail(str(e), pytrace=False)
-        yield room
-        room.stop()
+    if not nginx_available():
+        yield server_factory({**store, "ATTENTION_LAB_TEACHER_PIN": None}, script="serve.py")
         return
-    env = dict(os.environ)
-    env.update({"ATTENTION_LAB_USER_CKPT_DIR": str(tmp_path / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-                "ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}",
-                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
-    env.pop("ATTENTION_LAB_TEACHER_PIN", None)
-    server = ClassServer(free_port(), tmp_path / "streamlit.log", env)
-    try:
-        server.wait_healthy()
-    except RuntimeError as e:
-        server.stop()
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+    (tmp_path / "run").mkdir()
+    # debug: cookie values b0/b1, so the test can seat the teacher and students on both processes
+    room = start_classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store,
+                           debug=True)
+    yield room
+    room.stop()
 
 
 def heading(ap) -> str:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SERVER_PATH
+from conftest import SERVER_PATH, start_classroom
 from services.classroom import COOKIE
 
 NAME = f"twoproc-{int(time.time()) % 100000}"
@@ -23,19 +23,14 @@ NAME = f"twoproc-{int(time.time()) % 100000}"
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
-    from services.classroom import Classroom, Limits, nginx_available
+    from services.classroom import nginx_available
     if not nginx_available():
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     tmp = tmp_path_factory.mktemp("classroom")
     # debug: the cookie names the process (b0, b1), so a test can pin a session to one.
-    r = Classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True,
-                  env=SERVER_PATH)
     (tmp / "run").mkdir()
-    try:
-        r.start()
-    except RuntimeError as e:
-        r.stop()
-        pytest.fail(str(e), pytrace=False)
+    r = start_classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True,
+                        env=SERVER_PATH)
     r.user_ckpt_dir = tmp / "shared-checkpoints"
     yield r
     r.stop()
@@ -153,14 +148,10 @@ def test_a_real_size_word_list_uploads_through_nginx(open_on, room):
 def quiet_room(tmp_path_factory):
     """One process behind nginx with short clocks: Streamlit pings every 3 s (and closes a socket that has not
     answered 3 s later), nginx closes a WebSocket its process has said nothing on for 8 s."""
-    from services.classroom import Classroom, Limits
-    r = Classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
-                  limits=Limits(read_timeout_s=8), env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3", **SERVER_PATH})
-    try:
-        r.start()
-    except RuntimeError as e:
-        r.stop()
-        pytest.fail(str(e), pytrace=False)
+    from services.classroom import Limits
+    r = start_classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
+                        limits=Limits(read_timeout_s=8),
+                        env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3", **SERVER_PATH})
     yield r
     r.stop()
 
