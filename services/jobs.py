@@ -37,8 +37,10 @@ import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401  (its atexit hook must be registered before ours: see stop_all_at_exit)
 import signal
+import sys
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -141,6 +143,25 @@ def death_reason(exitcode: int | None) -> Message:
         except ValueError:
             return Message(N_("The training process was killed by a signal (signal {n})."), n=n)
     return Message(N_("The training process ended unexpectedly (exit code {code})."), code=exitcode)
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+class _no_main_script:
+    """While a worker starts: a spawn child re-runs the parent's ``__main__`` script first
+    (multiprocessing.spawn.get_preparation_data). Under Streamlit that is the page script of the last run (app.py,
+    or an AppTest's temporary script, which only runs inside Streamlit and killed the child with a NameError). The
+    worker needs none of it (its target is services.train_worker.worker_main), so the start sees a bare module."""
+
+    def __enter__(self):
+        _MAIN_LOCK.acquire()
+        self._main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+
+    def __exit__(self, *exc):
+        sys.modules["__main__"] = self._main
+        _MAIN_LOCK.release()
 
 
 class TrainingJob:
@@ -276,7 +297,8 @@ class TrainingJob:
             with self._lock:
                 self._t_start = time.monotonic()
             try:
-                self._proc.start()
+                with _no_main_script():
+                    self._proc.start()
                 lower_priority(self._proc.pid)      # before the child's own imports (torch) compete with typing
             finally:
                 self._send.close()     # the child holds the only write end now: its exit, however it dies, is EOF

@@ -611,3 +611,20 @@ def test_the_browser_token_is_the_same_in_every_tab():
     assert job_names.browser_token(other_browser, "s1") != job_names.browser_token(tab1, "s1")
     assert job_names.browser_token("", "s1") != job_names.browser_token("", "s2")   # no cookie: the session stands in
     assert job_names.browser_token("garbage|x", "s1") == job_names.browser_token("", "s1")
+
+
+def test_a_worker_starts_whatever_the_parent_s_main_script_is(user_dir, registry, tmp_path, monkeypatch):
+    """A spawn child re-runs the parent's ``__main__`` script before its target. Under Streamlit that is the last
+    page script run (an AppTest's temporary script, which fails outside Streamlit, killed every later worker of the
+    suite with exit code 1); the worker must start without it."""
+    import sys
+    import types
+    page = tmp_path / "page_script.py"
+    page.write_text("raise SystemExit('the page script ran in the training worker')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    job = jobs.start_job("s1", "miniformer", WORDS, TINY, name="main-free", registry=registry)
+    p = wait(job)
+    assert p.status == "done" and p.error is None, p.error
+    assert sys.modules["__main__"] is main                  # put back after the start
