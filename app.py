@@ -8,8 +8,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas  # noqa: F401  (imported whole before any figure: see below)
 import streamlit as st
 
+# Sessions run this script on threads of their own. plotly reads pandas straight from sys.modules when a figure has
+# list data (its validators), so a session building its first figure while another thread is still importing pandas
+# got "partially initialized module 'pandas' has no attribute 'Series'" (a class arriving at once, e2e). The import
+# above takes pandas' import lock: every run waits here until pandas is whole.
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from here
     sys.path.insert(0, str(ROOT))
