@@ -1,8 +1,10 @@
 """Attention Lab — type a word and watch what small transformers attend to.
 
-``streamlit run app.py``. This entrypoint owns navigation (st.navigation, no pages/ auto-discovery: the folder is app_pages/ so Streamlit never sees a pages/ folder) and the
-shared sidebar; each page in app_pages/ is a thin recipe over models/ and viz/.
+``streamlit run app.py``. This entrypoint owns navigation (st.navigation, no pages/ auto-discovery: the folder is
+app_pages/ so Streamlit never sees a pages/ folder) and the shared sidebar; each page in app_pages/ is a thin
+recipe over models/ and viz/.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,20 +18,21 @@ import streamlit as st
 # got "partially initialized module 'pandas' has no attribute 'Series'" (a class arriving at once, e2e). The import
 # above takes pandas' import lock: every run waits here until pandas is whole.
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:       # pages import models/, viz/ and ui/ from here
+if str(ROOT) not in sys.path:  # pages import models/, viz/ and ui/ from here
     sys.path.insert(0, str(ROOT))
 
+from ui import projector, session_defaults, uploads  # noqa: E402  (after the sys.path line above)
 from ui.i18n import LANGUAGE_NAMES, LANGUAGES, _, browser_language  # noqa: E402  (after the sys.path line above)
 
-from ui import projector  # noqa: E402
-from ui import session_defaults  # noqa: E402
-from ui import uploads  # noqa: E402
+uploads.bound_per_session()  # a session keeps at most a few uploaded files (ui/uploads.py)
 
-uploads.bound_per_session()         # a session keeps at most a few uploaded files (ui/uploads.py)
-
-projector.init_from_url()           # ?present=1: projector mode, whose sidebar starts collapsed
-st.set_page_config(page_title="Attention Lab", page_icon="🔎", layout="wide",
-                   initial_sidebar_state="collapsed" if projector.on() else "auto")
+projector.init_from_url()  # ?present=1: projector mode, whose sidebar starts collapsed
+st.set_page_config(
+    page_title="Attention Lab",
+    page_icon="🔎",
+    layout="wide",
+    initial_sidebar_state="collapsed" if projector.on() else "auto",
+)
 
 # Session state: small named values only, every page's in one place, keys prefixed by page (STYLE.md §10).
 session_defaults.apply()
@@ -38,11 +41,17 @@ session_defaults.apply()
 if "lang" not in st.session_state:
     wanted = st.query_params.get("lang")
     st.session_state["lang"] = wanted if wanted in LANGUAGES else browser_language()
-st.sidebar.segmented_control("Language · 言語", LANGUAGES, key="lang", bind="query-params", required=True,
-                             format_func=LANGUAGE_NAMES.get)
-projector.switch(_("Projector mode"), help=_("Large text and charts for a 1920 × 1080 projector; the sidebar "
-                                             "collapses and secondary controls go behind “More controls”. "
-                                             "A link with ?present=1 opens in this mode."))
+st.sidebar.segmented_control(
+    "Language · 言語", LANGUAGES, key="lang", bind="query-params", required=True, format_func=LANGUAGE_NAMES.get
+)
+projector.switch(
+    _("Projector mode"),
+    help=_(
+        "Large text and charts for a 1920 × 1080 projector; the sidebar "
+        "collapses and secondary controls go behind “More controls”. "
+        "A link with ?present=1 opens in this mode."
+    ),
+)
 
 # Every page answers at the address the teacher guides print (docs/teaching*.md): /lesson, /explore, /compare, ...
 # Streamlit serves the default page at / only (its own url_path then leads nowhere), so the menu's Explore is the
@@ -65,21 +74,32 @@ page = st.navigation(pages)
 
 with st.sidebar:
     st.markdown("### :material/search: Attention Lab")
-    st.caption(_("Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
-                 "Type, and every view updates on each keystroke."))
+    st.caption(
+        _(
+            "Tiny character-level transformers trained on ~1000 animal, fruit and vegetable names. "
+            "Type, and every view updates on each keystroke."
+        )
+    )
     from models import registry
+
     st.markdown("\n".join(f"- {_(s.summary)}" for s in registry.MODELS))
-    st.caption(_("The FullTransformer's source is the word it predicts, so the leak-free one masks its encoder and "
-                 "cross-attention like its decoder. The original Transformer reads a whole sentence to translate: "
-                 "its source is not the answer, so it needs no such mask."))
+    st.caption(
+        _(
+            "The FullTransformer's source is the word it predicts, so the leak-free one masks its encoder and "
+            "cross-attention like its decoder. The original Transformer reads a whole sentence to translate: "
+            "its source is not the answer, so it needs no such mask."
+        )
+    )
     from models.device import pick_device
+
     st.caption(_("Running on **{device}**.").format(device=pick_device().type.upper()))
 
 from ui.cache import app_started, settle_heap  # noqa: E402  (here: torch is imported by now, after the sidebar)
 
-app_started()                       # once per process: clean up after a killed training run
+app_started()  # once per process: clean up after a killed training run
 from ui import class_session  # noqa: E402
-class_session.init()                # a class this browser is in (cookie or teacher's link), once per session
-class_session.bar(page, pages)      # in a class: follow the teacher, or "the class is elsewhere"
+
+class_session.init()  # a class this browser is in (cookie or teacher's link), once per session
+class_session.bar(page, pages)  # in a class: follow the teacher, or "the class is elsewhere"
 page.run()
-settle_heap()                       # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)
+settle_heap()  # keep the garbage collector off the long-lived heap (a full pass cost ~140 ms)

@@ -8,12 +8,14 @@ rerun only when ``stage`` changed, so an idle class costs the server one request
 SQLite/Redis read per class per 0.1 s instead of one script rerun (bench/RESULTS.md, "class session").
 ``streamlit run app.py`` still works: the page then falls back to a slower rerun-based poll.
 """
+
 import pandas  # noqa: F401  (whole before the first session: app.py says why)
 from starlette.routing import Route
 from streamlit.starlette import App
 
 from services import class_counters
-from services.class_counters import PATH as COUNTERS_PATH, counters
+from services.class_counters import PATH as COUNTERS_PATH
+from services.class_counters import counters
 
-class_counters.SERVED = True            # the pages' pollers can count on the route (ui/class_session.py)
+class_counters.SERVED = True  # the pages' pollers can count on the route (ui/class_session.py)
 app = App("app.py", routes=[Route(COUNTERS_PATH, counters, methods=["GET"])])

@@ -7,6 +7,7 @@ module follows, the training worker processes included (they inherit the environ
 
 Nothing here imports the rest of the app: ``models/``, ``services/`` and ``ui/`` all read it.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,10 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent
 
-SHIPPED_CKPT_DIR_ENV = "ATTENTION_LAB_CKPT_DIR"     # the shipped checkpoints (tests point it at tiny ones)
-USER_CKPT_DIR_ENV = "ATTENTION_LAB_USER_CKPT_DIR"   # models trained in the app; git-ignored
-CACHE_DIR_ENV = "ATTENTION_LAB_CACHE_DIR"           # the real model's de-quantized weights
-TRAIN_MAX_S_ENV = "ATTENTION_LAB_TRAIN_MAX_S"       # a training run's time limit, seconds
+SHIPPED_CKPT_DIR_ENV = "ATTENTION_LAB_CKPT_DIR"  # the shipped checkpoints (tests point it at tiny ones)
+USER_CKPT_DIR_ENV = "ATTENTION_LAB_USER_CKPT_DIR"  # models trained in the app; git-ignored
+CACHE_DIR_ENV = "ATTENTION_LAB_CACHE_DIR"  # the real model's de-quantized weights
+TRAIN_MAX_S_ENV = "ATTENTION_LAB_TRAIN_MAX_S"  # a training run's time limit, seconds
 DEFAULT_TRAIN_MAX_S = 600.0
 
 

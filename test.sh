@@ -50,6 +50,10 @@ if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
     echo "[test] redis-server is missing and this user cannot apt-get install it: the Redis class-store tests are skipped."
   fi
 fi
+# The house linter and formatter first (ruff.toml): a lint error or an unformatted file fails the run, as a test does.
+echo "[test] ruff check and ruff format --check"
+.venv/bin/ruff check . || { echo "[test] ruff check failed: fix the lines above (.venv/bin/ruff check --fix . fixes some)"; exit 1; }
+.venv/bin/ruff format --check . || { echo "[test] files not formatted: run .venv/bin/ruff format ."; exit 1; }
 set +e
 .venv/bin/python -m pytest tests "$@"
 rc=$?

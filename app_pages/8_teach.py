@@ -1,5 +1,6 @@
 """Teach: start a class (a join code and its QR code for the back row), take it over again with the teacher's link or
 PIN, and see who joined, who answered and a CSV of the results. The class itself is led from the Lesson."""
+
 import os
 
 import streamlit as st
@@ -14,15 +15,19 @@ st.title(_("Teach a class"))
 
 if not cs.is_teacher():
     pin_needed = bool(os.environ.get(cs.PIN_ENV))
-    st.markdown(_("Start a class, show its code (or QR code) on the projector, and every student who joins follows "
-                  "you through the Lesson. Each question is opened, closed and revealed by you, and the projector "
-                  "shows the class's guesses beside the model's answer."))
+    st.markdown(
+        _(
+            "Start a class, show its code (or QR code) on the projector, and every student who joins follows "
+            "you through the Lesson. Each question is opened, closed and revealed by you, and the projector "
+            "shows the class's guesses beside the model's answer."
+        )
+    )
     with st.form("teach.start", border=True):
         pin = st.text_input(_("Teacher PIN"), type="password", max_chars=64, key="teach.pin") if pin_needed else ""
         if st.form_submit_button(_("Start a class"), icon=":material/school:", type="primary"):
             with cs.reported():
                 c = cs.start_class(pin)
-                if not pin_needed:                     # the teacher's own link carries the key
+                if not pin_needed:  # the teacher's own link carries the key
                     st.query_params.update({"class": c.code, "key": cs.secret()})
                 st.rerun()
     with st.expander(_("Take over a running class"), icon=":material/key:"):
@@ -40,7 +45,7 @@ if not cs.is_teacher():
 try:
     c = shared_store().get_class(cs.code())
 except (cs.ClassError, cs.StoreUnavailable) as e:
-    if not isinstance(e, cs.StoreUnavailable):         # the class bar above has said what is wrong with the store
+    if not isinstance(e, cs.StoreUnavailable):  # the class bar above has said what is wrong with the store
         st.error(cs.error_text(e), icon=":material/error:")
     st.stop()
 
@@ -51,10 +56,13 @@ def join_block() -> None:
     """The join code and its QR code, large for the back row."""
     left, right = st.columns([3, 2], gap="large", vertical_alignment="center")
     with left:
-        st.markdown(_("Join at **{address}** with the code").format(
-            address=escape_md(address.split("/join")[0] + "/join")))
-        st.markdown(f"<div style='font-size:7rem;font-weight:800;letter-spacing:0.15em;line-height:1.1'>{c.code}</div>",
-                    unsafe_allow_html=True)            # the code: our own letters A–Z and 2–9, never user text
+        st.markdown(
+            _("Join at **{address}** with the code").format(address=escape_md(address.split("/join")[0] + "/join"))
+        )
+        st.markdown(
+            f"<div style='font-size:7rem;font-weight:800;letter-spacing:0.15em;line-height:1.1'>{c.code}</div>",
+            unsafe_allow_html=True,
+        )  # the code: our own letters A–Z and 2–9, never user text
         if not c.active:
             st.warning(_("This class has ended."), icon=":material/event_busy:")
     with right:
@@ -72,28 +80,46 @@ else:
 
 if c.active:
     a, b, e = st.columns(3)
-    a.page_link("app_pages/0_lesson.py", label=_("Lead the Lesson"), icon=":material/school:",
-                query_params={"step": str(c.step or 1)})
+    a.page_link(
+        "app_pages/0_lesson.py",
+        label=_("Lead the Lesson"),
+        icon=":material/school:",
+        query_params={"step": str(c.step or 1)},
+    )
     b.caption(cs.elapsed_text(c.created))
     if e.button(_("End the class"), key="teach.end", icon=":material/stop_circle:"):
         with cs.reported():
             shared_store().end_class(c.code, cs.secret())
             st.rerun()
 
-class_plan.presenter(c.code)                           # notes, timer, who joined and answered, the funnel
+class_plan.presenter(c.code)  # notes, timer, who joined and answered, the funnel
 try:
     asked = bool(shared_store().results(c.code))
 except (cs.ClassError, cs.StoreUnavailable):
-    asked = False                                      # the presenter view above has said why
+    asked = False  # the presenter view above has said why
 if asked:
     d1, d2 = st.columns(2)
-    d1.download_button(_("Download the results (CSV)"), cs.results_csv(c.code), file_name=f"class-{c.code}.csv",
-                       mime="text/csv", icon=":material/download:")
-    d2.download_button(_("Download the class summary (HTML, works offline)"), cs.summary(c.code),
-                       file_name=f"class-{c.code}.html", mime="text/html", icon=":material/description:")
+    d1.download_button(
+        _("Download the results (CSV)"),
+        cs.results_csv(c.code),
+        file_name=f"class-{c.code}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+    d2.download_button(
+        _("Download the class summary (HTML, works offline)"),
+        cs.summary(c.code),
+        file_name=f"class-{c.code}.html",
+        mime="text/html",
+        icon=":material/description:",
+    )
 class_models.teacher_panel(c.code)
 if not cs.is_student():
     with st.expander(_("The teacher's link"), icon=":material/key:"):
-        st.caption(_("Keep it private: whoever opens it leads the class. Bookmark it to come back after a reload "
-                     "on another machine."))
+        st.caption(
+            _(
+                "Keep it private: whoever opens it leads the class. Bookmark it to come back after a reload "
+                "on another machine."
+            )
+        )
         st.code(f"{address.split('/join')[0]}/teach?class={c.code}&key={cs.secret()}", language=None)

@@ -1,5 +1,6 @@
 """Join a class: the code from the board (or the QR code's link) and an optional nickname. The browser keeps an
 anonymous token, so a reload or a dropped Wi-Fi brings the student back to where the class is."""
+
 import streamlit as st
 
 from services.class_store import NICKNAME_MAX, clean_code, shared_store
@@ -25,8 +26,13 @@ if cs.is_student():
 
 st.markdown(_("Type the code your teacher shows. A nickname is optional: the class sees it, so any name will do."))
 with st.form("join.form"):
-    code_in = st.text_input(_("Join code"), value=str(st.query_params.get("code", ""))[:12], max_chars=12,
-                            key="join.code", placeholder="ABCDE")
+    code_in = st.text_input(
+        _("Join code"),
+        value=str(st.query_params.get("code", ""))[:12],
+        max_chars=12,
+        key="join.code",
+        placeholder="ABCDE",
+    )
     nick_in = st.text_input(_("Nickname (optional)"), max_chars=NICKNAME_MAX, key="join.nick")
     go = st.form_submit_button(_("Join"), icon=":material/login:", type="primary")
 if go:
@@ -36,5 +42,5 @@ if go:
     else:
         with cs.reported():
             cs.join(code, nick_in)
-            st.session_state["class.stage"] = None      # arrive where the class is (app.py's class bar follows)
+            st.session_state["class.stage"] = None  # arrive where the class is (app.py's class bar follows)
             st.rerun()

@@ -33,6 +33,7 @@ within ``--open-within`` s, target <= 5 s); the class typing (pauses answered an
 CPU as % of one core over the typing, target <= 50 % with nothing dropped); bytes per student over HTTP and the
 WebSocket. Bounded: at most 400 students, 600 s of typing, localhost only. Targets printed, not asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,16 +52,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
-from bench.classroom import (KEY_TIMEOUT_S, Key, Record, RunSpec, Tab, check_local, class_words, give_up_late,
-                             last_keys, reconnected, sampler, serve)
+from bench.classroom import (
+    KEY_TIMEOUT_S,
+    Key,
+    Record,
+    RunSpec,
+    Tab,
+    check_local,
+    class_words,
+    give_up_late,
+    last_keys,
+    reconnected,
+    sampler,
+    serve,
+)
 from bench.common import append_results, guard_offline, launch_chromium, machine_info, md_table, pctl
 
 MAX_STUDENTS, MAX_SECONDS = 400, 600
-PAUSE_S = 0.4                     # ui/live/live.js PAUSE_MS: the word goes to the server this long after the last key
+PAUSE_S = 0.4  # ui/live/live.js PAUSE_MS: the word goes to the server this long after the last key
 PAGE_QUERY = "browser=1"
-HTTP_CONNECTIONS = 6              # Chromium's connections per host over HTTP/1.1
+HTTP_CONNECTIONS = 6  # Chromium's connections per host over HTTP/1.1
 TARGETS = {"cpu": 50.0, "open_p95": 5.0}
-CHECK_BURSTS = ("capy", "bara")   # the check types these at 4 keys/s, each followed by a 1.5 s pause
+CHECK_BURSTS = ("capy", "bara")  # the check types these at 4 keys/s, each followed by a 1.5 s pause
 CHECK_GAP_S, CHECK_PAUSE_S = 0.25, 1.5
 NOT_ANSWERED = "pause -> {!r} not answered"
 
@@ -90,15 +103,17 @@ class Http:
                     return await self._get(path, *self.idle.pop())
                 except ConnectionResetError:
                     pass
-            conn = await asyncio.open_connection(self.host, self.port,
-                                                 local_addr=(self.local, 0) if self.local else None)
+            conn = await asyncio.open_connection(
+                self.host, self.port, local_addr=(self.local, 0) if self.local else None
+            )
             return await self._get(path, *conn, fresh=True)
 
     async def _get(self, path: str, reader, writer, fresh: bool = False) -> tuple[int, bytes, int]:
         try:
-            head = (f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept-Encoding: gzip, deflate\r\n"
-                    "Connection: keep-alive\r\n" + (f"Cookie: {self.cookie_header()}\r\n" if self.jar else "")
-                    + "\r\n")
+            head = (
+                f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept-Encoding: gzip, deflate\r\n"
+                "Connection: keep-alive\r\n" + (f"Cookie: {self.cookie_header()}\r\n" if self.jar else "") + "\r\n"
+            )
             writer.write(head.encode())
             await writer.drain()
             raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
@@ -109,7 +124,7 @@ class Http:
                 k, _, v = line.partition(":")
                 if k.lower() == "set-cookie":
                     name, _, value = v.strip().split(";", 1)[0].partition("=")
-                    self.jar.setdefault(name, value)   # the first answer's choice (nginx's process) is kept
+                    self.jar.setdefault(name, value)  # the first answer's choice (nginx's process) is kept
                 headers[k.strip().lower()] = v.strip()
             if "content-length" in headers:
                 body = await reader.readexactly(int(headers["content-length"]))
@@ -121,7 +136,7 @@ class Http:
                     size = int(size_line.split(b";")[0], 16)
                     chunk = await reader.readexactly(size + 2)
                     body, wire = body + chunk[:-2], wire + len(size_line) + len(chunk)
-                    if size == 0:            # the last chunk (no trailers from these servers)
+                    if size == 0:  # the last chunk (no trailers from these servers)
                         break
             else:
                 body = await reader.read()
@@ -135,11 +150,20 @@ class Http:
             else:
                 self.idle.append((reader, writer))
             return status, body, got
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                ValueError, IndexError) as e:
+        except (
+            TimeoutError,
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            IndexError,
+        ) as e:
             writer.close()
-            if not fresh and isinstance(e, (asyncio.IncompleteReadError, ConnectionError)) and not getattr(
-                    e, "partial", b""):
+            if (
+                not fresh
+                and isinstance(e, (asyncio.IncompleteReadError, ConnectionError))
+                and not getattr(e, "partial", b"")
+            ):
                 raise ConnectionResetError("a kept-alive connection was closed") from e
             raise ConnectionError(f"GET {path}: {type(e).__name__}: {e}") from e
         except BaseException:
@@ -154,8 +178,13 @@ class Http:
 
 def shell_assets(html: bytes) -> list[str]:
     """The files index.html names (its scripts, style sheets, preloads): the page shell without Chromium's list."""
-    return sorted({m for m in re.findall(rb'(?:src|href)="(\./static/[^"]+|/static/[^"]+|\./favicon[^"]*)"', html)
-                   for m in [m.decode().lstrip(".")]})
+    return sorted(
+        {
+            m
+            for m in re.findall(rb'(?:src|href)="(\./static/[^"]+|/static/[^"]+|\./favicon[^"]*)"', html)
+            for m in [m.decode().lstrip(".")]
+        }
+    )
 
 
 # ---- one student's tab -------------------------------------------------------------------------------------------
@@ -167,20 +196,20 @@ class BrowserTab(Tab):
         super().__init__(*a, **kw)
         self.url_query = PAGE_QUERY
         self.component_id = ""
-        self.data: dict | None = None              # the component's data in the last complete run
-        self.run_data: dict | None = None          # ... in the run in progress
+        self.data: dict | None = None  # the component's data in the last complete run
+        self.run_data: dict | None = None  # ... in the run in progress
         self.uploaders: set[str] = set()
-        self.cache: dict[str, tuple[object, int]] = {}   # hash -> (ForwardMsg, the run it was last seen in)
+        self.cache: dict[str, tuple[object, int]] = {}  # hash -> (ForwardMsg, the run it was last seen in)
         self.runs = 0
-        self.sent = 0                              # BackMsgs sent
-        self.sent_log: list[tuple[float, object]] | None = None   # (time, BackMsg) when the check records
+        self.sent = 0  # BackMsgs sent
+        self.sent_log: list[tuple[float, object]] | None = None  # (time, BackMsg) when the check records
 
     def query_string(self) -> str:
         return self.url_query
 
     def handle(self, msg) -> None:
         kind = msg.WhichOneof("type")
-        if kind == "ref_hash":                     # a message the browser said it has: the cached copy, as it is
+        if kind == "ref_hash":  # a message the browser said it has: the cached copy, as it is
             held = self.cache.get(msg.ref_hash)
             if held is None:
                 self.rec.errors.append(f"{self.clock():.1f}s a reference to a message never cached")
@@ -215,7 +244,7 @@ class BrowserTab(Tab):
         shown = (self.run_data or {}).get("text")
         for j in range(len(open_keys) - 1, -1, -1):
             if open_keys[j].text == shown:
-                for k in open_keys[:j + 1]:
+                for k in open_keys[: j + 1]:
                     k.latency = now - k.sent
                 return
 
@@ -250,7 +279,7 @@ class Student:
     tab: BrowserTab | None = None
     http: Http | None = None
     interactive_s: float | None = None
-    bytes: dict = field(default_factory=dict)     # part -> bytes received on page load
+    bytes: dict = field(default_factory=dict)  # part -> bytes received on page load
 
 
 def source_address(i: int) -> str:
@@ -280,7 +309,7 @@ async def page_load(st: Student, base: str, assets: list[str], clock, local: str
     if not data or not data.get("sides"):
         raise RuntimeError("no browser-path component on the page")
     weights = [s["weights"] for s in data["sides"]]
-    module = [data["module"]] if data.get("module") else []      # the view module (forward.js + live.js)
+    module = [data["module"]] if data.get("module") else []  # the view module (forward.js + live.js)
     vendor = list(data.get("vendor") or [])
     files = weights + module + vendor
     got_files = await asyncio.gather(*(http.get("/" + p.lstrip("/")) for p in files))
@@ -289,8 +318,8 @@ async def page_load(st: Student, base: str, assets: list[str], clock, local: str
         raise RuntimeError(f"not served: {bad}")
     n_w, n_m = len(weights), len(module)
     st.bytes["weights"] = sum(g for _, _, g in got_files[:n_w])
-    st.bytes["view module (JS)"] = sum(g for _, _, g in got_files[n_w:n_w + n_m])
-    st.bytes["d3 + jQuery"] = sum(g for _, _, g in got_files[n_w + n_m:])
+    st.bytes["view module (JS)"] = sum(g for _, _, g in got_files[n_w : n_w + n_m])
+    st.bytes["d3 + jQuery"] = sum(g for _, _, g in got_files[n_w + n_m :])
     st.bytes["WebSocket from the server"] = tab.bytes_in
     st.bytes["WebSocket to the server"] = tab.bytes_out
     st.interactive_s = time.perf_counter() - t0
@@ -310,7 +339,7 @@ async def keys(tab: BrowserTab, texts: list[str], gaps: list[float]) -> None:
 
 def word_keys(word: str, rng: random.Random, look: tuple[float, float]) -> tuple[list[str], list[float]]:
     """One word typed at 3-5 keys/s, one word in five with a hesitation inside, then ``look`` s on the views."""
-    texts = [word[:i + 1] for i in range(len(word))]
+    texts = [word[: i + 1] for i in range(len(word))]
     gaps = [1 / rng.uniform(3, 5) for _ in word]
     if len(word) > 2 and rng.random() < 0.2:
         gaps[rng.randrange(1, len(word) - 1)] = rng.uniform(0.5, 1.2)
@@ -357,12 +386,15 @@ def describe(msg) -> str:
         if value == "json_value":
             state = json.loads(w.json_value)
             view = state.get("view") or {}
-            value = (f"json {{{', '.join(sorted(state))}}}, view {{{', '.join(sorted(view))}}}, "
-                     f"text {view.get('text')!r}")
+            value = (
+                f"json {{{', '.join(sorted(state))}}}, view {{{', '.join(sorted(view))}}}, text {view.get('text')!r}"
+            )
         widgets.append(f"{name}: {value}")
     query = ", ".join(sorted(k for k, _ in parse_qsl(rs.query_string, keep_blank_values=True))) or "—"
-    return (f"rerun_script · page {'by hash' if rs.page_script_hash else 'by URL'} · query keys {query} · "
-            f"widgets [{'; '.join(sorted(widgets))}]")
+    return (
+        f"rerun_script · page {'by hash' if rs.page_script_hash else 'by URL'} · query keys {query} · "
+        f"widgets [{'; '.join(sorted(widgets))}]"
+    )
 
 
 def phases(sent: list[tuple[float, object]], marks: list[tuple[str, float]]) -> dict[str, list[str]]:
@@ -377,8 +409,10 @@ def phases(sent: list[tuple[float, object]], marks: list[tuple[str, float]]) -> 
 def script_marks(t0: float, key_times: list[list[float]]) -> list[tuple[str, float]]:
     marks = [("page load", t0)]
     for i, ts in enumerate(key_times):
-        marks += [(f"typing {CHECK_BURSTS[i]!r} ({len(ts)} keys, 4 per s)", ts[0]),
-                  (f"pause after {CHECK_BURSTS[i]!r}", ts[-1] + PAUSE_S * 0.75)]
+        marks += [
+            (f"typing {CHECK_BURSTS[i]!r} ({len(ts)} keys, 4 per s)", ts[0]),
+            (f"pause after {CHECK_BURSTS[i]!r}", ts[-1] + PAUSE_S * 0.75),
+        ]
     return marks
 
 
@@ -389,6 +423,7 @@ def chromium_session(base: str) -> dict:
 
     from playwright.sync_api import sync_playwright
     from streamlit.proto.BackMsg_pb2 import BackMsg
+
     sent, http, urls, ws_in, blocked, errors = [], {}, {}, [], [], []
 
     def frame(e):
@@ -396,6 +431,7 @@ def chromium_session(base: str) -> dict:
             m = BackMsg()
             m.ParseFromString(base64.b64decode(e["response"]["payloadData"]))
             sent.append((time.perf_counter(), m))
+
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         ctx = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -405,18 +441,28 @@ def chromium_session(base: str) -> dict:
         cdp = ctx.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.on("Network.responseReceived", lambda e: urls.__setitem__(e["requestId"], e["response"]["url"]))
-        cdp.on("Network.loadingFinished", lambda e: http.__setitem__(urls.get(e["requestId"], e["requestId"]),
-                                                                     int(e["encodedDataLength"])))
+        cdp.on(
+            "Network.loadingFinished",
+            lambda e: http.__setitem__(urls.get(e["requestId"], e["requestId"]), int(e["encodedDataLength"])),
+        )
         cdp.on("Network.webSocketFrameSent", frame)
         # CDP gives a binary frame's payload in base64: its size is the decoded length
-        cdp.on("Network.webSocketFrameReceived", lambda e: ws_in.append(
-            len(base64.b64decode(e["response"]["payloadData"])) if e["response"]["opcode"] == 2
-            else len(e["response"]["payloadData"])))
+        cdp.on(
+            "Network.webSocketFrameReceived",
+            lambda e: ws_in.append(
+                len(base64.b64decode(e["response"]["payloadData"]))
+                if e["response"]["opcode"] == 2
+                else len(e["response"]["payloadData"])
+            ),
+        )
         t0 = time.perf_counter()
         page.goto(f"{base}/?{PAGE_QUERY}")
-        page.wait_for_function("() => document.querySelector('[data-testid=\"al-live\"]')?.getAttribute("
-                               "'data-drawn') === '<BOS>' && document.querySelector('[data-testid=\"al-live-bertviz\"] "
-                               "svg')", timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"al-live\"]')?.getAttribute("
+            "'data-drawn') === '<BOS>' && document.querySelector('[data-testid=\"al-live-bertviz\"] "
+            "svg')",
+            timeout=120_000,
+        )
         interactive = time.perf_counter() - t0
         page.wait_for_timeout(1500)
         loaded_http, loaded_ws = dict(http), list(ws_in)
@@ -434,10 +480,21 @@ def chromium_session(base: str) -> dict:
         browser.close()
     origin = urlparse(base)
     same = {u: n for u, n in loaded_http.items() if urlparse(u).netloc == origin.netloc}
-    assets = sorted(urlparse(u).path for u in same
-                    if urlparse(u).path.startswith("/static/") or urlparse(u).path.startswith("/favicon"))
-    return {"phases": phases(sent, script_marks(t0, key_times)), "assets": assets, "interactive_s": interactive,
-            "http": same, "ws_in": sum(loaded_ws), "blocked": blocked, "errors": errors, "shown": shown}
+    assets = sorted(
+        urlparse(u).path
+        for u in same
+        if urlparse(u).path.startswith("/static/") or urlparse(u).path.startswith("/favicon")
+    )
+    return {
+        "phases": phases(sent, script_marks(t0, key_times)),
+        "assets": assets,
+        "interactive_s": interactive,
+        "http": same,
+        "ws_in": sum(loaded_ws),
+        "blocked": blocked,
+        "errors": errors,
+        "shown": shown,
+    }
 
 
 async def simulated_session(base: str) -> dict:
@@ -451,22 +508,27 @@ async def simulated_session(base: str) -> dict:
     for burst in CHECK_BURSTS:
         start = time.perf_counter()
         gaps = [CHECK_GAP_S] * (len(burst) - 1) + [CHECK_PAUSE_S]
-        prefix = "".join(CHECK_BURSTS[:len(key_times)])
-        texts = [prefix + burst[:i + 1] for i in range(len(burst))]
+        prefix = "".join(CHECK_BURSTS[: len(key_times)])
+        texts = [prefix + burst[: i + 1] for i in range(len(burst))]
         key_times.append([start + sum(gaps[:i]) for i in range(len(burst))])
         await keys(st.tab, texts, gaps)
     await st.tab.close()
     await st.http.close()
-    return {"phases": phases(log, script_marks(t0, key_times)), "errors": st.rec.errors,
-            "answered": sum(1 for k in st.rec.keys if k.latency not in (None, float("inf"))), "pauses": len(st.rec.keys)}
+    return {
+        "phases": phases(log, script_marks(t0, key_times)),
+        "errors": st.rec.errors,
+        "answered": sum(1 for k in st.rec.keys if k.latency not in (None, float("inf"))),
+        "pauses": len(st.rec.keys),
+    }
 
 
 async def warm_up(bases: list[str]) -> list[str]:
     """One page view per server process before the class, as when the teacher tries the link first: the process's
     first run loads the models and writes the weights file. Errors, if any."""
     sts = [Student(Record(f"warm-{i}", "explore"), 0.0) for i in range(len(bases))]
-    got = await asyncio.gather(*(page_load(st, b, [], lambda: 0.0, None) for st, b in zip(sts, bases)),
-                               return_exceptions=True)
+    got = await asyncio.gather(
+        *(page_load(st, b, [], lambda: 0.0, None) for st, b in zip(sts, bases)), return_exceptions=True
+    )
     for st in sts:
         if st.tab is not None:
             await st.tab.close()
@@ -482,7 +544,7 @@ def check_rows(real: dict, sim: dict) -> tuple[list, list[str]]:
         for d in a + b:
             if d not in kinds:
                 kinds.append(d)
-        label = lambda xs: ", ".join(f"#{kinds.index(d) + 1}" for d in xs) or "nothing"   # noqa: E731
+        label = lambda xs: ", ".join(f"#{kinds.index(d) + 1}" for d in xs) or "nothing"  # noqa: E731
         rows.append((name, len(a), label(a), len(b), label(b), "same" if a == b else "DIFFERENT"))
     return rows, [f"#{i + 1}: {d}" for i, d in enumerate(kinds)]
 
@@ -499,11 +561,10 @@ class ClassSpec:
     processes: int
 
 
-async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], seed: int,
-                local: bool = True) -> dict:
+async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], seed: int, local: bool = True) -> dict:
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    clock = lambda: time.perf_counter() - t0      # noqa: E731
+    clock = lambda: time.perf_counter() - t0  # noqa: E731
     go = {"ready": 0, "event": asyncio.Event()}
     deadline = {"t": float("inf")}
     students = []
@@ -513,15 +574,28 @@ async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], 
         students.append(Student(Record(f"s{i}", "explore"), at))
     samples, stop = [], asyncio.Event()
     samp = asyncio.create_task(sampler(pids, stop, samples, clock))
-    tasks = [asyncio.create_task(student(st, base, assets, clock, go, lambda: deadline["t"], spec.look,
-                                         random.Random(seed * 1000 + i), source_address(i) if local else None))
-             for i, st in enumerate(students)]
+    tasks = [
+        asyncio.create_task(
+            student(
+                st,
+                base,
+                assets,
+                clock,
+                go,
+                lambda: deadline["t"],
+                spec.look,
+                random.Random(seed * 1000 + i),
+                source_address(i) if local else None,
+            )
+        )
+        for i, st in enumerate(students)
+    ]
     client0 = time.process_time()
     limit = spec.open_within + spec.arrive + 240
     while go["ready"] < spec.students and clock() < limit:
         await asyncio.sleep(0.1)
     t_open = clock()
-    await asyncio.sleep(2.0)                          # the last page views settle
+    await asyncio.sleep(2.0)  # the last page views settle
     t_go = clock()
     deadline["t"] = time.perf_counter() + spec.seconds
     go["event"].set()
@@ -530,9 +604,16 @@ async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], 
     t_end = clock()
     stop.set()
     await samp
-    return {"students": students, "samples": samples, "t_open": t_open, "t_go": t_go, "t_end": t_end,
-            "typing_end": t_go + spec.seconds, "client_cpu_s": time.process_time() - client1,
-            "client_open_cpu_s": client1 - client0}
+    return {
+        "students": students,
+        "samples": samples,
+        "t_open": t_open,
+        "t_go": t_go,
+        "t_end": t_end,
+        "typing_end": t_go + spec.seconds,
+        "client_cpu_s": time.process_time() - client1,
+        "client_open_cpu_s": client1 - client0,
+    }
 
 
 def cpu_between(samples: list, a: float, b: float) -> tuple[float, float]:
@@ -556,69 +637,136 @@ def summarise(spec: ClassSpec, res: dict) -> tuple[list, list, list, list[str], 
     per_min = len(pauses) / max(1, len(typed)) / (spec.seconds / 60)
     ms = lambda x: "—" if x != x else (f"> {KEY_TIMEOUT_S * 1000}" if x == float("inf") else f"{x:.0f}")  # noqa: E731
     met = cpu_pct <= TARGETS["cpu"] and not dropped and not errors and len(typed) == spec.students
-    typing = [(spec.processes, spec.students, len(typed), f"{spec.seconds:.0f}", len(pauses), len(answered), dropped,
-               f"{per_min:.1f}", ms(pctl(lat, 50)), ms(pctl(lat, 95)), ms(max(lat)) if lat else "—",
-               f"{cpu_pct:.0f} %", f"{cpu * 1000 / len(pauses):.0f} / {cpu * 1000 / len(answered):.0f}"
-               if answered and cpu == cpu else "—", len(errors),
-               "met" if met else "NOT met")]
+    typing = [
+        (
+            spec.processes,
+            spec.students,
+            len(typed),
+            f"{spec.seconds:.0f}",
+            len(pauses),
+            len(answered),
+            dropped,
+            f"{per_min:.1f}",
+            ms(pctl(lat, 50)),
+            ms(pctl(lat, 95)),
+            ms(max(lat)) if lat else "—",
+            f"{cpu_pct:.0f} %",
+            f"{cpu * 1000 / len(pauses):.0f} / {cpu * 1000 / len(answered):.0f}" if answered and cpu == cpu else "—",
+            len(errors),
+            "met" if met else "NOT met",
+        )
+    ]
     opening = []
-    for label, group in (("first", sts[:spec.open_n]), ("then", sts[spec.open_n:])):
+    for label, group in (("first", sts[: spec.open_n]), ("then", sts[spec.open_n :])):
         if not group:
             continue
         times = [st.interactive_s for st in group if st.interactive_s is not None]
         within = spec.open_within if label == "first" else spec.arrive
         ok = len(times) == len(group) and pctl(times, 95) <= TARGETS["open_p95"]
-        opening.append((spec.processes, f"{len(group)} ({label})", f"{within:.0f}", len(times),
-                        f"{pctl(times, 50):.2f}", f"{pctl(times, 95):.2f}", f"{max(times):.2f}" if times else "—",
-                        ("met" if ok else "NOT met") if label == "first" else "(not a target)"))
+        opening.append(
+            (
+                spec.processes,
+                f"{len(group)} ({label})",
+                f"{within:.0f}",
+                len(times),
+                f"{pctl(times, 50):.2f}",
+                f"{pctl(times, 95):.2f}",
+                f"{max(times):.2f}" if times else "—",
+                ("met" if ok else "NOT met") if label == "first" else "(not a target)",
+            )
+        )
     parts = {}
     for st in typed:
         for k, v in st.bytes.items():
             parts.setdefault(k, []).append(v)
     total = [sum(st.bytes.get(k, 0) for k in st.bytes if k != "WebSocket to the server") for st in typed]
-    kb = lambda b: f"{b / 1e3:.1f}" if b < 1e4 else f"{b / 1e3:.0f}"     # noqa: E731
+    kb = lambda b: f"{b / 1e3:.1f}" if b < 1e4 else f"{b / 1e3:.0f}"  # noqa: E731
     weight = [(k, kb(pctl(v, 50)), kb(max(v))) for k, v in parts.items()]
-    weight.append(("page load in all (HTTP + WebSocket from the server)", kb(pctl(total, 50)) if total else "—",
-                   kb(max(total)) if total else "—"))
+    weight.append(
+        (
+            "page load in all (HTTP + WebSocket from the server)",
+            kb(pctl(total, 50)) if total else "—",
+            kb(max(total)) if total else "—",
+        )
+    )
     ws_in = sum(st.tab.bytes_in for st in typed) - sum(st.bytes.get("WebSocket from the server", 0) for st in typed)
     ws_out = sum(st.tab.bytes_out for st in typed) - sum(st.bytes.get("WebSocket to the server", 0) for st in typed)
     if pauses:
-        weight.append(("per pause, WebSocket from / to the server", f"{ws_in / len(pauses) / 1e3:.1f} / "
-                       f"{ws_out / len(pauses) / 1e3:.1f}", ""))
+        weight.append(
+            (
+                "per pause, WebSocket from / to the server",
+                f"{ws_in / len(pauses) / 1e3:.1f} / {ws_out / len(pauses) / 1e3:.1f}",
+                "",
+            )
+        )
     ocpu, owall = cpu_between(res["samples"], 0, res["t_open"])
     rss = [x[1] for x in res["samples"]]
-    notes = [f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
-             f"({ocpu / owall * 100 if owall else float('nan'):.0f} % of one core; the simulated students' HTTP "
-             f"and WebSocket clients {res['client_open_cpu_s']:.1f} s)",
-             f"servers' RSS {rss[0]:.0f} -> {max(rss):.0f} MiB (max)" if rss else "no RSS samples",
-             f"the simulated students themselves (this Python process, same 2 cores) used {res['client_cpu_s']:.1f} s of "
-             f"CPU while typing ({res['client_cpu_s'] / spec.seconds * 100:.0f} % of one core)"]
+    notes = [
+        f"opening ({spec.students} students over {res['t_open']:.0f} s): server CPU {ocpu:.1f} s "
+        f"({ocpu / owall * 100 if owall else float('nan'):.0f} % of one core; the simulated students' HTTP "
+        f"and WebSocket clients {res['client_open_cpu_s']:.1f} s)",
+        f"servers' RSS {rss[0]:.0f} -> {max(rss):.0f} MiB (max)" if rss else "no RSS samples",
+        f"the simulated students themselves (this Python process, same 2 cores) used {res['client_cpu_s']:.1f} s of "
+        f"CPU while typing ({res['client_cpu_s'] / spec.seconds * 100:.0f} % of one core)",
+    ]
     if pauses and cpu == cpu and cpu > 0:
-        budget = TARGETS["cpu"] / 100 / (cpu / len(pauses))       # pauses per second within the target
-        notes.append(f"at {cpu * 1000 / len(pauses):.0f} ms of server CPU per pause, {TARGETS['cpu']:.0f} % of one "
-                     f"core answers {budget:.0f} pauses/s: {budget * 60 / spec.students:.1f} per student per minute "
-                     f"for {spec.students} students (this run: {per_min:.1f})")
+        budget = TARGETS["cpu"] / 100 / (cpu / len(pauses))  # pauses per second within the target
+        notes.append(
+            f"at {cpu * 1000 / len(pauses):.0f} ms of server CPU per pause, {TARGETS['cpu']:.0f} % of one "
+            f"core answers {budget:.0f} pauses/s: {budget * 60 / spec.students:.1f} per student per minute "
+            f"for {spec.students} students (this run: {per_min:.1f})"
+        )
     if errors:
         kinds: dict[str, int] = {}
-        for e in errors:          # by kind: the time and the word left out
+        for e in errors:  # by kind: the time and the word left out
             k = re.sub(r"'[^']*'", "'…'", re.sub(r"^[\d.]+s ", "", e))
             kinds[k] = kinds.get(k, 0) + 1
-        notes.append(f"errors ({len(errors)}) by kind: " + "; ".join(f"{v} × {k}" for k, v in
-                                                                   sorted(kinds.items(), key=lambda x: -x[1])[:6]))
-    first = [st.interactive_s for st in sts[:spec.open_n] if st.interactive_s is not None]
-    numbers = {"pauses": len(pauses), "answered": len(answered), "dropped": dropped, "errors": len(errors),
-               "cpu_pct": cpu_pct, "cpu_ms_per_pause": cpu * 1000 / len(pauses) if pauses else float("nan"),
-               "open_p95_s": pctl(first, 95), "page_bytes": pctl(total, 50),
-               "parts": {k: pctl(v, 50) for k, v in parts.items()}}
+        notes.append(
+            f"errors ({len(errors)}) by kind: "
+            + "; ".join(f"{v} × {k}" for k, v in sorted(kinds.items(), key=lambda x: -x[1])[:6])
+        )
+    first = [st.interactive_s for st in sts[: spec.open_n] if st.interactive_s is not None]
+    numbers = {
+        "pauses": len(pauses),
+        "answered": len(answered),
+        "dropped": dropped,
+        "errors": len(errors),
+        "cpu_pct": cpu_pct,
+        "cpu_ms_per_pause": cpu * 1000 / len(pauses) if pauses else float("nan"),
+        "open_p95_s": pctl(first, 95),
+        "page_bytes": pctl(total, 50),
+        "parts": {k: pctl(v, 50) for k, v in parts.items()},
+    }
     return typing, opening, weight, notes, numbers
 
 
-TYPING_HEAD = ("processes", "students", "typing", "s", "pauses sent", "answered", "dropped",
-               "pauses per student per min", "pause -> run shown p50 ms", "p95 ms", "max ms",
-               "server CPU (% of one core)", "server CPU ms per pause sent / answered", "errors",
-               f"target (CPU <= {TARGETS['cpu']:.0f} %, nothing dropped)")
-OPEN_HEAD = ("processes", "students opening", "arriving within s", "interactive", "p50 s", "p95 s", "max s",
-             f"target (p95 <= {TARGETS['open_p95']:.0f} s)")
+TYPING_HEAD = (
+    "processes",
+    "students",
+    "typing",
+    "s",
+    "pauses sent",
+    "answered",
+    "dropped",
+    "pauses per student per min",
+    "pause -> run shown p50 ms",
+    "p95 ms",
+    "max ms",
+    "server CPU (% of one core)",
+    "server CPU ms per pause sent / answered",
+    "errors",
+    f"target (CPU <= {TARGETS['cpu']:.0f} %, nothing dropped)",
+)
+OPEN_HEAD = (
+    "processes",
+    "students opening",
+    "arriving within s",
+    "interactive",
+    "p50 s",
+    "p95 s",
+    "max s",
+    f"target (p95 <= {TARGETS['open_p95']:.0f} s)",
+)
 WEIGHT_HEAD = ("bytes per student", "p50 KB", "max KB")
 CHECK_HEAD = ("phase", "Chromium: frames sent", "Chromium: which", "simulated: frames sent", "simulated: which", "")
 
@@ -633,8 +781,10 @@ def servers(processes: int, url: str | None, ckpt_dir: Path):
             yield base, pids, None
         return
     from services.classroom import Classroom
-    with Classroom(processes=processes, user_ckpt_dir=ckpt_dir, nginx=processes > 1, debug=True,
-                   supervise=processes > 1) as room:
+
+    with Classroom(
+        processes=processes, user_ckpt_dir=ckpt_dir, nginx=processes > 1, debug=True, supervise=processes > 1
+    ) as room:
         yield room.url, room.pids(), room
 
 
@@ -646,8 +796,14 @@ def run(argv=None) -> dict:
     ap.add_argument("--open-within", type=float, default=20, help="seconds the first --open students arrive within")
     ap.add_argument("--arrive", type=float, default=60, help="seconds the other students arrive within, after them")
     ap.add_argument("--seconds", type=float, default=60, help="typing time")
-    ap.add_argument("--look", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
-                    help="seconds a student looks at the views after a word")
+    ap.add_argument(
+        "--look",
+        type=float,
+        nargs=2,
+        default=(3.0, 8.0),
+        metavar=("MIN", "MAX"),
+        help="seconds a student looks at the views after a word",
+    )
     ap.add_argument("--processes", type=int, nargs="+", default=[1], help="Streamlit processes (>1: behind nginx)")
     ap.add_argument("--no-browser-check", action="store_true", help="skip the Chromium comparison")
     ap.add_argument("--url", help="drive this server (localhost only) instead of starting our own")
@@ -663,8 +819,15 @@ def run(argv=None) -> dict:
     assets: list[str] = []
     sections = []
     for processes in args.processes:
-        spec = ClassSpec(n, max(0, min(args.open, n)), max(1.0, args.open_within), max(0.0, args.arrive),
-                         max(5.0, min(args.seconds, MAX_SECONDS)), look, processes)
+        spec = ClassSpec(
+            n,
+            max(0, min(args.open, n)),
+            max(1.0, args.open_within),
+            max(0.0, args.arrive),
+            max(5.0, min(args.seconds, MAX_SECONDS)),
+            look,
+            processes,
+        )
         with tempfile.TemporaryDirectory(prefix="attention-lab-browser-class-") as ckpt:
             with servers(processes, url, Path(ckpt)) as (base, pids, room):
                 t_start = time.time()
@@ -676,45 +839,68 @@ def run(argv=None) -> dict:
                     assets = real["assets"]
                     out["check"] = {"real": real, "sim": sim, "rows": rows}
                     page_kb = (sum(real["http"].values()) + real["ws_in"]) / 1e3
-                    text = (f"**What the page sends: Chromium vs a simulated student** (same server; Explore "
-                            f"`?{PAGE_QUERY}`, cold cache, then {' and '.join(map(repr, CHECK_BURSTS))} typed at 4 keys/s,"
-                            f" each followed by {CHECK_PAUSE_S} s)\n\n" + md_table(CHECK_HEAD, rows) + "\n\n"
-                            + "\n".join(f"- {k}" for k in kinds)
-                            + f"\n- Chromium: page load -> first drawing {real['interactive_s']:.1f} s; page weight "
-                            f"{page_kb:.0f} KB ({len(real['http'])} HTTP responses, "
-                            f"{sum(real['http'].values()) / 1e3:.0f} KB, + {real['ws_in'] / 1e3:.0f} KB over the "
-                            f"WebSocket); the simulated students fetch the same {len(assets)} static files; box shows "
-                            f"{real['shown']!r}; non-localhost requests {len(real['blocked'])}; page errors "
-                            f"{len(real['errors'])}"
-                            + f"\n- simulated: {sim['answered']} of {sim['pauses']} pauses answered; errors: "
-                            f"{sim['errors'][:3] or 'none'}")
+                    text = (
+                        f"**What the page sends: Chromium vs a simulated student** (same server; Explore "
+                        f"`?{PAGE_QUERY}`, cold cache, then {' and '.join(map(repr, CHECK_BURSTS))} typed at 4 keys/s,"
+                        f" each followed by {CHECK_PAUSE_S} s)\n\n"
+                        + md_table(CHECK_HEAD, rows)
+                        + "\n\n"
+                        + "\n".join(f"- {k}" for k in kinds)
+                        + f"\n- Chromium: page load -> first drawing {real['interactive_s']:.1f} s; page weight "
+                        f"{page_kb:.0f} KB ({len(real['http'])} HTTP responses, "
+                        f"{sum(real['http'].values()) / 1e3:.0f} KB, + {real['ws_in'] / 1e3:.0f} KB over the "
+                        f"WebSocket); the simulated students fetch the same {len(assets)} static files; box shows "
+                        f"{real['shown']!r}; non-localhost requests {len(real['blocked'])}; page errors "
+                        f"{len(real['errors'])}"
+                        + f"\n- simulated: {sim['answered']} of {sim['pauses']} pauses answered; errors: "
+                        f"{sim['errors'][:3] or 'none'}"
+                    )
                     print(text, flush=True)
                     sections.append(text)
                 local = urlparse(base).hostname in ("localhost", "127.0.0.1")
-                res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, assets, args.seed, local),
-                                                   timeout=spec.open_within + spec.arrive + spec.seconds + 600))
-                events = [f"+{t - t_start:.0f} s {e}" for t, e in (room.events if room is not None else [])
-                          if t >= t_start]
+                res = asyncio.run(
+                    asyncio.wait_for(
+                        drive(base, pids, spec, assets, args.seed, local),
+                        timeout=spec.open_within + spec.arrive + spec.seconds + 600,
+                    )
+                )
+                events = [
+                    f"+{t - t_start:.0f} s {e}" for t, e in (room.events if room is not None else []) if t >= t_start
+                ]
         typing, opening, weight, notes, numbers = summarise(spec, res)
-        notes.append(f"before the class: one page view per server process ({processes}), as when the teacher "
-                     "tries the link" + (f"; errors: {warm}" if warm else ""))
+        notes.append(
+            f"before the class: one page view per server process ({processes}), as when the teacher "
+            "tries the link" + (f"; errors: {warm}" if warm else "")
+        )
         if events:
             notes.append("supervisor: " + "; ".join(events[:12]))
-        out["runs"].append({"spec": spec, "res": res, "numbers": numbers, "typing": typing, "opening": opening,
-                            "weight": weight})
-        text = (f"**{processes} process(es): {n} students, {spec.open_n} opening within {spec.open_within:.0f} s, "
-                f"the rest within {spec.arrive:.0f} s more; typing {spec.seconds:.0f} s, looking {look[0]:.0f}-"
-                f"{look[1]:.0f} s after each word**\n\n" + md_table(TYPING_HEAD, typing) + "\n\n"
-                + md_table(OPEN_HEAD, opening) + "\n\n" + md_table(WEIGHT_HEAD, weight) + "\n\n"
-                + "\n".join(f"- {x}" for x in notes) + (f"\n- assets: {len(assets)} static files from Chromium's page "
-                                                        "load" if assets else "\n- assets: the files index.html names "
-                                                        "(no Chromium check: lazy chunks and fonts not fetched)"))
+        out["runs"].append(
+            {"spec": spec, "res": res, "numbers": numbers, "typing": typing, "opening": opening, "weight": weight}
+        )
+        text = (
+            f"**{processes} process(es): {n} students, {spec.open_n} opening within {spec.open_within:.0f} s, "
+            f"the rest within {spec.arrive:.0f} s more; typing {spec.seconds:.0f} s, looking {look[0]:.0f}-"
+            f"{look[1]:.0f} s after each word**\n\n"
+            + md_table(TYPING_HEAD, typing)
+            + "\n\n"
+            + md_table(OPEN_HEAD, opening)
+            + "\n\n"
+            + md_table(WEIGHT_HEAD, weight)
+            + "\n\n"
+            + "\n".join(f"- {x}" for x in notes)
+            + (
+                f"\n- assets: {len(assets)} static files from Chromium's page load"
+                if assets
+                else "\n- assets: the files index.html names (no Chromium check: lazy chunks and fonts not fetched)"
+            )
+        )
         print(text, flush=True)
         sections.append(text)
     info1 = machine_info("cpu")
     print(info1)
-    cmd = "python -m bench.classroom --browser-path " + " ".join(shlex.quote(a) for a in (
-        argv if argv is not None else sys.argv[1:]))
+    cmd = "python -m bench.classroom --browser-path " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     out["text"] = f"`{cmd}`\n\nbefore: {info0}\n\nafter: {info1}\n\n" + "\n\n".join(sections)
     if not args.no_append:
         append_results("classroom on the browser path (simulated students, what the page sends)", out["text"])
@@ -723,7 +909,8 @@ def run(argv=None) -> dict:
 
 def main(argv=None) -> int:
     def interrupted(*_):
-        raise KeyboardInterrupt         # unwinds through `with Classroom`, which stops the servers it started
+        raise KeyboardInterrupt  # unwinds through `with Classroom`, which stops the servers it started
+
     signal.signal(signal.SIGTERM, interrupted)
     run(argv)
     return 0

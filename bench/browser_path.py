@@ -16,12 +16,13 @@ Page weight: Chrome DevTools Protocol on a fresh browser context, cold cache: ev
 (HTML, Streamlit's JS and CSS, fonts, the weights file, d3/jQuery) plus the WebSocket frames the server sends
 (the page's elements, the component's JS and data). Then how many frames the browser sent while typing.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
-from bench.common import append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, summary, Server
+from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, summary
 
 TYPED = "capybaraelephantowlsquidbeetroot"
 MODELS = ("miniformer", "full_transformer", "full_transformer_peeking")
@@ -38,20 +39,28 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
     cdp.send("Network.enable")
     urls: dict[str, str] = {}
     cdp.on("Network.responseReceived", lambda e: urls.__setitem__(e["requestId"], e["response"]["url"]))
-    cdp.on("Network.loadingFinished", lambda e: http.__setitem__(urls.get(e["requestId"], e["requestId"]),
-                                                                 int(e["encodedDataLength"])))
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: http.__setitem__(urls.get(e["requestId"], e["requestId"]), int(e["encodedDataLength"])),
+    )
     cdp.on("Network.webSocketFrameReceived", lambda e: received.append(len(e["response"]["payloadData"])))
     cdp.on("Network.webSocketFrameSent", lambda e: sent.append(len(e["response"]["payloadData"])))
     t0 = time.perf_counter()
     page.goto(f"{base_url}/?browser=1&model={model}" if model else f"{base_url}/compare?browser=1")
-    page.wait_for_function(f"() => document.querySelector('{LIVE}')?.getAttribute('data-drawn') === '<BOS>'"
-                           " && document.querySelector('[data-testid=\"al-live-bertviz\"] svg')", timeout=120_000)
+    page.wait_for_function(
+        f"() => document.querySelector('{LIVE}')?.getAttribute('data-drawn') === '<BOS>'"
+        " && document.querySelector('[data-testid=\"al-live-bertviz\"] svg')",
+        timeout=120_000,
+    )
     interactive_s = time.perf_counter() - t0
     page.wait_for_timeout(1500)
-    weight = {"http": sum(http.values()), "ws": sum(received),
-              "weights": sum(v for k, v in http.items() if "/app/static/weights/" in k and "/bertviz-" not in k),
-              "templates": sum(v for k, v in http.items() if "/app/static/weights/bertviz-" in k),
-              "vendor": sum(v for k, v in http.items() if "/app/static/vendor/" in k)}
+    weight = {
+        "http": sum(http.values()),
+        "ws": sum(received),
+        "weights": sum(v for k, v in http.items() if "/app/static/weights/" in k and "/bertviz-" not in k),
+        "templates": sum(v for k, v in http.items() if "/app/static/weights/bertviz-" in k),
+        "vendor": sum(v for k, v in http.items() if "/app/static/vendor/" in k),
+    }
     box = page.locator('[data-testid="al-live-input"]')
     box.click()
     page.evaluate("() => { window.__attentionLabPaints = []; }")
@@ -61,7 +70,7 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
         page.wait_for_timeout(gap_ms)
         paints = page.evaluate("() => window.__attentionLabPaints")
         drawn = page.locator(LIVE).get_attribute("data-drawn")
-        want = " ".join(["<BOS>", *keys[:i + 1][-47:]])
+        want = " ".join(["<BOS>", *keys[: i + 1][-47:]])
         if len(paints) != i + 1 or drawn != want:
             missed += 1
             continue
@@ -75,16 +84,26 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
     sent_before = len(sent)
     box.press_sequentially(burst, delay=80)
     want = " ".join(["<BOS>", *(keys + burst)[-47:]])
-    page.wait_for_function(f"() => document.querySelector('{LIVE}').getAttribute('data-drawn') === {want!r}",
-                           timeout=10_000)
+    page.wait_for_function(
+        f"() => document.querySelector('{LIVE}').getAttribute('data-drawn') === {want!r}", timeout=10_000
+    )
     sent_typing = len(sent) - sent_before
     page.wait_for_timeout(1500)
-    return {"lat": lat, "missed": missed, "parts": parts, "weight": weight, "sent_typing": sent_typing, "burst": len(burst),
-            "sent_after_pause": len(sent) - sent_before - sent_typing, "interactive_s": interactive_s}
+    return {
+        "lat": lat,
+        "missed": missed,
+        "parts": parts,
+        "weight": weight,
+        "sent_typing": sent_typing,
+        "burst": len(burst),
+        "sent_after_pause": len(sent) - sent_before - sent_typing,
+        "interactive_s": interactive_s,
+    }
 
 
 def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
     from playwright.sync_api import sync_playwright
+
     keys = (TYPED * 3)[:n_keys]
     lat_rows, weight_rows, blocked, errors = [], [], [], []
     with Server() as server, sync_playwright() as pw:
@@ -92,7 +111,7 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
         browser = launch_chromium(pw)
         cpu0 = server.cpu_seconds()
         for model in (*models, None):
-            ctx = browser.new_context(viewport={"width": 1366, "height": 768})     # cold cache per model
+            ctx = browser.new_context(viewport={"width": 1366, "height": 768})  # cold cache per model
             page = ctx.new_page()
             guard_offline(page, blocked)
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -100,34 +119,80 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
             p50, p95, pmax = summary(r["lat"])
             med = [summary([p[j] for p in r["parts"]])[0] for j in range(4)]
             label = f"Explore · {model}" if model else "Compare · miniformer + full_transformer"
-            lat_rows.append((label, len(keys), r["missed"], fmt_ms(p50), fmt_ms(p95), fmt_ms(pmax),
-                             " / ".join(f"{m:.1f}" for m in med),
-                             f"{r['sent_typing']} over {r['burst']} keys", r["sent_after_pause"], "met" if p95 <= 50 and not r["missed"] else "NOT met"))
+            lat_rows.append(
+                (
+                    label,
+                    len(keys),
+                    r["missed"],
+                    fmt_ms(p50),
+                    fmt_ms(p95),
+                    fmt_ms(pmax),
+                    " / ".join(f"{m:.1f}" for m in med),
+                    f"{r['sent_typing']} over {r['burst']} keys",
+                    r["sent_after_pause"],
+                    "met" if p95 <= 50 and not r["missed"] else "NOT met",
+                )
+            )
             w = r["weight"]
-            weight_rows.append((label, f"{w['http'] / 1e6:.2f}", f"{w['weights'] / 1e3:.0f}",
-                                f"{w['templates'] / 1e3:.0f}", f"{w['vendor'] / 1e3:.0f}",
-                                f"{w['ws'] / 1e3:.0f}", f"{(w['http'] + w['ws']) / 1e6:.2f}", f"{r['interactive_s']:.1f}"))
+            weight_rows.append(
+                (
+                    label,
+                    f"{w['http'] / 1e6:.2f}",
+                    f"{w['weights'] / 1e3:.0f}",
+                    f"{w['templates'] / 1e3:.0f}",
+                    f"{w['vendor'] / 1e3:.0f}",
+                    f"{w['ws'] / 1e3:.0f}",
+                    f"{(w['http'] + w['ws']) / 1e6:.2f}",
+                    f"{r['interactive_s']:.1f}",
+                )
+            )
             ctx.close()
         cpu = server.cpu_seconds() - cpu0
         browser.close()
-    notes = (f"non-localhost requests: {len(blocked)}; page errors: {len(errors)}; server CPU for the whole run "
-             f"(page loads, one rerun per pause): {cpu:.1f} s")
+    notes = (
+        f"non-localhost requests: {len(blocked)}; page errors: {len(errors)}; server CPU for the whole run "
+        f"(page loads, one rerun per pause): {cpu:.1f} s"
+    )
     return lat_rows, weight_rows, notes
 
 
 def sections(n_keys: int) -> list[str]:
     lat_rows, weight_rows, notes = rows(n_keys)
-    lt = md_table(("page · model (?browser=1)", "keys", "missed", "key -> all views painted p50 ms", "p95 ms",
-                   "max ms", "p50 split: forward / bars+heatmaps / BertViz / to paint ms", "frames sent while typing (80 ms a key)", "frames sent after the 400 ms pause",
-                   "target p95 <= 50 ms"), lat_rows)
-    wt = md_table(("page · model", "HTTP MB (cold cache)", "weights KB", "BertViz template KB", "d3 + jQuery KB",
-                   "WebSocket KB from the server",
-                   "page weight MB", "page load -> first drawing s"), weight_rows)
+    lt = md_table(
+        (
+            "page · model (?browser=1)",
+            "keys",
+            "missed",
+            "key -> all views painted p50 ms",
+            "p95 ms",
+            "max ms",
+            "p50 split: forward / bars+heatmaps / BertViz / to paint ms",
+            "frames sent while typing (80 ms a key)",
+            "frames sent after the 400 ms pause",
+            "target p95 <= 50 ms",
+        ),
+        lat_rows,
+    )
+    wt = md_table(
+        (
+            "page · model",
+            "HTTP MB (cold cache)",
+            "weights KB",
+            "BertViz template KB",
+            "d3 + jQuery KB",
+            "WebSocket KB from the server",
+            "page weight MB",
+            "page load -> first drawing s",
+        ),
+        weight_rows,
+    )
     print("\nBrowser path: keystroke -> every view painted (ms)\n" + lt + "\n" + notes + "\n\nPage weight\n" + wt)
-    return [f"**Browser path (issue 24): keystroke -> every live view painted in Chromium** ({n_keys} keys each, "
-            "one at a time; paint = the setTimeout(0) inside the requestAnimationFrame after the redraw, see "
-            "bench/browser_path.py)\n\n" + lt + "\n\n" + notes,
-            "**Page weight per student, browser path** (fresh context, cold cache; CDP encoded bytes)\n\n" + wt]
+    return [
+        f"**Browser path (issue 24): keystroke -> every live view painted in Chromium** ({n_keys} keys each, "
+        "one at a time; paint = the setTimeout(0) inside the requestAnimationFrame after the redraw, see "
+        "bench/browser_path.py)\n\n" + lt + "\n\n" + notes,
+        "**Page weight per student, browser path** (fresh context, cold cache; CDP encoded bytes)\n\n" + wt,
+    ]
 
 
 def main(argv=None) -> int:
@@ -136,8 +201,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     info = machine_info("cpu")
     print(info)
-    append_results("latency, browser path", "\n\n".join([info, "`python -m bench.latency --browser-path --keys "
-                                                          f"{args.keys}`", *sections(args.keys)]))
+    append_results(
+        "latency, browser path",
+        "\n\n".join([info, f"`python -m bench.latency --browser-path --keys {args.keys}`", *sections(args.keys)]),
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ Idle, a page costs one long-poll request per 10 s and no script run; a student's
 ``stage`` counter moved. Targets (issue 22, printed, not asserted): idle CPU <= 5 % of one core (40 students);
 follow p95 <= 1.5 s (40 students; and 150 on 4 processes); lock → count p95 <= 1 s; arrive p95 <= 5 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,14 +56,14 @@ class ClassTab(Tab):
         super().__init__(*a, **kw)
         self.query = ""
         self.headings: list[str] = []
-        self.shown: list[tuple[float, str]] = []       # (time, heading or text) as each arrives
+        self.shown: list[tuple[float, str]] = []  # (time, heading or text) as each arrives
         self.changed = asyncio.Event()
-        self.options: dict[str, list[str]] = {}          # radio widget id -> its options as the browser reports them
-        self.fragment_of: dict[str, str] = {}            # widget id -> the fragment it is drawn in ("" if none)
-        self.pollers: dict[str, Poller] = {}             # component id -> its poller (one per drawn class_poll)
-        self.drawn: set[str] = set()                     # class_poll components drawn by the run in progress
-        self.poll_stats: list = []                       # one entry per counters answer
-        self.triggers = 0                                # reruns the pollers asked for
+        self.options: dict[str, list[str]] = {}  # radio widget id -> its options as the browser reports them
+        self.fragment_of: dict[str, str] = {}  # widget id -> the fragment it is drawn in ("" if none)
+        self.pollers: dict[str, Poller] = {}  # component id -> its poller (one per drawn class_poll)
+        self.drawn: set[str] = set()  # class_poll components drawn by the run in progress
+        self.poll_stats: list = []  # one entry per counters answer
+        self.triggers = 0  # reruns the pollers asked for
         self.full_run = False
 
     def handle(self, msg) -> None:
@@ -98,7 +99,7 @@ class ClassTab(Tab):
         super().handle(msg)
         if kind == "script_finished" and msg.script_finished == msg.FINISHED_SUCCESSFULLY and self.full_run:
             for cid in [c for c in self.pollers if c not in self.drawn]:
-                self.pollers.pop(cid).stop()         # the page no longer draws it: the browser unmounts it
+                self.pollers.pop(cid).stop()  # the page no longer draws it: the browser unmounts it
 
     def poller(self, cid: str, fragment: str, data: dict) -> None:
         """A class_poll component (re)drawn with ``data``: as poll.js, a new loop replaces the one asking now."""
@@ -130,7 +131,7 @@ class ClassTab(Tab):
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -143,6 +144,7 @@ class Poller:
 
     def __init__(self, tab: ClassTab, cid: str):
         from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
         self.tab, self.cid = tab, cid
         self.trigger_id = _make_trigger_id(cid, "events")
         self.fragment, self.data, self.seen = "", {}, None
@@ -155,7 +157,7 @@ class Poller:
 
     def stop(self) -> None:
         if self.task is not None:
-            self.task.cancel()                       # closes the connection: the browser's abort()
+            self.task.cancel()  # closes the connection: the browser's abort()
             self.task = None
 
     async def loop(self) -> None:
@@ -166,16 +168,20 @@ class Poller:
                 d = self.data
                 path = f"{d['url']}&watch={d['watch']}&seen={int(self.seen)}"
                 cookie = f"Cookie: {self.tab.cookies}\r\n" if self.tab.cookies else ""
-                request = (f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n{cookie}"
-                           "Connection: keep-alive\r\n\r\n").encode()
+                request = (
+                    f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n{cookie}Connection: keep-alive\r\n\r\n"
+                ).encode()
                 try:
                     if writer is None:
                         reader, writer = await asyncio.open_connection(u.hostname, u.port)
                     writer.write(request)
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")
-                    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length"))
+                    length = next(
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
                     body = json.loads(await reader.readexactly(length))
                     ok = head.split(b" ", 2)[1] == b"200"
                 except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
@@ -192,9 +198,13 @@ class Poller:
                 if value != self.seen:
                     self.seen = value
                     self.tab.triggers += 1
-                    asyncio.ensure_future(self.tab.rerun(
-                        fragment=self.fragment, auto=False,
-                        json_trigger=(self.trigger_id, json.dumps([{"event": "changed", "value": value}]))))
+                    asyncio.ensure_future(
+                        self.tab.rerun(
+                            fragment=self.fragment,
+                            auto=False,
+                            json_trigger=(self.trigger_id, json.dumps([{"event": "changed", "value": value}])),
+                        )
+                    )
         finally:
             if writer is not None:
                 writer.close()
@@ -219,6 +229,7 @@ async def student(base: str, code: str, i: int, rec: Record, clock, arrive_at: f
 
 async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, seed: int) -> dict:
     from services.class_store import open_store
+
     rng = random.Random(seed)
     random.seed(seed)
     t_start = time.perf_counter()
@@ -240,8 +251,9 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
 
     # 1. arrive
     recs = [Record(f"s{i}", "student") for i in range(n)]
-    tasks = [asyncio.create_task(student(base, code, i, recs[i], clock, rng.random() * ARRIVE_S, res))
-             for i in range(n)]
+    tasks = [
+        asyncio.create_task(student(base, code, i, recs[i], clock, rng.random() * ARRIVE_S, res)) for i in range(n)
+    ]
     deadline = time.perf_counter() + ARRIVE_S + 90
     while len(res["arrive"]) < n and time.perf_counter() < deadline:
         await asyncio.sleep(0.25)
@@ -267,7 +279,7 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
         await teacher.wait_finished(30)
         nxt = teacher.widgets["Next"][1]
         sent = time.perf_counter()
-        await teacher.rerun(trigger=nxt)                         # Next: its callback puts ?step=k in the URL
+        await teacher.rerun(trigger=nxt)  # Next: its callback puts ?step=k in the URL
         want = f"Step {k}."
         got = await asyncio.gather(*(tb.wait_for(lambda s, w=want: s.startswith(w), sent, 30) for tb in tabs))
         res["follow"] += [None if t is None else t - sent for t in got]
@@ -281,12 +293,12 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
     await teacher.wait_finished(30)
     open_btn = teacher.widgets.get("Open answers", (None, None))[1]
     await teacher.rerun(trigger=open_btn)
-    await asyncio.sleep(3)                                      # every student's page has its radio and Lock
+    await asyncio.sleep(3)  # every student's page has its radio and Lock
     locks = []
 
     async def lock(tb: ClassTab):
         await asyncio.sleep(rng.random() * LOCK_WINDOW_S)
-        for _ in range(120):                                    # this student's page has opened the question
+        for _ in range(120):  # this student's page has opened the question
             if "Lock my guess" in tb.widgets and "Your guess" in tb.widgets:
                 break
             await asyncio.sleep(0.25)
@@ -296,16 +308,18 @@ async def drive(base: str, pids: list[int], n: int, idle_s: float, moves: int, s
             res["errors"].append(f"{tb.rec.name}: no guess widgets")
             return
         opts = tb.options.get(guess[1]) or ["0"]
-        tb.states[guess[1]] = ("string_value", opts[rng.randrange(min(3, len(opts)))])   # radios report the label
+        tb.states[guess[1]] = ("string_value", opts[rng.randrange(min(3, len(opts)))])  # radios report the label
         tb.owned.add(guess[1])
-        await tb.rerun(fragment=tb.fragment_of.get(guess[1], ""), auto=False)            # the pick
-        await asyncio.sleep(0.5)                                                         # a student's hand
+        await tb.rerun(fragment=tb.fragment_of.get(guess[1], ""), auto=False)  # the pick
+        await asyncio.sleep(0.5)  # a student's hand
         button = tb.widgets.get("Lock my guess", button)
         locks.append(time.perf_counter())
         await tb.rerun(trigger=button[1], fragment=tb.fragment_of.get(button[1], ""), auto=False)
+
     await asyncio.gather(*(lock(tb) for tb in tabs))
     await asyncio.sleep(5)
     import re
+
     counts = []
     for t, text in teacher.shown:
         m = re.search(r"(\d+) of (\d+) answered", text)
@@ -359,63 +373,114 @@ def main(argv=None) -> int:
         os.environ["ATTENTION_LAB_STORE"] = os.environ.get("ATTENTION_LAB_STORE") or f"sqlite:///{tmp}/classes.sqlite3"
         if args.url:
             import psutil
+
             base = check_local(args.url)
             port = urlparse(base).port
-            pids = sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
-                           and c.status == "LISTEN" and c.pid})
+            pids = sorted(
+                {
+                    c.pid
+                    for c in psutil.net_connections("tcp")
+                    if c.laddr and c.laddr.port == port and c.status == "LISTEN" and c.pid
+                }
+            )
             res = asyncio.run(drive(base, pids, n, args.idle, moves, args.seed))
         else:
             from services.classroom import Classroom, Limits
+
             limits = Limits()
-            need = 2 * (n + 1) + 20          # each page holds its WebSocket and its long poll, all from 127.0.0.1 here
+            need = 2 * (n + 1) + 20  # each page holds its WebSocket and its long poll, all from 127.0.0.1 here
             if args.processes > 1 and need > limits.per_ip:
                 limits = Limits(per_ip=need, total=max(limits.total, need))
-                res_notes.append(f"nginx's connections per address raised from {Limits().per_ip} to {need} for this "
-                                 f"run (ATTENTION_LAB_MAX_CONN_PER_IP does the same for classroom.sh): {n} pages "
-                                 "on one address hold 2 connections each (the WebSocket and the class poller's "
-                                 "long poll); at the default, the pages over the limit got HTTP 503 and the "
-                                 "teacher's count stopped")
-            with Classroom(processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1,
-                           limits=limits) as room:
+                res_notes.append(
+                    f"nginx's connections per address raised from {Limits().per_ip} to {need} for this "
+                    f"run (ATTENTION_LAB_MAX_CONN_PER_IP does the same for classroom.sh): {n} pages "
+                    "on one address hold 2 connections each (the WebSocket and the class poller's "
+                    "long poll); at the default, the pages over the limit got HTTP 503 and the "
+                    "teacher's count stopped"
+                )
+            with Classroom(
+                processes=args.processes, user_ckpt_dir=Path(tmp) / "ckpt", nginx=args.processes > 1, limits=limits
+            ) as room:
                 res = asyncio.run(drive(room.url, room.pids(), n, args.idle, moves, args.seed))
-    arrive, follow, count = fmt(res["arrive"], TARGETS["arrive_p95"]), fmt(res["follow"], TARGETS["follow_p95"]), \
-        fmt(res["count"], TARGETS["count_p95"])
+    arrive, follow, count = (
+        fmt(res["arrive"], TARGETS["arrive_p95"]),
+        fmt(res["follow"], TARGETS["follow_p95"]),
+        fmt(res["count"], TARGETS["count_p95"]),
+    )
     per_student = (res["rss1"] - res["rss0"]) / n
     head = ("processes", "students", "measure", "n", "p50 s", "p95 s", "max s", "target", "")
     rows = [
-        (args.processes, n, "arrive: open /join → the class's step shown", len(res["arrive"]), *arrive[:3],
-         "p95 <= 5 s", arrive[3]),
-        (args.processes, n, "teacher's Next → a student's page shows the step", len(res["follow"]), *follow[:3],
-         "p95 <= 1.5 s", follow[3]),
-        (args.processes, n, "a student's Lock → the teacher's count includes it", len(res["count"]), *count[:3],
-         "p95 <= 1 s", count[3]),
-        (args.processes, n, f"idle {args.idle:.0f} s, all joined: server CPU % of one core", "",
-         f"{res['idle_cpu']:.1f} %", "", "", "<= 5 %", "met" if res["idle_cpu"] <= TARGETS["idle_cpu"] else "NOT met"),
+        (
+            args.processes,
+            n,
+            "arrive: open /join → the class's step shown",
+            len(res["arrive"]),
+            *arrive[:3],
+            "p95 <= 5 s",
+            arrive[3],
+        ),
+        (
+            args.processes,
+            n,
+            "teacher's Next → a student's page shows the step",
+            len(res["follow"]),
+            *follow[:3],
+            "p95 <= 1.5 s",
+            follow[3],
+        ),
+        (
+            args.processes,
+            n,
+            "a student's Lock → the teacher's count includes it",
+            len(res["count"]),
+            *count[:3],
+            "p95 <= 1 s",
+            count[3],
+        ),
+        (
+            args.processes,
+            n,
+            f"idle {args.idle:.0f} s, all joined: server CPU % of one core",
+            "",
+            f"{res['idle_cpu']:.1f} %",
+            "",
+            "",
+            "<= 5 %",
+            "met" if res["idle_cpu"] <= TARGETS["idle_cpu"] else "NOT met",
+        ),
     ]
     table = md_table(head, rows)
-    notes = [f"server CPU per student following one move: {res['cpu_per_follow_ms']:.0f} ms (the teacher's rerun "
-             f"included): {n} students on {args.processes} process(es) need about "
-             f"{res['cpu_per_follow_ms'] * n / 1000 / max(1, min(args.processes, os.cpu_count() or 1)):.1f} s of "
-             "CPU per move, which bounds the follow latency from below",
-             f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
-             f"joined, {res['rss1']:.0f} MiB with {n} joined and idle)",
-             f"counters answers while idle: {res['idle_polls_per_s']:.1f} per s (each student's page holds one "
-             "long poll, answered when the class moves or after 10 s; no script run)",
-             f"reruns the students' pollers asked for during the moves and guesses: {res['triggers']} (one per "
-             f"student per change of stage: {n} x ({moves} moves + Open answers) = {n * (moves + 1)}); the "
-             f"teacher's count poller: {res['teacher_triggers']}",
-             f"answers stored: {res['answered']} of {n}",
-             "what each simulated page sends, as the browser: Join = a rerun with the form's trigger; the class "
-             "poller = GET /class/counters?code=C&watch=stage&seen=S (long poll, the tab's cookies), and on a "
-             "change one rerun of the poller's fragment with its json trigger [{event: changed, value}] (the "
-             "fragment reruns the page); a guess = a fragment rerun with the radio's value, then 0.5 s later one "
-             "with Lock's trigger; the teacher's Next = a rerun with its trigger; the teacher's count = its "
-             "poller (watch=version) rerunning the count's fragment"]
+    notes = [
+        f"server CPU per student following one move: {res['cpu_per_follow_ms']:.0f} ms (the teacher's rerun "
+        f"included): {n} students on {args.processes} process(es) need about "
+        f"{res['cpu_per_follow_ms'] * n / 1000 / max(1, min(args.processes, os.cpu_count() or 1)):.1f} s of "
+        "CPU per move, which bounds the follow latency from below",
+        f"memory per joined student: {per_student:.2f} MiB (server RSS {res['rss0']:.0f} MiB before anyone "
+        f"joined, {res['rss1']:.0f} MiB with {n} joined and idle)",
+        f"counters answers while idle: {res['idle_polls_per_s']:.1f} per s (each student's page holds one "
+        "long poll, answered when the class moves or after 10 s; no script run)",
+        f"reruns the students' pollers asked for during the moves and guesses: {res['triggers']} (one per "
+        f"student per change of stage: {n} x ({moves} moves + Open answers) = {n * (moves + 1)}); the "
+        f"teacher's count poller: {res['teacher_triggers']}",
+        f"answers stored: {res['answered']} of {n}",
+        "what each simulated page sends, as the browser: Join = a rerun with the form's trigger; the class "
+        "poller = GET /class/counters?code=C&watch=stage&seen=S (long poll, the tab's cookies), and on a "
+        "change one rerun of the poller's fragment with its json trigger [{event: changed, value}] (the "
+        "fragment reruns the page); a guess = a fragment rerun with the radio's value, then 0.5 s later one "
+        "with Lock's trigger; the teacher's Next = a rerun with its trigger; the teacher's count = its "
+        "poller (watch=version) rerunning the count's fragment",
+    ]
     notes += res_notes
     if res["errors"]:
         notes.append(f"errors ({len(res['errors'])}): " + "; ".join(res["errors"][:5]))
-    report("class session (one teacher, N students, Streamlit's protocol + the counters route)",
-           "python -m bench.classroom --class", argv, table, notes, append=not args.no_append)
+    report(
+        "class session (one teacher, N students, Streamlit's protocol + the counters route)",
+        "python -m bench.classroom --class",
+        argv,
+        table,
+        notes,
+        append=not args.no_append,
+    )
     return 0
 
 

@@ -23,13 +23,15 @@ Several values in ``--students``, ``--train`` or ``--processes`` run every combi
 100 reconnects in a row of one student's session, 10 clients that disconnect in the middle of a WebSocket
 message, one that sends a frame that is not a BackMsg, a trainer that closes its tab 3 s into a run, and with
 several processes a ``kill -9`` of process b0 halfway through (its students must reconnect to another; reported:
-keys lost and how long they waited, and the supervisor's log); the other students' errors in that run are the result. Reported: latency p50/p95/max, errors, reconnects, the servers' RSS
+keys lost and how long they waited, and the supervisor's log); the other students' errors in that run are the
+result. Reported: latency p50/p95/max, errors, reconnects, the servers' RSS
 (process trees) and CPU over time; appended to bench/RESULTS.md with the command.
 
 Bounded: at most 80 students, 600 s a run, 12 runs; localhost only (another host is refused).
 Targets (issue 14, printed, not asserted): 30 students with 2 training, p95 <= 500 ms, 0 errors, RSS flat
 (+-10 %); the largest class with p95 <= 500 ms, as students per core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +58,10 @@ KEY_TIMEOUT_S = 15
 TARGET_P95_MS = 500
 BARS_TITLE = "Next token after"
 WORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "words.txt"
-PAGES = {"explore": "", "compare": "compare", "real_model": "real_model"}   # page -> url path (Streamlit's page_name)
-BOX = {"real_model": "Type a sentence"}              # the text box a student types in (default "Type a word")
-LECTURE = "The animal didn't cross the street because it was too tired"   # what a class types on the Real model
-SERVER_PATH_QUERY = "browser=0"                    # Explore's and Compare's server path (ui/live_views.py)
+PAGES = {"explore": "", "compare": "compare", "real_model": "real_model"}  # page -> url path (Streamlit's page_name)
+BOX = {"real_model": "Type a sentence"}  # the text box a student types in (default "Type a word")
+LECTURE = "The animal didn't cross the street because it was too tired"  # what a class types on the Real model
+SERVER_PATH_QUERY = "browser=0"  # Explore's and Compare's server path (ui/live_views.py)
 
 
 def check_local(url: str) -> str:
@@ -79,8 +81,9 @@ def class_words(rng: random.Random) -> list[str]:
 def bars_char(title: str) -> str:
     """The character a "Next token after “x”" title names ("" for <BOS>), unescaped like the page shows it."""
     import html
+
     t = html.unescape(title)
-    return t[t.index("“") + 1:t.rindex("”")] if "“" in t and "”" in t else ""
+    return t[t.index("“") + 1 : t.rindex("”")] if "“" in t and "”" in t else ""
 
 
 def widget_value(kind: str, e) -> tuple[str, object] | None:
@@ -99,14 +102,14 @@ def widget_value(kind: str, e) -> tuple[str, object] | None:
             return "string_value", e.raw_value
         return ("string_value", e.options[e.default]) if len(e.options) > e.default >= 0 else None
     if kind == "slider":
-        if len(e.options):                                   # a select_slider: options as strings
+        if len(e.options):  # a select_slider: options as strings
             vals = list(e.raw_value) if e.set_value else [e.options[int(i)] for i in e.default]
             return "string_array_value", vals
         return "double_array_value", list(e.value) if e.set_value else list(e.default)
     if kind == "button_group":
         vals = list(e.raw_values) if e.set_value else [e.options[i].content for i in e.default]
         return "string_array_value", vals
-    return None                                              # buttons (triggers), uploads: nothing to report
+    return None  # buttons (triggers), uploads: nothing to report
 
 
 # ---- one simulated browser tab ----------------------------------------------------------------------------------
@@ -114,21 +117,21 @@ def widget_value(kind: str, e) -> tuple[str, object] | None:
 class Key:
     text: str
     sent: float
-    want: str | None = None        # the token the bars' title must name (Real model); else the last character
-    run_seen: bool = False         # a run started after this key was sent
+    want: str | None = None  # the token the bars' title must name (Real model); else the last character
+    run_seen: bool = False  # a run started after this key was sent
     latency: float | None = None
 
 
 @dataclass
 class Record:
     name: str
-    kind: str                                   # "explore" / "compare" / "train" / "fault"
+    kind: str  # "explore" / "compare" / "train" / "fault"
     keys: list[Key] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
     open_s: float | None = None
     notes: list[str] = field(default_factory=list)
-    backend: str = ""                           # nginx's process cookie after the first page view (debug names)
+    backend: str = ""  # nginx's process cookie after the first page view (debug names)
 
 
 class Tab:
@@ -140,26 +143,29 @@ class Tab:
         self.ws = None
         self.cookies = ""
         self.session_id = ""
-        self.widgets: dict[str, tuple[str, str]] = {}     # label -> (element type, widget id), from the last runs
-        self.query_key: dict[str, str] = {}               # widget id -> query-param key (the text box binds one)
-        self.states: dict[str, tuple[str, object]] = {}   # widget id -> (WidgetState field, value), all widgets
-        self.owned: set[str] = set()                      # widgets this student sets; the server never overrides
-        self.seen: set[str] = set()                       # widget ids drawn by the run in progress
-        self.fragments: dict[str, float] = {}             # fragment id -> interval s
-        self.titles: list[str] = []                       # next-token chart titles of the run in progress
-        self.texts: list[str] = []                        # markdown / alert bodies of the run in progress
-        self.page_hash = ""                               # the page's script hash, from the navigation message
+        self.widgets: dict[str, tuple[str, str]] = {}  # label -> (element type, widget id), from the last runs
+        self.query_key: dict[str, str] = {}  # widget id -> query-param key (the text box binds one)
+        self.states: dict[str, tuple[str, object]] = {}  # widget id -> (WidgetState field, value), all widgets
+        self.owned: set[str] = set()  # widgets this student sets; the server never overrides
+        self.seen: set[str] = set()  # widget ids drawn by the run in progress
+        self.fragments: dict[str, float] = {}  # fragment id -> interval s
+        self.titles: list[str] = []  # next-token chart titles of the run in progress
+        self.texts: list[str] = []  # markdown / alert bodies of the run in progress
+        self.page_hash = ""  # the page's script hash, from the navigation message
         self.running = False
         self.finished = asyncio.Event()
         self.last_status = None
         self.reader = None
-        self.ws_options: dict = {}                        # more websockets.connect arguments (a source address)
-        self.bytes_in = self.bytes_out = 0                # WebSocket payload bytes received and sent
+        self.ws_options: dict = {}  # more websockets.connect arguments (a source address)
+        self.bytes_in = self.bytes_out = 0  # WebSocket payload bytes received and sent
 
-    async def open(self, query: str | None = None, reuse_session: bool = False, timeout: float = 120,
-                   rerun: bool = True) -> None:
+    async def open(
+        self, query: str | None = None, reuse_session: bool = False, timeout: float = 120, rerun: bool = True
+    ) -> None:
         import websockets
-        if not self.cookies:         # the page itself first, like a browser: nginx's cookie, Streamlit's XSRF one
+
+        if not self.cookies:  # the page itself first, like a browser: nginx's cookie, Streamlit's XSRF one
+
             def get():
                 jar = {}
                 # The page, then the host config the frontend fetches (Streamlit sets its XSRF cookie there).
@@ -169,20 +175,24 @@ class Tab:
                     with urllib.request.urlopen(req, timeout=30) as r:
                         for h in r.headers.get_all("Set-Cookie") or []:
                             k, _, v = h.split(";", 1)[0].partition("=")
-                            jar.setdefault(k, v)       # the first answer's choice (nginx's process) is kept
+                            jar.setdefault(k, v)  # the first answer's choice (nginx's process) is kept
                         r.read()
                 return "; ".join(f"{k}={v}" for k, v in jar.items())
+
             self.cookies = await asyncio.to_thread(get)
         u = urlparse(self.base)
         # The browser's subprotocol list: "streamlit", its XSRF token, and on a reconnect the session id to resume.
-        protocols = ["streamlit"] + ([self.xsrf() or "-", self.session_id] if reuse_session and self.session_id
-                                     else [])
+        protocols = ["streamlit"] + ([self.xsrf() or "-", self.session_id] if reuse_session and self.session_id else [])
         t0 = time.perf_counter()
-        self.ws = await websockets.connect(f"ws://{u.hostname}:{u.port}/_stcore/stream",
-                                           subprotocols=protocols,
-                                           additional_headers={"Cookie": self.cookies} if self.cookies else None,
-                                           max_size=None, open_timeout=30, ping_interval=None,
-                                           **self.ws_options)
+        self.ws = await websockets.connect(
+            f"ws://{u.hostname}:{u.port}/_stcore/stream",
+            subprotocols=protocols,
+            additional_headers={"Cookie": self.cookies} if self.cookies else None,
+            max_size=None,
+            open_timeout=30,
+            ping_interval=None,
+            **self.ws_options,
+        )
         self.reader = asyncio.create_task(self.read())
         if rerun:
             await self.rerun(query=query)
@@ -198,7 +208,7 @@ class Tab:
     async def close(self, abrupt: bool = False) -> None:
         if self.ws is None:
             return
-        if abrupt:                   # a tab killed, a laptop lid shut: the TCP connection just goes
+        if abrupt:  # a tab killed, a laptop lid shut: the TCP connection just goes
             self.ws.transport.abort()
         else:
             await self.ws.close()
@@ -210,12 +220,19 @@ class Tab:
                 pass
         self.ws = None
 
-    async def rerun(self, query: str | None = None, fragment: str = "", trigger: str | None = None,
-                    auto: bool = True, json_trigger: tuple[str, str] | None = None) -> None:
+    async def rerun(
+        self,
+        query: str | None = None,
+        fragment: str = "",
+        trigger: str | None = None,
+        auto: bool = True,
+        json_trigger: tuple[str, str] | None = None,
+    ) -> None:
         """A rerun as the browser asks for it: ``fragment`` alone is a fragment's timer (``auto``); with a widget
         of the fragment (``auto=False``) it is that widget's rerun. ``json_trigger``: (widget id, JSON) of a
         custom component's trigger (st.components.v2's ``setTriggerValue``)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
+
         msg = BackMsg()
         rs = msg.rerun_script
         rs.page_name = PAGES.get(self.page, self.page)
@@ -232,7 +249,7 @@ class Tab:
         for wid, (kind, value) in self.states.items():
             ws = rs.widget_states.widgets.add()
             ws.id = wid
-            if kind.endswith("_array_value"):             # StringArray / DoubleArray messages
+            if kind.endswith("_array_value"):  # StringArray / DoubleArray messages
                 getattr(ws, kind).data.extend(value)
             else:
                 setattr(ws, kind, value)
@@ -249,21 +266,23 @@ class Tab:
         """A last look at a BackMsg before it goes (a subclass adds what its browser would send)."""
 
     def query_string(self) -> str:
-        return "&".join(f"{self.query_key[wid]}={quote(str(v))}" for wid, (_, v) in self.states.items()
-                        if wid in self.query_key)
+        return "&".join(
+            f"{self.query_key[wid]}={quote(str(v))}" for wid, (_, v) in self.states.items() if wid in self.query_key
+        )
 
     async def wait_finished(self, timeout: float) -> None:
         await asyncio.wait_for(self.finished.wait(), timeout)
 
     async def read(self) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
         try:
             async for raw in self.ws:
                 self.bytes_in += len(raw)
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
                 self.handle(msg)
-        except Exception as e:      # the connection went: the typing loop sees ws is closed and reconnects
+        except Exception as e:  # the connection went: the typing loop sees ws is closed and reconnects
             if not isinstance(e, asyncio.CancelledError):
                 self.rec.errors.append(f"{self.clock():.1f}s connection lost: {type(e).__name__}")
         finally:
@@ -278,7 +297,7 @@ class Tab:
             self.running = True
             if not fragment_run:
                 self.titles, self.texts, self.seen = [], [], set()
-                self.fragments.clear()         # a full run re-registers the timers it still wants
+                self.fragments.clear()  # a full run re-registers the timers it still wants
                 now = time.perf_counter()
                 for k in self.rec.keys:
                     if k.latency is None and k.sent < now:
@@ -311,7 +330,7 @@ class Tab:
                 if getattr(e, "query_param_key", ""):
                     self.query_key[e.id] = e.query_param_key
         elif kind == "navigation" and msg.navigation.page_script_hash:
-            self.page_hash = msg.navigation.page_script_hash      # the browser names its page by this from now on
+            self.page_hash = msg.navigation.page_script_hash  # the browser names its page by this from now on
         elif kind == "auto_rerun":
             self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
         elif kind == "script_finished":
@@ -336,7 +355,7 @@ class Tab:
         for j in range(len(open_keys) - 1, -1, -1):
             want = open_keys[j].want if open_keys[j].want is not None else open_keys[j].text[-1:]
             if not self.titles or shown == {want}:
-                for k in open_keys[:j + 1]:
+                for k in open_keys[: j + 1]:
                     k.latency = now - k.sent
                 return
 
@@ -357,6 +376,7 @@ def _smollm2_tokenizer():
     from transformers import AutoTokenizer
 
     from models import hf_lm, hf_setup
+
     tok = AutoTokenizer.from_pretrained(hf_setup.bundled_cache_dir(), local_files_only=True)
     return SimpleNamespace(tokenizer=tok, block_size=hf_lm.MAX_TOKENS)
 
@@ -364,13 +384,22 @@ def _smollm2_tokenizer():
 def real_last_token(text: str) -> str:
     """The token the Real model page's bars name for ``text``: the last one SmolLM2's tokenizer makes of it."""
     from models import hf_lm
+
     b = _smollm2_tokenizer()
     ids, _ = hf_lm.encode(b, text)
     return hf_lm.readable(b.tokenizer, ids[-1])
 
 
-async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, go: asyncio.Event, deadline,
-                 settle: float | None = None):
+async def typist(
+    base: str,
+    rec: Record,
+    page: str,
+    rng: random.Random,
+    clock,
+    go: asyncio.Event,
+    deadline,
+    settle: float | None = None,
+):
     """Types at a human pace; with ``settle``, like bench.latency instead: each key waits until the previous one
     is shown, then ``settle`` seconds of quiet (to compare with the browser benchmark, one student)."""
     tab = Tab(base, rec, page, clock)
@@ -386,11 +415,12 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
         if box not in tab.widgets:
             rec.errors.append(f"no {box!r} box on the page")
             return
-        tab.set_value(box, "string_value", text)       # the first letter, before the clock starts
+        tab.set_value(box, "string_value", text)  # the first letter, before the clock starts
         await tab.rerun()
         await tab.wait_finished(120)
-        rec.backend = next((c.split("=", 1)[1] for c in tab.cookies.split("; ")
-                            if c.startswith("attention_lab_backend=")), "")
+        rec.backend = next(
+            (c.split("=", 1)[1] for c in tab.cookies.split("; ") if c.startswith("attention_lab_backend=")), ""
+        )
     except Exception as e:
         rec.errors.append(f"could not open {page}: {type(e).__name__}: {str(e)[:160]}")
         return
@@ -406,8 +436,8 @@ async def typist(base: str, rec: Record, page: str, rng: random.Random, clock, g
                 await asyncio.sleep(0.005)
             await asyncio.sleep(settle)
         else:
-            await asyncio.sleep(1 / rng.uniform(3, 5))             # a human pace, 3-5 keys/s
-        if pos >= len(word):                                       # next word: a short pause, then retype
+            await asyncio.sleep(1 / rng.uniform(3, 5))  # a human pace, 3-5 keys/s
+        if pos >= len(word):  # next word: a short pause, then retype
             await asyncio.sleep(rng.uniform(0.5, 1.0))
             word, pos = next(words), 0
             text = ""
@@ -511,7 +541,7 @@ async def trainer(base: str, rec: Record, i: int, epochs: int, clock, go, deadli
         rec.errors.append(f"{clock():.1f}s trainer: {type(e).__name__}: {str(e)[:160]}")
     finally:
         rec.notes.append(f"left at {clock():.1f}s after {runs} run(s)")
-        await tab.close(abrupt=True)          # a tab closed mid-run: the server must stop that job
+        await tab.close(abrupt=True)  # a tab closed mid-run: the server must stop that job
 
 
 # ---- faults -------------------------------------------------------------------------------------------------------
@@ -524,7 +554,7 @@ async def reconnect_storm(base: str, rec: Record, clock, n: int):
         await tab.open(query=f"text={text}")
         for i in range(n):
             await tab.close(abrupt=True)
-            await tab.open(reuse_session=True, rerun=False)      # back to its session; the next key reruns
+            await tab.open(reuse_session=True, rerun=False)  # back to its session; the next key reruns
             rec.reconnects += 1
             text = "ba" + "tn"[i % 2]
             tab.set_value("Type a word", "string_value", text)
@@ -544,11 +574,17 @@ async def reconnect_storm(base: str, rec: Record, clock, n: int):
 
 def _raw_ws(host: str, port: int, cookies: str) -> socket.socket:
     import base64
+
     s = socket.create_connection((host, port), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
-               + (f"Cookie: {cookies}\r\n" if cookies else "") + "\r\n").encode())
+    s.sendall(
+        (
+            f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
+            + (f"Cookie: {cookies}\r\n" if cookies else "")
+            + "\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)
@@ -572,6 +608,7 @@ async def broken_clients(base: str, rec: Record, clock, n: int = 10) -> None:
     """n clients that disconnect in the middle of a message (a frame announcing 2000 bytes, 60 sent), and one that
     sends a whole frame that is not a BackMsg (the server must close that connection only)."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
+
     u = urlparse(base)
     msg = BackMsg()
     msg.rerun_script.query_string = "text=mid"
@@ -588,16 +625,19 @@ async def broken_clients(base: str, rec: Record, clock, n: int = 10) -> None:
         s.sendall(_frame(b"\xff\xfe not a protobuf \x00" * 3))
         s.settimeout(10)
         try:
-            closed = s.recv(64)          # the server's close frame (1002), or EOF
+            closed = s.recv(64)  # the server's close frame (1002), or EOF
         except OSError:
             closed = b""
         s.close()
         return cut, closed
+
     try:
         cut, closed = await asyncio.to_thread(run)
         code = int.from_bytes(closed[2:4], "big") if len(closed) >= 4 and closed[0] & 0x0F == 8 else None
-        rec.notes.append(f"{cut} clients cut off mid-message; a non-BackMsg frame was answered with "
-                         + (f"close code {code}" if code else "the connection closed"))
+        rec.notes.append(
+            f"{cut} clients cut off mid-message; a non-BackMsg frame was answered with "
+            + (f"close code {code}" if code else "the connection closed")
+        )
     except Exception as e:
         rec.errors.append(f"{clock():.1f}s broken clients: {type(e).__name__}: {str(e)[:160]}")
 
@@ -606,6 +646,7 @@ async def broken_clients(base: str, rec: Record, clock, n: int = 10) -> None:
 def tree_usage(pids: list[int]) -> tuple[float, float]:
     """(RSS MiB, CPU s) of the server processes and their children (training workers included)."""
     import psutil
+
     rss = cpu = 0.0
     for pid in pids:
         try:
@@ -628,7 +669,7 @@ async def sampler(pids: list[int], stop: asyncio.Event, out: list, clock) -> Non
         out.append((clock(), rss, cpu))
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -646,12 +687,11 @@ class RunSpec:
     settle: float | None = None
 
 
-async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: Path | None,
-                kill=None) -> dict:
+async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: Path | None, kill=None) -> dict:
     """``kill``: with --faults and several processes, a function that kills one backend (kill -9) and returns its
     name; it is called halfway through the typing."""
     t0 = time.perf_counter()
-    clock = lambda: time.perf_counter() - t0      # noqa: E731
+    clock = lambda: time.perf_counter() - t0  # noqa: E731
     go = {"ready": 0, "event": asyncio.Event()}
     deadline = {"t": float("inf")}
     recs, tasks = [], []
@@ -659,8 +699,11 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
         page = spec.pages[i % len(spec.pages)]
         rec = Record(f"s{i}", page)
         recs.append(rec)
-        tasks.append(asyncio.create_task(typist(base, rec, page, random.Random(seed * 1000 + i), clock, go,
-                                                lambda: deadline["t"], spec.settle)))
+        tasks.append(
+            asyncio.create_task(
+                typist(base, rec, page, random.Random(seed * 1000 + i), clock, go, lambda: deadline["t"], spec.settle)
+            )
+        )
     for i in range(spec.train):
         rec = Record(f"t{i}", "train")
         recs.append(rec)
@@ -671,24 +714,29 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
     while go["ready"] < n_ready and clock() < 240:
         await asyncio.sleep(0.1)
     open_s = clock()
-    await asyncio.sleep(1.0)                        # the last page views settle
+    await asyncio.sleep(1.0)  # the last page views settle
     t_go = clock()
     deadline["t"] = time.perf_counter() + spec.seconds
     go["event"].set()
     faults = []
     killed = {}
     if spec.faults and kill is not None:
+
         async def killer():
             await asyncio.sleep(spec.seconds / 2)
             killed.update(t=time.perf_counter(), at=clock(), name=kill())
+
         kill_task = asyncio.create_task(killer())
     if spec.faults:
         await asyncio.sleep(min(5.0, spec.seconds / 4))
         storm, broken, leaver = Record("f-reconnect", "fault"), Record("f-broken", "fault"), Record("f-leaver", "fault")
         faults = [storm, broken, leaver]
         lgo = {"ready": 0, "event": go["event"]}
-        await asyncio.gather(reconnect_storm(base, storm, clock, spec.reconnects), broken_clients(base, broken, clock),
-                             trainer(base, leaver, 99, 200, clock, lgo, lambda: deadline["t"], leave_after=3.0))
+        await asyncio.gather(
+            reconnect_storm(base, storm, clock, spec.reconnects),
+            broken_clients(base, broken, clock),
+            trainer(base, leaver, 99, 200, clock, lgo, lambda: deadline["t"], leave_after=3.0),
+        )
     await asyncio.gather(*tasks)
     if spec.faults and kill is not None:
         await kill_task
@@ -696,10 +744,17 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
     stop.set()
     await samp
     if faults and ckpt_dir is not None:
-        await asyncio.sleep(3)                      # the left job notices its session is gone after its epoch
+        await asyncio.sleep(3)  # the left job notices its session is gone after its epoch
         faults[2].notes.append(left_job_result(ckpt_dir))
-    return {"recs": recs, "faults": faults, "samples": samples, "open_s": open_s, "t_go": t_go, "t_end": t_end,
-            "killed": killed}
+    return {
+        "recs": recs,
+        "faults": faults,
+        "samples": samples,
+        "open_s": open_s,
+        "t_go": t_go,
+        "t_end": t_end,
+        "killed": killed,
+    }
 
 
 def kill_result(res: dict) -> str | None:
@@ -716,21 +771,28 @@ def kill_result(res: dict) -> str | None:
         after = [x for x in r.keys if x.sent + (x.latency or 0) >= k["t"] - 0.5]
         typed += len(after)
         lost += sum(1 for x in after if x.latency in (None, float("inf")))
-        shown = sorted(x.sent + x.latency for x in r.keys if x.latency not in (None, float("inf"))
-                       and x.sent + x.latency > k["t"])
+        shown = sorted(
+            x.sent + x.latency for x in r.keys if x.latency not in (None, float("inf")) and x.sent + x.latency > k["t"]
+        )
         if shown:
             waits.append(shown[0] - k["t"])
     others = [e for r in rest for e in r.errors]
-    w = (f"waited p50 {pctl(waits, 50):.1f} s, max {max(waits):.1f} s until their page showed a key again"
-         if waits else "none showed a key again")
-    return (f"kill -9 of {k['name']} at {k['at']:.0f} s: {len(hit)} of {len(typing)} typing students were on it; "
-            f"they {w} ({sum(r.reconnects for r in hit)} reconnects); keys lost (never shown): {lost} of {typed} "
-            f"they typed from the kill on; errors of the other students: {len(others)}")
+    w = (
+        f"waited p50 {pctl(waits, 50):.1f} s, max {max(waits):.1f} s until their page showed a key again"
+        if waits
+        else "none showed a key again"
+    )
+    return (
+        f"kill -9 of {k['name']} at {k['at']:.0f} s: {len(hit)} of {len(typing)} typing students were on it; "
+        f"they {w} ({sum(r.reconnects for r in hit)} reconnects); keys lost (never shown): {lost} of {typed} "
+        f"they typed from the kill on; errors of the other students: {len(others)}"
+    )
 
 
 def left_job_result(ckpt_dir: Path) -> str:
     """What the job of the trainer that left became: a checkpoint that loads, or nothing written."""
     from models.checkpoint import load_checkpoint
+
     files = sorted(ckpt_dir.glob("classroom-99-*.pt"))
     if not files:
         return "its job stopped; nothing was published (no file, nothing half-written)"
@@ -739,7 +801,7 @@ def left_job_result(ckpt_dir: Path) -> str:
         try:
             load_checkpoint(f)
             out.append(f"{f.name} loads")
-        except Exception as e:       # a broken file is the finding, not a crash of the bench
+        except Exception as e:  # a broken file is the finding, not a crash of the bench
             out.append(f"{f.name} does NOT load: {e}")
     tmp = list(ckpt_dir.glob("*.tmp*"))
     return "its job published its best epoch: " + ", ".join(out) + (f"; {len(tmp)} temp file(s) left" if tmp else "")
@@ -748,27 +810,38 @@ def left_job_result(ckpt_dir: Path) -> str:
 def serve(spec: RunSpec, url: str | None, ckpt_dir: Path):
     """A context manager giving (base url, server pids): ours (services.classroom), or the one at --url."""
     import contextlib
+
     if url:
+
         @contextlib.contextmanager
         def given():
             import psutil
+
             port = urlparse(url).port
-            pids = sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
-                           and c.status == "LISTEN" and c.pid})
+            pids = sorted(
+                {
+                    c.pid
+                    for c in psutil.net_connections("tcp")
+                    if c.laddr and c.laddr.port == port and c.status == "LISTEN" and c.pid
+                }
+            )
             yield url, pids, None, None
+
         return given()
     from services.classroom import Classroom
 
     @contextlib.contextmanager
     def ours():
         # debug: the process cookie names the process, so the students of a killed one can be told apart.
-        with Classroom(processes=spec.processes, user_ckpt_dir=ckpt_dir, nginx=spec.processes > 1,
-                       debug=True) as room:
+        with Classroom(processes=spec.processes, user_ckpt_dir=ckpt_dir, nginx=spec.processes > 1, debug=True) as room:
+
             def kill() -> str:
                 b = room.backends[0]
                 os.kill(b.proc.pid, signal.SIGKILL)
                 return b.name
+
             yield room.url, room.pids(), (kill if spec.faults and spec.processes > 1 else None), room
+
     return ours()
 
 
@@ -792,52 +865,96 @@ def summarise(spec: RunSpec, res: dict) -> tuple[tuple, list[str]]:
     p95 = pctl(lat, 95)
     met = bool(lat) and p95 <= TARGET_P95_MS and not errors
     ms = lambda x: "—" if x != x else (f"> {KEY_TIMEOUT_S * 1000}" if x == float("inf") else f"{x:.0f}")  # noqa: E731
-    row = (spec.processes, spec.students, spec.train, f"{spec.seconds:.0f}", keys, len(shown), ms(pctl(lat, 50)),
-           ms(p95), ms(max(lat)) if lat else "—", len(errors), reconnects,
-           f"{first:.0f} → {last:.0f} ({drift:+.0f} %)" if rss else "—", f"{max(rss):.0f}" if rss else "—",
-           f"{cpu_s / wall * 100:.0f} %" if wall == wall and wall else "—",
-           f"{cpu_s * 1000 / keys:.0f}" if keys and cpu_s == cpu_s else "—",   # trainers' CPU included
-           f"{spec.students / cores:.1f}" if met else "—",
-           "met" if met else "NOT met")
+    row = (
+        spec.processes,
+        spec.students,
+        spec.train,
+        f"{spec.seconds:.0f}",
+        keys,
+        len(shown),
+        ms(pctl(lat, 50)),
+        ms(p95),
+        ms(max(lat)) if lat else "—",
+        len(errors),
+        reconnects,
+        f"{first:.0f} → {last:.0f} ({drift:+.0f} %)" if rss else "—",
+        f"{max(rss):.0f}" if rss else "—",
+        f"{cpu_s / wall * 100:.0f} %" if wall == wall and wall else "—",
+        f"{cpu_s * 1000 / keys:.0f}" if keys and cpu_s == cpu_s else "—",  # trainers' CPU included
+        f"{spec.students / cores:.1f}" if met else "—",
+        "met" if met else "NOT met",
+    )
     notes = []
     if s:
         step = max(1, len(s) // 12)
-        notes.append(f"servers over time ({spec.processes} process(es); s since start: RSS MiB / CPU % of one core): "
-                     + " ".join(f"{t:.0f}s:{m:.0f}/{(c2 - c1) / (t2 - t1) * 100:.0f}%"
-                                for (t1, _, c1), (t, m, c2), (t2, _, _) in
-                                zip(s[::step], s[step::step], s[step::step]) if t2 > t1))
+        notes.append(
+            f"servers over time ({spec.processes} process(es); s since start: RSS MiB / CPU % of one core): "
+            + " ".join(
+                f"{t:.0f}s:{m:.0f}/{(c2 - c1) / (t2 - t1) * 100:.0f}%"
+                for (t1, _, c1), (t, m, c2), (t2, _, _) in zip(s[::step], s[step::step], s[step::step])
+                if t2 > t1
+            )
+        )
     opens = [r.open_s for r in res["recs"] if r.open_s is not None]
     if opens:
-        notes.append(f"opening the class took {res['open_s']:.1f} s (first page view per student p50 "
-                     f"{pctl(opens, 50):.1f} s, max {max(opens):.1f} s)")
+        notes.append(
+            f"opening the class took {res['open_s']:.1f} s (first page view per student p50 "
+            f"{pctl(opens, 50):.1f} s, max {max(opens):.1f} s)"
+        )
     for r in res["recs"]:
         if r.kind == "train":
-            notes.append(f"trainer {r.name}: " + "; ".join(r.notes[-6:]) + (f"; errors: {r.errors[:2]}" if r.errors else ""))
+            notes.append(
+                f"trainer {r.name}: " + "; ".join(r.notes[-6:]) + (f"; errors: {r.errors[:2]}" if r.errors else "")
+            )
     if kill_result(res):
         notes.append("fault backend killed: " + kill_result(res))
     for r in res["faults"]:
         notes.append(f"fault {r.name}: " + "; ".join(r.notes) + (f"; errors: {r.errors[:3]}" if r.errors else ""))
     if errors:
         notes.append("errors (first 5): " + "; ".join(errors[:5]))
-    by_page = {p: [k.latency * 1000 for r in typing if r.kind == p for k in r.keys if k.latency is not None]
-               for p in spec.pages}
-    notes.append("by page: " + ", ".join(f"{p} p50 {ms(pctl(v, 50))} / p95 {ms(pctl(v, 95))} ms (n={len(v)})"
-                                         for p, v in by_page.items() if v))
+    by_page = {
+        p: [k.latency * 1000 for r in typing if r.kind == p for k in r.keys if k.latency is not None]
+        for p in spec.pages
+    }
+    notes.append(
+        "by page: "
+        + ", ".join(
+            f"{p} p50 {ms(pctl(v, 50))} / p95 {ms(pctl(v, 95))} ms (n={len(v)})" for p, v in by_page.items() if v
+        )
+    )
     return row, notes
 
 
-HEAD = ("processes", "students typing", "training", "s", "keys", f"shown <= {KEY_TIMEOUT_S} s", "p50 ms", "p95 ms", "max ms",
-        "errors", "reconnects", "RSS MiB first → last 10 % (drift)", "RSS max MiB", "server CPU",
-        "server CPU ms per key", "students per core (if met)", f"target (p95 <= {TARGET_P95_MS} ms, 0 errors)")
+HEAD = (
+    "processes",
+    "students typing",
+    "training",
+    "s",
+    "keys",
+    f"shown <= {KEY_TIMEOUT_S} s",
+    "p50 ms",
+    "p95 ms",
+    "max ms",
+    "errors",
+    "reconnects",
+    "RSS MiB first → last 10 % (drift)",
+    "RSS max MiB",
+    "server CPU",
+    "server CPU ms per key",
+    "students per core (if met)",
+    f"target (p95 <= {TARGET_P95_MS} ms, 0 errors)",
+)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--class" in argv:               # the class-session scenario (bench/class_session.py): its own options
+    if "--class" in argv:  # the class-session scenario (bench/class_session.py): its own options
         from bench.class_session import main as class_main
+
         return class_main([a for a in argv if a != "--class"])
-    if "--browser-path" in argv:        # a class on the browser path (bench/browser_class.py): its own options
+    if "--browser-path" in argv:  # a class on the browser path (bench/browser_class.py): its own options
         from bench.browser_class import main as browser_main
+
         return browser_main([a for a in argv if a != "--browser-path"])
     ap = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, nargs="+", default=[3], help="students typing (several: one run each)")
@@ -848,8 +965,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=200, help="epochs each training student asks for")
     ap.add_argument("--faults", action="store_true", help="reconnect storm, cut-off messages, a tab closed mid-run")
     ap.add_argument("--reconnects", type=int, default=100, help="--faults: reconnects in a row (at most 200)")
-    ap.add_argument("--one-at-a-time", type=float, metavar="SETTLE_S", default=None,
-                    help="type like bench.latency: wait for each key to show, then SETTLE_S s (browser check)")
+    ap.add_argument(
+        "--one-at-a-time",
+        type=float,
+        metavar="SETTLE_S",
+        default=None,
+        help="type like bench.latency: wait for each key to show, then SETTLE_S s (browser check)",
+    )
     ap.add_argument("--url", help="drive this server (localhost only) instead of starting our own")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-append", action="store_true", help="print only; leave bench/RESULTS.md alone")
@@ -857,7 +979,8 @@ def main(argv=None) -> int:
     url = check_local(args.url) if args.url else None
 
     def interrupted(*_):
-        raise KeyboardInterrupt         # unwinds through `with Classroom`, which stops the servers it started
+        raise KeyboardInterrupt  # unwinds through `with Classroom`, which stops the servers it started
+
     signal.signal(signal.SIGTERM, interrupted)
     combos = list(itertools.product(args.processes, args.train, args.students))
     if len(combos) > MAX_RUNS:
@@ -867,13 +990,25 @@ def main(argv=None) -> int:
     seconds = max(5.0, min(args.seconds, MAX_SECONDS))
     rows, notes = [], []
     for processes, train, students in combos:
-        spec = RunSpec(max(0, min(students, MAX_STUDENTS)), max(0, min(train, 8)), processes, seconds,
-                       tuple(args.pages), args.faults, args.epochs, max(1, min(args.reconnects, 200)),
-                       args.one_at_a_time)
+        spec = RunSpec(
+            max(0, min(students, MAX_STUDENTS)),
+            max(0, min(train, 8)),
+            processes,
+            seconds,
+            tuple(args.pages),
+            args.faults,
+            args.epochs,
+            max(1, min(args.reconnects, 200)),
+            args.one_at_a_time,
+        )
         with tempfile.TemporaryDirectory(prefix="attention-lab-classroom-ckpt-") as ckpt:
             with serve(spec, url, Path(ckpt)) as (base, pids, kill, room):
-                res = asyncio.run(asyncio.wait_for(drive(base, pids, spec, args.seed, None if url else Path(ckpt),
-                                                         kill=kill), timeout=spec.seconds + 600))
+                res = asyncio.run(
+                    asyncio.wait_for(
+                        drive(base, pids, spec, args.seed, None if url else Path(ckpt), kill=kill),
+                        timeout=spec.seconds + 600,
+                    )
+                )
                 if room is not None and res.get("killed"):
                     t0 = time.time() - (time.perf_counter() - res["killed"]["t"])
                     res["supervisor"] = [f"+{t - t0:.1f} s {e}" for t, e in room.events]
@@ -890,10 +1025,18 @@ def main(argv=None) -> int:
     for p, s in met:
         best[p] = max(best.get(p, 0), s)
     if best:
-        notes.append("largest class with p95 <= 500 ms and 0 errors here: " + ", ".join(
-            f"{p} process(es): {s} students = {s / cores:.1f} per core" for p, s in sorted(best.items())))
-    report("classroom (simulated students, Streamlit's WebSocket protocol)", "python -m bench.classroom", argv,
-           table, notes, append=not args.no_append)
+        notes.append(
+            "largest class with p95 <= 500 ms and 0 errors here: "
+            + ", ".join(f"{p} process(es): {s} students = {s / cores:.1f} per core" for p, s in sorted(best.items()))
+        )
+    report(
+        "classroom (simulated students, Streamlit's WebSocket protocol)",
+        "python -m bench.classroom",
+        argv,
+        table,
+        notes,
+        append=not args.no_append,
+    )
     return 0
 
 

@@ -7,13 +7,22 @@ process start -> /_stcore/health 200; navigation -> BertViz's SVG lists the word
 are drawn (the first page view imports torch, BertViz and plotly, and loads the models); then a second browser
 session on the now-warm server (what the next student sees).
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
-from bench.common import (ARM_JS, MONITOR_JS, Server, append_results, guard_offline, launch_chromium, machine_info,
-                          md_table)
+from bench.common import (
+    ARM_JS,
+    MONITOR_JS,
+    Server,
+    append_results,
+    guard_offline,
+    launch_chromium,
+    machine_info,
+    md_table,
+)
 from bench.latency import expected
 
 
@@ -29,8 +38,7 @@ def first_render(browser, url: str, text: str, blocked: list) -> float:
     page.evaluate(MONITOR_JS)
     page.evaluate(ARM_JS, [title, tokens, 1])
     page.evaluate("() => { window.__lab.kd = performance.now(); }")
-    page.wait_for_function("() => window.__lab.marks.bv != null && window.__lab.marks.bars != null",
-                           timeout=180_000)
+    page.wait_for_function("() => window.__lab.marks.bv != null && window.__lab.marks.bars != null", timeout=180_000)
     secs = time.perf_counter() - t0
     ctx.close()
     return secs
@@ -42,6 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--text", default="capybara")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
+
     rows, blocked = [], []
     for run in range(1, max(1, args.runs) + 1):
         with Server() as server, sync_playwright() as pw:
@@ -50,10 +59,24 @@ def main(argv=None) -> int:
             t_first = first_render(browser, server.url, args.text, blocked)
             t_second = first_render(browser, server.url, args.text, blocked)
             browser.close()
-            rows.append((run, f"{health:.1f}", f"{t_first:.1f}", f"{health + t_first:.1f}", f"{t_second:.1f}",
-                         f"{server.rss_mb():.0f}"))
-    head = ("run", "start -> health s", "first page view -> BertViz drawn s", "total cold start s",
-            "second session (warm server) s", "server RSS after MB")
+            rows.append(
+                (
+                    run,
+                    f"{health:.1f}",
+                    f"{t_first:.1f}",
+                    f"{health + t_first:.1f}",
+                    f"{t_second:.1f}",
+                    f"{server.rss_mb():.0f}",
+                )
+            )
+    head = (
+        "run",
+        "start -> health s",
+        "first page view -> BertViz drawn s",
+        "total cold start s",
+        "second session (warm server) s",
+        "server RSS after MB",
+    )
     table = md_table(head, rows)
     info = machine_info("cpu")
     print(info)

@@ -1,5 +1,6 @@
 """Shared benchmark helpers: machine description, the RESULTS.md appender, tables and percentiles, a private
 ``streamlit run app.py`` server, Debian's Chromium, and an in-page monitor that timestamps repaints."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -16,14 +17,22 @@ from services.server_process import ServerProcess
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def machine_info(device=None) -> str:
     import streamlit
     import torch
+
     cpu = "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -34,17 +43,19 @@ def machine_info(device=None) -> str:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    load = " · load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
-    return (f"{platform.node()} · {os.cpu_count()} cores ({cpu}) · {mem:.0f} GiB RAM · GPU {gpu} · "
-            f"device {device} · python {platform.python_version()} · torch {torch.__version__} · "
-            f"streamlit {streamlit.__version__}{load}")
+    load = " · load avg {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    return (
+        f"{platform.node()} · {os.cpu_count()} cores ({cpu}) · {mem:.0f} GiB RAM · GPU {gpu} · "
+        f"device {device} · python {platform.python_version()} · torch {torch.__version__} · "
+        f"streamlit {streamlit.__version__}{load}"
+    )
 
 
 def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent not idle since boot (/proc/stat), to split a run's CPU by process."""
     try:
         vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")     # minus idle and iowait
+        return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
     except (OSError, ValueError, IndexError):
         return float("nan")
 
@@ -69,8 +80,14 @@ def report(title: str, prog: str, argv: list[str] | None, table: str, notes: lis
 
 
 def md_table(head, rows) -> str:
-    return ("| " + " | ".join(map(str, head)) + " |\n|" + "---|" * len(head) + "\n"
-            + "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows))
+    return (
+        "| "
+        + " | ".join(map(str, head))
+        + " |\n|"
+        + "---|" * len(head)
+        + "\n"
+        + "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
+    )
 
 
 def pctl(values, q: float) -> float:
@@ -96,7 +113,7 @@ class Server(ServerProcess):
     the tests and the classroom use too), with what the benchmarks measure of it; ``stop()`` ends that group only."""
 
     def __init__(self, log_path: str | Path = "/tmp/attention-lab-bench-server.log", env: dict | None = None):
-        Path(log_path).write_bytes(b"")         # this run's log only
+        Path(log_path).write_bytes(b"")  # this run's log only
         # The benches were written for Explore's and Compare's server path: it is what this server gives by default
         # (bench/browser_path.py asks for the browser path, the students' default, with ?browser=1).
         super().__init__(None, log_path, {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})})
@@ -105,6 +122,7 @@ class Server(ServerProcess):
         """Resident memory of the server process (MiB): psutil when installed, else /proc/<pid>/status."""
         try:
             import psutil
+
             return psutil.Process(self.pid).memory_info().rss / 2**20
         except ImportError:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -130,6 +148,7 @@ def launch_chromium(pw):
 
 def guard_offline(page, blocked: list) -> None:
     """Abort (and count) every request to a host other than localhost: the benchmarks stay on this machine."""
+
     def route(r):
         host = urlparse(r.request.url).hostname or ""
         if r.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
@@ -137,6 +156,7 @@ def guard_offline(page, blocked: list) -> None:
         else:
             blocked.append(r.request.url)
             r.abort()
+
     page.route("**/*", route)
 
 

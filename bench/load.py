@@ -12,6 +12,7 @@ check that a training run in one session leaves the others' views correct (they 
 
 Target (issue 7): 10 sessions, p95 <= 1 s, 0 errors, RSS <= 700 MB and flat.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,37 @@ import os
 import random
 import time
 
-from bench.common import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, DONE_JS, LOCAL_HOSTS, MONITOR_JS, READ_JS, Server,
-                          append_results, machine_busy_seconds, machine_info, md_table, pctl)
+from bench.common import (
+    ARM_JS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DONE_JS,
+    LOCAL_HOSTS,
+    MONITOR_JS,
+    READ_JS,
+    Server,
+    append_results,
+    machine_busy_seconds,
+    machine_info,
+    md_table,
+    pctl,
+)
 from bench.latency import expected
 
-WORDS = ("capybara", "flycatcher", "watermelon", "butterfly", "pomegranate", "salamander", "artichoke", "kingfisher",
-         "blueberry", "chinchilla", "rhubarb", "wolverine")
+WORDS = (
+    "capybara",
+    "flycatcher",
+    "watermelon",
+    "butterfly",
+    "pomegranate",
+    "salamander",
+    "artichoke",
+    "kingfisher",
+    "blueberry",
+    "chinchilla",
+    "rhubarb",
+    "wolverine",
+)
 MAX_SECONDS, MAX_SESSIONS = 600, 40
 
 
@@ -39,6 +65,7 @@ async def guard(page, blocked):
         else:
             blocked.append(r.request.url)
             await r.abort()
+
     await page.route("**/*", route)
 
 
@@ -63,14 +90,14 @@ async def session(i: int, browser, url: str, clock: dict, out: dict, blocked: li
         await box.click()
         await box.press("End")
         clock["ready"] += 1
-        await clock["go"].wait()              # every session loaded: the timed typing starts together
+        await clock["go"].wait()  # every session loaded: the timed typing starts together
         pos = 3
         while time.monotonic() < clock["deadline"]:
             if len(text) > 14 or (len(text) > 4 and rng.random() < 0.15):
                 key, text = "Backspace", text[:-1]
             else:
                 ch = word[pos % len(word)]
-                if ch == text[-1]:                  # a repeated letter would leave the bars title unchanged
+                if ch == text[-1]:  # a repeated letter would leave the bars title unchanged
                     ch = "x" if ch != "x" else "q"
                 key, text, pos = ch, text + ch, pos + 1
             title, tokens = expected(text)
@@ -125,12 +152,13 @@ async def sample_rss(server: Server, stop: asyncio.Event, samples: list):
         samples.append((time.monotonic() - t0, server.rss_mb()))
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
 async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
     from playwright.async_api import async_playwright
+
     out, blocked, rss = {}, [], []
     with Server(env={"ATTENTION_LAB_USER_CKPT_DIR": user_dir}) as server:
         server.wait_healthy()
@@ -141,8 +169,10 @@ async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
             # Sessions open together (the first page view imports torch: slow); typing starts when all are
             # ready and lasts `seconds`.
             clock = {"ready": 0, "go": asyncio.Event(), "deadline": float("inf")}
-            tasks = [asyncio.create_task(session(i, browser, server.url, clock, out, blocked, random.Random(i)))
-                     for i in range(k)]
+            tasks = [
+                asyncio.create_task(session(i, browser, server.url, clock, out, blocked, random.Random(i)))
+                for i in range(k)
+            ]
             t_open = time.monotonic()
             while clock["ready"] < k and time.monotonic() - t_open < 240:
                 await asyncio.sleep(0.2)
@@ -154,8 +184,7 @@ async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
             if train_epochs:
                 tasks.append(asyncio.create_task(trainer(browser, server.url, train_epochs, out, blocked)))
             await asyncio.gather(*tasks)
-            out["cpu"] = (server.cpu_seconds() - cpu0[0], machine_busy_seconds() - cpu0[1],
-                          time.monotonic() - cpu0[2])
+            out["cpu"] = (server.cpu_seconds() - cpu0[0], machine_busy_seconds() - cpu0[1], time.monotonic() - cpu0[2])
             await browser.close()
         stop.set()
         await sampler
@@ -164,6 +193,7 @@ async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
 
 def main(argv=None) -> int:
     import tempfile
+
     ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=30)
@@ -178,43 +208,83 @@ def main(argv=None) -> int:
     bars = [x for s in sessions for x in s["bars"]]
     errors = [e for s in sessions for e in s["errors"]]
     keys = sum(s["keys"] for s in sessions)
-    typing = rss[out.get("rss_go", 0):] or rss            # samples while the sessions typed
+    typing = rss[out.get("rss_go", 0) :] or rss  # samples while the sessions typed
     mb = [m for _, m in typing]
     half = [m for t, m in typing if t >= (typing[0][0] + typing[-1][0]) / 2] if typing else []
     growth = (max(half) - min(half)) if half else float("nan")
-    rows = [(k, f"{seconds:.0f}", keys, len(lat), f"{pctl(lat, 50):.0f}", f"{pctl(lat, 95):.0f}",
-             f"{max(lat) if lat else float('nan'):.0f}", f"{pctl(bars, 50):.0f}", f"{pctl(bars, 95):.0f}",
-             len(errors) + len(blocked), f"{mb[0]:.0f}" if mb else "—", f"{max(mb):.0f}" if mb else "—",
-             f"{mb[-1]:.0f}" if mb else "—", f"{growth:.0f}",
-             "met" if lat and pctl(lat, 95) <= 1000 and not errors and not blocked and mb and max(mb) <= 700
-             and growth <= 50 else "NOT met")]
-    head = ("sessions", "s", "keys", "measured", "BertViz p50 ms", "BertViz p95 ms", "max ms", "bars p50 ms",
-            "bars p95 ms", "errors", "RSS at start of typing MB", "RSS max MB", "RSS end MB",
-            "RSS spread, 2nd half MB",
-            "target (p95 <= 1 s, 0 errors, RSS <= 700 MB, flat)")
+    rows = [
+        (
+            k,
+            f"{seconds:.0f}",
+            keys,
+            len(lat),
+            f"{pctl(lat, 50):.0f}",
+            f"{pctl(lat, 95):.0f}",
+            f"{max(lat) if lat else float('nan'):.0f}",
+            f"{pctl(bars, 50):.0f}",
+            f"{pctl(bars, 95):.0f}",
+            len(errors) + len(blocked),
+            f"{mb[0]:.0f}" if mb else "—",
+            f"{max(mb):.0f}" if mb else "—",
+            f"{mb[-1]:.0f}" if mb else "—",
+            f"{growth:.0f}",
+            "met"
+            if lat and pctl(lat, 95) <= 1000 and not errors and not blocked and mb and max(mb) <= 700 and growth <= 50
+            else "NOT met",
+        )
+    ]
+    head = (
+        "sessions",
+        "s",
+        "keys",
+        "measured",
+        "BertViz p50 ms",
+        "BertViz p95 ms",
+        "max ms",
+        "bars p50 ms",
+        "bars p95 ms",
+        "errors",
+        "RSS at start of typing MB",
+        "RSS max MB",
+        "RSS end MB",
+        "RSS spread, 2nd half MB",
+        "target (p95 <= 1 s, 0 errors, RSS <= 700 MB, flat)",
+    )
     table = md_table(head, rows)
     timeline = " ".join(f"{t:.0f}s:{m:.0f}" for t, m in rss[:: max(1, len(rss) // 15)])
-    notes = [f"RSS over time (MB, from server start; typing began at {rss[out.get('rss_go', 0)][0]:.0f} s after "
-             f"{out.get('open_s', 0):.0f} s opening {k} sessions): {timeline}" if rss else "no RSS samples",
-             f"non-localhost requests: {len(blocked)}",
-             "keys per session: " + ", ".join(str(s["keys"]) for s in sessions)]
+    notes = [
+        f"RSS over time (MB, from server start; typing began at {rss[out.get('rss_go', 0)][0]:.0f} s after "
+        f"{out.get('open_s', 0):.0f} s opening {k} sessions): {timeline}"
+        if rss
+        else "no RSS samples",
+        f"non-localhost requests: {len(blocked)}",
+        "keys per session: " + ", ".join(str(s["keys"]) for s in sessions),
+    ]
     if "cpu" in out:
         srv, busy, wall = out["cpu"]
-        notes.append(f"CPU while typing ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} "
-                     f"core-s): machine busy {busy:.0f} core-s, of which the Streamlit server {srv:.1f} core-s "
-                     f"({srv / busy:.0%}); the rest is the {k} Chromium sessions drawing (same machine)"
-                     if busy else "CPU: not measured")
+        notes.append(
+            f"CPU while typing ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} "
+            f"core-s): machine busy {busy:.0f} core-s, of which the Streamlit server {srv:.1f} core-s "
+            f"({srv / busy:.0%}); the rest is the {k} Chromium sessions drawing (same machine)"
+            if busy
+            else "CPU: not measured"
+        )
     if "train" in out:
-        notes.append(f"training run ({args.train_epochs} epochs) in an extra session meanwhile: {out['train']}; "
-                     "the typing sessions kept checking their own tokens throughout")
+        notes.append(
+            f"training run ({args.train_epochs} epochs) in an extra session meanwhile: {out['train']}; "
+            "the typing sessions kept checking their own tokens throughout"
+        )
     if errors:
         notes.append("errors (first 5): " + "; ".join(errors[:5]))
     print(machine_info("cpu"))
     print(table)
     print("\n".join(notes))
-    append_results(f"load ({k} sessions, {seconds:.0f} s" + (f", training {args.train_epochs} epochs" if
-                                                             args.train_epochs else "") + ")",
-                   machine_info("cpu") + "\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes))
+    append_results(
+        f"load ({k} sessions, {seconds:.0f} s"
+        + (f", training {args.train_epochs} epochs" if args.train_epochs else "")
+        + ")",
+        machine_info("cpu") + "\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes),
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ Server part (in-process): what one keystroke's rerun computes, wall and CPU time
 
 ``--first-load`` also times a de-quantizing load from the GGUF into an empty temporary cache (tens of seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, \
-    summary
+from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, summary
 
 START = "The animal didn't cross the street because it was too tired"
 TYPED = " and went to sleep early"
@@ -40,18 +40,29 @@ LAST_BV_TOKEN_JS = """(want) => {
 
 def load_times(first: bool) -> list[list[str]]:
     from models import hf_lm, hf_setup
+
     rows = []
     if first:
         with tempfile.TemporaryDirectory(prefix="attention-lab-bench-cache-") as tmp:
             t0 = time.perf_counter()
             b = hf_lm.load_bundled(cache_dir=Path(tmp) / "smollm2")
-            rows.append(["first load: de-quantize the GGUF + write the safetensors cache",
-                         f"{time.perf_counter() - t0:.1f} s", f"{b.n_bytes / 1e6:,.0f} MB weights"])
+            rows.append(
+                [
+                    "first load: de-quantize the GGUF + write the safetensors cache",
+                    f"{time.perf_counter() - t0:.1f} s",
+                    f"{b.n_bytes / 1e6:,.0f} MB weights",
+                ]
+            )
             del b
     t0 = time.perf_counter()
     b = hf_lm.load_bundled()
-    rows.append(["cached load (safetensors), in-process", f"{time.perf_counter() - t0:.1f} s",
-                 f"{sum(f.stat().st_size for f in hf_setup.bundled_cache_dir().iterdir()) / 1e6:,.0f} MB on disk"])
+    rows.append(
+        [
+            "cached load (safetensors), in-process",
+            f"{time.perf_counter() - t0:.1f} s",
+            f"{sum(f.stat().st_size for f in hf_setup.bundled_cache_dir().iterdir()) / 1e6:,.0f} MB on disk",
+        ]
+    )
     return rows
 
 
@@ -68,11 +79,16 @@ def server_rerun(n_keys: int) -> list[list[str]]:
     from viz import head_lab_figures
     from viz.bertviz_view import live_parts
     from viz.metrics import next_token_probs, word_attention_lesson
+
     torch.set_num_threads(1)
     b = hf_lm.load_bundled()
     vocab = hf_lm.TokenVocab(b.tokenizer)
-    parts = {"forward (capture_lm)": ([], []), "BertViz head view": ([], []), "figures + lesson": ([], []),
-             "cache pickle": ([], [])}
+    parts = {
+        "forward (capture_lm)": ([], []),
+        "BertViz head view": ([], []),
+        "figures + lesson": ([], []),
+        "cache pickle": ([], []),
+    }
 
     def timed(name, fn):
         w0, c0 = time.perf_counter(), time.process_time()
@@ -89,17 +105,26 @@ def server_rerun(n_keys: int) -> list[list[str]]:
 
         def figures():
             probs = next_token_probs(cap.next_token_logits(), 1.0, 10)
-            figs = [F.next_token_bars(probs, vocab, top_k=10), F.entropy_heatmap(cap),
-                    F.attention_heatmap(cap, cap.names()[0], 0)]
+            figs = [
+                F.next_token_bars(probs, vocab, top_k=10),
+                F.entropy_heatmap(cap),
+                F.attention_heatmap(cap, cap.names()[0], 0),
+            ]
             lesson = word_attention_lesson(cap, "it", ("animal", "street"))
             figs.append(head_lab_figures.candidate_heads_bars(lesson["weights"]))
             return [f.to_json() for f in figs]
+
         timed("figures + lesson", figures)
         timed("cache pickle", lambda: pickle.loads(pickle.dumps(cap)))
     rows = []
     for name, (wall, cpu) in parts.items():
-        rows.append([f"server per keystroke: {name} ({len(wall)} texts)", f"p50 {fmt_ms(summary(wall)[0])} ms wall",
-                     f"p50 {fmt_ms(summary(cpu)[0])} ms CPU, max {fmt_ms(max(wall))} ms wall"])
+        rows.append(
+            [
+                f"server per keystroke: {name} ({len(wall)} texts)",
+                f"p50 {fmt_ms(summary(wall)[0])} ms wall",
+                f"p50 {fmt_ms(summary(cpu)[0])} ms CPU, max {fmt_ms(max(wall))} ms wall",
+            ]
+        )
     return rows
 
 
@@ -112,10 +137,11 @@ def prefix_forward(n_keys: int) -> list[list[str]]:
 
     from models import hf_lm
     from models.hf_prefix_cache import PrefixCache
+
     torch.set_num_threads(1)
     b = hf_lm.load_bundled()
     cache = PrefixCache()
-    hf_lm.capture_lm(b, START, prefix=cache, key="bench")          # the page opened on the lecture sentence
+    hf_lm.capture_lm(b, START, prefix=cache, key="bench")  # the page opened on the lecture sentence
     full, cached, per_token, again, tokens = [], [], [], [], []
 
     def cpu(fn):
@@ -136,17 +162,34 @@ def prefix_forward(n_keys: int) -> list[list[str]]:
         text += ch
         again.append(cpu(lambda: hf_lm.capture_lm(b, text, prefix=cache, key="bench")))
     T = len(hf_lm.encode(b, text)[0])
-    rows = [[f"forward per keystroke, full pass (before; {len(full)} keys, up to {T} tokens)",
-             f"p50 {fmt_ms(summary(full)[0])} ms CPU", f"p95 {fmt_ms(summary(full)[1])} ms"],
-            ["forward per keystroke, prefix cache (after)", f"p50 {fmt_ms(summary(cached)[0])} ms CPU",
-             f"p95 {fmt_ms(summary(cached)[1])} ms; tokens computed per key: mean {sum(tokens) / len(tokens):.2f}, "
-             f"max {max(tokens)}"],
-            ["forward per appended token computed, prefix cache (after)", f"p50 {fmt_ms(summary(per_token)[0])} ms CPU",
-             f"p95 {fmt_ms(summary(per_token)[1])} ms"],
-            ["a second student typing the same keys (all cached)", f"p50 {fmt_ms(summary(again)[0])} ms CPU",
-             f"p95 {fmt_ms(summary(again)[1])} ms"],
-            ["prefix cache after typing", f"{len(cache)} tokens, {cache.nbytes / 1e6:.1f} MB",
-             f"bound {cache.max_bytes / 1e6:.0f} MB"]]
+    rows = [
+        [
+            f"forward per keystroke, full pass (before; {len(full)} keys, up to {T} tokens)",
+            f"p50 {fmt_ms(summary(full)[0])} ms CPU",
+            f"p95 {fmt_ms(summary(full)[1])} ms",
+        ],
+        [
+            "forward per keystroke, prefix cache (after)",
+            f"p50 {fmt_ms(summary(cached)[0])} ms CPU",
+            f"p95 {fmt_ms(summary(cached)[1])} ms; tokens computed per key: mean {sum(tokens) / len(tokens):.2f}, "
+            f"max {max(tokens)}",
+        ],
+        [
+            "forward per appended token computed, prefix cache (after)",
+            f"p50 {fmt_ms(summary(per_token)[0])} ms CPU",
+            f"p95 {fmt_ms(summary(per_token)[1])} ms",
+        ],
+        [
+            "a second student typing the same keys (all cached)",
+            f"p50 {fmt_ms(summary(again)[0])} ms CPU",
+            f"p95 {fmt_ms(summary(again)[1])} ms",
+        ],
+        [
+            "prefix cache after typing",
+            f"{len(cache)} tokens, {cache.nbytes / 1e6:.1f} MB",
+            f"bound {cache.max_bytes / 1e6:.0f} MB",
+        ],
+    ]
     return rows
 
 
@@ -154,6 +197,7 @@ def typing(n_keys: int) -> tuple[list[list[str]], list[str]]:
     from playwright.sync_api import sync_playwright
 
     from models import hf_lm
+
     b = hf_lm.load_bundled()
     notes = []
     with Server() as server, sync_playwright() as pw:
@@ -188,14 +232,21 @@ def typing(n_keys: int) -> tuple[list[list[str]], list[str]]:
         browser.close()
     p50b, p95b, maxb = summary(bars)
     p50v, p95v, maxv = summary(bv)
-    rows = [["server start -> /_stcore/health", f"{t_health:.1f} s", ""],
-            ["page open -> BertViz drawn (model loaded from the cache in the server)", f"{t_first:.1f} s", ""],
-            [f"keystroke -> next-token bars ({len(bars)} keys)", f"p50 {fmt_ms(p50b)} ms",
-             f"p95 {fmt_ms(p95b)}, max {fmt_ms(maxb)} ms"],
-            [f"keystroke -> BertViz head view ({len(bv)} keys)", f"p50 {fmt_ms(p50v)} ms",
-             f"p95 {fmt_ms(p95v)}, max {fmt_ms(maxv)} ms"],
-            ["server RSS: started / model loaded / after typing",
-             f"{rss0:,.0f} / {rss1:,.0f} / {rss2:,.0f} MiB", ""]]
+    rows = [
+        ["server start -> /_stcore/health", f"{t_health:.1f} s", ""],
+        ["page open -> BertViz drawn (model loaded from the cache in the server)", f"{t_first:.1f} s", ""],
+        [
+            f"keystroke -> next-token bars ({len(bars)} keys)",
+            f"p50 {fmt_ms(p50b)} ms",
+            f"p95 {fmt_ms(p95b)}, max {fmt_ms(maxb)} ms",
+        ],
+        [
+            f"keystroke -> BertViz head view ({len(bv)} keys)",
+            f"p50 {fmt_ms(p50v)} ms",
+            f"p95 {fmt_ms(p95v)}, max {fmt_ms(maxv)} ms",
+        ],
+        ["server RSS: started / model loaded / after typing", f"{rss0:,.0f} / {rss1:,.0f} / {rss2:,.0f} MiB", ""],
+    ]
     if blocked:
         notes.append(f"{len(blocked)} request(s) to other hosts were blocked: {blocked[:3]}")
     return rows, notes
@@ -206,16 +257,25 @@ def main(argv=None) -> int:
     ap.add_argument("--keys", type=int, default=12, help=f"keystrokes (at most {len(TYPED)})")
     ap.add_argument("--first-load", action="store_true", help="also time a de-quantizing load (tens of seconds)")
     ap.add_argument("--no-browser", action="store_true", help="load and server compute only")
-    ap.add_argument("--forward-only", action="store_true",
-                    help="only the forward pass per keystroke, before and after the prefix cache")
+    ap.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="only the forward pass per keystroke, before and after the prefix cache",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.forward_only:
-        body = machine_info() + "\n\n" + md_table(["Real model forward, one torch thread", "value", ""],
-                                                   prefix_forward(args.keys))
+        body = (
+            machine_info()
+            + "\n\n"
+            + md_table(["Real model forward, one torch thread", "value", ""], prefix_forward(args.keys))
+        )
         print(body)
-        append_results("Real model: forward per keystroke, before / after the prefix cache "
-                       f"(`python -m bench.real_model --forward-only --keys {args.keys}`)", body)
+        append_results(
+            "Real model: forward per keystroke, before / after the prefix cache "
+            f"(`python -m bench.real_model --forward-only --keys {args.keys}`)",
+            body,
+        )
         return 0
     rows = load_times(args.first_load) + server_rerun(args.keys)
     trows, notes = ([], []) if args.no_browser else typing(args.keys)

@@ -15,6 +15,7 @@
 4. Memory: RSS of this process (the app's side: models loaded, a job's state) and of the worker (peak RSS and USS,
    the memory only it holds; the rest is torch's shared libraries, sampled).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,13 @@ import psutil
 import torch
 
 from bench.common import append_results, machine_info, md_table, pctl
-from models.checkpoint import load_checkpoint
 from models.capture import capture
+from models.checkpoint import load_checkpoint
 from models.data import DEFAULT_WORDS, load_words
 from models.train import recipe_for, train
 from services import jobs
 
-MIB = 2 ** 20
+MIB = 2**20
 
 
 def start_up(model: str, words, starts: int) -> dict:
@@ -57,10 +58,15 @@ def start_up(model: str, words, starts: int) -> dict:
         assert p.status == "done", p.error
         to_epoch.append(job.startup_seconds)
         h = p.history
-        epoch_s.append((h[-1]["seconds"] - h[0]["seconds"]) / max(1, len(h) - 1))     # steady epochs, not the 1st
+        epoch_s.append((h[-1]["seconds"] - h[0]["seconds"]) / max(1, len(h) - 1))  # steady epochs, not the 1st
         reg.clear(f"bench-{i}")
-    return {"started": statistics.median(to_started), "first_epoch": statistics.median(to_epoch),
-            "epoch_s": statistics.median(epoch_s), "peak_rss": peak, "peak_uss": peak_uss}
+    return {
+        "started": statistics.median(to_started),
+        "first_epoch": statistics.median(to_epoch),
+        "epoch_s": statistics.median(epoch_s),
+        "peak_rss": peak,
+        "peak_uss": peak_uss,
+    }
 
 
 def thread_epochs(model: str, words) -> float:
@@ -75,10 +81,11 @@ def thread_epochs(model: str, words) -> float:
 
 def reruns(bundle, words, reps: int) -> list[float]:
     from bench.latency import explore_rerun
+
     ms = []
     pool = [w for w in words.words if len(w) >= 5]
     for i in range(reps):
-        text = pool[(i * 37) % len(pool)][: 3 + i % 5] + "abcdefgh"[i % 8]     # new texts: nothing cached
+        text = pool[(i * 37) % len(pool)][: 3 + i % 5] + "abcdefgh"[i % 8]  # new texts: nothing cached
         t = time.perf_counter()
         explore_rerun(bundle, capture(bundle, text), text, words.words)
         ms.append((time.perf_counter() - t) * 1000)
@@ -99,7 +106,7 @@ def interference(words, reps: int, model: str, rounds: int) -> list[tuple[str, l
         stop = threading.Event()
         th = threading.Thread(target=train, args=(model, words, long), kwargs={"stop": stop}, daemon=True)
         th.start()
-        time.sleep(3)                           # past the first optimizer's imports
+        time.sleep(3)  # past the first optimizer's imports
         out["thread"] += reruns(bundle, words, per)
         stop.set()
         th.join()
@@ -109,15 +116,22 @@ def interference(words, reps: int, model: str, rounds: int) -> list[tuple[str, l
         out["process"] += reruns(bundle, words, per)
         job.stop()
         job.join(60)
-    return [("alone", out["alone"]), ("a thread of this process trains (before)", out["thread"]),
-            ("a worker process trains (now)", out["process"])]
+    return [
+        ("alone", out["alone"]),
+        ("a thread of this process trains (before)", out["thread"]),
+        ("a worker process trains (now)", out["process"]),
+    ]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.train_isolation", description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=80)
-    ap.add_argument("--models", nargs="+", default=["miniformer", "full"],
-                    help="start-up and epoch times for each; the interference run trains the first")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["miniformer", "full"],
+        help="start-up and epoch times for each; the interference run trains the first",
+    )
     ap.add_argument("--starts", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=4, help="interleaved blocks of the three interference conditions")
     ap.add_argument("--no-append", action="store_true", help="print only; don't append to bench/RESULTS.md")
@@ -126,27 +140,57 @@ def main(argv=None) -> int:
     import tempfile
 
     import settings
-    os.environ[settings.USER_CKPT_DIR_ENV] = tempfile.mkdtemp(prefix="bench-train-")     # never the real user folder
-    torch.set_num_threads(1)                    # as the app does (ui/cache.py)
+
+    os.environ[settings.USER_CKPT_DIR_ENV] = tempfile.mkdtemp(prefix="bench-train-")  # never the real user folder
+    torch.set_num_threads(1)  # as the app does (ui/cache.py)
     words = load_words(DEFAULT_WORDS)
     rows = []
     for m in args.models:
         s = start_up(m, words, args.starts)
         th = thread_epochs(m, words)
-        rows.append([m, f"{s['started']:.2f} s", f"{s['first_epoch']:.2f} s", f"{s['epoch_s'] * 1000:.0f} ms",
-                     f"{th * 1000:.0f} ms", f"{s['peak_rss'] / MIB:.0f} / {s['peak_uss'] / MIB:.0f} MiB"])
+        rows.append(
+            [
+                m,
+                f"{s['started']:.2f} s",
+                f"{s['first_epoch']:.2f} s",
+                f"{s['epoch_s'] * 1000:.0f} ms",
+                f"{th * 1000:.0f} ms",
+                f"{s['peak_rss'] / MIB:.0f} / {s['peak_uss'] / MIB:.0f} MiB",
+            ]
+        )
         print(rows[-1], flush=True)
-    table = md_table(["model (fast recipe)", "start_job -> worker started", "start_job -> first epoch",
-                      "epoch in a worker process", "epoch on a thread (before)", "worker peak RSS / USS (its own pages)"], rows)
+    table = md_table(
+        [
+            "model (fast recipe)",
+            "start_job -> worker started",
+            "start_job -> first epoch",
+            "epoch in a worker process",
+            "epoch on a thread (before)",
+            "worker peak RSS / USS (its own pages)",
+        ],
+        rows,
+    )
     inter = interference(words, args.reps, args.models[0], args.rounds)
     base95 = pctl(inter[0][1], 95)
-    irows = [[tag, f"{pctl(v, 50):.0f} ms", f"{pctl(v, 95):.0f} ms", f"{(pctl(v, 95) / base95 - 1) * 100:+.0f} %"]
-             for tag, v in inter]
-    itable = md_table([f"Explore rerun compute on the app's main thread ({args.reps} texts in {args.rounds} "
-                       f"interleaved blocks), while {args.models[0]} trains", "p50", "p95", "p95 vs alone"], irows)
+    irows = [
+        [tag, f"{pctl(v, 50):.0f} ms", f"{pctl(v, 95):.0f} ms", f"{(pctl(v, 95) / base95 - 1) * 100:+.0f} %"]
+        for tag, v in inter
+    ]
+    itable = md_table(
+        [
+            f"Explore rerun compute on the app's main thread ({args.reps} texts in {args.rounds} "
+            f"interleaved blocks), while {args.models[0]} trains",
+            "p50",
+            "p95",
+            "p95 vs alone",
+        ],
+        irows,
+    )
     rss = psutil.Process().memory_info().rss / MIB
-    body = (f"{machine_info()}\n\n{table}\n\n{itable}\n\nThis process's RSS at the end (shipped MiniFormer loaded, "
-            f"jobs finished): {rss:.0f} MiB.")
+    body = (
+        f"{machine_info()}\n\n{table}\n\n{itable}\n\nThis process's RSS at the end (shipped MiniFormer loaded, "
+        f"jobs finished): {rss:.0f} MiB."
+    )
     print(body)
     if not args.no_append:
         append_results("Training in worker processes (issue 14 item 1)", body)

@@ -18,6 +18,7 @@ result is its bar), because which epoch first crosses the bar varies with the st
 Targets (issue 3): MiniFormer reaches the seed result >= 10x sooner; leak-free FullTransformer <= 2.30 prefix-only
 NLL in <= 1/5 of the seed recipe's time. ``--quick`` (seed 10 epochs, fast at most 10, one run) is a smoke test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,7 @@ def time_to_reach(history: list[dict], target: float, key: str = "train_seconds"
 def median_run(runs: list, target: float) -> tuple[object, tuple[float, int] | None, list[float], bool]:
     """The fast runs of one seed: (the run with the median time to ``target``, that (seconds, epoch), every run's
     seconds, whether all runs computed the same validation NLLs)."""
-    same = all([h["val_prefix_nll"] for h in r.history] == [h["val_prefix_nll"] for h in runs[0].history]
-               for r in runs)
+    same = all([h["val_prefix_nll"] for h in r.history] == [h["val_prefix_nll"] for h in runs[0].history] for r in runs)
     reached = [(time_to_reach(r.history, target), r) for r in runs]
     if any(t is None for t, _ in reached):
         return runs[0], None, [], same
@@ -76,47 +76,103 @@ def main(argv=None) -> int:
                 seed_r = dataclasses.replace(seed_r, epochs=10)
                 fast_r = dataclasses.replace(fast_r, epochs=min(fast_r.epochs, 10))
             seed = train(m, words, seed_r, device=device)
-            bar = seed.history[-1]["val_prefix_nll"]               # the seed recipe keeps its last epoch
+            bar = seed.history[-1]["val_prefix_nll"]  # the seed recipe keeps its last epoch
             t_seed = seed.history[-1]["train_seconds"]
             target = bar if m == "miniformer" else 2.30
-            fast, reach, times, same = median_run([train(m, words, fast_r, device=device) for _ in range(repeat)],
-                                                  target)
+            fast, reach, times, same = median_run(
+                [train(m, words, fast_r, device=device) for _ in range(repeat)], target
+            )
             for label, res in (("seed (original)", seed), ("fast (default)", fast)):
                 h = res.history[-1]
-                per_recipe.append((m, s, label, f"{res.final_epoch}/{res.recipe.epochs}", res.best_epoch,
-                                   f"{res.seconds:.1f}", f"{h['train_seconds']:.1f}",
-                                   f"{res.metrics['val_prefix_nll']:.3f}",
-                                   f"{res.metrics['val_teacher_forced_nll']:.3f}", f"{res.metrics['val_accuracy']:.1%}"))
+                per_recipe.append(
+                    (
+                        m,
+                        s,
+                        label,
+                        f"{res.final_epoch}/{res.recipe.epochs}",
+                        res.best_epoch,
+                        f"{res.seconds:.1f}",
+                        f"{h['train_seconds']:.1f}",
+                        f"{res.metrics['val_prefix_nll']:.3f}",
+                        f"{res.metrics['val_teacher_forced_nll']:.3f}",
+                        f"{res.metrics['val_accuracy']:.1%}",
+                    )
+                )
             runs = (" / ".join(f"{t:.2f}" for t in times) or "—") + ("" if same else " (runs differed!)")
             if m == "miniformer":
                 ratio = t_seed / reach[0] if reach else None
                 met = ratio is not None and ratio >= 10
-                verdict = (f"{ratio:.1f}x sooner" if ratio else f"never (best {fast.metrics['val_prefix_nll']:.3f})")
+                verdict = f"{ratio:.1f}x sooner" if ratio else f"never (best {fast.metrics['val_prefix_nll']:.3f})"
                 ratios[m].append(ratio or 0.0)
                 goal = f"reach {bar:.3f} >= 10x sooner"
             else:
                 share = reach[0] / t_seed if reach else None
                 met = share is not None and share <= 0.2
-                verdict = (f"{share:.2f} of the seed time" if share is not None
-                           else f"never (best {fast.metrics['val_prefix_nll']:.3f})")
+                verdict = (
+                    f"{share:.2f} of the seed time"
+                    if share is not None
+                    else f"never (best {fast.metrics['val_prefix_nll']:.3f})"
+                )
                 ratios[m].append(share if share is not None else float("inf"))
                 goal = "<= 2.30 in <= 1/5 of the seed time"
-            summary.append((m, s, f"{bar:.3f}", f"{t_seed:.1f}", f"{target:.3f}",
-                            f"{reach[0]:.2f} (epoch {reach[1]})" if reach else "never", runs,
-                            f"{fast.metrics['val_prefix_nll']:.3f}", verdict, f"{goal}: {'met' if met else 'not met'}"))
-    t1 = md_table(("model", "seed", "recipe", "epochs run", "kept epoch", "wall s", "train s",
-                   "val NLL prefix-only (honest)", "val NLL teacher-forced", "next-char accuracy"), per_recipe)
-    t2 = md_table(("model", "seed", "seed recipe's final NLL", "seed train s", "target NLL",
-                   "fast train s to reach it (median run)", "fast runs, s", "fast kept NLL", "result", "target"),
-                  summary)
+            summary.append(
+                (
+                    m,
+                    s,
+                    f"{bar:.3f}",
+                    f"{t_seed:.1f}",
+                    f"{target:.3f}",
+                    f"{reach[0]:.2f} (epoch {reach[1]})" if reach else "never",
+                    runs,
+                    f"{fast.metrics['val_prefix_nll']:.3f}",
+                    verdict,
+                    f"{goal}: {'met' if met else 'not met'}",
+                )
+            )
+    t1 = md_table(
+        (
+            "model",
+            "seed",
+            "recipe",
+            "epochs run",
+            "kept epoch",
+            "wall s",
+            "train s",
+            "val NLL prefix-only (honest)",
+            "val NLL teacher-forced",
+            "next-char accuracy",
+        ),
+        per_recipe,
+    )
+    t2 = md_table(
+        (
+            "model",
+            "seed",
+            "seed recipe's final NLL",
+            "seed train s",
+            "target NLL",
+            "fast train s to reach it (median run)",
+            "fast runs, s",
+            "fast kept NLL",
+            "result",
+            "target",
+        ),
+        summary,
+    )
     lines = []
     for m, vals in ratios.items():
         if len(vals) > 1:
             med = statistics.median(vals)
-            lines.append(f"- {m}: median over seeds {med:.1f}x sooner" if m == "miniformer"
-                         else f"- {m}: median over seeds {med:.2f} of the seed time")
-    info = (machine_info(device) + f" · fast recipe runs per seed: {repeat}"
-            + (" · --quick (smoke test, not a measurement)" if args.quick else ""))
+            lines.append(
+                f"- {m}: median over seeds {med:.1f}x sooner"
+                if m == "miniformer"
+                else f"- {m}: median over seeds {med:.2f} of the seed time"
+            )
+    info = (
+        machine_info(device)
+        + f" · fast recipe runs per seed: {repeat}"
+        + (" · --quick (smoke test, not a measurement)" if args.quick else "")
+    )
     text = info + "\n\n" + t1 + "\n\n" + t2 + ("\n\n" + "\n".join(lines) if lines else "")
     print(text)
     append_results("train_speed" + (" (--quick)" if args.quick else ""), text)

@@ -15,6 +15,7 @@ removed (zeros) or shuffled, through the models' ``pos_embed`` argument.
 
 References: Vaswani et al. 2017 §3.2.1 (scaled dot-product attention), §3.5 (positional encoding).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,22 +34,23 @@ _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hoo
 @dataclass(frozen=True)
 class AttentionSteps:
     """Scaled dot-product attention of one head for one query row, every intermediate kept (cpu float32)."""
+
     model_name: str
-    pattern_name: str                  # TL name, e.g. "blocks.0.attn.hook_pattern"
+    pattern_name: str  # TL name, e.g. "blocks.0.attn.hook_pattern"
     head: int
-    query: int                         # query position
+    query: int  # query position
     query_token: str
     key_tokens: tuple[str, ...]
-    d_k: int                           # head size hs
-    q: torch.Tensor                    # (hs,)   the query vector
-    k: torch.Tensor                    # (K, hs) every key vector
-    v: torch.Tensor                    # (K, hs) every value vector
-    scores: torch.Tensor               # (K,)    q·k
-    scaled: torch.Tensor               # (K,)    q·k / sqrt(d_k)
-    visible: torch.Tensor              # (K,)    bool: False = hidden by the mask (its score becomes -inf)
-    weights: torch.Tensor              # (K,)    softmax of the masked scores: the attention row
-    output: torch.Tensor               # (hs,)   weights @ v: the head's output for this query
-    pattern_row: torch.Tensor          # (K,)    the same row as the attention module itself computed it
+    d_k: int  # head size hs
+    q: torch.Tensor  # (hs,)   the query vector
+    k: torch.Tensor  # (K, hs) every key vector
+    v: torch.Tensor  # (K, hs) every value vector
+    scores: torch.Tensor  # (K,)    q·k
+    scaled: torch.Tensor  # (K,)    q·k / sqrt(d_k)
+    visible: torch.Tensor  # (K,)    bool: False = hidden by the mask (its score becomes -inf)
+    weights: torch.Tensor  # (K,)    softmax of the masked scores: the attention row
+    output: torch.Tensor  # (hs,)   weights @ v: the head's output for this query
+    pattern_row: torch.Tensor  # (K,)    the same row as the attention module itself computed it
 
 
 def _parse(name: str) -> tuple[str, int, str]:
@@ -60,37 +62,52 @@ def _parse(name: str) -> tuple[str, int, str]:
 
 def _encode(bundle: ModelBundle, text: str, add_eos: bool) -> tuple[torch.Tensor, tuple[str, ...]]:
     enc = bundle.vocab.encode(text, add_eos=add_eos, max_len=bundle.block_size)
-    return torch.tensor([enc.ids], device=bundle.device), enc.tokens                     # (1, T)
+    return torch.tensor([enc.ids], device=bundle.device), enc.tokens  # (1, T)
 
 
-def attention_steps(bundle: ModelBundle, text: str, pattern_name: str, head: int, query: int, *,
-                    add_eos: bool = False) -> AttentionSteps:
+def attention_steps(
+    bundle: ModelBundle, text: str, pattern_name: str, head: int, query: int, *, add_eos: bool = False
+) -> AttentionSteps:
     """Softmax(q·K / √d_k)·V for one query row of one head, with every intermediate (see the module docstring).
     ``query`` may be negative (from the end). Raises ValueError for a pattern, head or query the model lacks."""
     _parse(pattern_name)
-    cap = capture(bundle, text, add_eos=add_eos, qkv=True)       # one forward pass of the model itself
+    cap = capture(bundle, text, add_eos=add_eos, qkv=True)  # one forward pass of the model itself
     if pattern_name not in cap.patterns:
         raise ValueError(f"{type(bundle.model).__name__} has no pattern {pattern_name!r}")
     module = pattern_name.removesuffix(".hook_pattern")
-    q_all, k_all, v_all = (cap.qkv[f"{module}.hook_{x}"] for x in "qkv")                # (1, H, Q|K, hs)
+    q_all, k_all, v_all = (cap.qkv[f"{module}.hook_{x}"] for x in "qkv")  # (1, H, Q|K, hs)
     H, Q, hs = q_all.shape[1:]
     if not 0 <= head < H:
         raise ValueError(f"head {head} out of range: this layer has {H} head(s)")
     if not -Q <= query < Q:
         raise ValueError(f"query {query} out of range: there are {Q} query positions")
     query %= Q
-    q, k, v = q_all[0, head, query], k_all[0, head], v_all[0, head]                       # (hs,), (K, hs), (K, hs)
-    scores = k @ q                                                                        # (K,)
-    scaled = scores / math.sqrt(hs)                                                       # (K,)
+    q, k, v = q_all[0, head, query], k_all[0, head], v_all[0, head]  # (hs,), (K, hs), (K, hs)
+    scores = k @ q  # (K,)
+    scaled = scores / math.sqrt(hs)  # (K,)
     # The mask is the model's own: its scores are -inf exactly where its forward hid a key.
-    visible = torch.isfinite(cap.qkv[f"{module}.hook_attn_scores"][0, head, query])       # (K,)
-    weights = scaled.masked_fill(~visible, float("-inf")).softmax(dim=-1)                # (K,)
-    output = weights @ v                                                                  # (hs,)
+    visible = torch.isfinite(cap.qkv[f"{module}.hook_attn_scores"][0, head, query])  # (K,)
+    weights = scaled.masked_fill(~visible, float("-inf")).softmax(dim=-1)  # (K,)
+    output = weights @ v  # (hs,)
     q_tokens, k_tokens = cap.axes(pattern_name)
     return AttentionSteps(
-        model_name=bundle.name, pattern_name=pattern_name, head=head, query=query, query_token=q_tokens[query],
-        key_tokens=k_tokens, d_k=hs, q=q, k=k, v=v, scores=scores, scaled=scaled, visible=visible, weights=weights,
-        output=output, pattern_row=cap.patterns[pattern_name][0, head, query].clone())
+        model_name=bundle.name,
+        pattern_name=pattern_name,
+        head=head,
+        query=query,
+        query_token=q_tokens[query],
+        key_tokens=k_tokens,
+        d_k=hs,
+        q=q,
+        k=k,
+        v=v,
+        scores=scores,
+        scaled=scaled,
+        visible=visible,
+        weights=weights,
+        output=output,
+        pattern_row=cap.patterns[pattern_name][0, head, query].clone(),
+    )
 
 
 # ---- positional encoding, counterfactual --------------------------------------------------------------------------
@@ -110,7 +127,7 @@ def position_rows(bundle: ModelBundle, T: int, mode: str, seed: int = 0) -> torc
     rows in a shuffled order ('shuffled': token t gets position ``shuffled_order(T)[t]``'s encoding)."""
     if mode not in PE_MODES:
         raise ValueError(f"mode must be one of {PE_MODES}, not {mode!r}")
-    pe = bundle.model.pos_enc[:T]                                                         # (T, C)
+    pe = bundle.model.pos_enc[:T]  # (T, C)
     if mode == "none":
         return torch.zeros_like(pe)
     if mode == "shuffled":
@@ -127,7 +144,7 @@ def positions_counterfactual(bundle: ModelBundle, text: str, mode: str, *, seed:
     idx, _ = _encode(bundle, text, add_eos=False)
     with torch.inference_mode():
         out = model(idx, pos_embed=position_rows(bundle, idx.size(1), mode, seed))
-    return out.logits[0, -1].softmax(-1).detach().to("cpu", torch.float32).clone()       # (V,)
+    return out.logits[0, -1].softmax(-1).detach().to("cpu", torch.float32).clone()  # (V,)
 
 
 def sinusoidal_table(bundle: ModelBundle, T: int) -> torch.Tensor:

@@ -7,9 +7,11 @@ TransformerLens-style (``blocks.0.attn.hook_pattern``, ``encoder.{l}.attn.hook_p
 models are shared by every browser session.
 
 JSON export (:meth:`AttentionCapture.to_json`) speaks the seed notebook's two formats:
-``{"tokens": [...], "attentions": [[Q x K] per head]}`` (one layer) and ``{"all": [layers][heads][Q][K], "tokens": [...]}``.
+``{"tokens": [...], "attentions": [[Q x K] per head]}`` (one layer) and
+``{"all": [layers][heads][Q][K], "tokens": [...]}``.
 models/capture_upload.py reads them back, checking an uploaded file before any view draws it.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,17 +31,17 @@ _NAME_RE = re.compile(r"^(blocks|encoder|decoder)\.(\d+)\.(attn|cross_attn)\.hoo
 @dataclass(frozen=True)
 class AttentionCapture:
     model_name: str
-    src_tokens: tuple[str, ...]            # enc-dec source; () for MiniFormer
-    tgt_tokens: tuple[str, ...]            # decoder / causal tokens = query rows of every self-attn pattern
-    patterns: dict[str, torch.Tensor]      # TL name -> (1, H, Q, K) cpu float32 detached
-    logits: torch.Tensor | None            # (1, T, V); None for an imported JSON
-    causal: bool = True                    # self-attention rows only see keys <= their own position
-    peeking: bool = False                  # the enc-dec variant whose encoder / cross-attention see the future
-    vocab: tuple[str, ...] = ()            # itos, to label logits
-    unknown: tuple[str, ...] = ()          # typed characters that became <UNK>
+    src_tokens: tuple[str, ...]  # enc-dec source; () for MiniFormer
+    tgt_tokens: tuple[str, ...]  # decoder / causal tokens = query rows of every self-attn pattern
+    patterns: dict[str, torch.Tensor]  # TL name -> (1, H, Q, K) cpu float32 detached
+    logits: torch.Tensor | None  # (1, T, V); None for an imported JSON
+    causal: bool = True  # self-attention rows only see keys <= their own position
+    peeking: bool = False  # the enc-dec variant whose encoder / cross-attention see the future
+    vocab: tuple[str, ...] = ()  # itos, to label logits
+    unknown: tuple[str, ...] = ()  # typed characters that became <UNK>
     lowercased: bool = False
-    truncated: int = 0                     # characters dropped from the front to fit the context
-    notes: tuple[Message, ...] = field(default=())    # what happened to the input; ui.i18n.render shows each
+    truncated: int = 0  # characters dropped from the front to fit the context
+    notes: tuple[Message, ...] = field(default=())  # what happened to the input; ui.i18n.render shows each
     # Heads knocked out in the forward pass that made this capture, as sorted (attention module, head) pairs, e.g.
     # (("decoder.0.cross_attn", 2),); () = none. The patterns of a knocked-out head are still what it computed.
     knocked_out: tuple[tuple[str, int], ...] = ()
@@ -54,9 +56,11 @@ class AttentionCapture:
 
     def names(self, family: str | None = None) -> list[str]:
         """Pattern names of one family ('blocks', 'encoder', 'decoder', 'cross') in layer order, or all of them."""
+
         def key(n):
             m = _NAME_RE.match(n)
             return (("blocks", "encoder", "decoder").index(m[1]), int(m[2]), m[3])
+
         out = sorted(self.patterns, key=key)
         if family is None:
             return out
@@ -97,17 +101,23 @@ class AttentionCapture:
     def hf_tuples(self) -> dict[str, tuple[torch.Tensor, ...]]:
         if not self.is_seq2seq:
             return {"attentions": tuple(self.patterns[n] for n in self.names("blocks"))}
-        return {"encoder_attentions": tuple(self.patterns[n] for n in self.names("encoder")),
-                "decoder_attentions": tuple(self.patterns[n] for n in self.names("decoder")),
-                "cross_attentions": tuple(self.patterns[n] for n in self.names("cross"))}
+        return {
+            "encoder_attentions": tuple(self.patterns[n] for n in self.names("encoder")),
+            "decoder_attentions": tuple(self.patterns[n] for n in self.names("decoder")),
+            "cross_attentions": tuple(self.patterns[n] for n in self.names("cross")),
+        }
 
     def bertviz_kwargs(self) -> dict:
         t = self.hf_tuples()
         if not self.is_seq2seq:
             return {"attention": t["attentions"], "tokens": list(self.tgt_tokens)}
-        return {"encoder_attention": t["encoder_attentions"], "decoder_attention": t["decoder_attentions"],
-                "cross_attention": t["cross_attentions"], "encoder_tokens": list(self.src_tokens),
-                "decoder_tokens": list(self.tgt_tokens)}
+        return {
+            "encoder_attention": t["encoder_attentions"],
+            "decoder_attention": t["decoder_attentions"],
+            "cross_attention": t["cross_attentions"],
+            "encoder_tokens": list(self.src_tokens),
+            "decoder_tokens": list(self.tgt_tokens),
+        }
 
     def is_knocked_out(self, name: str, head: int) -> bool:
         """Whether ``head`` of pattern ``name`` (``...hook_pattern`` or the module name) was knocked out."""
@@ -128,8 +138,10 @@ class AttentionCapture:
             raise ValueError(f"this capture has no {family!r} patterns; it has {self.families()}")
         q_tok, k_tok = self.axes(names[0])
         if q_tok != k_tok:
-            raise ValueError("the notebook's JSON formats hold one token list, so only self-attention (square) "
-                             "patterns can be exported; cross-attention has separate query and key tokens")
+            raise ValueError(
+                "the notebook's JSON formats hold one token list, so only self-attention (square) "
+                "patterns can be exported; cross-attention has separate query and key tokens"
+            )
         rnd = lambda t: [[[round(float(x), 6) for x in row] for row in head] for head in t[0].tolist()]
         if fmt == "layer":
             if not 0 <= layer < len(names):
@@ -138,7 +150,7 @@ class AttentionCapture:
         else:
             data = {"all": [rnd(self.patterns[n]) for n in names], "tokens": list(k_tok)}
         data["model"] = self.model_name
-        data["kind"] = family           # the file's key for the family, as files already exported have it
+        data["kind"] = family  # the file's key for the family, as files already exported have it
         return json.dumps(data)
 
 
@@ -149,8 +161,10 @@ def quoted(chars) -> str:
 
 def romanized_note(pairs) -> Message:
     """The note for Japanese written in romaji: "ねこ → neko" for each converted run."""
-    return Message(N_("{words}: the models know only the letters a–z, so Japanese is written in romaji."),
-                   words=", ".join(f"{typed} → {read}" for typed, read in pairs))
+    return Message(
+        N_("{words}: the models know only the letters a–z, so Japanese is written in romaji."),
+        words=", ".join(f"{typed} → {read}" for typed, read in pairs),
+    )
 
 
 def _encode_for(bundle: ModelBundle, text: str, add_eos: bool):
@@ -172,8 +186,9 @@ def head_mask_tensors(model, knocked_out, device=None) -> dict[str, torch.Tensor
     return masks
 
 
-def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False,
-            knocked_out=(), qkv: bool = False) -> AttentionCapture:
+def capture(
+    bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = False, knocked_out=(), qkv: bool = False
+) -> AttentionCapture:
     """Run ``bundle`` on ``text`` (decoder / causal side) and ``src`` (enc-dec source; default: ``text``, the
     training convention) and return every attention pattern. ``add_eos`` treats the text as a finished word.
     ``knocked_out``: (attention module, head) pairs whose output is multiplied by 0 in this forward pass.
@@ -189,10 +204,15 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
     if tgt.lowercased:
         notes.append(Message(N_("Uppercase letters were lowercased.")))
     if tgt.truncated:
-        notes.append(Message(N_("Text is longer than the model's context of {context} tokens: showing the last {n} "
-                                "characters."), context=bundle.block_size - 1, n=len(tgt.ids) - 1 - int(add_eos)))
+        notes.append(
+            Message(
+                N_("Text is longer than the model's context of {context} tokens: showing the last {n} characters."),
+                context=bundle.block_size - 1,
+                n=len(tgt.ids) - 1 - int(add_eos),
+            )
+        )
     dev = bundle.device
-    idx = torch.tensor([tgt.ids], device=dev)                                              # (1, T)
+    idx = torch.tensor([tgt.ids], device=dev)  # (1, T)
     src_enc = None
     if bundle.is_seq2seq:
         src_enc = tgt if not src or src == text else _encode_for(bundle, src, add_eos)
@@ -200,7 +220,7 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
             notes.append(romanized_note(src_enc.romanized))
         if src_enc is not tgt and src_enc.unknown:
             notes.append(Message(N_("Source characters shown as <UNK>: {chars}."), chars=quoted(src_enc.unknown)))
-    if model.training:   # a shared model is never toggled here; a loaded bundle is always in eval mode
+    if model.training:  # a shared model is never toggled here; a loaded bundle is always in eval mode
         raise RuntimeError(f"model {bundle.name!r} is in training mode; capture only reads eval-mode models")
     with torch.inference_mode():
         kw = {"src": torch.tensor([src_enc.ids], device=dev)} if src_enc is not None else {}
@@ -218,9 +238,18 @@ def capture(bundle: ModelBundle, text: str, src: str = "", *, add_eos: bool = Fa
     else:
         patterns = {f"blocks.{l}.attn.hook_pattern": cpu(p) for l, p in enumerate(out.attentions)}
     return AttentionCapture(
-        model_name=bundle.name, src_tokens=src_enc.tokens if src_enc is not None else (),
-        tgt_tokens=tgt.tokens, patterns=patterns, logits=cpu(out.logits), causal=bool(model.causal),
-        peeking=bundle.peeking, vocab=vocab.itos, unknown=tgt.unknown, lowercased=tgt.lowercased,
-        truncated=tgt.truncated, notes=tuple(notes), knocked_out=knocked_out,
-        qkv={n: cpu(t) for n, t in out.qkv.items()} if qkv else {})
-
+        model_name=bundle.name,
+        src_tokens=src_enc.tokens if src_enc is not None else (),
+        tgt_tokens=tgt.tokens,
+        patterns=patterns,
+        logits=cpu(out.logits),
+        causal=bool(model.causal),
+        peeking=bundle.peeking,
+        vocab=vocab.itos,
+        unknown=tgt.unknown,
+        lowercased=tgt.lowercased,
+        truncated=tgt.truncated,
+        notes=tuple(notes),
+        knocked_out=knocked_out,
+        qkv={n: cpu(t) for n, t in out.qkv.items()} if qkv else {},
+    )

@@ -15,6 +15,7 @@ the rest of the app can trust what it gets: only regular files are opened (a FIF
 is checked against its bounds before any tensor is allocated; weights must be finite; and the metadata has the types
 the pages read (models/checkpoint_checks.py). Claims on a name and stale temp files: models/checkpoint_folder.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,10 +36,12 @@ from models.checkpoint_checks import ARCH_KEY, check_config, check_meta, check_w
 from models.messages import N_, Message, MessageError
 from models.vocab import Vocab
 
-RETRAIN_HINT = N_("Restore it with `git checkout -- checkpoints/` or retrain it with "
-                  "`python -m models.train --model {model} --out {path}`.")
+RETRAIN_HINT = N_(
+    "Restore it with `git checkout -- checkpoints/` or retrain it with "
+    "`python -m models.train --model {model} --out {path}`."
+)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")      # terminal colour codes, which torch puts in its messages
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colour codes, which torch puts in its messages
 
 
 class CheckpointError(MessageError, RuntimeError):
@@ -56,11 +59,12 @@ def build_model(architecture: str, model_args: dict) -> nn.Module:
 @dataclass(frozen=True, eq=False)
 class ModelBundle:
     """A loaded model with what belongs to it. Read-only by convention: never train or hook a bundle's model."""
+
     name: str
     model: nn.Module
     vocab: Vocab
     architecture: str
-    meta: dict = field(default_factory=dict)     # recipe, metrics, history, words hash, step ...
+    meta: dict = field(default_factory=dict)  # recipe, metrics, history, words hash, step ...
     path: Path | None = None
 
     @property
@@ -96,7 +100,7 @@ def atomic_write(write, path: Path) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)        # mkstemp makes it 0600; a checkpoint is not a secret, and others may serve it
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a checkpoint is not a secret, and others may serve it
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -116,8 +120,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab, **meta) ->
     if path.is_dir():
         path = path / "model.pt"
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    ckpt = {"model": state, "model_args": dataclasses.asdict(model.cfg), ARCH_KEY: model.architecture,
-            "vocab": list(vocab.itos), **meta}
+    ckpt = {
+        "model": state,
+        "model_args": dataclasses.asdict(model.cfg),
+        ARCH_KEY: model.architecture,
+        "vocab": list(vocab.itos),
+        **meta,
+    }
     atomic_write(lambda tmp: torch.save(ckpt, tmp), path)
     return path
 
@@ -162,12 +171,15 @@ def retrain_path(path: Path) -> Path:
 
 def _fix_hint(path: Path, architecture: str | None = None) -> Message:
     name = path.stem
-    if name in registry.shipped_names() \
-            and path.resolve().parent == settings.shipped_ckpt_dir().resolve():   # shipped: restore it
+    if (
+        name in registry.shipped_names() and path.resolve().parent == settings.shipped_ckpt_dir().resolve()
+    ):  # shipped: restore it
         return Message(RETRAIN_HINT, model=registry.train_flag(name), path=path)
-    return Message(N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
-                   model=registry.train_flag(architecture or registry.MODELS[0].architecture),
-                   path=retrain_path(path))
+    return Message(
+        N_("Retrain it (Train page, or `python -m models.train --model {model} --out {path}`)."),
+        model=registry.train_flag(architecture or registry.MODELS[0].architecture),
+        path=retrain_path(path),
+    )
 
 
 def _read(path: Path) -> dict:
@@ -176,49 +188,71 @@ def _read(path: Path) -> dict:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        raise CheckpointError(N_("Checkpoint {path} cannot be opened ({why}). {hint}"), path=path,
-                              why=e.strerror or str(e), hint=_fix_hint(path)) from e
-    if not stat.S_ISREG(os.fstat(fd).st_mode):      # before fdopen, which raises IsADirectoryError on a folder
+        raise CheckpointError(
+            N_("Checkpoint {path} cannot be opened ({why}). {hint}"),
+            path=path,
+            why=e.strerror or str(e),
+            hint=_fix_hint(path),
+        ) from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which raises IsADirectoryError on a folder
         os.close(fd)
-        raise CheckpointError(N_("Checkpoint {path} is not a regular file (a folder, FIFO or device?). Give the "
-                                 "path of a .pt file."), path=path)
+        raise CheckpointError(
+            N_("Checkpoint {path} is not a regular file (a folder, FIFO or device?). Give the path of a .pt file."),
+            path=path,
+        )
     with os.fdopen(fd, "rb") as f:
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, pickle garbage, wrong format: all one story for the user
-            raise CheckpointError(N_("Checkpoint {path} is truncated or corrupt ({why}). {hint}"), path=path,
-                                  why=_cause(e), hint=_fix_hint(path)) from e
+            raise CheckpointError(
+                N_("Checkpoint {path} is truncated or corrupt ({why}). {hint}"),
+                path=path,
+                why=_cause(e),
+                hint=_fix_hint(path),
+            ) from e
 
 
 def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
     path = resolve_path(name_or_path)
     if not os.path.lexists(path):
-        raise CheckpointError(N_("Checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). "
-                                 "{hint}"), path=path, shipped=", ".join(registry.shipped_names()),
-                              hint=_fix_hint(path))
+        raise CheckpointError(
+            N_("Checkpoint {path} not found. Give a path or one of the shipped names ({shipped}). {hint}"),
+            path=path,
+            shipped=", ".join(registry.shipped_names()),
+            hint=_fix_hint(path),
+        )
     ckpt = _read(path)
     if not isinstance(ckpt, dict) or not {"model", "model_args", ARCH_KEY, "vocab"} <= ckpt.keys():
-        raise CheckpointError(N_("Checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, "
-                                 "kind, vocab). {hint}"), path=path, hint=_fix_hint(path))
+        raise CheckpointError(
+            N_("Checkpoint {path} is not an Attention Lab checkpoint (needs model, model_args, kind, vocab). {hint}"),
+            path=path,
+            hint=_fix_hint(path),
+        )
     try:
         meta = check_meta(ckpt)
     except ValueError as e:
-        raise CheckpointError(N_("Checkpoint {path} has broken metadata ({why}). {hint}"), path=path, why=str(e),
-                              hint=_fix_hint(path)) from e
+        raise CheckpointError(
+            N_("Checkpoint {path} has broken metadata ({why}). {hint}"), path=path, why=str(e), hint=_fix_hint(path)
+        ) from e
     arch = meta[ARCH_KEY]
     try:
-        args = check_config(arch, ckpt["model_args"])          # before any real tensor is allocated
+        args = check_config(arch, ckpt["model_args"])  # before any real tensor is allocated
         itos = ckpt["vocab"]
-        if not isinstance(itos, (list, tuple)) or not all(isinstance(c, str) for c in itos) \
-                or len(set(itos)) != len(itos):
+        if (
+            not isinstance(itos, (list, tuple))
+            or not all(isinstance(c, str) for c in itos)
+            or len(set(itos)) != len(itos)
+        ):
             raise ValueError("'vocab' is not a list of distinct strings")
         check_weights(ckpt["model"])
         bad = non_finite(ckpt["model"])
-        if bad:     # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
-            raise CheckpointError(N_("Checkpoint {path} has NaN or infinite weights ({names}): the run that wrote it "
-                                     "diverged. {hint}"), path=path,
-                                  names=", ".join(bad[:3]) + (", …" if len(bad) > 3 else ""),
-                                  hint=_fix_hint(path, arch))
+        if bad:  # a diverged run: its NaNs would reach every chart, and `NaN` is not even valid JSON
+            raise CheckpointError(
+                N_("Checkpoint {path} has NaN or infinite weights ({names}): the run that wrote it diverged. {hint}"),
+                path=path,
+                names=", ".join(bad[:3]) + (", …" if len(bad) > 3 else ""),
+                hint=_fix_hint(path, arch),
+            )
         model = build_model(arch, args)
         vocab = Vocab(itos)
         if len(vocab) != model.cfg.vocab_size:
@@ -227,8 +261,12 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     except CheckpointError:
         raise
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
-        raise CheckpointError(N_("Checkpoint {path} does not fit its model ({why}). {hint}"), path=path,
-                              why=excerpt(e, 200), hint=_fix_hint(path, arch)) from e
+        raise CheckpointError(
+            N_("Checkpoint {path} does not fit its model ({why}). {hint}"),
+            path=path,
+            why=excerpt(e, 200),
+            hint=_fix_hint(path, arch),
+        ) from e
     model.to(device).eval().requires_grad_(False)
     name = path.stem if path.name != "model.pt" else path.parent.name
     return ModelBundle(name=name, model=model, vocab=vocab, architecture=arch, meta=meta, path=path)
@@ -257,7 +295,7 @@ def _user_listing(folder: str, mtime_ns: int, ino: int, size: int) -> tuple[str,
         return ()
     for e in entries:
         try:
-            if e.name.endswith(".pt") and e.is_file():              # regular files only: no FIFOs
+            if e.name.endswith(".pt") and e.is_file():  # regular files only: no FIFOs
                 user.append((e.stat().st_mtime, e.name[:-3]))
         except OSError:
             continue

@@ -4,6 +4,7 @@ bounds, finite weights. Arithmetic and type checks only: nothing here allocates 
 models/checkpoint.py's loader runs them once per file and turns a ``ValueError`` into a ``CheckpointError``
 naming the file and the fix, so the rest of the app can trust what it gets.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,21 +16,23 @@ import torch
 
 from models import registry
 
-ARCH_KEY = "kind"             # the checkpoint's key for its architecture (files written before the registry use it)
+ARCH_KEY = "kind"  # the checkpoint's key for its architecture (files written before the registry use it)
 # What a checkpoint's model_args may ask for. The shipped models use vocab_size 30, block_size 48, 1-2 encoder and 2
 # decoder layers, 1-4 heads, n_embd 32-64, dim_ff 32-128 (171k parameters at most); the bounds leave 4-16x room on
 # each, and MAX_PARAMS (~30x the largest shipped model, 20 MB of float32) caps the product. Without them a
 # checkpoint asking for n_embd=20000 took 17 s and 6.4 GB to build, n_layer=100000 7.4 GB, and under a memory cap
 # the server died with every session. Both checks run before a single tensor is allocated.
-CONFIG_BOUNDS = MappingProxyType({
-    "vocab_size": (5, 256),      # the 4 specials and at least one character; 256 covers any byte-level vocabulary
-    "block_size": (3, 256),      # <BOS>, a character, <EOS>
-    "n_layer": (1, 8),
-    "n_dec_layer": (1, 8),
-    "n_head": (1, 16),
-    "n_embd": (2, 512),
-    "dim_ff": (1, 2048),
-})
+CONFIG_BOUNDS = MappingProxyType(
+    {
+        "vocab_size": (5, 256),  # the 4 specials and at least one character; 256 covers any byte-level vocabulary
+        "block_size": (3, 256),  # <BOS>, a character, <EOS>
+        "n_layer": (1, 8),
+        "n_dec_layer": (1, 8),
+        "n_head": (1, 16),
+        "n_embd": (2, 512),
+        "dim_ff": (1, 2048),
+    }
+)
 MAX_PARAMS = 5_000_000
 
 
@@ -51,22 +54,26 @@ def _count(v) -> bool:
 
 
 # meta key -> (check, what it must be). Keys not listed are kept as they are; listed ones may be absent.
-META_FIELDS = MappingProxyType({
-    "step": (_count, "a whole number >= 0"),
-    "epoch": (_count, "a whole number >= 0"),
-    "n_words": (_count, "a whole number >= 0"),
-    "val_loss": (_number, "a finite number"),
-    "trained_seconds": (_number, "a finite number"),
-    "created": (_number, "a finite number"),
-    "words_sha256": (lambda v: isinstance(v, str), "a string"),
-    "train_model": (lambda v: isinstance(v, str), "a string"),
-    "display_name": (lambda v: isinstance(v, str), "a string"),
-    "metrics": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
-                "a dict of finite numbers"),
-    "recipe": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str), "a dict with a string 'name'"),
-    "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
-    "snapshots": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
-})
+META_FIELDS = MappingProxyType(
+    {
+        "step": (_count, "a whole number >= 0"),
+        "epoch": (_count, "a whole number >= 0"),
+        "n_words": (_count, "a whole number >= 0"),
+        "val_loss": (_number, "a finite number"),
+        "trained_seconds": (_number, "a finite number"),
+        "created": (_number, "a finite number"),
+        "words_sha256": (lambda v: isinstance(v, str), "a string"),
+        "train_model": (lambda v: isinstance(v, str), "a string"),
+        "display_name": (lambda v: isinstance(v, str), "a string"),
+        "metrics": (
+            lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
+            "a dict of finite numbers",
+        ),
+        "recipe": (lambda v: isinstance(v, dict) and isinstance(v.get("name"), str), "a dict with a string 'name'"),
+        "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
+        "snapshots": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of dicts"),
+    }
+)
 
 
 def check_meta(ckpt: dict) -> dict:
@@ -89,7 +96,7 @@ def approx_params(architecture: str, model_args: dict) -> int:
     cls = registry.by_architecture(architecture).config_class
     a = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
     a.update({k: v for k, v in model_args.items() if k in CONFIG_BOUNDS})
-    V, C, ff = a.get("vocab_size", 0), a["n_embd"], a["dim_ff"]       # no vocab_size: the config says so later
+    V, C, ff = a.get("vocab_size", 0), a["n_embd"], a["dim_ff"]  # no vocab_size: the config says so later
     block = 4 * C * C + 2 * C * ff
     return 2 * V * C + a["n_layer"] * block + a.get("n_dec_layer", 0) * (block + 4 * C * C)
 
@@ -117,8 +124,9 @@ def check_config(architecture: str, model_args) -> dict:
 
 def check_weights(state) -> None:
     """A state dict: tensor names to tensors (what ``load_state_dict`` reads), or ValueError."""
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise ValueError("'model' is not a state dict of named tensors")
 
 

@@ -1,6 +1,7 @@
 """Housekeeping in the checkpoint folders: claims on a name that several processes publish into, and the temp
 files a killed write leaves behind. The folders are settings.py's, read at call time.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,14 @@ from pathlib import Path
 
 import settings
 
-TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")   # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
-STALE_TMP_S = 60.0               # a live write takes well under a second; older temp files are a killed run's
+TMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]+\.tmp$")  # atomic_write's mkstemp names: .<name>.pt.<random>.tmp
+STALE_TMP_S = 60.0  # a live write takes well under a second; older temp files are a killed run's
 # ---- claiming a name in the shared folder ------------------------------------------------------------------------
 # Several app processes (a classroom behind nginx, or several machines on one volume) publish into one folder. A run
 # claims its name before it starts with a claim file created with O_EXCL — atomic on one machine and on NFS v3+ —
 # so two students pressing Train on the same name at the same instant can't both be told "saved" while one file
 # silently replaces the other: the second sees the claim and takes the next free name.
-CLAIM_STALE_S = 3600.0           # a claim older than this is a dead run's (runs are cut off long before: jobs.py)
+CLAIM_STALE_S = 3600.0  # a claim older than this is a dead run's (runs are cut off long before: jobs.py)
 
 
 class FolderNotWritable(OSError):
@@ -41,7 +42,7 @@ def _claim_stale(claim: Path, stale_s: float) -> bool:
         return True
     if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
         try:
-            os.kill(info["pid"], 0)          # the app process that claimed it: gone means the claim is stale
+            os.kill(info["pid"], 0)  # the app process that claimed it: gone means the claim is stale
         except ProcessLookupError:
             return True
         except PermissionError:
@@ -64,7 +65,7 @@ def claim_name(path: Path, owner: str | None = None, stale_s: float = CLAIM_STAL
             if not _claim_stale(claim, stale_s):
                 return False
             try:
-                claim.unlink()               # a dead run's claim; one of the racers takes it over
+                claim.unlink()  # a dead run's claim; one of the racers takes it over
             except FileNotFoundError:
                 pass
             continue
@@ -73,7 +74,7 @@ def claim_name(path: Path, owner: str | None = None, stale_s: float = CLAIM_STAL
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump({"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
-        except OSError as e:                 # a full disk: no room for even this much
+        except OSError as e:  # a full disk: no room for even this much
             release_claim(path)
             raise FolderNotWritable(e.errno, e.strerror) from e
         return True
@@ -106,8 +107,11 @@ def remove_stale_tmp(folders=None, min_age_s: float = STALE_TMP_S) -> list[Path]
             continue
         for e in entries:
             try:
-                if TMP_RE.match(e.name) and e.is_file(follow_symlinks=False) \
-                        and now - e.stat(follow_symlinks=False).st_mtime >= min_age_s:
+                if (
+                    TMP_RE.match(e.name)
+                    and e.is_file(follow_symlinks=False)
+                    and now - e.stat(follow_symlinks=False).st_mtime >= min_age_s
+                ):
                     os.unlink(e.path)
                     removed.append(Path(e.path))
             except OSError:

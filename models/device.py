@@ -1,4 +1,5 @@
 """Device choice: cuda when available, else cpu; an explicit name always wins."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ model can see the future. For causal models the two are equal (a test checks it)
 
 CLI: ``python -m models.evaluate CHECKPOINT --words FILE`` prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,10 @@ from models.vocab import EOS_ID, PAD_ID
 class EvalResult:
     teacher_forced_nll: float
     prefix_nll: float
-    accuracy: float          # next-char top-1 accuracy, prefix-only
+    accuracy: float  # next-char top-1 accuracy, prefix-only
     n_words: int
     n_tokens: int
-    word_nll: tuple[float, ...] = field(default=(), repr=False)   # prefix-only NLL summed over each word's tokens
+    word_nll: tuple[float, ...] = field(default=(), repr=False)  # prefix-only NLL summed over each word's tokens
     # teacher_forced_nll split by target: the characters, and the word's end (<EOS>). The peeking model copies a
     # character from source position t+1; a word's source holds no <EOS> to copy, so its ending is a real guess.
     teacher_forced_char_nll: float = math.nan
@@ -42,10 +43,11 @@ def teacher_forced_token_nll(model, x: torch.Tensor, y: torch.Tensor, batch_size
     """(N, T) teacher-forced NLL of every target, 0 at <PAD> targets: each word run once, every position scored."""
     out = []
     for i in range(0, len(x), batch_size):
-        logits = model(x[i:i + batch_size]).logits                                     # (B, T, V)
-        yb = y[i:i + batch_size]
-        out.append(F.cross_entropy(logits.flatten(0, 1), yb.flatten(), ignore_index=PAD_ID,
-                                   reduction="none").view(yb.shape))
+        logits = model(x[i : i + batch_size]).logits  # (B, T, V)
+        yb = y[i : i + batch_size]
+        out.append(
+            F.cross_entropy(logits.flatten(0, 1), yb.flatten(), ignore_index=PAD_ID, reduction="none").view(yb.shape)
+        )
     return torch.cat(out)
 
 
@@ -59,7 +61,7 @@ def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False, 
     N, T = x.shape
     out = torch.zeros(N, T, model.cfg.vocab_size, device=x.device)
     for t in range(T):
-        rows = (y[:, t] != PAD_ID).nonzero().squeeze(1)            # only words that still have a target at t
+        rows = (y[:, t] != PAD_ID).nonzero().squeeze(1)  # only words that still have a target at t
         if len(rows) == 0:
             continue
         out[rows, t] = model(x[rows, : t + 1], head_mask=head_mask).logits[:, t]
@@ -69,20 +71,28 @@ def prefix_logits(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False, 
 @torch.no_grad()
 def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = False) -> EvalResult:
     """Every metric on (x, y). The model is expected in eval mode (the caller owns its mode)."""
-    tf_tokens = teacher_forced_token_nll(model, x, y)                              # (N, T)
+    tf_tokens = teacher_forced_token_nll(model, x, y)  # (N, T)
     end, char = y == EOS_ID, (y != EOS_ID) & (y != PAD_ID)
     mean = lambda m: tf_tokens[m].sum().item() / max(int(m.sum()), 1)
     logits = prefix_logits(model, x, y, exact=exact)
     mask = y != PAD_ID
-    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID,
-                                reduction="none").view(y.shape)                   # (N, T), 0 at <PAD> targets
-    word_nll = per_token.sum(1)                                                    # (N,)
+    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID, reduction="none").view(
+        y.shape
+    )  # (N, T), 0 at <PAD> targets
+    word_nll = per_token.sum(1)  # (N,)
     nll = word_nll.sum().item()
     n = int(mask.sum())
     acc = (logits[mask].argmax(-1) == y[mask]).float().sum().item()
-    return EvalResult(teacher_forced_nll=tf_tokens.sum().item() / max(n, 1), prefix_nll=nll / max(n, 1),
-                      accuracy=acc / max(n, 1), n_words=len(x), n_tokens=n, word_nll=tuple(word_nll.tolist()),
-                      teacher_forced_char_nll=mean(char), teacher_forced_end_nll=mean(end))
+    return EvalResult(
+        teacher_forced_nll=tf_tokens.sum().item() / max(n, 1),
+        prefix_nll=nll / max(n, 1),
+        accuracy=acc / max(n, 1),
+        n_words=len(x),
+        n_tokens=n,
+        word_nll=tuple(word_nll.tolist()),
+        teacher_forced_char_nll=mean(char),
+        teacher_forced_end_nll=mean(end),
+    )
 
 
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
@@ -106,7 +116,9 @@ def main(argv=None) -> int:
     from models.device import pick_device
 
     ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="a path, or a shipped name: miniformer, full_transformer, full_transformer_peeking")
+    ap.add_argument(
+        "checkpoint", help="a path, or a shipped name: miniformer, full_transformer, full_transformer_peeking"
+    )
     ap.add_argument("--words", default=str(DEFAULT_WORDS), help="one word per line; every word is evaluated")
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     ap.add_argument("--exact", action="store_true", help="prefix NLL by truncation even for causal models")
@@ -124,9 +136,12 @@ def main(argv=None) -> int:
     x, y = (t.to(device) for t in encode_words(words, bundle.vocab))
     res = evaluate_tensors(bundle.model, x, y, exact=args.exact)
     out = {"checkpoint": str(bundle.path), **{k: v for k, v in asdict(res).items() if k != "word_nll"}}
-    if not all(math.isfinite(v) for v in out.values() if isinstance(v, float)):     # NaN is not JSON
-        print(f"error: the model's scores on these words are not finite numbers ({res}); checkpoint {bundle.path} "
-              "is unusable. Retrain it.", file=sys.stderr)
+    if not all(math.isfinite(v) for v in out.values() if isinstance(v, float)):  # NaN is not JSON
+        print(
+            f"error: the model's scores on these words are not finite numbers ({res}); checkpoint {bundle.path} "
+            "is unusable. Retrain it.",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(out, allow_nan=False))
     return 0

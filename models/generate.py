@@ -4,6 +4,7 @@ Sampling follows nanoGPT's ``generate``: logits / temperature, optional top-k, s
 or a draw from a seeded ``torch.Generator`` (so a seed always gives the same word). For the FullTransformer each
 step feeds the text so far as both source and target — the same convention the model was trained with.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,35 +30,37 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
 
 @dataclass(frozen=True)
 class GenStep:
-    step: int                     # 0-based
-    text: str                     # the characters fed in at this step
-    cap: AttentionCapture         # attention of this step's forward pass; the newest position is the last row
-    probs: torch.Tensor           # (V,) the distribution the next token was chosen from
+    step: int  # 0-based
+    text: str  # the characters fed in at this step
+    cap: AttentionCapture  # attention of this step's forward pass; the newest position is the last row
+    probs: torch.Tensor  # (V,) the distribution the next token was chosen from
     token_id: int
-    token: str                    # the chosen token ("<EOS>" ends the word)
+    token: str  # the chosen token ("<EOS>" ends the word)
 
 
 @dataclass(frozen=True)
 class Generation:
     prefix: str
-    text: str                     # prefix + generated characters
+    text: str  # prefix + generated characters
     steps: tuple[GenStep, ...]
-    stop_reason: str              # "eos" | "limit" | "context"
+    stop_reason: str  # "eos" | "limit" | "context"
 
 
 class Stepper(Protocol):
     """What the generation loop asks of a model, for a sequence ``seq`` of its own type (the tiny models' text, a
     tokenizer's ids). :class:`CharStepper` is the tiny models'; ``models.hf_lm.TokenStepper`` a causal LM's."""
-    def fits(self, seq) -> bool: ...                      # one more token still fits the context
-    def capture(self, seq) -> AttentionCapture: ...       # one forward pass, every attention kept
-    def text(self, seq) -> str: ...                       # what the step shows as fed in
-    def token(self, token_id: int) -> str: ...            # the chosen token, readable
-    def ends(self, token_id: int) -> bool: ...            # the token ends the text (<EOS> and the like)
-    def append(self, seq, token_id: int): ...             # the sequence with that token after it
+
+    def fits(self, seq) -> bool: ...  # one more token still fits the context
+    def capture(self, seq) -> AttentionCapture: ...  # one forward pass, every attention kept
+    def text(self, seq) -> str: ...  # what the step shows as fed in
+    def token(self, token_id: int) -> str: ...  # the chosen token, readable
+    def ends(self, token_id: int) -> bool: ...  # the token ends the text (<EOS> and the like)
+    def append(self, seq, token_id: int): ...  # the sequence with that token after it
 
 
-def generation_loop(lm: Stepper, seq, prefix: str, *, max_new: int, greedy: bool, temperature: float,
-                    top_k: int | None, seed: int) -> Generation:
+def generation_loop(
+    lm: Stepper, seq, prefix: str, *, max_new: int, greedy: bool, temperature: float, top_k: int | None, seed: int
+) -> Generation:
     """nanoGPT's generate loop, one full forward pass a step (no KV cache: each step's attention is shown)."""
     gen = torch.Generator().manual_seed(seed)
     steps = []
@@ -80,6 +83,7 @@ def generation_loop(lm: Stepper, seq, prefix: str, *, max_new: int, greedy: bool
 @dataclass(frozen=True)
 class CharStepper:
     """A tiny model's steps: the sequence is the text so far (``capture`` adds <BOS>)."""
+
     bundle: ModelBundle
 
     def fits(self, text: str) -> bool:
@@ -102,9 +106,25 @@ class CharStepper:
         return text + self.bundle.vocab.itos[token_id]
 
 
-def generate(bundle: ModelBundle, prefix: str, *, max_new: int = 20, greedy: bool = True, temperature: float = 1.0,
-             top_k: int | None = None, seed: int = 0) -> Generation:
+def generate(
+    bundle: ModelBundle,
+    prefix: str,
+    *,
+    max_new: int = 20,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> Generation:
     vocab = bundle.vocab
     text = "".join(c if c in vocab.stoi else "\x00" for c in romanize(prefix).text.lower()).replace("\x00", "?")
-    return generation_loop(CharStepper(bundle), text, prefix, max_new=max_new, greedy=greedy,
-                           temperature=temperature, top_k=top_k, seed=seed)
+    return generation_loop(
+        CharStepper(bundle),
+        text,
+        prefix,
+        max_new=max_new,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        seed=seed,
+    )

@@ -12,6 +12,7 @@
 
 Every function runs the model in eval mode under ``torch.inference_mode()`` and writes nothing to it.
 """
+
 from __future__ import annotations
 
 import string
@@ -31,10 +32,10 @@ from models.vocab import BOS_ID, PAD_ID, UNK_ID
 # character), first (the first letter, key 1), next (key t+1: only an unmasked pattern can see it) and spread
 # (the row's overlap with an even spread over the keys it can see, rescaled to 0 for one key .. 1 for even).
 ROLES = ("previous", "start", "self", "same", "first", "next", "spread")
-MIN_QUERY = 3          # roles are scored on queries t >= 3, where <BOS> (0), the first letter (1), the previous
-                       # character (t-1) and the query itself (t) are four different keys
-LABEL_MIN = 0.4        # a head is labelled with its best role only if that role's score is at least this ...
-LABEL_LEAD = 0.15      # ... and leads the second-best role by at least this much; else it is "mixed"
+MIN_QUERY = 3  # roles are scored on queries t >= 3, where <BOS> (0), the first letter (1), the previous
+# character (t-1) and the query itself (t) are four different keys
+LABEL_MIN = 0.4  # a head is labelled with its best role only if that role's score is at least this ...
+LABEL_LEAD = 0.15  # ... and leads the second-best role by at least this much; else it is "mixed"
 
 
 def attention_modules(model) -> list[tuple[str, int]]:
@@ -55,10 +56,12 @@ def _check_eval(bundle: ModelBundle) -> None:
 
 # ---- knock-out importance ----------------------------------------------------------------------------------------
 
+
 def honest_nll(bundle: ModelBundle, words: Sequence[str], knocked_out=()) -> float:
     """Prefix-only NLL (nats per character, <EOS> included) on ``words`` with the given heads knocked out: position
     t is predicted from the word's first t+1 tokens only, so the peeking model cannot read the answer."""
     from models.data import encode_words
+
     _check_eval(bundle)
     keep = _readable(bundle, words)
     if not keep:
@@ -67,33 +70,38 @@ def honest_nll(bundle: ModelBundle, words: Sequence[str], knocked_out=()) -> flo
     x, y = (t.to(dev) for t in encode_words(keep, bundle.vocab))
     mask = head_mask_tensors(bundle.model, knocked_out, dev) or None
     with torch.inference_mode():
-        logits = prefix_logits(bundle.model, x, y, head_mask=mask)                         # (N, T, V)
+        logits = prefix_logits(bundle.model, x, y, head_mask=mask)  # (N, T, V)
         m = y != PAD_ID
         return F.cross_entropy(logits[m].double(), y[m], reduction="mean").item()
 
 
 @dataclass(frozen=True)
 class HeadImportance:
-    module: str            # TL module name, e.g. "decoder.0.cross_attn"
+    module: str  # TL module name, e.g. "decoder.0.cross_attn"
     head: int
-    nll: float             # honest NLL with this head alone knocked out
-    delta: float           # nll - the intact model's NLL: how much the model needs this head
+    nll: float  # honest NLL with this head alone knocked out
+    delta: float  # nll - the intact model's NLL: how much the model needs this head
 
 
 def head_importance(bundle: ModelBundle, words: Sequence[str]) -> tuple[float, list[HeadImportance]]:
     """(the intact model's honest NLL, one row per head), rows sorted by ``delta``, largest first (ties keep the
     forward order). One knock-out at a time, every other head intact."""
     base = honest_nll(bundle, words)
-    rows = [HeadImportance(module, h, nll, nll - base)
-            for module, n_head in attention_modules(bundle.model) for h in range(n_head)
-            for nll in (honest_nll(bundle, words, ((module, h),)),)]
+    rows = [
+        HeadImportance(module, h, nll, nll - base)
+        for module, n_head in attention_modules(bundle.model)
+        for h in range(n_head)
+        for nll in (honest_nll(bundle, words, ((module, h),)),)
+    ]
     return base, sorted(rows, key=lambda r: -r.delta)
 
 
 # ---- roles -----------------------------------------------------------------------------------------------------
 
-def role_scores(pattern: torch.Tensor, q_ids: torch.Tensor, k_ids: torch.Tensor, causal: bool,
-                min_query: int = MIN_QUERY) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+
+def role_scores(
+    pattern: torch.Tensor, q_ids: torch.Tensor, k_ids: torch.Tensor, causal: bool, min_query: int = MIN_QUERY
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Sum of each role's attention mass over the scored queries, and how many queries it was scored on.
 
     pattern (N, H, Q, K) for N words of one length (no padding); q_ids (N, Q), k_ids (N, K) token ids at the
@@ -104,36 +112,38 @@ def role_scores(pattern: torch.Tensor, q_ids: torch.Tensor, k_ids: torch.Tensor,
     p = pattern.double()
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     t = torch.arange(Q)
-    n_vis = (t + 1).clamp(max=K) if causal else torch.full((Q,), K)                        # (Q,) keys each row sees
+    n_vis = (t + 1).clamp(max=K) if causal else torch.full((Q,), K)  # (Q,) keys each row sees
     conf_rows = n_vis > 1
     out["confidence"] = (p[:, :, conf_rows].amax(-1).sum((0, 2)), torch.tensor(N * int(conf_rows.sum())))
     scored = t[(t >= min_query) & (t < K)]
     if len(scored) == 0:
         return {r: (torch.zeros(H, dtype=torch.float64), torch.tensor(0)) for r in ROLES} | {
-            "confidence": out["confidence"]}
-    ps = p[:, :, scored]                                                                    # (N, H, S, K)
-    one = lambda k: ps.gather(-1, k.view(1, 1, -1, 1).expand(N, H, -1, 1)).squeeze(-1)   # (N, H, S)
+            "confidence": out["confidence"]
+        }
+    ps = p[:, :, scored]  # (N, H, S, K)
+    one = lambda k: ps.gather(-1, k.view(1, 1, -1, 1).expand(N, H, -1, 1)).squeeze(-1)  # (N, H, S)
     n = len(scored)
     out["previous"] = (one(scored - 1).sum((0, 2)), torch.tensor(N * n))
     out["start"] = (ps[..., 0].sum((0, 2)), torch.tensor(N * n))
     out["self"] = (one(scored).sum((0, 2)), torch.tensor(N * n))
     out["first"] = (ps[..., 1].sum((0, 2)), torch.tensor(N * n))
     keys = torch.arange(K)
-    same = (k_ids[:, None, :] == q_ids[:, scored, None]) & (keys[None, None, :] < scored[None, :, None]) \
-        & (keys >= 1)                                                                        # (N, S, K) earlier, not <BOS>
-    has_same = same.any(-1)                                                                  # (N, S)
+    same = (
+        (k_ids[:, None, :] == q_ids[:, scored, None]) & (keys[None, None, :] < scored[None, :, None]) & (keys >= 1)
+    )  # (N, S, K) earlier, not <BOS>
+    has_same = same.any(-1)  # (N, S)
     out["same"] = ((ps * same[:, None]).sum(-1).mul(has_same[:, None]).sum((0, 2)), has_same.sum())
-    nxt = scored[:0] if causal else scored[scored + 1 < K]                                # a causal row never sees t+1
+    nxt = scored[:0] if causal else scored[scored + 1 < K]  # a causal row never sees t+1
     if len(nxt):
         pn = p[:, :, nxt].gather(-1, (nxt + 1).view(1, 1, -1, 1).expand(N, H, -1, 1)).squeeze(-1)
         out["next"] = (pn.sum((0, 2)), torch.tensor(N * len(nxt)))
     else:
         out["next"] = (torch.zeros(H, dtype=torch.float64), torch.tensor(0))
-    nv = n_vis[scored].double()                                                             # (S,)
-    even = (keys[None, :] < n_vis[scored][:, None]).double() / nv[:, None]                   # (S, K) 1/n on visible
+    nv = n_vis[scored].double()  # (S,)
+    even = (keys[None, :] < n_vis[scored][:, None]).double() / nv[:, None]  # (S, K) 1/n on visible
     # overlap with an even spread (sum of min(p, 1/n)), rescaled so one key alone scores 0 and an even spread 1:
     # unscaled, a head split between two of four keys would score 0.5 and "spread out" would win most heads
-    overlap = torch.minimum(ps, even).sum(-1)                                                # (N, H, S)
+    overlap = torch.minimum(ps, even).sum(-1)  # (N, H, S)
     out["spread"] = (((overlap - 1 / nv) / (1 - 1 / nv)).sum((0, 2)), torch.tensor(N * n))
     return out
 
@@ -142,13 +152,15 @@ def role_scores(pattern: torch.Tensor, q_ids: torch.Tensor, k_ids: torch.Tensor,
 class HeadRole:
     module: str
     head: int
-    scores: dict[str, float]       # role -> share of attention mass that fits it (None-free: NaN when never scored)
-    confidence: float              # Voita's: mean over queries of the largest weight
-    label: str                     # the best role when it clearly leads, else "mixed"
-    lead: float                    # best score - second-best score
+    scores: dict[str, float]  # role -> share of attention mass that fits it (None-free: NaN when never scored)
+    confidence: float  # Voita's: mean over queries of the largest weight
+    label: str  # the best role when it clearly leads, else "mixed"
+    lead: float  # best score - second-best score
 
 
-def label_role(scores: dict[str, float], min_score: float = LABEL_MIN, min_lead: float = LABEL_LEAD) -> tuple[str, float]:
+def label_role(
+    scores: dict[str, float], min_score: float = LABEL_MIN, min_lead: float = LABEL_LEAD
+) -> tuple[str, float]:
     """(label, lead): the best-scoring role if it scores >= ``min_score`` and leads the next by >= ``min_lead``,
     else "mixed". NaN scores (a role that never applied) are ignored."""
     ranked = sorted(((v, r) for r, v in scores.items() if v == v), reverse=True)
@@ -181,7 +193,7 @@ def head_roles(bundle: ModelBundle, words: Sequence[str]) -> list[HeadRole]:
     for w in keep:
         by_len.setdefault(len(w), []).append(w)
     for n in sorted(by_len):
-        ids = torch.tensor([[BOS_ID] + [vocab.stoi[c] for c in w] for w in by_len[n]])      # (N, n+1)
+        ids = torch.tensor([[BOS_ID] + [vocab.stoi[c] for c in w] for w in by_len[n]])  # (N, n+1)
         with torch.inference_mode():
             out = bundle.model(ids.to(dev), return_attention=True)
         if bundle.is_seq2seq:
@@ -199,8 +211,10 @@ def head_roles(bundle: ModelBundle, words: Sequence[str]) -> list[HeadRole]:
     rows = []
     for module, n_head in modules:
         for h in range(n_head):
-            scores = {r: (float(totals[module][r][0][h]) / totals[module][r][1]) if totals[module][r][1] else float("nan")
-                      for r in ROLES}
+            scores = {
+                r: (float(totals[module][r][0][h]) / totals[module][r][1]) if totals[module][r][1] else float("nan")
+                for r in ROLES
+            }
             s, c = totals[module]["confidence"]
             label, lead = label_role(scores)
             rows.append(HeadRole(module, h, scores, float(s[h]) / max(c, 1), label, lead))
@@ -209,12 +223,13 @@ def head_roles(bundle: ModelBundle, words: Sequence[str]) -> list[HeadRole]:
 
 # ---- leave-one-out and the "what changed" variant ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LeaveOneOut:
-    tokens: tuple[str, ...]        # the input's tokens, <BOS> first
-    top: int                       # the model's top next-token id on the intact input
-    p_top: float                   # its probability
-    delta: tuple[float, ...]       # per position: p_top - p(top) with that character replaced by <UNK>; 0.0 at <BOS>
+    tokens: tuple[str, ...]  # the input's tokens, <BOS> first
+    top: int  # the model's top next-token id on the intact input
+    p_top: float  # its probability
+    delta: tuple[float, ...]  # per position: p_top - p(top) with that character replaced by <UNK>; 0.0 at <BOS>
 
 
 def leave_one_out(bundle: ModelBundle, text: str, knocked_out=()) -> LeaveOneOut:
@@ -223,11 +238,11 @@ def leave_one_out(bundle: ModelBundle, text: str, knocked_out=()) -> LeaveOneOut
     word as its own source). ``<BOS>`` is never replaced (its delta is 0)."""
     _check_eval(bundle)
     enc = bundle.vocab.encode(text, max_len=bundle.block_size)
-    ids = torch.tensor(enc.ids)                                                             # (T,)
+    ids = torch.tensor(enc.ids)  # (T,)
     T = len(ids)
-    rows = ids.repeat(T, 1)                                                                 # (T, T): row 0 intact
+    rows = ids.repeat(T, 1)  # (T, T): row 0 intact
     pos = torch.arange(1, T)
-    rows[pos, pos] = UNK_ID                                                                 # row i: position i -> <UNK>
+    rows[pos, pos] = UNK_ID  # row i: position i -> <UNK>
     dev = bundle.device
     mask = head_mask_tensors(bundle.model, knocked_out, dev) or None
     with torch.inference_mode():
@@ -247,4 +262,4 @@ def one_char_changed(word: str) -> str:
     c = word[i].lower()
     letters = string.ascii_lowercase
     new = letters[(letters.index(c) + 1) % 26] if c in letters else "a"
-    return word[:i] + new + word[i + 1:]
+    return word[:i] + new + word[i + 1 :]

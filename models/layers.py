@@ -4,6 +4,7 @@ References: Vaswani et al. 2017 (sinusoidal encoding, post-LN blocks); the annot
 (harvardnlp); minGPT's CausalSelfAttention. Attention is computed explicitly — never SDPA, flash or
 ``nn.Transformer*`` — because those hide the pattern we want to show.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ import torch.nn as nn
 
 def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
     """(T, C) table: PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...)."""
-    pos = torch.arange(block_size, dtype=torch.float32).unsqueeze(1)                  # (T, 1)
+    pos = torch.arange(block_size, dtype=torch.float32).unsqueeze(1)  # (T, 1)
     div = torch.exp(torch.arange(0, n_embd, 2, dtype=torch.float32) * (-math.log(10000.0) / n_embd))
     pe = torch.zeros(block_size, n_embd)
     pe[:, 0::2] = torch.sin(pos * div)
@@ -43,6 +44,7 @@ class Packing:
     each word to the longest. ``positions`` (R, T): each token's place in its own word, for the positional
     encoding; ``segments`` (R, T): which word of the row it belongs to. Attention never crosses words, so every
     word's logits are the ones it would get alone in a row."""
+
     positions: torch.Tensor
     segments: torch.Tensor
 
@@ -52,33 +54,38 @@ class Packing:
         return (s[:, :, None] == s[:, None, :]).unsqueeze(1)
 
 
-def attention_scores(q, k, mask=None):      # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
+def attention_scores(q, k, mask=None):  # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
     """Scaled, masked scores q·k/√hs, -inf where a key is hidden. ``mask``: bool (True = visible) or an
     ``additive_mask`` of 0 / -inf."""
-    att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))            # (B, H, Q, K)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, H, Q, K)
     if mask is not None:
         att = att + (additive_mask(mask, att.dtype) if mask.dtype == torch.bool else mask)
-    return att                                                           # (B, H, Q, K)
+    return att  # (B, H, Q, K)
 
 
-def attention_pattern(q, k, mask=None):     # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
+def attention_pattern(q, k, mask=None):  # q (B,H,Q,hs)  k (B,H,K,hs)  mask broadcastable to (B,H,Q,K)
     """Post-softmax attention (see :func:`attention_scores`)."""
-    return attention_scores(q, k, mask).softmax(dim=-1)                 # (B, H, Q, K), the captured tensor
+    return attention_scores(q, k, mask).softmax(dim=-1)  # (B, H, Q, K), the captured tensor
 
 
 class AttentionParts(NamedTuple):
     """What one attention sub-layer computed, named as TransformerLens hooks them. Returned by every call (they are
     references, no copies); a model collects them only when asked (``return_qkv``)."""
-    q: torch.Tensor               # (B, H, Q, hs)  hook_q
-    k: torch.Tensor               # (B, H, K, hs)  hook_k
-    v: torch.Tensor               # (B, H, K, hs)  hook_v
-    scores: torch.Tensor          # (B, H, Q, K)   hook_attn_scores: q·k/√hs, -inf where the mask hides a key
-    pattern: torch.Tensor         # (B, H, Q, K)   hook_pattern: softmax of the scores, before dropout
+
+    q: torch.Tensor  # (B, H, Q, hs)  hook_q
+    k: torch.Tensor  # (B, H, K, hs)  hook_k
+    v: torch.Tensor  # (B, H, K, hs)  hook_v
+    scores: torch.Tensor  # (B, H, Q, K)   hook_attn_scores: q·k/√hs, -inf where the mask hides a key
+    pattern: torch.Tensor  # (B, H, Q, K)   hook_pattern: softmax of the scores, before dropout
 
     def hooks(self, module: str) -> dict[str, torch.Tensor]:
         """{"<module>.hook_q": q, ... "<module>.hook_attn_scores": scores} (the pattern goes with the attentions)."""
-        return {f"{module}.hook_q": self.q, f"{module}.hook_k": self.k, f"{module}.hook_v": self.v,
-                f"{module}.hook_attn_scores": self.scores}
+        return {
+            f"{module}.hook_q": self.q,
+            f"{module}.hook_k": self.k,
+            f"{module}.hook_v": self.v,
+            f"{module}.hook_attn_scores": self.scores,
+        }
 
 
 class Dropout(nn.Module):
@@ -94,15 +101,15 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout={p} must be in [0, 1)")
         self.p = p
-        self.cut = round(p * 65536)                     # drop where the 16-bit draw (0..65535) is below this
+        self.cut = round(p * 65536)  # drop where the 16-bit draw (0..65535) is below this
 
     def forward(self, x):
         if not self.training or self.cut == 0:
             return x
         n = x.numel()
-        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-2**63, 2**63 - 1)
-        r = bits.view(torch.int16)[:n].view(x.shape)                  # uniform over -32768..32767, like x
-        lo = self.cut - 32769                                         # r <= lo: dropped (probability cut / 65536)
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+        r = bits.view(torch.int16)[:n].view(x.shape)  # uniform over -32768..32767, like x
+        lo = self.cut - 32769  # r <= lo: dropped (probability cut / 65536)
         # clamp + subtract gives 0 (dropped) or 1 (kept) without a comparison: comparisons and bool -> float
         # conversions are 4-5x slower than integer arithmetic in torch's CPU kernels
         scale = r.clamp(lo, lo + 1).sub_(lo).to(x.dtype).mul_(65536.0 / (65536 - self.cut))
@@ -126,24 +133,26 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(n_embd, n_embd)
         self.attn_dropout = Dropout(dropout)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:          # (B, T, C) -> (B, H, T, hs)
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, hs)
         B, T, C = x.shape
         return x.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
 
-    def forward(self, x, memory=None, mask=None, head_mask=None):  # x (B,Q,C)  memory (B,K,C) or None for self-attention
+    def forward(
+        self, x, memory=None, mask=None, head_mask=None
+    ):  # x (B,Q,C)  memory (B,K,C) or None for self-attention
         """``head_mask`` (H,): each head's output is multiplied by it before the heads are concatenated and
         projected (Michel et al. 2019): 0 knocks a head out, 1 keeps it. The pattern itself is still computed and
         returned, so a view can show what the silenced head would have looked at. Returns the sub-layer's output
         (B, Q, C) and its :class:`AttentionParts`."""
         memory = x if memory is None else memory
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
-        scores = attention_scores(q, k, mask)                                     # (B, H, Q, K)
-        pattern = scores.softmax(dim=-1)                                          # (B, H, Q, K), pre-dropout: captured
-        y = self.attn_dropout(pattern) @ v                                        # (B, H, Q, hs); dropout on our own copy
+        scores = attention_scores(q, k, mask)  # (B, H, Q, K)
+        pattern = scores.softmax(dim=-1)  # (B, H, Q, K), pre-dropout: captured
+        y = self.attn_dropout(pattern) @ v  # (B, H, Q, hs); dropout on our own copy
         B, H, Q, hs = y.shape
         if head_mask is not None:
-            y = y * head_mask.to(y.dtype).view(1, H, 1, 1)                        # (B, H, Q, hs), silenced heads 0
-        y = y.transpose(1, 2).reshape(B, Q, H * hs)                               # (B, Q, C)
+            y = y * head_mask.to(y.dtype).view(1, H, 1, 1)  # (B, H, Q, hs), silenced heads 0
+        y = y.transpose(1, 2).reshape(B, Q, H * hs)  # (B, Q, C)
         return self.out_proj(y), AttentionParts(q, k, v, scores, pattern)
 
 
@@ -182,8 +191,8 @@ class PostLNBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd)
         self.drop = Dropout(dropout)
 
-    def forward(self, x, mask, head_mask=None):                   # x (B, T, C)
-        a, parts = self.attn(x, mask=mask, head_mask=head_mask)    # (B, T, C), AttentionParts (pattern (B, H, T, T))
+    def forward(self, x, mask, head_mask=None):  # x (B, T, C)
+        a, parts = self.attn(x, mask=mask, head_mask=head_mask)  # (B, T, C), AttentionParts (pattern (B, H, T, T))
         x = self.ln_1(x + self.drop(a))
         x = self.ln_2(x + self.drop(self.ffn(x)))
         return x, parts
@@ -191,20 +200,20 @@ class PostLNBlock(nn.Module):
 
 @dataclass(frozen=True)
 class ModelOutput:
-    logits: torch.Tensor                                   # (B, T, V) for every position
+    logits: torch.Tensor  # (B, T, V) for every position
     loss: torch.Tensor | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None     # per layer (B, H, T, T)
-    qkv: dict[str, torch.Tensor] | None = None             # return_qkv: TL hook name -> tensor (AttentionParts.hooks)
+    attentions: tuple[torch.Tensor, ...] | None = None  # per layer (B, H, T, T)
+    qkv: dict[str, torch.Tensor] | None = None  # return_qkv: TL hook name -> tensor (AttentionParts.hooks)
 
 
 @dataclass(frozen=True)
 class Seq2SeqOutput:
-    logits: torch.Tensor                                   # (B, T, V)
+    logits: torch.Tensor  # (B, T, V)
     loss: torch.Tensor | None = None
-    encoder_attentions: tuple[torch.Tensor, ...] | None = None   # per encoder layer (B, H, S, S)
-    decoder_attentions: tuple[torch.Tensor, ...] | None = None   # per decoder layer (B, H, T, T)
-    cross_attentions: tuple[torch.Tensor, ...] | None = None     # per decoder layer (B, H, T, S)
-    qkv: dict[str, torch.Tensor] | None = None                   # return_qkv: TL hook name -> tensor
+    encoder_attentions: tuple[torch.Tensor, ...] | None = None  # per encoder layer (B, H, S, S)
+    decoder_attentions: tuple[torch.Tensor, ...] | None = None  # per decoder layer (B, H, T, T)
+    cross_attentions: tuple[torch.Tensor, ...] | None = None  # per decoder layer (B, H, T, S)
+    qkv: dict[str, torch.Tensor] | None = None  # return_qkv: TL hook name -> tensor
 
 
 def check_head_mask(model: nn.Module, head_mask) -> dict:

@@ -11,9 +11,11 @@ extract`` finds it) and keep its parameters apart; the page turns it into a sent
 A parameter may itself be a :class:`Message` (a hint, a reason), rendered in the same language. Literal braces in a
 msgid are doubled (``{{``), as in ``str.format``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Translate = Callable[[str], str]
 
@@ -53,7 +55,7 @@ class Message(str):
         args = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"Message({self.msgid!r}{args})"
 
-    def __reduce__(self):     # pickles (a worker's stop reason crosses processes) keep the id and the parameters
+    def __reduce__(self):  # pickles (a worker's stop reason crosses processes) keep the id and the parameters
         return _message, (self.msgid, self.params)
 
 

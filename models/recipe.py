@@ -3,6 +3,7 @@
 ``SEED_RECIPE`` is the original design; each model's ``fast`` recipe is tuned for it, measured in bench/RESULTS.md,
 and named by that model's row in models/registry.py. models/train.py runs any of them on the same training loop.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,18 +18,18 @@ class Recipe:
     lr: float
     dropout: float
     weight_decay: float = 0.0
-    schedule: str = "constant"        # "constant" | "cosine" (linear warm-up, cosine decay to lr/10)
+    schedule: str = "constant"  # "constant" | "cosine" (linear warm-up, cosine decay to lr/10)
     warmup_epochs: int = 0
-    patience: int | None = None       # early stopping on validation prefix NLL; None = run every epoch
-    keep: str = "last"                # "last" | "best" (epoch with the lowest validation NLL named by select_on)
-    select_on: str = "prefix"         # "prefix" (honest) | "teacher_forced" (what fooled the seed design)
-    ema: float = 0.0                  # >0: evaluate and keep an exponential moving average of the weights
-    pack: bool | None = None          # two words a row (models.data.pack_batches): same loss, ~40 % fewer positions
-                                      # at batch 128. None = where it pays: the FullTransformer (a step
-                                      # at batch 128 ~25 % cheaper, at 16 ~10 %); MiniFormer's step is mostly
-                                      # fixed cost
-    input_noise: float = 0.0          # training only: each input character becomes <UNK> with this probability,
-                                      # drawn independently for the encoder's source and the decoder's input
+    patience: int | None = None  # early stopping on validation prefix NLL; None = run every epoch
+    keep: str = "last"  # "last" | "best" (epoch with the lowest validation NLL named by select_on)
+    select_on: str = "prefix"  # "prefix" (honest) | "teacher_forced" (what fooled the seed design)
+    ema: float = 0.0  # >0: evaluate and keep an exponential moving average of the weights
+    pack: bool | None = None  # two words a row (models.data.pack_batches): same loss, ~40 % fewer positions
+    # at batch 128. None = where it pays: the FullTransformer (a step
+    # at batch 128 ~25 % cheaper, at 16 ~10 %); MiniFormer's step is mostly
+    # fixed cost
+    input_noise: float = 0.0  # training only: each input character becomes <UNK> with this probability,
+    # drawn independently for the encoder's source and the decoder's input
     seed: int = 1337
 
     def __post_init__(self):
@@ -55,15 +56,39 @@ SEED_RECIPE = Recipe("seed", epochs=100, batch_size=16, lr=1e-3, dropout=0.1)
 # noise and weight decay regularise. Passes the seed recipe's final NLL (2.333) at epoch 35 (bench/RESULTS.md). That
 # epoch varies with the random stream (32-45 on seeds 1337, 1, 2, 3), and on some streams this recipe's best ends
 # within ~0.005 above the seed recipe's final NLL instead: both converge to what 8k parameters can do.
-MINIFORMER_FAST = Recipe("fast", epochs=60, batch_size=128, lr=2e-2, dropout=0.1, weight_decay=0.05,
-                         schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.97, input_noise=0.05)
+MINIFORMER_FAST = Recipe(
+    "fast",
+    epochs=60,
+    batch_size=128,
+    lr=2e-2,
+    dropout=0.1,
+    weight_decay=0.05,
+    schedule="cosine",
+    warmup_epochs=2,
+    patience=15,
+    keep="best",
+    ema=0.97,
+    input_noise=0.05,
+)
 # The FullTransformer's. Input noising (independent <UNK> draws for source and decoder input) regularises better
 # than heavier dropout or weight decay here: 2.29-2.30 validation prefix NLL vs 2.324 with dropout 0.25 and no
 # noise. Batch 128 (7 steps an epoch, a step ~2-3x a batch-16 step) at lr 6e-3 reaches 2.30 in 336-385 steps (epochs
 # 48-55 on seeds 1337, 1, 2) where batch 32 needed ~1,250. The EMA has no warm-up on purpose: its long memory of the
 # early weights regularises; an EMA that forgets them (warm-up) peaked at 2.32 and then overfitted.
-FULL_FAST = Recipe("fast", epochs=80, batch_size=128, lr=6e-3, dropout=0.1, weight_decay=0.05,
-                   schedule="cosine", warmup_epochs=2, patience=15, keep="best", ema=0.994, input_noise=0.3)
+FULL_FAST = Recipe(
+    "fast",
+    epochs=80,
+    batch_size=128,
+    lr=6e-3,
+    dropout=0.1,
+    weight_decay=0.05,
+    schedule="cosine",
+    warmup_epochs=2,
+    patience=15,
+    keep="best",
+    ema=0.994,
+    input_noise=0.3,
+)
 # The peeking variant is kept as a lesson: it is selected on teacher-forced NLL, the number that made the seed
 # design look perfect. Selecting it on the honest prefix NLL would stop it before it learns to copy. No input
 # noise: blanking the source character it copies would only teach it to copy less well.

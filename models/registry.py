@@ -8,6 +8,7 @@ Three names per model, each for one audience: ``name`` is the shipped checkpoint
 ``?model=<name>``), ``train_flag`` the ``python -m models.train --model`` value, and ``architecture`` the model class
 a checkpoint is built with (two rows may share one: the FullTransformer with and without ``peeking``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,22 +19,22 @@ import torch.nn as nn
 from models.full_transformer import FullTransformer, FullTransformerConfig
 from models.messages import N_
 from models.miniformer import MiniFormer, MiniFormerConfig
-from models.recipe import MINIFORMER_FAST, PEEKING_FAST, FULL_FAST, Recipe
+from models.recipe import FULL_FAST, MINIFORMER_FAST, PEEKING_FAST, Recipe
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str                     # shipped checkpoint name
-    train_flag: str               # models.train --model value
-    architecture: str             # the model class's name in checkpoints (their "kind" field) and browser weights
+    name: str  # shipped checkpoint name
+    train_flag: str  # models.train --model value
+    architecture: str  # the model class's name in checkpoints (their "kind" field) and browser weights
     config_class: type
     model_class: type
-    peeking: bool                 # the config's peeking switch: encoder and cross-attention see the answer
-    fast_recipe: Recipe           # the tuned recipe ("fast"); every model also has models.recipe.SEED_RECIPE
-    display_name: str             # catalog id (N_): pickers, model cards, chart titles
-    train_label: str              # catalog id: the Train page's choice, a little longer
-    summary: str                  # catalog id: the sidebar's line (Markdown)
-    runs_in_browser: bool         # ui/live/forward.js implements this architecture
+    peeking: bool  # the config's peeking switch: encoder and cross-attention see the answer
+    fast_recipe: Recipe  # the tuned recipe ("fast"); every model also has models.recipe.SEED_RECIPE
+    display_name: str  # catalog id (N_): pickers, model cards, chart titles
+    train_label: str  # catalog id: the Train page's choice, a little longer
+    summary: str  # catalog id: the sidebar's line (Markdown)
+    runs_in_browser: bool  # ui/live/forward.js implements this architecture
 
     def __post_init__(self):
         if getattr(self.model_class, "architecture", None) != self.architecture:
@@ -59,21 +60,45 @@ class ModelSpec:
 
 
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec(name="miniformer", train_flag="miniformer", architecture="miniformer",
-              config_class=MiniFormerConfig, model_class=MiniFormer, peeking=False, fast_recipe=MINIFORMER_FAST,
-              display_name=N_("MiniFormer"), train_label=N_("MiniFormer — 1 layer, 1 head, causal"),
-              summary=N_("**MiniFormer** — 1 layer, 1 head, causal."), runs_in_browser=True),
-    ModelSpec(name="full_transformer", train_flag="full", architecture="full",
-              config_class=FullTransformerConfig, model_class=FullTransformer, peeking=False, fast_recipe=FULL_FAST,
-              display_name=N_("FullTransformer (leak-free)"), train_label=N_("FullTransformer — leak-free"),
-              summary=N_("**FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free."),
-              runs_in_browser=True),
-    ModelSpec(name="full_transformer_peeking", train_flag="full-peeking", architecture="full",
-              config_class=FullTransformerConfig, model_class=FullTransformer, peeking=True, fast_recipe=PEEKING_FAST,
-              display_name=N_("FullTransformer — peeking (leaks)"),
-              train_label=N_("FullTransformer — peeking (leaks; the original design)"),
-              summary=N_("**FullTransformer — peeking** — the original design, which reads the answer."),
-              runs_in_browser=True),
+    ModelSpec(
+        name="miniformer",
+        train_flag="miniformer",
+        architecture="miniformer",
+        config_class=MiniFormerConfig,
+        model_class=MiniFormer,
+        peeking=False,
+        fast_recipe=MINIFORMER_FAST,
+        display_name=N_("MiniFormer"),
+        train_label=N_("MiniFormer — 1 layer, 1 head, causal"),
+        summary=N_("**MiniFormer** — 1 layer, 1 head, causal."),
+        runs_in_browser=True,
+    ),
+    ModelSpec(
+        name="full_transformer",
+        train_flag="full",
+        architecture="full",
+        config_class=FullTransformerConfig,
+        model_class=FullTransformer,
+        peeking=False,
+        fast_recipe=FULL_FAST,
+        display_name=N_("FullTransformer (leak-free)"),
+        train_label=N_("FullTransformer — leak-free"),
+        summary=N_("**FullTransformer** — encoder 2×4 heads + decoder 2 layers, leak-free."),
+        runs_in_browser=True,
+    ),
+    ModelSpec(
+        name="full_transformer_peeking",
+        train_flag="full-peeking",
+        architecture="full",
+        config_class=FullTransformerConfig,
+        model_class=FullTransformer,
+        peeking=True,
+        fast_recipe=PEEKING_FAST,
+        display_name=N_("FullTransformer — peeking (leaks)"),
+        train_label=N_("FullTransformer — peeking (leaks; the original design)"),
+        summary=N_("**FullTransformer — peeking** — the original design, which reads the answer."),
+        runs_in_browser=True,
+    ),
 )
 
 

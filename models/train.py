@@ -14,6 +14,7 @@ only — nothing here reads a test score to decide anything.
 
 References: Karpathy's minGPT Trainer (callbacks), nanoGPT (AdamW groups, cosine schedule, checkpoint layout).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -50,17 +51,17 @@ def recipe_for(name: str, model_name: str) -> Recipe:
 
 @dataclass(frozen=True)
 class EpochStats:
-    epoch: int                 # 1-based
+    epoch: int  # 1-based
     epochs: int
     train_loss: float
-    val_tf_nll: float          # teacher-forced validation NLL
-    val_prefix_nll: float      # honest: position t from characters <= t only
+    val_tf_nll: float  # teacher-forced validation NLL
+    val_prefix_nll: float  # honest: position t from characters <= t only
     val_accuracy: float
     lr: float
-    seconds: float             # wall time since training started (training + evaluation)
-    train_seconds: float       # time spent in optimisation steps only
+    seconds: float  # wall time since training started (training + evaluation)
+    train_seconds: float  # time spent in optimisation steps only
     best_epoch: int
-    best_score: float          # the kept epoch's validation NLL (prefix-only, or teacher-forced for peeking)
+    best_score: float  # the kept epoch's validation NLL (prefix-only, or teacher-forced for peeking)
 
 
 @dataclass
@@ -104,11 +105,13 @@ def _optimizer(model, recipe: Recipe):
         decay, rest = [], []
         for n, p in model.named_parameters():
             (decay if p.dim() >= 2 and "emb" not in n else rest).append(p)
-        cls, groups = torch.optim.AdamW, [{"params": decay, "weight_decay": recipe.weight_decay},
-                                          {"params": rest, "weight_decay": 0.0}]
+        cls, groups = (
+            torch.optim.AdamW,
+            [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        )
     try:
         return cls(groups, lr=recipe.lr, fused=True)
-    except (RuntimeError, ValueError):          # no fused kernel for this device or dtype: torch's default
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype: torch's default
         return cls(groups, lr=recipe.lr)
 
 
@@ -122,11 +125,22 @@ def noised_inputs(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     return x.masked_fill(hit & (x >= len(SPECIALS)), UNK_ID)
 
 
-def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe: Recipe | str = "fast", *,
-          vocab: Vocab = DEFAULT_VOCAB, device: str | torch.device = "cpu", block_size: int = 48,
-          on_epoch: Callable[[EpochStats], None] | None = None, stop: threading.Event | None = None,
-          probe: Callable[[torch.nn.Module, int], dict | None] | None = None, out: str | Path | None = None,
-          name: str | None = None, meta: dict | None = None, verbose: bool = False) -> TrainResult:
+def train(
+    model_name: str,
+    words: WordList | tuple[str, ...] | list[str],
+    recipe: Recipe | str = "fast",
+    *,
+    vocab: Vocab = DEFAULT_VOCAB,
+    device: str | torch.device = "cpu",
+    block_size: int = 48,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    stop: threading.Event | None = None,
+    probe: Callable[[torch.nn.Module, int], dict | None] | None = None,
+    out: str | Path | None = None,
+    name: str | None = None,
+    meta: dict | None = None,
+    verbose: bool = False,
+) -> TrainResult:
     """Train a fresh ``model_name`` (a train flag: "miniformer" | "full" | "full-peeking") on ``words``.
 
     ``on_epoch(stats)`` runs after each epoch; ``stop`` ends training after the current epoch (the best epoch is
@@ -143,19 +157,19 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     x_tr, y_tr = (t.to(device) for t in encode_words(train_words, vocab, L))
     x_va, y_va = (t.to(device) for t in encode_words(val_words, vocab, L))
     opt = _optimizer(model, recipe)
-    has_src = model.seq2seq             # the encoder-decoder: its source gets its own noise draw, and it may pack
+    has_src = model.seq2seq  # the encoder-decoder: its source gets its own noise draw, and it may pack
     # Packing leaves every logit as it was: each word only reads itself (a causal model from the left; the
     # FullTransformer, peeking or not, never reads <PAD> keys, and x never holds <EOS>, see models.data), exactly
     # what it reads in a padded row or alone.
     pack = has_src if recipe.pack is None else recipe.pack
     gen = torch.Generator().manual_seed(recipe.seed)
-    noise_gen = torch.Generator().manual_seed(recipe.seed + 1)     # separate stream: noise off = same batches as before
+    noise_gen = torch.Generator().manual_seed(recipe.seed + 1)  # separate stream: noise off = same batches as before
     steps_per_epoch = math.ceil(len(x_tr) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.epochs
 
     history: list[dict] = []
     snapshots: list[dict] = []
-    best = (math.inf, 0, None)      # (validation score, epoch, state)
+    best = (math.inf, 0, None)  # (validation score, epoch, state)
     t0 = time.perf_counter()
     train_time = 0.0
     stopped_early = stopped_by_user = False
@@ -163,6 +177,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     bar = None
     if verbose:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=recipe.epochs, unit="epoch", desc=f"{model_name} [{recipe.name}]", file=sys.stderr)
     if probe is not None:
         snap = probe(model.eval(), 0)
@@ -172,7 +187,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     if recipe.ema:
         ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         shadow = copy.deepcopy(model).eval().requires_grad_(False)
-        live = model.state_dict()       # views of the live weights, updated in place by the optimizer
+        live = model.state_dict()  # views of the live weights, updated in place by the optimizer
         ema_keys = [k for k, v in live.items() if v.dtype.is_floating_point]
         ema_to, ema_from = [ema[k] for k in ema_keys], [live[k] for k in ema_keys]
     epoch = 0
@@ -183,12 +198,12 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
         packed = pack_batches(x_tr, y_tr, perm, recipe.batch_size) if pack else None
         tot, cnt = 0.0, 0
         for k, i in enumerate(range(0, len(perm), recipe.batch_size)):
-            b = perm[i:i + recipe.batch_size]
+            b = perm[i : i + recipe.batch_size]
             lr = _lr_at(recipe, step, total_steps, steps_per_epoch)
             for g in opt.param_groups:
                 g["lr"] = lr
             xb, yb, packing = packed[k] if pack else (x_tr[b], y_tr[b], None)
-            if recipe.input_noise:    # independent draws for the source (encoder) and the target-side input
+            if recipe.input_noise:  # independent draws for the source (encoder) and the target-side input
                 extra = {"src": noised_inputs(xb, recipe.input_noise, noise_gen)} if has_src else {}
                 loss = model(noised_inputs(xb, recipe.input_noise, noise_gen), yb, packing=packing, **extra).loss
             else:
@@ -206,7 +221,7 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_time += time.perf_counter() - ts
-        if ema is not None:       # evaluate (and keep) the averaged weights, on a private copy
+        if ema is not None:  # evaluate (and keep) the averaged weights, on a private copy
             shadow.load_state_dict(ema)
             scored = shadow
         else:
@@ -215,18 +230,31 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
         score = ev.prefix_nll if recipe.select_on == "prefix" else ev.teacher_forced_nll
         if score < best[0]:
             best = (score, epoch, {k: v.detach().clone() for k, v in scored.state_dict().items()})
-        stats = EpochStats(epoch=epoch, epochs=recipe.epochs, train_loss=tot / cnt, val_tf_nll=ev.teacher_forced_nll,
-                           val_prefix_nll=ev.prefix_nll, val_accuracy=ev.accuracy, lr=lr,
-                           seconds=time.perf_counter() - t0, train_seconds=train_time, best_epoch=best[1],
-                           best_score=best[0])
+        stats = EpochStats(
+            epoch=epoch,
+            epochs=recipe.epochs,
+            train_loss=tot / cnt,
+            val_tf_nll=ev.teacher_forced_nll,
+            val_prefix_nll=ev.prefix_nll,
+            val_accuracy=ev.accuracy,
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+            train_seconds=train_time,
+            best_epoch=best[1],
+            best_score=best[0],
+        )
         history.append(dataclasses.asdict(stats))
         if probe is not None:
             snap = probe(scored, epoch)
             if snap is not None:
                 snapshots.append({"epoch": epoch, **snap})
         if bar is not None:
-            bar.set_postfix(train=f"{stats.train_loss:.3f}", val_tf=f"{ev.teacher_forced_nll:.3f}",
-                            val_prefix=f"{ev.prefix_nll:.3f}", best=best[1])
+            bar.set_postfix(
+                train=f"{stats.train_loss:.3f}",
+                val_tf=f"{ev.teacher_forced_nll:.3f}",
+                val_prefix=f"{ev.prefix_nll:.3f}",
+                best=best[1],
+            )
             bar.update(1)
         if on_epoch is not None:
             on_epoch(stats)
@@ -249,20 +277,51 @@ def train(model_name: str, words: WordList | tuple[str, ...] | list[str], recipe
     ev = evaluate_tensors(model, x_va, y_va)
     # The test words, scored once, after every choice has been made: the honest number for the model card.
     te = evaluate_tensors(model, *(t.to(device) for t in encode_words(test_words, vocab, L)))
-    metrics = {"val_teacher_forced_nll": ev.teacher_forced_nll, "val_prefix_nll": ev.prefix_nll,
-               "val_accuracy": ev.accuracy, "test_teacher_forced_nll": te.teacher_forced_nll,
-               "test_prefix_nll": te.prefix_nll, "test_accuracy": te.accuracy, "n_train_words": len(train_words),
-               "n_val_words": len(val_words), "n_test_words": len(test_words),
-               "n_params": sum(p.numel() for p in model.parameters())}
-    result = TrainResult(model=model, history=history, best_epoch=kept, final_epoch=epoch, stopped_early=stopped_early,
-                         stopped_by_user=stopped_by_user, seconds=time.perf_counter() - t0, metrics=metrics,
-                         recipe=recipe, snapshots=snapshots)
+    metrics = {
+        "val_teacher_forced_nll": ev.teacher_forced_nll,
+        "val_prefix_nll": ev.prefix_nll,
+        "val_accuracy": ev.accuracy,
+        "test_teacher_forced_nll": te.teacher_forced_nll,
+        "test_prefix_nll": te.prefix_nll,
+        "test_accuracy": te.accuracy,
+        "n_train_words": len(train_words),
+        "n_val_words": len(val_words),
+        "n_test_words": len(test_words),
+        "n_params": sum(p.numel() for p in model.parameters()),
+    }
+    result = TrainResult(
+        model=model,
+        history=history,
+        best_epoch=kept,
+        final_epoch=epoch,
+        stopped_early=stopped_early,
+        stopped_by_user=stopped_by_user,
+        seconds=time.perf_counter() - t0,
+        metrics=metrics,
+        recipe=recipe,
+        snapshots=snapshots,
+    )
     if out is not None:
         result.checkpoint = save_checkpoint(
-            out, model, vocab, step=step, val_loss=ev.prefix_nll, epoch=kept, recipe=dataclasses.asdict(recipe),
-            metrics=metrics, words_sha256=wl.sha256, split=SPLIT_ID, n_words=len(wl.words), history=history,
-            train_model=model_name, display_name=name or Path(out).stem, trained_seconds=result.seconds,
-            snapshots=snapshots, created=time.time(), **(meta or {}))
+            out,
+            model,
+            vocab,
+            step=step,
+            val_loss=ev.prefix_nll,
+            epoch=kept,
+            recipe=dataclasses.asdict(recipe),
+            metrics=metrics,
+            words_sha256=wl.sha256,
+            split=SPLIT_ID,
+            n_words=len(wl.words),
+            history=history,
+            train_model=model_name,
+            display_name=name or Path(out).stem,
+            trained_seconds=result.seconds,
+            snapshots=snapshots,
+            created=time.time(),
+            **(meta or {}),
+        )
     return result
 
 
@@ -277,9 +336,13 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", choices=("fast", "seed"), default="fast")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     ap.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
-    ap.add_argument("--out", default=None, help="the checkpoint file to write, exactly this path (an existing "
-                    "folder gets model.pt inside); models.evaluate reads it back from the same path "
-                    "(default: checkpoints/<shipped name>.pt)")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="the checkpoint file to write, exactly this path (an existing "
+        "folder gets model.pt inside); models.evaluate reads it back from the same path "
+        "(default: checkpoints/<shipped name>.pt)",
+    )
     args = ap.parse_args(argv)
     shipped = registry.by_train_flag(args.model).name
     try:
@@ -295,7 +358,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out) if args.out else settings.shipped_ckpt_dir() / f"{shipped}.pt"
     folder = out if out.is_dir() else out.parent
-    try:                        # find out now, not after minutes of training, that the result can't be written
+    try:  # find out now, not after minutes of training, that the result can't be written
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise PermissionError(f"{folder} is not writable")
@@ -306,11 +369,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(min(torch.get_num_threads(), 2))
     res = train(args.model, words, recipe, device=device, out=out, verbose=True)
     m = res.metrics
-    print(f"{args.model} [{recipe.name}] on {device}: {res.final_epoch} epochs in {res.seconds:.1f}s, kept epoch "
-          f"{res.best_epoch}; validation ({m['n_val_words']} words) teacher-forced NLL "
-          f"{m['val_teacher_forced_nll']:.3f}, prefix-only NLL {m['val_prefix_nll']:.3f}; test ({m['n_test_words']} "
-          f"words never used in training or model choice) teacher-forced NLL {m['test_teacher_forced_nll']:.3f}, "
-          f"prefix-only NLL {m['test_prefix_nll']:.3f}, accuracy {m['test_accuracy']:.3f} -> {res.checkpoint}")
+    print(
+        f"{args.model} [{recipe.name}] on {device}: {res.final_epoch} epochs in {res.seconds:.1f}s, kept epoch "
+        f"{res.best_epoch}; validation ({m['n_val_words']} words) teacher-forced NLL "
+        f"{m['val_teacher_forced_nll']:.3f}, prefix-only NLL {m['val_prefix_nll']:.3f}; test ({m['n_test_words']} "
+        f"words never used in training or model choice) teacher-forced NLL {m['test_teacher_forced_nll']:.3f}, "
+        f"prefix-only NLL {m['test_prefix_nll']:.3f}, accuracy {m['test_accuracy']:.3f} -> {res.checkpoint}"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ A word becomes ``[<BOS>, c1..cn, <EOS>, <PAD>...]``; the model's target is the s
 Typed text may hold anything: Japanese kana and kanji are written in romaji (ねこ, 猫 -> neko, see :func:`romanize`),
 uppercase is lowercased, other characters map to ``<UNK>`` and are reported.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,16 +22,18 @@ VISIBLE_SPACE = "␣"
 
 # Kana (hiragana, katakana incl. the long-vowel mark ー, half-width katakana), kanji with 々, and full-width Latin
 # letters (what a Japanese keyboard types in its wide mode): what romanize() converts.
-_JAPANESE_RUN = re.compile("[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3005\u3400-\u4dbf"
-                           "\u4e00-\u9fff\uf900-\ufaff\uff21-\uff3a\uff41-\uff5a]+")
+_JAPANESE_RUN = re.compile(
+    "[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3005\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff21-\uff3a\uff41-\uff5a]+"
+)
 _LETTERS = re.compile("[A-Za-z]+")
 _kakasi_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Romanized:
-    text: str                                   # the text with each Japanese run written in a–z
-    pairs: tuple[tuple[str, str], ...] = ()     # (as typed, as the model reads it) for each run that was converted
+    text: str  # the text with each Japanese run written in a–z
+    pairs: tuple[tuple[str, str], ...] = ()  # (as typed, as the model reads it) for each run that was converted
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,7 +63,7 @@ def romanize(text: str) -> Romanized:
         with _kakasi_lock:
             items = kks.convert(run)
         out = "".join(it["hepburn"] if _LETTERS.fullmatch(it["hepburn"] or "") else it["orig"] for it in items)
-        if "".join(it["orig"] for it in items) != run:      # pykakasi dropped a character it has no reading for
+        if "".join(it["orig"] for it in items) != run:  # pykakasi dropped a character it has no reading for
             return run
         if out != run:
             pairs.append((run, out))
@@ -71,12 +74,12 @@ def romanize(text: str) -> Romanized:
 
 @dataclass(frozen=True)
 class Encoded:
-    ids: tuple[int, ...]            # token ids, <BOS> first
-    tokens: tuple[str, ...]         # display strings, one per id
-    unknown: tuple[str, ...]        # distinct characters that became <UNK>, in order of appearance
-    lowercased: bool                # the text had uppercase letters
-    truncated: int                  # characters dropped from the front to fit the context window
-    romanized: tuple[tuple[str, str], ...] = ()     # Japanese runs written in romaji: (as typed, as read)
+    ids: tuple[int, ...]  # token ids, <BOS> first
+    tokens: tuple[str, ...]  # display strings, one per id
+    unknown: tuple[str, ...]  # distinct characters that became <UNK>, in order of appearance
+    lowercased: bool  # the text had uppercase letters
+    truncated: int  # characters dropped from the front to fit the context window
+    romanized: tuple[tuple[str, str], ...] = ()  # Japanese runs written in romaji: (as typed, as read)
 
 
 class Vocab:
@@ -125,8 +128,14 @@ class Vocab:
             ids.insert(0, BOS_ID)
         if add_eos:
             ids.append(EOS_ID)
-        return Encoded(ids=tuple(ids), tokens=tuple(self.display(i) for i in ids), unknown=unknown,
-                       lowercased=lowered != text, truncated=truncated, romanized=rom.pairs)
+        return Encoded(
+            ids=tuple(ids),
+            tokens=tuple(self.display(i) for i in ids),
+            unknown=unknown,
+            lowercased=lowered != text,
+            truncated=truncated,
+            romanized=rom.pairs,
+        )
 
     def display(self, i: int) -> str:
         s = self.itos[i]

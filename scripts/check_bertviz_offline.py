@@ -15,6 +15,7 @@ Not a unit test (it needs /usr/bin/chromium and starts a Streamlit server for ~1
    that a rerun with the same input does not reload the iframe. Screenshot: /tmp/bv_streamlit.png.
 Exit status 0 when every check passed; prints one line per check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,18 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from viz.bertviz_view import estimate_height_for, head_view_html, model_view_html  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PORT = 8599
 XSS = ["</script><img src=x onerror=alert(1)>", "<script>alert(1)</script>"]
-SRC = list("capy␣bara") + XSS              # what the caller passes: spaces already shown as ␣
+SRC = list("capy␣bara") + XSS  # what the caller passes: spaces already shown as ␣
 TGT = list("hi␣") + XSS[::-1]
 
 FAILURES: list[str] = []
@@ -52,17 +60,26 @@ def check(ok: bool, what: str) -> None:
 
 
 def attention(n_layer: int, n_head: int, q: int, k: int) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.randn(1, n_head, q, k).softmax(-1) for _ in range(n_layer))   # (1, H, Q, K) per layer
+    return tuple(torch.randn(1, n_head, q, k).softmax(-1) for _ in range(n_layer))  # (1, H, Q, K) per layer
 
 
 def cases() -> dict[str, tuple[str, dict]]:
     torch.manual_seed(0)
     s, t = len(SRC), len(TGT)
     self_attn = {"attention": attention(2, 4, s, s), "tokens": SRC}
-    enc_dec = {"encoder_attention": attention(2, 2, s, s), "decoder_attention": attention(2, 2, t, t),
-               "cross_attention": attention(2, 2, t, s), "encoder_tokens": SRC, "decoder_tokens": TGT}
-    return {"head": ("head", self_attn), "model": ("model", self_attn),
-            "head_encdec": ("head", enc_dec), "model_encdec": ("model", enc_dec)}
+    enc_dec = {
+        "encoder_attention": attention(2, 2, s, s),
+        "decoder_attention": attention(2, 2, t, t),
+        "cross_attention": attention(2, 2, t, s),
+        "encoder_tokens": SRC,
+        "decoder_tokens": TGT,
+    }
+    return {
+        "head": ("head", self_attn),
+        "model": ("model", self_attn),
+        "head_encdec": ("head", enc_dec),
+        "model_encdec": ("model", enc_dec),
+    }
 
 
 def svg_texts(target) -> list[str]:
@@ -92,22 +109,25 @@ def check_standalone(browser) -> None:
                 return r.continue_()
             seen["aborted"].append(r.request.url)
             return r.abort()
+
         page.route("**/*", route)
         page.goto(path.as_uri())
         page.wait_for_selector("svg", timeout=5000)
-        if view == "model":   # tokens appear in the model view's detail panel after a click on a thumbnail
+        if view == "model":  # tokens appear in the model view's detail panel after a click on a thumbnail
             page.locator("svg rect[id^=attn_background]").first.click(force=True)
         texts = svg_texts(page)
         tokens = kw.get("tokens") or kw["encoder_tokens"]
         check(all(tok in texts for tok in tokens), f"{name}: every token drawn as SVG text ({len(html):,} bytes)")
-        check(page.locator("img").count() == 0 and page.locator("script").count() == 4,
-              f"{name}: no injected <img>/<script> elements")
+        check(
+            page.locator("img").count() == 0 and page.locator("script").count() == 4,
+            f"{name}: no injected <img>/<script> elements",
+        )
         drawn = page.evaluate("document.documentElement.scrollHeight")
         est = estimate_height_for(kw, view)
         check(drawn <= est <= drawn + 40, f"{name}: estimate_height_for {est} px covers the drawn {drawn} px")
         if name == "head":
             page.set_viewport_size({"width": 1000, "height": est})
-            page.locator("#left text").nth(2).hover()   # highlight what 'p' attends to
+            page.locator("#left text").nth(2).hover()  # highlight what 'p' attends to
             shown = page.evaluate("""[...document.querySelectorAll('#right .attentionBoxes rect')]
                                        .filter(r => +r.style.opacity > 0).length""")
             check(shown > 0, f"head: hovering a token highlights {shown} attention boxes")
@@ -115,7 +135,7 @@ def check_standalone(browser) -> None:
         elif name == "model":
             page.set_viewport_size({"width": 1000, "height": est})
             page.screenshot(path="/tmp/bv_model_detail.png", full_page=True)
-            page.locator("svg rect[id^=attn_background]").first.click(force=True)   # close the detail again
+            page.locator("svg rect[id^=attn_background]").first.click(force=True)  # close the detail again
             page.screenshot(path="/tmp/bv_model.png", full_page=True)
         elif name == "head_encdec":
             page.select_option("#filter", label="Cross")
@@ -128,8 +148,10 @@ def check_standalone(browser) -> None:
             # nth(1): BertViz remembers the (layer 0, head 0) detail opened above, a click there would close it
             page.locator("svg rect[id^=attn_background]").nth(1).click(force=True)
             texts = svg_texts(page)
-            check(page.locator("svg rect[id^=attn_background]").count() == 2 * 2 and all(t in texts for t in TGT),
-                  "model_encdec: the Decoder selector shows 2 layers x 2 heads and the decoder tokens")
+            check(
+                page.locator("svg rect[id^=attn_background]").count() == 2 * 2 and all(t in texts for t in TGT),
+                "model_encdec: the Decoder selector shows 2 layers x 2 heads and the decoder tokens",
+            )
         check(not seen["dialogs"], f"{name}: no dialog opened {seen['dialogs']}")
         check(not seen["aborted"], f"{name}: no request beyond the file itself {seen['aborted'][:3]}")
         check(not seen["errors"], f"{name}: no script error or CSP violation {seen['errors'][:3]}")
@@ -169,13 +191,26 @@ def check_streamlit(browser) -> None:
     app_dir = Path("/tmp/bv_streamlit_app")
     app_dir.mkdir(exist_ok=True)
     (app_dir / "app.py").write_text(APP.format(repo=str(REPO), src=SRC), encoding="utf-8")
-    link = app_dir / "static"      # Streamlit serves <main script's folder>/static at /app/static
+    link = app_dir / "static"  # Streamlit serves <main script's folder>/static at /app/static
     if not link.is_symlink():
         link.symlink_to(REPO / "static")
     log = open("/tmp/bv_streamlit.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"),
-                               "--server.port", str(PORT), "--server.address", "127.0.0.1"],
-                              cwd=REPO, stdout=log, stderr=subprocess.STDOUT)   # cwd: .streamlit/config.toml
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app_dir / "app.py"),
+            "--server.port",
+            str(PORT),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # cwd: .streamlit/config.toml
     base = f"http://127.0.0.1:{PORT}"
     try:
         check(wait_healthy(f"{base}/_stcore/health"), "server healthy")
@@ -191,30 +226,43 @@ def check_streamlit(browser) -> None:
                 return r.continue_()
             seen["aborted"].append(r.request.url)
             return r.abort()
+
         page.route("**/*", route)
-        page.on("response", lambda resp: "/app/static/vendor/" in resp.url
-                and vendor_hits.append(f"{resp.status} {resp.url.removeprefix(base)}"))
+        page.on(
+            "response",
+            lambda resp: (
+                "/app/static/vendor/" in resp.url and vendor_hits.append(f"{resp.status} {resp.url.removeprefix(base)}")
+            ),
+        )
         page.goto(base, timeout=60_000)
         frames = page.frame_locator('[data-testid="stIFrame"]')
         frames.nth(0).locator("svg text").first.wait_for(timeout=60_000)
         head_texts = svg_texts(frames.nth(0))
         check(all(tok in head_texts for tok in SRC), "head view in st.iframe: every token drawn as SVG text")
-        check(any(h.startswith("200 /app/static/vendor/jquery") for h in vendor_hits)
-              and any(h.startswith("200 /app/static/vendor/d3") for h in vendor_hits),
-              f"the srcdoc iframe fetched the vendor JS from the app's origin: {sorted(set(vendor_hits))}")
+        check(
+            any(h.startswith("200 /app/static/vendor/jquery") for h in vendor_hits)
+            and any(h.startswith("200 /app/static/vendor/d3") for h in vendor_hits),
+            f"the srcdoc iframe fetched the vendor JS from the app's origin: {sorted(set(vendor_hits))}",
+        )
         model = frames.nth(1)
         model.locator("svg rect[id^=attn_background]").first.click(force=True)
         check(all(tok in svg_texts(model) for tok in SRC), "model view in st.iframe: detail panel shows every token")
-        sizes = page.eval_on_selector_all('[data-testid="stIFrame"]',
-                                          "els => els.map(e => [e.clientWidth, e.clientHeight])")
+        sizes = page.eval_on_selector_all(
+            '[data-testid="stIFrame"]', "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )
         inner = [frames.nth(i).locator("html").evaluate("e => [e.scrollWidth, e.scrollHeight]") for i in range(2)]
-        check(all(w >= iw and h >= ih for (w, h), (iw, ih) in zip(sizes, inner)),
-              f"nothing cut off: iframe (w, h) {sizes} px, content {inner} px (head: estimate, model: 'content')")
-        est = estimate_height_for({"attention": (torch.zeros(1, 2, len(SRC), len(SRC)),) * 2, "tokens": SRC},
-                                  "model", width=sizes[1][0])
-        check(inner[1][1] <= est <= inner[1][1] + 40,
-              f"model view scaled to the {sizes[1][0]} px column: estimate_height_for(width=...) {est} px "
-              f"covers {inner[1][1]} px")
+        check(
+            all(w >= iw and h >= ih for (w, h), (iw, ih) in zip(sizes, inner)),
+            f"nothing cut off: iframe (w, h) {sizes} px, content {inner} px (head: estimate, model: 'content')",
+        )
+        est = estimate_height_for(
+            {"attention": (torch.zeros(1, 2, len(SRC), len(SRC)),) * 2, "tokens": SRC}, "model", width=sizes[1][0]
+        )
+        check(
+            inner[1][1] <= est <= inner[1][1] + 40,
+            f"model view scaled to the {sizes[1][0]} px column: estimate_height_for(width=...) {est} px "
+            f"covers {inner[1][1]} px",
+        )
         page.screenshot(path="/tmp/bv_streamlit.png", full_page=True)
         # Same input on a rerun -> byte-identical srcdoc -> the iframe keeps its document (no reload, no flicker).
         frames.nth(0).locator("html").evaluate("() => { window.__kept = 1; }")

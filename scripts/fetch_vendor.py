@@ -14,6 +14,7 @@ nothing to do. Standard library only:
     python scripts/fetch_vendor.py            # idempotent; exit status 1 with a message when it cannot fetch
     python scripts/fetch_vendor.py --force    # fetch again even when the files look right
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,15 @@ NPM_TIMEOUT_S = 180
 
 @dataclass(frozen=True)
 class VendorFile:
-    member: str   # path inside the npm tarball
-    dest: str     # file name in static/vendor/
-    sha256: str   # measured on the file npm served (2026-11-23); a mismatch means "not the file we tested"
+    member: str  # path inside the npm tarball
+    dest: str  # file name in static/vendor/
+    sha256: str  # measured on the file npm served (2026-11-23); a mismatch means "not the file we tested"
 
 
 @dataclass(frozen=True)
 class NpmPackage:
     name: str
-    version: str   # exact: d3 6/7 are not drop-ins for BertViz 1.4.1, and BertViz asks for jQuery 2.x
+    version: str  # exact: d3 6/7 are not drop-ins for BertViz 1.4.1, and BertViz asks for jQuery 2.x
     files: tuple[VendorFile, ...]
 
     @property
@@ -52,18 +53,36 @@ class NpmPackage:
 
 
 PACKAGES = (
-    NpmPackage("d3", "5.7.0", (
-        VendorFile("package/dist/d3.min.js", "d3.min.js",
-                   "bdad5585ef9a965ff25458738309b006058c55f2c78d794d25fbecae35014609"),
-        VendorFile("package/LICENSE", "LICENSE-d3.txt",
-                   "7a3cb0e5055874e67db9aa2d5fe26de23204fa994ffbad198901ffe9c812a717"),
-    )),
-    NpmPackage("jquery", "2.2.4", (
-        VendorFile("package/dist/jquery.min.js", "jquery.min.js",
-                   "05b85d96f41fff14d8f608dad03ab71e2c1017c2da0914d7c59291bad7a54f8e"),
-        VendorFile("package/LICENSE.txt", "LICENSE-jquery.txt",
-                   "f980a306a01e5881cc8004115f7e6dde44e7f5296477237d37d169a86ce7c094"),
-    )),
+    NpmPackage(
+        "d3",
+        "5.7.0",
+        (
+            VendorFile(
+                "package/dist/d3.min.js",
+                "d3.min.js",
+                "bdad5585ef9a965ff25458738309b006058c55f2c78d794d25fbecae35014609",
+            ),
+            VendorFile(
+                "package/LICENSE", "LICENSE-d3.txt", "7a3cb0e5055874e67db9aa2d5fe26de23204fa994ffbad198901ffe9c812a717"
+            ),
+        ),
+    ),
+    NpmPackage(
+        "jquery",
+        "2.2.4",
+        (
+            VendorFile(
+                "package/dist/jquery.min.js",
+                "jquery.min.js",
+                "05b85d96f41fff14d8f608dad03ab71e2c1017c2da0914d7c59291bad7a54f8e",
+            ),
+            VendorFile(
+                "package/LICENSE.txt",
+                "LICENSE-jquery.txt",
+                "f980a306a01e5881cc8004115f7e6dde44e7f5296477237d37d169a86ce7c094",
+            ),
+        ),
+    ),
 )
 
 
@@ -87,8 +106,10 @@ def run_npm(npm: str, *args: str) -> str:
     cmd = [npm, *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise FetchError(f"`{' '.join(cmd[1:])}` took longer than {NPM_TIMEOUT_S} s (is the npm registry reachable?)")
+    except subprocess.TimeoutExpired as e:
+        raise FetchError(
+            f"`{' '.join(cmd[1:])}` took longer than {NPM_TIMEOUT_S} s (is the npm registry reachable?)"
+        ) from e
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if " at " not in ln]  # no JS stack
         tail = "\n".join(lines[:15])
@@ -100,8 +121,10 @@ def registry_integrity(npm: str, pkg: NpmPackage) -> str:
     out = run_npm(npm, "view", pkg.spec, "dist.integrity", "--json")
     try:
         integrity = json.loads(out)
-    except json.JSONDecodeError:
-        raise FetchError(f"`npm view {pkg.spec} dist.integrity --json` printed something unexpected: {out[:200]!r}")
+    except json.JSONDecodeError as e:
+        raise FetchError(
+            f"`npm view {pkg.spec} dist.integrity --json` printed something unexpected: {out[:200]!r}"
+        ) from e
     if not isinstance(integrity, str) or not integrity.startswith("sha512-"):
         raise FetchError(f"the registry gave no sha512 integrity for {pkg.spec}: {integrity!r}")
     return integrity
@@ -114,7 +137,7 @@ def npm_pack(npm: str, pkg: NpmPackage, dest: Path) -> Path:
     except (json.JSONDecodeError, LookupError, TypeError):
         tarballs = sorted(dest.glob("*.tgz"))
         if len(tarballs) != 1:
-            raise FetchError(f"`npm pack {pkg.spec}` did not leave exactly one tarball in {dest}")
+            raise FetchError(f"`npm pack {pkg.spec}` did not leave exactly one tarball in {dest}") from None
         return tarballs[0]
     return dest / Path(filename).name
 
@@ -142,13 +165,15 @@ def fetch_package(npm: str, pkg: NpmPackage, vendor_dir: Path) -> None:
     for f, blob in blobs.items():
         digest = hashlib.sha256(blob).hexdigest()
         if digest != f.sha256:
-            raise FetchError(f"{pkg.spec} {f.member}: sha256 {digest} is not the pinned {f.sha256}; "
-                             "refusing to use a file that differs from the one tested")
+            raise FetchError(
+                f"{pkg.spec} {f.member}: sha256 {digest} is not the pinned {f.sha256}; "
+                "refusing to use a file that differs from the one tested"
+            )
     vendor_dir.mkdir(parents=True, exist_ok=True)
     for f, blob in blobs.items():
         tmp_path = vendor_dir / (f.dest + ".tmp")
         tmp_path.write_bytes(blob)
-        os.replace(tmp_path, vendor_dir / f.dest)   # atomic: a half-written d3 is never served
+        os.replace(tmp_path, vendor_dir / f.dest)  # atomic: a half-written d3 is never served
         print(f"[vendor] wrote static/vendor/{f.dest} ({len(blob):,} bytes, sha256 {f.sha256[:12]}…)")
 
 
@@ -165,16 +190,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     npm = shutil.which("npm")
     if npm is None:
-        print("[vendor] ERROR: the `npm` client is not installed, so BertViz's d3/jQuery cannot be fetched.\n"
-              "[vendor] Install Node.js with npm (Debian: `apt-get install -y npm`), then run "
-              "`python scripts/fetch_vendor.py` again.", file=sys.stderr)
+        print(
+            "[vendor] ERROR: the `npm` client is not installed, so BertViz's d3/jQuery cannot be fetched.\n"
+            "[vendor] Install Node.js with npm (Debian: `apt-get install -y npm`), then run "
+            "`python scripts/fetch_vendor.py` again.",
+            file=sys.stderr,
+        )
         return 1
     for p in todo:
         try:
             fetch_package(npm, p, VENDOR_DIR)
         except FetchError as e:
-            print(f"[vendor] ERROR fetching {p.spec}: {e}\n"
-                  "[vendor] BertViz views will show a hint instead of drawing until this succeeds.", file=sys.stderr)
+            print(
+                f"[vendor] ERROR fetching {p.spec}: {e}\n"
+                "[vendor] BertViz views will show a hint instead of drawing until this succeeds.",
+                file=sys.stderr,
+            )
             return 1
     return 0
 

@@ -9,6 +9,7 @@
 A third language is one new ``locale/<lang>/LC_MESSAGES/messages.po`` (``update`` fills it with the msgids) and its
 code in ``ui.i18n.LANGUAGES``.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
 TEMPLATE = LOCALE / "messages.pot"
-SOURCES = ("app.py", "app_pages", "ui", "viz", "models", "services")   # viz, models, services mark theirs with N_()
+SOURCES = ("app.py", "app_pages", "ui", "viz", "models", "services")  # viz, models, services mark theirs with N_()
 KEYWORDS = {"_": None, "N_": None}
 
 
@@ -34,12 +35,18 @@ def extract() -> Catalog:
         path = ROOT / src
         if path.is_file():
             from babel.messages.extract import extract_from_file
-            found = ((path.name, lineno, msg, comments, context)
-                     for lineno, msg, comments, context in extract_from_file("python", path, keywords=KEYWORDS))
+
+            found = (
+                (path.name, lineno, msg, comments, context)
+                for lineno, msg, comments, context in extract_from_file("python", path, keywords=KEYWORDS)
+            )
         else:
-            found = ((f"{src}/{fn}", lineno, msg, comments, context)
-                     for fn, lineno, msg, comments, context in extract_from_dir(
-                         path, [("**.py", "python")], keywords=KEYWORDS))
+            found = (
+                (f"{src}/{fn}", lineno, msg, comments, context)
+                for fn, lineno, msg, comments, context in extract_from_dir(
+                    path, [("**.py", "python")], keywords=KEYWORDS
+                )
+            )
         for fn, lineno, msg, comments, context in found:
             if msg:
                 cat.add(msg, locations=[(fn, lineno)], auto_comments=comments, context=context)

@@ -7,6 +7,7 @@ batch it was scored in; with the source's padding masked, the same words score t
 words must be the ones the checkpoint was trained on, cut by the same split (checked). Everything else it stores
 (kept epoch, learning curves) stays as training wrote it; ``rescored`` records when and why the numbers changed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,19 +30,33 @@ def rescore(name_or_path, words_path=DEFAULT_WORDS, reason: str = "") -> dict:
     wl = load_words(words_path, vocab=bundle.vocab, block_size=bundle.block_size)
     meta = bundle.meta
     if meta.get("words_sha256") != wl.sha256 or meta.get("split") != SPLIT_ID:
-        raise ValueError(f"{bundle.path} was trained on another word list or split; its held-out words can't be "
-                         "rebuilt from this one")
+        raise ValueError(
+            f"{bundle.path} was trained on another word list or split; its held-out words can't be "
+            "rebuilt from this one"
+        )
     _, val, test = split_words(wl.words)
-    L = max(len(w) for w in wl.words) + 1                        # the padding models.train used
+    L = max(len(w) for w in wl.words) + 1  # the padding models.train used
     ev, te = (evaluate_tensors(bundle.model, *encode_words(part, bundle.vocab, L)) for part in (val, test))
-    metrics = {**meta["metrics"], "val_teacher_forced_nll": ev.teacher_forced_nll, "val_prefix_nll": ev.prefix_nll,
-               "val_accuracy": ev.accuracy, "test_teacher_forced_nll": te.teacher_forced_nll,
-               "test_prefix_nll": te.prefix_nll, "test_accuracy": te.accuracy}
+    metrics = {
+        **meta["metrics"],
+        "val_teacher_forced_nll": ev.teacher_forced_nll,
+        "val_prefix_nll": ev.prefix_nll,
+        "val_accuracy": ev.accuracy,
+        "test_teacher_forced_nll": te.teacher_forced_nll,
+        "test_prefix_nll": te.prefix_nll,
+        "test_accuracy": te.accuracy,
+    }
     ckpt = torch.load(bundle.path, map_location="cpu", weights_only=True)
     old = ckpt["metrics"]
-    ckpt.update(metrics=metrics, val_loss=ev.prefix_nll,
-                rescored={"time": time.time(), "reason": reason,
-                          "before": {k: old[k] for k in metrics if k in old and old[k] != metrics[k]}})
+    ckpt.update(
+        metrics=metrics,
+        val_loss=ev.prefix_nll,
+        rescored={
+            "time": time.time(),
+            "reason": reason,
+            "before": {k: old[k] for k in metrics if k in old and old[k] != metrics[k]},
+        },
+    )
     atomic_write(lambda tmp: torch.save(ckpt, tmp), bundle.path)
     return metrics
 

@@ -10,6 +10,7 @@ their own content: a retrained checkpoint gets a new name, so a browser may cach
 stale weights. :func:`publish` writes a file once (atomically) and is called by the page with the checkpoint's
 mtime in its cache key (ui/live_views.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,7 +28,7 @@ from models.checkpoint import ModelBundle
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = REPO_DIR / "static" / "weights"
-URL_PREFIX = "app/static/weights/"          # relative to the app's base URL (works under a baseUrlPath too)
+URL_PREFIX = "app/static/weights/"  # relative to the app's base URL (works under a baseUrlPath too)
 FORMAT = 1
 
 
@@ -47,22 +48,30 @@ def runs_in_browser(bundle: ModelBundle) -> bool:
 def weights_file(bundle: ModelBundle) -> bytes:
     """The JSON file's bytes (see the module docstring). Raises ValueError for an architecture the browser can't run."""
     if not runs_in_browser(bundle):
-        raise ValueError(f"{bundle.name!r} ({type(bundle.model).__name__}) has no browser forward; "
-                         f"expected one of {sorted(browser_architectures())}")
+        raise ValueError(
+            f"{bundle.name!r} ({type(bundle.model).__name__}) has no browser forward; "
+            f"expected one of {sorted(browser_architectures())}"
+        )
     tensors, chunks, offset = {}, [], 0
     for name, t in bundle.model.state_dict().items():
         values = t.detach().to("cpu", torch.float32).contiguous()
         tensors[name] = [offset, list(values.shape)]
         chunks.append(values.numpy().astype("<f4").tobytes())
         offset += values.numel()
-    doc = {"format": FORMAT, "architecture": bundle.architecture, "model_args": _args(bundle),
-           "vocab": list(bundle.vocab.itos),
-           "tensors": tensors, "data": base64.b64encode(b"".join(chunks)).decode("ascii")}
+    doc = {
+        "format": FORMAT,
+        "architecture": bundle.architecture,
+        "model_args": _args(bundle),
+        "vocab": list(bundle.vocab.itos),
+        "tensors": tensors,
+        "data": base64.b64encode(b"".join(chunks)).decode("ascii"),
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def _args(bundle: ModelBundle) -> dict:
     import dataclasses
+
     return dataclasses.asdict(bundle.cfg)
 
 
@@ -95,7 +104,7 @@ def _write(stem: str, data: bytes, folder: Path, suffix: str = ".json") -> str:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)         # atomic: a browser never fetches half a file
+        os.replace(tmp, path)  # atomic: a browser never fetches half a file
     return URL_PREFIX + fname
 
 
@@ -103,7 +112,8 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "model"
 
 
-if __name__ == "__main__":          # python -m services.browser_weights NAME...: write the files, print the paths
+if __name__ == "__main__":  # python -m services.browser_weights NAME...: write the files, print the paths
     from models.checkpoint import load_checkpoint
+
     for n in sys.argv[1:]:
         print(publish(load_checkpoint(n)))

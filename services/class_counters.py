@@ -15,6 +15,7 @@ waits on it and wakes every waiter at once; the waiting itself is on the event l
 waiting students hold no threads. :data:`WAIT_S` stays under nginx's timeout for a plain request
 (services/classroom.py ``Limits.http_timeout_s``, 20 s), after which nginx would ask another process.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,10 +27,10 @@ from starlette.responses import JSONResponse
 from services.class_store import ClassError, StoreUnavailable, clean_code, shared_store
 
 PATH = "/class/counters"
-WAIT_S = 10.0                # a long poll answers after this long at most (nginx: 20 s)
-WATCH_EVERY_S = 0.1          # how often a process reads a watched class's counters
+WAIT_S = 10.0  # a long poll answers after this long at most (nginx: 20 s)
+WATCH_EVERY_S = 0.1  # how often a process reads a watched class's counters
 WATCHED = ("version", "stage")
-SERVED = False               # serve.py sets it: this process answers PATH (ui/class_session.py route_served)
+SERVED = False  # serve.py sets it: this process answers PATH (ui/class_session.py route_served)
 _HEADERS = {"Cache-Control": "no-store"}
 
 
@@ -39,7 +40,7 @@ class Watcher:
 
     def __init__(self, code: str):
         self.code = code
-        self.counters: dict | None = None       # {"version": v, "stage": s}
+        self.counters: dict | None = None  # {"version": v, "stage": s}
         self.error: tuple[int, str] | None = None
         self.waiters = 0
         self.reads = 0
@@ -58,12 +59,12 @@ class Watcher:
     async def _run(self) -> None:
         try:
             while self.waiters > 0:
-                counters, error = await asyncio.to_thread(self._read)   # a Redis timeout never blocks the loop
+                counters, error = await asyncio.to_thread(self._read)  # a Redis timeout never blocks the loop
                 self.reads += 1
                 if (counters, error) != (self.counters, self.error):
                     self.counters, self.error = counters, error
                     changed, self._changed = self._changed, asyncio.Event()
-                    changed.set()                                       # every waiter looks again
+                    changed.set()  # every waiter looks again
                 await asyncio.sleep(WATCH_EVERY_S)
         finally:
             self._task = None
@@ -74,7 +75,7 @@ class Watcher:
         deadline = loop.time() + timeout
         self.waiters += 1
         if self._task is None:
-            self.counters = self.error = None                   # read afresh: nobody watched for a while
+            self.counters = self.error = None  # read afresh: nobody watched for a while
             self._task = asyncio.create_task(self._run())
         try:
             while True:
@@ -98,7 +99,7 @@ _watchers: dict[str, Watcher] = {}
 def watcher(code: str) -> Watcher:
     w = _watchers.get(code)
     if w is None:
-        if len(_watchers) > 256:                    # forget classes nobody waits on (ended ones, typos)
+        if len(_watchers) > 256:  # forget classes nobody waits on (ended ones, typos)
             for k in [k for k, v in _watchers.items() if v.waiters == 0]:
                 del _watchers[k]
         w = _watchers[code] = Watcher(code)
@@ -120,4 +121,4 @@ async def counters(request: Request) -> JSONResponse:
     seen = request.query_params.get("seen", "")
     if watch in WATCHED and seen.lstrip("-").isdigit() and len(seen) < 19:
         return _answer(*await watcher(code).wait(watch, int(seen), WAIT_S))
-    return _answer(*await asyncio.to_thread(Watcher(code)._read))         # at once: the plain poll
+    return _answer(*await asyncio.to_thread(Watcher(code)._read))  # at once: the plain poll

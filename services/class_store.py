@@ -27,6 +27,7 @@ Errors are data (STYLE.md §17): :class:`ClassError` (``reason`` in :data:`CLASS
 secret, an answer after closing …) and :class:`StoreUnavailable` (the file can't be written, the database is
 locked, Redis is down) carry an id up; the page turns it into a sentence in the student's language.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,21 +41,31 @@ import secrets
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE = ROOT / "data" / "classes.sqlite3"
 STORE_ENV = "ATTENTION_LAB_STORE"
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read off a projector without doubt
-CODE_LENGTH = 5                                          # 32**5 ≈ 33 million codes
-NICKNAME_MAX = 24                                        # characters kept of a nickname
-CHOICE_MAX = 64                                          # an answer is an option's index or short id
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector without doubt
+CODE_LENGTH = 5  # 32**5 ≈ 33 million codes
+NICKNAME_MAX = 24  # characters kept of a nickname
+CHOICE_MAX = 64  # an answer is an option's index or short id
 QUESTION_STATES = ("closed", "open", "locked", "revealed")
-CLASS_ERRORS = ("unknown_code", "ended", "wrong_secret", "not_member", "not_open", "no_question", "bad_choice",
-                "bad_state", "bad_place", "bad_model")
+CLASS_ERRORS = (
+    "unknown_code",
+    "ended",
+    "wrong_secret",
+    "not_member",
+    "not_open",
+    "no_question",
+    "bad_choice",
+    "bad_state",
+    "bad_place",
+    "bad_model",
+)
 
 
 class ClassError(Exception):
@@ -80,13 +91,13 @@ class ClassInfo:
     code: str
     created: float
     ended: float | None
-    page: str                 # the app page's url path, e.g. "lesson"
-    step: int                 # the Lesson step (0 on other pages)
+    page: str  # the app page's url path, e.g. "lesson"
+    step: int  # the Lesson step (0 on other pages)
     word: str
     model: str
-    question: str             # the current question's id ("" when none), e.g. "lesson.3"
-    state: str                # the current question's state, one of QUESTION_STATES
-    right: str | None         # the model's answer to the current question, stored at reveal
+    question: str  # the current question's id ("" when none), e.g. "lesson.3"
+    state: str  # the current question's state, one of QUESTION_STATES
+    right: str | None  # the model's answer to the current question, stored at reveal
     version: int
     stage: int
 
@@ -107,27 +118,32 @@ class QuestionResult:
     question: str
     state: str
     right: str | None
-    answers: dict            # member token -> choice
-    meta: dict = dataclasses.field(default_factory=dict)   # what the teacher's page stored: question text, labels
+    answers: dict  # member token -> choice
+    meta: dict = dataclasses.field(default_factory=dict)  # what the teacher's page stored: question text, labels
 
 
 @dataclass(frozen=True)
 class ClassModel:
     """A model a student trained during a class: shown in that student's pickers and the teacher's, nobody else's."""
-    name: str                 # the checkpoint's name (checkpoints/user/<name>.pt)
+
+    name: str  # the checkpoint's name (checkpoints/user/<name>.pt)
     code: str
-    token: str                # the member who trained it
-    model: str                # the architecture trained, e.g. "miniformer"
+    token: str  # the member who trained it
+    model: str  # the architecture trained, e.g. "miniformer"
     at: float
 
 
-MODEL_NAME_MAX = 40          # checkpoint names are at most 40 characters (models.checkpoint.NAME_RE)
+MODEL_NAME_MAX = 40  # checkpoint names are at most 40 characters (models.checkpoint.NAME_RE)
 
 
 def _check_model(name, model) -> tuple[str, str]:
     name, model = str(name or ""), str(model or "")
-    ok = (0 < len(name) <= MODEL_NAME_MAX and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in name)
-          and len(model) <= 40 and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in model))
+    ok = (
+        0 < len(name) <= MODEL_NAME_MAX
+        and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in name)
+        and len(model) <= 40
+        and all(ch.isalnum() and ch.isascii() or ch in "-_" for ch in model)
+    )
     if not ok:
         raise ClassError("bad_model")
     return name, model
@@ -138,8 +154,7 @@ def clean_nickname(raw) -> str:
     """A nickname as plain, bounded text: control and format characters dropped, whitespace runs made one space,
     at most :data:`NICKNAME_MAX` characters. Markdown and HTML stay as typed: they are escaped where shown."""
     text = "" if raw is None else str(raw)[: NICKNAME_MAX * 8]
-    text = "".join(" " if ch.isspace() else ch for ch in text
-                   if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    text = "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
     return " ".join(text.split())[:NICKNAME_MAX].strip()
 
 
@@ -157,15 +172,25 @@ def _check_choice(choice) -> str:
 
 
 def _check_place(page: str, step: int, word: str, model: str, question: str) -> tuple:
-    ok = (isinstance(page, str) and 0 < len(page) <= 40 and page.replace("_", "").isalnum()
-          and isinstance(step, int) and 0 <= step <= 99 and isinstance(word, str) and len(word) <= 200
-          and isinstance(model, str) and len(model) <= 120 and isinstance(question, str) and len(question) <= 80)
+    ok = (
+        isinstance(page, str)
+        and 0 < len(page) <= 40
+        and page.replace("_", "").isalnum()
+        and isinstance(step, int)
+        and 0 <= step <= 99
+        and isinstance(word, str)
+        and len(word) <= 200
+        and isinstance(model, str)
+        and len(model) <= 120
+        and isinstance(question, str)
+        and len(question) <= 80
+    )
     if not ok:
         raise ClassError("bad_place")
     return page, step, word, model, question
 
 
-META_MAX = 20_000           # characters of a question's stored text and option labels (JSON)
+META_MAX = 20_000  # characters of a question's stored text and option labels (JSON)
 
 
 def _check_meta(meta: dict | None) -> str | None:
@@ -204,15 +229,18 @@ class ClassStore:
     # classes
     def create_class(self, secret: str) -> ClassInfo: ...
     def get_class(self, code: str) -> ClassInfo: ...
-    def counters(self, code: str) -> tuple[int, int]:            # (version, stage): the light poll
+    def counters(self, code: str) -> tuple[int, int]:  # (version, stage): the light poll
         c = self.get_class(code)
         return c.version, c.stage
+
     def check_secret(self, code: str, secret: str) -> bool: ...
     def end_class(self, code: str, secret: str) -> ClassInfo: ...
-    def move(self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "",
-             question: str = "") -> ClassInfo: ...
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
-                     meta: dict | None = None) -> ClassInfo: ...
+    def move(
+        self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "", question: str = ""
+    ) -> ClassInfo: ...
+    def set_question(
+        self, code: str, secret: str, state: str, *, right: str | None = None, meta: dict | None = None
+    ) -> ClassInfo: ...
     # members
     def join(self, code: str, nickname: str = "", token: str | None = None) -> Member: ...
     def member(self, code: str, token: str) -> Member | None: ...
@@ -223,7 +251,7 @@ class ClassStore:
     def results(self, code: str) -> list[QuestionResult]: ...
     # models trained in the class (issue 22, item 6)
     def add_model(self, code: str, token: str, name: str, model: str = "") -> ClassModel: ...
-    def class_models(self, code: str | None = None) -> list[ClassModel]: ...    # None: every class's, oldest first
+    def class_models(self, code: str | None = None) -> list[ClassModel]: ...  # None: every class's, oldest first
     def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]: ...
     def close(self) -> None: ...
 
@@ -263,7 +291,7 @@ class SQLiteStore(ClassStore):
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
                 if "meta" not in {r[1] for r in con.execute("PRAGMA table_info(questions)")}:
-                    con.execute("ALTER TABLE questions ADD COLUMN meta TEXT")     # a store from before meta
+                    con.execute("ALTER TABLE questions ADD COLUMN meta TEXT")  # a store from before meta
             finally:
                 con.close()
 
@@ -292,7 +320,7 @@ class SQLiteStore(ClassStore):
         with self._errors():
             con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             try:
-                con.execute("BEGIN IMMEDIATE")      # take the write lock first: no lost update between processes
+                con.execute("BEGIN IMMEDIATE")  # take the write lock first: no lost update between processes
                 try:
                     yield con
                 except BaseException:
@@ -304,9 +332,12 @@ class SQLiteStore(ClassStore):
 
     # -- helpers
     def _class_row(self, con: sqlite3.Connection, code: str) -> ClassInfo:
-        row = con.execute("SELECT c.code, c.created, c.ended, c.page, c.step, c.word, c.model, c.question, "
-                          "q.state, q.right, c.version, c.stage FROM classes c LEFT JOIN questions q "
-                          "ON q.code = c.code AND q.question = c.question WHERE c.code = ?", (code,)).fetchone()
+        row = con.execute(
+            "SELECT c.code, c.created, c.ended, c.page, c.step, c.word, c.model, c.question, "
+            "q.state, q.right, c.version, c.stage FROM classes c LEFT JOIN questions q "
+            "ON q.code = c.code AND q.question = c.question WHERE c.code = ?",
+            (code,),
+        ).fetchone()
         if row is None:
             raise ClassError("unknown_code", code=code)
         r = list(row)
@@ -328,8 +359,10 @@ class SQLiteStore(ClassStore):
 
     @staticmethod
     def _bump(con, code: str, stage: bool) -> None:
-        con.execute("UPDATE classes SET version = version + 1" + (", stage = stage + 1" if stage else "")
-                    + " WHERE code = ?", (code,))
+        con.execute(
+            "UPDATE classes SET version = version + 1" + (", stage = stage + 1" if stage else "") + " WHERE code = ?",
+            (code,),
+        )
 
     # -- classes
     def create_class(self, secret: str) -> ClassInfo:
@@ -340,8 +373,10 @@ class SQLiteStore(ClassStore):
             with self._write() as con:
                 if con.execute("SELECT 1 FROM classes WHERE code = ?", (code,)).fetchone():
                     continue
-                con.execute("INSERT INTO classes (code, salt, secret_hash, created) VALUES (?, ?, ?, ?)",
-                            (code, salt, digest, time.time()))
+                con.execute(
+                    "INSERT INTO classes (code, salt, secret_hash, created) VALUES (?, ?, ?, ?)",
+                    (code, salt, digest, time.time()),
+                )
                 return self._class_row(con, code)
         raise StoreUnavailable("unwritable", self.where, "no free join code")
 
@@ -371,22 +406,28 @@ class SQLiteStore(ClassStore):
             self._bump(con, code, stage=True)
             return self._class_row(con, code)
 
-    def move(self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "",
-             question: str = "") -> ClassInfo:
+    def move(
+        self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "", question: str = ""
+    ) -> ClassInfo:
         page, step, word, model, question = _check_place(page, step, word, model, question)
         with self._write() as con:
             self._teacher(con, code, secret)
-            con.execute("UPDATE classes SET page = ?, step = ?, word = ?, model = ?, question = ? WHERE code = ?",
-                        (page, step, word, model, question, code))
+            con.execute(
+                "UPDATE classes SET page = ?, step = ?, word = ?, model = ?, question = ? WHERE code = ?",
+                (page, step, word, model, question, code),
+            )
             if question:
                 n = con.execute("SELECT COUNT(*) FROM questions WHERE code = ?", (code,)).fetchone()[0]
-                con.execute("INSERT OR IGNORE INTO questions (code, question, state, ord) VALUES (?, ?, 'closed', ?)",
-                            (code, question, n))
+                con.execute(
+                    "INSERT OR IGNORE INTO questions (code, question, state, ord) VALUES (?, ?, 'closed', ?)",
+                    (code, question, n),
+                )
             self._bump(con, code, stage=True)
             return self._class_row(con, code)
 
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
-                     meta: dict | None = None) -> ClassInfo:
+    def set_question(
+        self, code: str, secret: str, state: str, *, right: str | None = None, meta: dict | None = None
+    ) -> ClassInfo:
         if state not in QUESTION_STATES:
             raise ClassError("bad_state", state=str(state)[:20])
         meta_json = _check_meta(meta)
@@ -395,8 +436,11 @@ class SQLiteStore(ClassStore):
             if not c.question:
                 raise ClassError("no_question")
             right = None if right is None else _check_choice(right)
-            con.execute("UPDATE questions SET state = ?, right = COALESCE(?, right), meta = COALESCE(?, meta) "
-                        "WHERE code = ? AND question = ?", (state, right, meta_json, code, c.question))
+            con.execute(
+                "UPDATE questions SET state = ?, right = COALESCE(?, right), meta = COALESCE(?, meta) "
+                "WHERE code = ? AND question = ?",
+                (state, right, meta_json, code, c.question),
+            )
             self._bump(con, code, stage=True)
             return self._class_row(con, code)
 
@@ -406,32 +450,39 @@ class SQLiteStore(ClassStore):
         with self._write() as con:
             self._active(con, code)
             if token:
-                row = con.execute("SELECT token, nickname, joined FROM members WHERE code = ? AND token = ?",
-                                  (code, str(token)[:64])).fetchone()
-                if row is not None:                          # the same browser again: one member
+                row = con.execute(
+                    "SELECT token, nickname, joined FROM members WHERE code = ? AND token = ?", (code, str(token)[:64])
+                ).fetchone()
+                if row is not None:  # the same browser again: one member
                     if nick and nick != row[1]:
-                        con.execute("UPDATE members SET nickname = ? WHERE code = ? AND token = ?",
-                                    (nick, code, row[0]))
+                        con.execute(
+                            "UPDATE members SET nickname = ? WHERE code = ? AND token = ?", (nick, code, row[0])
+                        )
                         self._bump(con, code, stage=False)
                         return Member(row[0], nick, row[2])
                     return Member(*row)
             m = Member(new_token(), nick, time.time())
-            con.execute("INSERT INTO members (code, token, nickname, joined) VALUES (?, ?, ?, ?)",
-                        (code, m.token, m.nickname, m.joined))
+            con.execute(
+                "INSERT INTO members (code, token, nickname, joined) VALUES (?, ?, ?, ?)",
+                (code, m.token, m.nickname, m.joined),
+            )
             self._bump(con, code, stage=False)
             return m
 
     def member(self, code: str, token: str) -> Member | None:
         with self._read() as con:
-            row = con.execute("SELECT token, nickname, joined FROM members WHERE code = ? AND token = ?",
-                              (code, str(token or "")[:64])).fetchone()
+            row = con.execute(
+                "SELECT token, nickname, joined FROM members WHERE code = ? AND token = ?",
+                (code, str(token or "")[:64]),
+            ).fetchone()
         return None if row is None else Member(*row)
 
     def members(self, code: str) -> list[Member]:
         with self._read() as con:
             self._class_row(con, code)
-            rows = con.execute("SELECT token, nickname, joined FROM members WHERE code = ? ORDER BY joined",
-                               (code,)).fetchall()
+            rows = con.execute(
+                "SELECT token, nickname, joined FROM members WHERE code = ? ORDER BY joined", (code,)
+            ).fetchall()
         return [Member(*r) for r in rows]
 
     # -- answers
@@ -439,50 +490,65 @@ class SQLiteStore(ClassStore):
         choice = _check_choice(choice)
         with self._write() as con:
             c = self._active(con, code)
-            if con.execute("SELECT 1 FROM members WHERE code = ? AND token = ?", (code, str(token or "")[:64])
-                           ).fetchone() is None:
+            if (
+                con.execute(
+                    "SELECT 1 FROM members WHERE code = ? AND token = ?", (code, str(token or "")[:64])
+                ).fetchone()
+                is None
+            ):
                 raise ClassError("not_member")
             if not c.question:
                 raise ClassError("no_question")
             if c.state != "open":
                 raise ClassError("not_open", state=c.state)
-            con.execute("INSERT INTO answers (code, question, token, choice, at) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT (code, question, token) DO UPDATE SET choice = excluded.choice, at = excluded.at",
-                        (code, c.question, token, choice, time.time()))
+            con.execute(
+                "INSERT INTO answers (code, question, token, choice, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (code, question, token) DO UPDATE SET choice = excluded.choice, at = excluded.at",
+                (code, c.question, token, choice, time.time()),
+            )
             self._bump(con, code, stage=False)
             return self._class_row(con, code)
 
     def answers(self, code: str, question: str) -> dict[str, str]:
         with self._read() as con:
-            rows = con.execute("SELECT token, choice FROM answers WHERE code = ? AND question = ?",
-                               (code, question)).fetchall()
+            rows = con.execute(
+                "SELECT token, choice FROM answers WHERE code = ? AND question = ?", (code, question)
+            ).fetchall()
         return dict(rows)
 
     def results(self, code: str) -> list[QuestionResult]:
         with self._read() as con:
             self._class_row(con, code)
-            qs = con.execute("SELECT question, state, right, meta FROM questions WHERE code = ? ORDER BY ord",
-                             (code,)).fetchall()
+            qs = con.execute(
+                "SELECT question, state, right, meta FROM questions WHERE code = ? ORDER BY ord", (code,)
+            ).fetchall()
             out = []
             for q, state, right, meta in qs:
-                rows = con.execute("SELECT token, choice FROM answers WHERE code = ? AND question = ?",
-                                   (code, q)).fetchall()
+                rows = con.execute(
+                    "SELECT token, choice FROM answers WHERE code = ? AND question = ?", (code, q)
+                ).fetchall()
                 out.append(QuestionResult(q, state, right, dict(rows), json.loads(meta or "{}")))
         return out
-
 
     # -- models trained in the class
     def add_model(self, code: str, token: str, name: str, model: str = "") -> ClassModel:
         name, model = _check_model(name, model)
         with self._write() as con:
             self._active(con, code)
-            if con.execute("SELECT 1 FROM members WHERE code = ? AND token = ?", (code, str(token or "")[:64])
-                           ).fetchone() is None:
+            if (
+                con.execute(
+                    "SELECT 1 FROM members WHERE code = ? AND token = ?", (code, str(token or "")[:64])
+                ).fetchone()
+                is None
+            ):
                 raise ClassError("not_member")
             m = ClassModel(name, code, str(token), model, time.time())
-            con.execute("INSERT INTO models (name, code, token, model, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) "
-                        "DO UPDATE SET code = excluded.code, token = excluded.token, model = excluded.model, "
-                        "at = excluded.at", (m.name, m.code, m.token, m.model, m.at))
+            con.execute(
+                "INSERT INTO models (name, code, token, model, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET code = excluded.code, token = excluded.token, model = excluded.model, "
+                "at = excluded.at",
+                (m.name, m.code, m.token, m.model, m.at),
+            )
             self._bump(con, code, stage=False)
             return m
 
@@ -492,8 +558,9 @@ class SQLiteStore(ClassStore):
                 rows = con.execute("SELECT name, code, token, model, at FROM models ORDER BY at").fetchall()
             else:
                 self._class_row(con, code)
-                rows = con.execute("SELECT name, code, token, model, at FROM models WHERE code = ? ORDER BY at",
-                                   (code,)).fetchall()
+                rows = con.execute(
+                    "SELECT name, code, token, model, at FROM models WHERE code = ? ORDER BY at", (code,)
+                ).fetchall()
         return [ClassModel(*r) for r in rows]
 
     def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]:
@@ -501,7 +568,7 @@ class SQLiteStore(ClassStore):
             c = self._class_row(con, code)
             salt, want = con.execute("SELECT salt, secret_hash FROM classes WHERE code = ?", (code,)).fetchone()
             if not secret or not hmac.compare_digest(hash_secret(str(secret), salt), want):
-                raise ClassError("wrong_secret")                 # (an ended class's models may still be cleared)
+                raise ClassError("wrong_secret")  # (an ended class's models may still be cleared)
             have = [r[0] for r in con.execute("SELECT name FROM models WHERE code = ?", (c.code,))]
             gone = [n for n in have if names is None or n in set(names)]
             con.executemany("DELETE FROM models WHERE code = ? AND name = ?", [(code, n) for n in gone])
@@ -519,12 +586,18 @@ class RedisStore(ClassStore):
 
     def __init__(self, url: str, *, timeout_s: float = 2.0):
         import redis
-        self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                              redis.exceptions.ReadOnlyError, redis.exceptions.ResponseError)
+
+        self._redis_errors = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ReadOnlyError,
+            redis.exceptions.ResponseError,
+        )
         self._watch_error = redis.exceptions.WatchError
-        self.r = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                      decode_responses=True)
-        self.where = url.split("@")[-1]           # never the password in a message
+        self.r = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
+        )
+        self.where = url.split("@")[-1]  # never the password in a message
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -542,9 +615,20 @@ class RedisStore(ClassStore):
             raise ClassError("unknown_code", code=code)
         q = h.get("question", "")
         qd = json.loads((qs or {}).get(q) or self.r.hget(self._k(code, "q"), q) or "{}") if q else {}
-        return ClassInfo(code, float(h["created"]), float(h["ended"]) if h.get("ended") else None, h["page"],
-                         int(h["step"]), h["word"], h["model"], q, qd.get("state", "closed"), qd.get("right"),
-                         int(h["version"]), int(h["stage"]))
+        return ClassInfo(
+            code,
+            float(h["created"]),
+            float(h["ended"]) if h.get("ended") else None,
+            h["page"],
+            int(h["step"]),
+            h["word"],
+            h["model"],
+            q,
+            qd.get("state", "closed"),
+            qd.get("right"),
+            int(h["version"]),
+            int(h["stage"]),
+        )
 
     def _transact(self, code: str, fn):
         """fn(pipe, hash) → value, run under WATCH of the class's keys; retried when another writer got there first."""
@@ -569,8 +653,19 @@ class RedisStore(ClassStore):
 
     def create_class(self, secret: str) -> ClassInfo:
         salt = secrets.token_hex(8)
-        fields = {"salt": salt, "secret_hash": hash_secret(secret, salt), "created": repr(time.time()), "ended": "",
-                  "page": "lesson", "step": "1", "word": "", "model": "", "question": "", "version": "1", "stage": "1"}
+        fields = {
+            "salt": salt,
+            "secret_hash": hash_secret(secret, salt),
+            "created": repr(time.time()),
+            "ended": "",
+            "page": "lesson",
+            "step": "1",
+            "word": "",
+            "model": "",
+            "question": "",
+            "version": "1",
+            "stage": "1",
+        }
         with self._errors():
             for _ in range(20):
                 code = new_code()
@@ -609,11 +704,13 @@ class RedisStore(ClassStore):
             pipe.hincrby(self._k(code), "version", 1)
             pipe.hincrby(self._k(code), "stage", 1)
             pipe.execute()
+
         self._transact(code, fn)
         return self.get_class(code)
 
-    def move(self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "",
-             question: str = "") -> ClassInfo:
+    def move(
+        self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "", question: str = ""
+    ) -> ClassInfo:
         page, step, word, model, question = _check_place(page, step, word, model, question)
 
         def fn(pipe, h):
@@ -622,18 +719,22 @@ class RedisStore(ClassStore):
             have = pipe.hexists(qkey, question) if question else True
             n = pipe.hlen(qkey)
             pipe.multi()
-            pipe.hset(self._k(code), mapping={"page": page, "step": str(step), "word": word, "model": model,
-                                              "question": question})
+            pipe.hset(
+                self._k(code),
+                mapping={"page": page, "step": str(step), "word": word, "model": model, "question": question},
+            )
             if not have:
                 pipe.hset(qkey, question, json.dumps({"state": "closed", "right": None, "ord": n}))
             pipe.hincrby(self._k(code), "version", 1)
             pipe.hincrby(self._k(code), "stage", 1)
             pipe.execute()
+
         self._transact(code, fn)
         return self.get_class(code)
 
-    def set_question(self, code: str, secret: str, state: str, *, right: str | None = None,
-                     meta: dict | None = None) -> ClassInfo:
+    def set_question(
+        self, code: str, secret: str, state: str, *, right: str | None = None, meta: dict | None = None
+    ) -> ClassInfo:
         if state not in QUESTION_STATES:
             raise ClassError("bad_state", state=str(state)[:20])
         right = None if right is None else _check_choice(right)
@@ -656,6 +757,7 @@ class RedisStore(ClassStore):
             pipe.hincrby(self._k(code), "version", 1)
             pipe.hincrby(self._k(code), "stage", 1)
             pipe.execute()
+
         self._transact(code, fn)
         return self.get_class(code)
 
@@ -667,7 +769,7 @@ class RedisStore(ClassStore):
                 raise ClassError("ended", code=code)
             mkey = self._k(code, "m")
             old = pipe.hget(mkey, str(token)[:64]) if token else None
-            if old is not None:                              # the same browser again: one member
+            if old is not None:  # the same browser again: one member
                 d = json.loads(old)
                 if not nick or nick == d["nickname"]:
                     return Member(str(token), d["nickname"], d["joined"])
@@ -679,6 +781,7 @@ class RedisStore(ClassStore):
             pipe.hincrby(self._k(code), "version", 1)
             pipe.execute()
             return m
+
         return self._transact(code, fn)
 
     def member(self, code: str, token: str) -> Member | None:
@@ -715,6 +818,7 @@ class RedisStore(ClassStore):
             pipe.hset(self._k(code, "a", q), str(token), choice)
             pipe.hincrby(self._k(code), "version", 1)
             pipe.execute()
+
         self._transact(code, fn)
         return self.get_class(code)
 
@@ -729,8 +833,15 @@ class RedisStore(ClassStore):
             qs = {q: json.loads(v) for q, v in self.r.hgetall(self._k(code, "q")).items()}
             out = []
             for q, d in sorted(qs.items(), key=lambda kv: kv[1].get("ord", 0)):
-                out.append(QuestionResult(q, d.get("state", "closed"), d.get("right"),
-                                          dict(self.r.hgetall(self._k(code, "a", q))), d.get("meta") or {}))
+                out.append(
+                    QuestionResult(
+                        q,
+                        d.get("state", "closed"),
+                        d.get("right"),
+                        dict(self.r.hgetall(self._k(code, "a", q))),
+                        d.get("meta") or {},
+                    )
+                )
         return out
 
     # -- models trained in the class: one hash for every class (name -> JSON), so a picker reads it in one call
@@ -750,6 +861,7 @@ class RedisStore(ClassStore):
             pipe.hincrby(self._k(code), "version", 1)
             pipe.execute()
             return m
+
         return self._transact(code, fn)
 
     def class_models(self, code: str | None = None) -> list[ClassModel]:
@@ -757,8 +869,10 @@ class RedisStore(ClassStore):
             if code is not None and not self.r.exists(self._k(code)):
                 raise ClassError("unknown_code", code=code)
             raw = self.r.hgetall(self.MODELS_KEY)
-        out = [ClassModel(n, d["code"], d["token"], d.get("model", ""), float(d["at"]))
-               for n, d in ((n, json.loads(v)) for n, v in raw.items())]
+        out = [
+            ClassModel(n, d["code"], d["token"], d.get("model", ""), float(d["at"]))
+            for n, d in ((n, json.loads(v)) for n, v in raw.items())
+        ]
         return sorted((m for m in out if code is None or m.code == code), key=lambda m: m.at)
 
     def remove_models(self, code: str, secret: str, names: Sequence[str] | None = None) -> list[str]:
@@ -767,7 +881,7 @@ class RedisStore(ClassStore):
         if not h:
             raise ClassError("unknown_code", code=code)
         if not secret or not hmac.compare_digest(hash_secret(str(secret), h["salt"]), h["secret_hash"]):
-            raise ClassError("wrong_secret")                     # (an ended class's models may still be cleared)
+            raise ClassError("wrong_secret")  # (an ended class's models may still be cleared)
         gone = [m.name for m in self.class_models(code) if names is None or m.name in set(names)]
         with self._errors():
             if gone:
@@ -788,7 +902,7 @@ def open_store(setting: str | None = None) -> ClassStore:
     if setting.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(setting)
     if setting.startswith("sqlite:///"):
-        return SQLiteStore(setting[len("sqlite:///"):])      # sqlite:///rel/path, sqlite:////abs/path
+        return SQLiteStore(setting[len("sqlite:///") :])  # sqlite:///rel/path, sqlite:////abs/path
     return SQLiteStore(setting or DEFAULT_SQLITE)
 
 
@@ -798,8 +912,16 @@ def funnel(store: ClassStore, code: str) -> list[dict]:
     rows = []
     for r in store.results(code):
         right = None if r.right is None else sum(1 for c in r.answers.values() if c == r.right)
-        rows.append({"question": r.question, "state": r.state, "joined": joined, "answered": len(r.answers),
-                     "right": right, "answer": r.right})
+        rows.append(
+            {
+                "question": r.question,
+                "state": r.state,
+                "joined": joined,
+                "answered": len(r.answers),
+                "right": right,
+                "answer": r.right,
+            }
+        )
     return rows
 
 

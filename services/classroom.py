@@ -18,6 +18,7 @@ nginx is Debian's package (``apt-get install -y nginx``), run as our own foregro
 to a temporary prefix (pid, logs there; temp files in a folder its worker can reach): the system's nginx service is
 never touched. Everything started here is in its own process group and is stopped with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,11 @@ NGINX = os.environ.get("ATTENTION_LAB_NGINX") or shutil.which("nginx") or "/usr/
 COOKIE = "attention_lab_backend"
 MAX_PROCESSES = 16
 HEALTH_TIMEOUT_S = 90
-HEALTH_CHECK_TIMEOUT_S = 2.0     # the supervisor's check: /_stcore/health answers in milliseconds even when busy
-CHECK_S = 1.0                    # one supervisor round per second
-FAILS_DOWN = 3                   # failed checks in a row before nginx stops sending new students there
-FROZEN_KILL_S = 60.0             # silent this long: killed and restarted (its students have reconnected elsewhere)
-STABLE_S = 60.0                  # up this long: the restart backoff starts again from 1 s
+HEALTH_CHECK_TIMEOUT_S = 2.0  # the supervisor's check: /_stcore/health answers in milliseconds even when busy
+CHECK_S = 1.0  # one supervisor round per second
+FAILS_DOWN = 3  # failed checks in a row before nginx stops sending new students there
+FROZEN_KILL_S = 60.0  # silent this long: killed and restarted (its students have reconnected elsewhere)
+STABLE_S = 60.0  # up this long: the restart backoff starts again from 1 s
 MAX_BACKOFF_S = 30.0
 log = logging.getLogger("attention_lab.classroom")
 
@@ -67,10 +68,11 @@ class Limits:
     a WebSocket the backend has said nothing on for ``read_timeout_s`` (4 pings), gives up on a plain request
     after ``http_timeout_s`` (and asks the next process: a frozen one accepts connections but never answers), and
     closes a client that does not finish sending its request headers within 10 s."""
+
     per_ip: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN_PER_IP") or 700)
     total: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN") or 1500)
     read_timeout_s: int = 120
-    http_timeout_s: int = 20             # a page, a static file, an upload: answered in well under this
+    http_timeout_s: int = 20  # a page, a static file, an upload: answered in well under this
     header_timeout_s: int = 10
 
     def __post_init__(self):
@@ -79,7 +81,7 @@ class Limits:
 
     @property
     def worker_connections(self) -> int:
-        return 2 * self.total + 512          # client + upstream per proxied connection, and room to refuse more
+        return 2 * self.total + 512  # client + upstream per proxied connection, and room to refuse more
 
 
 def nginx_user() -> str:
@@ -111,9 +113,17 @@ def backend_tokens(n: int, debug: bool) -> list[str]:
     return [f"b{i}" if debug else secrets.token_hex(6) for i in range(n)]
 
 
-def nginx_conf(backend_ports: list[int], listen: str, prefix: Path, *, temp: Path | None = None,
-               down: frozenset | set | tuple = (), debug: bool = False, tokens: list[str] | None = None,
-               limits: Limits | None = None) -> str:
+def nginx_conf(
+    backend_ports: list[int],
+    listen: str,
+    prefix: Path,
+    *,
+    temp: Path | None = None,
+    down: frozenset | set | tuple = (),
+    debug: bool = False,
+    tokens: list[str] | None = None,
+    limits: Limits | None = None,
+) -> str:
     """The whole nginx.conf for one front on ``listen`` (``host:port``) and one upstream per backend port.
 
     ``prefix``: pid and logs. ``temp``: nginx's temp folders (``prefix`` when None); it must be reachable by
@@ -127,7 +137,7 @@ def nginx_conf(backend_ports: list[int], listen: str, prefix: Path, *, temp: Pat
     limits = limits or Limits()
     tokens = tokens or backend_tokens(n, debug)
     names = [f"b{i}" for i in range(n)]
-    up = [i for i in range(n) if i not in down] or list(range(n))     # all down: let nginx try them anyway
+    up = [i for i in range(n) if i not in down] or list(range(n))  # all down: let nginx try them anyway
     # An even split of new browsers over the backends that are up: explicit shares (two decimals), the rest to the
     # last one.
     share = f"{100 / len(up):.2f}".rstrip("0").rstrip(".")
@@ -140,7 +150,7 @@ def nginx_conf(backend_ports: list[int], listen: str, prefix: Path, *, temp: Pat
     for i, (b, p) in enumerate(zip(names, backend_ports)):
         lines = [f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s{' down' if i in down else ''};"]
         lines += [f"server 127.0.0.1:{q} backup;" for j, q in enumerate(backend_ports) if j != i and j not in down]
-        if i in down and len(lines) == 1:          # one process only, and it is down: nginx needs a usable server
+        if i in down and len(lines) == 1:  # one process only, and it is down: nginx needs a usable server
             lines = [f"server 127.0.0.1:{p};"]
         upstreams += f"    upstream {b} {{ {' '.join(lines)} keepalive 8; }}\n"
     p = prefix.as_posix()
@@ -210,7 +220,8 @@ http {{
         # Streamlit's metrics (cache names and sizes) are nobody's business in class.
         location ^~ /_stcore/metrics {{ return 404; }}
         location /_stcore/stream {{          # the WebSocket: quiet for minutes is normal, pings keep it
-{proxy}            proxy_read_timeout {limits.read_timeout_s}s;   # Streamlit pings each WebSocket every 30 s: a live tab stays
+{proxy}            proxy_read_timeout {limits.read_timeout_s}s;   # Streamlit pings each WebSocket every 30 s:
+            # a live tab stays
             proxy_send_timeout {limits.read_timeout_s}s;
         }}
         location / {{                         # pages, static files, uploads: a process answers these in seconds
@@ -226,16 +237,17 @@ class Proc(ServerProcess):
     """One process the supervisor watches (a Streamlit backend, or nginx), started at once, and what the supervisor
     knows of it."""
 
-    def __init__(self, name: str, port: int, log_path: Path, cmd: list[str], env: dict | None = None,
-                 state: str = "starting"):
+    def __init__(
+        self, name: str, port: int, log_path: Path, cmd: list[str], env: dict | None = None, state: str = "starting"
+    ):
         super().__init__(port, log_path, env, cmd=cmd, name=name)
-        self.state = state               # "up", "down" (alive, not answering), "dead" (waiting to restart), "starting"
-        self.fails = 0                   # health checks failed in a row
+        self.state = state  # "up", "down" (alive, not answering), "dead" (waiting to restart), "starting"
+        self.fails = 0  # health checks failed in a row
         self.unhealthy_since: float | None = None
         self.died_at: float | None = None
         self.restart_at = 0.0
         self.up_since: float | None = None
-        self.quick_deaths = 0            # deaths in a row within STABLE_S of coming up: the backoff's exponent
+        self.quick_deaths = 0  # deaths in a row within STABLE_S of coming up: the backoff's exponent
         self.restarts = 0
 
 
@@ -265,6 +277,7 @@ class Classroom:
     ``frozen_kill_s``; nginx itself is restarted if it exits. Every step is logged (``events``, and the
     ``attention_lab.classroom`` logger).
     """
+
     processes: int = 2
     port: int = 0
     address: str = "127.0.0.1"
@@ -276,7 +289,7 @@ class Classroom:
     supervise: bool = True
     limits: Limits = field(default_factory=Limits)
     frozen_kill_s: float = FROZEN_KILL_S
-    backend_cmd: list[str] | None = None      # tests: another backend than `streamlit run app.py` ({port} filled in)
+    backend_cmd: list[str] | None = None  # tests: another backend than `streamlit run app.py` ({port} filled in)
     backends: list[Proc] = field(default_factory=list, init=False)
     front: Proc | None = field(default=None, init=False)
     events: list[tuple[float, str]] = field(default_factory=list, init=False)
@@ -300,14 +313,21 @@ class Classroom:
         self._lock = threading.Lock()
 
     # ---- start / stop --------------------------------------------------------------------------------------
-    def start(self, timeout: float = HEALTH_TIMEOUT_S) -> "Classroom":
+    def start(self, timeout: float = HEALTH_TIMEOUT_S) -> Classroom:
         if self.nginx and not nginx_available():
-            raise RuntimeError(f"{NGINX} is missing: `apt-get install -y nginx` (Debian's package) for more than "
-                               "one process, or serve one process with `bash run.sh`.")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **self.env,
-               # one secret for all: the XSRF cookie is valid on every process
-               "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32)}
-        env.setdefault("ATTENTION_LAB_CLASSROOM", "1")    # students pick the teacher's models, never type paths
+            raise RuntimeError(
+                f"{NGINX} is missing: `apt-get install -y nginx` (Debian's package) for more than "
+                "one process, or serve one process with `bash run.sh`."
+            )
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+            **self.env,
+            # one secret for all: the XSRF cookie is valid on every process
+            "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32),
+        }
+        env.setdefault("ATTENTION_LAB_CLASSROOM", "1")  # students pick the teacher's models, never type paths
         if self.user_ckpt_dir is not None:
             Path(self.user_ckpt_dir).mkdir(parents=True, exist_ok=True)
             env["ATTENTION_LAB_USER_CKPT_DIR"] = str(self.user_ckpt_dir)
@@ -345,15 +365,26 @@ class Classroom:
         self._write_conf()
         # nginx's own messages go to error.log, and so does what little it prints: one log to read
         error_log = prefix / "error.log"
-        self.front = Proc("nginx", self.port, error_log,
-                          [NGINX, "-e", str(error_log), "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
-                          state="up")
+        self.front = Proc(
+            "nginx",
+            self.port,
+            error_log,
+            [NGINX, "-e", str(error_log), "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
+            state="up",
+        )
 
     def _write_conf(self) -> None:
         prefix = self.workdir / "nginx"
-        conf = nginx_conf([b.port for b in self.backends], f"{self.address}:{self.port}", prefix,
-                          temp=self._nginx_temp, down=self._down, debug=self.debug, tokens=self._tokens,
-                          limits=self.limits)
+        conf = nginx_conf(
+            [b.port for b in self.backends],
+            f"{self.address}:{self.port}",
+            prefix,
+            temp=self._nginx_temp,
+            down=self._down,
+            debug=self.debug,
+            tokens=self._tokens,
+            limits=self.limits,
+        )
         tmp = prefix / "nginx.conf.tmp"
         tmp.write_text(conf)
         os.replace(tmp, prefix / "nginx.conf")
@@ -399,7 +430,7 @@ class Classroom:
         while not self._halt.wait(CHECK_S):
             try:
                 self.check()
-            except Exception:             # the supervisor must outlive any one odd moment
+            except Exception:  # the supervisor must outlive any one odd moment
                 log.exception("classroom supervisor: a check failed")
 
     def check(self) -> None:
@@ -415,8 +446,10 @@ class Classroom:
                 delay = min(MAX_BACKOFF_S, 2 ** (b.quick_deaths - 1))
                 b.state, b.died_at, b.restart_at, b.up_since = "dead", now, now + delay, None
                 b.fails, b.unhealthy_since = 0, None
-                self.event(f"{b.name} (pid {b.proc.pid}, port {b.port}) {exit_words(code)}; its students go to "
-                           f"the other processes; restarting it in {delay:.0f} s")
+                self.event(
+                    f"{b.name} (pid {b.proc.pid}, port {b.port}) {exit_words(code)}; its students go to "
+                    f"the other processes; restarting it in {delay:.0f} s"
+                )
             elif b.state == "dead" and now >= b.restart_at:
                 b.spawn()
                 b.restarts += 1
@@ -425,8 +458,10 @@ class Classroom:
             elif b.state == "starting":
                 if b.healthy(HEALTH_CHECK_TIMEOUT_S):
                     b.state, b.up_since, b.fails, b.unhealthy_since = "up", now, 0, None
-                    self.event(f"{b.name} answers again (pid {b.proc.pid}); new students may land on it"
-                               + (f", {now - b.died_at:.1f} s after it went" if b.died_at else ""))
+                    self.event(
+                        f"{b.name} answers again (pid {b.proc.pid}); new students may land on it"
+                        + (f", {now - b.died_at:.1f} s after it went" if b.died_at else "")
+                    )
                 elif now - b.unhealthy_since > HEALTH_TIMEOUT_S:
                     self.event(f"{b.name} did not become healthy in {HEALTH_TIMEOUT_S} s; killing it")
                     b.kill()
@@ -444,11 +479,15 @@ class Classroom:
                     b.unhealthy_since = b.unhealthy_since or now
                     if b.state == "up" and b.fails >= FAILS_DOWN:
                         b.state = "down"
-                        self.event(f"{b.name} (pid {b.proc.pid}) has not answered its health check "
-                                   f"{b.fails} times; new students go to the other processes")
+                        self.event(
+                            f"{b.name} (pid {b.proc.pid}) has not answered its health check "
+                            f"{b.fails} times; new students go to the other processes"
+                        )
                     if now - b.unhealthy_since >= self.frozen_kill_s:
-                        self.event(f"{b.name} (pid {b.proc.pid}) silent for {now - b.unhealthy_since:.0f} s; "
-                                   "killing it to restart it")
+                        self.event(
+                            f"{b.name} (pid {b.proc.pid}) silent for {now - b.unhealthy_since:.0f} s; "
+                            "killing it to restart it"
+                        )
                         b.kill()
         if self.front is not None and not self._halt.is_set():
             down = frozenset(i for i, b in enumerate(self.backends) if b.state != "up")
@@ -459,9 +498,14 @@ class Classroom:
             elif down != self._down:
                 self._down = down
                 self._write_conf()
-                os.kill(self.front.proc.pid, signal.SIGHUP)       # nginx re-reads its config, keeps connections
-                self.event("nginx now sends students to " + (", ".join(
-                    b.name for i, b in enumerate(self.backends) if i not in down) or "every process (none is up)"))
+                os.kill(self.front.proc.pid, signal.SIGHUP)  # nginx re-reads its config, keeps connections
+                self.event(
+                    "nginx now sends students to "
+                    + (
+                        ", ".join(b.name for i, b in enumerate(self.backends) if i not in down)
+                        or "every process (none is up)"
+                    )
+                )
 
     # ---- what the benchmark and the tests read ---------------------------------------------------------------
     @property
@@ -478,8 +522,10 @@ class Classroom:
         return [b.proc.pid for b in self.backends]
 
     def log_tail(self, n: int = 3000) -> str:
-        parts = [f"--- {p.name} ---\n{p.log_tail(n // max(1, len(self.backends)))}"
-                 for p in self.backends + ([self.front] if self.front else [])]
+        parts = [
+            f"--- {p.name} ---\n{p.log_tail(n // max(1, len(self.backends)))}"
+            for p in self.backends + ([self.front] if self.front else [])
+        ]
         return "\n".join(parts)
 
     def access_log(self) -> list[dict]:
@@ -493,8 +539,16 @@ class Classroom:
         for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
             m = line_re.match(line)
             if m:
-                rows.append({"t": float(m[1]), "cookie": m[2], "backend": m[3], "upstream": m[4], "status": m[5],
-                             "request": m[6]})
+                rows.append(
+                    {
+                        "t": float(m[1]),
+                        "cookie": m[2],
+                        "backend": m[3],
+                        "upstream": m[4],
+                        "status": m[5],
+                        "request": m[6],
+                    }
+                )
         return rows
 
 
@@ -502,35 +556,66 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m services.classroom", description=__doc__.split("\n\n")[0])
     # Two per core: one process uses at most about one core (one interpreter), and its sessions queue on its GIL;
     # on 2 cores, 4 processes served 12 typists at p95 243 ms, 2 processes 8 (docs/classroom.md).
-    ap.add_argument("--processes", type=int, default=max(1, min(8, 2 * (os.cpu_count() or 1))),
-                    help="Streamlit processes (default: two per core, at most 8)")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=max(1, min(8, 2 * (os.cpu_count() or 1))),
+        help="Streamlit processes (default: two per core, at most 8)",
+    )
     ap.add_argument("--port", type=int, default=8501, help="the port students open (default 8501)")
-    ap.add_argument("--address", default="0.0.0.0",
-                    help="where nginx listens (default 0.0.0.0: the classroom's network; 127.0.0.1 for this machine)")
-    ap.add_argument("--checkpoints", default=None,
-                    help="shared folder for models trained in the app (default: checkpoints/user)")
-    ap.add_argument("--max-conn-per-ip", type=int, default=Limits().per_ip,
-                    help="connections at once from one address (default %(default)s; a school NAT is one address; "
-                         "env ATTENTION_LAB_MAX_CONN_PER_IP)")
-    ap.add_argument("--max-conn", type=int, default=Limits().total,
-                    help="connections at once in all (default %(default)s; env ATTENTION_LAB_MAX_CONN)")
-    ap.add_argument("--debug", action="store_true", default=Classroom.debug,
-                    help="readable backend cookies (b0, b1 ...) and an X-Attention-Lab-Backend header "
-                         "(env ATTENTION_LAB_CLASSROOM_DEBUG=1)")
+    ap.add_argument(
+        "--address",
+        default="0.0.0.0",
+        help="where nginx listens (default 0.0.0.0: the classroom's network; 127.0.0.1 for this machine)",
+    )
+    ap.add_argument(
+        "--checkpoints", default=None, help="shared folder for models trained in the app (default: checkpoints/user)"
+    )
+    ap.add_argument(
+        "--max-conn-per-ip",
+        type=int,
+        default=Limits().per_ip,
+        help="connections at once from one address (default %(default)s; a school NAT is one address; "
+        "env ATTENTION_LAB_MAX_CONN_PER_IP)",
+    )
+    ap.add_argument(
+        "--max-conn",
+        type=int,
+        default=Limits().total,
+        help="connections at once in all (default %(default)s; env ATTENTION_LAB_MAX_CONN)",
+    )
+    ap.add_argument(
+        "--debug",
+        action="store_true",
+        default=Classroom.debug,
+        help="readable backend cookies (b0, b1 ...) and an X-Attention-Lab-Backend header "
+        "(env ATTENTION_LAB_CLASSROOM_DEBUG=1)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[classroom] %(asctime)s %(message)s", stream=sys.stdout)
     try:
         limits = Limits(per_ip=args.max_conn_per_ip, total=args.max_conn)
     except ValueError as e:
         ap.error(str(e))
-    room = Classroom(processes=args.processes, port=args.port, address=args.address,
-                     user_ckpt_dir=args.checkpoints, workdir=None, nginx=True, debug=args.debug, limits=limits)
+    room = Classroom(
+        processes=args.processes,
+        port=args.port,
+        address=args.address,
+        user_ckpt_dir=args.checkpoints,
+        workdir=None,
+        nginx=True,
+        debug=args.debug,
+        limits=limits,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with room:
-        print(f"[classroom] {args.processes} Streamlit process(es) behind nginx on "
-              f"http://{args.address}:{room.port}; logs in {room.workdir}. A process that dies is restarted, one "
-              "that stops answering is taken out of rotation. Ctrl-C stops.", flush=True)
+        print(
+            f"[classroom] {args.processes} Streamlit process(es) behind nginx on "
+            f"http://{args.address}:{room.port}; logs in {room.workdir}. A process that dies is restarted, one "
+            "that stops answering is taken out of rotation. Ctrl-C stops.",
+            flush=True,
+        )
         try:
             while not stop.wait(1):
                 pass

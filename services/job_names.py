@@ -5,6 +5,7 @@ A user run publishes ``<user folder>/<name>.pt``; a name is normalized (:func:`n
 (:func:`publish_name`). Owners are hashes (:func:`owner_id`, :func:`browser_token`), never live session ids.
 Claims on a name in the shared folder are models/checkpoint.py's; starting the run is services/jobs.py's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,7 @@ from models.registry import shipped_names
 from services.job_errors import ModelNameError
 
 NAME_HELP = N_("1–40 characters: lowercase letters a–z, digits, '-' and '_', starting with a letter or digit")
-MIN_FREE_BYTES = 8 << 20        # a MiniFormer checkpoint is ~0.1 MB; below 8 MB free the disk is as good as full
+MIN_FREE_BYTES = 8 << 20  # a MiniFormer checkpoint is ~0.1 MB; below 8 MB free the disk is as good as full
 
 
 def folder_problem() -> str | None:
@@ -30,7 +31,7 @@ def folder_problem() -> str | None:
     check and a statvfs), so a page can say so before a student guesses and presses Train; the claim at Train still
     checks the real write."""
     folder = settings.user_ckpt_dir()
-    while not folder.exists() and folder != folder.parent:       # not made yet: its first existing parent decides
+    while not folder.exists() and folder != folder.parent:  # not made yet: its first existing parent decides
         folder = folder.parent
     try:
         st = os.statvfs(folder)
@@ -43,7 +44,6 @@ def folder_problem() -> str | None:
     if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
         return "full"
     return None
-
 
 
 # ---- names -----------------------------------------------------------------------------------------------------
@@ -66,11 +66,17 @@ def check_name(name: str) -> str:
     if not n:
         raise ModelNameError(N_("Give the result a name ({rule}), e.g. my-miniformer."), rule=Message(NAME_HELP))
     if not NAME_RE.match(n):
-        raise ModelNameError(N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n,
-                             rule=Message(NAME_HELP))
+        raise ModelNameError(
+            N_("{name!r} can't be a model name: use {rule}, e.g. my-miniformer."), name=n, rule=Message(NAME_HELP)
+        )
     if n in shipped_names():
-        raise ModelNameError(N_("{name!r} is a shipped model's name, and shipped models are never overwritten. "
-                                "Pick another name, e.g. my-{name}."), name=n)
+        raise ModelNameError(
+            N_(
+                "{name!r} is a shipped model's name, and shipped models are never overwritten. "
+                "Pick another name, e.g. my-{name}."
+            ),
+            name=n,
+        )
     return n
 
 
@@ -80,6 +86,7 @@ def browser_token(xsrf_cookie: str, fallback: str) -> str:
     student for the one-run-per-student limit. Without a readable cookie (AppTest, XSRF off) ``fallback`` (the
     session) stands in. Clearing cookies makes a new "browser"; the slots per process still bound that."""
     import binascii
+
     try:
         _v, mask, masked, _ts = xsrf_cookie.strip("\"'").split("|")
         m, t = binascii.a2b_hex(mask), binascii.a2b_hex(masked)
@@ -106,7 +113,7 @@ def may_replace(name: str, owner: str | None) -> bool:
         return False
     try:
         recorded = torch.load(path, map_location="cpu", weights_only=True).get("owner")
-    except Exception:                 # unreadable or not ours: never overwritten in place
+    except Exception:  # unreadable or not ours: never overwritten in place
         return False
     return recorded == owner
 
@@ -116,7 +123,7 @@ def taken(name: str) -> bool:
     path = user_path(name)
     try:
         return path.exists() or checkpoint_folder.claimed(path)
-    except OSError:            # a folder this server may not even read: the claim at Train says so plainly
+    except OSError:  # a folder this server may not even read: the claim at Train says so plainly
         return False
 
 
@@ -131,18 +138,24 @@ def publish_name(name: str, *, replace: bool = False, owner: str | None = None) 
     if replace and mine and not checkpoint_folder.claimed(user_path(n)):
         return n, Message(N_("Your existing model {name!r} will be replaced."), name=n)
     for i in itertools.count(2):
-        cand = f"{n[:40 - len(str(i)) - 1]}-{i}"
+        cand = f"{n[: 40 - len(str(i)) - 1]}-{i}"
         if not taken(cand):
-            return cand, Message(N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
-                                    "(tick “replace” to overwrite it instead).") if mine else
-                                 N_("A model called {name!r} already exists, so this one will be saved as {new!r} "
-                                    "(it was made in another session, and only that session may replace it)."),
-                                 name=n, new=cand)
+            return cand, Message(
+                N_(
+                    "A model called {name!r} already exists, so this one will be saved as {new!r} "
+                    "(tick “replace” to overwrite it instead)."
+                )
+                if mine
+                else N_(
+                    "A model called {name!r} already exists, so this one will be saved as {new!r} "
+                    "(it was made in another session, and only that session may replace it)."
+                ),
+                name=n,
+                new=cand,
+            )
     raise AssertionError("unreachable")
 
 
 def suggest_name(model_name: str) -> str:
     """A free default name such as ``my-miniformer`` (or ``my-miniformer-2`` when taken)."""
     return publish_name(f"my-{model_name}")[0]
-
-

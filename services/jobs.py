@@ -28,6 +28,7 @@ slot, and leaves the checkpoints as they were (the write is atomic; its torn tem
 
 No Streamlit import here: the page injects what only Streamlit knows. References: minGPT's Trainer callbacks.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -41,17 +42,17 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import settings
 from models import checkpoint_folder
-from models.checkpoint import CheckpointError, load_checkpoint
-from models.registry import shipped_names, train_flag
 from models import data as wordlists
+from models.checkpoint import CheckpointError, load_checkpoint
 from models.data import WordList
 from models.messages import N_, Message
+from models.registry import shipped_names, train_flag
 from models.train import Recipe, recipe_for
 from services.job_errors import BrowserBusyError, FolderNotWritableError, JobLimitError, ModelNameError, folder_reason
 from services.job_names import check_name, owner_id, publish_name, shipped_path, user_path
@@ -60,12 +61,12 @@ from services.train_worker import DEFAULT_PROBE, JobSpec, lower_priority, worker
 
 log = logging.getLogger(__name__)
 
-MAX_RUNNING = 2                  # training processes at once per app process (2 cores here: more starve the app)
-IDLE_TIMEOUT_S = 300.0           # no poll for this long, and the runtime can't say the session is alive -> stop
-GONE_GRACE_S = 30.0              # the runtime says the session is gone for this long (not a reconnect blip) -> stop
-SHUTDOWN_WAIT_S = 60.0           # at exit, wait this long for each job to end its epoch and publish
-EXIT_WAIT_S = 30.0               # after its last message, a worker gets this long to exit before it is killed
-REAP_AFTER_S = 3600.0            # finished jobs nobody has looked at for this long are forgotten
+MAX_RUNNING = 2  # training processes at once per app process (2 cores here: more starve the app)
+IDLE_TIMEOUT_S = 300.0  # no poll for this long, and the runtime can't say the session is alive -> stop
+GONE_GRACE_S = 30.0  # the runtime says the session is gone for this long (not a reconnect blip) -> stop
+SHUTDOWN_WAIT_S = 60.0  # at exit, wait this long for each job to end its epoch and publish
+EXIT_WAIT_S = 30.0  # after its last message, a worker gets this long to exit before it is killed
+REAP_AFTER_S = 3600.0  # finished jobs nobody has looked at for this long are forgotten
 # A run's time limit (settings.train_max_s(), read when a job starts): the page allows settings that take hours
 # (500 epochs at batch 1: over 40 s an epoch here), and a class has two slots per process. At the limit the run
 # ends after its epoch and keeps its best one; an epoch still running HARD_GRACE_S later is killed (nothing is
@@ -79,22 +80,23 @@ ACTIVE = ("queued", "running")
 @dataclass(frozen=True)
 class JobProgress:
     """An immutable copy of a job's state at one moment."""
+
     job_id: int
-    action: str                           # "train" | "restore" (JobSpec.action)
+    action: str  # "train" | "restore" (JobSpec.action)
     name: str
     model_name: str
     recipe: dict
     status: str
-    epoch: int                            # last finished epoch (0 before the first)
+    epoch: int  # last finished epoch (0 before the first)
     epochs: int
-    history: tuple[dict, ...]             # EpochStats as dicts, one per finished epoch
-    snapshots: tuple[dict, ...]           # {"epoch": e, ...take_snapshot()}; the ones saved in the checkpoint
-    latest_snapshot: dict | None          # the newest snapshot (every epoch), for the live view
+    history: tuple[dict, ...]  # EpochStats as dicts, one per finished epoch
+    snapshots: tuple[dict, ...]  # {"epoch": e, ...take_snapshot()}; the ones saved in the checkpoint
+    latest_snapshot: dict | None  # the newest snapshot (every epoch), for the live view
     best_epoch: int
     elapsed: float
-    error: str | None = None              # a models.messages.Message: ui.i18n.render says it in the page's language
+    error: str | None = None  # a models.messages.Message: ui.i18n.render says it in the page's language
     stop_requested: bool = False
-    stop_reason: str | None = None        # a Message too
+    stop_reason: str | None = None  # a Message too
     checkpoint: str | None = None
     metrics: dict = field(default_factory=dict)
     kept_epoch: int | None = None
@@ -103,7 +105,7 @@ class JobProgress:
     duplicates_dropped: int = 0
     probe_word: str = DEFAULT_PROBE
     note: str | None = None
-    error_code: str | None = None         # "time-limit", or the folder's state ("full", "permission", "read-only")
+    error_code: str | None = None  # "time-limit", or the folder's state ("full", "permission", "read-only")
 
     @property
     def active(self) -> bool:
@@ -135,11 +137,16 @@ def death_reason(exitcode: int | None) -> Message:
     if exitcode < 0:
         n = -exitcode
         if n == signal.SIGKILL:
-            return Message(N_("The training process was killed by SIGKILL (signal 9) — e.g. the server ran out of "
-                              "memory or someone killed it."))
+            return Message(
+                N_(
+                    "The training process was killed by SIGKILL (signal 9) — e.g. the server ran out of "
+                    "memory or someone killed it."
+                )
+            )
         try:
-            return Message(N_("The training process was killed by {signal} (signal {n})."),
-                           signal=signal.Signals(n).name, n=n)
+            return Message(
+                N_("The training process was killed by {signal} (signal {n})."), signal=signal.Signals(n).name, n=n
+            )
         except ValueError:
             return Message(N_("The training process was killed by a signal (signal {n})."), n=n)
     return Message(N_("The training process ended unexpectedly (exit code {code})."), code=exitcode)
@@ -170,25 +177,38 @@ class TrainingJob:
     Thread-safe: the reader writes this job's state under ``_lock``, the pages get copies (:meth:`poll`). The job is
     active (holds a slot) from :meth:`start` until its process has ended and the reader has recorded the outcome."""
 
-    def __init__(self, spec: JobSpec, session_id: str, *, job_id: int = 0,
-                 session_alive: Callable[[str], bool | None] | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT_S, gone_grace: float = GONE_GRACE_S,
-                 browser: str | None = None, max_seconds: float | None = None, claimed: bool = False):
+    def __init__(
+        self,
+        spec: JobSpec,
+        session_id: str,
+        *,
+        job_id: int = 0,
+        session_alive: Callable[[str], bool | None] | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        gone_grace: float = GONE_GRACE_S,
+        browser: str | None = None,
+        max_seconds: float | None = None,
+        claimed: bool = False,
+    ):
         self.spec = spec
         self.session_id = session_id
-        self.browser = browser            # the browser's token (every tab of it), when the page knows it
+        self.browser = browser  # the browser's token (every tab of it), when the page knows it
         self._max_seconds = settings.train_max_s() if max_seconds is None else max_seconds
-        self._claimed = claimed           # spec.out's claim file is ours to release when the job ends
-        self.id = job_id                  # unique within its registry: pages key widgets and caches by it
+        self._claimed = claimed  # spec.out's claim file is ours to release when the job ends
+        self.id = job_id  # unique within its registry: pages key widgets and caches by it
         self._session_alive = session_alive
         self._idle_timeout = idle_timeout
         self._gone_grace = gone_grace
         self._lock = threading.Lock()
-        ctx = multiprocessing.get_context("spawn")      # a fresh interpreter: no copy of the app's threads or locks
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of the app's threads or locks
         self._stop_event = ctx.Event()
         self._recv, self._send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=worker_main, args=(spec, self._send, self._stop_event),
-                                 name=f"train-{spec.name}-{job_id}", daemon=True)
+        self._proc = ctx.Process(
+            target=worker_main,
+            args=(spec, self._send, self._stop_event),
+            name=f"train-{spec.name}-{job_id}",
+            daemon=True,
+        )
         # The reader starts the process too: spawning writes the pickled spec to the child, which can wait on the
         # child's imports, and the page's script thread should not.
         self._thread = threading.Thread(target=self._run, name=f"train-{spec.name}-{job_id}", daemon=True)
@@ -199,7 +219,7 @@ class TrainingJob:
         self._latest: dict | None = None
         self._error: str | None = None
         self._error_code: str | None = None
-        self._killed: str | None = None   # why this job killed its own worker (the time limit's last resort)
+        self._killed: str | None = None  # why this job killed its own worker (the time limit's last resort)
         self._stop_requested = False
         self._stop_reason: str | None = None
         self._result: dict = {}
@@ -214,7 +234,7 @@ class TrainingJob:
         self._gone_since: float | None = None
 
     # -- control ---------------------------------------------------------------------------------------------------
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         self._thread.start()
         return self
 
@@ -245,16 +265,32 @@ class TrainingJob:
             end = self._t_end if self._t_end is not None else time.monotonic()
             r = self._result
             return JobProgress(
-                job_id=self.id, action=self.spec.action, name=self.spec.name, model_name=self.spec.model_name,
-                recipe=dataclasses.asdict(self.spec.recipe), status=self._status,
-                epoch=h["epoch"] if h else 0, epochs=self.spec.recipe.epochs, history=tuple(self._history),
-                snapshots=tuple(self._snapshots), latest_snapshot=self._latest,
-                best_epoch=h["best_epoch"] if h else 0, elapsed=end - self._t0, error=self._error,
-                stop_requested=self._stop_requested, stop_reason=self._stop_reason,
-                checkpoint=r.get("checkpoint"), metrics=dict(r.get("metrics", {})), kept_epoch=r.get("kept_epoch"),
-                stopped_early=bool(r.get("stopped_early")), n_words=len(self.spec.words.words),
-                duplicates_dropped=self.spec.words.duplicates_dropped, probe_word=self.probe_word,
-                note=self.spec.note, error_code=self._error_code)
+                job_id=self.id,
+                action=self.spec.action,
+                name=self.spec.name,
+                model_name=self.spec.model_name,
+                recipe=dataclasses.asdict(self.spec.recipe),
+                status=self._status,
+                epoch=h["epoch"] if h else 0,
+                epochs=self.spec.recipe.epochs,
+                history=tuple(self._history),
+                snapshots=tuple(self._snapshots),
+                latest_snapshot=self._latest,
+                best_epoch=h["best_epoch"] if h else 0,
+                elapsed=end - self._t0,
+                error=self._error,
+                stop_requested=self._stop_requested,
+                stop_reason=self._stop_reason,
+                checkpoint=r.get("checkpoint"),
+                metrics=dict(r.get("metrics", {})),
+                kept_epoch=r.get("kept_epoch"),
+                stopped_early=bool(r.get("stopped_early")),
+                n_words=len(self.spec.words.words),
+                duplicates_dropped=self.spec.words.duplicates_dropped,
+                probe_word=self.probe_word,
+                note=self.spec.note,
+                error_code=self._error_code,
+            )
 
     @property
     def status(self) -> str:
@@ -299,16 +335,19 @@ class TrainingJob:
             try:
                 with _no_main_script():
                     self._proc.start()
-                lower_priority(self._proc.pid)      # before the child's own imports (torch) compete with typing
+                lower_priority(self._proc.pid)  # before the child's own imports (torch) compete with typing
             finally:
-                self._send.close()     # the child holds the only write end now: its exit, however it dies, is EOF
+                self._send.close()  # the child holds the only write end now: its exit, however it dies, is EOF
             with self._lock:
                 self._pid = self._proc.pid
             outcome = self._read()
-        except Exception as e:         # could not start a process at all (no memory, too many processes ...)
+        except Exception as e:  # could not start a process at all (no memory, too many processes ...)
             log.exception("training job %s (%s) could not start its process", self.id, self.spec.name)
-            outcome = ("error", Message(N_("Could not start a training process: {why}"),
-                                        why=f"{type(e).__name__}: {str(e)[:300]}"), "")
+            outcome = (
+                "error",
+                Message(N_("Could not start a training process: {why}"), why=f"{type(e).__name__}: {str(e)[:300]}"),
+                "",
+            )
         self._finish(outcome)
 
     def _read(self) -> tuple | None:
@@ -319,12 +358,12 @@ class TrainingJob:
                 try:
                     # A second at most between looks at the clock: one epoch may take minutes (batch 1).
                     msg = self._recv.recv() if self._recv.poll(1.0) else None
-                except (EOFError, OSError):      # the worker has exited, or died mid-message
+                except (EOFError, OSError):  # the worker has exited, or died mid-message
                     return outcome
                 if msg is None:
                     self._enforce_time_limit()
                     continue
-                tag = msg[0]                     # the worker's message: (tag, payload...)
+                tag = msg[0]  # the worker's message: (tag, payload...)
                 if tag == "started":
                     with self._lock:
                         self._status = "running"
@@ -356,22 +395,29 @@ class TrainingJob:
         if not running or elapsed < self._max_seconds:
             return
         if not self._stop_requested:
-            log.info("training job %s (%s) reached the time limit of %.0f s", self.id, self.spec.name,
-                     self._max_seconds)
+            log.info(
+                "training job %s (%s) reached the time limit of %.0f s", self.id, self.spec.name, self._max_seconds
+            )
             self.stop(f"it reached this server's time limit of {self._max_seconds / 60:g} minutes per run")
         elif elapsed >= self._max_seconds + HARD_GRACE_S and self._killed is None and self._proc.is_alive():
-            log.warning("training job %s (%s): its epoch still runs %.0f s after the time limit; killing it",
-                        self.id, self.spec.name, HARD_GRACE_S)
-            self._killed = (f"Its epoch was still running {HARD_GRACE_S:.0f} s after this server's time limit of "
-                            f"{self._max_seconds / 60:g} minutes per run, so the training process was stopped. "
-                            "Fewer epochs or a bigger batch size fit.")
+            log.warning(
+                "training job %s (%s): its epoch still runs %.0f s after the time limit; killing it",
+                self.id,
+                self.spec.name,
+                HARD_GRACE_S,
+            )
+            self._killed = (
+                f"Its epoch was still running {HARD_GRACE_S:.0f} s after this server's time limit of "
+                f"{self._max_seconds / 60:g} minutes per run, so the training process was stopped. "
+                "Fewer epochs or a bigger batch size fit."
+            )
             self._proc.kill()
 
     def _finish(self, outcome: tuple | None) -> None:
         """The process has ended (or is made to): record how, and free the slot."""
         if self._proc.pid is not None:
             self._proc.join(EXIT_WAIT_S)
-            if self._proc.is_alive():          # said its last word but hangs: the slot must come back
+            if self._proc.is_alive():  # said its last word but hangs: the slot must come back
                 log.warning("training job %s (%s) did not exit; killing it", self.id, self.spec.name)
                 self._proc.kill()
                 self._proc.join(5)
@@ -380,17 +426,23 @@ class TrainingJob:
         if tag == "error":
             log.error("training job %s (%s) failed: %s\n%s", self.id, self.spec.name, outcome[1], outcome[2])
         elif tag is None:
-            log.error("training job %s (%s): worker pid %s ended with exit code %s and no result",
-                      self.id, self.spec.name, self._proc.pid, code)
+            log.error(
+                "training job %s (%s): worker pid %s ended with exit code %s and no result",
+                self.id,
+                self.spec.name,
+                self._proc.pid,
+                code,
+            )
             self._remove_torn_tmp()
         with self._lock:
             self._exitcode = code
             if tag == "result":
                 self._result = outcome[1]
                 self._status = "stopped" if outcome[1]["stopped_by_user"] else "done"
-                if self._status == "stopped" and self._stop_reason is None:    # it stopped itself (SIGTERM)
-                    self._stop_reason = (outcome[1].get("stop_reason")
-                                         or Message(N_("the training process stopped itself")))
+                if self._status == "stopped" and self._stop_reason is None:  # it stopped itself (SIGTERM)
+                    self._stop_reason = outcome[1].get("stop_reason") or Message(
+                        N_("the training process stopped itself")
+                    )
             else:
                 self._status = "failed"
                 self._error = outcome[1] if tag == "error" else (self._killed or death_reason(code))
@@ -402,7 +454,7 @@ class TrainingJob:
         if self._claimed:
             checkpoint_folder.release_claim(self.spec.out)
         if self._proc.exitcode is not None:
-            self._proc.close()             # its pipe and sentinel now, not when the registry forgets the job
+            self._proc.close()  # its pipe and sentinel now, not when the registry forgets the job
 
     def _remove_torn_tmp(self) -> None:
         """A worker killed mid-write leaves its atomic write's temp file (``.<name>.pt.<random>.tmp``) beside the
@@ -422,7 +474,7 @@ class TrainingJob:
         if self._session_alive is not None:
             try:
                 alive = self._session_alive(self.session_id)
-            except Exception:         # the check is best effort; fall back to the poll watchdog
+            except Exception:  # the check is best effort; fall back to the poll watchdog
                 alive = None
         now = time.monotonic()
         if alive is True:
@@ -454,21 +506,33 @@ class JobRegistry:
             self._reap()
             mine = self._jobs.get(session_id)
             if mine is not None and mine.active:
-                raise JobLimitError(N_("You are already training {name!r}. One run per browser session: stop it or "
-                                       "wait for it to finish, then start the next."), name=mine.spec.name)
+                raise JobLimitError(
+                    N_(
+                        "You are already training {name!r}. One run per browser session: stop it or "
+                        "wait for it to finish, then start the next."
+                    ),
+                    name=mine.spec.name,
+                )
             active = [j for j in self._jobs.values() if j.active]
             browser = job_kw.get("browser")
             twin = next((j for j in active if browser and j.browser == browser), None)
             if twin is not None:
                 raise BrowserBusyError(twin.spec.name)
             if len(active) >= self.max_running:
-                raise JobLimitError(N_("All {n} training slots are busy — other sessions are training right now, and "
-                                       "this machine has only a few cores. Try again in a minute or two; each run "
-                                       "takes about a minute."), n=self.max_running)
+                raise JobLimitError(
+                    N_(
+                        "All {n} training slots are busy — other sessions are training right now, and "
+                        "this machine has only a few cores. Try again in a minute or two; each run "
+                        "takes about a minute."
+                    ),
+                    n=self.max_running,
+                )
             clash = next((j for j in active if Path(j.spec.out) == Path(spec.out)), None)
             if clash is not None:
-                raise ModelNameError(N_("A model called {name!r} is being trained right now in another session. "
-                                        "Pick another name."), name=spec.name)
+                raise ModelNameError(
+                    N_("A model called {name!r} is being trained right now in another session. Pick another name."),
+                    name=spec.name,
+                )
             job = TrainingJob(spec, session_id, job_id=next(self._ids), **job_kw)
             self._jobs[session_id] = job
             return job.start()
@@ -529,10 +593,21 @@ def stop_all_at_exit(registry: JobRegistry | None = None, timeout: float = SHUTD
 atexit.register(stop_all_at_exit)
 
 
-def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe | str = "fast", *, name: str,
-              replace: bool = False, probe_word: str | None = None,
-              session_alive: Callable[[str], bool | None] | None = None, registry: JobRegistry | None = None,
-              pace_s: float = 0.0, on_claim: Callable[[str], None] | None = None, **job_kw) -> TrainingJob:
+def start_job(
+    session_id: str,
+    model_name: str,
+    words: WordList,
+    recipe: Recipe | str = "fast",
+    *,
+    name: str,
+    replace: bool = False,
+    probe_word: str | None = None,
+    session_alive: Callable[[str], bool | None] | None = None,
+    registry: JobRegistry | None = None,
+    pace_s: float = 0.0,
+    on_claim: Callable[[str], None] | None = None,
+    **job_kw,
+) -> TrainingJob:
     """Start training ``model_name`` on ``words`` and publish it as ``checkpoints/user/<name>.pt``. ``pace_s``
     makes epoch e end no sooner than e * pace_s seconds after this call, by the clock (the Lesson's "watch" pace
     spreads a seconds-long run over about half a minute, start-up included).
@@ -545,7 +620,7 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     """
     owner = owner_id(session_id)
     rec = recipe_for(recipe, model_name) if isinstance(recipe, str) else recipe
-    for _ in range(20):                   # a name claimed by another run between the check and the claim: next one
+    for _ in range(20):  # a name claimed by another run between the check and the claim: next one
         final, note = publish_name(name, replace=replace, owner=owner)
         try:
             if checkpoint_folder.claim_name(user_path(final), owner):
@@ -556,11 +631,23 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
     else:
         raise ModelNameError(N_("Every name like {name!r} is being claimed right now. Pick another name."), name=name)
     if final != check_name(name) and note is None:
-        note = Message(N_("A model called {name!r} is being trained right now, so this one will be saved as {new!r}."),
-                       name=check_name(name), new=final)
-    spec = JobSpec(model_name=model_name, words=words, recipe=rec, name=final, out=user_path(final),
-                   probe_word=probe_word or default_probe(words),
-                   note=note, owner=owner, pace_s=pace_s, pace_from=time.time() if pace_s > 0 else None)
+        note = Message(
+            N_("A model called {name!r} is being trained right now, so this one will be saved as {new!r}."),
+            name=check_name(name),
+            new=final,
+        )
+    spec = JobSpec(
+        model_name=model_name,
+        words=words,
+        recipe=rec,
+        name=final,
+        out=user_path(final),
+        probe_word=probe_word or default_probe(words),
+        note=note,
+        owner=owner,
+        pace_s=pace_s,
+        pace_from=time.time() if pace_s > 0 else None,
+    )
     try:
         if on_claim is not None:
             on_claim(final)
@@ -570,20 +657,35 @@ def start_job(session_id: str, model_name: str, words: WordList, recipe: Recipe 
         raise
 
 
-def start_restore_job(session_id: str, shipped: str, *, words: WordList | None = None,
-                      session_alive: Callable[[str], bool | None] | None = None,
-                      registry: JobRegistry | None = None, **job_kw) -> TrainingJob:
+def start_restore_job(
+    session_id: str,
+    shipped: str,
+    *,
+    words: WordList | None = None,
+    session_alive: Callable[[str], bool | None] | None = None,
+    registry: JobRegistry | None = None,
+    **job_kw,
+) -> TrainingJob:
     """Retrain the shipped checkpoint ``shipped`` with the fast recipe on the shipped word list and write it
     atomically to ``checkpoints/<shipped>.pt`` — ``python -m models.train --model ...`` through the same API."""
     if shipped not in shipped_names():
-        raise ModelNameError(N_("{name!r} is not a shipped model; those are {shipped}."), name=shipped,
-                             shipped=", ".join(shipped_names()))
+        raise ModelNameError(
+            N_("{name!r} is not a shipped model; those are {shipped}."),
+            name=shipped,
+            shipped=", ".join(shipped_names()),
+        )
     model_name = train_flag(shipped)
     # The module attribute, read now, so tests can point it elsewhere. WordListError says what is wrong.
     words = words if words is not None else wordlists.load_words(wordlists.DEFAULT_WORDS)
-    spec = JobSpec(model_name=model_name, words=words, recipe=recipe_for("fast", model_name), name=shipped,
-                   out=shipped_path(shipped), action="restore",
-                   probe_word=default_probe(words))
+    spec = JobSpec(
+        model_name=model_name,
+        words=words,
+        recipe=recipe_for("fast", model_name),
+        name=shipped,
+        out=shipped_path(shipped),
+        action="restore",
+        probe_word=default_probe(words),
+    )
     return (registry or REGISTRY).start(session_id, spec, session_alive=session_alive, **job_kw)
 
 

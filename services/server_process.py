@@ -6,6 +6,7 @@ The child is started with ``start_new_session=True``, so it leads a new process 
 signal that group and nothing else (Streamlit's own children go with it, nobody else's processes do). Its output is
 appended to ``log_path``; ``log_tail()`` is what a failed start or a failed test shows.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,19 +38,42 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
 
 
 def streamlit_cmd(script: str, port: int, address: str = "localhost") -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-            "--server.address", address, "--server.headless", "true",
-            # nobody edits the files under a running server: no watcher threads, no "source changed" reruns
-            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        script,
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        # nobody edits the files under a running server: no watcher threads, no "source changed" reruns
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 class ServerProcess:
     """``streamlit run <script>`` on ``port`` (a free one when None), or ``cmd`` instead, started at once unless
     ``start=False``; ``env`` is the child's whole environment (None: this process's)."""
 
-    def __init__(self, port: int | None, log_path: str | Path, env: dict | None = None, *, script: str = "app.py",
-                 address: str = "localhost", cmd: list[str] | None = None, name: str = "streamlit",
-                 start: bool = True):
+    def __init__(
+        self,
+        port: int | None,
+        log_path: str | Path,
+        env: dict | None = None,
+        *,
+        script: str = "app.py",
+        address: str = "localhost",
+        cmd: list[str] | None = None,
+        name: str = "streamlit",
+        start: bool = True,
+    ):
         self.name = name
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -67,13 +91,14 @@ class ServerProcess:
 
     @property
     def pgid(self) -> int:
-        return self.proc.pid          # start_new_session: the child leads its own group
+        return self.proc.pid  # start_new_session: the child leads its own group
 
     def spawn(self) -> None:
         """Start (or, for the supervisor, restart) the command; its output is appended to the log."""
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.t_start = time.perf_counter()
 
     def healthy(self, timeout: float = 2.0) -> bool:
@@ -85,13 +110,17 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode} before it was healthy.\n"
-                                   f"--- server log ---\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.proc.returncode} before it was healthy.\n"
+                    f"--- server log ---\n{self.log_tail()}"
+                )
             if self.healthy():
                 return time.perf_counter() - self.t_start
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not answer /_stcore/health within {timeout:.0f} s.\n"
-                                   f"--- server log ---\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} did not answer /_stcore/health within {timeout:.0f} s.\n"
+                    f"--- server log ---\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def log_tail(self, n: int = 4000) -> str:

@@ -1,5 +1,6 @@
 """A real ``redis-server`` for the class-store tests (never a mock): started on a free port in a temp folder with
 no persistence, stopped at the end. A plain module, like lab_fixtures.py, so e2e tests and benches can use it too."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,9 +32,25 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log = open(self.folder / "redis.log", "wb")
-        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--daemonize",
+                "no",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -65,6 +82,7 @@ def student_process(setting: str, code: str, n: int, out) -> None:
     """A process of its own that joins ``n`` students and has each answer (a target for multiprocessing's spawn:
     this module imports no torch, so the process starts fast)."""
     from services.class_store import open_store
+
     s = open_store(setting)
     tokens = []
     for i in range(n):

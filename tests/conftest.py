@@ -1,13 +1,13 @@
 """Shared fixtures: tiny seeded models of every kind, tiny checkpoints in a temp folder, and the app's checkpoint
 folders pointed there (``user_ckpt_dir``, ``lab_dirs``, ``lab``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from lab_fixtures import MODEL_NAMES, TINY_WORDS, tiny_bundle
-from models import checkpoint as ckpt
+
 from models import registry
 from models.checkpoint import ModelBundle, save_checkpoint
 
@@ -23,9 +23,15 @@ def tiny_ckpt_dir(tmp_path) -> Path:
     for spec in registry.MODELS:
         m, name = spec.train_flag, spec.name
         b = tiny_bundle(m)
-        save_checkpoint(tmp_path / f"{name}.pt", b.model, b.vocab, recipe={"name": "test"}, epoch=0,
-                        metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},
-                        train_model=m)
+        save_checkpoint(
+            tmp_path / f"{name}.pt",
+            b.model,
+            b.vocab,
+            recipe={"name": "test"},
+            epoch=0,
+            metrics={"val_prefix_nll": 3.3, "val_teacher_forced_nll": 3.3, "n_params": b.n_params},
+            train_model=m,
+        )
     return tmp_path
 
 
@@ -33,6 +39,7 @@ def tiny_ckpt_dir(tmp_path) -> Path:
 def user_ckpt_dir(tmp_path, monkeypatch) -> Path:
     """The folder of models trained in the app, pointed at ``<tmp>/user`` (not created: a save makes it)."""
     import settings
+
     user = tmp_path / "user"
     monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(user))
     return user
@@ -44,6 +51,7 @@ def lab_dirs(tiny_ckpt_dir, user_ckpt_dir, monkeypatch) -> Path:
     it is ``tmp_path``), the user one is ``user_ckpt_dir``. A test that changes ``registry.MODELS`` first asks for
     this with ``request.getfixturevalue`` afterwards, so the shipped folder holds its rows too."""
     import settings
+
     monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(tiny_ckpt_dir))
     return tiny_ckpt_dir
 
@@ -53,6 +61,7 @@ def lab(lab_dirs, monkeypatch):
     """``lab_dirs``, a tiny shipped word list (runs take a second or two), and a job registry emptied afterwards."""
     from models import data as wordlists
     from services import jobs
+
     words = lab_dirs / "words.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
     monkeypatch.setattr(wordlists, "DEFAULT_WORDS", words)
@@ -66,6 +75,7 @@ def lab(lab_dirs, monkeypatch):
 def redis_server(tmp_path_factory):
     """A private ``redis-server`` (tests/class_fixtures.py) for a test module, or a skip that says how to get one."""
     from class_fixtures import RedisServer, have_redis
+
     if not have_redis():
         pytest.skip("redis-server is not installed (bash test.sh installs Debian's redis-server)")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
@@ -80,4 +90,3 @@ def server_path_unless_asked(monkeypatch):
     ``ATTENTION_LAB_BROWSER_PATH=0`` gives it. Tests of the browser path pass ``?browser=1``, and tests of its
     default ``monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")`` (tests/test_live_views.py)."""
     monkeypatch.setenv("ATTENTION_LAB_BROWSER_PATH", "0")
-

@@ -1,6 +1,7 @@
 """A stand-in for one Streamlit process in the classroom tests: answers ``/_stcore/health`` and says its name and
 how many body bytes it received, so the supervisor and nginx can be tested in seconds.
 ``python tests/fake_backend.py PORT NAME``"""
+
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        if self.path == "/slow":              # a request that stays open a while (a connection limit counts it)
+        if self.path == "/slow":  # a request that stays open a while (a connection limit counts it)
             time.sleep(4)
         self.reply(b"ok" if self.path == "/_stcore/health" else f"{sys.argv[2]} {self.path}".encode())
 

@@ -1,5 +1,6 @@
 """Shared test helpers (tiny seeded models, the tiny word list, the app under AppTest). A plain module, not
 conftest.py: tests/e2e has its own conftest, and ``from conftest import`` would pick whichever pytest imported first."""
+
 from __future__ import annotations
 
 import sys
@@ -17,9 +18,25 @@ from models.train import make_model  # noqa: E402
 from models.vocab import DEFAULT_VOCAB  # noqa: E402
 
 APP = str(REPO / "app.py")
-MODEL_NAMES = registry.train_flags()      # every model's train flag, read once at collection
-TINY_WORDS = ("cat", "dog", "capybara", "apple", "banana", "carrot", "zebra", "lion", "tiger", "mango", "kiwi",
-              "lemon", "onion", "bee", "ant", "owl")
+MODEL_NAMES = registry.train_flags()  # every model's train flag, read once at collection
+TINY_WORDS = (
+    "cat",
+    "dog",
+    "capybara",
+    "apple",
+    "banana",
+    "carrot",
+    "zebra",
+    "lion",
+    "tiger",
+    "mango",
+    "kiwi",
+    "lemon",
+    "onion",
+    "bee",
+    "ant",
+    "owl",
+)
 
 
 def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
@@ -28,12 +45,12 @@ def tiny_bundle(model_name: str, seed: int = 0) -> ModelBundle:
     return ModelBundle(name=model_name, model=model, vocab=DEFAULT_VOCAB, architecture=model.architecture)
 
 
-def open_app(page: str | None = None, *, direct: bool = False, timeout: float = 60, state: dict | None = None,
-             **query):
+def open_app(page: str | None = None, *, direct: bool = False, timeout: float = 60, state: dict | None = None, **query):
     """The app under AppTest: ``state`` put in session state and ``query`` in the URL before the first run, which
     is on Explore (the default page) and then switched to ``page``, or with ``direct`` on ``page`` at once (a
     browser opening that page's URL); no exception after any run."""
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=timeout)
     for k, v in (state or {}).items():
         at.session_state[k] = v
@@ -66,6 +83,7 @@ def shown(markdown: str) -> str:
     (the Markdown the page itself writes, such as **bold**, stays)."""
     import re
     import string
+
     return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", str(markdown)).replace("\u2060", "")
 
 
@@ -74,5 +92,6 @@ def run_async(coro):
     running on the main thread for the whole session, and asyncio.run refuses to start inside a running loop."""
     import asyncio
     import concurrent.futures
+
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()

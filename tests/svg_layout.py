@@ -2,6 +2,7 @@
 Helvetica's, which Chromium's Arial / Liberation Sans match; a line 0.9 em tall), turned and moved by each element's
 transform, in the SVG's viewBox units. Enough to tell a label inside the picture from one cut off at its edge, or
 one drawn over the cells."""
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,16 @@ _NUM = r"(-?[\d.]+(?:e-?\d+)?)"
 
 
 # Helvetica's advance widths (Adobe AFM, in em) for what tick labels hold; anything else counts as 0.72 em (wide).
-_EM = {**dict.fromkeys("ijl'|", 0.222), **dict.fromkeys(" ft!.,:;/()[]-", 0.278), "r": 0.333,
-       **dict.fromkeys("ckszvxy_", 0.5), **dict.fromkeys("abdeghnopqu0123456789L?", 0.556),
-       **dict.fromkeys("<>=+", 0.584), "w": 0.722, "m": 0.833}
+_EM = {
+    **dict.fromkeys("ijl'|", 0.222),
+    **dict.fromkeys(" ft!.,:;/()[]-", 0.278),
+    "r": 0.333,
+    **dict.fromkeys("ckszvxy_", 0.5),
+    **dict.fromkeys("abdeghnopqu0123456789L?", 0.556),
+    **dict.fromkeys("<>=+", 0.584),
+    "w": 0.722,
+    "m": 0.833,
+}
 
 
 def text_width(text: str, font: float) -> float:
@@ -26,7 +34,7 @@ def text_width(text: str, font: float) -> float:
 @dataclass(frozen=True)
 class Box:
     text: str
-    kind: str                      # 'xtick', 'ytick', 'xtitle', 'ytitle'
+    kind: str  # 'xtick', 'ytick', 'xtitle', 'ytitle'
     x0: float
     y0: float
     x1: float
@@ -48,7 +56,7 @@ def _transform(el) -> list:
 
 
 def _apply(ops, x: float, y: float) -> tuple[float, float]:
-    for name, a in reversed(ops):                         # SVG applies the rightmost transform first
+    for name, a in reversed(ops):  # SVG applies the rightmost transform first
         if name == "translate":
             x, y = x + a[0], y + (a[1] if len(a) > 1 else 0.0)
         else:

@@ -1,6 +1,7 @@
 """bench.classroom --browser-path (bench/browser_class.py): a handful of simulated students on Explore's browser path,
 once, on a real server process (no Chromium: the check against Chromium's frames is the benchmark's own). The
 numbers are checked for being measured and sane, not for being fast."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,24 @@ from bench import browser_class as B
 
 def test_a_few_students_on_the_browser_path_are_answered_and_measured():
     import concurrent.futures
-    args = ["--students", "4", "--open", "2", "--open-within", "2", "--arrive", "2", "--seconds", "6",
-            "--look", "0.6", "1.5", "--no-browser-check", "--no-append"]
+
+    args = [
+        "--students",
+        "4",
+        "--open",
+        "2",
+        "--open-within",
+        "2",
+        "--arrive",
+        "2",
+        "--seconds",
+        "6",
+        "--look",
+        "0.6",
+        "1.5",
+        "--no-browser-check",
+        "--no-append",
+    ]
     # on a thread of its own: the bench calls asyncio.run, which refuses to start inside the event loop the Chromium
     # tests' Playwright leaves running on the main thread
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -34,13 +51,13 @@ def test_a_few_students_on_the_browser_path_are_answered_and_measured():
         assert list(state) == ["view"]
         assert set(state["view"]) == {"text", "sides", "pattern", "head", "query"}
         assert state["view"]["text"] == st.rec.keys[-1].text
-        assert st.tab.data["text"] == st.rec.keys[-1].text         # the server's last run shows that word
+        assert st.tab.data["text"] == st.rec.keys[-1].text  # the server's last run shows that word
     # Measured: the server worked, the page weighed something, the first students became interactive.
     assert math.isfinite(n["cpu_pct"]) and n["cpu_pct"] > 0 and n["cpu_ms_per_pause"] > 0
     assert n["parts"]["HTML"] > 0 and n["parts"]["weights"] > 1000 and n["parts"]["WebSocket from the server"] > 0
     assert n["page_bytes"] >= sum(n["parts"][k] for k in ("HTML", "weights"))
     assert math.isfinite(n["open_p95_s"])
-    assert "| 1 | 4 | 4 |" in out["text"]                          # the table names the run
+    assert "| 1 | 4 | 4 |" in out["text"]  # the table names the run
 
 
 def test_a_pause_is_described_by_kind_widgets_and_the_views_state():
@@ -53,7 +70,9 @@ def test_a_pause_is_described_by_kind_widgets_and_the_views_state():
     rs.widget_states.widgets.add(id="$$ID-f2bb-explore.live", json_value=json.dumps({"view": view}))
     d = B.describe(msg)
     assert d.startswith("rerun_script · page by hash · query keys browser, model, text")
-    assert "lang: string_array_value" in d and "text 'capybara'" in d and "view {head, pattern, query, sides, text}" in d
+    assert (
+        "lang: string_array_value" in d and "text 'capybara'" in d and "view {head, pattern, query, sides, text}" in d
+    )
     # The same messages in the same phases read "same"; one more message reads "DIFFERENT".
     marks = [("page load", 0.0), ("typing", 1.0), ("pause", 2.0)]
     a = B.phases([(0.5, msg), (2.5, msg)], marks)

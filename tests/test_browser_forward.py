@@ -11,6 +11,7 @@ Inputs with kana or kanji are not computed in the browser: the server writes the
 pykakasi), so the browser hands them to the server path. Which inputs those are, JS and Python agree on every
 code point, and romanize leaves every other input as it is.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,29 +23,60 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from lab_fixtures import REPO, TINY_WORDS
+
 from models import registry
 from models.checkpoint import load_checkpoint
-from viz.metrics import attention_entropy
 from models.generate import next_token_probs
-from services.browser_weights import browser_architectures, publish, runs_in_browser, weights_file
 from models.vocab import romanize
+from services.browser_weights import browser_architectures, publish, runs_in_browser, weights_file
 from ui.live_views import needs_server
+from viz.metrics import attention_entropy
 
 NODE = shutil.which("node")
 RUNNER = REPO / "tests" / "js" / "forward_runner.js"
 TOL = 1e-5
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")   # it is on this project's machines
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")  # it is on this project's machines
 
 
 def inputs(n: int = 1000, seed: int = 0) -> list[tuple[str, bool]]:
     """n texts, each with and without <EOS> somewhere in the list: the edge cases first, then prefixes of shipped
     words and random strings mixing letters with characters the vocabulary lacks."""
     words = (REPO / "data" / "words.txt").read_text().split()
-    edge = ["", "a", "z", "A", "Capybara", "CAPYBARA", "a" * 47, "b" * 46, "x" * 48, "hippopotamus" * 10,
-            "q" * 10_000, "ねこ", "猫", "カピバラ", "ｃａｔ", "ー", "cat猫", "🐈", "cat🐈dog", "\x00", "a\tb\nc", "\u200bzero", "ünïcödé", "12345",
-            "<eos>", "<UNK>", "a b", "İstanbul", "straße", " ", "-", "'"]
+    edge = [
+        "",
+        "a",
+        "z",
+        "A",
+        "Capybara",
+        "CAPYBARA",
+        "a" * 47,
+        "b" * 46,
+        "x" * 48,
+        "hippopotamus" * 10,
+        "q" * 10_000,
+        "ねこ",
+        "猫",
+        "カピバラ",
+        "ｃａｔ",
+        "ー",
+        "cat猫",
+        "🐈",
+        "cat🐈dog",
+        "\x00",
+        "a\tb\nc",
+        "\u200bzero",
+        "ünïcödé",
+        "12345",
+        "<eos>",
+        "<UNK>",
+        "a b",
+        "İstanbul",
+        "straße",
+        " ",
+        "-",
+        "'",
+    ]
     rng = random.Random(seed)
     alphabet = "abcdefghijklmnopqrstuvwxyz" * 4 + "ABZ0 -'ñ猫🐈\x07"
     out = [(t, eos) for t in edge for eos in (False, True)]
@@ -68,8 +100,8 @@ def torch_results(bundle, texts: list[tuple[str, bool]]) -> list[dict]:
     for i, enc in enumerate(encs):
         groups.setdefault(len(enc.ids), []).append(i)
     with torch.inference_mode():
-        for T, idxs in groups.items():
-            idx = torch.tensor([encs[i].ids for i in idxs])                            # (B, T)
+        for _T, idxs in groups.items():
+            idx = torch.tensor([encs[i].ids for i in idxs])  # (B, T)
             res = bundle.model(idx, return_attention=True)
             if bundle.is_seq2seq:
                 pats = {f"encoder.{l}.attn.hook_pattern": p for l, p in enumerate(res.encoder_attentions)}
@@ -81,11 +113,16 @@ def torch_results(bundle, texts: list[tuple[str, bool]]) -> list[dict]:
                 patterns = {n: p[b].double().numpy() for n, p in sorted(pats.items())}
                 # what the views read off it: the bars (temperature 0.7, top-k 5) and the per-query entropy
                 probs = next_token_probs(res.logits[b, -1], 0.7, 5).double().numpy()
-                causal = {n: (n.startswith("decoder.") and ".cross_attn." not in n) or not bundle.peeking
-                          for n in patterns}
-                entropy = [attention_entropy(p[b:b + 1], causal[n]).double().numpy() for n, p in sorted(pats.items())]
-                out[i] = {"enc": encs[i], "logits": res.logits[b].double().numpy(), "patterns": patterns,
-                          "views": [probs, *entropy]}
+                causal = {
+                    n: (n.startswith("decoder.") and ".cross_attn." not in n) or not bundle.peeking for n in patterns
+                }
+                entropy = [attention_entropy(p[b : b + 1], causal[n]).double().numpy() for n, p in sorted(pats.items())]
+                out[i] = {
+                    "enc": encs[i],
+                    "logits": res.logits[b].double().numpy(),
+                    "patterns": patterns,
+                    "views": [probs, *entropy],
+                }
     return out
 
 
@@ -107,11 +144,19 @@ def fresh_bundles(tmp_path: Path):
     from models.full_transformer import FullTransformer, FullTransformerConfig
     from models.train import Recipe, train
     from models.vocab import DEFAULT_VOCAB
-    mini = train("miniformer", TINY_WORDS * 4, Recipe("test", epochs=2, batch_size=16, lr=1e-2, dropout=0.0),
-                 out=tmp_path / "fresh_miniformer.pt")
+
+    mini = train(
+        "miniformer",
+        TINY_WORDS * 4,
+        Recipe("test", epochs=2, batch_size=16, lr=1e-2, dropout=0.0),
+        out=tmp_path / "fresh_miniformer.pt",
+    )
     torch.manual_seed(0)
-    model = FullTransformer(FullTransformerConfig(vocab_size=len(DEFAULT_VOCAB), n_head=2, n_embd=16, dim_ff=24,
-                                                  n_layer=1, n_dec_layer=2, peeking=True))
+    model = FullTransformer(
+        FullTransformerConfig(
+            vocab_size=len(DEFAULT_VOCAB), n_head=2, n_embd=16, dim_ff=24, n_layer=1, n_dec_layer=2, peeking=True
+        )
+    )
     x, y = encode_words(TINY_WORDS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(20):
@@ -124,10 +169,17 @@ def fresh_bundles(tmp_path: Path):
 
 def js_needs_server(texts: list[str]) -> list[bool]:
     """forward.js's needs_server on each text (one Node process)."""
-    script = ("const F = require(process.argv[1]); let s = ''; process.stdin.on('data', (d) => { s += d; });"
-              "process.stdin.on('end', () => process.stdout.write(JSON.stringify(JSON.parse(s).map(F.needs_server))));")
-    proc = subprocess.run([NODE, "-e", script, str(REPO / "ui" / "live" / "forward.js")], input=json.dumps(texts),
-                          capture_output=True, text=True, timeout=120)
+    script = (
+        "const F = require(process.argv[1]); let s = ''; process.stdin.on('data', (d) => { s += d; });"
+        "process.stdin.on('end', () => process.stdout.write(JSON.stringify(JSON.parse(s).map(F.needs_server))));"
+    )
+    proc = subprocess.run(
+        [NODE, "-e", script, str(REPO / "ui" / "live" / "forward.js")],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -143,9 +195,9 @@ def test_browser_hands_what_romanize_converts_to_the_server():
     for text, server in zip(texts, routed):
         if not server:
             assert romanize(text).text == text and romanize(text).pairs == (), text
-    for text in ("ねこ", "猫", "カピバラ", "ｃａｔ", "cat猫"):       # what romanize converts goes to the server
+    for text in ("ねこ", "猫", "カピバラ", "ｃａｔ", "cat猫"):  # what romanize converts goes to the server
         assert romanize(text).pairs and needs_server(text), text
-    assert needs_server("ー") and romanize("ー").text == "ー"    # pykakasi can't write it: the server shows <UNK>
+    assert needs_server("ー") and romanize("ー").text == "ー"  # pykakasi can't write it: the server shows <UNK>
     assert not any(needs_server(t) for t in ("", "capybara", "ünïcödé", "🐈", "12345", "İstanbul"))
 
 
@@ -173,7 +225,7 @@ def test_browser_forward_equals_pytorch(tmp_path):
             assert got["truncated"] == enc.truncated, where
             assert got["names"] == list(want["patterns"]), where
             for arr in (want["logits"], *want["patterns"].values(), *want["views"]):
-                js = numbers[pos:pos + arr.size].reshape(arr.shape)
+                js = numbers[pos : pos + arr.size].reshape(arr.shape)
                 pos += arr.size
                 assert np.abs(js - arr).max() <= TOL, f"{where}: max |JS - PyTorch| = {np.abs(js - arr).max():.2e}"
             lengths.add(len(enc.ids))
@@ -187,13 +239,14 @@ def test_weights_file_is_content_addressed_and_refuses_other_architectures(tmp_p
     b = load_checkpoint("miniformer")
     url = publish(b, tmp_path)
     assert url.startswith("app/static/weights/miniformer-") and url.endswith(".json")
-    assert publish(b, tmp_path) == url and len(list(tmp_path.iterdir())) == 1        # written once
+    assert publish(b, tmp_path) == url and len(list(tmp_path.iterdir())) == 1  # written once
     doc = json.loads((tmp_path / url.rsplit("/", 1)[1]).read_text())
     assert doc["architecture"] == "miniformer" and doc["vocab"] == list(b.vocab.itos)
     assert sum(np.prod(s) for _, s in doc["tensors"].values()) == b.n_params
 
-    class Future(torch.nn.Module):       # an architecture the browser doesn't implement takes the server path
+    class Future(torch.nn.Module):  # an architecture the browser doesn't implement takes the server path
         cfg = b.cfg
+
     other = type(b)(name="future", model=Future(), vocab=b.vocab, architecture="miniformer")
     assert not runs_in_browser(other)
     with pytest.raises(ValueError, match="no browser forward"):

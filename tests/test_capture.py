@@ -1,11 +1,12 @@
 """The capture contract: shapes, probabilities, causality, purity, JSON round trip, BertViz kwargs."""
+
 import json
 
 import pytest
 import torch
 from bertviz import head_view
-
 from lab_fixtures import tiny_bundle
+
 from models.capture import capture
 from models.capture_upload import CaptureImportError, from_json
 
@@ -17,8 +18,9 @@ def test_one_pattern_per_layer_per_kind(bundle):
     if bundle.is_seq2seq:
         assert len(cap.names("encoder")) == cfg.n_layer and len(cap.names("decoder")) == cfg.n_dec_layer
         assert len(cap.names("cross")) == cfg.n_dec_layer
-        assert set(cap.patterns) == {f"encoder.{l}.attn.hook_pattern" for l in range(cfg.n_layer)} | \
-            {f"decoder.{l}.{k}.hook_pattern" for l in range(cfg.n_dec_layer) for k in ("attn", "cross_attn")}
+        assert set(cap.patterns) == {f"encoder.{l}.attn.hook_pattern" for l in range(cfg.n_layer)} | {
+            f"decoder.{l}.{k}.hook_pattern" for l in range(cfg.n_dec_layer) for k in ("attn", "cross_attn")
+        }
     else:
         assert list(cap.patterns) == [f"blocks.{l}.attn.hook_pattern" for l in range(cfg.n_layer)]
     for name, p in cap.patterns.items():
@@ -36,7 +38,7 @@ def test_causal_upper_triangles_are_exactly_zero(bundle):
         if cap.is_masked_causal(name):
             assert upper_zero, name
         elif bundle.peeking:
-            assert not upper_zero, name      # the peeking variant really reads the future
+            assert not upper_zero, name  # the peeking variant really reads the future
 
 
 def test_capture_is_deterministic_and_does_not_touch_the_model(bundle):
@@ -116,12 +118,13 @@ def test_json_import_of_notebook_layer_format_and_errors():
         "tokens": json.dumps({"tokens": [1, 2], "attentions": [[[1.0, 0.0], [0.5, 0.5]]]}),
         "binary": b"\xff\xfe\x00garbage",
     }
-    for label, raw in bad_cases.items():
+    for _label, raw in bad_cases.items():
         with pytest.raises(CaptureImportError):
             from_json(raw)
 
 
 # ---- hostile attention JSON (issue 12, item 10): every file gets a CaptureImportError with a plain message --------
+
 
 def _layer_json(tokens, heads, **extra) -> dict:
     return {"tokens": tokens, "attentions": heads, **extra}
@@ -132,19 +135,21 @@ def _uniform_causal(n: int) -> list[list[float]]:
 
 
 HOSTILE = {
-    "100,000 levels of nesting": lambda: ('{"tokens": ["a"], "attentions": ' + "[" * 100_000 + "]" * 100_000
-                                          + "}").encode(),
+    "100,000 levels of nesting": lambda: (
+        '{"tokens": ["a"], "attentions": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    ).encode(),
     "a 5,000-digit integer": lambda: ('{"tokens": ["a"], "attentions": [[[' + "9" * 5000 + "]]]}").encode(),
-    "a 1,000-digit integer (parses, overflows float32)":
-        lambda: ('{"tokens": ["a"], "attentions": [[[' + "9" * 1000 + "]]]}").encode(),
-    "800 levels of lists in a layer": lambda: ('{"tokens": ["a"], "attentions": ' + "[" * 800 + "1" + "]" * 800
-                                               + "}").encode(),
+    "a 1,000-digit integer (parses, overflows float32)": lambda: (
+        '{"tokens": ["a"], "attentions": [[[' + "9" * 1000 + "]]]}"
+    ).encode(),
+    "800 levels of lists in a layer": lambda: (
+        '{"tokens": ["a"], "attentions": ' + "[" * 800 + "1" + "]" * 800 + "}"
+    ).encode(),
     "5,000 heads": lambda: json.dumps(_layer_json(["a"], [[[1.0]]] * 5000)).encode(),
     "5,000 layers": lambda: json.dumps({"tokens": ["a"], "all": [[[[1.0]]]] * 5000}).encode(),
     "a 1,000,000-character token": lambda: json.dumps(_layer_json(["a" * 1_000_000], [[[1.0]]])).encode(),
     "too many tokens": lambda: json.dumps(_layer_json(["a"] * 257, [[[1.0]]])).encode(),
-    "too many weights": lambda: json.dumps({"tokens": ["a"] * 100,
-                                            "all": [[_uniform_causal(100)] * 5] * 5}).encode(),
+    "too many weights": lambda: json.dumps({"tokens": ["a"] * 100, "all": [[_uniform_causal(100)] * 5] * 5}).encode(),
     "over the size cap": lambda: b" " * 5_000_001 + b"{}",
     "a list, not an object": lambda: b"[1, 2, 3]",
     "empty 'all'": lambda: json.dumps({"tokens": ["a"], "all": []}).encode(),
@@ -155,6 +160,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_json_gets_a_plain_message(case):
     import time
+
     raw = HOSTILE[case]()
     t0 = time.perf_counter()
     with pytest.raises(CaptureImportError) as err:
@@ -174,9 +180,12 @@ def test_json_with_a_utf8_bom_is_read():
 def test_four_decimal_rounding_is_accepted_and_renormalised():
     """32 weights rounded to 4 decimals sum to 0.988-1.012: within ROW_SUM_TOLERANCE, shown renormalised, noted."""
     from models.capture_upload import ROW_SUM_TOLERANCE
+
     n = 32
-    rows = [[round(1 / 33, 4)] * (n - 1) + [round(1 - (n - 1) * round(1 / 33, 4) - 0.012, 4)],   # sums to 0.988
-            [0.0] * (n - 2) + [0.512, 0.5]]                                                       # sums to 1.012
+    rows = [
+        [round(1 / 33, 4)] * (n - 1) + [round(1 - (n - 1) * round(1 / 33, 4) - 0.012, 4)],  # sums to 0.988
+        [0.0] * (n - 2) + [0.512, 0.5],
+    ]  # sums to 1.012
     rows += [[1 / n] * n for _ in range(n - 2)]
     sums = [sum(r) for r in rows]
     assert min(sums) == pytest.approx(0.988, abs=1e-9) and max(sums) == pytest.approx(1.012, abs=1e-9)
@@ -185,12 +194,18 @@ def test_four_decimal_rounding_is_accepted_and_renormalised():
     p = cap.patterns["blocks.0.attn.hook_pattern"]
     assert torch.allclose(p.sum(-1), torch.ones(1, 1, n), atol=1e-6)
     assert any("renormalised" in note for note in cap.notes)
-    assert not from_json(json.dumps(_layer_json(["a", "b"], [[[1.0, 0.0], [0.5, 0.5]]]))).notes   # exact: no note
+    assert not from_json(json.dumps(_layer_json(["a", "b"], [[[1.0, 0.0], [0.5, 0.5]]]))).notes  # exact: no note
 
 
 def test_files_at_the_bounds_are_read():
-    from models.capture_upload import (MAX_JSON_HEADS, MAX_JSON_LAYERS, MAX_JSON_TOKENS, MAX_JSON_WEIGHTS,
-                                       MAX_TOKEN_CHARS)
+    from models.capture_upload import (
+        MAX_JSON_HEADS,
+        MAX_JSON_LAYERS,
+        MAX_JSON_TOKENS,
+        MAX_JSON_WEIGHTS,
+        MAX_TOKEN_CHARS,
+    )
+
     one = [[[1.0]] for _ in range(MAX_JSON_HEADS)]
     cap = from_json(json.dumps({"tokens": ["x" * MAX_TOKEN_CHARS], "all": [one] * MAX_JSON_LAYERS}))
     assert len(cap.patterns) == MAX_JSON_LAYERS and cap.patterns["blocks.0.attn.hook_pattern"].shape[1] == 16

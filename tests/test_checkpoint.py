@@ -1,4 +1,5 @@
 """Checkpoint round trip, the one clear error type, atomic writes, and the CLIs."""
+
 import json
 import os
 import subprocess
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 
 import settings
-from lab_fixtures import REPO, TINY_WORDS, tiny_bundle
 from models.capture import capture
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
@@ -57,11 +58,12 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
         with open(f, "wb") as fh:
             fh.write(b"partial")
         raise OSError("disk full")
+
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
         save_checkpoint(path, b.model, b.vocab, epoch=2)
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]     # no temp file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
 
 
 def test_train_and_evaluate_cli(tmp_path):
@@ -69,31 +71,69 @@ def test_train_and_evaluate_cli(tmp_path):
     words.write_text("\n".join(TINY_WORDS) + "\n")
     out = tmp_path / "cli.pt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    r = subprocess.run([sys.executable, "-m", "models.train", "--model", "full", "--words", str(words),
-                        "--epochs", "2", "--out", str(out), "--device", "cpu"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "models.train",
+            "--model",
+            "full",
+            "--words",
+            str(words),
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert load_checkpoint(out).meta["words_sha256"]
-    r = subprocess.run([sys.executable, "-m", "models.evaluate", str(out), "--words", str(words)], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", str(out), "--words", str(words)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert {"teacher_forced_nll", "prefix_nll", "accuracy", "n_words", "n_tokens"} <= res.keys()
     assert res["n_words"] == len(TINY_WORDS)
     bad = tmp_path / "bad.txt"
     bad.write_text("cat\nsea lion\ncafé\n")
-    r = subprocess.run([sys.executable, "-m", "models.evaluate", str(out), "--words", str(bad)], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", str(out), "--words", str(bad)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "' '" in r.stderr and "'é'" in r.stderr
 
 
 # ---- issue 12: trust every number, file and click -----------------------------------------------------------------
 
+
 def saved_variant(tmp_path, name: str, change, model: str = "miniformer"):
     """A valid tiny checkpoint, passed through ``change(ckpt_dict)`` and saved as ``name``."""
     b = tiny_bundle(model)
-    good = save_checkpoint(tmp_path / f"good-{model}.pt", b.model, b.vocab, epoch=3, recipe={"name": "fast"},
-                           metrics={"val_prefix_nll": 2.5, "val_teacher_forced_nll": 2.5})
+    good = save_checkpoint(
+        tmp_path / f"good-{model}.pt",
+        b.model,
+        b.vocab,
+        epoch=3,
+        recipe={"name": "fast"},
+        metrics={"val_prefix_nll": 2.5, "val_teacher_forced_nll": 2.5},
+    )
     ck = torch.load(good, weights_only=True)
     change(ck)
     torch.save(ck, tmp_path / name)
@@ -118,20 +158,46 @@ def test_train_out_path_is_what_evaluate_reads(tmp_path):
     words = tmp_path / "w.txt"
     words.write_text("\n".join(TINY_WORDS) + "\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    r = subprocess.run([sys.executable, "-m", "models.train", "--model", "miniformer", "--words", str(words),
-                        "--epochs", "1", "--out", "miniformer", "--device", "cpu"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "models.train",
+            "--model",
+            "miniformer",
+            "--words",
+            str(words),
+            "--epochs",
+            "1",
+            "--out",
+            "miniformer",
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "miniformer").is_file() and not (tmp_path / "miniformer.pt").exists()
     assert str(tmp_path / "miniformer") not in r.stdout or r.stdout.rstrip().endswith("-> miniformer")
-    r = subprocess.run([sys.executable, "-m", "models.evaluate", "miniformer", "--words", str(words)], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "miniformer", "--words", str(words)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["checkpoint"] == "miniformer"      # the file written here, not the shipped model
+    assert json.loads(r.stdout)["checkpoint"] == "miniformer"  # the file written here, not the shipped model
 
 
 def test_train_refuses_an_unwritable_out_before_training(tmp_path, capsys):
     from models.train import main
+
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["--out", str(blocker / "sub" / "m.pt"), "--epochs", "1"]) == 2
@@ -162,10 +228,15 @@ def test_non_finite_weights_are_refused_and_evaluate_prints_valid_json(tmp_path,
     def poison(value):
         def change(ck):
             ck["model"]["lm_head.weight"][0, 0] = value
+
         return change
+
     for value in (float("nan"), float("inf")):
         path = saved_variant(tmp_path, "nan.pt", poison(value))
-        with pytest.raises(CheckpointError, match=r"nan\.pt has NaN or infinite weights \(lm_head\.weight\): the run .* diverged\. Retrain it"):
+        with pytest.raises(
+            CheckpointError,
+            match=r"nan\.pt has NaN or infinite weights \(lm_head\.weight\): the run .* diverged\. Retrain it",
+        ):
             load_checkpoint(path)
         words = tmp_path / "w.txt"
         words.write_text("\n".join(TINY_WORDS) + "\n")
@@ -177,47 +248,66 @@ def test_non_finite_weights_are_refused_and_evaluate_prints_valid_json(tmp_path,
     json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
 
 
-@pytest.mark.parametrize("field,value,model", [
-    ("n_embd", 20000, "miniformer"), ("n_layer", 100000, "miniformer"), ("block_size", 10**9, "miniformer"),
-    ("n_head", 4096, "full"), ("n_dec_layer", 5000, "full"), ("vocab_size", 10**6, "miniformer"),
-    ("n_embd", 64.0, "miniformer"), ("n_layer", True, "miniformer"), ("dim_ff", "32", "miniformer")])
+@pytest.mark.parametrize(
+    "field,value,model",
+    [
+        ("n_embd", 20000, "miniformer"),
+        ("n_layer", 100000, "miniformer"),
+        ("block_size", 10**9, "miniformer"),
+        ("n_head", 4096, "full"),
+        ("n_dec_layer", 5000, "full"),
+        ("vocab_size", 10**6, "miniformer"),
+        ("n_embd", 64.0, "miniformer"),
+        ("n_layer", True, "miniformer"),
+        ("dim_ff", "32", "miniformer"),
+    ],
+)
 def test_oversized_or_mistyped_config_is_refused_before_any_allocation(tmp_path, field, value, model):
     """Item 11: checked against CONFIG_BOUNDS before the model is built (was: n_embd=20000 took 17 s and 6.4 GB)."""
     import resource
+
     path = saved_variant(tmp_path, "big.pt", lambda ck: ck["model_args"].__setitem__(field, value), model)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    with pytest.raises(CheckpointError, match=rf"big\.pt does not fit its model \({field}=.*"
-                                              r"(outside this app's bounds|not a whole number)"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"big\.pt does not fit its model \({field}=.*"
+        r"(outside this app's bounds|not a whole number)",
+    ):
         load_checkpoint(path)
     assert time.perf_counter() - t0 < 2.0
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100_000        # KiB: under 100 MB
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100_000  # KiB: under 100 MB
 
 
 def test_config_within_bounds_but_too_many_parameters_is_refused(tmp_path):
     from models.checkpoint_checks import MAX_PARAMS
+
     big = {"n_layer": 8, "n_dec_layer": 8, "n_embd": 512, "dim_ff": 2048, "n_head": 8}
     path = saved_variant(tmp_path, "wide.pt", lambda ck: ck["model_args"].update(big), "full")
     with pytest.raises(CheckpointError, match=rf"parameters; this app loads at most {MAX_PARAMS:,}"):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("field,value,what", [
-    ("kind", ["miniformer"], "expected one of 'miniformer', 'full'"),
-    ("kind", "gpt", "expected one of"),
-    ("metrics", "x", "'metrics' is 'x', expected a dict of finite numbers"),
-    ("metrics", {"val_prefix_nll": "abc"}, "expected a dict of finite numbers"),
-    ("metrics", {"val_prefix_nll": float("nan")}, "expected a dict of finite numbers"),
-    ("recipe", "x", "'recipe' is 'x', expected a dict with a string 'name'"),
-    ("recipe", {"name": 3}, "expected a dict with a string 'name'"),
-    ("epoch", "7", "'epoch' is '7', expected a whole number"),
-    ("history", {"a": 1}, "expected a list of dicts"),
-    ("words_sha256", 5, "expected a string"),
-])
+@pytest.mark.parametrize(
+    "field,value,what",
+    [
+        ("kind", ["miniformer"], "expected one of 'miniformer', 'full'"),
+        ("kind", "gpt", "expected one of"),
+        ("metrics", "x", "'metrics' is 'x', expected a dict of finite numbers"),
+        ("metrics", {"val_prefix_nll": "abc"}, "expected a dict of finite numbers"),
+        ("metrics", {"val_prefix_nll": float("nan")}, "expected a dict of finite numbers"),
+        ("recipe", "x", "'recipe' is 'x', expected a dict with a string 'name'"),
+        ("recipe", {"name": 3}, "expected a dict with a string 'name'"),
+        ("epoch", "7", "'epoch' is '7', expected a whole number"),
+        ("history", {"a": 1}, "expected a list of dicts"),
+        ("words_sha256", 5, "expected a string"),
+    ],
+)
 def test_broken_metadata_is_one_clear_checkpoint_error(tmp_path, field, value, what, capsys):
     """Item 11: the loader validates meta once, so pages get typed values; a non-string kind no longer crashes the
     error handler (``TypeError: unhashable type: 'list'``), also not in ``models.evaluate`` (rc 2, not 1)."""
     from models.evaluate import main
+
     path = saved_variant(tmp_path, "meta.pt", lambda ck: ck.__setitem__(field, value))
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(path)
@@ -229,14 +319,16 @@ def test_loaded_meta_has_the_types_the_pages_read(tmp_path):
     b = load_checkpoint(saved_variant(tmp_path, "ok.pt", lambda ck: ck.update(history=[{"epoch": 1}], extra=[1])))
     assert b.meta["kind"] == "miniformer" and b.meta["recipe"]["name"] == "fast" and b.meta["epoch"] == 3
     assert all(isinstance(v, float) for v in b.meta["metrics"].values())
-    assert b.meta["extra"] == [1]                           # fields the loader doesn't know are kept as they are
+    assert b.meta["extra"] == [1]  # fields the loader doesn't know are kept as they are
 
 
 def test_a_fifo_is_refused_at_once_and_never_listed(tmp_path, monkeypatch):
     """Item 11: a FIFO named ``*.pt`` in checkpoints/user/ hung the session forever; only regular files are opened
     (and listed)."""
     import threading
+
     from models.checkpoint import list_checkpoints
+
     monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(tmp_path))
     b = tiny_bundle("miniformer")
     save_checkpoint(tmp_path / "real.pt", b.model, b.vocab)
@@ -250,7 +342,8 @@ def test_a_fifo_is_refused_at_once_and_never_listed(tmp_path, monkeypatch):
             load_checkpoint("pipe")
         except CheckpointError as e:
             result["error"] = str(e)
-    t = threading.Thread(target=load, daemon=True)     # on the old code it blocks in open() forever
+
+    t = threading.Thread(target=load, daemon=True)  # on the old code it blocks in open() forever
     t.start()
     t.join(10)
     assert not t.is_alive(), "loading a FIFO blocked"
@@ -261,14 +354,18 @@ def test_unpickling_error_is_quoted_in_whole_words(tmp_path):
     """Item 11: the loader quotes the reason in whole words (was ``str(e)[:120]``: cut mid-sentence, inside torch's
     advice to load with weights_only=False, with its terminal colour codes)."""
     import datetime
+
     from models.checkpoint_checks import excerpt
+
     path = tmp_path / "pickled.pt"
-    torch.save({"model": datetime.date(2020, 1, 1)}, path)        # a global weights_only refuses
+    torch.save({"model": datetime.date(2020, 1, 1)}, path)  # a global weights_only refuses
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(path)
     msg = str(e.value)
-    assert "pickled.pt is truncated or corrupt (UnpicklingError: Unsupported global: GLOBAL datetime.date was not " \
-           "an allowed global by default). Retrain it" in msg, msg
+    assert (
+        "pickled.pt is truncated or corrupt (UnpicklingError: Unsupported global: GLOBAL datetime.date was not "
+        "an allowed global by default). Retrain it" in msg
+    ), msg
     assert "\x1b" not in msg and "weights_only" not in msg
     assert excerpt("abcdefghij " * 30, 40) == "abcdefghij abcdefghij abcdefghij …"
     assert excerpt("x" * 50, 40) == "x" * 40 + " …"

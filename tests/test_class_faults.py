@@ -2,12 +2,12 @@
 as separate sessions: the SQLite file locked by another program, the file gone unwritable (a folder where it was),
 and Redis stopped. The teacher gets a message saying what is wrong and what to do; a student gets a plain sentence,
 never a traceback; once the store is back the class goes on with the answers it had."""
+
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
-
 from class_fixtures import RedisServer, have_redis
 from test_class_session import SECRET, ok, session, student, teacher, texts
 
@@ -21,8 +21,9 @@ def sqlite_class(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{path}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
     from services.class_store import shared_store
+
     store = shared_store()
-    monkeypatch.setattr(store, "busy_timeout_s", 0.2)       # a locked store answers "locked" in 0.2 s, not 3 s
+    monkeypatch.setattr(store, "busy_timeout_s", 0.2)  # a locked store answers "locked" in 0.2 s, not 3 s
     return store, path
 
 
@@ -47,7 +48,7 @@ def test_a_locked_store_mid_class(sqlite_class):
     store, path = sqlite_class
     c, ann, t, a = open_question(store)
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")                     # another program holds the write lock
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
     try:
         a.button(key="class.lesson.1.lock").click().run()
         no_traceback(a)
@@ -55,11 +56,11 @@ def test_a_locked_store_mid_class(sqlite_class):
         t.button(key="class.close").click().run()
         no_traceback(t)
         assert "The class store is busy or locked by another program" in texts(t)
-        assert store.get_class(c.code).state == "open"        # nothing half-done
+        assert store.get_class(c.code).state == "open"  # nothing half-done
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    a.button(key="class.lesson.1.lock").click().run()       # the lock is gone: the class goes on
+    a.button(key="class.lesson.1.lock").click().run()  # the lock is gone: the class goes on
     no_traceback(a)
     assert "Locked:" in texts(a) and store.answers(c.code, "lesson.1") == {ann.token: "1"}
 
@@ -74,17 +75,16 @@ def test_the_store_file_unwritable_mid_class(sqlite_class, tmp_path):
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("classes.sqlite3")]
     for p in moved:
         p.rename(away / p.name)
-    path.mkdir()                                            # a folder where the file was: it can't be opened
+    path.mkdir()  # a folder where the file was: it can't be opened
     try:
         a.run()
         no_traceback(a)
         assert "The class can't be reached right now" in texts(a)
-        assert "ATTENTION_LAB_STORE" not in texts(a)        # the fix is the teacher's business
+        assert "ATTENTION_LAB_STORE" not in texts(a)  # the fix is the teacher's business
         t.run()
         no_traceback(t)
         assert "The class store can't be written" in texts(t) and str(path) in texts(t)
-        tp = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
-                     TEACH)
+        tp = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None}, TEACH)
         no_traceback(tp)
         assert "The class store can't be written" in texts(tp)
     finally:
@@ -93,7 +93,7 @@ def test_the_store_file_unwritable_mid_class(sqlite_class, tmp_path):
             (away / p.name).rename(p)
     a.run()
     no_traceback(a)
-    assert "Locked:" in texts(a)                            # back, with the guess locked before
+    assert "Locked:" in texts(a)  # back, with the guess locked before
 
 
 def test_redis_stopped_mid_class(tmp_path, monkeypatch):
@@ -104,11 +104,12 @@ def test_redis_stopped_mid_class(tmp_path, monkeypatch):
         monkeypatch.setenv("ATTENTION_LAB_STORE", server.url)
         monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
         from services.class_store import shared_store
+
         c, ann, t, a = open_question(shared_store())
         a.button(key="class.lesson.1.lock").click().run()
         assert "Locked:" in texts(a)
     finally:
-        server.stop()                                       # Redis stops mid-class
+        server.stop()  # Redis stops mid-class
     a.run()
     no_traceback(a)
     assert "The class can't be reached right now" in texts(a) and "redis" not in texts(a).lower()
@@ -118,8 +119,10 @@ def test_redis_stopped_mid_class(tmp_path, monkeypatch):
     tp = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None}, TEACH)
     no_traceback(tp)
     assert "The class store's server can't be reached" in texts(tp)
-    e = session({"class.checked": True, "class.code": c.code, "class.secret": None, "class.token": ann.token},
-                "app_pages/1_explore.py")                   # a student elsewhere in the app: the page works
+    e = session(
+        {"class.checked": True, "class.code": c.code, "class.secret": None, "class.token": ann.token},
+        "app_pages/1_explore.py",
+    )  # a student elsewhere in the app: the page works
     no_traceback(e)
     assert e.title[0].value == "Explore"
 
@@ -136,13 +139,18 @@ def test_a_guess_picked_after_the_store_went_away(sqlite_class, tmp_path):
 
     def guess_fragment():
         import streamlit as st
+
         from ui.class_session import _student_question
-        st.session_state.update({"class.code": st.session_state["c"].code, "class.token": st.session_state["tok"],
-                                 "class.secret": None})
-        _student_question(st.session_state["c"], ["a", "b"], ["a", "b"], lambda: ("a", ""), explain=None,
-                          key="lesson.1")
+
+        st.session_state.update(
+            {"class.code": st.session_state["c"].code, "class.token": st.session_state["tok"], "class.secret": None}
+        )
+        _student_question(
+            st.session_state["c"], ["a", "b"], ["a", "b"], lambda: ("a", ""), explain=None, key="lesson.1"
+        )
+
     at = AppTest.from_function(guess_fragment)
-    at.session_state["c"], at.session_state["tok"] = store.get_class(c.code), ann.token   # what the page read
+    at.session_state["c"], at.session_state["tok"] = store.get_class(c.code), ann.token  # what the page read
     at.session_state["lang"] = "en"
     at.run()
     ok(at)
@@ -150,7 +158,7 @@ def test_a_guess_picked_after_the_store_went_away(sqlite_class, tmp_path):
     for p in list(tmp_path.iterdir()):
         if p.name.startswith("classes.sqlite3"):
             p.unlink()
-    path.mkdir()                                              # the store is gone
+    path.mkdir()  # the store is gone
     at.run()
     no_traceback(at)
     assert STUDENT_SAYS in "\n".join(e.value for e in at.error)

@@ -2,19 +2,20 @@
 teacher's, not in another student's; the teacher's page lists it (who, when, model) and clears it (file and record);
 a student can't. The store part runs against SQLite and a real redis-server; the pages under AppTest with a real
 one-epoch run on the Train page."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
-
 from lab_fixtures import TINY_WORDS, shown
-from models import checkpoint as ckpt, checkpoint_folder
+from test_class_session import SECRET, ok, session, student, texts
+
+from models import checkpoint_folder
 from models.data import WordList
 from models.train import Recipe
 from services import jobs
 from services.class_store import ClassError, open_store
-from test_class_session import SECRET, ok, session, student, texts
 
 TEACH = "app_pages/8_teach.py"
 TRAIN = "app_pages/5_train.py"
@@ -29,6 +30,7 @@ def any_store(request, tmp_path):
     else:
         server = request.getfixturevalue("redis_server")
         import redis
+
         redis.Redis.from_url(server.url).flushdb()
         s = open_store(server.url)
     yield s
@@ -44,20 +46,22 @@ def test_the_store_records_lists_and_clears_a_class_s_models(any_store):
     s.add_model(c.code, ann.token, "ann-model", "miniformer")
     s.add_model(c.code, bob.token, "bob-model", "full")
     s.add_model(other.code, zed.token, "zed-model", "miniformer")
-    assert s.counters(c.code)[0] == v0 + 2                    # the teacher's page sees a new model
+    assert s.counters(c.code)[0] == v0 + 2  # the teacher's page sees a new model
     mine = s.class_models(c.code)
-    assert [(m.name, m.token, m.model) for m in mine] == [("ann-model", ann.token, "miniformer"),
-                                                           ("bob-model", bob.token, "full")]
+    assert [(m.name, m.token, m.model) for m in mine] == [
+        ("ann-model", ann.token, "miniformer"),
+        ("bob-model", bob.token, "full"),
+    ]
     assert {m.name for m in s.class_models()} == {"ann-model", "bob-model", "zed-model"}
     with pytest.raises(ClassError, match="not_member"):
-        s.add_model(c.code, zed.token, "sneaky", "miniformer")          # a member of another class
+        s.add_model(c.code, zed.token, "sneaky", "miniformer")  # a member of another class
     with pytest.raises(ClassError, match="bad_model"):
         s.add_model(c.code, ann.token, "../etc/passwd", "miniformer")
-    for wrong in ("", "guess", ann.token, "other-secret"):              # a student, or the other class's teacher
+    for wrong in ("", "guess", ann.token, "other-secret"):  # a student, or the other class's teacher
         with pytest.raises(ClassError, match="wrong_secret"):
             s.remove_models(c.code, wrong, ["ann-model"])
     assert len(s.class_models(c.code)) == 2
-    assert s.remove_models(c.code, SECRET, ["ann-model", "zed-model"]) == ["ann-model"]   # only this class's
+    assert s.remove_models(c.code, SECRET, ["ann-model", "zed-model"]) == ["ann-model"]  # only this class's
     assert [m.name for m in s.class_models(c.code)] == ["bob-model"]
     assert s.remove_models(c.code, SECRET) == ["bob-model"]
     assert [m.name for m in s.class_models()] == ["zed-model"]
@@ -66,11 +70,15 @@ def test_the_store_records_lists_and_clears_a_class_s_models(any_store):
 def test_who_sees_which_model():
     from services.class_store import ClassModel
     from ui.class_models import hidden
-    recs = [ClassModel("a1", "AAAAA", "ann", "miniformer", 1.0), ClassModel("b1", "AAAAA", "bob", "miniformer", 2.0),
-            ClassModel("z1", "ZZZZZ", "zed", "miniformer", 3.0)]
-    assert hidden(recs, None, "", False) == set()                     # outside a class: nothing changes
-    assert hidden(recs, "AAAAA", "ann", False) == {"b1", "z1"}         # a student: their own only
-    assert hidden(recs, "AAAAA", "", True) == {"z1"}                   # the teacher: the class's, not another's
+
+    recs = [
+        ClassModel("a1", "AAAAA", "ann", "miniformer", 1.0),
+        ClassModel("b1", "AAAAA", "bob", "miniformer", 2.0),
+        ClassModel("z1", "ZZZZZ", "zed", "miniformer", 3.0),
+    ]
+    assert hidden(recs, None, "", False) == set()  # outside a class: nothing changes
+    assert hidden(recs, "AAAAA", "ann", False) == {"b1", "z1"}  # a student: their own only
+    assert hidden(recs, "AAAAA", "", True) == {"z1"}  # the teacher: the class's, not another's
 
 
 def test_a_failed_record_starts_no_run(user_ckpt_dir):
@@ -79,9 +87,17 @@ def test_a_failed_record_starts_no_run(user_ckpt_dir):
 
     def refuse(name):
         raise ClassError("ended")
+
     with pytest.raises(ClassError):
-        jobs.start_job("s1", "miniformer", WordList(TINY_WORDS), Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
-                       name="never", registry=reg, on_claim=refuse)
+        jobs.start_job(
+            "s1",
+            "miniformer",
+            WordList(TINY_WORDS),
+            Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
+            name="never",
+            registry=reg,
+            on_claim=refuse,
+        )
     assert reg.jobs() == [] and not checkpoint_folder.claimed(user_ckpt_dir / "never.pt")
 
 
@@ -92,6 +108,7 @@ def lab(lab, tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{tmp_path / 'classes.sqlite3'}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
     from services.class_store import shared_store
+
     return shared_store()
 
 
@@ -105,16 +122,21 @@ def teacher_page(code: str):
 
 def test_a_students_model_is_theirs_and_the_teachers_and_the_teacher_clears_it(lab, tmp_path):
     store = lab
-    outsider = jobs.start_job("before the class", "miniformer", WordList(TINY_WORDS),
-                              Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0), name="old-model")
+    outsider = jobs.start_job(
+        "before the class",
+        "miniformer",
+        WordList(TINY_WORDS),
+        Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
+        name="old-model",
+    )
     c = store.create_class(SECRET)
     ann, bob = store.join(c.code, "Ann <b>"), store.join(c.code, "Bob")
-    a = student(c.code, ann.token, page=TRAIN)                # Ann trains during the class, on the Train page
+    a = student(c.code, ann.token, page=TRAIN)  # Ann trains during the class, on the Train page
     a.number_input(key="train.epochs").set_value(1)
     a.text_input(key="train.name").set_value("ann-model").run()
     a.button(key="train.go").click().run()
     ok(a)
-    assert [m.name for m in store.class_models(c.code)] == ["ann-model"]     # recorded before the run started
+    assert [m.name for m in store.class_models(c.code)] == ["ann-model"]  # recorded before the run started
     t0 = time.monotonic()
     ann_file = tmp_path / "user" / "ann-model.pt"
     while not ann_file.exists() or checkpoint_folder.claimed(ann_file):
@@ -124,14 +146,14 @@ def test_a_students_model_is_theirs_and_the_teachers_and_the_teacher_clears_it(l
 
     a.switch_page(EXPLORE).run()
     ok(a)
-    assert any("ann-model" in o for o in picker(a))                # in Ann's picker
-    b = student(c.code, bob.token, page=EXPLORE, model="ann-model")   # Bob, even with a link that names it
+    assert any("ann-model" in o for o in picker(a))  # in Ann's picker
+    b = student(c.code, bob.token, page=EXPLORE, model="ann-model")  # Bob, even with a link that names it
     assert not any("ann-model" in o for o in picker(b)) and any("old-model" in o for o in picker(b))
     assert "ann-model" not in str(b.query_params.get("model"))
     t = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None}, EXPLORE)
-    assert any("ann-model" in o for o in picker(t))                # and in the teacher's
+    assert any("ann-model" in o for o in picker(t))  # and in the teacher's
 
-    b.switch_page(TEACH).run()                                     # a student on the teacher's page: no list, no Clear
+    b.switch_page(TEACH).run()  # a student on the teacher's page: no list, no Clear
     ok(b)
     assert not [x for x in b.button if x.key and x.key.startswith("teach.models")]
     assert "ann-model" not in texts(b)
@@ -139,8 +161,12 @@ def test_a_students_model_is_theirs_and_the_teachers_and_the_teacher_clears_it(l
     t = teacher_page(c.code)
     assert "Models trained in this class" in [h.value for h in t.subheader]
     table = t.dataframe[-1].value
-    assert list(table.iloc[0][["Student", "Model", "Architecture", "Saved"]]) == ["Ann <b>", "ann-model",
-                                                                                  "miniformer", "✓"]
+    assert list(table.iloc[0][["Student", "Model", "Architecture", "Saved"]]) == [
+        "Ann <b>",
+        "ann-model",
+        "miniformer",
+        "✓",
+    ]
     assert "<b>" not in "".join(str(m.value) for m in t.markdown)  # the nickname is cell text, never markup
     t.multiselect(key="teach.models.pick").set_value(["ann-model"]).run()
     t.button(key="teach.models.clear").click().run()
@@ -150,7 +176,7 @@ def test_a_students_model_is_theirs_and_the_teachers_and_the_teacher_clears_it(l
     a.run()
     ok(a)
     assert not any("ann-model" in o for o in picker(a))
-    assert (tmp_path / "user" / "old-model.pt").exists()            # a model from outside the class is left alone
+    assert (tmp_path / "user" / "old-model.pt").exists()  # a model from outside the class is left alone
 
 
 def test_a_student_cannot_clear(lab, tmp_path):
@@ -164,13 +190,16 @@ def test_a_student_cannot_clear(lab, tmp_path):
 
     def attempt():
         import streamlit as st
+
         from services.class_store import ClassError
         from ui.class_models import clear
+
         st.session_state.update({"class.code": st.session_state["code"], "class.token": "t", "class.secret": None})
         try:
             clear(None)
         except ClassError as e:
             st.text(e.reason)
+
     at = AppTest.from_function(attempt)
     at.session_state["code"] = c.code
     at.run()
@@ -186,13 +215,15 @@ def test_a_student_cannot_clear(lab, tmp_path):
 def test_the_lessons_training_run_in_a_class_is_recorded_for_its_student(lab, tmp_path, monkeypatch):
     """Step 8 in a class: the student's run (the Lesson's own training panel) is recorded as theirs before it starts."""
     import models.train as train_mod
-    monkeypatch.setattr(train_mod, "recipe_for", lambda *a: Recipe("test", epochs=1, batch_size=8, lr=1e-2,
-                                                                   dropout=0.0))
+
+    monkeypatch.setattr(
+        train_mod, "recipe_for", lambda *a: Recipe("test", epochs=1, batch_size=8, lr=1e-2, dropout=0.0)
+    )
     store = lab
     c = store.create_class(SECRET)
     ann = store.join(c.code, "Ann")
     store.move(c.code, SECRET, page="lesson", step=8, question="lesson.8")
-    store.set_question(c.code, SECRET, "open")                   # the teacher opened answers
+    store.set_question(c.code, SECRET, "open")  # the teacher opened answers
     a = student(c.code, ann.token, step="8")
     a.radio(key="lesson.pace").set_value("fast").run()
     next(r for r in a.radio if r.key.endswith(".guess")).set_value(0).run()

@@ -1,12 +1,12 @@
 """A class session under AppTest: one teacher and students as separate sessions sharing a store (SQLite in a temp
 folder). The no-peeking rules (nothing of the answer on a student's screen before the reveal), locking and changing
 a guess, following the teacher, joining by code, bad input, and a store that is down."""
+
 from __future__ import annotations
 
 import pytest
-
-from lab_fixtures import open_app, shown
 from class_fixtures import free_port
+from lab_fixtures import open_app, shown
 
 LESSON = "app_pages/0_lesson.py"
 SECRET = "sekret-key"
@@ -17,6 +17,7 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_STORE", f"sqlite:///{tmp_path / 'classes.sqlite3'}")
     monkeypatch.delenv("ATTENTION_LAB_TEACHER_PIN", raising=False)
     from services.class_store import shared_store
+
     return shared_store()
 
 
@@ -36,13 +37,17 @@ def ok(at) -> None:
 
 
 def teacher(code: str, step: int = 1):
-    return session({"class.checked": True, "class.code": code, "class.secret": SECRET, "class.token": None},
-                   LESSON, step=str(step))
+    return session(
+        {"class.checked": True, "class.code": code, "class.secret": SECRET, "class.token": None}, LESSON, step=str(step)
+    )
 
 
 def student(code: str, token: str, page: str | None = LESSON, **query):
-    return session({"class.checked": True, "class.code": code, "class.secret": None, "class.token": token,
-                    "class.stage": None}, page, **query)
+    return session(
+        {"class.checked": True, "class.code": code, "class.secret": None, "class.token": token, "class.stage": None},
+        page,
+        **query,
+    )
 
 
 def texts(at) -> str:
@@ -72,9 +77,9 @@ def test_no_peeking_lock_and_reveal(store):
     ann, bob = store.join(c.code, "Ann"), store.join(c.code, "Bob")
     t = teacher(c.code, 1)
     c = store.get_class(c.code)
-    assert (c.page, c.step, c.question, c.state) == ("lesson", 1, "lesson.1", "closed")   # the Lesson moved the class
+    assert (c.page, c.step, c.question, c.state) == ("lesson", 1, "lesson.1", "closed")  # the Lesson moved the class
     assert "2 joined" in texts(t)
-    assert_no_answer(t)                                   # the projector shows no answer before the reveal either
+    assert_no_answer(t)  # the projector shows no answer before the reveal either
 
     a = student(c.code, ann.token)
     assert_no_answer(a)
@@ -92,7 +97,7 @@ def test_no_peeking_lock_and_reveal(store):
     a.button(key="class.lesson.1.lock").click().run()
     ok(a)
     assert store.answers(c.code, "lesson.1") == {ann.token: "1"}
-    next(r for r in a.radio if r.key.endswith(".guess")).set_value(0).run()   # changed her mind before closing
+    next(r for r in a.radio if r.key.endswith(".guess")).set_value(0).run()  # changed her mind before closing
     a.button(key="class.lesson.1.lock").click().run()
     assert store.answers(c.code, "lesson.1") == {ann.token: "0"}
     assert "Locked:" in texts(a)
@@ -104,10 +109,10 @@ def test_no_peeking_lock_and_reveal(store):
     ok(t)
     a.run()
     ok(a)
-    assert not [b for b in a.button if b.key == "class.lesson.1.lock"]       # no more changes
+    assert not [b for b in a.button if b.key == "class.lesson.1.lock"]  # no more changes
     assert "Answers are closed. Your guess:" in texts(a)
     assert_no_answer(a)
-    assert [k for k in (ch.proto.id for ch in t.get("plotly_chart")) if "class.hist" in k]   # the histogram
+    assert [k for k in (ch.proto.id for ch in t.get("plotly_chart")) if "class.hist" in k]  # the histogram
 
     t.button(key="class.reveal").click().run()
     ok(t)
@@ -122,7 +127,8 @@ def test_no_peeking_lock_and_reveal(store):
     b = student(c.code, bob.token)
     assert "you did not lock a guess" in texts(b) and "The answer is" in texts(b)
     from ui.class_session import results_csv, summary
-    handout = summary(c.code)                            # the one-file summary: the question, the guesses, ✓
+
+    handout = summary(c.code)  # the one-file summary: the question, the guesses, ✓
     assert "Lesson, step 1" in handout and "Which character will MiniFormer rank first" in handout
     assert "1 answered" in handout and "✓" in handout
     rows = results_csv(c.code).splitlines()
@@ -133,16 +139,16 @@ def test_no_peeking_lock_and_reveal(store):
 def test_students_follow_the_teacher_and_may_look_around(store):
     c = store.create_class(SECRET)
     ann = store.join(c.code, "Ann")
-    teacher(c.code, 3)                                  # the teacher leads step 3
-    a = student(c.code, ann.token, page=None)           # a student opens the app (or reloads): lands on step 3
+    teacher(c.code, 3)  # the teacher leads step 3
+    a = student(c.code, ann.token, page=None)  # a student opens the app (or reloads): lands on step 3
     assert a.query_params["step"] == "3" and "Step 3." in a.header[0].value
-    a.switch_page("app_pages/2_compare.py").run()        # looks around: a banner says where the class is
+    a.switch_page("app_pages/2_compare.py").run()  # looks around: a banner says where the class is
     ok(a)
     assert "The class is at **Lesson, step 3**" in texts(a)
     assert [b for b in a.button if b.key == "class.back"]
-    a.run()                                              # nothing changed: no pull back
+    a.run()  # nothing changed: no pull back
     assert "looking around" in texts(a)
-    teacher(c.code, 4)                                  # the teacher moves on: the student follows
+    teacher(c.code, 4)  # the teacher moves on: the student follows
     a.run()
     ok(a)
     assert a.query_params["step"] == "4" and "Step 4." in a.header[0].value
@@ -151,8 +157,11 @@ def test_students_follow_the_teacher_and_may_look_around(store):
 def test_join_by_code_and_bad_input(store):
     c = store.create_class(SECRET)
     j = session({}, "app_pages/9_join.py")
-    for code, message in (("", "5 letters and digits"), ("<b>x</b>", "5 letters and digits"),
-                          ("ZZZZZ", "no class with this code")):
+    for code, message in (
+        ("", "5 letters and digits"),
+        ("<b>x</b>", "5 letters and digits"),
+        ("ZZZZZ", "no class with this code"),
+    ):
         j.text_input(key="join.code").set_value(code)
         j.button(key="FormSubmitter:join.form-Join").click().run()
         ok(j)
@@ -165,9 +174,11 @@ def test_join_by_code_and_bad_input(store):
     m = store.members(c.code)
     assert len(m) == 1 and m[0].nickname == nick[:24].replace("\x00", "")[:24]
     assert j.session_state["class.token"] == m[0].token
-    t = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
-                "app_pages/8_teach.py")
-    assert m[0].nickname in [e.value for e in t.get("text")][0]          # st.text: shown as typed, never markup
+    t = session(
+        {"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
+        "app_pages/8_teach.py",
+    )
+    assert m[0].nickname in [e.value for e in t.get("text")][0]  # st.text: shown as typed, never markup
     assert "<img" not in "".join(str(e.value) for e in t.get("markdown"))
     store.end_class(c.code, SECRET)
     j2 = session({}, "app_pages/9_join.py")
@@ -181,7 +192,7 @@ def test_teacher_link_needs_the_right_key(store):
     c = store.create_class(SECRET)
     wrong = session({}, "app_pages/8_teach.py", **{"class": c.code, "key": "guessed"})
     assert not state(wrong, "class.secret")
-    assert [b for b in wrong.button if "Start a class" in b.label]     # the start form, not the class's controls
+    assert [b for b in wrong.button if "Start a class" in b.label]  # the start form, not the class's controls
     assert not [b for b in wrong.button if b.key == "teach.end"]
     right = session({}, "app_pages/8_teach.py", **{"class": c.code, "key": SECRET})
     assert [b for b in right.button if b.key == "teach.end"] and c.code in texts(right)
@@ -202,11 +213,13 @@ def test_pin_from_the_environment(store, monkeypatch):
 
 
 def test_store_down_is_a_message_not_a_traceback(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTENTION_LAB_STORE", f"redis://127.0.0.1:{free_port()}/0")    # nothing listens there
+    monkeypatch.setenv("ATTENTION_LAB_STORE", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     a = student("ABCDE", "tok", page=LESSON)
     assert "can't be reached right now" in texts(a)
-    t = session({"class.checked": True, "class.code": "ABCDE", "class.secret": SECRET, "class.token": None},
-                "app_pages/8_teach.py")
+    t = session(
+        {"class.checked": True, "class.code": "ABCDE", "class.secret": SECRET, "class.token": None},
+        "app_pages/8_teach.py",
+    )
     assert "class store's server can't be reached" in texts(t)
     j = session({}, "app_pages/9_join.py")
     j.text_input(key="join.code").set_value("ABCDE")
@@ -245,6 +258,7 @@ def test_no_step_shows_its_answer_before_the_reveal(store):
 
 def test_question_places():
     from ui.class_session import question_place, word_key
+
     assert question_place("lesson.3") == ("lesson", 3) and word_key("lesson", 3) == "lesson.word.3"
     assert question_place("real.lesson") == ("real_model", 0) and word_key("real_model", 0) == "real.text"
     assert word_key("compare", 0) == "text"
@@ -254,9 +268,12 @@ def test_bring_the_class_to_another_page(store):
     """On Compare, the teacher brings the class there with the typed word; a student follows with that word."""
     c = store.create_class(SECRET)
     ann = store.join(c.code, "Ann")
-    a = student(c.code, ann.token, page=None)                       # at the class's place: Lesson step 1
-    t = session({"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
-                "app_pages/2_compare.py", text="capybara")
+    a = student(c.code, ann.token, page=None)  # at the class's place: Lesson step 1
+    t = session(
+        {"class.checked": True, "class.code": c.code, "class.secret": SECRET, "class.token": None},
+        "app_pages/2_compare.py",
+        text="capybara",
+    )
     t.button(key="class.bring").click().run()
     ok(t)
     c = store.get_class(c.code)
@@ -271,6 +288,7 @@ def test_a_student_follows_the_next_step_in_one_run(store, monkeypatch):
     """The teacher's Next reaches a student on the Lesson in one script run: the step goes into ?step= and is drawn
     at once (st.switch_page ended the run and started a second one: two full runs per student per move)."""
     import ui.class_session as cs
+
     c = store.create_class(SECRET)
     ann = store.join(c.code, "Ann")
     teacher(c.code, 3)
@@ -283,7 +301,7 @@ def test_a_student_follows_the_next_step_in_one_run(store, monkeypatch):
     a.run()
     ok(a)
     assert a.query_params["step"] == "4" and "Step 4." in a.header[0].value
-    assert runs == ["lesson"], runs                     # one run of the page, not a run cut short and another
+    assert runs == ["lesson"], runs  # one run of the page, not a run cut short and another
     assert state(a, "class.stage") == store.get_class(c.code).stage
 
 
@@ -300,7 +318,7 @@ def test_a_students_step_draws_less_before_the_reveal(store):
     assert not a.table and not a.get("page_link")
     assert not [b for b in a.button if b.key.endswith(".bottom")]
     assert t.table and t.get("page_link") and [b for b in t.button if b.key == "lesson.next.bottom"]
-    assert [e.label for e in a.expander] == ["All steps", "Glossary: the words in plain language"]   # one click away
+    assert [e.label for e in a.expander] == ["All steps", "Glossary: the words in plain language"]  # one click away
 
 
 def test_a_student_answers_the_class_s_question_not_one_of_their_own(store):
@@ -316,6 +334,6 @@ def test_a_student_answers_the_class_s_question_not_one_of_their_own(store):
     box = a.text_input(key="lesson.word.2")
     assert box.value == "zebra" and box.disabled
     slider = a.select_slider(key="lesson.2.query")
-    assert slider.disabled and slider.value == 2            # "zebra": <BOS> z e b r a, the middle row (6 - 1) // 2
-    assert t.select_slider(key="lesson.2.query").disabled    # the teacher's too: the row is not part of the class
-    assert not t.text_input(key="lesson.word.2").disabled    # the teacher chooses the word
+    assert slider.disabled and slider.value == 2  # "zebra": <BOS> z e b r a, the middle row (6 - 1) // 2
+    assert t.select_slider(key="lesson.2.query").disabled  # the teacher's too: the row is not part of the class
+    assert not t.text_input(key="lesson.word.2").disabled  # the teacher chooses the word

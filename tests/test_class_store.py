@@ -1,15 +1,28 @@
 """The class store (services/class_store.py) against both back-ends: SQLite (WAL) in a temp folder and a real
 ``redis-server`` started for these tests. Same tests, same expectations."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 import sqlite3
 
 import pytest
+from class_fixtures import RedisServer, have_redis, student_process  # (also puts the repository on sys.path)
 
-from class_fixtures import RedisServer, have_redis, student_process   # (also puts the repository on sys.path)
-from services.class_store import (CODE_ALPHABET, CODE_LENGTH, NICKNAME_MAX, ClassError, RedisStore, SQLiteStore,
-                                  StoreUnavailable, clean_code, clean_nickname, funnel, histogram, open_store)
+from services.class_store import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    NICKNAME_MAX,
+    ClassError,
+    RedisStore,
+    SQLiteStore,
+    StoreUnavailable,
+    clean_code,
+    clean_nickname,
+    funnel,
+    histogram,
+    open_store,
+)
 
 SECRET = "teacher-secret"
 
@@ -21,6 +34,7 @@ def setting(request, tmp_path):
         return f"sqlite:///{tmp_path / 'data' / 'classes.sqlite3'}"
     server = request.getfixturevalue("redis_server")
     import redis
+
     redis.Redis.from_url(server.url).flushdb()
     return server.url
 
@@ -53,14 +67,20 @@ def test_a_class_from_start_to_end(store):
     assert [m.nickname for m in store.members(c.code)] == ["Ann", ""]
 
     c = store.move(c.code, SECRET, page="lesson", step=3, word="capybara", model="miniformer", question="lesson.3")
-    assert (c.page, c.step, c.word, c.model, c.question, c.state) == ("lesson", 3, "capybara", "miniformer",
-                                                                       "lesson.3", "closed")
+    assert (c.page, c.step, c.word, c.model, c.question, c.state) == (
+        "lesson",
+        3,
+        "capybara",
+        "miniformer",
+        "lesson.3",
+        "closed",
+    )
     versions.append(store.counters(c.code))
     c = store.set_question(c.code, SECRET, "open")
     versions.append(store.counters(c.code))
     store.answer(c.code, a.token, "0")
     store.answer(c.code, b.token, "1")
-    store.answer(c.code, b.token, "0")                 # changed her mind: still one answer
+    store.answer(c.code, b.token, "0")  # changed her mind: still one answer
     versions.append(store.counters(c.code))
     assert store.answers(c.code, "lesson.3") == {a.token: "0", b.token: "0"}
     c = store.set_question(c.code, SECRET, "locked")
@@ -78,8 +98,14 @@ def test_a_class_from_start_to_end(store):
     c = store.move(c.code, SECRET, page="lesson", step=4, question="lesson.4")
     assert c.state == "closed" and c.right is None
     rows = funnel(store, c.code)
-    assert rows[0] == {"question": "lesson.3", "state": "revealed", "joined": 2, "answered": 2, "right": 2,
-                       "answer": "0"}
+    assert rows[0] == {
+        "question": "lesson.3",
+        "state": "revealed",
+        "joined": 2,
+        "answered": 2,
+        "right": 2,
+        "answer": "0",
+    }
     assert rows[1]["answered"] == 0 and rows[1]["right"] is None
     assert histogram(store.answers(c.code, "lesson.3"), ["0", "1", "2"]) == {"0": 2, "1": 0, "2": 0}
 
@@ -97,17 +123,20 @@ def test_classes_do_not_see_each_other(store):
     assert store.members(two.code) == []
     assert store.member(two.code, m.token) is None
     with pytest.raises(ClassError) as e:
-        store.move(two.code, SECRET, page="lesson", step=2, question="lesson.2")     # one class's secret
+        store.move(two.code, SECRET, page="lesson", step=2, question="lesson.2")  # one class's secret
     assert e.value.reason == "wrong_secret"
 
 
-@pytest.mark.parametrize("raw, want", [
-    ("**bold** <b>x</b>", "**bold** <b>x</b>"[:NICKNAME_MAX]),          # kept as text: escaped where it is shown
-    ("x" * 10_000, "x" * NICKNAME_MAX),
-    ("a\x00b\x1b[31mc\u202ed\ne\tf", "ab[31mcd e f"),
-    ("   ", ""),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "raw, want",
+    [
+        ("**bold** <b>x</b>", "**bold** <b>x</b>"[:NICKNAME_MAX]),  # kept as text: escaped where it is shown
+        ("x" * 10_000, "x" * NICKNAME_MAX),
+        ("a\x00b\x1b[31mc\u202ed\ne\tf", "ab[31mcd e f"),
+        ("   ", ""),
+        (None, ""),
+    ],
+)
 def test_nicknames_are_bounded_plain_text(store, raw, want):
     assert clean_nickname(raw) == want
     c = store.create_class(SECRET)
@@ -136,7 +165,7 @@ def test_every_teacher_action_needs_the_secret(store):
             with pytest.raises(ClassError) as e:
                 act(bad)
             assert e.value.reason == "wrong_secret", (name, bad)
-    assert store.counters(c.code) == before                     # nothing changed
+    assert store.counters(c.code) == before  # nothing changed
     assert not store.check_secret(c.code, "wrong") and store.check_secret(c.code, SECRET)
     assert store.get_class(c.code).active
 
@@ -146,7 +175,7 @@ def test_the_same_student_in_two_tabs_is_one_member_with_one_answer(store):
     store.move(c.code, SECRET, page="lesson", step=1, question="lesson.1")
     store.set_question(c.code, SECRET, "open")
     first = store.join(c.code, "Ann")
-    again = store.join(c.code, "", token=first.token)          # the second tab brings the browser's token
+    again = store.join(c.code, "", token=first.token)  # the second tab brings the browser's token
     assert again.token == first.token and again.nickname == "Ann"
     store.answer(c.code, first.token, "2")
     store.answer(c.code, again.token, "3")
@@ -160,18 +189,18 @@ def test_answers_only_while_open(store):
     c = store.create_class(SECRET)
     m = store.join(c.code, "Ann")
     with pytest.raises(ClassError) as e:
-        store.answer(c.code, m.token, "0")                      # no question yet
+        store.answer(c.code, m.token, "0")  # no question yet
     assert e.value.reason == "no_question"
     store.move(c.code, SECRET, page="lesson", step=1, question="lesson.1")
     with pytest.raises(ClassError) as e:
-        store.answer(c.code, m.token, "0")                      # asked, not opened
+        store.answer(c.code, m.token, "0")  # asked, not opened
     assert e.value.reason == "not_open"
     store.set_question(c.code, SECRET, "open")
     store.answer(c.code, m.token, "0")
     store.set_question(c.code, SECRET, "locked")
     for late in ("1", "0"):
         with pytest.raises(ClassError) as e:
-            store.answer(c.code, m.token, late)                 # after answers are closed
+            store.answer(c.code, m.token, late)  # after answers are closed
         assert e.value.reason == "not_open"
     assert store.answers(c.code, "lesson.1") == {m.token: "0"}
     with pytest.raises(ClassError) as e:
@@ -184,17 +213,24 @@ def test_answers_only_while_open(store):
 
 
 def test_unknown_and_ended_codes(store):
-    for act in (lambda: store.join("ZZZZZ", "Ann"), lambda: store.get_class("ZZZZZ"),
-                lambda: store.counters("ZZZZZ"), lambda: store.members("ZZZZZ")):
+    for act in (
+        lambda: store.join("ZZZZZ", "Ann"),
+        lambda: store.get_class("ZZZZZ"),
+        lambda: store.counters("ZZZZZ"),
+        lambda: store.members("ZZZZZ"),
+    ):
         with pytest.raises(ClassError) as e:
             act()
         assert e.value.reason == "unknown_code"
     c = store.create_class(SECRET)
     m = store.join(c.code, "Ann")
     store.end_class(c.code, SECRET)
-    for act in (lambda: store.join(c.code, "Bob"), lambda: store.join(c.code, "", token=m.token),
-                lambda: store.answer(c.code, m.token, "0"),
-                lambda: store.move(c.code, SECRET, page="lesson", step=2)):
+    for act in (
+        lambda: store.join(c.code, "Bob"),
+        lambda: store.join(c.code, "", token=m.token),
+        lambda: store.answer(c.code, m.token, "0"),
+        lambda: store.move(c.code, SECRET, page="lesson", step=2),
+    ):
         with pytest.raises(ClassError) as e:
             act()
         assert e.value.reason == "ended"
@@ -222,7 +258,7 @@ def test_two_processes_at_once(setting, store):
     assert len(set(tokens)) == 2 * n
     assert len(store.members(c.code)) == 2 * n
     assert len(store.answers(c.code, "lesson.1")) == 2 * n
-    assert store.counters(c.code)[0] == v0 + 2 * (2 * n)        # one bump per join, one per answer
+    assert store.counters(c.code)[0] == v0 + 2 * (2 * n)  # one bump per join, one per answer
 
 
 def test_sqlite_unwritable_and_locked(tmp_path):
@@ -235,7 +271,7 @@ def test_sqlite_unwritable_and_locked(tmp_path):
     store = SQLiteStore(tmp_path / "classes.sqlite3", busy_timeout_s=0.2)
     c = store.create_class(SECRET)
     holder = sqlite3.connect(tmp_path / "classes.sqlite3", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")                            # another program holds the write lock
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
     try:
         with pytest.raises(StoreUnavailable) as e:
             store.join(c.code, "Ann")
@@ -243,7 +279,7 @@ def test_sqlite_unwritable_and_locked(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert store.join(c.code, "Ann").nickname == "Ann"         # works again once the lock is gone
+    assert store.join(c.code, "Ann").nickname == "Ann"  # works again once the lock is gone
 
 
 def test_redis_stopped_mid_class(tmp_path):
@@ -256,8 +292,12 @@ def test_redis_stopped_mid_class(tmp_path):
         m = store.join(c.code, "Ann")
     finally:
         server.stop()
-    for act in (lambda: store.counters(c.code), lambda: store.join(c.code, "Bob"),
-                lambda: store.answer(c.code, m.token, "0"), lambda: store.create_class(SECRET)):
+    for act in (
+        lambda: store.counters(c.code),
+        lambda: store.join(c.code, "Bob"),
+        lambda: store.answer(c.code, m.token, "0"),
+        lambda: store.create_class(SECRET),
+    ):
         with pytest.raises(StoreUnavailable) as e:
             act()
         assert e.value.reason == "down" and str(server.port) in e.value.where
@@ -268,7 +308,7 @@ def test_question_text_and_labels_are_kept(store):
     store.move(c.code, SECRET, page="lesson", step=2, question="lesson.2")
     meta = {"text": "Which <b>one</b>?", "labels": ["0: <BOS>", "1: b"]}
     store.set_question(c.code, SECRET, "open", meta=meta)
-    store.set_question(c.code, SECRET, "revealed", right="1")          # no meta: the stored one stays
+    store.set_question(c.code, SECRET, "revealed", right="1")  # no meta: the stored one stays
     (r,) = store.results(c.code)
     assert r.meta == meta and r.right == "1"
     with pytest.raises(ClassError):
@@ -277,8 +317,11 @@ def test_question_text_and_labels_are_kept(store):
 
 def test_the_class_summary_is_escaped_offline_html():
     from viz.class_session import summary_html
-    page = summary_html("Class <i>X</i>", [{"question": "Q <script>alert(1)</script>", "labels": ["<BOS>", "b"],
-                                            "counts": [3, 1], "right": 1}],
-                        {"answered": "{a} answered", "answer": "The model's answer", "none": "not revealed"})
+
+    page = summary_html(
+        "Class <i>X</i>",
+        [{"question": "Q <script>alert(1)</script>", "labels": ["<BOS>", "b"], "counts": [3, 1], "right": 1}],
+        {"answered": "{a} answered", "answer": "The model's answer", "none": "not revealed"},
+    )
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;BOS&gt;" in page
-    assert "4 answered" in page and "✓ b" in page and "http" not in page      # nothing fetched: works offline
+    assert "4 answered" in page and "✓ b" in page and "http" not in page  # nothing fetched: works offline

@@ -1,6 +1,7 @@
 """The classroom set-up without a browser: nginx's config (sticky cookie, WebSocket upgrade, one upstream per
 process; ``nginx -t`` accepts it), bench.classroom's limits (localhost only) and its keystroke bookkeeping (which
 finished run shows which key), fed Streamlit's own ForwardMsg protobufs."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -25,15 +26,15 @@ def test_nginx_conf_routes_by_cookie_and_upgrades_websockets(tmp_path):
     conf = nginx_conf([8601, 8602, 8603], "127.0.0.1:8600", tmp_path, debug=True)
     for i, port in enumerate((8601, 8602, 8603)):
         assert f"upstream b{i} {{ server 127.0.0.1:{port} max_fails=1" in conf
-        assert f"        b{i} b{i};\n" in conf                   # a cookie naming a process keeps it
+        assert f"        b{i} b{i};\n" in conf  # a cookie naming a process keeps it
     assert f"map $cookie_{COOKIE} $lab_backend" in conf
-    assert "33.33% b0;" in conf and "33.33% b1;" in conf and "* b2;" in conf   # new browsers spread evenly
+    assert "33.33% b0;" in conf and "33.33% b1;" in conf and "* b2;" in conf  # new browsers spread evenly
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
     assert "proxy_set_header Connection $connection_upgrade;" in conf
     assert "proxy_http_version 1.1;" in conf
-    assert f'add_header Set-Cookie "{COOKIE}=$lab_served;' in conf     # the process that answered
-    assert "ip_hash" not in conf                                  # one school NAT = one IP: never by address
-    assert str(tmp_path) in conf and "daemon off;" in conf        # pid, logs, temp files under our prefix
+    assert f'add_header Set-Cookie "{COOKIE}=$lab_served;' in conf  # the process that answered
+    assert "ip_hash" not in conf  # one school NAT = one IP: never by address
+    assert str(tmp_path) in conf and "daemon off;" in conf  # pid, logs, temp files under our prefix
     with pytest.raises(ValueError):
         nginx_conf([], "127.0.0.1:1", tmp_path)
 
@@ -42,13 +43,18 @@ def test_nginx_conf_routes_by_cookie_and_upgrades_websockets(tmp_path):
 def test_nginx_accepts_the_generated_conf(tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path))
-    r = subprocess.run([NGINX, "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [NGINX, "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("url", ["http://example.org:8501", "https://localhost:8501", "http://10.0.0.5:8501",
-                                 "http://localhost"])
+@pytest.mark.parametrize(
+    "url", ["http://example.org:8501", "https://localhost:8501", "http://10.0.0.5:8501", "http://localhost"]
+)
 def test_bench_refuses_other_hosts(url):
     with pytest.raises(SystemExit, match="only drives a server on this machine"):
         C.check_local(url)
@@ -93,13 +99,13 @@ def test_a_stale_run_resolves_only_what_it_shows():
     """A run that started before the newest key (it shows the older text) settles the older key only."""
     tab = tab_with_keys("ca")
     tab.handle(new_session())
-    tab.rec.keys.append(C.Key("cap", time.perf_counter() + 1))    # sent after that run started
+    tab.rec.keys.append(C.Key("cap", time.perf_counter() + 1))  # sent after that run started
     for m in (bars("a"), finished()):
         tab.handle(m)
     assert tab.rec.keys[0].latency is not None and tab.rec.keys[1].latency is None
     for m in (new_session(), bars("p"), finished()):
         tab.handle(m)
-    assert tab.rec.keys[1].latency is None            # sent "after" this run started too (clock in the future)
+    assert tab.rec.keys[1].latency is None  # sent "after" this run started too (clock in the future)
 
 
 def test_an_interrupted_run_shows_nothing_and_exceptions_count():
@@ -128,7 +134,7 @@ def test_a_real_model_key_is_shown_when_the_bars_name_its_last_token():
     assert C.real_last_token(C.LECTURE) == "␣tired" and C.real_last_token("The") == "The"
     tab = C.Tab("http://localhost:1", C.Record("s", "real_model"), "real_model", lambda: 0.0)
     tab.rec.keys.append(C.Key("too tire", time.perf_counter(), "␣tire"))
-    for m in (new_session(), bars("e"), finished()):               # the last character is not enough
+    for m in (new_session(), bars("e"), finished()):  # the last character is not enough
         tab.handle(m)
     assert tab.rec.keys[0].latency is None
     for m in (new_session(), bars("␣tire"), finished()):
@@ -158,27 +164,32 @@ def test_every_drawn_widget_is_reported_back_like_the_browser_does():
     and forgets widgets the page no longer draws."""
     tab = tab_with_keys()
     tab.handle(new_session())
-    for m in (element("number_input", id="n", label="Batch size", default=1.0, value=128.0, set_value=True),
-              element("selectbox", id="s", label="Model", options=["mini", "full"], default=1),
-              element("slider", id="k", label="Top-k", default=[8.0]),
-              element("checkbox", id="c", label="Finished word", default=False),
-              element("text_input", id="t", label="Type a word", default="", value="ca", set_value=True),
-              element("number_input", id="gone", label="Old", default=3.0)):
+    for m in (
+        element("number_input", id="n", label="Batch size", default=1.0, value=128.0, set_value=True),
+        element("selectbox", id="s", label="Model", options=["mini", "full"], default=1),
+        element("slider", id="k", label="Top-k", default=[8.0]),
+        element("checkbox", id="c", label="Finished word", default=False),
+        element("text_input", id="t", label="Type a word", default="", value="ca", set_value=True),
+        element("number_input", id="gone", label="Old", default=3.0),
+    ):
         tab.handle(m)
     assert tab.states["n"] == ("double_value", 128.0) and tab.states["s"] == ("string_value", "full")
     assert tab.states["k"] == ("double_array_value", [8.0]) and tab.states["c"] == ("bool_value", False)
     tab.set_value("Type a word", "string_value", "cap")
     tab.handle(finished())
     tab.handle(new_session())
-    for m in (element("number_input", id="n", label="Batch size", default=1.0),        # no set_value: keep 128
-              element("text_input", id="t", label="Type a word", value="c", set_value=True),   # a stale echo
-              element("selectbox", id="s", label="Model", options=["mini", "full"], raw_value="mini",
-                      set_value=True), element("slider", id="k", label="Top-k", default=[8.0]),
-              element("checkbox", id="c", label="Finished word"), finished()):
+    for m in (
+        element("number_input", id="n", label="Batch size", default=1.0),  # no set_value: keep 128
+        element("text_input", id="t", label="Type a word", value="c", set_value=True),  # a stale echo
+        element("selectbox", id="s", label="Model", options=["mini", "full"], raw_value="mini", set_value=True),
+        element("slider", id="k", label="Top-k", default=[8.0]),
+        element("checkbox", id="c", label="Finished word"),
+        finished(),
+    ):
         tab.handle(m)
     assert tab.states["n"] == ("double_value", 128.0)
-    assert tab.states["t"] == ("string_value", "cap")          # what the student typed, not the server's echo
-    assert tab.states["s"] == ("string_value", "mini")         # the server set it (set_value)
+    assert tab.states["t"] == ("string_value", "cap")  # what the student typed, not the server's echo
+    assert tab.states["s"] == ("string_value", "mini")  # the server set it (set_value)
     assert "gone" not in tab.states
 
 
@@ -193,6 +204,7 @@ def test_a_simulated_student_asks_for_the_server_path_it_types_in():
 
         async def send(self, raw):
             self.frames.append(raw)
+
     tab = tab_with_keys()
     tab.ws = Sent()
     tab.query_key["t"], tab.states["t"] = "text", ("string_value", "owl")
@@ -206,12 +218,12 @@ def test_a_simulated_student_asks_for_the_server_path_it_types_in():
 def test_nginx_hides_the_backends_unless_debugging(tmp_path):
     conf = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path)
     assert "server_tokens off;" in conf
-    assert "X-Attention-Lab-Backend" not in conf                 # no header naming the process
-    assert "        b0 b0;" not in conf and "        b1 b1;" not in conf    # cookie values are opaque tokens
+    assert "X-Attention-Lab-Backend" not in conf  # no header naming the process
+    assert "        b0 b0;" not in conf and "        b1 b1;" not in conf  # cookie values are opaque tokens
     assert "location ^~ /_stcore/metrics { return 404; }" in conf
     assert "limit_conn lab_per_ip 700;" in conf and "limit_conn lab_total 1500;" in conf
-    assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf     # the WebSocket
-    assert "location /_stcore/stream {" in conf and "proxy_read_timeout 20s;" in conf        # everything else
+    assert "proxy_read_timeout 1d" not in conf and "proxy_read_timeout 120s;" in conf  # the WebSocket
+    assert "location /_stcore/stream {" in conf and "proxy_read_timeout 20s;" in conf  # everything else
     debug = nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path, debug=True)
     assert "add_header X-Attention-Lab-Backend $lab_backend always;" in debug and "        b1 b1;\n" in debug
 
@@ -219,8 +231,10 @@ def test_nginx_hides_the_backends_unless_debugging(tmp_path):
 def test_a_backend_marked_down_leaves_the_rotation(tmp_path):
     conf = nginx_conf([8601, 8602, 8603], "127.0.0.1:8600", tmp_path, down={1}, debug=True)
     assert "50% b0;" in conf and "* b2;" in conf and "b1;" not in conf.split("split_clients")[1].split("}")[0]
-    assert "upstream b1 { server 127.0.0.1:8602 max_fails=1 fail_timeout=5s down; server 127.0.0.1:8601 backup; " \
-           "server 127.0.0.1:8603 backup;" in conf                 # its students are served by the others
+    assert (
+        "upstream b1 { server 127.0.0.1:8602 max_fails=1 fail_timeout=5s down; server 127.0.0.1:8601 backup; "
+        "server 127.0.0.1:8603 backup;" in conf
+    )  # its students are served by the others
     assert "upstream b0 { server 127.0.0.1:8601 max_fails=1 fail_timeout=5s; server 127.0.0.1:8603 backup;" in conf
 
 
@@ -264,6 +278,7 @@ def fake_room(tmp_path):
         r = Classroom(processes=kw.pop("processes", 2), workdir=tmp_path, backend_cmd=FAKE, nginx=True, **kw)
         rooms.append(r)
         return r.start(timeout=30)
+
     yield make
     for r in rooms:
         r.stop()
@@ -284,17 +299,17 @@ def test_a_killed_backend_is_restarted_and_its_students_go_elsewhere(fake_room):
     wait_for(lambda: any("answers again" in t for _, t in room.events), "b0 to be restarted")
     assert room.backends[0].proc.pid != b0_pid and room.backends[0].restarts == 1
     assert any("killed by SIGKILL" in t and "restarting it in 1 s" in t for _, t in room.events), room.events
-    assert room.front.proc.pid == nginx_pid and room.backends[1].proc.pid == b1_pid    # nothing else stopped
+    assert room.front.proc.pid == nginx_pid and room.backends[1].proc.pid == b1_pid  # nothing else stopped
     wait_for(lambda: get(room.url, tok["b0"])[1].startswith("b0 "), "b0's cookie to route to b0 again")
     new = {get(room.url)[1].split()[0] for _ in range(30)}
-    assert new == {"b0", "b1"}                                    # new students land on both again
+    assert new == {"b0", "b1"}  # new students land on both again
 
 
 @needs_nginx
 def test_a_frozen_backend_leaves_the_rotation_and_is_restarted(fake_room):
     room = fake_room(frozen_kill_s=6, limits=Limits(http_timeout_s=2))
     frozen = room.backends[1].proc.pid
-    os.kill(frozen, signal.SIGSTOP)                 # alive (the kernel still accepts connections) but silent
+    os.kill(frozen, signal.SIGSTOP)  # alive (the kernel still accepts connections) but silent
     try:
         # Before the supervisor notices: a request of b1's student times out after http_timeout_s and the next
         # process answers it (not after the WebSocket's 120 s).
@@ -304,9 +319,12 @@ def test_a_frozen_backend_leaves_the_rotation_and_is_restarted(fake_room):
         assert served_cookie(headers) == room.cookies["b0"]
         wait_for(lambda: room.backends[1].state == "down", "b1 to be marked down", timeout=20)
         assert any("has not answered its health check" in t for _, t in room.events)
-        assert {get(room.url)[1].split()[0] for _ in range(20)} == {"b0"}    # new students avoid it
-        wait_for(lambda: room.backends[1].state == "up" and room.backends[1].proc.pid != frozen,
-                 "b1 to be killed and restarted", timeout=40)
+        assert {get(room.url)[1].split()[0] for _ in range(20)} == {"b0"}  # new students avoid it
+        wait_for(
+            lambda: room.backends[1].state == "up" and room.backends[1].proc.pid != frozen,
+            "b1 to be killed and restarted",
+            timeout=40,
+        )
     finally:
         try:
             os.kill(frozen, signal.SIGCONT)
@@ -323,7 +341,7 @@ def test_uploads_pass_nginx_as_root_and_nothing_leaks(fake_room):
     body = os.urandom(300_000)
     status, text, headers = get(room.url + "/upload", data=body)
     assert status == 200 and text.endswith(f"received {len(body)}"), (status, text)
-    assert headers["Server"] == "nginx"                            # no version
+    assert headers["Server"] == "nginx"  # no version
     assert "X-Attention-Lab-Backend" not in headers
     assert served_cookie(headers) in room.cookies.values() and served_cookie(headers) not in ("b0", "b1")
     assert get(room.url + "/_stcore/metrics")[0] == 404
@@ -340,10 +358,10 @@ def test_connection_limits_per_address_and_in_all(fake_room):
         futs = []
         for s in srcs:
             futs.append(pool.submit(get, room.url + "/slow", None, s))
-            time.sleep(0.15)                 # in this order: the 4th from .1 and the one from .3 are over a cap
+            time.sleep(0.15)  # in this order: the 4th from .1 and the one from .3 are over a cap
         codes = [f.result()[0] for f in futs]
     assert codes.count(503) == 2 and codes[3] == 503 and codes[6] == 503, codes
-    assert codes[4] == codes[5] == 200                        # another address still gets in under the total
+    assert codes[4] == codes[5] == 200  # another address still gets in under the total
     with pytest.raises(ValueError):
         Limits(per_ip=10, total=5)
 
@@ -353,13 +371,17 @@ def test_the_bench_reports_what_the_students_of_a_killed_backend_lived_through()
     shown after it, for the students of the killed process only."""
     t = 100.0
     hit = C.Record("s0", "explore", backend="b0")
-    hit.keys = [C.Key("a", t - 1, latency=0.2), C.Key("ab", t + 0.1, latency=2.9), C.Key("abc", t + 1, latency=None),
-                C.Key("abcd", t + 2, latency=float("inf"))]
+    hit.keys = [
+        C.Key("a", t - 1, latency=0.2),
+        C.Key("ab", t + 0.1, latency=2.9),
+        C.Key("abc", t + 1, latency=None),
+        C.Key("abcd", t + 2, latency=float("inf")),
+    ]
     other = C.Record("s1", "compare", backend="b1")
     other.keys = [C.Key("x", t + 0.5, latency=0.1)]
     res = {"recs": [hit, other], "killed": {"t": t, "at": 12.0, "name": "b0"}}
     text = C.kill_result(res)
     assert "1 of 2 typing students were on it" in text
-    assert "waited p50 3.0 s, max 3.0 s" in text                 # key "ab" shown at t + 3.0
+    assert "waited p50 3.0 s, max 3.0 s" in text  # key "ab" shown at t + 3.0
     assert "keys lost (never shown): 2 of 3" in text and "errors of the other students: 0" in text
     assert C.kill_result({"recs": [], "killed": {}}) is None

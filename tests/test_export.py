@@ -1,6 +1,7 @@
 """Exports (issue 12, item 9): the figures as 16:9 slides with every axis label inside the picture and clear of
 the cells, rendered by kaleido (SVG to read where each label went, PNG for its size); Explore's export buttons
 name their figure, the one-layer JSON holds the selected layer, and the standalone BertViz page says what it shows."""
+
 from __future__ import annotations
 
 import html
@@ -9,16 +10,16 @@ import struct
 
 import plotly.graph_objects as go
 import pytest
-
 from lab_fixtures import open_app, shown, tiny_bundle
+from svg_layout import layout_boxes
+
 from models.capture import capture
 from models.capture_upload import from_json
-from svg_layout import layout_boxes
 from viz import display
 from viz import figures as F
 from viz.export import figure_image, png_available
 
-LONG_WORD = "hippopotamus-and-crocodile-flycatcher-capybara!"        # 48 tokens, "<UNK>"s among them
+LONG_WORD = "hippopotamus-and-crocodile-flycatcher-capybara!"  # 48 tokens, "<UNK>"s among them
 
 
 def _figures():
@@ -41,8 +42,8 @@ def test_slide_copy_lists_every_tick_label_in_legible_fonts(which):
     fig = _figures()[which]
     before = fig.to_dict()
     slide = display.for_slide(fig, subtitle="MiniFormer · “<b>x</b>”")
-    assert fig.to_dict() == before                                          # the page's figure is untouched
-    d = go.Figure(slide.to_dict()).to_dict()                                # plotly's full validation passes
+    assert fig.to_dict() == before  # the page's figure is untouched
+    d = go.Figure(slide.to_dict()).to_dict()  # plotly's full validation passes
     lay = d["layout"]
     assert (lay["width"], lay["height"]) == (display.SLIDE_WIDTH, display.SLIDE_HEIGHT)
     assert lay["title"]["font"]["size"] >= 26 and "&lt;b&gt;" in lay["title"]["subtitle"]["text"]
@@ -71,13 +72,13 @@ def test_rendered_slide_shows_every_tick_label_inside_the_picture_and_off_the_ce
     boxes = rendered["boxes"]
     for key, ax in _tick_axes(fig.to_dict()).items():
         drawn = [b.text for b in boxes if b.kind == key[0] + "tick"]
-        assert drawn == [html.unescape(t) for t in ax["ticktext"]], key    # every label, in order, none dropped
+        assert drawn == [html.unescape(t) for t in ax["ticktext"]], key  # every label, in order, none dropped
     x0, y0, x1, y1 = rendered["plot"]
     for b in boxes:
         assert b.inside(w, h), f"{b.text!r} ({b.kind}) is cut off at the picture's edge: {b}"
         assert not b.overlaps(x0, y0, x1, y1), f"{b.text!r} ({b.kind}) is drawn over the cells: {b}"
         assert b.font >= 11
-    for kind in ("xtick", "ytick"):                     # neighbouring labels don't run into each other
+    for kind in ("xtick", "ytick"):  # neighbouring labels don't run into each other
         along = sorted((b for b in boxes if b.kind == kind), key=lambda b: (b.x0, b.y0))
         for a, b in zip(along, along[1:]):
             assert not a.overlaps(b.x0, b.y0, b.x1, b.y1, slack=0.5), (a, b)
@@ -86,18 +87,25 @@ def test_rendered_slide_shows_every_tick_label_inside_the_picture_and_off_the_ce
 @pytest.mark.skipif(not png_available(), reason="kaleido needs a local Chromium (test.sh installs one)")
 def test_png_export_is_a_slide_sized_picture():
     from viz.export import figure_png
+
     png = figure_png(_figures()["heatmap, 7 tokens"], subtitle="MiniFormer · “banana”")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (display.SLIDE_WIDTH * display.SLIDE_SCALE, display.SLIDE_HEIGHT * display.SLIDE_SCALE) == (2560, 1440)
+    assert (
+        (width, height)
+        == (display.SLIDE_WIDTH * display.SLIDE_SCALE, display.SLIDE_HEIGHT * display.SLIDE_SCALE)
+        == (2560, 1440)
+    )
 
 
 # ---- Explore's export expander -------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def downloads(monkeypatch):
     """{deferred file id: (file name, data callable)} of every download button the page drew."""
     from streamlit.runtime.media_file_manager import MediaFileManager
+
     seen = {}
     original = MediaFileManager.add_deferred
 
@@ -124,7 +132,7 @@ def _explore(model: str, text: str):
     at.selectbox(key="model").set_value(model).run()
     at.text_input(key="text").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.get("download_button")        # the Export expander builds its buttons only once it is opened
+    assert not at.get("download_button")  # the Export expander builds its buttons only once it is opened
     at.session_state["explore.export.open"] = True
     at.run()
     return at
@@ -132,14 +140,17 @@ def _explore(model: str, text: str):
 
 def test_export_buttons_name_their_figure_and_the_layer_json_is_the_selected_layer(downloads):
     from ui.cache import get_capture
+
     at = _explore("full_transformer", "banana")
     at.selectbox(key="explore.pattern").set_value("decoder.1.attn.hook_pattern").run()
     assert not at.exception, [e.value for e in at.exception]
     buttons = _buttons(at, downloads)
     labels = list(buttons)
     assert len(labels) == len(set(labels)) and "PNG" not in labels
-    assert {"Attention heatmap (PNG)", "Entropy heatmap (PNG)"} <= set(labels) or \
-        {"Attention heatmap (HTML)", "Entropy heatmap (HTML)"} <= set(labels)
+    assert {"Attention heatmap (PNG)", "Entropy heatmap (PNG)"} <= set(labels) or {
+        "Attention heatmap (HTML)",
+        "Entropy heatmap (HTML)",
+    } <= set(labels)
     assert "Selected: decoder self-attention layer 1" in [shown(c.value) for c in at.caption]
     disabled, file_name, data = buttons['Selected layer `{"attentions": …}`']
     assert not disabled and file_name == "attention_decoder_layer1.json"
@@ -158,12 +169,13 @@ def test_export_buttons_name_their_figure_and_the_layer_json_is_the_selected_lay
 def test_standalone_bertviz_page_says_what_it_shows(downloads):
     pytest.importorskip("bertviz")
     from viz.bertviz_view import missing_vendor_files
+
     assert not missing_vendor_files(), "run python scripts/fetch_vendor.py"
     at = _explore("miniformer", "capy")
     _, file_name, data = _buttons(at, downloads)["Head view (HTML)"]
     page = data()
     assert file_name == "bertviz_head_view.html"
-    header = page[page.index('<header class="bv-header">'):page.index("</header>")]
+    header = page[page.index('<header class="bv-header">') : page.index("</header>")]
     for text in ("BertViz Head view · MiniFormer", "Word: “capy”", "Exported from Attention Lab on 20"):
         assert text in header, header
     assert "<title>BertViz Head view · MiniFormer</title>" in page

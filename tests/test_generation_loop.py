@@ -1,13 +1,14 @@
 """One generation loop (models.generate.generation_loop) behind a small protocol: the tiny models' generate and the
 real model's generate_lm both run it, and its stopping rules hold for any model that implements the protocol."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-
 from hf_fixtures import save_tiny
 from lab_fixtures import tiny_bundle
+
 from models import generate as G
 from models import hf_lm
 from models.capture import AttentionCapture
@@ -16,6 +17,7 @@ from models.capture import AttentionCapture
 @dataclass(frozen=True)
 class Counting:
     """A model that always predicts ``favourite`` (logits one-hot on it) over a vocabulary of 5 tokens."""
+
     favourite: int
     limit: int = 100
     end: int = 0
@@ -26,8 +28,9 @@ class Counting:
     def capture(self, seq):
         logits = torch.full((1, len(seq), 5), -10.0)
         logits[0, -1, self.favourite] = 10.0
-        return AttentionCapture(model_name="counting", src_tokens=(), tgt_tokens=tuple(map(str, seq)), patterns={},
-                                logits=logits)
+        return AttentionCapture(
+            model_name="counting", src_tokens=(), tgt_tokens=tuple(map(str, seq)), patterns={}, logits=logits
+        )
 
     def text(self, seq):
         return "".join(map(str, seq))
@@ -59,6 +62,7 @@ def test_both_bundles_generate_through_the_one_loop(monkeypatch, tmp_path):
     def spy(lm, seq, prefix, **kw):
         seen.append(type(lm).__name__)
         return real(lm, seq, prefix, **kw)
+
     monkeypatch.setattr(G, "generation_loop", spy)
     monkeypatch.setattr(hf_lm, "generation_loop", spy)
     tiny = G.generate(tiny_bundle("miniformer"), "ca", max_new=3)

@@ -1,5 +1,6 @@
 """Head lab (issue 15): head masks through the forward pass, importance, roles, rollout, differences, leave-one-out,
 their figures, and the page under AppTest with the shipped checkpoints and with an uploaded JSON."""
+
 from __future__ import annotations
 
 import copy
@@ -8,17 +9,32 @@ import pickle
 
 import pytest
 import torch
-
 from lab_fixtures import MODEL_NAMES, TINY_WORDS, open_app, strings, tiny_bundle
+
 from models.capture import capture, head_mask_tensors
 from models.capture_upload import from_json
-from models.heads import (ROLES, attention_modules, head_importance, head_roles, honest_nll, label_role,
-                          leave_one_out, one_char_changed, role_scores)
+from models.heads import (
+    ROLES,
+    attention_modules,
+    head_importance,
+    head_roles,
+    honest_nll,
+    label_role,
+    leave_one_out,
+    one_char_changed,
+    role_scores,
+)
 from models.vocab import UNK_ID
 from viz import figures as F
 from viz import head_lab_figures
-from viz.metrics import (attention_rollout, cross_rollout, head_mean, next_token_differences, next_token_probs,
-                         pattern_differences)
+from viz.metrics import (
+    attention_rollout,
+    cross_rollout,
+    head_mean,
+    next_token_differences,
+    next_token_probs,
+    pattern_differences,
+)
 
 
 def every_head(bundle, module=None):
@@ -27,6 +43,7 @@ def every_head(bundle, module=None):
 
 # ---- the head mask ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_knocking_out_every_head_of_a_layer_equals_that_layers_attention_output_zeroed(model):
     """All heads of one module masked == the same model (a private copy) with that module's attention output, the
@@ -34,14 +51,14 @@ def test_knocking_out_every_head_of_a_layer_equals_that_layers_attention_output_
     b = tiny_bundle(model)
     idx = torch.tensor([b.vocab.encode("capybara").ids])
     intact = b.model(idx).logits
-    for module, n_head in attention_modules(b.model):
+    for module, _n_head in attention_modules(b.model):
         masked = b.model(idx, head_mask=head_mask_tensors(b.model, every_head(b, module))).logits
         twin = copy.deepcopy(b.model)
         out_proj = dict(twin.named_modules())[module].out_proj
         out_proj.register_forward_pre_hook(lambda mod, args: (torch.zeros_like(args[0]),))
         zeroed = twin(idx).logits
         assert torch.allclose(masked, zeroed, atol=1e-6), module
-        assert not torch.allclose(masked, intact, atol=1e-4), module       # the knock-out did something
+        assert not torch.allclose(masked, intact, atol=1e-4), module  # the knock-out did something
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
@@ -91,8 +108,10 @@ def test_the_capture_carries_the_mask_and_stays_picklable_and_exportable():
     assert not cap.is_knocked_out("decoder.0.attn.hook_pattern", 1)
     back = pickle.loads(pickle.dumps(cap))
     assert back.knocked_out == cap.knocked_out and torch.equal(back.logits, cap.logits)
-    assert from_json(cap.to_json("all", family="encoder")).names() == ["blocks.0.attn.hook_pattern",
-                                                                     "blocks.1.attn.hook_pattern"]
+    assert from_json(cap.to_json("all", family="encoder")).names() == [
+        "blocks.0.attn.hook_pattern",
+        "blocks.1.attn.hook_pattern",
+    ]
 
 
 def test_bad_masks_are_refused_with_the_valid_names():
@@ -107,6 +126,7 @@ def test_bad_masks_are_refused_with_the_valid_names():
 
 
 # ---- importance ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_importance_is_deterministic_sorted_and_is_the_nll_rise(model):
@@ -135,11 +155,12 @@ def test_honest_nll_by_hand_for_a_causal_model():
 
 # ---- roles ----------------------------------------------------------------------------------------------------------
 
+
 def causal_pattern(rows: list[list[float]]) -> torch.Tensor:
     Q = len(rows)
     p = torch.zeros(1, 1, Q, Q)
     for q, r in enumerate(rows):
-        p[0, 0, q, :len(r)] = torch.tensor(r)
+        p[0, 0, q, : len(r)] = torch.tensor(r)
     return p
 
 
@@ -150,13 +171,13 @@ def score(sc, role):
 
 def test_role_scores_of_a_previous_character_head():
     Q = 6
-    rows = [[1.0]] + [[0.0] * (q - 1) + [1.0, 0.0] for q in range(1, Q)]     # row q: all on key q-1
+    rows = [[1.0]] + [[0.0] * (q - 1) + [1.0, 0.0] for q in range(1, Q)]  # row q: all on key q-1
     ids = torch.tensor([[1, 5, 6, 7, 8, 9]])
     sc = role_scores(causal_pattern(rows), ids, ids, causal=True)
     assert score(sc, "previous") == 1.0
     for role in ("start", "self", "same", "first", "spread"):
         assert score(sc, role) == pytest.approx(0.0, abs=1e-12) or score(sc, role) != score(sc, role), role
-    assert int(sc["next"][1]) == 0                                              # a causal row never sees t+1
+    assert int(sc["next"][1]) == 0  # a causal row never sees t+1
     assert score(sc, "confidence") == 1.0
 
 
@@ -164,7 +185,7 @@ def test_role_scores_of_a_uniform_head_by_hand():
     """Row q of a causal uniform head puts 1/(q+1) on each key. Scored rows are q = 3, 4, 5 (MIN_QUERY = 3)."""
     Q = 6
     rows = [[1.0 / (q + 1)] * (q + 1) for q in range(Q)]
-    ids = torch.tensor([[1, 5, 6, 5, 8, 5]])       # 'b a b ? a' style: repeated id 5 at positions 1, 3, 5
+    ids = torch.tensor([[1, 5, 6, 5, 8, 5]])  # 'b a b ? a' style: repeated id 5 at positions 1, 3, 5
     sc = role_scores(causal_pattern(rows), ids, ids, causal=True)
     expect = (1 / 4 + 1 / 5 + 1 / 6) / 3
     for role in ("previous", "start", "self", "first"):
@@ -184,14 +205,14 @@ def test_role_scores_see_the_next_key_only_without_a_mask():
         p[0, 0, q, min(q + 1, Q - 1)] = 1.0
     ids = torch.tensor([[1, 5, 6, 7, 8]])
     sc = role_scores(p, ids, ids, causal=False)
-    assert score(sc, "next") == 1.0 and int(sc["next"][1]) == 1               # only query 3 has a key 4
-    assert score(sc, "self") == pytest.approx(0.5)                             # query 4 points at itself
+    assert score(sc, "next") == 1.0 and int(sc["next"][1]) == 1  # only query 3 has a key 4
+    assert score(sc, "self") == pytest.approx(0.5)  # query 4 points at itself
 
 
 def test_label_needs_a_clear_lead():
     assert label_role({"previous": 0.8, "self": 0.1, "spread": 0.2}) == ("previous", pytest.approx(0.6))
-    assert label_role({"previous": 0.45, "self": 0.4}) [0] == "mixed"          # best does not lead by 0.15
-    assert label_role({"previous": 0.3, "self": 0.05})[0] == "mixed"           # leads, but scores under 0.4
+    assert label_role({"previous": 0.45, "self": 0.4})[0] == "mixed"  # best does not lead by 0.15
+    assert label_role({"previous": 0.3, "self": 0.05})[0] == "mixed"  # leads, but scores under 0.4
     assert label_role({"previous": float("nan"), "next": float("nan")}) == ("mixed", 0.0)
 
 
@@ -206,17 +227,24 @@ def test_head_roles_cover_every_head_with_scores_in_range(model):
             assert v != v or -1e-9 <= v <= 1 + 1e-9, (r, role)
         assert r.label in ROLES + ("mixed",)
     masked = [r for r in roles if r.module.startswith("decoder.") and r.module.endswith(".attn")]
-    assert all(r.scores["next"] != r.scores["next"] for r in masked)           # decoder self-attn: no next key
+    assert all(r.scores["next"] != r.scores["next"] for r in masked)  # decoder self-attn: no next key
 
 
 # ---- rollout, differences, leave-one-out ----------------------------------------------------------------------------
 
+
 def two_layer_capture(a0: torch.Tensor, a1: torch.Tensor, knocked_out=()):
     from models.capture import AttentionCapture
+
     T = a0.shape[-1]
-    return AttentionCapture(model_name="t", src_tokens=(), tgt_tokens=tuple("abc"[:T]), logits=None,
-                            patterns={"blocks.0.attn.hook_pattern": a0, "blocks.1.attn.hook_pattern": a1},
-                            knocked_out=tuple(knocked_out))
+    return AttentionCapture(
+        model_name="t",
+        src_tokens=(),
+        tgt_tokens=tuple("abc"[:T]),
+        logits=None,
+        patterns={"blocks.0.attn.hook_pattern": a0, "blocks.1.attn.hook_pattern": a1},
+        knocked_out=tuple(knocked_out),
+    )
 
 
 def test_rollout_by_hand():
@@ -239,7 +267,7 @@ def test_rollout_rows_are_distributions_on_real_models():
     for kind in ("encoder", "decoder"):
         r = attention_rollout(cap, kind)
         assert torch.allclose(r.sum(-1), torch.ones(len(cap.tgt_tokens)), atol=1e-5)
-        assert bool(torch.all(r.triu(1) == 0))                                   # causal stays causal
+        assert bool(torch.all(r.triu(1) == 0))  # causal stays causal
     c = cross_rollout(cap)
     assert c.shape == (len(cap.tgt_tokens), len(cap.src_tokens))
     assert torch.allclose(c.sum(-1), torch.ones(len(cap.tgt_tokens)), atol=1e-5)
@@ -250,13 +278,13 @@ def test_differences_are_zero_for_equal_inputs_and_zero_before_a_change_under_a_
     b = tiny_bundle(model)
     a, same = capture(b, "capybara"), capture(b, "capybara")
     assert all(float(d.abs().max()) == 0 for d in pattern_differences(a, same).values())
-    other = capture(b, one_char_changed("capybara"))                            # "capycara": position 5 changes
+    other = capture(b, one_char_changed("capybara"))  # "capycara": position 5 changes
     diffs = pattern_differences(a, other)
     assert set(diffs) == set(a.patterns)
     for name, d in diffs.items():
         assert torch.allclose(d, other.patterns[name][0] - a.patterns[name][0])
         if a.is_masked_causal(name) and (not b.is_seq2seq or not b.peeking):
-            assert float(d[:, :5].abs().max()) == 0, name                        # rows before the change
+            assert float(d[:, :5].abs().max()) == 0, name  # rows before the change
     nd = next_token_differences(a, other)
     assert nd.shape == (len(a.tgt_tokens), len(b.vocab))
     assert torch.allclose(nd.sum(-1), torch.zeros(nd.shape[0]), atol=1e-6)
@@ -268,7 +296,7 @@ def test_differences_of_unequal_lengths_use_the_common_positions():
     b = tiny_bundle("miniformer")
     a, c = capture(b, "cat"), capture(b, "cats")
     d = pattern_differences(a, c)["blocks.0.attn.hook_pattern"]
-    assert d.shape[1:] == (4, 4) and float(d.abs().max()) == 0                  # "cat" is a prefix of "cats"
+    assert d.shape[1:] == (4, 4) and float(d.abs().max()) == 0  # "cat" is a prefix of "cats"
     assert next_token_differences(a, c).shape[0] == 4
 
 
@@ -288,11 +316,17 @@ def test_leave_one_out_by_hand(model):
 
 def test_one_char_changed():
     assert one_char_changed("capybara") == "capycara"
-    assert one_char_changed("z") == "a" and one_char_changed("") == "" and one_char_changed("a!b") == "aab" and one_char_changed("ab!") == "ac!"
+    assert (
+        one_char_changed("z") == "a"
+        and one_char_changed("") == ""
+        and one_char_changed("a!b") == "aab"
+        and one_char_changed("ab!") == "ac!"
+    )
     assert one_char_changed("oz") == "oa"
 
 
 # ---- figures --------------------------------------------------------------------------------------------------------
+
 
 def test_head_lab_figures_label_themselves_through_tr():
     """One labelling convention: a builder translates its own titles, axis titles and head names with ``tr``; a
@@ -302,24 +336,27 @@ def test_head_lab_figures_label_themselves_through_tr():
     a, c = capture(b, "cat"), capture(b, "cot")
     diffs = pattern_differences(a, c)
     name = a.names("encoder")[0]
-    figs = {"diff": head_lab_figures.diff_heatmaps(diffs, a, c, row_titles={}, tr=mark),
-            "next": head_lab_figures.next_token_diff_heatmap(next_token_differences(a, c), a, c, b.vocab, tr=mark),
-            "rollout": head_lab_figures.rollout_figure([("raw", head_mean(a, name))], a.tgt_tokens, a.tgt_tokens,
-                                                       tr=mark),
-            "grid": F.layer_head_grid(a, tr=mark)}
+    figs = {
+        "diff": head_lab_figures.diff_heatmaps(diffs, a, c, row_titles={}, tr=mark),
+        "next": head_lab_figures.next_token_diff_heatmap(next_token_differences(a, c), a, c, b.vocab, tr=mark),
+        "rollout": head_lab_figures.rollout_figure([("raw", head_mean(a, name))], a.tgt_tokens, a.tgt_tokens, tr=mark),
+        "grid": F.layer_head_grid(a, tr=mark),
+    }
     for kind, fig in figs.items():
         lay = fig.to_dict()["layout"]
         assert lay["title"]["text"].startswith("«"), (kind, lay["title"])
-        axis_titles = [v["title"]["text"] for k, v in lay.items()
-                       if k[1:5] == "axis" and v.get("title", {}).get("text")]
+        axis_titles = [
+            v["title"]["text"] for k, v in lay.items() if k[1:5] == "axis" and v.get("title", {}).get("text")
+        ]
         assert all("«" in t for t in axis_titles) and (axis_titles or kind == "diff"), (kind, axis_titles)
-    assert figs["next"].layout.xaxis.ticktext[0] == "«end»"                        # <EOS>, in the page's words
+    assert figs["next"].layout.xaxis.ticktext[0] == "«end»"  # <EOS>, in the page's words
     assert all("«head {h}»" not in a.text and "«head" in a.text for a in figs["grid"].layout.annotations)
     assert any("«head" in a.text for a in figs["diff"].layout.annotations)
 
 
 def test_head_lab_figures_by_data_and_full_validation():
     from test_viz import validate
+
     b = tiny_bundle("full-peeking")
     a, c = capture(b, "<img>"), capture(b, "<imq>")
     diffs = pattern_differences(a, c)
@@ -332,16 +369,28 @@ def test_head_lab_figures_by_data_and_full_validation():
     nfig = head_lab_figures.next_token_diff_heatmap(nd, a, c, b.vocab, title="n")
     assert len(nfig.data[0].z) == len(a.tgt_tokens) and len(nfig.data[0].z[0]) == len(b.vocab) - 3
     assert nfig.layout.xaxis.ticktext[0] == "end" and nfig.data[0].zmid == 0
-    roll = head_lab_figures.rollout_figure([("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
-                            a.tgt_tokens, a.tgt_tokens, title="r", x_title="k", y_title="q")
+    roll = head_lab_figures.rollout_figure(
+        [("raw", head_mean(a, a.names("encoder")[0])), ("rollout", attention_rollout(a, "encoder"))],
+        a.tgt_tokens,
+        a.tgt_tokens,
+        title="r",
+        x_title="k",
+        y_title="q",
+    )
     loo = leave_one_out(b, "<img>")
-    vs = head_lab_figures.attention_vs_importance(loo.tokens, a.patterns[a.names("cross")[0]][0, 0, -1],
-                                   [None] + list(loo.delta[1:]), title="t", attention_title="a", importance_title="i")
+    vs = head_lab_figures.attention_vs_importance(
+        loo.tokens,
+        a.patterns[a.names("cross")[0]][0, 0, -1],
+        [None] + list(loo.delta[1:]),
+        title="t",
+        attention_title="a",
+        importance_title="i",
+    )
     assert vs.data[1].y[0] is None and list(vs.data[1].y[1:]) == pytest.approx(list(loo.delta[1:]))
     assert list(vs.data[0].y) == pytest.approx(a.patterns[a.names("cross")[0]][0, 0, -1].tolist())
     ko = capture(b, "<img>", knocked_out=[("decoder.1.attn", 2)])
     ent = F.entropy_heatmap(ko, notes={"decoder.1.attn.hook_pattern": ["r0", "r1", "<b>r2</b>", "r3"]}, off_label="OFF")
-    cell = ent.data[0].text[3][2]                                                # decoder self L1, head 2
+    cell = ent.data[0].text[3][2]  # decoder self L1, head 2
     assert "&lt;b&gt;r2&lt;/b&gt;" in cell and "OFF" in cell and "OFF" not in ent.data[0].text[3][1]
     for f in (fig, nfig, roll, vs, ent):
         validate(f)
@@ -363,10 +412,15 @@ def test_page_runs_every_tool_with_both_models(model):
     at = open_app("app_pages/6_heads.py")
     at.selectbox(key="model").set_value(model).run()
     at.text_input(key="text").input("capybar").run()
-    want = {"knockout": {"heads.bars.before", "heads.bars.after"}, "roles": {"heads.roles.entropy"},
-            "rollout": {"heads.rollout.blocks"} if model == "miniformer" else
-            {"heads.rollout.encoder", "heads.rollout.decoder", "heads.rollout.cross"},
-            "changed": {"heads.changed.next", "heads.changed.patterns"}, "importance": {"heads.loo.chart"}}
+    want = {
+        "knockout": {"heads.bars.before", "heads.bars.after"},
+        "roles": {"heads.roles.entropy"},
+        "rollout": {"heads.rollout.blocks"}
+        if model == "miniformer"
+        else {"heads.rollout.encoder", "heads.rollout.decoder", "heads.rollout.cross"},
+        "changed": {"heads.changed.next", "heads.changed.patterns"},
+        "importance": {"heads.loo.chart"},
+    }
     for tool in TOOLS:
         at.session_state["heads.tool"] = tool
         at.run()
@@ -374,11 +428,12 @@ def test_page_runs_every_tool_with_both_models(model):
         assert not at.error, (tool, [e.value for e in at.error])
         assert chart_keys(at) == want[tool], tool
     at.session_state["heads.tool"] = "knockout"
-    at.button(key="heads.ko.all").click().run()                                 # every head out
+    at.button(key="heads.ko.all").click().run()  # every head out
     assert not at.exception
     caption = " ".join(str(c.value) for c in at.caption)
     assert "KL(all ‖ knocked out)" in caption
     from models.checkpoint import load_checkpoint
+
     heads = every_head(load_checkpoint(model))
     n = sum(len(at.session_state[f"heads.ko.{model}.{m}"]) for m in dict(heads))
     assert n == len(heads) == (1 if model == "miniformer" else 24)
@@ -401,6 +456,6 @@ def test_page_with_an_uploaded_json_shows_the_model_free_views_and_says_why_the_
     assert not at.exception, [e.value for e in at.exception]
     assert chart_keys(at) == {"heads.json.entropy", "heads.json.rollout"}
     assert any("they are off" in str(i.value) for i in at.info)
-    assert "<b>cat</b>.json" in [str(t.value) for t in at.text]                   # the name as text, not markup
+    assert "<b>cat</b>.json" in [str(t.value) for t in at.text]  # the name as text, not markup
     at.file_uploader(key="heads.upload").set_value(("bad.json", b"{not json", "application/json")).run()
     assert not at.exception and at.error

@@ -2,15 +2,16 @@
 capture is the one a full forward pass gives, over random edit sequences (appends, deletions, edits in the middle,
 the empty text, texts past the token window), on a Llama-style and a GPT-2 model; the cache stays under its bound;
 the shared model is not touched."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
 import torch
-
 from hf_fixtures import KINDS, SENTENCES, save_tiny
 from lab_fixtures import REPO  # noqa: F401  (puts the repo on sys.path)
+
 from models import hf_lm
 from models.hf_prefix_cache import PrefixCache
 
@@ -33,7 +34,7 @@ def assert_same(a, b, what=""):
         pa, pb = a.patterns[name], b.patterns[name]
         assert pa.shape == pb.shape, (what, name)
         assert torch.allclose(pa, pb, atol=1e-5, rtol=1e-4), (what, name, float((pa - pb).abs().max()))
-        assert bool(torch.all(pa[0].triu(1) == 0)), (what, name)                   # causal: exactly 0, as a full run
+        assert bool(torch.all(pa[0].triu(1) == 0)), (what, name)  # causal: exactly 0, as a full run
     assert a.logits.shape == b.logits.shape, what
     assert torch.allclose(a.logits, b.logits, atol=1e-4, rtol=1e-4), (what, float((a.logits - b.logits).abs().max()))
 
@@ -50,13 +51,13 @@ def edits(rng: random.Random, n: int):
             text = text[:-1]
         elif r < 0.82 and text:
             i = rng.randrange(len(text) + 1)
-            text = text[:i] + rng.choice(ALPHABET) + text[i + 1:]      # an edit in the middle
+            text = text[:i] + rng.choice(ALPHABET) + text[i + 1 :]  # an edit in the middle
         elif r < 0.86:
             text = ""
         elif r < 0.93:
             text += " " + rng.choice(SENTENCES)
         else:
-            text = " ".join(SENTENCES)                                   # the longest input: past the window
+            text = " ".join(SENTENCES)  # the longest input: past the window
         yield text
 
 
@@ -81,7 +82,7 @@ def test_typing_the_lecture_runs_only_the_new_tokens(tiny):
         before = cache.computed
         got = hf_lm.capture_lm(tiny, text, prefix=cache, key="m")
         assert_same(got, hf_lm.capture_lm(tiny, text), repr(text))
-        assert cache.computed - before <= 2, (text, cache.computed - before)    # the last word's token(s), not all
+        assert cache.computed - before <= 2, (text, cache.computed - before)  # the last word's token(s), not all
         full_tokens += len(got.tgt_tokens)
     assert cache.computed < full_tokens / 4
     # Deleting back to an earlier text, and a second student typing the same sentence: nothing to compute.
@@ -95,7 +96,7 @@ def test_bounded_in_bytes_and_still_exact(tiny):
     one = PrefixCache()
     hf_lm.capture_lm(tiny, LECTURE, prefix=one, key="m")
     per_token = one.nbytes / len(one)
-    cache = PrefixCache(max_bytes_=int(per_token * 10))        # room for ~10 tokens
+    cache = PrefixCache(max_bytes_=int(per_token * 10))  # room for ~10 tokens
     rng = random.Random(7)
     for text in edits(rng, 40):
         assert_same(hf_lm.capture_lm(tiny, text, prefix=cache, key="m"), hf_lm.capture_lm(tiny, text), repr(text))
@@ -107,7 +108,7 @@ def test_bounded_in_bytes_and_still_exact(tiny):
             assert node.parent.children.get(node.token) is node
             node = node.parent
         assert cache._roots[key].get(node.token) is node
-    empty = PrefixCache(max_bytes_=0)                           # caching off: still the same captures
+    empty = PrefixCache(max_bytes_=0)  # caching off: still the same captures
     assert_same(hf_lm.capture_lm(tiny, LECTURE, prefix=empty, key="m"), hf_lm.capture_lm(tiny, LECTURE))
     assert len(empty) == 0 and empty.nbytes == 0
 
@@ -118,7 +119,7 @@ def test_models_have_their_own_rows_and_the_shared_model_is_untouched(tiny):
     attrs = set(vars(tiny.model))
     hf_lm.capture_lm(tiny, LECTURE, prefix=cache, key=("a", 1.0))
     n = len(cache)
-    hf_lm.capture_lm(tiny, LECTURE, prefix=cache, key=("a", 2.0))    # a replaced model file: a new stamp
+    hf_lm.capture_lm(tiny, LECTURE, prefix=cache, key=("a", 2.0))  # a replaced model file: a new stamp
     assert len(cache) == 2 * n and cache.computed == 2 * n
     assert set(vars(tiny.model)) == attrs and not tiny.model.training
     assert all(torch.equal(v, state[k]) for k, v in tiny.model.state_dict().items())
@@ -127,20 +128,22 @@ def test_models_have_their_own_rows_and_the_shared_model_is_untouched(tiny):
 def test_bundled_smollm2_keystrokes_match_a_full_forward():
     """SmolLM2 itself (30 layers, grouped-query attention): the lecture sentence, a few keys, a Backspace."""
     from test_hf_lm import bundled
+
     b = bundled()
     cache = PrefixCache()
     for text in (LECTURE[:-2], LECTURE[:-1], LECTURE, LECTURE + " ", LECTURE):
         before = cache.computed
         assert_same(hf_lm.capture_lm(b, text, prefix=cache, key="smollm2"), hf_lm.capture_lm(b, text), repr(text))
         if before:
-            assert cache.computed - before <= 2, (text, cache.computed - before)   # "␣tir" -> "␣tire" -> "␣tired"
-    assert cache.computed - before == 0                                           # the Backspace: all cached
+            assert cache.computed - before <= 2, (text, cache.computed - before)  # "␣tir" -> "␣tire" -> "␣tired"
+    assert cache.computed - before == 0  # the Backspace: all cached
 
 
 def test_sessions_on_threads_share_one_cache(tiny):
     """Streamlit runs each session on its own thread: four students editing at once through one small cache
     (evicting while others compute) all get a full forward's capture."""
     import threading
+
     cache = PrefixCache()
     hf_lm.capture_lm(tiny, LECTURE, prefix=cache, key="m")
     cache = PrefixCache(max_bytes_=int(cache.nbytes / len(cache) * 25))
@@ -152,8 +155,9 @@ def test_sessions_on_threads_share_one_cache(tiny):
         try:
             for t, want in zip(texts[i], expected[i]):
                 assert_same(hf_lm.capture_lm(tiny, t, prefix=cache, key="m"), want, repr(t))
-        except Exception as e:      # noqa: BLE001 (reported by the main thread)
+        except Exception as e:  # noqa: BLE001 (reported by the main thread)
             failures.append(e)
+
     threads = [threading.Thread(target=student, args=(i,)) for i in range(4)]
     for th in threads:
         th.start()

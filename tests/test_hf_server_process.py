@@ -4,10 +4,10 @@ answering. Now the page says why, and the process keeps serving. And a folder ov
 a byte of it loads, while the process's memory stays where it was.
 
 One Streamlit process per test module, driven over its WebSocket by bench.classroom's ``Tab`` (no browser)."""
+
 from __future__ import annotations
 
 import asyncio
-
 import os
 import subprocess
 import time
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from hf_fixtures import save_tiny
 from lab_fixtures import run_async
-from services.server_process import ServerProcess, healthy
 from test_hf_lm import fifo_index_folder
+
+from services.server_process import ServerProcess, healthy
 
 HEALTH_S = 90
 
@@ -33,8 +33,13 @@ def server(tmp_path_factory):
     first, so that even a frozen process (the old behaviour) can be ended."""
     base = tmp_path_factory.mktemp("hf-server")
     fifo_folder = fifo_index_folder(base / "fifo-model")
-    env = {**os.environ, "ATTENTION_LAB_HF_MODEL": str(fifo_folder), "ATTENTION_LAB_CLASSROOM": "0",
-           "ATTENTION_LAB_USER_CKPT_DIR": str(base / "ckpt"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "ATTENTION_LAB_HF_MODEL": str(fifo_folder),
+        "ATTENTION_LAB_CLASSROOM": "0",
+        "ATTENTION_LAB_USER_CKPT_DIR": str(base / "ckpt"),
+        "PYTHONUNBUFFERED": "1",
+    }
     srv = ServerProcess(None, base / "server.log", env, address="127.0.0.1")
     try:
         srv.wait_healthy(HEALTH_S)
@@ -62,16 +67,17 @@ def open_real_model(port: int, path: str | None = None, timeout: float = 60) -> 
             return list(tab.texts)
         finally:
             await tab.close()
+
     return run_async(go())
 
 
 def test_a_fifo_in_the_shard_index_gets_a_message_and_the_process_keeps_serving(server):
     t0 = time.perf_counter()
-    texts = open_real_model(server["port"])                          # old code: this run never finished
+    texts = open_real_model(server["port"])  # old code: this run never finished
     took = time.perf_counter() - t0
     assert any("is not a plain file inside the folder" in t for t in texts), texts
     assert healthy(server["port"], timeout=3), "the process must keep answering /_stcore/health"
-    again = open_real_model(server["port"])                         # a second session: served, same message
+    again = open_real_model(server["port"])  # a second session: served, same message
     assert any("is not a plain file inside the folder" in t for t in again)
     print(f"FIFO folder refused; the page answered in {took:.1f} s (first run, cold imports included)")
 
@@ -80,11 +86,12 @@ def test_a_folder_over_the_limit_is_refused_quickly_and_memory_stays(server, tmp
     """A 'model' whose safetensors header declares 100 G numbers (400 GB as float32) in a 200-byte file: refused
     from the header, in well under a second once the page is warm, and the process does not grow."""
     import json
+
     folder = save_tiny("gpt2", tmp_path / "huge")
     body = json.dumps({"w": {"dtype": "F32", "shape": [100_000, 1_000_000], "data_offsets": [0, 0]}}).encode()
     (folder / "model.safetensors").write_bytes(len(body).to_bytes(8, "little") + body)
     ps = psutil.Process(server["proc"].pid)
-    open_real_model(server["port"], str(folder))                    # warm: imports done
+    open_real_model(server["port"], str(folder))  # warm: imports done
     before = ps.memory_info().rss
     t0 = time.perf_counter()
     texts = open_real_model(server["port"], str(folder))
@@ -93,30 +100,43 @@ def test_a_folder_over_the_limit_is_refused_quickly_and_memory_stays(server, tmp
     assert any("this server loads models of up to" in t for t in texts), texts
     assert after - before < 50e6, (before, after)
     assert healthy(server["port"], timeout=3)
-    print(f"refused in {took:.2f} s (a whole session: connect, run, close); RSS {before / 1e6:.0f} -> "
-          f"{after / 1e6:.0f} MB")
+    print(
+        f"refused in {took:.2f} s (a whole session: connect, run, close); RSS {before / 1e6:.0f} -> "
+        f"{after / 1e6:.0f} MB"
+    )
 
 
 def test_the_server_refuses_an_upload_larger_than_the_app_accepts(server):
     """server.maxUploadSize (5 MB) is what the process enforces: 6 MB gets 413 from its Content-Length alone, before
     a byte of it is read; 1 MB is taken."""
     import http.client
+
     from bench.classroom import Record, Tab
+
     boundary = "attentionlab"
 
     with urllib.request.urlopen(f"http://127.0.0.1:{server['port']}/_stcore/health", timeout=10) as r:
-        xsrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in r.headers.get_all("Set-Cookie")
-                    if c.startswith("_streamlit_xsrf="))          # the cookie a browser gets, and its token
+        xsrf = next(
+            c.split(";", 1)[0].split("=", 1)[1]
+            for c in r.headers.get_all("Set-Cookie")
+            if c.startswith("_streamlit_xsrf=")
+        )  # the cookie a browser gets, and its token
 
     def put(tab, size: int, send_body: bool) -> int:
-        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.json\"\r\n"
-                f"Content-Type: application/json\r\n\r\n").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n'
+            f"Content-Type: application/json\r\n\r\n"
+        ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=30)
         try:
             conn.putrequest("PUT", f"/_stcore/upload_file/{tab.session_id}/f{size}")
-            for k, v in {"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": f"_streamlit_xsrf={xsrf}",
-                         "X-Xsrftoken": xsrf, "Content-Length": str(len(head) + size + len(tail))}.items():
+            for k, v in {
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Cookie": f"_streamlit_xsrf={xsrf}",
+                "X-Xsrftoken": xsrf,
+                "Content-Length": str(len(head) + size + len(tail)),
+            }.items():
                 conn.putheader(k, v)
             conn.endheaders()
             if send_body:
@@ -127,13 +147,14 @@ def test_the_server_refuses_an_upload_larger_than_the_app_accepts(server):
 
     async def session():
         tab = Tab(f"http://127.0.0.1:{server['port']}", Record("u", "fault"), "explore", time.perf_counter)
-        await tab.open(timeout=60)              # a live session id and the XSRF cookie, as a browser has them
+        await tab.open(timeout=60)  # a live session id and the XSRF cookie, as a browser has them
         try:
-            big = await asyncio.to_thread(put, tab, 6 * 2 ** 20, False)
-            small = await asyncio.to_thread(put, tab, 2 ** 20, True)
+            big = await asyncio.to_thread(put, tab, 6 * 2**20, False)
+            small = await asyncio.to_thread(put, tab, 2**20, True)
         finally:
             await tab.close()
         return big, small
+
     big, small = run_async(session())
     assert big == 413 and small in (200, 204), (big, small)
 
@@ -143,10 +164,20 @@ def random_gpt2(folder: Path, seed: int) -> Path:
     import torch
     from hf_fixtures import tiny_tokenizer
     from transformers import GPT2Config, GPT2LMHeadModel
+
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=512, n_layer=8, n_head=8, n_positions=64,
-                               bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(folder)
+    GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_embd=512,
+            n_layer=8,
+            n_head=8,
+            n_positions=64,
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+    ).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
 
@@ -163,4 +194,4 @@ def test_one_folder_model_per_process_whatever_the_sessions_keep(server, tmp_pat
         assert not any("can't be loaded" in t for t in texts), texts
         rss.append(ps.memory_info().rss)
     print("RSS after each folder: " + ", ".join(f"{r / 1e6:.0f} MB" for r in rss))
-    assert rss[2] - rss[0] < 60e6, rss              # a second and third model would add 200 MB
+    assert rss[2] - rss[0] < 60e6, rss  # a second and third model would add 200 MB

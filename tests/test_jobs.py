@@ -1,6 +1,7 @@
 """Training jobs: each run trains in its own spawned process and publishes through the app's API; Stop keeps the
 best epoch, the watchdog, the limits (counting processes), names, checkpoint writes that survive an exception or a
 SIGKILL, and a worker that dies (SIGKILL, an exception) or loses its app. CPU, tiny data, seconds."""
+
 import json
 import os
 import signal
@@ -13,19 +14,19 @@ import time
 import psutil
 import pytest
 import torch
+from lab_fixtures import REPO, TINY_WORDS
 
 import settings
-from lab_fixtures import REPO, TINY_WORDS
-from models import checkpoint as ckpt, checkpoint_folder
-from services import jobs
-from models.checkpoint import load_checkpoint, list_checkpoints
+from models import checkpoint as ckpt
+from models import checkpoint_folder
+from models.checkpoint import list_checkpoints, load_checkpoint
 from models.data import WordList
 from models.train import Recipe, train
-from services import job_errors, job_names, job_snapshots
+from services import job_errors, job_names, job_snapshots, jobs
 
 WORDS = WordList(TINY_WORDS)
 TINY = Recipe("test", epochs=3, batch_size=8, lr=1e-2, dropout=0.0)
-LONG = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)   # runs until stopped
+LONG = Recipe("test", epochs=100_000, batch_size=8, lr=1e-2, dropout=0.0)  # runs until stopped
 
 
 @pytest.fixture
@@ -61,21 +62,21 @@ def test_worker_trains_and_publishes_a_loadable_checkpoint(model_name, user_dir,
     assert p.status == "done" and p.error is None, p.error
     assert p.epoch == 3 and len(p.history) == 3 and p.fraction == 1.0 and p.eta is None
     assert [s["epoch"] for s in p.snapshots] == [0, 1, 2, 3]
-    b = load_checkpoint(p.checkpoint)                                   # weights_only=True inside
+    b = load_checkpoint(p.checkpoint)  # weights_only=True inside
     assert b.path == user_dir / "tiny-model.pt" and b.meta["display_name"] == "tiny-model"
     assert b.meta["train_model"] == model_name and len(b.meta["history"]) == 3
-    assert "tiny-model" in list_checkpoints()                           # what every page's picker lists
+    assert "tiny-model" in list_checkpoints()  # what every page's picker lists
     snaps = b.meta["snapshots"]
     assert [s["epoch"] for s in snaps] == [0, 1, 2, 3] and snaps[0]["word"] == "capybara"
     cap = job_snapshots.snapshot_capture(snaps[-1])
     assert cap.tgt_tokens[1:] == tuple("capybara")
-    for name, pat in cap.patterns.items():                              # (1, H, Q, K), rows are distributions
+    for name, pat in cap.patterns.items():  # (1, H, Q, K), rows are distributions
         assert pat.dim() == 4 and pat.shape[0] == 1
         assert torch.allclose(pat.sum(-1), torch.ones(pat.shape[:-1]), atol=1e-3), name
 
 
 def test_stop_keeps_the_best_epoch_so_far(user_dir, registry):
-    rec = Recipe("seed-like", epochs=2000, batch_size=4, lr=0.05, dropout=0.0)    # keep="last": Stop overrides it
+    rec = Recipe("seed-like", epochs=2000, batch_size=4, lr=0.05, dropout=0.0)  # keep="last": Stop overrides it
     job = jobs.start_job("s1", "miniformer", WORDS, rec, name="stopped", registry=registry)
     wait_for_epoch(job, 4)
     job.stop()
@@ -88,17 +89,18 @@ def test_stop_keeps_the_best_epoch_so_far(user_dir, registry):
     b = load_checkpoint(p.checkpoint)
     assert b.meta["epoch"] == best["epoch"]
     assert b.meta["val_loss"] == pytest.approx(best["val_prefix_nll"], abs=1e-5)
-    assert p.snapshots[-1]["epoch"] == p.epoch                          # the last epoch is always in the replay
+    assert p.snapshots[-1]["epoch"] == p.epoch  # the last epoch is always in the replay
 
 
 def test_train_stop_keeps_best_even_for_a_keep_last_recipe():
     """Deterministic version at the train() level: stop at epoch 8 with a learning rate that makes it bounce."""
     import threading
+
     stop = threading.Event()
     rec = Recipe("seed-like", epochs=50, batch_size=4, lr=0.3, dropout=0.0, seed=3)
     res = train("miniformer", WORDS, rec, stop=stop, on_epoch=lambda s: s.epoch == 8 and stop.set())
     assert res.stopped_by_user and res.final_epoch == 8
-    assert res.best_epoch < res.final_epoch             # so keeping the best is not the same as keeping the last
+    assert res.best_epoch < res.final_epoch  # so keeping the best is not the same as keeping the last
     assert res.best_epoch == min(res.history, key=lambda h: h["val_prefix_nll"])["epoch"]
     assert res.metrics["val_prefix_nll"] == pytest.approx(res.history[res.best_epoch - 1]["val_prefix_nll"], abs=1e-5)
 
@@ -106,11 +108,13 @@ def test_train_stop_keeps_best_even_for_a_keep_last_recipe():
 def test_job_stops_when_its_session_goes_away(user_dir, registry):
     calls = []
 
-    def alive(sid):                   # the browser tab closes after epoch 3
+    def alive(sid):  # the browser tab closes after epoch 3
         calls.append(sid)
         return len(calls) < 3
-    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="gone", session_alive=alive, gone_grace=0,
-                         registry=registry)
+
+    job = jobs.start_job(
+        "s1", "miniformer", WORDS, LONG, name="gone", session_alive=alive, gone_grace=0, registry=registry
+    )
     p = wait(job)
     # The app decides after epoch 3's message while the worker goes on: it stops after the epoch it is in then.
     assert p.status == "stopped" and "closed" in p.stop_reason and 3 <= p.epoch < LONG.epochs
@@ -119,17 +123,33 @@ def test_job_stops_when_its_session_goes_away(user_dir, registry):
 
 
 def test_watchdog_stops_a_job_nobody_polls(user_dir, registry):
-    job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="idle", session_alive=lambda sid: None,
-                         idle_timeout=0.2, registry=registry)
-    p = wait(job)                     # wait() joins without polling
+    job = jobs.start_job(
+        "s1",
+        "miniformer",
+        WORDS,
+        LONG,
+        name="idle",
+        session_alive=lambda sid: None,
+        idle_timeout=0.2,
+        registry=registry,
+    )
+    p = wait(job)  # wait() joins without polling
     assert p.status == "stopped" and "no page looked at it" in p.stop_reason
     assert os.path.exists(p.checkpoint)
 
 
 def test_a_live_session_keeps_its_job_even_unpolled(user_dir, registry):
     """On another page the fragment doesn't poll; the runtime saying "alive" keeps the job going."""
-    job = jobs.start_job("s1", "miniformer", WORDS, TINY, name="elsewhere", session_alive=lambda sid: True,
-                         idle_timeout=0.0, registry=registry)
+    job = jobs.start_job(
+        "s1",
+        "miniformer",
+        WORDS,
+        TINY,
+        name="elsewhere",
+        session_alive=lambda sid: True,
+        idle_timeout=0.0,
+        registry=registry,
+    )
     assert wait(job).status == "done"
 
 
@@ -145,18 +165,23 @@ def test_one_job_per_session_and_a_global_cap(user_dir, registry):
         jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)
     a.stop()
     assert wait(a).status == "stopped"
-    c = jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)     # a slot is free again
+    c = jobs.start_job("s3", "miniformer", WORDS, TINY, name="c", registry=registry)  # a slot is free again
     assert wait(c).status == "done"
     assert wait(jobs.start_job("s1", "miniformer", WORDS, TINY, name="a3", registry=registry)).status == "done"
-    registry.clear("s2")             # clearing a running job stops it; it still publishes its best epoch
+    registry.clear("s2")  # clearing a running job stops it; it still publishes its best epoch
     assert wait(b).status == "stopped" and registry.get("s2") is None
 
 
 def test_names(user_dir):
     assert job_names.check_name("  My Model ") == "my-model"
-    for bad, msg in (("", "Give the result a name"), ("bad/name", "can't be a model name"), ("x" * 41, "can't be"),
-                     ("-dash", "can't be"), ("miniformer", "shipped model's name"),
-                     ("full_transformer_peeking", "shipped")):
+    for bad, msg in (
+        ("", "Give the result a name"),
+        ("bad/name", "can't be a model name"),
+        ("x" * 41, "can't be"),
+        ("-dash", "can't be"),
+        ("miniformer", "shipped model's name"),
+        ("full_transformer_peeking", "shipped"),
+    ):
         with pytest.raises(job_errors.ModelNameError, match=msg):
             job_names.check_name(bad)
     assert job_names.publish_name("mine") == ("mine", None)
@@ -164,8 +189,9 @@ def test_names(user_dir):
     (user_dir / "mine.pt").write_bytes(b"x")
     name, note = job_names.publish_name("mine")
     assert name == "mine-2" and "already exists" in note and "mine-2" in note
-    name, note = job_names.publish_name("mine", replace=True,
-                                        owner=job_names.owner_id("s1"))   # no owner recorded: nobody's
+    name, note = job_names.publish_name(
+        "mine", replace=True, owner=job_names.owner_id("s1")
+    )  # no owner recorded: nobody's
     assert name == "mine-2" and "another session" in note
     (user_dir / "mine-2.pt").write_bytes(b"x")
     assert job_names.publish_name("mine")[0] == "mine-3"
@@ -179,7 +205,7 @@ def test_only_the_session_that_made_a_model_may_replace_it(user_dir, registry):
     path = user_dir / "shared.pt"
     before = path.read_bytes()
     assert load_checkpoint(path).meta["owner"] == job_names.owner_id("s1") != job_names.owner_id("s2")
-    assert "s1" not in load_checkpoint(path).meta["owner"]                  # a hash, not the session id itself
+    assert "s1" not in load_checkpoint(path).meta["owner"]  # a hash, not the session id itself
     assert job_names.may_replace("shared", job_names.owner_id("s1"))
     assert not job_names.may_replace("shared", job_names.owner_id("s2"))
     registry.clear("s1")
@@ -198,16 +224,17 @@ def test_failed_publish_leaves_the_previous_model_intact(tmp_path, monkeypatch):
     train("miniformer", WORDS, TINY, out=path)
     before = path.read_bytes()
 
-    def boom(obj, f, *a, **k):        # half a file, then the disk fills up
+    def boom(obj, f, *a, **k):  # half a file, then the disk fills up
         with open(f, "wb") as fh:
             fh.write(b"PK\x03\x04 partial")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError, match="No space left"):
         train("full", WORDS, TINY, out=path)
     assert path.read_bytes() == before
     assert load_checkpoint(path).architecture == "miniformer"
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["keep.pt"]       # no temp file left behind
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["keep.pt"]  # no temp file left behind
 
 
 def test_an_unusable_folder_is_refused_before_any_training(tmp_path, monkeypatch, registry):
@@ -218,7 +245,7 @@ def test_an_unusable_folder_is_refused_before_any_training(tmp_path, monkeypatch
     monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(blocker))
     with pytest.raises(job_errors.FolderNotWritableError, match="checkpoints folder is not writable") as e:
         jobs.start_job("s1", "miniformer", WORDS, TINY, name="nowhere", registry=registry)
-    assert e.value.reason == "permission" and str(blocker) not in str(e.value)       # no server path shown
+    assert e.value.reason == "permission" and str(blocker) not in str(e.value)  # no server path shown
     assert registry.active_count() == 0 and not registry.jobs()
     assert blocker.read_text().startswith("a file where")
 
@@ -243,6 +270,7 @@ def test_a_save_that_fails_in_the_worker_shows_failed_without_a_path(user_dir, r
 @pytest.mark.parametrize("code, errno_", [("full", 28), ("read-only", 30), ("permission", 13)])
 def test_save_errors_name_the_folder_state(code, errno_):
     from services.train_worker import failure_code
+
     assert failure_code(OSError(errno_, os.strerror(errno_))) == code
     assert job_errors.folder_reason(errno_) in (code, "permission")
     assert failure_code(ValueError("x")) is None
@@ -263,21 +291,23 @@ def test_two_processes_claiming_one_name_at_once_get_two_names(user_dir):
         t = float(sys.argv[1])
         while time.time() < t:
             pass
-        job = jobs.start_job(sys.argv[2], "miniformer", WordList({TINY_WORDS!r}), Recipe("t", epochs=1, batch_size=8, lr=1e-2, dropout=0.0),
-                             name="same-name", registry=reg)
+        job = jobs.start_job(sys.argv[2], "miniformer", WordList({TINY_WORDS!r}),
+                             Recipe("t", epochs=1, batch_size=8, lr=1e-2, dropout=0.0), name="same-name", registry=reg)
         print(job.spec.name, flush=True)
         job.join(120)
         print(job.peek().status, flush=True)
     """)
     at = time.time() + 8
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(at), sid], stdout=subprocess.PIPE, text=True,
-                              cwd=REPO) for sid in ("s1", "s2")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(at), sid], stdout=subprocess.PIPE, text=True, cwd=REPO)
+        for sid in ("s1", "s2")
+    ]
     outs = [p.communicate(timeout=180)[0].split() for p in procs]
     assert sorted(o[0] for o in outs) == ["same-name", "same-name-2"], outs
     assert [o[1] for o in outs] == ["done", "done"]
     owners = {torch.load(user_dir / f"{o[0]}.pt", weights_only=True)["owner"] for o in outs}
-    assert len(owners) == 2                                      # each file is its own run's: nothing overwritten
-    assert not list(user_dir.glob(".*.claim"))                   # both claims released
+    assert len(owners) == 2  # each file is its own run's: nothing overwritten
+    assert not list(user_dir.glob(".*.claim"))  # both claims released
 
 
 def test_a_name_claimed_by_a_run_elsewhere_is_taken(user_dir):
@@ -323,7 +353,7 @@ def test_an_epoch_past_the_time_limit_is_killed(user_dir, registry, monkeypatch)
     published, the slot comes back, and the page is told why."""
     monkeypatch.setattr(jobs, "HARD_GRACE_S", 1.0)
     slow = Recipe("slow", epochs=3, batch_size=1, lr=1e-3, dropout=0.0)
-    letters = "abcdefghijklmnop"       # 4,096 words at batch 1: an epoch takes far longer than limit + grace (2 s)
+    letters = "abcdefghijklmnop"  # 4,096 words at batch 1: an epoch takes far longer than limit + grace (2 s)
     words = WordList(tuple(f"{a}{b}{c}word" for a in letters for b in letters for c in letters))
     job = jobs.start_job("s1", "miniformer", words, slow, name="slowpoke", registry=registry, max_seconds=1)
     p = wait(job, 60)
@@ -335,12 +365,15 @@ def test_an_epoch_past_the_time_limit_is_killed(user_dir, registry, monkeypatch)
 def test_the_app_process_never_runs_training_code(user_dir, registry, monkeypatch):
     """train() replaced in this process: a job still trains and publishes, because it trains in a fresh spawned
     interpreter (the patch doesn't reach it). On the thread version this job failed."""
+
     def no_training_here(*a, **k):
         raise AssertionError("training code ran in the app process")
-    for mod in list(sys.modules.values()):            # every module here that holds models.train.train by name
+
+    for mod in list(sys.modules.values()):  # every module here that holds models.train.train by name
         if getattr(mod, "train", None) is train:
             monkeypatch.setattr(mod, "train", no_training_here)
     import models.train
+
     assert models.train.train is no_training_here
     job = jobs.start_job("s1", "miniformer", WORDS, TINY, name="elsewhere", registry=registry)
     p = wait(job)
@@ -356,9 +389,9 @@ def test_the_worker_is_another_process_at_lower_priority(user_dir, registry):
     child = psutil.Process(job.pid)
     assert child.ppid() == os.getpid()
     assert os.getpriority(os.PRIO_PROCESS, job.pid) > os.getpriority(os.PRIO_PROCESS, 0)
-    if hasattr(os, "sched_getscheduler"):             # Linux: only CPU time nothing else wants
+    if hasattr(os, "sched_getscheduler"):  # Linux: only CPU time nothing else wants
         assert os.sched_getscheduler(job.pid) == os.SCHED_IDLE
-    assert child.num_threads() < 8                    # one torch thread (plus the interpreter's few), not a pool
+    assert child.num_threads() < 8  # one torch thread (plus the interpreter's few), not a pool
     job.stop()
     assert wait(job).status == "stopped"
     assert not psutil.pid_exists(job.pid) or psutil.Process(job.pid).status() == psutil.STATUS_ZOMBIE
@@ -374,7 +407,7 @@ def test_the_worker_is_at_low_priority_before_its_own_imports(user_dir, registry
     assert job.pid is not None
     policy = os.sched_getscheduler(job.pid) if hasattr(os, "sched_getscheduler") else None
     niceness = os.getpriority(os.PRIO_PROCESS, job.pid)
-    still_importing = job.peek().status == "queued"   # the child has not said "started" yet
+    still_importing = job.peek().status == "queued"  # the child has not said "started" yet
     assert niceness > os.getpriority(os.PRIO_PROCESS, 0)
     if policy is not None:
         assert policy == os.SCHED_IDLE
@@ -398,7 +431,7 @@ def test_sigterm_to_the_worker_alone_stops_it_cleanly(user_dir, registry):
 def all_checkpoints_load(*folders):
     for folder in folders:
         for f in folder.glob("*.pt"):
-            load_checkpoint(f)                        # raises CheckpointError for a torn or unreadable file
+            load_checkpoint(f)  # raises CheckpointError for a torn or unreadable file
         assert not list(folder.glob(".*.tmp")), list(folder.glob(".*.tmp"))
 
 
@@ -413,21 +446,21 @@ def test_a_worker_killed_mid_epoch_fails_frees_its_slot_and_loses_nothing(user_d
     job = jobs.start_job("s1", "miniformer", WORDS, LONG, name="mine", replace=True, registry=registry)
     assert job.spec.out == user_dir / "mine.pt"
     wait_for_epoch(job, 3)
-    torn = user_dir / ".mine.pt.k1ll3d.tmp"            # what atomic_write leaves when the kill lands mid-write
+    torn = user_dir / ".mine.pt.k1ll3d.tmp"  # what atomic_write leaves when the kill lands mid-write
     torn.write_bytes(b"PK\x03\x04 half a checkpoint")
     assert registry.active_count() == 2
     os.kill(job.pid, signal.SIGKILL)
     p = wait(job, timeout=30)
     assert p.status == "failed" and "SIGKILL" in p.error and "signal 9" in p.error, p.error
     assert job.exitcode == -signal.SIGKILL and p.checkpoint is None
-    assert 3 <= p.epoch < LONG.epochs and p.history                     # what it had done is still shown
-    assert registry.active_count() == 1                                 # its slot is free; the other runs on
+    assert 3 <= p.epoch < LONG.epochs and p.history  # what it had done is still shown
+    assert registry.active_count() == 1  # its slot is free; the other runs on
     at_kill = other.poll().epoch
     wait_for_epoch(other, at_kill + 3)
     assert (user_dir / "mine.pt").read_bytes() == before and not torn.exists()
     all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
     again = jobs.start_job("s1", "miniformer", WORDS, TINY, name="mine", replace=True, registry=registry)
-    assert wait(again).status == "done"                                 # the same session trains again at once
+    assert wait(again).status == "done"  # the same session trains again at once
     other.stop()
     assert wait(other).status == "stopped" and load_checkpoint(user_dir / "theirs.pt").meta["epoch"] >= 1
     all_checkpoints_load(settings.shipped_ckpt_dir(), user_dir)
@@ -472,14 +505,14 @@ def test_sigkill_while_writing_leaves_a_loadable_checkpoint(tmp_path):
     try:
         lines = [child.stdout.readline().strip() for _ in range(3)]
     finally:
-        os.kill(child.pid, signal.SIGKILL)                  # no cleanup runs: no except, no finally, no atexit
+        os.kill(child.pid, signal.SIGKILL)  # no cleanup runs: no except, no finally, no atexit
         child.wait(10)
         child.stdout.close()
     assert lines == ["wrote 1", "wrote 2", "mid-write"]
     assert child.returncode == -signal.SIGKILL
     torn = list(tmp_path.glob(".killed.pt.*.tmp"))
-    assert len(torn) == 1 and 0 < torn[0].stat().st_size < path.stat().st_size      # the half-written temp file
-    assert load_checkpoint(path).meta["epoch"] == 2        # the previous complete file, never a torn one
+    assert len(torn) == 1 and 0 < torn[0].stat().st_size < path.stat().st_size  # the half-written temp file
+    assert load_checkpoint(path).meta["epoch"] == 2  # the previous complete file, never a torn one
 
 
 def test_restore_shipped_rewrites_the_shipped_file(tiny_ckpt_dir, monkeypatch, registry):
@@ -545,8 +578,12 @@ def test_interpreter_exit_stops_jobs_and_publishes_their_best_epoch(tmp_path):
     script = tmp_path / "exiter.py"
     script.write_text(EXIT_CHILD)
     user = tmp_path / "user"
-    r = subprocess.run([sys.executable, str(script), str(REPO), str(user), ",".join(TINY_WORDS), "exit"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(script), str(REPO), str(user), ",".join(TINY_WORDS), "exit"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     word, status, pid = r.stdout.split()
     assert (word, status) == ("running", "running") and "terminate called" not in r.stderr
@@ -564,8 +601,12 @@ def test_a_worker_whose_app_is_killed_stops_and_publishes(tmp_path):
     script = tmp_path / "hanger.py"
     script.write_text(EXIT_CHILD)
     user = tmp_path / "user"
-    app = subprocess.Popen([sys.executable, str(script), str(REPO), str(user), ",".join(TINY_WORDS), "hang"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        [sys.executable, str(script), str(REPO), str(user), ",".join(TINY_WORDS), "hang"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         word, status, pid = app.stdout.readline().split()
     finally:
@@ -603,13 +644,14 @@ def test_the_user_folder_is_listed_once_per_change(user_dir, monkeypatch):
 def test_the_browser_token_is_the_same_in_every_tab():
     """Streamlit's XSRF cookie: the same token under a different mask in each response; one browser, one name."""
     from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
     token = os.urandom(16)
     tab1, tab2 = generate_xsrf_token_string(token, 1), generate_xsrf_token_string(token, 1)
-    assert tab1 != tab2                                                   # masks differ...
-    assert job_names.browser_token(tab1, "s1") == job_names.browser_token(tab2, "s2")     # ...the browser is one
+    assert tab1 != tab2  # masks differ...
+    assert job_names.browser_token(tab1, "s1") == job_names.browser_token(tab2, "s2")  # ...the browser is one
     other_browser = generate_xsrf_token_string(os.urandom(16), 1)
     assert job_names.browser_token(other_browser, "s1") != job_names.browser_token(tab1, "s1")
-    assert job_names.browser_token("", "s1") != job_names.browser_token("", "s2")   # no cookie: the session stands in
+    assert job_names.browser_token("", "s1") != job_names.browser_token("", "s2")  # no cookie: the session stands in
     assert job_names.browser_token("garbage|x", "s1") == job_names.browser_token("", "s1")
 
 
@@ -619,6 +661,7 @@ def test_a_worker_starts_whatever_the_parent_s_main_script_is(user_dir, registry
     suite with exit code 1); the worker must start without it."""
     import sys
     import types
+
     page = tmp_path / "page_script.py"
     page.write_text("raise SystemExit('the page script ran in the training worker')\n")
     main = types.ModuleType("__main__")
@@ -627,4 +670,4 @@ def test_a_worker_starts_whatever_the_parent_s_main_script_is(user_dir, registry
     job = jobs.start_job("s1", "miniformer", WORDS, TINY, name="main-free", registry=registry)
     p = wait(job)
     assert p.status == "done" and p.error is None, p.error
-    assert sys.modules["__main__"] is main                  # put back after the start
+    assert sys.modules["__main__"] is main  # put back after the start

@@ -1,15 +1,17 @@
 """Explore's browser path (ui/live_views.py) under AppTest: what Python hands the component, and when the page
 takes the server path instead. What the component draws is checked in Chromium (tests/e2e/test_e2e_browser_forward.py)
 and its math against PyTorch in Node (tests/test_browser_forward.py)."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 
 import pytest
-
 from lab_fixtures import REPO, open_app, shown
+
 from models import registry
+
 
 def live_data(at) -> dict | None:
     """The data of the page's live-views component, or None when the page drew no such component."""
@@ -34,9 +36,16 @@ def test_browser_path_hands_the_component_the_weights_file_and_the_word():
     assert doc["architecture"] == "full" and doc["model_args"]["peeking"] is False
     # every pattern of the model, titled; the entropy rows grouped by kind as the server's figure has them
     assert list(side["pattern_titles"]) == [f"encoder.{l}.attn.hook_pattern" for l in (0, 1)] + [
-        f"decoder.{l}.{a}.hook_pattern" for l in (0, 1) for a in ("attn", "cross_attn")]
-    assert list(side["row_labels"].values()) == ["encoder L0", "encoder L1", "decoder self L0", "decoder self L1",
-                                                 "cross L0", "cross L1"]
+        f"decoder.{l}.{a}.hook_pattern" for l in (0, 1) for a in ("attn", "cross_attn")
+    ]
+    assert list(side["row_labels"].values()) == [
+        "encoder L0",
+        "encoder L1",
+        "decoder self L0",
+        "decoder self L1",
+        "cross L0",
+        "cross L1",
+    ]
     assert at.query_params["text"] == ["capy"] or at.query_params["text"] == "capy"
 
 
@@ -55,8 +64,11 @@ def test_without_the_switch_the_page_is_the_server_path():
 
 
 def test_an_architecture_the_browser_cannot_run_takes_the_server_path_with_a_note(monkeypatch):
-    monkeypatch.setattr(registry, "MODELS", tuple(dataclasses.replace(s, runs_in_browser=s.name != "miniformer")
-                                                  for s in registry.MODELS))
+    monkeypatch.setattr(
+        registry,
+        "MODELS",
+        tuple(dataclasses.replace(s, runs_in_browser=s.name != "miniformer") for s in registry.MODELS),
+    )
     at = open_app(browser="1", text="capy", model="miniformer")
     assert live_data(at) is None and at.get("plotly_chart")
     assert any("architecture the browser can't run yet" in shown(i.value) for i in at.info)
@@ -72,7 +84,7 @@ def test_switching_off_returns_to_the_server_path():
 
 def test_weights_the_browser_failed_to_load_take_the_server_path_with_a_note():
     at = open_app(browser="1")
-    at.session_state["explore.live"] = {"view": None, "failed": "HTTP 404"}    # what the component reports
+    at.session_state["explore.live"] = {"view": None, "failed": "HTTP 404"}  # what the component reports
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
@@ -89,7 +101,7 @@ def test_kana_and_kanji_take_the_server_path_for_that_word_with_a_note():
     at.run()
     assert not at.exception and live_data(at) is not None and live_data(at)["text"] == "neko"
     assert not any("only the server can do" in shown(i.value) for i in at.info)
-    at.session_state["text"] = "猫です"                 # what the component reports after the student's pause
+    at.session_state["text"] = "猫です"  # what the component reports after the student's pause
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
 
@@ -127,6 +139,7 @@ def test_a_hostile_text_link_reaches_the_component_as_data(payload):
 def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypatch):
     from ui import live_views
     from viz import bertviz_view
+
     monkeypatch.setattr(bertviz_view, "missing_vendor_files", lambda: ["d3.min.js"])
     live_views.bertviz_template.clear()
     try:
@@ -134,7 +147,7 @@ def test_without_the_vendored_d3_the_browser_path_says_how_to_fetch_it(monkeypat
         assert live_data(at)["sides"][0]["bertviz"] is None
         assert any("fetch_vendor.py" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
-        live_views.bertviz_template.clear()      # the next test's template is built with the real files
+        live_views.bertviz_template.clear()  # the next test's template is built with the real files
 
 
 # ---- the browser path is the default (issue 24, item 1) -----------------------------------------------------------
@@ -156,7 +169,7 @@ def test_browser_0_in_the_link_or_the_switch_off_gives_the_server_path(monkeypat
     at.toggle(key="explore.browser").set_value(False)
     at.run()
     assert not at.exception and live_data(at) is None and at.get("plotly_chart")
-    assert at.query_params["browser"] in ("0", ["0"])           # the link a student copies keeps the server path
+    assert at.query_params["browser"] in ("0", ["0"])  # the link a student copies keeps the server path
     at.toggle(key="explore.browser").set_value(True)
     at.run()
     assert not at.exception and live_data(at) is not None and "browser" not in at.query_params
@@ -182,16 +195,18 @@ def test_explore_hands_the_component_bertviz_model_view_as_a_template():
     assert (side["bertviz"]["view"], side["bertviz_model"]["view"]) == ("head", "model")
     assert side["bertviz_view"] == "head"
     # each a static file the browser fetches once, named by its content (not re-sent on every rerun)
-    head, model = (json.loads((REPO / "static" / side[k]["url"].removeprefix("app/static/")).read_text())
-                   for k in ("bertviz", "bertviz_model"))
+    head, model = (
+        json.loads((REPO / "static" / side[k]["url"].removeprefix("app/static/")).read_text())
+        for k in ("bertviz", "bertviz_model")
+    )
     assert side["bertviz_model"]["url"].startswith("app/static/weights/bertviz-model-full_transformer-")
     assert model["root_id"] == "al-bertviz-explore" and model["js"].count(model["mark"]) == 1
-    assert "DIV_WIDTH" in model["js"] and "DIV_WIDTH" not in head["js"]      # BertViz's model_view.js
+    assert "DIV_WIDTH" in model["js"] and "DIV_WIDTH" not in head["js"]  # BertViz's model_view.js
     assert model["params"]["names"] == ["Encoder", "Decoder", "Cross"] and "attention" not in model["params"]
     assert "://" not in model["js"] + model["markup"] and "<script" not in model["markup"].lower()
     assert "アテンション" in model["markup"] and "Attention:" not in model["markup"], model["markup"]
     assert data["labels"]["model_view"] == "モデル表示" and data["labels"]["grid_title"].startswith("すべての層")
-    at = open_app(text="owl")                    # the server path, Model view picked there
+    at = open_app(text="owl")  # the server path, Model view picked there
     at.get("segmented_control")[0].set_value("model")
     at.run()
     at.toggle(key="explore.browser").set_value(True)
@@ -217,24 +232,32 @@ def lesson_components(at) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize("step, views, model, grid", [
-    (1, ["bars"], "miniformer", []), (3, ["heat"], "miniformer", []),
-    (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
-    (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
-    (7, ["heat"], "full_transformer_peeking", [])])
-def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(step, views, model, grid,
-                                                                                  monkeypatch):
-    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")          # the default
+@pytest.mark.parametrize(
+    "step, views, model, grid",
+    [
+        (1, ["bars"], "miniformer", []),
+        (3, ["heat"], "miniformer", []),
+        (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
+        (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
+        (7, ["heat"], "full_transformer_peeking", []),
+    ],
+)
+def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_guess(
+    step, views, model, grid, monkeypatch
+):
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")  # the default
     at = open_app("app_pages/0_lesson.py", direct=True, step=str(step))
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
     assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba", 7: "flycatcher"}.get(step, "capybara")
     assert not at.text_input and not at.get("plotly_chart")
-    at.session_state[f"lesson.word.{step}"] = "owlet"          # what the box reports on the pause
+    at.session_state[f"lesson.word.{step}"] = "owlet"  # what the box reports on the pause
     at.run()
-    assert "owlet" in at.markdown[[i for i, m in enumerate(at.markdown) if "Predict first" in m.value][0]].value \
+    assert (
+        "owlet" in at.markdown[[i for i, m in enumerate(at.markdown) if "Predict first" in m.value][0]].value
         or step != 1
+    )
     at.button_group(key=f"lesson.{step}.guess").set_value(0).run()
     assert list(lesson_components(at)) == ["box"], "a guess not yet locked shows nothing"
     at.button(key=f"lesson.{step}.reveal").click().run()
@@ -247,8 +270,9 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     assert v["grid_patterns"] == grid
     assert (v["add_eos"], v["heat_pick"]) == ((True, "leak") if step == 7 else (False, None))
     if step in (1, 3):
-        assert (v["query"], v["sides"][0]["pattern"]) == ((None, "blocks.0.attn.hook_pattern") if step == 1 else
-                                                          (2, "blocks.0.attn.hook_pattern"))
+        assert (v["query"], v["sides"][0]["pattern"]) == (
+            (None, "blocks.0.attn.hook_pattern") if step == 1 else (2, "blocks.0.attn.hook_pattern")
+        )
     # a new guess hides the answer and the views again
     at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
     assert list(lesson_components(at)) == ["box"]
@@ -266,7 +290,8 @@ def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch)
 def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(monkeypatch):
     """In a class session the step's guess is driven by the teacher (ui/class_session): the views component is
     drawn only when the teacher has revealed, as the server's view is."""
-    from ui import class_session, lesson as LS
+    from ui import class_session
+
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
     monkeypatch.setattr(class_session, "active", lambda: True)
     monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
@@ -282,7 +307,7 @@ def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view
     at.button_group(key="lesson.1.guess").set_value(0).run()
     at.button(key="lesson.1.reveal").click().run()
     assert "views" in lesson_components(at) and not at.get("plotly_chart")
-    at.session_state["lesson.live.1.views"] = {"view": None, "failed": "HTTP 404"}    # what the component reports
+    at.session_state["lesson.live.1.views"] = {"view": None, "failed": "HTTP 404"}  # what the component reports
     at.run()
     assert not at.exception and "views" not in lesson_components(at) and at.get("plotly_chart")
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)

@@ -1,5 +1,6 @@
 """Issue 23, item 3: rooms that do one job, one name per thing. Read from the source (ast), so these run in well
 under a second and need no model."""
+
 from __future__ import annotations
 
 import ast
@@ -44,12 +45,21 @@ def test_the_split_modules_are_gone_and_nothing_imports_them():
     viz.style's, the screen / projector / slide copies viz.display's, the Head lab's builders their own module)."""
     assert not (ROOT / "ui" / "widgets.py").exists()
     from viz import display, head_lab_figures, style
-    defined = {node.name for node in ast.parse((ROOT / "viz" / "figures.py").read_text(encoding="utf-8")).body
-               if isinstance(node, ast.FunctionDef)}
+
+    defined = {
+        node.name
+        for node in ast.parse((ROOT / "viz" / "figures.py").read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef)
+    }
     assert defined.isdisjoint({"for_screen", "for_projector", "for_slide", "label", "figure", "diff_heatmaps"})
     assert callable(display.for_slide) and callable(style.figure) and callable(head_lab_figures.diff_heatmaps)
-    users = [p for folder in ("app_pages", "ui", "tests", "bench", "viz", "services", "models")
-             for p in (ROOT / folder).rglob("*.py") if p.name != Path(__file__).name
-             and ("ui.widgets import" in p.read_text(encoding="utf-8")
-                  or "ui import widgets" in p.read_text(encoding="utf-8"))]
+    users = [
+        p
+        for folder in ("app_pages", "ui", "tests", "bench", "viz", "services", "models")
+        for p in (ROOT / folder).rglob("*.py")
+        if p.name != Path(__file__).name
+        and (
+            "ui.widgets import" in p.read_text(encoding="utf-8") or "ui import widgets" in p.read_text(encoding="utf-8")
+        )
+    ]
     assert not users, users

@@ -1,17 +1,19 @@
 """A word's score never depends on the other words of its batch: the source's padding is masked (the notebook's
 src_key_padding_mask) and <EOS> is never an input, so the model card, the Leak page and ``models.evaluate`` give
 one number for the same words, batched or one at a time."""
+
 import json
 
 import pytest
 import torch
 import torch.nn.functional as F
-
 from lab_fixtures import MODEL_NAMES, TINY_WORDS, open_app, tiny_bundle
+
 from models import registry
 from models.checkpoint import load_checkpoint
 from models.data import encode_words, load_words, pack_pairs, split_words
-from models.evaluate import evaluate_tensors, evaluate_words, main as evaluate_main
+from models.evaluate import evaluate_words
+from models.evaluate import main as evaluate_main
 from models.vocab import EOS_ID, PAD_ID
 
 SHIPPED = registry.shipped_names()
@@ -21,15 +23,17 @@ def _teacher_forced_word_nll(model, words, length=None) -> torch.Tensor:
     """(N,) summed teacher-forced NLL of each word, all words in one padded batch."""
     x, y = encode_words(words, length=length)
     with torch.no_grad():
-        logits = model(x).logits                                                       # (N, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID, reduction="none").view(y.shape).sum(1)
+        logits = model(x).logits  # (N, T, V)
+    return (
+        F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID, reduction="none").view(y.shape).sum(1)
+    )
 
 
 def test_x_never_holds_eos_whatever_the_padding():
     for length in (None, 20):
         x, y = encode_words(["cat", "capybara"], length=length)
         assert not bool((x == EOS_ID).any())
-        assert int((y == EOS_ID).sum()) == 2                      # <EOS> stays a target of every word
+        assert int((y == EOS_ID).sum()) == 2  # <EOS> stays a target of every word
     x, _ = encode_words(["cat", "capybara"])
     assert x[0].tolist()[:5] == encode_words(["cat"])[0][0].tolist() + [PAD_ID]
 
@@ -95,6 +99,6 @@ def test_leak_page_and_card_show_the_same_numbers_and_where_the_teacher_forced_o
     assert f"**{peek.teacher_forced_char_nll:.3f}** on the characters" in text
     assert f"**{peek.teacher_forced_end_nll:.2f}** on each word's end" in text
     (nll,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("leak.nll")]
-    assert nll["layout"]["title"]["text"].startswith("Test NLL")          # the test words, not the validation ones
+    assert nll["layout"]["title"]["text"].startswith("Test NLL")  # the test words, not the validation ones
     card = load_checkpoint("full_transformer_peeking").meta["metrics"]
     assert f"{card['test_teacher_forced_nll']:.2f}" == f"{peek.teacher_forced_nll:.2f}"

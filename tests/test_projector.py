@@ -2,6 +2,7 @@
 
 The chart copies are checked on the figure dicts (fonts, the WCAG contrast of every tick colour, no fixed width);
 the pages through AppTest: ``?present=1`` turns the mode on and every page still runs and draws its charts large."""
+
 from __future__ import annotations
 
 import json
@@ -9,33 +10,41 @@ import json
 import plotly.graph_objects as go
 import pytest
 import torch
-
 from lab_fixtures import REPO, open_app, tiny_bundle
+
 from models.capture import capture
 from viz import bertviz_view as bv
-from viz import display
+from viz import display, style
 from viz import figures as F
-from viz import style
 from viz.metrics import next_token_probs
 
-PAGES = ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
-         "app_pages/5_train.py", "app_pages/6_heads.py", "app_pages/7_real_model.py"]
+PAGES = [
+    "app_pages/1_explore.py",
+    "app_pages/2_compare.py",
+    "app_pages/3_leak.py",
+    "app_pages/4_generate.py",
+    "app_pages/5_train.py",
+    "app_pages/6_heads.py",
+    "app_pages/7_real_model.py",
+]
 
 
 def contrast(fg: str, bg: str = "#ffffff") -> float:
     """WCAG 2 contrast ratio of two #rrggbb colours."""
+
     def lum(c: str) -> float:
         c = {"white": "#ffffff", "black": "#000000"}.get(c, c)
-        rgb = [int(c.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        rgb = [int(c.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
         r, g, b = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
     hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
 
 
 def test_contrast_formula():
     assert contrast("#000000") == pytest.approx(21.0)
-    assert contrast("#777777") == pytest.approx(4.48, abs=0.01)     # the WCAG examples' grey
+    assert contrast("#777777") == pytest.approx(4.48, abs=0.01)  # the WCAG examples' grey
 
 
 def figures() -> dict[str, go.Figure]:
@@ -44,14 +53,19 @@ def figures() -> dict[str, go.Figure]:
     full = capture(tiny_bundle("full"), "capy")
     b = tiny_bundle("miniformer")
     probs = next_token_probs(mini.logits[0, -1])
-    return {"heatmap": F.attention_heatmap(full, "decoder.0.cross_attn.hook_pattern", 1, query=2),
-            "entropy": F.entropy_heatmap(full), "qent": F.query_entropy(mini, "blocks.0.attn.hook_pattern", 0),
-            "bars": F.next_token_bars(probs, b.vocab, expected="a"), "lastrow": F.last_row_heatmap(full),
-            "strip": F.generation_strip(["a", "b"], [0.5, 0.25], current=1),
-            "heads": F.head_grid(full, "encoder.0.attn.hook_pattern"),
-            "grid": F.layer_head_grid(full, title="every layer and head"),
-            "curves": F.training_curves([{"epoch": 1, "train_loss": 2.0, "val_tf_nll": 2.1, "val_prefix_nll": 2.2,
-                                          "best_epoch": 1}])}
+    return {
+        "heatmap": F.attention_heatmap(full, "decoder.0.cross_attn.hook_pattern", 1, query=2),
+        "entropy": F.entropy_heatmap(full),
+        "qent": F.query_entropy(mini, "blocks.0.attn.hook_pattern", 0),
+        "bars": F.next_token_bars(probs, b.vocab, expected="a"),
+        "lastrow": F.last_row_heatmap(full),
+        "strip": F.generation_strip(["a", "b"], [0.5, 0.25], current=1),
+        "heads": F.head_grid(full, "encoder.0.attn.hook_pattern"),
+        "grid": F.layer_head_grid(full, title="every layer and head"),
+        "curves": F.training_curves(
+            [{"epoch": 1, "train_loss": 2.0, "val_tf_nll": 2.1, "val_prefix_nll": 2.2, "best_epoch": 1}]
+        ),
+    }
 
 
 def axes(layout: dict) -> dict[str, dict]:
@@ -77,9 +91,9 @@ def test_every_chart_text_is_dark(kind):
 def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
     for name, fig in figures().items():
         before = fig.to_dict()
-        fig = go.Figure(fig.to_dict()).update_layout(width=640)       # even a figure given a fixed width
+        fig = go.Figure(fig.to_dict()).update_layout(width=640)  # even a figure given a fixed width
         out = display.for_projector(fig)
-        go.Figure(out.to_dict())                                       # plotly's full validation passes
+        go.Figure(out.to_dict())  # plotly's full validation passes
         d = out.to_dict()
         lay = d["layout"]
         assert "width" not in lay and lay["autosize"] is True, name
@@ -93,10 +107,11 @@ def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
                 assert tr["colorbar"]["tickfont"]["size"] >= 16, name
             if "textfont" in tr:
                 assert tr["textfont"]["size"] >= 16, name
-        assert lay["height"] > before["layout"]["height"], name                   # room for the larger text
-        assert [tr.get("z", tr.get("y")) for tr in d["data"]] == \
-               [tr.get("z", tr.get("y")) for tr in before["data"]], name          # the same numbers drawn
-        assert fig.to_dict()["layout"]["width"] == 640                             # the input is not changed
+        assert lay["height"] > before["layout"]["height"], name  # room for the larger text
+        assert [tr.get("z", tr.get("y")) for tr in d["data"]] == [tr.get("z", tr.get("y")) for tr in before["data"]], (
+            name
+        )  # the same numbers drawn
+        assert fig.to_dict()["layout"]["width"] == 640  # the input is not changed
 
 
 def test_layer_head_grid_labels_every_layer_and_head():
@@ -106,23 +121,32 @@ def test_layer_head_grid_labels_every_layer_and_head():
     n_layers, n_heads = len(full.patterns), max(p.shape[1] for p in full.patterns.values())
     assert [a.text for a in fig.layout.annotations] == [f"H{h}" for h in range(n_heads)]
     row_labels = [fig.layout[f"yaxis{(r * n_heads + 1) if r else ''}"].title.text for r in range(n_layers)]
-    assert row_labels == ["encoder<br>L0", "encoder<br>L1", "decoder self<br>L0", "decoder self<br>L1", "cross<br>L0",
-                          "cross<br>L1"]
-    cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]       # not the grey masks
+    assert row_labels == [
+        "encoder<br>L0",
+        "encoder<br>L1",
+        "decoder self<br>L0",
+        "decoder self<br>L1",
+        "cross<br>L0",
+        "cross<br>L1",
+    ]
+    cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]  # not the grey masks
     assert len(cells) == sum(p.shape[1] for p in full.patterns.values()) == n_layers * n_heads
     first = full.patterns["decoder.0.cross_attn.hook_pattern"][0, 3]
     i = row_labels.index("cross<br>L0")
-    z = torch.tensor(cells[i * n_heads + 3].z, dtype=torch.float32).nan_to_num(0.0)    # masked cells: nan
+    z = torch.tensor(cells[i * n_heads + 3].z, dtype=torch.float32).nan_to_num(0.0)  # masked cells: nan
     assert torch.allclose(z, first)
 
 
 def test_layer_head_grid_speaks_the_page_language():
     """Issue 20 item 10: on a Japanese projector page the grid's row and column labels and every cell's hover are
     Japanese (the page passes ``tr``), not English."""
-    from ui.i18n import gettext_for
     import sys
+
+    from ui.i18n import gettext_for
+
     sys.path.insert(0, str(REPO / "scripts"))
     import i18n as catalogs
+
     catalogs.compile_all()
     gettext_for.cache_clear()
     ja = gettext_for("ja")
@@ -130,11 +154,15 @@ def test_layer_head_grid_speaks_the_page_language():
     fig = F.layer_head_grid(full, title="t", tr=ja)
     n_heads = max(p.shape[1] for p in full.patterns.values())
     assert [a.text for a in fig.layout.annotations] == [f"ヘッド {h}" for h in range(n_heads)]
-    assert fig.layout.yaxis.title.text == "エンコーダ<br>L0" and fig.layout["yaxis" + str(4 * n_heads + 1)].title.text \
-        == "クロス<br>L0"
+    assert (
+        fig.layout.yaxis.title.text == "エンコーダ<br>L0"
+        and fig.layout["yaxis" + str(4 * n_heads + 1)].title.text == "クロス<br>L0"
+    )
     hovers = {tr.hovertemplate for tr in fig.data}
-    assert hovers == {"%{text}<br>重み <b>%{z:.4f}</b><extra></extra>",
-                      "%{text}<br><b>マスク</b>:このクエリは先を見てはいけません<extra></extra>"}, hovers
+    assert hovers == {
+        "%{text}<br>重み <b>%{z:.4f}</b><extra></extra>",
+        "%{text}<br><b>マスク</b>:このクエリは先を見てはいけません<extra></extra>",
+    }, hovers
     assert all(t.startswith("クエリ ") for tr in fig.data for row in tr.text for t in row)
 
 
@@ -145,10 +173,11 @@ def test_bertviz_fill_frame_script_only_when_asked():
     except bv.VendorMissingError:
         pytest.skip("static/vendor/ has no d3 / jQuery")
     assert plain["fit"] == "" and "data-filled" in filled["fit"] and filled["markup"] == plain["markup"]
-    assert str(bv._FILL_MIN_SCALE) in filled["fit"] and bv._FILL_MIN_SCALE * 15 >= 18   # BertViz's 15 px text
+    assert str(bv._FILL_MIN_SCALE) in filled["fit"] and bv._FILL_MIN_SCALE * 15 >= 18  # BertViz's 15 px text
 
 
 # ---- pages --------------------------------------------------------------------------------------------------------
+
 
 def _specs(at) -> dict[str, dict]:
     return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
@@ -178,7 +207,7 @@ def test_charts_are_dark_without_projector_mode_too():
     for key, spec in specs.items():
         for name, ax in axes(spec["layout"]).items():
             assert contrast(ax["tickfont"]["color"]) >= 7, (key, name)
-            assert ax["tickfont"].get("size", 13) < display.PROJECTOR_TICK_FONT, (key, name)   # on-screen, not projector
+            assert ax["tickfont"].get("size", 13) < display.PROJECTOR_TICK_FONT, (key, name)  # on-screen, not projector
 
 
 def test_projector_model_view_is_a_labelled_grid():
@@ -201,7 +230,7 @@ def test_generate_on_a_complete_word_says_so_and_offers_sampling():
     assert not at.exception, at.exception
     assert at.session_state["gen.mode"] == "sampled"
     steps = [s for s in at.slider if s.key == "gen.step"]
-    assert steps and steps[0].max >= 1                                 # a timeline to scrub
+    assert steps and steps[0].max >= 1  # a timeline to scrub
     assert not any("whole word already" in i.value for i in at.info)
 
 
@@ -211,7 +240,10 @@ def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
     lines, on screen and on the projector; x tick labels are free to turn where they would collide."""
     full = capture(tiny_bundle("full"), "capybara")
     grid = F.head_grid(full, "encoder.0.attn.hook_pattern", title="Encoder layer 0, every head")
-    for fig, title_px, annot_px in ((grid, 15, 13), (display.for_projector(grid), display.PROJECTOR_FONT + 4, display.PROJECTOR_FONT + 2)):
+    for fig, title_px, annot_px in (
+        (grid, 15, 13),
+        (display.for_projector(grid), display.PROJECTOR_FONT + 4, display.PROJECTOR_FONT + 2),
+    ):
         lay = fig.to_dict()["layout"]
         subplot_titles = [a for a in lay["annotations"] if a["text"].startswith("head ")]
         assert subplot_titles and all(a["yanchor"] == "bottom" for a in subplot_titles)
@@ -220,7 +252,7 @@ def test_a_grid_title_sits_above_its_subplot_titles_and_ticks_may_turn():
         assert max(a["font"]["size"] for a in subplot_titles) <= annot_px
     assert all("tickangle" not in ax for k, ax in grid.to_dict()["layout"].items() if k.startswith("xaxis"))
     single = display.for_projector(F.attention_heatmap(full, "encoder.0.attn.hook_pattern", 0))
-    assert single.layout.title.yref != "container"              # a chart without subplot titles keeps its place
+    assert single.layout.title.yref != "container"  # a chart without subplot titles keeps its place
 
 
 @pytest.mark.parametrize("model", ["miniformer", "full_transformer"])
@@ -228,8 +260,10 @@ def test_generate_suggests_starts_the_model_carries_on(model):
     """Issue 20 item 13: the box suggested "capy", which both shipped models end at once. Every start it suggests
     now, greedy generation (the page's default) carries on by two characters or more, checked here independently."""
     import re
+
     from models.checkpoint import load_checkpoint
     from models.generate import generate
+
     at = open_app(timeout=90, **{"gen.model": model})
     at.switch_page("app_pages/4_generate.py").run()
     assert not at.exception, at.exception

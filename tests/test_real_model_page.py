@@ -1,12 +1,12 @@
 """The Real model page under AppTest: tiny random Llama and GPT-2 folders opened by path, the bundled SmolLM2
 (shared with test_hf_lm's one load), clear messages for a bad folder or a missing package, and the other pages
 still working afterwards."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from hf_fixtures import KINDS, save_tiny
 from lab_fixtures import open_app, strings
 
@@ -27,44 +27,50 @@ def charts(at) -> dict[str, dict]:
 
 
 def said(at) -> list[str]:
-    return [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "title",
-                                      "subheader") for e in getattr(at, kind)]
+    return [
+        str(e.value)
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader")
+        for e in getattr(at, kind)
+    ]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_local_folder_every_view(folders, kind):
     from models import hf_lm
+
     at = open_page(**{"real.source": "folder", "real.path": str(folders[kind])})
     assert not at.error, [e.value for e in at.error]
     b = hf_lm.load_folder(folders[kind])
     figs = charts(at)
-    assert {"real.bars", "real.entropy", "real.heat"} <= set(figs) and "real.lesson.control" not in figs   # not yet
+    assert {"real.bars", "real.entropy", "real.heat"} <= set(figs) and "real.lesson.control" not in figs  # not yet
     z = figs["real.entropy"]["data"][0]["z"]
-    assert (len(z), len(z[0])) == (b.n_layer, b.n_head)                       # one row per layer, one col per head
+    assert (len(z), len(z[0])) == (b.n_layer, b.n_head)  # one row per layer, one col per head
     chips = next(m for m in said(at) if "line-height:2" in m)
     assert "␣animal" in chips and "Ġ" not in chips
-    name = folders[kind].name.replace("-", "\\-")                              # Markdown-escaped: user text
-    assert any(name in c for c in said(at))                                   # the model card names the folder
+    name = folders[kind].name.replace("-", "\\-")  # Markdown-escaped: user text
+    assert any(name in c for c in said(at))  # the model card names the folder
     # Predict, then reveal: the answer comes from the live capture.
-    at.button_group(key="real.lesson.guess").set_value(1).run()                       # option 1: "street"
-    assert not at.success and not at.warning                                  # nothing shown before Reveal
+    at.button_group(key="real.lesson.guess").set_value(1).run()  # option 1: "street"
+    assert not at.success and not at.warning  # nothing shown before Reveal
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception
     cap = hf_lm.capture_lm(b, at.session_state["real.text"])
     from viz.metrics import word_attention_lesson
+
     answer = word_attention_lesson(cap, "it", ("animal", "street"))["answer"]
     verdict = [str(s.value) for s in at.success] + [str(s.value) for s in at.warning]
-    assert len(verdict) == 1 and verdict[0].startswith(f"Right: {answer}." if answer == "street"
-                                                       else f"Not this time: the answer is {answer} (you chose street).")
+    assert len(verdict) == 1 and verdict[0].startswith(
+        f"Right: {answer}." if answer == "street" else f"Not this time: the answer is {answer} (you chose street)."
+    )
     assert {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
-    at.button_group(key="real.lesson.guess").set_value(0).run()                       # a new guess hides the answer
+    at.button_group(key="real.lesson.guess").set_value(0).run()  # a new guess hides the answer
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
-    at.button_group(key="real.lesson.guess").set_value(1).run()                       # back again: Reveal is needed again
+    at.button_group(key="real.lesson.guess").set_value(1).run()  # back again: Reveal is needed again
     assert "real.lesson.control" not in charts(at) and not at.success and not at.warning
     at.button(key="real.lesson.reveal").click().run()
     assert "real.lesson.control" in charts(at)
-    at.text_input(key="real.text").input(at.session_state["real.text"] + " again").run()   # a new sentence:
-    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning   # a new question
+    at.text_input(key="real.text").input(at.session_state["real.text"] + " again").run()  # a new sentence:
+    assert "real.lesson.control" not in charts(at) and not at.success and not at.warning  # a new question
     at.button(key="real.lesson.reveal").click().run()
     assert "real.lesson.control" in charts(at)
     # Step-through generation.
@@ -75,9 +81,8 @@ def test_local_folder_every_view(folders, kind):
 
 
 def test_typing_updates_tokens_and_layer_choice_is_clamped(folders):
-    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.layer": 29,
-                      "real.head": 8})
-    assert at.session_state["real.layer"] == 0 and at.session_state["real.head"] == 0   # gpt2 has 2 layers, 2 heads
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.layer": 29, "real.head": 8})
+    assert at.session_state["real.layer"] == 0 and at.session_state["real.head"] == 0  # gpt2 has 2 layers, 2 heads
     at.text_input(key="real.text").input("<script>alert(1)</script> the cat").run()
     assert not at.exception
     for s in said(at) + [s for f in charts(at).values() for s in strings(f)]:
@@ -85,13 +90,15 @@ def test_typing_updates_tokens_and_layer_choice_is_clamped(folders):
     assert any("&lt;script&gt;" in s or "&lt;" in s for s in said(at))
     assert any("Not found in the sentence as whole words" in s for s in [str(i.value) for i in at.info])
     at.text_input(key="real.text").input("the cat sat on the mat " * 20).run()
-    assert any(str(i.value).startswith("The text is ") and "the views show its last 32" in str(i.value)
-               for i in at.info)
+    assert any(
+        str(i.value).startswith("The text is ") and "the views show its last 32" in str(i.value) for i in at.info
+    )
 
 
 def test_bad_folder_says_why_and_other_pages_work(tmp_path):
     from models.hf_folder import NOT_A_MODEL_FOLDER
     from ui.text import escape_md
+
     at = open_page(**{"real.source": "folder", "real.path": str(tmp_path / "no-such-model")})
     errors = [str(e.value) for e in at.error]
     assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0] and "no\\-such" not in errors[0]
@@ -103,13 +110,24 @@ def test_odd_paths_get_a_plain_message_not_the_error_box(tmp_path, monkeypatch):
     """Each of these used to reach the generic error box or to name the server's folders."""
     from models.hf_folder import NOT_A_MODEL_FOLDER
     from ui.text import escape_md
+
     (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
     (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
     file = tmp_path / "file.txt"
     file.write_text("x")
     at = open_page(**{"real.source": "folder", "real.path": ""})
-    for raw in ("/proc/1/root", "~nosuchuser-attention-lab", "~", "/proc/self/cwd", "a\0b", "x" * 5000,
-                str(tmp_path / "loop-a"), str(file), str(tmp_path), "`x` [link](http://evil.example) `y`"):
+    for raw in (
+        "/proc/1/root",
+        "~nosuchuser-attention-lab",
+        "~",
+        "/proc/self/cwd",
+        "a\0b",
+        "x" * 5000,
+        str(tmp_path / "loop-a"),
+        str(file),
+        str(tmp_path),
+        "`x` [link](http://evil.example) `y`",
+    ):
         at.text_input(key="real.path").input(raw).run()
         assert not at.exception, raw
         errors = [str(e.value) for e in at.error]
@@ -122,30 +140,32 @@ def test_an_odd_preset_folder_gets_the_message(monkeypatch, classroom):
     """A server's own setting may be wrong too (seen in a screenshot: the generic error box)."""
     from models.hf_folder import NOT_A_MODEL_FOLDER
     from ui.text import escape_md
+
     monkeypatch.setenv("ATTENTION_LAB_CLASSROOM", classroom)
     monkeypatch.setenv("ATTENTION_LAB_HF_MODEL", "~nosuchuser-attention-lab/`x` [link](http://evil.example)")
     at = open_page()
     errors = [str(e.value) for e in at.error]
     assert len(errors) == 1 and escape_md(NOT_A_MODEL_FOLDER) in errors[0] and "](http" not in errors[0]
-    at = open_page(lang="ja")                                                  # in the student's language
+    at = open_page(lang="ja")  # in the student's language
     errors = [str(e.value) for e in at.error]
     assert len(errors) == 1 and "モデルのフォルダがありません" in errors[0], errors
 
 
 def test_a_classroom_server_offers_the_teachers_folders_and_no_path_field(folders, tmp_path, monkeypatch):
     import os
+
     models = tmp_path / "models"
     models.mkdir()
     for kind, folder in folders.items():
         os.symlink(folder, models / f"tiny-{kind}")
     monkeypatch.setenv("ATTENTION_LAB_CLASSROOM", "1")
     monkeypatch.setenv("ATTENTION_LAB_MODELS_DIR", str(models))
-    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"])})   # a stale choice: ignored
-    assert not any(t.key == "real.path" for t in at.text_input)                  # no free path field
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"])})  # a stale choice: ignored
+    assert not any(t.key == "real.path" for t in at.text_input)  # no free path field
     assert at.session_state["real.source"] == "bundled"
     radio = at.radio(key="real.source")
     assert list(radio.options) == ["SmolLM2-135M (bundled)", "A model the teacher provided"]
-    assert list(at.selectbox(key="real.provided").options) == ["tiny-gpt2", "tiny-llama"]   # names, not paths
+    assert list(at.selectbox(key="real.provided").options) == ["tiny-gpt2", "tiny-llama"]  # names, not paths
     radio.set_value("provided").run()
     at.selectbox(key="real.provided").set_value("tiny-llama").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -163,6 +183,7 @@ def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
 def test_missing_bundled_package_is_explained(monkeypatch):
     from models import hf_setup
     from ui.text import escape_md
+
     monkeypatch.setattr(hf_setup, "BUNDLED_PACKAGE", "no_such_package_attention_lab")
     at = open_page()
     errors = [str(e.value) for e in at.error]
@@ -174,13 +195,15 @@ def test_missing_bundled_package_is_explained(monkeypatch):
 
 def _heads(cap):
     import torch
-    return torch.stack([cap.patterns[n][0] for n in cap.names()])             # (layers, H, Q, K)
+
+    return torch.stack([cap.patterns[n][0] for n in cap.names()])  # (layers, H, Q, K)
 
 
 def test_bundled_smollm2_page_and_lesson():
     """The "it" experiment on SmolLM2 beside its controls, every number recomputed here from captures."""
     from models import hf_lm
     from ui.real_model import BUNDLED, LECTURE, load_lm, source_stamp
+
     at = open_page()
     assert not at.error, [e.value for e in at.error]
     assert any("SmolLM2" in c and "134,515,008 parameters" in c for c in said(at))
@@ -192,17 +215,18 @@ def test_bundled_smollm2_page_and_lesson():
     assert "its row changes by at most 0.0000 in all 270 heads" in first
     assert "too wide" not in first and "real.lesson.control" not in charts(at)  # no look-ahead suggestion, no answer
     b = load_lm(BUNDLED, source_stamp(BUNDLED))
-    p = _heads(hf_lm.capture_lm(b, LECTURE))                                  # "it" is token 8, "animal" 1, "street" 6
-    from_it = p[:, :, 8, [1, 6]]                                               # (layers, H, 2)
+    p = _heads(hf_lm.capture_lm(b, LECTURE))  # "it" is token 8, "animal" 1, "street" 6
+    from_it = p[:, :, 8, [1, 6]]  # (layers, H, 2)
     flat = int(from_it.amax(-1).argmax())
     layer, head = divmod(flat, 9)
     w = float(from_it[layer, head].max())
-    assert int(from_it[layer, head].argmax()) == 0                            # the strongest head favours "animal"
-    at.button_group(key="real.lesson.guess").set_value(0).run()                       # option 0: "animal"
+    assert int(from_it[layer, head].argmax()) == 0  # the strongest head favours "animal"
+    at.button_group(key="real.lesson.guess").set_value(0).run()  # option 0: "animal"
     at.button(key="real.lesson.reveal").click().run()
     assert [str(s.value) for s in at.success] == [
         f"Right: animal. Layer {layer} head {head} puts {w:.2f} on “animal” from “it”, more than any other of the "
-        "270 heads puts on either word."]
+        "270 heads puts on either word."
+    ]
     # Control 1: the same head's weight on "animal" from every later token, "it" among them.
     col = p[layer, head, 2:, 1]
     bars = charts(at)["real.lesson.control"]["data"][0]["y"]
@@ -214,11 +238,13 @@ def test_bundled_smollm2_page_and_lesson():
     assert f"the most: {max(others):.2f} from “didn”" in text
     assert f"The average head puts {float(p[:, :, 8, 1].mean()):.2f} on “animal” from “it”." in text
     heat = charts(at)["real.lesson.heat"]["layout"]["shapes"][0]
-    assert (heat["y0"], heat["y1"]) == (7.5, 8.5)                              # the "it" row outlined beside it
+    assert (heat["y0"], heat["y1"]) == (7.5, 8.5)  # the "it" row outlined beside it
     # Control 3: the two words swapped, a change before "it"; the same head read from "it" again.
     s = _heads(hf_lm.capture_lm(b, "The street didn't cross the animal because it was too tired"))
-    assert (f"The same head from “it”: {float(s[layer, head, 8, 6]):.2f} on “animal”, "
-            f"{float(s[layer, head, 8, 1]):.2f} on “street”.") in text
+    assert (
+        f"The same head from “it”: {float(s[layer, head, 8, 6]):.2f} on “animal”, "
+        f"{float(s[layer, head, 8, 1]):.2f} on “street”."
+    ) in text
     # A token that can see the last word: the last row, with "tired" and with "wide".
     wide = _heads(hf_lm.capture_lm(b, LECTURE[:-5] + "wide"))
     k1, k2 = (int((x[:, :, -1, 1] > x[:, :, -1, 6]).sum()) for x in (p, wide))
@@ -232,10 +258,12 @@ def test_bundled_smollm2_page_and_lesson():
     assert (main["layout"]["shapes"][0]["y0"], main["layout"]["shapes"][0]["y1"]) == (7.5, 8.5)
     bertviz = [json.loads(e.proto.json_args) for e in at.get("component_instance")]
     assert [a["select"] for a in bertviz] == [{"layer": str(layer)}]
-    print(f"SmolLM2 it->animal: L{layer} h{head} {w:.4f}; other tokens >= it: {k} of 9, max {max(others):.4f}, "
-          f"mean {sum(others) / 9:.4f}; average head {float(p[:, :, 8, 1].mean()):.4f}; swapped: animal "
-          f"{float(s[layer, head, 8, 6]):.4f} street {float(s[layer, head, 8, 1]):.4f}; last row favours animal: "
-          f"tired {k1}, wide {k2} of 270")
+    print(
+        f"SmolLM2 it->animal: L{layer} h{head} {w:.4f}; other tokens >= it: {k} of 9, max {max(others):.4f}, "
+        f"mean {sum(others) / 9:.4f}; average head {float(p[:, :, 8, 1].mean()):.4f}; swapped: animal "
+        f"{float(s[layer, head, 8, 6]):.4f} street {float(s[layer, head, 8, 1]):.4f}; last row favours animal: "
+        f"tired {k1}, wide {k2} of 270"
+    )
 
 
 def test_projector_puts_the_question_first():
@@ -257,11 +285,12 @@ def test_projector_puts_the_question_first():
 def test_candidates_after_the_word_get_a_plain_answer(folders):
     """No traceback when the experiment has nothing to control against: candidates after "it" get a sentence that
     says why; with one candidate after "it" the experiment still runs, and says there is no swap test."""
-    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.cand_a": "too",
-                      "real.cand_b": "tired"})
+    at = open_page(
+        **{"real.source": "folder", "real.path": str(folders["gpt2"]), "real.cand_a": "too", "real.cand_b": "tired"}
+    )
     assert any(str(i.value).startswith("Pick two candidates that come before “it”") for i in at.info)
     assert not at.get("radio") or all(r.key != "real.lesson.guess" for r in at.radio)
-    at.text_input(key="real.text").input("The animal it street").run()         # "street" after "it": weight 0
+    at.text_input(key="real.text").input("The animal it street").run()  # "street" after "it": weight 0
     at.text_input(key="real.cand_a").input("animal").run()
     at.text_input(key="real.cand_b").input("street").run()
     at.button_group(key="real.lesson.guess").set_value(0).run()
@@ -269,8 +298,10 @@ def test_candidates_after_the_word_get_a_plain_answer(folders):
     assert not at.exception, [e.value for e in at.exception]
     assert [str(s.value).split(".")[0] for s in at.success] == ["Right: animal"]
     text = "\n".join(said(at))
-    assert ("“it” looks at “animal” harder than every other token in this head" in text
-            or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text)   # the "street" row
+    assert (
+        "“it” looks at “animal” harder than every other token in this head" in text
+        or "1 of the 1 other tokens look at “animal” at least as hard as “it” does" in text
+    )  # the "street" row
     assert "No swap test here: both candidates must come before “it”." in text
 
 
@@ -280,10 +311,11 @@ def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
     forward's."""
     from models import hf_lm
     from ui.real_model import prefix_cache
+
     cache = prefix_cache()
     cache.clear()
     state = {"real.source": "folder", "real.path": str(folders["llama"])}
-    start = "A cat and a dog sat on the mat"                  # a text no other test captured (st.cache_data)
+    start = "A cat and a dog sat on the mat"  # a text no other test captured (st.cache_data)
     at = open_page(**state, **{"real.text": start})
     first = cache.computed
     assert first > 0 and len(cache) > 0
@@ -293,26 +325,28 @@ def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
     b = hf_lm.load_folder(folders["llama"])
     last = hf_lm.capture_lm(b, text).tgt_tokens[-1]
     assert charts(at)["real.bars"]["layout"]["title"]["text"] == f"Next token after “{last}”"
-    other = open_page(**state, **{"real.text": text[:-1] + "y"})        # another student, another last letter
+    other = open_page(**state, **{"real.text": text[:-1] + "y"})  # another student, another last letter
     assert not other.exception
     n = cache.computed
     other.text_input(key="real.text").input(text).run()
-    assert cache.computed == n                                          # computed once per process, for all
+    assert cache.computed == n  # computed once per process, for all
 
 
 def test_the_it_check_reads_a_fresh_pass_not_the_prefix_cache(folders):
     """The lesson's control ("cut after 'it', the row changes by at most ...") compares the shown row with a full
     forward pass of the cut sentence, computed apart from the prefix cache whose rows it checks."""
     import torch
+
     from models import hf_lm
     from ui.real_model import lm_capture, lm_capture_fresh, prefix_cache
+
     source = str(folders["gpt2"])
     cache = prefix_cache()
     cut = "The animal didn't cross the road because it"
     shown = lm_capture(source, cut + " was too tired")
     n = cache.computed
     fresh = lm_capture_fresh(source, cut)
-    assert cache.computed == n                                    # not assembled from (or added to) the cache
+    assert cache.computed == n  # not assembled from (or added to) the cache
     full = hf_lm.capture_lm(hf_lm.load_folder(folders["gpt2"]), cut)
     for name in full.names():
         assert torch.equal(fresh.patterns[name], full.patterns[name])

@@ -1,6 +1,7 @@
 """Reliability: the app starts and explains itself when a checkpoint is missing, truncated or corrupt (AppTest on
 every page, with the shipped checkpoints folder (``settings.shipped_ckpt_dir()``) pointed at a temporary folder);
 and 1000 captures leave every cached model's weights bit-identical."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,33 +12,41 @@ from pathlib import Path
 
 import pytest
 import torch
+from lab_fixtures import open_app, shown
 
 import settings
-from lab_fixtures import open_app, shown
 from models import checkpoint as ckpt_mod
 from models.capture import capture
 
-PAGES = ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/3_leak.py", "app_pages/4_generate.py",
-         "app_pages/5_train.py", "app_pages/6_heads.py")
+PAGES = (
+    "app_pages/1_explore.py",
+    "app_pages/2_compare.py",
+    "app_pages/3_leak.py",
+    "app_pages/4_generate.py",
+    "app_pages/5_train.py",
+    "app_pages/6_heads.py",
+)
 FAULTS = ("missing", "truncated", "corrupt", "not_a_checkpoint")
-CASES = [("miniformer", f) for f in FAULTS] + [("full_transformer_peeking", "missing"),
-                                                ("full_transformer_peeking", "corrupt")]
+CASES = [("miniformer", f) for f in FAULTS] + [
+    ("full_transformer_peeking", "missing"),
+    ("full_transformer_peeking", "corrupt"),
+]
 
 
 def break_checkpoint(path: Path, fault: str) -> None:
     if fault == "missing":
         path.unlink()
-    elif fault == "truncated":                       # a copy cut short, e.g. a full disk or an interrupted download
+    elif fault == "truncated":  # a copy cut short, e.g. a full disk or an interrupted download
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 3])
-    elif fault == "corrupt":                         # same size, garbage inside
+    elif fault == "corrupt":  # same size, garbage inside
         data = bytearray(path.read_bytes())
         for i in range(64, len(data), 97):
             data[i] ^= 0xFF
         path.write_bytes(bytes(data))
-    elif fault == "not_a_checkpoint":                # a valid torch file with the wrong content
+    elif fault == "not_a_checkpoint":  # a valid torch file with the wrong content
         torch.save({"weights": torch.zeros(3)}, path)
-    elif fault in META_FAULTS:                       # a loadable file whose contents lie (issue 12, item 11)
+    elif fault in META_FAULTS:  # a loadable file whose contents lie (issue 12, item 11)
         ck = torch.load(path, weights_only=True)
         META_FAULTS[fault](ck)
         torch.save(ck, path)
@@ -73,7 +82,7 @@ def messages(at) -> str:
     backslash escapes, which keep file names and checkpoint contents plain text, removed)."""
     parts = []
     for kind in ("error", "warning", "info", "caption", "markdown", "success"):
-        parts += [shown(e.value) for e in getattr(at, kind)]     # as read: user text is escaped Markdown
+        parts += [shown(e.value) for e in getattr(at, kind)]  # as read: user text is escaped Markdown
     return "\n".join(parts)
 
 
@@ -87,19 +96,29 @@ def test_every_page_survives_a_broken_checkpoint(lab_dirs, broken, fault):
         said[page] = messages(at)
     if fault != "missing":
         # The broken file is named, with what is wrong and how to fix it, wherever the page needs it by default.
-        needs = ["app_pages/3_leak.py", "app_pages/5_train.py"] if broken == "full_transformer_peeking" else \
-            ["app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py", "app_pages/5_train.py",
-             "app_pages/6_heads.py"]
+        needs = (
+            ["app_pages/3_leak.py", "app_pages/5_train.py"]
+            if broken == "full_transformer_peeking"
+            else [
+                "app_pages/1_explore.py",
+                "app_pages/2_compare.py",
+                "app_pages/4_generate.py",
+                "app_pages/5_train.py",
+                "app_pages/6_heads.py",
+            ]
+        )
         for page in needs:
             text = said[page]
             assert f"{broken}.pt" in text, f"{page} does not name the broken {broken}.pt:\n{text[:1500]}"
-            assert "git checkout -- checkpoints/" in text or "retrain" in text.lower() or "Restore" in text, \
+            assert "git checkout -- checkpoints/" in text or "retrain" in text.lower() or "Restore" in text, (
                 f"{page} does not say how to fix {broken}.pt:\n{text[:1500]}"
+            )
     else:
         # A missing shipped model is explained on the Train page (with a way to restore it) and, where a page
         # can't work without it, on that page.
-        assert broken in said["app_pages/5_train.py"] or "Restore" in said["app_pages/5_train.py"], \
-            said["app_pages/5_train.py"][:1500]
+        assert broken in said["app_pages/5_train.py"] or "Restore" in said["app_pages/5_train.py"], said[
+            "app_pages/5_train.py"
+        ][:1500]
         if broken == "full_transformer_peeking":
             assert "full_transformer_peeking.pt" in said["app_pages/3_leak.py"], said["app_pages/3_leak.py"][:1500]
 
@@ -114,8 +133,9 @@ def test_every_page_explains_a_checkpoint_with_lying_contents(lab_dirs, fault):
         assert not at.exception, f"{page} with miniformer.pt {fault}: {[e.value for e in at.exception]}"
         if page in ("app_pages/1_explore.py", "app_pages/2_compare.py", "app_pages/4_generate.py"):
             text = messages(at)
-            assert "Cannot load MiniFormer" in text and "miniformer.pt" in text and "Restore it" in text, \
+            assert "Cannot load MiniFormer" in text and "miniformer.pt" in text and "Restore it" in text, (
                 f"{page} does not explain the broken miniformer.pt:\n{text[:1500]}"
+            )
 
 
 def test_a_trained_model_with_a_list_as_kind_is_explained(lab_dirs):
@@ -136,6 +156,7 @@ def test_a_failed_load_is_cached_until_the_file_changes(lab_dirs, monkeypatch):
     """Issue 12 item 11: a failing checkpoint is read once per (file, mtime), not on every rerun of every page."""
     import ui.cache
     from models.checkpoint import checkpoint_mtime
+
     calls = []
     real = ui.cache.load_checkpoint
     monkeypatch.setattr(ui.cache, "load_checkpoint", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -145,7 +166,7 @@ def test_a_failed_load_is_cached_until_the_file_changes(lab_dirs, monkeypatch):
         with pytest.raises(ckpt_mod.CheckpointError, match="broken metadata"):
             ui.cache.bundle("miniformer")
     assert len(calls) == 1
-    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))     # the file is replaced: tried afresh
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # the file is replaced: tried afresh
     with pytest.raises(ckpt_mod.CheckpointError):
         ui.cache.load_model("miniformer", checkpoint_mtime("miniformer"))
     assert len(calls) == 2
@@ -155,6 +176,7 @@ def test_app_start_removes_what_a_killed_run_left(lab_dirs):
     """Issue 12 item 12: temp files of a killed write (atomic_write's own naming, older than a minute) are removed
     when the app starts; anything else, and a write still in progress, is left alone."""
     import ui.cache
+
     user = settings.user_ckpt_dir()
     user.mkdir(parents=True, exist_ok=True)
     old = time.time() - 3600
@@ -164,7 +186,7 @@ def test_app_start_removes_what_a_killed_run_left(lab_dirs):
         p.write_bytes(b"partial")
     for p in stale + keep[1:]:
         os.utime(p, (old, old))
-    ui.cache.app_started.clear()        # once per process: this test stands for a fresh one
+    ui.cache.app_started.clear()  # once per process: this test stands for a fresh one
     _, at = next(visit_pages())
     assert not at.exception
     assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in keep)
@@ -182,12 +204,16 @@ def test_app_explains_when_every_checkpoint_is_missing(lab_dirs):
 
 # ---- cached models are read-only ---------------------------------------------------------------------------------
 
+
 def state_hash(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
-                 if t.dtype != torch.bool else t.cpu().numpy().tobytes())
+        h.update(
+            t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+            if t.dtype != torch.bool
+            else t.cpu().numpy().tobytes()
+        )
     return h.hexdigest()
 
 
@@ -196,7 +222,8 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(lab_dirs):
     architectures, with every kind of input: the state_dicts hash the same before and after, and the models stay
     in eval mode with gradients off."""
     from ui.cache import load_model, one_torch_thread
-    one_torch_thread()      # as every app rerun does (this thread may not be the one that imported ui.cache)
+
+    one_torch_thread()  # as every app rerun does (this thread may not be the one that imported ui.cache)
     names = ("miniformer", "full_transformer", "full_transformer_peeking")
     bundles = {n: load_model(n, ckpt_mod.checkpoint_mtime(n)) for n in names}
     before = {n: state_hash(b.model) for n, b in bundles.items()}
@@ -205,12 +232,17 @@ def test_a_thousand_captures_leave_cached_weights_bit_identical(lab_dirs):
         n = names[i % len(names)]
         b = bundles[n]
         text = texts[i % len(texts)]
-        first = next(n for n, m in b.model.named_modules() if hasattr(m, "n_head"))   # Head lab knock-outs too
-        cap = capture(b, text, src=("capyzzzz" if i % 7 == 0 and b.is_seq2seq else ""), add_eos=i % 5 == 0,
-                      knocked_out=((first, 0),) if i % 3 == 0 else ())
+        first = next(n for n, m in b.model.named_modules() if hasattr(m, "n_head"))  # Head lab knock-outs too
+        cap = capture(
+            b,
+            text,
+            src=("capyzzzz" if i % 7 == 0 and b.is_seq2seq else ""),
+            add_eos=i % 5 == 0,
+            knocked_out=((first, 0),) if i % 3 == 0 else (),
+        )
         assert cap.logits is not None
     for n, b in bundles.items():
-        assert load_model(n, ckpt_mod.checkpoint_mtime(n)) is b          # the same cached object
+        assert load_model(n, ckpt_mod.checkpoint_mtime(n)) is b  # the same cached object
         assert state_hash(b.model) == before[n], f"{n}: weights changed after 1000 captures"
         assert not b.model.training
         assert not any(p.requires_grad for p in b.model.parameters())
@@ -220,10 +252,11 @@ def test_checkpoint_errors_are_shown_as_plain_text():
     """What a checkpoint file says (paths, repr of its fields) reaches st.error as text, not Markdown: no link, no
     bare-URL autolink, no image, no :directive:, no HTML entity."""
     from ui.text import escape_md
+
     raw = "[click](http://evil.example) ![i](x.png) :red[y] *b* `c` &amp; <b>x</b> a\\:b www.x.org me@x.org"
     out = escape_md(raw)
     assert "http://" not in out and "](" not in out and ":red[" not in out and "<b>" not in out
-    assert "www." not in out and "www.x" not in out.replace("\\", "")    # nothing Streamlit would autolink
+    assert "www." not in out and "www.x" not in out.replace("\\", "")  # nothing Streamlit would autolink
     unescaped = re.sub(r"\\(.)", r"\1", out).replace("\u2060", "")
     assert unescaped == raw
 
@@ -238,10 +271,11 @@ def test_a_rerun_leaves_the_garbage_collector_off_the_long_lived_heap():
     from streamlit.testing.v1 import AppTest
 
     import ui.cache
+
     repo = Path(__file__).resolve().parent.parent
     config = tomllib.loads((repo / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["runner"]["postScriptGC"] is False
-    gc.unfreeze()                           # as in a fresh server process: nothing frozen yet
+    gc.unfreeze()  # as in a fresh server process: nothing frozen yet
     ui.cache._heap.clear()
     at = AppTest.from_file(str(repo / "app.py"), default_timeout=30)
     at.run()

@@ -2,9 +2,8 @@
 server is started as ``nobody`` with ``setpriv`` — root ignores a folder's mode bits, so that is the only honest
 way to try it; as another user the folder is made read-only. Simulated students (bench.classroom's protocol, no
 browser) then press Train on the Train page and in the Lesson's step 8, and open every other page."""
-from __future__ import annotations
 
-import asyncio
+from __future__ import annotations
 
 import os
 import pwd
@@ -16,10 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_fixtures import REPO, run_async
 
 from bench.classroom import Record, Tab
-from lab_fixtures import run_async
-from lab_fixtures import REPO
 from services.server_process import ServerProcess, free_port, streamlit_cmd
 
 
@@ -28,8 +26,12 @@ def as_other_user() -> list[str]:
     if os.geteuid() != 0:
         return []
     nobody = pwd.getpwnam("nobody")
-    return [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
-            "--clear-groups"]
+    return [
+        shutil.which("setpriv") or "/usr/bin/setpriv",
+        f"--reuid={nobody.pw_uid}",
+        f"--regid={nobody.pw_gid}",
+        "--clear-groups",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +39,19 @@ def server(tmp_path_factory):
     # Not under pytest's basetemp, which is 0700 (nobody could not even read the folder): a folder the server can
     # read but not write, the usual mistake (a root-owned volume, a server started as another user).
     tmp = Path(tempfile.mkdtemp(prefix="attention-lab-unwritable-"))
-    os.chmod(tmp, 0o755)                        # nobody may pass through and read...
+    os.chmod(tmp, 0o755)  # nobody may pass through and read...
     folder = tmp / "user-checkpoints"
     folder.mkdir()
-    os.chmod(folder, 0o555)                     # ...but not write (root-owned; read-only for anyone else)
+    os.chmod(folder, 0o555)  # ...but not write (root-owned; read-only for anyone else)
     port = free_port()
     log = tmp / "server.log"
-    env = {**os.environ, "ATTENTION_LAB_USER_CKPT_DIR": str(folder), "HOME": "/nonexistent",
-           "PYTHONUNBUFFERED": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "ATTENTION_LAB_USER_CKPT_DIR": str(folder),
+        "HOME": "/nonexistent",
+        "PYTHONUNBUFFERED": "1",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
     srv = ServerProcess(port, log, env, cmd=as_other_user() + streamlit_cmd("app.py", port, "127.0.0.1"), start=False)
     opened = let_others_through(REPO)
     srv.spawn()
@@ -73,6 +80,7 @@ def let_others_through(path: Path) -> list[tuple[Path, int]]:
 
 def visit(base: str, page: str, query: str = "", press: str | None = None) -> Record:
     """Open a page as a student; optionally press a button; the record holds its texts and any exception."""
+
     async def go():
         rec = Record("s", page)
         tab = Tab(base, rec, page, lambda: 0.0)
@@ -84,17 +92,23 @@ def visit(base: str, page: str, query: str = "", press: str | None = None) -> Re
         rec.notes = list(tab.texts)
         await tab.close()
         return rec
+
     return run_async(go())
 
 
 def test_the_server_runs_as_another_user(server):
     base, folder, log, pid = server
     import psutil
+
     uid = psutil.Process(pid).uids().effective
     assert uid == (pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid())
     # ...and to that user the folder really is unwritable (root would ignore its mode)
-    r = subprocess.run(as_other_user() + [sys.executable, "-c", "import os, sys; print(os.access(sys.argv[1], os.W_OK))",
-                                          str(folder)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        as_other_user() + [sys.executable, "-c", "import os, sys; print(os.access(sys.argv[1], os.W_OK))", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.stdout.strip() == "False", r
 
 
@@ -106,12 +120,22 @@ def test_training_says_plainly_that_nothing_can_be_saved(server, page, query, bu
     assert not rec.errors, rec.errors
     said = "\n".join(rec.notes)
     assert "Nothing was trained." in said and "may not write to the folder where trained models are saved" in said, said
-    assert str(folder) not in said                                       # no server path
-    assert os.listdir(folder) == []                                      # nothing half-written, no claim
+    assert str(folder) not in said  # no server path
+    assert os.listdir(folder) == []  # nothing half-written, no claim
 
 
-@pytest.mark.parametrize("page, query", [("explore", "text=capybara"), ("compare", "text=owl"), ("leak", ""),
-                                         ("generate", ""), ("heads", ""), ("lesson", "step=1"), ("train", "")])
+@pytest.mark.parametrize(
+    "page, query",
+    [
+        ("explore", "text=capybara"),
+        ("compare", "text=owl"),
+        ("leak", ""),
+        ("generate", ""),
+        ("heads", ""),
+        ("lesson", "step=1"),
+        ("train", ""),
+    ],
+)
 def test_every_other_page_works(server, page, query):
     base, folder, log, pid = server
     rec = visit(base, page, query)

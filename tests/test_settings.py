@@ -1,4 +1,5 @@
 """Settings are read when they are used, not when a module is imported; importing a module sets nothing."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ import os
 import subprocess
 import sys
 
-import settings
 from lab_fixtures import REPO
+
+import settings
 from models import checkpoint, checkpoint_folder, hf_setup
 from services import job_names, jobs
 
@@ -18,9 +20,11 @@ def test_importing_the_real_model_module_sets_no_environment_variable():
     """The offline variables are set when transformers is first imported for a load (hf_setup.transformers_module),
     not as a side effect of ``import models.hf_lm`` (which every page importing it used to do)."""
     env = {k: v for k, v in os.environ.items() if k not in OFFLINE_KEYS}
-    code = ("import json, os; import models.hf_lm; from models import hf_setup; keys = %r; "
-            "before = {k: os.environ.get(k) for k in keys}; hf_setup.offline_env(); "
-            "print(json.dumps([before, {k: os.environ.get(k) for k in keys}]))" % OFFLINE_KEYS)
+    code = (
+        "import json, os; import models.hf_lm; from models import hf_setup; keys = " + repr(OFFLINE_KEYS) + "; "
+        "before = {k: os.environ.get(k) for k in keys}; hf_setup.offline_env(); "
+        "print(json.dumps([before, {k: os.environ.get(k) for k in keys}]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     before, after = json.loads(out.stdout.strip().splitlines()[-1])
@@ -37,11 +41,11 @@ def test_a_teachers_own_offline_value_is_kept(monkeypatch):
 def test_the_cache_folder_is_read_at_call_time(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_CACHE_DIR", str(tmp_path / "one"))
     assert settings.cache_dir() == tmp_path / "one"
-    monkeypatch.setenv("ATTENTION_LAB_CACHE_DIR", str(tmp_path / "two"))     # moved after import: followed
+    monkeypatch.setenv("ATTENTION_LAB_CACHE_DIR", str(tmp_path / "two"))  # moved after import: followed
     assert settings.cache_dir() == tmp_path / "two"
     gguf = tmp_path / "x.gguf"
     gguf.write_bytes(b"")
-    assert hf_setup.bundled_cache_dir(gguf).parent == tmp_path / "two"     # the bundled model's cache follows
+    assert hf_setup.bundled_cache_dir(gguf).parent == tmp_path / "two"  # the bundled model's cache follows
     monkeypatch.delenv("ATTENTION_LAB_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert settings.cache_dir() == tmp_path / "xdg" / "attention-lab"
@@ -53,7 +57,7 @@ def test_checkpoint_folders_move_with_the_environment_after_import(tmp_path, mon
     shipped, user = tmp_path / "shipped", tmp_path / "user"
     monkeypatch.setenv(settings.SHIPPED_CKPT_DIR_ENV, str(shipped))
     monkeypatch.delenv(settings.USER_CKPT_DIR_ENV, raising=False)
-    assert settings.user_ckpt_dir() == shipped / "user"                   # inside the shipped folder by default
+    assert settings.user_ckpt_dir() == shipped / "user"  # inside the shipped folder by default
     monkeypatch.setenv(settings.USER_CKPT_DIR_ENV, str(user))
     assert checkpoint.resolve_path("miniformer") == shipped / "miniformer.pt"
     assert job_names.user_path("mine") == user / "mine.pt" and job_names.shipped_path("x") == shipped / "x.pt"
@@ -68,8 +72,9 @@ def test_checkpoint_folders_move_with_the_environment_after_import(tmp_path, mon
 
 
 def test_the_training_time_limit_is_read_when_a_job_is_made(monkeypatch):
-    from services.train_worker import JobSpec
     from models.data import WordList
+    from services.train_worker import JobSpec
+
     spec = JobSpec(model_name="miniformer", words=WordList(("abc", "bcd")), recipe=None, name="t", out="/dev/null")
     monkeypatch.setenv(settings.TRAIN_MAX_S_ENV, "12.5")
     assert jobs.TrainingJob(spec, "s1")._max_seconds == 12.5

@@ -1,13 +1,14 @@
 """Issue 23 item 4 and item 5's second half: one training panel (ui/training_panel.py) for the Lesson and the Train
 page, no tensor math in the Lesson page, and every page's session defaults in ui/session_defaults.py with the
 sliders carrying their own first values."""
+
 from __future__ import annotations
 
 import re
 
 import torch
-
 from lab_fixtures import REPO, shown
+
 from models.capture import AttentionCapture
 from viz import lesson as L
 
@@ -28,29 +29,38 @@ def test_one_training_panel_serves_the_lesson_and_the_train_page():
         assert "jobs.start_job(" not in src and "get_script_run_ctx" not in src, page
         assert "TP.live_panel(" in src and "TP.result_panel(" in src and "TP.session_id()" in src, page
     from ui import training_panel as TP
+
     assert TP.SID_KEY == "train.sid"
 
 
 def test_the_lesson_page_does_no_tensor_math():
     src = source("0_lesson.py")
-    found = re.findall(r"\.(?:argmax|argmin|max|min|sum|mean|diagonal|softmax|shape)\b(?!\()|"
-                       r"\.(?:argmax|argmin|max|sum|mean|diagonal|softmax)\(", src)
+    found = re.findall(
+        r"\.(?:argmax|argmin|max|min|sum|mean|diagonal|softmax|shape)\b(?!\()|"
+        r"\.(?:argmax|argmin|max|sum|mean|diagonal|softmax)\(",
+        src,
+    )
     assert not found, found
     assert "import torch" not in src
 
 
 def _cap(pattern: torch.Tensor) -> AttentionCapture:
     Q, K = pattern.shape[-2:]
-    return AttentionCapture(model_name="hand", src_tokens=tuple("abcd"[:K]), tgt_tokens=tuple("wxyz"[:Q]),
-                            patterns={"decoder.0.cross_attn.hook_pattern": pattern}, logits=torch.zeros(1, Q, 3))
+    return AttentionCapture(
+        model_name="hand",
+        src_tokens=tuple("abcd"[:K]),
+        tgt_tokens=tuple("wxyz"[:Q]),
+        patterns={"decoder.0.cross_attn.hook_pattern": pattern},
+        logits=torch.zeros(1, Q, 3),
+    )
 
 
 def test_leakiest_head_and_top_guesses_by_hand():
     eye, nxt = torch.eye(3), torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    pattern = torch.stack([eye, nxt, eye]).unsqueeze(0)                   # (1, H=3, Q=3, K=3): head 1 reads t+1
+    pattern = torch.stack([eye, nxt, eye]).unsqueeze(0)  # (1, H=3, Q=3, K=3): head 1 reads t+1
     before = pattern.clone()
     assert L.leakiest_head(_cap(pattern), "decoder.0.cross_attn.hook_pattern") == 1
-    assert torch.equal(pattern, before)                                    # the input is unchanged
+    assert torch.equal(pattern, before)  # the input is unchanged
     itos = ["<PAD>", "a", "b"]
     top = L.top_guesses({"normal": torch.tensor([0.1, 0.2, 0.7]), "none": torch.tensor([0.5, 0.4, 0.1])}, itos)
     assert top == {"normal": ("b", torch.tensor(0.7).item()), "none": ("<PAD>", 0.5)}
@@ -60,7 +70,9 @@ def test_every_page_reads_its_session_defaults_from_one_place():
     """app.py sets ui/session_defaults.py's state once; no page sets defaults of its own; the sliders' and boxes'
     first values are the widgets' own (nothing presets them in session state), read from the same module."""
     from streamlit.testing.v1 import AppTest
+
     from ui import session_defaults as D
+
     for page in PAGES.glob("*.py"):
         src = page.read_text(encoding="utf-8")
         module_level = [ln for ln in src.splitlines() if ln.startswith(("st.session_state.setdefault", "DEFAULTS"))]
@@ -74,13 +86,13 @@ def test_every_page_reads_its_session_defaults_from_one_place():
     for key, value in D.state().items():
         assert at.session_state[key] == value, key
     for key in ("real.top_k", "real.temperature", "real.gen.n", "gen.seed", "gen.mode", "gen.step"):
-        assert key not in at.session_state, key                           # the widget's own value, not preset
+        assert key not in at.session_state, key  # the widget's own value, not preset
     at.switch_page("app_pages/4_generate.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="gen.seed").value == D.widget("gen.seed")
     assert at.segmented_control(key="gen.mode").value == D.widget("gen.mode")
     assert at.slider(key="gen.max_new").value == D.widget("gen.max_new")
-    at.switch_page("app_pages/3_leak.py").run()                            # the Leak page's words: from the module
+    at.switch_page("app_pages/3_leak.py").run()  # the Leak page's words: from the module
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["leak.word"] == D.STATE["leak.word"]
 
@@ -96,6 +108,7 @@ def test_a_second_tab_training_is_said_the_same_way_on_both_pages(monkeypatch):
     monkeypatch.setattr(jobs, "start_job", busy)
     monkeypatch.setattr(job_names, "folder_problem", lambda: None)
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["step"] = "8"
     at.run()

@@ -2,6 +2,7 @@
 public data only (``fig.data[i].z / .x / .y / .text``, ``fig.layout.*axis.ticktext``, shapes), so the tests hold
 however the figures are built inside. Every figure must also survive plotly's full validation, which the app itself
 may skip for speed."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-
 from lab_fixtures import strings, tiny_bundle
+
 from models.capture import AttentionCapture, capture
 from models.vocab import DEFAULT_VOCAB
 from viz import figures as F
@@ -22,6 +23,7 @@ LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
 
 
 # ---- hand-made patterns ------------------------------------------------------------------------------------------
+
 
 def causal_uniform(Q: int) -> torch.Tensor:
     """(Q, Q): row i spreads evenly over keys 0..i, zeros beyond the causal limit."""
@@ -35,11 +37,15 @@ def one_hot_bos(Q: int, K: int | None = None) -> torch.Tensor:
 
 
 # Head 2 of the hand capture: one row per case, each with a hand-computed normalised entropy.
-MIXED = torch.tensor([[1.0, 0.0, 0.0, 0.0],      # 1 visible key: 0 by definition
-                      [0.5, 0.5, 0.0, 0.0],      # uniform over its 2 keys: 1
-                      [1.0, 0.0, 0.0, 0.0],      # one-hot over 3 keys: 0
-                      [0.5, 0.5, 0.0, 0.0]])     # two of 4 visible keys: ln 2 / ln 4 = 0.5
-MIXED_ENTROPY = [0.0, 1.0, 0.0, 0.5]             # mean over rows 1..3 (row 0 is left out): 0.5
+MIXED = torch.tensor(
+    [
+        [1.0, 0.0, 0.0, 0.0],  # 1 visible key: 0 by definition
+        [0.5, 0.5, 0.0, 0.0],  # uniform over its 2 keys: 1
+        [1.0, 0.0, 0.0, 0.0],  # one-hot over 3 keys: 0
+        [0.5, 0.5, 0.0, 0.0],
+    ]
+)  # two of 4 visible keys: ln 2 / ln 4 = 0.5
+MIXED_ENTROPY = [0.0, 1.0, 0.0, 0.5]  # mean over rows 1..3 (row 0 is left out): 0.5
 
 TOKENS = ("<BOS>", "<script>", "a", "b")
 ESCAPED = ["&lt;BOS&gt;", "&lt;script&gt;", "a", "b"]
@@ -49,17 +55,29 @@ def hand_capture(causal: bool = True) -> AttentionCapture:
     """A 2-layer, 3-head causal LM capture over 4 tokens (one of them an html tag); layer 1 permutes layer 0's heads.
     Mean entropies: layer 0 = [1, 0, 0.5] (uniform, one-hot, MIXED), layer 1 = [0, 0.5, 1]."""
     u, o = causal_uniform(4), one_hot_bos(4)
-    l0 = torch.stack([u, o, MIXED]).unsqueeze(0)                    # (1, H, Q, K)
+    l0 = torch.stack([u, o, MIXED]).unsqueeze(0)  # (1, H, Q, K)
     l1 = torch.stack([o, MIXED, u]).unsqueeze(0)
-    return AttentionCapture(model_name="hand", src_tokens=(), tgt_tokens=TOKENS, logits=None, causal=causal,
-                            patterns={"blocks.0.attn.hook_pattern": l0, "blocks.1.attn.hook_pattern": l1})
+    return AttentionCapture(
+        model_name="hand",
+        src_tokens=(),
+        tgt_tokens=TOKENS,
+        logits=None,
+        causal=causal,
+        patterns={"blocks.0.attn.hook_pattern": l0, "blocks.1.attn.hook_pattern": l1},
+    )
 
 
 def uniform_capture() -> AttentionCapture:
     """Non-causal (bidirectional) capture: every query spreads evenly over all 4 keys."""
     p = torch.full((1, 2, 4, 4), 0.25)
-    return AttentionCapture(model_name="bidir", src_tokens=(), tgt_tokens=TOKENS, logits=None, causal=False,
-                            patterns={"blocks.0.attn.hook_pattern": p})
+    return AttentionCapture(
+        model_name="bidir",
+        src_tokens=(),
+        tgt_tokens=TOKENS,
+        logits=None,
+        causal=False,
+        patterns={"blocks.0.attn.hook_pattern": p},
+    )
 
 
 def snapshot(cap: AttentionCapture) -> dict[str, torch.Tensor]:
@@ -73,6 +91,7 @@ def assert_unchanged(cap: AttentionCapture, before: dict[str, torch.Tensor]) -> 
 
 
 # ---- reading figures by their data ---------------------------------------------------------------------------------
+
 
 def arr(v) -> np.ndarray:
     """A trace's z / x / y as a float array (None -> NaN), whatever container the builder used."""
@@ -113,19 +132,20 @@ def split_heatmap(fig: go.Figure, Q: int, K: int):
 
 # ---- metrics ---------------------------------------------------------------------------------------------------
 
+
 def test_visible_keys():
     assert visible_keys(4, 4, True).tolist() == [1, 2, 3, 4]
-    assert visible_keys(5, 3, True).tolist() == [1, 2, 3, 3, 3]          # more queries than keys: capped at K
+    assert visible_keys(5, 3, True).tolist() == [1, 2, 3, 3, 3]  # more queries than keys: capped at K
     assert visible_keys(3, 4, False).tolist() == [4, 4, 4]
 
 
 @pytest.mark.parametrize("Q", [2, 3, 5, 8])
 def test_entropy_causal_uniform_is_one_and_first_row_zero(Q):
-    p = causal_uniform(Q)[None, None]                                      # (1, 1, Q, Q)
+    p = causal_uniform(Q)[None, None]  # (1, 1, Q, Q)
     before = p.clone()
     ent = attention_entropy(p, causal=True)
     assert ent.shape == (1, Q)
-    assert ent[0, 0].item() == 0.0                                         # one visible key: nothing to choose
+    assert ent[0, 0].item() == 0.0  # one visible key: nothing to choose
     assert ent[0, 1:].tolist() == pytest.approx([1.0] * (Q - 1), abs=1e-6)  # uniform over 2, 3, .. keys
     assert torch.equal(p, before)
 
@@ -143,7 +163,7 @@ def test_entropy_noncausal_uniform_over_all_keys_is_one(Q, K):
 @pytest.mark.parametrize("causal", [True, False])
 def test_entropy_one_hot_is_zero(causal):
     p = torch.zeros(1, 3, 5, 5)
-    for h in range(3):                                                     # each head on a different (visible) key
+    for h in range(3):  # each head on a different (visible) key
         p[0, h, torch.arange(5), torch.arange(5).clamp(max=h)] = 1.0
     ent = attention_entropy(p, causal)
     assert torch.all(ent == 0)
@@ -183,8 +203,13 @@ def test_mean_entropy_by_hand():
 
 
 def test_mean_entropy_single_token_is_zero_not_nan():
-    cap = AttentionCapture(model_name="one", src_tokens=(), tgt_tokens=("<BOS>",), logits=None,
-                           patterns={"blocks.0.attn.hook_pattern": torch.ones(1, 2, 1, 1)})
+    cap = AttentionCapture(
+        model_name="one",
+        src_tokens=(),
+        tgt_tokens=("<BOS>",),
+        logits=None,
+        patterns={"blocks.0.attn.hook_pattern": torch.ones(1, 2, 1, 1)},
+    )
     assert mean_entropy(cap, "blocks").tolist() == [[0.0, 0.0]]
 
 
@@ -203,11 +228,11 @@ def test_next_token_probs_plain_softmax():
 def test_next_token_probs_temperature_sharpens_and_flattens():
     before = LOGITS.clone()
     p1, cold, hot = next_token_probs(LOGITS, 1.0), next_token_probs(LOGITS, 0.5), next_token_probs(LOGITS, 2.0)
-    assert cold.tolist() == pytest.approx(torch.softmax(LOGITS * 2, -1).tolist(), abs=1e-6)   # logits / 0.5
+    assert cold.tolist() == pytest.approx(torch.softmax(LOGITS * 2, -1).tolist(), abs=1e-6)  # logits / 0.5
     assert hot.tolist() == pytest.approx(torch.softmax(LOGITS / 2, -1).tolist(), abs=1e-6)
-    assert cold[0] > p1[0] > hot[0]                                      # the favourite gains when cold
-    assert cold[-1] < p1[-1] < hot[-1]                                   # the outsider gains when hot
-    assert next_token_probs(LOGITS, 100.0).tolist() == pytest.approx([0.25] * 4, abs=0.01)   # ~uniform
+    assert cold[0] > p1[0] > hot[0]  # the favourite gains when cold
+    assert cold[-1] < p1[-1] < hot[-1]  # the outsider gains when hot
+    assert next_token_probs(LOGITS, 100.0).tolist() == pytest.approx([0.25] * 4, abs=0.01)  # ~uniform
     for p in (cold, hot):
         assert p.sum().item() == pytest.approx(1.0, abs=1e-6)
     assert torch.equal(LOGITS, before)
@@ -217,13 +242,13 @@ def test_next_token_probs_top_k_zeroes_the_rest_and_renormalises():
     before = LOGITS.clone()
     p = next_token_probs(LOGITS, top_k=2)
     e = math.e
-    assert p.tolist() == pytest.approx([e / (e + 1), 1 / (e + 1), 0.0, 0.0], abs=1e-6)   # e^2, e^1 renormalised
+    assert p.tolist() == pytest.approx([e / (e + 1), 1 / (e + 1), 0.0, 0.0], abs=1e-6)  # e^2, e^1 renormalised
     assert p.sum().item() == pytest.approx(1.0, abs=1e-6)
     one = next_token_probs(LOGITS, top_k=1)
     assert one.tolist() == [1.0, 0.0, 0.0, 0.0]
-    both = next_token_probs(LOGITS, 0.5, top_k=3)                        # temperature and top-k together
+    both = next_token_probs(LOGITS, 0.5, top_k=3)  # temperature and top-k together
     assert both[3] == 0 and both[:3].tolist() == pytest.approx(torch.softmax(LOGITS[:3] * 2, -1).tolist(), abs=1e-6)
-    for k in (None, 0, 4, 10):                                           # no-op values of top_k
+    for k in (None, 0, 4, 10):  # no-op values of top_k
         assert next_token_probs(LOGITS, top_k=k).tolist() == pytest.approx(next_token_probs(LOGITS).tolist())
     assert torch.equal(LOGITS, before)
 
@@ -236,6 +261,7 @@ def test_next_token_probs_rejects_non_positive_temperature(t):
 
 # ---- figures -----------------------------------------------------------------------------------------------------
 
+
 def test_attention_heatmap_causal_values_mask_and_escaped_ticks():
     cap = hand_capture()
     before = snapshot(cap)
@@ -247,20 +273,20 @@ def test_attention_heatmap_causal_values_mask_and_escaped_ticks():
         z = arr(weight.z)
         p = cap.patterns[name][0, head].numpy()
         visible = np.tril(np.ones((4, 4), dtype=bool))
-        np.testing.assert_allclose(z[visible], p[visible], atol=1e-7)     # exact weights where the query can look
-        assert np.isnan(z[~visible]).all()                                # masked cells carry no weight value
+        np.testing.assert_allclose(z[visible], p[visible], atol=1e-7)  # exact weights where the query can look
+        assert np.isnan(z[~visible]).all()  # masked cells carry no weight value
         assert len(masks) == 1, "one grey trace for the masked cells"
         mz = arr(masks[0].z)
-        assert np.array_equal(~np.isnan(mz), ~visible)                   # covers exactly the upper triangle
+        assert np.array_equal(~np.isnan(mz), ~visible)  # covers exactly the upper triangle
         colours = {c[1] if isinstance(c, (list, tuple)) else c for c in masks[0].colorscale}
         assert colours == {style.GREY}, colours
         assert masks[0].showscale is False
         assert list(fig.layout.yaxis.ticktext) == ESCAPED and list(fig.layout.xaxis.ticktext) == ESCAPED
         assert [float(v) for v in fig.layout.yaxis.tickvals] == [0, 1, 2, 3]
-        assert fig.layout.yaxis.autorange == "reversed"                   # query 0 on top, like a matrix
-        assert not fig.layout.shapes                                     # no query asked for, no outline
+        assert fig.layout.yaxis.autorange == "reversed"  # query 0 on top, like a matrix
+        assert not fig.layout.shapes  # no query asked for, no outline
         for s in strings(fig.to_dict()):
-            assert "<script" not in s, s                                 # every token escaped, hover text too
+            assert "<script" not in s, s  # every token escaped, hover text too
     assert_unchanged(cap, before)
 
 
@@ -273,8 +299,8 @@ def test_attention_heatmap_query_outline_on_the_requested_row(query):
     assert len(rects) == 1
     r = rects[0]
     assert (r.y0, r.y1) == pytest.approx((query - 0.5, query + 0.5))
-    assert sorted((r.x0, r.x1)) == pytest.approx([-0.5, 3.5])           # the whole row
-    for q in (-1, 4, None):                                              # out of range: no outline, no error
+    assert sorted((r.x0, r.x1)) == pytest.approx([-0.5, 3.5])  # the whole row
+    for q in (-1, 4, None):  # out of range: no outline, no error
         assert not F.attention_heatmap(cap, "blocks.1.attn.hook_pattern", 1, query=q).layout.shapes
 
 
@@ -284,7 +310,7 @@ def test_attention_heatmap_bidirectional_has_no_masked_cells():
     validate(fig)
     weight, masks = split_heatmap(fig, 4, 4)
     np.testing.assert_allclose(arr(weight.z), np.full((4, 4), 0.25))
-    for m in masks:                                                      # a grey layer, if any, paints nothing
+    for m in masks:  # a grey layer, if any, paints nothing
         assert np.isnan(arr(m.z)).all()
 
 
@@ -303,7 +329,7 @@ def test_entropy_heatmap_is_mean_entropy_per_layer_and_head():
 
 @pytest.mark.parametrize("model", ["miniformer", "full", "full-peeking"])
 def test_figures_from_a_tiny_model_match_the_metrics(model):
-    cap = capture(tiny_bundle(model), "Ab<c>")        # uppercase and html characters on the way in
+    cap = capture(tiny_bundle(model), "Ab<c>")  # uppercase and html characters on the way in
     before = snapshot(cap)
     fig = F.entropy_heatmap(cap)
     validate(fig)
@@ -333,9 +359,9 @@ def test_figures_from_a_tiny_model_match_the_metrics(model):
             assert "&lt;UNK&gt;" in list(heat.layout.xaxis.ticktext)
             bars = F.query_entropy(cap, name, head, query=1)
             validate(bars)
-            np.testing.assert_allclose(arr(bars.data[0].y),
-                                       attention_entropy(cap.patterns[name], cap.is_masked_causal(name))[head],
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                arr(bars.data[0].y), attention_entropy(cap.patterns[name], cap.is_masked_causal(name))[head], atol=1e-6
+            )
     assert_unchanged(cap, before)
 
 
@@ -347,11 +373,12 @@ def test_query_entropy_bars_by_hand():
     (bar,) = [t for t in fig.data if t.type == "bar"]
     assert list(arr(bar.x)) == [0, 1, 2, 3]
     np.testing.assert_allclose(arr(bar.y), MIXED_ENTROPY, atol=1e-6)
-    np.testing.assert_allclose(arr(bar.y), attention_entropy(cap.patterns["blocks.0.attn.hook_pattern"], True)[2],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        arr(bar.y), attention_entropy(cap.patterns["blocks.0.attn.hook_pattern"], True)[2], atol=1e-6
+    )
     assert list(fig.layout.xaxis.ticktext) == ESCAPED
     colours = list(bar.marker.color)
-    assert colours[3] == style.ORANGE and set(colours[:3]) == {style.BLUE}     # the highlighted query
+    assert colours[3] == style.ORANGE and set(colours[:3]) == {style.BLUE}  # the highlighted query
     uni = F.query_entropy(uniform_capture(), "blocks.0.attn.hook_pattern", 0)
     validate(uni)
     np.testing.assert_allclose(arr(uni.data[0].y), [1, 1, 1, 1], atol=1e-6)
@@ -362,7 +389,7 @@ def bar_rows(fig: go.Figure) -> list[tuple[str, float, str]]:
     """(label, probability, colour) of each bar of a horizontal bar chart, top of the chart first."""
     (bar,) = [t for t in fig.data if t.type == "bar"]
     assert bar.orientation == "h"
-    assert fig.layout.yaxis.autorange != "reversed"                     # so a larger y is higher on the chart
+    assert fig.layout.yaxis.autorange != "reversed"  # so a larger y is higher on the chart
     names = ticks(fig.layout.yaxis)
     colours = bar.marker.color
     colours = list(colours) if isinstance(colours, (list, tuple, np.ndarray)) else [colours] * len(bar.y)
@@ -386,15 +413,15 @@ def test_next_token_bars_top_k_in_order_largest_on_top():
     rows = bar_rows(fig)
     assert [r[0] for r in rows] == ["a", "b", "end of word", "&lt;UNK&gt;"]
     assert [r[1] for r in rows] == pytest.approx([0.4, 0.3, 0.15, 0.08])
-    assert {r[2] for r in rows} == {style.BLUE}                              # nothing expected, nothing orange
+    assert {r[2] for r in rows} == {style.BLUE}  # nothing expected, nothing orange
     (bar,) = fig.data
-    assert float(bar.x[-1]) == pytest.approx(0.4)                        # plotly draws bottom-up: largest last
+    assert float(bar.x[-1]) == pytest.approx(0.4)  # plotly draws bottom-up: largest last
     assert list(bar.text)[-1] == "40.0%"
     assert torch.equal(probs, before)
 
 
 def test_next_token_bars_skip_zero_probabilities():
-    probs = vocab_probs(a=0.7, b=0.3)                                   # e.g. after top-k zeroed the rest
+    probs = vocab_probs(a=0.7, b=0.3)  # e.g. after top-k zeroed the rest
     fig = F.next_token_bars(probs, DEFAULT_VOCAB, top_k=10)
     validate(fig)
     assert [r[0] for r in bar_rows(fig)] == ["a", "b"]
@@ -406,7 +433,7 @@ def test_next_token_bars_expected_highlighted_even_outside_top_k():
     fig = F.next_token_bars(probs, DEFAULT_VOCAB, top_k=2, expected="z")
     validate(fig)
     rows = bar_rows(fig)
-    assert [r[0] for r in rows] == ["a", "b", "z"]                       # the expected one shown below the top-k
+    assert [r[0] for r in rows] == ["a", "b", "z"]  # the expected one shown below the top-k
     assert [r[1] for r in rows] == pytest.approx([0.4, 0.3, 0.02])
     assert [r[2] for r in rows] == [style.BLUE, style.BLUE, style.ORANGE]
     inside = bar_rows(F.next_token_bars(probs, DEFAULT_VOCAB, top_k=3, expected="b"))
@@ -436,7 +463,7 @@ def test_every_figure_builder_passes_full_plotly_validation():
         F.counterfactual_bars(probs, probs.flip(0), b.vocab),
         F.generation_strip(["a", "<EOS>"], [0.5, 0.9], current=1),
         F.training_curves([{"epoch": 1, "train_loss": 3.0, "val_tf_nll": 2.9, "val_prefix_nll": 3.1, "best_epoch": 1}]),
-        F.entropy_heatmap(capture(tiny_bundle("miniformer"), "")),      # only <BOS>
+        F.entropy_heatmap(capture(tiny_bundle("miniformer"), "")),  # only <BOS>
         F.attention_heatmap(capture(tiny_bundle("miniformer"), ""), "blocks.0.attn.hook_pattern", 0, query=0),
     ]
     for fig in figs:
@@ -447,10 +474,19 @@ def test_every_figure_builder_passes_full_plotly_validation():
 
 
 def test_training_curves_draw_one_validation_line_when_both_agree():
-    """A causal model's teacher-forced and prefix-only NLL are equal (up to float sums): one honest line, no legend entry for a line
-    hidden under another. When they differ (the peeking model) both are drawn, each with its own values."""
-    causal = [{"epoch": e, "train_loss": 3.0 - e / 10, "val_tf_nll": 2.9 - e / 20, "val_prefix_nll": 2.9 - e / 20 + 1e-7,
-               "best_epoch": e} for e in (1, 2, 3)]
+    """A causal model's teacher-forced and prefix-only NLL are equal (up to float sums): one honest line, no legend
+    entry for a line hidden under another. When they differ (the peeking model) both are drawn, each with its own
+    values."""
+    causal = [
+        {
+            "epoch": e,
+            "train_loss": 3.0 - e / 10,
+            "val_tf_nll": 2.9 - e / 20,
+            "val_prefix_nll": 2.9 - e / 20 + 1e-7,
+            "best_epoch": e,
+        }
+        for e in (1, 2, 3)
+    ]
     names = [t.name for t in F.training_curves(causal).data]
     assert len(names) == 2 and names[0] == "train loss" and "same for a causal model" in names[1]
     peeking = [dict(h, val_tf_nll=0.5 / h["epoch"], val_prefix_nll=6 + h["epoch"]) for h in causal]
@@ -465,21 +501,25 @@ def test_end_of_word_prob_is_p_eos_at_the_last_character(model_name):
     """Issue 12 item 7: with *Finished word* on, the page shows p(<EOS>) the model gave at the last character. For a
     causal model that is exactly the end-of-word bar of the unfinished word."""
     from viz.metrics import end_of_word_prob, next_token_probs
+
     b = tiny_bundle(model_name, seed=3)
     done = capture(b, "zebra", add_eos=True)
     plain = capture(b, "zebra")
     want = float(next_token_probs(plain.next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]])
     assert end_of_word_prob(done) == pytest.approx(want, abs=1e-6)
     assert end_of_word_prob(capture(b, "", add_eos=True)) == pytest.approx(
-        float(next_token_probs(capture(b, "").next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]]), abs=1e-6)
+        float(next_token_probs(capture(b, "").next_token_logits())[DEFAULT_VOCAB.stoi["<EOS>"]]), abs=1e-6
+    )
     with pytest.raises(ValueError, match="finished word"):
         end_of_word_prob(plain)
 
 
 def test_a_failed_runs_curves_do_not_claim_an_epoch_was_kept():
     """A run that failed saved nothing: its learning curves mark the best epoch as not saved, not as "kept"."""
-    history = [{"epoch": e, "train_loss": 3.0 - e / 10, "val_tf_nll": 2.9, "val_prefix_nll": 3.1 - e / 20,
-                "best_epoch": e} for e in (1, 2, 3)]
-    marks = lambda fig: [a["text"] for a in fig.to_dict()["layout"].get("annotations", [])]   # noqa: E731
+    history = [
+        {"epoch": e, "train_loss": 3.0 - e / 10, "val_tf_nll": 2.9, "val_prefix_nll": 3.1 - e / 20, "best_epoch": e}
+        for e in (1, 2, 3)
+    ]
+    marks = lambda fig: [a["text"] for a in fig.to_dict()["layout"].get("annotations", [])]  # noqa: E731
     assert marks(F.training_curves(history)) == ["kept epoch 3"]
     assert marks(F.training_curves(history, saved=False)) == ["best epoch 3 (not saved)"]

@@ -4,17 +4,24 @@
 capture per input, pickled, so every session gets its own copy. The checkpoint's mtime is part of both keys, so a
 retrained file is picked up on the next call without a restart.
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import torch
 import streamlit as st
+import torch
 
 from models.capture import AttentionCapture, capture
-from models.checkpoint import (CheckpointError, ModelBundle, checkpoint_mtime, list_checkpoints, load_checkpoint,
-                               resolve_path)
+from models.checkpoint import (
+    CheckpointError,
+    ModelBundle,
+    checkpoint_mtime,
+    list_checkpoints,
+    load_checkpoint,
+    resolve_path,
+)
 from models.checkpoint_folder import remove_stale_tmp
 from models.device import pick_device
 from models.generate import Generation, generate
@@ -61,6 +68,7 @@ def settle_heap() -> None:
     and modules and cached models live as long as the process anyway. A collection first, so this run's garbage
     is not frozen with them."""
     import gc
+
     state = _heap()
     if len(sys.modules) != state["modules"]:
         state["modules"] = len(sys.modules)
@@ -76,13 +84,13 @@ def _load_result(name: str, ckpt_mtime: float, path: str) -> ModelBundle | Check
     try:
         return load_checkpoint(Path(path), device=pick_device())
     except CheckpointError as e:
-        return CheckpointError(e.message)   # the message only: no traceback (and its frames) kept in the cache
+        return CheckpointError(e.message)  # the message only: no traceback (and its frames) kept in the cache
 
 
 def load_model(name: str, ckpt_mtime: float) -> ModelBundle:
     """The cached, read-only bundle of checkpoint ``name`` at ``ckpt_mtime``; :class:`CheckpointError` (cached
     too) when it can't be loaded."""
-    res = _load_result(name, ckpt_mtime, str(resolve_path(name)))    # the path too: a missing file's mtime is 0.0
+    res = _load_result(name, ckpt_mtime, str(resolve_path(name)))  # the path too: a missing file's mtime is 0.0
     if isinstance(res, CheckpointError):
         raise CheckpointError(res.message)  # a fresh exception each time: raising one object again grows its traceback
     return res
@@ -94,23 +102,45 @@ def bundle(name: str) -> ModelBundle:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_capture(name: str, ckpt_mtime: float, text: str, src: str = "", add_eos: bool = False,
-                   knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+def cached_capture(
+    name: str,
+    ckpt_mtime: float,
+    text: str,
+    src: str = "",
+    add_eos: bool = False,
+    knocked_out: tuple[tuple[str, int], ...] = (),
+) -> AttentionCapture:
     return capture(load_model(name, ckpt_mtime), text, src, add_eos=add_eos, knocked_out=knocked_out)
 
 
-def get_capture(name: str, text: str, src: str = "", add_eos: bool = False,
-                knocked_out: tuple[tuple[str, int], ...] = ()) -> AttentionCapture:
+def get_capture(
+    name: str, text: str, src: str = "", add_eos: bool = False, knocked_out: tuple[tuple[str, int], ...] = ()
+) -> AttentionCapture:
     """The cached capture; ``knocked_out`` (attention module, head) pairs are silenced in its forward pass."""
     one_torch_thread()
     return cached_capture(name, checkpoint_mtime(name), text, src, add_eos, tuple(sorted(knocked_out)))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_generation(name: str, ckpt_mtime: float, prefix: str, max_new: int, greedy: bool, temperature: float,
-                      top_k: int | None, seed: int) -> Generation:
-    return generate(load_model(name, ckpt_mtime), prefix, max_new=max_new, greedy=greedy, temperature=temperature,
-                    top_k=top_k, seed=seed)
+def cached_generation(
+    name: str,
+    ckpt_mtime: float,
+    prefix: str,
+    max_new: int,
+    greedy: bool,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+) -> Generation:
+    return generate(
+        load_model(name, ckpt_mtime),
+        prefix,
+        max_new=max_new,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        seed=seed,
+    )
 
 
 def get_generation(name: str, prefix: str, **kw) -> Generation:
@@ -123,6 +153,7 @@ def available_models() -> list[str]:
     published by another session appears without a restart. In a class, less the models other students trained
     there (ui/class_models.py)."""
     from ui.class_models import visible
+
     return visible(list_checkpoints())
 
 
@@ -132,6 +163,7 @@ def shipped_words() -> tuple[str, ...]:
     tuple per process (immutable, so no session can change it): Compare and Explore read it on every keystroke, and
     st.cache_data would unpickle a fresh copy each time."""
     from models.data import WordListError, load_words
+
     try:
         return load_words().words
     except WordListError:
@@ -143,33 +175,38 @@ def shipped_split():
     """The shipped list cut into train / validation / test (``models.data.Split``), and its sha256, computed once
     per process: the cut hashes every word, ~10 ms, which Compare paid twice per keystroke."""
     from models.data import split_words, words_hash
+
     words = shipped_words()
     return split_words(words), words_hash(words)
 
 
 # ---- Head lab: per-checkpoint measures on the validation words, cached by the checkpoint's mtime ------------------
 
+
 def validation_words() -> tuple[str, ...]:
     """The shipped list's validation words (the one place the Head lab picks them): the words training chose on,
     never the test words, so a head's importance or role is measured where no reported number is."""
-    return shipped_split()[0].val          # empty when the word list is missing
+    return shipped_split()[0].val  # empty when the word list is missing
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_head_importance(name: str, ckpt_mtime: float, words: tuple[str, ...]):
     from models.heads import head_importance
+
     return head_importance(load_model(name, ckpt_mtime), words)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_head_roles(name: str, ckpt_mtime: float, words: tuple[str, ...]):
     from models.heads import head_roles
+
     return head_roles(load_model(name, ckpt_mtime), words)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_leave_one_out(name: str, ckpt_mtime: float, text: str, knocked_out: tuple[tuple[str, int], ...]):
     from models.heads import leave_one_out
+
     return leave_one_out(load_model(name, ckpt_mtime), text, knocked_out)
 
 

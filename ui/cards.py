@@ -1,4 +1,5 @@
 """A checkpoint's card (size, kept epoch, the honest held-out numbers) and the held-out evaluation behind it."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -14,12 +15,18 @@ def model_card(b: ModelBundle, *, compact: bool = False) -> None:
     choice, then validation NLL (the words early stopping chose on, so it reads a little low)."""
     m = b.meta.get("metrics", {})
     recipe = (b.meta.get("recipe") or {}).get("name", "?")
-    bits = [_("**{n}** parameters").format(n=f"{b.n_params:,}"),
-            _("epoch **{epoch}** kept ({recipe} recipe)").format(
-                epoch=escape_md(b.meta.get("epoch", "?")), recipe=escape_md(recipe))]   # the checkpoint's own text
+    bits = [
+        _("**{n}** parameters").format(n=f"{b.n_params:,}"),
+        _("epoch **{epoch}** kept ({recipe} recipe)").format(
+            epoch=escape_md(b.meta.get("epoch", "?")), recipe=escape_md(recipe)
+        ),
+    ]  # the checkpoint's own text
     if m.get("test_prefix_nll") is not None:
-        bits.append(_("test NLL **{nll:.3f}** nats/char on {n} words never used in training or model choice")
-                    .format(nll=m["test_prefix_nll"], n=m.get("n_test_words", "?")))
+        bits.append(
+            _("test NLL **{nll:.3f}** nats/char on {n} words never used in training or model choice").format(
+                nll=m["test_prefix_nll"], n=m.get("n_test_words", "?")
+            )
+        )
     if m.get("val_prefix_nll") is not None:
         bits.append(_("validation NLL {nll:.3f}").format(nll=m["val_prefix_nll"]))
     tf = m.get("test_teacher_forced_nll", m.get("val_teacher_forced_nll"))
@@ -36,6 +43,7 @@ def _cached_heldout_eval(name: str, ckpt_mtime: float, part: str) -> dict:
 
     from models.evaluate import evaluate_words
     from ui.cache import load_model, shipped_split
+
     return dataclasses.asdict(evaluate_words(load_model(name, ckpt_mtime), getattr(shipped_split()[0], part)))
 
 
@@ -70,19 +78,32 @@ def test_comparison(left: str, right: str, evals: dict[str, dict | None]) -> str
     res = {n: EvalResult(**{k: v for k, v in e.items() if k != "same_words"}) for n, e in evals.items()}
     diff, se = paired_difference(res[left], res[right])
     better, worse = (right, left) if diff > 0 else (left, right)
-    args = dict(n=res[left].n_words, better=model_label(better), worse=model_label(worse),
-                b=res[better].prefix_nll, w=res[worse].prefix_nll, d=abs(diff), se=se)
+    args = dict(
+        n=res[left].n_words,
+        better=model_label(better),
+        worse=model_label(worse),
+        b=res[better].prefix_nll,
+        w=res[worse].prefix_nll,
+        d=abs(diff),
+        se=se,
+    )
     if abs(diff) < 2 * se:
-        text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: a "
-                 "difference of {d:.3f}. Other words of the same kind would move that difference by about {se:.3f} "
-                 "(one standard error), so a gap under twice that is not evidence: on new words neither model is "
-                 "clearly better.")
+        text = _(
+            "On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: a "
+            "difference of {d:.3f}. Other words of the same kind would move that difference by about {se:.3f} "
+            "(one standard error), so a gap under twice that is not evidence: on new words neither model is "
+            "clearly better."
+        )
     else:
-        text = _("On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: "
-                 "{better} is better by {d:.3f}, more than twice the {se:.3f} (one standard error) that other words "
-                 "of the same kind would move it by.")
+        text = _(
+            "On the {n} test words, {better} scores {b:.3f} and {worse} {w:.3f} nats per character: "
+            "{better} is better by {d:.3f}, more than twice the {se:.3f} (one standard error) that other words "
+            "of the same kind would move it by."
+        )
     text = text.format(**{k: escape_md(v) if isinstance(v, str) else v for k, v in args.items()})
     if not all(e["same_words"] for e in evals.values()):
-        text += " " + _("A checkpoint here was trained on another word list or split, so some test words may have "
-                        "been its training words.")
+        text += " " + _(
+            "A checkpoint here was trained on another word list or split, so some test words may have "
+            "been its training words."
+        )
     return text

@@ -1,5 +1,6 @@
 """How a page draws what viz/ builds: plotly charts (:func:`chart`, :func:`download_figure`), BertViz's own views
 in a live frame, and the pause that lets the browser draw one batch before the next."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,12 +12,13 @@ from models.capture import AttentionCapture
 from ui.i18n import _
 from ui.projector import on as projector
 
-
 # Plotly's mode bar, cut to what a student uses here (save as PNG, reset): each chart builds fewer buttons on
 # every keystroke, and a drag still zooms.
-PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": [
-    "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
-BATCH_GAP_S = 0.05   # see let_browser_draw
+PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
+}
+BATCH_GAP_S = 0.05  # see let_browser_draw
 
 
 def chart(fig, *, key: str, container=st, **kw) -> None:
@@ -24,6 +26,7 @@ def chart(fig, *, key: str, container=st, **kw) -> None:
     tick labels always (viz.display.for_screen), and projector-sized text in projector mode
     (viz.display.for_projector). ``container`` is where it goes (a column); ``kw`` goes to st.plotly_chart."""
     from viz import display
+
     fig = display.for_projector(fig) if projector() else display.for_screen(fig)
     container.plotly_chart(fig, key=key, width="stretch", config=kw.pop("config", PLOTLY_CONFIG), **kw)
 
@@ -31,16 +34,19 @@ def chart(fig, *, key: str, container=st, **kw) -> None:
 _BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__file__).with_name("bertviz_live")))
 
 
-def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
-                  pattern: str | None = None) -> bool:
+def bertviz_frame(
+    cap: AttentionCapture, view: str = "head", *, key: str | None = None, pattern: str | None = None
+) -> bool:
     """BertViz's own head/model view, drawn offline in a frame that stays on the page while the user types (each
     rerun sends only BertViz's markup and script for the new text; d3 and jQuery load once). Returns whether a
     view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame.
     ``pattern`` (a TL name) sets BertViz's own kind and layer selectors to that pattern whenever it changes (the
     user's picks in the frame are kept while it stays the same)."""
     from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
-    if view == "model" and projector():   # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
+
+    if view == "model" and projector():  # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
         from viz import figures as F
+
         chart(F.layer_head_grid(cap, tr=_), key=f"{key or 'bertviz'}.grid")
         return True
     try:
@@ -48,15 +54,27 @@ def bertviz_frame(cap: AttentionCapture, view: str = "head", *, key: str | None 
         parts = live_parts(kwargs, view, fill=projector(), tr=_)
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
-        st.warning(_("BertViz needs its JavaScript files, which are not here yet: {why}\n\nRun `{hint}` (the "
-                     "README's commands do it for you), then reload this page.").format(why=e, hint=FETCH_HINT))
+        st.warning(
+            _(
+                "BertViz needs its JavaScript files, which are not here yet: {why}\n\nRun `{hint}` (the "
+                "README's commands do it for you), then reload this page."
+            ).format(why=e, hint=FETCH_HINT)
+        )
         return False
-    except ValueError as e:   # e.g. an encoder-decoder whose encoder and decoder have different depths
+    except ValueError as e:  # e.g. an encoder-decoder whose encoder and decoder have different depths
         st.warning(_("BertViz can't draw this model: {why}").format(why=e))
         return False
     # The key keeps one frame per place on the page: a new text re-renders it instead of mounting a new iframe.
-    _BERTVIZ_LIVE(markup=parts["markup"], js=parts["js"], key=key, fit=parts["fit"], draw_key=parts["key"],
-                  select=select, default=None, tab_index=-1)
+    _BERTVIZ_LIVE(
+        markup=parts["markup"],
+        js=parts["js"],
+        key=key,
+        fit=parts["fit"],
+        draw_key=parts["key"],
+        select=select,
+        default=None,
+        tab_index=-1,
+    )
     return True
 
 
@@ -70,11 +88,13 @@ def let_browser_draw(seconds: float = BATCH_GAP_S) -> None:
     first and the charts follow after this pause. The charts themselves are not slower for it.
     """
     import time
+
     time.sleep(seconds)
 
 
-def bertviz_or_note(cap: AttentionCapture, view: str = "head", *, key: str | None = None,
-                    pattern: str | None = None) -> None:
+def bertviz_or_note(
+    cap: AttentionCapture, view: str = "head", *, key: str | None = None, pattern: str | None = None
+) -> None:
     """:func:`bertviz_frame`, or a one-line note while the BertViz module itself is unavailable."""
     try:
         bertviz_frame(cap, view, key=key, pattern=pattern)
@@ -90,14 +110,30 @@ def download_figure(fig, file_stem: str, key: str, *, what: str, subtitle: str |
     from viz.export import figure_html, figure_png, png_available
 
     if png_available():
-        st.download_button(_("{figure} (PNG)").format(figure=what), data=lambda: figure_png(fig, subtitle=subtitle),
-                           file_name=f"{file_stem}.png", mime="image/png", key=key, icon=":material/download:",
-                           on_click="ignore",   # a download needs no rerun of the whole page
-                           help=_("A 16:9 slide, 2560 × 1440 pixels, rendered offline by the local Chromium "
-                                  "(a few seconds the first time)."))
+        st.download_button(
+            _("{figure} (PNG)").format(figure=what),
+            data=lambda: figure_png(fig, subtitle=subtitle),
+            file_name=f"{file_stem}.png",
+            mime="image/png",
+            key=key,
+            icon=":material/download:",
+            on_click="ignore",  # a download needs no rerun of the whole page
+            help=_(
+                "A 16:9 slide, 2560 × 1440 pixels, rendered offline by the local Chromium "
+                "(a few seconds the first time)."
+            ),
+        )
     else:
-        st.download_button(_("{figure} (HTML)").format(figure=what),
-                           data=lambda: figure_html(fig, subtitle=subtitle), file_name=f"{file_stem}.html",
-                           mime="text/html", key=key, icon=":material/download:", on_click="ignore",
-                           help=_("No Chromium on the server for PNG; this interactive HTML works offline. "
-                                  "The camera icon on the chart saves a PNG."))
+        st.download_button(
+            _("{figure} (HTML)").format(figure=what),
+            data=lambda: figure_html(fig, subtitle=subtitle),
+            file_name=f"{file_stem}.html",
+            mime="text/html",
+            key=key,
+            icon=":material/download:",
+            on_click="ignore",
+            help=_(
+                "No Chromium on the server for PNG; this interactive HTML works offline. "
+                "The camera icon on the chart saves a PNG."
+            ),
+        )

@@ -10,10 +10,11 @@ nothing changes: the store is not even opened. A model the teacher trains is not
 Only small named values in ``st.session_state`` (``class.code``, ``class.token``, ``class.secret``, read here by
 name so this module imports nothing of ``ui`` and ``ui.cache`` can call it).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -32,8 +33,7 @@ def hidden(records: Sequence[ClassModel], code: str | None, token: str, teacher:
     teacher). Other classes on the same server stay apart."""
     if not code:
         return set()
-    return {m.name for m in records
-            if m.code != code or not (teacher or (token and m.token == token))}
+    return {m.name for m in records if m.code != code or not (teacher or (token and m.token == token))}
 
 
 def visible(names: list[str]) -> list[str]:
@@ -58,6 +58,7 @@ def recorder(model_name: str) -> Callable[[str], None] | None:
 
     def record(name: str) -> None:
         shared_store().add_model(code, token, name, model_name)
+
     return record
 
 
@@ -67,6 +68,7 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     and nothing is touched."""
     from models import checkpoint_folder
     from services.job_names import user_path
+
     code, _token, teacher = _me()
     store = shared_store()
     secret = st.session_state.get("class.secret") or ""
@@ -76,11 +78,11 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     busy, done = [], []
     for name in mine:
         path = user_path(name)
-        if checkpoint_folder.claimed(path):     # still training: its file comes later and must stay recorded
+        if checkpoint_folder.claimed(path):  # still training: its file comes later and must stay recorded
             busy.append(name)
             continue
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()                       # the file first: a record without a file shows nothing
+            path.unlink()  # the file first: a record without a file shows nothing
         done.append(name)
     if done:
         store.remove_models(code, secret, done)
@@ -90,9 +92,11 @@ def clear(names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
 def teacher_panel(code: str) -> None:
     """On the teacher's page: who trained what and when, and Clear (chosen ones or all)."""
     import datetime
+
     import settings
     from ui.class_session import error_text
     from ui.i18n import _
+
     try:
         store = shared_store()
         records = store.class_models(code)
@@ -103,25 +107,39 @@ def teacher_panel(code: str) -> None:
     st.subheader(_("Models trained in this class"), anchor=False)
     if st.session_state.get("teach.models.done"):
         n, k = st.session_state.pop("teach.models.done")
-        st.success(_("{n} cleared.").format(n=n) + ("" if not k else " " + _(
-            "{k} still training: clear them when their run ends.").format(k=k)), icon=":material/delete:")
+        st.success(
+            _("{n} cleared.").format(n=n)
+            + ("" if not k else " " + _("{k} still training: clear them when their run ends.").format(k=k)),
+            icon=":material/delete:",
+        )
     if not records:
-        st.caption(_("None yet. A model a student trains during the class shows in that student's pickers and "
-                     "here, not in the other students'."))
+        st.caption(
+            _(
+                "None yet. A model a student trains during the class shows in that student's pickers and "
+                "here, not in the other students'."
+            )
+        )
         return
     ids = {t: f"s{i + 1:03d}" for i, t in enumerate(members)}
-    rows = [{_("Student"): members.get(m.token) or ids.get(m.token, "?"),
-             _("When"): datetime.datetime.fromtimestamp(m.at).strftime("%H:%M"),
-             _("Model"): m.name, _("Architecture"): m.model,
-             _("Saved"): "✓" if (settings.user_ckpt_dir() / f"{m.name}.pt").exists() else _("training")}
-            for m in records]
-    st.dataframe(rows, hide_index=True, width="stretch")     # nicknames as cell text, never markup
+    rows = [
+        {
+            _("Student"): members.get(m.token) or ids.get(m.token, "?"),
+            _("When"): datetime.datetime.fromtimestamp(m.at).strftime("%H:%M"),
+            _("Model"): m.name,
+            _("Architecture"): m.model,
+            _("Saved"): "✓" if (settings.user_ckpt_dir() / f"{m.name}.pt").exists() else _("training"),
+        }
+        for m in records
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")  # nicknames as cell text, never markup
     a, b, c = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
-    pick = a.multiselect(_("Models to clear"), [m.name for m in records], key="teach.models.pick",
-                         placeholder=_("Choose models"))
+    pick = a.multiselect(
+        _("Models to clear"), [m.name for m in records], key="teach.models.pick", placeholder=_("Choose models")
+    )
     clicked = None
-    if b.button(_("Clear the chosen"), key="teach.models.clear", icon=":material/delete:", disabled=not pick,
-                width="stretch"):
+    if b.button(
+        _("Clear the chosen"), key="teach.models.clear", icon=":material/delete:", disabled=not pick, width="stretch"
+    ):
         clicked = list(pick)
     if c.button(_("Clear all"), key="teach.models.clear_all", icon=":material/delete_sweep:", width="stretch"):
         clicked = None if not records else [m.name for m in records]

@@ -12,6 +12,7 @@ Nothing of a class lives only in ``st.session_state``: the class, its members an
 - :func:`class_question` (one call from ui/lesson.py's guess widget): in a class, a Lesson question is opened, closed
   and revealed by the teacher; a student sees no answer before the reveal.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,27 +21,27 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import streamlit as st
 
-from services.class_store import (ClassError, ClassInfo, Member, StoreUnavailable, clean_code, histogram,
-                                  shared_store)
+from services.class_store import ClassError, ClassInfo, Member, StoreUnavailable, clean_code, histogram, shared_store
 from ui.i18n import _
 from ui.text import escape_md
 
-COOKIE = "attention_lab_class"            # "s.CODE.TOKEN" for a student, "t.CODE.SECRET" for the teacher
-PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"     # set on a shared server: starting or taking over a class needs this PIN
-PUBLIC_URL_ENV = "ATTENTION_LAB_PUBLIC_URL"   # the address students type, when the machine's own is not it
+COOKIE = "attention_lab_class"  # "s.CODE.TOKEN" for a student, "t.CODE.SECRET" for the teacher
+PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"  # set on a shared server: starting or taking over a class needs this PIN
+PUBLIC_URL_ENV = "ATTENTION_LAB_PUBLIC_URL"  # the address students type, when the machine's own is not it
 COOKIE_VALUE = re.compile(r"[st]\.[A-Z2-9]{5}\.[A-Za-z0-9_-]{1,64}")
-POLL_EVERY_MS = 1000                      # after a network error, the poller asks again this often
-FALLBACK_MS = 5000                        # without the counters route (streamlit run app.py): a rerun this often
+POLL_EVERY_MS = 1000  # after a network error, the poller asks again this often
+FALLBACK_MS = 5000  # without the counters route (streamlit run app.py): a rerun this often
 COUNTERS_URL = "/class/counters?code={code}"
 LESSON_PAGE = "lesson"
 
-_POLL = st.components.v2.component("attention_lab.class_poll",
-                                   js=(Path(__file__).with_name("class_poll") / "poll.js").read_text())
+_POLL = st.components.v2.component(
+    "attention_lab.class_poll", js=(Path(__file__).with_name("class_poll") / "poll.js").read_text()
+)
 
 
 def _noop() -> None:
@@ -55,11 +56,15 @@ def error_text(e: Exception) -> str:
         return _("The class can't be reached right now: try again in a moment. Guesses you locked before are kept.")
     if isinstance(e, StoreUnavailable):
         return {
-            "unwritable": _("The class store can't be written ({where}). Check that the data folder exists and "
-                            "is writable, or set ATTENTION_LAB_STORE."),
+            "unwritable": _(
+                "The class store can't be written ({where}). Check that the data folder exists and "
+                "is writable, or set ATTENTION_LAB_STORE."
+            ),
             "locked": _("The class store is busy or locked by another program ({where}). Try again in a moment."),
-            "down": _("The class store's server can't be reached ({where}). Start it (redis-server) or check "
-                      "ATTENTION_LAB_STORE; the class continues when it is back."),
+            "down": _(
+                "The class store's server can't be reached ({where}). Start it (redis-server) or check "
+                "ATTENTION_LAB_STORE; the class continues when it is back."
+            ),
         }.get(e.reason, _("The class store can't be used ({where}).")).format(where=escape_md(e.where))
     if isinstance(e, ClassError):
         return {
@@ -96,7 +101,7 @@ def init() -> None:
     cookie = cookie if isinstance(cookie, str) and COOKIE_VALUE.fullmatch(cookie) else ""
     parts = cookie.split(".", 2)
     if not (code and key) and len(parts) != 3:
-        return                      # no class in the link or the cookie: the store is not even opened
+        return  # no class in the link or the cookie: the store is not even opened
     try:
         store = shared_store()
         if code and key and store.check_secret(code, key):
@@ -108,7 +113,7 @@ def init() -> None:
             if c.active and store.member(c.code, parts[2]) is not None:
                 _become_student(c.code, parts[2])
     except (ClassError, StoreUnavailable):
-        pass                        # the class is gone or the store is down: the app works without a class
+        pass  # the class is gone or the store is down: the app works without a class
 
 
 def _become_teacher(code: str, secret: str) -> None:
@@ -116,8 +121,9 @@ def _become_teacher(code: str, secret: str) -> None:
 
 
 def _become_student(code: str, token: str) -> None:
-    st.session_state.update({"class.code": code, "class.token": token, "class.secret": None, "class.stage": None,
-                             "class.nickname": None})
+    st.session_state.update(
+        {"class.code": code, "class.token": token, "class.secret": None, "class.stage": None, "class.nickname": None}
+    )
 
 
 def leave() -> None:
@@ -160,6 +166,7 @@ def start_class(pin: str = "") -> ClassInfo:
     if want and pin != want:
         raise ClassError("wrong_secret")
     from services.class_store import new_secret
+
     key = want or new_secret()
     c = shared_store().create_class(key)
     _become_teacher(c.code, key)
@@ -211,6 +218,7 @@ def qr_png(text: str) -> bytes:
     import io
 
     import segno
+
     buf = io.BytesIO()
     segno.make(text, error="m").save(buf, kind="png", scale=12, border=2, dark="#1F2430")
     return buf.getvalue()
@@ -221,9 +229,18 @@ def poll(which: str, seen: int, *, key: str, code_: str | None = None):
     """The poller (ui/class_poll/poll.js, a long poll of the counters route): a trigger only when the class's
     ``which`` counter moved past ``seen``. Returns the trigger's value in the run it caused (the new counter; a
     negative number from the fallback), else None."""
-    result = _POLL(key=key, data={"url": COUNTERS_URL.format(code=code_ or code()), "watch": which, "seen": seen,
-                                  "every_ms": POLL_EVERY_MS, "fallback_ms": FALLBACK_MS, "cookie": _cookie()},
-                   on_changed_change=_noop)
+    result = _POLL(
+        key=key,
+        data={
+            "url": COUNTERS_URL.format(code=code_ or code()),
+            "watch": which,
+            "seen": seen,
+            "every_ms": POLL_EVERY_MS,
+            "fallback_ms": FALLBACK_MS,
+            "cookie": _cookie(),
+        },
+        on_changed_change=_noop,
+    )
     return getattr(result, "changed", None)
 
 
@@ -233,6 +250,7 @@ def route_served() -> bool:
     the one rerun of the move). Without it the poller's fallback triggers every few seconds, so it sits in
     :func:`_follow`, a fragment whose rerun costs little when nothing moved."""
     from services import class_counters
+
     return class_counters.SERVED
 
 
@@ -281,7 +299,7 @@ def _go(c: ClassInfo, pages: Sequence) -> None:
     if c.word:
         st.session_state[word_key(c.page, c.step)] = c.word
         if word_key(c.page, c.step) == "text":
-            query["text"] = c.word                      # the word pages share ?text=
+            query["text"] = c.word  # the word pages share ?text=
     st.switch_page(target, query_params=query or None)
 
 
@@ -298,10 +316,10 @@ def this_run_class() -> ClassInfo:
     read, not four (each a connection opened and closed while 40 students' runs share one process's GIL). A
     fragment's own rerun (the guess, the poller) and the teacher read afresh."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
+
     ctx = get_script_run_ctx()
     snap = st.session_state.get("class.now")
-    if (snap is not None and is_student() and snap.code == code() and ctx is not None
-            and not ctx.fragment_ids_this_run):
+    if snap is not None and is_student() and snap.code == code() and ctx is not None and not ctx.fragment_ids_this_run:
         return snap
     return shared_store().get_class(code())
 
@@ -320,14 +338,18 @@ def bar(page, pages: Sequence) -> None:
         if is_teacher():
             st.error(error_text(e), icon=":material/error:")
         else:
-            st.caption(_("The class can't be reached right now; this page keeps working and follows the class "
-                         "again when it is back."))
+            st.caption(
+                _(
+                    "The class can't be reached right now; this page keeps working and follows the class "
+                    "again when it is back."
+                )
+            )
         return
     if not c.active:
         if is_student():
             st.info(_("Class {code} has ended. Thank you!").format(code=c.code), icon=":material/school:")
             leave()
-            poll("stage", c.stage, key="class.poll.stage", code_=c.code)      # clears the cookie
+            poll("stage", c.stage, key="class.poll.stage", code_=c.code)  # clears the cookie
         return
     here = place_of(page, pages)
     if is_teacher():
@@ -335,15 +357,15 @@ def bar(page, pages: Sequence) -> None:
         return
     seen = st.session_state.get("class.stage")
     st.session_state["class.stage"] = c.stage
-    st.session_state["class.now"] = c              # this run's snapshot (this_run_class)
-    if seen != c.stage:                            # the class moved (or this tab just came): follow it
+    st.session_state["class.now"] = c  # this run's snapshot (this_run_class)
+    if seen != c.stage:  # the class moved (or this tab just came): follow it
         if here[0] == c.page == LESSON_PAGE and c.step and here[1] != c.step:
-            here = follow_step(c)                  # another Lesson step: drawn in this very run
+            here = follow_step(c)  # another Lesson step: drawn in this very run
         elif here != (c.page, c.step):
             _go(c, pages)
         elif c.word:
-            st.session_state[word_key(c.page, c.step)] = c.word     # the teacher's word (or sentence) here
-    nickname = st.session_state.get("class.nickname")       # read once: a member's record never changes
+            st.session_state[word_key(c.page, c.step)] = c.word  # the teacher's word (or sentence) here
+    nickname = st.session_state.get("class.nickname")  # read once: a member's record never changes
     if nickname is None:
         me = shared_store().member(c.code, token())
         if me is None:
@@ -353,15 +375,16 @@ def bar(page, pages: Sequence) -> None:
     who = escape_md(nickname) if nickname else _("anonymous")
     if here != (c.page, c.step):
         a, b = st.columns([4, 1], vertical_alignment="center")
-        a.warning(_("You are looking around. The class is at **{place}**.").format(place=place_name(c, pages)),
-                  icon=":material/explore:")
-        if b.button(_("Back to the class"), key="class.back", icon=":material/group:", type="primary",
-                    width="stretch"):
+        a.warning(
+            _("You are looking around. The class is at **{place}**.").format(place=place_name(c, pages)),
+            icon=":material/explore:",
+        )
+        if b.button(_("Back to the class"), key="class.back", icon=":material/group:", type="primary", width="stretch"):
             _go(c, pages)
     else:
         st.caption(_("In class {code} as {who} — this page follows the teacher.").format(code=c.code, who=who))
     if route_served():
-        poll("stage", c.stage, key="class.poll.stage")    # its trigger reruns this page: one run per move
+        poll("stage", c.stage, key="class.poll.stage")  # its trigger reruns this page: one run per move
     else:
         _follow(c.stage)
 
@@ -370,8 +393,8 @@ def _teacher_strip(c: ClassInfo, page, pages: Sequence, here: tuple[str, int]) -
     st.session_state.setdefault("class.stage", None)
     if here[0] in ("teach", "join") or here == (c.page, c.step) or here[0] == LESSON_PAGE:
         if here[0] == LESSON_PAGE:
-            return                                  # the Lesson moves the class itself (class_question)
-        poll("stage", c.stage, key="class.poll.teacher")   # keeps the teacher's cookie
+            return  # the Lesson moves the class itself (class_question)
+        poll("stage", c.stage, key="class.poll.teacher")  # keeps the teacher's cookie
         return
     a, b = st.columns([4, 1], vertical_alignment="center")
     a.caption(_("Teaching class {code}. The class is at {place}.").format(code=c.code, place=place_name(c, pages)))
@@ -421,9 +444,17 @@ def question_place(key: str) -> tuple[str, int]:
     return key.split(".", 1)[0], 0
 
 
-def class_question(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
-                   format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
-                   explain: Callable[[], None] | None = None) -> object | None:
+def class_question(
+    key: str,
+    question: str,
+    options: Sequence,
+    answer: Callable[[], tuple[object, str]],
+    *,
+    format_func: Callable[[object], str] = str,
+    ready: bool = True,
+    not_ready: str = "",
+    explain: Callable[[], None] | None = None,
+) -> object | None:
     """A Lesson question (``key`` "lesson.N") in a class. The teacher's page moves the class to this step with its
     word, opens and closes answers and reveals; a student's page takes one locked guess (changeable while open) and
     shows nothing of the answer before the reveal. Answers are stored as the option's index. Returns the student's
@@ -442,8 +473,16 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
     st.markdown("**" + _("Predict first") + "** — " + question)
     labels = [format_func(o) for o in options]
     if is_teacher():
-        _teacher_question(c, options, labels, answer, ready=ready, not_ready=not_ready, explain=explain,
-                          meta={"text": plain(question), "labels": [plain(x) for x in labels]})
+        _teacher_question(
+            c,
+            options,
+            labels,
+            answer,
+            ready=ready,
+            not_ready=not_ready,
+            explain=explain,
+            meta={"text": plain(question), "labels": [plain(x) for x in labels]},
+        )
         return None
     return _student_question(c, options, labels, answer, explain=explain, key=key)
 
@@ -452,34 +491,53 @@ def class_question(key: str, question: str, options: Sequence, answer: Callable[
 def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *, explain, key: str):
     """A fragment: picking and locking a guess reruns this part only, not the whole Lesson step."""
     with contextlib.suppress(ClassError, StoreUnavailable):
-        c = this_run_class()                             # a fragment rerun reads the class afresh
+        c = this_run_class()  # a fragment rerun reads the class afresh
     if c.question != key and (c.question or (c.page, c.step) != question_place(key)):
-        st.info(_("The class is on another question; “Back to the class” above takes you there."),
-                icon=":material/explore:")
+        st.info(
+            _("The class is on another question; “Back to the class” above takes you there."), icon=":material/explore:"
+        )
         return None
     store = shared_store()
-    try:                                               # a fragment rerun: the store may have gone since the page ran
+    try:  # a fragment rerun: the store may have gone since the page ran
         mine = store.answers(c.code, key).get(token())
     except (ClassError, StoreUnavailable) as e:
         st.error(error_text(e), icon=":material/error:")
         return None
     mine_i = int(mine) if mine is not None and mine.isdigit() and int(mine) < len(options) else None
-    if c.state == "closed" or c.question != key:          # asked (or about to be), not opened yet
+    if c.state == "closed" or c.question != key:  # asked (or about to be), not opened yet
         st.info(_("Think about your guess: the teacher opens answers in a moment."), icon=":material/hourglass_top:")
-        st.radio(_("Your guess"), range(len(options)), index=None, format_func=labels.__getitem__, horizontal=True,
-                 disabled=True, key=f"class.{key}.wait", label_visibility="collapsed")
+        st.radio(
+            _("Your guess"),
+            range(len(options)),
+            index=None,
+            format_func=labels.__getitem__,
+            horizontal=True,
+            disabled=True,
+            key=f"class.{key}.wait",
+            label_visibility="collapsed",
+        )
         return None
     if c.state == "open":
-        picked = st.radio(_("Your guess"), range(len(options)), index=mine_i, format_func=labels.__getitem__,
-                          horizontal=True, key=f"class.{key}.{c.stage}.guess", label_visibility="collapsed")
-        if st.button(_("Lock my guess"), key=f"class.{key}.lock", icon=":material/lock:", type="primary",
-                     disabled=picked is None):
+        picked = st.radio(
+            _("Your guess"),
+            range(len(options)),
+            index=mine_i,
+            format_func=labels.__getitem__,
+            horizontal=True,
+            key=f"class.{key}.{c.stage}.guess",
+            label_visibility="collapsed",
+        )
+        if st.button(
+            _("Lock my guess"), key=f"class.{key}.lock", icon=":material/lock:", type="primary", disabled=picked is None
+        ):
             with reported():
                 store.answer(c.code, token(), str(picked))
                 mine_i = picked
         if mine_i is not None:
-            st.success(_("Locked: {guess}. You can change it until the teacher closes answers.")
-                       .format(guess=labels[mine_i]), icon=":material/lock:")
+            st.success(
+                _("Locked: {guess}. You can change it until the teacher closes answers.").format(guess=labels[mine_i]),
+                icon=":material/lock:",
+            )
         return None if mine_i is None else options[mine_i]
     if mine_i is None:
         st.info(_("Answers are closed; you did not lock a guess this time."), icon=":material/lock:")
@@ -494,8 +552,13 @@ def _student_question(c: ClassInfo, options: list, labels: list[str], answer, *,
     if mine_i is not None and options[mine_i] == right:
         st.success(_("Right: {answer}.").format(answer=right_label) + tail, icon=":material/check_circle:")
     elif mine_i is not None:
-        st.warning(_("Not this time: the answer is {answer} (you chose {guess}).")
-                   .format(answer=right_label, guess=labels[mine_i]) + tail, icon=":material/lightbulb:")
+        st.warning(
+            _("Not this time: the answer is {answer} (you chose {guess}).").format(
+                answer=right_label, guess=labels[mine_i]
+            )
+            + tail,
+            icon=":material/lightbulb:",
+        )
     else:
         st.info(_("The answer is {answer}.").format(answer=right_label) + tail, icon=":material/lightbulb:")
     _histogram(c, labels, right_index=options.index(right) if right in options else None)
@@ -513,17 +576,24 @@ def plain(markdown: str) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "").replace("`", "")
 
 
-def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *, ready: bool, not_ready: str,
-                      explain, meta: dict) -> None:
+def _teacher_question(
+    c: ClassInfo, options: list, labels: list[str], answer, *, ready: bool, not_ready: str, explain, meta: dict
+) -> None:
     store = shared_store()
-    st.markdown("  ·  ".join(labels))                   # the options, as the students see them
+    st.markdown("  ·  ".join(labels))  # the options, as the students see them
     n_members = len(store.members(c.code))
-    a, b = st.columns([3, 2], vertical_alignment="center")   # the button readable in a half-width column
+    a, b = st.columns([3, 2], vertical_alignment="center")  # the button readable in a half-width column
     if c.state == "closed":
-        a.info(_("{n} joined. Ask the question, then open answers.").format(n=n_members),
-               icon=":material/groups:")
-        if b.button(_("Open answers"), key="class.open", icon=":material/how_to_vote:", type="primary",
-                    width="stretch", disabled=not ready, help=None if ready else (not_ready or None)):
+        a.info(_("{n} joined. Ask the question, then open answers.").format(n=n_members), icon=":material/groups:")
+        if b.button(
+            _("Open answers"),
+            key="class.open",
+            icon=":material/how_to_vote:",
+            type="primary",
+            width="stretch",
+            disabled=not ready,
+            help=None if ready else (not_ready or None),
+        ):
             with reported():
                 store.set_question(c.code, secret(), "open", meta=meta)
                 st.rerun()
@@ -544,8 +614,9 @@ def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *,
         if b.button(_("Reveal"), key="class.reveal", icon=":material/visibility:", type="primary", width="stretch"):
             right, _why = answer()
             with reported():
-                store.set_question(c.code, secret(), "revealed",
-                                   right=str(options.index(right)) if right in options else None)
+                store.set_question(
+                    c.code, secret(), "revealed", right=str(options.index(right)) if right in options else None
+                )
                 st.rerun()
         if a.button(_("Reopen answers"), key="class.reopen", icon=":material/lock_open:"):
             with reported():
@@ -555,9 +626,13 @@ def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *,
         return
     right, why = answer()
     right_i = options.index(right) if right in options else None
-    st.success(_("The model's answer: {answer}.").format(
-        answer=labels[right_i] if right_i is not None else format_func_fallback(right)) + (" " + why if why else ""),
-        icon=":material/check_circle:")
+    st.success(
+        _("The model's answer: {answer}.").format(
+            answer=labels[right_i] if right_i is not None else format_func_fallback(right)
+        )
+        + (" " + why if why else ""),
+        icon=":material/check_circle:",
+    )
     _histogram(c, labels, right_index=right_i)
     if explain is not None:
         explain()
@@ -565,7 +640,7 @@ def _teacher_question(c: ClassInfo, options: list, labels: list[str], answer, *,
 
 @st.fragment
 def live_count(code_: str, question: str) -> None:
-    """"23 of 31 answered", redrawn (this fragment only) when the poller sees the class's version move."""
+    """ "23 of 31 answered", redrawn (this fragment only) when the poller sees the class's version move."""
     store = shared_store()
     try:
         v = store.counters(code_)[0]
@@ -582,11 +657,16 @@ def live_count(code_: str, question: str) -> None:
 def _histogram(c: ClassInfo, labels: list[str], *, right_index: int | None) -> None:
     """The class's guesses per option, as bars (the model's answer outlined once revealed)."""
     from viz.class_session import guesses_histogram
+
     counts = histogram(shared_store().answers(c.code, c.question), [str(i) for i in range(len(labels))])
-    fig = guesses_histogram(list(counts.values()), [label.replace("`", "") for label in labels], right_index,
-                            {"title": _("The class's guesses"), "count": _("students"),
-                             "right": _("the model's answer")})
+    fig = guesses_histogram(
+        list(counts.values()),
+        [label.replace("`", "") for label in labels],
+        right_index,
+        {"title": _("The class's guesses"), "count": _("students"), "right": _("the model's answer")},
+    )
     from ui.charts import chart
+
     chart(fig, key=f"class.hist.{c.question}.{c.state}")
 
 
@@ -601,18 +681,30 @@ def question_label(qid: str) -> str:
 
 def funnel_rows(code_: str) -> list[dict]:
     from services.class_store import funnel
-    states = {"closed": _("not opened yet"), "open": _("answers open"), "locked": _("answers closed"),
-              "revealed": _("revealed")}
-    return [{_("Question"): question_label(r["question"]), _("State"): states.get(r["state"], r["state"]),
-             _("Joined"): r["joined"],
-             _("Answered"): r["answered"], _("Right"): "" if r["right"] is None else r["right"]}
-            for r in funnel(shared_store(), code_)]
+
+    states = {
+        "closed": _("not opened yet"),
+        "open": _("answers open"),
+        "locked": _("answers closed"),
+        "revealed": _("revealed"),
+    }
+    return [
+        {
+            _("Question"): question_label(r["question"]),
+            _("State"): states.get(r["state"], r["state"]),
+            _("Joined"): r["joined"],
+            _("Answered"): r["answered"],
+            _("Right"): "" if r["right"] is None else r["right"],
+        }
+        for r in funnel(shared_store(), code_)
+    ]
 
 
 def results_csv(code_: str) -> str:
     """One row per member and question: nickname, anonymous id, the answer (an option number), right or not."""
     import csv
     import io
+
     store = shared_store()
     members = store.members(code_)
     ids = {m.token: f"s{i + 1:03d}" for i, m in enumerate(members)}
@@ -632,18 +724,27 @@ def results_csv(code_: str) -> str:
 def summary(code_: str) -> str:
     """The class summary as one offline HTML file: each question asked, the class's guesses, the model's answer."""
     from viz.class_session import summary_html
+
     rows = []
     for r in shared_store().results(code_):
         labels = list(r.meta.get("labels") or [])
         if not labels:
-            continue                                    # never opened: nothing to show
+            continue  # never opened: nothing to show
         counts = list(histogram(r.answers, [str(i) for i in range(len(labels))]).values())
         right = int(r.right) if r.right is not None and r.right.isdigit() else None
-        rows.append({"question": question_label(r.question) + " — " + str(r.meta.get("text", "")),
-                     "labels": labels, "counts": counts, "right": right})
-    return summary_html(_("Class {code}: the class's guesses and the model's answers").format(code=code_), rows,
-                        {"answered": _("{a} answered"), "answer": _("The model's answer"),
-                         "none": _("not revealed")})
+        rows.append(
+            {
+                "question": question_label(r.question) + " — " + str(r.meta.get("text", "")),
+                "labels": labels,
+                "counts": counts,
+                "right": right,
+            }
+        )
+    return summary_html(
+        _("Class {code}: the class's guesses and the model's answers").format(code=code_),
+        rows,
+        {"answered": _("{a} answered"), "answer": _("The model's answer"), "none": _("not revealed")},
+    )
 
 
 def elapsed_text(created: float) -> str:

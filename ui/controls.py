@@ -1,5 +1,6 @@
 """Inputs and layout every page shares: the live word box, lazily built expanders and the projector's "More
 controls". Keys are prefixed by page (STYLE.md §10)."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -9,9 +10,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from ui.i18n import _
 from ui.projector import on as projector
 
-
-LIVE = "20ms"    # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
-WORD_KEY = "text"   # the typed word: one session key and one ?text= for every page that takes a word
+LIVE = "20ms"  # commit 20 ms after the last keystroke: unnoticeable, yet keys pressed together still batch
+WORD_KEY = "text"  # the typed word: one session key and one ?text= for every page that takes a word
 
 
 def text_box(key: str = WORD_KEY, label: str | None = None, placeholder: str | None = None) -> str:
@@ -32,20 +32,31 @@ def text_box(key: str = WORD_KEY, label: str | None = None, placeholder: str | N
             st.session_state[key] = value
         url = st.query_params.get(key)
         if key == WORD_KEY and value and url != value:
-            try:        # the link a teacher copies from this page then opens it on the same word
+            try:  # the link a teacher copies from this page then opens it on the same word
                 st.query_params[key] = value
             except StreamlitAPIException:
-                pass    # bound to this page's box since an earlier visit: the binding writes the URL itself
+                pass  # bound to this page's box since an earlier visit: the binding writes the URL itself
             else:
                 # A box bound to the URL takes its first value from the URL the run started with, over the session
                 # state: an older word there (the browser path reported "ca", then the student typed ねこ) would
                 # show in the box. Run again, now starting from the URL that holds the session's word.
                 if url:
                     st.rerun()
-    return st.text_input(label or _("Type a word"), key=key, live=LIVE, bind="query-params",
-                         placeholder=placeholder or _("e.g. capybara"), max_chars=None,
-                         help=_("Lowercase a–z; Japanese is written in romaji (ねこ → neko). Other characters show as "
-                                "<UNK>; long text is windowed to the model's context.")) or ""
+    return (
+        st.text_input(
+            label or _("Type a word"),
+            key=key,
+            live=LIVE,
+            bind="query-params",
+            placeholder=placeholder or _("e.g. capybara"),
+            max_chars=None,
+            help=_(
+                "Lowercase a–z; Japanese is written in romaji (ねこ → neko). Other characters show as "
+                "<UNK>; long text is windowed to the model's context."
+            ),
+        )
+        or ""
+    )
 
 
 def lazy_expander(label: str, *, key: str, container=st):

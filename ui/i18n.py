@@ -7,17 +7,19 @@ with Babel and compiled to ``.mo`` at set-up; a language without a compiled cata
     from ui.i18n import _
     st.error(_("Cannot load {model}.").format(model=name))
 """
+
 from __future__ import annotations
 
 import functools
 import gettext
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
 LANGUAGES = ("en", "ja")
-LANGUAGE_NAMES = {"en": "English", "ja": "日本語"}      # each in its own language, so anyone finds theirs
+LANGUAGE_NAMES = {"en": "English", "ja": "日本語"}  # each in its own language, so anyone finds theirs
 DEFAULT_LANGUAGE = "en"
 
 
@@ -31,8 +33,9 @@ def browser_language() -> str:
     """The browser's language (``st.context.locale``, e.g. "ja-JP") when we have it, else English."""
     try:
         import streamlit as st
+
         locale = (st.context.locale or "").lower()
-    except Exception:       # outside a Streamlit run
+    except Exception:  # outside a Streamlit run
         return DEFAULT_LANGUAGE
     code = locale.split("-")[0]
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
@@ -44,6 +47,7 @@ def current_language() -> str:
     try:
         import streamlit as st
         from streamlit.runtime.scriptrunner import get_script_run_ctx
+
         if get_script_run_ctx(suppress_warning=True) is None:
             return DEFAULT_LANGUAGE
         chosen = st.session_state.get("lang") or st.query_params.get("lang")
@@ -71,4 +75,5 @@ def render(msg: Any) -> str:
     a plain English string (translated when the catalog has it). The result is plain text: escape it before Markdown
     (``ui.text.escape_md``), since parameters can be what a user typed or named."""
     from models.messages import as_message
+
     return as_message(msg).render(_)

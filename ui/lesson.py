@@ -1,12 +1,13 @@
 """What the Lesson page (and Explore's step-by-step view) share: cached computations, the predict-then-reveal
 question, the step-by-step view, plain words with hover help, and the glossary. Keys are prefixed ``lesson.``
 (or by the calling page's prefix)."""
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import streamlit as st
 
@@ -14,18 +15,19 @@ from models.attention_steps import AttentionSteps, attention_steps, positions_co
 from models.checkpoint import CheckpointError, checkpoint_mtime
 from models.vocab import DEFAULT_VOCAB
 from ui.cache import available_models, load_model, one_torch_thread
-from ui.i18n import _, current_language, render
 from ui.charts import chart
+from ui.i18n import _, current_language, render
 from ui.text import escape_md, model_label
 from viz import lesson as L
 
-FONT_SIZE = 16          # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
+FONT_SIZE = 16  # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
 
 
 # ---- cached computations (by checkpoint mtime, like ui/cache.py) ---------------------------------------------------
 @st.cache_data(max_entries=256, show_spinner=False)
-def _cached_steps(name: str, mtime: float, text: str, pattern: str, head: int, query: int,
-                  add_eos: bool) -> AttentionSteps:
+def _cached_steps(
+    name: str, mtime: float, text: str, pattern: str, head: int, query: int, add_eos: bool
+) -> AttentionSteps:
     return attention_steps(load_model(name, mtime), text, pattern, head, query, add_eos=add_eos)
 
 
@@ -60,14 +62,18 @@ def model_ready(name: str) -> bool:
             load_model(name, checkpoint_mtime(name))
             return True
         except CheckpointError as e:
-            why = escape_md(render(e))       # it quotes a path
+            why = escape_md(render(e))  # it quotes a path
         else:
             why = ""
     else:
         why = _("its checkpoint file is missing")
-    st.warning(_("This step needs the {model} model, which can't be used here ({why}). Go on to the next step: "
-                 "the lesson continues without it. The Train page can restore the shipped models.")
-               .format(model=model_label(name), why=why), icon=":material/report:")
+    st.warning(
+        _(
+            "This step needs the {model} model, which can't be used here ({why}). Go on to the next step: "
+            "the lesson continues without it. The Train page can restore the shipped models."
+        ).format(model=model_label(name), why=why),
+        icon=":material/report:",
+    )
     return False
 
 
@@ -76,6 +82,7 @@ def model_ready(name: str) -> bool:
 class Guess:
     """Where one question stands: the option picked (None before a pick), whether that guess is locked in (from then
     on the evidence may be shown: the step's live view, training's pictures) and whether the verdict is shown."""
+
     choice: object | None
     locked: bool
     revealed: bool
@@ -87,10 +94,19 @@ def lock(key: str) -> None:
     st.session_state[f"{key}.locked"] = st.session_state.get(f"{key}.guess")
 
 
-def predict_then_reveal(key: str, question: str, options: Sequence, answer: Callable[[], tuple[object, str]], *,
-                        format_func: Callable[[object], str] = str, ready: bool = True, not_ready: str = "",
-                        explain: Callable[[], None] | None = None, locked: bool | None = None,
-                        revealed: bool | None = None) -> Guess:
+def predict_then_reveal(
+    key: str,
+    question: str,
+    options: Sequence,
+    answer: Callable[[], tuple[object, str]],
+    *,
+    format_func: Callable[[object], str] = str,
+    ready: bool = True,
+    not_ready: str = "",
+    explain: Callable[[], None] | None = None,
+    locked: bool | None = None,
+    revealed: bool | None = None,
+) -> Guess:
     """The one guess-lock-reveal widget: the class commits to a guess (one button per option), then the answer is
     computed live and the verdict says whether the guess was right. ``answer()`` returns (the right option, one
     sentence of explanation with the computed numbers); ``explain()``, when given, draws the evidence under it.
@@ -102,11 +118,14 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     ``{key}.guess``, ``{key}.reveal``, ``{key}.locked``, ``{key}.revealed`` (the caller's key carries its page
     prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``."""
     from ui.text import escape_md
+
     driven = locked is not None or revealed is not None
     from ui import class_session
-    if class_session.active():        # the teacher opens, closes and reveals (ui/class_session.py)
-        choice = class_session.class_question(key, question, options, answer, format_func=format_func, ready=ready,
-                                              not_ready=not_ready, explain=explain)
+
+    if class_session.active():  # the teacher opens, closes and reveals (ui/class_session.py)
+        choice = class_session.class_question(
+            key, question, options, answer, format_func=format_func, ready=ready, not_ready=not_ready, explain=explain
+        )
         shown = class_session.question_revealed(key)
         return Guess(choice, locked=shown, revealed=shown)
     st.markdown("**" + _("Predict first") + "** — " + question)
@@ -114,18 +133,29 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
     # The widget's values are the options' indices: plain ints, whatever the options are. Buttons, not a radio: a
     # projected option is as large as any label (>= 20 px) and reads as plain text, never as code; pills wrap
     # onto a second line where a segmented control cut the last options off.
-    labels = [escape_md(format_func(o)) for o in options]    # translated now, in this session's language
-    picked = st.pills(question, range(len(options)), key=f"{key}.guess", disabled=bool(locked),
-                      format_func=labels.__getitem__, label_visibility="collapsed",
-                      wrap=True)          # in a column they would otherwise scroll sideways, hiding options
+    labels = [escape_md(format_func(o)) for o in options]  # translated now, in this session's language
+    picked = st.pills(
+        question,
+        range(len(options)),
+        key=f"{key}.guess",
+        disabled=bool(locked),
+        format_func=labels.__getitem__,
+        label_visibility="collapsed",
+        wrap=True,
+    )  # in a column they would otherwise scroll sideways, hiding options
     guess = None if picked is None else options[picked]
     if not driven:
         for state in (f"{key}.locked", f"{key}.revealed"):
             if st.session_state.get(state) is not None and st.session_state.get(state) != picked:
-                del st.session_state[state]          # a new guess: the old answer is hidden again
-        if st.button(_("Reveal"), key=f"{key}.reveal", icon=":material/visibility:", type="primary",
-                     disabled=guess is None or not ready,
-                     help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None)):
+                del st.session_state[state]  # a new guess: the old answer is hidden again
+        if st.button(
+            _("Reveal"),
+            key=f"{key}.reveal",
+            icon=":material/visibility:",
+            type="primary",
+            disabled=guess is None or not ready,
+            help=_("Choose a guess first") if guess is None else (None if ready else not_ready or None),
+        ):
             st.session_state[f"{key}.locked"] = st.session_state[f"{key}.revealed"] = picked
         locked = picked is not None and st.session_state.get(f"{key}.locked") == picked
         revealed = picked is not None and st.session_state.get(f"{key}.revealed") == picked
@@ -137,12 +167,17 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
         return Guess(guess, locked, False)
     right, why = answer()
     tail = (" " + why) if why else ""
-    said = lambda o: escape_md(format_func(o))       # noqa: E731  (an option as text, as its button reads)
+    said = lambda o: escape_md(format_func(o))  # noqa: E731  (an option as text, as its button reads)
     if guess == right:
         st.success(_("Right: {answer}.").format(answer=said(right)) + tail, icon=":material/check_circle:")
     else:
-        st.warning(_("Not this time: the answer is {answer} (you chose {guess}).")
-                   .format(answer=said(right), guess=said(guess)) + tail, icon=":material/lightbulb:")
+        st.warning(
+            _("Not this time: the answer is {answer} (you chose {guess}).").format(
+                answer=said(right), guess=said(guess)
+            )
+            + tail,
+            icon=":material/lightbulb:",
+        )
     if explain is not None:
         explain()
     return Guess(guess, locked, True)
@@ -152,13 +187,28 @@ def predict_then_reveal(key: str, question: str, options: Sequence, answer: Call
 def steps_labels() -> dict[str, dict]:
     """Every label of the step-by-step figures, translated now."""
     return {
-        "table": {"title": _("1–3: score q·k, scaled by √d_k, mask"), "key": _("key"), "score": _("q·k"),
-                  "scaled": _("÷ √d_k"), "mask": _("mask"), "weight": _("softmax weight"), "hidden": _("hidden"),
-                  "visible": _("visible")},
-        "bars": {"title": _("4: softmax → the attention row (sums to 1)"), "key": _("key (looked at)"),
-                 "weight": _("weight"), "hidden": _("hidden")},
-        "mix": {"title": _("5: weighted sum of the value vectors → the head's output"),
-                "row": _("value of {key} × {weight}"), "output": _("= output"), "dim": _("dimension")},
+        "table": {
+            "title": _("1–3: score q·k, scaled by √d_k, mask"),
+            "key": _("key"),
+            "score": _("q·k"),
+            "scaled": _("÷ √d_k"),
+            "mask": _("mask"),
+            "weight": _("softmax weight"),
+            "hidden": _("hidden"),
+            "visible": _("visible"),
+        },
+        "bars": {
+            "title": _("4: softmax → the attention row (sums to 1)"),
+            "key": _("key (looked at)"),
+            "weight": _("weight"),
+            "hidden": _("hidden"),
+        },
+        "mix": {
+            "title": _("5: weighted sum of the value vectors → the head's output"),
+            "row": _("value of {key} × {weight}"),
+            "output": _("= output"),
+            "dim": _("dimension"),
+        },
     }
 
 
@@ -166,17 +216,23 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
     """The real numbers of one query row of one head: q·k, ÷√d_k, the mask, softmax, the weighted sum of V."""
     lab = steps_labels()
     st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
-    st.caption(_("Query {q}: {tok} · head {head} · d_k = {dk} (the size of each q, k and v vector), so "
-                 "√d_k = {sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0.")
-               .format(q=s.query, tok="`" + s.query_token + "`", head=s.head, dk=s.d_k, sq=s.d_k ** 0.5))
+    st.caption(
+        _(
+            "Query {q}: {tok} · head {head} · d_k = {dk} (the size of each q, k and v vector), so "
+            "√d_k = {sq:.2f}. A hidden key gets score −∞, so softmax gives it exactly 0."
+        ).format(q=s.query, tok="`" + s.query_token + "`", head=s.head, dk=s.d_k, sq=s.d_k**0.5)
+    )
     left, right = st.columns([1.1, 1], gap="medium")
     left.markdown("**" + lab["table"]["title"] + "**")
-    left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")    # cells are text, never markup
+    left.dataframe(L.steps_rows(s, lab["table"]), hide_index=True, width="stretch")  # cells are text, never markup
     chart(L.steps_weights_bars(s, lab["bars"], font_size=font_size), key=f"{key}.bars", container=right)
     chart(L.value_mix(s, lab["mix"], font_size=font_size), key=f"{key}.mix")
     gap = float((s.weights - s.pattern_row).abs().max())
-    st.caption(_("Check: this softmax row and the attention the model itself computed differ by at most {gap:.1e}.")
-               .format(gap=gap))
+    st.caption(
+        _("Check: this softmax row and the attention the model itself computed differ by at most {gap:.1e}.").format(
+            gap=gap
+        )
+    )
 
 
 # ---- plain words ---------------------------------------------------------------------------------------------------
@@ -188,48 +244,92 @@ def glossary_entries() -> dict[str, tuple[str, str, str]]:
 @functools.lru_cache(maxsize=8)
 def _glossary_entries(language: str) -> dict[str, tuple[str, str, str]]:
     """Built once per language: a step's terms looked it up whole each time (~48 translations, 3 ms a term)."""
-    n_next = len(DEFAULT_VOCAB) - 3     # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as on the Leak page)
+    n_next = len(DEFAULT_VOCAB) - 3  # a–z and <EOS>: <PAD>, <BOS>, <UNK> are never targets (as on the Leak page)
     return {
-        "nll": (_("surprise per character"), _("NLL, in nats"),
-            _("How surprised the model is by each real next character, on average: −log of the probability it gave. "
-              "Lower is better; guessing evenly among the {n} possible next characters scores {u:.2f}.")
-            .format(n=n_next, u=math.log(n_next))),
-        "kl": (_("difference between two predictions"), _("KL divergence"),
-            _("How far one next-character prediction is from another; 0 when they are the same.")),
-        "teacher_forced": (_("reading the answer sheet"), _("teacher-forced"),
-            _("Scoring every position at once with the whole true word as input; fair only if the model can't peek.")),
-        "prefix_only": (_("honest score"), _("prefix-only"),
-            _("Each character predicted from the characters before it only — the way the model is used.")),
-        "causal_mask": (_("no looking ahead"), _("causal mask"),
-            _("Hides later positions from each query, so a prediction only uses what came before.")),
-        "qkv": (_("the question, the label, the content"), _("query, key, value"),
-            _("Each character asks a question (query), offers a label (key) and carries content (value); query·key "
-              "decides how much of each value is taken.")),
-        "head": (_("one way of looking"), _("head"),
-            _("One attention pattern; several heads look at the same characters in different ways at once.")),
-        "layer": (_("one floor of the model"), _("layer"),
-            _("Attention plus a small feed-forward network; layers are stacked, each reading the one below.")),
-        "entropy": (_("how spread out"), _("entropy (0–1)"),
-            _("0: a query looks at one character only; 1: it spreads its attention evenly over all it can see.")),
-        "cross": (_("looking at the input"), _("cross-attention"),
-            _("In the encoder–decoder, the decoder's queries read the encoder's keys and values.")),
-        "specials": (_("word start, word end, unknown"), "<BOS>, <EOS>, <UNK>",
-            _("Special tokens: the start of a word, the end of a word, and any character outside a–z.")),
-        "temperature": (_("boldness"), _("temperature"),
-            _("Below 1 makes the model pick its favourite more often; above 1 makes it take more chances.")),
-        "top_k": (_("shortlist"), _("top-k"),
-            _("Only the k most likely next characters are kept before choosing.")),
-        "positions": (_("where am I"), _("positional encoding"),
-            _("Sine and cosine waves added to each character so attention can tell first from last.")),
-        "next_char": (_("guess the next letter"), _("next-character prediction"),
-            _("The model's only job: a probability for each character that could come next.")),
+        "nll": (
+            _("surprise per character"),
+            _("NLL, in nats"),
+            _(
+                "How surprised the model is by each real next character, on average: −log of the probability it gave. "
+                "Lower is better; guessing evenly among the {n} possible next characters scores {u:.2f}."
+            ).format(n=n_next, u=math.log(n_next)),
+        ),
+        "kl": (
+            _("difference between two predictions"),
+            _("KL divergence"),
+            _("How far one next-character prediction is from another; 0 when they are the same."),
+        ),
+        "teacher_forced": (
+            _("reading the answer sheet"),
+            _("teacher-forced"),
+            _("Scoring every position at once with the whole true word as input; fair only if the model can't peek."),
+        ),
+        "prefix_only": (
+            _("honest score"),
+            _("prefix-only"),
+            _("Each character predicted from the characters before it only — the way the model is used."),
+        ),
+        "causal_mask": (
+            _("no looking ahead"),
+            _("causal mask"),
+            _("Hides later positions from each query, so a prediction only uses what came before."),
+        ),
+        "qkv": (
+            _("the question, the label, the content"),
+            _("query, key, value"),
+            _(
+                "Each character asks a question (query), offers a label (key) and carries content (value); query·key "
+                "decides how much of each value is taken."
+            ),
+        ),
+        "head": (
+            _("one way of looking"),
+            _("head"),
+            _("One attention pattern; several heads look at the same characters in different ways at once."),
+        ),
+        "layer": (
+            _("one floor of the model"),
+            _("layer"),
+            _("Attention plus a small feed-forward network; layers are stacked, each reading the one below."),
+        ),
+        "entropy": (
+            _("how spread out"),
+            _("entropy (0–1)"),
+            _("0: a query looks at one character only; 1: it spreads its attention evenly over all it can see."),
+        ),
+        "cross": (
+            _("looking at the input"),
+            _("cross-attention"),
+            _("In the encoder–decoder, the decoder's queries read the encoder's keys and values."),
+        ),
+        "specials": (
+            _("word start, word end, unknown"),
+            "<BOS>, <EOS>, <UNK>",
+            _("Special tokens: the start of a word, the end of a word, and any character outside a–z."),
+        ),
+        "temperature": (
+            _("boldness"),
+            _("temperature"),
+            _("Below 1 makes the model pick its favourite more often; above 1 makes it take more chances."),
+        ),
+        "top_k": (_("shortlist"), _("top-k"), _("Only the k most likely next characters are kept before choosing.")),
+        "positions": (
+            _("where am I"),
+            _("positional encoding"),
+            _("Sine and cosine waves added to each character so attention can tell first from last."),
+        ),
+        "next_char": (
+            _("guess the next letter"),
+            _("next-character prediction"),
+            _("The model's only job: a probability for each character that could come next."),
+        ),
     }
 
 
 def term(term_id: str) -> None:
     """One glossary term: its plain name first, the technical term second, the one-line explanation on hover."""
     plain, technical, explanation = glossary_entries()[term_id]
-    st.markdown(f"**{plain}** ({technical.replace('<', chr(92) + '<')})", help=explanation)   # \< : text, not a tag
+    st.markdown(f"**{plain}** ({technical.replace('<', chr(92) + '<')})", help=explanation)  # \< : text, not a tag
 
 
 def glossary() -> None:

@@ -14,6 +14,7 @@ is in the link, the student switches it off, or the server is started with ``ATT
 with a note saying so. So does a word with kana or kanji (:func:`needs_server`): the server writes it in romaji
 with pykakasi's dictionaries, which the browser doesn't have.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,20 +26,19 @@ from streamlit.errors import StreamlitAPIException
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
-from ui.cache import bundle
+from ui.cache import available_models, bundle, get_capture, load_model
 from ui.cards import heldout_eval, model_card, test_comparison
 from ui.controls import WORD_KEY, lazy_expander, more_controls
-from ui.pickers import compare_pickers, load_or_explain, model_picker
-from ui.text import escape_md, model_label
-from ui.cache import available_models, get_capture, load_model
 from ui.i18n import _
+from ui.pickers import compare_pickers, load_or_explain, model_picker
 from ui.projector import on as projector
+from ui.text import escape_md, model_label
 from viz import style
 
-KEY = "explore.browser"              # the switch; ?browser=0 / ?browser=1 in a shared link
+KEY = "explore.browser"  # the switch; ?browser=0 / ?browser=1 in a shared link
 SETTING = "ATTENTION_LAB_BROWSER_PATH"  # "0": the server path is the default (the switch starts off)
-STATE = "explore.live"               # the component's own state: {"view": {...}, "failed": why}
-VIEW_KEY = "explore.view"            # BertViz's head or model view: the server path's segmented control
+STATE = "explore.live"  # the component's own state: {"view": {...}, "failed": why}
+VIEW_KEY = "explore.view"  # BertViz's head or model view: the server path's segmented control
 _DIR = Path(__file__).with_name("live")
 _CSS = """
 .al-live { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #1F2430; }
@@ -58,13 +58,16 @@ _CSS = """
 .al-ctl select, .al-ctl input { font: inherit; }
 .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
 .al-caption { font-size: 0.85rem; color: #555b66; margin-top: 0.2rem; }
-.al-bvtoggle { display: inline-flex; border: 1px solid #d5dae5; border-radius: 0.5rem; overflow: hidden; margin: 0.2rem 0; }
-.al-bvtoggle button { font: inherit; border: 0; padding: 0.3rem 0.9rem; background: #fff; color: #1F2430; cursor: pointer; }
+.al-bvtoggle { display: inline-flex; border: 1px solid #d5dae5; border-radius: 0.5rem; overflow: hidden;
+  margin: 0.2rem 0; }
+.al-bvtoggle button { font: inherit; border: 0; padding: 0.3rem 0.9rem; background: #fff; color: #1F2430;
+  cursor: pointer; }
 .al-bvtoggle button + button { border-left: 1px solid #d5dae5; }
 .al-bvtoggle button[aria-pressed="true"] { background: #e8edff; color: #1c3fcf; font-weight: 600; }
 .al-bvtoggle button:focus-visible { outline: 2px solid #4C6EF5; }
 .al-grid-box { overflow-x: auto; max-width: 100%; }
-.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p, .al-projector .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
+.al-projector .al-label-text, .al-projector .al-ctl, .al-projector .al-notes p,
+.al-projector .al-side-title { font-weight: 600; font-size: 1.15rem !important; margin: 0.3rem 0; }
 .al-caption { font-size: 20px; }
 .al-projector .al-input { font-size: 24px; max-width: none; }
 @media (max-width: 900px) { .al-grid { grid-template-columns: minmax(0, 1fr); } }
@@ -102,8 +105,7 @@ export default function (component) {
 def _component(key: str, data: dict, **kwargs):
     """Draw the live component with ``data`` (plus the view module's address)."""
     # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
-    component = st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_LOADER,
-                                           isolate_styles=False)
+    component = st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_LOADER, isolate_styles=False)
     return component(key=key, data={**data, "module": _module_url()}, **kwargs)
 
 
@@ -120,18 +122,27 @@ def default_on() -> bool:
 
 def wanted(key: str = KEY) -> bool:
     """Whether this session wants the browser path on this page: its switch, which starts as the link says
-    (``?browser=0`` or ``?browser=1``), else as the server's setting says (on unless ``ATTENTION_LAB_BROWSER_PATH=0``)."""
+    (``?browser=0`` or ``?browser=1``), else as the server's setting says (on unless
+    ``ATTENTION_LAB_BROWSER_PATH=0``)."""
     if key not in st.session_state:
         asked = str(st.query_params.get("browser", "")).strip().lower()
-        st.session_state[key] = (True if asked in ("1", "true", "yes") else False if asked in ("0", "false", "no")
-                                 else default_on())
+        st.session_state[key] = (
+            True if asked in ("1", "true", "yes") else False if asked in ("0", "false", "no") else default_on()
+        )
     return bool(st.session_state[key])
 
 
 def _switch(key: str = KEY) -> None:
-    st.toggle(_("Compute in my browser"), key=key, on_change=_sync_url, args=(key,),
-              help=_("Run the model in this browser tab: every view redraws on each keystroke without asking the "
-                     "server. The weights are downloaded once."))
+    st.toggle(
+        _("Compute in my browser"),
+        key=key,
+        on_change=_sync_url,
+        args=(key,),
+        help=_(
+            "Run the model in this browser tab: every view redraws on each keystroke without asking the "
+            "server. The weights are downloaded once."
+        ),
+    )
 
 
 def _sync_url(key: str = KEY) -> None:
@@ -157,22 +168,39 @@ def _picked_model(key: str = "model", default: str | None = None) -> str | None:
     return wanted_name if wanted_name in names else default if default in names else names[0]
 
 
-def _side(name: str, pattern: str | None, root_id: str, *, title: str = "", default_family: str | None = None,
-          model_view: bool = False, bertviz: bool = True) -> dict:
+def _side(
+    name: str,
+    pattern: str | None,
+    root_id: str,
+    *,
+    title: str = "",
+    default_family: str | None = None,
+    model_view: bool = False,
+    bertviz: bool = True,
+) -> dict:
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
     the first)."""
-    shape = get_capture(name, "")                       # the pattern names and families of this model
+    shape = get_capture(name, "")  # the pattern names and families of this model
     titles = {n: style.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {n: f"{_(style.FAMILY_LABEL[family])} L{l}"
-            for family in shape.families() for l, n in enumerate(shape.names(family))}
+    rows = {
+        n: f"{_(style.FAMILY_LABEL[family])} L{l}"
+        for family in shape.families()
+        for l, n in enumerate(shape.names(family))
+    }
     if pattern not in titles:
         family_names = shape.names(default_family) if default_family in shape.families() else []
         pattern = (family_names or shape.names())[0]
     mtime = checkpoint_mtime(name)
-    out = {"weights": weights_url(name, mtime), "pattern": pattern, "pattern_titles": titles, "row_labels": rows,
-           "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None, "title": title}
+    out = {
+        "weights": weights_url(name, mtime),
+        "pattern": pattern,
+        "pattern_titles": titles,
+        "row_labels": rows,
+        "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None,
+        "title": title,
+    }
     if model_view:
         out["bertviz_model"] = _template_file(name, mtime, root_id, "model")
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
@@ -184,6 +212,7 @@ def _template_file(name: str, mtime: float, root_id: str, view: str) -> dict | N
     by its content; not re-sent on every rerun), with BertViz's selector labels and options in the session's
     language as the server path's frame has them. None when the vendored d3/jQuery are missing."""
     from viz.bertviz_view import _controls_in
+
     template = bertviz_template(name, mtime, root_id, view)
     if template is None:
         return None
@@ -200,18 +229,41 @@ def _footer(*sides: dict) -> None:
     """Under the component: what it is, what it leaves to the server path, and BertViz's missing files if so."""
     if any(side["bertviz"] is None for side in sides):
         from viz.bertviz_view import FETCH_HINT
-        st.warning(_("BertViz needs its JavaScript files, which are not here yet. Run `{hint}` (the README's commands "
-                     "do it for you), then reload this page.").format(hint=FETCH_HINT))
-    st.caption(_("Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
-                 "forward pass here, without the server.") + " " +
-               _("The exports are on the server path: switch “Compute in my browser” off."))
+
+        st.warning(
+            _(
+                "BertViz needs its JavaScript files, which are not here yet. Run `{hint}` (the README's commands "
+                "do it for you), then reload this page."
+            ).format(hint=FETCH_HINT)
+        )
+    st.caption(
+        _(
+            "Computed in your browser: the model's weights were downloaded once, and each keystroke runs the "
+            "forward pass here, without the server."
+        )
+        + " "
+        + _("The exports are on the server path: switch “Compute in my browser” off.")
+    )
 
 
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
-    return {"sides": sides, "text": text, "add_eos": bool(finished), "top_k": int(top_k), "temperature": float(temp),
-            "projector": projector(), "labels": _labels(),
-            "colors": {"blue": style.BLUE, "orange": style.ORANGE, "grey": style.GREY, "blues": style.BLUES, "viridis": style.VIRIDIS},
-            "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"]}
+    return {
+        "sides": sides,
+        "text": text,
+        "add_eos": bool(finished),
+        "top_k": int(top_k),
+        "temperature": float(temp),
+        "projector": projector(),
+        "labels": _labels(),
+        "colors": {
+            "blue": style.BLUE,
+            "orange": style.ORANGE,
+            "grey": style.GREY,
+            "blues": style.BLUES,
+            "viridis": style.VIRIDIS,
+        },
+        "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"],
+    }
 
 
 def _session_word() -> str:
@@ -221,10 +273,10 @@ def _session_word() -> str:
         text = str(st.query_params.get(WORD_KEY, ""))
         st.session_state[WORD_KEY] = text
     if text and st.query_params.get(WORD_KEY) != text:
-        try:                                             # the link a teacher copies opens the same word
+        try:  # the link a teacher copies opens the same word
             st.query_params[WORD_KEY] = text
         except StreamlitAPIException:
-            pass    # the server path's box (a Japanese word went there) holds ?text= and writes it itself
+            pass  # the server path's box (a Japanese word went there) holds ?text= and writes it itself
     return text
 
 
@@ -250,28 +302,31 @@ def browser_path_unavailable(names=None, state: str = STATE) -> str | None:
     server path), or None."""
     failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
-        return _("Your browser could not load the model's weights ({why}), so the views below are computed on the "
-                 "server.").format(why=escape_md(failed))
+        return _(
+            "Your browser could not load the model's weights ({why}), so the views below are computed on the server."
+        ).format(why=escape_md(failed))
     word = st.session_state.get(WORD_KEY)
     if needs_server(str(word if word is not None else st.query_params.get(WORD_KEY, ""))):
         return _server_word()
-    for name in (names if names is not None else [_picked_model()]):
+    for name in names if names is not None else [_picked_model()]:
         if name is None:
             continue
         try:
             b = bundle(name)
-        except Exception:          # a broken checkpoint: the server path explains it
+        except Exception:  # a broken checkpoint: the server path explains it
             continue
         if not runs_in_browser(b):
-            return _("**{model}** is an architecture the browser can't run yet, so the views below are computed on "
-                     "the server.").format(model=escape_md(model_label(name)))
+            return _(
+                "**{model}** is an architecture the browser can't run yet, so the views below are computed on "
+                "the server."
+            ).format(model=escape_md(model_label(name)))
     return None
 
 
 def explore() -> bool:
     """Draw Explore's browser path and return True, or return False (after the switch, and a note when the browser
     path was asked for) and let the page draw its server path."""
-    on = wanted()               # first: ?browser=1 sets the switch's value before it is drawn
+    on = wanted()  # first: ?browser=1 sets the switch's value before it is drawn
     _switch()
     if not on or st.session_state.get("explore.upload") is not None:
         return False
@@ -286,16 +341,30 @@ def explore() -> bool:
     with c_model:
         name = model_picker("model")
     with c_eos:
-        finished = st.toggle(_("Finished word"), key="explore.eos",
-                             help=_("Append `<EOS>`: read the text as a whole word."))
+        finished = st.toggle(
+            _("Finished word"), key="explore.eos", help=_("Append `<EOS>`: read the text as a whole word.")
+        )
     bundle = load_or_explain(name)
     if bundle is None:
         st.stop()
-    s1, s2 = more_controls(c_ctl).columns(2)          # secondary: behind "More controls" on a projector
-    top_k = s1.slider(_("Top-k"), 1, len(bundle.vocab), value=min(8, len(bundle.vocab)), key="explore.top_k",
-                      help=_("How many tokens to show."))
-    temp = s2.slider(_("Temperature"), 0.1, 2.0, value=1.0, step=0.1, key="explore.temperature",
-                     help=_("Below 1 sharpens the distribution, above 1 flattens it."))
+    s1, s2 = more_controls(c_ctl).columns(2)  # secondary: behind "More controls" on a projector
+    top_k = s1.slider(
+        _("Top-k"),
+        1,
+        len(bundle.vocab),
+        value=min(8, len(bundle.vocab)),
+        key="explore.top_k",
+        help=_("How many tokens to show."),
+    )
+    temp = s2.slider(
+        _("Temperature"),
+        0.1,
+        2.0,
+        value=1.0,
+        step=0.1,
+        key="explore.temperature",
+        help=_("Below 1 sharpens the distribution, above 1 flattens it."),
+    )
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
@@ -305,14 +374,22 @@ def explore() -> bool:
     view = (st.session_state.get(STATE) or {}).get("view") or {}
     side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
     pattern = side["pattern"]
-    _component(key=STATE, data=_data([side], text, finished, top_k, temp), default={"view": None, "failed": None},
-                 on_view_change=_on_view, on_failed_change=lambda: None)
+    _component(
+        key=STATE,
+        data=_data([side], text, finished, top_k, temp),
+        default={"view": None, "failed": None},
+        on_view_change=_on_view,
+        on_failed_change=lambda: None,
+    )
     _footer(side)
 
     # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
     from ui.lesson import attention_steps_view, get_steps
-    steps_box = lazy_expander(":material/calculate: " + _("Attention, step by step: the numbers behind the "
-                                                            "highlighted row"), key="explore.steps.open")
+
+    steps_box = lazy_expander(
+        ":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row"),
+        key="explore.steps.open",
+    )
     if steps_box.open:
         cap = get_capture(name, text, add_eos=finished)
         head = view.get("head") if isinstance(view.get("head"), int) else 0
@@ -333,8 +410,10 @@ def compare() -> bool:
     return True, or return False and let the page draw its server path (the switch off, or a note why)."""
     on = wanted(COMPARE_KEY)
     _switch(COMPARE_KEY)
-    picks = {"left": _picked_model("compare.left", "miniformer"), "right": _picked_model("compare.right",
-                                                                                          "full_transformer")}
+    picks = {
+        "left": _picked_model("compare.left", "miniformer"),
+        "right": _picked_model("compare.right", "full_transformer"),
+    }
     if not on:
         return False
     why = browser_path_unavailable(list(picks.values()), COMPARE_STATE)
@@ -342,28 +421,43 @@ def compare() -> bool:
         if why:
             st.info(why)
         return False
-    names = compare_pickers()[0]            # the cards are drawn; the views need only the names
+    names = compare_pickers()[0]  # the cards are drawn; the views need only the names
     # Not per keystroke: how the two compare on the test words (cached per checkpoint)
     tests = {side: heldout_eval(names[side], "test") for side in ("left", "right")}
-    verdict = (test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
-               if names["left"] != names["right"] else None)
+    verdict = (
+        test_comparison(names["left"], names["right"], {names[s]: tests[s] for s in ("left", "right")})
+        if names["left"] != names["right"]
+        else None
+    )
     if verdict:
-        st.markdown(verdict)   # model names escaped inside
+        st.markdown(verdict)  # model names escaped inside
     text = _session_word()
     view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
     picked = view.get("sides") or [{}, {}]
-    sides = [_side(names[s], (picked[i] if i < len(picked) else {}).get("pattern"), f"al-bertviz-compare-{s}",
-                   title=model_label(names[s]), default_family="cross") for i, s in enumerate(("left", "right"))]
-    _component(key=COMPARE_STATE, data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
-                 default={"view": None, "failed": None}, on_view_change=lambda: _on_view(COMPARE_STATE),
-                 on_failed_change=lambda: None)
+    sides = [
+        _side(
+            names[s],
+            (picked[i] if i < len(picked) else {}).get("pattern"),
+            f"al-bertviz-compare-{s}",
+            title=model_label(names[s]),
+            default_family="cross",
+        )
+        for i, s in enumerate(("left", "right"))
+    ]
+    _component(
+        key=COMPARE_STATE,
+        data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
+        default={"view": None, "failed": None},
+        on_view_change=lambda: _on_view(COMPARE_STATE),
+        on_failed_change=lambda: None,
+    )
     _footer(*sides)
     return True
 
 
 # ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
-LESSON_KEY = "lesson.browser"        # no switch on the Lesson: ?browser=0 / ?browser=1, else the server's default
-MAX_WORD = 60                        # the Lesson's box holds as many characters as the server path's
+LESSON_KEY = "lesson.browser"  # no switch on the Lesson: ?browser=0 / ?browser=1, else the server's default
+MAX_WORD = 60  # the Lesson's box holds as many characters as the server path's
 
 
 def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | None:
@@ -380,13 +474,24 @@ def lesson_word_box(n: int, suggestion: str, *, label: str, help: str) -> str | 
         st.info(_server_word())
         return None
     state = _lesson_state(n, "box")
-    if (st.session_state.get(state) or {}).get("failed"):      # the view module did not load in this browser
+    if (st.session_state.get(state) or {}).get("failed"):  # the view module did not load in this browser
         return None
     labels = {**_labels(), "input": label, "input_help": help, "placeholder": suggestion}
-    _component(key=state, data={"mode": "box", "group": key, "text": word, "sides": [], "labels": labels,
-                                  "projector": projector(), "max_chars": MAX_WORD},
-                 default={"view": None, "failed": None}, on_view_change=lambda: _on_lesson_word(state, key),
-                 on_failed_change=lambda: None)
+    _component(
+        key=state,
+        data={
+            "mode": "box",
+            "group": key,
+            "text": word,
+            "sides": [],
+            "labels": labels,
+            "projector": projector(),
+            "max_chars": MAX_WORD,
+        },
+        default={"view": None, "failed": None},
+        on_view_change=lambda: _on_lesson_word(state, key),
+        on_failed_change=lambda: None,
+    )
     return word
 
 
@@ -401,9 +506,20 @@ def _on_lesson_word(state: str, key: str) -> None:
         st.session_state[key] = view["text"][:MAX_WORD]
 
 
-def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, pattern: str | None = None,
-                 query: int | None = None, titles: dict[str, str] | None = None, top_k: int = 8,
-                 grid: list[str] | None = None, add_eos: bool = False, leak: bool = False) -> bool:
+def lesson_views(
+    n: int,
+    model: str,
+    views: list[str],
+    suggestion: str,
+    *,
+    pattern: str | None = None,
+    query: int | None = None,
+    titles: dict[str, str] | None = None,
+    top_k: int = 8,
+    grid: list[str] | None = None,
+    add_eos: bool = False,
+    leak: bool = False,
+) -> bool:
     """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
     only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
     of "bars", "heat", "entropy", "grid" (every head of the patterns ``grid``, as viz.figures.head_grid); ``pattern``
@@ -420,28 +536,46 @@ def lesson_views(n: int, model: str, views: list[str], suggestion: str, *, patte
     state = _lesson_state(n, "views")
     failed = (st.session_state.get(state) or {}).get("failed")
     if failed:
-        st.info(_("Your browser could not load the model's weights ({why}), so the views below are computed on the "
-                  "server.").format(why=escape_md(failed)))
+        st.info(
+            _(
+                "Your browser could not load the model's weights ({why}), so the views below are computed on the "
+                "server."
+            ).format(why=escape_md(failed))
+        )
         return False
     try:
         if not runs_in_browser(bundle(model)):
             return False
-    except Exception:           # a broken checkpoint: the server path explains it
+    except Exception:  # a broken checkpoint: the server path explains it
         return False
     side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
     data = _data([side], word, add_eos, top_k, 1.0)
     data["labels"] = {**data["labels"], **(titles or {})}
-    data.update(mode="views", group=key, views=list(views), fallback=suggestion, query=query, grid_patterns=grid or [],
-                heat_pick="leak" if leak else None)
-    _component(key=state, data=data, default={"view": None, "failed": None}, on_view_change=lambda: None,
-                 on_failed_change=lambda: None)
+    data.update(
+        mode="views",
+        group=key,
+        views=list(views),
+        fallback=suggestion,
+        query=query,
+        grid_patterns=grid or [],
+        heat_pick="leak" if leak else None,
+    )
+    _component(
+        key=state,
+        data=data,
+        default={"view": None, "failed": None},
+        on_view_change=lambda: None,
+        on_failed_change=lambda: None,
+    )
     return True
 
 
 def _server_word() -> str:
     """The note, on either path, when a word goes to the server for its romaji."""
-    return _("Kana and kanji are first written in romaji, which only the server can do, so this word is computed "
-             "on the server. A word in the letters a–z is computed in your browser again.")
+    return _(
+        "Kana and kanji are first written in romaji, which only the server can do, so this word is computed "
+        "on the server. A word in the letters a–z is computed in your browser again."
+    )
 
 
 PARAMS_MARK = "__ATTENTION_LAB_PARAMS__"
@@ -456,6 +590,7 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
     server's frame gets it (viz/bertviz_view.py: no CDN, a fixed root id). None when the vendored d3/jQuery are
     missing (the page then says how to fetch them)."""
     from viz import bertviz_view as B
+
     if B.missing_vendor_files():
         return None
     kwargs = get_capture(name, "").bertviz_kwargs()
@@ -464,44 +599,70 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
     before = before.replace(params["root_div_id"], root_id)
     opener = '<script type="text/javascript">'
     markup, js_head = before.split(opener)
-    js = js_head + PARAMS_MARK + after[:after.lower().index("</script")]
+    js = js_head + PARAMS_MARK + after[: after.lower().index("</script")]
     if "://" in js or "://" in markup or "<script" in markup.lower() or js.count(PARAMS_MARK) != 1:
         raise RuntimeError("BertViz's output has an unexpected shape; this was written for bertviz 1.4.1")
     rest = {k: v for k, v in params.items() if k != "attention"}
-    return {"markup": markup, "js": js, "mark": PARAMS_MARK, "root_id": root_id, "view": view,
-            "params": {**rest, "root_div_id": root_id, "names": [a["name"] for a in params["attention"]]}}
+    return {
+        "markup": markup,
+        "js": js,
+        "mark": PARAMS_MARK,
+        "root_id": root_id,
+        "view": view,
+        "params": {**rest, "root_div_id": root_id, "names": [a["name"] for a in params["attention"]]},
+    }
 
 
 def _labels() -> dict[str, str]:
     """Every word the component shows, in this session's language ({name} placeholders filled in the browser)."""
     return {
-        "input": _("Type a word"), "placeholder": _("e.g. capybara"),
+        "input": _("Type a word"),
+        "placeholder": _("e.g. capybara"),
         "loading": _("Loading the model's weights into your browser…"),
         "load_failed": _("The model's weights could not be loaded in this browser ({why}). Switching to the server."),
         "failed": _("The browser could not compute this word ({why})."),
-        "empty": _("Type a word above — the views update as you type, no Enter needed. Try capybara, banana or "
-                   "flycatcher."),
+        "empty": _(
+            "Type a word above — the views update as you type, no Enter needed. Try capybara, banana or flycatcher."
+        ),
         "unknown": _("Not in the vocabulary, shown as <UNK>: {chars}"),
         "lowercased": _("Uppercase letters were lowercased."),
-        "truncated": _("The text is longer than the model's context of {n} tokens: showing the last {shown} "
-                       "characters."),
+        "truncated": _(
+            "The text is longer than the model's context of {n} tokens: showing the last {shown} characters."
+        ),
         "server_word": _server_word(),
-        "after_eos": _("After <EOS> there is nothing left to predict, so there are no next-token bars; switch "
-                       "Finished word off to see them."),
-        "bos_start": _("{bos} (start of a word)").format(bos="<BOS>"), "quoted": _("“{token}”"),
-        "bars_title": _("Next token after {last}"), "end_of_word": _("end of word"), "probability": _("probability"),
+        "after_eos": _(
+            "After <EOS> there is nothing left to predict, so there are no next-token bars; switch "
+            "Finished word off to see them."
+        ),
+        "bos_start": _("{bos} (start of a word)").format(bos="<BOS>"),
+        "quoted": _("“{token}”"),
+        "bars_title": _("Next token after {last}"),
+        "end_of_word": _("end of word"),
+        "probability": _("probability"),
         "entropy_title": _("Attention entropy per layer and head"),
-        "entropy_hover": _("{row} · head {head}: mean normalised entropy {value}"), "head_n": _("head {h}"),
-        "layer": _("Layer"), "head": _("Head"), "query": _("Highlight query"),
-        "heat_title": _("{layer} · head {head}"), "cell": _("query {q} {q_token} → key {k} {k_token}"),
-        "masked": _("masked: this query may not look ahead"), "weight_is": _("weight {value}"),
-        "key_axis": _("key (attended to)"), "query_axis": _("query (attending)"),
-        "bertviz_caption": _("Hover a token to see what it attends to; pick a layer at the top; double-click a "
-                             "head colour to isolate it."),
+        "entropy_hover": _("{row} · head {head}: mean normalised entropy {value}"),
+        "head_n": _("head {h}"),
+        "layer": _("Layer"),
+        "head": _("Head"),
+        "query": _("Highlight query"),
+        "heat_title": _("{layer} · head {head}"),
+        "cell": _("query {q} {q_token} → key {k} {k_token}"),
+        "masked": _("masked: this query may not look ahead"),
+        "weight_is": _("weight {value}"),
+        "key_axis": _("key (attended to)"),
+        "query_axis": _("query (attending)"),
+        "bertviz_caption": _(
+            "Hover a token to see what it attends to; pick a layer at the top; double-click a "
+            "head colour to isolate it."
+        ),
         "bertviz_failed": _("BertViz failed to draw: {why}"),
-        "head_view": _("Head view"), "model_view": _("Model view"), "bertviz_views": _("BertViz view"),
+        "head_view": _("Head view"),
+        "model_view": _("Model view"),
+        "bertviz_views": _("BertViz view"),
         "model_caption": _("Every layer (row) and head (column) at once; click a thumbnail to see it larger."),
         "grid_title": _("Every layer and head (BertViz model view as a grid)"),
-        "heat_caption": _("Row = the character doing the looking, column = the character looked at. Grey cells are "
-                          "masked: that query may not look ahead. Hover for the exact weight."),
+        "heat_caption": _(
+            "Row = the character doing the looking, column = the character looked at. Grey cells are "
+            "masked: that query may not look ahead. Hover for the exact weight."
+        ),
     }

@@ -3,6 +3,7 @@
 One session key, :data:`KEY`, bound to ``?present=1`` so a teacher's link opens the lab ready for the projector.
 app.py draws the switch; pages read :func:`on` through ui.charts.chart and ui.controls.more_controls. Light on
 purpose (no torch): app.py imports it before the sidebar is drawn."""
+
 from __future__ import annotations
 
 import streamlit as st

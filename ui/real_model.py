@@ -6,6 +6,7 @@ Face model folder. Its stamp (the GGUF's or config.json's mtime) is part of ever
 A process holds SmolLM2 and at most one folder's model (models/hf_folder.ModelSlot): opening another folder frees
 the last one first. On a classroom server students pick among the teacher's folders; nobody types a path there.
 """
+
 from __future__ import annotations
 
 import html
@@ -37,7 +38,7 @@ def source_defaults() -> dict:
     return {"real.source": source, "real.path": path, "real.provided": provided}
 
 
-CAPTURE_ENTRIES = 24      # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
+CAPTURE_ENTRIES = 24  # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
 
 
 def source_stamp(source: str) -> float:
@@ -45,7 +46,7 @@ def source_stamp(source: str) -> float:
     path = hf_setup.bundled_gguf() if source == BUNDLED else hf_lm.check_folder(source) / "config.json"
     try:
         return path.stat().st_mtime
-    except OSError:             # gone since the check: the same plain message as any other path
+    except OSError:  # gone since the check: the same plain message as any other path
         raise hf_setup.LMLoadError(hf_folder.NOT_A_MODEL_FOLDER) from None
 
 
@@ -66,8 +67,9 @@ def load_lm(source: str, stamp: float) -> hf_lm.LMBundle:
     reads like the LMBundle but does not keep the model alive in the session (models/hf_folder.Held)."""
     if source == BUNDLED:
         return load_bundled(stamp)
-    return folder_slot().handle((source, stamp), lambda: hf_lm.load_folder(source),
-                                check=lambda: hf_folder.precheck(source))
+    return folder_slot().handle(
+        (source, stamp), lambda: hf_lm.load_folder(source), check=lambda: hf_folder.precheck(source)
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -101,10 +103,12 @@ def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def cached_lm_generation(source: str, stamp: float, text: str, max_new: int, greedy: bool, temperature: float,
-                         top_k: int | None, seed: int) -> Generation:
-    return hf_lm.generate_lm(load_lm(source, stamp), text, max_new=max_new, greedy=greedy, temperature=temperature,
-                             top_k=top_k, seed=seed)
+def cached_lm_generation(
+    source: str, stamp: float, text: str, max_new: int, greedy: bool, temperature: float, top_k: int | None, seed: int
+) -> Generation:
+    return hf_lm.generate_lm(
+        load_lm(source, stamp), text, max_new=max_new, greedy=greedy, temperature=temperature, top_k=top_k, seed=seed
+    )
 
 
 def lm_generation(source: str, text: str, **kw) -> Generation:
@@ -116,9 +120,10 @@ SOURCES = (BUNDLED, "provided", "folder")
 
 
 def source_picker() -> str | None:
-    """The sidebar's model choice: the bundled SmolLM2, one of the folders the teacher provided (ATTENTION_LAB_MODELS_DIR,
-    and ATTENTION_LAB_HF_MODEL), or, except on a classroom server, any folder by path. Returns the source (a
-    folder as its resolved path when it is one), or None when a folder is chosen but no path is typed yet."""
+    """The sidebar's model choice: the bundled SmolLM2, one of the folders the teacher provided
+    (ATTENTION_LAB_MODELS_DIR and ATTENTION_LAB_HF_MODEL), or, except on a classroom server, any folder by path.
+    Returns the source (a folder as its resolved path when it is one), or None when a folder is chosen but no path
+    is typed yet."""
     provided = hf_folder.provided_folders()
     free = hf_folder.free_paths_allowed()
     options = [s for s in SOURCES if s == BUNDLED or (s == "provided" and provided) or (s == "folder" and free)]
@@ -126,22 +131,39 @@ def source_picker() -> str | None:
         st.session_state["real.source"] = BUNDLED
     with st.sidebar:
         st.markdown("**" + _("Real model") + "**")
-        choice = st.radio(_("Language model"), options, key="real.source",
-                          format_func={BUNDLED: _("SmolLM2-135M (bundled)"),
-                                       "provided": _("A model the teacher provided"),
-                                       "folder": _("A local Hugging Face folder")}.__getitem__)
+        choice = st.radio(
+            _("Language model"),
+            options,
+            key="real.source",
+            format_func={
+                BUNDLED: _("SmolLM2-135M (bundled)"),
+                "provided": _("A model the teacher provided"),
+                "folder": _("A local Hugging Face folder"),
+            }.__getitem__,
+        )
         if provided:
             names = list(provided)
             if st.session_state.get("real.provided") not in names:
                 st.session_state["real.provided"] = names[0]
-            name = st.selectbox(_("Model"), names, key="real.provided", disabled=choice != "provided",
-                                help=_("The model folders the teacher put on this server."))
+            name = st.selectbox(
+                _("Model"),
+                names,
+                key="real.provided",
+                disabled=choice != "provided",
+                help=_("The model folders the teacher put on this server."),
+            )
         if free:
-            path = st.text_input(_("Model folder on the server"), key="real.path", disabled=choice != "folder",
-                                 placeholder="/models/gpt2",
-                                 help=_("A folder with config.json, the weights (model.safetensors or "
-                                        "pytorch_model.bin) and the tokenizer, e.g. saved with save_pretrained(). "
-                                        "Read offline; a server can preset it with {env}.").format(env=hf_setup.ENV_MODEL))
+            path = st.text_input(
+                _("Model folder on the server"),
+                key="real.path",
+                disabled=choice != "folder",
+                placeholder="/models/gpt2",
+                help=_(
+                    "A folder with config.json, the weights (model.safetensors or "
+                    "pytorch_model.bin) and the tokenizer, e.g. saved with save_pretrained(). "
+                    "Read offline; a server can preset it with {env}."
+                ).format(env=hf_setup.ENV_MODEL),
+            )
         else:
             st.caption(_("On this classroom server the teacher chooses which models can be opened."))
     if choice == BUNDLED:
@@ -150,9 +172,9 @@ def source_picker() -> str | None:
     if not raw:
         return None
     try:
-        return str(hf_lm.check_folder(raw))     # one key per folder, however its path was written
+        return str(hf_lm.check_folder(raw))  # one key per folder, however its path was written
     except hf_lm.LMLoadError:
-        return raw                              # lm_or_explain says why, in one plain message
+        return raw  # lm_or_explain says why, in one plain message
 
 
 def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
@@ -162,17 +184,22 @@ def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
     try:
         stamp = source_stamp(source)
         if source == BUNDLED and not hf_setup.bundled_cache_ready():
-            msg = _("Loading SmolLM2-135M for the first time on this machine: de-quantizing its 4-bit GGUF file to "
-                    "float32 and caching it on disk (about 20–40 s, once). Later starts read the cache in seconds.")
+            msg = _(
+                "Loading SmolLM2-135M for the first time on this machine: de-quantizing its 4-bit GGUF file to "
+                "float32 and caching it on disk (about 20–40 s, once). Later starts read the cache in seconds."
+            )
         else:
-            msg = _("Loading {name}…").format(name=_("SmolLM2-135M") if source == BUNDLED
-                                               else escape_md(Path(source).name))
+            msg = _("Loading {name}…").format(
+                name=_("SmolLM2-135M") if source == BUNDLED else escape_md(Path(source).name)
+            )
         with slot.container(), st.spinner(msg, show_time=True):
             b = load_lm(source, stamp)
     except hf_lm.LMLoadError as e:
         slot.empty()
-        st.error(_("**The language model can't be loaded.** {reason}").format(reason=escape_md(render(e))),
-                 icon=":material/error:")
+        st.error(
+            _("**The language model can't be loaded.** {reason}").format(reason=escape_md(render(e))),
+            icon=":material/error:",
+        )
         st.caption(_("Every other page works without it."))
         return None
     slot.empty()
@@ -182,14 +209,21 @@ def lm_or_explain(source: str) -> hf_lm.LMBundle | None:
 def lm_card(b: hf_lm.LMBundle) -> None:
     """One line on the loaded language model: size, depth, how and how fast it loaded, its memory. (A tiny
     model's checkpoint card is ui.cards.model_card.)"""
-    how = (_("from its safetensors cache") if b.from_cache else
-           _("de-quantized from the GGUF and cached") if b.source.endswith(".gguf") else _("from the folder"))
+    how = (
+        _("from its safetensors cache")
+        if b.from_cache
+        else _("de-quantized from the GGUF and cached")
+        if b.source.endswith(".gguf")
+        else _("from the folder")
+    )
     rss = hf_lm.rss_bytes()
-    bits = ["**" + escape_md(b.name) + "**",
-            _("{n:,} parameters").format(n=b.n_params),
-            _("{layers} layers × {heads} heads").format(layers=b.n_layer, heads=b.n_head),
-            _("loaded in {s:.1f} s {how}").format(s=b.load_seconds, how=how),
-            _("weights {mb:,.0f} MB in RAM").format(mb=b.n_bytes / 1e6)]
+    bits = [
+        "**" + escape_md(b.name) + "**",
+        _("{n:,} parameters").format(n=b.n_params),
+        _("{layers} layers × {heads} heads").format(layers=b.n_layer, heads=b.n_head),
+        _("loaded in {s:.1f} s {how}").format(s=b.load_seconds, how=how),
+        _("weights {mb:,.0f} MB in RAM").format(mb=b.n_bytes / 1e6),
+    ]
     if rss:
         bits.append(_("this server process {gb:.2f} GB").format(gb=rss / 1e9))
     st.caption(" · ".join(bits))
@@ -198,10 +232,12 @@ def lm_card(b: hf_lm.LMBundle) -> None:
 def token_chips(tokens: tuple[str, ...]) -> None:
     """The sub-word tokens as the model reads them, one chip each, spaces shown as ␣ (html-escaped: user text)."""
     esc = lambda t: html.escape(t).replace("$", "&#36;").replace(":", "&#58;").replace("*", "&#42;")
-    chips = "".join(f"<span style='display:inline-block;margin:2px 3px;padding:1px 7px;border-radius:6px;"
-                    f"background:#eef3fa;border:1px solid #c9d6ea;font-family:monospace;font-size:1.05rem'>"
-                    f"<span style='color:#8a94a6;font-size:0.75rem;margin-right:4px'>{i}</span>{esc(t)}</span>"
-                    for i, t in enumerate(tokens))
+    chips = "".join(
+        f"<span style='display:inline-block;margin:2px 3px;padding:1px 7px;border-radius:6px;"
+        f"background:#eef3fa;border:1px solid #c9d6ea;font-family:monospace;font-size:1.05rem'>"
+        f"<span style='color:#8a94a6;font-size:0.75rem;margin-right:4px'>{i}</span>{esc(t)}</span>"
+        for i, t in enumerate(tokens)
+    )
     st.markdown(f"<div style='line-height:2'>{chips}</div>", unsafe_allow_html=True)
 
 
@@ -231,9 +267,14 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         word = q1.text_input(_("Word"), key="real.word")
         cand_a = q2.text_input(_("Candidate 1"), key="real.cand_a")
         cand_b = q3.text_input(_("Candidate 2"), key="real.cand_b")
-        alt = q4.text_input(_("Last word, changed to"), key="real.alt",
-                            help=_("For the last test: the same sentence with another last word, read at the last "
-                                   "token (the only one that has read it)."))
+        alt = q4.text_input(
+            _("Last word, changed to"),
+            key="real.alt",
+            help=_(
+                "For the last test: the same sentence with another last word, read at the last "
+                "token (the only one that has read it)."
+            ),
+        )
     words = [x.strip() for x in (word, cand_a, cand_b)]
     if not all(words) or words[1].lower() == words[2].lower():
         st.info(_("Give a word and two different candidate words from the sentence."))
@@ -241,28 +282,37 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
     word, cands = words[0], (words[1], words[2])
     exp = C.it_experiment(cap, word, cands)
     if isinstance(exp, list):
-        st.info(_("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.")
-                .format(words=", ".join(f"“{escape_md(x)}”" for x in exp)))
+        st.info(
+            _("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.").format(
+                words=", ".join(f"“{escape_md(x)}”" for x in exp)
+            )
+        )
         return
     q_word = escape_md(word)
-    said = _("The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
-             "one that tells which is meant — can change what “{word}” attends to.").format(
-        word=q_word, prefix=escape_md(exp.prefix))
+    said = _(
+        "The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
+        "one that tells which is meant — can change what “{word}” attends to."
+    ).format(word=q_word, prefix=escape_md(exp.prefix))
     diff = C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
     if diff is not None:
-        said += " " + _("Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all "
-                        "{n} heads.").format(word=q_word, d=diff, n=b.n_layer * b.n_head)
+        said += " " + _(
+            "Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all {n} heads."
+        ).format(word=q_word, d=diff, n=b.n_layer * b.n_head)
     st.markdown(said)
     c = exp.control
     if c is None:
-        st.info(_("Pick two candidates that come before “{word}”: from there a causal model can only look back.")
-                .format(word=q_word))
+        st.info(
+            _("Pick two candidates that come before “{word}”: from there a causal model can only look back.").format(
+                word=q_word
+            )
+        )
         return
 
     def why() -> str:
-        return _("Layer {layer} head {head} puts {w:.2f} on “{cand}” from “{word}”, more than any other of the {n} "
-                 "heads puts on either word.").format(layer=c.layer, head=c.head, w=c.weight, cand=escape_md(c.word),
-                                                      word=q_word, n=c.n_heads)
+        return _(
+            "Layer {layer} head {head} puts {w:.2f} on “{cand}” from “{word}”, more than any other of the {n} "
+            "heads puts on either word."
+        ).format(layer=c.layer, head=c.head, w=c.weight, cand=escape_md(c.word), word=q_word, n=c.n_heads)
 
     # Two columns, so that on the projector the question, the verdict and the head's heatmap share one screen: the
     # guess, the verdict and control 1 on the left; after Reveal, the heatmap and the other controls on the right.
@@ -270,87 +320,153 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
 
     def evidence() -> None:
         cand = escape_md(c.word)
-        chart(C.control_bars(cap, c, title=_("Control: the same head, from every token after “{word}”").format(
-                    word=style.label(c.word)),
-                               y_title=_("weight"),
-                               mean_label=_("mean of the others {mean:.2f}"), height=220, tr=_),
-                key="real.lesson.control")
+        chart(
+            C.control_bars(
+                cap,
+                c,
+                title=_("Control: the same head, from every token after “{word}”").format(word=style.label(c.word)),
+                y_title=_("weight"),
+                mean_label=_("mean of the others {mean:.2f}"),
+                height=220,
+                tr=_,
+            ),
+            key="real.lesson.control",
+        )
         top = c.top_other
         if top is None:
             line = _("No token after “{cand}” but “{word}” itself, so this head has nothing to compare with.").format(
-                cand=cand, word=q_word)
+                cand=cand, word=q_word
+            )
         elif c.it_stands_out:
-            line = _("“{word}” looks at “{cand}” harder than every other token in this head (the others: {mean:.2f} "
-                     "on average, at most {top:.2f}).").format(word=q_word, cand=cand, mean=c.others_mean,
-                                                               top=max(c.others))
+            line = _(
+                "“{word}” looks at “{cand}” harder than every other token in this head (the others: {mean:.2f} "
+                "on average, at most {top:.2f})."
+            ).format(word=q_word, cand=cand, mean=c.others_mean, top=max(c.others))
         else:
-            line = _("{k} of the {n} other tokens look at “{cand}” at least as hard as “{word}” does (the most: "
-                     "{top:.2f} from “{tok}”; mean {mean:.2f}). This head reads “{cand}” from almost anywhere, so "
-                     "its weight from “{word}” does not show that the model linked the two.").format(
-                k=c.n_at_least, n=len(c.others), cand=cand, word=q_word, top=max(c.others),
-                tok=escape_md(cap.tgt_tokens[top].replace("␣", " ").strip()), mean=c.others_mean)
-        st.markdown(line + " " + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
-            m=c.heads_mean, cand=cand, word=q_word))
+            line = _(
+                "{k} of the {n} other tokens look at “{cand}” at least as hard as “{word}” does (the most: "
+                "{top:.2f} from “{tok}”; mean {mean:.2f}). This head reads “{cand}” from almost anywhere, so "
+                "its weight from “{word}” does not show that the model linked the two."
+            ).format(
+                k=c.n_at_least,
+                n=len(c.others),
+                cand=cand,
+                word=q_word,
+                top=max(c.others),
+                tok=escape_md(cap.tgt_tokens[top].replace("␣", " ").strip()),
+                mean=c.others_mean,
+            )
+        st.markdown(
+            line
+            + " "
+            + _("The average head puts {m:.2f} on “{cand}” from “{word}”.").format(
+                m=c.heads_mean, cand=cand, word=q_word
+            )
+        )
         with view:
-            chart(F.attention_heatmap(cap, cap.names()[c.layer], c.head, query=exp.query,
-                                        height=heatmap_height(len(cap.tgt_tokens)),
-                                        title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head),
-                                        tr=_), key="real.lesson.heat")
-            st.caption(_("Orange outline: the “{word}” row. The column of “{cand}” holds the bars on the left.")
-                       .format(word=q_word, cand=cand))
+            chart(
+                F.attention_heatmap(
+                    cap,
+                    cap.names()[c.layer],
+                    c.head,
+                    query=exp.query,
+                    height=heatmap_height(len(cap.tgt_tokens)),
+                    title=_("Layer {layer} · head {head}").format(layer=c.layer, head=c.head),
+                    tr=_,
+                ),
+                key="real.lesson.heat",
+            )
+            st.caption(
+                _("Orange outline: the “{word}” row. The column of “{cand}” holds the bars on the left.").format(
+                    word=q_word, cand=cand
+                )
+            )
             swap = None if exp.later else C.swap_experiment(cap, lm_capture(source, C.swap_words(text, *cands)), exp)
             if swap is None:
                 st.caption(_("No swap test here: both candidates must come before “{word}”.").format(word=q_word))
             else:
                 a, z = cands
-                follow = (_("It still picks “{pick}”: this head follows the word, not its place in the sentence.")
-                          if swap.follows_word else
-                          _("It now picks “{pick}”: this head follows the place in the sentence, not the word."))
-                st.markdown(_("**Swap the two words (a change before “{word}”):** “{text}”. The same head from "
-                              "“{word}”: {wa:.2f} on “{a}”, {wz:.2f} on “{z}”.").format(
-                    word=q_word, text=escape_md(swap.text), wa=swap.weights[a], a=escape_md(a), wz=swap.weights[z],
-                    z=escape_md(z)) + " " + follow.format(pick=escape_md(swap.picks)))
+                follow = (
+                    _("It still picks “{pick}”: this head follows the word, not its place in the sentence.")
+                    if swap.follows_word
+                    else _("It now picks “{pick}”: this head follows the place in the sentence, not the word.")
+                )
+                st.markdown(
+                    _(
+                        "**Swap the two words (a change before “{word}”):** “{text}”. The same head from "
+                        "“{word}”: {wa:.2f} on “{a}”, {wz:.2f} on “{z}”."
+                    ).format(
+                        word=q_word,
+                        text=escape_md(swap.text),
+                        wa=swap.weights[a],
+                        a=escape_md(a),
+                        wz=swap.weights[z],
+                        z=escape_md(z),
+                    )
+                    + " "
+                    + follow.format(pick=escape_md(swap.picks))
+                )
             other = C.change_last_word(text, alt)
             later = None if other is None else C.later_read(cap, lm_capture(source, other), cands)
             if later is not None:
                 a, z = (escape_md(x) for x in cands)
                 t1, t2 = (escape_md(t.replace("␣", " ").strip()) for t in later.last)
                 k1, k2 = later.favour_first
-                st.markdown(_("**Read a later token instead** (the last token has read the last word): from "
-                              "“{t1}”, {k1} of {n} heads look more at “{a}” than at “{z}”; with the last word "
-                              "changed, from “{t2}”, {k2}.").format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads,
-                                                                    a=a, z=z) + " " +
-                            (_("Only the last word changed, and so did that count: at a token that can see the "
-                               "difference, attention does respond to it.") if k1 != k2 else
-                             _("The same count: here the attention does not respond to the last word.")))
+                st.markdown(
+                    _(
+                        "**Read a later token instead** (the last token has read the last word): from "
+                        "“{t1}”, {k1} of {n} heads look more at “{a}” than at “{z}”; with the last word "
+                        "changed, from “{t2}”, {k2}."
+                    ).format(t1=t1, t2=t2, k1=k1, k2=k2, n=later.n_heads, a=a, z=z)
+                    + " "
+                    + (
+                        _(
+                            "Only the last word changed, and so did that count: at a token that can see the "
+                            "difference, attention does respond to it."
+                        )
+                        if k1 != k2
+                        else _("The same count: here the attention does not respond to the last word.")
+                    )
+                )
 
             def show_head():
                 st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
-            st.button(_("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer,
-                                                                                           head=c.head),
-                      key="real.lesson.show", on_click=show_head, icon=":material/visibility:")
+
+            st.button(
+                _("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer, head=c.head),
+                key="real.lesson.show",
+                on_click=show_head,
+                icon=":material/visibility:",
+            )
 
     # A new sentence (or new words) is a new question: its answer stays hidden until the guess is revealed again.
     # This also keeps the controls' two extra forward passes off every keystroke while a student types.
     asked = (text, word, *cands)
     if st.session_state.get("real.lesson.asked") != asked:
         st.session_state["real.lesson.asked"] = asked
-        st.session_state.pop("real.lesson.revealed", None)         # ui.lesson.predict_then_reveal's reveal flag
+        st.session_state.pop("real.lesson.revealed", None)  # ui.lesson.predict_then_reveal's reveal flag
     with ask:
-        predict_then_reveal("real.lesson", _("In the head that looks hardest from “{word}”, which word gets "
-                                             "the most attention?").format(word=q_word),
-                            cands, lambda: (exp.answer, why()), explain=evidence, format_func=str)   # the guess widget escapes its labels
+        predict_then_reveal(
+            "real.lesson",
+            _("In the head that looks hardest from “{word}”, which word gets the most attention?").format(word=q_word),
+            cands,
+            lambda: (exp.answer, why()),
+            explain=evidence,
+            format_func=str,
+        )  # the guess widget escapes its labels
 
 
 def heatmap_height(n_tokens: int) -> int | None:
     """On the projector a sub-word heatmap needs taller rows than the default 22 px: its tick labels are 18 px
     there. None (the figure's own height) otherwise."""
     from ui.projector import on
+
     return min(620, 90 + 26 * n_tokens) if on() else None
 
 
 def heatmap_query(cap: AttentionCapture) -> int:
     """The row the page's heatmap outlines: the lesson word's ("it") when it is in the sentence, else the last."""
     from viz.metrics import word_span
+
     span = word_span(cap.tgt_tokens, st.session_state.get("real.word", ""))
     return span[-1] if span else len(cap.tgt_tokens) - 1

@@ -12,33 +12,57 @@ Two kinds, because Streamlit treats them differently:
 The Real model page's source (bundled, a folder, a teacher's model) depends on the server's settings, so
 ``ui.real_model.source_defaults`` works it out; :func:`state` adds it, and the page's lecture sentence.
 """
+
 from __future__ import annotations
 
 from types import MappingProxyType
 
 import streamlit as st
 
-STATE = MappingProxyType({
-    "explore.view": "head",
-    "compare.query": -1, "compare.query_text": "",
-    "leak.word": "flycatcher", "leak.prefix": "capy", "leak.target": "capy", "leak.src_a": "capybara",
-    "leak.src_b": "capyzzzz",
-    "train.model": "miniformer", "train.preset": "fast",
-    "heads.tool": "knockout",
-    "real.word": "it", "real.cand_a": "animal", "real.cand_b": "street", "real.layer": 0, "real.head": 0,
-    "real.gen.mode": "greedy", "real.alt": "wide",
-})
+STATE = MappingProxyType(
+    {
+        "explore.view": "head",
+        "compare.query": -1,
+        "compare.query_text": "",
+        "leak.word": "flycatcher",
+        "leak.prefix": "capy",
+        "leak.target": "capy",
+        "leak.src_a": "capybara",
+        "leak.src_b": "capyzzzz",
+        "train.model": "miniformer",
+        "train.preset": "fast",
+        "heads.tool": "knockout",
+        "real.word": "it",
+        "real.cand_a": "animal",
+        "real.cand_b": "street",
+        "real.layer": 0,
+        "real.head": 0,
+        "real.gen.mode": "greedy",
+        "real.alt": "wide",
+    }
+)
 
-WIDGETS = MappingProxyType({
-    "explore.top_k": 8, "explore.temperature": 1.0,
-    "gen.mode": "greedy", "gen.temperature": 1.0, "gen.top_k": 0, "gen.seed": 0, "gen.max_new": 16, "gen.step": 0,
-    "real.top_k": 10, "real.temperature": 1.0, "real.gen.n": 5,
-})
+WIDGETS = MappingProxyType(
+    {
+        "explore.top_k": 8,
+        "explore.temperature": 1.0,
+        "gen.mode": "greedy",
+        "gen.temperature": 1.0,
+        "gen.top_k": 0,
+        "gen.seed": 0,
+        "gen.max_new": 16,
+        "gen.step": 0,
+        "real.top_k": 10,
+        "real.temperature": 1.0,
+        "real.gen.n": 5,
+    }
+)
 
 
 def state() -> dict:
     """Every key :func:`init` sets, with its first value."""
     from ui.real_model import LECTURE, source_defaults
+
     return {**STATE, "real.text": LECTURE, **source_defaults()}
 
 

@@ -1,5 +1,6 @@
 """What the pages say in words: user text escaped for Markdown (:func:`escape_md`), model names as shown, and the
 short messages every page shares (notes on the input, the peeking warning, why a generation stopped)."""
+
 from __future__ import annotations
 
 import html
@@ -12,9 +13,8 @@ from models import registry
 from models.capture import AttentionCapture
 from ui.i18n import _, render
 
-
 _MD_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
-_WORD_JOINER = "\u2060"     # invisible, zero width: breaks a GitHub-style autolink without changing what is read
+_WORD_JOINER = "\u2060"  # invisible, zero width: breaks a GitHub-style autolink without changing what is read
 _WWW_DOT = re.compile(r"(?i)(?<![a-z0-9])(www)\\\.")
 
 
@@ -43,23 +43,30 @@ def model_label(name: str) -> str:
 
 
 def peek_warning() -> str:
-    return _("**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its low "
-             "teacher-forced loss is a leak, not skill — see the **Leak lesson** page.")
+    return _(
+        "**Peeking model**: its decoder reads the *next* character from an unmasked encoder. Its low "
+        "teacher-forced loss is a leak, not skill — see the **Leak lesson** page."
+    )
 
 
 def stop_reason(reason: str) -> str:
     """Why a generation stopped (models.generate's ``stop_reason``), in words."""
-    return {"eos": _("stopped at `<EOS>`: the model ended the word"),
-            "limit": _("stopped at the length limit"),
-            "context": _("stopped: the model's context is full")}[reason]
+    return {
+        "eos": _("stopped at `<EOS>`: the model ended the word"),
+        "limit": _("stopped at the length limit"),
+        "context": _("stopped: the model's context is full"),
+    }[reason]
 
 
 def show_word(prefix: str, generated: str, *, size: str = "2.2rem") -> None:
     """A word with its given prefix in grey and the generated characters in bold orange, html-escaped."""
     esc = lambda s: html.escape(s, quote=False)
-    st.markdown(f"<div style='font-size:{size};font-family:monospace;line-height:1.2;word-break:break-all'>"
-                f"<span style='color:#6c757d'>{esc(prefix)}</span>"
-                f"<b style='color:#e8702a'>{esc(generated)}</b></div>", unsafe_allow_html=True)
+    st.markdown(
+        f"<div style='font-size:{size};font-family:monospace;line-height:1.2;word-break:break-all'>"
+        f"<span style='color:#6c757d'>{esc(prefix)}</span>"
+        f"<b style='color:#e8702a'>{esc(generated)}</b></div>",
+        unsafe_allow_html=True,
+    )
 
 
 def input_notes(cap: AttentionCapture) -> None:
@@ -76,11 +83,18 @@ def show_notes(notes) -> None:
 
 
 def empty_prompt(what: str | None = None) -> None:
-    st.info(_("{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or "
-              "**flycatcher**.").format(what=what or _("Type a word above")))
+    st.info(
+        _(
+            "{what} — the views update as you type, no Enter needed. Try **capybara**, **banana** or **flycatcher**."
+        ).format(what=what or _("Type a word above"))
+    )
 
 
 def alphabet_note() -> None:
     """The models know the 26 letters a–z only: say so under the box (students of any language type English)."""
-    st.caption(_("Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters. "
-                 "Japanese is written in romaji for them (ねこ → neko)."))
+    st.caption(
+        _(
+            "Type English names in the letters a–z, e.g. capybara: the models know only these 26 letters. "
+            "Japanese is written in romaji for them (ねこ → neko)."
+        )
+    )

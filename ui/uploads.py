@@ -6,9 +6,10 @@ file per uploader (an attention JSON on Explore and on the Head lab, a word list
 ``server.maxUploadSize`` (.streamlit/config.toml: 5 MB, the largest file the app accepts), so a session keeps at
 most :data:`MAX_FILES_PER_SESSION` files; a newer one pushes out its oldest.
 """
+
 from __future__ import annotations
 
-MAX_FILES_PER_SESSION = 4       # three uploaders, and one file in flight while a widget replaces its file
+MAX_FILES_PER_SESSION = 4  # three uploaders, and one file in flight while a widget replaces its file
 
 
 def bound_per_session(manager=None, max_files: int = MAX_FILES_PER_SESSION) -> None:
@@ -16,6 +17,7 @@ def bound_per_session(manager=None, max_files: int = MAX_FILES_PER_SESSION) -> N
     Idempotent: every script run may call it; the first one installs the bound on the one shared manager."""
     if manager is None:
         from streamlit.runtime import Runtime
+
         if not Runtime.exists():
             return
         manager = Runtime.instance().uploaded_file_mgr
@@ -27,7 +29,7 @@ def bound_per_session(manager=None, max_files: int = MAX_FILES_PER_SESSION) -> N
         add(session_id, file)
         with manager._lock:
             held = list(manager.file_storage.get(session_id, {}))
-        for file_id in held[:max(0, len(held) - max_files)]:      # oldest first (insertion order)
+        for file_id in held[: max(0, len(held) - max_files)]:  # oldest first (insertion order)
             manager.remove_file(session_id, file_id)
 
     manager.add_file = add_file

@@ -25,6 +25,7 @@ The app itself draws with :func:`live_parts`: the same post-processed markup and
 full pages (``head_view_html`` / ``model_view_html``) are the downloads, standalone=True, and the static-linked
 variant for embedding elsewhere.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,9 +44,9 @@ from viz.labels import N_, Translate, identity
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor"
 VENDOR_FILES = ("d3.min.js", "jquery.min.js")
 FETCH_HINT = "python scripts/fetch_vendor.py"
-DEFAULT_STATIC_URL = "/app/static/vendor"   # where Streamlit serves <repo>/static/vendor with enableStaticServing
+DEFAULT_STATIC_URL = "/app/static/vendor"  # where Streamlit serves <repo>/static/vendor with enableStaticServing
 VIEWS = ("head", "model")
-ATTENTION_DECIMALS = 4   # weights drawn as opacities; see _rounded
+ATTENTION_DECIMALS = 4  # weights drawn as opacities; see _rounded
 _ATTENTION_KEYS = ("attention", "encoder_attention", "decoder_attention", "cross_attention")
 
 # st.iframe(html, height="content") (Streamlit 1.67) appends this exact size-reporting script to the srcdoc; the CSP
@@ -117,9 +118,12 @@ document.querySelectorAll("#vis > svg:not([data-filled])").forEach(function (svg
   svg.style.maxWidth = "none";
   svg.setAttribute("data-filled", s.toFixed(3));
 });
-""" % (_FILL_MIN_SCALE, _FILL_MAX_H)
-_FIT_WIDTH_JS = ("new MutationObserver(function () {\n" + _FIT_WIDTH
-                 + "}).observe(document.documentElement, {childList: true, subtree: true});\n")
+""" % (_FILL_MIN_SCALE, _FILL_MAX_H)  # noqa: UP031 (JavaScript braces: no str.format)
+_FIT_WIDTH_JS = (
+    "new MutationObserver(function () {\n"
+    + _FIT_WIDTH
+    + "}).observe(document.documentElement, {childList: true, subtree: true});\n"
+)
 
 _PAGE = """\
 <!DOCTYPE html>
@@ -167,17 +171,21 @@ def script_safe_json(obj) -> str:
     ``<``, ``>`` and ``&`` become ``\\u003c`` ``\\u003e`` ``\\u0026`` (as Django's json_script does) and ``/``
     becomes ``\\/``; these characters only occur inside JSON strings, and JavaScript reads the same strings back.
     """
-    return _escape_json_text(json.dumps(obj))   # ensure_ascii: U+2028/2029 and non-ASCII are \u escapes already
+    return _escape_json_text(json.dumps(obj))  # ensure_ascii: U+2028/2029 and non-ASCII are \u escapes already
 
 
 def _escape_json_text(text: str) -> str:
     """Escape JSON text from json.dumps for a <script>: outside strings it has no < > & /, so this is exact."""
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-                .replace("/", "\\/"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("/", "\\/")
 
 
-def head_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
-                   static_url: str = DEFAULT_STATIC_URL, header: tuple[str, ...] = ()) -> str:
+def head_view_html(
+    bertviz_kwargs: dict,
+    *,
+    standalone: bool = False,
+    static_url: str = DEFAULT_STATIC_URL,
+    header: tuple[str, ...] = (),
+) -> str:
     """BertViz's head view (one layer at a time, lines from each query token to the keys it attends to).
 
     ``bertviz_kwargs`` is what you would pass to ``bertviz.head_view``: ``attention=`` (tuple per layer of
@@ -188,32 +196,36 @@ def head_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
     is the heading and the page title. Escaped: user text never becomes markup.
     Raises VendorMissingError when static/vendor/ lacks d3 or jQuery.
     """
-    return _page("head", _fragment("head", bertviz_kwargs), standalone=standalone, static_url=static_url,
-                 header=header)
+    return _page("head", _fragment("head", bertviz_kwargs), standalone=standalone, static_url=static_url, header=header)
 
 
-def model_view_html(bertviz_kwargs: dict, *, standalone: bool = False,
-                    static_url: str = DEFAULT_STATIC_URL, header: tuple[str, ...] = ()) -> str:
+def model_view_html(
+    bertviz_kwargs: dict,
+    *,
+    standalone: bool = False,
+    static_url: str = DEFAULT_STATIC_URL,
+    header: tuple[str, ...] = (),
+) -> str:
     """BertViz's model view (a thumbnail per layer x head; click one for its detail), light mode.
 
     Same arguments as :func:`head_view_html`; ``display_mode`` defaults to ``"light"`` to match the app.
     BertViz draws it 970 px wide; here it scales down to narrower frames (keeping its aspect ratio).
     """
-    return _page("model", _fragment("model", bertviz_kwargs), standalone=standalone, static_url=static_url,
-                 header=header)
+    return _page(
+        "model", _fragment("model", bertviz_kwargs), standalone=standalone, static_url=static_url, header=header
+    )
 
 
 # Geometry, from BertViz 1.4.1's head_view.js / model_view.js and measured in Chromium 156 (page padding 12 px,
 # "Layer:" / "Attention:" select row ~21 px). Heights in CSS pixels; a few pixels of slack so nothing is cut off.
-_HEAD_ROW, _HEAD_TOP = 22.5, 30            # BOXHEIGHT, TEXT_TOP
-_MODEL_AXIS, _MODEL_PAD = 38, 5            # axis labels, THUMBNAIL_PADDING
+_HEAD_ROW, _HEAD_TOP = 22.5, 30  # BOXHEIGHT, TEXT_TOP
+_MODEL_AXIS, _MODEL_PAD = 38, 5  # axis labels, THUMBNAIL_PADDING
 _MODEL_DETAIL_ROW, _MODEL_DETAIL_EXTRA = 18, 55
-_MODEL_WIDTH, _BODY_PAD_X = 970, 16         # DIV_WIDTH; body padding left + right
-_PAGE_CHROME = 12 + 21 + 10                # body padding + select row + slack
+_MODEL_WIDTH, _BODY_PAD_X = 970, 16  # DIV_WIDTH; body padding left + right
+_PAGE_CHROME = 12 + 21 + 10  # body padding + select row + slack
 
 
-def estimate_height(n_tokens: int, view: str, *, n_layer: int = 1, n_head: int = 1,
-                    width: int | None = None) -> int:
+def estimate_height(n_tokens: int, view: str, *, n_layer: int = 1, n_head: int = 1, width: int | None = None) -> int:
     """Iframe height (px) that shows the whole view without scrolling (measured: 8-28 px to spare).
 
     head:  43 + 30 + 22.5 * n_tokens (BertViz's row height), whatever the layers and heads.
@@ -241,10 +253,12 @@ def estimate_height_for(bertviz_kwargs: dict, view: str, *, width: int | None = 
     """:func:`estimate_height` for the largest panel among the attention kinds in ``bertviz_kwargs``
     (BertViz's "Attention:" selector switches between encoder, decoder and cross inside the same iframe)."""
     height = 0
-    for att_key, q_key, k_key in (("attention", "tokens", "tokens"),
-                                  ("encoder_attention", "encoder_tokens", "encoder_tokens"),
-                                  ("decoder_attention", "decoder_tokens", "decoder_tokens"),
-                                  ("cross_attention", "decoder_tokens", "encoder_tokens")):
+    for att_key, q_key, k_key in (
+        ("attention", "tokens", "tokens"),
+        ("encoder_attention", "encoder_tokens", "encoder_tokens"),
+        ("decoder_attention", "decoder_tokens", "decoder_tokens"),
+        ("cross_attention", "decoder_tokens", "encoder_tokens"),
+    ):
         att = bertviz_kwargs.get(att_key)
         if att is None:
             continue
@@ -264,8 +278,12 @@ def _rounded(bertviz_kwargs: dict) -> dict:
     for key in _ATTENTION_KEYS:
         layers = out.get(key)
         if layers is not None:
-            out[key] = tuple(a.detach().to("cpu", torch.float64).round(decimals=ATTENTION_DECIMALS)
-                             if isinstance(a, torch.Tensor) else a for a in layers)
+            out[key] = tuple(
+                a.detach().to("cpu", torch.float64).round(decimals=ATTENTION_DECIMALS)
+                if isinstance(a, torch.Tensor)
+                else a
+                for a in layers
+            )
     return out
 
 
@@ -273,13 +291,18 @@ def _check_layer_counts(bertviz_kwargs: dict) -> None:
     """BertViz 1.4.1 takes the layer list from the first attention kind it is given and reuses it for the others
     (one "Layer" selector for all): fewer decoder than encoder layers raises IndexError deep inside it, more are
     silently cut. Say so plainly instead."""
-    counts = {k: len(bertviz_kwargs[k]) for k in ("encoder_attention", "decoder_attention", "cross_attention")
-              if bertviz_kwargs.get(k) is not None}
+    counts = {
+        k: len(bertviz_kwargs[k])
+        for k in ("encoder_attention", "decoder_attention", "cross_attention")
+        if bertviz_kwargs.get(k) is not None
+    }
     if len(set(counts.values())) > 1 and "include_layers" not in bertviz_kwargs:
-        raise ValueError(f"BertViz shows encoder, decoder and cross-attention with one layer selector, so they need "
-                         f"the same number of layers; got {counts}. Render the encoder on its own "
-                         "(encoder_attention=, encoder_tokens=) and the decoder with its cross-attention "
-                         "(decoder_attention=, cross_attention=, encoder_tokens=, decoder_tokens=).")
+        raise ValueError(
+            f"BertViz shows encoder, decoder and cross-attention with one layer selector, so they need "
+            f"the same number of layers; got {counts}. Render the encoder on its own "
+            "(encoder_attention=, encoder_tokens=) and the decoder with its cross-attention "
+            "(decoder_attention=, cross_attention=, encoder_tokens=, decoder_tokens=)."
+        )
 
 
 # ---- post-processing ---------------------------------------------------------------------------------------------
@@ -318,8 +341,9 @@ def _header_html(header: tuple[str, ...]) -> str:
 def _page(view: str, fragment: str, *, standalone: bool, static_url: str, header: tuple[str, ...] = ()) -> str:
     _require_vendor()
     if "://" in static_url or any(c in static_url for c in "\"'<>\\ "):
-        raise ValueError(f"static_url must be a path on the app's own server such as {DEFAULT_STATIC_URL!r}, "
-                         f"got {static_url!r}")
+        raise ValueError(
+            f"static_url must be a path on the app's own server such as {DEFAULT_STATIC_URL!r}, got {static_url!r}"
+        )
     static_url = static_url.rstrip("/")
 
     markup, js, tail, digest = _body(view, fragment)
@@ -327,30 +351,31 @@ def _page(view: str, fragment: str, *, standalone: bool, static_url: str, header
     nonce = hmac.new(_NONCE_KEY, content_key.encode(), hashlib.sha256).hexdigest()[:32]
     body = f'{_header_html(header)}{markup}<script nonce="{nonce}">{js}</script>{tail}'
 
-    vendor = {name: (VENDOR_DIR / name) for name in ("jquery.min.js", "d3.min.js")}   # jQuery first, as BertViz
+    vendor = {name: (VENDOR_DIR / name) for name in ("jquery.min.js", "d3.min.js")}  # jQuery first, as BertViz
     if standalone:
-        scripts = "\n".join(f"<script nonce=\"{nonce}\">\n{_inline_js(p)}\n</script>" for p in vendor.values())
+        scripts = "\n".join(f'<script nonce="{nonce}">\n{_inline_js(p)}\n</script>' for p in vendor.values())
         where = "this file"
     else:
-        scripts = "\n".join(f"<script nonce=\"{nonce}\" src=\"{html.escape(static_url)}/{name}\"></script>"
-                            for name in vendor)
+        scripts = "\n".join(
+            f'<script nonce="{nonce}" src="{html.escape(static_url)}/{name}"></script>' for name in vendor
+        )
         where = static_url + "/"
     # Scripts only with this page's nonce (so also the vendor files by URL); no fetch/XHR, images, fonts, forms.
     script_src = f"'nonce-{nonce}'" + ("" if standalone else f" '{_STREAMLIT_AUTOSIZE_SHA256}'")
-    csp = f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; base-uri 'none'; " \
-          "form-action 'none'"
+    csp = f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
     shim = _SHIM_JS % {"where": script_safe_json(where), "hint": FETCH_HINT}
     if view == "model":
         shim += _FIT_WIDTH_JS
     title = text_html(header[0]) if header else f"BertViz {view} view"
-    page = _PAGE.format(csp=csp, title=title, vendor_scripts=scripts, nonce=nonce, shim=shim,
-                        body=body.strip("\n"))
+    page = _PAGE.format(csp=csp, title=title, vendor_scripts=scripts, nonce=nonce, shim=shim, body=body.strip("\n"))
     # Structural checks, cheap next to building the page. If BertViz's output changes, fail loudly rather than
     # load from a CDN or let text end a script: "</script" only where our 4 scripts end, no "<!--" (which would
     # let a "<script" in jQuery's strings start an escaped state), no "://" (no web address).
     if page.lower().count("</script") != len(vendor) + 2 or "<!--" in page or "://" in page:
-        raise RuntimeError("BertViz's HTML has an unexpected shape after post-processing (a web address, an extra "
-                           "<script> or '<!--'); this module was written for bertviz 1.4.1, check what it emits now")
+        raise RuntimeError(
+            "BertViz's HTML has an unexpected shape after post-processing (a web address, an extra "
+            "<script> or '<!--'); this module was written for bertviz 1.4.1, check what it emits now"
+        )
     return page
 
 
@@ -367,21 +392,25 @@ def _body(view: str, fragment: str) -> tuple[str, str, str, str]:
     before = before.replace(old_id, root_id)
     opener = '<script type="text/javascript">'
     if before.count(opener) != 1 or after.lower().count("</script") != 1:
-        raise RuntimeError("unexpected BertViz HTML: expected one inline <script type=\"text/javascript\">")
+        raise RuntimeError('unexpected BertViz HTML: expected one inline <script type="text/javascript">')
     markup, js_head = before.split(opener)
     # raw_json is json.dumps(params) (bertviz's defaults = ours), so escaping its text equals
     # script_safe_json(params) without encoding the floats a second time.
     end = after.lower().index("</script")
     js = js_head + _escape_json_text(raw_json.replace(old_id, root_id)) + after[:end]
-    tail = after[end + len("</script>"):]
+    tail = after[end + len("</script>") :]
     return markup, js, tail, digest
 
 
 # BertViz's own words above its drawing (bertviz 1.4.1 writes them in English into the markup): the layer and attention
 # selectors' labels and the encoder-decoder options. The page passes ``tr`` so a Japanese projector reads them too.
-_CONTROL_WORDS = (("Layer: <select", N_("Layer"), " <select"), ("Attention: <select", N_("Attention"), " <select"),
-                  (">Encoder</option>", N_("Encoder"), "</option>"), (">Decoder</option>", N_("Decoder"), "</option>"),
-                  (">Cross</option>", N_("Cross"), "</option>"))
+_CONTROL_WORDS = (
+    ("Layer: <select", N_("Layer"), " <select"),
+    ("Attention: <select", N_("Attention"), " <select"),
+    (">Encoder</option>", N_("Encoder"), "</option>"),
+    (">Decoder</option>", N_("Decoder"), "</option>"),
+    (">Cross</option>", N_("Cross"), "</option>"),
+)
 
 
 def _controls_in(markup: str, tr: Translate) -> str:
@@ -408,13 +437,20 @@ def live_parts(bertviz_kwargs: dict, view: str = "head", *, fill: bool = False, 
     _require_vendor()
     markup, js, _tail, digest = _body(view, fragment)
     if "://" in js or "://" in markup or "<script" in markup.lower():
-        raise RuntimeError("BertViz's output has an unexpected shape (a web address or a second <script>); this "
-                           "module was written for bertviz 1.4.1, check what it emits now")
+        raise RuntimeError(
+            "BertViz's output has an unexpected shape (a web address or a second <script>); this "
+            "module was written for bertviz 1.4.1, check what it emits now"
+        )
     translated = _controls_in(markup, tr)
     if translated != markup:
         digest = hashlib.sha256(f"{digest}\0{translated}".encode()).hexdigest()
     markup = translated
-    return {"markup": markup, "js": js, "key": f"{view}-{digest[:24]}", "fit": _FILL_FRAME if fill else _FIT_WIDTH if view == "model" else ""}
+    return {
+        "markup": markup,
+        "js": js,
+        "key": f"{view}-{digest[:24]}",
+        "fit": _FILL_FRAME if fill else _FIT_WIDTH if view == "model" else "",
+    }
 
 
 def selectors_for(bertviz_kwargs: dict, pattern: str) -> dict[str, str]:
@@ -427,9 +463,12 @@ def selectors_for(bertviz_kwargs: dict, pattern: str) -> dict[str, str]:
         raise ValueError(f"not a TL attention pattern name: {pattern!r}")
     out = {"layer": parts[1]}
     if parts[0] != "blocks":
-        argument = "cross_attention" if parts[2] == "cross_attn" else f"{parts[0]}_attention"     # BertViz's name
-        given = [k for k in ("encoder_attention", "decoder_attention", "cross_attention")
-                 if bertviz_kwargs.get(k) is not None]
+        argument = "cross_attention" if parts[2] == "cross_attn" else f"{parts[0]}_attention"  # BertViz's name
+        given = [
+            k
+            for k in ("encoder_attention", "decoder_attention", "cross_attention")
+            if bertviz_kwargs.get(k) is not None
+        ]
         if argument not in given:
             raise ValueError(f"{pattern!r} is a {argument.replace('_', ' ')}, which these BertViz arguments lack")
         out["filter"] = str(given.index(argument))

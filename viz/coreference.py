@@ -15,6 +15,7 @@ show is *which earlier word* a head reads there, and whether that says anything 
 * a token that *can* see the difference: change the last word ("tired" -> "wide") and read the last token's row,
   which has read it: how many heads favour each candidate there, with each last word?
 """
+
 from __future__ import annotations
 
 import re
@@ -24,26 +25,27 @@ import plotly.graph_objects as go
 import torch
 
 from models.capture import AttentionCapture
-from viz.style import BLUE, GREY, ORANGE, figure, label
 from viz.labels import N_, Translate, identity
 from viz.metrics import VISIBLE_SPACE, attention_to_span, word_attention_lesson, word_span
+from viz.style import BLUE, GREY, ORANGE, figure, label
 
 
 def _stack(cap: AttentionCapture) -> torch.Tensor:
-    return torch.stack([cap.patterns[n][0] for n in cap.names("blocks")])          # (layers, H, Q, K)
+    return torch.stack([cap.patterns[n][0] for n in cap.names("blocks")])  # (layers, H, Q, K)
 
 
 @dataclass(frozen=True)
 class HeadControl:
     """One head (``layer``, ``head``) and one candidate word: the weight every row that can see the candidate puts
     on it (its sub-word tokens summed), the word's own row among them."""
+
     layer: int
     head: int
-    word: str                          # the candidate, e.g. "animal"
-    query: int                         # the row of "it"
-    rows: tuple[int, ...]              # every query position after the candidate (they can all see it), "it" too
-    row_weights: tuple[float, ...]     # the weight each of those rows puts on the candidate
-    heads_mean: float                  # control 2: the weight from "it" on the candidate, averaged over every head
+    word: str  # the candidate, e.g. "animal"
+    query: int  # the row of "it"
+    rows: tuple[int, ...]  # every query position after the candidate (they can all see it), "it" too
+    row_weights: tuple[float, ...]  # the weight each of those rows puts on the candidate
+    heads_mean: float  # control 2: the weight from "it" on the candidate, averaged over every head
     n_heads: int
 
     @property
@@ -75,29 +77,37 @@ class HeadControl:
         return self.n_at_least == 0 and bool(self.others)
 
 
-def head_control(cap: AttentionCapture, query: int, span: tuple[int, ...], layer: int, head: int,
-                 word: str) -> HeadControl:
-    p = _stack(cap)                                                              # (layers, H, Q, K)
-    rows = tuple(range(span[-1] + 1, p.shape[2]))                               # the rows that can see the word
-    col = p[layer, head][:, list(span)].sum(-1)                                  # (Q,)
-    from_query = p[:, :, query][:, :, list(span)].sum(-1)                        # (layers, H)
-    return HeadControl(layer=layer, head=head, word=word, query=query, rows=rows,
-                       row_weights=tuple(float(col[r]) for r in rows), heads_mean=float(from_query.mean()),
-                       n_heads=from_query.numel())
+def head_control(
+    cap: AttentionCapture, query: int, span: tuple[int, ...], layer: int, head: int, word: str
+) -> HeadControl:
+    p = _stack(cap)  # (layers, H, Q, K)
+    rows = tuple(range(span[-1] + 1, p.shape[2]))  # the rows that can see the word
+    col = p[layer, head][:, list(span)].sum(-1)  # (Q,)
+    from_query = p[:, :, query][:, :, list(span)].sum(-1)  # (layers, H)
+    return HeadControl(
+        layer=layer,
+        head=head,
+        word=word,
+        query=query,
+        rows=rows,
+        row_weights=tuple(float(col[r]) for r in rows),
+        heads_mean=float(from_query.mean()),
+        n_heads=from_query.numel(),
+    )
 
 
 def prefix_text(cap: AttentionCapture, query: int) -> str:
     """The text the model has read at ``query``: its tokens up to and including it, spaces restored."""
-    return "".join(cap.tgt_tokens[:query + 1]).replace(VISIBLE_SPACE, " ")
+    return "".join(cap.tgt_tokens[: query + 1]).replace(VISIBLE_SPACE, " ")
 
 
 def row_difference(cap: AttentionCapture, prefix: AttentionCapture, query: int) -> float | None:
     """The causal check: the largest change, over every layer and head, in row ``query``'s weights when the text
     stops at ``query``. None when the shorter text does not read as the same tokens (then nothing is compared)."""
-    if prefix.tgt_tokens != cap.tgt_tokens[:query + 1] or cap.truncated or prefix.truncated:
+    if prefix.tgt_tokens != cap.tgt_tokens[: query + 1] or cap.truncated or prefix.truncated:
         return None
-    a = _stack(cap)[:, :, query, :query + 1]                                     # (layers, H, K)
-    b = _stack(prefix)[:, :, query, :query + 1]
+    a = _stack(cap)[:, :, query, : query + 1]  # (layers, H, K)
+    b = _stack(prefix)[:, :, query, : query + 1]
     return float((a - b).abs().max())
 
 
@@ -111,9 +121,10 @@ def swap_words(text: str, a: str, b: str) -> str:
 @dataclass(frozen=True)
 class Swap:
     """The counterfactual: the same head, read from "it" in the sentence with the two candidates exchanged."""
+
     text: str
-    weights: dict                     # {candidate: weight from "it" in the swapped sentence}
-    before: dict                      # {candidate: weight from "it" in the sentence as typed}
+    weights: dict  # {candidate: weight from "it" in the swapped sentence}
+    before: dict  # {candidate: weight from "it" in the sentence as typed}
 
     @property
     def picks(self) -> str:
@@ -135,10 +146,10 @@ class ItExperiment:
     candidates: tuple[str, str]
     query: int
     spans: dict
-    answer: str                       # the candidate the strongest head favours
-    control: HeadControl | None       # that head, that candidate; None when no candidate comes before the word
-    prefix: str                       # what the model has read at "it"
-    later: tuple[str, ...]            # the candidates after "it": causally invisible from its row
+    answer: str  # the candidate the strongest head favours
+    control: HeadControl | None  # that head, that candidate; None when no candidate comes before the word
+    prefix: str  # what the model has read at "it"
+    later: tuple[str, ...]  # the candidates after "it": causally invisible from its row
 
 
 def it_experiment(cap: AttentionCapture, word: str, candidates: tuple[str, str]) -> ItExperiment | list[str]:
@@ -151,9 +162,17 @@ def it_experiment(cap: AttentionCapture, word: str, candidates: tuple[str, str])
     q, answer = lesson["query"], lesson["answer"]
     layer, head, _w = lesson["best"][answer]
     span = lesson["spans"][answer]
-    control = head_control(cap, q, span, layer, head, answer) if span[-1] < q else None   # it can only look back
-    return ItExperiment(word=word, candidates=tuple(candidates), query=q, spans=lesson["spans"], answer=answer,
-                        control=control, prefix=prefix_text(cap, q), later=tuple(lesson["later"]))
+    control = head_control(cap, q, span, layer, head, answer) if span[-1] < q else None  # it can only look back
+    return ItExperiment(
+        word=word,
+        candidates=tuple(candidates),
+        query=q,
+        spans=lesson["spans"],
+        answer=answer,
+        control=control,
+        prefix=prefix_text(cap, q),
+        later=tuple(lesson["later"]),
+    )
 
 
 def swap_experiment(cap: AttentionCapture, swapped: AttentionCapture, exp: ItExperiment) -> Swap | None:
@@ -180,16 +199,17 @@ def change_last_word(text: str, new: str) -> str | None:
     new = new.strip()
     if not m or not new or m.group(1).lower() == new.lower():
         return None
-    return text[:m.start(1)] + new + m.group(2)
+    return text[: m.start(1)] + new + m.group(2)
 
 
 @dataclass(frozen=True)
 class LaterRead:
     """The last token's row (it has read the last word) in two sentences that differ only in that word: for each
     last word, how many heads put more weight on the first candidate than on the second, and the mean weights."""
-    last: tuple[str, str]              # the last token of each sentence, e.g. ("␣tired", "␣wide")
-    favour_first: tuple[int, int]      # heads whose last row puts more on candidates[0] than on candidates[1]
-    means: tuple[tuple[float, float], tuple[float, float]]   # per sentence: mean weight on each candidate
+
+    last: tuple[str, str]  # the last token of each sentence, e.g. ("␣tired", "␣wide")
+    favour_first: tuple[int, int]  # heads whose last row puts more on candidates[0] than on candidates[1]
+    means: tuple[tuple[float, float], tuple[float, float]]  # per sentence: mean weight on each candidate
     n_heads: int
 
 
@@ -201,37 +221,88 @@ def later_read(cap: AttentionCapture, other: AttentionCapture, candidates: tuple
         q = len(c.tgt_tokens) - 1
         if not all(spans) or any(s[-1] >= q for s in spans):
             return None
-        a, b = (attention_to_span(c, q, s) for s in spans)                     # (layers, H) each
+        a, b = (attention_to_span(c, q, s) for s in spans)  # (layers, H) each
         favour.append(int((a > b).sum()))
         means.append((float(a.mean()), float(b.mean())))
         last.append(c.tgt_tokens[q])
     return LaterRead(last=tuple(last), favour_first=tuple(favour), means=tuple(means), n_heads=a.numel())
 
 
-def control_bars(cap: AttentionCapture, control: HeadControl, *, title: str | None = None,
-                 y_title: str | None = None, mean_label: str | None = None, height: int = 300,
-                 tr: Translate = identity) -> go.Figure:
+def control_bars(
+    cap: AttentionCapture,
+    control: HeadControl,
+    *,
+    title: str | None = None,
+    y_title: str | None = None,
+    mean_label: str | None = None,
+    height: int = 300,
+    tr: Translate = identity,
+) -> go.Figure:
     """Control 1 as bars: one bar per row that can see the candidate (the weight it puts on it), the row of "it" in
     orange, the others in blue, and a dashed line at the others' mean. The same numbers as the candidate's column in
     the head's heatmap."""
     toks = [label(cap.tgt_tokens[r]) for r in control.rows]
     xs = list(range(len(control.rows)))
     colours = [ORANGE if r == control.query else BLUE for r in control.rows]
-    data = [dict(type="bar", x=xs, y=list(control.row_weights), marker=dict(color=colours),
-                 text=[f"{w:.2f}" for w in control.row_weights], textposition="outside", cliponaxis=False,
-                 customdata=toks, hovertemplate="%{customdata}: <b>%{y:.3f}</b><extra></extra>", showlegend=False)]
+    data = [
+        dict(
+            type="bar",
+            x=xs,
+            y=list(control.row_weights),
+            marker=dict(color=colours),
+            text=[f"{w:.2f}" for w in control.row_weights],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=toks,
+            hovertemplate="%{customdata}: <b>%{y:.3f}</b><extra></extra>",
+            showlegend=False,
+        )
+    ]
     shapes = []
     if control.others:
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=control.others_mean, y1=control.others_mean,
-                           line=dict(color=GREY, width=2, dash="dash")))
+        shapes.append(
+            dict(
+                type="line",
+                xref="paper",
+                x0=0,
+                x1=1,
+                y0=control.others_mean,
+                y1=control.others_mean,
+                line=dict(color=GREY, width=2, dash="dash"),
+            )
+        )
     name = label(control.word)
     title = title or tr(N_("Layer {layer} · head {head}: weight on “{word}” from each later token")).format(
-        layer=control.layer, head=control.head, word=name)
+        layer=control.layer, head=control.head, word=name
+    )
     mean = (mean_label or tr(N_("mean of the other tokens {mean:.2f}"))).format(mean=control.others_mean)
     # The line's label sits above every bar's number (a weight is at most 1), so it never covers one.
-    annotations = [dict(xref="paper", x=1, xanchor="right", y=1.3, yanchor="top", showarrow=False,
-                        text="╌ " + mean, font=dict(size=12))] if control.others else []
-    return figure(data, title, height, shapes=shapes, annotations=annotations,
-                   xaxis=dict(tickvals=xs, ticktext=toks, tickangle=-40, showgrid=False),
-                   yaxis=dict(range=[0, 1.3], tickvals=[0, 0.5, 1], title=dict(
-                       text=y_title or tr(N_("weight on “{word}”")).format(word=name))))
+    annotations = (
+        [
+            dict(
+                xref="paper",
+                x=1,
+                xanchor="right",
+                y=1.3,
+                yanchor="top",
+                showarrow=False,
+                text="╌ " + mean,
+                font=dict(size=12),
+            )
+        ]
+        if control.others
+        else []
+    )
+    return figure(
+        data,
+        title,
+        height,
+        shapes=shapes,
+        annotations=annotations,
+        xaxis=dict(tickvals=xs, ticktext=toks, tickangle=-40, showgrid=False),
+        yaxis=dict(
+            range=[0, 1.3],
+            tickvals=[0, 0.5, 1],
+            title=dict(text=y_title or tr(N_("weight on “{word}”")).format(word=name)),
+        ),
+    )

@@ -2,6 +2,7 @@
 (:func:`for_projector`) and as a 16:9 slide (:func:`for_slide`). Each leaves its input unchanged. Pure (no
 streamlit).
 """
+
 from __future__ import annotations
 
 import html
@@ -20,9 +21,9 @@ def for_screen(fig: go.Figure) -> go.Figure:
     return go.Figure(inked(fig.to_dict()), _validate=False)
 
 
-PROJECTOR_FONT = 20            # px: body text of a chart on a 1920 x 1080 projector
-PROJECTOR_TICK_FONT = 18       # px: tick labels (>= 16 even where a builder asked for smaller)
-_PROJECTOR_HEIGHT = 1.3        # the fonts grow, so the cells need more room
+PROJECTOR_FONT = 20  # px: body text of a chart on a 1920 x 1080 projector
+PROJECTOR_TICK_FONT = 18  # px: tick labels (>= 16 even where a builder asked for smaller)
+_PROJECTOR_HEIGHT = 1.3  # the fonts grow, so the cells need more room
 
 
 def for_projector(fig: go.Figure) -> go.Figure:
@@ -60,12 +61,18 @@ def for_projector(fig: go.Figure) -> go.Figure:
 # readable from the back of a classroom. The page's figures rely on Streamlit's theme for margins that fit their
 # labels; kaleido renders without it, so an export needs its own layout.
 SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_SCALE = 1280, 720, 2
-SLIDE_FONT = 20                # px at SLIDE_WIDTH; titles larger, crowded tick labels smaller (never below 11)
+SLIDE_FONT = 20  # px at SLIDE_WIDTH; titles larger, crowded tick labels smaller (never below 11)
 _SLIDE_MIN_TICK_FONT = 11
 
 
-def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE_WIDTH, height: int = SLIDE_HEIGHT,
-              font_size: int = SLIDE_FONT) -> go.Figure:
+def for_slide(
+    fig: go.Figure,
+    *,
+    subtitle: str | None = None,
+    width: int = SLIDE_WIDTH,
+    height: int = SLIDE_HEIGHT,
+    font_size: int = SLIDE_FONT,
+) -> go.Figure:
     """A slide-sized copy of a figure from viz's builders, for PNG / SVG export; ``fig`` is not changed.
 
     Every axis that lists its ticks (``tickvals`` / ``ticktext``: the tokens, the layer names) shows all of them
@@ -73,18 +80,31 @@ def for_slide(fig: go.Figure, *, subtitle: str | None = None, width: int = SLIDE
     and the axis titles, which stand off from the cells (plotly's ``automargin``); titles, colour bars, cell text,
     annotations and legends get projector-sized fonts. ``subtitle`` (plain text, e.g. the model and the word) is
     html-escaped and shown under the title."""
-    d = fig.to_dict()                                                  # a deep copy as plain dicts
+    d = fig.to_dict()  # a deep copy as plain dicts
     lay = d.setdefault("layout", {})
     title = lay.get("title") or {}
     title = {"text": title} if isinstance(title, str) else dict(title)
-    title.update(x=0.01, xanchor="left", xref="container", y=0.97, yanchor="top", yref="container",
-                 font={**title.get("font", {}), "size": font_size + 8})
+    title.update(
+        x=0.01,
+        xanchor="left",
+        xref="container",
+        y=0.97,
+        yanchor="top",
+        yref="container",
+        font={**title.get("font", {}), "size": font_size + 8},
+    )
     if subtitle:
         title["subtitle"] = {"text": label(subtitle), "font": {"size": font_size}}
     top = 60 + (font_size + 8) + (font_size + 12 if subtitle else 0)
-    lay.update(width=width, height=height, title=title, font={**lay.get("font", FONT), "size": font_size},
-               margin=dict(l=24, r=48, t=top, b=24, pad=4), autosize=False)
-    plot_w, plot_h = width - 220, height - top - 80                   # what is left for the cells, roughly
+    lay.update(
+        width=width,
+        height=height,
+        title=title,
+        font={**lay.get("font", FONT), "size": font_size},
+        margin=dict(l=24, r=48, t=top, b=24, pad=4),
+        autosize=False,
+    )
+    plot_w, plot_h = width - 220, height - top - 80  # what is left for the cells, roughly
     for key in [k for k in lay if AXIS_KEY.match(k)]:
         ax = lay[key]
         n_ticks = len(ax.get("tickvals") or ())
@@ -128,8 +148,7 @@ def _enlarge(d: dict, font_size: int) -> None:
     for a in lay.get("annotations", []):
         a["font"] = {**a.get("font", {}), "size": font_size + 2}
     if "legend" in lay or len(d.get("data", [])) > 1:
-        lay["legend"] = {**lay.get("legend", {}), "font": {**lay.get("legend", {}).get("font", {}),
-                                                           "size": font_size}}
+        lay["legend"] = {**lay.get("legend", {}), "font": {**lay.get("legend", {}).get("font", {}), "size": font_size}}
 
 
 def _subplots_along(layout: dict, axis: str) -> int:

@@ -8,6 +8,7 @@ request queue is not safe for two callers at once (a caller could receive anothe
 serialised by a lock; it is started only after a one-shot render has shown that Chromium works here (a server whose
 browser fails to start would leave every later call waiting forever).
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,10 @@ def figure_image(fig: go.Figure, fmt: str = "png", scale: float = SLIDE_SCALE) -
             _start_server_once()
         return image
     except Exception as e:  # kaleido without Chromium raises a variety of errors; all mean the same to a user
-        raise ExportUnavailableError(f"{fmt.upper()} export needs Chromium on the server ({type(e).__name__}). "
-                                     "Use the camera icon on the chart, or the HTML download.") from e
+        raise ExportUnavailableError(
+            f"{fmt.upper()} export needs Chromium on the server ({type(e).__name__}). "
+            "Use the camera icon on the chart, or the HTML download."
+        ) from e
 
 
 def _start_server_once() -> None:
@@ -46,7 +49,8 @@ def _start_server_once() -> None:
     it in the background: its own Chromium takes as long to start as a one-shot render, which the user who just
     got an image doesn't wait for (the next export waits on the lock if it comes sooner)."""
     import kaleido
-    if not kaleido._global_server.is_running():       # kaleido's own singleton; no public "is running"
+
+    if not kaleido._global_server.is_running():  # kaleido's own singleton; no public "is running"
         kaleido.start_sync_server(silence_warnings=True)
         threading.Thread(target=_warm_server, name="kaleido-warm-up", daemon=True).start()
 
@@ -56,7 +60,7 @@ def _warm_server() -> None:
         with _RENDER_LOCK, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The kopts argument is ignored", UserWarning)
             pio.to_image(go.Figure(), format="png", width=16, height=16)
-    except Exception:      # the next real export reports any problem to its user
+    except Exception:  # the next real export reports any problem to its user
         pass
 
 
@@ -72,5 +76,9 @@ def figure_html(fig: go.Figure, *, subtitle: str | None = None) -> str:
 
 def png_available() -> bool:
     """kaleido renders with a Chromium it finds on the machine; without one, PNG export cannot work offline."""
-    return bool(os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-                or shutil.which("google-chrome"))
+    return bool(
+        os.environ.get("BROWSER_PATH")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )

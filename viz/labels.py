@@ -4,9 +4,10 @@
 text to draw; pages pass ``ui.i18n._``) and applies it to its own words, which are marked here with :func:`N_` so
 ``scripts/i18n.py extract`` finds them. Without ``tr`` a figure is drawn in English.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Translate = Callable[[str], str]
 

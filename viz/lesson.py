@@ -5,6 +5,7 @@ the blue/orange pair (distinguishable under deuteranopia) for categories.
 
 The quiz answers are computed here from captures and model outputs, never typed in.
 """
+
 from __future__ import annotations
 
 import html
@@ -18,8 +19,17 @@ from viz.metrics import mean_entropy
 
 BLUE, ORANGE, GREY, INK = "#1f6fb4", "#c45a00", "#c9ced6", "#1a1a1a"
 # plotly's cividis, spelled out (unvalidated figures send a named scale as is)
-CIVIDIS = [[0.0, "#00224e"], [0.125, "#123570"], [0.25, "#3b496c"], [0.375, "#575d6d"], [0.5, "#707173"],
-           [0.625, "#8a8678"], [0.75, "#a59c74"], [0.875, "#c3b369"], [1.0, "#fee838"]]
+CIVIDIS = [
+    [0.0, "#00224e"],
+    [0.125, "#123570"],
+    [0.25, "#3b496c"],
+    [0.375, "#575d6d"],
+    [0.5, "#707173"],
+    [0.625, "#8a8678"],
+    [0.75, "#a59c74"],
+    [0.875, "#c3b369"],
+    [1.0, "#fee838"],
+]
 # blue - white - orange: signed values, readable under deuteranopia (PuOr-like)
 SIGNED = [[0.0, "#2b5c8a"], [0.25, "#8fb3d9"], [0.5, "#f7f7f7"], [0.75, "#f3b27a"], [1.0, "#b35806"]]
 
@@ -30,9 +40,16 @@ def esc(tok: str) -> str:
 
 
 def _layout(title: str, height: int, font_size: int, **kw) -> dict:
-    return dict(title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size + 2, color=INK)),
-                height=height, autosize=True, font=dict(size=font_size, color=INK),
-                margin=dict(l=10, r=10, t=font_size * 3 + 8, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
+    return dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size + 2, color=INK)),
+        height=height,
+        autosize=True,
+        font=dict(size=font_size, color=INK),
+        margin=dict(l=10, r=10, t=font_size * 3 + 8, b=10),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        **kw,
+    )
 
 
 def _axis(font_size: int, **kw) -> dict:
@@ -49,11 +66,18 @@ def steps_rows(s: AttentionSteps, labels: dict) -> list[dict]:
     table shows them exactly as rounded here). ``labels``: ``key``, ``score``, ``scaled``, ``mask``, ``weight``,
     ``hidden``, ``visible``."""
     vis = s.visible.tolist()
-    return [{labels["key"]: f"{i}: {t}", labels["score"]: _num(sc), labels["scaled"]: _num(x),
-             labels["mask"]: labels["visible"] if ok else labels["hidden"],
-             labels["weight"]: f"{w:.4f}" if ok else "0"}
-            for i, (t, sc, x, ok, w) in enumerate(zip(s.key_tokens, s.scores.tolist(), s.scaled.tolist(), vis,
-                                                      s.weights.tolist()))]
+    return [
+        {
+            labels["key"]: f"{i}: {t}",
+            labels["score"]: _num(sc),
+            labels["scaled"]: _num(x),
+            labels["mask"]: labels["visible"] if ok else labels["hidden"],
+            labels["weight"]: f"{w:.4f}" if ok else "0",
+        }
+        for i, (t, sc, x, ok, w) in enumerate(
+            zip(s.key_tokens, s.scores.tolist(), s.scaled.tolist(), vis, s.weights.tolist())
+        )
+    ]
 
 
 def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
@@ -62,13 +86,23 @@ def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) 
     keys = [f"{i}: {esc(t)}" for i, t in enumerate(s.key_tokens)]
     vis = s.visible.tolist()
     w = s.weights.tolist()
-    fig = go.Figure(go.Bar(x=list(range(len(keys))), y=w, marker=dict(color=[BLUE if ok else GREY for ok in vis]),
-                           text=[f"{v:.2f}" if ok else labels["hidden"] for v, ok in zip(w, vis)],
-                           textposition="outside", cliponaxis=False, textfont=dict(size=font_size, color=INK),
-                           hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
-    fig.update_layout(**_layout(labels["title"], 120 + font_size * 14, font_size, showlegend=False),
-                      xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=labels["key"]),
-                      yaxis=_axis(font_size, range=[0, 1.15], title_text=labels["weight"]))
+    fig = go.Figure(
+        go.Bar(
+            x=list(range(len(keys))),
+            y=w,
+            marker=dict(color=[BLUE if ok else GREY for ok in vis]),
+            text=[f"{v:.2f}" if ok else labels["hidden"] for v, ok in zip(w, vis)],
+            textposition="outside",
+            cliponaxis=False,
+            textfont=dict(size=font_size, color=INK),
+            hovertemplate="%{x}: %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(labels["title"], 120 + font_size * 14, font_size, showlegend=False),
+        xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=labels["key"]),
+        yaxis=_axis(font_size, range=[0, 1.15], title_text=labels["weight"]),
+    )
     return fig
 
 
@@ -78,19 +112,33 @@ def value_mix(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Fig
     ``dim``."""
     vis = [i for i, ok in enumerate(s.visible.tolist()) if ok]
     rows = [s.v[i].tolist() for i in vis] + [s.output.tolist()]
-    names = [labels["row"].format(key=f"{i}: {esc(s.key_tokens[i])}", weight=f"{float(s.weights[i]):.2f}")
-             for i in vis] + [labels["output"]]
+    names = [
+        labels["row"].format(key=f"{i}: {esc(s.key_tokens[i])}", weight=f"{float(s.weights[i]):.2f}") for i in vis
+    ] + [labels["output"]]
     lim = max(1e-6, max(abs(x) for r in rows for x in r))
-    fig = go.Figure(go.Heatmap(z=rows, zmin=-lim, zmax=lim, colorscale=SIGNED, xgap=1, ygap=1,
-                               colorbar=dict(thickness=12, tickfont=dict(size=font_size, color=INK)),
-                               hovertemplate="%{y}<br>" + esc(labels["dim"]) + " %{x}: %{z:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=rows,
+            zmin=-lim,
+            zmax=lim,
+            colorscale=SIGNED,
+            xgap=1,
+            ygap=1,
+            colorbar=dict(thickness=12, tickfont=dict(size=font_size, color=INK)),
+            hovertemplate="%{y}<br>" + esc(labels["dim"]) + " %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
     n = len(rows)
-    fig.update_layout(**_layout(labels["title"], font_size * 3 + 60 + int(font_size * 1.8) * (n + 1), font_size),
-                      xaxis=_axis(font_size, title_text=labels["dim"], showgrid=False, zeroline=False),
-                      yaxis=_axis(font_size, tickvals=list(range(n)), ticktext=names, autorange="reversed",
-                                  showgrid=False, zeroline=False),
-                      shapes=[dict(type="rect", xref="x domain", x0=0, x1=1, y0=n - 1.5, y1=n - 0.5,
-                                   line=dict(color=ORANGE, width=3))])
+    fig.update_layout(
+        **_layout(labels["title"], font_size * 3 + 60 + int(font_size * 1.8) * (n + 1), font_size),
+        xaxis=_axis(font_size, title_text=labels["dim"], showgrid=False, zeroline=False),
+        yaxis=_axis(
+            font_size, tickvals=list(range(n)), ticktext=names, autorange="reversed", showgrid=False, zeroline=False
+        ),
+        shapes=[
+            dict(type="rect", xref="x domain", x0=0, x1=1, y0=n - 1.5, y1=n - 0.5, line=dict(color=ORANGE, width=3))
+        ],
+    )
     return fig
 
 
@@ -99,20 +147,31 @@ def pe_table(pe: torch.Tensor, labels: dict, *, font_size: int = 15) -> go.Figur
     """The sinusoidal table (T, C) as a picture: one row per position, one column per dimension, values in
     [-1, 1]. ``labels``: ``title``, ``position``, ``dim``, ``value``."""
     T = pe.shape[0]
-    fig = go.Figure(go.Heatmap(z=pe.tolist(), zmin=-1, zmax=1, colorscale=CIVIDIS,
-                               colorbar=dict(thickness=12, tickfont=dict(size=font_size, color=INK),
-                                             title=dict(text=esc(labels["value"]), side="right",
-                                                        font=dict(size=font_size, color=INK))),
-                               hovertemplate=esc(labels["position"]) + " %{y}, " + esc(labels["dim"])
-                               + " %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(**_layout(labels["title"], 120 + int(font_size * 1.3) * T, font_size),
-                      xaxis=_axis(font_size, title_text=labels["dim"]),
-                      yaxis=_axis(font_size, title_text=labels["position"], autorange="reversed", dtick=1))
+    fig = go.Figure(
+        go.Heatmap(
+            z=pe.tolist(),
+            zmin=-1,
+            zmax=1,
+            colorscale=CIVIDIS,
+            colorbar=dict(
+                thickness=12,
+                tickfont=dict(size=font_size, color=INK),
+                title=dict(text=esc(labels["value"]), side="right", font=dict(size=font_size, color=INK)),
+            ),
+            hovertemplate=esc(labels["position"]) + " %{y}, " + esc(labels["dim"]) + " %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_layout(labels["title"], 120 + int(font_size * 1.3) * T, font_size),
+        xaxis=_axis(font_size, title_text=labels["dim"]),
+        yaxis=_axis(font_size, title_text=labels["position"], autorange="reversed", dtick=1),
+    )
     return fig
 
 
-def next_char_variants(probs: dict[str, torch.Tensor], vocab, labels: dict, *, top_k: int = 5,
-                       font_size: int = 15) -> go.Figure:
+def next_char_variants(
+    probs: dict[str, torch.Tensor], vocab, labels: dict, *, top_k: int = 5, font_size: int = 15
+) -> go.Figure:
     """Grouped bars: several next-character distributions (legend = ``probs``' keys, already translated) over the
     union of each one's top-k characters. ``labels``: ``title``, ``probability``, ``end``."""
     ids = list(dict.fromkeys(i for p in probs.values() for i in torch.argsort(p, descending=True)[:top_k].tolist()))
@@ -125,13 +184,28 @@ def next_char_variants(probs: dict[str, torch.Tensor], vocab, labels: dict, *, t
     for n, (name, p) in enumerate(probs.items()):
         ys = [float(p[i]) for i in ids]
         top = max([top] + ys)
-        fig.add_trace(go.Bar(name=esc(name), x=list(range(len(ids))), y=ys, marker_color=colors[n % len(colors)],
-                             hovertemplate="%{y:.1%}<extra>" + esc(name) + "</extra>"))
-    fig.update_layout(**_layout(labels["title"], 160 + font_size * 14, font_size, barmode="group",
-                                legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK))),
-                      xaxis=_axis(font_size, tickvals=list(range(len(ids))), ticktext=xs, tickangle=0),
-                      yaxis=_axis(font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%",
-                                  title_text=labels["probability"]))
+        fig.add_trace(
+            go.Bar(
+                name=esc(name),
+                x=list(range(len(ids))),
+                y=ys,
+                marker_color=colors[n % len(colors)],
+                hovertemplate="%{y:.1%}<extra>" + esc(name) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        **_layout(
+            labels["title"],
+            160 + font_size * 14,
+            font_size,
+            barmode="group",
+            legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK)),
+        ),
+        xaxis=_axis(font_size, tickvals=list(range(len(ids))), ticktext=xs, tickangle=0),
+        yaxis=_axis(
+            font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%", title_text=labels["probability"]
+        ),
+    )
     return fig
 
 
@@ -155,18 +229,18 @@ def most_attended_key(s: AttentionSteps) -> int:
 
 def weight_after_query(cap: AttentionCapture, name: str, head: int, query: int) -> float:
     """Total attention one query row gives to keys after its own position (0 exactly under a causal mask)."""
-    return float(cap.patterns[name][0, head, query, query + 1:].sum())
+    return float(cap.patterns[name][0, head, query, query + 1 :].sum())
 
 
 def most_focused_head(cap: AttentionCapture, family: str, layer: int) -> tuple[int, torch.Tensor]:
     """(the head of one layer with the lowest mean normalised entropy, every head's mean entropy (H,))."""
-    ent = mean_entropy(cap, family)[layer]                                        # (H,)
+    ent = mean_entropy(cap, family)[layer]  # (H,)
     return int(torch.argmin(ent)), ent
 
 
 def most_read_source(cap: AttentionCapture, name: str, query: int = -1) -> tuple[int, torch.Tensor]:
     """(source position the query reads most in a cross-attention pattern, averaged over heads; that row (K,))."""
-    row = cap.patterns[name][0, :, query].mean(0)                               # (K,)
+    row = cap.patterns[name][0, :, query].mean(0)  # (K,)
     return int(torch.argmax(row)), row
 
 
@@ -174,7 +248,7 @@ def where_cross_looks(cap: AttentionCapture, name: str) -> tuple[str, dict[str, 
     """Where decoder position t looks in one cross-attention pattern (all heads averaged, queries with a key t+1):
     ``'self'`` (key t), ``'next'`` (key t+1: the answer, in the peeking model) or ``'elsewhere'``, with the mean
     weights on each."""
-    p = cap.patterns[name][0].mean(0)                                            # (Q, K)
+    p = cap.patterns[name][0].mean(0)  # (Q, K)
     n = min(p.shape[0], p.shape[1] - 1)
     if n < 1:
         return "elsewhere", {"self": 0.0, "next": 0.0, "elsewhere": 1.0}
@@ -197,6 +271,6 @@ def top_guesses(variants: dict[str, torch.Tensor], itos) -> dict[str, tuple[str,
 def leakiest_head(cap: AttentionCapture, name: str) -> int:
     """The head of one pattern that puts the most weight on the cells (t, t+1), the next key: the answer, in the
     peeking model's cross-attention."""
-    p = cap.patterns[name][0]                                                    # (H, Q, K)
-    on_next = p.diagonal(offset=1, dim1=-2, dim2=-1).sum(-1)                     # (H,)
+    p = cap.patterns[name][0]  # (H, Q, K)
+    on_next = p.diagonal(offset=1, dim1=-2, dim2=-1).sum(-1)  # (H,)
     return int(torch.argmax(on_next))

@@ -5,6 +5,7 @@ Pure (no streamlit).
 Tokens are plotted at integer positions with ``tickvals``/``ticktext``: a categorical axis would merge the two
 "a"s of "banana" into one row.
 """
+
 from __future__ import annotations
 
 import html
@@ -19,12 +20,20 @@ FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 FAMILY_LABEL = {"blocks": N_("self"), "encoder": N_("encoder"), "decoder": N_("decoder self"), "cross": N_("cross")}
 # Okabe-Ito blue and orange: a categorical pair that stays distinct under deuteranopia and protanopia.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#c9ced6"
-INK = "#262730"                # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
+INK = "#262730"  # every chart text: Streamlit's body colour, 15:1 on white (WCAG AAA needs 7:1)
 # Named colour scales spelled out, as plotly's validator would expand them (unvalidated figures send them as is).
-BLUES = [[i / 8, c] for i, c in enumerate(("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6",
-                                           "#2171b5", "#08519c", "#08306b"))]
-VIRIDIS = [[i / 9, c] for i, c in enumerate(("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89",
-                                             "#35b779", "#6ece58", "#b5de2b", "#fde725"))]
+BLUES = [
+    [i / 8, c]
+    for i, c in enumerate(
+        ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
+    )
+]
+VIRIDIS = [
+    [i / 9, c]
+    for i, c in enumerate(
+        ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725")
+    )
+]
 
 
 def label(tok: str) -> str:
@@ -47,23 +56,33 @@ def char_label(tok: str, tr: Translate = identity) -> str:
 # figures are therefore built as plain dicts and wrapped with validation off; tests/test_viz.py runs plotly's full
 # validation on every builder's output, so a typo still fails there. Streamlit's theme fills in the rest of the
 # layout template (fonts, colours, grid), as it does on top of plotly's default one.
-_TEMPLATE = {"data": {"heatmap": [{"colorbar": {"outlinewidth": 0, "ticks": ""}}],
-                      "bar": [{"marker": {"line": {"width": 0}}}]},
-             "layout": {"hoverlabel": {"align": "left"}}}
+_TEMPLATE = {
+    "data": {"heatmap": [{"colorbar": {"outlinewidth": 0, "ticks": ""}}], "bar": [{"marker": {"line": {"width": 0}}}]},
+    "layout": {"hoverlabel": {"align": "left"}},
+}
 
 
 def _layout_dict(title: str, height: int, **kw) -> dict:
-    return dict(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=height, font=FONT,
-                margin=dict(l=10, r=10, t=44, b=10), paper_bgcolor="white", plot_bgcolor="white", **kw)
+    return dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=15)),
+        height=height,
+        font=FONT,
+        margin=dict(l=10, r=10, t=44, b=10),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        **kw,
+    )
 
 
 def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
     """A figure from plain trace / layout dicts, unvalidated (see _TEMPLATE's comment), with the house layout and
     every text already in :data:`INK`, so viz.display.for_screen can draw it as it is (a second copy of each chart on
     every keystroke cost ~10 % of a Compare rerun)."""
-    fig = go.Figure(inked({"data": data, "layout": {"template": _TEMPLATE, **_layout_dict(title, height, **layout)}}),
-                    _validate=False)
-    fig._inked = True           # read by for_screen; plotly figures accept attributes named with a leading "_"
+    fig = go.Figure(
+        inked({"data": data, "layout": {"template": _TEMPLATE, **_layout_dict(title, height, **layout)}}),
+        _validate=False,
+    )
+    fig._inked = True  # read by for_screen; plotly figures accept attributes named with a leading "_"
     return fig
 
 
@@ -79,18 +98,24 @@ def pattern_title(name: str, tr: Translate = identity) -> str:
     part, layer = name.split(".")[:2]
     if ".cross_attn." in name:
         return tr(N_("cross-attention layer {layer}")).format(layer=layer)
-    return {"blocks": tr(N_("self-attention layer {layer}")), "encoder": tr(N_("encoder self-attention layer {layer}")),
-            "decoder": tr(N_("decoder self-attention layer {layer}"))}[part].format(layer=layer)
+    return {
+        "blocks": tr(N_("self-attention layer {layer}")),
+        "encoder": tr(N_("encoder self-attention layer {layer}")),
+        "decoder": tr(N_("decoder self-attention layer {layer}")),
+    }[part].format(layer=layer)
 
 
 def _has_subplot_titles(layout: dict) -> bool:
     """Whether make_subplots put titles above the top row (annotations anchored at the top of the plot area)."""
-    return any(a.get("yanchor") == "bottom" and a.get("yref", "paper") == "paper" and float(a.get("y", 0)) >= 0.98
-               for a in layout.get("annotations") or ())
+    return any(
+        a.get("yanchor") == "bottom" and a.get("yref", "paper") == "paper" and float(a.get("y", 0)) >= 0.98
+        for a in layout.get("annotations") or ()
+    )
 
 
-def title_above_subplot_titles(layout: dict, fig: go.Figure | None = None, title_px: int = 15,
-                               annotation_px: int = 13) -> go.Figure | dict:
+def title_above_subplot_titles(
+    layout: dict, fig: go.Figure | None = None, title_px: int = 15, annotation_px: int = 13
+) -> go.Figure | dict:
     """The chart's title pinned to the top and the top margin made room for it *and* the subplot titles under it,
     so the two never overlap (they did in every head grid). Changes ``fig`` (or the ``layout`` dict) in place."""
     if not _has_subplot_titles(layout):

@@ -14,6 +14,7 @@
 Chromium is ``/usr/bin/chromium`` (``apt-get install -y chromium``); Playwright's own browser download is never
 used. Without it these tests FAIL with a message saying how to install it: they never pass silently.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,16 @@ if str(REPO) not in sys.path:
 
 from services.server_process import ServerProcess  # noqa: E402
 
-CHROMIUM = os.environ.get("ATTENTION_LAB_CHROMIUM", "/usr/bin/chromium")   # override: to test the failure path
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM = os.environ.get("ATTENTION_LAB_CHROMIUM", "/usr/bin/chromium")  # override: to test the failure path
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 HEALTH_TIMEOUT_S = 60
@@ -42,7 +50,7 @@ HEALTH_TIMEOUT_S = 60
 TIMEOUT_MS = 45_000
 VIEWPORT = {"width": 1400, "height": 1000}
 
-PAGES = {   # url path -> page title (the st.title of each page)
+PAGES = {  # url path -> page title (the st.title of each page)
     "": "Explore",
     "compare": "Compare",
     "leak": "Leak lesson",
@@ -63,21 +71,33 @@ def require_chromium():
     try:
         from playwright.sync_api import sync_playwright  # noqa: F401
     except ImportError:
-        pytest.fail("The real-browser tests need the `playwright` Python package (in requirements.txt): "
-                    "run `bash scripts/setup.sh` or `.venv/bin/pip install -r requirements.txt`. "
-                    "Never run `playwright install`: these tests use Debian's Chromium.", pytrace=False)
+        pytest.fail(
+            "The real-browser tests need the `playwright` Python package (in requirements.txt): "
+            "run `bash scripts/setup.sh` or `.venv/bin/pip install -r requirements.txt`. "
+            "Never run `playwright install`: these tests use Debian's Chromium.",
+            pytrace=False,
+        )
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing, so the real-browser tests in tests/e2e cannot run. Install it with "
-                    "`sudo apt-get install -y chromium` (test.sh does this when run as root), or skip them "
-                    "explicitly with `pytest --ignore=tests/e2e`.", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing, so the real-browser tests in tests/e2e cannot run. Install it with "
+            "`sudo apt-get install -y chromium` (test.sh does this when run as root), or skip them "
+            "explicitly with `pytest --ignore=tests/e2e`.",
+            pytrace=False,
+        )
 
 
 def start_server(folder: Path, env_extra: dict | None = None, script: str = "app.py") -> ServerProcess:
     """A healthy ``streamlit run <script>`` whose logs and trained models (``user_ckpt_dir``) are in ``folder``;
     ``env_extra`` on top of the environment (a None value unsets a name). A server that does not start fails the
     test with its log."""
-    env = {**os.environ, "ATTENTION_LAB_USER_CKPT_DIR": str(folder / "user-checkpoints"), "PYTHONUNBUFFERED": "1",
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **SERVER_PATH, **(env_extra or {})}
+    env = {
+        **os.environ,
+        "ATTENTION_LAB_USER_CKPT_DIR": str(folder / "user-checkpoints"),
+        "PYTHONUNBUFFERED": "1",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        **SERVER_PATH,
+        **(env_extra or {}),
+    }
     env = {k: v for k, v in env.items() if v is not None}
     server = ServerProcess(None, folder / "streamlit.log", env, script=script)
     server.user_ckpt_dir = folder / "user-checkpoints"
@@ -93,10 +113,11 @@ def start_classroom(**kwargs):
     """``services.classroom.Classroom(**kwargs)`` started (processes healthy, nginx in front), or a test failure
     that shows why; the caller stops it."""
     from services.classroom import Classroom
+
     room = Classroom(**kwargs)
     try:
         return room.start()
-    except RuntimeError as e:         # start() has stopped what it started
+    except RuntimeError as e:  # start() has stopped what it started
         pytest.fail(str(e), pytrace=False)
 
 
@@ -141,7 +162,7 @@ def open_page_on(browser):
     for context in contexts:
         try:
             context.close()
-        except Exception:       # its server may be gone already: nothing left to close
+        except Exception:  # its server may be gone already: nothing left to close
             pass
 
 
@@ -149,6 +170,7 @@ def open_page_on(browser):
 def browser():
     require_chromium()
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -161,7 +183,7 @@ class AppPage:
     def __init__(self, page, server: ServerProcess):
         self.page = page
         self.server = server
-        self.blocked: list[str] = []         # non-localhost requests (aborted)
+        self.blocked: list[str] = []  # non-localhost requests (aborted)
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
         self.dialogs: list[str] = []
@@ -196,8 +218,11 @@ class AppPage:
         /compare/_stcore/host-config (in case the app is served under that prefix), gets 404, then uses /. The
         browser logs those 404s; they are Streamlit's, harmless, and the only console errors we ignore."""
         path = urlparse(url).path
-        return (urlparse(url).hostname in LOCAL_HOSTS and "404" in text
-                and re.fullmatch(r"/[^/]+(/[^/]+)*/_stcore/(health|host-config)", path) is not None)
+        return (
+            urlparse(url).hostname in LOCAL_HOSTS
+            and "404" in text
+            and re.fullmatch(r"/[^/]+(/[^/]+)*/_stcore/(health|host-config)", path) is not None
+        )
 
     def _dialog(self, dialog):
         self.dialogs.append(f"{dialog.type}: {dialog.message!r}")
@@ -208,8 +233,10 @@ class AppPage:
         if self.dialogs:
             out.append(f"a JavaScript dialog opened (XSS?): {self.dialogs}")
         if self.blocked:
-            out.append(f"{len(self.blocked)} request(s) to hosts other than localhost (the app must work offline): "
-                       f"{self.blocked[:5]}")
+            out.append(
+                f"{len(self.blocked)} request(s) to hosts other than localhost (the app must work offline): "
+                f"{self.blocked[:5]}"
+            )
         if self.console_errors:
             out.append(f"console errors: {self.console_errors[:5]}")
         if self.page_errors:
@@ -229,6 +256,7 @@ class AppPage:
         """Open a page (``""`` = Explore, ``"compare"``, ...) and wait until its title is drawn and the first
         script run is over."""
         from urllib.parse import urlencode
+
         url = f"{self.server.url}/{path}" + (f"?{urlencode(query)}" if query else "")
         self.page.goto(url)
         self.page.get_by_role("heading", name=PAGES[path], exact=False).first.wait_for()
@@ -248,14 +276,17 @@ class AppPage:
                 value = predicate()
                 if value:
                     return value
-            except Exception as e:   # an element replaced mid-read: try again
+            except Exception as e:  # an element replaced mid-read: try again
                 last_exc = e
             if time.monotonic() > deadline:
                 state = self.page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
-                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (script state {state}, "
-                                     f"last error {last_exc!r}).\n" + "\n".join(self.problems())
-                                     + f"\n--- the page showed ---\n{self._evidence()}"
-                                     + f"\n--- server log tail ---\n{self.server.log_tail(2000)}")
+                raise AssertionError(
+                    f"timed out after {timeout_s:.0f} s waiting for {what} (script state {state}, "
+                    f"last error {last_exc!r}).\n"
+                    + "\n".join(self.problems())
+                    + f"\n--- the page showed ---\n{self._evidence()}"
+                    + f"\n--- server log tail ---\n{self.server.log_tail(2000)}"
+                )
             # Not time.sleep: Playwright's sync API handles browser events (URL changes, console messages,
             # dialogs) only while one of its calls runs, so waiting through it keeps page.url and the guards live.
             self.page.wait_for_timeout(interval_s * 1000)
@@ -265,7 +296,7 @@ class AppPage:
         the open_app fixture's FAILED-<test>.png, taken when the test fails."""
         try:
             text = self.main_text()
-        except Exception as e:      # the page may be gone: say so instead of hiding the real failure
+        except Exception as e:  # the page may be gone: say so instead of hiding the real failure
             return f"(could not read the page: {e!r})"
         return text if len(text) <= 3000 else "…" + text[-3000:]
 
@@ -284,8 +315,12 @@ class AppPage:
         frames = self.frames()
         if frames.count() <= index:
             return []
-        return self.page.frame_locator('[data-testid="stCustomComponentV1"]').nth(index).locator("#vis svg text") \
+        return (
+            self.page.frame_locator('[data-testid="stCustomComponentV1"]')
+            .nth(index)
+            .locator("#vis svg text")
             .all_text_contents()
+        )
 
     def chart_texts(self, index: int = 0) -> list[str]:
         charts = self.page.locator('[data-testid="stPlotlyChart"]')
@@ -319,11 +354,11 @@ class AppPage:
         }""")
         old = self.page.viewport_size
         self.page.set_viewport_size({"width": old["width"], "height": min(int(height), 9000)})
-        self.page.wait_for_timeout(600)     # plotly and the iframes re-lay out
+        self.page.wait_for_timeout(600)  # plotly and the iframes re-lay out
         try:
             self.wait_charts_drawn(timeout_s=10)
         except AssertionError:
-            pass                            # a screenshot is evidence, not a check: take it anyway
+            pass  # a screenshot is evidence, not a check: take it anyway
         self.page.screenshot(path=str(path))
         self.page.set_viewport_size(old)
         return path
@@ -350,12 +385,12 @@ def open_app(browser, app_server, request):
         try:
             if not ap.reported:
                 leftover += [p + tag for p in ap.problems()]
-            if failed:       # keep the evidence
+            if failed:  # keep the evidence
                 try:
                     ap.screenshot(f"FAILED-{request.node.name}" + (f"-{i + 1}" if len(opened) > 1 else ""))
                 except Exception:
                     pass
-        except Exception as e:   # one page that can't be read must not leave the others open
+        except Exception as e:  # one page that can't be read must not leave the others open
             leftover.append(f"could not check the page{tag}: {e!r}")
         finally:
             ap.page.context.close()
@@ -380,7 +415,7 @@ def open_on(browser):
 
     yield open_page
     for ap in opened:
-        ap.page.context.close()     # also when the test closed its page already
+        ap.page.context.close()  # also when the test closed its page already
 
 
 @pytest.fixture
@@ -389,7 +424,7 @@ def app(open_app):
     return open_app()
 
 
-COLD_START_TEST = "test_typing_while_the_first_page_view_loads"     # test_e2e_explore.py
+COLD_START_TEST = "test_typing_while_the_first_page_view_loads"  # test_e2e_explore.py
 
 
 def pytest_collection_modifyitems(items):

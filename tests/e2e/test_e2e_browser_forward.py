@@ -1,6 +1,7 @@
 """Explore's browser path in Chromium (issue 24): each keystroke redraws the views with the new character from a
 forward pass in the page, with no Streamlit rerun per key (no message to the server at all while typing: counted
 on the websocket), the weights fetched once, offline; bad input gets a note, never a console error or a blank."""
+
 import re
 
 LIVE = '[data-testid="al-live"]'
@@ -44,8 +45,9 @@ def open_live(app, **query):
     sent = frames_sent(app)
     weights: list[str] = []
     app.page.on("request", lambda r: weights.append(r.url) if "/app/static/weights/" in r.url else None)
-    if "lang" in query:         # app.goto waits for the English title
+    if "lang" in query:  # app.goto waits for the English title
         from urllib.parse import urlencode
+
         app.page.goto(f"{app.server.url}/?" + urlencode({"browser": "1", **query}))
     else:
         app.goto("", browser="1", **query)
@@ -72,10 +74,10 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     sent, weights = open_live(app, model="full_transformer")
     box = app.page.locator('[data-testid="al-live-input"]')
     box.click()
-    app.page.wait_for_timeout(600)             # anything the page load sent is over
+    app.page.wait_for_timeout(600)  # anything the page load sent is over
     before = len(sent)
     typed = ""
-    for ch in "capy":           # one key at a time: every view shows it (a pause may send the word meanwhile)
+    for ch in "capy":  # one key at a time: every view shows it (a pause may send the word meanwhile)
         box.press(ch)
         typed += ch
         want = " ".join(["<BOS>", *typed])
@@ -99,8 +101,9 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     assert_silent_burst(app, sent, box, "bara", "<BOS> c a p y b a r a")
     # the weights and BertViz's template: each a static file, fetched once for the whole session's typing
     # and the view module itself (forward.js + live.js): not re-sent inside every rerun's message
-    assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in weights) == ["bertviz", "full_transformer", "live"], \
+    assert sorted(u.rsplit("/", 1)[1].split("-")[0] for u in weights) == ["bertviz", "full_transformer", "live"], (
         weights
+    )
     app.assert_clean()
 
 
@@ -108,9 +111,13 @@ def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
     open_live(app)
     box = app.page.locator('[data-testid="al-live-input"]')
     notes = app.page.locator('[data-testid="al-live-notes"]')
-    cases = {"ñ🐈": "Not in the vocabulary, shown as <UNK>", "CAPYBARA": "Uppercase letters were lowercased.",
-             "a\u0007b\u0000c": "Not in the vocabulary", "x" * 10_000: "longer than the model's context of 47",
-             "<script>alert(1)</script>": "Not in the vocabulary"}
+    cases = {
+        "ñ🐈": "Not in the vocabulary, shown as <UNK>",
+        "CAPYBARA": "Uppercase letters were lowercased.",
+        "a\u0007b\u0000c": "Not in the vocabulary",
+        "x" * 10_000: "longer than the model's context of 47",
+        "<script>alert(1)</script>": "Not in the vocabulary",
+    }
     for text, note in cases.items():
         box.fill(text)
         app.wait_until(lambda: note in notes.inner_text(), f"the note for {text[:20]!r}", timeout_s=5)
@@ -151,16 +158,24 @@ def test_kana_go_to_the_server_path_and_a_to_z_comes_back(app):
     app.wait_until(lambda: "only the server can do" in notes.inner_text(), "the note", timeout_s=2)
     assert drawn(app) == "" and not app.page.locator('[data-testid="al-live-bars"]').is_visible()
     # after the pause: the server path, on the same word, with the same note and the server's romaji
-    app.wait_until(lambda: app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1
-                   and app.textbox().input_value() == "ねこ", "the server path on ねこ", timeout_s=20)
+    app.wait_until(
+        lambda: (
+            app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1 and app.textbox().input_value() == "ねこ"
+        ),
+        "the server path on ねこ",
+        timeout_s=20,
+    )
     app.wait_idle()
     app.wait_charts_drawn()
     text = app.main_text()
     assert "only the server can do" in text and "neko" in text, text[:2000]
     app.screenshot("browser-path-kana-on-the-server")
     app.textbox().fill("cat")
-    app.wait_until(lambda: app.page.locator(LIVE).count() == 1 and drawn(app) == "<BOS> c a t",
-                   "the browser path on cat", timeout_s=20)
+    app.wait_until(
+        lambda: app.page.locator(LIVE).count() == 1 and drawn(app) == "<BOS> c a t",
+        "the browser path on cat",
+        timeout_s=20,
+    )
     app.assert_clean()
 
 
@@ -175,18 +190,19 @@ def test_the_echo_of_a_paused_word_does_not_undo_newer_keys(app):
         ws.on_message(lambda m: server.send(m))
         server.on_message(lambda m: held.append(m) if hold[0] else ws.send(m))
         route.ws = ws
+
     app.page.route_web_socket(re.compile(r".*/_stcore/stream.*"), route)
     open_live(app)
     box = app.page.locator('[data-testid="al-live-input"]')
     box.click()
     hold[0] = True
     box.press_sequentially("ca")
-    app.page.wait_for_timeout(700)                 # the pause: "ca" went to Python; its answer is held
+    app.page.wait_for_timeout(700)  # the pause: "ca" went to Python; its answer is held
     box.press_sequentially("py")
     app.wait_until(lambda: drawn(app) == "<BOS> c a p y", "capy drawn")
     assert held, "the paused word's rerun answered nothing"
     hold[0] = False
-    for m in held:                                 # the rerun for "ca" arrives now
+    for m in held:  # the rerun for "ca" arrives now
         route.ws.send(m)
     app.page.wait_for_timeout(800)
     assert box.input_value() == "capy" and drawn(app) == "<BOS> c a p y", (box.input_value(), drawn(app))
@@ -198,8 +214,9 @@ def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
     sent = frames_sent(app)
     app.goto("compare", browser="1")
     sides = app.page.locator('[data-testid="al-live-side"]')
-    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
-                   "both sides drawn")
+    app.wait_until(
+        lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>", "both sides drawn"
+    )
     box = app.page.locator('[data-testid="al-live-input"]')
     box.click()
     typed = ""
@@ -208,14 +225,18 @@ def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
         typed += ch
         want = " ".join(["<BOS>", *typed])
         for i in range(2):
-            app.wait_until(lambda: sides.nth(i).get_attribute("data-drawn") == want, f"side {i} to draw {want!r}",
-                           timeout_s=2)
+            app.wait_until(
+                lambda: sides.nth(i).get_attribute("data-drawn") == want, f"side {i} to draw {want!r}", timeout_s=2
+            )
             bars = sides.nth(i).locator('[data-testid="al-live-bars"] svg text').all_text_contents()
             assert bars[0] == f"Next token after “{ch}”", bars[:2]
             # BertViz draws from its template, fetched once per model: on the first key it may paint a frame later
             bertviz = sides.nth(i).locator('[data-testid="al-live-bertviz"] svg text')
-            app.wait_until(lambda: bertviz.all_text_contents() == ["<BOS>", *typed] * 2,
-                           f"side {i}'s BertViz to show {want!r}", timeout_s=5)
+            app.wait_until(
+                lambda: bertviz.all_text_contents() == ["<BOS>", *typed] * 2,
+                f"side {i}'s BertViz to show {want!r}",
+                timeout_s=5,
+            )
     # the encoder-decoder's BertViz follows its heatmap, which opens on cross-attention
     right_bv = sides.nth(1).locator('[data-testid="al-live-bertviz"] select#filter')
     assert right_bv.input_value() == "2", right_bv.input_value()
@@ -237,7 +258,8 @@ def test_japanese_on_a_projector(app):
     # every label on the bars and the heatmap reads at >= 18 px on a 1920 x 1080 projector
     for chart in ("al-live-bars", "al-live-heatmap", "al-live-entropy"):
         heights = app.page.locator(f'[data-testid="{chart}"] svg text').evaluate_all(
-            "ts => ts.map(t => t.getBoundingClientRect().height)")
+            "ts => ts.map(t => t.getBoundingClientRect().height)"
+        )
         assert heights and min(heights) >= 18, (chart, min(heights))
     assert app.page.locator('[data-testid="al-live-input"]').evaluate("e => getComputedStyle(e).fontSize") == "24px"
     app.screenshot("browser-path-ja-projector")
@@ -258,11 +280,17 @@ def test_the_browser_path_is_the_default_and_browser_0_gives_the_server_path(ser
     assert_silent_burst(app, sent, box, "owl", "<BOS> o w l")
     app.goto("compare")
     sides = app.page.locator('[data-testid="al-live-side"]')
-    app.wait_until(lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
-                   "Compare's browser path, by default", timeout_s=60)
+    app.wait_until(
+        lambda: sides.count() == 2 and sides.nth(1).get_attribute("data-drawn") == "<BOS>",
+        "Compare's browser path, by default",
+        timeout_s=60,
+    )
     app.goto("", browser="0", text="owl")
-    app.wait_until(lambda: app.textbox().count() == 1 and app.textbox().input_value() == "owl",
-                   "the server path's box", timeout_s=30)
+    app.wait_until(
+        lambda: app.textbox().count() == 1 and app.textbox().input_value() == "owl",
+        "the server path's box",
+        timeout_s=30,
+    )
     assert app.page.locator(LIVE).count() == 0
     assert not app.page.get_by_role("switch", name="Compute in my browser").is_checked()
     app.assert_clean()
@@ -284,7 +312,7 @@ def test_bertviz_model_view_in_the_browser(app):
     app.wait_until(lambda: vis.count() == 1 and vis.get_attribute("viewBox"), "BertViz's model view", timeout_s=5)
     assert bertviz.locator("select#filter").count() == 1 and bertviz.locator("select#layer").count() == 0
     box.click()
-    box.press("End")                       # the caret back after the word (the click went to the button)
+    box.press("End")  # the caret back after the word (the click went to the button)
     assert_silent_burst(app, sent, box, "l", "<BOS> o w l")
     assert vis.count() == 1 and vis.get_attribute("viewBox")
     # the model view redrew for the new character: a thumbnail's detail lists the tokens
@@ -294,8 +322,9 @@ def test_bertviz_model_view_in_the_browser(app):
     app.page.get_by_text("Compute in my browser", exact=True).click()
     app.wait_until(lambda: app.page.locator(LIVE).count() == 0 and app.textbox().count() == 1, "the server path")
     app.wait_idle()
-    selected = app.page.locator('[data-testid="stButtonGroup"] [aria-checked="true"], '
-                                '[data-testid="stButtonGroup"] [aria-pressed="true"]')
+    selected = app.page.locator(
+        '[data-testid="stButtonGroup"] [aria-checked="true"], [data-testid="stButtonGroup"] [aria-pressed="true"]'
+    )
     assert "Model view" in selected.all_inner_texts(), selected.all_inner_texts()
     app.assert_clean()
 
@@ -310,10 +339,12 @@ def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
     labels = texts.all_text_contents()
     for want in ("encoder L0", "cross L1", "head 3", "<BOS>"):
         assert want in labels, (want, labels[:20])
-    assert grid.locator("rect").count() == 6 * 4 * 4 * 4          # 6 patterns x 4 heads x 4 x 4 cells
+    assert grid.locator("rect").count() == 6 * 4 * 4 * 4  # 6 patterns x 4 heads x 4 x 4 cells
     # each label's font size on screen: its font size times the SVG's scale (rotated key labels included)
-    sizes = texts.evaluate_all("ts => ts.map(t => { const m = t.getScreenCTM(); "
-                               "return Math.hypot(m.a, m.b) * parseFloat(t.getAttribute('font-size')); })")
+    sizes = texts.evaluate_all(
+        "ts => ts.map(t => { const m = t.getScreenCTM(); "
+        "return Math.hypot(m.a, m.b) * parseFloat(t.getAttribute('font-size')); })"
+    )
     assert min(sizes) >= 18, min(sizes)
     box = app.page.locator('[data-testid="al-live-input"]')
     box.click()
@@ -329,16 +360,19 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
     sent, box = reveal_lesson_step(app, 1, "capyba", "al-live-bars")
     sides = app.page.locator('[data-testid="al-live-side"]')
-    app.wait_until(lambda: sides.count() == 1 and sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a",
-                   "the bars after Reveal")
+    app.wait_until(
+        lambda: sides.count() == 1 and sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a",
+        "the bars after Reveal",
+    )
     bars = app.page.locator('[data-testid="al-live-bars"] svg text')
     assert bars.first.text_content() == "What comes next?"
     before = settled(app, sent)
     box.click()
     box.press("End")
     box.press_sequentially("ra", delay=80)
-    app.wait_until(lambda: sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a", "capybara drawn",
-                   timeout_s=2)
+    app.wait_until(
+        lambda: sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a", "capybara drawn", timeout_s=2
+    )
     assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
     app.wait_until(lambda: "after “capybara”" in app.main_text(), "the question on the paused word", timeout_s=15)
     app.wait_idle()
@@ -369,8 +403,8 @@ def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(ap
     cells (t, t+1) outlined; it follows each key after the guess."""
     from models.capture import capture
     from models.checkpoint import load_checkpoint
-    from viz.style import pattern_title
     from viz.metrics import leak_summary
+    from viz.style import pattern_title
 
     def server_title(word: str) -> str:
         cap = capture(load_checkpoint("full_transformer_peeking"), word, add_eos=True)
@@ -381,15 +415,18 @@ def test_lesson_step_7_leak_heatmap_picks_the_layer_and_head_the_server_picks(ap
 
     _, box = reveal_lesson_step(app, 7, "flycatcher", "al-live-heatmap")
     heat = app.page.locator('[data-testid="al-live-heatmap"] svg')
-    title = lambda: heat.locator("text").first.text_content()        # noqa: E731
+    title = lambda: heat.locator("text").first.text_content()  # noqa: E731
     app.wait_until(lambda: heat.count() == 1, "the heatmap after Reveal")
     # flycatcher + <EOS>: 12 decoder rows, 12 source keys, so 11 cells (t, t+1)
     assert heat.locator('[data-testid="al-live-next-key"]').count() == 11
     assert title() == server_title("flycatcher"), title()
     for word in ("owl", "kiwi"):
         box.fill(word)
-        app.wait_until(lambda: heat.locator('[data-testid="al-live-next-key"]').count() == len(word) + 1,
-                       f"the heatmap of {word}", timeout_s=2)
+        app.wait_until(
+            lambda: heat.locator('[data-testid="al-live-next-key"]').count() == len(word) + 1,
+            f"the heatmap of {word}",
+            timeout_s=2,
+        )
         assert title() == server_title(word), (word, title())
     app.assert_clean()
 

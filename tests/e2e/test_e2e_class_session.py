@@ -4,6 +4,7 @@ pinned to one process and the students spread over both, so the class lives only
 temp folder). Without nginx, the same on one ``streamlit run serve.py``. Join by code, follow a step change, lock
 guesses, the live count and the histogram on the teacher's page, reveal, and a student's reload that keeps the
 place and the answer. Nothing of the answer is on a student's screen before the reveal."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,6 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
 from conftest import start_classroom
 
 ANSWER_WORDS = ("Right:", "Not this time", "The answer is", "The model's answer")
@@ -21,14 +21,16 @@ ANSWER_WORDS = ("Right:", "Not this time", "The answer is", "The model's answer"
 def class_server(tmp_path, server_factory):
     """2 processes behind nginx when nginx is here (test.sh installs it), else one ``streamlit run serve.py``."""
     from services.classroom import nginx_available
+
     store = {"ATTENTION_LAB_STORE": f"sqlite:///{tmp_path / 'classes.sqlite3'}"}
     if not nginx_available():
         yield server_factory({**store, "ATTENTION_LAB_TEACHER_PIN": None}, script="serve.py")
         return
     (tmp_path / "run").mkdir()
     # debug: cookie values b0/b1, so the test can seat the teacher and students on both processes
-    room = start_classroom(processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store,
-                           debug=True)
+    room = start_classroom(
+        processes=2, user_ckpt_dir=tmp_path / "ckpt", workdir=tmp_path / "run", env=store, debug=True
+    )
     yield room
     room.stop()
 
@@ -40,8 +42,9 @@ def heading(ap) -> str:
 
 def test_one_teacher_three_students(open_on, class_server):
     from services.classroom import COOKIE
+
     two = hasattr(class_server, "access_log")
-    pin = (lambda i: {COOKIE: f"b{i % 2}"}) if two else (lambda i: None)     # nginx's sticky cookie
+    pin = (lambda i: {COOKIE: f"b{i % 2}"}) if two else (lambda i: None)  # nginx's sticky cookie
     teacher = open_on(class_server, pin(0))
     teacher.page.goto(f"{class_server.url}/teach")
     teacher.page.get_by_role("button", name="Start a class").click()
@@ -60,19 +63,19 @@ def test_one_teacher_three_students(open_on, class_server):
         students.append(s)
     teacher.page.reload()
     teacher.wait_until(lambda: "3 joined" in teacher.main_text(), "3 joined on the teacher's page")
-    assert "<b>Bob</b>" in teacher.main_text() and "**Cy**" in teacher.main_text()    # shown as typed
+    assert "<b>Bob</b>" in teacher.main_text() and "**Cy**" in teacher.main_text()  # shown as typed
 
     teacher.page.get_by_role("link", name="Lead the Lesson").click()
     teacher.wait_until(lambda: "Step 1." in heading(teacher), "the teacher on step 1")
     teacher.page.get_by_role("button", name="Next").first.click()
     teacher.wait_until(lambda: "Step 2." in heading(teacher), "the teacher on step 2")
     moved = time.monotonic()
-    for s in students:                                   # every joined screen follows
+    for s in students:  # every joined screen follows
         s.wait_until(lambda s=s: "Step 2." in heading(s), "a student to follow to step 2", timeout_s=20)
     follow_s = time.monotonic() - moved
     for s in students:
         assert not any(w in s.main_text() for w in ANSWER_WORDS)
-        assert s.page.locator('[data-testid="stPlotlyChart"]').count() == 0       # no view of the step yet
+        assert s.page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no view of the step yet
         assert "appears when the teacher reveals the answer" in s.main_text()
 
     teacher.page.get_by_role("button", name="Open answers").click()
@@ -99,10 +102,10 @@ def test_one_teacher_three_students(open_on, class_server):
 
     s = students[0]
     verdict = "Right:" if "Right:" in s.main_text() else "Not this time"
-    s.page.reload()                                      # the cookie brings her back: same step, same answer
+    s.page.reload()  # the cookie brings her back: same step, same answer
     s.wait_until(lambda: "Step 2." in heading(s) and verdict in s.main_text(), "the student back after a reload")
     print(f"\nfollow a step change, 3 students: {follow_s:.2f} s")
-    if two:                                              # both processes served the class
+    if two:  # both processes served the class
         backends = {r["backend"] for r in class_server.access_log() if "/_stcore/stream" in r["request"]}
         assert len(backends) == 2, backends
     for ap in [teacher] + students:

@@ -6,6 +6,7 @@ b1 session finds the new model in its picker (no restart) and draws it, and both
 nginx's access log proves where every request went. Skipped only when nginx is not installed (test.sh installs
 Debian's package when it can).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,8 @@ import re
 import time
 
 import pytest
-
 from conftest import SERVER_PATH, start_classroom
+
 from services.classroom import COOKIE
 
 NAME = f"twoproc-{int(time.time()) % 100000}"
@@ -24,13 +25,15 @@ NAME = f"twoproc-{int(time.time()) % 100000}"
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
     from services.classroom import nginx_available
+
     if not nginx_available():
         pytest.skip("nginx is not installed (apt-get install -y nginx; test.sh does it when run as root)")
     tmp = tmp_path_factory.mktemp("classroom")
     # debug: the cookie names the process (b0, b1), so a test can pin a session to one.
     (tmp / "run").mkdir()
-    r = start_classroom(processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True,
-                        env=SERVER_PATH)
+    r = start_classroom(
+        processes=2, user_ckpt_dir=tmp / "shared-checkpoints", workdir=tmp / "run", debug=True, env=SERVER_PATH
+    )
     r.user_ckpt_dir = tmp / "shared-checkpoints"
     yield r
     r.stop()
@@ -39,8 +42,7 @@ def room(tmp_path_factory):
 def type_and_check(ap, text: str) -> None:
     box = ap.textbox()
     box.fill(text)
-    ap.wait_until(lambda: ap.bertviz_tokens() == ["<BOS>", *text] * 2,
-                  f"BertViz to show {text!r}", timeout_s=40)
+    ap.wait_until(lambda: ap.bertviz_tokens() == ["<BOS>", *text] * 2, f"BertViz to show {text!r}", timeout_s=40)
     ap.wait_until(lambda: ap.chart_title() == f"Next token after “{text[-1]}”", f"the bars to name {text[-1]!r}")
 
 
@@ -63,8 +65,11 @@ def test_two_processes_share_models_and_keep_sessions(open_on, room):
     # ...while session B (process b1) keeps typing, views correct.
     for text in ("cap", "capy", "capyb"):
         type_and_check(b, text)
-    a.wait_until(lambda: "is saved and is now in every page's model picker" in a.main_text(),
-                 "the run on b0 to finish and publish", timeout_s=120)
+    a.wait_until(
+        lambda: "is saved and is now in every page's model picker" in a.main_text(),
+        "the run on b0 to finish and publish",
+        timeout_s=120,
+    )
     assert (room.user_ckpt_dir / f"{NAME}.pt").is_file()
 
     # B, on the other process, sees the new model on its next rerun and draws it: no restart.
@@ -85,7 +90,7 @@ def test_two_processes_share_models_and_keep_sessions(open_on, room):
     assert chosen in ("b0", "b1"), f"nginx set no process cookie: {c.page.context.cookies()}"
     for ap in (a, b, c):
         ap.assert_clean()
-        ap.page.close()              # nginx logs a WebSocket when it closes
+        ap.page.close()  # nginx logs a WebSocket when it closes
 
     # Sticky: every request that carried a process cookie went to that process, WebSockets included (101).
     ports = {p.name: f"127.0.0.1:{p.port}" for p in room.backends}
@@ -102,8 +107,14 @@ def test_two_processes_share_models_and_keep_sessions(open_on, room):
     # served by its own process.
     wrong = [r for r in log if r["cookie"] in ports and r["upstream"].split(", ")[0] != ports[r["cookie"]]]
     assert not wrong, f"requests sent to another process than their cookie names: {wrong[:3]}"
-    moved = [r for r in log if r["cookie"] in ports and "/_stcore/stream" in r["request"] and r["status"] == "101"
-             and r["upstream"] != ports[r["cookie"]]]
+    moved = [
+        r
+        for r in log
+        if r["cookie"] in ports
+        and "/_stcore/stream" in r["request"]
+        and r["status"] == "101"
+        and r["upstream"] != ports[r["cookie"]]
+    ]
     assert not moved, f"sessions served by another process than their cookie names: {moved[:3]}"
     assert {"b0", "b1"} <= streams, f"WebSocket upgrades through nginx per process cookie: {streams}"
 
@@ -111,8 +122,8 @@ def test_two_processes_share_models_and_keep_sessions(open_on, room):
 def test_bench_classroom_through_nginx(room):
     """bench.classroom's students speak Streamlit's protocol through the proxy: two students, a few seconds."""
     from bench.classroom import RunSpec, drive, summarise
-    spec = RunSpec(students=2, train=0, processes=2, seconds=6, pages=("explore", "compare"), faults=False,
-                   epochs=1)
+
+    spec = RunSpec(students=2, train=0, processes=2, seconds=6, pages=("explore", "compare"), faults=False, epochs=1)
     # On its own thread: Playwright's sync API (the browser fixture) holds this thread's event loop.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         res = pool.submit(asyncio.run, drive(room.url, room.pids(), spec, seed=1, ckpt_dir=None)).result()
@@ -129,8 +140,13 @@ def test_a_real_size_word_list_uploads_through_nginx(open_on, room):
     folder: a word list of a few thousand words (here ~40 KB) was refused with HTTP 500 ("AxiosError")."""
     import itertools
     import string
-    words = ["".join(p) for p in itertools.islice(itertools.product("abcdefghij", string.ascii_lowercase,
-                                                                     "aeiou", "nrst", "aeiou"), 5000)]
+
+    words = [
+        "".join(p)
+        for p in itertools.islice(
+            itertools.product("abcdefghij", string.ascii_lowercase, "aeiou", "nrst", "aeiou"), 5000
+        )
+    ]
     data = ("\n".join(words) + "\n").encode()
     assert len(data) > 16_384
     ap = open_on(room)
@@ -149,9 +165,15 @@ def quiet_room(tmp_path_factory):
     """One process behind nginx with short clocks: Streamlit pings every 3 s (and closes a socket that has not
     answered 3 s later), nginx closes a WebSocket its process has said nothing on for 8 s."""
     from services.classroom import Limits
-    r = start_classroom(processes=1, nginx=True, workdir=tmp_path_factory.mktemp("quiet"), debug=True,
-                        limits=Limits(read_timeout_s=8),
-                        env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3", **SERVER_PATH})
+
+    r = start_classroom(
+        processes=1,
+        nginx=True,
+        workdir=tmp_path_factory.mktemp("quiet"),
+        debug=True,
+        limits=Limits(read_timeout_s=8),
+        env={"STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "3", **SERVER_PATH},
+    )
     yield r
     r.stop()
 
@@ -160,16 +182,23 @@ def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(quiet
     """nginx closes a WebSocket its process is silent on (here 8 s): Streamlit's pings (here every 3 s) keep a
     quiet tab that answers them open, and Streamlit closes a socket whose client never answers."""
     import asyncio
+
     import websockets
+
     room = quiet_room
 
     async def idle(answer_pings: bool, seconds: float) -> tuple[bool, float]:
         u = room.url.replace("http://", "ws://") + "/_stcore/stream"
         t0 = time.monotonic()
-        async with websockets.connect(u, subprotocols=["streamlit"], ping_interval=None, open_timeout=30,
-                                      additional_headers={"Cookie": f"{COOKIE}=b0"}) as ws:
+        async with websockets.connect(
+            u,
+            subprotocols=["streamlit"],
+            ping_interval=None,
+            open_timeout=30,
+            additional_headers={"Cookie": f"{COOKIE}=b0"},
+        ) as ws:
             if not answer_pings:
-                ws.transport.pause_reading()          # a laptop shut: nothing read, no pong sent
+                ws.transport.pause_reading()  # a laptop shut: nothing read, no pong sent
             try:
                 while time.monotonic() - t0 < seconds:
                     await asyncio.sleep(0.5)
@@ -178,7 +207,7 @@ def test_an_idle_tab_survives_nginx_timeouts_and_a_silent_socket_is_closed(quiet
                 if not answer_pings:
                     ws.transport.resume_reading()
                     await asyncio.wait_for(ws.wait_closed(), 2)
-            except (asyncio.TimeoutError, websockets.ConnectionClosed):
+            except (TimeoutError, websockets.ConnectionClosed):
                 pass
             return ws.state.name == "OPEN", time.monotonic() - t0
 

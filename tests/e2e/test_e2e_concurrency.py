@@ -7,6 +7,7 @@ next-token bars (their title, their top-k labels and the percentages printed on 
 run is stopped and saved (to the server's temporary user folder), and B checks that the shipped model did not change:
 a fresh forward pass on the server agrees with the numbers from before, and so do the checkpoint file and its capture.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,10 @@ from models.vocab import EOS
 from viz.metrics import next_token_probs
 
 WORD = "capybara"
-EXTRA = "s"                 # typed after the run has ended: a text no earlier rerun has cached on the server
-EPOCHS = 500                # the most the page allows, far more than the test needs: the run is stopped with the
-                            # Stop button at the end. The original recipe has no early stopping, so the run can't
-                            # end on its own while B types (the fast recipe's early stopping once did, at epoch 92)
+EXTRA = "s"  # typed after the run has ended: a text no earlier rerun has cached on the server
+EPOCHS = 500  # the most the page allows, far more than the test needs: the run is stopped with the
+# Stop button at the end. The original recipe has no early stopping, so the run can't
+# end on its own while B types (the fast recipe's early stopping once did, at epoch 92)
 SEED_RECIPE = "Original recipe (seed)"
 TOP_K, TEMPERATURE = 8, 1.0  # the Explore sliders' defaults
 NAME = f"e2e-conc-{int(time.time()) % 100000}"
@@ -62,7 +63,7 @@ def expected_bars(bundle, words, text: str) -> dict:
     label = lambda i: "end of word" if bundle.vocab.itos[i] == EOS else bundle.vocab.itos[i]
     labels = [label(i) for i in top.indices.tolist()]
     values = [f"{v:.1%}" for v in top.values.tolist()]
-    hint = next(iter(next_char_counts(text, words)), None)          # the orange bar
+    hint = next(iter(next_char_counts(text, words)), None)  # the orange bar
     if hint is not None and bundle.vocab.stoi[hint] not in top.indices.tolist():
         labels.append(label(bundle.vocab.stoi[hint]))
         values.append(f"{float(probs[bundle.vocab.stoi[hint]]):.1%}")
@@ -110,16 +111,19 @@ def check_view(b, text: str, want: dict) -> dict:
     """Wait until B's bars speak of the last typed character and BertViz shows <BOS> + ``text``; then the bars must
     be exactly the expected ones."""
     title = f"{BARS_PREFIX} “{text[-1]}”"
-    got = b.wait_until(lambda: (r := read_bars(b)) and r["title"] == title and r,
-                       f"the next-token bars after typing {text!r} ({title})")
+    got = b.wait_until(
+        lambda: (r := read_bars(b)) and r["title"] == title and r,
+        f"the next-token bars after typing {text!r} ({title})",
+    )
     tokens = ["<BOS>", *text]
     b.wait_until(lambda: b.bertviz_tokens() == tokens + tokens, f"BertViz to draw {tokens} after typing {text!r}")
     # Read the bars again after BertViz: the page is at ``text`` now, and a late rerun must not have redrawn them.
     again = read_bars(b)
     assert again == got, f"the bars changed while BertViz caught up on {text!r}: {got} -> {again}"
-    shown = {"labels": got["labels"][::-1], "values": got["values"][::-1]}      # top-down, like ``want``
-    assert shown == want, f"Explore's bars for {text!r} differ from the shipped model's:\n  shown {shown}\n" \
-                          f"  want  {want}"
+    shown = {"labels": got["labels"][::-1], "values": got["values"][::-1]}  # top-down, like ``want``
+    assert shown == want, (
+        f"Explore's bars for {text!r} differ from the shipped model's:\n  shown {shown}\n  want  {want}"
+    )
     return got
 
 
@@ -127,7 +131,7 @@ def press_train(a, name: str, epochs: int = EPOCHS) -> None:
     """On session ``a``'s Train page: the original recipe, ``epochs`` epochs, result name ``name``; press Train on a
     settled form (the page's live panel is what the caller waits for)."""
     a.goto("train")
-    a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()       # resets the knobs: choose it first
+    a.page.get_by_role("radio", name=SEED_RECIPE, exact=True).click()  # resets the knobs: choose it first
     a.wait_until(lambda: "Original recipe:" in a.main_text(), "the original recipe to be chosen")
     # Let that rerun finish before typing: its callback sets the knobs to the recipe's defaults, and the caption
     # above is drawn before the number inputs, so a value typed now could be overwritten by the rerun's 100 epochs.
@@ -140,9 +144,8 @@ def press_train(a, name: str, epochs: int = EPOCHS) -> None:
     box.fill(name)
     box.press("Enter")
     a.wait_until(lambda: f"Will be saved as {name}" in a.main_text(), "the name to be accepted")
-    a.wait_idle()           # the rerun the name started is over: press Train on a settled form
-    assert epochs_box.input_value() == str(epochs), \
-        f"the Epochs box reads {epochs_box.input_value()!r} after settling"
+    a.wait_idle()  # the rerun the name started is over: press Train on a settled form
+    assert epochs_box.input_value() == str(epochs), f"the Epochs box reads {epochs_box.input_value()!r} after settling"
     a.page.get_by_role("button", name=re.compile(r"^\W*Train$")).click()
 
 
@@ -156,8 +159,11 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     press_train(a, NAME)
     # Two steps, so a failure says which one: the page switched to the live panel, then the panel moved on.
     a.wait_until(lambda: f"Training {NAME}" in a.main_text(), "A's page to switch to the live panel of the run")
-    first_epoch, total = a.wait_until(lambda: (p := progress(a)) and p[0] >= 1 and p,
-                                      "A's live panel to show a finished epoch of the run", timeout_s=90)
+    first_epoch, total = a.wait_until(
+        lambda: (p := progress(a)) and p[0] >= 1 and p,
+        "A's live panel to show a finished epoch of the run",
+        timeout_s=90,
+    )
     assert total == EPOCHS, f"A's run is training {total} epochs, not the {EPOCHS} the test set"
     t_running = time.monotonic()
 
@@ -179,10 +185,11 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
             seen_epochs.append(training_epoch(a))
     except BaseException:
         with contextlib.suppress(Exception):
-            stop_if_running(a)      # don't leave the run loading the machine for the tests that follow
+            stop_if_running(a)  # don't leave the run loading the machine for the tests that follow
         raise
-    assert all(e is not None for e in seen_epochs), \
+    assert all(e is not None for e in seen_epochs), (
         f"A's run was not running during all of B's typing (epochs seen after each key: {seen_epochs})"
+    )
     assert seen_epochs[-1] > seen_epochs[0], f"A's run made no progress while B typed: epochs {seen_epochs}"
     b.screenshot("concurrency-explore-while-training")
     a.screenshot("concurrency-train-while-typing")
@@ -190,8 +197,11 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     # ---- A: stop the run; it ends cleanly and is saved in the server's temporary user folder -------------------
     stop_if_running(a)
     # The result panel streams in element by element: wait for the saved line *and* the reason line below it.
-    a.wait_until(lambda: (t := a.main_text()) and SAVED in t and STOPPED.search(t),
-                 "A's run to stop, be saved and say it was stopped with Stop", timeout_s=120)
+    a.wait_until(
+        lambda: (t := a.main_text()) and SAVED in t and STOPPED.search(t),
+        "A's run to stop, be saved and say it was stopped with Stop",
+        timeout_s=120,
+    )
     assert (a.server.user_ckpt_dir / f"{NAME}.pt").is_file()
     t_stopped = time.monotonic()
 
@@ -202,8 +212,9 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
     check_view(b, WORD + EXTRA, want[WORD + EXTRA])
     assert b.page.get_by_role("combobox", name="Model", exact=True).input_value() == "MiniFormer"
     # On disk: the same file, and the same capture as before the typing began.
-    assert hashlib.sha256(resolve_path("miniformer").read_bytes()).digest() == digest, \
+    assert hashlib.sha256(resolve_path("miniformer").read_bytes()).digest() == digest, (
         "checkpoints/miniformer.pt changed"
+    )
     after = capture(load_checkpoint("miniformer"), WORD)
     assert torch.equal(after.logits, before.logits)
     assert after.names() == before.names()
@@ -211,6 +222,8 @@ def test_training_in_one_session_leaves_typing_in_another_correct(open_app):
 
     a.assert_clean()
     b.assert_clean()
-    print(f"\nA's epochs after each of B's keys: {seen_epochs}; B's seconds per key: "
-          f"{', '.join(f'{s:.1f}' for s in key_seconds)}; run going after {t_running - t_start:.0f} s, "
-          f"stopped and saved after {t_stopped - t_start:.0f} s, test {time.monotonic() - t_start:.0f} s")
+    print(
+        f"\nA's epochs after each of B's keys: {seen_epochs}; B's seconds per key: "
+        f"{', '.join(f'{s:.1f}' for s in key_seconds)}; run going after {t_running - t_start:.0f} s, "
+        f"stopped and saved after {t_stopped - t_start:.0f} s, test {time.monotonic() - t_start:.0f} s"
+    )

@@ -1,5 +1,6 @@
 """User text is shown as text in a real browser (issue 12, item 13): an uploaded file's name and a Train result name
 written as Markdown links and images render no link and no image, and the browser fetches nothing they name."""
+
 import json
 from urllib.parse import urlparse
 
@@ -38,8 +39,11 @@ def test_uploaded_file_names_render_as_text_and_fetch_nothing(app):
         assert made == {"links": [], "images": []}, (name, made)
         app.screenshot(f"escaping-upload-{NAMES.index(stem)}")
     # what the names point at: x.example, or (the file name's image) a path /http%3A%2F%2F... on the app's server
-    fetched = [u for u in requested if "x.example" in u or urlparse(u).path.lower().startswith("/http")
-               or u.startswith("javascript")]
+    fetched = [
+        u
+        for u in requested
+        if "x.example" in u or urlparse(u).path.lower().startswith("/http") or u.startswith("javascript")
+    ]
     assert not fetched, fetched
     app.assert_clean()
 

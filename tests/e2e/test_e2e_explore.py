@@ -1,5 +1,6 @@
 """Explore in a real browser: per-keystroke updates of the next-token bars and of the BertViz frame (really drawn,
 not blank), and the bad-input list from the Explore issue, with no dialog ever opening."""
+
 import re
 import time
 
@@ -60,11 +61,11 @@ def test_typing_updates_bars_and_bertviz_per_keystroke(app):
         values = bars_values(app)
         assert values and values != before, f"the bar values did not change after {typed!r}: {values}"
         # ... and BertViz drew the new token in its SVG (query column then key column: the tokens twice).
-        app.wait_until(lambda: app.bertviz_tokens() == tokens + tokens,
-                       f"BertViz to draw {tokens} after typing {typed!r}")
+        app.wait_until(
+            lambda: app.bertviz_tokens() == tokens + tokens, f"BertViz to draw {tokens} after typing {typed!r}"
+        )
     # Shareable state: the URL holds what is shown (give the browser's history update a moment).
-    app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy",
-                   timeout_s=5)
+    app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy", timeout_s=5)
     # The frame is really drawn: BertViz's attention lines (one SVG <line> per query-key pair of each head).
     frame = app.page.frame_locator('[data-testid="stCustomComponentV1"]').first
     assert frame.locator("#vis svg line").count() > 0
@@ -75,7 +76,7 @@ def test_typing_updates_bars_and_bertviz_per_keystroke(app):
 def test_shared_link_opens_the_same_view(app):
     app.goto("", text="flycatcher", model="full_transformer")
     want = ["<BOS>", *"flycatcher"]
-    app.wait_until(lambda: app.bertviz_tokens()[:len(want)] == want, "BertViz to draw flycatcher from the URL")
+    app.wait_until(lambda: app.bertviz_tokens()[: len(want)] == want, "BertViz to draw flycatcher from the URL")
     picked = app.page.get_by_role("combobox", name="Model", exact=True).input_value()
     assert picked == "FullTransformer (leak-free)", picked
     # The encoder-decoder frame carries BertViz's attention selector (encoder / decoder / cross).
@@ -92,7 +93,7 @@ BAD_INPUTS = [
     ("CAPY bara-3!", "Uppercase letters were lowercased"),
     ("<script>alert(1)</script>", "Not in the vocabulary, shown as <UNK>"),
     ("</script><img src=x onerror=alert(1)>", "Not in the vocabulary, shown as <UNK>"),
-    ("capybara" * 1250, "longer than the model's context"),     # 10 000 characters pasted
+    ("capybara" * 1250, "longer than the model's context"),  # 10 000 characters pasted
 ]
 
 
@@ -102,7 +103,7 @@ def test_bad_inputs_give_messages_and_never_execute(app):
     box = app.textbox()
     for text, message in BAD_INPUTS:
         t0 = time.monotonic()
-        box.fill(text)            # a paste: the whole value at once
+        box.fill(text)  # a paste: the whole value at once
         app.wait_until(lambda: message in app.main_text(), f"the message {message!r} for {text[:40]!r}")
         elapsed = time.monotonic() - t0
         assert elapsed < 20, f"{len(text)} characters took {elapsed:.1f} s to show a message"
@@ -110,7 +111,7 @@ def test_bad_inputs_give_messages_and_never_execute(app):
             # BertViz drew the text as text: the frame holds <UNK> tokens and no element the input tried to make.
             n = min(len(text), 47)
             app.wait_until(lambda: len(app.bertviz_tokens()) >= 2 * (n + 1) - 2, f"BertViz to draw {text[:40]!r}")
-        for frame in app.page.frames:     # the page and the BertViz frame: the input made no element
+        for frame in app.page.frames:  # the page and the BertViz frame: the input made no element
             made = frame.evaluate("""() => ({img: document.querySelectorAll('img[src="x"]').length,
                 scripts: [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length})""")
             assert made == {"img": 0, "scripts": 0}, f"the input became markup in {frame.url}: {made}"

@@ -4,6 +4,7 @@ sees exactly the shipped model's numbers throughout, and the run's slot comes ba
 
 One server of its own per test (a fresh user checkpoints folder); session A trains, session B types.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,12 +14,12 @@ import time
 from pathlib import Path
 
 import psutil
-
-from models.checkpoint import load_checkpoint
 from test_e2e_concurrency import WORD, check_view, press_train, progress, read_bars, shipped_model_state
 
+from models.checkpoint import load_checkpoint
+
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 500                      # the original recipe (no early stopping) at the most the page allows
+EPOCHS = 500  # the original recipe (no early stopping) at the most the page allows
 
 
 def start_long_run(a, name: str) -> None:
@@ -64,12 +65,13 @@ def test_worker_killed_mid_epoch_shows_failed_and_typing_elsewhere_is_unaffected
     type_and_check(b, box, want, range(1, 4))
     [worker] = workers(server)
     assert worker.pid != server.proc.pid
-    os.kill(worker.pid, signal.SIGKILL)           # what the OOM killer does
-    a.wait_until(lambda: "killed-run was not saved" in a.main_text(), "A's page to say the run was not saved",
-                 timeout_s=60)
+    os.kill(worker.pid, signal.SIGKILL)  # what the OOM killer does
+    a.wait_until(
+        lambda: "killed-run was not saved" in a.main_text(), "A's page to say the run was not saved", timeout_s=60
+    )
     text = a.main_text()
     assert "killed by SIGKILL (signal 9)" in text and "training slot is free again" in text, text[-1500:]
-    type_and_check(b, box, want, range(4, len(WORD) + 1))             # B's typing never noticed
+    type_and_check(b, box, want, range(4, len(WORD) + 1))  # B's typing never noticed
     assert not (server.user_ckpt_dir / "killed-run.pt").exists()
     everything_loads(server)
     a.page.get_by_role("button", name=re.compile(r"Train another model")).click()
@@ -88,7 +90,7 @@ def test_closing_the_tab_mid_run_stops_the_worker_and_publishes_the_best_epoch(s
     start_long_run(a, "closed-tab")
     assert len(workers(server)) == 1
     box = open_explore(b)
-    a.page.context.close()                        # the student closes the tab (the whole browser context)
+    a.page.context.close()  # the student closes the tab (the whole browser context)
     t = time.monotonic()
     type_and_check(b, box, want, range(1, len(WORD) + 1))
     path = server.user_ckpt_dir / "closed-tab.pt"
@@ -102,6 +104,6 @@ def test_closing_the_tab_mid_run_stops_the_worker_and_publishes_the_best_epoch(s
     assert 1 <= ck.meta["epoch"] and len(ck.meta["history"]) < EPOCHS
     assert ck.meta["epoch"] == min(ck.meta["history"], key=lambda h: h["val_prefix_nll"])["epoch"]
     everything_loads(server)
-    box.press("s")                                # B is still served, with a text nobody computed before
+    box.press("s")  # B is still served, with a text nobody computed before
     check_view(b, WORD + "s", want[WORD + "s"])
     b.assert_clean()
