@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import settings
 from services.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ class Server(ServerProcess):
         Path(log_path).write_bytes(b"")  # this run's log only
         # The benches were written for Explore's and Compare's server path: it is what this server gives by default
         # (bench/browser_path.py asks for the browser path, the students' default, with ?browser=1).
-        super().__init__(None, log_path, {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})})
+        super().__init__(None, log_path, {**os.environ, settings.BROWSER_PATH_ENV: "0", **(env or {})})
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (MiB): psutil when installed, else /proc/<pid>/status."""

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+import settings
 from bench import classroom as C
-from services.classroom import COOKIE, NGINX, Classroom, Limits, nginx_available, nginx_conf
+from services.classroom import COOKIE, Classroom, Limits, nginx_available, nginx_conf
 
 
 def test_nginx_conf_routes_by_cookie_and_upgrades_websockets(tmp_path):
@@ -44,7 +45,7 @@ def test_nginx_accepts_the_generated_conf(tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path))
     r = subprocess.run(
-        [NGINX, "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
+        [settings.nginx(), "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,
