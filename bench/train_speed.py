@@ -48,9 +48,9 @@ def median_run(runs: list, target: float) -> tuple[object, tuple[float, int] | N
     reached = [(time_to_reach(r.history, target), r) for r in runs]
     if any(t is None for t, _ in reached):
         return runs[0], None, [], same
-    reached.sort(key=lambda tr: tr[0][0])
+    reached.sort(key=lambda item: item[0][0])
     t, run = reached[len(reached) // 2]
-    return run, t, [tr[0][0] for tr in reached], same
+    return run, t, [item[0][0] for item in reached], same
 
 
 def main(argv=None) -> int:

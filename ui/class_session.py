@@ -663,7 +663,7 @@ def _histogram(c: ClassInfo, labels: list[str], *, right_index: int | None) -> N
         list(counts.values()),
         [label.replace("`", "") for label in labels],
         right_index,
-        {"title": _("The class's guesses"), "count": _("students"), "right": _("the model's answer")},
+        tr=_,
     )
     from ui.charts import chart
 
@@ -743,7 +743,7 @@ def summary(code_: str) -> str:
     return summary_html(
         _("Class {code}: the class's guesses and the model's answers").format(code=code_),
         rows,
-        {"answered": _("{a} answered"), "answer": _("The model's answer"), "none": _("not revealed")},
+        tr=_,
     )
 
 
