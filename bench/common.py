@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import math
 import os
 import platform
 import shlex
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,6 +104,23 @@ def pctl(values, q: float) -> float:
 
 def summary(values) -> tuple[float, float, float]:
     return pctl(values, 50), pctl(values, 95), max(values) if values else float("nan")
+
+
+async def start_together(
+    go: dict, deadline: dict, *, n: int, clock, limit: float, settle: float, seconds: float
+) -> tuple[float, float]:
+    """A simulated class starts at one moment: wait until ``n`` students have opened their pages
+    (``go["ready"]``, counted up by each) or ``clock()`` reaches ``limit``, let the last page views settle for
+    ``settle`` seconds, then set the typing deadline ``seconds`` ahead (``deadline["t"]``, on perf_counter) and
+    ``go["event"]``, which every student awaits. Returns (when the pages were open, when typing began) on ``clock``."""
+    while go["ready"] < n and clock() < limit:
+        await asyncio.sleep(0.1)
+    t_open = clock()
+    await asyncio.sleep(settle)
+    t_go = clock()
+    deadline["t"] = time.perf_counter() + seconds
+    go["event"].set()
+    return t_open, t_go
 
 
 def fmt_ms(x: float) -> str:
