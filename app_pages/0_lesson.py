@@ -371,16 +371,7 @@ def step_positions(n: int, view) -> None:
             rows = max(T, 20)  # enough rows for the waves to show, even for a short word
             a, b = st.columns([1, 1], gap="medium")
             chart(
-                L.pe_table(
-                    LS.get_pe_table("miniformer", rows),
-                    {
-                        "title": _("Positional encoding, {t} positions").format(t=rows),
-                        "position": _("position"),
-                        "dim": _("dimension"),
-                        "value": _("value"),
-                    },
-                    font_size=FS,
-                ),
+                L.pe_table(LS.get_pe_table("miniformer", rows), tr=_, font_size=FS),
                 key=f"lesson.{n}.pe",
                 container=a,
             )
@@ -392,11 +383,8 @@ def step_positions(n: int, view) -> None:
                 L.next_char_variants(
                     {names[m]: p for m, p in variants.items()},
                     bundle("miniformer").vocab,
-                    {
-                        "title": _("Next character after “{word}”").format(word=word[-30:]),
-                        "probability": _("probability"),
-                        "end": _("end of word"),
-                    },
+                    word=word,
+                    tr=_,
                     font_size=FS,
                 ),
                 key=f"lesson.{n}.cf",

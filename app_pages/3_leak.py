@@ -16,7 +16,10 @@ from viz import figures as F
 from viz import style
 from viz.metrics import counterfactual_next_token, leak_summary, next_key_weights_by_layer, next_token_probs
 
-PEEK, FREE, MINI = "full_transformer_peeking", "full_transformer", "miniformer"
+# The lesson's three roles (a choice of models for what each shows, not a list of every model):
+PEEK = "full_transformer_peeking"  # the original design, which reads the answer
+FREE = "full_transformer"  # the same network, leak-free
+MINI = "miniformer"  # a causal decoder, leak-free by construction
 
 
 def short_names() -> dict[str, str]:

@@ -122,7 +122,7 @@ def setup_form() -> None:
             persist_state=KEEP,
             on_change=apply_preset,
         )
-        if model == "full-peeking":
+        if registry.by_train_flag(model).peeking:
             st.caption(peek_warning())
         preset = st.segmented_control(
             _("Recipe"),

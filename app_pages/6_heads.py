@@ -441,15 +441,15 @@ else:
             ),
         )
         row = (head_mean(cap_ko, pattern) if head == "mean" else cap_ko.patterns[pattern][0, head])[-1]
-        top = style.char_label(bundle.vocab.itos[loo.top], tr=_)
         chart(
             head_lab_figures.attention_vs_importance(
                 loo.tokens,
                 row,
                 [None] + list(loo.delta[1:]),  # <BOS> is never replaced
-                title=_("Prediction: {top} ({p:.0%})").format(top=top, p=loo.p_top),
-                attention_title=_("attention of the last position ({pattern})").format(pattern=pattern_title(pattern)),
-                importance_title=_("drop in p({top}) when that character becomes <UNK>").format(top=top),
+                top=bundle.vocab.itos[loo.top],
+                p_top=loo.p_top,
+                pattern_label=pattern_title(pattern),
+                tr=_,
             ),
             key="heads.loo.chart",
         )

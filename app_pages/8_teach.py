@@ -1,10 +1,9 @@
 """Teach: start a class (a join code and its QR code for the back row), take it over again with the teacher's link or
 PIN, and see who joined, who answered and a CSV of the results. The class itself is led from the Lesson."""
 
-import os
-
 import streamlit as st
 
+import settings
 from services.class_store import clean_code, shared_store
 from ui import class_models, class_plan
 from ui import class_session as cs
@@ -14,7 +13,7 @@ from ui.text import escape_md
 st.title(_("Teach a class"))
 
 if not cs.is_teacher():
-    pin_needed = bool(os.environ.get(cs.PIN_ENV))
+    pin_needed = bool(settings.teacher_pin())
     st.markdown(
         _(
             "Start a class, show its code (or QR code) on the projector, and every student who joins follows "

@@ -66,7 +66,15 @@ from bench.classroom import (
     sampler,
     serve,
 )
-from bench.common import append_results, guard_offline, launch_chromium, machine_info, md_table, pctl
+from bench.common import (
+    append_results,
+    guard_offline,
+    launch_chromium,
+    machine_info,
+    md_table,
+    pctl,
+    start_together,
+)
 
 MAX_STUDENTS, MAX_SECONDS = 400, 600
 PAUSE_S = 0.4  # ui/live/live.js PAUSE_MS: the word goes to the server this long after the last key
@@ -592,13 +600,9 @@ async def drive(base: str, pids: list[int], spec: ClassSpec, assets: list[str], 
     ]
     client0 = time.process_time()
     limit = spec.open_within + spec.arrive + 240
-    while go["ready"] < spec.students and clock() < limit:
-        await asyncio.sleep(0.1)
-    t_open = clock()
-    await asyncio.sleep(2.0)  # the last page views settle
-    t_go = clock()
-    deadline["t"] = time.perf_counter() + spec.seconds
-    go["event"].set()
+    t_open, t_go = await start_together(
+        go, deadline, n=spec.students, clock=clock, limit=limit, settle=2.0, seconds=spec.seconds
+    )
     client1 = time.process_time()
     await asyncio.gather(*tasks)
     t_end = clock()

@@ -23,9 +23,10 @@ import argparse
 import time
 
 from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, summary
+from models import registry
 
 TYPED = "capybaraelephantowlsquidbeetroot"
-MODELS = ("miniformer", "full_transformer", "full_transformer_peeking")
+MODELS = tuple(s.name for s in registry.MODELS if s.runs_in_browser)  # every shipped model the browser runs
 LIVE = '[data-testid="al-live"]'
 
 

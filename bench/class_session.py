@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import settings
 from bench.classroom import Record, Tab, check_local, sampler, tree_usage
 from bench.common import md_table, pctl, report
 
@@ -370,7 +371,7 @@ def main(argv=None) -> int:
     moves = max(1, min(args.moves, 6))
     res_notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="attention-lab-class-") as tmp:
-        os.environ["ATTENTION_LAB_STORE"] = os.environ.get("ATTENTION_LAB_STORE") or f"sqlite:///{tmp}/classes.sqlite3"
+        os.environ[settings.STORE_ENV] = settings.store() or f"sqlite:///{tmp}/classes.sqlite3"
         if args.url:
             import psutil
 
@@ -393,7 +394,7 @@ def main(argv=None) -> int:
                 limits = Limits(per_ip=need, total=max(limits.total, need))
                 res_notes.append(
                     f"nginx's connections per address raised from {Limits().per_ip} to {need} for this "
-                    f"run (ATTENTION_LAB_MAX_CONN_PER_IP does the same for classroom.sh): {n} pages "
+                    f"run ({settings.MAX_CONN_PER_IP_ENV} does the same for classroom.sh): {n} pages "
                     "on one address hold 2 connections each (the WebSocket and the class poller's "
                     "long poll); at the default, the pages over the limit got HTTP 503 and the "
                     "teacher's count stopped"

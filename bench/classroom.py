@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from bench.common import LOCAL_HOSTS, md_table, pctl, report
+from bench.common import LOCAL_HOSTS, md_table, pctl, report, start_together
 
 MAX_STUDENTS, MAX_SECONDS, MAX_RUNS = 80, 600, 12
 KEY_TIMEOUT_S = 15
@@ -711,13 +711,9 @@ async def drive(base: str, pids: list[int], spec: RunSpec, seed: int, ckpt_dir: 
     samples, stop = [], asyncio.Event()
     samp = asyncio.create_task(sampler(pids, stop, samples, clock))
     n_ready = spec.students + spec.train
-    while go["ready"] < n_ready and clock() < 240:
-        await asyncio.sleep(0.1)
-    open_s = clock()
-    await asyncio.sleep(1.0)  # the last page views settle
-    t_go = clock()
-    deadline["t"] = time.perf_counter() + spec.seconds
-    go["event"].set()
+    open_s, t_go = await start_together(
+        go, deadline, n=n_ready, clock=clock, limit=240, settle=1.0, seconds=spec.seconds
+    )
     faults = []
     killed = {}
     if spec.faults and kill is not None:

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import math
 import os
 import platform
 import shlex
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import settings
 from services.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,6 +106,23 @@ def summary(values) -> tuple[float, float, float]:
     return pctl(values, 50), pctl(values, 95), max(values) if values else float("nan")
 
 
+async def start_together(
+    go: dict, deadline: dict, *, n: int, clock, limit: float, settle: float, seconds: float
+) -> tuple[float, float]:
+    """A simulated class starts at one moment: wait until ``n`` students have opened their pages
+    (``go["ready"]``, counted up by each) or ``clock()`` reaches ``limit``, let the last page views settle for
+    ``settle`` seconds, then set the typing deadline ``seconds`` ahead (``deadline["t"]``, on perf_counter) and
+    ``go["event"]``, which every student awaits. Returns (when the pages were open, when typing began) on ``clock``."""
+    while go["ready"] < n and clock() < limit:
+        await asyncio.sleep(0.1)
+    t_open = clock()
+    await asyncio.sleep(settle)
+    t_go = clock()
+    deadline["t"] = time.perf_counter() + seconds
+    go["event"].set()
+    return t_open, t_go
+
+
 def fmt_ms(x: float) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
 
@@ -116,7 +136,7 @@ class Server(ServerProcess):
         Path(log_path).write_bytes(b"")  # this run's log only
         # The benches were written for Explore's and Compare's server path: it is what this server gives by default
         # (bench/browser_path.py asks for the browser path, the students' default, with ?browser=1).
-        super().__init__(None, log_path, {**os.environ, "ATTENTION_LAB_BROWSER_PATH": "0", **(env or {})})
+        super().__init__(None, log_path, {**os.environ, settings.BROWSER_PATH_ENV: "0", **(env or {})})
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (MiB): psutil when installed, else /proc/<pid>/status."""

@@ -42,6 +42,7 @@ from bench.common import (
     md_table,
     summary,
 )
+from models import registry
 
 TYPED = "capybaraelephantowlsquidbeetroot"  # no letter repeats its neighbour: every key changes the title
 LONG_SEED = "flycatchercapybarawatermelonbutterfly"
@@ -219,7 +220,7 @@ def breakdown_rows(reps: int, long_len: int) -> list:
     torch.set_num_threads(1)
     words = shipped_words()
     rows = []
-    for name in ("miniformer", "full_transformer"):
+    for name in [s.name for s in registry.one_per_architecture()]:
         b = load_checkpoint(name)
         for label, text in (("word", "capybar"), (f"{long_len} chars", (LONG_SEED * 10)[:long_len])):
             cap = capture(b, text)
@@ -272,7 +273,7 @@ def server_rows(reps: int, long_len: int) -> list:
 
     words = shipped_words()
     rows = []
-    for name in ("miniformer", "full_transformer"):
+    for name in [s.name for s in registry.one_per_architecture()]:
         b = load_checkpoint(name)
         for label, texts in (
             ("word", [TYPED[: i + 1] for i in range(min(reps, len(TYPED)))]),
@@ -350,7 +351,7 @@ def heads_rows(reps: int) -> list:
 
     words = validation_words()
     rows = []
-    for name in ("miniformer", "full_transformer", "full_transformer_peeking"):
+    for name in registry.shipped_names():
         b = load_checkpoint(name)
         heads = [(m, h) for m, n in attention_modules(b.model) for h in range(n)]
         tables = pickle.dumps((head_importance(b, words), head_roles(b, words)))

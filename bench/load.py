@@ -21,6 +21,7 @@ import os
 import random
 import time
 
+import settings
 from bench.common import (
     ARM_JS,
     CHROMIUM,
@@ -160,7 +161,7 @@ async def run(k: int, seconds: float, train_epochs: int, user_dir: str):
     from playwright.async_api import async_playwright
 
     out, blocked, rss = {}, [], []
-    with Server(env={"ATTENTION_LAB_USER_CKPT_DIR": user_dir}) as server:
+    with Server(env={settings.USER_CKPT_DIR_ENV: user_dir}) as server:
         server.wait_healthy()
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server, stop, rss))

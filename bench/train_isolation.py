@@ -28,6 +28,7 @@ import psutil
 import torch
 
 from bench.common import append_results, machine_info, md_table, pctl
+from models import registry
 from models.capture import capture
 from models.checkpoint import load_checkpoint
 from models.data import DEFAULT_WORDS, load_words
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--models",
         nargs="+",
-        default=["miniformer", "full"],
+        default=[s.train_flag for s in registry.one_per_architecture()],
         help="start-up and epoch times for each; the interference run trains the first",
     )
     ap.add_argument("--starts", type=int, default=3)

@@ -28,6 +28,7 @@ import statistics
 import torch
 
 from bench.common import append_results, machine_info, md_table
+from models import registry
 from models.data import load_words
 from models.device import pick_device
 from models.train import SEED_RECIPE, recipe_for, train
@@ -48,15 +49,16 @@ def median_run(runs: list, target: float) -> tuple[object, tuple[float, int] | N
     reached = [(time_to_reach(r.history, target), r) for r in runs]
     if any(t is None for t, _ in reached):
         return runs[0], None, [], same
-    reached.sort(key=lambda tr: tr[0][0])
+    reached.sort(key=lambda item: item[0][0])
     t, run = reached[len(reached) // 2]
-    return run, t, [tr[0][0] for tr in reached], same
+    return run, t, [item[0][0] for item in reached], same
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.train_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
-    ap.add_argument("--models", nargs="+", default=["miniformer", "full"], choices=["miniformer", "full"])
+    one_per_architecture = [s.train_flag for s in registry.one_per_architecture()]
+    ap.add_argument("--models", nargs="+", default=one_per_architecture, choices=one_per_architecture)
     ap.add_argument("--seeds", nargs="+", type=int, default=None, help="random seeds (default: the recipes' own)")
     ap.add_argument("--repeat", type=int, default=3, help="fast-recipe runs per seed; the median time counts")
     ap.add_argument("--quick", action="store_true", help="seed 10 epochs, fast at most 10, one run: a smoke test")

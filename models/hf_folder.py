@@ -10,12 +10,12 @@ file of it is handed to transformers:
    ``*.index.json`` names — is a regular file inside the folder: no ``..``, no absolute name, no symlink that leads
    out, no FIFO (``open()`` on a FIFO blocks holding the GIL and freezes every session of the process), no device.
 3. **Its size.** The float32 bytes the weights will take are computed from the files (the safetensors headers,
-   the size of a ``.bin``) and refused above a limit (:data:`MAX_MB_ENV`, default :data:`DEFAULT_MAX_MB`) or
+   the size of a ``.bin``) and refused above a limit (:func:`settings.hf_max_mb`) or
    above what the machine has free now.
 
-Who chooses: opening a folder by path is a teacher's act. On a classroom server (:data:`CLASSROOM_ENV`, set by
+Who chooses: opening a folder by path is a teacher's act. On a classroom server (:func:`settings.classroom`, set by
 ``services/classroom.py`` for its processes, or by hand) students pick from the folders the teacher put in
-:data:`MODELS_DIR_ENV` (and the one preset with ``ATTENTION_LAB_HF_MODEL``); the free path field is off.
+:func:`settings.models_dir` (and the one preset in :func:`settings.hf_model`); the free path field is off.
 
 :class:`ModelSlot` holds at most one such model per process and drops the last one before it loads the next; sessions
 keep a :class:`Held`, which reaches the model through the slot without keeping it alive.
@@ -33,13 +33,15 @@ from collections.abc import Callable, Iterable
 from math import prod
 from pathlib import Path, PurePosixPath
 
-from models.hf_setup import ENV_MODEL, LMLoadError
+import settings
+from models.hf_setup import LMLoadError
 from models.messages import N_  # an English msgid + parameters (STYLE.md §17)
 
-MODELS_DIR_ENV = "ATTENTION_LAB_MODELS_DIR"  # the teacher's models: one sub-folder per model
-CLASSROOM_ENV = "ATTENTION_LAB_CLASSROOM"  # "1": students pick from those folders; no path field
-MAX_MB_ENV = "ATTENTION_LAB_HF_MAX_MB"  # the largest model (float32 weights, MB) one process may load
-DEFAULT_MAX_MB = 1500  # GPT-2 medium (355 M parameters, 1.4 GB) fits; 1 B models do not
+# The settings this module reads (settings.py is their one home); the names stay for the tests that set them.
+MODELS_DIR_ENV = settings.MODELS_DIR_ENV
+CLASSROOM_ENV = settings.CLASSROOM_ENV
+MAX_MB_ENV = settings.HF_MAX_MB_ENV
+DEFAULT_MAX_MB = settings.DEFAULT_HF_MAX_MB
 RESERVE_MB = 256  # left free for everything else when a model loads
 MAX_PATH_CHARS = 1024
 MAX_ENTRIES = 1000  # entries a model folder may hold (it is listed once per load)
@@ -62,14 +64,10 @@ NOT_A_MODEL_FOLDER = N_(
 )
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 # ---- who may open what ---------------------------------------------------------------------------------------------
 def classroom() -> bool:
     """A classroom server: students choose among the teacher's folders, never type a path."""
-    return _truthy(os.environ.get(CLASSROOM_ENV))
+    return settings.classroom()
 
 
 def free_paths_allowed() -> bool:
@@ -77,17 +75,13 @@ def free_paths_allowed() -> bool:
 
 
 def models_dir() -> Path | None:
-    raw = os.environ.get(MODELS_DIR_ENV, "").strip()
-    try:
-        return Path(raw).expanduser() if raw else None
-    except RuntimeError:  # ~nosuchuser: no home to expand; the setting names no folder
-        return None
+    return settings.models_dir()
 
 
 def provided_folders() -> dict[str, Path]:
-    """The folders the teacher provided, by the name a student sees: every sub-folder of :data:`MODELS_DIR_ENV`
-    (hidden ones skipped, at most :data:`MAX_PROVIDED`, sorted) and, on a classroom server, the folder preset with
-    ATTENTION_LAB_HF_MODEL.
+    """The folders the teacher provided, by the name a student sees: every sub-folder of :func:`settings.models_dir`
+    (hidden ones skipped, at most :data:`MAX_PROVIDED`, sorted) and, on a classroom server, the folder preset in
+    :func:`settings.hf_model`.
     Names only reach the page; the paths stay on the server."""
     found: dict[str, Path] = {}
     root = models_dir()
@@ -99,7 +93,7 @@ def provided_folders() -> dict[str, Path]:
             names = []
         for name in names[:MAX_PROVIDED]:
             found[name] = root / name
-    preset = os.environ.get(ENV_MODEL, "").strip()
+    preset = settings.hf_model()
     if preset and classroom():  # elsewhere the preset fills the path field instead
         found.setdefault(Path(preset).name or preset, Path(preset))  # resolved (or refused) when it loads
     return found
@@ -254,12 +248,8 @@ def weights_bytes(weights: Iterable[Path], config: dict) -> int:
 
 
 def max_bytes() -> int:
-    """The per-model limit: :data:`MAX_MB_ENV` in MB (a positive number), else :data:`DEFAULT_MAX_MB`."""
-    try:
-        mb = float(os.environ.get(MAX_MB_ENV, "") or DEFAULT_MAX_MB)
-    except ValueError:
-        mb = DEFAULT_MAX_MB
-    return int((mb if mb > 0 else DEFAULT_MAX_MB) * 1e6)
+    """The per-model limit in bytes (:func:`settings.hf_max_mb`)."""
+    return int(settings.hf_max_mb() * 1e6)
 
 
 def available_bytes() -> int | None:

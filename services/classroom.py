@@ -10,7 +10,7 @@ one school NAT, or a load test on localhost, is one IP, and ``ip_hash`` would pu
 A supervisor thread keeps the class going when one process dies or freezes (:class:`Classroom`); nginx bounds
 connections per address and in all, and closes what is abandoned (:class:`Limits`).
 
-All processes share one checkpoints folder (``ATTENTION_LAB_USER_CKPT_DIR``): a model trained through one process
+All processes share one checkpoints folder (:func:`settings.user_ckpt_dir`): a model trained through one process
 is a file the others list on their next rerun (the folder is read again whenever its mtime changes). They share
 one ``server.cookieSecret`` too, so Streamlit's XSRF cookie is valid on every process.
 
@@ -37,10 +37,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import settings
 from services.server_process import ServerProcess, free_port, streamlit_cmd
 
 REPO = Path(__file__).resolve().parent.parent
-NGINX = os.environ.get("ATTENTION_LAB_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 COOKIE = "attention_lab_backend"
 MAX_PROCESSES = 16
 HEALTH_TIMEOUT_S = 90
@@ -54,7 +54,7 @@ log = logging.getLogger("attention_lab.classroom")
 
 
 def nginx_available() -> bool:
-    return os.access(NGINX, os.X_OK)
+    return os.access(settings.nginx(), os.X_OK)
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class Limits:
     after ``http_timeout_s`` (and asks the next process: a frozen one accepts connections but never answers), and
     closes a client that does not finish sending its request headers within 10 s."""
 
-    per_ip: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN_PER_IP") or 700)
-    total: int = int(os.environ.get("ATTENTION_LAB_MAX_CONN") or 1500)
+    per_ip: int = field(default_factory=settings.max_conn_per_ip)  # read when a Limits is made, not at import
+    total: int = field(default_factory=settings.max_conn)
     read_timeout_s: int = 120
     http_timeout_s: int = 20  # a page, a static file, an upload: answered in well under this
     header_timeout_s: int = 10
@@ -269,7 +269,7 @@ class Classroom:
     ``user_ckpt_dir`` is the shared checkpoints folder for models trained in the app (None: the app's default,
     ``checkpoints/user``). ``workdir`` holds logs and nginx's prefix (a temporary folder when None). ``debug``:
     readable backend cookies (``b0``, ``b1`` ...) and an ``X-Attention-Lab-Backend`` header (tests, diagnosis;
-    also ``ATTENTION_LAB_CLASSROOM_DEBUG=1``).
+    also :func:`settings.classroom_debug`).
 
     With ``supervise`` (the default) a thread keeps the class running: a backend that exits is restarted on its
     port (after 1, 2, 4 ... 30 s when it keeps dying), one that stops answering ``/_stcore/health`` is taken out of
@@ -285,7 +285,7 @@ class Classroom:
     workdir: str | Path | None = None
     nginx: bool | None = None
     env: dict = field(default_factory=dict)
-    debug: bool = os.environ.get("ATTENTION_LAB_CLASSROOM_DEBUG", "") not in ("", "0")
+    debug: bool = field(default_factory=settings.classroom_debug)
     supervise: bool = True
     limits: Limits = field(default_factory=Limits)
     frozen_kill_s: float = FROZEN_KILL_S
@@ -316,7 +316,7 @@ class Classroom:
     def start(self, timeout: float = HEALTH_TIMEOUT_S) -> Classroom:
         if self.nginx and not nginx_available():
             raise RuntimeError(
-                f"{NGINX} is missing: `apt-get install -y nginx` (Debian's package) for more than "
+                f"{settings.nginx()} is missing: `apt-get install -y nginx` (Debian's package) for more than "
                 "one process, or serve one process with `bash run.sh`."
             )
         env = {
@@ -327,10 +327,10 @@ class Classroom:
             # one secret for all: the XSRF cookie is valid on every process
             "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32),
         }
-        env.setdefault("ATTENTION_LAB_CLASSROOM", "1")  # students pick the teacher's models, never type paths
+        env.setdefault(settings.CLASSROOM_ENV, "1")  # students pick the teacher's models, never type paths
         if self.user_ckpt_dir is not None:
             Path(self.user_ckpt_dir).mkdir(parents=True, exist_ok=True)
-            env["ATTENTION_LAB_USER_CKPT_DIR"] = str(self.user_ckpt_dir)
+            env[settings.USER_CKPT_DIR_ENV] = str(self.user_ckpt_dir)
         try:
             for i in range(self.processes):
                 port = self.port if not self.nginx else free_port()
@@ -369,7 +369,7 @@ class Classroom:
             "nginx",
             self.port,
             error_log,
-            [NGINX, "-e", str(error_log), "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
+            [settings.nginx(), "-e", str(error_log), "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
             state="up",
         )
 
@@ -576,20 +576,20 @@ def main(argv=None) -> int:
         type=int,
         default=Limits().per_ip,
         help="connections at once from one address (default %(default)s; a school NAT is one address; "
-        "env ATTENTION_LAB_MAX_CONN_PER_IP)",
+        f"env {settings.MAX_CONN_PER_IP_ENV})",
     )
     ap.add_argument(
         "--max-conn",
         type=int,
         default=Limits().total,
-        help="connections at once in all (default %(default)s; env ATTENTION_LAB_MAX_CONN)",
+        help=f"connections at once in all (default %(default)s; env {settings.MAX_CONN_ENV})",
     )
     ap.add_argument(
         "--debug",
         action="store_true",
-        default=Classroom.debug,
+        default=settings.classroom_debug(),
         help="readable backend cookies (b0, b1 ...) and an X-Attention-Lab-Backend header "
-        "(env ATTENTION_LAB_CLASSROOM_DEBUG=1)",
+        f"(env {settings.CLASSROOM_DEBUG_ENV}=1)",
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[classroom] %(asctime)s %(message)s", stream=sys.stdout)

@@ -321,7 +321,6 @@ def test_the_class_summary_is_escaped_offline_html():
     page = summary_html(
         "Class <i>X</i>",
         [{"question": "Q <script>alert(1)</script>", "labels": ["<BOS>", "b"], "counts": [3, 1], "right": 1}],
-        {"answered": "{a} answered", "answer": "The model's answer", "none": "not revealed"},
     )
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;BOS&gt;" in page
     assert "4 answered" in page and "✓ b" in page and "http" not in page  # nothing fetched: works offline

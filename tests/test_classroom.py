@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+import settings
 from bench import classroom as C
-from services.classroom import COOKIE, NGINX, Classroom, Limits, nginx_available, nginx_conf
+from services.classroom import COOKIE, Classroom, Limits, nginx_available, nginx_conf
 
 
 def test_nginx_conf_routes_by_cookie_and_upgrades_websockets(tmp_path):
@@ -44,7 +45,7 @@ def test_nginx_accepts_the_generated_conf(tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginx_conf([8601, 8602], "127.0.0.1:8600", tmp_path))
     r = subprocess.run(
-        [NGINX, "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
+        [settings.nginx(), "-t", "-e", str(tmp_path / "error.log"), "-c", str(conf), "-p", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -385,3 +386,44 @@ def test_the_bench_reports_what_the_students_of_a_killed_backend_lived_through()
     assert "waited p50 3.0 s, max 3.0 s" in text  # key "ab" shown at t + 3.0
     assert "keys lost (never shown): 2 of 3" in text and "errors of the other students: 0" in text
     assert C.kill_result({"recs": [], "killed": {}}) is None
+
+
+def test_a_simulated_class_starts_together_once_every_page_is_open():
+    """bench.common.start_together: the one "start together" of the class benches (bench/classroom.py and
+    bench/browser_class.py each had their own copy of the loop)."""
+    import asyncio
+    import time
+
+    from lab_fixtures import run_async
+
+    from bench.common import start_together
+
+    async def lesson(n_students: int, n: int, limit: float):
+        t0 = time.perf_counter()
+        clock = lambda: time.perf_counter() - t0
+        go, deadline, started = {"ready": 0, "event": asyncio.Event()}, {"t": float("inf")}, []
+
+        async def student(i):
+            await asyncio.sleep(0.05 * i)  # pages open one after another
+            go["ready"] += 1
+            await go["event"].wait()
+            started.append(clock())
+
+        tasks = [asyncio.create_task(student(i)) for i in range(n_students)]
+        t_open, t_go = await start_together(go, deadline, n=n, clock=clock, limit=limit, settle=0.2, seconds=5)
+        await asyncio.gather(*tasks)
+        return t_open, t_go, started, deadline["t"] - time.perf_counter()
+
+    t_open, t_go, started, left = run_async(lesson(3, 3, limit=30))
+    assert 0.1 <= t_open < 5 and t_go - t_open >= 0.2 and all(t >= t_go for t in started) and 3 < left <= 5
+    t_open, t_go, started, _ = run_async(lesson(2, 5, limit=0.5))  # three never came: the class starts anyway
+    assert 0.5 <= t_open < 5 and len(started) == 2
+    import ast
+
+    for name in ("classroom.py", "browser_class.py"):
+        tree = ast.parse((Path(__file__).resolve().parents[1] / "bench" / name).read_text())
+        calls = [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        sets = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "set"]
+        assert "start_together" in calls and not any(
+            isinstance(s.value, ast.Subscript) and getattr(s.value.slice, "value", None) == "event" for s in sets
+        ), name

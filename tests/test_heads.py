@@ -382,10 +382,11 @@ def test_head_lab_figures_by_data_and_full_validation():
         loo.tokens,
         a.patterns[a.names("cross")[0]][0, 0, -1],
         [None] + list(loo.delta[1:]),
-        title="t",
-        attention_title="a",
-        importance_title="i",
+        top="<EOS>",
+        p_top=0.5,
+        pattern_label="cross L0",
     )
+    assert vs.layout.title.text == "Prediction: end of word (50%)"
     assert vs.data[1].y[0] is None and list(vs.data[1].y[1:]) == pytest.approx(list(loo.delta[1:]))
     assert list(vs.data[0].y) == pytest.approx(a.patterns[a.names("cross")[0]][0, 0, -1].tolist())
     ko = capture(b, "<img>", knocked_out=[("decoder.1.attn", 2)])

@@ -164,8 +164,8 @@ def test_japanese_pages_show_no_english_catalog_text(template, monkeypatch):
             for _k, v in lay.items():
                 if isinstance(v, dict) and isinstance(v.get("title"), dict):
                     texts.append(v["title"].get("text") or "")
-            texts += [(tr.get("colorbar") or {}).get("title", {}).get("text") or "" for tr in fig.get("data", [])]
-            texts += [tr.get("name") or "" for tr in fig.get("data", [])]
+            texts += [(t.get("colorbar") or {}).get("title", {}).get("text") or "" for t in fig.get("data", [])]
+            texts += [t.get("name") or "" for t in fig.get("data", [])]
             texts += [a.get("text") or "" for a in lay.get("annotations", [])]
         bad = sorted({msgid for text in texts for msgid, rx in patterns if text and rx.search(text)})
         if bad:

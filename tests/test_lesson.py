@@ -301,34 +301,33 @@ def test_lesson_figures_by_data():
     b = tiny_bundle("miniformer")
     s = attention_steps(b, "capy", "blocks.0.attn.hook_pattern", 0, 2)
     lab = {
-        "title": "t",
         "key": "k",
-        "score": "s",
-        "scaled": "sc",
+        "q·k": "s",
+        "÷ √d_k": "sc",
         "mask": "m",
-        "weight": "w",
+        "softmax weight": "w",
         "hidden": "HID",
         "visible": "VIS",
     }
-    rows = L.steps_rows(s, lab)
+    rows = L.steps_rows(s, lambda msgid: lab.get(msgid, msgid))
     assert [r["k"] for r in rows] == ["0: <BOS>", "1: c", "2: a", "3: p", "4: y"]
     assert [r["m"] for r in rows] == ["VIS", "VIS", "VIS", "HID", "HID"]
     assert [float(r["s"]) for r in rows] == pytest.approx(s.scores.tolist(), abs=1e-3)
     assert [float(r["sc"]) for r in rows] == pytest.approx((s.scores / math.sqrt(s.d_k)).tolist(), abs=1e-3)
     assert [float(r["w"]) for r in rows] == pytest.approx(s.weights.tolist(), abs=1e-4)
-    bars = L.steps_weights_bars(s, {"title": "t", "key": "k", "weight": "w", "hidden": "HID"})
+    bars = L.steps_weights_bars(s, tr=lambda msgid: "HID" if msgid == "hidden" else msgid)
     assert list(bars.data[0].y) == pytest.approx(s.weights.tolist()) and list(bars.data[0].text[3:]) == ["HID"] * 2
-    mix = L.value_mix(s, {"title": "t", "row": "{key} × {weight}", "output": "OUT", "dim": "d"})
+    mix = L.value_mix(s, tr=lambda msgid: "OUT" if msgid == "= output" else msgid)
     z = mix.data[0].z
     assert len(z) == 3 + 1 and list(z[-1]) == pytest.approx(s.output.tolist())  # 3 visible keys + output
     assert mix.layout.yaxis.ticktext[-1] == "OUT"
     pe = sinusoidal_table(b, 6)
-    pic = L.pe_table(pe, {"title": "t", "position": "p", "dim": "d", "value": "v"}, font_size=18)
+    pic = L.pe_table(pe, font_size=18)
     assert torch.allclose(torch.tensor(pic.data[0].z), pe) and pic.layout.xaxis.tickfont.size == 18
     probs = {"a": torch.tensor([0.0, 0, 0.2, 0.8]), "b": torch.tensor([0.0, 0, 0.9, 0.1])}
     from models.vocab import ITOS, Vocab
 
-    v = L.next_char_variants(probs, Vocab(ITOS), {"title": "t", "probability": "p", "end": "E"}, top_k=1)
+    v = L.next_char_variants(probs, Vocab(ITOS), word="ab", top_k=1)
     assert [t.name for t in v.data] == ["a", "b"] and list(v.data[0].y) == pytest.approx([0.8, 0.2])
 
 

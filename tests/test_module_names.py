@@ -63,3 +63,18 @@ def test_the_split_modules_are_gone_and_nothing_imports_them():
         )
     ]
     assert not users, users
+
+
+def test_tr_is_never_a_trace_anywhere():
+    """Outside viz/ too (the tests, the benches, the pages), ``tr`` is never assigned: a trace is ``trace``, and
+    ``tr`` stays the name of the translation function a page passes to a builder."""
+    wrong = []
+    for folder in ("app_pages", "ui", "services", "models", "bench", "tests", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Name) and node.id == "tr" and isinstance(node.ctx, ast.Store):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                elif isinstance(node, ast.arg) and node.arg == "tr" and folder != "tests":
+                    if not (isinstance(node.annotation, ast.Name) and node.annotation.id == "Translate"):
+                        wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} (an argument tr, not a Translate)")
+    assert not wrong, wrong

@@ -83,7 +83,7 @@ def test_every_chart_text_is_dark(kind):
         assert axes(lay), name
         colours = [ax["tickfont"]["color"] for ax in axes(lay).values()] + [lay["font"]["color"]]
         colours += [a["font"]["color"] for a in lay.get("annotations", [])]
-        colours += [tr["colorbar"]["tickfont"]["color"] for tr in d["data"] if "colorbar" in tr]
+        colours += [trace["colorbar"]["tickfont"]["color"] for trace in d["data"] if "colorbar" in trace]
         for c in colours:
             assert contrast(c, bg) >= 7, (name, c)
 
@@ -102,13 +102,13 @@ def test_projector_copy_has_large_fonts_no_fixed_width_and_same_data():
             assert ax["tickfont"]["size"] >= 16 and ax["automargin"], (name, key)
         for a in lay.get("annotations", []):
             assert a["font"]["size"] >= 16, (name, a.get("text"))
-        for tr in d["data"]:
-            if "colorbar" in tr:
-                assert tr["colorbar"]["tickfont"]["size"] >= 16, name
-            if "textfont" in tr:
-                assert tr["textfont"]["size"] >= 16, name
+        for trace in d["data"]:
+            if "colorbar" in trace:
+                assert trace["colorbar"]["tickfont"]["size"] >= 16, name
+            if "textfont" in trace:
+                assert trace["textfont"]["size"] >= 16, name
         assert lay["height"] > before["layout"]["height"], name  # room for the larger text
-        assert [tr.get("z", tr.get("y")) for tr in d["data"]] == [tr.get("z", tr.get("y")) for tr in before["data"]], (
+        assert [t.get("z", t.get("y")) for t in d["data"]] == [t.get("z", t.get("y")) for t in before["data"]], (
             name
         )  # the same numbers drawn
         assert fig.to_dict()["layout"]["width"] == 640  # the input is not changed
@@ -129,7 +129,7 @@ def test_layer_head_grid_labels_every_layer_and_head():
         "cross<br>L0",
         "cross<br>L1",
     ]
-    cells = [tr for tr in fig.data if "weight <b>" in tr.hovertemplate]  # not the grey masks
+    cells = [trace for trace in fig.data if "weight <b>" in trace.hovertemplate]  # not the grey masks
     assert len(cells) == sum(p.shape[1] for p in full.patterns.values()) == n_layers * n_heads
     first = full.patterns["decoder.0.cross_attn.hook_pattern"][0, 3]
     i = row_labels.index("cross<br>L0")
@@ -158,12 +158,12 @@ def test_layer_head_grid_speaks_the_page_language():
         fig.layout.yaxis.title.text == "エンコーダ<br>L0"
         and fig.layout["yaxis" + str(4 * n_heads + 1)].title.text == "クロス<br>L0"
     )
-    hovers = {tr.hovertemplate for tr in fig.data}
+    hovers = {trace.hovertemplate for trace in fig.data}
     assert hovers == {
         "%{text}<br>重み <b>%{z:.4f}</b><extra></extra>",
         "%{text}<br><b>マスク</b>:このクエリは先を見てはいけません<extra></extra>",
     }, hovers
-    assert all(t.startswith("クエリ ") for tr in fig.data for row in tr.text for t in row)
+    assert all(t.startswith("クエリ ") for trace in fig.data for row in trace.text for t in row)
 
 
 def test_bertviz_fill_frame_script_only_when_asked():

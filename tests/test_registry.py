@@ -4,7 +4,9 @@ subclass under a name of its own) and nothing else; every test then looks for it
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import pytest
 from lab_fixtures import TINY_WORDS, open_app, tiny_bundle
@@ -88,3 +90,57 @@ def test_a_registered_row_is_in_the_pickers_the_train_page_and_the_sidebar(fourt
     model.set_value("test-former").run()
     assert not at.exception, at.exception
     assert at.number_input(key="train.epochs").value == SPEC.fast_recipe.epochs  # its own recipe
+
+
+# ---- nothing else lists the models ----------------------------------------------------------------------------------
+_REPO = Path(__file__).resolve().parents[1]
+_CODE = ("app.py", "serve.py", "settings.py", "app_pages", "ui", "viz", "models", "services", "bench", "scripts")
+# Files that name one model for its role (the Lesson's steps, the Leak lesson's three, Compare's defaults, a bench
+# timing MiniFormer against its own bar): a choice of one, never a list of all.
+NAMES_ONE_FOR_ITS_ROLE = {
+    "app_pages/0_lesson.py",
+    "app_pages/3_leak.py",
+    "ui/session_defaults.py",
+    "ui/pickers.py",
+    "ui/live_views.py",
+    "bench/train_isolation.py",
+    "bench/train_speed.py",
+    "models/miniformer.py",  # the class's own architecture name (the registry checks it)
+    "models/full_transformer.py",
+}
+
+
+def _code_files():
+    for entry in _CODE:
+        path = _REPO / entry
+        yield from [path] if path.is_file() else sorted(path.rglob("*.py"))
+
+
+def _model_ids() -> set[str]:
+    return {v for s in registry.MODELS for v in (s.name, s.train_flag, s.architecture)}
+
+
+def test_no_table_outside_the_registry_lists_the_models():
+    """A tuple, list, set or dict written out with two models or more outside models/registry.py is a second table
+    a fourth architecture would miss (bench/browser_path.py and bench/latency.py held the three names)."""
+    ids, tables = _model_ids(), []
+    for path in _code_files():
+        if path.name == "registry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and items:
+                named = {i.value for i in items if isinstance(i, ast.Constant) and i.value in ids}
+                if len(named) >= 2:
+                    tables.append(f"{path.relative_to(_REPO)}:{node.lineno} {sorted(named)}")
+    assert tables == []
+
+
+def test_a_model_is_named_by_hand_only_where_a_page_picks_it_for_its_role():
+    ids = _model_ids() - {"full"}  # "full" is also a disk's state (services/job_errors.py)
+    naming = set()
+    for path in _code_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in ids:
+                naming.add(str(path.relative_to(_REPO)))
+    assert naming - {"models/registry.py"} <= NAMES_ONE_FOR_ITS_ROLE, sorted(naming - NAMES_ONE_FOR_ITS_ROLE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -80,3 +81,90 @@ def test_the_training_time_limit_is_read_when_a_job_is_made(monkeypatch):
     assert jobs.TrainingJob(spec, "s1")._max_seconds == 12.5
     monkeypatch.delenv(settings.TRAIN_MAX_S_ENV)
     assert jobs.TrainingJob(spec, "s1")._max_seconds == settings.DEFAULT_TRAIN_MAX_S == 600.0
+
+
+# ---- every ATTENTION_LAB_* variable has one home ------------------------------------------------------------------
+def test_every_setting_follows_the_environment_after_import(tmp_path, monkeypatch):
+    """Each module that reads a setting reads it when it is used: set after every import, each one follows (the
+    classroom's connection limits and debug flag were dataclass defaults fixed at import, nginx's path too)."""
+    from models import hf_folder, hf_prefix_cache
+    from services import class_store, classroom
+    from ui import live_views
+    from viz import export
+
+    monkeypatch.setenv(settings.CLASSROOM_ENV, "1")
+    assert hf_folder.classroom() and not hf_folder.free_paths_allowed()
+    monkeypatch.setenv(settings.CLASSROOM_ENV, "0")
+    assert not hf_folder.classroom()
+    monkeypatch.setenv(settings.MODELS_DIR_ENV, str(tmp_path))
+    assert hf_folder.models_dir() == tmp_path
+    monkeypatch.setenv(settings.HF_MAX_MB_ENV, "7")
+    assert hf_folder.max_bytes() == 7_000_000
+    monkeypatch.setenv(settings.LM_PREFIX_MB_ENV, "3")
+    assert hf_prefix_cache.max_bytes() == 3_000_000
+    monkeypatch.setenv(settings.LM_PREFIX_MB_ENV, "not a number")
+    assert hf_prefix_cache.max_bytes() == settings.DEFAULT_LM_PREFIX_MB * 1_000_000
+    monkeypatch.setenv(settings.HF_MODEL_ENV, " /srv/m ")
+    assert settings.hf_model() == "/srv/m"
+    monkeypatch.setenv(settings.BROWSER_PATH_ENV, "0")
+    assert not live_views.default_on()
+    monkeypatch.setenv(settings.BROWSER_PATH_ENV, "1")
+    assert live_views.default_on()
+    monkeypatch.setenv(settings.STORE_ENV, f"sqlite:///{tmp_path}/c.sqlite3")
+    store = class_store.open_store()
+    try:
+        assert isinstance(store, class_store.SQLiteStore) and (tmp_path / "c.sqlite3").exists()
+    finally:
+        store.close()
+    monkeypatch.setenv(settings.TEACHER_PIN_ENV, "4321")
+    assert settings.teacher_pin() == "4321"
+    monkeypatch.setenv(settings.PUBLIC_URL_ENV, "http://class.example/")
+    assert settings.public_url() == "http://class.example"
+    monkeypatch.setenv(settings.MAX_CONN_PER_IP_ENV, "11")
+    monkeypatch.setenv(settings.MAX_CONN_ENV, "22")
+    assert (classroom.Limits().per_ip, classroom.Limits().total) == (11, 22)
+    monkeypatch.setenv(settings.CLASSROOM_DEBUG_ENV, "1")
+    assert classroom.Classroom(workdir=tmp_path, port=1, nginx=False).debug
+    monkeypatch.setenv(settings.CLASSROOM_DEBUG_ENV, "0")
+    assert not classroom.Classroom(workdir=tmp_path, port=1, nginx=False).debug
+    monkeypatch.setenv(settings.NGINX_ENV, str(tmp_path / "no-nginx"))
+    assert settings.nginx() == str(tmp_path / "no-nginx") and not classroom.nginx_available()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on the PATH: kaleido's own variable decides
+    monkeypatch.delenv(settings.KALEIDO_BROWSER_ENV, raising=False)
+    assert not export.png_available()
+    monkeypatch.setenv(settings.KALEIDO_BROWSER_ENV, "/opt/chromium")
+    assert export.png_available()
+
+
+# Where a variable's name may be written as text: its home, the tests and the documentation (a teacher reads them).
+_NAMED_ONLY_IN = ("settings.py", "tests/", "docs/", "README.md", "bench/RESULTS.md", "locale/")
+_ENV_NAME = re.compile(r"\bATTENTION_LAB_[A-Z0-9_]+")  # not __ATTENTION_LAB_PARAMS__ (a placeholder in live.js)
+
+
+def _code_files():
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True)
+    for name in out.stdout.splitlines():
+        path = REPO / name
+        if name.startswith(_NAMED_ONLY_IN) or path.is_symlink() or not path.is_file():
+            continue
+        if path.suffix in (".py", ".sh", ".js", ".toml", ".cfg", ".yaml", ".yml", ".conf") or path.name == "Dockerfile":
+            yield name, path.read_text(errors="replace")
+
+
+def test_no_environment_variable_is_named_outside_settings():
+    """A variable read in two places drifts (ATTENTION_LAB_HF_MODEL was read by models/ and ui/): code names one
+    through its constant in settings.py, comments and docstrings through its accessor."""
+    found = [f"{name}: {m.group()}" for name, text in _code_files() for m in _ENV_NAME.finditer(text)]
+    assert found == []
+    names = [s.name for s in settings.SETTINGS]
+    assert len(set(names)) == len(names)
+    constants = {v for k, v in vars(settings).items() if k.endswith("_ENV") and isinstance(v, str)}
+    assert constants == set(names)  # every constant is in the table, and the table holds nothing else
+
+
+def test_every_setting_is_documented():
+    docs = (REPO / "README.md").read_text() + "".join(p.read_text() for p in sorted((REPO / "docs").glob("*.md")))
+    missing = [s.name for s in settings.SETTINGS if not re.search(rf"`{s.name}\b", docs)]
+    assert missing == []
+    table = (REPO / "docs" / "settings.md").read_text()
+    assert [s.name for s in settings.SETTINGS if f"| `{s.name}` |" not in table] == []

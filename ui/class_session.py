@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import socket
 import time
@@ -26,13 +25,12 @@ from pathlib import Path
 
 import streamlit as st
 
+import settings
 from services.class_store import ClassError, ClassInfo, Member, StoreUnavailable, clean_code, histogram, shared_store
 from ui.i18n import _
 from ui.text import escape_md
 
 COOKIE = "attention_lab_class"  # "s.CODE.TOKEN" for a student, "t.CODE.SECRET" for the teacher
-PIN_ENV = "ATTENTION_LAB_TEACHER_PIN"  # set on a shared server: starting or taking over a class needs this PIN
-PUBLIC_URL_ENV = "ATTENTION_LAB_PUBLIC_URL"  # the address students type, when the machine's own is not it
 COOKIE_VALUE = re.compile(r"[st]\.[A-Z2-9]{5}\.[A-Za-z0-9_-]{1,64}")
 POLL_EVERY_MS = 1000  # after a network error, the poller asks again this often
 FALLBACK_MS = 5000  # without the counters route (streamlit run app.py): a rerun this often
@@ -58,14 +56,16 @@ def error_text(e: Exception) -> str:
         return {
             "unwritable": _(
                 "The class store can't be written ({where}). Check that the data folder exists and "
-                "is writable, or set ATTENTION_LAB_STORE."
+                "is writable, or set {setting}."
             ),
             "locked": _("The class store is busy or locked by another program ({where}). Try again in a moment."),
             "down": _(
                 "The class store's server can't be reached ({where}). Start it (redis-server) or check "
-                "ATTENTION_LAB_STORE; the class continues when it is back."
+                "{setting}; the class continues when it is back."
             ),
-        }.get(e.reason, _("The class store can't be used ({where}).")).format(where=escape_md(e.where))
+        }.get(e.reason, _("The class store can't be used ({where}).")).format(
+            where=escape_md(e.where), setting=settings.STORE_ENV
+        )
     if isinstance(e, ClassError):
         return {
             "unknown_code": _("There is no class with this code. Check the code on the board."),
@@ -160,9 +160,9 @@ def _cookie() -> str:
 
 
 def start_class(pin: str = "") -> ClassInfo:
-    """A new class whose teacher is this session. With ``$ATTENTION_LAB_TEACHER_PIN`` set, the PIN is the secret
+    """A new class whose teacher is this session. With :func:`settings.teacher_pin` set, the PIN is the secret
     (and must match); otherwise a random key that goes into the teacher's own link."""
-    want = os.environ.get(PIN_ENV, "")
+    want = settings.teacher_pin()
     if want and pin != want:
         raise ClassError("wrong_secret")
     from services.class_store import new_secret
@@ -193,9 +193,9 @@ def join(code_: str, nickname: str) -> Member:
 
 
 def join_address(code_: str) -> str:
-    """What students open: ``$ATTENTION_LAB_PUBLIC_URL`` when set, else this machine's network address and the
+    """What students open: :func:`settings.public_url` when set, else this machine's network address and the
     port the teacher's browser used (the teacher opening ``localhost`` still gets an address students can reach)."""
-    base = os.environ.get(PUBLIC_URL_ENV, "").rstrip("/")
+    base = settings.public_url()
     if not base:
         host = str(st.context.headers.get("host") or "localhost:8501")
         name, _sep, port = host.rpartition(":") if ":" in host else (host, "", "")
@@ -663,7 +663,7 @@ def _histogram(c: ClassInfo, labels: list[str], *, right_index: int | None) -> N
         list(counts.values()),
         [label.replace("`", "") for label in labels],
         right_index,
-        {"title": _("The class's guesses"), "count": _("students"), "right": _("the model's answer")},
+        tr=_,
     )
     from ui.charts import chart
 
@@ -743,7 +743,7 @@ def summary(code_: str) -> str:
     return summary_html(
         _("Class {code}: the class's guesses and the model's answers").format(code=code_),
         rows,
-        {"answered": _("{a} answered"), "answer": _("The model's answer"), "none": _("not revealed")},
+        tr=_,
     )
 
 

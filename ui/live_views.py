@@ -8,8 +8,8 @@ per keystroke: the words (through the catalog), projector sizes, colour scales, 
 numbers. It hears the word only when the student pauses, and keeps ``?text=`` and the session's word with it.
 
 The browser path is what a student gets by default: the switch "Compute in my browser" is on unless ``?browser=0``
-is in the link, the student switches it off, or the server is started with ``ATTENTION_LAB_BROWSER_PATH=0`` (then
-``?browser=1`` or the switch turns it on). A checkpoint the browser can't run
+is in the link, the student switches it off, or the server is started with the browser path off
+(``settings.browser_path_default``; then ``?browser=1`` or the switch turns it on). A checkpoint the browser can't run
 (another architecture), an uploaded attention JSON, or weights the browser fails to load take the server path,
 with a note saying so. So does a word with kana or kanji (:func:`needs_server`): the server writes it in romaji
 with pykakasi's dictionaries, which the browser doesn't have.
@@ -17,12 +17,12 @@ with pykakasi's dictionaries, which the browser doesn't have.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+import settings
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
@@ -36,7 +36,6 @@ from ui.text import escape_md, model_label
 from viz import style
 
 KEY = "explore.browser"  # the switch; ?browser=0 / ?browser=1 in a shared link
-SETTING = "ATTENTION_LAB_BROWSER_PATH"  # "0": the server path is the default (the switch starts off)
 STATE = "explore.live"  # the component's own state: {"view": {...}, "failed": why}
 VIEW_KEY = "explore.view"  # BertViz's head or model view: the server path's segmented control
 _DIR = Path(__file__).with_name("live")
@@ -116,14 +115,14 @@ def weights_url(name: str, ckpt_mtime: float) -> str:
 
 
 def default_on() -> bool:
-    """Whether the switch starts on: yes, unless the server was started with ``ATTENTION_LAB_BROWSER_PATH=0``."""
-    return os.environ.get(SETTING, "1").strip().lower() not in ("0", "false", "no", "off")
+    """Whether the switch starts on: yes, unless the server was started with the browser path off (settings.py)."""
+    return settings.browser_path_default()
 
 
 def wanted(key: str = KEY) -> bool:
     """Whether this session wants the browser path on this page: its switch, which starts as the link says
     (``?browser=0`` or ``?browser=1``), else as the server's setting says (on unless
-    ``ATTENTION_LAB_BROWSER_PATH=0``)."""
+    :func:`settings.browser_path_default` says no)."""
     if key not in st.session_state:
         asked = str(st.query_params.get("browser", "")).strip().lower()
         st.session_state[key] = (

@@ -10,11 +10,11 @@ the last one first. On a classroom server students pick among the teacher's fold
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import streamlit as st
 
+import settings
 from models import hf_folder, hf_lm, hf_prefix_cache, hf_setup
 from models.capture import AttentionCapture
 from models.generate import Generation
@@ -28,9 +28,9 @@ LECTURE = "The animal didn't cross the street because it was too tired"
 
 def source_defaults() -> dict:
     """The page's first model source (ui/session_defaults.py holds its other keys). A server presets a local model
-    folder with ATTENTION_LAB_HF_MODEL: in the path field, or on a classroom server as the chosen one of the
+    folder with settings.hf_model(): in the path field, or on a classroom server as the chosen one of the
     teacher's folders."""
-    preset = os.environ.get(hf_setup.ENV_MODEL, "").strip()
+    preset = settings.hf_model()
     if hf_folder.classroom():
         source, path, provided = ("provided" if preset else BUNDLED), "", (Path(preset).name if preset else "")
     else:
@@ -76,7 +76,7 @@ def load_lm(source: str, stamp: float) -> hf_lm.LMBundle:
 def prefix_cache() -> hf_prefix_cache.PrefixCache:
     """This process's computed tokens, shared by every session (a class types the same sentence): a keystroke
     runs only the tokens after the longest prefix computed before (models/hf_prefix_cache.py). Bounded in bytes
-    (ATTENTION_LAB_LM_PREFIX_MB); it holds tensors computed from the models, never a model."""
+    (settings.lm_prefix_mb); it holds tensors computed from the models, never a model."""
     return hf_prefix_cache.PrefixCache()
 
 
@@ -121,7 +121,7 @@ SOURCES = (BUNDLED, "provided", "folder")
 
 def source_picker() -> str | None:
     """The sidebar's model choice: the bundled SmolLM2, one of the folders the teacher provided
-    (ATTENTION_LAB_MODELS_DIR and ATTENTION_LAB_HF_MODEL), or, except on a classroom server, any folder by path.
+    (settings.models_dir and settings.hf_model), or, except on a classroom server, any folder by path.
     Returns the source (a folder as its resolved path when it is one), or None when a folder is chosen but no path
     is typed yet."""
     provided = hf_folder.provided_folders()

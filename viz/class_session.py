@@ -1,5 +1,6 @@
-"""The class's guesses as a figure: one bar per option, the model's answer outlined once revealed. Pure plotly (no
-Streamlit); the page passes translated labels."""
+"""The class's guesses as a figure: one bar per option, the model's answer outlined once revealed, and as a one-file
+handout. Pure plotly (no Streamlit); like every builder in viz/, each takes ``tr`` (the page passes ``ui.i18n._``)
+and translates its own words."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from viz.labels import N_, Translate, identity
+from viz.style import house_layout
+
 BAR = "#4C6EF5"
 RIGHT = "#2B8A3E"
 FONT_SIZE = 18
 
 
 def guesses_histogram(
-    counts: Sequence[int], labels: Sequence[str], right_index: int | None, lab: dict, *, font_size: int = FONT_SIZE
+    counts: Sequence[int],
+    labels: Sequence[str],
+    right_index: int | None,
+    *,
+    tr: Translate = identity,
+    font_size: int = FONT_SIZE,
 ) -> go.Figure:
     """counts[i] students chose option i (labelled labels[i]); ``right_index`` is the model's answer, or None before
-    the reveal (then no bar is marked). ``lab``: title, count, right."""
+    the reveal (then no bar is marked)."""
     counts = [int(c) for c in counts]
     total = sum(counts)
     colors = [RIGHT if i == right_index else BAR for i in range(len(counts))]
@@ -36,22 +45,29 @@ def guesses_histogram(
         )
     )
     ticks = [(("✓ " if i == right_index else "") + str(label)) for i, label in enumerate(labels)]
-    fig.update_layout(
-        title=dict(text=lab["title"] + (f" — ✓ {lab['right']}" if right_index is not None else "")),
+    title = tr(N_("The class's guesses"))
+    if right_index is not None:
+        title += " — ✓ " + tr(N_("the model's answer"))
+    # The projector's own look, not the house's: a centred title, Streamlit's background, wider margins.
+    return house_layout(
+        fig,
+        title,
+        360,
+        title=dict(text=title),
         xaxis=dict(tickvals=list(range(len(counts))), ticktext=ticks, tickfont=dict(size=font_size)),
-        yaxis=dict(title=lab["count"], rangemode="tozero", dtick=max(1, (max(counts + [1]) + 4) // 5)),
+        yaxis=dict(title=tr(N_("students")), rangemode="tozero", dtick=max(1, (max(counts + [1]) + 4) // 5)),
         font=dict(size=font_size),
-        height=360,
         margin=dict(t=60, b=40, l=60, r=20),
+        paper_bgcolor=None,
+        plot_bgcolor=None,
         showlegend=False,
     )
-    return fig
 
 
-def summary_html(title: str, rows: Sequence[dict], lab: dict) -> str:
+def summary_html(title: str, rows: Sequence[dict], *, tr: Translate = identity) -> str:
     """A one-file class summary for a handout, offline (no script, no external file): per question its text, the
     class's guesses as bars drawn with CSS, and the model's answer. ``rows``: {"question", "labels", "counts",
-    "right"} with plain text (escaped here); ``lab``: answered, answer, none (translated)."""
+    "right"} with plain text (escaped here); ``title`` plain text."""
     import html
 
     e = html.escape
@@ -67,7 +83,7 @@ def summary_html(title: str, rows: Sequence[dict], lab: dict) -> str:
     for r in rows:
         counts = [int(c) for c in r["counts"]]
         total, top = sum(counts), max(counts + [1])
-        parts.append(f"<h2>{e(r['question'])}</h2><p>{e(lab['answered'].format(a=total))}</p>")
+        parts.append(f"<h2>{e(r['question'])}</h2><p>{e(tr(N_('{a} answered')).format(a=total))}</p>")
         for i, (label, c) in enumerate(zip(r["labels"], counts)):
             cls = "row right" if i == r.get("right") else "row"
             mark = "✓ " if i == r.get("right") else ""
@@ -78,9 +94,13 @@ def summary_html(title: str, rows: Sequence[dict], lab: dict) -> str:
         right = r.get("right")
         parts.append(
             "<p><b>"
-            + e(lab["answer"])
+            + e(tr(N_("The model's answer")))
             + ":</b> "
-            + (e(str(r["labels"][right])) if right is not None and right < len(r["labels"]) else e(lab["none"]))
+            + (
+                e(str(r["labels"][right]))
+                if right is not None and right < len(r["labels"])
+                else e(tr(N_("not revealed")))
+            )
             + "</p>"
         )
     parts.append("</body></html>")

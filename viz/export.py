@@ -11,7 +11,6 @@ browser fails to start would leave every later call waiting forever).
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import warnings
@@ -19,6 +18,7 @@ import warnings
 import plotly.graph_objects as go
 import plotly.io as pio
 
+import settings
 from viz.display import SLIDE_SCALE, for_slide
 
 # A lock, not state: it only orders renders that would otherwise interleave on kaleido's single queue.
@@ -77,7 +77,7 @@ def figure_html(fig: go.Figure, *, subtitle: str | None = None) -> str:
 def png_available() -> bool:
     """kaleido renders with a Chromium it finds on the machine; without one, PNG export cannot work offline."""
     return bool(
-        os.environ.get("BROWSER_PATH")
+        settings.kaleido_browser()
         or shutil.which("chromium")
         or shutil.which("chromium-browser")
         or shutil.which("google-chrome")

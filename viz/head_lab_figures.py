@@ -10,7 +10,7 @@ import torch
 from models.capture import AttentionCapture
 from models.vocab import EOS
 from viz.labels import N_, Translate, identity
-from viz.style import BLUE, BLUES, ORANGE, figure, house_layout, label
+from viz.style import BLUE, BLUES, ORANGE, char_label, figure, house_layout, label
 
 # PuOr (ColorBrewer), diverging and colour-blind safe: purple below 0, white at 0, orange above.
 _PUOR = [
@@ -244,15 +244,22 @@ def attention_vs_importance(
     attention: torch.Tensor,
     importance: list[float],
     *,
-    title: str,
-    attention_title: str,
-    importance_title: str,
+    top: str,
+    p_top: float,
+    pattern_label: str,
     height: int = 420,
+    tr: Translate = identity,
 ) -> go.Figure:
-    """Two bar charts over the same input positions: the query's attention weights (top) and the leave-one-out
-    importance of each position (bottom: orange, the top choice loses probability without that character; purple,
-    it gains). ``None`` = not measured (``<BOS>``, which is never replaced): no bar."""
+    """Two bar charts over the same input positions: the query's attention weights (top) in the pattern the page
+    names ``pattern_label``, and the leave-one-out importance of each position (bottom: orange, the top choice
+    ``top`` (a token, of probability ``p_top``) loses probability without that character; purple, it gains).
+    ``None`` = not measured (``<BOS>``, which is never replaced): no bar."""
     from plotly.subplots import make_subplots
+
+    top = char_label(top, tr)
+    title = tr(N_("Prediction: {top} ({p:.0%})")).format(top=top, p=p_top)
+    attention_title = tr(N_("attention of the last position ({pattern})")).format(pattern=pattern_label)
+    importance_title = tr(N_("drop in p({top}) when that character becomes <UNK>")).format(top=top)
 
     xt = [label(t) for t in tokens]
     x = list(range(len(tokens)))

@@ -1,6 +1,7 @@
-"""Figures and answers for the Lesson page: pure (no streamlit, no languages). Every title and label arrives already
-translated (a ``labels`` dict), every font size from one ``font_size`` argument, every width from the column
-(plotly autosize: no fixed pixel widths). Colour scales are colour-blind safe: cividis for sequential values,
+"""Figures and answers for the Lesson page: pure (no streamlit, no languages). Like every builder in viz/, each one
+takes ``tr`` (the page passes ``ui.i18n._``) and translates its own words, marked with ``N_()``; every font size
+comes from one ``font_size`` argument and the layout from :func:`viz.style.house_layout`, every width from the
+column (plotly autosize: no fixed pixel widths). Colour scales are colour-blind safe: cividis for sequential values,
 the blue/orange pair (distinguishable under deuteranopia) for categories.
 
 The quiz answers are computed here from captures and model outputs, never typed in.
@@ -15,7 +16,9 @@ import torch
 
 from models.attention_steps import AttentionSteps
 from models.capture import AttentionCapture
+from viz.labels import N_, Translate, identity
 from viz.metrics import mean_entropy
+from viz.style import house_layout
 
 BLUE, ORANGE, GREY, INK = "#1f6fb4", "#c45a00", "#c9ced6", "#1a1a1a"
 # plotly's cividis, spelled out (unvalidated figures send a named scale as is)
@@ -39,17 +42,9 @@ def esc(tok: str) -> str:
     return html.escape(tok, quote=False)
 
 
-def _layout(title: str, height: int, font_size: int, **kw) -> dict:
-    return dict(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size + 2, color=INK)),
-        height=height,
-        autosize=True,
-        font=dict(size=font_size, color=INK),
-        margin=dict(l=10, r=10, t=font_size * 3 + 8, b=10),
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        **kw,
-    )
+def _finish(fig: go.Figure, title: str, height: int, font_size: int, **kw) -> go.Figure:
+    """The house layout at the Lesson's size, in the Lesson's ink."""
+    return house_layout(fig, title, height, font_size=font_size, ink=INK, **kw)
 
 
 def _axis(font_size: int, **kw) -> dict:
@@ -61,18 +56,28 @@ def _num(x: float) -> str:
 
 
 # ---- Attention, step by step -------------------------------------------------------------------------------------
-def steps_rows(s: AttentionSteps, labels: dict) -> list[dict]:
+STEPS_TABLE_TITLE = N_("1–3: score q·k, scaled by √d_k, mask")  # above the table (the page draws it)
+
+
+def steps_rows(s: AttentionSteps, tr: Translate = identity) -> list[dict]:
     """One row per key, for a table: the key, q·k, ÷√d_k, the mask, the softmax weight (numbers as text, so the
-    table shows them exactly as rounded here). ``labels``: ``key``, ``score``, ``scaled``, ``mask``, ``weight``,
-    ``hidden``, ``visible``."""
+    table shows them exactly as rounded here); the column names and the mask's words through ``tr``."""
     vis = s.visible.tolist()
+    key, score, scaled, mask, weight = (
+        tr(N_("key")),
+        tr(N_("q·k")),
+        tr(N_("÷ √d_k")),
+        tr(N_("mask")),
+        tr(N_("softmax weight")),
+    )
+    visible, hidden = tr(N_("visible")), tr(N_("hidden"))
     return [
         {
-            labels["key"]: f"{i}: {t}",
-            labels["score"]: _num(sc),
-            labels["scaled"]: _num(x),
-            labels["mask"]: labels["visible"] if ok else labels["hidden"],
-            labels["weight"]: f"{w:.4f}" if ok else "0",
+            key: f"{i}: {t}",
+            score: _num(sc),
+            scaled: _num(x),
+            mask: visible if ok else hidden,
+            weight: f"{w:.4f}" if ok else "0",
         }
         for i, (t, sc, x, ok, w) in enumerate(
             zip(s.key_tokens, s.scores.tolist(), s.scaled.tolist(), vis, s.weights.tolist())
@@ -80,9 +85,8 @@ def steps_rows(s: AttentionSteps, labels: dict) -> list[dict]:
     ]
 
 
-def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
-    """The attention row as bars, one per key; hidden keys drawn as an empty grey outline. ``labels``: ``title``,
-    ``key``, ``weight``, ``hidden``."""
+def steps_weights_bars(s: AttentionSteps, *, tr: Translate = identity, font_size: int = 15) -> go.Figure:
+    """The attention row as bars, one per key; hidden keys drawn as an empty grey outline."""
     keys = [f"{i}: {esc(t)}" for i, t in enumerate(s.key_tokens)]
     vis = s.visible.tolist()
     w = s.weights.tolist()
@@ -91,30 +95,33 @@ def steps_weights_bars(s: AttentionSteps, labels: dict, *, font_size: int = 15) 
             x=list(range(len(keys))),
             y=w,
             marker=dict(color=[BLUE if ok else GREY for ok in vis]),
-            text=[f"{v:.2f}" if ok else labels["hidden"] for v, ok in zip(w, vis)],
+            text=[f"{v:.2f}" if ok else tr(N_("hidden")) for v, ok in zip(w, vis)],
             textposition="outside",
             cliponaxis=False,
             textfont=dict(size=font_size, color=INK),
             hovertemplate="%{x}: %{y:.4f}<extra></extra>",
         )
     )
-    fig.update_layout(
-        **_layout(labels["title"], 120 + font_size * 14, font_size, showlegend=False),
-        xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=labels["key"]),
-        yaxis=_axis(font_size, range=[0, 1.15], title_text=labels["weight"]),
+    return _finish(
+        fig,
+        tr(N_("4: softmax → the attention row (sums to 1)")),
+        120 + font_size * 14,
+        font_size,
+        showlegend=False,
+        xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=tr(N_("key (looked at)"))),
+        yaxis=_axis(font_size, range=[0, 1.15], title_text=tr(N_("weight"))),
     )
-    return fig
 
 
-def value_mix(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Figure:
+def value_mix(s: AttentionSteps, *, tr: Translate = identity, font_size: int = 15) -> go.Figure:
     """The value vectors (one row per visible key, labelled with its weight) and, at the bottom, their weighted sum:
-    the head's output. ``labels``: ``title``, ``row`` (``{key}`` and ``{weight}`` placeholders), ``output``,
-    ``dim``."""
+    the head's output."""
     vis = [i for i, ok in enumerate(s.visible.tolist()) if ok]
     rows = [s.v[i].tolist() for i in vis] + [s.output.tolist()]
-    names = [
-        labels["row"].format(key=f"{i}: {esc(s.key_tokens[i])}", weight=f"{float(s.weights[i]):.2f}") for i in vis
-    ] + [labels["output"]]
+    row, dim = tr(N_("value of {key} × {weight}")), tr(N_("dimension"))
+    names = [row.format(key=f"{i}: {esc(s.key_tokens[i])}", weight=f"{float(s.weights[i]):.2f}") for i in vis] + [
+        tr(N_("= output"))
+    ]
     lim = max(1e-6, max(abs(x) for r in rows for x in r))
     fig = go.Figure(
         go.Heatmap(
@@ -125,13 +132,16 @@ def value_mix(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Fig
             xgap=1,
             ygap=1,
             colorbar=dict(thickness=12, tickfont=dict(size=font_size, color=INK)),
-            hovertemplate="%{y}<br>" + esc(labels["dim"]) + " %{x}: %{z:.3f}<extra></extra>",
+            hovertemplate="%{y}<br>" + esc(dim) + " %{x}: %{z:.3f}<extra></extra>",
         )
     )
     n = len(rows)
-    fig.update_layout(
-        **_layout(labels["title"], font_size * 3 + 60 + int(font_size * 1.8) * (n + 1), font_size),
-        xaxis=_axis(font_size, title_text=labels["dim"], showgrid=False, zeroline=False),
+    return _finish(
+        fig,
+        tr(N_("5: weighted sum of the value vectors → the head's output")),
+        font_size * 3 + 60 + int(font_size * 1.8) * (n + 1),
+        font_size,
+        xaxis=_axis(font_size, title_text=dim, showgrid=False, zeroline=False),
         yaxis=_axis(
             font_size, tickvals=list(range(n)), ticktext=names, autorange="reversed", showgrid=False, zeroline=False
         ),
@@ -139,14 +149,14 @@ def value_mix(s: AttentionSteps, labels: dict, *, font_size: int = 15) -> go.Fig
             dict(type="rect", xref="x domain", x0=0, x1=1, y0=n - 1.5, y1=n - 0.5, line=dict(color=ORANGE, width=3))
         ],
     )
-    return fig
 
 
 # ---- positional encoding -----------------------------------------------------------------------------------------
-def pe_table(pe: torch.Tensor, labels: dict, *, font_size: int = 15) -> go.Figure:
+def pe_table(pe: torch.Tensor, *, tr: Translate = identity, font_size: int = 15) -> go.Figure:
     """The sinusoidal table (T, C) as a picture: one row per position, one column per dimension, values in
-    [-1, 1]. ``labels``: ``title``, ``position``, ``dim``, ``value``."""
+    [-1, 1]."""
     T = pe.shape[0]
+    position, dim = tr(N_("position")), tr(N_("dimension"))
     fig = go.Figure(
         go.Heatmap(
             z=pe.tolist(),
@@ -156,28 +166,36 @@ def pe_table(pe: torch.Tensor, labels: dict, *, font_size: int = 15) -> go.Figur
             colorbar=dict(
                 thickness=12,
                 tickfont=dict(size=font_size, color=INK),
-                title=dict(text=esc(labels["value"]), side="right", font=dict(size=font_size, color=INK)),
+                title=dict(text=esc(tr(N_("value"))), side="right", font=dict(size=font_size, color=INK)),
             ),
-            hovertemplate=esc(labels["position"]) + " %{y}, " + esc(labels["dim"]) + " %{x}: %{z:.3f}<extra></extra>",
+            hovertemplate=esc(position) + " %{y}, " + esc(dim) + " %{x}: %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_layout(
-        **_layout(labels["title"], 120 + int(font_size * 1.3) * T, font_size),
-        xaxis=_axis(font_size, title_text=labels["dim"]),
-        yaxis=_axis(font_size, title_text=labels["position"], autorange="reversed", dtick=1),
+    return _finish(
+        fig,
+        tr(N_("Positional encoding, {t} positions")).format(t=T),
+        120 + int(font_size * 1.3) * T,
+        font_size,
+        xaxis=_axis(font_size, title_text=dim),
+        yaxis=_axis(font_size, title_text=position, autorange="reversed", dtick=1),
     )
-    return fig
 
 
 def next_char_variants(
-    probs: dict[str, torch.Tensor], vocab, labels: dict, *, top_k: int = 5, font_size: int = 15
+    probs: dict[str, torch.Tensor],
+    vocab,
+    *,
+    word: str,
+    tr: Translate = identity,
+    top_k: int = 5,
+    font_size: int = 15,
 ) -> go.Figure:
-    """Grouped bars: several next-character distributions (legend = ``probs``' keys, already translated) over the
-    union of each one's top-k characters. ``labels``: ``title``, ``probability``, ``end``."""
+    """Grouped bars: several next-character distributions of ``word`` (legend = ``probs``' keys, the caller's names
+    for them) over the union of each one's top-k characters."""
     ids = list(dict.fromkeys(i for p in probs.values() for i in torch.argsort(p, descending=True)[:top_k].tolist()))
     first = next(iter(probs.values()))
     ids.sort(key=lambda i: -float(first[i]))
-    xs = [labels["end"] if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
+    xs = [tr(N_("end of word")) if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
     colors = (BLUE, ORANGE, "#5b5b5b", "#7a9e3a")
     fig = go.Figure()
     top = 0.0
@@ -193,20 +211,18 @@ def next_char_variants(
                 hovertemplate="%{y:.1%}<extra>" + esc(name) + "</extra>",
             )
         )
-    fig.update_layout(
-        **_layout(
-            labels["title"],
-            160 + font_size * 14,
-            font_size,
-            barmode="group",
-            legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK)),
-        ),
+    return _finish(
+        fig,
+        tr(N_("Next character after “{word}”")).format(word=esc(word[-30:])),
+        160 + font_size * 14,
+        font_size,
+        barmode="group",
+        legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK)),
         xaxis=_axis(font_size, tickvals=list(range(len(ids))), ticktext=xs, tickangle=0),
         yaxis=_axis(
-            font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%", title_text=labels["probability"]
+            font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%", title_text=tr(N_("probability"))
         ),
     )
-    return fig
 
 
 # ---- the quiz answers (computed, never typed in) ----------------------------------------------------------------

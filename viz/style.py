@@ -1,6 +1,12 @@
-"""How every figure looks: the palette, fonts and colour scales, token labels, and the one way a figure is
-made (:func:`figure`: plain trace / layout dicts, unvalidated, already inked) or finished (:func:`house_layout`).
+"""How every figure looks: the palette, fonts and colour scales, token labels, and the one layout every figure gets
+(:func:`layout`: title, height, fonts, margins, background). A builder ends in one of two calls that both apply it:
+:func:`figure` (plain trace / layout dicts, unvalidated, already inked: the per-keystroke charts) or
+:func:`house_layout` (a figure built with plotly's graph objects: subplots, shapes, reference lines).
 Pure (no streamlit).
+
+Words: a builder takes ``tr`` (viz.labels.Translate; pages pass ``ui.i18n._``) and translates its own titles, axis
+titles, legend names and hover words, marked with ``N_()`` so the catalog finds them. A caller passes text only for
+what names its data (a title override, the legend names of the distributions it compares).
 
 Tokens are plotted at integer positions with ``tickvals``/``ticktext``: a categorical axis would merge the two
 "a"s of "banana" into one row.
@@ -62,34 +68,46 @@ _TEMPLATE = {
 }
 
 
-def _layout_dict(title: str, height: int, **kw) -> dict:
-    return dict(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=15)),
-        height=height,
-        font=FONT,
-        margin=dict(l=10, r=10, t=44, b=10),
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        **kw,
-    )
+def layout(title: str, height: int, /, *, font_size: int | None = None, ink: str | None = None, **kw) -> dict:
+    """The house layout: the title at the top left, ``height``, the font, 10 px side margins, a white background.
+    At the house size (``font_size`` None) the text is :data:`FONT` and the title 15 px. With ``font_size`` (the
+    Lesson's figures, sized for a projector by their page) the text is that size in ``ink``, the title 2 px larger
+    and the top margin grows with it; the figure also fills its column (``autosize``). ``kw`` adds to it and
+    replaces a key of the same name (a figure that needs other margins says so)."""
+    if font_size is None:
+        base = dict(
+            title=dict(text=title, x=0, xanchor="left", font=dict(size=15)),
+            height=height,
+            font=FONT,
+            margin=dict(l=10, r=10, t=44, b=10),
+        )
+    else:
+        base = dict(
+            title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size + 2, color=ink)),
+            height=height,
+            autosize=True,
+            font=dict(size=font_size, color=ink),
+            margin=dict(l=10, r=10, t=font_size * 3 + 8, b=10),
+        )
+    return {**base, "paper_bgcolor": "white", "plot_bgcolor": "white", **kw}
 
 
-def figure(data: list[dict], title: str, height: int, **layout) -> go.Figure:
+def figure(data: list[dict], title: str, height: int, /, **layout_kw) -> go.Figure:
     """A figure from plain trace / layout dicts, unvalidated (see _TEMPLATE's comment), with the house layout and
     every text already in :data:`INK`, so viz.display.for_screen can draw it as it is (a second copy of each chart on
     every keystroke cost ~10 % of a Compare rerun)."""
     fig = go.Figure(
-        inked({"data": data, "layout": {"template": _TEMPLATE, **_layout_dict(title, height, **layout)}}),
+        inked({"data": data, "layout": {"template": _TEMPLATE, **layout(title, height, **layout_kw)}}),
         _validate=False,
     )
     fig._inked = True  # read by for_screen; plotly figures accept attributes named with a leading "_"
     return fig
 
 
-def house_layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
-    """The house layout (title, height, font, margins, white background) on a figure built with plotly's graph
-    objects (subplots, shapes, reference lines), in place; validated, so a page draws an inked copy of it."""
-    fig.update_layout(**_layout_dict(title, height, **kw))
+def house_layout(fig: go.Figure, title: str, height: int, /, **kw) -> go.Figure:
+    """:func:`layout` on a figure built with plotly's graph objects (subplots, shapes, reference lines), in place;
+    validated, so a page draws an inked copy of it. ``kw``: :func:`layout`'s (``font_size``, ``ink``, more layout)."""
+    fig.update_layout(**layout(title, height, **kw))
     return fig
 
 
