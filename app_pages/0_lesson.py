@@ -172,7 +172,7 @@ def step_qkv(n: int, view) -> None:
     LS.term("qkv")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "banana", "miniformer")
+    word, cap = word_and_capture(n, "banana", "miniformer", browser=True)
     T = len(cap.tgt_tokens)
     in_class = class_session.active()
     if st.session_state.get(f"lesson.{n}.query", 0) >= T or (in_class and f"lesson.{n}.query" in st.session_state):
@@ -207,7 +207,17 @@ def step_qkv(n: int, view) -> None:
     )
     if (box := live_view(g, view)) is not None:
         with box:
-            LS.attention_steps_view(s, key=f"lesson.{n}.steps")
+            LS.steps_formula()
+            if not live_views.lesson_views(
+                n,
+                "miniformer",
+                ["steps"],
+                "banana",
+                pattern="blocks.0.attn.hook_pattern",
+                query=q,
+                titles={"steps": LS.steps_browser_labels()},
+            ):
+                LS.attention_steps_view(s, key=f"lesson.{n}.steps", formula=False)
 
 
 def step_mask(n: int, view) -> None:
@@ -341,7 +351,7 @@ def step_positions(n: int, view) -> None:
     LS.term("positions")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "capyba", "miniformer")
+    word, cap = word_and_capture(n, "capyba", "miniformer", browser=True)
     variants = {m: LS.get_positions("miniformer", word, m) for m in ("normal", "none", "shuffled")}
     top = L.top_guesses(variants, cap.vocab)  # {mode: (character, probability)}
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
@@ -365,8 +375,21 @@ def step_positions(n: int, view) -> None:
         ),
         format_func=opts.get,
     )
+    labels = {
+        "pe_title": _("Positional encoding, {t} positions"),
+        "position": _("position"),
+        "dim": _("dimension"),
+        "value": _("value"),
+        "pe_caption": _("One row per position, one column per dimension. This word uses rows 0 to {last}."),
+        "names": {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")},
+        "variants_title": _("Next character after “{word}”"),
+        "probability": _("probability"),
+        "end": _("end of word"),
+    }
     if (box := live_view(g, view)) is not None:
         with box:
+            if live_views.lesson_views(n, "miniformer", ["pe", "positions"], "capyba", titles={"positions": labels}):
+                return
             T = len(cap.tgt_tokens)
             rows = max(T, 20)  # enough rows for the waves to show, even for a short word
             a, b = st.columns([1, 1], gap="medium")
@@ -374,28 +397,25 @@ def step_positions(n: int, view) -> None:
                 L.pe_table(
                     LS.get_pe_table("miniformer", rows),
                     {
-                        "title": _("Positional encoding, {t} positions").format(t=rows),
-                        "position": _("position"),
-                        "dim": _("dimension"),
-                        "value": _("value"),
+                        "title": labels["pe_title"].format(t=rows),
+                        "position": labels["position"],
+                        "dim": labels["dim"],
+                        "value": labels["value"],
                     },
                     font_size=FS,
                 ),
                 key=f"lesson.{n}.pe",
                 container=a,
             )
-            a.caption(
-                _("One row per position, one column per dimension. This word uses rows 0 to {last}.").format(last=T - 1)
-            )
-            names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
+            a.caption(labels["pe_caption"].format(last=T - 1))
             chart(
                 L.next_char_variants(
-                    {names[m]: p for m, p in variants.items()},
+                    {labels["names"][m]: p for m, p in variants.items()},
                     bundle("miniformer").vocab,
                     {
-                        "title": _("Next character after “{word}”").format(word=word[-30:]),
-                        "probability": _("probability"),
-                        "end": _("end of word"),
+                        "title": labels["variants_title"].format(word=word[-30:]),
+                        "probability": labels["probability"],
+                        "end": labels["end"],
                     },
                     font_size=FS,
                 ),

@@ -236,8 +236,10 @@ def lesson_components(at) -> dict[str, dict]:
     "step, views, model, grid",
     [
         (1, ["bars"], "miniformer", []),
+        (2, ["steps"], "miniformer", []),
         (3, ["heat"], "miniformer", []),
         (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
+        (5, ["pe", "positions"], "miniformer", []),
         (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
         (7, ["heat"], "full_transformer_peeking", []),
     ],
@@ -250,7 +252,8 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
-    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba", 7: "flycatcher"}.get(step, "capybara")
+    suggested = {1: "capyba", 2: "banana", 5: "capyba", 7: "flycatcher"}.get(step, "capybara")
+    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == suggested
     assert not at.text_input and not at.get("plotly_chart")
     at.session_state[f"lesson.word.{step}"] = "owlet"  # what the box reports on the pause
     at.run()
@@ -269,10 +272,25 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     assert v["sides"][0]["weights"].startswith(f"app/static/weights/{model}-") and v["sides"][0]["bertviz"] is None
     assert v["grid_patterns"] == grid
     assert (v["add_eos"], v["heat_pick"]) == ((True, "leak") if step == 7 else (False, None))
-    if step in (1, 3):
-        assert (v["query"], v["sides"][0]["pattern"]) == (
-            (None, "blocks.0.attn.hook_pattern") if step == 1 else (2, "blocks.0.attn.hook_pattern")
+    if step in (1, 2, 3):  # step 2: the question's row, the slider's (banana's middle row, kept for owlet)
+        assert (v["query"], v["sides"][0]["pattern"]) == ({1: None, 2: 3, 3: 2}[step], "blocks.0.attn.hook_pattern")
+        assert step != 2 or v["query"] == at.select_slider(key="lesson.2.query").value
+    if step == 2:  # the step-by-step view's words, in the session's language, and head 0 (the question's)
+        assert (
+            v["head"] == 0
+            and v["labels"]["steps"]["table"]["score"] == "q·k"
+            and "{gap:.1e}" in v["labels"]["steps"]["check"]
         )
+        assert at.get("latex"), "the formula stays on the page, above the numbers"
+    if step == 5:  # the server's shuffle for every length, and the figures' words
+        from models.checkpoint import load_checkpoint
+        from ui.live_views import position_perms
+
+        assert (
+            v["perms"] == position_perms(load_checkpoint("miniformer").block_size)
+            and v["labels"]["positions"]["names"]["none"] == "positions removed"
+        )
+    assert ("perms" in v) is (step == 5)
     # a new guess hides the answer and the views again
     at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
     assert list(lesson_components(at)) == ["box"]
