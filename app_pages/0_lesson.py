@@ -106,6 +106,14 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     return word, cap
 
 
+def formula(*parts: str) -> None:
+    """A step's formula: its parts on one line, or on a projector one part a line (the text column is half the
+    screen there, and one line of large type ran out of it, clipped)."""
+    st.latex(
+        r"\begin{gathered}" + r" \\ ".join(parts) + r"\end{gathered}" if projector.on() else r"\qquad ".join(parts)
+    )
+
+
 def live_view(guess: LS.Guess, view):
     """Where to draw the step's live view (``view``: beside the question on a projector, under it otherwise), or None
     while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
@@ -165,9 +173,9 @@ def step_qkv(n: int, view) -> None:
             "turns them into weights that sum to 1, and the output is the weighted sum of the values."
         )
     )
-    st.latex(
-        r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,\qquad "
-        r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V"
+    formula(
+        r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,",
+        r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V",
     )
     LS.term("qkv")
     if not LS.model_ready("miniformer"):
@@ -344,9 +352,9 @@ def step_positions(n: int, view) -> None:
             "Below: the model's own table, and what it predicts when we remove or shuffle the positions."
         )
     )
-    st.latex(
-        r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),\qquad "
-        r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)"
+    formula(
+        r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),",
+        r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)",
     )
     LS.term("positions")
     if not LS.model_ready("miniformer"):

@@ -329,3 +329,26 @@ def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view
     at.run()
     assert not at.exception and "views" not in lesson_components(at) and at.get("plotly_chart")
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
+
+
+@pytest.mark.parametrize("step", [2, 5])
+def test_a_lesson_formula_on_a_projector_is_one_part_a_line(step):
+    """On a projector the step's text is half the screen wide: its formula goes one part a line (one long line of
+    large type was clipped there, in both languages); on a laptop it stays one line."""
+    for present, lines in (("1", True), ("0", False)):
+        at = open_app("app_pages/0_lesson.py", direct=True, step=str(step), present=present, lang="ja")
+        body = at.get("latex")[0].proto.body
+        assert ("\\begin{gathered}" in body and " \\\\ " in body) is lines, body
+        assert ("Attention" in body) if step == 2 else ("\\cos" in body)
+
+
+@pytest.mark.parametrize("present, cols", [("1", 2), ("0", None)])
+def test_a_lesson_head_grid_on_a_projector_is_two_heads_a_row(present, cols, monkeypatch):
+    """Step 6's grid of four heads ran off the projector's half-screen column (it scrolled sideways): there the
+    browser draws two heads a row (ui/live/steps.js, drawGridWrapped), as the server path's grid does."""
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = open_app("app_pages/0_lesson.py", direct=True, step="6", present=present)
+    at.button_group(key="lesson.6.guess").set_value(0).run()
+    at.button(key="lesson.6.reveal").click().run()
+    v = lesson_components(at)["views"]
+    assert v["grid_cols"] == cols and v["projector"] is (present == "1")

@@ -568,6 +568,8 @@ def lesson_views(
         grid_patterns=grid or [],
         heat_pick="leak" if leak else None,
         head=int(head),
+        # on a projector the view has half the screen: two heads a row, as the server path's grid (cols=2)
+        grid_cols=2 if grid and projector() else None,
     )
     if {"steps", "pe", "positions"} & set(views):  # the Lesson's own figures' colours (viz/lesson.py)
         from viz import lesson as VL

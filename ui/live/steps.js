@@ -11,6 +11,31 @@
 function drawLessonSteps(sd, cap, shown) {
   if (shown.includes("steps")) drawAttentionSteps(sd, cap);
   if (shown.includes("pe") || shown.includes("positions")) drawPositions(sd, cap, shown);
+  if (shown.includes("grid") && sd.data.grid_cols) drawGridWrapped(sd, cap);
+}
+
+// ---- the Lesson's head grid, data.grid_cols heads a row (the server's head_grid(cols=2)) --------------------------
+// live.js's drawGrid puts every head of a layer in one row at 1:1, which on a projector's half-screen column ran out
+// of the column (it scrolled sideways). Here drawGrid draws each group of grid_cols heads, stacked, its head labels
+// numbered from the group's first head: drawGrid itself is left as it is.
+function drawGridWrapped(sd, cap) {
+  const cols = sd.data.grid_cols, names = sd.data.grid_patterns, L = sd.data.labels;
+  const H = Math.max(...names.map((n) => cap.patterns[n].length));
+  if (H <= cols) return;
+  const MARK = "\u0001";                                 // drawGrid writes "head {h}" with h counted in the group
+  const parts = [];
+  for (let h0 = 0; h0 < H; h0 += cols) {
+    const patterns = Object.assign({}, cap.patterns);
+    names.forEach((n) => { patterns[n] = cap.patterns[n].slice(h0, h0 + cols); });
+    const labels = Object.assign({}, L, {head_n: MARK + "{h}" + MARK});
+    const local = Object.assign({}, sd, {data: Object.assign({}, sd.data, {labels})});
+    const part = el("div", {"data-heads": h0 + "-" + (Math.min(H, h0 + cols) - 1)});
+    drawGrid(local, Object.assign({}, cap, {patterns}), part, names, h0 === 0 ? L.headgrid_title : "");
+    const renumber = (t) => t.replace(new RegExp(MARK + "(\\d+)" + MARK, "g"), (m, h) => fmt(L.head_n, {h: h0 + Number(h)}));
+    part.querySelectorAll("text, title").forEach((e) => { if (e.textContent.includes(MARK)) e.textContent = renumber(e.textContent); });
+    parts.push(part);
+  }
+  sd.grid.replaceChildren(...parts);
 }
 
 // Python's str.format specs the catalog's sentences use: {x}, {x:.2f}, {x:.0%}, {x:.1e}
@@ -37,7 +62,8 @@ function stepBox(sd, name, style) {              // this side's box for one of t
   return sd.lessonBoxes[name];
 }
 
-const TWO_COLUMNS = "display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,22rem),1fr));gap:1.2rem;" +
+// two columns where there is room for both (px, not rem: a projector's larger root font would stack them)
+const TWO_COLUMNS = "display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,340px),1fr));gap:1.2rem;" +
                     "align-items:start;margin-top:0.4rem";
 function signedNum(x) { return (x < 0 ? "-" : "+") + Math.abs(x).toFixed(3); }        // viz.lesson._num: f"{x:+.3f}"
 function middleQuery(n) { return Math.max(0, Math.floor((n - 1) / 2)); }              // viz.lesson.middle_query
@@ -57,7 +83,7 @@ function drawAttentionSteps(sd, cap) {
                                        sq: Math.sqrt(st.d_k)}));
   caption.style.fontSize = px + "px";
   const top = el("div", {style: TWO_COLUMNS});
-  top.append(stepsTable(sd, st, S.table, px), stepsBars(sd, st, S.bars, s));
+  top.append(stepsTable(sd, st, S.table, sd.data.projector ? 17 : 14), stepsBars(sd, st, S.bars, s));
   const gap = Math.max(...Array.from(st.weights, (w, k) => Math.abs(w - st.pattern_row[k])));
   const check = el("p", {class: "al-caption"}, pyfmt(S.check, {gap}));
   check.style.fontSize = px + "px";
@@ -74,7 +100,7 @@ function stepsTable(sd, st, T, px) {            // viz.lesson.steps_rows: one ro
   const head = el("tr");
   [T.key, T.score, T.scaled, T.mask, T.weight].forEach((h, i) => {
     head.append(el("th", {style: "text-align:" + (i === 0 || i === 3 ? "left" : "right") +
-                                 ";padding:0.2rem 0.5rem;border-bottom:2px solid #c9ced6"}, h));
+                                 ";padding:0.2rem 0.4rem;border-bottom:2px solid #c9ced6"}, h));
   });
   table.append(head);
   st.key_tokens.forEach((tok, k) => {
@@ -82,7 +108,7 @@ function stepsTable(sd, st, T, px) {            // viz.lesson.steps_rows: one ro
     [k + ": " + tok, signedNum(st.scores[k]), signedNum(st.scaled[k]), ok ? T.visible : T.hidden,
      ok ? st.weights[k].toFixed(4) : "0"].forEach((cell, i) => {
       tr.append(el("td", {style: "text-align:" + (i === 0 || i === 3 ? "left" : "right") +
-                                 ";padding:0.15rem 0.5rem;border-bottom:1px solid #e5e7eb;white-space:nowrap"}, cell));
+                                 ";padding:0.15rem 0.4rem;border-bottom:1px solid #e5e7eb;white-space:nowrap"}, cell));
     });
     table.append(tr);
   });
@@ -95,12 +121,13 @@ function stepsTable(sd, st, T, px) {            // viz.lesson.steps_rows: one ro
 function stepsBars(sd, st, B, s) {               // viz.lesson.steps_weights_bars: the attention row, hidden keys grey
   const C = sd.data.colors, K = st.key_tokens.length;
   const labels = st.key_tokens.map((t, k) => k + ": " + t);
-  const left = s.tick * 3 + 8, top = s.font * 2 + 14;
-  const bw = Math.max(s.tick * 2.2, ...labels.map((t) => textWidth(t, s.tick) * 0.75 + 6));   // labels at -45°
+  // key labels run down-left at -45°, so a bar needs room for its value ("0.46", "hidden") across, not its label
+  const bw = Math.max(s.tick * 2.4, textWidth(B.hidden, s.tick) + 6);
+  const left = Math.max(s.tick * 3 + 8, textWidth(labels[0], s.tick) * 0.72 - bw / 2 + 8), top = s.font * 2 + 14;
   const plotH = s.row * 6, labelH = Math.max(...labels.map((t) => textWidth(t, s.tick))) * 0.75 + s.tick + 8;
   const W = Math.max(left + K * bw + 10, textWidth(B.title, s.font + 2) + 10), H = top + plotH + labelH + s.tick + 8;
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "data-testid": "al-live-steps-bars",
-                        style: `max-width:${W * (sd.data.projector ? 1.4 : 1.25)}px`});
+                        style: `max-width:${W * (sd.data.projector ? 1 : 1.25)}px`});   // projector sizes: 1:1
   g.append(chartTitle(s, B.title));
   const y = (w) => top + plotH * (1 - w / 1.15);                        // the server figure's range [0, 1.15]
   [0, 0.5, 1].forEach((w) => {
@@ -200,12 +227,13 @@ function drawPositions(sd, cap, shown) {
 
 function peTable(sd, pe, T, P, s) {              // viz.lesson.pe_table: one row per position, one column per dimension
   const C = sd.data.colors, rows = pe.length, dims = pe[0].length;
-  const left = s.tick * 2 + 14, top = s.font * 2 + 10, ch = s.tick + 4, cw = Math.max(9, s.tick * 0.75);
+  // narrow columns on a projector, so the table keeps its 18 px labels beside the bars in half the view's column
+  const left = s.tick * 2.6 + 16, top = s.font * 2 + 10, ch = s.tick + 4, cw = sd.data.projector ? 10 : 9;
   const barX = left + dims * cw + 14, W = Math.max(barX + 64, textWidth(pyfmt(P.pe_title, {t: rows}), s.font + 2) + 10);
   const H = top + rows * ch + s.tick * 2 + 16;
   const title = pyfmt(P.pe_title, {t: rows});
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "data-testid": "al-live-pe-table",
-                        style: `max-width:${W * (sd.data.projector ? 1.3 : 1.3)}px`});
+                        style: `max-width:${W * 1.3}px`});
   g.append(chartTitle(s, title));
   pe.forEach((row, t) => {
     if (t % (rows > 24 ? 2 : 1) === 0) {
@@ -247,7 +275,7 @@ function variantBars(sd, probs, word, P, s) {   // viz.lesson.next_char_variants
   const W = Math.max(left + span + 56, textWidth(title, s.font + 2) + 10, legend.reduce((a, b) => a + b, 0) + 10);
   const H = top + ids.length * gh + 2 * s.tick + 16;
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "data-testid": "al-live-variants",
-                        style: `max-width:${W * (sd.data.projector ? 1.3 : 1.3)}px`});
+                        style: `max-width:${W * 1.3}px`});
   g.append(chartTitle(s, title));
   let lx = 0;                                       // the legend under the title: which colour is which variant
   modes.forEach((m, r) => {
