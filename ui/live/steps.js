@@ -269,20 +269,27 @@ function variantBars(sd, probs, word, P, s) {   // viz.lesson.next_char_variants
   const label = (i) => (vocab[i] === "<EOS>" ? P.end : vocab[i]);
   const title = pyfmt(P.variants_title, {word: Array.from(word).slice(-30).join("")});
   const max = Math.min(1, Math.max(...modes.flatMap((m) => ids.map((i) => probs[m][i]))) * 1.15 + 0.02);
-  const left = Math.max(...ids.map((i) => textWidth(label(i), s.tick + 2))) + 12, top = s.font * 2 + 34 + s.tick;
-  const bh = Math.round(s.tick * 0.75), gh = 3 * bh + 10, span = 300;
-  const legend = modes.map((m) => textWidth(P.names[m], s.tick) + s.tick + 22);
-  const W = Math.max(left + span + 56, textWidth(title, s.font + 2) + 10, legend.reduce((a, b) => a + b, 0) + 10);
-  const H = top + ids.length * gh + 2 * s.tick + 16;
+  const left = Math.max(...ids.map((i) => textWidth(label(i), s.tick + 2))) + 12;
+  const bh = Math.round(s.tick * 0.75), gh = 3 * bh + 10, span = sd.data.projector ? 250 : 260;
+  const W = Math.max(left + span + 56, textWidth(title, s.font + 2) + 10);
+  // the legend under the title, which colour is which variant: its entries wrap within the chart's width (one line
+  // of them made a projector's chart wider, so smaller, than the column)
+  const entries = [];
+  let lx = 0, ly = s.font * 2 + 14;
+  modes.forEach((m, r) => {
+    const w = textWidth(P.names[m], s.tick) + s.tick + 22;
+    if (lx > 0 && lx + w > W) { lx = 0; ly += s.tick + 8; }
+    entries.push([m, r, lx, ly]);
+    lx += w;
+  });
+  const top = ly + s.tick + 14;
+  const H = top + ids.length * gh + 2 * s.tick + 22;
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "data-testid": "al-live-variants",
                         style: `max-width:${W * 1.3}px`});
   g.append(chartTitle(s, title));
-  let lx = 0;                                       // the legend under the title: which colour is which variant
-  modes.forEach((m, r) => {
-    const ly = s.font * 2 + 14;
-    g.append(svg("rect", {x: lx, y: ly - s.tick * 0.8, width: s.tick, height: s.tick, fill: C.variants[r]}),
-             svg("text", {x: lx + s.tick + 6, y: ly, "font-size": s.tick}, P.names[m]));
-    lx += legend[r];
+  entries.forEach(([m, r, ex, ey]) => {
+    g.append(svg("rect", {x: ex, y: ey - s.tick * 0.8, width: s.tick, height: s.tick, fill: C.variants[r]}),
+             svg("text", {x: ex + s.tick + 6, y: ey, "font-size": s.tick}, P.names[m]));
   });
   const x = (p) => left + span * p / max;
   const tick = max > 0.5 ? 0.25 : max > 0.2 ? 0.1 : 0.05;
@@ -301,7 +308,7 @@ function variantBars(sd, probs, word, P, s) {   // viz.lesson.next_char_variants
       bar.append(svg("title", {}, label(i) + " · " + P.names[m] + ": " + (100 * p).toFixed(1) + "%"));
       g.append(bar);
       if (r === 0 || p >= 0.05) {
-        g.append(svg("text", {x: x(p) + 3, y: y + bh - 2, "font-size": s.tick * 0.8, class: "al-bar-value"},
+        g.append(svg("text", {x: x(p) + 3, y: y + bh - 1, "font-size": s.tick * 0.9, class: "al-bar-value"},
                      (100 * p).toFixed(0) + "%"));
       }
     });
