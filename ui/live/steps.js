@@ -208,7 +208,15 @@ function drawPositions(sd, cap, shown) {
     const wrap = el("div", {"data-testid": "al-live-pe"});
     const caption = el("p", {class: "al-caption"}, pyfmt(P.pe_caption, {last: T - 1}));
     caption.style.fontSize = px + "px";
-    wrap.append(peTable(sd, sd.model.pos_enc.slice(0, rows), T, P, s), caption);
+    // The table itself changes only with its row count (and the page's sizes and words): made once per such key,
+    // only the outline of the word's rows moves per keystroke (640+ cells rebuilt per key were most of this view)
+    const key = [rows, sd.data.projector, P.pe_title, sd.url].join("|");
+    if (!sd.peTable || sd.peTable.key !== key) {
+      sd.peTable = {key, svg: peTable(sd, sd.model.pos_enc.slice(0, rows), P, s)};
+    }
+    const outline = sd.peTable.svg.querySelector('[data-testid="al-live-pe-rows"]');
+    outline.setAttribute("height", String(T * Number(outline.dataset.rowHeight) + 2));
+    wrap.append(sd.peTable.svg, caption);
     parts.push(wrap);
   }
   if (shown.includes("positions")) {
@@ -225,7 +233,7 @@ function drawPositions(sd, cap, shown) {
   outer.replaceChildren(...parts);
 }
 
-function peTable(sd, pe, T, P, s) {              // viz.lesson.pe_table: one row per position, one column per dimension
+function peTable(sd, pe, P, s) {              // viz.lesson.pe_table: one row per position, one column per dimension
   const C = sd.data.colors, rows = pe.length, dims = pe[0].length;
   // narrow columns on a projector, so the table keeps its 18 px labels beside the bars in half the view's column
   const left = s.tick * 2.6 + 16, top = s.font * 2 + 10, ch = s.tick + 4, cw = sd.data.projector ? 10 : 9;
@@ -247,8 +255,9 @@ function peTable(sd, pe, T, P, s) {              // viz.lesson.pe_table: one row
     });
   });
   // the rows this word uses, outlined: they follow the box as the student types
-  g.append(svg("rect", {x: left - 1, y: top - 1, width: dims * cw + 2, height: T * ch + 2, fill: "none",
-                        stroke: C.lesson_orange, "stroke-width": 3, "data-testid": "al-live-pe-rows"}));
+  g.append(svg("rect", {x: left - 1, y: top - 1, width: dims * cw + 2, height: ch + 2, fill: "none",
+                        stroke: C.lesson_orange, "stroke-width": 3, "data-testid": "al-live-pe-rows",
+                        "data-row-height": String(ch)}));
   for (let d = 0; d < dims; d += 8) {
     g.append(svg("text", {x: left + d * cw + cw / 2, y: top + rows * ch + s.tick + 2, "text-anchor": "middle", "font-size": s.tick}, String(d)));
   }
