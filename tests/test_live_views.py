@@ -305,9 +305,10 @@ def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch)
     assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "capyba"
 
 
-def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(monkeypatch):
+@pytest.mark.parametrize("step", [1, 2, 5])
+def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(step, monkeypatch):
     """In a class session the step's guess is driven by the teacher (ui/class_session): the views component is
-    drawn only when the teacher has revealed, as the server's view is."""
+    drawn only when the teacher has revealed, as the server's view is (step 2: on the class's fixed row)."""
     from ui import class_session
 
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
@@ -315,8 +316,10 @@ def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals
     monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
     for revealed in (False, True):
         monkeypatch.setattr(class_session, "question_revealed", lambda key, r=revealed: r)
-        at = open_app("app_pages/0_lesson.py", direct=True, step="1")
+        at = open_app("app_pages/0_lesson.py", direct=True, step=str(step))
         assert ("views" in lesson_components(at)) is revealed, revealed
+        if revealed and step == 2:  # banana's middle row, the row every screen of the class asks about
+            assert lesson_components(at)["views"]["query"] == 3 == at.select_slider(key="lesson.2.query").value
 
 
 def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view_with_a_note(monkeypatch):
