@@ -93,7 +93,7 @@ function drawAttentionSteps(sd, cap) {
 
 function stepsTable(sd, st, T, px) {            // viz.lesson.steps_rows: one row per key, numbers as text
   const wrap = el("div");
-  wrap.append(el("div", {style: `font-weight:600;font-size:${px + 2}px;margin-bottom:0.3rem`}, T.title));
+  wrap.append(el("div", {class: "al-title", style: `font-weight:600;font-size:${sizes(sd).font + 2}px;margin-bottom:0.3rem`}, T.title));
   const table = el("table", {"data-testid": "al-live-steps-table",
                              style: `border-collapse:collapse;font-size:${px}px;width:100%;` +
                                     "font-variant-numeric:tabular-nums"});
@@ -123,12 +123,11 @@ function stepsBars(sd, st, B, s) {               // viz.lesson.steps_weights_bar
   const labels = st.key_tokens.map((t, k) => k + ": " + t);
   // key labels run down-left at -45°, so a bar needs room for its value ("0.46", "hidden") across, not its label
   const bw = Math.max(s.tick * 2.4, textWidth(B.hidden, s.tick) + 6);
-  const left = Math.max(s.tick * 3 + 8, textWidth(labels[0], s.tick) * 0.72 - bw / 2 + 8), top = s.font * 2 + 14;
+  const left = Math.max(s.tick * 3 + 8, textWidth(labels[0], s.tick) * 0.72 - bw / 2 + 8), top = s.tick + 8;
   const plotH = s.row * 6, labelH = Math.max(...labels.map((t) => textWidth(t, s.tick))) * 0.75 + s.tick + 8;
-  const W = Math.max(left + K * bw + 10, textWidth(B.title, s.font + 2) + 10), H = top + plotH + labelH + s.tick + 8;
+  const W = left + K * bw + 10, H = top + plotH + labelH + s.tick + 8;
   const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "data-testid": "al-live-steps-bars",
                         style: `max-width:${W * (sd.data.projector ? 1 : 1.25)}px`});   // projector sizes: 1:1
-  g.append(chartTitle(s, B.title));
   const y = (w) => top + plotH * (1 - w / 1.15);                        // the server figure's range [0, 1.15]
   [0, 0.5, 1].forEach((w) => {
     g.append(svg("line", {x1: left, x2: left + K * bw, y1: y(w), y2: y(w), stroke: "#e5e7eb"}),
@@ -149,7 +148,11 @@ function stepsBars(sd, st, B, s) {               // viz.lesson.steps_weights_bar
   g.append(svg("text", {x: left + K * bw / 2, y: H - 4, "text-anchor": "middle", "font-size": s.tick}, B.key));
   g.append(svg("text", {x: s.tick, y: top + plotH / 2, "font-size": s.tick, "text-anchor": "middle",
                         transform: `rotate(-90 ${s.tick} ${top + plotH / 2})`}, B.weight));
-  return g;
+  // the title as text above the chart: it wraps in a narrow column (inside the SVG it widened the chart, so every
+  // label in it came out smaller on a projector)
+  const wrap = el("div");
+  wrap.append(el("div", {class: "al-title", style: `font-weight:600;font-size:${s.font + 2}px;margin-bottom:0.3rem`}, B.title), g);
+  return wrap;
 }
 
 function valueMix(sd, st, M, s) {                // viz.lesson.value_mix: the visible keys' values, then their mix
