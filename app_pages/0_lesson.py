@@ -106,6 +106,14 @@ def word_and_capture(n: int, suggestion: str, model: str, *, add_eos: bool = Fal
     return word, cap
 
 
+def formula(*parts: str) -> None:
+    """A step's formula: its parts on one line, or on a projector one part a line (the text column is half the
+    screen there, and one line of large type ran out of it, clipped)."""
+    st.latex(
+        r"\begin{gathered}" + r" \\ ".join(parts) + r"\end{gathered}" if projector.on() else r"\qquad ".join(parts)
+    )
+
+
 def live_view(guess: LS.Guess, view):
     """Where to draw the step's live view (``view``: beside the question on a projector, under it otherwise), or None
     while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
@@ -165,14 +173,14 @@ def step_qkv(n: int, view) -> None:
             "turns them into weights that sum to 1, and the output is the weighted sum of the values."
         )
     )
-    st.latex(
-        r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,\qquad "
-        r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V"
+    formula(
+        r"Q = XW_Q,\quad K = XW_K,\quad V = XW_V,",
+        r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V",
     )
     LS.term("qkv")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "banana", "miniformer")
+    word, cap = word_and_capture(n, "banana", "miniformer", browser=True)
     T = len(cap.tgt_tokens)
     in_class = class_session.active()
     if st.session_state.get(f"lesson.{n}.query", 0) >= T or (in_class and f"lesson.{n}.query" in st.session_state):
@@ -207,7 +215,17 @@ def step_qkv(n: int, view) -> None:
     )
     if (box := live_view(g, view)) is not None:
         with box:
-            LS.attention_steps_view(s, key=f"lesson.{n}.steps")
+            LS.steps_formula()
+            if not live_views.lesson_views(
+                n,
+                "miniformer",
+                ["steps"],
+                "banana",
+                pattern="blocks.0.attn.hook_pattern",
+                query=q,
+                titles={"steps": LS.steps_browser_labels()},
+            ):
+                LS.attention_steps_view(s, key=f"lesson.{n}.steps", formula=False)
 
 
 def step_mask(n: int, view) -> None:
@@ -334,14 +352,14 @@ def step_positions(n: int, view) -> None:
             "Below: the model's own table, and what it predicts when we remove or shuffle the positions."
         )
     )
-    st.latex(
-        r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),\qquad "
-        r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)"
+    formula(
+        r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d}}\right),",
+        r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d}}\right)",
     )
     LS.term("positions")
     if not LS.model_ready("miniformer"):
         return
-    word, cap = word_and_capture(n, "capyba", "miniformer")
+    word, cap = word_and_capture(n, "capyba", "miniformer", browser=True)
     variants = {m: LS.get_positions("miniformer", word, m) for m in ("normal", "none", "shuffled")}
     top = L.top_guesses(variants, cap.vocab)  # {mode: (character, probability)}
     opts = {"same": _("it stays the same"), "changes": _("it changes")}
@@ -365,8 +383,21 @@ def step_positions(n: int, view) -> None:
         ),
         format_func=opts.get,
     )
+    labels = {
+        "pe_title": _("Positional encoding, {t} positions"),
+        "position": _("position"),
+        "dim": _("dimension"),
+        "value": _("value"),
+        "pe_caption": _("One row per position, one column per dimension. This word uses rows 0 to {last}."),
+        "names": {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")},
+        "variants_title": _("Next character after “{word}”"),
+        "probability": _("probability"),
+        "end": _("end of word"),
+    }
     if (box := live_view(g, view)) is not None:
         with box:
+            if live_views.lesson_views(n, "miniformer", ["pe", "positions"], "capyba", titles={"positions": labels}):
+                return
             T = len(cap.tgt_tokens)
             rows = max(T, 20)  # enough rows for the waves to show, even for a short word
             a, b = st.columns([1, 1], gap="medium")
@@ -375,13 +406,10 @@ def step_positions(n: int, view) -> None:
                 key=f"lesson.{n}.pe",
                 container=a,
             )
-            a.caption(
-                _("One row per position, one column per dimension. This word uses rows 0 to {last}.").format(last=T - 1)
-            )
-            names = {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")}
+            a.caption(labels["pe_caption"].format(last=T - 1))
             chart(
                 L.next_char_variants(
-                    {names[m]: p for m, p in variants.items()},
+                    {labels["names"][m]: p for m, p in variants.items()},
                     bundle("miniformer").vocab,
                     word=word,
                     tr=_,

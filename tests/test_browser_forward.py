@@ -251,3 +251,124 @@ def test_weights_file_is_content_addressed_and_refuses_other_architectures(tmp_p
     assert not runs_in_browser(other)
     with pytest.raises(ValueError, match="no browser forward"):
         weights_file(other)
+
+
+# ---- the Lesson's steps 2 and 5 in the browser: attention step by step, and the positions removed or shuffled ----
+LESSON_RUNNER = REPO / "tests" / "js" / "lesson_runner.js"
+STEPS_FIELDS = ("q", "k", "v", "scores", "scaled", "visible", "weights", "output", "pattern_row")
+
+
+def run_lesson_node(tmp_path: Path, jobs: list[dict]):
+    job = tmp_path / "lesson_job.json"
+    job.write_text(json.dumps({"models": jobs}))
+    numbers = tmp_path / "lesson_numbers.bin"
+    proc = subprocess.run(
+        [NODE, str(LESSON_RUNNER), str(job), str(numbers)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), np.fromfile(numbers, dtype="<f8")
+
+
+@pytest.fixture(scope="module")
+def lesson_bundles(tmp_path_factory):
+    """Every shipped checkpoint and the freshly trained ones (trained once for this file's Lesson tests), each with
+    its weights file as the page gets it: [(bundle, path of the weights file)]."""
+    tmp = tmp_path_factory.mktemp("lesson")
+    bundles = [load_checkpoint(n) for n in registry.shipped_names()] + fresh_bundles(tmp)
+    return [(b, tmp / publish(b, tmp).rsplit("/", 1)[1]) for b in bundles]
+
+
+def test_positions_removed_or_shuffled_in_the_browser_equal_pytorch(tmp_path, lesson_bundles):
+    """Step 5's three variants (positions as trained, removed, shuffled) computed by forward.js with the permutation
+    the page sends (ui.live_views.position_perms) equal models.attention_steps.positions_counterfactual, the
+    server's answer: logits and next-character probabilities to 1e-5, on every shipped and fresh checkpoint, for
+    words of every length from the empty word to the full context window."""
+    from models.attention_steps import PE_MODES, position_rows, positions_counterfactual
+    from ui.live_views import position_perms
+
+    texts = [t for t, _ in inputs(160, seed=5) if not needs_server(t)]
+    jobs = [
+        {"weights": str(w), "perms": position_perms(b.block_size), "positions": texts, "steps": []}
+        for b, w in lesson_bundles
+    ]
+    _, numbers = run_lesson_node(tmp_path, jobs)
+    pos, n_checked, lengths = 0, 0, set()
+    for b, _w in lesson_bundles:
+        ids = [b.vocab.encode(t, max_len=b.block_size).ids for t in texts]
+        want: dict[tuple[int, str], np.ndarray] = {}  # (input, mode) -> logits (T, V), batched by length
+        for T in set(map(len, ids)):
+            rows = [i for i, x in enumerate(ids) if len(x) == T]
+            for mode in PE_MODES:
+                with torch.inference_mode():
+                    out = b.model(torch.tensor([ids[i] for i in rows]), pos_embed=position_rows(b, T, mode))
+                want |= {(i, mode): out.logits[r].double().numpy() for r, i in enumerate(rows)}  # (T, V)
+        for i, text in enumerate(texts):
+            for mode in PE_MODES:
+                probs = positions_counterfactual(b, text, mode).double().numpy()  # (V,): the step's answer
+                for arr in (want[i, mode], probs):
+                    js = numbers[pos : pos + arr.size].reshape(arr.shape)
+                    pos += arr.size
+                    gap = np.abs(js - arr).max()
+                    assert gap <= TOL, f"{b.name} {mode} on {text[:40]!r}: max |JS - PyTorch| = {gap:.2e}"
+                n_checked += 1
+            lengths.add(len(ids[i]))
+        assert {1, 2, b.block_size} <= lengths, lengths
+    assert pos == numbers.size and n_checked == 3 * len(lesson_bundles) * len(texts)
+
+
+def test_position_perms_are_the_servers_shuffle():
+    """What the page sends for "shuffled": for every length the server's own permutation (seeded torch.randperm
+    that moves at least one position), so the browser never re-derives torch's generator."""
+    from models.attention_steps import shuffled_order
+    from ui.live_views import position_perms
+
+    perms = position_perms(47)
+    assert len(perms) == 48 and perms[0] == [] and perms[1] == [0]
+    for T in range(2, 48):
+        assert perms[T] == shuffled_order(T, 0) and sorted(perms[T]) == list(range(T)) and perms[T] != list(range(T))
+
+
+def test_attention_steps_in_the_browser_equal_models_attention_steps(tmp_path, lesson_bundles):
+    """Step 2's numbers (q, k, v of one head, q·k, ÷√d_k, the mask, softmax weights, the weighted sum of V and the
+    model's own pattern row) from forward.js equal models.attention_steps.attention_steps to 1e-5, for many words,
+    every attention family (causal and unmasked), every head and query rows from first to last (and from the end)."""
+    from models.attention_steps import attention_steps
+    from models.capture import capture
+
+    bundles = [b for b, _ in lesson_bundles]
+    rng = random.Random(7)
+    texts = [(t, e) for t, e in inputs(120, seed=9) if not needs_server(t)]
+    jobs, cases = [], []
+    for b, w in lesson_bundles:
+        names = list(capture(b, "").patterns)
+        mine = []
+        for text, eos in texts:
+            T = len(b.vocab.encode(text, add_eos=eos, max_len=b.block_size).ids)
+            for name in (rng.choice(names) for _ in range(3)):
+                query = rng.choice([0, T - 1, rng.randrange(T), -1, -T])
+                mine.append([text, eos, name, rng.randrange(b.model.cfg.n_head), query])
+        jobs.append({"weights": str(w), "perms": [], "positions": [], "steps": mine})
+        cases.append(mine)
+    meta, numbers = run_lesson_node(tmp_path, jobs)
+    pos, n_checked, families = 0, 0, set()
+    for b, mine, got in zip(bundles, cases, meta):
+        for (text, eos, name, head, query), g in zip(mine, got):
+            s = attention_steps(b, text, name, head, query, add_eos=eos)
+            where = f"{b.name} {name} head {head} query {query} on {text[:30]!r}"
+            assert (g["query"], g["query_token"], tuple(g["key_tokens"]), g["d_k"]) == (
+                s.query,
+                s.query_token,
+                s.key_tokens,
+                s.d_k,
+            ), where
+            for field in STEPS_FIELDS:
+                want = getattr(s, field).double().numpy()
+                js = numbers[pos : pos + want.size].reshape(want.shape)
+                pos += want.size
+                gap = np.abs(js - want).max() if want.size else 0.0
+                assert gap <= TOL, f"{where}: {field} max |JS - PyTorch| = {gap:.2e}"
+            families.add((name.split(".")[0], ".cross_attn." in name, bool(s.visible.all())))
+            n_checked += 1
+    assert pos == numbers.size and n_checked >= 1000
+    # causal rows with hidden keys, unmasked rows (the peeking model), and cross-attention were all among them
+    assert {("blocks", False, False), ("decoder", True, False), ("encoder", False, True)} <= families, families

@@ -236,8 +236,10 @@ def lesson_components(at) -> dict[str, dict]:
     "step, views, model, grid",
     [
         (1, ["bars"], "miniformer", []),
+        (2, ["steps"], "miniformer", []),
         (3, ["heat"], "miniformer", []),
         (4, ["entropy", "grid"], "full_transformer", ["encoder.0.attn.hook_pattern"]),
+        (5, ["pe", "positions"], "miniformer", []),
         (6, ["grid"], "full_transformer", ["decoder.1.cross_attn.hook_pattern"]),
         (7, ["heat"], "full_transformer_peeking", []),
     ],
@@ -250,7 +252,8 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     got = lesson_components(at)
     assert list(got) == ["box"], "no views before a guess is locked: they show the answer"
     assert got["box"]["group"] == f"lesson.word.{step}" and got["box"]["labels"]["input"] == "Word"
-    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == {1: "capyba", 7: "flycatcher"}.get(step, "capybara")
+    suggested = {1: "capyba", 2: "banana", 5: "capyba", 7: "flycatcher"}.get(step, "capybara")
+    assert got["box"]["max_chars"] == 60 and got["box"]["text"] == suggested
     assert not at.text_input and not at.get("plotly_chart")
     at.session_state[f"lesson.word.{step}"] = "owlet"  # what the box reports on the pause
     at.run()
@@ -269,10 +272,25 @@ def test_a_lesson_step_s_views_follow_its_box_in_the_browser_only_after_the_gues
     assert v["sides"][0]["weights"].startswith(f"app/static/weights/{model}-") and v["sides"][0]["bertviz"] is None
     assert v["grid_patterns"] == grid
     assert (v["add_eos"], v["heat_pick"]) == ((True, "leak") if step == 7 else (False, None))
-    if step in (1, 3):
-        assert (v["query"], v["sides"][0]["pattern"]) == (
-            (None, "blocks.0.attn.hook_pattern") if step == 1 else (2, "blocks.0.attn.hook_pattern")
+    if step in (1, 2, 3):  # step 2: the question's row, the slider's (banana's middle row, kept for owlet)
+        assert (v["query"], v["sides"][0]["pattern"]) == ({1: None, 2: 3, 3: 2}[step], "blocks.0.attn.hook_pattern")
+        assert step != 2 or v["query"] == at.select_slider(key="lesson.2.query").value
+    if step == 2:  # the step-by-step view's words, in the session's language, and head 0 (the question's)
+        assert (
+            v["head"] == 0
+            and v["labels"]["steps"]["table"]["score"] == "q·k"
+            and "{gap:.1e}" in v["labels"]["steps"]["check"]
         )
+        assert at.get("latex"), "the formula stays on the page, above the numbers"
+    if step == 5:  # the server's shuffle for every length, and the figures' words
+        from models.checkpoint import load_checkpoint
+        from ui.live_views import position_perms
+
+        assert (
+            v["perms"] == position_perms(load_checkpoint("miniformer").block_size)
+            and v["labels"]["positions"]["names"]["none"] == "positions removed"
+        )
+    assert ("perms" in v) is (step == 5)
     # a new guess hides the answer and the views again
     at.button_group(key=f"lesson.{step}.guess").set_value(1).run()
     assert list(lesson_components(at)) == ["box"]
@@ -287,9 +305,10 @@ def test_a_lesson_step_takes_the_server_box_for_kana_and_when_asked(monkeypatch)
     assert not at.exception and not lesson_components(at) and at.text_input(key="lesson.word.1").value == "capyba"
 
 
-def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(monkeypatch):
+@pytest.mark.parametrize("step", [1, 2, 5])
+def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals(step, monkeypatch):
     """In a class session the step's guess is driven by the teacher (ui/class_session): the views component is
-    drawn only when the teacher has revealed, as the server's view is."""
+    drawn only when the teacher has revealed, as the server's view is (step 2: on the class's fixed row)."""
     from ui import class_session
 
     monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
@@ -297,8 +316,10 @@ def test_a_lesson_step_in_a_class_shows_its_views_only_after_the_teacher_reveals
     monkeypatch.setattr(class_session, "class_question", lambda *a, **k: None)
     for revealed in (False, True):
         monkeypatch.setattr(class_session, "question_revealed", lambda key, r=revealed: r)
-        at = open_app("app_pages/0_lesson.py", direct=True, step="1")
+        at = open_app("app_pages/0_lesson.py", direct=True, step=str(step))
         assert ("views" in lesson_components(at)) is revealed, revealed
+        if revealed and step == 2:  # banana's middle row, the row every screen of the class asks about
+            assert lesson_components(at)["views"]["query"] == 3 == at.select_slider(key="lesson.2.query").value
 
 
 def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view_with_a_note(monkeypatch):
@@ -311,3 +332,26 @@ def test_a_lesson_step_whose_weights_failed_in_the_browser_draws_the_server_view
     at.run()
     assert not at.exception and "views" not in lesson_components(at) and at.get("plotly_chart")
     assert any("could not load the model's weights (HTTP 404)" in shown(i.value) for i in at.info)
+
+
+@pytest.mark.parametrize("step", [2, 5])
+def test_a_lesson_formula_on_a_projector_is_one_part_a_line(step):
+    """On a projector the step's text is half the screen wide: its formula goes one part a line (one long line of
+    large type was clipped there, in both languages); on a laptop it stays one line."""
+    for present, lines in (("1", True), ("0", False)):
+        at = open_app("app_pages/0_lesson.py", direct=True, step=str(step), present=present, lang="ja")
+        body = at.get("latex")[0].proto.body
+        assert ("\\begin{gathered}" in body and " \\\\ " in body) is lines, body
+        assert ("Attention" in body) if step == 2 else ("\\cos" in body)
+
+
+@pytest.mark.parametrize("present, cols", [("1", 2), ("0", None)])
+def test_a_lesson_head_grid_on_a_projector_is_two_heads_a_row(present, cols, monkeypatch):
+    """Step 6's grid of four heads ran off the projector's half-screen column (it scrolled sideways): there the
+    browser draws two heads a row (ui/live/steps.js, drawGridWrapped), as the server path's grid does."""
+    monkeypatch.delenv("ATTENTION_LAB_BROWSER_PATH")
+    at = open_app("app_pages/0_lesson.py", direct=True, step="6", present=present)
+    at.button_group(key="lesson.6.guess").set_value(0).run()
+    at.button(key="lesson.6.reveal").click().run()
+    v = lesson_components(at)["views"]
+    assert v["grid_cols"] == cols and v["projector"] is (present == "1")

@@ -17,12 +17,14 @@ with pykakasi's dictionaries, which the browser doesn't have.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import settings
+from models.attention_steps import shuffled_order
 from models.checkpoint import checkpoint_mtime
 from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
@@ -75,10 +77,11 @@ _CSS = """
 
 @st.cache_resource(show_spinner=False)
 def _module_url() -> str:
-    """forward.js, then the view module: one ES module, published as a static file named by its content
-    (services/browser_weights), which the page fetches once. A component's script travels inside every rerun's
-    message (~40 KB a pause per student on a lecture hall's Wi-Fi); only the small loader below does now."""
-    return publish_script("live", (_DIR / "forward.js").read_text() + "\n" + (_DIR / "live.js").read_text())
+    """forward.js, then the view module (live.js, and steps.js: the Lesson's steps 2 and 5): one ES module,
+    published as a static file named by its content (services/browser_weights), which the page fetches once. A
+    component's script travels inside every rerun's message (~40 KB a pause per student on a lecture hall's
+    Wi-Fi); only the small loader below does now."""
+    return publish_script("live", "\n".join((_DIR / f).read_text() for f in ("forward.js", "live.js", "steps.js")))
 
 
 # The component's own script: fetch the view module named in the data once per page view (one module instance for
@@ -518,13 +521,18 @@ def lesson_views(
     grid: list[str] | None = None,
     add_eos: bool = False,
     leak: bool = False,
+    head: int = 0,
 ) -> bool:
     """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
     only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
     of "bars", "heat", "entropy", "grid" (every head of the patterns ``grid``, as viz.figures.head_grid); ``pattern``
     and ``query`` fix the heatmap's layer and highlighted row (the question's); ``titles`` replace the charts'
     titles ("bars_title", "heat_title", "headgrid_title"); ``add_eos`` reads the word finished; ``leak``: the
-    heatmap shows the layer and head that read key t+1 most, with the cells (t, t+1) outlined (step 7). Returns
+    heatmap shows the layer and head that read key t+1 most, with the cells (t, t+1) outlined (step 7). Two views
+    of ui/live/steps.js: "steps", attention step by step for ``pattern``'s ``head`` and the row ``query`` (step 2;
+    ``titles["steps"]``: its labels), and "pe" / "positions", the positional-encoding table and the next character
+    with positions as trained, removed and shuffled, the server's permutation sent along (step 5;
+    ``titles["positions"]``). Returns
     False, drawing
     nothing, where the step takes the server's views: the browser path off, the word needs the server, the
     architecture can't run here, or the weights failed to load in this browser (then with a note)."""
@@ -558,7 +566,24 @@ def lesson_views(
         query=query,
         grid_patterns=grid or [],
         heat_pick="leak" if leak else None,
+        head=int(head),
+        # on a projector the view has half the screen: two heads a row, as the server path's grid (cols=2)
+        grid_cols=2 if grid and projector() else None,
     )
+    if {"steps", "pe", "positions"} & set(views):  # the Lesson's own figures' colours (viz/lesson.py)
+        from viz import lesson as VL
+
+        data["colors"] = {
+            **data["colors"],
+            "lesson_blue": VL.BLUE,
+            "lesson_orange": VL.ORANGE,
+            "lesson_grey": VL.GREY,
+            "cividis": VL.CIVIDIS,
+            "signed": VL.SIGNED,
+            "variants": [VL.BLUE, VL.ORANGE, "#5b5b5b"],
+        }
+    if "positions" in views:
+        data["perms"] = position_perms(bundle(model).block_size)
     _component(
         key=state,
         data=data,
@@ -567,6 +592,18 @@ def lesson_views(
         on_failed_change=lambda: None,
     )
     return True
+
+
+@functools.lru_cache(maxsize=8)
+def _perms(block_size: int, seed: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(shuffled_order(T, seed)) for T in range(block_size + 1))
+
+
+def position_perms(block_size: int, seed: int = 0) -> list[list[int]]:
+    """For every length T from 0 to ``block_size``, the order in which the Lesson's "positions shuffled" variant
+    hands out the positional encoding's rows: the server's own (models.attention_steps.shuffled_order, a seeded
+    torch.randperm), sent to the browser in the data so forward.js never re-derives torch's generator."""
+    return [list(p) for p in _perms(block_size, seed)]
 
 
 def _server_word() -> str:

@@ -445,3 +445,57 @@ def test_a_view_module_that_does_not_load_gives_the_server_path_with_a_note(app)
     # the one console error is the blocked file itself (Chromium logs every failed load); nothing else went wrong
     assert [e for e in app.console_errors if "/app/static/weights/live-" not in e] == [], app.console_errors
     app.console_errors.clear()
+
+
+def test_lesson_steps_2_and_5_redraw_in_the_browser_after_the_guess_without_a_rerun_per_key(app):
+    """Steps 2 (attention, step by step) and 5 (positions removed or shuffled) in the browser: nothing before the
+    guess is locked; after Reveal each key of the step's box redraws the numbers with no message to the server
+    (no rerun per key), and they are PyTorch's: step 2's softmax weights are models.attention_steps' for the new
+    word, step 5's first bar is positions_counterfactual's top guess, with the word's PE rows outlined."""
+    from models.attention_steps import attention_steps, positions_counterfactual
+    from models.checkpoint import load_checkpoint
+
+    mini = load_checkpoint("miniformer")
+    sent, box = reveal_lesson_step(app, 2, "banana", "al-live-steps")
+    rows = app.page.locator('[data-testid="al-live-steps-table"] tr')
+    app.wait_until(lambda: rows.count() == 1 + 7, "the table of banana's 7 keys after Reveal")
+    caption = app.page.locator('[data-testid="al-live-steps-caption"]')
+    assert caption.text_content().startswith("Query 3: “n” · head 0 · d_k = 32"), caption.text_content()
+    before = settled(app, sent)
+    box.click()
+    box.press("End")
+    box.press_sequentially("s", delay=80)
+    app.wait_until(lambda: rows.count() == 1 + 8, "the table of bananas", timeout_s=2)
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    want = attention_steps(mini, "bananas", "blocks.0.attn.hook_pattern", 0, 3).weights.tolist()
+    got = [rows.nth(1 + k).locator("td").last.text_content() for k in range(8)]
+    assert got == [f"{w:.4f}" if k <= 3 else "0" for k, w in enumerate(want)], (got, want)
+    app.assert_clean()
+
+    sent, box = reveal_lesson_step(app, 5, "capyba", "al-live-positions")
+    bars = app.page.locator('[data-testid="al-live-variants"]')
+    app.wait_until(lambda: bars.count() == 1, "the three variants after Reveal")
+    assert bars.locator("text").first.text_content() == "Next character after “capyba”"
+    assert app.page.locator('[data-testid="al-live-pe-table"] text').first.text_content() == (
+        "Positional encoding, 20 positions"
+    )
+    before = settled(app, sent)
+    box.click()
+    box.press("End")
+    box.press_sequentially("ra", delay=80)
+    app.wait_until(
+        lambda: bars.locator("text").first.text_content() == "Next character after “capybara”", "capybara", timeout_s=2
+    )
+    assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
+    outline = app.page.locator('[data-testid="al-live-pe-rows"]')
+    cell = app.page.locator('[data-testid="al-live-pe-table"] rect').first
+    assert round(float(outline.get_attribute("height")) - 2) == 9 * round(float(cell.get_attribute("height")) - 0.3)
+    vocab = mini.vocab.itos
+    for mode in ("normal", "none", "shuffled"):  # each variant's longest bar is the server's top guess
+        top = vocab[int(positions_counterfactual(mini, "capybara", mode).argmax())]
+        top = "end of word" if top == "<EOS>" else top
+        widths = bars.locator(f'rect[data-mode="{mode}"]').evaluate_all(
+            "rs => rs.map(r => [+r.getAttribute('width'), r.querySelector('title').textContent])"
+        )
+        assert max(widths)[1].startswith(top + " · "), (mode, top, max(widths))
+    app.assert_clean()

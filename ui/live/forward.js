@@ -142,24 +142,32 @@
     return out;
   }
 
-  function attention_pattern(q, k, mask) {                // q (H, Q, hs), k (H, K, hs), mask (Q, K) or null -> (H, Q, K)
-    var scale = Math.sqrt(q[0][0].length);
+  function attention_scores(q, k, mask) {                 // q (H, Q, hs), k (H, K, hs), mask (Q, K) or null -> (H, Q, K)
+    var scale = Math.sqrt(q[0][0].length);                // q·k / √hs, -inf where the mask hides a key: hook_attn_scores
     return q.map(function (qh, h) {
       return qh.map(function (qrow, qi) {
-        var att = new Float64Array(k[h].length), max = -Infinity;
+        var att = new Float64Array(k[h].length);
         for (var ki = 0; ki < k[h].length; ki++) {
           if (mask && !mask[qi][ki]) { att[ki] = -Infinity; continue; }       // masked: exp(-inf) = 0
           var s = 0, krow = k[h][ki];
           for (var i = 0; i < qrow.length; i++) s += qrow[i] * krow[i];
           att[ki] = s / scale;
-          if (att[ki] > max) max = att[ki];
         }
-        var sum = 0;
-        for (ki = 0; ki < att.length; ki++) { att[ki] = Math.exp(att[ki] - max); sum += att[ki]; }
-        for (ki = 0; ki < att.length; ki++) att[ki] /= sum;                    // softmax over K
         return att;
       });
     });
+  }
+
+  function softmax(row) {                                 // (K,) -> (K,), -inf -> 0
+    var max = -Infinity, sum = 0, out = new Float64Array(row.length);
+    for (var i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+    for (i = 0; i < row.length; i++) { out[i] = Math.exp(row[i] - max); sum += out[i]; }
+    for (i = 0; i < row.length; i++) out[i] /= sum;
+    return out;
+  }
+
+  function attention_pattern(q, k, mask) {                // q (H, Q, hs), k (H, K, hs), mask (Q, K) or null -> (H, Q, K)
+    return attention_scores(q, k, mask).map(function (rows) { return rows.map(softmax); });   // softmax over K
   }
 
   function multi_head_attention(W, prefix, n_head, x, memory, mask) {   // x (Q, C), memory (K, C) -> (Q, C), (H, Q, K)
@@ -168,7 +176,8 @@
     var q = heads(linear(x, p("q_proj.weight"), p("q_proj.bias")), n_head);           // (H, Q, hs)
     var k = heads(linear(memory, p("k_proj.weight"), p("k_proj.bias")), n_head);      // (H, K, hs)
     var v = heads(linear(memory, p("v_proj.weight"), p("v_proj.bias")), n_head);      // (H, K, hs)
-    var pattern = attention_pattern(q, k, mask);                                        // (H, Q, K), the captured tensor
+    var scores = attention_scores(q, k, mask);                                          // (H, Q, K), hook_attn_scores
+    var pattern = scores.map(function (rows) { return rows.map(softmax); });            // (H, Q, K), the captured tensor
     var hs = v[0][0].length;
     var y = x.map(function (_, qi) {                                                    // (Q, C): heads concatenated
       var row = new Float64Array(n_head * hs);
@@ -182,7 +191,15 @@
       }
       return row;
     });
-    return {y: linear(y, p("out_proj.weight"), p("out_proj.bias")), pattern: pattern};
+    return {y: linear(y, p("out_proj.weight"), p("out_proj.bias")), pattern: pattern,
+            q: q, k: k, v: v, scores: scores};                                         // the parts, as AttentionParts
+  }
+
+  function keep_parts(qkv, module, a) {                   // AttentionParts.hooks: TL names -> q, k, v, scores
+    qkv[module + ".hook_q"] = a.q;                        // (H, Q, hs)
+    qkv[module + ".hook_k"] = a.k;                        // (H, K, hs)
+    qkv[module + ".hook_v"] = a.v;                        // (H, K, hs)
+    qkv[module + ".hook_attn_scores"] = a.scores;         // (H, Q, K)
   }
 
   function feed_forward(W, prefix, x) {                  // Linear -> ReLU -> (Dropout) -> Linear; nn.Sequential's indices 0 and 3
@@ -194,31 +211,37 @@
     var a = multi_head_attention(W, prefix + ".attn", n_head, x, null, mask);
     x = layer_norm(add(x, a.y), W[prefix + ".ln_1.weight"], W[prefix + ".ln_1.bias"]);
     x = layer_norm(add(x, feed_forward(W, prefix + ".ffn", x)), W[prefix + ".ln_2.weight"], W[prefix + ".ln_2.bias"]);
-    return {x: x, pattern: a.pattern};
+    return {x: x, pattern: a.pattern, attn: a};
   }
 
-  function embed(model, ids) {                           // tok_emb(idx) + pos_enc[:T] -> (T, C)
+  function embed(model, ids, pos_embed) {                // tok_emb(idx) + (pos_embed or pos_enc)[:T] -> (T, C)
+    var pos = pos_embed || model.pos_enc;
     return ids.map(function (id, t) {
       var emb = model.W["tok_emb.weight"], e = emb.data.subarray(id * emb.cols, (id + 1) * emb.cols);
-      var pe = model.pos_enc[t], row = new Float64Array(e.length);
+      var pe = pos[t], row = new Float64Array(e.length);
       for (var i = 0; i < e.length; i++) row[i] = e[i] + pe[i];
       return row;
     });
   }
 
   // ---- models/miniformer.py: MiniFormer.forward ------------------------------------------------------------------
-  function miniformer_forward(model, idx) {              // idx (T,) -> logits (T, V), patterns {TL name: (H, T, T)}
+  // pos_embed: (T, C) rows added for position instead of the model's table (the positional-encoding lesson's zeros
+  // or shuffled rows: position_rows), as the PyTorch forward's pos_embed argument. qkv: every attention's q, k, v and
+  // masked scores by TL name (return_qkv).
+  function miniformer_forward(model, idx, pos_embed) {   // idx (T,) -> logits (T, V), patterns {TL name: (H, T, T)}
     var cfg = model.cfg, T = idx.length;
     if (T > cfg.block_size) throw new Error("sequence of " + T + " tokens is longer than block_size=" + cfg.block_size);
-    var x = embed(model, idx);                                                 // (T, C)
+    var x = embed(model, idx, pos_embed);                                      // (T, C)
     var mask = causal_mask(T, T);                                              // (T, T)
-    var patterns = {};
+    var patterns = {}, qkv = {};
     for (var l = 0; l < cfg.n_layer; l++) {
       var out = post_ln_block(model.W, "blocks." + l, cfg.n_head, x, mask);
       x = out.x;
       patterns["blocks." + l + ".attn.hook_pattern"] = out.pattern;
+      keep_parts(qkv, "blocks." + l + ".attn", out.attn);
     }
-    return {logits: linear(x, model.W["lm_head.weight"], model.W["lm_head.bias"]), patterns: patterns};   // (T, V)
+    return {logits: linear(x, model.W["lm_head.weight"], model.W["lm_head.bias"]), patterns: patterns,   // (T, V)
+            qkv: qkv};
   }
 
   // ---- models/full_transformer.py -------------------------------------------------------------------------------
@@ -228,10 +251,10 @@
     var c = multi_head_attention(W, prefix + ".cross_attn", n_head, x, memory, memory_mask);   // (H, T, S)
     x = layer_norm(add(x, c.y), W[prefix + ".ln_2.weight"], W[prefix + ".ln_2.bias"]);
     x = layer_norm(add(x, feed_forward(W, prefix + ".ffn", x)), W[prefix + ".ln_3.weight"], W[prefix + ".ln_3.bias"]);
-    return {x: x, self_pattern: a.pattern, cross_pattern: c.pattern};
+    return {x: x, self_pattern: a.pattern, cross_pattern: c.pattern, self_attn: a, cross_attn: c};
   }
 
-  function full_transformer_forward(model, idx, src) {   // idx (T,) target side, src (S,) source, default idx
+  function full_transformer_forward(model, idx, src, pos_embed) {   // idx (T,) target, src (S,) source, default idx
     var cfg = model.cfg;
     src = src || idx;
     var S = src.length, T = idx.length;
@@ -239,33 +262,92 @@
     var enc_mask = cfg.peeking ? null : causal_mask(S, S);          // (S, S) or unmasked: the peeking design
     var mem_mask = cfg.peeking ? null : causal_mask(T, S);          // (T, S) or unmasked: reads the answer at t+1
     var tgt_mask = causal_mask(T, T);                               // (T, T) always causal
-    var patterns = {};
-    var memory = embed(model, src);                                                          // (S, C)
+    var patterns = {}, qkv = {};
+    var memory = embed(model, src, pos_embed);                                               // (S, C)
     for (var l = 0; l < cfg.n_layer; l++) {
       var e = post_ln_block(model.W, "encoder." + l, cfg.n_head, memory, enc_mask);
       memory = e.x;
       patterns["encoder." + l + ".attn.hook_pattern"] = e.pattern;                           // (H, S, S)
+      keep_parts(qkv, "encoder." + l + ".attn", e.attn);
     }
-    var x = embed(model, idx);                                                               // (T, C)
+    var x = embed(model, idx, pos_embed);                                                    // (T, C): the same rows
     for (l = 0; l < cfg.n_dec_layer; l++) {
       var d = decoder_block(model.W, "decoder." + l, cfg.n_head, x, memory, tgt_mask, mem_mask);
       x = d.x;
       patterns["decoder." + l + ".attn.hook_pattern"] = d.self_pattern;                      // (H, T, T)
       patterns["decoder." + l + ".cross_attn.hook_pattern"] = d.cross_pattern;               // (H, T, S)
+      keep_parts(qkv, "decoder." + l + ".attn", d.self_attn);
+      keep_parts(qkv, "decoder." + l + ".cross_attn", d.cross_attn);
     }
-    return {logits: linear(x, model.W["lm_head.weight"], model.W["lm_head.bias"]), patterns: patterns};   // (T, V)
+    return {logits: linear(x, model.W["lm_head.weight"], model.W["lm_head.bias"]), patterns: patterns,   // (T, V)
+            qkv: qkv};
+  }
+
+  // ---- models/attention_steps.py: position_rows ------------------------------------------------------------------
+  // The (T, C) rows added for position: the model's sinusoidal table ("normal"), zeros ("none"), or the table's rows
+  // in a shuffled order ("shuffled": token t gets position perm[t]'s encoding). The permutation is the server's
+  // (attention_steps.shuffled_order(T), a seeded torch.randperm): Python sends it, this file does not re-derive it.
+  var PE_MODES = ["normal", "none", "shuffled"];
+  function position_rows(model, T, mode, perm) {
+    if (PE_MODES.indexOf(mode) < 0) throw new Error("mode must be one of " + PE_MODES.join(", ") + ", not " + mode);
+    var pe = model.pos_enc.slice(0, T);                                      // (T, C)
+    if (mode === "none") return pe.map(function (row) { return new Float64Array(row.length); });
+    if (mode === "shuffled") {
+      if (!perm || perm.length !== T) throw new Error("no permutation of " + T + " positions");
+      return perm.map(function (p) { return pe[p]; });
+    }
+    return pe;
   }
 
   // ---- models/capture.py: capture(bundle, text) --------------------------------------------------------------
   // One forward pass on the typed text (source = target = the word for the encoder-decoder, the training
-  // convention): tokens, logits and every pattern, and what happened to the text on the way in.
-  function capture(model, text, add_eos) {
+  // convention): tokens, logits, every pattern and every attention's q, k, v and scores (capture(..., qkv=True)),
+  // and what happened to the text on the way in. options.positions ("normal" / "none" / "shuffled", with
+  // options.perm for "shuffled"): the positional-encoding lesson's counterfactual (positions_counterfactual).
+  function capture(model, text, add_eos, options) {
     var enc = encode(model, text, add_eos, model.cfg.block_size);
-    var out = model.architecture === "miniformer" ? miniformer_forward(model, enc.ids)
-      : full_transformer_forward(model, enc.ids, enc.ids);
-    return {tokens: enc.tokens, src_tokens: model.architecture === "miniformer" ? [] : enc.tokens,
-            ids: enc.ids, logits: out.logits, patterns: out.patterns, unknown: enc.unknown,
-            lowercased: enc.lowercased, truncated: enc.truncated};
+    var mode = (options && options.positions) || "normal";
+    var pos = mode === "normal" ? null : position_rows(model, enc.ids.length, mode, options.perm);
+    var out = model.architecture === "miniformer" ? miniformer_forward(model, enc.ids, pos)
+      : full_transformer_forward(model, enc.ids, enc.ids, pos);
+    return {text: text, tokens: enc.tokens, src_tokens: model.architecture === "miniformer" ? [] : enc.tokens,
+            ids: enc.ids, logits: out.logits, patterns: out.patterns, qkv: out.qkv, unknown: enc.unknown,
+            lowercased: enc.lowercased, truncated: enc.truncated, positions: mode};
+  }
+
+  // ---- models/attention_steps.py: attention_steps -------------------------------------------------------------
+  // Softmax(q·K / √d_k)·V for one query row of one head of a capture, every intermediate kept (AttentionSteps):
+  //   scores  = k @ q                  (K,)   q·k for every key
+  //   scaled  = scores / sqrt(d_k)     (K,)
+  //   visible = the model's own mask   (K,)   false where its scores are -inf (hook_attn_scores)
+  //   weights = softmax(masked scaled) (K,)   the attention row (== the captured pattern row)
+  //   output  = weights @ v            (hs,)  this head's output for the query
+  function attention_steps(cap, pattern_name, head, query) {
+    var module = pattern_name.replace(/\.hook_pattern$/, "");
+    var q_all = cap.qkv[module + ".hook_q"], k_all = cap.qkv[module + ".hook_k"], v_all = cap.qkv[module + ".hook_v"];
+    if (!q_all) throw new Error("no pattern " + pattern_name);
+    var H = q_all.length, Q = q_all[0].length, hs = q_all[0][0].length;
+    if (!(head >= 0 && head < H)) throw new Error("head " + head + " out of range: this layer has " + H + " head(s)");
+    if (!(query >= -Q && query < Q)) throw new Error("query " + query + " out of range: there are " + Q + " query positions");
+    query = (query + Q) % Q;
+    var q = q_all[head][query], k = k_all[head], v = v_all[head];               // (hs,), (K, hs), (K, hs)
+    var K = k.length, scores = new Float64Array(K), scaled = new Float64Array(K), visible = [];
+    var masked_row = cap.qkv[module + ".hook_attn_scores"][head][query];      // (K,)
+    for (var j = 0; j < K; j++) {
+      var s = 0;
+      for (var i = 0; i < hs; i++) s += k[j][i] * q[i];
+      scores[j] = s;
+      scaled[j] = s / Math.sqrt(hs);
+      visible.push(isFinite(masked_row[j]));
+    }
+    var weights = softmax(scaled.map(function (x, j) { return visible[j] ? x : -Infinity; }));   // (K,)
+    var output = new Float64Array(hs);                                        // (hs,)
+    for (j = 0; j < K; j++) for (i = 0; i < hs; i++) output[i] += weights[j] * v[j][i];
+    var cross = module.endsWith(".cross_attn"), enc = module.startsWith("encoder.");
+    var q_tokens = enc ? cap.src_tokens : cap.tokens, k_tokens = cross || enc ? cap.src_tokens : cap.tokens;
+    return {pattern_name: pattern_name, head: head, query: query, query_token: q_tokens[query], key_tokens: k_tokens,
+            d_k: hs, q: q, k: k, v: v, scores: scores, scaled: scaled, visible: visible, weights: weights,
+            output: output, pattern_row: cap.patterns[pattern_name][head][query]};
   }
 
   // ---- models/generate.py and viz/metrics.py: what the views read off a capture -------------------------------
@@ -292,7 +374,9 @@
   }
 
   var api = {next_token_probs: next_token_probs, attention_entropy: attention_entropy, load_model: load_model, needs_server: needs_server, encode: encode, sinusoidal_encoding: sinusoidal_encoding,
-             causal_mask: causal_mask, attention_pattern: attention_pattern, miniformer_forward: miniformer_forward,
+             causal_mask: causal_mask, attention_pattern: attention_pattern,
+             attention_scores: attention_scores, position_rows: position_rows, attention_steps: attention_steps,
+             PE_MODES: PE_MODES, miniformer_forward: miniformer_forward,
              full_transformer_forward: full_transformer_forward, capture: capture, ARCHITECTURES: ["miniformer", "full"]};
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.AttentionLabForward = api;

@@ -314,6 +314,7 @@ function redraw(v, keyTime) {
     if (shown.includes("entropy")) drawEntropy(sd, caps[i]);
     if (shown.includes("heat")) drawHeat(sd, caps[i]);
     if (shown.includes("grid")) drawGrid(sd, caps[i], sd.grid, sd.data.grid_patterns, sd.data.labels.headgrid_title);
+    drawLessonSteps(sd, caps[i], shown);                     // steps.js: the Lesson's steps 2 and 5
     const tb = performance.now();
     if (shown.includes("bertviz")) drawBertviz(sd, caps[i]);
     t_bv += performance.now() - tb;
