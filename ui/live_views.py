@@ -29,7 +29,7 @@ from services.browser_weights import publish, publish_json, publish_script, runs
 from ui.cache import available_models, bundle, get_capture, load_model
 from ui.cards import heldout_eval, model_card, test_comparison
 from ui.controls import WORD_KEY, lazy_expander, more_controls
-from ui.i18n import _
+from ui.i18n import _, current_language
 from ui.pickers import compare_pickers, load_or_explain, model_picker
 from ui.projector import on as projector
 from ui.text import escape_md, model_label
@@ -181,30 +181,41 @@ def _side(
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
-    the first)."""
-    shape = get_capture(name, "")  # the pattern names and families of this model
-    titles = {n: style.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {
-        n: f"{_(style.FAMILY_LABEL[family])} L{l}"
-        for family in shape.families()
-        for l, n in enumerate(shape.names(family))
-    }
-    if pattern not in titles:
-        family_names = shape.names(default_family) if default_family in shape.families() else []
-        pattern = (family_names or shape.names())[0]
-    mtime = checkpoint_mtime(name)
-    out = {
-        "weights": weights_url(name, mtime),
-        "pattern": pattern,
-        "pattern_titles": titles,
-        "row_labels": rows,
-        "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None,
-        "title": title,
-    }
+    the first). What depends only on the checkpoint and the language is made once (:func:`_side_template`): a
+    pause reruns this on every student's page."""
+    from viz.bertviz_view import missing_vendor_files
+
+    fixed, families = _side_template(
+        name, checkpoint_mtime(name), root_id, current_language(), model_view, bertviz, not missing_vendor_files()
+    )
+    if pattern not in fixed["pattern_titles"]:
+        pattern = (families.get(default_family) or list(fixed["pattern_titles"]))[0]
+    out = {**fixed, "pattern": pattern, "title": title}
     if model_view:
-        out["bertviz_model"] = _template_file(name, mtime, root_id, "model")
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
     return out
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _side_template(
+    name: str, mtime: float, root_id: str, lang: str, model_view: bool, bertviz: bool, vendor: bool
+) -> tuple[dict, dict[str, list[str]]]:
+    """The part of :func:`_side` that changes only with the checkpoint (``mtime``), the language and whether the
+    vendored d3/jQuery are there (``vendor``), and the pattern names by family (the first family's first is the
+    default). Shared by every session: read it, never change it."""
+    shape = get_capture(name, "")  # the pattern names and families of this model
+    families = {family: shape.names(family) for family in shape.families()}
+    fixed = {
+        "weights": weights_url(name, mtime),
+        "pattern_titles": {n: style.pattern_title(n, tr=_) for n in shape.names()},
+        "row_labels": {
+            n: f"{_(style.FAMILY_LABEL[family])} L{l}" for family, ns in families.items() for l, n in enumerate(ns)
+        },
+        "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None,
+    }
+    if model_view:
+        fixed["bertviz_model"] = _template_file(name, mtime, root_id, "model")
+    return fixed, families
 
 
 def _template_file(name: str, mtime: float, root_id: str, view: str) -> dict | None:
@@ -280,14 +291,32 @@ def _session_word() -> str:
     return text
 
 
-def _on_view(state: str = STATE) -> None:
+def _on_view(state: str = STATE, *, welcome: bool = False) -> None:
     """The student paused: the word becomes the session's word (every page's box, ``?text=``); the BertViz view
-    picked (head or model) becomes the server path's too."""
+    picked (head or model) becomes the server path's too. The component sits in a fragment, so the pause reruns
+    that fragment only; where the word changes the page around it, the whole page reruns instead: a word the
+    browser can't compute (kana, kanji: the server path) and, with ``welcome``, a box that was empty or becomes
+    empty (Explore's "New here?" welcome, drawn above the controls, shows only while the word is empty)."""
     view = (st.session_state.get(state) or {}).get("view") or {}
+    before = str(st.session_state.get(WORD_KEY) or "")
     if isinstance(view.get("text"), str):
         st.session_state[WORD_KEY] = view["text"][:10_000]
     if view.get("bertviz_view") in ("head", "model"):
         st.session_state[VIEW_KEY] = view["bertviz_view"]
+    after = str(st.session_state.get(WORD_KEY) or "")
+    if needs_server(after) or (welcome and bool(before) != bool(after)):
+        _whole_page()
+
+
+def _whole_page() -> None:
+    """From a callback of the component (inside a fragment): rerun the whole page, not only the fragment (the
+    page then takes the server path, or draws what lies around the fragment afresh). A whole-page run needs nothing
+    more; the request is queued and this fragment's run is skipped."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        st.rerun(scope="app")
 
 
 def needs_server(text: str) -> bool:
@@ -368,9 +397,16 @@ def explore() -> bool:
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
+    _explore_views(name, finished, top_k, temp)
+    return True
 
+
+@st.fragment
+def _explore_views(name: str, finished: bool, top_k: int, temp: float) -> None:
+    """What Explore draws from the word: the component, its footer, the step-by-step numbers, ``?text=``. A
+    fragment: the student's pause reruns this part only (the page's controls, model card and sidebar are not
+    redrawn), unless the pause changes the page around it (:func:`_on_view`)."""
     text = _session_word()
-
     view = (st.session_state.get(STATE) or {}).get("view") or {}
     side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
     pattern = side["pattern"]
@@ -378,8 +414,8 @@ def explore() -> bool:
         key=STATE,
         data=_data([side], text, finished, top_k, temp),
         default={"view": None, "failed": None},
-        on_view_change=_on_view,
-        on_failed_change=lambda: None,
+        on_view_change=lambda: _on_view(STATE, welcome=True),
+        on_failed_change=_whole_page,
     )
     _footer(side)
 
@@ -398,7 +434,6 @@ def explore() -> bool:
         query = view.get("query") if isinstance(view.get("query"), int) and 0 <= view["query"] < q_len else q_len - 1
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
-    return True
 
 
 COMPARE_KEY, COMPARE_STATE = "compare.browser", "compare.live"
@@ -431,6 +466,15 @@ def compare() -> bool:
     )
     if verdict:
         st.markdown(verdict)  # model names escaped inside
+    _compare_views(names["left"], names["right"])
+    return True
+
+
+@st.fragment
+def _compare_views(left: str, right: str) -> None:
+    """What Compare draws from the word (the component, its footer, ``?text=``): a fragment, so a pause reruns
+    this part only (see :func:`_explore_views`)."""
+    names = {"left": left, "right": right}
     text = _session_word()
     view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
     picked = view.get("sides") or [{}, {}]
@@ -449,10 +493,9 @@ def compare() -> bool:
         data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
         default={"view": None, "failed": None},
         on_view_change=lambda: _on_view(COMPARE_STATE),
-        on_failed_change=lambda: None,
+        on_failed_change=_whole_page,
     )
     _footer(*sides)
-    return True
 
 
 # ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
@@ -614,7 +657,13 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
 
 
 def _labels() -> dict[str, str]:
-    """Every word the component shows, in this session's language ({name} placeholders filled in the browser)."""
+    """Every word the component shows, in this session's language ({name} placeholders filled in the browser).
+    Made once per language (a pause reruns the component on every student's page): read it, never change it."""
+    return _labels_in(current_language())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _labels_in(lang: str) -> dict[str, str]:
     return {
         "input": _("Type a word"),
         "placeholder": _("e.g. capybara"),
