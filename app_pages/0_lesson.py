@@ -695,12 +695,21 @@ if not projector.on():  # on a projector the step's own heading says enough
     st.title(_("Lesson: how a Transformer pays attention"))
 n = current_step()
 nav(n, "top")
-title, run_step = STEPS[n - 1]
+title = STEPS[n - 1][0]
 st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
-# On a projector the step's question and its view share one screen: the view beside the text, not below it.
-body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
-with body:
-    run_step(n, view)
+
+
+@st.fragment
+def step_body(n: int) -> None:
+    """The step itself, a fragment: the student's pause in its word box (the browser path, ui/live_views.py) and its
+    own widgets rerun the step, not the page around it (title, navigation, sidebar, the glossary)."""
+    # On a projector the step's question and its view share one screen: the view beside the text, not below it.
+    body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
+    with body:
+        STEPS[n - 1][1](n, view)
+
+
+step_body(n)
 st.divider()
 if not class_session.is_student():  # a student in a class follows the teacher: the top row is enough
     nav(n, "bottom")

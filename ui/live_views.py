@@ -106,7 +106,7 @@ def _component(key: str, data: dict, **kwargs):
     """Draw the live component with ``data`` (plus the view module's address)."""
     # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
     component = st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_LOADER, isolate_styles=False)
-    return component(key=key, data={**data, "module": _module_url()}, **kwargs)
+    return component(key=key, data=data if "module" in data else {**data, "module": _module_url()}, **kwargs)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -181,17 +181,33 @@ def _side(
     """One model's part of the component's data: its weights file, pattern titles, entropy rows, BertViz templates
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
-    the first). What depends only on the checkpoint and the language is made once (:func:`_side_template`): a
-    pause reruns this on every student's page."""
+    the first)."""
+    return _picked(
+        _side_fixed(name, root_id, title=title, model_view=model_view, bertviz=bertviz), pattern, default_family
+    )
+
+
+def _side_fixed(
+    name: str, root_id: str, *, title: str = "", model_view: bool = False, bertviz: bool = True
+) -> tuple[dict, dict[str, list[str]]]:
+    """What :func:`_side` holds that no pause changes (made once per checkpoint and language, see
+    :func:`_side_template`, with ``title``), and the pattern names by family for :func:`_picked`."""
     from viz.bertviz_view import missing_vendor_files
 
     fixed, families = _side_template(
         name, checkpoint_mtime(name), root_id, current_language(), model_view, bertviz, not missing_vendor_files()
     )
-    if pattern not in fixed["pattern_titles"]:
-        pattern = (families.get(default_family) or list(fixed["pattern_titles"]))[0]
-    out = {**fixed, "pattern": pattern, "title": title}
-    if model_view:
+    return {**fixed, "title": title}, families
+
+
+def _picked(fixed: tuple[dict, dict[str, list[str]]], pattern: str | None, default_family: str | None) -> dict:
+    """A side as the component gets it (``fixed`` from :func:`_side_fixed`) with the pattern to show and, where it
+    has BertViz's model view, the view it opens on."""
+    side, families = fixed
+    if pattern not in side["pattern_titles"]:
+        pattern = (families.get(default_family) or list(side["pattern_titles"]))[0]
+    out = {**side, "pattern": pattern}
+    if "bertviz_model" in side:
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
     return out
 
@@ -258,8 +274,11 @@ def _footer(*sides: dict) -> None:
 
 
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
+    """The component's data. Lists travel as tuples (the same JSON): Streamlit looks for a dataframe in each
+    top-level value of a component's data, and a tuple it skips at once (this runs on every pause)."""
     return {
-        "sides": sides,
+        "module": _module_url(),
+        "sides": tuple(sides),
         "text": text,
         "add_eos": bool(finished),
         "top_k": int(top_k),
@@ -273,7 +292,7 @@ def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float)
             "blues": style.BLUES,
             "viridis": style.VIRIDIS,
         },
-        "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"],
+        "vendor": ("app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"),
     }
 
 
@@ -291,12 +310,13 @@ def _session_word() -> str:
     return text
 
 
-def _on_view(state: str = STATE, *, welcome: bool = False) -> None:
+def _on_view(state: str = STATE, *, explore: bool = False) -> None:
     """The student paused: the word becomes the session's word (every page's box, ``?text=``); the BertViz view
     picked (head or model) becomes the server path's too. The component sits in a fragment, so the pause reruns
     that fragment only; where the word changes the page around it, the whole page reruns instead: a word the
-    browser can't compute (kana, kanji: the server path) and, with ``welcome``, a box that was empty or becomes
-    empty (Explore's "New here?" welcome, drawn above the controls, shows only while the word is empty)."""
+    browser can't compute (kana, kanji: the server path) and, on Explore (``explore``), a box that was empty or
+    becomes empty (the "New here?" welcome above the controls shows only while the word is empty) or an open
+    step-by-step expander (its numbers are the word's)."""
     view = (st.session_state.get(state) or {}).get("view") or {}
     before = str(st.session_state.get(WORD_KEY) or "")
     if isinstance(view.get("text"), str):
@@ -304,7 +324,7 @@ def _on_view(state: str = STATE, *, welcome: bool = False) -> None:
     if view.get("bertviz_view") in ("head", "model"):
         st.session_state[VIEW_KEY] = view["bertviz_view"]
     after = str(st.session_state.get(WORD_KEY) or "")
-    if needs_server(after) or (welcome and bool(before) != bool(after)):
+    if needs_server(after) or (explore and (bool(before) != bool(after) or st.session_state.get(STEPS_OPEN))):
         _whole_page()
 
 
@@ -397,36 +417,22 @@ def explore() -> bool:
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
-    _explore_views(name, finished, top_k, temp)
-    return True
+    fixed = _side_fixed(name, "al-bertviz-explore", model_view=True)
+    _live_views(STATE, _data([], "", finished, top_k, temp), (fixed,), None, explore=True)
+    _footer(fixed[0])
 
-
-@st.fragment
-def _explore_views(name: str, finished: bool, top_k: int, temp: float) -> None:
-    """What Explore draws from the word: the component, its footer, the step-by-step numbers, ``?text=``. A
-    fragment: the student's pause reruns this part only (the page's controls, model card and sidebar are not
-    redrawn), unless the pause changes the page around it (:func:`_on_view`)."""
-    text = _session_word()
-    view = (st.session_state.get(STATE) or {}).get("view") or {}
-    side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
-    pattern = side["pattern"]
-    _component(
-        key=STATE,
-        data=_data([side], text, finished, top_k, temp),
-        default={"view": None, "failed": None},
-        on_view_change=lambda: _on_view(STATE, welcome=True),
-        on_failed_change=_whole_page,
-    )
-    _footer(side)
-
-    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
+    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on. In
+    # the page, not the fragment: closed (as it mostly is) a pause costs it nothing; open, a pause reruns the page.
     from ui.lesson import attention_steps_view, get_steps
 
     steps_box = lazy_expander(
         ":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row"),
-        key="explore.steps.open",
+        key=STEPS_OPEN,
     )
     if steps_box.open:
+        text = _session_word()
+        view = (st.session_state.get(STATE) or {}).get("view") or {}
+        pattern = _picked(fixed, view.get("pattern"), None)["pattern"]
         cap = get_capture(name, text, add_eos=finished)
         head = view.get("head") if isinstance(view.get("head"), int) else 0
         head = min(max(head, 0), cap.patterns[pattern].shape[1] - 1)
@@ -434,6 +440,33 @@ def _explore_views(name: str, finished: bool, top_k: int, temp: float) -> None:
         query = view.get("query") if isinstance(view.get("query"), int) and 0 <= view["query"] < q_len else q_len - 1
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
+    return True
+
+
+STEPS_OPEN = "explore.steps.open"  # Explore's step-by-step expander is open
+
+
+@st.fragment
+def _live_views(state: str, data: dict, fixed: tuple, default_family: str | None, *, explore: bool = False) -> None:
+    """The live-views component of Explore or Compare: a fragment, so the student's pause reruns this part only
+    (the word goes to ``?text=`` and the session; the page's controls, model cards and sidebar are not redrawn),
+    unless the pause changes the page around it (:func:`_on_view`). ``data``: the component's data but the word
+    and the sides; ``fixed``: each side as :func:`_side_fixed` made it. Both come from the page's last full run:
+    nothing in them changes on a pause, so the pause does not make them again. ``explore``: see :func:`_on_view`."""
+    text = _session_word()
+    view = (st.session_state.get(state) or {}).get("view") or {}
+    picks = view.get("sides") if isinstance(view.get("sides"), list) else [view]
+    sides = tuple(
+        _picked(f, (picks[i] if i < len(picks) and isinstance(picks[i], dict) else {}).get("pattern"), default_family)
+        for i, f in enumerate(fixed)
+    )
+    _component(
+        key=state,
+        data={**data, "sides": sides, "text": text},
+        default={"view": None, "failed": None},
+        on_view_change=lambda: _on_view(state, explore=explore),
+        on_failed_change=_whole_page,
+    )
 
 
 COMPARE_KEY, COMPARE_STATE = "compare.browser", "compare.live"
@@ -466,36 +499,12 @@ def compare() -> bool:
     )
     if verdict:
         st.markdown(verdict)  # model names escaped inside
-    _compare_views(names["left"], names["right"])
-    return True
-
-
-@st.fragment
-def _compare_views(left: str, right: str) -> None:
-    """What Compare draws from the word (the component, its footer, ``?text=``): a fragment, so a pause reruns
-    this part only (see :func:`_explore_views`)."""
-    names = {"left": left, "right": right}
-    text = _session_word()
-    view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
-    picked = view.get("sides") or [{}, {}]
-    sides = [
-        _side(
-            names[s],
-            (picked[i] if i < len(picked) else {}).get("pattern"),
-            f"al-bertviz-compare-{s}",
-            title=model_label(names[s]),
-            default_family="cross",
-        )
-        for i, s in enumerate(("left", "right"))
-    ]
-    _component(
-        key=COMPARE_STATE,
-        data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
-        default={"view": None, "failed": None},
-        on_view_change=lambda: _on_view(COMPARE_STATE),
-        on_failed_change=_whole_page,
+    fixed = tuple(
+        _side_fixed(names[s], f"al-bertviz-compare-{s}", title=model_label(names[s])) for s in ("left", "right")
     )
-    _footer(*sides)
+    _live_views(COMPARE_STATE, _data([], "", False, COMPARE_TOP_K, 1.0), fixed, "cross")
+    _footer(*(f[0] for f in fixed))
+    return True
 
 
 # ---- the Lesson's word-driven steps (ui/lesson.py's predict_then_reveal keeps every no-peeking rule) ----------------
