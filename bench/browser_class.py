@@ -617,6 +617,8 @@ async def pause_cost(base: str, pids: list[int], n: int, seed: int = 0, warm: in
         "full_runs": full,
         "fragment_runs": frags,
         "errors": st.rec.errors,
+        "last_word": tab.rec.keys[-1].text,
+        "url_query": tab.url_query,  # the page's query string as the server last set it
     }
 
 
