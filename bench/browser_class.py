@@ -3,7 +3,8 @@ server what the real page sends, checked against a real Chromium session's WebSo
 
 ``python -m bench.classroom --browser-path [--students 300] [--open 40] [--open-within 20] [--arrive 60]
 [--seconds 60] [--look 3 8] [--processes 1 4] [--no-browser-check] [--no-append]``
-(or ``python -m bench.browser_class ...``)
+(or ``python -m bench.browser_class ...``); ``--per-pause N``: instead of a class, the server CPU one pause costs
+(one student, N pauses one after another on one process; whole-page and fragment runs counted).
 
 What one simulated student does (ui/live/live.js is the page it stands in for):
 
@@ -19,10 +20,12 @@ What one simulated student does (ui/live/live.js is the page it stands in for):
   ``--look`` seconds looking at the views before the next word is typed over it. Per key: nothing (the page
   computes). When 400 ms pass without a key (live.js ``PAUSE_MS``): one ``rerun_script`` with every widget's state
   as the browser holds it (the empty file uploader included), the component's state ``{"view": {text, sides,
-  pattern, head, query}}`` as live.js ``report()`` sets it, the query string the server last gave the URL, and the
-  hashes of the cached messages. A pause is **answered** when a complete run shows the component with that word
-  (its data's ``text``) or a later one of the student's (a newer pause supersedes a run in progress, in the
-  browser too); one not answered within 15 s is **dropped**.
+  pattern, head, query, bertviz_view}}`` as live.js ``report()`` sets it, the query string the server last gave
+  the URL, the hashes of the cached messages, and the id of the fragment the component is drawn in (its
+  ``fragment_id``, not a timer's: the server reruns that fragment only, ui/live_views.py). A pause is
+  **answered** when a complete run (the page's or the fragment's) shows the component with that word (its data's
+  ``text``) or a later one of the student's (a newer pause supersedes a run in progress, in the browser too); one
+  not answered within 15 s is **dropped**.
 
 Not simulated: navigation to other pages (the sidebar's links drop ``?browser=1``, so Compare opens on its server
 path), locks, exports; the page's own JavaScript time (Chromium's page load -> first drawing is printed beside).
