@@ -699,10 +699,11 @@ title = STEPS[n - 1][0]
 st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
 
 
-@st.fragment
+@st.fragment(key=class_session.STEP_FRAGMENT)
 def step_body(n: int) -> None:
-    """The step itself, a fragment: the student's pause in its word box (the browser path, ui/live_views.py) and its
-    own widgets rerun the step, not the page around it (title, navigation, sidebar, the glossary)."""
+    """The step itself, a fragment: the student's pause in its word box (the browser path, ui/live_views.py), its
+    own widgets and, in a class, answers opened or closed by the teacher rerun the step, not the page around it
+    (title, navigation, sidebar, the class strip, the glossary)."""
     # On a projector the step's question and its view share one screen: the view beside the text, not below it.
     body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
     with body:
