@@ -695,22 +695,9 @@ if not projector.on():  # on a projector the step's own heading says enough
     st.title(_("Lesson: how a Transformer pays attention"))
 n = current_step()
 nav(n, "top")
-title = STEPS[n - 1][0]
+title, run_step = STEPS[n - 1]
 st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
-
-
-@st.fragment(key=class_session.STEP_FRAGMENT)
-def step_body(n: int) -> None:
-    """The step itself, a fragment: the student's pause in its word box (the browser path, ui/live_views.py), its
-    own widgets and, in a class, answers opened or closed by the teacher rerun the step, not the page around it
-    (title, navigation, sidebar, the class strip, the glossary)."""
-    # On a projector the step's question and its view share one screen: the view beside the text, not below it.
-    body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
-    with body:
-        STEPS[n - 1][1](n, view)
-
-
-step_body(n)
+LS.step(n, run_step)  # a fragment: a pause in the step's word box reruns the step, not the page
 st.divider()
 if not class_session.is_student():  # a student in a class follows the teacher: the top row is enough
     nav(n, "bottom")

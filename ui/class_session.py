@@ -38,7 +38,6 @@ POLL_EVERY_MS = 1000  # after a network error, the poller asks again this often
 FALLBACK_MS = 5000  # without the counters route (streamlit run app.py): a rerun this often
 COUNTERS_URL = "/class/counters?code={code}"
 LESSON_PAGE = "lesson"
-STEP_FRAGMENT = "lesson.step"  # the key of the Lesson's step fragment (app_pages/0_lesson.py)
 
 _POLL = st.components.v2.component(
     "attention_lab.class_poll", js=(Path(__file__).with_name("class_poll") / "poll.js").read_text()
@@ -248,9 +247,11 @@ def poll(which: str, seen: int, *, key: str, code_: str | None = None, on_change
 def _on_stage() -> None:
     """A student's poller saw the class's stage move. Where only the question's state moved (answers opened or
     closed, the answer revealed: the class is at the page, step, word and question this page last drew), only the
-    Lesson's step reruns (its question and views, a fragment: app_pages/0_lesson.py), not the whole page with the
+    Lesson's step reruns (its question and views, a fragment: ui/lesson.py ``step``), not the whole page with the
     app's sidebar and the class strip; anything else (a move, the class ended, another page) reruns the page."""
     from streamlit.errors import StreamlitAPIException
+
+    from ui.lesson import STEP_FRAGMENT
 
     drawn = st.session_state.get("class.now")
     if drawn is None or drawn.page != LESSON_PAGE:
