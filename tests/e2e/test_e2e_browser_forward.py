@@ -407,7 +407,9 @@ def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
 
 def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     """Step 1 of the Lesson in the browser path: no view before a guess is locked (it shows the answer); after
-    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
+    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause: a
+    rerun of the step (a fragment, ui/lesson.py step), not of the page."""
+    runs = server_runs(app)
     sent, box = reveal_lesson_step(app, 1, "capyba", "al-live-bars")
     sides = app.page.locator('[data-testid="al-live-side"]')
     app.wait_until(
@@ -417,6 +419,7 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     bars = app.page.locator('[data-testid="al-live-bars"] svg text')
     assert bars.first.text_content() == "What comes next?"
     before = settled(app, sent)
+    runs_before = len(runs)
     box.click()
     box.press("End")
     box.press_sequentially("ra", delay=80)
@@ -427,6 +430,7 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     app.wait_until(lambda: "after “capybara”" in app.main_text(), "the question on the paused word", timeout_s=15)
     app.wait_idle()
     assert sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
+    assert runs[runs_before:] == ["fragment"], runs
     app.assert_clean()
 
 
