@@ -582,11 +582,11 @@ def check_rows(real: dict, sim: dict) -> tuple[list, list[str]]:
 
 
 # ---- the cost of one pause ------------------------------------------------------------------------------------------
-async def pause_cost(base: str, pids: list[int], n: int, seed: int = 0, warm: int = 3) -> dict:
+async def pause_cost(base: str, pids: list[int], n: int, seed: int = 0, warm: int = 3, between=None) -> dict:
     """One simulated student on a quiet server: ``warm`` pauses, then ``n`` more one after another (each a new word,
     sent once the last one was answered). The server's CPU over those ``n`` (its process tree, as the class run
     measures it) per pause, each pause's time to its answer, and how many runs were whole pages and how many
-    fragments."""
+    fragments. ``between``: called (with the component's data) after the warm-up pauses, before the counted ones."""
     from bench.classroom import tree_usage
 
     t0 = time.perf_counter()
@@ -598,6 +598,8 @@ async def pause_cost(base: str, pids: list[int], n: int, seed: int = 0, warm: in
     full0 = frag0 = 0
     for i in range(warm + n):
         if i == warm:
+            if between is not None:
+                between(tab.data)
             cpu0 = (await asyncio.to_thread(tree_usage, pids))[1]
             full0, frag0 = tab.runs, tab.fragment_runs
         await tab.report(next(words))

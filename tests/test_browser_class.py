@@ -107,3 +107,28 @@ def test_a_pause_reruns_the_views_fragment_not_the_page(tmp_path):
     assert later["answered"] == 4 and later["full_runs"] == 0 and later["fragment_runs"] == 4
     assert f"text={later['last_word']}" in later["url_query"].split("&")
     assert later["cpu_ms"] > 0
+
+
+def test_a_checkpoint_retrained_while_a_student_types_reaches_the_next_pause(tmp_path):
+    """The fragment holds the weights file the page's last full run named; a checkpoint written since (its mtime
+    moved) makes the next pause rerun the whole page, which names the new weights, as it did before the fragment."""
+    import os
+
+    from models.checkpoint import resolve_path
+
+    touched = {}
+
+    def retrain(data):  # the student's model, written again (its mtime moves; put back below)
+        name = data["sides"][0]["weights"].rsplit("/", 1)[1].rsplit("-", 1)[0]
+        path = resolve_path(name)
+        touched[path] = path.stat()
+        os.utime(path, (touched[path].st_atime, touched[path].st_mtime + 60))
+
+    try:
+        with B.servers(1, None, tmp_path) as (base, pids, _room):
+            cost = run_on_thread(B.pause_cost, base, pids, 3, warm=1, between=retrain)
+    finally:
+        for path, st in touched.items():
+            os.utime(path, (st.st_atime, st.st_mtime))
+    assert touched and cost["errors"] == [] and cost["answered"] == 3
+    assert cost["full_runs"] == 1, cost  # the first pause after the write; the later ones are the fragment's again

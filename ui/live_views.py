@@ -332,11 +332,16 @@ def _whole_page() -> None:
     """From a callback of the component (inside a fragment): rerun the whole page, not only the fragment (the
     page then takes the server path, or draws what lies around the fragment afresh). A whole-page run needs nothing
     more; the request is queued and this fragment's run is skipped."""
+    if _fragment_run():
+        st.rerun(scope="app")
+
+
+def _fragment_run() -> bool:
+    """Whether this script run is a fragment's (not the whole page's)."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    if ctx is not None and ctx.fragment_ids_this_run:
-        st.rerun(scope="app")
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def needs_server(text: str) -> bool:
@@ -418,7 +423,7 @@ def explore() -> bool:
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
     fixed = _side_fixed(name, "al-bertviz-explore", model_view=True)
-    _live_views(STATE, _data([], "", finished, top_k, temp), (fixed,), None, explore=True)
+    _live_views(STATE, _data([], "", finished, top_k, temp), (fixed,), None, _stamps([name]), explore=True)
     _footer(fixed[0])
 
     # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on. In
@@ -446,13 +451,30 @@ def explore() -> bool:
 STEPS_OPEN = "explore.steps.open"  # Explore's step-by-step expander is open
 
 
+def _stamps(names: list[str]) -> tuple[tuple[str, float], ...]:
+    """Each checkpoint's name and version (its mtime) as the page's full run drew it."""
+    return tuple((name, checkpoint_mtime(name)) for name in names)
+
+
 @st.fragment
-def _live_views(state: str, data: dict, fixed: tuple, default_family: str | None, *, explore: bool = False) -> None:
+def _live_views(
+    state: str,
+    data: dict,
+    fixed: tuple,
+    default_family: str | None,
+    stamps: tuple[tuple[str, float], ...],
+    *,
+    explore: bool = False,
+) -> None:
     """The live-views component of Explore or Compare: a fragment, so the student's pause reruns this part only
     (the word goes to ``?text=`` and the session; the page's controls, model cards and sidebar are not redrawn),
     unless the pause changes the page around it (:func:`_on_view`). ``data``: the component's data but the word
     and the sides; ``fixed``: each side as :func:`_side_fixed` made it. Both come from the page's last full run:
-    nothing in them changes on a pause, so the pause does not make them again. ``explore``: see :func:`_on_view`."""
+    nothing in them changes on a pause, so the pause does not make them again, unless a checkpoint was retrained
+    since (``stamps``, :func:`_stamps`): then the whole page reruns, with the new weights and its model card.
+    ``explore``: see :func:`_on_view`."""
+    if _fragment_run() and any(checkpoint_mtime(name) != mtime for name, mtime in stamps):
+        st.rerun(scope="app")
     text = _session_word()
     view = (st.session_state.get(state) or {}).get("view") or {}
     picks = view.get("sides") if isinstance(view.get("sides"), list) else [view]
@@ -502,7 +524,13 @@ def compare() -> bool:
     fixed = tuple(
         _side_fixed(names[s], f"al-bertviz-compare-{s}", title=model_label(names[s])) for s in ("left", "right")
     )
-    _live_views(COMPARE_STATE, _data([], "", False, COMPARE_TOP_K, 1.0), fixed, "cross")
+    _live_views(
+        COMPARE_STATE,
+        _data([], "", False, COMPARE_TOP_K, 1.0),
+        fixed,
+        "cross",
+        _stamps([names["left"], names["right"]]),
+    )
     _footer(*(f[0] for f in fixed))
     return True
 
