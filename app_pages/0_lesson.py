@@ -713,10 +713,7 @@ n = current_step()
 nav(n, "top")
 title, run_step = STEPS[n - 1]
 st.header(_("Step {n}. {title}").format(n=n, title=title()), anchor=False)
-# On a projector the step's question and its view share one screen: the view beside the text, not below it.
-body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
-with body:
-    run_step(n, view)
+LS.step(n, run_step)  # a fragment: a pause in the step's word box reruns the step, not the page
 st.divider()
 if not class_session.is_student():  # a student in a class follows the teacher: the top row is enough
     nav(n, "bottom")

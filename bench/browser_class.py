@@ -3,7 +3,8 @@ server what the real page sends, checked against a real Chromium session's WebSo
 
 ``python -m bench.classroom --browser-path [--students 300] [--open 40] [--open-within 20] [--arrive 60]
 [--seconds 60] [--look 3 8] [--processes 1 4] [--no-browser-check] [--no-append]``
-(or ``python -m bench.browser_class ...``)
+(or ``python -m bench.browser_class ...``); ``--per-pause N``: instead of a class, the server CPU one pause costs
+(one student, N pauses one after another on one process; whole-page and fragment runs counted).
 
 What one simulated student does (ui/live/live.js is the page it stands in for):
 
@@ -19,10 +20,12 @@ What one simulated student does (ui/live/live.js is the page it stands in for):
   ``--look`` seconds looking at the views before the next word is typed over it. Per key: nothing (the page
   computes). When 400 ms pass without a key (live.js ``PAUSE_MS``): one ``rerun_script`` with every widget's state
   as the browser holds it (the empty file uploader included), the component's state ``{"view": {text, sides,
-  pattern, head, query}}`` as live.js ``report()`` sets it, the query string the server last gave the URL, and the
-  hashes of the cached messages. A pause is **answered** when a complete run shows the component with that word
-  (its data's ``text``) or a later one of the student's (a newer pause supersedes a run in progress, in the
-  browser too); one not answered within 15 s is **dropped**.
+  pattern, head, query, bertviz_view}}`` as live.js ``report()`` sets it, the query string the server last gave
+  the URL, the hashes of the cached messages, and the id of the fragment the component is drawn in (its
+  ``fragment_id``, not a timer's: the server reruns that fragment only, ui/live_views.py). A pause is
+  **answered** when a complete run (the page's or the fragment's) shows the component with that word (its data's
+  ``text``) or a later one of the student's (a newer pause supersedes a run in progress, in the browser too); one
+  not answered within 15 s is **dropped**.
 
 Not simulated: navigation to other pages (the sidebar's links drop ``?browser=1``, so Compare opens on its server
 path), locks, exports; the page's own JavaScript time (Chromium's page load -> first drawing is printed beside).
@@ -198,17 +201,22 @@ def shell_assets(html: bytes) -> list[str]:
 # ---- one student's tab -------------------------------------------------------------------------------------------
 class BrowserTab(Tab):
     """Explore with ``?browser=1`` as the browser holds it: the URL the server last set, the component's data (the
-    word it shows, its weights files), the cached messages the browser reports, the file uploader's empty state."""
+    word it shows, its weights files), the cached messages the browser reports, the file uploader's empty state, and
+    the fragment the component is drawn in: its state change reruns that fragment only, as the browser asks."""
+
+    path_query = ""  # the link is the page's own (Tab's default prefixes the server path's ?browser=0)
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.url_query = PAGE_QUERY
         self.component_id = ""
+        self.component_fragment = ""  # the fragment id the component's element came in ("" in the page's body)
         self.data: dict | None = None  # the component's data in the last complete run
         self.run_data: dict | None = None  # ... in the run in progress
         self.uploaders: set[str] = set()
         self.cache: dict[str, tuple[object, int]] = {}  # hash -> (ForwardMsg, the run it was last seen in)
-        self.runs = 0
+        self.runs = 0  # whole-page runs started
+        self.fragment_runs = 0  # fragment runs started
         self.sent = 0  # BackMsgs sent
         self.sent_log: list[tuple[float, object]] | None = None  # (time, BackMsg) when the check records
 
@@ -229,9 +237,17 @@ class BrowserTab(Tab):
             msg, kind = full, full.WhichOneof("type")
         elif msg.metadata.cacheable and msg.hash:
             self.cache[msg.hash] = (msg, self.runs)
-        if kind == "new_session" and not (msg.metadata.HasField("run") and msg.metadata.run.fragment_ids):
-            self.runs += 1
-            self.run_data = None
+        if kind == "new_session":
+            if msg.metadata.HasField("run") and msg.metadata.run.fragment_ids:
+                self.fragment_runs += 1
+                # A fragment's run answers the pauses sent before it, as a full run does (Tab marks those only)
+                now = time.perf_counter()
+                for k in self.rec.keys:
+                    if k.latency is None and k.sent < now:
+                        k.run_seen = True
+            else:
+                self.runs += 1
+                self.run_data = None
         elif kind == "page_info_changed":
             self.url_query = msg.page_info_changed.query_string
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
@@ -239,11 +255,17 @@ class BrowserTab(Tab):
             ek = el.WhichOneof("type")
             if ek == "bidi_component" and el.bidi_component.WhichOneof("data") == "json":
                 self.component_id = el.bidi_component.id
+                self.component_fragment = msg.delta.fragment_id
                 self.run_data = json.loads(el.bidi_component.json)
             elif ek == "file_uploader":
                 self.uploaders.add(el.file_uploader.id)
-        elif kind == "script_finished" and msg.script_finished == msg.FINISHED_SUCCESSFULLY:
+        elif kind == "script_finished" and msg.script_finished in (
+            msg.FINISHED_SUCCESSFULLY,
+            msg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+        ):
             self.data = self.run_data
+            if msg.script_finished == msg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                self.resolve(time.perf_counter())  # Tab resolves on a full run's end only
         super().handle(msg)
 
     def resolve(self, now: float) -> None:
@@ -271,13 +293,22 @@ class BrowserTab(Tab):
             self.sent_log.append((time.perf_counter(), copy))
 
     async def report(self, text: str) -> None:
-        """live.js report(): the word and the views' choices, after the pause."""
-        sides = [{"pattern": s.get("pattern"), "head": 0, "query": None} for s in (self.data or {}).get("sides", [])]
+        """live.js report(): the word and the views' choices, after the pause; a component drawn inside a fragment
+        reruns that fragment (the browser's ``rerun_script`` names it, not a timer's: ``is_auto_rerun`` false)."""
+        sides = [
+            {
+                "pattern": s.get("pattern"),
+                "head": 0,
+                "query": None,
+                "bertviz_view": "model" if s.get("bertviz_model") and s.get("bertviz_view") == "model" else "head",
+            }
+            for s in (self.data or {}).get("sides", [])
+        ]
         view = {"text": text, "sides": sides, **(sides[0] if sides else {})}
         self.states[self.component_id] = ("json_value", json.dumps({"view": view}, separators=(",", ":")))
         self.owned.add(self.component_id)
         self.rec.keys.append(Key(text, time.perf_counter()))
-        await self.rerun()
+        await self.rerun(fragment=self.component_fragment, auto=False)
 
 
 @dataclass
@@ -399,8 +430,9 @@ def describe(msg) -> str:
             )
         widgets.append(f"{name}: {value}")
     query = ", ".join(sorted(k for k, _ in parse_qsl(rs.query_string, keep_blank_values=True))) or "—"
+    scope = ("fragment (timer)" if rs.is_auto_rerun else "fragment") if rs.fragment_id else "whole page"
     return (
-        f"rerun_script · page {'by hash' if rs.page_script_hash else 'by URL'} · query keys {query} · "
+        f"rerun_script · {scope} · page {'by hash' if rs.page_script_hash else 'by URL'} · query keys {query} · "
         f"widgets [{'; '.join(sorted(widgets))}]"
     )
 
@@ -555,6 +587,77 @@ def check_rows(real: dict, sim: dict) -> tuple[list, list[str]]:
         label = lambda xs: ", ".join(f"#{kinds.index(d) + 1}" for d in xs) or "nothing"  # noqa: E731
         rows.append((name, len(a), label(a), len(b), label(b), "same" if a == b else "DIFFERENT"))
     return rows, [f"#{i + 1}: {d}" for i, d in enumerate(kinds)]
+
+
+# ---- the cost of one pause ------------------------------------------------------------------------------------------
+async def pause_cost(base: str, pids: list[int], n: int, seed: int = 0, warm: int = 3, between=None) -> dict:
+    """One simulated student on a quiet server: ``warm`` pauses, then ``n`` more one after another (each a new word,
+    sent once the last one was answered). The server's CPU over those ``n`` (its process tree, as the class run
+    measures it) per pause, each pause's time to its answer, and how many runs were whole pages and how many
+    fragments. ``between``: called (with the component's data) after the warm-up pauses, before the counted ones."""
+    from bench.classroom import tree_usage
+
+    t0 = time.perf_counter()
+    st = Student(Record("cost", "explore"), 0.0)
+    await page_load(st, base, [], lambda: time.perf_counter() - t0, None)
+    tab = st.tab
+    words = iter(class_words(random.Random(seed)) * 4)
+    lat, cpu0 = [], 0.0
+    full0 = frag0 = 0
+    for i in range(warm + n):
+        if i == warm:
+            if between is not None:
+                between(tab.data)
+            cpu0 = (await asyncio.to_thread(tree_usage, pids))[1]
+            full0, frag0 = tab.runs, tab.fragment_runs
+        await tab.report(next(words))
+        key = tab.rec.keys[-1]
+        limit = time.perf_counter() + KEY_TIMEOUT_S
+        while key.latency is None and time.perf_counter() < limit:
+            await asyncio.sleep(0.002)
+        if i >= warm:
+            lat.append(key.latency * 1000 if key.latency is not None else float("inf"))
+    cpu1 = (await asyncio.to_thread(tree_usage, pids))[1]
+    full, frags = tab.runs - full0, tab.fragment_runs - frag0
+    await tab.close()
+    await st.http.close()
+    return {
+        "n": n,
+        "cpu_ms": (cpu1 - cpu0) * 1000 / n,
+        "p50_ms": pctl(lat, 50),
+        "p95_ms": pctl(lat, 95),
+        "answered": sum(1 for x in lat if x != float("inf")),
+        "full_runs": full,
+        "fragment_runs": frags,
+        "errors": st.rec.errors,
+        "last_word": tab.rec.keys[-1].text,
+        "url_query": tab.url_query,  # the page's query string as the server last set it
+    }
+
+
+COST_HEAD = (
+    "pauses",
+    "answered",
+    "server CPU ms per pause",
+    "pause -> run shown p50 ms",
+    "p95 ms",
+    "whole-page runs",
+    "fragment runs",
+)
+
+
+def cost_rows(c: dict) -> list[tuple]:
+    return [
+        (
+            c["n"],
+            c["answered"],
+            f"{c['cpu_ms']:.1f}",
+            f"{c['p50_ms']:.0f}",
+            f"{c['p95_ms']:.0f}",
+            c["full_runs"],
+            c["fragment_runs"],
+        )
+    ]
 
 
 # ---- the class -----------------------------------------------------------------------------------------------------
@@ -813,8 +916,16 @@ def run(argv=None) -> dict:
     ap.add_argument("--url", help="drive this server (localhost only) instead of starting our own")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-append", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    ap.add_argument(
+        "--per-pause",
+        type=int,
+        metavar="N",
+        help="instead of a class: one student, N pauses one after another on one quiet process; CPU per pause",
+    )
     args = ap.parse_args(argv)
     url = check_local(args.url) if args.url else None
+    if args.per_pause:
+        return per_pause(args, url, argv)
     n = max(1, min(args.students, MAX_STUDENTS))
     look = (max(PAUSE_S, min(args.look)), max(PAUSE_S, max(args.look)))
     info0 = machine_info("cpu")
@@ -909,6 +1020,29 @@ def run(argv=None) -> dict:
     if not args.no_append:
         append_results("classroom on the browser path (simulated students, what the page sends)", out["text"])
     return out
+
+
+def per_pause(args, url: str | None, argv) -> dict:
+    """``--per-pause N``: the server CPU one pause costs, through the real server (see :func:`pause_cost`)."""
+    n = max(1, min(args.per_pause, 2000))
+    info0 = machine_info("cpu")
+    print(info0, flush=True)
+    with tempfile.TemporaryDirectory(prefix="attention-lab-browser-class-") as ckpt:
+        with servers(1, url, Path(ckpt)) as (base, pids, _room):
+            cost = asyncio.run(pause_cost(base, pids, n, args.seed))
+    info1 = machine_info("cpu")
+    cmd = "python -m bench.classroom --browser-path " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    text = (
+        f"`{cmd}`\n\nbefore: {info0}\n\nafter: {info1}\n\n"
+        + md_table(COST_HEAD, cost_rows(cost))
+        + (f"\n\n- errors: {cost['errors'][:3]}" if cost["errors"] else "")
+    )
+    print(text, flush=True)
+    if not args.no_append:
+        append_results("browser path: server CPU per pause (one student, one process)", text)
+    return {"cost": cost, "text": text}
 
 
 def main(argv=None) -> int:

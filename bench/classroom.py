@@ -138,6 +138,8 @@ class Tab:
     """One Streamlit session over one WebSocket, with the bookkeeping a browser tab does: the widget ids of the
     last run, the widget values it has set, the fragments that asked to be rerun on a timer."""
 
+    path_query = SERVER_PATH_QUERY  # what the tab's link holds before the page's own query string
+
     def __init__(self, base: str, rec: Record, page: str, clock):
         self.base, self.rec, self.page, self.clock = base, rec, page, clock
         self.ws = None
@@ -239,8 +241,8 @@ class Tab:
         rs.page_script_hash = self.page_hash
         query = query if query is not None else self.query_string()
         # A simulated student types in the server path's box: its link says so (the browser path, the default,
-        # speaks to the server only on a pause: it is another scenario)
-        rs.query_string = "&".join(q for q in (SERVER_PATH_QUERY, query) if q)
+        # speaks to the server only on a pause: it is another scenario, whose tab has no such prefix)
+        rs.query_string = "&".join(q for q in (self.path_query, query) if q)
         if fragment:
             rs.fragment_id, rs.is_auto_rerun = fragment, auto
         if json_trigger:

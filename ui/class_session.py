@@ -225,10 +225,10 @@ def qr_png(text: str) -> bytes:
 
 
 # ---- following the teacher --------------------------------------------------------------------------------------
-def poll(which: str, seen: int, *, key: str, code_: str | None = None):
+def poll(which: str, seen: int, *, key: str, code_: str | None = None, on_changed: Callable[[], None] = _noop):
     """The poller (ui/class_poll/poll.js, a long poll of the counters route): a trigger only when the class's
     ``which`` counter moved past ``seen``. Returns the trigger's value in the run it caused (the new counter; a
-    negative number from the fallback), else None."""
+    negative number from the fallback), else None. ``on_changed``: the trigger's callback."""
     result = _POLL(
         key=key,
         data={
@@ -239,9 +239,39 @@ def poll(which: str, seen: int, *, key: str, code_: str | None = None):
             "fallback_ms": FALLBACK_MS,
             "cookie": _cookie(),
         },
-        on_changed_change=_noop,
+        on_changed_change=on_changed,
     )
     return getattr(result, "changed", None)
+
+
+def _on_stage() -> None:
+    """A student's poller saw the class's stage move. Where only the question's state moved (answers opened or
+    closed, the answer revealed: the class is at the page, step, word and question this page last drew), only the
+    Lesson's step reruns (its question and views, a fragment: ui/lesson.py ``step``), not the whole page with the
+    app's sidebar and the class strip; anything else (a move, the class ended, another page) reruns the page."""
+    from streamlit.errors import StreamlitAPIException
+
+    from ui.lesson import STEP_FRAGMENT
+
+    drawn = st.session_state.get("class.now")
+    if drawn is None or drawn.page != LESSON_PAGE:
+        return
+    try:
+        c = shared_store().get_class(code())
+    except (ClassError, StoreUnavailable):
+        return
+    if not c.active or (c.code, c.page, c.step, c.word, c.question) != (
+        drawn.code,
+        drawn.page,
+        drawn.step,
+        drawn.word,
+        drawn.question,
+    ):
+        return
+    st.session_state["class.stage"] = c.stage  # seen: the next full run does not take it for a move
+    st.session_state["class.now"] = c
+    with contextlib.suppress(StreamlitAPIException):  # no step drawn in the last full run: the page reruns
+        st.rerun(STEP_FRAGMENT)
 
 
 def route_served() -> bool:
@@ -384,7 +414,8 @@ def bar(page, pages: Sequence) -> None:
     else:
         st.caption(_("In class {code} as {who} — this page follows the teacher.").format(code=c.code, who=who))
     if route_served():
-        poll("stage", c.stage, key="class.poll.stage")  # its trigger reruns this page: one run per move
+        # its trigger reruns this page, one run per move; answers opened or closed rerun the step only (_on_stage)
+        poll("stage", c.stage, key="class.poll.stage", on_changed=_on_stage)
     else:
         _follow(c.stage)
 

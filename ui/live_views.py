@@ -31,7 +31,7 @@ from services.browser_weights import publish, publish_json, publish_script, runs
 from ui.cache import available_models, bundle, get_capture, load_model
 from ui.cards import heldout_eval, model_card, test_comparison
 from ui.controls import WORD_KEY, lazy_expander, more_controls
-from ui.i18n import _
+from ui.i18n import _, current_language
 from ui.pickers import compare_pickers, load_or_explain, model_picker
 from ui.projector import on as projector
 from ui.text import escape_md, model_label
@@ -108,7 +108,7 @@ def _component(key: str, data: dict, **kwargs):
     """Draw the live component with ``data`` (plus the view module's address)."""
     # Styles not isolated in a shadow root: BertViz's script finds its root with jQuery / d3 on the document.
     component = st.components.v2.component("attention_lab_live", html="", css=_CSS, js=_LOADER, isolate_styles=False)
-    return component(key=key, data={**data, "module": _module_url()}, **kwargs)
+    return component(key=key, data=data if "module" in data else {**data, "module": _module_url()}, **kwargs)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -184,29 +184,56 @@ def _side(
     (the head view; with ``model_view``, the model view too, which opens on ``explore.view``, the server path's
     choice) and the pattern to show (``pattern`` if the model has it, else the first of ``default_family``, else
     the first)."""
-    shape = get_capture(name, "")  # the pattern names and families of this model
-    titles = {n: style.pattern_title(n, tr=_) for n in shape.names()}
-    rows = {
-        n: f"{_(style.FAMILY_LABEL[family])} L{l}"
-        for family in shape.families()
-        for l, n in enumerate(shape.names(family))
-    }
-    if pattern not in titles:
-        family_names = shape.names(default_family) if default_family in shape.families() else []
-        pattern = (family_names or shape.names())[0]
-    mtime = checkpoint_mtime(name)
-    out = {
-        "weights": weights_url(name, mtime),
-        "pattern": pattern,
-        "pattern_titles": titles,
-        "row_labels": rows,
-        "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None,
-        "title": title,
-    }
-    if model_view:
-        out["bertviz_model"] = _template_file(name, mtime, root_id, "model")
+    return _picked(
+        _side_fixed(name, root_id, title=title, model_view=model_view, bertviz=bertviz), pattern, default_family
+    )
+
+
+def _side_fixed(
+    name: str, root_id: str, *, title: str = "", model_view: bool = False, bertviz: bool = True
+) -> tuple[dict, dict[str, list[str]]]:
+    """What :func:`_side` holds that no pause changes (made once per checkpoint and language, see
+    :func:`_side_template`, with ``title``), and the pattern names by family for :func:`_picked`."""
+    from viz.bertviz_view import missing_vendor_files
+
+    fixed, families = _side_template(
+        name, checkpoint_mtime(name), root_id, current_language(), model_view, bertviz, not missing_vendor_files()
+    )
+    return {**fixed, "title": title}, families
+
+
+def _picked(fixed: tuple[dict, dict[str, list[str]]], pattern: str | None, default_family: str | None) -> dict:
+    """A side as the component gets it (``fixed`` from :func:`_side_fixed`) with the pattern to show and, where it
+    has BertViz's model view, the view it opens on."""
+    side, families = fixed
+    if pattern not in side["pattern_titles"]:
+        pattern = (families.get(default_family) or list(side["pattern_titles"]))[0]
+    out = {**side, "pattern": pattern}
+    if "bertviz_model" in side:
         out["bertviz_view"] = "model" if st.session_state.get(VIEW_KEY) == "model" else "head"
     return out
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _side_template(
+    name: str, mtime: float, root_id: str, lang: str, model_view: bool, bertviz: bool, vendor: bool
+) -> tuple[dict, dict[str, list[str]]]:
+    """The part of :func:`_side` that changes only with the checkpoint (``mtime``), the language and whether the
+    vendored d3/jQuery are there (``vendor``), and the pattern names by family (the first family's first is the
+    default). Shared by every session: read it, never change it."""
+    shape = get_capture(name, "")  # the pattern names and families of this model
+    families = {family: shape.names(family) for family in shape.families()}
+    fixed = {
+        "weights": weights_url(name, mtime),
+        "pattern_titles": {n: style.pattern_title(n, tr=_) for n in shape.names()},
+        "row_labels": {
+            n: f"{_(style.FAMILY_LABEL[family])} L{l}" for family, ns in families.items() for l, n in enumerate(ns)
+        },
+        "bertviz": _template_file(name, mtime, root_id, "head") if bertviz else None,
+    }
+    if model_view:
+        fixed["bertviz_model"] = _template_file(name, mtime, root_id, "model")
+    return fixed, families
 
 
 def _template_file(name: str, mtime: float, root_id: str, view: str) -> dict | None:
@@ -249,8 +276,11 @@ def _footer(*sides: dict) -> None:
 
 
 def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
+    """The component's data. Lists travel as tuples (the same JSON): Streamlit looks for a dataframe in each
+    top-level value of a component's data, and a tuple it skips at once (this runs on every pause)."""
     return {
-        "sides": sides,
+        "module": _module_url(),
+        "sides": tuple(sides),
         "text": text,
         "add_eos": bool(finished),
         "top_k": int(top_k),
@@ -264,7 +294,7 @@ def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float)
             "blues": style.BLUES,
             "viridis": style.VIRIDIS,
         },
-        "vendor": ["app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"],
+        "vendor": ("app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"),
     }
 
 
@@ -282,14 +312,38 @@ def _session_word() -> str:
     return text
 
 
-def _on_view(state: str = STATE) -> None:
+def _on_view(state: str = STATE, *, explore: bool = False) -> None:
     """The student paused: the word becomes the session's word (every page's box, ``?text=``); the BertViz view
-    picked (head or model) becomes the server path's too."""
+    picked (head or model) becomes the server path's too. The component sits in a fragment, so the pause reruns
+    that fragment only; where the word changes the page around it, the whole page reruns instead: a word the
+    browser can't compute (kana, kanji: the server path) and, on Explore (``explore``), a box that was empty or
+    becomes empty (the "New here?" welcome above the controls shows only while the word is empty) or an open
+    step-by-step expander (its numbers are the word's)."""
     view = (st.session_state.get(state) or {}).get("view") or {}
+    before = str(st.session_state.get(WORD_KEY) or "")
     if isinstance(view.get("text"), str):
         st.session_state[WORD_KEY] = view["text"][:10_000]
     if view.get("bertviz_view") in ("head", "model"):
         st.session_state[VIEW_KEY] = view["bertviz_view"]
+    after = str(st.session_state.get(WORD_KEY) or "")
+    if needs_server(after) or (explore and (bool(before) != bool(after) or st.session_state.get(STEPS_OPEN))):
+        _whole_page()
+
+
+def _whole_page() -> None:
+    """From a callback of the component (inside a fragment): rerun the whole page, not only the fragment (the
+    page then takes the server path, or draws what lies around the fragment afresh). A whole-page run needs nothing
+    more; the request is queued and this fragment's run is skipped."""
+    if _fragment_run():
+        st.rerun(scope="app")
+
+
+def _fragment_run() -> bool:
+    """Whether this script run is a fragment's (not the whole page's)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def needs_server(text: str) -> bool:
@@ -370,29 +424,22 @@ def explore() -> bool:
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
+    fixed = _side_fixed(name, "al-bertviz-explore", model_view=True)
+    _live_views(STATE, _data([], "", finished, top_k, temp), (fixed,), None, _stamps([name]), explore=True)
+    _footer(fixed[0])
 
-    text = _session_word()
-
-    view = (st.session_state.get(STATE) or {}).get("view") or {}
-    side = _side(name, view.get("pattern"), "al-bertviz-explore", model_view=True)
-    pattern = side["pattern"]
-    _component(
-        key=STATE,
-        data=_data([side], text, finished, top_k, temp),
-        default={"view": None, "failed": None},
-        on_view_change=_on_view,
-        on_failed_change=lambda: None,
-    )
-    _footer(side)
-
-    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on.
+    # Below the fold and not per keystroke: the numbers behind the highlighted row, for the word last paused on. In
+    # the page, not the fragment: closed (as it mostly is) a pause costs it nothing; open, a pause reruns the page.
     from ui.lesson import attention_steps_view, get_steps
 
     steps_box = lazy_expander(
         ":material/calculate: " + _("Attention, step by step: the numbers behind the highlighted row"),
-        key="explore.steps.open",
+        key=STEPS_OPEN,
     )
     if steps_box.open:
+        text = _session_word()
+        view = (st.session_state.get(STATE) or {}).get("view") or {}
+        pattern = _picked(fixed, view.get("pattern"), None)["pattern"]
         cap = get_capture(name, text, add_eos=finished)
         head = view.get("head") if isinstance(view.get("head"), int) else 0
         head = min(max(head, 0), cap.patterns[pattern].shape[1] - 1)
@@ -401,6 +448,49 @@ def explore() -> bool:
         with steps_box:
             attention_steps_view(get_steps(name, text, pattern, head, query, finished), key="explore.steps")
     return True
+
+
+STEPS_OPEN = "explore.steps.open"  # Explore's step-by-step expander is open
+
+
+def _stamps(names: list[str]) -> tuple[tuple[str, float], ...]:
+    """Each checkpoint's name and version (its mtime) as the page's full run drew it."""
+    return tuple((name, checkpoint_mtime(name)) for name in names)
+
+
+@st.fragment
+def _live_views(
+    state: str,
+    data: dict,
+    fixed: tuple,
+    default_family: str | None,
+    stamps: tuple[tuple[str, float], ...],
+    *,
+    explore: bool = False,
+) -> None:
+    """The live-views component of Explore or Compare: a fragment, so the student's pause reruns this part only
+    (the word goes to ``?text=`` and the session; the page's controls, model cards and sidebar are not redrawn),
+    unless the pause changes the page around it (:func:`_on_view`). ``data``: the component's data but the word
+    and the sides; ``fixed``: each side as :func:`_side_fixed` made it. Both come from the page's last full run:
+    nothing in them changes on a pause, so the pause does not make them again, unless a checkpoint was retrained
+    since (``stamps``, :func:`_stamps`): then the whole page reruns, with the new weights and its model card.
+    ``explore``: see :func:`_on_view`."""
+    if _fragment_run() and any(checkpoint_mtime(name) != mtime for name, mtime in stamps):
+        st.rerun(scope="app")
+    text = _session_word()
+    view = (st.session_state.get(state) or {}).get("view") or {}
+    picks = view.get("sides") if isinstance(view.get("sides"), list) else [view]
+    sides = tuple(
+        _picked(f, (picks[i] if i < len(picks) and isinstance(picks[i], dict) else {}).get("pattern"), default_family)
+        for i, f in enumerate(fixed)
+    )
+    _component(
+        key=state,
+        data={**data, "sides": sides, "text": text},
+        default={"view": None, "failed": None},
+        on_view_change=lambda: _on_view(state, explore=explore),
+        on_failed_change=_whole_page,
+    )
 
 
 COMPARE_KEY, COMPARE_STATE = "compare.browser", "compare.live"
@@ -433,27 +523,17 @@ def compare() -> bool:
     )
     if verdict:
         st.markdown(verdict)  # model names escaped inside
-    text = _session_word()
-    view = (st.session_state.get(COMPARE_STATE) or {}).get("view") or {}
-    picked = view.get("sides") or [{}, {}]
-    sides = [
-        _side(
-            names[s],
-            (picked[i] if i < len(picked) else {}).get("pattern"),
-            f"al-bertviz-compare-{s}",
-            title=model_label(names[s]),
-            default_family="cross",
-        )
-        for i, s in enumerate(("left", "right"))
-    ]
-    _component(
-        key=COMPARE_STATE,
-        data=_data(sides, text, False, COMPARE_TOP_K, 1.0),
-        default={"view": None, "failed": None},
-        on_view_change=lambda: _on_view(COMPARE_STATE),
-        on_failed_change=lambda: None,
+    fixed = tuple(
+        _side_fixed(names[s], f"al-bertviz-compare-{s}", title=model_label(names[s])) for s in ("left", "right")
     )
-    _footer(*sides)
+    _live_views(
+        COMPARE_STATE,
+        _data([], "", False, COMPARE_TOP_K, 1.0),
+        fixed,
+        "cross",
+        _stamps([names["left"], names["right"]]),
+    )
+    _footer(*(f[0] for f in fixed))
     return True
 
 
@@ -650,7 +730,13 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
 
 
 def _labels() -> dict[str, str]:
-    """Every word the component shows, in this session's language ({name} placeholders filled in the browser)."""
+    """Every word the component shows, in this session's language ({name} placeholders filled in the browser).
+    Made once per language (a pause reruns the component on every student's page): read it, never change it."""
+    return _labels_in(current_language())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _labels_in(lang: str) -> dict[str, str]:
     return {
         "input": _("Type a word"),
         "placeholder": _("e.g. capybara"),

@@ -107,6 +107,56 @@ def test_typing_redraws_in_the_browser_without_a_rerun_per_key(app):
     app.assert_clean()
 
 
+def server_runs(app) -> list[str]:
+    """Every script run the server starts from now on, as it announces it on the WebSocket: "page" for a whole
+    page's run, "fragment" for a fragment's (its new_session names the fragments it runs)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    runs: list[str] = []
+
+    def frame(payload):
+        if isinstance(payload, (bytes, bytearray)):
+            msg = ForwardMsg()
+            msg.ParseFromString(bytes(payload))
+            if msg.WhichOneof("type") == "new_session":
+                runs.append("fragment" if msg.metadata.run.fragment_ids else "page")
+
+    app.page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    return runs
+
+
+def test_a_pause_reruns_the_views_fragment_and_the_word_still_reaches_the_url_and_compare(app):
+    """A pause reruns the fragment that holds the component, not the page (its controls, model card, sidebar);
+    the word still becomes the session's: ``?text=`` in the URL, and Compare opened from the sidebar holds it. The
+    first word is a whole page's run: the "New here?" welcome above the controls goes."""
+    runs = server_runs(app)
+    open_live(app)
+    welcome = app.page.get_by_text("New here?")
+    assert welcome.count() == 1
+    box = app.page.locator('[data-testid="al-live-input"]')
+    box.click()
+    box.press_sequentially("capy", delay=80)
+    app.wait_until(lambda: re.search(r"[?&]text=capy(&|$)", app.page.url), "the URL to hold text=capy", timeout_s=10)
+    app.wait_until(lambda: welcome.count() == 0, "the welcome to go once a word is typed")
+    app.wait_idle()
+    before = len(runs)
+    box.press_sequentially("bara", delay=80)
+    app.wait_until(lambda: re.search(r"[?&]text=capybara(&|$)", app.page.url), "the URL to follow", timeout_s=10)
+    app.wait_idle()
+    app.page.wait_for_timeout(300)
+    assert runs[before:] == ["fragment"], runs
+    assert drawn(app) == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
+    # the sidebar's link drops ?browser=1: Compare opens on this server's default, the server path, with the word
+    app.page.locator('[data-testid="stSidebarNav"]').get_by_text("Compare", exact=True).click()
+    app.wait_until(
+        lambda: app.textbox().count() == 1 and app.textbox().input_value() == "capybara",
+        "Compare's box to hold the word typed on Explore",
+        timeout_s=60,
+    )
+    app.wait_until(lambda: re.search(r"[?&]text=capybara(&|$)", app.page.url), "Compare's URL to hold the word")
+    app.assert_clean()
+
+
 def test_bad_input_gets_a_note_never_an_error_or_a_blank(app):
     open_live(app)
     box = app.page.locator('[data-testid="al-live-input"]')
@@ -357,7 +407,9 @@ def test_bertviz_model_view_on_a_projector_is_a_readable_grid(app):
 
 def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     """Step 1 of the Lesson in the browser path: no view before a guess is locked (it shows the answer); after
-    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause."""
+    Reveal the bars follow every key of the step's box with no rerun, and the question follows after the pause: a
+    rerun of the step (a fragment, ui/lesson.py step), not of the page."""
+    runs = server_runs(app)
     sent, box = reveal_lesson_step(app, 1, "capyba", "al-live-bars")
     sides = app.page.locator('[data-testid="al-live-side"]')
     app.wait_until(
@@ -367,6 +419,7 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     bars = app.page.locator('[data-testid="al-live-bars"] svg text')
     assert bars.first.text_content() == "What comes next?"
     before = settled(app, sent)
+    runs_before = len(runs)
     box.click()
     box.press("End")
     box.press_sequentially("ra", delay=80)
@@ -377,6 +430,7 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     app.wait_until(lambda: "after “capybara”" in app.main_text(), "the question on the paused word", timeout_s=15)
     app.wait_idle()
     assert sides.first.get_attribute("data-drawn") == "<BOS> c a p y b a r a" and box.input_value() == "capybara"
+    assert runs[runs_before:] == ["fragment"], runs
     app.assert_clean()
 
 
