@@ -18,6 +18,7 @@ import streamlit as st
 from models import hf_folder, hf_lm, hf_prefix_cache, hf_setup
 from models.capture import AttentionCapture
 from models.generate import Generation
+from services import lm_batcher
 from ui.cache import one_torch_thread
 from ui.i18n import _, render
 from ui.text import escape_md
@@ -80,14 +81,32 @@ def prefix_cache() -> hf_prefix_cache.PrefixCache:
     return hf_prefix_cache.PrefixCache()
 
 
+@st.cache_resource(show_spinner=False)
+def batcher() -> lm_batcher.Batcher:
+    """This process's one worker thread for the forward passes: the keystrokes of sessions typing at once run in
+    one padded pass (services/lm_batcher.py). It holds requests, never a model."""
+    return lm_batcher.Batcher()
+
+
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
 def cached_lm_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp))
+    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp), batcher=batcher())
 
 
 def lm_capture(source: str, text: str) -> AttentionCapture:
+    """The capture of ``text``; raises services.lm_batcher.Busy when the model can't answer in time."""
     one_torch_thread()
     return cached_lm_capture(source, source_stamp(source), text)
+
+
+def live_capture(source: str, text: str) -> AttentionCapture | None:
+    """:func:`lm_capture` for the typed text, or a message (in the student's language) and None when the server
+    is too busy to answer in time: the student types on, never sees a traceback."""
+    try:
+        return lm_capture(source, text)
+    except lm_batcher.Busy as e:
+        st.warning(escape_md(render(e.message)), icon=":material/hourglass_top:")
+        return None
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
