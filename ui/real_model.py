@@ -9,11 +9,15 @@ the last one first. On a classroom server students pick among the teacher's fold
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+import torch
 
 from models import hf_folder, hf_lm, hf_prefix_cache, hf_setup
 from models.capture import AttentionCapture
@@ -88,15 +92,44 @@ def batcher() -> lm_batcher.Batcher:
     return lm_batcher.Batcher()
 
 
+@dataclass(frozen=True)
+class Packed:
+    """An AttentionCapture as this page's st.cache_data keeps it: its tensors as numpy arrays. Unpickling a torch
+    tensor goes through torch.load storage by storage (~0.5 ms each: 31 a capture, ~23 ms a key measured under
+    cProfile on the server's script thread); a numpy array unpickles as one copy. Each session still gets its own
+    copy, as st.cache_data promises."""
+
+    fields: dict  # every field of the capture but its patterns and logits
+    patterns: dict[str, np.ndarray]  # TL name -> (1, H, Q, K)
+    logits: np.ndarray | None  # (1, T, V)
+
+    @staticmethod
+    def of(cap: AttentionCapture) -> Packed:
+        fields = {f.name: getattr(cap, f.name) for f in dataclasses.fields(cap) if f.name not in ("patterns", "logits")}
+        return Packed(
+            fields=fields,
+            patterns={k: v.numpy() for k, v in cap.patterns.items()},
+            logits=None if cap.logits is None else cap.logits.numpy(),
+        )
+
+    def capture(self) -> AttentionCapture:
+        return AttentionCapture(
+            patterns={k: torch.from_numpy(v) for k, v in self.patterns.items()},
+            logits=None if self.logits is None else torch.from_numpy(self.logits),
+            **self.fields,
+        )
+
+
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
-def cached_lm_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp), batcher=batcher())
+def cached_lm_capture(source: str, stamp: float, text: str) -> Packed:
+    b = load_lm(source, stamp)
+    return Packed.of(hf_lm.capture_lm(b, text, prefix=prefix_cache(), key=(source, stamp), batcher=batcher()))
 
 
 def lm_capture(source: str, text: str) -> AttentionCapture:
     """The capture of ``text``; raises services.lm_batcher.Busy when the model can't answer in time."""
     one_torch_thread()
-    return cached_lm_capture(source, source_stamp(source), text)
+    return cached_lm_capture(source, source_stamp(source), text).capture()
 
 
 def live_capture(source: str, text: str) -> AttentionCapture | None:
@@ -110,15 +143,55 @@ def live_capture(source: str, text: str) -> AttentionCapture | None:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def cached_fresh_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text)
+def cached_fresh_capture(source: str, stamp: float, text: str) -> Packed:
+    return Packed.of(hf_lm.capture_lm(load_lm(source, stamp), text))
 
 
 def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
     """A full forward pass of ``text``, not assembled from the prefix cache: a control must be computed apart from
     the rows it checks (the "it" lesson's cut sentence). Cached per text, so typing after "it" reuses it."""
     one_torch_thread()
-    return cached_fresh_capture(source, source_stamp(source), text)
+    return cached_fresh_capture(source, source_stamp(source), text).capture()
+
+
+# ---- what each keystroke draws, once per text per process (a class types the same sentence) ----------------------
+@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+def cached_bertviz_parts(source: str, stamp: float, text: str, fill: bool, lang: str) -> dict:
+    """BertViz's head view for ``text`` (viz.bertviz_view.live_parts: ~40 ms a key on the server, most of it JSON
+    of every layer's attention), made once per text, projector mode and language (``lang``: ``_`` translates
+    BertViz's selectors in this session's language, which is ``lang``)."""
+    from viz.bertviz_view import live_parts
+
+    return live_parts(lm_capture(source, text).bertviz_kwargs(), "head", fill=fill, tr=_)
+
+
+@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+def cached_entropy_spec(source: str, stamp: float, text: str, lang: str) -> dict:
+    """The 30 x 9 entropy heatmap for ``text`` (every head's entropy over every row: ~30 ms a key), once per text
+    and language, as the figure's plain dict: a cached plotly Figure would be validated again on every unpickle
+    (~30 ms), a dict is not."""
+    from viz import figures as F
+
+    return F.entropy_heatmap(lm_capture(source, text), title=_("Attention entropy per layer and head"), tr=_).to_dict()
+
+
+def bertviz_parts(source: str, text: str) -> dict:
+    from ui.i18n import current_language
+    from ui.projector import on
+
+    return cached_bertviz_parts(source, source_stamp(source), text, on(), current_language())
+
+
+def entropy_figure(source: str, text: str):
+    """The entropy heatmap of ``text``, as viz.figures.entropy_heatmap draws it (inked, unvalidated: see
+    viz.style.figure)."""
+    import plotly.graph_objects as go
+
+    from ui.i18n import current_language
+
+    fig = go.Figure(cached_entropy_spec(source, source_stamp(source), text, current_language()), _validate=False)
+    fig._inked = True  # viz.style.figure's mark: viz.display.for_screen draws it as it is
+    return fig
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
