@@ -126,19 +126,7 @@ def live():
         c1, c2 = st.columns(2)
         layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
         head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
-        name = cap.names()[layer]
-        chart(
-            F.attention_heatmap(
-                cap,
-                name,
-                head,
-                query=R.heatmap_query(cap),
-                height=R.heatmap_height(len(cap.tgt_tokens)),
-                title=_("Layer {layer} · head {head}").format(layer=layer, head=head),
-                tr=_,
-            ),
-            key="real.heat",
-        )
+        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
         st.caption(
             _(
                 "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "

@@ -175,6 +175,67 @@ def cached_entropy_spec(source: str, stamp: float, text: str, lang: str) -> dict
     return F.entropy_heatmap(lm_capture(source, text), title=_("Attention entropy per layer and head"), tr=_).to_dict()
 
 
+@st.cache_data(max_entries=4 * CAPTURE_ENTRIES, show_spinner=False)
+def cached_heatmap_spec(
+    source: str, stamp: float, text: str, layer: int, head: int, query: int, height: int | None, lang: str
+) -> dict:
+    """One head's heatmap for ``text`` with row ``query`` outlined (viz.figures.attention_heatmap), once per text,
+    head, row, size and language, as the figure's plain dict (see :func:`cached_entropy_spec`)."""
+    from viz import figures as F
+
+    cap = lm_capture(source, text)
+    return F.attention_heatmap(
+        cap,
+        cap.names()[layer],
+        head,
+        query=query,
+        height=height,
+        title=_("Layer {layer} · head {head}").format(layer=layer, head=head),
+        tr=_,
+    ).to_dict()
+
+
+def heatmap_figure(source: str, text: str, cap: AttentionCapture, layer: int, head: int):
+    """The page's heatmap of one head for ``text`` (``cap`` is its capture): the "it" row outlined (or the last),
+    projector-sized rows on a projector."""
+    from ui.i18n import current_language
+
+    spec = cached_heatmap_spec(
+        source,
+        source_stamp(source),
+        text,
+        layer,
+        head,
+        heatmap_query(cap),
+        heatmap_height(len(cap.tgt_tokens)),
+        current_language(),
+    )
+    return _inked_figure(spec)
+
+
+def _inked_figure(spec: dict):
+    """A figure from a cached viz.style.figure dict, as the builder made it: unvalidated, already inked."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(spec, _validate=False)
+    fig._inked = True  # viz.style.figure's mark: viz.display.for_screen draws it as it is
+    return fig
+
+
+@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+def cached_it_experiment(source: str, stamp: float, text: str, word: str, cands: tuple[str, str]):
+    """The "it" experiment's claim and controls 1 and 2 (viz.coreference.it_experiment) and the causal check (the
+    largest change of the word's row when the sentence is cut after it, from a fresh pass), once per text and
+    words: (experiment or the words not found, the change or None)."""
+    from viz import coreference as C
+
+    cap = lm_capture(source, text)
+    exp = C.it_experiment(cap, word, cands)
+    if isinstance(exp, list):
+        return exp, None
+    return exp, C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
+
+
 def bertviz_parts(source: str, text: str) -> dict:
     from ui.i18n import current_language
     from ui.projector import on
@@ -185,13 +246,9 @@ def bertviz_parts(source: str, text: str) -> dict:
 def entropy_figure(source: str, text: str):
     """The entropy heatmap of ``text``, as viz.figures.entropy_heatmap draws it (inked, unvalidated: see
     viz.style.figure)."""
-    import plotly.graph_objects as go
-
     from ui.i18n import current_language
 
-    fig = go.Figure(cached_entropy_spec(source, source_stamp(source), text, current_language()), _validate=False)
-    fig._inked = True  # viz.style.figure's mark: viz.display.for_screen draws it as it is
-    return fig
+    return _inked_figure(cached_entropy_spec(source, source_stamp(source), text, current_language()))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -372,7 +429,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         st.info(_("Give a word and two different candidate words from the sentence."))
         return
     word, cands = words[0], (words[1], words[2])
-    exp = C.it_experiment(cap, word, cands)
+    exp, diff = cached_it_experiment(source, source_stamp(source), text, word, cands)
     if isinstance(exp, list):
         st.info(
             _("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.").format(
@@ -385,7 +442,6 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         "The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
         "one that tells which is meant — can change what “{word}” attends to."
     ).format(word=q_word, prefix=escape_md(exp.prefix))
-    diff = C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
     if diff is not None:
         said += " " + _(
             "Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all {n} heads."
