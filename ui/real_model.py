@@ -44,6 +44,10 @@ def source_defaults() -> dict:
 
 
 CAPTURE_ENTRIES = 24  # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
+# What a key draws, per text: every prefix of a lecture sentence (~60) in two languages. BertViz's parts are ~0.3 MB
+# a text (~35 MB for all), a heatmap's or the entropy's dict ~10 KB; with 24 entries a second pass over one sentence
+# found none of its texts any more.
+VIEW_ENTRIES = 128
 
 
 def source_stamp(source: str) -> float:
@@ -155,7 +159,7 @@ def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
 
 
 # ---- what each keystroke draws, once per text per process (a class types the same sentence) ----------------------
-@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
 def cached_bertviz_parts(source: str, stamp: float, text: str, fill: bool, lang: str) -> dict:
     """BertViz's head view for ``text`` (viz.bertviz_view.live_parts: ~40 ms a key on the server, most of it JSON
     of every layer's attention), made once per text, projector mode and language (``lang``: ``_`` translates
@@ -165,7 +169,7 @@ def cached_bertviz_parts(source: str, stamp: float, text: str, fill: bool, lang:
     return live_parts(lm_capture(source, text).bertviz_kwargs(), "head", fill=fill, tr=_)
 
 
-@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
 def cached_entropy_spec(source: str, stamp: float, text: str, lang: str) -> dict:
     """The 30 x 9 entropy heatmap for ``text`` (every head's entropy over every row: ~30 ms a key), once per text
     and language, as the figure's plain dict: a cached plotly Figure would be validated again on every unpickle
@@ -175,7 +179,7 @@ def cached_entropy_spec(source: str, stamp: float, text: str, lang: str) -> dict
     return F.entropy_heatmap(lm_capture(source, text), title=_("Attention entropy per layer and head"), tr=_).to_dict()
 
 
-@st.cache_data(max_entries=4 * CAPTURE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=4 * VIEW_ENTRIES, show_spinner=False)
 def cached_heatmap_spec(
     source: str, stamp: float, text: str, layer: int, head: int, query: int, height: int | None, lang: str
 ) -> dict:
@@ -222,7 +226,7 @@ def _inked_figure(spec: dict):
     return fig
 
 
-@st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
 def cached_it_experiment(source: str, stamp: float, text: str, word: str, cands: tuple[str, str]):
     """The "it" experiment's claim and controls 1 and 2 (viz.coreference.it_experiment) and the causal check (the
     largest change of the word's row when the sentence is cut after it, from a fresh pass), once per text and
