@@ -34,181 +34,197 @@ if b is None:
 R.lm_card(b)
 R.clamp_layer_head(b)
 
-text = st.text_input(
-    _("Type a sentence"),
-    key="real.text",
-    live=LIVE_LM,
-    help=_("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS),
-)
-cap = R.lm_capture(source, text)
-if not text:
-    st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
-if cap.truncated:
-    st.info(
-        _("The text is {n} tokens long; the views show its last {k}.").format(
-            n=len(cap.tgt_tokens) + cap.truncated, k=len(cap.tgt_tokens)
-        )
+
+# Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
+# title, the model card). And a fragment's rerun waits for the run in progress instead of interrupting it
+# (Streamlit runs a widget's fragment rerun after the current run, with the newest value): an unfinished run is
+# never thrown away, keys typed meanwhile are coalesced into the next one.
+@st.fragment
+def live():
+    text = st.text_input(
+        _("Type a sentence"),
+        key="real.text",
+        live=LIVE_LM,
+        help=_("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS),
     )
-R.token_chips(cap.tgt_tokens)
-st.caption(
-    _(
-        "The {n} tokens the model reads (␣ is a space). Common words are one token; rare ones are split into pieces."
-    ).format(n=len(cap.tgt_tokens))
-)
-if projector():
-    R.it_lesson(source, b, cap, text)
-
-left, right = st.columns([0.9, 1.1], gap="large")
-with right:
-    st.markdown("**" + _("BertViz head view") + "**")
-    st.caption(
-        _("Pick a layer at the top; hover a token to see what it attends to; double-click a head colour to isolate it.")
-    )
-    bertviz_frame(cap, "head", key="real.bertviz", pattern=cap.names()[st.session_state["real.layer"]])
-let_browser_draw()
-
-with left:
-
-    @st.fragment
-    def next_token_panel():
-        s1, s2 = st.columns(2)
-        top_k = s1.slider(
-            _("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show.")
+    cap = R.live_capture(source, text)
+    if cap is None:  # the server was too busy: the message is shown, the student types on
+        return
+    if not text:
+        st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
+    if cap.truncated:
+        st.info(
+            _("The text is {n} tokens long; the views show its last {k}.").format(
+                n=len(cap.tgt_tokens) + cap.truncated, k=len(cap.tgt_tokens)
+            )
         )
-        temp = s2.slider(
-            _("Temperature"),
-            0.1,
-            2.0,
-            D.widget("real.temperature"),
-            step=0.1,
-            key="real.temperature",
-            help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-        )
-        probs = next_token_probs(cap.next_token_logits(), temp, top_k)
-        title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
-        chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars")
-
-    next_token_panel()
-let_browser_draw()
-
-e_col, h_col = st.columns([1, 1.15], gap="large")
-with e_col:
-    chart(F.entropy_heatmap(cap, title=_("Attention entropy per layer and head"), tr=_), key="real.entropy")
+    R.token_chips(cap.tgt_tokens)
     st.caption(
         _(
-            "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
-            "at exactly one other, 1 = attention spread evenly over everything it can see."
-        )
+            "The {n} tokens the model reads (␣ is a space). Common words are one token; "
+            "rare ones are split into pieces."
+        ).format(n=len(cap.tgt_tokens))
     )
-with h_col:
-    c1, c2 = st.columns(2)
-    layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
-    head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
-    name = cap.names()[layer]
-    chart(
-        F.attention_heatmap(
-            cap,
-            name,
-            head,
-            query=R.heatmap_query(cap),
-            height=R.heatmap_height(len(cap.tgt_tokens)),
-            title=_("Layer {layer} · head {head}").format(layer=layer, head=head),
-            tr=_,
-        ),
-        key="real.heat",
-    )
-    st.caption(
-        _(
-            "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
-            "may not look ahead. Hover for the exact weight."
-        )
-    )
-    st.caption(
-        _("Orange outline: the row of “{word}” (or the last token).").format(
-            word=escape_md(st.session_state["real.word"])
-        )
-    )
+    if projector():
+        R.it_lesson(source, b, cap, text)
 
-# ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one screen)
-if not projector():
-    R.it_lesson(source, b, cap, text)
-
-# ---- step-through generation ---------------------------------------------------------------------------------------
-st.subheader(_("Let it write"))
-g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
-mode = g2.segmented_control(
-    _("Decoding"),
-    ["greedy", "sampled"],
-    key="real.gen.mode",
-    required=True,
-    format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
-    help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
-)
-if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
-    st.session_state["real.gen.for"] = text
-if st.session_state.get("real.gen.for") != text:
-    st.caption(_("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps."))
-else:
-    greedy = mode != "sampled"
-    gen = R.lm_generation(
-        source,
-        text,
-        max_new=max_new,
-        greedy=greedy,
-        temperature=1.0 if greedy else D.current("real.temperature"),
-        top_k=None if greedy else D.current("real.top_k"),
-        seed=0,
-    )
-    new = "".join(s.token for s in gen.steps).replace("␣", " ")
-    show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
-    if gen.steps:
+    left, right = st.columns([0.9, 1.1], gap="large")
+    # The bars first: they are what a student reads after each key (and a newer key that interrupts this run
+    # finds them on the page already); BertViz next, then the heatmaps.
+    with left:
 
         @st.fragment
-        def timeline():
-            n = len(gen.steps)
-            if st.session_state.get("real.gen.step", 0) >= n:
-                st.session_state["real.gen.step"] = n - 1
-            i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
-            probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
-            chart(
-                F.generation_strip(
-                    [s.token for s in gen.steps],
-                    probs,
-                    current=i,
-                    title=_("Chosen token and its probability, step by step"),
-                    tr=_,
-                ),
-                key="real.gen.strip",
+        def next_token_panel():
+            s1, s2 = st.columns(2)
+            top_k = s1.slider(
+                _("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show.")
             )
-            step = gen.steps[i]
-            a1, a2 = st.columns([1.2, 1], gap="medium")
-            sname = step.cap.names()[layer]
-            chart(
-                F.attention_heatmap(
-                    step.cap,
-                    sname,
-                    head,
-                    query=len(step.cap.tgt_tokens) - 1,
-                    height=R.heatmap_height(len(step.cap.tgt_tokens)),
-                    title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
-                    tr=_,
-                ),
-                key="real.gen.heat",
-                container=a1,
+            temp = s2.slider(
+                _("Temperature"),
+                0.1,
+                2.0,
+                D.widget("real.temperature"),
+                step=0.1,
+                key="real.temperature",
+                help=_("Below 1 sharpens the distribution, above 1 flattens it."),
             )
+            probs = next_token_probs(cap.next_token_logits(), temp, top_k)
+            title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
             chart(
-                F.next_token_bars(
-                    step.probs,
-                    hf_lm.TokenVocab(b.tokenizer),
-                    top_k=10,
-                    expected=step.token,
-                    title=_("Step {i}: what comes next?").format(i=i),
-                    tr=_,
-                ),
-                key="real.gen.bars",
-                container=a2,
+                F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars"
             )
-            a2.caption(_("Orange: the token chosen at this step."))
 
-        timeline()
+        next_token_panel()
+    let_browser_draw()
+    with right:
+        st.markdown("**" + _("BertViz head view") + "**")
+        st.caption(
+            _(
+                "Pick a layer at the top; hover a token to see what it attends to; "
+                "double-click a head colour to isolate it."
+            )
+        )
+        bertviz_frame(
+            cap,
+            "head",
+            key="real.bertviz",
+            pattern=cap.names()[st.session_state["real.layer"]],
+            parts=lambda: R.bertviz_parts(source, text),
+        )
+    let_browser_draw()
+
+    e_col, h_col = st.columns([1, 1.15], gap="large")
+    with e_col:
+        chart(R.entropy_figure(source, text), key="real.entropy")
+        st.caption(
+            _(
+                "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
+                "at exactly one other, 1 = attention spread evenly over everything it can see."
+            )
+        )
+    with h_col:
+        c1, c2 = st.columns(2)
+        layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
+        head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
+        st.caption(
+            _(
+                "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
+                "may not look ahead. Hover for the exact weight."
+            )
+        )
+        st.caption(
+            _("Orange outline: the row of “{word}” (or the last token).").format(
+                word=escape_md(st.session_state["real.word"])
+            )
+        )
+
+    # ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one
+    # screen)
+    if not projector():
+        R.it_lesson(source, b, cap, text)
+
+    # ---- step-through generation -----------------------------------------------------------------------------------
+    st.subheader(_("Let it write"))
+    g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
+    mode = g2.segmented_control(
+        _("Decoding"),
+        ["greedy", "sampled"],
+        key="real.gen.mode",
+        required=True,
+        format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
+        help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
+    )
+    if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
+        st.session_state["real.gen.for"] = text
+    if st.session_state.get("real.gen.for") != text:
+        st.caption(
+            _("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps.")
+        )
+    else:
+        greedy = mode != "sampled"
+        gen = R.lm_generation(
+            source,
+            text,
+            max_new=max_new,
+            greedy=greedy,
+            temperature=1.0 if greedy else D.current("real.temperature"),
+            top_k=None if greedy else D.current("real.top_k"),
+            seed=0,
+        )
+        new = "".join(s.token for s in gen.steps).replace("␣", " ")
+        show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
+        if gen.steps:
+
+            @st.fragment
+            def timeline():
+                n = len(gen.steps)
+                if st.session_state.get("real.gen.step", 0) >= n:
+                    st.session_state["real.gen.step"] = n - 1
+                i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
+                probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
+                chart(
+                    F.generation_strip(
+                        [s.token for s in gen.steps],
+                        probs,
+                        current=i,
+                        title=_("Chosen token and its probability, step by step"),
+                        tr=_,
+                    ),
+                    key="real.gen.strip",
+                )
+                step = gen.steps[i]
+                a1, a2 = st.columns([1.2, 1], gap="medium")
+                sname = step.cap.names()[layer]
+                chart(
+                    F.attention_heatmap(
+                        step.cap,
+                        sname,
+                        head,
+                        query=len(step.cap.tgt_tokens) - 1,
+                        height=R.heatmap_height(len(step.cap.tgt_tokens)),
+                        title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
+                        tr=_,
+                    ),
+                    key="real.gen.heat",
+                    container=a1,
+                )
+                chart(
+                    F.next_token_bars(
+                        step.probs,
+                        hf_lm.TokenVocab(b.tokenizer),
+                        top_k=10,
+                        expected=step.token,
+                        title=_("Step {i}: what comes next?").format(i=i),
+                        tr=_,
+                    ),
+                    key="real.gen.bars",
+                    container=a2,
+                )
+                a2.caption(_("Orange: the token chosen at this step."))
+
+            timeline()
+
+
+live()

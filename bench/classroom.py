@@ -14,7 +14,9 @@ from that message to the ``script_finished`` of the first complete run that show
 names its last character); a key not shown within 15 s is an error, as is an exception element on the page.
 ``--pages real_model``: students open the Real model page instead and type the lecture sentence ("The animal
 didn't cross the street because it was too tired") into its "Type a sentence" box, from its first letter, again
-and again; a key is shown when the bars' title names the last token SmolLM2's tokenizer makes of the text.
+and again; a key is shown when the bars' title names the last token SmolLM2's tokenizer makes of the text (when
+that chart arrives: key -> bars). A box drawn inside an ``st.fragment`` is typed as the browser does it: each key
+asks for that fragment's rerun (``fragment_id``), and that fragment's runs show keys as a full run does.
 ``--train K`` students open the Train page instead, press Train, and keep the page's 1-second progress fragment
 running (the ``auto_rerun`` messages ask for it) until the time is up, then go away mid-run.
 
@@ -58,6 +60,10 @@ KEY_TIMEOUT_S = 15
 TARGET_P95_MS = 500
 BARS_TITLE = "Next token after"
 WORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "words.txt"
+# Pages whose keys are shown when the bars naming them arrive (issue 24's "key -> bars" for the Real model: the
+# browser draws an element as it arrives, even if a newer key then interrupts the rest of that run); elsewhere a
+# key is shown at the end of the first complete run that shows it.
+SHOWN_AT_BARS = frozenset({"real_model"})
 PAGES = {"explore": "", "compare": "compare", "real_model": "real_model"}  # page -> url path (Streamlit's page_name)
 BOX = {"real_model": "Type a sentence"}  # the text box a student types in (default "Type a word")
 LECTURE = "The animal didn't cross the street because it was too tired"  # what a class types on the Real model
@@ -151,6 +157,8 @@ class Tab:
         self.owned: set[str] = set()  # widgets this student sets; the server never overrides
         self.seen: set[str] = set()  # widget ids drawn by the run in progress
         self.fragments: dict[str, float] = {}  # fragment id -> interval s
+        self.widget_fragment: dict[str, str] = {}  # widget id -> the st.fragment that draws it (a browser sends it)
+        self.watch = ""  # the fragment whose runs show keys (the typed box's): its runs count as a full run's
         self.titles: list[str] = []  # next-token chart titles of the run in progress
         self.texts: list[str] = []  # markdown / alert bodies of the run in progress
         self.page_hash = ""  # the page's script hash, from the navigation message
@@ -293,13 +301,17 @@ class Tab:
     def handle(self, msg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
-            fragment_run = bool(msg.metadata.run.fragment_ids) if msg.metadata.HasField("run") else False
+            run_fragments = set(msg.metadata.run.fragment_ids) if msg.metadata.HasField("run") else set()
             if msg.new_session.HasField("initialize") and msg.new_session.initialize.session_id:
                 self.session_id = msg.new_session.initialize.session_id
             self.running = True
-            if not fragment_run:
-                self.titles, self.texts, self.seen = [], [], set()
-                self.fragments.clear()  # a full run re-registers the timers it still wants
+            # A run of the typed box's fragment redraws the bars (a keystroke there reruns only it): it shows keys
+            # as a full run does.
+            if not run_fragments or (self.watch and self.watch in run_fragments):
+                self.titles, self.texts = [], []
+                if not run_fragments:
+                    self.seen = set()
+                    self.fragments.clear()  # a full run re-registers the timers it still wants
                 now = time.perf_counter()
                 for k in self.rec.keys:
                     if k.latency is None and k.sent < now:
@@ -317,6 +329,8 @@ class Tab:
                     title = ""
                 if title.startswith(BARS_TITLE):
                     self.titles.append(title)
+                    if self.page in SHOWN_AT_BARS:  # key -> bars: the chart is on the student's screen now
+                        self.resolve(time.perf_counter())
             elif ek in ("markdown", "alert"):
                 self.texts.append(e.body)
             if getattr(e, "id", "") and e.id not in self.owned:
@@ -327,6 +341,8 @@ class Tab:
                         self.states[e.id] = value
             elif getattr(e, "id", ""):
                 self.seen.add(e.id)
+            if getattr(e, "id", "") and msg.delta.fragment_id:
+                self.widget_fragment[e.id] = msg.delta.fragment_id
             if getattr(e, "id", "") and getattr(e, "label", ""):
                 self.widgets[e.label] = (ek, e.id)
                 if getattr(e, "query_param_key", ""):
@@ -342,6 +358,8 @@ class Tab:
                 self.resolve(time.perf_counter())
                 # Widgets the page no longer draws are gone from the browser too.
                 self.states = {k: v for k, v in self.states.items() if k in self.seen or k in self.owned}
+            elif msg.script_finished == msg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and self.watch:
+                self.resolve(time.perf_counter())
             elif msg.script_finished == msg.FINISHED_WITH_COMPILE_ERROR:
                 self.rec.errors.append(f"{self.clock():.1f}s script compile error")
             if msg.script_finished != msg.FINISHED_EARLY_FOR_RERUN:
@@ -418,6 +436,7 @@ async def typist(
             rec.errors.append(f"no {box!r} box on the page")
             return
         tab.set_value(box, "string_value", text)  # the first letter, before the clock starts
+        want(text)  # the Real model's tokenizer loads once, before any key is timed
         await tab.rerun()
         await tab.wait_finished(120)
         rec.backend = next(
@@ -444,10 +463,12 @@ async def typist(
             word, pos = next(words), 0
             text = ""
         text, pos = text + word[pos], pos + 1
-        tab.set_value(box, "string_value", text)
+        wid = tab.set_value(box, "string_value", text)
         rec.keys.append(Key(text, time.perf_counter(), want(text)))
+        # A widget drawn inside an st.fragment: the browser asks for that fragment's rerun, not the page's.
+        tab.watch = tab.widget_fragment.get(wid, "")
         try:
-            await tab.rerun()
+            await tab.rerun(fragment=tab.watch, auto=False)
         except Exception as e:
             rec.errors.append(f"{clock():.1f}s send failed: {type(e).__name__}")
         give_up_late(rec, clock)

@@ -1,7 +1,8 @@
 """The Real model page's costs: load time (first de-quantizing load, cached load), keystroke -> repaint in real
 Chromium, and the server's memory.
 
-``python -m bench.real_model [--keys 12] [--first-load] [--no-browser] [--forward-only]``
+``python -m bench.real_model [--keys 12] [--first-load] [--no-browser] [--forward-only] [--batch 1 4 8 16]
+[--page-cpu]``
 
 Browser part: a private ``streamlit run app.py``, Debian's Chromium on /real_model, one key at a time (each key
 waits for the previous one's repaint and 300 ms of quiet). Timed from the key press to the first painted frame
@@ -10,6 +11,13 @@ BertViz head view's last token is the new one. The expected tokens come from the
 server's resident memory is read before the page opens, after the model is loaded, and after typing.
 
 Server part (in-process): what one keystroke's rerun computes, wall and CPU time (see :func:`server_rerun`).
+
+``--batch B ...``: B sessions typing at once through the process's micro-batcher (services/lm_batcher.py), CPU
+per appended token on one torch thread (see :func:`batched_forward`).
+
+``--page-cpu``: the page's own cost per key: one simulated student (bench.classroom's Tab: Streamlit's WebSocket
+protocol, no browser) types the lecture sentence twice into a private server, each key waiting until its bars are
+shown and 0.3 s more; the server's CPU time per key on the second pass (every forward pass cached), and key -> bars.
 
 ``--first-load`` also times a de-quantizing load from the GGUF into an empty temporary cache (tens of seconds).
 """
@@ -193,6 +201,126 @@ def prefix_forward(n_keys: int) -> list[list[str]]:
     return rows
 
 
+def batched_forward(n_keys: int, sizes: list[int]) -> list[list[str]]:
+    """CPU time per appended token when B sessions type at once, one torch thread.
+
+    (a) the padded forward alone (models/hf_prefix_cache.forward_rows): B rows, each one new token after its own
+    cached prefix of ~12 tokens; (b) B session threads typing ``n_keys`` keys of their own sentence (no two share
+    a prefix, so nothing is reused across sessions) through one Batcher, all pressing a key at the same moment
+    (a barrier per key), each waiting for its capture: the process's CPU time over the tokens the model computed
+    (forward, the sessions' own cache walks and the assembly of their captures), the mean rows per pass, and a
+    key's wall time."""
+    import threading
+
+    import torch
+
+    from models import hf_lm
+    from models.hf_prefix_cache import PrefixCache, Row, capture_ids, forward_rows
+    from services.lm_batcher import Batcher
+
+    torch.set_num_threads(1)
+    b = hf_lm.load_bundled()
+    rows = []
+    for B in sizes:
+        cache = PrefixCache()
+        base = [f"Student {i} wrote: {START}" for i in range(B)]
+        batch = []
+        for t in base:
+            ids, _ = hf_lm.encode(b, t)
+            ids = ids[:13]
+            capture_ids(b, ids[:12], cache, "bench")
+            batch.append(Row(tuple(ids), cache.walk("bench", ids)[:12]))
+        forward_rows(b.model, batch)  # warm
+        cpu = []
+        for _ in range(3):
+            c0 = time.process_time()
+            forward_rows(b.model, batch)
+            cpu.append((time.process_time() - c0) * 1000)
+        direct = min(cpu)
+        cache = PrefixCache()
+        batcher = Batcher()
+        for t in base:
+            hf_lm.capture_lm(b, t, prefix=cache, key="bench")  # every session's page opened on its sentence
+        go = threading.Barrier(B)
+        walls: list[float] = []
+
+        def student(i):
+            text = base[i]
+            torch.set_num_threads(1)
+            for ch in TYPED[:n_keys]:
+                text += ch
+                go.wait()
+                w0 = time.perf_counter()
+                hf_lm.capture_lm(b, text, prefix=cache, key="bench", batcher=batcher)
+                walls.append((time.perf_counter() - w0) * 1000)
+
+        before, c0 = cache.computed, time.process_time()
+        threads = [threading.Thread(target=student, args=(i,)) for i in range(B)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        cpu_ms, tokens = (time.process_time() - c0) * 1000, cache.computed - before
+        passes = batcher.batches
+        rows.append(
+            [
+                f"B = {B}: {B} sessions × {n_keys} keys through the batcher",
+                f"{fmt_ms(cpu_ms / max(1, tokens))} ms CPU per appended token",
+                f"{tokens} tokens in {len(passes)} passes (mean {sum(passes) / max(1, len(passes)):.1f} rows); "
+                f"key wall p50 {fmt_ms(summary(walls)[0])} / p95 {fmt_ms(summary(walls)[1])} ms; padded forward "
+                f"alone, B one-token rows: {fmt_ms(direct)} ms CPU = {fmt_ms(direct / B)} ms a token",
+            ]
+        )
+    return rows
+
+
+def page_cpu(n_keys: int) -> list[list[str]]:
+    """See the module docstring (``--page-cpu``)."""
+    import asyncio
+
+    from bench import classroom as C
+
+    async def student(server) -> tuple[float, list[float]]:
+        rec = C.Record("s0", "real_model")
+        t0 = time.perf_counter()
+        tab = C.Tab(server.url, rec, "real_model", lambda: time.perf_counter() - t0)
+        await tab.open(query="")
+        box = C.BOX["real_model"]
+        wid = tab.set_value(box, "string_value", "T")
+        await tab.rerun()
+        await tab.wait_finished(180)
+        C.real_last_token("The")  # the tokenizer loads before any key is timed
+        cpu = 0.0
+        for _ in range(2):  # the first pass computes the forward passes, the second finds them cached
+            text, cpu0 = "", server.cpu_seconds()
+            for ch in C.LECTURE[:n_keys]:
+                text += ch
+                tab.set_value(box, "string_value", text)
+                rec.keys.append(C.Key(text, time.perf_counter(), C.real_last_token(text)))
+                tab.watch = tab.widget_fragment.get(wid, "")  # a box inside an st.fragment: that fragment's rerun
+                await tab.rerun(fragment=tab.watch, auto=False)
+                end = time.perf_counter() + C.KEY_TIMEOUT_S
+                while rec.keys[-1].latency is None and time.perf_counter() < end:
+                    await asyncio.sleep(0.005)
+                await tab.wait_finished(30)
+                await asyncio.sleep(0.3)
+            cpu = (server.cpu_seconds() - cpu0) * 1000 / n_keys
+        await tab.close()
+        return cpu, [k.latency * 1000 for k in rec.keys[-n_keys:] if k.latency is not None]
+
+    with Server() as server:
+        server.wait_healthy()
+        cpu, bars = asyncio.run(student(server))
+    p50, p95, mx = summary(bars)
+    return [
+        [
+            f"server CPU per key, one student retyping the lecture ({n_keys} keys, forward passes cached)",
+            f"{fmt_ms(cpu)} ms",
+            f"key -> bars p50 {fmt_ms(p50)} / p95 {fmt_ms(p95)} / max {fmt_ms(mx)} ms ({len(bars)} of {n_keys} shown)",
+        ]
+    ]
+
+
 def typing(n_keys: int) -> tuple[list[list[str]], list[str]]:
     from playwright.sync_api import sync_playwright
 
@@ -262,8 +390,39 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the forward pass per keystroke, before and after the prefix cache",
     )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        metavar="B",
+        help="only CPU per appended token with B sessions typing at once through the micro-batcher",
+    )
+    ap.add_argument("--page-cpu", action="store_true", help="only the page's own server CPU per key (one student)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.page_cpu:
+        body = machine_info() + "\n\n" + md_table(["Real model page, one student", "value", ""], page_cpu(args.keys))
+        print(body)
+        append_results(
+            f"Real model page: server CPU per key (`python -m bench.real_model --page-cpu --keys {args.keys}`)", body
+        )
+        return 0
+    if args.batch:
+        body = (
+            machine_info()
+            + "\n\n"
+            + md_table(
+                ["Real model, B sessions at once, one torch thread", "value", ""],
+                batched_forward(args.keys, args.batch),
+            )
+        )
+        print(body)
+        append_results(
+            "Real model: CPU per appended token, sessions batched "
+            f"(`python -m bench.real_model --batch {' '.join(map(str, args.batch))} --keys {args.keys}`)",
+            body,
+        )
+        return 0
     if args.forward_only:
         body = (
             machine_info()

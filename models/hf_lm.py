@@ -286,10 +286,13 @@ def capture_ids(
     )
 
 
-def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS, *, prefix=None, key=None) -> AttentionCapture:
+def capture_lm(
+    b: LMBundle, text: str, max_tokens: int = MAX_TOKENS, *, prefix=None, key=None, batcher=None
+) -> AttentionCapture:
     """Tokenize ``text`` (keeping its last ``max_tokens`` tokens) and capture every attention pattern. With a
     ``prefix`` cache (models/hf_prefix_cache.PrefixCache, ``key`` naming this model), only the tokens after the
-    longest prefix computed before run through the model; the capture is the same."""
+    longest prefix computed before run through the model; the capture is the same. With a ``batcher`` too
+    (services/lm_batcher.Batcher), that forward pass is batched with other sessions' keystrokes."""
     ids, dropped = encode(b, text, max_tokens)
     notes = (
         (
@@ -305,7 +308,7 @@ def capture_lm(b: LMBundle, text: str, max_tokens: int = MAX_TOKENS, *, prefix=N
     if prefix is not None:
         from models import hf_prefix_cache
 
-        return hf_prefix_cache.capture_ids(b, ids, prefix, key, notes=notes, truncated=dropped)
+        return hf_prefix_cache.capture_ids(b, ids, prefix, key, notes=notes, truncated=dropped, batcher=batcher)
     return capture_ids(b, ids, notes=notes, truncated=dropped)
 
 

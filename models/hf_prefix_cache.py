@@ -144,41 +144,103 @@ class PrefixCache:
 
 
 # ---- the forward pass on the new tokens ---------------------------------------------------------------------------
-def _kv_cache(model, path: list[Node]):
-    """A fresh transformers DynamicCache holding the path's keys and values, (1, H_kv, n, hs) per layer."""
+@dataclass(frozen=True, eq=False)
+class Row:
+    """One sequence to extend: its token ids and the nodes of its cached prefix (``len(path) < len(ids)``)."""
+
+    ids: tuple[int, ...]
+    path: list[Node]
+
+
+def _kv_cache(model, rows: Sequence[Row], N: int):
+    """A fresh transformers DynamicCache holding each row's prefix keys and values, right-aligned in ``N`` slots:
+    (B, H_kv, N, hs) per layer, zeros in the slots before a shorter prefix (its attention mask hides them)."""
     from transformers import DynamicCache
 
-    n_layer = len(path[0].kv)
-    data = [
-        (torch.cat([n.kv[l][0] for n in path], dim=2), torch.cat([n.kv[l][1] for n in path], dim=2))
-        for l in range(n_layer)
-    ]
+    some = next(r.path for r in rows if r.path)
+    n_layer = len(some[0].kv)
+    data = []
+    for l in range(n_layer):
+        k0, v0 = some[0].kv[l]
+        K = k0.new_zeros(len(rows), k0.shape[1], N, k0.shape[3])  # (B, H_kv, N, hs)
+        V = v0.new_zeros(len(rows), v0.shape[1], N, v0.shape[3])
+        for i, r in enumerate(rows):
+            n = len(r.path)
+            if n:
+                K[i, :, N - n :] = torch.cat([node.kv[l][0][0] for node in r.path], dim=1)
+                V[i, :, N - n :] = torch.cat([node.kv[l][1][0] for node in r.path], dim=1)
+        data.append((K, V))
     return DynamicCache(ddp_cache_data=data, config=model.config)
 
 
-def _new_nodes(out, ids: Sequence[int], start: int) -> list[Node] | None:
-    """Nodes for tokens ``start..`` from a forward pass's attentions, logits and returned KV cache; None when
-    this model's cache is not one plain (1, H_kv, T, hs) key/value pair per layer and token (a sliding window,
-    a model of its own kind): then the capture is correct but not cached."""
+def forward_rows(model, rows: Sequence[Row]) -> list[list[Node]] | None:
+    """One padded forward pass for several sequences at once (a micro-batch of students' keystrokes), each row
+    computing only its tokens after its cached prefix. Returns, per row, the new nodes; None when this model's
+    cache can't be split per token (see :func:`_new_nodes`).
+
+    The layout, per row of ``n`` cached and ``m`` new tokens, in ``N + M`` slots (N, M: the largest n and m)::
+
+        [ pad * (N - n) | prefix (n) ]  [ new (m) | pad * (M - m) ]
+          the KV cache, right-aligned     input_ids (B, M)
+
+    The 2D attention mask (B, N + M) is 1 on a row's real tokens only, so no real query ever weighs a pad key
+    (its softmax weight is exactly 0: transformers adds the dtype's minimum before the softmax); the causal part
+    follows the slot index, the same for every row, and within a row real tokens keep their order. position_ids
+    give each real token its position in its own sequence (RoPE and learned positions read these, not slots); a
+    pad query repeats the row's last position and its output is thrown away. A row's pattern is then its real
+    key columns, exactly what a single-sequence pass computes up to float rounding (tests/test_hf_prefix_cache.py).
+    """
+    B = len(rows)
+    N = max(len(r.path) for r in rows)
+    M = max(len(r.ids) - len(r.path) for r in rows)
+    input_ids = torch.zeros(B, M, dtype=torch.long)  # (B, M), pads are token 0 (masked as keys, ignored as queries)
+    position_ids = torch.zeros(B, M, dtype=torch.long)  # (B, M)
+    mask = torch.zeros(B, N + M, dtype=torch.long)  # (B, N + M)
+    for i, r in enumerate(rows):
+        n, m = len(r.path), len(r.ids) - len(r.path)
+        input_ids[i, :m] = torch.tensor(r.ids[n:])
+        position_ids[i] = torch.arange(n, n + M).clamp(max=n + m - 1)
+        mask[i, N - n : N + m] = 1
+    with torch.inference_mode():
+        kw = {"cache": _kv_cache(model, rows, N)} if N else {}
+        out = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            output_attentions=True,
+            use_cache=True,
+            **kw,
+        )
     cache = getattr(out, "cache", None)  # transformers 5: `cache`, was past_key_values
     layers = getattr(cache, "layers", None)
-    T = len(ids)
     if not layers or any(
-        type(lay).__name__ != "DynamicLayer" or getattr(lay, "keys", None) is None or lay.keys.shape[-2] != T
+        type(lay).__name__ != "DynamicLayer" or getattr(lay, "keys", None) is None or lay.keys.shape[-2] != N + M
         for lay in layers
     ):
         return None
-    att = torch.stack([a[0] for a in out.attentions])  # (L, H, q, T) for the q new tokens
+    att = torch.stack(out.attentions)  # (L, B, H, M, N + M)
+    return [_new_nodes(att[:, i], out.logits[i], layers, i, r, N) for i, r in enumerate(rows)]
+
+
+def _new_nodes(att: torch.Tensor, logits: torch.Tensor, layers, i: int, r: Row, N: int) -> list[Node]:
+    """Row ``i``'s new nodes from a padded pass: ``att`` (L, H, M, N + M), ``logits`` (M, V); its real key
+    columns are slots N - n .. N + m - 1, which are its tokens 0 .. n + m - 1 in order."""
+    n, m = len(r.path), len(r.ids) - len(r.path)
+    cols = slice(N - n, N + m)
     nodes = []
-    for i, t in enumerate(range(start, T)):
-        kv = tuple((lay.keys[:, :, t : t + 1].clone(), lay.values[:, :, t : t + 1].clone()) for lay in layers)
+    for j in range(m):
+        t = n + j  # the token's position in its sequence
+        kv = tuple(
+            (lay.keys[i : i + 1, :, N + j : N + j + 1].clone(), lay.values[i : i + 1, :, N + j : N + j + 1].clone())
+            for lay in layers
+        )
         nodes.append(
             Node(
-                token=int(ids[t]),
+                token=int(r.ids[t]),
                 parent=None,
                 kv=kv,
-                rows=att[:, :, i, : t + 1].clone(),
-                logits=out.logits[0, i].detach().clone(),
+                rows=att[:, :, j, cols][:, :, : t + 1].clone(),  # (L, H, t + 1); later slots are exactly 0
+                logits=logits[j].detach().clone(),
             )
         )
     return nodes
@@ -195,29 +257,39 @@ def _assemble(path: list[Node]) -> tuple[list[torch.Tensor], torch.Tensor]:
     return [P[l : l + 1].clone() for l in range(L)], logits
 
 
+def extend(model, cache: PrefixCache, key: Hashable, ids: Sequence[int], path: list[Node]) -> list[Node] | None:
+    """The full path of ``ids``: ``path`` (its cached prefix) and the rest computed by one forward pass, added to
+    ``cache``. None when the model's cache can't be split per token."""
+    nodes = forward_rows(model, [Row(tuple(ids), path)])
+    return None if nodes is None else cache.add(key, path, nodes[0])
+
+
 def capture_ids(
-    b, ids: Sequence[int], cache: PrefixCache, key: Hashable, *, notes: tuple[Message, ...] = (), truncated: int = 0
+    b,
+    ids: Sequence[int],
+    cache: PrefixCache,
+    key: Hashable,
+    *,
+    notes: tuple[Message, ...] = (),
+    truncated: int = 0,
+    batcher=None,
 ) -> AttentionCapture:
     """The same AttentionCapture as :func:`models.hf_lm.capture_ids` (within float tolerance), computing only the
-    tokens after the longest prefix ``cache`` already holds for this model."""
+    tokens after the longest prefix ``cache`` already holds for this model. With a ``batcher``
+    (services/lm_batcher.Batcher), the forward pass runs on its worker, padded into one batch with other
+    sessions' keystrokes."""
     from models.hf_lm import readable
 
     if b.model.training:
         raise RuntimeError(f"model {b.name!r} is in training mode; capture only reads eval-mode models")
     ids = [int(i) for i in ids]
     path = cache.walk(key, ids)
-    n = len(path)
-    if n < len(ids):
-        idx = torch.tensor([ids[n:]], dtype=torch.long)  # (1, q)
-        with torch.inference_mode():
-            kw = {"cache": _kv_cache(b.model, path)} if path else {}
-            out = b.model(input_ids=idx, output_attentions=True, use_cache=True, **kw)
-        nodes = _new_nodes(out, ids, n)
-        if nodes is None:  # not a cache we can split per token: a plain full pass, uncached
+    if len(path) < len(ids):
+        path = extend(b.model, cache, key, ids, path) if batcher is None else batcher.extend(b, cache, key, ids, path)
+        if path is None:  # not a cache we can split per token: a plain full pass, uncached
             from models.hf_lm import capture_ids as full
 
             return full(b, ids, notes=notes, truncated=truncated)
-        path = cache.add(key, path, nodes)
     patterns, logits = _assemble(path)
     return AttentionCapture(
         model_name=b.name,

@@ -143,6 +143,49 @@ def test_a_real_model_key_is_shown_when_the_bars_name_its_last_token():
     assert tab.rec.keys[0].latency is not None
 
 
+def test_a_real_model_key_is_shown_when_its_bars_arrive():
+    """Real model page (key -> bars): the key is shown when the bars naming its token arrive, even if a newer key
+    then interrupts the rest of that run (the browser has drawn the chart)."""
+    tab = C.Tab("http://localhost:1", C.Record("s", "real_model"), "real_model", lambda: 0.0)
+    tab.rec.keys.append(C.Key("too tire", time.perf_counter(), "␣tire"))
+    tab.handle(new_session())
+    tab.handle(bars("␣tire"))
+    assert tab.rec.keys[0].latency is not None
+    shown = tab.rec.keys[0].latency
+    tab.handle(finished(ForwardMsg.FINISHED_EARLY_FOR_RERUN))
+    assert tab.rec.keys[0].latency == shown
+
+
+def fragment_box(tab: C.Tab, fragment: str) -> str:
+    """The page draws the text box inside ``fragment``; the student types one key there."""
+    m = element("text_input", id="box-id", label="Type a word", value="ca")
+    m.delta.fragment_id = fragment
+    tab.handle(m)
+    wid = tab.set_value("Type a word", "string_value", "cap")
+    tab.rec.keys.append(C.Key("cap", time.perf_counter()))
+    tab.watch = tab.widget_fragment.get(wid, "")
+    return wid
+
+
+def test_a_key_in_a_fragment_is_shown_by_that_fragments_run():
+    """A box inside an st.fragment: the key asks for that fragment's rerun (as the browser does), and the run of
+    that fragment shows it (Streamlit ends it with FINISHED_FRAGMENT_RUN_SUCCESSFULLY); a run of another fragment
+    (a timer) shows nothing."""
+    tab = tab_with_keys()
+    fragment_box(tab, "frag-1")
+    assert tab.watch == "frag-1"
+    other = new_session()
+    other.metadata.run.fragment_ids.append("timer")
+    for m in (other, bars("p"), finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)):
+        tab.handle(m)
+    assert tab.rec.keys[0].latency is None
+    run = new_session()
+    run.metadata.run.fragment_ids.append("frag-1")
+    for m in (run, bars("p"), finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)):
+        tab.handle(m)
+    assert tab.rec.keys[0].latency is not None
+
+
 def test_bars_char_unescapes_like_the_page():
     assert C.bars_char("Next token after “&lt;BOS&gt;”") == "<BOS>"
     assert C.bars_char("Next token after “y”") == "y"

@@ -195,3 +195,63 @@ def test_one_folder_model_per_process_whatever_the_sessions_keep(server, tmp_pat
         rss.append(ps.memory_info().rss)
     print("RSS after each folder: " + ", ".join(f"{r / 1e6:.0f} MB" for r in rss))
     assert rss[2] - rss[0] < 60e6, rss  # a second and third model would add 200 MB
+
+
+def test_a_keystroke_reruns_only_the_pages_live_fragment_bars_first(server, tmp_path):
+    """The Real model page's per-key part is an st.fragment: a key in its text box (sent as the browser sends it,
+    with the fragment's id) reruns that fragment only — no sidebar, no title, no model card — and the next-token
+    bars naming the new last token are drawn before BertViz. On the old page every key reran the whole page."""
+    import json
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from bench.classroom import Record, Tab
+    from models import hf_lm
+
+    folder = save_tiny("llama", tmp_path / "tiny-llama")
+    text = "The animal didn't cross the str"
+    want = hf_lm.capture_lm(hf_lm.load_folder(folder), text).tgt_tokens[-1]
+
+    async def go():
+        tab = Tab(f"http://127.0.0.1:{server['port']}", Record("t", "real_model"), "real_model", time.perf_counter)
+        seen: list[tuple] = []
+        handle = tab.handle
+
+        def spy(msg):
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                seen.append(("run", tuple(msg.metadata.run.fragment_ids)))
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                el = msg.delta.new_element
+                e = getattr(el, el.WhichOneof("type"))
+                title = ""
+                if el.WhichOneof("type") == "plotly_chart":
+                    title = ((json.loads(e.spec).get("layout") or {}).get("title") or {}).get("text", "")
+                seen.append((el.WhichOneof("type"), getattr(e, "label", "") or title))
+            handle(msg)
+
+        tab.handle = spy
+        try:
+            await tab.open(timeout=120)
+            tab.set_value("Model folder on the server", "string_value", str(folder))
+            await tab.rerun()
+            await tab.wait_finished(120)
+            box = tab.widgets["Type a sentence"][1]
+            fragment = tab.widget_fragment.get(box, "")
+            assert fragment, "the text box is not drawn inside an st.fragment"
+            seen.clear()
+            tab.set_value("Type a sentence", "string_value", text)
+            await tab.rerun(fragment=fragment, auto=False)
+            await tab.wait_finished(120)
+            return seen, fragment, tab.last_status
+        finally:
+            await tab.close()
+
+    seen, fragment, status = run_async(go())
+    assert seen[0] == ("run", (fragment,)) and status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, seen[:3]
+    labels = [label for _, label in seen]
+    assert "Language model" not in labels and "Model folder on the server" not in labels  # the sidebar stays
+    assert ("title", "Real model") not in seen and not any(kind == "title" for kind, _ in seen)
+    bars = labels.index(f"Next token after “{want}”")
+    frame = next(i for i, (kind, _) in enumerate(seen) if kind == "component_instance")
+    assert bars < frame, seen  # the bars first, then BertViz

@@ -352,3 +352,43 @@ def test_the_it_check_reads_a_fresh_pass_not_the_prefix_cache(folders):
         assert torch.equal(fresh.patterns[name], full.patterns[name])
     T = len(fresh.tgt_tokens)
     assert torch.allclose(shown.patterns[full.names()[0]][..., :T, :T], fresh.patterns[full.names()[0]], atol=1e-5)
+
+
+def test_a_busy_model_is_a_message_not_a_traceback(folders, monkeypatch):
+    """When the process's batcher can't answer in time (services/lm_batcher.Busy), the page says so in the
+    student's language and draws nothing else of the text; no exception."""
+    from models.messages import N_, Message
+    from services import lm_batcher
+
+    def busy(self, *a, **kw):
+        raise lm_batcher.Busy(
+            Message(N_("Many students are typing at once; the model is busy. Type again in a moment."))
+        )
+
+    monkeypatch.setattr(lm_batcher.Batcher, "extend", busy)
+    state = {"real.source": "folder", "real.path": str(folders["gpt2"]), "real.text": "A text only this test types"}
+    at = open_page(**state)
+    assert not at.exception and not at.error
+    assert any("the model is busy" in str(w.value) for w in at.warning), [w.value for w in at.warning]
+    assert "real.bars" not in charts(at)
+    ja = open_page(**state, lang="ja")
+    assert any("混み合っています" in str(w.value) for w in ja.warning), [w.value for w in ja.warning]
+
+
+def test_the_page_keeps_captures_as_numpy_and_shows_the_full_forwards(folders):
+    """ui.real_model caches a capture as numpy arrays (Packed: cheap to unpickle on every key); what a session gets
+    back is the full forward's capture."""
+    import torch
+
+    from models import hf_lm
+    from ui import real_model as R
+
+    folder = str(folders["llama"])
+    text = "The cat sat on the mat because it was tired"
+    packed = R.cached_lm_capture(folder, R.source_stamp(folder), text)
+    assert isinstance(packed, R.Packed) and all(type(v).__name__ == "ndarray" for v in packed.patterns.values())
+    got, want = R.lm_capture(folder, text), hf_lm.capture_lm(hf_lm.load_folder(folder), text)
+    assert got.tgt_tokens == want.tgt_tokens and got.names() == want.names()
+    for name in want.names():
+        assert torch.allclose(got.patterns[name], want.patterns[name], atol=1e-5)
+    assert torch.allclose(got.logits, want.logits, atol=1e-4)

@@ -3,6 +3,7 @@ in a live frame, and the pause that lets the browser draw one batch before the n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -35,13 +36,19 @@ _BERTVIZ_LIVE = components.declare_component("bertviz_live", path=str(Path(__fil
 
 
 def bertviz_frame(
-    cap: AttentionCapture, view: str = "head", *, key: str | None = None, pattern: str | None = None
+    cap: AttentionCapture,
+    view: str = "head",
+    *,
+    key: str | None = None,
+    pattern: str | None = None,
+    parts: Callable[[], dict] | None = None,
 ) -> bool:
     """BertViz's own head/model view, drawn offline in a frame that stays on the page while the user types (each
     rerun sends only BertViz's markup and script for the new text; d3 and jQuery load once). Returns whether a
     view was sent. When the vendored d3/jQuery are missing, says how to fetch them instead of a blank frame.
     ``pattern`` (a TL name) sets BertViz's own kind and layer selectors to that pattern whenever it changes (the
-    user's picks in the frame are kept while it stays the same)."""
+    user's picks in the frame are kept while it stays the same). ``parts``: makes ``live_parts`` of ``cap`` (the Real
+    model page's, cached per text) instead."""
     from viz.bertviz_view import FETCH_HINT, VendorMissingError, live_parts, selectors_for
 
     if view == "model" and projector():  # BertViz's thumbnails carry ~6 px labels: a labelled grid instead
@@ -51,7 +58,7 @@ def bertviz_frame(
         return True
     try:
         kwargs = cap.bertviz_kwargs()
-        parts = live_parts(kwargs, view, fill=projector(), tr=_)
+        parts = parts() if parts else live_parts(kwargs, view, fill=projector(), tr=_)
         select = selectors_for(kwargs, pattern) if pattern else None
     except VendorMissingError as e:
         st.warning(

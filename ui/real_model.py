@@ -9,15 +9,20 @@ the last one first. On a classroom server students pick among the teacher's fold
 
 from __future__ import annotations
 
+import dataclasses
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+import torch
 
 import settings
 from models import hf_folder, hf_lm, hf_prefix_cache, hf_setup
 from models.capture import AttentionCapture
 from models.generate import Generation
+from services import lm_batcher
 from ui.cache import one_torch_thread
 from ui.i18n import _, render
 from ui.text import escape_md
@@ -39,6 +44,10 @@ def source_defaults() -> dict:
 
 
 CAPTURE_ENTRIES = 24  # a capture holds (1, T, V) logits: 2.4 MB at 12 tokens of SmolLM2's 49 152-token vocabulary
+# What a key draws, per text: every prefix of a lecture sentence (~60) in two languages. BertViz's parts are ~0.3 MB
+# a text (~35 MB for all), a heatmap's or the entropy's dict ~10 KB; with 24 entries a second pass over one sentence
+# found none of its texts any more.
+VIEW_ENTRIES = 128
 
 
 def source_stamp(source: str) -> float:
@@ -80,26 +89,170 @@ def prefix_cache() -> hf_prefix_cache.PrefixCache:
     return hf_prefix_cache.PrefixCache()
 
 
+@st.cache_resource(show_spinner=False)
+def batcher() -> lm_batcher.Batcher:
+    """This process's one worker thread for the forward passes: the keystrokes of sessions typing at once run in
+    one padded pass (services/lm_batcher.py). It holds requests, never a model."""
+    return lm_batcher.Batcher()
+
+
+@dataclass(frozen=True)
+class Packed:
+    """An AttentionCapture as this page's st.cache_data keeps it: its tensors as numpy arrays. Unpickling a torch
+    tensor goes through torch.load storage by storage (~0.5 ms each: 31 a capture, ~23 ms a key measured under
+    cProfile on the server's script thread); a numpy array unpickles as one copy. Each session still gets its own
+    copy, as st.cache_data promises."""
+
+    fields: dict  # every field of the capture but its patterns and logits
+    patterns: dict[str, np.ndarray]  # TL name -> (1, H, Q, K)
+    logits: np.ndarray | None  # (1, T, V)
+
+    @staticmethod
+    def of(cap: AttentionCapture) -> Packed:
+        fields = {f.name: getattr(cap, f.name) for f in dataclasses.fields(cap) if f.name not in ("patterns", "logits")}
+        return Packed(
+            fields=fields,
+            patterns={k: v.numpy() for k, v in cap.patterns.items()},
+            logits=None if cap.logits is None else cap.logits.numpy(),
+        )
+
+    def capture(self) -> AttentionCapture:
+        return AttentionCapture(
+            patterns={k: torch.from_numpy(v) for k, v in self.patterns.items()},
+            logits=None if self.logits is None else torch.from_numpy(self.logits),
+            **self.fields,
+        )
+
+
 @st.cache_data(max_entries=CAPTURE_ENTRIES, show_spinner=False)
-def cached_lm_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text, prefix=prefix_cache(), key=(source, stamp))
+def cached_lm_capture(source: str, stamp: float, text: str) -> Packed:
+    b = load_lm(source, stamp)
+    return Packed.of(hf_lm.capture_lm(b, text, prefix=prefix_cache(), key=(source, stamp), batcher=batcher()))
 
 
 def lm_capture(source: str, text: str) -> AttentionCapture:
+    """The capture of ``text``; raises services.lm_batcher.Busy when the model can't answer in time."""
     one_torch_thread()
-    return cached_lm_capture(source, source_stamp(source), text)
+    return cached_lm_capture(source, source_stamp(source), text).capture()
+
+
+def live_capture(source: str, text: str) -> AttentionCapture | None:
+    """:func:`lm_capture` for the typed text, or a message (in the student's language) and None when the server
+    is too busy to answer in time: the student types on, never sees a traceback."""
+    try:
+        return lm_capture(source, text)
+    except lm_batcher.Busy as e:
+        st.warning(escape_md(render(e.message)), icon=":material/hourglass_top:")
+        return None
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def cached_fresh_capture(source: str, stamp: float, text: str) -> AttentionCapture:
-    return hf_lm.capture_lm(load_lm(source, stamp), text)
+def cached_fresh_capture(source: str, stamp: float, text: str) -> Packed:
+    return Packed.of(hf_lm.capture_lm(load_lm(source, stamp), text))
 
 
 def lm_capture_fresh(source: str, text: str) -> AttentionCapture:
     """A full forward pass of ``text``, not assembled from the prefix cache: a control must be computed apart from
     the rows it checks (the "it" lesson's cut sentence). Cached per text, so typing after "it" reuses it."""
     one_torch_thread()
-    return cached_fresh_capture(source, source_stamp(source), text)
+    return cached_fresh_capture(source, source_stamp(source), text).capture()
+
+
+# ---- what each keystroke draws, once per text per process (a class types the same sentence) ----------------------
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
+def cached_bertviz_parts(source: str, stamp: float, text: str, fill: bool, lang: str) -> dict:
+    """BertViz's head view for ``text`` (viz.bertviz_view.live_parts: ~40 ms a key on the server, most of it JSON
+    of every layer's attention), made once per text, projector mode and language (``lang``: ``_`` translates
+    BertViz's selectors in this session's language, which is ``lang``)."""
+    from viz.bertviz_view import live_parts
+
+    return live_parts(lm_capture(source, text).bertviz_kwargs(), "head", fill=fill, tr=_)
+
+
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
+def cached_entropy_spec(source: str, stamp: float, text: str, lang: str) -> dict:
+    """The 30 x 9 entropy heatmap for ``text`` (every head's entropy over every row: ~30 ms a key), once per text
+    and language, as the figure's plain dict: a cached plotly Figure would be validated again on every unpickle
+    (~30 ms), a dict is not."""
+    from viz import figures as F
+
+    return F.entropy_heatmap(lm_capture(source, text), title=_("Attention entropy per layer and head"), tr=_).to_dict()
+
+
+@st.cache_data(max_entries=4 * VIEW_ENTRIES, show_spinner=False)
+def cached_heatmap_spec(
+    source: str, stamp: float, text: str, layer: int, head: int, query: int, height: int | None, lang: str
+) -> dict:
+    """One head's heatmap for ``text`` with row ``query`` outlined (viz.figures.attention_heatmap), once per text,
+    head, row, size and language, as the figure's plain dict (see :func:`cached_entropy_spec`)."""
+    from viz import figures as F
+
+    cap = lm_capture(source, text)
+    return F.attention_heatmap(
+        cap,
+        cap.names()[layer],
+        head,
+        query=query,
+        height=height,
+        title=_("Layer {layer} · head {head}").format(layer=layer, head=head),
+        tr=_,
+    ).to_dict()
+
+
+def heatmap_figure(source: str, text: str, cap: AttentionCapture, layer: int, head: int):
+    """The page's heatmap of one head for ``text`` (``cap`` is its capture): the "it" row outlined (or the last),
+    projector-sized rows on a projector."""
+    from ui.i18n import current_language
+
+    spec = cached_heatmap_spec(
+        source,
+        source_stamp(source),
+        text,
+        layer,
+        head,
+        heatmap_query(cap),
+        heatmap_height(len(cap.tgt_tokens)),
+        current_language(),
+    )
+    return _inked_figure(spec)
+
+
+def _inked_figure(spec: dict):
+    """A figure from a cached viz.style.figure dict, as the builder made it: unvalidated, already inked."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(spec, _validate=False)
+    fig._inked = True  # viz.style.figure's mark: viz.display.for_screen draws it as it is
+    return fig
+
+
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
+def cached_it_experiment(source: str, stamp: float, text: str, word: str, cands: tuple[str, str]):
+    """The "it" experiment's claim and controls 1 and 2 (viz.coreference.it_experiment) and the causal check (the
+    largest change of the word's row when the sentence is cut after it, from a fresh pass), once per text and
+    words: (experiment or the words not found, the change or None)."""
+    from viz import coreference as C
+
+    cap = lm_capture(source, text)
+    exp = C.it_experiment(cap, word, cands)
+    if isinstance(exp, list):
+        return exp, None
+    return exp, C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
+
+
+def bertviz_parts(source: str, text: str) -> dict:
+    from ui.i18n import current_language
+    from ui.projector import on
+
+    return cached_bertviz_parts(source, source_stamp(source), text, on(), current_language())
+
+
+def entropy_figure(source: str, text: str):
+    """The entropy heatmap of ``text``, as viz.figures.entropy_heatmap draws it (inked, unvalidated: see
+    viz.style.figure)."""
+    from ui.i18n import current_language
+
+    return _inked_figure(cached_entropy_spec(source, source_stamp(source), text, current_language()))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -280,7 +433,7 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         st.info(_("Give a word and two different candidate words from the sentence."))
         return
     word, cands = words[0], (words[1], words[2])
-    exp = C.it_experiment(cap, word, cands)
+    exp, diff = cached_it_experiment(source, source_stamp(source), text, word, cands)
     if isinstance(exp, list):
         st.info(
             _("Not found in the sentence as whole words: {words}. Type them as they appear in the text above.").format(
@@ -293,7 +446,6 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
         "The model reads left to right: at “{word}” it has read only **{prefix}**. No later word — not even "
         "one that tells which is meant — can change what “{word}” attends to."
     ).format(word=q_word, prefix=escape_md(exp.prefix))
-    diff = C.row_difference(cap, lm_capture_fresh(source, exp.prefix), exp.query)
     if diff is not None:
         said += " " + _(
             "Checked: with the sentence cut after “{word}”, its row changes by at most {d:.4f} in all {n} heads."
