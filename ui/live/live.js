@@ -371,7 +371,7 @@ function redraw(v, keyTime) {
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
   if (v.mode !== "views" && cap.lowercased) notes.push(L.lowercased);
   if (v.mode !== "views" && cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
-  v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
+  patch(v.notes, notes.map((n) => html("p", {}, n)));          // in place: the same note is not laid out again
 
   let t_bv = 0;
   v.sides.forEach((sd, i) => {
@@ -690,7 +690,8 @@ function bertvizAttention(t, cap) {       // BertViz's params.attention for this
 function drawBertviz(v, cap) {
   const model = v.bvView === "model";
   v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
-  v.bertvizCaption.textContent = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
+  const caption = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
+  if (v.bertvizCaption.textContent !== caption) v.bertvizCaption.textContent = caption;
   v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
   if (model && v.data.projector) {                               // BertViz's thumbnails carry ~6 px labels
     v.bvLive = null;
