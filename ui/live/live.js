@@ -52,11 +52,21 @@ class VNode {
 function svg(tag, attrs, text) { return new VNode(SVG, tag, attrs, text); }
 function html(tag, attrs, text) { return new VNode(null, tag, attrs, text); }
 function draw(target, vnode) { patch(target, [vnode]); }
-function createNode(v) {
+function withKeys(vkids) {                       // unkeyed children: keyed by tag and their rank among that tag
+  const seen = new Map();
+  vkids.forEach((v) => {
+    if (v.key != null) return;
+    const rank = seen.get(v.tag) || 0;
+    seen.set(v.tag, rank + 1);
+    v.key = v.tag + "#" + rank;
+  });
+  return vkids;
+}
+function createNode(v) {                         // attributes set before it joins the page: no invalidation per attribute
   const node = v.ns ? document.createElementNS(v.ns, v.tag) : document.createElement(v.tag);
   for (const name in v.attrs) node.setAttribute(name, v.attrs[name]);
   if (v.text != null) node.textContent = v.text;
-  else for (const kid of v.kids) node.appendChild(createNode(kid));
+  else for (const kid of withKeys(v.kids)) node.appendChild(createNode(kid));
   node.alKey = v.key;
   return node;
 }
@@ -74,13 +84,7 @@ function updateNode(node, v) {
   else patch(node, v.kids);
 }
 function patch(parent, vkids) {                  // parent's children made equal to vkids, reusing nodes by key
-  const seen = new Map();                        // unkeyed children: keyed by tag and their rank among that tag
-  vkids.forEach((v) => {
-    if (v.key != null) return;
-    const rank = seen.get(v.tag) || 0;
-    seen.set(v.tag, rank + 1);
-    v.key = v.tag + "#" + rank;
-  });
+  withKeys(vkids);
   let child = parent.firstChild, i = 0;         // the common case: the same keys in the same order, more at the end
   while (child && i < vkids.length && child.alKey === vkids[i].key && child.localName === vkids[i].tag) {
     updateNode(child, vkids[i]);
