@@ -686,9 +686,11 @@ function bertvizAttention(t, cap) {       // BertViz's params.attention for this
                                        : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
   const byKind = {null: ["blocks", cap.tokens, cap.tokens], Encoder: ["encoder", cap.src_tokens, cap.src_tokens],
                   Decoder: ["decoder", cap.tokens, cap.tokens], Cross: ["cross", cap.tokens, cap.src_tokens]};
-  return t.params.names.map((name) => {
-    const [kind, left, right] = byKind[name];
-    return {name, attn: plain(pick(kind).map((n) => cap.patterns[n])), left_text: left, right_text: right};
+  return t.params.names.map((name) => {       // a family's weights rounded when BertViz first reads them: on a key,
+    const [kind, left, right] = byKind[name];  // only the family it shows
+    let attn = null;
+    return {name, get attn() { return attn || (attn = plain(pick(kind).map((n) => cap.patterns[n]))); },
+            left_text: left, right_text: right};
   });
 }
 function drawBertviz(v, cap) {
