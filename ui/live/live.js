@@ -649,33 +649,40 @@ function headViewInPlace(live) {
   };
   texts(parts[0], attnData.left_text, true, 0);
   texts(parts[1], attnData.right_text, false, MATRIX_WIDTH + BOXWIDTH);
-  // renderAttention's lines: head groups > one group per left token > one line per right token
-  const rows = d3.select(parts[2]).selectAll(".headAttention").data(attention).selectAll(".tokenAttention").data((d) => d);
-  rows.exit().remove();
-  const allRows = rows.enter().append("g")
-    .classed("tokenAttention", true)
-    .attr("left-token-index", (d, i) => i)
-    .merge(rows);
-  const lines = allRows.selectAll("line").data((d) => d);
-  lines.exit().remove();
-  lines.enter().append("line")
-    .attr("x1", BOXWIDTH)
-    .attr("y1", function () {
-      const leftTokenIndex = +this.parentNode.getAttribute("left-token-index");
-      return TEXT_TOP + leftTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2);
-    })
-    .attr("x2", BOXWIDTH + MATRIX_WIDTH)
-    .attr("y2", (d, rightTokenIndex) => TEXT_TOP + rightTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2))
-    .attr("stroke-width", 2)
-    .attr("stroke", function () { return bv.headColors(+this.parentNode.parentNode.getAttribute("head-index")); })
-    .attr("left-token-index", function () { return +this.parentNode.getAttribute("left-token-index"); })
-    .attr("right-token-index", (d, i) => i);
-  // updateAttention's opacities, written only where they changed
+  // renderAttention's lines (head groups > one group per left token > one line per right token) with
+  // updateAttention's opacities: a new line gets its attributes before it joins the page, an old one only its
+  // opacity, where that changed
   const active = bv.activeHeads();
-  allRows.selectAll("line").each(function (d) {
-    const shown = config.headVis[+this.parentNode.parentNode.getAttribute("head-index")];
-    const value = String(shown ? d / active : 0.0);
-    if (this.getAttribute("stroke-opacity") !== value) this.setAttribute("stroke-opacity", value);
+  d3.select(parts[2]).selectAll(".headAttention").data(attention).each(function (matrix) {
+    const head = +this.getAttribute("head-index"), shown = config.headVis[head], stroke = bv.headColors(head);
+    const rows = d3.select(this).selectAll(".tokenAttention").data(matrix);
+    rows.exit().remove();
+    rows.enter().append("g")
+      .classed("tokenAttention", true)
+      .attr("left-token-index", (d, i) => i)
+      .merge(rows)
+      .each(function (row) {
+        const leftTokenIndex = +this.getAttribute("left-token-index");
+        const lines = d3.select(this).selectAll("line").data(row);
+        lines.exit().remove();
+        lines.each(function (d) {
+          const value = String(shown ? d / active : 0.0);
+          if (this.getAttribute("stroke-opacity") !== value) this.setAttribute("stroke-opacity", value);
+        });
+        lines.enter().append((d, rightTokenIndex) => {
+          const line = document.createElementNS(SVG, "line");
+          line.setAttribute("x1", BOXWIDTH);
+          line.setAttribute("y1", TEXT_TOP + leftTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+          line.setAttribute("x2", BOXWIDTH + MATRIX_WIDTH);
+          line.setAttribute("y2", TEXT_TOP + rightTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+          line.setAttribute("stroke-width", 2);
+          line.setAttribute("stroke", stroke);
+          line.setAttribute("left-token-index", leftTokenIndex);
+          line.setAttribute("right-token-index", rightTokenIndex);
+          line.setAttribute("stroke-opacity", shown ? d / active : 0.0);
+          return line;
+        });
+      });
   });
   return true;
 }
