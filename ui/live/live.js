@@ -80,8 +80,11 @@ function updateNode(node, v) {
   if (node.attributes.length !== n) {           // an attribute the fresh drawing would not have
     [...node.attributes].forEach((a) => { if (!(a.name in v.attrs)) node.removeAttribute(a.name); });
   }
-  if (v.text != null) { if (node.textContent !== v.text) node.textContent = v.text; }
-  else patch(node, v.kids);
+  if (v.text != null) {                          // a new text goes into the text node that is there (no new node to lay out)
+    const t = node.firstChild;
+    if (t && t.nodeType === Node.TEXT_NODE && !t.nextSibling) { if (t.data !== v.text) t.data = v.text; }
+    else if (node.textContent !== v.text) node.textContent = v.text;
+  } else patch(node, v.kids);
 }
 function patch(parent, vkids) {                  // parent's children made equal to vkids, reusing nodes by key
   withKeys(vkids);
