@@ -35,11 +35,18 @@ function el(tag, attrs, text) {
   if (text != null) e.textContent = text;
   return e;
 }
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+  if (text != null) e.textContent = text;
+  return e;
+}
 // The charts are drawn as a light description (vnode: tag, attributes, text, children, an optional key) that `draw`
 // lays over the chart's current DOM: a node with the same key is kept and only its changed attributes and text
 // are written; new keys are inserted, gone ones removed. A new character then adds one row and one column of
 // cells instead of rebuilding every element: new elements are what costs a frame (style for every one of them,
-// under the page's many CSS rules). The result equals a fresh drawing of the same word (tests/e2e/test_e2e_live_paint.py).
+// under the page's many CSS rules). The result equals a fresh drawing of the same word
+// (tests/e2e/test_e2e_live_paint.py). svg() and el() still build DOM nodes at once, for what is not redrawn per key.
 class VNode {
   constructor(ns, tag, attrs, text) {
     this.ns = ns; this.tag = tag; this.attrs = attrs || {}; this.text = text == null ? null : String(text);
@@ -49,8 +56,8 @@ class VNode {
   setAttribute(name, value) { this.attrs[name] = value; }
   keyed(key) { this.key = key; return this; }
 }
-function svg(tag, attrs, text) { return new VNode(SVG, tag, attrs, text); }
-function html(tag, attrs, text) { return new VNode(null, tag, attrs, text); }
+function vsvg(tag, attrs, text) { return new VNode(SVG, tag, attrs, text); }   // as svg() and el(), as a vnode
+function vhtml(tag, attrs, text) { return new VNode(null, tag, attrs, text); }
 function draw(target, vnode) { patch(target, [vnode]); }
 function withKeys(vkids) {                       // unkeyed children: keyed by tag and their rank among that tag
   const seen = new Map();
@@ -62,7 +69,7 @@ function withKeys(vkids) {                       // unkeyed children: keyed by t
   });
   return vkids;
 }
-function createNode(v) {                         // attributes set before it joins the page: no invalidation per attribute
+function createNode(v) {                         // attributes set before it joins the page (no invalidation each)
   const node = v.ns ? document.createElementNS(v.ns, v.tag) : document.createElement(v.tag);
   for (const name in v.attrs) node.setAttribute(name, v.attrs[name]);
   if (v.text != null) node.textContent = v.text;
@@ -80,7 +87,7 @@ function updateNode(node, v) {
   if (node.attributes.length !== n) {           // an attribute the fresh drawing would not have
     [...node.attributes].forEach((a) => { if (!(a.name in v.attrs)) node.removeAttribute(a.name); });
   }
-  if (v.text != null) {                          // a new text goes into the text node that is there (no new node to lay out)
+  if (v.text != null) {                          // a new text goes into the text node there: no new node to lay out
     const t = node.firstChild;
     if (t && t.nodeType === Node.TEXT_NODE && !t.nextSibling) { if (t.data !== v.text) t.data = v.text; }
     else if (node.textContent !== v.text) node.textContent = v.text;
@@ -99,7 +106,11 @@ function patch(parent, vkids) {                  // parent's children made equal
   for (let c = child; c; c = c.nextSibling) if (c.alKey != null && !old.has(c.alKey)) old.set(c.alKey, c);
   const nodes = vkids.slice(i).map((v) => {
     const node = old.get(v.key);
-    if (node && node.localName === v.tag && (node.namespaceURI === SVG) === !!v.ns) { old.delete(v.key); updateNode(node, v); return node; }
+    if (node && node.localName === v.tag && (node.namespaceURI === SVG) === !!v.ns) {
+      old.delete(v.key);
+      updateNode(node, v);
+      return node;
+    }
     return createNode(v);
   });
   const kept = new Set(nodes);
@@ -378,7 +389,7 @@ function redraw(v, keyTime) {
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
   if (v.mode !== "views" && cap.lowercased) notes.push(L.lowercased);
   if (v.mode !== "views" && cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
-  patch(v.notes, notes.map((n) => html("p", {}, n)));          // in place: the same note is not laid out again
+  patch(v.notes, notes.map((n) => vhtml("p", {}, n)));          // in place: the same note is not laid out again
 
   let t_bv = 0;
   v.sides.forEach((sd, i) => {
@@ -405,13 +416,14 @@ function redraw(v, keyTime) {
 
 function sizes(v) { return v.data.projector ? {font: 20, tick: 18, row: 34, cell: 40} : {font: 14, tick: 12, row: 24, cell: 34}; }
 
-function chartTitle(s, text, x) { return svg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
+function chartTitle(s, text, x) { return createNode(vChartTitle(s, text, x)); }
+function vChartTitle(s, text, x) { return vsvg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
 
 function drawBars(v, cap) {
   const L = v.data.labels, s = sizes(v), model = v.model;
   const logits = cap.logits[cap.logits.length - 1];
   if (v.data.add_eos) {                 // after <EOS> nothing is left to predict (the server path says the same)
-    draw(v.bars, html("p", {class: "al-caption"}, L.after_eos));
+    draw(v.bars, vhtml("p", {class: "al-caption"}, L.after_eos));
     return;
   }
   const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
@@ -421,18 +433,18 @@ function drawBars(v, cap) {
   const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
   const W = Math.max(460, left + 300, textWidth(fmt(L.bars_title, {last}), s.font + 2) + 10);
   const H = top + order.length * s.row + 34;
-  const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
-  g.append(chartTitle(s, fmt(L.bars_title, {last})));
+  const g = vsvg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
+  g.append(vChartTitle(s, fmt(L.bars_title, {last})));
   const max = Math.max(0.01, ...order.map((i) => probs[i])) * 1.25, span = W - left - 10;
   order.forEach((i, r) => {
     const y = top + r * s.row, w = span * probs[i] / max, name = label(i);
-    g.append(svg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
-    const bar = svg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
-    bar.append(svg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
-    g.append(bar, svg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
+    g.append(vsvg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
+    const bar = vsvg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
+    bar.append(vsvg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
+    g.append(bar, vsvg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
                       (100 * probs[i]).toFixed(1) + "%"));
   });
-  g.append(svg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
+  g.append(vsvg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
   draw(v.bars, g);
 }
 
@@ -450,19 +462,19 @@ function drawEntropy(v, cap) {
   const cw = Math.max(s.cell * 1.8, textWidth(fmt(L.head_n, {h: 0}), s.tick) + 10);
   const Wd = left + H * cw + 10, Ht = top + rows.length * ch + s.tick + 12;
   const Wv = Math.max(Wd, 420, textWidth(L.entropy_title, s.font + 2) + 10);
-  const g = svg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
+  const g = vsvg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
                         style: `max-width:${Wv * (v.data.projector ? 1.2 : 1.25)}px`});
-  g.append(chartTitle(s, L.entropy_title));
+  g.append(vChartTitle(s, L.entropy_title));
   rows.forEach((row, r) => {
-    g.append(svg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
+    g.append(vsvg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
     row.forEach((val, h) => {
-      const rect = svg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
-      rect.append(svg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
-      g.append(rect, svg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
+      const rect = vsvg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
+      rect.append(vsvg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
+      g.append(rect, vsvg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
                                   fill: dark(v.data.colors.viridis, val)}, val.toFixed(2)));
     });
   });
-  for (let h = 0; h < H; h++) g.append(svg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  for (let h = 0; h < H; h++) g.append(vsvg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
   draw(v.entropy, g);
 }
 
@@ -517,31 +529,31 @@ function drawHeat(v, cap) {
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
   // The Lesson on a projector: the question and its view share one screen, so a long word's heatmap stays in it
   const tall = v.data.mode === "views" && v.data.projector ? ";max-height:78vh" : "";
-  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px${tall}`});
-  g.append(chartTitle(s, title));
+  const g = vsvg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px${tall}`});
+  g.append(vChartTitle(s, title));
   for (let q = 0; q < Q; q++) {
-    g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]).keyed("q" + q));
+    g.append(vsvg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]).keyed("q" + q));
     for (let k = 0; k < K; k++) {
       const hidden = masked && k > q;
-      const rect = svg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+      const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
                                 fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
       const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
-      rect.append(svg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+      rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
       g.append(rect.keyed(q + "," + k));
     }
   }
-  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
+  for (let k = 0; k < K; k++) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
   if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
     for (let t = 0; t < Math.min(Q, K - 1); t++) {
-      g.append(svg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
+      g.append(vsvg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
                             stroke: v.data.colors.orange, "stroke-width": 2, "data-testid": "al-live-next-key"}).keyed("n" + t));
     }
   } else {
-    g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+    g.append(vsvg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
                           stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
   }
-  g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
-  g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
+  g.append(vsvg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
+  g.append(vsvg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
   draw(v.heat, g);
 }
 
@@ -607,7 +619,7 @@ function headViewInPlace(live) {
   const d3 = window.d3, bv = live.head, config = live.config;
   const node = live.root.querySelector("#vis > svg");
   const parts = node ? [...node.children] : [];
-  if (!bv || parts.length !== 4 || parts[0].id !== "left" || parts[1].id !== "right" || parts[2].id !== "attention") return false;
+  if (!bv || parts.map((p) => p.id).join(" ") !== "left right attention ") return false;   // + head squares (no id)
   const {BOXWIDTH, BOXHEIGHT, MATRIX_WIDTH, TEXT_TOP, TEXT_SIZE} = bv;
   const attnData = config.attention[config.filter];
   const attention = attnData.attn[config.layer_seq];
@@ -790,26 +802,26 @@ function drawGrid(v, cap, target, names, title) {
   const c = s.tick + 6, left = Math.max(...names.map((n) => tickW(axes(n)[0]))) + 10;
   const K = Math.max(...names.map((n) => axes(n)[1].length)), gapX = 14, panelW = K * c;
   const x0 = (h) => left + h * (panelW + gapX);
-  const g = svg("svg", {role: "img", "data-testid": "al-live-grid"});
-  g.append(chartTitle(s, title));
+  const g = vsvg("svg", {role: "img", "data-testid": "al-live-grid"});
+  g.append(vChartTitle(s, title));
   let y = s.font * 2 + 10;
   for (let h = 0; h < H; h++) {
-    g.append(svg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+    g.append(vsvg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
   }
   y += s.tick + 8;
   names.forEach((n, r) => {
     const [q_tok, k_tok] = axes(n), pattern = cap.patterns[n], masked = is_masked_causal(n, v.model);
     const Q = q_tok.length, next = names[r + 1], lastOfRun = !next || axes(next)[1] !== k_tok;
-    g.append(svg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]).keyed(r + "r"));
+    g.append(vsvg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]).keyed(r + "r"));
     y += s.tick + 6;
-    q_tok.forEach((t, q) => g.append(svg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t).keyed(r + "q" + q)));
+    q_tok.forEach((t, q) => g.append(vsvg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t).keyed(r + "q" + q)));
     pattern.forEach((p, h) => {
       for (let q = 0; q < Q; q++) {
         for (let k = 0; k < k_tok.length; k++) {
           const hidden = masked && k > q;
-          const rect = svg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
+          const rect = vsvg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
                                     fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
-          rect.append(svg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
+          rect.append(vsvg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
             + fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]}) + "\n"
             + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
           g.append(rect.keyed(r + "h" + h + "c" + q + "," + k));
@@ -818,7 +830,7 @@ function drawGrid(v, cap, target, names, title) {
       if (lastOfRun) {
         k_tok.forEach((t, k) => {
           const x = x0(h) + k * c + c * 0.7, ty = y + Q * c + 4;
-          g.append(svg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t).keyed(r + "h" + h + "k" + k));
+          g.append(vsvg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t).keyed(r + "h" + h + "k" + k));
         });
       }
     });
@@ -828,7 +840,7 @@ function drawGrid(v, cap, target, names, title) {
   g.setAttribute("viewBox", `0 0 ${W} ${y}`);
   g.setAttribute("width", String(Math.ceil(W)));
   g.setAttribute("height", String(Math.ceil(y)));
-  draw(target, html("div", {class: "al-grid-box"}).append(g));
+  draw(target, vhtml("div", {class: "al-grid-box"}).append(g));
 }
 
 export default function (component) {
