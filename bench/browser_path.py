@@ -10,7 +10,8 @@ bars, entropy heatmap, attention heatmap with its row, BertViz's head view) sync
 handler, then calls ``requestAnimationFrame`` and, inside it, ``setTimeout(0)``: that callback runs once the frame
 holding the new views has been produced (after style, layout and paint), and pushes ``{key, painted}`` to
 ``window.__attentionLabPaints``. ``key`` is the input event's ``timeStamp`` and ``painted`` is ``performance.now()``,
-one clock. The bench checks that the drawn tokens are the typed word's before it trusts a number.
+one clock. The bench checks that the drawn tokens are the typed word's, and that each side's bars, BertViz head view
+and heatmap show the new character (VIEWS_SHOW), before it trusts a number.
 
 Page weight: Chrome DevTools Protocol on a fresh browser context, cold cache: every HTTP response's encoded bytes
 (HTML, Streamlit's JS and CSS, fonts, the weights file, d3/jQuery) plus the WebSocket frames the server sends
@@ -26,6 +27,21 @@ from bench.common import Server, append_results, fmt_ms, guard_offline, launch_c
 from models import registry
 
 TYPED = "capybaraelephantowlsquidbeetroot"
+# Each view of each side shows the new character (the views are redrawn in place, so a stale one would not show in
+# data-drawn alone): the bars' title names it, BertViz's head view lists every token with it last, and the heatmap
+# (title, T query labels, T key labels, two axis titles) has it as its last query and its last key. Returns what is
+# stale.
+VIEWS_SHOW = """([tokens]) => {
+  const T = tokens.length, last = tokens[T - 1], stale = [];
+  document.querySelectorAll('[data-testid="al-live-side"]').forEach((side, i) => {
+    const texts = (id, sel) => [...side.querySelectorAll(`[data-testid="${id}"] ${sel}`)].map((t) => t.textContent);
+    if (!(texts("al-live-bars", "svg text")[0] || "").includes("\u201c" + last + "\u201d")) stale.push(i + " bars");
+    if (texts("al-live-bertviz", "#vis > svg > #left text").join(" ") !== tokens.join(" ")) stale.push(i + " bertviz");
+    const heat = texts("al-live-heatmap", "svg text");
+    if (heat.length !== 2 * T + 3 || heat[T] !== last || heat[2 * T] !== last) stale.push(i + " heatmap");
+  });
+  return stale;
+}"""
 MODELS = tuple(s.name for s in registry.MODELS if s.runs_in_browser)  # every shipped model the browser runs
 LIVE = '[data-testid="al-live"]'
 
@@ -72,7 +88,7 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
         paints = page.evaluate("() => window.__attentionLabPaints")
         drawn = page.locator(LIVE).get_attribute("data-drawn")
         want = " ".join(["<BOS>", *keys[: i + 1][-47:]])
-        if len(paints) != i + 1 or drawn != want:
+        if len(paints) != i + 1 or drawn != want or page.evaluate(VIEWS_SHOW, [want.split(" ")]):
             missed += 1
             continue
         last = paints[-1]

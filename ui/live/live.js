@@ -41,6 +41,90 @@ function svg(tag, attrs, text) {
   if (text != null) e.textContent = text;
   return e;
 }
+// The charts are drawn as a light description (vnode: tag, attributes, text, children, an optional key) that `draw`
+// lays over the chart's current DOM: a node with the same key is kept and only its changed attributes and text
+// are written; new keys are inserted, gone ones removed. A new character then adds one row and one column of
+// cells instead of rebuilding every element: new elements are what costs a frame (style for every one of them,
+// under the page's many CSS rules). The result equals a fresh drawing of the same word
+// (tests/e2e/test_e2e_live_paint.py). svg() and el() still build DOM nodes at once, for what is not redrawn per key.
+class VNode {
+  constructor(ns, tag, attrs, text) {
+    this.ns = ns; this.tag = tag; this.attrs = attrs || {}; this.text = text == null ? null : String(text);
+    this.kids = []; this.key = null;
+  }
+  append(...kids) { this.kids.push(...kids); return this; }
+  setAttribute(name, value) { this.attrs[name] = value; }
+  keyed(key) { this.key = key; return this; }
+}
+function vsvg(tag, attrs, text) { return new VNode(SVG, tag, attrs, text); }   // as svg() and el(), as a vnode
+function vhtml(tag, attrs, text) { return new VNode(null, tag, attrs, text); }
+function draw(target, vnode) { patch(target, [vnode]); }
+function withKeys(vkids) {                       // unkeyed children: keyed by tag and their rank among that tag
+  const seen = new Map();
+  vkids.forEach((v) => {
+    if (v.key != null) return;
+    const rank = seen.get(v.tag) || 0;
+    seen.set(v.tag, rank + 1);
+    v.key = v.tag + "#" + rank;
+  });
+  return vkids;
+}
+function createNode(v) {                         // attributes set before it joins the page (no invalidation each)
+  const node = v.ns ? document.createElementNS(v.ns, v.tag) : document.createElement(v.tag);
+  for (const name in v.attrs) node.setAttribute(name, v.attrs[name]);
+  if (v.text != null) node.textContent = v.text;
+  else for (const kid of withKeys(v.kids)) node.appendChild(createNode(kid));
+  node.alKey = v.key;
+  return node;
+}
+function updateNode(node, v) {
+  let n = 0;
+  for (const name in v.attrs) {
+    const value = String(v.attrs[name]);
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+    n += 1;
+  }
+  if (node.attributes.length !== n) {           // an attribute the fresh drawing would not have
+    [...node.attributes].forEach((a) => { if (!(a.name in v.attrs)) node.removeAttribute(a.name); });
+  }
+  if (v.text != null) {                          // a new text goes into the text node there: no new node to lay out
+    const t = node.firstChild;
+    if (t && t.nodeType === Node.TEXT_NODE && !t.nextSibling) { if (t.data !== v.text) t.data = v.text; }
+    else if (node.textContent !== v.text) node.textContent = v.text;
+  } else patch(node, v.kids);
+}
+function patch(parent, vkids) {                  // parent's children made equal to vkids, reusing nodes by key
+  withKeys(vkids);
+  let child = parent.firstChild, i = 0;         // the common case: the same keys in the same order, more at the end
+  while (child && i < vkids.length && child.alKey === vkids[i].key && child.localName === vkids[i].tag) {
+    updateNode(child, vkids[i]);
+    child = child.nextSibling;
+    i += 1;
+  }
+  if (!child && i === vkids.length) return;
+  const old = new Map();
+  for (let c = child; c; c = c.nextSibling) if (c.alKey != null && !old.has(c.alKey)) old.set(c.alKey, c);
+  const nodes = vkids.slice(i).map((v) => {
+    const node = old.get(v.key);
+    if (node && node.localName === v.tag && (node.namespaceURI === SVG) === !!v.ns) {
+      old.delete(v.key);
+      updateNode(node, v);
+      return node;
+    }
+    return createNode(v);
+  });
+  const kept = new Set(nodes);
+  for (let c = child; c;) {                      // what the new drawing no longer has
+    const next = c.nextSibling;
+    if (!kept.has(c)) c.remove();
+    c = next;
+  }
+  let cursor = parent.childNodes[i] || null;     // after the common prefix: the rest in the drawing's order
+  for (const node of nodes) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(node, cursor);
+  }
+}
 function fmt(template, values) {               // "{name}" placeholders, as Python's str.format after _()
   return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
 }
@@ -305,7 +389,7 @@ function redraw(v, keyTime) {
                                                        + (cap.unknown.length > 12 ? " …" : "")}));
   if (v.mode !== "views" && cap.lowercased) notes.push(L.lowercased);
   if (v.mode !== "views" && cap.truncated) notes.push(fmt(L.truncated, {n: model.cfg.block_size - 1, shown: cap.ids.length - 1 - (v.data.add_eos ? 1 : 0)}));
-  v.notes.replaceChildren(...notes.map((n) => el("p", {}, n)));
+  patch(v.notes, notes.map((n) => vhtml("p", {}, n)));          // in place: the same note is not laid out again
 
   let t_bv = 0;
   v.sides.forEach((sd, i) => {
@@ -333,13 +417,14 @@ function redraw(v, keyTime) {
 
 function sizes(v) { return v.data.projector ? {font: 20, tick: 18, row: 34, cell: 40} : {font: 14, tick: 12, row: 24, cell: 34}; }
 
-function chartTitle(s, text, x) { return svg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
+function chartTitle(s, text, x) { return createNode(vChartTitle(s, text, x)); }
+function vChartTitle(s, text, x) { return vsvg("text", {x: x || 0, y: s.font + 2, "font-size": s.font + 2, "font-weight": "600", class: "al-title"}, text); }
 
 function drawBars(v, cap) {
   const L = v.data.labels, s = sizes(v), model = v.model;
   const logits = cap.logits[cap.logits.length - 1];
   if (v.data.add_eos) {                 // after <EOS> nothing is left to predict (the server path says the same)
-    v.bars.replaceChildren(el("p", {class: "al-caption"}, L.after_eos));
+    draw(v.bars, vhtml("p", {class: "al-caption"}, L.after_eos));
     return;
   }
   const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
@@ -349,19 +434,19 @@ function drawBars(v, cap) {
   const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
   const W = Math.max(460, left + 300, textWidth(fmt(L.bars_title, {last}), s.font + 2) + 10);
   const H = top + order.length * s.row + 34;
-  const g = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
-  g.append(chartTitle(s, fmt(L.bars_title, {last})));
+  const g = vsvg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
+  g.append(vChartTitle(s, fmt(L.bars_title, {last})));
   const max = Math.max(0.01, ...order.map((i) => probs[i])) * 1.25, span = W - left - 10;
   order.forEach((i, r) => {
     const y = top + r * s.row, w = span * probs[i] / max, name = label(i);
-    g.append(svg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
-    const bar = svg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
-    bar.append(svg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
-    g.append(bar, svg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
+    g.append(vsvg("text", {x: left - 6, y: y + s.row * 0.65, "text-anchor": "end", "font-size": s.tick + 2}, name));
+    const bar = vsvg("rect", {x: left, y: y + 3, width: Math.max(1, w), height: s.row - 6, fill: v.data.colors.blue});
+    bar.append(vsvg("title", {}, name + ": " + (100 * probs[i]).toFixed(2) + "%"));
+    g.append(bar, vsvg("text", {x: left + w + 4, y: y + s.row * 0.65, "font-size": s.tick, class: "al-bar-value"},
                       (100 * probs[i]).toFixed(1) + "%"));
   });
-  g.append(svg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
-  v.bars.replaceChildren(g);
+  g.append(vsvg("text", {x: left + span / 2, y: H - 8, "text-anchor": "middle", "font-size": s.tick}, L.probability));
+  draw(v.bars, g);
 }
 
 function drawEntropy(v, cap) {
@@ -378,20 +463,20 @@ function drawEntropy(v, cap) {
   const cw = Math.max(s.cell * 1.8, textWidth(fmt(L.head_n, {h: 0}), s.tick) + 10);
   const Wd = left + H * cw + 10, Ht = top + rows.length * ch + s.tick + 12;
   const Wv = Math.max(Wd, 420, textWidth(L.entropy_title, s.font + 2) + 10);
-  const g = svg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
+  const g = vsvg("svg", {viewBox: `0 0 ${Wv} ${Ht}`, width: "100%", role: "img",
                         style: `max-width:${Wv * (v.data.projector ? 1.2 : 1.25)}px`});
-  g.append(chartTitle(s, L.entropy_title));
+  g.append(vChartTitle(s, L.entropy_title));
   rows.forEach((row, r) => {
-    g.append(svg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
+    g.append(vsvg("text", {x: left - 6, y: top + r * ch + ch * 0.6, "text-anchor": "end", "font-size": s.tick}, v.data.row_labels[names[r]]));
     row.forEach((val, h) => {
-      const rect = svg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
-      rect.append(svg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
-      g.append(rect, svg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
+      const rect = vsvg("rect", {x: left + h * cw + 1, y: top + r * ch + 1, width: cw - 2, height: ch - 2, fill: colour(v.data.colors.viridis, val)});
+      rect.append(vsvg("title", {}, fmt(L.entropy_hover, {row: v.data.row_labels[names[r]], head: h, value: val.toFixed(3)})));
+      g.append(rect, vsvg("text", {x: left + h * cw + cw / 2, y: top + r * ch + ch * 0.62, "text-anchor": "middle", "font-size": s.tick,
                                   fill: dark(v.data.colors.viridis, val)}, val.toFixed(2)));
     });
   });
-  for (let h = 0; h < H; h++) g.append(svg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
-  v.entropy.replaceChildren(g);
+  for (let h = 0; h < H; h++) g.append(vsvg("text", {x: left + h * cw + cw / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+  draw(v.entropy, g);
 }
 
 // The Lesson's leak step (7): the cross-attention layer whose heads put the most weight on key t+1 on average, and
@@ -443,34 +528,34 @@ function drawHeat(v, cap) {
   const left = Math.max(s.tick * 3, ...q_tok.map((tok) => textWidth(tok, s.tick) + 8)) + 18, top = s.font * 2 + 10;
   const Ht = top + Q * c + s.tick * 3 + 14;
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
-  const g = svg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px`});
   // The Lesson on a projector: the question and its view share one screen, so a long word's heatmap stays in it
-  if (v.data.mode === "views" && v.data.projector) g.style.maxHeight = "78vh";
-  g.append(chartTitle(s, title));
+  const tall = v.data.mode === "views" && v.data.projector ? ";max-height:78vh" : "";
+  const g = vsvg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px${tall}`});
+  g.append(vChartTitle(s, title));
   for (let q = 0; q < Q; q++) {
-    g.append(svg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]));
+    g.append(vsvg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]).keyed("q" + q));
     for (let k = 0; k < K; k++) {
       const hidden = masked && k > q;
-      const rect = svg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+      const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
                                 fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
       const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
-      rect.append(svg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
-      g.append(rect);
+      rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+      g.append(rect.keyed(q + "," + k));
     }
   }
-  for (let k = 0; k < K; k++) g.append(svg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]));
+  for (let k = 0; k < K; k++) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
   if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
     for (let t = 0; t < Math.min(Q, K - 1); t++) {
-      g.append(svg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
-                            stroke: v.data.colors.orange, "stroke-width": 2, "data-testid": "al-live-next-key"}));
+      g.append(vsvg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
+                            stroke: v.data.colors.orange, "stroke-width": 2, "data-testid": "al-live-next-key"}).keyed("n" + t));
     }
   } else {
-    g.append(svg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
+    g.append(vsvg("rect", {x: left - 1, y: top + v.query * c - 1, width: K * c + 2, height: c + 2, fill: "none",
                           stroke: v.data.colors.orange, "stroke-width": 3, "data-testid": "al-live-row"}));
   }
-  g.append(svg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
-  g.append(svg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
-  v.heat.replaceChildren(g);
+  g.append(vsvg("text", {x: left + K * c / 2, y: Ht - 4, "text-anchor": "middle", "font-size": s.tick}, L.key_axis));
+  g.append(vsvg("text", {x: 12, y: top + Q * c / 2, "font-size": s.tick, transform: `rotate(-90 12 ${top + Q * c / 2})`, "text-anchor": "middle"}, L.query_axis));
+  draw(v.heat, g);
 }
 
 // ---- BertViz's head view (ui/bertviz_live/main.js does the same inside its frame, with params from the server) ----
@@ -503,12 +588,7 @@ function template(url, then, failed) {
   }
   return entry.value;
 }
-function bertvizSelections(root) {       // the layer / kind the student picked in BertViz's own selectors
-  const out = {};
-  root.querySelectorAll("select").forEach((s) => { if (s.id) out[s.id] = s.value; });
-  return out;
-}
-function bertvizRestore(root, saved) {
+function bertvizRestore(root, saved) {    // BertViz's own selectors set as a student would (its change handlers redraw)
   ["filter", "layer"].forEach((id) => {  // the kind first: it rebuilds the layer list
     const s = root.querySelector("select#" + id);
     if (!s || saved[id] == null || s.value === saved[id]) return;
@@ -516,59 +596,184 @@ function bertvizRestore(root, saved) {
     window.jQuery(s).val(saved[id]).trigger("change");
   });
 }
-function drawBertviz(v, cap) {
-  const model = v.bvView === "model";
-  v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
-  v.bertvizCaption.textContent = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
-  v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
-  if (model && v.data.projector) {                               // BertViz's thumbnails carry ~6 px labels
-    drawGrid(v, cap, v.bertviz, Object.keys(v.data.row_labels), v.data.labels.grid_title);
-    v.bertvizFor = "grid";
-    return;
-  }
-  const ref = model ? v.data.bertviz_model : v.data.bertviz;
-  if (!ref) { v.bertviz.replaceChildren(); return; }
-  const t = template(ref.url, () => redraw(v.page), (e) => {
-    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+// BertViz's script ends by calling its own renderer: the hook after it hands back the script's `config` (the data
+// and what the student picked in its selectors and head squares), that renderer and, in the head view, the helpers
+// and sizes its renderVis draws with. A new character is then drawn on the DOM BertViz drew for the last one
+// (headViewInPlace) instead of a new template, a new script and a selector restore per key.
+const BERTVIZ_HOOK = `;
+__alBertvizHook({config: config, render: typeof renderVis === "function" ? renderVis : render,
+  head: typeof renderVis === "function" && typeof renderText === "function" && typeof renderAttention === "function"
+    ? {headColors: headColors, activeHeads: activeHeads, boxOffsets: boxOffsets, transpose: transpose,
+       BOXWIDTH: BOXWIDTH, BOXHEIGHT: BOXHEIGHT, MATRIX_WIDTH: MATRIX_WIDTH, TEXT_TOP: TEXT_TOP, TEXT_SIZE: TEXT_SIZE}
+    : null});
+`;
+function hooked(js) {                     // the hook just before the requirejs callback's closing "});"
+  const end = js.lastIndexOf("});");
+  return end < 0 ? null : js.slice(0, end) + BERTVIZ_HOOK + js.slice(end);
+}
+
+// BertViz's head view (renderVis) for new data, on the SVG it drew before: its own elements, attributes and hover
+// handlers, joined by d3 to the new tokens and weights: a new character adds its token, its hover boxes and one row
+// and one column of attention lines; the other lines only get their new opacity where it changed. The result is
+// what renderVis draws from scratch (tests/e2e/test_e2e_live_paint.py). False when that SVG isn't there.
+function headViewInPlace(live) {
+  const d3 = window.d3, bv = live.head, config = live.config;
+  const node = live.root.querySelector("#vis > svg");
+  const parts = node ? [...node.children] : [];
+  if (!bv || parts.map((p) => p.id).join(" ") !== "left right attention ") return false;   // + head squares (no id)
+  const {BOXWIDTH, BOXHEIGHT, MATRIX_WIDTH, TEXT_TOP, TEXT_SIZE} = bv;
+  const attnData = config.attention[config.filter];
+  const attention = attnData.attn[config.layer_seq];
+  const svg = d3.select(node);
+  svg.attr("height", Math.max(attnData.left_text.length, attnData.right_text.length) * BOXHEIGHT + TEXT_TOP + "px");
+  const texts = (container, text, isLeft, leftPos) => {       // renderText's elements
+    const boxes = d3.select(container.children[0]).selectAll("g").data(attention)
+      .selectAll("rect").data((d) => (isLeft ? d : bv.transpose(d)));
+    boxes.exit().remove();
+    boxes.enter().append("rect")
+      .attr("x", function () { return leftPos + bv.boxOffsets(+this.parentNode.getAttribute("head-index")); })
+      .attr("y", (+1) * BOXHEIGHT)
+      .attr("width", BOXWIDTH / bv.activeHeads())
+      .attr("height", BOXHEIGHT)
+      .attr("fill", function () { return bv.headColors(+this.parentNode.getAttribute("head-index")); })
+      .style("opacity", 0.0);
+    const tokens = d3.select(container.children[1]).selectAll("g");
+    const hover = tokens.on("mouseover");                     // BertViz's own handler, for the new tokens too
+    const joined = tokens.data(text);
+    joined.exit().remove();
+    joined.select("rect");                                    // (select hands each token's datum to its children)
+    joined.select("text").each(function (d) { if (this.textContent !== d) this.textContent = d; });
+    const added = joined.enter().append("g");
+    added.append("rect")
+      .classed("background", true)
+      .style("opacity", 0.0)
+      .attr("fill", "lightgray")
+      .attr("x", leftPos)
+      .attr("y", (d, i) => TEXT_TOP + i * BOXHEIGHT)
+      .attr("width", BOXWIDTH)
+      .attr("height", BOXHEIGHT);
+    const label = added.append("text")
+      .text((d) => d)
+      .attr("font-size", TEXT_SIZE + "px")
+      .style("cursor", "default")
+      .style("-webkit-user-select", "none")
+      .attr("x", leftPos)
+      .attr("y", (d, i) => TEXT_TOP + i * BOXHEIGHT);
+    if (isLeft) label.style("text-anchor", "end").attr("dx", BOXWIDTH - 0.5 * TEXT_SIZE).attr("dy", TEXT_SIZE);
+    else label.style("text-anchor", "start").attr("dx", +0.5 * TEXT_SIZE).attr("dy", TEXT_SIZE);
+    if (hover) added.on("mouseover", hover);
+  };
+  texts(parts[0], attnData.left_text, true, 0);
+  texts(parts[1], attnData.right_text, false, MATRIX_WIDTH + BOXWIDTH);
+  // renderAttention's lines (head groups > one group per left token > one line per right token) with
+  // updateAttention's opacities: a new line gets its attributes before it joins the page, an old one only its
+  // opacity, where that changed
+  const active = bv.activeHeads();
+  d3.select(parts[2]).selectAll(".headAttention").data(attention).each(function (matrix) {
+    const head = +this.getAttribute("head-index"), shown = config.headVis[head], stroke = bv.headColors(head);
+    const rows = d3.select(this).selectAll(".tokenAttention").data(matrix);
+    rows.exit().remove();
+    rows.enter().append("g")
+      .classed("tokenAttention", true)
+      .attr("left-token-index", (d, i) => i)
+      .merge(rows)
+      .each(function (row) {
+        const leftTokenIndex = +this.getAttribute("left-token-index");
+        const lines = d3.select(this).selectAll("line").data(row);
+        lines.exit().remove();
+        lines.each(function (d) {
+          const value = String(shown ? d / active : 0.0);
+          if (this.getAttribute("stroke-opacity") !== value) this.setAttribute("stroke-opacity", value);
+        });
+        lines.enter().append((d, rightTokenIndex) => {
+          const line = document.createElementNS(SVG, "line");
+          line.setAttribute("x1", BOXWIDTH);
+          line.setAttribute("y1", TEXT_TOP + leftTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+          line.setAttribute("x2", BOXWIDTH + MATRIX_WIDTH);
+          line.setAttribute("y2", TEXT_TOP + rightTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+          line.setAttribute("stroke-width", 2);
+          line.setAttribute("stroke", stroke);
+          line.setAttribute("left-token-index", leftTokenIndex);
+          line.setAttribute("right-token-index", rightTokenIndex);
+          line.setAttribute("stroke-opacity", shown ? d / active : 0.0);
+          return line;
+        });
+      });
   });
-  if (!t) return;                          // fetching it (once per page view): drawn when it arrives
-  if (!window.jQuery || !window.d3) {
-    loadVendor(v.data.vendor).then(() => redraw(v.page)).catch((e) => {
-      v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
-    });
-    return;
-  }
+  return true;
+}
+function bertvizAttention(t, cap) {       // BertViz's params.attention for this capture, in its families' order
   const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * 1e4) / 1e4))));
   const names = Object.keys(cap.patterns);
   const pick = (kind) => names.filter((n) => kind === "cross" ? n.includes(".cross_attn.")
                                        : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
   const byKind = {null: ["blocks", cap.tokens, cap.tokens], Encoder: ["encoder", cap.src_tokens, cap.src_tokens],
                   Decoder: ["decoder", cap.tokens, cap.tokens], Cross: ["cross", cap.tokens, cap.src_tokens]};
-  const params = Object.assign({}, t.params, {attention: t.params.names.map((name) => {
-    const [kind, left, right] = byKind[name];
-    return {name, attn: plain(pick(kind).map((n) => cap.patterns[n])), left_text: left, right_text: right};
-  })});
-  delete params.names;
-  // BertViz's own selectors keep what the student picked in them, except when the heatmap's pattern changes: then
-  // they follow it (its kind and layer), as the server's frame does (viz.bertviz_view.selectors_for)
-  let saved = v.bertvizFor === v.bvView + " " + v.pattern ? bertvizSelections(v.bertviz) : {};
-  if (v.bertvizFor !== v.bvView + " " + v.pattern) {
-    v.bertvizFor = v.bvView + " " + v.pattern;
-    const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
-    saved = {layer: parts[1]};
-    if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
+  return t.params.names.map((name) => {       // a family's weights rounded when BertViz first reads them: on a key,
+    const [kind, left, right] = byKind[name];  // only the family it shows
+    let attn = null;
+    return {name, get attn() { return attn || (attn = plain(pick(kind).map((n) => cap.patterns[n]))); },
+            left_text: left, right_text: right};
+  });
+}
+function drawBertviz(v, cap) {
+  const model = v.bvView === "model";
+  v.bvButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === v.bvView)));
+  const caption = !v.data.bertviz ? "" : model ? v.data.labels.model_caption : v.data.labels.bertviz_caption;
+  if (v.bertvizCaption.textContent !== caption) v.bertvizCaption.textContent = caption;
+  v.bertviz.style.zoom = v.data.projector && !model ? "1.5" : "";   // BertViz's head view draws at fixed pixel sizes
+  if (model && v.data.projector) {                               // BertViz's thumbnails carry ~6 px labels
+    v.bvLive = null;
+    drawGrid(v, cap, v.bertviz, Object.keys(v.data.row_labels), v.data.labels.grid_title);
+    v.bertvizFor = "grid";
+    return;
   }
-  const root = el("div");
-  root.innerHTML = t.markup;              // BertViz's template markup only: no user text in it
-  v.bertviz.replaceChildren(root);
-  // The params go in as JSON text with < > & / escaped (tokens stay strings; BertViz draws them with d3's .text)
-  const json = JSON.stringify(params).replace(/[<>&\/]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const ref = model ? v.data.bertviz_model : v.data.bertviz;
+  if (!ref) { v.bertviz.replaceChildren(); v.bvLive = null; return; }
+  const failed = (e) => {
+    v.bvLive = null;
+    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+  };
+  const t = template(ref.url, () => redraw(v.page), failed);
+  if (!t) return;                          // fetching it (once per page view): drawn when it arrives
+  if (!window.jQuery || !window.d3) {
+    loadVendor(v.data.vendor).then(() => redraw(v.page)).catch(failed);
+    return;
+  }
+  const attention = bertvizAttention(t, cap);
+  // BertViz's own selectors follow the heatmap when its pattern changes (its kind and layer), as the server's frame
+  // does (viz.bertviz_view.selectors_for); otherwise they keep what the student picked in them
+  const follow = v.bertvizFor !== v.bvView + " " + v.pattern;
+  v.bertvizFor = v.bvView + " " + v.pattern;
+  const parts = v.pattern.split("."), kind = parts[2] === "cross_attn" ? "Cross" : {encoder: "Encoder", decoder: "Decoder"}[parts[0]];
+  const saved = {layer: parts[1]};
+  if (kind && t.params.names.includes(kind)) saved.filter = String(t.params.names.indexOf(kind));
+  const live = v.bvLive;
   try {
-    new Function("requirejs", "require", t.js.replace(t.mark, () => json))(requireShim, requireShim);
-    bertvizRestore(v.bertviz, saved);
+    if (live && live.url === ref.url && live.root.parentNode === v.bertviz) {
+      live.config.attention = attention;   // BertViz's data, swapped under its own renderer: one redraw per key
+      live.config.detail_layer = live.config.detail_head = null;   // the model view's detail panel closes on redraw
+      if (model || !headViewInPlace(live)) live.render();
+      if (follow) bertvizRestore(live.root, saved);
+    } else {
+      const root = el("div");
+      root.innerHTML = t.markup;           // BertViz's template markup only: no user text in it
+      v.bertviz.replaceChildren(root);
+      v.bvLive = null;
+      const js = hooked(t.js);
+      // The params go in as JSON text with < > & / escaped (tokens stay strings; BertViz draws them with d3's .text)
+      const params = Object.assign({}, t.params, {attention});
+      delete params.names;
+      const json = JSON.stringify(params).replace(/[<>&\/]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+      let hook = null;
+      new Function("requirejs", "require", "__alBertvizHook", (js || t.js).replace(t.mark, () => json))(
+        requireShim, requireShim, (h) => { hook = h; });
+      if (hook) v.bvLive = {url: ref.url, root, config: hook.config, render: hook.render, head: hook.head};
+      bertvizRestore(root, saved);
+    }
     if (model) fitWidth(v.bertviz);
   } catch (e) {
-    v.bertviz.replaceChildren(el("p", {class: "al-error"}, fmt(v.data.labels.bertviz_failed, {why: e.message})));
+    failed(e);
   }
 }
 
@@ -598,35 +803,35 @@ function drawGrid(v, cap, target, names, title) {
   const c = s.tick + 6, left = Math.max(...names.map((n) => tickW(axes(n)[0]))) + 10;
   const K = Math.max(...names.map((n) => axes(n)[1].length)), gapX = 14, panelW = K * c;
   const x0 = (h) => left + h * (panelW + gapX);
-  const g = svg("svg", {role: "img", "data-testid": "al-live-grid"});
-  g.append(chartTitle(s, title));
+  const g = vsvg("svg", {role: "img", "data-testid": "al-live-grid"});
+  g.append(vChartTitle(s, title));
   let y = s.font * 2 + 10;
   for (let h = 0; h < H; h++) {
-    g.append(svg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
+    g.append(vsvg("text", {x: x0(h) + panelW / 2, y: y + s.tick, "text-anchor": "middle", "font-size": s.tick}, fmt(L.head_n, {h})));
   }
   y += s.tick + 8;
   names.forEach((n, r) => {
     const [q_tok, k_tok] = axes(n), pattern = cap.patterns[n], masked = is_masked_causal(n, v.model);
     const Q = q_tok.length, next = names[r + 1], lastOfRun = !next || axes(next)[1] !== k_tok;
-    g.append(svg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]));
+    g.append(vsvg("text", {x: 0, y: y + s.tick, "font-size": s.tick, "font-weight": "600"}, v.data.row_labels[n]).keyed(r + "r"));
     y += s.tick + 6;
-    q_tok.forEach((t, q) => g.append(svg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t)));
+    q_tok.forEach((t, q) => g.append(vsvg("text", {x: left - 5, y: y + q * c + c * 0.72, "text-anchor": "end", "font-size": s.tick}, t).keyed(r + "q" + q)));
     pattern.forEach((p, h) => {
       for (let q = 0; q < Q; q++) {
         for (let k = 0; k < k_tok.length; k++) {
           const hidden = masked && k > q;
-          const rect = svg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
+          const rect = vsvg("rect", {x: x0(h) + k * c + 0.5, y: y + q * c + 0.5, width: c - 1, height: c - 1,
                                     fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
-          rect.append(svg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
+          rect.append(vsvg("title", {}, v.data.pattern_titles[n] + " · " + fmt(L.head_n, {h}) + "\n"
             + fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]}) + "\n"
             + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
-          g.append(rect);
+          g.append(rect.keyed(r + "h" + h + "c" + q + "," + k));
         }
       }
       if (lastOfRun) {
         k_tok.forEach((t, k) => {
           const x = x0(h) + k * c + c * 0.7, ty = y + Q * c + 4;
-          g.append(svg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t));
+          g.append(vsvg("text", {x, y: ty, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${ty})`}, t).keyed(r + "h" + h + "k" + k));
         });
       }
     });
@@ -636,9 +841,7 @@ function drawGrid(v, cap, target, names, title) {
   g.setAttribute("viewBox", `0 0 ${W} ${y}`);
   g.setAttribute("width", String(Math.ceil(W)));
   g.setAttribute("height", String(Math.ceil(y)));
-  const box = el("div", {class: "al-grid-box"});
-  box.append(g);
-  target.replaceChildren(box);
+  draw(target, vhtml("div", {class: "al-grid-box"}).append(g));
 }
 
 export default function (component) {
