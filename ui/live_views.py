@@ -275,8 +275,11 @@ def _footer(*sides: dict) -> None:
     )
 
 
-def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float) -> dict:
-    """The component's data. Lists travel as tuples (the same JSON): Streamlit looks for a dataframe in each
+def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float, bars: int | None = None) -> dict:
+    """The component's data. ``top_k`` and ``temp`` shape the next-token distribution as
+    models.generate.next_token_probs does (``top_k`` 0: the model's own softmax, nothing renormalised); ``bars``: how
+    many of its most likely tokens the bars show (``top_k`` when None: Explore's slider does both, as its server path).
+    Lists travel as tuples (the same JSON): Streamlit looks for a dataframe in each
     top-level value of a component's data, and a tuple it skips at once (this runs on every pause)."""
     return {
         "module": _module_url(),
@@ -284,6 +287,7 @@ def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float)
         "text": text,
         "add_eos": bool(finished),
         "top_k": int(top_k),
+        "bars": int(top_k if bars is None else bars),
         "temperature": float(temp),
         "projector": projector(),
         "labels": _labels(),
@@ -528,7 +532,7 @@ def compare() -> bool:
     )
     _live_views(
         COMPARE_STATE,
-        _data([], "", False, COMPARE_TOP_K, 1.0),
+        _data([], "", False, 0, 1.0, bars=COMPARE_TOP_K),  # the softmax itself, as the server path
         fixed,
         "cross",
         _stamps([names["left"], names["right"]]),
@@ -597,7 +601,7 @@ def lesson_views(
     pattern: str | None = None,
     query: int | None = None,
     titles: dict[str, str] | None = None,
-    top_k: int = 8,
+    bars: int = 8,
     grid: list[str] | None = None,
     add_eos: bool = False,
     leak: bool = False,
@@ -607,7 +611,8 @@ def lesson_views(
     only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
     of "bars", "heat", "entropy", "grid" (every head of the patterns ``grid``, as viz.figures.head_grid); ``pattern``
     and ``query`` fix the heatmap's layer and highlighted row (the question's); ``titles`` replace the charts'
-    titles ("bars_title", "heat_title", "headgrid_title"); ``add_eos`` reads the word finished; ``leak``: the
+    titles ("bars_title", "heat_title", "headgrid_title"); ``bars``: how many next characters the bars show (the
+    model's own softmax, as the step's sentence says it); ``add_eos`` reads the word finished; ``leak``: the
     heatmap shows the layer and head that read key t+1 most, with the cells (t, t+1) outlined (step 7). Two views
     of ui/live/steps.js: "steps", attention step by step for ``pattern``'s ``head`` and the row ``query`` (step 2;
     ``titles["steps"]``: its labels), and "pe" / "positions", the positional-encoding table and the next character
@@ -636,7 +641,7 @@ def lesson_views(
     except Exception:  # a broken checkpoint: the server path explains it
         return False
     side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
-    data = _data([side], word, add_eos, top_k, 1.0)
+    data = _data([side], word, add_eos, 0, 1.0, bars=bars)  # the softmax itself, as the step's sentence
     data["labels"] = {**data["labels"], **(titles or {})}
     data.update(
         mode="views",

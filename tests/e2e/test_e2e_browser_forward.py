@@ -64,6 +64,17 @@ def assert_silent_burst(app, sent, box, keys: str, want: str) -> None:
     assert len(sent) == before, f"the browser spoke to the server while typing: {sent[before:]}"
 
 
+def softmax_bars(name: str, word: str, k: int = 8) -> list[str]:
+    """The values the server path's bars show after ``word``: the model's own softmax (nothing renormalised), its
+    ``k`` most likely next tokens, as the bars print them."""
+    from models.capture import capture
+    from models.checkpoint import load_checkpoint
+    from models.generate import next_token_probs
+
+    probs = next_token_probs(capture(load_checkpoint(name), word).next_token_logits())
+    return [f"{100 * p:.1f}%" for p in probs.topk(k).values.tolist()]
+
+
 def drawn_all(app) -> list[str | None]:
     """What every side (one on Explore, two on Compare) has drawn."""
     sides = app.page.locator('[data-testid="al-live-side"]')
@@ -287,6 +298,10 @@ def test_compare_redraws_both_sides_per_key_without_a_rerun(app):
                 f"side {i}'s BertViz to show {want!r}",
                 timeout_s=5,
             )
+    # the numbers are the server path's: the model's softmax, its 8 most likely tokens (not renormalised over them)
+    for i, name in enumerate(("miniformer", "full_transformer")):
+        values = sides.nth(i).locator('[data-testid="al-live-bars"] svg text.al-bar-value').all_text_contents()
+        assert values == softmax_bars(name, "owl"), (name, values)
     # the encoder-decoder's BertViz follows its heatmap, which opens on cross-attention
     right_bv = sides.nth(1).locator('[data-testid="al-live-bertviz"] select#filter')
     assert right_bv.input_value() == "2", right_bv.input_value()
@@ -418,6 +433,11 @@ def test_lesson_step_1_views_follow_the_box_in_the_browser_after_the_guess(app):
     )
     bars = app.page.locator('[data-testid="al-live-bars"] svg text')
     assert bars.first.text_content() == "What comes next?"
+    # the bars say what the verdict says: the model's own softmax, not one renormalised over the bars shown
+    values = app.page.locator('[data-testid="al-live-bars"] svg text.al-bar-value').all_text_contents()
+    assert values == softmax_bars("miniformer", "capyba"), values
+    said = re.search(r"The model gives it (\d+)%", app.main_text())
+    assert said and round(float(values[0][:-1])) == int(said.group(1)), (values[0], said)
     before = settled(app, sent)
     runs_before = len(runs)
     box.click()

@@ -428,7 +428,7 @@ function drawBars(v, cap) {
     return;
   }
   const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
-  const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.top_k);
+  const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.bars);
   const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
   const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
   const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
