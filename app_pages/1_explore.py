@@ -6,11 +6,10 @@ import streamlit as st
 
 from models.capture_upload import CaptureImportError, from_json
 from models.data import next_char_counts
-from ui import session_defaults as D
 from ui.cache import get_capture, shipped_words
 from ui.cards import model_card
 from ui.charts import bertviz_frame, chart, download_figure, let_browser_draw
-from ui.controls import WORD_KEY, lazy_expander, more_controls, text_box
+from ui.controls import WORD_KEY, lazy_expander, more_controls, sampling_controls, text_box
 from ui.i18n import _, option_labels, render
 from ui.pickers import load_or_explain, model_picker
 from ui.text import alphabet_note, empty_prompt, escape_md, input_notes, model_label, peek_warning
@@ -131,25 +130,7 @@ with left:
 
         @st.fragment
         def next_token_panel():
-            s1, s2 = more_controls().columns(2)  # secondary: behind "More controls" on a projector
-            # The first values are the widgets' own, never preset in session state (ui/session_defaults.py: why)
-            top_k = s1.slider(
-                _("Top-k"),
-                1,
-                len(cap.vocab),
-                value=min(D.widget("explore.top_k"), len(cap.vocab)),
-                key="explore.top_k",
-                help=_("How many tokens to show."),
-            )
-            temp = s2.slider(
-                _("Temperature"),
-                0.1,
-                2.0,
-                value=D.widget("explore.temperature"),
-                step=0.1,
-                key="explore.temperature",
-                help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-            )
+            top_k, temp = sampling_controls(more_controls(), len(cap.vocab))
             probs = next_token_probs(cap.next_token_logits(), temp, top_k)
             seen = next_char_counts(text.lower(), shipped_words()) if text and not finished else {}
             expected = next(iter(seen), None)

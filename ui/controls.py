@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from ui import session_defaults as D
 from ui.i18n import _
 from ui.projector import on as projector
 
@@ -74,3 +75,29 @@ def more_controls(container=st):
     if projector():
         return container.expander(_("More controls"), icon=":material/tune:")
     return container.container()
+
+
+def sampling_controls(container, n_tokens: int) -> tuple[int, float]:
+    """Explore's Top-k and Temperature sliders, side by side in ``container`` (``more_controls()``: behind "More
+    controls" on a projector). Both of Explore's paths draw these: the same keys, labels and first values, so
+    switching between the browser and the server keeps the student's choice. The first values are the widgets'
+    own, never preset in session state (ui/session_defaults.py says why)."""
+    s1, s2 = container.columns(2)
+    top_k = s1.slider(
+        _("Top-k"),
+        1,
+        n_tokens,
+        value=min(D.widget("explore.top_k"), n_tokens),
+        key="explore.top_k",
+        help=_("How many tokens to show."),
+    )
+    temp = s2.slider(
+        _("Temperature"),
+        0.1,
+        2.0,
+        value=D.widget("explore.temperature"),
+        step=0.1,
+        key="explore.temperature",
+        help=_("Below 1 sharpens the distribution, above 1 flattens it."),
+    )
+    return top_k, temp

@@ -30,7 +30,7 @@ from models.vocab import _JAPANESE_RUN
 from services.browser_weights import publish, publish_json, publish_script, runs_in_browser
 from ui.cache import available_models, bundle, get_capture, load_model
 from ui.cards import heldout_eval, model_card, test_comparison
-from ui.controls import WORD_KEY, lazy_expander, more_controls
+from ui.controls import WORD_KEY, lazy_expander, more_controls, sampling_controls
 from ui.i18n import _, current_language
 from ui.pickers import compare_pickers, load_or_explain, model_picker
 from ui.projector import on as projector
@@ -407,24 +407,7 @@ def explore() -> bool:
     bundle = load_or_explain(name)
     if bundle is None:
         st.stop()
-    s1, s2 = more_controls(c_ctl).columns(2)  # secondary: behind "More controls" on a projector
-    top_k = s1.slider(
-        _("Top-k"),
-        1,
-        len(bundle.vocab),
-        value=min(8, len(bundle.vocab)),
-        key="explore.top_k",
-        help=_("How many tokens to show."),
-    )
-    temp = s2.slider(
-        _("Temperature"),
-        0.1,
-        2.0,
-        value=1.0,
-        step=0.1,
-        key="explore.temperature",
-        help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-    )
+    top_k, temp = sampling_controls(more_controls(c_ctl), len(bundle.vocab))
     with st.expander(_(":material/folder_open: Open an attention JSON (from this app or the original notebook)")):
         st.file_uploader(_("Attention JSON"), type=["json"], key="explore.upload", label_visibility="collapsed")
     model_card(bundle)
