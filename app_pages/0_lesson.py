@@ -383,16 +383,10 @@ def step_positions(n: int, view) -> None:
         ),
         format_func=opts.get,
     )
-    labels = {
-        "pe_title": _("Positional encoding, {t} positions"),
-        "position": _("position"),
-        "dim": _("dimension"),
-        "value": _("value"),
+    labels = {  # the charts' own words (viz/lesson.py, for the browser's drawing of them), the caption, the legend
+        **L.words(L.POSITIONS_WORDS, _),
         "pe_caption": _("One row per position, one column per dimension. This word uses rows 0 to {last}."),
         "names": {"normal": _("with positions"), "none": _("positions removed"), "shuffled": _("positions shuffled")},
-        "variants_title": _("Next character after “{word}”"),
-        "probability": _("probability"),
-        "end": _("end of word"),
     }
     if (box := live_view(g, view)) is not None:
         with box:

@@ -200,34 +200,6 @@ def predict_then_reveal(
 
 
 # ---- Attention, step by step ---------------------------------------------------------------------------------------
-def steps_labels() -> dict[str, dict]:
-    """Every label of the step-by-step figures, translated now."""
-    return {
-        "table": {
-            "title": _("1–3: score q·k, scaled by √d_k, mask"),
-            "key": _("key"),
-            "score": _("q·k"),
-            "scaled": _("÷ √d_k"),
-            "mask": _("mask"),
-            "weight": _("softmax weight"),
-            "hidden": _("hidden"),
-            "visible": _("visible"),
-        },
-        "bars": {
-            "title": _("4: softmax → the attention row (sums to 1)"),
-            "key": _("key (looked at)"),
-            "weight": _("weight"),
-            "hidden": _("hidden"),
-        },
-        "mix": {
-            "title": _("5: weighted sum of the value vectors → the head's output"),
-            "row": _("value of {key} × {weight}"),
-            "output": _("= output"),
-            "dim": _("dimension"),
-        },
-    }
-
-
 def steps_caption() -> str:
     """The sentence over the step-by-step numbers ({q}, {tok}, {head}, {dk}, {sq:.2f} filled in by the caller)."""
     return _(
@@ -247,7 +219,7 @@ def steps_formula() -> None:
 
 def steps_browser_labels() -> dict:
     """Every word of the step-by-step view drawn in the browser (ui/live/steps.js), translated now."""
-    return {**steps_labels(), "caption": steps_caption(), "check": steps_check()}
+    return {**L.words(L.STEPS_WORDS, _), "caption": steps_caption(), "check": steps_check()}
 
 
 def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_SIZE, formula: bool = True) -> None:
@@ -257,7 +229,7 @@ def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_S
         steps_formula()
     st.caption(steps_caption().format(q=s.query, tok="`" + s.query_token + "`", head=s.head, dk=s.d_k, sq=s.d_k**0.5))
     left, right = st.columns([1.1, 1], gap="medium")
-    left.markdown("**" + _(L.STEPS_TABLE_TITLE) + "**")
+    left.markdown("**" + L.words(L.STEPS_WORDS["table"], _)["title"] + "**")
     left.dataframe(L.steps_rows(s, _), hide_index=True, width="stretch")  # cells are text, never markup
     chart(L.steps_weights_bars(s, tr=_, font_size=font_size), key=f"{key}.bars", container=right)
     chart(L.value_mix(s, tr=_, font_size=font_size), key=f"{key}.mix")

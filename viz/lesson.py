@@ -56,21 +56,56 @@ def _num(x: float) -> str:
 
 
 # ---- Attention, step by step -------------------------------------------------------------------------------------
-STEPS_TABLE_TITLE = N_("1–3: score q·k, scaled by √d_k, mask")  # above the table (the page draws it)
+# The words of the step-by-step numbers and of the positions step, by part, as catalog ids. These builders draw
+# them, and the browser's drawing of the same views (ui/live/steps.js) gets them from here, translated by
+# :func:`words`, so both paths say the same words.
+STEPS_WORDS = {
+    "table": {  # its title goes above the table (the page draws it)
+        "title": N_("1–3: score q·k, scaled by √d_k, mask"),
+        "key": N_("key"),
+        "score": N_("q·k"),
+        "scaled": N_("÷ √d_k"),
+        "mask": N_("mask"),
+        "weight": N_("softmax weight"),
+        "hidden": N_("hidden"),
+        "visible": N_("visible"),
+    },
+    "bars": {
+        "title": N_("4: softmax → the attention row (sums to 1)"),
+        "key": N_("key (looked at)"),
+        "weight": N_("weight"),
+        "hidden": N_("hidden"),
+    },
+    "mix": {
+        "title": N_("5: weighted sum of the value vectors → the head's output"),
+        "row": N_("value of {key} × {weight}"),
+        "output": N_("= output"),
+        "dim": N_("dimension"),
+    },
+}
+POSITIONS_WORDS = {
+    "pe_title": N_("Positional encoding, {t} positions"),
+    "position": N_("position"),
+    "dim": N_("dimension"),
+    "value": N_("value"),
+    "variants_title": N_("Next character after “{word}”"),
+    "probability": N_("probability"),
+    "end": N_("end of word"),
+}
+
+
+def words(ids: dict, tr: Translate = identity) -> dict:
+    """``ids`` (a table above, or one of its parts) with every catalog id translated by ``tr``."""
+    return {k: words(v, tr) if isinstance(v, dict) else tr(v) for k, v in ids.items()}
 
 
 def steps_rows(s: AttentionSteps, tr: Translate = identity) -> list[dict]:
     """One row per key, for a table: the key, q·k, ÷√d_k, the mask, the softmax weight (numbers as text, so the
     table shows them exactly as rounded here); the column names and the mask's words through ``tr``."""
     vis = s.visible.tolist()
-    key, score, scaled, mask, weight = (
-        tr(N_("key")),
-        tr(N_("q·k")),
-        tr(N_("÷ √d_k")),
-        tr(N_("mask")),
-        tr(N_("softmax weight")),
-    )
-    visible, hidden = tr(N_("visible")), tr(N_("hidden"))
+    w = words(STEPS_WORDS["table"], tr)
+    key, score, scaled, mask, weight = w["key"], w["score"], w["scaled"], w["mask"], w["weight"]
+    visible, hidden = w["visible"], w["hidden"]
     return [
         {
             key: f"{i}: {t}",
@@ -90,12 +125,13 @@ def steps_weights_bars(s: AttentionSteps, *, tr: Translate = identity, font_size
     keys = [f"{i}: {esc(t)}" for i, t in enumerate(s.key_tokens)]
     vis = s.visible.tolist()
     w = s.weights.tolist()
+    say = words(STEPS_WORDS["bars"], tr)
     fig = go.Figure(
         go.Bar(
             x=list(range(len(keys))),
             y=w,
             marker=dict(color=[BLUE if ok else GREY for ok in vis]),
-            text=[f"{v:.2f}" if ok else tr(N_("hidden")) for v, ok in zip(w, vis)],
+            text=[f"{v:.2f}" if ok else say["hidden"] for v, ok in zip(w, vis)],
             textposition="outside",
             cliponaxis=False,
             textfont=dict(size=font_size, color=INK),
@@ -104,12 +140,12 @@ def steps_weights_bars(s: AttentionSteps, *, tr: Translate = identity, font_size
     )
     return _finish(
         fig,
-        tr(N_("4: softmax → the attention row (sums to 1)")),
+        say["title"],
         120 + font_size * 14,
         font_size,
         showlegend=False,
-        xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=tr(N_("key (looked at)"))),
-        yaxis=_axis(font_size, range=[0, 1.15], title_text=tr(N_("weight"))),
+        xaxis=_axis(font_size, tickvals=list(range(len(keys))), ticktext=keys, title_text=say["key"]),
+        yaxis=_axis(font_size, range=[0, 1.15], title_text=say["weight"]),
     )
 
 
@@ -118,9 +154,10 @@ def value_mix(s: AttentionSteps, *, tr: Translate = identity, font_size: int = 1
     the head's output."""
     vis = [i for i, ok in enumerate(s.visible.tolist()) if ok]
     rows = [s.v[i].tolist() for i in vis] + [s.output.tolist()]
-    row, dim = tr(N_("value of {key} × {weight}")), tr(N_("dimension"))
+    say = words(STEPS_WORDS["mix"], tr)
+    row, dim = say["row"], say["dim"]
     names = [row.format(key=f"{i}: {esc(s.key_tokens[i])}", weight=f"{float(s.weights[i]):.2f}") for i in vis] + [
-        tr(N_("= output"))
+        say["output"]
     ]
     lim = max(1e-6, max(abs(x) for r in rows for x in r))
     fig = go.Figure(
@@ -138,7 +175,7 @@ def value_mix(s: AttentionSteps, *, tr: Translate = identity, font_size: int = 1
     n = len(rows)
     return _finish(
         fig,
-        tr(N_("5: weighted sum of the value vectors → the head's output")),
+        say["title"],
         font_size * 3 + 60 + int(font_size * 1.8) * (n + 1),
         font_size,
         xaxis=_axis(font_size, title_text=dim, showgrid=False, zeroline=False),
@@ -156,7 +193,8 @@ def pe_table(pe: torch.Tensor, *, tr: Translate = identity, font_size: int = 15)
     """The sinusoidal table (T, C) as a picture: one row per position, one column per dimension, values in
     [-1, 1]."""
     T = pe.shape[0]
-    position, dim = tr(N_("position")), tr(N_("dimension"))
+    say = words(POSITIONS_WORDS, tr)
+    position, dim = say["position"], say["dim"]
     fig = go.Figure(
         go.Heatmap(
             z=pe.tolist(),
@@ -166,14 +204,14 @@ def pe_table(pe: torch.Tensor, *, tr: Translate = identity, font_size: int = 15)
             colorbar=dict(
                 thickness=12,
                 tickfont=dict(size=font_size, color=INK),
-                title=dict(text=esc(tr(N_("value"))), side="right", font=dict(size=font_size, color=INK)),
+                title=dict(text=esc(say["value"]), side="right", font=dict(size=font_size, color=INK)),
             ),
             hovertemplate=esc(position) + " %{y}, " + esc(dim) + " %{x}: %{z:.3f}<extra></extra>",
         )
     )
     return _finish(
         fig,
-        tr(N_("Positional encoding, {t} positions")).format(t=T),
+        say["pe_title"].format(t=T),
         120 + int(font_size * 1.3) * T,
         font_size,
         xaxis=_axis(font_size, title_text=dim),
@@ -195,7 +233,8 @@ def next_char_variants(
     ids = list(dict.fromkeys(i for p in probs.values() for i in torch.argsort(p, descending=True)[:top_k].tolist()))
     first = next(iter(probs.values()))
     ids.sort(key=lambda i: -float(first[i]))
-    xs = [tr(N_("end of word")) if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
+    say = words(POSITIONS_WORDS, tr)
+    xs = [say["end"] if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
     colors = (BLUE, ORANGE, "#5b5b5b", "#7a9e3a")
     fig = go.Figure()
     top = 0.0
@@ -213,15 +252,13 @@ def next_char_variants(
         )
     return _finish(
         fig,
-        tr(N_("Next character after “{word}”")).format(word=esc(word[-30:])),
+        say["variants_title"].format(word=esc(word[-30:])),
         160 + font_size * 14,
         font_size,
         barmode="group",
         legend=dict(orientation="h", y=-0.25, font=dict(size=font_size, color=INK)),
         xaxis=_axis(font_size, tickvals=list(range(len(ids))), ticktext=xs, tickangle=0),
-        yaxis=_axis(
-            font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%", title_text=tr(N_("probability"))
-        ),
+        yaxis=_axis(font_size, range=[0, min(1.0, top * 1.15 + 0.02)], tickformat=".0%", title_text=say["probability"]),
     )
 
 
