@@ -23,8 +23,16 @@ from viz.labels import identity
 from viz.metrics import head_mean, next_token_differences, pattern_differences
 
 VIZ = Path(__file__).resolve().parents[1] / "viz"
-# Functions that take a finished figure and return a copy or restyle it: not builders.
-NOT_BUILDERS = {"for_screen", "for_projector", "for_slide", "with_next_key_outline", "figure", "house_layout"}
+# Functions that take a finished figure (or its dict) and return a copy or restyle it: not builders.
+NOT_BUILDERS = {
+    "for_screen",
+    "for_projector",
+    "for_slide",
+    "with_next_key_outline",
+    "figure",
+    "from_spec",
+    "house_layout",
+}
 DATA = "«data»"  # what a caller passes where the title names its data (kept as given)
 
 

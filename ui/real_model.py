@@ -26,6 +26,7 @@ from services import lm_batcher
 from ui.cache import one_torch_thread
 from ui.i18n import _, render
 from ui.text import escape_md
+from viz import style
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
@@ -214,16 +215,7 @@ def heatmap_figure(source: str, text: str, cap: AttentionCapture, layer: int, he
         heatmap_height(len(cap.tgt_tokens)),
         current_language(),
     )
-    return _inked_figure(spec)
-
-
-def _inked_figure(spec: dict):
-    """A figure from a cached viz.style.figure dict, as the builder made it: unvalidated, already inked."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure(spec, _validate=False)
-    fig._inked = True  # viz.style.figure's mark: viz.display.for_screen draws it as it is
-    return fig
+    return style.from_spec(spec)
 
 
 @st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
@@ -252,7 +244,7 @@ def entropy_figure(source: str, text: str):
     viz.style.figure)."""
     from ui.i18n import current_language
 
-    return _inked_figure(cached_entropy_spec(source, source_stamp(source), text, current_language()))
+    return style.from_spec(cached_entropy_spec(source, source_stamp(source), text, current_language()))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

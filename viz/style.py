@@ -96,10 +96,13 @@ def figure(data: list[dict], title: str, height: int, /, **layout_kw) -> go.Figu
     """A figure from plain trace / layout dicts, unvalidated (see _TEMPLATE's comment), with the house layout and
     every text already in :data:`INK`, so viz.display.for_screen can draw it as it is (a second copy of each chart on
     every keystroke cost ~10 % of a Compare rerun)."""
-    fig = go.Figure(
-        inked({"data": data, "layout": {"template": _TEMPLATE, **layout(title, height, **layout_kw)}}),
-        _validate=False,
-    )
+    return from_spec(inked({"data": data, "layout": {"template": _TEMPLATE, **layout(title, height, **layout_kw)}}))
+
+
+def from_spec(spec: dict) -> go.Figure:
+    """The figure of an inked dict: one :func:`figure` built, or its ``to_dict()`` (a cache keeps the dict: unpickling
+    it is cheap, a Figure would be validated again), unvalidated and marked inked as :func:`figure` made it."""
+    fig = go.Figure(spec, _validate=False)
     fig._inked = True  # read by for_screen; plotly figures accept attributes named with a leading "_"
     return fig
 
