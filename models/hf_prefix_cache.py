@@ -285,7 +285,7 @@ def capture_ids(
     ids = [int(i) for i in ids]
     path = cache.walk(key, ids)
     if len(path) < len(ids):
-        path = extend(b.model, cache, key, ids, path) if batcher is None else batcher.extend(b, cache, key, ids, path)
+        path = extend(b.model, cache, key, ids, path) if batcher is None else batcher.extend(b, cache, key, ids)
         if path is None:  # not a cache we can split per token: a plain full pass, uncached
             from models.hf_lm import capture_ids as full
 

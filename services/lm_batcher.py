@@ -83,12 +83,11 @@ class Batcher:
         self.rows = 0  # rows run through the model
 
     # ---- the session's side ------------------------------------------------------------------------------------
-    def extend(
-        self, bundle, cache: PrefixCache, key: Hashable, ids: Sequence[int], path: list[Node] | None = None
-    ) -> list[Node] | None:
+    def extend(self, bundle, cache: PrefixCache, key: Hashable, ids: Sequence[int]) -> list[Node] | None:
         """The full path of ``ids`` in ``cache`` (every token's node), computed on the worker in a batch with
         other sessions' requests; None when the model's cache can't be split per token (the caller runs a plain
-        full pass). ``path`` is unused (the worker walks the cache again, later). Raises :class:`Busy`."""
+        full pass). The worker walks the cache itself, when it serves the request (another batch may have filled it
+        meanwhile). Raises :class:`Busy`."""
         req = _Request(bundle, cache, key, tuple(int(i) for i in ids))
         self._start()
         try:

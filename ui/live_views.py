@@ -462,8 +462,8 @@ def _live_views(
     nothing in them changes on a pause, so the pause does not make them again, unless a checkpoint was retrained
     since (``stamps``, :func:`_stamps`): then the whole page reruns, with the new weights and its model card.
     ``explore``: see :func:`_on_view`."""
-    if _fragment_run() and any(checkpoint_mtime(name) != mtime for name, mtime in stamps):
-        st.rerun(scope="app")
+    if any(checkpoint_mtime(name) != mtime for name, mtime in stamps):
+        _whole_page()
     text = _session_word()
     view = (st.session_state.get(state) or {}).get("view") or {}
     picks = view.get("sides") if isinstance(view.get("sides"), list) else [view]
