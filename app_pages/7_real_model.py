@@ -36,9 +36,8 @@ R.clamp_layer_head(b)
 
 
 # Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
-# title, the model card). And a fragment's rerun waits for the run in progress instead of interrupting it
-# (Streamlit runs a widget's fragment rerun after the current run, with the newest value): an unfinished run is
-# never thrown away, keys typed meanwhile are coalesced into the next one.
+# title, the model card). A newer key still interrupts a run that has not finished (Streamlit stops it at its next
+# element and starts again with the newest text); its forward pass is not lost: its tokens are in the prefix cache.
 @st.fragment
 def live():
     text = st.text_input(
