@@ -33,18 +33,9 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from viz.bertviz_view import estimate_height_for, head_view_html, model_view_html  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PORT = 8599
 XSS = ["</script><img src=x onerror=alert(1)>", "<script>alert(1)</script>"]
 SRC = list("capy␣bara") + XSS  # what the caller passes: spaces already shown as ␣
@@ -163,6 +154,7 @@ import sys
 sys.path.insert(0, {repo!r})
 import streamlit as st
 import torch
+from bench.common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from viz.bertviz_view import estimate_height_for, head_view_html, model_view_html
 torch.manual_seed(0)
 src = {src!r}

@@ -30,20 +30,11 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import CHROMIUM_ARGS, LOCAL_HOSTS  # noqa: E402
 from services.server_process import ServerProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("ATTENTION_LAB_CHROMIUM", "/usr/bin/chromium")  # override: to test the failure path
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 HEALTH_TIMEOUT_S = 60
 # This machine has 2 cores shared by the server, Chromium and the tests: the first page view imports torch and
 # BertViz (5-15 s), so waits are generous. They are upper bounds; a healthy run waits far less.
