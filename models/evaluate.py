@@ -95,6 +95,16 @@ def evaluate_tensors(model, x: torch.Tensor, y: torch.Tensor, exact: bool = Fals
     )
 
 
+def card_metrics(val: EvalResult, test: EvalResult) -> dict[str, float]:
+    """The validation and test scores a checkpoint's model card keeps (models.train writes them, the rescoring
+    script rewrites them): the same six keys in both."""
+    return {
+        f"{part}_{name}": getattr(ev, name)
+        for part, ev in (("val", val), ("test", test))
+        for name in ("teacher_forced_nll", "prefix_nll", "accuracy")
+    }
+
+
 def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
     """(a.prefix_nll - b.prefix_nll, its standard error) for two models scored on the same words.
 

@@ -35,7 +35,7 @@ import settings
 from models import registry
 from models.checkpoint import save_checkpoint
 from models.data import DEFAULT_WORDS, SPLIT_ID, WordList, encode_words, load_words, pack_batches, split_words
-from models.evaluate import evaluate_tensors
+from models.evaluate import card_metrics, evaluate_tensors
 from models.recipe import SEED_RECIPE, Recipe
 from models.vocab import DEFAULT_VOCAB, SPECIALS, UNK_ID, Vocab
 
@@ -278,12 +278,7 @@ def train(
     # The test words, scored once, after every choice has been made: the honest number for the model card.
     te = evaluate_tensors(model, *(t.to(device) for t in encode_words(test_words, vocab, L)))
     metrics = {
-        "val_teacher_forced_nll": ev.teacher_forced_nll,
-        "val_prefix_nll": ev.prefix_nll,
-        "val_accuracy": ev.accuracy,
-        "test_teacher_forced_nll": te.teacher_forced_nll,
-        "test_prefix_nll": te.prefix_nll,
-        "test_accuracy": te.accuracy,
+        **card_metrics(ev, te),
         "n_train_words": len(train_words),
         "n_val_words": len(val_words),
         "n_test_words": len(test_words),

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.checkpoint import atomic_write, load_checkpoint  # noqa: E402
 from models.data import DEFAULT_WORDS, SPLIT_ID, encode_words, load_words, split_words  # noqa: E402
-from models.evaluate import evaluate_tensors  # noqa: E402
+from models.evaluate import card_metrics, evaluate_tensors  # noqa: E402
 
 
 def rescore(name_or_path, words_path=DEFAULT_WORDS, reason: str = "") -> dict:
@@ -37,15 +37,7 @@ def rescore(name_or_path, words_path=DEFAULT_WORDS, reason: str = "") -> dict:
     _, val, test = split_words(wl.words)
     L = max(len(w) for w in wl.words) + 1  # the padding models.train used
     ev, te = (evaluate_tensors(bundle.model, *encode_words(part, bundle.vocab, L)) for part in (val, test))
-    metrics = {
-        **meta["metrics"],
-        "val_teacher_forced_nll": ev.teacher_forced_nll,
-        "val_prefix_nll": ev.prefix_nll,
-        "val_accuracy": ev.accuracy,
-        "test_teacher_forced_nll": te.teacher_forced_nll,
-        "test_prefix_nll": te.prefix_nll,
-        "test_accuracy": te.accuracy,
-    }
+    metrics = {**meta["metrics"], **card_metrics(ev, te)}
     ckpt = torch.load(bundle.path, map_location="cpu", weights_only=True)
     old = ckpt["metrics"]
     ckpt.update(
