@@ -119,11 +119,7 @@ def live_view(guess: LS.Guess, view):
     while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
     peeking, alone or in a class."""
     if not guess.locked:
-        view.caption(
-            _("The live view of the model appears when the teacher reveals the answer.")
-            if class_session.active()
-            else _("The live view of the model appears once a guess is locked in (Reveal).")
-        )
+        view.caption(LS.views_hidden_line())
         return None
     return view
 
@@ -152,6 +148,7 @@ def step_next_char(n: int, view) -> None:
             _("The model gives it {p:.0%}; the bars show the rest.").format(p=float(probs[cap.vocab.index(top)])),
         ),
         format_func=option_labels(options, char_option),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -212,6 +209,7 @@ def step_qkv(n: int, view) -> None:
             ),
         ),
         format_func=lambda i: key_option(s.key_tokens, i),
+        about=(word, q),  # a guess about another row is another question
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -257,6 +255,7 @@ def step_mask(n: int, view) -> None:
             _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.").format(v=after),
         ),
         format_func=opts.get,
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -318,6 +317,7 @@ def step_heads(n: int, view) -> None:
             ),
         ),
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -382,6 +382,7 @@ def step_positions(n: int, view) -> None:
             ),
         ),
         format_func=opts.get,
+        about=word,
     )
     labels = {  # the charts' own words (viz/lesson.py, for the browser's drawing of them), the caption, the legend
         **L.words(L.POSITIONS_WORDS, _),
@@ -455,6 +456,7 @@ def step_encdec(n: int, view) -> None:
             ).format(w=float(row[best])),
         ),
         format_func=lambda i: key_option(src, i),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -498,6 +500,7 @@ def step_leak(n: int, view) -> None:
             ),
         ),
         format_func=opts.get,
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:

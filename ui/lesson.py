@@ -96,6 +96,30 @@ def lock(key: str) -> None:
     st.session_state[f"{key}.locked"] = st.session_state.get(f"{key}.guess")
 
 
+def new_question(key: str, about: object) -> None:
+    """Forget question ``key``'s guess (picked, locked, revealed) when what it is asked about is no longer ``about``.
+    Before its widget is drawn: the buttons then start with nothing picked."""
+    seen = st.session_state.get(f"{key}.about")
+    if seen is not None and seen != about:
+        st.session_state[f"{key}.guess"] = None  # set, not deleted: the browser's buttons are told to unpick
+        for state in (f"{key}.locked", f"{key}.revealed"):
+            st.session_state.pop(state, None)
+    st.session_state[f"{key}.about"] = about
+
+
+def views_hidden_line() -> str:
+    """The line that stands where a step's live view will be until a guess is locked in (the view shows the
+    answer): drawn by the server (app_pages/0_lesson.py) and by the browser while the box holds another word than
+    the question's (ui/live/live.js)."""
+    from ui import class_session
+
+    return (
+        _("The live view of the model appears when the teacher reveals the answer.")
+        if class_session.active()
+        else _("The live view of the model appears once a guess is locked in (Reveal).")
+    )
+
+
 @st.fragment(key=STEP_FRAGMENT)
 def step(n: int, run_step: Callable[[int, object], None]) -> None:
     """Lesson step ``n``, drawn by ``run_step(n, view)`` (``view``: where its live view goes), as a fragment: the
@@ -122,6 +146,7 @@ def predict_then_reveal(
     explain: Callable[[], None] | None = None,
     locked: bool | None = None,
     revealed: bool | None = None,
+    about: object = None,
 ) -> Guess:
     """The one guess-lock-reveal widget: the class commits to a guess (one button per option), then the answer is
     computed live and the verdict says whether the guess was right. ``answer()`` returns (the right option, one
@@ -132,12 +157,19 @@ def predict_then_reveal(
     answer. A class session drives it instead: pass ``locked`` (the guess can no longer change; no Reveal button) and
     ``revealed`` (the teacher showed the answer). Nothing is revealed that is not locked. Session keys:
     ``{key}.guess``, ``{key}.reveal``, ``{key}.locked``, ``{key}.revealed`` (the caller's key carries its page
-    prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``."""
+    prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``.
+
+    ``about``: what the question is asked about (a step's word, and its query row where the question names one). A
+    guess belongs to it: when it changes, the question is new — no option picked, nothing locked or revealed
+    (``{key}.about`` keeps the one the guess was made for). Without it the options' indices would carry an old
+    word's guess, locked and revealed, over to the new word's options and verdict."""
     from ui.text import escape_md
 
     driven = locked is not None or revealed is not None
     from ui import class_session
 
+    if not driven and about is not None:
+        new_question(key, about)
     if class_session.active():  # the teacher opens, closes and reveals (ui/class_session.py)
         choice = class_session.class_question(
             key, question, options, answer, format_func=format_func, ready=ready, not_ready=not_ready, explain=explain

@@ -625,10 +625,16 @@ def lesson_views(
         return False
     side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
     data = _data([side], word, add_eos, 0, 1.0, bars=bars)  # the softmax itself, as the step's sentence
-    data["labels"] = {**data["labels"], **(titles or {})}
+    from ui.lesson import views_hidden_line
+
+    data["labels"] = {**data["labels"], **(titles or {}), "question_hidden": views_hidden_line()}
     data.update(
         mode="views",
         group=key,
+        # the word the question on the page was asked (and the guess locked) for: from the first key that makes the
+        # box's word another, the views hide behind the line above (the question is new once Python hears the
+        # word); the word typed back before the pause shows them again (ui/live/live.js, redraw)
+        question_text=word,
         views=list(views),
         fallback=suggestion,
         query=query,
