@@ -68,15 +68,18 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
         "Lowercase a–z: the models know only these 26 letters (type names in English, or Japanese, which is "
         "written in romaji: ねこ → neko). Other characters show as <UNK>."
     )
-    if class_session.is_student():
+    if class_session.is_student() or class_session.word_fixed(f"lesson.{n}"):
         # The class answers one question: its word is the teacher's (ui/class_session), the same on every screen, and
-        # guesses are kept as the options' positions, so a student's own word would make another question.
+        # guesses are kept as the options' positions, so a student's own word would make another question. The
+        # teacher's is fixed while the class guesses; after the reveal a new word asks the class a new question.
         text = st.text_input(
             label,
             key=key,
             disabled=True,
             max_chars=live_views.MAX_WORD,
-            help=_("In a class, the teacher chooses the word: every screen asks the same question."),
+            help=_("In a class, the teacher chooses the word: every screen asks the same question.")
+            if class_session.is_student()
+            else _("The class is guessing about this word. Reveal the answer; then a new word asks a new question."),
         )
         return text if text.strip() else suggestion
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None

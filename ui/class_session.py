@@ -452,6 +452,19 @@ def question_revealed(key: str) -> bool:
     return False
 
 
+def word_fixed(key: str) -> bool:
+    """Whether the teacher can't change the word of question ``key`` now: while its answers are open, or closed and
+    not yet revealed, the class is guessing about this word. Before answers open and after the reveal a new word is
+    a new question (the store clears its answers: ClassStore.move), the next round a class expects ("now try
+    zebra"), never a verdict on one word computed with guesses made for another."""
+    if not is_teacher():
+        return False
+    with contextlib.suppress(ClassError, StoreUnavailable):
+        c = this_run_class()
+        return c.question == key and c.state in ("open", "locked")
+    return False
+
+
 def _step_of(key: str) -> int:
     """The Lesson step of a question id "lesson.N" (0 for anything else)."""
     tail = key.rsplit(".", 1)[-1]
