@@ -225,6 +225,7 @@ def step_qkv(n: int, view) -> None:
                 pattern="blocks.0.attn.hook_pattern",
                 query=q,
                 titles={"steps": LS.steps_browser_labels()},
+                check_row=s.pattern_row.tolist(),  # PyTorch's row: the browser's numbers are checked against it
             ):
                 LS.attention_steps_view(s, key=f"lesson.{n}.steps", formula=False)
 

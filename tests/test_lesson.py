@@ -553,3 +553,24 @@ def test_step_2_a_new_query_row_is_a_new_question():
     reveal(at, 2)
     at.select_slider(key="lesson.2.query").set_value(1).run()
     assert at.button_group(key="lesson.2.guess").value is None and not at.success and not at.warning
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_step_5_end_of_word_tick_fits_under_its_bars(lang):
+    """Step 5's bars: "end of word" is the one long tick among single letters; on one line ("単語の終わり" on a
+    projector) it ran into the next character's tick, so it is broken in two short lines."""
+    from ui.i18n import gettext_for
+
+    tr = gettext_for(lang)
+    vocab = tiny_bundle("miniformer").vocab
+    eos = vocab.itos.index("<EOS>")
+    probs = {name: torch.full((len(vocab.itos),), 0.01) for name in ("a", "b")}
+    for p in probs.values():
+        p[eos] = 0.9
+    fig = L.next_char_variants(probs, vocab, word="capyba", tr=tr)
+    ticks = list(fig.layout.xaxis.ticktext)
+    end = next(t for t in ticks if "<br>" in t)
+    assert end.replace("<br>", " " if lang == "en" else "") == tr("end of word")
+    assert max(len(line) for line in end.split("<br>")) <= 6, end
+    assert all(len(t) <= 2 for t in ticks if t != end)  # the other ticks are single characters
+    assert L.two_lines("abc") == "abc" and L.two_lines("単語の終わり") == "単語の<br>終わり"

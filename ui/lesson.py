@@ -249,9 +249,19 @@ def steps_formula() -> None:
     st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
 
 
+def steps_browser_check() -> str:
+    """The browser's check ({gap:.1e}): its softmax row, worked out in the page step by step, against the row PyTorch
+    computed on the server for the same word and row — two separate computations, so the check can fail. (The
+    page's own forward pass would agree to exactly 0: the same JavaScript, the same order of float64 sums.)"""
+    return _(
+        "Check: these weights, worked out in your browser, and the attention PyTorch computed on the server for "
+        "the same word differ by at most {gap:.1e} (two separate computations; rounding makes the tiny gap)."
+    )
+
+
 def steps_browser_labels() -> dict:
     """Every word of the step-by-step view drawn in the browser (ui/live/steps.js), translated now."""
-    return {**L.words(L.STEPS_WORDS, _), "caption": steps_caption(), "check": steps_check()}
+    return {**L.words(L.STEPS_WORDS, _), "caption": steps_caption(), "check": steps_browser_check()}
 
 
 def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_SIZE, formula: bool = True) -> None:
