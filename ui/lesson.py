@@ -20,7 +20,7 @@ from ui.i18n import _, current_language, render
 from ui.text import escape_md, model_label
 from viz import lesson as L
 
-STEP_FRAGMENT = "lesson.step"  # the key of the step's fragment (:func:`step`); ui/class_session.py reruns it
+STEP_FRAGMENT = "lesson.step"  # the key of the step's fragment (:func:`step`), where a student's class poller sits
 
 FONT_SIZE = 16  # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
 
@@ -124,10 +124,12 @@ def views_hidden_line() -> str:
 def step(n: int, run_step: Callable[[int, object], None]) -> None:
     """Lesson step ``n``, drawn by ``run_step(n, view)`` (``view``: where its live view goes), as a fragment: the
     student's pause in the step's word box (the browser path, ui/live_views.py), the step's own widgets and, in a
-    class, answers opened or closed by the teacher (ui/class_session.py ``_on_stage``) rerun the step, not the page
+    class, answers opened or closed by the teacher (the student's poller is drawn here: ui/class_session.py
+    ``step_poller``) rerun the step, not the page
     around it (title, navigation, sidebar, the class strip, the glossary)."""
-    from ui import projector
+    from ui import class_session, projector
 
+    class_session.step_poller()  # a student's poller, here so that its trigger reruns this step only
     # On a projector the step's question and its view share one screen: the view beside the text, not below it.
     body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
     with body:
