@@ -68,15 +68,18 @@ def word_box(n: int, suggestion: str, *, browser: bool = False) -> str:
         "Lowercase a–z: the models know only these 26 letters (type names in English, or Japanese, which is "
         "written in romaji: ねこ → neko). Other characters show as <UNK>."
     )
-    if class_session.is_student():
+    if class_session.is_student() or class_session.word_fixed(f"lesson.{n}"):
         # The class answers one question: its word is the teacher's (ui/class_session), the same on every screen, and
-        # guesses are kept as the options' positions, so a student's own word would make another question.
+        # guesses are kept as the options' positions, so a student's own word would make another question. The
+        # teacher's is fixed while the class guesses; after the reveal a new word asks the class a new question.
         text = st.text_input(
             label,
             key=key,
             disabled=True,
             max_chars=live_views.MAX_WORD,
-            help=_("In a class, the teacher chooses the word: every screen asks the same question."),
+            help=_("In a class, the teacher chooses the word: every screen asks the same question.")
+            if class_session.is_student()
+            else _("The class is guessing about this word. Reveal the answer; then a new word asks a new question."),
         )
         return text if text.strip() else suggestion
     text = live_views.lesson_word_box(n, suggestion, label=label, help=help_) if browser else None
@@ -119,11 +122,7 @@ def live_view(guess: LS.Guess, view):
     while the guess is not locked in: the view shows the answer, so one line says it comes after the guess. No
     peeking, alone or in a class."""
     if not guess.locked:
-        view.caption(
-            _("The live view of the model appears when the teacher reveals the answer.")
-            if class_session.active()
-            else _("The live view of the model appears once a guess is locked in (Reveal).")
-        )
+        view.caption(LS.views_hidden_line())
         return None
     return view
 
@@ -152,6 +151,7 @@ def step_next_char(n: int, view) -> None:
             _("The model gives it {p:.0%}; the bars show the rest.").format(p=float(probs[cap.vocab.index(top)])),
         ),
         format_func=option_labels(options, char_option),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -212,6 +212,7 @@ def step_qkv(n: int, view) -> None:
             ),
         ),
         format_func=lambda i: key_option(s.key_tokens, i),
+        about=(word, q),  # a guess about another row is another question
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -224,6 +225,7 @@ def step_qkv(n: int, view) -> None:
                 pattern="blocks.0.attn.hook_pattern",
                 query=q,
                 titles={"steps": LS.steps_browser_labels()},
+                check_row=s.pattern_row.tolist(),  # PyTorch's row: the browser's numbers are checked against it
             ):
                 LS.attention_steps_view(s, key=f"lesson.{n}.steps", formula=False)
 
@@ -257,6 +259,7 @@ def step_mask(n: int, view) -> None:
             _("Computed from the model: {v:.6f}. Softmax gives a hidden key (score −∞) exactly 0.").format(v=after),
         ),
         format_func=opts.get,
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -318,6 +321,7 @@ def step_heads(n: int, view) -> None:
             ),
         ),
         format_func=option_labels(range(len(ent)), lambda h: _("head {h}").format(h=h)),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -382,6 +386,7 @@ def step_positions(n: int, view) -> None:
             ),
         ),
         format_func=opts.get,
+        about=word,
     )
     labels = {  # the charts' own words (viz/lesson.py, for the browser's drawing of them), the caption, the legend
         **L.words(L.POSITIONS_WORDS, _),
@@ -455,6 +460,7 @@ def step_encdec(n: int, view) -> None:
             ).format(w=float(row[best])),
         ),
         format_func=lambda i: key_option(src, i),
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:
@@ -498,6 +504,7 @@ def step_leak(n: int, view) -> None:
             ),
         ),
         format_func=opts.get,
+        about=word,
     )
     if (box := live_view(g, view)) is not None:
         with box:

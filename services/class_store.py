@@ -236,6 +236,8 @@ class ClassStore:
 
     def check_secret(self, code: str, secret: str) -> bool: ...
     def end_class(self, code: str, secret: str) -> ClassInfo: ...
+    # move: the class to a page (a Lesson step, its word, its question). The question asked with another word than
+    # the class's is a new question: its answers, state and answer are cleared (ui/class_session.py class_question)
     def move(
         self, code: str, secret: str, *, page: str, step: int = 0, word: str = "", model: str = "", question: str = ""
     ) -> ClassInfo: ...
@@ -412,11 +414,17 @@ class SQLiteStore(ClassStore):
     ) -> ClassInfo:
         page, step, word, model, question = _check_place(page, step, word, model, question)
         with self._write() as con:
-            self._teacher(con, code, secret)
+            c = self._teacher(con, code, secret)
             con.execute(
                 "UPDATE classes SET page = ?, step = ?, word = ?, model = ?, question = ? WHERE code = ?",
                 (page, step, word, model, question, code),
             )
+            if question and c.question == question and c.word != word:  # a new word: a new question, asked afresh
+                con.execute(
+                    "UPDATE questions SET state = 'closed', right = NULL, meta = NULL WHERE code = ? AND question = ?",
+                    (code, question),
+                )
+                con.execute("DELETE FROM answers WHERE code = ? AND question = ?", (code, question))
             if question:
                 n = con.execute("SELECT COUNT(*) FROM questions WHERE code = ?", (code,)).fetchone()[0]
                 con.execute(
@@ -719,13 +727,17 @@ class RedisStore(ClassStore):
             qkey = self._k(code, "q")
             have = pipe.hexists(qkey, question) if question else True
             n = pipe.hlen(qkey)
+            anew = bool(question) and have and h.get("question") == question and h.get("word") != word
+            ord_ = json.loads(pipe.hget(qkey, question) or "{}").get("ord", n) if anew else n
             pipe.multi()
             pipe.hset(
                 self._k(code),
                 mapping={"page": page, "step": str(step), "word": word, "model": model, "question": question},
             )
-            if not have:
-                pipe.hset(qkey, question, json.dumps({"state": "closed", "right": None, "ord": n}))
+            if not have or anew:  # anew: a new word is a new question, asked afresh (as SQLiteStore.move)
+                pipe.hset(qkey, question, json.dumps({"state": "closed", "right": None, "ord": ord_}))
+            if anew:
+                pipe.delete(self._k(code, "a", question))
             pipe.hincrby(self._k(code), "version", 1)
             pipe.hincrby(self._k(code), "stage", 1)
             pipe.execute()

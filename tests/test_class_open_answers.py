@@ -1,7 +1,7 @@
 """A class on a real server (serve.py with its counters route, bench/class_session.py's simulated pages): when the
 teacher opens answers, each student's page reruns the Lesson's step (a fragment), not the whole page
-(ui/class_session.py _on_stage), and still shows the question open. Kept short: two students, one move, arrivals
-and locks within a couple of seconds."""
+(ui/class_session.py step_poller and _on_stage), and still shows the question open. Kept short: two students, one
+move, arrivals and locks within a couple of seconds."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_opening_answers_reruns_each_students_step_not_the_page(monkeypatch, tmp
     assert res["errors"] == []
     assert len(res["follow"]) == 2 and all(t is not None for t in res["follow"])  # a move still reruns the page
     assert len(res["open"]) == 2 and all(t is not None for t in res["open"]), res["open"]  # each shows Lock
-    # one run of the step each: the poller's trigger asks for the page, and its callback turns that run (stopped
-    # before the page's body, still announced) into the step's
-    assert res["open_runs"]["fragment"] == 2, res["open_runs"]
+    # one run of the step each and no whole-page run: the poller sits in the step's fragment, so its trigger asks
+    # for the step (it asked for the page, which the callback stopped and turned into the step's: a page run
+    # started and at once stopped per student, announced all the same)
+    assert res["open_runs"] == {"page": 0, "fragment": 2}, res["open_runs"]
     assert res["answered"] == 2  # and the guesses still lock

@@ -337,3 +337,38 @@ def test_a_student_answers_the_class_s_question_not_one_of_their_own(store):
     assert slider.disabled and slider.value == 2  # "zebra": <BOS> z e b r a, the middle row (6 - 1) // 2
     assert t.select_slider(key="lesson.2.query").disabled  # the teacher's too: the row is not part of the class
     assert not t.text_input(key="lesson.word.2").disabled  # the teacher chooses the word
+
+
+def test_a_new_word_from_the_teacher_is_a_new_question_for_every_student(store):
+    """The teacher's word drives the class's question. While answers are open (or closed, not yet revealed) the
+    word is fixed: the class is guessing about it. After the reveal a new word asks a new question: answers opened
+    afresh, no student's old guess (an option's position among another word's options) kept, nothing revealed."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    t = teacher(c.code, 1)
+    assert not t.text_input(key="lesson.word.1").disabled  # before answers open the teacher may change the word
+    t.button(key="class.open").click().run()
+    ok(t)
+    assert t.text_input(key="lesson.word.1").disabled  # the class is guessing about this word
+    a = student(c.code, ann.token)
+    next(r for r in a.radio if r.key.endswith(".guess")).set_value(0).run()
+    a.button(key="class.lesson.1.lock").click().run()
+    t.button(key="class.close").click().run()
+    assert t.text_input(key="lesson.word.1").disabled
+    t.button(key="class.reveal").click().run()
+    ok(t)
+    a.run()
+    assert ("Right:" in texts(a) or "Not this time" in texts(a)) and live_view(a, 1)
+    box = t.text_input(key="lesson.word.1")
+    assert not box.disabled  # revealed: the next round may start
+    box.input("zebra").run()
+    ok(t)
+    c = store.get_class(c.code)
+    assert (c.word, c.question, c.state, c.right) == ("zebra", "lesson.1", "closed", None)
+    assert store.answers(c.code, "lesson.1") == {}  # Ann's guess was about capyba's options
+    assert_no_answer(t)  # the projector shows no answer for zebra
+    a.run()
+    ok(a)
+    assert a.text_input(key="lesson.word.1").value == "zebra" and "after “zebra”" in texts(a)
+    assert_no_answer(a)
+    assert a.radio(key="class.lesson.1.wait").value is None and "teacher opens answers" in texts(a)

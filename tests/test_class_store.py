@@ -315,6 +315,28 @@ def test_question_text_and_labels_are_kept(store):
         store.set_question(c.code, SECRET, "open", meta={"text": "x" * 30_000})
 
 
+def test_a_question_asked_with_another_word_is_asked_afresh(store):
+    """The class on a question, its answers in and revealed: the teacher's new word for the same question clears
+    its answers, state and answer (each was about the old word's options); the other questions keep theirs, and the
+    question keeps its place in the results."""
+    c = store.create_class(SECRET)
+    ann = store.join(c.code, "Ann")
+    for q in ("lesson.1", "lesson.2"):
+        store.move(c.code, SECRET, page="lesson", step=int(q[-1]), word="capyba", question=q)
+        store.set_question(c.code, SECRET, "open", meta={"text": "?", "labels": ["a", "b"]})
+        store.answer(c.code, ann.token, "1")
+        store.set_question(c.code, SECRET, "revealed", right="1")
+    store.move(c.code, SECRET, page="lesson", step=1, word="capyba", question="lesson.1")  # back: kept
+    assert store.get_class(c.code).state == "revealed" and store.answers(c.code, "lesson.1") == {ann.token: "1"}
+    c = store.move(c.code, SECRET, page="lesson", step=1, word="zebra", question="lesson.1")
+    assert (c.word, c.question, c.state, c.right) == ("zebra", "lesson.1", "closed", None)
+    assert store.answers(c.code, "lesson.1") == {} and store.answers(c.code, "lesson.2") == {ann.token: "1"}
+    assert [(r.question, r.state, r.right) for r in store.results(c.code)] == [
+        ("lesson.1", "closed", None),
+        ("lesson.2", "revealed", "1"),
+    ]
+
+
 def test_the_class_summary_is_escaped_offline_html():
     from viz.class_session import summary_html
 

@@ -523,3 +523,54 @@ def test_japanese_wording_a_lecturer_reads():
     t = gettext_for("ja")
     assert t("guess the next letter") != t("next-character prediction")
     assert "次の文字" not in t("next-character prediction")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_a_new_word_is_a_new_question(n):
+    """A guess belongs to its word: locked and revealed on one word, then a new word typed, nothing stays picked,
+    locked or revealed (the old guess's index named another option of another word), and the view is hidden again
+    behind the same line. Typing the old word back does not bring the old guess back: the question was asked anew."""
+    at = lesson(n)
+    key = f"lesson.{n}"
+    mine = lambda: {c for c in charts(at) if c.startswith(key + ".")} or bool(at.dataframe)  # noqa: E731
+    first = at.text_input(key=f"lesson.word.{n}").value
+    reveal(at, n)
+    assert mine() and at.button_group(key=key + ".guess").value == 0
+    for word in ("zebra", first):
+        at.text_input(key=f"lesson.word.{n}").input(word).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.button_group(key=key + ".guess").value is None, word  # no guess carried over
+        assert not mine() and not at.success and not at.warning, word  # no view, no verdict
+        assert any(
+            c.value == "The live view of the model appears once a guess is locked in (Reveal)." for c in at.caption
+        )
+    reveal(at, n, 1)  # and the new question is asked as any other
+    assert mine()
+
+
+def test_step_2_a_new_query_row_is_a_new_question():
+    at = lesson(2)
+    reveal(at, 2)
+    at.select_slider(key="lesson.2.query").set_value(1).run()
+    assert at.button_group(key="lesson.2.guess").value is None and not at.success and not at.warning
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_step_5_end_of_word_tick_fits_under_its_bars(lang):
+    """Step 5's bars: "end of word" is the one long tick among single letters; on one line ("単語の終わり" on a
+    projector) it ran into the next character's tick, so it is broken in two short lines."""
+    from ui.i18n import gettext_for
+
+    tr = gettext_for(lang)
+    vocab = tiny_bundle("miniformer").vocab
+    eos = vocab.itos.index("<EOS>")
+    probs = {name: torch.full((len(vocab.itos),), 0.01) for name in ("a", "b")}
+    for p in probs.values():
+        p[eos] = 0.9
+    fig = L.next_char_variants(probs, vocab, word="capyba", tr=tr)
+    ticks = list(fig.layout.xaxis.ticktext)
+    end = next(t for t in ticks if "<br>" in t)
+    assert end.replace("<br>", " " if lang == "en" else "") == tr("end of word")
+    assert max(len(line) for line in end.split("<br>")) <= 6, end
+    assert all(len(t) <= 2 for t in ticks if t != end)  # the other ticks are single characters
+    assert L.two_lines("abc") == "abc" and L.two_lines("単語の終わり") == "単語の<br>終わり"

@@ -245,33 +245,38 @@ def poll(which: str, seen: int, *, key: str, code_: str | None = None, on_change
 
 
 def _on_stage() -> None:
-    """A student's poller saw the class's stage move. Where only the question's state moved (answers opened or
-    closed, the answer revealed: the class is at the page, step, word and question this page last drew), only the
-    Lesson's step reruns (its question and views, a fragment: ui/lesson.py ``step``), not the whole page with the
-    app's sidebar and the class strip; anything else (a move, the class ended, another page) reruns the page."""
-    from streamlit.errors import StreamlitAPIException
-
-    from ui.lesson import STEP_FRAGMENT
-
+    """A student's poller saw the class's stage move; the poller sits in the Lesson step's fragment
+    (:func:`step_poller`), so its trigger asks for a run of that fragment only. Where only the question's state moved
+    (answers opened or closed, the answer revealed: the class is at the page, step, word and question this page last
+    drew) this callback lets that run be: the step's question and views, not the whole page with the app's sidebar
+    and the class strip. Anything else (a move, the class ended, another page) reruns the whole page."""
     drawn = st.session_state.get("class.now")
-    if drawn is None or drawn.page != LESSON_PAGE:
-        return
     try:
         c = shared_store().get_class(code())
     except (ClassError, StoreUnavailable):
-        return
-    if not c.active or (c.code, c.page, c.step, c.word, c.question) != (
-        drawn.code,
-        drawn.page,
-        drawn.step,
-        drawn.word,
-        drawn.question,
+        c = None
+    if (
+        drawn is None
+        or drawn.page != LESSON_PAGE
+        or c is None
+        or not c.active
+        or (c.code, c.page, c.step, c.word, c.question)
+        != (drawn.code, drawn.page, drawn.step, drawn.word, drawn.question)
     ):
-        return
+        st.rerun()  # from a callback: the whole page instead of the step (bar() then sees the move)
     st.session_state["class.stage"] = c.stage  # seen: the next full run does not take it for a move
     st.session_state["class.now"] = c
-    with contextlib.suppress(StreamlitAPIException):  # no step drawn in the last full run: the page reruns
-        st.rerun(STEP_FRAGMENT)
+
+
+def step_poller() -> None:
+    """A student's poller, drawn inside the Lesson step's fragment (ui/lesson.py ``step``) where :func:`bar` left it
+    there (the student is at the class's step, with the counters route). A widget's trigger reruns what holds it: in
+    the page's body it asked for a whole-page run, which the callback could only turn into the step's after that run
+    had started (Streamlit announces a run before its callbacks), one started-and-stopped page run per student per
+    opened, closed or revealed question; inside the step, the trigger is a run of the step itself."""
+    if not st.session_state.get("class.poll_in_step") or not is_student():
+        return
+    poll("stage", st.session_state.get("class.stage"), key="class.poll.stage", on_changed=_on_stage)
 
 
 def route_served() -> bool:
@@ -357,6 +362,7 @@ def this_run_class() -> ClassInfo:
 def bar(page, pages: Sequence) -> None:
     """The class strip at the top of every page (nothing when this browser is in no class)."""
     st.session_state["class.now"] = None
+    st.session_state["class.poll_in_step"] = None
     if not code():
         return
     try:
@@ -413,9 +419,11 @@ def bar(page, pages: Sequence) -> None:
             _go(c, pages)
     else:
         st.caption(_("In class {code} as {who} — this page follows the teacher.").format(code=c.code, who=who))
-    if route_served():
-        # its trigger reruns this page, one run per move; answers opened or closed rerun the step only (_on_stage)
-        poll("stage", c.stage, key="class.poll.stage", on_changed=_on_stage)
+    if route_served() and here == (c.page, c.step) and c.page == LESSON_PAGE:
+        # in the step's fragment (step_poller): answers opened or closed rerun the step only; a move, the page
+        st.session_state["class.poll_in_step"] = True
+    elif route_served():
+        poll("stage", c.stage, key="class.poll.stage")  # its trigger reruns this page, one run per move
     else:
         _follow(c.stage)
 
@@ -449,6 +457,19 @@ def question_revealed(key: str) -> bool:
     with contextlib.suppress(ClassError, StoreUnavailable):
         c = this_run_class()
         return c.state == "revealed" and c.question == key
+    return False
+
+
+def word_fixed(key: str) -> bool:
+    """Whether the teacher can't change the word of question ``key`` now: while its answers are open, or closed and
+    not yet revealed, the class is guessing about this word. Before answers open and after the reveal a new word is
+    a new question (the store clears its answers: ClassStore.move), the next round a class expects ("now try
+    zebra"), never a verdict on one word computed with guesses made for another."""
+    if not is_teacher():
+        return False
+    with contextlib.suppress(ClassError, StoreUnavailable):
+        c = this_run_class()
+        return c.question == key and c.state in ("open", "locked")
     return False
 
 

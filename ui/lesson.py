@@ -20,7 +20,7 @@ from ui.i18n import _, current_language, render
 from ui.text import escape_md, model_label
 from viz import lesson as L
 
-STEP_FRAGMENT = "lesson.step"  # the key of the step's fragment (:func:`step`); ui/class_session.py reruns it
+STEP_FRAGMENT = "lesson.step"  # the key of the step's fragment (:func:`step`), where a student's class poller sits
 
 FONT_SIZE = 16  # one parameter for every Lesson figure's text (projector mode enlarges it in w.chart)
 
@@ -96,14 +96,40 @@ def lock(key: str) -> None:
     st.session_state[f"{key}.locked"] = st.session_state.get(f"{key}.guess")
 
 
+def new_question(key: str, about: object) -> None:
+    """Forget question ``key``'s guess (picked, locked, revealed) when what it is asked about is no longer ``about``.
+    Before its widget is drawn: the buttons then start with nothing picked."""
+    seen = st.session_state.get(f"{key}.about")
+    if seen is not None and seen != about:
+        st.session_state[f"{key}.guess"] = None  # set, not deleted: the browser's buttons are told to unpick
+        for state in (f"{key}.locked", f"{key}.revealed"):
+            st.session_state.pop(state, None)
+    st.session_state[f"{key}.about"] = about
+
+
+def views_hidden_line() -> str:
+    """The line that stands where a step's live view will be until a guess is locked in (the view shows the
+    answer): drawn by the server (app_pages/0_lesson.py) and by the browser while the box holds another word than
+    the question's (ui/live/live.js)."""
+    from ui import class_session
+
+    return (
+        _("The live view of the model appears when the teacher reveals the answer.")
+        if class_session.active()
+        else _("The live view of the model appears once a guess is locked in (Reveal).")
+    )
+
+
 @st.fragment(key=STEP_FRAGMENT)
 def step(n: int, run_step: Callable[[int, object], None]) -> None:
     """Lesson step ``n``, drawn by ``run_step(n, view)`` (``view``: where its live view goes), as a fragment: the
     student's pause in the step's word box (the browser path, ui/live_views.py), the step's own widgets and, in a
-    class, answers opened or closed by the teacher (ui/class_session.py ``_on_stage``) rerun the step, not the page
+    class, answers opened or closed by the teacher (the student's poller is drawn here: ui/class_session.py
+    ``step_poller``) rerun the step, not the page
     around it (title, navigation, sidebar, the class strip, the glossary)."""
-    from ui import projector
+    from ui import class_session, projector
 
+    class_session.step_poller()  # a student's poller, here so that its trigger reruns this step only
     # On a projector the step's question and its view share one screen: the view beside the text, not below it.
     body, view = st.columns([1, 1.35], gap="large") if projector.on() else (st.container(), st.container())
     with body:
@@ -122,6 +148,7 @@ def predict_then_reveal(
     explain: Callable[[], None] | None = None,
     locked: bool | None = None,
     revealed: bool | None = None,
+    about: object = None,
 ) -> Guess:
     """The one guess-lock-reveal widget: the class commits to a guess (one button per option), then the answer is
     computed live and the verdict says whether the guess was right. ``answer()`` returns (the right option, one
@@ -132,12 +159,19 @@ def predict_then_reveal(
     answer. A class session drives it instead: pass ``locked`` (the guess can no longer change; no Reveal button) and
     ``revealed`` (the teacher showed the answer). Nothing is revealed that is not locked. Session keys:
     ``{key}.guess``, ``{key}.reveal``, ``{key}.locked``, ``{key}.revealed`` (the caller's key carries its page
-    prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``."""
+    prefix). Returns the :class:`Guess`; a page shows its evidence only once ``locked``.
+
+    ``about``: what the question is asked about (a step's word, and its query row where the question names one). A
+    guess belongs to it: when it changes, the question is new — no option picked, nothing locked or revealed
+    (``{key}.about`` keeps the one the guess was made for). Without it the options' indices would carry an old
+    word's guess, locked and revealed, over to the new word's options and verdict."""
     from ui.text import escape_md
 
     driven = locked is not None or revealed is not None
     from ui import class_session
 
+    if not driven and about is not None:
+        new_question(key, about)
     if class_session.active():  # the teacher opens, closes and reveals (ui/class_session.py)
         choice = class_session.class_question(
             key, question, options, answer, format_func=format_func, ready=ready, not_ready=not_ready, explain=explain
@@ -217,9 +251,19 @@ def steps_formula() -> None:
     st.latex(r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V")
 
 
+def steps_browser_check() -> str:
+    """The browser's check ({gap:.1e}): its softmax row, worked out in the page step by step, against the row PyTorch
+    computed on the server for the same word and row — two separate computations, so the check can fail. (The
+    page's own forward pass would agree to exactly 0: the same JavaScript, the same order of float64 sums.)"""
+    return _(
+        "Check: these weights, worked out in your browser, and the attention PyTorch computed on the server for "
+        "the same word differ by at most {gap:.1e} (two separate computations; rounding makes the tiny gap)."
+    )
+
+
 def steps_browser_labels() -> dict:
     """Every word of the step-by-step view drawn in the browser (ui/live/steps.js), translated now."""
-    return {**L.words(L.STEPS_WORDS, _), "caption": steps_caption(), "check": steps_check()}
+    return {**L.words(L.STEPS_WORDS, _), "caption": steps_caption(), "check": steps_browser_check()}
 
 
 def attention_steps_view(s: AttentionSteps, *, key: str, font_size: int = FONT_SIZE, formula: bool = True) -> None:

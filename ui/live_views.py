@@ -589,6 +589,7 @@ def lesson_views(
     add_eos: bool = False,
     leak: bool = False,
     head: int = 0,
+    check_row: list[float] | None = None,
 ) -> bool:
     """Step ``n``'s live views of ``model`` in the browser, following the step's box on every keystroke (call it
     only where the step would draw its view: after the guess is locked, or the teacher's reveal). ``views``: some
@@ -600,7 +601,8 @@ def lesson_views(
     of ui/live/steps.js: "steps", attention step by step for ``pattern``'s ``head`` and the row ``query`` (step 2;
     ``titles["steps"]``: its labels), and "pe" / "positions", the positional-encoding table and the next character
     with positions as trained, removed and shuffled, the server's permutation sent along (step 5;
-    ``titles["positions"]``). Returns
+    ``titles["positions"]``); ``check_row``: step 2's attention row as PyTorch computed it on the server for the
+    question's word, which the browser's step-by-step row is checked against. Returns
     False, drawing
     nothing, where the step takes the server's views: the browser path off, the word needs the server, the
     architecture can't run here, or the weights failed to load in this browser (then with a note)."""
@@ -625,16 +627,23 @@ def lesson_views(
         return False
     side = _side(model, pattern, f"al-bertviz-lesson-{n}", bertviz=False)
     data = _data([side], word, add_eos, 0, 1.0, bars=bars)  # the softmax itself, as the step's sentence
-    data["labels"] = {**data["labels"], **(titles or {})}
+    from ui.lesson import views_hidden_line
+
+    data["labels"] = {**data["labels"], **(titles or {}), "question_hidden": views_hidden_line()}
     data.update(
         mode="views",
         group=key,
+        # the word the question on the page was asked (and the guess locked) for: from the first key that makes the
+        # box's word another, the views hide behind the line above (the question is new once Python hears the
+        # word); the word typed back before the pause shows them again (ui/live/live.js, redraw)
+        question_text=word,
         views=list(views),
         fallback=suggestion,
         query=query,
         grid_patterns=grid or [],
         heat_pick="leak" if leak else None,
         head=int(head),
+        check_row=check_row,
         # on a projector the view has half the screen: two heads a row, as the server path's grid (cols=2)
         grid_cols=2 if grid and projector() else None,
     )

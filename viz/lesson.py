@@ -219,6 +219,20 @@ def pe_table(pe: torch.Tensor, *, tr: Translate = identity, font_size: int = 15)
     )
 
 
+def two_lines(label: str) -> str:
+    """A short label broken in two near its middle, for a narrow tick: at the space nearest the middle, or, in a
+    language written without spaces (Japanese), at the middle character; plotly's <br> between them."""
+    if len(label) < 5:
+        return label
+    mid = len(label) / 2
+    spaces = [i for i, c in enumerate(label) if c == " "]
+    if spaces:
+        i = min(spaces, key=lambda j: abs(j - mid))
+        return label[:i] + "<br>" + label[i + 1 :]
+    i = (len(label) + 1) // 2
+    return label[:i] + "<br>" + label[i:]
+
+
 def next_char_variants(
     probs: dict[str, torch.Tensor],
     vocab,
@@ -234,7 +248,9 @@ def next_char_variants(
     first = next(iter(probs.values()))
     ids.sort(key=lambda i: -float(first[i]))
     say = words(POSITIONS_WORDS, tr)
-    xs = [say["end"] if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
+    # "end of word" is the one long tick among single letters: on two lines, so it stays under its own bars (one line
+    # of "単語の終わり" ran into the next character's tick in a half-screen column)
+    xs = [two_lines(say["end"]) if vocab.itos[i] == "<EOS>" else esc(vocab.itos[i]) for i in ids]
     colors = (BLUE, ORANGE, "#5b5b5b", "#7a9e3a")
     fig = go.Figure()
     top = 0.0

@@ -170,7 +170,9 @@ function mount(root, mode) {
   v.status = el("div", {class: "al-status", role: "status"});
   v.notes = el("div", {class: "al-notes", "data-testid": "al-live-notes"});
   v.sidesBox = el("div", {class: "al-sides"});
-  wrap.append(...(v.mode === "views" ? [] : [v.label]), v.status, v.notes, v.sidesBox);
+  // The Lesson's views: the line that stands in for them while the box holds another word than the question's
+  v.hiddenLine = el("div", {class: "al-caption", "data-testid": "al-live-hidden", style: "display:none"});
+  wrap.append(...(v.mode === "views" ? [v.hiddenLine] : [v.label]), v.status, v.notes, v.sidesBox);
   root.append(wrap);
   if (v.mode === "views") {                   // no box of its own: it follows the box of its group
     window.addEventListener(WORD_EVENT, (ev) => {
@@ -353,6 +355,20 @@ function redraw(v, keyTime) {
     v.box.toggleAttribute("data-server", server);
     v.notes.replaceChildren(...(server ? [el("p", {}, v.data.labels.server_word)] : []));
     return;
+  }
+  // The Lesson's views answer the question asked about data.question_text: from the first key that makes the box's
+  // word another, they hide (the question on the page is not about that word; Python asks a new one at the pause)
+  const other = v.mode === "views" && v.data.question_text != null && v.text !== v.data.question_text;
+  if (v.mode === "views") {
+    v.hiddenLine.textContent = v.data.labels.question_hidden || "";
+    v.hiddenLine.style.display = other ? "" : "none";
+    v.hiddenLine.style.fontSize = (v.data.projector ? 20 : 14) + "px";
+    v.box.toggleAttribute("data-hidden", other);
+    if (other) {
+      v.sidesBox.style.display = "none";
+      v.box.setAttribute("data-drawn", "");
+      return;
+    }
   }
   if (!v.sides.length || !v.sides.every((sd) => sd.model)) return;
   const L = v.data.labels;

@@ -84,8 +84,14 @@ function drawAttentionSteps(sd, cap) {
   caption.style.fontSize = px + "px";
   const top = el("div", {style: TWO_COLUMNS});
   top.append(stepsTable(sd, st, S.table, sd.data.projector ? 17 : 14), stepsBars(sd, st, S.bars, s));
-  const gap = Math.max(...Array.from(st.weights, (w, k) => Math.abs(w - st.pattern_row[k])));
-  const check = el("p", {class: "al-caption"}, pyfmt(S.check, {gap}));
+  // The check: this page's step-by-step row against PyTorch's on the server (data.check_row, for the question's word
+  // and row; the views show no other word). Against this page's own forward pass it would be exactly 0 (the same
+  // float64 sums in the same order): a check that can't fail.
+  const ref = sd.data.check_row;
+  const check = el("p", {class: "al-caption", "data-testid": "al-live-steps-check"});
+  if (ref && ref.length === st.weights.length && st.query === sd.data.query) {
+    check.textContent = pyfmt(S.check, {gap: Math.max(...Array.from(st.weights, (w, k) => Math.abs(w - ref[k])))});
+  }
   check.style.fontSize = px + "px";
   box.replaceChildren(caption, top, valueMix(sd, st, S.mix, s), check);
   box.setAttribute("data-row", String(st.query));
