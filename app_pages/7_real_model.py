@@ -35,6 +35,50 @@ R.lm_card(b)
 R.clamp_layer_head(b)
 
 
+def server_views(cap, text: str, layer: int, head: int, top_k: int, temp: float) -> None:
+    """The per-key views drawn on the server (plotly figures, BertViz's frame): where the browser could not draw
+    them."""
+    left, right = st.columns([0.9, 1.1], gap="large")
+    with left:
+        probs = next_token_probs(cap.next_token_logits(), temp, top_k)
+        title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
+        chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars")
+    let_browser_draw()
+    with right:
+        st.markdown("**" + _("BertViz head view") + "**")
+        st.caption(
+            _(
+                "Pick a layer at the top; hover a token to see what it attends to; "
+                "double-click a head colour to isolate it."
+            )
+        )
+        bertviz_frame(
+            cap,
+            "head",
+            key="real.bertviz",
+            pattern=cap.names()[layer],
+            parts=lambda: R.bertviz_parts(source, text),
+        )
+    let_browser_draw()
+    e_col, h_col = st.columns([1, 1.15], gap="large")
+    with e_col:
+        chart(R.entropy_figure(source, text), key="real.entropy")
+        st.caption(
+            _(
+                "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
+                "at exactly one other, 1 = attention spread evenly over everything it can see."
+            )
+        )
+    with h_col:
+        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
+        st.caption(
+            _(
+                "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
+                "may not look ahead. Hover for the exact weight."
+            )
+        )
+
+
 # Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
 # title, the model card). A newer key still interrupts a run that has not finished (Streamlit stops it at its next
 # element and starts again with the newest text); its forward pass is not lost: its tokens are in the prefix cache.
@@ -67,76 +111,38 @@ def live():
     if projector():
         R.it_lesson(source, b, cap, text)
 
-    left, right = st.columns([0.9, 1.1], gap="large")
-    # The bars first: they are what a student reads after each key (and a newer key that interrupts this run
-    # finds them on the page already); BertViz next, then the heatmaps.
-    with left:
-
-        @st.fragment
-        def next_token_panel():
-            s1, s2 = st.columns(2)
-            top_k = s1.slider(
-                _("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show.")
-            )
-            temp = s2.slider(
-                _("Temperature"),
-                0.1,
-                2.0,
-                D.widget("real.temperature"),
-                step=0.1,
-                key="real.temperature",
-                help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-            )
-            probs = next_token_probs(cap.next_token_logits(), temp, top_k)
-            title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
-            chart(
-                F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars"
-            )
-
-        next_token_panel()
-    let_browser_draw()
-    with right:
-        st.markdown("**" + _("BertViz head view") + "**")
-        st.caption(
-            _(
-                "Pick a layer at the top; hover a token to see what it attends to; "
-                "double-click a head colour to isolate it."
+    # The knobs of the views, then the views. They are drawn in the browser from the data this run sends (the
+    # tokens, the chosen layer's pattern, the entropy, the bars: ui/real_model.live_data), so a key costs the
+    # server its forward pass and one small message, not plotly figures and BertViz's markup.
+    s1, s2, s3, s4 = st.columns(4)
+    top_k = s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show."))
+    temp = s2.slider(
+        _("Temperature"),
+        0.1,
+        2.0,
+        D.widget("real.temperature"),
+        step=0.1,
+        key="real.temperature",
+        help=_("Below 1 sharpens the distribution, above 1 flattens it."),
+    )
+    layer = s3.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
+    head = s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+    failed = R.live_failed()
+    if failed is None:
+        R.live_views(source, text, cap, layer, head, top_k, temp)
+        R.vendor_note()
+    else:
+        st.info(
+            _("Your browser could not draw the views ({why}), so they are drawn on the server.").format(
+                why=escape_md(failed)
             )
         )
-        bertviz_frame(
-            cap,
-            "head",
-            key="real.bertviz",
-            pattern=cap.names()[st.session_state["real.layer"]],
-            parts=lambda: R.bertviz_parts(source, text),
+        server_views(cap, text, layer, head, top_k, temp)
+    st.caption(
+        _("Orange outline: the row of “{word}” (or the last token).").format(
+            word=escape_md(st.session_state["real.word"])
         )
-    let_browser_draw()
-
-    e_col, h_col = st.columns([1, 1.15], gap="large")
-    with e_col:
-        chart(R.entropy_figure(source, text), key="real.entropy")
-        st.caption(
-            _(
-                "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
-                "at exactly one other, 1 = attention spread evenly over everything it can see."
-            )
-        )
-    with h_col:
-        c1, c2 = st.columns(2)
-        layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
-        head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
-        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
-        st.caption(
-            _(
-                "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
-                "may not look ahead. Hover for the exact weight."
-            )
-        )
-        st.caption(
-            _("Orange outline: the row of “{word}” (or the last token).").format(
-                word=escape_md(st.session_state["real.word"])
-            )
-        )
+    )
 
     # ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one
     # screen)
