@@ -149,87 +149,88 @@ def live():
     if not projector():
         R.it_lesson(source, b, cap, text)
 
-    # ---- step-through generation -----------------------------------------------------------------------------------
-    st.subheader(_("Let it write"))
-    g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-    max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
-    mode = g2.segmented_control(
-        _("Decoding"),
-        ["greedy", "sampled"],
-        key="real.gen.mode",
-        required=True,
-        format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
-        help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
-    )
-    if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
-        st.session_state["real.gen.for"] = text
-    if st.session_state.get("real.gen.for") != text:
-        st.caption(
-            _("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps.")
-        )
-    else:
-        greedy = mode != "sampled"
-        gen = R.lm_generation(
-            source,
-            text,
-            max_new=max_new,
-            greedy=greedy,
-            temperature=1.0 if greedy else D.current("real.temperature"),
-            top_k=None if greedy else D.current("real.top_k"),
-            seed=0,
-        )
-        new = "".join(s.token for s in gen.steps).replace("␣", " ")
-        show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
-        if gen.steps:
-
-            @st.fragment
-            def timeline():
-                n = len(gen.steps)
-                if st.session_state.get("real.gen.step", 0) >= n:
-                    st.session_state["real.gen.step"] = n - 1
-                i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
-                probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
-                chart(
-                    F.generation_strip(
-                        [s.token for s in gen.steps],
-                        probs,
-                        current=i,
-                        title=_("Chosen token and its probability, step by step"),
-                        tr=_,
-                    ),
-                    key="real.gen.strip",
-                )
-                step = gen.steps[i]
-                a1, a2 = st.columns([1.2, 1], gap="medium")
-                sname = step.cap.names()[layer]
-                chart(
-                    F.attention_heatmap(
-                        step.cap,
-                        sname,
-                        head,
-                        query=len(step.cap.tgt_tokens) - 1,
-                        height=R.heatmap_height(len(step.cap.tgt_tokens)),
-                        title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
-                        tr=_,
-                    ),
-                    key="real.gen.heat",
-                    container=a1,
-                )
-                chart(
-                    F.next_token_bars(
-                        step.probs,
-                        hf_lm.TokenVocab(b.tokenizer),
-                        top_k=10,
-                        expected=step.token,
-                        title=_("Step {i}: what comes next?").format(i=i),
-                        tr=_,
-                    ),
-                    key="real.gen.bars",
-                    container=a2,
-                )
-                a2.caption(_("Orange: the token chosen at this step."))
-
-            timeline()
-
 
 live()
+
+# ---- step-through generation: outside the per-key fragment, so a key does not redraw its widgets; it reads the typed
+# text and the picks when a full run draws it (Generate, or any of its own widgets).
+text = st.session_state.get("real.text", "")
+layer, head = st.session_state["real.layer"], st.session_state["real.head"]
+st.subheader(_("Let it write"))
+g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
+mode = g2.segmented_control(
+    _("Decoding"),
+    ["greedy", "sampled"],
+    key="real.gen.mode",
+    required=True,
+    format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
+    help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
+)
+if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
+    st.session_state["real.gen.for"] = text
+if st.session_state.get("real.gen.for") != text:
+    st.caption(_("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps."))
+else:
+    greedy = mode != "sampled"
+    gen = R.lm_generation(
+        source,
+        text,
+        max_new=max_new,
+        greedy=greedy,
+        temperature=1.0 if greedy else D.current("real.temperature"),
+        top_k=None if greedy else D.current("real.top_k"),
+        seed=0,
+    )
+    new = "".join(s.token for s in gen.steps).replace("␣", " ")
+    show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
+    if gen.steps:
+
+        @st.fragment
+        def timeline():
+            n = len(gen.steps)
+            if st.session_state.get("real.gen.step", 0) >= n:
+                st.session_state["real.gen.step"] = n - 1
+            i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
+            probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
+            chart(
+                F.generation_strip(
+                    [s.token for s in gen.steps],
+                    probs,
+                    current=i,
+                    title=_("Chosen token and its probability, step by step"),
+                    tr=_,
+                ),
+                key="real.gen.strip",
+            )
+            step = gen.steps[i]
+            a1, a2 = st.columns([1.2, 1], gap="medium")
+            sname = step.cap.names()[layer]
+            chart(
+                F.attention_heatmap(
+                    step.cap,
+                    sname,
+                    head,
+                    query=len(step.cap.tgt_tokens) - 1,
+                    height=R.heatmap_height(len(step.cap.tgt_tokens)),
+                    title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
+                    tr=_,
+                ),
+                key="real.gen.heat",
+                container=a1,
+            )
+            chart(
+                F.next_token_bars(
+                    step.probs,
+                    hf_lm.TokenVocab(b.tokenizer),
+                    top_k=10,
+                    expected=step.token,
+                    title=_("Step {i}: what comes next?").format(i=i),
+                    tr=_,
+                ),
+                key="real.gen.bars",
+                container=a2,
+            )
+            a2.caption(_("Orange: the token chosen at this step."))
+
+        timeline()

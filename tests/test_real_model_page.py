@@ -279,7 +279,7 @@ def test_bundled_smollm2_page_and_lesson():
     data = live(at)
     side = data["sides"][0]
     assert side["pattern"] == f"blocks.{layer}.attn.hook_pattern" and side["head"] == head  # heatmap and BertViz
-    assert data["labels"]["heat_title"].format(layer=side["pattern_titles"][side["pattern"]], head=head) == (
+    assert data["labels"]["heat_title"].format(layer=side["pattern"].split(".")[1], head=head) == (
         f"Layer {layer} · head {head}"
     )
     assert data["query"] == 8  # the "it" row outlined

@@ -683,19 +683,17 @@ def cached_live_bars(source: str, stamp: float, text: str, top_k: int, temperatu
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _live_fixed(source: str, stamp: float, lang: str, vendor: bool) -> dict:
-    """What no key changes, per model, language and whether the vendored d3/jQuery are there: the layers' titles
-    (their numbers), the entropy's row labels, BertViz's head-view template (a static file the browser fetches
-    once; None without d3/jQuery). Shared by every session: read it, never change it."""
+    """What no key changes, per model, language and whether the vendored d3/jQuery are there: the number of layers
+    (the browser names them ``blocks.{l}.attn.hook_pattern``, titles them by number and labels the entropy's rows
+    ``row_label`` + l, as viz.figures.entropy_heatmap), BertViz's head-view template (a static file the browser
+    fetches once; None without d3/jQuery). Shared by every session: read it, never change it."""
     from ui import live_views as LV
     from viz.bertviz_view import _controls_in
 
     cap = lm_capture(source, LECTURE)
-    names = cap.names()
-    fixed = {
-        "pattern_titles": {n: str(l) for l, n in enumerate(names)},
-        "row_labels": {n: f"{_(style.FAMILY_LABEL['blocks'])} L{l}" for l, n in enumerate(names)},
-        "bertviz": None,
-    }
+    if cap.names() != [f"blocks.{l}.attn.hook_pattern" for l in range(len(cap.names()))]:
+        raise RuntimeError("a causal LM's capture names its patterns blocks.{l}.attn.hook_pattern")
+    fixed = {"n_layer": len(cap.names()), "row_label": f"{_(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
     if vendor:
         t = LV.template_of(cap.bertviz_kwargs(), LIVE_ROOT, "head")
         t["markup"] = _controls_in(t["markup"], _)

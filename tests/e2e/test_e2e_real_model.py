@@ -124,7 +124,7 @@ def test_typing_redraws_the_views_in_the_browser_from_the_servers_data(app):
     box.press("End")
     start = len(sent)
     typed = " and <b>slept"
-    box.press_sequentially(typed, delay=60)
+    box.press_sequentially(typed, delay=200)  # slower than the box's 150 ms debounce: a rerun per key
     last = real_last_token("The animal didn't cross the street because it was too tired" + typed)
     app.wait_until(
         lambda: f"Next token after “{last}”" in live_texts(app, "bars"), "the bars' title naming the new last token"

@@ -886,7 +886,9 @@ function serverLayout(sd) {              // bars beside BertViz, then the entrop
   });
 }
 function serverSide(sd, side, px) {
-  const L = sd.data.labels;
+  const L = sd.data.labels, names = Array.from({length: side.n_layer}, (_, l) => "blocks." + l + ".attn.hook_pattern");
+  sd.data.pattern_titles = Object.fromEntries(names.map((n, l) => [n, String(l)]));   // the layer's number
+  sd.data.row_labels = Object.fromEntries(names.map((n, l) => [n, side.row_label + l]));   // "self L0", as the server's
   sd.model = SERVER_MODEL;
   sd.url = null;
   sd.pattern = side.pattern;
