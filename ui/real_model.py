@@ -620,7 +620,7 @@ def heatmap_query(cap: AttentionCapture) -> int:
 # A key costs the server its (batched, cached) forward pass and one small message: the tokens, the chosen layer's
 # pattern, the entropy per layer and head, the next-token bars' labels and probabilities. The browser draws the bars,
 # BertViz's head view, the entropy heatmap and the heatmap in place (no plotly figure, no BertViz markup per key).
-LIVE_STATE = "real.live"  # the component's state: {"layer": picked in BertViz's own selector, "failed": why}
+LIVE_STATE = "real.live"  # the component's state: {"layer": {"layer": picked in BertViz, "at": ms}, "failed": why}
 LIVE_ROOT = "al-bertviz-real"  # BertViz's root id in the component
 
 
@@ -770,7 +770,8 @@ def live_data(
 
 def _on_live_layer() -> None:
     """The student picked a layer in BertViz's own selector: the page's Layer follows (and this run sends it)."""
-    layer = (st.session_state.get(LIVE_STATE) or {}).get("layer")
+    picked = (st.session_state.get(LIVE_STATE) or {}).get("layer")
+    layer = picked.get("layer") if isinstance(picked, dict) else None
     if isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0:
         st.session_state["real.layer"] = layer  # clamp_layer_head keeps it inside the model
 

@@ -144,4 +144,10 @@ def test_typing_redraws_the_views_in_the_browser_from_the_servers_data(app):
                 reruns.append(msg.rerun_script.fragment_id)
     assert reruns and all(reruns), reruns  # each key reran the fragment, never the whole page
     print(f"{len(typed)} keys, {len(reruns)} fragment reruns; last token {last!r}")
+    # A layer picked in BertViz's own selector goes to Python: the page's heatmap follows, BertViz keeps it
+    app.page.locator('[data-testid="al-live-bertviz"] select#layer').select_option("3")
+    app.wait_until(
+        lambda: "Layer 3 · head 0" in live_texts(app, "heatmap"), "the heatmap of the layer picked in BertViz"
+    )
+    assert app.page.locator('[data-testid="al-live-bertviz"] select#layer').input_value() == "3"
     app.assert_clean()

@@ -879,10 +879,10 @@ function serverLayout(sd) {              // bars beside BertViz, then the entrop
   top.append(a, b);
   bottom.append(c, d);
   sd.el.append(top, bottom);
-  sd.bertviz.addEventListener("change", (ev) => {   // a student's pick (not bertvizRestore's: jQuery's trigger is not native)
-    if (!ev.isTrusted || !ev.target || ev.target.id !== "layer") return;
-    const layer = Number(ev.target.value);
-    if (Number.isInteger(layer)) sd.page.setStateValue("layer", layer);
+  sd.bertviz.addEventListener("change", (ev) => {   // a student's pick (bertvizRestore's jQuery trigger sends no DOM event)
+    if (!ev.target || ev.target.id !== "layer") return;
+    const layer = Number(ev.target.value);   // with a time: the same layer picked again (after the page's) is news
+    if (Number.isInteger(layer)) sd.page.setStateValue("layer", {layer, at: Date.now()});
   });
 }
 function serverSide(sd, side, px) {
