@@ -493,3 +493,16 @@ def test_a_failed_view_module_draws_the_server_path_with_a_note(folders):
     assert not at.exception
     assert live(at) is None and {"real.bars", "real.entropy", "real.heat"} <= set(charts(at))
     assert any("Your browser could not draw the views (HTTP 404)" in str(i.value) for i in at.info)
+
+
+def test_without_the_vendored_d3_the_browser_draws_the_other_views_and_says_how_to_fetch_them(folders, monkeypatch):
+    """d3/jQuery missing: the component gets no BertViz template (the bars, entropy and heatmap still draw) and the
+    page says how to fetch them, as the server path's frame does."""
+    from viz import bertviz_view
+
+    monkeypatch.setattr(bertviz_view, "missing_vendor_files", lambda: ["static/vendor/d3.min.js"])
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"])})
+    assert not at.exception
+    data = live(at)
+    assert data["sides"][0]["bertviz"] is None and data["sides"][0]["capture"]["bars"]["values"]
+    assert any("BertViz needs its JavaScript files" in str(w.value) for w in at.warning)
