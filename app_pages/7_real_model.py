@@ -79,6 +79,22 @@ def server_views(cap, text: str, layer: int, head: int, top_k: int, temp: float)
         )
 
 
+# The views' knobs, outside the per-key fragment: a key does not redraw them; changing one reruns the page.
+s1, s2, s3, s4 = st.columns(4)
+s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show."))
+s2.slider(
+    _("Temperature"),
+    0.1,
+    2.0,
+    D.widget("real.temperature"),
+    step=0.1,
+    key="real.temperature",
+    help=_("Below 1 sharpens the distribution, above 1 flattens it."),
+)
+s3.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
+s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+
+
 # Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
 # title, the model card). A newer key still interrupts a run that has not finished (Streamlit stops it at its next
 # element and starts again with the newest text); its forward pass is not lost: its tokens are in the prefix cache.
@@ -111,22 +127,11 @@ def live():
     if projector():
         R.it_lesson(source, b, cap, text)
 
-    # The knobs of the views, then the views. They are drawn in the browser from the data this run sends (the
-    # tokens, the chosen layer's pattern, the entropy, the bars: ui/real_model.live_data), so a key costs the
-    # server its forward pass and one small message, not plotly figures and BertViz's markup.
-    s1, s2, s3, s4 = st.columns(4)
-    top_k = s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show."))
-    temp = s2.slider(
-        _("Temperature"),
-        0.1,
-        2.0,
-        D.widget("real.temperature"),
-        step=0.1,
-        key="real.temperature",
-        help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-    )
-    layer = s3.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
-    head = s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+    # The views, drawn in the browser from the data this run sends (the tokens, the chosen layer's pattern, the entropy,
+    # the bars: ui/real_model.live_data), so a key costs the server its forward pass and one small message, not
+    # plotly figures and BertViz's markup. The knobs above the text box set them.
+    top_k, temp = D.current("real.top_k"), D.current("real.temperature")
+    layer, head = st.session_state["real.layer"], st.session_state["real.head"]
     failed = R.live_failed()
     if failed is None:
         R.live_views(source, text, cap, layer, head, top_k, temp)

@@ -574,7 +574,10 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                 )
 
             def show_head():
+                from ui.live_views import _whole_page
+
                 st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
+                _whole_page()  # the Layer and Head boxes sit outside the per-key fragment
 
             st.button(
                 _("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer, head=c.head),
@@ -769,11 +772,15 @@ def live_data(
 
 
 def _on_live_layer() -> None:
-    """The student picked a layer in BertViz's own selector: the page's Layer follows (and this run sends it)."""
+    """The student picked a layer in BertViz's own selector: the page's Layer box follows (it sits outside the
+    per-key fragment: the whole page reruns), and that run sends the layer's pattern."""
     picked = (st.session_state.get(LIVE_STATE) or {}).get("layer")
     layer = picked.get("layer") if isinstance(picked, dict) else None
     if isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0:
         st.session_state["real.layer"] = layer  # clamp_layer_head keeps it inside the model
+        from ui.live_views import _whole_page
+
+        _whole_page()
 
 
 def live_views(source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temp: float) -> None:
