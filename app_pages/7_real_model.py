@@ -35,6 +35,66 @@ R.lm_card(b)
 R.clamp_layer_head(b)
 
 
+def server_views(cap, text: str, layer: int, head: int, top_k: int, temp: float) -> None:
+    """The per-key views drawn on the server (plotly figures, BertViz's frame): where the browser could not draw
+    them."""
+    left, right = st.columns([0.9, 1.1], gap="large")
+    with left:
+        probs = next_token_probs(cap.next_token_logits(), temp, top_k)
+        title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
+        chart(F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars")
+    let_browser_draw()
+    with right:
+        st.markdown("**" + _("BertViz head view") + "**")
+        st.caption(
+            _(
+                "Pick a layer at the top; hover a token to see what it attends to; "
+                "double-click a head colour to isolate it."
+            )
+        )
+        bertviz_frame(
+            cap,
+            "head",
+            key="real.bertviz",
+            pattern=cap.names()[layer],
+            parts=lambda: R.bertviz_parts(source, text),
+        )
+    let_browser_draw()
+    e_col, h_col = st.columns([1, 1.15], gap="large")
+    with e_col:
+        chart(R.entropy_figure(source, text), key="real.entropy")
+        st.caption(
+            _(
+                "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
+                "at exactly one other, 1 = attention spread evenly over everything it can see."
+            )
+        )
+    with h_col:
+        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
+        st.caption(
+            _(
+                "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
+                "may not look ahead. Hover for the exact weight."
+            )
+        )
+
+
+# The views' knobs, outside the per-key fragment: a key does not redraw them; changing one reruns the page.
+s1, s2, s3, s4 = st.columns(4)
+s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show."))
+s2.slider(
+    _("Temperature"),
+    0.1,
+    2.0,
+    D.widget("real.temperature"),
+    step=0.1,
+    key="real.temperature",
+    help=_("Below 1 sharpens the distribution, above 1 flattens it."),
+)
+s3.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
+s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
+
+
 # Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
 # title, the model card). A newer key still interrupts a run that has not finished (Streamlit stops it at its next
 # element and starts again with the newest text); its forward pass is not lost: its tokens are in the prefix cache.
@@ -67,163 +127,115 @@ def live():
     if projector():
         R.it_lesson(source, b, cap, text)
 
-    left, right = st.columns([0.9, 1.1], gap="large")
-    # The bars first: they are what a student reads after each key (and a newer key that interrupts this run
-    # finds them on the page already); BertViz next, then the heatmaps.
-    with left:
-
-        @st.fragment
-        def next_token_panel():
-            s1, s2 = st.columns(2)
-            top_k = s1.slider(
-                _("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show.")
-            )
-            temp = s2.slider(
-                _("Temperature"),
-                0.1,
-                2.0,
-                D.widget("real.temperature"),
-                step=0.1,
-                key="real.temperature",
-                help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-            )
-            probs = next_token_probs(cap.next_token_logits(), temp, top_k)
-            title = _("Next token after “{token}”").format(token=style.label(cap.tgt_tokens[-1]))
-            chart(
-                F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=top_k, title=title, tr=_), key="real.bars"
-            )
-
-        next_token_panel()
-    let_browser_draw()
-    with right:
-        st.markdown("**" + _("BertViz head view") + "**")
-        st.caption(
-            _(
-                "Pick a layer at the top; hover a token to see what it attends to; "
-                "double-click a head colour to isolate it."
+    # The views, drawn in the browser from the data this run sends (the tokens, the chosen layer's pattern, the entropy,
+    # the bars: ui/real_model.live_data), so a key costs the server its forward pass and one small message, not
+    # plotly figures and BertViz's markup. The knobs above the text box set them.
+    top_k, temp = D.current("real.top_k"), D.current("real.temperature")
+    layer, head = st.session_state["real.layer"], st.session_state["real.head"]
+    failed = R.live_failed()
+    if failed is None:
+        R.live_views(source, text, cap, layer, head, top_k, temp)
+        R.vendor_note()
+    else:
+        st.info(
+            _("Your browser could not draw the views ({why}), so they are drawn on the server.").format(
+                why=escape_md(failed)
             )
         )
-        bertviz_frame(
-            cap,
-            "head",
-            key="real.bertviz",
-            pattern=cap.names()[st.session_state["real.layer"]],
-            parts=lambda: R.bertviz_parts(source, text),
+        server_views(cap, text, layer, head, top_k, temp)
+    st.caption(
+        _("Orange outline: the row of “{word}” (or the last token).").format(
+            word=escape_md(st.session_state["real.word"])
         )
-    let_browser_draw()
-
-    e_col, h_col = st.columns([1, 1.15], gap="large")
-    with e_col:
-        chart(R.entropy_figure(source, text), key="real.entropy")
-        st.caption(
-            _(
-                "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
-                "at exactly one other, 1 = attention spread evenly over everything it can see."
-            )
-        )
-    with h_col:
-        c1, c2 = st.columns(2)
-        layer = c1.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
-        head = c2.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
-        chart(R.heatmap_figure(source, text, cap, layer, head), key="real.heat")
-        st.caption(
-            _(
-                "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
-                "may not look ahead. Hover for the exact weight."
-            )
-        )
-        st.caption(
-            _("Orange outline: the row of “{word}” (or the last token).").format(
-                word=escape_md(st.session_state["real.word"])
-            )
-        )
+    )
 
     # ---- the lecture's lesson: what does "it" look at? (first on the projector: the question and its view on one
     # screen)
     if not projector():
         R.it_lesson(source, b, cap, text)
 
-    # ---- step-through generation -----------------------------------------------------------------------------------
-    st.subheader(_("Let it write"))
-    g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-    max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
-    mode = g2.segmented_control(
-        _("Decoding"),
-        ["greedy", "sampled"],
-        key="real.gen.mode",
-        required=True,
-        format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
-        help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
-    )
-    if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
-        st.session_state["real.gen.for"] = text
-    if st.session_state.get("real.gen.for") != text:
-        st.caption(
-            _("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps.")
-        )
-    else:
-        greedy = mode != "sampled"
-        gen = R.lm_generation(
-            source,
-            text,
-            max_new=max_new,
-            greedy=greedy,
-            temperature=1.0 if greedy else D.current("real.temperature"),
-            top_k=None if greedy else D.current("real.top_k"),
-            seed=0,
-        )
-        new = "".join(s.token for s in gen.steps).replace("␣", " ")
-        show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
-        if gen.steps:
-
-            @st.fragment
-            def timeline():
-                n = len(gen.steps)
-                if st.session_state.get("real.gen.step", 0) >= n:
-                    st.session_state["real.gen.step"] = n - 1
-                i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
-                probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
-                chart(
-                    F.generation_strip(
-                        [s.token for s in gen.steps],
-                        probs,
-                        current=i,
-                        title=_("Chosen token and its probability, step by step"),
-                        tr=_,
-                    ),
-                    key="real.gen.strip",
-                )
-                step = gen.steps[i]
-                a1, a2 = st.columns([1.2, 1], gap="medium")
-                sname = step.cap.names()[layer]
-                chart(
-                    F.attention_heatmap(
-                        step.cap,
-                        sname,
-                        head,
-                        query=len(step.cap.tgt_tokens) - 1,
-                        height=R.heatmap_height(len(step.cap.tgt_tokens)),
-                        title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
-                        tr=_,
-                    ),
-                    key="real.gen.heat",
-                    container=a1,
-                )
-                chart(
-                    F.next_token_bars(
-                        step.probs,
-                        hf_lm.TokenVocab(b.tokenizer),
-                        top_k=10,
-                        expected=step.token,
-                        title=_("Step {i}: what comes next?").format(i=i),
-                        tr=_,
-                    ),
-                    key="real.gen.bars",
-                    container=a2,
-                )
-                a2.caption(_("Orange: the token chosen at this step."))
-
-            timeline()
-
 
 live()
+
+# ---- step-through generation: outside the per-key fragment, so a key does not redraw its widgets; it reads the typed
+# text and the picks when a full run draws it (Generate, or any of its own widgets).
+text = st.session_state.get("real.text", "")
+layer, head = st.session_state["real.layer"], st.session_state["real.head"]
+st.subheader(_("Let it write"))
+g1, g2, g3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+max_new = g1.slider(_("New tokens"), 1, 10, D.widget("real.gen.n"), key="real.gen.n")
+mode = g2.segmented_control(
+    _("Decoding"),
+    ["greedy", "sampled"],
+    key="real.gen.mode",
+    required=True,
+    format_func={"greedy": _("greedy"), "sampled": _("sampled")}.__getitem__,
+    help=_("Sampled uses the temperature and top-k above; the seed is fixed, so it repeats."),
+)
+if g3.button(_("Generate"), key="real.gen.go", icon=":material/play_arrow:", type="primary"):
+    st.session_state["real.gen.for"] = text
+if st.session_state.get("real.gen.for") != text:
+    st.caption(_("Press Generate: the model adds tokens one at a time (one forward pass each), then scrub the steps."))
+else:
+    greedy = mode != "sampled"
+    gen = R.lm_generation(
+        source,
+        text,
+        max_new=max_new,
+        greedy=greedy,
+        temperature=1.0 if greedy else D.current("real.temperature"),
+        top_k=None if greedy else D.current("real.top_k"),
+        seed=0,
+    )
+    new = "".join(s.token for s in gen.steps).replace("␣", " ")
+    show_word(gen.prefix if len(gen.prefix) < 200 else "…" + gen.prefix[-200:], new, size="1.5rem")
+    if gen.steps:
+
+        @st.fragment
+        def timeline():
+            n = len(gen.steps)
+            if st.session_state.get("real.gen.step", 0) >= n:
+                st.session_state["real.gen.step"] = n - 1
+            i = st.slider(_("Step"), 0, n - 1, key="real.gen.step") if n > 1 else 0
+            probs = chosen_token_probs([s.probs for s in gen.steps], [s.token_id for s in gen.steps])
+            chart(
+                F.generation_strip(
+                    [s.token for s in gen.steps],
+                    probs,
+                    current=i,
+                    title=_("Chosen token and its probability, step by step"),
+                    tr=_,
+                ),
+                key="real.gen.strip",
+            )
+            step = gen.steps[i]
+            a1, a2 = st.columns([1.2, 1], gap="medium")
+            sname = step.cap.names()[layer]
+            chart(
+                F.attention_heatmap(
+                    step.cap,
+                    sname,
+                    head,
+                    query=len(step.cap.tgt_tokens) - 1,
+                    height=R.heatmap_height(len(step.cap.tgt_tokens)),
+                    title=_("Step {i} · layer {layer} · head {head}").format(i=i, layer=layer, head=head),
+                    tr=_,
+                ),
+                key="real.gen.heat",
+                container=a1,
+            )
+            chart(
+                F.next_token_bars(
+                    step.probs,
+                    hf_lm.TokenVocab(b.tokenizer),
+                    top_k=10,
+                    expected=step.token,
+                    title=_("Step {i}: what comes next?").format(i=i),
+                    tr=_,
+                ),
+                key="real.gen.bars",
+                container=a2,
+            )
+            a2.caption(_("Orange: the token chosen at this step."))
+
+        timeline()

@@ -92,6 +92,22 @@ def bars_char(title: str) -> str:
     return t[t.index("“") + 1 : t.rindex("”")] if "“" in t and "”" in t else ""
 
 
+LIVE_COMPONENT = "attention_lab_live"  # ui/live_views.py's component; on the Real model it gets each key's data
+
+
+def live_bars_title(e) -> str:
+    """The bars' title in a live-views component's data sent by the server (the Real model, ui/real_model.live_data:
+    mode "server"), or "" (Explore's and Compare's browser path compute their bars in the browser)."""
+    try:
+        data = json.loads(e.json) if e.WhichOneof("data") == "json" else {}
+    except ValueError:
+        return ""
+    if data.get("mode") != "server":
+        return ""
+    sides = data.get("sides") or [{}]
+    return str(((sides[0].get("capture") or {}).get("bars") or {}).get("title") or "")
+
+
 def widget_value(kind: str, e) -> tuple[str, object] | None:
     """What the browser reports for a widget it has just drawn: the value the server set (``set_value``), else the
     widget's default, in the WidgetState field Streamlit registers it with (elements/widgets/*.py ``value_type``).
@@ -330,6 +346,12 @@ class Tab:
                 if title.startswith(BARS_TITLE):
                     self.titles.append(title)
                     if self.page in SHOWN_AT_BARS:  # key -> bars: the chart is on the student's screen now
+                        self.resolve(time.perf_counter())
+            elif ek == "bidi_component" and e.component_name == LIVE_COMPONENT:
+                title = live_bars_title(e)
+                if title.startswith(BARS_TITLE):  # the Real model's views, drawn in the browser from this data
+                    self.titles.append(title)
+                    if self.page in SHOWN_AT_BARS:
                         self.resolve(time.perf_counter())
             elif ek in ("markdown", "alert"):
                 self.texts.append(e.body)

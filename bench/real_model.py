@@ -35,13 +35,13 @@ from bench.common import Server, append_results, fmt_ms, guard_offline, launch_c
 START = "The animal didn't cross the street because it was too tired"
 TYPED = " and went to sleep early"
 
-LAST_BAR_TITLE_JS = """(want) => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
+# The page's per-key views are drawn in the browser by the live-views component (ui/live/live.js, mode "server")
+# from the data each run sends: a key is shown when the bars' title, and BertViz's last key-column token, name the
+# key's last token. That data comes only from a run of the new text (started after the key).
+LAST_BAR_TITLE_JS = """(want) => [...document.querySelectorAll('[data-testid="al-live-bars"] .al-title')]
     .some(t => t.textContent === want)"""
 LAST_BV_TOKEN_JS = """(want) => {
-    const f = document.querySelector('[data-testid="stCustomComponentV1"]');
-    const d = f && f.contentDocument;
-    if (!d) return false;
-    const t = [...d.querySelectorAll('#vis svg text')].map(e => e.textContent);
+    const t = [...document.querySelectorAll('[data-testid="al-live-bertviz"] #vis svg text')].map(e => e.textContent);
     return t.length > 0 && t[t.length - 1] === want;
 }"""
 

@@ -156,6 +156,32 @@ def test_a_real_model_key_is_shown_when_its_bars_arrive():
     assert tab.rec.keys[0].latency == shown
 
 
+def live_data(title: str, mode: str = "server") -> ForwardMsg:
+    """The Real model page's live-views component with the bars' title in its data (ui/real_model.live_data)."""
+    m = ForwardMsg()
+    el = m.delta.new_element
+    el.bidi_component.component_name = C.LIVE_COMPONENT
+    el.bidi_component.json = json.dumps({"mode": mode, "sides": [{"capture": {"bars": {"title": title}}}]})
+    return m
+
+
+def test_a_real_model_key_is_shown_when_the_views_data_names_its_last_token():
+    """Real model page, views drawn in the browser: a key is shown when the component's data naming its last token
+    arrives in a run started after the key; data naming another token (an older text) shows nothing, nor does
+    a browser-path component's data (no bars in it)."""
+    tab = C.Tab("http://localhost:1", C.Record("s", "real_model"), "real_model", lambda: 0.0)
+    tab.rec.keys.append(C.Key("too tire", time.perf_counter(), "␣tire"))
+    tab.handle(live_data("Next token after “␣tire”"))  # before any run started after the key: not this key's run
+    assert tab.rec.keys[0].latency is None
+    tab.handle(new_session())
+    tab.handle(live_data("Next token after “␣too”"))
+    tab.handle(live_data("Next token after “␣tire”", mode="page"))
+    assert tab.rec.keys[0].latency is None
+    tab.handle(new_session())
+    tab.handle(live_data("Next token after “␣tire”"))
+    assert tab.rec.keys[0].latency is not None
+
+
 def fragment_box(tab: C.Tab, fragment: str) -> str:
     """The page draws the text box inside ``fragment``; the student types one key there."""
     m = element("text_input", id="box-id", label="Type a word", value="ca")

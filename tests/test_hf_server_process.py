@@ -197,15 +197,16 @@ def test_one_folder_model_per_process_whatever_the_sessions_keep(server, tmp_pat
     assert rss[2] - rss[0] < 60e6, rss  # a second and third model would add 200 MB
 
 
-def test_a_keystroke_reruns_only_the_pages_live_fragment_bars_first(server, tmp_path):
+def test_a_keystroke_reruns_only_the_pages_live_fragment_and_sends_data_not_charts(server, tmp_path):
     """The Real model page's per-key part is an st.fragment: a key in its text box (sent as the browser sends it,
-    with the fragment's id) reruns that fragment only — no sidebar, no title, no model card — and the next-token
-    bars naming the new last token are drawn before BertViz. On the old page every key reran the whole page."""
+    with the fragment's id) reruns that fragment only — no sidebar, no title, no model card — and sends the live
+    views' data naming the new last token (the browser draws the bars, BertViz and the heatmaps from it): no plotly
+    chart and no BertViz frame for the per-key views (the page drew both on every key before)."""
     import json
 
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from bench.classroom import Record, Tab
+    from bench.classroom import LIVE_COMPONENT, Record, Tab, live_bars_title
     from models import hf_lm
 
     folder = save_tiny("llama", tmp_path / "tiny-llama")
@@ -216,6 +217,7 @@ def test_a_keystroke_reruns_only_the_pages_live_fragment_bars_first(server, tmp_
         tab = Tab(f"http://127.0.0.1:{server['port']}", Record("t", "real_model"), "real_model", time.perf_counter)
         seen: list[tuple] = []
         handle = tab.handle
+        sizes: list[int] = []
 
         def spy(msg):
             kind = msg.WhichOneof("type")
@@ -227,6 +229,9 @@ def test_a_keystroke_reruns_only_the_pages_live_fragment_bars_first(server, tmp_
                 title = ""
                 if el.WhichOneof("type") == "plotly_chart":
                     title = ((json.loads(e.spec).get("layout") or {}).get("title") or {}).get("text", "")
+                elif el.WhichOneof("type") == "bidi_component" and e.component_name == LIVE_COMPONENT:
+                    title = live_bars_title(e)
+                    sizes.append(len(e.json.encode()))
                 seen.append((el.WhichOneof("type"), getattr(e, "label", "") or title))
             handle(msg)
 
@@ -243,15 +248,15 @@ def test_a_keystroke_reruns_only_the_pages_live_fragment_bars_first(server, tmp_
             tab.set_value("Type a sentence", "string_value", text)
             await tab.rerun(fragment=fragment, auto=False)
             await tab.wait_finished(120)
-            return seen, fragment, tab.last_status
+            return seen, fragment, tab.last_status, sizes
         finally:
             await tab.close()
 
-    seen, fragment, status = run_async(go())
+    seen, fragment, status, sizes = run_async(go())
     assert seen[0] == ("run", (fragment,)) and status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, seen[:3]
     labels = [label for _, label in seen]
     assert "Language model" not in labels and "Model folder on the server" not in labels  # the sidebar stays
     assert ("title", "Real model") not in seen and not any(kind == "title" for kind, _ in seen)
-    bars = labels.index(f"Next token after “{want}”")
-    frame = next(i for i, (kind, _) in enumerate(seen) if kind == "component_instance")
-    assert bars < frame, seen  # the bars first, then BertViz
+    assert ("bidi_component", f"Next token after “{want}”") in seen, seen  # the views' data, for the new text
+    assert not any(kind in ("plotly_chart", "component_instance") for kind, _ in seen), seen
+    print(f"the views' data for one key: {sizes} bytes")

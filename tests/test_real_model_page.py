@@ -26,6 +26,29 @@ def charts(at) -> dict[str, dict]:
     return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
+def live(at) -> dict | None:
+    """The data the page's live-views component got (ui/real_model.live_data), or None when none was drawn."""
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == "attention_lab_live":
+            return json.loads(el.proto.json)
+    return None
+
+
+def walk(node):
+    """(kind, element) for every element under ``node`` in page order: "lesson" for the "it" question's first
+    line, a custom component's name for one."""
+    for child in getattr(node, "children", {}).values():
+        if getattr(child, "children", None):
+            yield from walk(child)
+            continue
+        kind = getattr(child, "type", "")
+        if kind == "markdown" and "it has read only" in str(child.value):
+            kind = "lesson"
+        elif kind == "bidi_component":
+            kind = child.proto.component_name
+        yield kind, child
+
+
 def said(at) -> list[str]:
     return [
         str(e.value)
@@ -42,8 +65,8 @@ def test_local_folder_every_view(folders, kind):
     assert not at.error, [e.value for e in at.error]
     b = hf_lm.load_folder(folders[kind])
     figs = charts(at)
-    assert {"real.bars", "real.entropy", "real.heat"} <= set(figs) and "real.lesson.control" not in figs  # not yet
-    z = figs["real.entropy"]["data"][0]["z"]
+    assert not figs  # the per-key views are drawn in the browser; the lesson's charts only after Reveal
+    z = live(at)["sides"][0]["capture"]["entropy"]
     assert (len(z), len(z[0])) == (b.n_layer, b.n_head)  # one row per layer, one col per head
     chips = next(m for m in said(at) if "line-height:2" in m)
     assert "␣animal" in chips and "Ġ" not in chips
@@ -169,7 +192,7 @@ def test_a_classroom_server_offers_the_teachers_folders_and_no_path_field(folder
     radio.set_value("provided").run()
     at.selectbox(key="real.provided").set_value("tiny-llama").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "real.entropy" in charts(at)
+    assert live(at)["sides"][0]["capture"]["entropy"]  # the views drawn
     assert not any(str(tmp_path) in m for m in said(at))
 
 
@@ -177,7 +200,7 @@ def test_a_folder_from_the_environment_opens_by_default(folders, monkeypatch):
     monkeypatch.setenv("ATTENTION_LAB_HF_MODEL", str(folders["llama"]))
     at = open_page()
     assert at.session_state["real.source"] == "folder" and at.session_state["real.path"] == str(folders["llama"])
-    assert not at.error and "real.entropy" in charts(at)
+    assert not at.error and live(at)["sides"][0]["capture"]["entropy"]
 
 
 def test_missing_bundled_package_is_explained(monkeypatch):
@@ -207,7 +230,7 @@ def test_bundled_smollm2_page_and_lesson():
     at = open_page()
     assert not at.error, [e.value for e in at.error]
     assert any("SmolLM2" in c and "134,515,008 parameters" in c for c in said(at))
-    z = charts(at)["real.entropy"]["data"][0]["z"]
+    z = live(at)["sides"][0]["capture"]["entropy"]
     assert (len(z), len(z[0])) == (30, 9)
     # Before the guess: what a causal model has read at "it", and the check that later words don't change its row.
     first = "\n".join(said(at))
@@ -253,11 +276,14 @@ def test_bundled_smollm2_page_and_lesson():
     # "Show layer L head H": the page's heatmap and BertViz go to that head, with the "it" row outlined.
     at.button(key="real.lesson.show").click().run()
     assert (at.session_state["real.layer"], at.session_state["real.head"]) == (layer, head)
-    main = charts(at)["real.heat"]
-    assert main["layout"]["title"]["text"] == f"Layer {layer} · head {head}"
-    assert (main["layout"]["shapes"][0]["y0"], main["layout"]["shapes"][0]["y1"]) == (7.5, 8.5)
-    bertviz = [json.loads(e.proto.json_args) for e in at.get("component_instance")]
-    assert [a["select"] for a in bertviz] == [{"layer": str(layer)}]
+    data = live(at)
+    side = data["sides"][0]
+    assert side["pattern"] == f"blocks.{layer}.attn.hook_pattern" and side["head"] == head  # heatmap and BertViz
+    assert data["labels"]["heat_title"].format(layer=side["pattern"].split(".")[1], head=head) == (
+        f"Layer {layer} · head {head}"
+    )
+    assert data["query"] == 8  # the "it" row outlined
+    assert not at.get("component_instance")  # no BertViz frame: the browser draws it
     print(
         f"SmolLM2 it->animal: L{layer} h{head} {w:.4f}; other tokens >= it: {k} of 9, max {max(others):.4f}, "
         f"mean {sum(others) / 9:.4f}; average head {float(p[:, :, 8, 1].mean()):.4f}; swapped: animal "
@@ -270,13 +296,12 @@ def test_projector_puts_the_question_first():
     """On the projector the "it" question comes right under the sentence, before BertViz and the other views, and
     its word pickers sit behind "More controls"."""
     at = open_page(present=True)
-    order = [str(m.value) for m in at.markdown]
-    lesson = next(i for i, m in enumerate(order) if "it has read only" in m)
-    assert lesson < order.index("**BertViz head view**")
+    kinds = [kind for kind, _ in walk(at.main)]
+    assert kinds.index("lesson") < kinds.index("attention_lab_live")
     assert [e.label for e in at.expander] == ["More controls"]
-    # 18 px tick labels on the projector need rows of >= 26 px before the projector's 1.3 scale (12 tokens here):
-    # the default 22 px rows drew "␣animal" over "␣didn".
-    assert charts(at)["real.heat"]["layout"]["height"] >= 1.3 * (26 * 12 + 80)
+    # 18 px tick labels on the projector: live.js draws the heatmap's rows one label high plus 10 px (28 px) when
+    # the data says projector (the default 22 px rows drew "␣animal" over "␣didn" on the server path).
+    assert live(at)["projector"] is True
     at.button_group(key="real.lesson.guess").set_value(0).run()
     at.button(key="real.lesson.reveal").click().run()
     assert not at.exception and {"real.lesson.control", "real.lesson.heat"} <= set(charts(at))
@@ -324,7 +349,7 @@ def test_a_keystroke_runs_only_the_new_tokens_shared_by_every_session(folders):
     assert not at.exception and 0 < cache.computed - first <= 2
     b = hf_lm.load_folder(folders["llama"])
     last = hf_lm.capture_lm(b, text).tgt_tokens[-1]
-    assert charts(at)["real.bars"]["layout"]["title"]["text"] == f"Next token after “{last}”"
+    assert live(at)["sides"][0]["capture"]["bars"]["title"] == f"Next token after “{last}”"
     other = open_page(**state, **{"real.text": text[:-1] + "y"})  # another student, another last letter
     assert not other.exception
     n = cache.computed
@@ -370,7 +395,7 @@ def test_a_busy_model_is_a_message_not_a_traceback(folders, monkeypatch):
     at = open_page(**state)
     assert not at.exception and not at.error
     assert any("the model is busy" in str(w.value) for w in at.warning), [w.value for w in at.warning]
-    assert "real.bars" not in charts(at)
+    assert live(at) is None and not charts(at)
     ja = open_page(**state, lang="ja")
     assert any("混み合っています" in str(w.value) for w in ja.warning), [w.value for w in ja.warning]
 
@@ -392,3 +417,92 @@ def test_the_page_keeps_captures_as_numpy_and_shows_the_full_forwards(folders):
     for name in want.names():
         assert torch.allclose(got.patterns[name], want.patterns[name], atol=1e-5)
     assert torch.allclose(got.logits, want.logits, atol=1e-4)
+
+
+# ---- the per-key views drawn in the browser from the server's data (issue 24 item 3) -------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_component_gets_what_the_server_path_figures_show(folders, kind):
+    """The data the browser draws from equals what the server path's figures show for the same text and picks: the
+    bars' labels and values are viz.metrics.next_token_probs of the model's logits after top-k and temperature (the
+    tokens viz.figures.next_token_bars keeps, most likely first); the heatmap's and BertViz's pattern is the
+    capture's chosen layer; the entropy is the server heatmap's z; the bars' title names the last token."""
+    import html
+
+    import torch
+
+    from models import hf_lm
+    from viz import figures as F
+    from viz.metrics import next_token_probs
+
+    text = "The cat sat on the mat because it was"
+    state = {"real.source": "folder", "real.path": str(folders[kind]), "real.text": text}
+    at = open_page(**state, **{"real.top_k": 7, "real.temperature": 0.7, "real.layer": 1, "real.head": 1})
+    assert not at.exception
+    data = live(at)
+    assert data["mode"] == "server" and not charts(at)  # no plotly figure for the per-key views
+    side = data["sides"][0]
+    got = side["capture"]
+    b = hf_lm.load_folder(folders[kind])
+    cap = hf_lm.capture_lm(b, text)
+    assert got["tokens"] == list(cap.tgt_tokens)
+    # the bars, as the server path's figure shows them (plotly draws bottom-up: reversed; labels html-escaped there)
+    probs = next_token_probs(cap.next_token_logits(), 0.7, 7)
+    fig = F.next_token_bars(probs, hf_lm.TokenVocab(b.tokenizer), top_k=7, title="t").to_dict()
+    assert got["bars"]["labels"] == [html.unescape(x) for x in fig["data"][0]["customdata"][::-1]]
+    assert got["bars"]["values"] == pytest.approx(list(fig["data"][0]["x"][::-1]), abs=1e-5)
+    assert len(got["bars"]["values"]) == 7 and sum(got["bars"]["values"]) == pytest.approx(1.0, abs=1e-4)
+    assert got["bars"]["title"] == f"Next token after “{cap.tgt_tokens[-1]}”"
+    # the chosen layer's pattern (H, Q, K): causal rows, padded back with the masked zeros
+    name = cap.names()[1]
+    assert got["layer"] == name and side["pattern"] == name and side["head"] == 1
+    T = len(cap.tgt_tokens)
+    full = torch.tensor([[row + [0.0] * (T - len(row)) for row in h] for h in got["pattern"]])
+    assert torch.allclose(full, cap.patterns[name][0], atol=5e-5)
+    heat = F.attention_heatmap(cap, name, 1, query=T - 1).to_dict()
+    z = torch.tensor(heat["data"][-1]["z"], dtype=torch.float32).nan_to_num(0.0)  # masked cells nan there, 0 here
+    assert torch.allclose(full[1], z, atol=5e-5)
+    assert data["query"] == list(cap.tgt_tokens).index("␣it") < T - 1  # the "it" row outlined, as the server path
+    ent = F.entropy_heatmap(cap).to_dict()["data"][0]["z"]
+    assert torch.allclose(torch.tensor(got["entropy"]), torch.tensor(ent), atol=5e-4)
+
+
+def test_a_key_sends_the_views_data_and_no_chart_or_bertviz_markup(folders):
+    """A keystroke draws no plotly chart and no BertViz frame for the per-key views: it sends the component the new
+    text's data (its last token in the bars' title and the tokens), a few KB."""
+    from models import hf_lm
+
+    state = {"real.source": "folder", "real.path": str(folders["gpt2"]), "real.text": "The dog"}
+    at = open_page(**state)
+    at.text_input(key="real.text").input("The dog ran").run()
+    assert not at.exception
+    assert not charts(at) and not at.get("component_instance")
+    data = live(at)
+    last = hf_lm.capture_lm(hf_lm.load_folder(folders["gpt2"]), "The dog ran").tgt_tokens[-1]
+    assert data["sides"][0]["capture"]["tokens"][-1] == last and data["text"] == "The dog ran"
+    assert data["sides"][0]["capture"]["bars"]["title"] == f"Next token after “{last}”"
+    size = len(next(el for el in at.get("bidi_component")).proto.json.encode())
+    print(f"bytes per key (tiny gpt2, 3 tokens): {size}")
+    assert size < 8_000
+
+
+def test_a_failed_view_module_draws_the_server_path_with_a_note(folders):
+    """When the browser could not load the view module (the component's state "failed"), the page draws today's
+    plotly figures and BertViz frame, and says why."""
+    state = {"real.source": "folder", "real.path": str(folders["gpt2"])}
+    at = open_page(**state, **{"real.live": {"failed": "HTTP 404", "layer": None}})
+    assert not at.exception
+    assert live(at) is None and {"real.bars", "real.entropy", "real.heat"} <= set(charts(at))
+    assert any("Your browser could not draw the views (HTTP 404)" in str(i.value) for i in at.info)
+
+
+def test_without_the_vendored_d3_the_browser_draws_the_other_views_and_says_how_to_fetch_them(folders, monkeypatch):
+    """d3/jQuery missing: the component gets no BertViz template (the bars, entropy and heatmap still draw) and the
+    page says how to fetch them, as the server path's frame does."""
+    from viz import bertviz_view
+
+    monkeypatch.setattr(bertviz_view, "missing_vendor_files", lambda: ["static/vendor/d3.min.js"])
+    at = open_page(**{"real.source": "folder", "real.path": str(folders["gpt2"])})
+    assert not at.exception
+    data = live(at)
+    assert data["sides"][0]["bertviz"] is None and data["sides"][0]["capture"]["bars"]["values"]
+    assert any("BertViz needs its JavaScript files" in str(w.value) for w in at.warning)

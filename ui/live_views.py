@@ -706,7 +706,14 @@ def bertviz_template(name: str, ckpt_mtime: float, root_id: str, view: str = "he
 
     if B.missing_vendor_files():
         return None
-    kwargs = get_capture(name, "").bertviz_kwargs()
+    return template_of(get_capture(name, "").bertviz_kwargs(), root_id, view)
+
+
+def template_of(kwargs: dict, root_id: str, view: str = "head") -> dict:
+    """:func:`bertviz_template` of any capture's ``bertviz_kwargs()`` (the Real model's too, ui/real_model.py):
+    BertViz's ``view`` cut into markup, script and params (no attention), with the root id ``root_id``."""
+    from viz import bertviz_view as B
+
     before, raw, params, after = B._split_params(B._fragment(view, kwargs))
     before, after = B._strip_cdn(before), B._strip_cdn(after)
     before = before.replace(params["root_div_id"], root_id)

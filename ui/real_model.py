@@ -574,7 +574,10 @@ def it_lesson(source: str, b: hf_lm.LMBundle, cap: AttentionCapture, text: str) 
                 )
 
             def show_head():
+                from ui.live_views import _whole_page
+
                 st.session_state["real.layer"], st.session_state["real.head"] = c.layer, c.head
+                _whole_page()  # the Layer and Head boxes sit outside the per-key fragment
 
             st.button(
                 _("Show layer {layer} head {head} in BertViz and the heatmap").format(layer=c.layer, head=c.head),
@@ -614,3 +617,193 @@ def heatmap_query(cap: AttentionCapture) -> int:
 
     span = word_span(cap.tgt_tokens, st.session_state.get("real.word", ""))
     return span[-1] if span else len(cap.tgt_tokens) - 1
+
+
+# ---- the per-key views drawn in the browser (ui/live/live.js, data mode "server") ---------------------------------
+# A key costs the server its (batched, cached) forward pass and one small message: the tokens, the chosen layer's
+# pattern, the entropy per layer and head, the next-token bars' labels and probabilities. The browser draws the bars,
+# BertViz's head view, the entropy heatmap and the heatmap in place (no plotly figure, no BertViz markup per key).
+LIVE_STATE = "real.live"  # the component's state: {"layer": {"layer": picked in BertViz, "at": ms}, "failed": why}
+LIVE_ROOT = "al-bertviz-real"  # BertViz's root id in the component
+
+
+def live_failed() -> str | None:
+    """Why the browser could not draw the views (its view module did not load), or None: then the page draws them
+    on the server, as before, with a note."""
+    failed = (st.session_state.get(LIVE_STATE) or {}).get("failed")
+    return str(failed) if failed else None
+
+
+def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str) -> dict:
+    """The next-token bars as the browser draws them: viz.figures.next_token_bars' tokens (the ``top_k`` most
+    likely with a probability above 0, most likely first), their plain labels (the browser sets them as text) and
+    probabilities rounded to 1e-5 (the bars print 0.1 %, their hover 0.01 %)."""
+    order = torch.argsort(probs, descending=True)
+    keep = order[probs[order] > 0][:top_k].tolist()  # as next_token_bars: ~50 000 tokens, vectorised
+    return {
+        "title": title,
+        "labels": [style.char_name(vocab.itos[i], _) for i in keep],
+        "values": [round(float(probs[i]), 5) for i in keep],
+    }
+
+
+def causal_rows(pattern: torch.Tensor, digits: int = 4) -> list[list[list[float]]]:
+    """(H, Q, K) -> per head, row q's weights on keys 0..q only (a causal LM's later keys are 0 by the mask; the
+    browser pads them back), rounded to ``digits`` (the heatmap's hover prints 4, BertViz rounds to 4)."""
+    p = np.round(pattern.numpy().astype(np.float64), digits)
+    return [[p[h, q, : q + 1].tolist() for q in range(p.shape[1])] for h in range(p.shape[0])]
+
+
+@st.cache_data(max_entries=VIEW_ENTRIES, show_spinner=False)
+def cached_live_text(source: str, stamp: float, text: str) -> dict:
+    """What every key's message holds for ``text`` whatever the picks: its tokens and the mean normalised entropy
+    of every layer and head (viz.metrics.mean_entropy, as the server's entropy heatmap), rounded to 1e-3."""
+    from viz.metrics import mean_entropy
+
+    cap = lm_capture(source, text)
+    ent = torch.cat([mean_entropy(cap, family) for family in cap.families()])  # (rows, H)
+    return {"tokens": list(cap.tgt_tokens), "entropy": np.round(ent.numpy().astype(np.float64), 3).tolist()}
+
+
+@st.cache_data(max_entries=4 * VIEW_ENTRIES, show_spinner=False)
+def cached_live_pattern(source: str, stamp: float, text: str, layer: int) -> list:
+    """Layer ``layer``'s pattern of ``text`` for the heatmap and BertViz, as :func:`causal_rows`."""
+    cap = lm_capture(source, text)
+    return causal_rows(cap.patterns[cap.names()[layer]][0])
+
+
+@st.cache_data(max_entries=4 * VIEW_ENTRIES, show_spinner=False)
+def cached_live_bars(source: str, stamp: float, text: str, top_k: int, temperature: float, lang: str) -> dict:
+    """The bars of ``text`` after top-k and temperature (viz.metrics.next_token_probs), as :func:`bars_data`, with
+    their title in ``lang`` (this session's language)."""
+    from viz.metrics import next_token_probs
+
+    cap = lm_capture(source, text)
+    probs = next_token_probs(cap.next_token_logits(), temperature, top_k)
+    title = _("Next token after “{token}”").format(token=cap.tgt_tokens[-1] if cap.tgt_tokens else "")
+    return bars_data(probs, hf_lm.TokenVocab(load_lm(source, stamp).tokenizer), top_k, title)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _live_fixed(source: str, stamp: float, lang: str, vendor: bool) -> dict:
+    """What no key changes, per model, language and whether the vendored d3/jQuery are there: the number of layers
+    (the browser names them ``blocks.{l}.attn.hook_pattern``, titles them by number and labels the entropy's rows
+    ``row_label`` + l, as viz.figures.entropy_heatmap), BertViz's head-view template (a static file the browser
+    fetches once; None without d3/jQuery). Shared by every session: read it, never change it."""
+    from ui import live_views as LV
+    from viz.bertviz_view import _controls_in
+
+    cap = lm_capture(source, LECTURE)
+    if cap.names() != [f"blocks.{l}.attn.hook_pattern" for l in range(len(cap.names()))]:
+        raise RuntimeError("a causal LM's capture names its patterns blocks.{l}.attn.hook_pattern")
+    fixed = {"n_layer": len(cap.names()), "row_label": f"{_(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
+    if vendor:
+        t = LV.template_of(cap.bertviz_kwargs(), LIVE_ROOT, "head")
+        t["markup"] = _controls_in(t["markup"], _)
+        url = LV.publish_json("bertviz-head-real", t)
+        fixed["bertviz"] = {"url": url, "root_id": LIVE_ROOT, "view": "head"}
+    return fixed
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _live_labels(lang: str) -> dict:
+    """The words the component draws on this page, in ``lang`` (only those: they travel with every key)."""
+    from ui.live_views import _labels_in
+
+    every = _labels_in(lang)
+    keep = ("input", "placeholder", "loading", "load_failed", "probability", "entropy_title", "entropy_hover")
+    keep += ("head_n", "layer", "head", "query", "cell", "masked", "weight_is", "key_axis", "query_axis")
+    keep += ("bertviz_failed", "head_view", "model_view", "bertviz_views")
+    return {
+        **{k: every[k] for k in keep},
+        "heat_title": _("Layer {layer} · head {head}"),
+        "bertviz_title": _("BertViz head view"),
+        "bertviz_caption": _(
+            "Pick a layer at the top; hover a token to see what it attends to; "
+            "double-click a head colour to isolate it."
+        ),
+        "entropy_caption": _(
+            "Each cell: how spread out one head's attention is, averaged over the tokens. 0 = every token looks "
+            "at exactly one other, 1 = attention spread evenly over everything it can see."
+        ),
+        "heat_caption": _(
+            "Row = the token doing the looking, column = the token looked at. Grey cells are masked: a token "
+            "may not look ahead. Hover for the exact weight."
+        ),
+    }
+
+
+def live_data(
+    source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temperature: float
+) -> dict:
+    """The component's data for one key: the model's fixed part, this text's tokens, entropy, bars and the chosen
+    layer's pattern (each cached per text in this process), the heatmap's head and outlined row."""
+    from ui import live_views as LV
+    from ui.i18n import current_language
+    from ui.projector import on
+    from viz.bertviz_view import missing_vendor_files
+
+    stamp, lang = source_stamp(source), current_language()
+    name = cap.names()[layer]
+    capture = {
+        **cached_live_text(source, stamp, text),
+        "layer": name,
+        "pattern": cached_live_pattern(source, stamp, text, layer),
+        "bars": cached_live_bars(source, stamp, text, top_k, float(temperature), lang),
+    }
+    side = {**_live_fixed(source, stamp, lang, not missing_vendor_files()), "pattern": name, "head": int(head)}
+    return {
+        "module": LV._module_url(),
+        "mode": "server",
+        "sides": ({**side, "capture": capture},),  # a tuple: Streamlit looks for no dataframe in it
+        "text": text,
+        "query": heatmap_query(cap),
+        "projector": on(),
+        "labels": _live_labels(lang),
+        "colors": {
+            "blue": style.BLUE,
+            "orange": style.ORANGE,
+            "grey": style.GREY,
+            "blues": style.BLUES,
+            "viridis": style.VIRIDIS,
+        },
+        "vendor": ("app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"),
+    }
+
+
+def _on_live_layer() -> None:
+    """The student picked a layer in BertViz's own selector: the page's Layer box follows (it sits outside the
+    per-key fragment: the whole page reruns), and that run sends the layer's pattern."""
+    picked = (st.session_state.get(LIVE_STATE) or {}).get("layer")
+    layer = picked.get("layer") if isinstance(picked, dict) else None
+    if isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0:
+        st.session_state["real.layer"] = layer  # clamp_layer_head keeps it inside the model
+        from ui.live_views import _whole_page
+
+        _whole_page()
+
+
+def live_views(source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temp: float) -> None:
+    """The per-key views, drawn in the browser from :func:`live_data` (see ui/live/live.js, mode "server")."""
+    from ui import live_views as LV
+
+    LV._component(
+        key=LIVE_STATE,
+        data=live_data(source, text, cap, layer, head, top_k, temp),
+        default={"layer": None, "failed": None},
+        on_layer_change=_on_live_layer,
+        on_failed_change=lambda: None,
+    )
+
+
+def vendor_note() -> None:
+    """Under the browser's views: how to fetch BertViz's d3/jQuery when they are missing (the other views draw)."""
+    from viz.bertviz_view import FETCH_HINT, missing_vendor_files
+
+    if missing_vendor_files():
+        st.warning(
+            _(
+                "BertViz needs its JavaScript files, which are not here yet. Run `{hint}` (the README's commands "
+                "do it for you), then reload this page."
+            ).format(hint=FETCH_HINT)
+        )

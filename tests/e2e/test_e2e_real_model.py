@@ -8,20 +8,33 @@ from urllib.parse import urlparse
 
 from conftest import LOCAL_HOSTS
 
+LIVE = '[data-testid="al-live"]'  # the live-views component (ui/live/live.js), fed by the server on every key
+
+
+def live_texts(app, view: str) -> list[str]:
+    """The SVG texts of one of the component's views ("bars", "bertviz", "heatmap", "entropy"), in page order."""
+    return app.page.locator(f'[data-testid="al-live-{view}"] svg text').all_text_contents()
+
+
+def drawn(app) -> str:
+    """The tokens the component drew last (its data-drawn attribute)."""
+    el = app.page.locator(LIVE)
+    return (el.get_attribute("data-drawn") or "") if el.count() else ""
+
 
 def test_real_model_page_runs_offline(app):
     requests: list[str] = []
     app.page.on("request", lambda r: requests.append(r.url))
     app.goto("real_model")
     app.wait_until(
-        lambda: "␣animal" in app.bertviz_tokens(0), "BertViz to draw the lecture sentence's tokens", timeout_s=120
+        lambda: "␣animal" in live_texts(app, "bertviz"), "BertViz to draw the lecture sentence's tokens", timeout_s=120
     )
-    assert "Ġ" not in "".join(app.bertviz_tokens(0))
+    assert "Ġ" not in "".join(live_texts(app, "bertviz"))
     box = app.textbox("Type a sentence")
     box.click()
     box.press("End")
     box.press_sequentially(" to sleep", delay=80)
-    app.wait_until(lambda: "␣sleep" in app.bertviz_tokens(0), "the typed word in the BertViz head view")
+    app.wait_until(lambda: "␣sleep" in live_texts(app, "bertviz"), "the typed word in the BertViz head view")
     app.wait_until(lambda: "␣sleep" in app.main_text(), "the typed word in the token chips")
     # Predict, then reveal: the verdict comes from the live capture of the sentence.
     app.page.get_by_text("animal", exact=True).last.click()
@@ -90,4 +103,51 @@ def test_projector_shows_the_it_question_and_its_heatmap_on_one_screen(app):
     assert top < 1080 and options and min(options) >= 20, (top, options)
     assert 0 <= q[0] and h[1] <= 1080, (q, h)
     app.screenshot("projector-real-model-it")
+    app.assert_clean()
+
+
+def test_typing_redraws_the_views_in_the_browser_from_the_servers_data(app):
+    """Issue 24 item 3: each key on the Real model page reruns the page's fragment (every rerun the browser asks for
+    names it) and the browser redraws the bars, BertViz's head view and the heatmap with the new last token from the
+    data that run sends: no plotly chart, no BertViz frame; user text stays text (no <b> element), nothing leaves
+    localhost, no page error."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    from bench.classroom import real_last_token
+
+    sent: list[bytes] = []
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    app.goto("real_model")
+    app.wait_until(lambda: drawn(app).endswith("␣tired"), "the lecture sentence's views", timeout_s=120)
+    box = app.textbox("Type a sentence")
+    box.click()
+    box.press("End")
+    start = len(sent)
+    typed = " and <b>slept"
+    box.press_sequentially(typed, delay=200)  # slower than the box's 150 ms debounce: a rerun per key
+    last = real_last_token("The animal didn't cross the street because it was too tired" + typed)
+    app.wait_until(
+        lambda: f"Next token after “{last}”" in live_texts(app, "bars"), "the bars' title naming the new last token"
+    )
+    app.wait_until(lambda: live_texts(app, "bertviz")[-1:] == [last], "BertViz's key column ending in it")
+    app.wait_until(lambda: last in live_texts(app, "heatmap"), "the heatmap's axes with it")
+    assert drawn(app).endswith(last)
+    assert app.page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no per-key chart from the server
+    assert app.page.locator('[data-testid="stCustomComponentV1"]').count() == 0  # no BertViz frame
+    assert app.page.locator(f"{LIVE} b").count() == 0 and "<b>" in "".join(live_texts(app, "bertviz"))
+    reruns = []
+    for payload in sent[start:]:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = BackMsg()
+            msg.ParseFromString(bytes(payload))
+            if msg.WhichOneof("type") == "rerun_script":
+                reruns.append(msg.rerun_script.fragment_id)
+    assert reruns and all(reruns), reruns  # each key reran the fragment, never the whole page
+    print(f"{len(typed)} keys, {len(reruns)} fragment reruns; last token {last!r}")
+    # A layer picked in BertViz's own selector goes to Python: the page's heatmap follows, BertViz keeps it
+    app.page.locator('[data-testid="al-live-bertviz"] select#layer').select_option("3")
+    app.wait_until(
+        lambda: "Layer 3 · head 0" in live_texts(app, "heatmap"), "the heatmap of the layer picked in BertViz"
+    )
+    assert app.page.locator('[data-testid="al-live-bertviz"] select#layer').input_value() == "3"
     app.assert_clean()

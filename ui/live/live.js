@@ -172,7 +172,8 @@ function mount(root, mode) {
   v.sidesBox = el("div", {class: "al-sides"});
   // The Lesson's views: the line that stands in for them while the box holds another word than the question's
   v.hiddenLine = el("div", {class: "al-caption", "data-testid": "al-live-hidden", style: "display:none"});
-  wrap.append(...(v.mode === "views" ? [v.hiddenLine] : [v.label]), v.status, v.notes, v.sidesBox);
+  wrap.append(...(v.mode === "views" ? [v.hiddenLine] : v.mode === "server" ? [] : [v.label]), v.status, v.notes,
+              v.sidesBox);
   root.append(wrap);
   if (v.mode === "views") {                   // no box of its own: it follows the box of its group
     window.addEventListener(WORD_EVENT, (ev) => {
@@ -224,7 +225,8 @@ function makeSide(v, i, n) {
     return b;
   });
   sd.bvToggle.append(...sd.bvButtons);
-  if (n === 1) {          // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
+  if (v.mode === "server") serverLayout(sd);      // the Real model: the page's own pickers set its views
+  else if (n === 1) {     // Explore: bars and entropy beside BertViz, then the heatmap with its pickers
     const top = el("div", {class: "al-grid"}), leftCol = el("div"), rightCol = el("div");
     leftCol.append(sd.bars, sd.entropy);
     rightCol.append(sd.bvToggle, sd.bertvizCaption, sd.bertviz);
@@ -325,6 +327,7 @@ function update(v, data) {
     sd.bvButtons.forEach((b) => { b.textContent = b.dataset.view === "model" ? L.model_view : L.head_view; });
     [...sd.ctlLabels, sd.layerSel, sd.headSel, sd.queryOut, sd.heatCaption, sd.bertvizCaption, sd.title, ...sd.bvButtons]
       .forEach((e) => { e.style.fontSize = px + "px"; });
+    if (side.capture) { serverSide(sd, side, px); return; }   // the Real model: Python sends its capture (below)
     if (side.weights === sd.url) return;
     sd.url = side.weights;
     sd.model = null;
@@ -356,6 +359,7 @@ function redraw(v, keyTime) {
     v.notes.replaceChildren(...(server ? [el("p", {}, v.data.labels.server_word)] : []));
     return;
   }
+  if (v.mode === "server") { redrawServer(v); return; }
   // The Lesson's views answer the question asked about data.question_text: from the first key that makes the box's
   // word another, they hide (the question on the page is not about that word; Python asks a new one at the pause)
   const other = v.mode === "views" && v.data.question_text != null && v.text !== v.data.question_text;
@@ -438,20 +442,23 @@ function vChartTitle(s, text, x) { return vsvg("text", {x: x || 0, y: s.font + 2
 
 function drawBars(v, cap) {
   const L = v.data.labels, s = sizes(v), model = v.model;
-  const logits = cap.logits[cap.logits.length - 1];
+  const logits = cap.logits ? cap.logits[cap.logits.length - 1] : null;
   if (v.data.add_eos) {                 // after <EOS> nothing is left to predict (the server path says the same)
     draw(v.bars, vhtml("p", {class: "al-caption"}, L.after_eos));
     return;
   }
-  const probs = F.next_token_probs(logits, v.data.temperature, v.data.top_k);
-  const order = probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.bars);
-  const last = cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
-  const label = (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
+  const server = cap.bars;            // the Real model: the server's top-k, most likely first, and its title
+  const probs = server ? server.values : F.next_token_probs(logits, v.data.temperature, v.data.top_k);
+  const order = server ? server.values.map((p, i) => i)
+    : probs.map((p, i) => i).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a]).slice(0, v.data.bars);
+  const last = server ? "" : cap.tokens.length === 1 ? L.bos_start : fmt(L.quoted, {token: cap.tokens[cap.tokens.length - 1]});
+  const label = server ? (i) => server.labels[i] : (i) => (model.vocab[i] === "<EOS>" ? L.end_of_word : model.vocab[i]);
+  const title = server ? server.title : fmt(L.bars_title, {last});
   const left = Math.max(s.tick * 3, ...order.map((i) => textWidth(label(i), s.tick + 2) + 12)), top = s.font * 2 + 10;
-  const W = Math.max(460, left + 300, textWidth(fmt(L.bars_title, {last}), s.font + 2) + 10);
+  const W = Math.max(460, left + 300, textWidth(title, s.font + 2) + 10);
   const H = top + order.length * s.row + 34;
   const g = vsvg("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", style: `max-width:${W * (v.data.projector ? 1.7 : 1.25)}px`});
-  g.append(vChartTitle(s, fmt(L.bars_title, {last})));
+  g.append(vChartTitle(s, title));
   const max = Math.max(0.01, ...order.map((i) => probs[i])) * 1.25, span = W - left - 10;
   order.forEach((i, r) => {
     const y = top + r * s.row, w = span * probs[i] / max, name = label(i);
@@ -467,7 +474,7 @@ function drawBars(v, cap) {
 
 function drawEntropy(v, cap) {
   const L = v.data.labels, s = sizes(v), names = Object.keys(v.data.row_labels);   // by kind, as the server figure
-  const rows = names.map((n) => {                          // mean over the queries that can see more than one key
+  const rows = cap.entropy || names.map((n) => {          // (the Real model's come from the server) mean over the queries that can see more than one key
     const causal = is_masked_causal(n, v.model), ent = F.attention_entropy(cap.patterns[n], causal);
     return ent.map((h) => {
       const keep = h.filter((_, q) => (causal ? Math.min(q + 1, cap.patterns[n][0][0].length) : cap.patterns[n][0][0].length) > 1);
@@ -540,9 +547,12 @@ function drawHeat(v, cap) {
   const masked = is_masked_causal(name, v.model);
   const title = fmt(L.heat_title, {layer: v.data.pattern_titles[name], head: v.head});
   // cells wide enough for every key's label at the tick size ("<BOS>" too): a projector's 18 px labels stay 18 px
-  const c = Math.max(s.cell, ...k_tok.map((tok) => textWidth(tok, s.tick) + 6));
+  // The Real model's sub-word tokens (data.mode "server"): cells one label high, key labels read upwards below them
+  const upright = v.data.mode !== "server";
+  const c = upright ? Math.max(s.cell, ...k_tok.map((tok) => textWidth(tok, s.tick) + 6)) : s.tick + 10;
+  const keysH = upright ? 0 : Math.max(...k_tok.map((tok) => textWidth(tok, s.tick))) + 8 - s.tick * 2;
   const left = Math.max(s.tick * 3, ...q_tok.map((tok) => textWidth(tok, s.tick) + 8)) + 18, top = s.font * 2 + 10;
-  const Ht = top + Q * c + s.tick * 3 + 14;
+  const Ht = top + Q * c + s.tick * 3 + 14 + Math.max(0, keysH);
   const Wd = Math.max(left + K * c + 70, textWidth(title, s.font + 2) + 10);
   // The Lesson on a projector: the question and its view share one screen, so a long word's heatmap stays in it
   const tall = v.data.mode === "views" && v.data.projector ? ";max-height:78vh" : "";
@@ -559,7 +569,13 @@ function drawHeat(v, cap) {
       g.append(rect.keyed(q + "," + k));
     }
   }
-  for (let k = 0; k < K; k++) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
+  for (let k = 0; k < K; k++) {
+    if (upright) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
+    else {
+      const x = left + k * c + c * 0.7, y = top + Q * c + 4;
+      g.append(vsvg("text", {x, y, "text-anchor": "end", "font-size": s.tick, transform: `rotate(-90 ${x} ${y})`}, k_tok[k]).keyed("k" + k));
+    }
+  }
   if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
     for (let t = 0; t < Math.min(Q, K - 1); t++) {
       g.append(vsvg("rect", {x: left + (t + 1) * c, y: top + t * c, width: c, height: c, fill: "none",
@@ -858,6 +874,71 @@ function drawGrid(v, cap, target, names, title) {
   g.setAttribute("width", String(Math.ceil(W)));
   g.setAttribute("height", String(Math.ceil(y)));
   draw(target, vhtml("div", {class: "al-grid-box"}).append(g));
+}
+
+// ---- the Real model (ui/real_model.py, data.mode "server"): the capture comes from Python on every key ------------
+// Python runs the forward pass (batched across sessions, cached per text) and sends only what these views draw: the
+// tokens, the chosen layer's pattern (H, Q, K) as causal rows (row q holds keys 0..q; the mask makes the rest 0),
+// the entropy of every layer and head, and the bars (labels and probabilities after top-k and temperature, as
+// viz.metrics.next_token_probs) with their title. Nothing is computed here but the drawing: drawBars, drawEntropy,
+// drawHeat and drawBertviz draw it as they draw a tiny model's capture. The page's own Top-k, Temperature, Layer and
+// Head widgets set them; a layer picked in BertViz's own selector goes to Python (state "layer"), which sends it.
+const SERVER_MODEL = {cfg: {peeking: false}, vocab: []};   // a causal LM: is_masked_causal masks every pattern
+function serverLayout(sd) {              // bars beside BertViz, then the entropy beside the heatmap (as the server path)
+  sd.bvTitle = el("div", {class: "al-side-title"});
+  sd.entropyCaption = el("div", {class: "al-caption"});
+  const top = el("div", {class: "al-grid"}), bottom = el("div", {class: "al-grid"});
+  const [a, b, c, d] = [el("div"), el("div"), el("div"), el("div")];
+  a.append(sd.bars);
+  b.append(sd.bvTitle, sd.bertvizCaption, sd.bertviz);
+  c.append(sd.entropy, sd.entropyCaption);
+  d.append(sd.heat, sd.heatCaption);
+  top.append(a, b);
+  bottom.append(c, d);
+  sd.el.append(top, bottom);
+  sd.bertviz.addEventListener("change", (ev) => {   // a student's pick (bertvizRestore's jQuery trigger sends no DOM event)
+    if (!ev.target || ev.target.id !== "layer") return;
+    const layer = Number(ev.target.value);   // with a time: the same layer picked again (after the page's) is news
+    if (Number.isInteger(layer)) sd.page.setStateValue("layer", {layer, at: Date.now()});
+  });
+}
+function serverSide(sd, side, px) {
+  const L = sd.data.labels, names = Array.from({length: side.n_layer}, (_, l) => "blocks." + l + ".attn.hook_pattern");
+  sd.data.pattern_titles = Object.fromEntries(names.map((n, l) => [n, String(l)]));   // the layer's number
+  sd.data.row_labels = Object.fromEntries(names.map((n, l) => [n, side.row_label + l]));   // "self L0", as the server's
+  sd.model = SERVER_MODEL;
+  sd.url = null;
+  sd.pattern = side.pattern;
+  sd.head = side.head || 0;
+  sd.bvTitle.textContent = L.bertviz_title || "";
+  sd.entropyCaption.textContent = L.entropy_caption || "";
+  sd.bertvizCaption.style.fontSize = sd.heatCaption.style.fontSize = sd.entropyCaption.style.fontSize = px + "px";
+}
+function serverCapture(sd, c) {          // the data as a capture; layers received for these tokens are kept
+  const Q = c.tokens.length, key = c.tokens.join("\u0000");
+  if (!sd.layers || sd.layers.key !== key) sd.layers = {key, got: new Map()};
+  sd.layers.got.set(c.layer, c.pattern.map((rows) => rows.map((row) => (row.length >= Q ? row : row.concat(new Array(Q - row.length).fill(0))))));
+  let zero = null;                        // a layer not received yet (BertViz's selector): no lines until it comes
+  const patterns = {};
+  for (const name of Object.keys(sd.data.pattern_titles)) {
+    patterns[name] = sd.layers.got.get(name)
+      || (zero = zero || Array.from({length: c.pattern.length}, () => Array.from({length: Q}, () => new Array(Q).fill(0))));
+  }
+  return {tokens: c.tokens, src_tokens: [], patterns, entropy: c.entropy, bars: c.bars};
+}
+function redrawServer(v) {
+  v.status.textContent = "";
+  v.notes.replaceChildren();
+  v.sides.forEach((sd) => {
+    if (!sd.data.capture) return;
+    const cap = serverCapture(sd, sd.data.capture);
+    drawBars(sd, cap);
+    drawBertviz(sd, cap);
+    drawEntropy(sd, cap);
+    drawHeat(sd, cap);
+    sd.el.setAttribute("data-drawn", cap.tokens.join(" "));
+    v.box.setAttribute("data-drawn", cap.tokens.join(" "));
+  });
 }
 
 export default function (component) {
