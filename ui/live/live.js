@@ -547,16 +547,23 @@ function drawHeat(v, cap) {
   const tall = v.data.mode === "views" && v.data.projector ? ";max-height:78vh" : "";
   const g = vsvg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px${tall}`});
   g.append(vChartTitle(s, title));
-  for (let q = 0; q < Q; q++) {
-    g.append(vsvg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]).keyed("q" + q));
-    for (let k = 0; k < K; k++) {
-      const hidden = masked && k > q;
-      const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
-                                fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
-      const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
-      rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
-      g.append(rect.keyed(q + "," + k));
+  const cell = (q, k) => {
+    const hidden = masked && k > q;
+    const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+                              fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+    const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
+    rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+    g.append(rect.keyed(q + "," + k));
+  };
+  // Cells in shells, n = max(q, k): row n up to the diagonal, then column n above it. A new character is shell T,
+  // so the cells of the word before it keep their order and the new ones follow them: the redraw walks the cells
+  // in order instead of matching a reordered row by key. Cells don't overlap: the order changes no pixel.
+  for (let n = 0; n < Math.max(Q, K); n++) {
+    if (n < Q) {
+      g.append(vsvg("text", {x: left - 5, y: top + n * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[n]).keyed("q" + n));
+      for (let k = 0; k <= Math.min(n, K - 1); k++) cell(n, k);
     }
+    if (n < K) for (let q = 0; q < Math.min(n, Q); q++) cell(q, n);
   }
   for (let k = 0; k < K; k++) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
   if (v.data.heat_pick === "leak") {            // the cells (t, t+1): where the answer sits (with_next_key_outline)
