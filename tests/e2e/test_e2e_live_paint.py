@@ -136,11 +136,10 @@ def test_bertviz_keeps_what_the_student_picked_in_it_across_keys(app):
     app.assert_clean()
 
 
-def test_bertviz_draws_the_models_weights_to_three_decimals(app):
-    """BertViz draws weight w as a line of opacity w / (active heads): the browser hands it the model's weights to 3
-    decimals (a step of 0.001 in opacity is finer than a screen's 1/255), so a key restyles only the lines whose
-    drawing can change. Each line, typed key by key, is the model's own weight (PyTorch, the reference) to 3
-    decimals."""
+def test_bertviz_draws_the_models_weights_in_steps_of_1_256(app):
+    """BertViz draws weight w as a line of opacity w / (active heads): the browser hands it the model's weights in
+    steps of 1/256 (finer than a screen's 255 steps of opacity), so a key restyles only the lines whose drawing can
+    change. Each line, typed key by key, is the model's own weight (PyTorch, the reference) in those steps."""
     from models.capture import capture
     from models.checkpoint import load_checkpoint
 
@@ -150,7 +149,7 @@ def test_bertviz_draws_the_models_weights_to_three_decimals(app):
     box = app.page.locator('[data-testid="al-live-input"]')
     box.click()
     lines = app.page.locator('[data-testid="al-live-bertviz"] #attention line')
-    fourth = 0
+    finer = 0
     for word in ("q", "qu", "qua", "quar", "quart", "quartz"):
         box.press(word[-1])
         want = " ".join(["<BOS>", *word])
@@ -162,10 +161,10 @@ def test_bertviz_draws_the_models_weights_to_three_decimals(app):
         )
         assert len(drawn_lines) == (len(word) + 1) ** 2
         for q, k, opacity in drawn_lines:
-            w = float(pattern[0, q, k])
-            assert len(opacity.partition(".")[2]) <= 3, (word, q, k, opacity)
+            w, steps = float(pattern[0, q, k]), float(opacity) * 256
+            assert steps == round(steps), (word, q, k, opacity)  # a whole number of steps
             # the browser's forward pass equals PyTorch's to 1e-5: a weight that close to a rounding tie may round up
-            assert float(opacity) == round(w, 3) or abs(abs(w - round(w, 3)) - 0.0005) < 1e-5, (word, q, k, opacity, w)
-            fourth += round(w, 4) != round(w, 3)
-    assert fourth > 10  # the weights have a 4th decimal that the drawing leaves out
+            assert steps == round(w * 256) or abs(abs(w * 256 - round(w * 256)) - 0.5) < 1e-3, (word, q, k, opacity, w)
+            finer += round(w, 4) != float(opacity)
+    assert finer > 10  # the weights have digits that the drawing leaves out
     app.assert_clean()

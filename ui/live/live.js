@@ -736,12 +736,14 @@ function headViewInPlace(live) {
   });
   return true;
 }
-// BertViz's params.attention for this capture, in its families' order. Weights to 3 decimals: BertViz draws a weight
-// w as a line of opacity w / (active heads), and a screen has 255 steps of opacity, so a step of 0.001 is finer than
-// any pixel can show; to 4 decimals (the server path's) nearly every line of an unmasked model (the peeking encoder)
-// got a new opacity on every key, to 3 only the lines whose drawing can change (a third fewer restyled per key).
+// BertViz's params.attention for this capture, in its families' order. Weights in steps of 1/256: BertViz draws a
+// weight w as a line of opacity w / (active heads), and a screen has 255 steps of opacity, so a step of 1/256 is finer
+// than any pixel can show, with one head on or all. To 4 decimals (the server path's) nearly every line of an
+// unmasked model (the peeking encoder) got a new opacity on every key; in steps of 1/256 only the lines whose
+// drawing can change do (a third fewer restyled per key on a 20-character word).
+const OPACITY_STEPS = 256;
 function bertvizAttention(t, cap) {
-  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * 1e3) / 1e3))));
+  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * OPACITY_STEPS) / OPACITY_STEPS))));
   const names = Object.keys(cap.patterns);
   const pick = (kind) => names.filter((n) => kind === "cross" ? n.includes(".cross_attn.")
                                        : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
