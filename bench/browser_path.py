@@ -13,6 +13,13 @@ holding the new views has been produced (after style, layout and paint), and pus
 one clock. The bench checks that the drawn tokens are the typed word's, and that each side's bars, BertViz head view
 and heatmap show the new character (VIEWS_SHOW), before it trusts a number.
 
+Where a key's milliseconds go (``--trace``): the typing is recorded with Chromium's tracing (Playwright's
+``browser.start_tracing``, the DevTools timeline categories) and each key's window on the renderer's main thread, from
+its ``input`` event to the next key, is split by trace event: script (``FunctionCall``: the forward pass and the
+redraw, minus the style and layout it forces), style (``UpdateLayoutTree``), layout (``Layout``), pre-paint, paint,
+and layerize + commit (handing the frame to the compositor). Tracing costs time itself, so a traced run's latencies
+are a little higher than an untraced run's; the split is what it is for.
+
 Page weight: Chrome DevTools Protocol on a fresh browser context, cold cache: every HTTP response's encoded bytes
 (HTML, Streamlit's JS and CSS, fonts, the weights file, d3/jQuery) plus the WebSocket frames the server sends
 (the page's elements, the component's JS and data). Then how many frames the browser sent while typing.
@@ -21,6 +28,7 @@ Page weight: Chrome DevTools Protocol on a fresh browser context, cold cache: ev
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from bench.common import Server, append_results, fmt_ms, guard_offline, launch_chromium, machine_info, md_table, summary
@@ -42,12 +50,73 @@ VIEWS_SHOW = """([tokens]) => {
   });
   return stale;
 }"""
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "cc"]
+PHASES = (  # trace event -> phase of a key, in the order a key's frame runs them
+    ("FunctionCall", "script"),
+    ("UpdateLayoutTree", "style"),
+    ("Layout", "layout"),
+    ("PrePaint", "pre-paint"),
+    ("Paint", "paint"),
+    ("Layerize", "layerize + commit"),
+    ("Commit", "layerize + commit"),
+)
+PHASE_NAMES = tuple(dict.fromkeys(p for _, p in PHASES))
+
+
+def trace_split(events: list[dict], window_us: float = 240_000) -> list[dict[str, float]]:
+    """Per typed key (one ``input`` event each, in order), the ms its window on the renderer's main thread spent in
+    each phase of PHASES. A key's window runs from its ``input`` event to the next key's (at most ``window_us``).
+    Events nested in another counted one count once, in the innermost phase: the style and layout that script
+    forces count as style and layout, not script; a ``Paint`` inside ``Paint`` counts once."""
+    names = dict(PHASES)
+    threads = {
+        (e["pid"], e["tid"]): e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"
+    }
+    inputs = sorted(
+        (
+            e
+            for e in events
+            if e.get("name") == "EventDispatch" and e.get("args", {}).get("data", {}).get("type") == "input"
+        ),
+        key=lambda e: e["ts"],
+    )
+    if not inputs:
+        return []
+    main = (inputs[0]["pid"], inputs[0]["tid"])
+    assert threads.get(main, "CrRendererMain") == "CrRendererMain", threads.get(main)
+    spans = sorted(
+        (e["ts"], e["ts"] + e["dur"], names[e["name"]])
+        for e in events
+        if e.get("ph") == "X" and (e["pid"], e["tid"]) == main and e.get("name") in names and "dur" in e
+    )
+    starts = [e["ts"] for e in inputs]
+    out: list[dict[str, float]] = [dict.fromkeys(PHASE_NAMES, 0.0) for _ in inputs]
+    stack: list[list] = []  # open spans: [end, phase, self time so far in us, start]
+
+    def close(span):
+        end, phase, own, start = span
+        i = max((j for j, t in enumerate(starts) if t <= start + 1), default=None)  # the key whose window holds it
+        if i is not None and start < starts[i] + window_us and (i + 1 == len(starts) or start < starts[i + 1]):
+            out[i][phase] += own / 1000
+
+    for start, end, phase in spans:
+        while stack and stack[-1][0] <= start:
+            close(stack.pop())
+        if stack:
+            stack[-1][2] -= end - start  # the parent loses this nested time
+        stack.append([end, phase, end - start, start])
+    while stack:
+        close(stack.pop())
+    return out
+
+
 MODELS = tuple(s.name for s in registry.MODELS if s.runs_in_browser)  # every shipped model the browser runs
 LIVE = '[data-testid="al-live"]'
 
 
-def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250) -> dict:
-    """``model`` None: Compare with its two default models (MiniFormer and the leak-free FullTransformer)."""
+def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250, trace: bool = False) -> dict:
+    """``model`` None: Compare with its two default models (MiniFormer and the leak-free FullTransformer).
+    ``trace``: record the typing with Chromium's tracing and split each key's ms by phase (trace_split)."""
     sent: list[int] = []
     received: list[int] = []
     http: dict[str, int] = {}
@@ -81,7 +150,9 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
     box = page.locator('[data-testid="al-live-input"]')
     box.click()
     page.evaluate("() => { window.__attentionLabPaints = []; }")
-    lat, missed, parts = [], 0, []
+    lat, missed, parts, counted = [], 0, [], []
+    if trace:
+        page.context.browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
     for i, ch in enumerate(keys):
         page.keyboard.press(ch)
         page.wait_for_timeout(gap_ms)
@@ -91,9 +162,16 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
         if len(paints) != i + 1 or drawn != want or page.evaluate(VIEWS_SHOW, [want.split(" ")]):
             missed += 1
             continue
+        counted.append(i)
         last = paints[-1]
         lat.append(last["painted"] - last["key"])
         parts.append((last["forward"], last["views"], last["bertviz"], last["painted"] - last["drawn"]))
+    phases = []
+    if trace:
+        import json
+
+        split = trace_split(json.loads(page.context.browser.stop_tracing())["traceEvents"])
+        phases = [split[i] for i in counted if i < len(split)]
     # Frames: a burst at a student's pace (80 ms a key), counted from the first key until every view shows the
     # last one; then the pause, after which the word goes to the server once.
     page.wait_for_timeout(1500)
@@ -115,14 +193,15 @@ def measure(page, base_url: str, model: str | None, keys: str, gap_ms: int = 250
         "burst": len(burst),
         "sent_after_pause": len(sent) - sent_before - sent_typing,
         "interactive_s": interactive_s,
+        "phases": phases,
     }
 
 
-def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
+def rows(n_keys: int, models=MODELS, trace: bool = False) -> tuple[list, list, str, list]:
     from playwright.sync_api import sync_playwright
 
     keys = (TYPED * 3)[:n_keys]
-    lat_rows, weight_rows, blocked, errors = [], [], [], []
+    lat_rows, weight_rows, blocked, errors, trace_rows = [], [], [], [], []
     with Server() as server, sync_playwright() as pw:
         server.wait_healthy()
         browser = launch_chromium(pw)
@@ -132,7 +211,7 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
             page = ctx.new_page()
             guard_offline(page, blocked)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            r = measure(page, server.url, model, keys)
+            r = measure(page, server.url, model, keys, trace=trace)
             p50, p95, pmax = summary(r["lat"])
             med = [summary([p[j] for p in r["parts"]])[0] for j in range(4)]
             label = f"Explore · {model}" if model else "Compare · miniformer + full_transformer"
@@ -150,6 +229,20 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
                     "met" if p95 <= 50 and not r["missed"] else "NOT met",
                 )
             )
+            if r["phases"]:
+                half = len(r["phases"]) // 2  # the longer half of the word: where p95 comes from
+                trace_rows.append(
+                    (
+                        label,
+                        *(
+                            f"{summary([p[k] for p in r['phases']])[0]:.1f} · "
+                            f"{summary([p[k] for p in r['phases'][half:]])[0]:.1f}"
+                            for k in PHASE_NAMES
+                        ),
+                        f"{summary([sum(p.values()) for p in r['phases']])[0]:.1f} · "
+                        f"{summary([sum(p.values()) for p in r['phases'][half:]])[0]:.1f}",
+                    )
+                )
             w = r["weight"]
             weight_rows.append(
                 (
@@ -170,11 +263,11 @@ def rows(n_keys: int, models=MODELS) -> tuple[list, list, str]:
         f"non-localhost requests: {len(blocked)}; page errors: {len(errors)}; server CPU for the whole run "
         f"(page loads, one rerun per pause): {cpu:.1f} s"
     )
-    return lat_rows, weight_rows, notes
+    return lat_rows, weight_rows, notes, trace_rows
 
 
-def sections(n_keys: int) -> list[str]:
-    lat_rows, weight_rows, notes = rows(n_keys)
+def sections(n_keys: int, trace: bool = False) -> list[str]:
+    lat_rows, weight_rows, notes, trace_rows = rows(n_keys, trace=trace)
     lt = md_table(
         (
             "page · model (?browser=1)",
@@ -204,24 +297,34 @@ def sections(n_keys: int) -> list[str]:
         weight_rows,
     )
     print("\nBrowser path: keystroke -> every view painted (ms)\n" + lt + "\n" + notes + "\n\nPage weight\n" + wt)
+    extra = []
+    if trace_rows:
+        tt = md_table(("page · model", *(f"{k} ms" for k in PHASE_NAMES), "all"), trace_rows)
+        print("\nWhere a key's ms go (renderer main thread, Chromium trace)\n" + tt)
+        extra.append(
+            "**Where a key's ms go** (Chromium trace of the same typing, renderer main thread, bench/browser_path.py "
+            "trace_split; median per key · median over the second half of the word, the longer words)\n\n" + tt
+        )
     return [
         f"**Browser path (issue 24): keystroke -> every live view painted in Chromium** ({n_keys} keys each, "
         "one at a time; paint = the setTimeout(0) inside the requestAnimationFrame after the redraw, see "
         "bench/browser_path.py)\n\n" + lt + "\n\n" + notes,
         "**Page weight per student, browser path** (fresh context, cold cache; CDP encoded bytes)\n\n" + wt,
+        *extra,
     ]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.browser_path", description=__doc__.split("\n\n")[0])
     ap.add_argument("--keys", type=int, default=20)
+    ap.add_argument("--trace", action="store_true", help="also split each key's ms by phase (Chromium trace)")
     args = ap.parse_args(argv)
     info = machine_info("cpu")
     print(info)
-    append_results(
-        "latency, browser path",
-        "\n\n".join([info, f"`python -m bench.latency --browser-path --keys {args.keys}`", *sections(args.keys)]),
-    )
+    body = sections(args.keys, trace=args.trace)
+    cmd = f"`python -m bench.latency --browser-path --keys {args.keys}{' --trace' if args.trace else ''}`"
+    end = " · load avg at the end {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg())
+    append_results("latency, browser path", "\n\n".join([info + end, cmd, *body]))
     return 0
 
 

@@ -393,11 +393,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="Explore's browser path instead (issue 24; bench/browser_path.py): key -> paint, page weight",
     )
+    ap.add_argument("--trace", action="store_true", help="with --browser-path: split each key's ms by phase")
     args = ap.parse_args(argv)
     if args.browser_path:
         from bench import browser_path
 
-        return browser_path.main(["--keys", str(args.keys)])
+        return browser_path.main(["--keys", str(args.keys), *(["--trace"] if args.trace else [])])
 
     sections = [machine_info("cpu")]
     print(sections[0])

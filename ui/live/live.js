@@ -75,23 +75,29 @@ function createNode(v) {                         // attributes set before it joi
   if (v.text != null) node.textContent = v.text;
   else for (const kid of withKeys(v.kids)) node.appendChild(createNode(kid));
   node.alKey = v.key;
+  node.alAttrs = v.attrs;                        // what it was drawn from: the next key compares against this
+  node.alText = v.text;
   return node;
 }
+// A node drawn from a vnode keeps that vnode's attributes and text (alAttrs, alText; only draw writes these nodes):
+// the next key compares the new drawing with them in JavaScript, and touches the DOM only where a value changed
+// (reading every attribute back from the DOM cost more than the writes).
 function updateNode(node, v) {
-  let n = 0;
+  const was = node.alAttrs;
   for (const name in v.attrs) {
-    const value = String(v.attrs[name]);
-    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
-    n += 1;
+    const value = v.attrs[name], before = was[name];
+    if (before !== value && (before === undefined || String(before) !== String(value))) node.setAttribute(name, value);
   }
-  if (node.attributes.length !== n) {           // an attribute the fresh drawing would not have
-    [...node.attributes].forEach((a) => { if (!(a.name in v.attrs)) node.removeAttribute(a.name); });
-  }
+  for (const name in was) if (!(name in v.attrs)) node.removeAttribute(name);   // one the fresh drawing would not have
+  node.alAttrs = v.attrs;
   if (v.text != null) {                          // a new text goes into the text node there: no new node to lay out
-    const t = node.firstChild;
-    if (t && t.nodeType === Node.TEXT_NODE && !t.nextSibling) { if (t.data !== v.text) t.data = v.text; }
-    else if (node.textContent !== v.text) node.textContent = v.text;
+    if (node.alText !== v.text) {
+      const t = node.firstChild;
+      if (t && t.nodeType === Node.TEXT_NODE && !t.nextSibling) t.data = v.text;
+      else node.textContent = v.text;
+    }
   } else patch(node, v.kids);
+  node.alText = v.text;
 }
 function patch(parent, vkids) {                  // parent's children made equal to vkids, reusing nodes by key
   withKeys(vkids);
@@ -125,17 +131,26 @@ function patch(parent, vkids) {                  // parent's children made equal
     else parent.insertBefore(node, cursor);
   }
 }
+const FMT_PARTS = new Map();             // template -> [text, name, text, name, ..., text], split once
 function fmt(template, values) {               // "{name}" placeholders, as Python's str.format after _()
-  return template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+  let parts = FMT_PARTS.get(template);
+  if (!parts) FMT_PARTS.set(template, parts = template.split(/\{(\w+)\}/));
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i += 2) {
+    out += (parts[i] in values ? String(values[parts[i]]) : "{" + parts[i] + "}") + parts[i + 1];
+  }
+  return out;
 }
+const RGB = new WeakMap();                     // a colour scale -> its stops' [r, g, b], parsed once
 function colour(stops, v) {                    // a plotly colour scale [[0, "#rrggbb"], ..., [1, ...]] at v in [0, 1]
   v = Math.min(1, Math.max(0, v));
+  let rgb = RGB.get(stops);
+  if (!rgb) RGB.set(stops, rgb = stops.map(([, c]) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16))));
   for (let i = 1; i < stops.length; i++) {
     if (v <= stops[i][0]) {
-      const [a, ca] = stops[i - 1], [b, cb] = stops[i], f = (v - a) / (b - a || 1);
-      const p = (c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16));
-      const x = p(ca), y = p(cb);
-      return "rgb(" + x.map((xi, j) => Math.round(xi + (y[j] - xi) * f)).join(",") + ")";
+      const a = stops[i - 1][0], b = stops[i][0], f = (v - a) / (b - a || 1), x = rgb[i - 1], y = rgb[i];
+      return "rgb(" + Math.round(x[0] + (y[0] - x[0]) * f) + "," + Math.round(x[1] + (y[1] - x[1]) * f) + ","
+        + Math.round(x[2] + (y[2] - x[2]) * f) + ")";
     }
   }
   return stops[stops.length - 1][1];
@@ -558,16 +573,23 @@ function drawHeat(v, cap) {
   const tall = v.data.mode === "views" && v.data.projector ? ";max-height:78vh" : "";
   const g = vsvg("svg", {viewBox: `0 0 ${Wd} ${Ht}`, width: "100%", role: "img", style: `max-width:${Wd * (v.data.projector ? 1.2 : 1.3)}px${tall}`});
   g.append(vChartTitle(s, title));
-  for (let q = 0; q < Q; q++) {
-    g.append(vsvg("text", {x: left - 5, y: top + q * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[q]).keyed("q" + q));
-    for (let k = 0; k < K; k++) {
-      const hidden = masked && k > q;
-      const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
-                                fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
-      const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
-      rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
-      g.append(rect.keyed(q + "," + k));
+  const cell = (q, k) => {
+    const hidden = masked && k > q;
+    const rect = vsvg("rect", {x: left + k * c + 0.5, y: top + q * c + 0.5, width: c - 1, height: c - 1,
+                              fill: hidden ? v.data.colors.grey : colour(v.data.colors.blues, p[q][k])});
+    const where = fmt(L.cell, {q, q_token: q_tok[q], k, k_token: k_tok[k]});
+    rect.append(vsvg("title", {}, where + "\n" + (hidden ? L.masked : fmt(L.weight_is, {value: p[q][k].toFixed(4)}))));
+    g.append(rect.keyed(q + "," + k));
+  };
+  // Cells in shells, n = max(q, k): row n up to the diagonal, then column n above it. A new character is shell T,
+  // so the cells of the word before it keep their order and the new ones follow them: the redraw walks the cells
+  // in order instead of matching a reordered row by key. Cells don't overlap: the order changes no pixel.
+  for (let n = 0; n < Math.max(Q, K); n++) {
+    if (n < Q) {
+      g.append(vsvg("text", {x: left - 5, y: top + n * c + c * 0.65, "text-anchor": "end", "font-size": s.tick}, q_tok[n]).keyed("q" + n));
+      for (let k = 0; k <= Math.min(n, K - 1); k++) cell(n, k);
     }
+    if (n < K) for (let q = 0; q < Math.min(n, Q); q++) cell(q, n);
   }
   for (let k = 0; k < K; k++) {
     if (upright) g.append(vsvg("text", {x: left + k * c + c / 2, y: top + Q * c + s.tick + 4, "text-anchor": "middle", "font-size": s.tick}, k_tok[k]).keyed("k" + k));
@@ -656,6 +678,8 @@ function headViewInPlace(live) {
   const {BOXWIDTH, BOXHEIGHT, MATRIX_WIDTH, TEXT_TOP, TEXT_SIZE} = bv;
   const attnData = config.attention[config.filter];
   const attention = attnData.attn[config.layer_seq];
+  const heads = parts[2].querySelectorAll(".headAttention");
+  if (heads.length !== attention.length) return false;        // another layer's head count: BertViz draws it
   const svg = d3.select(node);
   svg.attr("height", Math.max(attnData.left_text.length, attnData.right_text.length) * BOXHEIGHT + TEXT_TOP + "px");
   const texts = (container, text, isLeft, leftPos) => {       // renderText's elements
@@ -698,44 +722,60 @@ function headViewInPlace(live) {
   texts(parts[0], attnData.left_text, true, 0);
   texts(parts[1], attnData.right_text, false, MATRIX_WIDTH + BOXWIDTH);
   // renderAttention's lines (head groups > one group per left token > one line per right token) with
-  // updateAttention's opacities: a new line gets its attributes before it joins the page, an old one only its
-  // opacity, where that changed
+  // updateAttention's opacities, joined as d3's .data() joins them (each element's __data__ set, the ones past the
+  // data removed, the new ones appended) in plain loops: a long word has thousands of lines, and d3's selections
+  // per row cost more than the writes. A new line gets its attributes before it joins the page, an old one only its
+  // opacity, where that changed.
   const active = bv.activeHeads();
-  d3.select(parts[2]).selectAll(".headAttention").data(attention).each(function (matrix) {
-    const head = +this.getAttribute("head-index"), shown = config.headVis[head], stroke = bv.headColors(head);
-    const rows = d3.select(this).selectAll(".tokenAttention").data(matrix);
-    rows.exit().remove();
-    rows.enter().append("g")
-      .classed("tokenAttention", true)
-      .attr("left-token-index", (d, i) => i)
-      .merge(rows)
-      .each(function (row) {
-        const leftTokenIndex = +this.getAttribute("left-token-index");
-        const lines = d3.select(this).selectAll("line").data(row);
-        lines.exit().remove();
-        lines.each(function (d) {
-          const value = String(shown ? d / active : 0.0);
-          if (this.getAttribute("stroke-opacity") !== value) this.setAttribute("stroke-opacity", value);
-        });
-        lines.enter().append((d, rightTokenIndex) => {
-          const line = document.createElementNS(SVG, "line");
-          line.setAttribute("x1", BOXWIDTH);
-          line.setAttribute("y1", TEXT_TOP + leftTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
-          line.setAttribute("x2", BOXWIDTH + MATRIX_WIDTH);
-          line.setAttribute("y2", TEXT_TOP + rightTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
-          line.setAttribute("stroke-width", 2);
-          line.setAttribute("stroke", stroke);
-          line.setAttribute("left-token-index", leftTokenIndex);
-          line.setAttribute("right-token-index", rightTokenIndex);
-          line.setAttribute("stroke-opacity", shown ? d / active : 0.0);
-          return line;
-        });
-      });
+  heads.forEach((group, h) => {
+    const matrix = attention[h], head = +group.getAttribute("head-index"), shown = config.headVis[head];
+    const stroke = bv.headColors(head), rows = group.children;
+    group.__data__ = matrix;
+    while (rows.length > matrix.length) rows[rows.length - 1].remove();
+    for (let leftTokenIndex = 0; leftTokenIndex < matrix.length; leftTokenIndex++) {
+      const row = matrix[leftTokenIndex];
+      let rowGroup = rows[leftTokenIndex];
+      if (!rowGroup) {
+        rowGroup = document.createElementNS(SVG, "g");
+        rowGroup.setAttribute("class", "tokenAttention");
+        rowGroup.setAttribute("left-token-index", leftTokenIndex);
+        group.appendChild(rowGroup);
+      }
+      rowGroup.__data__ = row;
+      const lines = rowGroup.children;
+      while (lines.length > row.length) lines[lines.length - 1].remove();
+      const n = lines.length;
+      for (let rightTokenIndex = 0; rightTokenIndex < n; rightTokenIndex++) {
+        const line = lines[rightTokenIndex], d = row[rightTokenIndex], value = String(shown ? d / active : 0.0);
+        line.__data__ = d;
+        if (line.getAttribute("stroke-opacity") !== value) line.setAttribute("stroke-opacity", value);
+      }
+      for (let rightTokenIndex = n; rightTokenIndex < row.length; rightTokenIndex++) {
+        const line = document.createElementNS(SVG, "line"), d = row[rightTokenIndex];
+        line.setAttribute("x1", BOXWIDTH);
+        line.setAttribute("y1", TEXT_TOP + leftTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+        line.setAttribute("x2", BOXWIDTH + MATRIX_WIDTH);
+        line.setAttribute("y2", TEXT_TOP + rightTokenIndex * BOXHEIGHT + (BOXHEIGHT / 2));
+        line.setAttribute("stroke-width", 2);
+        line.setAttribute("stroke", stroke);
+        line.setAttribute("left-token-index", leftTokenIndex);
+        line.setAttribute("right-token-index", rightTokenIndex);
+        line.setAttribute("stroke-opacity", shown ? d / active : 0.0);
+        line.__data__ = d;
+        rowGroup.appendChild(line);
+      }
+    }
   });
   return true;
 }
-function bertvizAttention(t, cap) {       // BertViz's params.attention for this capture, in its families' order
-  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * 1e4) / 1e4))));
+// BertViz's params.attention for this capture, in its families' order. Weights in steps of 1/256: BertViz draws a
+// weight w as a line of opacity w / (active heads), and a screen has 255 steps of opacity, so a step of 1/256 is finer
+// than any pixel can show, with one head on or all. To 4 decimals (the server path's) nearly every line of an
+// unmasked model (the peeking encoder) got a new opacity on every key; in steps of 1/256 only the lines whose
+// drawing can change do (a third fewer restyled per key on a 20-character word).
+const OPACITY_STEPS = 256;
+function bertvizAttention(t, cap) {
+  const plain = (layers) => layers.map((head) => head.map((rows) => rows.map((row) => Array.from(row, (x) => Math.round(x * OPACITY_STEPS) / OPACITY_STEPS))));
   const names = Object.keys(cap.patterns);
   const pick = (kind) => names.filter((n) => kind === "cross" ? n.includes(".cross_attn.")
                                        : n.startsWith(kind + ".") && !n.includes(".cross_attn."));
