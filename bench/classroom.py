@@ -531,9 +531,10 @@ async def route_typist(tab, route: dict, rec: Record, rng, clock, deadline, word
     one ``GET /lm/views?…&text=…`` on the page's keep-alive HTTP connection with its cookies (nginx sends it to the
     process that drew the page, which registered the model's id), at most one at a time: a key typed while one is
     out waits for it, then the newest text goes (older ones are skipped, as the browser skips them). A key is shown
-    when the response for its text (or a later one of the student's) arrives naming its last token; a response
-    overtaken by a newer text is not drawn. After 400 ms without a key (``PAUSE_MS``): one ``rerun_script`` of the
-    component's fragment with its state ``{"view": {text, sides, …}}``, as ``report()`` sets it."""
+    when the response for its text (or a later one of the student's) arrives naming its last token (every response
+    is drawn: one at a time, each is newer than the last). After 400 ms without a key (``PAUSE_MS``): one
+    ``rerun_script`` of the component's fragment with its state ``{"view": {text, sides, …}}``, as ``report()``
+    sets it."""
     from urllib.parse import urlencode
 
     from bench.browser_class import PAUSE_S, Http
@@ -557,20 +558,20 @@ async def route_typist(tab, route: dict, rec: Record, rng, clock, deadline, word
                     status, body = None, b""
                 now = time.perf_counter()
                 if status == 200:
-                    if not (st["again"] and st["text"] != text):  # the browser draws it (not overtaken)
-                        title = str(
-                            ((json.loads(body).get("sides") or [{}])[0].get("capture") or {})
-                            .get("bars", {})
-                            .get("title", "")
-                        )
-                        open_keys = [k for k in rec.keys if k.latency is None]
-                        j = max((i for i, k in enumerate(open_keys) if k.text == text), default=None)
-                        if j is not None:
-                            if bars_char(title) == open_keys[j].want:
-                                for k in open_keys[: j + 1]:
-                                    k.latency = now - k.sent
-                            else:
-                                rec.errors.append(f"{clock():.1f}s /lm/views for {text!r} named {title!r}")
+                    # the browser draws it: the newest answer there is, even when a newer text goes next
+                    title = str(
+                        ((json.loads(body).get("sides") or [{}])[0].get("capture") or {})
+                        .get("bars", {})
+                        .get("title", "")
+                    )
+                    open_keys = [k for k in rec.keys if k.latency is None]
+                    j = max((i for i, k in enumerate(open_keys) if k.text == text), default=None)
+                    if j is not None:
+                        if bars_char(title) == open_keys[j].want:
+                            for k in open_keys[: j + 1]:
+                                k.latency = now - k.sent
+                        else:
+                            rec.errors.append(f"{clock():.1f}s /lm/views for {text!r} named {title!r}")
                 elif status is not None:
                     rec.errors.append(f"{clock():.1f}s GET /lm/views {status}: {body[:120]!r}")
                 if not st["again"] and st["text"] == text:

@@ -943,7 +943,8 @@ function serverCapture(sd, c) {          // the data as a capture; layers receiv
 // With the light route (services/lm_views.py, served by serve.py) the box is this component's: a key asks
 // GET lm/views for its text's data (the same dict Python's run would send) and draws it in place; Python hears the
 // text at the pause (report). One request at a time per page: a key typed while one is out waits for it, then the
-// newest text goes (older texts typed meanwhile are skipped), so a busy server gets fewer requests, never a queue.
+// newest text goes (older texts typed meanwhile are skipped), so a busy server gets fewer requests, never a queue,
+// and every answer drawn is newer than the one before.
 function askRoute(v) {
   const r = v.data && v.data.route;
   if (!r) return;
@@ -957,12 +958,10 @@ function askRoute(v) {
       if (!resp.ok) throw new Error(body && body.error || "HTTP " + resp.status);
       return body;
     }, () => { throw new Error("HTTP " + resp.status); }))
-    .then((body) => {
-      if (text !== v.text && v.askAgain) return;           // a newer text goes next: draw that one
-      update(v, Object.assign({}, v.data, body, {text: v.lastDataText}), true);
-    })
+    .then((body) => {         // the newest answer there is (one request at a time): drawn even if a newer text
+      update(v, Object.assign({}, v.data, body, {text: v.lastDataText}), true);   // goes next, so a busy
+    })                                                                           // server still shows progress
     .catch((e) => {
-      if (text !== v.text && v.askAgain) return;
       v.status.textContent = String(e && e.message || e);   // the route's message, in the student's language
       v.box.setAttribute("data-route-error", "1");
     })
