@@ -7,8 +7,8 @@ one plain request; Python's page hears the text only when the student pauses.
 
 ``?id=…&text=…&layer=L&head=H&top_k=K&temp=T&lang=en|ja&word=…&projector=0|1`` answers ui/real_model.live_payload's
 JSON for that text: the same dict the page's own data path gives the component (each part cached per text in this
-process, as there). The forward pass goes through the process's batcher (services/lm_batcher.py) on a worker thread
-(``asyncio.to_thread``): the event loop never waits on the model.
+process, as there). The forward pass goes through the process's batcher (services/lm_batcher.py) on one of the
+route's worker threads (:func:`pool`): the event loop never waits on the model.
 
 Only a model this process loaded for a page session can be named: the page registers its source (:func:`register`)
 and hands the component an opaque id; a filesystem path never comes from the query. Bad input (an unknown id, text
@@ -25,6 +25,7 @@ import math
 import secrets
 import threading
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -38,6 +39,7 @@ SERVED = False  # serve.py sets it: this process answers PATH (the page then let
 MAX_CHARS = 2_000  # the box's limit on this path (a URL; the model reads its last hf_lm.MAX_TOKENS tokens anyway)
 MAX_WORD = 100  # the "it" lesson's word, which outlines its row
 MAX_SOURCES = 64  # sources registered per process (the bundled model and the teacher's folders: a handful)
+WORKERS = 16  # threads answering the route at once (services/lm_batcher.MAX_BATCH rows share a forward pass)
 TOP_K = (1, 30)  # the page's sliders' ranges
 TEMPERATURE = (0.1, 2.0)
 _HEADERS = {"Cache-Control": "no-store"}
@@ -151,7 +153,22 @@ def answer(params) -> tuple[int, dict]:
         return 500, {"error": as_message(getattr(e, "message", None) or str(e)).render(tr)}
 
 
+_pool: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """The route's own worker threads (not the event loop's default executor, which Streamlit and the class
+    counters use too: 6 threads on 2 cores). A request's thread mostly waits for the batcher, so up to
+    :data:`WORKERS` keys in flight can share one padded forward pass."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="lm-views")
+        return _pool
+
+
 async def views(request: Request) -> JSONResponse:
     """``GET /lm/views?id=…&text=…`` (see the module's docstring)."""
-    status, body = await asyncio.to_thread(answer, dict(request.query_params))
+    loop = asyncio.get_running_loop()
+    status, body = await loop.run_in_executor(pool(), answer, dict(request.query_params))
     return JSONResponse(body, status_code=status, headers=_HEADERS)

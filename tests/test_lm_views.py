@@ -109,6 +109,10 @@ def test_bad_input_gets_a_message_and_unknown_ids_are_refused(folder, served):
     assert r.status_code == 404 and "再読み込み" in r.json()["error"]
     r = ask(served, route, text="a\x07", lang="ja")
     assert r.status_code == 400 and "制御文字" in r.json()["error"]
+    # the empty box, one character: views, not errors
+    for text in ("", "a"):
+        r = ask(served, route, text=text)
+        assert r.status_code == 200 and r.json()["text"] == text, r.text
     # Japanese text, emoji: data, not errors
     r = ask(served, route, text="こんにちは 🐱 <b>&amp;")
     assert r.status_code == 200 and r.json()["text"] == "こんにちは 🐱 <b>&amp;"

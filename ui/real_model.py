@@ -761,7 +761,6 @@ def live_payload(
     temperature: float,
     projector: bool,
     lang: str,
-    cap: AttentionCapture | None = None,
 ) -> dict:
     """The component's data for one key, all but its fixed words (:func:`_live_labels`, which the page sends): the
     model's fixed part, this text's tokens, entropy, bars and the chosen layer's pattern (each cached per text in this
@@ -772,31 +771,28 @@ def live_payload(
     from ui import live_views as LV
     from viz.bertviz_view import missing_vendor_files
 
+    # Only this text's cached parts: a key whose views were computed before (a class types one sentence) unpickles
+    # no capture (its logits are T x 49 152 floats); a new text runs its forward once, through the batcher.
     stamp = source_stamp(source)
-    cap = lm_capture(source, text) if cap is None else cap  # the page has it already
-    names = cap.names()
-    if not (0 <= layer < len(names) and 0 <= head < cap.patterns[names[0]].shape[1]):
-        raise PickOutOfRange(
-            Message(
-                N_("This model has layers 0–{l} and heads 0–{h}."),
-                l=len(names) - 1,
-                h=cap.patterns[names[0]].shape[1] - 1,
-            )
-        )
-    name = names[layer]
+    fixed = _live_fixed(source, stamp, lang, not missing_vendor_files())
+    text_part = cached_live_text(source, stamp, text)
+    n_layer, n_head = fixed["n_layer"], len(text_part["entropy"][0])
+    if not (0 <= layer < n_layer and 0 <= head < n_head):
+        raise PickOutOfRange(Message(N_("This model has layers 0–{l} and heads 0–{h}."), l=n_layer - 1, h=n_head - 1))
+    name = f"blocks.{layer}.attn.hook_pattern"  # _live_fixed checked the capture names its patterns so
     capture = {
-        **cached_live_text(source, stamp, text),
+        **text_part,
         "layer": name,
         "pattern": cached_live_pattern(source, stamp, text, layer),
         "bars": cached_live_bars(source, stamp, text, int(top_k), round(float(temperature), 2), lang),
     }
-    side = {**_live_fixed(source, stamp, lang, not missing_vendor_files()), "pattern": name, "head": int(head)}
+    side = {**fixed, "pattern": name, "head": int(head)}
     return {
         "module": LV._module_url(),
         "mode": "server",
         "sides": ({**side, "capture": capture},),  # a tuple: Streamlit looks for no dataframe in it
         "text": text,
-        "query": query_row(cap.tgt_tokens, word),
+        "query": query_row(text_part["tokens"], word),
         "projector": bool(projector),
         "colors": {
             "blue": style.BLUE,
@@ -828,7 +824,7 @@ def live_data(
     from ui.projector import on
 
     lang, word = current_language(), st.session_state.get("real.word", "")
-    data = live_payload(source, text, word, layer, head, top_k, temperature, on(), lang, cap=cap)
+    data = live_payload(source, text, word, layer, head, top_k, temperature, on(), lang)
     data["labels"] = _live_labels(lang)
     if route_served():
         data["route"] = {
