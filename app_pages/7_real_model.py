@@ -118,7 +118,10 @@ def live():
         return
     top_k, temp = D.current("real.top_k"), D.current("real.temperature")
     layer, head = st.session_state["real.layer"], st.session_state["real.head"]
-    if routed:  # the box and the views first: what follows is the text's at the last pause
+    if routed:  # the box and the views first (the "it" question above them on the projector): what follows is
+        # the text's at the last pause
+        if projector():
+            R.it_lesson(source, b, cap, text)
         R.live_views(source, text, cap, layer, head, top_k, temp)
         R.vendor_note()
     if not text:
@@ -136,7 +139,7 @@ def live():
             "rare ones are split into pieces."
         ).format(n=len(cap.tgt_tokens))
     )
-    if projector():
+    if projector() and not routed:
         R.it_lesson(source, b, cap, text)
 
     # The views, drawn in the browser from the data this run sends (the tokens, the chosen layer's pattern, the entropy,
