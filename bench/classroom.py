@@ -15,7 +15,9 @@ names its last character); a key not shown within 15 s is an error, as is an exc
 ``--pages real_model``: students open the Real model page instead and type the lecture sentence ("The animal
 didn't cross the street because it was too tired") into its "Type a sentence" box, from its first letter, again
 and again; a key is shown when the bars' title names the last token SmolLM2's tokenizer makes of the text (when
-that chart arrives: key -> bars). A box drawn inside an ``st.fragment`` is typed as the browser does it: each key
+that chart arrives: key -> bars). Where the page is served by serve.py its component owns the box and the student
+sends what Chromium sends there: one ``GET /lm/views`` per key and one fragment rerun at the pause
+(:func:`route_typist`). A box drawn inside an ``st.fragment`` is typed as the browser does it: each key
 asks for that fragment's rerun (``fragment_id``), and that fragment's runs show keys as a full run does.
 ``--train K`` students open the Train page instead, press Train, and keep the page's 1-second progress fragment
 running (the ``auto_rerun`` messages ask for it) until the time is up, then go away mid-run.
