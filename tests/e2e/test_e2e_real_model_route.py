@@ -55,6 +55,16 @@ def test_typing_asks_the_route_and_reruns_nothing_until_the_pause(server_factory
         "the token chips after the pause",
     )
     assert len(sent) - before <= 2, len(sent) - before
-    # a route error is a message in the box's status, never an exception: the box takes at most its limit
-    assert box.get_attribute("maxlength") == "2000"
+    assert box.get_attribute("maxlength") == "2000"  # the route's limit
+    # a knob (outside the fragment: the page reruns) changes what the next key asks for
+    picker = app.page.get_by_role("combobox", name="Layer", exact=True)
+    picker.click()
+    app.page.get_by_role("option", name="3", exact=True).click()
+    app.wait_until(lambda: "Layer 3 · head 0" in " ".join(texts(app, "heatmap")), "the heatmap of the picked layer")
+    asked = len(views)
+    box.press("End")
+    box.press(".")
+    app.wait_until(lambda: (app.page.locator(LIVE).get_attribute("data-drawn") or "").endswith("␣slept ."), "a key")
+    assert "layer=3" in views[-1] and len(views) > asked
+    assert "Layer 3 · head 0" in " ".join(texts(app, "heatmap"))
     app.assert_clean()
