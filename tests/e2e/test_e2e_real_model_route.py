@@ -1,7 +1,9 @@
 """The Real model page served as run.sh serves it (``streamlit run serve.py``): the component owns the text box and
 every key is one GET /lm/views (services/lm_views.py), not a Streamlit rerun. Typing redraws the bars, BertViz and
 the heatmap with the new last token while the page sends Streamlit nothing (its WebSocket frames are counted); at
-the pause one message goes and the page's token chips follow. No page errors, no request leaves localhost."""
+the pause one message goes and the page's token chips follow. A knob (Layer) changes what the next key asks; a
+half-composed word (an input method) asks nothing, the composed one does. No page errors, no request leaves
+localhost."""
 
 from __future__ import annotations
 
@@ -67,4 +69,22 @@ def test_typing_asks_the_route_and_reruns_nothing_until_the_pause(server_factory
     app.wait_until(lambda: (app.page.locator(LIVE).get_attribute("data-drawn") or "").endswith("␣slept ."), "a key")
     assert "layer=3" in views[-1] and len(views) > asked
     assert "Layer 3 · head 0" in " ".join(texts(app, "heatmap"))
+    # a Japanese input method: nothing is asked for a half-composed word, the composed one is
+    asked, before_ja = len(views), app.page.locator(LIVE).get_attribute("data-drawn")
+    app.page.evaluate(
+        """() => { const b = document.querySelector('[data-testid=al-live-input]');
+        b.dispatchEvent(new CompositionEvent('compositionstart'));
+        b.value = b.value + ' ねこ';
+        b.dispatchEvent(new InputEvent('input', {isComposing: true, data: 'ねこ'})); }"""
+    )
+    time.sleep(1.0)
+    assert len(views) == asked
+    app.page.evaluate(
+        "() => document.querySelector('[data-testid=al-live-input]')"
+        ".dispatchEvent(new CompositionEvent('compositionend'))"
+    )
+    app.wait_until(lambda: len(views) > asked, "the composed word asked")
+    app.wait_until(lambda: app.page.locator(LIVE).get_attribute("data-drawn") != before_ja, "the composed word drawn")
+    assert "ねこ" in views[-1] or "%E3%81%AD%E3%81%93" in views[-1]
+    assert app.page.locator(LIVE).get_attribute("data-route-error") is None
     app.assert_clean()
