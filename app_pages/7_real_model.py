@@ -98,17 +98,32 @@ s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
 # Everything below follows the typed text: a keystroke reruns this fragment only, not the page (the sidebar, the
 # title, the model card). A newer key still interrupts a run that has not finished (Streamlit stops it at its next
 # element and starts again with the newest text); its forward pass is not lost: its tokens are in the prefix cache.
+# Served by serve.py (run.sh, classroom.sh), the component owns the text box: each key asks the light route
+# (services/lm_views.py) for its views with one plain request, and this fragment runs only when the student pauses.
 @st.fragment
 def live():
-    text = st.text_input(
-        _("Type a sentence"),
-        key="real.text",
-        live=LIVE_LM,
-        help=_("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS),
-    )
+    failed = R.live_failed()
+    routed = failed is None and R.route_served()
+    if routed:
+        text = st.session_state.get("real.text", "")
+    else:
+        text = st.text_input(
+            _("Type a sentence"),
+            key="real.text",
+            live=LIVE_LM,
+            help=_("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS),
+        )
     cap = R.live_capture(source, text)
     if cap is None:  # the server was too busy: the message is shown, the student types on
         return
+    top_k, temp = D.current("real.top_k"), D.current("real.temperature")
+    layer, head = st.session_state["real.layer"], st.session_state["real.head"]
+    if routed:  # the box and the views first (the "it" question above them on the projector): what follows is
+        # the text's at the last pause
+        if projector():
+            R.it_lesson(source, b, cap, text)
+        R.live_views(source, text, cap, layer, head, top_k, temp)
+        R.vendor_note()
     if not text:
         st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
     if cap.truncated:
@@ -124,16 +139,15 @@ def live():
             "rare ones are split into pieces."
         ).format(n=len(cap.tgt_tokens))
     )
-    if projector():
+    if projector() and not routed:
         R.it_lesson(source, b, cap, text)
 
     # The views, drawn in the browser from the data this run sends (the tokens, the chosen layer's pattern, the entropy,
     # the bars: ui/real_model.live_data), so a key costs the server its forward pass and one small message, not
     # plotly figures and BertViz's markup. The knobs above the text box set them.
-    top_k, temp = D.current("real.top_k"), D.current("real.temperature")
-    layer, head = st.session_state["real.layer"], st.session_state["real.head"]
-    failed = R.live_failed()
-    if failed is None:
+    if routed:
+        pass
+    elif failed is None:
         R.live_views(source, text, cap, layer, head, top_k, temp)
         R.vendor_note()
     else:

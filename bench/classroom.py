@@ -15,7 +15,9 @@ names its last character); a key not shown within 15 s is an error, as is an exc
 ``--pages real_model``: students open the Real model page instead and type the lecture sentence ("The animal
 didn't cross the street because it was too tired") into its "Type a sentence" box, from its first letter, again
 and again; a key is shown when the bars' title names the last token SmolLM2's tokenizer makes of the text (when
-that chart arrives: key -> bars). A box drawn inside an ``st.fragment`` is typed as the browser does it: each key
+that chart arrives: key -> bars). Where the page is served by serve.py its component owns the box and the student
+sends what Chromium sends there: one ``GET /lm/views`` per key and one fragment rerun at the pause
+(:func:`route_typist`). A box drawn inside an ``st.fragment`` is typed as the browser does it: each key
 asks for that fragment's rerun (``fragment_id``), and that fragment's runs show keys as a full run does.
 ``--train K`` students open the Train page instead, press Train, and keep the page's 1-second progress fragment
 running (the ``auto_rerun`` messages ask for it) until the time is up, then go away mid-run.
@@ -444,7 +446,7 @@ async def typist(
 ):
     """Types at a human pace; with ``settle``, like bench.latency instead: each key waits until the previous one
     is shown, then ``settle`` seconds of quiet (to compare with the browser benchmark, one student)."""
-    tab = Tab(base, rec, page, clock)
+    tab = route_tab(base, rec, clock) if page == "real_model" else Tab(base, rec, page, clock)
     box = BOX.get(page, "Type a word")
     # Explore / Compare: random words, each typed from its first letter. Real model: the lecture sentence, again
     # and again, and each key's bars must name the sentence's last token (the model's own tokenizer says which).
@@ -452,15 +454,21 @@ async def typist(
     want = real_last_token if page == "real_model" else (lambda text: None)
     word = next(words)
     text = word[:1]
+    route = None
     try:
         await tab.open(query="")
-        if box not in tab.widgets:
+        route = ((getattr(tab, "data", None) or {}).get("route")) if page == "real_model" else None
+        if route:  # served by serve.py: the component owns the box and asks GET /lm/views per key
+            tab.routed = True
+            want(text)  # the tokenizer loads once, before any key is timed
+        elif box not in tab.widgets:
             rec.errors.append(f"no {box!r} box on the page")
             return
-        tab.set_value(box, "string_value", text)  # the first letter, before the clock starts
-        want(text)  # the Real model's tokenizer loads once, before any key is timed
-        await tab.rerun()
-        await tab.wait_finished(120)
+        else:
+            tab.set_value(box, "string_value", text)  # the first letter, before the clock starts
+            want(text)  # the Real model's tokenizer loads once, before any key is timed
+            await tab.rerun()
+            await tab.wait_finished(120)
         rec.backend = next(
             (c.split("=", 1)[1] for c in tab.cookies.split("; ") if c.startswith("attention_lab_backend=")), ""
         )
@@ -470,6 +478,9 @@ async def typist(
     finally:
         go["ready"] += 1
     await go["event"].wait()
+    if route:
+        await route_typist(tab, route, rec, rng, clock, deadline, word, words, want, settle)
+        return
     pos = 1
     while time.perf_counter() < deadline():
         if not await reconnected(tab, rec, clock):
@@ -496,6 +507,135 @@ async def typist(
         give_up_late(rec, clock)
     await last_keys(tab, rec)
     await tab.close()
+
+
+# ---- the Real model served by serve.py: a key is one GET /lm/views, the text goes to Python at the pause ----------
+def route_tab(base: str, rec: Record, clock) -> Tab:
+    """The Real model's tab as the browser holds it (bench/browser_class.BrowserTab: the component's data and
+    fragment, the cached messages, the URL the server set). Until the page shows it the route, it is the per-key
+    path's tab (Tab's keys, resolved by the runs)."""
+    from bench.browser_class import BrowserTab
+
+    class RouteTab(BrowserTab):
+        routed = False
+
+        def resolve(self, now: float) -> None:
+            if not self.routed:  # no route on the page (streamlit run app.py): the fragment reruns show keys
+                Tab.resolve(self, now)
+
+    tab = RouteTab(base, rec, "real_model", clock)
+    tab.url_query = ""
+    return tab
+
+
+async def route_typist(tab, route: dict, rec: Record, rng, clock, deadline, word, words, want, settle) -> None:
+    """What Chromium sends for the Real model on serve.py (ui/live/live.js ``askRoute`` and ``report``): per key,
+    one ``GET /lm/views?…&text=…`` on the page's keep-alive HTTP connection with its cookies (nginx sends it to the
+    process that drew the page, which registered the model's id), at most one at a time: a key typed while one is
+    out waits for it, then the newest text goes (older ones are skipped, as the browser skips them). A key is shown
+    when the response for its text (or a later one of the student's) arrives naming its last token (every response
+    is drawn: one at a time, each is newer than the last). After 400 ms without a key (``PAUSE_MS``): one
+    ``rerun_script`` of the component's fragment with its state ``{"view": {text, sides, …}}``, as ``report()``
+    sets it."""
+    from urllib.parse import urlencode
+
+    from bench.browser_class import PAUSE_S, Http
+
+    http = Http(tab.base)
+    http.jar = dict(c.split("=", 1) for c in tab.cookies.split("; ") if "=" in c)
+    st = {"text": word[:1], "busy": False, "again": False, "last_key": time.perf_counter(), "reported": word[:1]}
+    tasks: set[asyncio.Task] = set()
+
+    async def ask() -> None:
+        st["busy"] = True
+        try:
+            while True:
+                st["again"] = False
+                text = st["text"]
+                path = "/" + route["url"] + "?" + urlencode({**route["query"], "text": text})
+                try:
+                    status, body, _ = await http.get(path)
+                except Exception as e:  # noqa: BLE001 (counted, as a browser's failed fetch shows a message)
+                    rec.errors.append(f"{clock():.1f}s GET /lm/views failed: {type(e).__name__}")
+                    status, body = None, b""
+                now = time.perf_counter()
+                if status == 200:
+                    # the browser draws it: the newest answer there is, even when a newer text goes next
+                    title = str(
+                        ((json.loads(body).get("sides") or [{}])[0].get("capture") or {})
+                        .get("bars", {})
+                        .get("title", "")
+                    )
+                    open_keys = [k for k in rec.keys if k.latency is None]
+                    j = max((i for i, k in enumerate(open_keys) if k.text == text), default=None)
+                    if j is not None:
+                        if bars_char(title) == open_keys[j].want:
+                            for k in open_keys[: j + 1]:
+                                k.latency = now - k.sent
+                        else:
+                            rec.errors.append(f"{clock():.1f}s /lm/views for {text!r} named {title!r}")
+                elif status is not None:
+                    rec.errors.append(f"{clock():.1f}s GET /lm/views {status}: {body[:120]!r}")
+                if not st["again"] and st["text"] == text:
+                    return
+        finally:
+            st["busy"] = False
+
+    def key(text: str) -> None:
+        st["text"], st["last_key"] = text, time.perf_counter()
+        if st["busy"]:
+            st["again"] = True
+            return
+        t = asyncio.create_task(ask())
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+
+    async def pauser() -> None:  # live.js report(): the text to Python 400 ms after the last key
+        while True:
+            await asyncio.sleep(max(0.01, st["last_key"] + PAUSE_S - time.perf_counter()))
+            if time.perf_counter() - st["last_key"] >= PAUSE_S and st["text"] != st["reported"]:
+                st["reported"] = text = st["text"]
+                sides = [
+                    {"pattern": s.get("pattern"), "head": s.get("head", 0), "query": None, "bertviz_view": "head"}
+                    for s in (tab.data or {}).get("sides", [])
+                ]
+                view = {"text": text, "sides": sides, **(sides[0] if sides else {})}
+                tab.states[tab.component_id] = ("json_value", json.dumps({"view": view}, separators=(",", ":")))
+                tab.owned.add(tab.component_id)
+                try:
+                    await tab.rerun(fragment=tab.component_fragment, auto=False)
+                except Exception as e:  # noqa: BLE001
+                    rec.errors.append(f"{clock():.1f}s pause send failed: {type(e).__name__}")
+
+    pause_task = asyncio.create_task(pauser())
+    text, pos = word[:1], 1
+    try:
+        while time.perf_counter() < deadline():
+            if settle is not None:
+                while (
+                    rec.keys
+                    and rec.keys[-1].latency is None
+                    and time.perf_counter() - rec.keys[-1].sent < KEY_TIMEOUT_S
+                ):
+                    await asyncio.sleep(0.005)
+                await asyncio.sleep(settle)
+            else:
+                await asyncio.sleep(1 / rng.uniform(3, 5))  # a human pace, 3-5 keys/s
+            if pos >= len(word):  # next sentence: a short pause (the text goes to Python), then retype
+                await asyncio.sleep(rng.uniform(0.5, 1.0))
+                word, pos = next(words), 0
+                text = ""
+            text, pos = text + word[pos], pos + 1
+            rec.keys.append(Key(text, time.perf_counter(), want(text)))
+            key(text)
+            give_up_late(rec, clock)
+        await last_keys(tab, rec)
+    finally:
+        pause_task.cancel()
+        for t in list(tasks):
+            t.cancel()
+        await http.close()
+        await tab.close()
 
 
 async def reconnected(tab: Tab, rec: Record, clock) -> bool:

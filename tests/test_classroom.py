@@ -496,3 +496,74 @@ def test_a_simulated_class_starts_together_once_every_page_is_open():
         assert "start_together" in calls and not any(
             isinstance(s.value, ast.Subscript) and getattr(s.value.slice, "value", None) == "event" for s in sets
         ), name
+
+
+def test_a_real_model_student_on_serve_py_sends_one_get_per_key_and_reruns_only_at_the_pause():
+    """bench.classroom's Real model student where the page offers the light route (serve.py): as live.js, each key
+    is one ``GET /lm/views`` with the page's cookies (one at a time; a key typed while one is out waits and the
+    newest text goes), a key is shown when the response for its text names its last token, and the only WebSocket
+    message is one rerun of the component's fragment 400 ms after the last key, with the text in its state."""
+    import asyncio
+    import random
+
+    asked: list[dict] = []
+    cookies: list[str] = []
+
+    async def handle(reader, writer):
+        while True:
+            try:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            except asyncio.IncompleteReadError:
+                break
+            path = head.split()[1]
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(path).query))
+            asked.append(q)
+            cookies.append(next((h for h in head.split("\r\n") if h.startswith("Cookie:")), ""))
+            await asyncio.sleep(0.4)  # slower than the keys: later keys wait and coalesce
+            body = json.dumps({"sides": [{"capture": {"bars": {"title": f"Next token after “{q['text'][-1:]}”"}}}]})
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body.encode())}\r\n\r\n".encode() + body.encode())
+            await writer.drain()
+        writer.close()
+
+    class FakeTab:
+        def __init__(self, base):
+            self.base, self.cookies = base, "attention_lab_backend=b1; _streamlit_xsrf=x"
+            self.data = {"sides": [{"pattern": "blocks.0.attn.hook_pattern", "head": 0}]}
+            self.states, self.owned = {}, set()
+            self.component_id, self.component_fragment = "comp", "frag"
+            self.reruns: list[tuple[str, dict]] = []
+            self.reader = asyncio.Future()
+
+        async def rerun(self, fragment="", auto=True, **kw):
+            assert fragment == "frag" and not auto
+            self.reruns.append((time.perf_counter(), json.loads(self.states["comp"][1])))
+
+        async def close(self):
+            pass
+
+    async def run():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        tab, rec = FakeTab(base), C.Record("s", "real_model")
+        route = {"url": "lm/views", "query": {"id": "abc", "layer": 0, "head": 0, "top_k": 10, "temp": 1.0}}
+        end = time.perf_counter() + 3.0
+        words = iter(["cat is", "cat is", "cat is"])
+        await C.route_typist(
+            tab, route, rec, random.Random(0), lambda: 0.0, lambda: end, next(words), words, lambda t: t[-1:], None
+        )
+        server.close()
+        return tab, rec
+
+    tab, rec = asyncio.run(run())
+    typed = [k.text for k in rec.keys]
+    assert len(typed) >= 6 and not rec.errors, rec.errors  # "cat is" (its first letter is no key), then again
+    assert all(k.latency is not None and k.latency < 1.0 for k in rec.keys), [(k.text, k.latency) for k in rec.keys]
+    assert 2 <= len(asked) < len(typed)  # at most one out at a time: keys typed meanwhile coalesce
+    left = iter(typed)
+    assert all(any(q["text"] == t for t in left) for q in asked)  # in typing order, older texts skipped
+    assert all(q["id"] == "abc" and q["top_k"] == "10" for q in asked)
+    assert all("attention_lab_backend=b1" in c for c in cookies)  # to the process that drew the page
+    # the sentence's end is a pause: one fragment rerun with the text in the component's state, none per key
+    assert 1 <= len(tab.reruns) <= 2
+    assert tab.reruns[0][1]["view"]["text"] == "cat is"
+    assert tab.reruns[0][1]["view"]["sides"][0]["pattern"] == "blocks.0.attn.hook_pattern"

@@ -24,7 +24,7 @@ from models.capture import AttentionCapture
 from models.generate import Generation
 from services import lm_batcher
 from ui.cache import one_torch_thread
-from ui.i18n import _, render
+from ui.i18n import _, gettext_for, render
 from ui.text import escape_md
 from viz import style
 
@@ -613,10 +613,15 @@ def heatmap_height(n_tokens: int) -> int | None:
 
 def heatmap_query(cap: AttentionCapture) -> int:
     """The row the page's heatmap outlines: the lesson word's ("it") when it is in the sentence, else the last."""
+    return query_row(cap.tgt_tokens, st.session_state.get("real.word", ""))
+
+
+def query_row(tokens, word: str) -> int:
+    """:func:`heatmap_query` for ``tokens`` and the lesson's ``word`` (the light route has no session)."""
     from viz.metrics import word_span
 
-    span = word_span(cap.tgt_tokens, st.session_state.get("real.word", ""))
-    return span[-1] if span else len(cap.tgt_tokens) - 1
+    span = word_span(tuple(tokens), word)
+    return span[-1] if span else len(tokens) - 1
 
 
 # ---- the per-key views drawn in the browser (ui/live/live.js, data mode "server") ---------------------------------
@@ -634,7 +639,7 @@ def live_failed() -> str | None:
     return str(failed) if failed else None
 
 
-def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str) -> dict:
+def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str, tr=_) -> dict:
     """The next-token bars as the browser draws them: viz.figures.next_token_bars' tokens (the ``top_k`` most
     likely with a probability above 0, most likely first), their plain labels (the browser sets them as text) and
     probabilities rounded to 1e-5 (the bars print 0.1 %, their hover 0.01 %)."""
@@ -642,7 +647,7 @@ def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str) -> dict:
     keep = order[probs[order] > 0][:top_k].tolist()  # as next_token_bars: ~50 000 tokens, vectorised
     return {
         "title": title,
-        "labels": [style.char_name(vocab.itos[i], _) for i in keep],
+        "labels": [style.char_name(vocab.itos[i], tr) for i in keep],
         "values": [round(float(probs[i]), 5) for i in keep],
     }
 
@@ -678,10 +683,11 @@ def cached_live_bars(source: str, stamp: float, text: str, top_k: int, temperatu
     their title in ``lang`` (this session's language)."""
     from viz.metrics import next_token_probs
 
+    tr = gettext_for(lang)  # the light route runs outside any session: the language is the argument's
     cap = lm_capture(source, text)
     probs = next_token_probs(cap.next_token_logits(), temperature, top_k)
-    title = _("Next token after “{token}”").format(token=cap.tgt_tokens[-1] if cap.tgt_tokens else "")
-    return bars_data(probs, hf_lm.TokenVocab(load_lm(source, stamp).tokenizer), top_k, title)
+    title = tr("Next token after “{token}”").format(token=cap.tgt_tokens[-1] if cap.tgt_tokens else "")
+    return bars_data(probs, hf_lm.TokenVocab(load_lm(source, stamp).tokenizer), top_k, title, tr)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -693,13 +699,14 @@ def _live_fixed(source: str, stamp: float, lang: str, vendor: bool) -> dict:
     from ui import live_views as LV
     from viz.bertviz_view import _controls_in
 
+    tr = gettext_for(lang)
     cap = lm_capture(source, LECTURE)
     if cap.names() != [f"blocks.{l}.attn.hook_pattern" for l in range(len(cap.names()))]:
         raise RuntimeError("a causal LM's capture names its patterns blocks.{l}.attn.hook_pattern")
-    fixed = {"n_layer": len(cap.names()), "row_label": f"{_(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
+    fixed = {"n_layer": len(cap.names()), "row_label": f"{tr(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
     if vendor:
         t = LV.template_of(cap.bertviz_kwargs(), LIVE_ROOT, "head")
-        t["markup"] = _controls_in(t["markup"], _)
+        t["markup"] = _controls_in(t["markup"], tr)
         url = LV.publish_json("bertviz-head-real", t)
         fixed["bertviz"] = {"url": url, "root_id": LIVE_ROOT, "view": "head"}
     return fixed
@@ -716,6 +723,9 @@ def _live_labels(lang: str) -> dict:
     keep += ("bertviz_failed", "head_view", "model_view", "bertviz_views")
     return {
         **{k: every[k] for k in keep},
+        "input": _("Type a sentence"),  # the component's own box (the light route's path), as the page's
+        "placeholder": "",
+        "input_help": _("Any text. The model sees its last {n} tokens.").format(n=hf_lm.MAX_TOKENS),
         "heat_title": _("Layer {layer} · head {head}"),
         "bertviz_title": _("BertViz head view"),
         "bertviz_caption": _(
@@ -733,33 +743,57 @@ def _live_labels(lang: str) -> dict:
     }
 
 
-def live_data(
-    source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temperature: float
+class PickOutOfRange(Exception):
+    """A layer or head the model does not have (the light route's query): a message, not a traceback."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def live_payload(
+    source: str,
+    text: str,
+    word: str,
+    layer: int,
+    head: int,
+    top_k: int,
+    temperature: float,
+    projector: bool,
+    lang: str,
 ) -> dict:
-    """The component's data for one key: the model's fixed part, this text's tokens, entropy, bars and the chosen
-    layer's pattern (each cached per text in this process), the heatmap's head and outlined row."""
+    """The component's data for one key, all but its fixed words (:func:`_live_labels`, which the page sends): the
+    model's fixed part, this text's tokens, entropy, bars and the chosen layer's pattern (each cached per text in this
+    process), the heatmap's head and outlined row. The page's data path (:func:`live_data`) and the light route
+    (services/lm_views.py, no session: everything comes as arguments) both give this. Raises
+    services.lm_batcher.Busy, :class:`PickOutOfRange`."""
+    from models.messages import N_, Message
     from ui import live_views as LV
-    from ui.i18n import current_language
-    from ui.projector import on
     from viz.bertviz_view import missing_vendor_files
 
-    stamp, lang = source_stamp(source), current_language()
-    name = cap.names()[layer]
+    # Only this text's cached parts: a key whose views were computed before (a class types one sentence) unpickles
+    # no capture (its logits are T x 49 152 floats); a new text runs its forward once, through the batcher.
+    stamp = source_stamp(source)
+    fixed = _live_fixed(source, stamp, lang, not missing_vendor_files())
+    text_part = cached_live_text(source, stamp, text)
+    n_layer, n_head = fixed["n_layer"], len(text_part["entropy"][0])
+    if not (0 <= layer < n_layer and 0 <= head < n_head):
+        raise PickOutOfRange(Message(N_("This model has layers 0–{l} and heads 0–{h}."), l=n_layer - 1, h=n_head - 1))
+    name = f"blocks.{layer}.attn.hook_pattern"  # _live_fixed checked the capture names its patterns so
     capture = {
-        **cached_live_text(source, stamp, text),
+        **text_part,
         "layer": name,
         "pattern": cached_live_pattern(source, stamp, text, layer),
-        "bars": cached_live_bars(source, stamp, text, top_k, float(temperature), lang),
+        "bars": cached_live_bars(source, stamp, text, int(top_k), round(float(temperature), 2), lang),
     }
-    side = {**_live_fixed(source, stamp, lang, not missing_vendor_files()), "pattern": name, "head": int(head)}
+    side = {**fixed, "pattern": name, "head": int(head)}
     return {
         "module": LV._module_url(),
         "mode": "server",
         "sides": ({**side, "capture": capture},),  # a tuple: Streamlit looks for no dataframe in it
         "text": text,
-        "query": heatmap_query(cap),
-        "projector": on(),
-        "labels": _live_labels(lang),
+        "query": query_row(text_part["tokens"], word),
+        "projector": bool(projector),
         "colors": {
             "blue": style.BLUE,
             "orange": style.ORANGE,
@@ -769,6 +803,45 @@ def live_data(
         },
         "vendor": ("app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"),
     }
+
+
+def route_served() -> bool:
+    """Whether this process answers the light route (serve.py; not under ``streamlit run app.py``): then the
+    component owns the text box and asks the route for every key's views."""
+    from services import lm_views
+
+    return lm_views.SERVED
+
+
+def live_data(
+    source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temperature: float
+) -> dict:
+    """The component's data for this run: :func:`live_payload` with this session's picks and language, its fixed
+    words, and, where the light route is served, what the component needs to ask it on every key (the source's
+    opaque id, the knobs, the box's limit)."""
+    from services import lm_views
+    from ui.i18n import current_language
+    from ui.projector import on
+
+    lang, word = current_language(), st.session_state.get("real.word", "")
+    data = live_payload(source, text, word, layer, head, top_k, temperature, on(), lang)
+    data["labels"] = _live_labels(lang)
+    if route_served():
+        data["route"] = {
+            "url": lm_views.PATH.lstrip("/"),
+            "query": {
+                "id": lm_views.register(source),
+                "layer": int(layer),
+                "head": int(head),
+                "top_k": int(top_k),
+                "temp": round(float(temperature), 2),
+                "lang": lang,
+                "word": word[: lm_views.MAX_WORD],
+                "projector": int(on()),
+            },
+            "max_chars": lm_views.MAX_CHARS,
+        }
+    return data
 
 
 def _on_live_layer() -> None:
@@ -790,10 +863,22 @@ def live_views(source: str, text: str, cap: AttentionCapture, layer: int, head: 
     LV._component(
         key=LIVE_STATE,
         data=live_data(source, text, cap, layer, head, top_k, temp),
-        default={"layer": None, "failed": None},
+        default={"layer": None, "failed": None, "view": None},
         on_layer_change=_on_live_layer,
         on_failed_change=lambda: None,
+        on_view_change=_on_live_view,
     )
+
+
+def _on_live_view(key: str = LIVE_STATE) -> None:
+    """The student paused in the component's own box (the light route's path): the text becomes the page's text
+    (``real.text``: the token chips, the "it" lesson, ``?text=``, Let it write read it on this fragment run)."""
+    view = (st.session_state.get(key) or {}).get("view") or {}
+    text = view.get("text")
+    if isinstance(text, str):
+        from services.lm_views import MAX_CHARS
+
+        st.session_state["real.text"] = text[:MAX_CHARS]
 
 
 def vendor_note() -> None:

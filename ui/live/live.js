@@ -187,8 +187,8 @@ function mount(root, mode) {
   v.sidesBox = el("div", {class: "al-sides"});
   // The Lesson's views: the line that stands in for them while the box holds another word than the question's
   v.hiddenLine = el("div", {class: "al-caption", "data-testid": "al-live-hidden", style: "display:none"});
-  wrap.append(...(v.mode === "views" ? [v.hiddenLine] : v.mode === "server" ? [] : [v.label]), v.status, v.notes,
-              v.sidesBox);
+  wrap.append(...(v.mode === "views" ? [v.hiddenLine] : [v.label]), v.status, v.notes, v.sidesBox);
+  if (v.mode === "server") v.label.style.display = "none";   // the page's box, unless the light route is served
   root.append(wrap);
   if (v.mode === "views") {                   // no box of its own: it follows the box of its group
     window.addEventListener(WORD_EVENT, (ev) => {
@@ -275,6 +275,7 @@ function wrapLabel(span, ...controls) {
 
 function onInput(v, keyTime) {
   v.text = v.input.value;
+  if (v.mode === "server") { askRoute(v); report(v); return; }   // the Real model: its views come from the route
   publish(v, keyTime);
   redraw(v, keyTime);
   report(v);
@@ -298,8 +299,21 @@ function report(v) {                                        // tell Python once 
   }, PAUSE_MS);
 }
 
-function update(v, data) {
+function update(v, data, fromRoute) {
   const L = data.labels;
+  if (v.mode === "server" && data.route && !fromRoute) {
+    v.label.style.display = "";
+    v.input.maxLength = data.route.max_chars;
+    v.input.title = L.input_help || "";
+    // Python's run answers the text of the last pause (or the knobs' change): when the box holds another text by
+    // now, that text's views come from the route, not this older data (its words and knobs are kept)
+    if (v.data && data.text !== v.text && (v.reported.has(data.text) || data.text === v.lastDataText)) {
+      v.data = data;
+      v.lastDataText = data.text;
+      askRoute(v);
+      return;
+    }
+  }
   v.data = data;
   v.label.firstChild.textContent = L.input;
   v.input.placeholder = L.placeholder;
@@ -966,7 +980,38 @@ function serverCapture(sd, c) {          // the data as a capture; layers receiv
   }
   return {tokens: c.tokens, src_tokens: [], patterns, entropy: c.entropy, bars: c.bars};
 }
+// With the light route (services/lm_views.py, served by serve.py) the box is this component's: a key asks
+// GET lm/views for its text's data (the same dict Python's run would send) and draws it in place; Python hears the
+// text at the pause (report). One request at a time per page: a key typed while one is out waits for it, then the
+// newest text goes (older texts typed meanwhile are skipped), so a busy server gets fewer requests, never a queue,
+// and every answer drawn is newer than the one before.
+function askRoute(v) {
+  const r = v.data && v.data.route;
+  if (!r) return;
+  if (v.asking) { v.askAgain = true; return; }
+  v.asking = true;
+  v.askAgain = false;
+  const text = v.text;
+  const q = new URLSearchParams(Object.assign({}, r.query, {text}));
+  fetch(new URL(r.url + "?" + q.toString(), document.baseURI), {cache: "no-store", credentials: "same-origin"})
+    .then((resp) => resp.json().then((body) => {
+      if (!resp.ok) throw new Error(body && body.error || "HTTP " + resp.status);
+      return body;
+    }, () => { throw new Error("HTTP " + resp.status); }))
+    .then((body) => {         // the newest answer there is (one request at a time): drawn even if a newer text
+      update(v, Object.assign({}, v.data, body, {text: v.lastDataText}), true);   // goes next, so a busy
+    })                                                                           // server still shows progress
+    .catch((e) => {
+      v.status.textContent = String(e && e.message || e);   // the route's message, in the student's language
+      v.box.setAttribute("data-route-error", "1");
+    })
+    .finally(() => {
+      v.asking = false;
+      if (v.askAgain || text !== v.text) askRoute(v);
+    });
+}
 function redrawServer(v) {
+  v.box.removeAttribute("data-route-error");
   v.status.textContent = "";
   v.notes.replaceChildren();
   v.sides.forEach((sd) => {
