@@ -561,7 +561,7 @@ def test_step_5_end_of_word_tick_fits_under_its_bars(lang):
     projector) it ran into the next character's tick, so it is broken in two short lines."""
     from ui.i18n import gettext_for
 
-    tr = gettext_for(lang)
+    translate = gettext_for(lang)
     vocab = tiny_bundle("miniformer").vocab
     eos = vocab.itos.index("<EOS>")
     probs = {name: torch.full((len(vocab.itos),), 0.01) for name in ("a", "b")}
