@@ -103,7 +103,7 @@ s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
 @st.fragment
 def live():
     failed = R.live_failed()
-    routed = failed is None and R.route_served()
+    routed = failed is None and R.views_route_served()
     if routed:
         text = st.session_state.get("real.text", "")
     else:

@@ -136,21 +136,21 @@ def answer(params) -> tuple[int, dict]:
     from ui.i18n import gettext_for
 
     lang = _lang(params)
-    tr = gettext_for(lang)
+    translate = gettext_for(lang)
     try:
         p = parse(params)
         return 200, R.live_payload(**p, lang=lang)
     except BadInput as e:
-        return e.status, {"error": e.message.render(tr)}
+        return e.status, {"error": e.message.render(translate)}
     except lm_batcher.Busy as e:
-        return 503, {"error": e.message.render(tr)}
+        return 503, {"error": e.message.render(translate)}
     except R.PickOutOfRange as e:
-        return 400, {"error": e.message.render(tr)}
+        return 400, {"error": e.message.render(translate)}
     except Exception as e:  # noqa: BLE001 (a model that fails to load or run: a message, never a traceback)
         from models.messages import as_message
 
         _log.exception("GET %s failed", PATH)
-        return 500, {"error": as_message(getattr(e, "message", None) or str(e)).render(tr)}
+        return 500, {"error": as_message(getattr(e, "message", None) or str(e)).render(translate)}
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -567,10 +567,10 @@ def test_step_5_end_of_word_tick_fits_under_its_bars(lang):
     probs = {name: torch.full((len(vocab.itos),), 0.01) for name in ("a", "b")}
     for p in probs.values():
         p[eos] = 0.9
-    fig = L.next_char_variants(probs, vocab, word="capyba", tr=tr)
+    fig = L.next_char_variants(probs, vocab, word="capyba", tr=translate)
     ticks = list(fig.layout.xaxis.ticktext)
     end = next(t for t in ticks if "<br>" in t)
-    assert end.replace("<br>", " " if lang == "en" else "") == tr("end of word")
+    assert end.replace("<br>", " " if lang == "en" else "") == translate("end of word")
     assert max(len(line) for line in end.split("<br>")) <= 6, end
     assert all(len(t) <= 2 for t in ticks if t != end)  # the other ticks are single characters
     assert L.two_lines("abc") == "abc" and L.two_lines("単語の終わり") == "単語の<br>終わり"

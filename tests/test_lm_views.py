@@ -136,6 +136,22 @@ def test_a_busy_model_is_a_message_in_the_students_language(folder, served, monk
     assert r.status_code == 503 and "混み合っています" in r.json()["error"]
 
 
+def test_a_model_that_fails_is_a_message_not_a_traceback(folder, served, monkeypatch):
+    """Anything else that goes wrong below the route (a model that fails to run) answers 500 with a message in the
+    student's language, never a traceback (the path once named an undefined translation function)."""
+    from models.messages import N_, Message, MessageError
+    from services import lm_batcher
+
+    data, _ = page_data(folder, "a cat")
+
+    def broken(self, *a, **kw):
+        raise MessageError(Message(N_("Many students are typing at once; the model is busy. Type again in a moment.")))
+
+    monkeypatch.setattr(lm_batcher.Batcher, "extend", broken)
+    r = ask(served, data["route"], text="A text only the failing route test types", lang="ja")
+    assert r.status_code == 500 and "混み合っています" in r.json()["error"] and "Traceback" not in r.text
+
+
 def test_the_pause_makes_the_components_text_the_pages(monkeypatch):
     """The component reports the text at the pause (state "view"): the page's text follows it (cut to the box's
     limit), so the token chips, the "it" lesson, ?text= and Let it write read it on the fragment's run."""

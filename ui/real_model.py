@@ -27,6 +27,7 @@ from ui.cache import one_torch_thread
 from ui.i18n import _, gettext_for, render
 from ui.text import escape_md
 from viz import style
+from viz.labels import Translate
 
 BUNDLED = "bundled"
 LECTURE = "The animal didn't cross the street because it was too tired"
@@ -639,7 +640,7 @@ def live_failed() -> str | None:
     return str(failed) if failed else None
 
 
-def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str, tr=_) -> dict:
+def bars_data(probs: torch.Tensor, vocab, top_k: int, title: str, tr: Translate = _) -> dict:
     """The next-token bars as the browser draws them: viz.figures.next_token_bars' tokens (the ``top_k`` most
     likely with a probability above 0, most likely first), their plain labels (the browser sets them as text) and
     probabilities rounded to 1e-5 (the bars print 0.1 %, their hover 0.01 %)."""
@@ -683,11 +684,11 @@ def cached_live_bars(source: str, stamp: float, text: str, top_k: int, temperatu
     their title in ``lang`` (this session's language)."""
     from viz.metrics import next_token_probs
 
-    tr = gettext_for(lang)  # the light route runs outside any session: the language is the argument's
+    translate = gettext_for(lang)  # the light route runs outside any session: the language is the argument's
     cap = lm_capture(source, text)
     probs = next_token_probs(cap.next_token_logits(), temperature, top_k)
-    title = tr("Next token after “{token}”").format(token=cap.tgt_tokens[-1] if cap.tgt_tokens else "")
-    return bars_data(probs, hf_lm.TokenVocab(load_lm(source, stamp).tokenizer), top_k, title, tr)
+    title = translate("Next token after “{token}”").format(token=cap.tgt_tokens[-1] if cap.tgt_tokens else "")
+    return bars_data(probs, hf_lm.TokenVocab(load_lm(source, stamp).tokenizer), top_k, title, translate)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -699,14 +700,14 @@ def _live_fixed(source: str, stamp: float, lang: str, vendor: bool) -> dict:
     from ui import live_views as LV
     from viz.bertviz_view import _controls_in
 
-    tr = gettext_for(lang)
+    translate = gettext_for(lang)
     cap = lm_capture(source, LECTURE)
     if cap.names() != [f"blocks.{l}.attn.hook_pattern" for l in range(len(cap.names()))]:
         raise RuntimeError("a causal LM's capture names its patterns blocks.{l}.attn.hook_pattern")
-    fixed = {"n_layer": len(cap.names()), "row_label": f"{tr(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
+    fixed = {"n_layer": len(cap.names()), "row_label": f"{translate(style.FAMILY_LABEL['blocks'])} L", "bertviz": None}
     if vendor:
         t = LV.template_of(cap.bertviz_kwargs(), LIVE_ROOT, "head")
-        t["markup"] = _controls_in(t["markup"], tr)
+        t["markup"] = _controls_in(t["markup"], translate)
         url = LV.publish_json("bertviz-head-real", t)
         fixed["bertviz"] = {"url": url, "root_id": LIVE_ROOT, "view": "head"}
     return fixed
@@ -805,7 +806,7 @@ def live_payload(
     }
 
 
-def route_served() -> bool:
+def views_route_served() -> bool:
     """Whether this process answers the light route (serve.py; not under ``streamlit run app.py``): then the
     component owns the text box and asks the route for every key's views."""
     from services import lm_views
@@ -826,7 +827,7 @@ def live_data(
     lang, word = current_language(), st.session_state.get("real.word", "")
     data = live_payload(source, text, word, layer, head, top_k, temperature, on(), lang)
     data["labels"] = _live_labels(lang)
-    if route_served():
+    if views_route_served():
         data["route"] = {
             "url": lm_views.PATH.lstrip("/"),
             "query": {
