@@ -4,6 +4,7 @@ while the page loads and runs (every request the browser makes is recorded and i
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
 
 from conftest import LOCAL_HOSTS
@@ -79,15 +80,20 @@ def test_projector_shows_the_it_question_and_its_heatmap_on_one_screen(app):
     app.goto("real_model", present="1")
     heading = app.page.get_by_role("heading", name="What does “it” look at?")
     heading.wait_for(timeout=120_000)
-    app.page.locator('[data-testid="stRadioOption"]').first.wait_for()
+    # The guess options: the question's pills (st.pills) in the page, not the sidebar's model picker
+    pills = app.page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button').filter(
+        has_text=re.compile(r"^(animal|street)$")
+    )
+    pills.first.wait_for()
     app.wait_idle()
     main = app.page.locator('[data-testid="stMain"]')
     top = heading.evaluate(
         "e => e.getBoundingClientRect().top + document.querySelector('[data-testid=stMain]').scrollTop"
     )
-    options = app.page.locator('[data-testid="stRadioOption"] p').evaluate_all(
-        "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))"
+    options = pills.evaluate_all(
+        "els => els.map(e => parseFloat(getComputedStyle(e.querySelector('p') || e).fontSize))"
     )
+    assert len(options) == 2, options
     app.page.get_by_text("animal", exact=True).last.click()
     app.page.get_by_role("button", name="Reveal").click()
     app.wait_until(lambda: "other tokens look at “animal”" in app.main_text(), "the controls after Reveal")
