@@ -506,6 +506,8 @@ def test_a_real_model_student_on_serve_py_sends_one_get_per_key_and_reruns_only_
     import asyncio
     import random
 
+    from lab_fixtures import run_async
+
     asked: list[dict] = []
     cookies: list[str] = []
 
@@ -554,7 +556,7 @@ def test_a_real_model_student_on_serve_py_sends_one_get_per_key_and_reruns_only_
         server.close()
         return tab, rec
 
-    tab, rec = asyncio.run(run())
+    tab, rec = run_async(run())
     typed = [k.text for k in rec.keys]
     assert len(typed) >= 6 and not rec.errors, rec.errors  # "cat is" (its first letter is no key), then again
     assert all(k.latency is not None and k.latency < 1.0 for k in rec.keys), [(k.text, k.latency) for k in rec.keys]

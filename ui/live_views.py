@@ -291,6 +291,14 @@ def _data(sides: list[dict], text: str, finished: bool, top_k: int, temp: float,
         "temperature": float(temp),
         "projector": projector(),
         "labels": _labels(),
+        **browser_styling(),
+    }
+
+
+def browser_styling() -> dict:
+    """What every live-views component draws with besides its data: the house colours and colour scales (viz/style)
+    and the vendored d3 and jQuery BertViz needs (static files, fetched once)."""
+    return {
         "colors": {
             "blue": style.BLUE,
             "orange": style.ORANGE,

@@ -795,14 +795,7 @@ def live_payload(
         "text": text,
         "query": query_row(text_part["tokens"], word),
         "projector": bool(projector),
-        "colors": {
-            "blue": style.BLUE,
-            "orange": style.ORANGE,
-            "grey": style.GREY,
-            "blues": style.BLUES,
-            "viridis": style.VIRIDIS,
-        },
-        "vendor": ("app/static/vendor/jquery.min.js", "app/static/vendor/d3.min.js"),
+        **LV.browser_styling(),
     }
 
 

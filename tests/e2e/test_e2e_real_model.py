@@ -86,6 +86,12 @@ def test_projector_shows_the_it_question_and_its_heatmap_on_one_screen(app):
     )
     pills.first.wait_for()
     app.wait_idle()
+    # Projector mode's page-wide CSS (ui/projector.CSS, a 23 px root) comes with the run that draws the page: measure
+    # once it is there (it reached the browser after the question on a run that followed another test's session)
+    app.wait_until(
+        lambda: app.page.evaluate("getComputedStyle(document.documentElement).fontSize") == "23px",
+        "projector mode's root font size",
+    )
     main = app.page.locator('[data-testid="stMain"]')
     top = heading.evaluate(
         "e => e.getBoundingClientRect().top + document.querySelector('[data-testid=stMain]').scrollTop"
