@@ -4,9 +4,11 @@ the lecture's own example: in "The animal didn't cross the street because it was
 import streamlit as st
 
 from models import hf_lm
+from services import lm_views
 from ui import real_model as R
 from ui import session_defaults as D
 from ui.charts import bertviz_frame, chart, let_browser_draw
+from ui.controls import sampling_controls
 from ui.i18n import _
 from ui.projector import on as projector
 from ui.text import escape_md, show_word
@@ -80,17 +82,9 @@ def server_views(cap, text: str, layer: int, head: int, top_k: int, temp: float)
 
 
 # The views' knobs, outside the per-key fragment: a key does not redraw them; changing one reruns the page.
-s1, s2, s3, s4 = st.columns(4)
-s1.slider(_("Top-k"), 1, 30, D.widget("real.top_k"), key="real.top_k", help=_("How many tokens to show."))
-s2.slider(
-    _("Temperature"),
-    0.1,
-    2.0,
-    D.widget("real.temperature"),
-    step=0.1,
-    key="real.temperature",
-    help=_("Below 1 sharpens the distribution, above 1 flattens it."),
-)
+sampling, picks = st.columns(2)
+sampling_controls(sampling, lm_views.TOP_K[1], page="real")  # the range the route checks
+s3, s4 = picks.columns(2)
 s3.selectbox(_("Layer"), list(range(b.n_layer)), key="real.layer")
 s4.selectbox(_("Head"), list(range(b.n_head)), key="real.head")
 

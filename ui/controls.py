@@ -77,27 +77,28 @@ def more_controls(container=st):
     return container.container()
 
 
-def sampling_controls(container, n_tokens: int) -> tuple[int, float]:
-    """Explore's Top-k and Temperature sliders, side by side in ``container`` (``more_controls()``: behind "More
-    controls" on a projector). Both of Explore's paths draw these: the same keys, labels and first values, so
-    switching between the browser and the server keeps the student's choice. The first values are the widgets'
-    own, never preset in session state (ui/session_defaults.py says why)."""
+def sampling_controls(container, max_top_k: int, page: str = "explore") -> tuple[int, float]:
+    """The Top-k and Temperature sliders, side by side in ``container`` (Explore: ``more_controls()``, behind "More
+    controls" on a projector), keyed ``{page}.top_k`` and ``{page}.temperature``. Both of Explore's paths and the Real
+    model page draw these: the same labels and first values, so switching between the browser and the server keeps
+    the student's choice. The first values are the widgets' own, never preset in session state
+    (ui/session_defaults.py says why)."""
     s1, s2 = container.columns(2)
     top_k = s1.slider(
         _("Top-k"),
         1,
-        n_tokens,
-        value=min(D.widget("explore.top_k"), n_tokens),
-        key="explore.top_k",
+        max_top_k,
+        value=min(D.widget(f"{page}.top_k"), max_top_k),
+        key=f"{page}.top_k",
         help=_("How many tokens to show."),
     )
     temp = s2.slider(
         _("Temperature"),
         0.1,
         2.0,
-        value=D.widget("explore.temperature"),
+        value=D.widget(f"{page}.temperature"),
         step=0.1,
-        key="explore.temperature",
+        key=f"{page}.temperature",
         help=_("Below 1 sharpens the distribution, above 1 flattens it."),
     )
     return top_k, temp
