@@ -116,7 +116,7 @@ def live():
         # the text's at the last pause
         if projector():
             R.it_lesson(source, b, cap, text)
-        R.live_views(source, text, cap, layer, head, top_k, temp)
+        R.live_views(source, text, layer, head, top_k, temp)
         R.vendor_note()
     if not text:
         st.info(_("Type a sentence above — the views update as you type, no Enter needed."))
@@ -142,7 +142,7 @@ def live():
     if routed:
         pass
     elif failed is None:
-        R.live_views(source, text, cap, layer, head, top_k, temp)
+        R.live_views(source, text, layer, head, top_k, temp)
         R.vendor_note()
     else:
         st.info(

@@ -807,9 +807,7 @@ def views_route_served() -> bool:
     return lm_views.SERVED
 
 
-def live_data(
-    source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temperature: float
-) -> dict:
+def live_data(source: str, text: str, layer: int, head: int, top_k: int, temperature: float) -> dict:
     """The component's data for this run: :func:`live_payload` with this session's picks and language, its fixed
     words, and, where the light route is served, what the component needs to ask it on every key (the source's
     opaque id, the knobs, the box's limit)."""
@@ -850,13 +848,13 @@ def _on_live_layer() -> None:
         _whole_page()
 
 
-def live_views(source: str, text: str, cap: AttentionCapture, layer: int, head: int, top_k: int, temp: float) -> None:
+def live_views(source: str, text: str, layer: int, head: int, top_k: int, temp: float) -> None:
     """The per-key views, drawn in the browser from :func:`live_data` (see ui/live/live.js, mode "server")."""
     from ui import live_views as LV
 
     LV._component(
         key=LIVE_STATE,
-        data=live_data(source, text, cap, layer, head, top_k, temp),
+        data=live_data(source, text, layer, head, top_k, temp),
         default={"layer": None, "failed": None, "view": None},
         on_layer_change=_on_live_layer,
         on_failed_change=lambda: None,
